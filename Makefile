@@ -1,0 +1,91 @@
+# Born — build everything with `make`, run the suite with `make test`.
+#
+#   make                 libborn.a, libborn.so and the `born` command in build/
+#   make test            the unit suite; ends with one line "N passed, N failed"
+#   make test SAN=1      the same suite under ASan + UBSan + LSan (build/san/)
+#   make demo            the main job, on data shipped in the repo
+#   make bench           benchmark programs (need libopenblas-dev for the peer figures)
+#
+# Files named *_avx2.c / *_avx512.c hold kernels for one instruction set; they are compiled
+# with that set enabled and chosen at run time (src/core/cpu_features.c), so one binary runs anywhere.
+
+CC      ?= cc
+SAN     ?= 0
+BUILD   ?= build
+ifeq ($(SAN),1)
+BUILD   := build/san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+endif
+
+ARCH := $(shell $(CC) -dumpmachine)
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
+        -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
+CFLAGS ?= -O2 -g
+BASE_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -pthread -fPIC -fvisibility=hidden \
+        -Iinclude -Isrc -I. -Itests $(WARN) $(SANFLAGS)
+LDLIBS := -lm -pthread
+
+ISA_AVX2   := -mavx2 -mfma -mf16c
+ISA_AVX512 := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx2 -mfma -mf16c
+
+LIB_SRC := $(shell find src -name '*.c' -not -path 'src/backend/cuda/*' | sort)
+ifeq ($(findstring x86_64,$(ARCH)),)
+LIB_SRC := $(filter-out %_avx2.c %_avx512.c,$(LIB_SRC))
+endif
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+
+CLI_SRC  := $(sort $(wildcard tools/born/*.c))
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(shell find tests -name '*.c' | sort)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+LIB_A  := $(BUILD)/libborn.a
+LIB_SO := $(BUILD)/libborn.so
+CLI    := $(BUILD)/born
+TESTS  := $(BUILD)/born_tests
+
+.PHONY: all test demo bench clean format conformance
+all: $(LIB_A) $(LIB_SO) $(CLI)
+
+$(BUILD)/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) $(ISA_AVX2) -MMD -MP -c $< -o $@
+
+$(BUILD)/%_avx512.o: %_avx512.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) $(ISA_AVX512) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB_A): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LIB_SO): $(LIB_OBJ)
+	$(CC) -shared $(SANFLAGS) -o $@ $^ $(LDLIBS)
+
+$(CLI): $(CLI_OBJ) $(LIB_A)
+	$(CC) $(SANFLAGS) -o $@ $(CLI_OBJ) $(LIB_A) $(LDLIBS)
+
+$(TESTS): $(TEST_OBJ) $(LIB_A)
+	$(CC) $(SANFLAGS) -o $@ $(TEST_OBJ) $(LIB_A) $(LDLIBS)
+
+# The suite runs from the repository root so that tests find tests/fixtures/.
+test: $(TESTS) $(CLI)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 ./$(TESTS)
+
+demo: $(CLI)
+	./$(CLI) demo
+
+bench: $(LIB_A)
+	$(MAKE) -C bench BUILD=../$(BUILD)
+
+clean:
+	rm -rf build
+
+format:
+	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) include/born/*.h $(shell find src tests -name '*.h')
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

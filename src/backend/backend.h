@@ -1,0 +1,154 @@
+/* Internal: the backend seam (layer 2). One vtable per device type; the ops layer validates,
+ * allocates and then calls exactly one entry here, so a new device implements these functions and
+ * nothing else. The CPU backend (src/backend/cpu/) implements all of them; a device plugin may
+ * leave an entry NULL, and the op then reports BORN_ERR_UNSUPPORTED naming the device.
+ *
+ * Kernels see tensors as born_strided: a data pointer to element [0, ..., 0] plus shape and
+ * strides in elements (zero strides for broadcast dimensions). Shapes and dtypes have been checked
+ * by the caller; kernels only fail on conditions that need the data (an index out of range). */
+#ifndef BORN_BACKEND_H
+#define BORN_BACKEND_H
+
+#include "born/ops.h"
+#include "core/error.h"
+#include "core/tensor_impl.h"
+
+typedef struct born_strided {
+    void *data;
+    born_dtype dtype;
+    int ndim;
+    int64_t shape[BORN_MAX_DIMS];
+    int64_t strides[BORN_MAX_DIMS];
+} born_strided;
+
+/* The strided description of t. */
+born_strided strided_of(const born_tensor *t);
+
+/* t described with shape `shape` (ndim >= t's), broadcasting with zero strides. */
+born_strided strided_broadcast(const born_tensor *t, int ndim, const int64_t *shape);
+
+typedef enum born_reduce_op {
+    BORN_REDUCE_SUM = 0,
+    BORN_REDUCE_PROD,
+    BORN_REDUCE_MAX, /* NaN propagates */
+    BORN_REDUCE_MIN,
+    BORN_REDUCE_ANY, /* out is bool */
+    BORN_REDUCE_ALL
+} born_reduce_op;
+
+typedef enum born_random_kind {
+    BORN_RANDOM_UNIFORM = 0, /* [a, b) */
+    BORN_RANDOM_NORMAL,      /* mean a, std b */
+    BORN_RANDOM_INTEGER      /* [a, b) as integers */
+} born_random_kind;
+
+/* Convolution geometry shared by the three conv kernels. */
+typedef struct born_conv2d_geometry {
+    int64_t batch, in_channels, in_h, in_w;
+    int64_t out_channels, out_h, out_w;
+    int64_t kernel_h, kernel_w;
+    int64_t stride[2], padding[2], dilation[2];
+    int64_t groups;
+} born_conv2d_geometry;
+
+/* Pooling geometry shared by the pooling kernels (planes = N * C). */
+typedef struct born_pool2d_geometry {
+    int64_t planes, in_h, in_w, out_h, out_w;
+    int64_t kernel[2], stride[2], padding[2], dilation[2];
+    bool count_include_pad;
+    int64_t divisor_override;
+} born_pool2d_geometry;
+
+typedef struct born_backend {
+    const char *name;
+
+    /* Memory: device-local allocations, and copies between host memory and the device. */
+    void *(*alloc)(int device_index, size_t nbytes);
+    void (*free)(int device_index, void *ptr);
+    born_status (*upload)(int device_index, void *dst, const void *src, size_t nbytes);
+    born_status (*download)(int device_index, void *dst, const void *src, size_t nbytes);
+    born_status (*synchronize)(int device_index);
+
+    /* dst = src elementwise, converting dtypes; shapes equal (src may be broadcast). */
+    born_status (*copy)(const born_strided *dst, const born_strided *src);
+    /* dst = value converted to dst's dtype. */
+    born_status (*fill)(const born_strided *dst, double value);
+    /* out = op(in); in has the op's compute dtype, out its result dtype; shapes equal. */
+    born_status (*unary)(born_unary_op op, const born_strided *out, const born_strided *in,
+                         const born_unary_params *params);
+    /* out = op(a, b); a and b share one dtype; shapes equal (broadcast by zero strides). */
+    born_status (*binary)(born_binary_op op, const born_strided *out, const born_strided *a,
+                          const born_strided *b);
+    /* out = cond ? a : b; cond bool, a/b/out one dtype; shapes equal. */
+    born_status (*where)(const born_strided *out, const born_strided *cond, const born_strided *a,
+                         const born_strided *b);
+    /* out = reduction of in over the dimensions whose bit is set in dims_mask; out has in's ndim
+     * with those dimensions of size 1. in and out share a dtype except for ANY/ALL (out bool). */
+    born_status (*reduce)(born_reduce_op op, const born_strided *out, const born_strided *in,
+                          uint32_t dims_mask);
+    /* out (i64, in's shape with dim of size 1) = index of the first max (or min) along dim. */
+    born_status (*arg_reduce)(bool is_max, const born_strided *out, const born_strided *in,
+                              int dim);
+    /* out = softmax or log_softmax of in along dim (floating, same shape). */
+    born_status (*softmax)(bool log, const born_strided *out, const born_strided *in, int dim);
+    /* grad_in from grad_out and the forward output y along dim. */
+    born_status (*softmax_backward)(bool log, const born_strided *grad_in,
+                                    const born_strided *grad_out, const born_strided *y, int dim);
+    /* out = running sum of in along dim (same dtype, same shape). */
+    born_status (*cumsum)(const born_strided *out, const born_strided *in, int dim);
+    /* out[..., m, n] = sum_k a[..., m, k] * b[..., k, n]; all three have one ndim >= 2 and one
+     * batch shape (broadcast by zero strides), one dtype; out is contiguous. */
+    born_status (*matmul)(const born_strided *out, const born_strided *a, const born_strided *b);
+    /* out = in gathered along dim by index (i64, out's shape). */
+    born_status (*gather)(const born_strided *out, const born_strided *in,
+                          const born_strided *index, int dim);
+    /* out[... index[i] ...] += src[i] along dim (out already holds the base values). */
+    born_status (*scatter_add)(const born_strided *out, const born_strided *index,
+                               const born_strided *src, int dim);
+    /* out = in's entries at the 1-D i64 index along dim. */
+    born_status (*index_select)(const born_strided *out, const born_strided *in,
+                                const born_strided *index, int dim);
+    /* out's entries at the 1-D i64 index along dim += src (index_select's adjoint). */
+    born_status (*index_add)(const born_strided *out, const born_strided *index,
+                             const born_strided *src, int dim);
+    /* values/indices (either may have data NULL) = in sorted along dim, stable. */
+    born_status (*sort)(const born_strided *values, const born_strided *indices,
+                        const born_strided *in, int dim, bool descending);
+    /* the k largest/smallest along dim (outputs have size k there). */
+    born_status (*topk)(const born_strided *values, const born_strided *indices,
+                        const born_strided *in, int64_t k, int dim, bool largest, bool sorted);
+    /* Convolution: forward, and the gradients for input and for weight. All contiguous. */
+    born_status (*conv2d)(const born_strided *out, const born_strided *in,
+                          const born_strided *weight, const born_strided *bias,
+                          const born_conv2d_geometry *g);
+    born_status (*conv2d_backward_input)(const born_strided *grad_in,
+                                         const born_strided *grad_out,
+                                         const born_strided *weight,
+                                         const born_conv2d_geometry *g);
+    born_status (*conv2d_backward_weight)(const born_strided *grad_weight,
+                                          const born_strided *grad_out, const born_strided *in,
+                                          const born_conv2d_geometry *g);
+    /* Pooling over contiguous [planes, H, W]: max (indices i64 within each plane) and average,
+     * forward and backward (grad_in is zeroed by the kernel). */
+    born_status (*max_pool2d)(const born_strided *out, const born_strided *indices,
+                              const born_strided *in, const born_pool2d_geometry *g);
+    born_status (*max_pool2d_backward)(const born_strided *grad_in, const born_strided *grad_out,
+                                       const born_strided *indices,
+                                       const born_pool2d_geometry *g);
+    born_status (*avg_pool2d)(const born_strided *out, const born_strided *in,
+                              const born_pool2d_geometry *g);
+    born_status (*avg_pool2d_backward)(const born_strided *grad_in, const born_strided *grad_out,
+                                       const born_pool2d_geometry *g);
+    /* Fills contiguous out with Philox numbers for stream (seed, offset); element i uses
+     * counter offset + i, so results do not depend on threads or devices. */
+    born_status (*random)(const born_strided *out, born_random_kind kind, uint64_t seed,
+                          uint64_t offset, double a, double b);
+} born_backend;
+
+/* The backend serving device (NULL + error naming the device if none is available). */
+const born_backend *backend_for(born_device device);
+
+/* The CPU backend (always present). */
+const born_backend *cpu_backend(void);
+
+#endif

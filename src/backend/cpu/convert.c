@@ -1,0 +1,151 @@
+/* CPU copy with dtype conversion, and fill. Conversions go through a small buffer of double (or
+ * int64 between integer types, which keeps 64-bit integers exact), with one tight loop per dtype
+ * on each side, so every pair of dtypes is covered by 2 x 10 loops instead of 100. */
+#include <string.h>
+
+#include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/iter.h"
+#include "core/scalar.h"
+
+enum { CHUNK = 256 };
+
+/* ---- same-dtype copies ----------------------------------------------------------------- */
+
+static void copy_loop(char **d, const int64_t *s, int64_t n, void *ctx) {
+    size_t size = *(const size_t *)ctx;
+    char *o = d[0];
+    const char *in = d[1];
+    if (s[0] == (int64_t)size && s[1] == (int64_t)size) {
+        memmove(o, in, (size_t)n * size);
+        return;
+    }
+    switch (size) {
+    case 1: for (int64_t i = 0; i < n; i++) *(uint8_t *)(o + i * s[0]) = *(const uint8_t *)(in + i * s[1]); break;
+    case 2: for (int64_t i = 0; i < n; i++) *(uint16_t *)(o + i * s[0]) = *(const uint16_t *)(in + i * s[1]); break;
+    case 4: for (int64_t i = 0; i < n; i++) *(uint32_t *)(o + i * s[0]) = *(const uint32_t *)(in + i * s[1]); break;
+    default: for (int64_t i = 0; i < n; i++) *(uint64_t *)(o + i * s[0]) = *(const uint64_t *)(in + i * s[1]); break;
+    }
+}
+
+/* ---- conversions through double -------------------------------------------------------- */
+
+static void load_f64(double *dst, const char *src, int64_t step, int64_t n, born_dtype t) {
+    switch (t) {
+    case BORN_F32: for (int64_t i = 0; i < n; i++) dst[i] = *(const float *)(src + i * step); break;
+    case BORN_F64: for (int64_t i = 0; i < n; i++) dst[i] = *(const double *)(src + i * step); break;
+    case BORN_F16: for (int64_t i = 0; i < n; i++) dst[i] = born_f16_to_f32(*(const uint16_t *)(src + i * step)); break;
+    case BORN_BF16: for (int64_t i = 0; i < n; i++) dst[i] = born_bf16_to_f32(*(const uint16_t *)(src + i * step)); break;
+    case BORN_I8: for (int64_t i = 0; i < n; i++) dst[i] = *(const int8_t *)(src + i * step); break;
+    case BORN_I16: for (int64_t i = 0; i < n; i++) dst[i] = *(const int16_t *)(src + i * step); break;
+    case BORN_I32: for (int64_t i = 0; i < n; i++) dst[i] = *(const int32_t *)(src + i * step); break;
+    case BORN_I64: for (int64_t i = 0; i < n; i++) dst[i] = (double)*(const int64_t *)(src + i * step); break;
+    case BORN_U8: for (int64_t i = 0; i < n; i++) dst[i] = *(const uint8_t *)(src + i * step); break;
+    case BORN_BOOL: for (int64_t i = 0; i < n; i++) dst[i] = *(const uint8_t *)(src + i * step) != 0; break;
+    default: break;
+    }
+}
+
+static void store_f64(char *dst, int64_t step, const double *src, int64_t n, born_dtype t) {
+    switch (t) {
+    case BORN_F32: for (int64_t i = 0; i < n; i++) *(float *)(dst + i * step) = (float)src[i]; break;
+    case BORN_F64: for (int64_t i = 0; i < n; i++) *(double *)(dst + i * step) = src[i]; break;
+    default: for (int64_t i = 0; i < n; i++) scalar_store_f64(dst + i * step, t, src[i]); break;
+    }
+}
+
+static void load_i64(int64_t *dst, const char *src, int64_t step, int64_t n, born_dtype t) {
+    switch (t) {
+    case BORN_I8: for (int64_t i = 0; i < n; i++) dst[i] = *(const int8_t *)(src + i * step); break;
+    case BORN_I16: for (int64_t i = 0; i < n; i++) dst[i] = *(const int16_t *)(src + i * step); break;
+    case BORN_I32: for (int64_t i = 0; i < n; i++) dst[i] = *(const int32_t *)(src + i * step); break;
+    case BORN_I64: for (int64_t i = 0; i < n; i++) dst[i] = *(const int64_t *)(src + i * step); break;
+    case BORN_U8: for (int64_t i = 0; i < n; i++) dst[i] = *(const uint8_t *)(src + i * step); break;
+    default: for (int64_t i = 0; i < n; i++) dst[i] = *(const uint8_t *)(src + i * step) != 0; break;
+    }
+}
+
+static void store_i64(char *dst, int64_t step, const int64_t *src, int64_t n, born_dtype t) {
+    switch (t) {
+    case BORN_I8: for (int64_t i = 0; i < n; i++) *(int8_t *)(dst + i * step) = (int8_t)(uint8_t)(uint64_t)src[i]; break;
+    case BORN_I16: for (int64_t i = 0; i < n; i++) *(int16_t *)(dst + i * step) = (int16_t)(uint16_t)(uint64_t)src[i]; break;
+    case BORN_I32: for (int64_t i = 0; i < n; i++) *(int32_t *)(dst + i * step) = (int32_t)(uint32_t)(uint64_t)src[i]; break;
+    case BORN_I64: for (int64_t i = 0; i < n; i++) *(int64_t *)(dst + i * step) = src[i]; break;
+    case BORN_U8: for (int64_t i = 0; i < n; i++) *(uint8_t *)(dst + i * step) = (uint8_t)(uint64_t)src[i]; break;
+    default: for (int64_t i = 0; i < n; i++) *(uint8_t *)(dst + i * step) = src[i] != 0; break;
+    }
+}
+
+typedef struct convert_ctx {
+    born_dtype from, to;
+} convert_ctx;
+
+static bool is_exact_int(born_dtype t) { return born_dtype_is_integer(t) || t == BORN_BOOL; }
+
+static void convert_loop(char **d, const int64_t *s, int64_t n, void *arg) {
+    const convert_ctx *c = arg;
+    bool via_int = is_exact_int(c->from) && is_exact_int(c->to);
+    for (int64_t done = 0; done < n; done += CHUNK) {
+        int64_t m = n - done < CHUNK ? n - done : CHUNK;
+        const char *src = d[1] + done * s[1];
+        char *dst = d[0] + done * s[0];
+        if (via_int) {
+            int64_t buf[CHUNK];
+            load_i64(buf, src, s[1], m, c->from);
+            store_i64(dst, s[0], buf, m, c->to);
+        } else {
+            double buf[CHUNK];
+            load_f64(buf, src, s[1], m, c->from);
+            store_f64(dst, s[0], buf, m, c->to);
+        }
+    }
+}
+
+born_status cpu_copy(const born_strided *dst, const born_strided *src) {
+    const born_strided *ops[2] = {dst, src};
+    if (dst->dtype == src->dtype) {
+        size_t size = born_dtype_size(dst->dtype);
+        cpu_iter_run(2, ops, copy_loop, &size, 0);
+    } else {
+        convert_ctx c = {src->dtype, dst->dtype};
+        cpu_iter_run(2, ops, convert_loop, &c, 0);
+    }
+    return BORN_OK;
+}
+
+/* ---- fill ------------------------------------------------------------------------------ */
+
+typedef struct fill_ctx {
+    size_t size;
+    uint64_t pattern; /* the value's bytes in the destination dtype */
+} fill_ctx;
+
+static void fill_loop(char **d, const int64_t *s, int64_t n, void *arg) {
+    const fill_ctx *c = arg;
+    char *o = d[0];
+    switch (c->size) {
+    case 1: {
+        uint8_t v = (uint8_t)c->pattern;
+        if (s[0] == 1) memset(o, v, (size_t)n);
+        else for (int64_t i = 0; i < n; i++) *(uint8_t *)(o + i * s[0]) = v;
+        break;
+    }
+    case 2: { uint16_t v = (uint16_t)c->pattern; for (int64_t i = 0; i < n; i++) *(uint16_t *)(o + i * s[0]) = v; break; }
+    case 4: { uint32_t v = (uint32_t)c->pattern; for (int64_t i = 0; i < n; i++) *(uint32_t *)(o + i * s[0]) = v; break; }
+    default: { uint64_t v = c->pattern; for (int64_t i = 0; i < n; i++) *(uint64_t *)(o + i * s[0]) = v; break; }
+    }
+}
+
+born_status cpu_fill(const born_strided *dst, double value) {
+    fill_ctx c = {born_dtype_size(dst->dtype), 0};
+    unsigned char bytes[8] = {0};
+    scalar_store_f64(bytes, dst->dtype, value);
+    switch (c.size) {
+    case 1: c.pattern = bytes[0]; break;
+    case 2: { uint16_t v; memcpy(&v, bytes, 2); c.pattern = v; break; }
+    case 4: { uint32_t v; memcpy(&v, bytes, 4); c.pattern = v; break; }
+    default: memcpy(&c.pattern, bytes, 8); break;
+    }
+    const born_strided *ops[1] = {dst};
+    cpu_iter_run(1, ops, fill_loop, &c, 0);
+    return BORN_OK;
+}

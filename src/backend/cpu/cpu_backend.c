@@ -1,0 +1,51 @@
+/* The CPU backend's vtable: 64-byte-aligned host memory and the kernels of src/backend/cpu/. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/cpu_kernels.h"
+
+static void *cpu_alloc(int device_index, size_t nbytes) {
+    (void)device_index;
+    void *p = NULL;
+    size_t rounded = (nbytes + 63) & ~(size_t)63;
+    if (rounded < nbytes || posix_memalign(&p, 64, rounded) != 0) return NULL;
+    return p;
+}
+
+static void cpu_free(int device_index, void *ptr) {
+    (void)device_index;
+    free(ptr);
+}
+
+static born_status cpu_memcpy(int device_index, void *dst, const void *src, size_t nbytes) {
+    (void)device_index;
+    memcpy(dst, src, nbytes);
+    return BORN_OK;
+}
+
+static born_status cpu_synchronize(int device_index) {
+    (void)device_index;
+    return BORN_OK;
+}
+
+static const born_backend cpu = {
+    .name = "cpu",
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_memcpy,
+    .download = cpu_memcpy,
+    .synchronize = cpu_synchronize,
+    .copy = cpu_copy,
+    .fill = cpu_fill,
+    .unary = cpu_unary,
+    .binary = cpu_binary,
+    .where = cpu_where,
+    .reduce = cpu_reduce,
+    .arg_reduce = cpu_arg_reduce,
+    .softmax = cpu_softmax,
+    .softmax_backward = cpu_softmax_backward,
+    .cumsum = cpu_cumsum,
+    .random = cpu_random,
+};
+
+const born_backend *cpu_backend(void) { return &cpu; }

@@ -1,0 +1,54 @@
+/* Internal: the CPU backend's kernels, one file per family; cpu_backend.c puts them in the
+ * vtable. Each has the contract of the matching born_backend entry (src/backend/backend.h). */
+#ifndef BORN_CPU_KERNELS_H
+#define BORN_CPU_KERNELS_H
+
+#include "backend/backend.h"
+
+born_status cpu_copy(const born_strided *dst, const born_strided *src);
+born_status cpu_fill(const born_strided *dst, double value);
+born_status cpu_unary(born_unary_op op, const born_strided *out, const born_strided *in,
+                      const born_unary_params *params);
+born_status cpu_binary(born_binary_op op, const born_strided *out, const born_strided *a,
+                       const born_strided *b);
+born_status cpu_where(const born_strided *out, const born_strided *cond, const born_strided *a,
+                      const born_strided *b);
+born_status cpu_reduce(born_reduce_op op, const born_strided *out, const born_strided *in,
+                       uint32_t dims_mask);
+born_status cpu_arg_reduce(bool is_max, const born_strided *out, const born_strided *in, int dim);
+born_status cpu_softmax(bool log, const born_strided *out, const born_strided *in, int dim);
+born_status cpu_softmax_backward(bool log, const born_strided *grad_in,
+                                 const born_strided *grad_out, const born_strided *y, int dim);
+born_status cpu_cumsum(const born_strided *out, const born_strided *in, int dim);
+born_status cpu_matmul(const born_strided *out, const born_strided *a, const born_strided *b);
+born_status cpu_gather(const born_strided *out, const born_strided *in, const born_strided *index,
+                       int dim);
+born_status cpu_scatter_add(const born_strided *out, const born_strided *index,
+                            const born_strided *src, int dim);
+born_status cpu_index_select(const born_strided *out, const born_strided *in,
+                             const born_strided *index, int dim);
+born_status cpu_index_add(const born_strided *out, const born_strided *index,
+                          const born_strided *src, int dim);
+born_status cpu_sort(const born_strided *values, const born_strided *indices,
+                     const born_strided *in, int dim, bool descending);
+born_status cpu_topk(const born_strided *values, const born_strided *indices,
+                     const born_strided *in, int64_t k, int dim, bool largest, bool sorted);
+born_status cpu_conv2d(const born_strided *out, const born_strided *in, const born_strided *weight,
+                       const born_strided *bias, const born_conv2d_geometry *g);
+born_status cpu_conv2d_backward_input(const born_strided *grad_in, const born_strided *grad_out,
+                                      const born_strided *weight, const born_conv2d_geometry *g);
+born_status cpu_conv2d_backward_weight(const born_strided *grad_weight,
+                                       const born_strided *grad_out, const born_strided *in,
+                                       const born_conv2d_geometry *g);
+born_status cpu_max_pool2d(const born_strided *out, const born_strided *indices,
+                           const born_strided *in, const born_pool2d_geometry *g);
+born_status cpu_max_pool2d_backward(const born_strided *grad_in, const born_strided *grad_out,
+                                    const born_strided *indices, const born_pool2d_geometry *g);
+born_status cpu_avg_pool2d(const born_strided *out, const born_strided *in,
+                           const born_pool2d_geometry *g);
+born_status cpu_avg_pool2d_backward(const born_strided *grad_in, const born_strided *grad_out,
+                                    const born_pool2d_geometry *g);
+born_status cpu_random(const born_strided *out, born_random_kind kind, uint64_t seed,
+                       uint64_t offset, double a, double b);
+
+#endif

@@ -1,0 +1,22 @@
+/* Internal: the CPU's elementwise engine, in the manner of NumPy's ufunc inner loops. An inner
+ * loop handles n elements along one dimension; the engine walks the other dimensions, merges
+ * dimensions that are laid out back to back, and splits large jobs across the thread pool. */
+#ifndef BORN_CPU_ITER_H
+#define BORN_CPU_ITER_H
+
+#include "backend/backend.h"
+
+enum { CPU_ITER_MAX_OPERANDS = 4 };
+
+/* One run of n elements: data[i] is operand i's first element, steps[i] its stride in bytes. */
+typedef void (*cpu_loop_fn)(char **data, const int64_t *steps, int64_t n, void *ctx);
+
+/* Runs loop over every element of the operands, which share ops[0]'s shape (broadcast operands
+ * have zero strides). grain is the number of elements per parallel chunk (0 for the default). */
+void cpu_iter_run(int nops, const born_strided *const *ops, cpu_loop_fn loop, void *ctx,
+                  int64_t grain);
+
+/* Default elements per chunk for cheap elementwise work. */
+enum { CPU_ITER_GRAIN = 32768 };
+
+#endif

@@ -1,0 +1,316 @@
+/* CPU reductions (sum, prod, max, min; any/all are max/min on bool) over any set of dims.
+ *
+ * Determinism: every output element is reduced by one thread in a fixed order. A reduction to a
+ * single value is split into fixed blocks whose partial results are combined in block order, so
+ * the result never depends on the thread count. Float sums use several accumulators per run and
+ * a block-wise cascade, which keeps f32 error small without f64. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/cpu_kernels.h"
+
+/* One accumulator of any dtype family. */
+typedef union acc {
+    float f;
+    double d;
+    int64_t i;
+    uint64_t u;
+} acc;
+
+/* Folds n elements (stride in bytes) into *a. */
+typedef void (*run_fn)(const char *p, int64_t step, int64_t n, acc *a);
+/* Combines partial b into a. */
+typedef void (*combine_fn)(acc *a, acc b);
+
+/* ---- sums -------------------------------------------------------------------------------- */
+
+static void sum_f32(const char *p, int64_t step, int64_t n, acc *a) {
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+    int64_t i = 0;
+    if (step == 4) {
+        const float *x = (const float *)p;
+        for (; i + 8 <= n; i += 8) {
+            s0 += x[i]; s1 += x[i + 1]; s2 += x[i + 2]; s3 += x[i + 3];
+            s4 += x[i + 4]; s5 += x[i + 5]; s6 += x[i + 6]; s7 += x[i + 7];
+        }
+    }
+    for (; i < n; i++) s0 += *(const float *)(p + i * step);
+    a->f += ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
+}
+
+static void sum_f64(const char *p, int64_t step, int64_t n, acc *a) {
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int64_t i = 0;
+    if (step == 8) {
+        const double *x = (const double *)p;
+        for (; i + 4 <= n; i += 4) {
+            s0 += x[i]; s1 += x[i + 1]; s2 += x[i + 2]; s3 += x[i + 3];
+        }
+    }
+    for (; i < n; i++) s0 += *(const double *)(p + i * step);
+    a->d += (s0 + s1) + (s2 + s3);
+}
+
+static void sum_i64(const char *p, int64_t step, int64_t n, acc *a) {
+    uint64_t s = 0; /* wraps like two's complement */
+    for (int64_t i = 0; i < n; i++) s += (uint64_t)*(const int64_t *)(p + i * step);
+    a->u += s;
+}
+
+static void add_f(acc *a, acc b) { a->f += b.f; }
+static void add_d(acc *a, acc b) { a->d += b.d; }
+static void add_u(acc *a, acc b) { a->u += b.u; }
+
+/* ---- products ---------------------------------------------------------------------------- */
+
+static void prod_f32(const char *p, int64_t step, int64_t n, acc *a) {
+    for (int64_t i = 0; i < n; i++) a->f *= *(const float *)(p + i * step);
+}
+static void prod_f64(const char *p, int64_t step, int64_t n, acc *a) {
+    for (int64_t i = 0; i < n; i++) a->d *= *(const double *)(p + i * step);
+}
+static void prod_i64(const char *p, int64_t step, int64_t n, acc *a) {
+    for (int64_t i = 0; i < n; i++) a->u *= (uint64_t)*(const int64_t *)(p + i * step);
+}
+static void mul_f(acc *a, acc b) { a->f *= b.f; }
+static void mul_d(acc *a, acc b) { a->d *= b.d; }
+static void mul_u(acc *a, acc b) { a->u *= b.u; }
+
+/* ---- max / min: floats propagate NaN; integers are held as int64 ------------------------ */
+
+#define FLOAT_EXTREMUM(name, T, field, CMP)                                                       \
+    static void name(const char *p, int64_t step, int64_t n, acc *a) {                            \
+        T m = a->field;                                                                           \
+        for (int64_t i = 0; i < n; i++) {                                                         \
+            T x = *(const T *)(p + i * step);                                                     \
+            if (x != x || x CMP m) m = x;                                                         \
+            if (m != m) break;                                                                    \
+        }                                                                                         \
+        a->field = m;                                                                             \
+    }                                                                                             \
+    static void name##_combine(acc *a, acc b) {                                                   \
+        if (b.field != b.field || b.field CMP a->field) a->field = b.field;                       \
+    }
+
+FLOAT_EXTREMUM(max_f32, float, f, >)
+FLOAT_EXTREMUM(min_f32, float, f, <)
+FLOAT_EXTREMUM(max_f64, double, d, >)
+FLOAT_EXTREMUM(min_f64, double, d, <)
+
+#define INT_EXTREMUM(name, T, CMP)                                                                \
+    static void name(const char *p, int64_t step, int64_t n, acc *a) {                            \
+        int64_t m = a->i;                                                                         \
+        for (int64_t i = 0; i < n; i++) {                                                         \
+            int64_t x = *(const T *)(p + i * step);                                               \
+            if (x CMP m) m = x;                                                                   \
+        }                                                                                         \
+        a->i = m;                                                                                 \
+    }
+
+INT_EXTREMUM(max_i8, int8_t, >)
+INT_EXTREMUM(min_i8, int8_t, <)
+INT_EXTREMUM(max_i16, int16_t, >)
+INT_EXTREMUM(min_i16, int16_t, <)
+INT_EXTREMUM(max_i32, int32_t, >)
+INT_EXTREMUM(min_i32, int32_t, <)
+INT_EXTREMUM(max_i64, int64_t, >)
+INT_EXTREMUM(min_i64, int64_t, <)
+INT_EXTREMUM(max_u8, uint8_t, >)
+INT_EXTREMUM(min_u8, uint8_t, <)
+static void max_i_combine(acc *a, acc b) { if (b.i > a->i) a->i = b.i; }
+static void min_i_combine(acc *a, acc b) { if (b.i < a->i) a->i = b.i; }
+
+/* ---- choosing the functions for (op, dtype) ---------------------------------------------- */
+
+typedef struct reducer {
+    run_fn run;
+    combine_fn combine;
+    acc init;
+} reducer;
+
+static bool pick(born_reduce_op op, born_dtype t, reducer *r) {
+    memset(r, 0, sizeof *r);
+    bool is_max = op == BORN_REDUCE_MAX || op == BORN_REDUCE_ANY;
+    switch (op) {
+    case BORN_REDUCE_SUM:
+        if (t == BORN_F32) *r = (reducer){sum_f32, add_f, {.f = 0}};
+        else if (t == BORN_F64) *r = (reducer){sum_f64, add_d, {.d = 0}};
+        else if (t == BORN_I64) *r = (reducer){sum_i64, add_u, {.u = 0}};
+        break;
+    case BORN_REDUCE_PROD:
+        if (t == BORN_F32) *r = (reducer){prod_f32, mul_f, {.f = 1}};
+        else if (t == BORN_F64) *r = (reducer){prod_f64, mul_d, {.d = 1}};
+        else if (t == BORN_I64) *r = (reducer){prod_i64, mul_u, {.u = 1}};
+        break;
+    default:
+        switch (t) {
+        case BORN_F32:
+            *r = is_max ? (reducer){max_f32, max_f32_combine, {.f = -INFINITY}}
+                        : (reducer){min_f32, min_f32_combine, {.f = INFINITY}};
+            break;
+        case BORN_F64:
+            *r = is_max ? (reducer){max_f64, max_f64_combine, {.d = -INFINITY}}
+                        : (reducer){min_f64, min_f64_combine, {.d = INFINITY}};
+            break;
+        case BORN_I8: *r = is_max ? (reducer){max_i8, max_i_combine, {.i = INT64_MIN}} : (reducer){min_i8, min_i_combine, {.i = INT64_MAX}}; break;
+        case BORN_I16: *r = is_max ? (reducer){max_i16, max_i_combine, {.i = INT64_MIN}} : (reducer){min_i16, min_i_combine, {.i = INT64_MAX}}; break;
+        case BORN_I32: *r = is_max ? (reducer){max_i32, max_i_combine, {.i = INT64_MIN}} : (reducer){min_i32, min_i_combine, {.i = INT64_MAX}}; break;
+        case BORN_I64: *r = is_max ? (reducer){max_i64, max_i_combine, {.i = INT64_MIN}} : (reducer){min_i64, min_i_combine, {.i = INT64_MAX}}; break;
+        case BORN_U8:
+        case BORN_BOOL: *r = is_max ? (reducer){max_u8, max_i_combine, {.i = INT64_MIN}} : (reducer){min_u8, min_i_combine, {.i = INT64_MAX}}; break;
+        default: break;
+        }
+    }
+    return r->run != NULL;
+}
+
+static void store(char *p, born_dtype t, acc a) {
+    switch (t) {
+    case BORN_F32: *(float *)p = a.f; break;
+    case BORN_F64: *(double *)p = a.d; break;
+    case BORN_I8: *(int8_t *)p = (int8_t)a.i; break;
+    case BORN_I16: *(int16_t *)p = (int16_t)a.i; break;
+    case BORN_I32: *(int32_t *)p = (int32_t)a.i; break;
+    case BORN_I64: *(int64_t *)p = a.i; break;
+    case BORN_U8: *(uint8_t *)p = (uint8_t)a.i; break;
+    case BORN_BOOL: *(uint8_t *)p = a.i != 0; break;
+    default: break;
+    }
+}
+
+/* ---- traversal --------------------------------------------------------------------------- */
+
+typedef struct plan {
+    reducer r;
+    born_dtype dtype;
+    const char *in;
+    char *out;
+    int nk, nr;                      /* kept and reduced dims (reduced ones coalesced) */
+    int64_t kshape[BORN_MAX_DIMS];
+    int64_t kstep_in[BORN_MAX_DIMS]; /* bytes */
+    int64_t kstep_out[BORN_MAX_DIMS];
+    int64_t rshape[BORN_MAX_DIMS];
+    int64_t rstep[BORN_MAX_DIMS];
+    int64_t R;                       /* elements reduced per output */
+    acc *partials;                   /* full reduction: one per block */
+} plan;
+
+enum { BLOCK = 16384 };
+
+/* Folds reduced elements [begin, end) (row-major over the reduced dims) starting at base. */
+static void fold_range(const plan *p, const char *base, int64_t begin, int64_t end, acc *a) {
+    int last = p->nr - 1;
+    int64_t idx[BORN_MAX_DIMS];
+    int64_t rem = begin;
+    const char *ptr = base;
+    for (int d = last; d >= 0; d--) {
+        idx[d] = rem % p->rshape[d];
+        rem /= p->rshape[d];
+        ptr += idx[d] * p->rstep[d];
+    }
+    int64_t todo = end - begin;
+    while (todo > 0) {
+        int64_t n = p->rshape[last] - idx[last];
+        if (n > todo) n = todo;
+        p->r.run(ptr, p->rstep[last], n, a);
+        todo -= n;
+        if (!todo) break;
+        idx[last] += n;
+        ptr += n * p->rstep[last];
+        for (int d = last; d > 0 && idx[d] == p->rshape[d]; d--) {
+            idx[d] = 0;
+            idx[d - 1]++;
+            ptr += p->rstep[d - 1] - p->rshape[d] * p->rstep[d];
+        }
+    }
+}
+
+/* Reduces outputs [begin, end), each over all R elements in blocks combined in order. */
+static void reduce_outputs(int64_t begin, int64_t end, void *arg) {
+    const plan *p = arg;
+    for (int64_t m = begin; m < end; m++) {
+        int64_t rem = m;
+        const char *in = p->in;
+        char *out = p->out;
+        for (int d = p->nk - 1; d >= 0; d--) {
+            int64_t k = rem % p->kshape[d];
+            rem /= p->kshape[d];
+            in += k * p->kstep_in[d];
+            out += k * p->kstep_out[d];
+        }
+        acc total = p->r.init;
+        for (int64_t b = 0; b < p->R; b += BLOCK) {
+            acc part = p->r.init;
+            fold_range(p, in, b, b + BLOCK < p->R ? b + BLOCK : p->R, &part);
+            p->r.combine(&total, part);
+        }
+        store(out, p->dtype, total);
+    }
+}
+
+/* One block of a full reduction. */
+static void reduce_block(int64_t begin, int64_t end, void *arg) {
+    const plan *p = arg;
+    for (int64_t b = begin; b < end; b++) {
+        acc part = p->r.init;
+        int64_t lo = b * BLOCK, hi = lo + BLOCK < p->R ? lo + BLOCK : p->R;
+        fold_range(p, p->in, lo, hi, &part);
+        p->partials[b] = part;
+    }
+}
+
+born_status cpu_reduce(born_reduce_op op, const born_strided *out, const born_strided *in,
+                       uint32_t mask) {
+    plan p;
+    memset(&p, 0, sizeof p);
+    if (!pick(op, in->dtype, &p.r))
+        return born_error(BORN_ERR_DTYPE, "reduction %d: not defined for %s on the CPU", (int)op,
+                          born_dtype_name(in->dtype));
+    p.dtype = out->dtype;
+    p.in = in->data;
+    p.out = out->data;
+    size_t isz = born_dtype_size(in->dtype), osz = born_dtype_size(out->dtype);
+    int64_t M = 1;
+    p.R = 1;
+    for (int d = 0; d < in->ndim; d++) {
+        if (in->shape[d] == 0 && (mask & (1u << d))) p.R = 0;
+        if (mask & (1u << d)) {
+            if (in->shape[d] == 1) continue;
+            /* merge with the previous reduced dim when contiguous with it */
+            if (p.nr > 0 && p.rstep[p.nr - 1] == in->strides[d] * (int64_t)isz * in->shape[d]) {
+                p.rshape[p.nr - 1] *= in->shape[d];
+                p.rstep[p.nr - 1] = in->strides[d] * (int64_t)isz;
+            } else {
+                p.rshape[p.nr] = in->shape[d];
+                p.rstep[p.nr++] = in->strides[d] * (int64_t)isz;
+            }
+            p.R *= in->shape[d];
+        } else {
+            p.kshape[p.nk] = in->shape[d];
+            p.kstep_in[p.nk] = in->strides[d] * (int64_t)isz;
+            p.kstep_out[p.nk++] = out->strides[d] * (int64_t)osz;
+            M *= in->shape[d];
+        }
+    }
+    if (p.nr == 0) { /* nothing to fold: every output takes one element (or the identity) */
+        p.rshape[0] = 1;
+        p.rstep[0] = 0;
+        p.nr = 1;
+    }
+    if (M == 0) return BORN_OK;
+    if (M == 1 && p.R > BLOCK) {
+        int64_t nblocks = (p.R + BLOCK - 1) / BLOCK;
+        p.partials = malloc((size_t)nblocks * sizeof *p.partials);
+        if (!p.partials) return born_error(BORN_ERR_MEMORY, "reduce: out of memory");
+        born_parallel_for(nblocks, 1, reduce_block, &p);
+        acc total = p.r.init;
+        for (int64_t b = 0; b < nblocks; b++) p.r.combine(&total, p.partials[b]);
+        store(p.out, p.dtype, total);
+        free(p.partials);
+        return BORN_OK;
+    }
+    int64_t grain = p.R >= 4096 ? 1 : 4096 / (p.R ? p.R : 1);
+    born_parallel_for(M, grain, reduce_outputs, &p);
+    return BORN_OK;
+}

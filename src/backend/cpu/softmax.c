@@ -1,0 +1,110 @@
+/* CPU softmax and log-softmax along one dim, forward and backward, for f32 and f64. Each row is
+ * copied into a contiguous buffer when strided, processed there, and written back. */
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/rows.h"
+
+typedef struct softmax_ctx {
+    bool log, backward;
+    const born_strided *out, *in, *grad_out, *y;
+    int dim;
+    atomic_int failed;
+} softmax_ctx;
+
+/* Forward on one contiguous row of doubles: x -> softmax or log_softmax. */
+static void row_forward(double *x, int64_t n, bool log_out) {
+    double m = -INFINITY;
+    for (int64_t i = 0; i < n; i++) m = x[i] > m || x[i] != x[i] ? x[i] : m;
+    if (m == -INFINITY) m = 0; /* an all -inf row: avoid inf - inf */
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++) sum += exp(x[i] - m);
+    if (log_out) {
+        double lse = m + log(sum);
+        for (int64_t i = 0; i < n; i++) x[i] -= lse;
+    } else {
+        for (int64_t i = 0; i < n; i++) x[i] = exp(x[i] - m) / sum;
+    }
+}
+
+/* Backward on one row: g becomes the input gradient, given y (softmax or log_softmax output). */
+static void row_backward(double *g, const double *y, int64_t n, bool log_out) {
+    double s = 0;
+    if (log_out) {
+        for (int64_t i = 0; i < n; i++) s += g[i];
+        for (int64_t i = 0; i < n; i++) g[i] -= exp(y[i]) * s;
+    } else {
+        for (int64_t i = 0; i < n; i++) s += g[i] * y[i];
+        for (int64_t i = 0; i < n; i++) g[i] = y[i] * (g[i] - s);
+    }
+}
+
+static void load_row(double *dst, const born_strided *t, int dim, int64_t r, int64_t n) {
+    int64_t off = rows_offset(t, dim, r), step = t->ndim ? t->strides[dim] : 0;
+    if (t->dtype == BORN_F32) {
+        const float *p = (const float *)t->data + off;
+        for (int64_t i = 0; i < n; i++) dst[i] = p[i * step];
+    } else {
+        const double *p = (const double *)t->data + off;
+        for (int64_t i = 0; i < n; i++) dst[i] = p[i * step];
+    }
+}
+
+static void store_row(const born_strided *t, int dim, int64_t r, const double *src, int64_t n) {
+    int64_t off = rows_offset(t, dim, r), step = t->ndim ? t->strides[dim] : 0;
+    if (t->dtype == BORN_F32) {
+        float *p = (float *)t->data + off;
+        for (int64_t i = 0; i < n; i++) p[i * step] = (float)src[i];
+    } else {
+        double *p = (double *)t->data + off;
+        for (int64_t i = 0; i < n; i++) p[i * step] = src[i];
+    }
+}
+
+static void softmax_rows(int64_t begin, int64_t end, void *arg) {
+    softmax_ctx *c = arg;
+    const born_strided *ref = c->backward ? c->grad_out : c->in;
+    int64_t n = ref->ndim ? ref->shape[c->dim] : 1;
+    double *buf = malloc((size_t)(n > 0 ? n : 1) * 2 * sizeof *buf);
+    if (!buf) {
+        atomic_store(&c->failed, 1);
+        return;
+    }
+    for (int64_t r = begin; r < end; r++) {
+        if (c->backward) {
+            load_row(buf, c->grad_out, c->dim, r, n);
+            load_row(buf + n, c->y, c->dim, r, n);
+            row_backward(buf, buf + n, n, c->log);
+        } else {
+            load_row(buf, c->in, c->dim, r, n);
+            row_forward(buf, n, c->log);
+        }
+        store_row(c->out, c->dim, r, buf, n);
+    }
+    free(buf);
+}
+
+static born_status run(softmax_ctx *c, const born_strided *ref) {
+    if (ref->dtype != BORN_F32 && ref->dtype != BORN_F64)
+        return born_error(BORN_ERR_DTYPE, "softmax: %s is not supported by the CPU kernel",
+                          born_dtype_name(ref->dtype));
+    atomic_init(&c->failed, 0);
+    int64_t rows = ref->ndim ? rows_count(ref, c->dim) : 1;
+    int64_t n = ref->ndim ? ref->shape[c->dim] : 1;
+    born_parallel_for(rows, n >= 1024 ? 1 : 1024 / (n ? n : 1), softmax_rows, c);
+    return atomic_load(&c->failed) ? born_error(BORN_ERR_MEMORY, "softmax: out of memory") : BORN_OK;
+}
+
+born_status cpu_softmax(bool log, const born_strided *out, const born_strided *in, int dim) {
+    softmax_ctx c = {log, false, out, in, NULL, NULL, dim, 0};
+    return run(&c, in);
+}
+
+born_status cpu_softmax_backward(bool log, const born_strided *grad_in, const born_strided *grad_out,
+                                 const born_strided *y, int dim) {
+    softmax_ctx c = {log, true, grad_in, NULL, grad_out, y, dim, 0};
+    return run(&c, grad_out);
+}

@@ -1,0 +1,236 @@
+/* CPU unary kernels. Each op is one expression written for float and for double (and, for the
+ * ops that keep integer dtypes, for integers); a macro turns each expression into an inner loop
+ * with a contiguous fast path. f16 and bf16 are computed in f32 through a small buffer. */
+#include <math.h>
+#include <string.h>
+
+#include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/iter.h"
+
+typedef struct unary_ctx {
+    born_unary_params p;
+    cpu_loop_fn f32_loop; /* for the f16/bf16 wrapper */
+    born_dtype in_dtype, out_dtype;
+} unary_ctx;
+
+/* Loop over n elements computing out = EXPR(x) with T in and OUT_T out. */
+#define UNARY_LOOP(NAME, T, OUT_T, EXPR)                                                        \
+    static void NAME(char **d, const int64_t *s, int64_t n, void *ctx) {                        \
+        const born_unary_params *P = &((const unary_ctx *)ctx)->p;                               \
+        (void)P;                                                                                 \
+        if (s[0] == (int64_t)sizeof(OUT_T) && s[1] == (int64_t)sizeof(T)) {                      \
+            OUT_T *o = (OUT_T *)d[0];                                                            \
+            const T *in = (const T *)d[1];                                                       \
+            for (int64_t i = 0; i < n; i++) {                                                    \
+                T x = in[i];                                                                     \
+                o[i] = (OUT_T)(EXPR);                                                            \
+            }                                                                                    \
+        } else {                                                                                 \
+            for (int64_t i = 0; i < n; i++) {                                                    \
+                T x = *(const T *)(d[1] + i * s[1]);                                             \
+                *(OUT_T *)(d[0] + i * s[0]) = (OUT_T)(EXPR);                                     \
+            }                                                                                    \
+        }                                                                                        \
+    }
+
+/* An op defined for float and double. */
+#define FLOAT_OP(name, EXPR_F, EXPR_D)                                                           \
+    UNARY_LOOP(name##_f32, float, float, EXPR_F)                                                 \
+    UNARY_LOOP(name##_f64, double, double, EXPR_D)
+
+static inline float sigmoid_f(float x) {
+    if (x >= 0) return 1.0f / (1.0f + expf(-x));
+    float e = expf(x);
+    return e / (1.0f + e);
+}
+static inline double sigmoid_d(double x) {
+    if (x >= 0) return 1.0 / (1.0 + exp(-x));
+    double e = exp(x);
+    return e / (1.0 + e);
+}
+static inline float gelu_tanh_f(float x) {
+    return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+}
+static inline double gelu_tanh_d(double x) {
+    return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+}
+static inline float softplus_f(float x, double beta, double threshold) {
+    float bx = (float)beta * x;
+    return bx > (float)threshold ? x : log1pf(expf(bx)) / (float)beta;
+}
+static inline double softplus_d(double x, double beta, double threshold) {
+    double bx = beta * x;
+    return bx > threshold ? x : log1p(exp(bx)) / beta;
+}
+
+FLOAT_OP(neg, -x, -x)
+FLOAT_OP(abs, fabsf(x), fabs(x))
+FLOAT_OP(sign, x > 0 ? 1.0f : (x < 0 ? -1.0f : x), x > 0 ? 1.0 : (x < 0 ? -1.0 : x))
+FLOAT_OP(square, x * x, x * x)
+FLOAT_OP(reciprocal, 1.0f / x, 1.0 / x)
+FLOAT_OP(exp, expf(x), exp(x))
+FLOAT_OP(exp2, exp2f(x), exp2(x))
+FLOAT_OP(expm1, expm1f(x), expm1(x))
+FLOAT_OP(log, logf(x), log(x))
+FLOAT_OP(log2, log2f(x), log2(x))
+FLOAT_OP(log1p, log1pf(x), log1p(x))
+FLOAT_OP(sqrt, sqrtf(x), sqrt(x))
+FLOAT_OP(rsqrt, 1.0f / sqrtf(x), 1.0 / sqrt(x))
+FLOAT_OP(sin, sinf(x), sin(x))
+FLOAT_OP(cos, cosf(x), cos(x))
+FLOAT_OP(tan, tanf(x), tan(x))
+FLOAT_OP(tanh, tanhf(x), tanh(x))
+FLOAT_OP(sigmoid, sigmoid_f(x), sigmoid_d(x))
+FLOAT_OP(relu, x < 0 ? 0.0f : x, x < 0 ? 0.0 : x)
+FLOAT_OP(gelu, 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)),
+         0.5 * x * (1.0 + erf(x * 0.70710678118654752440)))
+FLOAT_OP(gelu_tanh, gelu_tanh_f(x), gelu_tanh_d(x))
+FLOAT_OP(silu, x * sigmoid_f(x), x * sigmoid_d(x))
+FLOAT_OP(erf, erff(x), erf(x))
+FLOAT_OP(floor, floorf(x), floor(x))
+FLOAT_OP(ceil, ceilf(x), ceil(x))
+FLOAT_OP(round, nearbyintf(x), nearbyint(x))
+FLOAT_OP(trunc, truncf(x), trunc(x))
+FLOAT_OP(leaky_relu, x > 0 ? x : x * (float)P->alpha, x > 0 ? x : x * P->alpha)
+FLOAT_OP(elu, x > 0 ? x : (float)P->alpha * expm1f(x), x > 0 ? x : P->alpha * expm1(x))
+FLOAT_OP(softplus, softplus_f(x, P->alpha, P->beta), softplus_d(x, P->alpha, P->beta))
+FLOAT_OP(clamp, x < (float)P->alpha ? (float)P->alpha : (x > (float)P->beta ? (float)P->beta : x),
+         x < P->alpha ? P->alpha : (x > P->beta ? P->beta : x))
+FLOAT_OP(pow_scalar, powf(x, (float)P->alpha), pow(x, P->alpha))
+
+/* predicates: float in, bool out */
+UNARY_LOOP(isnan_f32, float, uint8_t, x != x)
+UNARY_LOOP(isnan_f64, double, uint8_t, x != x)
+UNARY_LOOP(isinf_f32, float, uint8_t, isinf(x) != 0)
+UNARY_LOOP(isinf_f64, double, uint8_t, isinf(x) != 0)
+UNARY_LOOP(isfinite_f32, float, uint8_t, isfinite(x) != 0)
+UNARY_LOOP(isfinite_f64, double, uint8_t, isfinite(x) != 0)
+UNARY_LOOP(logical_not_bool, uint8_t, uint8_t, !x)
+
+#define FLOAT_ENTRY(OP, name) [BORN_UNARY_##OP] = {name##_f32, name##_f64}
+static const struct {
+    cpu_loop_fn f32, f64;
+} float_loops[BORN_UNARY_OP_COUNT] = {
+    FLOAT_ENTRY(NEG, neg),         FLOAT_ENTRY(ABS, abs),
+    FLOAT_ENTRY(SIGN, sign),       FLOAT_ENTRY(SQUARE, square),
+    FLOAT_ENTRY(RECIPROCAL, reciprocal), FLOAT_ENTRY(EXP, exp),
+    FLOAT_ENTRY(EXP2, exp2),       FLOAT_ENTRY(EXPM1, expm1),
+    FLOAT_ENTRY(LOG, log),         FLOAT_ENTRY(LOG2, log2),
+    FLOAT_ENTRY(LOG1P, log1p),     FLOAT_ENTRY(SQRT, sqrt),
+    FLOAT_ENTRY(RSQRT, rsqrt),     FLOAT_ENTRY(SIN, sin),
+    FLOAT_ENTRY(COS, cos),         FLOAT_ENTRY(TAN, tan),
+    FLOAT_ENTRY(TANH, tanh),       FLOAT_ENTRY(SIGMOID, sigmoid),
+    FLOAT_ENTRY(RELU, relu),       FLOAT_ENTRY(GELU, gelu),
+    FLOAT_ENTRY(GELU_TANH, gelu_tanh), FLOAT_ENTRY(SILU, silu),
+    FLOAT_ENTRY(ERF, erf),         FLOAT_ENTRY(FLOOR, floor),
+    FLOAT_ENTRY(CEIL, ceil),       FLOAT_ENTRY(ROUND, round),
+    FLOAT_ENTRY(TRUNC, trunc),     FLOAT_ENTRY(ISNAN, isnan),
+    FLOAT_ENTRY(ISINF, isinf),     FLOAT_ENTRY(ISFINITE, isfinite),
+    FLOAT_ENTRY(LEAKY_RELU, leaky_relu), FLOAT_ENTRY(ELU, elu),
+    FLOAT_ENTRY(SOFTPLUS, softplus), FLOAT_ENTRY(CLAMP, clamp),
+    FLOAT_ENTRY(POW_SCALAR, pow_scalar),
+};
+
+/* ---- integer ops: arithmetic wraps like two's complement, never overflows in C ---------- */
+
+/* A function, not an inline comparison, so u8 loops do not warn that x < 0 is always false. */
+static inline bool is_negative(int64_t v) { return v < 0; }
+static inline int int_sign(int64_t v) { return (v > 0) - (v < 0); }
+
+#define INT_OPS(T, UT, sfx)                                                                      \
+    UNARY_LOOP(neg_##sfx, T, T, (T)(UT)(0u - (UT)x))                                             \
+    UNARY_LOOP(abs_##sfx, T, T, is_negative((int64_t)x) ? (T)(UT)(0u - (UT)x) : x)                                 \
+    UNARY_LOOP(sign_##sfx, T, T, (T)int_sign((int64_t)x))                                         \
+    UNARY_LOOP(square_##sfx, T, T, (T)(UT)((UT)x * (UT)x))                                       \
+    UNARY_LOOP(relu_##sfx, T, T, is_negative((int64_t)x) ? (T)0 : x)                                               \
+    UNARY_LOOP(clamp_##sfx, T, T,                                                                \
+               (double)x < P->alpha ? (T)ceil(P->alpha)                                          \
+                                    : ((double)x > P->beta ? (T)floor(P->beta) : x))
+
+INT_OPS(int8_t, uint32_t, i8)
+INT_OPS(int16_t, uint32_t, i16)
+INT_OPS(int32_t, uint32_t, i32)
+INT_OPS(int64_t, uint64_t, i64)
+INT_OPS(uint8_t, uint32_t, u8)
+
+static cpu_loop_fn int_loop(born_unary_op op, born_dtype t) {
+#define PICK(name)                                                                               \
+    switch (t) {                                                                                 \
+    case BORN_I8: return name##_i8;                                                              \
+    case BORN_I16: return name##_i16;                                                            \
+    case BORN_I32: return name##_i32;                                                            \
+    case BORN_I64: return name##_i64;                                                            \
+    case BORN_U8: return name##_u8;                                                              \
+    default: return NULL;                                                                        \
+    }
+    switch (op) {
+    case BORN_UNARY_NEG: PICK(neg)
+    case BORN_UNARY_ABS: PICK(abs)
+    case BORN_UNARY_SIGN: PICK(sign)
+    case BORN_UNARY_SQUARE: PICK(square)
+    case BORN_UNARY_RELU: PICK(relu)
+    case BORN_UNARY_CLAMP: PICK(clamp)
+    default: return NULL;
+    }
+#undef PICK
+}
+
+/* ---- f16 / bf16 through f32 ------------------------------------------------------------ */
+
+enum { HALF_CHUNK = 256 };
+
+static void half_loop(char **d, const int64_t *s, int64_t n, void *arg) {
+    const unary_ctx *c = arg;
+    bool bf = c->in_dtype == BORN_BF16;
+    bool out_bool = c->out_dtype == BORN_BOOL;
+    float in[HALF_CHUNK], out[HALF_CHUNK];
+    uint8_t flags[HALF_CHUNK];
+    for (int64_t done = 0; done < n; done += HALF_CHUNK) {
+        int64_t m = n - done < HALF_CHUNK ? n - done : HALF_CHUNK;
+        const char *src = d[1] + done * s[1];
+        for (int64_t i = 0; i < m; i++) {
+            uint16_t h = *(const uint16_t *)(src + i * s[1]);
+            in[i] = bf ? born_bf16_to_f32(h) : born_f16_to_f32(h);
+        }
+        char *ptrs[2] = {out_bool ? (char *)flags : (char *)out, (char *)in};
+        int64_t steps[2] = {out_bool ? 1 : 4, 4};
+        c->f32_loop(ptrs, steps, m, (void *)c);
+        char *dst = d[0] + done * s[0];
+        for (int64_t i = 0; i < m; i++) {
+            if (out_bool)
+                *(uint8_t *)(dst + i * s[0]) = flags[i];
+            else
+                *(uint16_t *)(dst + i * s[0]) = bf ? born_f32_to_bf16(out[i]) : born_f32_to_f16(out[i]);
+        }
+    }
+}
+
+born_status cpu_unary(born_unary_op op, const born_strided *out, const born_strided *in,
+                      const born_unary_params *params) {
+    if ((unsigned)op >= BORN_UNARY_OP_COUNT)
+        return born_error(BORN_ERR_ARGUMENT, "cpu unary: invalid op %d", (int)op);
+    unary_ctx c;
+    memset(&c, 0, sizeof c);
+    if (params) c.p = *params;
+    c.in_dtype = in->dtype;
+    c.out_dtype = out->dtype;
+    cpu_loop_fn loop = NULL;
+    switch (in->dtype) {
+    case BORN_F32: loop = float_loops[op].f32; break;
+    case BORN_F64: loop = float_loops[op].f64; break;
+    case BORN_F16:
+    case BORN_BF16:
+        c.f32_loop = float_loops[op].f32;
+        if (c.f32_loop) loop = half_loop;
+        break;
+    case BORN_BOOL: loop = op == BORN_UNARY_LOGICAL_NOT ? logical_not_bool : NULL; break;
+    default: loop = int_loop(op, in->dtype); break;
+    }
+    if (!loop)
+        return born_error(BORN_ERR_DTYPE, "%s: not defined for %s on the CPU",
+                          born_unary_op_name(op), born_dtype_name(in->dtype));
+    const born_strided *ops[2] = {out, in};
+    /* transcendental functions cost ~10x a copy: smaller chunks keep threads balanced */
+    cpu_iter_run(2, ops, loop, &c, CPU_ITER_GRAIN / 8);
+    return BORN_OK;
+}

@@ -1,0 +1,90 @@
+/* CPU feature detection with CPUID/XGETBV on x86-64; other targets use the portable kernels. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cpu_features.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+
+static unsigned long long read_xcr0(void) {
+    unsigned int lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((unsigned long long)hi << 32) | lo;
+}
+
+static void detect(cpu_features *f) {
+    unsigned int a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return;
+    bool osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+    f->fma = (c >> 12) & 1;
+    f->f16c = (c >> 29) & 1;
+    if (!osxsave || !avx) return;
+    unsigned long long xcr0 = read_xcr0();
+    bool ymm = (xcr0 & 0x6) == 0x6, zmm = (xcr0 & 0xe6) == 0xe6;
+    if (!ymm) return;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return;
+    f->avx2 = (b >> 5) & 1;
+    if (zmm) {
+        f->avx512f = (b >> 16) & 1;
+        f->avx512dq = (b >> 17) & 1;
+        f->avx512bw = (b >> 30) & 1;
+        f->avx512vl = (b >> 31) & 1;
+        f->avx512_vnni = (c >> 11) & 1;
+    }
+    if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) {
+        f->avx_vnni = (a >> 4) & 1;
+        f->avx512_bf16 = zmm && ((a >> 5) & 1);
+    }
+}
+#else
+static void detect(cpu_features *f) { (void)f; }
+#endif
+
+static cpu_features features;
+static atomic_int detected;  /* 0 no, 1 yes */
+static atomic_int level = -1; /* -1: not chosen yet */
+
+const cpu_features *cpu_features_get(void) {
+    if (!atomic_load(&detected)) {
+        cpu_features f;
+        memset(&f, 0, sizeof f);
+        detect(&f);
+        features = f;
+        atomic_store(&detected, 1);
+    }
+    return &features;
+}
+
+static cpu_level hardware_level(void) {
+    const cpu_features *f = cpu_features_get();
+    if (f->avx512f && f->avx512bw && f->avx512dq && f->avx512vl && f->fma && f->f16c)
+        return CPU_LEVEL_AVX512;
+    if (f->avx2 && f->fma && f->f16c) return CPU_LEVEL_AVX2;
+    return CPU_LEVEL_SCALAR;
+}
+
+void cpu_set_level(cpu_level want) {
+    cpu_level hw = hardware_level();
+    atomic_store(&level, (int)(want < hw ? want : hw));
+}
+
+cpu_level cpu_get_level(void) {
+    int l = atomic_load(&level);
+    if (l >= 0) return (cpu_level)l;
+    cpu_level want = CPU_LEVEL_AVX512;
+    const char *env = getenv("BORN_CPU");
+    if (env && strcmp(env, "scalar") == 0) want = CPU_LEVEL_SCALAR;
+    if (env && strcmp(env, "avx2") == 0) want = CPU_LEVEL_AVX2;
+    cpu_set_level(want);
+    return (cpu_level)atomic_load(&level);
+}
+
+const char *cpu_level_name(cpu_level l) {
+    switch (l) {
+    case CPU_LEVEL_AVX512: return "avx512";
+    case CPU_LEVEL_AVX2: return "avx2";
+    default: return "scalar";
+    }
+}

@@ -1,0 +1,184 @@
+/* The process-wide thread pool behind born_parallel_for. The calling thread works too, so a pool
+ * of n threads starts n - 1 workers. Work is split into fixed chunks of `grain` items that threads
+ * claim from an atomic counter: the split never depends on the thread count, which keeps
+ * per-chunk partial results (and so reductions) identical with 1 and N threads. A parallel_for
+ * called from inside another, or while the pool is busy with another thread's job, runs its
+ * chunks on the calling thread. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/tensor_impl.h"
+
+enum { MAX_THREADS = 256, SPIN_ROUNDS = 4000 };
+
+typedef struct pool {
+    int nthreads; /* including the caller */
+    pthread_t workers[MAX_THREADS];
+    pthread_mutex_t mu;
+    pthread_cond_t wake;
+    pthread_cond_t done;
+    atomic_uint_fast64_t generation;
+    bool shutdown;
+    /* the job in flight */
+    born_range_fn fn;
+    void *ctx;
+    int64_t n, grain, nchunks;
+    atomic_int_fast64_t next_chunk;
+    atomic_int busy_workers;
+} pool;
+
+static pool the_pool = {.mu = PTHREAD_MUTEX_INITIALIZER,
+                        .wake = PTHREAD_COND_INITIALIZER,
+                        .done = PTHREAD_COND_INITIALIZER};
+static pthread_mutex_t job_lock = PTHREAD_MUTEX_INITIALIZER; /* one job at a time */
+static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Thread_local bool inside_job;
+static atomic_int configured_threads; /* 0 until the pool is started */
+
+static void run_chunks(pool *p) {
+    for (;;) {
+        int64_t c = atomic_fetch_add_explicit(&p->next_chunk, 1, memory_order_relaxed);
+        if (c >= p->nchunks) break;
+        int64_t begin = c * p->grain;
+        int64_t end = begin + p->grain < p->n ? begin + p->grain : p->n;
+        p->fn(begin, end, p->ctx);
+    }
+}
+
+static void *worker_main(void *arg) {
+    pool *p = arg;
+    inside_job = true;
+    uint64_t seen = atomic_load(&p->generation);
+    for (;;) {
+        /* spin briefly (a new job usually follows soon), then sleep */
+        int spins = 0;
+        while (atomic_load_explicit(&p->generation, memory_order_acquire) == seen &&
+               spins < SPIN_ROUNDS) {
+            spins++;
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        }
+        pthread_mutex_lock(&p->mu);
+        while (atomic_load(&p->generation) == seen && !p->shutdown) pthread_cond_wait(&p->wake, &p->mu);
+        if (p->shutdown) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        seen = atomic_load(&p->generation);
+        pthread_mutex_unlock(&p->mu);
+        run_chunks(p);
+        pthread_mutex_lock(&p->mu);
+        if (atomic_fetch_sub(&p->busy_workers, 1) == 1) pthread_cond_signal(&p->done);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+static int default_thread_count(void) {
+    const char *env = getenv("BORN_NUM_THREADS");
+    if (env && *env) {
+        long v = strtol(env, NULL, 10);
+        if (v >= 1 && v <= MAX_THREADS) return (int)v;
+    }
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n >= 1) return n > MAX_THREADS ? MAX_THREADS : n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n >= 1 ? (int)(n > MAX_THREADS ? MAX_THREADS : n) : 1;
+}
+
+static void pool_stop(pool *p) {
+    pthread_mutex_lock(&p->mu);
+    p->shutdown = true;
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->nthreads - 1; i++) pthread_join(p->workers[i], NULL);
+    p->shutdown = false;
+    p->nthreads = 1;
+}
+
+static void pool_start(pool *p, int n) {
+    p->nthreads = 1;
+    for (int i = 0; i < n - 1; i++) {
+        if (pthread_create(&p->workers[i], NULL, worker_main, p) != 0) break;
+        p->nthreads++;
+    }
+}
+
+static void ensure_pool(void) {
+    if (atomic_load(&configured_threads) != 0) return;
+    pthread_mutex_lock(&config_lock);
+    if (atomic_load(&configured_threads) == 0) {
+        pool_start(&the_pool, default_thread_count());
+        atomic_store(&configured_threads, the_pool.nthreads);
+    }
+    pthread_mutex_unlock(&config_lock);
+}
+
+born_status born_set_num_threads(int n) {
+    if (n < 1 || n > MAX_THREADS)
+        return born_error(BORN_ERR_ARGUMENT, "born_set_num_threads: %d threads (expected 1 to %d)",
+                          n, MAX_THREADS);
+    pthread_mutex_lock(&config_lock);
+    pthread_mutex_lock(&job_lock);
+    if (atomic_load(&configured_threads) != 0) pool_stop(&the_pool);
+    pool_start(&the_pool, n);
+    atomic_store(&configured_threads, the_pool.nthreads);
+    pthread_mutex_unlock(&job_lock);
+    pthread_mutex_unlock(&config_lock);
+    return the_pool.nthreads == n ? BORN_OK
+                                  : born_error(BORN_ERR_MEMORY,
+                                               "born_set_num_threads: only %d of %d threads "
+                                               "could be started", the_pool.nthreads, n);
+}
+
+int born_get_num_threads(void) {
+    ensure_pool();
+    return atomic_load(&configured_threads);
+}
+
+static void run_serial(int64_t n, int64_t grain, born_range_fn fn, void *ctx) {
+    for (int64_t b = 0; b < n; b += grain) fn(b, b + grain < n ? b + grain : n, ctx);
+}
+
+void born_parallel_for(int64_t n, int64_t grain, born_range_fn fn, void *ctx) {
+    if (n <= 0) return;
+    if (grain < 1) grain = 1;
+    int64_t nchunks = (n + grain - 1) / grain;
+    ensure_pool();
+    pool *p = &the_pool;
+    if (nchunks == 1 || inside_job || p->nthreads == 1 || pthread_mutex_trylock(&job_lock) != 0) {
+        run_serial(n, grain, fn, ctx);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn;
+    p->ctx = ctx;
+    p->n = n;
+    p->grain = grain;
+    p->nchunks = nchunks;
+    atomic_store(&p->next_chunk, 0);
+    atomic_store(&p->busy_workers, p->nthreads - 1);
+    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+
+    inside_job = true;
+    run_chunks(p);
+    inside_job = false;
+
+    /* wait for the workers to finish their chunks */
+    int spins = 0;
+    while (atomic_load(&p->busy_workers) > 0 && spins < SPIN_ROUNDS * 4) spins++;
+    pthread_mutex_lock(&p->mu);
+    while (atomic_load(&p->busy_workers) > 0) pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&job_lock);
+}

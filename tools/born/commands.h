@@ -1,0 +1,14 @@
+/* The subcommands of `born`, one per file. Each takes argc/argv starting at its own name and
+ * returns the process exit status (0 success, 1 failure, 2 bad usage). */
+#ifndef BORN_TOOLS_COMMANDS_H
+#define BORN_TOOLS_COMMANDS_H
+
+typedef struct born_command {
+    const char *name;
+    const char *help;
+    int (*run)(int argc, char **argv);
+} born_command;
+
+int cmd_version(int argc, char **argv);
+
+#endif

@@ -1,0 +1,28 @@
+/* The `born` command: dispatches to one subcommand per file in tools/born/. */
+#include <stdio.h>
+#include <string.h>
+
+#include "born/born.h"
+#include "tools/born/commands.h"
+
+static const born_command commands[] = {
+    {"version", "print the library version", cmd_version},
+};
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: born <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "born: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
