@@ -3,6 +3,7 @@
 #   make                 libborn.a, libborn.so and the `born` command in build/
 #   make test            the unit suite; ends with one line "N passed, N failed"
 #   make test SAN=1      the same suite under ASan + UBSan + LSan (build/san/)
+#   make BUILD=dir ...   build somewhere else (several builds can run side by side)
 #   make demo            the main job, on data shipped in the repo
 #   make bench           benchmark programs (need libopenblas-dev for the peer figures)
 #
@@ -11,10 +12,11 @@
 
 CC      ?= cc
 SAN     ?= 0
-BUILD   ?= build
 ifeq ($(SAN),1)
-BUILD   := build/san
+BUILD   ?= build/san
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+else
+BUILD   ?= build
 endif
 
 ARCH := $(shell $(CC) -dumpmachine)
