@@ -23,6 +23,7 @@ typedef struct pool {
     pthread_cond_t wake;
     pthread_cond_t done;
     atomic_uint_fast64_t generation;
+    uint64_t spawn_generation; /* the generation when the workers were started */
     bool shutdown;
     /* the job in flight */
     born_range_fn fn;
@@ -53,7 +54,9 @@ static void run_chunks(pool *p) {
 static void *worker_main(void *arg) {
     pool *p = arg;
     inside_job = true;
-    uint64_t seen = atomic_load(&p->generation);
+    /* Not the current generation: a worker that starts late must still join the first job,
+     * whose generation may already have been published (the caller counts on every worker). */
+    uint64_t seen = p->spawn_generation;
     for (;;) {
         /* spin briefly (a new job usually follows soon), then sleep */
         int spins = 0;
@@ -106,6 +109,7 @@ static void pool_stop(pool *p) {
 
 static void pool_start(pool *p, int n) {
     p->nthreads = 1;
+    p->spawn_generation = atomic_load(&p->generation);
     for (int i = 0; i < n - 1; i++) {
         if (pthread_create(&p->workers[i], NULL, worker_main, p) != 0) break;
         p->nthreads++;
