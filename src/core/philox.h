@@ -12,9 +12,10 @@ typedef struct philox_block {
     uint32_t v[4];
 } philox_block;
 
-static inline philox_block philox4x32(uint64_t counter, uint64_t seed) {
-    uint32_t c0 = (uint32_t)counter, c1 = (uint32_t)(counter >> 32), c2 = 0, c3 = 0;
-    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+/* The raw Philox4x32-10 bijection of a 128-bit counter under a 64-bit key. */
+static inline philox_block philox4x32_raw(const uint32_t ctr[4], const uint32_t key[2]) {
+    uint32_t c0 = ctr[0], c1 = ctr[1], c2 = ctr[2], c3 = ctr[3];
+    uint32_t k0 = key[0], k1 = key[1];
     for (int round = 0; round < 10; round++) {
         uint64_t p0 = (uint64_t)0xD2511F53u * c0;
         uint64_t p1 = (uint64_t)0xCD9E8D57u * c2;
@@ -29,6 +30,13 @@ static inline philox_block philox4x32(uint64_t counter, uint64_t seed) {
     }
     philox_block b = {{c0, c1, c2, c3}};
     return b;
+}
+
+/* The block for stream position `counter` of generator `seed`. */
+static inline philox_block philox4x32(uint64_t counter, uint64_t seed) {
+    const uint32_t ctr[4] = {(uint32_t)counter, (uint32_t)(counter >> 32), 0, 0};
+    const uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+    return philox4x32_raw(ctr, key);
 }
 
 /* Uniform on [0, 1) with 53 random bits, from two words. */
