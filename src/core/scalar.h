@@ -31,7 +31,7 @@ static inline double scalar_load_f64(const void *p, born_dtype dtype) {
 static inline int64_t scalar_f64_to_i64(double v, double lo, double hi) {
     if (v != v) return 0;
     if (v <= lo) return (int64_t)lo;
-    if (v >= hi) return v >= 9223372036854775807.0 ? INT64_MAX : (int64_t)hi;
+    if (v >= hi) return hi >= 9223372036854775807.0 ? INT64_MAX : (int64_t)hi;
     return (int64_t)v;
 }
 

@@ -57,24 +57,38 @@ static bool binary_dtypes(born_binary_op op, born_dtype promoted, born_dtype *co
     return true;
 }
 
+static bool is_half(born_dtype d) { return d == BORN_F16 || d == BORN_BF16; }
+
 /* Writes op(a, b) into out (broadcast shape, result dtype); no autograd. If out shares storage
  * with an input in any other layout, the input is copied first so no element is read after it
- * was overwritten. */
+ * was overwritten. Half-precision results with an operand of another dtype (an f32 scalar, an
+ * integer tensor) are computed in f32 from the operands as they are and rounded once, as
+ * PyTorch does, rather than rounding the other operand to half first. */
 static born_status binary_compute(born_binary_op op, born_tensor *a, born_tensor *b,
                                   born_dtype compute, born_tensor *out) {
     const born_backend *be = ops_backend(out);
     if (!be) return born_last_status();
+    if (is_half(compute) && (a->dtype != compute || b->dtype != compute)) compute = BORN_F32;
     born_tensor *ca = a->dtype == compute && !ops_partial_overlap(out, a) ? ops_alias(a) : ops_cast(a, compute);
     born_tensor *cb = b->dtype == compute && !ops_partial_overlap(out, b) ? ops_alias(b) : ops_cast(b, compute);
+    /* the kernel writes the compute dtype (or bool); a half result is rounded afterwards */
+    bool round_after = out->dtype != BORN_BOOL && out->dtype != compute;
+    born_tensor *dst = round_after && ca && cb ? ops_empty(compute, out->ndim, out->shape, out->storage->device)
+                                               : (ca && cb ? ops_alias(out) : NULL);
     born_status st = born_last_status();
-    if (ca && cb) {
-        born_strided o = strided_of(out);
+    if (dst) {
+        born_strided o = strided_of(dst);
         born_strided sa = strided_broadcast(ca, out->ndim, out->shape);
         born_strided sb = strided_broadcast(cb, out->ndim, out->shape);
         st = be->binary ? be->binary(op, &o, &sa, &sb)
                         : born_error(BORN_ERR_UNSUPPORTED, "%s: not supported on this device",
                                      binary_names[op]);
+        if (st == BORN_OK && round_after) {
+            born_strided final = strided_of(out), from = strided_of(dst);
+            st = be->copy(&final, &from);
+        }
     }
+    born_free(dst);
     born_free(ca);
     born_free(cb);
     return st;
@@ -251,7 +265,9 @@ born_tensor *born_binary_scalar(born_binary_op op, born_tensor *t, double s) {
     char name[48];
     snprintf(name, sizeof name, "born_%s_scalar", binary_names[op]);
     if (!ops_check_inputs(name, 1, &t)) return NULL;
-    born_dtype st = is_logical(op) ? BORN_BOOL : ops_result_type_float_scalar(t->dtype);
+    /* a half tensor's scalar stays f32, so it is not rounded to half before the op */
+    born_dtype st = is_logical(op) ? BORN_BOOL
+                  : is_half(t->dtype) ? BORN_F32 : ops_result_type_float_scalar(t->dtype);
     born_tensor *scalar = ops_scalar_on(st, s, t->storage->device);
     if (!scalar) return NULL;
     born_tensor *out = binary_op(op, t, scalar, name);
@@ -303,7 +319,8 @@ SCALAR_FN(ge, GE)
 
 born_tensor *born_rsub_scalar(born_tensor *t, double s) {
     if (!ops_check_inputs("born_rsub_scalar", 1, &t)) return NULL;
-    born_tensor *scalar = ops_scalar_on(ops_result_type_float_scalar(t->dtype), s, t->storage->device);
+    born_dtype st = is_half(t->dtype) ? BORN_F32 : ops_result_type_float_scalar(t->dtype);
+    born_tensor *scalar = ops_scalar_on(st, s, t->storage->device);
     if (!scalar) return NULL;
     born_tensor *out = binary_op(BORN_BINARY_SUB, scalar, t, "born_rsub_scalar");
     born_free(scalar);
@@ -319,7 +336,9 @@ born_status born_div_(born_tensor *dst, born_tensor *o) { return born_binary_out
 
 static born_status scalar_inplace(born_binary_op op, born_tensor *dst, double s, const char *name) {
     if (!ops_check_inputs(name, 1, &dst)) return born_last_status();
-    born_tensor *scalar = ops_scalar_on(dst->dtype, s, dst->storage->device);
+    /* the scalar is a Python float, as everywhere: an integer dst cannot hold the f32 result */
+    born_dtype sd = is_half(dst->dtype) ? BORN_F32 : ops_result_type_float_scalar(dst->dtype);
+    born_tensor *scalar = ops_scalar_on(sd, s, dst->storage->device);
     if (!scalar) return born_last_status();
     born_status st = born_binary_out(op, dst, dst, scalar);
     born_free(scalar);

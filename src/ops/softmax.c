@@ -12,20 +12,22 @@ typedef struct softmax_params {
 born_tensor *softmax_backward_op(born_tensor *g, born_tensor *y, int dim, bool log) {
     const born_backend *be = ops_backend(y);
     if (!be) return NULL;
-    born_tensor *gc = ops_as_dtype(g, y->dtype);
-    born_tensor *out = gc ? ops_empty(y->dtype, y->ndim, y->shape, y->storage->device) : NULL;
+    /* like the forward, half precision computes in f32 */
+    born_dtype compute = y->dtype == BORN_F64 ? BORN_F64 : BORN_F32;
+    born_tensor *gc = ops_as_dtype(g, compute);
+    born_tensor *yc = gc ? ops_as_dtype(y, compute) : NULL;
+    born_tensor *out = yc ? ops_empty(compute, y->ndim, y->shape, y->storage->device) : NULL;
     born_status st = out ? BORN_OK : born_last_status();
     if (st == BORN_OK) {
-        born_strided o = strided_of(out), sg = strided_broadcast(gc, y->ndim, y->shape), sy = strided_of(y);
+        born_strided o = strided_of(out), sg = strided_broadcast(gc, y->ndim, y->shape), sy = strided_of(yc);
         st = be->softmax_backward ? be->softmax_backward(log, &o, &sg, &sy, dim)
                                   : born_error(BORN_ERR_UNSUPPORTED, "softmax backward: not supported on this device");
     }
     born_free(gc);
-    if (st != BORN_OK) {
-        born_free(out);
-        return NULL;
-    }
-    return out;
+    born_free(yc);
+    born_tensor *result = st == BORN_OK ? ops_as_dtype(out, y->dtype) : NULL;
+    born_free(out);
+    return result;
 }
 
 static born_status softmax_rule(born_node *n, born_tensor *g, born_tensor **gi) {
@@ -73,8 +75,10 @@ born_tensor *born_log_softmax(born_tensor *t, int dim) { return softmax_op(t, di
 static born_status cumsum_rule(born_node *n, born_tensor *g, born_tensor **gi) {
     int dim = *(const int *)node_params(n);
     int64_t d = dim;
-    born_tensor *total = born_sum(g, 1, &d, true);
-    gi[0] = born_add(born_sub(total, born_cumsum(g, dim)), g);
+    /* half precision would lose the small differences of large running sums: use f32 */
+    born_tensor *g32 = (g->dtype == BORN_F16 || g->dtype == BORN_BF16) ? born_to_dtype(g, BORN_F32) : g;
+    born_tensor *total = born_sum(g32, 1, &d, true);
+    gi[0] = born_add(born_sub(total, born_cumsum(g32, dim)), g32);
     return BORN_OK;
 }
 

@@ -84,6 +84,8 @@ static bool is_exact_int(born_dtype t) { return born_dtype_is_integer(t) || t ==
 static void convert_loop(char **d, const int64_t *s, int64_t n, void *arg) {
     const convert_ctx *c = arg;
     bool via_int = is_exact_int(c->from) && is_exact_int(c->to);
+    bool i64_to_narrow_float =
+        c->from == BORN_I64 && (c->to == BORN_F32 || c->to == BORN_F16 || c->to == BORN_BF16);
     for (int64_t done = 0; done < n; done += CHUNK) {
         int64_t m = n - done < CHUNK ? n - done : CHUNK;
         const char *src = d[1] + done * s[1];
@@ -92,6 +94,17 @@ static void convert_loop(char **d, const int64_t *s, int64_t n, void *arg) {
             int64_t buf[CHUNK];
             load_i64(buf, src, s[1], m, c->from);
             store_i64(dst, s[0], buf, m, c->to);
+        } else if (i64_to_narrow_float) {
+            /* int64 -> float in one rounding, as C's cast (and torch) does: through double it
+             * would round twice (2^60 + 2^36 + 1 became 2^60, not 2^60 + 2^37) */
+            for (int64_t i = 0; i < m; i++) {
+                float f = (float)*(const int64_t *)(src + i * s[1]);
+                char *o = dst + i * s[0];
+                if (c->to == BORN_F32)
+                    *(float *)o = f;
+                else
+                    *(uint16_t *)o = c->to == BORN_F16 ? born_f32_to_f16(f) : born_f32_to_bf16(f);
+            }
         } else {
             double buf[CHUNK];
             load_f64(buf, src, s[1], m, c->from);

@@ -65,7 +65,8 @@ static inline double softplus_d(double x, double beta, double threshold) {
 
 FLOAT_OP(neg, -x, -x)
 FLOAT_OP(abs, fabsf(x), fabs(x))
-FLOAT_OP(sign, x > 0 ? 1.0f : (x < 0 ? -1.0f : x), x > 0 ? 1.0 : (x < 0 ? -1.0 : x))
+/* sign(nan) is 0, as torch.sign */
+FLOAT_OP(sign, x > 0 ? 1.0f : (x < 0 ? -1.0f : 0.0f), x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0))
 FLOAT_OP(square, x * x, x * x)
 FLOAT_OP(reciprocal, 1.0f / x, 1.0 / x)
 FLOAT_OP(exp, expf(x), exp(x))
