@@ -70,8 +70,14 @@ int node_save(born_node *n, born_tensor *t) {
     return slot;
 }
 
-void node_set_params(born_node *n, const void *params, size_t size) {
-    if (params && size) memcpy(n->params, params, size < NODE_PARAM_BYTES ? size : NODE_PARAM_BYTES);
+bool node_set_params(born_node *n, const void *params, size_t size) {
+    if (size > NODE_PARAM_BYTES) {
+        born_error(BORN_ERR_INTERNAL, "%s: %zu bytes of parameters exceed the node's %d",
+                   n->name, size, NODE_PARAM_BYTES);
+        return false;
+    }
+    if (params && size) memcpy(n->params, params, size);
+    return true;
 }
 
 void node_attach(born_tensor *out, born_node *n) {
@@ -142,7 +148,10 @@ bool autograd_record(born_tensor *out, const char *name, node_backward_fn backwa
             return false;
         }
     }
-    node_set_params(n, params, params_size);
+    if (!node_set_params(n, params, params_size)) {
+        node_release(n);
+        return false;
+    }
     node_attach(out, n);
     return true;
 }

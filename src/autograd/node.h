@@ -64,8 +64,9 @@ int node_save(born_node *n, born_tensor *t);
 /* The saved tensor in slot i (borrowed). */
 static inline born_tensor *node_saved(const born_node *n, int i) { return n->saved[i]; }
 
-/* Copies params (at most NODE_PARAM_BYTES) into the node; read them back with node_params. */
-void node_set_params(born_node *n, const void *params, size_t size);
+/* Copies params into the node (false, with an error, if larger than NODE_PARAM_BYTES); read
+ * them back with node_params. */
+bool node_set_params(born_node *n, const void *params, size_t size);
 static inline const void *node_params(const born_node *n) { return n->params; }
 
 /* True when input i of the node needs a gradient. */
