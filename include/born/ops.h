@@ -380,8 +380,9 @@ BORN_API born_tensor *born_pad(born_tensor *t, int npad, const int64_t *pad, dou
 BORN_API born_tensor *born_tril(born_tensor *t, int64_t k);
 BORN_API born_tensor *born_triu(born_tensor *t, int64_t k);
 
-/* The k largest (or smallest) values along dim and their i64 indices; values come sorted when
- * `sorted` is true. Both outputs are new references. */
+/* The k largest (or smallest) values along dim and their i64 indices, both new references
+ * (either pointer may be NULL when not wanted). Among equal values the lower index comes first;
+ * with sorted = false the k elements come in ascending index order. NaN counts as the largest. */
 BORN_API born_status born_topk(born_tensor *t, int64_t k, int dim, bool largest, bool sorted,
                                born_tensor **values, born_tensor **indices);
 
