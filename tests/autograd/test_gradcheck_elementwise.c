@@ -196,3 +196,24 @@ TEST(max_gradient_splits_ties) {
     CHECK_OK(born_backward(born_sum(born_max(x, 1, (int64_t[]){1}, false), 0, NULL, false)));
     CHECK_TENSOR_NEAR(born_grad(x), ((double[]){0, 0.5, 0.5, 1, 0, 0}), 6, 0, 0);
 }
+
+static born_tensor *copies_fn(born_tensor *const *in, void *ctx) {
+    (void)ctx;
+    born_tensor *t = born_transpose(in[0], 0, 1);
+    born_tensor *c = born_mul(born_contiguous(t), born_clone(t));
+    born_tensor *mask = born_gt_scalar(born_detach(c), 1.0);
+    return born_masked_fill(born_expand(born_unsqueeze(c, 0), BORN_DIMS(2, 3, 2)), mask, 0.25);
+}
+
+TEST(gradcheck_copies_and_masked_fill) {
+    born_tensor *x = signed_input();
+    CHECK_OK(born_gradcheck(copies_fn, 1, &x, NULL, NULL));
+}
+
+TEST(gradcheck_reports_a_wrong_gradient) {
+    /* floor has a zero gradient almost everywhere, which finite differences across a step see */
+    born_tensor *x = born_requires_grad(tensor_of(BORN_F64, BORN_DIMS(1), (double[]){2.0}), true);
+    unary_case c = {BORN_UNARY_FLOOR, {0, 0}};
+    CHECK(born_gradcheck(apply_unary, 1, &x, &c, NULL) == BORN_ERR_AUTOGRAD);
+    CHECK_ERROR(BORN_ERR_AUTOGRAD, "finite differences");
+}
