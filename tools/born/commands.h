@@ -9,6 +9,7 @@ typedef struct born_command {
     int (*run)(int argc, char **argv);
 } born_command;
 
+int cmd_demo(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
 #endif

@@ -6,6 +6,7 @@
 #include "tools/born/commands.h"
 
 static const born_command commands[] = {
+    {"demo", "run the demonstration job (needs no data files)", cmd_demo},
     {"version", "print the library version", cmd_version},
 };
 

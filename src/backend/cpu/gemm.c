@@ -1,27 +1,733 @@
-/* General matrix multiply: a straightforward cache-blocked version (to be replaced by the packed,
- * register-blocked one). */
-#include "backend/cpu/gemm.h"
+/* General matrix multiply, BLIS style.
+ *
+ *   for jc in steps of NC over n          (B block: L3)
+ *     for pc in steps of KC over k        pack B[pc.., jc..] into NR-wide micro-panels (shared)
+ *       for ic in steps of MC over m      pack A[ic.., pc..] into MR-tall micro-panels (per task)
+ *         for jr, ir: micro-kernel        (B micro-panel in L1, A block in L2)
+ *
+ * Packing absorbs every stride and transposition, so the micro-kernel only ever sees unit-stride
+ * panels. Blocks are equalised (k = 300 is two blocks of 150, not 256 and 44) and the m blocks
+ * come in a multiple of the thread count when there are enough of them, which keeps the threads
+ * equally busy. The (ic, jr-group) blocks of one (jc, pc) step are independent tasks for
+ * born_parallel_for; packing B is split over its panels.
+ *
+ * Few rows do not pay for packing B, which then costs more than the product: m == 1 (or n == 1,
+ * by transposing the problem) and, in f32, up to GEMV_DOT_ROWS / GEMV_AXPY_ROWS rows take GEMV
+ * paths that stream B once as it lies (dot products when its columns are contiguous, row updates
+ * when its rows are), split over output columns only.
+ *
+ * Determinism: the k blocking depends only on k, and each element of C is accumulated by the
+ * same instructions in k order wherever its tile or chunk lands, so results are bit-identical for
+ * any number of threads (the path taken depends on the shapes and strides alone).
+ *
+ * Packing buffers are per thread and reused between calls (freed when the thread exits). If one
+ * cannot be allocated the routine falls back to a plain loop rather than failing. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
-#define GEMM_BODY(T)                                                                              \
-    for (int64_t i = 0; i < m; i++)                                                               \
-        for (int64_t j = 0; j < n; j++) {                                                         \
-            T *cij = c + i * c_rs + j * c_cs;                                                     \
-            *cij = beta == 0 ? 0 : beta * *cij;                                                   \
-        }                                                                                         \
-    for (int64_t i = 0; i < m; i++)                                                               \
-        for (int64_t p = 0; p < k; p++) {                                                         \
-            T aip = alpha * a[i * a_rs + p * a_cs];                                               \
-            for (int64_t j = 0; j < n; j++) c[i * c_rs + j * c_cs] += aip * b[p * b_rs + j * b_cs]; \
+#include "backend/cpu/gemm.h"
+#include "backend/cpu/gemm_kernels.h"
+#include "born/core.h"
+#include "core/cpu_features.h"
+
+/* ---- per-thread packing buffers ---------------------------------------------------------- */
+
+enum { BUF_A = 0, BUF_B, BUF_X, BUF_Y, BUF_COUNT };
+
+typedef struct gemm_buffers {
+    void *ptr[BUF_COUNT];
+    size_t cap[BUF_COUNT];
+} gemm_buffers;
+
+static pthread_key_t buffers_key;
+static pthread_once_t buffers_once = PTHREAD_ONCE_INIT;
+static int buffers_key_ok;
+static _Thread_local gemm_buffers *thread_buffers;
+
+static void buffers_free(void *p) {
+    gemm_buffers *b = p;
+    for (int i = 0; i < BUF_COUNT; i++)
+        free(b->ptr[i]);
+    free(b);
+}
+
+static void buffers_key_init(void) {
+    buffers_key_ok = pthread_key_create(&buffers_key, buffers_free) == 0;
+}
+
+/* This thread's buffer `which`, at least `bytes` long and 64-byte aligned; NULL if memory is
+ * short. */
+static void *gemm_buffer(int which, size_t bytes) {
+    gemm_buffers *b = thread_buffers;
+    if (!b) {
+        pthread_once(&buffers_once, buffers_key_init);
+        if (!buffers_key_ok) return NULL;
+        b = calloc(1, sizeof *b);
+        if (!b) return NULL;
+        if (pthread_setspecific(buffers_key, b) != 0) {
+            free(b);
+            return NULL;
         }
+        thread_buffers = b;
+    }
+    if (b->cap[which] < bytes) {
+        free(b->ptr[which]);
+        b->ptr[which] = NULL;
+        b->cap[which] = 0;
+        size_t want = (bytes + 4095) & ~(size_t)4095;
+        void *p = NULL;
+        if (want < bytes || posix_memalign(&p, 64, want) != 0) return NULL;
+        b->ptr[which] = p;
+        b->cap[which] = want;
+    }
+    return b->ptr[which];
+}
+
+/* ---- packing ------------------------------------------------------------------------------ */
+
+/* One full R-lane panel from lanes that are contiguous along k: dst[p * R + i] = s[i * ls + p]
+ * (the portable version of gemm_pack_t*_avx2). */
+#define DEFINE_PACK_T(name, T, R)                                                                  \
+    static void name(int64_t kc, const T *s, int64_t ls, T *dst) {                                 \
+        for (int64_t p0 = 0; p0 < kc; p0 += 64) {                                                  \
+            int64_t p1 = p0 + 64 < kc ? p0 + 64 : kc;                                              \
+            for (int i = 0; i < R; i++) {                                                          \
+                const T *row = s + i * ls;                                                         \
+                for (int64_t p = p0; p < p1; p++)                                                  \
+                    dst[p * R + i] = row[p];                                                       \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+DEFINE_PACK_T(pack_t6_f32, float, 6)
+DEFINE_PACK_T(pack_t16_f32, float, 16)
+DEFINE_PACK_T(pack_t6_f64, double, 6)
+DEFINE_PACK_T(pack_t8_f64, double, 8)
+
+/* Packs `count` lanes (rows of A, or columns of B) of kc steps each into R-lane micro-panels:
+ * dst[panel][p][lane] = src[(panel * R + lane) * ls + p * ks], zero beyond count. Lanes that are
+ * contiguous along k go through the transposing panel packer TP; a unit lane stride copies each
+ * step's R values, walking along the source rows. */
+#define DEFINE_PACK(name, T, R, TP)                                                                \
+    static void name(int64_t count, int64_t kc, const void *src_, int64_t ls, int64_t ks,          \
+                     void *dst_) {                                                                 \
+        const T *src = src_;                                                                       \
+        T *dst = dst_;                                                                             \
+        int64_t full = count / R;                                                                  \
+        if (ls == 1) {                                                                             \
+            for (int64_t p = 0; p < kc; p++) {                                                     \
+                const T *row = src + p * ks;                                                       \
+                for (int64_t q = 0; q < full; q++)                                                 \
+                    memcpy(dst + q * kc * R + p * R, row + q * R, R * sizeof(T));                  \
+            }                                                                                      \
+        } else if (ks == 1) {                                                                      \
+            for (int64_t q = 0; q < full; q++)                                                     \
+                TP(kc, src + q * R * ls, ls, dst + q * kc * R);                                    \
+        } else {                                                                                   \
+            for (int64_t q = 0; q < full; q++)                                                     \
+                for (int64_t p = 0; p < kc; p++)                                                   \
+                    for (int i = 0; i < R; i++)                                                    \
+                        dst[q * kc * R + p * R + i] = src[(q * R + i) * ls + p * ks];              \
+        }                                                                                          \
+        int64_t r = count - full * R;                                                              \
+        if (r > 0) {                                                                               \
+            const T *s = src + full * R * ls;                                                      \
+            T *d = dst + full * kc * R;                                                            \
+            for (int64_t p = 0; p < kc; p++) {                                                     \
+                int64_t i = 0;                                                                     \
+                for (; i < r; i++)                                                                 \
+                    d[p * R + i] = s[i * ls + p * ks];                                             \
+                for (; i < R; i++)                                                                 \
+                    d[p * R + i] = 0;                                                              \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+DEFINE_PACK(pack_a_f32, float, GEMM_F32_MR, pack_t6_f32)
+DEFINE_PACK(pack_b_f32, float, GEMM_F32_NR, pack_t16_f32)
+DEFINE_PACK(pack_a_f64, double, GEMM_F64_MR, pack_t6_f64)
+DEFINE_PACK(pack_b_f64, double, GEMM_F64_NR, pack_t8_f64)
+#ifdef GEMM_HAVE_AVX2
+DEFINE_PACK(pack_a_f32_avx2, float, GEMM_F32_MR, gemm_pack_t6_f32_avx2)
+DEFINE_PACK(pack_b_f32_avx2, float, GEMM_F32_NR, gemm_pack_t16_f32_avx2)
+#endif
+
+/* ---- portable micro-kernels -------------------------------------------------------------- */
+
+/* The tile is computed in column strips of W values (32 bytes), so that a strip's accumulators
+ * fit in 16 128-bit registers and the compiler can keep them there. */
+#define DEFINE_KERNEL_C(name, T, MR, NR, W)                                                        \
+    static void name(int64_t kc, const void *a_, const void *b_, int64_t b_step, void *c_,         \
+                     int64_t c_rs, int64_t c_cs, int mr, int nr, double alpha_d, double beta_d) {  \
+        const T *a0 = a_, *b0 = b_;                                                                \
+        T *c = c_;                                                                                 \
+        T alpha = (T)alpha_d, beta = (T)beta_d;                                                    \
+        int64_t bs = b_step / (int64_t)sizeof(T);                                                  \
+        for (int h = 0; h < NR && h < nr; h += W) {                                                \
+            T acc[MR][W];                                                                          \
+            memset(acc, 0, sizeof acc);                                                            \
+            const T *a = a0, *b = b0 + h;                                                          \
+            for (int64_t p = 0; p < kc; p++, a += MR, b += bs)                                     \
+                for (int i = 0; i < MR; i++)                                                       \
+                    for (int j = 0; j < W; j++)                                                    \
+                        acc[i][j] += a[i] * b[j];                                                  \
+            for (int i = 0; i < mr; i++)                                                           \
+                for (int j = 0; j < W && h + j < nr; j++) {                                        \
+                    T *cij = c + i * c_rs + (h + j) * c_cs;                                        \
+                    T t = alpha * acc[i][j];                                                       \
+                    *cij = beta == 0 ? t : beta * *cij + t;                                        \
+                }                                                                                  \
+        }                                                                                          \
+    }
+
+DEFINE_KERNEL_C(kernel_f32_c, float, GEMM_F32_MR, GEMM_F32_NR, 8)
+DEFINE_KERNEL_C(kernel_f64_c, double, GEMM_F64_MR, GEMM_F64_NR, 4)
+
+/* ---- plain loops: tiny problems' fallback when no buffer can be had ---------------------- */
+
+#define DEFINE_NAIVE(name, T)                                                                      \
+    static void name(int64_t m, int64_t n, int64_t k, double alpha_d, const void *a_,              \
+                     int64_t a_rs, int64_t a_cs, const void *b_, int64_t b_rs, int64_t b_cs,       \
+                     double beta_d, void *c_, int64_t c_rs, int64_t c_cs) {                        \
+        const T *a = a_, *b = b_;                                                                  \
+        T *c = c_;                                                                                 \
+        T alpha = (T)alpha_d, beta = (T)beta_d;                                                    \
+        for (int64_t i = 0; i < m; i++)                                                            \
+            for (int64_t j = 0; j < n; j++) {                                                      \
+                T s = 0;                                                                           \
+                for (int64_t p = 0; p < k; p++)                                                    \
+                    s += a[i * a_rs + p * a_cs] * b[p * b_rs + j * b_cs];                          \
+                T *cij = c + i * c_rs + j * c_cs;                                                  \
+                T t = alpha * s;                                                                   \
+                *cij = beta == 0 ? t : beta * *cij + t;                                            \
+            }                                                                                      \
+    }
+
+DEFINE_NAIVE(naive_f32, float)
+DEFINE_NAIVE(naive_f64, double)
+
+/* C = beta * C (beta == 0 writes zeros without reading C). */
+#define DEFINE_SCALE(name, T)                                                                      \
+    static void name(int64_t m, int64_t n, double beta_d, void *c_, int64_t c_rs, int64_t c_cs) {  \
+        T *c = c_;                                                                                 \
+        T beta = (T)beta_d;                                                                        \
+        for (int64_t i = 0; i < m; i++)                                                            \
+            for (int64_t j = 0; j < n; j++) {                                                      \
+                T *cij = c + i * c_rs + j * c_cs;                                                  \
+                *cij = beta == 0 ? 0 : beta * *cij;                                                \
+            }                                                                                      \
+    }
+
+DEFINE_SCALE(scale_f32, float)
+DEFINE_SCALE(scale_f64, double)
+
+/* ---- the blocked driver (dtype-independent) ---------------------------------------------- */
+
+typedef void (*pack_fn)(int64_t count, int64_t kc, const void *src, int64_t ls, int64_t ks,
+                        void *dst);
+typedef void (*naive_fn)(int64_t m, int64_t n, int64_t k, double alpha, const void *a, int64_t a_rs,
+                         int64_t a_cs, const void *b, int64_t b_rs, int64_t b_cs, double beta,
+                         void *c, int64_t c_rs, int64_t c_cs);
+
+typedef struct gemm_impl {
+    size_t es;
+    int mr, nr;
+    int64_t mc, kc, nc; /* largest blocks */
+    gemm_kernel_fn kernel;
+    pack_fn pack_a, pack_b;
+    naive_fn naive;
+} gemm_impl;
+
+typedef struct gemm_job {
+    const gemm_impl *im;
+    int64_t m, n, k;
+    const char *a, *b;
+    char *c;
+    int64_t a_rs, a_cs, b_rs, b_cs, c_rs, c_cs;
+    double alpha, beta;
+    int64_t mc_blk, nc_blk, kc_blk; /* equalised block sizes */
+    /* the (jc, pc) step in progress */
+    int64_t jc, nc, pc, kc;
+    double beta_cur;
+    char *bpack;
+    int64_t npanels, mblocks, ngroups, group_panels;
+} gemm_job;
+
+/* Packs B micro-panels [begin, end) of the current step. */
+static void pack_b_range(int64_t begin, int64_t end, void *ctx) {
+    const gemm_job *j = ctx;
+    const gemm_impl *im = j->im;
+    int64_t col0 = begin * im->nr, col1 = end * im->nr < j->nc ? end * im->nr : j->nc;
+    const char *src =
+        j->b + (size_t)((j->pc * j->b_rs + (j->jc + col0) * j->b_cs) * (int64_t)im->es);
+    im->pack_b(col1 - col0, j->kc, src, j->b_cs, j->b_rs,
+               j->bpack + (size_t)(begin * j->kc * im->nr) * im->es);
+}
+
+/* Runs tasks [begin, end): task t is m block t / ngroups times panel group t % ngroups. */
+static void compute_range(int64_t begin, int64_t end, void *ctx) {
+    const gemm_job *j = ctx;
+    const gemm_impl *im = j->im;
+    size_t es = im->es;
+    for (int64_t t = begin; t < end; t++) {
+        int64_t ib = t / j->ngroups, g = t % j->ngroups;
+        int64_t ic = ib * j->mc_blk, mc = j->m - ic < j->mc_blk ? j->m - ic : j->mc_blk;
+        int64_t p0 = g * j->group_panels;
+        int64_t p1 = p0 + j->group_panels < j->npanels ? p0 + j->group_panels : j->npanels;
+        if (mc <= 0 || p0 >= p1) continue;
+        int64_t mpanels = (mc + im->mr - 1) / im->mr;
+        char *apack = gemm_buffer(BUF_A, (size_t)(mpanels * im->mr * j->kc) * es);
+        if (!apack) { /* out of memory: this block the slow way */
+            int64_t col0 = p0 * im->nr, col1 = p1 * im->nr < j->nc ? p1 * im->nr : j->nc;
+            im->naive(mc, col1 - col0, j->kc, j->alpha,
+                      j->a + (size_t)((ic * j->a_rs + j->pc * j->a_cs) * (int64_t)es), j->a_rs,
+                      j->a_cs,
+                      j->b + (size_t)((j->pc * j->b_rs + (j->jc + col0) * j->b_cs) * (int64_t)es),
+                      j->b_rs, j->b_cs, j->beta_cur,
+                      j->c + (size_t)((ic * j->c_rs + (j->jc + col0) * j->c_cs) * (int64_t)es),
+                      j->c_rs, j->c_cs);
+            continue;
+        }
+        im->pack_a(mc, j->kc, j->a + (size_t)((ic * j->a_rs + j->pc * j->a_cs) * (int64_t)es),
+                   j->a_rs, j->a_cs, apack);
+        for (int64_t jp = p0; jp < p1; jp++) {
+            int64_t col = jp * im->nr;
+            int nr = (int)(j->nc - col < im->nr ? j->nc - col : im->nr);
+            const char *bp = j->bpack + (size_t)(jp * j->kc * im->nr) * es;
+            int64_t b_step = im->nr * (int64_t)es;
+            char *crow = j->c + (size_t)((ic * j->c_rs + (j->jc + col) * j->c_cs) * (int64_t)es);
+            for (int64_t ir = 0; ir < mc; ir += im->mr) {
+                int mr = (int)(mc - ir < im->mr ? mc - ir : im->mr);
+                im->kernel(j->kc, apack + (size_t)(ir * j->kc) * es, bp, b_step,
+                           crow + (size_t)(ir * j->c_rs * (int64_t)es), j->c_rs, j->c_cs, mr, nr,
+                           j->alpha, j->beta_cur);
+            }
+        }
+    }
+}
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* Splits `total` into the fewest blocks of at most `max` and returns their (equal) size rounded
+ * up to a multiple of `unit`. */
+static int64_t equal_block(int64_t total, int64_t max, int64_t unit) {
+    int64_t nblocks = ceil_div(total, max);
+    int64_t size = ceil_div(ceil_div(total, nblocks), unit) * unit;
+    return size < max ? size : max;
+}
+
+static void gemm_blocked(const gemm_impl *im, gemm_job *j) {
+    size_t es = im->es;
+    int nthreads = born_get_num_threads();
+    double flops = 2.0 * (double)j->m * (double)j->n * (double)j->k;
+    if (flops < 2.0 * 48 * 48 * 48) nthreads = 1; /* not worth waking the pool */
+    /* m blocks: equal, and a multiple of the thread count when there are enough of them */
+    int64_t mblocks = ceil_div(j->m, im->mc);
+    if (nthreads > 1 && mblocks >= nthreads) mblocks = ceil_div(mblocks, nthreads) * nthreads;
+    j->mc_blk = ceil_div(ceil_div(j->m, mblocks), im->mr) * im->mr;
+    j->mblocks = ceil_div(j->m, j->mc_blk);
+    j->nc_blk = equal_block(j->n, im->nc, im->nr);
+    j->kc_blk = equal_block(j->k, im->kc, 1);
+    size_t bbytes = (size_t)(ceil_div(j->nc_blk, im->nr) * im->nr * j->kc_blk) * es;
+    char *bpack = gemm_buffer(BUF_B, bbytes);
+    if (!bpack) {
+        im->naive(j->m, j->n, j->k, j->alpha, j->a, j->a_rs, j->a_cs, j->b, j->b_rs, j->b_cs,
+                  j->beta, j->c, j->c_rs, j->c_cs);
+        return;
+    }
+    j->bpack = bpack;
+    for (j->jc = 0; j->jc < j->n; j->jc += j->nc_blk) {
+        j->nc = j->n - j->jc < j->nc_blk ? j->n - j->jc : j->nc_blk;
+        j->npanels = ceil_div(j->nc, im->nr);
+        /* with few m blocks, split the columns too: at least two tasks per thread */
+        j->ngroups = 1;
+        if (nthreads > 1 && j->mblocks < 2 * nthreads) {
+            int64_t want = ceil_div(2 * nthreads, j->mblocks);
+            int64_t most = j->npanels / 2 > 1 ? j->npanels / 2 : 1;
+            j->ngroups = want < most ? want : most;
+        }
+        j->group_panels = ceil_div(j->npanels, j->ngroups);
+        j->ngroups = ceil_div(j->npanels, j->group_panels);
+        for (j->pc = 0; j->pc < j->k; j->pc += j->kc_blk) {
+            j->kc = j->k - j->pc < j->kc_blk ? j->k - j->pc : j->kc_blk;
+            j->beta_cur = j->pc == 0 ? j->beta : 1.0;
+            int64_t pack_grain = ceil_div(32768, j->kc * im->nr);
+            if (nthreads == 1) pack_grain = j->npanels;
+            born_parallel_for(j->npanels, pack_grain, pack_b_range, j);
+            born_parallel_for(j->mblocks * j->ngroups, 1, compute_range, j);
+        }
+    }
+}
+
+/* ---- GEMV (m == 1): y = alpha * x B + beta * y ------------------------------------------- */
+
+static void gemv_dot_f32_c(int64_t k, int64_t n, const float *x, const float *b, int64_t b_cs,
+                           float *y) {
+    for (int64_t j = 0; j < n; j++) {
+        const float *col = b + j * b_cs;
+        float s[8] = {0};
+        int64_t p = 0;
+        for (; p + 8 <= k; p += 8)
+            for (int u = 0; u < 8; u++)
+                s[u] += x[p + u] * col[p + u];
+        for (; p < k; p++)
+            s[0] += x[p] * col[p];
+        y[j] = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    }
+}
+
+static void gemv_axpy_f32_c(int64_t k, int64_t n, const float *x, int64_t x_s, const float *b,
+                            int64_t b_rs, float *y) {
+    for (int64_t j = 0; j < n; j++)
+        y[j] = 0;
+    for (int64_t p = 0; p < k; p++) {
+        float xp = x[p * x_s];
+        const float *row = b + p * b_rs;
+        for (int64_t j = 0; j < n; j++)
+            y[j] += xp * row[j];
+    }
+}
+
+enum { GEMV_BLOCK = 4096 }; /* output columns accumulated at once (16 KB of f32, in L1) */
+
+typedef struct gemv_job {
+    int64_t k, n;
+    const float *x;
+    int64_t x_s;
+    const float *b;
+    int64_t b_rs, b_cs;
+    float *c;
+    int64_t c_cs;
+    float alpha, beta;
+    bool dot;
+    gemv_dot_f32_fn dot_fn;
+    gemv_axpy_f32_fn axpy_fn;
+} gemv_job;
+
+static void gemv_range(int64_t begin, int64_t end, void *ctx) {
+    const gemv_job *g = ctx;
+    float y[GEMV_BLOCK];
+    for (int64_t j0 = begin; j0 < end; j0 += GEMV_BLOCK) {
+        int64_t n = end - j0 < GEMV_BLOCK ? end - j0 : GEMV_BLOCK;
+        if (g->dot)
+            g->dot_fn(g->k, n, g->x, g->b + j0 * g->b_cs, g->b_cs, y);
+        else
+            g->axpy_fn(g->k, n, g->x, g->x_s, g->b + j0, g->b_rs, y);
+        for (int64_t j = 0; j < n; j++) {
+            float *cj = g->c + (j0 + j) * g->c_cs;
+            float t = g->alpha * y[j];
+            *cj = g->beta == 0 ? t : g->beta * *cj + t;
+        }
+    }
+}
+
+/* The m == 1 case when B has a unit stride; false when it does not (or memory is short). */
+static bool gemv_f32(int64_t n, int64_t k, float alpha, const float *a, int64_t a_cs,
+                     const float *b, int64_t b_rs, int64_t b_cs, float beta, float *c,
+                     int64_t c_cs) {
+    bool avx2 = false;
+#ifdef GEMM_HAVE_AVX2
+    avx2 = cpu_get_level() >= CPU_LEVEL_AVX2;
+#endif
+    gemv_job g = {k, n, a, a_cs, b, b_rs, b_cs, c, c_cs, alpha, beta, false, NULL, NULL};
+    if (b_rs == 1 && n > 1) {
+        g.dot = true;
+        if (a_cs != 1) { /* the dot form wants x contiguous */
+            float *x = gemm_buffer(BUF_X, (size_t)k * sizeof(float));
+            if (!x) return false;
+            for (int64_t p = 0; p < k; p++)
+                x[p] = a[p * a_cs];
+            g.x = x;
+            g.x_s = 1;
+        }
+    } else if (b_cs != 1 && n > 1) {
+        return false;
+    }
+#ifdef GEMM_HAVE_AVX2
+    g.dot_fn = avx2 ? gemv_dot_f32_avx2 : gemv_dot_f32_c;
+    g.axpy_fn = avx2 ? gemv_axpy_f32_avx2 : gemv_axpy_f32_c;
+#else
+    (void)avx2;
+    g.dot_fn = gemv_dot_f32_c;
+    g.axpy_fn = gemv_axpy_f32_c;
+#endif
+    /* One chunk per thread (at least ~64K multiply-adds each): every output is the same
+     * sequence of fmas whichever chunk it falls in, so the split may follow the thread count.
+     * The axpy form then streams whole row segments of B. */
+    int nthreads = born_get_num_threads();
+    int64_t grain = ceil_div(ceil_div(n, nthreads), 64) * 64;
+    int64_t least = ceil_div(65536, k > 0 ? k : 1);
+    if (grain < least) grain = least;
+    born_parallel_for(n, grain, gemv_range, &g);
+    return true;
+}
+
+/* ---- GEMV for a few rows ------------------------------------------------------------------ */
+
+/* Up to this many rows (the dot form when B's columns are contiguous, the axpy form when its rows
+ * are), C = A B streams B once from memory, and from cache for the other groups of four rows,
+ * instead of packing it: with few rows, packing B costs more than the product. */
+enum {
+    GEMV_DOT_ROWS = 16,
+    GEMV_AXPY_ROWS = 8,
+    GEMV_DOT_COLS = 16,
+    GEMV_AXPY_COLS = 1024,
+    GEMV_AXPY_STEPS = 64
+};
+
+static void gemv4_dot_f32_c(int64_t k, int64_t n, const float *const x[4], const float *b,
+                            int64_t b_cs, float *const y[4]) {
+    for (int64_t j = 0; j < n; j++)
+        for (int i = 0; i < 4; i++) {
+            float s = 0;
+            for (int64_t p = 0; p < k; p++)
+                s += x[i][p] * b[j * b_cs + p];
+            y[i][j] = s;
+        }
+}
+
+static void gemv4_axpy_f32_c(int64_t k, int64_t n, const float *const x[4], int64_t x_cs,
+                             const float *b, int64_t b_rs, float *const y[4]) {
+    for (int64_t p = 0; p < k; p++)
+        for (int i = 0; i < 4; i++) {
+            float xi = x[i][p * x_cs];
+            for (int64_t j = 0; j < n; j++)
+                y[i][j] += xi * b[p * b_rs + j];
+        }
+}
+
+typedef struct gemv_rows_job {
+    int64_t m, n, k;
+    const float *a;
+    int64_t a_rs, a_cs;
+    const float *b;
+    int64_t b_rs, b_cs;
+    float *c;
+    int64_t c_rs, c_cs;
+    float alpha, beta;
+    bool dot;
+    gemv4_dot_f32_fn dot_fn;
+    gemv4_axpy_f32_fn axpy_fn;
+} gemv_rows_job;
+
+/* C[r][j0 + j] from y[r][j] for rows [r0, r0 + rows). */
+static void gemv_rows_store(const gemv_rows_job *g, int64_t r0, int64_t rows, int64_t j0, int64_t n,
+                            float *const y[4]) {
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < n; j++) {
+            float *cij = g->c + (r0 + i) * g->c_rs + (j0 + j) * g->c_cs;
+            float t = g->alpha * y[i][j];
+            *cij = g->beta == 0 ? t : g->beta * *cij + t;
+        }
+}
+
+/* Row pointers for the group of (up to) four rows at r0, repeating the last real row. */
+static int64_t row_group(const gemv_rows_job *g, int64_t r0, const float *x[4]) {
+    int64_t rows = g->m - r0 < 4 ? g->m - r0 : 4;
+    for (int i = 0; i < 4; i++)
+        x[i] = g->a + (r0 + (i < rows ? i : rows - 1)) * g->a_rs;
+    return rows;
+}
+
+static void gemv_rows_range(int64_t begin, int64_t end, void *ctx) {
+    const gemv_rows_job *g = ctx;
+    if (g->dot) { /* a few columns at a time, each read from memory once for all row groups */
+        float ybuf[4][GEMV_DOT_COLS];
+        float *y[4] = {ybuf[0], ybuf[1], ybuf[2], ybuf[3]};
+        for (int64_t j0 = begin; j0 < end; j0 += GEMV_DOT_COLS) {
+            int64_t n = end - j0 < GEMV_DOT_COLS ? end - j0 : GEMV_DOT_COLS;
+            for (int64_t r0 = 0; r0 < g->m; r0 += 4) {
+                const float *x[4];
+                int64_t rows = row_group(g, r0, x);
+                g->dot_fn(g->k, n, x, g->b + j0 * g->b_cs, g->b_cs, y);
+                gemv_rows_store(g, r0, rows, j0, n, y);
+            }
+        }
+        return;
+    }
+    /* axpy form: a block of columns; B rows in chunks that stay in cache for all row groups */
+    int64_t groups = (g->m + 3) / 4;
+    float *ybuf = gemm_buffer(BUF_Y, (size_t)(groups * 4 * GEMV_AXPY_COLS) * sizeof(float));
+    if (!ybuf) { /* out of memory: the plain loop */
+        naive_f32(g->m, end - begin, g->k, g->alpha, g->a, g->a_rs, g->a_cs, g->b + begin, g->b_rs,
+                  g->b_cs, g->beta, g->c + begin * g->c_cs, g->c_rs, g->c_cs);
+        return;
+    }
+    int64_t ys = end - begin < GEMV_AXPY_COLS ? end - begin : GEMV_AXPY_COLS; /* y row stride */
+    for (int64_t j0 = begin; j0 < end; j0 += GEMV_AXPY_COLS) {
+        int64_t n = end - j0 < GEMV_AXPY_COLS ? end - j0 : GEMV_AXPY_COLS;
+        memset(ybuf, 0, (size_t)(groups * 4 * ys) * sizeof(float));
+        for (int64_t p0 = 0; p0 < g->k; p0 += GEMV_AXPY_STEPS) {
+            int64_t kc = g->k - p0 < GEMV_AXPY_STEPS ? g->k - p0 : GEMV_AXPY_STEPS;
+            for (int64_t r0 = 0; r0 < g->m; r0 += 4) {
+                const float *x[4];
+                row_group(g, r0, x);
+                for (int i = 0; i < 4; i++)
+                    x[i] += p0 * g->a_cs;
+                float *y[4];
+                for (int i = 0; i < 4; i++)
+                    y[i] = ybuf + (r0 + i) * ys;
+                g->axpy_fn(kc, n, x, g->a_cs, g->b + p0 * g->b_rs + j0, g->b_rs, y);
+            }
+        }
+        for (int64_t r0 = 0; r0 < g->m; r0 += 4) {
+            float *y[4];
+            for (int i = 0; i < 4; i++)
+                y[i] = ybuf + (r0 + i) * ys;
+            gemv_rows_store(g, r0, g->m - r0 < 4 ? g->m - r0 : 4, j0, n, y);
+        }
+    }
+}
+
+/* 2 <= m <= GEMV_DOT_ROWS / GEMV_AXPY_ROWS with a unit stride in B; false otherwise (or when
+ * memory is short). */
+static bool gemv_rows_f32(const gemm_job *j) {
+    gemv_rows_job g = {j->m,
+                       j->n,
+                       j->k,
+                       (const float *)j->a,
+                       j->a_rs,
+                       j->a_cs,
+                       (const float *)j->b,
+                       j->b_rs,
+                       j->b_cs,
+                       (float *)j->c,
+                       j->c_rs,
+                       j->c_cs,
+                       (float)j->alpha,
+                       (float)j->beta,
+                       false,
+                       gemv4_dot_f32_c,
+                       gemv4_axpy_f32_c};
+    if (j->b_rs == 1 && j->m <= GEMV_DOT_ROWS) {
+        g.dot = true;
+        if (j->a_cs != 1) { /* the dot form wants rows of A contiguous */
+            float *x = gemm_buffer(BUF_X, (size_t)(j->m * j->k) * sizeof(float));
+            if (!x) return false;
+            for (int64_t i = 0; i < j->m; i++)
+                for (int64_t p = 0; p < j->k; p++)
+                    x[i * j->k + p] = g.a[i * j->a_rs + p * j->a_cs];
+            g.a = x;
+            g.a_rs = j->k;
+            g.a_cs = 1;
+        }
+    } else if (j->b_cs != 1 || j->m > GEMV_AXPY_ROWS) {
+        return false;
+    }
+#ifdef GEMM_HAVE_AVX2
+    if (cpu_get_level() >= CPU_LEVEL_AVX2) {
+        g.dot_fn = gemv4_dot_f32_avx2;
+        g.axpy_fn = gemv4_axpy_f32_avx2;
+    }
+#endif
+    int nthreads = born_get_num_threads();
+    int64_t unit = g.dot ? GEMV_DOT_COLS : 64;
+    int64_t grain = ceil_div(ceil_div(j->n, nthreads), unit) * unit;
+    int64_t least = ceil_div(65536, j->k * j->m);
+    if (grain < least) grain = least;
+    born_parallel_for(j->n, grain, gemv_rows_range, &g);
+    return true;
+}
+
+/* ---- entry points ------------------------------------------------------------------------ */
+
+static const gemm_impl *impl_f32(void) {
+    static const gemm_impl portable = {sizeof(float), GEMM_F32_MR, GEMM_F32_NR, 96,       256, 4080,
+                                       kernel_f32_c,  pack_a_f32,  pack_b_f32,  naive_f32};
+#ifdef GEMM_HAVE_AVX2
+    static const gemm_impl avx2 = {
+        sizeof(float),        GEMM_F32_MR,     GEMM_F32_NR,     96,       256, 4080,
+        gemm_kernel_f32_avx2, pack_a_f32_avx2, pack_b_f32_avx2, naive_f32};
+    if (cpu_get_level() >= CPU_LEVEL_AVX2) return &avx2;
+#endif
+    return &portable;
+}
+
+static const gemm_impl *impl_f64(void) {
+    static const gemm_impl portable = {
+        sizeof(double), GEMM_F64_MR,  GEMM_F64_NR, 48,         256,
+        2040,           kernel_f64_c, pack_a_f64,  pack_b_f64, naive_f64};
+#ifdef GEMM_HAVE_AVX2
+    static const gemm_impl avx2 = {
+        sizeof(double), GEMM_F64_MR,          GEMM_F64_NR, 48,         256,
+        2040,           gemm_kernel_f64_avx2, pack_a_f64,  pack_b_f64, naive_f64};
+    if (cpu_get_level() >= CPU_LEVEL_AVX2) return &avx2;
+#endif
+    return &portable;
+}
+
+/* The problem's fields of j (the blocking fields are set by gemm_blocked; the whole struct is
+ * not zeroed, which matters for tiny products). */
+static void gemm_job_init(gemm_job *j, int64_t m, int64_t n, int64_t k, double alpha, const void *a,
+                          int64_t a_rs, int64_t a_cs, const void *b, int64_t b_rs, int64_t b_cs,
+                          double beta, void *c, int64_t c_rs, int64_t c_cs) {
+    j->im = NULL;
+    j->m = m;
+    j->n = n;
+    j->k = k;
+    j->a = a;
+    j->b = b;
+    j->c = c;
+    j->a_rs = a_rs;
+    j->a_cs = a_cs;
+    j->b_rs = b_rs;
+    j->b_cs = b_cs;
+    j->c_rs = c_rs;
+    j->c_cs = c_cs;
+    j->alpha = alpha;
+    j->beta = beta;
+}
+
+/* Shared front end: empty and k == 0 cases, then C^T = B^T A^T when that puts C's unit stride
+ * along rows or turns n == 1 into m == 1. Returns true when the caller should go on. */
+static bool gemm_prepare(gemm_job *j,
+                         void (*scale)(int64_t, int64_t, double, void *, int64_t, int64_t)) {
+    if (j->m <= 0 || j->n <= 0) return false;
+    if (j->k <= 0 || j->alpha == 0) {
+        scale(j->m, j->n, j->beta, j->c, j->c_rs, j->c_cs);
+        return false;
+    }
+    bool swap = (j->n == 1 && j->m > 1) || (j->m > 1 && j->c_rs == 1 && j->c_cs != 1);
+    if (swap) {
+        int64_t t = j->m;
+        j->m = j->n;
+        j->n = t;
+        const char *pa = j->a;
+        int64_t a_rs = j->a_rs, a_cs = j->a_cs;
+        j->a = j->b;
+        j->a_rs = j->b_cs;
+        j->a_cs = j->b_rs;
+        j->b = pa;
+        j->b_rs = a_cs;
+        j->b_cs = a_rs;
+        t = j->c_rs;
+        j->c_rs = j->c_cs;
+        j->c_cs = t;
+    }
+    return true;
+}
 
 void cpu_gemm_f32(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t a_rs,
                   int64_t a_cs, const float *b, int64_t b_rs, int64_t b_cs, float beta, float *c,
                   int64_t c_rs, int64_t c_cs) {
-    GEMM_BODY(float)
+    gemm_job j;
+    gemm_job_init(&j, m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, c_rs, c_cs);
+    if (!gemm_prepare(&j, scale_f32)) return;
+    if (j.m == 1 && gemv_f32(j.n, j.k, alpha, (const float *)j.a, j.a_cs, (const float *)j.b,
+                             j.b_rs, j.b_cs, beta, (float *)j.c, j.c_cs))
+        return;
+    if (j.m > 1 && j.m <= GEMV_DOT_ROWS && gemv_rows_f32(&j)) return;
+    j.im = impl_f32();
+    gemm_blocked(j.im, &j);
 }
 
 void cpu_gemm_f64(int64_t m, int64_t n, int64_t k, double alpha, const double *a, int64_t a_rs,
-                  int64_t a_cs, const double *b, int64_t b_rs, int64_t b_cs, double beta,
-                  double *c, int64_t c_rs, int64_t c_cs) {
-    GEMM_BODY(double)
+                  int64_t a_cs, const double *b, int64_t b_rs, int64_t b_cs, double beta, double *c,
+                  int64_t c_rs, int64_t c_cs) {
+    gemm_job j;
+    gemm_job_init(&j, m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, c_rs, c_cs);
+    if (!gemm_prepare(&j, scale_f64)) return;
+    j.im = impl_f64();
+    gemm_blocked(j.im, &j);
 }

@@ -1,0 +1,463 @@
+/* AVX2 + FMA pieces of the GEMM (see gemm_kernels.h for the contracts): the 6x16 f32 and 6x8
+ * f64 micro-kernels, and the f32 GEMV loops. Compiled with -mavx2 -mfma and called only when
+ * cpu_get_level() says the CPU has them.
+ *
+ * The micro-kernels keep the 6 x 16 (f32) or 6 x 8 (f64) tile in 12 ymm accumulators; each k
+ * step loads two vectors of B and broadcasts six values of A, 12 FMAs in all. Full tiles with unit
+ * column stride are written straight from registers; edge tiles (and any other C layout) go through
+ * a small buffer, with the same arithmetic (alpha * acc, then fma(beta, c, .)). */
+#include <immintrin.h>
+#include <math.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "backend/cpu/gemm_kernels.h"
+
+/* ---- micro-kernels ------------------------------------------------------------------------ */
+
+/* The k loop is written in assembly: with intrinsics GCC interleaves the unrolled steps and
+ * spills accumulators, which costs a third of the speed. Registers: ymm0/ymm1 hold one step of
+ * the B micro-panel, ymm2/ymm3 alternate as the broadcast A value, ymm4..ymm15 are the 6 x 2
+ * accumulators (row i in ymm(4 + 2i) and ymm(5 + 2i)). The tile is then stored to `acc`
+ * (row-major, 2 vectors per row) for the write-back in C. GAS evaluates the address offsets. */
+/* clang-format off */
+#define GEMM_ROW(BCAST, u, i, ar, c0, c1, FMA, AS)                                               \
+    BCAST " " #u "*6*" #AS "+" #i "*" #AS "(%[a]), %%ymm" #ar "\n\t"                            \
+    FMA " %%ymm0, %%ymm" #ar ", %%ymm" #c0 "\n\t"                                                 \
+    FMA " %%ymm1, %%ymm" #ar ", %%ymm" #c1 "\n\t"
+
+#define GEMM_STEP(u, LOAD, BCAST, FMA, AS)                                                        \
+    LOAD " (%[b]), %%ymm0\n\t"                                                                    \
+    LOAD " 32(%[b]), %%ymm1\n\t"                                                                  \
+    "add %[bs], %[b]\n\t"                                                                         \
+    GEMM_ROW(BCAST, u, 0, 2, 4, 5, FMA, AS)                                                       \
+    GEMM_ROW(BCAST, u, 1, 3, 6, 7, FMA, AS)                                                       \
+    GEMM_ROW(BCAST, u, 2, 2, 8, 9, FMA, AS)                                                       \
+    GEMM_ROW(BCAST, u, 3, 3, 10, 11, FMA, AS)                                                     \
+    GEMM_ROW(BCAST, u, 4, 2, 12, 13, FMA, AS)                                                     \
+    GEMM_ROW(BCAST, u, 5, 3, 14, 15, FMA, AS)
+
+/* One k loop for both dtypes: a B step is 64 bytes (16 f32 or 8 f64) read at %[b], which then
+ * advances by %[bs] bytes (64 in a packed panel, the row stride when B is read in place); an A
+ * step is 6 elements of AS bytes. */
+#define GEMM_LOOP(LOAD, BCAST, FMA, AS, STORE)                                                    \
+    __asm__ volatile(                                                                             \
+        "vxorps %%ymm4, %%ymm4, %%ymm4\n\t"                                                       \
+        "vxorps %%ymm5, %%ymm5, %%ymm5\n\t"                                                       \
+        "vxorps %%ymm6, %%ymm6, %%ymm6\n\t"                                                       \
+        "vxorps %%ymm7, %%ymm7, %%ymm7\n\t"                                                       \
+        "vxorps %%ymm8, %%ymm8, %%ymm8\n\t"                                                       \
+        "vxorps %%ymm9, %%ymm9, %%ymm9\n\t"                                                       \
+        "vxorps %%ymm10, %%ymm10, %%ymm10\n\t"                                                    \
+        "vxorps %%ymm11, %%ymm11, %%ymm11\n\t"                                                    \
+        "vxorps %%ymm12, %%ymm12, %%ymm12\n\t"                                                    \
+        "vxorps %%ymm13, %%ymm13, %%ymm13\n\t"                                                    \
+        "vxorps %%ymm14, %%ymm14, %%ymm14\n\t"                                                    \
+        "vxorps %%ymm15, %%ymm15, %%ymm15\n\t"                                                    \
+        "test %[k4], %[k4]\n\t"                                                                   \
+        "jz 2f\n\t"                                                                               \
+        ".p2align 5\n"                                                                            \
+        "1:\n\t"                                                                                  \
+        "prefetcht0 16*6*" #AS "(%[a])\n\t"                                                       \
+        GEMM_STEP(0, LOAD, BCAST, FMA, AS)                                                        \
+        GEMM_STEP(1, LOAD, BCAST, FMA, AS)                                                        \
+        GEMM_STEP(2, LOAD, BCAST, FMA, AS)                                                        \
+        GEMM_STEP(3, LOAD, BCAST, FMA, AS)                                                        \
+        "add $4*6*" #AS ", %[a]\n\t"                                                              \
+        "dec %[k4]\n\t"                                                                           \
+        "jnz 1b\n"                                                                                \
+        "2:\n\t"                                                                                  \
+        "test %[kr], %[kr]\n\t"                                                                   \
+        "jz 4f\n"                                                                                 \
+        "3:\n\t"                                                                                  \
+        GEMM_STEP(0, LOAD, BCAST, FMA, AS)                                                        \
+        "add $6*" #AS ", %[a]\n\t"                                                                \
+        "dec %[kr]\n\t"                                                                           \
+        "jnz 3b\n"                                                                                \
+        "4:\n\t"                                                                                  \
+        STORE " %%ymm4, 0(%[acc])\n\t"                                                            \
+        STORE " %%ymm5, 32(%[acc])\n\t"                                                           \
+        STORE " %%ymm6, 64(%[acc])\n\t"                                                           \
+        STORE " %%ymm7, 96(%[acc])\n\t"                                                           \
+        STORE " %%ymm8, 128(%[acc])\n\t"                                                          \
+        STORE " %%ymm9, 160(%[acc])\n\t"                                                          \
+        STORE " %%ymm10, 192(%[acc])\n\t"                                                         \
+        STORE " %%ymm11, 224(%[acc])\n\t"                                                         \
+        STORE " %%ymm12, 256(%[acc])\n\t"                                                         \
+        STORE " %%ymm13, 288(%[acc])\n\t"                                                         \
+        STORE " %%ymm14, 320(%[acc])\n\t"                                                         \
+        STORE " %%ymm15, 352(%[acc])\n\t"                                                         \
+        : [a] "+r"(a), [b] "+r"(b), [k4] "+r"(k4), [kr] "+r"(kr)                                  \
+        : [acc] "r"(acc), [bs] "r"(b_step)                                                        \
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",         \
+          "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory")
+/* clang-format on */
+
+/* f32: 6 x 16. */
+void gemm_kernel_f32_avx2(int64_t kc, const void *a_, const void *b_, int64_t b_step, void *c_,
+                          int64_t c_rs, int64_t c_cs, int mr, int nr, double alpha_d,
+                          double beta_d) {
+    const float *a = a_, *b = b_;
+    float *c = c_;
+    _Alignas(32) float acc[6][16];
+    bool direct = mr == 6 && nr == 16 && c_cs == 1;
+    if (direct)
+        for (int i = 0; i < 6; i++) {
+            _mm_prefetch((const char *)(c + i * c_rs), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + i * c_rs + 15), _MM_HINT_T0);
+        }
+    int64_t k4 = kc / 4, kr = kc % 4;
+    GEMM_LOOP("vmovups", "vbroadcastss", "vfmadd231ps", 4, "vmovaps");
+
+    __m256 al = _mm256_set1_ps((float)alpha_d);
+    float beta = (float)beta_d;
+    if (direct) {
+        __m256 be = _mm256_set1_ps(beta);
+        for (int i = 0; i < 6; i++) {
+            float *ci = c + i * c_rs;
+            __m256 r0 = _mm256_mul_ps(al, _mm256_load_ps(acc[i]));
+            __m256 r1 = _mm256_mul_ps(al, _mm256_load_ps(acc[i] + 8));
+            if (beta != 0) {
+                r0 = _mm256_fmadd_ps(be, _mm256_loadu_ps(ci), r0);
+                r1 = _mm256_fmadd_ps(be, _mm256_loadu_ps(ci + 8), r1);
+            }
+            _mm256_storeu_ps(ci, r0);
+            _mm256_storeu_ps(ci + 8, r1);
+        }
+        return;
+    }
+    for (int i = 0; i < 6; i++) {
+        _mm256_store_ps(acc[i], _mm256_mul_ps(al, _mm256_load_ps(acc[i])));
+        _mm256_store_ps(acc[i] + 8, _mm256_mul_ps(al, _mm256_load_ps(acc[i] + 8)));
+    }
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) {
+            float *cij = c + i * c_rs + j * c_cs;
+            *cij = beta == 0 ? acc[i][j] : fmaf(beta, *cij, acc[i][j]);
+        }
+}
+
+/* f64: 6 x 8. */
+void gemm_kernel_f64_avx2(int64_t kc, const void *a_, const void *b_, int64_t b_step, void *c_,
+                          int64_t c_rs, int64_t c_cs, int mr, int nr, double alpha, double beta) {
+    const double *a = a_, *b = b_;
+    double *c = c_;
+    _Alignas(32) double acc[6][8];
+    bool direct = mr == 6 && nr == 8 && c_cs == 1;
+    if (direct)
+        for (int i = 0; i < 6; i++) {
+            _mm_prefetch((const char *)(c + i * c_rs), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + i * c_rs + 7), _MM_HINT_T0);
+        }
+    int64_t k4 = kc / 4, kr = kc % 4;
+    GEMM_LOOP("vmovupd", "vbroadcastsd", "vfmadd231pd", 8, "vmovapd");
+
+    __m256d al = _mm256_set1_pd(alpha);
+    if (direct) {
+        __m256d be = _mm256_set1_pd(beta);
+        for (int i = 0; i < 6; i++) {
+            double *ci = c + i * c_rs;
+            __m256d r0 = _mm256_mul_pd(al, _mm256_load_pd(acc[i]));
+            __m256d r1 = _mm256_mul_pd(al, _mm256_load_pd(acc[i] + 4));
+            if (beta != 0) {
+                r0 = _mm256_fmadd_pd(be, _mm256_loadu_pd(ci), r0);
+                r1 = _mm256_fmadd_pd(be, _mm256_loadu_pd(ci + 4), r1);
+            }
+            _mm256_storeu_pd(ci, r0);
+            _mm256_storeu_pd(ci + 4, r1);
+        }
+        return;
+    }
+    for (int i = 0; i < 6; i++) {
+        _mm256_store_pd(acc[i], _mm256_mul_pd(al, _mm256_load_pd(acc[i])));
+        _mm256_store_pd(acc[i] + 4, _mm256_mul_pd(al, _mm256_load_pd(acc[i] + 4)));
+    }
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) {
+            double *cij = c + i * c_rs + j * c_cs;
+            *cij = beta == 0 ? acc[i][j] : fma(beta, *cij, acc[i][j]);
+        }
+}
+
+/* ---- f32 GEMV ----------------------------------------------------------------------------- */
+
+static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* One column: two 8-wide accumulators over k in steps of 16, then 8, then a scalar tail. Four
+ * columns at a time share the loads of x but do exactly the same arithmetic per column. */
+static inline float dot1(int64_t k, const float *x, const float *col) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    int64_t p = 0;
+    for (; p + 16 <= k; p += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + p), _mm256_loadu_ps(col + p), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + p + 8), _mm256_loadu_ps(col + p + 8), s1);
+    }
+    if (p + 8 <= k) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + p), _mm256_loadu_ps(col + p), s0);
+        p += 8;
+    }
+    float s = hsum8(_mm256_add_ps(s0, s1));
+    for (; p < k; p++)
+        s = fmaf(x[p], col[p], s);
+    return s;
+}
+
+void gemv_dot_f32_avx2(int64_t k, int64_t n, const float *x, const float *b, int64_t b_cs,
+                       float *y) {
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float *q0 = b + j * b_cs, *q1 = q0 + b_cs, *q2 = q1 + b_cs, *q3 = q2 + b_cs;
+        __m256 s00 = _mm256_setzero_ps(), s01 = s00, s10 = s00, s11 = s00;
+        __m256 s20 = s00, s21 = s00, s30 = s00, s31 = s00;
+        int64_t p = 0;
+        for (; p + 16 <= k; p += 16) {
+            __m256 x0 = _mm256_loadu_ps(x + p), x1 = _mm256_loadu_ps(x + p + 8);
+            s00 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(q0 + p), s00);
+            s01 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(q0 + p + 8), s01);
+            s10 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(q1 + p), s10);
+            s11 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(q1 + p + 8), s11);
+            s20 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(q2 + p), s20);
+            s21 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(q2 + p + 8), s21);
+            s30 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(q3 + p), s30);
+            s31 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(q3 + p + 8), s31);
+        }
+        if (p + 8 <= k) {
+            __m256 x0 = _mm256_loadu_ps(x + p);
+            s00 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(q0 + p), s00);
+            s10 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(q1 + p), s10);
+            s20 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(q2 + p), s20);
+            s30 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(q3 + p), s30);
+            p += 8;
+        }
+        float r0 = hsum8(_mm256_add_ps(s00, s01)), r1 = hsum8(_mm256_add_ps(s10, s11));
+        float r2 = hsum8(_mm256_add_ps(s20, s21)), r3 = hsum8(_mm256_add_ps(s30, s31));
+        for (; p < k; p++) {
+            r0 = fmaf(x[p], q0[p], r0);
+            r1 = fmaf(x[p], q1[p], r1);
+            r2 = fmaf(x[p], q2[p], r2);
+            r3 = fmaf(x[p], q3[p], r3);
+        }
+        y[j] = r0;
+        y[j + 1] = r1;
+        y[j + 2] = r2;
+        y[j + 3] = r3;
+    }
+    for (; j < n; j++)
+        y[j] = dot1(k, x, b + j * b_cs);
+}
+
+/* y[j] = sum_p x[p] b[p][j], four rows of B per pass over y; every y[j] is updated in p order
+ * by one fma per row, so the grouping does not change the result. */
+void gemv_axpy_f32_avx2(int64_t k, int64_t n, const float *x, int64_t x_s, const float *b,
+                        int64_t b_rs, float *y) {
+    memset(y, 0, (size_t)n * sizeof *y);
+    int64_t p = 0;
+    for (; p + 4 <= k; p += 4) {
+        const float *r0 = b + p * b_rs, *r1 = r0 + b_rs, *r2 = r1 + b_rs, *r3 = r2 + b_rs;
+        float x0 = x[p * x_s], x1 = x[(p + 1) * x_s], x2 = x[(p + 2) * x_s], x3 = x[(p + 3) * x_s];
+        __m256 v0 = _mm256_set1_ps(x0), v1 = _mm256_set1_ps(x1);
+        __m256 v2 = _mm256_set1_ps(x2), v3 = _mm256_set1_ps(x3);
+        int64_t j = 0;
+        for (; j + 8 <= n; j += 8) {
+            __m256 acc = _mm256_loadu_ps(y + j);
+            acc = _mm256_fmadd_ps(v0, _mm256_loadu_ps(r0 + j), acc);
+            acc = _mm256_fmadd_ps(v1, _mm256_loadu_ps(r1 + j), acc);
+            acc = _mm256_fmadd_ps(v2, _mm256_loadu_ps(r2 + j), acc);
+            acc = _mm256_fmadd_ps(v3, _mm256_loadu_ps(r3 + j), acc);
+            _mm256_storeu_ps(y + j, acc);
+        }
+        for (; j < n; j++) {
+            float acc = y[j];
+            acc = fmaf(x0, r0[j], acc);
+            acc = fmaf(x1, r1[j], acc);
+            acc = fmaf(x2, r2[j], acc);
+            acc = fmaf(x3, r3[j], acc);
+            y[j] = acc;
+        }
+    }
+    for (; p < k; p++) {
+        const float *r0 = b + p * b_rs;
+        float x0 = x[p * x_s];
+        __m256 v0 = _mm256_set1_ps(x0);
+        int64_t j = 0;
+        for (; j + 8 <= n; j += 8)
+            _mm256_storeu_ps(y + j,
+                             _mm256_fmadd_ps(v0, _mm256_loadu_ps(r0 + j), _mm256_loadu_ps(y + j)));
+        for (; j < n; j++)
+            y[j] = fmaf(x0, r0[j], y[j]);
+    }
+}
+
+/* ---- f32 packing of lanes contiguous along k (rows of A, rows of a linear layer's weight) ---- */
+
+/* The 8 x 8 transpose of r[0..7] in place. */
+static inline void transpose8(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+void gemm_pack_t6_f32_avx2(int64_t kc, const float *s, int64_t ls, float *dst) {
+    int64_t p = 0;
+    for (; p + 8 <= kc; p += 8) {
+        __m256 r[8];
+        for (int i = 0; i < 6; i++)
+            r[i] = _mm256_loadu_ps(s + i * ls + p);
+        r[6] = r[7] = _mm256_setzero_ps();
+        transpose8(r);
+        float *d = dst + p * 6;
+        for (int q = 0; q < 7; q++)
+            _mm256_storeu_ps(d + q * 6, r[q]); /* lanes 6, 7 overwritten next */
+        _mm_storeu_ps(d + 42, _mm256_castps256_ps128(r[7]));
+        _mm_storel_pi((__m64 *)(void *)(d + 46), _mm256_extractf128_ps(r[7], 1));
+    }
+    for (; p < kc; p++)
+        for (int i = 0; i < 6; i++)
+            dst[p * 6 + i] = s[i * ls + p];
+}
+
+void gemm_pack_t16_f32_avx2(int64_t kc, const float *s, int64_t ls, float *dst) {
+    int64_t p = 0;
+    for (; p + 8 <= kc; p += 8) {
+        for (int g = 0; g < 2; g++) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++)
+                r[i] = _mm256_loadu_ps(s + (g * 8 + i) * ls + p);
+            transpose8(r);
+            for (int q = 0; q < 8; q++)
+                _mm256_store_ps(dst + (p + q) * 16 + g * 8, r[q]);
+        }
+    }
+    for (; p < kc; p++)
+        for (int i = 0; i < 16; i++)
+            dst[p * 16 + i] = s[i * ls + p];
+}
+
+/* ---- f32 GEMV for a few rows (2 <= m <= GEMV_ROWS): four rows of x at a time ---------------- */
+
+/* y[r][j] = sum_p x[r][p] * b[p + j * b_cs] for r < 4, j < n (x rows contiguous). One 8-lane
+ * accumulator per output, then a horizontal sum and a scalar tail; two columns at a time share
+ * the loads of x, with the same arithmetic per output as one column alone. */
+void gemv4_dot_f32_avx2(int64_t k, int64_t n, const float *const x[4], const float *b, int64_t b_cs,
+                        float *const y[4]) {
+    int64_t j = 0;
+    for (; j + 2 <= n; j += 2) {
+        const float *q0 = b + j * b_cs, *q1 = q0 + b_cs;
+        __m256 s00 = _mm256_setzero_ps(), s01 = s00, s10 = s00, s11 = s00;
+        __m256 s20 = s00, s21 = s00, s30 = s00, s31 = s00;
+        int64_t p = 0;
+        for (; p + 8 <= k; p += 8) {
+            __m256 v0 = _mm256_loadu_ps(q0 + p), v1 = _mm256_loadu_ps(q1 + p), w;
+            w = _mm256_loadu_ps(x[0] + p);
+            s00 = _mm256_fmadd_ps(w, v0, s00);
+            s01 = _mm256_fmadd_ps(w, v1, s01);
+            w = _mm256_loadu_ps(x[1] + p);
+            s10 = _mm256_fmadd_ps(w, v0, s10);
+            s11 = _mm256_fmadd_ps(w, v1, s11);
+            w = _mm256_loadu_ps(x[2] + p);
+            s20 = _mm256_fmadd_ps(w, v0, s20);
+            s21 = _mm256_fmadd_ps(w, v1, s21);
+            w = _mm256_loadu_ps(x[3] + p);
+            s30 = _mm256_fmadd_ps(w, v0, s30);
+            s31 = _mm256_fmadd_ps(w, v1, s31);
+        }
+        float r[4][2] = {{hsum8(s00), hsum8(s01)},
+                         {hsum8(s10), hsum8(s11)},
+                         {hsum8(s20), hsum8(s21)},
+                         {hsum8(s30), hsum8(s31)}};
+        for (; p < k; p++)
+            for (int i = 0; i < 4; i++) {
+                r[i][0] = fmaf(x[i][p], q0[p], r[i][0]);
+                r[i][1] = fmaf(x[i][p], q1[p], r[i][1]);
+            }
+        for (int i = 0; i < 4; i++) {
+            y[i][j] = r[i][0];
+            y[i][j + 1] = r[i][1];
+        }
+    }
+    for (; j < n; j++) {
+        const float *q0 = b + j * b_cs;
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        int64_t p = 0;
+        for (; p + 8 <= k; p += 8) {
+            __m256 v0 = _mm256_loadu_ps(q0 + p);
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x[0] + p), v0, s0);
+            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x[1] + p), v0, s1);
+            s2 = _mm256_fmadd_ps(_mm256_loadu_ps(x[2] + p), v0, s2);
+            s3 = _mm256_fmadd_ps(_mm256_loadu_ps(x[3] + p), v0, s3);
+        }
+        float r[4] = {hsum8(s0), hsum8(s1), hsum8(s2), hsum8(s3)};
+        for (; p < k; p++)
+            for (int i = 0; i < 4; i++)
+                r[i] = fmaf(x[i][p], q0[p], r[i]);
+        for (int i = 0; i < 4; i++)
+            y[i][j] = r[i];
+    }
+}
+
+/* y[r][j] += sum_p x[r][p * x_cs] * b[p * b_rs + j] for r < 4, j < n: each y[r][j] takes one fma
+ * per p, in p order. */
+void gemv4_axpy_f32_avx2(int64_t k, int64_t n, const float *const x[4], int64_t x_cs,
+                         const float *b, int64_t b_rs, float *const y[4]) {
+    int64_t p = 0;
+    for (; p + 2 <= k; p += 2) {
+        const float *r0 = b + p * b_rs, *r1 = r0 + b_rs;
+        float xs[4][2];
+        for (int i = 0; i < 4; i++) {
+            xs[i][0] = x[i][p * x_cs];
+            xs[i][1] = x[i][(p + 1) * x_cs];
+        }
+        __m256 a00 = _mm256_set1_ps(xs[0][0]), a01 = _mm256_set1_ps(xs[0][1]);
+        __m256 a10 = _mm256_set1_ps(xs[1][0]), a11 = _mm256_set1_ps(xs[1][1]);
+        __m256 a20 = _mm256_set1_ps(xs[2][0]), a21 = _mm256_set1_ps(xs[2][1]);
+        __m256 a30 = _mm256_set1_ps(xs[3][0]), a31 = _mm256_set1_ps(xs[3][1]);
+        float *y0 = y[0], *y1 = y[1], *y2 = y[2], *y3 = y[3];
+        int64_t j = 0;
+        for (; j + 8 <= n; j += 8) {
+            __m256 v0 = _mm256_loadu_ps(r0 + j), v1 = _mm256_loadu_ps(r1 + j), t;
+            t = _mm256_fmadd_ps(a00, v0, _mm256_loadu_ps(y0 + j));
+            _mm256_storeu_ps(y0 + j, _mm256_fmadd_ps(a01, v1, t));
+            t = _mm256_fmadd_ps(a10, v0, _mm256_loadu_ps(y1 + j));
+            _mm256_storeu_ps(y1 + j, _mm256_fmadd_ps(a11, v1, t));
+            t = _mm256_fmadd_ps(a20, v0, _mm256_loadu_ps(y2 + j));
+            _mm256_storeu_ps(y2 + j, _mm256_fmadd_ps(a21, v1, t));
+            t = _mm256_fmadd_ps(a30, v0, _mm256_loadu_ps(y3 + j));
+            _mm256_storeu_ps(y3 + j, _mm256_fmadd_ps(a31, v1, t));
+        }
+        for (; j < n; j++)
+            for (int i = 0; i < 4; i++)
+                y[i][j] = fmaf(xs[i][1], r1[j], fmaf(xs[i][0], r0[j], y[i][j]));
+    }
+    for (; p < k; p++) {
+        const float *r0 = b + p * b_rs;
+        for (int i = 0; i < 4; i++) {
+            float xi = x[i][p * x_cs];
+            __m256 a = _mm256_set1_ps(xi);
+            float *yi = y[i];
+            int64_t j = 0;
+            for (; j + 8 <= n; j += 8)
+                _mm256_storeu_ps(
+                    yi + j, _mm256_fmadd_ps(a, _mm256_loadu_ps(r0 + j), _mm256_loadu_ps(yi + j)));
+            for (; j < n; j++)
+                yi[j] = fmaf(xi, r0[j], yi[j]);
+        }
+    }
+}

@@ -1,0 +1,62 @@
+/* Internal: the pieces of the CPU GEMM (src/backend/cpu/gemm.c) that have one version per
+ * instruction set. gemm.c owns the blocking, packing and threading and picks these at run time
+ * (cpu_get_level); the AVX2 versions live in gemm_avx2.c, the only file compiled with AVX2.
+ *
+ * Micro-kernel contract: `a` holds kc steps of an MR-row micro-panel of A (MR values per step,
+ * zero-padded to the full tile, 64-byte aligned). `b` points at the NR values of B for the first
+ * step and each further step's values start b_step bytes later (gemm.c passes packed, zero-padded
+ * panels, b_step = NR values; a row-major B could be read in place with its row stride). The
+ * kernel forms the MR x NR product and writes its top-left mr x nr corner to C as
+ *
+ *     C = alpha * AB + beta * C        (beta == 0: C is only written)
+ *
+ * Every element is accumulated in k order with the same instructions wherever it lies in the
+ * tile, so results never depend on how the work is split between threads. */
+#ifndef BORN_CPU_GEMM_KERNELS_H
+#define BORN_CPU_GEMM_KERNELS_H
+
+#include <stdint.h>
+
+/* Register tile of each dtype (shared by all instruction sets, so packing is common). */
+enum { GEMM_F32_MR = 6, GEMM_F32_NR = 16, GEMM_F64_MR = 6, GEMM_F64_NR = 8 };
+
+typedef void (*gemm_kernel_fn)(int64_t kc, const void *a, const void *b, int64_t b_step, void *c,
+                               int64_t c_rs, int64_t c_cs, int mr, int nr, double alpha,
+                               double beta);
+
+/* y[j] = sum_p x[p] * b[p + j * b_cs] for j < n (columns of B contiguous in k): dot products. */
+typedef void (*gemv_dot_f32_fn)(int64_t k, int64_t n, const float *x, const float *b, int64_t b_cs,
+                                float *y);
+/* y[j] = sum_p x[p * x_s] * b[p * b_rs + j] for j < n (rows of B contiguous): axpy form. */
+typedef void (*gemv_axpy_f32_fn)(int64_t k, int64_t n, const float *x, int64_t x_s, const float *b,
+                                 int64_t b_rs, float *y);
+
+/* The same for four rows of x at once (row pointers; a caller with fewer rows repeats one):
+ * y[r][j] = sum_p x[r][p] b[p + j b_cs] (x rows contiguous), and y[r][j] += sum_p x[r][p x_cs]
+ * b[p b_rs + j]. */
+typedef void (*gemv4_dot_f32_fn)(int64_t k, int64_t n, const float *const x[4], const float *b,
+                                 int64_t b_cs, float *const y[4]);
+typedef void (*gemv4_axpy_f32_fn)(int64_t k, int64_t n, const float *const x[4], int64_t x_cs,
+                                  const float *b, int64_t b_rs, float *const y[4]);
+
+#if defined(__x86_64__) || defined(__i386__)
+void gemm_kernel_f32_avx2(int64_t kc, const void *a, const void *b, int64_t b_step, void *c,
+                          int64_t c_rs, int64_t c_cs, int mr, int nr, double alpha, double beta);
+void gemm_kernel_f64_avx2(int64_t kc, const void *a, const void *b, int64_t b_step, void *c,
+                          int64_t c_rs, int64_t c_cs, int mr, int nr, double alpha, double beta);
+void gemv_dot_f32_avx2(int64_t k, int64_t n, const float *x, const float *b, int64_t b_cs,
+                       float *y);
+void gemv_axpy_f32_avx2(int64_t k, int64_t n, const float *x, int64_t x_s, const float *b,
+                        int64_t b_rs, float *y);
+void gemv4_dot_f32_avx2(int64_t k, int64_t n, const float *const x[4], const float *b, int64_t b_cs,
+                        float *const y[4]);
+void gemv4_axpy_f32_avx2(int64_t k, int64_t n, const float *const x[4], int64_t x_cs,
+                         const float *b, int64_t b_rs, float *const y[4]);
+/* One full f32 micro-panel of R = 6 or 16 lanes from lanes that are contiguous along k (lane i
+ * starts at s + i * ls): dst[p * R + i] = s[i * ls + p]. dst is 64-byte aligned. */
+void gemm_pack_t6_f32_avx2(int64_t kc, const float *s, int64_t ls, float *dst);
+void gemm_pack_t16_f32_avx2(int64_t kc, const float *s, int64_t ls, float *dst);
+#define GEMM_HAVE_AVX2 1
+#endif
+
+#endif

@@ -1,0 +1,142 @@
+/* Batched matrix multiply on the CPU: out[..., m, n] = sum_k a[..., m, k] b[..., k, n].
+ *
+ * f32 and f64 go through the packed GEMM (gemm.c) once per batch entry, with the operands' own
+ * strides (transposed and broadcast views need no copy). Many small matrices are spread over the
+ * pool one matrix per task (the GEMM then runs serially inside); large ones are taken one at a
+ * time and the GEMM threads itself. Integer dtypes accumulate in 64 bits with wrap-around (the
+ * result modulo 2^bits, as the same arithmetic in the narrow type would give) in plain loops,
+ * split over output rows. Every output element is computed by one thread in a fixed order, so
+ * results do not depend on the thread count. */
+#include <string.h>
+
+#include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/gemm.h"
+
+typedef struct matmul_job {
+    const born_strided *out, *a, *b;
+    int nb; /* batch dimensions */
+    int64_t m, n, k;
+} matmul_job;
+
+/* Element offsets of batch entry t in out, a and b. */
+static void batch_offsets(const matmul_job *j, int64_t t, int64_t *oo, int64_t *oa, int64_t *ob) {
+    int64_t o = 0, pa = 0, pb = 0;
+    for (int d = j->nb - 1; d >= 0; d--) {
+        int64_t size = j->out->shape[d], i = t % size;
+        t /= size;
+        o += i * j->out->strides[d];
+        pa += i * j->a->strides[d];
+        pb += i * j->b->strides[d];
+    }
+    *oo = o;
+    *oa = pa;
+    *ob = pb;
+}
+
+/* The GEMM for batch entry t. */
+static void float_one(const matmul_job *j, int64_t t) {
+    int64_t oo, oa, ob;
+    batch_offsets(j, t, &oo, &oa, &ob);
+    int nd = j->out->ndim;
+    const born_strided *a = j->a, *b = j->b, *o = j->out;
+    if (o->dtype == BORN_F32)
+        cpu_gemm_f32(j->m, j->n, j->k, 1.0f, (const float *)a->data + oa, a->strides[nd - 2],
+                     a->strides[nd - 1], (const float *)b->data + ob, b->strides[nd - 2],
+                     b->strides[nd - 1], 0.0f, (float *)o->data + oo, o->strides[nd - 2],
+                     o->strides[nd - 1]);
+    else
+        cpu_gemm_f64(j->m, j->n, j->k, 1.0, (const double *)a->data + oa, a->strides[nd - 2],
+                     a->strides[nd - 1], (const double *)b->data + ob, b->strides[nd - 2],
+                     b->strides[nd - 1], 0.0, (double *)o->data + oo, o->strides[nd - 2],
+                     o->strides[nd - 1]);
+}
+
+static void float_range(int64_t begin, int64_t end, void *ctx) {
+    for (int64_t t = begin; t < end; t++)
+        float_one(ctx, t);
+}
+
+/* ---- integers ---------------------------------------------------------------------------- */
+
+enum { INT_COLS = 256 }; /* output columns accumulated at once */
+
+/* Rows [begin, end) of the flattened (batch * m) output. */
+#define DEFINE_INT_ROWS(name, T)                                                                   \
+    static void name(int64_t begin, int64_t end, void *ctx) {                                      \
+        const matmul_job *job = ctx;                                                               \
+        int nd = job->out->ndim;                                                                   \
+        int64_t a_rs = job->a->strides[nd - 2], a_cs = job->a->strides[nd - 1];                    \
+        int64_t b_rs = job->b->strides[nd - 2], b_cs = job->b->strides[nd - 1];                    \
+        int64_t o_rs = job->out->strides[nd - 2], o_cs = job->out->strides[nd - 1];                \
+        uint64_t acc[INT_COLS];                                                                    \
+        for (int64_t r = begin; r < end; r++) {                                                    \
+            int64_t t = r / job->m, i = r % job->m, oo, oa, ob;                                    \
+            batch_offsets(job, t, &oo, &oa, &ob);                                                  \
+            const T *arow = (const T *)job->a->data + oa + i * a_rs; /* a[t, i, :] */              \
+            const T *bmat = (const T *)job->b->data + ob;            /* b[t, :, :] */              \
+            T *orow = (T *)job->out->data + oo + i * o_rs;           /* out[t, i, :] */            \
+            for (int64_t j0 = 0; j0 < job->n; j0 += INT_COLS) {                                    \
+                int64_t nc = job->n - j0 < INT_COLS ? job->n - j0 : INT_COLS;                      \
+                memset(acc, 0, sizeof acc);                                                        \
+                for (int64_t p = 0; p < job->k; p++) {                                             \
+                    uint64_t x = (uint64_t)(int64_t)arow[p * a_cs];                                \
+                    const T *brow = bmat + p * b_rs + j0 * b_cs;                                   \
+                    for (int64_t c = 0; c < nc; c++)                                               \
+                        acc[c] += x * (uint64_t)(int64_t)brow[c * b_cs];                           \
+                }                                                                                  \
+                for (int64_t c = 0; c < nc; c++)                                                   \
+                    orow[(j0 + c) * o_cs] = (T)acc[c];                                             \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+DEFINE_INT_ROWS(int_rows_i8, int8_t)
+DEFINE_INT_ROWS(int_rows_i16, int16_t)
+DEFINE_INT_ROWS(int_rows_i32, int32_t)
+DEFINE_INT_ROWS(int_rows_i64, int64_t)
+DEFINE_INT_ROWS(int_rows_u8, uint8_t)
+
+born_status cpu_matmul(const born_strided *out, const born_strided *a, const born_strided *b) {
+    int nd = out->ndim;
+    matmul_job j = {.out = out,
+                    .a = a,
+                    .b = b,
+                    .nb = nd - 2,
+                    .m = out->shape[nd - 2],
+                    .n = out->shape[nd - 1],
+                    .k = a->shape[nd - 1]};
+    int64_t batch = 1;
+    for (int d = 0; d < j.nb; d++)
+        batch *= out->shape[d];
+    if (batch == 0 || j.m == 0 || j.n == 0) return BORN_OK;
+    born_range_fn int_rows = NULL;
+    switch (out->dtype) {
+    case BORN_F32:
+    case BORN_F64: {
+        double work = (double)j.m * (double)j.n * (double)(j.k > 0 ? j.k : 1);
+        if (batch > 1 && work <= 128.0 * 128 * 128) {
+            /* small matrices: whole ones per task, ~256K multiply-adds a chunk at least */
+            int64_t grain = (int64_t)(262144.0 / work);
+            born_parallel_for(batch, grain < 1 ? 1 : grain, float_range, &j);
+        } else {
+            for (int64_t t = 0; t < batch; t++)
+                float_one(&j, t);
+        }
+        return BORN_OK;
+    }
+    case BORN_I8: int_rows = int_rows_i8; break;
+    case BORN_I16: int_rows = int_rows_i16; break;
+    case BORN_I32: int_rows = int_rows_i32; break;
+    case BORN_I64: int_rows = int_rows_i64; break;
+    case BORN_U8: int_rows = int_rows_u8; break;
+    default:
+        return born_error(
+            BORN_ERR_DTYPE,
+            "cpu matmul: %s is not supported (the ops layer converts f16/bf16 to f32)",
+            born_dtype_name(out->dtype));
+    }
+    double row_work = (double)j.n * (double)(j.k > 0 ? j.k : 1);
+    int64_t grain = (int64_t)(65536.0 / row_work);
+    born_parallel_for(batch * j.m, grain < 1 ? 1 : grain, int_rows, &j);
+    return BORN_OK;
+}

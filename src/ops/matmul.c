@@ -1,0 +1,432 @@
+/* Linear algebra: matmul (torch.matmul's shape rules), mm, bmm, linear, outer and matmul_out,
+ * with their backward rules.
+ *
+ * Every product is one call to the backend's batched `matmul` kernel. A 1-D left operand is
+ * described to the kernel as a 1 x K matrix and a 1-D right operand as K x 1, both without
+ * copying; batch dimensions broadcast through zero strides and transposed views keep their
+ * strides, so the kernel's packing absorbs the layout. Inputs promote as PyTorch's result_type;
+ * f16/bf16 compute in f32 and round back; bool is rejected. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "autograd/node.h"
+#include "ops/op_util.h"
+
+/* The shapes of one product: batch shape, the matrix sizes, and the result's shape. */
+typedef struct mm_geom {
+    int a_nd, b_nd;
+    int nb;
+    int64_t bshape[BORN_MAX_DIMS];
+    int64_t m, k, n;
+    int out_nd;
+    int64_t out_shape[BORN_MAX_DIMS];
+} mm_geom;
+
+/* "born_matmul: [2, 3] f32 @ [4, 5] f32: " */
+static void mm_prefix(const char *name, const born_tensor *a, const born_tensor *b, char *buf,
+                      size_t size) {
+    char da[200], db[200];
+    snprintf(buf, size, "%s: %s @ %s", name, ops_describe(a, da, sizeof da),
+             ops_describe(b, db, sizeof db));
+}
+
+/* Works out the geometry of a @ b with torch.matmul's rules, or records an error. */
+static bool mm_geometry(const char *name, const born_tensor *a, const born_tensor *b, mm_geom *g) {
+    char pre[440];
+    memset(g, 0, sizeof *g);
+    g->a_nd = a->ndim;
+    g->b_nd = b->ndim;
+    if (a->ndim == 0 || b->ndim == 0) {
+        mm_prefix(name, a, b, pre, sizeof pre);
+        born_error(BORN_ERR_SHAPE, "%s: both arguments need at least 1 dimension", pre);
+        return false;
+    }
+    /* the matrix views: a 1-D a is [1, K], a 1-D b is [K, 1] */
+    g->m = a->ndim == 1 ? 1 : a->shape[a->ndim - 2];
+    g->k = a->shape[a->ndim - 1];
+    int64_t kb = b->ndim == 1 ? b->shape[0] : b->shape[b->ndim - 2];
+    g->n = b->ndim == 1 ? 1 : b->shape[b->ndim - 1];
+    if (g->k != kb) {
+        mm_prefix(name, a, b, pre, sizeof pre);
+        born_error(BORN_ERR_SHAPE, "%s: inner sizes %" PRId64 " and %" PRId64 " differ", pre, g->k,
+                   kb);
+        return false;
+    }
+    int anb = a->ndim > 2 ? a->ndim - 2 : 0, bnb = b->ndim > 2 ? b->ndim - 2 : 0;
+    g->nb = anb > bnb ? anb : bnb;
+    for (int d = 0; d < g->nb; d++) {
+        int ia = d - (g->nb - anb), ib = d - (g->nb - bnb);
+        int64_t sa = ia >= 0 ? a->shape[ia] : 1, sb = ib >= 0 ? b->shape[ib] : 1;
+        if (sa != sb && sa != 1 && sb != 1) {
+            char s1[160], s2[160];
+            mm_prefix(name, a, b, pre, sizeof pre);
+            born_error(BORN_ERR_SHAPE,
+                       "%s: batch dimensions %s and %s cannot be broadcast "
+                       "(size %" PRId64 " vs %" PRId64 ")",
+                       pre, shape_str(anb, a->shape, s1, sizeof s1),
+                       shape_str(bnb, b->shape, s2, sizeof s2), sa, sb);
+            return false;
+        }
+        g->bshape[d] = sa == 1 ? sb : sa;
+    }
+    int nd = 0;
+    for (int d = 0; d < g->nb; d++)
+        g->out_shape[nd++] = g->bshape[d];
+    if (a->ndim > 1) g->out_shape[nd++] = g->m;
+    if (b->ndim > 1) g->out_shape[nd++] = g->n;
+    g->out_nd = nd;
+    return true;
+}
+
+/* t as the kernel sees it: nb batch dims (broadcast by zero strides) then the two matrix dims;
+ * `left` says whether a 1-D t is the row vector [1, K] or the column vector [K, 1]. */
+static born_strided mm_operand(born_tensor *t, bool left, const mm_geom *g) {
+    born_strided s = strided_of(t);
+    born_strided r;
+    memset(&r, 0, sizeof r);
+    r.data = s.data;
+    r.dtype = s.dtype;
+    r.ndim = g->nb + 2;
+    if (t->ndim == 1) {
+        r.shape[g->nb] = left ? 1 : t->shape[0];
+        r.shape[g->nb + 1] = left ? t->shape[0] : 1;
+        r.strides[g->nb] = left ? 0 : t->strides[0];
+        r.strides[g->nb + 1] = left ? t->strides[0] : 0;
+    } else {
+        r.shape[g->nb] = t->shape[t->ndim - 2];
+        r.shape[g->nb + 1] = t->shape[t->ndim - 1];
+        r.strides[g->nb] = t->strides[t->ndim - 2];
+        r.strides[g->nb + 1] = t->strides[t->ndim - 1];
+    }
+    int tnb = t->ndim > 2 ? t->ndim - 2 : 0;
+    for (int d = 0; d < g->nb; d++) {
+        int it = d - (g->nb - tnb);
+        r.shape[d] = g->bshape[d];
+        r.strides[d] = it >= 0 && t->shape[it] != 1 ? t->strides[it] : 0;
+    }
+    return r;
+}
+
+/* The dtype the product is computed in and the one it is returned in, or an error. */
+static bool mm_dtypes(const char *name, born_tensor *a, born_tensor *b, born_dtype *compute,
+                      born_dtype *out) {
+    if (a->dtype == BORN_BOOL || b->dtype == BORN_BOOL) {
+        char pre[440];
+        mm_prefix(name, a, b, pre, sizeof pre);
+        born_error(BORN_ERR_DTYPE,
+                   "%s: bool tensors are not supported (convert with born_to_dtype)", pre);
+        return false;
+    }
+    born_tensor *args[2] = {a, b};
+    *out = ops_result_type(2, args);
+    *compute = (*out == BORN_F16 || *out == BORN_BF16) ? BORN_F32 : *out;
+    return true;
+}
+
+/* a @ b in dtype `compute` into res (contiguous, compute dtype, the result's shape). */
+static born_status mm_compute(const char *name, born_tensor *a, born_tensor *b, const mm_geom *g,
+                              born_dtype compute, born_tensor *res) {
+    const born_backend *be = ops_backend(res);
+    if (!be) return born_last_status();
+    if (!be->matmul)
+        return born_error(BORN_ERR_UNSUPPORTED, "%s: not supported on this device", name);
+    born_tensor *ca = ops_as_dtype(a, compute);
+    born_tensor *cb = ca ? ops_as_dtype(b, compute) : NULL;
+    born_status st = born_last_status();
+    if (ca && cb) {
+        born_strided sa = mm_operand(ca, true, g), sb = mm_operand(cb, false, g);
+        born_strided so;
+        memset(&so, 0, sizeof so);
+        so.data = tensor_data(res);
+        so.dtype = compute;
+        so.ndim = g->nb + 2;
+        for (int d = 0; d < g->nb; d++)
+            so.shape[d] = g->bshape[d];
+        so.shape[g->nb] = g->m;
+        so.shape[g->nb + 1] = g->n;
+        shape_contiguous_strides(so.ndim, so.shape, so.strides);
+        st = be->matmul(&so, &sa, &sb);
+    }
+    born_free(ca);
+    born_free(cb);
+    return st;
+}
+
+/* The result of a @ b as a new tensor in the result dtype, not recorded. */
+static born_tensor *mm_forward(const char *name, born_tensor *a, born_tensor *b, mm_geom *g) {
+    born_tensor *args[2] = {a, b};
+    if (!ops_check_inputs(name, 2, args)) return NULL;
+    born_device device;
+    if (!ops_check_device(name, 2, args, &device)) return NULL;
+    born_dtype compute, out_dtype;
+    if (!mm_dtypes(name, a, b, &compute, &out_dtype)) return NULL;
+    if (!mm_geometry(name, a, b, g)) return NULL;
+    born_tensor *res = ops_empty(compute, g->out_nd, g->out_shape, device);
+    if (!res) return NULL;
+    if (mm_compute(name, a, b, g, compute, res) != BORN_OK) {
+        born_free(res);
+        return NULL;
+    }
+    if (compute == out_dtype) return res;
+    born_tensor *out = ops_as_dtype(res, out_dtype);
+    born_free(res);
+    return out;
+}
+
+/* ---- backward ---------------------------------------------------------------------------- */
+
+typedef struct mm_params {
+    int a_nd, b_nd, nb;
+} mm_params;
+
+/* g (the result's shape) with the dimensions a 1-D operand dropped put back: batch + [M, N]. */
+static born_tensor *grad_as_matrix(born_tensor *g, const mm_params *p) {
+    born_tensor *g2 = g;
+    if (p->a_nd == 1) g2 = born_unsqueeze(g2, p->nb);
+    if (p->b_nd == 1) g2 = born_unsqueeze(g2, g2 ? g2->ndim : 0);
+    return g2;
+}
+
+/* grad_a = g @ b^T and grad_b = a^T @ g on the matrix views; the engine sums broadcast batch
+ * dimensions back to each input's shape. When b has no batch dimensions, a's batch is folded into
+ * its rows so grad_b is one product instead of one per batch entry and a sum. */
+static born_status mm_backward(born_node *n, born_tensor *g, born_tensor **gi) {
+    const mm_params *p = node_params(n);
+    born_tensor *a = node_saved(n, 0), *b = node_saved(n, 1);
+    born_tensor *g2 = grad_as_matrix(g, p);
+    born_tensor *a2 = p->a_nd == 1 ? born_unsqueeze(a, 0) : a;
+    born_tensor *b2 = p->b_nd == 1 ? born_unsqueeze(b, 1) : b;
+    if (node_needs_grad(n, 0)) {
+        born_tensor *ga = born_matmul(g2, born_transpose(b2, -1, -2));
+        gi[0] = p->a_nd == 1 ? born_squeeze(ga, -2) : ga;
+    }
+    if (node_needs_grad(n, 1)) {
+        born_tensor *gb;
+        if (p->b_nd <= 2 && p->a_nd > 2 && a2 && g2) {
+            int64_t ka = a2->shape[a2->ndim - 1], ng = g2->shape[g2->ndim - 1];
+            born_tensor *af = born_reshape(a2, BORN_DIMS(-1, ka));
+            born_tensor *gf = born_reshape(g2, BORN_DIMS(-1, ng));
+            gb = born_matmul(born_transpose(af, 0, 1), gf);
+        } else {
+            gb = born_matmul(born_transpose(a2, -1, -2), g2);
+        }
+        gi[1] = p->b_nd == 1 ? born_squeeze(gb, -1) : gb;
+    }
+    return BORN_OK;
+}
+
+/* ---- matmul, mm, bmm --------------------------------------------------------------------- */
+
+static born_tensor *matmul_op(const char *name, const char *node_name, born_tensor *a,
+                              born_tensor *b) {
+    mm_geom g;
+    born_tensor *out = mm_forward(name, a, b, &g);
+    if (!out || !born_dtype_is_floating(out->dtype)) return out;
+    mm_params p = {g.a_nd, g.b_nd, g.nb};
+    born_tensor *inputs[2] = {a, b};
+    if (!autograd_record(out, node_name, mm_backward, 2, inputs, 2, inputs, &p, sizeof p)) {
+        born_free(out);
+        return NULL;
+    }
+    return out;
+}
+
+born_tensor *born_matmul(born_tensor *a, born_tensor *b) {
+    return matmul_op("born_matmul", "MatmulBackward", a, b);
+}
+
+/* Checks that a and b have exactly `nd` dimensions (and, for bmm, one batch size). */
+static bool check_ranks(const char *name, born_tensor *a, born_tensor *b, int nd) {
+    born_tensor *args[2] = {a, b};
+    if (!ops_check_inputs(name, 2, args)) return false;
+    char pre[440];
+    if (a->ndim != nd || b->ndim != nd) {
+        mm_prefix(name, a, b, pre, sizeof pre);
+        born_error(BORN_ERR_SHAPE, "%s: expected two %d-D tensors", pre, nd);
+        return false;
+    }
+    if (nd == 3 && a->shape[0] != b->shape[0]) {
+        mm_prefix(name, a, b, pre, sizeof pre);
+        born_error(BORN_ERR_SHAPE, "%s: batch sizes %" PRId64 " and %" PRId64 " differ", pre,
+                   a->shape[0], b->shape[0]);
+        return false;
+    }
+    return true;
+}
+
+born_tensor *born_mm(born_tensor *a, born_tensor *b) {
+    if (!check_ranks("born_mm", a, b, 2)) return NULL;
+    return matmul_op("born_mm", "MmBackward", a, b);
+}
+
+born_tensor *born_bmm(born_tensor *a, born_tensor *b) {
+    if (!check_ranks("born_bmm", a, b, 3)) return NULL;
+    return matmul_op("born_bmm", "BmmBackward", a, b);
+}
+
+/* ---- outer ------------------------------------------------------------------------------- */
+
+/* a[:, None] * b[None, :], as torch.outer (so every dtype mul accepts works, and autograd
+ * differentiates it through mul and the views). */
+born_tensor *born_outer(born_tensor *a, born_tensor *b) {
+    born_tensor *args[2] = {a, b};
+    if (!ops_check_inputs("born_outer", 2, args)) return NULL;
+    if (a->ndim != 1 || b->ndim != 1) {
+        char da[200], db[200];
+        return born_error_null(BORN_ERR_SHAPE, "born_outer: %s and %s: expected two 1-D tensors",
+                               ops_describe(a, da, sizeof da), ops_describe(b, db, sizeof db));
+    }
+    born_scope_begin();
+    born_tensor *out = born_keep(born_mul(born_unsqueeze(a, 1), born_unsqueeze(b, 0)));
+    born_scope_end();
+    return out;
+}
+
+/* ---- matmul_out -------------------------------------------------------------------------- */
+
+born_status born_matmul_out(born_tensor *out, born_tensor *a, born_tensor *b) {
+    const char *name = "born_matmul_out";
+    born_tensor *args[3] = {out, a, b};
+    if (!ops_check_inputs(name, 3, args)) return born_last_status();
+    if (!ops_check_device(name, 3, args, NULL)) return born_last_status();
+    if (!ops_check_inplace(name, 3, args)) return born_last_status();
+    born_dtype compute, out_dtype;
+    if (!mm_dtypes(name, a, b, &compute, &out_dtype)) return born_last_status();
+    mm_geom g;
+    if (!mm_geometry(name, a, b, &g)) return born_last_status();
+    if (out->dtype != out_dtype || out->ndim != g.out_nd ||
+        memcmp(out->shape, g.out_shape, sizeof(int64_t) * (size_t)g.out_nd) != 0) {
+        char o[200], s[160];
+        return born_error(BORN_ERR_SHAPE, "%s: out is %s but the result is %s %s", name,
+                          ops_describe(out, o, sizeof o),
+                          shape_str(g.out_nd, g.out_shape, s, sizeof s),
+                          born_dtype_name(out_dtype));
+    }
+    /* the kernel writes a contiguous result that overlaps neither input; otherwise go through a
+     * temporary */
+    bool direct = compute == out_dtype && born_tensor_is_contiguous(out) &&
+                  !born_tensor_shares_storage(out, a) && !born_tensor_shares_storage(out, b);
+    born_status st;
+    if (direct) {
+        st = mm_compute(name, a, b, &g, compute, out);
+    } else {
+        born_tensor *tmp = ops_empty(compute, g.out_nd, g.out_shape, out->storage->device);
+        st = tmp ? mm_compute(name, a, b, &g, compute, tmp) : born_last_status();
+        if (st == BORN_OK) {
+            born_strided d = strided_of(out), s = strided_of(tmp);
+            st = ops_backend(out)->copy(&d, &s);
+        }
+        born_free(tmp);
+    }
+    if (st == BORN_OK) storage_bump_version(out->storage);
+    return st;
+}
+
+/* ---- linear ------------------------------------------------------------------------------ */
+
+/* grad_x = g @ W, grad_W = g^T @ x over all leading dimensions folded into rows, and
+ * grad_bias = g summed over its leading dimensions (left to the engine). */
+static born_status linear_backward(born_node *n, born_tensor *g, born_tensor **gi) {
+    born_tensor *x = node_saved(n, 0), *w = node_saved(n, 1);
+    if (node_needs_grad(n, 0)) gi[0] = born_matmul(g, w);
+    if (node_needs_grad(n, 1)) {
+        int64_t in = x->shape[x->ndim - 1], out = w->shape[0];
+        born_tensor *xf = born_reshape(x, BORN_DIMS(-1, in));
+        born_tensor *gf = born_reshape(g, BORN_DIMS(-1, out));
+        gi[1] = born_matmul(born_transpose(gf, 0, 1), xf);
+    }
+    if (n->ninputs > 2 && node_needs_grad(n, 2)) gi[2] = g;
+    return BORN_OK;
+}
+
+born_tensor *born_linear(born_tensor *x, born_tensor *weight, born_tensor *bias) {
+    const char *name = "born_linear";
+    born_tensor *args[3] = {x, weight, bias};
+    if (!ops_check_inputs(name, 2, args)) return NULL;
+    born_device device;
+    if (!ops_check_device(name, 3, args, &device)) return NULL;
+    char dx[200], dw[200], db[200];
+    if (x->ndim < 1 || weight->ndim != 2 || x->shape[x->ndim - 1] != weight->shape[1] ||
+        (bias && (bias->ndim != 1 || bias->shape[0] != weight->shape[0]))) {
+        if (bias)
+            snprintf(db, sizeof db, " and bias %s", ops_describe(bias, dw, sizeof dw));
+        else
+            db[0] = '\0';
+        return born_error_null(BORN_ERR_SHAPE,
+                               "%s: input %s, weight %s%s: expected input [..., in], weight "
+                               "[out, in] and bias [out]",
+                               name, ops_describe(x, dx, sizeof dx),
+                               ops_describe(weight, dw, sizeof dw), db);
+    }
+    if (x->dtype == BORN_BOOL || weight->dtype == BORN_BOOL || (bias && bias->dtype == BORN_BOOL))
+        return born_error_null(BORN_ERR_DTYPE,
+                               "%s: input %s, weight %s: bool tensors are not supported", name,
+                               ops_describe(x, dx, sizeof dx), ops_describe(weight, dw, sizeof dw));
+    born_dtype out_dtype = ops_result_type(bias ? 3 : 2, args);
+    born_dtype compute = (out_dtype == BORN_F16 || out_dtype == BORN_BF16) ? BORN_F32 : out_dtype;
+    const born_backend *be = ops_backend(x);
+    if (!be) return NULL;
+    if (!be->matmul || (bias && !be->binary))
+        return born_error_null(BORN_ERR_UNSUPPORTED, "%s: not supported on this device", name);
+
+    /* x as rows: [R, in] (its leading dims folded, copying only if their strides cannot be) */
+    int64_t in = weight->shape[1], outf = weight->shape[0];
+    int64_t rows = 1;
+    for (int d = 0; d < x->ndim - 1; d++)
+        rows *= x->shape[d];
+    int64_t shape[BORN_MAX_DIMS];
+    for (int d = 0; d < x->ndim - 1; d++)
+        shape[d] = x->shape[d];
+    shape[x->ndim - 1] = outf;
+    born_tensor *res = ops_empty(compute, x->ndim, shape, device);
+    born_tensor *cx = res ? ops_as_dtype(x, compute) : NULL;
+    born_tensor *cw = cx ? ops_as_dtype(weight, compute) : NULL;
+    born_status st = cw ? BORN_OK : born_last_status();
+    if (st == BORN_OK) {
+        bool foldable = true; /* leading dims of cx merge into one stride */
+        int64_t row_stride = x->ndim >= 2 ? cx->strides[x->ndim - 2] : 0;
+        for (int d = x->ndim - 3; d >= 0; d--)
+            if (cx->shape[d] != 1 && cx->strides[d] != cx->strides[d + 1] * cx->shape[d + 1])
+                foldable = false;
+        if (!foldable) {
+            born_tensor *c = ops_cast(cx, compute);
+            born_free(cx);
+            cx = c;
+            row_stride = in;
+            st = cx ? BORN_OK : born_last_status();
+        }
+        if (st == BORN_OK) {
+            born_strided sx = {
+                tensor_data(cx), compute, 2, {rows, in}, {row_stride, cx->strides[cx->ndim - 1]}};
+            born_strided sw = {
+                tensor_data(cw), compute, 2, {in, outf}, {cw->strides[1], cw->strides[0]}};
+            born_strided so = {tensor_data(res), compute, 2, {rows, outf}, {outf, 1}};
+            if (rows == 1) sx.strides[0] = 0;
+            st = be->matmul(&so, &sx, &sw);
+        }
+    }
+    if (st == BORN_OK && bias) {
+        born_tensor *cb = ops_as_dtype(bias, compute);
+        if (cb) {
+            born_strided o = strided_of(res);
+            born_strided sb = strided_broadcast(cb, res->ndim, res->shape);
+            st = be->binary(BORN_BINARY_ADD, &o, &o, &sb);
+        } else {
+            st = born_last_status();
+        }
+        born_free(cb);
+    }
+    born_free(cx);
+    born_free(cw);
+    born_tensor *out = NULL;
+    if (st == BORN_OK) out = compute == out_dtype ? ops_alias(res) : ops_as_dtype(res, out_dtype);
+    born_free(res);
+    if (!out || !born_dtype_is_floating(out_dtype)) return out;
+    born_tensor *save[2] = {x, weight};
+    if (!autograd_record(out, "LinearBackward", linear_backward, bias ? 3 : 2, args, 2, save, NULL,
+                         0)) {
+        born_free(out);
+        return NULL;
+    }
+    return out;
+}

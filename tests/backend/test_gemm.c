@@ -1,0 +1,304 @@
+/* cpu_gemm_f32 / cpu_gemm_f64 against a double-precision reference: odd sizes, transposed and
+ * padded layouts for A, B and C, alpha/beta variants, the GEMV paths, k = 0 and empty shapes,
+ * bit-identical results for 1 and 2 threads, and the portable kernels (cpu_set_level). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/gemm.h"
+#include "core/cpu_features.h"
+#include "test.h"
+
+typedef struct layout {
+    bool ta, tb, tc; /* stored column-major (transposed) rather than row-major */
+    int pad;         /* extra elements per leading dimension */
+    int step;        /* unit-stride dimension's stride (1, or more for strided views) */
+} layout;
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+
+static double rnd(void) {
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0;
+}
+
+/* Strides of an r x c matrix stored row- or column-major with padding and a step. */
+static void strides_for(int64_t r, int64_t c, bool transposed, const layout *L, int64_t *rs,
+                        int64_t *cs, int64_t *size) {
+    int64_t s = L->step;
+    if (!transposed) {
+        *cs = s;
+        *rs = c * s + L->pad;
+    } else {
+        *rs = s;
+        *cs = r * s + L->pad;
+    }
+    *size = r > 0 && c > 0 ? (r - 1) * *rs + (c - 1) * *cs + 1 : 1;
+}
+
+/* One case; returns false (after reporting) on a mismatch. */
+static bool gemm_case(bool f64, int64_t m, int64_t n, int64_t k, double alpha, double beta,
+                      layout L, int line) {
+    int64_t a_rs, a_cs, a_n, b_rs, b_cs, b_n, c_rs, c_cs, c_n;
+    strides_for(m, k, L.ta, &L, &a_rs, &a_cs, &a_n);
+    strides_for(k, n, L.tb, &L, &b_rs, &b_cs, &b_n);
+    strides_for(m, n, L.tc, &L, &c_rs, &c_cs, &c_n);
+    size_t es = f64 ? sizeof(double) : sizeof(float);
+    double *a = malloc((size_t)a_n * sizeof *a), *b = malloc((size_t)b_n * sizeof *b);
+    double *c0 = malloc((size_t)c_n * sizeof *c0);
+    char *ta = malloc((size_t)a_n * es), *tb = malloc((size_t)b_n * es),
+         *tc = malloc((size_t)c_n * es);
+    bool ok = a && b && c0 && ta && tb && tc;
+    CHECK(ok);
+    for (int64_t i = 0; ok && i < a_n; i++) {
+        a[i] = f64 ? rnd() : (double)(float)rnd();
+        if (f64)
+            ((double *)ta)[i] = a[i];
+        else
+            ((float *)ta)[i] = (float)a[i];
+    }
+    for (int64_t i = 0; ok && i < b_n; i++) {
+        b[i] = f64 ? rnd() : (double)(float)rnd();
+        if (f64)
+            ((double *)tb)[i] = b[i];
+        else
+            ((float *)tb)[i] = (float)b[i];
+    }
+    /* C: values when beta reads them, NaN when it must not (beta == 0); padding keeps a
+     * sentinel that must survive */
+    for (int64_t i = 0; ok && i < c_n; i++) {
+        c0[i] = 12345.0;
+        if (f64)
+            ((double *)tc)[i] = 12345.0;
+        else
+            ((float *)tc)[i] = 12345.0f;
+    }
+    for (int64_t i = 0; ok && i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            int64_t at = i * c_rs + j * c_cs;
+            double v = beta == 0 ? NAN : (f64 ? rnd() : (double)(float)rnd());
+            c0[at] = v;
+            if (f64)
+                ((double *)tc)[at] = v;
+            else
+                ((float *)tc)[at] = (float)v;
+        }
+    if (ok) {
+        if (f64)
+            cpu_gemm_f64(m, n, k, alpha, (const double *)ta, a_rs, a_cs, (const double *)tb, b_rs,
+                         b_cs, beta, (double *)tc, c_rs, c_cs);
+        else
+            cpu_gemm_f32(m, n, k, (float)alpha, (const float *)ta, a_rs, a_cs, (const float *)tb,
+                         b_rs, b_cs, (float)beta, (float *)tc, c_rs, c_cs);
+    }
+    double u = f64 ? 1.2e-16 : 6.0e-8;
+    int reported = 0;
+    bool *inside = ok ? calloc((size_t)c_n, sizeof *inside) : NULL;
+    for (int64_t i = 0; ok && inside && i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            int64_t at = i * c_rs + j * c_cs;
+            inside[at] = true;
+            double s = 0, bound = 0;
+            for (int64_t p = 0; p < k; p++) {
+                double x = a[i * a_rs + p * a_cs] * b[p * b_rs + j * b_cs];
+                s += x;
+                bound += fabs(x);
+            }
+            double ref = alpha * s + (beta == 0 ? 0 : beta * c0[at]);
+            bound = fabs(alpha) * bound + (beta == 0 ? 0 : fabs(beta * c0[at]));
+            double got = f64 ? ((double *)tc)[at] : (double)((float *)tc)[at];
+            if (!(fabs(got - ref) <= (double)(k + 4) * u * bound + 1e-300)) {
+                if (reported++ < 3)
+                    test_fail(__FILE__, line,
+                              "%s gemm m=%lld n=%lld k=%lld (ta=%d tb=%d tc=%d pad=%d "
+                              "step=%d alpha=%g beta=%g) C[%lld][%lld] = %.10g, expected %.10g",
+                              f64 ? "f64" : "f32", (long long)m, (long long)n, (long long)k, L.ta,
+                              L.tb, L.tc, L.pad, L.step, alpha, beta, (long long)i, (long long)j,
+                              got, ref);
+                ok = false;
+            }
+        }
+    for (int64_t i = 0; inside && i < c_n; i++) {
+        double got = f64 ? ((double *)tc)[i] : (double)((float *)tc)[i];
+        if (!inside[i] && got != 12345.0) {
+            if (reported++ < 3)
+                test_fail(__FILE__, line, "gemm m=%lld n=%lld k=%lld wrote outside C at %lld",
+                          (long long)m, (long long)n, (long long)k, (long long)i);
+            ok = false;
+        }
+    }
+    free(inside);
+    free(a);
+    free(b);
+    free(c0);
+    free(ta);
+    free(tb);
+    free(tc);
+    return ok;
+}
+
+static const double alphas[] = {1.0, 1.0, 2.5, -0.5, 1.0};
+static const double betas[] = {0.0, 1.0, 0.0, 0.25, -2.0};
+
+/* Every (m, n, k) from sizes, rotating through layouts and alpha/beta pairs. */
+static void sweep(bool f64, const int64_t *sizes, int nsizes, int line) {
+    int combo = 0, failures = 0;
+    for (int im = 0; im < nsizes; im++)
+        for (int in = 0; in < nsizes; in++)
+            for (int ik = 0; ik < nsizes && failures < 5; ik++, combo++) {
+                layout L = {combo & 1, (combo >> 1) & 1, (combo >> 2) & 1, (combo / 8) % 2 ? 3 : 0,
+                            combo % 11 == 10 ? 2 : 1};
+                int ab = combo % 5;
+                if (!gemm_case(f64, sizes[im], sizes[in], sizes[ik], alphas[ab], betas[ab], L,
+                               line))
+                    failures++;
+            }
+}
+
+TEST(gemm_f32_matches_reference_for_odd_sizes_and_layouts) {
+    const int64_t sizes[] = {1, 2, 7, 17, 33, 100};
+    sweep(false, sizes, 6, __LINE__);
+}
+
+TEST(gemm_f64_matches_reference_for_odd_sizes_and_layouts) {
+    const int64_t sizes[] = {1, 3, 8, 17, 50};
+    sweep(true, sizes, 5, __LINE__);
+}
+
+TEST(gemm_large_shapes_cross_every_block_boundary) {
+    layout plain = {false, false, false, 0, 1}, tr = {true, true, false, 5, 1};
+    layout tc = {false, true, true, 0, 1};
+    /* k over several KC blocks, m over several MC blocks, n over NC */
+    CHECK(gemm_case(false, 257, 259, 600, 1.0, 0.0, plain, __LINE__));
+    CHECK(gemm_case(false, 300, 17, 1000, 1.0, 1.0, tr, __LINE__));
+    CHECK(gemm_case(false, 7, 4200, 9, 2.0, 0.0, plain, __LINE__));
+    CHECK(gemm_case(false, 130, 4100, 20, 1.0, 0.5, tc, __LINE__));
+    CHECK(gemm_case(false, 193, 97, 257, -1.0, 0.0, tc, __LINE__));
+    CHECK(gemm_case(true, 257, 130, 300, 1.0, 0.0, plain, __LINE__));
+    CHECK(gemm_case(true, 61, 2100, 9, 1.0, -1.0, tr, __LINE__));
+}
+
+TEST(gemm_vector_shapes_take_every_gemv_path) {
+    const int64_t ks[] = {1, 7, 8, 15, 16, 17, 33, 300, 1000};
+    const int64_t ns[] = {1, 3, 4, 5, 17, 600};
+    int failures = 0;
+    for (int ik = 0; ik < 9; ik++)
+        for (int in = 0; in < 6 && failures < 5; in++)
+            for (int variant = 0; variant < 6; variant++) {
+                /* B row-major (axpy form), column-major (dot form), strided (general path);
+                 * A with a unit or a strided k step */
+                layout L = {variant >= 3, variant % 3 == 1, false, variant % 2 ? 2 : 0,
+                            variant % 3 == 2 ? 3 : 1};
+                int ab = (ik + in + variant) % 5;
+                bool f64 = variant == 5;
+                if (!gemm_case(f64, 1, ns[in], ks[ik], alphas[ab], betas[ab], L, __LINE__) ||
+                    !gemm_case(f64, ns[in], 1, ks[ik], alphas[ab], betas[ab], L, __LINE__))
+                    failures++;
+            }
+}
+
+TEST(gemm_few_rows_take_the_streaming_paths) {
+    /* 2..16 rows: groups of four rows (the last one partial), B column blocks and k chunks */
+    const int64_t ms[] = {2, 3, 4, 5, 8, 9, 13, 16};
+    const int64_t ks[] = {1, 7, 9, 65, 200};
+    const int64_t ns[] = {1, 3, 17, 1100};
+    int failures = 0;
+    for (int im = 0; im < 8; im++)
+        for (int ik = 0; ik < 5; ik++)
+            for (int in = 0; in < 4 && failures < 5; in++)
+                for (int variant = 0; variant < 3; variant++) {
+                    /* B row-major (axpy form), B column-major (dot form) with A strided */
+                    layout L = {variant == 2, variant >= 1, false, variant, 1};
+                    int ab = (im + ik + in + variant) % 5;
+                    if (!gemm_case(false, ms[im], ns[in], ks[ik], alphas[ab], betas[ab], L,
+                                   __LINE__))
+                        failures++;
+                }
+}
+
+TEST(gemm_k_zero_alpha_zero_and_empty_shapes) {
+    layout plain = {false, false, false, 0, 1}, tr = {true, false, true, 2, 1};
+    CHECK(gemm_case(false, 5, 6, 0, 1.0, 0.0, plain, __LINE__)); /* C = 0, NaN overwritten */
+    CHECK(gemm_case(false, 5, 6, 0, 1.0, 2.0, tr, __LINE__));    /* C = 2 C */
+    CHECK(gemm_case(true, 4, 3, 0, 1.0, -1.0, plain, __LINE__));
+    CHECK(gemm_case(false, 5, 6, 7, 0.0, 0.5, plain, __LINE__)); /* alpha 0: C = beta C */
+    CHECK(gemm_case(false, 0, 6, 7, 1.0, 0.0, plain, __LINE__));
+    CHECK(gemm_case(false, 6, 0, 7, 1.0, 1.0, plain, __LINE__));
+    CHECK(gemm_case(true, 0, 0, 0, 1.0, 0.0, plain, __LINE__));
+    /* alpha == 0 does not read A or B (NaN there does not reach C), as BLAS */
+    float a[4] = {NAN, NAN, NAN, NAN}, b[4] = {1, 2, 3, 4}, c[4] = {1, 2, 3, 4};
+    cpu_gemm_f32(2, 2, 2, 0.0f, a, 2, 1, b, 2, 1, 3.0f, c, 2, 1);
+    CHECK(c[0] == 3 && c[1] == 6 && c[2] == 9 && c[3] == 12);
+}
+
+/* Fills and multiplies with `threads` threads; returns the malloc'd C. */
+static void *threaded_product(bool f64, int64_t m, int64_t n, int64_t k, bool tb, int threads) {
+    CHECK_OK(born_set_num_threads(threads));
+    size_t es = f64 ? 8 : 4;
+    char *a = malloc((size_t)(m * k) * es), *b = malloc((size_t)(k * n) * es);
+    char *c = malloc((size_t)(m * n) * es);
+    if (!a || !b || !c) {
+        free(a);
+        free(b);
+        free(c);
+        return NULL;
+    }
+    rng = 12345;
+    for (int64_t i = 0; i < m * k; i++) {
+        if (f64)
+            ((double *)a)[i] = rnd();
+        else
+            ((float *)a)[i] = (float)rnd();
+    }
+    for (int64_t i = 0; i < k * n; i++) {
+        if (f64)
+            ((double *)b)[i] = rnd();
+        else
+            ((float *)b)[i] = (float)rnd();
+    }
+    int64_t b_rs = tb ? 1 : n, b_cs = tb ? k : 1;
+    if (f64)
+        cpu_gemm_f64(m, n, k, 1.0, (double *)a, k, 1, (double *)b, b_rs, b_cs, 0.0, (double *)c, n,
+                     1);
+    else
+        cpu_gemm_f32(m, n, k, 1.0f, (float *)a, k, 1, (float *)b, b_rs, b_cs, 0.0f, (float *)c, n,
+                     1);
+    free(a);
+    free(b);
+    return c;
+}
+
+TEST(gemm_is_bit_identical_with_1_and_2_threads) {
+    int saved = born_get_num_threads();
+    const int64_t shapes[][3] = {{300, 200, 700}, {1, 3000, 700}, {3000, 1, 70},
+                                 {97, 1000, 40},  {5, 5, 5},      {64, 4200, 33},
+                                 {20, 20, 2000},  {8, 3000, 300}, {13, 1000, 100}};
+    for (int s = 0; s < 9; s++)
+        for (int f = 0; f < 2; f++)
+            for (int tb = 0; tb < 2; tb++) {
+                int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+                void *one = threaded_product(f, m, n, k, tb, 1);
+                void *two = threaded_product(f, m, n, k, tb, 2);
+                CHECK(one && two);
+                if (one && two)
+                    CHECK_MSG(memcmp(one, two, (size_t)(m * n) * (f ? 8 : 4)) == 0,
+                              "%s %lldx%lldx%lld (tb=%d) differs between 1 and 2 threads",
+                              f ? "f64" : "f32", (long long)m, (long long)n, (long long)k, tb);
+                free(one);
+                free(two);
+            }
+    CHECK_OK(born_set_num_threads(saved));
+}
+
+TEST(gemm_portable_kernels_match_reference) {
+    cpu_level saved = cpu_get_level();
+    cpu_set_level(CPU_LEVEL_SCALAR);
+    CHECK_EQ_INT(cpu_get_level(), CPU_LEVEL_SCALAR);
+    const int64_t sizes[] = {1, 6, 17, 40};
+    sweep(false, sizes, 4, __LINE__);
+    sweep(true, sizes, 4, __LINE__);
+    layout plain = {false, false, false, 0, 1}, tb = {false, true, false, 0, 1};
+    CHECK(gemm_case(false, 150, 70, 300, 1.0, 0.0, plain, __LINE__));
+    CHECK(gemm_case(false, 1, 300, 100, 1.0, 0.0, plain, __LINE__));
+    CHECK(gemm_case(false, 1, 300, 100, 1.0, 1.0, tb, __LINE__));
+    cpu_set_level(saved);
+}
