@@ -11,12 +11,33 @@ enum { CHUNK = 256 };
 
 /* ---- same-dtype copies ----------------------------------------------------------------- */
 
+/* dst[i] = src[i * step] for a contiguous destination of n elements of type T. */
+#define GATHER_RUN(T, o, in, step, n)                                                            \
+    do {                                                                                          \
+        T *dst_ = (T *)(o);                                                                       \
+        if ((step) == 0) {                                                                        \
+            T v_ = *(const T *)(in);                                                              \
+            for (int64_t i = 0; i < (n); i++) dst_[i] = v_;                                       \
+        } else {                                                                                  \
+            for (int64_t i = 0; i < (n); i++) dst_[i] = *(const T *)((in) + i * (step));          \
+        }                                                                                         \
+    } while (0)
+
 static void copy_loop(char **d, const int64_t *s, int64_t n, void *ctx) {
     size_t size = *(const size_t *)ctx;
     char *o = d[0];
     const char *in = d[1];
     if (s[0] == (int64_t)size && s[1] == (int64_t)size) {
         memmove(o, in, (size_t)n * size);
+        return;
+    }
+    if (s[0] == (int64_t)size) { /* contiguous destination: broadcasts and gathers */
+        switch (size) {
+        case 1: GATHER_RUN(uint8_t, o, in, s[1], n); break;
+        case 2: GATHER_RUN(uint16_t, o, in, s[1], n); break;
+        case 4: GATHER_RUN(uint32_t, o, in, s[1], n); break;
+        default: GATHER_RUN(uint64_t, o, in, s[1], n); break;
+        }
         return;
     }
     switch (size) {
@@ -135,16 +156,36 @@ typedef struct fill_ctx {
 static void fill_loop(char **d, const int64_t *s, int64_t n, void *arg) {
     const fill_ctx *c = arg;
     char *o = d[0];
+    bool contiguous = s[0] == (int64_t)c->size;
+    if (contiguous && c->pattern == 0) {
+        memset(o, 0, (size_t)n * c->size);
+        return;
+    }
     switch (c->size) {
     case 1: {
         uint8_t v = (uint8_t)c->pattern;
-        if (s[0] == 1) memset(o, v, (size_t)n);
+        if (contiguous) memset(o, v, (size_t)n);
         else for (int64_t i = 0; i < n; i++) *(uint8_t *)(o + i * s[0]) = v;
         break;
     }
-    case 2: { uint16_t v = (uint16_t)c->pattern; for (int64_t i = 0; i < n; i++) *(uint16_t *)(o + i * s[0]) = v; break; }
-    case 4: { uint32_t v = (uint32_t)c->pattern; for (int64_t i = 0; i < n; i++) *(uint32_t *)(o + i * s[0]) = v; break; }
-    default: { uint64_t v = c->pattern; for (int64_t i = 0; i < n; i++) *(uint64_t *)(o + i * s[0]) = v; break; }
+    case 2: {
+        uint16_t v = (uint16_t)c->pattern;
+        if (contiguous) for (int64_t i = 0; i < n; i++) ((uint16_t *)o)[i] = v;
+        else for (int64_t i = 0; i < n; i++) *(uint16_t *)(o + i * s[0]) = v;
+        break;
+    }
+    case 4: {
+        uint32_t v = (uint32_t)c->pattern;
+        if (contiguous) for (int64_t i = 0; i < n; i++) ((uint32_t *)o)[i] = v;
+        else for (int64_t i = 0; i < n; i++) *(uint32_t *)(o + i * s[0]) = v;
+        break;
+    }
+    default: {
+        uint64_t v = c->pattern;
+        if (contiguous) for (int64_t i = 0; i < n; i++) ((uint64_t *)o)[i] = v;
+        else for (int64_t i = 0; i < n; i++) *(uint64_t *)(o + i * s[0]) = v;
+        break;
+    }
     }
 }
 
