@@ -268,6 +268,17 @@ def torch_apply(spec, xs):
         return torch.tril(x, i("k"))
     if op == "triu":
         return torch.triu(x, i("k"))
+    # linear algebra (torch.matmul refuses mixed dtypes; Born promotes, so cases use one dtype)
+    if op == "matmul":
+        return torch.matmul(x, xs[1])
+    if op == "mm":
+        return torch.mm(x, xs[1])
+    if op == "bmm":
+        return torch.bmm(x, xs[1])
+    if op == "linear":
+        return F.linear(x, xs[1], xs[2] if len(xs) > 2 else None)
+    if op == "outer":
+        return torch.outer(x, xs[1])
     # convolution and pooling
     pair = lambda k, d: tuple(ints(a[k])) if k in a else d
     if op == "conv2d":
@@ -916,6 +927,24 @@ def cases_pad():
         add(f"pad/{op}/f16", f"{op} k=0", [rand((3, 3), "f16")])
 
 
+def cases_linalg():
+    for name, sa, sb in [("1d_1d", (5,), (5,)), ("2d_1d", (3, 4), (4,)), ("1d_2d", (4,), (4, 3)),
+                         ("2d_2d_odd", (7, 13), (13, 5)), ("3d_2d", (2, 3, 4), (4, 5)),
+                         ("2d_3d", (3, 4), (2, 4, 5)), ("1d_3d", (4,), (2, 4, 3)),
+                         ("3d_1d", (2, 3, 4), (4,)), ("bcast_4d_3d", (2, 1, 3, 4), (5, 4, 2))]:
+        add(f"linalg/matmul/{name}", "matmul", [rand(sa), rand(sb)])
+    add("linalg/matmul/f64_nc", "matmul", [rand((3, 4), "f64"), rand((4, 5), "f64")], layout={0: "t", 1: "t"})
+    add("linalg/matmul/i32", "matmul", [rand((3, 4), "i32", -9, 9), rand((4, 2), "i32", -9, 9)])
+    add("linalg/matmul/bf16", "matmul", [rand((3, 8), "bf16"), rand((8, 2), "bf16")])
+    add("linalg/matmul/f16", "matmul", [rand((2, 9), "f16"), rand((9, 3), "f16")])
+    add("linalg/mm/f32_step", "mm", [rand((6, 4)), rand((4, 3))], layout={0: "s"})
+    add("linalg/bmm/f32", "bmm", [rand((3, 2, 5)), rand((3, 5, 4))])
+    add("linalg/linear/bias", "linear", [rand((4, 6)), rand((3, 6)), rand((3,))])
+    add("linalg/linear/3d_nobias", "linear", [rand((2, 3, 6), "f64"), rand((4, 6), "f64")])
+    add("linalg/linear/1d", "linear", [rand((6,)), rand((2, 6)), rand((2,))])
+    add("linalg/outer/f32", "outer", [rand((4,)), rand((3,))])
+
+
 def cases_conv():
     add("conv/conv2d/basic", "conv2d", [rand((2, 3, 7, 6)), rand((4, 3, 3, 3)), rand((4,))])
     add("conv/conv2d/padding", "conv2d padding=1,1", [rand((1, 2, 5, 5)), rand((3, 2, 3, 3)), rand((3,))])
@@ -974,7 +1003,7 @@ def cases_sort():
     add("sort/topk/zero", "topk k=0 dim=1 largest=1", [rand((2, 3))], grad=[])
 
 
-FAMILIES = [cases_unary, cases_binary, cases_reduce, cases_softmax, cases_views, cases_convert,
+FAMILIES = [cases_unary, cases_binary, cases_reduce, cases_softmax, cases_views, cases_convert, cases_linalg,
             cases_join, cases_index, cases_pad, cases_conv, cases_sort]
 
 # Not covered yet (Born does not implement them at the time of writing): matmul, mm, bmm,

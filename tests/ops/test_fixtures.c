@@ -388,6 +388,21 @@ static bool run_op(spec *s, born_tensor **in, int nin, born_tensor **out, int *n
         return true;
     }
 
+    /* linear algebra */
+    if (strcmp(op, "matmul") == 0 || strcmp(op, "mm") == 0 || strcmp(op, "bmm") == 0 ||
+        strcmp(op, "outer") == 0) {
+        NEED(2);
+        born_tensor *(*fn)(born_tensor *, born_tensor *) =
+            op[0] == 'o' ? born_outer : op[0] == 'b' ? born_bmm : op[1] == 'm' ? born_mm : born_matmul;
+        out[0] = fn(in[0], in[1]);
+        return true;
+    }
+    if (strcmp(op, "linear") == 0) {
+        if (nin != 3) NEED(2);
+        out[0] = born_linear(in[0], in[1], nin == 3 ? in[2] : NULL);
+        return true;
+    }
+
     /* convolution and pooling */
     if (strcmp(op, "conv2d") == 0) {
         if (nin != 3) NEED(2);
@@ -742,7 +757,7 @@ done:
 /* Record names start with their family ("unary/exp/f32"); every family belongs to one test. */
 static const char *const FAMILIES[][4] = {
     {"unary"}, {"binary", "where", "masked_fill"}, {"reduce"}, {"softmax", "cumsum"},
-    {"view"}, {"convert"}, {"join"}, {"index"}, {"pad"}, {"conv"}, {"sort"},
+    {"view"}, {"convert"}, {"linalg"}, {"join"}, {"index"}, {"pad"}, {"conv"}, {"sort"},
 };
 
 static bool in_family(const char *record, const char *const *family) {
