@@ -81,7 +81,8 @@ typedef struct ipair {
         }                                                                                          \
     }                                                                                              \
     /* The k elements of a[0..n) that sort first, left in heap[0..k) in no particular order. */    \
-    static inline void NAME##_select(const P *a, int64_t n, int64_t k, P *heap) {                  \
+    __attribute__((unused)) static inline void NAME##_select(const P *a, int64_t n, int64_t k,      \
+                                                             P *heap) {                           \
         memcpy(heap, a, (size_t)k * sizeof(P));                                                    \
         for (int64_t i = k / 2 - 1; i >= 0; i--)                                                   \
             NAME##_sift(heap, k, i);                                                               \
