@@ -342,6 +342,64 @@ BORN_API int born_get_num_threads(void);
 typedef void (*born_range_fn)(int64_t begin, int64_t end, void *ctx);
 BORN_API void born_parallel_for(int64_t n, int64_t grain, born_range_fn fn, void *ctx);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Named tensor lists: state dicts of modules and optimizers, and the tensors of a file        */
+
+typedef struct born_named_tensor {
+    char *name;          /* owned by the list */
+    born_tensor *tensor; /* a reference owned by the list */
+} born_named_tensor;
+
+/* An ordered list of uniquely named tensors. The list owns its names and one reference to each
+ * tensor; read entries directly through items[0..count). */
+typedef struct born_tensor_list {
+    born_named_tensor *items;
+    int64_t count;
+    int64_t capacity;
+} born_tensor_list;
+
+/* A new empty list (owned; free with born_tensor_list_free). */
+BORN_API born_tensor_list *born_tensor_list_new(void);
+
+/* Releases every tensor reference and name, then the list. NULL is ignored. */
+BORN_API void born_tensor_list_free(born_tensor_list *list);
+
+/* Appends (name, t), taking a new reference to t and a copy of name. Reports BORN_ERR_ARGUMENT
+ * for a NULL or duplicate name, or a NULL tensor. */
+BORN_API born_status born_tensor_list_add(born_tensor_list *list, const char *name, born_tensor *t);
+
+/* The tensor named name (borrowed), or NULL without recording an error if there is none. */
+BORN_API born_tensor *born_tensor_list_get(const born_tensor_list *list, const char *name);
+
+/* ------------------------------------------------------------------------------------------ */
+/* SHA-256 (FIPS 180-4), to check downloaded and cached files                                   */
+
+/* A streaming SHA-256 computation; the caller owns it (on the stack or anywhere). */
+typedef struct born_sha256_ctx {
+    uint32_t state[8];
+    uint64_t length; /* bytes hashed so far */
+    uint8_t block[64];
+    size_t used; /* bytes waiting in block */
+} born_sha256_ctx;
+
+/* Starts a new digest in ctx. */
+BORN_API void born_sha256_init(born_sha256_ctx *ctx);
+
+/* Hashes len more bytes of the message; any split of a message gives the same digest. Reports
+ * BORN_ERR_ARGUMENT when ctx is NULL, or data is NULL with len > 0. */
+BORN_API born_status born_sha256_update(born_sha256_ctx *ctx, const void *data, size_t len);
+
+/* Writes the 32-byte digest of everything hashed since init and restarts ctx for a new message.
+ * Reports BORN_ERR_ARGUMENT when ctx or digest is NULL. */
+BORN_API born_status born_sha256_final(born_sha256_ctx *ctx, uint8_t digest[32]);
+
+/* The digest of one buffer in one call (the function shares the name of the algorithm, so the
+ * context type is born_sha256_ctx). Reports BORN_ERR_ARGUMENT for NULL pointers. */
+BORN_API born_status born_sha256(const void *data, size_t len, uint8_t digest[32]);
+
+/* Writes digest as 64 lowercase hex digits and a NUL into hex; returns hex. */
+BORN_API char *born_sha256_hex(const uint8_t digest[32], char hex[65]);
+
 #ifdef __cplusplus
 }
 #endif
