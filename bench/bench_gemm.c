@@ -1,0 +1,140 @@
+/* GEMM on this machine against OpenBLAS in the same run: square sgemm n = 256 ... 2048, and the
+ * shapes an LLM's linear layers see, x [M, K] times W^T with W [N, K] (M = 1, 8, 32 tokens;
+ * K = 4096; N = 4096 and 11008), with 1 and 2 threads. For M = 1 it also reports the weight
+ * bandwidth in GB/s beside a STREAM-like read of the same bytes, since a matrix-vector product
+ * can go no faster than reading W once. Medians of 7 runs. */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "born/born.h"
+
+void openblas_set_num_threads(int num_threads);
+char *openblas_get_corename(void);
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+enum { REPS = 7 };
+
+typedef struct job {
+    born_tensor *x, *w, *out; /* out = x @ w^T (linear) or x @ w (square) */
+    int m, n, k;
+    bool linear;
+} job;
+
+static void born_run(job *j) {
+    if (j->linear) {
+        born_scope_begin();
+        born_tensor *wt = born_transpose(j->w, 0, 1); /* a view: W^T without a copy */
+        born_matmul_out(j->out, j->x, wt);
+        born_scope_end();
+    } else {
+        born_matmul_out(j->out, j->x, j->w);
+    }
+}
+
+static void blas_run(job *j) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, j->linear ? CblasTrans : CblasNoTrans, j->m, j->n, j->k, 1.0f,
+                born_data_f32(j->x), j->k, born_data_f32(j->w), j->linear ? j->k : j->n, 0.0f,
+                born_data_f32(j->out), j->n);
+}
+
+static double median_seconds(void (*fn)(job *), job *j, int inner) {
+    double t[REPS];
+    fn(j);
+    for (int r = 0; r < REPS; r++) {
+        double t0 = now();
+        for (int i = 0; i < inner; i++) fn(j);
+        t[r] = (now() - t0) / inner;
+    }
+    qsort(t, REPS, sizeof *t, cmp_double);
+    return t[REPS / 2];
+}
+
+/* Seconds to read nbytes once (a sum over the buffer), the bandwidth bound for a GEMV. */
+static double read_seconds(const float *p, size_t n) {
+    double t[REPS];
+    volatile float sink = 0;
+    for (int r = 0; r < REPS; r++) {
+        double t0 = now();
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+        for (size_t i = 0; i + 8 <= n; i += 8) {
+            s0 += p[i]; s1 += p[i + 1]; s2 += p[i + 2]; s3 += p[i + 3];
+            s4 += p[i + 4]; s5 += p[i + 5]; s6 += p[i + 6]; s7 += p[i + 7];
+        }
+        sink = s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
+        t[r] = now() - t0;
+    }
+    (void)sink;
+    qsort(t, REPS, sizeof *t, cmp_double);
+    return t[REPS / 2];
+}
+
+static void run(int threads) {
+    born_set_num_threads(threads);
+    openblas_set_num_threads(threads);
+    printf("\n== %d thread%s (OpenBLAS core: %s)\n", threads, threads > 1 ? "s" : "", openblas_get_corename());
+    printf("%-28s %10s %10s %7s\n", "shape (GFLOP/s)", "born", "OpenBLAS", "ratio");
+    int squares[4] = {256, 512, 1024, 2048};
+    for (int i = 0; i < 4; i++) {
+        int64_t s = squares[i];
+        job j = {born_randn(NULL, BORN_F32, BORN_DIMS(s, s)), born_randn(NULL, BORN_F32, BORN_DIMS(s, s)),
+                 born_zeros(BORN_F32, BORN_DIMS(s, s)), (int)s, (int)s, (int)s, false};
+        double flop = 2.0 * (double)s * (double)s * (double)s;
+        int inner = s <= 512 ? 10 : 1;
+        double b = median_seconds(born_run, &j, inner), o = median_seconds(blas_run, &j, inner);
+        printf("  %4d x %4d x %4d         %10.1f %10.1f %7.2f\n", (int)s, (int)s, (int)s, flop / b / 1e9, flop / o / 1e9, o / b);
+        born_free(j.x);
+        born_free(j.w);
+        born_free(j.out);
+    }
+    int ms[3] = {1, 8, 32}, ns[2] = {4096, 11008};
+    const int64_t k = 4096;
+    for (int a = 0; a < 2; a++) {
+        int64_t n = ns[a];
+        born_tensor *w = born_randn(NULL, BORN_F32, BORN_DIMS(n, k));
+        double bound = read_seconds(born_data_f32(w), (size_t)(n * k));
+        for (int b = 0; b < 3; b++) {
+            int64_t m = ms[b];
+            job j = {born_randn(NULL, BORN_F32, BORN_DIMS(m, k)), w, born_zeros(BORN_F32, BORN_DIMS(m, n)),
+                     (int)m, (int)n, (int)k, true};
+            double flop = 2.0 * (double)m * (double)n * (double)k;
+            double tb = median_seconds(born_run, &j, 3), to = median_seconds(blas_run, &j, 3);
+            printf("  x[%2d,%lld] W[%5lld,%lld]^T %10.1f %10.1f %7.2f", (int)m, (long long)k, (long long)n,
+                   (long long)k, flop / tb / 1e9, flop / to / 1e9, to / tb);
+            if (m == 1) {
+                double gb = 4.0 * (double)(n * k) / 1e9;
+                printf("   weights %.1f GB/s vs %.1f GB/s, read bound %.1f GB/s (%.0f%%)", gb / tb, gb / to,
+                       gb / bound, 100.0 * bound / tb);
+            }
+            printf("\n");
+            born_free(j.x);
+            born_free(j.out);
+        }
+        born_free(w);
+    }
+}
+
+int main(int argc, char **argv) {
+    born_init();
+    born_manual_seed(0);
+    printf("Born %s GEMM benchmark. ratio = OpenBLAS time / Born time (> 1: Born faster).\n", born_version());
+    if (argc > 1) {
+        for (int i = 1; i < argc; i++) run(atoi(argv[i]));
+    } else {
+        run(1);
+        run(2);
+    }
+    return 0;
+}
