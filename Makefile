@@ -38,7 +38,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 
 CLI_SRC  := $(sort $(wildcard tools/born/*.c))
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
-TEST_SRC := $(shell find tests -name '*.c' | sort)
+TEST_SRC := $(shell find tests -name '*.c' -not -path 'tests/conformance/*' | sort)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 LIB_A  := $(BUILD)/libborn.a
@@ -46,7 +46,7 @@ LIB_SO := $(BUILD)/libborn.so
 CLI    := $(BUILD)/born
 TESTS  := $(BUILD)/born_tests
 
-.PHONY: all test demo bench clean format conformance
+.PHONY: all test demo bench clean format conformance fuzz
 all: $(LIB_A) $(LIB_SO) $(CLI)
 
 # CPU kernels are built with -O3 (loop vectorization with runtime alias checks) and without
@@ -100,6 +100,29 @@ test: $(TESTS) $(CLI)
 demo: $(CLI)
 	./$(CLI) demo
 
+# JSONTestSuite: every y_ file accepted, every n_ file rejected (docs/formats/json.md).
+CONFORMANCE := $(BUILD)/json_conformance
+$(CONFORMANCE): $(BUILD)/tests/conformance/json_conformance.o $(LIB_A)
+	$(Q)$(CC) $(SANFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+
+conformance: $(CONFORMANCE)
+	./$(CONFORMANCE) tests/conformance/jsontestsuite
+
+# libFuzzer harnesses (fuzz/*.c) against a clang build of the library in build/fuzz/; run them
+# with fuzz/run.sh SECONDS.
+FUZZ_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+        -fno-omit-frame-pointer
+FUZZ_BIN   := $(patsubst fuzz/%.c,build/fuzz/%,$(wildcard fuzz/*.c))
+
+fuzz:
+	$(MAKE) BUILD=build/fuzz CC=clang CFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" \
+	        build/fuzz/libborn.a
+	$(MAKE) $(FUZZ_BIN)
+
+$(FUZZ_BIN): build/fuzz/%: fuzz/%.c build/fuzz/libborn.a
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)clang $(BASE_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< build/fuzz/libborn.a $(LDLIBS)
+
 bench: $(LIB_A)
 	$(MAKE) -C bench BUILD=../$(BUILD)
 
@@ -109,4 +132,4 @@ clean:
 format:
 	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) include/born/*.h $(shell find src tests -name '*.h')
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/tests/conformance/json_conformance.d
