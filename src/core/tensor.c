@@ -49,7 +49,9 @@ born_status shape_check(const char *op_name, int ndim, const int64_t *shape, bor
                           ndim, BORN_MAX_DIMS);
     if (ndim > 0 && !shape)
         return born_error(BORN_ERR_ARGUMENT, "%s: shape is NULL for %d dimensions", op_name, ndim);
-    int64_t n = 1;
+    /* n counts the elements; span multiplies the nonzero sizes, which bounds every stride, so
+     * a shape like [0, 2^62, 2^62] (no elements, but unrepresentable strides) is refused too */
+    int64_t n = 1, span = 1;
     const int64_t limit = INT64_MAX / 16;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) {
@@ -57,11 +59,12 @@ born_status shape_check(const char *op_name, int ndim, const int64_t *shape, bor
             return born_error(BORN_ERR_SHAPE, "%s: negative size %" PRId64 " in shape %s",
                               op_name, shape[i], shape_str(ndim, shape, s, sizeof s));
         }
-        if (shape[i] != 0 && n > limit / shape[i]) {
+        if (shape[i] > 1 && span > limit / shape[i]) {
             char s[160];
             return born_error(BORN_ERR_SHAPE, "%s: shape %s has too many elements", op_name,
                               shape_str(ndim, shape, s, sizeof s));
         }
+        if (shape[i] > 1) span *= shape[i];
         n *= shape[i];
     }
     if (numel) *numel = n;

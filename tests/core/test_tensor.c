@@ -45,6 +45,8 @@ TEST(from_data_checks_length) {
     CHECK_ERROR(BORN_ERR_SHAPE, "9 dimensions");
     CHECK(born_zeros(BORN_F32, BORN_DIMS(INT64_MAX / 2, 4)) == NULL);
     CHECK_ERROR(BORN_ERR_SHAPE, "too many");
+    CHECK(born_zeros(BORN_F32, BORN_DIMS(0, INT64_MAX / 4, INT64_MAX / 4)) == NULL);
+    CHECK_ERROR(BORN_ERR_SHAPE, "too many");
 }
 
 static int released;

@@ -1,0 +1,341 @@
+/* Normalisation: the functional batch_norm, layer_norm and rms_norm (compositions of public ops,
+ * differentiated by composition) and the BatchNorm1d/2d, LayerNorm and RMSNorm modules. */
+#include <float.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "core/tensor_impl.h"
+#include "nn/nn_internal.h"
+#include "ops/op_util.h"
+
+/* ---- functional --------------------------------------------------------------------------- */
+
+/* Checks that x ends with shape and that weight/bias (when given) have exactly that shape. */
+static bool check_normalized(const char *fn, born_tensor *x, int ndim, const int64_t *shape,
+                             born_tensor *weight, born_tensor *bias) {
+    char d[200], s[160];
+    if (!born_dtype_is_floating(x->dtype)) {
+        born_error(BORN_ERR_DTYPE, "%s: input %s must be floating", fn, ops_describe(x, d, sizeof d));
+        return false;
+    }
+    if (ndim < 1 || ndim > x->ndim || !shape) {
+        born_error(BORN_ERR_SHAPE, "%s: the normalized shape must have 1 to %d dimensions for the "
+                   "input %s, not %d", fn, x->ndim, ops_describe(x, d, sizeof d), ndim);
+        return false;
+    }
+    int off = x->ndim - ndim;
+    for (int i = 0; i < ndim; i++)
+        if (x->shape[off + i] != shape[i]) {
+            born_error(BORN_ERR_SHAPE, "%s: input %s does not end with the normalized shape %s", fn,
+                       ops_describe(x, d, sizeof d), shape_str(ndim, shape, s, sizeof s));
+            return false;
+        }
+    born_tensor *aff[2] = {weight, bias};
+    const char *names[2] = {"weight", "bias"};
+    for (int k = 0; k < 2; k++) {
+        born_tensor *t = aff[k];
+        if (!t) continue;
+        bool same = t->ndim == ndim && memcmp(t->shape, shape, sizeof(int64_t) * (size_t)ndim) == 0;
+        if (!same) {
+            born_error(BORN_ERR_SHAPE, "%s: %s %s must have the normalized shape %s (input %s)", fn,
+                       names[k], ops_describe(t, d, sizeof d), shape_str(ndim, shape, s, sizeof s),
+                       ops_describe(x, s + 80, 80));
+            return false;
+        }
+    }
+    return true;
+}
+
+born_tensor *born_layer_norm(born_tensor *x, int ndim, const int64_t *shape, born_tensor *weight,
+                             born_tensor *bias, double eps) {
+    static const char *fn = "born_layer_norm";
+    if (!ops_check_inputs(fn, 1, &x)) return NULL;
+    if (!check_normalized(fn, x, ndim, shape, weight, bias)) return NULL;
+    int64_t dims[BORN_MAX_DIMS];
+    for (int i = 0; i < ndim; i++) dims[i] = x->ndim - ndim + i;
+    born_scope_begin();
+    born_tensor *xc = born_sub(x, born_mean(x, ndim, dims, true));
+    born_tensor *var = born_mean(born_square(xc), ndim, dims, true);
+    born_tensor *y = born_mul(xc, born_rsqrt(born_add_scalar(var, eps)));
+    if (weight) y = born_mul(y, weight);
+    if (bias) y = born_add(y, bias);
+    y = born_keep(y);
+    born_scope_end();
+    return y;
+}
+
+static double dtype_epsilon(born_dtype dt) {
+    switch (dt) {
+    case BORN_F64: return DBL_EPSILON;
+    case BORN_F16: return 0.0009765625;  /* 2^-10 */
+    case BORN_BF16: return 0.0078125;    /* 2^-7 */
+    default: return (double)FLT_EPSILON; /* f32 */
+    }
+}
+
+born_tensor *born_rms_norm(born_tensor *x, int ndim, const int64_t *shape, born_tensor *weight,
+                           double eps) {
+    static const char *fn = "born_rms_norm";
+    if (!ops_check_inputs(fn, 1, &x)) return NULL;
+    if (!check_normalized(fn, x, ndim, shape, weight, NULL)) return NULL;
+    if (eps < 0) eps = dtype_epsilon(x->dtype);
+    int64_t dims[BORN_MAX_DIMS];
+    for (int i = 0; i < ndim; i++) dims[i] = x->ndim - ndim + i;
+    born_scope_begin();
+    born_tensor *ms = born_mean(born_square(x), ndim, dims, true);
+    born_tensor *y = born_mul(x, born_rsqrt(born_add_scalar(ms, eps)));
+    if (weight) y = born_mul(y, weight);
+    y = born_keep(y);
+    born_scope_end();
+    return y;
+}
+
+born_tensor *born_batch_norm(born_tensor *x, born_tensor *running_mean, born_tensor *running_var,
+                             born_tensor *weight, born_tensor *bias, bool training, double momentum,
+                             double eps) {
+    static const char *fn = "born_batch_norm";
+    if (!ops_check_inputs(fn, 1, &x)) return NULL;
+    char d[200], e[200];
+    if (!born_dtype_is_floating(x->dtype))
+        return born_error_null(BORN_ERR_DTYPE, "%s: input %s must be floating", fn,
+                               ops_describe(x, d, sizeof d));
+    if (x->ndim < 2)
+        return born_error_null(BORN_ERR_SHAPE, "%s: input %s must be [N, C, ...]", fn,
+                               ops_describe(x, d, sizeof d));
+    int64_t c = x->shape[1];
+    born_tensor *per_channel[4] = {running_mean, running_var, weight, bias};
+    const char *names[4] = {"running_mean", "running_var", "weight", "bias"};
+    for (int k = 0; k < 4; k++) {
+        born_tensor *t = per_channel[k];
+        if (t && born_tensor_numel(t) != c)
+            return born_error_null(BORN_ERR_SHAPE, "%s: %s %s must have %" PRId64 " elements, one "
+                                   "per channel of the input %s", fn, names[k],
+                                   ops_describe(t, d, sizeof d), c, ops_describe(x, e, sizeof e));
+    }
+    if (!running_mean != !running_var)
+        return born_error_null(BORN_ERR_ARGUMENT, "%s: give both running_mean and running_var or "
+                               "neither", fn);
+    if (!training && !running_mean)
+        return born_error_null(BORN_ERR_ARGUMENT, "%s: normalising with running statistics "
+                               "(training = false) needs running_mean and running_var", fn);
+    int64_t n = c > 0 ? born_tensor_numel(x) / c : 0;
+    if (training && n <= 1)
+        return born_error_null(BORN_ERR_SHAPE, "%s: expected more than 1 value per channel when "
+                               "training, got input %s", fn, ops_describe(x, d, sizeof d));
+    int64_t dims[BORN_MAX_DIMS], bshape[BORN_MAX_DIMS];
+    int nd = 0;
+    for (int i = 0; i < x->ndim; i++) {
+        if (i != 1) dims[nd++] = i;
+        bshape[i] = i == 1 ? c : 1;
+    }
+    born_scope_begin();
+    born_tensor *y;
+    born_status update = BORN_OK;
+    if (training) {
+        born_tensor *mean = born_mean(x, nd, dims, true);
+        born_tensor *xc = born_sub(x, mean);
+        born_tensor *var = born_mean(born_square(xc), nd, dims, true);
+        if (running_mean && mean && var) {
+            born_no_grad_begin();
+            born_tensor *m1 = born_reshape(born_detach(mean), running_mean->ndim, running_mean->shape);
+            born_tensor *v1 = born_reshape(born_mul_scalar(born_detach(var), (double)n / (double)(n - 1)),
+                                           running_var->ndim, running_var->shape);
+            born_tensor *rm = born_add(born_mul_scalar(running_mean, 1.0 - momentum),
+                                       born_mul_scalar(m1, momentum));
+            born_tensor *rv = born_add(born_mul_scalar(running_var, 1.0 - momentum),
+                                       born_mul_scalar(v1, momentum));
+            /* both are computed before either is written, so a failure changes neither */
+            update = rm && rv ? born_copy_(running_mean, rm) : born_last_status();
+            if (update == BORN_OK) update = born_copy_(running_var, rv);
+            born_no_grad_end();
+        }
+        y = born_mul(xc, born_rsqrt(born_add_scalar(var, eps)));
+    } else {
+        born_tensor *rm = born_reshape(running_mean, x->ndim, bshape);
+        born_tensor *rv = born_reshape(running_var, x->ndim, bshape);
+        y = born_mul(born_sub(x, rm), born_rsqrt(born_add_scalar(rv, eps)));
+    }
+    if (weight) y = born_mul(y, born_reshape(weight, x->ndim, bshape));
+    if (bias) y = born_add(y, born_reshape(bias, x->ndim, bshape));
+    y = update == BORN_OK ? born_keep(y) : NULL;
+    born_scope_end();
+    return y;
+}
+
+/* ---- BatchNorm1d / BatchNorm2d --------------------------------------------------------------- */
+
+typedef struct batch_norm {
+    born_module base;
+    bool is_1d; /* BatchNorm1d: [N, C] or [N, C, L]; else BatchNorm2d: [N, C, H, W] */
+    int64_t num_features;
+    born_batch_norm_options opt;
+    born_tensor *weight, *bias, *running_mean, *running_var, *num_batches_tracked; /* borrowed */
+} batch_norm;
+
+born_batch_norm_options born_batch_norm_default_options(void) {
+    born_batch_norm_options o = {1e-5, 0.1, true, true, true};
+    return o;
+}
+
+static born_tensor *batch_norm_forward(born_module *m, born_tensor *x) {
+    batch_norm *b = (batch_norm *)m;
+    bool is_1d = b->is_1d;
+    char d[200];
+    if (is_1d ? (x->ndim != 2 && x->ndim != 3) : x->ndim != 4)
+        return born_error_null(BORN_ERR_SHAPE, "%s(%" PRId64 "): expected a %s input, got %s",
+                               m->vt->type_name, b->num_features,
+                               is_1d ? "2-D [N, C] or 3-D [N, C, L]" : "4-D [N, C, H, W]",
+                               ops_describe(x, d, sizeof d));
+    if (x->shape[1] != b->num_features)
+        return born_error_null(BORN_ERR_SHAPE, "%s(%" PRId64 "): input %s has %" PRId64 " channels "
+                               "(dimension 1), expected %" PRId64, m->vt->type_name, b->num_features,
+                               ops_describe(x, d, sizeof d), x->shape[1], b->num_features);
+    double factor = b->opt.momentum < 0 ? 0.0 : b->opt.momentum;
+    if (m->training && b->num_batches_tracked) {
+        born_no_grad_begin();
+        born_status st = born_add_(b->num_batches_tracked, born_scalar(BORN_I64, 1));
+        born_no_grad_end();
+        if (st != BORN_OK) return NULL;
+        if (b->opt.momentum < 0) factor = 1.0 / born_item(b->num_batches_tracked);
+    }
+    bool use_batch_stats = m->training || !b->running_mean;
+    return born_batch_norm(x, b->running_mean, b->running_var, b->weight, b->bias, use_batch_stats,
+                           factor, b->opt.eps);
+}
+
+static void batch_norm_describe(const born_module *m, char *buf, size_t size) {
+    const batch_norm *b = (const batch_norm *)m;
+    char eps[40], mom[40];
+    nn_buf_printf(buf, size, "%" PRId64 ", eps=%s, momentum=%s, affine=%s, bias=%s, "
+                  "track_running_stats=%s", b->num_features, nn_py_float(b->opt.eps, eps, sizeof eps),
+                  b->opt.momentum < 0 ? "None" : nn_py_float(b->opt.momentum, mom, sizeof mom),
+                  nn_py_bool(b->opt.affine), nn_py_bool(b->bias != NULL),
+                  nn_py_bool(b->opt.track_running_stats));
+}
+
+static const born_module_vtable batch_norm1d_vt = {"BatchNorm1d", batch_norm_forward, NULL,
+                                                   batch_norm_describe};
+static const born_module_vtable batch_norm2d_vt = {"BatchNorm2d", batch_norm_forward, NULL,
+                                                   batch_norm_describe};
+
+static born_module *batch_norm_new(const char *fn, const born_module_vtable *vt, int64_t c,
+                                   const born_batch_norm_options *options) {
+    born_batch_norm_options o = options ? *options : born_batch_norm_default_options();
+    if (c < 1)
+        return born_error_null(BORN_ERR_ARGUMENT, "%s: num_features %" PRId64 " must be positive", fn, c);
+    if (!(o.eps >= 0))
+        return born_error_null(BORN_ERR_ARGUMENT, "%s: eps %g must not be negative", fn, o.eps);
+    batch_norm *b = (batch_norm *)nn_module_alloc(sizeof *b, vt, fn);
+    if (!b) return NULL;
+    b->is_1d = vt == &batch_norm1d_vt;
+    b->num_features = c;
+    b->opt = o;
+    bool ok = true;
+    if (o.affine) {
+        ok = (b->weight = nn_add_parameter(&b->base, "weight", BORN_DIMS(c))) != NULL &&
+             born_init_ones_(b->weight) == BORN_OK;
+        if (ok && o.bias)
+            ok = (b->bias = nn_add_parameter(&b->base, "bias", BORN_DIMS(c))) != NULL &&
+                 born_init_zeros_(b->bias) == BORN_OK;
+    }
+    if (ok && o.track_running_stats) {
+        ok = (b->running_mean = nn_add_buffer(&b->base, "running_mean", BORN_F32, BORN_DIMS(c), 0.0)) &&
+             (b->running_var = nn_add_buffer(&b->base, "running_var", BORN_F32, BORN_DIMS(c), 1.0)) &&
+             (b->num_batches_tracked = nn_add_buffer(&b->base, "num_batches_tracked", BORN_I64, 0,
+                                                     NULL, 0.0));
+    }
+    if (!ok) {
+        born_module_free(&b->base);
+        return NULL;
+    }
+    return &b->base;
+}
+
+born_module *born_batch_norm1d_new(int64_t num_features, const born_batch_norm_options *options) {
+    return batch_norm_new("born_batch_norm1d_new", &batch_norm1d_vt, num_features, options);
+}
+
+born_module *born_batch_norm2d_new(int64_t num_features, const born_batch_norm_options *options) {
+    return batch_norm_new("born_batch_norm2d_new", &batch_norm2d_vt, num_features, options);
+}
+
+/* ---- LayerNorm / RMSNorm ---------------------------------------------------------------------- */
+
+typedef struct norm_layer {
+    born_module base;
+    int ndim;
+    int64_t shape[BORN_MAX_DIMS];
+    double eps; /* RMSNorm: negative for None */
+    bool affine;
+    bool is_layer_norm; /* LayerNorm (shows its bias) rather than RMSNorm */
+    born_tensor *weight, *bias; /* borrowed; may be NULL */
+} norm_layer;
+
+static born_tensor *layer_norm_forward(born_module *m, born_tensor *x) {
+    norm_layer *l = (norm_layer *)m;
+    return born_layer_norm(x, l->ndim, l->shape, l->weight, l->bias, l->eps);
+}
+
+static born_tensor *rms_norm_forward(born_module *m, born_tensor *x) {
+    norm_layer *l = (norm_layer *)m;
+    return born_rms_norm(x, l->ndim, l->shape, l->weight, l->eps);
+}
+
+static void norm_describe(const born_module *m, char *buf, size_t size) {
+    const norm_layer *l = (const norm_layer *)m;
+    char shape[160], eps[40];
+    nn_buf_printf(buf, size, "%s, eps=%s, elementwise_affine=%s",
+                  nn_py_tuple(l->ndim, l->shape, shape, sizeof shape),
+                  l->eps < 0 ? "None" : nn_py_float(l->eps, eps, sizeof eps), nn_py_bool(l->affine));
+    /* torch 2.1+ LayerNorm also shows whether it has a bias; RMSNorm has none */
+    if (l->is_layer_norm)
+        nn_buf_printf(buf, size, ", bias=%s", nn_py_bool(l->bias != NULL));
+}
+
+static const born_module_vtable layer_norm_vt = {"LayerNorm", layer_norm_forward, NULL, norm_describe};
+static const born_module_vtable rms_norm_vt = {"RMSNorm", rms_norm_forward, NULL, norm_describe};
+
+static born_module *norm_new(const char *fn, const born_module_vtable *vt, int ndim,
+                             const int64_t *shape, double eps, bool affine, bool bias) {
+    if (ndim < 1 || ndim > BORN_MAX_DIMS || !shape)
+        return born_error_null(BORN_ERR_ARGUMENT, "%s: the normalized shape needs 1 to %d "
+                               "dimensions, not %d", fn, BORN_MAX_DIMS, ndim);
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] < 0) {
+            char s[160];
+            return born_error_null(BORN_ERR_ARGUMENT, "%s: normalized shape %s has a negative size",
+                                   fn, shape_str(ndim, shape, s, sizeof s));
+        }
+    norm_layer *l = (norm_layer *)nn_module_alloc(sizeof *l, vt, fn);
+    if (!l) return NULL;
+    l->ndim = ndim;
+    memcpy(l->shape, shape, sizeof(int64_t) * (size_t)ndim);
+    l->eps = eps;
+    l->affine = affine;
+    l->is_layer_norm = vt == &layer_norm_vt;
+    bool ok = true;
+    if (affine) {
+        ok = (l->weight = nn_add_parameter(&l->base, "weight", ndim, shape)) != NULL &&
+             born_init_ones_(l->weight) == BORN_OK;
+        if (ok && bias)
+            ok = (l->bias = nn_add_parameter(&l->base, "bias", ndim, shape)) != NULL &&
+                 born_init_zeros_(l->bias) == BORN_OK;
+    }
+    if (!ok) {
+        born_module_free(&l->base);
+        return NULL;
+    }
+    return &l->base;
+}
+
+born_module *born_layer_norm_new(int ndim, const int64_t *shape, double eps,
+                                 bool elementwise_affine, bool bias) {
+    if (!(eps >= 0))
+        return born_error_null(BORN_ERR_ARGUMENT, "born_layer_norm_new: eps %g must not be negative", eps);
+    return norm_new("born_layer_norm_new", &layer_norm_vt, ndim, shape, eps, elementwise_affine, bias);
+}
+
+born_module *born_rms_norm_new(int ndim, const int64_t *shape, double eps, bool elementwise_affine) {
+    if (eps < 0) eps = BORN_RMS_NORM_EPS_DEFAULT;
+    return norm_new("born_rms_norm_new", &rms_norm_vt, ndim, shape, eps, elementwise_affine, false);
+}
