@@ -8,5 +8,6 @@
 #include "born/autograd.h"
 #include "born/io.h"
 #include "born/nn.h"
+#include "born/optim.h"
 
 #endif /* BORN_H */

@@ -9,6 +9,7 @@
 #ifndef BORN_BACKEND_H
 #define BORN_BACKEND_H
 
+#include "backend/optim_step.h"
 #include "born/ops.h"
 #include "core/error.h"
 #include "core/tensor_impl.h"
@@ -143,6 +144,22 @@ typedef struct born_backend {
      * counter offset + i, so results do not depend on threads or devices. */
     born_status (*random)(const born_strided *out, born_random_kind kind, uint64_t seed,
                           uint64_t offset, double a, double b);
+    /* Optimizer updates, in place and fused (one pass over memory): the parameter, its gradient
+     * (read only) and the state tensors share one shape and one floating dtype; the state tensors
+     * do not overlap the others, and an absent one has data NULL. The math, the rounding of each
+     * scalar and which state is absent when are in src/backend/optim_step.h (torch's
+     * _single_tensor_* algorithms). Results must not depend on the thread count. */
+    born_status (*sgd_step)(const born_strided *param, const born_strided *grad,
+                            const born_strided *momentum_buffer,
+                            const born_sgd_step_args *args);
+    born_status (*adam_step)(const born_strided *param, const born_strided *grad,
+                             const born_strided *exp_avg, const born_strided *exp_avg_sq,
+                             const born_strided *max_exp_avg_sq,
+                             const born_adam_step_args *args);
+    born_status (*rmsprop_step)(const born_strided *param, const born_strided *grad,
+                                const born_strided *square_avg, const born_strided *grad_avg,
+                                const born_strided *momentum_buffer,
+                                const born_rmsprop_step_args *args);
 } born_backend;
 
 /* The backend serving device (NULL + error naming the device if none is available). */

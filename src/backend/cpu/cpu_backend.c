@@ -60,6 +60,9 @@ static const born_backend cpu = {
     .avg_pool2d = cpu_avg_pool2d,
     .avg_pool2d_backward = cpu_avg_pool2d_backward,
     .random = cpu_random,
+    .sgd_step = cpu_sgd_step,
+    .adam_step = cpu_adam_step,
+    .rmsprop_step = cpu_rmsprop_step,
 };
 
 const born_backend *cpu_backend(void) { return &cpu; }

@@ -50,5 +50,16 @@ born_status cpu_avg_pool2d_backward(const born_strided *grad_in, const born_stri
                                     const born_pool2d_geometry *g);
 born_status cpu_random(const born_strided *out, born_random_kind kind, uint64_t seed,
                        uint64_t offset, double a, double b);
+born_status cpu_sgd_step(const born_strided *param, const born_strided *grad,
+                         const born_strided *momentum_buffer,
+                         const born_sgd_step_args *args);
+born_status cpu_adam_step(const born_strided *param, const born_strided *grad,
+                          const born_strided *exp_avg, const born_strided *exp_avg_sq,
+                          const born_strided *max_exp_avg_sq,
+                          const born_adam_step_args *args);
+born_status cpu_rmsprop_step(const born_strided *param, const born_strided *grad,
+                             const born_strided *square_avg, const born_strided *grad_avg,
+                             const born_strided *momentum_buffer,
+                             const born_rmsprop_step_args *args);
 
 #endif

@@ -1,0 +1,96 @@
+/* Internal: the optimizer object shared by src/optim/. optimizer.c holds what every optimizer does
+ * (parameters, lazily created state, the step driver, state dicts); sgd.c, adam.c and rmsprop.c
+ * each describe one algorithm with an optim_algo table; lr_scheduler.c reads and writes the
+ * hyperparameters through the fields below. */
+#ifndef BORN_OPTIM_INTERNAL_H
+#define BORN_OPTIM_INTERNAL_H
+
+#include <stdatomic.h>
+
+#include "backend/backend.h"
+#include "born/autograd.h"
+#include "born/optim.h"
+#include "core/error.h"
+
+enum { OPTIM_SLOTS = 3 };
+
+/* Every optimizer's hyperparameters (each algorithm uses some of them). */
+typedef struct optim_hparams {
+    double lr, momentum, dampening, weight_decay, eps, alpha;
+    double betas[2];
+    bool nesterov, maximize, amsgrad, centered, decoupled_weight_decay;
+    bool has_initial_lr; /* set by the first scheduler, as torch's group["initial_lr"] */
+    double initial_lr;
+} optim_hparams;
+
+/* One parameter's state. The slot tensors are contiguous, have the parameter's shape, dtype and
+ * device, and are owned here (tensor_release); NULL when absent. */
+typedef struct optim_state {
+    bool initialized; /* Adam and RMSprop: torch's len(state) != 0 */
+    float step;       /* the step count, an f32 as torch keeps it */
+    born_tensor *slot[OPTIM_SLOTS];
+} optim_state;
+
+typedef struct optim_algo optim_algo;
+
+struct born_optimizer {
+    atomic_int refs; /* the caller's, plus one per scheduler */
+    const optim_algo *algo;
+    int64_t n;
+    born_tensor **params; /* references owned here */
+    optim_state *state;
+    optim_hparams h;
+};
+
+/* How a hyperparameter is stored in a state dict. */
+typedef enum optim_hp_kind { HP_DOUBLE, HP_PAIR, HP_BOOL } optim_hp_kind;
+
+typedef struct optim_hp_desc {
+    const char *key; /* after "param_groups.0." */
+    optim_hp_kind kind;
+    size_t offset; /* in optim_hparams */
+} optim_hp_desc;
+
+/* One algorithm. */
+struct optim_algo {
+    const char *name; /* "born_adam", for messages */
+    bool has_step;    /* keeps a step count (Adam, RMSprop) */
+    const char *slot_names[OPTIM_SLOTS];
+    const optim_hp_desc *hparams; /* terminated by key NULL */
+    /* Validates hyperparameters; fn names the calling function in the message. */
+    born_status (*validate)(const optim_hparams *h, const char *fn);
+    /* Bit k set when slot k must exist for a parameter with state, under h. */
+    unsigned (*needed_slots)(const optim_hparams *h);
+    /* Slots the step creates uninitialised because the kernel writes them first (SGD's momentum
+     * buffer); the others start as zeros. */
+    unsigned uninit_slots;
+    /* Runs the kernel for parameter p with gradient g and state st (already prepared: the step
+     * count incremented, the needed slots present). first is true when the uninit slots were just
+     * created. */
+    born_status (*update)(const born_backend *be, const optim_hparams *h, born_tensor *p,
+                          born_tensor *g, optim_state *st, bool first);
+    /* The momentum that OneCycleLR cycles (momentum or betas[0]). */
+    bool momentum_is_beta1;
+};
+
+extern const optim_algo optim_sgd_algo, optim_adam_algo, optim_rmsprop_algo;
+
+/* A new optimizer over params with hyperparameters h for algo (validated), or NULL. */
+born_optimizer *optim_new(const optim_algo *algo, const char *fn, born_tensor *const *params,
+                          int64_t n, const optim_hparams *h);
+
+/* The strided view of a state slot, or an absent operand (data NULL) when t is NULL. */
+born_strided optim_strided(const born_tensor *t);
+
+/* Message helpers: "must be >= 0" checks that also reject NaN. */
+born_status optim_check_nonneg(const char *fn, const char *what, double v);
+
+/* Reads the n values of t (any real dtype and shape with n elements, on any device) as doubles;
+ * name is the entry's name for messages. */
+born_status optim_read_values(const char *fn, const char *name, born_tensor *t, double *out,
+                              int64_t n);
+
+/* Schedulers keep their optimizer alive with these. */
+void optim_retain(born_optimizer *opt);
+
+#endif
