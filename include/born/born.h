@@ -7,6 +7,7 @@
 #include "born/ops.h"
 #include "born/autograd.h"
 #include "born/io.h"
+#include "born/data.h"
 #include "born/nn.h"
 #include "born/optim.h"
 

@@ -1,5 +1,5 @@
-/* Born io (layer 7): file formats. For now JSON: a strict RFC 8259 parser that builds a read-only
- * document, and a streaming writer. docs/formats/json.md lists every choice the parser makes where
+/* Born io (layer 7): file formats: JSON (a strict RFC 8259 parser that builds a read-only
+ * document, and a streaming writer), gzip/DEFLATE, IDX and NPY. docs/formats/json.md lists every choice the parser makes where
  * the RFC leaves one (duplicate keys, surrogates, limits, byte order marks, number ranges).
  *
  * Ownership: a parsed document (born_json) is owned by the caller and freed with born_json_free;
@@ -240,6 +240,7 @@ BORN_API born_status born_npy_write(const char *path, const born_tensor *t);
 
 /* As born_npy_write, into a new malloc'd buffer *out (free() it) of *out_len bytes. */
 BORN_API born_status born_npy_encode(const born_tensor *t, void **out, size_t *out_len);
+
 
 #ifdef __cplusplus
 }
