@@ -309,10 +309,19 @@ born_status born_copy_to_buffer(const born_tensor *t, void *buf, size_t nbytes) 
     /* gather into a contiguous host buffer through the backend's strided copy */
     born_strided src = strided_of(t);
     if (t->storage->device.type == BORN_DEVICE_CPU) {
+        /* kernels store whole elements: an unaligned buffer is filled through an aligned one */
+        bool aligned = (uintptr_t)buf % born_dtype_size(t->dtype) == 0;
+        void *target = aligned ? buf : malloc(want);
+        if (!target) return born_error(BORN_ERR_MEMORY, "born_copy_to_buffer: out of memory");
         born_strided dst = src;
-        dst.data = buf;
+        dst.data = target;
         shape_contiguous_strides(t->ndim, t->shape, dst.strides);
-        return be->copy(&dst, &src);
+        born_status st = be->copy(&dst, &src);
+        if (!aligned) {
+            if (st == BORN_OK) memcpy(buf, target, want);
+            free(target);
+        }
+        return st;
     }
     born_storage *tmp = storage_new(t->storage->device, want);
     if (!tmp) return born_last_status();

@@ -97,6 +97,11 @@ TEST(element_access) {
     float out[6];
     CHECK_OK(born_copy_to_buffer(born_transpose(t, 0, 1), out, sizeof out));
     CHECK_NEAR(out[5], 5.5, 0); /* [2][1] of the transpose is [1][2] */
+    unsigned char bytes[6 * sizeof(float) + 1]; /* any byte buffer works, aligned or not */
+    CHECK_OK(born_copy_to_buffer(t, bytes + 1, 6 * sizeof(float)));
+    float last;
+    memcpy(&last, bytes + 1 + 5 * sizeof(float), sizeof last);
+    CHECK_NEAR(last, 5.5, 0);
 }
 
 TEST(errors_stick_and_null_propagates) {
