@@ -1,10 +1,18 @@
 /* The core's speed on this machine, each figure beside a peer's from the same run:
  *   - tensor creation latency (Born vs malloc + memset),
  *   - large elementwise ops and a reduction in GB/s (Born vs a plain C loop and OpenBLAS),
+ *   - the memory bandwidth (a STREAM-like copy over the same threads), the yardstick for the
+ *     streaming figures that follow,
+ *   - exp, tanh, gelu, softmax over rows of 4096 and sums over dim 0 in GB/s (Born vs a plain C
+ *     loop with libm compiled -O3 and split over the same threads, and OpenBLAS sgemv against a
+ *     vector of ones for the column sums), each also as a fraction of the copy bandwidth,
+ *   - an add that creates its 64 MiB result (Born's caching allocator vs malloc + loop + free),
  *   - f32 matmul GFLOP/s at n = 256 ... 2048 (Born vs OpenBLAS sgemm),
  * with 1 and 2 threads (or the thread counts given as arguments). Each figure is the median of
- * several repetitions. This is a measurement, not a target. */
+ * several repetitions. This is a measurement, not a target. GB/s count the bytes an op must move
+ * once: 8 per element for a unary op or softmax (read + write), 12 for add, 4 for a sum. */
 #include <cblas.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +115,236 @@ static void blas_asum_fn(void *arg) {
     (void)s;
 }
 
+/* ---- peers: plain C loops with libm, -O3, split over Born's thread pool ------------------ */
+
+#pragma GCC push_options
+#pragma GCC optimize("O3")
+
+typedef struct peer_ctx {
+    const float *in;
+    float *out;
+    int64_t rows, cols; /* softmax rows and column sums */
+} peer_ctx;
+
+static void peer_copy_range(int64_t b, int64_t e, void *arg) {
+    const peer_ctx *c = arg;
+    const float *restrict in = c->in;
+    float *restrict out = c->out;
+    for (int64_t i = b; i < e; i++) out[i] = in[i];
+}
+static void peer_exp_range(int64_t b, int64_t e, void *arg) {
+    const peer_ctx *c = arg;
+    for (int64_t i = b; i < e; i++) c->out[i] = expf(c->in[i]);
+}
+static void peer_tanh_range(int64_t b, int64_t e, void *arg) {
+    const peer_ctx *c = arg;
+    for (int64_t i = b; i < e; i++) c->out[i] = tanhf(c->in[i]);
+}
+static void peer_gelu_range(int64_t b, int64_t e, void *arg) {
+    const peer_ctx *c = arg;
+    for (int64_t i = b; i < e; i++) {
+        float x = c->in[i];
+        c->out[i] = 0.5f * x * (1.0f + erff(x * 0.70710678f));
+    }
+}
+static void peer_softmax_rows(int64_t b, int64_t e, void *arg) {
+    const peer_ctx *c = arg;
+    int64_t n = c->cols;
+    for (int64_t r = b; r < e; r++) {
+        const float *x = c->in + r * n;
+        float *y = c->out + r * n;
+        float m = -INFINITY, s = 0;
+        for (int64_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+        for (int64_t i = 0; i < n; i++) s += (y[i] = expf(x[i] - m));
+        float inv = 1.0f / s;
+        for (int64_t i = 0; i < n; i++) y[i] *= inv;
+    }
+}
+/* Column sums of a [rows, cols] matrix by accumulating rows into the output; the range is over
+ * blocks of 1024 columns. */
+static void peer_colsum_blocks(int64_t b, int64_t e, void *arg) {
+    const peer_ctx *c = arg;
+    int64_t lo = b * 1024, hi = e * 1024 < c->cols ? e * 1024 : c->cols;
+    float *restrict out = c->out;
+    for (int64_t j = lo; j < hi; j++) out[j] = 0;
+    for (int64_t r = 0; r < c->rows; r++) {
+        const float *restrict x = c->in + r * c->cols;
+        for (int64_t j = lo; j < hi; j++) out[j] += x[j];
+    }
+}
+typedef struct add_ctx {
+    const float *a, *b;
+    float *o;
+} add_ctx;
+static void peer_add_range(int64_t b, int64_t e, void *arg) {
+    const add_ctx *c = arg;
+    for (int64_t i = b; i < e; i++) c->o[i] = c->a[i] + c->b[i];
+}
+
+#pragma GCC pop_options
+
+enum { PEER_GRAIN = 1 << 16 };
+
+typedef struct stream_ctx {
+    born_tensor *x, *y, *out, *m, *colsum, *ones;
+    peer_ctx p;
+    int64_t n;
+} stream_ctx;
+
+static void peer_copy_fn(void *arg) {
+    stream_ctx *c = arg;
+    born_parallel_for(c->n, PEER_GRAIN, peer_copy_range, &c->p);
+}
+static void peer_exp_fn(void *arg) {
+    stream_ctx *c = arg;
+    born_parallel_for(c->n, PEER_GRAIN, peer_exp_range, &c->p);
+}
+static void peer_tanh_fn(void *arg) {
+    stream_ctx *c = arg;
+    born_parallel_for(c->n, PEER_GRAIN, peer_tanh_range, &c->p);
+}
+static void peer_gelu_fn(void *arg) {
+    stream_ctx *c = arg;
+    born_parallel_for(c->n, PEER_GRAIN, peer_gelu_range, &c->p);
+}
+static void peer_softmax_fn(void *arg) {
+    stream_ctx *c = arg;
+    born_parallel_for(c->p.rows, 1, peer_softmax_rows, &c->p);
+}
+static void peer_colsum_fn(void *arg) {
+    stream_ctx *c = arg;
+    born_parallel_for((c->p.cols + 1023) / 1024, 1, peer_colsum_blocks, &c->p);
+}
+static void blas_colsum_fn(void *arg) { /* y = A^T 1 */
+    stream_ctx *c = arg;
+    cblas_sgemv(CblasRowMajor, CblasTrans, (int)c->p.rows, (int)c->p.cols, 1.0f, c->p.in,
+                (int)c->p.cols, born_data_f32(c->ones), 1, 0.0f, c->p.out, 1);
+}
+static void peer_add_alloc_fn(void *arg) { /* malloc + loop (same threads) + free */
+    stream_ctx *c = arg;
+    add_ctx a = {born_data_f32(c->x), born_data_f32(c->y), malloc((size_t)c->n * sizeof(float))};
+    born_parallel_for(c->n, PEER_GRAIN, peer_add_range, &a);
+    __asm__ volatile("" : : "r"(a.o) : "memory");
+    free(a.o);
+}
+static void born_add_into_fn(void *arg) {
+    stream_ctx *c = arg;
+    born_binary_out(BORN_BINARY_ADD, c->out, c->x, c->y);
+}
+
+static void born_copy_fn(void *arg) {
+    stream_ctx *c = arg;
+    born_copy_(c->out, c->x);
+}
+static void born_exp_fn(void *arg) {
+    stream_ctx *c = arg;
+    born_unary_out(BORN_UNARY_EXP, c->out, c->x, NULL);
+}
+static void born_tanh_fn(void *arg) {
+    stream_ctx *c = arg;
+    born_unary_out(BORN_UNARY_TANH, c->out, c->x, NULL);
+}
+static void born_gelu_fn(void *arg) {
+    stream_ctx *c = arg;
+    born_unary_out(BORN_UNARY_GELU, c->out, c->x, NULL);
+}
+static void born_softmax_fn(void *arg) {
+    stream_ctx *c = arg;
+    born_scope_begin();
+    born_softmax(c->m, 1);
+    born_scope_end();
+}
+static void born_colsum_fn(void *arg) {
+    stream_ctx *c = arg;
+    born_scope_begin();
+    born_sum(c->m, 1, (int64_t[]){0}, false);
+    born_scope_end();
+}
+static void born_add_alloc_fn(void *arg) {
+    stream_ctx *c = arg;
+    born_scope_begin();
+    born_add(c->x, c->y);
+    born_scope_end();
+}
+
+static void row(const char *label, double born, double peer, double bw) {
+    printf("%-40s %9.1f %9.1f %7.2f %7.0f%%\n", label, born, peer, born / peer, 100.0 * born / bw);
+}
+
+/* The streaming figures: returns nothing, prints rows of GB/s. */
+static void run_streaming(void) {
+    int64_t n = 1 << 24;
+    stream_ctx c;
+    memset(&c, 0, sizeof c);
+    c.n = n;
+    c.x = born_randn(NULL, BORN_F32, 1, &n);
+    c.y = born_randn(NULL, BORN_F32, 1, &n);
+    c.out = born_zeros(BORN_F32, 1, &n);
+    c.p.in = born_data_f32(c.x);
+    c.p.out = born_data_f32(c.out);
+    double gb2 = 8.0 * (double)n / 1e9;
+
+    double tc = time_median(peer_copy_fn, &c, 3);
+    double bw = gb2 / tc;
+    printf("%-40s %9s %9s %7s %8s\n", "streaming f32 (GB/s)", "born", "peer", "ratio", "of copy");
+    printf("%-40s %9.1f\n", "  copy 2^24 (STREAM-like, plain C loop)", bw);
+    row("  copy 2^24 (born_copy_)", gb2 / time_median(born_copy_fn, &c, 3), bw, bw);
+    double tb = time_median(born_exp_fn, &c, 3), tp = time_median(peer_exp_fn, &c, 3);
+    row("  exp 2^24 (peer: expf loop)", gb2 / tb, gb2 / tp, bw);
+    tb = time_median(born_tanh_fn, &c, 3);
+    tp = time_median(peer_tanh_fn, &c, 3);
+    row("  tanh 2^24 (peer: tanhf loop)", gb2 / tb, gb2 / tp, bw);
+    tb = time_median(born_gelu_fn, &c, 3);
+    tp = time_median(peer_gelu_fn, &c, 3);
+    row("  gelu (erf) 2^24 (peer: erff loop)", gb2 / tb, gb2 / tp, bw);
+
+    int64_t rows = 4096, cols = 4096;
+    c.m = born_randn(NULL, BORN_F32, BORN_DIMS(rows, cols));
+    c.p.in = born_data_f32(c.m);
+    c.p.rows = rows;
+    c.p.cols = cols;
+    tb = time_median(born_softmax_fn, &c, 3);
+    tp = time_median(peer_softmax_fn, &c, 3);
+    row("  softmax [4096, 4096] dim 1 (peer: C)", gb2 / tb, gb2 / tp, bw);
+
+    c.colsum = born_zeros(BORN_F32, 1, &cols);
+    c.ones = born_ones(BORN_F32, 1, &rows);
+    c.p.out = born_data_f32(c.colsum);
+    double gb1 = 4.0 * (double)rows * (double)cols / 1e9;
+    tb = time_median(born_colsum_fn, &c, 3);
+    tp = time_median(peer_colsum_fn, &c, 3);
+    row("  sum [4096, 4096] over dim 0 (peer: C)", gb1 / tb, gb1 / tp, bw);
+    tp = time_median(blas_colsum_fn, &c, 3);
+    row("  sum [4096, 4096] over dim 0 (sgemv)", gb1 / tb, gb1 / tp, bw);
+    born_free(c.m);
+    born_free(c.ones);
+    rows = 512;
+    c.m = born_randn(NULL, BORN_F32, BORN_DIMS(rows, cols));
+    c.ones = born_ones(BORN_F32, 1, &rows);
+    c.p.in = born_data_f32(c.m);
+    c.p.rows = rows;
+    gb1 = 4.0 * (double)rows * (double)cols / 1e9;
+    tb = time_median(born_colsum_fn, &c, 20);
+    tp = time_median(peer_colsum_fn, &c, 20);
+    row("  sum [512, 4096] over dim 0 (peer: C)", gb1 / tb, gb1 / tp, bw);
+    tp = time_median(blas_colsum_fn, &c, 20);
+    row("  sum [512, 4096] over dim 0 (sgemv)", gb1 / tb, gb1 / tp, bw);
+    born_free(c.m);
+    born_free(c.ones);
+    born_free(c.colsum);
+
+    double gb3 = 12.0 * (double)n / 1e9;
+    tb = time_median(born_add_alloc_fn, &c, 3);
+    tp = time_median(peer_add_alloc_fn, &c, 3);
+    row("  add 2^24, new result (peer: malloc+C)", gb3 / tb, gb3 / tp, bw);
+    tb = time_median(born_add_into_fn, &c, 3);
+    row("  add 2^24, into an existing tensor", gb3 / tb, gb3 / tp, bw);
+
+    born_free(c.x);
+    born_free(c.y);
+    born_free(c.out);
+}
+
 /* ---- matmul ------------------------------------------------------------------------------ */
 
 typedef struct mm_ctx {
@@ -160,6 +398,8 @@ static void run(int threads) {
     born_free(e.a);
     born_free(e.b);
     born_free(e.out);
+
+    run_streaming();
 
     printf("%-34s %12s %12s %8s\n", "matmul f32 n x n x n (GFLOP/s)", "born", "OpenBLAS", "ratio");
     int ns[4] = {256, 512, 1024, 2048};

@@ -9,6 +9,8 @@
 
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/iter.h"
+#include "backend/cpu/kernels_avx2.h"
+#include "core/cpu_features.h"
 #include "core/error.h"
 
 typedef struct binary_ctx {
@@ -287,6 +289,20 @@ static void half_loop(char **d, const int64_t *s, int64_t n, void *arg) {
     }
 }
 
+/* The f32 loop for op: the AVX2 one (unary_avx2.c) for add/sub/mul/div when the CPU level
+ * allows it, else the portable one. Both compute the same IEEE results. */
+static cpu_loop_fn f32_loop_for(born_binary_op op, cpu_loop_fn portable) {
+#ifdef CPU_HAVE_AVX2_KERNELS
+    if (portable && cpu_get_level() >= CPU_LEVEL_AVX2) {
+        cpu_loop_fn v = cpu_binary_f32_avx2(op);
+        if (v) return v;
+    }
+#else
+    (void)op;
+#endif
+    return portable;
+}
+
 born_status cpu_binary(born_binary_op op, const born_strided *out, const born_strided *a,
                        const born_strided *b) {
     if ((unsigned)op >= BORN_BINARY_OP_COUNT)
@@ -298,11 +314,11 @@ born_status cpu_binary(born_binary_op op, const born_strided *out, const born_st
     c.out_dtype = out->dtype;
     cpu_loop_fn loop = NULL;
     switch (a->dtype) {
-    case BORN_F32: loop = float_loops[op].f32; break;
+    case BORN_F32: loop = f32_loop_for(op, float_loops[op].f32); break;
     case BORN_F64: loop = float_loops[op].f64; break;
     case BORN_F16:
     case BORN_BF16:
-        c.f32_loop = float_loops[op].f32;
+        c.f32_loop = f32_loop_for(op, float_loops[op].f32);
         if (c.f32_loop) loop = half_loop;
         break;
     case BORN_BOOL: loop = bool_loop(op); break;

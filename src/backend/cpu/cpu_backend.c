@@ -1,20 +1,19 @@
-/* The CPU backend's vtable: 64-byte-aligned host memory and the kernels of src/backend/cpu/. */
+/* The CPU backend's vtable: 64-byte-aligned host memory from the caching allocator
+ * (allocator.c) and the kernels of src/backend/cpu/. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/allocator.h"
 #include "backend/cpu/cpu_kernels.h"
 
 static void *cpu_alloc(int device_index, size_t nbytes) {
     (void)device_index;
-    void *p = NULL;
-    size_t rounded = (nbytes + 63) & ~(size_t)63;
-    if (rounded < nbytes || posix_memalign(&p, 64, rounded) != 0) return NULL;
-    return p;
+    return cpu_mem_alloc(nbytes);
 }
 
 static void cpu_free(int device_index, void *ptr) {
     (void)device_index;
-    free(ptr);
+    cpu_mem_free(ptr);
 }
 
 static born_status cpu_memcpy(int device_index, void *dst, const void *src, size_t nbytes) {

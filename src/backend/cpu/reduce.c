@@ -3,12 +3,23 @@
  * Determinism: every output element is reduced by one thread in a fixed order. A reduction to a
  * single value is split into fixed blocks whose partial results are combined in block order, so
  * the result never depends on the thread count. Float sums use several accumulators per run and
- * a block-wise cascade, which keeps f32 error small without f64. */
+ * a block-wise cascade, which keeps f32 error small without f64. With AVX2 the contiguous f32
+ * runs are folded by reduce_avx2.c (32 partial sums per run); the order is still fixed by the
+ * shape alone, though it differs from the portable loops' order.
+ *
+ * Outer reductions (the kept dims include the input's contiguous innermost one, e.g. summing a
+ * [B, N] gradient over B) are "column" reductions: rather than walking each output's strided
+ * column, whole rows are accumulated into a vector of outputs. The reduced rows are cut into
+ * fixed chunks of COL_CHUNK rows; each chunk is summed row by row into its own partial vector
+ * and the partials are combined in chunk order, which is the same cascade as above and again
+ * independent of the thread count. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/kernels_avx2.h"
+#include "core/cpu_features.h"
 
 /* One accumulator of any dtype family. */
 typedef union acc {
@@ -58,6 +69,15 @@ static void sum_i64(const char *p, int64_t step, int64_t n, acc *a) {
     a->u += s;
 }
 
+#ifdef CPU_HAVE_AVX2_KERNELS
+static void sum_f32_avx2(const char *p, int64_t step, int64_t n, acc *a) {
+    if (step == 4)
+        a->f += cpu_sum_f32_avx2((const float *)p, n);
+    else
+        sum_f32(p, step, n, a);
+}
+#endif
+
 static void add_f(acc *a, acc b) { a->f += b.f; }
 static void add_d(acc *a, acc b) { a->d += b.d; }
 static void add_u(acc *a, acc b) { a->u += b.u; }
@@ -95,6 +115,21 @@ static void mul_u(acc *a, acc b) { a->u *= b.u; }
 
 FLOAT_EXTREMUM(max_f32, float, f, >)
 FLOAT_EXTREMUM(min_f32, float, f, <)
+
+#ifdef CPU_HAVE_AVX2_KERNELS
+static void max_f32_avx2(const char *p, int64_t step, int64_t n, acc *a) {
+    if (step == 4)
+        a->f = cpu_max_f32_avx2((const float *)p, n, a->f);
+    else
+        max_f32(p, step, n, a);
+}
+static void min_f32_avx2(const char *p, int64_t step, int64_t n, acc *a) {
+    if (step == 4)
+        a->f = cpu_min_f32_avx2((const float *)p, n, a->f);
+    else
+        min_f32(p, step, n, a);
+}
+#endif
 FLOAT_EXTREMUM(max_f64, double, d, >)
 FLOAT_EXTREMUM(min_f64, double, d, <)
 
@@ -162,6 +197,13 @@ static bool pick(born_reduce_op op, born_dtype t, reducer *r) {
         default: break;
         }
     }
+#ifdef CPU_HAVE_AVX2_KERNELS
+    if (t == BORN_F32 && cpu_get_level() >= CPU_LEVEL_AVX2) {
+        if (r->run == sum_f32) r->run = sum_f32_avx2;
+        else if (r->run == max_f32) r->run = max_f32_avx2;
+        else if (r->run == min_f32) r->run = min_f32_avx2;
+    }
+#endif
     return r->run != NULL;
 }
 
@@ -260,6 +302,193 @@ static void reduce_block(int64_t begin, int64_t end, void *arg) {
     }
 }
 
+/* ---- column reductions ------------------------------------------------------------------- */
+
+/* Rows per partial vector, and columns per unit of work (a unit folds COL_CHUNK rows of at most
+ * COL_BLOCK columns: the partial stays in L1 while the rows stream past). */
+enum { COL_CHUNK = 128, COL_BLOCK = 2048 };
+
+/* acc[j] = fold(acc[j], row[j]) for j < n */
+typedef void (*col_fn)(char *acc, const char *row, int64_t n);
+
+#define COL_OPS(T, sfx)                                                                           \
+    static void col_sum_##sfx(char *a, const char *r, int64_t n) {                                \
+        T *restrict x = (T *)a;                                                                   \
+        const T *restrict y = (const T *)r;                                                       \
+        for (int64_t j = 0; j < n; j++) x[j] += y[j];                                             \
+    }                                                                                             \
+    static void col_prod_##sfx(char *a, const char *r, int64_t n) {                               \
+        T *restrict x = (T *)a;                                                                   \
+        const T *restrict y = (const T *)r;                                                       \
+        for (int64_t j = 0; j < n; j++) x[j] *= y[j];                                             \
+    }                                                                                             \
+    static void col_max_##sfx(char *a, const char *r, int64_t n) {                                \
+        T *restrict x = (T *)a;                                                                   \
+        const T *restrict y = (const T *)r;                                                       \
+        for (int64_t j = 0; j < n; j++) {                                                         \
+            T v = y[j], m = x[j];                                                                 \
+            x[j] = (v != v || v > m) ? v : m;                                                     \
+        }                                                                                         \
+    }                                                                                             \
+    static void col_min_##sfx(char *a, const char *r, int64_t n) {                                \
+        T *restrict x = (T *)a;                                                                   \
+        const T *restrict y = (const T *)r;                                                       \
+        for (int64_t j = 0; j < n; j++) {                                                         \
+            T v = y[j], m = x[j];                                                                 \
+            x[j] = (v != v || v < m) ? v : m;                                                     \
+        }                                                                                         \
+    }
+
+COL_OPS(float, f32)
+COL_OPS(double, f64)
+
+/* Sums fold four rows per pass, (r0 + r1) + (r2 + r3) into the partial, which quarters the
+ * partial's loads and stores; chunks are a multiple of 4 rows, so the order is still fixed by
+ * the shape. */
+typedef void (*col4_fn)(char *acc, const char *const *rows, int64_t n);
+
+#define COL_SUM4(T, sfx)                                                                          \
+    static void col_sum4_##sfx(char *a, const char *const *r, int64_t n) {                        \
+        T *restrict x = (T *)a;                                                                   \
+        const T *restrict y0 = (const T *)r[0], *restrict y1 = (const T *)r[1];                  \
+        const T *restrict y2 = (const T *)r[2], *restrict y3 = (const T *)r[3];                  \
+        for (int64_t j = 0; j < n; j++) x[j] += (y0[j] + y1[j]) + (y2[j] + y3[j]);               \
+    }
+
+COL_SUM4(float, f32)
+COL_SUM4(double, f64)
+
+typedef struct col_plan {
+    const plan *p;
+    col_fn fold;
+    col4_fn fold4; /* NULL: one row at a time */
+    size_t esz;
+    int64_t K, Mo, nchunks, nblocks;
+    char *partials; /* [Mo][nchunks][K] when nchunks > 1 */
+} col_plan;
+
+static void col_fill(char *dst, int64_t n, const col_plan *c) {
+    if (c->esz == 4)
+        for (int64_t j = 0; j < n; j++) ((float *)dst)[j] = c->p->r.init.f;
+    else
+        for (int64_t j = 0; j < n; j++) ((double *)dst)[j] = c->p->r.init.d;
+}
+
+/* Byte offsets of outer kept index o in the input and the output. */
+static void col_outer(const plan *p, int64_t o, int64_t *in_off, int64_t *out_off) {
+    *in_off = *out_off = 0;
+    for (int d = p->nk - 2; d >= 0; d--) {
+        int64_t k = o % p->kshape[d];
+        o /= p->kshape[d];
+        *in_off += k * p->kstep_in[d];
+        *out_off += k * p->kstep_out[d];
+    }
+}
+
+/* Units (o, chunk, block): fold the chunk's rows into the chunk's partial (or, with a single
+ * chunk, straight into the output). */
+static void col_fold_units(int64_t begin, int64_t end, void *arg) {
+    const col_plan *c = arg;
+    const plan *p = c->p;
+    for (int64_t u = begin; u < end; u++) {
+        int64_t b = u % c->nblocks, ch = (u / c->nblocks) % c->nchunks, o = u / (c->nblocks * c->nchunks);
+        int64_t in_off, out_off;
+        col_outer(p, o, &in_off, &out_off);
+        int64_t j0 = b * COL_BLOCK, n = c->K - j0 < COL_BLOCK ? c->K - j0 : COL_BLOCK;
+        char *dst = c->nchunks == 1
+                        ? p->out + out_off + j0 * (int64_t)c->esz
+                        : c->partials + ((o * c->nchunks + ch) * c->K + j0) * (int64_t)c->esz;
+        col_fill(dst, n, c);
+        int64_t r0 = ch * COL_CHUNK, r1 = r0 + COL_CHUNK < p->R ? r0 + COL_CHUNK : p->R;
+        /* walk the reduced dims from row r0 like an odometer */
+        int64_t idx[BORN_MAX_DIMS], rem = r0;
+        const char *row = p->in + in_off + j0 * (int64_t)c->esz;
+        for (int d = p->nr - 1; d >= 0; d--) {
+            idx[d] = rem % p->rshape[d];
+            rem /= p->rshape[d];
+            row += idx[d] * p->rstep[d];
+        }
+        const char *rows[4];
+        int nrows = 0, group = c->fold4 ? 4 : 1;
+        for (int64_t r = r0; r < r1; r++) {
+            rows[nrows++] = row;
+            if (r + 1 == r1 || nrows == group) {
+                if (nrows == 4)
+                    c->fold4(dst, rows, n);
+                else
+                    for (int k = 0; k < nrows; k++) c->fold(dst, rows[k], n);
+                nrows = 0;
+            }
+            if (r + 1 == r1) break;
+            for (int d = p->nr - 1; d >= 0; d--) {
+                row += p->rstep[d];
+                if (++idx[d] < p->rshape[d]) break;
+                row -= p->rshape[d] * p->rstep[d];
+                idx[d] = 0;
+            }
+        }
+    }
+}
+
+/* Units (o, block): combine the partials of every chunk in chunk order into the output. */
+static void col_combine_units(int64_t begin, int64_t end, void *arg) {
+    const col_plan *c = arg;
+    const plan *p = c->p;
+    for (int64_t u = begin; u < end; u++) {
+        int64_t b = u % c->nblocks, o = u / c->nblocks;
+        int64_t in_off, out_off;
+        col_outer(p, o, &in_off, &out_off);
+        int64_t j0 = b * COL_BLOCK, n = c->K - j0 < COL_BLOCK ? c->K - j0 : COL_BLOCK;
+        char *dst = p->out + out_off + j0 * (int64_t)c->esz;
+        const char *part = c->partials + (o * c->nchunks * c->K + j0) * (int64_t)c->esz;
+        memcpy(dst, part, (size_t)n * c->esz);
+        for (int64_t ch = 1; ch < c->nchunks; ch++)
+            c->fold(dst, part + ch * c->K * (int64_t)c->esz, n);
+    }
+}
+
+/* The column path, when it applies (floating sum/prod/max/min whose innermost kept dim is
+ * contiguous in the input and the output). Returns false to let the caller use the general one;
+ * *st is set when it ran. */
+static bool reduce_columns(born_reduce_op op, plan *p, int64_t M, born_status *st) {
+    size_t esz = p->dtype == BORN_F32 ? 4 : p->dtype == BORN_F64 ? 8 : 0;
+    if (!esz || p->nk < 1 || p->R < 2) return false;
+    int64_t K = p->kshape[p->nk - 1];
+    if (K < 8 || p->kstep_in[p->nk - 1] != (int64_t)esz || p->kstep_out[p->nk - 1] != (int64_t)esz)
+        return false;
+    col_plan c = {p, NULL, NULL, esz, K, M / K, 0, 0, NULL};
+    bool f32 = esz == 4;
+    switch (op) {
+    case BORN_REDUCE_SUM:
+        c.fold = f32 ? col_sum_f32 : col_sum_f64;
+        c.fold4 = f32 ? col_sum4_f32 : col_sum4_f64;
+        break;
+    case BORN_REDUCE_PROD: c.fold = f32 ? col_prod_f32 : col_prod_f64; break;
+    case BORN_REDUCE_MAX: c.fold = f32 ? col_max_f32 : col_max_f64; break;
+    case BORN_REDUCE_MIN: c.fold = f32 ? col_min_f32 : col_min_f64; break;
+    default: return false;
+    }
+    c.nchunks = (p->R + COL_CHUNK - 1) / COL_CHUNK;
+    c.nblocks = (K + COL_BLOCK - 1) / COL_BLOCK;
+    if (c.nchunks > 1) {
+        c.partials = malloc((size_t)(c.Mo * c.nchunks * K) * esz);
+        if (!c.partials) {
+            *st = born_error(BORN_ERR_MEMORY, "reduce: out of memory");
+            return true;
+        }
+    }
+    int64_t units = c.Mo * c.nchunks * c.nblocks;
+    int64_t unit_elems = (p->R < COL_CHUNK ? p->R : COL_CHUNK) * (K < COL_BLOCK ? K : COL_BLOCK);
+    born_parallel_for(units, unit_elems >= 32768 ? 1 : 32768 / unit_elems, col_fold_units, &c);
+    if (c.nchunks > 1) {
+        int64_t per = c.nchunks * (K < COL_BLOCK ? K : COL_BLOCK);
+        born_parallel_for(c.Mo * c.nblocks, per >= 32768 ? 1 : 32768 / per, col_combine_units, &c);
+        free(c.partials);
+    }
+    *st = BORN_OK;
+    return true;
+}
+
 born_status cpu_reduce(born_reduce_op op, const born_strided *out, const born_strided *in,
                        uint32_t mask) {
     plan p;
@@ -287,10 +516,20 @@ born_status cpu_reduce(born_reduce_op op, const born_strided *out, const born_st
             }
             p.R *= in->shape[d];
         } else {
-            p.kshape[p.nk] = in->shape[d];
-            p.kstep_in[p.nk] = in->strides[d] * (int64_t)isz;
-            p.kstep_out[p.nk++] = out->strides[d] * (int64_t)osz;
+            int64_t si = in->strides[d] * (int64_t)isz, so = out->strides[d] * (int64_t)osz;
             M *= in->shape[d];
+            if (in->shape[d] == 1) continue;
+            /* merge with the previous kept dim when both tensors lay them out back to back */
+            if (p.nk > 0 && p.kstep_in[p.nk - 1] == si * in->shape[d] &&
+                p.kstep_out[p.nk - 1] == so * in->shape[d]) {
+                p.kshape[p.nk - 1] *= in->shape[d];
+                p.kstep_in[p.nk - 1] = si;
+                p.kstep_out[p.nk - 1] = so;
+                continue;
+            }
+            p.kshape[p.nk] = in->shape[d];
+            p.kstep_in[p.nk] = si;
+            p.kstep_out[p.nk++] = so;
         }
     }
     if (p.nr == 0) { /* nothing to fold: every output takes one element (or the identity) */
@@ -310,6 +549,8 @@ born_status cpu_reduce(born_reduce_op op, const born_strided *out, const born_st
         free(p.partials);
         return BORN_OK;
     }
+    born_status st;
+    if (reduce_columns(op, &p, M, &st)) return st;
     int64_t grain = p.R >= 4096 ? 1 : 4096 / (p.R ? p.R : 1);
     born_parallel_for(M, grain, reduce_outputs, &p);
     return BORN_OK;

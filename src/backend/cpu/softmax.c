@@ -1,15 +1,18 @@
 /* CPU softmax and log-softmax along one dim, forward and backward, for f32 and f64. Each row is
- * copied into a contiguous buffer when strided, processed there, and written back. */
+ * copied into a buffer of doubles, processed there, and written back; with AVX2, f32 rows that
+ * are contiguous in every operand are processed in place in f32 by softmax_avx2.c instead. */
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/kernels_avx2.h"
 #include "backend/cpu/rows.h"
+#include "core/cpu_features.h"
 
 typedef struct softmax_ctx {
-    bool log, backward;
+    bool log, backward, avx2_rows; /* avx2_rows: f32 rows contiguous in every operand */
     const born_strided *out, *in, *grad_out, *y;
     int dim;
     atomic_int failed;
@@ -64,10 +67,32 @@ static void store_row(const born_strided *t, int dim, int64_t r, const double *s
     }
 }
 
+#ifdef CPU_HAVE_AVX2_KERNELS
+static float *row_f32(const born_strided *t, int dim, int64_t r) {
+    return (float *)t->data + rows_offset(t, dim, r);
+}
+
+static void softmax_rows_avx2(int64_t begin, int64_t end, const softmax_ctx *c, int64_t n) {
+    for (int64_t r = begin; r < end; r++) {
+        if (c->backward)
+            cpu_softmax_backward_row_f32_avx2(row_f32(c->out, c->dim, r), row_f32(c->grad_out, c->dim, r),
+                                              row_f32(c->y, c->dim, r), n, c->log);
+        else
+            cpu_softmax_row_f32_avx2(row_f32(c->out, c->dim, r), row_f32(c->in, c->dim, r), n, c->log);
+    }
+}
+#endif
+
 static void softmax_rows(int64_t begin, int64_t end, void *arg) {
     softmax_ctx *c = arg;
     const born_strided *ref = c->backward ? c->grad_out : c->in;
     int64_t n = ref->ndim ? ref->shape[c->dim] : 1;
+#ifdef CPU_HAVE_AVX2_KERNELS
+    if (c->avx2_rows) {
+        softmax_rows_avx2(begin, end, c, n);
+        return;
+    }
+#endif
     double *buf = malloc((size_t)(n > 0 ? n : 1) * 2 * sizeof *buf);
     if (!buf) {
         atomic_store(&c->failed, 1);
@@ -92,6 +117,16 @@ static born_status run(softmax_ctx *c, const born_strided *ref) {
         return born_error(BORN_ERR_DTYPE, "softmax: %s is not supported by the CPU kernel",
                           born_dtype_name(ref->dtype));
     atomic_init(&c->failed, 0);
+    c->avx2_rows = false;
+#ifdef CPU_HAVE_AVX2_KERNELS
+    if (ref->dtype == BORN_F32 && cpu_get_level() >= CPU_LEVEL_AVX2) {
+        const born_strided *ops[3] = {c->out, c->backward ? c->grad_out : c->in, c->y};
+        bool contiguous = true;
+        for (int k = 0; k < (c->backward ? 3 : 2); k++)
+            if (ops[k]->ndim && ops[k]->shape[c->dim] > 1 && ops[k]->strides[c->dim] != 1) contiguous = false;
+        c->avx2_rows = contiguous;
+    }
+#endif
     int64_t rows = ref->ndim ? rows_count(ref, c->dim) : 1;
     int64_t n = ref->ndim ? ref->shape[c->dim] : 1;
     born_parallel_for(rows, n >= 1024 ? 1 : 1024 / (n ? n : 1), softmax_rows, c);
@@ -99,12 +134,12 @@ static born_status run(softmax_ctx *c, const born_strided *ref) {
 }
 
 born_status cpu_softmax(bool log, const born_strided *out, const born_strided *in, int dim) {
-    softmax_ctx c = {log, false, out, in, NULL, NULL, dim, 0};
+    softmax_ctx c = {log, false, false, out, in, NULL, NULL, dim, 0};
     return run(&c, in);
 }
 
 born_status cpu_softmax_backward(bool log, const born_strided *grad_in, const born_strided *grad_out,
                                  const born_strided *y, int dim) {
-    softmax_ctx c = {log, true, grad_in, NULL, grad_out, y, dim, 0};
+    softmax_ctx c = {log, true, false, grad_in, NULL, grad_out, y, dim, 0};
     return run(&c, grad_out);
 }

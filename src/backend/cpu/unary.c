@@ -6,12 +6,28 @@
 
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/iter.h"
+#include "backend/cpu/kernels_avx2.h"
+#include "core/cpu_features.h"
 
 typedef struct unary_ctx {
     born_unary_params p;
     cpu_loop_fn f32_loop; /* for the f16/bf16 wrapper */
     born_dtype in_dtype, out_dtype;
 } unary_ctx;
+
+/* The f32 loop for op: the AVX2 one (unary_avx2.c) where there is one and the CPU level allows
+ * it, else the portable one from float_loops below. */
+static cpu_loop_fn f32_loop_for(born_unary_op op, cpu_loop_fn portable) {
+#ifdef CPU_HAVE_AVX2_KERNELS
+    if (cpu_get_level() >= CPU_LEVEL_AVX2) {
+        cpu_loop_fn v = cpu_unary_f32_avx2(op);
+        if (v) return v;
+    }
+#else
+    (void)op;
+#endif
+    return portable;
+}
 
 /* Loop over n elements computing out = EXPR(x) with T in and OUT_T out. */
 #define UNARY_LOOP(NAME, T, OUT_T, EXPR)                                                        \
@@ -217,11 +233,11 @@ born_status cpu_unary(born_unary_op op, const born_strided *out, const born_stri
     c.out_dtype = out->dtype;
     cpu_loop_fn loop = NULL;
     switch (in->dtype) {
-    case BORN_F32: loop = float_loops[op].f32; break;
+    case BORN_F32: loop = f32_loop_for(op, float_loops[op].f32); break;
     case BORN_F64: loop = float_loops[op].f64; break;
     case BORN_F16:
     case BORN_BF16:
-        c.f32_loop = float_loops[op].f32;
+        c.f32_loop = f32_loop_for(op, float_loops[op].f32);
         if (c.f32_loop) loop = half_loop;
         break;
     case BORN_BOOL: loop = op == BORN_UNARY_LOGICAL_NOT ? logical_not_bool : NULL; break;

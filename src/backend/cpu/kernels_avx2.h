@@ -1,0 +1,40 @@
+/* Internal: the AVX2 + FMA versions of the CPU's elementwise, reduction and softmax inner loops
+ * (unary_avx2.c, reduce_avx2.c, softmax_avx2.c). The portable loops in unary.c, binary.c,
+ * reduce.c and softmax.c stay the reference; they call these only when cpu_get_level() >=
+ * CPU_LEVEL_AVX2, so cpu_set_level(CPU_LEVEL_SCALAR) (or BORN_CPU=scalar) switches back.
+ * CPU_HAVE_AVX2_KERNELS says whether this build has them (x86-64 only). */
+#ifndef BORN_CPU_KERNELS_AVX2_H
+#define BORN_CPU_KERNELS_AVX2_H
+
+#include "backend/cpu/iter.h"
+
+#if defined(__x86_64__)
+#define CPU_HAVE_AVX2_KERNELS 1
+
+/* Inner loops for f32 (cpu_loop_fn over out, in), any strides; NULL for ops without one
+ * (exp, log, tanh, sigmoid, relu, gelu, gelu_tanh and silu have one). ctx is not used. */
+cpu_loop_fn cpu_unary_f32_avx2(born_unary_op op);
+
+/* Inner loops for f32 add, sub, mul and div (out, a, b), any strides (fast for contiguous
+ * operands and a broadcast scalar on either side); NULL for other ops. ctx is not used. */
+cpu_loop_fn cpu_binary_f32_avx2(born_binary_op op);
+
+/* The sum of n contiguous floats, in an order fixed by n alone (32 partial sums: 8 lanes of
+ * each quarter of the run). */
+float cpu_sum_f32_avx2(const float *x, int64_t n);
+
+/* m folded with the max (or min) of n contiguous floats; NaN wins (the first NaN is returned). */
+float cpu_max_f32_avx2(const float *x, int64_t n, float m);
+float cpu_min_f32_avx2(const float *x, int64_t n, float m);
+
+/* softmax (or log_softmax) of n contiguous floats x into y (y may be x). */
+void cpu_softmax_row_f32_avx2(float *y, const float *x, int64_t n, bool log);
+
+/* The input gradient of one contiguous row from grad_out g and the forward output y (gi may be
+ * g). */
+void cpu_softmax_backward_row_f32_avx2(float *gi, const float *g, const float *y, int64_t n,
+                                       bool log);
+
+#endif
+
+#endif

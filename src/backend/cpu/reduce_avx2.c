@@ -1,0 +1,72 @@
+/* AVX2 folds of contiguous f32 runs for reduce.c: sums with 4 x 8 partial sums (combined in a
+ * fixed tree, so the result depends only on n), and NaN-propagating max and min. */
+#include <math.h>
+
+#include "backend/cpu/kernels_avx2.h"
+#include "backend/cpu/vmath_avx2.h"
+
+static inline __m256i tail_mask(int64_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+static inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Four streams (the run's quarters, each a multiple of 8 long) read side by side keep more
+ * cache-line fetches in flight than one, which is what a sum from memory is bound by; the rest
+ * goes into the first accumulator, with a masked tail. */
+float cpu_sum_f32_avx2(const float *x, int64_t n) {
+    int64_t q = (n / 4) & ~(int64_t)7;
+    const float *x1 = x + q, *x2 = x + 2 * q, *x3 = x + 3 * q;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    for (int64_t i = 0; i < q; i += 8) {
+        s0 = _mm256_add_ps(s0, _mm256_loadu_ps(x + i));
+        s1 = _mm256_add_ps(s1, _mm256_loadu_ps(x1 + i));
+        s2 = _mm256_add_ps(s2, _mm256_loadu_ps(x2 + i));
+        s3 = _mm256_add_ps(s3, _mm256_loadu_ps(x3 + i));
+    }
+    int64_t i = 4 * q;
+    for (; i + 8 <= n; i += 8) s0 = _mm256_add_ps(s0, _mm256_loadu_ps(x + i));
+    if (i < n) s1 = _mm256_add_ps(s1, _mm256_maskload_ps(x + i, tail_mask(n - i)));
+    return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+/* The portable fold, used from the first NaN on (it returns that NaN). */
+static float scalar_extremum(const float *x, int64_t n, float m, bool is_max) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        if (v != v || (is_max ? v > m : v < m)) m = v;
+        if (m != m) break;
+    }
+    return m;
+}
+
+static inline float extremum(const float *x, int64_t n, float m, bool is_max) {
+    if (m != m) return m;
+    __m256 a0 = _mm256_set1_ps(m), a1 = a0;
+    int64_t i = 0;
+    /* blocks of 64: look for NaN once per block, then finish with the scalar fold from there */
+    for (; i + 64 <= n; i += 64) {
+        __m256 nan = _mm256_setzero_ps();
+        for (int k = 0; k < 64; k += 16) {
+            __m256 v0 = _mm256_loadu_ps(x + i + k), v1 = _mm256_loadu_ps(x + i + k + 8);
+            nan = _mm256_or_ps(nan, _mm256_cmp_ps(v0, v1, _CMP_UNORD_Q));
+            a0 = is_max ? _mm256_max_ps(v0, a0) : _mm256_min_ps(v0, a0);
+            a1 = is_max ? _mm256_max_ps(v1, a1) : _mm256_min_ps(v1, a1);
+        }
+        if (!_mm256_testz_ps(nan, nan)) break;
+    }
+    __m256 a = is_max ? _mm256_max_ps(a0, a1) : _mm256_min_ps(a0, a1);
+    float lanes[8];
+    _mm256_storeu_ps(lanes, a);
+    float r = lanes[0];
+    for (int k = 1; k < 8; k++) r = is_max ? (lanes[k] > r ? lanes[k] : r) : (lanes[k] < r ? lanes[k] : r);
+    return scalar_extremum(x + i, n - i, r, is_max);
+}
+
+float cpu_max_f32_avx2(const float *x, int64_t n, float m) { return extremum(x, n, m, true); }
+float cpu_min_f32_avx2(const float *x, int64_t n, float m) { return extremum(x, n, m, false); }

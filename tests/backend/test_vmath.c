@@ -1,0 +1,257 @@
+/* The AVX2 f32 math (src/backend/cpu/vmath_avx2.h, unary_avx2.c) against libm in double: 10^6
+ * inputs spread over the whole f32 range (random bit patterns) and over the range where the
+ * functions change ([-20, 20]), each result within the documented ulp bound of the exact value;
+ * special values (NaN, +-inf, +-0, denormals, the overflow and underflow thresholds) give what
+ * the portable kernels give; strided inputs give the same bits as contiguous ones; and add, sub,
+ * mul and div give the portable kernels' bits for contiguous, broadcast and strided operands.
+ * Every test runs the AVX2 path through cpu_set_level and puts the level back; on a CPU without
+ * AVX2 the accuracy tests are skipped (the portable f32 expressions are not held to these
+ * bounds) and the others check the portable path against itself. */
+#include <float.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cpu_features.h"
+#include "test.h"
+
+static uint64_t rng_state = 0x243F6A8885A308D3ull;
+
+static uint32_t rnd32(void) {
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(rng_state >> 32);
+}
+
+static float bits_to_f(uint32_t b) {
+    float f;
+    memcpy(&f, &b, 4);
+    return f;
+}
+
+static uint32_t f_to_bits(float f) {
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    return b;
+}
+
+/* The exact value, in double. */
+static double reference(born_unary_op op, double x) {
+    switch (op) {
+    case BORN_UNARY_EXP: return exp(x);
+    case BORN_UNARY_LOG: return log(x);
+    case BORN_UNARY_TANH: return tanh(x);
+    case BORN_UNARY_SIGMOID: return 1.0 / (1.0 + exp(-x));
+    case BORN_UNARY_SILU: return x / (1.0 + exp(-x));
+    case BORN_UNARY_RELU: return x < 0 ? 0.0 : x;
+    case BORN_UNARY_GELU: return 0.5 * x * erfc(-x / sqrt(2.0));
+    case BORN_UNARY_GELU_TANH: {
+        double v = 2.0 * 0.7978845608028654 * (x + 0.044715 * x * x * x);
+        return x / (1.0 + exp(-v));
+    }
+    default: return NAN;
+    }
+}
+
+/* Results in the denormal range carry fewer significant bits, and an intermediate that is itself
+ * denormal (sigmoid(x) in x sigmoid(x)) loses more; there the error is bounded in absolute terms,
+ * in units of the smallest denormal. */
+#define DENORMAL_UNIT 1.4012984643248171e-45
+enum { DENORMAL_MAX_UNITS = 128 };
+
+/* The error of got in units in the last place of the f32 nearest the exact value ref (finite,
+ * |ref| >= FLT_MIN or beyond the range). */
+static double ulp_error(float got, double ref) {
+    if ((double)(float)ref == (double)got) return 0;
+    if (isinf(got) && fabs(ref) > FLT_MAX) return 0.5;
+    int e;
+    frexp(fabs(ref), &e);
+    return fabs((double)got - ref) / ldexp(1.0, e - 24);
+}
+
+/* Runs op over n floats at the given CPU level (input copied into a fresh tensor). */
+static void run_unary(born_unary_op op, const float *in, float *out, int64_t n, cpu_level level) {
+    cpu_level saved = cpu_get_level();
+    cpu_set_level(level);
+    born_tensor *x = born_from_data(BORN_F32, 1, &n, in, (size_t)n * 4);
+    born_tensor *y = born_empty(BORN_F32, 1, &n);
+    CHECK_OK(born_unary_out(op, y, x, NULL));
+    CHECK_OK(born_copy_to_buffer(y, out, (size_t)n * 4));
+    born_free(x);
+    born_free(y);
+    cpu_set_level(saved);
+}
+
+static bool have_avx2(void) {
+    cpu_level saved = cpu_get_level();
+    cpu_set_level(CPU_LEVEL_AVX2);
+    bool ok = cpu_get_level() >= CPU_LEVEL_AVX2;
+    cpu_set_level(saved);
+    return ok;
+}
+
+typedef struct fn_case {
+    born_unary_op op;
+    double max_ulp;
+} fn_case;
+
+static const fn_case cases[] = {
+    {BORN_UNARY_EXP, 2},  {BORN_UNARY_LOG, 2},  {BORN_UNARY_TANH, 4},      {BORN_UNARY_SIGMOID, 4},
+    {BORN_UNARY_SILU, 4}, {BORN_UNARY_RELU, 0}, {BORN_UNARY_GELU, 4},      {BORN_UNARY_GELU_TANH, 4.5},
+};
+enum { NCASES = sizeof cases / sizeof cases[0] };
+
+TEST(vmath_accuracy_against_libm) {
+    enum { N = 1000000 };
+    if (!have_avx2()) return;
+    float *in = malloc(N * sizeof *in), *out = malloc(N * sizeof *out);
+    CHECK(in && out);
+    if (!in || !out) goto done;
+    for (int i = 0; i < N; i++) {
+        if (i % 2 == 0) { /* any finite f32 */
+            float f;
+            do f = bits_to_f(rnd32());
+            while (!isfinite(f));
+            in[i] = f;
+        } else { /* where the functions bend */
+            in[i] = (float)(((double)rnd32() / 4294967296.0) * 40.0 - 20.0);
+        }
+    }
+    for (int c = 0; c < NCASES; c++) {
+        run_unary(cases[c].op, in, out, N, CPU_LEVEL_AVX2);
+        double worst = 0, worst_denormal = 0;
+        float worst_x = 0;
+        for (int i = 0; i < N; i++) {
+            double ref = reference(cases[c].op, in[i]);
+            if (isnan(ref)) {
+                CHECK_MSG(isnan(out[i]), "%s(%.9g) = %.9g, want NaN", born_unary_op_name(cases[c].op), in[i], out[i]);
+                continue;
+            }
+            if (fabs(ref) < FLT_MIN) {
+                double units = fabs((double)out[i] - ref) / DENORMAL_UNIT;
+                if (units > worst_denormal) worst_denormal = units;
+                continue;
+            }
+            double e = ulp_error(out[i], ref);
+            if (e > worst) {
+                worst = e;
+                worst_x = in[i];
+            }
+        }
+        CHECK_MSG(worst <= cases[c].max_ulp, "%s: %.2f ulp at x = %.9g (bound %.1f)",
+                  born_unary_op_name(cases[c].op), worst, worst_x, cases[c].max_ulp);
+        CHECK_MSG(worst_denormal <= DENORMAL_MAX_UNITS, "%s: denormal results off by %.1f units",
+                  born_unary_op_name(cases[c].op), worst_denormal);
+    }
+done:
+    free(in);
+    free(out);
+}
+
+/* Special inputs: the AVX2 result must be NaN, infinite or zero (with its sign) exactly when the
+ * portable one is, and otherwise within the ulp bound of the exact value. */
+TEST(vmath_special_values_match_the_portable_kernels) {
+    const float specials[] = {
+        NAN, -NAN, INFINITY, -INFINITY, 0.0f, -0.0f, FLT_MIN, -FLT_MIN, 1e-45f, -1e-45f,
+        1e-40f, -1e-40f, FLT_MAX, -FLT_MAX, 88.7228394f, 88.72284f, 89.0f, -87.3365479f,
+        -103.278931f, -103.972084f, -104.0f, -150.0f, 0.625f, -0.625f, 0.62499994f, 9.0f,
+        -9.0f, 44.0f, -44.0f, 13.0f, -13.0f, 14.5f, -14.5f, 15.0f, -15.0f, 18.0f, -18.0f,
+        1e-30f, -1e-30f, 1.0f, -1.0f, 0.5f, 2.0f, 1e20f, -1e20f, 3e12f, -3e12f, 170.0f, -170.0f,
+    };
+    enum { NS = sizeof specials / sizeof specials[0] };
+    if (!have_avx2()) return;
+    float fast[NS], slow[NS];
+    for (int c = 0; c < NCASES; c++) {
+        const char *name = born_unary_op_name(cases[c].op);
+        run_unary(cases[c].op, specials, fast, NS, CPU_LEVEL_AVX2);
+        run_unary(cases[c].op, specials, slow, NS, CPU_LEVEL_SCALAR);
+        for (int i = 0; i < NS; i++) {
+            float x = specials[i], f = fast[i], s = slow[i];
+            bool same_class = isnan(f) == isnan(s) && isinf(f) == isinf(s) &&
+                              (!isinf(f) || f == s) &&
+                              (f != 0 || s != 0 || signbit(f) == signbit(s));
+            CHECK_MSG(same_class, "%s(%.9g): AVX2 %.9g, portable %.9g", name, x, f, s);
+            /* the portable kernels flush some tiny results to 0 where the AVX2 ones do not; the
+             * AVX2 value must then be accurate */
+            if (isfinite(f) && !isnan(x)) {
+                double ref = reference(cases[c].op, x);
+                if (fabs(ref) >= FLT_MIN) {
+                    double e = ulp_error(f, ref);
+                    CHECK_MSG(e <= cases[c].max_ulp, "%s(%.9g) = %.9g: %.2f ulp", name, x, f, e);
+                } else {
+                    CHECK_MSG(fabs((double)f - ref) <= DENORMAL_MAX_UNITS * DENORMAL_UNIT,
+                              "%s(%.9g) = %.9g, want %.9g", name, x, f, ref);
+                }
+            }
+        }
+    }
+}
+
+/* A strided input (every third element of a longer tensor) and an odd length that exercises the
+ * masked tail give the same bits as the contiguous run. */
+TEST(vmath_strided_and_tail_match_contiguous) {
+    enum { N = 203 };
+    float base[3 * N], dense[N], a[N], b[N];
+    for (int i = 0; i < 3 * N; i++) base[i] = (float)(((double)rnd32() / 4294967296.0) * 30.0 - 15.0);
+    for (int i = 0; i < N; i++) dense[i] = base[3 * i];
+    cpu_level saved = cpu_get_level();
+    cpu_set_level(CPU_LEVEL_AVX2);
+    for (int c = 0; c < NCASES; c++) {
+        int64_t n3 = 3 * N, n = N;
+        born_tensor *t = born_from_data(BORN_F32, 1, &n3, base, sizeof base);
+        born_tensor *view = born_slice(t, 0, 0, 3 * N, 3);
+        born_tensor *y = born_unary(cases[c].op, view, NULL);
+        born_tensor *td = born_from_data(BORN_F32, 1, &n, dense, sizeof dense);
+        born_tensor *yd = born_unary(cases[c].op, td, NULL);
+        CHECK_OK(born_copy_to_buffer(y, a, sizeof a));
+        CHECK_OK(born_copy_to_buffer(yd, b, sizeof b));
+        bool same = true;
+        for (int i = 0; i < N; i++) same = same && f_to_bits(a[i]) == f_to_bits(b[i]);
+        CHECK_MSG(same, "%s: strided and contiguous results differ", born_unary_op_name(cases[c].op));
+    }
+    cpu_set_level(saved);
+}
+
+/* add/sub/mul/div: AVX2 and portable give identical bits (both are IEEE), for contiguous
+ * operands, a broadcast scalar on either side, and strided operands. */
+TEST(vmath_binary_matches_portable) {
+    enum { N = 301 };
+    float av[N], bv[N];
+    for (int i = 0; i < N; i++) {
+        av[i] = (float)(((double)rnd32() / 4294967296.0) * 8.0 - 4.0);
+        bv[i] = (float)(((double)rnd32() / 4294967296.0) * 8.0 - 4.0);
+    }
+    av[0] = NAN;
+    bv[1] = 0.0f;
+    av[2] = INFINITY;
+    bv[3] = -INFINITY;
+    const born_binary_op ops[] = {BORN_BINARY_ADD, BORN_BINARY_SUB, BORN_BINARY_MUL, BORN_BINARY_DIV};
+    cpu_level saved = cpu_get_level();
+    for (int o = 0; o < 4; o++) {
+        for (int layout = 0; layout < 4; layout++) {
+            float res[2][N];
+            for (int path = 0; path < 2; path++) {
+                cpu_set_level(path ? CPU_LEVEL_SCALAR : CPU_LEVEL_AVX2);
+                int64_t n = N, one = 1;
+                born_tensor *a = born_from_data(BORN_F32, 1, &n, av, sizeof av);
+                born_tensor *b = born_from_data(BORN_F32, 1, &n, bv, sizeof bv);
+                if (layout == 1) b = born_from_data(BORN_F32, 1, &one, &bv[5], 4);
+                if (layout == 2) a = born_from_data(BORN_F32, 1, &one, &av[7], 4);
+                if (layout == 3) { /* reversed-order strided views via a 2-D transpose */
+                    int64_t shape[2] = {7, 43};
+                    a = born_transpose(born_reshape(a, 2, shape), 0, 1);
+                    b = born_transpose(born_reshape(b, 2, shape), 0, 1);
+                }
+                born_tensor *r = born_binary(ops[o], a, b);
+                CHECK_OK_TENSOR(r);
+                int64_t numel = born_tensor_numel(r);
+                CHECK_OK(born_copy_to_buffer(r, res[path], (size_t)numel * 4));
+                for (int64_t i = numel; i < N; i++) res[path][i] = 0;
+            }
+            bool same = true;
+            for (int i = 0; i < N; i++)
+                same = same && (f_to_bits(res[0][i]) == f_to_bits(res[1][i]) ||
+                                (isnan(res[0][i]) && isnan(res[1][i])));
+            CHECK_MSG(same, "%s, layout %d: AVX2 and portable differ", born_binary_op_name(ops[o]), layout);
+        }
+    }
+    cpu_set_level(saved);
+}
