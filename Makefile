@@ -41,13 +41,16 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(shell find tests -name '*.c' -not -path 'tests/conformance/*' | sort)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
+EXAMPLES    := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
+
 LIB_A  := $(BUILD)/libborn.a
 LIB_SO := $(BUILD)/libborn.so
 CLI    := $(BUILD)/born
 TESTS  := $(BUILD)/born_tests
 
 .PHONY: all test demo bench clean format conformance fuzz
-all: $(LIB_A) $(LIB_SO) $(CLI)
+all: $(LIB_A) $(LIB_SO) $(CLI) $(EXAMPLES)
 
 # CPU kernels are built with -O3 (loop vectorization with runtime alias checks) and without
 # errno for math functions (so sqrt and friends vectorize); NaN/Inf semantics stay IEEE.
@@ -89,16 +92,24 @@ $(CLI): $(CLI_OBJ) $(LIB_A)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(SANFLAGS) -o $@ $(CLI_OBJ) $(LIB_A) $(LDLIBS)
 
-$(TESTS): $(TEST_OBJ) $(LIB_A)
+$(BUILD)/examples/%: examples/%.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -MMD -MP -o $@ $< $(LIB_A) $(LDLIBS)
+
+# The tests also link the CLI's pieces (all of tools/born but its main), so commands are tested.
+CLI_LIB_OBJ := $(filter-out $(BUILD)/tools/born/main.o,$(CLI_OBJ))
+
+$(TESTS): $(TEST_OBJ) $(CLI_LIB_OBJ) $(LIB_A)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(SANFLAGS) -o $@ $(TEST_OBJ) $(LIB_A) $(LDLIBS)
+	$(Q)$(CC) $(SANFLAGS) -o $@ $(TEST_OBJ) $(CLI_LIB_OBJ) $(LIB_A) $(LDLIBS)
 
 # The suite runs from the repository root so that tests find tests/fixtures/.
 test: $(TESTS) $(CLI)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 ./$(TESTS)
 
 demo: $(CLI)
-	./$(CLI) demo
+	./$(CLI) demo --out $(BUILD)/mnist-cnn.born
 
 # JSONTestSuite: every y_ file accepted, every n_ file rejected (docs/formats/json.md).
 CONFORMANCE := $(BUILD)/json_conformance

@@ -1,5 +1,5 @@
-/* Born io (layer 7): file formats: JSON (a strict RFC 8259 parser that builds a read-only
- * document, and a streaming writer), gzip/DEFLATE, IDX and NPY. docs/formats/json.md lists every choice the parser makes where
+/* Born io (layer 7): file formats. For now JSON: a strict RFC 8259 parser that builds a read-only
+ * document, and a streaming writer. docs/formats/json.md lists every choice the parser makes where
  * the RFC leaves one (duplicate keys, surrogates, limits, byte order marks, number ranges).
  *
  * Ownership: a parsed document (born_json) is owned by the caller and freed with born_json_free;
@@ -241,6 +241,236 @@ BORN_API born_status born_npy_write(const char *path, const born_tensor *t);
 /* As born_npy_write, into a new malloc'd buffer *out (free() it) of *out_len bytes. */
 BORN_API born_status born_npy_encode(const born_tensor *t, void **out, size_t *out_len);
 
+/* ------------------------------------------------------------------------------------------ */
+/* String maps: the free-form metadata of tensor files and checkpoints.                        */
+
+typedef struct born_string_entry {
+    char *key;   /* owned by the map */
+    char *value; /* owned by the map */
+} born_string_entry;
+
+/* An ordered map from UTF-8 strings to UTF-8 strings; read entries directly through
+ * items[0..count). Keys are unique. */
+typedef struct born_string_map {
+    born_string_entry *items;
+    int64_t count;
+    int64_t capacity;
+} born_string_map;
+
+/* A new empty map (owned; free with born_string_map_free). */
+BORN_API born_string_map *born_string_map_new(void);
+
+/* Frees every key, value and the map. NULL is ignored. */
+BORN_API void born_string_map_free(born_string_map *map);
+
+/* Sets key to value (copies of both), replacing the value of an existing key in place. Reports
+ * BORN_ERR_ARGUMENT for NULL pointers. */
+BORN_API born_status born_string_map_set(born_string_map *map, const char *key,
+                                         const char *value);
+
+/* The value of key (borrowed), or NULL without an error when there is none. */
+BORN_API const char *born_string_map_get(const born_string_map *map, const char *key);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tensor files: Born's own .born format (docs/formats/born.md) and safetensors
+ * (docs/formats/safetensors.md), read through one handle.
+ *
+ * Opening a file maps it into memory (mmap) and validates its whole header: every size, offset,
+ * dtype and shape is checked against the file's bounds before anything is returned, so a
+ * truncated, damaged or hostile file gives BORN_ERR_FORMAT (or BORN_ERR_UNSUPPORTED for a
+ * version or dtype Born does not know) with a message naming the file and what is wrong. The
+ * tensors it gives are zero-copy CPU tensors over the mapping: the mapping lives until the handle
+ * and the last such tensor are released, in any order. Writing to such a tensor is allowed and
+ * never reaches the file (the mapping is private, copy-on-write). Do not truncate or rewrite a
+ * file while it is mapped (Born's own writers never do: they replace files by renaming).      */
+
+typedef enum born_file_format {
+    BORN_FORMAT_AUTO = 0,   /* by content when reading; by extension when writing */
+    BORN_FORMAT_BORN,       /* .born */
+    BORN_FORMAT_SAFETENSORS /* .safetensors */
+} born_file_format;
+
+/* When to check a .born file's data section against its SHA-256 (the header's own SHA-256 is
+ * always checked). safetensors files carry no checksum. */
+typedef enum born_checksum_policy {
+    BORN_CHECKSUM_AUTO = 0, /* at open, when the data section is at most verify_limit bytes */
+    BORN_CHECKSUM_ALWAYS,   /* at open, whatever the size (reads the whole file) */
+    BORN_CHECKSUM_NEVER     /* only when born_file_verify is called */
+} born_checksum_policy;
+
+typedef struct born_file_params {
+    born_file_format format;     /* default AUTO: "BORN" magic or a safetensors header */
+    born_checksum_policy verify; /* default AUTO */
+    uint64_t verify_limit;       /* default 256 MiB */
+    uint64_t max_header;         /* longest JSON header accepted; default 100,000,000 bytes
+                                  * (the safetensors reference's limit) */
+} born_file_params;
+
+BORN_API born_file_params born_file_default_params(void);
+
+/* An open tensor file (opaque, owned; close with born_file_close). */
+typedef struct born_file born_file;
+
+/* What the header says about one tensor; the strings are borrowed from the handle. */
+typedef struct born_tensor_info {
+    const char *name;
+    born_dtype dtype;       /* BORN_DTYPE_COUNT when Born has no such dtype (safetensors U16,
+                             * U32, U64, F8_*, C64, F4, F6_*): such a tensor is listed but cannot
+                             * be loaded */
+    const char *dtype_name; /* as the file spells it: "f32" in .born, "F32" in safetensors */
+    int ndim;
+    int64_t shape[BORN_MAX_DIMS];
+    uint64_t offset; /* where its bytes start, from the start of the file */
+    uint64_t nbytes;
+} born_tensor_info;
+
+/* Opens and validates the file at path (params may be NULL for the defaults). Returns a new
+ * handle, or NULL with BORN_ERR_IO (cannot open or map), BORN_ERR_FORMAT or
+ * BORN_ERR_UNSUPPORTED recorded; messages start with the path. */
+BORN_API born_file *born_file_open(const char *path, const born_file_params *params);
+
+/* As born_file_open, from len bytes in memory, which are copied (so the handle and its tensors
+ * do not depend on data); messages name "buffer". */
+BORN_API born_file *born_file_open_memory(const void *data, size_t len,
+                                          const born_file_params *params);
+
+/* Releases the handle; tensors taken from it stay valid. NULL is ignored. */
+BORN_API void born_file_close(born_file *f);
+
+/* The file's format (BORN_FORMAT_BORN or BORN_FORMAT_SAFETENSORS). */
+BORN_API born_file_format born_file_get_format(const born_file *f);
+
+/* The number of tensors, in the order their data lies in the file. */
+BORN_API int64_t born_file_count(const born_file *f);
+
+/* The header's description of tensor index (0 <= index < count). */
+BORN_API born_status born_file_tensor_info(const born_file *f, int64_t index,
+                                           born_tensor_info *info);
+
+/* The index of the tensor named name, or -1 (without an error) when there is none; O(log n). */
+BORN_API int64_t born_file_find(const born_file *f, const char *name);
+
+/* A new zero-copy tensor over the named (or index-th) tensor's bytes. NULL with
+ * BORN_ERR_ARGUMENT for an unknown name or index, BORN_ERR_UNSUPPORTED for a dtype Born lacks.
+ * A safetensors tensor whose bytes are not aligned to its dtype is copied instead. */
+BORN_API born_tensor *born_file_get(born_file *f, const char *name);
+BORN_API born_tensor *born_file_get_index(born_file *f, int64_t index);
+
+/* A new list (owned) of every tensor, in file order, each a zero-copy tensor as born_file_get's. */
+BORN_API born_tensor_list *born_file_to_list(born_file *f);
+
+/* The file's metadata (borrowed; empty when the file has none): .born "metadata", safetensors
+ * "__metadata__". */
+BORN_API const born_string_map *born_file_metadata(const born_file *f);
+
+/* The .born header's "config" object (borrowed, valid until born_file_close), or NULL when the
+ * file has none (always for safetensors). */
+BORN_API const born_json_value *born_file_config(const born_file *f);
+
+/* Checks a .born file's data section against its SHA-256 now (once; later calls return the first
+ * result). BORN_ERR_FORMAT "data checksum mismatch" when the data is damaged; BORN_OK for
+ * safetensors, which has no checksum. */
+BORN_API born_status born_file_verify(born_file *f);
+
+/* As born_file_open with the format forced to safetensors. */
+BORN_API born_file *born_safetensors_open(const char *path, const born_file_params *params);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Writing .born files. The writer streams: it creates a temporary file next to the target
+ * ("<path>.tmp-<pid>-<n>"), writes each tensor's bytes as it is added (the model is never held
+ * twice in memory), and on finish writes the header, fsyncs, and renames the temporary file over
+ * the target, so a crash or error at any point leaves the previous file intact.               */
+
+typedef struct born_file_writer born_file_writer;
+
+/* Starts writing path. NULL with BORN_ERR_IO when the temporary file cannot be created. */
+BORN_API born_file_writer *born_file_writer_open(const char *path);
+
+/* Appends tensor t (any dtype, layout and device; written row-major) under name, which must be
+ * non-empty, valid UTF-8 and unused (BORN_ERR_ARGUMENT otherwise, and nothing is written). A
+ * write error (BORN_ERR_IO) makes every later call fail; only finish or abort remain. */
+BORN_API born_status born_file_writer_add(born_file_writer *w, const char *name,
+                                          const born_tensor *t);
+
+/* Sets a metadata entry (replacing an earlier value of key); both valid UTF-8. */
+BORN_API born_status born_file_writer_set_metadata(born_file_writer *w, const char *key,
+                                                   const char *value);
+
+/* Sets the "config" object (e.g. the model's architecture) from JSON text, which must parse to an
+ * object (BORN_ERR_ARGUMENT otherwise); it is stored compact. */
+BORN_API born_status born_file_writer_set_config(born_file_writer *w, const char *json_text,
+                                                 size_t len);
+
+/* Writes the header, fsyncs and renames the file into place, then frees w (on success and on
+ * failure; on failure the temporary file is removed and the target is untouched). */
+BORN_API born_status born_file_writer_finish(born_file_writer *w);
+
+/* Removes the temporary file and frees w; the target is untouched. NULL is ignored. */
+BORN_API void born_file_writer_abort(born_file_writer *w);
+
+/* Writes every tensor of list, and metadata (may be NULL), as a .born file at path. */
+BORN_API born_status born_file_save(const char *path, const born_tensor_list *list,
+                                    const born_string_map *metadata);
+
+/* As born_file_save with a config (JSON object text, may be NULL), into a new malloc'd buffer
+ * *out (free() it) of *out_len bytes. */
+BORN_API born_status born_file_encode(const born_tensor_list *list,
+                                      const born_string_map *metadata, const char *config_json,
+                                      void **out, size_t *out_len);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Writing safetensors files, byte for byte as the reference implementation (the `safetensors`
+ * Python package) writes the same tensors: tensors sorted by dtype alignment (descending) then
+ * name, a compact JSON header padded with spaces to a multiple of 8 bytes, data packed without
+ * gaps. metadata (may be NULL: no "__metadata__") is written in the map's order; the reference
+ * writes a Rust HashMap's random order, so files agree byte for byte when there are at most one
+ * metadata entry. Every Born dtype has a safetensors name; the data streams from the tensors
+ * (which may be zero-copy tensors of an open file) and the file is replaced atomically, as the
+ * .born writer does. Header larger than 100,000,000 bytes: BORN_ERR_ARGUMENT. */
+BORN_API born_status born_safetensors_save(const char *path, const born_tensor_list *list,
+                                           const born_string_map *metadata);
+
+/* As born_safetensors_save, into a new malloc'd buffer *out (free() it) of *out_len bytes. */
+BORN_API born_status born_safetensors_encode(const born_tensor_list *list,
+                                             const born_string_map *metadata, void **out,
+                                             size_t *out_len);
+
+/* ------------------------------------------------------------------------------------------ */
+/* State dicts and training checkpoints. */
+
+typedef struct born_module born_module;
+typedef struct born_optimizer born_optimizer;
+typedef struct born_lr_scheduler born_lr_scheduler;
+
+/* Saves born_module_state_dict(m) to path as .born or safetensors (format AUTO: safetensors when
+ * the path ends in ".safetensors", else .born). */
+BORN_API born_status born_module_save(born_module *m, const char *path, born_file_format format);
+
+/* Loads a .born or safetensors file (told apart by content) into m with
+ * born_module_load_state_dict(m, ..., strict); on failure m is unchanged. */
+BORN_API born_status born_module_load(born_module *m, const char *path, bool strict);
+
+/* Everything a training run needs to resume exactly. module is required; the others may be
+ * NULL. */
+typedef struct born_checkpoint {
+    born_module *module;          /* saved under "model.<key>" */
+    born_optimizer *optimizer;    /* "optim.<key>" */
+    born_lr_scheduler *scheduler; /* "sched.<key>" */
+    born_generator *generator;    /* "rng": [2] i64 holding (seed, offset) */
+    int64_t step;                 /* "step": 0-dim i64 */
+    born_string_map *metadata;    /* user metadata: saved as the file's metadata; on load, the
+                                   * file's entries are set into it when it is not NULL */
+} born_checkpoint;
+
+/* Writes c as one .born file, atomically (temporary file, fsync, rename): if the write fails at
+ * any point, the file that was at path before is left as it was. */
+BORN_API born_status born_checkpoint_save(const char *path, const born_checkpoint *c);
+
+/* Restores every non-NULL member of c from the file (verifying its checksum) and sets c->step.
+ * A member given in c but missing from the file is an error; parts of the file with no member
+ * in c are skipped. All or nothing: on any failure, the module, optimizer, scheduler, generator,
+ * step and metadata are left as they were. */
+BORN_API born_status born_checkpoint_load(const char *path, born_checkpoint *c);
 
 #ifdef __cplusplus
 }

@@ -6,7 +6,11 @@
 #include "tools/born/commands.h"
 
 static const born_command commands[] = {
-    {"demo", "run the demonstration job (needs no data files)", cmd_demo},
+    {"demo", "train a CNN on the shipped MNIST digits, save it, reload it, show predictions", cmd_demo},
+    {"train", "train an MLP or CNN on an IDX image dataset", cmd_train},
+    {"eval", "test accuracy of a model saved by born train", cmd_eval},
+    {"info", "show the tensors of a .born, safetensors, .npy or IDX file", cmd_info},
+    {"convert", "convert a tensor file between .born and safetensors", cmd_convert},
     {"version", "print the library version", cmd_version},
 };
 
