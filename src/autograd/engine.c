@@ -77,7 +77,9 @@ static bool accumulate_leaf(born_tensor *leaf, born_tensor *g) {
 }
 
 static born_status check_saved(const born_node *n) {
-    if (n->released)
+    bool needs_saved = false; /* a node that saved nothing can run again, as in torch */
+    for (int i = 0; i < n->nsaved; i++) needs_saved |= n->saved_version[i] != UINT64_MAX;
+    if (n->released && needs_saved)
         return born_error(BORN_ERR_AUTOGRAD,
                           "born_backward: the graph through %s was freed by an earlier backward; "
                           "pass retain_graph = true to backpropagate through it twice", n->name);

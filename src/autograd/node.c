@@ -61,6 +61,7 @@ int node_save(born_node *n, born_tensor *t) {
         return -1;
     }
     int slot = n->nsaved++;
+    n->saved_version[slot] = UINT64_MAX; /* marks an empty slot */
     if (!t) return slot;
     born_tensor *alias = tensor_new_view(t, t->dtype, t->ndim, t->shape, t->strides, t->offset);
     if (!alias) return -1;

@@ -160,6 +160,21 @@ typedef struct born_backend {
                                 const born_strided *square_avg, const born_strided *grad_avg,
                                 const born_strided *momentum_buffer,
                                 const born_rmsprop_step_args *args);
+    /* Normalization of the rows of x, a contiguous [rows, n] tensor (f32 or f64; out likewise):
+     * layer norm  out = (x - mean) * rstd * weight + bias,  rstd = 1 / sqrt(var + eps)
+     * RMS norm    out = x * rstd * weight,                  rstd = 1 / sqrt(mean(x^2) + eps)
+     * with the biased variance. weight and bias are contiguous [n] of x's dtype, or have data
+     * NULL (absent). mean and rstd receive each row's statistics ([rows] of x's dtype) unless
+     * their data is NULL; the RMS form writes no mean. */
+    born_status (*row_norm)(bool rms, const born_strided *out, const born_strided *mean,
+                            const born_strided *rstd, const born_strided *x,
+                            const born_strided *weight, const born_strided *bias, double eps);
+    /* The input gradient of row_norm from grad_out, x, the forward's mean (layer norm only) and
+     * rstd, and weight (data NULL when absent); all contiguous, one dtype. */
+    born_status (*row_norm_backward)(bool rms, const born_strided *grad_x,
+                                     const born_strided *grad_out, const born_strided *x,
+                                     const born_strided *mean, const born_strided *rstd,
+                                     const born_strided *weight);
 } born_backend;
 
 /* The backend serving device (NULL + error naming the device if none is available). */

@@ -49,4 +49,10 @@ born_tensor *nn_add_buffer(born_module *m, const char *name, born_dtype dtype, i
 /* A differentiable new handle on x (a view of the same shape), for identity modules. */
 born_tensor *nn_alias(born_tensor *x);
 
+/* The compositions of public ops that define layer norm and RMS norm over the last ndim dims
+ * (weight and bias may be NULL), the reference the fused kernels are tested against. */
+born_tensor *nn_layer_norm_composite(born_tensor *x, int ndim, born_tensor *weight,
+                                     born_tensor *bias, double eps);
+born_tensor *nn_rms_norm_composite(born_tensor *x, int ndim, born_tensor *weight, double eps);
+
 #endif

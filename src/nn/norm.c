@@ -1,9 +1,11 @@
-/* Normalisation: the functional batch_norm, layer_norm and rms_norm (compositions of public ops,
- * differentiated by composition) and the BatchNorm1d/2d, LayerNorm and RMSNorm modules. */
+/* Normalisation: the functional batch_norm (a composition of public ops, differentiated by
+ * composition), layer_norm and rms_norm (fused backend kernels with their own node, falling back
+ * to compositions), and the BatchNorm1d/2d, LayerNorm and RMSNorm modules. */
 #include <float.h>
 #include <inttypes.h>
 #include <string.h>
 
+#include "autograd/node.h"
 #include "core/tensor_impl.h"
 #include "nn/nn_internal.h"
 #include "ops/op_util.h"
@@ -46,22 +48,142 @@ static bool check_normalized(const char *fn, born_tensor *x, int ndim, const int
     return true;
 }
 
-born_tensor *born_layer_norm(born_tensor *x, int ndim, const int64_t *shape, born_tensor *weight,
-                             born_tensor *bias, double eps) {
-    static const char *fn = "born_layer_norm";
-    if (!ops_check_inputs(fn, 1, &x)) return NULL;
-    if (!check_normalized(fn, x, ndim, shape, weight, bias)) return NULL;
+/* The compositions of public ops that define layer and RMS norm; used where a backend has no
+ * fused kernel, and by the tests as the reference for the kernel. */
+static born_tensor *norm_composite(bool rms, born_tensor *x, int ndim, born_tensor *weight,
+                                   born_tensor *bias, double eps) {
     int64_t dims[BORN_MAX_DIMS];
     for (int i = 0; i < ndim; i++) dims[i] = x->ndim - ndim + i;
     born_scope_begin();
-    born_tensor *xc = born_sub(x, born_mean(x, ndim, dims, true));
-    born_tensor *var = born_mean(born_square(xc), ndim, dims, true);
-    born_tensor *y = born_mul(xc, born_rsqrt(born_add_scalar(var, eps)));
+    born_tensor *y;
+    if (rms) {
+        born_tensor *ms = born_mean(born_square(x), ndim, dims, true);
+        y = born_mul(x, born_rsqrt(born_add_scalar(ms, eps)));
+    } else {
+        born_tensor *xc = born_sub(x, born_mean(x, ndim, dims, true));
+        born_tensor *var = born_mean(born_square(xc), ndim, dims, true);
+        y = born_mul(xc, born_rsqrt(born_add_scalar(var, eps)));
+    }
     if (weight) y = born_mul(y, weight);
     if (bias) y = born_add(y, bias);
     y = born_keep(y);
     born_scope_end();
     return y;
+}
+
+typedef struct row_norm_params {
+    bool rms;
+    int64_t rows, n;
+} row_norm_params;
+
+/* A contiguous [rows, n] (or [n] when rows is 0) description of t's data. */
+static born_strided rows_view(born_tensor *t, int64_t rows, int64_t n) {
+    born_strided v = strided_of(t);
+    v.ndim = rows ? 2 : 1;
+    v.shape[0] = rows ? rows : n;
+    v.shape[1] = n;
+    v.strides[0] = rows ? n : 1;
+    v.strides[1] = 1;
+    return v;
+}
+
+static born_strided absent_view(void) {
+    born_strided v;
+    memset(&v, 0, sizeof v);
+    return v;
+}
+
+/* grad_x from the fused kernel; grad_weight = sum over rows of g * xhat, grad_bias = sum of g. */
+static born_status row_norm_backward(born_node *node, born_tensor *g, born_tensor **gi) {
+    const row_norm_params *p = node_params(node);
+    born_tensor *x = node_saved(node, 0), *mean = node_saved(node, 1), *rstd = node_saved(node, 2);
+    born_tensor *w = node_saved(node, 3);
+    const born_backend *be = ops_backend(x);
+    born_tensor *gc = born_contiguous(born_to_dtype(g, x->dtype));
+    if (!be || !gc) return born_last_status();
+    if (node_needs_grad(node, 0)) {
+        born_tensor *dx = ops_empty(x->dtype, x->ndim, x->shape, x->storage->device);
+        if (!dx) return born_last_status();
+        born_strided sdx = rows_view(dx, p->rows, p->n), sg = rows_view(gc, p->rows, p->n);
+        born_strided sx = rows_view(x, p->rows, p->n), sm = mean ? rows_view(mean, 0, p->rows) : absent_view();
+        born_strided sr = rows_view(rstd, 0, p->rows), sw = w ? rows_view(w, 0, p->n) : absent_view();
+        born_status st = be->row_norm_backward(p->rms, &sdx, &sg, &sx, &sm, &sr, &sw);
+        if (st != BORN_OK) return st;
+        gi[0] = dx;
+    }
+    born_tensor *g2 = born_reshape(gc, BORN_DIMS(p->rows, p->n));
+    if (node_needs_grad(node, 1)) {
+        born_tensor *x2 = born_reshape(x, BORN_DIMS(p->rows, p->n));
+        born_tensor *centred = mean ? born_sub(x2, born_unsqueeze(mean, 1)) : x2;
+        born_tensor *xhat = born_mul(centred, born_unsqueeze(rstd, 1));
+        born_tensor *gw = born_sum(born_mul(g2, xhat), BORN_DIMS(0), false);
+        const node_edge *e = &node->inputs[1];
+        gi[1] = born_reshape(gw, e->ndim, e->shape);
+    }
+    if (node_needs_grad(node, 2)) {
+        const node_edge *e = &node->inputs[2];
+        gi[2] = born_reshape(born_sum(g2, BORN_DIMS(0), false), e->ndim, e->shape);
+    }
+    return BORN_OK;
+}
+
+/* Layer norm (rms false) or RMS norm over x's last ndim dims, through the backend's fused
+ * row_norm kernel: one node whose rule calls the fused backward kernel. */
+static born_tensor *row_norm_op(const char *fn, bool rms, born_tensor *x, int ndim,
+                                born_tensor *weight, born_tensor *bias, double eps) {
+    const born_backend *be = ops_backend(x);
+    if (!be) return NULL;
+    if (!be->row_norm || !be->row_norm_backward) return norm_composite(rms, x, ndim, weight, bias, eps);
+    born_tensor *args[3] = {x, weight, bias};
+    born_device device;
+    if (!ops_check_device(fn, 3, args, &device)) return NULL;
+    int64_t n = 1;
+    for (int i = x->ndim - ndim; i < x->ndim; i++) n *= x->shape[i];
+    int64_t numel = born_tensor_numel(x), rows = n ? numel / n : 0;
+    born_dtype compute = x->dtype == BORN_F64 ? BORN_F64 : BORN_F32;
+    born_scope_begin();
+    born_tensor *xc = x->dtype == compute && born_tensor_is_contiguous(x) ? ops_alias(x) : ops_cast(x, compute);
+    born_tensor *wc = weight ? ops_cast(weight, compute) : NULL;
+    born_tensor *bc = bias ? ops_cast(bias, compute) : NULL;
+    born_tensor *out = ops_empty(compute, x->ndim, x->shape, device);
+    born_tensor *mean = rms ? NULL : ops_empty(compute, 1, &rows, device);
+    born_tensor *rstd = ops_empty(compute, 1, &rows, device);
+    born_tensor *y = NULL;
+    bool ready = xc && out && rstd && (rms || mean) && (!weight || wc) && (!bias || bc);
+    if (ready && rows > 0) {
+        born_strided so = rows_view(out, rows, n), sx = rows_view(xc, rows, n);
+        born_strided sm = mean ? rows_view(mean, 0, rows) : absent_view(), sr = rows_view(rstd, 0, rows);
+        born_strided sw = wc ? rows_view(wc, 0, n) : absent_view(), sb = bc ? rows_view(bc, 0, n) : absent_view();
+        ready = be->row_norm(rms, &so, &sm, &sr, &sx, &sw, &sb, eps) == BORN_OK;
+    }
+    if (ready) y = x->dtype == compute ? out : ops_cast(out, x->dtype);
+    if (y) {
+        row_norm_params p = {rms, rows, n};
+        born_tensor *save[4] = {xc, mean, rstd, wc};
+        if (!autograd_record(y, rms ? "RmsNormBackward" : "LayerNormBackward", row_norm_backward, 3,
+                             args, 4, save, &p, sizeof p))
+            y = NULL;
+    }
+    y = born_keep(y);
+    born_scope_end();
+    return y;
+}
+
+born_tensor *born_layer_norm(born_tensor *x, int ndim, const int64_t *shape, born_tensor *weight,
+                             born_tensor *bias, double eps) {
+    static const char *fn = "born_layer_norm";
+    if (!ops_check_inputs(fn, 1, &x)) return NULL;
+    if (!check_normalized(fn, x, ndim, shape, weight, bias)) return NULL;
+    return row_norm_op(fn, false, x, ndim, weight, bias, eps);
+}
+
+born_tensor *nn_layer_norm_composite(born_tensor *x, int ndim, born_tensor *weight,
+                                     born_tensor *bias, double eps) {
+    return norm_composite(false, x, ndim, weight, bias, eps);
+}
+
+born_tensor *nn_rms_norm_composite(born_tensor *x, int ndim, born_tensor *weight, double eps) {
+    return norm_composite(true, x, ndim, weight, NULL, eps);
 }
 
 static double dtype_epsilon(born_dtype dt) {
@@ -79,15 +201,7 @@ born_tensor *born_rms_norm(born_tensor *x, int ndim, const int64_t *shape, born_
     if (!ops_check_inputs(fn, 1, &x)) return NULL;
     if (!check_normalized(fn, x, ndim, shape, weight, NULL)) return NULL;
     if (eps < 0) eps = dtype_epsilon(x->dtype);
-    int64_t dims[BORN_MAX_DIMS];
-    for (int i = 0; i < ndim; i++) dims[i] = x->ndim - ndim + i;
-    born_scope_begin();
-    born_tensor *ms = born_mean(born_square(x), ndim, dims, true);
-    born_tensor *y = born_mul(x, born_rsqrt(born_add_scalar(ms, eps)));
-    if (weight) y = born_mul(y, weight);
-    y = born_keep(y);
-    born_scope_end();
-    return y;
+    return row_norm_op(fn, true, x, ndim, weight, NULL, eps);
 }
 
 born_tensor *born_batch_norm(born_tensor *x, born_tensor *running_mean, born_tensor *running_var,

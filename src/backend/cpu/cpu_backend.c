@@ -62,6 +62,8 @@ static const born_backend cpu = {
     .sgd_step = cpu_sgd_step,
     .adam_step = cpu_adam_step,
     .rmsprop_step = cpu_rmsprop_step,
+    .row_norm = cpu_row_norm,
+    .row_norm_backward = cpu_row_norm_backward,
 };
 
 const born_backend *cpu_backend(void) { return &cpu; }

@@ -61,5 +61,12 @@ born_status cpu_rmsprop_step(const born_strided *param, const born_strided *grad
                              const born_strided *square_avg, const born_strided *grad_avg,
                              const born_strided *momentum_buffer,
                              const born_rmsprop_step_args *args);
+born_status cpu_row_norm(bool rms, const born_strided *out, const born_strided *mean,
+                         const born_strided *rstd, const born_strided *x,
+                         const born_strided *weight, const born_strided *bias, double eps);
+born_status cpu_row_norm_backward(bool rms, const born_strided *grad_x,
+                                  const born_strided *grad_out, const born_strided *x,
+                                  const born_strided *mean, const born_strided *rstd,
+                                  const born_strided *weight);
 
 #endif
