@@ -77,6 +77,7 @@ def write(path, arrays, metadata):
     specs = {name: TensorSpec(dtype=dt, shape=list(a.shape), data_ptr=a.ctypes.data,
                               data_len=a.nbytes) for name, (dt, a) in arrays.items()}
     serialize_file(specs, path, metadata=metadata)
+    os.chmod(path, 0o644)  # the reference writes through a 0600 temporary file
     print("wrote", os.path.relpath(path), os.path.getsize(path), "bytes")
 
 

@@ -123,6 +123,10 @@ io_mapping *io_mapping_open(const char *where, const char *path) {
             return born_error_null(BORN_ERR_IO, "%s: cannot map %zu bytes (%s)", where,
                                    (size_t)st.st_size, strerror(e));
         }
+        /* no read-ahead while the header is parsed: a .born file's prefix and header lie at
+         * its two ends, and read-ahead around each costs more than the pages themselves
+         * (open_mapping turns it back on) */
+        madvise(p, m->len, MADV_RANDOM);
         m->base = p;
         m->mmapped = true;
     }
@@ -170,7 +174,7 @@ static void mapping_release_cb(void *data, void *ctx) {
 born_file_params born_file_default_params(void) {
     return (born_file_params){.format = BORN_FORMAT_AUTO,
                               .verify = BORN_CHECKSUM_AUTO,
-                              .verify_limit = (uint64_t)256 << 20,
+                              .verify_limit = (uint64_t)64 << 20,
                               .max_header = 100000000};
 }
 
@@ -242,6 +246,7 @@ static born_file *open_mapping(const char *fn, const char *name, io_mapping *map
                                                           : born_error(BORN_ERR_ARGUMENT,
                                                                        "%s: unknown format %d",
                                                                        where, (int)format);
+    if (map->mmapped) madvise(map->base, map->len, MADV_NORMAL);
     if (st != BORN_OK) {
         born_file_close(f);
         return NULL;
