@@ -7,7 +7,7 @@
 #   make demo            the main job, on data shipped in the repo
 #   make bench           benchmark programs (need libopenblas-dev for the peer figures)
 #
-# Files named *_avx2.c / *_avx512.c hold kernels for one instruction set; they are compiled
+# Files named *_avx2.c / *_avx512.c / *_shani.c hold code for one instruction set; they are compiled
 # with that set enabled and chosen at run time (src/core/cpu_features.c), so one binary runs anywhere.
 
 CC      ?= cc
@@ -29,10 +29,11 @@ LDLIBS := -lm -pthread
 
 ISA_AVX2   := -mavx2 -mfma -mf16c
 ISA_AVX512 := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx2 -mfma -mf16c
+ISA_SHANI  := -msha -msse4.1
 
 LIB_SRC := $(shell find src -name '*.c' -not -path 'src/backend/cuda/*' | sort)
 ifeq ($(findstring x86_64,$(ARCH)),)
-LIB_SRC := $(filter-out %_avx2.c %_avx512.c,$(LIB_SRC))
+LIB_SRC := $(filter-out %_avx2.c %_avx512.c %_shani.c,$(LIB_SRC))
 endif
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 
@@ -73,6 +74,11 @@ $(BUILD)/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(KFLAGS) $(ISA_AVX512) -MMD -MP -c $< -o $@
+
+$(BUILD)/%_shani.o: %_shani.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(KFLAGS) $(ISA_SHANI) -MMD -MP -c $< -o $@
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -3,9 +3,15 @@
  * parts of the square roots (H0) and cube roots (K) of the first primes. */
 #include <string.h>
 
+#include "core/cpu_features.h"
 #include "core/error.h"
+#include "core/sha256_internal.h"
 
-static const uint32_t K[64] = {
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
+const uint32_t sha256_k[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
     0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
     0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
@@ -35,7 +41,7 @@ static void compress(uint32_t state[8], const uint8_t *block) {
     for (int i = 0; i < 64; i++) {
         uint32_t s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
         uint32_t ch = (e & f) ^ (~e & g);
-        uint32_t t1 = h + s1 + ch + K[i] + w[i];
+        uint32_t t1 = h + s1 + ch + sha256_k[i] + w[i];
         uint32_t s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22);
         uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
         uint32_t t2 = s0 + maj;
@@ -56,6 +62,34 @@ static void compress(uint32_t state[8], const uint8_t *block) {
     state[5] += f;
     state[6] += g;
     state[7] += h;
+}
+
+/* True when the CPU has the SHA extensions (checked once) and BORN_CPU does not ask for the
+ * portable code (so BORN_CPU=scalar tests it). */
+static bool have_shani(void) {
+#if defined(__x86_64__)
+    static int cached = -1;
+    if (cpu_get_level() == CPU_LEVEL_SCALAR) return false;
+    if (cached < 0) {
+        unsigned a, b, c, d;
+        cached = __get_cpuid_count(7, 0, &a, &b, &c, &d) && ((b >> 29) & 1) &&
+                 __get_cpuid(1, &a, &b, &c, &d) && ((c >> 19) & 1); /* SHA and SSE4.1 */
+    }
+    return cached == 1;
+#else
+    return false;
+#endif
+}
+
+/* Compresses n consecutive blocks, with the SHA instructions when the CPU has them. */
+static void compress_blocks(uint32_t state[8], const uint8_t *data, size_t n) {
+#if defined(__x86_64__)
+    if (n > 0 && have_shani()) {
+        sha256_blocks_shani(state, data, n);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; i++) compress(state, data + 64 * i);
 }
 
 void born_sha256_init(born_sha256_ctx *ctx) {
@@ -81,10 +115,13 @@ born_status born_sha256_update(born_sha256_ctx *ctx, const void *data, size_t le
         p += take;
         len -= take;
         if (ctx->used < 64) return BORN_OK;
-        compress(ctx->state, ctx->block);
+        compress_blocks(ctx->state, ctx->block, 1);
         ctx->used = 0;
     }
-    for (; len >= 64; p += 64, len -= 64) compress(ctx->state, p);
+    size_t blocks = len / 64;
+    compress_blocks(ctx->state, p, blocks);
+    p += 64 * blocks;
+    len -= 64 * blocks;
     if (len > 0) memcpy(ctx->block, p, len);
     ctx->used = len;
     return BORN_OK;
