@@ -236,7 +236,8 @@ typedef void (*born_release_fn)(void *data, void *ctx);
 
 /* A tensor over the caller's buffer without copying (nbytes must equal numel x itemsize and data
  * must be aligned to the dtype). When the last tensor using it dies, release(data, ctx) is called
- * if release is not NULL; until then the caller keeps the buffer alive. */
+ * if release is not NULL; until then the caller keeps the buffer alive. When this call fails it
+ * returns NULL and never calls release: the buffer is still the caller's. */
 BORN_API born_tensor *born_from_buffer(born_dtype dtype, int ndim, const int64_t *shape,
                                        void *data, size_t nbytes, born_release_fn release,
                                        void *ctx);

@@ -225,6 +225,7 @@ born_tensor *born_from_buffer(born_dtype dtype, int ndim, const int64_t *shape, 
     born_storage *s = storage_borrow(BORN_CPU, data, nbytes, release, ctx);
     if (!s) return NULL;
     born_tensor *t = tensor_wrap_storage(s, dtype, ndim, shape, NULL, 0);
+    if (!t) s->release = NULL; /* on failure the buffer stays the caller's: no callback */
     storage_release(s);
     return t;
 }
