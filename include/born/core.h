@@ -91,14 +91,46 @@ typedef enum born_dtype {
     BORN_I64,
     BORN_U8,
     BORN_BOOL,
+    /* Block-quantized types with GGUF's (ggml's) exact layouts: a block of
+     * born_dtype_block_size() elements takes born_dtype_block_bytes() bytes. Tensors of these
+     * types are weights: born_to_dtype (de)quantizes them, born_linear / born_matmul take them as
+     * the weight, born_embedding gathers their rows, and views that keep rows whole apply; other
+     * ops refuse them with a message saying so. */
+    BORN_Q4_0,
+    BORN_Q4_1,
+    BORN_Q5_0,
+    BORN_Q5_1,
+    BORN_Q8_0,
+    BORN_Q8_1,
+    BORN_Q2_K,
+    BORN_Q3_K,
+    BORN_Q4_K,
+    BORN_Q5_K,
+    BORN_Q6_K,
+    BORN_Q8_K,
+    BORN_IQ4_NL,
+    BORN_IQ4_XS,
     BORN_DTYPE_COUNT
 } born_dtype;
 
 /* The dtype's short name ("f32", "bf16", "bool"), or "invalid"; a static string. */
 BORN_API const char *born_dtype_name(born_dtype dtype);
 
-/* Bytes per element, or 0 for an invalid dtype. */
+/* Bytes per element, or 0 for an invalid dtype and for the block-quantized dtypes (whose sizes
+ * are per block: born_dtype_block_bytes). */
 BORN_API size_t born_dtype_size(born_dtype dtype);
+
+/* True for the block-quantized dtypes (BORN_Q4_0 ... BORN_IQ4_XS). */
+BORN_API bool born_dtype_is_quantized(born_dtype dtype);
+
+/* Elements per block (32 or 256 for quantized dtypes, 1 for the others; 0 if invalid). */
+BORN_API int64_t born_dtype_block_size(born_dtype dtype);
+
+/* Bytes per block (the element size for dtypes that are not quantized; 0 if invalid). */
+BORN_API size_t born_dtype_block_bytes(born_dtype dtype);
+
+/* Bytes that numel elements take (numel a multiple of the block size). */
+BORN_API size_t born_dtype_nbytes(born_dtype dtype, int64_t numel);
 
 /* True for f32, f64, f16 and bf16. */
 BORN_API bool born_dtype_is_floating(born_dtype dtype);

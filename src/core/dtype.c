@@ -5,12 +5,30 @@
 
 static const struct {
     const char *name;
-    size_t size;
+    size_t size;        /* bytes per element, 0 for block types */
+    int64_t block;      /* elements per block */
+    size_t block_bytes; /* bytes per block */
 } dtype_info[BORN_DTYPE_COUNT] = {
-    [BORN_F32] = {"f32", 4}, [BORN_F64] = {"f64", 8}, [BORN_F16] = {"f16", 2},
-    [BORN_BF16] = {"bf16", 2}, [BORN_I8] = {"i8", 1},  [BORN_I16] = {"i16", 2},
-    [BORN_I32] = {"i32", 4}, [BORN_I64] = {"i64", 8}, [BORN_U8] = {"u8", 1},
-    [BORN_BOOL] = {"bool", 1},
+    [BORN_F32] = {"f32", 4, 1, 4},       [BORN_F64] = {"f64", 8, 1, 8},
+    [BORN_F16] = {"f16", 2, 1, 2},       [BORN_BF16] = {"bf16", 2, 1, 2},
+    [BORN_I8] = {"i8", 1, 1, 1},         [BORN_I16] = {"i16", 2, 1, 2},
+    [BORN_I32] = {"i32", 4, 1, 4},       [BORN_I64] = {"i64", 8, 1, 8},
+    [BORN_U8] = {"u8", 1, 1, 1},         [BORN_BOOL] = {"bool", 1, 1, 1},
+    /* ggml's block layouts (d and m are f16 unless noted) */
+    [BORN_Q4_0] = {"q4_0", 0, 32, 18},   /* d, 16 bytes of 4-bit values */
+    [BORN_Q4_1] = {"q4_1", 0, 32, 20},   /* d, m, 16 bytes */
+    [BORN_Q5_0] = {"q5_0", 0, 32, 22},   /* d, 4 bytes of high bits, 16 bytes */
+    [BORN_Q5_1] = {"q5_1", 0, 32, 24},   /* d, m, 4 + 16 bytes */
+    [BORN_Q8_0] = {"q8_0", 0, 32, 34},   /* d, 32 int8 */
+    [BORN_Q8_1] = {"q8_1", 0, 32, 36},   /* d, s = d * sum, 32 int8 */
+    [BORN_Q2_K] = {"q2_k", 0, 256, 84},  /* 16 scales, 64 bytes of 2-bit values, d, dmin */
+    [BORN_Q3_K] = {"q3_k", 0, 256, 110}, /* 32 bytes high bits, 64 bytes, 12 scales, d */
+    [BORN_Q4_K] = {"q4_k", 0, 256, 144}, /* d, dmin, 12 bytes of scales, 128 bytes */
+    [BORN_Q5_K] = {"q5_k", 0, 256, 176}, /* d, dmin, 12 scales, 32 high bits, 128 bytes */
+    [BORN_Q6_K] = {"q6_k", 0, 256, 210}, /* 128 low, 64 high, 16 int8 scales, d */
+    [BORN_Q8_K] = {"q8_k", 0, 256, 292}, /* f32 d, 256 int8, 16 int16 sums */
+    [BORN_IQ4_NL] = {"iq4_nl", 0, 32, 18},  /* d, 16 bytes of 4-bit indices */
+    [BORN_IQ4_XS] = {"iq4_xs", 0, 256, 136}, /* d, scales_h, 4 scales_l, 128 bytes */
 };
 
 static bool dtype_valid(born_dtype d) { return (unsigned)d < BORN_DTYPE_COUNT; }
@@ -20,6 +38,17 @@ const char *born_dtype_name(born_dtype dtype) {
 }
 
 size_t born_dtype_size(born_dtype dtype) { return dtype_valid(dtype) ? dtype_info[dtype].size : 0; }
+
+bool born_dtype_is_quantized(born_dtype d) { return dtype_valid(d) && dtype_info[d].size == 0; }
+
+int64_t born_dtype_block_size(born_dtype d) { return dtype_valid(d) ? dtype_info[d].block : 0; }
+
+size_t born_dtype_block_bytes(born_dtype d) { return dtype_valid(d) ? dtype_info[d].block_bytes : 0; }
+
+size_t born_dtype_nbytes(born_dtype d, int64_t numel) {
+    if (!dtype_valid(d) || numel <= 0) return 0;
+    return (size_t)(numel / dtype_info[d].block) * dtype_info[d].block_bytes;
+}
 
 bool born_dtype_is_floating(born_dtype d) {
     return d == BORN_F32 || d == BORN_F64 || d == BORN_F16 || d == BORN_BF16;
@@ -37,6 +66,8 @@ static int category(born_dtype d) {
 
 born_dtype born_promote_types(born_dtype a, born_dtype b) {
     if (a == b) return a;
+    /* quantized weights compute as f32 */
+    if (born_dtype_is_quantized(a) || born_dtype_is_quantized(b)) return BORN_F32;
     int ca = category(a), cb = category(b);
     if (ca != cb) return ca > cb ? a : b;
     size_t sa = born_dtype_size(a), sb = born_dtype_size(b);

@@ -67,6 +67,13 @@ born_status shape_check(const char *op_name, int ndim, const int64_t *shape, bor
         if (shape[i] > 1) span *= shape[i];
         n *= shape[i];
     }
+    int64_t block = born_dtype_block_size(dtype);
+    if (block > 1 && (ndim == 0 || shape[ndim - 1] % block != 0)) {
+        char s[160];
+        return born_error(BORN_ERR_SHAPE, "%s: a %s tensor stores blocks of %" PRId64 " elements "
+                          "along its last dimension, so shape %s does not fit", op_name,
+                          born_dtype_name(dtype), block, shape_str(ndim, shape, s, sizeof s));
+    }
     if (numel) *numel = n;
     return BORN_OK;
 }
@@ -109,7 +116,7 @@ born_tensor *tensor_new(born_dtype dtype, int ndim, const int64_t *shape, born_d
     int64_t numel = 0;
     if (shape_check("born_empty", ndim, shape, dtype, &numel) != BORN_OK) return NULL;
     born_ensure_init();
-    born_storage *s = storage_new(device, (size_t)numel * born_dtype_size(dtype));
+    born_storage *s = storage_new(device, born_dtype_nbytes(dtype, numel));
     if (!s) return NULL;
     born_tensor *t = tensor_wrap_storage(s, dtype, ndim, shape, NULL, 0);
     storage_release(s);
@@ -193,7 +200,7 @@ born_tensor *born_from_data(born_dtype dtype, int ndim, const int64_t *shape, co
                             size_t nbytes) {
     int64_t numel = 0;
     if (shape_check("born_from_data", ndim, shape, dtype, &numel) != BORN_OK) return NULL;
-    size_t want = (size_t)numel * born_dtype_size(dtype);
+    size_t want = born_dtype_nbytes(dtype, numel);
     if (nbytes != want)
         return born_error_null(BORN_ERR_ARGUMENT,
                                "born_from_data: buffer has %zu bytes, but %" PRId64
@@ -210,17 +217,19 @@ born_tensor *born_from_buffer(born_dtype dtype, int ndim, const int64_t *shape, 
                               size_t nbytes, born_release_fn release, void *ctx) {
     int64_t numel = 0;
     if (shape_check("born_from_buffer", ndim, shape, dtype, &numel) != BORN_OK) return NULL;
-    size_t want = (size_t)numel * born_dtype_size(dtype);
+    size_t want = born_dtype_nbytes(dtype, numel);
     if (nbytes != want)
         return born_error_null(BORN_ERR_ARGUMENT,
                                "born_from_buffer: buffer has %zu bytes, but %" PRId64
                                " elements of %s need %zu",
                                nbytes, numel, born_dtype_name(dtype), want);
     if (!data) return born_error_null(BORN_ERR_ARGUMENT, "born_from_buffer: data is NULL");
-    if ((uintptr_t)data % born_dtype_size(dtype) != 0)
+    /* blocks are read field by field, so 2-byte alignment (their f16 scales) is enough */
+    size_t align = born_dtype_is_quantized(dtype) ? 2 : born_dtype_size(dtype);
+    if ((uintptr_t)data % align != 0)
         return born_error_null(BORN_ERR_ARGUMENT,
                                "born_from_buffer: data is not aligned to %zu bytes for %s",
-                               born_dtype_size(dtype), born_dtype_name(dtype));
+                               align, born_dtype_name(dtype));
     born_ensure_init();
     born_storage *s = storage_borrow(BORN_CPU, data, nbytes, release, ctx);
     if (!s) return NULL;
@@ -235,6 +244,9 @@ born_tensor *born_from_buffer(born_dtype dtype, int ndim, const int64_t *shape, 
 static born_status locate(const char *op, const born_tensor *t, const int64_t *index,
                           char **where) {
     if (!t) return born_error(BORN_ERR_ARGUMENT, "%s: tensor is NULL", op);
+    if (born_dtype_is_quantized(t->dtype))
+        return born_error(BORN_ERR_DTYPE, "%s: elements of a %s tensor are not addressable; "
+                          "dequantize with born_to_dtype", op, born_dtype_name(t->dtype));
     if (t->storage->device.type != BORN_DEVICE_CPU)
         return born_error(BORN_ERR_DEVICE, "%s: tensor is not on the CPU (use born_to)", op);
     if (t->ndim > 0 && !index) return born_error(BORN_ERR_ARGUMENT, "%s: index is NULL", op);
@@ -298,7 +310,7 @@ double born_item(const born_tensor *t) {
 
 born_status born_copy_to_buffer(const born_tensor *t, void *buf, size_t nbytes) {
     if (!t) return born_error(BORN_ERR_ARGUMENT, "born_copy_to_buffer: tensor is NULL");
-    size_t want = (size_t)born_tensor_numel(t) * born_dtype_size(t->dtype);
+    size_t want = born_dtype_nbytes(t->dtype, born_tensor_numel(t));
     if (nbytes != want)
         return born_error(BORN_ERR_ARGUMENT,
                           "born_copy_to_buffer: buffer has %zu bytes, the tensor needs %zu",
@@ -307,6 +319,12 @@ born_status born_copy_to_buffer(const born_tensor *t, void *buf, size_t nbytes) 
     if (!want) return BORN_OK;
     const born_backend *be = backend_for(t->storage->device);
     if (!be) return born_last_status();
+    if (born_dtype_is_quantized(t->dtype)) { /* blocks are copied as bytes */
+        if (!born_tensor_is_contiguous(t))
+            return born_error(BORN_ERR_ARGUMENT, "born_copy_to_buffer: a non-contiguous %s "
+                              "tensor (copy it with born_contiguous first)", born_dtype_name(t->dtype));
+        return be->download(t->storage->device.index, buf, tensor_data(t), want);
+    }
     /* gather into a contiguous host buffer through the backend's strided copy */
     born_strided src = strided_of(t);
     if (t->storage->device.type == BORN_DEVICE_CPU) {

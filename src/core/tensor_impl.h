@@ -85,7 +85,8 @@ void tensor_release(born_tensor *t);
 
 /* Pointer to element [0, ..., 0] (host pointer for CPU, device pointer otherwise). */
 static inline void *tensor_data(const born_tensor *t) {
-    return (char *)t->storage->data + (size_t)t->offset * born_dtype_size(t->dtype);
+    /* block-quantized tensors start on a block boundary (views keep rows whole) */
+    return (char *)t->storage->data + born_dtype_nbytes(t->dtype, t->offset);
 }
 
 /* Normalises a possibly negative dim against ndim (dims in [-ndim, ndim) are valid); returns -1

@@ -151,7 +151,9 @@ static born_status read_tensor(born_file *f, size_t i, const born_json_value *t,
         return born_error(BORN_ERR_FORMAT, "%s: header: tensor \"%s\": %zu dimensions (at most "
                           "%d)", w, name, ndim, BORN_MAX_DIMS);
     e->ndim = (int)ndim;
-    uint64_t item = born_dtype_size(e->dtype), bytes = item;
+    /* quantized rows are counted in blocks: bytes = numel / block * block bytes */
+    uint64_t block = (uint64_t)born_dtype_block_size(e->dtype);
+    uint64_t item = born_dtype_block_bytes(e->dtype), bytes = item;
     bool overflow = false;
     for (size_t d = 0; d < ndim; d++) {
         uint64_t s = 0;
@@ -164,6 +166,13 @@ static born_status read_tensor(born_file *f, size_t i, const born_json_value *t,
     }
     for (size_t d = 0; d < ndim && overflow; d++)
         if (e->shape[d] == 0) overflow = false, bytes = 0;
+    if (block > 1) {
+        if (ndim == 0 || (uint64_t)e->shape[ndim - 1] % block != 0)
+            return born_error(BORN_ERR_FORMAT, "%s: header: tensor \"%s\": a %s tensor's last "
+                              "dimension must be a multiple of %llu", w, name,
+                              born_dtype_name(e->dtype), (unsigned long long)block);
+        bytes /= block;
+    }
     if (overflow || !tf_shape_fits(e->ndim, e->shape))
         return born_error(BORN_ERR_FORMAT, "%s: header: tensor \"%s\": the shape's size "
                           "overflows", w, name);

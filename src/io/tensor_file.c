@@ -423,7 +423,8 @@ born_tensor *born_file_get_index(born_file *f, int64_t index) {
                                "does not support", f->where, e->name, e->dtype_name);
     born_ensure_init();
     uint8_t *data = f->map->base + e->offset;
-    if ((uintptr_t)data % born_dtype_size(e->dtype) != 0) /* only in hand-made safetensors */
+    size_t align = born_dtype_is_quantized(e->dtype) ? 2 : born_dtype_size(e->dtype);
+    if ((uintptr_t)data % align != 0) /* only in hand-made safetensors */
         return born_from_data(e->dtype, e->ndim, e->shape, data, (size_t)e->nbytes);
     io_mapping_retain(f->map);
     born_storage *s = storage_borrow(BORN_CPU, data, (size_t)e->nbytes, mapping_release_cb, f->map);
@@ -681,7 +682,7 @@ born_status io_tensor_bytes(const char *where, const born_tensor *t, born_tensor
                             const void **data, size_t *nbytes) {
     *tmp = NULL;
     born_tensor *tt = (born_tensor *)t;
-    size_t n = (size_t)born_tensor_numel(t) * born_dtype_size(born_tensor_dtype(t));
+    size_t n = born_dtype_nbytes(born_tensor_dtype(t), born_tensor_numel(t));
     if (born_tensor_device(t).type == BORN_DEVICE_CPU && born_tensor_is_contiguous(t)) {
         *data = n ? born_data_ptr(tt) : (const void *)"";
         *nbytes = n;

@@ -4,7 +4,7 @@
 
 #include "ops/op_util.h"
 
-bool ops_check_inputs(const char *op, int n, born_tensor *const *ts) {
+bool ops_check_inputs_any(const char *op, int n, born_tensor *const *ts) {
     for (int i = 0; i < n; i++) {
         if (ts[i]) continue;
         if (!born_has_error()) {
@@ -16,6 +16,31 @@ bool ops_check_inputs(const char *op, int n, born_tensor *const *ts) {
         return false;
     }
     return true;
+}
+
+bool ops_check_inputs(const char *op, int n, born_tensor *const *ts) {
+    if (!ops_check_inputs_any(op, n, ts)) return false;
+    for (int i = 0; i < n; i++) {
+        if (!born_dtype_is_quantized(ts[i]->dtype)) continue;
+        born_error(BORN_ERR_DTYPE, "%s: %s is a quantized dtype, which only born_to_dtype, "
+                   "born_linear/born_matmul (as the weight), born_embedding and row views accept; "
+                   "dequantize it with born_to_dtype first", op, born_dtype_name(ts[i]->dtype));
+        return false;
+    }
+    return true;
+}
+
+born_strided ops_bytes_view(const born_tensor *t) {
+    born_strided v = strided_of(t);
+    v.dtype = BORN_U8;
+    if (born_dtype_is_quantized(t->dtype) && t->ndim > 0) {
+        int64_t block = born_dtype_block_size(t->dtype);
+        int64_t bytes = (int64_t)born_dtype_block_bytes(t->dtype);
+        for (int d = 0; d < t->ndim - 1; d++) v.strides[d] = t->strides[d] / block * bytes;
+        v.shape[t->ndim - 1] = t->shape[t->ndim - 1] / block * bytes;
+        v.strides[t->ndim - 1] = 1;
+    }
+    return v;
 }
 
 bool ops_check_device(const char *op, int n, born_tensor *const *ts, born_device *device) {
@@ -133,7 +158,10 @@ born_tensor *ops_cast(born_tensor *t, born_dtype dtype) {
     if (!be) return NULL;
     born_tensor *out = tensor_new(dtype, t->ndim, t->shape, t->storage->device);
     if (!out) return NULL;
-    born_strided d = strided_of(out), s = strided_of(t);
+    /* a quantized copy moves whole rows of blocks as bytes */
+    bool raw = born_dtype_is_quantized(t->dtype) && dtype == t->dtype;
+    born_strided d = raw ? ops_bytes_view(out) : strided_of(out);
+    born_strided s = raw ? ops_bytes_view(t) : strided_of(t);
     if (be->copy(&d, &s) != BORN_OK) {
         born_free(out);
         return NULL;

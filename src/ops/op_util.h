@@ -13,8 +13,16 @@
 #include "core/error.h"
 
 /* False when any of the n inputs is NULL. The first error stays: a NULL input that comes from a
- * failed op adds no message; a NULL passed by the caller records "op: input i is NULL". */
+ * failed op adds no message; a NULL passed by the caller records "op: input i is NULL". Also
+ * false, with a message saying what quantized tensors can do, for a block-quantized input. */
 bool ops_check_inputs(const char *op, int n, born_tensor *const *ts);
+
+/* As ops_check_inputs, but accepting quantized inputs: for the ops that handle them. */
+bool ops_check_inputs_any(const char *op, int n, born_tensor *const *ts);
+
+/* A quantized tensor seen as u8 bytes: the last dimension becomes its rows' bytes, the other
+ * strides are converted to bytes (for other dtypes: t relabelled as u8, for byte-sized dtypes). */
+born_strided ops_bytes_view(const born_tensor *t);
 
 /* False (with an error naming both devices) unless the non-NULL tensors share one device;
  * stores it in *device. */

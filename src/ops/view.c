@@ -41,6 +41,31 @@ static born_tensor *record_identity(born_tensor *out, born_tensor *in, const cha
     return record(out, in, name, identity_backward, &dev, sizeof dev);
 }
 
+/* ---- quantized tensors ----------------------------------------------------------------------- */
+
+/* Views of block-quantized tensors must keep rows of blocks whole: nothing may cut the last
+ * dimension. False with an error naming op otherwise. */
+static bool quantized_row_view_ok(const char *op, const born_tensor *t, int dim) {
+    if (!born_dtype_is_quantized(t->dtype) || dim != t->ndim - 1) return true;
+    born_error(BORN_ERR_DTYPE, "%s: cannot cut the last dimension of a %s tensor, whose rows are "
+               "stored in blocks of %lld", op, born_dtype_name(t->dtype),
+               (long long)born_dtype_block_size(t->dtype));
+    return false;
+}
+
+/* A new shape for a quantized tensor keeps it contiguous and its last size a multiple of the
+ * block. */
+static bool quantized_shape_ok(const char *op, const born_tensor *t, int ndim, const int64_t *shape) {
+    if (!born_dtype_is_quantized(t->dtype)) return true;
+    int64_t block = born_dtype_block_size(t->dtype);
+    if (born_tensor_is_contiguous(t) && ndim > 0 && shape[ndim - 1] % block == 0) return true;
+    char d[200], sh[160];
+    born_error(BORN_ERR_DTYPE, "%s: %s cannot be viewed as %s: a %s tensor must stay contiguous "
+               "with its last size a multiple of %lld", op, ops_describe(t, d, sizeof d),
+               shape_str(ndim, shape, sh, sizeof sh), born_dtype_name(t->dtype), (long long)block);
+    return false;
+}
+
 /* ---- view and reshape ---------------------------------------------------------------------- */
 
 /* Resolves one -1 in shape against numel; false with an error if impossible. */
@@ -116,9 +141,10 @@ static bool view_strides(const born_tensor *t, int nd, const int64_t *shape, int
 }
 
 born_tensor *born_view(born_tensor *t, int ndim, const int64_t *shape) {
-    if (!ops_check_inputs("born_view", 1, &t)) return NULL;
+    if (!ops_check_inputs_any("born_view", 1, &t)) return NULL;
     int64_t s[BORN_MAX_DIMS], st[BORN_MAX_DIMS];
     if (!infer_shape("born_view", t, ndim, shape, s)) return NULL;
+    if (!quantized_shape_ok("born_view", t, ndim, s)) return NULL;
     if (!view_strides(t, ndim, s, st)) {
         char d[200], sh[160];
         return born_error_null(BORN_ERR_SHAPE, "born_view: %s with strides that cannot be viewed "
@@ -130,9 +156,10 @@ born_tensor *born_view(born_tensor *t, int ndim, const int64_t *shape) {
 }
 
 born_tensor *born_reshape(born_tensor *t, int ndim, const int64_t *shape) {
-    if (!ops_check_inputs("born_reshape", 1, &t)) return NULL;
+    if (!ops_check_inputs_any("born_reshape", 1, &t)) return NULL;
     int64_t s[BORN_MAX_DIMS], st[BORN_MAX_DIMS];
     if (!infer_shape("born_reshape", t, ndim, shape, s)) return NULL;
+    if (!quantized_shape_ok("born_reshape", t, ndim, s)) return NULL;
     born_tensor *out;
     if (view_strides(t, ndim, s, st)) {
         out = tensor_new_view(t, t->dtype, ndim, s, st, t->offset);
@@ -304,10 +331,10 @@ static born_tensor *slice_view(born_tensor *t, const slice_params *p, const char
 }
 
 born_tensor *born_slice(born_tensor *t, int dim, int64_t start, int64_t end, int64_t step) {
-    if (!ops_check_inputs("born_slice", 1, &t)) return NULL;
+    if (!ops_check_inputs_any("born_slice", 1, &t)) return NULL;
     if (t->ndim == 0) return born_error_null(BORN_ERR_SHAPE, "born_slice: cannot slice a 0-dim tensor");
     int d = dim_normalize("born_slice", dim, t->ndim);
-    if (d < 0) return NULL;
+    if (d < 0 || !quantized_row_view_ok("born_slice", t, d)) return NULL;
     if (step < 1)
         return born_error_null(BORN_ERR_ARGUMENT, "born_slice: step must be positive, not %" PRId64, step);
     int64_t size = t->shape[d];
@@ -320,10 +347,10 @@ born_tensor *born_slice(born_tensor *t, int dim, int64_t start, int64_t end, int
 }
 
 born_tensor *born_narrow(born_tensor *t, int dim, int64_t start, int64_t length) {
-    if (!ops_check_inputs("born_narrow", 1, &t)) return NULL;
+    if (!ops_check_inputs_any("born_narrow", 1, &t)) return NULL;
     if (t->ndim == 0) return born_error_null(BORN_ERR_SHAPE, "born_narrow: cannot narrow a 0-dim tensor");
     int d = dim_normalize("born_narrow", dim, t->ndim);
-    if (d < 0) return NULL;
+    if (d < 0 || !quantized_row_view_ok("born_narrow", t, d)) return NULL;
     int64_t size = t->shape[d];
     if (start < 0) start += size;
     if (start < 0 || length < 0 || start > size || length > size - start)
@@ -334,10 +361,10 @@ born_tensor *born_narrow(born_tensor *t, int dim, int64_t start, int64_t length)
 }
 
 born_tensor *born_select(born_tensor *t, int dim, int64_t index) {
-    if (!ops_check_inputs("born_select", 1, &t)) return NULL;
+    if (!ops_check_inputs_any("born_select", 1, &t)) return NULL;
     if (t->ndim == 0) return born_error_null(BORN_ERR_SHAPE, "born_select: cannot index a 0-dim tensor");
     int d = dim_normalize("born_select", dim, t->ndim);
-    if (d < 0) return NULL;
+    if (d < 0 || !quantized_row_view_ok("born_select", t, d)) return NULL;
     int64_t size = t->shape[d];
     if (index < -size || index >= size)
         return born_error_null(BORN_ERR_ARGUMENT, "born_select: index %" PRId64 " out of range "
@@ -392,22 +419,22 @@ born_tensor *born_expand(born_tensor *t, int ndim, const int64_t *shape) {
 /* ---- copies: contiguous, clone, dtype, device ---------------------------------------------- */
 
 born_tensor *born_detach(born_tensor *t) {
-    if (!ops_check_inputs("born_detach", 1, &t)) return NULL;
+    if (!ops_check_inputs_any("born_detach", 1, &t)) return NULL;
     return ops_alias(t);
 }
 
 born_tensor *born_contiguous(born_tensor *t) {
-    if (!ops_check_inputs("born_contiguous", 1, &t)) return NULL;
+    if (!ops_check_inputs_any("born_contiguous", 1, &t)) return NULL;
     return record_identity(ops_as_contiguous(t), t, "ContiguousBackward");
 }
 
 born_tensor *born_clone(born_tensor *t) {
-    if (!ops_check_inputs("born_clone", 1, &t)) return NULL;
+    if (!ops_check_inputs_any("born_clone", 1, &t)) return NULL;
     return record_identity(ops_cast(t, t->dtype), t, "CloneBackward");
 }
 
 born_tensor *born_to_dtype(born_tensor *t, born_dtype dtype) {
-    if (!ops_check_inputs("born_to_dtype", 1, &t)) return NULL;
+    if (!ops_check_inputs_any("born_to_dtype", 1, &t)) return NULL;
     if ((unsigned)dtype >= BORN_DTYPE_COUNT)
         return born_error_null(BORN_ERR_DTYPE, "born_to_dtype: invalid dtype %d", (int)dtype);
     born_tensor *out = ops_as_dtype(t, dtype);
@@ -416,7 +443,7 @@ born_tensor *born_to_dtype(born_tensor *t, born_dtype dtype) {
 }
 
 born_tensor *born_to(born_tensor *t, born_device device) {
-    if (!ops_check_inputs("born_to", 1, &t)) return NULL;
+    if (!ops_check_inputs_any("born_to", 1, &t)) return NULL;
     if (born_device_equal(t->storage->device, device)) return record_identity(ops_alias(t), t, "ToDeviceBackward");
     const born_backend *to_be = backend_for(device);
     const born_backend *from_be = ops_backend(t);
@@ -424,7 +451,7 @@ born_tensor *born_to(born_tensor *t, born_device device) {
     born_tensor *src = ops_as_contiguous(t);
     born_tensor *out = src ? tensor_new(t->dtype, t->ndim, t->shape, device) : NULL;
     born_status st = out ? BORN_OK : born_last_status();
-    size_t bytes = (size_t)born_tensor_numel(t) * born_dtype_size(t->dtype);
+    size_t bytes = born_dtype_nbytes(t->dtype, born_tensor_numel(t));
     if (st == BORN_OK && bytes) {
         if (device.type == BORN_DEVICE_CPU)
             st = from_be->download(t->storage->device.index, tensor_data(out), tensor_data(src), bytes);

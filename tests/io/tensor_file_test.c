@@ -106,7 +106,7 @@ bool tft_same(born_tensor *a, born_tensor *b) {
         return false;
     for (int i = 0; i < born_tensor_ndim(a); i++)
         if (born_tensor_shape(a)[i] != born_tensor_shape(b)[i]) return false;
-    size_t n = (size_t)born_tensor_numel(a) * born_dtype_size(born_tensor_dtype(a));
+    size_t n = born_dtype_nbytes(born_tensor_dtype(a), born_tensor_numel(a));
     uint8_t *x = malloc(n + 1), *y = malloc(n + 1);
     bool same = x && y && born_copy_to_buffer(a, x, n) == BORN_OK &&
                 born_copy_to_buffer(b, y, n) == BORN_OK && memcmp(x, y, n) == 0;

@@ -50,6 +50,17 @@ static born_tensor_list *sample_list(void) {
     for (int d = 0; d < BORN_DTYPE_COUNT; d++) {
         char name[32];
         snprintf(name, sizeof name, "t.%s", born_dtype_name((born_dtype)d));
+        if (born_dtype_is_quantized((born_dtype)d)) { /* blocks of arbitrary bytes, 2 rows */
+            int64_t k = born_dtype_block_size((born_dtype)d) * 2;
+            size_t nb = born_dtype_nbytes((born_dtype)d, 2 * k);
+            unsigned char *bytes = malloc(nb);
+            for (size_t i = 0; i < nb; i++) bytes[i] = (unsigned char)(i * 7 + (size_t)d);
+            born_tensor *q = born_from_data((born_dtype)d, BORN_DIMS(2, k), bytes, nb);
+            born_tensor_list_add(l, name, q);
+            born_free(q);
+            free(bytes);
+            continue;
+        }
         born_tensor_list_add(l, name, tft_pattern((born_dtype)d, BORN_DIMS(3, 5)));
     }
     born_tensor_list_add(l, "scalar", born_scalar(BORN_F64, 2.5));
