@@ -175,6 +175,28 @@ typedef struct born_backend {
                                      const born_strided *grad_out, const born_strided *x,
                                      const born_strided *mean, const born_strided *rstd,
                                      const born_strided *weight);
+    /* The input gradient of a unary activation in one pass: grad_in = grad_out * f'(x), where x
+     * is the forward's input and y its output (read only by tanh, sigmoid and elu; for the other
+     * ops the caller may pass x again), with the forward's params. op is one of relu,
+     * leaky_relu, elu, softplus, sigmoid, tanh, silu, gelu and gelu_tanh. All four tensors share
+     * one shape and one floating dtype (f16/bf16 compute in f32); grad_in is contiguous and
+     * overlaps none of the others; the inputs may have any strides. The formula of each op is
+     * that of its composite rule in src/ops/unary.c, except that relu, leaky_relu, elu and
+     * softplus pass or scale grad_out by a select (so relu gives +0, never NaN, where x <= 0),
+     * and gelu takes Phi(x) from erfc rather than erf + 1 (which loses Phi below x = -4).
+     * Results must not depend on the thread count. */
+    born_status (*unary_backward)(born_unary_op op, const born_strided *grad_in,
+                                  const born_strided *grad_out, const born_strided *x,
+                                  const born_strided *y, const born_unary_params *params);
+    /* A product with a block-quantized weight: out[m, n] = sum_k x[m, k] * dequant(w)[n, k]
+     * (+ bias[n]). w is a quantized [N, K] matrix whose rows are whole (stride 1 along K; any
+     * row stride, in elements); x is f32 [M, K] and out f32 [M, N], both with stride 1 along
+     * their last dimension; bias is f32 [N] contiguous, or has data NULL. Each x row is
+     * quantized once to w's vec_dot type and each output is one vec_dot of a weight row with it
+     * (integer products inside blocks; the weight is never dequantized), so results do not
+     * depend on the thread count. */
+    born_status (*linear_quant)(const born_strided *out, const born_strided *x,
+                                const born_strided *w, const born_strided *bias);
 } born_backend;
 
 /* The backend serving device (NULL + error naming the device if none is available). */

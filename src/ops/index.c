@@ -291,15 +291,40 @@ static born_status embedding_backward(born_node *n, born_tensor *g, born_tensor 
     return gi[0] ? BORN_OK : born_last_status();
 }
 
+/* The rows of a quantized weight at the (contiguous 1-D i64) indices flat, gathered as bytes and
+ * dequantized: [n, dim] f32. Only the rows asked for are ever dequantized. */
+static born_tensor *embedding_quant_rows(born_tensor *weight, born_tensor *flat) {
+    static const char *op = "born_embedding";
+    int64_t num = weight->shape[0], dim = weight->shape[1], n = flat->shape[0];
+    int64_t row_bytes = (int64_t)born_dtype_nbytes(weight->dtype, dim);
+    int64_t stride = weight->strides[0] / born_dtype_block_size(weight->dtype) *
+                     (int64_t)born_dtype_block_bytes(weight->dtype);
+    born_tensor *bytes = tensor_new_view(weight, BORN_U8, 2, (int64_t[]){num, row_bytes},
+                                         (int64_t[]){stride, 1},
+                                         (int64_t)born_dtype_nbytes(weight->dtype, weight->offset));
+    born_tensor *picked = bytes ? select_along(op, bytes, 0, flat, 2, (int64_t[]){n, row_bytes}) : NULL;
+    born_tensor *q = picked ? tensor_new_view(picked, weight->dtype, 2, (int64_t[]){n, dim}, NULL, 0)
+                            : NULL;
+    born_tensor *rows = q ? ops_cast(q, BORN_F32) : NULL;
+    born_free(q);
+    born_free(picked);
+    born_free(bytes);
+    return rows;
+}
+
 born_tensor *born_embedding(born_tensor *weight, born_tensor *indices) {
     static const char *op = "born_embedding";
     born_tensor *args[2] = {weight, indices};
-    if (!ops_check_inputs(op, 2, args)) return NULL;
+    bool quantized = weight && born_dtype_is_quantized(weight->dtype);
+    if (quantized ? !ops_check_inputs_any(op, 2, args) || !ops_check_inputs(op, 1, &indices)
+                  : !ops_check_inputs(op, 2, args))
+        return NULL;
     if (!ops_check_device(op, 2, args, NULL)) return NULL;
     char a[200], b[200];
-    if (weight->ndim != 2)
-        return born_error_null(BORN_ERR_SHAPE, "%s: weight %s must be 2-D [num, dim]", op,
-                               ops_describe(weight, a, sizeof a));
+    if (weight->ndim != 2 || (quantized && weight->strides[1] != 1))
+        return born_error_null(BORN_ERR_SHAPE, "%s: weight %s must be 2-D [num, dim]%s", op,
+                               ops_describe(weight, a, sizeof a),
+                               quantized ? " with whole rows (not a transposed view)" : "");
     if (!is_index_dtype(indices->dtype))
         return born_error_null(BORN_ERR_DTYPE, "%s: indices %s must be i32 or i64 (weight %s)", op,
                                ops_describe(indices, a, sizeof a), ops_describe(weight, b, sizeof b));
@@ -317,7 +342,9 @@ born_tensor *born_embedding(born_tensor *weight, born_tensor *indices) {
     born_tensor *flat = cont ? tensor_new_view(cont, BORN_I64, 1, &n, NULL, cont->offset) : NULL;
     born_free(typed);
     born_free(cont);
-    born_tensor *rows = flat ? select_along(op, weight, 0, flat, 2, (int64_t[]){n, dim}) : NULL;
+    born_tensor *rows = !flat ? NULL
+                        : quantized ? embedding_quant_rows(weight, flat)
+                                    : select_along(op, weight, 0, flat, 2, (int64_t[]){n, dim});
     born_tensor *out = rows ? tensor_new_view(rows, rows->dtype, indices->ndim + 1, shape, NULL,
                                               rows->offset) : NULL;
     born_free(rows);

@@ -217,6 +217,8 @@ static born_status mm_backward(born_node *n, born_tensor *g, born_tensor **gi) {
 
 /* ---- matmul, mm, bmm --------------------------------------------------------------------- */
 
+static born_tensor *matmul_quant(born_tensor *a, born_tensor *b);
+
 static born_tensor *matmul_op(const char *name, const char *node_name, born_tensor *a,
                               born_tensor *b) {
     mm_geom g;
@@ -232,6 +234,8 @@ static born_tensor *matmul_op(const char *name, const char *node_name, born_tens
 }
 
 born_tensor *born_matmul(born_tensor *a, born_tensor *b) {
+    if (a && b && (born_dtype_is_quantized(a->dtype) || born_dtype_is_quantized(b->dtype)))
+        return matmul_quant(a, b);
     return matmul_op("born_matmul", "MatmulBackward", a, b);
 }
 
@@ -339,8 +343,12 @@ static born_status linear_backward(born_node *n, born_tensor *g, born_tensor **g
     return BORN_OK;
 }
 
+static born_tensor *linear_quant(const char *name, born_tensor *x, born_tensor *w,
+                                 born_tensor *bias);
+
 born_tensor *born_linear(born_tensor *x, born_tensor *weight, born_tensor *bias) {
     const char *name = "born_linear";
+    if (weight && born_dtype_is_quantized(weight->dtype)) return linear_quant(name, x, weight, bias);
     born_tensor *args[3] = {x, weight, bias};
     if (!ops_check_inputs(name, 2, args)) return NULL;
     born_device device;
@@ -428,5 +436,142 @@ born_tensor *born_linear(born_tensor *x, born_tensor *weight, born_tensor *bias)
         born_free(out);
         return NULL;
     }
+    return out;
+}
+
+/* ---- quantized weights --------------------------------------------------------------------- */
+
+/* born_linear(x, w, bias) and born_matmul(x, w^T) with a block-quantized w [N, K]: one call to
+ * the backend's linear_quant (x rows quantized on the fly, integer dot products with the packed
+ * weight rows), x of any non-bool dtype computed as f32 with its leading dims folded, an f32
+ * result. Only x and the bias can require grad (a quantized tensor cannot): grad_x = g @
+ * dequant(w), the weight dequantized a slice of rows at a time, never whole. */
+
+/* Rows of w dequantized per step of the backward: about 8 MiB of f32. */
+static int64_t quant_backward_rows(int64_t k) {
+    int64_t rows = ((int64_t)2 << 20) / (k > 0 ? k : 1);
+    return rows < 16 ? 16 : rows;
+}
+
+static born_status linear_quant_backward(born_node *n, born_tensor *g, born_tensor **gi) {
+    born_tensor *w = node_saved(n, 0);
+    if (n->ninputs > 1 && node_needs_grad(n, 1)) gi[1] = g;
+    if (!node_needs_grad(n, 0)) return BORN_OK;
+    int64_t rows = w->shape[0], step = quant_backward_rows(w->shape[1]);
+    born_tensor *acc = NULL;
+    for (int64_t r0 = 0; r0 < rows; r0 += step) {
+        int64_t len = rows - r0 < step ? rows - r0 : step;
+        born_tensor *wr = born_narrow(w, 0, r0, len);
+        born_tensor *wd = born_to_dtype(wr, BORN_F32);
+        born_tensor *gr = born_narrow(g, -1, r0, len);
+        born_tensor *part = born_matmul(gr, wd);
+        born_free(wr);
+        born_free(wd);
+        born_free(gr);
+        if (!part) {
+            born_free(acc);
+            return born_last_status();
+        }
+        if (acc) {
+            born_tensor *sum = born_add(acc, part);
+            born_free(acc);
+            born_free(part);
+            if (!sum) return born_last_status();
+            acc = sum;
+        } else {
+            acc = part;
+        }
+    }
+    if (!acc) acc = born_zeros(BORN_F32, n->inputs[0].ndim, n->inputs[0].shape); /* no rows */
+    gi[0] = acc;
+    return acc ? BORN_OK : born_last_status();
+}
+
+static born_tensor *linear_quant(const char *name, born_tensor *x, born_tensor *w,
+                                 born_tensor *bias) {
+    born_tensor *args[3] = {x, w, bias};
+    if (!ops_check_inputs_any(name, 2, args)) return NULL;
+    born_device device;
+    if (!ops_check_device(name, 3, args, &device)) return NULL;
+    char dx[200], dw[200], db[200];
+    if (born_dtype_is_quantized(x->dtype) || x->dtype == BORN_BOOL ||
+        (bias && (born_dtype_is_quantized(bias->dtype) || bias->dtype == BORN_BOOL))) {
+        if (bias)
+            snprintf(db, sizeof db, " and bias %s", ops_describe(bias, dw, sizeof dw));
+        else
+            db[0] = '\0';
+        return born_error_null(BORN_ERR_DTYPE, "%s: input %s, weight %s%s: with a quantized "
+                               "weight the input and the bias must be floating (or integer) "
+                               "tensors", name, ops_describe(x, dx, sizeof dx),
+                               ops_describe(w, dw, sizeof dw), db);
+    }
+    if (w->ndim != 2 || w->strides[1] != 1 || x->ndim < 1 ||
+        x->shape[x->ndim - 1] != w->shape[1] ||
+        (bias && (bias->ndim != 1 || bias->shape[0] != w->shape[0]))) {
+        if (bias)
+            snprintf(db, sizeof db, " and bias %s", ops_describe(bias, dw, sizeof dw));
+        else
+            db[0] = '\0';
+        return born_error_null(BORN_ERR_SHAPE, "%s: input %s, weight %s%s: expected input "
+                               "[..., in], a quantized weight [out, in] with whole rows and bias "
+                               "[out]", name, ops_describe(x, dx, sizeof dx),
+                               ops_describe(w, dw, sizeof dw), db);
+    }
+    const born_backend *be = backend_for(device);
+    if (!be) return NULL;
+    if (!be->linear_quant)
+        return born_error_null(BORN_ERR_UNSUPPORTED, "%s: quantized weights are not supported on "
+                               "this device", name);
+    int64_t in = w->shape[1], outf = w->shape[0], rows = 1;
+    int64_t shape[BORN_MAX_DIMS];
+    for (int d = 0; d < x->ndim - 1; d++) {
+        rows *= x->shape[d];
+        shape[d] = x->shape[d];
+    }
+    shape[x->ndim - 1] = outf;
+    born_tensor *typed = ops_as_dtype(x, BORN_F32);
+    born_tensor *cx = typed ? ops_as_contiguous(typed) : NULL;
+    born_free(typed);
+    born_tensor *cb = cx && bias ? ops_as_dtype(bias, BORN_F32) : NULL;
+    born_tensor *cbc = cb ? ops_as_contiguous(cb) : NULL;
+    born_free(cb);
+    born_tensor *out = cx && (!bias || cbc) ? ops_empty(BORN_F32, x->ndim, shape, device) : NULL;
+    born_status st = out ? BORN_OK : born_last_status();
+    if (st == BORN_OK) {
+        born_strided sx = {tensor_data(cx), BORN_F32, 2, {rows, in}, {in, 1}};
+        born_strided sw = {tensor_data(w), w->dtype, 2, {outf, in}, {w->strides[0], 1}};
+        born_strided so = {tensor_data(out), BORN_F32, 2, {rows, outf}, {outf, 1}};
+        born_strided sb = {cbc ? tensor_data(cbc) : NULL, BORN_F32, 1, {outf}, {1}};
+        st = be->linear_quant(&so, &sx, &sw, &sb);
+    }
+    born_free(cx);
+    born_free(cbc);
+    if (st != BORN_OK) {
+        born_free(out);
+        return NULL;
+    }
+    born_tensor *inputs[2] = {x, bias};
+    if (!autograd_record(out, "LinearQuantBackward", linear_quant_backward, bias ? 2 : 1, inputs,
+                         1, &w, NULL, 0)) {
+        born_free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* a @ b with a quantized b: b must be the transpose of a quantized [N, K] weight
+ * (born_transpose(w, 0, 1)), so that a @ b is born_linear(a, w). */
+static born_tensor *matmul_quant(born_tensor *a, born_tensor *b) {
+    const char *name = "born_matmul";
+    char da[200], db[200];
+    if (born_dtype_is_quantized(a->dtype) || b->ndim != 2 || b->strides[0] != 1 ||
+        b->strides[1] == 1)
+        return born_error_null(BORN_ERR_DTYPE, "%s: %s @ %s: a quantized matrix can only be the "
+                               "right operand, as the transposed view of a weight [out, in] "
+                               "(born_matmul(x, born_transpose(w, 0, 1)), or born_linear(x, w))",
+                               name, ops_describe(a, da, sizeof da), ops_describe(b, db, sizeof db));
+    born_tensor *w = born_transpose(b, 0, 1);
+    born_tensor *out = w ? linear_quant(name, a, w, NULL) : NULL;
+    born_free(w);
     return out;
 }

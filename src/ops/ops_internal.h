@@ -29,4 +29,9 @@ born_tensor *avg_pool2d_backward_op(born_tensor *grad_out, int input_ndim,
  * `size`, with grad (indices' shape) added at the positions indices (i64) give along dim. */
 born_tensor *sort_backward_op(born_tensor *grad, born_tensor *indices, int dim, int64_t size);
 
+/* Whether the backward rules of the activations (relu, leaky_relu, elu, softplus, sigmoid, tanh,
+ * silu, gelu, gelu_tanh) use the backend's fused unary_backward (the default) or their composite
+ * form, which stays the fallback and the tests' reference (src/ops/unary.c). Process-wide. */
+void ops_set_fused_unary_backward(bool on);
+
 #endif

@@ -1,9 +1,11 @@
 /* Unary elementwise ops: dtype rules, dispatch, and each op's backward rule beside it. */
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "autograd/node.h"
 #include "ops/op_util.h"
+#include "ops/ops_internal.h"
 
 static const char *const unary_names[BORN_UNARY_OP_COUNT] = {
     [BORN_UNARY_NEG] = "neg",         [BORN_UNARY_ABS] = "abs",
@@ -139,10 +141,60 @@ typedef struct unary_node_params {
     born_unary_params p;
 } unary_node_params;
 
+/* Whether rules use the backend's fused unary_backward (tests switch it off to run the composite
+ * rules, the reference). */
+static atomic_bool fused_backward_on = true;
+
+void ops_set_fused_unary_backward(bool on) { atomic_store(&fused_backward_on, on); }
+
+static bool has_fused_backward(born_unary_op op) {
+    switch (op) {
+    case BORN_UNARY_RELU:
+    case BORN_UNARY_LEAKY_RELU:
+    case BORN_UNARY_ELU:
+    case BORN_UNARY_SOFTPLUS:
+    case BORN_UNARY_SIGMOID:
+    case BORN_UNARY_TANH:
+    case BORN_UNARY_SILU:
+    case BORN_UNARY_GELU:
+    case BORN_UNARY_GELU_TANH: return true;
+    default: return false;
+    }
+}
+
+/* g * f'(x) in one pass through the backend's unary_backward: a new tensor of x's shape and dtype
+ * in *out, or *out NULL (and no error) when the fused form does not apply (another op, a device
+ * without the entry, a dtype or a shape of g that differs from x's). */
+static born_status fused_backward(const unary_node_params *np, born_tensor *g, born_tensor *x,
+                                  born_tensor *y, born_tensor **out) {
+    *out = NULL;
+    if (!atomic_load(&fused_backward_on) || !has_fused_backward(np->op)) return BORN_OK;
+    if (!born_dtype_is_floating(x->dtype) || g->dtype != x->dtype || (y && y->dtype != x->dtype) ||
+        g->ndim != x->ndim || memcmp(g->shape, x->shape, sizeof(int64_t) * (size_t)x->ndim) != 0 ||
+        !born_device_equal(g->storage->device, x->storage->device))
+        return BORN_OK;
+    const born_backend *be = ops_backend(x);
+    if (!be) return born_last_status();
+    if (!be->unary_backward) return BORN_OK;
+    born_tensor *r = ops_empty(x->dtype, x->ndim, x->shape, x->storage->device);
+    if (!r) return born_last_status();
+    born_strided so = strided_of(r), sg = strided_of(g), sx = strided_of(x);
+    born_strided sy = y ? strided_of(y) : sx;
+    born_status st = be->unary_backward(np->op, &so, &sg, &sx, &sy, &np->p);
+    if (st != BORN_OK) {
+        born_free(r);
+        return st;
+    }
+    *out = r;
+    return BORN_OK;
+}
+
 /* g * f'(x) for each differentiable op; x is saved input 0, y the saved output 1. */
 static born_status unary_backward(born_node *n, born_tensor *g, born_tensor **gi) {
     const unary_node_params *np = node_params(n);
     born_tensor *x = node_saved(n, 0), *y = node_saved(n, 1);
+    born_status fst = fused_backward(np, g, x, y, &gi[0]);
+    if (fst != BORN_OK || gi[0]) return fst;
     double a = np->p.alpha, b = np->p.beta;
     born_tensor *d = NULL; /* f'(x), or the whole gradient when set directly below */
     switch (np->op) {

@@ -53,6 +53,19 @@ static bool quantized_row_view_ok(const char *op, const born_tensor *t, int dim)
     return false;
 }
 
+/* A transposed quantized tensor (its rows of blocks no longer along the last dimension) is only
+ * an operand of born_matmul; other ops that take quantized tensors need whole rows last. */
+static bool quantized_rows_ok(const char *op, const born_tensor *t) {
+    if (!born_dtype_is_quantized(t->dtype) || t->ndim == 0 || t->strides[t->ndim - 1] == 1)
+        return true;
+    char d[200];
+    born_error(BORN_ERR_DTYPE, "%s: %s is a transposed view of a %s tensor, whose rows of blocks "
+               "no longer lie along the last dimension; only born_matmul takes it (as the right "
+               "operand): transpose it back first", op, ops_describe(t, d, sizeof d),
+               born_dtype_name(t->dtype));
+    return false;
+}
+
 /* A new shape for a quantized tensor keeps it contiguous and its last size a multiple of the
  * block. */
 static bool quantized_shape_ok(const char *op, const born_tensor *t, int ndim, const int64_t *shape) {
@@ -256,7 +269,7 @@ static born_status permute_backward(born_node *n, born_tensor *g, born_tensor **
 }
 
 born_tensor *born_permute(born_tensor *t, int ndim, const int64_t *dims) {
-    if (!ops_check_inputs("born_permute", 1, &t)) return NULL;
+    if (!ops_check_inputs_any("born_permute", 1, &t)) return NULL; /* views of quantized too */
     if (ndim != t->ndim || (ndim > 0 && !dims))
         return born_error_null(BORN_ERR_ARGUMENT, "born_permute: %d dimensions given for a "
                                "%d-dimensional tensor", ndim, t->ndim);
@@ -278,7 +291,7 @@ born_tensor *born_permute(born_tensor *t, int ndim, const int64_t *dims) {
 }
 
 born_tensor *born_transpose(born_tensor *t, int dim0, int dim1) {
-    if (!ops_check_inputs("born_transpose", 1, &t)) return NULL;
+    if (!ops_check_inputs_any("born_transpose", 1, &t)) return NULL;
     int a = dim_normalize("born_transpose", dim0, t->ndim);
     int b = dim_normalize("born_transpose", dim1, t->ndim);
     if (a < 0 || b < 0) return NULL;
@@ -333,6 +346,7 @@ static born_tensor *slice_view(born_tensor *t, const slice_params *p, const char
 born_tensor *born_slice(born_tensor *t, int dim, int64_t start, int64_t end, int64_t step) {
     if (!ops_check_inputs_any("born_slice", 1, &t)) return NULL;
     if (t->ndim == 0) return born_error_null(BORN_ERR_SHAPE, "born_slice: cannot slice a 0-dim tensor");
+    if (!quantized_rows_ok("born_slice", t)) return NULL;
     int d = dim_normalize("born_slice", dim, t->ndim);
     if (d < 0 || !quantized_row_view_ok("born_slice", t, d)) return NULL;
     if (step < 1)
@@ -349,6 +363,7 @@ born_tensor *born_slice(born_tensor *t, int dim, int64_t start, int64_t end, int
 born_tensor *born_narrow(born_tensor *t, int dim, int64_t start, int64_t length) {
     if (!ops_check_inputs_any("born_narrow", 1, &t)) return NULL;
     if (t->ndim == 0) return born_error_null(BORN_ERR_SHAPE, "born_narrow: cannot narrow a 0-dim tensor");
+    if (!quantized_rows_ok("born_narrow", t)) return NULL;
     int d = dim_normalize("born_narrow", dim, t->ndim);
     if (d < 0 || !quantized_row_view_ok("born_narrow", t, d)) return NULL;
     int64_t size = t->shape[d];
@@ -363,6 +378,7 @@ born_tensor *born_narrow(born_tensor *t, int dim, int64_t start, int64_t length)
 born_tensor *born_select(born_tensor *t, int dim, int64_t index) {
     if (!ops_check_inputs_any("born_select", 1, &t)) return NULL;
     if (t->ndim == 0) return born_error_null(BORN_ERR_SHAPE, "born_select: cannot index a 0-dim tensor");
+    if (!quantized_rows_ok("born_select", t)) return NULL;
     int d = dim_normalize("born_select", dim, t->ndim);
     if (d < 0 || !quantized_row_view_ok("born_select", t, d)) return NULL;
     int64_t size = t->shape[d];
@@ -424,26 +440,39 @@ born_tensor *born_detach(born_tensor *t) {
 }
 
 born_tensor *born_contiguous(born_tensor *t) {
-    if (!ops_check_inputs_any("born_contiguous", 1, &t)) return NULL;
+    if (!ops_check_inputs_any("born_contiguous", 1, &t) || !quantized_rows_ok("born_contiguous", t))
+        return NULL;
     return record_identity(ops_as_contiguous(t), t, "ContiguousBackward");
 }
 
 born_tensor *born_clone(born_tensor *t) {
-    if (!ops_check_inputs_any("born_clone", 1, &t)) return NULL;
+    if (!ops_check_inputs_any("born_clone", 1, &t) || !quantized_rows_ok("born_clone", t)) return NULL;
     return record_identity(ops_cast(t, t->dtype), t, "CloneBackward");
 }
 
 born_tensor *born_to_dtype(born_tensor *t, born_dtype dtype) {
-    if (!ops_check_inputs_any("born_to_dtype", 1, &t)) return NULL;
+    if (!ops_check_inputs_any("born_to_dtype", 1, &t) || !quantized_rows_ok("born_to_dtype", t))
+        return NULL;
     if ((unsigned)dtype >= BORN_DTYPE_COUNT)
         return born_error_null(BORN_ERR_DTYPE, "born_to_dtype: invalid dtype %d", (int)dtype);
+    if (born_dtype_is_quantized(dtype) && dtype != t->dtype) {
+        /* quantizing works on rows of whole blocks along the last dimension */
+        int64_t block = born_dtype_block_size(dtype);
+        if (t->ndim == 0 || t->shape[t->ndim - 1] % block != 0) {
+            char d[200];
+            return born_error_null(BORN_ERR_SHAPE, "born_to_dtype: cannot quantize %s to %s: the "
+                                   "last dimension must be a multiple of its block size %lld",
+                                   ops_describe(t, d, sizeof d), born_dtype_name(dtype),
+                                   (long long)block);
+        }
+    }
     born_tensor *out = ops_as_dtype(t, dtype);
     if (!out || !born_dtype_is_floating(dtype) || !born_dtype_is_floating(t->dtype)) return out;
     return record_identity(out, t, "ToDtypeBackward");
 }
 
 born_tensor *born_to(born_tensor *t, born_device device) {
-    if (!ops_check_inputs_any("born_to", 1, &t)) return NULL;
+    if (!ops_check_inputs_any("born_to", 1, &t) || !quantized_rows_ok("born_to", t)) return NULL;
     if (born_device_equal(t->storage->device, device)) return record_identity(ops_alias(t), t, "ToDeviceBackward");
     const born_backend *to_be = backend_for(device);
     const born_backend *from_be = ops_backend(t);

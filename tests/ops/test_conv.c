@@ -28,9 +28,11 @@
  *   y = F.conv2d(x, w, b, stride=2, padding=1, groups=2)
  *   (y * pat(tuple(y.shape), 4)).sum().backward()   # x.grad, w.grad, b.grad
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cpu_features.h"
 #include "ops/ops_internal.h"
 #include "test.h"
 
@@ -480,6 +482,74 @@ TEST(conv2d_one_and_two_threads_give_identical_bits) {
     }
     born_generator_free(gen);
     CHECK_OK(born_set_num_threads(saved));
+}
+
+/* ---- the f32 packed path ----------------------------------------------------------------- */
+
+/* |a - b| <= tol (|b| + scale) elementwise, with scale the largest |b|. */
+static bool close_to(born_tensor *a, born_tensor *b, double tol) {
+    int64_t n = born_tensor_numel(b);
+    if (!a || born_tensor_numel(a) != n) return false;
+    double *pa = malloc((size_t)(n ? n : 1) * 8), *pb = malloc((size_t)(n ? n : 1) * 8);
+    bool ok = born_copy_to_buffer(born_to_dtype(a, BORN_F64), pa, (size_t)n * 8) == BORN_OK &&
+              born_copy_to_buffer(born_to_dtype(b, BORN_F64), pb, (size_t)n * 8) == BORN_OK;
+    double scale = 0;
+    for (int64_t i = 0; ok && i < n; i++) scale = fabs(pb[i]) > scale ? fabs(pb[i]) : scale;
+    for (int64_t i = 0; ok && i < n; i++) ok = fabs(pa[i] - pb[i]) <= tol * (fabs(pb[i]) + scale);
+    free(pa);
+    free(pb);
+    return ok;
+}
+
+/* f32 forward and gradients (im2col packed straight from the image into the GEMM's panels, weights
+ * packed once) against the f64 path, at every CPU level and with 1 and 2 threads (identical bits):
+ * output rows narrower than 8 and wider than 16, row and panel tails, depths over 256 (several k
+ * blocks), padding, strides, dilation, groups, 1x1, few taps (the direct kernels), and a batch of
+ * 1 (work split inside images: the direct forward must give the product's bits). */
+TEST(conv2d_f32_packed_path_matches_f64) {
+    const int64_t shapes[][8] = {
+        {3, 5, 9, 6, 7, 5, 3, 3},      {2, 32, 13, 13, 64, 32, 3, 3}, {2, 1, 28, 28, 32, 1, 3, 3},
+        {1, 6, 23, 19, 9, 2, 3, 2},    {2, 4, 9, 9, 13, 4, 1, 1},     {1, 40, 6, 20, 7, 40, 2, 2},
+        {2, 3, 11, 12, 5, 3, 3, 3},    {1, 1, 28, 28, 32, 1, 3, 3},   {3, 4, 17, 11, 6, 2, 2, 3},
+        {1, 12, 12, 13, 8, 12, 3, 2},
+    };
+    const born_conv2d_params ps[] = {
+        conv_params(1, 1, 0, 0, 1, 1, 1), conv_params(1, 1, 0, 0, 1, 1, 1),
+        conv_params(1, 1, 0, 0, 1, 1, 1), conv_params(2, 1, 1, 0, 1, 2, 3),
+        conv_params(1, 1, 0, 0, 1, 1, 1), conv_params(1, 2, 1, 1, 1, 1, 1),
+        conv_params(1, 1, 1, 1, 2, 1, 1), conv_params(1, 1, 0, 0, 1, 1, 1),
+        conv_params(2, 1, 0, 0, 2, 2, 2), conv_params(1, 1, 0, 0, 2, 3, 1),
+    };
+    int saved_threads = born_get_num_threads();
+    cpu_level saved = cpu_get_level();
+    born_generator *gen = born_generator_new(11);
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+        born_tensor *x = born_randn(gen, BORN_F32, 4, shapes[c]);
+        born_tensor *w = born_randn(gen, BORN_F32, 4, shapes[c] + 4);
+        born_tensor *b = born_randn(gen, BORN_F32, 1, shapes[c] + 4);
+        born_tensor *y64, *gx64, *gw64;
+        conv_run(born_to_dtype(x, BORN_F64), born_to_dtype(w, BORN_F64), born_to_dtype(b, BORN_F64),
+                 &ps[c], &y64, &gx64, &gw64);
+        CHECK_MSG(y64 && gx64 && gw64, "case %zu: %s", c, born_last_error());
+        if (!y64 || !gx64 || !gw64) break;
+        for (int level = CPU_LEVEL_SCALAR; level <= CPU_LEVEL_AVX2; level++) {
+            cpu_set_level((cpu_level)level);
+            born_tensor *r[2][3];
+            for (int t = 0; t < 2; t++) {
+                CHECK_OK(born_set_num_threads(t + 1));
+                conv_run(x, w, b, &ps[c], &r[t][0], &r[t][1], &r[t][2]);
+            }
+            CHECK_MSG(close_to(r[0][0], y64, 1e-5), "case %zu level %d: output", c, level);
+            CHECK_MSG(close_to(r[0][1], gx64, 1e-5), "case %zu level %d: input gradient", c, level);
+            CHECK_MSG(close_to(r[0][2], gw64, 1e-5), "case %zu level %d: weight gradient", c, level);
+            for (int k = 0; k < 3; k++)
+                CHECK_MSG(same_bits(r[0][k], r[1][k]), "case %zu level %d: result %d differs with 2 "
+                          "threads", c, level, k);
+        }
+        cpu_set_level(saved);
+    }
+    born_generator_free(gen);
+    CHECK_OK(born_set_num_threads(saved_threads));
 }
 
 /* ---- errors --------------------------------------------------------------------------------- */

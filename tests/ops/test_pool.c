@@ -55,6 +55,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <math.h>
+
+#include "core/cpu_features.h"
 #include "ops/ops_internal.h"
 #include "test.h"
 
@@ -635,6 +638,114 @@ TEST(pool2d_one_and_two_threads_give_identical_bits) {
         CHECK_MSG(same_bits(outs[0][i], outs[1][i]), "result %d differs", i);
     born_generator_free(gen);
     CHECK_OK(born_set_num_threads(saved));
+}
+
+/* ---- fast paths ------------------------------------------------------------------------------ */
+
+/* torch's max pooling written out for windows without padding or dilation (clipped at the input
+ * edge, as ceil_mode's last window): the first maximum in row-major order wins and a NaN takes
+ * over from anything before it. */
+static void ref_max_pool(const float *x, int64_t planes, int64_t h, int64_t w, int64_t kh,
+                         int64_t kw, int64_t sh, int64_t sw, int64_t oh, int64_t ow, float *out,
+                         int64_t *idx) {
+    for (int64_t p = 0; p < planes; p++)
+        for (int64_t y = 0; y < oh; y++)
+            for (int64_t xo = 0; xo < ow; xo++) {
+                float best = -INFINITY;
+                int64_t bi = y * sh * w + xo * sw;
+                for (int64_t i = y * sh; i < y * sh + kh && i < h; i++)
+                    for (int64_t j = xo * sw; j < xo * sw + kw && j < w; j++) {
+                        float v = x[p * h * w + i * w + j];
+                        if (v > best || isnan(v)) {
+                            best = v;
+                            bi = i * w + j;
+                        }
+                    }
+                out[(p * oh + y) * ow + xo] = best;
+                idx[(p * oh + y) * ow + xo] = bi;
+            }
+}
+
+/* Values with many ties, signed zeros, infinities and NaNs. */
+static void tricky_values(float *v, int64_t n, uint32_t seed) {
+    static const float pool_of[] = {-1.0f, 0.0f, -0.0f, 1.0f, 2.0f, 2.0f, 0.5f, -INFINITY,
+                                    INFINITY, NAN, 3.0f, 3.0f, -2.0f, 1.0f, 0.25f, 7.0f};
+    for (int64_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        v[i] = (seed >> 28) < 11 ? (float)((int)(seed >> 20) % 9) - 4.0f : pool_of[(seed >> 8) & 15];
+    }
+}
+
+static bool same_floats(const float *a, const float *b, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof(float)) != 0 && !(isnan(a[i]) && isnan(b[i]))) return false;
+    return true;
+}
+
+TEST(max_pool2d_fast_paths_match_a_plain_reference) {
+    /* {H, W, kh, kw, sh, sw, ceil}: 2x2/2 with odd and even sizes and vector tails, other kernels
+     * inside the input, and ceil_mode windows clipped at the edge (the generic path) */
+    static const int64_t cases[][7] = {
+        {26, 26, 2, 2, 2, 2, 0}, {11, 11, 2, 2, 2, 2, 0}, {5, 7, 2, 2, 2, 2, 0},
+        {9, 37, 2, 2, 2, 2, 0},  {2, 2, 2, 2, 2, 2, 0},   {6, 34, 2, 2, 2, 2, 0},
+        {7, 9, 3, 3, 2, 2, 0},   {8, 8, 3, 3, 1, 1, 0},   {6, 10, 2, 3, 1, 2, 0},
+        {5, 7, 2, 2, 2, 2, 1},   {7, 9, 3, 3, 2, 2, 1},
+    };
+    cpu_level saved = cpu_get_level();
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const int64_t *c = cases[ci];
+        int64_t planes = 6, h = c[0], w = c[1];
+        born_pool2d_params p = pool(c[2], c[3], c[4], c[5], 0, 0);
+        p.ceil_mode = c[6] != 0;
+        int64_t n = planes * h * w;
+        float *xv = malloc((size_t)n * sizeof *xv);
+        tricky_values(xv, n, (uint32_t)ci + 1);
+        born_tensor *x = born_from_data(BORN_F32, 4, (int64_t[]){2, 3, h, w}, xv, (size_t)n * 4);
+        for (int level = CPU_LEVEL_SCALAR; level <= CPU_LEVEL_AVX2; level++) {
+            cpu_set_level((cpu_level)level);
+            born_tensor *idx = NULL;
+            born_tensor *y = born_max_pool2d_with_indices(x, &p, &idx);
+            CHECK(y && idx);
+            if (!y || !idx) continue;
+            int64_t oh = born_tensor_shape(y)[2], ow = born_tensor_shape(y)[3], no = planes * oh * ow;
+            float *want = malloc((size_t)no * sizeof *want), *got = malloc((size_t)no * sizeof *got);
+            int64_t *want_i = malloc((size_t)no * sizeof *want_i), *got_i = malloc((size_t)no * sizeof *got_i);
+            ref_max_pool(xv, planes, h, w, c[2], c[3], c[4], c[5], oh, ow, want, want_i);
+            CHECK_OK(born_copy_to_buffer(y, got, (size_t)no * 4));
+            CHECK_OK(born_copy_to_buffer(idx, got_i, (size_t)no * 8));
+            CHECK_MSG(same_floats(want, got, no), "case %zu level %d: values", ci, level);
+            CHECK_MSG(memcmp(want_i, got_i, (size_t)no * 8) == 0, "case %zu level %d: indices", ci,
+                      level);
+            /* backward: a zero-filled plane plus the scattered gradient (so -0 lands as +0) */
+            float *gv = malloc((size_t)no * sizeof *gv), *gi_want = calloc((size_t)n, sizeof(float));
+            for (int64_t i = 0; i < no; i++) gv[i] = i % 5 == 0 ? -0.0f : (float)(i % 13) - 6.5f;
+            for (int64_t i = 0; i < no; i++) gi_want[(i / (oh * ow)) * h * w + want_i[i]] += gv[i];
+            born_tensor *g = born_from_data(BORN_F32, 4, (int64_t[]){2, 3, oh, ow}, gv, (size_t)no * 4);
+            born_tensor *gi = max_pool2d_backward_op(g, idx, 4, (int64_t[]){2, 3, h, w}, &p);
+            float *gi_got = malloc((size_t)n * sizeof *gi_got);
+            CHECK(gi && born_copy_to_buffer(gi, gi_got, (size_t)n * 4) == BORN_OK);
+            CHECK_MSG(gi && memcmp(gi_want, gi_got, (size_t)n * 4) == 0, "case %zu level %d: grad",
+                      ci, level);
+            /* an index outside its own window (another cell of the plane) still lands there */
+            got_i[1] = (got_i[1] + 2 * w) % (h * w);
+            memset(gi_want, 0, (size_t)n * sizeof(float));
+            for (int64_t i = 0; i < no; i++) gi_want[(i / (oh * ow)) * h * w + got_i[i]] += gv[i];
+            born_tensor *idx2 = born_from_data(BORN_I64, 4, (int64_t[]){2, 3, oh, ow}, got_i, (size_t)no * 8);
+            gi = max_pool2d_backward_op(g, idx2, 4, (int64_t[]){2, 3, h, w}, &p);
+            CHECK(gi && born_copy_to_buffer(gi, gi_got, (size_t)n * 4) == BORN_OK);
+            CHECK_MSG(gi && memcmp(gi_want, gi_got, (size_t)n * 4) == 0,
+                      "case %zu level %d: stray index", ci, level);
+            free(want);
+            free(got);
+            free(want_i);
+            free(got_i);
+            free(gv);
+            free(gi_want);
+            free(gi_got);
+        }
+        cpu_set_level(saved);
+        free(xv);
+    }
 }
 
 /* ---- errors --------------------------------------------------------------------------------- */

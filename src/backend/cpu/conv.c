@@ -8,18 +8,31 @@
  * every output position (zero where that tap falls into the padding). A 1x1 convolution with
  * stride 1 and no padding needs no col at all: the image itself is the [Cg_in, H*W] matrix.
  *
+ * f32 never writes col (the "packed path", cpu_gemm_f32_packed): the weights are packed for the
+ * GEMM once per call, and col is packed straight from the image into the GEMM's panels
+ * (conv_pack.h) -- as the forward's B, and as the weight gradient's A, which computes dW_g^T =
+ * col @ dY_g^T (the same products in the same order). The input gradient reads dY with its rows
+ * spread to the input's width when the stride is 1 and there is no padding, so that col2im
+ * becomes one contiguous add per tap. With few taps (a first layer on 1-3 channels), no padding
+ * and a horizontal stride of 1, AVX2 kernels convolve directly instead (conv_pack.h). f64 (and
+ * f32 planes too large for 32-bit offsets) take the im2col path below.
+ *
  * Threads: the batch is split over the pool when it has at least as many images as threads
  * (the GEMMs then run serially inside each chunk); otherwise images run one after the other and
- * each GEMM threads itself. Forward and input gradient write disjoint images, so their results do
- * not depend on the split. The weight gradient sums over the batch: images are cut into chunks
- * whose size depends only on the shapes, each chunk accumulates its images in order into its own
- * partial, and the partials are added in chunk order, so 1 and N threads give the same bits. */
+ * each GEMM threads itself (the packed path splits each image's columns, channels or taps
+ * instead). Forward and input gradient write disjoint images, so their results do not depend on
+ * the split. The weight gradient sums over the batch: images are cut into chunks whose size
+ * depends only on the shapes, each chunk accumulates its images in order into its own partial,
+ * and the partials are added in chunk order, so 1 and N threads give the same bits. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/conv_pack.h"
 #include "backend/cpu/gemm.h"
+#include "backend/cpu/kernels_avx2.h"
+#include "core/cpu_features.h"
 
 typedef struct conv_dims {
     int64_t cg_in, cg_out; /* channels per group */
@@ -267,6 +280,527 @@ static void backward_weight_chunk(int64_t begin, int64_t end, void *arg) {
     free(col);
 }
 
+/* ---- f32: weights packed once, im2col panels packed straight from the image ----------------- */
+
+/* The tables of conv_pack.h for one geometry: taps (c, i, j) and output positions. */
+typedef struct conv_tables {
+    int32_t *tap_off, *tap_y, *tap_x; /* K entries */
+    int32_t *pos_off, *pos_y, *pos_x; /* L entries */
+} conv_tables;
+
+/* Whether the f32 packed path can take a geometry: offsets within a group fit in 32 bits. */
+static bool packed_path(const conv_dims *d) {
+    const int64_t lim = (int64_t)1 << 30;
+    return d->cg_in * d->hw < lim && d->k < lim && d->l < lim;
+}
+
+static bool tables_make(conv_tables *t, const born_conv2d_geometry *g, const conv_dims *d) {
+    int32_t *m = malloc((size_t)(3 * (d->k + d->l) + 1) * sizeof(int32_t));
+    if (!m) return false;
+    t->tap_off = m;
+    t->tap_y = m + d->k;
+    t->tap_x = m + 2 * d->k;
+    t->pos_off = m + 3 * d->k;
+    t->pos_y = t->pos_off + d->l;
+    t->pos_x = t->pos_y + d->l;
+    int64_t W = g->in_w, t_i = 0;
+    for (int64_t c = 0; c < d->cg_in; c++)
+        for (int64_t i = 0; i < g->kernel_h; i++)
+            for (int64_t j = 0; j < g->kernel_w; j++, t_i++) {
+                int64_t y = i * g->dilation[0] - g->padding[0], x = j * g->dilation[1] - g->padding[1];
+                t->tap_off[t_i] = (int32_t)(c * d->hw + y * W + x);
+                t->tap_y[t_i] = (int32_t)y;
+                t->tap_x[t_i] = (int32_t)x;
+            }
+    for (int64_t oy = 0, l = 0; oy < g->out_h; oy++)
+        for (int64_t ox = 0; ox < g->out_w; ox++, l++) {
+            int64_t y = oy * g->stride[0], x = ox * g->stride[1];
+            t->pos_off[l] = (int32_t)(y * W + x);
+            t->pos_y[l] = (int32_t)y;
+            t->pos_x[l] = (int32_t)x;
+        }
+    return true;
+}
+
+/* The im2col description of one image's group of channels. */
+static conv_im2col im2col_of(const conv_tables *t, const float *img, const born_conv2d_geometry *g) {
+    /* the output size keeps every tap inside the padded input, so without padding all are valid */
+    return (conv_im2col){img,
+                         t->tap_off,
+                         t->tap_y,
+                         t->tap_x,
+                         t->pos_off,
+                         t->pos_y,
+                         t->pos_x,
+                         (int32_t)g->in_h,
+                         (int32_t)g->in_w,
+                         g->out_w,
+                         g->padding[0] == 0 && g->padding[1] == 0,
+                         g->stride[1] == 1};
+}
+
+/* Whether the direct AVX2 kernels take this geometry (conv_pack.h): few taps, no padding, a
+ * horizontal stride of 1. The choice depends on the shapes and the CPU level only. */
+static bool direct_path(const born_conv2d_geometry *g, const conv_dims *d) {
+#ifdef CPU_HAVE_AVX2_KERNELS
+    return !d->pointwise && d->k <= CONV_DIRECT_TAPS && g->padding[0] == 0 && g->padding[1] == 0 &&
+           g->stride[1] == 1 && cpu_get_level() >= CPU_LEVEL_AVX2;
+#else
+    (void)g;
+    (void)d;
+    return false;
+#endif
+}
+
+void cpu_conv_pack_cols_f32(const conv_im2col *m, int64_t t0, int64_t kc, int64_t l0, int64_t nl,
+                            float *dst) {
+    for (int64_t q = 0; q * 16 < nl; q++) {
+        int64_t lb = l0 + q * 16, count = nl - q * 16 < 16 ? nl - q * 16 : 16;
+        float *d = dst + q * 16 * kc;
+        for (int64_t t = 0; t < kc; t++) {
+            int64_t tt = t0 + t;
+            for (int64_t i = 0; i < 16; i++) {
+                float v = 0;
+                if (i < count) {
+                    int64_t y = (int64_t)m->tap_y[tt] + m->pos_y[lb + i];
+                    int64_t x = (int64_t)m->tap_x[tt] + m->pos_x[lb + i];
+                    if (m->inside || (y >= 0 && y < m->h && x >= 0 && x < m->w))
+                        v = m->img[m->tap_off[tt] + m->pos_off[lb + i]];
+                }
+                d[t * 16 + i] = v;
+            }
+        }
+    }
+}
+
+void cpu_conv_pack_taps_f32(const conv_im2col *m, int64_t t0, int64_t nt, int64_t l0, int64_t kc,
+                            float *dst) {
+    for (int64_t q = 0; q * 6 < nt; q++) {
+        float *d = dst + q * 6 * kc;
+        for (int64_t p = 0; p < kc; p++) {
+            int64_t l = l0 + p;
+            for (int64_t i = 0; i < 6; i++) {
+                float v = 0;
+                if (q * 6 + i < nt) {
+                    int64_t tt = t0 + q * 6 + i;
+                    int64_t y = (int64_t)m->tap_y[tt] + m->pos_y[l];
+                    int64_t x = (int64_t)m->tap_x[tt] + m->pos_x[l];
+                    if (m->inside || (y >= 0 && y < m->h && x >= 0 && x < m->w))
+                        v = m->img[m->tap_off[tt] + m->pos_off[l]];
+                }
+                d[p * 6 + i] = v;
+            }
+        }
+    }
+}
+
+typedef void (*pack_cols_fn)(const conv_im2col *, int64_t, int64_t, int64_t, int64_t, float *);
+
+static pack_cols_fn pack_cols_for_level(void) {
+#ifdef CPU_HAVE_AVX2_KERNELS
+    if (cpu_get_level() >= CPU_LEVEL_AVX2) return cpu_conv_pack_cols_f32_avx2;
+#endif
+    return cpu_conv_pack_cols_f32;
+}
+
+static pack_cols_fn pack_taps_for_level(void) {
+#ifdef CPU_HAVE_AVX2_KERNELS
+    if (cpu_get_level() >= CPU_LEVEL_AVX2) return cpu_conv_pack_taps_f32_avx2;
+#endif
+    return cpu_conv_pack_taps_f32;
+}
+
+/* Where a product's B comes from: the im2col of an image, or an ordinary matrix. */
+typedef struct b_source {
+    conv_im2col m;
+    pack_cols_fn pack;
+    int64_t col0;       /* the product's column 0 is this column of col */
+    const float *plain; /* non-NULL: the matrix, with row and column strides */
+    int64_t rs, cs;
+} b_source;
+
+static void pack_source(void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float *dst) {
+    const b_source *s = ctx;
+    if (s->plain)
+        cpu_gemm_f32_pack_b(kc, nc, s->plain + p0 * s->rs + j0 * s->cs, s->rs, s->cs, dst);
+    else
+        s->pack(&s->m, p0, kc, s->col0 + j0, nc, dst);
+}
+
+typedef struct packed_ctx {
+    const born_conv2d_geometry *g;
+    conv_dims d;
+    conv_tables t;
+    const float *in, *weight, *bias, *grad_out;
+    float *out;
+    float *apack;       /* packed weights (forward, input gradient) */
+    size_t apack_group; /* floats per group */
+    float *partials;    /* weight gradient: one transposed [groups][K][Cg_out] block per chunk */
+    int64_t grain;      /* images per chunk (weight gradient) */
+    int64_t splits;     /* column (or channel, or tap) chunks per image, for small batches */
+    int64_t split_size; /* columns (or channels, or taps) per chunk */
+    bool direct;        /* few taps: the direct kernels of conv_pack.h */
+    atomic_int failed;
+} packed_ctx;
+
+/* Splits of each task's work when there are fewer tasks than threads (the results do not depend
+ * on the split: every output element is computed the same way in any chunk). */
+static void choose_splits(packed_ctx *c, int64_t tasks, int64_t extent, int64_t unit) {
+    int64_t nthreads = born_get_num_threads();
+    c->splits = 1;
+    c->split_size = extent > 0 ? extent : 1;
+    if (tasks >= nthreads || extent <= unit) return;
+    int64_t want = (nthreads + tasks - 1) / tasks;
+    int64_t size = ((extent + want - 1) / want + unit - 1) / unit * unit;
+    c->split_size = size;
+    c->splits = (extent + size - 1) / size;
+}
+
+static void packed_forward(int64_t begin, int64_t end, void *arg) {
+    packed_ctx *c = arg;
+    const born_conv2d_geometry *g = c->g;
+    const conv_dims *d = &c->d;
+    for (int64_t task = begin; task < end; task++) {
+        int64_t n = task / c->splits, col0 = task % c->splits * c->split_size;
+        int64_t cols = d->l - col0 < c->split_size ? d->l - col0 : c->split_size;
+        for (int64_t grp = 0; grp < g->groups; grp++) {
+            const float *img = c->in + (n * g->in_channels + grp * d->cg_in) * d->hw;
+            float *o = c->out + (n * g->out_channels + grp * d->cg_out) * d->l + col0;
+#ifdef CPU_HAVE_AVX2_KERNELS
+            if (c->direct && cols == d->l) { /* the same bits as the product below */
+                conv_im2col m = im2col_of(&c->t, img, g);
+                if (!cpu_conv_direct_forward_f32_avx2(&m, d->k, c->weight + grp * d->cg_out * d->k,
+                                                      d->cg_out,
+                                                      c->bias ? c->bias + grp * d->cg_out : NULL,
+                                                      o, d->l))
+                    atomic_store(&c->failed, 1);
+                continue;
+            }
+#endif
+            float beta = 0;
+            if (c->bias) { /* start from the bias and accumulate onto it */
+                for (int64_t oc = 0; oc < d->cg_out; oc++) {
+                    float b = c->bias[grp * d->cg_out + oc], *row = o + oc * d->l;
+                    for (int64_t x = 0; x < cols; x++) row[x] = b;
+                }
+                beta = 1;
+            }
+            /* W_g [Cg_out, K] @ col [K, L] */
+            b_source src = {.pack = pack_cols_for_level()};
+            if (d->pointwise) {
+                src.plain = img + col0;
+                src.rs = d->hw;
+                src.cs = 1;
+            } else {
+                src.m = im2col_of(&c->t, img, g);
+                src.col0 = col0;
+            }
+            if (!cpu_gemm_f32_packed(d->cg_out, cols, d->k, c->apack + grp * c->apack_group,
+                                     pack_source, &src, beta, o, d->l, 1))
+                atomic_store(&c->failed, 1);
+        }
+    }
+}
+
+/* Whether the input gradient can take the gapped form: stride 1 and no padding. dY [Cg_out, oh x
+ * ow] is then read as [Cg_out, (oh - 1) w + ow] with rows as wide as the input (zeros past ow),
+ * so that each tap's row of W^T dY lands in the input plane as one contiguous run and col2im is
+ * one vector add per tap. */
+static bool gapped_path(const born_conv2d_geometry *g, const conv_dims *d) {
+    return !d->pointwise && g->stride[0] == 1 && g->stride[1] == 1 && g->padding[0] == 0 &&
+           g->padding[1] == 0;
+}
+
+/* dst[i] += src[i] for i < n. */
+static void add_run(float *dst, const float *src, int64_t n) {
+#ifdef CPU_HAVE_AVX2_KERNELS
+    if (cpu_get_level() >= CPU_LEVEL_AVX2) {
+        cpu_conv_add_f32_avx2(dst, src, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+static void packed_backward_input(int64_t begin, int64_t end, void *arg) {
+    packed_ctx *c = arg;
+    const born_conv2d_geometry *g = c->g;
+    const conv_dims *d = &c->d;
+    int64_t khw = g->kernel_h * g->kernel_w;
+    bool gapped = gapped_path(g, d);
+    /* gapped: the product's columns are the positions of rows as wide as the input */
+    int64_t ncols = gapped ? (g->out_h - 1) * g->in_w + g->out_w : d->l;
+    float *col = d->pointwise ? NULL : malloc((size_t)(c->split_size * khw * ncols) * sizeof(float));
+    float *wide = gapped ? malloc((size_t)(d->cg_out * ncols) * sizeof(float)) : NULL;
+    if ((!d->pointwise && !col) || (gapped && !wide)) {
+        free(col);
+        free(wide);
+        atomic_store(&c->failed, 1);
+        return;
+    }
+    size_t per_split = cpu_gemm_f32_packed_a_size(c->split_size * khw, d->cg_out);
+    for (int64_t task = begin; task < end; task++) {
+        int64_t n = task / c->splits, s = task % c->splits, c0 = s * c->split_size;
+        int64_t chans = d->cg_in - c0 < c->split_size ? d->cg_in - c0 : c->split_size;
+        for (int64_t grp = 0; grp < g->groups; grp++) {
+            float *img = c->out + (n * g->in_channels + grp * d->cg_in + c0) * d->hw;
+            const float *go = c->grad_out + (n * g->out_channels + grp * d->cg_out) * d->l;
+            const float *a = c->apack + grp * c->apack_group + (size_t)s * per_split;
+            b_source src = {.plain = go, .rs = d->l, .cs = 1};
+            if (gapped) { /* dY's rows spread to the input's width, zeros in the gaps */
+                int64_t gap = g->in_w - g->out_w;
+                for (int64_t oc = 0; oc < d->cg_out; oc++)
+                    for (int64_t oy = 0; oy < g->out_h; oy++) {
+                        float *row = wide + oc * ncols + oy * g->in_w;
+                        memcpy(row, go + oc * d->l + oy * g->out_w, (size_t)g->out_w * sizeof(float));
+                        if (oy + 1 < g->out_h) memset(row + g->out_w, 0, (size_t)gap * sizeof(float));
+                    }
+                src.plain = wide;
+                src.rs = ncols;
+            }
+            /* W_g^T [K, Cg_out] @ dY_g [Cg_out, L], the rows of this chunk's channels */
+            float *dst = d->pointwise ? img : col;
+            if (!cpu_gemm_f32_packed(chans * khw, ncols, d->cg_out, a, pack_source, &src, 0, dst,
+                                     ncols, 1)) {
+                atomic_store(&c->failed, 1);
+                continue;
+            }
+            if (d->pointwise) continue;
+            if (!gapped) {
+                memset(img, 0, (size_t)(chans * d->hw) * sizeof(float));
+                col2im_float(col, img, g, chans);
+                continue;
+            }
+            /* col2im as one run per tap, in col2im's order (the gaps add zeros); each channel's
+             * first tap covers [0, ncols) of its plane, so it is copied rather than added */
+            for (int64_t t = 0; t < chans * khw; t++) {
+                int64_t ch = t / khw, i = t % khw / g->kernel_w, j = t % g->kernel_w;
+                float *plane = img + ch * d->hw;
+                if (t % khw == 0) {
+                    memcpy(plane, col + t * ncols, (size_t)ncols * sizeof(float));
+                    memset(plane + ncols, 0, (size_t)(d->hw - ncols) * sizeof(float));
+                    continue;
+                }
+                add_run(plane + i * g->dilation[0] * g->in_w + j * g->dilation[1], col + t * ncols,
+                        ncols);
+            }
+        }
+    }
+    free(col);
+    free(wide);
+}
+
+/* The weight gradient, transposed: dW_g^T [K, Cg_out] += col [K, L] @ dY_g^T [L, Cg_out], col
+ * packed as A straight from the image; the same products in the same order as dY_g @ col^T. */
+static void packed_backward_weight(int64_t begin, int64_t end, void *arg) {
+    packed_ctx *c = arg;
+    const born_conv2d_geometry *g = c->g;
+    const conv_dims *d = &c->d;
+    size_t wcount = (size_t)(g->out_channels * d->k);
+    int64_t kc_blk = cpu_gemm_f32_kc(d->l);
+    float *apack = malloc(cpu_gemm_f32_packed_a_size(c->split_size, d->l) * sizeof(float));
+    if (!apack) {
+        atomic_store(&c->failed, 1);
+        return;
+    }
+    pack_cols_fn pack_taps = pack_taps_for_level();
+    for (int64_t task = begin; task < end; task++) {
+        int64_t chunk = task / c->splits, t0 = task % c->splits * c->split_size;
+        int64_t taps = d->k - t0 < c->split_size ? d->k - t0 : c->split_size;
+        int64_t rows = (taps + 5) / 6 * 6;
+        float *dst = c->partials + (size_t)chunk * wcount;
+        int64_t n0 = chunk * c->grain, n1 = n0 + c->grain < g->batch ? n0 + c->grain : g->batch;
+        for (int64_t n = n0; n < n1; n++)
+            for (int64_t grp = 0; grp < g->groups; grp++) {
+                const float *img = c->in + (n * g->in_channels + grp * d->cg_in) * d->hw;
+                const float *go = c->grad_out + (n * g->out_channels + grp * d->cg_out) * d->l;
+                if (d->pointwise) {
+                    cpu_gemm_f32_pack_a(taps, d->l, img + t0 * d->hw, d->hw, 1, apack);
+                } else {
+                    conv_im2col m = im2col_of(&c->t, img, g);
+                    for (int64_t pc = 0; pc < d->l; pc += kc_blk) {
+                        int64_t kc = d->l - pc < kc_blk ? d->l - pc : kc_blk;
+                        pack_taps(&m, t0, taps, pc, kc, apack + rows * pc);
+                    }
+                }
+                b_source src = {.plain = go, .rs = 1, .cs = d->l};
+                float *w = dst + (grp * d->k + t0) * d->cg_out;
+                if (!cpu_gemm_f32_packed(taps, d->cg_out, d->l, apack, pack_source, &src,
+                                         n == n0 ? 0.0f : 1.0f, w, d->cg_out, 1))
+                    atomic_store(&c->failed, 1);
+            }
+    }
+    free(apack);
+}
+
+#ifdef CPU_HAVE_AVX2_KERNELS
+/* The weight gradient for few taps: 8-lane partial sums per (output channel, tap) over the chunk's
+ * images, added up lane by lane in a fixed order into the chunk's transposed block. */
+static void direct_backward_weight(int64_t begin, int64_t end, void *arg) {
+    packed_ctx *c = arg;
+    const born_conv2d_geometry *g = c->g;
+    const conv_dims *d = &c->d;
+    size_t wcount = (size_t)(g->out_channels * d->k);
+    float *acc = malloc((size_t)(d->cg_out * c->split_size * 8) * sizeof(float));
+    if (!acc) {
+        atomic_store(&c->failed, 1);
+        return;
+    }
+    for (int64_t task = begin; task < end; task++) {
+        int64_t chunk = task / c->splits, t0 = task % c->splits * c->split_size;
+        int64_t taps = d->k - t0 < c->split_size ? d->k - t0 : c->split_size;
+        int64_t n0 = chunk * c->grain, n1 = n0 + c->grain < g->batch ? n0 + c->grain : g->batch;
+        for (int64_t grp = 0; grp < g->groups; grp++) {
+            memset(acc, 0, (size_t)(d->cg_out * taps * 8) * sizeof(float));
+            for (int64_t n = n0; n < n1; n++) {
+                conv_im2col m = im2col_of(&c->t, c->in + (n * g->in_channels + grp * d->cg_in) * d->hw, g);
+                m.tap_off += t0;
+                const float *go = c->grad_out + (n * g->out_channels + grp * d->cg_out) * d->l;
+                if (!cpu_conv_direct_weight_f32_avx2(&m, taps, go, d->cg_out, d->l, acc))
+                    atomic_store(&c->failed, 1);
+            }
+            float *dst = c->partials + (size_t)chunk * wcount + (grp * d->k + t0) * d->cg_out;
+            for (int64_t oc = 0; oc < d->cg_out; oc++)
+                for (int64_t t = 0; t < taps; t++) {
+                    const float *v = acc + (oc * taps + t) * 8;
+                    dst[t * d->cg_out + oc] = ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+                }
+        }
+    }
+    free(acc);
+}
+#endif
+
+static void packed_free(packed_ctx *c) {
+    free(c->t.tap_off);
+    free(c->apack);
+    free(c->partials);
+}
+
+/* Sets up c for f32 geometry g (tables, and nothing else); false if memory is short. */
+static bool packed_init(packed_ctx *c, const born_conv2d_geometry *g) {
+    memset(c, 0, sizeof *c);
+    c->g = g;
+    c->d = dims_of(g);
+    c->splits = 1;
+    atomic_init(&c->failed, 0);
+    if (c->d.pointwise) return true;
+    return tables_make(&c->t, g, &c->d);
+}
+
+static born_status conv2d_f32(const born_strided *out, const born_strided *in,
+                              const born_strided *weight, const born_strided *bias,
+                              const born_conv2d_geometry *g) {
+    packed_ctx c;
+    if (!packed_init(&c, g)) return born_error(BORN_ERR_MEMORY, "conv2d: out of memory");
+    const conv_dims *d = &c.d;
+    c.in = in->data;
+    c.bias = bias ? bias->data : NULL;
+    c.out = out->data;
+    if (d->k == 0) { /* no input channels: the bias, or zeros */
+        for (int64_t n = 0; n < g->batch; n++)
+            for (int64_t oc = 0; oc < g->out_channels; oc++)
+                for (int64_t x = 0; x < d->l; x++)
+                    c.out[(n * g->out_channels + oc) * d->l + x] = c.bias ? c.bias[oc] : 0.0f;
+        packed_free(&c);
+        return BORN_OK;
+    }
+    c.apack_group = cpu_gemm_f32_packed_a_size(d->cg_out, d->k);
+    c.apack = malloc(c.apack_group * (size_t)g->groups * sizeof(float));
+    if (!c.apack) {
+        packed_free(&c);
+        return born_error(BORN_ERR_MEMORY, "conv2d: out of memory");
+    }
+    const float *w = weight->data;
+    c.weight = w;
+    c.direct = direct_path(g, d);
+    for (int64_t grp = 0; grp < g->groups; grp++)
+        cpu_gemm_f32_pack_a(d->cg_out, d->k, w + grp * d->cg_out * d->k, d->k, 1,
+                            c.apack + grp * c.apack_group);
+    choose_splits(&c, g->batch, d->l, 64);
+    born_parallel_for(g->batch * c.splits, 1, packed_forward, &c);
+    bool failed = atomic_load(&c.failed);
+    packed_free(&c);
+    return failed ? born_error(BORN_ERR_MEMORY, "conv2d: out of memory") : BORN_OK;
+}
+
+static born_status conv2d_backward_input_f32(const born_strided *grad_in,
+                                             const born_strided *grad_out,
+                                             const born_strided *weight,
+                                             const born_conv2d_geometry *g) {
+    packed_ctx c;
+    if (!packed_init(&c, g)) return born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory");
+    const conv_dims *d = &c.d;
+    if (d->k == 0) { /* no input channels: nothing to write */
+        packed_free(&c);
+        return BORN_OK;
+    }
+    c.grad_out = grad_out->data;
+    c.out = grad_in->data;
+    int64_t khw = g->kernel_h * g->kernel_w;
+    choose_splits(&c, g->batch, d->cg_in, 1);
+    /* W_g^T packed once per group and channel chunk (rows c0 khw ... of W_g^T) */
+    size_t per_split = cpu_gemm_f32_packed_a_size(c.split_size * khw, d->cg_out);
+    c.apack_group = per_split * (size_t)c.splits;
+    c.apack = malloc(c.apack_group * (size_t)g->groups * sizeof(float));
+    if (!c.apack) {
+        packed_free(&c);
+        return born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory");
+    }
+    const float *w = weight->data;
+    for (int64_t grp = 0; grp < g->groups; grp++)
+        for (int64_t s = 0; s < c.splits; s++) {
+            int64_t c0 = s * c.split_size;
+            int64_t chans = d->cg_in - c0 < c.split_size ? d->cg_in - c0 : c.split_size;
+            cpu_gemm_f32_pack_a(chans * khw, d->cg_out, w + grp * d->cg_out * d->k + c0 * khw, 1,
+                                d->k, c.apack + grp * c.apack_group + (size_t)s * per_split);
+        }
+    born_parallel_for(g->batch * c.splits, 1, packed_backward_input, &c);
+    bool failed = atomic_load(&c.failed);
+    packed_free(&c);
+    return failed ? born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory") : BORN_OK;
+}
+
+static born_status conv2d_backward_weight_f32(const born_strided *grad_weight,
+                                              const born_strided *grad_out,
+                                              const born_strided *in,
+                                              const born_conv2d_geometry *g, int64_t grain,
+                                              int64_t nchunks) {
+    packed_ctx c;
+    if (!packed_init(&c, g)) return born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory");
+    const conv_dims *d = &c.d;
+    c.in = in->data;
+    c.grad_out = grad_out->data;
+    c.out = grad_weight->data;
+    c.grain = grain;
+    size_t wcount = (size_t)(g->out_channels * d->k);
+    c.partials = malloc((size_t)nchunks * (wcount ? wcount : 1) * sizeof(float));
+    if (!c.partials) {
+        packed_free(&c);
+        return born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory");
+    }
+    choose_splits(&c, nchunks, d->k, 6);
+    born_range_fn fn = packed_backward_weight;
+#ifdef CPU_HAVE_AVX2_KERNELS
+    if (direct_path(g, d)) fn = direct_backward_weight;
+#endif
+    born_parallel_for(nchunks * c.splits, 1, fn, &c);
+    bool failed = atomic_load(&c.failed);
+    /* the chunks' transposed blocks added in chunk order, then dW_g [Cg_out, K] transposed out */
+    for (int64_t ch = 1; !failed && ch < nchunks; ch++) {
+        const float *src = c.partials + (size_t)ch * wcount;
+        for (size_t i = 0; i < wcount; i++) c.partials[i] += src[i];
+    }
+    for (int64_t grp = 0; !failed && grp < g->groups; grp++)
+        for (int64_t oc = 0; oc < d->cg_out; oc++) {
+            float *row = c.out + (grp * d->cg_out + oc) * d->k;
+            const float *blk = c.partials + grp * d->k * d->cg_out + oc;
+            for (int64_t k = 0; k < d->k; k++) row[k] = blk[k * d->cg_out];
+        }
+    packed_free(&c);
+    return failed ? born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory") : BORN_OK;
+}
+
 static born_status check_dtype(const char *what, born_dtype dt) {
     if (dt == BORN_F32 || dt == BORN_F64) return BORN_OK;
     return born_error(BORN_ERR_DTYPE, "%s: %s is not supported by the CPU kernel (f32 or f64)",
@@ -287,6 +821,9 @@ born_status cpu_conv2d(const born_strided *out, const born_strided *in, const bo
                        const born_strided *bias, const born_conv2d_geometry *g) {
     born_status st = check_dtype("conv2d", in->dtype);
     if (st != BORN_OK) return st;
+    conv_dims pd = dims_of(g);
+    if (in->dtype == BORN_F32 && packed_path(&pd))
+        return conv2d_f32(out, in, weight, bias && bias->data ? bias : NULL, g);
     conv_ctx c = {.g = g,
                   .d = dims_of(g),
                   .dt = in->dtype,
@@ -304,6 +841,9 @@ born_status cpu_conv2d_backward_input(const born_strided *grad_in, const born_st
                                       const born_strided *weight, const born_conv2d_geometry *g) {
     born_status st = check_dtype("conv2d backward", grad_out->dtype);
     if (st != BORN_OK) return st;
+    conv_dims pd = dims_of(g);
+    if (grad_out->dtype == BORN_F32 && packed_path(&pd))
+        return conv2d_backward_input_f32(grad_in, grad_out, weight, g);
     conv_ctx c = {.g = g,
                   .d = dims_of(g),
                   .dt = grad_out->dtype,
@@ -344,6 +884,8 @@ born_status cpu_conv2d_backward_weight(const born_strided *grad_weight,
     if (nchunks < 1) nchunks = 1;
     c.grain = (g->batch + nchunks - 1) / nchunks;
     nchunks = (g->batch + c.grain - 1) / c.grain;
+    if (c.dt == BORN_F32 && packed_path(&c.d))
+        return conv2d_backward_weight_f32(grad_weight, grad_out, in, g, c.grain, nchunks);
     if (nchunks > 1) {
         c.partials = malloc((size_t)(nchunks - 1) * (wbytes ? wbytes : 1));
         if (!c.partials) return born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory");

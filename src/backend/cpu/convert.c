@@ -5,6 +5,7 @@
 
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/iter.h"
+#include "backend/cpu/quant/quant_traits.h"
 #include "core/scalar.h"
 
 enum { CHUNK = 256 };
@@ -136,6 +137,8 @@ static void convert_loop(char **d, const int64_t *s, int64_t n, void *arg) {
 
 born_status cpu_copy(const born_strided *dst, const born_strided *src) {
     const born_strided *ops[2] = {dst, src};
+    if (born_dtype_is_quantized(dst->dtype) || born_dtype_is_quantized(src->dtype))
+        return cpu_quant_convert(dst, src); /* rows of blocks (de)quantized */
     if (dst->dtype == src->dtype) {
         size_t size = born_dtype_size(dst->dtype);
         cpu_iter_run(2, ops, copy_loop, &size, 0);

@@ -64,6 +64,8 @@ static const born_backend cpu = {
     .rmsprop_step = cpu_rmsprop_step,
     .row_norm = cpu_row_norm,
     .row_norm_backward = cpu_row_norm_backward,
+    .unary_backward = cpu_unary_backward,
+    .linear_quant = cpu_linear_quant,
 };
 
 const born_backend *cpu_backend(void) { return &cpu; }

@@ -9,6 +9,9 @@ born_status cpu_copy(const born_strided *dst, const born_strided *src);
 born_status cpu_fill(const born_strided *dst, double value);
 born_status cpu_unary(born_unary_op op, const born_strided *out, const born_strided *in,
                       const born_unary_params *params);
+born_status cpu_unary_backward(born_unary_op op, const born_strided *grad_in,
+                               const born_strided *grad_out, const born_strided *x,
+                               const born_strided *y, const born_unary_params *params);
 born_status cpu_binary(born_binary_op op, const born_strided *out, const born_strided *a,
                        const born_strided *b);
 born_status cpu_where(const born_strided *out, const born_strided *cond, const born_strided *a,
@@ -68,5 +71,7 @@ born_status cpu_row_norm_backward(bool rms, const born_strided *grad_x,
                                   const born_strided *grad_out, const born_strided *x,
                                   const born_strided *mean, const born_strided *rstd,
                                   const born_strided *weight);
+born_status cpu_linear_quant(const born_strided *out, const born_strided *x, const born_strided *w,
+                             const born_strided *bias);
 
 #endif

@@ -630,6 +630,81 @@ static bool gemv_rows_f32(const gemm_job *j) {
     return true;
 }
 
+/* ---- serial products with packed operands (convolutions) ---------------------------------- */
+
+static const gemm_impl *impl_f32(void);
+
+int64_t cpu_gemm_f32_kc(int64_t k) { return equal_block(k, 256, 1); }
+
+static pack_fn pack_a_f32_for_level(void) {
+#ifdef GEMM_HAVE_AVX2
+    if (cpu_get_level() >= CPU_LEVEL_AVX2) return pack_a_f32_avx2;
+#endif
+    return pack_a_f32;
+}
+
+static pack_fn pack_b_f32_for_level(void) {
+#ifdef GEMM_HAVE_AVX2
+    if (cpu_get_level() >= CPU_LEVEL_AVX2) return pack_b_f32_avx2;
+#endif
+    return pack_b_f32;
+}
+
+size_t cpu_gemm_f32_packed_a_size(int64_t m, int64_t k) {
+    return (size_t)(ceil_div(m, GEMM_F32_MR) * GEMM_F32_MR * k);
+}
+
+void cpu_gemm_f32_pack_a(int64_t m, int64_t k, const float *a, int64_t a_rs, int64_t a_cs,
+                         float *dst) {
+    pack_fn pack = pack_a_f32_for_level();
+    int64_t kc_blk = cpu_gemm_f32_kc(k), rows = ceil_div(m, GEMM_F32_MR) * GEMM_F32_MR;
+    for (int64_t pc = 0; pc < k; pc += kc_blk) {
+        int64_t kc = k - pc < kc_blk ? k - pc : kc_blk;
+        pack(m, kc, a + pc * a_cs, a_rs, a_cs, dst + rows * pc);
+    }
+}
+
+void cpu_gemm_f32_pack_b(int64_t kc, int64_t nc, const float *b, int64_t b_rs, int64_t b_cs,
+                         float *dst) {
+    pack_b_f32_for_level()(nc, kc, b, b_cs, b_rs, dst);
+}
+
+bool cpu_gemm_f32_packed(int64_t m, int64_t n, int64_t k, const float *apack,
+                         cpu_gemm_pack_b_fn pack_b, void *ctx, float beta, float *c, int64_t c_rs,
+                         int64_t c_cs) {
+    if (m <= 0 || n <= 0) return true;
+    if (k <= 0) {
+        scale_f32(m, n, beta, c, c_rs, c_cs);
+        return true;
+    }
+    const gemm_impl *im = impl_f32();
+    int64_t kc_blk = cpu_gemm_f32_kc(k), nc_blk = equal_block(n, im->nc, im->nr);
+    int64_t rows = ceil_div(m, im->mr) * im->mr;
+    float *bpack = gemm_buffer(BUF_B, (size_t)(ceil_div(nc_blk, im->nr) * im->nr * kc_blk) *
+                                          sizeof(float));
+    if (!bpack) return false;
+    for (int64_t jc = 0; jc < n; jc += nc_blk) {
+        int64_t nc = n - jc < nc_blk ? n - jc : nc_blk;
+        for (int64_t pc = 0; pc < k; pc += kc_blk) {
+            int64_t kc = k - pc < kc_blk ? k - pc : kc_blk;
+            double beta_cur = pc == 0 ? beta : 1.0;
+            pack_b(ctx, pc, kc, jc, nc, bpack);
+            const float *ablk = apack + rows * pc;
+            for (int64_t jr = 0; jr < nc; jr += im->nr) {
+                int nr = (int)(nc - jr < im->nr ? nc - jr : im->nr);
+                const float *bp = bpack + jr * kc;
+                for (int64_t ir = 0; ir < m; ir += im->mr) {
+                    int mr = (int)(m - ir < im->mr ? m - ir : im->mr);
+                    im->kernel(kc, ablk + ir * kc, bp, im->nr * (int64_t)sizeof(float),
+                               c + ir * c_rs + (jc + jr) * c_cs, c_rs, c_cs, mr, nr, 1.0,
+                               beta_cur);
+                }
+            }
+        }
+    }
+    return true;
+}
+
 /* ---- entry points ------------------------------------------------------------------------ */
 
 static const gemm_impl *impl_f32(void) {

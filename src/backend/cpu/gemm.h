@@ -10,6 +10,8 @@
 #ifndef BORN_CPU_GEMM_H
 #define BORN_CPU_GEMM_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 void cpu_gemm_f32(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t a_rs,
@@ -19,5 +21,42 @@ void cpu_gemm_f32(int64_t m, int64_t n, int64_t k, float alpha, const float *a, 
 void cpu_gemm_f64(int64_t m, int64_t n, int64_t k, double alpha, const double *a, int64_t a_rs,
                   int64_t a_cs, const double *b, int64_t b_rs, int64_t b_cs, double beta,
                   double *c, int64_t c_rs, int64_t c_cs);
+
+/* ---- serial products with packed operands, for convolutions ----------------------------------
+ *
+ * A product whose A is packed once and used many times (a convolution's weights, image after
+ * image) and whose B is packed by the caller straight from where its values lie (an image,
+ * without an im2col matrix). The k blocking is cpu_gemm_f32's, and each block runs the same
+ * micro-kernel, so a product gives the bits cpu_gemm_f32 would give for the same A and B when
+ * that takes its blocked path (m > 16). These run on the calling thread only. */
+
+/* The k block size of the f32 GEMM for depth k (equal blocks of at most 256). */
+int64_t cpu_gemm_f32_kc(int64_t k);
+
+/* The floats that cpu_gemm_f32_pack_a writes for an m x k matrix. */
+size_t cpu_gemm_f32_packed_a_size(int64_t m, int64_t k);
+
+/* Packs A (m x k, any strides) for cpu_gemm_f32_packed: each k block in turn, as MR-row
+ * micro-panels zero-padded to a multiple of MR rows. */
+void cpu_gemm_f32_pack_a(int64_t m, int64_t k, const float *a, int64_t a_rs, int64_t a_cs,
+                         float *dst);
+
+/* Writes rows [p0, p0 + kc) and columns [j0, j0 + nc) of B into dst as NR = 16-column
+ * micro-panels, dst[panel][p][lane] (panel q holds columns j0 + 16 q + lane), zero in the
+ * columns past nc. */
+typedef void (*cpu_gemm_pack_b_fn)(void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+                                   float *dst);
+
+/* The same layout from a matrix b (kc x nc, any strides): the usual packing, for pack_b
+ * functions whose B is an ordinary matrix. */
+void cpu_gemm_f32_pack_b(int64_t kc, int64_t nc, const float *b, int64_t b_rs, int64_t b_cs,
+                         float *dst);
+
+/* C = A B + beta C (beta == 0: C only written) with A packed by cpu_gemm_f32_pack_a and B
+ * packed block by block by pack_b(ctx, ...). Returns false, having computed nothing, if the
+ * thread's panel buffer cannot be allocated. */
+bool cpu_gemm_f32_packed(int64_t m, int64_t n, int64_t k, const float *apack,
+                         cpu_gemm_pack_b_fn pack_b, void *ctx, float beta, float *c, int64_t c_rs,
+                         int64_t c_cs);
 
 #endif

@@ -15,6 +15,11 @@
  * (exp, log, tanh, sigmoid, relu, gelu, gelu_tanh and silu have one). ctx is not used. */
 cpu_loop_fn cpu_unary_f32_avx2(born_unary_op op);
 
+/* Fused activation gradients for f32 (cpu_loop_fn over grad_in, grad_out, x, y; any strides;
+ * ctx is the unary_ctx of unary.c, whose first member is the op's born_unary_params): relu,
+ * leaky_relu, elu, softplus, sigmoid, tanh, silu, gelu and gelu_tanh; NULL for other ops. */
+cpu_loop_fn cpu_unary_backward_f32_avx2(born_unary_op op);
+
 /* Inner loops for f32 add, sub, mul and div (out, a, b), any strides (fast for contiguous
  * operands and a broadcast scalar on either side); NULL for other ops. ctx is not used. */
 cpu_loop_fn cpu_binary_f32_avx2(born_binary_op op);
@@ -34,6 +39,29 @@ void cpu_softmax_row_f32_avx2(float *y, const float *x, int64_t n, bool log);
  * g). */
 void cpu_softmax_backward_row_f32_avx2(float *gi, const float *g, const float *y, int64_t n,
                                        bool log);
+
+/* The scalars of f32 Adam (optim.c's adam_c_f32 without the L2 and amsgrad ones). */
+typedef struct cpu_adam_f32_consts {
+    float decay, coef1, b2, omb2, bc2s, eps, neg_step;
+    bool small_w1, maximize;
+} cpu_adam_f32_consts;
+
+/* One f32 Adam/AdamW update of n contiguous elements without L2 weight decay or amsgrad, with the
+ * operations (and so the bits) of optim.c's portable loop. */
+void cpu_adam_f32_avx2(float *p, const float *g, float *m, float *v, int64_t n,
+                       const cpu_adam_f32_consts *c);
+
+/* f32 max pooling of one plane with 2x2 windows at stride 2, all inside the plane (row length w,
+ * oh x ow outputs, plane under 2^30 cells): out, and idx the flat offset of each window's first
+ * maximum (a NaN takes over), as the portable kernel in pool.c. */
+void cpu_max_pool_2x2_f32_avx2(const float *in, float *out, int64_t *idx, int64_t w, int64_t oh,
+                               int64_t ow);
+
+/* Its backward for one h x w plane: writes every cell of gi (0 + grad_out at each window's
+ * index, 0 elsewhere) in one pass. Returns false, having written part of gi, if an index lies
+ * outside its own window (then the caller's generic scatter must redo the plane). */
+bool cpu_max_pool_2x2_backward_f32_avx2(float *gi, const float *go, const int64_t *idx, int64_t h,
+                                        int64_t w, int64_t oh, int64_t ow);
 
 #endif
 

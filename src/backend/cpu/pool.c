@@ -12,13 +12,21 @@
  * Forward kernels take f32, f64 and i64 (the ops layer converts the other dtypes); the backward
  * kernels f32 and f64. Work is split over planes only, and every plane is computed in a fixed
  * order, so results do not depend on the thread count. max_pool2d_backward reads only the
- * indices and the plane sizes (in_h x in_w and out_h x out_w), so it also serves as a row-wise
- * "scatter-add by index" for sort and topk. */
+ * indices and the plane sizes (in_h x in_w and out_h x out_w), so any index inside the plane is
+ * honoured.
+ *
+ * Fast paths, with the same results: max pooling whose windows all lie inside the input (no
+ * padding, dilation 1, no clipped ceil_mode window) skips the window clipping and selects without
+ * branches; f32 2x2 windows at stride 2 go through AVX2 kernels (pool_avx2.c), eight outputs at a
+ * time, and their backward writes each plane in one pass instead of zero-filling it first (a
+ * plane with an index outside its own window falls back to the generic scatter). */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/kernels_avx2.h"
+#include "core/cpu_features.h"
 
 typedef struct pool_ctx {
     const born_pool2d_geometry *g;
@@ -45,43 +53,117 @@ static void max_window(int64_t o, int64_t stride, int64_t pad, int64_t k, int64_
     *hi = end;
 }
 
-#define MAX_POOL(T, NAME, INIT, BETTER)                                                            \
-    static void NAME(int64_t begin, int64_t end, void *arg) {                                      \
-        const pool_ctx *c = arg;                                                                   \
-        const born_pool2d_geometry *g = c->g;                                                      \
+/* One plane, any geometry. */
+#define MAX_POOL_PLANE(T, NAME, INIT, BETTER)                                                      \
+    static void NAME(const T *in, T *out, int64_t *idx, const born_pool2d_geometry *g) {           \
         int64_t H = g->in_h, W = g->in_w, oh = g->out_h, ow = g->out_w;                            \
-        for (int64_t p = begin; p < end; p++) {                                                    \
-            const T *in = (const T *)c->in->data + p * H * W;                                      \
-            T *out = (T *)c->out->data + p * oh * ow;                                              \
-            int64_t *idx = (int64_t *)c->indices->data + p * oh * ow;                              \
-            for (int64_t y = 0; y < oh; y++) {                                                     \
-                int64_t y0, y1;                                                                    \
-                max_window(y, g->stride[0], g->padding[0], g->kernel[0], g->dilation[0], H, &y0,   \
-                           &y1);                                                                   \
-                for (int64_t x = 0; x < ow; x++) {                                                 \
-                    int64_t x0, x1;                                                                \
-                    max_window(x, g->stride[1], g->padding[1], g->kernel[1], g->dilation[1], W,    \
-                               &x0, &x1);                                                          \
-                    int64_t best_i = y0 * W + x0;                                                  \
-                    T best = INIT;                                                                 \
-                    for (int64_t iy = y0; iy < y1; iy += g->dilation[0])                           \
-                        for (int64_t ix = x0; ix < x1; ix += g->dilation[1]) {                     \
-                            T v = in[iy * W + ix];                                                 \
-                            if (BETTER) {                                                          \
-                                best = v;                                                          \
-                                best_i = iy * W + ix;                                              \
-                            }                                                                      \
+        for (int64_t y = 0; y < oh; y++) {                                                         \
+            int64_t y0, y1;                                                                        \
+            max_window(y, g->stride[0], g->padding[0], g->kernel[0], g->dilation[0], H, &y0, &y1); \
+            for (int64_t x = 0; x < ow; x++) {                                                     \
+                int64_t x0, x1;                                                                    \
+                max_window(x, g->stride[1], g->padding[1], g->kernel[1], g->dilation[1], W, &x0,   \
+                           &x1);                                                                   \
+                int64_t best_i = y0 * W + x0;                                                      \
+                T best = INIT;                                                                     \
+                for (int64_t iy = y0; iy < y1; iy += g->dilation[0])                               \
+                    for (int64_t ix = x0; ix < x1; ix += g->dilation[1]) {                         \
+                        T v = in[iy * W + ix];                                                     \
+                        if (BETTER) {                                                              \
+                            best = v;                                                              \
+                            best_i = iy * W + ix;                                                  \
                         }                                                                          \
-                    out[y * ow + x] = best;                                                        \
-                    idx[y * ow + x] = best_i;                                                      \
-                }                                                                                  \
+                    }                                                                              \
+                out[y * ow + x] = best;                                                            \
+                idx[y * ow + x] = best_i;                                                          \
             }                                                                                      \
         }                                                                                          \
     }
 
-MAX_POOL(float, max_pool_f32, -INFINITY, v > best || isnan(v))
-MAX_POOL(double, max_pool_f64, -INFINITY, v > best || isnan(v))
-MAX_POOL(int64_t, max_pool_i64, INT64_MIN, v > best)
+/* One plane whose windows all lie inside the input (no padding, dilation 1, see
+ * windows_inside): no clipping, and the first tap seeds the search (it is what the generic loop
+ * keeps after its first tap, whatever that tap holds), with branch-free selects. */
+#define MAX_POOL_PLANE_INSIDE(T, NAME, BETTER)                                                     \
+    static void NAME(const T *in, T *out, int64_t *idx, const born_pool2d_geometry *g) {           \
+        int64_t W = g->in_w, oh = g->out_h, ow = g->out_w, kh = g->kernel[0], kw = g->kernel[1];   \
+        for (int64_t y = 0; y < oh; y++) {                                                         \
+            const T *row = in + y * g->stride[0] * W;                                              \
+            for (int64_t x = 0; x < ow; x++) {                                                     \
+                const T *win = row + x * g->stride[1];                                             \
+                T best = win[0];                                                                   \
+                int64_t best_i = 0;                                                                \
+                for (int64_t i = 0; i < kh; i++)                                                   \
+                    for (int64_t j = i == 0; j < kw; j++) {                                        \
+                        T v = win[i * W + j];                                                      \
+                        bool take = BETTER;                                                        \
+                        best = take ? v : best;                                                    \
+                        best_i = take ? i * W + j : best_i;                                        \
+                    }                                                                              \
+                out[y * ow + x] = best;                                                            \
+                idx[y * ow + x] = (win - in) + best_i;                                             \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+MAX_POOL_PLANE(float, max_plane_f32, -INFINITY, v > best || isnan(v))
+MAX_POOL_PLANE(double, max_plane_f64, -INFINITY, v > best || isnan(v))
+MAX_POOL_PLANE(int64_t, max_plane_i64, INT64_MIN, v > best)
+MAX_POOL_PLANE_INSIDE(float, max_plane_inside_f32, v > best || isnan(v))
+MAX_POOL_PLANE_INSIDE(double, max_plane_inside_f64, v > best || isnan(v))
+MAX_POOL_PLANE_INSIDE(int64_t, max_plane_inside_i64, v > best)
+
+/* Whether every window lies inside the input, so no tap needs clipping. */
+static bool windows_inside(const born_pool2d_geometry *g) {
+    return g->padding[0] == 0 && g->padding[1] == 0 && g->dilation[0] == 1 &&
+           g->dilation[1] == 1 && (g->out_h - 1) * g->stride[0] + g->kernel[0] <= g->in_h &&
+           (g->out_w - 1) * g->stride[1] + g->kernel[1] <= g->in_w;
+}
+
+typedef void (*plane_f32_fn)(const float *, float *, int64_t *, const born_pool2d_geometry *);
+
+#ifdef CPU_HAVE_AVX2_KERNELS
+/* The common 2x2, stride 2 geometry with every window inside, on planes small enough for 32-bit
+ * offsets, when the CPU level allows AVX2: the AVX2 kernels' case. */
+static bool is_2x2_s2(const born_pool2d_geometry *g) {
+    return windows_inside(g) && g->kernel[0] == 2 && g->kernel[1] == 2 && g->stride[0] == 2 &&
+           g->stride[1] == 2 && g->in_h * g->in_w < ((int64_t)1 << 30);
+}
+
+static bool use_avx2(void) { return cpu_get_level() >= CPU_LEVEL_AVX2; }
+
+static void max_plane_2x2_f32_avx2(const float *in, float *out, int64_t *idx,
+                                   const born_pool2d_geometry *g) {
+    cpu_max_pool_2x2_f32_avx2(in, out, idx, g->in_w, g->out_h, g->out_w);
+}
+#endif
+
+#define MAX_POOL(T, NAME, PLANE, INSIDE)                                                           \
+    static void NAME(int64_t begin, int64_t end, void *arg) {                                      \
+        const pool_ctx *c = arg;                                                                   \
+        const born_pool2d_geometry *g = c->g;                                                      \
+        int64_t nin = g->in_h * g->in_w, nout = g->out_h * g->out_w;                               \
+        void (*plane)(const T *, T *, int64_t *, const born_pool2d_geometry *) =                   \
+            windows_inside(g) ? INSIDE : PLANE;                                                    \
+        for (int64_t p = begin; p < end; p++)                                                      \
+            plane((const T *)c->in->data + p * nin, (T *)c->out->data + p * nout,                  \
+                  (int64_t *)c->indices->data + p * nout, g);                                      \
+    }
+
+MAX_POOL(double, max_pool_f64, max_plane_f64, max_plane_inside_f64)
+MAX_POOL(int64_t, max_pool_i64, max_plane_i64, max_plane_inside_i64)
+
+static void max_pool_f32(int64_t begin, int64_t end, void *arg) {
+    const pool_ctx *c = arg;
+    const born_pool2d_geometry *g = c->g;
+    int64_t nin = g->in_h * g->in_w, nout = g->out_h * g->out_w;
+    plane_f32_fn plane = windows_inside(g) ? max_plane_inside_f32 : max_plane_f32;
+#ifdef CPU_HAVE_AVX2_KERNELS
+    if (is_2x2_s2(g) && use_avx2()) plane = max_plane_2x2_f32_avx2;
+#endif
+    for (int64_t p = begin; p < end; p++)
+        plane((const float *)c->in->data + p * nin, (float *)c->out->data + p * nout,
+              (int64_t *)c->indices->data + p * nout, g);
+}
 
 born_status cpu_max_pool2d(const born_strided *out, const born_strided *indices,
                            const born_strided *in, const born_pool2d_geometry *g) {
@@ -100,22 +182,45 @@ born_status cpu_max_pool2d(const born_strided *out, const born_strided *indices,
 
 /* grad_in[p, indices[p, o]] += grad_out[p, o]: each plane zeroed, then filled in output order. */
 #define MAX_POOL_BACKWARD(T, NAME)                                                                 \
+    static void NAME##_plane(T *gi, const T *go, const int64_t *idx, int64_t plane,               \
+                             int64_t nout) {                                                       \
+        memset(gi, 0, (size_t)plane * sizeof(T));                                                  \
+        for (int64_t o = 0; o < nout; o++)                                                         \
+            if (idx[o] >= 0 && idx[o] < plane) gi[idx[o]] += go[o];                                \
+    }                                                                                              \
     static void NAME(int64_t begin, int64_t end, void *arg) {                                      \
         const pool_ctx *c = arg;                                                                   \
         const born_pool2d_geometry *g = c->g;                                                      \
         int64_t plane = g->in_h * g->in_w, nout = g->out_h * g->out_w;                             \
+        bool fast = FAST;                                                                          \
         for (int64_t p = begin; p < end; p++) {                                                    \
             T *gi = (T *)c->out->data + p * plane;                                                 \
             const T *go = (const T *)c->in->data + p * nout;                                       \
             const int64_t *idx = (const int64_t *)c->indices->data + p * nout;                     \
-            memset(gi, 0, (size_t)plane * sizeof(T));                                              \
-            for (int64_t o = 0; o < nout; o++)                                                     \
-                if (idx[o] >= 0 && idx[o] < plane) gi[idx[o]] += go[o];                            \
+            if (fast && FAST_PLANE) continue;                                                      \
+            NAME##_plane(gi, go, idx, plane, nout);                                                \
         }                                                                                          \
     }
 
+/* f32 2x2 / stride 2 planes go through the AVX2 kernel, which writes every cell in one pass
+ * (no zero fill first) and gives up (false) on a plane with an index outside its own window,
+ * which then takes the generic path; the result is the same bits either way. */
+#ifdef CPU_HAVE_AVX2_KERNELS
+#define FAST (is_2x2_s2(g) && use_avx2())
+#define FAST_PLANE                                                                                 \
+    cpu_max_pool_2x2_backward_f32_avx2(gi, go, idx, g->in_h, g->in_w, g->out_h, g->out_w)
+#else
+#define FAST false
+#define FAST_PLANE false
+#endif
 MAX_POOL_BACKWARD(float, max_pool_backward_f32)
+#undef FAST
+#undef FAST_PLANE
+#define FAST false
+#define FAST_PLANE false
 MAX_POOL_BACKWARD(double, max_pool_backward_f64)
+#undef FAST
+#undef FAST_PLANE
 
 born_status cpu_max_pool2d_backward(const born_strided *grad_in, const born_strided *grad_out,
                                     const born_strided *indices, const born_pool2d_geometry *g) {

@@ -251,3 +251,159 @@ born_status cpu_unary(born_unary_op op, const born_strided *out, const born_stri
     cpu_iter_run(2, ops, loop, &c, CPU_ITER_GRAIN / 8);
     return BORN_OK;
 }
+
+/* ---- fused activation gradients: grad_in = grad_out * f'(x) ---------------------------- */
+
+/* Each op's gradient as an expression of g (grad_out), x (input), y (output) and P (params),
+ * written in the order of the composite rule in src/ops/unary.c so that the two agree to the
+ * last bit where their operations are the same. */
+#define BACKWARD_LOOP(NAME, T, EXPR)                                                             \
+    static void NAME(char **d, const int64_t *s, int64_t n, void *ctx) {                         \
+        const born_unary_params *P = &((const unary_ctx *)ctx)->p;                               \
+        (void)P;                                                                                 \
+        const int64_t e = (int64_t)sizeof(T);                                                    \
+        if (s[0] == e && s[1] == e && s[2] == e && s[3] == e) {                                  \
+            T *o = (T *)d[0];                                                                    \
+            const T *gp = (const T *)d[1], *xp = (const T *)d[2], *yp = (const T *)d[3];         \
+            for (int64_t i = 0; i < n; i++) {                                                    \
+                T g = gp[i], x = xp[i], y = yp[i];                                               \
+                (void)x;                                                                         \
+                (void)y;                                                                         \
+                o[i] = (T)(EXPR);                                                                \
+            }                                                                                    \
+        } else {                                                                                 \
+            for (int64_t i = 0; i < n; i++) {                                                    \
+                T g = *(const T *)(d[1] + i * s[1]), x = *(const T *)(d[2] + i * s[2]);          \
+                T y = *(const T *)(d[3] + i * s[3]);                                             \
+                (void)x;                                                                         \
+                (void)y;                                                                         \
+                *(T *)(d[0] + i * s[0]) = (T)(EXPR);                                             \
+            }                                                                                    \
+        }                                                                                        \
+    }
+
+#define BACKWARD_OP(name, EXPR_F, EXPR_D)                                                        \
+    BACKWARD_LOOP(name##_backward_f32, float, EXPR_F)                                            \
+    BACKWARD_LOOP(name##_backward_f64, double, EXPR_D)
+
+/* Phi(x) + x phi(x), with Phi(x) = erfc(-x / sqrt 2) / 2, which unlike the composite rule's
+ * (erf(x / sqrt 2) + 1) / 2 keeps its relative accuracy for negative x; f32 goes through double
+ * (in f32, the rounding of x^2 alone costs up to x^2 / 2 units of exp(-x^2 / 2)). */
+static inline double gelu_grad_d(double x) {
+    double cdf = erfc(x * -0.70710678118654752440) * 0.5;
+    double pdf = exp((x * x) * -0.5) * 0.39894228040143267794;
+    return cdf + x * pdf;
+}
+static inline float gelu_grad_f(float x) { return (float)gelu_grad_d(x); }
+/* 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3c x^2), t = tanh(k x (1 + c x^2)) */
+static inline float gelu_tanh_grad_f(float x) {
+    const float k = 0.7978845608028654f, c = 0.044715f, c3 = (float)(3.0 * 0.044715);
+    float x2 = x * x;
+    float t = tanhf((x * (x2 * c + 1.0f)) * k);
+    float dinner = (x2 * c3 + 1.0f) * k;
+    return (t + 1.0f) * 0.5f + ((x * (1.0f - t * t)) * 0.5f) * dinner;
+}
+static inline double gelu_tanh_grad_d(double x) {
+    const double k = 0.7978845608028654, c = 0.044715;
+    double x2 = x * x;
+    double t = tanh((x * (x2 * c + 1.0)) * k);
+    double dinner = (x2 * (3.0 * c) + 1.0) * k;
+    return (t + 1.0) * 0.5 + ((x * (1.0 - t * t)) * 0.5) * dinner;
+}
+static inline float silu_grad_f(float x) {
+    float s = sigmoid_f(x);
+    return s * (x * (1.0f - s) + 1.0f);
+}
+static inline double silu_grad_d(double x) {
+    double s = sigmoid_d(x);
+    return s * (x * (1.0 - s) + 1.0);
+}
+
+BACKWARD_OP(relu, x > 0 ? g : 0.0f, x > 0 ? g : 0.0)
+BACKWARD_OP(leaky_relu, x > 0 ? g : g * (float)P->alpha, x > 0 ? g : g * P->alpha)
+BACKWARD_OP(elu, x > 0 ? g : g * (y + (float)P->alpha), x > 0 ? g : g * (y + P->alpha))
+BACKWARD_OP(softplus,
+            x * (float)P->alpha > (float)P->beta ? g : g * sigmoid_f(x * (float)P->alpha),
+            x * P->alpha > P->beta ? g : g * sigmoid_d(x * P->alpha))
+BACKWARD_OP(sigmoid, g * (y * (1.0f - y)), g * (y * (1.0 - y)))
+BACKWARD_OP(tanh, g * (1.0f - y * y), g * (1.0 - y * y))
+BACKWARD_OP(silu, g * silu_grad_f(x), g * silu_grad_d(x))
+BACKWARD_OP(gelu, g * gelu_grad_f(x), g * gelu_grad_d(x))
+BACKWARD_OP(gelu_tanh, g * gelu_tanh_grad_f(x), g * gelu_tanh_grad_d(x))
+
+#define BACKWARD_ENTRY(OP, name) [BORN_UNARY_##OP] = {name##_backward_f32, name##_backward_f64}
+static const struct {
+    cpu_loop_fn f32, f64;
+} backward_loops[BORN_UNARY_OP_COUNT] = {
+    BACKWARD_ENTRY(RELU, relu),       BACKWARD_ENTRY(LEAKY_RELU, leaky_relu),
+    BACKWARD_ENTRY(ELU, elu),         BACKWARD_ENTRY(SOFTPLUS, softplus),
+    BACKWARD_ENTRY(SIGMOID, sigmoid), BACKWARD_ENTRY(TANH, tanh),
+    BACKWARD_ENTRY(SILU, silu),       BACKWARD_ENTRY(GELU, gelu),
+    BACKWARD_ENTRY(GELU_TANH, gelu_tanh),
+};
+
+/* f16/bf16 operands converted to f32 in chunks, the f32 loop run on them, the result rounded
+ * back. */
+static void half_backward_loop(char **d, const int64_t *s, int64_t n, void *arg) {
+    const unary_ctx *c = arg;
+    bool bf = c->in_dtype == BORN_BF16;
+    float buf[4][HALF_CHUNK];
+    for (int64_t done = 0; done < n; done += HALF_CHUNK) {
+        int64_t m = n - done < HALF_CHUNK ? n - done : HALF_CHUNK;
+        for (int k = 1; k < 4; k++) {
+            const char *src = d[k] + done * s[k];
+            for (int64_t i = 0; i < m; i++) {
+                uint16_t h = *(const uint16_t *)(src + i * s[k]);
+                buf[k][i] = bf ? born_bf16_to_f32(h) : born_f16_to_f32(h);
+            }
+        }
+        char *ptrs[4] = {(char *)buf[0], (char *)buf[1], (char *)buf[2], (char *)buf[3]};
+        int64_t steps[4] = {4, 4, 4, 4};
+        c->f32_loop(ptrs, steps, m, (void *)c);
+        char *dst = d[0] + done * s[0];
+        for (int64_t i = 0; i < m; i++)
+            *(uint16_t *)(dst + i * s[0]) =
+                bf ? born_f32_to_bf16(buf[0][i]) : born_f32_to_f16(buf[0][i]);
+    }
+}
+
+static cpu_loop_fn backward_f32_loop_for(born_unary_op op) {
+#ifdef CPU_HAVE_AVX2_KERNELS
+    if (cpu_get_level() >= CPU_LEVEL_AVX2) {
+        cpu_loop_fn v = cpu_unary_backward_f32_avx2(op);
+        if (v) return v;
+    }
+#endif
+    return backward_loops[op].f32;
+}
+
+born_status cpu_unary_backward(born_unary_op op, const born_strided *grad_in,
+                               const born_strided *grad_out, const born_strided *x,
+                               const born_strided *y, const born_unary_params *params) {
+    if ((unsigned)op >= BORN_UNARY_OP_COUNT || !backward_loops[op].f32)
+        return born_error(BORN_ERR_UNSUPPORTED, "cpu unary backward: no fused gradient for %s",
+                          born_unary_op_name(op));
+    unary_ctx c;
+    memset(&c, 0, sizeof c);
+    if (params) c.p = *params;
+    c.in_dtype = c.out_dtype = x->dtype;
+    cpu_loop_fn loop = NULL;
+    switch (x->dtype) {
+    case BORN_F32: loop = backward_f32_loop_for(op); break;
+    case BORN_F64: loop = backward_loops[op].f64; break;
+    case BORN_F16:
+    case BORN_BF16:
+        c.f32_loop = backward_f32_loop_for(op);
+        loop = half_backward_loop;
+        break;
+    default:
+        return born_error(BORN_ERR_DTYPE, "%s backward: not defined for %s on the CPU",
+                          born_unary_op_name(op), born_dtype_name(x->dtype));
+    }
+    const born_strided *ops[4] = {grad_in, grad_out, x, y};
+    /* relu-like selects are cheap; the transcendental ones cost ~10x a copy */
+    bool cheap = op == BORN_UNARY_RELU || op == BORN_UNARY_LEAKY_RELU ||
+                 op == BORN_UNARY_SIGMOID || op == BORN_UNARY_TANH;
+    cpu_iter_run(4, ops, loop, &c, cheap ? CPU_ITER_GRAIN : CPU_ITER_GRAIN / 8);
+    return BORN_OK;
+}

@@ -72,6 +72,159 @@ cpu_loop_fn cpu_unary_f32_avx2(born_unary_op op) {
     }
 }
 
+/* ---- fused activation gradients: grad_in = grad_out * f'(x) ------------------------------ */
+
+/* The op's scalar parameters, broadcast (alpha and beta of born_unary_params, as f32). */
+typedef struct bw_params {
+    __m256 a, b;
+} bw_params;
+
+typedef __m256 (*bw_fn)(__m256 g, __m256 x, __m256 y, const bw_params *p);
+
+/* d[0] = f(d[1], d[2], d[3]) over n elements: 8 lanes at a time with a masked tail when all four
+ * are contiguous, else through small buffers (the same arithmetic either way). */
+VM_ALWAYS_INLINE void backward_run(char **d, const int64_t *s, int64_t n, bw_fn f, void *ctx) {
+    const born_unary_params *up = ctx;
+    bw_params p = {vm_set1((float)up->alpha), vm_set1((float)up->beta)};
+    if (s[0] == 4 && s[1] == 4 && s[2] == 4 && s[3] == 4) {
+        float *o = (float *)d[0];
+        const float *g = (const float *)d[1], *x = (const float *)d[2], *y = (const float *)d[3];
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(o + i, f(_mm256_loadu_ps(g + i), _mm256_loadu_ps(x + i),
+                                      _mm256_loadu_ps(y + i), &p));
+        if (i < n) {
+            __m256i m = tail_mask(n - i);
+            _mm256_maskstore_ps(o + i, m, f(_mm256_maskload_ps(g + i, m), _mm256_maskload_ps(x + i, m),
+                                            _mm256_maskload_ps(y + i, m), &p));
+        }
+        return;
+    }
+    float buf[4][STRIDED_CHUNK];
+    for (int64_t done = 0; done < n; done += STRIDED_CHUNK) {
+        int64_t m = n - done < STRIDED_CHUNK ? n - done : STRIDED_CHUNK;
+        for (int k = 1; k < 4; k++) {
+            const char *src = d[k] + done * s[k];
+            for (int64_t i = 0; i < m; i++) buf[k][i] = *(const float *)(src + i * s[k]);
+            for (int64_t i = m; i < STRIDED_CHUNK; i++) buf[k][i] = 0;
+        }
+        for (int64_t i = 0; i < m; i += 8)
+            _mm256_storeu_ps(buf[0] + i, f(_mm256_loadu_ps(buf[1] + i), _mm256_loadu_ps(buf[2] + i),
+                                           _mm256_loadu_ps(buf[3] + i), &p));
+        char *dst = d[0] + done * s[0];
+        for (int64_t i = 0; i < m; i++) *(float *)(dst + i * s[0]) = buf[0][i];
+    }
+}
+
+VM_ALWAYS_INLINE __m256 positive(__m256 x) { return _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ); }
+
+/* The formulas of the portable loops in unary.c, operation for operation (so the two agree to
+ * the bit where the vector math is not involved), except gelu's. */
+VM_ALWAYS_INLINE __m256 bw_relu(__m256 g, __m256 x, __m256 y, const bw_params *p) {
+    (void)y, (void)p;
+    return _mm256_and_ps(positive(x), g);
+}
+VM_ALWAYS_INLINE __m256 bw_leaky_relu(__m256 g, __m256 x, __m256 y, const bw_params *p) {
+    (void)y;
+    return _mm256_blendv_ps(_mm256_mul_ps(g, p->a), g, positive(x));
+}
+VM_ALWAYS_INLINE __m256 bw_elu(__m256 g, __m256 x, __m256 y, const bw_params *p) {
+    return _mm256_blendv_ps(_mm256_mul_ps(g, _mm256_add_ps(y, p->a)), g, positive(x));
+}
+VM_ALWAYS_INLINE __m256 bw_softplus(__m256 g, __m256 x, __m256 y, const bw_params *p) {
+    (void)y;
+    __m256 bx = _mm256_mul_ps(x, p->a);
+    return _mm256_blendv_ps(_mm256_mul_ps(g, vm_sigmoid(bx)), g, _mm256_cmp_ps(bx, p->b, _CMP_GT_OQ));
+}
+VM_ALWAYS_INLINE __m256 bw_sigmoid(__m256 g, __m256 x, __m256 y, const bw_params *p) {
+    (void)x, (void)p;
+    return _mm256_mul_ps(g, _mm256_mul_ps(y, _mm256_sub_ps(vm_set1(1.0f), y)));
+}
+VM_ALWAYS_INLINE __m256 bw_tanh(__m256 g, __m256 x, __m256 y, const bw_params *p) {
+    (void)x, (void)p;
+    return _mm256_mul_ps(g, _mm256_sub_ps(vm_set1(1.0f), _mm256_mul_ps(y, y)));
+}
+VM_ALWAYS_INLINE __m256 bw_silu(__m256 g, __m256 x, __m256 y, const bw_params *p) {
+    (void)y, (void)p;
+    const __m256 one = vm_set1(1.0f);
+    __m256 s = vm_sigmoid(x);
+    __m256 d = _mm256_mul_ps(s, _mm256_add_ps(_mm256_mul_ps(x, _mm256_sub_ps(one, s)), one));
+    return _mm256_mul_ps(g, d);
+}
+/* Phi(x) + x phi(x) with Phi and phi evaluated as in vm_gelu: t = |x|, e = exp(-t^2 / 2) (t^2
+ * carried as hi + lo), Phi(-t) = 2 e P(q) / (t + 2), Phi(x) = 1 - Phi(-t) for x >= 0, and
+ * phi(x) = e / sqrt(2 pi). */
+VM_ALWAYS_INLINE __m256 bw_gelu(__m256 g, __m256 x, __m256 y, const bw_params *p) {
+    (void)y, (void)p;
+    __m256 t = _mm256_min_ps(vm_set1(18.0f), vm_abs(x));
+    __m256 hi = _mm256_mul_ps(t, t);
+    __m256 lo = _mm256_fmsub_ps(t, t, hi);
+    __m256 e = vm_exp(_mm256_mul_ps(hi, vm_set1(-0.5f)));
+    e = _mm256_fnmadd_ps(e, _mm256_mul_ps(lo, vm_set1(0.5f)), e);
+    __m256 r = _mm256_div_ps(vm_set1(1.0f), _mm256_add_ps(t, vm_set1(2.0f)));
+    __m256 q = _mm256_mul_ps(_mm256_sub_ps(t, vm_set1(2.0f)), r);
+    __m256 c = vm_set1(-3.796706733e-05f);
+    c = _mm256_fmadd_ps(c, q, vm_set1(1.469543986e-05f));
+    c = _mm256_fmadd_ps(c, q, vm_set1(3.607159597e-04f));
+    c = _mm256_fmadd_ps(c, q, vm_set1(4.427004897e-04f));
+    c = _mm256_fmadd_ps(c, q, vm_set1(-9.439419373e-04f));
+    c = _mm256_fmadd_ps(c, q, vm_set1(-3.375926288e-03f));
+    c = _mm256_fmadd_ps(c, q, vm_set1(-2.420695237e-04f));
+    c = _mm256_fmadd_ps(c, q, vm_set1(1.836080663e-02f));
+    c = _mm256_fmadd_ps(c, q, vm_set1(1.439925004e-02f));
+    c = _mm256_fmadd_ps(c, q, vm_set1(-1.657022834e-01f));
+    c = _mm256_fmadd_ps(c, q, vm_set1(3.362039924e-01f));
+    __m256 tail = _mm256_mul_ps(_mm256_mul_ps(_mm256_add_ps(e, e), c), r); /* Phi(-t) */
+    __m256 phi_x = _mm256_blendv_ps(_mm256_sub_ps(vm_set1(1.0f), tail), tail,
+                                    _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
+    __m256 pdf = _mm256_mul_ps(e, vm_set1(0.39894228040143267794f));
+    return _mm256_mul_ps(g, _mm256_fmadd_ps(x, pdf, phi_x));
+}
+VM_ALWAYS_INLINE __m256 bw_gelu_tanh(__m256 g, __m256 x, __m256 y, const bw_params *p) {
+    (void)y, (void)p;
+    const __m256 one = vm_set1(1.0f), half = vm_set1(0.5f), k = vm_set1(0.7978845608028654f);
+    __m256 x2 = _mm256_mul_ps(x, x);
+    __m256 inner = _mm256_mul_ps(
+        _mm256_mul_ps(x, _mm256_add_ps(_mm256_mul_ps(x2, vm_set1(0.044715f)), one)), k);
+    __m256 t = vm_tanh(inner);
+    __m256 dinner = _mm256_mul_ps(
+        _mm256_add_ps(_mm256_mul_ps(x2, vm_set1((float)(3.0 * 0.044715))), one), k);
+    __m256 left = _mm256_mul_ps(_mm256_add_ps(t, one), half);
+    __m256 right = _mm256_mul_ps(
+        _mm256_mul_ps(_mm256_mul_ps(x, _mm256_sub_ps(one, _mm256_mul_ps(t, t))), half), dinner);
+    return _mm256_mul_ps(g, _mm256_add_ps(left, right));
+}
+
+#define BACKWARD_AVX2(name)                                                                      \
+    static void name##_backward_avx2(char **d, const int64_t *s, int64_t n, void *ctx) {         \
+        backward_run(d, s, n, bw_##name, ctx);                                                   \
+    }
+
+BACKWARD_AVX2(relu)
+BACKWARD_AVX2(leaky_relu)
+BACKWARD_AVX2(elu)
+BACKWARD_AVX2(softplus)
+BACKWARD_AVX2(sigmoid)
+BACKWARD_AVX2(tanh)
+BACKWARD_AVX2(silu)
+BACKWARD_AVX2(gelu)
+BACKWARD_AVX2(gelu_tanh)
+
+cpu_loop_fn cpu_unary_backward_f32_avx2(born_unary_op op) {
+    switch (op) {
+    case BORN_UNARY_RELU: return relu_backward_avx2;
+    case BORN_UNARY_LEAKY_RELU: return leaky_relu_backward_avx2;
+    case BORN_UNARY_ELU: return elu_backward_avx2;
+    case BORN_UNARY_SOFTPLUS: return softplus_backward_avx2;
+    case BORN_UNARY_SIGMOID: return sigmoid_backward_avx2;
+    case BORN_UNARY_TANH: return tanh_backward_avx2;
+    case BORN_UNARY_SILU: return silu_backward_avx2;
+    case BORN_UNARY_GELU: return gelu_backward_avx2;
+    case BORN_UNARY_GELU_TANH: return gelu_tanh_backward_avx2;
+    default: return NULL;
+    }
+}
+
 /* ---- binary ----------------------------------------------------------------------------- */
 
 typedef __m256 (*vec_fn2)(__m256, __m256);

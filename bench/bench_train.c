@@ -1,0 +1,391 @@
+/* Whole training steps and epochs of the two `born train` models (the MLP and the CNN of
+ * tools/born/models.c), Born beside PyTorch from the same run on the same machine and threads:
+ *   - step: forward, cross-entropy, backward and an Adam update on one fixed batch of 64 MNIST
+ *     images (median over repetitions),
+ *   - epoch: one pass over 8,000 shuffled images in batches of 64 (the loop of `born train`; the
+ *     PyTorch side is the loop of bench/validation/torch_train.py), median of the epochs run.
+ * PyTorch runs in a child process (python3 with torch, OMP_WAIT_POLICY=PASSIVE), which imports
+ * the models and the data loading of bench/validation/torch_train.py, with the same threads;
+ * Born and PyTorch take turns repetition by repetition, so that both see the same load on a
+ * shared machine. The ratio is Born's time over PyTorch's (below 1 means Born is faster). Run
+ * from the repository root:
+ *
+ *   ./build/bench/bench_train [--data DIR] [--epochs E] [--no-torch] [--model mlp|cnn] [threads...]
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "born/born.h"
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+enum { REPS = 7, SPLIT = 8000, BATCH = 64, MAX_EPOCHS = 15 };
+
+static void check(bool ok, const char *what) {
+    if (ok && born_last_status() == BORN_OK) return;
+    fprintf(stderr, "bench_train: %s: %s\n", what, born_last_error());
+    exit(1);
+}
+
+/* ---- the models (as tools/born/models.c) --------------------------------------------------- */
+
+static born_module *make_model(const char *name, born_generator *gen) {
+    if (!strcmp(name, "mlp"))
+        return born_sequential_of(BORN_MODULES(born_flatten_new(1, -1),
+                                               born_linear_new(784, 128, true, gen),
+                                               born_relu_new(), born_linear_new(128, 10, true, gen)));
+    born_conv2d_options k3 = born_conv2d_default_options(3, 3);
+    born_pool2d_params pool = born_pool2d_default_params(2, 2);
+    return born_sequential_of(BORN_MODULES(
+        born_conv2d_new(1, 32, &k3, gen), born_relu_new(), born_max_pool2d_new(&pool),
+        born_conv2d_new(32, 64, &k3, gen), born_relu_new(), born_max_pool2d_new(&pool),
+        born_flatten_new(1, -1), born_linear_new(1600, 128, true, gen), born_relu_new(),
+        born_linear_new(128, 10, true, gen)));
+}
+
+/* ---- Born ---------------------------------------------------------------------------------- */
+
+typedef struct data {
+    born_dataset *train;
+    born_tensor *x, *y; /* the fixed batch */
+} data;
+
+static data load_data(const char *dir) {
+    char ipath[1024], lpath[1024];
+    snprintf(ipath, sizeof ipath, "%s/mnist-10k-images-idx3-ubyte.gz", dir);
+    snprintf(lpath, sizeof lpath, "%s/mnist-10k-labels-idx1-ubyte.gz", dir);
+    data d;
+    born_tensor *images = born_idx_read(ipath), *labels = images ? born_idx_read(lpath) : NULL;
+    check(images && labels, "reading the MNIST subset (run from the repository root or pass --data)");
+    const int64_t *s = born_tensor_shape(images);
+    /* the training split's pixel statistics, as tools/born/datasets.c */
+    born_scope_begin();
+    born_tensor *px = born_div_scalar(
+        born_to_dtype(born_narrow(images, 0, 0, SPLIT), BORN_F64), 255.0);
+    double mean = born_item(born_mean(px, 0, NULL, false));
+    double std = born_item(born_std(px, 0, NULL, 0, false));
+    born_tensor *x4 = born_view(born_narrow(images, 0, 0, SPLIT), BORN_DIMS(SPLIT, 1, s[1], s[2]));
+    d.train = born_tensor_dataset_new(x4, born_narrow(labels, 0, 0, SPLIT));
+    born_scope_end();
+    check(d.train != NULL, "making the dataset");
+    born_transform_params tp = born_transform_image_params(mean, std);
+    check(born_dataset_set_transform(d.train, &tp) == BORN_OK, "setting the transform");
+    born_dataloader_params lp = born_dataloader_default_params();
+    lp.batch_size = BATCH;
+    born_dataloader *dl = born_dataloader_new(d.train, &lp);
+    check(dl && born_dataloader_next(dl, &d.x, &d.y), "the fixed batch");
+    born_keep(d.x);
+    born_keep(d.y);
+    born_dataloader_free(dl);
+    born_free(images);
+    born_free(labels);
+    return d;
+}
+
+typedef struct trainee {
+    born_module *m;
+    born_optimizer *opt;
+} trainee;
+
+static trainee make_trainee(const char *model) {
+    born_generator *gen = born_generator_new(0);
+    trainee t;
+    t.m = make_model(model, gen);
+    born_generator_free(gen);
+    check(t.m != NULL, "making the model");
+    int64_t n = 0;
+    born_tensor **params = born_module_parameters(t.m, &n);
+    born_adam_params ap = born_adam_default_params();
+    ap.lr = 1e-3;
+    t.opt = born_adam(params, n, &ap);
+    free(params);
+    check(t.opt != NULL, "making the optimizer");
+    born_module_train(t.m, true);
+    return t;
+}
+
+static void free_trainee(trainee *t) {
+    born_optimizer_free(t->opt);
+    born_module_free(t->m);
+}
+
+/* One training step, as tools/born/trainer.c; returns the loss. */
+static double step(trainee *t, born_tensor *x, born_tensor *y) {
+    born_scope_begin();
+    born_tensor *loss = born_cross_entropy(born_module_forward(t->m, x), y, NULL);
+    check(loss && born_backward(loss) == BORN_OK && born_optimizer_step(t->opt) == BORN_OK,
+          "a training step");
+    double l = born_item(loss);
+    born_optimizer_zero_grad(t->opt);
+    born_scope_end();
+    return l;
+}
+
+/* ---- PyTorch ------------------------------------------------------------------------------- */
+
+/* A python3 child that answers commands on its stdin, one line each: "init MODEL THREADS",
+ * "steps N" (seconds per step over N steps on the fixed batch) and "epoch" (seconds for one
+ * shuffled epoch). Born and PyTorch then take turns, so both see the same load on a shared
+ * machine. */
+static const char *const torch_script =
+    "import json, sys, time\n"
+    "sys.path.insert(0, 'bench/validation')\n"
+    "import torch, torch.nn.functional as F\n"
+    "import torch_train as tt\n"
+    "folder = sys.argv[1]\n"
+    "xtr, ytr, _, _ = tt.load(folder, 8000)\n"
+    "x, y = xtr[:64], ytr[:64]\n"
+    "def step(m, opt, x, y):\n"
+    "    loss = F.cross_entropy(m(x), y)\n"
+    "    opt.zero_grad(set_to_none=True)\n"
+    "    loss.backward()\n"
+    "    opt.step()\n"
+    "    return loss.item()\n"
+    "print(json.dumps({'ready': torch.__version__}), flush=True)\n"
+    "for line in sys.stdin:\n"
+    "    w = line.split()\n"
+    "    if not w or w[0] == 'quit': break\n"
+    "    if w[0] == 'init':\n"
+    "        torch.set_num_threads(int(w[2])); torch.manual_seed(0)\n"
+    "        m = tt.model(w[1]); m.train(); opt = torch.optim.Adam(m.parameters(), lr=1e-3)\n"
+    "        g = torch.Generator().manual_seed(0)\n"
+    "        for _ in range(3): step(m, opt, x, y)\n"
+    "        print(json.dumps({'ok': 1}), flush=True)\n"
+    "    elif w[0] == 'steps':\n"
+    "        n = int(w[1]); t0 = time.perf_counter()\n"
+    "        for _ in range(n): step(m, opt, x, y)\n"
+    "        print(json.dumps({'seconds': (time.perf_counter() - t0) / n}), flush=True)\n"
+    "    elif w[0] == 'epoch':\n"
+    "        t0 = time.perf_counter()\n"
+    "        order = torch.randperm(len(xtr), generator=g)\n"
+    "        for i in range(0, len(xtr), 64):\n"
+    "            idx = order[i:i + 64]\n"
+    "            step(m, opt, xtr[idx], ytr[idx])\n"
+    "        print(json.dumps({'seconds': time.perf_counter() - t0}), flush=True)\n";
+
+typedef struct peer {
+    pid_t pid;
+    FILE *to, *from;
+    char script[64];
+    char version[64];
+} peer;
+
+/* One reply line's number after "key": (or -1). */
+static double peer_ask(peer *p, const char *cmd, const char *key) {
+    if (!p->to) return -1;
+    fprintf(p->to, "%s\n", cmd);
+    fflush(p->to);
+    char line[4096], pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    while (fgets(line, sizeof line, p->from)) {
+        char *v = strstr(line, pat);
+        if (v) return atof(v + strlen(pat));
+    }
+    return -1;
+}
+
+static bool peer_start(peer *p, const char *dir) {
+    memset(p, 0, sizeof *p);
+    snprintf(p->script, sizeof p->script, "/tmp/born_bench_train_XXXXXX");
+    int fd = mkstemp(p->script);
+    if (fd < 0) return false;
+    FILE *f = fdopen(fd, "w");
+    if (!f) return false;
+    fputs(torch_script, f);
+    fclose(f);
+    int down[2], up[2];
+    if (pipe(down) != 0) return false;
+    if (pipe(up) != 0) {
+        close(down[0]);
+        close(down[1]);
+        return false;
+    }
+    p->pid = fork();
+    if (p->pid == 0) {
+        dup2(down[0], 0);
+        dup2(up[1], 1);
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) dup2(null, 2);
+        close(down[1]);
+        close(up[0]);
+        setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+        execlp("python3", "python3", p->script, dir, (char *)NULL);
+        _exit(127);
+    }
+    close(down[0]);
+    close(up[1]);
+    if (p->pid < 0) {
+        close(down[1]);
+        close(up[0]);
+        return false;
+    }
+    p->to = fdopen(down[1], "w");
+    p->from = fdopen(up[0], "r");
+    char line[4096];
+    while (p->from && fgets(line, sizeof line, p->from)) {
+        char *v = strstr(line, "\"ready\": \"");
+        if (v) {
+            v += 10;
+            size_t n = strcspn(v, "\"");
+            if (n >= sizeof p->version) n = sizeof p->version - 1;
+            memcpy(p->version, v, n);
+            return true;
+        }
+    }
+    return false;
+}
+
+static void peer_stop(peer *p) {
+    if (p->to) {
+        fprintf(p->to, "quit\n");
+        fclose(p->to);
+    }
+    if (p->from) fclose(p->from);
+    if (p->pid > 0) waitpid(p->pid, NULL, 0);
+    if (p->script[0]) remove(p->script);
+}
+
+typedef struct timing {
+    double step, epoch;
+} timing;
+
+/* Born's and (with a peer) PyTorch's step and epoch times, taking turns. */
+static void measure(const data *d, const char *model, int threads, int epochs, peer *p,
+                    timing *born, timing *torch) {
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "init %s %d", model, threads);
+    bool have = p && peer_ask(p, cmd, "ok") > 0;
+    trainee t = make_trainee(model);
+    int inner = strcmp(model, "cnn") ? 40 : 8;
+    double rb[REPS], rt[REPS];
+    for (int i = 0; i < 3; i++) step(&t, d->x, d->y); /* warm up */
+    snprintf(cmd, sizeof cmd, "steps %d", inner);
+    for (int k = 0; k < REPS; k++) {
+        double t0 = now();
+        for (int i = 0; i < inner; i++) step(&t, d->x, d->y);
+        rb[k] = (now() - t0) / inner;
+        rt[k] = have ? peer_ask(p, cmd, "seconds") : 0;
+    }
+    born->step = median(rb, REPS);
+    torch->step = median(rt, REPS);
+    free_trainee(&t);
+
+    t = make_trainee(model);
+    born_dataloader_params lp = born_dataloader_default_params();
+    lp.batch_size = BATCH;
+    lp.shuffle = true;
+    lp.seed = 0;
+    born_dataloader *dl = born_dataloader_new(d->train, &lp);
+    check(dl != NULL, "the data loader");
+    double sb[MAX_EPOCHS], st[MAX_EPOCHS];
+    for (int e = 0; e < epochs; e++) {
+        if (e > 0) check(born_dataloader_reset(dl) == BORN_OK, "resetting the loader");
+        double t0 = now();
+        born_tensor *x, *y;
+        while (born_dataloader_next(dl, &x, &y)) {
+            step(&t, x, y);
+            born_free(x);
+            born_free(y);
+        }
+        sb[e] = now() - t0;
+        st[e] = have ? peer_ask(p, "epoch", "seconds") : 0;
+    }
+    check(true, "the epoch");
+    born->epoch = median(sb, epochs);
+    torch->epoch = median(st, epochs);
+    if (!have) torch->step = torch->epoch = 0;
+    born_dataloader_free(dl);
+    free_trainee(&t);
+}
+
+/* ---- main ---------------------------------------------------------------------------------- */
+
+static void row(const char *what, int threads, double born_s, double torch_s, bool have_torch) {
+    if (have_torch)
+        printf("| %-28s | %7d | %9.2f | %9.2f | %5.2f |\n", what, threads, 1e3 * born_s,
+               1e3 * torch_s, born_s / torch_s);
+    else
+        printf("| %-28s | %7d | %9.2f | %9s | %5s |\n", what, threads, 1e3 * born_s, "-", "-");
+    fflush(stdout);
+}
+
+int main(int argc, char **argv) {
+    const char *dir = "data/mnist-10k", *only = NULL;
+    int epochs = 3, threads[16], nthreads = 0;
+    bool use_torch = true;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--data") && i + 1 < argc) dir = argv[++i];
+        else if (!strcmp(argv[i], "--epochs") && i + 1 < argc) epochs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--model") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--no-torch")) use_torch = false;
+        else if (nthreads < 16 && atoi(argv[i]) > 0) threads[nthreads++] = atoi(argv[i]);
+        else {
+            fprintf(stderr, "usage: %s [--data DIR] [--epochs E] [--model mlp|cnn] [--no-torch] "
+                            "[threads...]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (epochs < 1) epochs = 1;
+    if (epochs > MAX_EPOCHS) epochs = MAX_EPOCHS;
+    if (nthreads == 0) {
+        threads[0] = 1;
+        threads[1] = 2;
+        nthreads = 2;
+    }
+    born_init();
+    data d = load_data(dir);
+    peer p;
+    bool have_peer = use_torch && peer_start(&p, dir);
+    if (use_torch && !have_peer)
+        fprintf(stderr, "bench_train: no PyTorch (python3 with torch) to compare with\n");
+    printf("Born %s training benchmark: batch %d, Adam; step = forward + backward + update on one "
+           "fixed batch (median of %d), epoch = %d shuffled images (median of %d); Born and "
+           "PyTorch take turns. Milliseconds; ratio = Born / PyTorch (below 1: Born is "
+           "faster).\n\n",
+           born_version(), BATCH, REPS, SPLIT, epochs);
+    printf("| %-28s | %7s | %9s | %9s | %5s |\n|---|---:|---:|---:|---:|\n", "measurement",
+           "threads", "Born", "PyTorch", "ratio");
+    const char *models[2] = {"mlp", "cnn"};
+    for (int ti = 0; ti < nthreads; ti++) {
+        check(born_set_num_threads(threads[ti]) == BORN_OK, "setting the threads");
+        for (int mi = 0; mi < 2; mi++) {
+            if (only && strcmp(only, models[mi])) continue;
+            timing b, t;
+            measure(&d, models[mi], threads[ti], epochs, have_peer ? &p : NULL, &b, &t);
+            bool have = t.step > 0;
+            char what[64];
+            snprintf(what, sizeof what, "%s step (batch 64)", models[mi]);
+            row(what, threads[ti], b.step, t.step, have);
+            snprintf(what, sizeof what, "%s epoch (8000 images)", models[mi]);
+            row(what, threads[ti], b.epoch, t.epoch, have);
+        }
+    }
+    if (have_peer) {
+        printf("\nPyTorch %s\n", p.version);
+        peer_stop(&p);
+    }
+    born_free(d.x);
+    born_free(d.y);
+    born_dataset_free(d.train);
+    return 0;
+}

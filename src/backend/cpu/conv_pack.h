@@ -1,0 +1,58 @@
+/* Internal: packing a convolution's im2col matrix straight from the image into the f32 GEMM's
+ * panels (gemm.h), so that no im2col matrix is written and copied again.
+ *
+ * col[t][l], tap t = (c, i, j) and output position l = (oy, ox), is
+ *     valid ? img[tap_off[t] + pos_off[l]] : 0,
+ *     valid = 0 <= tap_y[t] + pos_y[l] < h  and  0 <= tap_x[t] + pos_x[l] < w,
+ * with tap_off = c h w + di w + dj, tap_y = di, tap_x = dj (di = i dilation - padding, dj
+ * likewise), pos_off = ys w + xs, pos_y = ys, pos_x = xs (ys = oy stride, xs = ox stride). The
+ * forward product reads col as its B (taps along k, positions along n); the weight gradient reads
+ * it as its A (taps along m, positions along k). */
+#ifndef BORN_CPU_CONV_PACK_H
+#define BORN_CPU_CONV_PACK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct conv_im2col {
+    const float *img;
+    const int32_t *tap_off, *tap_y, *tap_x; /* one per tap */
+    const int32_t *pos_off, *pos_y, *pos_x; /* one per output position */
+    int32_t h, w;
+    int64_t out_w;    /* positions per output row */
+    bool inside;      /* no padding: every element is valid */
+    bool unit_stride; /* horizontal stride 1: a row's positions are consecutive in the image */
+} conv_im2col;
+
+/* B panels: col rows (taps) [t0, t0 + kc), columns (positions) [l0, l0 + nl), as 16-lane panels
+ * dst[panel][t][lane] (panels 16 kc floats apart, 32-byte aligned), zero past nl. */
+void cpu_conv_pack_cols_f32(const conv_im2col *m, int64_t t0, int64_t kc, int64_t l0, int64_t nl,
+                            float *dst);
+
+/* A panels: col rows (taps) [t0, t0 + nt) as 6-row panels over positions [l0, l0 + kc),
+ * dst[panel][l][row] (panels 6 kc floats apart), zero in the rows past nt. */
+void cpu_conv_pack_taps_f32(const conv_im2col *m, int64_t t0, int64_t nt, int64_t l0, int64_t kc,
+                            float *dst);
+
+#if defined(__x86_64__)
+/* dst[i] += src[i] for i < n. */
+void cpu_conv_add_f32_avx2(float *dst, const float *src, int64_t n);
+void cpu_conv_pack_cols_f32_avx2(const conv_im2col *m, int64_t t0, int64_t kc, int64_t l0,
+                                 int64_t nl, float *dst);
+void cpu_conv_pack_taps_f32_avx2(const conv_im2col *m, int64_t t0, int64_t nt, int64_t l0,
+                                 int64_t kc, float *dst);
+
+/* Direct convolution for geometries with few taps (taps <= CONV_DIRECT_TAPS), no padding and a
+ * horizontal stride of 1, where a GEMM's depth would be too small to pay for its tiles.
+ * Forward: out [cout, l] = w [cout, taps] @ col (+ bias [cout] when not NULL), each output the
+ * FMA chain over the taps in order from zero, then + bias: the bits the GEMM gives for depths up
+ * to 256. Weight gradient: acc [cout][taps][8] += the 8-lane partial sums over the positions of
+ * dy [cout, l] * col[t] (the caller adds the lanes up). Both return false if memory is short. */
+enum { CONV_DIRECT_TAPS = 16 };
+bool cpu_conv_direct_forward_f32_avx2(const conv_im2col *m, int64_t taps, const float *w,
+                                      int64_t cout, const float *bias, float *out, int64_t l);
+bool cpu_conv_direct_weight_f32_avx2(const conv_im2col *m, int64_t taps, const float *dy,
+                                     int64_t cout, int64_t l, float *acc);
+#endif
+
+#endif

@@ -1,0 +1,106 @@
+/* AVX2 dot products of the 32-element block types with Q8_0 / Q8_1 activations: one 32-byte
+ * integer product per block, scaled by d_x d_y into a float accumulator (two accumulators over
+ * even and odd blocks). Pair sums stay below 32767: |x| <= 128 (Q8_0 weights), |y| <= 127. */
+#include "backend/cpu/quant/quant_avx2.h"
+
+/* acc[i % 2] += d_i * p_i over the blocks, for block functions returning (d, p). */
+#define DOT_LOOP(nb, BODY)                                                                        \
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                                \
+    int64_t i = 0;                                                                                \
+    for (; i + 1 < (nb); i += 2) {                                                                \
+        {                                                                                         \
+            BODY(i, acc0)                                                                         \
+        }                                                                                         \
+        {                                                                                         \
+            BODY(i + 1, acc1)                                                                     \
+        }                                                                                         \
+    }                                                                                             \
+    if (i < (nb)) {                                                                               \
+        BODY(i, acc0)                                                                             \
+    }
+
+float quant_vec_dot_q4_0_q8_0_avx2(int64_t n, const void *vx, const void *vy) {
+    const block_q4_0 *x = vx;
+    const block_q8_0 *y = vy;
+    const __m256i eight = _mm256_set1_epi8(8);
+#define BODY(k, acc)                                                                              \
+    __m256 d = _mm256_set1_ps(qa_f16(x[k].d) * qa_f16(y[k].d));                                   \
+    __m256i qx = _mm256_sub_epi8(qa_nibbles(x[k].qs), eight);                                     \
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(qa_dot_i8(qx, qa_load(y[k].qs))), acc);
+    DOT_LOOP(n / QK_32, BODY)
+#undef BODY
+    return qa_hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
+/* Q4_1 and Q5_1: d_x d_y sum(q_x q_y) + m_x d_y sum(q_y), the second with the exact sum of the
+ * activation's levels (not Q8_1's f16 s), as the portable versions. */
+#define MIN_TERM(k, accm)                                                                         \
+    accm = _mm256_fmadd_ps(_mm256_set1_ps(qa_f16(x[k].m) * qa_f16(y[k].d)),                       \
+                           _mm256_cvtepi32_ps(qa_dot_u8(ones, yv)), accm);
+
+float quant_vec_dot_q4_1_q8_1_avx2(int64_t n, const void *vx, const void *vy) {
+    const block_q4_1 *x = vx;
+    const block_q8_1 *y = vy;
+    const __m256i ones = _mm256_set1_epi8(1);
+    __m256 accm = _mm256_setzero_ps();
+#define BODY(k, acc)                                                                              \
+    __m256 d = _mm256_set1_ps(qa_f16(x[k].d) * qa_f16(y[k].d));                                   \
+    __m256i yv = qa_load(y[k].qs);                                                                \
+    MIN_TERM(k, accm)                                                                             \
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(qa_dot_u8(qa_nibbles(x[k].qs), yv)), acc);
+    DOT_LOOP(n / QK_32, BODY)
+#undef BODY
+    return qa_hsum_ps(_mm256_add_ps(_mm256_add_ps(acc0, acc1), accm));
+}
+
+float quant_vec_dot_q5_0_q8_0_avx2(int64_t n, const void *vx, const void *vy) {
+    const block_q5_0 *x = vx;
+    const block_q8_0 *y = vy;
+    const __m256i f0 = _mm256_set1_epi8((char)0xF0);
+    /* q | 0xF0 is q - 16 as a signed byte: applied where the fifth bit is clear */
+#define BODY(k, acc)                                                                              \
+    __m256 d = _mm256_set1_ps(qa_f16(x[k].d) * qa_f16(y[k].d));                                   \
+    __m256i qx = _mm256_or_si256(qa_nibbles(x[k].qs), _mm256_andnot_si256(qa_bits(x[k].qh), f0)); \
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(qa_dot_i8(qx, qa_load(y[k].qs))), acc);
+    DOT_LOOP(n / QK_32, BODY)
+#undef BODY
+    return qa_hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
+float quant_vec_dot_q5_1_q8_1_avx2(int64_t n, const void *vx, const void *vy) {
+    const block_q5_1 *x = vx;
+    const block_q8_1 *y = vy;
+    const __m256i b4 = _mm256_set1_epi8(0x10), ones = _mm256_set1_epi8(1);
+    __m256 accm = _mm256_setzero_ps();
+#define BODY(k, acc)                                                                              \
+    __m256 d = _mm256_set1_ps(qa_f16(x[k].d) * qa_f16(y[k].d));                                   \
+    __m256i yv = qa_load(y[k].qs);                                                                \
+    MIN_TERM(k, accm)                                                                             \
+    __m256i qx = _mm256_or_si256(qa_nibbles(x[k].qs), _mm256_and_si256(qa_bits(x[k].qh), b4));    \
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(qa_dot_u8(qx, yv)), acc);
+    DOT_LOOP(n / QK_32, BODY)
+#undef BODY
+    return qa_hsum_ps(_mm256_add_ps(_mm256_add_ps(acc0, acc1), accm));
+}
+
+float quant_vec_dot_q8_0_q8_0_avx2(int64_t n, const void *vx, const void *vy) {
+    const block_q8_0 *x = vx;
+    const block_q8_0 *y = vy;
+#define BODY(k, acc)                                                                              \
+    __m256 d = _mm256_set1_ps(qa_f16(x[k].d) * qa_f16(y[k].d));                                   \
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(qa_dot_i8(qa_load(x[k].qs), qa_load(y[k].qs))), acc);
+    DOT_LOOP(n / QK_32, BODY)
+#undef BODY
+    return qa_hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
+float quant_vec_dot_q8_1_q8_1_avx2(int64_t n, const void *vx, const void *vy) {
+    const block_q8_1 *x = vx;
+    const block_q8_1 *y = vy;
+#define BODY(k, acc)                                                                              \
+    __m256 d = _mm256_set1_ps(qa_f16(x[k].d) * qa_f16(y[k].d));                                   \
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(qa_dot_i8(qa_load(x[k].qs), qa_load(y[k].qs))), acc);
+    DOT_LOOP(n / QK_32, BODY)
+#undef BODY
+    return qa_hsum_ps(_mm256_add_ps(acc0, acc1));
+}
