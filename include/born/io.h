@@ -272,8 +272,8 @@ BORN_API born_status born_string_map_set(born_string_map *map, const char *key,
 BORN_API const char *born_string_map_get(const born_string_map *map, const char *key);
 
 /* ------------------------------------------------------------------------------------------ */
-/* Tensor files: Born's own .born format (docs/formats/born.md) and safetensors
- * (docs/formats/safetensors.md), read through one handle.
+/* Tensor files: Born's own .born format (docs/formats/born.md), safetensors
+ * (docs/formats/safetensors.md) and GGUF (docs/formats/gguf.md), read through one handle.
  *
  * Opening a file maps it into memory (mmap) and validates its whole header: every size, offset,
  * dtype and shape is checked against the file's bounds before anything is returned, so a
@@ -286,8 +286,9 @@ BORN_API const char *born_string_map_get(const born_string_map *map, const char 
 
 typedef enum born_file_format {
     BORN_FORMAT_AUTO = 0,   /* by content when reading; by extension when writing */
-    BORN_FORMAT_BORN,       /* .born */
-    BORN_FORMAT_SAFETENSORS /* .safetensors */
+    BORN_FORMAT_BORN,        /* .born */
+    BORN_FORMAT_SAFETENSORS, /* .safetensors */
+    BORN_FORMAT_GGUF         /* .gguf (llama.cpp), read only through born_file: see below */
 } born_file_format;
 
 /* When to check a .born file's data section against its SHA-256 (the header's own SHA-256 is
@@ -299,7 +300,8 @@ typedef enum born_checksum_policy {
 } born_checksum_policy;
 
 typedef struct born_file_params {
-    born_file_format format;     /* default AUTO: "BORN" magic or a safetensors header */
+    born_file_format format;     /* default AUTO: "BORN" or "GGUF" magic, or a safetensors
+                                  * header */
     born_checksum_policy verify; /* default AUTO */
     uint64_t verify_limit;       /* default 64 MiB (SHA-256 runs at ~0.2 GB/s: ~0.3 s) */
     uint64_t max_header;         /* longest JSON header accepted; default 100,000,000 bytes
@@ -471,6 +473,253 @@ BORN_API born_status born_checkpoint_save(const char *path, const born_checkpoin
  * in c are skipped. All or nothing: on any failure, the module, optimizer, scheduler, generator,
  * step and metadata are left as they were. */
 BORN_API born_status born_checkpoint_load(const char *path, born_checkpoint *c);
+
+/* ------------------------------------------------------------------------------------------ */
+/* GGUF (llama.cpp's model files, versions 2 and 3; docs/formats/gguf.md). A GGUF file is one
+ * more format of born_file: born_file_open recognises its "GGUF" magic, validates the whole
+ * file as it does the others (every count, length, offset and size against the file's bounds
+ * before anything is allocated for it; a truncated, damaged or hostile file gives
+ * BORN_ERR_FORMAT naming the file, the byte offset and what is wrong), and born_file_count /
+ * born_file_tensor_info / born_file_get / born_file_to_list give its tensors as zero-copy CPU
+ * tensors over the mapping. Version 1 (2023) and big-endian files report BORN_ERR_UNSUPPORTED.
+ *
+ * Shapes: GGUF lists a tensor's dims fastest-varying first (ggml's ne[0] is the row length);
+ * Born's shapes are row-major, slowest first, so the dims come out reversed: a weight stored
+ * with ne = [K, N] (N rows of K elements, as ggml's mul_mat takes it) is a Born tensor of shape
+ * [N, K], ready for born_linear. born_tensor_info.shape holds Born's order. GGUF allows at most 4
+ * dims; ne[0] (Born's last dim) must be a multiple of the type's block size.
+ *
+ * Types: ggml types map to Born dtypes (f32 f16 bf16 f64 i8 i16 i32 i64 and the block-quantized
+ * q4_0 q4_1 q5_0 q5_1 q8_0 q8_1 q2_K..q8_K iq4_nl iq4_xs, with identical bytes). Types ggml
+ * defines that Born lacks (iq2_xxs, iq1_s, tq1_0, mxfp4, ...) are validated and listed with
+ * dtype BORN_DTYPE_COUNT and ggml's name in dtype_name; loading one reports
+ * BORN_ERR_UNSUPPORTED. A type number ggml does not define makes the file fail to open, naming
+ * the tensor and the number.
+ *
+ * Metadata is typed, so it is read here rather than through born_file_metadata (which is empty
+ * for GGUF). Values, keys and strings borrowed from the handle stay valid until born_file_close.
+ * Errors name the function, the file and the key: a missing key is BORN_ERR_ARGUMENT, a value of
+ * another type or out of range BORN_ERR_FORMAT ("key \"llama.block_count\" is string, not
+ * u32"). */
+
+/* GGUF's metadata value types, with GGUF's numbering. */
+typedef enum born_gguf_type {
+    BORN_GGUF_U8 = 0,
+    BORN_GGUF_I8 = 1,
+    BORN_GGUF_U16 = 2,
+    BORN_GGUF_I16 = 3,
+    BORN_GGUF_U32 = 4,
+    BORN_GGUF_I32 = 5,
+    BORN_GGUF_F32 = 6,
+    BORN_GGUF_BOOL = 7,
+    BORN_GGUF_STRING = 8,
+    BORN_GGUF_ARRAY = 9,
+    BORN_GGUF_U64 = 10,
+    BORN_GGUF_I64 = 11,
+    BORN_GGUF_F64 = 12,
+    BORN_GGUF_TYPE_COUNT
+} born_gguf_type;
+
+/* The type's short name ("u32", "string", "array"), or "invalid"; a static string. */
+BORN_API const char *born_gguf_type_name(born_gguf_type type);
+
+/* A metadata value: a key's value or an element of an array, read with the born_gguf_value_*
+ * functions. A small struct the caller keeps anywhere; it borrows from the handle. */
+typedef struct born_gguf_value {
+    born_gguf_type type;      /* the value's type */
+    born_gguf_type elem_type; /* ARRAY: the elements' type (BORN_GGUF_TYPE_COUNT otherwise) */
+    uint64_t count;           /* ARRAY: the number of elements; STRING: the length in bytes */
+    uint64_t offset;          /* where the value's bytes start in the file: the number, the
+                               * string's first byte, the array's first element */
+    /* private */
+    const born_file *file_;
+    int64_t kv_;    /* the key it belongs to */
+    int64_t index_; /* its index in the enclosing array, -1 for a key's own value */
+} born_gguf_value;
+
+/* As born_file_open with the format forced to GGUF. */
+BORN_API born_file *born_gguf_open(const char *path, const born_file_params *params);
+
+/* The file's GGUF version (2 or 3), 0 when f is not a GGUF file. */
+BORN_API uint32_t born_gguf_version(const born_file *f);
+
+/* The data alignment (general.alignment, default 32), 0 when f is not a GGUF file. */
+BORN_API uint32_t born_gguf_alignment(const born_file *f);
+
+/* Where the data section starts (tensor offsets in the file count from here), 0 if not GGUF. */
+BORN_API uint64_t born_gguf_data_offset(const born_file *f);
+
+/* The number of metadata keys (0 when f is not a GGUF file), in file order. */
+BORN_API int64_t born_gguf_kv_count(const born_file *f);
+
+/* Key index's name (NUL-terminated, borrowed), or NULL with BORN_ERR_ARGUMENT when out of range. */
+BORN_API const char *born_gguf_kv_key(const born_file *f, int64_t index);
+
+/* Key index's value. BORN_ERR_ARGUMENT when index is out of range or f is not a GGUF file. */
+BORN_API born_status born_gguf_kv_value(const born_file *f, int64_t index,
+                                        born_gguf_value *out);
+
+/* The index of key, or -1 (without an error) when the file has no such key; O(log n). */
+BORN_API int64_t born_gguf_find_key(const born_file *f, const char *key);
+
+/* key's value; BORN_ERR_ARGUMENT naming the key when there is none. */
+BORN_API born_status born_gguf_get(const born_file *f, const char *key,
+                                   born_gguf_value *out);
+
+/* Reading a value. Integers convert between widths and signedness when the value fits (an i32
+ * key read as u32 gives its value if it is not negative, as llama.cpp does); floats read as f64
+ * exactly and as f32 rounded; integers read as floats convert; bool and string read only as
+ * themselves. Anything else is BORN_ERR_FORMAT naming the key and both types; a value that does
+ * not fit names the value. */
+BORN_API born_status born_gguf_value_u32(const born_gguf_value *v, uint32_t *out);
+BORN_API born_status born_gguf_value_i32(const born_gguf_value *v, int32_t *out);
+BORN_API born_status born_gguf_value_u64(const born_gguf_value *v, uint64_t *out);
+BORN_API born_status born_gguf_value_i64(const born_gguf_value *v, int64_t *out);
+BORN_API born_status born_gguf_value_f32(const born_gguf_value *v, float *out);
+BORN_API born_status born_gguf_value_f64(const born_gguf_value *v, double *out);
+BORN_API born_status born_gguf_value_bool(const born_gguf_value *v, bool *out);
+
+/* A string's bytes and their count (len may be NULL). A key's own string value is
+ * NUL-terminated; a string inside an array points into the file and is NOT: use len. Strings
+ * are bytes as the file has them (GGUF says UTF-8; Born does not check values). */
+BORN_API born_status born_gguf_value_string(const born_gguf_value *v, const char **str,
+                                            size_t *len);
+
+/* Element index of an array (BORN_ERR_ARGUMENT when out of range, BORN_ERR_FORMAT when v is not
+ * an array). O(1) for numbers and for the strings of a key's own array (tokenizer vocabularies);
+ * elements of arrays nested in arrays are found by walking. */
+BORN_API born_status born_gguf_array_at(const born_gguf_value *array, uint64_t index,
+                                        born_gguf_value *out);
+
+/* Typed reads by key: born_gguf_get and then the value readers above. */
+BORN_API born_status born_gguf_get_u32(const born_file *f, const char *key, uint32_t *out);
+BORN_API born_status born_gguf_get_i32(const born_file *f, const char *key, int32_t *out);
+BORN_API born_status born_gguf_get_u64(const born_file *f, const char *key, uint64_t *out);
+BORN_API born_status born_gguf_get_i64(const born_file *f, const char *key, int64_t *out);
+BORN_API born_status born_gguf_get_f32(const born_file *f, const char *key, float *out);
+BORN_API born_status born_gguf_get_f64(const born_file *f, const char *key, double *out);
+BORN_API born_status born_gguf_get_bool(const born_file *f, const char *key, bool *out);
+BORN_API born_status born_gguf_get_string(const born_file *f, const char *key,
+                                          const char **str, size_t *len);
+
+/* An array key's element type (may be NULL) and length. */
+BORN_API born_status born_gguf_get_array(const born_file *f, const char *key,
+                                         born_gguf_type *elem_type, uint64_t *count);
+
+/* Element index of an array key, read as the value readers do. */
+BORN_API born_status born_gguf_get_array_i64(const born_file *f, const char *key,
+                                             uint64_t index, int64_t *out);
+BORN_API born_status born_gguf_get_array_f64(const born_file *f, const char *key,
+                                             uint64_t index, double *out);
+BORN_API born_status born_gguf_get_array_string(const born_file *f, const char *key,
+                                                uint64_t index, const char **str, size_t *len);
+
+/* Tensor index's ggml type number (as born_file_tensor_info orders tensors), or -1 with
+ * BORN_ERR_ARGUMENT when out of range or f is not a GGUF file. */
+BORN_API int born_gguf_tensor_type(const born_file *f, int64_t index);
+
+/* ggml's name of a ggml type number ("q4_K"), or NULL for a number ggml does not define. */
+BORN_API const char *born_ggml_type_name(int ggml_type);
+
+/* The Born dtype of a ggml type, or BORN_DTYPE_COUNT when Born has none (or the number is not a
+ * ggml type). */
+BORN_API born_dtype born_ggml_type_dtype(int ggml_type);
+
+/* The ggml type of a Born dtype, or -1 for u8 and bool, which GGUF cannot store. */
+BORN_API int born_ggml_type_of(born_dtype dtype);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Writing GGUF (version 3, little-endian). Metadata and tensor descriptions are collected in
+ * memory; the file is written in GGUF's order (header, metadata, tensor infos, then the data,
+ * every tensor aligned to general.alignment and padded after), streaming: tensor data goes to
+ * the file as it comes and is never held twice, and the file is replaced atomically as the
+ * other writers do ("<path>.tmp-<pid>-<n>", fsync, rename).
+ *
+ * Keys and tensor names must be non-empty, valid UTF-8 without NUL (BORN_ERR_ARGUMENT). Setting
+ * a key again replaces its value in place. "general.alignment" must be set as a u32 power of
+ * two; it sets the alignment of the data (default 32). Tensors: any Born dtype but u8 and bool,
+ * at most 4 dims, written with their dims reversed into GGUF's order (the reader's inverse).
+ *
+ * Two ways to give tensors, freely mixed, written in the order they were added:
+ *   born_gguf_writer_add_tensor keeps a reference to the tensor (zero-copy tensors of an open
+ *     file cost nothing) and writes it when its turn comes;
+ *   born_gguf_writer_declare_tensor only describes it; its data must then be passed with
+ *     born_gguf_writer_write_tensor, in order, after everything has been added (the first
+ *     write_tensor writes the header; metadata and tensors cannot be added after it). This is
+ *     how a converter streams tensors it computes one at a time. */
+
+typedef struct born_gguf_writer born_gguf_writer;
+
+/* A writer for path (NULL with BORN_ERR_IO when the temporary file cannot be created), or one
+ * that builds the file in memory (born_gguf_writer_finish_memory). */
+BORN_API born_gguf_writer *born_gguf_writer_open(const char *path);
+BORN_API born_gguf_writer *born_gguf_writer_open_memory(void);
+
+/* Scalar and string values. Inside an array opened with born_gguf_writer_begin_array, key must
+ * be NULL and the value (of the array's element type) is appended to it. */
+BORN_API born_status born_gguf_writer_set_u8(born_gguf_writer *w, const char *key, uint8_t value);
+BORN_API born_status born_gguf_writer_set_i8(born_gguf_writer *w, const char *key, int8_t value);
+BORN_API born_status born_gguf_writer_set_u16(born_gguf_writer *w, const char *key, uint16_t value);
+BORN_API born_status born_gguf_writer_set_i16(born_gguf_writer *w, const char *key, int16_t value);
+BORN_API born_status born_gguf_writer_set_u32(born_gguf_writer *w, const char *key, uint32_t value);
+BORN_API born_status born_gguf_writer_set_i32(born_gguf_writer *w, const char *key, int32_t value);
+BORN_API born_status born_gguf_writer_set_u64(born_gguf_writer *w, const char *key, uint64_t value);
+BORN_API born_status born_gguf_writer_set_i64(born_gguf_writer *w, const char *key, int64_t value);
+BORN_API born_status born_gguf_writer_set_f32(born_gguf_writer *w, const char *key, float value);
+BORN_API born_status born_gguf_writer_set_f64(born_gguf_writer *w, const char *key, double value);
+BORN_API born_status born_gguf_writer_set_bool(born_gguf_writer *w, const char *key, bool value);
+BORN_API born_status born_gguf_writer_set_string(born_gguf_writer *w, const char *key,
+                                                 const char *value);
+BORN_API born_status born_gguf_writer_set_string_n(born_gguf_writer *w, const char *key,
+                                                   const char *value, size_t len);
+
+/* An array of count numbers or bools of elem_type from a C array (uint8_t ... double; bool as
+ * C's bool). */
+BORN_API born_status born_gguf_writer_set_array(born_gguf_writer *w, const char *key,
+                                                born_gguf_type elem_type, const void *data,
+                                                uint64_t count);
+
+/* An array of count strings; lens may be NULL (NUL-terminated strings) or give each length. */
+BORN_API born_status born_gguf_writer_set_string_array(born_gguf_writer *w, const char *key,
+                                                       const char *const *strs,
+                                                       const size_t *lens, uint64_t count);
+
+/* Opens an array of elem_type (any type, arrays included) under key (NULL when it is itself an
+ * element of an open array of arrays); values set with a NULL key become its elements until
+ * born_gguf_writer_end_array. Nesting is limited to 32 levels, as the reader's. */
+BORN_API born_status born_gguf_writer_begin_array(born_gguf_writer *w, const char *key,
+                                                  born_gguf_type elem_type);
+BORN_API born_status born_gguf_writer_end_array(born_gguf_writer *w);
+
+/* Copies a value read from a GGUF file (any type, nested arrays included) under key (NULL inside
+ * an open array). */
+BORN_API born_status born_gguf_writer_set_value(born_gguf_writer *w, const char *key,
+                                                const born_gguf_value *value);
+
+/* Adds tensor t (any layout and device), keeping a reference to it until it is written. */
+BORN_API born_status born_gguf_writer_add_tensor(born_gguf_writer *w, const char *name,
+                                                 const born_tensor *t);
+
+/* Describes a tensor whose data will come through born_gguf_writer_write_tensor. */
+BORN_API born_status born_gguf_writer_declare_tensor(born_gguf_writer *w, const char *name,
+                                                     born_dtype dtype, int ndim,
+                                                     const int64_t *shape);
+
+/* Writes the data of the next declared tensor, which must be named name and have the declared
+ * dtype and shape (tensors added with add_tensor before it are written first). */
+BORN_API born_status born_gguf_writer_write_tensor(born_gguf_writer *w, const char *name,
+                                                   const born_tensor *t);
+
+/* Writes what remains (a declared tensor without data is an error), fsyncs and renames the file
+ * into place, then frees w, on success and on failure (the target is then untouched). */
+BORN_API born_status born_gguf_writer_finish(born_gguf_writer *w);
+
+/* As finish, for a memory writer: the file in a new malloc'd buffer *out (free() it). */
+BORN_API born_status born_gguf_writer_finish_memory(born_gguf_writer *w, void **out,
+                                                    size_t *out_len);
+
+/* Removes the temporary file (or buffer) and frees w. NULL is ignored. */
+BORN_API void born_gguf_writer_abort(born_gguf_writer *w);
 
 #ifdef __cplusplus
 }

@@ -185,6 +185,7 @@ void born_file_close(born_file *f) {
     free(f->by_name);
     tf_map_clear(&f->metadata);
     born_json_free(f->doc);
+    gguf_meta_free(f->gguf);
     io_mapping_release(f->map);
     free(f->where);
     free(f);
@@ -229,12 +230,15 @@ static born_file *open_mapping(const char *fn, const char *name, io_mapping *map
     if (format == BORN_FORMAT_AUTO) {
         if (map->len > 0 && memcmp(map->base, "BORN", map->len < 4 ? map->len : 4) == 0)
             format = BORN_FORMAT_BORN;
+        else if (map->len > 0 && memcmp(map->base, "GGUF", map->len < 4 ? map->len : 4) == 0)
+            format = BORN_FORMAT_GGUF;
         else if (looks_like_safetensors(map, p.max_header))
             format = BORN_FORMAT_SAFETENSORS;
         else {
             born_error(BORN_ERR_FORMAT,
-                       "%s: neither a .born file (which starts with \"BORN\") nor a safetensors "
-                       "file (an 8-byte header size, then a JSON object)%s",
+                       "%s: neither a .born file (which starts with \"BORN\"), a GGUF file "
+                       "(\"GGUF\") nor a safetensors file (an 8-byte header size, then a JSON "
+                       "object)%s",
                        where, map->len == 0 ? ": the file is empty" : "");
             born_file_close(f);
             return NULL;
@@ -243,6 +247,7 @@ static born_file *open_mapping(const char *fn, const char *name, io_mapping *map
     f->format = format;
     born_status st = format == BORN_FORMAT_BORN          ? born_format_parse(f, &p)
                      : format == BORN_FORMAT_SAFETENSORS ? safetensors_parse(f, &p)
+                     : format == BORN_FORMAT_GGUF        ? gguf_parse(f, &p)
                                                           : born_error(BORN_ERR_ARGUMENT,
                                                                        "%s: unknown format %d",
                                                                        where, (int)format);
@@ -418,6 +423,10 @@ born_tensor *born_file_get_index(born_file *f, int64_t index) {
                                " out of range (the file has %" PRId64 " tensors)", f->where,
                                index, f->count);
     const tf_entry *e = &f->entries[index];
+    if (e->dtype == BORN_DTYPE_COUNT && f->format == BORN_FORMAT_GGUF)
+        return born_error_null(BORN_ERR_UNSUPPORTED, "%s: tensor \"%s\" has ggml type %d (%s), "
+                               "which Born does not support", f->where, e->name, e->ggml_type,
+                               e->dtype_name);
     if (e->dtype == BORN_DTYPE_COUNT)
         return born_error_null(BORN_ERR_UNSUPPORTED, "%s: tensor \"%s\" has dtype %s, which Born "
                                "does not support", f->where, e->name, e->dtype_name);

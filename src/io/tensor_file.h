@@ -1,4 +1,4 @@
-/* Internal: what the .born and safetensors readers and writers share: the refcounted file
+/* Internal: what the .born, safetensors and GGUF readers and writers share: the refcounted file
  * mapping that zero-copy tensors borrow, the open-file handle (struct born_file) that both
  * parsers fill, helpers for strict header parsing, and the atomic output file. */
 #ifndef BORN_IO_TENSOR_FILE_H
@@ -44,7 +44,10 @@ typedef struct tf_entry {
     int64_t shape[BORN_MAX_DIMS];
     uint64_t offset; /* from the start of the file */
     uint64_t nbytes;
+    int ggml_type; /* GGUF: the tensor's ggml type number */
 } tf_entry;
+
+struct gguf_meta; /* GGUF's typed metadata (io/gguf_internal.h) */
 
 struct born_file {
     born_file_format format;
@@ -61,12 +64,17 @@ struct born_file {
     uint8_t data_sha256[32];
     bool has_checksum;
     atomic_int verified; /* 0 not yet, 1 matched, -1 mismatched (threads may race to set it) */
+    struct gguf_meta *gguf; /* GGUF only */
 };
 
 /* The parsers: validate f->map's bytes and fill the entries, metadata and config. The entries
  * come out sorted by offset and checked against the bounds; both call tf_index_names. */
 born_status born_format_parse(born_file *f, const born_file_params *params);
 born_status safetensors_parse(born_file *f, const born_file_params *params);
+born_status gguf_parse(born_file *f, const born_file_params *params);
+
+/* Frees f->gguf (born_file_close). */
+void gguf_meta_free(struct gguf_meta *m);
 
 /* Sorts f->entries by (offset, nbytes), keeping the header's order among equal pairs (which
  * only empty tensors can form in a valid file). */

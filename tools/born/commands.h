@@ -3,6 +3,8 @@
 #ifndef BORN_TOOLS_COMMANDS_H
 #define BORN_TOOLS_COMMANDS_H
 
+#include <stdint.h>
+
 typedef struct born_command {
     const char *name;
     const char *help;
@@ -15,5 +17,10 @@ int cmd_eval(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
+
+/* born info's GGUF listing (info_gguf.c); f is an open GGUF file of file_size bytes. */
+struct born_file;
+int info_gguf(const char *path, struct born_file *f, uint64_t file_size);
 
 #endif

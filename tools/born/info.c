@@ -1,6 +1,7 @@
 /* `born info FILE`: what a tensor file holds: its format, each tensor's name, dtype, shape and
- * size, the totals, the metadata and (for .born) the config. Reads .born and safetensors through
- * the header only (the data is mapped, not read, unless --verify), and .npy and IDX files. */
+ * size, the totals, the metadata and (for .born) the config. Reads .born, safetensors and GGUF
+ * (info_gguf.c) through the header only (the data is mapped, not read, unless --verify), and
+ * .npy and IDX files. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,8 +60,8 @@ int cmd_info(int argc, char **argv) {
             verify = true;
         else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             printf("usage: born info [--verify] FILE\n\nShows the tensors of a .born, safetensors, "
-                   ".npy or IDX file. --verify checks a .born file's data checksum whatever its "
-                   "size.\n");
+                   "GGUF, .npy or IDX file (and a GGUF file's metadata). --verify checks a .born "
+                   "file's data checksum whatever its size.\n");
             return 0;
         } else if (!path)
             path = argv[i];
@@ -86,6 +87,15 @@ int cmd_info(int argc, char **argv) {
     if (!f) {
         fprintf(stderr, "born info: %s\n", born_last_error());
         return 1;
+    }
+    if (born_file_get_format(f) == BORN_FORMAT_GGUF) {
+        FILE *gp = fopen(path, "rb");
+        uint64_t size = 0;
+        if (gp && fseek(gp, 0, SEEK_END) == 0) size = (uint64_t)ftell(gp);
+        if (gp) fclose(gp);
+        int rc = info_gguf(path, f, size);
+        born_file_close(f);
+        return rc;
     }
     bool is_born = born_file_get_format(f) == BORN_FORMAT_BORN;
     int64_t n = born_file_count(f);

@@ -9,8 +9,9 @@ static const born_command commands[] = {
     {"demo", "train a CNN on the shipped MNIST digits, save it, reload it, show predictions", cmd_demo},
     {"train", "train an MLP or CNN on an IDX image dataset", cmd_train},
     {"eval", "test accuracy of a model saved by born train", cmd_eval},
-    {"info", "show the tensors of a .born, safetensors, .npy or IDX file", cmd_info},
+    {"info", "show the tensors of a .born, safetensors, GGUF, .npy or IDX file", cmd_info},
     {"convert", "convert a tensor file between .born and safetensors", cmd_convert},
+    {"quantize", "re-encode a GGUF model's weights to another type (q4_0, q8_0, f16, ...)", cmd_quantize},
     {"version", "print the library version", cmd_version},
 };
 
