@@ -10,5 +10,6 @@
 #include "born/data.h"
 #include "born/nn.h"
 #include "born/optim.h"
+#include "born/llm.h"
 
 #endif /* BORN_H */
