@@ -329,6 +329,231 @@ BORN_API born_status born_chat_template_apply(const born_chat_template *tmpl,
                                               const born_chat_template_params *params,
                                               char **out, size_t *out_len);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Sampling                                                                                     */
+/*
+ * A sampler turns one position's logits into a token with llama.cpp's common sampler chain:
+ * logit bias, penalties (repeat / frequency / presence over the last penalty_last_n accepted
+ * tokens), top-k, typical-p, top-p, min-p, temperature, then a seeded draw. Each stage does what
+ * llama.cpp's stage of the same name does (tests/llm/test_sampling*.c compare them with fixtures
+ * made by llama.cpp). temperature <= 0 is greedy: the first largest logit after bias and
+ * penalties. The draw uses the core's Philox generator: the n-th draw after creation or reset
+ * depends only on the seed and n, so a seed gives the same tokens on every machine.
+ *
+ * Ownership: a sampler is owned by the caller (born_sampler_free), copies its params (the logit
+ * bias array too), holds the history of accepted tokens, and is used by one thread at a time.
+ */
+
+typedef struct born_logit_bias {
+    int32_t token;
+    float bias; /* added to the token's logit; -INFINITY bans the token */
+} born_logit_bias;
+
+/* The seed that asks for a seed taken from the clock (llama.cpp's LLAMA_DEFAULT_SEED). */
+#define BORN_SAMPLER_SEED_RANDOM UINT64_MAX
+
+typedef struct born_sampler_params {
+    uint64_t seed;           /* default BORN_SAMPLER_SEED_RANDOM */
+    float temperature;       /* default 0.8; <= 0: greedy */
+    int32_t top_k;           /* default 40; 0: off */
+    float top_p;             /* default 0.95; in [0, 1], 1: off */
+    float min_p;             /* default 0.05; in [0, 1], 0: off */
+    float typical_p;         /* default 1 (off); in [0, 1] */
+    float repeat_penalty;    /* default 1 (off); > 0 */
+    float frequency_penalty; /* default 0; subtracted once per occurrence */
+    float presence_penalty;  /* default 0; subtracted once for any occurrence */
+    int32_t penalty_last_n;  /* default 64; 0: no penalties, -1: every token since reset */
+    const born_logit_bias *logit_bias; /* n_logit_bias entries (copied), or NULL */
+    int32_t n_logit_bias;
+} born_sampler_params;
+
+/* llama.cpp's defaults: temperature 0.8, top_k 40, top_p 0.95, min_p 0.05, typical_p 1,
+ * repeat_penalty 1, no frequency / presence penalty, penalty_last_n 64, a random seed. */
+BORN_API born_sampler_params born_sampler_default_params(void);
+
+typedef struct born_sampler born_sampler;
+
+/* A sampler over a vocabulary of n_vocab tokens with params p (NULL: the defaults); owned, free
+ * with born_sampler_free. Reports BORN_ERR_ARGUMENT naming the field for a NaN or out-of-range
+ * value (a negative top_k, top_p outside [0, 1], a bias token outside [0, n_vocab) ...). */
+BORN_API born_sampler *born_sampler_new(const born_sampler_params *p, int32_t n_vocab);
+
+/* Frees a sampler; NULL is ignored. */
+BORN_API void born_sampler_free(born_sampler *s);
+
+/* Runs the chain on n_vocab logits (not modified) and draws a token, which it returns. Returns
+ * -1 with BORN_ERR_ARGUMENT for NULL, a NaN or +infinite logit, or when every token is banned.
+ * The token is not accepted: call born_sampler_accept with the token actually used. */
+BORN_API int32_t born_sampler_sample(born_sampler *s, const float *logits);
+
+/* Adds token to the history the penalties count (the last penalty_last_n tokens). A token
+ * outside [0, n_vocab) is ignored with BORN_ERR_ARGUMENT recorded. */
+BORN_API void born_sampler_accept(born_sampler *s, int32_t token);
+
+/* Forgets the history and restarts the draws at the first number of the seed's stream. */
+BORN_API void born_sampler_reset(born_sampler *s);
+
+/* The seed the draws use (the clock's when the params asked for a random one). */
+BORN_API uint64_t born_sampler_seed(const born_sampler *s);
+
+/* A candidate surviving the chain: its logit after every stage (temperature included) and its
+ * probability among the survivors. */
+typedef struct born_token_prob {
+    int32_t token;
+    float logit;
+    float p;
+} born_token_prob;
+
+/* Runs the chain on logits without the draw and points *out (borrowed; valid until the next call
+ * on s) at the surviving candidates, whose count it returns (one, p = 1, when greedy). The order
+ * is the chain's: by descending logit after top-k or top-p, else the vocabulary's. Returns -1
+ * and reports as born_sampler_sample. */
+BORN_API int32_t born_sampler_candidates(born_sampler *s, const float *logits,
+                                         const born_token_prob **out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Models and sessions (the inference engine)                                                   */
+/*
+ * A model is a GGUF file's architecture and weights: the weights stay mmapped in their stored
+ * (usually block-quantized) type and are never dequantized wholesale. A model is immutable after
+ * born_model_load and may be shared by many sessions on many threads; it must outlive them.
+ * A session owns one sequence's KV cache, its position and the scratch buffers of the forward
+ * pass; it is used by one thread at a time.
+ */
+
+typedef struct born_model born_model;
+typedef struct born_session born_session;
+
+typedef struct born_model_params {
+    int32_t n_threads; /* threads for kernels: 0 = leave the library's setting */
+    bool load_tokenizer; /* default true: build the tokenizer from tokenizer.ggml.* */
+} born_model_params;
+
+BORN_API born_model_params born_model_default_params(void);
+
+/* Opens the GGUF file at gguf_path and builds the model its general.architecture names
+ * (llama, mistral, qwen2 and their kin), checking every hyperparameter and every tensor's
+ * presence, dtype and shape. Returns an owned model, or NULL with BORN_ERR_IO / BORN_ERR_FORMAT
+ * for an unreadable or malformed file and BORN_ERR_UNSUPPORTED for an unknown architecture or
+ * tensor type, the message naming the key or tensor at fault. params may be NULL. */
+BORN_API born_model *born_model_load(const char *gguf_path, const born_model_params *params);
+
+/* Frees a model (and unmaps its file); NULL is ignored. Free its sessions first. */
+BORN_API void born_model_free(born_model *m);
+
+/* The model's tokenizer (borrowed; lives as long as m), NULL when it was not loaded. */
+BORN_API const born_tokenizer *born_model_tokenizer(const born_model *m);
+
+/* tokenizer.chat_template (borrowed; NUL-terminated), or NULL when the file has none. */
+BORN_API const char *born_model_chat_template(const born_model *m);
+
+/* general.architecture (borrowed), e.g. "llama". */
+BORN_API const char *born_model_arch(const born_model *m);
+
+/* Hyperparameters: vocabulary size, training context length, layers, embedding width. */
+BORN_API int32_t born_model_n_vocab(const born_model *m);
+BORN_API int32_t born_model_n_ctx_train(const born_model *m);
+BORN_API int32_t born_model_n_layer(const born_model *m);
+BORN_API int32_t born_model_n_embd(const born_model *m);
+
+/* The number of weights (elements of all tensors) and their bytes as stored in the file. */
+BORN_API uint64_t born_model_n_params(const born_model *m);
+BORN_API uint64_t born_model_size_bytes(const born_model *m);
+
+typedef struct born_session_params {
+    int32_t n_ctx;      /* tokens the KV cache holds; 0 = min(n_ctx_train, 4096) */
+    int32_t n_batch;    /* most tokens one forward pass processes (longer evals are split);
+                         * default 512 */
+    born_dtype kv_type; /* BORN_F16 (default, as llama.cpp) or BORN_F32 */
+} born_session_params;
+
+BORN_API born_session_params born_session_default_params(void);
+
+/* A new session over m (borrowed) with an empty KV cache at position 0; params may be NULL.
+ * Returns an owned session, or NULL with BORN_ERR_ARGUMENT for bad params, BORN_ERR_MEMORY. */
+BORN_API born_session *born_session_new(born_model *m, const born_session_params *params);
+
+/* Frees a session; NULL is ignored. */
+BORN_API void born_session_free(born_session *s);
+
+/* How many tokens the KV cache holds (the position of the next token). */
+BORN_API int32_t born_session_pos(const born_session *s);
+
+/* The KV cache's capacity in tokens. */
+BORN_API int32_t born_session_n_ctx(const born_session *s);
+
+/* The model the session runs (borrowed). */
+BORN_API born_model *born_session_model(const born_session *s);
+
+/* Forgets every token from position pos on (0 <= pos <= born_session_pos), so the next eval
+ * continues from pos. BORN_ERR_ARGUMENT when pos is out of range. */
+BORN_API born_status born_session_rollback(born_session *s, int32_t pos);
+
+/* Appends n tokens at the current position and runs them through the model (in batches of
+ * n_batch). logits (may be NULL) receives n * n_vocab floats (row i: the distribution after
+ * token i) when all_logits, else the last token's n_vocab. Errors (nothing is appended):
+ * BORN_ERR_ARGUMENT for n <= 0, a token id outside [0, n_vocab), or a position beyond n_ctx. */
+BORN_API born_status born_session_eval(born_session *s, const int32_t *tokens, int32_t n,
+                                       float *logits, bool all_logits);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Generation                                                                                   */
+
+/* The sampler (section "Sampling"): a chain of penalties, filters and a seeded draw. */
+typedef struct born_sampler born_sampler;
+
+/* Called for each generated token with its text (the bytes now complete; may be empty, not
+ * NUL-terminated, valid until the callback returns). Returning false stops generation. */
+typedef bool (*born_token_callback)(int32_t id, const char *piece, size_t len, void *user);
+
+typedef struct born_generate_params {
+    int32_t max_tokens;        /* most tokens to generate (default 256; < 0 = until n_ctx) */
+    bool add_bos;              /* encode the prompt with the tokenizer's BOS/EOS rules
+                                * (default true) */
+    bool parse_special;        /* turn special-token texts in the prompt into their tokens
+                                * (default true, so rendered chat templates work) */
+    bool special_output;       /* print special tokens' text in output (default false) */
+    const char *const *stop;   /* n_stop stop strings (not emitted), or NULL */
+    int32_t n_stop;
+    born_token_callback on_token; /* or NULL */
+    void *user;
+} born_generate_params;
+
+BORN_API born_generate_params born_generate_default_params(void);
+
+typedef enum born_stop_reason {
+    BORN_STOP_NONE = 0,
+    BORN_STOP_EOG,       /* an end-of-generation token (not emitted) */
+    BORN_STOP_MAX_TOKENS,
+    BORN_STOP_STRING,    /* a stop string appeared */
+    BORN_STOP_CALLBACK,  /* on_token returned false */
+    BORN_STOP_CONTEXT    /* the KV cache is full */
+} born_stop_reason;
+
+typedef struct born_generate_result {
+    int32_t n_prompt;      /* prompt tokens evaluated (after any reused prefix) */
+    int32_t n_generated;   /* tokens sampled (including an EOG token that stopped it) */
+    double prompt_ms;      /* time to evaluate the prompt */
+    double generate_ms;    /* time from the first sampled token to the end */
+    born_stop_reason stop_reason;
+    char *text;            /* everything emitted, malloc'd and NUL-terminated (free() it) */
+    size_t text_len;
+} born_generate_result;
+
+/* Encodes prompt, appends it to the session at its current position (so a session continues a
+ * conversation; roll back first to start over), then samples tokens with sampler (NULL = greedy,
+ * the first largest logit), feeding each back, until max_tokens, an end-of-generation token, a
+ * stop string, the callback's false or a full context. Text that could still become a stop
+ * string is held back until it cannot; the stop string and what follows are not emitted. result
+ * may be NULL. Errors: BORN_ERR_ARGUMENT for a prompt that does not fit the context (nothing is
+ * evaluated), the model's and sampler's errors. */
+BORN_API born_status born_generate(born_session *s, born_sampler *sampler, const char *prompt,
+                                   const born_generate_params *params,
+                                   born_generate_result *result);
+
+/* Frees result->text and zeroes it; NULL is ignored. */
+BORN_API void born_generate_result_clear(born_generate_result *result);
+
 #ifdef __cplusplus
 }
 #endif
