@@ -122,8 +122,17 @@ CONFORMANCE := $(BUILD)/json_conformance
 $(CONFORMANCE): $(BUILD)/tests/conformance/json_conformance.o $(LIB_A)
 	$(Q)$(CC) $(SANFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
-conformance: $(CONFORMANCE)
+# ONNX backend node tests (apt-get install libonnx-testdata; docs/formats/onnx.md).
+ONNX_CONFORMANCE := $(BUILD)/onnx_conformance
+ONNX_NODE_DIR ?= /usr/share/libonnx-testdata/data/node
+ONNX_CONFORMANCE_RUN = @if [ -d $(ONNX_NODE_DIR) ]; then ./$(ONNX_CONFORMANCE) $(ONNX_NODE_DIR) | tail -1; \
+	else echo "onnx node tests: $(ONNX_NODE_DIR) missing (apt-get install libonnx-testdata)"; fi
+$(ONNX_CONFORMANCE): $(BUILD)/tests/conformance/onnx_conformance.o $(LIB_A)
+	$(Q)$(CC) $(SANFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+
+conformance: $(CONFORMANCE) $(ONNX_CONFORMANCE)
 	./$(CONFORMANCE) tests/conformance/jsontestsuite
+	$(ONNX_CONFORMANCE_RUN)
 
 # libFuzzer harnesses (fuzz/*.c) against a clang build of the library in build/fuzz/; run them
 # with fuzz/run.sh SECONDS.
@@ -149,4 +158,5 @@ clean:
 format:
 	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) include/born/*.h $(shell find src tests -name '*.h')
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/tests/conformance/json_conformance.d
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/tests/conformance/json_conformance.d \
+         $(BUILD)/tests/conformance/onnx_conformance.d

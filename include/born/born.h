@@ -11,5 +11,6 @@
 #include "born/nn.h"
 #include "born/optim.h"
 #include "born/llm.h"
+#include "born/onnx.h"
 
 #endif /* BORN_H */

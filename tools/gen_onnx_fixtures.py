@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Fixtures for Born's ONNX importer, built with the onnx package and run with onnxruntime.
+
+Run by hand from the repository root:  python3 tools/gen_onnx_fixtures.py
+(pip install onnx onnxruntime). It writes tests/fixtures/onnx/:
+  small.onnx + small.weights   MatMul(x, Cast(W f16)) + b (b in an external data file), Relu
+  small_x.npy, small_y.npy     an input and onnxruntime's output for it
+  cycle.onnx                   two nodes that read each other's outputs (must be refused)
+  unknown_op.onnx              a node of an op type that does not exist (must be refused)
+With --models it also writes tests/fixtures/onnx/models/<name>_{in_*,out_*}.npy: random inputs
+for the real models in ../shared/data/onnx-models and onnxruntime's outputs on them.
+"""
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OUT = os.path.join("tests", "fixtures", "onnx")
+
+
+def small():
+    rng = np.random.default_rng(7)
+    w = rng.standard_normal((3, 4)).astype(np.float16)
+    b = rng.standard_normal(4).astype(np.float32)
+    wt = numpy_helper.from_array(w, "W")
+    bt = numpy_helper.from_array(b, "b")
+    bt.ClearField("raw_data")
+    bt.data_location = TensorProto.EXTERNAL
+    with open(os.path.join(OUT, "small.weights"), "wb") as f:
+        f.write(b"\0" * 16)
+        f.write(b.tobytes())
+    for k, v in (("location", "small.weights"), ("offset", "16"), ("length", str(b.nbytes))):
+        e = bt.external_data.add()
+        e.key, e.value = k, v
+    nodes = [
+        helper.make_node("Cast", ["W"], ["Wf"], to=TensorProto.FLOAT, name="cast"),
+        helper.make_node("MatMul", ["x", "Wf"], ["h"], name="mm"),
+        helper.make_node("Add", ["h", "b"], ["h2"], name="add"),
+        helper.make_node("Relu", ["h2"], ["y"], name="relu"),
+    ]
+    g = helper.make_graph(nodes, "small",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+                          [wt, bt])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="born-fixtures")
+    m.ir_version = 8
+    path = os.path.join(OUT, "small.onnx")
+    onnx.save(m, path)
+    import onnxruntime as ort
+    x = rng.standard_normal((2, 3)).astype(np.float32)
+    y = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.save(os.path.join(OUT, "small_x.npy"), x)
+    np.save(os.path.join(OUT, "small_y.npy"), y)
+
+
+def cycle():
+    nodes = [helper.make_node("Relu", ["a"], ["b"], name="first"),
+             helper.make_node("Relu", ["b"], ["a"], name="second")]
+    g = helper.make_graph(nodes, "cycle", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                          [helper.make_tensor_value_info("b", TensorProto.FLOAT, [1])])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]),
+              os.path.join(OUT, "cycle.onnx"))
+    nodes = [helper.make_node("NoSuchOp", ["x"], ["y"], name="mystery")]
+    g = helper.make_graph(nodes, "unknown", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]),
+              os.path.join(OUT, "unknown_op.onnx"))
+
+
+MODELS = {
+    "ppocr_cls": ("ch_ppocr_mobile_v2.0_cls_infer.onnx", {"x": ((1, 3, 48, 192), "f")}),
+    "ppocr_det": ("ch_PP-OCRv4_det_infer.onnx", {"x": ((1, 3, 160, 160), "f")}),
+    "silero_vad": ("silero_vad_v5.onnx", {"input": ((1, 512), "f"), "state": ((2, 1, 128), "z"),
+                                          "sr": ((), "sr")}),
+}
+
+
+def models():
+    import onnxruntime as ort
+    src = os.path.join("..", "shared", "data", "onnx-models")
+    out = os.path.join(OUT, "models")
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(11)
+    for name, (fname, inputs) in MODELS.items():
+        feed = {}
+        for k, (shape, kind) in inputs.items():
+            if kind == "f":
+                feed[k] = rng.standard_normal(shape).astype(np.float32) * 0.5
+            elif kind == "z":
+                feed[k] = np.zeros(shape, np.float32)
+            else:
+                feed[k] = np.array(16000, np.int64)
+        sess = ort.InferenceSession(os.path.join(src, fname), providers=["CPUExecutionProvider"])
+        res = sess.run(None, feed)
+        for i, (k, v) in enumerate(feed.items()):
+            np.save(os.path.join(out, f"{name}_in_{i}_{k}.npy"), v)
+        for i, (o, v) in enumerate(zip(sess.get_outputs(), res)):
+            np.save(os.path.join(out, f"{name}_out_{i}.npy"), v)
+
+
+if __name__ == "__main__":
+    os.makedirs(OUT, exist_ok=True)
+    small()
+    cycle()
+    if "--models" in sys.argv:
+        models()
