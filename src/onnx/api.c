@@ -202,6 +202,14 @@ int64_t born_onnx_param_count(const born_onnx_model *model) {
         for (int d = 0; d < g->inits[i].ndim; d++) k *= g->inits[i].dims[d];
         n += k;
     }
+    for (int i = 0; i < g->nnodes; i++) { /* exporters that store weights as Constant nodes */
+        const onnx_attr *a = strcmp(g->nodes[i].op_type, "Constant") ? NULL
+                             : onnx_node_attr(&g->nodes[i], "value");
+        if (!a || !a->t) continue;
+        int64_t k = 1;
+        for (int d = 0; d < a->t->ndim; d++) k *= a->t->dims[d];
+        n += k;
+    }
     return n;
 }
 

@@ -1,8 +1,197 @@
-/* Operators that fit no other family: Resize / Upsample (separable per-axis interpolation). */
+/* Resize and Upsample: interpolation applied one axis at a time (nearest, linear and cubic are
+ * all separable), following the ONNX reference's coordinate transforms, neighbour choice and
+ * edge handling. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "onnx/onnx_internal.h"
 
-const onnx_op_entry onnx_ops_misc[] = {{NULL, NULL}};
+typedef struct rs_params {
+    int mode; /* 0 nearest, 1 linear, 2 cubic */
+    char ctm[32], nearest[32];
+    double a, extrap;
+    bool exclude;
+} rs_params;
+
+static double transform(const rs_params *p, double o, double scale, int64_t L, int64_t O,
+                        double rs, double re) {
+    double ow = scale * (double)L;
+    if (!strcmp(p->ctm, "asymmetric")) return o / scale;
+    if (!strcmp(p->ctm, "align_corners")) return ow == 1 ? 0 : o * (double)(L - 1) / (ow - 1);
+    if (!strcmp(p->ctm, "pytorch_half_pixel")) return ow > 1 ? (o + 0.5) / scale - 0.5 : 0;
+    if (!strcmp(p->ctm, "tf_half_pixel_for_nn")) return (o + 0.5) / scale;
+    if (!strcmp(p->ctm, "tf_crop_and_resize"))
+        return O > 1 ? rs * (double)(L - 1) + o * (re - rs) * (double)(L - 1) / (double)(O - 1)
+                     : 0.5 * (rs + re) * (double)(L - 1);
+    return (o + 0.5) / scale - 0.5; /* half_pixel */
+}
+
+static void cubic_coeffs(double r, double A, double *c) {
+    double x = r + 1;
+    c[0] = ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
+    c[1] = ((A + 2) * r - (A + 3)) * r * r + 1;
+    x = 1 - r;
+    c[2] = ((A + 2) * x - (A + 3)) * x * x + 1;
+    x = 2 - r;
+    c[3] = ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
+}
+
+/* Resamples axis a of the contiguous f64 tensor x (shape s, rank r) to O elements. */
+static born_tensor *resize_axis(born_tensor *x, int r, int a, int64_t O, double scale,
+                                const rs_params *p, double rs, double re) {
+    const int64_t *s = born_tensor_shape(x);
+    int64_t L = s[a], outer = 1, inner = 1;
+    for (int i = 0; i < a; i++) outer *= s[i];
+    for (int i = a + 1; i < r; i++) inner *= s[i];
+    int64_t shape[BORN_MAX_DIMS];
+    memcpy(shape, s, (size_t)r * sizeof *shape);
+    shape[a] = O;
+    born_tensor *y = born_empty(BORN_F64, r, shape);
+    if (!y) return NULL;
+    const double *X = born_data_f64(x);
+    double *Y = born_data_f64(y);
+    for (int64_t o = 0; o < O; o++) {
+        double xo = transform(p, (double)o, scale, L, O, rs, re);
+        int64_t idx[4];
+        double w[4];
+        int n;
+        bool extrap = !strcmp(p->ctm, "tf_crop_and_resize") && (xo < 0 || xo > (double)(L - 1));
+        double base = ceil(xo) - 1, rr = xo - base;
+        if (p->mode == 0) {
+            int64_t i;
+            if (xo == floor(xo)) i = (int64_t)xo;
+            else if (!strcmp(p->nearest, "floor")) i = (int64_t)floor(xo);
+            else if (!strcmp(p->nearest, "ceil")) i = (int64_t)ceil(xo);
+            else if (!strcmp(p->nearest, "round_prefer_ceil")) i = (int64_t)(rr >= 0.5 ? base + 1 : base);
+            else i = (int64_t)(rr > 0.5 ? base + 1 : base);
+            idx[0] = i;
+            w[0] = 1;
+            n = 1;
+        } else if (p->mode == 1) {
+            idx[0] = (int64_t)base, idx[1] = (int64_t)base + 1;
+            w[0] = 1 - rr, w[1] = rr;
+            n = 2;
+        } else {
+            for (int k = 0; k < 4; k++) idx[k] = (int64_t)base - 1 + k;
+            cubic_coeffs(rr, p->a, w);
+            n = 4;
+        }
+        if (p->exclude) {
+            double sum = 0;
+            for (int k = 0; k < n; k++) {
+                if (idx[k] < 0 || idx[k] >= L) w[k] = 0;
+                sum += w[k];
+            }
+            if (sum != 0)
+                for (int k = 0; k < n; k++) w[k] /= sum;
+        }
+        for (int k = 0; k < n; k++) idx[k] = idx[k] < 0 ? 0 : idx[k] >= L ? L - 1 : idx[k];
+        for (int64_t b = 0; b < outer; b++)
+            for (int64_t i = 0; i < inner; i++) {
+                double acc = 0;
+                for (int k = 0; k < n; k++) acc += w[k] * X[(b * L + idx[k]) * inner + i];
+                Y[(b * O + o) * inner + i] = extrap ? p->extrap : acc;
+            }
+    }
+    return y;
+}
+
+static born_status resize(onnx_op_ctx *c, bool upsample) {
+    ONNX_TRY(onnx_need(c, 0));
+    born_tensor *x = c->in[0];
+    int r = born_tensor_ndim(x);
+    rs_params p;
+    char mb[32];
+    const char *mode = onnx_attr_str(c, "mode", "nearest", mb, sizeof mb);
+    p.mode = !strcmp(mode, "nearest") ? 0 : (!strcmp(mode, "linear") || !strcmp(mode, "bilinear")) ? 1
+             : !strcmp(mode, "cubic") ? 2 : -1;
+    if (p.mode < 0) return onnx_fail(c, BORN_ERR_ARGUMENT, "unknown mode '%s'", mode);
+    bool old = upsample || c->opset < 11;
+    snprintf(p.ctm, sizeof p.ctm, "%s", old ? "asymmetric" : "half_pixel");
+    onnx_attr_str(c, "coordinate_transformation_mode", p.ctm, p.ctm, sizeof p.ctm);
+    snprintf(p.nearest, sizeof p.nearest, "round_prefer_floor");
+    onnx_attr_str(c, "nearest_mode", p.nearest, p.nearest, sizeof p.nearest);
+    if (old && p.mode == 0) snprintf(p.nearest, sizeof p.nearest, "floor");
+    p.a = onnx_attr_float(c, "cubic_coeff_a", -0.75f);
+    p.extrap = onnx_attr_float(c, "extrapolation_value", 0);
+    p.exclude = onnx_attr_int(c, "exclude_outside", 0) != 0;
+    if (onnx_attr_int(c, "antialias", 0))
+        return onnx_fail(c, BORN_ERR_UNSUPPORTED, "antialias is not supported");
+    char kb[32];
+    if (strcmp(onnx_attr_str(c, "keep_aspect_ratio_policy", "stretch", kb, sizeof kb), "stretch"))
+        return onnx_fail(c, BORN_ERR_UNSUPPORTED, "keep_aspect_ratio_policy '%s' is not supported", kb);
+    int nax;
+    const int64_t *axes_attr = onnx_attr_ints(c, "axes", &nax);
+    int64_t axes[BORN_MAX_DIMS];
+    int k = axes_attr ? nax : r;
+    for (int i = 0; i < k; i++) {
+        axes[i] = axes_attr ? onnx_axis(c, axes_attr[i], r) : i;
+        if (axes[i] < 0) return born_last_status();
+    }
+    double scales[BORN_MAX_DIMS], roi[2 * BORN_MAX_DIMS];
+    int64_t sizes[BORN_MAX_DIMS];
+    bool have_sizes = false, have_scales = false;
+    born_tensor *ts = NULL, *tz = NULL, *troi = NULL;
+    if (upsample && c->opset < 9) {
+        int n;
+        const float *f = onnx_attr_floats(c, "scales", &n);
+        if (n != r) return onnx_fail(c, BORN_ERR_ARGUMENT, "scales has %d entries for rank %d", n, r);
+        for (int i = 0; i < r; i++) scales[i] = f[i];
+        have_scales = true;
+    } else if (old) {
+        ts = c->nin > 1 ? c->in[1] : NULL;
+    } else {
+        troi = c->nin > 1 ? c->in[1] : NULL;
+        ts = c->nin > 2 ? c->in[2] : NULL;
+        tz = c->nin > 3 ? c->in[3] : NULL;
+    }
+    if (ts && born_tensor_numel(ts) > 0) {
+        if (born_tensor_numel(ts) != k) return onnx_fail(c, BORN_ERR_SHAPE, "scales has the wrong length");
+        born_tensor *f = onnx_as(ts, BORN_F64);
+        if (!f) return onnx_op_failed(c);
+        for (int i = 0; i < k; i++) scales[i] = born_data_f64(f)[i];
+        have_scales = true;
+    }
+    if (tz && born_tensor_numel(tz) > 0) {
+        if (onnx_read_ints(c, tz, sizes, BORN_MAX_DIMS, "sizes") != k)
+            return onnx_fail(c, BORN_ERR_SHAPE, "sizes has the wrong length");
+        have_sizes = true;
+    }
+    if (have_sizes == have_scales) return onnx_fail(c, BORN_ERR_ARGUMENT, "give exactly one of scales and sizes");
+    for (int i = 0; i < 2 * BORN_MAX_DIMS; i++) roi[i] = i < BORN_MAX_DIMS ? 0 : 1;
+    if (troi && born_tensor_numel(troi) == 2 * k) {
+        born_tensor *f = onnx_as(troi, BORN_F64);
+        if (!f) return onnx_op_failed(c);
+        for (int i = 0; i < k; i++) {
+            roi[axes[i]] = born_data_f64(f)[i];
+            roi[BORN_MAX_DIMS + axes[i]] = born_data_f64(f)[k + i];
+        }
+    }
+    born_dtype dt = born_tensor_dtype(x);
+    born_tensor *y = onnx_as(x, BORN_F64);
+    for (int i = 0; i < k && y; i++) {
+        int a = (int)axes[i];
+        int64_t L = born_tensor_shape(y)[a], O;
+        double s;
+        if (have_sizes) {
+            O = sizes[i];
+            s = L ? (double)O / (double)L : 1;
+        } else {
+            s = scales[i];
+            if (!(s > 0)) return onnx_fail(c, BORN_ERR_ARGUMENT, "scale %g is not positive", s);
+            O = (int64_t)floor((double)L * s);
+        }
+        if (O == L && s == 1 && strcmp(p.ctm, "tf_crop_and_resize")) continue;
+        y = resize_axis(y, r, a, O, s, &p, roi[a], roi[BORN_MAX_DIMS + a]);
+    }
+    if (!y) return onnx_op_failed(c);
+    if (!born_dtype_is_floating(dt)) y = born_round(y);
+    ONNX_OUT(0, born_to_dtype(y, dt));
+    return BORN_OK;
+}
+
+static born_status op_Resize(onnx_op_ctx *c) { return resize(c, false); }
+static born_status op_Upsample(onnx_op_ctx *c) { return resize(c, true); }
+
+const onnx_op_entry onnx_ops_misc[] = {{"Resize", op_Resize}, {"Upsample", op_Upsample}, {NULL, NULL}};

@@ -18,6 +18,10 @@ int cmd_version(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_onnx(int argc, char **argv);
+
+/* born info's ONNX listing (info_onnx.c), for a path ending in .onnx. */
+int info_onnx(const char *path);
 
 /* born info's GGUF listing (info_gguf.c); f is an open GGUF file of file_size bytes. */
 struct born_file;

@@ -72,6 +72,8 @@ int cmd_info(int argc, char **argv) {
         fprintf(stderr, "usage: born info [--verify] FILE\n");
         return 2;
     }
+    size_t plen = strlen(path);
+    if (plen > 5 && strcmp(path + plen - 5, ".onnx") == 0) return info_onnx(path);
     uint8_t head[8] = {0};
     size_t got = peek(path, head, sizeof head);
     if (got >= 6 && memcmp(head, "\x93NUMPY", 6) == 0)

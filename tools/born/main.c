@@ -12,6 +12,7 @@ static const born_command commands[] = {
     {"info", "show the tensors of a .born, safetensors, GGUF, .npy or IDX file", cmd_info},
     {"convert", "convert a tensor file between .born and safetensors", cmd_convert},
     {"quantize", "re-encode a GGUF model's weights to another type (q4_0, q8_0, f16, ...)", cmd_quantize},
+    {"onnx", "run an ONNX model on .npy inputs: born onnx run MODEL --input NAME=FILE.npy", cmd_onnx},
     {"version", "print the library version", cmd_version},
 };
 
