@@ -155,6 +155,50 @@ $(FUZZ_BIN): build/fuzz/%: fuzz/%.c build/fuzz/libborn.a
 	@$(if $(Q),echo "  FUZZ    $@")
 	$(Q)clang $(BASE_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< build/fuzz/libborn.a $(LDLIBS)
 
+# The CUDA backend: build/libborn-cuda.so, a plugin that libborn loads with dlopen when it is
+# there (src/backend/registry.c), built whenever nvcc is found. CUDA_ARCH picks the GPUs it
+# carries code for. `make test-cuda` runs the CUDA tests (each op on the GPU against the CPU, new
+# device memory poisoned); without a GPU they say "skipped: no GPU".
+NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+CUDA_PLUGIN := $(BUILD)/libborn-cuda.so
+ifneq ($(strip $(NVCC)),)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90]
+CUDA_C_SRC  := $(sort $(wildcard src/backend/cuda/*.c))
+CUDA_CU_SRC := $(sort $(wildcard src/backend/cuda/*.cu))
+CUDA_OBJ := $(CUDA_C_SRC:%.c=$(BUILD)/cuda-plugin/%.o) $(CUDA_CU_SRC:%.cu=$(BUILD)/cuda-plugin/%.o)
+CUDA_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -pthread -fPIC -fvisibility=hidden -Iinclude -Isrc \
+        -isystem $(CUDA_HOME)/include $(WARN) -O2 -g
+NVCC_FLAGS := -std=c++17 -O3 $(CUDA_ARCH) --Werror all-warnings -Xcompiler -fPIC,-fvisibility=hidden \
+        -Iinclude -Isrc
+
+all: $(CUDA_PLUGIN)
+
+$(BUILD)/cuda-plugin/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CUDA_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/cuda-plugin/%.o: %.cu
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  NVCC    $<")
+	$(Q)$(NVCC) $(NVCC_FLAGS) -MMD -MP -c $< -o $@
+
+$(CUDA_PLUGIN): $(CUDA_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(NVCC) -shared $(CUDA_ARCH) -o $@ $(CUDA_OBJ) -L$(CUDA_HOME)/lib64 -lcublasLt \
+	        -Xlinker -rpath,$(CUDA_HOME)/lib64 -Xlinker --no-undefined
+
+-include $(CUDA_OBJ:.o=.d)
+else
+$(CUDA_PLUGIN):
+	@echo "  nvcc not found: $(CUDA_PLUGIN) is not built"
+endif
+
+.PHONY: test-cuda
+test-cuda: $(TESTS) $(CLI) $(CUDA_PLUGIN)
+	@BORN_CUDA_POISON=1 ./$(TESTS) cuda
+
 bench: $(LIB_A)
 	$(MAKE) -C bench BUILD=../$(BUILD)
 

@@ -170,6 +170,33 @@ BORN_API int born_device_count(born_device_type type);
 /* Writes the device's name ("cpu", "cuda:1") into buf (always NUL-terminated); returns buf. */
 BORN_API const char *born_device_name(born_device device, char *buf, size_t buf_size);
 
+/* Waits until all work queued on the device has finished, and reports any error the device met
+ * while running it. CPU work is synchronous, so for the CPU this returns BORN_OK at once. */
+BORN_API born_status born_synchronize(born_device device);
+
+/* Why no CUDA device can be used ("libborn-cuda.so not found: ...", "no CUDA driver: ..."), or ""
+ * when at least one can. The string is static. */
+BORN_API const char *born_cuda_unavailable_reason(void);
+
+/* The CUDA caching allocator's counters for one device, in bytes and calls. "allocated" is what
+ * live tensors hold; "reserved" is what the allocator holds from the driver (allocated + cached). */
+typedef struct born_cuda_mem_stats {
+    size_t allocated, peak_allocated;
+    size_t reserved, peak_reserved;
+    uint64_t allocations;        /* allocation requests served */
+    uint64_t cache_hits;         /* of those, served from the cache without asking the driver */
+    uint64_t device_allocations; /* cudaMalloc calls */
+    uint64_t device_frees;       /* cudaFree calls (cache releases) */
+} born_cuda_mem_stats;
+
+/* Fills *stats with the counters of cuda:device. Fails with BORN_ERR_DEVICE when that device is
+ * not available. */
+BORN_API born_status born_cuda_memory_stats(int device, born_cuda_mem_stats *stats);
+
+/* Returns the cached, unused blocks of cuda:device to the driver (after waiting for the device).
+ * Memory held by live tensors is untouched. */
+BORN_API born_status born_cuda_empty_cache(int device);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Tensor handles and lifetime                                                                  */
 

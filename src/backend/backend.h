@@ -69,6 +69,10 @@ typedef struct born_backend {
     born_status (*upload)(int device_index, void *dst, const void *src, size_t nbytes);
     born_status (*download)(int device_index, void *dst, const void *src, size_t nbytes);
     born_status (*synchronize)(int device_index);
+    /* Copies nbytes from one device of this backend to another (NULL where the backend has one
+     * device); ordered after the work queued on both. */
+    born_status (*peer_copy)(int dst_index, void *dst, int src_index, const void *src,
+                             size_t nbytes);
 
     /* dst = src elementwise, converting dtypes; shapes equal (src may be broadcast). */
     born_status (*copy)(const born_strided *dst, const born_strided *src);

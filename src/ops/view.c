@@ -486,6 +486,9 @@ born_tensor *born_to(born_tensor *t, born_device device) {
             st = from_be->download(t->storage->device.index, tensor_data(out), tensor_data(src), bytes);
         else if (t->storage->device.type == BORN_DEVICE_CPU)
             st = to_be->upload(device.index, tensor_data(out), tensor_data(src), bytes);
+        else if (to_be == from_be && to_be->peer_copy)
+            st = to_be->peer_copy(device.index, tensor_data(out), t->storage->device.index,
+                                  tensor_data(src), bytes);
         else
             st = born_error(BORN_ERR_UNSUPPORTED, "born_to: copies between two accelerators go "
                             "through the CPU: born_to(born_to(t, BORN_CPU), device)");

@@ -1,0 +1,78 @@
+/* Internal to the CUDA plugin (C side): per-device state, error reporting through the host
+ * table, the caching allocator and the backend entries. Everything a device does is queued on
+ * one stream per device, so work, frees and reuses of memory are ordered without events; the host
+ * waits only when it reads data back (download) or asks to (synchronize). */
+#ifndef BORN_CUDA_INTERNAL_H
+#define BORN_CUDA_INTERNAL_H
+
+#include <cuda_runtime_api.h>
+
+#include "backend/backend.h"
+#include "backend/cuda/kernels.h"
+#include "backend/plugin.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CUDA_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define CUDA_PRINTF(a, b)
+#endif
+
+typedef struct cuda_device {
+    cudaStream_t stream;
+    int *flag; /* one device int for kernels that report bad data (integer division by zero) */
+    int sm_count;
+    size_t total_memory;
+    char name[256];
+} cuda_device;
+
+extern const born_plugin_host *cuda_host;
+extern cuda_device *cuda_devices;
+extern int cuda_device_count;
+
+/* Records an error through libborn (formatted here); returns status. */
+born_status cuda_error(born_status status, const char *fmt, ...) CUDA_PRINTF(2, 3);
+
+/* BORN_OK for cudaSuccess, else records "what: <CUDA's message>" as a device error (and clears
+ * CUDA's non-sticky error state). */
+born_status cuda_check(cudaError_t e, const char *what);
+
+/* The stream of device dev, after making dev current on this thread. */
+cudaStream_t cuda_stream(int dev);
+
+/* The device that holds ptr (0 when there is only one device). */
+int cuda_device_of(const void *ptr);
+
+/* The caching allocator (memory.c). */
+born_status cuda_mem_init(int ndev);
+void *cuda_mem_alloc(int dev, size_t nbytes);
+void cuda_mem_free(int dev, void *ptr);
+born_status cuda_mem_stats(int dev, born_cuda_mem_stats *stats);
+born_status cuda_mem_empty_cache(int dev);
+
+/* Host <-> device and device <-> device copies (memory.c). */
+born_status cuda_upload(int dev, void *dst, const void *src, size_t nbytes);
+born_status cuda_download(int dev, void *dst, const void *src, size_t nbytes);
+born_status cuda_synchronize(int dev);
+born_status cuda_peer_copy(int dst_dev, void *dst, int src_dev, const void *src, size_t nbytes);
+
+/* Backend entries (ops.c, gemm.c). */
+born_status cuda_copy(const born_strided *dst, const born_strided *src);
+born_status cuda_fill(const born_strided *dst, double value);
+born_status cuda_unary(born_unary_op op, const born_strided *out, const born_strided *in,
+                       const born_unary_params *params);
+born_status cuda_binary(born_binary_op op, const born_strided *out, const born_strided *a,
+                        const born_strided *b);
+born_status cuda_where(const born_strided *out, const born_strided *cond, const born_strided *a,
+                       const born_strided *b);
+born_status cuda_reduce(born_reduce_op op, const born_strided *out, const born_strided *in,
+                        uint32_t dims_mask);
+born_status cuda_arg_reduce(bool is_max, const born_strided *out, const born_strided *in, int dim);
+born_status cuda_softmax(bool log, const born_strided *out, const born_strided *in, int dim);
+born_status cuda_softmax_backward(bool log, const born_strided *grad_in,
+                                  const born_strided *grad_out, const born_strided *y, int dim);
+born_status cuda_unary_backward(born_unary_op op, const born_strided *grad_in,
+                                const born_strided *grad_out, const born_strided *x,
+                                const born_strided *y, const born_unary_params *params);
+born_status cuda_matmul(const born_strided *out, const born_strided *a, const born_strided *b);
+
+#endif

@@ -1,0 +1,102 @@
+/* The CUDA backend's kernel entries: each finds the device that holds the output, queues the
+ * kernel on that device's stream and turns the launcher's answer into Born's errors. */
+#include "backend/cuda/cuda_internal.h"
+
+#define CS(p) ((const cu_strided *)(p))
+
+/* BORN_OK, or an error naming op: unsupported dtype, or the CUDA error. */
+static born_status result(cudaError_t e, const char *op, born_dtype dtype) {
+    if (e == cudaSuccess) return BORN_OK;
+    if (e == cudaErrorNotSupported) {
+        (void)cudaGetLastError();
+        return cuda_error(BORN_ERR_DTYPE, "%s: not defined for %s on CUDA", op,
+                          cuda_host->dtype_name(dtype));
+    }
+    return cuda_check(e, op);
+}
+
+born_status cuda_copy(const born_strided *dst, const born_strided *src) {
+    int dev = cuda_device_of(dst->data);
+    return result(cu_copy(cuda_stream(dev), CS(dst), CS(src)), "copy", src->dtype);
+}
+
+born_status cuda_fill(const born_strided *dst, double value) {
+    int dev = cuda_device_of(dst->data);
+    return result(cu_fill(cuda_stream(dev), CS(dst), value), "fill", dst->dtype);
+}
+
+born_status cuda_unary(born_unary_op op, const born_strided *out, const born_strided *in,
+                       const born_unary_params *params) {
+    int dev = cuda_device_of(out->data);
+    return result(cu_unary(cuda_stream(dev), op, CS(out), CS(in), params),
+                  cuda_host->unary_op_name(op), in->dtype);
+}
+
+born_status cuda_binary(born_binary_op op, const born_strided *out, const born_strided *a,
+                        const born_strided *b) {
+    int dev = cuda_device_of(out->data);
+    cudaStream_t s = cuda_stream(dev);
+    const char *name = cuda_host->binary_op_name(op);
+    /* integer ops that can meet bad data report it through the device flag: the host waits */
+    bool checked = a->dtype != BORN_BOOL && a->dtype != BORN_F32 && a->dtype != BORN_F64 &&
+                   a->dtype != BORN_F16 && a->dtype != BORN_BF16 &&
+                   (op == BORN_BINARY_FLOOR_DIVIDE || op == BORN_BINARY_REMAINDER ||
+                    op == BORN_BINARY_FMOD || op == BORN_BINARY_POW);
+    int *flag = cuda_devices[dev].flag;
+    if (checked) {
+        born_status st = cuda_check(cudaMemsetAsync(flag, 0, sizeof(int), s), name);
+        if (st != BORN_OK) return st;
+    }
+    born_status st = result(cu_binary(s, op, CS(out), CS(a), CS(b), flag), name, a->dtype);
+    if (st != BORN_OK || !checked) return st;
+    int bad = 0;
+    st = cuda_check(cudaMemcpyAsync(&bad, flag, sizeof bad, cudaMemcpyDeviceToHost, s), name);
+    if (st == BORN_OK) st = cuda_check(cudaStreamSynchronize(s), name);
+    if (st != BORN_OK) return st;
+    if (bad == 1) return cuda_error(BORN_ERR_ARGUMENT, "%s: integer division by zero", name);
+    if (bad == 2)
+        return cuda_error(BORN_ERR_ARGUMENT, "pow: integers to negative integer powers are not "
+                          "allowed (convert to a floating dtype first)");
+    return BORN_OK;
+}
+
+born_status cuda_where(const born_strided *out, const born_strided *cond, const born_strided *a,
+                       const born_strided *b) {
+    int dev = cuda_device_of(out->data);
+    return result(cu_where(cuda_stream(dev), CS(out), CS(cond), CS(a), CS(b)), "where", a->dtype);
+}
+
+born_status cuda_reduce(born_reduce_op op, const born_strided *out, const born_strided *in,
+                        uint32_t dims_mask) {
+    int dev = cuda_device_of(out->data);
+    return result(cu_reduce(cuda_stream(dev), (int)op, CS(out), CS(in), dims_mask), "reduce",
+                  in->dtype);
+}
+
+born_status cuda_arg_reduce(bool is_max, const born_strided *out, const born_strided *in, int dim) {
+    int dev = cuda_device_of(out->data);
+    return result(cu_arg_reduce(cuda_stream(dev), is_max, CS(out), CS(in), dim),
+                  is_max ? "argmax" : "argmin", in->dtype);
+}
+
+born_status cuda_softmax(bool log, const born_strided *out, const born_strided *in, int dim) {
+    int dev = cuda_device_of(out->data);
+    return result(cu_softmax(cuda_stream(dev), log, CS(out), CS(in), dim),
+                  log ? "log_softmax" : "softmax", in->dtype);
+}
+
+born_status cuda_softmax_backward(bool log, const born_strided *grad_in,
+                                  const born_strided *grad_out, const born_strided *y, int dim) {
+    int dev = cuda_device_of(grad_in->data);
+    return result(cu_softmax_backward(cuda_stream(dev), log, CS(grad_in), CS(grad_out), CS(y), dim),
+                  log ? "log_softmax backward" : "softmax backward", y->dtype);
+}
+
+born_status cuda_unary_backward(born_unary_op op, const born_strided *grad_in,
+                                const born_strided *grad_out, const born_strided *x,
+                                const born_strided *y, const born_unary_params *params) {
+    int dev = cuda_device_of(grad_in->data);
+    return result(cu_unary_backward(cuda_stream(dev), op, CS(grad_in), CS(grad_out), CS(x), CS(y),
+                                    params),
+                  cuda_host->unary_op_name(op), x->dtype);
+}

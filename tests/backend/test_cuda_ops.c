@@ -1,0 +1,446 @@
+/* The op suite on CUDA: every op runs on the GPU and on the CPU with the same fresh random inputs
+ * (the seed is printed), and the results must agree within a bound for the dtype. `make
+ * test-cuda` runs these with BORN_CUDA_POISON=1, so device memory starts as NaN and an output
+ * element a kernel forgets to write fails the comparison. Inputs are also given as transposed
+ * and broadcast views, so the kernels' stride handling is exercised. Without a GPU each test
+ * prints "skipped: no GPU". */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test.h"
+
+static born_generator *gen;
+static unsigned long long seed;
+
+static bool gpu_or_skip(const char *test) {
+    if (born_device_count(BORN_DEVICE_CUDA) > 0) {
+        if (!gen) {
+            seed = (unsigned long long)time(NULL) * 1000003ull + (unsigned long long)getpid();
+            gen = born_generator_new(seed);
+            printf("  cuda op suite: seed %llu\n", seed);
+        }
+        return true;
+    }
+    printf("  %s: skipped: no GPU (%s)\n", test, born_cuda_unavailable_reason());
+    return false;
+}
+
+static born_tensor *cu(born_tensor *t) { return born_to(t, BORN_CUDA(0)); }
+
+static double rtol_of(born_dtype t) {
+    switch (t) {
+    case BORN_F32: return 2e-5;
+    case BORN_F64: return 1e-12;
+    case BORN_F16: return 2e-3;
+    case BORN_BF16: return 1.6e-2;
+    default: return 0;
+    }
+}
+static double atol_of(born_dtype t) {
+    switch (t) {
+    case BORN_F32: return 1e-5;
+    case BORN_F64: return 1e-12;
+    case BORN_F16: return 2e-3;
+    case BORN_BF16: return 2e-2;
+    default: return 0;
+    }
+}
+
+/* got (on the GPU) against ref (on the CPU), elementwise; NaN only where ref has NaN. */
+static void compare(const char *what, born_tensor *ref, born_tensor *got, double rtol, double atol) {
+    if (!ref || !got) {
+        test_fail(__FILE__, __LINE__, "%s: %s is NULL: %s", what, ref ? "gpu result" : "cpu result",
+                  born_last_error());
+        born_clear_error();
+        return;
+    }
+    if (born_tensor_device(got).type != BORN_DEVICE_CUDA) {
+        test_fail(__FILE__, __LINE__, "%s: the result is not on the GPU", what);
+        return;
+    }
+    int64_t n = born_tensor_numel(ref);
+    if (born_tensor_numel(got) != n || born_tensor_dtype(got) != born_tensor_dtype(ref)) {
+        test_fail(__FILE__, __LINE__, "%s: shape or dtype differs", what);
+        return;
+    }
+    double *r = malloc((size_t)(n ? n : 1) * sizeof *r), *g = malloc((size_t)(n ? n : 1) * sizeof *g);
+    if (!r || !g || !test_read(ref, r, n) || !test_read(got, g, n)) {
+        test_fail(__FILE__, __LINE__, "%s: cannot read results: %s", what, born_last_error());
+        born_clear_error();
+    } else {
+        int bad = 0;
+        for (int64_t i = 0; i < n && bad < 3; i++) {
+            bool ok = (r[i] != r[i]) ? g[i] != g[i]
+                                     : (g[i] == r[i] || fabs(g[i] - r[i]) <= atol + rtol * fabs(r[i]));
+            if (!ok) {
+                bad++;
+                test_fail(__FILE__, __LINE__, "%s [%s]: element %lld: gpu %.9g, cpu %.9g (seed %llu)",
+                          what, born_dtype_name(born_tensor_dtype(ref)), (long long)i, g[i], r[i], seed);
+            }
+        }
+    }
+    free(r);
+    free(g);
+}
+
+/* ||got - ref|| / ||ref|| <= tol (for matrix products, whose summation order differs). */
+static void compare_norm(const char *what, born_tensor *ref, born_tensor *got, double tol) {
+    int64_t n = ref ? born_tensor_numel(ref) : 0;
+    double *r = malloc((size_t)(n ? n : 1) * sizeof *r), *g = malloc((size_t)(n ? n : 1) * sizeof *g);
+    if (!ref || !got || !r || !g || born_tensor_numel(got) != n || !test_read(ref, r, n) ||
+        !test_read(got, g, n)) {
+        test_fail(__FILE__, __LINE__, "%s: missing result: %s", what, born_last_error());
+        born_clear_error();
+    } else {
+        double num = 0, den = 0;
+        bool nan = false;
+        for (int64_t i = 0; i < n; i++) {
+            nan |= g[i] != g[i];
+            num += (g[i] - r[i]) * (g[i] - r[i]);
+            den += r[i] * r[i];
+        }
+        double err = sqrt(num / (den > 0 ? den : 1));
+        CHECK_MSG(!nan && err <= tol, "%s: relative error %.3g (tol %.3g)%s (seed %llu)", what, err,
+                  tol, nan ? ", NaN in the result" : "", seed);
+    }
+    free(r);
+    free(g);
+}
+
+/* Random values of dtype: N(0, scale) + shift, or |N(0, scale)| + shift when positive. */
+static born_tensor *rnd(born_dtype dt, int nd, const int64_t *shape, double scale, double shift,
+                        bool positive) {
+    born_tensor *x = born_mul_scalar(born_randn(gen, BORN_F32, nd, shape), scale);
+    if (positive) x = born_abs(x);
+    return born_to_dtype(born_add_scalar(x, shift), dt);
+}
+
+static const born_dtype float_dtypes[] = {BORN_F32, BORN_F16, BORN_BF16, BORN_F64};
+#define NFLOAT 4
+
+TEST(cuda_ops_unary) {
+    if (!gpu_or_skip("cuda_ops_unary")) return;
+    struct {
+        born_unary_op op;
+        int domain; /* 0 any, 1 positive */
+        double a, b;
+    } cases[] = {
+        {BORN_UNARY_NEG, 0, 0, 0},       {BORN_UNARY_ABS, 0, 0, 0},
+        {BORN_UNARY_SIGN, 0, 0, 0},      {BORN_UNARY_SQUARE, 0, 0, 0},
+        {BORN_UNARY_RECIPROCAL, 1, 0, 0}, {BORN_UNARY_EXP, 0, 0, 0},
+        {BORN_UNARY_EXP2, 0, 0, 0},      {BORN_UNARY_EXPM1, 0, 0, 0},
+        {BORN_UNARY_LOG, 1, 0, 0},       {BORN_UNARY_LOG2, 1, 0, 0},
+        {BORN_UNARY_LOG1P, 1, 0, 0},     {BORN_UNARY_SQRT, 1, 0, 0},
+        {BORN_UNARY_RSQRT, 1, 0, 0},     {BORN_UNARY_SIN, 0, 0, 0},
+        {BORN_UNARY_COS, 0, 0, 0},       {BORN_UNARY_TAN, 0, 0, 0},
+        {BORN_UNARY_TANH, 0, 0, 0},      {BORN_UNARY_SIGMOID, 0, 0, 0},
+        {BORN_UNARY_RELU, 0, 0, 0},      {BORN_UNARY_GELU, 0, 0, 0},
+        {BORN_UNARY_GELU_TANH, 0, 0, 0}, {BORN_UNARY_SILU, 0, 0, 0},
+        {BORN_UNARY_ERF, 0, 0, 0},       {BORN_UNARY_FLOOR, 0, 0, 0},
+        {BORN_UNARY_CEIL, 0, 0, 0},      {BORN_UNARY_ROUND, 0, 0, 0},
+        {BORN_UNARY_TRUNC, 0, 0, 0},     {BORN_UNARY_ISNAN, 0, 0, 0},
+        {BORN_UNARY_ISINF, 0, 0, 0},     {BORN_UNARY_ISFINITE, 0, 0, 0},
+        {BORN_UNARY_LEAKY_RELU, 0, 0.1, 0}, {BORN_UNARY_ELU, 0, 1.3, 0},
+        {BORN_UNARY_SOFTPLUS, 0, 1.5, 2.0}, {BORN_UNARY_CLAMP, 0, -0.5, 0.7},
+        {BORN_UNARY_POW_SCALAR, 1, 2.5, 0},
+    };
+    for (int d = 0; d < NFLOAT; d++) {
+        born_dtype dt = float_dtypes[d];
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            born_scope_begin();
+            born_unary_params p = {cases[c].a, cases[c].b};
+            /* [29, 37] seen as its transpose: strided on both devices */
+            born_tensor *x = rnd(dt, 2, (const int64_t[]){29, 37}, 2.0, cases[c].domain ? 0.1 : 0,
+                                 cases[c].domain == 1);
+            born_tensor *xt = born_transpose(x, 0, 1);
+            born_tensor *gt = born_transpose(cu(x), 0, 1);
+            born_tensor *ref = born_unary(cases[c].op, xt, &p);
+            born_tensor *got = born_unary(cases[c].op, gt, &p);
+            compare(born_unary_op_name(cases[c].op), ref, got, rtol_of(dt), atol_of(dt));
+            born_scope_end();
+        }
+    }
+    /* NaN and infinities through the predicates and clamp */
+    double special[6] = {NAN, INFINITY, -INFINITY, 0.0, -1.5, 3.0};
+    for (int d = 0; d < NFLOAT; d++) {
+        born_scope_begin();
+        born_tensor *x = tensor_of(float_dtypes[d], 1, (const int64_t[]){6}, special);
+        born_unary_op ops[] = {BORN_UNARY_ISNAN, BORN_UNARY_ISINF, BORN_UNARY_ISFINITE,
+                               BORN_UNARY_CLAMP, BORN_UNARY_RELU, BORN_UNARY_SIGMOID};
+        born_unary_params p = {-1, 1};
+        for (int i = 0; i < 6; i++)
+            compare(born_unary_op_name(ops[i]), born_unary(ops[i], x, &p),
+                    born_unary(ops[i], cu(x), &p), rtol_of(float_dtypes[d]), 0);
+        born_scope_end();
+    }
+    /* integers and bool */
+    const born_dtype ints[] = {BORN_I8, BORN_I32, BORN_I64, BORN_U8};
+    born_unary_op iops[] = {BORN_UNARY_NEG, BORN_UNARY_ABS, BORN_UNARY_SIGN, BORN_UNARY_SQUARE,
+                            BORN_UNARY_RELU, BORN_UNARY_CLAMP};
+    for (int d = 0; d < 4; d++) {
+        born_scope_begin();
+        born_tensor *x = born_to_dtype(born_randint(gen, -200, 200, BORN_I64, BORN_DIMS(17, 13)), ints[d]);
+        born_unary_params p = {-20, 30};
+        for (int i = 0; i < 6; i++)
+            compare(born_unary_op_name(iops[i]), born_unary(iops[i], x, &p),
+                    born_unary(iops[i], cu(x), &p), 0, 0);
+        born_scope_end();
+    }
+    born_scope_begin();
+    born_tensor *b = born_gt_scalar(born_randn(gen, BORN_F32, BORN_DIMS(50)), 0);
+    compare("logical_not", born_logical_not(b), born_logical_not(cu(b)), 0, 0);
+    born_scope_end();
+}
+
+TEST(cuda_ops_binary_broadcast) {
+    if (!gpu_or_skip("cuda_ops_binary_broadcast")) return;
+    struct {
+        born_binary_op op;
+        bool positive_a, away_b; /* a > 0; |b| >= 0.5 */
+    } cases[] = {
+        {BORN_BINARY_ADD, 0, 0},         {BORN_BINARY_SUB, 0, 0},
+        {BORN_BINARY_MUL, 0, 0},         {BORN_BINARY_DIV, 0, 1},
+        {BORN_BINARY_FLOOR_DIVIDE, 0, 1}, {BORN_BINARY_REMAINDER, 0, 1},
+        {BORN_BINARY_FMOD, 0, 1},        {BORN_BINARY_POW, 1, 0},
+        {BORN_BINARY_MINIMUM, 0, 0},     {BORN_BINARY_MAXIMUM, 0, 0},
+        {BORN_BINARY_ATAN2, 0, 0},       {BORN_BINARY_EQ, 0, 0},
+        {BORN_BINARY_NE, 0, 0},          {BORN_BINARY_LT, 0, 0},
+        {BORN_BINARY_LE, 0, 0},          {BORN_BINARY_GT, 0, 0},
+        {BORN_BINARY_GE, 0, 0},
+    };
+    for (int d = 0; d < NFLOAT; d++) {
+        born_dtype dt = float_dtypes[d];
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            born_scope_begin();
+            /* a [4, 1, 23] against b [23, 7] transposed to [7, 23]: broadcast and strided */
+            born_tensor *a = rnd(dt, 3, (const int64_t[]){4, 1, 23}, 2.0,
+                                 cases[c].positive_a ? 0.1 : 0, cases[c].positive_a);
+            born_tensor *b = rnd(dt, 2, (const int64_t[]){23, 7}, 2.0, 0, false);
+            if (cases[c].away_b) /* sign(b) * (|b| + 0.5) */
+                b = born_mul(born_sign(b), born_add_scalar(born_abs(b), 0.5));
+            /* equal elements for the comparisons */
+            if (cases[c].op >= BORN_BINARY_EQ) {
+                a = born_masked_fill(a, born_gt_scalar(a, 1.0), 0.5);
+                b = born_masked_fill(b, born_gt_scalar(b, 1.0), 0.5);
+            }
+            born_tensor *ref = born_binary(cases[c].op, a, born_transpose(b, 0, 1));
+            born_tensor *got = born_binary(cases[c].op, cu(a), born_transpose(cu(b), 0, 1));
+            compare(born_binary_op_name(cases[c].op), ref, got, rtol_of(dt), atol_of(dt));
+            /* with a scalar on one side */
+            compare("binary with a scalar", born_binary_scalar(cases[c].op, a, 1.25),
+                    born_binary_scalar(cases[c].op, cu(a), 1.25), rtol_of(dt), atol_of(dt));
+            born_scope_end();
+        }
+    }
+    /* integers: wrapping arithmetic, Python division, and division by zero as an error */
+    const born_dtype ints[] = {BORN_I8, BORN_I32, BORN_I64, BORN_U8};
+    born_binary_op iops[] = {BORN_BINARY_ADD, BORN_BINARY_SUB, BORN_BINARY_MUL,
+                             BORN_BINARY_FLOOR_DIVIDE, BORN_BINARY_REMAINDER, BORN_BINARY_FMOD,
+                             BORN_BINARY_MINIMUM, BORN_BINARY_MAXIMUM, BORN_BINARY_EQ,
+                             BORN_BINARY_LT, BORN_BINARY_POW};
+    for (int d = 0; d < 4; d++) {
+        born_scope_begin();
+        born_tensor *a = born_to_dtype(born_randint(gen, -100, 100, BORN_I64, BORN_DIMS(9, 11)), ints[d]);
+        born_tensor *b = born_to_dtype(born_randint(gen, 1, 9, BORN_I64, BORN_DIMS(11)), ints[d]);
+        for (int i = 0; i < 11; i++)
+            compare(born_binary_op_name(iops[i]), born_binary(iops[i], a, b),
+                    born_binary(iops[i], cu(a), cu(b)), 0, 0);
+        born_tensor *z = cu(born_zeros(ints[d], BORN_DIMS(11)));
+        CHECK(born_floor_divide(cu(a), z) == NULL);
+        CHECK_ERROR(BORN_ERR_ARGUMENT, "division by zero");
+        born_scope_end();
+    }
+    born_scope_begin();
+    born_tensor *p = born_gt_scalar(born_randn(gen, BORN_F32, BORN_DIMS(6, 5)), 0);
+    born_tensor *q = born_gt_scalar(born_randn(gen, BORN_F32, BORN_DIMS(5)), 0);
+    born_binary_op bops[] = {BORN_BINARY_LOGICAL_AND, BORN_BINARY_LOGICAL_OR,
+                             BORN_BINARY_LOGICAL_XOR, BORN_BINARY_ADD, BORN_BINARY_MUL,
+                             BORN_BINARY_EQ, BORN_BINARY_LT};
+    for (int i = 0; i < 7; i++)
+        compare(born_binary_op_name(bops[i]), born_binary(bops[i], p, q),
+                born_binary(bops[i], cu(p), cu(q)), 0, 0);
+    born_scope_end();
+}
+
+TEST(cuda_ops_copy_cast_fill_where) {
+    if (!gpu_or_skip("cuda_ops_copy_cast_fill_where")) return;
+    const born_dtype all[] = {BORN_F32, BORN_F64, BORN_F16, BORN_BF16, BORN_I8,
+                              BORN_I16, BORN_I32, BORN_I64, BORN_U8, BORN_BOOL};
+    for (int from = 0; from < 10; from++) {
+        born_scope_begin();
+        /* values past every integer range, so saturation and wrapping are exercised */
+        born_tensor *x = born_to_dtype(rnd(BORN_F64, 2, (const int64_t[]){15, 21}, 300.0, 0, false),
+                                       all[from]);
+        born_tensor *xg = cu(x);
+        for (int to = 0; to < 10; to++) {
+            char what[64];
+            snprintf(what, sizeof what, "cast %s -> %s", born_dtype_name(all[from]),
+                     born_dtype_name(all[to]));
+            compare(what, born_to_dtype(born_transpose(x, 0, 1), all[to]),
+                    born_to_dtype(born_transpose(xg, 0, 1), all[to]), 0, 0);
+        }
+        compare("full_like", born_full_like(x, -7.75), born_full_like(xg, -7.75), 0, 0);
+        born_tensor *cond = born_gt_scalar(born_randn(gen, BORN_F32, BORN_DIMS(21)), 0);
+        born_tensor *other = born_zeros_like(x);
+        compare("where", born_where(cond, x, other), born_where(cu(cond), xg, cu(other)), 0, 0);
+        born_scope_end();
+    }
+}
+
+TEST(cuda_ops_reductions) {
+    if (!gpu_or_skip("cuda_ops_reductions")) return;
+    struct {
+        int nd;
+        int64_t shape[3];
+        int ndims;
+        int64_t dims[2];
+    } cases[] = {
+        {2, {37, 53}, 1, {1}},      {2, {37, 53}, 1, {0}},     {2, {37, 53}, 2, {0, 1}},
+        {3, {4, 300, 5}, 1, {1}},   {3, {4, 300, 5}, 2, {0, 2}}, {2, {3, 20000}, 1, {1}},
+        {2, {9000, 3}, 1, {0}},     {2, {9000, 3}, 1, {1}},    {3, {2, 3, 4}, 1, {0}},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        for (int d = 0; d < NFLOAT; d++) {
+            born_dtype dt = float_dtypes[d];
+            born_scope_begin();
+            born_tensor *x = rnd(dt, cases[c].nd, cases[c].shape, 1.0, 0, false);
+            born_tensor *xg = cu(x);
+            int64_t nred = 1;
+            for (int i = 0; i < cases[c].ndims; i++) nred *= cases[c].shape[cases[c].dims[i]];
+            double atol = atol_of(dt) * sqrt((double)nred) * 2;
+            compare("sum", born_sum(x, cases[c].ndims, cases[c].dims, false),
+                    born_sum(xg, cases[c].ndims, cases[c].dims, false), rtol_of(dt) * 4, atol);
+            compare("mean", born_mean(x, cases[c].ndims, cases[c].dims, true),
+                    born_mean(xg, cases[c].ndims, cases[c].dims, true), rtol_of(dt) * 4,
+                    atol / (double)nred);
+            compare("max", born_max(x, cases[c].ndims, cases[c].dims, false),
+                    born_max(xg, cases[c].ndims, cases[c].dims, false), 0, 0);
+            compare("min", born_min(x, cases[c].ndims, cases[c].dims, true),
+                    born_min(xg, cases[c].ndims, cases[c].dims, true), 0, 0);
+            born_tensor *near1 = born_add_scalar(born_mul_scalar(x, 0.01), 1.0);
+            compare("prod", born_prod(near1, cases[c].ndims, cases[c].dims, false),
+                    born_prod(cu(near1), cases[c].ndims, cases[c].dims, false), rtol_of(dt) * 8,
+                    atol_of(dt));
+            born_tensor *pos = born_gt_scalar(x, 1.5);
+            compare("any", born_any(pos, cases[c].ndims, cases[c].dims, false),
+                    born_any(cu(pos), cases[c].ndims, cases[c].dims, false), 0, 0);
+            compare("all", born_all(pos, cases[c].ndims, cases[c].dims, false),
+                    born_all(cu(pos), cases[c].ndims, cases[c].dims, false), 0, 0);
+            int dim = (int)cases[c].dims[0];
+            compare("argmax", born_argmax(x, dim, false), born_argmax(xg, dim, false), 0, 0);
+            compare("argmin", born_argmin(x, dim, true), born_argmin(xg, dim, true), 0, 0);
+            born_scope_end();
+        }
+    }
+    /* integers reduce exactly; NaN propagates through max and wins argmax */
+    born_scope_begin();
+    born_tensor *xi = born_randint(gen, -1000, 1000, BORN_I64, BORN_DIMS(64, 129));
+    compare("sum i64", born_sum(xi, BORN_DIMS(1), false), born_sum(cu(xi), BORN_DIMS(1), false), 0, 0);
+    compare("max i64", born_max(xi, BORN_DIMS(0), false), born_max(cu(xi), BORN_DIMS(0), false), 0, 0);
+    double v[6] = {1, NAN, 3, 7, NAN, -2};
+    born_tensor *xn = tensor_of(BORN_F32, 2, (const int64_t[]){2, 3}, v);
+    compare("max with NaN", born_max(xn, BORN_DIMS(1), false), born_max(cu(xn), BORN_DIMS(1), false), 0, 0);
+    compare("argmax with NaN", born_argmax(xn, 1, false), born_argmax(cu(xn), 1, false), 0, 0);
+    born_scope_end();
+}
+
+TEST(cuda_ops_softmax) {
+    if (!gpu_or_skip("cuda_ops_softmax")) return;
+    for (int d = 0; d < NFLOAT; d++) {
+        born_dtype dt = float_dtypes[d];
+        const int64_t shapes[3][3] = {{8, 10, 1}, {33, 1000, 1}, {6, 7, 300}};
+        for (int s = 0; s < 3; s++) {
+            for (int dim = 0; dim < 2; dim++) {
+                born_scope_begin();
+                born_tensor *x = rnd(dt, 3, shapes[s], 3.0, 0, false);
+                born_tensor *xg = cu(x);
+                compare("softmax", born_softmax(x, dim), born_softmax(xg, dim), rtol_of(dt) * 2,
+                        atol_of(dt) * 0.1);
+                compare("log_softmax", born_log_softmax(x, -1 - dim), born_log_softmax(xg, -1 - dim),
+                        rtol_of(dt) * 2, atol_of(dt) * 4);
+                born_scope_end();
+            }
+        }
+    }
+}
+
+/* d/dx sum(f(x) * w) on both devices. */
+static born_tensor *grad_of(int which, born_tensor *x0, born_tensor *w) {
+    born_tensor *x = born_requires_grad(born_detach(x0), true);
+    born_tensor *y;
+    switch (which) {
+    case 0: y = born_softmax(x, -1); break;
+    case 1: y = born_log_softmax(x, 0); break;
+    case 2: y = born_relu(x); break;
+    case 3: y = born_gelu(x); break;
+    case 4: y = born_silu(x); break;
+    case 5: y = born_tanh(x); break;
+    case 6: y = born_sigmoid(x); break;
+    default: y = born_gelu_tanh(x); break;
+    }
+    born_tensor *loss = born_sum(born_mul(y, w), 0, NULL, false);
+    if (born_backward(loss) != BORN_OK) return NULL;
+    return born_grad(x);
+}
+
+TEST(cuda_ops_gradients) {
+    if (!gpu_or_skip("cuda_ops_gradients")) return;
+    const char *names[] = {"softmax grad", "log_softmax grad", "relu grad", "gelu grad",
+                           "silu grad", "tanh grad", "sigmoid grad", "gelu_tanh grad"};
+    born_dtype dts[] = {BORN_F32, BORN_BF16, BORN_F16};
+    for (int d = 0; d < 3; d++) {
+        for (int which = 0; which < 8; which++) {
+            born_scope_begin();
+            born_tensor *x = rnd(dts[d], 2, (const int64_t[]){17, 31}, 2.0, 0, false);
+            born_tensor *w = rnd(dts[d], 2, (const int64_t[]){17, 31}, 1.0, 0, false);
+            compare(names[which], grad_of(which, x, w), grad_of(which, cu(x), cu(w)),
+                    rtol_of(dts[d]) * 4, atol_of(dts[d]) * 2);
+            born_scope_end();
+        }
+    }
+}
+
+TEST(cuda_ops_matmul) {
+    if (!gpu_or_skip("cuda_ops_matmul")) return;
+    born_dtype dts[] = {BORN_F32, BORN_F64, BORN_F16, BORN_BF16};
+    double tols[] = {1e-5, 1e-12, 2e-3, 1e-2};
+    for (int d = 0; d < 4; d++) {
+        born_dtype dt = dts[d];
+        born_scope_begin();
+        born_tensor *a = rnd(dt, 2, (const int64_t[]){33, 65}, 1, 0, false);
+        born_tensor *b = rnd(dt, 2, (const int64_t[]){65, 17}, 1, 0, false);
+        born_tensor *ag = cu(a), *bg = cu(b);
+        compare_norm("matmul", born_matmul(a, b), born_matmul(ag, bg), tols[d]);
+        /* transposed operands: [65, 33]^T and [17, 65]^T */
+        born_tensor *at = rnd(dt, 2, (const int64_t[]){65, 33}, 1, 0, false);
+        born_tensor *bt = rnd(dt, 2, (const int64_t[]){17, 65}, 1, 0, false);
+        compare_norm("matmul a^T", born_matmul(born_transpose(at, 0, 1), b),
+                     born_matmul(born_transpose(cu(at), 0, 1), bg), tols[d]);
+        compare_norm("matmul b^T", born_matmul(a, born_transpose(bt, 0, 1)),
+                     born_matmul(ag, born_transpose(cu(bt), 0, 1)), tols[d]);
+        compare_norm("matmul a^T b^T",
+                     born_matmul(born_transpose(at, 0, 1), born_transpose(bt, 0, 1)),
+                     born_matmul(born_transpose(cu(at), 0, 1), born_transpose(cu(bt), 0, 1)), tols[d]);
+        /* batched, broadcast batch, and an operand with no unit stride */
+        born_tensor *a3 = rnd(dt, 3, (const int64_t[]){5, 33, 65}, 1, 0, false);
+        born_tensor *b3 = rnd(dt, 3, (const int64_t[]){5, 65, 17}, 1, 0, false);
+        compare_norm("bmm", born_matmul(a3, b3), born_matmul(cu(a3), cu(b3)), tols[d]);
+        compare_norm("matmul broadcast", born_matmul(a3, b), born_matmul(cu(a3), bg), tols[d]);
+        born_tensor *a4 = rnd(dt, 4, (const int64_t[]){2, 3, 33, 65}, 1, 0, false);
+        born_tensor *b4 = rnd(dt, 4, (const int64_t[]){3, 1, 65, 17}, 1, 0, false);
+        b4 = born_transpose(b4, 0, 1); /* [1, 3, 65, 17], batch strides not mergeable */
+        compare_norm("matmul 4-d", born_matmul(a4, b4),
+                     born_matmul(cu(a4), born_transpose(cu(born_transpose(b4, 0, 1)), 0, 1)), tols[d]);
+        born_tensor *wide = rnd(dt, 2, (const int64_t[]){33, 130}, 1, 0, false);
+        compare_norm("matmul strided", born_matmul(born_slice(wide, 1, 0, 130, 2), b),
+                     born_matmul(born_slice(cu(wide), 1, 0, 130, 2), bg), tols[d]);
+        /* linear = x w^T + bias, the layer's path */
+        born_tensor *w = rnd(dt, 2, (const int64_t[]){17, 65}, 1, 0, false);
+        born_tensor *bias = rnd(dt, 1, (const int64_t[]){17}, 1, 0, false);
+        compare_norm("linear", born_linear(a, w, bias), born_linear(ag, cu(w), cu(bias)), tols[d]);
+        born_scope_end();
+    }
+}
