@@ -20,6 +20,7 @@
 typedef struct cuda_device {
     cudaStream_t stream;
     int *flag; /* one device int for kernels that report bad data (integer division by zero) */
+    long long *index_flag; /* the first index out of range met, with bit 63 set */
     int sm_count;
     size_t total_memory;
     char name[256];
@@ -73,6 +74,19 @@ born_status cuda_softmax_backward(bool log, const born_strided *grad_in,
 born_status cuda_unary_backward(born_unary_op op, const born_strided *grad_in,
                                 const born_strided *grad_out, const born_strided *x,
                                 const born_strided *y, const born_unary_params *params);
+born_status cuda_gather(const born_strided *out, const born_strided *in, const born_strided *index,
+                        int dim);
+born_status cuda_scatter_add(const born_strided *out, const born_strided *index,
+                             const born_strided *src, int dim);
+born_status cuda_index_select(const born_strided *out, const born_strided *in,
+                              const born_strided *index, int dim);
+born_status cuda_index_add(const born_strided *out, const born_strided *index,
+                           const born_strided *src, int dim);
+born_status cuda_sgd_step(const born_strided *param, const born_strided *grad,
+                          const born_strided *momentum_buffer, const born_sgd_step_args *args);
+born_status cuda_adam_step(const born_strided *param, const born_strided *grad,
+                           const born_strided *exp_avg, const born_strided *exp_avg_sq,
+                           const born_strided *max_exp_avg_sq, const born_adam_step_args *args);
 born_status cuda_matmul(const born_strided *out, const born_strided *a, const born_strided *b);
 
 #endif

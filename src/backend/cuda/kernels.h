@@ -8,6 +8,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include "backend/optim_step.h"
 #include "born/ops.h"
 
 #ifdef __cplusplus
@@ -49,6 +50,18 @@ cudaError_t cu_softmax(cudaStream_t s, bool log, const cu_strided *out, const cu
                        int dim);
 cudaError_t cu_softmax_backward(cudaStream_t s, bool log, const cu_strided *grad_in,
                                 const cu_strided *grad_out, const cu_strided *y, int dim);
+
+/* Indexing (index_optim.cu): B = A[index] along dim (add false: gather, index_select) or
+ * A[index] += B (add true: scatter_add, index_add); index_1d for index_select/index_add. An index
+ * out of range sets *flag (zeroed by the caller) to its value with bit 63 set. */
+cudaError_t cu_index(cudaStream_t s, bool add, bool index_1d, const cu_strided *a,
+                     const cu_strided *b, const cu_strided *index, int dim, long long *flag);
+/* Fused optimizer updates (optim_step.h's contracts). */
+cudaError_t cu_sgd_step(cudaStream_t s, const cu_strided *param, const cu_strided *grad,
+                        const cu_strided *buf, const born_sgd_step_args *args);
+cudaError_t cu_adam_step(cudaStream_t s, const cu_strided *param, const cu_strided *grad,
+                         const cu_strided *m, const cu_strided *v, const cu_strided *vmax,
+                         const born_adam_step_args *args);
 
 #ifdef __cplusplus
 }

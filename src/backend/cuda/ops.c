@@ -100,3 +100,59 @@ born_status cuda_unary_backward(born_unary_op op, const born_strided *grad_in,
                                     params),
                   cuda_host->unary_op_name(op), x->dtype);
 }
+
+/* Runs one indexing kernel and reports the first index out of range (the host waits). */
+static born_status run_index(const char *name, bool add, bool index_1d, const born_strided *a,
+                             const born_strided *b, const born_strided *index, int dim) {
+    int dev = cuda_device_of(b->data);
+    cudaStream_t s = cuda_stream(dev);
+    long long *flag = cuda_devices[dev].index_flag;
+    born_status st = cuda_check(cudaMemsetAsync(flag, 0, sizeof *flag, s), name);
+    if (st == BORN_OK)
+        st = result(cu_index(s, add, index_1d, CS(a), CS(b), CS(index), dim, flag), name, a->dtype);
+    long long bad = 0;
+    if (st == BORN_OK)
+        st = cuda_check(cudaMemcpyAsync(&bad, flag, sizeof bad, cudaMemcpyDeviceToHost, s), name);
+    if (st == BORN_OK) st = cuda_check(cudaStreamSynchronize(s), name);
+    if (st != BORN_OK || bad == 0) return st;
+    long long value = (long long)((unsigned long long)bad & ~(1ull << 63));
+    if (value & (1ll << 62)) value = (long long)((unsigned long long)value | (1ull << 63)); /* negative */
+    return cuda_error(BORN_ERR_ARGUMENT, "index %lld is out of range for dimension %d of size %lld",
+                      value, dim, (long long)(a->ndim ? a->shape[dim] : 1));
+}
+
+born_status cuda_gather(const born_strided *out, const born_strided *in, const born_strided *index,
+                        int dim) {
+    return run_index("gather", false, false, in, out, index, dim);
+}
+
+born_status cuda_scatter_add(const born_strided *out, const born_strided *index,
+                             const born_strided *src, int dim) {
+    return run_index("scatter_add", true, false, out, src, index, dim);
+}
+
+born_status cuda_index_select(const born_strided *out, const born_strided *in,
+                              const born_strided *index, int dim) {
+    return run_index("index_select", false, true, in, out, index, dim);
+}
+
+born_status cuda_index_add(const born_strided *out, const born_strided *index,
+                           const born_strided *src, int dim) {
+    return run_index("index_add", true, true, out, src, index, dim);
+}
+
+born_status cuda_sgd_step(const born_strided *param, const born_strided *grad,
+                          const born_strided *momentum_buffer, const born_sgd_step_args *args) {
+    int dev = cuda_device_of(param->data);
+    return result(cu_sgd_step(cuda_stream(dev), CS(param), CS(grad), CS(momentum_buffer), args),
+                  "sgd step", param->dtype);
+}
+
+born_status cuda_adam_step(const born_strided *param, const born_strided *grad,
+                           const born_strided *exp_avg, const born_strided *exp_avg_sq,
+                           const born_strided *max_exp_avg_sq, const born_adam_step_args *args) {
+    int dev = cuda_device_of(param->data);
+    return result(cu_adam_step(cuda_stream(dev), CS(param), CS(grad), CS(exp_avg), CS(exp_avg_sq),
+                               CS(max_exp_avg_sq), args),
+                  "adam step", param->dtype);
+}

@@ -74,6 +74,12 @@ static const born_backend cuda_vtable = {
     .softmax = cuda_softmax,
     .softmax_backward = cuda_softmax_backward,
     .matmul = cuda_matmul,
+    .gather = cuda_gather,
+    .scatter_add = cuda_scatter_add,
+    .index_select = cuda_index_select,
+    .index_add = cuda_index_add,
+    .sgd_step = cuda_sgd_step,
+    .adam_step = cuda_adam_step,
     .unary_backward = cuda_unary_backward,
 };
 
@@ -115,7 +121,8 @@ born_status born_plugin_open(const born_plugin_host *host, born_plugin_info *inf
         if ((e = cudaSetDevice(i)) != cudaSuccess ||
             (e = cudaGetDeviceProperties(&prop, i)) != cudaSuccess ||
             (e = cudaStreamCreateWithFlags(&d->stream, cudaStreamNonBlocking)) != cudaSuccess ||
-            (e = cudaMalloc((void **)&d->flag, sizeof(int))) != cudaSuccess) {
+            (e = cudaMalloc((void **)&d->flag, sizeof(int))) != cudaSuccess ||
+            (e = cudaMalloc((void **)&d->index_flag, sizeof(long long))) != cudaSuccess) {
             (void)cudaGetLastError();
             snprintf(info->why, sizeof info->why, "cuda:%d could not be set up: %s", i,
                      cudaGetErrorString(e));

@@ -1,0 +1,198 @@
+/* CUDA indexing (gather, scatter_add, index_select, index_add) and fused optimizer updates (SGD,
+ * Adam/AdamW).
+ *
+ * Indexing follows the CPU's geometry (src/backend/cpu/index.c): B is iterated in full (gather's
+ * and index_select's output, scatter_add's and index_add's source), A is indexed along dim. One
+ * thread walks one row of B (a combination of its other dims) along dim in index order, so the
+ * accumulating kernels are race-free (two rows never touch one element of A) and deterministic.
+ * An index out of range is never dereferenced: it raises the device flag with its value.
+ *
+ * The optimizer kernels evaluate the expressions of src/backend/optim_step.h in the compute type
+ * with every operation rounded on its own (no FMA contraction: __fmul_rn and friends). */
+#include "backend/cuda/common.cuh"
+
+namespace cu {
+namespace {
+
+struct IRows {
+    int kd;
+    int64_t kshape[MAXD], ks[3][MAXD]; /* B, A, index */
+    int64_t nrows, n, step[3], bound;
+    char *base[3];
+    born_dtype bt, at;
+};
+
+/* rows of B along dim; A and index addressed with B's positions in the other dims (index_1d: the
+ * index is one vector along dim) */
+IRows make_irows(const cu_strided *b, const cu_strided *a, const cu_strided *ix, int dim,
+                 bool index_1d) {
+    IRows r;
+    r.kd = 0;
+    r.nrows = 1;
+    r.n = b->ndim ? b->shape[dim] : 1;
+    r.bound = a->ndim ? a->shape[dim] : 1;
+    const cu_strided *t[3] = {b, a, ix};
+    for (int k = 0; k < 3; k++) {
+        r.base[k] = (char *)t[k]->data;
+        r.step[k] = (k == 2 && index_1d) ? (ix->ndim ? ix->strides[0] * 8 : 0)
+                                         : (t[k]->ndim ? t[k]->strides[dim] * dtype_size(t[k]->dtype) : 0);
+    }
+    for (int d = 0; d < b->ndim; d++) {
+        if (d == dim) continue;
+        int64_t n = b->shape[d];
+        r.nrows *= n;
+        if (n == 1) continue;
+        r.kshape[r.kd] = n;
+        for (int k = 0; k < 3; k++)
+            r.ks[k][r.kd] = (k == 2 && index_1d) ? 0 : t[k]->strides[d] * dtype_size(t[k]->dtype);
+        r.kd++;
+    }
+    r.bt = b->dtype;
+    r.at = a->dtype;
+    return r;
+}
+
+template <bool ADD> __global__ void index_kernel(IRows r, long long *flag) {
+    int64_t step = (int64_t)gridDim.x * blockDim.x;
+    int64_t es = dtype_size(r.bt);
+    for (int64_t row = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; row < r.nrows; row += step) {
+        char *p[3] = {r.base[0], r.base[1], r.base[2]};
+        int64_t rem = row;
+        for (int d = r.kd - 1; d >= 0; d--) {
+            int64_t q = rem / r.kshape[d], idx = rem - q * r.kshape[d];
+            rem = q;
+            for (int k = 0; k < 3; k++) p[k] += idx * r.ks[k][d];
+        }
+        for (int64_t j = 0; j < r.n; j++) {
+            int64_t v = *(const int64_t *)(p[2] + j * r.step[2]);
+            if (v < 0 || v >= r.bound) {
+                atomicCAS((unsigned long long *)flag, 0ull, (unsigned long long)v | (1ull << 63));
+                continue;
+            }
+            char *pa = p[1] + v * r.step[1], *pb = p[0] + j * r.step[0];
+            if (!ADD) {
+                switch (es) {
+                case 1: *(uint8_t *)pb = *(const uint8_t *)pa; break;
+                case 2: *(uint16_t *)pb = *(const uint16_t *)pa; break;
+                case 4: *(uint32_t *)pb = *(const uint32_t *)pa; break;
+                default: *(uint64_t *)pb = *(const uint64_t *)pa; break;
+                }
+            } else if (r.at == BORN_F64) {
+                *(double *)pa = *(const double *)pa + *(const double *)pb;
+            } else if (is_floating(r.at)) {
+                st_f(pa, r.at, ld_f(pa, r.at) + ld_f(pb, r.at));
+            } else if (r.at == BORN_BOOL) {
+                *(uint8_t *)pa = (*(const uint8_t *)pa | *(const uint8_t *)pb) != 0;
+            } else {
+                st_i(pa, r.at, (int64_t)((uint64_t)ld_i(pa, r.at) + (uint64_t)ld_i(pb, r.at)));
+            }
+        }
+    }
+}
+
+/* ---- optimizers ------------------------------------------------------------------------------ */
+
+__device__ inline float rmul(float a, float b) { return __fmul_rn(a, b); }
+__device__ inline double rmul(double a, double b) { return __dmul_rn(a, b); }
+__device__ inline float radd(float a, float b) { return __fadd_rn(a, b); }
+__device__ inline double radd(double a, double b) { return __dadd_rn(a, b); }
+__device__ inline float rsub(float a, float b) { return __fsub_rn(a, b); }
+__device__ inline double rsub(double a, double b) { return __dsub_rn(a, b); }
+__device__ inline float rdiv(float a, float b) { return __fdiv_rn(a, b); }
+__device__ inline double rdiv(double a, double b) { return __ddiv_rn(a, b); }
+__device__ inline float rsqrt_(float a) { return __fsqrt_rn(a); }
+__device__ inline double rsqrt_(double a) { return __dsqrt_rn(a); }
+
+template <class C> struct SgdF {
+    born_dtype t;
+    C wd, mom, one_minus_damp, neg_lr;
+    bool has_wd, has_mom, first, nesterov, maximize;
+    __device__ void operator()(char **p) const { /* param, grad, momentum_buffer */
+        C w = ld<C>(p[0], t), g = ld<C>(p[1], t);
+        if (maximize) g = -g;
+        if (has_wd) g = radd(g, rmul(wd, w));
+        if (has_mom) {
+            C b = first ? g : radd(rmul(ld<C>(p[2], t), mom), rmul(one_minus_damp, g));
+            st(p[2], t, b);
+            g = nesterov ? radd(g, rmul(mom, b)) : b;
+        }
+        st(p[0], t, radd(w, rmul(neg_lr, g)));
+    }
+};
+
+template <class C> struct AdamF {
+    born_dtype t;
+    C wd, decay, w1, beta2, one_minus_beta2, neg_step, bc2, eps;
+    bool has_wd, decoupled, amsgrad, maximize;
+    __device__ void operator()(char **p) const { /* param, grad, exp_avg, exp_avg_sq, max */
+        C w = ld<C>(p[0], t), g = ld<C>(p[1], t), m = ld<C>(p[2], t), v = ld<C>(p[3], t);
+        if (maximize) g = -g;
+        if (has_wd) {
+            if (decoupled) w = rmul(w, decay);
+            else g = radd(g, rmul(wd, w));
+        }
+        C diff = rsub(g, m);
+        m = (w1 < C(0.5) && w1 > C(-0.5)) ? radd(m, rmul(w1, diff))
+                                          : rsub(g, rmul(diff, rsub(C(1), w1)));
+        v = radd(rmul(v, beta2), rmul(rmul(one_minus_beta2, g), g));
+        st(p[2], t, m);
+        st(p[3], t, v);
+        C vv = v;
+        if (amsgrad) {
+            C vm = ld<C>(p[4], t);
+            vm = (vm != vm || v != v) ? radd(vm, v) : (v > vm ? v : vm);
+            st(p[4], t, vm);
+            vv = vm;
+        }
+        C denom = radd(rdiv(rsqrt_(vv), bc2), eps);
+        st(p[0], t, radd(w, rdiv(rmul(neg_step, m), denom)));
+    }
+};
+
+} // namespace
+} // namespace cu
+
+using namespace cu;
+
+extern "C" cudaError_t cu_index(cudaStream_t s, bool add, bool index_1d, const cu_strided *a,
+                                const cu_strided *b, const cu_strided *index, int dim,
+                                long long *flag) {
+    IRows r = make_irows(b, a, index, dim, index_1d);
+    if (r.nrows == 0 || r.n == 0) return cudaSuccess;
+    if (add)
+        index_kernel<true><<<grid_for(r.nrows, 128), 128, 0, s>>>(r, flag);
+    else
+        index_kernel<false><<<grid_for(r.nrows, 128), 128, 0, s>>>(r, flag);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t cu_sgd_step(cudaStream_t s, const cu_strided *param, const cu_strided *grad,
+                                   const cu_strided *buf, const born_sgd_step_args *a) {
+    const cu_strided *ops[3] = {param, grad, buf->data ? buf : param};
+    bool has_mom = a->momentum != 0;
+    if (param->dtype == BORN_F64)
+        return launch_ew<3>(s, ops, SgdF<double>{param->dtype, a->weight_decay, a->momentum,
+                                                 1 - a->dampening, -a->lr, a->weight_decay != 0,
+                                                 has_mom, a->first_step, a->nesterov, a->maximize});
+    return launch_ew<3>(s, ops, SgdF<float>{param->dtype, (float)a->weight_decay, (float)a->momentum,
+                                            (float)(1 - a->dampening), (float)-a->lr,
+                                            a->weight_decay != 0, has_mom, a->first_step,
+                                            a->nesterov, a->maximize});
+}
+
+extern "C" cudaError_t cu_adam_step(cudaStream_t s, const cu_strided *param, const cu_strided *grad,
+                                    const cu_strided *m, const cu_strided *v, const cu_strided *vmax,
+                                    const born_adam_step_args *a) {
+    const cu_strided *ops[5] = {param, grad, m, v, vmax->data ? vmax : param};
+    bool has_wd = a->weight_decay != 0;
+    if (param->dtype == BORN_F64)
+        return launch_ew<5>(s, ops, AdamF<double>{param->dtype, a->weight_decay, 1 - a->lr * a->weight_decay,
+                                                  1 - a->beta1, a->beta2, 1 - a->beta2, -a->step_size,
+                                                  a->bias_correction2_sqrt, a->eps, has_wd,
+                                                  a->decoupled_weight_decay, a->amsgrad, a->maximize});
+    return launch_ew<5>(s, ops, AdamF<float>{param->dtype, (float)a->weight_decay,
+                                             (float)(1 - a->lr * a->weight_decay), (float)(1 - a->beta1),
+                                             (float)a->beta2, (float)(1 - a->beta2), (float)-a->step_size,
+                                             (float)a->bias_correction2_sqrt, (float)a->eps, has_wd,
+                                             a->decoupled_weight_decay, a->amsgrad, a->maximize});
+}
