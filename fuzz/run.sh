@@ -11,7 +11,7 @@ set -eu
 seconds=${1:?usage: fuzz/run.sh SECONDS}
 jobs=${FUZZ_JOBS:-1}
 cd "$(dirname "$0")/.."
-make -s -j8 fuzz
+make -s -j"$(nproc 2>/dev/null || echo 2)" fuzz
 
 mkdir -p build/fuzz/artifacts
 status=0

@@ -116,9 +116,10 @@ static born_tensor *class_index_loss(born_tensor *logp, born_tensor *target, bor
                                      int64_t ignore_index, double smoothing, born_reduction r) {
     int64_t c = logp->shape[1];
     born_tensor *t64 = born_to_dtype(target, BORN_I64);
-    born_tensor *valid = born_ne(t64, born_scalar(BORN_I64, (double)ignore_index));
+    /* scalars as *_scalar ops, so the target may live on any device */
+    born_tensor *valid = born_ne_scalar(t64, (double)ignore_index);
     born_tensor *invalid = born_logical_not(valid);
-    born_tensor *safe = born_where(valid, t64, born_scalar(BORN_I64, 0));
+    born_tensor *safe = born_mul(t64, born_to_dtype(valid, BORN_I64)); /* ignored -> class 0 */
     born_tensor *picked = born_squeeze(born_gather(logp, 1, born_unsqueeze(safe, 1)), 1);
     born_tensor *w_t = born_to_dtype(valid, logp->dtype);
     born_tensor *wc = weight ? born_to_dtype(weight, logp->dtype) : NULL;

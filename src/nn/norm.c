@@ -307,7 +307,7 @@ static born_tensor *batch_norm_forward(born_module *m, born_tensor *x) {
     double factor = b->opt.momentum < 0 ? 0.0 : b->opt.momentum;
     if (m->training && b->num_batches_tracked) {
         born_no_grad_begin();
-        born_status st = born_add_(b->num_batches_tracked, born_scalar(BORN_I64, 1));
+        born_status st = born_add_(b->num_batches_tracked, born_ones_like(b->num_batches_tracked));
         born_no_grad_end();
         if (st != BORN_OK) return NULL;
         if (b->opt.momentum < 0) factor = 1.0 / born_item(b->num_batches_tracked);
