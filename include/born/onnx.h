@@ -33,6 +33,12 @@ typedef struct born_onnx_value_info {
  * Returns an owned model (free with born_onnx_free) or NULL with an error naming what is wrong. */
 BORN_API born_onnx_model *born_onnx_load(const char *path);
 
+/* As born_onnx_load, with flags: BORN_ONNX_NO_OPTIMIZE skips the load-time passes (constant
+ * folding; Conv+BatchNormalization, MatMul+Add and Conv+Relu/Clip fusion), to check that they
+ * change nothing or to time them. */
+#define BORN_ONNX_NO_OPTIMIZE 1u
+BORN_API born_onnx_model *born_onnx_load_flags(const char *path, unsigned flags);
+
 /* As born_onnx_load from a buffer (copied); external data is looked up under base_dir (NULL for
  * the current directory). */
 BORN_API born_onnx_model *born_onnx_load_buffer(const void *data, size_t len, const char *base_dir);
@@ -65,6 +71,10 @@ BORN_API int64_t born_onnx_opset(const born_onnx_model *model, const char *domai
 BORN_API int born_onnx_node_count(const born_onnx_model *model);
 BORN_API const char *born_onnx_node_op(const born_onnx_model *model, int i);
 BORN_API int64_t born_onnx_param_count(const born_onnx_model *model);
+
+/* The number of operator steps the main graph runs, after constant folding and fusion (the node
+ * count without them). */
+BORN_API int born_onnx_step_count(const born_onnx_model *model);
 
 /* Reads a serialized TensorProto (the conformance suite's input_N.pb / output_N.pb files) into a
  * new tensor, with the dtype mapping above; *name, if not NULL, receives a malloc'd copy of the

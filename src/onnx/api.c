@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "io/io_util.h"
 #include "onnx/onnx_internal.h"
+#include "onnx/plan.h"
 
 struct born_onnx_model {
     uint8_t *buf;
@@ -37,7 +38,7 @@ int64_t born_onnx_opset(const born_onnx_model *model, const char *domain) {
 }
 
 /* Takes ownership of buf (malloc'd). */
-static born_onnx_model *load_owned(uint8_t *buf, size_t len, const char *base_dir) {
+static born_onnx_model *load_owned(uint8_t *buf, size_t len, const char *base_dir, unsigned flags) {
     born_onnx_model *model = calloc(1, sizeof *model);
     if (!model) {
         free(buf);
@@ -53,7 +54,8 @@ static born_onnx_model *load_owned(uint8_t *buf, size_t len, const char *base_di
     }
     model->opset = born_onnx_opset(model, "");
     if (!model->opset) model->opset = model->m->nopsets ? 1 : 1;
-    model->plan = onnx_plan_new(model->m->graph, NULL, model->opset, base_dir);
+    model->plan = onnx_plan_new(model->m->graph, NULL, model->opset, base_dir,
+                                !(flags & BORN_ONNX_NO_OPTIMIZE));
     if (!model->plan) goto fail;
     const onnx_graph *g = model->m->graph;
     model->user_inputs = malloc(((size_t)g->ninputs + 1) * sizeof(int));
@@ -70,7 +72,9 @@ fail:
     return NULL;
 }
 
-born_onnx_model *born_onnx_load(const char *path) {
+born_onnx_model *born_onnx_load(const char *path) { return born_onnx_load_flags(path, 0); }
+
+born_onnx_model *born_onnx_load_flags(const char *path, unsigned flags) {
     if (!path) return born_error_null(BORN_ERR_ARGUMENT, "born_onnx_load: NULL path");
     char where[512];
     snprintf(where, sizeof where, "born_onnx_load: %s", path);
@@ -82,7 +86,7 @@ born_onnx_model *born_onnx_load(const char *path) {
         free(buf);
         return born_error_null(BORN_ERR_MEMORY, "born_onnx_load: out of memory");
     }
-    born_onnx_model *m = load_owned(buf, len, dirname(dup));
+    born_onnx_model *m = load_owned(buf, len, dirname(dup), flags);
     free(dup);
     return m;
 }
@@ -92,7 +96,11 @@ born_onnx_model *born_onnx_load_buffer(const void *data, size_t len, const char 
     uint8_t *buf = malloc(len ? len : 1);
     if (!buf) return born_error_null(BORN_ERR_MEMORY, "born_onnx_load_buffer: out of memory");
     if (len) memcpy(buf, data, len);
-    return load_owned(buf, len, base_dir);
+    return load_owned(buf, len, base_dir, 0);
+}
+
+int born_onnx_step_count(const born_onnx_model *model) {
+    return model ? model->plan->nsteps : 0;
 }
 
 int born_onnx_input_count(const born_onnx_model *model) { return model ? model->nuser : 0; }

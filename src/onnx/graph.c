@@ -10,38 +10,7 @@
 
 #include "core/error.h"
 #include "onnx/onnx_internal.h"
-
-enum { SLOT_NODE = 0, SLOT_INPUT, SLOT_INIT, SLOT_OUTER };
-
-typedef struct plan_step {
-    const onnx_node *node;
-    onnx_op_fn fn;
-    int *in;       /* slots of the node's inputs (-1 for omitted ones) */
-    int *out;      /* slots of its outputs (-1 for omitted ones) */
-    int *implicit; /* slots read by its subgraphs */
-    int nimplicit;
-    onnx_plan **subplans; /* one per graph attribute, in attribute order */
-    int nsubplans;
-} plan_step;
-
-struct onnx_plan {
-    const onnx_graph *g;
-    const onnx_plan *outer;
-    int64_t opset;
-    int nslots, cap;
-    const char **name;
-    int *kind;
-    born_tensor **consts; /* initializers (owned references) */
-    int *producer;        /* step index... before ordering: node index */
-    int *last_use;        /* step index of the last read; INT_MAX for graph outputs */
-    int *hash;            /* open addressing over slot indices, -1 empty */
-    int hash_cap;
-    int *input_slot, *output_slot;
-    plan_step *steps;
-    int nsteps;
-    const char **outer_names; /* names this plan takes from enclosing graphs */
-    int nouter;
-};
+#include "onnx/plan.h"
 
 struct onnx_env {
     onnx_plan *p;
@@ -157,6 +126,7 @@ void onnx_plan_free(onnx_plan *p) {
         free(st->implicit);
         for (int j = 0; j < st->nsubplans; j++) onnx_plan_free(st->subplans[j]);
         free(st->subplans);
+        for (int j = 0; j < 3; j++) born_free(st->over[j]);
     }
     free(p->steps);
     free(p->name);
@@ -258,7 +228,7 @@ static born_status build(onnx_plan *p, const onnx_graph *g, const char *base_dir
         if (!tmp[i].subplans) goto oom;
         for (int a = 0; a < n->nattrs; a++) {
             if (n->attrs[a].type != ONNX_ATTR_GRAPH || !n->attrs[a].g) continue;
-            onnx_plan *sp = onnx_plan_new(n->attrs[a].g, p, p->opset, base_dir);
+            onnx_plan *sp = onnx_plan_new(n->attrs[a].g, p, p->opset, base_dir, p->optimize);
             if (!sp) goto fail;
             tmp[i].subplans[tmp[i].nsubplans++] = sp;
             int *imp = realloc(tmp[i].implicit, (size_t)(tmp[i].nimplicit + sp->nouter + 1) * sizeof(int));
@@ -340,6 +310,7 @@ static born_status build(onnx_plan *p, const onnx_graph *g, const char *base_dir
             goto done;
         }
     }
+    if (p->optimize && (st = onnx_plan_optimize(p)) != BORN_OK) goto done;
     p->last_use = malloc(((size_t)p->nslots + 1) * sizeof(int));
     if (!p->last_use) goto oom;
     for (int s = 0; s < p->nslots; s++) p->last_use[s] = -1;
@@ -371,12 +342,13 @@ done:
 }
 
 onnx_plan *onnx_plan_new(const onnx_graph *g, const onnx_plan *outer, int64_t opset,
-                         const char *base_dir) {
+                         const char *base_dir, bool optimize) {
     onnx_plan *p = calloc(1, sizeof *p);
     if (!p) return born_error_null(BORN_ERR_MEMORY, "onnx: out of memory");
     p->g = g;
     p->outer = outer;
     p->opset = opset;
+    p->optimize = optimize;
     if (build(p, g, base_dir) != BORN_OK) {
         onnx_plan_free(p);
         return NULL;
@@ -472,9 +444,16 @@ born_status onnx_plan_run(onnx_plan *p, onnx_env *parent, born_tensor *const *in
                             node_label(n, lb, sizeof lb));
             break;
         }
-        for (int j = 0; j < n->ninputs; j++) {
-            ins[j] = ps->in[j] >= 0 ? env_get(&env, ps->in[j]) : NULL;
-            if (ps->in[j] >= 0 && !ins[j]) {
+        int nin = n->ninputs;
+        for (int j = 0; j < 3; j++)
+            if (ps->over[j] && nin <= j) nin = j + 1;
+        for (int j = 0; j < nin; j++) {
+            if (j < 3 && ps->over[j]) {
+                ins[j] = ps->over[j];
+                continue;
+            }
+            ins[j] = j < n->ninputs && ps->in[j] >= 0 ? env_get(&env, ps->in[j]) : NULL;
+            if (j < n->ninputs && ps->in[j] >= 0 && !ins[j]) {
                 st = born_error(BORN_ERR_INTERNAL, "onnx: %s: input '%s' has no value",
                                 node_label(n, lb, sizeof lb), n->inputs[j]);
                 break;
@@ -482,9 +461,14 @@ born_status onnx_plan_run(onnx_plan *p, onnx_env *parent, born_tensor *const *in
         }
         if (st) break;
         for (int j = 0; j < n->noutputs; j++) outs[j] = NULL;
-        onnx_op_ctx c = {n, p->opset, ins, n->ninputs, outs, n->noutputs, &env, ps};
+        onnx_op_ctx c = {n, p->opset, ins, nin, outs, n->noutputs, &env, ps};
         born_scope_begin();
         st = ps->fn(&c);
+        if (!st && ps->act && outs[0]) {
+            born_unary_params cp = {ps->lo, ps->hi};
+            st = born_unary_out(BORN_UNARY_CLAMP, outs[0], outs[0], &cp);
+            if (st) st = onnx_op_failed(&c);
+        }
         if (!st) {
             for (int j = 0; j < n->noutputs; j++) {
                 if (ps->out[j] < 0) continue;

@@ -46,9 +46,10 @@ onnx_op_fn onnx_op_find(const char *op_type);
 
 /* Builds the plan of a graph: converts initializers, orders nodes topologically (a cycle is an
  * error naming a node on it), resolves every value to a slot and finds each value's last use.
- * outer names the enclosing plan for subgraphs (NULL for the main graph). */
+ * outer names the enclosing plan for subgraphs (NULL for the main graph). optimize runs the
+ * load-time passes (constant folding, fusion; src/onnx/passes.c). */
 onnx_plan *onnx_plan_new(const onnx_graph *g, const onnx_plan *outer, int64_t opset,
-                         const char *base_dir);
+                         const char *base_dir, bool optimize);
 void onnx_plan_free(onnx_plan *p);
 
 /* Runs a plan. inputs[i] feeds the plan's i-th graph input (all of g->inputs in order, including
@@ -134,5 +135,12 @@ extern const onnx_op_entry onnx_ops_index[];
 extern const onnx_op_entry onnx_ops_control[];
 extern const onnx_op_entry onnx_ops_rnn[];
 extern const onnx_op_entry onnx_ops_misc[];
+extern const onnx_op_entry onnx_ops_loss[];
+extern const onnx_op_entry onnx_ops_linalg[];
+extern const onnx_op_entry onnx_ops_quant[];
+extern const onnx_op_entry onnx_ops_signal[];
+extern const onnx_op_entry onnx_ops_vision[];
+extern const onnx_op_entry onnx_ops_unique[];
+extern const onnx_op_entry onnx_ops_reverse[];
 
 #endif

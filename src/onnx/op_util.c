@@ -8,7 +8,10 @@
 
 static const onnx_op_entry *const tables[] = {onnx_ops_elementwise, onnx_ops_shape, onnx_ops_reduce,
                                               onnx_ops_nn, onnx_ops_index, onnx_ops_control,
-                                              onnx_ops_rnn, onnx_ops_misc};
+                                              onnx_ops_rnn, onnx_ops_misc, onnx_ops_loss,
+                                              onnx_ops_linalg, onnx_ops_quant,
+                                              onnx_ops_signal, onnx_ops_vision,
+                                              onnx_ops_unique, onnx_ops_reverse};
 
 onnx_op_fn onnx_op_find(const char *op_type) {
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)

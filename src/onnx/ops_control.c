@@ -85,4 +85,118 @@ static born_status op_Loop(onnx_op_ctx *c) {
     return st;
 }
 
-const onnx_op_entry onnx_ops_control[] = {{"If", op_If}, {"Loop", op_Loop}, {NULL, NULL}};
+/* One Scan over states[0..ns) and scan inputs xs[0..nx) (already without a batch dim), writing the
+ * final states and the stacked scan outputs into res (res[0..ns) states, then the outputs). */
+static born_status scan_once(onnx_op_ctx *c, onnx_plan *body, int ns, born_tensor *const *states,
+                             int nx, born_tensor *const *xs, const int64_t *in_axes,
+                             const int64_t *in_dirs, const int64_t *out_axes,
+                             const int64_t *out_dirs, born_tensor **res) {
+    int nout = onnx_plan_num_outputs(body), ny = nout - ns;
+    int64_t T = -1;
+    for (int j = 0; j < nx; j++) {
+        int r = born_tensor_ndim(xs[j]);
+        int a = onnx_axis(c, in_axes ? in_axes[j] : 0, r);
+        if (a < 0) return onnx_op_failed(c);
+        int64_t len = born_tensor_shape(xs[j])[a];
+        if (T >= 0 && len != T)
+            return onnx_fail(c, BORN_ERR_SHAPE, "scan inputs have lengths %lld and %lld", (long long)T, (long long)len);
+        T = len;
+    }
+    if (T < 0) T = 0;
+    born_tensor *st[64], **ys = NULL;
+    for (int i = 0; i < ns; i++) st[i] = states[i];
+    if (ny > 0) {
+        ys = calloc((size_t)(ny * (T ? T : 1)), sizeof *ys);
+        if (!ys) return onnx_fail(c, BORN_ERR_MEMORY, "out of memory");
+    }
+    born_status rc = BORN_OK;
+    for (int64_t t = 0; t < T && !rc; t++) {
+        born_tensor *feed[128], *outs[64];
+        for (int i = 0; i < ns; i++) feed[i] = st[i];
+        for (int j = 0; j < nx; j++) {
+            int a = onnx_axis(c, in_axes ? in_axes[j] : 0, born_tensor_ndim(xs[j]));
+            int64_t k = in_dirs && in_dirs[j] ? T - 1 - t : t;
+            feed[ns + j] = born_contiguous(born_select(xs[j], a, k));
+            if (!feed[ns + j]) rc = onnx_op_failed(c);
+        }
+        if (!rc) rc = onnx_plan_run(body, c->env, feed, outs);
+        if (rc) break;
+        for (int i = 0; i < ns; i++) {
+            st[i] = born_detach(outs[i]);
+            born_free(outs[i]);
+        }
+        for (int k = 0; k < ny; k++) {
+            int64_t pos = out_dirs && out_dirs[k] ? T - 1 - t : t;
+            ys[k * T + pos] = born_detach(outs[ns + k]);
+            born_free(outs[ns + k]);
+        }
+    }
+    for (int i = 0; i < ns && !rc; i++) res[i] = st[i];
+    for (int k = 0; k < ny && !rc; k++) {
+        if (T == 0) {
+            rc = onnx_fail(c, BORN_ERR_UNSUPPORTED, "a scan output of an empty scan");
+            break;
+        }
+        int r = born_tensor_ndim(ys[k * T]) + 1;
+        int a = onnx_axis(c, out_axes ? out_axes[k] : 0, r);
+        res[ns + k] = a < 0 ? NULL : born_stack(ys + k * T, (int)T, a);
+        if (!res[ns + k]) rc = onnx_op_failed(c);
+    }
+    free(ys);
+    return rc;
+}
+
+static born_status op_Scan(onnx_op_ctx *c) {
+    onnx_plan *body = onnx_ctx_subplan(c, "body");
+    if (!body) return onnx_fail(c, BORN_ERR_FORMAT, "missing body");
+    int nx = (int)onnx_attr_int(c, "num_scan_inputs", -1);
+    bool v8 = c->opset < 9;
+    int first = v8 ? 1 : 0; /* opset 8: sequence_lens first */
+    int ns = c->nin - first - nx;
+    int nout = onnx_plan_num_outputs(body);
+    if (nx < 1 || nx > 64 || ns < 0 || ns > 64 || nout > 64 || nout < ns || c->nout != nout ||
+        onnx_plan_num_inputs(body) != ns + nx)
+        return onnx_fail(c, BORN_ERR_FORMAT, "body and node disagree on states and scan inputs");
+    int n;
+    const int64_t *in_dirs = onnx_attr_ints(c, v8 ? "directions" : "scan_input_directions", &n);
+    if (in_dirs && n != nx) return onnx_fail(c, BORN_ERR_ARGUMENT, "%d scan input directions", n);
+    const int64_t *in_axes = v8 ? NULL : onnx_attr_ints(c, "scan_input_axes", &n);
+    if (in_axes && n != nx) return onnx_fail(c, BORN_ERR_ARGUMENT, "%d scan input axes", n);
+    const int64_t *out_axes = v8 ? NULL : onnx_attr_ints(c, "scan_output_axes", &n);
+    if (out_axes && n != nout - ns) return onnx_fail(c, BORN_ERR_ARGUMENT, "%d scan output axes", n);
+    const int64_t *out_dirs = v8 ? NULL : onnx_attr_ints(c, "scan_output_directions", &n);
+    if (out_dirs && n != nout - ns) return onnx_fail(c, BORN_ERR_ARGUMENT, "%d scan output directions", n);
+    for (int i = first; i < c->nin; i++) ONNX_TRY(onnx_need(c, i));
+    born_tensor *const *states = c->in + first, *const *xs = c->in + first + ns;
+    if (!v8) return scan_once(c, body, ns, states, nx, xs, in_axes, in_dirs, out_axes, out_dirs, c->out);
+    /* opset 8: a batch dimension first; each batch entry is scanned on its own */
+    if (c->in[0]) {
+        born_tensor *sl = onnx_as(c->in[0], BORN_I64);
+        if (!sl) return onnx_op_failed(c);
+        for (int64_t b = 0; b < born_tensor_numel(sl); b++)
+            if (born_data_i64(sl)[b] != born_tensor_shape(xs[0])[1])
+                return onnx_fail(c, BORN_ERR_UNSUPPORTED, "sequence_lens shorter than the input");
+    }
+    int64_t B = born_tensor_shape(xs[0])[0];
+    if (B < 1 || B > 4096) return onnx_fail(c, BORN_ERR_UNSUPPORTED, "batch of %lld", (long long)B);
+    born_tensor **per = calloc((size_t)(B * nout), sizeof *per);
+    if (!per) return onnx_fail(c, BORN_ERR_MEMORY, "out of memory");
+    born_status rc = BORN_OK;
+    for (int64_t b = 0; b < B && !rc; b++) {
+        born_tensor *sb[64], *xb[64];
+        for (int i = 0; i < ns; i++) sb[i] = born_select(states[i], 0, b);
+        for (int j = 0; j < nx && j < 64; j++) xb[j] = born_select(xs[j], 0, b);
+        rc = scan_once(c, body, ns, sb, nx, xb, NULL, in_dirs, NULL, NULL, per + b * nout);
+    }
+    born_tensor *col[4096];
+    for (int k = 0; k < nout && !rc; k++) {
+        for (int64_t b = 0; b < B; b++) col[b] = per[b * nout + k];
+        c->out[k] = born_stack(col, (int)B, 0);
+        if (!c->out[k]) rc = onnx_op_failed(c);
+    }
+    free(per);
+    return rc;
+}
+
+const onnx_op_entry onnx_ops_control[] = {
+    {"If", op_If}, {"Loop", op_Loop}, {"Scan", op_Scan}, {NULL, NULL}};

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "onnx/conv_fast.h"
 #include "onnx/onnx_internal.h"
 
 /* Geometry shared by Conv, ConvTranspose and the pools: kernel, strides, dilations, pads for the
@@ -72,8 +73,17 @@ static born_status op_Conv(onnx_op_ctx *c) {
         g.k[1] = g.k[0], g.s[1] = g.s[0], g.d[1] = g.d[0], g.pb[1] = g.pb[0], g.pe[1] = g.pe[0];
         g.k[0] = g.s[0] = g.d[0] = 1, g.pb[0] = g.pe[0] = 0;
     }
+    int64_t group = onnx_attr_int(c, "group", 1);
+    if (nsp == 2 && group > 1 && group == born_tensor_shape(x)[1] &&
+        born_tensor_shape(w)[0] == group && born_tensor_shape(w)[1] == 1 &&
+        born_tensor_dtype(x) == BORN_F32) {
+        born_tensor *y = onnx_conv_depthwise(x, w, b, g.k, g.s, g.d, g.pb, g.out);
+        if (!y) return onnx_op_failed(c);
+        c->out[0] = y;
+        return BORN_OK;
+    }
     born_conv2d_params p = born_conv2d_default_params();
-    p.groups = onnx_attr_int(c, "group", 1);
+    p.groups = group;
     int64_t tp[4] = {0};
     bool asym = false;
     for (int i = 0; i < 2; i++) {
@@ -104,11 +114,10 @@ static born_status op_ConvTranspose(onnx_op_ctx *c) {
         return onnx_fail(c, BORN_ERR_SHAPE, "input rank %d, weight rank %d", r, born_tensor_ndim(w));
     int nsp = r - 2;
     const int64_t *xs = born_tensor_shape(x), *ws = born_tensor_shape(w);
-    int64_t group = onnx_attr_int(c, "group", 1), N = xs[0], C = xs[1];
+    int64_t group = onnx_attr_int(c, "group", 1), C = xs[1];
     if (group <= 0 || C != ws[0] || C % group)
         return onnx_fail(c, BORN_ERR_SHAPE, "input channels %lld, weight [%lld, ...], group %lld",
                          (long long)C, (long long)ws[0], (long long)group);
-    int64_t M = ws[1] * group, cpg = C / group, mpg = ws[1];
     geom g;
     ONNX_TRY(geometry(c, xs + 2, nsp, ws + 2, false, true, &g));
     int n;
@@ -132,52 +141,9 @@ static born_status op_ConvTranspose(onnx_op_ctx *c) {
         g.out[i] = full - g.pb[i] - g.pe[i];
         if (g.out[i] < 0) return onnx_fail(c, BORN_ERR_SHAPE, "negative output size");
     }
-    for (int i = nsp; i < 3; i++) g.k[i] = g.s[i] = g.d[i] = g.in[i] = g.out[i] = 1, g.pb[i] = 0;
     born_dtype dt = born_tensor_dtype(x);
-    born_tensor *xf = onnx_as(x, BORN_F32), *wf = onnx_as(w, BORN_F32);
-    born_tensor *bf = b ? onnx_as(b, BORN_F32) : NULL;
-    int64_t oshape[5] = {N, M, g.out[0], g.out[1], g.out[2]};
-    born_tensor *y = born_zeros(BORN_F32, r, oshape);
-    if (!xf || !wf || !y || (b && !bf)) return onnx_op_failed(c);
-    const float *X = born_data_f32(xf), *W = born_data_f32(wf);
-    float *Y = born_data_f32(y);
-    int64_t isz = g.in[0] * g.in[1] * g.in[2], osz = g.out[0] * g.out[1] * g.out[2];
-    int64_t ksz = g.k[0] * g.k[1] * g.k[2];
-    for (int64_t nb = 0; nb < N; nb++)
-        for (int64_t ci = 0; ci < C; ci++) {
-            int64_t gi = ci / cpg;
-            const float *xp = X + (nb * C + ci) * isz;
-            for (int64_t mo = 0; mo < mpg; mo++) {
-                float *yp = Y + (nb * M + gi * mpg + mo) * osz;
-                const float *wp = W + (ci * mpg + mo) * ksz;
-                for (int64_t a0 = 0; a0 < g.in[0]; a0++)
-                    for (int64_t a1 = 0; a1 < g.in[1]; a1++)
-                        for (int64_t a2 = 0; a2 < g.in[2]; a2++) {
-                            float v = xp[(a0 * g.in[1] + a1) * g.in[2] + a2];
-                            if (v == 0) continue;
-                            for (int64_t k0 = 0; k0 < g.k[0]; k0++) {
-                                int64_t o0 = a0 * g.s[0] + k0 * g.d[0] - g.pb[0];
-                                if (o0 < 0 || o0 >= g.out[0]) continue;
-                                for (int64_t k1 = 0; k1 < g.k[1]; k1++) {
-                                    int64_t o1 = a1 * g.s[1] + k1 * g.d[1] - g.pb[1];
-                                    if (o1 < 0 || o1 >= g.out[1]) continue;
-                                    for (int64_t k2 = 0; k2 < g.k[2]; k2++) {
-                                        int64_t o2 = a2 * g.s[2] + k2 * g.d[2] - g.pb[2];
-                                        if (o2 < 0 || o2 >= g.out[2]) continue;
-                                        yp[(o0 * g.out[1] + o1) * g.out[2] + o2] +=
-                                            v * wp[(k0 * g.k[1] + k1) * g.k[2] + k2];
-                                    }
-                                }
-                            }
-                        }
-            }
-        }
-    if (bf) {
-        const float *B = born_data_f32(bf);
-        for (int64_t nb = 0; nb < N; nb++)
-            for (int64_t m = 0; m < M; m++)
-                for (int64_t i = 0; i < osz; i++) Y[(nb * M + m) * osz + i] += B[m];
-    }
+    born_tensor *y = onnx_conv_transpose_gemm(x, w, b, group, nsp, g.k, g.s, g.d, g.pb, g.out);
+    if (!y) return onnx_op_failed(c);
     ONNX_OUT(0, born_to_dtype(y, dt));
     return BORN_OK;
 }
@@ -216,12 +182,31 @@ static born_tensor *per_channel(born_tensor *p, int r) {
 
 static born_status op_BatchNormalization(onnx_op_ctx *c) {
     for (int i = 0; i < 5; i++) ONNX_TRY(onnx_need(c, i));
-    if (onnx_attr_int(c, "training_mode", 0))
-        return onnx_fail(c, BORN_ERR_UNSUPPORTED, "training_mode is not supported");
     born_tensor *x = c->in[0];
     int r = born_tensor_ndim(x);
     double eps = onnx_attr_float(c, "epsilon", 1e-5f);
     born_dtype dt = born_tensor_dtype(x);
+    if (onnx_attr_int(c, "training_mode", 0)) {
+        /* batch statistics (population variance); running ones updated with momentum */
+        if (r < 2) return onnx_fail(c, BORN_ERR_SHAPE, "input must have rank >= 2");
+        int64_t axes[BORN_MAX_DIMS];
+        axes[0] = 0;
+        for (int i = 2; i < r; i++) axes[i - 1] = i;
+        double mom = onnx_attr_float(c, "momentum", 0.9f);
+        born_tensor *xd = born_to_dtype(x, BORN_F64);
+        born_tensor *mean = born_mean(xd, r - 1, axes, false);
+        born_tensor *var = born_var(xd, r - 1, axes, 0, false);
+        if (!mean || !var) return onnx_op_failed(c);
+        born_tensor *scale = born_div(born_to_dtype(c->in[1], BORN_F64), born_sqrt(born_add_scalar(var, eps)));
+        born_tensor *shift = born_sub(born_to_dtype(c->in[2], BORN_F64), born_mul(mean, scale));
+        born_tensor *y = born_add(born_mul(xd, per_channel(scale, r)), per_channel(shift, r));
+        ONNX_OUT(0, born_contiguous(born_to_dtype(y, dt)));
+        born_tensor *rm = born_add(born_mul_scalar(born_to_dtype(c->in[3], BORN_F64), mom), born_mul_scalar(mean, 1 - mom));
+        born_tensor *rv = born_add(born_mul_scalar(born_to_dtype(c->in[4], BORN_F64), mom), born_mul_scalar(var, 1 - mom));
+        if (c->nout > 1) ONNX_OUT(1, born_contiguous(born_to_dtype(rm, born_tensor_dtype(c->in[3]))));
+        if (c->nout > 2) ONNX_OUT(2, born_contiguous(born_to_dtype(rv, born_tensor_dtype(c->in[4]))));
+        return BORN_OK;
+    }
     born_tensor *scale = born_div(c->in[1], born_sqrt(born_add_scalar(c->in[4], eps)));
     born_tensor *shift = born_sub(c->in[2], born_mul(c->in[3], scale));
     born_tensor *y = born_add(born_mul(x, per_channel(scale, r)), per_channel(shift, r));

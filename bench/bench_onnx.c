@@ -1,0 +1,119 @@
+/* Latency of the real ONNX models (../shared/data/onnx-models) in Born, beside onnxruntime's on
+ * the same inputs: run bench/bench_onnx_ort.py first (it prints "name threads ms" lines), then
+ *
+ *     ./build/bench/bench_onnx [--peer ORT.txt] [MODEL_DIR [FIXTURE_DIR [threads...]]]
+ *
+ * Each figure is the median of several runs after two warm-up runs, with 1 and 2 threads (or the
+ * thread counts given). The inputs are the fixtures of tests/fixtures/onnx/models. Short runs: the
+ * machine may be shared, so the medians are what to read. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "born/born.h"
+#include "born/onnx.h"
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static const struct {
+    const char *name, *file;
+    int nin, reps;
+    const char *inputs[3];
+} models[] = {
+    {"ppocr_cls", "ch_ppocr_mobile_v2.0_cls_infer.onnx", 1, 40, {"x"}},
+    {"ppocr_det", "ch_PP-OCRv4_det_infer.onnx", 1, 15, {"x"}},
+    {"silero_vad", "silero_vad_v5.onnx", 3, 100, {"input", "state", "sr"}},
+};
+
+/* onnxruntime's median for (name, threads) from the peer file, or -1. */
+static double peer(const char *path, const char *name, int threads) {
+    if (!path) return -1;
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    char nm[64];
+    int th;
+    double ms, r = -1;
+    while (fscanf(f, "%63s %d %lf", nm, &th, &ms) == 3)
+        if (!strcmp(nm, name) && th == threads) r = ms;
+    fclose(f);
+    return r;
+}
+
+int main(int argc, char **argv) {
+    const char *peer_file = NULL;
+    int a = 1;
+    if (a + 1 < argc && !strcmp(argv[a], "--peer")) {
+        peer_file = argv[a + 1];
+        a += 2;
+    }
+    const char *mdir = a < argc ? argv[a++] : "../shared/data/onnx-models";
+    const char *fdir = a < argc ? argv[a++] : "tests/fixtures/onnx/models";
+    int threads[8] = {1, 2}, nth = 2;
+    if (a < argc) {
+        nth = 0;
+        for (; a < argc && nth < 8; a++) threads[nth++] = atoi(argv[a]);
+    }
+    printf("%-12s %7s %12s %12s %8s\n", "model", "threads", "born ms", "ort ms", "ratio");
+    for (size_t k = 0; k < sizeof models / sizeof models[0]; k++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", mdir, models[k].file);
+        born_onnx_model *m = born_onnx_load(path);
+        if (!m) {
+            printf("%-12s cannot load: %s\n", models[k].name, born_last_error());
+            born_clear_error();
+            continue;
+        }
+        born_tensor *ins[3];
+        bool ok = true;
+        for (int i = 0; i < models[k].nin; i++) {
+            snprintf(path, sizeof path, "%s/%s_in_%d_%s.npy", fdir, models[k].name, i,
+                     models[k].inputs[i]);
+            ins[i] = born_npy_read(path);
+            if (!ins[i]) ok = false;
+        }
+        if (!ok) {
+            printf("%-12s cannot read inputs: %s\n", models[k].name, born_last_error());
+            born_clear_error();
+            born_onnx_free(m);
+            continue;
+        }
+        for (int t = 0; t < nth; t++) {
+            born_set_num_threads(threads[t]);
+            double times[128];
+            int reps = models[k].reps;
+            for (int r = -2; r < reps && ok; r++) {
+                born_tensor_list *outs = born_tensor_list_new();
+                double t0 = now();
+                ok = born_onnx_run(m, models[k].nin, models[k].inputs, ins, outs) == BORN_OK;
+                double dt = now() - t0;
+                born_tensor_list_free(outs);
+                if (r >= 0) times[r] = dt;
+            }
+            if (!ok) {
+                printf("%-12s run failed: %s\n", models[k].name, born_last_error());
+                born_clear_error();
+                break;
+            }
+            qsort(times, (size_t)reps, sizeof times[0], cmp_double);
+            double ms = 1e3 * times[reps / 2], ort = peer(peer_file, models[k].name, threads[t]);
+            if (ort > 0)
+                printf("%-12s %7d %12.3f %12.3f %8.2f\n", models[k].name, threads[t], ms, ort, ms / ort);
+            else
+                printf("%-12s %7d %12.3f %12s %8s\n", models[k].name, threads[t], ms, "-", "-");
+            fflush(stdout);
+        }
+        for (int i = 0; i < models[k].nin; i++) born_free(ins[i]);
+        born_onnx_free(m);
+    }
+    return 0;
+}

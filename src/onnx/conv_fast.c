@@ -1,0 +1,127 @@
+/* Fast paths for the ONNX convolutions that Born's generic conv2d handles poorly: depthwise 2-D
+ * convolution computed directly (one channel at a time, rows accumulated with a contiguous inner
+ * loop, channels spread over the thread pool; im2col would copy every input k*k times), and
+ * ConvTranspose as a GEMM (W^T X through born_matmul) followed by a col2im scatter. */
+#include <string.h>
+
+#include "onnx/onnx_internal.h"
+#include "onnx/conv_fast.h"
+
+typedef struct dw_ctx {
+    const float *x, *w, *b;
+    float *y;
+    int64_t C, H, W, OH, OW, kh, kw, sh, sw, dh, dw, ph, pw;
+} dw_ctx;
+
+/* One (batch, channel) plane per index. */
+static void dw_task(int64_t begin, int64_t end, void *arg) {
+    const dw_ctx *d = arg;
+    for (int64_t p = begin; p < end; p++) {
+        int64_t ch = p % d->C;
+        const float *x = d->x + p * d->H * d->W, *w = d->w + ch * d->kh * d->kw;
+        float *y = d->y + p * d->OH * d->OW;
+        float bias = d->b ? d->b[ch] : 0.0f;
+        for (int64_t oh = 0; oh < d->OH; oh++) {
+            float *yr = y + oh * d->OW;
+            for (int64_t ow = 0; ow < d->OW; ow++) yr[ow] = bias;
+            for (int64_t i = 0; i < d->kh; i++) {
+                int64_t ih = oh * d->sh - d->ph + i * d->dh;
+                if (ih < 0 || ih >= d->H) continue;
+                const float *xr = x + ih * d->W;
+                for (int64_t j = 0; j < d->kw; j++) {
+                    float wv = w[i * d->kw + j];
+                    int64_t off = j * d->dw - d->pw; /* iw = ow * sw + off */
+                    int64_t lo = off >= 0 ? 0 : (-off + d->sw - 1) / d->sw;
+                    int64_t hi = d->W - 1 - off < 0 ? -1 : (d->W - 1 - off) / d->sw;
+                    if (hi > d->OW - 1) hi = d->OW - 1;
+                    if (d->sw == 1) {
+                        const float *xs = xr + off;
+                        for (int64_t ow = lo; ow <= hi; ow++) yr[ow] += wv * xs[ow];
+                    } else {
+                        for (int64_t ow = lo; ow <= hi; ow++) yr[ow] += wv * xr[ow * d->sw + off];
+                    }
+                }
+            }
+        }
+    }
+}
+
+born_tensor *onnx_conv_depthwise(born_tensor *x, born_tensor *w, born_tensor *b,
+                                 const int64_t *k, const int64_t *s, const int64_t *dil,
+                                 const int64_t *pb, const int64_t *out) {
+    born_tensor *xf = onnx_as(x, BORN_F32), *wf = onnx_as(w, BORN_F32);
+    born_tensor *bf = b ? onnx_as(b, BORN_F32) : NULL;
+    if (!xf || !wf || (b && !bf)) return NULL;
+    const int64_t *xs = born_tensor_shape(xf);
+    born_tensor *y = born_empty(BORN_F32, 4, (int64_t[]){xs[0], xs[1], out[0], out[1]});
+    if (!y) return NULL;
+    dw_ctx d = {born_data_f32(xf), born_data_f32(wf), bf ? born_data_f32(bf) : NULL,
+                born_data_f32(y), xs[1], xs[2], xs[3], out[0], out[1], k[0], k[1], s[0], s[1],
+                dil[0], dil[1], pb[0], pb[1]};
+    born_parallel_for(xs[0] * xs[1], 1, dw_task, &d);
+    return y;
+}
+
+born_tensor *onnx_conv_transpose_gemm(born_tensor *x, born_tensor *w, born_tensor *b,
+                                      int64_t group, int nsp, const int64_t *k, const int64_t *s,
+                                      const int64_t *dil, const int64_t *pb, const int64_t *out) {
+    born_tensor *xf = onnx_as(x, BORN_F32), *wf = onnx_as(w, BORN_F32);
+    born_tensor *bf = b ? onnx_as(b, BORN_F32) : NULL;
+    if (!xf || !wf || (b && !bf)) return NULL;
+    const int64_t *xs = born_tensor_shape(xf), *ws = born_tensor_shape(wf);
+    int64_t N = xs[0], C = xs[1], cpg = C / group, mpg = ws[1], M = mpg * group;
+    int64_t in[3] = {1, 1, 1}, kk[3] = {1, 1, 1}, ss[3] = {1, 1, 1}, dd[3] = {1, 1, 1};
+    int64_t pp[3] = {0, 0, 0}, oo[3] = {1, 1, 1};
+    for (int i = 0; i < nsp; i++) {
+        int j = 3 - nsp + i;
+        in[j] = xs[2 + i], kk[j] = k[i], ss[j] = s[i], dd[j] = dil[i], pp[j] = pb[i], oo[j] = out[i];
+    }
+    int64_t isz = in[0] * in[1] * in[2], osz = oo[0] * oo[1] * oo[2], ksz = kk[0] * kk[1] * kk[2];
+    int64_t oshape[5] = {N, M, 1, 1, 1};
+    for (int i = 0; i < nsp; i++) oshape[2 + i] = out[i];
+    born_tensor *y = born_zeros(BORN_F32, 2 + nsp, oshape);
+    if (!y) return NULL;
+    float *Y = born_data_f32(y);
+    for (int64_t gi = 0; gi < group; gi++) {
+        /* W_g: [cpg, mpg * ksz]; X_g: [N, cpg, isz]; cols = W_g^T X_g: [N, mpg * ksz, isz] */
+        born_tensor *wg = born_reshape(born_narrow(wf, 0, gi * cpg, cpg), 2,
+                                       (int64_t[]){cpg, mpg * ksz});
+        born_tensor *xg = born_reshape(born_narrow(xf, 1, gi * cpg, cpg), 3,
+                                       (int64_t[]){N, cpg, isz});
+        born_tensor *cols = born_contiguous(born_matmul(born_transpose(wg, 0, 1), xg));
+        if (!cols) return NULL;
+        const float *cl = born_data_f32(cols);
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t mo = 0; mo < mpg; mo++) {
+                float *yp = Y + (n * M + gi * mpg + mo) * osz;
+                for (int64_t k0 = 0; k0 < kk[0]; k0++)
+                    for (int64_t k1 = 0; k1 < kk[1]; k1++)
+                        for (int64_t k2 = 0; k2 < kk[2]; k2++) {
+                            int64_t kidx = (k0 * kk[1] + k1) * kk[2] + k2;
+                            const float *cp = cl + ((n * mpg + mo) * ksz + kidx) * isz;
+                            for (int64_t a0 = 0; a0 < in[0]; a0++) {
+                                int64_t o0 = a0 * ss[0] + k0 * dd[0] - pp[0];
+                                if (o0 < 0 || o0 >= oo[0]) continue;
+                                for (int64_t a1 = 0; a1 < in[1]; a1++) {
+                                    int64_t o1 = a1 * ss[1] + k1 * dd[1] - pp[1];
+                                    if (o1 < 0 || o1 >= oo[1]) continue;
+                                    float *yr = yp + (o0 * oo[1] + o1) * oo[2];
+                                    const float *cr = cp + (a0 * in[1] + a1) * in[2];
+                                    int64_t off = k2 * dd[2] - pp[2];
+                                    for (int64_t a2 = 0; a2 < in[2]; a2++) {
+                                        int64_t o2 = a2 * ss[2] + off;
+                                        if (o2 >= 0 && o2 < oo[2]) yr[o2] += cr[a2];
+                                    }
+                                }
+                            }
+                        }
+            }
+    }
+    if (bf) {
+        const float *B = born_data_f32(bf);
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t m = 0; m < M; m++)
+                for (int64_t i = 0; i < osz; i++) Y[(n * M + m) * osz + i] += B[m];
+    }
+    return y;
+}

@@ -1,0 +1,263 @@
+/* Load-time passes over a plan in topological order:
+ *   - constant folding: a step whose inputs are all constants (initializers that no graph input
+ *     can override, Constant nodes, earlier folded steps) runs once at load and its outputs become
+ *     constants; random ops and ops that can make outputs much larger than their inputs
+ *     (ConstantOfShape, Expand, Tile, Range, Pad, Resize, ...) are left to run time, so a small
+ *     file cannot make the loader allocate without bound; a fold that fails is left to run time,
+ *     where it reports its error;
+ *   - Conv + BatchNormalization (inference): the normalization is folded into the convolution's
+ *     weights and bias;
+ *   - MatMul(x, W) + b with constant 2-D f32 W and 1-D b: one born_linear step with W^T stored;
+ *   - Conv + Relu / Clip (constant bounds): the convolution clamps its own output in place.
+ * Fusions only apply where the intermediate value has no other reader and is no graph output. */
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "onnx/plan.h"
+
+static bool is_op(const plan_step *s, const char *op) { return s->fn && !strcmp(s->node->op_type, op); }
+
+static const char *const no_fold[] = {
+    "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli",
+    "Multinomial", "Dropout", "ConstantOfShape", "Expand", "Tile", "Range", "Pad", "Resize",
+    "Upsample", "OneHot", "EyeLike", "Einsum", "ConvTranspose", "MaxUnpool", "Col2Im", NULL};
+
+/* The constant value of slot s (borrowed), or NULL when it is not a constant. */
+static born_tensor *const_of(const onnx_plan *p, int s) {
+    /* a graph input with an initializer is a default the caller may override, as in onnxruntime */
+    if (s < 0 || p->kind[s] == SLOT_INPUT || p->kind[s] == SLOT_OUTER) return NULL;
+    return p->consts[s];
+}
+
+static bool foldable(const onnx_plan *p, const plan_step *ps) {
+    if (ps->nsubplans || ps->nimplicit) return false;
+    for (int k = 0; no_fold[k]; k++)
+        if (!strcmp(ps->node->op_type, no_fold[k])) return false;
+    for (int j = 0; j < ps->node->ninputs; j++)
+        if (ps->in[j] >= 0 && !const_of(p, ps->in[j])) return false;
+    return true;
+}
+
+/* Runs the step at load; on success its outputs become constants and true is returned. */
+static bool fold(onnx_plan *p, plan_step *ps) {
+    const onnx_node *n = ps->node;
+    if (n->ninputs > 64 || n->noutputs > 64) return false;
+    born_tensor *ins[64], *outs[64];
+    for (int j = 0; j < n->ninputs; j++) ins[j] = ps->in[j] >= 0 ? p->consts[ps->in[j]] : NULL;
+    for (int j = 0; j < n->noutputs; j++) outs[j] = NULL;
+    onnx_op_ctx c = {n, p->opset, ins, n->ninputs, outs, n->noutputs, NULL, ps};
+    born_scope_begin();
+    bool ok = ps->fn(&c) == BORN_OK;
+    for (int j = 0; j < n->noutputs && ok; j++)
+        if (ps->out[j] >= 0 && !outs[j]) ok = false;
+    if (ok)
+        for (int j = 0; j < n->noutputs; j++) {
+            if (ps->out[j] < 0) continue;
+            born_tensor *t = born_contiguous(outs[j]);
+            if (!t) {
+                ok = false;
+                break;
+            }
+            p->consts[ps->out[j]] = born_tensor_retain(t);
+        }
+    if (!ok)
+        for (int j = 0; j < n->noutputs; j++)
+            if (ps->out[j] >= 0 && p->consts[ps->out[j]]) {
+                born_free(p->consts[ps->out[j]]);
+                p->consts[ps->out[j]] = NULL;
+            }
+    born_scope_end();
+    born_clear_error();
+    return ok;
+}
+
+/* Readers of each slot: steps' inputs and implicit inputs; graph outputs count as a reader. */
+static int *count_readers(const onnx_plan *p) {
+    int *r = calloc((size_t)p->nslots + 1, sizeof *r);
+    if (!r) return NULL;
+    for (int i = 0; i < p->nsteps; i++) {
+        const plan_step *ps = &p->steps[i];
+        if (!ps->fn) continue;
+        for (int j = 0; j < ps->node->ninputs; j++)
+            if (ps->in[j] >= 0) r[ps->in[j]]++;
+        for (int j = 0; j < ps->nimplicit; j++) r[ps->implicit[j]]++;
+    }
+    for (int i = 0; i < p->g->noutputs; i++) r[p->output_slot[i]] += 1000;
+    return r;
+}
+
+/* The step that reads slot s as its only reader, or -1. */
+static int sole_reader(const onnx_plan *p, const int *readers, int s, int from) {
+    if (s < 0 || readers[s] != 1) return -1;
+    for (int i = from + 1; i < p->nsteps; i++) {
+        const plan_step *ps = &p->steps[i];
+        if (!ps->fn) continue;
+        for (int j = 0; j < ps->node->ninputs; j++)
+            if (ps->in[j] == s) return i;
+    }
+    return -1;
+}
+
+/* Removes step k, whose only output slot is taken over by step i. */
+static void absorb(onnx_plan *p, int i, int k) {
+    plan_step *ps = &p->steps[i], *pk = &p->steps[k];
+    ps->out[0] = pk->out[0];
+    pk->fn = NULL;
+}
+
+static bool is_f32_const(const onnx_plan *p, int s) {
+    born_tensor *t = const_of(p, s);
+    return t && born_tensor_dtype(t) == BORN_F32;
+}
+
+/* Conv (i) + BatchNormalization (k): new weight and bias in the conv step. */
+static bool fuse_conv_bn(onnx_plan *p, int i, int k) {
+    plan_step *cv = &p->steps[i], *bn = &p->steps[k];
+    const onnx_node *b = bn->node;
+    if (b->ninputs < 5 || b->noutputs < 1 || bn->in[0] != cv->out[0]) return false;
+    for (int j = 1; j < b->noutputs; j++)
+        if (bn->out[j] >= 0) return false;
+    const onnx_attr *tm = onnx_node_attr(b, "training_mode");
+    if (tm && tm->i) return false;
+    if (!is_f32_const(p, cv->in[1]) || cv->over[1]) return false;
+    if (cv->node->ninputs > 2 && cv->in[2] >= 0 && !is_f32_const(p, cv->in[2])) return false;
+    for (int j = 1; j < 5; j++)
+        if (!is_f32_const(p, bn->in[j])) return false;
+    const onnx_attr *ea = onnx_node_attr(b, "epsilon");
+    double eps = ea ? ea->f : 1e-5f;
+    born_tensor *w = p->consts[cv->in[1]];
+    int64_t M = born_tensor_shape(w)[0], per = born_tensor_numel(w) / (M ? M : 1);
+    for (int j = 1; j < 5; j++)
+        if (born_tensor_numel(p->consts[bn->in[j]]) != M) return false;
+    if (cv->node->ninputs > 2 && cv->in[2] >= 0 && born_tensor_numel(p->consts[cv->in[2]]) != M)
+        return false;
+    born_scope_begin();
+    born_tensor *nw = born_clone(w), *nb = born_empty(BORN_F32, 1, &M);
+    bool ok = nw && nb;
+    if (ok) {
+        const float *g = born_data_f32(p->consts[bn->in[1]]), *be = born_data_f32(p->consts[bn->in[2]]);
+        const float *mu = born_data_f32(p->consts[bn->in[3]]), *var = born_data_f32(p->consts[bn->in[4]]);
+        const float *ob = cv->node->ninputs > 2 && cv->in[2] >= 0 ? born_data_f32(p->consts[cv->in[2]]) : NULL;
+        float *wd = born_data_f32(nw), *bd = born_data_f32(nb);
+        for (int64_t m = 0; m < M; m++) {
+            double sc = (double)g[m] / sqrt((double)var[m] + eps);
+            for (int64_t e = 0; e < per; e++) wd[m * per + e] = (float)((double)wd[m * per + e] * sc);
+            bd[m] = (float)(((ob ? (double)ob[m] : 0.0) - (double)mu[m]) * sc + (double)be[m]);
+        }
+        cv->over[1] = born_tensor_retain(nw);
+        cv->over[2] = born_tensor_retain(nb);
+    }
+    born_scope_end();
+    born_clear_error();
+    if (ok) absorb(p, i, k);
+    return ok;
+}
+
+/* Conv (i) + Relu / Clip (k): the conv clamps its output. */
+static bool fuse_conv_act(onnx_plan *p, int i, int k) {
+    plan_step *cv = &p->steps[i], *ac = &p->steps[k];
+    if (cv->act || ac->node->noutputs != 1 || ac->in[0] != cv->out[0]) return false;
+    double lo = -INFINITY, hi = INFINITY;
+    if (is_op(ac, "Relu")) {
+        lo = 0;
+    } else if (is_op(ac, "Clip")) {
+        if (p->opset < 11) {
+            const onnx_attr *a = onnx_node_attr(ac->node, "min"), *b = onnx_node_attr(ac->node, "max");
+            lo = a ? a->f : -3.4028234663852886e38;
+            hi = b ? b->f : 3.4028234663852886e38;
+        } else {
+            for (int j = 1; j < ac->node->ninputs && j < 3; j++) {
+                if (ac->in[j] < 0) continue;
+                born_tensor *t = const_of(p, ac->in[j]);
+                if (!t || born_tensor_numel(t) != 1) return false;
+                double v = born_item(t);
+                if (j == 1) lo = v;
+                else hi = v;
+            }
+        }
+    } else {
+        return false;
+    }
+    cv->act = 1;
+    cv->lo = lo;
+    cv->hi = hi;
+    absorb(p, i, k);
+    return true;
+}
+
+/* MatMul (i) + Add (k) with constant W [K, N] and b [N]. */
+static bool fuse_linear(onnx_plan *p, int i, int k) {
+    plan_step *mm = &p->steps[i], *ad = &p->steps[k];
+    if (ad->node->ninputs != 2 || ad->node->noutputs != 1) return false;
+    int other = ad->in[0] == mm->out[0] ? ad->in[1] : ad->in[0];
+    if (!is_f32_const(p, mm->in[1]) || !is_f32_const(p, other)) return false;
+    born_tensor *w = p->consts[mm->in[1]], *b = p->consts[other];
+    if (born_tensor_ndim(w) != 2 || born_tensor_ndim(b) != 1 ||
+        born_tensor_shape(b)[0] != born_tensor_shape(w)[1])
+        return false;
+    born_scope_begin();
+    born_tensor *wt = born_contiguous(born_transpose(w, 0, 1));
+    if (wt) {
+        mm->over[1] = born_tensor_retain(wt);
+        mm->over[2] = born_tensor_retain(b);
+        mm->fn = onnx_op_fused_linear;
+    }
+    born_scope_end();
+    born_clear_error();
+    if (!wt) return false;
+    absorb(p, i, k);
+    return true;
+}
+
+born_status onnx_plan_optimize(onnx_plan *p) {
+    for (int i = 0; i < p->nsteps; i++)
+        if (foldable(p, &p->steps[i]) && fold(p, &p->steps[i])) p->steps[i].fn = NULL;
+    int *readers = count_readers(p);
+    if (!readers) return born_error(BORN_ERR_MEMORY, "onnx: out of memory");
+    for (int i = 0; i < p->nsteps; i++) {
+        plan_step *ps = &p->steps[i];
+        if (!ps->fn || ps->node->noutputs != 1) continue;
+        bool conv = is_op(ps, "Conv"), mm = is_op(ps, "MatMul");
+        if (!conv && !mm) continue;
+        for (;;) { /* Conv + BN + Relu chains */
+            int k = sole_reader(p, readers, ps->out[0], i);
+            if (k < 0) break;
+            plan_step *pk = &p->steps[k];
+            bool done = false;
+            if (conv && is_op(pk, "BatchNormalization") && !ps->act) done = fuse_conv_bn(p, i, k);
+            else if (conv && (is_op(pk, "Relu") || is_op(pk, "Clip"))) done = fuse_conv_act(p, i, k);
+            else if (mm && is_op(pk, "Add") && ps->fn != onnx_op_fused_linear) done = fuse_linear(p, i, k);
+            if (!done) break;
+        }
+    }
+    free(readers);
+    int n = 0;
+    for (int i = 0; i < p->nsteps; i++) {
+        plan_step *ps = &p->steps[i];
+        if (ps->fn) {
+            p->steps[n++] = *ps;
+            continue;
+        }
+        free(ps->in);
+        free(ps->out);
+        free(ps->implicit);
+        for (int j = 0; j < 3; j++) born_free(ps->over[j]);
+    }
+    p->nsteps = n;
+    return BORN_OK;
+}
+
+born_status onnx_op_fused_linear(onnx_op_ctx *c) {
+    born_tensor *x = c->in[0], *wt = c->in[1], *b = c->in[2];
+    if (!x) return onnx_fail(c, BORN_ERR_ARGUMENT, "input 0 is required");
+    born_tensor *y;
+    if (born_tensor_ndim(x) >= 2 && born_tensor_dtype(x) == BORN_F32)
+        y = born_linear(x, wt, b);
+    else
+        y = born_add(born_matmul(x, born_transpose(wt, 0, 1)), b);
+    ONNX_OUT(0, y);
+    return BORN_OK;
+}

@@ -1,0 +1,53 @@
+/* Internal: the plan of a graph (slots, ordered steps), shared by the executor (graph.c) and the
+ * load-time passes (passes.c). */
+#ifndef BORN_ONNX_PLAN_H
+#define BORN_ONNX_PLAN_H
+
+#include "onnx/onnx_internal.h"
+
+enum { SLOT_NODE = 0, SLOT_INPUT, SLOT_INIT, SLOT_OUTER };
+
+typedef struct plan_step {
+    const onnx_node *node;
+    onnx_op_fn fn;
+    int *in;       /* slots of the node's inputs (-1 for omitted ones) */
+    int *out;      /* slots of its outputs (-1 for omitted ones) */
+    int *implicit; /* slots read by its subgraphs */
+    int nimplicit;
+    onnx_plan **subplans; /* one per graph attribute, in attribute order */
+    int nsubplans;
+    /* set by the passes (src/onnx/passes.c) */
+    born_tensor *over[3]; /* owned: replace inputs 0..2 (folded weights, bias) when not NULL */
+    int act;              /* 0 none, 1 clamp the outputs in place to [lo, hi] after fn */
+    double lo, hi;
+} plan_step;
+
+struct onnx_plan {
+    const onnx_graph *g;
+    const onnx_plan *outer;
+    int64_t opset;
+    int nslots, cap;
+    const char **name;
+    int *kind;
+    born_tensor **consts; /* initializers (owned references) */
+    int *producer;        /* step index... before ordering: node index */
+    int *last_use;        /* step index of the last read; INT_MAX for graph outputs */
+    int *hash;            /* open addressing over slot indices, -1 empty */
+    int hash_cap;
+    int *input_slot, *output_slot;
+    plan_step *steps;
+    int nsteps;
+    const char **outer_names; /* names this plan takes from enclosing graphs */
+    int nouter;
+    bool optimize; /* constant folding and fusion at load */
+};
+
+/* Folds the steps whose inputs are all constant into constants, then fuses Conv+BatchNormalization,
+ * MatMul+Add (into one linear step) and Conv+Relu/Clip; compacts the steps. Called by the planner
+ * before it computes last uses. Failing folds are left to run time. */
+born_status onnx_plan_optimize(onnx_plan *p);
+
+/* The fused MatMul+Add step: in[0] @ in[1]^T + in[2] (in[1] the transposed weight). */
+born_status onnx_op_fused_linear(onnx_op_ctx *c);
+
+#endif
