@@ -50,7 +50,7 @@ LIB_SO := $(BUILD)/libborn.so
 CLI    := $(BUILD)/born
 TESTS  := $(BUILD)/born_tests
 
-.PHONY: all test demo bench clean format conformance fuzz
+.PHONY: all test demo bench clean format conformance fuzz llm-conformance
 all: $(LIB_A) $(LIB_SO) $(CLI) $(EXAMPLES)
 
 # CPU kernels are built with -O3 (loop vectorization with runtime alias checks) and without
@@ -135,6 +135,19 @@ ONNX_MODEL_DIR ?= ../shared/data/onnx-models
 $(ONNX_MODELS): $(BUILD)/tests/conformance/onnx_models.o $(LIB_A)
 	$(Q)$(CC) $(SANFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
+# SmolLM2-135M-Instruct against llama.cpp's fixtures (tests/fixtures/llm/smollm2): the Q4_1 file
+# (fetched into $(MODELS) by tools/fetch_smollm2.sh) and its Q8_0 made by `born quantize`.
+LLM_CONFORMANCE := $(BUILD)/llm_conformance
+MODELS ?= build/models
+SMOLLM2 := $(MODELS)/SmolLM2-135M-Instruct
+$(LLM_CONFORMANCE): $(BUILD)/tests/conformance/llm_conformance.o $(LIB_A)
+	$(Q)$(CC) $(SANFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+llm-conformance: $(LLM_CONFORMANCE) $(CLI)
+	tools/fetch_smollm2.sh $(MODELS)
+	./$(CLI) quantize $(SMOLLM2).Q4_1.gguf $(SMOLLM2).Q8_0.gguf q8_0
+	./$(LLM_CONFORMANCE) $(SMOLLM2).Q4_1.gguf q4_1
+	./$(LLM_CONFORMANCE) $(SMOLLM2).Q8_0.gguf q8_0
+
 conformance: $(CONFORMANCE) $(ONNX_CONFORMANCE) $(ONNX_MODELS)
 	./$(CONFORMANCE) tests/conformance/jsontestsuite
 	$(ONNX_CONFORMANCE_RUN)
@@ -209,4 +222,5 @@ format:
 	clang-format -i $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) include/born/*.h $(shell find src tests -name '*.h')
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/tests/conformance/json_conformance.d \
-         $(BUILD)/tests/conformance/onnx_conformance.d $(BUILD)/tests/conformance/onnx_models.d
+         $(BUILD)/tests/conformance/onnx_conformance.d $(BUILD)/tests/conformance/onnx_models.d \
+         $(BUILD)/tests/conformance/llm_conformance.d
