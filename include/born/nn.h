@@ -166,6 +166,11 @@ BORN_API void born_module_apply(born_module *m, void (*fn)(born_module *m, void 
  * dropped. Integer buffers (num_batches_tracked) are left alone. dtype must be floating. */
 BORN_API born_status born_module_to_dtype(born_module *m, born_dtype dtype);
 
+/* Moves every parameter and buffer, in place, to device (torch's model.to(device)): the tensors
+ * keep their identity and dtype, their gradients are dropped. Create optimizers after the move,
+ * as in torch; on failure some tensors may already have moved (move the module back). */
+BORN_API born_status born_module_to(born_module *m, born_device device);
+
 /* The module as torch's print(model) shows it:
  *     Sequential(
  *       (0): Linear(in_features=784, out_features=128, bias=True)

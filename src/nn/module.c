@@ -631,6 +631,41 @@ born_status born_module_to_dtype(born_module *m, born_dtype dtype) {
     return st;
 }
 
+/* Gives t (in place: same handle) a copy of its data on device. */
+static born_status move_in_place(born_tensor *t, born_device device) {
+    if (born_device_equal(t->storage->device, device)) return BORN_OK;
+    born_scope_begin();
+    born_no_grad_begin();
+    born_tensor *c = born_to(t, device);
+    born_no_grad_end();
+    born_status st = c ? BORN_OK : born_last_status();
+    if (c) {
+        born_zero_grad(t);
+        storage_retain(c->storage);
+        storage_release(t->storage);
+        t->storage = c->storage;
+        t->offset = c->offset;
+        memcpy(t->strides, c->strides, sizeof t->strides);
+    }
+    born_scope_end();
+    return st;
+}
+
+born_status born_module_to(born_module *m, born_device device) {
+    static const char *fn = "born_module_to";
+    if (!m) return born_error(BORN_ERR_ARGUMENT, "%s: module is NULL", fn);
+    if (device.type != BORN_DEVICE_CPU && (device.index < 0 || device.index >= born_device_count(device.type))) {
+        char name[32];
+        return born_error(BORN_ERR_DEVICE, "%s: %s is not available (%d such devices)", fn,
+                          born_device_name(device, name, sizeof name), born_device_count(device.type));
+    }
+    born_status st = BORN_OK;
+    for (int64_t i = 0; i < m->nparams && st == BORN_OK; i++) st = move_in_place(m->params[i].tensor, device);
+    for (int64_t i = 0; i < m->nbuffers && st == BORN_OK; i++) st = move_in_place(m->buffers[i].tensor, device);
+    for (int64_t i = 0; i < m->nchildren && st == BORN_OK; i++) st = born_module_to(m->children[i].module, device);
+    return st;
+}
+
 /* ---- printing -------------------------------------------------------------------------------- */
 
 /* Appends text with every line after the first indented by two spaces (torch's _addindent). */

@@ -5,7 +5,8 @@
  * described to the kernel as a 1 x K matrix and a 1-D right operand as K x 1, both without
  * copying; batch dimensions broadcast through zero strides and transposed views keep their
  * strides, so the kernel's packing absorbs the layout. Inputs promote as PyTorch's result_type;
- * f16/bf16 compute in f32 and round back; bool is rejected. */
+ * f16/bf16 compute in f32 and round back on the CPU, and natively (f32 accumulation) on a GPU;
+ * bool is rejected. */
 #include <inttypes.h>
 #include <string.h>
 
@@ -107,6 +108,14 @@ static born_strided mm_operand(born_tensor *t, bool left, const mm_geom *g) {
     return r;
 }
 
+/* The dtype a product of result dtype `out` is computed in on device: the CPU computes f16/bf16
+ * products in f32 (converting the operands); a GPU backend takes them natively (f32 accumulation
+ * inside its GEMM, tensor cores), as torch does. */
+static born_dtype half_compute(born_dtype out, born_device device) {
+    bool half = out == BORN_F16 || out == BORN_BF16;
+    return half && device.type == BORN_DEVICE_CPU ? BORN_F32 : out;
+}
+
 /* The dtype the product is computed in and the one it is returned in, or an error. */
 static bool mm_dtypes(const char *name, born_tensor *a, born_tensor *b, born_dtype *compute,
                       born_dtype *out) {
@@ -119,7 +128,7 @@ static bool mm_dtypes(const char *name, born_tensor *a, born_tensor *b, born_dty
     }
     born_tensor *args[2] = {a, b};
     *out = ops_result_type(2, args);
-    *compute = (*out == BORN_F16 || *out == BORN_BF16) ? BORN_F32 : *out;
+    *compute = half_compute(*out, a->storage->device);
     return true;
 }
 
@@ -371,7 +380,7 @@ born_tensor *born_linear(born_tensor *x, born_tensor *weight, born_tensor *bias)
                                "%s: input %s, weight %s: bool tensors are not supported", name,
                                ops_describe(x, dx, sizeof dx), ops_describe(weight, dw, sizeof dw));
     born_dtype out_dtype = ops_result_type(bias ? 3 : 2, args);
-    born_dtype compute = (out_dtype == BORN_F16 || out_dtype == BORN_BF16) ? BORN_F32 : out_dtype;
+    born_dtype compute = half_compute(out_dtype, device);
     const born_backend *be = ops_backend(x);
     if (!be) return NULL;
     if (!be->matmul || (bias && !be->binary))

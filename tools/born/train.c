@@ -24,7 +24,40 @@ static void usage(FILE *out) {
             "  --optimizer NAME    adam, adamw, sgd (momentum 0.9) or rmsprop (default adam)\n"
             "  --threads N         (default: BORN_NUM_THREADS or all cores)\n"
             "  --seed N            initialisation and shuffling (default 0)\n"
-            "  --out FILE          where to save the model (default model.born)\n");
+            "  --out FILE          where to save the model (default model.born)\n"
+            "  --device NAME       cpu, cuda or cuda:N (default cpu)\n");
+}
+
+/* Parses "cpu", "cuda" or "cuda:N"; false with a message otherwise. */
+static bool parse_device(const char *s, born_device *out) {
+    if (!strcmp(s, "cpu")) {
+        *out = BORN_CPU;
+        return true;
+    }
+    char *end = NULL;
+    long idx = 0;
+    if (!strcmp(s, "cuda"))
+        idx = 0;
+    else if (!strncmp(s, "cuda:", 5) && s[5]) {
+        errno = 0;
+        idx = strtol(s + 5, &end, 10);
+        if (errno || *end || idx < 0 || idx > 1024) idx = -1;
+    } else
+        idx = -1;
+    if (idx < 0) {
+        fprintf(stderr, "born train: --device expects cpu, cuda or cuda:N, not '%s'\n", s);
+        return false;
+    }
+    int n = born_device_count(BORN_DEVICE_CUDA);
+    if (idx >= n) {
+        if (n == 0)
+            fprintf(stderr, "born train: --device %s: no CUDA device (%s)\n", s, born_cuda_unavailable_reason());
+        else
+            fprintf(stderr, "born train: --device %s: only %d CUDA device(s)\n", s, n);
+        return false;
+    }
+    *out = BORN_CUDA((int)idx);
+    return true;
 }
 
 /* Parses a whole number in [min, max]; false with a message otherwise. */
@@ -44,12 +77,14 @@ int cmd_train(int argc, char **argv) {
     const char *model_name = "cnn", *dir = "data/mnist-10k", *out = "model.born", *opt_name = "adam";
     long long epochs = 3, batch = 64, threads = 0, seed = 0, split = 8000;
     double lr = -1;
+    born_device device = BORN_CPU;
     static const struct option longopts[] = {
         {"model", required_argument, 0, 'm'},   {"data", required_argument, 0, 'd'},
         {"split", required_argument, 0, 'S'},   {"epochs", required_argument, 0, 'e'},
         {"batch-size", required_argument, 0, 'b'}, {"lr", required_argument, 0, 'l'},
         {"optimizer", required_argument, 0, 'o'}, {"threads", required_argument, 0, 't'},
         {"seed", required_argument, 0, 's'},    {"out", required_argument, 0, 'O'},
+        {"device", required_argument, 0, 'D'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     optind = 1;
     int c;
@@ -65,6 +100,7 @@ int cmd_train(int argc, char **argv) {
         case 's': ok = parse_int("--seed", optarg, 0, 1LL << 62, &seed); break;
         case 'o': opt_name = optarg; break;
         case 'O': out = optarg; break;
+        case 'D': ok = parse_device(optarg, &device); break;
         case 'l': {
             char *end;
             lr = strtod(optarg, &end);
@@ -117,11 +153,14 @@ int cmd_train(int argc, char **argv) {
     born_module *m = model_new(model_name, gen);
     int status = 1;
     if (m) {
-        printf("%lld parameters; %s lr %g, batch %lld, %lld epochs, %d threads\n",
-               (long long)born_module_num_parameters(m), opt_name, lr, batch, epochs, born_get_num_threads());
+        char dname[32];
+        printf("%lld parameters; %s lr %g, batch %lld, %lld epochs, %d threads, %s\n",
+               (long long)born_module_num_parameters(m), opt_name, lr, batch, epochs, born_get_num_threads(),
+               born_device_name(device, dname, sizeof dname));
         train_config tc = {(int)epochs, batch, lr, opt_name, (uint64_t)seed, stdout};
         train_report r;
-        if (train_model(m, &data, &tc, &r) == BORN_OK) {
+        if (born_module_to(m, device) == BORN_OK && train_model(m, &data, &tc, &r) == BORN_OK &&
+            born_module_to(m, BORN_CPU) == BORN_OK) {
             printf("trained in %.1f s (%.2f s per epoch); test accuracy %.2f%%\n", r.seconds, r.epoch_seconds,
                    100.0 * r.test_accuracy);
             born_string_map *meta = born_string_map_new();

@@ -28,7 +28,17 @@ static born_optimizer *make_optimizer(const char *name, born_tensor **params, in
     return !strcmp(name, "adamw") ? born_adamw(params, n, &p) : born_adam(params, n, &p);
 }
 
+/* The device of m's first parameter (the CPU for a module without parameters). */
+static born_device module_device(born_module *m) {
+    int64_t n = 0;
+    born_tensor **p = born_module_parameters(m, &n);
+    born_device d = p && n > 0 ? born_tensor_device(p[0]) : BORN_CPU;
+    free(p);
+    return d;
+}
+
 double evaluate(born_module *m, const born_dataset *ds, int64_t *predictions, int64_t npred) {
+    born_device dev = module_device(m);
     bool was_training = born_module_is_training(m);
     born_module_eval(m);
     born_dataloader_params lp = born_dataloader_default_params();
@@ -40,7 +50,7 @@ double evaluate(born_module *m, const born_dataset *ds, int64_t *predictions, in
     born_no_grad_begin();
     while (ok && born_dataloader_next(dl, &x, &y)) {
         born_scope_begin();
-        born_tensor *pred = born_argmax(born_module_forward(m, x), 1, false);
+        born_tensor *pred = born_to(born_argmax(born_module_forward(m, born_to(x, dev)), 1, false), BORN_CPU);
         born_tensor *hits = born_sum(born_eq(pred, y), 0, NULL, false);
         if (!hits) ok = false;
         else correct += (int64_t)born_item(hits);
@@ -62,6 +72,7 @@ double evaluate(born_module *m, const born_dataset *ds, int64_t *predictions, in
 born_status train_model(born_module *m, const cli_data *data, const train_config *c,
                         train_report *report) {
     memset(report, 0, sizeof *report);
+    born_device dev = module_device(m);
     int64_t nparams = 0;
     born_tensor **params = born_module_parameters(m, &nparams);
     born_optimizer *opt = params ? make_optimizer(c->optimizer, params, nparams, c->lr) : NULL;
@@ -83,11 +94,11 @@ born_status train_model(born_module *m, const cli_data *data, const train_config
         born_tensor *x, *y;
         while (st == BORN_OK && born_dataloader_next(dl, &x, &y)) {
             born_scope_begin();
-            born_tensor *loss = born_cross_entropy(born_module_forward(m, x), y, NULL);
+            born_tensor *loss = born_cross_entropy(born_module_forward(m, born_to(x, dev)), born_to(y, dev), NULL);
             if (!loss || born_backward(loss) != BORN_OK || born_optimizer_step(opt) != BORN_OK)
                 st = born_last_status();
             else if (c->log)
-                progress_step(&bar, born_item(loss));
+                progress_step(&bar, born_item(born_to(loss, BORN_CPU)));
             born_optimizer_zero_grad(opt);
             born_scope_end();
             born_free(x);

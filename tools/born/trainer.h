@@ -27,8 +27,9 @@ typedef struct train_report {
 /* True when name is one of the optimizers train_model knows. */
 bool trainer_optimizer_known(const char *name);
 
-/* Trains m on data->train and reports on data->test after each epoch. Returns BORN_OK, or a
- * status with Born's error recorded. */
+/* Trains m on data->train (on the device of its parameters: each batch is moved there) and
+ * reports on data->test after each epoch. Returns BORN_OK, or a status with Born's error
+ * recorded. */
 born_status train_model(born_module *m, const cli_data *data, const train_config *c,
                         train_report *report);
 

@@ -89,4 +89,28 @@ born_status cuda_adam_step(const born_strided *param, const born_strided *grad,
                            const born_strided *max_exp_avg_sq, const born_adam_step_args *args);
 born_status cuda_matmul(const born_strided *out, const born_strided *a, const born_strided *b);
 
+/* Layer entries (nn_ops.c, conv.c). */
+born_status cuda_row_norm(bool rms, const born_strided *out, const born_strided *mean,
+                          const born_strided *rstd, const born_strided *x,
+                          const born_strided *weight, const born_strided *bias, double eps);
+born_status cuda_row_norm_backward(bool rms, const born_strided *grad_x,
+                                   const born_strided *grad_out, const born_strided *x,
+                                   const born_strided *mean, const born_strided *rstd,
+                                   const born_strided *weight);
+born_status cuda_max_pool2d(const born_strided *out, const born_strided *indices,
+                            const born_strided *in, const born_pool2d_geometry *g);
+born_status cuda_max_pool2d_backward(const born_strided *grad_in, const born_strided *grad_out,
+                                     const born_strided *indices, const born_pool2d_geometry *g);
+born_status cuda_avg_pool2d(const born_strided *out, const born_strided *in,
+                            const born_pool2d_geometry *g);
+born_status cuda_avg_pool2d_backward(const born_strided *grad_in, const born_strided *grad_out,
+                                     const born_pool2d_geometry *g);
+born_status cuda_conv2d(const born_strided *out, const born_strided *in, const born_strided *weight,
+                        const born_strided *bias, const born_conv2d_geometry *g);
+born_status cuda_conv2d_backward_input(const born_strided *grad_in, const born_strided *grad_out,
+                                       const born_strided *weight, const born_conv2d_geometry *g);
+born_status cuda_conv2d_backward_weight(const born_strided *grad_weight,
+                                        const born_strided *grad_out, const born_strided *in,
+                                        const born_conv2d_geometry *g);
+
 #endif

@@ -63,6 +63,48 @@ cudaError_t cu_adam_step(cudaStream_t s, const cu_strided *param, const cu_strid
                          const cu_strided *m, const cu_strided *v, const cu_strided *vmax,
                          const born_adam_step_args *args);
 
+/* Mirrors of backend.h's born_pool2d_geometry and born_conv2d_geometry (plugin.c checks the
+ * layouts), which the .cu files cannot include. */
+typedef struct cu_pool2d_geometry {
+    int64_t planes, in_h, in_w, out_h, out_w;
+    int64_t kernel[2], stride[2], padding[2], dilation[2];
+    bool count_include_pad;
+    int64_t divisor_override;
+} cu_pool2d_geometry;
+
+typedef struct cu_conv2d_geometry {
+    int64_t batch, in_channels, in_h, in_w;
+    int64_t out_channels, out_h, out_w;
+    int64_t kernel_h, kernel_w;
+    int64_t stride[2], padding[2], dilation[2];
+    int64_t groups;
+} cu_conv2d_geometry;
+
+/* Layer kernels (nn.cu): row norms (f32/f64, contiguous rows; row_norm's contract in
+ * backend.h), pooling over contiguous [planes, H, W] (forward f32/f64/i64, backward f32/f64), and
+ * the column buffer of n images of a convolution: col [n, C kh kw, out_h out_w] from
+ * in [n, C, H, W] (im2col), and its adjoint, which writes in (col2im). */
+cudaError_t cu_row_norm(cudaStream_t s, bool rms, const cu_strided *out, const cu_strided *mean,
+                        const cu_strided *rstd, const cu_strided *x, const cu_strided *weight,
+                        const cu_strided *bias, double eps);
+cudaError_t cu_row_norm_backward(cudaStream_t s, bool rms, const cu_strided *grad_x,
+                                 const cu_strided *grad_out, const cu_strided *x,
+                                 const cu_strided *mean, const cu_strided *rstd,
+                                 const cu_strided *weight);
+cudaError_t cu_max_pool2d(cudaStream_t s, const cu_strided *out, const cu_strided *indices,
+                          const cu_strided *in, const cu_pool2d_geometry *g);
+cudaError_t cu_max_pool2d_backward(cudaStream_t s, const cu_strided *grad_in,
+                                   const cu_strided *grad_out, const cu_strided *indices,
+                                   const cu_pool2d_geometry *g);
+cudaError_t cu_avg_pool2d(cudaStream_t s, const cu_strided *out, const cu_strided *in,
+                          const cu_pool2d_geometry *g);
+cudaError_t cu_avg_pool2d_backward(cudaStream_t s, const cu_strided *grad_in,
+                                   const cu_strided *grad_out, const cu_pool2d_geometry *g);
+cudaError_t cu_im2col(cudaStream_t s, born_dtype dt, const cu_conv2d_geometry *g, int64_t n,
+                      const void *in, void *col);
+cudaError_t cu_col2im(cudaStream_t s, born_dtype dt, const cu_conv2d_geometry *g, int64_t n,
+                      const void *col, void *in);
+
 #ifdef __cplusplus
 }
 #endif

@@ -14,6 +14,16 @@ _Static_assert(offsetof(cu_strided, dtype) == offsetof(born_strided, dtype), "la
 _Static_assert(offsetof(cu_strided, ndim) == offsetof(born_strided, ndim), "layout");
 _Static_assert(offsetof(cu_strided, shape) == offsetof(born_strided, shape), "layout");
 _Static_assert(offsetof(cu_strided, strides) == offsetof(born_strided, strides), "layout");
+_Static_assert(sizeof(cu_pool2d_geometry) == sizeof(born_pool2d_geometry) &&
+                   offsetof(cu_pool2d_geometry, count_include_pad) ==
+                       offsetof(born_pool2d_geometry, count_include_pad) &&
+                   offsetof(cu_pool2d_geometry, divisor_override) ==
+                       offsetof(born_pool2d_geometry, divisor_override),
+               "cu_pool2d_geometry mirrors born_pool2d_geometry");
+_Static_assert(sizeof(cu_conv2d_geometry) == sizeof(born_conv2d_geometry) &&
+                   offsetof(cu_conv2d_geometry, groups) == offsetof(born_conv2d_geometry, groups) &&
+                   offsetof(cu_conv2d_geometry, dilation) == offsetof(born_conv2d_geometry, dilation),
+               "cu_conv2d_geometry mirrors born_conv2d_geometry");
 _Static_assert(CU_REDUCE_SUM == (int)BORN_REDUCE_SUM && CU_REDUCE_PROD == (int)BORN_REDUCE_PROD &&
                    CU_REDUCE_MAX == (int)BORN_REDUCE_MAX && CU_REDUCE_MIN == (int)BORN_REDUCE_MIN &&
                    CU_REDUCE_ANY == (int)BORN_REDUCE_ANY && CU_REDUCE_ALL == (int)BORN_REDUCE_ALL,
@@ -81,6 +91,15 @@ static const born_backend cuda_vtable = {
     .sgd_step = cuda_sgd_step,
     .adam_step = cuda_adam_step,
     .unary_backward = cuda_unary_backward,
+    .conv2d = cuda_conv2d,
+    .conv2d_backward_input = cuda_conv2d_backward_input,
+    .conv2d_backward_weight = cuda_conv2d_backward_weight,
+    .max_pool2d = cuda_max_pool2d,
+    .max_pool2d_backward = cuda_max_pool2d_backward,
+    .avg_pool2d = cuda_avg_pool2d,
+    .avg_pool2d_backward = cuda_avg_pool2d_backward,
+    .row_norm = cuda_row_norm,
+    .row_norm_backward = cuda_row_norm_backward,
 };
 
 __attribute__((visibility("default"))) born_status born_plugin_open(const born_plugin_host *host,
