@@ -7,6 +7,8 @@ Run by hand from the repository root:  python3 tools/gen_onnx_fixtures.py
   small_x.npy, small_y.npy     an input and onnxruntime's output for it
   cycle.onnx                   two nodes that read each other's outputs (must be refused)
   unknown_op.onnx              a node of an op type that does not exist (must be refused)
+  fused.onnx, fused_x/y.npy    Conv+BatchNorm+Relu, depthwise Conv+Clip, MatMul+Add whose bias is
+                               computed from Constant nodes: what the load-time passes fold and fuse
 With --models it also writes tests/fixtures/onnx/models/<name>_{in_*,out_*}.npy: random inputs
 for the real models in ../shared/data/onnx-models and onnxruntime's outputs on them, and
 ppocr_det_ref_0.npy (also alone with --det-ref): the detector's output as the exact logistic of
@@ -76,6 +78,49 @@ def cycle():
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]),
               os.path.join(OUT, "unknown_op.onnx"))
+
+
+def fused():
+    rng = np.random.default_rng(5)
+    f = lambda *s: rng.standard_normal(s).astype(np.float32)
+    inits = [numpy_helper.from_array(f(4, 3, 3, 3) * 0.3, "w1"), numpy_helper.from_array(f(4), "b1"),
+             numpy_helper.from_array(rng.uniform(0.5, 1.5, 4).astype(np.float32), "gamma"),
+             numpy_helper.from_array(f(4), "beta"), numpy_helper.from_array(f(4) * 0.1, "mean"),
+             numpy_helper.from_array(rng.uniform(0.5, 2, 4).astype(np.float32), "var"),
+             numpy_helper.from_array(f(4, 1, 3, 3), "w2"),
+             numpy_helper.from_array(np.array(0, np.float32), "lo"),
+             numpy_helper.from_array(np.array(0.8, np.float32), "hi"),
+             numpy_helper.from_array(f(64, 5) * 0.2, "w3")]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1], name="conv1"),
+        helper.make_node("BatchNormalization", ["c1", "gamma", "beta", "mean", "var"], ["n1"],
+                         epsilon=1e-3, name="bn1"),
+        helper.make_node("Relu", ["n1"], ["r1"], name="relu1"),
+        helper.make_node("Conv", ["r1", "w2"], ["c2"], pads=[1, 1, 1, 1], strides=[2, 2], group=4,
+                         name="dwconv"),
+        helper.make_node("Clip", ["c2", "lo", "hi"], ["r2"], name="clip"),
+        helper.make_node("Flatten", ["r2"], ["flat"], name="flatten"),
+        helper.make_node("MatMul", ["flat", "w3"], ["mm"], name="mm"),
+        helper.make_node("Constant", [], ["bc"], value=numpy_helper.from_array(f(5), "bc"), name="bconst"),
+        helper.make_node("Constant", [], ["two"], value=numpy_helper.from_array(np.array(2, np.float32), "two"),
+                         name="two"),
+        helper.make_node("Mul", ["bc", "two"], ["b3"], name="bias"),
+        helper.make_node("Add", ["mm", "b3"], ["y"], name="add"),
+    ]
+    g = helper.make_graph(nodes, "fused",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="born-fixtures")
+    m.ir_version = 8
+    path = os.path.join(OUT, "fused.onnx")
+    onnx.save(m, path)
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    x = f(1, 3, 8, 8)
+    y = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.save(os.path.join(OUT, "fused_x.npy"), x)
+    np.save(os.path.join(OUT, "fused_y.npy"), y)
 
 
 MODELS = {
@@ -168,6 +213,7 @@ if __name__ == "__main__":
     if "--det-ref" not in sys.argv:
         small()
         cycle()
+        fused()
     if "--models" in sys.argv:
         models()
     if "--models" in sys.argv or "--det-ref" in sys.argv:

@@ -19,7 +19,7 @@ static born_status op_Reshape(onnx_op_ctx *c) {
     if (c->opset < 5) {
         const int64_t *s = onnx_attr_ints(c, "shape", &n);
         if (n > BORN_MAX_DIMS) return onnx_fail(c, BORN_ERR_UNSUPPORTED, "too many dims");
-        memcpy(shape, s, (size_t)n * sizeof *shape);
+        if (n) memcpy(shape, s, (size_t)n * sizeof *shape);
     } else {
         ONNX_TRY(onnx_need(c, 1));
         if ((n = onnx_read_ints(c, c->in[1], shape, BORN_MAX_DIMS, "shape")) < 0)

@@ -1,5 +1,6 @@
 /* ONNX import: the protobuf decoder on corrupt input, loading (f16 and external initializers),
  * running against onnxruntime's output (tools/gen_onnx_fixtures.py), and refusing bad graphs. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -160,5 +161,40 @@ TEST(onnx_truncated_files_fail_cleanly) {
         born_onnx_free(m);
         born_clear_error();
         buf[i] = save;
+    }
+}
+
+/* Runs fused.onnx (tools/gen_onnx_fixtures.py) loaded with flags on its fixture input. */
+static born_tensor *run_fused(unsigned flags, int *steps) {
+    born_onnx_model *m = born_onnx_load_flags("tests/fixtures/onnx/fused.onnx", flags);
+    CHECK(m != NULL);
+    if (!m) return NULL;
+    *steps = born_onnx_step_count(m);
+    born_tensor *x = born_npy_read("tests/fixtures/onnx/fused_x.npy");
+    born_tensor_list *outs = born_tensor_list_new();
+    const char *names[] = {"x"};
+    CHECK_OK(born_onnx_run(m, 1, names, &x, outs));
+    born_tensor *y = born_tensor_list_get(outs, "y");
+    born_tensor *r = y ? born_clone(y) : NULL;
+    born_tensor_list_free(outs);
+    born_onnx_free(m);
+    return r;
+}
+
+TEST(onnx_passes_fold_and_fuse_without_changing_results) {
+    born_tensor *want = born_npy_read("tests/fixtures/onnx/fused_y.npy");
+    CHECK_OK_TENSOR(want);
+    int s_opt = 0, s_plain = 0;
+    born_tensor *a = run_fused(0, &s_opt), *b = run_fused(BORN_ONNX_NO_OPTIMIZE, &s_plain);
+    /* 11 nodes; folded: 2 Constants and the Mul; fused: Conv+BN+Relu, Conv+Clip, MatMul+Add */
+    CHECK_EQ_INT(s_plain, 11);
+    CHECK_EQ_INT(s_opt, 4);
+    CHECK(a && b && want);
+    if (!a || !b || !want) return;
+    CHECK_EQ_INT(born_tensor_numel(a), 5);
+    for (int64_t i = 0; i < 5; i++) {
+        double w = born_data_f32(want)[i];
+        CHECK_NEAR(born_data_f32(a)[i], w, 1e-5 * (1 + fabs(w)));
+        CHECK_NEAR(born_data_f32(b)[i], w, 1e-5 * (1 + fabs(w)));
     }
 }
