@@ -485,6 +485,10 @@ BORN_API int32_t born_session_n_ctx(const born_session *s);
 /* The model the session runs (borrowed). */
 BORN_API born_model *born_session_model(const born_session *s);
 
+/* The tokens in the KV cache, born_session_pos of them (borrowed; valid until the next eval,
+ * rollback or free), so a caller can find the prefix a new prompt shares with it. */
+BORN_API const int32_t *born_session_tokens(const born_session *s);
+
 /* Forgets every token from position pos on (0 <= pos <= born_session_pos), so the next eval
  * continues from pos. BORN_ERR_ARGUMENT when pos is out of range. */
 BORN_API born_status born_session_rollback(born_session *s, int32_t pos);
@@ -503,7 +507,9 @@ BORN_API born_status born_session_eval(born_session *s, const int32_t *tokens, i
 typedef struct born_sampler born_sampler;
 
 /* Called for each generated token with its text (the bytes now complete; may be empty, not
- * NUL-terminated, valid until the callback returns). Returning false stops generation. */
+ * NUL-terminated, valid until the callback returns); a last call with id -1 may bring text held
+ * back at the end (an incomplete character, the start of a stop string that did not come).
+ * Returning false stops generation. */
 typedef bool (*born_token_callback)(int32_t id, const char *piece, size_t len, void *user);
 
 typedef struct born_generate_params {
@@ -517,6 +523,9 @@ typedef struct born_generate_params {
     int32_t n_stop;
     born_token_callback on_token; /* or NULL */
     void *user;
+    const int32_t *tokens;     /* when not NULL: the prompt as n_tokens token ids (the prompt
+                                * text is then ignored and may be NULL; add_bos does not apply) */
+    int32_t n_tokens;
 } born_generate_params;
 
 BORN_API born_generate_params born_generate_default_params(void);
@@ -540,13 +549,16 @@ typedef struct born_generate_result {
     size_t text_len;
 } born_generate_result;
 
-/* Encodes prompt, appends it to the session at its current position (so a session continues a
- * conversation; roll back first to start over), then samples tokens with sampler (NULL = greedy,
- * the first largest logit), feeding each back, until max_tokens, an end-of-generation token, a
- * stop string, the callback's false or a full context. Text that could still become a stop
- * string is held back until it cannot; the stop string and what follows are not emitted. result
- * may be NULL. Errors: BORN_ERR_ARGUMENT for a prompt that does not fit the context (nothing is
- * evaluated), the model's and sampler's errors. */
+/* Encodes prompt (BOS added only at position 0), appends it to the session at its current
+ * position (so a session continues a conversation; roll back first to start over), then samples
+ * tokens with sampler (NULL = greedy, the first largest logit), feeding each back, until
+ * max_tokens, an end-of-generation token, a stop string, the callback's false or a full context.
+ * Each token's text is its piece (born_tokenizer_token_to_piece), as llama.cpp streams it. Text
+ * that could still become a stop string is held back until it cannot; the stop string and what
+ * follows are not emitted. The last sampled token (unless end-of-generation) is not evaluated:
+ * it stays pending and the next born_generate on the session evaluates it first (an eval or
+ * rollback drops it). result may be NULL. Errors: BORN_ERR_ARGUMENT for a prompt that does not
+ * fit the context or holds an invalid id (nothing is evaluated), the model's and sampler's. */
 BORN_API born_status born_generate(born_session *s, born_sampler *sampler, const char *prompt,
                                    const born_generate_params *params,
                                    born_generate_result *result);

@@ -18,6 +18,10 @@ int cmd_version(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 int cmd_onnx(int argc, char **argv);
 
 /* born info's ONNX listing (info_onnx.c), for a path ending in .onnx. */

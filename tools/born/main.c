@@ -13,6 +13,10 @@ static const born_command commands[] = {
     {"convert", "convert a tensor file between .born and safetensors", cmd_convert},
     {"quantize", "re-encode a GGUF model's weights to another type (q4_0, q8_0, f16, ...)", cmd_quantize},
     {"onnx", "run an ONNX model on .npy inputs: born onnx run MODEL --input NAME=FILE.npy", cmd_onnx},
+    {"run", "generate text from a prompt with a GGUF language model", cmd_run},
+    {"chat", "chat with a GGUF language model through its chat template", cmd_chat},
+    {"bench", "prompt and generation tokens/s of a GGUF model (llama-bench's table)", cmd_bench},
+    {"tokenize", "the token ids of a text under a GGUF model's tokenizer", cmd_tokenize},
     {"version", "print the library version", cmd_version},
 };
 

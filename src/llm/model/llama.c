@@ -1,0 +1,212 @@
+/* The LLaMA family: llama (1/2/3, SmolLM, TinyLlama), mistral and qwen2 (QKV biases, NEOX RoPE).
+ *
+ *   x = embed(token)
+ *   per layer:  h = rms_norm(x) * attn_norm
+ *               q, k, v = h Wq (+bq), h Wk (+bk), h Wv (+bv);  RoPE(q, k) at the token's position
+ *               x += attention(q, K cache, V cache) Wo            (GQA: kv head = head / group)
+ *               h = rms_norm(x) * ffn_norm
+ *               x += (silu(h Wgate) * (h Wup)) Wdown
+ *   logits = rms_norm(x) * output_norm  Woutput                  (Woutput = token_embd if tied)
+ *
+ * Hyperparameters come from "<arch>.*" metadata with llama.cpp's defaults; RoPE scaling: linear
+ * (rope.scaling.factor or the older rope.scale_linear), yarn, and llama3's per-frequency factors
+ * (the rope_freqs.weight tensor). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "born/llm.h"
+#include "core/error.h"
+#include "llm/model/model_internal.h"
+
+static born_status check_positive(const char *what, int64_t v) {
+    if (v <= 0)
+        return born_error(BORN_ERR_FORMAT, "born_model_load: %s is %lld, must be positive", what,
+                          (long long)v);
+    return BORN_OK;
+}
+
+static born_status load_hparams(born_model *m) {
+    llm_hparams *hp = &m->hp;
+    born_status st;
+    hp->n_ctx_train = 2048;
+    hp->rms_eps = 1e-5f;
+    hp->rope_freq_base = 10000.0f;
+    hp->rope_freq_scale = 1.0f;
+    hp->yarn_attn_factor = 1.0f;
+    hp->yarn_beta_fast = 32.0f;
+    hp->yarn_beta_slow = 1.0f;
+    if ((st = llm_kv_i32(m, "context_length", false, &hp->n_ctx_train)) != BORN_OK ||
+        (st = llm_kv_i32(m, "embedding_length", true, &hp->n_embd)) != BORN_OK ||
+        (st = llm_kv_i32(m, "block_count", true, &hp->n_layer)) != BORN_OK ||
+        (st = llm_kv_i32(m, "feed_forward_length", true, &hp->n_ff)) != BORN_OK ||
+        (st = llm_kv_i32(m, "attention.head_count", true, &hp->n_head)) != BORN_OK)
+        return st;
+    if ((st = check_positive("embedding_length", hp->n_embd)) != BORN_OK ||
+        (st = check_positive("block_count", hp->n_layer)) != BORN_OK ||
+        (st = check_positive("feed_forward_length", hp->n_ff)) != BORN_OK ||
+        (st = check_positive("attention.head_count", hp->n_head)) != BORN_OK ||
+        (st = check_positive("context_length", hp->n_ctx_train)) != BORN_OK)
+        return st;
+    if (hp->n_layer > 4096 || hp->n_head > 4096)
+        return born_error(BORN_ERR_FORMAT, "born_model_load: %d layers / %d heads is implausible",
+                          (int)hp->n_layer, (int)hp->n_head);
+    hp->n_head_kv = hp->n_head;
+    if ((st = llm_kv_i32(m, "attention.head_count_kv", false, &hp->n_head_kv)) != BORN_OK) return st;
+    if (hp->n_head_kv <= 0 || hp->n_head % hp->n_head_kv != 0)
+        return born_error(BORN_ERR_FORMAT,
+                          "born_model_load: attention.head_count_kv %d does not divide "
+                          "head_count %d", (int)hp->n_head_kv, (int)hp->n_head);
+    hp->head_dim = hp->n_embd / hp->n_head;
+    int32_t vlen = -1;
+    if ((st = llm_kv_i32(m, "attention.key_length", false, &hp->head_dim)) != BORN_OK ||
+        (st = llm_kv_i32(m, "attention.value_length", false, &vlen)) != BORN_OK)
+        return st;
+    if (vlen >= 0 && vlen != hp->head_dim)
+        return born_error(BORN_ERR_UNSUPPORTED,
+                          "born_model_load: attention.value_length %d differs from key_length %d",
+                          (int)vlen, (int)hp->head_dim);
+    if (hp->head_dim <= 0 || hp->head_dim % 2 || hp->head_dim > 1024)
+        return born_error(BORN_ERR_FORMAT, "born_model_load: head size %d is not supported",
+                          (int)hp->head_dim);
+    hp->n_rot = hp->head_dim;
+    if ((st = llm_kv_i32(m, "rope.dimension_count", false, &hp->n_rot)) != BORN_OK) return st;
+    if (hp->n_rot <= 0 || hp->n_rot > hp->head_dim || hp->n_rot % 2)
+        return born_error(BORN_ERR_FORMAT, "born_model_load: rope.dimension_count %d with head "
+                          "size %d", (int)hp->n_rot, (int)hp->head_dim);
+    if ((st = llm_kv_f32(m, "attention.layer_norm_rms_epsilon", false, &hp->rms_eps)) != BORN_OK ||
+        (st = llm_kv_f32(m, "rope.freq_base", false, &hp->rope_freq_base)) != BORN_OK)
+        return st;
+    if (!(hp->rms_eps > 0) || !(hp->rope_freq_base > 0))
+        return born_error(BORN_ERR_FORMAT, "born_model_load: rms epsilon %g / rope.freq_base %g",
+                          (double)hp->rms_eps, (double)hp->rope_freq_base);
+    /* RoPE scaling */
+    const char *stype = NULL;
+    if ((st = llm_kv_str(m, "rope.scaling.type", &stype)) != BORN_OK) return st;
+    float factor = 0.0f;
+    if ((st = llm_kv_f32(m, "rope.scaling.factor", false, &factor)) != BORN_OK) return st;
+    if (factor == 0.0f && (st = llm_kv_f32(m, "rope.scale_linear", false, &factor)) != BORN_OK)
+        return st;
+    hp->n_ctx_orig = hp->n_ctx_train;
+    if ((st = llm_kv_i32(m, "rope.scaling.original_context_length", false, &hp->n_ctx_orig)) != BORN_OK)
+        return st;
+    if ((st = llm_kv_f32(m, "rope.scaling.attn_factor", false, &hp->yarn_attn_factor)) != BORN_OK)
+        return st;
+    bool none = stype && strcmp(stype, "none") == 0;
+    if (stype && !none && strcmp(stype, "linear") != 0 && strcmp(stype, "yarn") != 0)
+        return born_error(BORN_ERR_UNSUPPORTED,
+                          "born_model_load: rope.scaling.type \"%.40s\" is not supported "
+                          "(none, linear, yarn)", stype);
+    if (!none && factor != 0.0f) {
+        if (!(factor > 0))
+            return born_error(BORN_ERR_FORMAT, "born_model_load: rope scaling factor %g",
+                              (double)factor);
+        hp->rope_freq_scale = 1.0f / factor;
+    }
+    if (stype && strcmp(stype, "yarn") == 0) hp->yarn_ext_factor = 1.0f;
+    return BORN_OK;
+}
+
+static born_status load_llama(born_model *m) {
+    born_status st = load_hparams(m);
+    if (st != BORN_OK) return st;
+    llm_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd, Dq = (int64_t)hp->n_head * hp->head_dim,
+                  Dkv = (int64_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff;
+    int64_t idx = born_file_find(m->file, "token_embd.weight");
+    if (idx < 0) return born_error(BORN_ERR_FORMAT, "born_model_load: tensor token_embd.weight is missing");
+    born_tensor_info info;
+    if ((st = born_file_tensor_info(m->file, idx, &info)) != BORN_OK) return st;
+    if (info.ndim != 2 || info.shape[0] <= 0 || info.shape[0] > INT32_MAX)
+        return born_error(BORN_ERR_FORMAT, "born_model_load: token_embd.weight has a bad shape");
+    hp->n_vocab = (int32_t)info.shape[0];
+    if ((st = llm_take_weight(m, &m->tok_embd, "token_embd.weight", hp->n_vocab, E, true)) != BORN_OK ||
+        (st = llm_take_weight(m, &m->out_norm, "output_norm.weight", 0, E, true)) != BORN_OK ||
+        (st = llm_take_weight(m, &m->output, "output.weight", hp->n_vocab, E, false)) != BORN_OK ||
+        (st = llm_take_weight(m, &m->rope_freqs, "rope_freqs.weight", 0, hp->n_rot / 2, false)) != BORN_OK)
+        return st;
+    m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
+    if (!m->layers) return born_error(BORN_ERR_MEMORY, "born_model_load: out of memory");
+    bool bias_required = strcmp(m->arch->name, "qwen2") == 0;
+    for (int32_t l = 0; l < hp->n_layer; l++) {
+        llm_layer *L = &m->layers[l];
+        char n[64];
+#define TAKE(field, fmt, rows, cols, req)                                                         \
+    do {                                                                                          \
+        snprintf(n, sizeof n, "blk.%d." fmt, (int)l);                                             \
+        if ((st = llm_take_weight(m, &L->field, n, rows, cols, req)) != BORN_OK) return st;       \
+    } while (0)
+        TAKE(attn_norm, "attn_norm.weight", 0, E, true);
+        TAKE(wq, "attn_q.weight", Dq, E, true);
+        TAKE(wk, "attn_k.weight", Dkv, E, true);
+        TAKE(wv, "attn_v.weight", Dkv, E, true);
+        TAKE(wo, "attn_output.weight", E, Dq, true);
+        TAKE(bq, "attn_q.bias", 0, Dq, bias_required);
+        TAKE(bk, "attn_k.bias", 0, Dkv, bias_required);
+        TAKE(bv, "attn_v.bias", 0, Dkv, bias_required);
+        TAKE(bo, "attn_output.bias", 0, E, false);
+        TAKE(ffn_norm, "ffn_norm.weight", 0, E, true);
+        TAKE(w_gate, "ffn_gate.weight", F, E, true);
+        TAKE(w_up, "ffn_up.weight", F, E, true);
+        TAKE(w_down, "ffn_down.weight", E, F, true);
+#undef TAKE
+    }
+    return BORN_OK;
+}
+
+/* One batch through the model (see the top of the file). */
+static born_status forward_llama(born_session *s, const int32_t *tokens, int32_t n, int32_t pos,
+                                 float *logits, int32_t first_logit) {
+    const born_model *m = s->model;
+    const llm_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd, Dq = (int64_t)hp->n_head * hp->head_dim,
+                  Dkv = (int64_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff;
+    born_status st;
+    for (int32_t t = 0; t < n; t++)
+        if ((st = llm_get_row(s->x + t * E, &m->tok_embd, tokens[t])) != BORN_OK) return st;
+    llm_rope_table(s->rope_cs, hp, m->rope_freqs.t ? (const float *)m->rope_freqs.data : NULL, pos, n);
+    for (int32_t l = 0; l < hp->n_layer; l++) {
+        const llm_layer *L = &m->layers[l];
+        llm_rms_norm(s->xn, s->x, L->attn_norm.data, n, E, hp->rms_eps);
+        {
+            float *outs[3] = {s->q, s->k, s->v};
+            const llm_weight *ws[3] = {&L->wq, &L->wk, &L->wv}, *bs[3] = {&L->bq, &L->bk, &L->bv};
+            if ((st = llm_linear_group(s, outs, s->xn, n, ws, bs, 3)) != BORN_OK) return st;
+        }
+        llm_rope_apply(s->q, n, Dq, hp->n_head, hp, s->rope_cs);
+        llm_rope_apply(s->k, n, Dkv, hp->n_head_kv, hp, s->rope_cs);
+        llm_kv_store(s, l, s->k, s->v, n, pos);
+        llm_attention(s, l, s->q, s->att, n, pos);
+        /* x += att Wo: the product goes to xn, then is added */
+        {
+            float *outs[1] = {s->xn};
+            const llm_weight *ws[1] = {&L->wo}, *bs[1] = {&L->bo};
+            if ((st = llm_linear_group(s, outs, s->att, n, ws, bs, 1)) != BORN_OK) return st;
+        }
+        for (int64_t i = 0; i < n * E; i++) s->x[i] += s->xn[i];
+        llm_rms_norm(s->xn, s->x, L->ffn_norm.data, n, E, hp->rms_eps);
+        {
+            float *outs[2] = {s->gate, s->up};
+            const llm_weight *ws[2] = {&L->w_gate, &L->w_up};
+            if ((st = llm_linear_group(s, outs, s->xn, n, ws, NULL, 2)) != BORN_OK) return st;
+        }
+        llm_swiglu(s->gate, s->up, n * F);
+        {
+            float *outs[1] = {s->xn};
+            const llm_weight *ws[1] = {&L->w_down};
+            if ((st = llm_linear_group(s, outs, s->gate, n, ws, NULL, 1)) != BORN_OK) return st;
+        }
+        for (int64_t i = 0; i < n * E; i++) s->x[i] += s->xn[i];
+    }
+    if (!logits || first_logit >= n) return BORN_OK;
+    int32_t rows = n - first_logit;
+    llm_rms_norm(s->xn, s->x + (int64_t)first_logit * E, m->out_norm.data, rows, E, hp->rms_eps);
+    const llm_weight *out = m->output.t ? &m->output : &m->tok_embd;
+    float *outs[1] = {logits};
+    return llm_linear_group(s, outs, s->xn, rows, &out, NULL, 1);
+}
+
+const llm_arch llm_arch_llama = {"llama", LLM_ROPE_NORM, load_llama, forward_llama};
+const llm_arch llm_arch_mistral = {"mistral", LLM_ROPE_NORM, load_llama, forward_llama};
+const llm_arch llm_arch_qwen2 = {"qwen2", LLM_ROPE_NEOX, load_llama, forward_llama};

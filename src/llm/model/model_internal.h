@@ -1,0 +1,152 @@
+/* Internal: what a loaded model and a session are made of, shared by the model loader
+ * (src/llm/model/), the architectures (one file each), the session (src/llm/session/) and
+ * generation (src/llm/generate/).
+ *
+ * Weights are zero-copy tensors over the mmapped GGUF file, in their stored dtype. An
+ * architecture registers a load function (hyperparameters from metadata, tensors checked by name,
+ * dtype and shape) and a forward function (a batch of tokens at a position -> the KV cache and,
+ * optionally, logits). */
+#ifndef BORN_LLM_MODEL_INTERNAL_H
+#define BORN_LLM_MODEL_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "born/llm.h"
+
+/* A weight matrix [rows, cols] (row-major, rows whole) or vector [cols] (rows = 1). */
+typedef struct llm_weight {
+    born_tensor *t; /* owned reference; NULL when absent */
+    const void *data;
+    born_dtype dtype;
+    int64_t rows, cols;
+    size_t row_bytes;
+} llm_weight;
+
+typedef struct llm_layer {
+    llm_weight attn_norm, wq, wk, wv, wo, bq, bk, bv, bo;
+    llm_weight ffn_norm, w_gate, w_up, w_down;
+} llm_layer;
+
+typedef enum llm_rope_type { LLM_ROPE_NORM = 0, LLM_ROPE_NEOX = 2 } llm_rope_type;
+
+typedef struct llm_hparams {
+    int32_t n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff;
+    int32_t n_rot;          /* rotated dims of a head (rope.dimension_count) */
+    float rms_eps;
+    llm_rope_type rope_type;
+    float rope_freq_base;
+    float rope_freq_scale; /* 1 / scaling factor (linear and yarn) */
+    float yarn_ext_factor; /* 0 unless yarn */
+    float yarn_attn_factor;
+    float yarn_beta_fast, yarn_beta_slow;
+    int32_t n_ctx_orig;     /* rope.scaling.original_context_length or n_ctx_train */
+} llm_hparams;
+
+typedef struct born_session born_session;
+
+/* One architecture: its GGUF name, how to read its tensors, how to run a batch. */
+typedef struct llm_arch {
+    const char *name;
+    llm_rope_type rope_type;
+    born_status (*load)(born_model *m);
+    /* Runs tokens[0..n) (n <= the session's n_batch) at positions pos..pos+n-1, filling the KV
+     * cache; writes logits rows for the tokens from first_logit on (n - first_logit rows) to
+     * logits, or none when logits is NULL. */
+    born_status (*forward)(born_session *s, const int32_t *tokens, int32_t n, int32_t pos,
+                           float *logits, int32_t first_logit);
+} llm_arch;
+
+struct born_model {
+    born_file *file;
+    const llm_arch *arch;
+    char *arch_name;
+    char *chat_template;
+    born_tokenizer *tok;
+    llm_hparams hp;
+    llm_weight tok_embd, out_norm, output; /* output == tok_embd's data when tied */
+    llm_weight rope_freqs;                 /* [n_rot / 2] f32, or absent */
+    llm_layer *layers;
+    uint64_t n_params, size_bytes;
+};
+
+struct born_session {
+    born_model *model;
+    int32_t n_ctx, n_batch, pos;
+    born_dtype kv_type;
+    int32_t *tokens;  /* [n_ctx]: the tokens in the cache, pos of them valid */
+    int32_t pending;  /* a token born_generate sampled but did not evaluate, or -1 */
+    size_t kv_elt;    /* bytes per cached element */
+    void *k_cache;    /* [n_layer][n_head_kv][n_ctx][head_dim] */
+    void *v_cache;
+    /* scratch for n_batch tokens */
+    float *x, *xn, *q, *k, *v, *att, *gate, *up, *rope_cs;
+    void *xq; /* one input row quantized for llm_linear_group */
+    size_t xq_bytes;
+};
+
+/* The architecture registered under name, or NULL. */
+const llm_arch *llm_arch_find(const char *name);
+
+/* Registered architectures (llama.c). */
+extern const llm_arch llm_arch_llama, llm_arch_mistral, llm_arch_qwen2;
+
+/* Metadata helpers for loaders: "<arch>.<suffix>" read into *out; `required` false leaves *out
+ * as it is when the key is absent. Errors name the key. */
+born_status llm_kv_i32(const born_model *m, const char *suffix, bool required, int32_t *out);
+born_status llm_kv_f32(const born_model *m, const char *suffix, bool required, float *out);
+born_status llm_kv_str(const born_model *m, const char *suffix, const char **out);
+
+/* Takes tensor `name` into *w, checking its shape ([rows, cols], or [cols] when rows == 0) and
+ * that its dtype is usable as a matrix (f32, f16, bf16 or block-quantized with a vec_dot) or, for
+ * vectors, f32. required false leaves w empty when the tensor is absent. */
+born_status llm_take_weight(born_model *m, llm_weight *w, const char *name, int64_t rows,
+                            int64_t cols, bool required);
+
+/* Builds m->tok from the file's tokenizer.ggml.* keys. */
+born_status llm_tokenizer_load(born_model *m);
+
+/* ---- kernels of the forward pass (src/llm/session/kernels.c) -------------------------------- */
+
+/* out[t, :] = x[t, :] * rsqrt(mean(x[t, :]^2) + eps) * w, for n rows of width d. */
+void llm_rms_norm(float *out, const float *x, const float *w, int64_t n, int64_t d, float eps);
+
+/* out[t, 0..w->rows) = x[t, :] . w[row, :] (+ bias) for n rows of x (width w->cols); out rows have
+ * stride out_rs. Quantized weights go through the backend's linear_quant. */
+born_status llm_linear(float *out, int64_t out_rs, const float *x, int64_t n, const llm_weight *w,
+                       const llm_weight *bias);
+
+/* The products of count (<= LLM_GROUP_MAX) weights with one input x (n rows of their common
+ * width): outs[g] (row stride ws[g]->rows) = x ws[g]^T + bs[g] (bs or its entries may be NULL).
+ * One token with quantized weights of one vec_dot type runs as a single parallel loop
+ * (matvec.c); anything else is llm_linear per weight. Results are the same either way. */
+#define LLM_GROUP_MAX 4
+born_status llm_linear_group(born_session *s, float *const *outs, const float *x, int64_t n,
+                             const llm_weight *const *ws, const llm_weight *const *bs, int count);
+
+/* Dequantizes (converts) row id of w into out[w->cols]. */
+born_status llm_get_row(float *out, const llm_weight *w, int64_t id);
+
+/* The cos / sin table for positions pos..pos+n-1: cs[(t * n_rot/2 + i) * 2 + {0,1}]. */
+void llm_rope_table(float *cs, const llm_hparams *hp, const float *freq_factors, int32_t pos,
+                    int32_t n);
+
+/* Rotates n rows of n_heads heads (head_dim apart, rows row_stride apart) by the table. */
+void llm_rope_apply(float *x, int64_t n, int64_t row_stride, int32_t n_heads,
+                    const llm_hparams *hp, const float *cs);
+
+/* Attention over the KV cache of one layer: for each token t (at position pos + t) and head h,
+ * softmax(q . K[0..pos+t] * scale) . V, with head h reading kv head h / (n_head / n_head_kv).
+ * q and out are [n, n_head * head_dim]. */
+void llm_attention(const born_session *s, int32_t layer, const float *q, float *out, int32_t n,
+                   int32_t pos);
+
+/* Writes n rows of k and v ([n, n_head_kv * head_dim]) into the cache of layer at pos. */
+void llm_kv_store(born_session *s, int32_t layer, const float *k, const float *v, int32_t n,
+                  int32_t pos);
+
+/* gate[i] = silu(gate[i]) * up[i] for n elements. */
+void llm_swiglu(float *gate, const float *up, int64_t n);
+
+#endif

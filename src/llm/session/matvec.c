@@ -1,0 +1,69 @@
+/* Decode-time products (one token): several weights that read the same input row (Wq, Wk, Wv;
+ * Wgate, Wup) run as one parallel loop over all their rows, with the input quantized once to the
+ * weights' vec_dot type into the session's buffer. Each output is the same single vec_dot call
+ * that the backend's linear_quant makes, so results equal llm_linear's bit for bit; this only
+ * saves synchronisation and repeated quantization, which dominate at this size. */
+#include <string.h>
+
+#include "backend/cpu/quant/quant_traits.h"
+#include "llm/model/model_internal.h"
+
+typedef struct group_ctx {
+    const llm_weight *const *ws;
+    const llm_weight *const *bs;
+    float *const *outs;
+    int64_t starts[LLM_GROUP_MAX + 1];
+    int count;
+    const void *xq;
+    quant_vec_dot_fn dot[LLM_GROUP_MAX];
+} group_ctx;
+
+static void group_rows(int64_t begin, int64_t end, void *arg) {
+    const group_ctx *c = arg;
+    int g = 0;
+    for (int64_t r = begin; r < end; r++) {
+        while (r >= c->starts[g + 1]) g++;
+        const llm_weight *w = c->ws[g];
+        int64_t j = r - c->starts[g];
+        float v = c->dot[g](w->cols, (const char *)w->data + (size_t)j * w->row_bytes, c->xq);
+        const llm_weight *b = c->bs ? c->bs[g] : NULL;
+        if (b && b->t) v += ((const float *)b->data)[j];
+        c->outs[g][j] = v;
+    }
+}
+
+born_status llm_linear_group(born_session *s, float *const *outs, const float *x, int64_t n,
+                             const llm_weight *const *ws, const llm_weight *const *bs, int count) {
+    bool fused = n == 1 && count <= LLM_GROUP_MAX;
+    born_dtype vdt = BORN_DTYPE_COUNT;
+    for (int g = 0; g < count && fused; g++) {
+        const quant_traits *t = quant_traits_of(ws[g]->dtype);
+        if (!t || ws[g]->cols != ws[0]->cols || (g && t->vec_dot_type != vdt)) fused = false;
+        else vdt = t->vec_dot_type;
+    }
+    if (fused && quant_row_bytes(vdt, ws[0]->cols) > s->xq_bytes) fused = false;
+    if (!fused) {
+        for (int g = 0; g < count; g++) {
+            born_status st = llm_linear(outs[g], ws[g]->rows, x, n, ws[g], bs ? bs[g] : NULL);
+            if (st != BORN_OK) return st;
+        }
+        return BORN_OK;
+    }
+    group_ctx c;
+    memset(&c, 0, sizeof c);
+    c.ws = ws;
+    c.bs = bs;
+    c.outs = outs;
+    c.count = count;
+    c.xq = s->xq;
+    for (int g = 0; g < count; g++) {
+        c.starts[g + 1] = c.starts[g] + ws[g]->rows;
+        c.dot[g] = quant_vec_dot_of(ws[g]->dtype);
+    }
+    quant_traits_of(vdt)->from_float(x, s->xq, ws[0]->cols);
+    /* ~16 KiB of weights per chunk: enough chunks to balance threads, few enough to be cheap */
+    int64_t grain = (int64_t)(16384 / ws[0]->row_bytes);
+    if (grain < 1) grain = 1;
+    born_parallel_for(c.starts[count], grain, group_rows, &c);
+    return BORN_OK;
+}

@@ -1,0 +1,27 @@
+/* A tiny random LLaMA-family GGUF for the engine's tests (CI has no real model): 2 layers,
+ * width 64, 4 heads over 2 kv heads (GQA), head size 16, FFN 96, and a small SentencePiece
+ * vocabulary (<unk> <s> </s>, the 256 byte tokens, "▁", letters and a few merges, <|im_end|>)
+ * with a ChatML chat template. */
+#ifndef BORN_TESTS_LLM_TINY_LLAMA_H
+#define BORN_TESTS_LLM_TINY_LLAMA_H
+
+#include "test.h"
+
+typedef struct tiny_llama_opts {
+    const char *arch;     /* "llama" (default), "mistral", "qwen2" (adds QKV biases), or any */
+    born_dtype wtype;     /* dtype of the matrices: F32 (default), F16, Q8_0, Q4_1, ... */
+    bool tied;            /* no output.weight: the lm head is token_embd */
+    const char *omit;     /* a tensor name to leave out, or NULL */
+    const char *rope_scaling; /* "linear" / "yarn" (factor 2), or NULL */
+    uint64_t seed;
+} tiny_llama_opts;
+
+tiny_llama_opts tiny_llama_default(void);
+
+/* Writes the model to path; false (with the library's error) on failure. */
+bool tiny_llama_write(const char *path, const tiny_llama_opts *o);
+
+/* The model's vocabulary size. */
+int32_t tiny_llama_vocab(void);
+
+#endif
