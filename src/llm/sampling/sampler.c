@@ -2,6 +2,7 @@
  * common sampler (logit bias, penalties, top-k, typical-p, top-p, min-p, temperature) followed by
  * a draw from the core's Philox stream. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -98,13 +99,14 @@ static born_status check_params(const born_sampler_params *p, int32_t n_vocab) {
     return BORN_OK;
 }
 
-/* A seed from the clock and a counter, mixed by splitmix64. */
+/* A seed from the clock and a counter (atomic: samplers may be made on many threads), mixed by
+ * splitmix64. */
 static uint64_t random_seed(const void *salt) {
-    static uint64_t calls = 0;
+    static _Atomic uint64_t calls = 0;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t z = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-    z ^= (uint64_t)(uintptr_t)salt ^ (++calls * 0x9E3779B97F4A7C15u);
+    z ^= (uint64_t)(uintptr_t)salt ^ ((atomic_fetch_add(&calls, 1) + 1) * 0x9E3779B97F4A7C15u);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
     z ^= z >> 31;
