@@ -297,6 +297,104 @@ BORN_API born_module *born_softmax_new(int dim);
 BORN_API born_module *born_log_softmax_new(int dim);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Transformers                                                                                 */
+
+/* A training-side KV cache: per layer, keys and values [batch, kv_heads, max_len, head_dim]
+ * filled up to a shared length. Attention modules given the cache (born_attention_set_cache)
+ * append their new keys/values at the current length and attend to everything cached, with
+ * queries placed after it (causal offset, RoPE positions); born_kv_cache_advance then moves the
+ * length past the new tokens, and born_kv_cache_truncate rolls it back. Cached values are
+ * detached (inference and evaluation, not training through the cache). */
+typedef struct born_kv_cache born_kv_cache;
+
+/* A new zero-filled cache (owned; born_kv_cache_free), or NULL with an error. */
+BORN_API born_kv_cache *born_kv_cache_new(int n_layers, int64_t batch, int64_t kv_heads,
+                                          int64_t max_len, int64_t head_dim, born_dtype dtype);
+BORN_API void born_kv_cache_free(born_kv_cache *cache);
+
+/* The number of positions filled (0 for NULL). */
+BORN_API int64_t born_kv_cache_length(const born_kv_cache *cache);
+
+/* Counts n more positions as filled (after every layer appended them); fails past max_len. */
+BORN_API born_status born_kv_cache_advance(born_kv_cache *cache, int64_t n);
+
+/* Forgets every position from length on (rollback); length must not exceed the filled length. */
+BORN_API born_status born_kv_cache_truncate(born_kv_cache *cache, int64_t length);
+
+typedef struct born_attention_options {
+    int64_t num_heads;
+    int64_t num_kv_heads; /* 0 or num_heads: multi-head; 1: multi-query; else grouped-query */
+    int64_t head_dim;     /* 0: embed_dim / num_heads */
+    bool bias;            /* q/k/v projections (default true) */
+    bool out_bias;        /* the output projection (default false) */
+    bool causal;          /* default true */
+    double dropout;       /* on attention probabilities in training (default 0) */
+    born_generator *dropout_gen; /* borrowed; NULL: the default generator */
+    bool use_rope;        /* rotate q and k (default false) with rope */
+    born_rope_params rope;
+} born_attention_options;
+
+BORN_API born_attention_options born_attention_default_options(int64_t num_heads);
+
+/* Self-attention on x [B, T, embed_dim]: Linear q_proj, k_proj, v_proj, o_proj (HF Llama names),
+ * heads split as [B, H, T, D], optional RoPE, born_scaled_dot_product_attention (GQA without
+ * copies), heads merged, o_proj. Returns a new module or NULL with an error. */
+BORN_API born_module *born_attention_new(int64_t embed_dim, const born_attention_options *options,
+                                         born_generator *gen);
+
+/* Non-causal multi-head attention with (bias) on all four projections. */
+BORN_API born_module *born_multihead_attention_new(int64_t embed_dim, int64_t num_heads, bool bias,
+                                                   born_generator *gen);
+
+/* Non-causal grouped-query attention: num_kv_heads key/value heads shared by the query heads. */
+BORN_API born_module *born_grouped_query_attention_new(int64_t embed_dim, int64_t num_heads,
+                                                       int64_t num_kv_heads, bool bias,
+                                                       born_generator *gen);
+
+/* Makes an Attention module read and extend layer `layer` of cache (NULL: no cache). The cache
+ * is borrowed and must outlive its use. */
+BORN_API born_status born_attention_set_cache(born_module *attention, born_kv_cache *cache,
+                                              int layer);
+
+typedef enum born_ffn_kind {
+    BORN_FFN_GELU = 0,  /* down(gelu(up(x))) */
+    BORN_FFN_GELU_TANH, /* down(gelu_tanh(up(x))) (GPT-2) */
+    BORN_FFN_RELU,
+    BORN_FFN_SILU,
+    BORN_FFN_SWIGLU, /* down(silu(gate(x)) * up(x)) (Llama) */
+    BORN_FFN_GEGLU,  /* down(gelu(gate(x)) * up(x)) */
+    BORN_FFN_REGLU   /* down(relu(gate(x)) * up(x)) */
+} born_ffn_kind;
+
+/* The feed-forward network of a transformer block: Linear gate_proj (gated kinds only),
+ * up_proj [hidden, dim] and down_proj [dim, hidden]. */
+BORN_API born_module *born_ffn_new(int64_t dim, int64_t hidden, born_ffn_kind kind, bool bias,
+                                   born_generator *gen);
+
+typedef struct born_transformer_block_options {
+    born_attention_options attention;
+    int64_t ffn_hidden;
+    born_ffn_kind ffn; /* default GELU */
+    bool ffn_bias;     /* default true */
+    bool pre_norm;     /* default true: x + attn(norm1(x)), then + mlp(norm2(.)); false:
+                        * norm1(x + attn(x)), then norm2(. + mlp(.)) (the original Transformer) */
+    bool rms_norm;     /* RMSNorm instead of LayerNorm */
+    double norm_eps;   /* default 1e-5 */
+} born_transformer_block_options;
+
+BORN_API born_transformer_block_options born_transformer_block_default_options(int64_t num_heads,
+                                                                               int64_t ffn_hidden);
+
+/* A transformer block on [B, T, dim] with children norm1, attn, norm2, mlp. */
+BORN_API born_module *born_transformer_block_new(int64_t dim,
+                                                 const born_transformer_block_options *options,
+                                                 born_generator *gen);
+
+/* born_attention_set_cache on the block's attention. */
+BORN_API born_status born_transformer_block_set_cache(born_module *block, born_kv_cache *cache,
+                                                      int layer);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Functional forms                                                                             */
 
 /* Layer normalisation over the last ndim dimensions (which must equal shape): (x - mean) /

@@ -431,6 +431,101 @@ BORN_API born_tensor *born_max_pool2d_with_indices(born_tensor *input,
 
 BORN_API born_tensor *born_avg_pool2d(born_tensor *input, const born_pool2d_params *params);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Attention                                                                                    */
+
+typedef enum born_sdpa_kernel {
+    BORN_SDPA_AUTO = 0, /* the flash kernel when the device has one, else the math path */
+    BORN_SDPA_FLASH,    /* tiled, online softmax, O(L + S) memory; fails where unavailable */
+    BORN_SDPA_MATH      /* a composition of public ops that materialises the L x S scores */
+} born_sdpa_kernel;
+
+typedef struct born_sdpa_params {
+    bool is_causal;    /* query i sees key j only when j <= kv_offset + i */
+    int64_t kv_offset; /* position of query 0 among the keys (0: torch's is_causal; S - L:
+                        * queries that follow S - L cached keys) */
+    double scale;      /* 0 means 1 / sqrt(E) */
+    double dropout_p;  /* in [0, 1): drops attention probabilities (always, as the functional
+                        * torch form; pass 0 in eval) */
+    born_generator *gen; /* dropout's generator (NULL: the default one) */
+    bool enable_gqa;     /* allow fewer key/value heads than query heads (dividing them) */
+    born_sdpa_kernel kernel;
+    int64_t block_q, block_kv; /* flash tile sizes; 0 lets the kernel choose */
+} born_sdpa_params;
+
+BORN_API born_sdpa_params born_sdpa_default_params(void);
+
+/* torch.nn.functional.scaled_dot_product_attention: softmax(q k^T scale + mask) v for q
+ * [..., Hq, L, E], k [..., Hk, S, E], v [..., Hk, S, Ev] (equal batch dims; 2-D inputs have no
+ * heads), giving [..., Hq, L, Ev]; with enable_gqa query head h reads key/value head
+ * h / (Hq / Hk), without copying them. mask (NULL for none) broadcasts to [..., Hq, L, S] and is
+ * bool (true = may attend) or floating (added to the scores); it gets no gradient. A query that
+ * may see no key at all gets zeros (and zero gradients). params NULL means the defaults. */
+BORN_API born_tensor *born_scaled_dot_product_attention(born_tensor *q, born_tensor *k,
+                                                        born_tensor *v, born_tensor *mask,
+                                                        const born_sdpa_params *params);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Positional encodings                                                                         */
+
+typedef enum born_rope_scaling {
+    BORN_ROPE_SCALING_NONE = 0,
+    BORN_ROPE_SCALING_LINEAR,      /* frequencies / factor (position interpolation) */
+    BORN_ROPE_SCALING_DYNAMIC_NTK, /* HF "dynamic": theta grows once positions pass
+                                    * original_max_position */
+    BORN_ROPE_SCALING_NTK,         /* NTK-aware: theta * factor^(d / (d - 2)) */
+    BORN_ROPE_SCALING_YARN,        /* HF "yarn" (beta_fast, beta_slow, attention_factor) */
+    BORN_ROPE_SCALING_LLAMA3       /* HF "llama3" (low/high_freq_factor) */
+} born_rope_scaling;
+
+typedef struct born_rope_params {
+    double theta;        /* base (default 10000) */
+    bool interleaved;    /* rotate pairs (2i, 2i+1) (GPT-J, Meta Llama); default false: rotate
+                          * halves (GPT-NeoX, HF Llama) */
+    int64_t rotary_dim;  /* leading features rotated (0: all); the rest pass through */
+    int64_t position_offset; /* the first position when born_rope gets no positions */
+    born_rope_scaling scaling;
+    double factor;                /* default 1 */
+    int64_t original_max_position; /* dynamic NTK, YaRN, llama3 */
+    double low_freq_factor, high_freq_factor; /* llama3 (defaults 1, 4) */
+    double beta_fast, beta_slow;  /* YaRN (defaults 32, 1) */
+    double attention_factor;      /* YaRN's cos/sin scale; 0 means 0.1 ln(factor) + 1 */
+} born_rope_params;
+
+BORN_API born_rope_params born_rope_default_params(void);
+
+/* Writes the dim / 2 inverse frequencies RoPE uses (Hugging Face's formulas for each scaling)
+ * into inv_freq, and the factor cos/sin are scaled by into *attention_factor (may be NULL).
+ * seq_len is the length seen so far (dynamic NTK only). */
+BORN_API born_status born_rope_inv_freq(const born_rope_params *params, int64_t dim,
+                                        int64_t seq_len, double *inv_freq,
+                                        double *attention_factor);
+
+/* The cos and sin tables [n, dim] for the 1-D integer positions (each frequency written twice,
+ * [f_0 .. f_{dim/2-1}, f_0 .. f_{dim/2-1}], as HF's tables), in dtype; new references. */
+BORN_API born_status born_rope_cos_sin(const born_rope_params *params, int64_t dim,
+                                       born_tensor *positions, born_dtype dtype,
+                                       born_tensor **cos_out, born_tensor **sin_out);
+
+/* x [..., T, D] rotated by RoPE at positions ([T] integers; NULL means position_offset + 0..T-1).
+ * Differentiable in x; params NULL means the defaults. */
+BORN_API born_tensor *born_rope(born_tensor *x, born_tensor *positions,
+                                const born_rope_params *params);
+
+/* ALiBi's per-head slopes [n_heads] (f64): 2^(-8i/n) for a power of two n, else HF's
+ * build_alibi_tensor interleaving. */
+BORN_API born_tensor *born_alibi_slopes(int64_t n_heads);
+
+/* The ALiBi bias [n_heads, q_len, kv_len] = slope_h (j - (kv_offset + i)), to add to the scores
+ * (pass it as an additive attention mask). */
+BORN_API born_tensor *born_alibi_bias(int64_t n_heads, int64_t q_len, int64_t kv_len,
+                                      int64_t kv_offset, born_dtype dtype);
+
+/* The sinusoidal table [n_positions, dim]: sin(pos / base^(2i/dim)) at 2i and cos at 2i + 1
+ * (base 10000 in the paper). */
+BORN_API born_tensor *born_sinusoidal_positions(int64_t n_positions, int64_t dim, double base,
+                                                born_dtype dtype);
+
 #ifdef __cplusplus
 }
 #endif

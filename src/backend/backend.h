@@ -60,6 +60,22 @@ typedef struct born_pool2d_geometry {
     int64_t divisor_override;
 } born_pool2d_geometry;
 
+/* Scaled dot-product attention geometry and options for the attention kernels. Query i of a
+ * (batch, head) row may see key j when the mask allows it and, if causal, j <= kv_offset + i.
+ * Query head h reads key/value head h / (q_heads / kv_heads) (GQA without copies). Dropout keeps
+ * probability (b, h, i, j) when the Philox uniform at counter rng_offset + ((b H + h) L + i) S + j
+ * of stream seed is >= dropout_p, and scales kept ones by 1 / (1 - dropout_p). */
+typedef struct born_attention_args {
+    int64_t batch, q_heads, kv_heads, q_len, kv_len, head_dim, v_dim;
+    double scale;
+    bool causal;
+    int64_t kv_offset;
+    int mask_kind; /* 0 none, 1 bool (true = attend), 2 additive (added to the scaled scores) */
+    double dropout_p;
+    uint64_t seed, rng_offset;
+    int64_t block_q, block_kv; /* tile sizes; 0 = the kernel's choice */
+} born_attention_args;
+
 typedef struct born_backend {
     const char *name;
 
@@ -201,6 +217,22 @@ typedef struct born_backend {
      * depend on the thread count. */
     born_status (*linear_quant)(const born_strided *out, const born_strided *x,
                                 const born_strided *w, const born_strided *bias);
+    /* Attention (flash style: tiled, online softmax, no L x S matrix): q [B, Hq, L, E],
+     * k [B, Hkv, S, E], v [B, Hkv, S, Ev] with any strides, one floating dtype (f32 or f64);
+     * mask [B, Hq, L, S] (broadcast by zero strides; bool or q's dtype; data NULL if none);
+     * out [B, Hq, L, Ev] and lse [B, Hq, L] (the log-sum-exp of each row's scaled, masked
+     * scores; -inf for a row that sees no key, whose output is 0) contiguous. */
+    born_status (*attention)(const born_strided *out, const born_strided *lse,
+                             const born_strided *q, const born_strided *k, const born_strided *v,
+                             const born_strided *mask, const born_attention_args *args);
+    /* Its gradients from grad_out (contiguous, out's shape), the forward's out and lse: dq, dk,
+     * dv contiguous, shaped like q, k, v (written, not accumulated). */
+    born_status (*attention_backward)(const born_strided *dq, const born_strided *dk,
+                                      const born_strided *dv, const born_strided *grad_out,
+                                      const born_strided *q, const born_strided *k,
+                                      const born_strided *v, const born_strided *mask,
+                                      const born_strided *out, const born_strided *lse,
+                                      const born_attention_args *args);
 } born_backend;
 
 /* The backend serving device (NULL + error naming the device if none is available). */

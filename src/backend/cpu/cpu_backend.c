@@ -66,6 +66,8 @@ static const born_backend cpu = {
     .row_norm_backward = cpu_row_norm_backward,
     .unary_backward = cpu_unary_backward,
     .linear_quant = cpu_linear_quant,
+    .attention = cpu_attention,
+    .attention_backward = cpu_attention_backward,
 };
 
 const born_backend *cpu_backend(void) { return &cpu; }

@@ -73,5 +73,14 @@ born_status cpu_row_norm_backward(bool rms, const born_strided *grad_x,
                                   const born_strided *weight);
 born_status cpu_linear_quant(const born_strided *out, const born_strided *x, const born_strided *w,
                              const born_strided *bias);
+born_status cpu_attention(const born_strided *out, const born_strided *lse, const born_strided *q,
+                          const born_strided *k, const born_strided *v, const born_strided *mask,
+                          const born_attention_args *args);
+born_status cpu_attention_backward(const born_strided *dq, const born_strided *dk,
+                                   const born_strided *dv, const born_strided *grad_out,
+                                   const born_strided *q, const born_strided *k,
+                                   const born_strided *v, const born_strided *mask,
+                                   const born_strided *out, const born_strided *lse,
+                                   const born_attention_args *args);
 
 #endif

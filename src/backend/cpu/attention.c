@@ -1,0 +1,145 @@
+/* The CPU attention kernels (the backend's attention and attention_backward entries): flash
+ * attention for f32 and f64, written once in attention_impl.h. The f32 exponentials go through
+ * the AVX2 vector exp when the CPU has it. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/attention_kernels.h"
+#include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/gemm.h"
+#include "core/cpu_features.h"
+#include "core/philox.h"
+
+/* With at least this many (batch, kv head) pairs, the backward gives each pair to one task;
+ * with fewer it splits the work by key blocks and then by query blocks. */
+enum { ATTN_HEAD_TASKS_MIN = 4 };
+
+float attn_exp_shift_f32_ref(float *x, int64_t n, float shift) {
+    float s = 0;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - shift);
+        s += x[i];
+    }
+    return s;
+}
+
+static float exp_shift_f32(float *x, int64_t n, float shift) {
+    if (cpu_get_level() >= CPU_LEVEL_AVX2) return attn_exp_shift_f32_avx2(x, n, shift);
+    return attn_exp_shift_f32_ref(x, n, shift);
+}
+
+static double exp_shift_f64(double *x, int64_t n, double shift) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = exp(x[i] - shift);
+        s += x[i];
+    }
+    return s;
+}
+
+#define REAL float
+#define SFX _f32
+#define GEMM cpu_gemm_f32
+#define EXP_SHIFT exp_shift_f32
+#define EXPR_EXP expf
+#define EXPR_LOG logf
+#include "backend/cpu/attention_impl.h"
+#undef REAL
+#undef SFX
+#undef GEMM
+#undef EXP_SHIFT
+#undef EXPR_EXP
+#undef EXPR_LOG
+
+#define REAL double
+#define SFX _f64
+#define GEMM cpu_gemm_f64
+#define EXP_SHIFT exp_shift_f64
+#define EXPR_EXP exp
+#define EXPR_LOG log
+#include "backend/cpu/attention_impl.h"
+#undef REAL
+#undef SFX
+#undef GEMM
+#undef EXP_SHIFT
+#undef EXPR_EXP
+#undef EXPR_LOG
+
+/* The tile sizes: the caller's, else 64 queries by 128 keys (64 x 64 for d > 128). */
+static void tiles(const born_attention_args *a, int64_t *bq, int64_t *bkv) {
+    *bq = a->block_q > 0 ? a->block_q : 64;
+    *bkv = a->block_kv > 0 ? a->block_kv : (a->head_dim > 128 ? 64 : 128);
+}
+
+#define SETUP(T, c)                                                                               \
+    c.a = args;                                                                                   \
+    c.sq = *q;                                                                                    \
+    c.sk = *k;                                                                                    \
+    c.sv = *v;                                                                                    \
+    c.smask = *mask;                                                                              \
+    c.mask = args->mask_kind ? mask->data : NULL;                                                 \
+    c.q = q->data;                                                                                \
+    c.k = k->data;                                                                                \
+    c.v = v->data;                                                                                \
+    tiles(args, &c.bq, &c.bkv);                                                                   \
+    c.group = args->q_heads / args->kv_heads;                                                     \
+    c.nqb = (args->q_len + c.bq - 1) / c.bq;                                                      \
+    c.nkb = (args->kv_len + c.bkv - 1) / c.bkv
+
+born_status cpu_attention(const born_strided *out, const born_strided *lse, const born_strided *q,
+                          const born_strided *k, const born_strided *v, const born_strided *mask,
+                          const born_attention_args *args) {
+    if (q->dtype == BORN_F32) {
+        attn_ctx__f32 c;
+        memset(&c, 0, sizeof c);
+        SETUP(float, c);
+        c.out = out->data;
+        c.lse = lse->data;
+        return attention_fwd__f32(&c);
+    }
+    if (q->dtype == BORN_F64) {
+        attn_ctx__f64 c;
+        memset(&c, 0, sizeof c);
+        SETUP(double, c);
+        c.out = out->data;
+        c.lse = lse->data;
+        return attention_fwd__f64(&c);
+    }
+    return born_error(BORN_ERR_DTYPE, "attention: the CPU kernel takes f32 or f64, not %s",
+                      born_dtype_name(q->dtype));
+}
+
+born_status cpu_attention_backward(const born_strided *dq, const born_strided *dk,
+                                   const born_strided *dv, const born_strided *grad_out,
+                                   const born_strided *q, const born_strided *k,
+                                   const born_strided *v, const born_strided *mask,
+                                   const born_strided *out, const born_strided *lse,
+                                   const born_attention_args *args) {
+    if (q->dtype == BORN_F32) {
+        attn_ctx__f32 c;
+        memset(&c, 0, sizeof c);
+        SETUP(float, c);
+        c.o = out->data;
+        c.dout = grad_out->data;
+        c.lse = lse->data;
+        c.dq = dq->data;
+        c.dk = dk->data;
+        c.dv = dv->data;
+        return attention_bwd__f32(&c);
+    }
+    if (q->dtype == BORN_F64) {
+        attn_ctx__f64 c;
+        memset(&c, 0, sizeof c);
+        SETUP(double, c);
+        c.o = out->data;
+        c.dout = grad_out->data;
+        c.lse = lse->data;
+        c.dq = dq->data;
+        c.dk = dk->data;
+        c.dv = dv->data;
+        return attention_bwd__f64(&c);
+    }
+    return born_error(BORN_ERR_DTYPE, "attention backward: the CPU kernel takes f32 or f64, not %s",
+                      born_dtype_name(q->dtype));
+}
