@@ -130,6 +130,10 @@ def compare_quantize(src, born_path):
         if ka.get(k) != kb.get(k):
             show = lambda v: (str(v)[:80] if v is not None else "absent")
             print(f"  metadata {k}: llama.cpp {show(ka.get(k))} / born {show(kb.get(k))}")
+    if list(ka) != list(kb):
+        print("  metadata keys are in a different order")
+    if [t.name for t in ra.tensors] != [t.name for t in rb.tensors]:
+        print("  tensors are in a different order")
     ta = {t.name: t for t in ra.tensors}
     tb = {t.name: t for t in rb.tensors}
     same = diff = 0
