@@ -9,6 +9,8 @@ Run by hand from the repository root:  python3 tools/gen_onnx_fixtures.py
   unknown_op.onnx              a node of an op type that does not exist (must be refused)
   fused.onnx, fused_x/y.npy    Conv+BatchNorm+Relu, depthwise Conv+Clip, MatMul+Add whose bias is
                                computed from Constant nodes: what the load-time passes fold and fuse
+  bad_matmul.onnx, bad_add.onnx  shapes that cannot fit (refused at load, naming the node);
+  sym_add.onnx                 symbolic dims with different names (loads)
 With --models it also writes tests/fixtures/onnx/models/<name>_{in_*,out_*}.npy: random inputs
 for the real models in ../shared/data/onnx-models and onnxruntime's outputs on them, and
 ppocr_det_ref_0.npy (also alone with --det-ref): the detector's output as the exact logistic of
@@ -123,6 +125,19 @@ def fused():
     np.save(os.path.join(OUT, "fused_y.npy"), y)
 
 
+def shapes():
+    vi = helper.make_tensor_value_info
+    w = numpy_helper.from_array(np.ones((4, 5), np.float32), "W")
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"], name="proj")], "bad_matmul",
+                          [vi("x", TensorProto.FLOAT, ["batch", 3])], [vi("y", TensorProto.FLOAT, None)], [w])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), os.path.join(OUT, "bad_matmul.onnx"))
+    for name, a, b in (("bad_add", ["n", 3], ["n", 4]), ("sym_add", ["n", 3], ["m", 3])):
+        g = helper.make_graph([helper.make_node("Add", ["a", "b"], ["c"], name="sum")], name,
+                              [vi("a", TensorProto.FLOAT, a), vi("b", TensorProto.FLOAT, b)],
+                              [vi("c", TensorProto.FLOAT, None)])
+        onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), os.path.join(OUT, name + ".onnx"))
+
+
 MODELS = {
     "ppocr_cls": ("ch_ppocr_mobile_v2.0_cls_infer.onnx", {"x": ((1, 3, 48, 192), "f")}),
     "ppocr_det": ("ch_PP-OCRv4_det_infer.onnx", {"x": ((1, 3, 160, 160), "n")}),
@@ -214,6 +229,7 @@ if __name__ == "__main__":
         small()
         cycle()
         fused()
+        shapes()
     if "--models" in sys.argv:
         models()
     if "--models" in sys.argv or "--det-ref" in sys.argv:

@@ -310,6 +310,7 @@ static born_status build(onnx_plan *p, const onnx_graph *g, const char *base_dir
             goto done;
         }
     }
+    if ((st = onnx_plan_infer_shapes(p)) != BORN_OK) goto done;
     if (p->optimize && (st = onnx_plan_optimize(p)) != BORN_OK) goto done;
     p->last_use = malloc(((size_t)p->nslots + 1) * sizeof(int));
     if (!p->last_use) goto oom;

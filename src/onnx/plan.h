@@ -47,6 +47,10 @@ struct onnx_plan {
  * before it computes last uses. Failing folds are left to run time. */
 born_status onnx_plan_optimize(onnx_plan *p);
 
+/* Infers shapes from the declared inputs and constants through the common ops (src/onnx/
+ * shape_infer.c); shapes that cannot fit are an error naming the node. */
+born_status onnx_plan_infer_shapes(onnx_plan *p);
+
 /* The fused MatMul+Add step: in[0] @ in[1]^T + in[2] (in[1] the transposed weight). */
 born_status onnx_op_fused_linear(onnx_op_ctx *c);
 

@@ -198,3 +198,24 @@ TEST(onnx_passes_fold_and_fuse_without_changing_results) {
         CHECK_NEAR(born_data_f32(b)[i], w, 1e-5 * (1 + fabs(w)));
     }
 }
+
+TEST(onnx_shape_inference_refuses_impossible_shapes_at_load) {
+    CHECK(born_onnx_load("tests/fixtures/onnx/bad_matmul.onnx") == NULL);
+    CHECK(born_last_status() == BORN_ERR_SHAPE);
+    CHECK(strstr(born_last_error(), "MatMul node 'proj'") != NULL);
+    CHECK(strstr(born_last_error(), "[batch, 3]") != NULL && strstr(born_last_error(), "[4, 5]"));
+    born_clear_error();
+    CHECK(born_onnx_load("tests/fixtures/onnx/bad_add.onnx") == NULL);
+    CHECK(strstr(born_last_error(), "Add node 'sum'") != NULL);
+    born_clear_error();
+    /* different symbols may be equal at run time: loads, and a mismatch is then a run error */
+    born_onnx_model *m = born_onnx_load("tests/fixtures/onnx/sym_add.onnx");
+    CHECK(m != NULL);
+    if (!m) return;
+    born_tensor *in[2] = {born_zeros(BORN_F32, BORN_DIMS(2, 3)), born_zeros(BORN_F32, BORN_DIMS(2, 3))};
+    const char *names[] = {"a", "b"};
+    born_tensor_list *outs = born_tensor_list_new();
+    CHECK_OK(born_onnx_run(m, 2, names, in, outs));
+    born_tensor_list_free(outs);
+    born_onnx_free(m);
+}
