@@ -74,6 +74,7 @@ int cmd_run(int argc, char **argv) {
         goto done;
     }
     printf("\n");
+    fflush(stdout);
     fprintf(stderr,
             "prompt: %d tokens in %.1f ms (%.2f t/s); generation: %d tokens in %.1f ms (%.2f t/s); "
             "stopped by %s; seed %llu\n",
