@@ -125,13 +125,14 @@ $(CONFORMANCE): $(BUILD)/tests/conformance/json_conformance.o $(LIB_A)
 # ONNX backend node tests (apt-get install libonnx-testdata; docs/formats/onnx.md).
 ONNX_CONFORMANCE := $(BUILD)/onnx_conformance
 ONNX_NODE_DIR ?= /usr/share/libonnx-testdata/data/node
-ONNX_CONFORMANCE_RUN = @if [ -d $(ONNX_NODE_DIR) ]; then ./$(ONNX_CONFORMANCE) $(ONNX_NODE_DIR) | tail -1; \
+ONNX_CONFORMANCE_RUN = @if [ -d $(ONNX_NODE_DIR) ]; then ./$(ONNX_CONFORMANCE) $(ONNX_NODE_DIR) > $(BUILD)/onnx_conformance.log; \
+	st=$$?; tail -1 $(BUILD)/onnx_conformance.log; [ $$st -eq 0 ] || exit $$st; \
 	else echo "onnx node tests: $(ONNX_NODE_DIR) missing (apt-get install libonnx-testdata)"; fi
 $(ONNX_CONFORMANCE): $(BUILD)/tests/conformance/onnx_conformance.o $(LIB_A)
 	$(Q)$(CC) $(SANFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 # The real models against onnxruntime fixtures (docs/formats/onnx.md).
 ONNX_MODELS := $(BUILD)/onnx_models
-ONNX_MODEL_DIR ?= ../shared/data/onnx-models
+ONNX_MODEL_DIR ?= data/onnx-models
 $(ONNX_MODELS): $(BUILD)/tests/conformance/onnx_models.o $(LIB_A)
 	$(Q)$(CC) $(SANFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
