@@ -394,6 +394,35 @@ BORN_API born_module *born_transformer_block_new(int64_t dim,
 BORN_API born_status born_transformer_block_set_cache(born_module *block, born_kv_cache *cache,
                                                       int layer);
 
+/* A decoder-only language model (src/nn/gpt.c). GPT-2 style (llama false): learned position
+ * embeddings, LayerNorm, GELU-tanh MLP, biased projections, logits through the tied token
+ * embedding. LLaMA style: RMSNorm, RoPE, grouped-query attention, SwiGLU, no biases, an untied
+ * lm_head. */
+typedef struct born_gpt_config {
+    int64_t vocab_size;
+    int64_t block_size; /* the longest context (rows of wpe) */
+    int64_t n_layer, n_head;
+    int64_t n_kv_head;  /* 0: n_head */
+    int64_t n_embd;
+    int64_t ffn_hidden; /* 0: 4 * n_embd */
+    bool llama;
+    double norm_eps;    /* default 1e-5 */
+    double rope_theta;  /* default 10000 (LLaMA) */
+} born_gpt_config;
+
+/* A small default configuration of either flavour (2 layers, 64 wide, 4 heads, context 64,
+ * byte vocabulary of 256). */
+BORN_API born_gpt_config born_gpt_default_config(bool llama);
+
+/* A new GPT module with nanoGPT's initialisation drawn from gen: forward takes integer token ids
+ * [B, T] (T <= block_size) and returns logits [B, T, vocab_size]. NULL with an error for an
+ * impossible configuration. */
+BORN_API born_module *born_gpt_new(const born_gpt_config *config, born_generator *gen);
+
+/* The configuration of a module made by born_gpt_new (borrowed), or NULL with an error for any
+ * other module. */
+BORN_API const born_gpt_config *born_gpt_get_config(const born_module *m);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Functional forms                                                                             */
 
