@@ -117,7 +117,9 @@ static void gpt_matches_torch(const char *path) {
     CHECK_OK_TENSOR((born_tensor *)opt);
     born_module_zero_grad(model);
     int64_t steps = meta_int(f, "steps");
-    born_tensor *ref_losses = born_contiguous(born_file_get(f, "losses"));
+    born_tensor *stored_losses = born_file_get(f, "losses");
+    born_tensor *ref_losses = born_contiguous(stored_losses);
+    born_free(stored_losses);
     const float *rl = ref_losses ? born_data_ptr(ref_losses) : NULL;
     CHECK(rl && steps == 10 && born_tensor_numel(ref_losses) == steps + 1);
     for (int64_t s = 0; rl && opt && s <= steps; s++) {
