@@ -11,17 +11,7 @@
 #include <time.h>
 
 #include "born/born.h"
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "bench_util.h"
 
 /* Median seconds of reps runs of the forward (backward = false) or forward + backward. */
 static double born_time(int64_t b, int64_t h, int64_t t, int64_t d, bool backward, int reps) {

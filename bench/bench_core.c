@@ -19,26 +19,11 @@
 #include <time.h>
 
 #include "born/born.h"
+#include "bench_util.h"
 
 /* OpenBLAS's own controls (declared in openblas_config/cblas.h on Debian) */
 void openblas_set_num_threads(int num_threads);
 char *openblas_get_corename(void);
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 enum { REPS = 7 };
 

@@ -24,26 +24,11 @@
 #include <unistd.h>
 
 #include "born/born.h"
+#include "bench_util.h"
 
 #define NTENSORS 16
 #define ELEMS ((int64_t)16 << 20) /* 64 MiB of f32 */
 #define REPS 3
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* This process's resident set in MiB. */
 static double rss_mib(void) {

@@ -15,21 +15,11 @@
 #include <time.h>
 
 #include "born/born.h"
+#include "bench_util.h"
 
 void openblas_set_num_threads(int num_threads);
 
 enum { REPS = 7, ROTATE_BYTES = 128 << 20 };
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* ---- read bandwidth ---------------------------------------------------------------------------- */
 

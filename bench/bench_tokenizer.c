@@ -18,22 +18,12 @@
 #include <time.h>
 
 #include "born/born.h"
+#include "bench_util.h"
 
 #define REPS 3
 #define TARGET_BYTES ((size_t)4 << 20)
 #define SHARED "../shared/data/tokenizers/"
 #define FIX "tests/fixtures/tokenizers/"
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static uint64_t checksum(const int32_t *ids, size_t n) {
     uint64_t h = 1469598103934665603ull;
