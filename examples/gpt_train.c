@@ -252,9 +252,9 @@ int main(int argc, char **argv) {
 
     /* 3. Training: random windows, one AdamW step each. */
     struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    double recent = 0;
+    double recent = 0, train_secs = 0; /* time in training steps only, not in evaluation */
     for (int64_t step = 1; step <= steps; step++) {
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         born_scope_begin();
         born_tensor *x, *y;
         get_batch(&tk, 0, split, batch, cfg.block_size, gen, &x, &y);
@@ -269,13 +269,13 @@ int main(int argc, char **argv) {
         born_free(x);
         born_free(y);
         born_scope_end();
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        train_secs += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
         if (step % 20 == 0 || step == steps) {
             int64_t k = step % 20 ? step % 20 : 20;
-            clock_gettime(CLOCK_MONOTONIC, &t1);
-            double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
             double val = estimate_loss(model, &tk, split, tk.n, batch, cfg.block_size, gen, 4);
             printf("step %4lld: train loss %.4f, val loss %.4f, %.0f tokens/s\n", (long long)step,
-                   recent / (double)k, val, (double)(step * batch * cfg.block_size) / secs);
+                   recent / (double)k, val, (double)(step * batch * cfg.block_size) / train_secs);
             fflush(stdout);
             recent = 0;
         }
