@@ -233,6 +233,9 @@ typedef struct born_backend {
                                       const born_strided *v, const born_strided *mask,
                                       const born_strided *out, const born_strided *lse,
                                       const born_attention_args *args);
+    /* True when the attention entries also take f16/bf16 operands (accumulating in f32): out,
+     * grad_out and the gradients are then in q's dtype and lse is f32. */
+    bool attention_half;
 } born_backend;
 
 /* The backend serving device (NULL + error naming the device if none is available). */

@@ -8,6 +8,7 @@
 #include "backend/backend.h"
 #include "core/error.h"
 #include "core/philox.h"
+#include "core/random_internal.h"
 #include "core/tensor_impl.h"
 
 struct born_generator {
@@ -64,19 +65,39 @@ static void reserve(born_generator *gen, uint64_t n, uint64_t *seed, uint64_t *o
     pthread_mutex_unlock(&gen->lock);
 }
 
-static born_tensor *random_tensor(const char *op, born_generator *gen, born_random_kind kind,
-                                  born_dtype dtype, int ndim, const int64_t *shape, double a,
-                                  double b) {
-    born_tensor *t = tensor_new(dtype, ndim, shape, BORN_CPU);
+static born_tensor *random_tensor_on(const char *op, born_generator *gen, born_random_kind kind,
+                                     born_dtype dtype, int ndim, const int64_t *shape, double a,
+                                     double b, born_device dev) {
+    const born_backend *be = dev.type == BORN_DEVICE_CPU ? cpu_backend() : backend_for(dev);
+    if (!be) return NULL;
+    if (!be->random)
+        return born_error_null(BORN_ERR_UNSUPPORTED, "%s: the %s backend draws no random numbers",
+                               op, be->name);
+    born_tensor *t = tensor_new(dtype, ndim, shape, dev);
     if (!t) return NULL;
     uint64_t seed, offset;
     reserve(gen, (uint64_t)born_tensor_numel(t), &seed, &offset);
     born_strided out = strided_of(t);
-    if (cpu_backend()->random(&out, kind, seed, offset, a, b) != BORN_OK) {
+    if (be->random(&out, kind, seed, offset, a, b) != BORN_OK) {
         born_free(t);
         return born_error_null(BORN_ERR_INTERNAL, "%s: random fill failed", op);
     }
     return t;
+}
+
+static born_tensor *random_tensor(const char *op, born_generator *gen, born_random_kind kind,
+                                  born_dtype dtype, int ndim, const int64_t *shape, double a,
+                                  double b) {
+    return random_tensor_on(op, gen, kind, dtype, ndim, shape, a, b, BORN_CPU);
+}
+
+born_tensor *core_rand_on(born_generator *gen, born_dtype dtype, int ndim, const int64_t *shape,
+                          born_device device) {
+    if (!born_dtype_is_floating(dtype))
+        return born_error_null(BORN_ERR_DTYPE, "born_rand: dtype %s is not floating",
+                               born_dtype_name(dtype));
+    return random_tensor_on("born_rand", gen, BORN_RANDOM_UNIFORM, dtype, ndim, shape, 0.0, 1.0,
+                            device);
 }
 
 born_tensor *born_rand(born_generator *gen, born_dtype dtype, int ndim, const int64_t *shape) {

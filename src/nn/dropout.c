@@ -1,5 +1,6 @@
 /* Dropout: the functional form (a mask drawn from a generator, kept elements scaled by 1/(1-p))
  * and the module, which is the identity in eval mode. */
+#include "core/random_internal.h"
 #include "core/tensor_impl.h"
 #include "nn/nn_internal.h"
 #include "ops/op_util.h"
@@ -20,7 +21,8 @@ born_tensor *born_dropout(born_tensor *x, double p, bool training, born_generato
     if (p == 1.0) {
         y = born_mul_scalar(x, 0.0);
     } else {
-        born_tensor *keep = born_lt_scalar(born_rand(gen, x->dtype, x->ndim, x->shape), 1.0 - p);
+        born_tensor *keep = born_lt_scalar(
+            core_rand_on(gen, x->dtype, x->ndim, x->shape, x->storage->device), 1.0 - p);
         born_tensor *mask = born_mul_scalar(born_to_dtype(keep, x->dtype), 1.0 / (1.0 - p));
         y = born_mul(x, mask);
     }

@@ -252,6 +252,8 @@ static born_tensor *sdpa_flash(const char *fn, born_tensor *q, born_tensor *k, b
                                born_tensor *mask, const born_sdpa_params *p, const sdpa_geom *g,
                                const born_backend *be, born_device dev) {
     born_dtype compute = q->dtype == BORN_F64 ? BORN_F64 : BORN_F32;
+    born_dtype lse_dtype = compute; /* also the additive mask's */
+    if (be->attention_half && (q->dtype == BORN_F16 || q->dtype == BORN_BF16)) compute = q->dtype;
     born_attention_args a;
     memset(&a, 0, sizeof a);
     a.batch = g->batch;
@@ -278,11 +280,11 @@ static born_tensor *sdpa_flash(const char *fn, born_tensor *q, born_tensor *k, b
     bool ok = operand4(q, compute, g->nbatch, &qc, &sq) && operand4(k, compute, g->nbatch, &kc, &sk) &&
               operand4(v, compute, g->nbatch, &vc, &sv);
     if (ok && mask) {
-        ok = mask4(mask, compute, q->ndim, sshape, g->nbatch, &mc, &sm);
+        ok = mask4(mask, lse_dtype, q->ndim, sshape, g->nbatch, &mc, &sm);
         a.mask_kind = mask->dtype == BORN_BOOL ? 1 : 2;
     }
     born_tensor *out = ok ? ops_empty(compute, q->ndim, oshape, dev) : NULL;
-    born_tensor *lse = out ? ops_empty(compute, 1, &rows, dev) : NULL;
+    born_tensor *lse = out ? ops_empty(lse_dtype, 1, &rows, dev) : NULL;
     if (lse && a.dropout_p > 0) {
         born_generator *gen = p->gen ? p->gen : born_default_generator();
         uint64_t seed, off;

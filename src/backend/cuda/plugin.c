@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cuda/attention.h"
 #include "backend/cuda/cuda_internal.h"
+#include "backend/cuda/random.h"
 
 _Static_assert(sizeof(cu_strided) == sizeof(born_strided), "cu_strided mirrors born_strided");
 _Static_assert(offsetof(cu_strided, dtype) == offsetof(born_strided, dtype), "layout");
@@ -100,6 +102,10 @@ static const born_backend cuda_vtable = {
     .avg_pool2d_backward = cuda_avg_pool2d_backward,
     .row_norm = cuda_row_norm,
     .row_norm_backward = cuda_row_norm_backward,
+    .attention = cuda_attention,
+    .attention_backward = cuda_attention_backward,
+    .attention_half = true,
+    .random = cuda_random,
 };
 
 __attribute__((visibility("default"))) born_status born_plugin_open(const born_plugin_host *host,

@@ -1,0 +1,192 @@
+/* Flash attention on CUDA against the CPU kernel: forward output and the gradients of q, k and v
+ * for random shapes (sequence lengths that are not multiples of the 32-row tile, GQA, causal with
+ * a kv offset, bool and additive masks, strided inputs, dropout on the same Philox stream) in
+ * f32, f64, f16 and bf16, with fresh random inputs and poisoned device memory under
+ * `make test-cuda`. Without a GPU only the skip path runs. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test.h"
+
+static born_generator *agen;
+static unsigned long long aseed;
+
+static bool gpu_or_skip(const char *test) {
+    if (born_device_count(BORN_DEVICE_CUDA) > 0) {
+        if (!agen) {
+            aseed = (unsigned long long)time(NULL) * 104729ull + (unsigned long long)getpid();
+            agen = born_generator_new(aseed);
+            printf("  cuda attention suite: seed %llu\n", aseed);
+        }
+        return true;
+    }
+    printf("  %s: skipped: no GPU (%s)\n", test, born_cuda_unavailable_reason());
+    return false;
+}
+
+/* ||got - ref|| / max(||ref||, 0.05 sqrt(n)) <= tol, got on the GPU, no NaN where ref has none. */
+static void close_to(const char *what, int line, born_tensor *ref, born_tensor *got, double tol) {
+    int64_t n = ref ? born_tensor_numel(ref) : 0;
+    double *r = malloc((size_t)(n ? n : 1) * sizeof *r), *g = malloc((size_t)(n ? n : 1) * sizeof *g);
+    if (!ref || !got || !r || !g || born_tensor_numel(got) != n ||
+        born_tensor_device(got).type != BORN_DEVICE_CUDA || !test_read(ref, r, n) ||
+        !test_read(got, g, n)) {
+        test_fail(__FILE__, line, "%s: missing result or not on the GPU: %s", what, born_last_error());
+        born_clear_error();
+    } else {
+        double num = 0, den = 0;
+        bool nan = false;
+        for (int64_t i = 0; i < n; i++) {
+            nan |= g[i] != g[i] && r[i] == r[i];
+            num += (g[i] - r[i]) * (g[i] - r[i]);
+            den += r[i] * r[i];
+        }
+        /* relative to the reference's norm, but never to less than an RMS of 0.05 per element:
+         * a gradient that is zero in exact arithmetic (one visible key: dS = P (dP - delta) = 0)
+         * is roundoff on both devices */
+        double den_min = 0.0025 * (double)n;
+        double err = sqrt(num / (den > den_min ? den : (den_min > 0 ? den_min : 1)));
+        if (nan || !(err <= tol))
+            test_fail(__FILE__, line, "%s [%s, %lld elements]: relative error %.3g (tol %.3g)%s (seed %llu)",
+                      what, born_dtype_name(born_tensor_dtype(got)), (long long)n, err, tol,
+                      nan ? ", NaN in the result" : "", aseed);
+    }
+    free(r);
+    free(g);
+}
+#define CLOSE(what, ref, got, tol) close_to(what, __LINE__, ref, got, tol)
+
+typedef struct attn_case {
+    int64_t b, hq, hk, l, s, e, ev;
+    bool causal;
+    int64_t kv_offset;
+    int mask; /* 0 none, 1 bool [L, S], 2 additive [B, 1, L, S] */
+    bool strided; /* q built as [B, L, H, E] and transposed */
+    double dropout;
+} attn_case;
+
+/* out = sdpa(q, k, v); loss = sum(out * r); fills dq, dk, dv. dev moves the inputs. */
+static born_tensor *attn_run(const attn_case *c, born_tensor *q, born_tensor *k, born_tensor *v,
+                             born_tensor *mask, born_tensor *r, bool gpu, born_tensor **dq,
+                             born_tensor **dk, born_tensor **dv) {
+    *dq = *dk = *dv = NULL; /* a failed run leaves them NULL, which CLOSE reports */
+    if (gpu) {
+        q = born_to(q, BORN_CUDA(0));
+        k = born_to(k, BORN_CUDA(0));
+        v = born_to(v, BORN_CUDA(0));
+        mask = mask ? born_to(mask, BORN_CUDA(0)) : NULL;
+        r = born_to(r, BORN_CUDA(0));
+    }
+    q = born_requires_grad(born_clone(q), true);
+    k = born_requires_grad(born_clone(k), true);
+    v = born_requires_grad(born_clone(v), true);
+    born_tensor *qq = c->strided ? born_transpose(q, 1, 2) : q;
+    born_sdpa_params p = born_sdpa_default_params();
+    p.is_causal = c->causal;
+    p.kv_offset = c->kv_offset;
+    p.enable_gqa = c->hq != c->hk;
+    p.kernel = BORN_SDPA_FLASH;
+    p.dropout_p = c->dropout;
+    born_generator *g = born_generator_new(aseed ^ 0x5eedull); /* one stream for both devices */
+    p.gen = g;
+    born_tensor *out = born_scaled_dot_product_attention(qq, k, v, mask, &p);
+    born_generator_free(g);
+    if (!out || born_backward(born_sum(born_mul(out, r), 0, NULL, false)) != BORN_OK) return NULL;
+    *dq = born_grad(q);
+    *dk = born_grad(k);
+    *dv = born_grad(v);
+    return out;
+}
+
+static born_tensor *rnd(born_dtype dt, int nd, const int64_t *shape) {
+    return born_to_dtype(born_randn(agen, BORN_F32, nd, shape), dt);
+}
+
+static void run_case(const attn_case *c, born_dtype dt) {
+    born_scope_begin();
+    born_tensor *q = c->strided ? rnd(dt, 4, (const int64_t[]){c->b, c->l, c->hq, c->e})
+                                : rnd(dt, 4, (const int64_t[]){c->b, c->hq, c->l, c->e});
+    born_tensor *k = rnd(dt, 4, (const int64_t[]){c->b, c->hk, c->s, c->e});
+    born_tensor *v = rnd(dt, 4, (const int64_t[]){c->b, c->hk, c->s, c->ev});
+    born_tensor *r = rnd(dt, 4, (const int64_t[]){c->b, c->hq, c->l, c->ev});
+    born_tensor *mask = NULL;
+    if (c->mask == 1) /* keeps about 80%; a few rows may see nothing */
+        mask = born_lt_scalar(born_rand(agen, BORN_F32, 2, (const int64_t[]){c->l, c->s}), 0.8);
+    else if (c->mask == 2)
+        mask = rnd(BORN_F32, 4, (const int64_t[]){c->b, 1, c->l, c->s});
+    /* the reference: the CPU kernel in f32 (f64 for f64) on the same values */
+    born_dtype rdt = dt == BORN_F64 ? BORN_F64 : BORN_F32;
+    born_tensor *dq, *dk, *dv, *gq, *gk, *gv;
+    born_tensor *ref = attn_run(c, born_to_dtype(q, rdt), born_to_dtype(k, rdt), born_to_dtype(v, rdt),
+                                mask, born_to_dtype(r, rdt), false, &dq, &dk, &dv);
+    born_tensor *got = attn_run(c, q, k, v, mask, r, true, &gq, &gk, &gv);
+    double tol = dt == BORN_F64 ? 1e-12 : dt == BORN_F32 ? 2e-5 : dt == BORN_F16 ? 5e-3 : 2e-2;
+    CLOSE("attention", ref, got, tol);
+    CLOSE("attention grad q", dq, gq, tol);
+    CLOSE("attention grad k", dk, gk, tol);
+    CLOSE("attention grad v", dv, gv, tol);
+    if (got && born_tensor_dtype(got) != dt)
+        test_fail(__FILE__, __LINE__, "attention output is %s, not %s",
+                  born_dtype_name(born_tensor_dtype(got)), born_dtype_name(dt));
+    born_scope_end();
+}
+
+TEST(cuda_attention_vs_cpu) {
+    if (!gpu_or_skip("cuda_attention_vs_cpu")) return;
+    const attn_case cases[] = {
+        {2, 4, 4, 37, 37, 16, 16, false, 0, 0, false, 0},
+        {2, 4, 4, 70, 70, 64, 64, true, 0, 0, false, 0},
+        {1, 8, 2, 45, 77, 32, 48, true, 32, 0, false, 0},   /* GQA, kv offset, Ev != E */
+        {2, 6, 3, 33, 65, 128, 128, true, 32, 0, true, 0},  /* strided q */
+        {1, 2, 1, 19, 50, 80, 40, false, 0, 1, false, 0},   /* bool mask, rows that see nothing */
+        {2, 4, 2, 40, 29, 24, 24, false, 0, 2, false, 0},   /* additive mask */
+        {1, 2, 2, 64, 64, 256, 256, true, 0, 0, false, 0},
+        {2, 2, 2, 50, 60, 32, 32, true, 10, 0, false, 0.25}, /* dropout */
+        {1, 4, 4, 1, 100, 64, 64, true, 99, 0, false, 0},   /* decode step */
+        {1, 2, 2, 20, 10, 8, 8, true, -5, 0, false, 0},     /* negative offset: first rows see nothing */
+    };
+    born_dtype dts[] = {BORN_F32, BORN_F64, BORN_F16, BORN_BF16};
+    for (int d = 0; d < 4; d++)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            if (dts[d] == BORN_F64 && (cases[i].e > 128 || cases[i].ev > 128)) continue;
+            run_case(&cases[i], dts[d]);
+        }
+}
+
+/* Random shapes: lengths 1..150, head sizes 1..160, GQA groups, causal offsets. */
+TEST(cuda_attention_random_shapes) {
+    if (!gpu_or_skip("cuda_attention_random_shapes")) return;
+    srand((unsigned)aseed);
+    for (int t = 0; t < 12; t++) {
+        attn_case c;
+        c.b = 1 + rand() % 2;
+        c.hk = 1 + rand() % 3;
+        c.hq = c.hk * (1 + rand() % 3);
+        c.l = 1 + rand() % 150;
+        c.s = 1 + rand() % 150;
+        c.e = 1 + rand() % 160;
+        c.ev = 1 + rand() % 160;
+        c.causal = rand() % 2;
+        c.kv_offset = c.causal ? c.s - c.l : 0;
+        c.mask = rand() % 3;
+        c.strided = rand() % 2;
+        c.dropout = 0;
+        run_case(&c, t % 2 ? BORN_BF16 : BORN_F32);
+    }
+}
+
+/* A head size the kernel does not take is an error naming it, not a crash. */
+TEST(cuda_attention_bad_head_size) {
+    if (!gpu_or_skip("cuda_attention_bad_head_size")) return;
+    born_scope_begin();
+    born_tensor *q = born_to(rnd(BORN_F32, 4, (const int64_t[]){1, 1, 4, 300}), BORN_CUDA(0));
+    born_sdpa_params p = born_sdpa_default_params();
+    p.kernel = BORN_SDPA_FLASH;
+    CHECK(born_scaled_dot_product_attention(q, q, q, NULL, &p) == NULL);
+    CHECK(strstr(born_last_error(), "head size 300") != NULL);
+    born_clear_error();
+    born_scope_end();
+}
