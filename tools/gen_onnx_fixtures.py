@@ -9,6 +9,9 @@ Run by hand from the repository root:  python3 tools/gen_onnx_fixtures.py
   unknown_op.onnx              a node of an op type that does not exist (must be refused)
   fused.onnx, fused_x/y.npy    Conv+BatchNorm+Relu, depthwise Conv+Clip, MatMul+Add whose bias is
                                computed from Constant nodes: what the load-time passes fold and fuse
+  epilogue.onnx, epilogue_x/y.npy  Conv, Mul and Add by scalars, HardSwish written as Add, Clip,
+                               Mul, Div (as PaddleOCR exports it), Mul, Add: fused into the conv
+                               (alone with --epilogue)
   bad_matmul.onnx, bad_add.onnx  shapes that cannot fit (refused at load, naming the node);
   sym_add.onnx                 symbolic dims with different names (loads)
 With --models it also writes tests/fixtures/onnx/models/<name>_{in_*,out_*}.npy: random inputs
@@ -220,12 +223,50 @@ def det_ref():
     np.save(os.path.join(out, "ppocr_det_ref_0.npy"), (1 / (1 + np.exp(-z))).astype(np.float32))
 
 
+def epilogue():
+    rng = np.random.default_rng(9)
+    f = lambda *s: rng.standard_normal(s).astype(np.float32)
+    sc = lambda v, n: numpy_helper.from_array(np.array([v], np.float32), n)
+    inits = [numpy_helper.from_array(f(4, 3, 3, 3), "w"), numpy_helper.from_array(f(4), "b"),
+             sc(0.7, "s1"), sc(-0.4, "b1"), sc(3, "three"), sc(0, "zero"), sc(6, "six"),
+             sc(1.3, "s2"), sc(0.25, "b2")]
+    nodes = [
+        helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+        helper.make_node("Mul", ["s1", "c"], ["m1"], name="scale1"),
+        helper.make_node("Add", ["m1", "b1"], ["a1"], name="shift1"),
+        helper.make_node("Add", ["a1", "three"], ["h0"], name="hs_add"),
+        helper.make_node("Clip", ["h0", "zero", "six"], ["h1"], name="hs_clip"),
+        helper.make_node("Mul", ["a1", "h1"], ["h2"], name="hs_mul"),
+        helper.make_node("Div", ["h2", "six"], ["h3"], name="hs_div"),
+        helper.make_node("Mul", ["h3", "s2"], ["m2"], name="scale2"),
+        helper.make_node("Add", ["b2", "m2"], ["y"], name="shift2"),
+    ]
+    g = helper.make_graph(nodes, "epilogue",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 6])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 6, 6])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="born-fixtures")
+    m.ir_version = 8
+    path = os.path.join(OUT, "epilogue.onnx")
+    onnx.save(m, path)
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    x = f(1, 3, 6, 6) * 2
+    y = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.save(os.path.join(OUT, "epilogue_x.npy"), x)
+    np.save(os.path.join(OUT, "epilogue_y.npy"), y)
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     if "--node-tests" in sys.argv:
         node_tests(sys.argv[sys.argv.index("--node-tests") + 1])
         sys.exit(0)
+    if "--epilogue" in sys.argv:
+        epilogue()
+        sys.exit(0)
     if "--det-ref" not in sys.argv:
+        epilogue()
         small()
         cycle()
         fused()

@@ -470,6 +470,12 @@ born_status onnx_plan_run(onnx_plan *p, onnx_env *parent, born_tensor *const *in
             st = born_unary_out(BORN_UNARY_CLAMP, outs[0], outs[0], &cp);
             if (st) st = onnx_op_failed(&c);
         }
+        if (!st && ps->nep && outs[0]) {
+            bool fresh = true; /* not one of the inputs: safe to overwrite */
+            for (int j = 0; j < nin; j++) fresh &= ins[j] != outs[0];
+            st = onnx_plan_epilogue(ps, &outs[0], fresh);
+            if (st) st = onnx_op_failed(&c);
+        }
         if (!st) {
             for (int j = 0; j < n->noutputs; j++) {
                 if (ps->out[j] < 0) continue;

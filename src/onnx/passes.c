@@ -8,7 +8,10 @@
  *   - Conv + BatchNormalization (inference): the normalization is folded into the convolution's
  *     weights and bias;
  *   - MatMul(x, W) + b with constant 2-D f32 W and 1-D b: one born_linear step with W^T stored;
- *   - Conv + Relu / Clip (constant bounds): the convolution clamps its own output in place.
+ *   - Conv + Relu / Clip (constant bounds): the convolution clamps its own output in place;
+ *   - Conv + a chain of Mul / Add by f32 scalar constants and HardSwish written as nodes
+ *     (x * Clip(x + a, lo, hi) / d, constant a, lo, hi, d): one in-place pass over the
+ *     convolution's output instead of an op (and a tensor) each.
  * Fusions only apply where the intermediate value has no other reader and is no graph output. */
 #include <limits.h>
 #include <math.h>
@@ -188,6 +191,146 @@ static bool fuse_conv_act(onnx_plan *p, int i, int k) {
     return true;
 }
 
+/* The value of an f32 one-element constant slot, or false. */
+static bool f32_scalar(const onnx_plan *p, int s, float *v) {
+    born_tensor *t = const_of(p, s);
+    if (!t || born_tensor_dtype(t) != BORN_F32 || born_tensor_numel(t) != 1) return false;
+    *v = (float)born_item(t);
+    return true;
+}
+
+/* The live step after i (other than skip) that reads slot s as input 0 or 1, or -1. */
+static int reader_of(const onnx_plan *p, int s, int i, int skip) {
+    for (int k = i + 1; k < p->nsteps; k++) {
+        const plan_step *ps = &p->steps[k];
+        if (!ps->fn || k == skip || ps->node->noutputs != 1 || ps->node->ninputs != 2) continue;
+        if (ps->in[0] == s || ps->in[1] == s) return k;
+    }
+    return -1;
+}
+
+/* Conv (i) whose output x is read only by Add(x, a) -> Clip(lo, hi) -> Mul(x, .) -> Div(., d)
+ * (HardSwish as nodes), or by a Mul or Add with an f32 scalar constant: one more epilogue step. */
+static bool fuse_epilogue(onnx_plan *p, const int *readers, int i) {
+    plan_step *cv = &p->steps[i];
+    int x = cv->out[0];
+    if (cv->nep == 8 || x < 0) return false;
+    float v[4] = {0, -INFINITY, INFINITY, 1};
+    if (readers[x] == 1) { /* Mul / Add by a scalar */
+        int k = sole_reader(p, readers, x, i);
+        if (k < 0 || (!is_op(&p->steps[k], "Mul") && !is_op(&p->steps[k], "Add"))) return false;
+        plan_step *s = &p->steps[k];
+        if (s->node->ninputs != 2 || s->node->noutputs != 1) return false;
+        if (!f32_scalar(p, s->in[0] == x ? s->in[1] : s->in[0], &v[0])) return false;
+        cv->ep[cv->nep].kind = is_op(s, "Mul") ? EP_MUL : EP_ADD;
+        memcpy(cv->ep[cv->nep++].v, v, sizeof v);
+        absorb(p, i, k);
+        return true;
+    }
+    if (readers[x] != 2) return false;
+    int ka = -1;
+    for (int k = i + 1; k < p->nsteps && ka < 0; k++)
+        if (p->steps[k].fn && is_op(&p->steps[k], "Add")) {
+            const plan_step *s = &p->steps[k];
+            if (s->node->ninputs == 2 && s->node->noutputs == 1 && (s->in[0] == x || s->in[1] == x))
+                ka = k;
+        }
+    if (ka < 0) return false;
+    plan_step *ad = &p->steps[ka];
+    if (!f32_scalar(p, ad->in[0] == x ? ad->in[1] : ad->in[0], &v[0])) return false;
+    int kc = sole_reader(p, readers, ad->out[0], ka);
+    if (kc < 0 || !is_op(&p->steps[kc], "Clip")) return false;
+    plan_step *cl = &p->steps[kc];
+    if (cl->node->noutputs != 1 || cl->in[0] != ad->out[0]) return false;
+    if (p->opset < 11) {
+        const onnx_attr *a = onnx_node_attr(cl->node, "min"), *b = onnx_node_attr(cl->node, "max");
+        v[1] = a ? a->f : -3.4028234663852886e38f;
+        v[2] = b ? b->f : 3.4028234663852886e38f;
+    } else {
+        for (int j = 1; j < cl->node->ninputs && j < 3; j++)
+            if (cl->in[j] >= 0 && !f32_scalar(p, cl->in[j], &v[j])) return false;
+    }
+    int km = sole_reader(p, readers, cl->out[0], kc);
+    if (km < 0 || !is_op(&p->steps[km], "Mul") || reader_of(p, x, i, ka) != km) return false;
+    plan_step *mu = &p->steps[km];
+    if (mu->node->ninputs != 2 || mu->node->noutputs != 1 ||
+        !((mu->in[0] == x && mu->in[1] == cl->out[0]) || (mu->in[1] == x && mu->in[0] == cl->out[0])))
+        return false;
+    int kd = sole_reader(p, readers, mu->out[0], km);
+    if (kd < 0 || !is_op(&p->steps[kd], "Div")) return false;
+    plan_step *dv = &p->steps[kd];
+    if (dv->node->ninputs != 2 || dv->node->noutputs != 1 || dv->in[0] != mu->out[0] ||
+        !f32_scalar(p, dv->in[1], &v[3]))
+        return false;
+    cv->ep[cv->nep].kind = EP_HSWISH;
+    memcpy(cv->ep[cv->nep++].v, v, sizeof v);
+    cv->out[0] = dv->out[0];
+    ad->fn = cl->fn = mu->fn = dv->fn = NULL;
+    return true;
+}
+
+typedef struct ep_ctx {
+    const plan_step *ps;
+    float *y;
+} ep_ctx;
+
+static inline float hswish1(float x, float a, float lo, float hi, float d) {
+    float t = x + a;
+    t = t < lo ? lo : t;
+    t = t > hi ? hi : t;
+    float m = x * t;
+    return m / d;
+}
+
+/* One epilogue operation over y[0, n), in blocks of 8 independent lanes (vectorized at -O2). */
+static void ep_apply(int kind, const float *v, float *restrict y, int64_t n) {
+    const float a = v[0], lo = v[1], hi = v[2], d = v[3];
+    int64_t i = 0;
+    if (kind == EP_MUL) {
+        for (; i + 8 <= n; i += 8)
+            for (int l = 0; l < 8; l++) y[i + l] = y[i + l] * a;
+        for (; i < n; i++) y[i] = y[i] * a;
+    } else if (kind == EP_ADD) {
+        for (; i + 8 <= n; i += 8)
+            for (int l = 0; l < 8; l++) y[i + l] = y[i + l] + a;
+        for (; i < n; i++) y[i] = y[i] + a;
+    } else {
+        for (; i + 8 <= n; i += 8)
+            for (int l = 0; l < 8; l++) y[i + l] = hswish1(y[i + l], a, lo, hi, d);
+        for (; i < n; i++) y[i] = hswish1(y[i], a, lo, hi, d);
+    }
+}
+
+static void ep_task(int64_t begin, int64_t end, void *arg) {
+    const ep_ctx *e = arg;
+    for (int q = 0; q < e->ps->nep; q++)
+        ep_apply(e->ps->ep[q].kind, e->ps->ep[q].v, e->y + begin, end - begin);
+}
+
+born_status onnx_plan_epilogue(const plan_step *ps, born_tensor **y, bool in_place) {
+    born_tensor *x = *y;
+    if (in_place && born_tensor_dtype(x) == BORN_F32 && born_tensor_is_contiguous(x)) {
+        ep_ctx e = {ps, born_data_f32(x)};
+        born_parallel_for(born_tensor_numel(x), 4096, ep_task, &e);
+        return BORN_OK;
+    }
+    for (int q = 0; q < ps->nep; q++) {
+        const float *v = ps->ep[q].v;
+        if (ps->ep[q].kind == EP_MUL) {
+            x = born_mul(x, born_scalar(BORN_F32, v[0]));
+        } else if (ps->ep[q].kind == EP_ADD) {
+            x = born_add(x, born_scalar(BORN_F32, v[0]));
+        } else {
+            born_tensor *t = born_add(x, born_scalar(BORN_F32, v[0]));
+            t = born_minimum(born_maximum(t, born_scalar(BORN_F32, v[1])), born_scalar(BORN_F32, v[2]));
+            x = born_div(born_mul(x, t), born_scalar(BORN_F32, v[3]));
+        }
+        if (!x) return born_last_status();
+    }
+    *y = x;
+    return BORN_OK;
+}
+
 /* MatMul (i) + Add (k) with constant W [K, N] and b [N]. */
 static bool fuse_linear(onnx_plan *p, int i, int k) {
     plan_step *mm = &p->steps[i], *ad = &p->steps[k];
@@ -233,6 +376,10 @@ born_status onnx_plan_optimize(onnx_plan *p) {
             if (!done) break;
         }
     }
+    for (int i = 0; i < p->nsteps; i++) /* after the chains above: x may be a fused output */
+        if (p->steps[i].fn && is_op(&p->steps[i], "Conv"))
+            while (fuse_epilogue(p, readers, i)) {
+            }
     free(readers);
     int n = 0;
     for (int i = 0; i < p->nsteps; i++) {

@@ -6,6 +6,7 @@
 #include "onnx/onnx_internal.h"
 
 enum { SLOT_NODE = 0, SLOT_INPUT, SLOT_INIT, SLOT_OUTER };
+enum { EP_MUL = 1, EP_ADD, EP_HSWISH };
 
 typedef struct plan_step {
     const onnx_node *node;
@@ -20,6 +21,14 @@ typedef struct plan_step {
     born_tensor *over[3]; /* owned: replace inputs 0..2 (folded weights, bias) when not NULL */
     int act;              /* 0 none, 1 clamp the outputs in place to [lo, hi] after fn */
     double lo, hi;
+    /* then, in order, each of the nep epilogue operations on the output (nodes with f32 scalar
+     * constants folded in): out * v[0], out + v[0], or HardSwish written as nodes,
+     * out * clamp(out + v[0], v[1], v[2]) / v[3]; each rounded to f32 as the node would */
+    int nep;
+    struct {
+        int kind; /* EP_MUL, EP_ADD, EP_HSWISH */
+        float v[4];
+    } ep[8];
 } plan_step;
 
 struct onnx_plan {
@@ -50,6 +59,10 @@ born_status onnx_plan_optimize(onnx_plan *p);
 /* Infers shapes from the declared inputs and constants through the common ops (src/onnx/
  * shape_infer.c); shapes that cannot fit are an error naming the node. */
 born_status onnx_plan_infer_shapes(onnx_plan *p);
+
+/* Applies a step's epilogue (plan_step.ep) to *y: in place, in one pass, when in_place and *y is
+ * a contiguous f32 tensor, else as tensor ops replacing *y. Returns the failing op's status. */
+born_status onnx_plan_epilogue(const plan_step *ps, born_tensor **y, bool in_place);
 
 /* The fused MatMul+Add step: in[0] @ in[1]^T + in[2] (in[1] the transposed weight). */
 born_status onnx_op_fused_linear(onnx_op_ctx *c);

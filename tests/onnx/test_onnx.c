@@ -199,6 +199,41 @@ TEST(onnx_passes_fold_and_fuse_without_changing_results) {
     }
 }
 
+/* epilogue.onnx (tools/gen_onnx_fixtures.py): Conv, Mul/Add by scalars, HardSwish as four nodes,
+ * Mul/Add; loaded with flags, run on its fixture input. */
+static born_tensor *run_epilogue(unsigned flags, int *steps) {
+    born_onnx_model *m = born_onnx_load_flags("tests/fixtures/onnx/epilogue.onnx", flags);
+    CHECK(m != NULL);
+    if (!m) return NULL;
+    *steps = born_onnx_step_count(m);
+    born_tensor *x = born_npy_read("tests/fixtures/onnx/epilogue_x.npy");
+    born_tensor_list *outs = born_tensor_list_new();
+    const char *names[] = {"x"};
+    CHECK_OK(born_onnx_run(m, 1, names, &x, outs));
+    born_tensor *y = born_tensor_list_get(outs, "y");
+    born_tensor *r = y ? born_clone(y) : NULL;
+    born_tensor_list_free(outs);
+    born_onnx_free(m);
+    return r;
+}
+
+TEST(onnx_conv_epilogue_fusion_gives_the_same_bits) {
+    born_tensor *want = born_npy_read("tests/fixtures/onnx/epilogue_y.npy");
+    CHECK_OK_TENSOR(want);
+    int s_opt = 0, s_plain = 0;
+    born_tensor *a = run_epilogue(0, &s_opt), *b = run_epilogue(BORN_ONNX_NO_OPTIMIZE, &s_plain);
+    CHECK_EQ_INT(s_plain, 9);
+    CHECK_EQ_INT(s_opt, 1); /* everything after the conv runs in its epilogue */
+    CHECK(a && b && want);
+    if (!a || !b || !want) return;
+    CHECK_EQ_INT(born_tensor_numel(a), 144);
+    for (int64_t i = 0; i < 144; i++) {
+        double w = born_data_f32(want)[i];
+        CHECK_NEAR(born_data_f32(a)[i], w, 1e-5 * (1 + fabs(w)));
+        CHECK(born_data_f32(a)[i] == born_data_f32(b)[i]); /* rounded as the nodes round */
+    }
+}
+
 TEST(onnx_shape_inference_refuses_impossible_shapes_at_load) {
     CHECK(born_onnx_load("tests/fixtures/onnx/bad_matmul.onnx") == NULL);
     CHECK(born_last_status() == BORN_ERR_SHAPE);
