@@ -49,8 +49,8 @@ TEST(cli_info_gguf) {
         "test.u64               u64      9223372036854775813",
         "test.f32               f32      0.1\n",
         "test.arr_string        [string] [3 strings: 'a', '', '\xc3\xbc']",
-        "test.deep              [array]  [2 arrays: [2 arrays: [1 i32: 1], [2 i32: 2, 3]], [1 "
-        "array: [1 i32: 4]]]",
+        ("test.deep              [array]  [2 arrays: [2 arrays: [1 i32: 1], [2 i32: 2, 3]], [1 "
+         "array: [1 i32: 4]]]"),
         "tokenizer.ggml.tokens  [string] [200 strings: '', '<tok1>', '<tok2>', ",
         ", ...]\n",
         "bf16    bf16    [2, 2, 3]            24",
