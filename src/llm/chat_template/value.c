@@ -749,7 +749,7 @@ ct_list *ct_iterate(ct_ctx *c, ct_value v) {
     case CT_LIST:
         if (v.l->kind == CT_LIST_ITER) {
             ct_list *l = ct_list_new(c->arena, 0, CT_LIST_PLAIN);
-            l->items = v.l->items + v.l->pos;
+            l->items = v.l->items ? v.l->items + v.l->pos : NULL; /* an empty iterator has none */
             l->len = l->cap = v.l->len - v.l->pos;
             v.l->pos = v.l->len;
             return l;
