@@ -12,18 +12,8 @@
 #include <time.h>
 
 #include "born/born.h"
+#include "bench_util.h"
 #include "born/onnx.h"
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static const struct {
     const char *name, *file;
