@@ -10,38 +10,12 @@
 
 #include "io/tensor_file_test.h"
 #include "tools/born/commands.h"
-
-/* Runs cmd with stdout and stderr captured into out (NUL-terminated); returns its exit status. */
-static int run_capture(int (*cmd)(int, char **), int argc, char **argv, char *out, size_t size) {
-    fflush(stdout);
-    fflush(stderr);
-    const char *path = tft_path("gguf-cli-output.txt");
-    int saved_out = dup(1), saved_err = dup(2);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    int status = cmd(argc, argv);
-    fflush(stdout);
-    fflush(stderr);
-    dup2(saved_out, 1);
-    dup2(saved_err, 2);
-    close(saved_out);
-    close(saved_err);
-    close(fd);
-    size_t len = 0;
-    uint8_t *text = tft_read_all(path, &len);
-    if (len >= size) len = size - 1;
-    if (text) memcpy(out, text, len);
-    out[len] = '\0';
-    free(text);
-    unlink(path);
-    return status;
-}
+#include "tools/cli_run.h"
 
 TEST(cli_info_gguf) {
     static char out[16384];
     char *argv[] = {"info", "tests/fixtures/gguf/all_types.gguf", NULL};
-    CHECK_EQ_INT(run_capture(cmd_info, 2, argv, out, sizeof out), 0);
+    CHECK_EQ_INT(cli_run(cmd_info, 2, argv, NULL, out, sizeof out), 0);
     const char *want[] = {
         "GGUF version 3, alignment 32, 11 tensors",
         "metadata (31 keys):",
@@ -60,14 +34,14 @@ TEST(cli_info_gguf) {
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         CHECK_MSG(strstr(out, want[i]), "no \"%s\" in:\n%s", want[i], out);
     char *un[] = {"info", "tests/fixtures/gguf/unsupported.gguf", NULL};
-    CHECK_EQ_INT(run_capture(cmd_info, 2, un, out, sizeof out), 0);
+    CHECK_EQ_INT(cli_run(cmd_info, 2, un, NULL, out, sizeof out), 0);
     CHECK_MSG(strstr(out, "ternary  tq1_0   [1, 256]             54  (Born cannot load this type)"),
               "%s", out);
     /* a damaged file: the reader's message */
     const char *bad = tft_path("bad.gguf");
     CHECK(tft_write_all(bad, "GGUF\x01\0\0\0", 8));
     char *b[] = {"info", (char *)bad, NULL};
-    CHECK_EQ_INT(run_capture(cmd_info, 2, b, out, sizeof out), 1);
+    CHECK_EQ_INT(cli_run(cmd_info, 2, b, NULL, out, sizeof out), 1);
     CHECK_MSG(strstr(out, "GGUF version 1 (at byte 4) is not supported"), "%s", out);
     unlink(bad);
 }
@@ -145,7 +119,7 @@ TEST(cli_quantize_gguf) {
 
     /* f16: every weight matrix, the output and the embeddings too; norms stay f32 */
     char *a[] = {"quantize", in, q, "F16", NULL};
-    CHECK_EQ_INT(run_capture(cmd_quantize, 4, a, out, sizeof out), 0);
+    CHECK_EQ_INT(cli_run(cmd_quantize, 4, a, NULL, out, sizeof out), 0);
     CHECK_MSG(strstr(out, "blk.0.attn_q.weight") && strstr(out, "f32    -> f16") &&
                   strstr(out, "4 re-encoded"),
               "%s", out);
@@ -156,7 +130,7 @@ TEST(cli_quantize_gguf) {
     if (can_quantize(BORN_Q4_K) && can_quantize(BORN_Q5_0) && can_quantize(BORN_Q6_K)) {
         /* q4_K: ffn_down's rows of 96 fall back to q5_0; the output gets q6_K */
         char *b[] = {"quantize", in, q, "q4_K", NULL};
-        CHECK_EQ_INT(run_capture(cmd_quantize, 4, b, out, sizeof out), 0);
+        CHECK_EQ_INT(cli_run(cmd_quantize, 4, b, NULL, out, sizeof out), 0);
         born_dtype q4k[] = {BORN_Q4_K, BORN_F32, BORN_Q4_K, BORN_Q5_0, BORN_F32, BORN_Q6_K};
         check_quantized(in, q, q4k, 6, 14);
         born_file *f = born_file_open(q, NULL);
@@ -166,24 +140,24 @@ TEST(cli_quantize_gguf) {
         born_file_close(f);
         /* --pure: the output too */
         char *c[] = {"quantize", "--pure", in, q, "q4_K", NULL};
-        CHECK_EQ_INT(run_capture(cmd_quantize, 5, c, out, sizeof out), 0);
+        CHECK_EQ_INT(cli_run(cmd_quantize, 5, c, NULL, out, sizeof out), 0);
         born_dtype pure[] = {BORN_Q4_K, BORN_F32, BORN_Q4_K, BORN_Q5_0, BORN_F32, BORN_Q4_K};
         check_quantized(in, q, pure, 6, 14);
         /* q8_0 keeps the output q8_0; tied embeddings are the output when there is none */
         char *d[] = {"quantize", in, q, "q8_0", NULL};
-        CHECK_EQ_INT(run_capture(cmd_quantize, 4, d, out, sizeof out), 0);
+        CHECK_EQ_INT(cli_run(cmd_quantize, 4, d, NULL, out, sizeof out), 0);
         born_dtype q80[] = {BORN_Q8_0, BORN_F32, BORN_Q8_0, BORN_Q8_0, BORN_F32, BORN_Q8_0};
         check_quantized(in, q, q80, 6, 7);
         write_model(in, false);
         char *e[] = {"quantize", in, q, "q5_0", NULL};
-        CHECK_EQ_INT(run_capture(cmd_quantize, 4, e, out, sizeof out), 0);
+        CHECK_EQ_INT(cli_run(cmd_quantize, 4, e, NULL, out, sizeof out), 0);
         born_dtype tied[] = {BORN_Q6_K, BORN_F32, BORN_Q5_0, BORN_Q5_0, BORN_F32};
         check_quantized(in, q, tied, 5, 8);
         /* requantizing a quantized model goes through f32 */
         char q2[512];
         snprintf(q2, sizeof q2, "%s", tft_path("model-q2.gguf"));
         char *g[] = {"quantize", q, q2, "f16", NULL};
-        CHECK_EQ_INT(run_capture(cmd_quantize, 4, g, out, sizeof out), 0);
+        CHECK_EQ_INT(cli_run(cmd_quantize, 4, g, NULL, out, sizeof out), 0);
         f = born_file_open(q2, NULL);
         born_tensor_info ti;
         CHECK(f && born_file_tensor_info(f, 2, &ti) == BORN_OK && ti.dtype == BORN_F16);
@@ -195,19 +169,19 @@ TEST(cli_quantize_gguf) {
 
     /* failures: usage, unknown type, missing or foreign input; no output appears */
     char *u[] = {"quantize", in, q, NULL};
-    CHECK_EQ_INT(run_capture(cmd_quantize, 3, u, out, sizeof out), 2);
+    CHECK_EQ_INT(cli_run(cmd_quantize, 3, u, NULL, out, sizeof out), 2);
     char *t[] = {"quantize", in, q, "q8_1", NULL};
-    CHECK_EQ_INT(run_capture(cmd_quantize, 4, t, out, sizeof out), 2);
+    CHECK_EQ_INT(cli_run(cmd_quantize, 4, t, NULL, out, sizeof out), 2);
     CHECK_MSG(strstr(out, "unknown type 'q8_1'"), "%s", out);
     char *m[] = {"quantize", "/nonexistent.gguf", q, "f16", NULL};
-    CHECK_EQ_INT(run_capture(cmd_quantize, 4, m, out, sizeof out), 1);
+    CHECK_EQ_INT(cli_run(cmd_quantize, 4, m, NULL, out, sizeof out), 1);
     CHECK_MSG(strstr(out, "born quantize: born_file_open: /nonexistent.gguf: cannot open"), "%s",
               out);
     char *s[] = {"quantize", "tests/fixtures/safetensors/all_dtypes.safetensors", q, "f16", NULL};
-    CHECK_EQ_INT(run_capture(cmd_quantize, 4, s, out, sizeof out), 1);
+    CHECK_EQ_INT(cli_run(cmd_quantize, 4, s, NULL, out, sizeof out), 1);
     CHECK_MSG(strstr(out, "is not a GGUF file"), "%s", out);
     char *x[] = {"quantize", "tests/fixtures/gguf/unsupported.gguf", q, "f16", NULL};
-    CHECK_EQ_INT(run_capture(cmd_quantize, 4, x, out, sizeof out), 1);
+    CHECK_EQ_INT(cli_run(cmd_quantize, 4, x, NULL, out, sizeof out), 1);
     CHECK_MSG(strstr(out, "tensor \"ternary\" has ggml type tq1_0, which Born cannot read"), "%s",
               out);
     CHECK_EQ_INT(tft_dir_entries(), entries);

@@ -9,42 +9,7 @@
 #include "io/tensor_file_test.h"
 #include "llm/tiny_llama.h"
 #include "tools/born/commands.h"
-
-/* Runs cmd with stdin from `input` (NULL: empty) and stdout + stderr captured into out. */
-static int run_io(int (*cmd)(int, char **), int argc, char **argv, const char *input, char *out,
-                  size_t size) {
-    fflush(stdout);
-    fflush(stderr);
-    const char *opath = tft_path("llm-cli-out.txt"), *ipath = tft_path("llm-cli-in.txt");
-    tft_write_all(ipath, input ? input : "", input ? strlen(input) : 0);
-    int saved_in = dup(0), saved_out = dup(1), saved_err = dup(2);
-    int ifd = open(ipath, O_RDONLY), fd = open(opath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    dup2(ifd, 0);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    clearerr(stdin);
-    int status = cmd(argc, argv);
-    fflush(stdout);
-    fflush(stderr);
-    dup2(saved_in, 0);
-    dup2(saved_out, 1);
-    dup2(saved_err, 2);
-    clearerr(stdin);
-    close(saved_in);
-    close(saved_out);
-    close(saved_err);
-    close(ifd);
-    close(fd);
-    size_t len = 0;
-    uint8_t *text = tft_read_all(opath, &len);
-    if (len >= size) len = size - 1;
-    if (text) memcpy(out, text, len);
-    out[len] = 0;
-    free(text);
-    unlink(opath);
-    unlink(ipath);
-    return status;
-}
+#include "tools/cli_run.h"
 
 static char *model_path(void) {
     static char path[512];
@@ -61,7 +26,7 @@ TEST(cli_llm_tokenize) {
     if (!path) return;
     static char out[8192];
     char *a[] = {"tokenize", "-m", path, "the cat", NULL};
-    CHECK_EQ_INT(run_io(cmd_tokenize, 4, a, NULL, out, sizeof out), 0);
+    CHECK_EQ_INT(cli_run(cmd_tokenize, 4, a, NULL, out, sizeof out), 0);
     born_model *m = born_model_load(path, NULL);
     int32_t *ids;
     size_t n;
@@ -74,10 +39,10 @@ TEST(cli_llm_tokenize) {
     free(ids);
     born_model_free(m);
     char *b[] = {"tokenize", "-m", path, "--show-pieces", "the cat", NULL};
-    CHECK_EQ_INT(run_io(cmd_tokenize, 5, b, NULL, out, sizeof out), 0);
+    CHECK_EQ_INT(cli_run(cmd_tokenize, 5, b, NULL, out, sizeof out), 0);
     CHECK_MSG(strstr(out, "     1 -> '<s>'\n") != NULL, "%s", out);
     char *c[] = {"tokenize", "-m", "/nonexistent.gguf", "x", NULL};
-    CHECK_EQ_INT(run_io(cmd_tokenize, 4, c, NULL, out, sizeof out), 1);
+    CHECK_EQ_INT(cli_run(cmd_tokenize, 4, c, NULL, out, sizeof out), 1);
     CHECK(strstr(out, "/nonexistent.gguf") != NULL);
     unlink(path);
 }
@@ -88,24 +53,24 @@ TEST(cli_llm_run) {
     if (!path) return;
     static char out1[8192], out2[8192];
     char *a[] = {"run", "-m", path, "-p", "the cat", "-n", "12", "--seed", "7", "-t", "1", NULL};
-    CHECK_EQ_INT(run_io(cmd_run, 11, a, NULL, out1, sizeof out1), 0);
+    CHECK_EQ_INT(cli_run(cmd_run, 11, a, NULL, out1, sizeof out1), 0);
     CHECK_MSG(strstr(out1, "prompt: ") && strstr(out1, " generation: ") && strstr(out1, "seed 7"),
               "%s", out1);
-    CHECK_EQ_INT(run_io(cmd_run, 11, a, NULL, out2, sizeof out2), 0);
+    CHECK_EQ_INT(cli_run(cmd_run, 11, a, NULL, out2, sizeof out2), 0);
     /* the same seed gives the same text (the timings differ) */
     char *p1 = strstr(out1, "prompt: "), *p2 = strstr(out2, "prompt: ");
     CHECK(p1 && p2 && p1 - out1 == p2 - out2 && memcmp(out1, out2, (size_t)(p1 - out1)) == 0);
     char *b[] = {"run", "-m", path, NULL};
-    CHECK_EQ_INT(run_io(cmd_run, 3, b, NULL, out1, sizeof out1), 2);
+    CHECK_EQ_INT(cli_run(cmd_run, 3, b, NULL, out1, sizeof out1), 2);
     CHECK(strstr(out1, "-p PROMPT is required") != NULL);
     char *c[] = {"run", "-m", path, "-p", "x", "--top-p", "abc", NULL};
-    CHECK_EQ_INT(run_io(cmd_run, 7, c, NULL, out1, sizeof out1), 2);
+    CHECK_EQ_INT(cli_run(cmd_run, 7, c, NULL, out1, sizeof out1), 2);
     CHECK(strstr(out1, "bad value 'abc' for --top-p") != NULL);
     char *d[] = {"run", "-m", path, "-p", "x", "--top-p", "7", NULL};
-    CHECK_EQ_INT(run_io(cmd_run, 7, d, NULL, out1, sizeof out1), 1);
+    CHECK_EQ_INT(cli_run(cmd_run, 7, d, NULL, out1, sizeof out1), 1);
     CHECK_MSG(strstr(out1, "top_p") != NULL, "%s", out1);
     char *e[] = {"run", "-m", path, "-c", "4", "-p", "the cat in a hat sat on the mat", NULL};
-    CHECK_EQ_INT(run_io(cmd_run, 7, e, NULL, out1, sizeof out1), 1);
+    CHECK_EQ_INT(cli_run(cmd_run, 7, e, NULL, out1, sizeof out1), 1);
     CHECK_MSG(strstr(out1, "context of 4 tokens") != NULL, "%s", out1);
     unlink(path);
 }
@@ -116,7 +81,7 @@ TEST(cli_llm_bench_and_chat) {
     if (!path) return;
     static char out[8192];
     char *a[] = {"bench", "-m", path, "-p", "16", "-n", "4", "-r", "2", "-t", "1,2", NULL};
-    CHECK_EQ_INT(run_io(cmd_bench, 11, a, NULL, out, sizeof out), 0);
+    CHECK_EQ_INT(cli_run(cmd_bench, 11, a, NULL, out, sizeof out), 0);
     CHECK_MSG(strstr(out, "| model ") && strstr(out, "pp16 |") && strstr(out, "tg4 |") &&
                   strstr(out, "| llama 99K ") != NULL,
               "%s", out);
@@ -124,10 +89,10 @@ TEST(cli_llm_bench_and_chat) {
     for (char *p = out; (p = strstr(p, " | CPU ")) != NULL; p++) rows++;
     CHECK_EQ_INT(rows, 4);
     char *b[] = {"bench", "-m", path, "-t", "0", NULL};
-    CHECK_EQ_INT(run_io(cmd_bench, 5, b, NULL, out, sizeof out), 2);
+    CHECK_EQ_INT(cli_run(cmd_bench, 5, b, NULL, out, sizeof out), 2);
 
     char *c[] = {"chat", "-m", path, "-n", "6", "--temp", "0", "-v", NULL};
-    CHECK_EQ_INT(run_io(cmd_chat, 8, c, "hello\nhow are you\n", out, sizeof out), 0);
+    CHECK_EQ_INT(cli_run(cmd_chat, 8, c, "hello\nhow are you\n", out, sizeof out), 0);
     /* three prompts (two turns and the end of input); the second turn reuses the cache */
     int prompts = 0;
     for (char *p = out; (p = strstr(p, "> ")) != NULL; p++) prompts++;

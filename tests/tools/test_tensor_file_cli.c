@@ -10,33 +10,7 @@
 
 #include "io/tensor_file_test.h"
 #include "tools/born/commands.h"
-
-/* Runs cmd with stdout and stderr captured into out (NUL-terminated); returns its exit status. */
-static int run_capture(int (*cmd)(int, char **), int argc, char **argv, char *out, size_t size) {
-    fflush(stdout);
-    fflush(stderr);
-    const char *path = tft_path("cli-output.txt");
-    int saved_out = dup(1), saved_err = dup(2);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    int status = cmd(argc, argv);
-    fflush(stdout);
-    fflush(stderr);
-    dup2(saved_out, 1);
-    dup2(saved_err, 2);
-    close(saved_out);
-    close(saved_err);
-    close(fd);
-    size_t len = 0;
-    uint8_t *text = tft_read_all(path, &len);
-    if (len >= size) len = size - 1;
-    if (text) memcpy(out, text, len);
-    out[len] = '\0';
-    free(text);
-    unlink(path);
-    return status;
-}
+#include "tools/cli_run.h"
 
 static bool exists(const char *path) {
     struct stat st;
@@ -48,18 +22,18 @@ static bool exists(const char *path) {
 TEST(cli_info_lists_tensors) {
     static char out[8192];
     char *argv[] = {"info", FIXTURE, NULL};
-    CHECK_EQ_INT(run_capture(cmd_info, 2, argv, out, sizeof out), 0);
+    CHECK_EQ_INT(cli_run(cmd_info, 2, argv, NULL, out, sizeof out), 0);
     CHECK_MSG(strstr(out, "safetensors, 12 tensors") && strstr(out, "bf16") &&
                   strstr(out, "BF16   [2, 2, 3]") && strstr(out, "format: pt"),
               "%s", out);
     char *npy[] = {"info", "tests/fixtures/npy/f4_2x3.npy", NULL};
-    CHECK_EQ_INT(run_capture(cmd_info, 2, npy, out, sizeof out), 0);
+    CHECK_EQ_INT(cli_run(cmd_info, 2, npy, NULL, out, sizeof out), 0);
     CHECK_MSG(strstr(out, "NPY") && strstr(out, "f32    [2, 3]"), "%s", out);
     char *other[] = {"info", "Makefile", NULL};
-    CHECK_EQ_INT(run_capture(cmd_info, 2, other, out, sizeof out), 1);
+    CHECK_EQ_INT(cli_run(cmd_info, 2, other, NULL, out, sizeof out), 1);
     CHECK_MSG(strstr(out, "Makefile: neither a .born file"), "%s", out);
     char *none[] = {"info", NULL};
-    CHECK_EQ_INT(run_capture(cmd_info, 1, none, out, sizeof out), 2);
+    CHECK_EQ_INT(cli_run(cmd_info, 1, none, NULL, out, sizeof out), 2);
 }
 
 TEST(cli_convert_round_trip) {
@@ -73,12 +47,12 @@ TEST(cli_convert_round_trip) {
     snprintf(dst, sizeof dst, "%s", tft_path("never.safetensors"));
     snprintf(bin, sizeof bin, "%s", tft_path("x.bin"));
     char *a[] = {"convert", FIXTURE, born, NULL};
-    CHECK_EQ_INT(run_capture(cmd_convert, 3, a, out, sizeof out), 0);
+    CHECK_EQ_INT(cli_run(cmd_convert, 3, a, NULL, out, sizeof out), 0);
     char *info[] = {"info", born, NULL};
-    CHECK_EQ_INT(run_capture(cmd_info, 2, info, out, sizeof out), 0);
+    CHECK_EQ_INT(cli_run(cmd_info, 2, info, NULL, out, sizeof out), 0);
     CHECK_MSG(strstr(out, ".born version 1, 12 tensors") && strstr(out, "checksum: ok"), "%s", out);
     char *b[] = {"convert", born, st, NULL};
-    CHECK_EQ_INT(run_capture(cmd_convert, 3, b, out, sizeof out), 0);
+    CHECK_EQ_INT(cli_run(cmd_convert, 3, b, NULL, out, sizeof out), 0);
     /* .born and back gives the reference's very bytes */
     size_t n1 = 0, n2 = 0;
     uint8_t *x = tft_read_all(FIXTURE, &n1), *y = tft_read_all(st, &n2);
@@ -94,9 +68,9 @@ TEST(cli_convert_round_trip) {
     CHECK_OK(born_file_encode(l, NULL, "{\"arch\":\"mlp\",\"n\":[1,2]}", &enc, &len));
     tft_write_all(born, enc, len);
     free(enc);
-    CHECK_EQ_INT(run_capture(cmd_convert, 3, b, out, sizeof out), 0);
+    CHECK_EQ_INT(cli_run(cmd_convert, 3, b, NULL, out, sizeof out), 0);
     char *c[] = {"convert", st, born2, NULL};
-    CHECK_EQ_INT(run_capture(cmd_convert, 3, c, out, sizeof out), 0);
+    CHECK_EQ_INT(cli_run(cmd_convert, 3, c, NULL, out, sizeof out), 0);
     born_file *f = born_file_open(born2, NULL);
     CHECK(f && born_file_config(f) && born_file_metadata(f)->count == 0);
     born_file_close(f);
@@ -106,11 +80,11 @@ TEST(cli_convert_round_trip) {
     tft_write_all(bad, "BORN\1\0\0\0", 8);
     int entries = tft_dir_entries();
     char *d[] = {"convert", bad, dst, NULL};
-    CHECK_EQ_INT(run_capture(cmd_convert, 3, d, out, sizeof out), 1);
+    CHECK_EQ_INT(cli_run(cmd_convert, 3, d, NULL, out, sizeof out), 1);
     CHECK_MSG(strstr(out, "bad.born: truncated"), "%s", out);
     CHECK(!exists(dst));
     char *e[] = {"convert", born, bin, NULL};
-    CHECK_EQ_INT(run_capture(cmd_convert, 3, e, out, sizeof out), 2);
+    CHECK_EQ_INT(cli_run(cmd_convert, 3, e, NULL, out, sizeof out), 2);
     CHECK_MSG(strstr(out, "cannot tell the output format"), "%s", out);
     CHECK_EQ_INT(tft_dir_entries(), entries);
     unlink(bad);
