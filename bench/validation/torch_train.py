@@ -1,7 +1,8 @@
 """The PyTorch side of Born's training validation: the same models, data, normalisation,
 optimizer and batch order policy as `born train`, on the same machine and thread count.
 
-    python3 torch_train.py --model cnn --data DIR [--split 8000] --epochs 5 --seed 0 --threads 2
+    python3 torch_train.py --model cnn --data DIR [--split 8000] --epochs 5 --seed 0 --threads 2 \
+        [--schedule constant|cosine|onecycle]
 
 Prints one line per epoch ("epoch E: loss L, test accuracy A, seconds S") and a final JSON line.
 """
@@ -66,12 +67,19 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--schedule", default="constant", choices=["constant", "cosine", "onecycle"])
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     xtr, ytr, xte, yte = load(a.data, a.split)
     m = model(a.model)
     opt = torch.optim.Adam(m.parameters(), lr=a.lr)
+    steps = a.epochs * ((len(xtr) + a.batch_size - 1) // a.batch_size)
+    sched = None  # stepped after every batch, as born train --schedule
+    if a.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=0.0)
+    elif a.schedule == "onecycle":
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=steps)
     g = torch.Generator().manual_seed(a.seed)
     total, acc = 0.0, 0.0
     for epoch in range(1, a.epochs + 1):
@@ -85,6 +93,8 @@ def main():
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if sched:
+                sched.step()
             losses.append(loss.item())
         secs = time.perf_counter() - t0
         total += secs

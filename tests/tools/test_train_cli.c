@@ -141,6 +141,8 @@ TEST(born_train_refuses_bad_input_and_writes_nothing) {
     CHECK_EQ_INT(run_quiet(cmd_train, 3, bad_lr), 2);
     char *bad_epochs[] = {"train", "--epochs", "x", NULL};
     CHECK_EQ_INT(run_quiet(cmd_train, 3, bad_epochs), 2);
+    char *bad_schedule[] = {"train", "--schedule", "exponential", NULL};
+    CHECK_EQ_INT(run_quiet(cmd_train, 3, bad_schedule), 2);
     /* an output folder that does not exist: the training runs but no file appears */
     remove_dir(dir);
     CHECK(make_temp_dir(dir, sizeof dir));
@@ -157,9 +159,9 @@ TEST(born_train_refuses_bad_input_and_writes_nothing) {
     remove_dir(dir);
 }
 
-/* Trains the MLP for one epoch on the first 512 shipped digits with seed and threads; returns a
- * copy of its state dict (owned). */
-static born_tensor_list *train_once(uint64_t seed, int threads) {
+/* Trains the MLP for one epoch on the first 512 shipped digits with seed, threads and lr schedule
+ * (NULL: constant); returns a copy of its state dict (owned). */
+static born_tensor_list *train_scheduled(uint64_t seed, int threads, const char *schedule) {
     int before = born_get_num_threads();
     born_set_num_threads(threads);
     cli_data d;
@@ -170,7 +172,7 @@ static born_tensor_list *train_once(uint64_t seed, int threads) {
     d.train = small;
     born_generator *gen = born_generator_new(seed);
     born_module *m = model_new("mlp", gen);
-    train_config tc = {1, 64, 1e-3, "adam", seed, NULL};
+    train_config tc = {1, 64, 1e-3, "adam", seed, NULL, schedule};
     train_report r;
     born_tensor_list *out = NULL;
     if (m && train_model(m, &d, &tc, &r) == BORN_OK) out = born_module_state_dict(m);
@@ -181,6 +183,10 @@ static born_tensor_list *train_once(uint64_t seed, int threads) {
     cli_data_free(&d);
     born_set_num_threads(before);
     return out;
+}
+
+static born_tensor_list *train_once(uint64_t seed, int threads) {
+    return train_scheduled(seed, threads, NULL);
 }
 
 static bool same_weights(const born_tensor_list *a, const born_tensor_list *b) {
@@ -204,4 +210,18 @@ TEST(training_is_deterministic_for_a_seed_and_thread_count) {
     born_tensor_list_free(b);
     born_tensor_list_free(c);
     born_tensor_list_free(d);
+}
+
+TEST(training_follows_the_lr_schedule) {
+    /* a schedule changes the lr at every batch, so the weights differ from a constant lr's; each
+     * schedule is itself deterministic */
+    born_tensor_list *constant = train_scheduled(5, 1, "constant"), *plain = train_once(5, 1);
+    born_tensor_list *cosine = train_scheduled(5, 1, "cosine"), *cosine2 = train_scheduled(5, 1, "cosine");
+    born_tensor_list *onecycle = train_scheduled(5, 1, "onecycle");
+    CHECK(same_weights(constant, plain));
+    CHECK(same_weights(cosine, cosine2));
+    CHECK(!same_weights(constant, cosine));
+    CHECK(!same_weights(cosine, onecycle));
+    born_tensor_list *all[] = {constant, plain, cosine, cosine2, onecycle};
+    for (int i = 0; i < 5; i++) born_tensor_list_free(all[i]);
 }

@@ -75,7 +75,7 @@ int cmd_demo(int argc, char **argv) {
         char *summary = born_module_summary(m);
         if (summary) printf("%s\n", summary);
         free(summary);
-        train_config tc = {(int)epochs, 64, 1e-3, "adam", 0, stdout};
+        train_config tc = {(int)epochs, 64, 1e-3, "adam", 0, stdout, NULL};
         train_report r;
         if (train_model(m, &data, &tc, &r) == BORN_OK) {
             printf("trained %lld epochs in %.1f s; accuracy on the %lld held-out digits: %.2f%%\n", epochs,

@@ -22,6 +22,8 @@ static void usage(FILE *out) {
             "  --batch-size N      (default 64)\n"
             "  --lr X              learning rate (default 1e-3; 0.01 for sgd)\n"
             "  --optimizer NAME    adam, adamw, sgd (momentum 0.9) or rmsprop (default adam)\n"
+            "  --schedule NAME     lr per batch: constant, cosine (to 0 over the run) or onecycle\n"
+            "                      (max lr = --lr) (default constant)\n"
             "  --threads N         (default: BORN_NUM_THREADS or all cores)\n"
             "  --seed N            initialisation and shuffling (default 0)\n"
             "  --out FILE          where to save the model (default model.born)\n"
@@ -74,7 +76,8 @@ static bool parse_int(const char *opt, const char *s, long long min, long long m
 }
 
 int cmd_train(int argc, char **argv) {
-    const char *model_name = "cnn", *dir = "data/mnist-10k", *out = "model.born", *opt_name = "adam";
+    const char *model_name = "cnn", *dir = "data/mnist-10k", *out = "model.born", *opt_name = "adam",
+               *schedule = "constant";
     long long epochs = 3, batch = 64, threads = 0, seed = 0, split = 8000;
     double lr = -1;
     born_device device = BORN_CPU;
@@ -84,7 +87,7 @@ int cmd_train(int argc, char **argv) {
         {"batch-size", required_argument, 0, 'b'}, {"lr", required_argument, 0, 'l'},
         {"optimizer", required_argument, 0, 'o'}, {"threads", required_argument, 0, 't'},
         {"seed", required_argument, 0, 's'},    {"out", required_argument, 0, 'O'},
-        {"device", required_argument, 0, 'D'},
+        {"device", required_argument, 0, 'D'}, {"schedule", required_argument, 0, 'C'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     optind = 1;
     int c;
@@ -100,6 +103,7 @@ int cmd_train(int argc, char **argv) {
         case 's': ok = parse_int("--seed", optarg, 0, 1LL << 62, &seed); break;
         case 'o': opt_name = optarg; break;
         case 'O': out = optarg; break;
+        case 'C': schedule = optarg; break;
         case 'D': ok = parse_device(optarg, &device); break;
         case 'l': {
             char *end;
@@ -131,6 +135,10 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "born train: unknown optimizer '%s' (adam, adamw, sgd, rmsprop)\n", opt_name);
         return 2;
     }
+    if (!trainer_schedule_known(schedule)) {
+        fprintf(stderr, "born train: unknown schedule '%s' (constant, cosine, onecycle)\n", schedule);
+        return 2;
+    }
     if (lr < 0) lr = strcmp(opt_name, "sgd") == 0 ? 0.01 : 1e-3;
     if (threads > 0 && born_set_num_threads((int)threads) != BORN_OK) {
         fprintf(stderr, "born train: %s\n", born_last_error());
@@ -154,10 +162,11 @@ int cmd_train(int argc, char **argv) {
     int status = 1;
     if (m) {
         char dname[32];
-        printf("%lld parameters; %s lr %g, batch %lld, %lld epochs, %d threads, %s\n",
-               (long long)born_module_num_parameters(m), opt_name, lr, batch, epochs, born_get_num_threads(),
+        printf("%lld parameters; %s lr %g (%s), batch %lld, %lld epochs, %d threads, %s\n",
+               (long long)born_module_num_parameters(m), opt_name, lr, schedule, batch, epochs,
+               born_get_num_threads(),
                born_device_name(device, dname, sizeof dname));
-        train_config tc = {(int)epochs, batch, lr, opt_name, (uint64_t)seed, stdout};
+        train_config tc = {(int)epochs, batch, lr, opt_name, (uint64_t)seed, stdout, schedule};
         train_report r;
         if (born_module_to(m, device) == BORN_OK && train_model(m, &data, &tc, &r) == BORN_OK &&
             born_module_to(m, BORN_CPU) == BORN_OK) {

@@ -11,6 +11,19 @@ bool trainer_optimizer_known(const char *name) {
                     !strcmp(name, "rmsprop"));
 }
 
+bool trainer_schedule_known(const char *name) {
+    return name && (!strcmp(name, "constant") || !strcmp(name, "cosine") || !strcmp(name, "onecycle"));
+}
+
+/* The per-batch schedule named by c (NULL for a constant lr or on error; check born_last_status). */
+static born_lr_scheduler *make_schedule(born_optimizer *opt, const train_config *c, int64_t batches) {
+    int64_t total = (int64_t)c->epochs * batches;
+    if (!opt || !c->schedule || !strcmp(c->schedule, "constant") || total < 1) return NULL;
+    if (!strcmp(c->schedule, "cosine")) return born_cosine_annealing_lr(opt, total, 0.0);
+    born_one_cycle_params p = born_one_cycle_default_params(c->lr, total);
+    return born_one_cycle_lr(opt, &p);
+}
+
 static born_optimizer *make_optimizer(const char *name, born_tensor **params, int64_t n, double lr) {
     if (!strcmp(name, "sgd")) {
         born_sgd_params p = born_sgd_default_params();
@@ -83,6 +96,8 @@ born_status train_model(born_module *m, const cli_data *data, const train_config
     lp.seed = c->seed;
     born_dataloader *dl = opt ? born_dataloader_new(data->train, &lp) : NULL;
     born_status st = dl ? BORN_OK : born_last_status();
+    born_lr_scheduler *sched = dl ? make_schedule(opt, c, born_dataloader_len(dl)) : NULL;
+    if (dl && !sched && born_last_status() != BORN_OK) st = born_last_status();
     born_module_train(m, true);
     for (int epoch = 1; st == BORN_OK && epoch <= c->epochs; epoch++) {
         if (epoch > 1) st = born_dataloader_reset(dl);
@@ -95,7 +110,8 @@ born_status train_model(born_module *m, const cli_data *data, const train_config
         while (st == BORN_OK && born_dataloader_next(dl, &x, &y)) {
             born_scope_begin();
             born_tensor *loss = born_cross_entropy(born_module_forward(m, born_to(x, dev)), born_to(y, dev), NULL);
-            if (!loss || born_backward(loss) != BORN_OK || born_optimizer_step(opt) != BORN_OK)
+            if (!loss || born_backward(loss) != BORN_OK || born_optimizer_step(opt) != BORN_OK ||
+                (sched && born_lr_scheduler_step(sched) != BORN_OK))
                 st = born_last_status();
             else if (c->log)
                 progress_step(&bar, born_item(born_to(loss, BORN_CPU)));
@@ -117,6 +133,7 @@ born_status train_model(born_module *m, const cli_data *data, const train_config
     }
     report->epoch_seconds = c->epochs > 0 ? report->seconds / c->epochs : 0.0;
     born_dataloader_free(dl);
+    born_lr_scheduler_free(sched);
     born_optimizer_free(opt);
     return st;
 }

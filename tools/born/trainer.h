@@ -15,6 +15,8 @@ typedef struct train_config {
     const char *optimizer; /* "adam", "adamw", "sgd" (momentum 0.9) or "rmsprop" */
     uint64_t seed;         /* shuffling (weights are initialised by the caller) */
     FILE *log;             /* progress and per-epoch lines (NULL: silent) */
+    const char *schedule;  /* lr per batch: NULL or "constant", "cosine" (to 0 over the run) or
+                              "onecycle" (torch's OneCycleLR with max_lr = lr) */
 } train_config;
 
 typedef struct train_report {
@@ -26,6 +28,9 @@ typedef struct train_report {
 
 /* True when name is one of the optimizers train_model knows. */
 bool trainer_optimizer_known(const char *name);
+
+/* True when name is one of the learning-rate schedules train_model knows. */
+bool trainer_schedule_known(const char *name);
 
 /* Trains m on data->train (on the device of its parameters: each batch is moved there) and
  * reports on data->test after each epoch. Returns BORN_OK, or a status with Born's error
