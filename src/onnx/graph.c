@@ -184,12 +184,13 @@ static born_status build(onnx_plan *p, const onnx_graph *g, const char *base_dir
     for (int i = 0; i < nn; i++) {
         const onnx_node *n = &g->nodes[i];
         tmp[i].node = n;
-        if (n->domain[0] && strcmp(n->domain, "ai.onnx")) {
+        if (n->domain[0] && strcmp(n->domain, "ai.onnx") &&
+            !onnx_op_find_domain(n->domain, n->op_type)) {
             st = born_error(BORN_ERR_UNSUPPORTED, "onnx: %s is in domain '%s', which Born does not "
                             "implement", node_label(n, lb, sizeof lb), n->domain);
             goto done;
         }
-        tmp[i].fn = onnx_op_find(n->op_type);
+        tmp[i].fn = onnx_op_find_domain(n->domain, n->op_type);
         if (!tmp[i].fn) {
             st = born_error(BORN_ERR_UNSUPPORTED, "onnx: %s: unknown or unsupported operator '%s'",
                             node_label(n, lb, sizeof lb), n->op_type);

@@ -43,6 +43,9 @@ typedef born_status (*onnx_op_fn)(onnx_op_ctx *c);
 
 /* The operator for op_type in the default domain, or NULL. */
 onnx_op_fn onnx_op_find(const char *op_type);
+/* The operator for op_type in domain ("" and "ai.onnx" are the default domain; the
+ * ai.onnx.preview.training optimizers are the only others), or NULL. */
+onnx_op_fn onnx_op_find_domain(const char *domain, const char *op_type);
 
 /* Builds the plan of a graph: converts initializers, orders nodes topologically (a cycle is an
  * error naming a node on it), resolves every value to a slot and finds each value's last use.
@@ -142,5 +145,6 @@ extern const onnx_op_entry onnx_ops_signal[];
 extern const onnx_op_entry onnx_ops_vision[];
 extern const onnx_op_entry onnx_ops_unique[];
 extern const onnx_op_entry onnx_ops_reverse[];
+extern const onnx_op_entry onnx_ops_training[]; /* domain ai.onnx.preview.training */
 
 #endif

@@ -20,6 +20,14 @@ onnx_op_fn onnx_op_find(const char *op_type) {
     return NULL;
 }
 
+onnx_op_fn onnx_op_find_domain(const char *domain, const char *op_type) {
+    if (!domain[0] || !strcmp(domain, "ai.onnx")) return onnx_op_find(op_type);
+    if (!strcmp(domain, "ai.onnx.preview.training"))
+        for (const onnx_op_entry *e = onnx_ops_training; e->name; e++)
+            if (!strcmp(e->name, op_type)) return e->fn;
+    return NULL;
+}
+
 static const onnx_attr *find(const onnx_op_ctx *c, const char *name) {
     return onnx_node_attr(c->node, name);
 }
