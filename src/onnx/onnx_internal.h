@@ -147,6 +147,8 @@ extern const onnx_op_entry onnx_ops_unique[];
 extern const onnx_op_entry onnx_ops_reverse[];
 extern const onnx_op_entry onnx_ops_text[];
 extern const onnx_op_entry onnx_ops_spectral[];
+extern const onnx_op_entry onnx_ops_qconv[];
+extern const onnx_op_entry onnx_ops_roi[];
 extern const onnx_op_entry onnx_ops_training[]; /* domain ai.onnx.preview.training */
 
 #endif

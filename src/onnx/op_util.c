@@ -12,7 +12,8 @@ static const onnx_op_entry *const tables[] = {onnx_ops_elementwise, onnx_ops_sha
                                               onnx_ops_linalg, onnx_ops_quant,
                                               onnx_ops_signal, onnx_ops_vision,
                                               onnx_ops_unique, onnx_ops_reverse,
-                                              onnx_ops_text, onnx_ops_spectral};
+                                              onnx_ops_text, onnx_ops_spectral,
+                                              onnx_ops_qconv, onnx_ops_roi};
 
 onnx_op_fn onnx_op_find(const char *op_type) {
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
