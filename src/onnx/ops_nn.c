@@ -129,7 +129,7 @@ static born_status op_ConvTranspose(onnx_op_ctx *c) {
         int64_t opad = op ? op[i] : 0;
         int64_t full = g.s[i] * (g.in[i] - 1) + opad + (g.k[i] - 1) * g.d[i] + 1;
         if (os) {
-            int64_t want = os[n - nsp + i], total = full - want;
+            int64_t want = os[n - nsp + i], total = full - want > 0 ? full - want : 0;
             if (!strcmp(ap, "SAME_UPPER")) { g.pb[i] = total / 2; g.pe[i] = total - total / 2; }
             else { g.pe[i] = total / 2; g.pb[i] = total - total / 2; }
         } else if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
@@ -138,7 +138,7 @@ static born_status op_ConvTranspose(onnx_op_ctx *c) {
             if (!strcmp(ap, "SAME_UPPER")) { g.pb[i] = total / 2; g.pe[i] = total - total / 2; }
             else { g.pe[i] = total / 2; g.pb[i] = total - total / 2; }
         }
-        g.out[i] = full - g.pb[i] - g.pe[i];
+        g.out[i] = os ? os[n - nsp + i] : full - g.pb[i] - g.pe[i]; /* larger: zeros at the end */
         if (g.out[i] < 0) return onnx_fail(c, BORN_ERR_SHAPE, "negative output size");
     }
     born_dtype dt = born_tensor_dtype(x);
