@@ -38,7 +38,8 @@ static born_status op_RoiAlign(onnx_op_ctx *c) {
         return onnx_fail(c, BORN_ERR_DTYPE, "X is %s; a floating type is required",
                          born_dtype_name(dt));
     const int64_t *xs = born_tensor_shape(xt);
-    if (born_tensor_ndim(xt) != 4) return onnx_fail(c, BORN_ERR_SHAPE, "X must be [N, C, H, W]");
+    if (born_tensor_ndim(xt) != 4 || xs[2] < 1 || xs[3] < 1)
+        return onnx_fail(c, BORN_ERR_SHAPE, "X must be [N, C, H, W] with H and W at least 1");
     int64_t nroi = born_tensor_ndim(bt) == 1 ? born_tensor_shape(bt)[0] : -1;
     if (nroi < 0 || born_tensor_ndim(rt) != 2 || born_tensor_shape(rt)[0] != nroi ||
         born_tensor_shape(rt)[1] != 4)

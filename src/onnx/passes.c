@@ -26,7 +26,8 @@ static bool is_op(const plan_step *s, const char *op) { return s->fn && !strcmp(
 static const char *const no_fold[] = {
     "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli",
     "Multinomial", "Dropout", "ConstantOfShape", "Expand", "Tile", "Range", "Pad", "Resize",
-    "Upsample", "OneHot", "EyeLike", "Einsum", "ConvTranspose", "MaxUnpool", "Col2Im", NULL};
+    "Upsample", "OneHot", "EyeLike", "Einsum", "ConvTranspose", "MaxUnpool", "Col2Im", "DFT",
+    "STFT", "MelWeightMatrix", NULL};
 
 /* The constant value of slot s (borrowed), or NULL when it is not a constant. */
 static born_tensor *const_of(const onnx_plan *p, int s) {
