@@ -210,9 +210,7 @@ born_tensor *onnx_tensor_to_born(const onnx_tensor *t, const char *base_dir) {
     } else {
         for (size_t i = 0; i < (size_t)numel && !st; i++) {
             uint64_t bits = bytes ? read_le(bytes + i * es, es) : t->vals[i];
-            /* 16-bit floats in int32_data: the low 16 bits hold the value's bits */
-            if (!bytes && (t->data_type == ONNX_FLOAT16 || t->data_type == ONNX_BFLOAT16))
-                bits &= 0xffff;
+            if (!bytes && t->data_type == ONNX_FLOAT16) bits &= 0xffff;
             st = store(dst, dt, t->data_type, i, bits, t->name);
         }
     }
