@@ -23,7 +23,8 @@ static void fft_p(const onnx_fft *f, double *re, double *im) {
     int64_t p = f->p;
     for (int64_t i = 1, j = 0; i < p; i++) {
         int64_t bit = p >> 1;
-        for (; j & bit; bit >>= 1) j ^= bit;
+        for (; j & bit; bit >>= 1)
+            j ^= bit;
         j |= bit;
         if (i < j) {
             double t = re[i];
@@ -57,9 +58,11 @@ onnx_fft *onnx_fft_new(int64_t n) {
     if (!f) return NULL;
     f->n = n;
     f->p = 1;
-    if (pow2(n)) f->p = n;
+    if (pow2(n))
+        f->p = n;
     else
-        while (f->p < 2 * n - 1) f->p <<= 1;
+        while (f->p < 2 * n - 1)
+            f->p <<= 1;
     size_t p = (size_t)f->p, h = p / 2 + 1;
     f->twr = malloc(h * sizeof(double));
     f->twi = malloc(h * sizeof(double));
@@ -117,8 +120,10 @@ static void fft_forward(onnx_fft *f, double *re, double *im) {
 
 void onnx_fft_run(onnx_fft *f, double *re, double *im, bool inverse) {
     if (inverse)
-        for (int64_t k = 0; k < f->n; k++) im[k] = -im[k];
+        for (int64_t k = 0; k < f->n; k++)
+            im[k] = -im[k];
     fft_forward(f, re, im);
     if (inverse)
-        for (int64_t k = 0; k < f->n; k++) im[k] = -im[k];
+        for (int64_t k = 0; k < f->n; k++)
+            im[k] = -im[k];
 }

@@ -9,7 +9,7 @@
 #include "onnx/onnx_internal.h"
 
 typedef struct qconv_geom {
-    int nsp;                                 /* spatial dimensions */
+    int nsp; /* spatial dimensions */
     int64_t n, cin, cout, group;
     int64_t in[3], k[3], out[3], stride[3], dil[3], pad0[3];
 } qconv_geom;
@@ -24,7 +24,8 @@ static born_status geometry(onnx_op_ctx *c, born_tensor *x, born_tensor *w, qcon
     g->nsp = r - 2, g->n = xs[0], g->cin = xs[1], g->cout = ws[0];
     g->group = onnx_attr_int(c, "group", 1);
     if (g->group < 1 || g->cin % g->group || g->cout % g->group || ws[1] * g->group != g->cin)
-        return onnx_fail(c, BORN_ERR_SHAPE, "w's shape does not fit %lld input channels in %lld groups",
+        return onnx_fail(c, BORN_ERR_SHAPE,
+                         "w's shape does not fit %lld input channels in %lld groups",
                          (long long)g->cin, (long long)g->group);
     int nk, ns, nd, np;
     const int64_t *ks = onnx_attr_ints(c, "kernel_shape", &nk);
@@ -33,8 +34,10 @@ static born_status geometry(onnx_op_ctx *c, born_tensor *x, born_tensor *w, qcon
     const int64_t *pd = onnx_attr_ints(c, "pads", &np);
     if ((ks && nk != g->nsp) || (st && ns != g->nsp) || (dl && nd != g->nsp) ||
         (pd && np != 2 * g->nsp))
-        return onnx_fail(c, BORN_ERR_ARGUMENT, "kernel_shape, strides, dilations or pads do not "
-                         "match %d spatial dimensions", g->nsp);
+        return onnx_fail(c, BORN_ERR_ARGUMENT,
+                         "kernel_shape, strides, dilations or pads do not "
+                         "match %d spatial dimensions",
+                         g->nsp);
     char buf[32];
     const char *ap = onnx_attr_str(c, "auto_pad", "NOTSET", buf, sizeof buf);
     bool same = !strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER");
@@ -46,7 +49,8 @@ static born_status geometry(onnx_op_ctx *c, born_tensor *x, born_tensor *w, qcon
             return onnx_fail(c, BORN_ERR_SHAPE, "kernel_shape differs from w's shape");
         g->stride[i] = st ? st[i] : 1, g->dil[i] = dl ? dl[i] : 1;
         if (g->stride[i] < 1 || g->dil[i] < 1 || g->k[i] < 1)
-            return onnx_fail(c, BORN_ERR_ARGUMENT, "strides, dilations and kernel must be positive");
+            return onnx_fail(c, BORN_ERR_ARGUMENT,
+                             "strides, dilations and kernel must be positive");
         int64_t span = (g->k[i] - 1) * g->dil[i] + 1, p0 = 0, p1 = 0;
         if (same) {
             int64_t o = (g->in[i] + g->stride[i] - 1) / g->stride[i];
@@ -63,7 +67,8 @@ static born_status geometry(onnx_op_ctx *c, born_tensor *x, born_tensor *w, qcon
         if (g->in[i] + p0 + p1 < span)
             return onnx_fail(c, BORN_ERR_SHAPE, "the kernel is larger than the padded input");
     }
-    for (int i = g->nsp; i < 3; i++) g->in[i] = g->k[i] = g->out[i] = g->stride[i] = g->dil[i] = 1;
+    for (int i = g->nsp; i < 3; i++)
+        g->in[i] = g->k[i] = g->out[i] = g->stride[i] = g->dil[i] = 1;
     return BORN_OK;
 }
 
@@ -71,7 +76,8 @@ static born_status geometry(onnx_op_ctx *c, born_tensor *x, born_tensor *w, qcon
 static born_status zero_points(onnx_op_ctx *c, born_tensor *p, int64_t count, int64_t *zp,
                                const char *what) {
     if (!p) {
-        for (int64_t i = 0; i < count; i++) zp[i] = 0;
+        for (int64_t i = 0; i < count; i++)
+            zp[i] = 0;
         return BORN_OK;
     }
     int64_t n = born_tensor_numel(p);
@@ -80,7 +86,8 @@ static born_status zero_points(onnx_op_ctx *c, born_tensor *p, int64_t count, in
                          (long long)count);
     born_tensor *v = onnx_as(p, BORN_I64);
     if (!v) return onnx_op_failed(c);
-    for (int64_t i = 0; i < count; i++) zp[i] = ((const int64_t *)born_data_ptr(v))[n == 1 ? 0 : i];
+    for (int64_t i = 0; i < count; i++)
+        zp[i] = ((const int64_t *)born_data_ptr(v))[n == 1 ? 0 : i];
     return BORN_OK;
 }
 
@@ -93,7 +100,8 @@ static born_status int_conv(onnx_op_ctx *c, born_tensor *x, born_tensor *w, born
                             born_tensor *wzp, qconv_geom *g, born_tensor **acc_out) {
     if (!is_8bit(x) || !is_8bit(w))
         return onnx_fail(c, BORN_ERR_DTYPE, "x and w must be uint8 or int8 (x is %s, w is %s)",
-                         born_dtype_name(born_tensor_dtype(x)), born_dtype_name(born_tensor_dtype(w)));
+                         born_dtype_name(born_tensor_dtype(x)),
+                         born_dtype_name(born_tensor_dtype(w)));
     ONNX_TRY(geometry(c, x, w, g));
     int64_t xz;
     ONNX_TRY(zero_points(c, xzp, 1, &xz, "x_zero_point"));
@@ -181,8 +189,9 @@ static born_status op_QLinearConv(onnx_op_ctx *c) {
     if (bias && (born_tensor_ndim(bias) != 1 || born_tensor_shape(bias)[0] != g.cout))
         return onnx_fail(c, BORN_ERR_SHAPE, "B must have %lld values", (long long)g.cout);
     born_tensor *wsd = onnx_as(wsc, BORN_F64), *bd = bias ? onnx_as(bias, BORN_I64) : NULL;
-    born_tensor *y = wsd && (!bias || bd) ? born_empty(odt, born_tensor_ndim(acc),
-                                                        born_tensor_shape(acc)) : NULL;
+    born_tensor *y = wsd && (!bias || bd)
+                         ? born_empty(odt, born_tensor_ndim(acc), born_tensor_shape(acc))
+                         : NULL;
     if (!y) return onnx_op_failed(c);
     double lo = odt == BORN_I8 ? -128 : 0, hi = odt == BORN_I8 ? 127 : 255;
     int64_t osz = g.out[0] * g.out[1] * g.out[2];
@@ -196,8 +205,10 @@ static born_status op_QLinearConv(onnx_op_ctx *c) {
                 int64_t i = (n * g.cout + m) * osz + o;
                 double q = nearbyint((double)((float)(av[i] + b) * scale)) + yz;
                 q = q < lo ? lo : q > hi ? hi : q;
-                if (odt == BORN_I8) ((int8_t *)born_data_ptr(y))[i] = (int8_t)q;
-                else ((uint8_t *)born_data_ptr(y))[i] = (uint8_t)q;
+                if (odt == BORN_I8)
+                    ((int8_t *)born_data_ptr(y))[i] = (int8_t)q;
+                else
+                    ((uint8_t *)born_data_ptr(y))[i] = (uint8_t)q;
             }
         }
     c->out[0] = y;

@@ -20,10 +20,14 @@ static roi_sample sample_at(double y, double x, int64_t h, int64_t w) {
     if (y < 0) y = 0;
     if (x < 0) x = 0;
     int64_t yl = (int64_t)y, xl = (int64_t)x, yh, xh;
-    if (yl >= h - 1) yh = yl = h - 1, y = (double)yl;
-    else yh = yl + 1;
-    if (xl >= w - 1) xh = xl = w - 1, x = (double)xl;
-    else xh = xl + 1;
+    if (yl >= h - 1)
+        yh = yl = h - 1, y = (double)yl;
+    else
+        yh = yl + 1;
+    if (xl >= w - 1)
+        xh = xl = w - 1, x = (double)xl;
+    else
+        xh = xl + 1;
     double ly = y - (double)yl, lx = x - (double)xl, hy = 1 - ly, hx = 1 - lx;
     s.pos[0] = yl * w + xl, s.pos[1] = yl * w + xh, s.pos[2] = yh * w + xl, s.pos[3] = yh * w + xh;
     s.w[0] = hy * hx, s.w[1] = hy * lx, s.w[2] = ly * hx, s.w[3] = ly * lx;
@@ -31,7 +35,8 @@ static roi_sample sample_at(double y, double x, int64_t h, int64_t w) {
 }
 
 static born_status op_RoiAlign(onnx_op_ctx *c) {
-    for (int i = 0; i < 3; i++) ONNX_TRY(onnx_need(c, i));
+    for (int i = 0; i < 3; i++)
+        ONNX_TRY(onnx_need(c, i));
     born_tensor *xt = c->in[0], *rt = c->in[1], *bt = c->in[2];
     born_dtype dt = born_tensor_dtype(xt);
     if (!born_dtype_is_floating(dt))
@@ -43,12 +48,14 @@ static born_status op_RoiAlign(onnx_op_ctx *c) {
     int64_t nroi = born_tensor_ndim(bt) == 1 ? born_tensor_shape(bt)[0] : -1;
     if (nroi < 0 || born_tensor_ndim(rt) != 2 || born_tensor_shape(rt)[0] != nroi ||
         born_tensor_shape(rt)[1] != 4)
-        return onnx_fail(c, BORN_ERR_SHAPE, "rois must be [num_rois, 4] and batch_indices "
+        return onnx_fail(c, BORN_ERR_SHAPE,
+                         "rois must be [num_rois, 4] and batch_indices "
                          "[num_rois]");
     char mb[16], cb[32];
     const char *mode = onnx_attr_str(c, "mode", "avg", mb, sizeof mb);
-    const char *ctm = onnx_attr_str(c, "coordinate_transformation_mode",
-                                    c->opset >= 16 ? "half_pixel" : "output_half_pixel", cb, sizeof cb);
+    const char *ctm =
+        onnx_attr_str(c, "coordinate_transformation_mode",
+                      c->opset >= 16 ? "half_pixel" : "output_half_pixel", cb, sizeof cb);
     bool avg = !strcmp(mode, "avg"), half = !strcmp(ctm, "half_pixel");
     if (!avg && strcmp(mode, "max")) return onnx_fail(c, BORN_ERR_ARGUMENT, "mode '%s'", mode);
     if (!half && strcmp(ctm, "output_half_pixel"))
@@ -94,10 +101,12 @@ static born_status op_RoiAlign(onnx_op_ctx *c) {
                             double xx = x0 + (double)pw * bw + ((double)ix + 0.5) * bw / (double)gw;
                             roi_sample s = sample_at(yy, xx, H, W);
                             if (avg) {
-                                for (int k = 0; k < 4; k++) v += s.w[k] * plane[s.pos[k]];
+                                for (int k = 0; k < 4; k++)
+                                    v += s.w[k] * plane[s.pos[k]];
                             } else { /* the reference's max: the largest weighted corner */
                                 double m = s.w[0] * plane[s.pos[0]];
-                                for (int k = 1; k < 4; k++) m = fmax(m, s.w[k] * plane[s.pos[k]]);
+                                for (int k = 1; k < 4; k++)
+                                    m = fmax(m, s.w[k] * plane[s.pos[k]]);
                                 v = first ? m : fmax(v, m);
                                 first = false;
                             }
@@ -125,8 +134,10 @@ static born_status op_MaxUnpool(onnx_op_ctx *c) {
     const int64_t *strides = onnx_attr_ints(c, "strides", &ns);
     const int64_t *pads = onnx_attr_ints(c, "pads", &np);
     if (!ks || nk != nsp || (strides && ns != nsp) || (pads && np != 2 * nsp))
-        return onnx_fail(c, BORN_ERR_ARGUMENT, "kernel_shape, strides or pads do not match %d "
-                         "spatial dimensions", nsp);
+        return onnx_fail(c, BORN_ERR_ARGUMENT,
+                         "kernel_shape, strides or pads do not match %d "
+                         "spatial dimensions",
+                         nsp);
     int64_t inf[BORN_MAX_DIMS], osh[BORN_MAX_DIMS];
     inf[0] = xs[0], inf[1] = xs[1];
     for (int i = 0; i < nsp; i++) {
@@ -140,17 +151,21 @@ static born_status op_MaxUnpool(onnx_op_ctx *c) {
     if (st) {
         int n = onnx_read_ints(c, st, osh, BORN_MAX_DIMS, "output_shape");
         if (n < 0) return onnx_op_failed(c);
-        if (n != r) return onnx_fail(c, BORN_ERR_SHAPE, "output_shape has %d values for rank %d", n, r);
+        if (n != r)
+            return onnx_fail(c, BORN_ERR_SHAPE, "output_shape has %d values for rank %d", n, r);
         for (int i = 0; i < r; i++)
             if (i < 2 ? osh[i] != inf[i] : osh[i] < inf[i])
-                return onnx_fail(c, BORN_ERR_SHAPE, "output_shape[%d] = %lld cannot hold the "
-                                 "unpooled size %lld", i, (long long)osh[i], (long long)inf[i]);
+                return onnx_fail(c, BORN_ERR_SHAPE,
+                                 "output_shape[%d] = %lld cannot hold the "
+                                 "unpooled size %lld",
+                                 i, (long long)osh[i], (long long)inf[i]);
     }
     born_tensor *x = onnx_as(xt, born_tensor_dtype(xt)), *idx = onnx_as(it, BORN_I64);
     born_tensor *y = x && idx ? born_zeros(born_tensor_dtype(xt), r, osh) : NULL;
     if (!y) return onnx_op_failed(c);
     int64_t total = 1, n = born_tensor_numel(x);
-    for (int i = 0; i < r; i++) total *= inf[i];
+    for (int i = 0; i < r; i++)
+        total *= inf[i];
     size_t es = born_dtype_size(born_tensor_dtype(xt));
     const int64_t *iv = born_data_ptr(idx);
     const char *src = born_data_ptr(x);
@@ -158,8 +173,9 @@ static born_status op_MaxUnpool(onnx_op_ctx *c) {
     for (int64_t e = 0; e < n; e++) {
         int64_t k = iv[e];
         if (k < 0 || k >= total)
-            return onnx_fail(c, BORN_ERR_ARGUMENT, "index %lld is outside the unpooled tensor of %lld",
-                             (long long)k, (long long)total);
+            return onnx_fail(c, BORN_ERR_ARGUMENT,
+                             "index %lld is outside the unpooled tensor of %lld", (long long)k,
+                             (long long)total);
         /* k is a flat index into the unpooled shape; place it at the same coordinates of y */
         int64_t off = 0, rem = k, mul = 1;
         for (int i = r - 1; i >= 0; i--) {

@@ -44,8 +44,10 @@ static born_status op_DFT(onnx_op_ctx *c) {
     if (r < 2 || (shape[r - 1] != 1 && shape[r - 1] != 2))
         return onnx_fail(c, BORN_ERR_SHAPE, "input must be [..., 1] (real) or [..., 2] (complex)");
     int64_t axis;
-    if (c->opset >= 20) ONNX_TRY(opt_int(c, 2, -2, &axis, "axis"));
-    else axis = onnx_attr_int(c, "axis", 1);
+    if (c->opset >= 20)
+        ONNX_TRY(opt_int(c, 2, -2, &axis, "axis"));
+    else
+        axis = onnx_attr_int(c, "axis", 1);
     if (axis < 0) axis += r;
     if (axis < 0 || axis > r - 2)
         return onnx_fail(c, BORN_ERR_ARGUMENT, "axis is out of range for rank %d", r);
@@ -56,8 +58,10 @@ static born_status op_DFT(onnx_op_ctx *c) {
     bool irfft = inverse && onesided;
     int64_t n_out = irfft || !onesided ? len : len / 2 + 1, cout = irfft ? 1 : 2;
     int64_t outer = 1, inner = 1;
-    for (int i = 0; i < axis; i++) outer *= shape[i];
-    for (int i = axis + 1; i < r - 1; i++) inner *= shape[i];
+    for (int i = 0; i < axis; i++)
+        outer *= shape[i];
+    for (int i = axis + 1; i < r - 1; i++)
+        inner *= shape[i];
     int64_t oshape[BORN_MAX_DIMS];
     memcpy(oshape, shape, (size_t)r * sizeof *oshape);
     oshape[axis] = n_out, oshape[r - 1] = cout;
@@ -67,8 +71,10 @@ static born_status op_DFT(onnx_op_ctx *c) {
     born_tensor *y = xd ? born_empty(BORN_F64, r, oshape) : NULL;
     double *re = malloc((size_t)len * sizeof(double)), *im = malloc((size_t)len * sizeof(double));
     born_status st = BORN_OK;
-    if (!y) st = onnx_op_failed(c);
-    else if (!re || !im) st = onnx_fail(c, BORN_ERR_MEMORY, "out of memory");
+    if (!y)
+        st = onnx_op_failed(c);
+    else if (!re || !im)
+        st = onnx_fail(c, BORN_ERR_MEMORY, "out of memory");
     for (int64_t o = 0; o < outer && !st; o++)
         for (int64_t i = 0; i < inner; i++) {
             const double *src = born_data_f64(xd) + (o * n_in * inner + i) * cin;
@@ -128,8 +134,10 @@ static born_status op_STFT(onnx_op_ctx *c) {
     born_tensor *y = xd && (!win || wd) ? born_empty(BORN_F64, 4, oshape) : NULL;
     double *re = malloc((size_t)fl * sizeof(double)), *im = malloc((size_t)fl * sizeof(double));
     born_status st = BORN_OK;
-    if (!y) st = onnx_op_failed(c);
-    else if (!re || !im) st = onnx_fail(c, BORN_ERR_MEMORY, "out of memory");
+    if (!y)
+        st = onnx_op_failed(c);
+    else if (!re || !im)
+        st = onnx_fail(c, BORN_ERR_MEMORY, "out of memory");
     for (int64_t b = 0; b < batch && !st; b++)
         for (int64_t fr = 0; fr < frames; fr++) {
             const double *src = born_data_f64(xd) + (b * n + fr * step) * cin;
@@ -140,7 +148,8 @@ static born_status op_STFT(onnx_op_ctx *c) {
                 im[t] = cin == 2 ? src[t * cin + 1] * w : 0;
             }
             onnx_fft_run(f, re, im, false);
-            for (int64_t k = 0; k < bins; k++) dst[2 * k] = re[k], dst[2 * k + 1] = im[k];
+            for (int64_t k = 0; k < bins; k++)
+                dst[2 * k] = re[k], dst[2 * k + 1] = im[k];
         }
     free(re), free(im);
     onnx_fft_free(f);
@@ -152,7 +161,8 @@ static born_status op_STFT(onnx_op_ctx *c) {
 /* Triangular filters between num_mel_bins + 2 points equally spaced on the mel scale
  * (2595 log10(1 + f / 700)), mapped to DFT bins floor((dft_length + 1) f / sample_rate). */
 static born_status op_MelWeightMatrix(onnx_op_ctx *c) {
-    for (int i = 0; i < 5; i++) ONNX_TRY(onnx_need(c, i));
+    for (int i = 0; i < 5; i++)
+        ONNX_TRY(onnx_need(c, i));
     int64_t mels, len, rate;
     ONNX_TRY(opt_int(c, 0, 0, &mels, "num_mel_bins"));
     ONNX_TRY(opt_int(c, 1, 0, &len, "dft_length"));
@@ -162,9 +172,10 @@ static born_status op_MelWeightMatrix(onnx_op_ctx *c) {
     ONNX_TRY(onnx_read_scalar(c, c->in[4], &hi, "upper_edge_hertz"));
     if (mels < 1 || mels > (1 << 20) || len < 1 || len > (1 << 26) || rate < 1 || !(lo >= 0) ||
         !(hi >= lo))
-        return onnx_fail(c, BORN_ERR_ARGUMENT, "bad arguments (num_mel_bins %lld, dft_length %lld, "
-                         "sample_rate %lld, edges %g..%g Hz)", (long long)mels, (long long)len,
-                         (long long)rate, lo, hi);
+        return onnx_fail(c, BORN_ERR_ARGUMENT,
+                         "bad arguments (num_mel_bins %lld, dft_length %lld, "
+                         "sample_rate %lld, edges %g..%g Hz)",
+                         (long long)mels, (long long)len, (long long)rate, lo, hi);
     born_dtype dt;
     int64_t ot = onnx_attr_int(c, "output_datatype", 1);
     if (!onnx_dtype_map((int32_t)ot, &dt))
@@ -183,24 +194,27 @@ static born_status op_MelWeightMatrix(onnx_op_ctx *c) {
         pts[i] = (int64_t)floor((double)(len + 1) * hz / (double)rate);
         if (pts[i] < 0 || pts[i] >= nbins) {
             free(pts);
-            return onnx_fail(c, BORN_ERR_ARGUMENT, "upper_edge_hertz %g maps past the last of %lld "
-                             "DFT bins", hi, (long long)nbins);
+            return onnx_fail(c, BORN_ERR_ARGUMENT,
+                             "upper_edge_hertz %g maps past the last of %lld "
+                             "DFT bins",
+                             hi, (long long)nbins);
         }
     }
     double *o = born_data_f64(y);
     for (int64_t i = 0; i < mels; i++) {
         int64_t l = pts[i], m = pts[i + 1], h = pts[i + 2];
-        if (m == l) o[m * mels + i] = 1;
+        if (m == l)
+            o[m * mels + i] = 1;
         else
-            for (int64_t j = l; j <= m; j++) o[j * mels + i] = (double)(j - l) / (double)(m - l);
-        for (int64_t j = m; j < h; j++) o[j * mels + i] = (double)(h - j) / (double)(h - m);
+            for (int64_t j = l; j <= m; j++)
+                o[j * mels + i] = (double)(j - l) / (double)(m - l);
+        for (int64_t j = m; j < h; j++)
+            o[j * mels + i] = (double)(h - j) / (double)(h - m);
     }
     free(pts);
     ONNX_OUT(0, born_contiguous(born_to_dtype(y, dt)));
     return BORN_OK;
 }
 
-const onnx_op_entry onnx_ops_spectral[] = {{"DFT", op_DFT},
-                                           {"STFT", op_STFT},
-                                           {"MelWeightMatrix", op_MelWeightMatrix},
-                                           {NULL, NULL}};
+const onnx_op_entry onnx_ops_spectral[] = {
+    {"DFT", op_DFT}, {"STFT", op_STFT}, {"MelWeightMatrix", op_MelWeightMatrix}, {NULL, NULL}};

@@ -8,9 +8,9 @@
 #include "onnx/onnx_internal.h"
 
 typedef struct tfidf_gram {
-    int n;                /* tokens */
-    const int64_t *toks;  /* into pool_int64s */
-    int64_t out;          /* output column */
+    int n;               /* tokens */
+    const int64_t *toks; /* into pool_int64s */
+    int64_t out;         /* output column */
 } tfidf_gram;
 
 /* The column of the n-gram x[0], x[step], ... (n tokens), or -1 when the pool lacks it. */
@@ -18,7 +18,8 @@ static int64_t gram_find(const tfidf_gram *g, int ng, const int64_t *x, int64_t 
     for (int j = 0; j < ng; j++) {
         if (g[j].n != n) continue;
         int k = 0;
-        while (k < n && g[j].toks[k] == x[k * step]) k++;
+        while (k < n && g[j].toks[k] == x[k * step])
+            k++;
         if (k == n) return g[j].out;
     }
     return -1;
@@ -38,12 +39,13 @@ static born_status op_TfIdfVectorizer(onnx_op_ctx *c) {
     int64_t skips = onnx_attr_int(c, "max_skip_count", 0);
     if (minn < 1 || maxn < minn || maxn > 64 || skips < 0 || skips > (1 << 20))
         return onnx_fail(c, BORN_ERR_ARGUMENT,
-                         "bad n-gram lengths %lld..%lld or max_skip_count %lld",
-                         (long long)minn, (long long)maxn, (long long)skips);
+                         "bad n-gram lengths %lld..%lld or max_skip_count %lld", (long long)minn,
+                         (long long)maxn, (long long)skips);
     char buf[16];
     const char *mode = onnx_attr_str(c, "mode", "", buf, sizeof buf);
     int md = !strcmp(mode, "TF") ? 0 : !strcmp(mode, "IDF") ? 1 : !strcmp(mode, "TFIDF") ? 2 : -1;
-    if (md < 0) return onnx_fail(c, BORN_ERR_ARGUMENT, "mode '%s' (expected TF, IDF or TFIDF)", mode);
+    if (md < 0)
+        return onnx_fail(c, BORN_ERR_ARGUMENT, "mode '%s' (expected TF, IDF or TFIDF)", mode);
     if (onnx_has_attr(c, "pool_strings"))
         return onnx_fail(c, BORN_ERR_UNSUPPORTED, "pool_strings: Born holds no string tensors");
     int npool, ncounts, nidx, nw;
@@ -63,14 +65,16 @@ static born_status op_TfIdfVectorizer(onnx_op_ctx *c) {
     for (int i = 0; i < ncounts && !st; i++) {
         int64_t b = counts[i], e = i + 1 < ncounts ? counts[i + 1] : npool;
         if (b < 0 || e < b || e > npool || (e - b) % (i + 1)) {
-            st = onnx_fail(c, BORN_ERR_ARGUMENT, "ngram_counts[%d] = %lld does not split the pool "
-                           "of %d into %d-grams", i, (long long)b, npool, i + 1);
+            st = onnx_fail(c, BORN_ERR_ARGUMENT,
+                           "ngram_counts[%d] = %lld does not split the pool "
+                           "of %d into %d-grams",
+                           i, (long long)b, npool, i + 1);
             break;
         }
         for (int64_t p = b; p < e; p += i + 1, ng++) {
             if (ng >= nidx || idx[ng] < 0 || idx[ng] > ((int64_t)1 << 30)) {
-                st = onnx_fail(c, BORN_ERR_ARGUMENT, "ngram_indexes lacks a valid entry for n-gram %d",
-                               ng);
+                st = onnx_fail(c, BORN_ERR_ARGUMENT,
+                               "ngram_indexes lacks a valid entry for n-gram %d", ng);
                 break;
             }
             g[ng] = (tfidf_gram){.n = i + 1, .toks = pool + p, .out = idx[ng]};
@@ -104,8 +108,10 @@ static born_status op_TfIdfVectorizer(onnx_op_ctx *c) {
         }
         for (int64_t j = 0; j < width; j++) {
             double wj = nw ? w[j] : 1;
-            if (md == 1) yr[j] = yr[j] > 0 ? (float)wj : 0;
-            else if (md == 2) yr[j] = (float)(yr[j] * wj);
+            if (md == 1)
+                yr[j] = yr[j] > 0 ? (float)wj : 0;
+            else if (md == 2)
+                yr[j] = (float)(yr[j] * wj);
         }
     }
     free(g);

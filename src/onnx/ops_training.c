@@ -11,8 +11,8 @@ enum { OPT_ADAGRAD, OPT_ADAM, OPT_MOMENTUM, OPT_NESTEROV };
 
 typedef struct opt_params {
     int kind;
-    double r, t;                       /* learning rate, update count */
-    double norm, norm_post;            /* norm_coefficient(_post) */
+    double r, t;            /* learning rate, update count */
+    double norm, norm_post; /* norm_coefficient(_post) */
     double alpha, beta, eps, decay;
 } opt_params;
 
@@ -29,9 +29,8 @@ static void update(const opt_params *p, double *x, const double *g, double *s1, 
         } else if (p->kind == OPT_ADAM) {
             s1[i] = p->alpha * s1[i] + (1 - p->alpha) * gr;
             s2[i] = p->beta * s2[i] + (1 - p->beta) * gr * gr;
-            double r = p->t > 0
-                           ? p->r * sqrt(1 - pow(p->beta, p->t)) / (1 - pow(p->alpha, p->t))
-                           : p->r;
+            double r =
+                p->t > 0 ? p->r * sqrt(1 - pow(p->beta, p->t)) / (1 - pow(p->alpha, p->t)) : p->r;
             double xn = x[i] - r * (s1[i] / (sqrt(s2[i]) + p->eps));
             x[i] = (1 - p->norm_post) * xn;
         } else {
@@ -113,9 +112,12 @@ static born_status op_Momentum(onnx_op_ctx *c) {
     opt_params p = {.alpha = onnx_attr_float(c, "alpha", 0),
                     .beta = onnx_attr_float(c, "beta", 0),
                     .norm = onnx_attr_float(c, "norm_coefficient", 0)};
-    if (!strcmp(mode, "standard")) p.kind = OPT_MOMENTUM;
-    else if (!strcmp(mode, "nesterov")) p.kind = OPT_NESTEROV;
-    else return onnx_fail(c, BORN_ERR_ARGUMENT, "mode '%s' (expected standard or nesterov)", mode);
+    if (!strcmp(mode, "standard"))
+        p.kind = OPT_MOMENTUM;
+    else if (!strcmp(mode, "nesterov"))
+        p.kind = OPT_NESTEROV;
+    else
+        return onnx_fail(c, BORN_ERR_ARGUMENT, "mode '%s' (expected standard or nesterov)", mode);
     return optimize(c, &p, 1);
 }
 

@@ -51,7 +51,8 @@ static void check_fixture(const char *name, double atol) {
         born_tensor *got = outs->items[i].tensor;
         if (!want) break;
         CHECK_MSG(born_tensor_dtype(got) == born_tensor_dtype(want), "%s: dtype %s, want %s", name,
-                  born_dtype_name(born_tensor_dtype(got)), born_dtype_name(born_tensor_dtype(want)));
+                  born_dtype_name(born_tensor_dtype(got)),
+                  born_dtype_name(born_tensor_dtype(want)));
         CHECK_MSG(born_tensor_ndim(got) == born_tensor_ndim(want) &&
                       !memcmp(born_tensor_shape(got), born_tensor_shape(want),
                               (size_t)born_tensor_ndim(got) * sizeof(int64_t)),
