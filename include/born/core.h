@@ -304,8 +304,9 @@ BORN_API born_tensor *born_from_buffer(born_dtype dtype, int ndim, const int64_t
 /* ------------------------------------------------------------------------------------------ */
 /* Element access (CPU tensors; other devices report BORN_ERR_DEVICE)                          */
 
-/* The value of a one-element tensor, converted to double. Returns NaN and records an error if t
- * does not have exactly one element. */
+/* The value of a one-element tensor, converted to double; on a device, the element is copied
+ * back (waiting for the work queued there). Returns NaN and records an error if t does not have
+ * exactly one element. */
 BORN_API double born_item(const born_tensor *t);
 
 /* Reads the element at index (ndim entries, negative entries count from the end) as double or

@@ -236,6 +236,18 @@ typedef struct born_backend {
     /* True when the attention entries also take f16/bf16 operands (accumulating in f32): out,
      * grad_out and the gradients are then in q's dtype and lse is f32. */
     bool attention_half;
+    /* Cross-entropy fused (optional; NULL keeps the composition of log_softmax and gather):
+     * logits x [N, C] of a floating dtype with stride 1 along C, i64 targets [N] (each in [0, C)
+     * or ignore_index); loss [N] and lse [N] contiguous in the compute type (f64 for f64, else
+     * f32): lse_i = log sum_c exp(x[i, c]), loss_i = lse_i - x[i, t_i], 0 where ignored. */
+    born_status (*cross_entropy)(const born_strided *loss, const born_strided *lse,
+                                 const born_strided *x, const born_strided *target,
+                                 int64_t ignore_index);
+    /* Its gradient: grad_x [N, C] contiguous in x's dtype = g_i (exp(x[i, c] - lse_i) - [c ==
+     * t_i]), zero rows where ignored; g [N] (any stride) and lse in the compute type. */
+    born_status (*cross_entropy_backward)(const born_strided *grad_x, const born_strided *x,
+                                          const born_strided *target, const born_strided *lse,
+                                          const born_strided *g, int64_t ignore_index);
 } born_backend;
 
 /* The backend serving device (NULL + error naming the device if none is available). */

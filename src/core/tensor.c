@@ -304,6 +304,16 @@ double born_item(const born_tensor *t) {
     }
     int64_t zeros[BORN_MAX_DIMS] = {0};
     double v = NAN;
+    if (t->storage->device.type != BORN_DEVICE_CPU) {
+        /* torch's .item(): the one element comes back from the device (waiting for it) */
+        born_no_grad_begin();
+        born_scope_begin();
+        born_tensor *host = born_to((born_tensor *)t, BORN_CPU);
+        if (host) born_get(host, zeros, &v);
+        born_scope_end();
+        born_no_grad_end();
+        return v;
+    }
     born_get(t, zeros, &v);
     return v;
 }

@@ -43,7 +43,8 @@ static born_tensor *gpt_forward(born_module *m, born_tensor *idx) {
                                shape_str(idx->ndim, idx->shape, d, sizeof d), g->cfg.block_size);
     born_tensor *x = born_module_forward(g->wte, idx);
     if (g->wpe) {
-        born_tensor *pos = born_arange(0, (double)idx->shape[1], 1, BORN_I64);
+        born_tensor *pos = born_to(born_arange(0, (double)idx->shape[1], 1, BORN_I64),
+                                   born_tensor_device(idx));
         x = born_add(x, born_module_forward(g->wpe, pos));
     }
     x = born_module_forward(g->ln_f, born_module_forward(g->h, x));

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/node.h"
 #include "core/tensor_impl.h"
 #include "nn/nn_internal.h"
 #include "ops/op_util.h"
@@ -150,6 +151,58 @@ static born_tensor *class_index_loss(born_tensor *logp, born_tensor *target, bor
     return born_div(total, born_sum(w_t, 0, NULL, false));
 }
 
+/* ---- fused cross-entropy ---------------------------------------------------------------------- */
+
+/* Where the backend has the fused kernels (one pass for log-softmax and the target's
+ * log-likelihood, one for the gradient), plain cross-entropy of [N, C] logits (no class weights,
+ * no label smoothing) runs as one node: per-row losses in f32 (f64 for f64) whose rule calls the
+ * fused backward, then the reduction as ops, rounded to the logits' dtype at the end. */
+typedef struct xent_params {
+    int64_t ignore_index;
+} xent_params;
+
+static born_status xent_rule(born_node *node, born_tensor *g, born_tensor **gi) {
+    const xent_params *p = node_params(node);
+    born_tensor *x = node_saved(node, 0), *t = node_saved(node, 1), *lse = node_saved(node, 2);
+    const born_backend *be = ops_backend(x);
+    born_tensor *gc = be ? born_to_dtype(g, lse->dtype) : NULL;
+    born_tensor *dx = gc ? ops_empty(x->dtype, 2, x->shape, x->storage->device) : NULL;
+    if (!dx) return born_last_status();
+    born_strided sdx = strided_of(dx), sx = strided_of(x), st = strided_of(t), sl = strided_of(lse);
+    born_strided sg = strided_of(gc);
+    born_status s = be->cross_entropy_backward(&sdx, &sx, &st, &sl, &sg, p->ignore_index);
+    if (s != BORN_OK) return s;
+    gi[0] = dx;
+    return BORN_OK;
+}
+
+/* The loss of logits x [N, C] against checked class indices t [N]; runs inside the caller's
+ * scope. */
+static born_tensor *fused_class_loss(born_tensor *x, born_tensor *t, int64_t ignore_index,
+                                     born_reduction r) {
+    const born_backend *be = ops_backend(x);
+    born_dtype acc = x->dtype == BORN_F64 ? BORN_F64 : BORN_F32;
+    int64_t n = x->shape[0];
+    born_tensor *xc = be ? born_contiguous(x) : NULL;
+    born_tensor *t64 = xc ? born_contiguous(born_to_dtype(t, BORN_I64)) : NULL;
+    born_tensor *loss = t64 ? ops_empty(acc, 1, &n, x->storage->device) : NULL;
+    born_tensor *lse = loss ? ops_empty(acc, 1, &n, x->storage->device) : NULL;
+    if (!lse) return NULL;
+    born_strided sl = strided_of(loss), se = strided_of(lse), sx = strided_of(xc), st = strided_of(t64);
+    if (be->cross_entropy(&sl, &se, &sx, &st, ignore_index) != BORN_OK) return NULL;
+    xent_params p = {ignore_index};
+    born_tensor *save[3] = {xc, t64, lse};
+    if (!autograd_record(loss, "CrossEntropyBackward", xent_rule, 1, &x, 3, save, &p, sizeof p))
+        return NULL;
+    born_tensor *out = loss;
+    if (r != BORN_REDUCTION_NONE) out = born_sum(loss, 0, NULL, false);
+    if (r == BORN_REDUCTION_MEAN) {
+        born_tensor *valid = born_to_dtype(born_ne_scalar(t64, (double)ignore_index), acc);
+        out = born_div(out, born_sum(valid, 0, NULL, false));
+    }
+    return born_to_dtype(out, x->dtype);
+}
+
 /* Shared by cross_entropy and nll_loss: unbatched inputs [C] with a 0-dim target become [1, C]
  * and [1]; the NONE result goes back to 0-dim. */
 static born_tensor *class_loss(const char *fn, born_tensor *input, born_tensor *target,
@@ -208,7 +261,10 @@ static born_tensor *class_loss(const char *fn, born_tensor *input, born_tensor *
         if (unbatched && target->ndim != 0)
             born_error(BORN_ERR_SHAPE, "%s: target %s for the unbatched input %s must be 0-dim", fn,
                        ops_describe(target, a, sizeof a), ops_describe(input, b, sizeof b));
-        else {
+        else if (from_logits && x->ndim == 2 && !weight && smoothing == 0 && ops_backend(x) &&
+                 ops_backend(x)->cross_entropy && ops_backend(x)->cross_entropy_backward) {
+            out = fused_class_loss(x, t, ignore_index, r);
+        } else {
             born_tensor *logp = from_logits ? born_log_softmax(x, 1) : x;
             out = class_index_loss(logp, t, weight, ignore_index, smoothing, r);
         }

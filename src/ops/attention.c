@@ -342,7 +342,7 @@ static born_tensor *sdpa_math(born_tensor *q, born_tensor *k, born_tensor *v, bo
     /* visible: bool [..., L, S] where a key may be seen (NULL: everywhere) */
     born_tensor *visible = NULL;
     if (p->is_causal) {
-        born_tensor *ones = born_ones(BORN_BOOL, BORN_DIMS(g->l, g->s));
+        born_tensor *ones = born_to(born_ones(BORN_BOOL, BORN_DIMS(g->l, g->s)), q->storage->device);
         visible = born_tril(ones, p->kv_offset);
     }
     if (mask && mask->dtype == BORN_BOOL) visible = visible ? born_logical_and(visible, mask) : mask;
@@ -350,7 +350,8 @@ static born_tensor *sdpa_math(born_tensor *q, born_tensor *k, born_tensor *v, bo
     if (visible) s = born_masked_fill(s, born_logical_not(visible), -INFINITY);
     /* clamping -inf to the lowest finite value keeps fully masked rows finite; they are then
      * zeroed, as the flash kernel gives them */
-    born_tensor *lowest = born_full(s->dtype, 0, NULL, s->dtype == BORN_F64 ? -DBL_MAX : -FLT_MAX);
+    born_tensor *lowest = born_to(born_full(s->dtype, 0, NULL, s->dtype == BORN_F64 ? -DBL_MAX : -FLT_MAX),
+                                  q->storage->device);
     born_tensor *pr = born_softmax(born_maximum(s, lowest), -1);
     if (visible || mask) {
         int64_t last = -1;
@@ -358,7 +359,7 @@ static born_tensor *sdpa_math(born_tensor *q, born_tensor *k, born_tensor *v, bo
         pr = born_mul(pr, born_to_dtype(seen, pr->dtype));
     }
     if (p->dropout_p > 0) {
-        born_tensor *u = born_rand(p->gen, BORN_F32, nd, sshape);
+        born_tensor *u = born_to(born_rand(p->gen, BORN_F32, nd, sshape), q->storage->device);
         born_tensor *keep = born_to_dtype(born_ge_scalar(u, p->dropout_p), pr->dtype);
         pr = born_mul(pr, born_mul_scalar(keep, 1.0 / (1.0 - p->dropout_p)));
     }

@@ -141,7 +141,7 @@ born_status born_rope_cos_sin(const born_rope_params *params, int64_t dim, born_
     double *inv = malloc(sizeof(double) * (size_t)(half > 0 ? half : 1));
     if (!inv) return born_error(BORN_ERR_MEMORY, "%s: out of memory", fn);
     born_scope_begin();
-    born_tensor *pos = born_contiguous(born_to_dtype(positions, BORN_I64));
+    born_tensor *pos = born_contiguous(born_to_dtype(born_to(positions, BORN_CPU), BORN_I64));
     const int64_t *pv = pos ? born_data_i64(pos) : NULL;
     int64_t maxpos = 0;
     for (int64_t i = 0; pv && i < n; i++) maxpos = pv[i] + 1 > maxpos ? pv[i] + 1 : maxpos;
@@ -200,6 +200,9 @@ born_tensor *born_rope(born_tensor *x, born_tensor *positions, const born_rope_p
     born_tensor *cs = NULL, *sn = NULL, *y = NULL;
     born_dtype cdt = x->dtype == BORN_F64 ? BORN_F64 : BORN_F32;
     if (born_rope_cos_sin(&p, rdim, pos, cdt, &cs, &sn) == BORN_OK) {
+        /* the tables are made on the host; they follow x to its device */
+        cs = born_to(cs, x->storage->device);
+        sn = born_to(sn, x->storage->device);
         int64_t half = rdim / 2, last = x->ndim - 1;
         born_tensor *xr = rdim == dim ? x : born_narrow(x, (int)last, 0, rdim);
         born_tensor *xc = born_to_dtype(xr, cdt);

@@ -12,8 +12,11 @@ typedef struct softmax_params {
 born_tensor *softmax_backward_op(born_tensor *g, born_tensor *y, int dim, bool log) {
     const born_backend *be = ops_backend(y);
     if (!be) return NULL;
-    /* like the forward, half precision computes in f32 */
+    /* like the forward, half precision computes in f32 (converted here on the CPU; an
+     * accelerator's kernel reads and writes the halves itself, computing in f32) */
     born_dtype compute = y->dtype == BORN_F64 ? BORN_F64 : BORN_F32;
+    if (y->storage->device.type != BORN_DEVICE_CPU && (y->dtype == BORN_F16 || y->dtype == BORN_BF16))
+        compute = y->dtype;
     born_tensor *gc = ops_as_dtype(g, compute);
     born_tensor *yc = gc ? ops_as_dtype(y, compute) : NULL;
     born_tensor *out = yc ? ops_empty(compute, y->ndim, y->shape, y->storage->device) : NULL;
@@ -42,9 +45,12 @@ static born_tensor *softmax_op(born_tensor *t, int dim, bool log, const char *na
     if (d < 0) return NULL;
     const born_backend *be = ops_backend(t);
     if (!be) return NULL;
-    /* integers compute in f32; f16/bf16 compute in f32 and round back */
+    /* integers compute in f32; f16/bf16 compute in f32 and round back (on an accelerator the
+     * kernel does that itself, sparing two conversion passes over the tensor) */
     born_dtype out_dtype = born_dtype_is_floating(t->dtype) ? t->dtype : BORN_F32;
     born_dtype compute = (out_dtype == BORN_F64) ? BORN_F64 : BORN_F32;
+    if (t->storage->device.type != BORN_DEVICE_CPU && (out_dtype == BORN_F16 || out_dtype == BORN_BF16))
+        compute = out_dtype;
     born_tensor *in = ops_as_dtype(t, compute);
     born_tensor *y = in ? ops_empty(compute, t->ndim, t->shape, t->storage->device) : NULL;
     born_status st = y ? BORN_OK : born_last_status();

@@ -347,6 +347,43 @@ TEST(cuda_ops_reductions) {
     born_scope_end();
 }
 
+/* Long reductions into few outputs take the two-pass path (chunks, then their combination):
+ * whole tensors and long rows, against the CPU. */
+TEST(cuda_ops_long_reductions) {
+    if (!gpu_or_skip("cuda_ops_long_reductions")) return;
+    struct {
+        int nd;
+        int64_t shape[3];
+        int ndims;
+        int64_t dims[2];
+    } cases[] = {
+        {1, {1048583}, 1, {0}}, {2, {3, 300001}, 1, {1}}, {3, {64, 4099, 2}, 2, {0, 1}},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (int d = 0; d < NFLOAT; d++) {
+            born_dtype dt = float_dtypes[d];
+            born_scope_begin();
+            born_tensor *x = rnd(dt, cases[c].nd, cases[c].shape, 1.0, 0.0, false);
+            born_tensor *xg = cu(x);
+            int64_t nred = 1;
+            for (int i = 0; i < cases[c].ndims; i++) nred *= cases[c].shape[cases[c].dims[i]];
+            /* partial sums reach ~sqrt(n); each of ~sqrt(n) levels rounds them: n eps overall */
+            double atol = (dt == BORN_F64 ? 1e-13 : 1e-7) * (double)nred;
+            compare("long sum", born_sum(x, cases[c].ndims, cases[c].dims, false),
+                    born_sum(xg, cases[c].ndims, cases[c].dims, false), rtol_of(dt) * 4, atol);
+            compare("long max", born_max(x, cases[c].ndims, cases[c].dims, false),
+                    born_max(xg, cases[c].ndims, cases[c].dims, false), 0, 0);
+            born_tensor *pos = born_gt_scalar(x, 4.5); /* rare: any depends on a few elements */
+            compare("long any", born_any(pos, cases[c].ndims, cases[c].dims, false),
+                    born_any(cu(pos), cases[c].ndims, cases[c].dims, false), 0, 0);
+            born_scope_end();
+        }
+    born_scope_begin();
+    born_tensor *xi = born_randint(gen, -1000, 1000, BORN_I64, BORN_DIMS(1 << 20));
+    compare("long sum i64", born_sum(xi, BORN_DIMS(0), false), born_sum(cu(xi), BORN_DIMS(0), false), 0, 0);
+    born_scope_end();
+}
+
 TEST(cuda_ops_softmax) {
     if (!gpu_or_skip("cuda_ops_softmax")) return;
     for (int d = 0; d < NFLOAT; d++) {

@@ -2,10 +2,12 @@
  * Adam/AdamW).
  *
  * Indexing follows the CPU's geometry (src/backend/cpu/index.c): B is iterated in full (gather's
- * and index_select's output, scatter_add's and index_add's source), A is indexed along dim. One
- * thread walks one row of B (a combination of its other dims) along dim in index order, so the
- * accumulating kernels are race-free (two rows never touch one element of A) and deterministic.
- * An index out of range is never dereferenced: it raises the device flag with its value.
+ * and index_select's output, scatter_add's and index_add's source), A is indexed along dim. The
+ * copies take one thread an element. In the accumulating kernels a thread walks one row of B (a
+ * combination of its other dims) along dim in index order, adding only into its own range of A's
+ * positions along dim, so they are race-free (no two threads touch one element of A) and
+ * deterministic. An index out of range is never dereferenced: it raises the device flag with its
+ * value.
  *
  * The optimizer kernels evaluate the expressions of src/backend/optim_step.h in the compute type
  * with every operation rounded on its own (no FMA contraction: __fmul_rn and friends). */
@@ -52,32 +54,63 @@ IRows make_irows(const cu_strided *b, const cu_strided *a, const cu_strided *ix,
     return r;
 }
 
-template <bool ADD> __global__ void index_kernel(IRows r, long long *flag) {
-    int64_t step = (int64_t)gridDim.x * blockDim.x;
+/* B's row `row` and the matching positions in A and the index. */
+__device__ inline void irow_ptrs(const IRows &r, int64_t row, char **p) {
+    p[0] = r.base[0];
+    p[1] = r.base[1];
+    p[2] = r.base[2];
+    for (int d = r.kd - 1; d >= 0; d--) {
+        int64_t q = row / r.kshape[d], idx = row - q * r.kshape[d];
+        row = q;
+        for (int k = 0; k < 3; k++) p[k] += idx * r.ks[k][d];
+    }
+}
+
+/* gather / index_select with one thread an element of B, rows fastest (so that neighbouring
+ * threads touch neighbouring elements when the rows are B's inner dims, as in an embedding). */
+__global__ void index_copy_kernel(IRows r, long long *flag) {
+    int64_t step = (int64_t)gridDim.x * blockDim.x, total = r.nrows * r.n;
     int64_t es = dtype_size(r.bt);
-    for (int64_t row = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; row < r.nrows; row += step) {
-        char *p[3] = {r.base[0], r.base[1], r.base[2]};
-        int64_t rem = row;
-        for (int d = r.kd - 1; d >= 0; d--) {
-            int64_t q = rem / r.kshape[d], idx = rem - q * r.kshape[d];
-            rem = q;
-            for (int k = 0; k < 3; k++) p[k] += idx * r.ks[k][d];
+    for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < total; e += step) {
+        int64_t j = e / r.nrows, row = e - j * r.nrows;
+        char *p[3];
+        irow_ptrs(r, row, p);
+        int64_t v = *(const int64_t *)(p[2] + j * r.step[2]);
+        if (v < 0 || v >= r.bound) {
+            atomicCAS((unsigned long long *)flag, 0ull, (unsigned long long)v | (1ull << 63));
+            continue;
         }
+        char *pa = p[1] + v * r.step[1], *pb = p[0] + j * r.step[0];
+        switch (es) {
+        case 1: *(uint8_t *)pb = *(const uint8_t *)pa; break;
+        case 2: *(uint16_t *)pb = *(const uint16_t *)pa; break;
+        case 4: *(uint32_t *)pb = *(const uint32_t *)pa; break;
+        default: *(uint64_t *)pb = *(const uint64_t *)pa; break;
+        }
+    }
+}
+
+/* scatter_add / index_add with A's positions along dim split into `parts` ranges: thread (row,
+ * part) walks the row's indices in order and adds those that fall in its range. Each element of
+ * A still has one writer adding in index order (the result of the one-thread-a-row kernel), with
+ * rows x parts threads at work. */
+__global__ void index_add_kernel(IRows r, long long *flag, int64_t parts) {
+    int64_t step = (int64_t)gridDim.x * blockDim.x, total = r.nrows * parts;
+    int64_t chunk = (r.bound + parts - 1) / parts;
+    for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < total; e += step) {
+        int64_t part = e / r.nrows, row = e - part * r.nrows;
+        int64_t lo = part * chunk, hi = lo + chunk < r.bound ? lo + chunk : r.bound;
+        char *p[3];
+        irow_ptrs(r, row, p);
         for (int64_t j = 0; j < r.n; j++) {
             int64_t v = *(const int64_t *)(p[2] + j * r.step[2]);
             if (v < 0 || v >= r.bound) {
                 atomicCAS((unsigned long long *)flag, 0ull, (unsigned long long)v | (1ull << 63));
                 continue;
             }
+            if (v < lo || v >= hi) continue;
             char *pa = p[1] + v * r.step[1], *pb = p[0] + j * r.step[0];
-            if (!ADD) {
-                switch (es) {
-                case 1: *(uint8_t *)pb = *(const uint8_t *)pa; break;
-                case 2: *(uint16_t *)pb = *(const uint16_t *)pa; break;
-                case 4: *(uint32_t *)pb = *(const uint32_t *)pa; break;
-                default: *(uint64_t *)pb = *(const uint64_t *)pa; break;
-                }
-            } else if (r.at == BORN_F64) {
+            if (r.at == BORN_F64) {
                 *(double *)pa = *(const double *)pa + *(const double *)pb;
             } else if (is_floating(r.at)) {
                 st_f(pa, r.at, ld_f(pa, r.at) + ld_f(pb, r.at));
@@ -159,10 +192,14 @@ extern "C" cudaError_t cu_index(cudaStream_t s, bool add, bool index_1d, const c
                                 long long *flag) {
     IRows r = make_irows(b, a, index, dim, index_1d);
     if (r.nrows == 0 || r.n == 0) return cudaSuccess;
-    if (add)
-        index_kernel<true><<<grid_for(r.nrows, 128), 128, 0, s>>>(r, flag);
-    else
-        index_kernel<false><<<grid_for(r.nrows, 128), 128, 0, s>>>(r, flag);
+    if (add) {
+        /* enough threads to fill the GPU when the rows are few, each range at least 1 long */
+        int64_t parts = r.nrows >= 65536 ? 1 : 65536 / r.nrows;
+        if (parts > r.bound) parts = r.bound > 0 ? r.bound : 1;
+        index_add_kernel<<<grid_for(r.nrows * parts, 128), 128, 0, s>>>(r, flag, parts);
+    } else {
+        index_copy_kernel<<<grid_for(r.nrows * r.n, 256), 256, 0, s>>>(r, flag);
+    }
     return cudaGetLastError();
 }
 

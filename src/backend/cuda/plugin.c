@@ -10,6 +10,7 @@
 #include "backend/cuda/attention.h"
 #include "backend/cuda/cuda_internal.h"
 #include "backend/cuda/random.h"
+#include "backend/cuda/xent.h"
 
 _Static_assert(sizeof(cu_strided) == sizeof(born_strided), "cu_strided mirrors born_strided");
 _Static_assert(offsetof(cu_strided, dtype) == offsetof(born_strided, dtype), "layout");
@@ -106,6 +107,8 @@ static const born_backend cuda_vtable = {
     .attention_backward = cuda_attention_backward,
     .attention_half = true,
     .random = cuda_random,
+    .cross_entropy = cuda_cross_entropy,
+    .cross_entropy_backward = cuda_cross_entropy_backward,
 };
 
 __attribute__((visibility("default"))) born_status born_plugin_open(const born_plugin_host *host,

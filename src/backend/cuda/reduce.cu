@@ -7,6 +7,12 @@
 
 #include "backend/cuda/common.cuh"
 
+extern "C" {
+int cuda_device_of(const void *ptr);
+void *cuda_mem_alloc(int dev, size_t nbytes);
+void cuda_mem_free(int dev, void *ptr);
+}
+
 namespace cu {
 namespace {
 
@@ -198,7 +204,109 @@ template <int G, class A> __global__ void reduce_kernel(RGeo g, int op) {
     }
 }
 
+/* Long reductions into few outputs, in two passes: block (c, r) reduces chunk c (len elements)
+ * of output r into part[r * chunks + c] in the accumulator type, then one block per output
+ * combines its chunks in a fixed order. The chunking depends on the sizes only, so results do
+ * not depend on the GPU. */
+template <class A> __global__ void reduce_chunks_kernel(RGeo g, int op, A *part, int64_t len) {
+    const int64_t r = blockIdx.y, c = blockIdx.x;
+    int64_t in_off = 0, out_off = 0;
+    kept_offsets(g, r, &in_off, &out_off);
+    int64_t end = (c + 1) * len < g.nred ? (c + 1) * len : g.nred;
+    A acc = identity<A>(op);
+    for (int64_t j = c * len + threadIdx.x; j < end; j += 256)
+        acc = combine<A>(op, acc, load_acc<A>(g.in + in_off + red_offset(g, j), g.it, op));
+    acc = Group<256, A>::reduce(op, acc);
+    if (threadIdx.x == 0) part[r * gridDim.x + c] = acc;
+}
+
+template <class A> __global__ void reduce_parts_kernel(RGeo g, int op, const A *part, int64_t chunks) {
+    const int64_t r = blockIdx.x;
+    int64_t in_off = 0, out_off = 0;
+    kept_offsets(g, r, &in_off, &out_off);
+    A acc = identity<A>(op);
+    for (int64_t c = threadIdx.x; c < chunks; c += 256) acc = combine<A>(op, acc, part[r * chunks + c]);
+    acc = Group<256, A>::reduce(op, acc);
+    if (threadIdx.x == 0) store_acc<A>(g.out + out_off, g.ot, acc);
+}
+
+/* Column reductions (the kept dims innermost in memory, as a bias gradient's sum over rows), in
+ * two passes: thread (r, c) reduces chunk c of output r's elements (neighbouring threads read
+ * neighbouring columns), then one thread per output combines its chunks in order. */
+template <class A> __global__ void reduce_cols_kernel(RGeo g, int op, A *part, int64_t chunks, int64_t len) {
+    int64_t step = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < g.nout * chunks; e += step) {
+        int64_t c = e / g.nout, r = e - c * g.nout;
+        int64_t in_off = 0, out_off = 0;
+        kept_offsets(g, r, &in_off, &out_off);
+        int64_t end = (c + 1) * len < g.nred ? (c + 1) * len : g.nred;
+        A acc = identity<A>(op);
+        int64_t j = c * len;
+        /* eight loads in flight, combined in order */
+        for (; j + 8 <= end; j += 8) {
+            A v[8];
+#pragma unroll
+            for (int u = 0; u < 8; u++) v[u] = load_acc<A>(g.in + in_off + red_offset(g, j + u), g.it, op);
+#pragma unroll
+            for (int u = 0; u < 8; u++) acc = combine<A>(op, acc, v[u]);
+        }
+        for (; j < end; j++)
+            acc = combine<A>(op, acc, load_acc<A>(g.in + in_off + red_offset(g, j), g.it, op));
+        part[e] = acc;
+    }
+}
+
+template <class A> __global__ void reduce_cols_parts_kernel(RGeo g, int op, const A *part, int64_t chunks) {
+    int64_t step = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t r = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; r < g.nout; r += step) {
+        int64_t in_off = 0, out_off = 0;
+        kept_offsets(g, r, &in_off, &out_off);
+        A acc = identity<A>(op);
+        int64_t c = 0;
+        for (; c + 8 <= chunks; c += 8) {
+            A v[8];
+#pragma unroll
+            for (int u = 0; u < 8; u++) v[u] = part[(c + u) * g.nout + r];
+#pragma unroll
+            for (int u = 0; u < 8; u++) acc = combine<A>(op, acc, v[u]);
+        }
+        for (; c < chunks; c++) acc = combine<A>(op, acc, part[c * g.nout + r]);
+        store_acc<A>(g.out + out_off, g.ot, acc);
+    }
+}
+
 template <class A> cudaError_t launch_reduce(cudaStream_t s, const RGeo &g, int op) {
+    bool inner = g.kd > 0 && (g.rd == 0 || g.kin[g.kd - 1] < g.rin[g.rd - 1]);
+    if (inner && g.nout < 65536 && g.nred >= 64) {
+        /* ~128K threads, each summing at least 16 elements */
+        int64_t chunks = 131072 / g.nout, most = g.nred / 16;
+        chunks = chunks < 1 ? 1 : chunks > most ? most : chunks;
+        chunks = chunks > 4096 ? 4096 : chunks;
+        int64_t len = (g.nred + chunks - 1) / chunks;
+        int dev = cuda_device_of(g.out);
+        A *part = (A *)cuda_mem_alloc(dev, sizeof(A) * (size_t)(chunks * g.nout));
+        if (part) {
+            reduce_cols_kernel<A><<<grid_for(g.nout * chunks, 256), 256, 0, s>>>(g, op, part, chunks, len);
+            reduce_cols_parts_kernel<A><<<grid_for(g.nout, 256), 256, 0, s>>>(g, op, part, chunks);
+            cuda_mem_free(dev, part); /* in stream order: the next user queues after these */
+            return cudaGetLastError();
+        }
+        (void)cudaGetLastError(); /* no scratch: the one-pass kernels below still get it right */
+    }
+    if (g.nred >= (1 << 18) && g.nout <= 64) {
+        int64_t chunks = (g.nred + 32767) / 32768;
+        chunks = chunks > 1024 ? 1024 : chunks;
+        int64_t len = (g.nred + chunks - 1) / chunks;
+        int dev = cuda_device_of(g.out);
+        A *part = (A *)cuda_mem_alloc(dev, sizeof(A) * (size_t)(chunks * g.nout));
+        if (part) {
+            reduce_chunks_kernel<A><<<dim3((unsigned)chunks, (unsigned)g.nout), 256, 0, s>>>(g, op, part, len);
+            reduce_parts_kernel<A><<<(unsigned)g.nout, 256, 0, s>>>(g, op, part, chunks);
+            cuda_mem_free(dev, part); /* in stream order: the next user queues after these */
+            return cudaGetLastError();
+        }
+        (void)cudaGetLastError(); /* no scratch: the one-pass kernel below still gets it right */
+    }
     /* long rows: a block each; many short rows: a thread each when the kept dims are the
      * innermost in memory (coalesced), else a warp each */
     bool inner_kept = g.kd > 0 && (g.rd == 0 || g.kin[g.kd - 1] < g.rin[g.rd - 1]);
@@ -293,16 +401,23 @@ template <class C> __global__ void softmax_kernel(Rows r, born_dtype ot, born_dt
     for (int64_t row = warp; row < r.nrows; row += nwarps) {
         char *p[2];
         row_ptrs<2>(r, row, p);
-        C m = -(C)INFINITY;
+        /* one pass for the max and the sum: each lane keeps its own running max ml and sum sl
+         * (rescaled when ml grows), then the lanes combine */
+        C ml = -(C)INFINITY, sl = 0;
         for (int64_t i = lane; i < r.n; i += 32) {
             C x = ld<C>(p[1] + i * r.step[1], it);
-            m = (x > m || x != x) ? x : m;
+            if (x != x) {
+                ml = x; /* NaN: the row's result is NaN */
+            } else if (x > ml) {
+                sl = (ml == -(C)INFINITY ? (C)0 : sl * m_exp(ml - x)) + (C)1;
+                ml = x;
+            } else if (x != -(C)INFINITY) {
+                sl += m_exp(x - ml);
+            }
         }
-        m = warp_max(m);
+        C m = warp_max(ml);
         if (m == -(C)INFINITY) m = 0;
-        C sum = 0;
-        for (int64_t i = lane; i < r.n; i += 32) sum += m_exp(ld<C>(p[1] + i * r.step[1], it) - m);
-        sum = warp_sum(sum);
+        C sum = warp_sum(ml == -(C)INFINITY ? (C)0 : sl * m_exp(ml - m));
         C lse = m + m_log(sum);
         for (int64_t i = lane; i < r.n; i += 32) {
             C x = ld<C>(p[1] + i * r.step[1], it);
