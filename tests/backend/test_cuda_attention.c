@@ -178,6 +178,23 @@ TEST(cuda_attention_random_shapes) {
     }
 }
 
+/* The tensor-core forward (f16/bf16, head sizes 64 and 128, no mask or dropout): several 64-row
+ * tiles with ragged ends, GQA groups of 4, strided q, causal with positive and negative kv
+ * offsets (rows that see nothing), and not causal. */
+TEST(cuda_attention_tensor_cores) {
+    if (!gpu_or_skip("cuda_attention_tensor_cores")) return;
+    const attn_case cases[] = {
+        {2, 8, 2, 200, 300, 128, 128, true, 100, 0, true, 0},
+        {1, 4, 4, 130, 130, 64, 64, false, 0, 0, false, 0},
+        {1, 2, 1, 100, 70, 64, 64, true, -40, 0, false, 0},
+        {1, 2, 2, 257, 257, 128, 128, true, 0, 0, false, 0},
+        {2, 4, 1, 64, 1000, 64, 64, true, 936, 0, true, 0},
+    };
+    born_dtype dts[] = {BORN_F16, BORN_BF16};
+    for (int d = 0; d < 2; d++)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], dts[d]);
+}
+
 /* A head size the kernel does not take is an error naming it, not a crash. */
 TEST(cuda_attention_bad_head_size) {
     if (!gpu_or_skip("cuda_attention_bad_head_size")) return;

@@ -20,6 +20,7 @@
 #include "backend/cuda/attention.h"
 #include "backend/cuda/common.cuh"
 
+#include <stdlib.h>
 #include <string.h>
 
 namespace cu {
@@ -518,6 +519,11 @@ extern "C" cudaError_t cu_attention(cudaStream_t s, const cu_strided *out, const
                                     const cu_strided *q, const cu_strided *k, const cu_strided *v,
                                     const cu_strided *mask, const cu_attention_args *a) {
     using namespace cu;
+    /* f16/bf16 at head sizes 64 and 128: the tensor-core kernel (BORN_ATTN_SCALAR=1 keeps this
+     * one, for comparisons) */
+    static int scalar = -1;
+    if (scalar < 0) scalar = getenv("BORN_ATTN_SCALAR") && atoi(getenv("BORN_ATTN_SCALAR")) == 1;
+    if (!scalar && cu_attention_tc_fits(q, k, v, a)) return cu_attention_tc(s, out, lse, q, k, v, a);
     BORN_ATTN_DISPATCH(fwd, s, out, lse, q, k, v, mask, a);
 }
 
@@ -529,6 +535,10 @@ extern "C" cudaError_t cu_attention_backward(cudaStream_t s, const cu_strided *d
                                              const cu_strided *lse, void *delta,
                                              const cu_attention_args *a) {
     using namespace cu;
+    static int scalar = -1;
+    if (scalar < 0) scalar = getenv("BORN_ATTN_SCALAR") && atoi(getenv("BORN_ATTN_SCALAR")) == 1;
+    if (!scalar && cu_attention_tc_fits(q, k, v, a))
+        return cu_attention_tc_backward(s, dq, dk, dv, grad_out, q, k, v, out, lse, delta, a);
     BORN_ATTN_DISPATCH(bwd, s, dq, dk, dv, grad_out, q, k, v, mask, out, lse, delta, a);
 }
 

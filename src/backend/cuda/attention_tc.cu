@@ -1,0 +1,620 @@
+/* Flash attention forward on the tensor cores for f16/bf16 (FlashAttention-2's layout, Born's own
+ * kernel): a block of 4 warps owns 64 queries of one (batch, head), each warp 16 of them, held in
+ * registers as mma.sync m16n8k16 A fragments. Key and value tiles of 64 rows are copied to shared
+ * memory with cp.async (the value tile's copy overlaps the scores, the next key tile's copy the
+ * P.V product). Scores S = Q K^T accumulate in f32 fragments; the online softmax runs on them in
+ * registers (base-2 exponent, running max m and sum l per row, output rescaled by
+ * 2^(m_old - m_new)); P is rounded to the input type and multiplied into the f32 output
+ * fragments (V's B fragments come from ldmatrix.trans). At the end O /= l and lse = m + log l
+ * (natural units); a row that sees no key gets O = 0 and lse = -inf. Causal tiles past the
+ * diagonal (kv offset included) are never loaded, and only tiles that cross it are masked.
+ *
+  * It serves head sizes 64 and 128 (E = Ev) with no mask and no dropout, rows 16-byte aligned
+ * (stride 1 along the head dimension, other strides multiples of 8 elements); cu_attention falls
+ * back to the scalar kernel (attention.cu) for everything else. */
+#include "backend/cuda/attention.h"
+#include "backend/cuda/common.cuh"
+
+namespace cu {
+namespace {
+
+constexpr int TC_WARPS = 4;
+constexpr int TC_BR = 16 * TC_WARPS; /* queries per block */
+constexpr int TC_BC = 64;            /* keys per tile */
+
+template <class T> struct mma_traits;
+template <> struct mma_traits<__nv_bfloat16> {
+    static __device__ inline uint32_t pack(float a, float b) {
+        __nv_bfloat162 v = __floats2bfloat162_rn(a, b);
+        return *reinterpret_cast<uint32_t *>(&v);
+    }
+    static __device__ inline void mma(float *c, const uint32_t *a, uint32_t b0, uint32_t b1) {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+                     "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    }
+};
+template <> struct mma_traits<__half> {
+    static __device__ inline uint32_t pack(float a, float b) {
+        __half2 v = __floats2half2_rn(a, b);
+        return *reinterpret_cast<uint32_t *>(&v);
+    }
+    static __device__ inline void mma(float *c, const uint32_t *a, uint32_t b0, uint32_t b1) {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+                     "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    }
+};
+
+__device__ inline uint32_t smem_addr(const void *p) {
+    return (uint32_t)__cvta_generic_to_shared(p);
+}
+
+/* 16 bytes global -> shared, zero-filled when !valid. */
+__device__ inline void cp16(void *dst, const void *src, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
+                 "r"(valid ? 16 : 0));
+}
+__device__ inline void cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ inline void cp_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+__device__ inline void ldsm_x4(uint32_t *r, const void *p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_addr(p)));
+}
+__device__ inline void ldsm_x4_t(uint32_t *r, const void *p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_addr(p)));
+}
+
+struct TCP {
+    const void *q, *k, *v;
+    void *out;
+    float *lse;
+    int64_t qs[3], ks[3], vs[3]; /* strides over (b, h, row); the head dimension has stride 1 */
+    int64_t Hq, L, S, group, kvoff;
+    float scale_log2; /* scale * log2(e) */
+    bool causal;
+};
+
+/* rows [r0, r0 + 64) of a [rows, D] operand into sh (row stride D + 8), zero past `rows`. */
+template <class T, int D>
+__device__ inline void load_tile(T *sh, const T *src, int64_t rstride, int64_t r0, int64_t rows) {
+    constexpr int CH = D / 8; /* 16-byte chunks per row */
+    for (int c = threadIdx.x; c < 64 * CH; c += TC_WARPS * 32) {
+        int r = c / CH, col = (c % CH) * 8;
+        int64_t i = r0 + r;
+        bool ok = i < rows;
+        cp16(sh + r * (D + 8) + col, ok ? src + i * rstride + col : src, ok);
+    }
+}
+
+template <class T, int D>
+__global__ void __launch_bounds__(TC_WARPS * 32) tc_fwd_kernel(TCP p) {
+    extern __shared__ __align__(16) unsigned char smem[];
+    constexpr int LD = D + 8;
+    T *qsh = (T *)smem, *ksh = qsh + TC_BR * LD, *vsh = ksh + TC_BC * LD;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const int64_t bh = blockIdx.y, b = bh / p.Hq, h = bh % p.Hq, hk = h / p.group;
+    /* the longest causal rows first */
+    const int64_t i0 = (int64_t)(gridDim.x - 1 - blockIdx.x) * TC_BR;
+    const T *qg = (const T *)p.q + b * p.qs[0] + h * p.qs[1];
+    const T *kg = (const T *)p.k + b * p.ks[0] + hk * p.ks[1];
+    const T *vg = (const T *)p.v + b * p.vs[0] + hk * p.vs[1];
+
+    int64_t kend = p.S;
+    if (p.causal) {
+        int64_t e = p.kvoff + i0 + TC_BR;
+        kend = e < 0 ? 0 : (e < p.S ? e : p.S);
+    }
+    load_tile<T, D>(qsh, qg, p.qs[2], i0, p.L);
+    if (kend > 0) load_tile<T, D>(ksh, kg, p.ks[2], 0, p.S);
+    cp_commit();
+    cp_wait<0>();
+    __syncthreads();
+
+    /* this warp's 16 queries as A fragments over the head dimension */
+    uint32_t qa[D / 16][4];
+    {
+        const T *q0 = qsh + (warp * 16 + g) * LD + 2 * t, *q8 = q0 + 8 * LD;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+            qa[kk][0] = *(const uint32_t *)(q0 + kk * 16);
+            qa[kk][1] = *(const uint32_t *)(q8 + kk * 16);
+            qa[kk][2] = *(const uint32_t *)(q0 + kk * 16 + 8);
+            qa[kk][3] = *(const uint32_t *)(q8 + kk * 16 + 8);
+        }
+    }
+    float o[D / 8][4];
+#pragma unroll
+    for (int n = 0; n < D / 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+    const int64_t row0 = i0 + warp * 16 + g; /* this thread's rows: row0 and row0 + 8 */
+
+    for (int64_t j0 = 0; j0 < kend; j0 += TC_BC) {
+        /* V_j's copy runs under the scores (the previous P.V finished before the last barrier) */
+        load_tile<T, D>(vsh, vg, p.vs[2], j0, p.S);
+        cp_commit();
+        float s[TC_BC / 8][4];
+#pragma unroll
+        for (int n = 0; n < TC_BC / 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+#pragma unroll
+        for (int n = 0; n < TC_BC / 8; n++) {
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk += 2) {
+                uint32_t kb[4]; /* B fragments for k-slices kk and kk + 1 */
+                ldsm_x4(kb, ksh + (n * 8 + (lane & 7)) * LD + kk * 16 + (lane >> 3) * 8);
+                mma_traits<T>::mma(s[n], qa[kk], kb[0], kb[1]);
+                mma_traits<T>::mma(s[n], qa[kk + 1], kb[2], kb[3]);
+            }
+        }
+        /* scale, mask, online softmax */
+        const bool edge = j0 + TC_BC > p.S || (p.causal && j0 + TC_BC - 1 > p.kvoff + i0);
+        float mx[2] = {m[0], m[1]};
+#pragma unroll
+        for (int n = 0; n < TC_BC / 8; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                float x = s[n][e] * p.scale_log2;
+                if (edge) {
+                    int64_t j = j0 + n * 8 + 2 * t + (e & 1), i = row0 + (e >> 1) * 8;
+                    if (j >= p.S || (p.causal && j > p.kvoff + i)) x = -INFINITY;
+                }
+                s[n][e] = x;
+                mx[e >> 1] = fmaxf(mx[e >> 1], x);
+            }
+        float alpha[2], mu[2];
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+            mu[r] = mx[r] == -INFINITY ? 0.f : mx[r]; /* a row with nothing visible yet */
+            alpha[r] = exp2f(m[r] - mu[r]);           /* 0 when m was -inf */
+            m[r] = mx[r];
+            l[r] *= alpha[r];
+        }
+#pragma unroll
+        for (int n = 0; n < D / 8; n++) {
+            o[n][0] *= alpha[0];
+            o[n][1] *= alpha[0];
+            o[n][2] *= alpha[1];
+            o[n][3] *= alpha[1];
+        }
+        uint32_t pa[TC_BC / 16][4];
+#pragma unroll
+        for (int n = 0; n < TC_BC / 8; n++) {
+            float e0 = exp2f(s[n][0] - mu[0]), e1 = exp2f(s[n][1] - mu[0]);
+            float e2 = exp2f(s[n][2] - mu[1]), e3 = exp2f(s[n][3] - mu[1]);
+            l[0] += e0 + e1;
+            l[1] += e2 + e3;
+            pa[n / 2][(n & 1) * 2 + 0] = mma_traits<T>::pack(e0, e1);
+            pa[n / 2][(n & 1) * 2 + 1] = mma_traits<T>::pack(e2, e3);
+        }
+        cp_wait<0>();
+        __syncthreads(); /* V_j is in; every warp is done with K_j */
+        if (j0 + TC_BC < kend) {
+            load_tile<T, D>(ksh, kg, p.ks[2], j0 + TC_BC, p.S);
+            cp_commit();
+        }
+#pragma unroll
+        for (int kk = 0; kk < TC_BC / 16; kk++) {
+#pragma unroll
+            for (int n = 0; n < D / 8; n += 2) {
+                uint32_t vb[4]; /* B fragments for output columns n and n + 1 */
+                ldsm_x4_t(vb, vsh + (kk * 16 + (lane & 15)) * LD + (n + (lane >> 4)) * 8);
+                mma_traits<T>::mma(o[n], pa[kk], vb[0], vb[1]);
+                mma_traits<T>::mma(o[n + 1], pa[kk], vb[2], vb[3]);
+            }
+        }
+        cp_wait<0>();
+        __syncthreads(); /* K_{j+1} is in; every warp is done with V_j */
+    }
+    /* l across the four threads of each row, then O / l and lse */
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    }
+    T *out = (T *)p.out + bh * p.L * D;
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int64_t i = row0 + r * 8;
+        if (i >= p.L) continue;
+        float inv = l[r] > 0.f ? 1.f / l[r] : 0.f;
+        uint32_t *orow = (uint32_t *)(out + i * D + 2 * t);
+#pragma unroll
+        for (int n = 0; n < D / 8; n++)
+            orow[n * 4] = mma_traits<T>::pack(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
+        if (t == 0)
+            p.lse[bh * p.L + i] = l[r] > 0.f ? (m[r] + log2f(l[r])) * 0.69314718055994531f : -INFINITY;
+    }
+}
+
+/* ---- backward -------------------------------------------------------------------------------- */
+
+constexpr int TC_BQ = 32; /* queries per tile in the dK/dV kernel */
+
+struct TCB {
+    const void *q, *k, *v, *o, *dout;
+    void *dq, *dk, *dv;
+    const float *lse;
+    float *delta;
+    int64_t qs[3], ks[3], vs[3]; /* strides over (b, h, row) of q, k, v; the rest contiguous */
+    int64_t Hq, Hkv, L, S, group, kvoff;
+    float scale, scale_log2;
+    bool causal;
+};
+
+/* log2-domain lse of a row, +inf for a row that sees no key (its P is then 0). */
+__device__ inline float lse2(float lse) {
+    return lse == -INFINITY ? INFINITY : lse * 1.4426950408889634f;
+}
+
+/* delta_i = dO_i . O_i in f32, one warp a row (O and dO contiguous [rows, D]). */
+template <class T, int D> __global__ void tc_delta_kernel(TCB p, int64_t rows) {
+    int64_t row = (int64_t)blockIdx.x * 4 + threadIdx.x / 32;
+    int lane = threadIdx.x % 32;
+    if (row >= rows) return;
+    const T *o = (const T *)p.o + row * D, *g = (const T *)p.dout + row * D;
+    float s = 0.f;
+    for (int d = lane; d < D; d += 32) s += (float)o[d] * (float)g[d];
+    for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+    if (lane == 0) p.delta[row] = s;
+}
+
+/* dK, dV for 64 keys of one (batch, kv head), each warp 16 keys: loops over the group's query
+ * heads and the 32-query tiles that can see the keys, with the transposed products
+ * S^T = K Q^T, dP^T = V dO^T, dV += P^T dO, dK += dS^T Q (no atomics). */
+template <class T, int D>
+__global__ void __launch_bounds__(TC_WARPS * 32) tc_dkdv_kernel(TCB p) {
+    extern __shared__ __align__(16) unsigned char smem[];
+    constexpr int LD = D + 8;
+    T *ksh = (T *)smem, *vsh = ksh + TC_BC * LD, *qsh = vsh + TC_BC * LD, *gsh = qsh + TC_BQ * LD;
+    float *lsh = (float *)(gsh + TC_BQ * LD), *dsh = lsh + TC_BQ;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const int64_t bhk = blockIdx.y, b = bhk / p.Hkv, hk = bhk % p.Hkv;
+    const int64_t j0 = (int64_t)blockIdx.x * TC_BC;
+    const T *kg = (const T *)p.k + b * p.ks[0] + hk * p.ks[1];
+    const T *vg = (const T *)p.v + b * p.vs[0] + hk * p.vs[1];
+    load_tile<T, D>(ksh, kg, p.ks[2], j0, p.S);
+    load_tile<T, D>(vsh, vg, p.vs[2], j0, p.S);
+    cp_commit();
+    float dk[D / 8][4], dv[D / 8][4];
+#pragma unroll
+    for (int n = 0; n < D / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) dk[n][e] = dv[n][e] = 0.f;
+    int64_t istart = p.causal ? j0 - p.kvoff : 0;
+    istart = istart < 0 ? 0 : (istart / TC_BQ) * TC_BQ;
+    const T *kw = ksh + (warp * 16 + (lane & 15)) * LD + (lane >> 4) * 8;
+    const T *vw = vsh + (warp * 16 + (lane & 15)) * LD + (lane >> 4) * 8;
+    const int64_t jw = j0 + warp * 16 + g; /* this thread's keys: jw and jw + 8 */
+    for (int64_t gh = 0; gh < p.group; gh++) {
+        const int64_t h = hk * p.group + gh, bh = b * p.Hq + h;
+        const T *qg = (const T *)p.q + b * p.qs[0] + h * p.qs[1];
+        const T *og = (const T *)p.dout + bh * p.L * D;
+        for (int64_t i1 = istart; i1 < p.L; i1 += TC_BQ) {
+            __syncthreads(); /* every warp is done with the last query tile */
+            for (int c = threadIdx.x; c < TC_BQ * (D / 8); c += TC_WARPS * 32) {
+                int r = c / (D / 8), col = (c % (D / 8)) * 8;
+                int64_t i = i1 + r;
+                bool ok = i < p.L;
+                cp16(qsh + r * LD + col, ok ? qg + i * p.qs[2] + col : qg, ok);
+                cp16(gsh + r * LD + col, ok ? og + i * D + col : og, ok);
+            }
+            cp_commit();
+            if (threadIdx.x < TC_BQ) {
+                int64_t i = i1 + threadIdx.x;
+                lsh[threadIdx.x] = i < p.L ? lse2(p.lse[bh * p.L + i]) : INFINITY;
+                dsh[threadIdx.x] = i < p.L ? p.delta[bh * p.L + i] : 0.f;
+            }
+            cp_wait<0>();
+            __syncthreads();
+            float st[TC_BQ / 8][4], dpt[TC_BQ / 8][4];
+#pragma unroll
+            for (int n = 0; n < TC_BQ / 8; n++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) st[n][e] = dpt[n][e] = 0.f;
+#pragma unroll
+            for (int kk = 0; kk < D / 16; kk += 2) {
+                uint32_t ka0[4], ka1[4], va0[4], va1[4];
+                ldsm_x4(ka0, kw + kk * 16);
+                ldsm_x4(ka1, kw + kk * 16 + 16);
+                ldsm_x4(va0, vw + kk * 16);
+                ldsm_x4(va1, vw + kk * 16 + 16);
+#pragma unroll
+                for (int n = 0; n < TC_BQ / 8; n++) {
+                    uint32_t qb[4], gb[4];
+                    ldsm_x4(qb, qsh + (n * 8 + (lane & 7)) * LD + kk * 16 + (lane >> 3) * 8);
+                    ldsm_x4(gb, gsh + (n * 8 + (lane & 7)) * LD + kk * 16 + (lane >> 3) * 8);
+                    mma_traits<T>::mma(st[n], ka0, qb[0], qb[1]);
+                    mma_traits<T>::mma(st[n], ka1, qb[2], qb[3]);
+                    mma_traits<T>::mma(dpt[n], va0, gb[0], gb[1]);
+                    mma_traits<T>::mma(dpt[n], va1, gb[2], gb[3]);
+                }
+            }
+            const bool edge = j0 + TC_BC > p.S || i1 + TC_BQ > p.L ||
+                              (p.causal && j0 + TC_BC - 1 > p.kvoff + i1);
+            uint32_t pa[TC_BQ / 16][4], da[TC_BQ / 16][4];
+#pragma unroll
+            for (int n = 0; n < TC_BQ / 8; n++) {
+                float pv[4], dsv[4];
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int col = n * 8 + 2 * t + (e & 1);
+                    float pe = exp2f(st[n][e] * p.scale_log2 - lsh[col]);
+                    if (edge) {
+                        int64_t j = jw + (e >> 1) * 8, i = i1 + col;
+                        if (j >= p.S || i >= p.L || (p.causal && j > p.kvoff + i)) pe = 0.f;
+                    }
+                    pv[e] = pe;
+                    dsv[e] = pe * (dpt[n][e] - dsh[col]);
+                }
+                pa[n / 2][(n & 1) * 2 + 0] = mma_traits<T>::pack(pv[0], pv[1]);
+                pa[n / 2][(n & 1) * 2 + 1] = mma_traits<T>::pack(pv[2], pv[3]);
+                da[n / 2][(n & 1) * 2 + 0] = mma_traits<T>::pack(dsv[0], dsv[1]);
+                da[n / 2][(n & 1) * 2 + 1] = mma_traits<T>::pack(dsv[2], dsv[3]);
+            }
+#pragma unroll
+            for (int kk = 0; kk < TC_BQ / 16; kk++) {
+#pragma unroll
+                for (int n = 0; n < D / 8; n += 2) {
+                    uint32_t gb[4], qb[4];
+                    ldsm_x4_t(gb, gsh + (kk * 16 + (lane & 15)) * LD + (n + (lane >> 4)) * 8);
+                    ldsm_x4_t(qb, qsh + (kk * 16 + (lane & 15)) * LD + (n + (lane >> 4)) * 8);
+                    mma_traits<T>::mma(dv[n], pa[kk], gb[0], gb[1]);
+                    mma_traits<T>::mma(dv[n + 1], pa[kk], gb[2], gb[3]);
+                    mma_traits<T>::mma(dk[n], da[kk], qb[0], qb[1]);
+                    mma_traits<T>::mma(dk[n + 1], da[kk], qb[2], qb[3]);
+                }
+            }
+        }
+    }
+    cp_wait<0>(); /* (when no query sees these keys, the K/V copies are still in flight) */
+    T *dkp = (T *)p.dk + bhk * p.S * D, *dvp = (T *)p.dv + bhk * p.S * D;
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int64_t j = jw + r * 8;
+        if (j >= p.S) continue;
+        uint32_t *kr = (uint32_t *)(dkp + j * D + 2 * t), *vr = (uint32_t *)(dvp + j * D + 2 * t);
+#pragma unroll
+        for (int n = 0; n < D / 8; n++) {
+            kr[n * 4] = mma_traits<T>::pack(dk[n][2 * r] * p.scale, dk[n][2 * r + 1] * p.scale);
+            vr[n * 4] = mma_traits<T>::pack(dv[n][2 * r], dv[n][2 * r + 1]);
+        }
+    }
+}
+
+/* dQ for 64 queries of one (batch, head), each warp 16: S = Q K^T, dP = dO V^T, dQ += dS K over
+ * the key tiles the queries can see. */
+template <class T, int D>
+__global__ void __launch_bounds__(TC_WARPS * 32) tc_dq_kernel(TCB p) {
+    extern __shared__ __align__(16) unsigned char smem[];
+    constexpr int LD = D + 8;
+    T *qsh = (T *)smem, *gsh = qsh + TC_BR * LD, *ksh = gsh + TC_BR * LD, *vsh = ksh + TC_BC * LD;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const int64_t bh = blockIdx.y, b = bh / p.Hq, h = bh % p.Hq, hk = h / p.group;
+    const int64_t i0 = (int64_t)(gridDim.x - 1 - blockIdx.x) * TC_BR;
+    const T *qg = (const T *)p.q + b * p.qs[0] + h * p.qs[1];
+    const T *og = (const T *)p.dout + bh * p.L * D;
+    const T *kg = (const T *)p.k + b * p.ks[0] + hk * p.ks[1];
+    const T *vg = (const T *)p.v + b * p.vs[0] + hk * p.vs[1];
+    load_tile<T, D>(qsh, qg, p.qs[2], i0, p.L);
+    load_tile<T, D>(gsh, og, D, i0, p.L);
+    cp_commit();
+    const int64_t row0 = i0 + warp * 16 + g;
+    float l2[2], dl[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        int64_t i = row0 + r * 8;
+        l2[r] = i < p.L ? lse2(p.lse[bh * p.L + i]) : INFINITY;
+        dl[r] = i < p.L ? p.delta[bh * p.L + i] : 0.f;
+    }
+    float dq[D / 8][4];
+#pragma unroll
+    for (int n = 0; n < D / 8; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
+    int64_t kend = p.S;
+    if (p.causal) {
+        int64_t e = p.kvoff + i0 + TC_BR;
+        kend = e < 0 ? 0 : (e < p.S ? e : p.S);
+    }
+    const T *qw = qsh + (warp * 16 + (lane & 15)) * LD + (lane >> 4) * 8;
+    const T *gw = gsh + (warp * 16 + (lane & 15)) * LD + (lane >> 4) * 8;
+    for (int64_t j0 = 0; j0 < kend; j0 += TC_BC) {
+        __syncthreads(); /* every warp is done with the last key tile */
+        load_tile<T, D>(ksh, kg, p.ks[2], j0, p.S);
+        load_tile<T, D>(vsh, vg, p.vs[2], j0, p.S);
+        cp_commit();
+        cp_wait<0>();
+        __syncthreads();
+        float s[TC_BC / 8][4], dp[TC_BC / 8][4];
+#pragma unroll
+        for (int n = 0; n < TC_BC / 8; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) s[n][e] = dp[n][e] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk += 2) {
+            uint32_t qa0[4], qa1[4], ga0[4], ga1[4];
+            ldsm_x4(qa0, qw + kk * 16);
+            ldsm_x4(qa1, qw + kk * 16 + 16);
+            ldsm_x4(ga0, gw + kk * 16);
+            ldsm_x4(ga1, gw + kk * 16 + 16);
+#pragma unroll
+            for (int n = 0; n < TC_BC / 8; n++) {
+                uint32_t kb[4], vb[4];
+                ldsm_x4(kb, ksh + (n * 8 + (lane & 7)) * LD + kk * 16 + (lane >> 3) * 8);
+                ldsm_x4(vb, vsh + (n * 8 + (lane & 7)) * LD + kk * 16 + (lane >> 3) * 8);
+                mma_traits<T>::mma(s[n], qa0, kb[0], kb[1]);
+                mma_traits<T>::mma(s[n], qa1, kb[2], kb[3]);
+                mma_traits<T>::mma(dp[n], ga0, vb[0], vb[1]);
+                mma_traits<T>::mma(dp[n], ga1, vb[2], vb[3]);
+            }
+        }
+        const bool edge = j0 + TC_BC > p.S || (p.causal && j0 + TC_BC - 1 > p.kvoff + i0);
+        uint32_t da[TC_BC / 16][4];
+#pragma unroll
+        for (int n = 0; n < TC_BC / 8; n++) {
+            float dsv[4];
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                float pe = exp2f(s[n][e] * p.scale_log2 - l2[e >> 1]);
+                if (edge) {
+                    int64_t j = j0 + n * 8 + 2 * t + (e & 1), i = row0 + (e >> 1) * 8;
+                    if (j >= p.S || (p.causal && j > p.kvoff + i)) pe = 0.f;
+                }
+                dsv[e] = pe * (dp[n][e] - dl[e >> 1]);
+            }
+            da[n / 2][(n & 1) * 2 + 0] = mma_traits<T>::pack(dsv[0], dsv[1]);
+            da[n / 2][(n & 1) * 2 + 1] = mma_traits<T>::pack(dsv[2], dsv[3]);
+        }
+#pragma unroll
+        for (int kk = 0; kk < TC_BC / 16; kk++) {
+#pragma unroll
+            for (int n = 0; n < D / 8; n += 2) {
+                uint32_t kb[4];
+                ldsm_x4_t(kb, ksh + (kk * 16 + (lane & 15)) * LD + (n + (lane >> 4)) * 8);
+                mma_traits<T>::mma(dq[n], da[kk], kb[0], kb[1]);
+                mma_traits<T>::mma(dq[n + 1], da[kk], kb[2], kb[3]);
+            }
+        }
+    }
+    T *dqp = (T *)p.dq + bh * p.L * D;
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int64_t i = row0 + r * 8;
+        if (i >= p.L) continue;
+        uint32_t *qr = (uint32_t *)(dqp + i * D + 2 * t);
+#pragma unroll
+        for (int n = 0; n < D / 8; n++)
+            qr[n * 4] = mma_traits<T>::pack(dq[n][2 * r] * p.scale, dq[n][2 * r + 1] * p.scale);
+    }
+}
+
+template <class K> cudaError_t tc_run(K kernel, dim3 grid, size_t smem, cudaStream_t s, const TCB &p) {
+    if (grid.x == 0 || grid.y == 0) return cudaSuccess;
+    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e != cudaSuccess) return e;
+    kernel<<<grid, TC_WARPS * 32, smem, s>>>(p);
+    return cudaGetLastError();
+}
+
+template <class T, int D> cudaError_t tc_backward(cudaStream_t s, const TCB &p, int64_t B) {
+    int64_t rows = B * p.Hq * p.L;
+    if (rows > 0) {
+        tc_delta_kernel<T, D><<<(unsigned)((rows + 3) / 4), 128, 0, s>>>(p, rows);
+        cudaError_t e = cudaGetLastError();
+        if (e != cudaSuccess) return e;
+    }
+    size_t smem_kv = sizeof(T) * (size_t)((2 * TC_BC + 2 * TC_BQ) * (D + 8)) + sizeof(float) * 2 * TC_BQ;
+    cudaError_t e = tc_run(tc_dkdv_kernel<T, D>,
+                           dim3((unsigned)((p.S + TC_BC - 1) / TC_BC), (unsigned)(B * p.Hkv)),
+                           smem_kv, s, p);
+    if (e != cudaSuccess) return e;
+    size_t smem_q = sizeof(T) * (size_t)((2 * TC_BR + 2 * TC_BC) * (D + 8));
+    return tc_run(tc_dq_kernel<T, D>, dim3((unsigned)((p.L + TC_BR - 1) / TC_BR), (unsigned)(B * p.Hq)),
+                  smem_q, s, p);
+}
+
+template <class T, int D>
+cudaError_t tc_launch(cudaStream_t s, const TCP &p, int64_t B) {
+    size_t smem = sizeof(T) * (size_t)((TC_BR + 2 * TC_BC) * (D + 8));
+    dim3 grid((unsigned)((p.L + TC_BR - 1) / TC_BR), (unsigned)(B * p.Hq));
+    if (grid.x == 0 || grid.y == 0) return cudaSuccess;
+    cudaError_t e = cudaFuncSetAttribute(tc_fwd_kernel<T, D>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e != cudaSuccess) return e;
+    tc_fwd_kernel<T, D><<<grid, TC_WARPS * 32, smem, s>>>(p);
+    return cudaGetLastError();
+}
+
+bool aligned16(const cu_strided *t) {
+    if (((uintptr_t)t->data & 15) || t->strides[3] != 1) return false;
+    for (int d = 0; d < 3; d++)
+        if (t->strides[d] % 8) return false;
+    return true;
+}
+
+} // namespace
+} // namespace cu
+
+extern "C" bool cu_attention_tc_fits(const cu_strided *q, const cu_strided *k, const cu_strided *v,
+                                     const cu_attention_args *a) {
+    using namespace cu;
+    if (q->dtype != BORN_F16 && q->dtype != BORN_BF16) return false;
+    if (a->head_dim != a->v_dim || (a->head_dim != 64 && a->head_dim != 128)) return false;
+    if (a->mask_kind != 0 || a->dropout_p > 0) return false;
+    if (a->batch * a->q_heads > 65535) return false;
+    return aligned16(q) && aligned16(k) && aligned16(v);
+}
+
+extern "C" cudaError_t cu_attention_tc(cudaStream_t s, const cu_strided *out, const cu_strided *lse,
+                                       const cu_strided *q, const cu_strided *k,
+                                       const cu_strided *v, const cu_attention_args *a) {
+    using namespace cu;
+    TCP p;
+    p.q = q->data;
+    p.k = k->data;
+    p.v = v->data;
+    p.out = out->data;
+    p.lse = (float *)lse->data;
+    for (int d = 0; d < 3; d++) {
+        p.qs[d] = q->strides[d];
+        p.ks[d] = k->strides[d];
+        p.vs[d] = v->strides[d];
+    }
+    p.Hq = a->q_heads;
+    p.L = a->q_len;
+    p.S = a->kv_len;
+    p.group = a->q_heads / a->kv_heads;
+    p.kvoff = a->kv_offset;
+    p.scale_log2 = (float)(a->scale * 1.4426950408889634);
+    p.causal = a->causal;
+    if (q->dtype == BORN_BF16)
+        return a->head_dim == 64 ? tc_launch<__nv_bfloat16, 64>(s, p, a->batch)
+                                 : tc_launch<__nv_bfloat16, 128>(s, p, a->batch);
+    return a->head_dim == 64 ? tc_launch<__half, 64>(s, p, a->batch)
+                             : tc_launch<__half, 128>(s, p, a->batch);
+}
+
+extern "C" cudaError_t cu_attention_tc_backward(cudaStream_t s, const cu_strided *dq,
+                                                const cu_strided *dk, const cu_strided *dv,
+                                                const cu_strided *grad_out, const cu_strided *q,
+                                                const cu_strided *k, const cu_strided *v,
+                                                const cu_strided *out, const cu_strided *lse,
+                                                void *delta, const cu_attention_args *a) {
+    using namespace cu;
+    TCB p;
+    p.q = q->data;
+    p.k = k->data;
+    p.v = v->data;
+    p.o = out->data;
+    p.dout = grad_out->data;
+    p.dq = dq->data;
+    p.dk = dk->data;
+    p.dv = dv->data;
+    p.lse = (const float *)lse->data;
+    p.delta = (float *)delta;
+    for (int d = 0; d < 3; d++) {
+        p.qs[d] = q->strides[d];
+        p.ks[d] = k->strides[d];
+        p.vs[d] = v->strides[d];
+    }
+    p.Hq = a->q_heads;
+    p.Hkv = a->kv_heads;
+    p.L = a->q_len;
+    p.S = a->kv_len;
+    p.group = a->q_heads / a->kv_heads;
+    p.kvoff = a->kv_offset;
+    p.scale = (float)a->scale;
+    p.scale_log2 = (float)(a->scale * 1.4426950408889634);
+    p.causal = a->causal;
+    if (q->dtype == BORN_BF16)
+        return a->head_dim == 64 ? tc_backward<__nv_bfloat16, 64>(s, p, a->batch)
+                                 : tc_backward<__nv_bfloat16, 128>(s, p, a->batch);
+    return a->head_dim == 64 ? tc_backward<__half, 64>(s, p, a->batch)
+                             : tc_backward<__half, 128>(s, p, a->batch);
+}
