@@ -1,0 +1,84 @@
+/* A GPT-2 124M-shaped training step on CUDA with Born (born_gpt_new: 12 layers, 12 heads, 768
+ * wide, block 1024, vocabulary 50304 = GPT-2's 50257 padded to a multiple of 128 as llm.c does),
+ * the whole model in bf16 (or f32) on the GPU: forward, cross-entropy, backward, AdamW step (lr
+ * 6e-4, weight decay 0.1), zero_grad, on one fixed random batch. Prints the median step time of
+ * the timed steps (after 3 warm-ups, GPT_BORN_WARMUP to change; each step ends by reading the loss back, which waits for the
+ * stream) and tokens/s. Beside bench/cuda/gpt_torch.py, same model and recipe.
+ *   cc -O2 -std=c11 -D_DEFAULT_SOURCE -Iinclude bench/cuda/gpt_born.c build/X/libborn.a -lm \
+ *      -pthread -o build/X/gpt_born && ./build/X/gpt_born bf16 B T steps */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "born/born.h"
+#include "../bench_util.h"
+
+static int fail(const char *what) {
+    fprintf(stderr, "%s: %s\n", what, born_last_error());
+    return 1;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 5) {
+        fprintf(stderr, "usage: gpt_born bf16|f32 B T steps\n");
+        return 2;
+    }
+    born_dtype dt = strcmp(argv[1], "bf16") == 0 ? BORN_BF16 : BORN_F32;
+    int64_t b = atoll(argv[2]), t = atoll(argv[3]);
+    int steps = atoi(argv[4]);
+    if (steps < 1 || steps > 1000 || b < 1 || t < 1) return 2;
+    if (born_device_count(BORN_DEVICE_CUDA) < 1) {
+        fprintf(stderr, "no GPU: %s\n", born_cuda_unavailable_reason());
+        return 1;
+    }
+    born_device dev = BORN_CUDA(0);
+    born_gpt_config c = born_gpt_default_config(false);
+    c.vocab_size = 50304;
+    c.block_size = 1024;
+    c.n_layer = 12;
+    c.n_head = 12;
+    c.n_kv_head = 12;
+    c.n_embd = 768;
+    c.ffn_hidden = 3072;
+    born_generator *g = born_generator_new(1);
+    born_module *m = born_gpt_new(&c, g);
+    if (!m) return fail("born_gpt_new");
+    if ((dt != BORN_F32 && born_module_to_dtype(m, dt) != BORN_OK) || born_module_to(m, dev) != BORN_OK)
+        return fail("moving the model");
+    int64_t np = 0;
+    born_tensor **params = born_module_parameters(m, &np);
+    born_adam_params ap = born_adamw_default_params();
+    ap.lr = 6e-4;
+    ap.weight_decay = 0.1;
+    born_optimizer *opt = born_adamw(params, np, &ap);
+    free(params);
+    if (!opt) return fail("born_adamw");
+    born_tensor *x = born_to(born_randint(g, 0, 50257, BORN_I64, BORN_DIMS(b, t)), dev);
+    born_tensor *y = born_to(born_randint(g, 0, 50257, BORN_I64, BORN_DIMS(b * t)), dev);
+    if (!x || !y) return fail("the batch");
+    /* GPT_BORN_WARMUP=0 (for profilers): no warm-up steps */
+    const char *wenv = getenv("GPT_BORN_WARMUP");
+    int warm = wenv ? atoi(wenv) : 3;
+    double *ts = malloc(sizeof(double) * (size_t)steps), first = 0, last = 0;
+    for (int s = 0; s < steps + warm; s++) {
+        double t0 = now();
+        born_scope_begin();
+        born_tensor *logits = born_reshape(born_module_forward(m, x), BORN_DIMS(b * t, c.vocab_size));
+        born_tensor *loss = born_cross_entropy(logits, y, NULL);
+        if (!loss || born_backward(loss) != BORN_OK) return fail(loss ? "the backward" : "the forward");
+        if (born_optimizer_step(opt) != BORN_OK) return fail("the optimizer step");
+        born_optimizer_zero_grad(opt);
+        double l = born_item(loss);
+        born_scope_end();
+        if (s == 0) first = l;
+        last = l;
+        if (s >= warm) ts[s - warm] = now() - t0;
+    }
+    double med = median(ts, steps);
+    printf("born  gpt2-124M %-4s B%lld T%lld  %8.2f ms/step  %9.0f tok/s  (loss %.3f -> %.3f)\n",
+           argv[1], (long long)b, (long long)t, med * 1e3, (double)(b * t) / med, first, last);
+    born_optimizer_free(opt);
+    born_module_free(m);
+    free(ts);
+    return 0;
+}
