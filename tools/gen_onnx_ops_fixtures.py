@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """Fixtures for the ONNX operators added after the node tests' first pass (tests/onnx/test_onnx_ops.c):
-cases the node tests do not cover, with expected outputs from numpy's FFT or the onnx package's
-reference evaluator (onnx.reference), never from Born.
+cases the node tests do not cover, with expected outputs from numpy's FFT, the onnx package's
+reference evaluator (onnx.reference) or onnxruntime, never from Born. onnxruntime agrees with the
+reference on every case here that it can run, except TfIdfVectorizer's weights (see below); it
+refuses ConvInteger with a per-channel w_zero_point.
 
-Run by hand from the repository root:  python3 tools/gen_onnx_ops_fixtures.py   (pip install onnx)
+Run by hand from the repository root:  python3 tools/gen_onnx_ops_fixtures.py
+(pip install onnx onnxruntime)
 It writes tests/fixtures/onnx/ops/NAME.onnx with NAME_in<i>.npy and NAME_out<i>.npy:
   dft_pad7       DFT opset 17, complex input, axis 2, dft_length 7 (zero-padding; Bluestein length)
   dft20_trunc    DFT opset 20, real input, axis as an input (-2), onesided, dft_length 3 (truncation)
@@ -30,14 +33,18 @@ rng = np.random.default_rng(11)
 def save(name, nodes, inputs, outputs, feeds, opset=17, want=None, extra_opsets=()):
     ins = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(v.dtype), None)
            for n, v in feeds]
-    outs = [helper.make_tensor_value_info(n, TensorProto.UNDEFINED, None) for n in outputs]
-    g = helper.make_graph(nodes, name, ins, outs)
     ops = [helper.make_opsetid("", opset)] + [helper.make_opsetid(d, v) for d, v in extra_opsets]
-    m = helper.make_model(g, opset_imports=ops)
-    m.ir_version = 8
-    onnx.save(m, os.path.join(OUT, name + ".onnx"))
+
+    def model(types):
+        outs = [helper.make_tensor_value_info(n, t, None) for n, t in zip(outputs, types)]
+        m = helper.make_model(helper.make_graph(nodes, name, ins, outs), opset_imports=ops)
+        m.ir_version = 8
+        return m
+
     if want is None:
-        want = ReferenceEvaluator(m).run(None, dict(feeds))
+        want = ReferenceEvaluator(model([TensorProto.UNDEFINED] * len(outputs))).run(None, dict(feeds))
+    types = [helper.np_dtype_to_tensor_dtype(v.dtype) for v in want] or [TensorProto.FLOAT] * len(outputs)
+    onnx.save(model(types), os.path.join(OUT, name + ".onnx"))
     for i, (_, v) in enumerate(feeds):
         np.save(os.path.join(OUT, f"{name}_in{i}.npy"), v)
     for i, v in enumerate(want):
@@ -123,12 +130,19 @@ def main():
     # TfIdfVectorizer TFIDF with weights, 1..3-grams, skip 1
     toks = rng.integers(0, 5, (2, 8)).astype(np.int64)
     pool = [0, 1, 2, 3, 0, 1, 1, 2, 2, 2, 4, 0, 0, 1, 2]  # 4 unigrams, 4 bigrams, 1 trigram
-    save("tfidf_tfidf",
-         [helper.make_node("TfIdfVectorizer", ["x"], ["y"], mode="TFIDF", min_gram_length=1,
-                           max_gram_length=3, max_skip_count=1, ngram_counts=[0, 4, 12],
-                           ngram_indexes=[8, 7, 6, 5, 4, 3, 2, 1, 0], pool_int64s=pool,
-                           weights=[0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5])],
-         ["x"], ["y"], [("x", toks)], 9)
+    # weights belong to the pool's n-grams (the spec's words, and onnxruntime); onnx's reference
+    # evaluator indexes them by output column, so onnxruntime gives the expected values here
+    import onnxruntime as ort
+    node = helper.make_node("TfIdfVectorizer", ["x"], ["y"], mode="TFIDF", min_gram_length=1,
+                            max_gram_length=3, max_skip_count=1, ngram_counts=[0, 4, 12],
+                            ngram_indexes=[8, 7, 6, 5, 4, 3, 2, 1, 0], pool_int64s=pool,
+                            weights=[0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5])
+    g = helper.make_graph([node], "t", [helper.make_tensor_value_info("x", TensorProto.INT64, None)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 9)])
+    m.ir_version = 8
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    save("tfidf_tfidf", [node], ["x"], ["y"], [("x", toks)], 9, sess.run(None, {"x": toks}))
     # MaxUnpool 1-D with pads, indices from MaxPool
     x = rng.standard_normal((1, 2, 9)).astype(np.float32)
     pool = helper.make_node("MaxPool", ["x"], ["v", "i"], kernel_shape=[3], strides=[2],

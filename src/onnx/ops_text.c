@@ -1,6 +1,8 @@
 /* Text operators: TfIdfVectorizer over integer tokens (TF, IDF and TFIDF modes; n-grams of
  * min_gram_length..max_gram_length tokens taken every 1..max_skip_count + 1 tokens, unigrams
- * counted once), as the ONNX spec and its reference implementation count them. */
+ * counted once), as the ONNX spec and its reference implementation count them; weights belong to
+ * the pool's n-grams, as the spec says and onnxruntime applies them (onnx's reference evaluator
+ * indexes them by output column instead). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,17 +83,22 @@ static born_status op_TfIdfVectorizer(onnx_op_ctx *c) {
             if (idx[ng] + 1 > width) width = idx[ng] + 1;
         }
     }
-    if (!st && nw && nw < width)
-        st = onnx_fail(c, BORN_ERR_ARGUMENT, "%d weights for %lld output columns", nw,
-                       (long long)width);
+    if (!st && nw && nw < ng)
+        st = onnx_fail(c, BORN_ERR_ARGUMENT, "%d weights for %d n-grams", nw, ng);
     born_tensor *x = st ? NULL : onnx_as(xt, BORN_I64);
     int64_t shape[2] = {rows, width};
     born_tensor *y = x ? born_zeros(BORN_F32, r, r == 2 ? shape : shape + 1) : NULL;
+    /* weights[i] is the weight of the pool's i-th n-gram (the spec; onnxruntime), so of its column */
+    float *colw = y ? malloc((size_t)(width ? width : 1) * sizeof *colw) : NULL;
     if (!st && !y) st = onnx_op_failed(c);
+    else if (!st && !colw) st = onnx_fail(c, BORN_ERR_MEMORY, "out of memory");
     if (st) {
         free(g);
+        free(colw);
         return st;
     }
+    for (int64_t j = 0; j < width; j++) colw[j] = 1;
+    for (int j = 0; nw && j < ng; j++) colw[g[j].out] = w[j];
     float *out = born_data_f32(y);
     const int64_t *xv = born_data_ptr(x);
     for (int64_t row = 0; row < rows; row++) {
@@ -107,7 +114,7 @@ static born_status op_TfIdfVectorizer(onnx_op_ctx *c) {
             if (first == 1 && ++first > maxn) break; /* unigrams do not depend on the skip */
         }
         for (int64_t j = 0; j < width; j++) {
-            double wj = nw ? w[j] : 1;
+            double wj = colw[j];
             if (md == 1)
                 yr[j] = yr[j] > 0 ? (float)wj : 0;
             else if (md == 2)
@@ -115,6 +122,7 @@ static born_status op_TfIdfVectorizer(onnx_op_ctx *c) {
         }
     }
     free(g);
+    free(colw);
     c->out[0] = y;
     return BORN_OK;
 }
