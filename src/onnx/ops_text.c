@@ -88,17 +88,22 @@ static born_status op_TfIdfVectorizer(onnx_op_ctx *c) {
     born_tensor *x = st ? NULL : onnx_as(xt, BORN_I64);
     int64_t shape[2] = {rows, width};
     born_tensor *y = x ? born_zeros(BORN_F32, r, r == 2 ? shape : shape + 1) : NULL;
-    /* weights[i] is the weight of the pool's i-th n-gram (the spec; onnxruntime), so of its column */
+    /* weights[i] is the weight of the pool's i-th n-gram (the spec; onnxruntime), so of its column
+     */
     float *colw = y ? malloc((size_t)(width ? width : 1) * sizeof *colw) : NULL;
-    if (!st && !y) st = onnx_op_failed(c);
-    else if (!st && !colw) st = onnx_fail(c, BORN_ERR_MEMORY, "out of memory");
+    if (!st && !y)
+        st = onnx_op_failed(c);
+    else if (!st && !colw)
+        st = onnx_fail(c, BORN_ERR_MEMORY, "out of memory");
     if (st) {
         free(g);
         free(colw);
         return st;
     }
-    for (int64_t j = 0; j < width; j++) colw[j] = 1;
-    for (int j = 0; nw && j < ng; j++) colw[g[j].out] = w[j];
+    for (int64_t j = 0; j < width; j++)
+        colw[j] = 1;
+    for (int j = 0; nw && j < ng; j++)
+        colw[g[j].out] = w[j];
     float *out = born_data_f32(y);
     const int64_t *xv = born_data_ptr(x);
     for (int64_t row = 0; row < rows; row++) {
