@@ -235,6 +235,26 @@ TEST(cuda_ops_binary_broadcast) {
             born_scope_end();
         }
     }
+    /* the vectorized path for + - * / (four elements at a time, a broadcast row by its period)
+     * and its fallbacks: a row broadcast on either side, same shapes, and an offset view */
+    born_binary_op vops[] = {BORN_BINARY_ADD, BORN_BINARY_SUB, BORN_BINARY_MUL, BORN_BINARY_DIV};
+    for (int d = 0; d < 3; d++)
+        for (int i = 0; i < 4; i++) {
+            born_dtype dt = float_dtypes[d];
+            born_scope_begin();
+            born_tensor *x = rnd(dt, 2, (const int64_t[]){6, 16}, 2.0, 0, false);
+            born_tensor *row = born_add_scalar(rnd(dt, 1, (const int64_t[]){16}, 1.0, 0, true), 0.5);
+            born_tensor *y = born_add_scalar(rnd(dt, 3, (const int64_t[]){2, 3, 16}, 1.0, 0, true), 0.5);
+            born_tensor *x3 = born_reshape(x, BORN_DIMS(2, 3, 16));
+            const char *nm = born_binary_op_name(vops[i]);
+            compare(nm, born_binary(vops[i], x, row), born_binary(vops[i], cu(x), cu(row)), rtol_of(dt), atol_of(dt));
+            compare(nm, born_binary(vops[i], row, y), born_binary(vops[i], cu(row), cu(y)), rtol_of(dt), atol_of(dt));
+            compare(nm, born_binary(vops[i], x3, y), born_binary(vops[i], cu(x3), cu(y)), rtol_of(dt), atol_of(dt));
+            born_tensor *xo = born_narrow(cu(x), 1, 1, 12), *yo = born_narrow(cu(x), 1, 3, 12);
+            compare(nm, born_binary(vops[i], born_narrow(x, 1, 1, 12), born_narrow(x, 1, 3, 12)),
+                    born_binary(vops[i], xo, yo), rtol_of(dt), atol_of(dt));
+            born_scope_end();
+        }
     /* integers: wrapping arithmetic, Python division, and division by zero as an error */
     const born_dtype ints[] = {BORN_I8, BORN_I32, BORN_I64, BORN_U8};
     born_binary_op iops[] = {BORN_BINARY_ADD, BORN_BINARY_SUB, BORN_BINARY_MUL,
