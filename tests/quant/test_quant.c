@@ -126,6 +126,21 @@ static void random_blocks(born_dtype t, unsigned char *b, int64_t nblocks, uint6
     }
 }
 
+/* Q4_1's dot takes the min term from Q8_1's s (f16 of d_y sum(q_y)), as ggml: what that rounding
+ * adds to the dequantized dot, sum over blocks of m_x (s_y - d_y sum(q_y)), in double. */
+static double q4_1_s_correction(const unsigned char *qx, const unsigned char *qy, int64_t k) {
+    const block_q4_1 *x = (const block_q4_1 *)qx;
+    const block_q8_1 *y = (const block_q8_1 *)qy;
+    double c = 0.0;
+    for (int64_t b = 0; b < k / 32; b++) {
+        int sum = 0;
+        for (int j = 0; j < 32; j++) sum += y[b].qs[j];
+        c += (double)born_f16_to_f32(x[b].m) *
+             ((double)born_f16_to_f32(y[b].s) - (double)born_f16_to_f32(y[b].d) * sum);
+    }
+    return c;
+}
+
 /* Checks vec_dot (the given implementation) of weights of type t against dequantize-then-dot in
  * double, for k elements of weights (from quantized data or random blocks). */
 static void check_vec_dot(born_dtype t, quant_vec_dot_fn dot, const char *impl, int64_t k,
@@ -149,6 +164,7 @@ static void check_vec_dot(born_dtype t, quant_vec_dot_fn dot, const char *impl, 
         ref += (double)dx[i] * dy[i];
         mag += fabs((double)dx[i] * dy[i]);
     }
+    if (t == BORN_Q4_1) ref += q4_1_s_correction(qx, qy, k);
     double got = dot(k, qx, qy);
     CHECK_MSG(fabs(got - ref) <= 2e-5 * mag + 1e-30, "%s %s vec_dot (k %lld%s): %.9g vs %.9g (sum |.| %g)",
               born_dtype_name(t), impl, (long long)k, random_weights ? ", random blocks" : "", got,
@@ -188,6 +204,7 @@ static void reference_linear(born_dtype wt, const unsigned char *wq, const float
         tv->to_float(xq, xd, k);
         for (int64_t j = 0; j < n; j++) {
             double s = bias ? bias[j] : 0, a = bias ? fabs(bias[j]) : 0;
+            if (wt == BORN_Q4_1) s += q4_1_s_correction(wq + j * wrow, xq, k);
             for (int64_t l = 0; l < k; l++) {
                 s += (double)xd[l] * wd[j * k + l];
                 a += fabs((double)xd[l] * wd[j * k + l]);

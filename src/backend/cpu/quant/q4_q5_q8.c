@@ -106,21 +106,18 @@ void quant_from_float_q4_1(const float *src, void *dst, int64_t n) {
     }
 }
 
-/* The min term m_x * d_y * sum(q_y) uses the exact integer sum of the activation's levels rather
- * than Q8_1's s (d * sum rounded to f16, as ggml does), so the result is the dot product of the
- * dequantized rows up to float rounding. */
+/* The min term is m_x * s_y with Q8_1's f16 s = d_y * sum(q_y), as ggml computes it (its
+ * rounding, up to 2^-11 of that term per block, is part of llama.cpp's results). */
 float quant_vec_dot_q4_1_q8_1(int64_t n, const void *vx, const void *vy) {
     const block_q4_1 *x = vx;
     const block_q8_1 *y = vy;
     float sum = 0.0f;
     for (int64_t i = 0; i < n / QK_32; i++) {
-        int s = 0, sy = 0;
-        for (int j = 0; j < 16; j++) {
+        int s = 0;
+        for (int j = 0; j < 16; j++)
             s += (x[i].qs[j] & 0xF) * y[i].qs[j] + (x[i].qs[j] >> 4) * y[i].qs[j + 16];
-            sy += y[i].qs[j] + y[i].qs[j + 16];
-        }
-        const float dy = quant_f16(y[i].d);
-        sum += (float)s * (quant_f16(x[i].d) * dy) + quant_f16(x[i].m) * dy * (float)sy;
+        sum += (float)s * (quant_f16(x[i].d) * quant_f16(y[i].d)) +
+               quant_f16(x[i].m) * quant_f16(y[i].s);
     }
     return sum;
 }

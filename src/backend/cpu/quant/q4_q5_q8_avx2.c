@@ -1,6 +1,8 @@
 /* AVX2 dot products of the 32-element block types with Q8_0 / Q8_1 activations: one 32-byte
  * integer product per block, scaled by d_x d_y into a float accumulator (two accumulators over
- * even and odd blocks). Pair sums stay below 32767: |x| <= 128 (Q8_0 weights), |y| <= 127. */
+ * even and odd blocks; Q4_1 uses one, in ggml's order, which llama.cpp's results depend on). Pair sums stay below 32767: |x| <= 128 (Q8_0 weights), |y| <= 127. */
+#include <math.h>
+
 #include "backend/cpu/quant/quant_avx2.h"
 
 /* acc[i % 2] += d_i * p_i over the blocks, for block functions returning (d, p). */
@@ -32,25 +34,27 @@ float quant_vec_dot_q4_0_q8_0_avx2(int64_t n, const void *vx, const void *vy) {
     return qa_hsum_ps(_mm256_add_ps(acc0, acc1));
 }
 
-/* Q4_1 and Q5_1: d_x d_y sum(q_x q_y) + m_x d_y sum(q_y), the second with the exact sum of the
- * activation's levels (not Q8_1's f16 s), as the portable versions. */
+/* Q5_1: d_x d_y sum(q_x q_y) + m_x d_y sum(q_y), the second with the exact sum of the
+ * activation's levels (not Q8_1's f16 s), as the portable version. */
 #define MIN_TERM(k, accm)                                                                         \
     accm = _mm256_fmadd_ps(_mm256_set1_ps(qa_f16(x[k].m) * qa_f16(y[k].d)),                       \
                            _mm256_cvtepi32_ps(qa_dot_u8(ones, yv)), accm);
 
+/* Q4_1 as ggml's x86 build computes it (so llama.cpp's logits are reproduced bit for bit): one
+ * accumulator over the blocks in order, and the min term m_x * s_y with Q8_1's f16 s summed apart
+ * in a scalar by fused multiply-adds, added after the horizontal sum. */
 float quant_vec_dot_q4_1_q8_1_avx2(int64_t n, const void *vx, const void *vy) {
     const block_q4_1 *x = vx;
     const block_q8_1 *y = vy;
-    const __m256i ones = _mm256_set1_epi8(1);
-    __m256 accm = _mm256_setzero_ps();
-#define BODY(k, acc)                                                                              \
-    __m256 d = _mm256_set1_ps(qa_f16(x[k].d) * qa_f16(y[k].d));                                   \
-    __m256i yv = qa_load(y[k].qs);                                                                \
-    MIN_TERM(k, accm)                                                                             \
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(qa_dot_u8(qa_nibbles(x[k].qs), yv)), acc);
-    DOT_LOOP(n / QK_32, BODY)
-#undef BODY
-    return qa_hsum_ps(_mm256_add_ps(_mm256_add_ps(acc0, acc1), accm));
+    __m256 acc = _mm256_setzero_ps();
+    float summs = 0.0f;
+    for (int64_t i = 0; i < n / QK_32; i++) {
+        summs = fmaf(qa_f16(x[i].m), qa_f16(y[i].s), summs);
+        __m256 d = _mm256_set1_ps(qa_f16(x[i].d) * qa_f16(y[i].d));
+        __m256 p = _mm256_cvtepi32_ps(qa_dot_u8(qa_nibbles(x[i].qs), qa_load(y[i].qs)));
+        acc = _mm256_fmadd_ps(d, p, acc);
+    }
+    return qa_hsum_ps(acc) + summs;
 }
 
 float quant_vec_dot_q5_0_q8_0_avx2(int64_t n, const void *vx, const void *vy) {

@@ -10,8 +10,8 @@
  *                            the K-quants and IQ4_XS)
  *   vec_dot(n, x, y)         sum_i dequant(x)[i] * dequant(y)[i] for n elements, x of the type
  *                            and y of vec_dot_type, with integer products inside each block (up
- *                            to float rounding: Q4_1 and Q5_1 use the exact sum of Q8_1's levels,
- *                            not its f16 s as ggml does); portable C, and AVX2 (vec_dot_avx2,
+ *                            to float rounding: Q5_1 uses the exact sum of Q8_1's levels, Q4_1
+ *                            its f16 s as ggml does); portable C, and AVX2 (vec_dot_avx2,
  *                            x86-64 builds) when the CPU has it
  *
  * Blocks are accessed through byte pointers that are at least 2-byte aligned (every block size is
