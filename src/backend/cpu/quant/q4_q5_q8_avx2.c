@@ -1,6 +1,7 @@
 /* AVX2 dot products of the 32-element block types with Q8_0 / Q8_1 activations: one 32-byte
  * integer product per block, scaled by d_x d_y into a float accumulator (two accumulators over
- * even and odd blocks; Q4_1 uses one, in ggml's order, which llama.cpp's results depend on). Pair sums stay below 32767: |x| <= 128 (Q8_0 weights), |y| <= 127. */
+ * even and odd blocks; Q4_1 and Q8_0 use one, in ggml's order, which llama.cpp's results depend
+ * on). Pair sums stay below 32767: |x| <= 128 (Q8_0 weights), |y| <= 127. */
 #include <math.h>
 
 #include "backend/cpu/quant/quant_avx2.h"
@@ -87,15 +88,17 @@ float quant_vec_dot_q5_1_q8_1_avx2(int64_t n, const void *vx, const void *vy) {
     return qa_hsum_ps(_mm256_add_ps(_mm256_add_ps(acc0, acc1), accm));
 }
 
+/* Q8_0 as ggml computes it on x86 (ggml_vec_dot_q8_0_q8_0, and llamafile's tiles for batches):
+ * one accumulator over the blocks in order. */
 float quant_vec_dot_q8_0_q8_0_avx2(int64_t n, const void *vx, const void *vy) {
     const block_q8_0 *x = vx;
     const block_q8_0 *y = vy;
-#define BODY(k, acc)                                                                              \
-    __m256 d = _mm256_set1_ps(qa_f16(x[k].d) * qa_f16(y[k].d));                                   \
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(qa_dot_i8(qa_load(x[k].qs), qa_load(y[k].qs))), acc);
-    DOT_LOOP(n / QK_32, BODY)
-#undef BODY
-    return qa_hsum_ps(_mm256_add_ps(acc0, acc1));
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_32; i++) {
+        __m256 d = _mm256_set1_ps(qa_f16(x[i].d) * qa_f16(y[i].d));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(qa_dot_i8(qa_load(x[i].qs), qa_load(y[i].qs))), acc);
+    }
+    return qa_hsum_ps(acc);
 }
 
 float quant_vec_dot_q8_1_q8_1_avx2(int64_t n, const void *vx, const void *vy) {
