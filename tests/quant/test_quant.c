@@ -200,7 +200,8 @@ static void reference_linear(born_dtype wt, const unsigned char *wq, const float
     size_t wrow = born_dtype_nbytes(wt, k);
     for (int64_t j = 0; j < n; j++) tr->to_float(wq + j * wrow, wd + j * k, k);
     for (int64_t i = 0; i < m; i++) {
-        tv->from_float(x + i * k, xq, k);
+        /* activations are quantized as ggml's CPU backend quantizes them */
+        quant_act_from_float(tr->vec_dot_type, tv->from_float)(x + i * k, xq, k);
         tv->to_float(xq, xd, k);
         for (int64_t j = 0; j < n; j++) {
             double s = bias ? bias[j] : 0, a = bias ? fabs(bias[j]) : 0;

@@ -60,7 +60,7 @@ born_status llm_linear_group(born_session *s, float *const *outs, const float *x
         c.starts[g + 1] = c.starts[g] + ws[g]->rows;
         c.dot[g] = quant_vec_dot_of(ws[g]->dtype);
     }
-    quant_traits_of(vdt)->from_float(x, s->xq, ws[0]->cols);
+    quant_act_from_float(vdt, quant_traits_of(vdt)->from_float)(x, s->xq, ws[0]->cols);
     /* ~16 KiB of weights per chunk: enough chunks to balance threads, few enough to be cheap */
     int64_t grain = (int64_t)(16384 / ws[0]->row_bytes);
     if (grain < 1) grain = 1;

@@ -306,3 +306,43 @@ float quant_vec_dot_q8_1_q8_1(int64_t n, const void *vx, const void *vy) {
     }
     return sum;
 }
+
+/* ---- activation quantizers, as ggml's CPU backend quantizes activations on x86 ---------------
+ * (quantize_row_q8_0 / q8_1 with AVX2: 127 / amax as the multiplier, levels rounded to nearest
+ * even), which differ from the reference quantizers above in rare last bits; llama.cpp's results
+ * depend on them. */
+
+static void act_block(const float *x, int8_t *q, float *d_out, int *sum_out) {
+    float amax = 0.0f;
+    for (int j = 0; j < QK_32; j++) amax = amax > fabsf(x[j]) ? amax : fabsf(x[j]);
+    const float d = amax / 127.f;
+    const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+    int sum = 0;
+    for (int j = 0; j < QK_32; j++) {
+        q[j] = (int8_t)quant_nearest_int(x[j] * id);
+        sum += q[j];
+    }
+    *d_out = d;
+    *sum_out = sum;
+}
+
+void quant_act_q8_0(const float *src, void *dst, int64_t n) {
+    block_q8_0 *b = dst;
+    for (int64_t i = 0; i < n / QK_32; i++, src += QK_32) {
+        float d;
+        int sum;
+        act_block(src, b[i].qs, &d, &sum);
+        b[i].d = quant_to_f16(d);
+    }
+}
+
+void quant_act_q8_1(const float *src, void *dst, int64_t n) {
+    block_q8_1 *b = dst;
+    for (int64_t i = 0; i < n / QK_32; i++, src += QK_32) {
+        float d;
+        int sum;
+        act_block(src, b[i].qs, &d, &sum);
+        b[i].d = quant_to_f16(d);
+        b[i].s = quant_to_f16(d * (float)sum);
+    }
+}

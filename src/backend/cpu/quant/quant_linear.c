@@ -75,7 +75,7 @@ born_status cpu_linear_quant(const born_strided *out, const born_strided *x, con
     c.out = out->data;
     c.out_rs = out->strides[0];
     c.bias = bias && bias->data ? bias->data : NULL;
-    c.quantize = tv->from_float;
+    c.quantize = quant_act_from_float(tw->vec_dot_type, tv->from_float);
     c.dot = quant_vec_dot_of(w->dtype);
     if (c.m == 0 || c.n == 0) return BORN_OK;
     if (c.k == 0) {

@@ -92,6 +92,16 @@ const quant_traits *quant_traits_of(born_dtype dtype);
 /* The vec_dot the CPU level asks for (AVX2 when cpu_get_level() >= CPU_LEVEL_AVX2). */
 quant_vec_dot_fn quant_vec_dot_of(born_dtype dtype);
 
+/* ggml's x86 activation quantizers (quantize_row_q8_0 / q8_1): d = amax / 127, levels rounded
+ * (ties to even) from x * (127 / amax). */
+void quant_act_q8_0(const float *src, void *dst, int64_t n);
+void quant_act_q8_1(const float *src, void *dst, int64_t n);
+/* What activations of vec_dot type vdt are quantized with: the two above for Q8_0 / Q8_1, else
+ * ref (the reference quantizer, which is what ggml uses for Q8_K). */
+static inline quant_from_float_fn quant_act_from_float(born_dtype vdt, quant_from_float_fn ref) {
+    return vdt == BORN_Q8_0 ? quant_act_q8_0 : vdt == BORN_Q8_1 ? quant_act_q8_1 : ref;
+}
+
 /* Bytes of a row of n elements (n a multiple of the block). */
 static inline size_t quant_row_bytes(born_dtype dtype, int64_t n) {
     return born_dtype_nbytes(dtype, n);
