@@ -249,7 +249,8 @@ TEST(model_matches_reference_forward) {
     ref_q8_activations = false;
 }
 
-/* Batched (one eval, n_batch splits) and token-by-token evaluation give the same logits. */
+/* Batched (one eval, n_batch splits) and token-by-token evaluation give the same logits (to
+ * rounding with an f16 cache, see below). */
 static void check_incremental(const tiny_llama_opts *o, born_dtype kv, int32_t n_batch) {
     const char *path = write_tiny("inc.gguf", o);
     born_model *m = born_model_load(path, NULL);
@@ -267,8 +268,12 @@ static void check_incremental(const tiny_llama_opts *o, born_dtype kv, int32_t n
     CHECK_EQ_INT(born_session_pos(a), N_PROMPT);
     for (int32_t t = 0; t < N_PROMPT; t++)
         CHECK_OK(born_session_eval(b, prompt + t, 1, lb + (size_t)t * V, false));
+    /* llama.cpp sums its attention products in different orders for one token and for batches
+     * (and Born follows it), so the two agree to rounding only: the probabilities rounded to f16
+     * (an f16 cache) can land on neighbouring halves */
     double d = max_abs_diff_f(la, lb, (size_t)N_PROMPT * V);
-    CHECK_MSG(d <= 1e-5, "%s %s kv %s batch %d: token by token differs by %g", o->arch,
+    double tol = kv == BORN_F16 ? 5e-3 : 1e-5;
+    CHECK_MSG(d <= tol, "%s %s kv %s batch %d: token by token differs by %g", o->arch,
               born_dtype_name(o->wtype), born_dtype_name(kv), (int)n_batch, d);
     /* only the last row asked for */
     float *last = malloc((size_t)V * sizeof *last);

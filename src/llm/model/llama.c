@@ -165,43 +165,60 @@ static born_status forward_llama(born_session *s, const int32_t *tokens, int32_t
     born_status st;
     for (int32_t t = 0; t < n; t++)
         if ((st = llm_get_row(s->x + t * E, &m->tok_embd, tokens[t])) != BORN_OK) return st;
+    LLM_TRACE("embd", -1, s->x, n, E);
     llm_rope_table(s->rope_cs, hp, m->rope_freqs.t ? (const float *)m->rope_freqs.data : NULL, pos, n);
     for (int32_t l = 0; l < hp->n_layer; l++) {
         const llm_layer *L = &m->layers[l];
         llm_rms_norm(s->xn, s->x, L->attn_norm.data, n, E, hp->rms_eps);
+        LLM_TRACE("attn_norm", l, s->xn, n, E);
         {
             float *outs[3] = {s->q, s->k, s->v};
             const llm_weight *ws[3] = {&L->wq, &L->wk, &L->wv}, *bs[3] = {&L->bq, &L->bk, &L->bv};
             if ((st = llm_linear_group(s, outs, s->xn, n, ws, bs, 3)) != BORN_OK) return st;
         }
+        LLM_TRACE("Qcur_mm", l, s->q, n, Dq);
+        LLM_TRACE("Kcur_mm", l, s->k, n, Dkv);
+        LLM_TRACE("Vcur", l, s->v, n, Dkv);
         llm_rope_apply(s->q, n, Dq, hp->n_head, hp, s->rope_cs);
         llm_rope_apply(s->k, n, Dkv, hp->n_head_kv, hp, s->rope_cs);
+        LLM_TRACE("Qcur", l, s->q, n, Dq);
+        LLM_TRACE("Kcur", l, s->k, n, Dkv);
         llm_kv_store(s, l, s->k, s->v, n, pos);
         llm_attention(s, l, s->q, s->att, n, pos);
+        LLM_TRACE("kqv_out", l, s->att, n, Dq);
         /* x += att Wo: the product goes to xn, then is added */
         {
             float *outs[1] = {s->xn};
             const llm_weight *ws[1] = {&L->wo}, *bs[1] = {&L->bo};
             if ((st = llm_linear_group(s, outs, s->att, n, ws, bs, 1)) != BORN_OK) return st;
         }
+        LLM_TRACE("attn_out", l, s->xn, n, E);
         for (int64_t i = 0; i < n * E; i++) s->x[i] += s->xn[i];
+        LLM_TRACE("ffn_inp", l, s->x, n, E);
         llm_rms_norm(s->xn, s->x, L->ffn_norm.data, n, E, hp->rms_eps);
+        LLM_TRACE("ffn_norm", l, s->xn, n, E);
         {
             float *outs[2] = {s->gate, s->up};
             const llm_weight *ws[2] = {&L->w_gate, &L->w_up};
             if ((st = llm_linear_group(s, outs, s->xn, n, ws, NULL, 2)) != BORN_OK) return st;
         }
+        LLM_TRACE("ffn_gate", l, s->gate, n, F);
+        LLM_TRACE("ffn_up", l, s->up, n, F);
         llm_swiglu(s->gate, s->up, n * F);
+        LLM_TRACE("ffn_swiglu", l, s->gate, n, F);
         {
             float *outs[1] = {s->xn};
             const llm_weight *ws[1] = {&L->w_down};
             if ((st = llm_linear_group(s, outs, s->gate, n, ws, NULL, 1)) != BORN_OK) return st;
         }
+        LLM_TRACE("ffn_out", l, s->xn, n, E);
         for (int64_t i = 0; i < n * E; i++) s->x[i] += s->xn[i];
+        LLM_TRACE("l_out", l, s->x, n, E);
     }
     if (!logits || first_logit >= n) return BORN_OK;
     int32_t rows = n - first_logit;
     llm_rms_norm(s->xn, s->x + (int64_t)first_logit * E, m->out_norm.data, rows, E, hp->rms_eps);
+    LLM_TRACE("result_norm", -1, s->xn, rows, E);
     const llm_weight *out = m->output.t ? &m->output : &m->tok_embd;
     float *outs[1] = {logits};
     return llm_linear_group(s, outs, s->xn, rows, &out, NULL, 1);

@@ -11,6 +11,8 @@
 
 static const llm_arch *const registry[] = {&llm_arch_llama, &llm_arch_mistral, &llm_arch_qwen2};
 
+llm_trace_fn llm_trace_hook = NULL;
+
 const llm_arch *llm_arch_find(const char *name) {
     for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)
         if (strcmp(registry[i]->name, name) == 0) return registry[i];

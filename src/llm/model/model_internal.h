@@ -86,6 +86,18 @@ struct born_session {
     size_t xq_bytes;
 };
 
+/* A trace of the forward pass for comparing intermediates with another implementation (set by
+ * debugging tools only; NULL otherwise, when tracing costs one test per point): called with each
+ * named intermediate as rows x cols f32, row-major, and its layer (-1 outside the layers). Names
+ * follow llama.cpp's graph (attn_norm, Qcur, Kcur, Vcur, kqv_out, attn_out, ffn_inp, ...). */
+typedef void (*llm_trace_fn)(const char *name, int32_t layer, const float *x, int64_t rows,
+                             int64_t cols);
+extern llm_trace_fn llm_trace_hook;
+#define LLM_TRACE(name, layer, x, rows, cols)                                                    \
+    do {                                                                                          \
+        if (llm_trace_hook) llm_trace_hook(name, layer, x, rows, cols);                           \
+    } while (0)
+
 /* The architecture registered under name, or NULL. */
 const llm_arch *llm_arch_find(const char *name);
 

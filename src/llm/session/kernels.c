@@ -1,11 +1,17 @@
 /* The forward pass's kernels: RMS norm, products with (quantized) weights, embedding rows, RoPE,
  * the KV cache's writes and a fused attention over it, SwiGLU.
  *
+ * Every kernel rounds as llama.cpp's x86 build (ggml, AVX2 + FMA, non-flash attention) does, so a
+ * GGUF model gives llama.cpp's logits bit for bit (checked on SmolLM2 Q4_1 and Q8_0 by
+ * tests/conformance/llm_conformance.c): RMS norm sums f32 squares in double; RoPE fuses one of
+ * each pair's two products; SwiGLU and softmax use ggml's vectorized e^x; attention rounds q and
+ * the probabilities to f16 with an f16 cache and sums its products in ggml's orders.
+ *
  * Attention is one task per (token, head), run on the thread pool: the head's query against its
- * kv head's cached keys (GQA reads the shared kv head in place, never copying it), with an online
- * softmax over tiles of 64 positions (scores of a tile, then one rescale of the running sum and
- * accumulator), so no buffer grows with the context. A task's result depends only on its query
- * and the cache, so evaluating tokens one at a time or in a batch gives identical numbers. */
+ * kv head's cached keys (GQA reads the shared kv head in place, never copying it), all scores of
+ * the row, softmax, then the probabilities times V. A task's result depends only on its query,
+ * the cache and whether the batch has one token or more (llama.cpp sums in other orders for one
+ * token), so results do not depend on the thread count. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,10 +27,44 @@ void llm_rms_norm(float *out, const float *x, const float *w, int64_t n, int64_t
         const float *xr = x + t * d;
         float *o = out + t * d;
         double ss = 0.0;
-        for (int64_t i = 0; i < d; i++) ss += (double)xr[i] * xr[i];
+        for (int64_t i = 0; i < d; i++) ss += (double)(xr[i] * xr[i]); /* as ggml: f32 squares */
         float scale = 1.0f / sqrtf((float)(ss / (double)d) + eps);
         for (int64_t i = 0; i < d; i++) o[i] = xr[i] * scale * w[i];
     }
+}
+
+/* e^x as ggml's x86 build computes it in its softmax and SiLU (the vectorized expf of ARM's
+ * optimized-routines: x = n ln2 + b with n = round(x / ln2), a degree-5 polynomial in b, scaled
+ * by 2^n, with the scale split in two where 2^n alone would overflow or underflow). Every
+ * operation is rounded as the vector code rounds it (fused where it fuses), so the bits agree. */
+static inline uint32_t fbits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static inline float bitsf(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static float llm_expf(float x) {
+    const float shift = 0x1.8p23f;
+    const float z = fmaf(x, 0x1.715476p+0f, shift);
+    const float n = z - shift;
+    const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+    const uint32_t e = fbits(z) << 23;
+    const float k = bitsf(e + fbits(1.0f));
+    const float u = b * b;
+    const float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
+                              fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+                         u, 0x1.ffffecp-1f * b);
+    if (!(fabsf(n) > 126.0f)) return fmaf(j, k, k);
+    const uint32_t g = n <= 0.0f ? 0x82000000u : 0u;
+    const float s1 = bitsf(g + 0x7f000000u), s2 = bitsf(e - g);
+    if (fabsf(n) > 192.0f) return s1 * s1;
+    return fmaf(s2, j, s2) * s1;
 }
 
 typedef struct swiglu_ctx {
@@ -32,18 +72,29 @@ typedef struct swiglu_ctx {
     const float *up;
 } swiglu_ctx;
 
+static bool use_avx2(void);
+
+/* silu(g) * up as ggml's swiglu: runs of 8 with its vectorized e^x, the tail with libm's expf */
 static void swiglu_range(int64_t begin, int64_t end, void *arg) {
     const swiglu_ctx *c = arg;
+#if defined(__x86_64__)
+    if (use_avx2()) {
+        llm_swiglu_avx2(c->gate + begin, c->up + begin, end - begin);
+        return;
+    }
+#endif
+    const int64_t runs = begin + (end - begin) / 8 * 8;
     for (int64_t i = begin; i < end; i++) {
         float g = c->gate[i];
-        c->gate[i] = g / (1.0f + expf(-g)) * c->up[i];
+        float e = i < runs ? llm_expf(0.0f - g) : expf(-g);
+        c->gate[i] = g / (1.0f + e) * c->up[i];
     }
 }
 
 void llm_swiglu(float *gate, const float *up, int64_t n) {
     swiglu_ctx c = {gate, up};
     if (n < 65536) swiglu_range(0, n, &c); /* one token: not worth waking the pool */
-    else born_parallel_for(n, 16384, swiglu_range, &c);
+    else born_parallel_for(n, 16384, swiglu_range, &c); /* grain a multiple of 8: same runs */
 }
 
 /* ---- dots with f16 / bf16 / f32 rows --------------------------------------------------------- */
@@ -65,14 +116,15 @@ static float dot_f16(const float *x, const uint16_t *y, int64_t n) {
     return s;
 }
 
-static void axpy_f16(float *acc, float a, const uint16_t *y, int64_t n) {
+/* acc[i] = fma(f16(y[i]), a, acc[i]): each element one fused multiply-add */
+static void llm_axpy_f16_fused(float *acc, float a, const uint16_t *y, int64_t n) {
 #if defined(__x86_64__)
     if (use_avx2()) {
         llm_axpy_f16_avx2(acc, a, y, n);
         return;
     }
 #endif
-    for (int64_t i = 0; i < n; i++) acc[i] += a * born_f16_to_f32(y[i]);
+    for (int64_t i = 0; i < n; i++) acc[i] = fmaf(born_f16_to_f32(y[i]), a, acc[i]);
 }
 
 static float dot_f32(const float *x, const float *y, int64_t n) {
@@ -220,6 +272,7 @@ void llm_rope_table(float *cs, const llm_hparams *hp, const float *freq_factors,
 
 void llm_rope_apply(float *x, int64_t n, int64_t row_stride, int32_t n_heads,
                     const llm_hparams *hp, const float *cs) {
+    /* each pair rounded as ggml's x86 build computes it: one product rounded, the other fused */
     const int half = hp->n_rot / 2;
     for (int64_t t = 0; t < n; t++) {
         const float *c = cs + (size_t)t * half * 2;
@@ -228,14 +281,14 @@ void llm_rope_apply(float *x, int64_t n, int64_t row_stride, int32_t n_heads,
             if (hp->rope_type == LLM_ROPE_NEOX) {
                 for (int i = 0; i < half; i++) {
                     float x0 = v[i], x1 = v[i + half], co = c[2 * i], si = c[2 * i + 1];
-                    v[i] = x0 * co - x1 * si;
-                    v[i + half] = x0 * si + x1 * co;
+                    v[i] = fmaf(x0, co, -(x1 * si));
+                    v[i + half] = fmaf(x0, si, x1 * co);
                 }
             } else {
                 for (int i = 0; i < half; i++) {
                     float x0 = v[2 * i], x1 = v[2 * i + 1], co = c[2 * i], si = c[2 * i + 1];
-                    v[2 * i] = x0 * co - x1 * si;
-                    v[2 * i + 1] = x0 * si + x1 * co;
+                    v[2 * i] = fmaf(x0, co, -(x1 * si));
+                    v[2 * i + 1] = fmaf(x0, si, x1 * co);
                 }
             }
         }
@@ -273,12 +326,56 @@ void llm_kv_store(born_session *s, int32_t layer, const float *k, const float *v
 
 typedef struct att_ctx {
     const born_session *s;
-    int32_t layer, pos;
+    int32_t layer, pos, n;
     const float *q;
     float *out;
 } att_ctx;
 
-enum { ATT_TILE = 64, ATT_MAX_D = 1024 };
+enum { ATT_STACK_KV = 4096, ATT_MAX_D = 1024 };
+
+/* ggml's two summation orders for f16/f32 dot products on x86, which llama.cpp's attention uses
+ * (its KQ and KQV matrix products, the K and V caches in f16):
+ *   TILE (llamafile's tinyBLAS, batches of two or more tokens): one 8-lane accumulator, element
+ *     i in lane i % 8, fused multiply-adds in order, then lanes (i, i + 4) added, then
+ *     (0 + 2) + (1 + 3);
+ *   VEC (ggml_vec_dot_f16 / f32, one token): four 8-lane accumulators over runs of 32, element
+ *     i in slot i % 32; slots k and k + 16 added, then those pairs, then lanes (i, i + 4), then
+ *     (0 + 1) + (2 + 3); elements past the last whole run added in double. */
+static float tree8(const float *l) {
+    float h0 = l[4] + l[0], h1 = l[5] + l[1], h2 = l[6] + l[2], h3 = l[7] + l[3];
+    return (h0 + h2) + (h1 + h3);
+}
+
+static float tree32(const float *a) {
+    float x[8];
+    for (int l = 0; l < 8; l++) x[l] = (a[l] + a[16 + l]) + (a[8 + l] + a[24 + l]);
+    float t0 = x[0] + x[4], t1 = x[1] + x[5], t2 = x[2] + x[6], t3 = x[3] + x[7];
+    return (t0 + t1) + (t2 + t3);
+}
+
+static inline float kv_at(const born_session *s, size_t at) {
+    return s->kv_type == BORN_F16 ? born_f16_to_f32(((const uint16_t *)s->k_cache)[at])
+                                  : ((const float *)s->k_cache)[at];
+}
+
+/* q . K[j] for a head of D elements (q already rounded as the product rounds it) */
+static float kq_dot(const born_session *s, const float *q, size_t at, int32_t D, bool tile) {
+#if defined(__x86_64__)
+    if (s->kv_type == BORN_F16 && use_avx2())
+        return llm_kq_dot_f16_avx2(q, (const uint16_t *)s->k_cache + at, D, tile);
+#endif
+    if (tile) {
+        float acc[8] = {0};
+        for (int32_t i = 0; i < D; i++) acc[i % 8] = fmaf(kv_at(s, at + (size_t)i), q[i], acc[i % 8]);
+        return tree8(acc);
+    }
+    float acc[32] = {0};
+    const int32_t np = D & ~31;
+    for (int32_t i = 0; i < np; i++) acc[i % 32] = fmaf(kv_at(s, at + (size_t)i), q[i], acc[i % 32]);
+    double r = tree32(acc);
+    for (int32_t i = np; i < D; i++) r += (double)(kv_at(s, at + (size_t)i) * q[i]);
+    return (float)r;
+}
 
 static void attention_tasks(int64_t begin, int64_t end, void *arg) {
     const att_ctx *c = arg;
@@ -287,50 +384,76 @@ static void attention_tasks(int64_t begin, int64_t end, void *arg) {
     const int32_t D = hp->head_dim, H = hp->n_head, group = hp->n_head / hp->n_head_kv;
     const float scale = 1.0f / sqrtf((float)D);
     const bool f16 = s->kv_type == BORN_F16;
-    float acc[ATT_MAX_D], sc[ATT_TILE];
+    /* llama.cpp multiplies with llamafile's tiles for batches (n >= 2) when the sizes allow, and
+     * with ggml's vec_dot for one token; its f32 K products always take vec_dot (q is strided) */
+    const bool batch = c->n >= 2 && D % 8 == 0;
+    const bool kq_tile = batch && f16, v_tile = batch;
+    const int W = v_tile ? 8 : 32;
+    float qr[ATT_MAX_D], stack_sc[ATT_STACK_KV];
+    float *acc = malloc((size_t)W * D * sizeof(float));
+    int32_t n_max = c->pos + c->n;
+    float *sc = n_max <= ATT_STACK_KV ? stack_sc : malloc((size_t)n_max * sizeof(float));
+    if (!acc || !sc) { /* out of memory: leave zeros rather than crash (reported nowhere else) */
+        for (int64_t task = begin; task < end; task++)
+            memset(c->out + (size_t)task * D, 0, (size_t)D * sizeof(float));
+        free(acc);
+        if (sc != stack_sc) free(sc);
+        return;
+    }
     for (int64_t task = begin; task < end; task++) {
         int32_t t = (int32_t)(task / H), h = (int32_t)(task % H);
         const float *q = c->q + ((size_t)t * H + h) * D;
         float *o = c->out + ((size_t)t * H + h) * D;
         size_t base = cache_index(s, c->layer, h / group, 0);
         int32_t n_kv = c->pos + t + 1;
-        float mx = -INFINITY, sum = 0.0f;
-        memset(acc, 0, (size_t)D * sizeof(float));
-        for (int32_t j0 = 0; j0 < n_kv; j0 += ATT_TILE) {
-            int32_t nj = n_kv - j0 < ATT_TILE ? n_kv - j0 : ATT_TILE;
-            float tmax = -INFINITY;
-            for (int32_t j = 0; j < nj; j++) {
-                size_t at = base + (size_t)(j0 + j) * D;
-                float v = f16 ? dot_f16(q, (const uint16_t *)s->k_cache + at, D)
-                              : dot_f32(q, (const float *)s->k_cache + at, D);
-                sc[j] = v * scale;
-                if (sc[j] > tmax) tmax = sc[j];
-            }
-            if (tmax > mx) {
-                float corr = expf(mx - tmax); /* 0 when mx is -inf */
-                for (int32_t d = 0; d < D; d++) acc[d] *= corr;
-                sum *= corr;
-                mx = tmax;
-            }
-            for (int32_t j = 0; j < nj; j++) {
-                float p = expf(sc[j] - mx);
-                sum += p;
-                size_t at = base + (size_t)(j0 + j) * D;
-                if (f16) {
-                    axpy_f16(acc, p, (const uint16_t *)s->v_cache + at, D);
-                } else {
-                    const float *vr = (const float *)s->v_cache + at;
-                    for (int32_t d = 0; d < D; d++) acc[d] += p * vr[d];
-                }
+        for (int32_t d = 0; d < D; d++) qr[d] = f16 ? born_f16_to_f32(born_f32_to_f16(q[d])) : q[d];
+        /* scores, scaled as ggml's soft_max scales them */
+        float mx = -INFINITY;
+        for (int32_t j = 0; j < n_kv; j++) {
+            sc[j] = kq_dot(s, qr, base + (size_t)j * D, D, kq_tile) * scale;
+            if (sc[j] > mx) mx = sc[j];
+        }
+        /* exponentials summed in runs of 8 (float, tree8), the runs in double */
+        double sum = 0.0;
+#if defined(__x86_64__)
+        if (use_avx2()) {
+            sum = llm_softmax_exp_avx2(sc, n_kv, mx);
+        } else
+#endif
+        {
+            for (int32_t j0 = 0; j0 < n_kv; j0 += 8) {
+                float e[8] = {0};
+                for (int32_t j = j0; j < j0 + 8 && j < n_kv; j++) e[j - j0] = sc[j] = llm_expf(sc[j] - mx);
+                sum += (double)tree8(e);
             }
         }
-        float inv = 1.0f / sum;
-        for (int32_t d = 0; d < D; d++) o[d] = acc[d] * inv;
+        const float inv = (float)(1.0 / sum);
+        /* probabilities (rounded to f16 with an f16 cache) times V, slot j % W per element */
+        memset(acc, 0, (size_t)W * D * sizeof(float));
+        for (int32_t j = 0; j < n_kv; j++) {
+            float p = sc[j] * inv;
+            if (f16) p = born_f16_to_f32(born_f32_to_f16(p));
+            float *a = acc + (size_t)(j % W) * D;
+            size_t at = base + (size_t)j * D;
+            if (f16) {
+                llm_axpy_f16_fused(a, p, (const uint16_t *)s->v_cache + at, D);
+            } else {
+                const float *vr = (const float *)s->v_cache + at;
+                for (int32_t d = 0; d < D; d++) a[d] = fmaf(vr[d], p, a[d]);
+            }
+        }
+        for (int32_t d = 0; d < D; d++) {
+            float l[32];
+            for (int k = 0; k < W; k++) l[k] = acc[(size_t)k * D + d];
+            o[d] = W == 8 ? tree8(l) : tree32(l);
+        }
     }
+    free(acc);
+    if (sc != stack_sc) free(sc);
 }
 
 void llm_attention(const born_session *s, int32_t layer, const float *q, float *out, int32_t n,
                    int32_t pos) {
-    att_ctx c = {s, layer, pos, q, out};
+    att_ctx c = {s, layer, pos, n, q, out};
     born_parallel_for((int64_t)n * s->model->hp.n_head, 1, attention_tasks, &c);
 }

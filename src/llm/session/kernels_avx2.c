@@ -1,5 +1,6 @@
 /* AVX2 + FMA + F16C versions of the engine's small vector helpers (see kernels_simd.h). */
 #include <immintrin.h>
+#include <math.h>
 
 #include "llm/session/kernels_simd.h"
 
@@ -35,7 +36,7 @@ void llm_axpy_f16_avx2(float *acc, float a, const uint16_t *y, int64_t n) {
         __m256 y0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i)));
         _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(va, y0, _mm256_loadu_ps(acc + i)));
     }
-    for (; i < n; i++) acc[i] += a * _cvtsh_ss(y[i]);
+    for (; i < n; i++) acc[i] = fmaf(_cvtsh_ss(y[i]), a, acc[i]);
 }
 
 float llm_dot_f32_avx2(const float *x, const float *y, int64_t n) {
@@ -49,4 +50,100 @@ float llm_dot_f32_avx2(const float *x, const float *y, int64_t n) {
     float s = hsum(_mm256_add_ps(a0, a1));
     for (; i < n; i++) s += x[i] * y[i];
     return s;
+}
+
+/* ggml's two dot orders (see kernels.c): TILE, one accumulator of 8 lanes; VEC, four over runs
+ * of 32 with the tail added in double. q holds f32 values, k f16. */
+static float tree8_ps(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+float llm_kq_dot_f16_avx2(const float *q, const uint16_t *k, int64_t n, int tile) {
+    if (tile) {
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t i = 0; i + 8 <= n; i += 8)
+            acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + i))),
+                                  _mm256_loadu_ps(q + i), acc);
+        return tree8_ps(acc);
+    }
+    __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const int64_t np = n & ~(int64_t)31;
+    for (int64_t i = 0; i < np; i += 32)
+        for (int j = 0; j < 4; j++)
+            a[j] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + i + 8 * j))),
+                                   _mm256_loadu_ps(q + i + 8 * j), a[j]);
+    __m256 x = _mm256_add_ps(_mm256_add_ps(a[0], a[2]), _mm256_add_ps(a[1], a[3]));
+    __m128 t = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    t = _mm_hadd_ps(t, t);
+    double r = _mm_cvtss_f32(_mm_hadd_ps(t, t));
+    for (int64_t i = np; i < n; i++) r += (double)(_cvtsh_ss(k[i]) * q[i]);
+    return (float)r;
+}
+
+/* ggml's vectorized e^x on 8 lanes (the same operations as llm_expf in kernels.c). */
+static __m256 expf8(__m256 x) {
+    const __m256 shift = _mm256_set1_ps(0x1.8p23f);
+    const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), shift);
+    const __m256 n = _mm256_sub_ps(z, shift);
+    const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+    const __m256i e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
+    const __m256 k = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_castps_si256(_mm256_set1_ps(1.0f))));
+    const __m256 absn = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), n);
+    const __m256 big = _mm256_cmp_ps(absn, _mm256_set1_ps(126.0f), _CMP_GT_OQ);
+    const __m256 u = _mm256_mul_ps(b, b);
+    const __m256 p = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm256_mul_ps(_mm256_set1_ps(0x1.ffffecp-1f), b));
+    const __m256 normal = _mm256_fmadd_ps(p, k, k);
+    if (!_mm256_movemask_ps(big)) return normal;
+    const __m256i g = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ)),
+                                       _mm256_set1_epi32((int)0x82000000u));
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_add_epi32(g, _mm256_set1_epi32(0x7f000000)));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_sub_epi32(e, g));
+    const __m256 huge = _mm256_cmp_ps(absn, _mm256_set1_ps(192.0f), _CMP_GT_OQ);
+    const __m256 scaled = _mm256_mul_ps(_mm256_fmadd_ps(s2, p, s2), s1);
+    const __m256 r = _mm256_blendv_ps(normal, scaled, big);
+    return _mm256_blendv_ps(r, _mm256_mul_ps(s1, s1), huge);
+}
+
+double llm_softmax_exp_avx2(float *x, int64_t n, float mx) {
+    double sum = 0.0;
+    const __m256 m = _mm256_set1_ps(mx);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = expf8(_mm256_sub_ps(_mm256_loadu_ps(x + i), m));
+        _mm256_storeu_ps(x + i, e);
+        sum += (double)tree8_ps(e);
+    }
+    if (i < n) { /* the last run: zeros beyond n, as masked positions give */
+        float buf[8] = {0};
+        for (int64_t j = i; j < n; j++) buf[j - i] = x[j] - mx;
+        __m256 e = expf8(_mm256_loadu_ps(buf));
+        __m256 keep = _mm256_cmp_ps(_mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7),
+                                    _mm256_set1_ps((float)(n - i)), _CMP_LT_OQ);
+        e = _mm256_and_ps(e, keep);
+        _mm256_storeu_ps(buf, e);
+        for (int64_t j = i; j < n; j++) x[j] = buf[j - i];
+        sum += (double)tree8_ps(e);
+    }
+    return sum;
+}
+
+void llm_swiglu_avx2(float *gate, const float *up, int64_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 g = _mm256_loadu_ps(gate + i);
+        __m256 silu = _mm256_div_ps(g, _mm256_add_ps(one, expf8(_mm256_sub_ps(zero, g))));
+        _mm256_storeu_ps(gate + i, _mm256_mul_ps(silu, _mm256_loadu_ps(up + i)));
+    }
+    for (; i < n; i++) { /* ggml's tail: libm's expf */
+        float g = gate[i];
+        gate[i] = g / (1.0f + expf(-g)) * up[i];
+    }
 }
