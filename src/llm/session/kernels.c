@@ -16,6 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* no contraction into FMA beyond the explicit ones: the bits must be ggml's */
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+
 #include "backend/backend.h"
 #include "core/cpu_features.h"
 #include "core/error.h"

@@ -2,6 +2,11 @@
 #include <immintrin.h>
 #include <math.h>
 
+/* no contraction into FMA beyond the explicit ones: the bits must be ggml's */
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+
 #include "llm/session/kernels_simd.h"
 
 static float hsum(__m256 v) {
