@@ -13,6 +13,7 @@ typedef struct born_command {
 
 int cmd_demo(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_train_lm(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_info(int argc, char **argv);

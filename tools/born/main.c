@@ -8,6 +8,7 @@
 static const born_command commands[] = {
     {"demo", "train a CNN on the shipped MNIST digits, save it, reload it, show predictions", cmd_demo},
     {"train", "train an MLP or CNN on an IDX image dataset", cmd_train},
+    {"train-lm", "train a GPT on a text file (bytes or BPE), with validation, samples and checkpoints", cmd_train_lm},
     {"eval", "test accuracy of a model saved by born train", cmd_eval},
     {"info", "show the tensors of a .born, safetensors, GGUF, .npy or IDX file", cmd_info},
     {"convert", "convert a tensor file between .born and safetensors", cmd_convert},
