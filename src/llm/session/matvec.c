@@ -1,11 +1,12 @@
 /* Decode-time products (one token): several weights that read the same input row (Wq, Wk, Wv;
  * Wgate, Wup) run as one parallel loop over all their rows, with the input quantized once to the
- * weights' vec_dot type into the session's buffer. Each output is the same single vec_dot call
- * that the backend's linear_quant makes, so results equal llm_linear's bit for bit; this only
- * saves synchronisation and repeated quantization, which dominate at this size. */
+ * weights' vec_dot type into the session's buffer. Each output is computed as the backend's
+ * linear_quant computes it (the tiled product of quant_gemm.h where the dtype has one, else one
+ * vec_dot), so results equal llm_linear's bit for bit; this only saves synchronisation and
+ * repeated quantization, which dominate at this size. */
 #include <string.h>
 
-#include "backend/cpu/quant/quant_traits.h"
+#include "backend/cpu/quant/quant_gemm.h"
 #include "llm/model/model_internal.h"
 
 typedef struct group_ctx {
@@ -16,11 +17,27 @@ typedef struct group_ctx {
     int count;
     const void *xq;
     quant_vec_dot_fn dot[LLM_GROUP_MAX];
+    quant_gemm_fn gemm[LLM_GROUP_MAX];
 } group_ctx;
 
 static void group_rows(int64_t begin, int64_t end, void *arg) {
     const group_ctx *c = arg;
     int g = 0;
+    if (c->gemm[0]) { /* then every weight has the tiled product */
+        for (int64_t r = begin; r < end;) {
+            while (r >= c->starts[g + 1]) g++;
+            const llm_weight *w = c->ws[g];
+            int64_t j0 = r - c->starts[g], j1 = (end < c->starts[g + 1] ? end : c->starts[g + 1]) - c->starts[g];
+            float *o = c->outs[g];
+            c->gemm[g](w->cols, (const char *)w->data + (size_t)j0 * w->row_bytes, w->row_bytes, j1 - j0,
+                       c->xq, 0, 1, o + j0, 0);
+            const llm_weight *b = c->bs ? c->bs[g] : NULL;
+            if (b && b->t)
+                for (int64_t j = j0; j < j1; j++) o[j] += ((const float *)b->data)[j];
+            r += j1 - j0;
+        }
+        return;
+    }
     for (int64_t r = begin; r < end; r++) {
         while (r >= c->starts[g + 1]) g++;
         const llm_weight *w = c->ws[g];
@@ -59,7 +76,10 @@ born_status llm_linear_group(born_session *s, float *const *outs, const float *x
     for (int g = 0; g < count; g++) {
         c.starts[g + 1] = c.starts[g] + ws[g]->rows;
         c.dot[g] = quant_vec_dot_of(ws[g]->dtype);
+        c.gemm[g] = quant_gemm_of(ws[g]->dtype);
     }
+    for (int g = 0; g < count; g++)
+        if (!c.gemm[g]) c.gemm[0] = NULL;
     quant_act_from_float(vdt, quant_traits_of(vdt)->from_float)(x, s->xq, ws[0]->cols);
     /* ~16 KiB of weights per chunk: enough chunks to balance threads, few enough to be cheap */
     int64_t grain = (int64_t)(16384 / ws[0]->row_bytes);

@@ -9,10 +9,14 @@
  * times while it sits in L1 and the chunk is reused for every tile while it sits in L2. For
  * M = 1 (a matrix-vector product, bound by memory bandwidth) this streams the weight once, split
  * over the threads. Every output is computed by one vec_dot call whatever the split, so the
- * results do not depend on the thread count. */
+ * results do not depend on the thread count.
+ *
+ * Where quant_gemm.h has a tiled product for w's dtype, a task runs it instead of the vec_dots:
+ * each weight block is unpacked once for several x rows; its results too are independent of the
+ * split (and of M: a row gives the same bits alone or inside a batch). */
 #include "backend/cpu/allocator.h"
 #include "backend/cpu/cpu_kernels.h"
-#include "backend/cpu/quant/quant_traits.h"
+#include "backend/cpu/quant/quant_gemm.h"
 
 enum { MG = 64, MB = 8, CHUNK_BYTES = 32 * 1024 };
 
@@ -29,6 +33,7 @@ typedef struct lq_ctx {
     int64_t m, n, k, nb, m_groups;
     quant_from_float_fn quantize;
     quant_vec_dot_fn dot;
+    quant_gemm_fn gemm; /* the tiled product, or NULL: vec_dot per output */
 } lq_ctx;
 
 static void quantize_rows(int64_t begin, int64_t end, void *arg) {
@@ -42,6 +47,15 @@ static void dot_tasks(int64_t begin, int64_t end, void *arg) {
     for (int64_t t = begin; t < end; t++) {
         int64_t n0 = t / c->m_groups * c->nb, n1 = n0 + c->nb < c->n ? n0 + c->nb : c->n;
         int64_t g0 = t % c->m_groups * MG, g1 = g0 + MG < c->m ? g0 + MG : c->m;
+        if (c->gemm) {
+            float *o = c->out + g0 * c->out_rs + n0;
+            c->gemm(c->k, c->w + n0 * c->w_rs, (size_t)c->w_rs, n1 - n0, c->xq + (size_t)g0 * c->xq_rs,
+                    c->xq_rs, g1 - g0, o, c->out_rs);
+            if (c->bias)
+                for (int64_t i = g0; i < g1; i++)
+                    for (int64_t j = n0; j < n1; j++) c->out[i * c->out_rs + j] += c->bias[j];
+            continue;
+        }
         for (int64_t m0 = g0; m0 < g1; m0 += MB) {
             int64_t m1 = m0 + MB < g1 ? m0 + MB : g1;
             for (int64_t j = n0; j < n1; j++) {
@@ -77,6 +91,7 @@ born_status cpu_linear_quant(const born_strided *out, const born_strided *x, con
     c.bias = bias && bias->data ? bias->data : NULL;
     c.quantize = quant_act_from_float(tw->vec_dot_type, tv->from_float);
     c.dot = quant_vec_dot_of(w->dtype);
+    c.gemm = quant_gemm_of(w->dtype);
     if (c.m == 0 || c.n == 0) return BORN_OK;
     if (c.k == 0) {
         for (int64_t i = 0; i < c.m; i++)

@@ -1,0 +1,21 @@
+/* The choice of tiled quantized product by dtype and CPU level (see quant_gemm.h). */
+#include "backend/cpu/quant/quant_gemm.h"
+#include "core/cpu_features.h"
+
+quant_gemm_fn quant_gemm_of(born_dtype dtype) {
+#if defined(__x86_64__)
+    if (cpu_get_level() < CPU_LEVEL_AVX2) return NULL;
+    switch (dtype) {
+    case BORN_Q4_0: return quant_gemm_q4_0_avx2;
+    case BORN_Q4_1: return quant_gemm_q4_1_avx2;
+    case BORN_Q5_0: return quant_gemm_q5_0_avx2;
+    case BORN_Q8_0: return quant_gemm_q8_0_avx2;
+    case BORN_Q4_K: return quant_gemm_q4_K_avx2;
+    case BORN_Q6_K: return quant_gemm_q6_K_avx2;
+    default: return NULL;
+    }
+#else
+    (void)dtype;
+    return NULL;
+#endif
+}

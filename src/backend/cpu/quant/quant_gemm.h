@@ -1,0 +1,44 @@
+/* Internal: tiled products of quantized weight rows with quantized activation rows (a batch of
+ * tokens), for the types whose weights are read most: Q4_0, Q4_1, Q5_0, Q8_0, Q4_K and Q6_K
+ * (Q5_0 is what a Q4_K model falls back to for rows that are no multiple of 256).
+ *
+ * vec_dot computes one output at a time, so a batch of M tokens loads and unpacks every weight
+ * block M times. The tiled kernels take a few weight rows and a few tokens at once (4 x 2 for the
+ * 32-element types, 2 x 4 for the K-quants): each weight block is loaded and unpacked once into
+ * registers and multiplied there with every token's activation block (AVX2 maddubs / madd into
+ * int32, then f32 accumulators, one per output).
+ *
+ * Every output (r, c) goes through the arithmetic of the type's AVX2 vec_dot -- the same
+ * accumulators over the blocks in the same order, the same horizontal sum -- whatever tile it
+ * falls in, so each output equals vec_dot's bit for bit (tested), and results do not depend on M,
+ * on the tiling or on the thread count: a token decoded alone gives the bits it gives in a batch.
+ * (Q8_0 and Q4_1 sum as ggml does on x86, so llama.cpp's logits stay reproducible.) A change to
+ * one of those vec_dots must be mirrored here. */
+#ifndef BORN_CPU_QUANT_GEMM_H
+#define BORN_CPU_QUANT_GEMM_H
+
+#include "backend/cpu/quant/quant_traits.h"
+
+/* out[c * out_rs + r] = sum_i dequant(w row r)[i] * dequant(y row c)[i] for r < nrows, c < ntok:
+ * w rows (k elements of the weight type) are w_rs bytes apart, y rows (k elements of its vec_dot
+ * type, quantized by the reference quantizer) y_rs bytes apart. */
+typedef void (*quant_gemm_fn)(int64_t k, const void *w, size_t w_rs, int64_t nrows, const void *y,
+                              size_t y_rs, int64_t ntok, float *out, int64_t out_rs);
+
+/* The tiled product for weights of this dtype at the CPU's level, or NULL where there is none
+ * (then callers use vec_dot per output). */
+quant_gemm_fn quant_gemm_of(born_dtype dtype);
+
+#define QUANT_DECLARE_GEMM(name)                                                                  \
+    void quant_gemm_##name##_avx2(int64_t k, const void *w, size_t w_rs, int64_t nrows,          \
+                                  const void *y, size_t y_rs, int64_t ntok, float *out,           \
+                                  int64_t out_rs);
+QUANT_DECLARE_GEMM(q4_0)
+QUANT_DECLARE_GEMM(q4_1)
+QUANT_DECLARE_GEMM(q5_0)
+QUANT_DECLARE_GEMM(q8_0)
+QUANT_DECLARE_GEMM(q4_K)
+QUANT_DECLARE_GEMM(q6_K)
+#undef QUANT_DECLARE_GEMM
+
+#endif

@@ -1,0 +1,131 @@
+/* The tiled quantized products (quant_gemm.h) against vec_dot per output (bit for bit) and
+ * against dequantize-then-dot in double, on shapes with edge tiles (rows and tokens not multiples of the
+ * tile), on quantized data and on random blocks (every level and scale bit pattern); and the
+ * bits of an output do not depend on how many tokens or rows are computed with it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/quant/quant_gemm.h"
+#include "core/cpu_features.h"
+#include "test.h"
+
+static const born_dtype GTYPES[] = {BORN_Q4_0, BORN_Q4_1, BORN_Q5_0, BORN_Q8_0, BORN_Q4_K, BORN_Q6_K};
+enum { NG = sizeof GTYPES / sizeof GTYPES[0] };
+
+static uint64_t rng_state;
+static uint32_t rng_u32(void) {
+    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (uint32_t)(rng_state >> 32);
+}
+static float rng_normal(void) {
+    double u = (rng_u32() + 1.0) / 4294967297.0, v = rng_u32() / 4294967296.0;
+    return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
+}
+
+/* Random bytes in every block, then its f16 scales set to finite values of either sign. */
+static void random_weight_blocks(born_dtype t, unsigned char *q, int64_t blocks) {
+    const quant_traits *tr = quant_traits_of(t);
+    for (size_t i = 0; i < (size_t)blocks * tr->block_bytes; i++) q[i] = (unsigned char)rng_u32();
+    for (int64_t b = 0; b < blocks; b++) {
+        unsigned char *blk = q + (size_t)b * tr->block_bytes;
+        size_t at[2] = {0, 2};
+        int nf = t == BORN_Q4_1 || t == BORN_Q4_K ? 2 : 1;
+        if (t == BORN_Q6_K) at[0] = offsetof(block_q6_K, d);
+        for (int f = 0; f < nf; f++) {
+            uint16_t h = born_f32_to_f16((float)(rng_normal() * 0.01));
+            memcpy(blk + at[f], &h, 2);
+        }
+    }
+}
+
+/* Q4_1 takes its min term from Q8_1's f16 s, as ggml: what that rounding adds to the
+ * dequantized dot, sum over blocks of m_w (s_y - d_y sum(q_y)). */
+static double q4_1_s_rounding(const unsigned char *qw, const unsigned char *qy, int64_t k) {
+    const block_q4_1 *x = (const block_q4_1 *)qw;
+    const block_q8_1 *yb = (const block_q8_1 *)qy;
+    double c = 0.0;
+    for (int64_t b = 0; b < k / 32; b++) {
+        int sum = 0;
+        for (int j = 0; j < 32; j++) sum += yb[b].qs[j];
+        c += (double)born_f16_to_f32(x[b].m) * ((double)born_f16_to_f32(yb[b].s) - (double)born_f16_to_f32(yb[b].d) * sum);
+    }
+    return c;
+}
+
+static void check_type(born_dtype t, quant_gemm_fn gemm, int64_t n, int64_t m, int64_t k, bool random_w) {
+    const quant_traits *tr = quant_traits_of(t), *tv = quant_traits_of(tr->vec_dot_type);
+    const size_t w_rs = born_dtype_nbytes(t, k), y_rs = born_dtype_nbytes(tr->vec_dot_type, k) + 8;
+    unsigned char *w = malloc(w_rs * (size_t)n), *y = calloc((size_t)m, y_rs);
+    float *wf = malloc(sizeof(float) * (size_t)(n * k)), *xf = malloc(sizeof(float) * (size_t)k);
+    float *wd = malloc(sizeof(float) * (size_t)(n * k)), *yd = malloc(sizeof(float) * (size_t)(m * k));
+    float *out = malloc(sizeof(float) * (size_t)(n * m)), *one = malloc(sizeof(float) * (size_t)n);
+    if (random_w) {
+        random_weight_blocks(t, w, n * k / tr->block);
+    } else {
+        for (int64_t i = 0; i < n * k; i++) wf[i] = rng_normal() * 0.1f;
+        for (int64_t r = 0; r < n; r++) tr->from_float(wf + r * k, w + (size_t)r * w_rs, k);
+    }
+    for (int64_t r = 0; r < n; r++) tr->to_float(w + (size_t)r * w_rs, wd + r * k, k);
+    for (int64_t c = 0; c < m; c++) {
+        for (int64_t i = 0; i < k; i++) xf[i] = rng_normal() * (c % 3 == 0 ? 3.0f : 0.5f);
+        tv->from_float(xf, y + (size_t)c * y_rs, k);
+        tv->to_float(y + (size_t)c * y_rs, yd + c * k, k);
+    }
+    /* out is [m, n] with a row stride of n + 3 */
+    const int64_t out_rs = n + 3;
+    float *o = malloc(sizeof(float) * (size_t)(m * out_rs));
+    gemm(k, w, w_rs, n, y, y_rs, m, o, out_rs);
+    quant_vec_dot_fn dot = quant_vec_dot_of(t);
+    int bad_ref = 0, bad_dot = 0, bad_bits = 0;
+    for (int64_t c = 0; c < m; c++) {
+        /* one token alone, all rows; and each row alone */
+        gemm(k, w, w_rs, n, y + (size_t)c * y_rs, 0, 1, one, 0);
+        for (int64_t r = 0; r < n; r++) {
+            float alone;
+            gemm(k, w + (size_t)r * w_rs, 0, 1, y + (size_t)c * y_rs, 0, 1, &alone, 0);
+            float got = o[c * out_rs + r];
+            if (memcmp(&got, one + r, 4) != 0 || memcmp(&got, &alone, 4) != 0) bad_bits++;
+            double ref = 0, mag = 0;
+            for (int64_t i = 0; i < k; i++) {
+                ref += (double)wd[r * k + i] * yd[c * k + i];
+                mag += fabs((double)wd[r * k + i] * yd[c * k + i]);
+            }
+            if (t == BORN_Q4_1) ref += q4_1_s_rounding(w + (size_t)r * w_rs, y + (size_t)c * y_rs, k);
+            if (fabs(got - ref) > 2e-5 * mag + 1e-30) bad_ref++;
+            float v = dot(k, w + (size_t)r * w_rs, y + (size_t)c * y_rs);
+            if (memcmp(&got, &v, 4) != 0) bad_dot++;
+        }
+    }
+    const char *what = random_w ? "random blocks" : "quantized data";
+    CHECK_MSG(bad_ref == 0, "%s gemm (%s, n %lld m %lld k %lld): %d of %lld outputs off the double reference",
+              born_dtype_name(t), what, (long long)n, (long long)m, (long long)k, bad_ref, (long long)(n * m));
+    CHECK_MSG(bad_dot == 0, "%s gemm (%s): %d outputs differ from vec_dot's bits", born_dtype_name(t), what, bad_dot);
+    CHECK_MSG(bad_bits == 0, "%s gemm (%s): %d outputs change bits when computed alone", born_dtype_name(t),
+              what, bad_bits);
+    free(w), free(y), free(wf), free(xf), free(wd), free(yd), free(out), free(one), free(o);
+}
+
+TEST(quant_gemm_matches_vec_dot_and_reference) {
+    const cpu_features *f = cpu_features_get();
+    bool avx2 = f->avx2 && f->fma && f->f16c && cpu_get_level() >= CPU_LEVEL_AVX2;
+    rng_state = 7;
+    for (int i = 0; i < NG; i++) {
+        born_dtype t = GTYPES[i];
+        quant_gemm_fn gemm = quant_gemm_of(t);
+        CHECK_MSG(!avx2 || gemm, "%s has no tiled product on an AVX2 CPU", born_dtype_name(t));
+        if (!gemm) continue;
+        int64_t k = quant_traits_of(t)->block == QK_K ? 768 : 576;
+        check_type(t, gemm, 13, 11, k, false);
+        check_type(t, gemm, 6, 5, k, true);
+        check_type(t, gemm, 1, 1, quant_traits_of(t)->block, true);
+    }
+    /* types without one fall back to vec_dot */
+    CHECK(quant_gemm_of(BORN_Q5_K) == NULL && quant_gemm_of(BORN_F32) == NULL);
+}
+
+TEST(quant_gemm_absent_below_avx2) {
+    cpu_level saved = cpu_get_level();
+    cpu_set_level(CPU_LEVEL_SCALAR);
+    for (int i = 0; i < NG; i++) CHECK(quant_gemm_of(GTYPES[i]) == NULL);
+    cpu_set_level(saved);
+}
