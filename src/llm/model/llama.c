@@ -184,7 +184,7 @@ static born_status forward_llama(born_session *s, const int32_t *tokens, int32_t
         LLM_TRACE("Qcur", l, s->q, n, Dq);
         LLM_TRACE("Kcur", l, s->k, n, Dkv);
         llm_kv_store(s, l, s->k, s->v, n, pos);
-        llm_attention(s, l, s->q, s->att, n, pos);
+        if ((st = llm_attention(s, l, s->q, s->att, n, pos)) != BORN_OK) return st;
         LLM_TRACE("kqv_out", l, s->att, n, Dq);
         /* x += att Wo: the product goes to xn, then is added */
         {

@@ -150,9 +150,10 @@ void llm_rope_apply(float *x, int64_t n, int64_t row_stride, int32_t n_heads,
 
 /* Attention over the KV cache of one layer: for each token t (at position pos + t) and head h,
  * softmax(q . K[0..pos+t] * scale) . V, with head h reading kv head h / (n_head / n_head_kv).
- * q and out are [n, n_head * head_dim]. */
-void llm_attention(const born_session *s, int32_t layer, const float *q, float *out, int32_t n,
-                   int32_t pos);
+ * q and out are [n, n_head * head_dim]. Fails only when a long context's buffers cannot be
+ * allocated. */
+born_status llm_attention(const born_session *s, int32_t layer, const float *q, float *out,
+                          int32_t n, int32_t pos);
 
 /* Writes n rows of k and v ([n, n_head_kv * head_dim]) into the cache of layer at pos. */
 void llm_kv_store(born_session *s, int32_t layer, const float *k, const float *v, int32_t n,

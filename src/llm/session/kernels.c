@@ -13,6 +13,7 @@
  * the cache and whether the batch has one token or more (llama.cpp sums in other orders for one
  * token), so results do not depend on the thread count. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -334,9 +335,12 @@ typedef struct att_ctx {
     int32_t layer, pos, n;
     const float *q;
     float *out;
+    atomic_int failed; /* a task could not allocate its buffers */
 } att_ctx;
 
-enum { ATT_STACK_KV = 4096, ATT_MAX_D = 1024 };
+/* scores and V accumulators live on the stack up to these sizes (a 4096-token context, heads of
+ * up to 256 with 32 slots), so decoding allocates nothing; larger ones are allocated per call */
+enum { ATT_STACK_KV = 4096, ATT_STACK_ACC = 32 * 256, ATT_MAX_D = 1024 };
 
 /* ggml's two summation orders for f16/f32 dot products on x86, which llama.cpp's attention uses
  * (its KQ and KQV matrix products, the K and V caches in f16):
@@ -394,14 +398,13 @@ static void attention_tasks(int64_t begin, int64_t end, void *arg) {
     const bool batch = c->n >= 2 && D % 8 == 0;
     const bool kq_tile = batch && f16, v_tile = batch;
     const int W = v_tile ? 8 : 32;
-    float qr[ATT_MAX_D], stack_sc[ATT_STACK_KV];
-    float *acc = malloc((size_t)W * D * sizeof(float));
+    float qr[ATT_MAX_D], stack_sc[ATT_STACK_KV], stack_acc[ATT_STACK_ACC];
+    float *acc = W * D <= ATT_STACK_ACC ? stack_acc : malloc((size_t)W * D * sizeof(float));
     int32_t n_max = c->pos + c->n;
     float *sc = n_max <= ATT_STACK_KV ? stack_sc : malloc((size_t)n_max * sizeof(float));
-    if (!acc || !sc) { /* out of memory: leave zeros rather than crash (reported nowhere else) */
-        for (int64_t task = begin; task < end; task++)
-            memset(c->out + (size_t)task * D, 0, (size_t)D * sizeof(float));
-        free(acc);
+    if (!acc || !sc) {
+        atomic_store(&((att_ctx *)arg)->failed, 1);
+        if (acc != stack_acc) free(acc);
         if (sc != stack_sc) free(sc);
         return;
     }
@@ -453,12 +456,16 @@ static void attention_tasks(int64_t begin, int64_t end, void *arg) {
             o[d] = W == 8 ? tree8(l) : tree32(l);
         }
     }
-    free(acc);
+    if (acc != stack_acc) free(acc);
     if (sc != stack_sc) free(sc);
 }
 
-void llm_attention(const born_session *s, int32_t layer, const float *q, float *out, int32_t n,
-                   int32_t pos) {
-    att_ctx c = {s, layer, pos, n, q, out};
+born_status llm_attention(const born_session *s, int32_t layer, const float *q, float *out,
+                          int32_t n, int32_t pos) {
+    att_ctx c = {s, layer, pos, n, q, out, 0};
     born_parallel_for((int64_t)n * s->model->hp.n_head, 1, attention_tasks, &c);
+    if (atomic_load(&c.failed))
+        return born_error(BORN_ERR_MEMORY, "born_session_eval: out of memory for attention over "
+                          "%d positions", (int)(pos + n));
+    return BORN_OK;
 }
