@@ -83,7 +83,7 @@ TEST(train_lm_window_generator_is_splitmix64) {
     }
 }
 
-static char *tiny_args[32];
+static char *tiny_args[48]; /* tiny()'s 30 options, a few more and the NULL */
 
 /* The common options of a tiny run (text, steps, log, save), NULL-terminated; returns argc. */
 static int tiny(const char *text, const char *steps, const char *log, const char *save) {
