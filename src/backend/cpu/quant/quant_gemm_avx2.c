@@ -33,7 +33,8 @@ static void drive(const tile_fn *full, const tile_fn *one, int rm, int cm, int64
 
 /* Asks for the part of the next tile's rows (the R w_rs bytes after this tile's) that step b of
  * nb covers: rows are short (a few cache lines), so the hardware prefetcher, which learns a
- * stream per row, would start each row cold. */
+ * stream per row, would start each row cold. Only one-token tiles (decode) do it: a batch reuses
+ * a tile's rows for many tokens, so only its first pass over them waits on memory. */
 QG_INLINE void prefetch_next(const char *w, int R, size_t w_rs, int64_t b, int64_t nb) {
     const size_t span = (size_t)R * w_rs, step = (span + (size_t)nb - 1) / (size_t)nb;
     const char *p = w + span + (size_t)b * step;
@@ -67,7 +68,7 @@ QG_INLINE void tile32(const int type, const int R, const int C, int64_t nb, cons
         summs[r][c] = 0.0f;
     }
     for (int64_t b0 = 0; b0 < nb; b0 += npar) {
-        prefetch_next(w, R, w_rs, b0, nb);
+        if (C == 1) prefetch_next(w, R, w_rs, b0, nb);
         UNROLL for (int h = 0; h < npar; h++) {
             const int64_t b = b0 + h;
             if (b >= nb) break;
@@ -168,7 +169,7 @@ QG_INLINE void tile_q4_K(const int R, const int C, int64_t nb, const char *w, si
         accm[r][c] = _mm_setzero_ps();
     }
     for (int64_t i = 0; i < nb; i++) {
-        prefetch_next(w, R, w_rs, i, nb);
+        if (C == 1) prefetch_next(w, R, w_rs, i, nb);
         const block_q4_K *x[4];
         const block_q8_K *yy[4];
         __m256i sc16[4], isum[4][4];
@@ -227,7 +228,7 @@ QG_INLINE void tile_q6_K(const int R, const int C, int64_t nb, const char *w, si
     __m256 acc[4][4];
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        prefetch_next(w, R, w_rs, i, nb);
+        if (C == 1) prefetch_next(w, R, w_rs, i, nb);
         const block_q6_K *x[4];
         const block_q8_K *yy[4];
         __m128i sc8[4];
