@@ -5,7 +5,9 @@
  *
  * Each figure is the median of several runs after two warm-up runs, with 1 and 2 threads (or the
  * thread counts given). The inputs are the fixtures of tests/fixtures/onnx/models. Short runs: the
- * machine may be shared, so the medians are what to read. */
+ * machine may be shared, so the medians are what to read. Beside the wall-clock latency, the
+ * process's CPU time per run (median): on a loaded machine it is the steadier figure for one thread
+ * (it leaves out the time spent waiting for a CPU); with two threads it adds both threads up. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,18 +27,31 @@ static const struct {
     {"silero_vad", "silero_vad_v5.onnx", 3, 100, {"input", "state", "sr"}},
 };
 
-/* onnxruntime's median for (name, threads) from the peer file, or -1. */
-static double peer(const char *path, const char *name, int threads) {
+/* onnxruntime's median wall and CPU times for (name, threads) from the peer file ("name threads
+ * ms [cpu_ms]" lines), or -1. */
+static double peer(const char *path, const char *name, int threads, double *cpu) {
+    *cpu = -1;
     if (!path) return -1;
     FILE *f = fopen(path, "r");
     if (!f) return -1;
-    char nm[64];
+    char line[256], nm[64];
     int th;
-    double ms, r = -1;
-    while (fscanf(f, "%63s %d %lf", nm, &th, &ms) == 3)
-        if (!strcmp(nm, name) && th == threads) r = ms;
+    double ms, c, r = -1;
+    while (fgets(line, sizeof line, f)) {
+        int got = sscanf(line, "%63s %d %lf %lf", nm, &th, &ms, &c);
+        if (got >= 3 && !strcmp(nm, name) && th == threads) {
+            r = ms;
+            *cpu = got == 4 ? c : -1;
+        }
+    }
     fclose(f);
     return r;
+}
+
+static double cpu_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 int main(int argc, char **argv) {
@@ -53,7 +68,8 @@ int main(int argc, char **argv) {
         nth = 0;
         for (; a < argc && nth < 8; a++) threads[nth++] = atoi(argv[a]);
     }
-    printf("%-12s %7s %12s %12s %8s\n", "model", "threads", "born ms", "ort ms", "ratio");
+    printf("%-12s %7s %12s %12s %8s %12s %12s %8s\n", "model", "threads", "born ms", "ort ms", "ratio",
+           "born cpu ms", "ort cpu ms", "ratio");
     for (size_t k = 0; k < sizeof models / sizeof models[0]; k++) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", mdir, models[k].file);
@@ -79,15 +95,15 @@ int main(int argc, char **argv) {
         }
         for (int t = 0; t < nth; t++) {
             born_set_num_threads(threads[t]);
-            double times[128];
+            double times[128], cpus[128];
             int reps = models[k].reps;
             for (int r = -2; r < reps && ok; r++) {
                 born_tensor_list *outs = born_tensor_list_new();
-                double t0 = now();
+                double t0 = now(), c0 = cpu_now();
                 ok = born_onnx_run(m, models[k].nin, models[k].inputs, ins, outs) == BORN_OK;
-                double dt = now() - t0;
+                double dt = now() - t0, dc = cpu_now() - c0;
                 born_tensor_list_free(outs);
-                if (r >= 0) times[r] = dt;
+                if (r >= 0) times[r] = dt, cpus[r] = dc;
             }
             if (!ok) {
                 printf("%-12s run failed: %s\n", models[k].name, born_last_error());
@@ -95,11 +111,15 @@ int main(int argc, char **argv) {
                 break;
             }
             qsort(times, (size_t)reps, sizeof times[0], cmp_double);
-            double ms = 1e3 * times[reps / 2], ort = peer(peer_file, models[k].name, threads[t]);
-            if (ort > 0)
-                printf("%-12s %7d %12.3f %12.3f %8.2f\n", models[k].name, threads[t], ms, ort, ms / ort);
-            else
-                printf("%-12s %7d %12.3f %12s %8s\n", models[k].name, threads[t], ms, "-", "-");
+            qsort(cpus, (size_t)reps, sizeof cpus[0], cmp_double);
+            double ocpu, ms = 1e3 * times[reps / 2], cpu = 1e3 * cpus[reps / 2];
+            double ort = peer(peer_file, models[k].name, threads[t], &ocpu);
+            printf("%-12s %7d %12.3f", models[k].name, threads[t], ms);
+            if (ort > 0) printf(" %12.3f %8.2f", ort, ms / ort);
+            else printf(" %12s %8s", "-", "-");
+            printf(" %12.3f", cpu);
+            if (ocpu > 0) printf(" %12.3f %8.2f\n", ocpu, cpu / ocpu);
+            else printf(" %12s %8s\n", "-", "-");
             fflush(stdout);
         }
         for (int i = 0; i < models[k].nin; i++) born_free(ins[i]);

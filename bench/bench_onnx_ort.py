@@ -4,7 +4,8 @@
     python3 bench/bench_onnx_ort.py [MODEL_DIR [FIXTURE_DIR [threads...]]] > ort.txt
     ./build/bench/bench_onnx --peer ort.txt
 
-Prints "name threads median_ms" lines: each the median of several runs after two warm-up runs, on
+Prints "name threads median_ms median_cpu_ms" lines (the second the process's CPU time per run,
+as bench_onnx.c also reports): each the median of several runs after two warm-up runs, on
 the inputs in tests/fixtures/onnx/models, with intra_op_num_threads 1 and 2 (inter-op 1, all graph
 optimisations on, the CPU provider), as bench_onnx.c times Born.
 """
@@ -32,13 +33,16 @@ def main():
             so.intra_op_num_threads = th
             so.inter_op_num_threads = 1
             sess = ort.InferenceSession(os.path.join(mdir, fname), so, providers=["CPUExecutionProvider"])
-            times = []
+            times, cpus = [], []
             for r in range(reps + 2):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 sess.run(None, feed)
+                t1, c1 = time.perf_counter(), time.process_time()
                 if r >= 2:
-                    times.append(time.perf_counter() - t0)
-            print(f"{name} {th} {1e3 * float(np.median(times)):.3f}", flush=True)
+                    times.append(t1 - t0)
+                    cpus.append(c1 - c0)
+            print(f"{name} {th} {1e3 * float(np.median(times)):.3f} {1e3 * float(np.median(cpus)):.3f}",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,16 @@
  * claim from an atomic counter: the split never depends on the thread count, which keeps
  * per-chunk partial results (and so reductions) identical with 1 and N threads. A parallel_for
  * called from inside another, or while the pool is busy with another thread's job, runs its
- * chunks on the calling thread. */
+ * chunks on the calling thread.
+ *
+ * The caller waits for the chunks, not for the workers: it counts finished chunks and returns as
+ * soon as all are done, even if a worker has not woken up yet (on a loaded machine a worker may
+ * wait milliseconds for a CPU, and the caller would otherwise wait with it on every small job).
+ * Chunks are claimed by counting down a counter of the chunks left: a claim is valid when the
+ * value taken is positive, which only the live job's counter gives (a finished job's counter is
+ * at or below zero, so a worker that wakes late claims nothing). A new job's fields are written
+ * before its counter is set (release) and a worker reads them only after a valid claim (acquire);
+ * the job cannot end before that chunk is done, so the fields it reads are its chunk's. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
@@ -29,8 +38,8 @@ typedef struct pool {
     born_range_fn fn;
     void *ctx;
     int64_t n, grain, nchunks;
-    atomic_int_fast64_t next_chunk;
-    atomic_int busy_workers;
+    atomic_int_fast64_t left; /* chunks not yet claimed; <= 0 when none (and between jobs) */
+    atomic_int_fast64_t done_chunks;
 } pool;
 
 static pool the_pool = {.mu = PTHREAD_MUTEX_INITIALIZER,
@@ -43,11 +52,17 @@ static atomic_int configured_threads; /* 0 until the pool is started */
 
 static void run_chunks(pool *p) {
     for (;;) {
-        int64_t c = atomic_fetch_add_explicit(&p->next_chunk, 1, memory_order_relaxed);
-        if (c >= p->nchunks) break;
+        int64_t v = atomic_fetch_sub_explicit(&p->left, 1, memory_order_acquire);
+        if (v <= 0) break;
+        int64_t nchunks = p->nchunks, c = nchunks - v;
         int64_t begin = c * p->grain;
         int64_t end = begin + p->grain < p->n ? begin + p->grain : p->n;
         p->fn(begin, end, p->ctx);
+        if (atomic_fetch_add_explicit(&p->done_chunks, 1, memory_order_acq_rel) + 1 == nchunks) {
+            pthread_mutex_lock(&p->mu); /* the caller may be asleep on done */
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
     }
 }
 
@@ -76,9 +91,6 @@ static void *worker_main(void *arg) {
         seen = atomic_load(&p->generation);
         pthread_mutex_unlock(&p->mu);
         run_chunks(p);
-        pthread_mutex_lock(&p->mu);
-        if (atomic_fetch_sub(&p->busy_workers, 1) == 1) pthread_cond_signal(&p->done);
-        pthread_mutex_unlock(&p->mu);
     }
 }
 
@@ -168,8 +180,8 @@ void born_parallel_for(int64_t n, int64_t grain, born_range_fn fn, void *ctx) {
     p->n = n;
     p->grain = grain;
     p->nchunks = nchunks;
-    atomic_store(&p->next_chunk, 0);
-    atomic_store(&p->busy_workers, p->nthreads - 1);
+    atomic_store_explicit(&p->done_chunks, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->left, nchunks, memory_order_release); /* opens the job */
     atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
@@ -178,11 +190,18 @@ void born_parallel_for(int64_t n, int64_t grain, born_range_fn fn, void *ctx) {
     run_chunks(p);
     inside_job = false;
 
-    /* wait for the workers to finish their chunks */
+    /* wait for the chunks that workers claimed (none left to claim: run_chunks returned) */
     int spins = 0;
-    while (atomic_load(&p->busy_workers) > 0 && spins < SPIN_ROUNDS * 4) spins++;
+    while (atomic_load_explicit(&p->done_chunks, memory_order_acquire) < nchunks &&
+           spins < SPIN_ROUNDS * 4) {
+        spins++;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
     pthread_mutex_lock(&p->mu);
-    while (atomic_load(&p->busy_workers) > 0) pthread_cond_wait(&p->done, &p->mu);
+    while (atomic_load_explicit(&p->done_chunks, memory_order_acquire) < nchunks)
+        pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
     pthread_mutex_unlock(&job_lock);
 }

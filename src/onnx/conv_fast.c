@@ -2,14 +2,19 @@
  * convolution computed directly (one channel at a time, rows accumulated with a contiguous inner
  * loop, channels spread over the thread pool; im2col would copy every input k*k times), and
  * ConvTranspose as a GEMM (W^T X through born_matmul) followed by a col2im scatter. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "onnx/onnx_internal.h"
 #include "onnx/conv_fast.h"
+#include "backend/cpu/conv_prepacked.h"
+#include "core/cpu_features.h"
+#include "onnx/conv_fast_kernels.h"
 
 typedef struct dw_ctx {
     const float *x, *w, *b;
     float *y;
+    const onnx_conv_prep *prep;
     int64_t C, H, W, OH, OW, kh, kw, sh, sw, dh, dw, ph, pw;
 } dw_ctx;
 
@@ -21,41 +26,90 @@ static void axpy(float *restrict y, const float *restrict x, float w, int64_t lo
     for (; i <= hi; i++) y[i] += w * x[i];
 }
 
-/* One (batch, channel) plane per index. */
-static void dw_task(int64_t begin, int64_t end, void *arg) {
-    const dw_ctx *d = arg;
-    for (int64_t p = begin; p < end; p++) {
-        int64_t ch = p % d->C;
-        const float *x = d->x + p * d->H * d->W, *w = d->w + ch * d->kh * d->kw;
-        float *y = d->y + p * d->OH * d->OW;
-        float bias = d->b ? d->b[ch] : 0.0f;
-        for (int64_t oh = 0; oh < d->OH; oh++) {
-            float *yr = y + oh * d->OW;
-            for (int64_t ow = 0; ow < d->OW; ow++) yr[ow] = bias;
-            for (int64_t i = 0; i < d->kh; i++) {
-                int64_t ih = oh * d->sh - d->ph + i * d->dh;
-                if (ih < 0 || ih >= d->H) continue;
-                const float *xr = x + ih * d->W;
-                for (int64_t j = 0; j < d->kw; j++) {
-                    float wv = w[i * d->kw + j];
-                    int64_t off = j * d->dw - d->pw; /* iw = ow * sw + off */
-                    int64_t lo = off >= 0 ? 0 : (-off + d->sw - 1) / d->sw;
-                    int64_t hi = d->W - 1 - off < 0 ? -1 : (d->W - 1 - off) / d->sw;
-                    if (hi > d->OW - 1) hi = d->OW - 1;
-                    if (d->sw == 1 && hi >= lo) {
-                        axpy(yr + lo, xr + off + lo, wv, 0, hi - lo);
-                    } else {
-                        for (int64_t ow = lo; ow <= hi; ow++) yr[ow] += wv * xr[ow * d->sw + off];
-                    }
+/* One (batch, channel) plane per index, the portable way. */
+static void dw_plane_c(const dw_ctx *d, int64_t p) {
+    int64_t ch = p % d->C;
+    const float *x = d->x + p * d->H * d->W, *w = d->w + ch * d->kh * d->kw;
+    float *y = d->y + p * d->OH * d->OW;
+    float bias = d->b ? d->b[ch] : 0.0f;
+    for (int64_t oh = 0; oh < d->OH; oh++) {
+        float *yr = y + oh * d->OW;
+        for (int64_t ow = 0; ow < d->OW; ow++) yr[ow] = bias;
+        for (int64_t i = 0; i < d->kh; i++) {
+            int64_t ih = oh * d->sh - d->ph + i * d->dh;
+            if (ih < 0 || ih >= d->H) continue;
+            const float *xr = x + ih * d->W;
+            for (int64_t j = 0; j < d->kw; j++) {
+                float wv = w[i * d->kw + j];
+                int64_t off = j * d->dw - d->pw; /* iw = ow * sw + off */
+                int64_t lo = off >= 0 ? 0 : (-off + d->sw - 1) / d->sw;
+                int64_t hi = d->W - 1 - off < 0 ? -1 : (d->W - 1 - off) / d->sw;
+                if (hi > d->OW - 1) hi = d->OW - 1;
+                if (d->sw == 1 && hi >= lo) {
+                    axpy(yr + lo, xr + off + lo, wv, 0, hi - lo);
+                } else {
+                    for (int64_t ow = lo; ow <= hi; ow++) yr[ow] += wv * xr[ow * d->sw + off];
                 }
             }
         }
+        onnx_conv_prep_rows(d->prep, yr, 0, 1, d->OW);
     }
+}
+
+#ifdef ONNX_HAVE_EP_AVX2
+/* Whether the AVX2 plane kernel takes this geometry. */
+static bool dw_avx2(const dw_ctx *d) {
+    return cpu_get_level() >= CPU_LEVEL_AVX2 && (d->sw == 1 || d->sw == 2) && d->kh * d->kw <= 49;
+}
+
+/* The padded plane's row stride and row count: every tap of every (8-rounded) output inside,
+ * with 16 floats of slack. */
+static void dw_padded_dims(const dw_ctx *d, int64_t *rs, int64_t *rows) {
+    int64_t ow8 = (d->OW + 7) / 8 * 8;
+    *rs = ow8 * d->sw + (d->kw - 1) * d->dw + 16;
+    *rows = (d->OH - 1) * d->sh + (d->kh - 1) * d->dh + 1;
+}
+#endif
+
+static void dw_task(int64_t begin, int64_t end, void *arg) {
+    const dw_ctx *d = arg;
+#ifdef ONNX_HAVE_EP_AVX2
+    if (dw_avx2(d)) {
+        int64_t rs, rows;
+        dw_padded_dims(d, &rs, &rows);
+        float *xp = malloc((size_t)(rs * rows) * sizeof(float));
+        if (xp) {
+            onnx_dw_plane pl = {.xrs = rs, .oh = d->OH, .ow = d->OW, .kh = d->kh, .kw = d->kw,
+                                .sh = d->sh, .sw = d->sw, .dh = d->dh, .dw = d->dw};
+            pl.nops = onnx_conv_prep_ops(d->prep, &pl.kind, &pl.v);
+            for (int64_t p = begin; p < end; p++) {
+                int64_t ch = p % d->C;
+                const float *x = d->x + p * d->H * d->W;
+                memset(xp, 0, (size_t)(rs * rows) * sizeof(float));
+                for (int64_t r = 0; r < rows; r++) {
+                    int64_t ih = r - d->ph;
+                    if (ih < 0 || ih >= d->H) continue;
+                    int64_t c0 = d->pw, n = d->W;
+                    if (c0 + n > rs) n = rs - c0; /* columns no tap reaches */
+                    if (n > 0) memcpy(xp + r * rs + c0, x + ih * d->W, (size_t)n * sizeof(float));
+                }
+                pl.x = xp;
+                pl.w = d->w + ch * d->kh * d->kw;
+                pl.y = d->y + p * d->OH * d->OW;
+                pl.bias = d->b ? d->b[ch] : 0.0f;
+                onnx_dw_plane_avx2(&pl);
+            }
+            free(xp);
+            return;
+        }
+    }
+#endif
+    for (int64_t p = begin; p < end; p++) dw_plane_c(d, p);
 }
 
 born_tensor *onnx_conv_depthwise(born_tensor *x, born_tensor *w, born_tensor *b,
                                  const int64_t *k, const int64_t *s, const int64_t *dil,
-                                 const int64_t *pb, const int64_t *out) {
+                                 const int64_t *pb, const int64_t *out, const onnx_conv_prep *prep) {
     born_tensor *xf = onnx_as(x, BORN_F32), *wf = onnx_as(w, BORN_F32);
     born_tensor *bf = b ? onnx_as(b, BORN_F32) : NULL;
     if (!xf || !wf || (b && !bf)) return NULL;
@@ -63,9 +117,11 @@ born_tensor *onnx_conv_depthwise(born_tensor *x, born_tensor *w, born_tensor *b,
     born_tensor *y = born_empty(BORN_F32, 4, (int64_t[]){xs[0], xs[1], out[0], out[1]});
     if (!y) return NULL;
     dw_ctx d = {born_data_f32(xf), born_data_f32(wf), bf ? born_data_f32(bf) : NULL,
-                born_data_f32(y), xs[1], xs[2], xs[3], out[0], out[1], k[0], k[1], s[0], s[1],
+                born_data_f32(y), prep, xs[1], xs[2], xs[3], out[0], out[1], k[0], k[1], s[0], s[1],
                 dil[0], dil[1], pb[0], pb[1]};
-    born_parallel_for(xs[0] * xs[1], 1, dw_task, &d);
+    /* planes per task: enough work (about 256K multiply-adds) to pay for a thread's wake-up */
+    int64_t per = out[0] * out[1] * k[0] * k[1], grain = per > 0 ? ((1 << 18) + per - 1) / per : 1;
+    born_parallel_for(xs[0] * xs[1], grain, dw_task, &d);
     return y;
 }
 
@@ -130,5 +186,29 @@ born_tensor *onnx_conv_transpose_gemm(born_tensor *x, born_tensor *w, born_tenso
             for (int64_t m = 0; m < M; m++)
                 for (int64_t i = 0; i < osz; i++) Y[(n * M + m) * osz + i] += B[m];
     }
+    return y;
+}
+
+static void packed_ep(void *ctx, int64_t ch0, int64_t nch, float *out, int64_t rs, int64_t ncols) {
+    (void)ch0;
+    onnx_conv_prep_rows(ctx, out, rs, nch, ncols);
+}
+
+born_tensor *onnx_conv_packed(born_tensor *x, born_tensor *b, const onnx_conv_prep *prep,
+                              int64_t group, const int64_t *k, const int64_t *s, const int64_t *dil,
+                              const int64_t *pb, const int64_t *out) {
+    born_tensor *xf = onnx_as(x, BORN_F32), *bf = b ? onnx_as(b, BORN_F32) : NULL;
+    if (!xf || (b && !bf)) return NULL;
+    const cpu_conv_weights *w = onnx_conv_prep_weights(prep);
+    const int64_t *xs = born_tensor_shape(xf);
+    int64_t M = cpu_conv_weights_out_channels(w);
+    born_tensor *y = born_empty(BORN_F32, 4, (int64_t[]){xs[0], M, out[0], out[1]});
+    if (!y) return NULL;
+    born_conv2d_geometry g = {xs[0], xs[1], xs[2], xs[3], M, out[0], out[1], k[0], k[1],
+                              {s[0], s[1]}, {pb[0], pb[1]}, {dil[0], dil[1]}, group};
+    bool ep = onnx_conv_prep_has_epilogue(prep);
+    if (cpu_conv2d_f32_prepacked(born_data_f32(y), born_data_f32(xf), w, bf ? born_data_f32(bf) : NULL,
+                                 &g, ep ? packed_ep : NULL, (void *)prep))
+        return NULL;
     return y;
 }

@@ -127,6 +127,7 @@ void onnx_plan_free(onnx_plan *p) {
         for (int j = 0; j < st->nsubplans; j++) onnx_plan_free(st->subplans[j]);
         free(st->subplans);
         for (int j = 0; j < 3; j++) born_free(st->over[j]);
+        onnx_conv_prep_free(st->prep);
     }
     free(p->steps);
     free(p->name);

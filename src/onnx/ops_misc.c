@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/error.h"
 #include "onnx/onnx_internal.h"
 
 typedef struct rs_params {
@@ -37,6 +38,16 @@ static void cubic_coeffs(double r, double A, double *c) {
     c[3] = ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
 }
 
+/* The input index that nearest mode takes for output o (before clamping to [0, L)). */
+static int64_t nearest_index(const rs_params *p, double xo) {
+    double base = ceil(xo) - 1, rr = xo - base;
+    if (xo == floor(xo)) return (int64_t)xo;
+    if (!strcmp(p->nearest, "floor")) return (int64_t)floor(xo);
+    if (!strcmp(p->nearest, "ceil")) return (int64_t)ceil(xo);
+    if (!strcmp(p->nearest, "round_prefer_ceil")) return (int64_t)(rr >= 0.5 ? base + 1 : base);
+    return (int64_t)(rr > 0.5 ? base + 1 : base);
+}
+
 /* Resamples axis a of the contiguous f64 tensor x (shape s, rank r) to O elements. */
 static born_tensor *resize_axis(born_tensor *x, int r, int a, int64_t O, double scale,
                                 const rs_params *p, double rs, double re) {
@@ -59,13 +70,7 @@ static born_tensor *resize_axis(born_tensor *x, int r, int a, int64_t O, double 
         bool extrap = !strcmp(p->ctm, "tf_crop_and_resize") && (xo < 0 || xo > (double)(L - 1));
         double base = ceil(xo) - 1, rr = xo - base;
         if (p->mode == 0) {
-            int64_t i;
-            if (xo == floor(xo)) i = (int64_t)xo;
-            else if (!strcmp(p->nearest, "floor")) i = (int64_t)floor(xo);
-            else if (!strcmp(p->nearest, "ceil")) i = (int64_t)ceil(xo);
-            else if (!strcmp(p->nearest, "round_prefer_ceil")) i = (int64_t)(rr >= 0.5 ? base + 1 : base);
-            else i = (int64_t)(rr > 0.5 ? base + 1 : base);
-            idx[0] = i;
+            idx[0] = nearest_index(p, xo);
             w[0] = 1;
             n = 1;
         } else if (p->mode == 1) {
@@ -94,6 +99,73 @@ static born_tensor *resize_axis(born_tensor *x, int r, int a, int64_t O, double 
                 Y[(b * O + o) * inner + i] = extrap ? p->extrap : acc;
             }
     }
+    return y;
+}
+
+/* Nearest-neighbour resize of an f32 tensor straight in f32 (a copy of chosen elements, so the
+ * values are those of the f64 path): one index table per axis, out[i] = x[idx_0[i_0], ...].
+ * O[a] and scale[a] per axis (an axis left as it is has O = L and a NULL table). */
+typedef struct nearest_job {
+    const float *x;
+    float *y;
+    int r;
+    int64_t L[BORN_MAX_DIMS], O[BORN_MAX_DIMS];
+    const int64_t *idx[BORN_MAX_DIMS];
+} nearest_job;
+
+/* Output rows (all axes but the last) [begin, end). */
+static void nearest_rows(int64_t begin, int64_t end, void *arg) {
+    const nearest_job *j = arg;
+    int r = j->r;
+    int64_t ow = j->O[r - 1];
+    const int64_t *last = j->idx[r - 1];
+    for (int64_t row = begin; row < end; row++) {
+        int64_t rem = row, src = 0, mul = 1;
+        for (int a = r - 2; a >= 0; a--) { /* the source row of this output row */
+            int64_t o = rem % j->O[a];
+            rem /= j->O[a];
+            src += (j->idx[a] ? j->idx[a][o] : o) * mul;
+            mul *= j->L[a];
+        }
+        const float *xs = j->x + src * j->L[r - 1];
+        float *yr = j->y + row * ow;
+        if (!last) memcpy(yr, xs, (size_t)ow * sizeof(float));
+        else
+            for (int64_t o = 0; o < ow; o++) yr[o] = xs[last[o]];
+    }
+}
+
+static born_tensor *resize_nearest_f32(born_tensor *x, const int64_t *O, const double *scale,
+                                       const rs_params *p, const double *roi) {
+    int r = born_tensor_ndim(x);
+    born_tensor *xf = onnx_as(x, BORN_F32);
+    born_tensor *y = xf ? born_empty(BORN_F32, r, O) : NULL;
+    if (!y) return NULL;
+    nearest_job j = {born_data_f32(xf), born_data_f32(y), r, {0}, {0}, {NULL}};
+    int64_t total = 0, rows = 1;
+    for (int a = 0; a < r; a++) total += O[a];
+    int64_t *tab = malloc((size_t)(total + 1) * sizeof *tab), *t = tab;
+    if (!tab) {
+        born_error(BORN_ERR_MEMORY, "Resize: out of memory");
+        return NULL;
+    }
+    for (int a = 0; a < r; a++) {
+        int64_t L = born_tensor_shape(x)[a];
+        j.L[a] = L;
+        j.O[a] = O[a];
+        if (a < r - 1) rows *= O[a];
+        if (O[a] == L && scale[a] == 1) continue;
+        for (int64_t o = 0; o < O[a]; o++) {
+            int64_t i = nearest_index(p, transform(p, (double)o, scale[a], L, O[a], roi[a],
+                                                   roi[BORN_MAX_DIMS + a]));
+            t[o] = i < 0 ? 0 : i >= L ? L - 1 : i;
+        }
+        j.idx[a] = t;
+        t += O[a];
+    }
+    int64_t ow = r ? O[r - 1] : 1, grain = ow > 0 ? (32768 + ow - 1) / ow : 1;
+    if (r > 0 && total > 0 && born_tensor_numel(y) > 0) born_parallel_for(rows, grain, nearest_rows, &j);
+    free(tab);
     return y;
 }
 
@@ -169,6 +241,27 @@ static born_status resize(onnx_op_ctx *c, bool upsample) {
         }
     }
     born_dtype dt = born_tensor_dtype(x);
+    if (p.mode == 0 && dt == BORN_F32 && !p.exclude && r >= 1 && born_tensor_numel(x) > 0 &&
+        strcmp(p.ctm, "tf_crop_and_resize")) { /* nearest in f32: the same values, one pass */
+        int64_t O[BORN_MAX_DIMS];
+        double sc[BORN_MAX_DIMS];
+        for (int a = 0; a < r; a++) O[a] = born_tensor_shape(x)[a], sc[a] = 1;
+        for (int i = 0; i < k; i++) {
+            int a = (int)axes[i];
+            int64_t L = O[a];
+            if (have_sizes) {
+                O[a] = sizes[i];
+                sc[a] = L ? (double)O[a] / (double)L : 1;
+            } else {
+                sc[a] = scales[i];
+                if (!(sc[a] > 0)) return onnx_fail(c, BORN_ERR_ARGUMENT, "scale %g is not positive", sc[a]);
+                O[a] = (int64_t)floor((double)L * sc[a]);
+            }
+            if (O[a] < 0) return onnx_fail(c, BORN_ERR_SHAPE, "negative output size");
+        }
+        ONNX_OUT(0, resize_nearest_f32(x, O, sc, &p, roi));
+        return BORN_OK;
+    }
     born_tensor *y = onnx_as(x, BORN_F64);
     for (int i = 0; i < k && y; i++) {
         int a = (int)axes[i];

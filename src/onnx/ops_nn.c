@@ -5,6 +5,7 @@
 
 #include "onnx/conv_fast.h"
 #include "onnx/onnx_internal.h"
+#include "onnx/plan.h"
 
 /* Geometry shared by Conv, ConvTranspose and the pools: kernel, strides, dilations, pads for the
  * nsp spatial dims, after auto_pad. */
@@ -74,12 +75,26 @@ static born_status op_Conv(onnx_op_ctx *c) {
         g.k[0] = g.s[0] = g.d[0] = 1, g.pb[0] = g.pe[0] = 0;
     }
     int64_t group = onnx_attr_int(c, "group", 1);
+    /* prepared at load (src/onnx/conv_prep.c): packed weights, and the epilogue to apply here */
+    const plan_step *ps = c->subplans;
+    const onnx_conv_prep *prep = ps ? ps->prep : NULL;
     if (nsp == 2 && group > 1 && group == born_tensor_shape(x)[1] &&
         born_tensor_shape(w)[0] == group && born_tensor_shape(w)[1] == 1 &&
         born_tensor_dtype(x) == BORN_F32) {
-        born_tensor *y = onnx_conv_depthwise(x, w, b, g.k, g.s, g.d, g.pb, g.out);
+        born_tensor *y = onnx_conv_depthwise(x, w, b, g.k, g.s, g.d, g.pb, g.out, prep);
         if (!y) return onnx_op_failed(c);
         c->out[0] = y;
+        return BORN_OK;
+    }
+    const int64_t *xs = born_tensor_shape(x), *wsh = born_tensor_shape(w);
+    if (onnx_conv_prep_weights(prep) && born_tensor_dtype(x) == BORN_F32 &&
+        (!b || born_tensor_dtype(b) == BORN_F32) && g.pb[0] == g.pe[0] && g.pb[1] == g.pe[1] &&
+        group > 0 && xs[1] == wsh[1] * group && (!b || born_tensor_numel(b) == wsh[0])) {
+        int64_t out[2] = {nsp == 1 ? 1 : g.out[0], nsp == 1 ? g.out[0] : g.out[1]};
+        born_tensor *y = onnx_conv_packed(x, b, prep, group, g.k, g.s, g.d, g.pb, out);
+        if (!y) return onnx_op_failed(c);
+        if (nsp == 1) y = born_squeeze(y, 2);
+        ONNX_OUT(0, y);
         return BORN_OK;
     }
     born_conv2d_params p = born_conv2d_default_params();
@@ -100,7 +115,9 @@ static born_status op_Conv(onnx_op_ctx *c) {
     born_dtype dt = born_tensor_dtype(c->in[0]);
     born_tensor *y = born_conv2d(x, w, b, &p);
     if (nsp == 1) y = born_squeeze(y, 2);
-    ONNX_OUT(0, born_to_dtype(y, dt));
+    y = born_to_dtype(y, dt);
+    if (y && prep && onnx_conv_prep_tensor(prep, &y)) y = NULL;
+    ONNX_OUT(0, y);
     return BORN_OK;
 }
 
@@ -268,6 +285,41 @@ static born_status op_MeanVarianceNormalization(onnx_op_ctx *c) {
     return BORN_OK;
 }
 
+/* Max pooling of f32 planes in f32 (max only compares, so the values are the f64 path's): the
+ * first valid element, then any greater one, as pool() below. */
+typedef struct maxpool_job {
+    const geom *g;
+    const float *x;
+    float *y;
+} maxpool_job;
+
+static void maxpool_planes(int64_t begin, int64_t end, void *arg) {
+    const maxpool_job *j = arg;
+    const geom *g = j->g;
+    int64_t isz = g->in[0] * g->in[1], osz = g->out[0] * g->out[1];
+    for (int64_t pl = begin; pl < end; pl++) {
+        const float *X = j->x + pl * isz;
+        float *Y = j->y + pl * osz;
+        for (int64_t o0 = 0; o0 < g->out[0]; o0++)
+            for (int64_t o1 = 0; o1 < g->out[1]; o1++) {
+                float acc = -INFINITY;
+                bool first = true;
+                for (int64_t k0 = 0; k0 < g->k[0]; k0++) {
+                    int64_t i0 = o0 * g->s[0] + k0 * g->d[0] - g->pb[0];
+                    if (i0 < 0 || i0 >= g->in[0]) continue;
+                    for (int64_t k1 = 0; k1 < g->k[1]; k1++) {
+                        int64_t i1 = o1 * g->s[1] + k1 * g->d[1] - g->pb[1];
+                        if (i1 < 0 || i1 >= g->in[1]) continue;
+                        float v = X[i0 * g->in[1] + i1];
+                        if (first || v > acc) acc = v;
+                        first = false;
+                    }
+                }
+                Y[o0 * g->out[1] + o1] = acc;
+            }
+    }
+}
+
 /* Pooling over 1-3 spatial dims, computed in double. kind 0 max, 1 average, 2 Lp. */
 static born_status pool(onnx_op_ctx *c, int kind, bool global) {
     ONNX_TRY(onnx_need(c, 0));
@@ -290,6 +342,16 @@ static born_status pool(onnx_op_ctx *c, int kind, bool global) {
         ONNX_TRY(geometry(c, xs + 2, nsp, kernel, onnx_attr_int(c, "ceil_mode", 0) != 0, false, &g));
     }
     for (int i = nsp; i < 3; i++) g.k[i] = g.s[i] = g.d[i] = g.in[i] = g.out[i] = 1, g.pb[i] = g.pe[i] = 0;
+    if (kind == 0 && c->nout < 2 && nsp == 2 && born_tensor_dtype(x) == BORN_F32) {
+        born_tensor *xf = onnx_as(x, BORN_F32);
+        born_tensor *y = xf ? born_empty(BORN_F32, 4, (int64_t[]){xs[0], xs[1], g.out[0], g.out[1]}) : NULL;
+        if (!y) return onnx_op_failed(c);
+        maxpool_job j = {&g, born_data_f32(xf), born_data_f32(y)};
+        int64_t per = g.out[0] * g.out[1] * g.k[0] * g.k[1], grain = per > 0 ? 65536 / per + 1 : 1;
+        born_parallel_for(xs[0] * xs[1], grain, maxpool_planes, &j);
+        c->out[0] = y;
+        return BORN_OK;
+    }
     bool incl = onnx_attr_int(c, "count_include_pad", 0) != 0;
     double pw = (double)onnx_attr_int(c, "p", 2);
     born_dtype dt = born_tensor_dtype(x);
@@ -353,11 +415,43 @@ static born_status op_LpPool(onnx_op_ctx *c) { return pool(c, 2, false); }
 static born_status op_GlobalMaxPool(onnx_op_ctx *c) { return pool(c, 0, true); }
 static born_status op_GlobalLpPool(onnx_op_ctx *c) { return pool(c, 2, true); }
 
+/* Plane means of f32 planes, each summed in double in order and rounded once. */
+typedef struct gap_job {
+    const float *x;
+    float *y;
+    int64_t size;
+} gap_job;
+
+static void gap_planes(int64_t begin, int64_t end, void *arg) {
+    const gap_job *j = arg;
+    for (int64_t p = begin; p < end; p++) {
+        const float *x = j->x + p * j->size;
+        double s[4] = {0, 0, 0, 0};
+        int64_t i = 0;
+        for (; i + 4 <= j->size; i += 4)
+            for (int l = 0; l < 4; l++) s[l] += x[i + l];
+        for (; i < j->size; i++) s[0] += x[i];
+        j->y[p] = (float)(((s[0] + s[1]) + (s[2] + s[3])) / (double)j->size);
+    }
+}
+
 static born_status op_GlobalAveragePool(onnx_op_ctx *c) {
     ONNX_TRY(onnx_need(c, 0));
     born_tensor *x = c->in[0];
     int r = born_tensor_ndim(x);
     if (r < 3) return onnx_fail(c, BORN_ERR_SHAPE, "input rank %d", r);
+    const int64_t *xs = born_tensor_shape(x);
+    if (born_tensor_dtype(x) == BORN_F32 && born_tensor_numel(x) > 0) {
+        int64_t shape[BORN_MAX_DIMS], planes = xs[0] * xs[1];
+        for (int i = 0; i < r; i++) shape[i] = i < 2 ? xs[i] : 1;
+        born_tensor *xf = onnx_as(x, BORN_F32);
+        born_tensor *y = xf ? born_empty(BORN_F32, r, shape) : NULL;
+        if (!y) return onnx_op_failed(c);
+        gap_job j = {born_data_f32(xf), born_data_f32(y), born_tensor_numel(x) / planes};
+        born_parallel_for(planes, (1 << 18) / j.size + 1, gap_planes, &j);
+        c->out[0] = y;
+        return BORN_OK;
+    }
     int64_t axes[BORN_MAX_DIMS];
     for (int i = 2; i < r; i++) axes[i - 2] = i;
     ONNX_OUT(0, born_mean(x, r - 2, axes, true));

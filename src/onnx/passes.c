@@ -395,6 +395,13 @@ born_status onnx_plan_optimize(onnx_plan *p) {
         for (int j = 0; j < 3; j++) born_free(ps->over[j]);
     }
     p->nsteps = n;
+    for (int i = 0; i < p->nsteps; i++) { /* Conv weights packed once, epilogues in the conv */
+        plan_step *ps = &p->steps[i];
+        if (!is_op(ps, "Conv") || ps->prep || ps->node->ninputs < 2) continue;
+        born_tensor *w = ps->over[1] ? ps->over[1] : const_of(p, ps->in[1]);
+        const onnx_attr *ga = onnx_node_attr(ps->node, "group");
+        ps->prep = onnx_conv_prep_new(ps, w, ga ? ga->i : 1);
+    }
     return BORN_OK;
 }
 

@@ -3,6 +3,7 @@
 #ifndef BORN_ONNX_PLAN_H
 #define BORN_ONNX_PLAN_H
 
+#include "onnx/conv_prep.h"
 #include "onnx/onnx_internal.h"
 
 enum { SLOT_NODE = 0, SLOT_INPUT, SLOT_INIT, SLOT_OUTER };
@@ -29,6 +30,7 @@ typedef struct plan_step {
         int kind; /* EP_MUL, EP_ADD, EP_HSWISH */
         float v[4];
     } ep[8];
+    onnx_conv_prep *prep; /* owned: a Conv's packed weights and the epilogue it applies itself */
 } plan_step;
 
 struct onnx_plan {

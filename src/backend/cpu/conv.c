@@ -30,6 +30,7 @@
 
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/conv_pack.h"
+#include "backend/cpu/conv_prepacked.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/kernels_avx2.h"
 #include "core/cpu_features.h"
@@ -440,8 +441,27 @@ typedef struct packed_ctx {
     int64_t splits;     /* column (or channel, or tap) chunks per image, for small batches */
     int64_t split_size; /* columns (or channels, or taps) per chunk */
     bool direct;        /* few taps: the direct kernels of conv_pack.h */
+    bool apack_owned;   /* false: apack belongs to prepacked weights */
+    cpu_conv_epilogue_fn ep; /* forward: run on each finished output block (NULL: none) */
+    void *ep_ctx;
     atomic_int failed;
 } packed_ctx;
+
+/* cpu_gemm_f32_packed_ep's callback in the forward: the strip as channels of the output. */
+typedef struct forward_ep_ctx {
+    const packed_ctx *c;
+    int64_t ch0;
+} forward_ep_ctx;
+
+static void forward_ep(void *ctx, int64_t m, int64_t j0, int64_t n, float *cp) {
+    (void)j0;
+    const forward_ep_ctx *e = ctx;
+    e->c->ep(e->c->ep_ctx, e->ch0, m, cp, e->c->d.l, n);
+}
+
+/* The least work (multiply-adds) worth a forward split of its own: waking a pool thread costs
+ * microseconds, more on a loaded machine. */
+enum { CONV_SPLIT_MACS = 1 << 18 };
 
 /* Splits of each task's work when there are fewer tasks than threads (the results do not depend
  * on the split: every output element is computed the same way in any chunk). */
@@ -474,6 +494,8 @@ static void packed_forward(int64_t begin, int64_t end, void *arg) {
                                                       c->bias ? c->bias + grp * d->cg_out : NULL,
                                                       o, d->l))
                     atomic_store(&c->failed, 1);
+                else if (c->ep)
+                    c->ep(c->ep_ctx, grp * d->cg_out, d->cg_out, o, d->l, d->l);
                 continue;
             }
 #endif
@@ -495,8 +517,10 @@ static void packed_forward(int64_t begin, int64_t end, void *arg) {
                 src.m = im2col_of(&c->t, img, g);
                 src.col0 = col0;
             }
-            if (!cpu_gemm_f32_packed(d->cg_out, cols, d->k, c->apack + grp * c->apack_group,
-                                     pack_source, &src, beta, o, d->l, 1))
+            forward_ep_ctx fe = {c, grp * d->cg_out};
+            if (!cpu_gemm_f32_packed_ep(d->cg_out, cols, d->k, c->apack + grp * c->apack_group,
+                                        pack_source, &src, beta, o, d->l, 1,
+                                        c->ep ? forward_ep : NULL, &fe))
                 atomic_store(&c->failed, 1);
         }
     }
@@ -673,7 +697,7 @@ static void direct_backward_weight(int64_t begin, int64_t end, void *arg) {
 
 static void packed_free(packed_ctx *c) {
     free(c->t.tap_off);
-    free(c->apack);
+    if (c->apack_owned) free(c->apack);
     free(c->partials);
 }
 
@@ -683,41 +707,104 @@ static bool packed_init(packed_ctx *c, const born_conv2d_geometry *g) {
     c->g = g;
     c->d = dims_of(g);
     c->splits = 1;
+    c->apack_owned = true;
     atomic_init(&c->failed, 0);
     if (c->d.pointwise) return true;
     return tables_make(&c->t, g, &c->d);
 }
 
-static born_status conv2d_f32(const born_strided *out, const born_strided *in,
-                              const born_strided *weight, const born_strided *bias,
-                              const born_conv2d_geometry *g) {
+struct cpu_conv_weights {
+    int64_t out_channels, k, groups;
+    size_t per_group; /* floats of packed A per group */
+    float *apack;
+    float *raw; /* the weights as given (direct kernels, and geometries the packed path refuses) */
+};
+
+/* The forward in f32 of in [N, C, H, W] into out; weights packed here from w, or taken from pre
+ * when it is not NULL; then ep over each finished block. */
+/* The input copied into zero-padded planes, so that every tap of the padded geometry *gp (the
+ * same output, padding 0) is inside and the columns pack as contiguous runs rather than element
+ * by element: the same values reach the GEMM (zeros for the padding), so the same bits come out.
+ * NULL (nothing to gain, or memory short: the caller keeps g) for no padding, a horizontal stride
+ * other than 1, or a pointwise product. */
+static float *padded_input(const float *in, const born_conv2d_geometry *g, born_conv2d_geometry *gp) {
+    int64_t ph = g->padding[0], pw = g->padding[1];
+    if ((ph == 0 && pw == 0) || g->stride[1] != 1 || g->in_channels == 0) return NULL;
+    *gp = *g;
+    gp->in_h += 2 * ph;
+    gp->in_w += 2 * pw;
+    gp->padding[0] = gp->padding[1] = 0;
+    conv_dims d = dims_of(gp);
+    if (!packed_path(&d)) return NULL;
+    int64_t planes = g->batch * g->in_channels, hp = gp->in_h, wp = gp->in_w;
+    float *p = malloc((size_t)(planes * hp * wp) * sizeof(float));
+    if (!p) return NULL;
+    for (int64_t q = 0; q < planes; q++) {
+        float *dst = p + q * hp * wp;
+        const float *src = in + q * g->in_h * g->in_w;
+        memset(dst, 0, (size_t)(ph * wp) * sizeof(float));
+        for (int64_t y = 0; y < g->in_h; y++) {
+            float *row = dst + (y + ph) * wp;
+            memset(row, 0, (size_t)pw * sizeof(float));
+            memcpy(row + pw, src + y * g->in_w, (size_t)g->in_w * sizeof(float));
+            memset(row + pw + g->in_w, 0, (size_t)pw * sizeof(float));
+        }
+        memset(dst + (ph + g->in_h) * wp, 0, (size_t)(ph * wp) * sizeof(float));
+    }
+    return p;
+}
+
+static born_status conv2d_f32(float *out_data, const float *in_data, const float *w,
+                              const float *bias_data, const born_conv2d_geometry *g,
+                              const cpu_conv_weights *pre, cpu_conv_epilogue_fn ep, void *ep_ctx) {
+    born_conv2d_geometry gp;
+    float *padded = padded_input(in_data, g, &gp);
+    if (padded) {
+        born_status st = conv2d_f32(out_data, padded, w, bias_data, &gp, pre, ep, ep_ctx);
+        free(padded);
+        return st;
+    }
     packed_ctx c;
     if (!packed_init(&c, g)) return born_error(BORN_ERR_MEMORY, "conv2d: out of memory");
     const conv_dims *d = &c.d;
-    c.in = in->data;
-    c.bias = bias ? bias->data : NULL;
-    c.out = out->data;
+    c.in = in_data;
+    c.bias = bias_data;
+    c.out = out_data;
+    c.ep = ep;
+    c.ep_ctx = ep_ctx;
     if (d->k == 0) { /* no input channels: the bias, or zeros */
         for (int64_t n = 0; n < g->batch; n++)
             for (int64_t oc = 0; oc < g->out_channels; oc++)
                 for (int64_t x = 0; x < d->l; x++)
                     c.out[(n * g->out_channels + oc) * d->l + x] = c.bias ? c.bias[oc] : 0.0f;
+        if (ep)
+            for (int64_t n = 0; n < g->batch; n++)
+                ep(ep_ctx, 0, g->out_channels, c.out + n * g->out_channels * d->l, d->l, d->l);
         packed_free(&c);
         return BORN_OK;
     }
-    c.apack_group = cpu_gemm_f32_packed_a_size(d->cg_out, d->k);
-    c.apack = malloc(c.apack_group * (size_t)g->groups * sizeof(float));
-    if (!c.apack) {
-        packed_free(&c);
-        return born_error(BORN_ERR_MEMORY, "conv2d: out of memory");
-    }
-    const float *w = weight->data;
     c.weight = w;
     c.direct = direct_path(g, d);
-    for (int64_t grp = 0; grp < g->groups; grp++)
-        cpu_gemm_f32_pack_a(d->cg_out, d->k, w + grp * d->cg_out * d->k, d->k, 1,
-                            c.apack + grp * c.apack_group);
+    if (pre) {
+        c.apack_group = pre->per_group;
+        c.apack = pre->apack;
+        c.apack_owned = false;
+    } else {
+        c.apack_group = cpu_gemm_f32_packed_a_size(d->cg_out, d->k);
+        c.apack = malloc(c.apack_group * (size_t)g->groups * sizeof(float));
+        if (!c.apack) {
+            packed_free(&c);
+            return born_error(BORN_ERR_MEMORY, "conv2d: out of memory");
+        }
+        for (int64_t grp = 0; grp < g->groups; grp++)
+            cpu_gemm_f32_pack_a(d->cg_out, d->k, w + grp * d->cg_out * d->k, d->k, 1,
+                                c.apack + grp * c.apack_group);
+    }
     choose_splits(&c, g->batch, d->l, 64);
+    if (c.splits > 1 && g->out_channels * d->k * d->l / c.splits < CONV_SPLIT_MACS) {
+        c.splits = 1; /* too little work per split to pay for waking a thread */
+        c.split_size = d->l;
+    }
     born_parallel_for(g->batch * c.splits, 1, packed_forward, &c);
     bool failed = atomic_load(&c.failed);
     packed_free(&c);
@@ -823,7 +910,8 @@ born_status cpu_conv2d(const born_strided *out, const born_strided *in, const bo
     if (st != BORN_OK) return st;
     conv_dims pd = dims_of(g);
     if (in->dtype == BORN_F32 && packed_path(&pd))
-        return conv2d_f32(out, in, weight, bias && bias->data ? bias : NULL, g);
+        return conv2d_f32(out->data, in->data, weight->data,
+                          bias && bias->data ? bias->data : NULL, g, NULL, NULL, NULL);
     conv_ctx c = {.g = g,
                   .d = dims_of(g),
                   .dt = in->dtype,
@@ -909,4 +997,65 @@ born_status cpu_conv2d_backward_weight(const born_strided *grad_weight,
     free(c.partials);
     return atomic_load(&c.failed) ? born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory")
                                   : BORN_OK;
+}
+
+/* ---- prepacked weights (conv_prepacked.h) --------------------------------------------------- */
+
+cpu_conv_weights *cpu_conv_weights_new(const float *w, int64_t out_channels, int64_t k,
+                                       int64_t groups) {
+    if (out_channels <= 0 || k < 0 || groups <= 0 || out_channels % groups) {
+        born_error(BORN_ERR_SHAPE, "cpu_conv_weights_new: %lld output channels in %lld groups, "
+                   "depth %lld", (long long)out_channels, (long long)groups, (long long)k);
+        return NULL;
+    }
+    cpu_conv_weights *p = calloc(1, sizeof *p);
+    int64_t cg_out = out_channels / groups;
+    size_t per = cpu_gemm_f32_packed_a_size(cg_out, k), count = (size_t)(out_channels * k);
+    size_t total = per * (size_t)groups;
+    if (p) {
+        p->apack = malloc((total ? total : 1) * sizeof(float));
+        p->raw = malloc((count ? count : 1) * sizeof(float));
+    }
+    if (!p || !p->apack || !p->raw) {
+        cpu_conv_weights_free(p);
+        born_error(BORN_ERR_MEMORY, "cpu_conv_weights_new: out of memory");
+        return NULL;
+    }
+    p->out_channels = out_channels;
+    p->k = k;
+    p->groups = groups;
+    p->per_group = per;
+    if (count) memcpy(p->raw, w, count * sizeof(float));
+    for (int64_t grp = 0; grp < groups && k > 0; grp++)
+        cpu_gemm_f32_pack_a(cg_out, k, w + grp * cg_out * k, k, 1, p->apack + (size_t)grp * per);
+    return p;
+}
+
+int64_t cpu_conv_weights_out_channels(const cpu_conv_weights *w) { return w->out_channels; }
+
+void cpu_conv_weights_free(cpu_conv_weights *w) {
+    if (!w) return;
+    free(w->apack);
+    free(w->raw);
+    free(w);
+}
+
+born_status cpu_conv2d_f32_prepacked(float *out, const float *in, const cpu_conv_weights *w,
+                                     const float *bias, const born_conv2d_geometry *g,
+                                     cpu_conv_epilogue_fn ep, void *ep_ctx) {
+    conv_dims d = dims_of(g);
+    if (!w || g->groups != w->groups || g->out_channels != w->out_channels || d.k != w->k)
+        return born_error(BORN_ERR_SHAPE, "cpu_conv2d_f32_prepacked: the geometry (%lld output "
+                          "channels, depth %lld, %lld groups) does not match the packed weights",
+                          (long long)g->out_channels, (long long)d.k, (long long)g->groups);
+    if (packed_path(&d)) return conv2d_f32(out, in, w->raw, bias, g, w, ep, ep_ctx);
+    conv_ctx c = {.g = g, .d = d, .dt = BORN_F32, .es = sizeof(float), .in = (const char *)in,
+                  .weight = (const char *)w->raw, .bias = (const char *)bias, .out = (char *)out};
+    atomic_init(&c.failed, 0);
+    run_batch(&c, forward_images);
+    if (atomic_load(&c.failed)) return born_error(BORN_ERR_MEMORY, "conv2d: out of memory");
+    if (ep)
+        for (int64_t n = 0; n < g->batch; n++)
+            ep(ep_ctx, 0, g->out_channels, out + n * g->out_channels * d.l, d.l, d.l);
+    return BORN_OK;
 }

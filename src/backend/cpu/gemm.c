@@ -672,6 +672,12 @@ void cpu_gemm_f32_pack_b(int64_t kc, int64_t nc, const float *b, int64_t b_rs, i
 bool cpu_gemm_f32_packed(int64_t m, int64_t n, int64_t k, const float *apack,
                          cpu_gemm_pack_b_fn pack_b, void *ctx, float beta, float *c, int64_t c_rs,
                          int64_t c_cs) {
+    return cpu_gemm_f32_packed_ep(m, n, k, apack, pack_b, ctx, beta, c, c_rs, c_cs, NULL, NULL);
+}
+
+bool cpu_gemm_f32_packed_ep(int64_t m, int64_t n, int64_t k, const float *apack,
+                            cpu_gemm_pack_b_fn pack_b, void *ctx, float beta, float *c, int64_t c_rs,
+                            int64_t c_cs, cpu_gemm_epilogue_fn ep, void *ep_ctx) {
     if (m <= 0 || n <= 0) return true;
     if (k <= 0) {
         scale_f32(m, n, beta, c, c_rs, c_cs);
@@ -699,6 +705,7 @@ bool cpu_gemm_f32_packed(int64_t m, int64_t n, int64_t k, const float *apack,
                                c + ir * c_rs + (jc + jr) * c_cs, c_rs, c_cs, mr, nr, 1.0,
                                beta_cur);
                 }
+                if (ep && pc + kc == k) ep(ep_ctx, m, jc + jr, nr, c + (jc + jr) * c_cs);
             }
         }
     }

@@ -59,4 +59,14 @@ bool cpu_gemm_f32_packed(int64_t m, int64_t n, int64_t k, const float *apack,
                          cpu_gemm_pack_b_fn pack_b, void *ctx, float beta, float *c, int64_t c_rs,
                          int64_t c_cs);
 
+/* Called by cpu_gemm_f32_packed_ep on each finished column strip of C, while it is still in
+ * cache: columns [j0, j0 + n) of all m rows, c pointing at (row 0, column j0). */
+typedef void (*cpu_gemm_epilogue_fn)(void *ctx, int64_t m, int64_t j0, int64_t n, float *c);
+
+/* cpu_gemm_f32_packed, then ep(ep_ctx, ...) on each strip of at most NR columns once its last k
+ * block is done (ep NULL: nothing); C gets the same bits as from cpu_gemm_f32_packed before ep. */
+bool cpu_gemm_f32_packed_ep(int64_t m, int64_t n, int64_t k, const float *apack,
+                            cpu_gemm_pack_b_fn pack_b, void *ctx, float beta, float *c, int64_t c_rs,
+                            int64_t c_cs, cpu_gemm_epilogue_fn ep, void *ep_ctx);
+
 #endif

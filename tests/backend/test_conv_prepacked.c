@@ -1,0 +1,121 @@
+/* cpu_conv2d_f32_prepacked (weights packed once) against born_conv2d (packed on every call): the
+ * same bits for pointwise, padded, strided, grouped, few-tap (direct kernel) and deep (several k
+ * blocks) geometries, with and without bias, on 1 and 2 threads; the epilogue sees every output
+ * element exactly once; mismatched geometries are refused. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/conv_prepacked.h"
+#include "test.h"
+
+static uint64_t rng = 0x2545F4914F6CDD1Dull;
+
+static float rnd(void) {
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static born_tensor *random_tensor(int ndim, const int64_t *shape) {
+    born_tensor *t = born_empty(BORN_F32, ndim, shape);
+    if (!t) return NULL;
+    float *d = born_data_f32(t);
+    for (int64_t i = 0; i < born_tensor_numel(t); i++) d[i] = rnd();
+    return t;
+}
+
+/* The epilogue used here: y = y * 0.5 + 1 (two roundings), counting the elements it sees. */
+typedef struct ep_count {
+    int64_t seen; /* atomically summed: the pool may run blocks at once */
+} ep_count;
+
+static void ep_half_plus_one(void *ctx, int64_t ch0, int64_t nch, float *out, int64_t rs,
+                             int64_t ncols) {
+    (void)ch0;
+    ep_count *c = ctx;
+    for (int64_t r = 0; r < nch; r++)
+        for (int64_t j = 0; j < ncols; j++) {
+            float v = out[r * rs + j] * 0.5f;
+            out[r * rs + j] = v + 1.0f;
+        }
+    __atomic_fetch_add(&c->seen, nch * ncols, __ATOMIC_RELAXED);
+}
+
+/* One geometry: N, C, H, W, M, kernel, stride, pad, groups, bias. */
+static void conv_case(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t kh,
+                      int64_t kw, int64_t s, int64_t pad, int64_t groups, bool bias, int line) {
+    born_scope_begin();
+    born_tensor *x = random_tensor(BORN_DIMS(N, C, H, W));
+    born_tensor *w = random_tensor(BORN_DIMS(M, C / groups, kh, kw));
+    born_tensor *b = bias ? random_tensor(BORN_DIMS(M)) : NULL;
+    born_conv2d_params p = born_conv2d_default_params();
+    p.stride[0] = p.stride[1] = s;
+    p.padding[0] = p.padding[1] = pad;
+    p.groups = groups;
+    int64_t k = C / groups * kh * kw;
+    int saved = born_get_num_threads();
+    cpu_conv_weights *pw = cpu_conv_weights_new(born_data_f32(w), M, k, groups);
+    CHECK(pw != NULL);
+    for (int threads = 1; threads <= 2 && pw; threads++) {
+        born_set_num_threads(threads);
+        born_tensor *want = born_contiguous(born_conv2d(x, w, b, &p));
+        CHECK_OK_TENSOR(want);
+        if (!want) break;
+        const int64_t *os = born_tensor_shape(want);
+        born_conv2d_geometry g = {N, C, H, W, M, os[2], os[3], kh, kw, {s, s}, {pad, pad}, {1, 1},
+                                  groups};
+        int64_t n = born_tensor_numel(want);
+        float *got = malloc((size_t)n * sizeof(float)), *got2 = malloc((size_t)n * sizeof(float));
+        CHECK(got && got2);
+        if (got && got2) {
+            CHECK_OK(cpu_conv2d_f32_prepacked(got, born_data_f32(x), pw, b ? born_data_f32(b) : NULL,
+                                              &g, NULL, NULL));
+            ep_count cnt = {0};
+            CHECK_OK(cpu_conv2d_f32_prepacked(got2, born_data_f32(x), pw,
+                                              b ? born_data_f32(b) : NULL, &g, ep_half_plus_one,
+                                              &cnt));
+            CHECK_MSG(cnt.seen == n, "line %d: the epilogue saw %lld of %lld elements", line,
+                      (long long)cnt.seen, (long long)n);
+            int64_t bad = 0, bad_ep = 0;
+            const float *wd = born_data_f32(want);
+            for (int64_t i = 0; i < n; i++) {
+                bad += memcmp(&got[i], &wd[i], sizeof(float)) != 0;
+                float e = wd[i] * 0.5f;
+                e = e + 1.0f;
+                bad_ep += memcmp(&got2[i], &e, sizeof(float)) != 0;
+            }
+            CHECK_MSG(bad == 0, "line %d, %d threads: %lld of %lld outputs differ from born_conv2d",
+                      line, threads, (long long)bad, (long long)n);
+            CHECK_MSG(bad_ep == 0, "line %d, %d threads: %lld epilogue outputs differ", line,
+                      threads, (long long)bad_ep);
+        }
+        free(got);
+        free(got2);
+    }
+    cpu_conv_weights_free(pw);
+    born_set_num_threads(saved);
+    born_scope_end();
+}
+
+TEST(conv_prepacked_matches_born_conv2d) {
+    conv_case(1, 16, 12, 20, 24, 1, 1, 1, 0, 1, true, __LINE__);   /* pointwise */
+    conv_case(1, 16, 12, 20, 24, 1, 1, 1, 0, 1, false, __LINE__);  /* pointwise, no bias */
+    conv_case(2, 8, 15, 17, 13, 3, 3, 2, 1, 1, true, __LINE__);    /* strided, padded */
+    conv_case(1, 1, 20, 22, 8, 3, 3, 1, 0, 1, true, __LINE__);     /* few taps: direct kernel */
+    conv_case(1, 12, 9, 11, 18, 3, 3, 1, 1, 3, true, __LINE__);    /* grouped */
+    conv_case(1, 40, 10, 10, 20, 3, 3, 1, 1, 1, true, __LINE__);   /* k = 360: two k blocks */
+    conv_case(3, 4, 7, 9, 5, 1, 1, 1, 0, 1, false, __LINE__);      /* batch >= threads */
+    conv_case(1, 6, 5, 300, 7, 1, 1, 1, 0, 1, true, __LINE__); /* several column blocks */
+}
+
+TEST(conv_prepacked_refuses_mismatched_geometry) {
+    float w[2 * 3] = {0};
+    CHECK(cpu_conv_weights_new(w, 3, 2, 2) == NULL); /* 3 channels in 2 groups */
+    born_clear_error();
+    cpu_conv_weights *pw = cpu_conv_weights_new(w, 2, 3, 1);
+    CHECK(pw != NULL);
+    CHECK(cpu_conv_weights_out_channels(pw) == 2);
+    born_conv2d_geometry g = {1, 4, 1, 1, 2, 1, 1, 1, 1, {1, 1}, {0, 0}, {1, 1}, 1};
+    float x[4] = {0}, y[2];
+    CHECK_ERROR(cpu_conv2d_f32_prepacked(y, x, pw, NULL, &g, NULL, NULL), "does not match");
+    cpu_conv_weights_free(pw);
+}
