@@ -10,7 +10,8 @@ static born_status window(onnx_op_ctx *c, double a0, double a1, double a2) {
     ONNX_TRY(onnx_need(c, 0));
     double sz;
     ONNX_TRY(onnx_read_scalar(c, c->in[0], &sz, "size"));
-    if (sz < 0 || sz > (double)(1 << 30)) return onnx_fail(c, BORN_ERR_ARGUMENT, "bad size %g", sz);
+    if (!(sz >= 0) || sz > (double)(1 << 28))
+        return onnx_fail(c, BORN_ERR_ARGUMENT, "size %g is not in [0, 2^28]", sz);
     int64_t size = (int64_t)sz;
     born_dtype dt;
     int64_t ot = onnx_attr_int(c, "output_datatype", 1);

@@ -27,7 +27,7 @@ static const char *const no_fold[] = {
     "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli",
     "Multinomial", "Dropout", "ConstantOfShape", "Expand", "Tile", "Range", "Pad", "Resize",
     "Upsample", "OneHot", "EyeLike", "Einsum", "ConvTranspose", "MaxUnpool", "Col2Im", "DFT",
-    "STFT", "MelWeightMatrix", NULL};
+    "STFT", "MelWeightMatrix", "HannWindow", "HammingWindow", "BlackmanWindow", NULL};
 
 /* The constant value of slot s (borrowed), or NULL when it is not a constant. */
 static born_tensor *const_of(const onnx_plan *p, int s) {
