@@ -56,21 +56,24 @@ typedef float v8f __attribute__((vector_size(32), aligned(4)));
 
 typedef struct read_job {
     const float *p;
-    double *partial; /* one per 64 Ki-float chunk, so nothing is optimised away */
+    size_t quarter;  /* floats in each quarter of the buffer */
+    double *partial; /* one per task, so nothing is optimised away */
 } read_job;
 
-/* Sums chunks [b, e) of 64 Ki floats with four independent 8-lane accumulators, so the loop is
- * bound by the loads, not by the latency of the additions. */
+/* Task c sums the c-th 16 Ki-float chunk of each quarter of the buffer at once: four streams far
+ * apart, as a GEMV reads several weight rows at a time, each with its own 8-lane accumulator, so
+ * the loop is bound by the memory system, not by the latency of the additions. */
 static void read_range(int64_t b, int64_t e, void *arg) {
     read_job *j = arg;
     for (int64_t c = b; c < e; c++) {
-        const float *q = j->p + (size_t)c * 65536;
+        const float *q0 = j->p + (size_t)c * 16384, *q1 = q0 + j->quarter;
+        const float *q2 = q1 + j->quarter, *q3 = q2 + j->quarter;
         v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-        for (size_t i = 0; i < 65536; i += 32) {
-            a0 += *(const v8f *)(q + i);
-            a1 += *(const v8f *)(q + i + 8);
-            a2 += *(const v8f *)(q + i + 16);
-            a3 += *(const v8f *)(q + i + 24);
+        for (size_t i = 0; i < 16384; i += 8) {
+            a0 += *(const v8f *)(q0 + i);
+            a1 += *(const v8f *)(q1 + i);
+            a2 += *(const v8f *)(q2 + i);
+            a3 += *(const v8f *)(q3 + i);
         }
         v8f a = (a0 + a1) + (a2 + a3);
         double s = 0;
@@ -79,16 +82,16 @@ static void read_range(int64_t b, int64_t e, void *arg) {
     }
 }
 
-/* Seconds to read n floats once with the current thread count (a vectorised sum over the buffer,
- * threads splitting it like Born's kernels do): the bandwidth bound for a GEMV. n is a multiple
- * of 64 Ki. */
+/* Seconds to read n floats once with the current thread count (a vectorised sum over four
+ * streams, threads splitting the work like Born's kernels do): the bandwidth bound for a GEMV.
+ * n is a multiple of 64 Ki. */
 static double read_seconds(const float *p, size_t n) {
     double t[REPS];
-    int64_t chunks = (int64_t)(n / 65536);
-    read_job j = {p, calloc((size_t)chunks, sizeof(double))};
+    int64_t tasks = (int64_t)(n / 65536);
+    read_job j = {p, n / 4, calloc((size_t)tasks, sizeof(double))};
     for (int r = 0; r < REPS; r++) {
         double t0 = now();
-        born_parallel_for(chunks, 4, read_range, &j);
+        born_parallel_for(tasks, 4, read_range, &j);
         t[r] = now() - t0;
     }
     free(j.partial);
