@@ -6,56 +6,15 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "test.h"
+#include "backend/cuda_check.h"
 
-static born_generator *agen;
-static unsigned long long aseed;
-
-static bool gpu_or_skip(const char *test) {
-    if (born_device_count(BORN_DEVICE_CUDA) > 0) {
-        if (!agen) {
-            aseed = (unsigned long long)time(NULL) * 104729ull + (unsigned long long)getpid();
-            agen = born_generator_new(aseed);
-            printf("  cuda attention suite: seed %llu\n", aseed);
-        }
-        return true;
-    }
-    printf("  %s: skipped: no GPU (%s)\n", test, born_cuda_unavailable_reason());
-    return false;
-}
-
-/* ||got - ref|| / max(||ref||, 0.05 sqrt(n)) <= tol, got on the GPU, no NaN where ref has none. */
+/* ||got - ref|| / max(||ref||, 0.05 sqrt(n)) <= tol: relative to the reference's norm, but never
+ * to less than an RMS of 0.05 per element, since a gradient that is zero in exact arithmetic (one
+ * visible key: dS = P (dP - delta) = 0) is roundoff on both devices. */
 static void close_to(const char *what, int line, born_tensor *ref, born_tensor *got, double tol) {
-    int64_t n = ref ? born_tensor_numel(ref) : 0;
-    double *r = malloc((size_t)(n ? n : 1) * sizeof *r), *g = malloc((size_t)(n ? n : 1) * sizeof *g);
-    if (!ref || !got || !r || !g || born_tensor_numel(got) != n ||
-        born_tensor_device(got).type != BORN_DEVICE_CUDA || !test_read(ref, r, n) ||
-        !test_read(got, g, n)) {
-        test_fail(__FILE__, line, "%s: missing result or not on the GPU: %s", what, born_last_error());
-        born_clear_error();
-    } else {
-        double num = 0, den = 0;
-        bool nan = false;
-        for (int64_t i = 0; i < n; i++) {
-            nan |= g[i] != g[i] && r[i] == r[i];
-            num += (g[i] - r[i]) * (g[i] - r[i]);
-            den += r[i] * r[i];
-        }
-        /* relative to the reference's norm, but never to less than an RMS of 0.05 per element:
-         * a gradient that is zero in exact arithmetic (one visible key: dS = P (dP - delta) = 0)
-         * is roundoff on both devices */
-        double den_min = 0.0025 * (double)n;
-        double err = sqrt(num / (den > den_min ? den : (den_min > 0 ? den_min : 1)));
-        if (nan || !(err <= tol))
-            test_fail(__FILE__, line, "%s [%s, %lld elements]: relative error %.3g (tol %.3g)%s (seed %llu)",
-                      what, born_dtype_name(born_tensor_dtype(got)), (long long)n, err, tol,
-                      nan ? ", NaN in the result" : "", aseed);
-    }
-    free(r);
-    free(g);
+    double n = ref ? (double)born_tensor_numel(ref) : 0;
+    cuda_close_floor(what, __FILE__, line, ref, got, tol, 0.05 * sqrt(n));
 }
 #define CLOSE(what, ref, got, tol) close_to(what, __LINE__, ref, got, tol)
 
@@ -90,7 +49,7 @@ static born_tensor *attn_run(const attn_case *c, born_tensor *q, born_tensor *k,
     p.enable_gqa = c->hq != c->hk;
     p.kernel = BORN_SDPA_FLASH;
     p.dropout_p = c->dropout;
-    born_generator *g = born_generator_new(aseed ^ 0x5eedull); /* one stream for both devices */
+    born_generator *g = born_generator_new(cuda_test_seed ^ 0x5eedull); /* one stream for both devices */
     p.gen = g;
     born_tensor *out = born_scaled_dot_product_attention(qq, k, v, mask, &p);
     born_generator_free(g);
@@ -102,7 +61,7 @@ static born_tensor *attn_run(const attn_case *c, born_tensor *q, born_tensor *k,
 }
 
 static born_tensor *rnd(born_dtype dt, int nd, const int64_t *shape) {
-    return born_to_dtype(born_randn(agen, BORN_F32, nd, shape), dt);
+    return born_to_dtype(born_randn(cuda_test_gen, BORN_F32, nd, shape), dt);
 }
 
 static void run_case(const attn_case *c, born_dtype dt) {
@@ -114,7 +73,7 @@ static void run_case(const attn_case *c, born_dtype dt) {
     born_tensor *r = rnd(dt, 4, (const int64_t[]){c->b, c->hq, c->l, c->ev});
     born_tensor *mask = NULL;
     if (c->mask == 1) /* keeps about 80%; a few rows may see nothing */
-        mask = born_lt_scalar(born_rand(agen, BORN_F32, 2, (const int64_t[]){c->l, c->s}), 0.8);
+        mask = born_lt_scalar(born_rand(cuda_test_gen, BORN_F32, 2, (const int64_t[]){c->l, c->s}), 0.8);
     else if (c->mask == 2)
         mask = rnd(BORN_F32, 4, (const int64_t[]){c->b, 1, c->l, c->s});
     /* the reference: the CPU kernel in f32 (f64 for f64) on the same values */
@@ -135,7 +94,7 @@ static void run_case(const attn_case *c, born_dtype dt) {
 }
 
 TEST(cuda_attention_vs_cpu) {
-    if (!gpu_or_skip("cuda_attention_vs_cpu")) return;
+    if (!cuda_gpu_or_skip("cuda_attention_vs_cpu")) return;
     const attn_case cases[] = {
         {2, 4, 4, 37, 37, 16, 16, false, 0, 0, false, 0},
         {2, 4, 4, 70, 70, 64, 64, true, 0, 0, false, 0},
@@ -158,8 +117,8 @@ TEST(cuda_attention_vs_cpu) {
 
 /* Random shapes: lengths 1..150, head sizes 1..160, GQA groups, causal offsets. */
 TEST(cuda_attention_random_shapes) {
-    if (!gpu_or_skip("cuda_attention_random_shapes")) return;
-    srand((unsigned)aseed);
+    if (!cuda_gpu_or_skip("cuda_attention_random_shapes")) return;
+    srand((unsigned)cuda_test_seed);
     for (int t = 0; t < 12; t++) {
         attn_case c;
         c.b = 1 + rand() % 2;
@@ -182,7 +141,7 @@ TEST(cuda_attention_random_shapes) {
  * tiles with ragged ends, GQA groups of 4, strided q, causal with positive and negative kv
  * offsets (rows that see nothing), and not causal. */
 TEST(cuda_attention_tensor_cores) {
-    if (!gpu_or_skip("cuda_attention_tensor_cores")) return;
+    if (!cuda_gpu_or_skip("cuda_attention_tensor_cores")) return;
     const attn_case cases[] = {
         {2, 8, 2, 200, 300, 128, 128, true, 100, 0, true, 0},
         {1, 4, 4, 130, 130, 64, 64, false, 0, 0, false, 0},
@@ -197,7 +156,7 @@ TEST(cuda_attention_tensor_cores) {
 
 /* A head size the kernel does not take is an error naming it, not a crash. */
 TEST(cuda_attention_bad_head_size) {
-    if (!gpu_or_skip("cuda_attention_bad_head_size")) return;
+    if (!cuda_gpu_or_skip("cuda_attention_bad_head_size")) return;
     born_scope_begin();
     born_tensor *q = born_to(rnd(BORN_F32, 4, (const int64_t[]){1, 1, 4, 300}), BORN_CUDA(0));
     born_sdpa_params p = born_sdpa_default_params();

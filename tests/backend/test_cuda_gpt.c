@@ -7,60 +7,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "test.h"
+#include "backend/cuda_check.h"
 
-static born_generator *gen;
-static unsigned long long seed;
-
-static bool gpu_or_skip(const char *test) {
-    if (born_device_count(BORN_DEVICE_CUDA) > 0) {
-        if (!gen) {
-            seed = (unsigned long long)time(NULL) * 6271ull + (unsigned long long)getpid();
-            gen = born_generator_new(seed);
-            printf("  cuda gpt suite: seed %llu\n", seed);
-        }
-        return true;
-    }
-    printf("  %s: skipped: no GPU (%s)\n", test, born_cuda_unavailable_reason());
-    return false;
-}
-
-static born_tensor *cu(born_tensor *t) { return born_to(t, BORN_CUDA(0)); }
-
-static born_tensor *rnd(born_dtype dt, int nd, const int64_t *shape) {
-    return born_to_dtype(born_randn(gen, BORN_F32, nd, shape), dt);
-}
-
-/* ||got - ref|| / max(||ref||, floor) <= tol with got on the GPU and no NaN. */
-static void close_floor(const char *what, int line, born_tensor *ref, born_tensor *got, double tol,
-                        double floor) {
-    int64_t n = ref ? born_tensor_numel(ref) : 0;
-    double *r = malloc((size_t)(n ? n : 1) * sizeof *r), *g = malloc((size_t)(n ? n : 1) * sizeof *g);
-    if (!ref || !got || !r || !g || born_tensor_numel(got) != n ||
-        born_tensor_device(got).type != BORN_DEVICE_CUDA || !test_read(ref, r, n) ||
-        !test_read(got, g, n)) {
-        test_fail(__FILE__, line, "%s: missing result or not on the GPU: %s", what, born_last_error());
-        born_clear_error();
-    } else {
-        double num = 0, den = 0;
-        bool nan = false;
-        for (int64_t i = 0; i < n; i++) {
-            nan |= g[i] != g[i] && r[i] == r[i];
-            num += (g[i] - r[i]) * (g[i] - r[i]);
-            den += r[i] * r[i];
-        }
-        double err = sqrt(num) / fmax(sqrt(den), floor > 0 ? floor : den > 0 ? 0 : 1);
-        if (nan || !(err <= tol))
-            test_fail(__FILE__, line, "%s [%lld elements]: relative error %.3g (tol %.3g)%s (seed %llu)",
-                      what, (long long)n, err, tol, nan ? ", NaN in the result" : "", seed);
-    }
-    free(r);
-    free(g);
-}
-#define CLOSE(what, ref, got, tol) close_floor(what, __LINE__, ref, got, tol, 0)
+#define CLOSE(what, ref, got, tol) cuda_close_floor(what, __FILE__, __LINE__, ref, got, tol, 0)
 
 /* The sum of squares of t's elements (0 if missing). */
 static double sumsq(born_tensor *t) {
@@ -87,22 +37,22 @@ static born_tensor *grad_of(born_tensor *(*f)(born_tensor *, void *), void *ctx,
 
 static born_tensor *embed(born_tensor *w, void *idx) {
     born_tensor *i = idx;
-    if (born_tensor_device(w).type == BORN_DEVICE_CUDA) i = cu(i);
+    if (born_tensor_device(w).type == BORN_DEVICE_CUDA) i = cuda_to_gpu(i);
     return born_embedding(w, i);
 }
 
 TEST(cuda_gpt_embedding_forward_backward) {
-    if (!gpu_or_skip("cuda_gpt_embedding_forward_backward")) return;
+    if (!cuda_gpu_or_skip("cuda_gpt_embedding_forward_backward")) return;
     born_dtype dts[] = {BORN_F32, BORN_BF16};
     for (int d = 0; d < 2; d++) {
         born_scope_begin();
         /* few rows, many lookups: every row is hit many times (the scatter-add must sum them) */
-        born_tensor *w = rnd(dts[d], BORN_DIMS(37, 96));
-        born_tensor *idx = born_randint(gen, 0, 37, BORN_I64, BORN_DIMS(8, 129));
-        born_tensor *r = rnd(dts[d], BORN_DIMS(8, 129, 96));
+        born_tensor *w = cuda_randn(dts[d], BORN_DIMS(37, 96));
+        born_tensor *idx = born_randint(cuda_test_gen, 0, 37, BORN_I64, BORN_DIMS(8, 129));
+        born_tensor *r = cuda_randn(dts[d], BORN_DIMS(8, 129, 96));
         born_tensor *gc, *gg;
         born_tensor *yc = grad_of(embed, idx, w, r, &gc);
-        born_tensor *yg = grad_of(embed, idx, cu(w), cu(r), &gg);
+        born_tensor *yg = grad_of(embed, idx, cuda_to_gpu(w), cuda_to_gpu(r), &gg);
         double tol = dts[d] == BORN_F32 ? 1e-6 : 1e-2;
         CLOSE("embedding", yc, yg, 0);
         CLOSE("embedding grad", gc, gg, tol);
@@ -113,7 +63,7 @@ TEST(cuda_gpt_embedding_forward_backward) {
 static born_tensor *rope_fn(born_tensor *x, void *p) { return born_rope(x, NULL, p); }
 
 TEST(cuda_gpt_rope_forward_backward) {
-    if (!gpu_or_skip("cuda_gpt_rope_forward_backward")) return;
+    if (!cuda_gpu_or_skip("cuda_gpt_rope_forward_backward")) return;
     for (int inter = 0; inter < 2; inter++)
         for (int partial = 0; partial < 2; partial++) {
             born_scope_begin();
@@ -121,11 +71,11 @@ TEST(cuda_gpt_rope_forward_backward) {
             p.interleaved = inter;
             p.rotary_dim = partial ? 16 : 0;
             p.position_offset = 5;
-            born_tensor *x = rnd(BORN_F32, BORN_DIMS(2, 3, 17, 32));
-            born_tensor *r = rnd(BORN_F32, BORN_DIMS(2, 3, 17, 32));
+            born_tensor *x = cuda_randn(BORN_F32, BORN_DIMS(2, 3, 17, 32));
+            born_tensor *r = cuda_randn(BORN_F32, BORN_DIMS(2, 3, 17, 32));
             born_tensor *gc, *gg;
             born_tensor *yc = grad_of(rope_fn, &p, x, r, &gc);
-            born_tensor *yg = grad_of(rope_fn, &p, cu(x), cu(r), &gg);
+            born_tensor *yg = grad_of(rope_fn, &p, cuda_to_gpu(x), cuda_to_gpu(r), &gg);
             CLOSE("rope", yc, yg, 1e-6);
             CLOSE("rope grad", gc, gg, 1e-6);
             born_scope_end();
@@ -138,15 +88,15 @@ static born_tensor *gelu_tanh_fn(born_tensor *x, void *p) {
 }
 
 TEST(cuda_gpt_gelu_tanh) {
-    if (!gpu_or_skip("cuda_gpt_gelu_tanh")) return;
+    if (!cuda_gpu_or_skip("cuda_gpt_gelu_tanh")) return;
     born_dtype dts[] = {BORN_F32, BORN_BF16};
     for (int d = 0; d < 2; d++) {
         born_scope_begin();
-        born_tensor *x = born_mul_scalar(rnd(dts[d], BORN_DIMS(33, 257)), 3.0);
-        born_tensor *r = rnd(dts[d], BORN_DIMS(33, 257));
+        born_tensor *x = born_mul_scalar(cuda_randn(dts[d], BORN_DIMS(33, 257)), 3.0);
+        born_tensor *r = cuda_randn(dts[d], BORN_DIMS(33, 257));
         born_tensor *gc, *gg;
         born_tensor *yc = grad_of(gelu_tanh_fn, NULL, x, r, &gc);
-        born_tensor *yg = grad_of(gelu_tanh_fn, NULL, cu(x), cu(r), &gg);
+        born_tensor *yg = grad_of(gelu_tanh_fn, NULL, cuda_to_gpu(x), cuda_to_gpu(r), &gg);
         double tol = dts[d] == BORN_F32 ? 1e-6 : 1e-2;
         CLOSE("gelu_tanh", yc, yg, tol);
         CLOSE("gelu_tanh grad", gc, gg, tol);
@@ -162,13 +112,13 @@ typedef struct ce_ctx {
 static born_tensor *ce_fn(born_tensor *x, void *c) {
     ce_ctx *k = c;
     born_tensor *t = k->target;
-    if (born_tensor_device(x).type == BORN_DEVICE_CUDA) t = cu(t);
+    if (born_tensor_device(x).type == BORN_DEVICE_CUDA) t = cuda_to_gpu(t);
     return born_cross_entropy(x, t, &k->p);
 }
 
 /* The fused kernels (plain, ignore_index, each reduction) and the composition (label smoothing). */
 TEST(cuda_gpt_cross_entropy) {
-    if (!gpu_or_skip("cuda_gpt_cross_entropy")) return;
+    if (!cuda_gpu_or_skip("cuda_gpt_cross_entropy")) return;
     const int64_t classes[] = {5, 1000, 50304};
     born_dtype dts[] = {BORN_F32, BORN_BF16};
     for (int d = 0; d < 2; d++)
@@ -176,20 +126,20 @@ TEST(cuda_gpt_cross_entropy) {
             for (int v = 0; v < 5; v++) {
                 born_scope_begin();
                 int64_t n = 67, c = classes[ci];
-                born_tensor *x = born_mul_scalar(rnd(dts[d], BORN_DIMS(n, c)), 4.0);
-                ce_ctx k = {born_randint(gen, 0, c, BORN_I64, BORN_DIMS(n)),
+                born_tensor *x = born_mul_scalar(cuda_randn(dts[d], BORN_DIMS(n, c)), 4.0);
+                ce_ctx k = {born_randint(cuda_test_gen, 0, c, BORN_I64, BORN_DIMS(n)),
                             born_cross_entropy_default_params()};
                 if (v >= 1) { /* some positions ignored */
-                    born_tensor *drop = born_lt_scalar(born_rand(gen, BORN_F32, BORN_DIMS(n)), 0.3);
+                    born_tensor *drop = born_lt_scalar(born_rand(cuda_test_gen, BORN_F32, BORN_DIMS(n)), 0.3);
                     k.target = born_masked_fill(k.target, drop, -100.0);
                 }
                 if (v == 2) k.p.reduction = BORN_REDUCTION_SUM;
                 if (v == 3) k.p.label_smoothing = 0.1;
                 if (v == 4) k.p.reduction = BORN_REDUCTION_NONE;
-                born_tensor *r = v == 4 ? rnd(dts[d], BORN_DIMS(n)) : born_full(dts[d], 0, NULL, 1.0);
+                born_tensor *r = v == 4 ? cuda_randn(dts[d], BORN_DIMS(n)) : born_full(dts[d], 0, NULL, 1.0);
                 born_tensor *gc, *gg;
                 born_tensor *lc = grad_of(ce_fn, &k, x, r, &gc);
-                born_tensor *lg = grad_of(ce_fn, &k, cu(x), cu(r), &gg);
+                born_tensor *lg = grad_of(ce_fn, &k, cuda_to_gpu(x), cuda_to_gpu(r), &gg);
                 double tol = dts[d] == BORN_F32 ? 1e-5 : 2e-2;
                 CLOSE("cross_entropy", lc, lg, tol);
                 CLOSE("cross_entropy grad", gc, gg, tol);
@@ -230,7 +180,7 @@ static born_tensor *math_attention(const attn_case *a, born_tensor *q, born_tens
 }
 
 TEST(cuda_gpt_math_attention) {
-    if (!gpu_or_skip("cuda_gpt_math_attention")) return;
+    if (!cuda_gpu_or_skip("cuda_gpt_math_attention")) return;
     const attn_case cases[] = {
         {2, 4, 4, 33, 33, 16, true, 0, 0},  {1, 6, 2, 7, 29, 32, true, 22, 0},
         {2, 4, 2, 19, 19, 8, false, 0, 1},  {1, 2, 1, 17, 23, 16, true, 6, 2},
@@ -239,16 +189,16 @@ TEST(cuda_gpt_math_attention) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const attn_case *a = &cases[i];
         born_scope_begin();
-        born_tensor *q = rnd(BORN_F32, BORN_DIMS(a->b, a->hq, a->l, a->e));
-        born_tensor *k = rnd(BORN_F32, BORN_DIMS(a->b, a->hk, a->s, a->e));
-        born_tensor *v = rnd(BORN_F32, BORN_DIMS(a->b, a->hk, a->s, a->e));
-        born_tensor *r = rnd(BORN_F32, BORN_DIMS(a->b, a->hq, a->l, a->e));
+        born_tensor *q = cuda_randn(BORN_F32, BORN_DIMS(a->b, a->hq, a->l, a->e));
+        born_tensor *k = cuda_randn(BORN_F32, BORN_DIMS(a->b, a->hk, a->s, a->e));
+        born_tensor *v = cuda_randn(BORN_F32, BORN_DIMS(a->b, a->hk, a->s, a->e));
+        born_tensor *r = cuda_randn(BORN_F32, BORN_DIMS(a->b, a->hq, a->l, a->e));
         born_tensor *mask = NULL;
-        if (a->mask == 1) mask = born_gt_scalar(born_rand(gen, BORN_F32, BORN_DIMS(a->l, a->s)), 0.3);
-        if (a->mask == 2) mask = rnd(BORN_F32, BORN_DIMS(1, a->hq, a->l, a->s));
+        if (a->mask == 1) mask = born_gt_scalar(born_rand(cuda_test_gen, BORN_F32, BORN_DIMS(a->l, a->s)), 0.3);
+        if (a->mask == 2) mask = cuda_randn(BORN_F32, BORN_DIMS(1, a->hq, a->l, a->s));
         born_tensor *gc[3], *gg[3];
         born_tensor *oc = math_attention(a, q, k, v, mask, r, gc);
-        born_tensor *og = math_attention(a, cu(q), cu(k), cu(v), mask ? cu(mask) : NULL, cu(r), gg);
+        born_tensor *og = math_attention(a, cuda_to_gpu(q), cuda_to_gpu(k), cuda_to_gpu(v), mask ? cuda_to_gpu(mask) : NULL, cuda_to_gpu(r), gg);
         CLOSE("math attention", oc, og, 1e-5);
         CLOSE("math attention dq", gc[0], gg[0], 1e-5);
         CLOSE("math attention dk", gc[1], gg[1], 1e-5);
@@ -279,7 +229,7 @@ static born_tensor *gpt_loss(born_module *m, born_tensor *x, born_tensor *y, int
 static void gpt_follows_cpu(bool llama) {
     enum { STEPS = 8 };
     born_gpt_config c = tiny(llama);
-    born_generator *g1 = born_generator_new(seed), *g2 = born_generator_new(seed);
+    born_generator *g1 = born_generator_new(cuda_test_seed), *g2 = born_generator_new(cuda_test_seed);
     born_module *mc = born_gpt_new(&c, g1), *mg = born_gpt_new(&c, g2);
     born_generator_free(g1);
     born_generator_free(g2);
@@ -287,9 +237,9 @@ static void gpt_follows_cpu(bool llama) {
     if (!mc || !mg) return;
     CHECK_OK(born_module_to(mg, BORN_CUDA(0)));
     born_scope_begin();
-    born_tensor *x = born_randint(gen, 0, c.vocab_size, BORN_I64, BORN_DIMS(3, c.block_size));
-    born_tensor *y = born_randint(gen, 0, c.vocab_size, BORN_I64, BORN_DIMS(3, c.block_size));
-    born_tensor *xg = cu(x), *yg = cu(y);
+    born_tensor *x = born_randint(cuda_test_gen, 0, c.vocab_size, BORN_I64, BORN_DIMS(3, c.block_size));
+    born_tensor *y = born_randint(cuda_test_gen, 0, c.vocab_size, BORN_I64, BORN_DIMS(3, c.block_size));
+    born_tensor *xg = cuda_to_gpu(x), *yg = cuda_to_gpu(y);
     /* one step: the loss and every gradient */
     born_tensor *lc = gpt_loss(mc, x, y, c.vocab_size), *lg = gpt_loss(mg, xg, yg, c.vocab_size);
     CHECK_OK(born_backward(lc));
@@ -310,7 +260,7 @@ static void gpt_follows_cpu(bool llama) {
         char what[160];
         snprintf(what, sizeof what, "%s grad %s", llama ? "llama" : "gpt2", pc->items[i].name);
         born_tensor *r = born_grad(pc->items[i].tensor);
-        close_floor(what, __LINE__, r, born_grad(pg->items[i].tensor), 1e-4,
+        cuda_close_floor(what, __FILE__, __LINE__, r, born_grad(pg->items[i].tensor), 1e-4,
                     rms * sqrt((double)born_tensor_numel(pc->items[i].tensor)));
     }
     born_tensor_list_free(pc);
@@ -336,7 +286,7 @@ static void gpt_follows_cpu(bool llama) {
         double va = NAN, vb = NAN;
         CHECK(test_read(a, &va, 1) && test_read(b, &vb, 1));
         CHECK_MSG(fabs(va - vb) <= 1e-4 * fabs(va), "%s step %d: gpu loss %.9g, cpu %.9g (seed %llu)",
-                  llama ? "llama" : "gpt2", s, vb, va, seed);
+                  llama ? "llama" : "gpt2", s, vb, va, cuda_test_seed);
         if (s == 0) first = va;
         last = va;
         born_scope_end();
@@ -350,11 +300,11 @@ static void gpt_follows_cpu(bool llama) {
 }
 
 TEST(cuda_gpt_gpt2_step_matches_cpu) {
-    if (!gpu_or_skip("cuda_gpt_gpt2_step_matches_cpu")) return;
+    if (!cuda_gpu_or_skip("cuda_gpt_gpt2_step_matches_cpu")) return;
     gpt_follows_cpu(false);
 }
 
 TEST(cuda_gpt_llama_step_matches_cpu) {
-    if (!gpu_or_skip("cuda_gpt_llama_step_matches_cpu")) return;
+    if (!cuda_gpu_or_skip("cuda_gpt_llama_step_matches_cpu")) return;
     gpt_follows_cpu(true);
 }

@@ -4,62 +4,10 @@
  * poisoned device memory. Without a GPU only the error paths run. */
 #include <math.h>
 #include <stdlib.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "test.h"
+#include "backend/cuda_check.h"
 
-static born_generator *gen;
-static unsigned long long seed;
-
-static bool gpu_or_skip(const char *test) {
-    if (born_device_count(BORN_DEVICE_CUDA) > 0) {
-        if (!gen) {
-            seed = (unsigned long long)time(NULL) * 7919ull + (unsigned long long)getpid();
-            gen = born_generator_new(seed);
-            printf("  cuda nn suite: seed %llu\n", seed);
-        }
-        return true;
-    }
-    printf("  %s: skipped: no GPU (%s)\n", test, born_cuda_unavailable_reason());
-    return false;
-}
-
-static born_tensor *cu(born_tensor *t) { return born_to(t, BORN_CUDA(0)); }
-
-static born_tensor *rnd(born_dtype dt, int nd, const int64_t *shape) {
-    return born_to_dtype(born_randn(gen, BORN_F32, nd, shape), dt);
-}
-
-/* ||got - ref|| / max(||ref||, floor) <= tol, got on the GPU, no NaN. A reduction's result is
- * measured against the size of what it summed (floor), since cancellation can make ||ref|| tiny. */
-static void close_floor(const char *what, int line, born_tensor *ref, born_tensor *got, double tol,
-                        double floor) {
-    int64_t n = ref ? born_tensor_numel(ref) : 0;
-    double *r = malloc((size_t)(n ? n : 1) * sizeof *r), *g = malloc((size_t)(n ? n : 1) * sizeof *g);
-    if (!ref || !got || !r || !g || born_tensor_numel(got) != n ||
-        born_tensor_device(got).type != BORN_DEVICE_CUDA || !test_read(ref, r, n) ||
-        !test_read(got, g, n)) {
-        test_fail(__FILE__, line, "%s: missing result or not on the GPU: %s", what, born_last_error());
-        born_clear_error();
-    } else {
-        double num = 0, den = 0;
-        bool nan = false;
-        for (int64_t i = 0; i < n; i++) {
-            nan |= g[i] != g[i] && r[i] == r[i];
-            num += (g[i] - r[i]) * (g[i] - r[i]);
-            den += r[i] * r[i];
-        }
-        double err = sqrt(num) / fmax(sqrt(den), floor > 0 ? floor : den > 0 ? 0 : 1);
-        if (nan || !(err <= tol))
-            test_fail(__FILE__, line, "%s [%s, %lld elements]: relative error %.3g (tol %.3g)%s (seed %llu)",
-                      what, born_dtype_name(born_tensor_dtype(ref)), (long long)n, err, tol,
-                      nan ? ", NaN in the result" : "", seed);
-    }
-    free(r);
-    free(g);
-}
-#define CLOSE(what, ref, got, tol) close_floor(what, __LINE__, ref, got, tol, 0)
+#define CLOSE(what, ref, got, tol) cuda_close_floor(what, __FILE__, __LINE__, ref, got, tol, 0)
 
 /* The Frobenius norm of t (0 if missing). */
 static double norm_of(born_tensor *t) {
@@ -100,7 +48,7 @@ static born_tensor *conv_run(const conv_case *k, born_tensor *x, born_tensor *w,
 }
 
 TEST(cuda_nn_conv2d) {
-    if (!gpu_or_skip("cuda_nn_conv2d")) return;
+    if (!cuda_gpu_or_skip("cuda_nn_conv2d")) return;
     const conv_case cases[] = {
         {4, 3, 12, 11, 8, 3, 3, 1, 0, 1, 1, true},  {3, 4, 13, 13, 6, 3, 3, 2, 1, 1, 2, true},
         {2, 6, 10, 9, 6, 3, 2, 1, 2, 2, 3, false}, {5, 1, 28, 28, 32, 3, 3, 1, 0, 1, 1, true},
@@ -111,9 +59,9 @@ TEST(cuda_nn_conv2d) {
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             const conv_case *k = &cases[i];
             born_scope_begin();
-            born_tensor *x = rnd(dts[d], 4, (const int64_t[]){k->n, k->c, k->h, k->w});
-            born_tensor *w = rnd(dts[d], 4, (const int64_t[]){k->o, k->c / k->groups, k->kh, k->kw});
-            born_tensor *b = k->bias ? rnd(dts[d], 1, (const int64_t[]){k->o}) : NULL;
+            born_tensor *x = cuda_randn(dts[d], 4, (const int64_t[]){k->n, k->c, k->h, k->w});
+            born_tensor *w = cuda_randn(dts[d], 4, (const int64_t[]){k->o, k->c / k->groups, k->kh, k->kw});
+            born_tensor *b = k->bias ? cuda_randn(dts[d], 1, (const int64_t[]){k->o}) : NULL;
             born_tensor *dx, *dw, *db, *gx, *gw, *gb;
             /* the upstream gradient r is drawn to the output's shape */
             born_conv2d_params p = born_conv2d_default_params();
@@ -122,9 +70,9 @@ TEST(cuda_nn_conv2d) {
             p.dilation[0] = p.dilation[1] = k->dil;
             p.groups = k->groups;
             born_tensor *probe = born_conv2d(x, w, b, &p);
-            born_tensor *r = rnd(dts[d], born_tensor_ndim(probe), born_tensor_shape(probe));
+            born_tensor *r = cuda_randn(dts[d], born_tensor_ndim(probe), born_tensor_shape(probe));
             born_tensor *ref = conv_run(k, x, w, b, r, &dx, &dw, &db);
-            born_tensor *got = conv_run(k, cu(x), cu(w), b ? cu(b) : NULL, cu(r), &gx, &gw, &gb);
+            born_tensor *got = conv_run(k, cuda_to_gpu(x), cuda_to_gpu(w), b ? cuda_to_gpu(b) : NULL, cuda_to_gpu(r), &gx, &gw, &gb);
             double tol = tol_of(dts[d]);
             CLOSE("conv2d", ref, got, tol);
             CLOSE("conv2d grad input", dx, gx, tol);
@@ -147,7 +95,7 @@ static born_tensor *pool_run(bool is_max, born_tensor *x, const born_pool2d_para
 }
 
 TEST(cuda_nn_pool2d) {
-    if (!gpu_or_skip("cuda_nn_pool2d")) return;
+    if (!cuda_gpu_or_skip("cuda_nn_pool2d")) return;
     born_dtype dts[] = {BORN_F32, BORN_F64, BORN_BF16};
     for (int d = 0; d < 3; d++) {
         for (int variant = 0; variant < 5; variant++) {
@@ -171,19 +119,19 @@ TEST(cuda_nn_pool2d) {
                 born_scope_begin();
                 born_pool2d_params q = p;
                 if (is_max && variant == 4) q.divisor_override = 0, q.dilation[0] = 2;
-                born_tensor *x = rnd(dts[d], 4, (const int64_t[]){3, 5, 13, 12});
+                born_tensor *x = cuda_randn(dts[d], 4, (const int64_t[]){3, 5, 13, 12});
                 born_tensor *probe = is_max ? born_max_pool2d(x, &q) : born_avg_pool2d(x, &q);
-                born_tensor *r = rnd(dts[d], 4, born_tensor_shape(probe));
+                born_tensor *r = cuda_randn(dts[d], 4, born_tensor_shape(probe));
                 born_tensor *dx, *gx;
                 born_tensor *ref = pool_run(is_max, x, &q, r, &dx);
-                born_tensor *got = pool_run(is_max, cu(x), &q, cu(r), &gx);
+                born_tensor *got = pool_run(is_max, cuda_to_gpu(x), &q, cuda_to_gpu(r), &gx);
                 double tol = tol_of(dts[d]);
                 CLOSE(is_max ? "max_pool2d" : "avg_pool2d", ref, got, tol);
                 CLOSE(is_max ? "max_pool2d grad" : "avg_pool2d grad", dx, gx, tol);
                 if (is_max) { /* the indices agree exactly */
                     born_tensor *ic = NULL, *ig = NULL;
                     born_max_pool2d_with_indices(x, &q, &ic);
-                    born_max_pool2d_with_indices(cu(x), &q, &ig);
+                    born_max_pool2d_with_indices(cuda_to_gpu(x), &q, &ig);
                     CLOSE("max_pool2d indices", born_to_dtype(ic, BORN_F64),
                           born_to_dtype(ig, BORN_F64), 0.0);
                     born_free(ic);
@@ -212,7 +160,7 @@ static born_tensor *norm_run(bool rms, born_tensor *x, born_tensor *w, born_tens
 }
 
 TEST(cuda_nn_layer_and_rms_norm) {
-    if (!gpu_or_skip("cuda_nn_layer_and_rms_norm")) return;
+    if (!cuda_gpu_or_skip("cuda_nn_layer_and_rms_norm")) return;
     born_dtype dts[] = {BORN_F32, BORN_F64, BORN_BF16};
     const int64_t widths[] = {1, 7, 256, 1000, 4099};
     for (int d = 0; d < 3; d++)
@@ -221,13 +169,13 @@ TEST(cuda_nn_layer_and_rms_norm) {
                 for (int affine = 0; affine < 2; affine++) {
                     born_scope_begin();
                     int64_t n = widths[wi];
-                    born_tensor *x = born_add_scalar(rnd(dts[d], 3, (const int64_t[]){3, 5, n}), 0.5);
-                    born_tensor *w = affine ? rnd(dts[d], 1, &n) : NULL;
-                    born_tensor *b = affine && !rms ? rnd(dts[d], 1, &n) : NULL;
-                    born_tensor *r = rnd(dts[d], 3, (const int64_t[]){3, 5, n});
+                    born_tensor *x = born_add_scalar(cuda_randn(dts[d], 3, (const int64_t[]){3, 5, n}), 0.5);
+                    born_tensor *w = affine ? cuda_randn(dts[d], 1, &n) : NULL;
+                    born_tensor *b = affine && !rms ? cuda_randn(dts[d], 1, &n) : NULL;
+                    born_tensor *r = cuda_randn(dts[d], 3, (const int64_t[]){3, 5, n});
                     born_tensor *gc[3], *gg[3];
                     born_tensor *ref = norm_run(rms, x, w, b, r, gc);
-                    born_tensor *got = norm_run(rms, cu(x), w ? cu(w) : NULL, b ? cu(b) : NULL, cu(r), gg);
+                    born_tensor *got = norm_run(rms, cuda_to_gpu(x), w ? cuda_to_gpu(w) : NULL, b ? cuda_to_gpu(b) : NULL, cuda_to_gpu(r), gg);
                     double tol = dts[d] == BORN_F64 ? 1e-11 : dts[d] == BORN_F32 ? 1e-5 : 2e-2;
                     const char *nm = rms ? "rms_norm" : "layer_norm";
                     CLOSE(nm, ref, got, tol);
@@ -236,8 +184,8 @@ TEST(cuda_nn_layer_and_rms_norm) {
                     /* the weight and bias gradients sum r (times xhat, |xhat| ~ 1) over 15 rows:
                      * measured against ||r||, which is ||ref|| on average, since at n = 1 the one
                      * sum can cancel to near zero and its own norm then means nothing */
-                    if (w) close_floor("norm grad weight", __LINE__, gc[1], gg[1], tol, norm_of(r));
-                    if (b) close_floor("norm grad bias", __LINE__, gc[2], gg[2], tol, norm_of(r));
+                    if (w) cuda_close_floor("norm grad weight", __FILE__, __LINE__, gc[1], gg[1], tol, norm_of(r));
+                    if (b) cuda_close_floor("norm grad bias", __FILE__, __LINE__, gc[2], gg[2], tol, norm_of(r));
                     born_scope_end();
                 }
 }
@@ -292,12 +240,12 @@ static void train(born_module *m, born_device dev, born_tensor *x, born_tensor *
 static void follows_cpu(const char *what, born_module *(*make)(uint64_t), born_tensor *x, born_tensor *y) {
     enum { STEPS = 25 };
     double lc[STEPS], lg[STEPS];
-    born_module *mc = make(seed), *mg = make(seed);
+    born_module *mc = make(cuda_test_seed), *mg = make(cuda_test_seed);
     train(mc, BORN_CPU, x, y, STEPS, lc);
     train(mg, BORN_CUDA(0), x, y, STEPS, lg);
     for (int s = 0; s < STEPS; s++)
         CHECK_MSG(fabs(lg[s] - lc[s]) <= 1e-4 * fabs(lc[s]), "%s step %d: gpu loss %.9g, cpu %.9g (seed %llu)",
-                  what, s, lg[s], lc[s], seed);
+                  what, s, lg[s], lc[s], cuda_test_seed);
     CHECK_MSG(lc[STEPS - 1] < lc[0] * 0.95, "%s: the loss falls (%g -> %g)", what, lc[0], lc[STEPS - 1]);
     /* the parameters moved back agree too */
     CHECK_OK(born_module_to(mg, BORN_CPU));
@@ -306,7 +254,7 @@ static void follows_cpu(const char *what, born_module *(*make)(uint64_t), born_t
     CHECK(n == n2 && n > 0);
     for (int64_t i = 0; i < n && i < n2; i++) {
         CHECK(born_tensor_device(pg[i]).type == BORN_DEVICE_CPU);
-        CLOSE("trained parameter", pc[i], cu(pg[i]), 1e-4);
+        CLOSE("trained parameter", pc[i], cuda_to_gpu(pg[i]), 1e-4);
     }
     free(pc);
     free(pg);
@@ -315,10 +263,10 @@ static void follows_cpu(const char *what, born_module *(*make)(uint64_t), born_t
 }
 
 TEST(cuda_nn_modules_train_on_the_gpu_like_the_cpu) {
-    if (!gpu_or_skip("cuda_nn_modules_train_on_the_gpu_like_the_cpu")) return;
+    if (!cuda_gpu_or_skip("cuda_nn_modules_train_on_the_gpu_like_the_cpu")) return;
     born_scope_begin();
-    born_tensor *x = rnd(BORN_F32, 4, (const int64_t[]){32, 1, 12, 12}); /* 12 -> 10 -> 5 -> 3 -> 1 */
-    born_tensor *y = born_randint(gen, 0, 10, BORN_I64, BORN_DIMS(32));
+    born_tensor *x = cuda_randn(BORN_F32, 4, (const int64_t[]){32, 1, 12, 12}); /* 12 -> 10 -> 5 -> 3 -> 1 */
+    born_tensor *y = born_randint(cuda_test_gen, 0, 10, BORN_I64, BORN_DIMS(32));
     follows_cpu("mlp", mlp, x, y);
     follows_cpu("cnn", cnn, x, y);
     born_scope_end();

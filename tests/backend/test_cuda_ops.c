@@ -7,28 +7,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "test.h"
+#include "backend/cuda_check.h"
 
-static born_generator *gen;
-static unsigned long long seed;
-
-static bool gpu_or_skip(const char *test) {
-    if (born_device_count(BORN_DEVICE_CUDA) > 0) {
-        if (!gen) {
-            seed = (unsigned long long)time(NULL) * 1000003ull + (unsigned long long)getpid();
-            gen = born_generator_new(seed);
-            printf("  cuda op suite: seed %llu\n", seed);
-        }
-        return true;
-    }
-    printf("  %s: skipped: no GPU (%s)\n", test, born_cuda_unavailable_reason());
-    return false;
-}
-
-static born_tensor *cu(born_tensor *t) { return born_to(t, BORN_CUDA(0)); }
 
 static double rtol_of(born_dtype t) {
     switch (t) {
@@ -78,7 +59,7 @@ static void compare(const char *what, born_tensor *ref, born_tensor *got, double
             if (!ok) {
                 bad++;
                 test_fail(__FILE__, __LINE__, "%s [%s]: element %lld: gpu %.9g, cpu %.9g (seed %llu)",
-                          what, born_dtype_name(born_tensor_dtype(ref)), (long long)i, g[i], r[i], seed);
+                          what, born_dtype_name(born_tensor_dtype(ref)), (long long)i, g[i], r[i], cuda_test_seed);
             }
         }
     }
@@ -104,7 +85,7 @@ static void compare_norm(const char *what, born_tensor *ref, born_tensor *got, d
         }
         double err = sqrt(num / (den > 0 ? den : 1));
         CHECK_MSG(!nan && err <= tol, "%s: relative error %.3g (tol %.3g)%s (seed %llu)", what, err,
-                  tol, nan ? ", NaN in the result" : "", seed);
+                  tol, nan ? ", NaN in the result" : "", cuda_test_seed);
     }
     free(r);
     free(g);
@@ -113,7 +94,7 @@ static void compare_norm(const char *what, born_tensor *ref, born_tensor *got, d
 /* Random values of dtype: N(0, scale) + shift, or |N(0, scale)| + shift when positive. */
 static born_tensor *rnd(born_dtype dt, int nd, const int64_t *shape, double scale, double shift,
                         bool positive) {
-    born_tensor *x = born_mul_scalar(born_randn(gen, BORN_F32, nd, shape), scale);
+    born_tensor *x = born_mul_scalar(born_randn(cuda_test_gen, BORN_F32, nd, shape), scale);
     if (positive) x = born_abs(x);
     return born_to_dtype(born_add_scalar(x, shift), dt);
 }
@@ -122,7 +103,7 @@ static const born_dtype float_dtypes[] = {BORN_F32, BORN_F16, BORN_BF16, BORN_F6
 #define NFLOAT 4
 
 TEST(cuda_ops_unary) {
-    if (!gpu_or_skip("cuda_ops_unary")) return;
+    if (!cuda_gpu_or_skip("cuda_ops_unary")) return;
     struct {
         born_unary_op op;
         int domain; /* 0 any, 1 positive */
@@ -156,7 +137,7 @@ TEST(cuda_ops_unary) {
             born_tensor *x = rnd(dt, 2, (const int64_t[]){29, 37}, 2.0, cases[c].domain ? 0.1 : 0,
                                  cases[c].domain == 1);
             born_tensor *xt = born_transpose(x, 0, 1);
-            born_tensor *gt = born_transpose(cu(x), 0, 1);
+            born_tensor *gt = born_transpose(cuda_to_gpu(x), 0, 1);
             born_tensor *ref = born_unary(cases[c].op, xt, &p);
             born_tensor *got = born_unary(cases[c].op, gt, &p);
             compare(born_unary_op_name(cases[c].op), ref, got, rtol_of(dt), atol_of(dt));
@@ -173,7 +154,7 @@ TEST(cuda_ops_unary) {
         born_unary_params p = {-1, 1};
         for (int i = 0; i < 6; i++)
             compare(born_unary_op_name(ops[i]), born_unary(ops[i], x, &p),
-                    born_unary(ops[i], cu(x), &p), rtol_of(float_dtypes[d]), 0);
+                    born_unary(ops[i], cuda_to_gpu(x), &p), rtol_of(float_dtypes[d]), 0);
         born_scope_end();
     }
     /* integers and bool */
@@ -182,21 +163,21 @@ TEST(cuda_ops_unary) {
                             BORN_UNARY_RELU, BORN_UNARY_CLAMP};
     for (int d = 0; d < 4; d++) {
         born_scope_begin();
-        born_tensor *x = born_to_dtype(born_randint(gen, -200, 200, BORN_I64, BORN_DIMS(17, 13)), ints[d]);
+        born_tensor *x = born_to_dtype(born_randint(cuda_test_gen, -200, 200, BORN_I64, BORN_DIMS(17, 13)), ints[d]);
         born_unary_params p = {-20, 30};
         for (int i = 0; i < 6; i++)
             compare(born_unary_op_name(iops[i]), born_unary(iops[i], x, &p),
-                    born_unary(iops[i], cu(x), &p), 0, 0);
+                    born_unary(iops[i], cuda_to_gpu(x), &p), 0, 0);
         born_scope_end();
     }
     born_scope_begin();
-    born_tensor *b = born_gt_scalar(born_randn(gen, BORN_F32, BORN_DIMS(50)), 0);
-    compare("logical_not", born_logical_not(b), born_logical_not(cu(b)), 0, 0);
+    born_tensor *b = born_gt_scalar(born_randn(cuda_test_gen, BORN_F32, BORN_DIMS(50)), 0);
+    compare("logical_not", born_logical_not(b), born_logical_not(cuda_to_gpu(b)), 0, 0);
     born_scope_end();
 }
 
 TEST(cuda_ops_binary_broadcast) {
-    if (!gpu_or_skip("cuda_ops_binary_broadcast")) return;
+    if (!cuda_gpu_or_skip("cuda_ops_binary_broadcast")) return;
     struct {
         born_binary_op op;
         bool positive_a, away_b; /* a > 0; |b| >= 0.5 */
@@ -227,11 +208,11 @@ TEST(cuda_ops_binary_broadcast) {
                 b = born_masked_fill(b, born_gt_scalar(b, 1.0), 0.5);
             }
             born_tensor *ref = born_binary(cases[c].op, a, born_transpose(b, 0, 1));
-            born_tensor *got = born_binary(cases[c].op, cu(a), born_transpose(cu(b), 0, 1));
+            born_tensor *got = born_binary(cases[c].op, cuda_to_gpu(a), born_transpose(cuda_to_gpu(b), 0, 1));
             compare(born_binary_op_name(cases[c].op), ref, got, rtol_of(dt), atol_of(dt));
             /* with a scalar on one side */
             compare("binary with a scalar", born_binary_scalar(cases[c].op, a, 1.25),
-                    born_binary_scalar(cases[c].op, cu(a), 1.25), rtol_of(dt), atol_of(dt));
+                    born_binary_scalar(cases[c].op, cuda_to_gpu(a), 1.25), rtol_of(dt), atol_of(dt));
             born_scope_end();
         }
     }
@@ -247,10 +228,10 @@ TEST(cuda_ops_binary_broadcast) {
             born_tensor *y = born_add_scalar(rnd(dt, 3, (const int64_t[]){2, 3, 16}, 1.0, 0, true), 0.5);
             born_tensor *x3 = born_reshape(x, BORN_DIMS(2, 3, 16));
             const char *nm = born_binary_op_name(vops[i]);
-            compare(nm, born_binary(vops[i], x, row), born_binary(vops[i], cu(x), cu(row)), rtol_of(dt), atol_of(dt));
-            compare(nm, born_binary(vops[i], row, y), born_binary(vops[i], cu(row), cu(y)), rtol_of(dt), atol_of(dt));
-            compare(nm, born_binary(vops[i], x3, y), born_binary(vops[i], cu(x3), cu(y)), rtol_of(dt), atol_of(dt));
-            born_tensor *xo = born_narrow(cu(x), 1, 1, 12), *yo = born_narrow(cu(x), 1, 3, 12);
+            compare(nm, born_binary(vops[i], x, row), born_binary(vops[i], cuda_to_gpu(x), cuda_to_gpu(row)), rtol_of(dt), atol_of(dt));
+            compare(nm, born_binary(vops[i], row, y), born_binary(vops[i], cuda_to_gpu(row), cuda_to_gpu(y)), rtol_of(dt), atol_of(dt));
+            compare(nm, born_binary(vops[i], x3, y), born_binary(vops[i], cuda_to_gpu(x3), cuda_to_gpu(y)), rtol_of(dt), atol_of(dt));
+            born_tensor *xo = born_narrow(cuda_to_gpu(x), 1, 1, 12), *yo = born_narrow(cuda_to_gpu(x), 1, 3, 12);
             compare(nm, born_binary(vops[i], born_narrow(x, 1, 1, 12), born_narrow(x, 1, 3, 12)),
                     born_binary(vops[i], xo, yo), rtol_of(dt), atol_of(dt));
             born_scope_end();
@@ -263,30 +244,30 @@ TEST(cuda_ops_binary_broadcast) {
                              BORN_BINARY_LT, BORN_BINARY_POW};
     for (int d = 0; d < 4; d++) {
         born_scope_begin();
-        born_tensor *a = born_to_dtype(born_randint(gen, -100, 100, BORN_I64, BORN_DIMS(9, 11)), ints[d]);
-        born_tensor *b = born_to_dtype(born_randint(gen, 1, 9, BORN_I64, BORN_DIMS(11)), ints[d]);
+        born_tensor *a = born_to_dtype(born_randint(cuda_test_gen, -100, 100, BORN_I64, BORN_DIMS(9, 11)), ints[d]);
+        born_tensor *b = born_to_dtype(born_randint(cuda_test_gen, 1, 9, BORN_I64, BORN_DIMS(11)), ints[d]);
         for (int i = 0; i < 11; i++)
             compare(born_binary_op_name(iops[i]), born_binary(iops[i], a, b),
-                    born_binary(iops[i], cu(a), cu(b)), 0, 0);
-        born_tensor *z = cu(born_zeros(ints[d], BORN_DIMS(11)));
-        CHECK(born_floor_divide(cu(a), z) == NULL);
+                    born_binary(iops[i], cuda_to_gpu(a), cuda_to_gpu(b)), 0, 0);
+        born_tensor *z = cuda_to_gpu(born_zeros(ints[d], BORN_DIMS(11)));
+        CHECK(born_floor_divide(cuda_to_gpu(a), z) == NULL);
         CHECK_ERROR(BORN_ERR_ARGUMENT, "division by zero");
         born_scope_end();
     }
     born_scope_begin();
-    born_tensor *p = born_gt_scalar(born_randn(gen, BORN_F32, BORN_DIMS(6, 5)), 0);
-    born_tensor *q = born_gt_scalar(born_randn(gen, BORN_F32, BORN_DIMS(5)), 0);
+    born_tensor *p = born_gt_scalar(born_randn(cuda_test_gen, BORN_F32, BORN_DIMS(6, 5)), 0);
+    born_tensor *q = born_gt_scalar(born_randn(cuda_test_gen, BORN_F32, BORN_DIMS(5)), 0);
     born_binary_op bops[] = {BORN_BINARY_LOGICAL_AND, BORN_BINARY_LOGICAL_OR,
                              BORN_BINARY_LOGICAL_XOR, BORN_BINARY_ADD, BORN_BINARY_MUL,
                              BORN_BINARY_EQ, BORN_BINARY_LT};
     for (int i = 0; i < 7; i++)
         compare(born_binary_op_name(bops[i]), born_binary(bops[i], p, q),
-                born_binary(bops[i], cu(p), cu(q)), 0, 0);
+                born_binary(bops[i], cuda_to_gpu(p), cuda_to_gpu(q)), 0, 0);
     born_scope_end();
 }
 
 TEST(cuda_ops_copy_cast_fill_where) {
-    if (!gpu_or_skip("cuda_ops_copy_cast_fill_where")) return;
+    if (!cuda_gpu_or_skip("cuda_ops_copy_cast_fill_where")) return;
     const born_dtype all[] = {BORN_F32, BORN_F64, BORN_F16, BORN_BF16, BORN_I8,
                               BORN_I16, BORN_I32, BORN_I64, BORN_U8, BORN_BOOL};
     for (int from = 0; from < 10; from++) {
@@ -294,7 +275,7 @@ TEST(cuda_ops_copy_cast_fill_where) {
         /* values past every integer range, so saturation and wrapping are exercised */
         born_tensor *x = born_to_dtype(rnd(BORN_F64, 2, (const int64_t[]){15, 21}, 300.0, 0, false),
                                        all[from]);
-        born_tensor *xg = cu(x);
+        born_tensor *xg = cuda_to_gpu(x);
         for (int to = 0; to < 10; to++) {
             char what[64];
             snprintf(what, sizeof what, "cast %s -> %s", born_dtype_name(all[from]),
@@ -303,15 +284,15 @@ TEST(cuda_ops_copy_cast_fill_where) {
                     born_to_dtype(born_transpose(xg, 0, 1), all[to]), 0, 0);
         }
         compare("full_like", born_full_like(x, -7.75), born_full_like(xg, -7.75), 0, 0);
-        born_tensor *cond = born_gt_scalar(born_randn(gen, BORN_F32, BORN_DIMS(21)), 0);
+        born_tensor *cond = born_gt_scalar(born_randn(cuda_test_gen, BORN_F32, BORN_DIMS(21)), 0);
         born_tensor *other = born_zeros_like(x);
-        compare("where", born_where(cond, x, other), born_where(cu(cond), xg, cu(other)), 0, 0);
+        compare("where", born_where(cond, x, other), born_where(cuda_to_gpu(cond), xg, cuda_to_gpu(other)), 0, 0);
         born_scope_end();
     }
 }
 
 TEST(cuda_ops_reductions) {
-    if (!gpu_or_skip("cuda_ops_reductions")) return;
+    if (!cuda_gpu_or_skip("cuda_ops_reductions")) return;
     struct {
         int nd;
         int64_t shape[3];
@@ -327,7 +308,7 @@ TEST(cuda_ops_reductions) {
             born_dtype dt = float_dtypes[d];
             born_scope_begin();
             born_tensor *x = rnd(dt, cases[c].nd, cases[c].shape, 1.0, 0, false);
-            born_tensor *xg = cu(x);
+            born_tensor *xg = cuda_to_gpu(x);
             int64_t nred = 1;
             for (int i = 0; i < cases[c].ndims; i++) nred *= cases[c].shape[cases[c].dims[i]];
             double atol = atol_of(dt) * sqrt((double)nred) * 2;
@@ -342,13 +323,13 @@ TEST(cuda_ops_reductions) {
                     born_min(xg, cases[c].ndims, cases[c].dims, true), 0, 0);
             born_tensor *near1 = born_add_scalar(born_mul_scalar(x, 0.01), 1.0);
             compare("prod", born_prod(near1, cases[c].ndims, cases[c].dims, false),
-                    born_prod(cu(near1), cases[c].ndims, cases[c].dims, false), rtol_of(dt) * 8,
+                    born_prod(cuda_to_gpu(near1), cases[c].ndims, cases[c].dims, false), rtol_of(dt) * 8,
                     atol_of(dt));
             born_tensor *pos = born_gt_scalar(x, 1.5);
             compare("any", born_any(pos, cases[c].ndims, cases[c].dims, false),
-                    born_any(cu(pos), cases[c].ndims, cases[c].dims, false), 0, 0);
+                    born_any(cuda_to_gpu(pos), cases[c].ndims, cases[c].dims, false), 0, 0);
             compare("all", born_all(pos, cases[c].ndims, cases[c].dims, false),
-                    born_all(cu(pos), cases[c].ndims, cases[c].dims, false), 0, 0);
+                    born_all(cuda_to_gpu(pos), cases[c].ndims, cases[c].dims, false), 0, 0);
             int dim = (int)cases[c].dims[0];
             compare("argmax", born_argmax(x, dim, false), born_argmax(xg, dim, false), 0, 0);
             compare("argmin", born_argmin(x, dim, true), born_argmin(xg, dim, true), 0, 0);
@@ -357,20 +338,20 @@ TEST(cuda_ops_reductions) {
     }
     /* integers reduce exactly; NaN propagates through max and wins argmax */
     born_scope_begin();
-    born_tensor *xi = born_randint(gen, -1000, 1000, BORN_I64, BORN_DIMS(64, 129));
-    compare("sum i64", born_sum(xi, BORN_DIMS(1), false), born_sum(cu(xi), BORN_DIMS(1), false), 0, 0);
-    compare("max i64", born_max(xi, BORN_DIMS(0), false), born_max(cu(xi), BORN_DIMS(0), false), 0, 0);
+    born_tensor *xi = born_randint(cuda_test_gen, -1000, 1000, BORN_I64, BORN_DIMS(64, 129));
+    compare("sum i64", born_sum(xi, BORN_DIMS(1), false), born_sum(cuda_to_gpu(xi), BORN_DIMS(1), false), 0, 0);
+    compare("max i64", born_max(xi, BORN_DIMS(0), false), born_max(cuda_to_gpu(xi), BORN_DIMS(0), false), 0, 0);
     double v[6] = {1, NAN, 3, 7, NAN, -2};
     born_tensor *xn = tensor_of(BORN_F32, 2, (const int64_t[]){2, 3}, v);
-    compare("max with NaN", born_max(xn, BORN_DIMS(1), false), born_max(cu(xn), BORN_DIMS(1), false), 0, 0);
-    compare("argmax with NaN", born_argmax(xn, 1, false), born_argmax(cu(xn), 1, false), 0, 0);
+    compare("max with NaN", born_max(xn, BORN_DIMS(1), false), born_max(cuda_to_gpu(xn), BORN_DIMS(1), false), 0, 0);
+    compare("argmax with NaN", born_argmax(xn, 1, false), born_argmax(cuda_to_gpu(xn), 1, false), 0, 0);
     born_scope_end();
 }
 
 /* Long reductions into few outputs take the two-pass path (chunks, then their combination):
  * whole tensors and long rows, against the CPU. */
 TEST(cuda_ops_long_reductions) {
-    if (!gpu_or_skip("cuda_ops_long_reductions")) return;
+    if (!cuda_gpu_or_skip("cuda_ops_long_reductions")) return;
     struct {
         int nd;
         int64_t shape[3];
@@ -384,7 +365,7 @@ TEST(cuda_ops_long_reductions) {
             born_dtype dt = float_dtypes[d];
             born_scope_begin();
             born_tensor *x = rnd(dt, cases[c].nd, cases[c].shape, 1.0, 0.0, false);
-            born_tensor *xg = cu(x);
+            born_tensor *xg = cuda_to_gpu(x);
             int64_t nred = 1;
             for (int i = 0; i < cases[c].ndims; i++) nred *= cases[c].shape[cases[c].dims[i]];
             /* partial sums reach ~sqrt(n); each of ~sqrt(n) levels rounds them: n eps overall */
@@ -395,17 +376,17 @@ TEST(cuda_ops_long_reductions) {
                     born_max(xg, cases[c].ndims, cases[c].dims, false), 0, 0);
             born_tensor *pos = born_gt_scalar(x, 4.5); /* rare: any depends on a few elements */
             compare("long any", born_any(pos, cases[c].ndims, cases[c].dims, false),
-                    born_any(cu(pos), cases[c].ndims, cases[c].dims, false), 0, 0);
+                    born_any(cuda_to_gpu(pos), cases[c].ndims, cases[c].dims, false), 0, 0);
             born_scope_end();
         }
     born_scope_begin();
-    born_tensor *xi = born_randint(gen, -1000, 1000, BORN_I64, BORN_DIMS(1 << 20));
-    compare("long sum i64", born_sum(xi, BORN_DIMS(0), false), born_sum(cu(xi), BORN_DIMS(0), false), 0, 0);
+    born_tensor *xi = born_randint(cuda_test_gen, -1000, 1000, BORN_I64, BORN_DIMS(1 << 20));
+    compare("long sum i64", born_sum(xi, BORN_DIMS(0), false), born_sum(cuda_to_gpu(xi), BORN_DIMS(0), false), 0, 0);
     born_scope_end();
 }
 
 TEST(cuda_ops_softmax) {
-    if (!gpu_or_skip("cuda_ops_softmax")) return;
+    if (!cuda_gpu_or_skip("cuda_ops_softmax")) return;
     for (int d = 0; d < NFLOAT; d++) {
         born_dtype dt = float_dtypes[d];
         const int64_t shapes[3][3] = {{8, 10, 1}, {33, 1000, 1}, {6, 7, 300}};
@@ -413,7 +394,7 @@ TEST(cuda_ops_softmax) {
             for (int dim = 0; dim < 2; dim++) {
                 born_scope_begin();
                 born_tensor *x = rnd(dt, 3, shapes[s], 3.0, 0, false);
-                born_tensor *xg = cu(x);
+                born_tensor *xg = cuda_to_gpu(x);
                 compare("softmax", born_softmax(x, dim), born_softmax(xg, dim), rtol_of(dt) * 2,
                         atol_of(dt) * 0.1);
                 compare("log_softmax", born_log_softmax(x, -1 - dim), born_log_softmax(xg, -1 - dim),
@@ -444,7 +425,7 @@ static born_tensor *grad_of(int which, born_tensor *x0, born_tensor *w) {
 }
 
 TEST(cuda_ops_gradients) {
-    if (!gpu_or_skip("cuda_ops_gradients")) return;
+    if (!cuda_gpu_or_skip("cuda_ops_gradients")) return;
     const char *names[] = {"softmax grad", "log_softmax grad", "relu grad", "gelu grad",
                            "silu grad", "tanh grad", "sigmoid grad", "gelu_tanh grad"};
     born_dtype dts[] = {BORN_F32, BORN_BF16, BORN_F16};
@@ -453,7 +434,7 @@ TEST(cuda_ops_gradients) {
             born_scope_begin();
             born_tensor *x = rnd(dts[d], 2, (const int64_t[]){17, 31}, 2.0, 0, false);
             born_tensor *w = rnd(dts[d], 2, (const int64_t[]){17, 31}, 1.0, 0, false);
-            compare(names[which], grad_of(which, x, w), grad_of(which, cu(x), cu(w)),
+            compare(names[which], grad_of(which, x, w), grad_of(which, cuda_to_gpu(x), cuda_to_gpu(w)),
                     rtol_of(dts[d]) * 4, atol_of(dts[d]) * 2);
             born_scope_end();
         }
@@ -461,7 +442,7 @@ TEST(cuda_ops_gradients) {
 }
 
 TEST(cuda_ops_matmul) {
-    if (!gpu_or_skip("cuda_ops_matmul")) return;
+    if (!cuda_gpu_or_skip("cuda_ops_matmul")) return;
     born_dtype dts[] = {BORN_F32, BORN_F64, BORN_F16, BORN_BF16};
     double tols[] = {1e-5, 1e-12, 2e-3, 1e-2};
     for (int d = 0; d < 4; d++) {
@@ -469,35 +450,35 @@ TEST(cuda_ops_matmul) {
         born_scope_begin();
         born_tensor *a = rnd(dt, 2, (const int64_t[]){33, 65}, 1, 0, false);
         born_tensor *b = rnd(dt, 2, (const int64_t[]){65, 17}, 1, 0, false);
-        born_tensor *ag = cu(a), *bg = cu(b);
+        born_tensor *ag = cuda_to_gpu(a), *bg = cuda_to_gpu(b);
         compare_norm("matmul", born_matmul(a, b), born_matmul(ag, bg), tols[d]);
         /* transposed operands: [65, 33]^T and [17, 65]^T */
         born_tensor *at = rnd(dt, 2, (const int64_t[]){65, 33}, 1, 0, false);
         born_tensor *bt = rnd(dt, 2, (const int64_t[]){17, 65}, 1, 0, false);
         compare_norm("matmul a^T", born_matmul(born_transpose(at, 0, 1), b),
-                     born_matmul(born_transpose(cu(at), 0, 1), bg), tols[d]);
+                     born_matmul(born_transpose(cuda_to_gpu(at), 0, 1), bg), tols[d]);
         compare_norm("matmul b^T", born_matmul(a, born_transpose(bt, 0, 1)),
-                     born_matmul(ag, born_transpose(cu(bt), 0, 1)), tols[d]);
+                     born_matmul(ag, born_transpose(cuda_to_gpu(bt), 0, 1)), tols[d]);
         compare_norm("matmul a^T b^T",
                      born_matmul(born_transpose(at, 0, 1), born_transpose(bt, 0, 1)),
-                     born_matmul(born_transpose(cu(at), 0, 1), born_transpose(cu(bt), 0, 1)), tols[d]);
+                     born_matmul(born_transpose(cuda_to_gpu(at), 0, 1), born_transpose(cuda_to_gpu(bt), 0, 1)), tols[d]);
         /* batched, broadcast batch, and an operand with no unit stride */
         born_tensor *a3 = rnd(dt, 3, (const int64_t[]){5, 33, 65}, 1, 0, false);
         born_tensor *b3 = rnd(dt, 3, (const int64_t[]){5, 65, 17}, 1, 0, false);
-        compare_norm("bmm", born_matmul(a3, b3), born_matmul(cu(a3), cu(b3)), tols[d]);
-        compare_norm("matmul broadcast", born_matmul(a3, b), born_matmul(cu(a3), bg), tols[d]);
+        compare_norm("bmm", born_matmul(a3, b3), born_matmul(cuda_to_gpu(a3), cuda_to_gpu(b3)), tols[d]);
+        compare_norm("matmul broadcast", born_matmul(a3, b), born_matmul(cuda_to_gpu(a3), bg), tols[d]);
         born_tensor *a4 = rnd(dt, 4, (const int64_t[]){2, 3, 33, 65}, 1, 0, false);
         born_tensor *b4 = rnd(dt, 4, (const int64_t[]){3, 1, 65, 17}, 1, 0, false);
         b4 = born_transpose(b4, 0, 1); /* [1, 3, 65, 17], batch strides not mergeable */
         compare_norm("matmul 4-d", born_matmul(a4, b4),
-                     born_matmul(cu(a4), born_transpose(cu(born_transpose(b4, 0, 1)), 0, 1)), tols[d]);
+                     born_matmul(cuda_to_gpu(a4), born_transpose(cuda_to_gpu(born_transpose(b4, 0, 1)), 0, 1)), tols[d]);
         born_tensor *wide = rnd(dt, 2, (const int64_t[]){33, 130}, 1, 0, false);
         compare_norm("matmul strided", born_matmul(born_slice(wide, 1, 0, 130, 2), b),
-                     born_matmul(born_slice(cu(wide), 1, 0, 130, 2), bg), tols[d]);
+                     born_matmul(born_slice(cuda_to_gpu(wide), 1, 0, 130, 2), bg), tols[d]);
         /* linear = x w^T + bias, the layer's path */
         born_tensor *w = rnd(dt, 2, (const int64_t[]){17, 65}, 1, 0, false);
         born_tensor *bias = rnd(dt, 1, (const int64_t[]){17}, 1, 0, false);
-        compare_norm("linear", born_linear(a, w, bias), born_linear(ag, cu(w), cu(bias)), tols[d]);
+        compare_norm("linear", born_linear(a, w, bias), born_linear(ag, cuda_to_gpu(w), cuda_to_gpu(bias)), tols[d]);
         born_scope_end();
     }
 }
@@ -526,7 +507,7 @@ static void train_mlp(born_device dev, born_tensor *const *init, born_tensor *x,
 }
 
 TEST(cuda_ops_mlp_training_follows_cpu) {
-    if (!gpu_or_skip("cuda_ops_mlp_training_follows_cpu")) return;
+    if (!cuda_gpu_or_skip("cuda_ops_mlp_training_follows_cpu")) return;
     born_tensor *init[4] = {
         rnd(BORN_F32, 2, (const int64_t[]){32, 20}, 0.2, 0, false),
         rnd(BORN_F32, 1, (const int64_t[]){32}, 0.1, 0, false),
@@ -534,7 +515,7 @@ TEST(cuda_ops_mlp_training_follows_cpu) {
         rnd(BORN_F32, 1, (const int64_t[]){5}, 0.1, 0, false),
     };
     born_tensor *x = rnd(BORN_F32, 2, (const int64_t[]){64, 20}, 1, 0, false);
-    born_tensor *y = born_randint(gen, 0, 5, BORN_I64, BORN_DIMS(64));
+    born_tensor *y = born_randint(cuda_test_gen, 0, 5, BORN_I64, BORN_DIMS(64));
     double lc[30], lg[30];
     born_tensor *wc = NULL, *wg = NULL;
     train_mlp(BORN_CPU, init, x, y, lc, 30, &wc);
@@ -545,7 +526,7 @@ TEST(cuda_ops_mlp_training_follows_cpu) {
     CHECK(lc[29] < lc[0] * 0.7); /* it learns */
     compare_norm("trained weight", wc, born_to(wg, BORN_CUDA(0)), 1e-4);
     /* the indexing kernels report a bad class index instead of reading out of range */
-    born_tensor *bad = cu(born_full(BORN_I64, BORN_DIMS(64), 7));
-    CHECK(born_cross_entropy(cu(born_zeros(BORN_F32, BORN_DIMS(64, 5))), bad, NULL) == NULL);
+    born_tensor *bad = cuda_to_gpu(born_full(BORN_I64, BORN_DIMS(64), 7));
+    CHECK(born_cross_entropy(cuda_to_gpu(born_zeros(BORN_F32, BORN_DIMS(64, 5))), bad, NULL) == NULL);
     CHECK_ERROR(BORN_ERR_ARGUMENT, "out of range");
 }
