@@ -131,7 +131,9 @@ def write_gguf(path, tensors, qtype, tokens, types):
     w.add_layer_norm_rms_eps(EPS)
     w.add_rope_freq_base(ROPE_THETA)
     w.add_vocab_size(len(tokens))
-    w.add_file_type(gguf.LlamaFileType.ALL_F32 if qtype is None else gguf.LlamaFileType.MOSTLY_Q8_0)
+    w.add_file_type({None: gguf.LlamaFileType.ALL_F32,
+                     gguf.GGMLQuantizationType.Q8_0: gguf.LlamaFileType.MOSTLY_Q8_0,
+                     gguf.GGMLQuantizationType.Q4_1: gguf.LlamaFileType.MOSTLY_Q4_1}[qtype])
     w.add_tokenizer_model("gpt2")
     w.add_tokenizer_pre("gpt-2")
     w.add_token_list(tokens)
