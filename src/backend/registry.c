@@ -1,13 +1,16 @@
 /* Which backend serves which device. The CPU backend is built in. The CUDA backend lives in
  * libborn-cuda.so and is loaded with dlopen at start-up, so one binary runs everywhere and uses a
  * GPU when one is there. The plugin is looked for at $BORN_CUDA_PLUGIN, then beside the running
- * program, then beside libborn.so, then on the loader's search path. Whatever goes wrong (no
- * plugin, no driver, no GPU, a plugin from another build) is kept as a reason string that every
- * later use of a CUDA device reports; nothing here crashes or prints. */
+ * program, then beside libborn.so, then on the loader's search path. The NVIDIA driver is asked
+ * first whether there is a GPU at all, so that a machine without one never maps the plugin and the
+ * CUDA libraries it links (cuBLASLt alone is over 100 MiB of resident pages). Whatever goes wrong
+ * (no driver, no GPU, no plugin, a plugin from another build) is kept as a reason string that
+ * every later use of a CUDA device reports; nothing here crashes or prints. */
 #define _GNU_SOURCE /* dladdr */
 #include <dlfcn.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,8 +70,39 @@ static void *open_plugin(char *err, size_t err_size) {
     return lib;
 }
 
+/* Whether the NVIDIA driver (libcuda.so.1) is present and sees at least one device; if not, why
+ * goes into why_out. The driver stays loaded: the plugin's runtime uses it next. */
+static bool driver_sees_a_gpu(char *why_out, size_t why_size) {
+    void *driver = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+    if (!driver) {
+        snprintf(why_out, why_size, "no CUDA driver: %s", dlerror());
+        return false;
+    }
+    typedef int (*cu_init_fn)(unsigned flags);
+    typedef int (*cu_device_count_fn)(int *count);
+    cu_init_fn cu_init = (cu_init_fn)dlsym(driver, "cuInit");
+    cu_device_count_fn cu_device_count = (cu_device_count_fn)dlsym(driver, "cuDeviceGetCount");
+    if (!cu_init || !cu_device_count) {
+        snprintf(why_out, why_size, "no CUDA driver: libcuda.so.1 lacks cuInit/cuDeviceGetCount");
+        return false;
+    }
+    int status = cu_init(0), count = 0;
+    if (status == 0) status = cu_device_count(&count);
+    if (status != 0) {
+        snprintf(why_out, why_size,
+                 "the CUDA driver found no usable GPU (cuInit/cuDeviceGetCount error %d)", status);
+        return false;
+    }
+    if (count <= 0) {
+        snprintf(why_out, why_size, "no CUDA GPU found");
+        return false;
+    }
+    return true;
+}
+
 void backend_registry_init(void);
 void backend_registry_init(void) {
+    if (!driver_sees_a_gpu(cuda_why, sizeof cuda_why)) return;
     char err[256] = "";
     void *lib = open_plugin(err, sizeof err);
     if (!lib) {
@@ -118,8 +152,8 @@ const born_backend *backend_for(born_device device) {
         return born_error_null(BORN_ERR_DEVICE, "%s: no CUDA device is available: %s", name,
                                cuda_why);
     if (device.type == BORN_DEVICE_CUDA)
-        return born_error_null(BORN_ERR_DEVICE, "%s: no such device (%d CUDA device%s found)",
-                               name, cuda_devices, cuda_devices == 1 ? "" : "s");
+        return born_error_null(BORN_ERR_DEVICE, "%s: no such device (%d CUDA device%s found)", name,
+                               cuda_devices, cuda_devices == 1 ? "" : "s");
     return born_error_null(BORN_ERR_DEVICE, "%s: no such device", name);
 }
 
