@@ -142,6 +142,54 @@ void onnx_plan_free(onnx_plan *p) {
     free(p);
 }
 
+/* The step index of each slot's last read (INT_MAX for graph outputs), into p->last_use. */
+static born_status find_last_uses(onnx_plan *p) {
+    free(p->last_use);
+    p->last_use = malloc(((size_t)p->nslots + 1) * sizeof(int));
+    if (!p->last_use) return born_error(BORN_ERR_MEMORY, "onnx: out of memory");
+    for (int s = 0; s < p->nslots; s++) p->last_use[s] = -1;
+    for (int i = 0; i < p->nsteps; i++) {
+        plan_step *ps = &p->steps[i];
+        for (int j = 0; j < ps->node->ninputs; j++)
+            if (ps->in[j] >= 0) p->last_use[ps->in[j]] = i;
+        for (int j = 0; j < ps->nimplicit; j++) p->last_use[ps->implicit[j]] = i;
+        for (int j = 0; j < ps->node->noutputs; j++) /* unread outputs die right away */
+            if (ps->out[j] >= 0 && p->last_use[ps->out[j]] < i) p->last_use[ps->out[j]] = i;
+    }
+    for (int i = 0; i < p->g->noutputs; i++) p->last_use[p->output_slot[i]] = INT_MAX;
+    return BORN_OK;
+}
+
+/* Subgraphs are planned before their enclosing graph is folded: the values they take from it
+ * that turned out constant (weights, folded Slice/Concat chains; not graph inputs, which a caller
+ * may override) become constants of the subgraph plans, which are then folded again, and so on
+ * down. Silero VAD slices and concatenates its LSTM weights inside an If branch: this folds that
+ * once at load instead of on every run. */
+static born_status inherit_consts(onnx_plan *p) {
+    for (int i = 0; i < p->nsteps; i++) {
+        plan_step *ps = &p->steps[i];
+        for (int k = 0; k < ps->nsubplans; k++) {
+            onnx_plan *sp = ps->subplans[k];
+            bool got = false;
+            for (int s = 0; s < sp->nslots; s++) {
+                if (sp->kind[s] != SLOT_OUTER || sp->consts[s]) continue;
+                int o = slot_find(p, sp->name[s]);
+                if (o < 0 || !p->consts[o] || p->kind[o] == SLOT_INPUT || p->kind[o] == SLOT_OUTER)
+                    continue;
+                sp->consts[s] = born_tensor_retain(p->consts[o]);
+                sp->kind[s] = SLOT_INIT;
+                got = true;
+            }
+            if (!got || !sp->optimize) continue;
+            born_status st = onnx_plan_optimize(sp);
+            if (!st) st = inherit_consts(sp);
+            if (!st) st = find_last_uses(sp);
+            if (st) return st;
+        }
+    }
+    return BORN_OK;
+}
+
 static born_status build(onnx_plan *p, const onnx_graph *g, const char *base_dir) {
     char lb[256];
     int nn = g->nnodes;
@@ -314,18 +362,8 @@ static born_status build(onnx_plan *p, const onnx_graph *g, const char *base_dir
     }
     if ((st = onnx_plan_infer_shapes(p)) != BORN_OK) goto done;
     if (p->optimize && (st = onnx_plan_optimize(p)) != BORN_OK) goto done;
-    p->last_use = malloc(((size_t)p->nslots + 1) * sizeof(int));
-    if (!p->last_use) goto oom;
-    for (int s = 0; s < p->nslots; s++) p->last_use[s] = -1;
-    for (int i = 0; i < p->nsteps; i++) {
-        plan_step *ps = &p->steps[i];
-        for (int j = 0; j < ps->node->ninputs; j++)
-            if (ps->in[j] >= 0) p->last_use[ps->in[j]] = i;
-        for (int j = 0; j < ps->nimplicit; j++) p->last_use[ps->implicit[j]] = i;
-        for (int j = 0; j < ps->node->noutputs; j++) /* unread outputs die right away */
-            if (ps->out[j] >= 0 && p->last_use[ps->out[j]] < i) p->last_use[ps->out[j]] = i;
-    }
-    for (int i = 0; i < g->noutputs; i++) p->last_use[p->output_slot[i]] = INT_MAX;
+    if (p->optimize && (st = inherit_consts(p)) != BORN_OK) goto done;
+    st = find_last_uses(p);
     goto done;
 oom:
     st = born_error(BORN_ERR_MEMORY, "onnx: out of memory");
