@@ -12,6 +12,10 @@ Run by hand from the repository root:  python3 tools/gen_onnx_fixtures.py
   epilogue.onnx, epilogue_x/y.npy  Conv, Mul and Add by scalars, HardSwish written as Add, Clip,
                                Mul, Div (as PaddleOCR exports it), Mul, Add: fused into the conv
                                (alone with --epilogue)
+  lstm.onnx, lstm_{x1,h1,c1,x2}.npy, lstm_out_{0..5}.npy  two LSTMs with initializer weights (packed
+                               at load): bidirectional with bias and peepholes, H = 5 (gate rows
+                               not a multiple of 8), and forward with H = 96 (split over threads);
+                               onnxruntime's outputs (alone with --lstm)
   bad_matmul.onnx, bad_add.onnx  shapes that cannot fit (refused at load, naming the node);
   sym_add.onnx                 symbolic dims with different names (loads)
 With --models it also writes tests/fixtures/onnx/models/<name>_{in_*,out_*}.npy: random inputs
@@ -257,6 +261,38 @@ def epilogue():
     np.save(os.path.join(OUT, "epilogue_y.npy"), y)
 
 
+def lstm():
+    rng = np.random.default_rng(11)
+    f = lambda *s: (rng.standard_normal(s) * 0.3).astype(np.float32)
+    T, N, I1, H1, I2, H2 = 3, 2, 7, 5, 96, 96
+    inits = [numpy_helper.from_array(f(2, 4 * H1, I1), "w1"), numpy_helper.from_array(f(2, 4 * H1, H1), "r1"),
+             numpy_helper.from_array(f(2, 8 * H1), "b1"), numpy_helper.from_array(f(2, 3 * H1), "p1"),
+             numpy_helper.from_array(f(1, 4 * H2, I2), "w2"), numpy_helper.from_array(f(1, 4 * H2, H2), "r2")]
+    nodes = [
+        helper.make_node("LSTM", ["x1", "w1", "r1", "b1", "", "h1", "c1", "p1"], ["y1", "yh1", "yc1"],
+                         hidden_size=H1, direction="bidirectional", name="lstm_bi"),
+        helper.make_node("LSTM", ["x2", "w2", "r2"], ["y2", "yh2", "yc2"], hidden_size=H2, name="lstm_big"),
+    ]
+    vi = helper.make_tensor_value_info
+    g = helper.make_graph(nodes, "lstm",
+                          [vi("x1", TensorProto.FLOAT, [T, N, I1]), vi("h1", TensorProto.FLOAT, [2, N, H1]),
+                           vi("c1", TensorProto.FLOAT, [2, N, H1]), vi("x2", TensorProto.FLOAT, [2, 1, I2])],
+                          [vi("y1", TensorProto.FLOAT, None), vi("yh1", TensorProto.FLOAT, None),
+                           vi("yc1", TensorProto.FLOAT, None), vi("y2", TensorProto.FLOAT, None),
+                           vi("yh2", TensorProto.FLOAT, None), vi("yc2", TensorProto.FLOAT, None)], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)], producer_name="born-fixtures")
+    m.ir_version = 8
+    path = os.path.join(OUT, "lstm.onnx")
+    onnx.save(m, path)
+    import onnxruntime as ort
+    feed = {"x1": f(T, N, I1) * 3, "h1": f(2, N, H1), "c1": f(2, N, H1), "x2": f(2, 1, I2) * 3}
+    outs = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, feed)
+    for k, v in feed.items():
+        np.save(os.path.join(OUT, f"lstm_{k}.npy"), v)
+    for i, v in enumerate(outs):
+        np.save(os.path.join(OUT, f"lstm_out_{i}.npy"), v)
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     if "--node-tests" in sys.argv:
@@ -265,8 +301,12 @@ if __name__ == "__main__":
     if "--epilogue" in sys.argv:
         epilogue()
         sys.exit(0)
+    if "--lstm" in sys.argv:
+        lstm()
+        sys.exit(0)
     if "--det-ref" not in sys.argv:
         epilogue()
+        lstm()
         small()
         cycle()
         fused()

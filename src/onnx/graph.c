@@ -128,6 +128,7 @@ void onnx_plan_free(onnx_plan *p) {
         free(st->subplans);
         for (int j = 0; j < 3; j++) born_free(st->over[j]);
         onnx_conv_prep_free(st->prep);
+        onnx_lstm_prep_free(st->lstm);
     }
     free(p->steps);
     free(p->name);

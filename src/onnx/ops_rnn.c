@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "onnx/onnx_internal.h"
+#include "onnx/plan.h"
 
 static float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
 
@@ -44,11 +45,19 @@ static born_status op_LSTM(onnx_op_ctx *c) {
         if (H0) H0 = onnx_as(born_transpose(H0, 0, 1), BORN_F32);
         if (C0) C0 = onnx_as(born_transpose(C0, 0, 1), BORN_F32);
     }
-    if (born_tensor_ndim(X) != 3) return onnx_fail(c, BORN_ERR_SHAPE, "X must be 3-D");
+    if (born_tensor_ndim(X) != 3 || born_tensor_ndim(W) != 3 || born_tensor_ndim(R) != 3)
+        return onnx_fail(c, BORN_ERR_SHAPE, "X, W and R must be 3-D");
     int64_t T = born_tensor_shape(X)[0], Bn = born_tensor_shape(X)[1], I = born_tensor_shape(X)[2];
     int64_t H = onnx_attr_int(c, "hidden_size", born_tensor_shape(R)[2]);
     if (born_tensor_shape(W)[0] != ndir || born_tensor_shape(W)[1] != 4 * H || born_tensor_shape(W)[2] != I)
         return onnx_fail(c, BORN_ERR_SHAPE, "W shape does not fit");
+    if (born_tensor_shape(R)[0] != ndir || born_tensor_shape(R)[1] != 4 * H ||
+        born_tensor_shape(R)[2] != H)
+        return onnx_fail(c, BORN_ERR_SHAPE, "R shape does not fit");
+    if ((B && born_tensor_numel(B) != ndir * 8 * H) || (P && born_tensor_numel(P) != ndir * 3 * H))
+        return onnx_fail(c, BORN_ERR_SHAPE, "B or P shape does not fit");
+    if ((H0 && born_tensor_numel(H0) != ndir * Bn * H) || (C0 && born_tensor_numel(C0) != ndir * Bn * H))
+        return onnx_fail(c, BORN_ERR_SHAPE, "initial_h or initial_c shape does not fit");
     if (c->nin > 4 && c->in[4]) {
         born_tensor *sl = onnx_as(c->in[4], BORN_I64);
         if (!sl) return onnx_op_failed(c);
@@ -59,6 +68,9 @@ static born_status op_LSTM(onnx_op_ctx *c) {
     born_tensor *Y = born_zeros(BORN_F32, 4, (int64_t[]){T, ndir, Bn, H});
     born_tensor *Yh = born_zeros(BORN_F32, 3, (int64_t[]){ndir, Bn, H});
     born_tensor *Yc = born_zeros(BORN_F32, 3, (int64_t[]){ndir, Bn, H});
+    /* constant weights packed at load (src/onnx/rnn_prep.c): one pass over [W | R] per step */
+    const plan_step *ps = c->subplans;
+    const onnx_lstm_prep *prep = ps && onnx_lstm_prep_fits(ps->lstm, ndir, H, I) ? ps->lstm : NULL;
     born_tensor *gates = born_empty(BORN_F32, 1, (int64_t[]){4 * H});
     if (!Y || !Yh || !Yc || !gates) return onnx_op_failed(c);
     const float *x = born_data_f32(X), *w = born_data_f32(W), *rr = born_data_f32(R);
@@ -76,9 +88,13 @@ static born_status op_LSTM(onnx_op_ctx *c) {
             for (int64_t b = 0; b < Bn; b++) {
                 const float *xt = x + (t * Bn + b) * I;
                 float *hb = h + b * H, *cb = cc + b * H;
-                for (int64_t j = 0; j < 4 * H; j++) {
-                    float acc = bd ? bd[j] + bd[4 * H + j] : 0;
-                    g[j] = acc + dot(wd + j * I, xt, I) + dot(rd + j * H, hb, H);
+                if (prep) {
+                    onnx_lstm_gates(prep, d, xt, hb, g);
+                } else {
+                    for (int64_t j = 0; j < 4 * H; j++) {
+                        float acc = bd ? bd[j] + bd[4 * H + j] : 0;
+                        g[j] = acc + dot(wd + j * I, xt, I) + dot(rd + j * H, hb, H);
+                    }
                 }
                 for (int64_t k = 0; k < H; k++) {
                     float ig = g[k], og = g[H + k], fg = g[2 * H + k], cg = g[3 * H + k];

@@ -9,6 +9,7 @@
  *     weights and bias;
  *   - MatMul(x, W) + b with constant 2-D f32 W and 1-D b: one born_linear step with W^T stored;
  *   - Conv + Relu / Clip (constant bounds): the convolution clamps its own output in place;
+ *   - LSTM with constant W, R (and B): the gate weights packed once (src/onnx/rnn_prep.c);
  *   - Conv + a chain of Mul / Add by f32 scalar constants and HardSwish written as nodes
  *     (x * Clip(x + a, lo, hi) / d, constant a, lo, hi, d): one in-place pass over the
  *     convolution's output instead of an op (and a tensor) each.
@@ -393,6 +394,8 @@ born_status onnx_plan_optimize(onnx_plan *p) {
         free(ps->out);
         free(ps->implicit);
         for (int j = 0; j < 3; j++) born_free(ps->over[j]);
+        onnx_conv_prep_free(ps->prep); /* a step folded when the plan is optimized again */
+        onnx_lstm_prep_free(ps->lstm);
     }
     p->nsteps = n;
     for (int i = 0; i < p->nsteps; i++) { /* Conv weights packed once, epilogues in the conv */
@@ -401,6 +404,14 @@ born_status onnx_plan_optimize(onnx_plan *p) {
         born_tensor *w = ps->over[1] ? ps->over[1] : const_of(p, ps->in[1]);
         const onnx_attr *ga = onnx_node_attr(ps->node, "group");
         ps->prep = onnx_conv_prep_new(ps, w, ga ? ga->i : 1);
+    }
+    for (int i = 0; i < p->nsteps; i++) { /* LSTM weights packed once */
+        plan_step *ps = &p->steps[i];
+        if (!is_op(ps, "LSTM") || ps->lstm || ps->node->ninputs < 3) continue;
+        bool has_b = ps->node->ninputs > 3 && ps->in[3] >= 0;
+        born_tensor *b = has_b ? const_of(p, ps->in[3]) : NULL;
+        if (has_b && !b) continue;
+        ps->lstm = onnx_lstm_prep_new(const_of(p, ps->in[1]), const_of(p, ps->in[2]), b);
     }
     return BORN_OK;
 }

@@ -5,6 +5,7 @@
 
 #include "onnx/conv_prep.h"
 #include "onnx/onnx_internal.h"
+#include "onnx/rnn_prep.h"
 
 enum { SLOT_NODE = 0, SLOT_INPUT, SLOT_INIT, SLOT_OUTER };
 enum { EP_MUL = 1, EP_ADD, EP_HSWISH };
@@ -31,6 +32,7 @@ typedef struct plan_step {
         float v[4];
     } ep[8];
     onnx_conv_prep *prep; /* owned: a Conv's packed weights and the epilogue it applies itself */
+    onnx_lstm_prep *lstm; /* owned: an LSTM's packed constant weights (src/onnx/rnn_prep.c) */
 } plan_step;
 
 struct onnx_plan {
