@@ -140,6 +140,7 @@ void onnx_plan_free(onnx_plan *p) {
     free(p->input_slot);
     free(p->output_slot);
     free(p->outer_names);
+    free(p->vals);
     free(p);
 }
 
@@ -391,10 +392,12 @@ onnx_plan *onnx_plan_new(const onnx_graph *g, const onnx_plan *outer, int64_t op
     p->outer = outer;
     p->opset = opset;
     p->optimize = optimize;
+    atomic_init(&p->vals_busy, 0);
     if (build(p, g, base_dir) != BORN_OK) {
         onnx_plan_free(p);
         return NULL;
     }
+    p->vals = calloc((size_t)p->nslots + 1, sizeof *p->vals); /* NULL: each run allocates */
     return p;
 }
 
@@ -456,7 +459,8 @@ born_status onnx_plan_run(onnx_plan *p, onnx_env *parent, born_tensor *const *in
                           born_tensor **outputs) {
     const onnx_graph *g = p->g;
     char lb[256];
-    born_tensor **vals = calloc((size_t)p->nslots + 1, sizeof *vals);
+    bool own = p->vals && !atomic_exchange(&p->vals_busy, 1);
+    born_tensor **vals = own ? p->vals : calloc((size_t)p->nslots + 1, sizeof *vals);
     born_tensor *ins[64], *outs[64];
     if (!vals) return born_error(BORN_ERR_MEMORY, "onnx: out of memory");
     onnx_env env = {p, vals, parent};
@@ -564,8 +568,12 @@ born_status onnx_plan_run(onnx_plan *p, onnx_env *parent, born_tensor *const *in
             outputs[i] = born_tensor_retain(t);
         }
     }
-    for (int s = 0; s < p->nslots; s++) born_free(vals[s]);
-    free(vals);
+    for (int s = 0; s < p->nslots; s++) {
+        born_free(vals[s]);
+        vals[s] = NULL;
+    }
+    if (own) atomic_store(&p->vals_busy, 0);
+    else free(vals);
     return st;
 }
 

@@ -90,6 +90,10 @@ int onnx_read_ints(const onnx_op_ctx *c, born_tensor *t, int64_t *out, int max, 
         onnx_fail(c, BORN_ERR_SHAPE, "%s has %lld values (at most %d)", what, (long long)n, max);
         return -1;
     }
+    if (dt == BORN_I64 && born_tensor_is_contiguous(t)) { /* the common case: no new tensor */
+        if (n) memcpy(out, born_data_ptr(t), (size_t)n * sizeof(int64_t));
+        return (int)n;
+    }
     born_scope_begin();
     born_tensor *v = born_contiguous(born_to_dtype(t, BORN_I64));
     int r = -1;

@@ -245,6 +245,12 @@ static born_status op_Pow(onnx_op_ctx *c) {
     ONNX_TRY(onnx_need(c, 1));
     born_dtype dt = born_tensor_dtype(c->in[0]);
     born_tensor *a = c->in[0], *b = c->in[1];
+    /* x^2 as x * x (as onnxruntime does): one rounding, and no powf per element */
+    if (dt == BORN_F32 && born_tensor_numel(b) == 1 && born_tensor_ndim(b) <= born_tensor_ndim(a) &&
+        born_item(b) == 2.0) {
+        ONNX_OUT(0, born_mul(a, a));
+        return BORN_OK;
+    }
     if (!born_dtype_is_floating(dt) || !born_dtype_is_floating(born_tensor_dtype(b))) {
         a = born_to_dtype(a, BORN_F64);
         b = born_to_dtype(b, BORN_F64);

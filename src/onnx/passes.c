@@ -3,7 +3,8 @@
  *     can override, Constant nodes, earlier folded steps) runs once at load and its outputs become
  *     constants; random ops and ops that can make outputs much larger than their inputs
  *     (ConstantOfShape, Expand, Tile, Range, Pad, Resize, ...) are left to run time, so a small
- *     file cannot make the loader allocate without bound; a fold that fails is left to run time,
+ *     file cannot make the loader allocate without bound (a ConstantOfShape of at most 2^16
+ *     elements is folded); a fold that fails is left to run time,
  *     where it reports its error;
  *   - Conv + BatchNormalization (inference): the normalization is folded into the convolution's
  *     weights and bias;
@@ -37,9 +38,25 @@ static born_tensor *const_of(const onnx_plan *p, int s) {
     return p->consts[s];
 }
 
+/* Whether a ConstantOfShape step makes at most 2^16 elements from a constant shape (so folding
+ * it is cheap whatever the file says; Silero VAD builds its padding amounts from one). */
+static bool small_constant_of_shape(const onnx_plan *p, const plan_step *ps) {
+    if (strcmp(ps->node->op_type, "ConstantOfShape") || ps->node->ninputs < 1) return false;
+    born_tensor *s = const_of(p, ps->in[0]);
+    if (!s || born_tensor_dtype(s) != BORN_I64 || born_tensor_numel(s) > 8) return false;
+    int64_t n = 1;
+    for (int64_t i = 0; i < born_tensor_numel(s); i++) {
+        int64_t d = born_data_i64(s)[i];
+        if (d < 0 || d > 65536) return false;
+        n *= d;
+        if (n > 65536) return false;
+    }
+    return true;
+}
+
 static bool foldable(const onnx_plan *p, const plan_step *ps) {
     if (ps->nsubplans || ps->nimplicit) return false;
-    for (int k = 0; no_fold[k]; k++)
+    for (int k = 0; no_fold[k] && !small_constant_of_shape(p, ps); k++)
         if (!strcmp(ps->node->op_type, no_fold[k])) return false;
     for (int j = 0; j < ps->node->ninputs; j++)
         if (ps->in[j] >= 0 && !const_of(p, ps->in[j])) return false;

@@ -3,6 +3,8 @@
 #ifndef BORN_ONNX_PLAN_H
 #define BORN_ONNX_PLAN_H
 
+#include <stdatomic.h>
+
 #include "onnx/conv_prep.h"
 #include "onnx/onnx_internal.h"
 #include "onnx/rnn_prep.h"
@@ -53,6 +55,10 @@ struct onnx_plan {
     const char **outer_names; /* names this plan takes from enclosing graphs */
     int nouter;
     bool optimize; /* constant folding and fusion at load */
+    /* the run's value table, kept between runs (all NULL when idle); a run that finds it taken
+     * (the same model run from two threads at once) allocates its own */
+    born_tensor **vals;
+    atomic_int vals_busy;
 };
 
 /* Folds the steps whose inputs are all constant into constants, then fuses Conv+BatchNormalization,
