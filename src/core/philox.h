@@ -1,19 +1,26 @@
 /* Internal: the Philox4x32-10 counter-based generator (Salmon et al., SC'11) and the
  * transformations from its raw bits to uniform and normal numbers. Element i of a stream uses
  * counter (offset + i) under key (seed), so any device and any thread count draws the same
- * numbers. */
+ * numbers. The rounds are the CUDA kernels' too (random.cu, attention.cu include this header):
+ * under nvcc they are host and device functions. */
 #ifndef BORN_CORE_PHILOX_H
 #define BORN_CORE_PHILOX_H
 
 #include <math.h>
 #include <stdint.h>
 
+#ifdef __CUDACC__
+#define PHILOX_FN __host__ __device__ static inline
+#else
+#define PHILOX_FN static inline
+#endif
+
 typedef struct philox_block {
     uint32_t v[4];
 } philox_block;
 
 /* The raw Philox4x32-10 bijection of a 128-bit counter under a 64-bit key. */
-static inline philox_block philox4x32_raw(const uint32_t ctr[4], const uint32_t key[2]) {
+PHILOX_FN philox_block philox4x32_raw(const uint32_t ctr[4], const uint32_t key[2]) {
     uint32_t c0 = ctr[0], c1 = ctr[1], c2 = ctr[2], c3 = ctr[3];
     uint32_t k0 = key[0], k1 = key[1];
     for (int round = 0; round < 10; round++) {
@@ -33,7 +40,7 @@ static inline philox_block philox4x32_raw(const uint32_t ctr[4], const uint32_t 
 }
 
 /* The block for stream position `counter` of generator `seed`. */
-static inline philox_block philox4x32(uint64_t counter, uint64_t seed) {
+PHILOX_FN philox_block philox4x32(uint64_t counter, uint64_t seed) {
     const uint32_t ctr[4] = {(uint32_t)counter, (uint32_t)(counter >> 32), 0, 0};
     const uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
     return philox4x32_raw(ctr, key);

@@ -19,6 +19,7 @@
  * (scale q.k, then the additive mask) are those of the CPU kernel (attention_impl.h). */
 #include "backend/cuda/attention.h"
 #include "backend/cuda/common.cuh"
+#include "core/philox.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -64,25 +65,6 @@ template <class C> __device__ inline C warp_sum(C x) {
     return x;
 }
 
-/* Philox4x32-10's first word for counter ctr under key seed (src/core/philox.h). */
-__device__ inline uint32_t philox_word0(uint64_t ctr, uint64_t seed) {
-    uint32_t c0 = (uint32_t)ctr, c1 = (uint32_t)(ctr >> 32), c2 = 0, c3 = 0;
-    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-    for (int round = 0; round < 10; round++) {
-        uint64_t p0 = (uint64_t)0xD2511F53u * c0;
-        uint64_t p1 = (uint64_t)0xCD9E8D57u * c2;
-        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
-        uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
-        c1 = (uint32_t)p1;
-        c3 = (uint32_t)p0;
-        c0 = n0;
-        c2 = n2;
-        k0 += 0x9E3779B9u;
-        k1 += 0xBB67AE85u;
-    }
-    return c0;
-}
-
 template <class T, class C> struct AP {
     const T *q, *k, *v, *o, *dout;
     const char *mask;
@@ -104,7 +86,7 @@ __device__ inline C keep(const AP<T, C> &p, int64_t b, int64_t h, int64_t i, int
     uint64_t idx = (((uint64_t)b * (uint64_t)p.Hq + (uint64_t)h) * (uint64_t)p.L + (uint64_t)i) *
                        (uint64_t)p.S +
                    (uint64_t)j;
-    float u = (float)(philox_word0(p.off + idx, p.seed) >> 8) * (1.0f / 16777216.0f);
+    float u = (float)(philox4x32(p.off + idx, p.seed).v[0] >> 8) * (1.0f / 16777216.0f);
     return (double)u >= p.p ? (C)p.keep_scale : (C)0;
 }
 

@@ -4,32 +4,10 @@
  * integer draws are bit-identical to the CPU's and normal draws differ at most by the last bits
  * of CUDA's double log/cos. One thread an element, grid-stride. */
 #include "backend/cuda/common.cuh"
+#include "core/philox.h"
 
 namespace cu {
 namespace {
-
-struct Block {
-    uint32_t v[4];
-};
-
-__device__ inline Block philox(uint64_t ctr, uint64_t seed) {
-    uint32_t c0 = (uint32_t)ctr, c1 = (uint32_t)(ctr >> 32), c2 = 0, c3 = 0;
-    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-    for (int round = 0; round < 10; round++) {
-        uint64_t p0 = (uint64_t)0xD2511F53u * c0;
-        uint64_t p1 = (uint64_t)0xCD9E8D57u * c2;
-        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
-        uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
-        c1 = (uint32_t)p1;
-        c3 = (uint32_t)p0;
-        c0 = n0;
-        c2 = n2;
-        k0 += 0x9E3779B9u;
-        k1 += 0xBB67AE85u;
-    }
-    Block b = {{c0, c1, c2, c3}};
-    return b;
-}
 
 __device__ inline double uniform_f64(uint32_t hi, uint32_t lo) {
     uint64_t bits = ((uint64_t)hi << 21) ^ (uint64_t)lo;
@@ -42,7 +20,7 @@ __global__ void random_kernel(char *data, born_dtype dt, int kind, uint64_t seed
     int64_t step = (int64_t)gridDim.x * blockDim.x;
     int64_t size = dtype_size(dt);
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {
-        Block blk = philox(offset + (uint64_t)i, seed);
+        philox_block blk = philox4x32(offset + (uint64_t)i, seed);
         char *p = data + i * size;
         if (kind == 0) { /* uniform [a, b) */
             if (dt == BORN_F64) {
