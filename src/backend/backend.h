@@ -195,6 +195,20 @@ typedef struct born_backend {
                                      const born_strided *grad_out, const born_strided *x,
                                      const born_strided *mean, const born_strided *rstd,
                                      const born_strided *weight);
+    /* Optional (NULL where absent): row_norm for f16/bf16 x and out computed in f32 with no f32
+     * copy of x; weight and bias (data NULL when absent) have x's dtype, mean and rstd are f32. */
+    born_status (*row_norm_half)(bool rms, const born_strided *out, const born_strided *mean,
+                                 const born_strided *rstd, const born_strided *x,
+                                 const born_strided *weight, const born_strided *bias, double eps);
+    /* Optional: row_norm_half's gradients in one pass: grad_x (x's dtype) as row_norm_backward's,
+     * and grad_weight = sum over rows of grad_out * xhat, grad_bias = sum over rows of grad_out
+     * (f32 [n], summed in an order fixed by the shape); any output with data NULL is not written. */
+    born_status (*row_norm_half_backward)(bool rms, const born_strided *grad_x,
+                                          const born_strided *grad_weight,
+                                          const born_strided *grad_bias,
+                                          const born_strided *grad_out, const born_strided *x,
+                                          const born_strided *mean, const born_strided *rstd,
+                                          const born_strided *weight);
     /* The input gradient of a unary activation in one pass: grad_in = grad_out * f'(x), where x
      * is the forward's input and y its output (read only by tanh, sigmoid and elu; for the other
      * ops the caller may pass x again), with the forward's params. op is one of relu,

@@ -127,6 +127,76 @@ static born_status row_norm_backward(born_node *node, born_tensor *g, born_tenso
     return BORN_OK;
 }
 
+/* The backward of the half-precision form: grad_x and the f32 parameter gradients from one
+ * row_norm_half_backward call, the latter cast to the parameters' dtype. */
+static born_status row_norm_half_backward(born_node *node, born_tensor *g, born_tensor **gi) {
+    const row_norm_params *p = node_params(node);
+    born_tensor *x = node_saved(node, 0), *mean = node_saved(node, 1), *rstd = node_saved(node, 2);
+    born_tensor *w = node_saved(node, 3);
+    const born_backend *be = ops_backend(x);
+    born_tensor *gc = born_contiguous(born_to_dtype(g, x->dtype));
+    if (!be || !gc) return born_last_status();
+    born_device dev = x->storage->device;
+    born_tensor *dx = node_needs_grad(node, 0) ? ops_empty(x->dtype, x->ndim, x->shape, dev) : NULL;
+    born_tensor *gw = node_needs_grad(node, 1) ? ops_empty(BORN_F32, 1, &p->n, dev) : NULL;
+    born_tensor *gb = node_needs_grad(node, 2) ? ops_empty(BORN_F32, 1, &p->n, dev) : NULL;
+    if ((node_needs_grad(node, 0) && !dx) || (node_needs_grad(node, 1) && !gw) ||
+        (node_needs_grad(node, 2) && !gb))
+        return born_last_status();
+    born_strided sdx = dx ? rows_view(dx, p->rows, p->n) : absent_view();
+    born_strided sgw = gw ? rows_view(gw, 0, p->n) : absent_view();
+    born_strided sgb = gb ? rows_view(gb, 0, p->n) : absent_view();
+    born_strided sg = rows_view(gc, p->rows, p->n), sx = rows_view(x, p->rows, p->n);
+    born_strided sm = mean ? rows_view(mean, 0, p->rows) : absent_view(), sr = rows_view(rstd, 0, p->rows);
+    born_strided sw = w ? rows_view(w, 0, p->n) : absent_view();
+    born_status st = be->row_norm_half_backward(p->rms, &sdx, &sgw, &sgb, &sg, &sx, &sm, &sr, &sw);
+    if (st != BORN_OK) return st;
+    gi[0] = dx;
+    for (int k = 1; k <= 2; k++) {
+        born_tensor *pg = k == 1 ? gw : gb;
+        if (!pg) continue;
+        const node_edge *e = &node->inputs[k];
+        gi[k] = born_reshape(born_to_dtype(pg, x->dtype), e->ndim, e->shape);
+        if (!gi[k]) return born_last_status();
+    }
+    return BORN_OK;
+}
+
+/* Layer/RMS norm of f16/bf16 x with weight and bias of x's dtype through the backend's
+ * row_norm_half: no f32 copies of x or of the output, f32 statistics. */
+static born_tensor *row_norm_half_op(bool rms, born_tensor *x, born_tensor *weight,
+                                     born_tensor *bias, double eps, int64_t rows, int64_t n,
+                                     born_device device) {
+    const born_backend *be = ops_backend(x);
+    born_tensor *args[3] = {x, weight, bias};
+    born_scope_begin();
+    born_tensor *xc = born_tensor_is_contiguous(x) ? ops_alias(x) : ops_cast(x, x->dtype);
+    born_tensor *wc = weight ? (born_tensor_is_contiguous(weight) ? ops_alias(weight) : ops_cast(weight, x->dtype)) : NULL;
+    born_tensor *bc = bias ? (born_tensor_is_contiguous(bias) ? ops_alias(bias) : ops_cast(bias, x->dtype)) : NULL;
+    born_tensor *out = ops_empty(x->dtype, x->ndim, x->shape, device);
+    born_tensor *mean = rms ? NULL : ops_empty(BORN_F32, 1, &rows, device);
+    born_tensor *rstd = ops_empty(BORN_F32, 1, &rows, device);
+    born_tensor *y = NULL;
+    bool ready = xc && out && rstd && (rms || mean) && (!weight || wc) && (!bias || bc);
+    if (ready && rows > 0) {
+        born_strided so = rows_view(out, rows, n), sx = rows_view(xc, rows, n);
+        born_strided sm = mean ? rows_view(mean, 0, rows) : absent_view(), sr = rows_view(rstd, 0, rows);
+        born_strided sw = wc ? rows_view(wc, 0, n) : absent_view(), sb = bc ? rows_view(bc, 0, n) : absent_view();
+        ready = be->row_norm_half(rms, &so, &sm, &sr, &sx, &sw, &sb, eps) == BORN_OK;
+    }
+    if (ready) {
+        y = out;
+        row_norm_params p = {rms, rows, n};
+        born_tensor *save[4] = {xc, mean, rstd, wc};
+        if (!autograd_record(y, rms ? "RmsNormBackward" : "LayerNormBackward", row_norm_half_backward, 3,
+                             args, 4, save, &p, sizeof p))
+            y = NULL;
+    }
+    y = born_keep(y);
+    born_scope_end();
+    return y;
+}
+
 /* Layer norm (rms false) or RMS norm over x's last ndim dims, through the backend's fused
  * row_norm kernel: one node whose rule calls the fused backward kernel. */
 static born_tensor *row_norm_op(const char *fn, bool rms, born_tensor *x, int ndim,
@@ -140,6 +210,9 @@ static born_tensor *row_norm_op(const char *fn, bool rms, born_tensor *x, int nd
     int64_t n = 1;
     for (int i = x->ndim - ndim; i < x->ndim; i++) n *= x->shape[i];
     int64_t numel = born_tensor_numel(x), rows = n ? numel / n : 0;
+    if ((x->dtype == BORN_F16 || x->dtype == BORN_BF16) && be->row_norm_half && be->row_norm_half_backward &&
+        (!weight || weight->dtype == x->dtype) && (!bias || bias->dtype == x->dtype))
+        return row_norm_half_op(rms, x, weight, bias, eps, rows, n, device);
     born_dtype compute = x->dtype == BORN_F64 ? BORN_F64 : BORN_F32;
     born_scope_begin();
     born_tensor *xc = x->dtype == compute && born_tensor_is_contiguous(x) ? ops_alias(x) : ops_cast(x, compute);

@@ -91,6 +91,16 @@ cudaError_t cu_row_norm_backward(cudaStream_t s, bool rms, const cu_strided *gra
                                  const cu_strided *grad_out, const cu_strided *x,
                                  const cu_strided *mean, const cu_strided *rstd,
                                  const cu_strided *weight);
+/* Row norms of f16/bf16 rows computed in f32 without an f32 copy (norm_half.cu; backend.h's
+ * row_norm_half and row_norm_half_backward: mean/rstd and the parameter gradients are f32). */
+cudaError_t cu_row_norm_half(cudaStream_t s, bool rms, const cu_strided *out, const cu_strided *mean,
+                             const cu_strided *rstd, const cu_strided *x, const cu_strided *weight,
+                             const cu_strided *bias, double eps);
+cudaError_t cu_row_norm_half_backward(cudaStream_t s, bool rms, const cu_strided *grad_x,
+                                      const cu_strided *grad_weight, const cu_strided *grad_bias,
+                                      const cu_strided *grad_out, const cu_strided *x,
+                                      const cu_strided *mean, const cu_strided *rstd,
+                                      const cu_strided *weight);
 cudaError_t cu_max_pool2d(cudaStream_t s, const cu_strided *out, const cu_strided *indices,
                           const cu_strided *in, const cu_pool2d_geometry *g);
 cudaError_t cu_max_pool2d_backward(cudaStream_t s, const cu_strided *grad_in,

@@ -35,6 +35,28 @@ born_status cuda_row_norm_backward(bool rms, const born_strided *grad_x,
                   rms ? "rms_norm backward" : "layer_norm backward", x->dtype);
 }
 
+born_status cuda_row_norm_half(bool rms, const born_strided *out, const born_strided *mean,
+                               const born_strided *rstd, const born_strided *x,
+                               const born_strided *weight, const born_strided *bias, double eps) {
+    int dev = cuda_device_of(out->data);
+    return result(cu_row_norm_half(cuda_stream(dev), rms, CS(out), CS(mean), CS(rstd), CS(x),
+                                   CS(weight), CS(bias), eps),
+                  rms ? "rms_norm" : "layer_norm", x->dtype);
+}
+
+born_status cuda_row_norm_half_backward(bool rms, const born_strided *grad_x,
+                                        const born_strided *grad_weight,
+                                        const born_strided *grad_bias,
+                                        const born_strided *grad_out, const born_strided *x,
+                                        const born_strided *mean, const born_strided *rstd,
+                                        const born_strided *weight) {
+    int dev = cuda_device_of(grad_out->data);
+    return result(cu_row_norm_half_backward(cuda_stream(dev), rms, CS(grad_x), CS(grad_weight),
+                                            CS(grad_bias), CS(grad_out), CS(x), CS(mean), CS(rstd),
+                                            CS(weight)),
+                  rms ? "rms_norm backward" : "layer_norm backward", x->dtype);
+}
+
 born_status cuda_max_pool2d(const born_strided *out, const born_strided *indices,
                             const born_strided *in, const born_pool2d_geometry *g) {
     int dev = cuda_device_of(out->data);
