@@ -568,10 +568,11 @@ born_status onnx_plan_run(onnx_plan *p, onnx_env *parent, born_tensor *const *in
             outputs[i] = born_tensor_retain(t);
         }
     }
-    for (int s = 0; s < p->nslots; s++) {
-        born_free(vals[s]);
-        vals[s] = NULL;
-    }
+    for (int s = 0; s < p->nslots; s++)
+        if (vals[s]) {
+            born_free(vals[s]);
+            vals[s] = NULL;
+        }
     if (own) atomic_store(&p->vals_busy, 0);
     else free(vals);
     return st;

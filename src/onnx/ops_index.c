@@ -28,6 +28,16 @@ static born_status op_Gather(onnx_op_ctx *c) {
     int r = born_tensor_ndim(x);
     int a = onnx_axis(c, onnx_attr_int(c, "axis", 0), r);
     if (a < 0) return born_last_status();
+    born_dtype it = born_tensor_dtype(c->in[1]);
+    if (born_tensor_ndim(c->in[1]) == 0 && (it == BORN_I64 || it == BORN_I32)) {
+        /* one index (a shape entry, a state slice): a view, no copy */
+        int64_t n = born_tensor_shape(x)[a], v = (int64_t)born_item(c->in[1]);
+        if (v < 0) v += n;
+        if (v >= 0 && v < n) {
+            ONNX_OUT(0, born_select(x, a, v));
+            return BORN_OK;
+        }
+    }
     born_tensor *idx = wrap_indices(c, c->in[1], born_tensor_shape(x)[a]);
     if (!idx) return born_last_status() ? born_last_status() : onnx_op_failed(c);
     int q = born_tensor_ndim(idx);
