@@ -22,6 +22,14 @@ typedef struct born_strided {
     int64_t strides[BORN_MAX_DIMS];
 } born_strided;
 
+
+/* One parameter of a multi-tensor Adam step (born_backend's adam_step_multi): its four tensors
+ * (contiguous, one shape and dtype) and its arguments (amsgrad false). */
+typedef struct born_adam_multi_item {
+    born_strided param, grad, exp_avg, exp_avg_sq;
+    born_adam_step_args args;
+} born_adam_multi_item;
+
 /* The strided description of t. */
 born_strided strided_of(const born_tensor *t);
 
@@ -176,6 +184,10 @@ typedef struct born_backend {
                              const born_strided *exp_avg, const born_strided *exp_avg_sq,
                              const born_strided *max_exp_avg_sq,
                              const born_adam_step_args *args);
+    /* Optional (NULL where absent): adam_step over count parameters of one device and one dtype
+     * (f32, f16 or bf16) in one launch or a few, each item's tensors contiguous, amsgrad false;
+     * the arithmetic of adam_step element for element. */
+    born_status (*adam_step_multi)(int64_t count, const born_adam_multi_item *items);
     born_status (*rmsprop_step)(const born_strided *param, const born_strided *grad,
                                 const born_strided *square_avg, const born_strided *grad_avg,
                                 const born_strided *momentum_buffer,

@@ -3,6 +3,7 @@
  * torch's Python computes them from the parameter's f32 step count; the kernel does the rest. */
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
 
 #include "optim/optim_internal.h"
 
@@ -24,12 +25,8 @@ static unsigned adam_needed(const optim_hparams *h) {
            (h->amsgrad ? 1u << ADAM_MAX_EXP_AVG_SQ : 0);
 }
 
-static born_status adam_update(const born_backend *be, const optim_hparams *h, born_tensor *p,
-                               born_tensor *g, optim_state *st, bool first) {
-    (void)first;
-    if (!be->adam_step)
-        return born_error(BORN_ERR_UNSUPPORTED, "born_optimizer_step: the %s backend has no Adam "
-                          "kernel", be->name);
+/* The kernel's arguments for a parameter at state st. */
+static born_adam_step_args adam_args(const optim_hparams *h, const optim_state *st) {
     double step = st->step; /* torch: _get_value(step_t), a Python float */
     double bias_correction1 = 1 - pow(h->betas[0], step);
     double bias_correction2 = 1 - pow(h->betas[1], step);
@@ -45,11 +42,47 @@ static born_status adam_update(const born_backend *be, const optim_hparams *h, b
         .step_size = h->lr / bias_correction1,
         .bias_correction2_sqrt = pow(bias_correction2, 0.5),
     };
+    return args;
+}
+
+static born_status adam_update(const born_backend *be, const optim_hparams *h, born_tensor *p,
+                               born_tensor *g, optim_state *st, bool first) {
+    (void)first;
+    if (!be->adam_step)
+        return born_error(BORN_ERR_UNSUPPORTED, "born_optimizer_step: the %s backend has no Adam "
+                          "kernel", be->name);
+    born_adam_step_args args = adam_args(h, st);
     born_strided sp = strided_of(p), sg = strided_of(g);
     born_strided sm = strided_of(st->slot[ADAM_EXP_AVG]);
     born_strided sv = strided_of(st->slot[ADAM_EXP_AVG_SQ]);
     born_strided smax = optim_strided(h->amsgrad ? st->slot[ADAM_MAX_EXP_AVG_SQ] : NULL);
     return be->adam_step(&sp, &sg, &sm, &sv, &smax, &args);
+}
+
+static bool adam_multi_ok(const born_backend *be, const optim_hparams *h, born_tensor *p,
+                          born_tensor *g, optim_state *st) {
+    born_dtype dt = p->dtype;
+    return be->adam_step_multi && !h->amsgrad && (dt == BORN_F32 || dt == BORN_F16 || dt == BORN_BF16) &&
+           born_tensor_is_contiguous(p) && born_tensor_is_contiguous(g) &&
+           born_tensor_is_contiguous(st->slot[ADAM_EXP_AVG]) &&
+           born_tensor_is_contiguous(st->slot[ADAM_EXP_AVG_SQ]);
+}
+
+static born_status adam_update_multi(const born_backend *be, const optim_hparams *h, int64_t count,
+                                     born_tensor *const *p, born_tensor *const *g,
+                                     optim_state *const *st) {
+    born_adam_multi_item *items = malloc(sizeof *items * (size_t)(count > 0 ? count : 1));
+    if (!items) return born_error(BORN_ERR_MEMORY, "born_optimizer_step: out of memory");
+    for (int64_t i = 0; i < count; i++) {
+        items[i].param = strided_of(p[i]);
+        items[i].grad = strided_of(g[i]);
+        items[i].exp_avg = strided_of(st[i]->slot[ADAM_EXP_AVG]);
+        items[i].exp_avg_sq = strided_of(st[i]->slot[ADAM_EXP_AVG_SQ]);
+        items[i].args = adam_args(h, st[i]);
+    }
+    born_status status = be->adam_step_multi(count, items);
+    free(items);
+    return status;
 }
 
 static const optim_hp_desc adam_hparams[] = {
@@ -72,6 +105,8 @@ const optim_algo optim_adam_algo = {
     .needed_slots = adam_needed,
     .uninit_slots = 0,
     .update = adam_update,
+    .multi_ok = adam_multi_ok,
+    .update_multi = adam_update_multi,
     .momentum_is_beta1 = true,
 };
 

@@ -69,6 +69,13 @@ struct optim_algo {
      * created. */
     born_status (*update)(const born_backend *be, const optim_hparams *h, born_tensor *p,
                           born_tensor *g, optim_state *st, bool first);
+    /* Optional: whether parameter p (gradient g, state st) can join a multi-tensor update on
+     * backend be, and that update over count such parameters of one device and dtype (state
+     * prepared as for update). */
+    bool (*multi_ok)(const born_backend *be, const optim_hparams *h, born_tensor *p, born_tensor *g,
+                     optim_state *st);
+    born_status (*update_multi)(const born_backend *be, const optim_hparams *h, int64_t count,
+                                born_tensor *const *p, born_tensor *const *g, optim_state *const *st);
     /* The momentum that OneCycleLR cycles (momentum or betas[0]). */
     bool momentum_is_beta1;
 };

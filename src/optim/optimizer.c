@@ -194,6 +194,59 @@ static bool shares_with_state(const born_tensor *g, const born_tensor *p, const 
     return false;
 }
 
+/* Marks a parameter in step's per-parameter flags (beside the created-slot bits) as updated by
+ * multi_update. */
+#define MULTI_DONE 0x80u
+
+/* The multi-tensor update of every parameter the algorithm accepts (algo->multi_ok), grouped by
+ * device and dtype, with the step count incremented as in the one-by-one loop; marks them in
+ * flags. */
+static born_status multi_update(born_optimizer *opt, unsigned char *flags) {
+    const optim_algo *a = opt->algo;
+    int64_t n = opt->n;
+    born_tensor **ps = malloc(sizeof *ps * (size_t)(n > 0 ? n : 1));
+    born_tensor **gs = malloc(sizeof *gs * (size_t)(n > 0 ? n : 1));
+    optim_state **sts = malloc(sizeof *sts * (size_t)(n > 0 ? n : 1));
+    unsigned char *ok = calloc((size_t)(n > 0 ? n : 1), 1);
+    born_status status = BORN_OK;
+    if (!ps || !gs || !sts || !ok) status = born_error(BORN_ERR_MEMORY, "born_optimizer_step: out of memory");
+    for (int64_t i = 0; i < n && status == BORN_OK; i++) {
+        born_tensor *p = opt->params[i], *g = p->grad;
+        if (!g || (flags[i] & a->uninit_slots) || shares_with_state(g, p, &opt->state[i])) continue;
+        ok[i] = a->multi_ok(backend_for(p->storage->device), &opt->h, p, g, &opt->state[i]);
+    }
+    for (int64_t i = 0; i < n && status == BORN_OK; i++) {
+        if (ok[i] != 1) continue;
+        born_tensor *first = opt->params[i];
+        int64_t count = 0;
+        for (int64_t j = i; j < n; j++) {
+            born_tensor *p = opt->params[j];
+            if (ok[j] != 1 || p->dtype != first->dtype ||
+                !born_device_equal(p->storage->device, first->storage->device))
+                continue;
+            ok[j] = 2;
+            optim_state *st = &opt->state[j];
+            if (a->has_step) {
+                if (!st->initialized) st->step = 0;
+                st->initialized = true;
+                st->step = st->step + 1.0f;
+            }
+            ps[count] = p;
+            gs[count] = p->grad;
+            sts[count] = st;
+            count++;
+            flags[j] |= MULTI_DONE;
+        }
+        status = a->update_multi(backend_for(first->storage->device), &opt->h, count, ps, gs, sts);
+        for (int64_t k = 0; k < count; k++) storage_bump_version(ps[k]->storage);
+    }
+    free(ps);
+    free(gs);
+    free(sts);
+    free(ok);
+    return status;
+}
+
 born_status born_optimizer_step(born_optimizer *opt) {
     static const char fn[] = "born_optimizer_step";
     if (!opt) return born_error(BORN_ERR_ARGUMENT, "%s: optimizer is NULL", fn);
@@ -239,11 +292,13 @@ born_status born_optimizer_step(born_optimizer *opt) {
             created[i] |= (unsigned char)(1u << k);
         }
     }
-    /* 3. update */
+    /* 3. update: first the parameters that join a multi-tensor update (one call per device and
+     * dtype), then the others one by one */
     born_status status = BORN_OK;
+    if (a->update_multi) status = multi_update(opt, created);
     for (int64_t i = 0; i < opt->n && status == BORN_OK; i++) {
         born_tensor *p = opt->params[i], *g = p->grad;
-        if (!g) continue;
+        if (!g || (created[i] & MULTI_DONE)) continue;
         optim_state *st = &opt->state[i];
         born_tensor *copy = NULL;
         if (shares_with_state(g, p, st)) { /* the kernel writes p and st in place */

@@ -530,3 +530,43 @@ TEST(cuda_ops_mlp_training_follows_cpu) {
     CHECK(born_cross_entropy(cuda_to_gpu(born_zeros(BORN_F32, BORN_DIMS(64, 5))), bad, NULL) == NULL);
     CHECK_ERROR(BORN_ERR_ARGUMENT, "out of range");
 }
+
+/* AdamW over parameters of mixed sizes and dtypes (f32 and bf16 in one optimizer, so two
+ * multi-tensor groups, sizes around the kernel's 4096-element chunks, one transposed parameter
+ * that takes the one-by-one path) follows the CPU's for three steps. */
+TEST(cuda_ops_adamw_multi_tensor_follows_cpu) {
+    if (!cuda_gpu_or_skip("cuda_ops_adamw_multi_tensor_follows_cpu")) return;
+    enum { NP = 7 };
+    const int64_t sizes[NP] = {1, 1000, 4096, 8193, 40000, 3, 777};
+    born_tensor *init[NP], *grads[3][NP];
+    for (int i = 0; i < NP; i++) {
+        born_dtype dt = i % 2 ? BORN_BF16 : BORN_F32;
+        init[i] = rnd(dt, 1, &sizes[i], 1, 0, false);
+        for (int s = 0; s < 3; s++) grads[s][i] = rnd(dt, 1, &sizes[i], 0.1, 0, false);
+    }
+    born_tensor *tr = rnd(BORN_F32, 2, (const int64_t[]){33, 17}, 1, 0, false);
+    born_tensor *res[2][NP + 1];
+    for (int side = 0; side < 2; side++) {
+        born_device dev = side ? BORN_CUDA(0) : BORN_CPU;
+        born_tensor *p[NP + 1];
+        for (int i = 0; i < NP; i++) p[i] = born_requires_grad(born_clone(born_to(init[i], dev)), true);
+        p[NP] = born_requires_grad(born_transpose(born_clone(born_to(tr, dev)), 0, 1), true);
+        born_adam_params ap = born_adamw_default_params();
+        ap.lr = 1e-2;
+        born_optimizer *opt = born_adamw(p, NP + 1, &ap);
+        for (int s = 0; s < 3; s++) {
+            born_scope_begin();
+            born_optimizer_zero_grad(opt);
+            born_tensor *loss = born_sum(born_mul(p[NP], p[NP]), 0, NULL, false);
+            for (int i = 0; i < NP; i++)
+                loss = born_add(loss, born_to_dtype(born_sum(born_mul(p[i], born_to(grads[s][i], dev)), 0, NULL, false), BORN_F32));
+            CHECK_OK(born_backward(loss));
+            CHECK_OK(born_optimizer_step(opt));
+            born_scope_end();
+        }
+        for (int i = 0; i <= NP; i++) res[side][i] = born_to(born_detach(p[i]), BORN_CUDA(0));
+        born_optimizer_free(opt);
+    }
+    for (int i = 0; i <= NP; i++)
+        compare_norm("adamw multi-tensor param", res[0][i], res[1][i], i % 2 && i < NP ? 1e-2 : 1e-5);
+}

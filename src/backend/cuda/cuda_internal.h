@@ -87,6 +87,7 @@ born_status cuda_sgd_step(const born_strided *param, const born_strided *grad,
 born_status cuda_adam_step(const born_strided *param, const born_strided *grad,
                            const born_strided *exp_avg, const born_strided *exp_avg_sq,
                            const born_strided *max_exp_avg_sq, const born_adam_step_args *args);
+born_status cuda_adam_step_multi(int64_t count, const born_adam_multi_item *items);
 born_status cuda_matmul(const born_strided *out, const born_strided *a, const born_strided *b);
 
 /* Layer entries (nn_ops.c, conv.c). */

@@ -182,10 +182,76 @@ template <class C> struct AdamF {
     }
 };
 
+/* Multi-tensor Adam: up to MULTI parameters a launch, listed in the kernel's parameters; the
+ * parameters' elements are cut into chunks of MCHUNK, chunk_end[k] is the end of parameter k's
+ * chunks in the running count, and each block takes chunks grid-stride. */
+constexpr int MULTI = 128;
+constexpr int64_t MCHUNK = 4096;
+struct MultiAdam {
+    int count;
+    int64_t chunk_end[MULTI];
+    int64_t n[MULTI];
+    char *ptr[MULTI][4];
+    AdamF<float> f[MULTI];
+};
+
+__global__ void adam_multi_kernel(const __grid_constant__ MultiAdam a) {
+    int64_t total = a.chunk_end[a.count - 1];
+    for (int64_t c = blockIdx.x; c < total; c += gridDim.x) {
+        int k = 0;
+        while (a.chunk_end[k] <= c) k++;
+        int64_t base = (c - (k ? a.chunk_end[k - 1] : 0)) * MCHUNK;
+        int64_t end = base + MCHUNK < a.n[k] ? base + MCHUNK : a.n[k];
+        int64_t es = dtype_size(a.f[k].t);
+        for (int64_t i = base + threadIdx.x; i < end; i += blockDim.x) {
+            char *p[5] = {a.ptr[k][0] + i * es, a.ptr[k][1] + i * es, a.ptr[k][2] + i * es,
+                          a.ptr[k][3] + i * es, a.ptr[k][0] + i * es};
+            a.f[k](p);
+        }
+    }
+}
+
 } // namespace
 } // namespace cu
 
 using namespace cu;
+
+extern "C" cudaError_t cu_adam_step_multi(cudaStream_t s, born_dtype dt, int64_t count,
+                                          const cu_adam_item *items) {
+    if (dt != BORN_F32 && dt != BORN_F16 && dt != BORN_BF16) return cudaErrorNotSupported;
+    for (int64_t i0 = 0; i0 < count; i0 += MULTI) {
+        MultiAdam a;
+        a.count = 0;
+        int64_t chunks = 0;
+        for (int64_t i = i0; i < count && i < i0 + MULTI; i++) {
+            const cu_adam_item *it = &items[i];
+            const born_adam_step_args *ar = &it->args;
+            if (it->param.dtype != dt || ar->amsgrad) return cudaErrorNotSupported;
+            int64_t n = 1;
+            for (int d = 0; d < it->param.ndim; d++) n *= it->param.shape[d];
+            if (n == 0) continue;
+            int k = a.count++;
+            chunks += (n + MCHUNK - 1) / MCHUNK;
+            a.chunk_end[k] = chunks;
+            a.n[k] = n;
+            a.ptr[k][0] = (char *)it->param.data;
+            a.ptr[k][1] = (char *)it->grad.data;
+            a.ptr[k][2] = (char *)it->exp_avg.data;
+            a.ptr[k][3] = (char *)it->exp_avg_sq.data;
+            a.f[k] = AdamF<float>{dt, (float)ar->weight_decay, (float)(1 - ar->lr * ar->weight_decay),
+                                  (float)(1 - ar->beta1), (float)ar->beta2, (float)(1 - ar->beta2),
+                                  (float)-ar->step_size, (float)ar->bias_correction2_sqrt,
+                                  (float)ar->eps, ar->weight_decay != 0, ar->decoupled_weight_decay,
+                                  false, ar->maximize};
+        }
+        if (a.count == 0) continue;
+        unsigned grid = (unsigned)(chunks < 132 * 16 ? chunks : 132 * 16);
+        adam_multi_kernel<<<grid, 256, 0, s>>>(a);
+        cudaError_t e = cudaGetLastError();
+        if (e != cudaSuccess) return e;
+    }
+    return cudaSuccess;
+}
 
 extern "C" cudaError_t cu_index(cudaStream_t s, bool add, bool index_1d, const cu_strided *a,
                                 const cu_strided *b, const cu_strided *index, int dim,

@@ -63,6 +63,14 @@ cudaError_t cu_adam_step(cudaStream_t s, const cu_strided *param, const cu_strid
                          const cu_strided *m, const cu_strided *v, const cu_strided *vmax,
                          const born_adam_step_args *args);
 
+/* adam_step over count contiguous parameters of dtype dt (f32/f16/bf16), amsgrad false, in
+ * launches of up to 128 parameters (a list in the kernel's parameters, one block a chunk). */
+typedef struct cu_adam_item { /* backend.h's born_adam_multi_item (ops.c checks the layout) */
+    cu_strided param, grad, exp_avg, exp_avg_sq;
+    born_adam_step_args args;
+} cu_adam_item;
+cudaError_t cu_adam_step_multi(cudaStream_t s, born_dtype dt, int64_t count, const cu_adam_item *items);
+
 /* Mirrors of backend.h's born_pool2d_geometry and born_conv2d_geometry (plugin.c checks the
  * layouts), which the .cu files cannot include. */
 typedef struct cu_pool2d_geometry {

@@ -1,5 +1,7 @@
 /* The CUDA backend's kernel entries: each finds the device that holds the output, queues the
  * kernel on that device's stream and turns the launcher's answer into Born's errors. */
+#include <stddef.h>
+
 #include "backend/cuda/cuda_internal.h"
 
 #define CS(p) ((const cu_strided *)(p))
@@ -155,4 +157,16 @@ born_status cuda_adam_step(const born_strided *param, const born_strided *grad,
     return result(cu_adam_step(cuda_stream(dev), CS(param), CS(grad), CS(exp_avg), CS(exp_avg_sq),
                                CS(max_exp_avg_sq), args),
                   "adam step", param->dtype);
+}
+
+_Static_assert(sizeof(cu_adam_item) == sizeof(born_adam_multi_item) &&
+                   offsetof(cu_adam_item, args) == offsetof(born_adam_multi_item, args),
+               "cu_adam_item mirrors born_adam_multi_item");
+
+born_status cuda_adam_step_multi(int64_t count, const born_adam_multi_item *items) {
+    if (count <= 0) return BORN_OK;
+    int dev = cuda_device_of(items[0].param.data);
+    return result(cu_adam_step_multi(cuda_stream(dev), items[0].param.dtype, count,
+                                     (const cu_adam_item *)items),
+                  "adam step", items[0].param.dtype);
 }

@@ -93,6 +93,7 @@ static const born_backend cuda_vtable = {
     .index_add = cuda_index_add,
     .sgd_step = cuda_sgd_step,
     .adam_step = cuda_adam_step,
+    .adam_step_multi = cuda_adam_step_multi,
     .unary_backward = cuda_unary_backward,
     .conv2d = cuda_conv2d,
     .conv2d_backward_input = cuda_conv2d_backward_input,
