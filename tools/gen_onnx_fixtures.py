@@ -16,6 +16,8 @@ Run by hand from the repository root:  python3 tools/gen_onnx_fixtures.py
                                at load): bidirectional with bias and peepholes, H = 5 (gate rows
                                not a multiple of 8), and forward with H = 96 (split over threads);
                                onnxruntime's outputs (alone with --lstm)
+  shape_memo.onnx              y = x * Cast(Gather(Shape(x), 1)): shape work that the executor
+                               remembers between runs (alone with --lstm)
   bad_matmul.onnx, bad_add.onnx  shapes that cannot fit (refused at load, naming the node);
   sym_add.onnx                 symbolic dims with different names (loads)
 With --models it also writes tests/fixtures/onnx/models/<name>_{in_*,out_*}.npy: random inputs
@@ -293,6 +295,19 @@ def lstm():
         np.save(os.path.join(OUT, f"lstm_out_{i}.npy"), v)
 
 
+def shape_memo():
+    one = numpy_helper.from_array(np.array(1, np.int64), "one")
+    nodes = [helper.make_node("Shape", ["x"], ["s"], name="shape"),
+             helper.make_node("Gather", ["s", "one"], ["n"], axis=0, name="cols"),
+             helper.make_node("Cast", ["n"], ["nf"], to=TensorProto.FLOAT, name="cast"),
+             helper.make_node("Mul", ["x", "nf"], ["y"], name="scale")]
+    g = helper.make_graph(nodes, "shape_memo", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["a", "b"])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["a", "b"])], [one])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)], producer_name="born-fixtures")
+    m.ir_version = 8
+    onnx.save(m, os.path.join(OUT, "shape_memo.onnx"))
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     if "--node-tests" in sys.argv:
@@ -303,10 +318,12 @@ if __name__ == "__main__":
         sys.exit(0)
     if "--lstm" in sys.argv:
         lstm()
+        shape_memo()
         sys.exit(0)
     if "--det-ref" not in sys.argv:
         epilogue()
         lstm()
+        shape_memo()
         small()
         cycle()
         fused()

@@ -129,6 +129,10 @@ void onnx_plan_free(onnx_plan *p) {
         for (int j = 0; j < 3; j++) born_free(st->over[j]);
         onnx_conv_prep_free(st->prep);
         onnx_lstm_prep_free(st->lstm);
+        for (int j = 0; j < 4; j++) {
+            born_free(st->memo_in[j]);
+            born_free(st->memo_out[j]);
+        }
     }
     free(p->steps);
     free(p->name);
@@ -162,6 +166,48 @@ static born_status find_last_uses(onnx_plan *p) {
     return BORN_OK;
 }
 
+/* Small pure ops whose results may be remembered when their inputs are the same tensors. */
+static const char *const memo_ops[] = {
+    "Gather", "Equal", "Not", "Cast", "Squeeze", "Unsqueeze", "Concat", "Slice", "Add", "Sub",
+    "Mul", "Div", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Reshape",
+    "Identity", "Min", "Max", "ReduceProd", "Where", NULL};
+
+/* Marks the steps whose results are remembered between runs (plan_step.memo): Shape and Size,
+ * then the small pure ops that read only constants and remembered values (Silero VAD's checks of
+ * its own shapes that pick If branches). Steps that make graph outputs are left out: the caller
+ * owns those and may write to them. */
+static born_status mark_memo(onnx_plan *p) {
+    bool *derived = calloc((size_t)p->nslots + 1, sizeof *derived);
+    if (!derived) return born_error(BORN_ERR_MEMORY, "onnx: out of memory");
+    for (int i = 0; i < p->nsteps; i++) {
+        plan_step *ps = &p->steps[i];
+        const onnx_node *n = ps->node;
+        ps->memo = MEMO_NONE;
+        ps->memo_rank = -1;
+        if (ps->nsubplans || ps->nimplicit || ps->act || ps->nep || ps->over[0] || ps->over[1] ||
+            ps->over[2] || n->ninputs < 1 || n->ninputs > 4 || n->noutputs != 1 || ps->out[0] < 0 ||
+            p->last_use[ps->out[0]] == INT_MAX)
+            continue;
+        if ((!strcmp(n->op_type, "Shape") || !strcmp(n->op_type, "Size")) && n->ninputs == 1) {
+            ps->memo = MEMO_SHAPE;
+        } else {
+            bool ok = false, listed = false;
+            for (int k = 0; memo_ops[k] && !listed; k++) listed = !strcmp(n->op_type, memo_ops[k]);
+            for (int j = 0; j < n->ninputs && listed; j++) {
+                int s = ps->in[j];
+                if (s < 0) continue;
+                if (derived[s]) ok = true;
+                else if (!p->consts[s] || p->kind[s] == SLOT_INPUT) listed = false;
+            }
+            if (!listed || !ok) continue;
+            ps->memo = MEMO_PURE;
+        }
+        derived[ps->out[0]] = true;
+    }
+    free(derived);
+    return BORN_OK;
+}
+
 /* Subgraphs are planned before their enclosing graph is folded: the values they take from it
  * that turned out constant (weights, folded Slice/Concat chains; not graph inputs, which a caller
  * may override) become constants of the subgraph plans, which are then folded again, and so on
@@ -186,6 +232,7 @@ static born_status inherit_consts(onnx_plan *p) {
             born_status st = onnx_plan_optimize(sp);
             if (!st) st = inherit_consts(sp);
             if (!st) st = find_last_uses(sp);
+            if (!st) st = mark_memo(sp);
             if (st) return st;
         }
     }
@@ -366,6 +413,7 @@ static born_status build(onnx_plan *p, const onnx_graph *g, const char *base_dir
     if (p->optimize && (st = onnx_plan_optimize(p)) != BORN_OK) goto done;
     if (p->optimize && (st = inherit_consts(p)) != BORN_OK) goto done;
     st = find_last_uses(p);
+    if (!st) st = mark_memo(p);
     goto done;
 oom:
     st = born_error(BORN_ERR_MEMORY, "onnx: out of memory");
@@ -455,6 +503,68 @@ static born_status check_input(const onnx_value_info *vi, born_tensor *t) {
     return BORN_OK;
 }
 
+/* Whether step ps may reuse its remembered output for these inputs. */
+static bool memo_hit(const plan_step *ps, born_tensor *const *ins, int nin) {
+    if (ps->memo_rank < 0 || !ps->memo_out[0]) return false;
+    if (ps->memo == MEMO_SHAPE) {
+        if (!ins[0] || born_tensor_ndim(ins[0]) != ps->memo_rank) return false;
+        const int64_t *sh = born_tensor_shape(ins[0]);
+        for (int d = 0; d < ps->memo_rank; d++)
+            if (sh[d] != ps->memo_dims[d]) return false;
+        return true;
+    }
+    if (nin > 4) return false;
+    for (int j = 0; j < nin; j++)
+        if (ins[j] != ps->memo_in[j]) return false;
+    return true;
+}
+
+/* Remembers step ps's output y for these inputs (references held until the next store). */
+static void memo_store(plan_step *ps, born_tensor *const *ins, int nin, born_tensor *y) {
+    if (nin > 4 || !y) return;
+    for (int j = 0; j < 4; j++) {
+        born_free(ps->memo_in[j]);
+        born_free(ps->memo_out[j]);
+        ps->memo_in[j] = ps->memo_out[j] = NULL;
+    }
+    ps->memo_rank = -1;
+    if (ps->memo == MEMO_SHAPE) {
+        if (!ins[0]) return;
+        ps->memo_rank = born_tensor_ndim(ins[0]);
+        memcpy(ps->memo_dims, born_tensor_shape(ins[0]), (size_t)ps->memo_rank * sizeof(int64_t));
+    } else {
+        for (int j = 0; j < nin; j++) ps->memo_in[j] = ins[j] ? born_tensor_retain(ins[j]) : NULL;
+        ps->memo_rank = 0;
+    }
+    ps->memo_out[0] = born_tensor_retain(y);
+}
+
+/* Releases the values whose last reader is step i. */
+static void release_last_uses(const onnx_plan *p, born_tensor **vals, const plan_step *ps, int i) {
+    const onnx_node *n = ps->node;
+    for (int j = 0; j < n->ninputs; j++) {
+        int s = ps->in[j];
+        if (s >= 0 && p->last_use[s] == i && vals[s]) {
+            born_free(vals[s]);
+            vals[s] = NULL;
+        }
+    }
+    for (int j = 0; j < ps->nimplicit; j++) {
+        int s = ps->implicit[j];
+        if (p->last_use[s] == i && vals[s]) {
+            born_free(vals[s]);
+            vals[s] = NULL;
+        }
+    }
+    for (int j = 0; j < n->noutputs; j++) {
+        int s = ps->out[j];
+        if (s >= 0 && p->last_use[s] == i && vals[s]) {
+            born_free(vals[s]);
+            vals[s] = NULL;
+        }
+    }
+}
+
 born_status onnx_plan_run(onnx_plan *p, onnx_env *parent, born_tensor *const *inputs,
                           born_tensor **outputs) {
     const onnx_graph *g = p->g;
@@ -506,6 +616,11 @@ born_status onnx_plan_run(onnx_plan *p, onnx_env *parent, born_tensor *const *in
             }
         }
         if (st) break;
+        if (own && ps->memo && memo_hit(ps, ins, nin)) {
+            vals[ps->out[0]] = born_tensor_retain(ps->memo_out[0]);
+            release_last_uses(p, vals, ps, i);
+            continue;
+        }
         for (int j = 0; j < n->noutputs; j++) outs[j] = NULL;
         onnx_op_ctx c = {n, p->opset, ins, nin, outs, n->noutputs, &env, ps};
         born_scope_begin();
@@ -532,29 +647,10 @@ born_status onnx_plan_run(onnx_plan *p, onnx_env *parent, born_tensor *const *in
                 vals[ps->out[j]] = born_tensor_retain(outs[j]);
             }
         }
+        if (!st && own && ps->memo) memo_store(ps, ins, nin, outs[0]);
         born_scope_end();
         if (st) break;
-        for (int j = 0; j < n->ninputs; j++) {
-            int s = ps->in[j];
-            if (s >= 0 && p->last_use[s] == i && vals[s]) {
-                born_free(vals[s]);
-                vals[s] = NULL;
-            }
-        }
-        for (int j = 0; j < ps->nimplicit; j++) {
-            int s = ps->implicit[j];
-            if (p->last_use[s] == i && vals[s]) {
-                born_free(vals[s]);
-                vals[s] = NULL;
-            }
-        }
-        for (int j = 0; j < n->noutputs; j++) {
-            int s = ps->out[j];
-            if (s >= 0 && p->last_use[s] == i && vals[s]) {
-                born_free(vals[s]);
-                vals[s] = NULL;
-            }
-        }
+        release_last_uses(p, vals, ps, i);
     }
     if (!st) {
         for (int i = 0; i < g->noutputs; i++) {

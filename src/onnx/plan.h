@@ -11,6 +11,7 @@
 
 enum { SLOT_NODE = 0, SLOT_INPUT, SLOT_INIT, SLOT_OUTER };
 enum { EP_MUL = 1, EP_ADD, EP_HSWISH };
+enum { MEMO_NONE = 0, MEMO_SHAPE, MEMO_PURE };
 
 typedef struct plan_step {
     const onnx_node *node;
@@ -35,6 +36,14 @@ typedef struct plan_step {
     } ep[8];
     onnx_conv_prep *prep; /* owned: a Conv's packed weights and the epilogue it applies itself */
     onnx_lstm_prep *lstm; /* owned: an LSTM's packed constant weights (src/onnx/rnn_prep.c) */
+    /* shape work remembered between runs (graph.c): MEMO_SHAPE for Shape/Size (the outputs of
+     * the last run are reused while the input's shape is the same), MEMO_PURE for a small pure op
+     * whose inputs are all constants or remembered outputs (reused while the inputs are the very
+     * same tensors); memo_in/memo_out hold references */
+    int memo;
+    int memo_rank; /* -1 until a run stored something */
+    int64_t memo_dims[BORN_MAX_DIMS];
+    born_tensor *memo_in[4], *memo_out[4];
 } plan_step;
 
 struct onnx_plan {
