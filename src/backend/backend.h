@@ -22,7 +22,6 @@ typedef struct born_strided {
     int64_t strides[BORN_MAX_DIMS];
 } born_strided;
 
-
 /* One parameter of a multi-tensor Adam step (born_backend's adam_step_multi): its four tensors
  * (contiguous, one shape and dtype) and its arguments (amsgrad false). */
 typedef struct born_adam_multi_item {
@@ -214,7 +213,7 @@ typedef struct born_backend {
                                  const born_strided *weight, const born_strided *bias, double eps);
     /* Optional: row_norm_half's gradients in one pass: grad_x (x's dtype) as row_norm_backward's,
      * and grad_weight = sum over rows of grad_out * xhat, grad_bias = sum over rows of grad_out
-     * (f32 [n], summed in an order fixed by the shape); any output with data NULL is not written. */
+     * (f32 [n], summed in an order fixed by the shape); outputs with data NULL are not written. */
     born_status (*row_norm_half_backward)(bool rms, const born_strided *grad_x,
                                           const born_strided *grad_weight,
                                           const born_strided *grad_bias,

@@ -147,7 +147,8 @@ static born_status row_norm_half_backward(born_node *node, born_tensor *g, born_
     born_strided sgw = gw ? rows_view(gw, 0, p->n) : absent_view();
     born_strided sgb = gb ? rows_view(gb, 0, p->n) : absent_view();
     born_strided sg = rows_view(gc, p->rows, p->n), sx = rows_view(x, p->rows, p->n);
-    born_strided sm = mean ? rows_view(mean, 0, p->rows) : absent_view(), sr = rows_view(rstd, 0, p->rows);
+    born_strided sm = mean ? rows_view(mean, 0, p->rows) : absent_view(),
+                 sr = rows_view(rstd, 0, p->rows);
     born_strided sw = w ? rows_view(w, 0, p->n) : absent_view();
     born_status st = be->row_norm_half_backward(p->rms, &sdx, &sgw, &sgb, &sg, &sx, &sm, &sr, &sw);
     if (st != BORN_OK) return st;
@@ -171,8 +172,12 @@ static born_tensor *row_norm_half_op(bool rms, born_tensor *x, born_tensor *weig
     born_tensor *args[3] = {x, weight, bias};
     born_scope_begin();
     born_tensor *xc = born_tensor_is_contiguous(x) ? ops_alias(x) : ops_cast(x, x->dtype);
-    born_tensor *wc = weight ? (born_tensor_is_contiguous(weight) ? ops_alias(weight) : ops_cast(weight, x->dtype)) : NULL;
-    born_tensor *bc = bias ? (born_tensor_is_contiguous(bias) ? ops_alias(bias) : ops_cast(bias, x->dtype)) : NULL;
+    born_tensor *wc = weight ? (born_tensor_is_contiguous(weight) ? ops_alias(weight)
+                                                                  : ops_cast(weight, x->dtype))
+                             : NULL;
+    born_tensor *bc =
+        bias ? (born_tensor_is_contiguous(bias) ? ops_alias(bias) : ops_cast(bias, x->dtype))
+             : NULL;
     born_tensor *out = ops_empty(x->dtype, x->ndim, x->shape, device);
     born_tensor *mean = rms ? NULL : ops_empty(BORN_F32, 1, &rows, device);
     born_tensor *rstd = ops_empty(BORN_F32, 1, &rows, device);
@@ -180,16 +185,18 @@ static born_tensor *row_norm_half_op(bool rms, born_tensor *x, born_tensor *weig
     bool ready = xc && out && rstd && (rms || mean) && (!weight || wc) && (!bias || bc);
     if (ready && rows > 0) {
         born_strided so = rows_view(out, rows, n), sx = rows_view(xc, rows, n);
-        born_strided sm = mean ? rows_view(mean, 0, rows) : absent_view(), sr = rows_view(rstd, 0, rows);
-        born_strided sw = wc ? rows_view(wc, 0, n) : absent_view(), sb = bc ? rows_view(bc, 0, n) : absent_view();
+        born_strided sm = mean ? rows_view(mean, 0, rows) : absent_view(),
+                     sr = rows_view(rstd, 0, rows);
+        born_strided sw = wc ? rows_view(wc, 0, n) : absent_view(),
+                     sb = bc ? rows_view(bc, 0, n) : absent_view();
         ready = be->row_norm_half(rms, &so, &sm, &sr, &sx, &sw, &sb, eps) == BORN_OK;
     }
     if (ready) {
         y = out;
         row_norm_params p = {rms, rows, n};
         born_tensor *save[4] = {xc, mean, rstd, wc};
-        if (!autograd_record(y, rms ? "RmsNormBackward" : "LayerNormBackward", row_norm_half_backward, 3,
-                             args, 4, save, &p, sizeof p))
+        if (!autograd_record(y, rms ? "RmsNormBackward" : "LayerNormBackward",
+                             row_norm_half_backward, 3, args, 4, save, &p, sizeof p))
             y = NULL;
     }
     y = born_keep(y);
@@ -210,8 +217,9 @@ static born_tensor *row_norm_op(const char *fn, bool rms, born_tensor *x, int nd
     int64_t n = 1;
     for (int i = x->ndim - ndim; i < x->ndim; i++) n *= x->shape[i];
     int64_t numel = born_tensor_numel(x), rows = n ? numel / n : 0;
-    if ((x->dtype == BORN_F16 || x->dtype == BORN_BF16) && be->row_norm_half && be->row_norm_half_backward &&
-        (!weight || weight->dtype == x->dtype) && (!bias || bias->dtype == x->dtype))
+    if ((x->dtype == BORN_F16 || x->dtype == BORN_BF16) && be->row_norm_half &&
+        be->row_norm_half_backward && (!weight || weight->dtype == x->dtype) &&
+        (!bias || bias->dtype == x->dtype))
         return row_norm_half_op(rms, x, weight, bias, eps, rows, n, device);
     born_dtype compute = x->dtype == BORN_F64 ? BORN_F64 : BORN_F32;
     born_scope_begin();

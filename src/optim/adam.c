@@ -49,8 +49,10 @@ static born_status adam_update(const born_backend *be, const optim_hparams *h, b
                                born_tensor *g, optim_state *st, bool first) {
     (void)first;
     if (!be->adam_step)
-        return born_error(BORN_ERR_UNSUPPORTED, "born_optimizer_step: the %s backend has no Adam "
-                          "kernel", be->name);
+        return born_error(BORN_ERR_UNSUPPORTED,
+                          "born_optimizer_step: the %s backend has no Adam "
+                          "kernel",
+                          be->name);
     born_adam_step_args args = adam_args(h, st);
     born_strided sp = strided_of(p), sg = strided_of(g);
     born_strided sm = strided_of(st->slot[ADAM_EXP_AVG]);
@@ -62,9 +64,9 @@ static born_status adam_update(const born_backend *be, const optim_hparams *h, b
 static bool adam_multi_ok(const born_backend *be, const optim_hparams *h, born_tensor *p,
                           born_tensor *g, optim_state *st) {
     born_dtype dt = p->dtype;
-    return be->adam_step_multi && !h->amsgrad && (dt == BORN_F32 || dt == BORN_F16 || dt == BORN_BF16) &&
-           born_tensor_is_contiguous(p) && born_tensor_is_contiguous(g) &&
-           born_tensor_is_contiguous(st->slot[ADAM_EXP_AVG]) &&
+    return be->adam_step_multi && !h->amsgrad &&
+           (dt == BORN_F32 || dt == BORN_F16 || dt == BORN_BF16) && born_tensor_is_contiguous(p) &&
+           born_tensor_is_contiguous(g) && born_tensor_is_contiguous(st->slot[ADAM_EXP_AVG]) &&
            born_tensor_is_contiguous(st->slot[ADAM_EXP_AVG_SQ]);
 }
 

@@ -75,7 +75,8 @@ struct optim_algo {
     bool (*multi_ok)(const born_backend *be, const optim_hparams *h, born_tensor *p, born_tensor *g,
                      optim_state *st);
     born_status (*update_multi)(const born_backend *be, const optim_hparams *h, int64_t count,
-                                born_tensor *const *p, born_tensor *const *g, optim_state *const *st);
+                                born_tensor *const *p, born_tensor *const *g,
+                                optim_state *const *st);
     /* The momentum that OneCycleLR cycles (momentum or betas[0]). */
     bool momentum_is_beta1;
 };

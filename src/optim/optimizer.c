@@ -209,7 +209,8 @@ static born_status multi_update(born_optimizer *opt, unsigned char *flags) {
     optim_state **sts = malloc(sizeof *sts * (size_t)(n > 0 ? n : 1));
     unsigned char *ok = calloc((size_t)(n > 0 ? n : 1), 1);
     born_status status = BORN_OK;
-    if (!ps || !gs || !sts || !ok) status = born_error(BORN_ERR_MEMORY, "born_optimizer_step: out of memory");
+    if (!ps || !gs || !sts || !ok)
+        status = born_error(BORN_ERR_MEMORY, "born_optimizer_step: out of memory");
     for (int64_t i = 0; i < n && status == BORN_OK; i++) {
         born_tensor *p = opt->params[i], *g = p->grad;
         if (!g || (flags[i] & a->uninit_slots) || shares_with_state(g, p, &opt->state[i])) continue;
@@ -238,7 +239,8 @@ static born_status multi_update(born_optimizer *opt, unsigned char *flags) {
             flags[j] |= MULTI_DONE;
         }
         status = a->update_multi(backend_for(first->storage->device), &opt->h, count, ps, gs, sts);
-        for (int64_t k = 0; k < count; k++) storage_bump_version(ps[k]->storage);
+        for (int64_t k = 0; k < count; k++)
+            storage_bump_version(ps[k]->storage);
     }
     free(ps);
     free(gs);

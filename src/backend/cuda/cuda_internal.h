@@ -103,10 +103,9 @@ born_status cuda_row_norm_half(bool rms, const born_strided *out, const born_str
                                const born_strided *weight, const born_strided *bias, double eps);
 born_status cuda_row_norm_half_backward(bool rms, const born_strided *grad_x,
                                         const born_strided *grad_weight,
-                                        const born_strided *grad_bias,
-                                        const born_strided *grad_out, const born_strided *x,
-                                        const born_strided *mean, const born_strided *rstd,
-                                        const born_strided *weight);
+                                        const born_strided *grad_bias, const born_strided *grad_out,
+                                        const born_strided *x, const born_strided *mean,
+                                        const born_strided *rstd, const born_strided *weight);
 born_status cuda_max_pool2d(const born_strided *out, const born_strided *indices,
                             const born_strided *in, const born_pool2d_geometry *g);
 born_status cuda_max_pool2d_backward(const born_strided *grad_in, const born_strided *grad_out,

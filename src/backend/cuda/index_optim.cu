@@ -202,18 +202,24 @@ __device__ inline float to_f(__nv_bfloat16 x) { return __bfloat162float(x); }
 template <class T> __device__ inline T of_f(float x);
 template <> __device__ inline float of_f<float>(float x) { return x; }
 template <> __device__ inline __half of_f<__half>(float x) { return __float2half_rn(x); }
-template <> __device__ inline __nv_bfloat16 of_f<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+template <> __device__ inline __nv_bfloat16 of_f<__nv_bfloat16>(float x) {
+    return __float2bfloat16_rn(x);
+}
 
 /* AdamF's arithmetic (amsgrad false) on one element held in registers. */
-template <class T> __device__ inline void adam_elem(const AdamF<float> &f, T &pw, T pg, T &pm, T &pv) {
+template <class T>
+__device__ inline void adam_elem(const AdamF<float> &f, T &pw, T pg, T &pm, T &pv) {
     float w = to_f(pw), g = to_f(pg), m = to_f(pm), v = to_f(pv);
     if (f.maximize) g = -g;
     if (f.has_wd) {
-        if (f.decoupled) w = rmul(w, f.decay);
-        else g = radd(g, rmul(f.wd, w));
+        if (f.decoupled)
+            w = rmul(w, f.decay);
+        else
+            g = radd(g, rmul(f.wd, w));
     }
     float diff = rsub(g, m);
-    m = (f.w1 < 0.5f && f.w1 > -0.5f) ? radd(m, rmul(f.w1, diff)) : rsub(g, rmul(diff, rsub(1.0f, f.w1)));
+    m = (f.w1 < 0.5f && f.w1 > -0.5f) ? radd(m, rmul(f.w1, diff))
+                                      : rsub(g, rmul(diff, rsub(1.0f, f.w1)));
     v = radd(rmul(v, f.beta2), rmul(rmul(f.one_minus_beta2, g), g));
     pm = of_f<T>(m);
     pv = of_f<T>(v);
@@ -221,9 +227,7 @@ template <class T> __device__ inline void adam_elem(const AdamF<float> &f, T &pw
     pw = of_f<T>(radd(w, rdiv(rmul(f.neg_step, m), denom)));
 }
 
-template <class T> struct alignas(4 * sizeof(T)) Vec4 {
-    T v[4];
-};
+template <class T> struct alignas(4 * sizeof(T)) Vec4 { T v[4]; };
 
 /* One block a chunk; each thread four consecutive elements a step (one 4-wide load of each of
  * the four tensors where the parameter's pointers allow it). */
@@ -231,23 +235,27 @@ template <class T> __global__ void adam_multi_kernel(const __grid_constant__ Mul
     int64_t total = a.chunk_end[a.count - 1];
     for (int64_t c = blockIdx.x; c < total; c += gridDim.x) {
         int k = 0;
-        while (a.chunk_end[k] <= c) k++;
+        while (a.chunk_end[k] <= c)
+            k++;
         int64_t base = (c - (k ? a.chunk_end[k - 1] : 0)) * MCHUNK;
         int64_t end = base + MCHUNK < a.n[k] ? base + MCHUNK : a.n[k];
         const AdamF<float> &f = a.f[k];
-        T *P = (T *)a.ptr[k][0], *G = (T *)a.ptr[k][1], *M = (T *)a.ptr[k][2], *V = (T *)a.ptr[k][3];
+        T *P = (T *)a.ptr[k][0], *G = (T *)a.ptr[k][1], *M = (T *)a.ptr[k][2],
+          *V = (T *)a.ptr[k][3];
         bool vec = a.vec[k];
         for (int64_t i = base + 4 * (int64_t)threadIdx.x; i < end; i += 4 * (int64_t)blockDim.x) {
             if (vec && i + 4 <= end) {
                 Vec4<T> w = *(Vec4<T> *)(P + i), g = *(const Vec4<T> *)(G + i);
                 Vec4<T> m = *(Vec4<T> *)(M + i), v = *(Vec4<T> *)(V + i);
 #pragma unroll
-                for (int u = 0; u < 4; u++) adam_elem<T>(f, w.v[u], g.v[u], m.v[u], v.v[u]);
+                for (int u = 0; u < 4; u++)
+                    adam_elem<T>(f, w.v[u], g.v[u], m.v[u], v.v[u]);
                 *(Vec4<T> *)(P + i) = w;
                 *(Vec4<T> *)(M + i) = m;
                 *(Vec4<T> *)(V + i) = v;
             } else {
-                for (int64_t j = i; j < i + 4 && j < end; j++) adam_elem<T>(f, P[j], G[j], M[j], V[j]);
+                for (int64_t j = i; j < i + 4 && j < end; j++)
+                    adam_elem<T>(f, P[j], G[j], M[j], V[j]);
             }
         }
     }
@@ -270,7 +278,8 @@ extern "C" cudaError_t cu_adam_step_multi(cudaStream_t s, born_dtype dt, int64_t
             const born_adam_step_args *ar = &it->args;
             if (it->param.dtype != dt || ar->amsgrad) return cudaErrorNotSupported;
             int64_t n = 1;
-            for (int d = 0; d < it->param.ndim; d++) n *= it->param.shape[d];
+            for (int d = 0; d < it->param.ndim; d++)
+                n *= it->param.shape[d];
             if (n == 0) continue;
             int k = a.count++;
             chunks += (n + MCHUNK - 1) / MCHUNK;
@@ -282,18 +291,30 @@ extern "C" cudaError_t cu_adam_step_multi(cudaStream_t s, born_dtype dt, int64_t
             a.ptr[k][3] = (char *)it->exp_avg_sq.data;
             uintptr_t al = 4 * (uintptr_t)dtype_size(dt) - 1;
             a.vec[k] = true;
-            for (int q = 0; q < 4; q++) a.vec[k] = a.vec[k] && ((uintptr_t)a.ptr[k][q] & al) == 0;
-            a.f[k] = AdamF<float>{dt, (float)ar->weight_decay, (float)(1 - ar->lr * ar->weight_decay),
-                                  (float)(1 - ar->beta1), (float)ar->beta2, (float)(1 - ar->beta2),
-                                  (float)-ar->step_size, (float)ar->bias_correction2_sqrt,
-                                  (float)ar->eps, ar->weight_decay != 0, ar->decoupled_weight_decay,
-                                  false, ar->maximize};
+            for (int q = 0; q < 4; q++)
+                a.vec[k] = a.vec[k] && ((uintptr_t)a.ptr[k][q] & al) == 0;
+            a.f[k] = AdamF<float>{dt,
+                                  (float)ar->weight_decay,
+                                  (float)(1 - ar->lr * ar->weight_decay),
+                                  (float)(1 - ar->beta1),
+                                  (float)ar->beta2,
+                                  (float)(1 - ar->beta2),
+                                  (float)-ar->step_size,
+                                  (float)ar->bias_correction2_sqrt,
+                                  (float)ar->eps,
+                                  ar->weight_decay != 0,
+                                  ar->decoupled_weight_decay,
+                                  false,
+                                  ar->maximize};
         }
         if (a.count == 0) continue;
         unsigned grid = (unsigned)(chunks < 132 * 16 ? chunks : 132 * 16);
-        if (dt == BORN_F32) adam_multi_kernel<float><<<grid, 256, 0, s>>>(a);
-        else if (dt == BORN_F16) adam_multi_kernel<__half><<<grid, 256, 0, s>>>(a);
-        else adam_multi_kernel<__nv_bfloat16><<<grid, 256, 0, s>>>(a);
+        if (dt == BORN_F32)
+            adam_multi_kernel<float><<<grid, 256, 0, s>>>(a);
+        else if (dt == BORN_F16)
+            adam_multi_kernel<__half><<<grid, 256, 0, s>>>(a);
+        else
+            adam_multi_kernel<__nv_bfloat16><<<grid, 256, 0, s>>>(a);
         cudaError_t e = cudaGetLastError();
         if (e != cudaSuccess) return e;
     }

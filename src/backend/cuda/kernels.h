@@ -69,7 +69,8 @@ typedef struct cu_adam_item { /* backend.h's born_adam_multi_item (ops.c checks 
     cu_strided param, grad, exp_avg, exp_avg_sq;
     born_adam_step_args args;
 } cu_adam_item;
-cudaError_t cu_adam_step_multi(cudaStream_t s, born_dtype dt, int64_t count, const cu_adam_item *items);
+cudaError_t cu_adam_step_multi(cudaStream_t s, born_dtype dt, int64_t count,
+                               const cu_adam_item *items);
 
 /* Mirrors of backend.h's born_pool2d_geometry and born_conv2d_geometry (plugin.c checks the
  * layouts), which the .cu files cannot include. */
@@ -101,9 +102,9 @@ cudaError_t cu_row_norm_backward(cudaStream_t s, bool rms, const cu_strided *gra
                                  const cu_strided *weight);
 /* Row norms of f16/bf16 rows computed in f32 without an f32 copy (norm_half.cu; backend.h's
  * row_norm_half and row_norm_half_backward: mean/rstd and the parameter gradients are f32). */
-cudaError_t cu_row_norm_half(cudaStream_t s, bool rms, const cu_strided *out, const cu_strided *mean,
-                             const cu_strided *rstd, const cu_strided *x, const cu_strided *weight,
-                             const cu_strided *bias, double eps);
+cudaError_t cu_row_norm_half(cudaStream_t s, bool rms, const cu_strided *out,
+                             const cu_strided *mean, const cu_strided *rstd, const cu_strided *x,
+                             const cu_strided *weight, const cu_strided *bias, double eps);
 cudaError_t cu_row_norm_half_backward(cudaStream_t s, bool rms, const cu_strided *grad_x,
                                       const cu_strided *grad_weight, const cu_strided *grad_bias,
                                       const cu_strided *grad_out, const cu_strided *x,

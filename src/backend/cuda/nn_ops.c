@@ -46,10 +46,9 @@ born_status cuda_row_norm_half(bool rms, const born_strided *out, const born_str
 
 born_status cuda_row_norm_half_backward(bool rms, const born_strided *grad_x,
                                         const born_strided *grad_weight,
-                                        const born_strided *grad_bias,
-                                        const born_strided *grad_out, const born_strided *x,
-                                        const born_strided *mean, const born_strided *rstd,
-                                        const born_strided *weight) {
+                                        const born_strided *grad_bias, const born_strided *grad_out,
+                                        const born_strided *x, const born_strided *mean,
+                                        const born_strided *rstd, const born_strided *weight) {
     int dev = cuda_device_of(grad_out->data);
     return result(cu_row_norm_half_backward(cuda_stream(dev), rms, CS(grad_x), CS(grad_weight),
                                             CS(grad_bias), CS(grad_out), CS(x), CS(mean), CS(rstd),

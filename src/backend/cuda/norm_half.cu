@@ -8,7 +8,8 @@
  *  - backward: a block owns a chunk of rows whose size depends only on the shape. Its warps write
  *    grad_x one row each (sum of g w and of g w xhat per row), and its threads, one a column, sum
  *    grad_out * xhat and grad_out over the chunk's rows (re-read from L1/L2) into a partial row of
- *    f32 scratch; a second kernel adds the chunks' partials column by column in chunk order. So
+ *    f32 scratch; a second kernel adds the chunks' partials of each column in an order fixed by the
+ *    shape (32 strided runs of chunks, then the 32 run sums). So
  *    the parameter gradients come out of the pass that already reads the data, and results do not
  *    change between runs. */
 #include <math.h>
@@ -30,32 +31,39 @@ __device__ inline float tf(__half v) { return __half2float(v); }
 __device__ inline float tf(__nv_bfloat16 v) { return __bfloat162float(v); }
 template <class T> __device__ inline T ft(float v);
 template <> __device__ inline __half ft<__half>(float v) { return __float2half_rn(v); }
-template <> __device__ inline __nv_bfloat16 ft<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+template <> __device__ inline __nv_bfloat16 ft<__nv_bfloat16>(float v) {
+    return __float2bfloat16_rn(v);
+}
 
 __device__ inline float wsum(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
 
 /* f(i, value) for each element i of the row this lane owns; vec: 8 elements a 16-byte load. */
-template <class T, class F> __device__ inline void each(const T *p, int64_t n, bool vec, int lane, F f) {
+template <class T, class F>
+__device__ inline void each(const T *p, int64_t n, bool vec, int lane, F f) {
     if (vec) {
         for (int64_t c = lane; c < n / 8; c += 32) {
             uint4 u = ((const uint4 *)p)[c];
             const T *e = (const T *)&u;
 #pragma unroll
-            for (int k = 0; k < 8; k++) f(c * 8 + k, tf(e[k]));
+            for (int k = 0; k < 8; k++)
+                f(c * 8 + k, tf(e[k]));
         }
     } else {
-        for (int64_t i = lane; i < n; i += 32) f(i, tf(p[i]));
+        for (int64_t i = lane; i < n; i += 32)
+            f(i, tf(p[i]));
     }
 }
 
 template <class T>
-__global__ void norm_half_fwd(bool rms, int64_t rows, int64_t n, float eps, bool vec, const T *x, T *y,
-                              float *mean_out, float *rstd_out, const T *w, const T *b) {
+__global__ void norm_half_fwd(bool rms, int64_t rows, int64_t n, float eps, bool vec, const T *x,
+                              T *y, float *mean_out, float *rstd_out, const T *w, const T *b) {
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    for (int64_t r = (int64_t)blockIdx.x * NH_WARPS + warp; r < rows; r += (int64_t)gridDim.x * NH_WARPS) {
+    for (int64_t r = (int64_t)blockIdx.x * NH_WARPS + warp; r < rows;
+         r += (int64_t)gridDim.x * NH_WARPS) {
         const T *xr = x + r * n;
         T *yr = y + r * n;
         float m = 0;
@@ -98,9 +106,9 @@ __global__ void norm_half_fwd(bool rms, int64_t rows, int64_t n, float eps, bool
 }
 
 template <class T>
-__global__ void norm_half_bwd(bool rms, int64_t rows, int64_t n, int64_t chunk, bool vec, const T *x,
-                              const T *g, T *dx, const float *mean, const float *rstd, const T *w,
-                              float *part, bool param_grads) {
+__global__ void norm_half_bwd(bool rms, int64_t rows, int64_t n, int64_t chunk, bool vec,
+                              const T *x, const T *g, T *dx, const float *mean, const float *rstd,
+                              const T *w, float *part, bool param_grads) {
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     int64_t r0 = (int64_t)blockIdx.x * chunk, r1 = r0 + chunk < rows ? r0 + chunk : rows;
     if (dx) {
@@ -139,15 +147,30 @@ __global__ void norm_half_bwd(bool rms, int64_t rows, int64_t n, int64_t chunk, 
     }
 }
 
-__global__ void norm_half_params(int64_t n, int64_t chunks, const float *part, float *gw, float *gb) {
-    for (int64_t j = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; j < n; j += (int64_t)gridDim.x * blockDim.x) {
-        float aw = 0, ab = 0;
-        for (int64_t c = 0; c < chunks; c++) {
+/* Threads (x, y) of a 32 x 32 block: column j = 32 blockIdx.x + x, chunks y, y + 32, ... summed
+ * in order, then the 32 sums of a column added in y order (fixed by the shape). */
+__global__ void norm_half_params(int64_t n, int64_t chunks, const float *part, float *gw,
+                                 float *gb) {
+    __shared__ float sw[32][33], sb[32][33];
+    int tx = threadIdx.x, ty = threadIdx.y;
+    int64_t j = (int64_t)blockIdx.x * 32 + tx;
+    float aw = 0, ab = 0;
+    if (j < n)
+        for (int64_t c = ty; c < chunks; c += 32) {
             aw += part[c * 2 * n + j];
             ab += part[c * 2 * n + n + j];
         }
-        if (gw) gw[j] = aw;
-        if (gb) gb[j] = ab;
+    sw[ty][tx] = aw;
+    sb[ty][tx] = ab;
+    __syncthreads();
+    if (ty == 0 && j < n) {
+        float tw = 0, tb = 0;
+        for (int y = 0; y < 32; y++) {
+            tw += sw[y][tx];
+            tb += sb[y][tx];
+        }
+        if (gw) gw[j] = tw;
+        if (gb) gb[j] = tb;
     }
 }
 
@@ -156,13 +179,14 @@ bool aligned16(const void *p) { return p == NULL || ((uintptr_t)p & 15) == 0; }
 void row_shape(const cu_strided *x, int64_t *rows, int64_t *n) {
     *n = x->ndim ? x->shape[x->ndim - 1] : 1;
     *rows = 1;
-    for (int d = 0; d + 1 < x->ndim; d++) *rows *= x->shape[d];
+    for (int d = 0; d + 1 < x->ndim; d++)
+        *rows *= x->shape[d];
 }
 
 template <class T>
-cudaError_t launch_fwd(cudaStream_t s, bool rms, int64_t rows, int64_t n, float eps, const cu_strided *out,
-                       const cu_strided *mean, const cu_strided *rstd, const cu_strided *x,
-                       const cu_strided *w, const cu_strided *b) {
+cudaError_t launch_fwd(cudaStream_t s, bool rms, int64_t rows, int64_t n, float eps,
+                       const cu_strided *out, const cu_strided *mean, const cu_strided *rstd,
+                       const cu_strided *x, const cu_strided *w, const cu_strided *b) {
     bool vec = n % 8 == 0 && aligned16(x->data) && aligned16(out->data);
     int64_t blocks = (rows + NH_WARPS - 1) / NH_WARPS;
     blocks = blocks > 132 * 32 ? 132 * 32 : blocks;
@@ -174,8 +198,9 @@ cudaError_t launch_fwd(cudaStream_t s, bool rms, int64_t rows, int64_t n, float 
 
 template <class T>
 cudaError_t launch_bwd(cudaStream_t s, bool rms, int64_t rows, int64_t n, const cu_strided *dx,
-                       const cu_strided *gw, const cu_strided *gb, const cu_strided *g, const cu_strided *x,
-                       const cu_strided *mean, const cu_strided *rstd, const cu_strided *w) {
+                       const cu_strided *gw, const cu_strided *gb, const cu_strided *g,
+                       const cu_strided *x, const cu_strided *mean, const cu_strided *rstd,
+                       const cu_strided *w) {
     /* 32 rows a chunk (4 a warp), at most 4096 chunks: fixed by the shape */
     int64_t chunk = 32, chunks = (rows + chunk - 1) / chunk;
     if (chunks > 4096) {
@@ -184,15 +209,17 @@ cudaError_t launch_bwd(cudaStream_t s, bool rms, int64_t rows, int64_t n, const 
     }
     bool params = gw->data || gb->data;
     int dev = cuda_device_of(g->data);
-    float *part = params ? (float *)cuda_mem_alloc(dev, sizeof(float) * 2 * (size_t)(n * chunks)) : NULL;
+    float *part =
+        params ? (float *)cuda_mem_alloc(dev, sizeof(float) * 2 * (size_t)(n * chunks)) : NULL;
     if (params && !part) return cudaErrorMemoryAllocation;
     bool vec = n % 8 == 0 && aligned16(g->data);
     norm_half_bwd<T><<<(unsigned)chunks, 32 * NH_WARPS, 0, s>>>(
         rms, rows, n, chunk, vec, (const T *)x->data, (const T *)g->data, (T *)dx->data,
         (const float *)mean->data, (const float *)rstd->data, (const T *)w->data, part, params);
     if (params) {
-        norm_half_params<<<grid_for(n, 256), 256, 0, s>>>(n, chunks, part, (float *)gw->data,
-                                                          (float *)gb->data);
+        unsigned cols = (unsigned)((n + 31) / 32);
+        norm_half_params<<<cols, dim3(32, 32), 0, s>>>(n, chunks, part, (float *)gw->data,
+                                                       (float *)gb->data);
         cuda_mem_free(dev, part); /* in stream order: the next user queues after these */
     }
     return cudaGetLastError();
@@ -211,7 +238,8 @@ extern "C" cudaError_t cu_row_norm_half(cudaStream_t s, bool rms, const cu_strid
     row_shape(x, &rows, &n);
     if (rows == 0 || n == 0) return cudaSuccess;
     if (x->dtype == BORN_BF16)
-        return launch_fwd<__nv_bfloat16>(s, rms, rows, n, (float)eps, out, mean, rstd, x, weight, bias);
+        return launch_fwd<__nv_bfloat16>(s, rms, rows, n, (float)eps, out, mean, rstd, x, weight,
+                                         bias);
     if (x->dtype == BORN_F16)
         return launch_fwd<__half>(s, rms, rows, n, (float)eps, out, mean, rstd, x, weight, bias);
     return cudaErrorNotSupported;
@@ -232,10 +260,10 @@ extern "C" cudaError_t cu_row_norm_half_backward(cudaStream_t s, bool rms, const
         return cudaGetLastError();
     }
     if (x->dtype == BORN_BF16)
-        return launch_bwd<__nv_bfloat16>(s, rms, rows, n, grad_x, grad_weight, grad_bias, grad_out, x,
-                                         mean, rstd, weight);
+        return launch_bwd<__nv_bfloat16>(s, rms, rows, n, grad_x, grad_weight, grad_bias, grad_out,
+                                         x, mean, rstd, weight);
     if (x->dtype == BORN_F16)
-        return launch_bwd<__half>(s, rms, rows, n, grad_x, grad_weight, grad_bias, grad_out, x, mean,
-                                  rstd, weight);
+        return launch_bwd<__half>(s, rms, rows, n, grad_x, grad_weight, grad_bias, grad_out, x,
+                                  mean, rstd, weight);
     return cudaErrorNotSupported;
 }
