@@ -14,7 +14,7 @@ Run by hand from the repository root:  python3 tools/gen_onnx_fixtures.py
                                (alone with --epilogue)
   lstm.onnx, lstm_{x1,h1,c1,x2}.npy, lstm_out_{0..5}.npy  two LSTMs with initializer weights (packed
                                at load): bidirectional with bias and peepholes, H = 5 (gate rows
-                               not a multiple of 8), and forward with H = 96 (split over threads);
+                               not a multiple of 8), and forward with H = 96;
                                onnxruntime's outputs (alone with --lstm)
   shape_memo.onnx              y = x * Cast(Gather(Shape(x), 1)): shape work that the executor
                                remembers between runs (alone with --lstm)

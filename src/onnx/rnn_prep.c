@@ -1,7 +1,7 @@
 /* An LSTM's constant weights packed once at load: per direction, the gate rows of [W | R] in
  * panels of 8 rows, column by column (K = I + H columns, the last panel padded with zero rows), and
  * the biases Wb + Rb summed. A step's gate product then reads each weight once, in order, with 8
- * rows per vector register; the panels are split over the thread pool when there is enough work. */
+ * rows per vector register; the panels are split over the thread pool when there is a lot of work. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,8 +105,10 @@ void onnx_lstm_gates(const onnx_lstm_prep *p, int d, const float *x, const float
         memcpy(v, x, (size_t)p->I * sizeof(float));
         memcpy(v + p->I, h, (size_t)p->H * sizeof(float));
         gates_ctx c = {p->w + d * p->npanels * p->K * 8, p->bias + d * rows, v, p->K, out};
-        /* split only when each thread gets tens of thousands of multiply-adds */
-        int64_t grain = p->npanels * p->K * 8 >= 65536 ? 8 : p->npanels;
+        /* split only when a step is a million multiply-adds or more: Silero VAD's 131k (about
+         * 10 us) ran 2x slower split in two on a loaded 2-core machine (waiting for the second
+         * thread to be scheduled costs more than the half it saves) */
+        int64_t grain = p->npanels * p->K * 8 >= (1 << 20) ? 8 : p->npanels;
         born_parallel_for(p->npanels, grain, gates_task, &c);
         memcpy(g, out, (size_t)(4 * p->H) * sizeof(float));
     }

@@ -1,7 +1,8 @@
 /* Internal: an LSTM's constant weights prepared at load (src/onnx/rnn_prep.c). W [D, 4H, I] and
  * R [D, 4H, H] are packed side by side into panels of 8 gate rows, column by column, so that one
  * step's gate pre-activations bias + W x + R h are one pass over the panels with 8 rows per
- * vector register (AVX2 FMAs where the CPU has them), split over the thread pool by panels. */
+ * vector register (AVX2 FMAs where the CPU has them), split over the thread pool by panels when
+ * a step is a million multiply-adds or more. */
 #ifndef BORN_ONNX_RNN_PREP_H
 #define BORN_ONNX_RNN_PREP_H
 

@@ -1,6 +1,6 @@
 /* The LSTM with weights packed at load (src/onnx/rnn_prep.c) against onnxruntime's outputs
  * (tools/gen_onnx_fixtures.py --lstm) and against the unpacked path (BORN_ONNX_NO_OPTIMIZE), with
- * one and two threads. */
+ * one and two threads (these LSTMs are below the size at which the gate product is split). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
