@@ -272,7 +272,9 @@ static void check_incremental(const tiny_llama_opts *o, born_dtype kv, int32_t n
      * (and Born follows it), so the two agree to rounding only: the probabilities rounded to f16
      * (an f16 cache) can land on neighbouring halves */
     double d = max_abs_diff_f(la, lb, (size_t)N_PROMPT * V);
-    double tol = kv == BORN_F16 ? 5e-3 : 1e-5;
+    /* (f16 / f32 weights: batches of 4 or more go through the f32 GEMM's k-blocked sums, one
+     * token through dot products, so those agree to rounding too) */
+    double tol = kv == BORN_F16 ? 5e-3 : 5e-5;
     CHECK_MSG(d <= tol, "%s %s kv %s batch %d: token by token differs by %g", o->arch,
               born_dtype_name(o->wtype), born_dtype_name(kv), (int)n_batch, d);
     /* only the last row asked for */

@@ -84,6 +84,8 @@ struct born_session {
     float *x, *xn, *q, *k, *v, *att, *gate, *up, *rope_cs;
     void *xq; /* one input row quantized for llm_linear_group */
     size_t xq_bytes;
+    float *fpack; /* a batch packed for the f16 / f32 weight products (linear_float.c), or NULL */
+    size_t fpack_floats;
 };
 
 /* A trace of the forward pass for comparing intermediates with another implementation (set by
@@ -136,6 +138,17 @@ born_status llm_linear(float *out, int64_t out_rs, const float *x, int64_t n, co
 #define LLM_GROUP_MAX 4
 born_status llm_linear_group(born_session *s, float *const *outs, const float *x, int64_t n,
                              const llm_weight *const *ws, const llm_weight *const *bs, int count);
+
+/* out = x w^T (+ bias) for a batch of n >= LLM_FLOAT_GEMM_MIN rows of x with f16 or f32 weights,
+ * through the f32 GEMM's micro-kernel with w converted panel by panel (linear_float.c); x is
+ * packed into s->fpack (grown as needed). Results do not depend on the thread count. */
+#define LLM_FLOAT_GEMM_MIN 4
+born_status llm_linear_float_batch(born_session *s, float *out, int64_t out_rs, const float *x,
+                                   int64_t n, const llm_weight *w, const llm_weight *bias);
+
+/* out[j] = x . f16 row j of w (rows ls elements apart) for j < rows, each as one dot of llm_linear. */
+void llm_dot_rows_f16(const float *x, const uint16_t *w, int64_t ls, int64_t rows, int64_t k,
+                      float *out);
 
 /* Dequantizes (converts) row id of w into out[w->cols]. */
 born_status llm_get_row(float *out, const llm_weight *w, int64_t id);

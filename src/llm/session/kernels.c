@@ -159,9 +159,30 @@ typedef struct lin_ctx {
     const float *bias;
 } lin_ctx;
 
+void llm_dot_rows_f16(const float *x, const uint16_t *w, int64_t ls, int64_t rows, int64_t k,
+                      float *out) {
+    int64_t j = 0;
+#if defined(__x86_64__)
+    if (use_avx2())
+        for (; j + 4 <= rows; j += 4) llm_dot4_f16_avx2(x, w + j * ls, ls, k, out + j);
+#endif
+    for (; j < rows; j++) out[j] = dot_f16(x, w + j * ls, k);
+}
+
 static void linear_float_rows(int64_t begin, int64_t end, void *arg) {
     const lin_ctx *c = arg;
     const int64_t k = c->w->cols;
+    if (c->w->dtype == BORN_F16) { /* four rows at a time share the loads of x */
+        const int64_t ls = (int64_t)(c->w->row_bytes / 2);
+        const uint16_t *w0 = (const uint16_t *)c->w->data + begin * ls;
+        for (int64_t i = 0; i < c->n; i++) {
+            float *o = c->out + i * c->out_rs;
+            llm_dot_rows_f16(c->x + i * k, w0, ls, end - begin, k, o + begin);
+            if (c->bias)
+                for (int64_t j = begin; j < end; j++) o[j] += c->bias[j];
+        }
+        return;
+    }
     for (int64_t j = begin; j < end; j++) {
         const char *wr = (const char *)c->w->data + (size_t)j * c->w->row_bytes;
         float b = c->bias ? c->bias[j] : 0.0f;
@@ -414,9 +435,22 @@ static void attention_tasks(int64_t begin, int64_t end, void *arg) {
         float *o = c->out + ((size_t)t * H + h) * D;
         size_t base = cache_index(s, c->layer, h / group, 0);
         int32_t n_kv = c->pos + t + 1;
+#if defined(__x86_64__)
+        /* batches with an f16 cache under AVX2: several keys per pass, the same bits */
+        const bool fast = kq_tile && use_avx2();
+#else
+        const bool fast = false;
+#endif
         for (int32_t d = 0; d < D; d++) qr[d] = f16 ? born_f16_to_f32(born_f32_to_f16(q[d])) : q[d];
         /* scores, scaled as ggml's soft_max scales them */
         float mx = -INFINITY;
+#if defined(__x86_64__)
+        if (fast) {
+            llm_kq_scores_tile_f16_avx2(qr, (const uint16_t *)s->k_cache + base, D, n_kv, scale, sc);
+            for (int32_t j = 0; j < n_kv; j++)
+                if (sc[j] > mx) mx = sc[j];
+        } else
+#endif
         for (int32_t j = 0; j < n_kv; j++) {
             sc[j] = kq_dot(s, qr, base + (size_t)j * D, D, kq_tile) * scale;
             if (sc[j] > mx) mx = sc[j];
@@ -436,6 +470,14 @@ static void attention_tasks(int64_t begin, int64_t end, void *arg) {
             }
         }
         const float inv = (float)(1.0 / sum);
+#if defined(__x86_64__)
+        if (fast) {
+            for (int32_t j = 0; j < n_kv; j++) sc[j] *= inv;
+            llm_round_f16_avx2(sc, n_kv);
+            llm_pv_tile_f16_avx2(sc, (const uint16_t *)s->v_cache + base, D, n_kv, o);
+            continue;
+        }
+#endif
         /* probabilities (rounded to f16 with an f16 cache) times V, slot j % W per element */
         memset(acc, 0, (size_t)W * D * sizeof(float));
         for (int32_t j = 0; j < n_kv; j++) {

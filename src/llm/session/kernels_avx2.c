@@ -152,3 +152,141 @@ void llm_swiglu_avx2(float *gate, const float *up, int64_t n) {
         gate[i] = g / (1.0f + expf(-g)) * up[i];
     }
 }
+
+/* ---- f16 weight panels for the batched f16 product (linear_float.c) ------------------------- */
+
+static inline void transpose8_ps(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+void llm_pack_f16_t16_avx2(int64_t kc, const uint16_t *s, int64_t ls, float *dst) {
+    int64_t p = 0;
+    for (; p + 8 <= kc; p += 8)
+        for (int g = 0; g < 2; g++) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++)
+                r[i] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + (g * 8 + i) * ls + p)));
+            transpose8_ps(r);
+            for (int q = 0; q < 8; q++) _mm256_storeu_ps(dst + (p + q) * 16 + g * 8, r[q]);
+        }
+    for (; p < kc; p++)
+        for (int i = 0; i < 16; i++) dst[p * 16 + i] = _cvtsh_ss(s[i * ls + p]);
+}
+
+/* Four rows of f16 weights against one f32 input: two 8-lane accumulators per row over runs of
+ * 16 (x loaded once for the four rows), then runs of 8, the tail in scalars. */
+void llm_dot4_f16_avx2(const float *x, const uint16_t *w, int64_t ls, int64_t n, float *out) {
+    const uint16_t *w0 = w, *w1 = w + ls, *w2 = w + 2 * ls, *w3 = w + 3 * ls;
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00,
+           a31 = a00;
+#define CVT(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
+        a00 = _mm256_fmadd_ps(x0, CVT(w0 + i), a00);
+        a01 = _mm256_fmadd_ps(x1, CVT(w0 + i + 8), a01);
+        a10 = _mm256_fmadd_ps(x0, CVT(w1 + i), a10);
+        a11 = _mm256_fmadd_ps(x1, CVT(w1 + i + 8), a11);
+        a20 = _mm256_fmadd_ps(x0, CVT(w2 + i), a20);
+        a21 = _mm256_fmadd_ps(x1, CVT(w2 + i + 8), a21);
+        a30 = _mm256_fmadd_ps(x0, CVT(w3 + i), a30);
+        a31 = _mm256_fmadd_ps(x1, CVT(w3 + i + 8), a31);
+    }
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x0 = _mm256_loadu_ps(x + i);
+        a00 = _mm256_fmadd_ps(x0, CVT(w0 + i), a00);
+        a10 = _mm256_fmadd_ps(x0, CVT(w1 + i), a10);
+        a20 = _mm256_fmadd_ps(x0, CVT(w2 + i), a20);
+        a30 = _mm256_fmadd_ps(x0, CVT(w3 + i), a30);
+    }
+#undef CVT
+    float s0 = hsum(_mm256_add_ps(a00, a01)), s1 = hsum(_mm256_add_ps(a10, a11));
+    float s2 = hsum(_mm256_add_ps(a20, a21)), s3 = hsum(_mm256_add_ps(a30, a31));
+    for (int64_t j = i; j < n; j++) {
+        s0 += x[j] * _cvtsh_ss(w0[j]);
+        s1 += x[j] * _cvtsh_ss(w1[j]);
+        s2 += x[j] * _cvtsh_ss(w2[j]);
+        s3 += x[j] * _cvtsh_ss(w3[j]);
+    }
+    out[0] = s0;
+    out[1] = s1;
+    out[2] = s2;
+    out[3] = s3;
+}
+
+/* ---- batched attention in ggml's TILE order (see kernels.c) --------------------------------- */
+
+void llm_kq_scores_tile_f16_avx2(const float *q, const uint16_t *k, int64_t d, int64_t n_kv, float scale,
+                                 float *sc) {
+    int64_t j = 0;
+    for (; j + 4 <= n_kv; j += 4) { /* four keys at once: four independent chains */
+        const uint16_t *k0 = k + j * d, *k1 = k0 + d, *k2 = k1 + d, *k3 = k2 + d;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t i = 0; i + 8 <= d; i += 8) {
+            const __m256 qv = _mm256_loadu_ps(q + i);
+            a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k0 + i))), qv, a0);
+            a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k1 + i))), qv, a1);
+            a2 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k2 + i))), qv, a2);
+            a3 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k3 + i))), qv, a3);
+        }
+        sc[j] = tree8_ps(a0) * scale;
+        sc[j + 1] = tree8_ps(a1) * scale;
+        sc[j + 2] = tree8_ps(a2) * scale;
+        sc[j + 3] = tree8_ps(a3) * scale;
+    }
+    for (; j < n_kv; j++) sc[j] = llm_kq_dot_f16_avx2(q, k + j * d, d, 1) * scale;
+}
+
+void llm_round_f16_avx2(float *x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+    for (; i < n; i++) x[i] = _cvtsh_ss(_cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT));
+}
+
+void llm_pv_tile_f16_avx2(const float *p, const uint16_t *v, int64_t d, int64_t n_kv, float *o) {
+#define VROW(j) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + (j) * d + c)))
+    for (int64_t c = 0; c + 8 <= d; c += 8) {
+        /* slot s holds the keys j with j % 8 == s, each product fused in key order */
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
+        int64_t j = 0;
+        for (; j + 8 <= n_kv; j += 8) {
+            s0 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j), VROW(j), s0);
+            s1 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 1), VROW(j + 1), s1);
+            s2 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 2), VROW(j + 2), s2);
+            s3 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 3), VROW(j + 3), s3);
+            s4 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 4), VROW(j + 4), s4);
+            s5 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 5), VROW(j + 5), s5);
+            s6 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 6), VROW(j + 6), s6);
+            s7 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 7), VROW(j + 7), s7);
+        }
+        const int64_t r = n_kv - j;
+        if (r > 0) s0 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j), VROW(j), s0);
+        if (r > 1) s1 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 1), VROW(j + 1), s1);
+        if (r > 2) s2 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 2), VROW(j + 2), s2);
+        if (r > 3) s3 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 3), VROW(j + 3), s3);
+        if (r > 4) s4 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 4), VROW(j + 4), s4);
+        if (r > 5) s5 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 5), VROW(j + 5), s5);
+        if (r > 6) s6 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 6), VROW(j + 6), s6);
+        /* tree8 over the slots, lane by lane: ((4 + 0) + (6 + 2)) + ((5 + 1) + (7 + 3)) */
+        const __m256 h0 = _mm256_add_ps(s4, s0), h1 = _mm256_add_ps(s5, s1), h2 = _mm256_add_ps(s6, s2),
+                     h3 = _mm256_add_ps(s7, s3);
+        _mm256_storeu_ps(o + c, _mm256_add_ps(_mm256_add_ps(h0, h2), _mm256_add_ps(h1, h3)));
+    }
+#undef VROW
+}

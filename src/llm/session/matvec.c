@@ -15,7 +15,7 @@ typedef struct group_ctx {
     float *const *outs;
     int64_t starts[LLM_GROUP_MAX + 1];
     int count;
-    const void *xq;
+    const void *xq; /* f16 weights: the f32 input itself */
     quant_vec_dot_fn dot[LLM_GROUP_MAX];
     quant_gemm_fn gemm[LLM_GROUP_MAX];
 } group_ctx;
@@ -49,8 +49,54 @@ static void group_rows(int64_t begin, int64_t end, void *arg) {
     }
 }
 
+/* One token with f16 weights: runs of four rows of one weight share the loads of x (each output
+ * is llm_linear's dot, see llm_dot_rows_f16). */
+static void group_rows_f16(int64_t begin, int64_t end, void *arg) {
+    const group_ctx *c = arg;
+    int g = 0;
+    for (int64_t r = begin; r < end;) {
+        while (r >= c->starts[g + 1]) g++;
+        const llm_weight *w = c->ws[g];
+        int64_t j0 = r - c->starts[g], j1 = (end < c->starts[g + 1] ? end : c->starts[g + 1]) - c->starts[g];
+        const int64_t ls = (int64_t)(w->row_bytes / 2);
+        float *o = c->outs[g];
+        llm_dot_rows_f16(c->xq, (const uint16_t *)w->data + j0 * ls, ls, j1 - j0, w->cols, o + j0);
+        const llm_weight *b = c->bs ? c->bs[g] : NULL;
+        if (b && b->t)
+            for (int64_t j = j0; j < j1; j++) o[j] += ((const float *)b->data)[j];
+        r += j1 - j0;
+    }
+}
+
+static bool float_weights(const llm_weight *const *ws, int count, born_dtype dt) {
+    for (int g = 0; g < count; g++)
+        if (ws[g]->dtype != dt || ws[g]->cols != ws[0]->cols) return false;
+    return true;
+}
+
 born_status llm_linear_group(born_session *s, float *const *outs, const float *x, int64_t n,
                              const llm_weight *const *ws, const llm_weight *const *bs, int count) {
+    if (n >= LLM_FLOAT_GEMM_MIN && (float_weights(ws, count, BORN_F16) || float_weights(ws, count, BORN_F32))) {
+        for (int g = 0; g < count; g++) {
+            born_status st = llm_linear_float_batch(s, outs[g], ws[g]->rows, x, n, ws[g], bs ? bs[g] : NULL);
+            if (st != BORN_OK) return st;
+        }
+        return BORN_OK;
+    }
+    if (n == 1 && count <= LLM_GROUP_MAX && float_weights(ws, count, BORN_F16)) {
+        group_ctx c;
+        memset(&c, 0, sizeof c);
+        c.ws = ws;
+        c.bs = bs;
+        c.outs = outs;
+        c.count = count;
+        c.xq = x;
+        for (int g = 0; g < count; g++) c.starts[g + 1] = c.starts[g] + ws[g]->rows;
+        /* ~16 KiB of weights per chunk, whole runs of four rows */
+        int64_t grain = (int64_t)(16384 / ws[0]->row_bytes) / 4 * 4;
+        born_parallel_for(c.starts[count], grain < 4 ? 4 : grain, group_rows_f16, &c);
+        return BORN_OK;
+    }
     bool fused = n == 1 && count <= LLM_GROUP_MAX;
     born_dtype vdt = BORN_DTYPE_COUNT;
     for (int g = 0; g < count && fused; g++) {

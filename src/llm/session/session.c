@@ -33,6 +33,7 @@ void born_session_free(born_session *s) {
     free(s->up);
     free(s->rope_cs);
     free(s->xq);
+    free(s->fpack);
     free(s);
 }
 
