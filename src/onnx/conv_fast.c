@@ -11,6 +11,8 @@
 #include "core/cpu_features.h"
 #include "onnx/conv_fast_kernels.h"
 
+enum { DW_SPLIT_MACS = 1 << 20 };
+
 typedef struct dw_ctx {
     const float *x, *w, *b;
     float *y;
@@ -119,9 +121,12 @@ born_tensor *onnx_conv_depthwise(born_tensor *x, born_tensor *w, born_tensor *b,
     dw_ctx d = {born_data_f32(xf), born_data_f32(wf), bf ? born_data_f32(bf) : NULL,
                 born_data_f32(y), prep, xs[1], xs[2], xs[3], out[0], out[1], k[0], k[1], s[0], s[1],
                 dil[0], dil[1], pb[0], pb[1]};
-    /* planes per task: enough work (about 256K multiply-adds) to pay for a thread's wake-up */
-    int64_t per = out[0] * out[1] * k[0] * k[1], grain = per > 0 ? ((1 << 18) + per - 1) / per : 1;
-    born_parallel_for(xs[0] * xs[1], grain, dw_task, &d);
+    /* planes per task: enough work (about 1M multiply-adds, some 30 us) to pay for handing it to
+     * another thread, in equal chunks */
+    int64_t planes = xs[0] * xs[1], per = out[0] * out[1] * k[0] * k[1];
+    int64_t chunks = per > 0 ? planes * per / DW_SPLIT_MACS : 1;
+    if (chunks < 1) chunks = 1;
+    born_parallel_for(planes, (planes + chunks - 1) / chunks, dw_task, &d);
     return y;
 }
 

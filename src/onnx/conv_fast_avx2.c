@@ -1,9 +1,28 @@
 /* The Conv epilogue of src/onnx/conv_prep.c in AVX2: every operation applied to 8 lanes in
  * registers between one load and one store, each rounded to f32 as the node it replaces (no
- * fused multiply-adds; max/min in the operand order that gives the comparisons' NaN results). */
+ * fused multiply-adds; max/min in the operand order that gives the comparisons' NaN results;
+ * the division by 6 without a divide, to the same bits). */
 #include <immintrin.h>
 
 #include "onnx/conv_fast_kernels.h"
+
+/* m / 6 rounded as vdivps rounds it, without the divide (the HardSwish of paddle2onnx divides by
+ * 6): q0 = m r with r = RN(1/6), then one Newton step q0 + fma(-q0, 6, m) r, which is correctly
+ * rounded for every float m with |m| >= 2^-123 (checked for all 2^32 inputs; test
+ * onnx_hswish_div6_rounds_as_divide), and q0 itself where that is inf or NaN. Vectors with a
+ * lane under 2^-123 (subnormal quotients) take the divide. */
+static inline __m256 div6(__m256 m) {
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 a = _mm256_and_ps(m, absmask);
+    __m256 tiny = _mm256_cmp_ps(a, _mm256_set1_ps(0x1p-123f), _CMP_LT_OQ);
+    if (!_mm256_testz_ps(tiny, tiny)) return _mm256_div_ps(m, _mm256_set1_ps(6.0f));
+    const __m256 d = _mm256_set1_ps(6.0f), r = _mm256_set1_ps(1.0f / 6.0f);
+    __m256 q0 = _mm256_mul_ps(m, r);
+    __m256 q1 = _mm256_fmadd_ps(_mm256_fnmadd_ps(q0, d, m), r, q0);
+    __m256 fin = _mm256_cmp_ps(_mm256_and_ps(q0, absmask), _mm256_set1_ps(__builtin_inff()),
+                               _CMP_LT_OQ);
+    return _mm256_blendv_ps(q0, q1, fin);
+}
 
 static inline __m256 apply(__m256 x, int nops, const int *kind, const float (*v)[4]) {
     for (int q = 0; q < nops; q++) {
@@ -17,7 +36,8 @@ static inline __m256 apply(__m256 x, int nops, const int *kind, const float (*v)
         default: { /* x * clamp(x + a, lo, hi) / d */
             __m256 t = _mm256_add_ps(x, _mm256_set1_ps(p[0]));
             t = _mm256_min_ps(_mm256_set1_ps(p[2]), _mm256_max_ps(_mm256_set1_ps(p[1]), t));
-            x = _mm256_div_ps(_mm256_mul_ps(x, t), _mm256_set1_ps(p[3]));
+            __m256 m = _mm256_mul_ps(x, t);
+            x = p[3] == 6.0f ? div6(m) : _mm256_div_ps(m, _mm256_set1_ps(p[3]));
         }
         }
     }
@@ -76,20 +96,37 @@ void onnx_dw_plane_avx2(const onnx_dw_plane *p) {
             _mm256_storeu_ps(y + ow + 16, apply(a2, p->nops, p->kind, p->v));
             _mm256_storeu_ps(y + ow + 24, apply(a3, p->nops, p->kind, p->v));
         }
-        for (; ow < p->ow; ow += 8) { /* the padded rows have room past the last column */
-            __m256 a0 = bias;
+    }
+    /* the columns past the last block of 32: four rows at once (independent FMA chains; a row
+     * past the last repeats the last one, and only real rows are stored) */
+    const int64_t ow32 = p->ow / 32 * 32;
+    for (int64_t oh = 0; oh < p->oh; oh += 4) {
+        const float *x0[4];
+        for (int r = 0; r < 4; r++) {
+            int64_t row = oh + r < p->oh ? oh + r : p->oh - 1;
+            x0[r] = p->x + row * p->sh * p->xrs;
+        }
+        for (int64_t ow = ow32; ow < p->ow; ow += 8) { /* the padded rows have room past the end */
+            __m256 a0 = bias, a1 = bias, a2 = bias, a3 = bias;
             for (int64_t i = 0; i < kh; i++) {
-                const float *xr = x0 + i * p->dh * p->xrs + ow * sw;
-                for (int64_t j = 0; j < kw; j++)
-                    a0 = _mm256_fmadd_ps(wv[i * kw + j], load8(xr + j * p->dw, sw), a0);
+                int64_t off = i * p->dh * p->xrs + ow * sw;
+                for (int64_t j = 0; j < kw; j++) {
+                    __m256 w = wv[i * kw + j];
+                    int64_t o = off + j * p->dw;
+                    a0 = _mm256_fmadd_ps(w, load8(x0[0] + o, sw), a0);
+                    a1 = _mm256_fmadd_ps(w, load8(x0[1] + o, sw), a1);
+                    a2 = _mm256_fmadd_ps(w, load8(x0[2] + o, sw), a2);
+                    a3 = _mm256_fmadd_ps(w, load8(x0[3] + o, sw), a3);
+                }
             }
-            a0 = apply(a0, p->nops, p->kind, p->v);
-            if (ow + 8 <= p->ow) {
-                _mm256_storeu_ps(y + ow, a0);
-            } else {
-                __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(p->ow - ow)),
-                                                  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-                _mm256_maskstore_ps(y + ow, mask, a0);
+            __m256 acc[4] = {a0, a1, a2, a3};
+            __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(p->ow - ow)),
+                                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            for (int r = 0; r < 4 && oh + r < p->oh; r++) {
+                float *y = p->y + (oh + r) * p->ow + ow;
+                __m256 v = apply(acc[r], p->nops, p->kind, p->v);
+                if (ow + 8 <= p->ow) _mm256_storeu_ps(y, v);
+                else _mm256_maskstore_ps(y, mask, v);
             }
         }
     }

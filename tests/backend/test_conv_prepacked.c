@@ -1,6 +1,6 @@
 /* cpu_conv2d_f32_prepacked (weights packed once) against born_conv2d (packed on every call): the
- * same bits for pointwise, padded, strided, grouped, few-tap (direct kernel) and deep (several k
- * blocks) geometries, with and without bias, on 1 and 2 threads; the epilogue sees every output
+ * same bits for pointwise, padded, strided, grouped, few-tap (direct kernel), stride-1 (direct
+ * tile kernel, masked last tile) and deep (several k blocks) geometries, with and without bias, on 1 and 2 threads; the epilogue sees every output
  * element exactly once; mismatched geometries are refused. */
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +105,13 @@ TEST(conv_prepacked_matches_born_conv2d) {
     conv_case(1, 40, 10, 10, 20, 3, 3, 1, 1, 1, true, __LINE__);   /* k = 360: two k blocks */
     conv_case(3, 4, 7, 9, 5, 1, 1, 1, 0, 1, false, __LINE__);      /* batch >= threads */
     conv_case(1, 6, 5, 300, 7, 1, 1, 1, 0, 1, true, __LINE__); /* several column blocks */
+    /* stride 1, one group: the direct tile kernel (conv_direct.h) on AVX2 */
+    conv_case(2, 7, 9, 13, 11, 3, 3, 1, 1, 1, true, __LINE__);    /* 11 channels, gapped rows */
+    conv_case(1, 96, 10, 10, 24, 3, 3, 1, 1, 1, true, __LINE__);  /* k = 864: four k blocks */
+    conv_case(1, 5, 6, 7, 9, 5, 5, 1, 2, 1, false, __LINE__);     /* no bias: the first block */
+    conv_case(1, 300, 5, 5, 20, 1, 1, 1, 0, 1, false, __LINE__);  /* pointwise, two k blocks */
+    conv_case(1, 20, 40, 40, 8, 3, 3, 1, 1, 1, true, __LINE__);   /* tiles split over threads */
+    conv_case(1, 9, 3, 2, 7, 1, 1, 1, 0, 1, true, __LINE__);      /* one partial tile */
 }
 
 TEST(conv_prepacked_refuses_mismatched_geometry) {

@@ -15,7 +15,9 @@
  * spread to the input's width when the stride is 1 and there is no padding, so that col2im
  * becomes one contiguous add per tap. With few taps (a first layer on 1-3 channels), no padding
  * and a horizontal stride of 1, AVX2 kernels convolve directly instead (conv_pack.h). f64 (and
- * f32 planes too large for 32-bit offsets) take the im2col path below.
+ * f32 planes too large for 32-bit offsets) take the im2col path below. Prepacked weights (an
+ * inference graph's) with stride 1 and one group skip the column panels altogether: the direct
+ * tile kernel of conv_direct.h reads the (padded) image in place, with the GEMM's bits.
  *
  * Threads: the batch is split over the pool when it has at least as many images as threads
  * (the GEMMs then run serially inside each chunk); otherwise images run one after the other and
@@ -29,6 +31,7 @@
 #include <string.h>
 
 #include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/conv_direct.h"
 #include "backend/cpu/conv_pack.h"
 #include "backend/cpu/conv_prepacked.h"
 #include "backend/cpu/gemm.h"
@@ -459,9 +462,11 @@ static void forward_ep(void *ctx, int64_t m, int64_t j0, int64_t n, float *cp) {
     e->c->ep(e->c->ep_ctx, e->ch0, m, cp, e->c->d.l, n);
 }
 
-/* The least work (multiply-adds) worth a forward split of its own: waking a pool thread costs
- * microseconds, more on a loaded machine. */
-enum { CONV_SPLIT_MACS = 1 << 18 };
+/* The least work (multiply-adds) worth a forward split of its own, some 30 us: handing a split
+ * to a pool thread costs 5-30 us (waking it, the data moving to its core's cache, the caller
+ * waiting for its last chunk), so smaller splits make a 2-thread run slower than 1 thread (cls,
+ * whose convolutions are all under 1.3M multiply-adds). */
+enum { CONV_SPLIT_MACS = 1 << 20 };
 
 /* Splits of each task's work when there are fewer tasks than threads (the results do not depend
  * on the split: every output element is computed the same way in any chunk). */
@@ -754,6 +759,36 @@ static float *padded_input(const float *in, const born_conv2d_geometry *g, born_
     return p;
 }
 
+#ifdef CPU_HAVE_AVX2_KERNELS
+/* Whether the direct tile kernel (conv_direct.h) takes a prepacked convolution: one group, stride
+ * 1, no padding left to apply (padded_input has run), not one for the few-tap kernels. */
+static bool tile_path(const born_conv2d_geometry *g, const conv_dims *d) {
+    return g->groups == 1 && g->stride[0] == 1 && g->stride[1] == 1 && g->padding[0] == 0 &&
+           g->padding[1] == 0 && !direct_path(g, d) && packed_path(d) &&
+           cpu_get_level() >= CPU_LEVEL_AVX2;
+}
+
+static born_status conv2d_tiles(float *out, const float *in, const float *bias,
+                                const born_conv2d_geometry *g, const conv_dims *d,
+                                const cpu_conv_weights *pre, cpu_conv_epilogue_fn ep, void *ep_ctx) {
+    int32_t *tap_off = malloc((size_t)d->k * sizeof(int32_t));
+    if (!tap_off) return born_error(BORN_ERR_MEMORY, "conv2d: out of memory");
+    int64_t t = 0;
+    for (int64_t c = 0; c < d->cg_in; c++)
+        for (int64_t i = 0; i < g->kernel_h; i++)
+            for (int64_t j = 0; j < g->kernel_w; j++)
+                tap_off[t++] =
+                    (int32_t)(c * d->hw + i * g->dilation[0] * g->in_w + j * g->dilation[1]);
+    conv_direct cd = {.apack = pre->apack, .bias = bias, .tap_off = tap_off, .m = g->out_channels,
+                      .k = d->k, .wp = g->in_w, .oh = g->out_h, .ow = g->out_w, .ep = ep,
+                      .ep_ctx = ep_ctx};
+    cpu_conv_direct_run(&cd, in, out, g->batch, g->in_channels * d->hw, g->out_channels * d->l,
+                        CONV_SPLIT_MACS);
+    free(tap_off);
+    return BORN_OK;
+}
+#endif
+
 static born_status conv2d_f32(float *out_data, const float *in_data, const float *w,
                               const float *bias_data, const born_conv2d_geometry *g,
                               const cpu_conv_weights *pre, cpu_conv_epilogue_fn ep, void *ep_ctx) {
@@ -764,6 +799,11 @@ static born_status conv2d_f32(float *out_data, const float *in_data, const float
         free(padded);
         return st;
     }
+#ifdef CPU_HAVE_AVX2_KERNELS
+    conv_dims td = dims_of(g);
+    if (pre && td.k > 0 && tile_path(g, &td))
+        return conv2d_tiles(out_data, in_data, bias_data, g, &td, pre, ep, ep_ctx);
+#endif
     packed_ctx c;
     if (!packed_init(&c, g)) return born_error(BORN_ERR_MEMORY, "conv2d: out of memory");
     const conv_dims *d = &c.d;
