@@ -1,7 +1,8 @@
 /* AVX2 dot products of the 32-element block types with Q8_0 / Q8_1 activations: one 32-byte
- * integer product per block, scaled by d_x d_y into a float accumulator (two accumulators over
- * even and odd blocks; Q4_1 and Q8_0 use one, in ggml's order, which llama.cpp's results depend
- * on). Pair sums stay below 32767: |x| <= 128 (Q8_0 weights), |y| <= 127. */
+ * integer product per block, scaled by d_x d_y into a float accumulator (Q4_0, Q4_1, Q5_0 and
+ * Q8_0 use one over the blocks in order, as ggml's x86 build -- llama.cpp's Q4_1 / Q8_0 results
+ * depend on it, and one accumulator leaves the tiled products of quant_gemm_avx2.c registers for
+ * more outputs; Q5_1 and Q8_1 two, over even and odd blocks). Pair sums stay below 32767: |x| <= 128 (Q8_0 weights), |y| <= 127. */
 #include <math.h>
 
 #include "backend/cpu/quant/quant_avx2.h"
@@ -26,13 +27,13 @@ float quant_vec_dot_q4_0_q8_0_avx2(int64_t n, const void *vx, const void *vy) {
     const block_q4_0 *x = vx;
     const block_q8_0 *y = vy;
     const __m256i eight = _mm256_set1_epi8(8);
-#define BODY(k, acc)                                                                              \
-    __m256 d = _mm256_set1_ps(qa_f16(x[k].d) * qa_f16(y[k].d));                                   \
-    __m256i qx = _mm256_sub_epi8(qa_nibbles(x[k].qs), eight);                                     \
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(qa_dot_i8(qx, qa_load(y[k].qs))), acc);
-    DOT_LOOP(n / QK_32, BODY)
-#undef BODY
-    return qa_hsum_ps(_mm256_add_ps(acc0, acc1));
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_32; i++) {
+        __m256 d = _mm256_set1_ps(qa_f16(x[i].d) * qa_f16(y[i].d));
+        __m256i qx = _mm256_sub_epi8(qa_nibbles(x[i].qs), eight);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(qa_dot_i8(qx, qa_load(y[i].qs))), acc);
+    }
+    return qa_hsum_ps(acc);
 }
 
 /* Q5_1: d_x d_y sum(q_x q_y) + m_x d_y sum(q_y), the second with the exact sum of the
@@ -62,14 +63,14 @@ float quant_vec_dot_q5_0_q8_0_avx2(int64_t n, const void *vx, const void *vy) {
     const block_q5_0 *x = vx;
     const block_q8_0 *y = vy;
     const __m256i f0 = _mm256_set1_epi8((char)0xF0);
-    /* q | 0xF0 is q - 16 as a signed byte: applied where the fifth bit is clear */
-#define BODY(k, acc)                                                                              \
-    __m256 d = _mm256_set1_ps(qa_f16(x[k].d) * qa_f16(y[k].d));                                   \
-    __m256i qx = _mm256_or_si256(qa_nibbles(x[k].qs), _mm256_andnot_si256(qa_bits(x[k].qh), f0)); \
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(qa_dot_i8(qx, qa_load(y[k].qs))), acc);
-    DOT_LOOP(n / QK_32, BODY)
-#undef BODY
-    return qa_hsum_ps(_mm256_add_ps(acc0, acc1));
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_32; i++) {
+        /* q | 0xF0 is q - 16 as a signed byte: applied where the fifth bit is clear */
+        __m256 d = _mm256_set1_ps(qa_f16(x[i].d) * qa_f16(y[i].d));
+        __m256i qx = _mm256_or_si256(qa_nibbles(x[i].qs), _mm256_andnot_si256(qa_bits(x[i].qh), f0));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(qa_dot_i8(qx, qa_load(y[i].qs))), acc);
+    }
+    return qa_hsum_ps(acc);
 }
 
 float quant_vec_dot_q5_1_q8_1_avx2(int64_t n, const void *vx, const void *vy) {

@@ -52,72 +52,69 @@ enum { T_Q4_0, T_Q4_1, T_Q5_0, T_Q8_0 };
 static const size_t wblock[] = {sizeof(block_q4_0), sizeof(block_q4_1), sizeof(block_q5_0),
                                 sizeof(block_q8_0)};
 
-/* As the type's vec_dot: Q4_0 and Q5_0 sum even and odd blocks in two accumulators (added before
- * the horizontal sum); Q8_0 and Q4_1 use one, and Q4_1 adds its min term m_w s_y (Q8_1's f16 s)
- * as a scalar fused sum after the horizontal sum. */
+/* As the type's vec_dot: one accumulator over the blocks in order, and Q4_1 adds its min term
+ * m_w s_y (Q8_1's f16 s) as a scalar fused sum after the horizontal sum. */
 QG_INLINE void tile32(const int type, const int R, const int C, int64_t nb, const char *w, size_t w_rs,
                       const char *y, size_t y_rs, float *out, int64_t out_rs) {
     const bool q8_1 = type == T_Q4_1; /* activations Q8_1 */
-    const int npar = type == T_Q4_0 || type == T_Q5_0 ? 2 : 1;
     const size_t wb = wblock[type], yb = q8_1 ? sizeof(block_q8_1) : sizeof(block_q8_0);
     const __m256i eight = _mm256_set1_epi8(8), f0 = _mm256_set1_epi8((char)0xF0);
-    __m256 acc[4][4][2];
+    __m256 acc[4][4];
     float summs[4][4];
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) {
-        acc[r][c][0] = acc[r][c][1] = _mm256_setzero_ps();
+        acc[r][c] = _mm256_setzero_ps();
         summs[r][c] = 0.0f;
     }
-    for (int64_t b0 = 0; b0 < nb; b0 += npar) {
-        if (C == 1) prefetch_next(w, R, w_rs, b0, nb);
-        UNROLL for (int h = 0; h < npar; h++) {
-            const int64_t b = b0 + h;
-            if (b >= nb) break;
-            __m256i wx[4], ax[4];
-            __m256 dw[4];
-            float mw[4];
-            UNROLL for (int r = 0; r < R; r++) {
-                const char *blk = w + (size_t)r * w_rs + (size_t)b * wb;
-                mw[r] = 0.0f;
-                if (type == T_Q4_0) {
-                    const block_q4_0 *x = (const block_q4_0 *)blk;
-                    wx[r] = _mm256_sub_epi8(qa_nibbles(x->qs), eight);
-                    dw[r] = _mm256_set1_ps(qa_f16(x->d));
-                } else if (type == T_Q4_1) {
-                    const block_q4_1 *x = (const block_q4_1 *)blk;
-                    wx[r] = qa_nibbles(x->qs);
-                    dw[r] = _mm256_set1_ps(qa_f16(x->d));
-                    mw[r] = qa_f16(x->m);
-                } else if (type == T_Q5_0) {
-                    /* q | 0xF0 is q - 16 as a signed byte: applied where the fifth bit is clear */
-                    const block_q5_0 *x = (const block_q5_0 *)blk;
-                    wx[r] = _mm256_or_si256(qa_nibbles(x->qs), _mm256_andnot_si256(qa_bits(x->qh), f0));
-                    dw[r] = _mm256_set1_ps(qa_f16(x->d));
-                } else {
-                    const block_q8_0 *x = (const block_q8_0 *)blk;
-                    wx[r] = qa_load(x->qs);
-                    dw[r] = _mm256_set1_ps(qa_f16(x->d));
-                }
-                ax[r] = q8_1 ? wx[r] : _mm256_sign_epi8(wx[r], wx[r]);
-            }
+    for (int64_t b = 0; b < nb; b++) {
+        if (C == 1) prefetch_next(w, R, w_rs, b, nb);
+        {
+            /* the tokens' blocks first, then one weight row at a time against all of them, so
+             * that only one row's unpacked values need registers beside the accumulators */
+            __m256i yv[4];
+            float dy[4], sy[4];
             UNROLL for (int c = 0; c < C; c++) {
                 const char *yblk = y + (size_t)c * y_rs + (size_t)b * yb;
                 uint16_t dh, sh = 0;
                 memcpy(&dh, yblk, 2); /* d leads both Q8_0 and Q8_1 blocks, s follows in Q8_1 */
                 if (q8_1) memcpy(&sh, yblk + 2, 2);
-                const __m256i yv = qa_load(yblk + (q8_1 ? 4 : 2));
-                const __m256 dy = _mm256_set1_ps(qa_f16(dh));
-                const float sy = q8_1 ? qa_f16(sh) : 0.0f;
-                UNROLL for (int r = 0; r < R; r++) {
-                    if (q8_1) summs[r][c] = fmaf(mw[r], sy, summs[r][c]);
-                    __m256i p = q8_1 ? qa_dot_u8(wx[r], yv) : qa_dot_u8(ax[r], _mm256_sign_epi8(yv, wx[r]));
-                    acc[r][c][h] = _mm256_fmadd_ps(_mm256_mul_ps(dw[r], dy), _mm256_cvtepi32_ps(p), acc[r][c][h]);
+                yv[c] = qa_load(yblk + (q8_1 ? 4 : 2));
+                dy[c] = qa_f16(dh);
+                sy[c] = q8_1 ? qa_f16(sh) : 0.0f;
+            }
+            UNROLL for (int r = 0; r < R; r++) {
+                const char *blk = w + (size_t)r * w_rs + (size_t)b * wb;
+                __m256i wx;
+                float dw, mw = 0.0f;
+                if (type == T_Q4_0) {
+                    const block_q4_0 *x = (const block_q4_0 *)blk;
+                    wx = _mm256_sub_epi8(qa_nibbles(x->qs), eight);
+                    dw = qa_f16(x->d);
+                } else if (type == T_Q4_1) {
+                    const block_q4_1 *x = (const block_q4_1 *)blk;
+                    wx = qa_nibbles(x->qs);
+                    dw = qa_f16(x->d);
+                    mw = qa_f16(x->m);
+                } else if (type == T_Q5_0) {
+                    /* q | 0xF0 is q - 16 as a signed byte: applied where the fifth bit is clear */
+                    const block_q5_0 *x = (const block_q5_0 *)blk;
+                    wx = _mm256_or_si256(qa_nibbles(x->qs), _mm256_andnot_si256(qa_bits(x->qh), f0));
+                    dw = qa_f16(x->d);
+                } else {
+                    const block_q8_0 *x = (const block_q8_0 *)blk;
+                    wx = qa_load(x->qs);
+                    dw = qa_f16(x->d);
+                }
+                const __m256i ax = q8_1 ? wx : _mm256_sign_epi8(wx, wx);
+                UNROLL for (int c = 0; c < C; c++) {
+                    if (q8_1) summs[r][c] = fmaf(mw, sy[c], summs[r][c]);
+                    __m256i p = q8_1 ? qa_dot_u8(wx, yv[c]) : qa_dot_u8(ax, _mm256_sign_epi8(yv[c], wx));
+                    acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dy[c]), _mm256_cvtepi32_ps(p), acc[r][c]);
                 }
             }
         }
     }
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) {
-        __m256 a = npar == 2 ? _mm256_add_ps(acc[r][c][0], acc[r][c][1]) : acc[r][c][0];
-        out[c * out_rs + r] = q8_1 ? qa_hsum_ps(a) + summs[r][c] : qa_hsum_ps(a);
+        out[c * out_rs + r] = q8_1 ? qa_hsum_ps(acc[r][c]) + summs[r][c] : qa_hsum_ps(acc[r][c]);
     }
 }
 
