@@ -32,8 +32,10 @@ float cpu_sum_f32_avx2(const float *x, int64_t n);
 float cpu_max_f32_avx2(const float *x, int64_t n, float m);
 float cpu_min_f32_avx2(const float *x, int64_t n, float m);
 
-/* softmax (or log_softmax) of n contiguous floats x into y (y may be x). */
-void cpu_softmax_row_f32_avx2(float *y, const float *x, int64_t n, bool log);
+/* softmax (or log_softmax) of n contiguous floats x into y (y may be x). next (or NULL) is the
+ * row the caller will pass next: it is prefetched into L2 while this row's exps are computed, so
+ * that the memory is busy while the arithmetic runs. */
+void cpu_softmax_row_f32_avx2(float *y, const float *x, int64_t n, bool log, const float *next);
 
 /* The input gradient of one contiguous row from grad_out g and the forward output y (gi may be
  * g). */

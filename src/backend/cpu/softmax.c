@@ -78,7 +78,8 @@ static void softmax_rows_avx2(int64_t begin, int64_t end, const softmax_ctx *c, 
             cpu_softmax_backward_row_f32_avx2(row_f32(c->out, c->dim, r), row_f32(c->grad_out, c->dim, r),
                                               row_f32(c->y, c->dim, r), n, c->log);
         else
-            cpu_softmax_row_f32_avx2(row_f32(c->out, c->dim, r), row_f32(c->in, c->dim, r), n, c->log);
+            cpu_softmax_row_f32_avx2(row_f32(c->out, c->dim, r), row_f32(c->in, c->dim, r), n, c->log,
+                                     r + 1 < end ? row_f32(c->in, c->dim, r + 1) : NULL);
     }
 }
 #endif

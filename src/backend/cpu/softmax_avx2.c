@@ -69,13 +69,16 @@ static inline __m256d half_pd(__m256 v, int h) {
     return _mm256_cvtps_pd(h ? _mm256_extractf128_ps(v, 1) : _mm256_castps256_ps128(v));
 }
 
-void cpu_softmax_row_f32_avx2(float *y, const float *x, int64_t n, bool log) {
+void cpu_softmax_row_f32_avx2(float *y, const float *x, int64_t n, bool log, const float *next) {
     float mf = row_max(x, n);
     if (mf == -INFINITY) mf = 0; /* an all -inf row: avoid inf - inf (the result is NaN anyway) */
     __m256 m = _mm256_set1_ps(mf);
     __m256d s0 = _mm256_setzero_pd(), s1 = s0;
     int64_t i = 0;
+    /* prefetching never faults, so a dummy address serves when there is no next row */
+    const char *pf = next ? (const char *)next : (const char *)x;
     for (; i + 8 <= n; i += 8) {
+        _mm_prefetch(pf + 4 * i, _MM_HINT_T1);
         __m256 e = vm_exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), m));
         if (!log) _mm256_storeu_ps(y + i, e);
         acc_pd(&s0, &s1, e);

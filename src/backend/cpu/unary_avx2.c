@@ -20,6 +20,9 @@ VM_ALWAYS_INLINE void unary_run(char **d, const int64_t *s, int64_t n, vec_fn f)
         const float *x = (const float *)d[1];
         int64_t i = 0;
         for (; i + 16 <= n; i += 16) {
+            /* a kilobyte ahead: the arithmetic holds back the loads, and with them the hardware
+             * prefetcher (+10-20% on 64 MiB exp on this Zen 3) */
+            _mm_prefetch((const char *)(x + i + 256), _MM_HINT_T0);
             __m256 a = f(_mm256_loadu_ps(x + i)), b = f(_mm256_loadu_ps(x + i + 8));
             _mm256_storeu_ps(o + i, a);
             _mm256_storeu_ps(o + i + 8, b);
