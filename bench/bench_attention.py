@@ -2,7 +2,12 @@
 """The peer figure for bench_attention.c: PyTorch's F.scaled_dot_product_attention on the CPU.
 
     python3 bench/bench_attention.py B H T D THREADS CAUSAL REPS
-prints two numbers, the median seconds of the forward and of forward + backward (f32)."""
+prints two numbers, the median seconds of the forward and of forward + backward (f32).
+
+    python3 bench/bench_attention.py --serve B H T D THREADS CAUSAL
+warms both up, prints "ready", then for each line "f" (forward) or "b" (forward + backward) read
+from stdin runs it once and prints "WALL CPU" (seconds on the monotonic clock and of process CPU
+time), so that the caller can interleave its own repetitions with PyTorch's."""
 import sys
 import time
 
@@ -10,8 +15,7 @@ import torch
 import torch.nn.functional as F
 
 
-def main():
-    b, h, t, d, threads, causal, reps = (int(x) for x in sys.argv[1:8])
+def setup(b, h, t, d, threads, causal):
     torch.set_num_threads(threads)
     g = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(b, h, t, d, generator=g) for _ in range(3))
@@ -25,9 +29,30 @@ def main():
     def fwd_bwd():
         o = F.scaled_dot_product_attention(qg, kg, vg, is_causal=bool(causal))
         o.backward(gout)
+        qg.grad = kg.grad = vg.grad = None
 
+    return fwd, fwd_bwd
+
+
+def serve(args):
+    fwd, fwd_bwd = setup(*(int(x) for x in args[:6]))
+    fwd()
+    fwd_bwd()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        fn = fwd if line.strip() == "f" else fwd_bwd
+        w, c = time.perf_counter(), time.process_time()
+        fn()
+        print(f"{time.perf_counter() - w:.6f} {time.process_time() - c:.6f}", flush=True)
+
+
+def main():
+    if sys.argv[1] == "--serve":
+        serve(sys.argv[2:])
+        return
+    b, h, t, d, threads, causal, reps = (int(x) for x in sys.argv[1:8])
     out = []
-    for fn in (fwd, fwd_bwd):
+    for fn in setup(b, h, t, d, threads, causal):
         fn()  # warm-up
         ts = []
         for _ in range(reps):

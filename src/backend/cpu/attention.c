@@ -38,6 +38,9 @@ static double exp_shift_f64(double *x, int64_t n, double shift) {
     return s;
 }
 
+#if defined(__x86_64__)
+#define ATTN_FAST_TILES
+#endif
 #define REAL float
 #define SFX _f32
 #define GEMM cpu_gemm_f32
@@ -51,6 +54,7 @@ static double exp_shift_f64(double *x, int64_t n, double shift) {
 #undef EXP_SHIFT
 #undef EXPR_EXP
 #undef EXPR_LOG
+#undef ATTN_FAST_TILES
 
 #define REAL double
 #define SFX _f64
@@ -87,9 +91,45 @@ static void tiles(const born_attention_args *a, int64_t *bq, int64_t *bkv) {
     c.nqb = (args->q_len + c.bq - 1) / c.bq;                                                      \
     c.nkb = (args->kv_len + c.bkv - 1) / c.bkv
 
+/* The AVX2 forward (attention_fwd_avx2.c) takes f32 without a mask or dropout, K and V rows
+ * contiguous and v_dim a multiple of 8; its default tiles are 64 queries x 120 keys (a multiple
+ * of its 6-key register tile). */
+static bool fast_forward(const born_strided *out, const born_strided *lse, const born_strided *q,
+                         const born_strided *k, const born_strided *v,
+                         const born_attention_args *args, born_status *st) {
+#if defined(__x86_64__)
+    if (q->dtype != BORN_F32 || cpu_get_level() < CPU_LEVEL_AVX2 || args->mask_kind ||
+        args->dropout_p > 0 || k->strides[3] != 1 || v->strides[3] != 1 || args->v_dim % 8)
+        return false;
+    attn_fwd_f32_job jb;
+    memset(&jb, 0, sizeof jb);
+    jb.a = args;
+    jb.q = q->data;
+    jb.k = k->data;
+    jb.v = v->data;
+    for (int i = 0; i < 4; i++) {
+        jb.q_s[i] = q->strides[i];
+        jb.k_s[i] = k->strides[i];
+        jb.v_s[i] = v->strides[i];
+    }
+    jb.out = out->data;
+    jb.lse = lse->data;
+    jb.bq = args->block_q > 0 ? args->block_q : 64;
+    jb.bkv = args->block_kv > 0 ? args->block_kv : 120;
+    attn_fwd_f32_avx2(&jb);
+    *st = jb.failed ? born_error(BORN_ERR_MEMORY, "attention: out of memory for a tile") : BORN_OK;
+    return true;
+#else
+    (void)out, (void)lse, (void)q, (void)k, (void)v, (void)args, (void)st;
+    return false;
+#endif
+}
+
 born_status cpu_attention(const born_strided *out, const born_strided *lse, const born_strided *q,
                           const born_strided *k, const born_strided *v, const born_strided *mask,
                           const born_attention_args *args) {
+    born_status st;
+    if (fast_forward(out, lse, q, k, v, args, &st)) return st;
     if (q->dtype == BORN_F32) {
         attn_ctx__f32 c;
         memset(&c, 0, sizeof c);
@@ -126,6 +166,8 @@ born_status cpu_attention_backward(const born_strided *dq, const born_strided *d
         c.dq = dq->data;
         c.dk = dk->data;
         c.dv = dv->data;
+        c.fast = cpu_get_level() >= CPU_LEVEL_AVX2 && !args->mask_kind && !(args->dropout_p > 0) &&
+                 k->strides[3] == 1 && v->strides[3] == 1 && args->v_dim % 8 == 0;
         return attention_bwd__f32(&c);
     }
     if (q->dtype == BORN_F64) {

@@ -29,6 +29,7 @@ typedef struct FN(attn_ctx_) {
     const void *mask;
     int64_t bq, bkv, group;
     int64_t nqb, nkb;
+    bool fast; /* f32 only: the backward's tiles go through attn_bwd_tile_f32_avx2 */
     bool failed;
 } FN(attn_ctx_);
 
@@ -160,6 +161,8 @@ static born_status FN(attention_fwd_)(FN(attn_ctx_) *c) {
 /* Scratch for one backward task: the S/P tile, its dropped-out copy, and dP/dS. */
 typedef struct FN(bwd_scratch_) {
     REAL *p, *pd, *ds;
+    REAL *qp, *dop; /* panels for the f32 AVX2 tiles */
+    int64_t ldp;    /* their row stride for P^T and dS^T */
 } FN(bwd_scratch_);
 
 /* P (and Pd) for the tile of queries [i0, i0+m) and keys [j0, j0+n) of head h, from the lse. */
@@ -197,10 +200,41 @@ static void FN(dscores_)(const FN(attn_ctx_) *c, int64_t b, int64_t h, int64_t i
     }
 }
 
+#ifdef ATTN_FAST_TILES
+/* The f32 AVX2 tile: P^T and dS^T from attn_bwd_tile_f32_avx2 (register tiles, no packing of K
+ * or V), then the three products into dV, dK and dQ. */
+static void FN(fast_bwd_tile_)(const FN(attn_ctx_) *c, int64_t b, int64_t h, int64_t i0, int64_t m,
+                               int64_t j0, int64_t n, FN(bwd_scratch_) *w, int want) {
+    const born_attention_args *a = c->a;
+    int64_t ld = w->ldp, e = a->head_dim, ev = a->v_dim, hk = h / c->group;
+    int64_t row = (b * a->q_heads + h) * a->q_len + i0;
+    const REAL *dout = c->dout + row * ev, *q = FN(q_row_)(c, b, h, i0), *k = FN(k_row_)(c, b, hk, j0);
+    attn_bwd_tile_f32 t = {a, q, dout, k, FN(v_row_)(c, b, hk, j0), c->lse + row, c->delta + row,
+                           c->sq.strides[2], c->sq.strides[3], c->sk.strides[2], c->sv.strides[2],
+                           i0, m, j0, n, ld, w->p, w->ds, w->qp, w->dop};
+    attn_bwd_tile_f32_avx2(&t);
+    if (want & 1) {
+        REAL *dk = c->dk + ((b * a->kv_heads + hk) * a->kv_len + j0) * e;
+        REAL *dv = c->dv + ((b * a->kv_heads + hk) * a->kv_len + j0) * ev;
+        GEMM(n, ev, m, (REAL)1, w->p, ld, 1, dout, ev, 1, (REAL)1, dv, ev, 1);
+        GEMM(n, e, m, (REAL)a->scale, w->ds, ld, 1, q, c->sq.strides[2], c->sq.strides[3], (REAL)1, dk, e, 1);
+    }
+    if (want & 2)
+        GEMM(m, e, n, (REAL)a->scale, w->ds, 1, ld, k, c->sk.strides[2], c->sk.strides[3], (REAL)1,
+             c->dq + row * e, e, 1);
+}
+#endif
+
 /* One tile's contributions. want: bit 1 dV and dK, bit 2 dQ. */
 static void FN(bwd_tile_)(const FN(attn_ctx_) *c, int64_t b, int64_t h, int64_t i0, int64_t m,
                           int64_t j0, int64_t n, FN(bwd_scratch_) *w, int want) {
     const born_attention_args *a = c->a;
+#ifdef ATTN_FAST_TILES
+    if (c->fast) {
+        FN(fast_bwd_tile_)(c, b, h, i0, m, j0, n, w, want);
+        return;
+    }
+#endif
     int64_t ld = c->bkv, e = a->head_dim, ev = a->v_dim, hk = h / c->group;
     const REAL *dout = c->dout + ((b * a->q_heads + h) * a->q_len + i0) * ev;
     FN(probs_)(c, b, h, i0, m, j0, n, w);
@@ -221,11 +255,17 @@ static void FN(bwd_tile_)(const FN(attn_ctx_) *c, int64_t b, int64_t h, int64_t 
              c->sk.strides[3], (REAL)1, c->dq + ((b * a->q_heads + h) * a->q_len + i0) * e, e, 1);
 }
 
+/* Three tiles of bkv rows of ldp (>= bq) elements, then the panels; 64-byte aligned. */
 static bool FN(scratch_new_)(const FN(attn_ctx_) *c, FN(bwd_scratch_) *w) {
-    size_t tile = (size_t)(c->bq * c->bkv);
-    w->p = malloc(sizeof(REAL) * tile * 3);
+    int64_t bqp = (c->bq + 15) / 16 * 16;
+    w->ldp = bqp + 8;
+    size_t tile = (size_t)(w->ldp * c->bkv);
+    size_t bytes = sizeof(REAL) * (tile * 3 + (size_t)(bqp * (c->a->head_dim + c->a->v_dim) + 16));
+    w->p = aligned_alloc(64, (bytes + 63) / 64 * 64);
     w->pd = w->p + tile;
     w->ds = w->pd + tile;
+    w->qp = w->ds + tile;
+    w->dop = w->qp + bqp * c->a->head_dim;
     return w->p != NULL;
 }
 

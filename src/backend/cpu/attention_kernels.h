@@ -2,11 +2,41 @@
 #ifndef BORN_CPU_ATTENTION_KERNELS_H
 #define BORN_CPU_ATTENTION_KERNELS_H
 
+#include <stdbool.h>
 #include <stdint.h>
+
+#include "backend/backend.h"
 
 /* x[i] = exp(x[i] - shift) for i < n, in place; returns the sum (-inf entries give 0). The
  * portable loop and its AVX2 twin (only on CPUs with AVX2 + FMA). */
 float attn_exp_shift_f32_ref(float *x, int64_t n, float shift);
 float attn_exp_shift_f32_avx2(float *x, int64_t n, float shift);
+
+/* The f32 flash-attention forward on AVX2 + FMA (attention_fwd_avx2.c) for inputs without a
+ * mask or dropout whose K and V rows are contiguous and whose v_dim is a multiple of 8. out and
+ * lse are contiguous; failed is set when a task cannot allocate its tiles. */
+typedef struct attn_fwd_f32_job {
+    const born_attention_args *a;
+    const float *q, *k, *v;
+    int64_t q_s[4], k_s[4], v_s[4]; /* element strides of q, k, v */
+    float *out, *lse;
+    int64_t bq, bkv; /* tile sizes */
+    bool failed;
+} attn_fwd_f32_job;
+void attn_fwd_f32_avx2(attn_fwd_f32_job *jb);
+
+/* One tile of the f32 backward on AVX2 + FMA (same conditions as the forward): for queries
+ * [i0, i0 + m) and keys [j0, j0 + n) of one head, P^T and dS^T = (P (dP - Delta))^T, each n rows
+ * of ldp floats (ldp >= m rounded up to 16). q points at query i0's row, dout at its row of the
+ * contiguous grad_out, k and v at key j0's rows; lse and delta at query i0's. qp and dop are
+ * 32-byte aligned scratch of mp d and mp v_dim + 16 floats (mp = m rounded up to 16). */
+typedef struct attn_bwd_tile_f32 {
+    const born_attention_args *a;
+    const float *q, *dout, *k, *v, *lse, *delta;
+    int64_t q_rs, q_cs, ks, vs;
+    int64_t i0, m, j0, n, ldp;
+    float *pt, *dst, *qp, *dop;
+} attn_bwd_tile_f32;
+void attn_bwd_tile_f32_avx2(const attn_bwd_tile_f32 *t);
 
 #endif
