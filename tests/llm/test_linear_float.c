@@ -2,7 +2,7 @@
  * a double-precision product of the same (converted) values, with edge sizes (rows and tokens
  * that fill no tile, k that is no multiple of 8, more than one token group and k block), a bias,
  * a strided output, and identical bits with 1 and 2 threads; and the one-token f16 rows
- * (llm_dot_rows_f16) against one dot per row. */
+ * (llm_dot_rows_f16) against a double reference and against each row alone. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

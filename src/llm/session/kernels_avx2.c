@@ -188,47 +188,6 @@ void llm_pack_f16_t16_avx2(int64_t kc, const uint16_t *s, int64_t ls, float *dst
         for (int i = 0; i < 16; i++) dst[p * 16 + i] = _cvtsh_ss(s[i * ls + p]);
 }
 
-/* Four rows of f16 weights against one f32 input: two 8-lane accumulators per row over runs of
- * 16 (x loaded once for the four rows), then runs of 8, the tail in scalars. */
-void llm_dot4_f16_avx2(const float *x, const uint16_t *w, int64_t ls, int64_t n, float *out) {
-    const uint16_t *w0 = w, *w1 = w + ls, *w2 = w + 2 * ls, *w3 = w + 3 * ls;
-    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00,
-           a31 = a00;
-#define CVT(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
-        a00 = _mm256_fmadd_ps(x0, CVT(w0 + i), a00);
-        a01 = _mm256_fmadd_ps(x1, CVT(w0 + i + 8), a01);
-        a10 = _mm256_fmadd_ps(x0, CVT(w1 + i), a10);
-        a11 = _mm256_fmadd_ps(x1, CVT(w1 + i + 8), a11);
-        a20 = _mm256_fmadd_ps(x0, CVT(w2 + i), a20);
-        a21 = _mm256_fmadd_ps(x1, CVT(w2 + i + 8), a21);
-        a30 = _mm256_fmadd_ps(x0, CVT(w3 + i), a30);
-        a31 = _mm256_fmadd_ps(x1, CVT(w3 + i + 8), a31);
-    }
-    for (; i + 8 <= n; i += 8) {
-        const __m256 x0 = _mm256_loadu_ps(x + i);
-        a00 = _mm256_fmadd_ps(x0, CVT(w0 + i), a00);
-        a10 = _mm256_fmadd_ps(x0, CVT(w1 + i), a10);
-        a20 = _mm256_fmadd_ps(x0, CVT(w2 + i), a20);
-        a30 = _mm256_fmadd_ps(x0, CVT(w3 + i), a30);
-    }
-#undef CVT
-    float s0 = hsum(_mm256_add_ps(a00, a01)), s1 = hsum(_mm256_add_ps(a10, a11));
-    float s2 = hsum(_mm256_add_ps(a20, a21)), s3 = hsum(_mm256_add_ps(a30, a31));
-    for (int64_t j = i; j < n; j++) {
-        s0 += x[j] * _cvtsh_ss(w0[j]);
-        s1 += x[j] * _cvtsh_ss(w1[j]);
-        s2 += x[j] * _cvtsh_ss(w2[j]);
-        s3 += x[j] * _cvtsh_ss(w3[j]);
-    }
-    out[0] = s0;
-    out[1] = s1;
-    out[2] = s2;
-    out[3] = s3;
-}
-
 /* ---- batched attention in ggml's TILE order (see kernels.c) --------------------------------- */
 
 void llm_kq_scores_tile_f16_avx2(const float *q, const uint16_t *k, int64_t d, int64_t n_kv, float scale,

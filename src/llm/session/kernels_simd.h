@@ -23,8 +23,6 @@ void llm_swiglu_avx2(float *gate, const float *up, int64_t n);
 /* One 16-row panel of f32 values from 16 f16 rows ls apart: dst[p * 16 + i] = s[i * ls + p] for
  * p < kc (the f32 GEMM's packed B layout). */
 void llm_pack_f16_t16_avx2(int64_t kc, const uint16_t *s, int64_t ls, float *dst);
-/* out[r] = sum_i x[i] * f16(w[r * ls + i]) for r < 4, each row summed as llm_dot_f16_avx2 sums it */
-void llm_dot4_f16_avx2(const float *x, const uint16_t *w, int64_t ls, int64_t n, float *out);
 
 /* Batched attention in ggml's TILE order (kernels.c), bit for bit as the one-key helpers: sc[j] =
  * (q . k_j) * scale for n_kv keys d apart (d % 8 == 0), four keys at a time; x[i] rounded to

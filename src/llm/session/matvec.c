@@ -49,8 +49,8 @@ static void group_rows(int64_t begin, int64_t end, void *arg) {
     }
 }
 
-/* One token with f16 weights: runs of four rows of one weight share the loads of x (each output
- * is llm_linear's dot, see llm_dot_rows_f16). */
+/* One token with f16 weights: all rows of the group in one parallel loop (each output is
+ * llm_linear's dot, see llm_dot_rows_f16). */
 static void group_rows_f16(int64_t begin, int64_t end, void *arg) {
     const group_ctx *c = arg;
     int g = 0;
@@ -92,7 +92,7 @@ born_status llm_linear_group(born_session *s, float *const *outs, const float *x
         c.count = count;
         c.xq = x;
         for (int g = 0; g < count; g++) c.starts[g + 1] = c.starts[g] + ws[g]->rows;
-        /* ~16 KiB of weights per chunk, whole runs of four rows */
+        /* ~16 KiB of weights per chunk */
         int64_t grain = (int64_t)(16384 / ws[0]->row_bytes) / 4 * 4;
         born_parallel_for(c.starts[count], grain < 4 ? 4 : grain, group_rows_f16, &c);
         return BORN_OK;
