@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend/cpu/conv_pack.h"
+#include "backend/cpu/transpose_avx2.h"
 
 /* The positions [l, l + n) (n <= 8) as runs: lane i of run r reads base + shift[r] + i. */
 typedef struct runs8 {
@@ -107,30 +108,6 @@ void cpu_conv_pack_cols_f32_avx2(const conv_im2col *m, int64_t t0, int64_t kc, i
     }
 }
 
-/* r[i] <- lane i of every row: the 8 x 8 transpose. */
-static inline void transpose8(__m256 r[8]) {
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
-    __m256 s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
-    __m256 s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
-    __m256 s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
-    __m256 s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
 void cpu_conv_pack_taps_f32_avx2(const conv_im2col *m, int64_t t0, int64_t nt, int64_t l0,
                                  int64_t kc, float *dst) {
     if (!m->inside || !m->unit_stride) {
@@ -155,7 +132,7 @@ void cpu_conv_pack_taps_f32_avx2(const conv_im2col *m, int64_t t0, int64_t nt, i
                 for (int i = 0; i < 6; i++)
                     v[i] = i < rows ? runs_load(base[i], &runs[q]) : _mm256_setzero_ps();
                 v[6] = v[7] = _mm256_setzero_ps();
-                transpose8(v); /* v[s]: the 6 taps (and 2 zeros) of position p + s */
+                avx2_transpose8_ps(v); /* v[s]: the 6 taps (and 2 zeros) of position p + s */
                 float *o = d + p * 6;
                 for (int64_t s = 0; s + 1 < n; s++) /* 8 floats each; the next step overwrites 2 */
                     _mm256_storeu_ps(o + s * 6, v[s]);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "backend/cpu/gemm_kernels.h"
+#include "backend/cpu/transpose_avx2.h"
 
 /* ---- micro-kernels ------------------------------------------------------------------------ */
 
@@ -295,26 +296,6 @@ void gemv_axpy_f32_avx2(int64_t k, int64_t n, const float *x, int64_t x_s, const
 
 /* ---- f32 packing of lanes contiguous along k (rows of A, rows of a linear layer's weight) ---- */
 
-/* The 8 x 8 transpose of r[0..7] in place. */
-static inline void transpose8(__m256 r[8]) {
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
 void gemm_pack_t6_f32_avx2(int64_t kc, const float *s, int64_t ls, float *dst) {
     int64_t p = 0;
     for (; p + 8 <= kc; p += 8) {
@@ -322,7 +303,7 @@ void gemm_pack_t6_f32_avx2(int64_t kc, const float *s, int64_t ls, float *dst) {
         for (int i = 0; i < 6; i++)
             r[i] = _mm256_loadu_ps(s + i * ls + p);
         r[6] = r[7] = _mm256_setzero_ps();
-        transpose8(r);
+        avx2_transpose8_ps(r);
         float *d = dst + p * 6;
         for (int q = 0; q < 7; q++)
             _mm256_storeu_ps(d + q * 6, r[q]); /* lanes 6, 7 overwritten next */
@@ -341,7 +322,7 @@ void gemm_pack_t16_f32_avx2(int64_t kc, const float *s, int64_t ls, float *dst) 
             __m256 r[8];
             for (int i = 0; i < 8; i++)
                 r[i] = _mm256_loadu_ps(s + (g * 8 + i) * ls + p);
-            transpose8(r);
+            avx2_transpose8_ps(r);
             for (int q = 0; q < 8; q++)
                 _mm256_store_ps(dst + (p + q) * 16 + g * 8, r[q]);
         }

@@ -8,6 +8,7 @@
 #endif
 
 #include "llm/session/kernels_simd.h"
+#include "backend/cpu/transpose_avx2.h"
 
 static float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -155,25 +156,6 @@ void llm_swiglu_avx2(float *gate, const float *up, int64_t n) {
 
 /* ---- f16 weight panels for the batched f16 product (linear_float.c) ------------------------- */
 
-static inline void transpose8_ps(__m256 r[8]) {
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
 void llm_pack_f16_t16_avx2(int64_t kc, const uint16_t *s, int64_t ls, float *dst) {
     int64_t p = 0;
     for (; p + 8 <= kc; p += 8)
@@ -181,7 +163,7 @@ void llm_pack_f16_t16_avx2(int64_t kc, const uint16_t *s, int64_t ls, float *dst
             __m256 r[8];
             for (int i = 0; i < 8; i++)
                 r[i] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + (g * 8 + i) * ls + p)));
-            transpose8_ps(r);
+            avx2_transpose8_ps(r);
             for (int q = 0; q < 8; q++) _mm256_storeu_ps(dst + (p + q) * 16 + g * 8, r[q]);
         }
     for (; p < kc; p++)
