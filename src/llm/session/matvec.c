@@ -20,6 +20,20 @@ typedef struct group_ctx {
     quant_gemm_fn gemm[LLM_GROUP_MAX];
 } group_ctx;
 
+/* The shared part of a group's context: the weights, biases and outputs, and each weight's first
+ * row in the group's row numbering. */
+static void group_init(group_ctx *c, const llm_weight *const *ws, const llm_weight *const *bs,
+                       float *const *outs, int count, const void *xq) {
+    memset(c, 0, sizeof *c);
+    c->ws = ws;
+    c->bs = bs;
+    c->outs = outs;
+    c->count = count;
+    c->xq = xq;
+    for (int g = 0; g < count; g++)
+        c->starts[g + 1] = c->starts[g] + ws[g]->rows;
+}
+
 static void group_rows(int64_t begin, int64_t end, void *arg) {
     const group_ctx *c = arg;
     int g = 0;
@@ -85,13 +99,7 @@ born_status llm_linear_group(born_session *s, float *const *outs, const float *x
     }
     if (n == 1 && count <= LLM_GROUP_MAX && float_weights(ws, count, BORN_F16)) {
         group_ctx c;
-        memset(&c, 0, sizeof c);
-        c.ws = ws;
-        c.bs = bs;
-        c.outs = outs;
-        c.count = count;
-        c.xq = x;
-        for (int g = 0; g < count; g++) c.starts[g + 1] = c.starts[g] + ws[g]->rows;
+        group_init(&c, ws, bs, outs, count, x);
         /* ~16 KiB of weights per chunk */
         int64_t grain = (int64_t)(16384 / ws[0]->row_bytes) / 4 * 4;
         born_parallel_for(c.starts[count], grain < 4 ? 4 : grain, group_rows_f16, &c);
@@ -113,14 +121,8 @@ born_status llm_linear_group(born_session *s, float *const *outs, const float *x
         return BORN_OK;
     }
     group_ctx c;
-    memset(&c, 0, sizeof c);
-    c.ws = ws;
-    c.bs = bs;
-    c.outs = outs;
-    c.count = count;
-    c.xq = s->xq;
+    group_init(&c, ws, bs, outs, count, s->xq);
     for (int g = 0; g < count; g++) {
-        c.starts[g + 1] = c.starts[g] + ws[g]->rows;
         c.dot[g] = quant_vec_dot_of(ws[g]->dtype);
         c.gemm[g] = quant_gemm_of(ws[g]->dtype);
     }
