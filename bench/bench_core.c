@@ -3,14 +3,17 @@
  *   - large elementwise ops and a reduction in GB/s (Born vs a plain C loop and OpenBLAS),
  *   - the memory bandwidth (a STREAM-like copy over the same threads), the yardstick for the
  *     streaming figures that follow,
- *   - exp, tanh, gelu, softmax over rows of 4096 and sums over dim 0 in GB/s (Born vs a plain C
- *     loop with libm compiled -O3 and split over the same threads, and OpenBLAS sgemv against a
- *     vector of ones for the column sums), each also as a fraction of the copy bandwidth,
+ *   - exp, tanh, gelu, softmax and log-softmax over rows of 4096, layer and RMS norm and sums
+ *     over dim 0 in GB/s (Born vs a plain C loop with libm compiled -O3 and split over the same
+ *     threads, and OpenBLAS sgemv against a vector of ones for the column sums), each also as a
+ *     fraction of the copy bandwidth; the backward kernels of gelu, softmax, log-softmax and the
+ *     norms (called through the backend, without a peer) likewise,
  *   - an add that creates its 64 MiB result (Born's caching allocator vs malloc + loop + free),
  *   - f32 matmul GFLOP/s at n = 256 ... 2048 (Born vs OpenBLAS sgemm),
- * with 1 and 2 threads (or the thread counts given as arguments). Each figure is the median of
- * several repetitions. This is a measurement, not a target. GB/s count the bytes an op must move
- * once: 8 per element for a unary op or softmax (read + write), 12 for add, 4 for a sum. */
+ * with 1 and 2 threads (or the thread counts given as arguments; --stream first runs only the
+ * streaming rows). Each figure is the median of several repetitions. This is a measurement, not
+ * a target. GB/s count the bytes an op must move once: 8 per element for a unary op, softmax or
+ * norm (read + write), 12 for add and the backward kernels (two reads, one write), 4 for a sum. */
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
@@ -18,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backend/cpu/cpu_kernels.h"
 #include "born/born.h"
 #include "bench_util.h"
 
@@ -108,6 +112,7 @@ static void blas_asum_fn(void *arg) {
 typedef struct peer_ctx {
     const float *in;
     float *out;
+    const float *w;     /* the norms' weight (and bias) */
     int64_t rows, cols; /* softmax rows and column sums */
 } peer_ctx;
 
@@ -145,6 +150,38 @@ static void peer_softmax_rows(int64_t b, int64_t e, void *arg) {
         for (int64_t i = 0; i < n; i++) y[i] *= inv;
     }
 }
+static void peer_log_softmax_rows(int64_t b, int64_t e, void *arg) {
+    const peer_ctx *c = arg;
+    int64_t n = c->cols;
+    for (int64_t r = b; r < e; r++) {
+        const float *x = c->in + r * n;
+        float *y = c->out + r * n;
+        float m = -INFINITY, s = 0;
+        for (int64_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+        for (int64_t i = 0; i < n; i++) s += expf(x[i] - m);
+        float lse = m + logf(s);
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] - lse;
+    }
+}
+/* layer norm (cols == n) or, with rms set, RMS norm of rows, weight and bias all ones */
+static void peer_norm_rows(int64_t b, int64_t e, void *arg, bool rms) {
+    const peer_ctx *c = arg;
+    int64_t n = c->cols;
+    for (int64_t r = b; r < e; r++) {
+        const float *x = c->in + r * n;
+        float *y = c->out + r * n;
+        float m = 0, v = 0;
+        if (!rms) {
+            for (int64_t i = 0; i < n; i++) m += x[i];
+            m /= (float)n;
+        }
+        for (int64_t i = 0; i < n; i++) v += (x[i] - m) * (x[i] - m);
+        float s = 1.0f / sqrtf(v / (float)n + 1e-5f);
+        for (int64_t i = 0; i < n; i++) y[i] = (x[i] - m) * s * c->w[i] + (rms ? 0 : c->w[i]);
+    }
+}
+static void peer_layer_norm_rows(int64_t b, int64_t e, void *arg) { peer_norm_rows(b, e, arg, false); }
+static void peer_rms_norm_rows(int64_t b, int64_t e, void *arg) { peer_norm_rows(b, e, arg, true); }
 /* Column sums of a [rows, cols] matrix by accumulating rows into the output; the range is over
  * blocks of 1024 columns. */
 static void peer_colsum_blocks(int64_t b, int64_t e, void *arg) {
@@ -172,6 +209,7 @@ enum { PEER_GRAIN = 1 << 16 };
 
 typedef struct stream_ctx {
     born_tensor *x, *y, *out, *m, *colsum, *ones;
+    born_strided sx, sy, sout, sm, sg, smo, sw, sstat[2], snone; /* for the backend kernels */
     peer_ctx p;
     int64_t n;
 } stream_ctx;
@@ -195,6 +233,18 @@ static void peer_gelu_fn(void *arg) {
 static void peer_softmax_fn(void *arg) {
     stream_ctx *c = arg;
     born_parallel_for(c->p.rows, 1, peer_softmax_rows, &c->p);
+}
+static void peer_log_softmax_fn(void *arg) {
+    stream_ctx *c = arg;
+    born_parallel_for(c->p.rows, 1, peer_log_softmax_rows, &c->p);
+}
+static void peer_layer_norm_fn(void *arg) {
+    stream_ctx *c = arg;
+    born_parallel_for(c->p.rows, 1, peer_layer_norm_rows, &c->p);
+}
+static void peer_rms_norm_fn(void *arg) {
+    stream_ctx *c = arg;
+    born_parallel_for(c->p.rows, 1, peer_rms_norm_rows, &c->p);
 }
 static void peer_colsum_fn(void *arg) {
     stream_ctx *c = arg;
@@ -239,6 +289,41 @@ static void born_softmax_fn(void *arg) {
     born_softmax(c->m, 1);
     born_scope_end();
 }
+static void born_log_softmax_fn(void *arg) {
+    stream_ctx *c = arg;
+    born_scope_begin();
+    born_log_softmax(c->m, 1);
+    born_scope_end();
+}
+/* The backend kernels, called directly (their autograd wrappers would time the graph too). */
+static void born_gelu_backward_fn(void *arg) {
+    stream_ctx *c = arg;
+    cpu_unary_backward(BORN_UNARY_GELU, &c->sout, &c->sy, &c->sx, &c->sx, NULL);
+}
+static void born_softmax_backward_fn(void *arg) {
+    stream_ctx *c = arg;
+    cpu_softmax_backward(false, &c->smo, &c->sg, &c->sm, 1);
+}
+static void born_log_softmax_backward_fn(void *arg) {
+    stream_ctx *c = arg;
+    cpu_softmax_backward(true, &c->smo, &c->sg, &c->sm, 1);
+}
+static void born_layer_norm_fn(void *arg) {
+    stream_ctx *c = arg;
+    cpu_row_norm(false, &c->smo, &c->sstat[0], &c->sstat[1], &c->sm, &c->sw, &c->sw, 1e-5);
+}
+static void born_rms_norm_fn(void *arg) {
+    stream_ctx *c = arg;
+    cpu_row_norm(true, &c->smo, &c->snone, &c->sstat[1], &c->sm, &c->sw, &c->snone, 1e-5);
+}
+static void born_layer_norm_backward_fn(void *arg) {
+    stream_ctx *c = arg;
+    cpu_row_norm_backward(false, &c->smo, &c->sg, &c->sm, &c->sstat[0], &c->sstat[1], &c->sw);
+}
+static void born_rms_norm_backward_fn(void *arg) {
+    stream_ctx *c = arg;
+    cpu_row_norm_backward(true, &c->smo, &c->sg, &c->sm, &c->snone, &c->sstat[1], &c->sw);
+}
 static void born_colsum_fn(void *arg) {
     stream_ctx *c = arg;
     born_scope_begin();
@@ -255,6 +340,12 @@ static void born_add_alloc_fn(void *arg) {
 static void row(const char *label, double born, double peer, double bw) {
     printf("%-40s %9.1f %9.1f %7.2f %7.0f%%\n", label, born, peer, born / peer, 100.0 * born / bw);
 }
+
+/* A row without a peer. */
+static void row1(const char *label, double born, double bw) {
+    printf("%-40s %9.1f %9s %7s %7.0f%%\n", label, born, "-", "-", 100.0 * born / bw);
+}
+
 
 /* The streaming figures: returns nothing, prints rows of GB/s. */
 static void run_streaming(void) {
@@ -282,6 +373,11 @@ static void run_streaming(void) {
     tb = time_median(born_gelu_fn, &c, 3);
     tp = time_median(peer_gelu_fn, &c, 3);
     row("  gelu (erf) 2^24 (peer: erff loop)", gb2 / tb, gb2 / tp, bw);
+    c.sx = strided_of(c.x);
+    c.sy = strided_of(c.y);
+    c.sout = strided_of(c.out);
+    double gb3 = 12.0 * (double)n / 1e9; /* backward: grad_out and x in, grad_in out */
+    row1("  gelu backward 2^24 (12 B/element)", gb3 / time_median(born_gelu_backward_fn, &c, 3), bw);
 
     int64_t rows = 4096, cols = 4096;
     c.m = born_randn(NULL, BORN_F32, BORN_DIMS(rows, cols));
@@ -291,6 +387,42 @@ static void run_streaming(void) {
     tb = time_median(born_softmax_fn, &c, 3);
     tp = time_median(peer_softmax_fn, &c, 3);
     row("  softmax [4096, 4096] dim 1 (peer: C)", gb2 / tb, gb2 / tp, bw);
+    tb = time_median(born_log_softmax_fn, &c, 3);
+    tp = time_median(peer_log_softmax_fn, &c, 3);
+    row("  log_softmax [4096, 4096] dim 1 (peer: C)", gb2 / tb, gb2 / tp, bw);
+    {
+        born_tensor *g = born_randn(NULL, BORN_F32, BORN_DIMS(rows, cols));
+        born_tensor *mo = born_zeros(BORN_F32, BORN_DIMS(rows, cols));
+        born_tensor *w = born_ones(BORN_F32, 1, &cols);
+        born_tensor *st[2] = {born_zeros(BORN_F32, 1, &rows), born_ones(BORN_F32, 1, &rows)};
+        c.sm = strided_of(c.m);
+        c.sg = strided_of(g);
+        c.smo = strided_of(mo);
+        c.sw = strided_of(w);
+        for (int k = 0; k < 2; k++) c.sstat[k] = strided_of(st[k]);
+        memset(&c.snone, 0, sizeof c.snone);
+        c.p.out = born_data_f32(mo);
+        c.p.w = born_data_f32(w);
+        tb = time_median(born_softmax_backward_fn, &c, 3);
+        row1("  softmax backward [4096, 4096] (12 B/el)", gb3 / tb, bw);
+        tb = time_median(born_log_softmax_backward_fn, &c, 3);
+        row1("  log_softmax backward [4096, 4096]", gb3 / tb, bw);
+        tb = time_median(born_layer_norm_fn, &c, 3);
+        tp = time_median(peer_layer_norm_fn, &c, 3);
+        row("  layer_norm [4096, 4096] (peer: C)", gb2 / tb, gb2 / tp, bw);
+        tb = time_median(born_rms_norm_fn, &c, 3);
+        tp = time_median(peer_rms_norm_fn, &c, 3);
+        row("  rms_norm [4096, 4096] (peer: C)", gb2 / tb, gb2 / tp, bw);
+        tb = time_median(born_layer_norm_backward_fn, &c, 3);
+        row1("  layer_norm backward [4096, 4096]", gb3 / tb, bw);
+        tb = time_median(born_rms_norm_backward_fn, &c, 3);
+        row1("  rms_norm backward [4096, 4096]", gb3 / tb, bw);
+        born_free(g);
+        born_free(mo);
+        born_free(w);
+        born_free(st[0]);
+        born_free(st[1]);
+    }
 
     c.colsum = born_zeros(BORN_F32, 1, &cols);
     c.ones = born_ones(BORN_F32, 1, &rows);
@@ -318,7 +450,6 @@ static void run_streaming(void) {
     born_free(c.ones);
     born_free(c.colsum);
 
-    double gb3 = 12.0 * (double)n / 1e9;
     tb = time_median(born_add_alloc_fn, &c, 3);
     tp = time_median(peer_add_alloc_fn, &c, 3);
     row("  add 2^24, new result (peer: malloc+C)", gb3 / tb, gb3 / tp, bw);
@@ -348,8 +479,15 @@ static void blas_mm_fn(void *arg) {
                 born_data_f32(c->a), c->n, born_data_f32(c->b), c->n, 0.0f, born_data_f32(c->out), c->n);
 }
 
+static bool stream_only; /* --stream: only the streaming rows */
+
 static void run(int threads) {
     born_set_num_threads(threads);
+    if (stream_only) {
+        printf("\n== %d thread%s\n", threads, threads > 1 ? "s" : "");
+        run_streaming();
+        return;
+    }
     openblas_set_num_threads(threads);
     printf("\n== %d thread%s (OpenBLAS core: %s)\n", threads, threads > 1 ? "s" : "", openblas_get_corename());
 
@@ -408,8 +546,13 @@ int main(int argc, char **argv) {
     born_init();
     born_manual_seed(0);
     printf("Born %s core benchmark. Ratios > 1 mean Born is faster (for creation: < 1).\n", born_version());
-    if (argc > 1) {
-        for (int i = 1; i < argc; i++) run(atoi(argv[i]));
+    int first = 1;
+    if (argc > 1 && strcmp(argv[1], "--stream") == 0) {
+        stream_only = true;
+        first = 2;
+    }
+    if (argc > first) {
+        for (int i = first; i < argc; i++) run(atoi(argv[i]));
     } else {
         run(1);
         run(2);
