@@ -12,6 +12,9 @@ Run by hand from the repository root:  python3 tools/gen_onnx_fixtures.py
   epilogue.onnx, epilogue_x/y.npy  Conv, Mul and Add by scalars, HardSwish written as Add, Clip,
                                Mul, Div (as PaddleOCR exports it), Mul, Add: fused into the conv
                                (alone with --epilogue)
+  convt.onnx, convt_x/y.npy     PaddleOCR det's head: ConvTranspose, Add of a [1, M, 1, 1] bias,
+                               BatchNormalization, Relu, ConvTranspose, Add, Sigmoid: the bias,
+                               normalization and Relu fused into the first (alone with --convt)
   lstm.onnx, lstm_{x1,h1,c1,x2}.npy, lstm_out_{0..5}.npy  two LSTMs with initializer weights (packed
                                at load): bidirectional with bias and peepholes, H = 5 (gate rows
                                not a multiple of 8), and forward with H = 96;
@@ -263,6 +266,39 @@ def epilogue():
     np.save(os.path.join(OUT, "epilogue_y.npy"), y)
 
 
+def convt():
+    rng = np.random.default_rng(13)
+    f = lambda *s: rng.standard_normal(s).astype(np.float32)
+    C, M = 6, 5
+    inits = [numpy_helper.from_array(f(C, M, 2, 2), "w1"), numpy_helper.from_array(f(1, M, 1, 1), "b1"),
+             numpy_helper.from_array(f(M) * 0.5 + 1, "g"), numpy_helper.from_array(f(M), "beta"),
+             numpy_helper.from_array(f(M), "mu"), numpy_helper.from_array(np.abs(f(M)) + 0.5, "var"),
+             numpy_helper.from_array(f(M, 1, 2, 2), "w2"), numpy_helper.from_array(f(1, 1, 1), "b2")]
+    nodes = [
+        helper.make_node("ConvTranspose", ["x", "w1"], ["t1"], kernel_shape=[2, 2], strides=[2, 2], name="up1"),
+        helper.make_node("Add", ["t1", "b1"], ["a1"], name="bias1"),
+        helper.make_node("BatchNormalization", ["a1", "g", "beta", "mu", "var"], ["n1"], epsilon=1e-5, name="bn"),
+        helper.make_node("Relu", ["n1"], ["r1"], name="relu"),
+        helper.make_node("ConvTranspose", ["r1", "w2"], ["t2"], kernel_shape=[2, 2], strides=[2, 2], name="up2"),
+        helper.make_node("Add", ["b2", "t2"], ["a2"], name="bias2"),
+        helper.make_node("Sigmoid", ["a2"], ["y"], name="prob"),
+    ]
+    g = helper.make_graph(nodes, "convt",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, C, 5, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 20, 16])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="born-fixtures")
+    m.ir_version = 8
+    path = os.path.join(OUT, "convt.onnx")
+    onnx.save(m, path)
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    x = f(1, C, 5, 4)
+    y = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.save(os.path.join(OUT, "convt_x.npy"), x)
+    np.save(os.path.join(OUT, "convt_y.npy"), y)
+
+
 def lstm():
     rng = np.random.default_rng(11)
     f = lambda *s: (rng.standard_normal(s) * 0.3).astype(np.float32)
@@ -316,12 +352,16 @@ if __name__ == "__main__":
     if "--epilogue" in sys.argv:
         epilogue()
         sys.exit(0)
+    if "--convt" in sys.argv:
+        convt()
+        sys.exit(0)
     if "--lstm" in sys.argv:
         lstm()
         shape_memo()
         sys.exit(0)
     if "--det-ref" not in sys.argv:
         epilogue()
+        convt()
         lstm()
         shape_memo()
         small()

@@ -1,6 +1,7 @@
 /* Fast paths for the ONNX convolutions that Born's generic conv2d handles poorly: depthwise 2-D
  * convolution computed directly (one channel at a time, rows accumulated with a contiguous inner
- * loop, channels spread over the thread pool; im2col would copy every input k*k times), and
+ * loop, channels spread over the thread pool; im2col would copy every input k*k times; narrow
+ * planes eight channels at a time in the vector lanes), and
  * ConvTranspose as a GEMM (W^T X through born_matmul) followed by a col2im scatter. */
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,46 @@ static void dw_task(int64_t begin, int64_t end, void *arg) {
     for (int64_t p = begin; p < end; p++) dw_plane_c(d, p);
 }
 
+#ifdef ONNX_HAVE_EP_AVX2
+/* Narrow planes (det's 10x10 and 5x5 with 5x5 kernels) go eight channels at a time with the
+ * channels in the vector lanes: a plane's rows would fill one partial vector each. */
+enum { DW_BLOCK_MAX_OW = 16 };
+
+static bool dw_blocked(const dw_ctx *d) {
+    return cpu_get_level() >= CPU_LEVEL_AVX2 && d->OW <= DW_BLOCK_MAX_OW && d->OW > 0 && d->OH > 0 &&
+           d->OH * d->OW <= (int64_t)1 << 16 && d->kh * d->kw <= 256 && d->sh <= 16 && d->sw <= 16 &&
+           d->dh <= 16 && d->dw <= 16;
+}
+
+static void dw_block_task(int64_t begin, int64_t end, void *arg) {
+    const dw_ctx *d = arg;
+    const int64_t hp = (d->OH - 1) * d->sh + (d->kh - 1) * d->dh + 1;
+    const int64_t wp = (d->OW - 1) * d->sw + (d->kw - 1) * d->dw + 1, nb = (d->C + 7) / 8;
+    float *scratch = malloc((size_t)(hp * wp * 8 + d->kh * d->kw * 8) * sizeof(float));
+    if (!scratch) {
+        for (int64_t t = begin; t < end; t++) {
+            int64_t n = t / nb, c0 = t % nb * 8, nc = d->C - c0 < 8 ? d->C - c0 : 8;
+            for (int64_t c = c0; c < c0 + nc; c++) dw_plane_c(d, n * d->C + c);
+        }
+        return;
+    }
+    onnx_dw_block bl = {.h = d->H, .w_in = d->W, .ph = d->ph, .pw = d->pw, .oh = d->OH, .ow = d->OW,
+                        .kh = d->kh, .kw = d->kw, .sh = d->sh, .sw = d->sw, .dh = d->dh, .dw = d->dw,
+                        .scratch = scratch};
+    bl.nops = onnx_conv_prep_ops(d->prep, &bl.kind, &bl.v);
+    for (int64_t t = begin; t < end; t++) {
+        int64_t n = t / nb, c0 = t % nb * 8;
+        bl.nc = (int)(d->C - c0 < 8 ? d->C - c0 : 8);
+        bl.x = d->x + (n * d->C + c0) * d->H * d->W;
+        bl.w = d->w + c0 * d->kh * d->kw;
+        bl.bias = d->b ? d->b + c0 : NULL;
+        bl.y = d->y + (n * d->C + c0) * d->OH * d->OW;
+        onnx_dw_block_avx2(&bl);
+    }
+    free(scratch);
+}
+#endif
+
 born_tensor *onnx_conv_depthwise(born_tensor *x, born_tensor *w, born_tensor *b,
                                  const int64_t *k, const int64_t *s, const int64_t *dil,
                                  const int64_t *pb, const int64_t *out, const onnx_conv_prep *prep) {
@@ -126,6 +167,13 @@ born_tensor *onnx_conv_depthwise(born_tensor *x, born_tensor *w, born_tensor *b,
     int64_t planes = xs[0] * xs[1], per = out[0] * out[1] * k[0] * k[1];
     int64_t chunks = per > 0 ? planes * per / DW_SPLIT_MACS : 1;
     if (chunks < 1) chunks = 1;
+#ifdef ONNX_HAVE_EP_AVX2
+    if (dw_blocked(&d)) {
+        int64_t blocks = xs[0] * ((xs[1] + 7) / 8);
+        born_parallel_for(blocks, (blocks + chunks - 1) / chunks, dw_block_task, &d);
+        return y;
+    }
+#endif
     born_parallel_for(planes, (planes + chunks - 1) / chunks, dw_task, &d);
     return y;
 }

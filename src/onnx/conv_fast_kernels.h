@@ -20,7 +20,24 @@ typedef struct onnx_dw_plane {
     const float (*v)[4];
 } onnx_dw_plane;
 
+/* Up to 8 channels of a depthwise convolution at once, channels in the vector lanes (narrow planes,
+ * where a plane's rows fill vectors poorly): x [nc planes of h x w], w [nc, kh kw], bias [nc] or
+ * NULL, y [nc planes of oh x ow]; the same arithmetic as onnx_dw_plane (the bias, then one FMA per
+ * tap in row-major order, padding taps multiplying zeros). scratch holds hp wp 8 + kh kw 8 floats,
+ * hp = (oh - 1) sh + (kh - 1) dh + 1, wp = (ow - 1) sw + (kw - 1) dw + 1. */
+typedef struct onnx_dw_block {
+    const float *x, *w, *bias;
+    float *y, *scratch;
+    int nc;
+    int64_t h, w_in, ph, pw, oh, ow, kh, kw, sh, sw, dh, dw;
+    int nops;
+    const int *kind;
+    const float (*v)[4];
+} onnx_dw_block;
+
 #if defined(__x86_64__)
+/* The channel block with AVX2 FMAs. */
+void onnx_dw_block_avx2(const onnx_dw_block *b);
 /* The plane with AVX2 FMAs: sw must be 1 or 2 and kh kw at most 49. */
 void onnx_dw_plane_avx2(const onnx_dw_plane *p);
 /* The nops operations in order on nrows rows of ncols floats, rows rs apart, in place. */

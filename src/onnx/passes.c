@@ -6,10 +6,11 @@
  *     file cannot make the loader allocate without bound (a ConstantOfShape of at most 2^16
  *     elements is folded); a fold that fails is left to run time,
  *     where it reports its error;
- *   - Conv + BatchNormalization (inference): the normalization is folded into the convolution's
- *     weights and bias;
+ *   - Conv or ConvTranspose (one group) + BatchNormalization (inference): the normalization is
+ *     folded into the convolution's weights and bias;
  *   - MatMul(x, W) + b with constant 2-D f32 W and 1-D b: one born_linear step with W^T stored;
- *   - Conv + Relu / Clip (constant bounds): the convolution clamps its own output in place;
+ *   - Conv or ConvTranspose + Relu / Clip (constant bounds): the convolution clamps its own
+ *     output in place;
  *   - LSTM with constant W, R (and B): the gate weights packed once (src/onnx/rnn_prep.c);
  *   - Conv + a chain of Mul / Add by f32 scalar constants and HardSwish written as nodes
  *     (x * Clip(x + a, lo, hi) / d, constant a, lo, hi, d): one in-place pass over the
@@ -135,47 +136,91 @@ static bool is_f32_const(const onnx_plan *p, int s) {
     return t && born_tensor_dtype(t) == BORN_F32;
 }
 
-/* Conv (i) + BatchNormalization (k): new weight and bias in the conv step. */
+/* Conv or ConvTranspose (i) + BatchNormalization (k): new weight and bias in the conv step. A
+ * Conv's output channel is the weight's first dimension; a ConvTranspose's (one group only) its
+ * second, [C, M, kernel...]. */
 static bool fuse_conv_bn(onnx_plan *p, int i, int k) {
     plan_step *cv = &p->steps[i], *bn = &p->steps[k];
     const onnx_node *b = bn->node;
+    bool tr = is_op(cv, "ConvTranspose");
     if (b->ninputs < 5 || b->noutputs < 1 || bn->in[0] != cv->out[0]) return false;
     for (int j = 1; j < b->noutputs; j++)
         if (bn->out[j] >= 0) return false;
     const onnx_attr *tm = onnx_node_attr(b, "training_mode");
     if (tm && tm->i) return false;
     if (!is_f32_const(p, cv->in[1]) || cv->over[1]) return false;
-    if (cv->node->ninputs > 2 && cv->in[2] >= 0 && !is_f32_const(p, cv->in[2])) return false;
+    if (!cv->over[2] && cv->node->ninputs > 2 && cv->in[2] >= 0 && !is_f32_const(p, cv->in[2]))
+        return false;
     for (int j = 1; j < 5; j++)
         if (!is_f32_const(p, bn->in[j])) return false;
     const onnx_attr *ea = onnx_node_attr(b, "epsilon");
     double eps = ea ? ea->f : 1e-5f;
     born_tensor *w = p->consts[cv->in[1]];
-    int64_t M = born_tensor_shape(w)[0], per = born_tensor_numel(w) / (M ? M : 1);
+    if (tr) {
+        const onnx_attr *ga = onnx_node_attr(cv->node, "group");
+        if ((ga && ga->i != 1) || born_tensor_ndim(w) < 3) return false;
+    }
+    /* the weight as [outer, M, per]: m's elements are outer runs of per */
+    int64_t M = born_tensor_shape(w)[tr ? 1 : 0], n = born_tensor_numel(w);
+    int64_t outer = tr ? born_tensor_shape(w)[0] : 1;
+    int64_t per = M && outer ? n / (M * outer) : 0;
     for (int j = 1; j < 5; j++)
         if (born_tensor_numel(p->consts[bn->in[j]]) != M) return false;
-    if (cv->node->ninputs > 2 && cv->in[2] >= 0 && born_tensor_numel(p->consts[cv->in[2]]) != M)
-        return false;
+    born_tensor *old_b = cv->over[2] ? cv->over[2]
+                         : cv->node->ninputs > 2 && cv->in[2] >= 0 ? p->consts[cv->in[2]] : NULL;
+    if (old_b && born_tensor_numel(old_b) != M) return false;
     born_scope_begin();
     born_tensor *nw = born_clone(w), *nb = born_empty(BORN_F32, 1, &M);
     bool ok = nw && nb;
     if (ok) {
         const float *g = born_data_f32(p->consts[bn->in[1]]), *be = born_data_f32(p->consts[bn->in[2]]);
         const float *mu = born_data_f32(p->consts[bn->in[3]]), *var = born_data_f32(p->consts[bn->in[4]]);
-        const float *ob = cv->node->ninputs > 2 && cv->in[2] >= 0 ? born_data_f32(p->consts[cv->in[2]]) : NULL;
+        const float *ob = old_b ? born_data_f32(old_b) : NULL;
         float *wd = born_data_f32(nw), *bd = born_data_f32(nb);
         for (int64_t m = 0; m < M; m++) {
             double sc = (double)g[m] / sqrt((double)var[m] + eps);
-            for (int64_t e = 0; e < per; e++) wd[m * per + e] = (float)((double)wd[m * per + e] * sc);
+            for (int64_t o = 0; o < outer; o++) {
+                float *wm = wd + (o * M + m) * per;
+                for (int64_t e = 0; e < per; e++) wm[e] = (float)((double)wm[e] * sc);
+            }
             bd[m] = (float)(((ob ? (double)ob[m] : 0.0) - (double)mu[m]) * sc + (double)be[m]);
         }
         cv->over[1] = born_tensor_retain(nw);
+        born_free(cv->over[2]); /* a bias fused before (fuse_convt_add) */
         cv->over[2] = born_tensor_retain(nb);
     }
     born_scope_end();
     born_clear_error();
     if (ok) absorb(p, i, k);
     return ok;
+}
+
+/* ConvTranspose without a bias (i) + Add of a constant f32 per-channel bias, shaped [M, 1, 1] or
+ * [1, M, 1, 1] for 2-D (k): the bias becomes the convolution's own, which it adds after the sum as
+ * the Add did (the same rounding). paddle2onnx writes the bias of a transposed convolution so. */
+static bool fuse_convt_add(onnx_plan *p, int i, int k) {
+    plan_step *cv = &p->steps[i], *ad = &p->steps[k];
+    if (cv->over[2] || cv->act || (cv->node->ninputs > 2 && cv->in[2] >= 0)) return false;
+    if (ad->node->ninputs != 2 || ad->node->noutputs != 1 || !is_f32_const(p, cv->in[1])) return false;
+    const onnx_attr *ga = onnx_node_attr(cv->node, "group");
+    born_tensor *w = cv->over[1] ? cv->over[1] : p->consts[cv->in[1]];
+    if ((ga && ga->i != 1) || born_tensor_ndim(w) != 4) return false;
+    int other = ad->in[0] == cv->out[0] ? ad->in[1] : ad->in[0];
+    if ((ad->in[0] == cv->out[0]) == (ad->in[1] == cv->out[0]) || !is_f32_const(p, other)) return false;
+    born_tensor *b = p->consts[other];
+    int64_t M = born_tensor_shape(w)[1];
+    int r = born_tensor_ndim(b);
+    const int64_t *bs = born_tensor_shape(b);
+    if (r < 3 || r > 4 || bs[r - 3] != M || bs[r - 2] != 1 || bs[r - 1] != 1 || (r == 4 && bs[0] != 1))
+        return false;
+    born_scope_begin();
+    born_tensor *nb = born_reshape(born_contiguous(b), 1, &M);
+    if (nb) cv->over[2] = born_tensor_retain(nb);
+    born_scope_end();
+    born_clear_error();
+    if (!cv->over[2]) return false;
+    absorb(p, i, k);
+    return true;
 }
 
 /* Conv (i) + Relu / Clip (k): the conv clamps its output. */
@@ -382,7 +427,8 @@ born_status onnx_plan_optimize(onnx_plan *p) {
     for (int i = 0; i < p->nsteps; i++) {
         plan_step *ps = &p->steps[i];
         if (!ps->fn || ps->node->noutputs != 1) continue;
-        bool conv = is_op(ps, "Conv"), mm = is_op(ps, "MatMul");
+        /* ConvTranspose takes the BatchNormalization and activation too (det's head) */
+        bool conv = is_op(ps, "Conv") || is_op(ps, "ConvTranspose"), mm = is_op(ps, "MatMul");
         if (!conv && !mm) continue;
         for (;;) { /* Conv + BN + Relu chains */
             int k = sole_reader(p, readers, ps->out[0], i);
@@ -390,6 +436,7 @@ born_status onnx_plan_optimize(onnx_plan *p) {
             plan_step *pk = &p->steps[k];
             bool done = false;
             if (conv && is_op(pk, "BatchNormalization") && !ps->act) done = fuse_conv_bn(p, i, k);
+            else if (is_op(ps, "ConvTranspose") && is_op(pk, "Add")) done = fuse_convt_add(p, i, k);
             else if (conv && (is_op(pk, "Relu") || is_op(pk, "Clip"))) done = fuse_conv_act(p, i, k);
             else if (mm && is_op(pk, "Add") && ps->fn != onnx_op_fused_linear) done = fuse_linear(p, i, k);
             if (!done) break;

@@ -1,6 +1,6 @@
 /* cpu_conv2d_f32_prepacked (weights packed once) against born_conv2d (packed on every call): the
  * same bits for pointwise, padded, strided, grouped, few-tap (direct kernel), stride-1 (direct
- * tile kernel, masked last tile) and deep (several k blocks) geometries, with and without bias, on 1 and 2 threads; the epilogue sees every output
+ * tile kernel, masked last tile), stride-2 (the tile kernel over polyphase planes) and deep (several k blocks) geometries, with and without bias, on 1 and 2 threads; the epilogue sees every output
  * element exactly once; mismatched geometries are refused. */
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +40,10 @@ static void ep_half_plus_one(void *ctx, int64_t ch0, int64_t nch, float *out, in
     __atomic_fetch_add(&c->seen, nch * ncols, __ATOMIC_RELAXED);
 }
 
-/* One geometry: N, C, H, W, M, kernel, stride, pad, groups, bias. */
+/* The dilation conv_case uses (both directions). */
+static int64_t case_dil = 1;
+
+/* One geometry: N, C, H, W, M, kernel, stride, pad, groups, bias; dilation case_dil. */
 static void conv_case(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t kh,
                       int64_t kw, int64_t s, int64_t pad, int64_t groups, bool bias, int line) {
     born_scope_begin();
@@ -51,6 +54,7 @@ static void conv_case(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int
     p.stride[0] = p.stride[1] = s;
     p.padding[0] = p.padding[1] = pad;
     p.groups = groups;
+    p.dilation[0] = p.dilation[1] = case_dil;
     int64_t k = C / groups * kh * kw;
     int saved = born_get_num_threads();
     cpu_conv_weights *pw = cpu_conv_weights_new(born_data_f32(w), M, k, groups);
@@ -61,8 +65,8 @@ static void conv_case(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int
         CHECK_OK_TENSOR(want);
         if (!want) break;
         const int64_t *os = born_tensor_shape(want);
-        born_conv2d_geometry g = {N, C, H, W, M, os[2], os[3], kh, kw, {s, s}, {pad, pad}, {1, 1},
-                                  groups};
+        born_conv2d_geometry g = {N, C, H, W, M, os[2], os[3], kh, kw, {s, s}, {pad, pad},
+                                  {case_dil, case_dil}, groups};
         int64_t n = born_tensor_numel(want);
         float *got = malloc((size_t)n * sizeof(float)), *got2 = malloc((size_t)n * sizeof(float));
         CHECK(got && got2);
@@ -112,6 +116,20 @@ TEST(conv_prepacked_matches_born_conv2d) {
     conv_case(1, 300, 5, 5, 20, 1, 1, 1, 0, 1, false, __LINE__);  /* pointwise, two k blocks */
     conv_case(1, 20, 40, 40, 8, 3, 3, 1, 1, 1, true, __LINE__);   /* tiles split over threads */
     conv_case(1, 9, 3, 2, 7, 1, 1, 1, 0, 1, true, __LINE__);      /* one partial tile */
+    /* stride 2, one group: the tile kernel over polyphase planes on AVX2 */
+    conv_case(1, 3, 48, 50, 16, 3, 3, 2, 1, 1, true, __LINE__);   /* a first layer, padded */
+    conv_case(2, 5, 9, 8, 7, 3, 3, 2, 0, 1, false, __LINE__);     /* no padding, no bias */
+    conv_case(1, 40, 11, 13, 12, 3, 3, 2, 1, 1, true, __LINE__);  /* k = 360: two k blocks */
+    conv_case(1, 4, 7, 7, 6, 5, 5, 2, 2, 1, true, __LINE__);      /* 5x5, odd sizes */
+    conv_case(1, 6, 10, 9, 5, 1, 1, 2, 0, 1, true, __LINE__);     /* 1x1 stride 2 */
+    conv_case(1, 3, 2, 3, 4, 3, 3, 2, 1, 1, true, __LINE__);      /* one output row */
+    conv_case(1, 16, 64, 64, 32, 3, 3, 2, 1, 1, true, __LINE__);  /* tiles split over threads */
+    case_dil = 2; /* odd and even dilated taps land on different phases */
+    conv_case(1, 3, 17, 19, 8, 3, 3, 2, 2, 1, true, __LINE__);
+    conv_case(1, 4, 12, 12, 6, 3, 3, 1, 2, 1, true, __LINE__);
+    case_dil = 3;
+    conv_case(1, 2, 20, 15, 7, 2, 3, 2, 1, 1, false, __LINE__);
+    case_dil = 1;
 }
 
 TEST(conv_prepacked_refuses_mismatched_geometry) {

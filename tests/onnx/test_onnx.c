@@ -254,3 +254,42 @@ TEST(onnx_shape_inference_refuses_impossible_shapes_at_load) {
     born_tensor_list_free(outs);
     born_onnx_free(m);
 }
+
+/* convt.onnx (tools/gen_onnx_fixtures.py): PaddleOCR det's head, ConvTranspose + Add of a
+ * [1, M, 1, 1] bias + BatchNormalization + Relu, then ConvTranspose + Add + Sigmoid. */
+static born_tensor *run_convt(unsigned flags, int *steps) {
+    born_onnx_model *m = born_onnx_load_flags("tests/fixtures/onnx/convt.onnx", flags);
+    CHECK(m != NULL);
+    if (!m) return NULL;
+    *steps = born_onnx_step_count(m);
+    born_tensor *x = born_npy_read("tests/fixtures/onnx/convt_x.npy");
+    born_tensor_list *outs = born_tensor_list_new();
+    const char *names[] = {"x"};
+    CHECK_OK(born_onnx_run(m, 1, names, &x, outs));
+    born_tensor *y = born_tensor_list_get(outs, "y");
+    born_tensor *r = y ? born_clone(y) : NULL;
+    born_free(x);
+    born_tensor_list_free(outs);
+    born_onnx_free(m);
+    return r;
+}
+
+TEST(onnx_conv_transpose_takes_bias_batchnorm_and_relu) {
+    born_tensor *want = born_npy_read("tests/fixtures/onnx/convt_y.npy");
+    CHECK_OK_TENSOR(want);
+    int s_opt = 0, s_plain = 0;
+    born_tensor *a = run_convt(0, &s_opt), *b = run_convt(BORN_ONNX_NO_OPTIMIZE, &s_plain);
+    CHECK_EQ_INT(s_plain, 7);
+    CHECK_EQ_INT(s_opt, 3); /* up1 (bias, bn, relu), up2 (bias), prob */
+    CHECK(a && b && want);
+    if (!a || !b || !want) return;
+    CHECK_EQ_INT(born_tensor_numel(a), 320);
+    for (int64_t i = 0; i < 320; i++) {
+        double w = born_data_f32(want)[i];
+        CHECK_NEAR(born_data_f32(a)[i], w, 1e-5 * (1 + fabs(w)));
+        CHECK_NEAR(born_data_f32(b)[i], w, 1e-5 * (1 + fabs(w)));
+    }
+    born_free(want);
+    born_free(a);
+    born_free(b);
+}

@@ -787,11 +787,86 @@ static born_status conv2d_tiles(float *out, const float *in, const float *bias,
     free(tap_off);
     return BORN_OK;
 }
+
+/* Stride 2 in both directions through the same tile kernel: the input is split once into its four
+ * polyphase planes per channel (rows and columns by parity, the zero padding applied on the way),
+ * P[c][a][b][r][s] = x_padded[2 r + a][2 s + b], so that output (oy, ox) and tap (c, i, j) read
+ * P[c][i dh % 2][j dw % 2][oy + i dh / 2][ox + j dw / 2]: a fixed offset from the gapped position
+ * oy wq + ox, as the kernel needs. The taps stay in (c, i, j) order with the packed weights' k
+ * blocks, so the outputs keep the GEMM path's bits (det's and cls's first convolutions). */
+static bool tile_s2_path(const born_conv2d_geometry *g, const conv_dims *d) {
+    if (g->groups != 1 || g->stride[0] != 2 || g->stride[1] != 2 || !packed_path(d) ||
+        cpu_get_level() < CPU_LEVEL_AVX2 || g->out_h <= 0 || g->out_w <= 0 || g->in_channels <= 0)
+        return false;
+    int64_t hq = g->out_h + (g->kernel_h - 1) * g->dilation[0] / 2 + 1;
+    int64_t wq = g->out_w + (g->kernel_w - 1) * g->dilation[1] / 2 + 1;
+    return hq < ((int64_t)1 << 15) && wq < ((int64_t)1 << 15) &&
+           g->in_channels * 4 * hq * wq < ((int64_t)1 << 31); /* int32 tap offsets */
+}
+
+static born_status conv2d_tiles_s2(float *out, const float *in, const float *bias,
+                                   const born_conv2d_geometry *g, const conv_dims *d,
+                                   const cpu_conv_weights *pre, cpu_conv_epilogue_fn ep,
+                                   void *ep_ctx) {
+    const int64_t dh = g->dilation[0], dw = g->dilation[1];
+    const int64_t hq = g->out_h + (g->kernel_h - 1) * dh / 2 + 1;
+    const int64_t wq = g->out_w + (g->kernel_w - 1) * dw / 2 + 1, pq = hq * wq;
+    const int64_t C = g->in_channels, img = C * 4 * pq;
+    float *poly = malloc((size_t)(g->batch * img) * sizeof(float));
+    int32_t *tap_off = malloc((size_t)d->k * sizeof(int32_t));
+    if (!poly || !tap_off) {
+        free(poly);
+        free(tap_off);
+        return born_error(BORN_ERR_MEMORY, "conv2d: out of memory");
+    }
+    const int64_t H = g->in_h, W = g->in_w, ph = g->padding[0], pw = g->padding[1];
+    for (int64_t q = 0; q < g->batch * C; q++) {
+        const float *x = in + q * H * W;
+        for (int64_t a = 0; a < 2; a++)
+            for (int64_t b = 0; b < 2; b++) {
+                float *P = poly + (q * 4 + a * 2 + b) * pq;
+                for (int64_t r = 0; r < hq; r++) {
+                    float *row = P + r * wq;
+                    int64_t y = 2 * r + a - ph;
+                    if (y < 0 || y >= H) {
+                        memset(row, 0, (size_t)wq * sizeof(float));
+                        continue;
+                    }
+                    const float *xr = x + y * W;
+                    for (int64_t s = 0; s < wq; s++) {
+                        int64_t xx = 2 * s + b - pw;
+                        row[s] = xx >= 0 && xx < W ? xr[xx] : 0.0f;
+                    }
+                }
+            }
+    }
+    int64_t t = 0;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t i = 0; i < g->kernel_h; i++)
+            for (int64_t j = 0; j < g->kernel_w; j++) {
+                int64_t a = i * dh % 2, b = j * dw % 2;
+                tap_off[t++] = (int32_t)((c * 4 + a * 2 + b) * pq + i * dh / 2 * wq + j * dw / 2);
+            }
+    conv_direct cd = {.apack = pre->apack, .bias = bias, .tap_off = tap_off, .m = g->out_channels,
+                      .k = d->k, .wp = wq, .oh = g->out_h, .ow = g->out_w, .ep = ep,
+                      .ep_ctx = ep_ctx};
+    cpu_conv_direct_run(&cd, poly, out, g->batch, img, g->out_channels * d->l, CONV_SPLIT_MACS);
+    free(tap_off);
+    free(poly);
+    return BORN_OK;
+}
 #endif
 
 static born_status conv2d_f32(float *out_data, const float *in_data, const float *w,
                               const float *bias_data, const born_conv2d_geometry *g,
                               const cpu_conv_weights *pre, cpu_conv_epilogue_fn ep, void *ep_ctx) {
+#ifdef CPU_HAVE_AVX2_KERNELS
+    if (pre) {
+        conv_dims sd = dims_of(g);
+        if (sd.k > 0 && tile_s2_path(g, &sd))
+            return conv2d_tiles_s2(out_data, in_data, bias_data, g, &sd, pre, ep, ep_ctx);
+    }
+#endif
     born_conv2d_geometry gp;
     float *padded = padded_input(in_data, g, &gp);
     if (padded) {
