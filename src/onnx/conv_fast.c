@@ -195,9 +195,16 @@ born_tensor *onnx_conv_transpose_gemm(born_tensor *x, born_tensor *w, born_tenso
     int64_t isz = in[0] * in[1] * in[2], osz = oo[0] * oo[1] * oo[2], ksz = kk[0] * kk[1] * kk[2];
     int64_t oshape[5] = {N, M, 1, 1, 1};
     for (int i = 0; i < nsp; i++) oshape[2 + i] = out[i];
-    born_tensor *y = born_zeros(BORN_F32, 2 + nsp, oshape);
+    /* kernel == stride, no padding or dilation (det's 2x2 / 2 upsampling): every output element
+     * comes from exactly one column entry, so it is written once, (0 + c) + bias as the general
+     * scatter into zeros and the bias pass below round it */
+    bool tiled = nsp == 2 && kk[1] == ss[1] && kk[2] == ss[2] && dd[1] == 1 && dd[2] == 1 &&
+                 pp[1] == 0 && pp[2] == 0 && oo[1] == in[1] * ss[1] && oo[2] == in[2] * ss[2];
+    born_tensor *y = tiled ? born_empty(BORN_F32, 2 + nsp, oshape)
+                           : born_zeros(BORN_F32, 2 + nsp, oshape);
     if (!y) return NULL;
     float *Y = born_data_f32(y);
+    const float *Bv = bf ? born_data_f32(bf) : NULL;
     for (int64_t gi = 0; gi < group; gi++) {
         /* W_g: [cpg, mpg * ksz]; X_g: [N, cpg, isz]; cols = W_g^T X_g: [N, mpg * ksz, isz] */
         born_tensor *wg = born_reshape(born_narrow(wf, 0, gi * cpg, cpg), 2,
@@ -207,6 +214,28 @@ born_tensor *onnx_conv_transpose_gemm(born_tensor *x, born_tensor *w, born_tenso
         born_tensor *cols = born_contiguous(born_matmul(born_transpose(wg, 0, 1), xg));
         if (!cols) return NULL;
         const float *cl = born_data_f32(cols);
+        if (tiled) {
+            for (int64_t n = 0; n < N; n++)
+                for (int64_t mo = 0; mo < mpg; mo++) {
+                    int64_t m = gi * mpg + mo;
+                    float *yp = Y + (n * M + m) * osz;
+                    for (int64_t k1 = 0; k1 < kk[1]; k1++)
+                        for (int64_t k2 = 0; k2 < kk[2]; k2++) {
+                            const float *cp = cl + ((n * mpg + mo) * ksz + k1 * kk[2] + k2) * isz;
+                            for (int64_t a1 = 0; a1 < in[1]; a1++) {
+                                float *yr = yp + (a1 * ss[1] + k1) * oo[2] + k2;
+                                const float *cr = cp + a1 * in[2];
+                                if (Bv)
+                                    for (int64_t a2 = 0; a2 < in[2]; a2++)
+                                        yr[a2 * ss[2]] = (0.0f + cr[a2]) + Bv[m];
+                                else
+                                    for (int64_t a2 = 0; a2 < in[2]; a2++)
+                                        yr[a2 * ss[2]] = 0.0f + cr[a2];
+                            }
+                        }
+                }
+            continue;
+        }
         for (int64_t n = 0; n < N; n++)
             for (int64_t mo = 0; mo < mpg; mo++) {
                 float *yp = Y + (n * M + gi * mpg + mo) * osz;
@@ -233,7 +262,7 @@ born_tensor *onnx_conv_transpose_gemm(born_tensor *x, born_tensor *w, born_tenso
                         }
             }
     }
-    if (bf) {
+    if (bf && !tiled) {
         const float *B = born_data_f32(bf);
         for (int64_t n = 0; n < N; n++)
             for (int64_t m = 0; m < M; m++)

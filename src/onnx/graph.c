@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cpu_features.h"
 #include "core/error.h"
+#include "onnx/conv_fast_kernels.h"
 #include "onnx/onnx_internal.h"
 #include "onnx/plan.h"
 
@@ -626,9 +628,23 @@ born_status onnx_plan_run(onnx_plan *p, onnx_env *parent, born_tensor *const *in
         born_scope_begin();
         st = ps->fn(&c);
         if (!st && ps->act && outs[0]) {
-            born_unary_params cp = {ps->lo, ps->hi};
-            st = born_unary_out(BORN_UNARY_CLAMP, outs[0], outs[0], &cp);
-            if (st) st = onnx_op_failed(&c);
+            bool fresh = true; /* a contiguous f32 output of its own: the AVX2 clamp in place */
+            for (int j = 0; j < nin; j++) fresh &= ins[j] != outs[0];
+#ifdef ONNX_HAVE_EP_AVX2
+            if (fresh && born_tensor_dtype(outs[0]) == BORN_F32 &&
+                born_tensor_is_contiguous(outs[0]) && cpu_get_level() >= CPU_LEVEL_AVX2) {
+                /* born_unary's clamp with its bounds as f32, element for element */
+                const int kind[1] = {CONV_EP_CLAMP};
+                const float v[1][4] = {{(float)ps->lo, (float)ps->hi, 0, 0}};
+                onnx_conv_ep_rows_avx2(1, kind, v, born_data_f32(outs[0]), 0, 1,
+                                       born_tensor_numel(outs[0]));
+            } else
+#endif
+            {
+                born_unary_params cp = {ps->lo, ps->hi};
+                st = born_unary_out(BORN_UNARY_CLAMP, outs[0], outs[0], &cp);
+                if (st) st = onnx_op_failed(&c);
+            }
         }
         if (!st && ps->nep && outs[0]) {
             bool fresh = true; /* not one of the inputs: safe to overwrite */

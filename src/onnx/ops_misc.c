@@ -119,6 +119,7 @@ static void nearest_rows(int64_t begin, int64_t end, void *arg) {
     int r = j->r;
     int64_t ow = j->O[r - 1];
     const int64_t *last = j->idx[r - 1];
+    int64_t prev = -1; /* the source row of the row before (upsampling repeats rows: a copy) */
     for (int64_t row = begin; row < end; row++) {
         int64_t rem = row, src = 0, mul = 1;
         for (int a = r - 2; a >= 0; a--) { /* the source row of this output row */
@@ -129,9 +130,11 @@ static void nearest_rows(int64_t begin, int64_t end, void *arg) {
         }
         const float *xs = j->x + src * j->L[r - 1];
         float *yr = j->y + row * ow;
-        if (!last) memcpy(yr, xs, (size_t)ow * sizeof(float));
+        if (src == prev) memcpy(yr, yr - ow, (size_t)ow * sizeof(float));
+        else if (!last) memcpy(yr, xs, (size_t)ow * sizeof(float));
         else
             for (int64_t o = 0; o < ow; o++) yr[o] = xs[last[o]];
+        prev = src;
     }
 }
 
