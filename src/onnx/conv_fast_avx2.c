@@ -131,8 +131,9 @@ static inline __m256 load8(const float *r, int64_t sw) {
  * then 32; the columns after that four output rows at a time, two vectors per row where two
  * remain (det's 10x10 planes: eight chains again). Every output is the bias followed by one FMA
  * per tap in row-major tap order, whichever way it is grouped. */
-void onnx_dw_plane_avx2(const onnx_dw_plane *p) {
-    const int64_t kh = p->kh, kw = p->kw, sw = p->sw, nw = kh * kw;
+static inline __attribute__((always_inline)) void dw_plane(const onnx_dw_plane *p,
+                                                           const int64_t sw) {
+    const int64_t kh = p->kh, kw = p->kw, nw = kh * kw;
     __m256 wv[49];
     for (int64_t t = 0; t < nw; t++) wv[t] = _mm256_set1_ps(p->w[t]);
     const __m256 bias = _mm256_set1_ps(p->bias);
@@ -241,6 +242,12 @@ void onnx_dw_plane_avx2(const onnx_dw_plane *p) {
             }
         }
     }
+}
+
+/* The plane kernel with its horizontal stride a constant (no test per load). */
+void onnx_dw_plane_avx2(const onnx_dw_plane *p) {
+    if (p->sw == 1) dw_plane(p, 1);
+    else dw_plane(p, 2);
 }
 
 /* Channels in lanes: the block's padded input interleaved ([hp][wp][8], zeros outside), its

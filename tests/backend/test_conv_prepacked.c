@@ -124,6 +124,8 @@ TEST(conv_prepacked_matches_born_conv2d) {
     conv_case(1, 6, 10, 9, 5, 1, 1, 2, 0, 1, true, __LINE__);     /* 1x1 stride 2 */
     conv_case(1, 3, 2, 3, 4, 3, 3, 2, 1, 1, true, __LINE__);      /* one output row */
     conv_case(1, 16, 64, 64, 32, 3, 3, 2, 1, 1, true, __LINE__);  /* tiles split over threads */
+    conv_case(1, 3, 1, 1, 4, 3, 3, 2, 1, 1, true, __LINE__);      /* a 1x1 image, padded */
+    conv_case(1, 2, 6, 1, 3, 2, 1, 2, 0, 1, true, __LINE__);      /* one column */
     case_dil = 2; /* odd and even dilated taps land on different phases */
     conv_case(1, 3, 17, 19, 8, 3, 3, 2, 2, 1, true, __LINE__);
     conv_case(1, 4, 12, 12, 6, 3, 3, 1, 2, 1, true, __LINE__);

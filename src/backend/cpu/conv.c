@@ -832,11 +832,16 @@ static born_status conv2d_tiles_s2(float *out, const float *in, const float *bia
                         memset(row, 0, (size_t)wq * sizeof(float));
                         continue;
                     }
+                    /* columns s with 0 <= 2 s + b - pw < W: [s0, s1); zeros either side */
                     const float *xr = x + y * W;
-                    for (int64_t s = 0; s < wq; s++) {
-                        int64_t xx = 2 * s + b - pw;
-                        row[s] = xx >= 0 && xx < W ? xr[xx] : 0.0f;
-                    }
+                    int64_t s0 = pw - b > 0 ? (pw - b + 1) / 2 : 0;
+                    int64_t s1 = W - 1 + pw - b >= 0 ? (W - 1 + pw - b) / 2 + 1 : 0;
+                    if (s1 > wq) s1 = wq;
+                    if (s0 > s1) s0 = s1;
+                    for (int64_t s = 0; s < s0; s++) row[s] = 0.0f;
+                    const float *src = xr + 2 * s0 + b - pw;
+                    for (int64_t s = s0; s < s1; s++) row[s] = src[2 * (s - s0)];
+                    for (int64_t s = s1; s < wq; s++) row[s] = 0.0f;
                 }
             }
     }
