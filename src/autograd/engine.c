@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "autograd/node.h"
+#include "autograd/profile.h"
 #include "core/error.h"
 
 static atomic_uint_fast64_t epoch_counter;
@@ -102,8 +103,12 @@ static born_status run_node(born_node *n) {
     born_tensor **gi = n->ninputs <= 8 ? local : calloc((size_t)n->ninputs, sizeof *gi);
     if (!gi) return born_error(BORN_ERR_MEMORY, "born_backward: out of memory");
     born_scope_begin();
+    bool prof = prof_enabled();
+    double t0 = prof ? prof_now() : 0;
     st = n->backward(n, n->grad_acc, gi);
     if (st == BORN_OK && born_has_error()) st = born_last_status();
+    double t1 = prof ? prof_now() : 0;
+    if (prof) prof_add(n->name, "bwd", t1 - t0);
     for (int i = 0; st == BORN_OK && i < n->ninputs; i++) {
         node_edge *e = &n->inputs[i];
         if (!gi[i] || (!e->node && !e->leaf)) continue;
@@ -112,6 +117,7 @@ static born_status run_node(born_node *n) {
         if (!ok) st = born_has_error() ? born_last_status() : BORN_ERR_INTERNAL;
     }
     born_scope_end();
+    if (prof) prof_add("(grad accumulation, frees)", "bwd", prof_now() - t1);
     if (gi != local) free(gi);
     return st;
 }

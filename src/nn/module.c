@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/tensor_impl.h"
+#include "autograd/profile.h"
 #include "nn/nn_internal.h"
 #include "ops/op_util.h"
 
@@ -274,7 +275,10 @@ born_tensor *born_module_forward(born_module *m, born_tensor *x) {
         return born_error_null(BORN_ERR_UNSUPPORTED, "%s: %s has no forward", fn,
                                born_module_type_name(m));
     born_scope_begin();
+    bool prof = prof_enabled();
+    double t0 = prof ? prof_enter() : 0;
     born_tensor *y = m->vt->forward(m, x);
+    if (prof) prof_leave(born_module_type_name(m), "fwd", t0);
     /* a forward must return a new reference; one that returned a tensor it does not own (its
      * input, a parameter) gets a view instead, so the caller's born_free stays correct */
     if (y && y->scope_depth != born_scope_depth() - 1) y = nn_alias(y);

@@ -412,6 +412,7 @@ static int train(lm_run *r) {
     lm_bar bar = {stderr, isatty(fileno(stderr)) != 0, 0};
     int64_t first = r->step + 1;
     double secs = 0, recent = 0;
+    double phase[7] = {0}; /* forward, loss, backward, clip, optimizer, zero_grad, frees */
     int64_t nrecent = 0;
     int32_t *prompt = NULL;
     int64_t np = 0;
@@ -461,18 +462,30 @@ static int train(lm_run *r) {
         born_tensor *x, *y, *loss = NULL;
         lm_draw_starts(&state, 0, r->text.split, t, b, r->starts);
         born_status st = born_optimizer_set_lr(r->opt, lr_at(o, step - 1));
+        double tp[8];
+        tp[0] = progress_now();
+        born_tensor *logits = NULL;
         if (st == BORN_OK && lm_make_batch(&r->text, r->starts, b, t, &x, &y))
-            loss = born_cross_entropy(born_reshape(born_module_forward(r->model, x), BORN_DIMS(b * t, r->cfg.vocab_size)),
-                                      born_reshape(y, BORN_DIMS(b * t)), NULL);
+            logits = born_reshape(born_module_forward(r->model, x), BORN_DIMS(b * t, r->cfg.vocab_size));
+        tp[1] = progress_now();
+        if (logits) loss = born_cross_entropy(logits, born_reshape(y, BORN_DIMS(b * t)), NULL);
         double lv = loss ? born_item(loss) : NAN;
-        if (!loss || born_backward(loss) != BORN_OK ||
-            (o->clip > 0 && born_clip_grad_norm(r->params, r->nparams, o->clip, 2.0, NULL) != BORN_OK) ||
-            born_optimizer_step(r->opt) != BORN_OK) {
+        tp[2] = progress_now();
+        bool ok = loss && born_backward(loss) == BORN_OK;
+        tp[3] = progress_now();
+        ok = ok && (o->clip <= 0 || born_clip_grad_norm(r->params, r->nparams, o->clip, 2.0, NULL) == BORN_OK);
+        tp[4] = progress_now();
+        ok = ok && born_optimizer_step(r->opt) == BORN_OK;
+        tp[5] = progress_now();
+        if (!ok) {
             fprintf(stderr, "born train-lm: step %lld: %s\n", (long long)step, born_last_error());
             status = 1;
         }
         born_optimizer_zero_grad(r->opt);
+        tp[6] = progress_now();
         born_scope_end();
+        tp[7] = progress_now();
+        for (int i = 0; i < 7; i++) phase[i] += tp[i + 1] - tp[i];
         if (status) break;
         secs += progress_now() - t0;
         r->draws += (uint64_t)b;
@@ -516,6 +529,13 @@ static int train(lm_run *r) {
     }
     bar_clear(&bar);
     free(prompt);
+    const char *prof = getenv("BORN_PROFILE");
+    if (prof && *prof && strcmp(prof, "0") && r->step >= first) {
+        static const char *names[7] = {"forward", "loss", "backward", "clip", "optimizer", "zero_grad", "frees"};
+        double n = (double)(r->step - first + 1);
+        for (int i = 0; i < 7; i++)
+            fprintf(stderr, "BORN_PROFILE phase %-10s %8.1f ms/step\n", names[i], 1e3 * phase[i] / n);
+    }
     if (status == 0) {
         if (!save_checkpoint(o->save, r->model, r->opt, r->step, o, &r->cfg, r->draws)) return 1;
         printf("trained steps %lld-%lld in %.1f s (%.0f tokens/s); checkpoint %s\n", (long long)first,

@@ -286,6 +286,7 @@ static void FN(bwd_head_task_)(int64_t begin, int64_t end, void *vctx) {
         c->failed = true;
         return;
     }
+    unsigned mxcsr = attn_ftz_begin();
     for (int64_t t = begin; t < end; t++) {
         int64_t hk = t % a->kv_heads, b = t / a->kv_heads;
         for (int64_t j0 = 0; j0 < a->kv_len; j0 += c->bkv) {
@@ -297,6 +298,7 @@ static void FN(bwd_head_task_)(int64_t begin, int64_t end, void *vctx) {
                 }
         }
     }
+    attn_ftz_end(mxcsr);
     free(w.p);
 }
 
@@ -309,6 +311,7 @@ static void FN(bwd_kv_task_)(int64_t begin, int64_t end, void *vctx) {
         c->failed = true;
         return;
     }
+    unsigned mxcsr = attn_ftz_begin();
     for (int64_t t = begin; t < end; t++) {
         int64_t kb = t % c->nkb, bh = t / c->nkb, hk = bh % a->kv_heads, b = bh / a->kv_heads;
         int64_t j0 = kb * c->bkv, n = a->kv_len - j0 < c->bkv ? a->kv_len - j0 : c->bkv;
@@ -318,6 +321,7 @@ static void FN(bwd_kv_task_)(int64_t begin, int64_t end, void *vctx) {
                 FN(bwd_tile_)(c, b, h, i0, m, j0, n, &w, 1);
             }
     }
+    attn_ftz_end(mxcsr);
     free(w.p);
 }
 
@@ -330,6 +334,7 @@ static void FN(bwd_q_task_)(int64_t begin, int64_t end, void *vctx) {
         c->failed = true;
         return;
     }
+    unsigned mxcsr = attn_ftz_begin();
     for (int64_t t = begin; t < end; t++) {
         int64_t qb = t % c->nqb, bh = t / c->nqb, h = bh % a->q_heads, b = bh / a->q_heads;
         int64_t i0 = qb * c->bq, m = a->q_len - i0 < c->bq ? a->q_len - i0 : c->bq;
@@ -339,6 +344,7 @@ static void FN(bwd_q_task_)(int64_t begin, int64_t end, void *vctx) {
             FN(bwd_tile_)(c, b, h, i0, m, j0, n, &w, 2);
         }
     }
+    attn_ftz_end(mxcsr);
     free(w.p);
 }
 
