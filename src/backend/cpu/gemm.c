@@ -9,7 +9,9 @@
  * panels. Blocks are equalised (k = 300 is two blocks of 150, not 256 and 44) and the m blocks
  * come in a multiple of the thread count when there are enough of them, which keeps the threads
  * equally busy. The (ic, jr-group) blocks of one (jc, pc) step are independent tasks for
- * born_parallel_for; packing B is split over its panels.
+ * born_parallel_for; packing B is split over its panels. With few m blocks and several k blocks
+ * (weight gradients: k is the tokens) B is packed for all of k in one parallel region and each
+ * task then runs its own k loop, two regions per jc step instead of two per k block.
  *
  * Few rows do not pay for packing B, which then costs more than the product: m == 1 (or n == 1,
  * by transposing the problem) and, in f32, up to GEMV_DOT_ROWS / GEMV_AXPY_ROWS rows take GEMV
@@ -265,44 +267,93 @@ static void pack_b_range(int64_t begin, int64_t end, void *ctx) {
                j->bpack + (size_t)(begin * j->kc * im->nr) * im->es);
 }
 
-/* Runs tasks [begin, end): task t is m block t / ngroups times panel group t % ngroups. */
-static void compute_range(int64_t begin, int64_t end, void *ctx) {
-    const gemm_job *j = ctx;
+static int64_t ceil_div_i64(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* One task of the current (jc, pc) step: m block ib times B panels [p0, p1), whose packed
+ * panels start at bpack (panel p0 first). */
+static void compute_block(const gemm_job *j, int64_t ib, int64_t p0, int64_t p1, const char *bpack) {
     const gemm_impl *im = j->im;
     size_t es = im->es;
+    int64_t ic = ib * j->mc_blk, mc = j->m - ic < j->mc_blk ? j->m - ic : j->mc_blk;
+    if (mc <= 0 || p0 >= p1) return;
+    int64_t mpanels = (mc + im->mr - 1) / im->mr;
+    char *apack = gemm_buffer(BUF_A, (size_t)(mpanels * im->mr * j->kc) * es);
+    if (!apack) { /* out of memory: this block the slow way */
+        int64_t col0 = p0 * im->nr, col1 = p1 * im->nr < j->nc ? p1 * im->nr : j->nc;
+        im->naive(mc, col1 - col0, j->kc, j->alpha,
+                  j->a + (size_t)((ic * j->a_rs + j->pc * j->a_cs) * (int64_t)es), j->a_rs, j->a_cs,
+                  j->b + (size_t)((j->pc * j->b_rs + (j->jc + col0) * j->b_cs) * (int64_t)es),
+                  j->b_rs, j->b_cs, j->beta_cur,
+                  j->c + (size_t)((ic * j->c_rs + (j->jc + col0) * j->c_cs) * (int64_t)es), j->c_rs,
+                  j->c_cs);
+        return;
+    }
+    im->pack_a(mc, j->kc, j->a + (size_t)((ic * j->a_rs + j->pc * j->a_cs) * (int64_t)es), j->a_rs,
+               j->a_cs, apack);
+    for (int64_t jp = p0; jp < p1; jp++) {
+        int64_t col = jp * im->nr;
+        int nr = (int)(j->nc - col < im->nr ? j->nc - col : im->nr);
+        const char *bp = bpack + (size_t)((jp - p0) * j->kc * im->nr) * es;
+        int64_t b_step = im->nr * (int64_t)es;
+        char *crow = j->c + (size_t)((ic * j->c_rs + (j->jc + col) * j->c_cs) * (int64_t)es);
+        for (int64_t ir = 0; ir < mc; ir += im->mr) {
+            int mr = (int)(mc - ir < im->mr ? mc - ir : im->mr);
+            im->kernel(j->kc, apack + (size_t)(ir * j->kc) * es, bp, b_step,
+                       crow + (size_t)(ir * j->c_rs * (int64_t)es), j->c_rs, j->c_cs, mr, nr, j->alpha,
+                       j->beta_cur);
+        }
+    }
+}
+
+/* Runs tasks [begin, end) of the current (jc, pc) step over the shared packed B: task t is m
+ * block t / ngroups times panel group t % ngroups. */
+static void compute_range(int64_t begin, int64_t end, void *ctx) {
+    const gemm_job *j = ctx;
     for (int64_t t = begin; t < end; t++) {
         int64_t ib = t / j->ngroups, g = t % j->ngroups;
-        int64_t ic = ib * j->mc_blk, mc = j->m - ic < j->mc_blk ? j->m - ic : j->mc_blk;
         int64_t p0 = g * j->group_panels;
         int64_t p1 = p0 + j->group_panels < j->npanels ? p0 + j->group_panels : j->npanels;
-        if (mc <= 0 || p0 >= p1) continue;
-        int64_t mpanels = (mc + im->mr - 1) / im->mr;
-        char *apack = gemm_buffer(BUF_A, (size_t)(mpanels * im->mr * j->kc) * es);
-        if (!apack) { /* out of memory: this block the slow way */
-            int64_t col0 = p0 * im->nr, col1 = p1 * im->nr < j->nc ? p1 * im->nr : j->nc;
-            im->naive(mc, col1 - col0, j->kc, j->alpha,
-                      j->a + (size_t)((ic * j->a_rs + j->pc * j->a_cs) * (int64_t)es), j->a_rs,
-                      j->a_cs,
-                      j->b + (size_t)((j->pc * j->b_rs + (j->jc + col0) * j->b_cs) * (int64_t)es),
-                      j->b_rs, j->b_cs, j->beta_cur,
-                      j->c + (size_t)((ic * j->c_rs + (j->jc + col0) * j->c_cs) * (int64_t)es),
-                      j->c_rs, j->c_cs);
-            continue;
-        }
-        im->pack_a(mc, j->kc, j->a + (size_t)((ic * j->a_rs + j->pc * j->a_cs) * (int64_t)es),
-                   j->a_rs, j->a_cs, apack);
-        for (int64_t jp = p0; jp < p1; jp++) {
-            int64_t col = jp * im->nr;
-            int nr = (int)(j->nc - col < im->nr ? j->nc - col : im->nr);
-            const char *bp = j->bpack + (size_t)(jp * j->kc * im->nr) * es;
-            int64_t b_step = im->nr * (int64_t)es;
-            char *crow = j->c + (size_t)((ic * j->c_rs + (j->jc + col) * j->c_cs) * (int64_t)es);
-            for (int64_t ir = 0; ir < mc; ir += im->mr) {
-                int mr = (int)(mc - ir < im->mr ? mc - ir : im->mr);
-                im->kernel(j->kc, apack + (size_t)(ir * j->kc) * es, bp, b_step,
-                           crow + (size_t)(ir * j->c_rs * (int64_t)es), j->c_rs, j->c_cs, mr, nr,
-                           j->alpha, j->beta_cur);
-            }
+        compute_block(j, ib, p0, p1, j->bpack + (size_t)(p0 * j->kc * j->im->nr) * j->im->es);
+    }
+}
+
+/* B packed for every k block of the jc step at once: k block pc's panels start at bpack +
+ * pc * npanels * nr elements (earlier blocks are kc_blk long; the last may be shorter). Task t
+ * of pack_b_all_range packs panels [t % chunks * grain, ...) of k block t / chunks. */
+static char *bpack_at(const gemm_job *j, int64_t pc) {
+    return j->bpack + (size_t)(pc * j->npanels * j->im->nr) * j->im->es;
+}
+
+static void pack_b_all_range(int64_t begin, int64_t end, void *ctx) {
+    const gemm_job *j = ctx;
+    const gemm_impl *im = j->im;
+    int64_t grain = j->group_panels, chunks = ceil_div_i64(j->npanels, grain);
+    for (int64_t t = begin; t < end; t++) {
+        int64_t pc = t / chunks * j->kc_blk, kc = j->k - pc < j->kc_blk ? j->k - pc : j->kc_blk;
+        int64_t p0 = t % chunks * grain, p1 = p0 + grain < j->npanels ? p0 + grain : j->npanels;
+        int64_t col0 = p0 * im->nr, col1 = p1 * im->nr < j->nc ? p1 * im->nr : j->nc;
+        im->pack_b(col1 - col0, kc,
+                   j->b + (size_t)((pc * j->b_rs + (j->jc + col0) * j->b_cs) * (int64_t)im->es),
+                   j->b_cs, j->b_rs, bpack_at(j, pc) + (size_t)(p0 * kc * im->nr) * im->es);
+    }
+}
+
+/* Runs tasks [begin, end) of the current jc step over B packed for all of k, each task over the
+ * whole k loop (a private copy of the job carries its pc). Each element of C sees the same k
+ * blocks in the same order as step by step, so the results are the same bits; what changes is
+ * two parallel regions per jc step instead of two per k block, for products with few m blocks
+ * and a long k (the weight gradients dW = dY^T X). */
+static void compute_k_range(int64_t begin, int64_t end, void *ctx) {
+    gemm_job j = *(const gemm_job *)ctx;
+    const gemm_impl *im = j.im;
+    for (int64_t t = begin; t < end; t++) {
+        int64_t ib = t / j.ngroups, g = t % j.ngroups;
+        int64_t p0 = g * j.group_panels;
+        int64_t p1 = p0 + j.group_panels < j.npanels ? p0 + j.group_panels : j.npanels;
+        for (j.pc = 0; j.pc < j.k; j.pc += j.kc_blk) {
+            j.kc = j.k - j.pc < j.kc_blk ? j.k - j.pc : j.kc_blk;
+            j.beta_cur = j.pc == 0 ? j.beta : 1.0;
+            compute_block(&j, ib, p0, p1, bpack_at(&j, j.pc) + (size_t)(p0 * j.kc * im->nr) * im->es);
         }
     }
 }
@@ -329,7 +380,13 @@ static void gemm_blocked(const gemm_impl *im, gemm_job *j) {
     j->mblocks = ceil_div(j->m, j->mc_blk);
     j->nc_blk = equal_block(j->n, im->nc, im->nr);
     j->kc_blk = equal_block(j->k, im->kc, 1);
-    size_t bbytes = (size_t)(ceil_div(j->nc_blk, im->nr) * im->nr * j->kc_blk) * es;
+    /* Few m blocks and several k blocks (the weight gradients: m and n the layer's widths, k the
+     * tokens): B is packed for all of k at once (up to 16 MiB) and every task runs the whole k
+     * loop, two parallel regions per jc step instead of two per k block. */
+    int64_t kpanel_rows = ceil_div(j->nc_blk, im->nr) * im->nr;
+    bool whole_k = nthreads > 1 && j->mblocks < 2 * nthreads && j->k > j->kc_blk &&
+                   (double)kpanel_rows * (double)j->k * (double)es <= 16.0 * 1024 * 1024;
+    size_t bbytes = (size_t)(kpanel_rows * (whole_k ? j->k : j->kc_blk)) * es;
     char *bpack = gemm_buffer(BUF_B, bbytes);
     if (!bpack) {
         im->naive(j->m, j->n, j->k, j->alpha, j->a, j->a_rs, j->a_cs, j->b, j->b_rs, j->b_cs,
@@ -349,6 +406,11 @@ static void gemm_blocked(const gemm_impl *im, gemm_job *j) {
         }
         j->group_panels = ceil_div(j->npanels, j->ngroups);
         j->ngroups = ceil_div(j->npanels, j->group_panels);
+        if (whole_k) {
+            born_parallel_for(ceil_div(j->k, j->kc_blk) * j->ngroups, 1, pack_b_all_range, j);
+            born_parallel_for(j->mblocks * j->ngroups, 1, compute_k_range, j);
+            continue;
+        }
         for (j->pc = 0; j->pc < j->k; j->pc += j->kc_blk) {
             j->kc = j->k - j->pc < j->kc_blk ? j->k - j->pc : j->kc_blk;
             j->beta_cur = j->pc == 0 ? j->beta : 1.0;
