@@ -85,10 +85,11 @@ static void dw_task(int64_t begin, int64_t end, void *arg) {
             onnx_dw_plane pl = {.xrs = rs, .oh = d->OH, .ow = d->OW, .kh = d->kh, .kw = d->kw,
                                 .sh = d->sh, .sw = d->sw, .dh = d->dh, .dw = d->dw};
             pl.nops = onnx_conv_prep_ops(d->prep, &pl.kind, &pl.v);
+            /* zeroed once: every plane writes the same interior, the padding stays zero */
+            memset(xp, 0, (size_t)(rs * rows) * sizeof(float));
             for (int64_t p = begin; p < end; p++) {
                 int64_t ch = p % d->C;
                 const float *x = d->x + p * d->H * d->W;
-                memset(xp, 0, (size_t)(rs * rows) * sizeof(float));
                 for (int64_t r = 0; r < rows; r++) {
                     int64_t ih = r - d->ph;
                     if (ih < 0 || ih >= d->H) continue;

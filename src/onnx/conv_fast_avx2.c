@@ -7,6 +7,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "backend/cpu/transpose_avx2.h"
 #include "onnx/conv_fast_kernels.h"
 
 /* m / 6 rounded as vdivps rounds it, without the divide (the HardSwish of paddle2onnx divides by
@@ -265,7 +266,18 @@ void onnx_dw_block_avx2(const onnx_dw_block *b) {
             memset(row, 0, (size_t)(wp * 8) * sizeof(float));
             continue;
         }
-        for (int64_t c = 0; c < wp; c++) {
+        int64_t c = 0;
+        if (b->nc == 8) { /* the zeros left of the image, then 8 columns of 8 planes transposed */
+            for (; c < wp && c < b->pw; c++) _mm256_storeu_ps(row + c * 8, _mm256_setzero_ps());
+            for (; c + 8 <= wp && c - b->pw + 8 <= b->w_in; c += 8) {
+                const float *src = b->x + y * b->w_in + (c - b->pw);
+                __m256 t[8];
+                for (int l = 0; l < 8; l++) t[l] = _mm256_loadu_ps(src + l * hw);
+                avx2_transpose8_ps(t);
+                for (int j = 0; j < 8; j++) _mm256_storeu_ps(row + (c + j) * 8, t[j]);
+            }
+        }
+        for (; c < wp; c++) {
             int64_t x = c - b->pw;
             float *dst = row + c * 8;
             if (x < 0 || x >= b->w_in) {

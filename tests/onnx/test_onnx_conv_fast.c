@@ -117,6 +117,8 @@ TEST(onnx_depthwise_is_an_fma_chain_per_output) {
         {3, 10, 10, 5, 1, 1, 2},  {5, 5, 5, 5, 1, 1, 2},   {2, 3, 96, 5, 1, 1, 2}, {4, 6, 96, 5, 2, 1, 2},
         {3, 24, 97, 3, 2, 1, 1},  {2, 17, 33, 3, 1, 1, 1}, {2, 9, 13, 3, 1, 2, 2}, {7, 1, 1, 3, 1, 1, 1},
         {3, 20, 20, 3, 2, 1, 1},  {2, 12, 40, 7, 1, 1, 3}, {1, 8, 8, 3, 1, 1, 0},
+        /* full blocks of eight channels (their rows transposed in 8 x 8 tiles) and a partial one */
+        {9, 10, 10, 5, 1, 1, 2},  {16, 12, 14, 3, 1, 1, 1}, {8, 6, 20, 3, 2, 1, 1}, {8, 9, 17, 3, 1, 2, 2},
     };
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const int64_t *c = cases[t];
