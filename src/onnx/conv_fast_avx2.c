@@ -252,7 +252,7 @@ void onnx_dw_plane_avx2(const onnx_dw_plane *p) {
 }
 
 /* Channels in lanes: the block's padded input interleaved ([hp][wp][8], zeros outside), its
- * weights [taps][8], then four output positions at a time (four independent FMA chains over the
+ * weights [taps][8], then eight output positions at a time (eight independent FMA chains over the
  * taps), the epilogue on eight positions' vectors at once, each lane stored to its plane. */
 void onnx_dw_block_avx2(const onnx_dw_block *b) {
     const int64_t hp = (b->oh - 1) * b->sh + (b->kh - 1) * b->dh + 1;
@@ -298,16 +298,16 @@ void onnx_dw_block_avx2(const onnx_dw_block *b) {
     float bias_l[8] = {0};
     for (int l = 0; l < b->nc && b->bias; l++) bias_l[l] = b->bias[l];
     const __m256 bias = _mm256_loadu_ps(bias_l);
-    _Alignas(32) float out[8][8] = {{0}};
-    int64_t pos[8];
-    int np = 0;
-    for (int64_t p0 = 0; p0 < ohw; p0 += 4) {
-        const float *src[4];
-        for (int q = 0; q < 4; q++) {
-            int64_t p = p0 + q < ohw ? p0 + q : ohw - 1, oy = p / b->ow, ox = p % b->ow;
+    /* eight output positions a step, eight FMA chains sharing each tap's weight vector (a
+     * last step of fewer repeats its last position, stored once) */
+    for (int64_t p0 = 0; p0 < ohw; p0 += 8) {
+        const float *src[8];
+        int np = ohw - p0 < 8 ? (int)(ohw - p0) : 8;
+        for (int q = 0; q < 8; q++) {
+            int64_t p = p0 + (q < np ? q : np - 1), oy = p / b->ow, ox = p % b->ow;
             src[q] = xb + (oy * b->sh * wp + ox * b->sw) * 8;
         }
-        __m256 a0 = bias, a1 = bias, a2 = bias, a3 = bias;
+        __m256 a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias;
         for (int64_t i = 0; i < b->kh; i++)
             for (int64_t j = 0; j < b->kw; j++) {
                 const int64_t o = (i * b->dh * wp + j * b->dw) * 8;
@@ -316,20 +316,16 @@ void onnx_dw_block_avx2(const onnx_dw_block *b) {
                 a1 = _mm256_fmadd_ps(w, _mm256_loadu_ps(src[1] + o), a1);
                 a2 = _mm256_fmadd_ps(w, _mm256_loadu_ps(src[2] + o), a2);
                 a3 = _mm256_fmadd_ps(w, _mm256_loadu_ps(src[3] + o), a3);
+                a4 = _mm256_fmadd_ps(w, _mm256_loadu_ps(src[4] + o), a4);
+                a5 = _mm256_fmadd_ps(w, _mm256_loadu_ps(src[5] + o), a5);
+                a6 = _mm256_fmadd_ps(w, _mm256_loadu_ps(src[6] + o), a6);
+                a7 = _mm256_fmadd_ps(w, _mm256_loadu_ps(src[7] + o), a7);
             }
-        __m256 acc[4] = {a0, a1, a2, a3};
-        for (int q = 0; q < 4 && p0 + q < ohw; q++) {
-            _mm256_store_ps(out[np], acc[q]);
-            pos[np++] = p0 + q;
-        }
-        if (np == 8 || p0 + 4 >= ohw) {
-            __m256 v[8];
-            for (int q = 0; q < 8; q++) v[q] = _mm256_load_ps(out[q]);
-            apply8(v, b->nops, b->kind, b->v);
-            for (int q = 0; q < 8; q++) _mm256_store_ps(out[q], v[q]);
-            for (int q = 0; q < np; q++)
-                for (int l = 0; l < b->nc; l++) b->y[l * ohw + pos[q]] = out[q][l];
-            np = 0;
-        }
+        __m256 v[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+        apply8(v, b->nops, b->kind, b->v);
+        _Alignas(32) float out[8][8];
+        for (int q = 0; q < 8; q++) _mm256_store_ps(out[q], v[q]);
+        for (int q = 0; q < np; q++)
+            for (int l = 0; l < b->nc; l++) b->y[l * ohw + p0 + q] = out[q][l];
     }
 }
