@@ -38,9 +38,9 @@ float cpu_min_f32_avx2(const float *x, int64_t n, float m);
 void cpu_softmax_row_f32_avx2(float *y, const float *x, int64_t n, bool log, const float *next);
 
 /* The input gradient of one contiguous row from grad_out g and the forward output y (gi may be
- * g). */
+ * g). next_g and next_y (or NULL) are the rows the caller will pass next, prefetched into L2. */
 void cpu_softmax_backward_row_f32_avx2(float *gi, const float *g, const float *y, int64_t n,
-                                       bool log);
+                                       bool log, const float *next_g, const float *next_y);
 
 /* The scalars of f32 Adam (optim.c's adam_c_f32 without the L2 and amsgrad ones). */
 typedef struct cpu_adam_f32_consts {

@@ -74,12 +74,15 @@ static float *row_f32(const born_strided *t, int dim, int64_t r) {
 
 static void softmax_rows_avx2(int64_t begin, int64_t end, const softmax_ctx *c, int64_t n) {
     for (int64_t r = begin; r < end; r++) {
+        bool more = r + 1 < end;
         if (c->backward)
             cpu_softmax_backward_row_f32_avx2(row_f32(c->out, c->dim, r), row_f32(c->grad_out, c->dim, r),
-                                              row_f32(c->y, c->dim, r), n, c->log);
+                                              row_f32(c->y, c->dim, r), n, c->log,
+                                              more ? row_f32(c->grad_out, c->dim, r + 1) : NULL,
+                                              more ? row_f32(c->y, c->dim, r + 1) : NULL);
         else
             cpu_softmax_row_f32_avx2(row_f32(c->out, c->dim, r), row_f32(c->in, c->dim, r), n, c->log,
-                                     r + 1 < end ? row_f32(c->in, c->dim, r + 1) : NULL);
+                                     more ? row_f32(c->in, c->dim, r + 1) : NULL);
     }
 }
 #endif

@@ -1,8 +1,14 @@
 /* AVX2 softmax and log-softmax over one contiguous f32 row, forward and backward, for
- * softmax.c. Three passes over the row (max; exp and sum; scale), the exps computed in f32
- * (vmath_avx2.h, 1 ulp) and the sums accumulated in double. The final pass of log_softmax and of
- * the backward kernels is done in double and rounded once, as the portable kernel does, since
- * those results are differences that would lose relative accuracy in f32. */
+ * softmax.c. The forward makes three passes over the row (max; exp and sum; scale or subtract),
+ * the backward two (the row's dot or sum; the gradient); the row (16 KiB at 4096) stays in L1/L2
+ * between them, so only the first pass reads memory, and the next row is prefetched into L2
+ * during the arithmetic of the later passes so that the memory never idles. The exps are
+ * computed in f32 (vmath_avx2.h, 1 ulp) and the sums accumulated in double (pairs of f32 terms
+ * first). Where the result is a difference that would lose relative accuracy in f32
+ * (log_softmax's x - lse, the backward kernels' g - s), the subtrahend is split into f32 hi + lo
+ * (hi + lo = the double to 2^-48), and x - hi - lo rounds about once: x - hi is exact where x and
+ * hi are close (Sterbenz), and where they are not the result is as large as the operands. Only
+ * the last partial vector of a row is masked (masked stores are slow on AMD). */
 #include <math.h>
 
 #include "backend/cpu/kernels_avx2.h"
@@ -17,115 +23,167 @@ static inline double hsum_pd(__m256d v) {
     return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
 }
 
-/* The row's max; NaN if any element is NaN. */
-static float row_max(const float *x, int64_t n) {
-    __m256 m = _mm256_set1_ps(-INFINITY), nan = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i);
-        nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-        m = _mm256_max_ps(v, m);
-    }
-    float lanes[8], r;
-    _mm256_storeu_ps(lanes, m);
-    r = lanes[0];
-    for (int k = 1; k < 8; k++) r = lanes[k] > r ? lanes[k] : r;
-    if (!_mm256_testz_ps(nan, nan)) return NAN;
-    for (; i < n; i++) {
-        if (x[i] != x[i]) return NAN;
-        r = x[i] > r ? x[i] : r;
-    }
-    return r;
-}
-
 /* Adds the 8 lanes of v to the two double accumulators. */
 static inline void acc_pd(__m256d *s0, __m256d *s1, __m256 v) {
     *s0 = _mm256_add_pd(*s0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
     *s1 = _mm256_add_pd(*s1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
 }
 
-/* y[i] = round(((double)a[i] OP ...)): the double-precision final passes, 8 lanes at a time. */
-#define DOUBLE_PASS(y, n, LOAD, EXPR)                                                            \
-    do {                                                                                         \
-        for (int64_t i_ = 0; i_ < (n); i_ += 8) {                                                \
-            __m256i m_ = tail_mask((n) - i_);                                                    \
-            LOAD;                                                                                \
-            __m256d lo_, hi_;                                                                    \
-            {                                                                                    \
-                const int h_ = 0;                                                                \
-                lo_ = EXPR;                                                                      \
-            }                                                                                    \
-            {                                                                                    \
-                const int h_ = 1;                                                                \
-                hi_ = EXPR;                                                                      \
-            }                                                                                    \
-            _mm256_maskstore_ps((y) + i_, m_,                                                    \
-                                _mm256_set_m128(_mm256_cvtpd_ps(hi_), _mm256_cvtpd_ps(lo_)));     \
-        }                                                                                        \
-    } while (0)
+/* Prefetches the 64-byte line at byte offset off of p into L2 (p NULL: nothing). */
+static inline void prefetch_l2(const float *p, int64_t off) {
+    if (p) _mm_prefetch((const char *)p + off, _MM_HINT_T1);
+}
 
-/* Lanes 0-3 (h = 0) or 4-7 (h = 1) of v in double. */
-static inline __m256d half_pd(__m256 v, int h) {
-    return _mm256_cvtps_pd(h ? _mm256_extractf128_ps(v, 1) : _mm256_castps256_ps128(v));
+/* The row's max; NaN if any element is NaN. */
+static float row_max(const float *x, int64_t n) {
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    __m256 m0 = ninf, m1 = ninf, nan = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + 8);
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps(a, b, _CMP_UNORD_Q));
+        m0 = _mm256_max_ps(a, m0);
+        m1 = _mm256_max_ps(b, m1);
+    }
+    for (; i < n; i += 8) {
+        __m256i mask = tail_mask(n - i);
+        __m256 a = _mm256_blendv_ps(ninf, _mm256_maskload_ps(x + i, mask), _mm256_castsi256_ps(mask));
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+        m0 = _mm256_max_ps(a, m0);
+    }
+    if (!_mm256_testz_ps(nan, nan)) return NAN;
+    m0 = _mm256_max_ps(m0, m1);
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m0), _mm256_extractf128_ps(m0, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+/* sum over the row of e^(x - m) (stored into y unless y is NULL), in double; the next row is
+ * prefetched one line per 16 elements. */
+static double exp_pass(float *y, const float *x, int64_t n, float mf, const float *next) {
+    __m256 m = _mm256_set1_ps(mf);
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        prefetch_l2(next, 4 * i);
+        __m256 a = vm_exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), m));
+        __m256 b = vm_exp(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), m));
+        if (y) {
+            _mm256_storeu_ps(y + i, a);
+            _mm256_storeu_ps(y + i + 8, b);
+        }
+        acc_pd(&s0, &s1, _mm256_add_ps(a, b));
+    }
+    for (; i < n; i += 8) {
+        __m256i mask = tail_mask(n - i);
+        __m256 e = vm_exp(_mm256_sub_ps(_mm256_maskload_ps(x + i, mask), m));
+        e = _mm256_and_ps(e, _mm256_castsi256_ps(mask));
+        if (y) _mm256_maskstore_ps(y + i, mask, e);
+        acc_pd(&s0, &s1, e);
+    }
+    return hsum_pd(_mm256_add_pd(s0, s1));
+}
+
+/* v as f32 hi + lo (lo = v - hi rounded). */
+static inline void split_f32(double v, __m256 *hi, __m256 *lo) {
+    float h = (float)v;
+    *hi = _mm256_set1_ps(h);
+    *lo = _mm256_set1_ps((float)(v - (double)h));
+}
+
+/* y = x - hi - lo over the row (y may be x). */
+static void sub_pass(float *y, const float *x, int64_t n, __m256 hi, __m256 lo) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 a = _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), hi), lo);
+        __m256 b = _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), hi), lo);
+        _mm256_storeu_ps(y + i, a);
+        _mm256_storeu_ps(y + i + 8, b);
+    }
+    for (; i < n; i += 8) {
+        __m256i mask = tail_mask(n - i);
+        _mm256_maskstore_ps(y + i, mask, _mm256_sub_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, mask), hi), lo));
+    }
 }
 
 void cpu_softmax_row_f32_avx2(float *y, const float *x, int64_t n, bool log, const float *next) {
     float mf = row_max(x, n);
     if (mf == -INFINITY) mf = 0; /* an all -inf row: avoid inf - inf (the result is NaN anyway) */
-    __m256 m = _mm256_set1_ps(mf);
-    __m256d s0 = _mm256_setzero_pd(), s1 = s0;
-    int64_t i = 0;
-    /* prefetching never faults, so a dummy address serves when there is no next row */
-    const char *pf = next ? (const char *)next : (const char *)x;
-    for (; i + 8 <= n; i += 8) {
-        _mm_prefetch(pf + 4 * i, _MM_HINT_T1);
-        __m256 e = vm_exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), m));
-        if (!log) _mm256_storeu_ps(y + i, e);
-        acc_pd(&s0, &s1, e);
-    }
-    if (i < n) {
-        __m256i mask = tail_mask(n - i);
-        __m256 e = vm_exp(_mm256_sub_ps(_mm256_maskload_ps(x + i, mask), m));
-        e = _mm256_and_ps(e, _mm256_castsi256_ps(mask));
-        if (!log) _mm256_maskstore_ps(y + i, mask, e);
-        acc_pd(&s0, &s1, e);
-    }
-    double sum = hsum_pd(_mm256_add_pd(s0, s1));
+    /* the exp pass prefetches the next row (one line per 16 elements) */
+    double sum = exp_pass(log ? NULL : y, x, n, mf, next);
     if (log) {
-        __m256d lse = _mm256_set1_pd((double)mf + __builtin_log(sum));
-        __m256 v;
-        DOUBLE_PASS(y, n, v = _mm256_maskload_ps(x + i_, m_), _mm256_sub_pd(half_pd(v, h_), lse));
-    } else {
-        __m256 inv = _mm256_set1_ps((float)(1.0 / sum));
-        for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), inv));
-        if (i < n) {
-            __m256i mask = tail_mask(n - i);
-            _mm256_maskstore_ps(y + i, mask, _mm256_mul_ps(_mm256_maskload_ps(y + i, mask), inv));
-        }
+        __m256 hi, lo;
+        split_f32((double)mf + __builtin_log(sum), &hi, &lo);
+        sub_pass(y, x, n, hi, lo);
+        return;
+    }
+    __m256 inv = _mm256_set1_ps((float)(1.0 / sum));
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), inv));
+        _mm256_storeu_ps(y + i + 8, _mm256_mul_ps(_mm256_loadu_ps(y + i + 8), inv));
+    }
+    for (; i < n; i += 8) {
+        __m256i mask = tail_mask(n - i);
+        _mm256_maskstore_ps(y + i, mask, _mm256_mul_ps(_mm256_maskload_ps(y + i, mask), inv));
     }
 }
 
 void cpu_softmax_backward_row_f32_avx2(float *gi, const float *g, const float *y, int64_t n,
-                                       bool log) {
-    /* s = sum(g) for log_softmax, sum(g * y) for softmax, in double */
+                                       bool log, const float *next_g, const float *next_y) {
+    /* s = sum(g) for log_softmax, sum(g * y) for softmax, in double (pairs of f32 terms first) */
     __m256d s0 = _mm256_setzero_pd(), s1 = s0;
-    for (int64_t i = 0; i < n; i += 8) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 ga = _mm256_loadu_ps(g + i), gb = _mm256_loadu_ps(g + i + 8);
+        __m256 p;
+        if (log) {
+            p = _mm256_add_ps(ga, gb);
+        } else {
+            p = _mm256_mul_ps(ga, _mm256_loadu_ps(y + i));
+            p = _mm256_fmadd_ps(gb, _mm256_loadu_ps(y + i + 8), p);
+        }
+        acc_pd(&s0, &s1, p);
+    }
+    for (; i < n; i += 8) {
         __m256i mask = tail_mask(n - i);
         __m256 gv = _mm256_maskload_ps(g + i, mask);
-        if (log) {
-            acc_pd(&s0, &s1, gv);
-        } else {
-            __m256 yv = _mm256_maskload_ps(y + i, mask);
-            s0 = _mm256_fmadd_pd(half_pd(gv, 0), half_pd(yv, 0), s0);
-            s1 = _mm256_fmadd_pd(half_pd(gv, 1), half_pd(yv, 1), s1);
+        acc_pd(&s0, &s1, log ? gv : _mm256_mul_ps(gv, _mm256_maskload_ps(y + i, mask)));
+    }
+    __m256 hi, lo;
+    split_f32(hsum_pd(_mm256_add_pd(s0, s1)), &hi, &lo);
+    /* the gradient pass prefetches both next rows, one line of each per 16 elements */
+    i = 0;
+    if (log) { /* g - exp(y) s */
+        for (; i + 8 <= n; i += 8) {
+            if (!(i & 8)) {
+                prefetch_l2(next_g, 4 * i);
+                prefetch_l2(next_y, 4 * i);
+            }
+            __m256 e = vm_exp(_mm256_loadu_ps(y + i));
+            __m256 r = _mm256_fnmadd_ps(e, hi, _mm256_loadu_ps(g + i));
+            _mm256_storeu_ps(gi + i, _mm256_fnmadd_ps(e, lo, r));
+        }
+        if (i < n) {
+            __m256i mask = tail_mask(n - i);
+            __m256 e = vm_exp(_mm256_maskload_ps(y + i, mask));
+            __m256 r = _mm256_fnmadd_ps(e, hi, _mm256_maskload_ps(g + i, mask));
+            _mm256_maskstore_ps(gi + i, mask, _mm256_fnmadd_ps(e, lo, r));
+        }
+    } else { /* y (g - s) */
+        for (; i + 8 <= n; i += 8) {
+            if (!(i & 8)) {
+                prefetch_l2(next_g, 4 * i);
+                prefetch_l2(next_y, 4 * i);
+            }
+            __m256 d = _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(g + i), hi), lo);
+            _mm256_storeu_ps(gi + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), d));
+        }
+        if (i < n) {
+            __m256i mask = tail_mask(n - i);
+            __m256 d = _mm256_sub_ps(_mm256_sub_ps(_mm256_maskload_ps(g + i, mask), hi), lo);
+            _mm256_maskstore_ps(gi + i, mask, _mm256_mul_ps(_mm256_maskload_ps(y + i, mask), d));
         }
     }
-    __m256d s = _mm256_set1_pd(hsum_pd(_mm256_add_pd(s0, s1)));
-    __m256 gv, yv;
-    if (log) /* g - exp(y) s */
-        DOUBLE_PASS(gi, n, (gv = _mm256_maskload_ps(g + i_, m_), yv = vm_exp(_mm256_maskload_ps(y + i_, m_))),
-                    _mm256_fnmadd_pd(half_pd(yv, h_), s, half_pd(gv, h_)));
-    else /* y (g - s) */
-        DOUBLE_PASS(gi, n, (gv = _mm256_maskload_ps(g + i_, m_), yv = _mm256_maskload_ps(y + i_, m_)),
-                    _mm256_mul_pd(half_pd(yv, h_), _mm256_sub_pd(half_pd(gv, h_), s)));
 }
