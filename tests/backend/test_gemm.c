@@ -302,3 +302,62 @@ TEST(gemm_portable_kernels_match_reference) {
     CHECK(gemm_case(false, 1, 300, 100, 1.0, 1.0, tb, __LINE__));
     cpu_set_level(saved);
 }
+
+/* The f32 product at every level this CPU has (scalar, AVX2, AVX-512), each against the double
+ * reference: sizes around every tile edge (the AVX-512 tile is 24 rows = four 6-row panels, the
+ * others 6; B panels 16 columns), several k and m blocks, and 1 and 2 threads giving the same
+ * bits. The blocked path gives the same bits at AVX2 and AVX-512 (same fma order per element). */
+static void *level_product(cpu_level level, int64_t m, int64_t n, int64_t k, bool tb, int threads) {
+    cpu_set_level(level);
+    return threaded_product(false, m, n, k, tb, threads);
+}
+
+TEST(gemm_f32_every_cpu_level_matches_reference) {
+    cpu_level saved = cpu_get_level();
+    int saved_threads = born_get_num_threads();
+    cpu_set_level(CPU_LEVEL_AVX512);
+    cpu_level hw = cpu_get_level();
+    for (int l = CPU_LEVEL_SCALAR; l <= (int)hw; l++) {
+        cpu_set_level((cpu_level)l);
+        CHECK_EQ_INT(cpu_get_level(), l);
+        const int64_t sizes[] = {1, 5, 6, 13, 17, 24, 31, 49};
+        sweep(false, sizes, 8, __LINE__);
+        layout plain = {false, false, false, 0, 1}, tr = {true, true, false, 5, 1};
+        layout tc = {false, true, true, 0, 1}, strided = {true, false, false, 1, 2};
+        CHECK(gemm_case(false, 257, 259, 600, 1.0, 0.0, plain, __LINE__));
+        CHECK(gemm_case(false, 300, 47, 1000, 1.0, 1.0, tr, __LINE__));
+        CHECK(gemm_case(false, 199, 4200, 9, -0.5, 0.25, plain, __LINE__));
+        CHECK(gemm_case(false, 43, 130, 513, 2.0, -2.0, tc, __LINE__));
+        CHECK(gemm_case(false, 70, 33, 70, 1.0, 1.0, strided, __LINE__));
+        CHECK(gemm_case(false, 1, 600, 300, 1.0, 1.0, tc, __LINE__)); /* GEMV paths */
+        CHECK(gemm_case(false, 5, 1100, 200, 1.0, 0.0, plain, __LINE__));
+        CHECK(gemm_case(false, 3, 17, 65, 1.0, 0.5, tc, __LINE__));
+        for (int tb = 0; tb < 2; tb++) {
+            void *one = level_product((cpu_level)l, 300, 200, 700, tb, 1);
+            void *two = level_product((cpu_level)l, 300, 200, 700, tb, 2);
+            CHECK(one && two);
+            if (one && two)
+                CHECK_MSG(memcmp(one, two, 300 * 200 * 4) == 0,
+                          "level %d: 1 and 2 threads differ (tb=%d)", l, tb);
+            free(one);
+            free(two);
+        }
+    }
+    if (hw == CPU_LEVEL_AVX512) {
+        const int64_t shapes[][3] = {{300, 200, 700}, {97, 1000, 40}, {49, 50, 513}};
+        for (int s = 0; s < 3; s++) {
+            int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+            void *x2 = level_product(CPU_LEVEL_AVX2, m, n, k, s == 1, 2);
+            void *x5 = level_product(CPU_LEVEL_AVX512, m, n, k, s == 1, 2);
+            CHECK(x2 && x5);
+            if (x2 && x5)
+                CHECK_MSG(memcmp(x2, x5, (size_t)(m * n) * 4) == 0,
+                          "%lldx%lldx%lld: AVX2 and AVX-512 products differ", (long long)m,
+                          (long long)n, (long long)k);
+            free(x2);
+            free(x5);
+        }
+    }
+    cpu_set_level(saved);
+    CHECK_OK(born_set_num_threads(saved_threads));
+}

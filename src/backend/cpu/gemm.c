@@ -747,7 +747,7 @@ bool cpu_gemm_f32_packed_ep(int64_t m, int64_t n, int64_t k, const float *apack,
     }
     const gemm_impl *im = impl_f32();
     int64_t kc_blk = cpu_gemm_f32_kc(k), nc_blk = equal_block(n, im->nc, im->nr);
-    int64_t rows = ceil_div(m, im->mr) * im->mr;
+    int64_t rows = ceil_div(m, GEMM_F32_MR) * GEMM_F32_MR; /* apack's rows per k block */
     float *bpack = gemm_buffer(BUF_B, (size_t)(ceil_div(nc_blk, im->nr) * im->nr * kc_blk) *
                                           sizeof(float));
     if (!bpack) return false;
@@ -783,6 +783,13 @@ static const gemm_impl *impl_f32(void) {
     static const gemm_impl avx2 = {
         sizeof(float),        GEMM_F32_MR,     GEMM_F32_NR,     96,       256, 4080,
         gemm_kernel_f32_avx2, pack_a_f32_avx2, pack_b_f32_avx2, naive_f32};
+#ifdef GEMM_HAVE_AVX512
+    /* 24 x 16 tiles (four of the 6-row A panels at once); m blocks of 8 tiles */
+    static const gemm_impl avx512 = {
+        sizeof(float),          GEMM_F32_MR_AVX512, GEMM_F32_NR,     192,      256, 4080,
+        gemm_kernel_f32_avx512, pack_a_f32_avx2,    pack_b_f32_avx2, naive_f32};
+    if (cpu_get_level() >= CPU_LEVEL_AVX512) return &avx512;
+#endif
     if (cpu_get_level() >= CPU_LEVEL_AVX2) return &avx2;
 #endif
     return &portable;

@@ -57,6 +57,14 @@ void gemv4_axpy_f32_avx2(int64_t k, int64_t n, const float *const x[4], int64_t 
 void gemm_pack_t6_f32_avx2(int64_t kc, const float *s, int64_t ls, float *dst);
 void gemm_pack_t16_f32_avx2(int64_t kc, const float *s, int64_t ls, float *dst);
 #define GEMM_HAVE_AVX2 1
+
+/* AVX-512 (gemm_avx512.c): a 24 x 16 f32 tile that reads A as up to four 6-row micro-panels
+ * lying one after another (kc steps each; only the panels that hold the mr rows are read) and B
+ * as one 16-column panel, so the packed formats stay those of GEMM_F32_MR / GEMM_F32_NR. */
+enum { GEMM_F32_MR_AVX512 = 24 };
+void gemm_kernel_f32_avx512(int64_t kc, const void *a, const void *b, int64_t b_step, void *c,
+                            int64_t c_rs, int64_t c_cs, int mr, int nr, double alpha, double beta);
+#define GEMM_HAVE_AVX512 1
 #endif
 
 #endif
