@@ -463,7 +463,7 @@ BORN_API uint64_t born_model_size_bytes(const born_model *m);
 typedef struct born_session_params {
     int32_t n_ctx;      /* tokens the KV cache holds; 0 = min(n_ctx_train, 4096) */
     int32_t n_batch;    /* most tokens one forward pass processes (longer evals are split);
-                         * default 512 */
+                         * default 256: scratch grows with it, speed barely does */
     born_dtype kv_type; /* BORN_F16 (default, as llama.cpp) or BORN_F32 */
 } born_session_params;
 

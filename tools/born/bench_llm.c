@@ -79,7 +79,7 @@ static int run_test(born_session *s, int32_t n_vocab, bool gen, int32_t n, int32
 
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL, *threads = NULL;
-    int32_t n_prompt = 512, n_gen = 128, reps = 5, n_batch = 512;
+    int32_t n_prompt = 512, n_gen = 128, reps = 5, n_batch = born_session_default_params().n_batch;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {

@@ -10,7 +10,7 @@ const char llm_opts_usage[] =
     "  -m, --model FILE        the GGUF model (required)\n"
     "  -t, --threads N         threads (default: the library's)\n"
     "  -c, --ctx-size N        context size in tokens (default: min(training context, 4096))\n"
-    "  -b, --batch-size N      prompt tokens per forward pass (default 512)\n"
+    "  -b, --batch-size N      prompt tokens per forward pass (default 256)\n"
     "  -n, --n-predict N       tokens to generate (default 256; -1: until the context is full)\n"
     "  --temp X                temperature (default 0.8; 0: greedy)\n"
     "  --top-k N, --top-p X, --min-p X, --typical X\n"
@@ -22,7 +22,7 @@ const char llm_opts_usage[] =
 void llm_opts_init(llm_opts *o) {
     memset(o, 0, sizeof *o);
     o->n_predict = 256;
-    o->n_batch = 512;
+    o->n_batch = born_session_default_params().n_batch;
     o->sp = born_sampler_default_params();
 }
 

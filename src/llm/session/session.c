@@ -13,7 +13,7 @@ born_session_params born_session_default_params(void) {
     born_session_params p;
     memset(&p, 0, sizeof p);
     p.n_ctx = 0;
-    p.n_batch = 512;
+    p.n_batch = 256; /* a micro-batch: scratch for 256 tokens (~5.6 MiB on SmolLM2), not 512 */
     p.kv_type = BORN_F16;
     return p;
 }
