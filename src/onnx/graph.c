@@ -120,6 +120,7 @@ static int resolve(onnx_plan *p, const char *name, const onnx_node *n) {
 
 void onnx_plan_free(onnx_plan *p) {
     if (!p) return;
+    onnx_prof_report(p);
     for (int i = 0; i < p->nslots; i++) born_free(p->consts[i]);
     for (int i = 0; i < p->nsteps; i++) {
         plan_step *st = &p->steps[i];
@@ -577,6 +578,7 @@ born_status onnx_plan_run(onnx_plan *p, onnx_env *parent, born_tensor *const *in
     if (!vals) return born_error(BORN_ERR_MEMORY, "onnx: out of memory");
     onnx_env env = {p, vals, parent};
     born_status st = BORN_OK;
+    const bool prof = onnx_prof_on();
     for (int i = 0; i < g->ninputs && !st; i++) {
         int s = p->input_slot[i];
         born_tensor *t = inputs ? inputs[i] : NULL;
@@ -625,6 +627,7 @@ born_status onnx_plan_run(onnx_plan *p, onnx_env *parent, born_tensor *const *in
         }
         for (int j = 0; j < n->noutputs; j++) outs[j] = NULL;
         onnx_op_ctx c = {n, p->opset, ins, nin, outs, n->noutputs, &env, ps};
+        double prof_t0 = prof ? onnx_prof_now() : 0;
         born_scope_begin();
         st = ps->fn(&c);
         if (!st && ps->act && outs[0]) {
@@ -664,6 +667,13 @@ born_status onnx_plan_run(onnx_plan *p, onnx_env *parent, born_tensor *const *in
             }
         }
         if (!st && own && ps->memo) memo_store(ps, ins, nin, outs[0]);
+        if (prof && !st && outs[0]) {
+            ps->prof_s += onnx_prof_now() - prof_t0;
+            ps->prof_n++;
+            ps->prof_rank = born_tensor_ndim(outs[0]);
+            memcpy(ps->prof_dims, born_tensor_shape(outs[0]),
+                   (size_t)ps->prof_rank * sizeof(int64_t));
+        }
         born_scope_end();
         if (st) break;
         release_last_uses(p, vals, ps, i);

@@ -44,6 +44,12 @@ typedef struct plan_step {
     int memo_rank; /* -1 until a run stored something */
     int64_t memo_dims[BORN_MAX_DIMS];
     born_tensor *memo_in[4], *memo_out[4];
+    /* BORN_ONNX_PROFILE (src/onnx/profile.c): wall seconds and runs of this step, and the shape
+     * of its first output at the last run */
+    double prof_s;
+    int64_t prof_n;
+    int prof_rank;
+    int64_t prof_dims[BORN_MAX_DIMS];
 } plan_step;
 
 struct onnx_plan {
@@ -82,6 +88,17 @@ born_status onnx_plan_infer_shapes(onnx_plan *p);
 /* Applies a step's epilogue (plan_step.ep) to *y: in place, in one pass, when in_place and *y is
  * a contiguous f32 tensor, else as tensor ops replacing *y. Returns the failing op's status. */
 born_status onnx_plan_epilogue(const plan_step *ps, born_tensor **y, bool in_place);
+
+/* Whether BORN_ONNX_PROFILE is set (read once): the executor then times every step (wall time;
+ * BORN_ONNX_PROFILE=cpu: the calling thread's CPU time). */
+bool onnx_prof_on(void);
+
+/* The profile's clock in seconds. */
+double onnx_prof_now(void);
+
+/* Prints the plan's per-step profile to stderr (step, op, name, output shape, us per run, share)
+ * and the totals by op type, if any step was timed. Called when the plan is freed. */
+void onnx_prof_report(const onnx_plan *p);
 
 /* The fused MatMul+Add step: in[0] @ in[1]^T + in[2] (in[1] the transposed weight). */
 born_status onnx_op_fused_linear(onnx_op_ctx *c);
