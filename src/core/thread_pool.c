@@ -12,7 +12,14 @@
  * value taken is positive, which only the live job's counter gives (a finished job's counter is
  * at or below zero, so a worker that wakes late claims nothing). A new job's fields are written
  * before its counter is set (release) and a worker reads them only after a valid claim (acquire);
- * the job cannot end before that chunk is done, so the fields it reads are its chunk's. */
+ * the job cannot end before that chunk is done, so the fields it reads are its chunk's.
+ *
+ * A team (born_parallel_team, thread_pool.h) is the other kind of job: every worker runs the
+ * team's function once, with its own index. A worker reads the generation and the job's kind
+ * together under the mutex, and a team's caller waits for every worker, so no worker can miss a
+ * team or run one twice. Workers spin longer after a team (the next one usually follows: one per
+ * decoded token). Barriers inside a team spin on a phase counter and yield the CPU after a while,
+ * so a preempted partner costs its time slice, not ours as well. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
@@ -22,8 +29,9 @@
 
 #include "core/error.h"
 #include "core/tensor_impl.h"
+#include "core/thread_pool.h"
 
-enum { MAX_THREADS = 256, SPIN_ROUNDS = 4000 };
+enum { MAX_THREADS = 256, SPIN_ROUNDS = 4000, TEAM_SPIN_ROUNDS = 16000, BARRIER_SPINS = 2000 };
 
 typedef struct pool {
     int nthreads; /* including the caller */
@@ -40,7 +48,17 @@ typedef struct pool {
     int64_t n, grain, nchunks;
     atomic_int_fast64_t left; /* chunks not yet claimed; <= 0 when none (and between jobs) */
     atomic_int_fast64_t done_chunks;
+    /* the team in flight (team true), or none */
+    bool team;
+    born_team_fn team_fn;
+    void *team_ctx;
+    int team_n;
+    atomic_int team_done;   /* workers that have returned from the team's function */
+    atomic_int bar_arrived; /* threads at the current barrier */
+    atomic_uint bar_phase;  /* barriers passed */
 } pool;
+
+static int worker_index[MAX_THREADS]; /* worker i runs a team as thread i + 1 */
 
 static pool the_pool = {.mu = PTHREAD_MUTEX_INITIALIZER,
                         .wake = PTHREAD_COND_INITIALIZER,
@@ -66,21 +84,27 @@ static void run_chunks(pool *p) {
     }
 }
 
+static void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 static void *worker_main(void *arg) {
-    pool *p = arg;
+    pool *p = &the_pool;
+    const int tid = *(const int *)arg;
     inside_job = true;
     /* Not the current generation: a worker that starts late must still join the first job,
      * whose generation may already have been published (the caller counts on every worker). */
     uint64_t seen = p->spawn_generation;
+    bool was_team = false;
     for (;;) {
         /* spin briefly (a new job usually follows soon), then sleep */
-        int spins = 0;
+        int spins = 0, max_spins = was_team ? TEAM_SPIN_ROUNDS : SPIN_ROUNDS;
         while (atomic_load_explicit(&p->generation, memory_order_acquire) == seen &&
-               spins < SPIN_ROUNDS) {
+               spins < max_spins) {
             spins++;
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
+            cpu_relax();
         }
         pthread_mutex_lock(&p->mu);
         while (atomic_load(&p->generation) == seen && !p->shutdown) pthread_cond_wait(&p->wake, &p->mu);
@@ -89,8 +113,22 @@ static void *worker_main(void *arg) {
             return NULL;
         }
         seen = atomic_load(&p->generation);
+        bool team = p->team;
+        born_team_fn fn = p->team_fn;
+        void *ctx = p->team_ctx;
+        int n = p->team_n;
         pthread_mutex_unlock(&p->mu);
-        run_chunks(p);
+        was_team = team;
+        if (!team) {
+            run_chunks(p);
+            continue;
+        }
+        fn(tid, n, ctx);
+        if (atomic_fetch_add_explicit(&p->team_done, 1, memory_order_acq_rel) + 1 == n - 1) {
+            pthread_mutex_lock(&p->mu); /* the caller may be asleep on done */
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
     }
 }
 
@@ -123,7 +161,8 @@ static void pool_start(pool *p, int n) {
     p->nthreads = 1;
     p->spawn_generation = atomic_load(&p->generation);
     for (int i = 0; i < n - 1; i++) {
-        if (pthread_create(&p->workers[i], NULL, worker_main, p) != 0) break;
+        worker_index[i] = i + 1;
+        if (pthread_create(&p->workers[i], NULL, worker_main, &worker_index[i]) != 0) break;
         p->nthreads++;
     }
 }
@@ -180,6 +219,7 @@ void born_parallel_for(int64_t n, int64_t grain, born_range_fn fn, void *ctx) {
     p->n = n;
     p->grain = grain;
     p->nchunks = nchunks;
+    p->team = false;
     atomic_store_explicit(&p->done_chunks, 0, memory_order_relaxed);
     atomic_store_explicit(&p->left, nchunks, memory_order_release); /* opens the job */
     atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
@@ -195,13 +235,73 @@ void born_parallel_for(int64_t n, int64_t grain, born_range_fn fn, void *ctx) {
     while (atomic_load_explicit(&p->done_chunks, memory_order_acquire) < nchunks &&
            spins < SPIN_ROUNDS * 4) {
         spins++;
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
+        cpu_relax();
     }
     pthread_mutex_lock(&p->mu);
     while (atomic_load_explicit(&p->done_chunks, memory_order_acquire) < nchunks)
         pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
     pthread_mutex_unlock(&job_lock);
+}
+
+void born_parallel_team(born_team_fn fn, void *ctx) {
+    ensure_pool();
+    pool *p = &the_pool;
+    if (inside_job || p->nthreads == 1 || pthread_mutex_trylock(&job_lock) != 0) {
+        bool was_inside = inside_job;
+        inside_job = true;
+        fn(0, 1, ctx);
+        inside_job = was_inside;
+        return;
+    }
+    const int n = p->nthreads;
+    pthread_mutex_lock(&p->mu);
+    p->team = true;
+    p->team_fn = fn;
+    p->team_ctx = ctx;
+    p->team_n = n;
+    atomic_store_explicit(&p->team_done, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->bar_arrived, 0, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+
+    inside_job = true;
+    fn(0, n, ctx);
+    inside_job = false;
+
+    int spins = 0;
+    while (atomic_load_explicit(&p->team_done, memory_order_acquire) < n - 1 &&
+           spins < SPIN_ROUNDS * 4) {
+        spins++;
+        cpu_relax();
+    }
+    pthread_mutex_lock(&p->mu);
+    while (atomic_load_explicit(&p->team_done, memory_order_acquire) < n - 1)
+        pthread_cond_wait(&p->done, &p->mu);
+    p->team = false;
+    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&job_lock);
+}
+
+void born_team_barrier(int nthreads) {
+    if (nthreads <= 1) return;
+    pool *p = &the_pool;
+    /* the phase is read before arriving: the last thread to arrive resets the count, then moves
+     * the phase on (release), which the others wait for (acquire) */
+    unsigned phase = atomic_load_explicit(&p->bar_phase, memory_order_acquire);
+    if (atomic_fetch_add_explicit(&p->bar_arrived, 1, memory_order_acq_rel) + 1 == nthreads) {
+        atomic_store_explicit(&p->bar_arrived, 0, memory_order_relaxed);
+        atomic_fetch_add_explicit(&p->bar_phase, 1, memory_order_release);
+        return;
+    }
+    int spins = 0;
+    while (atomic_load_explicit(&p->bar_phase, memory_order_acquire) == phase) {
+        if (++spins < BARRIER_SPINS) {
+            cpu_relax();
+        } else {
+            spins = 0;
+            sched_yield();
+        }
+    }
 }

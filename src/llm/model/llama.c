@@ -163,6 +163,9 @@ static born_status forward_llama(born_session *s, const int32_t *tokens, int32_t
     const int64_t E = hp->n_embd, Dq = (int64_t)hp->n_head * hp->head_dim,
                   Dkv = (int64_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff;
     born_status st;
+    /* one token (decoding): one parallel region for the whole token, the same bits */
+    if (n == 1 && !llm_trace_hook && llm_decode_usable(s))
+        return llm_decode_llama(s, tokens[0], pos, logits && first_logit == 0 ? logits : NULL);
     for (int32_t t = 0; t < n; t++)
         if ((st = llm_get_row(s->x + t * E, &m->tok_embd, tokens[t])) != BORN_OK) return st;
     LLM_TRACE("embd", -1, s->x, n, E);

@@ -86,6 +86,8 @@ struct born_session {
     size_t xq_bytes;
     float *fpack; /* a batch packed for the f16 / f32 weight products (linear_float.c), or NULL */
     size_t fpack_floats;
+    int8_t decode_team; /* llm_decode_llama: 0 not yet checked, 1 usable, -1 not */
+    void *decode_steps; /* llm_decode_llama's step counters, or NULL until the first token */
 };
 
 /* A trace of the forward pass for comparing intermediates with another implementation (set by
@@ -167,6 +169,19 @@ void llm_rope_apply(float *x, int64_t n, int64_t row_stride, int32_t n_heads,
  * allocated. */
 born_status llm_attention(const born_session *s, int32_t layer, const float *q, float *out,
                           int32_t n, int32_t pos);
+
+/* llm_attention of one token (n = 1) for heads [h0, h1) only; false (recording no error, as it
+ * may run on a pool thread) when a long context's buffers could not be allocated. */
+bool llm_attention_heads(const born_session *s, int32_t layer, const float *q, float *out,
+                         int32_t pos, int32_t h0, int32_t h1);
+
+/* Whether llm_decode_llama can run this session's model: every layer's products are all f16 or
+ * all quantized with one vec_dot type (checked once per session). */
+bool llm_decode_usable(born_session *s);
+
+/* One token at pos through a LLaMA-family model as one parallel region (decode.c), with logits
+ * written when logits is not NULL: the results of the batch forward with n = 1, bit for bit. */
+born_status llm_decode_llama(born_session *s, int32_t token, int32_t pos, float *logits);
 
 /* Writes n rows of k and v ([n, n_head_kv * head_dim]) into the cache of layer at pos. */
 void llm_kv_store(born_session *s, int32_t layer, const float *k, const float *v, int32_t n,

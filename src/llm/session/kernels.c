@@ -507,3 +507,10 @@ born_status llm_attention(const born_session *s, int32_t layer, const float *q, 
                           "%d positions", (int)(pos + n));
     return BORN_OK;
 }
+
+bool llm_attention_heads(const born_session *s, int32_t layer, const float *q, float *out,
+                         int32_t pos, int32_t h0, int32_t h1) {
+    att_ctx c = {s, layer, pos, 1, q, out, 0};
+    if (h1 > h0) attention_tasks(h0, h1, &c);
+    return !atomic_load(&c.failed);
+}

@@ -6,47 +6,62 @@
  * repeated quantization, which dominate at this size. */
 #include <string.h>
 
-#include "backend/cpu/quant/quant_gemm.h"
-#include "llm/model/model_internal.h"
+#include "llm/session/matvec.h"
 
-typedef struct group_ctx {
-    const llm_weight *const *ws;
-    const llm_weight *const *bs;
-    float *const *outs;
-    int64_t starts[LLM_GROUP_MAX + 1];
-    int count;
-    const void *xq; /* f16 weights: the f32 input itself */
-    quant_vec_dot_fn dot[LLM_GROUP_MAX];
-    quant_gemm_fn gemm[LLM_GROUP_MAX];
-} group_ctx;
-
-/* The shared part of a group's context: the weights, biases and outputs, and each weight's first
- * row in the group's row numbering. */
-static void group_init(group_ctx *c, const llm_weight *const *ws, const llm_weight *const *bs,
-                       float *const *outs, int count, const void *xq) {
-    memset(c, 0, sizeof *c);
-    c->ws = ws;
-    c->bs = bs;
-    c->outs = outs;
-    c->count = count;
-    c->xq = xq;
-    for (int g = 0; g < count; g++)
-        c->starts[g + 1] = c->starts[g] + ws[g]->rows;
+bool llm_group_init(llm_group *g, float *const *outs, const float *x, const llm_weight *const *ws,
+                    const llm_weight *const *bs, int count, void *xq, size_t xq_bytes) {
+    memset(g, 0, sizeof *g);
+    if (count < 1 || count > LLM_GROUP_MAX) return false;
+    g->count = count;
+    bool f16 = true, quant = true;
+    for (int i = 0; i < count; i++) {
+        g->ws[i] = ws[i];
+        g->bs[i] = bs && bs[i] && bs[i]->t ? bs[i] : NULL;
+        g->outs[i] = outs[i];
+        g->starts[i + 1] = g->starts[i] + ws[i]->rows;
+        if (ws[i]->cols != ws[0]->cols) return false;
+        if (ws[i]->dtype != BORN_F16) f16 = false;
+        const quant_traits *t = quant_traits_of(ws[i]->dtype);
+        if (!t || (i && t->vec_dot_type != g->vdt)) quant = false;
+        else g->vdt = t->vec_dot_type;
+    }
+    if (f16) {
+        g->f16 = true;
+        g->xq = x;
+        return true;
+    }
+    if (!quant || quant_row_bytes(g->vdt, ws[0]->cols) > xq_bytes) return false;
+    g->act = quant_act_from_float(g->vdt, quant_traits_of(g->vdt)->from_float);
+    g->xq = xq;
+    for (int i = 0; i < count; i++) {
+        g->dot[i] = quant_vec_dot_of(ws[i]->dtype);
+        g->gemm[i] = quant_gemm_of(ws[i]->dtype);
+    }
+    for (int i = 0; i < count; i++)
+        if (!g->gemm[i]) g->gemm[0] = NULL;
+    return true;
 }
 
-static void group_rows(int64_t begin, int64_t end, void *arg) {
-    const group_ctx *c = arg;
+void llm_group_quantize(const llm_group *g, const float *x) {
+    if (!g->f16) g->act(x, (void *)g->xq, g->ws[0]->cols);
+}
+
+void llm_group_rows(const llm_group *c, int64_t begin, int64_t end) {
     int g = 0;
-    if (c->gemm[0]) { /* then every weight has the tiled product */
+    if (c->f16 || c->gemm[0]) { /* ranges of rows of one weight at a time */
         for (int64_t r = begin; r < end;) {
             while (r >= c->starts[g + 1]) g++;
             const llm_weight *w = c->ws[g];
             int64_t j0 = r - c->starts[g], j1 = (end < c->starts[g + 1] ? end : c->starts[g + 1]) - c->starts[g];
             float *o = c->outs[g];
-            c->gemm[g](w->cols, (const char *)w->data + (size_t)j0 * w->row_bytes, w->row_bytes, j1 - j0,
-                       c->xq, 0, 1, o + j0, 0);
-            const llm_weight *b = c->bs ? c->bs[g] : NULL;
-            if (b && b->t)
+            if (c->f16) /* each output is llm_linear's dot, see llm_dot_rows_f16 */
+                llm_dot_rows_f16(c->xq, (const uint16_t *)w->data + j0 * (int64_t)(w->row_bytes / 2),
+                                 (int64_t)(w->row_bytes / 2), j1 - j0, w->cols, o + j0);
+            else
+                c->gemm[g](w->cols, (const char *)w->data + (size_t)j0 * w->row_bytes, w->row_bytes,
+                           j1 - j0, c->xq, 0, 1, o + j0, 0);
+            const llm_weight *b = c->bs[g];
+            if (b)
                 for (int64_t j = j0; j < j1; j++) o[j] += ((const float *)b->data)[j];
             r += j1 - j0;
         }
@@ -57,30 +72,40 @@ static void group_rows(int64_t begin, int64_t end, void *arg) {
         const llm_weight *w = c->ws[g];
         int64_t j = r - c->starts[g];
         float v = c->dot[g](w->cols, (const char *)w->data + (size_t)j * w->row_bytes, c->xq);
-        const llm_weight *b = c->bs ? c->bs[g] : NULL;
-        if (b && b->t) v += ((const float *)b->data)[j];
+        const llm_weight *b = c->bs[g];
+        if (b) v += ((const float *)b->data)[j];
         c->outs[g][j] = v;
     }
 }
 
-/* One token with f16 weights: all rows of the group in one parallel loop (each output is
- * llm_linear's dot, see llm_dot_rows_f16). */
-static void group_rows_f16(int64_t begin, int64_t end, void *arg) {
-    const group_ctx *c = arg;
-    int g = 0;
-    for (int64_t r = begin; r < end;) {
-        while (r >= c->starts[g + 1]) g++;
-        const llm_weight *w = c->ws[g];
-        int64_t j0 = r - c->starts[g], j1 = (end < c->starts[g + 1] ? end : c->starts[g + 1]) - c->starts[g];
-        const int64_t ls = (int64_t)(w->row_bytes / 2);
-        float *o = c->outs[g];
-        llm_dot_rows_f16(c->xq, (const uint16_t *)w->data + j0 * ls, ls, j1 - j0, w->cols, o + j0);
-        const llm_weight *b = c->bs ? c->bs[g] : NULL;
-        if (b && b->t)
-            for (int64_t j = j0; j < j1; j++) o[j] += ((const float *)b->data)[j];
-        r += j1 - j0;
+void llm_group_share(const llm_group *g, int tid, int n, int64_t *begin, int64_t *end) {
+    double total = 0;
+    for (int i = 0; i < g->count; i++) total += (double)g->ws[i]->rows * (double)g->ws[i]->row_bytes;
+    int64_t at[2];
+    for (int e = 0; e < 2; e++) {
+        int k = tid + e;
+        if (k == n) {
+            at[e] = g->starts[g->count];
+            continue;
+        }
+        double target = total * k / n, acc = 0;
+        int64_t row = g->starts[g->count];
+        for (int i = 0; i < g->count; i++) {
+            double bytes = (double)g->ws[i]->rows * (double)g->ws[i]->row_bytes;
+            if (acc + bytes >= target) {
+                row = g->starts[i] + (int64_t)((target - acc) / (double)g->ws[i]->row_bytes + 0.5);
+                break;
+            }
+            acc += bytes;
+        }
+        row = (row + 2) / 4 * 4;
+        at[e] = row < g->starts[g->count] ? row : g->starts[g->count];
     }
+    *begin = at[0];
+    *end = at[1] > at[0] ? at[1] : at[0];
 }
+
+static void group_rows(int64_t begin, int64_t end, void *arg) { llm_group_rows(arg, begin, end); }
 
 static bool float_weights(const llm_weight *const *ws, int count, born_dtype dt) {
     for (int g = 0; g < count; g++)
@@ -97,41 +122,19 @@ born_status llm_linear_group(born_session *s, float *const *outs, const float *x
         }
         return BORN_OK;
     }
-    if (n == 1 && count <= LLM_GROUP_MAX && float_weights(ws, count, BORN_F16)) {
-        group_ctx c;
-        group_init(&c, ws, bs, outs, count, x);
-        /* ~16 KiB of weights per chunk */
-        int64_t grain = (int64_t)(16384 / ws[0]->row_bytes) / 4 * 4;
-        born_parallel_for(c.starts[count], grain < 4 ? 4 : grain, group_rows_f16, &c);
-        return BORN_OK;
-    }
-    bool fused = n == 1 && count <= LLM_GROUP_MAX;
-    born_dtype vdt = BORN_DTYPE_COUNT;
-    for (int g = 0; g < count && fused; g++) {
-        const quant_traits *t = quant_traits_of(ws[g]->dtype);
-        if (!t || ws[g]->cols != ws[0]->cols || (g && t->vec_dot_type != vdt)) fused = false;
-        else vdt = t->vec_dot_type;
-    }
-    if (fused && quant_row_bytes(vdt, ws[0]->cols) > s->xq_bytes) fused = false;
-    if (!fused) {
-        for (int g = 0; g < count; g++) {
-            born_status st = llm_linear(outs[g], ws[g]->rows, x, n, ws[g], bs ? bs[g] : NULL);
+    llm_group g;
+    if (n != 1 || !llm_group_init(&g, outs, x, ws, bs, count, s->xq, s->xq_bytes)) {
+        for (int i = 0; i < count; i++) {
+            born_status st = llm_linear(outs[i], ws[i]->rows, x, n, ws[i], bs ? bs[i] : NULL);
             if (st != BORN_OK) return st;
         }
         return BORN_OK;
     }
-    group_ctx c;
-    group_init(&c, ws, bs, outs, count, s->xq);
-    for (int g = 0; g < count; g++) {
-        c.dot[g] = quant_vec_dot_of(ws[g]->dtype);
-        c.gemm[g] = quant_gemm_of(ws[g]->dtype);
-    }
-    for (int g = 0; g < count; g++)
-        if (!c.gemm[g]) c.gemm[0] = NULL;
-    quant_act_from_float(vdt, quant_traits_of(vdt)->from_float)(x, s->xq, ws[0]->cols);
+    llm_group_quantize(&g, x);
     /* ~16 KiB of weights per chunk: enough chunks to balance threads, few enough to be cheap */
     int64_t grain = (int64_t)(16384 / ws[0]->row_bytes);
-    if (grain < 1) grain = 1;
-    born_parallel_for(c.starts[count], grain, group_rows, &c);
+    if (g.f16) grain = grain / 4 * 4;
+    if (grain < (g.f16 ? 4 : 1)) grain = g.f16 ? 4 : 1;
+    born_parallel_for(g.starts[count], grain, group_rows, &g);
     return BORN_OK;
 }

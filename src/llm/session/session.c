@@ -34,6 +34,7 @@ void born_session_free(born_session *s) {
     free(s->rope_cs);
     free(s->xq);
     free(s->fpack);
+    free(s->decode_steps);
     free(s);
 }
 

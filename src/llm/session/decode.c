@@ -1,0 +1,253 @@
+/* One decoded token of a LLaMA-family model as one parallel region.
+ *
+ * Per token the model runs ~10 short steps per layer (a 135M model: products of 0.1-1 MB, norms,
+ * attention over a few heads), each a few microseconds to ~100 us. Handing each step to the pool
+ * as its own job costs a wake-up and a wait per step, which at two threads was a third of the
+ * token's time. Here the pool's threads enter one team region (core/thread_pool.h) for the whole
+ * token and meet at barriers between the steps:
+ *
+ *   thread 0: rms_norm, quantize the input          | barrier
+ *   all:      q/k/v rows, an equal share of bytes   | barrier
+ *   thread 0: RoPE, KV cache write                  | barrier
+ *   all:      attention, a share of the heads       | barrier
+ *   thread 0: quantize                              | barrier
+ *   all:      Wo rows                               | barrier
+ *   thread 0: residual, rms_norm, quantize          | barrier
+ *   all:      gate/up rows                          | barrier
+ *   thread 0: SwiGLU, quantize                      | barrier
+ *   all:      down rows                             | barrier  (thread 0: residual)
+ *
+ * Each thread streams one contiguous range of each weight (about equal bytes per thread), so the
+ * prefetchers see one stream per thread. Every output is computed by the function the batch
+ * forward uses for it (llm_group_rows, the attention tasks, the same norms), so the logits are
+ * the batch forward's bit for bit, whatever the thread count. */
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "llm/session/matvec.h"
+
+typedef struct dec_step dec_step;
+
+typedef struct dec_ctx {
+    born_session *s;
+    int32_t pos, nsteps;
+    float *logits;
+    dec_step *steps;
+    atomic_int failed; /* attention could not allocate its buffers */
+} dec_ctx;
+
+static bool group_qkv(llm_group *g, born_session *s, const llm_layer *L) {
+    float *outs[3] = {s->q, s->k, s->v};
+    const llm_weight *ws[3] = {&L->wq, &L->wk, &L->wv}, *bs[3] = {&L->bq, &L->bk, &L->bv};
+    return llm_group_init(g, outs, s->xn, ws, bs, 3, s->xq, s->xq_bytes);
+}
+
+static bool group_wo(llm_group *g, born_session *s, const llm_layer *L) {
+    float *outs[1] = {s->xn};
+    const llm_weight *ws[1] = {&L->wo}, *bs[1] = {&L->bo};
+    return llm_group_init(g, outs, s->att, ws, bs, 1, s->xq, s->xq_bytes);
+}
+
+static bool group_gate_up(llm_group *g, born_session *s, const llm_layer *L) {
+    float *outs[2] = {s->gate, s->up};
+    const llm_weight *ws[2] = {&L->w_gate, &L->w_up};
+    return llm_group_init(g, outs, s->xn, ws, NULL, 2, s->xq, s->xq_bytes);
+}
+
+static bool group_down(llm_group *g, born_session *s, const llm_layer *L) {
+    float *outs[1] = {s->xn};
+    const llm_weight *ws[1] = {&L->w_down};
+    return llm_group_init(g, outs, s->gate, ws, NULL, 1, s->xq, s->xq_bytes);
+}
+
+static bool group_output(llm_group *g, born_session *s, float *logits) {
+    const born_model *m = s->model;
+    const llm_weight *ws[1] = {m->output.t ? &m->output : &m->tok_embd};
+    float *outs[1] = {logits};
+    return llm_group_init(g, outs, s->xn, ws, NULL, 1, s->xq, s->xq_bytes);
+}
+
+bool llm_decode_usable(born_session *s) {
+    if (s->decode_team == 0) {
+        const born_model *m = s->model;
+        bool ok = true;
+        llm_group g;
+        float dummy = 0.0f;
+        for (int32_t l = 0; l < m->hp.n_layer && ok; l++) {
+            const llm_layer *L = &m->layers[l];
+            ok = group_qkv(&g, s, L) && group_wo(&g, s, L) && group_gate_up(&g, s, L) &&
+                 group_down(&g, s, L);
+        }
+        ok = ok && group_output(&g, s, &dummy);
+        s->decode_team = ok ? 1 : -1;
+    }
+    return s->decode_team > 0;
+}
+
+enum { STEPS_PER_LAYER = 10, CHUNK_BYTES = 32768, MAX_CHUNKS = 64, YIELD_SPINS = 2000 };
+
+/* The token's steps in order: per layer (kind = step % STEPS_PER_LAYER)
+ *   0 S  residual of the layer before, rms_norm, quantize      1 P  q/k/v rows
+ *   2 S  RoPE, KV cache write                                  3 P  attention, one head a chunk
+ *   4 S  quantize the attention output                         5 P  Wo rows
+ *   6 S  residual, rms_norm, quantize                          7 P  gate/up rows
+ *   8 S  SwiGLU, quantize                                      9 P  down rows
+ * then S (residual, output norm, quantize) and P (output rows) when logits are wanted.
+ * S steps are one chunk, P steps several. */
+typedef struct dec_step {
+    atomic_int next; /* chunks claimed */
+    atomic_int done; /* chunks finished */
+} dec_step;
+
+static int chunks_of(const llm_group *g) {
+    double bytes = 0;
+    for (int i = 0; i < g->count; i++) bytes += (double)g->ws[i]->rows * (double)g->ws[i]->row_bytes;
+    int64_t c = (int64_t)(bytes / CHUNK_BYTES);
+    int64_t rows4 = g->starts[g->count] / 4;
+    if (c > rows4) c = rows4;
+    return c < 1 ? 1 : c > MAX_CHUNKS ? MAX_CHUNKS : (int)c;
+}
+
+static void add(float *x, const float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+/* The product group of step k (a P step of a product), built into *g. */
+static void step_group(llm_group *g, dec_ctx *c, int32_t k) {
+    born_session *s = c->s;
+    const born_model *m = s->model;
+    int32_t l = k / STEPS_PER_LAYER;
+    if (l >= m->hp.n_layer) {
+        group_output(g, s, c->logits);
+        return;
+    }
+    const llm_layer *L = &m->layers[l];
+    switch (k % STEPS_PER_LAYER) {
+    case 0: case 1: group_qkv(g, s, L); break;
+    case 4: case 5: group_wo(g, s, L); break;
+    case 6: case 7: group_gate_up(g, s, L); break;
+    default: group_down(g, s, L); break;
+    }
+}
+
+/* Runs chunk ch of step k (g: the step's group where it has one). */
+static void run_chunk(dec_ctx *c, int32_t k, int ch, int nch, const llm_group *g) {
+    born_session *s = c->s;
+    const born_model *m = s->model;
+    const llm_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd, Dq = (int64_t)hp->n_head * hp->head_dim,
+                  Dkv = (int64_t)hp->n_head_kv * hp->head_dim;
+    const int32_t l = k / STEPS_PER_LAYER, kind = l < hp->n_layer ? k % STEPS_PER_LAYER : 10 + k % 2;
+    const llm_layer *L = l < hp->n_layer ? &m->layers[l] : NULL;
+    int64_t b, e;
+    switch (kind) {
+    case 0:
+        if (l > 0) add(s->x, s->xn, E);
+        llm_rms_norm(s->xn, s->x, L->attn_norm.data, 1, E, hp->rms_eps);
+        llm_group_quantize(g, s->xn);
+        return;
+    case 2:
+        llm_rope_apply(s->q, 1, Dq, hp->n_head, hp, s->rope_cs);
+        llm_rope_apply(s->k, 1, Dkv, hp->n_head_kv, hp, s->rope_cs);
+        llm_kv_store(s, l, s->k, s->v, 1, c->pos);
+        return;
+    case 3:
+        if (!llm_attention_heads(s, l, s->q, s->att, c->pos, ch, ch + 1)) atomic_store(&c->failed, 1);
+        return;
+    case 4:
+        llm_group_quantize(g, s->att);
+        return;
+    case 6:
+        add(s->x, s->xn, E);
+        llm_rms_norm(s->xn, s->x, L->ffn_norm.data, 1, E, hp->rms_eps);
+        llm_group_quantize(g, s->xn);
+        return;
+    case 8:
+        llm_swiglu(s->gate, s->up, hp->n_ff);
+        llm_group_quantize(g, s->gate);
+        return;
+    case 10:
+        add(s->x, s->xn, E);
+        llm_rms_norm(s->xn, s->x, m->out_norm.data, 1, E, hp->rms_eps);
+        llm_group_quantize(g, s->xn);
+        return;
+    default: /* 1, 5, 7, 9, 11: rows */
+        llm_group_share(g, ch, nch, &b, &e);
+        if (e > b) llm_group_rows(g, b, e);
+        return;
+    }
+}
+
+/* Every thread walks the steps in order, claiming chunks of each until none are left, then waits
+ * until the step's chunks are done. A thread that falls behind (descheduled on a busy machine)
+ * finds the steps it missed done and catches up without holding the others. */
+static void decode_team(int tid, int n, void *arg) {
+    (void)tid;
+    dec_ctx *c = arg;
+    const llm_hparams *hp = &c->s->model->hp;
+    llm_group g;
+    memset(&g, 0, sizeof g);
+    for (int32_t k = 0; k < c->nsteps; k++) {
+        dec_step *st = &c->steps[k];
+        int32_t kind = k / STEPS_PER_LAYER < hp->n_layer ? k % STEPS_PER_LAYER : 10 + k % 2;
+        int nch = 1;
+        if (kind != 2 && kind != 3) step_group(&g, c, k);
+        if (kind == 3) nch = hp->n_head;
+        else if (kind % 2) nch = chunks_of(&g);
+        for (;;) {
+            int ch = atomic_fetch_add_explicit(&st->next, 1, memory_order_acquire);
+            if (ch >= nch) break;
+            run_chunk(c, k, ch, nch, &g);
+            atomic_fetch_add_explicit(&st->done, 1, memory_order_acq_rel);
+        }
+        if (n == 1) continue;
+        int spins = 0;
+        while (atomic_load_explicit(&st->done, memory_order_acquire) < nch) {
+            if (++spins < YIELD_SPINS) {
+#if defined(__x86_64__) || defined(__i386__)
+                __builtin_ia32_pause();
+#endif
+            } else {
+                spins = 0;
+                sched_yield();
+            }
+        }
+    }
+}
+
+born_status llm_decode_llama(born_session *s, int32_t token, int32_t pos, float *logits) {
+    const born_model *m = s->model;
+    born_status st = llm_get_row(s->x, &m->tok_embd, token);
+    if (st != BORN_OK) return st;
+    llm_rope_table(s->rope_cs, &m->hp, m->rope_freqs.t ? (const float *)m->rope_freqs.data : NULL,
+                   pos, 1);
+    dec_ctx c;
+    memset(&c, 0, sizeof c);
+    c.s = s;
+    c.pos = pos;
+    c.logits = logits;
+    c.nsteps = m->hp.n_layer * STEPS_PER_LAYER + (logits ? 2 : 0);
+    if (!s->decode_steps) {
+        s->decode_steps = malloc(((size_t)m->hp.n_layer * STEPS_PER_LAYER + 2) * sizeof(dec_step));
+        if (!s->decode_steps) return born_error(BORN_ERR_MEMORY, "born_session_eval: out of memory");
+    }
+    c.steps = s->decode_steps;
+    for (int32_t k = 0; k < c.nsteps; k++) {
+        atomic_init(&c.steps[k].next, 0);
+        atomic_init(&c.steps[k].done, 0);
+    }
+    /* the final residual: without logits the last down product's output is added here */
+    born_parallel_team(decode_team, &c);
+    if (!logits) {
+        const int64_t E = m->hp.n_embd;
+        for (int64_t i = 0; i < E; i++) s->x[i] += s->xn[i];
+    }
+    if (atomic_load(&c.failed))
+        return born_error(BORN_ERR_MEMORY, "born_session_eval: out of memory for attention over "
+                          "%d positions", (int)(pos + 1));
+    return BORN_OK;
+}

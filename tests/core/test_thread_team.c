@@ -1,0 +1,81 @@
+/* Teams on the thread pool (core/thread_pool.h): every thread runs once with its own index,
+ * barriers order the steps (each thread sees the others' writes of the step before), a
+ * parallel_for inside a team runs on the calling thread, and teams mix with parallel_for jobs. */
+#include <stdatomic.h>
+#include <string.h>
+
+#include "core/thread_pool.h"
+#include "test.h"
+
+enum { STEPS = 100, MAXT = 8 };
+
+typedef struct team_ctx {
+    atomic_int calls[MAXT];
+    atomic_int bad;
+    int seen_n;
+    int64_t slots[MAXT];
+} team_ctx;
+
+static void count_range(int64_t begin, int64_t end, void *arg) {
+    atomic_fetch_add((atomic_int *)arg, (int)(end - begin));
+}
+
+static void team_body(int tid, int n, void *arg) {
+    team_ctx *c = arg;
+    if (tid < 0 || tid >= n || n > MAXT) {
+        atomic_fetch_add(&c->bad, 1);
+        return;
+    }
+    atomic_fetch_add(&c->calls[tid], 1);
+    if (tid == 0) c->seen_n = n;
+    for (int step = 0; step < STEPS; step++) {
+        c->slots[tid] = step * 1000 + tid; /* plain writes, ordered by the barriers */
+        born_team_barrier(n);
+        for (int t = 0; t < n; t++)
+            if (c->slots[t] != step * 1000 + t) atomic_fetch_add(&c->bad, 1);
+        born_team_barrier(n);
+    }
+    /* nested: runs serially on this thread, all of it */
+    atomic_int hits = 0;
+    born_parallel_for(1000, 7, count_range, &hits);
+    if (atomic_load(&hits) != 1000) atomic_fetch_add(&c->bad, 1);
+}
+
+TEST(thread_team_runs_every_thread_once_with_barriers) {
+    int before = born_get_num_threads();
+    for (int threads = 1; threads <= 4; threads++) {
+        CHECK_OK(born_set_num_threads(threads));
+        for (int rep = 0; rep < 10; rep++) {
+            team_ctx c;
+            memset(&c, 0, sizeof c);
+            born_parallel_team(team_body, &c);
+            CHECK_EQ_INT(c.seen_n, threads);
+            for (int t = 0; t < MAXT; t++) CHECK_EQ_INT(atomic_load(&c.calls[t]), t < threads ? 1 : 0);
+            CHECK_EQ_INT(atomic_load(&c.bad), 0);
+            /* a plain job between teams (late workers must not confuse the two kinds) */
+            atomic_int hits = 0;
+            born_parallel_for(5000, 3, count_range, &hits);
+            CHECK_EQ_INT(atomic_load(&hits), 5000);
+        }
+    }
+    born_set_num_threads(before);
+}
+
+static void nested_team(int64_t begin, int64_t end, void *arg) {
+    for (int64_t i = begin; i < end; i++) {
+        team_ctx c;
+        memset(&c, 0, sizeof c);
+        born_parallel_team(team_body, &c); /* inside a job: a team of one */
+        if (c.seen_n != 1 || atomic_load(&c.calls[0]) != 1 || atomic_load(&c.bad) != 0)
+            atomic_fetch_add((atomic_int *)arg, 1);
+    }
+}
+
+TEST(thread_team_inside_a_job_is_a_team_of_one) {
+    int before = born_get_num_threads();
+    CHECK_OK(born_set_num_threads(2));
+    atomic_int bad = 0;
+    born_parallel_for(4, 1, nested_team, &bad);
+    CHECK_EQ_INT(atomic_load(&bad), 0);
+    born_set_num_threads(before);
+}

@@ -1,0 +1,91 @@
+/* One decoded token as one parallel region (src/llm/session/decode.c) gives the logits of the
+ * step-by-step forward (the batch path with n = 1, taken here by setting a trace hook) bit for
+ * bit, at 1, 2 and 3 threads, for f16 and quantized weights, biases (qwen2), tied heads and both
+ * cache types. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "io/tensor_file_test.h"
+#include "llm/model/model_internal.h"
+#include "llm/tiny_llama.h"
+
+static void quiet_hook(const char *name, int32_t layer, const float *x, int64_t rows, int64_t cols) {
+    (void)name;
+    (void)layer;
+    (void)x;
+    (void)rows;
+    (void)cols;
+}
+
+enum { N_TOK = 40 };
+
+/* logits of N_TOK tokens decoded one at a time into out[N_TOK * V] */
+static bool decode_all(born_model *m, born_dtype kv, float *out) {
+    born_session_params sp = born_session_default_params();
+    sp.kv_type = kv;
+    born_session *s = born_session_new(m, &sp);
+    if (!s) return false;
+    const int32_t V = born_model_n_vocab(m);
+    bool ok = true;
+    for (int32_t t = 0; t < N_TOK && ok; t++) {
+        int32_t tok = (t * 37 + 5) % V;
+        ok = born_session_eval(s, &tok, 1, out + (size_t)t * V, false) == BORN_OK;
+    }
+    born_session_free(s);
+    return ok;
+}
+
+static void check_team(const tiny_llama_opts *o, born_dtype kv) {
+    const char *path = tft_path("decode.gguf");
+    if (!tiny_llama_write(path, o)) {
+        test_fail(__FILE__, __LINE__, "tiny_llama_write: %s", born_last_error());
+        born_clear_error();
+        return;
+    }
+    born_model *m = born_model_load(path, NULL);
+    CHECK_MSG(m != NULL, "%s", born_last_error());
+    if (!m) return;
+    const int32_t V = born_model_n_vocab(m);
+    born_session *probe = born_session_new(m, NULL);
+    CHECK(probe && llm_decode_usable(probe)); /* the test is about that path */
+    born_session_free(probe);
+    size_t count = (size_t)N_TOK * V;
+    float *ref = malloc(count * sizeof *ref), *got = malloc(count * sizeof *got);
+    int before = born_get_num_threads();
+    llm_trace_hook = quiet_hook; /* the step-by-step forward */
+    CHECK(decode_all(m, kv, ref));
+    llm_trace_hook = NULL;
+    for (int threads = 1; threads <= 3; threads++) {
+        CHECK_OK(born_set_num_threads(threads));
+        memset(got, 0, count * sizeof *got);
+        CHECK(decode_all(m, kv, got));
+        size_t diff = 0;
+        for (size_t i = 0; i < count; i++) diff += memcmp(&ref[i], &got[i], sizeof(float)) != 0;
+        CHECK_MSG(diff == 0, "%s %s kv %s, %d threads: %zu of %zu logits differ", o->arch,
+                  born_dtype_name(o->wtype), born_dtype_name(kv), threads, diff, count);
+    }
+    born_set_num_threads(before);
+    free(ref);
+    free(got);
+    born_model_free(m);
+    unlink(path);
+}
+
+TEST(decode_team_equals_step_by_step_forward) {
+    tiny_llama_opts o = tiny_llama_default();
+    o.wtype = BORN_F16;
+    check_team(&o, BORN_F16);
+    o.wtype = BORN_Q4_1;
+    check_team(&o, BORN_F16);
+    o.wtype = BORN_Q8_0;
+    o.tied = true;
+    check_team(&o, BORN_F32);
+    o.wtype = BORN_Q5_0;
+    o.arch = "qwen2";
+    check_team(&o, BORN_F16);
+    o.wtype = BORN_Q4_0;
+    o.arch = "llama";
+    o.rope_scaling = "yarn";
+    check_team(&o, BORN_F16);
+}
