@@ -3,7 +3,7 @@
 # attention figures (bench/cuda/run_attn.sh), the GPT-2 training-step figures
 # (bench/cuda/run_gpt.sh) and a kernel-time profile of one GPT step (bench/cuda/prof_gpt.sh),
 # each when named. Logs go to $OUT (or /tmp).
-# Usage: sh bench/cuda/device_gpt.sh [BUILD_DIR] [tests|attn|gpt|prof]...
+# Usage: sh bench/cuda/device_gpt.sh [BUILD_DIR] [tests|attn|born|gpt|prof]...
 B=${1:-build/dev}
 shift
 O=${OUT:-/tmp}
@@ -20,6 +20,10 @@ for what in "$@"; do
     attn)
         echo "== attention"
         timeout 150 sh bench/cuda/run_attn.sh "$B" 2>&1 | tee "$O/attn.log" ;;
+    born)
+        echo "== gpt, Born alone"
+        cc -O2 -std=c11 -D_DEFAULT_SOURCE -Iinclude bench/cuda/gpt_born.c "$B/libborn.a" -lm -pthread -o "$B/gpt_born" &&
+            "$B/gpt_born" bf16 8 1024 10 && "$B/gpt_born" bf16 16 1024 10 ;;
     gpt)
         echo "== gpt"
         timeout 300 sh bench/cuda/run_gpt.sh "$B" 2>&1 | tee "$O/gpt.log" ;;

@@ -1,6 +1,6 @@
 /* A GPT-2 124M-shaped training step on CUDA with Born (born_gpt_new: 12 layers, 12 heads, 768
  * wide, block 1024, vocabulary 50304 = GPT-2's 50257 padded to a multiple of 128 as llm.c does),
- * the whole model in bf16 (or f32) on the GPU: forward, cross-entropy, backward, AdamW step (lr
+ * the whole model in bf16 (or f32, or f32 parameters under a bf16 autocast region: amp) on the GPU: forward, cross-entropy, backward, AdamW step (lr
  * 6e-4, weight decay 0.1), zero_grad, on one fixed random batch. Prints the median step time of
  * the timed steps (after 3 warm-ups, GPT_BORN_WARMUP to change; each step ends by reading the loss back, which waits for the
  * stream) and tokens/s. Beside bench/cuda/gpt_torch.py, same model and recipe.
@@ -20,9 +20,11 @@ static int fail(const char *what) {
 
 int main(int argc, char **argv) {
     if (argc != 5) {
-        fprintf(stderr, "usage: gpt_born bf16|f32 B T steps\n");
+        fprintf(stderr, "usage: gpt_born bf16|f32|amp B T steps\n");
         return 2;
     }
+    /* amp: f32 parameters (and AdamW) with the forward under born_autocast_begin(BORN_BF16) */
+    bool amp = strcmp(argv[1], "amp") == 0;
     born_dtype dt = strcmp(argv[1], "bf16") == 0 ? BORN_BF16 : BORN_F32;
     int64_t b = atoll(argv[2]), t = atoll(argv[3]);
     int steps = atoi(argv[4]);
@@ -63,8 +65,10 @@ int main(int argc, char **argv) {
     for (int s = 0; s < steps + warm; s++) {
         double t0 = now();
         born_scope_begin();
+        if (amp) born_autocast_begin(BORN_BF16);
         born_tensor *logits = born_reshape(born_module_forward(m, x), BORN_DIMS(b * t, c.vocab_size));
         born_tensor *loss = born_cross_entropy(logits, y, NULL);
+        if (amp) born_autocast_end();
         if (!loss || born_backward(loss) != BORN_OK) return fail(loss ? "the backward" : "the forward");
         if (born_optimizer_step(opt) != BORN_OK) return fail("the optimizer step");
         born_optimizer_zero_grad(opt);

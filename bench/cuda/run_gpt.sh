@@ -9,5 +9,6 @@ python3 bench/cuda/gpt_torch.py bf16 8 1024 10
 python3 bench/cuda/gpt_torch.py autocast 8 1024 10
 timeout 120 python3 bench/cuda/gpt_torch.py autocast+compile 8 1024 10
 "$B/gpt_born" bf16 16 1024 10
+"$B/gpt_born" amp 16 1024 10
 python3 bench/cuda/gpt_torch.py bf16 16 1024 10
 timeout 120 python3 bench/cuda/gpt_torch.py autocast+compile 16 1024 10

@@ -12,5 +12,6 @@
 #include "born/optim.h"
 #include "born/llm.h"
 #include "born/onnx.h"
+#include "born/amp.h"
 
 #endif /* BORN_H */

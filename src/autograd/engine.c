@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/autocast.h"
 #include "autograd/node.h"
 #include "autograd/profile.h"
 #include "core/error.h"
@@ -150,6 +151,7 @@ born_status born_backward_ex(born_tensor *root, const born_backward_params *p) {
         return born_error(BORN_ERR_AUTOGRAD, "born_backward: the tensor does not require grad "
                           "(none of its inputs requires grad, or it was computed under no_grad)");
     bool retain = p && p->retain_graph;
+    int autocast_depth = autocast_suspend(); /* rules run outside autocast */
     born_no_grad_begin();
     born_scope_begin();
     born_status st = BORN_OK;
@@ -214,6 +216,7 @@ done:
     free(ready.items);
     born_scope_end();
     born_no_grad_end();
+    autocast_resume(autocast_depth);
     return st;
 }
 

@@ -206,6 +206,15 @@ typedef struct born_backend {
                                      const born_strided *grad_out, const born_strided *x,
                                      const born_strided *mean, const born_strided *rstd,
                                      const born_strided *weight);
+    /* Optional (NULL keeps row_norm_backward plus compositions for the parameters): the f32/f64
+     * row norm's gradients in one pass over the rows: grad_x as row_norm_backward's, grad_weight
+     * = sum over rows of grad_out * xhat and grad_bias = sum over rows of grad_out ([n] of x's
+     * dtype, summed in an order fixed by the shape); outputs with data NULL are not written. */
+    born_status (*row_norm_grads)(bool rms, const born_strided *grad_x,
+                                  const born_strided *grad_weight, const born_strided *grad_bias,
+                                  const born_strided *grad_out, const born_strided *x,
+                                  const born_strided *mean, const born_strided *rstd,
+                                  const born_strided *weight);
     /* Optional (NULL where absent): row_norm for f16/bf16 x and out computed in f32 with no f32
      * copy of x; weight and bias (data NULL when absent) have x's dtype, mean and rstd are f32. */
     born_status (*row_norm_half)(bool rms, const born_strided *out, const born_strided *mean,
@@ -273,6 +282,25 @@ typedef struct born_backend {
     born_status (*cross_entropy_backward)(const born_strided *grad_x, const born_strided *x,
                                           const born_strided *target, const born_strided *lse,
                                           const born_strided *g, int64_t ignore_index);
+    /* A linear layer's product with its epilogue fused (optional; NULL keeps matmul + add):
+     * out [R, N] = x [R, K] w^T + bias, w [N, K], and with gelu_tanh true also pre = that sum
+     * and out = gelu_tanh(pre). x, w, bias, out and pre share one dtype (f32, f16 or bf16);
+     * x has stride 1 along K (any row stride), w, bias, out and pre are contiguous; bias has data
+     * NULL when absent. Returns BORN_ERR_UNSUPPORTED, recording no error, when the device
+     * library has no fused form for these shapes, and the caller then composes the layer. */
+    born_status (*linear_fused)(const born_strided *out, const born_strided *pre,
+                                const born_strided *x, const born_strided *w,
+                                const born_strided *bias, bool gelu_tanh);
+    /* A linear layer's parameter gradients in one product (optional): grad_w [N, K] = g^T x
+     * and grad_bias [N] = the sum of g's rows (data NULL: not computed), for g [R, N] and
+     * x [R, K] with stride 1 along their last dim; grad_w and grad_bias contiguous, all one
+     * dtype. BORN_ERR_UNSUPPORTED (no error recorded) as linear_fused. */
+    born_status (*linear_weight_grad)(const born_strided *grad_w, const born_strided *grad_bias,
+                                      const born_strided *g, const born_strided *x);
+    /* True when the attention entries also take out, grad_out, dq, dk and dv as 4-d views with
+     * any strides (stride 1 along the head dimension), so the ops layer can write them in the
+     * [B, T, H, D] layout of the projections that q, k and v are views of (no copies). */
+    bool attention_strided_io;
 } born_backend;
 
 /* The backend serving device (NULL + error naming the device if none is available). */

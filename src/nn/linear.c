@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "core/tensor_impl.h"
+#include "nn/linear_fused.h"
 #include "nn/nn_internal.h"
 #include "ops/op_util.h"
 
@@ -22,7 +23,7 @@ static born_tensor *linear_forward(born_module *m, born_tensor *x) {
                                l->in_features, l->out_features, ops_describe(x, d, sizeof d),
                                l->in_features);
     }
-    return born_linear(x, l->weight, l->bias);
+    return nn_linear_fused(x, l->weight, l->bias, false);
 }
 
 static void linear_describe(const born_module *m, char *buf, size_t size) {
@@ -32,6 +33,16 @@ static void linear_describe(const born_module *m, char *buf, size_t size) {
 }
 
 static const born_module_vtable linear_vt = {"Linear", linear_forward, NULL, linear_describe};
+
+born_tensor *nn_linear_act(born_module *m, born_tensor *x, bool gelu_tanh) {
+    if (!gelu_tanh || !m || !x || m->vt != &linear_vt ||
+        x->ndim < 1 || x->shape[x->ndim - 1] != ((linear *)m)->in_features) {
+        born_tensor *y = born_module_forward(m, x);
+        return gelu_tanh && y ? born_gelu_tanh(y) : y;
+    }
+    linear *l = (linear *)m;
+    return nn_linear_fused(x, l->weight, l->bias, true);
+}
 
 born_module *born_linear_new(int64_t in_features, int64_t out_features, bool bias,
                              born_generator *gen) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/tensor_impl.h"
+#include "nn/linear_fused.h"
 #include "nn/nn_internal.h"
 
 /* ---- KV cache ------------------------------------------------------------------------------ */
@@ -281,6 +282,8 @@ static bool ffn_gated(born_ffn_kind k) { return k >= BORN_FFN_SWIGLU; }
 
 static born_tensor *ffn_forward(born_module *m, born_tensor *x) {
     ffn *f = (ffn *)m;
+    if (f->kind == BORN_FFN_GELU_TANH) /* GELU-tanh in the up projection's epilogue where it can */
+        return born_module_forward(f->down, nn_linear_act(f->up, x, true));
     born_tensor *h = ffn_act(f->kind, born_module_forward(ffn_gated(f->kind) ? f->gate : f->up, x));
     if (ffn_gated(f->kind)) h = born_mul(h, born_module_forward(f->up, x));
     return born_module_forward(f->down, h);

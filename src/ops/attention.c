@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "autograd/autocast.h"
 #include "autograd/node.h"
 #include "ops/op_util.h"
 
@@ -214,17 +215,39 @@ static born_strided absent(void) {
     return s;
 }
 
+/* An uninitialised tensor shaped like `like` with last dimension `last`. When the backend takes
+ * strided attention outputs and like is a 4-d [B, H, T, F] view of a [B, T, H, F] buffer (the
+ * heads of a projection), it is laid out the same way, so that moving the heads back costs no
+ * copy; otherwise contiguous. */
+static born_tensor *empty_heads_like(const born_backend *be, born_tensor *like, born_dtype dtype,
+                                     int64_t last, born_device dev) {
+    int64_t shape[BORN_MAX_DIMS];
+    memcpy(shape, like->shape, sizeof(int64_t) * (size_t)like->ndim);
+    shape[like->ndim - 1] = last;
+    if (be->attention_strided_io && like->ndim == 4 && like->shape[1] > 1 && like->shape[2] > 1 &&
+        like->strides[1] < like->strides[2]) {
+        int64_t tshape[4] = {shape[0], shape[2], shape[1], last};
+        born_tensor *buf = ops_empty(dtype, 4, tshape, dev);
+        born_tensor *t = buf ? born_transpose(buf, 1, 2) : NULL;
+        born_free(buf);
+        return t;
+    }
+    return ops_empty(dtype, like->ndim, shape, dev);
+}
+
 static born_status sdpa_rule(born_node *node, born_tensor *g, born_tensor **gi) {
     const sdpa_node_params *p = node_params(node);
     born_tensor *q = node_saved(node, 0), *k = node_saved(node, 1), *v = node_saved(node, 2);
     born_tensor *out = node_saved(node, 3), *lse = node_saved(node, 4), *mask = node_saved(node, 5);
     const born_backend *be = ops_backend(q);
     if (!be) return born_last_status();
-    born_tensor *gc = born_contiguous(born_to_dtype(g, q->dtype));
+    born_tensor *gc = born_to_dtype(g, q->dtype);
+    if (gc && !(be->attention_strided_io && gc->ndim == 4 && gc->strides[3] == 1))
+        gc = born_contiguous(gc);
     born_device dev = q->storage->device;
-    born_tensor *dq = ops_empty(q->dtype, q->ndim, q->shape, dev);
-    born_tensor *dk = ops_empty(k->dtype, k->ndim, k->shape, dev);
-    born_tensor *dv = ops_empty(v->dtype, v->ndim, v->shape, dev);
+    born_tensor *dq = empty_heads_like(be, q, q->dtype, q->shape[q->ndim - 1], dev);
+    born_tensor *dk = empty_heads_like(be, k, k->dtype, k->shape[k->ndim - 1], dev);
+    born_tensor *dv = empty_heads_like(be, v, v->dtype, v->shape[v->ndim - 1], dev);
     if (!gc || !dq || !dk || !dv) return born_last_status();
     born_strided sq = strided_of(q), sk = strided_of(k), sv = strided_of(v), sm = absent();
     view4(&sq, p->nbatch);
@@ -269,10 +292,8 @@ static born_tensor *sdpa_flash(const char *fn, born_tensor *q, born_tensor *k, b
     a.dropout_p = p->dropout_p;
     a.block_q = p->block_q;
     a.block_kv = p->block_kv;
-    int64_t sshape[BORN_MAX_DIMS], oshape[BORN_MAX_DIMS];
+    int64_t sshape[BORN_MAX_DIMS];
     scores_shape(q, g, sshape);
-    memcpy(oshape, q->shape, sizeof(int64_t) * (size_t)q->ndim);
-    oshape[q->ndim - 1] = g->ev;
     int64_t rows = g->batch * g->hq * g->l;
     born_scope_begin();
     born_tensor *qc = NULL, *kc = NULL, *vc = NULL, *mc = NULL, *y = NULL;
@@ -283,7 +304,7 @@ static born_tensor *sdpa_flash(const char *fn, born_tensor *q, born_tensor *k, b
         ok = mask4(mask, lse_dtype, q->ndim, sshape, g->nbatch, &mc, &sm);
         a.mask_kind = mask->dtype == BORN_BOOL ? 1 : 2;
     }
-    born_tensor *out = ok ? ops_empty(compute, q->ndim, oshape, dev) : NULL;
+    born_tensor *out = ok ? empty_heads_like(be, qc, compute, g->ev, dev) : NULL;
     born_tensor *lse = out ? ops_empty(lse_dtype, 1, &rows, dev) : NULL;
     if (lse && a.dropout_p > 0) {
         born_generator *gen = p->gen ? p->gen : born_default_generator();
@@ -378,6 +399,13 @@ born_tensor *born_scaled_dot_product_attention(born_tensor *q, born_tensor *k, b
     born_tensor *in[3] = {q, k, v};
     if (!ops_check_inputs(fn, 3, in)) return NULL;
     if (mask && !ops_check_inputs(fn, 1, &mask)) return NULL;
+    born_tensor *cast[3];
+    bool failed;
+    if (autocast_args(3, in, cast, &failed)) { /* inside born_autocast_begin: in its dtype */
+        born_tensor *r = failed ? NULL : born_scaled_dot_product_attention(cast[0], cast[1], cast[2], mask, params);
+        autocast_release(3, in, cast);
+        return r;
+    }
     born_sdpa_params p = params ? *params : born_sdpa_default_params();
     born_tensor *all[4] = {q, k, v, mask};
     born_device dev;

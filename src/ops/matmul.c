@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "autograd/autocast.h"
 #include "autograd/node.h"
 #include "ops/op_util.h"
 
@@ -245,6 +246,13 @@ static born_tensor *matmul_op(const char *name, const char *node_name, born_tens
 born_tensor *born_matmul(born_tensor *a, born_tensor *b) {
     if (a && b && (born_dtype_is_quantized(a->dtype) || born_dtype_is_quantized(b->dtype)))
         return matmul_quant(a, b);
+    born_tensor *in[2] = {a, b}, *cast[2];
+    bool failed;
+    if (autocast_args(2, in, cast, &failed)) { /* inside born_autocast_begin: in its dtype */
+        born_tensor *r = failed ? NULL : born_matmul(cast[0], cast[1]);
+        autocast_release(2, in, cast);
+        return r;
+    }
     return matmul_op("born_matmul", "MatmulBackward", a, b);
 }
 
@@ -358,6 +366,13 @@ static born_tensor *linear_quant(const char *name, born_tensor *x, born_tensor *
 born_tensor *born_linear(born_tensor *x, born_tensor *weight, born_tensor *bias) {
     const char *name = "born_linear";
     if (weight && born_dtype_is_quantized(weight->dtype)) return linear_quant(name, x, weight, bias);
+    born_tensor *ac_in[3] = {x, weight, bias}, *ac[3];
+    bool ac_failed;
+    if (autocast_args(3, ac_in, ac, &ac_failed)) { /* inside born_autocast_begin: in its dtype */
+        born_tensor *r = ac_failed ? NULL : born_linear(ac[0], ac[1], ac[2]);
+        autocast_release(3, ac_in, ac);
+        return r;
+    }
     born_tensor *args[3] = {x, weight, bias};
     if (!ops_check_inputs(name, 2, args)) return NULL;
     born_device device;

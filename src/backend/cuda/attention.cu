@@ -505,7 +505,9 @@ extern "C" cudaError_t cu_attention(cudaStream_t s, const cu_strided *out, const
      * one, for comparisons) */
     static int scalar = -1;
     if (scalar < 0) scalar = getenv("BORN_ATTN_SCALAR") && atoi(getenv("BORN_ATTN_SCALAR")) == 1;
-    if (!scalar && cu_attention_tc_fits(q, k, v, a)) return cu_attention_tc(s, out, lse, q, k, v, a);
+    if (!scalar && cu_attention_tc_fits(q, k, v, a) && cu_attention_tc_io_fits(out))
+        return cu_attention_tc(s, out, lse, q, k, v, a);
+    if (!cu_dense(out)) return cudaErrorNotReady; /* the caller goes through a dense copy */
     BORN_ATTN_DISPATCH(fwd, s, out, lse, q, k, v, mask, a);
 }
 
@@ -519,12 +521,25 @@ extern "C" cudaError_t cu_attention_backward(cudaStream_t s, const cu_strided *d
     using namespace cu;
     static int scalar = -1;
     if (scalar < 0) scalar = getenv("BORN_ATTN_SCALAR") && atoi(getenv("BORN_ATTN_SCALAR")) == 1;
-    if (!scalar && cu_attention_tc_fits(q, k, v, a))
+    if (!scalar && cu_attention_tc_fits(q, k, v, a) && cu_attention_tc_io_fits(dq) &&
+        cu_attention_tc_io_fits(dk) && cu_attention_tc_io_fits(dv) &&
+        cu_attention_tc_io_fits(grad_out) && cu_attention_tc_io_fits(out))
         return cu_attention_tc_backward(s, dq, dk, dv, grad_out, q, k, v, out, lse, delta, a);
+    if (!cu_dense(dq) || !cu_dense(dk) || !cu_dense(dv) || !cu_dense(grad_out) || !cu_dense(out))
+        return cudaErrorNotReady;
     BORN_ATTN_DISPATCH(bwd, s, dq, dk, dv, grad_out, q, k, v, mask, out, lse, delta, a);
 }
 
 extern "C" size_t cu_attention_delta_bytes(const cu_strided *q, const cu_attention_args *a) {
     size_t n = (size_t)(a->batch * a->q_heads * a->q_len);
     return n * (q->dtype == BORN_F64 ? sizeof(double) : sizeof(float));
+}
+
+extern "C" bool cu_dense(const cu_strided *t) {
+    int64_t expect = 1;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        if (t->shape[d] != 1 && t->strides[d] != expect) return false;
+        expect *= t->shape[d];
+    }
+    return true;
 }

@@ -52,6 +52,14 @@ cudaError_t cu_attention_tc_backward(cudaStream_t s, const cu_strided *dq, const
                                      const cu_strided *q, const cu_strided *k, const cu_strided *v,
                                      const cu_strided *out, const cu_strided *lse, void *delta,
                                      const cu_attention_args *a);
+/* Whether an output-side operand (out, grad_out, dq, dk, dv) suits the tensor-core kernels: a
+ * contiguous tensor of any rank, or a 4-d [B, H, rows, D] view with stride 1 along D, the other
+ * strides multiples of 8 and 16-byte alignment. cu_attention and cu_attention_backward take such
+ * views (any strides) on the tensor-core path and return cudaErrorNotReady for an operand that is
+ * not dense elsewhere; the caller then runs them on dense copies. */
+bool cu_attention_tc_io_fits(const cu_strided *t);
+/* Whether t is dense in row-major order (size-1 dims aside). */
+bool cu_dense(const cu_strided *t);
 /* Bytes of delta scratch the backward needs. */
 size_t cu_attention_delta_bytes(const cu_strided *q, const cu_attention_args *a);
 

@@ -32,13 +32,34 @@ static born_status result(cudaError_t e, const char *op, const born_strided *q,
     return cuda_check(e, op);
 }
 
+/* A dense tensor of t's shape and dtype from the caching allocator (data NULL on failure). */
+static born_strided dense_like(int dev, const born_strided *t) {
+    born_strided d = *t;
+    int64_t n = 1;
+    for (int i = d.ndim - 1; i >= 0; i--) {
+        d.strides[i] = n;
+        n *= d.shape[i];
+    }
+    size_t es = t->dtype == BORN_F64 ? 8 : t->dtype == BORN_F32 ? 4 : 2; /* attention's dtypes */
+    d.data = cuda_mem_alloc(dev, (size_t)n * es + 1);
+    return d;
+}
+
 born_status cuda_attention(const born_strided *out, const born_strided *lse, const born_strided *q,
                            const born_strided *k, const born_strided *v, const born_strided *mask,
                            const born_attention_args *args) {
     int dev = cuda_device_of(out->data);
-    return result(cu_attention(cuda_stream(dev), CS(out), CS(lse), CS(q), CS(k), CS(v), CS(mask),
-                               CA(args)),
-                  "attention", q, args);
+    cudaStream_t s = cuda_stream(dev);
+    cudaError_t e = cu_attention(s, CS(out), CS(lse), CS(q), CS(k), CS(v), CS(mask), CA(args));
+    if (e != cudaErrorNotReady) return result(e, "attention", q, args);
+    /* a strided out the kernel cannot write: through a dense copy */
+    born_strided tmp = dense_like(dev, out);
+    if (!tmp.data) return BORN_ERR_MEMORY;
+    born_status st = result(cu_attention(s, CS(&tmp), CS(lse), CS(q), CS(k), CS(v), CS(mask), CA(args)),
+                            "attention", q, args);
+    if (st == BORN_OK) st = cuda_copy(out, &tmp);
+    cuda_mem_free(dev, tmp.data);
+    return st;
 }
 
 born_status cuda_attention_backward(const born_strided *dq, const born_strided *dk,
@@ -48,13 +69,34 @@ born_status cuda_attention_backward(const born_strided *dq, const born_strided *
                                     const born_strided *out, const born_strided *lse,
                                     const born_attention_args *args) {
     int dev = cuda_device_of(dq->data);
+    cudaStream_t s = cuda_stream(dev);
     size_t nbytes = cu_attention_delta_bytes(CS(q), CA(args));
     void *delta = cuda_mem_alloc(dev, nbytes ? nbytes : 1);
     if (!delta) return BORN_ERR_MEMORY; /* cuda_mem_alloc recorded the sizes */
-    born_status st = result(cu_attention_backward(cuda_stream(dev), CS(dq), CS(dk), CS(dv),
-                                                  CS(grad_out), CS(q), CS(k), CS(v), CS(mask),
-                                                  CS(out), CS(lse), delta, CA(args)),
-                            "attention backward", q, args);
+    cudaError_t e = cu_attention_backward(s, CS(dq), CS(dk), CS(dv), CS(grad_out), CS(q), CS(k),
+                                          CS(v), CS(mask), CS(out), CS(lse), delta, CA(args));
+    born_status st = BORN_OK;
+    if (e == cudaErrorNotReady) {
+        /* strided operands the kernels cannot take: dense copies of grad_out and out, dense
+         * gradients copied into place */
+        const born_strided *io[5] = {dq, dk, dv, grad_out, out};
+        born_strided tmp[5];
+        for (int i = 0; i < 5; i++) tmp[i] = dense_like(dev, io[i]);
+        for (int i = 0; i < 5; i++)
+            if (!tmp[i].data) st = BORN_ERR_MEMORY;
+        if (st == BORN_OK) st = cuda_copy(&tmp[3], grad_out);
+        if (st == BORN_OK) st = cuda_copy(&tmp[4], out);
+        if (st == BORN_OK)
+            st = result(cu_attention_backward(s, CS(&tmp[0]), CS(&tmp[1]), CS(&tmp[2]), CS(&tmp[3]),
+                                              CS(q), CS(k), CS(v), CS(mask), CS(&tmp[4]), CS(lse),
+                                              delta, CA(args)),
+                        "attention backward", q, args);
+        for (int i = 0; i < 3 && st == BORN_OK; i++) st = cuda_copy(io[i], &tmp[i]);
+        for (int i = 0; i < 5; i++)
+            if (tmp[i].data) cuda_mem_free(dev, tmp[i].data);
+    } else {
+        st = result(e, "attention backward", q, args);
+    }
     cuda_mem_free(dev, delta);
     return st;
 }

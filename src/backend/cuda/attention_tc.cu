@@ -76,6 +76,7 @@ struct TCP {
     void *out;
     float *lse;
     int64_t qs[3], ks[3], vs[3]; /* strides over (b, h, row); the head dimension has stride 1 */
+    int64_t os[3];               /* out's, likewise */
     int64_t Hq, L, S, group, kvoff;
     float scale_log2; /* scale * log2(e) */
     bool causal;
@@ -219,13 +220,13 @@ __global__ void __launch_bounds__(TC_WARPS * 32) tc_fwd_kernel(TCP p) {
         l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
         l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
     }
-    T *out = (T *)p.out + bh * p.L * D;
+    T *out = (T *)p.out + b * p.os[0] + h * p.os[1];
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         const int64_t i = row0 + r * 8;
         if (i >= p.L) continue;
         float inv = l[r] > 0.f ? 1.f / l[r] : 0.f;
-        uint32_t *orow = (uint32_t *)(out + i * D + 2 * t);
+        uint32_t *orow = (uint32_t *)(out + i * p.os[2] + 2 * t);
 #pragma unroll
         for (int n = 0; n < D / 8; n++)
             orow[n * 4] = mma_traits<T>::pack(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
@@ -243,7 +244,8 @@ struct TCB {
     void *dq, *dk, *dv;
     const float *lse;
     float *delta;
-    int64_t qs[3], ks[3], vs[3]; /* strides over (b, h, row) of q, k, v; the rest contiguous */
+    int64_t qs[3], ks[3], vs[3]; /* strides over (b, h, row) of q, k, v */
+    int64_t os[3], gs[3], dqs[3], dks[3], dvs[3]; /* of out, dout, dq, dk, dv */
     int64_t Hq, Hkv, L, S, group, kvoff;
     float scale, scale_log2;
     bool causal;
@@ -254,12 +256,14 @@ __device__ inline float lse2(float lse) {
     return lse == -INFINITY ? INFINITY : lse * 1.4426950408889634f;
 }
 
-/* delta_i = dO_i . O_i in f32, one warp a row (O and dO contiguous [rows, D]). */
+/* delta_i = dO_i . O_i in f32, one warp a row (row = (b Hq + h) L + i). */
 template <class T, int D> __global__ void tc_delta_kernel(TCB p, int64_t rows) {
     int64_t row = (int64_t)blockIdx.x * 4 + threadIdx.x / 32;
     int lane = threadIdx.x % 32;
     if (row >= rows) return;
-    const T *o = (const T *)p.o + row * D, *g = (const T *)p.dout + row * D;
+    int64_t i = row % p.L, bh = row / p.L, b = bh / p.Hq, h = bh % p.Hq;
+    const T *o = (const T *)p.o + b * p.os[0] + h * p.os[1] + i * p.os[2];
+    const T *g = (const T *)p.dout + b * p.gs[0] + h * p.gs[1] + i * p.gs[2];
     float s = 0.f;
     for (int d = lane; d < D; d += 32) s += (float)o[d] * (float)g[d];
     for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
@@ -296,7 +300,7 @@ __global__ void __launch_bounds__(TC_WARPS * 32) tc_dkdv_kernel(TCB p) {
     for (int64_t gh = 0; gh < p.group; gh++) {
         const int64_t h = hk * p.group + gh, bh = b * p.Hq + h;
         const T *qg = (const T *)p.q + b * p.qs[0] + h * p.qs[1];
-        const T *og = (const T *)p.dout + bh * p.L * D;
+        const T *og = (const T *)p.dout + b * p.gs[0] + h * p.gs[1];
         for (int64_t i1 = istart; i1 < p.L; i1 += TC_BQ) {
             __syncthreads(); /* every warp is done with the last query tile */
             for (int c = threadIdx.x; c < TC_BQ * (D / 8); c += TC_WARPS * 32) {
@@ -304,7 +308,7 @@ __global__ void __launch_bounds__(TC_WARPS * 32) tc_dkdv_kernel(TCB p) {
                 int64_t i = i1 + r;
                 bool ok = i < p.L;
                 cp16(qsh + r * LD + col, ok ? qg + i * p.qs[2] + col : qg, ok);
-                cp16(gsh + r * LD + col, ok ? og + i * D + col : og, ok);
+                cp16(gsh + r * LD + col, ok ? og + i * p.gs[2] + col : og, ok);
             }
             cp_commit();
             if (threadIdx.x < TC_BQ) {
@@ -375,12 +379,12 @@ __global__ void __launch_bounds__(TC_WARPS * 32) tc_dkdv_kernel(TCB p) {
         }
     }
     cp_wait<0>(); /* (when no query sees these keys, the K/V copies are still in flight) */
-    T *dkp = (T *)p.dk + bhk * p.S * D, *dvp = (T *)p.dv + bhk * p.S * D;
+    T *dkp = (T *)p.dk + b * p.dks[0] + hk * p.dks[1], *dvp = (T *)p.dv + b * p.dvs[0] + hk * p.dvs[1];
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         const int64_t j = jw + r * 8;
         if (j >= p.S) continue;
-        uint32_t *kr = (uint32_t *)(dkp + j * D + 2 * t), *vr = (uint32_t *)(dvp + j * D + 2 * t);
+        uint32_t *kr = (uint32_t *)(dkp + j * p.dks[2] + 2 * t), *vr = (uint32_t *)(dvp + j * p.dvs[2] + 2 * t);
 #pragma unroll
         for (int n = 0; n < D / 8; n++) {
             kr[n * 4] = mma_traits<T>::pack(dk[n][2 * r] * p.scale, dk[n][2 * r + 1] * p.scale);
@@ -400,11 +404,11 @@ __global__ void __launch_bounds__(TC_WARPS * 32) tc_dq_kernel(TCB p) {
     const int64_t bh = blockIdx.y, b = bh / p.Hq, h = bh % p.Hq, hk = h / p.group;
     const int64_t i0 = (int64_t)(gridDim.x - 1 - blockIdx.x) * TC_BR;
     const T *qg = (const T *)p.q + b * p.qs[0] + h * p.qs[1];
-    const T *og = (const T *)p.dout + bh * p.L * D;
+    const T *og = (const T *)p.dout + b * p.gs[0] + h * p.gs[1];
     const T *kg = (const T *)p.k + b * p.ks[0] + hk * p.ks[1];
     const T *vg = (const T *)p.v + b * p.vs[0] + hk * p.vs[1];
     load_tile<T, D>(qsh, qg, p.qs[2], i0, p.L);
-    load_tile<T, D>(gsh, og, D, i0, p.L);
+    load_tile<T, D>(gsh, og, p.gs[2], i0, p.L);
     cp_commit();
     const int64_t row0 = i0 + warp * 16 + g;
     float l2[2], dl[2];
@@ -482,12 +486,12 @@ __global__ void __launch_bounds__(TC_WARPS * 32) tc_dq_kernel(TCB p) {
             }
         }
     }
-    T *dqp = (T *)p.dq + bh * p.L * D;
+    T *dqp = (T *)p.dq + b * p.dqs[0] + h * p.dqs[1];
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         const int64_t i = row0 + r * 8;
         if (i >= p.L) continue;
-        uint32_t *qr = (uint32_t *)(dqp + i * D + 2 * t);
+        uint32_t *qr = (uint32_t *)(dqp + i * p.dqs[2] + 2 * t);
 #pragma unroll
         for (int n = 0; n < D / 8; n++)
             qr[n * 4] = mma_traits<T>::pack(dq[n][2 * r] * p.scale, dq[n][2 * r + 1] * p.scale);
@@ -531,6 +535,18 @@ cudaError_t tc_launch(cudaStream_t s, const TCP &p, int64_t B) {
     return cudaGetLastError();
 }
 
+/* The (b, h, row) strides of an output-side operand [B, H, rows, D]: its own for a 4-d view
+ * (cu_attention_io_fits checked them), else those of a contiguous tensor. */
+void io_strides(const cu_strided *t, int64_t h, int64_t rows, int64_t d, int64_t *s) {
+    if (t->ndim == 4) {
+        for (int i = 0; i < 3; i++) s[i] = t->strides[i];
+        return;
+    }
+    s[2] = d;
+    s[1] = rows * d;
+    s[0] = h * rows * d;
+}
+
 bool aligned16(const cu_strided *t) {
     if (((uintptr_t)t->data & 15) || t->strides[3] != 1) return false;
     for (int d = 0; d < 3; d++)
@@ -566,6 +582,7 @@ extern "C" cudaError_t cu_attention_tc(cudaStream_t s, const cu_strided *out, co
         p.ks[d] = k->strides[d];
         p.vs[d] = v->strides[d];
     }
+    io_strides(out, a->q_heads, a->q_len, a->head_dim, p.os);
     p.Hq = a->q_heads;
     p.L = a->q_len;
     p.S = a->kv_len;
@@ -603,6 +620,11 @@ extern "C" cudaError_t cu_attention_tc_backward(cudaStream_t s, const cu_strided
         p.ks[d] = k->strides[d];
         p.vs[d] = v->strides[d];
     }
+    io_strides(out, a->q_heads, a->q_len, a->head_dim, p.os);
+    io_strides(grad_out, a->q_heads, a->q_len, a->head_dim, p.gs);
+    io_strides(dq, a->q_heads, a->q_len, a->head_dim, p.dqs);
+    io_strides(dk, a->kv_heads, a->kv_len, a->head_dim, p.dks);
+    io_strides(dv, a->kv_heads, a->kv_len, a->head_dim, p.dvs);
     p.Hq = a->q_heads;
     p.Hkv = a->kv_heads;
     p.L = a->q_len;
@@ -617,4 +639,8 @@ extern "C" cudaError_t cu_attention_tc_backward(cudaStream_t s, const cu_strided
                                  : tc_backward<__nv_bfloat16, 128>(s, p, a->batch);
     return a->head_dim == 64 ? tc_backward<__half, 64>(s, p, a->batch)
                              : tc_backward<__half, 128>(s, p, a->batch);
+}
+
+extern "C" bool cu_attention_tc_io_fits(const cu_strided *t) {
+    return t->ndim != 4 || cu::aligned16(t);
 }

@@ -89,6 +89,11 @@ born_status cuda_adam_step(const born_strided *param, const born_strided *grad,
                            const born_strided *max_exp_avg_sq, const born_adam_step_args *args);
 born_status cuda_adam_step_multi(int64_t count, const born_adam_multi_item *items);
 born_status cuda_matmul(const born_strided *out, const born_strided *a, const born_strided *b);
+born_status cuda_linear_fused(const born_strided *out, const born_strided *pre,
+                              const born_strided *x, const born_strided *w,
+                              const born_strided *bias, bool gelu_tanh);
+born_status cuda_linear_weight_grad(const born_strided *grad_w, const born_strided *grad_bias,
+                                    const born_strided *gout, const born_strided *x);
 
 /* Layer entries (nn_ops.c, conv.c). */
 born_status cuda_row_norm(bool rms, const born_strided *out, const born_strided *mean,

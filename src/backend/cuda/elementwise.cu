@@ -476,6 +476,14 @@ extern "C" cudaError_t cu_fill(cudaStream_t s, const cu_strided *dst, double val
     }
 }
 
+namespace cu {
+namespace {
+/* The vectorized path for dense f32/f16/bf16 (below); cudaErrorNotReady when it does not apply. */
+cudaError_t unary_fast(cudaStream_t s, born_unary_op op, const cu_strided *out, const cu_strided *in,
+                       double a, double b);
+} // namespace
+} // namespace cu
+
 extern "C" cudaError_t cu_unary(cudaStream_t s, born_unary_op op, const cu_strided *out,
                                 const cu_strided *in, const born_unary_params *params) {
     const cu_strided *ops[2] = {out, in};
@@ -487,6 +495,10 @@ extern "C" cudaError_t cu_unary(cudaStream_t s, born_unary_op op, const cu_strid
     }
     if (is_floating(in->dtype)) {
         if (!unary_float_op(op)) return cudaErrorNotSupported;
+        if (out->dtype == in->dtype) {
+            cudaError_t e = cu::unary_fast(s, op, out, in, a, b);
+            if (e != cudaErrorNotReady) return e;
+        }
         return launch_ew<2>(s, ops, UnaryFloat<float>{op, in->dtype, out->dtype, a, b});
     }
     if (!unary_int_op(op, in->dtype)) return cudaErrorNotSupported;
@@ -613,6 +625,88 @@ cudaError_t binary_fast(cudaStream_t s, born_binary_op op, const cu_strided *out
     }
 }
 
+/* ---- vectorized activations on dense f32/f16/bf16 ---------------------------------------------- */
+
+/* out = op(in) four elements a thread, computed in f32 as UnaryFloat<float> (the same bits). */
+template <class T>
+__global__ void unary_v4_kernel(T *o, const T *x, int64_t n, born_unary_op op, double a, double b) {
+    int64_t step = (int64_t)gridDim.x * blockDim.x * 4;
+    for (int64_t i = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) * 4; i < n; i += step) {
+        float v[4];
+        V4<T>::load(x + i, v);
+#pragma unroll
+        for (int u = 0; u < 4; u++) v[u] = unary_f<float>(op, v[u], a, b);
+        V4<T>::store(o + i, v);
+    }
+}
+
+/* grad_in = grad_out * f'(x) four elements a thread, as UnaryBackward<float>; y is read only by
+ * the ops whose gradient uses the output. */
+template <class T>
+__global__ void unary_backward_v4_kernel(T *gi, const T *g, const T *x, const T *y, int64_t n,
+                                         born_unary_op op, double a, double b) {
+    int64_t step = (int64_t)gridDim.x * blockDim.x * 4;
+    for (int64_t i = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) * 4; i < n; i += step) {
+        float gv[4], xv[4], yv[4];
+        V4<T>::load(g + i, gv);
+        V4<T>::load(x + i, xv);
+        if (y) V4<T>::load(y + i, yv);
+#pragma unroll
+        for (int u = 0; u < 4; u++) gv[u] = backward_f<float>(op, gv[u], xv[u], y ? yv[u] : xv[u], a, b);
+        V4<T>::store(gi + i, gv);
+    }
+}
+
+/* The element count when every operand is dense, of one dtype (f32/f16/bf16), a multiple of 4
+ * long and 4-element aligned; 0 otherwise. */
+int64_t dense_v4(born_dtype t, int nops, const cu_strided *const *ops) {
+    if (t != BORN_F32 && t != BORN_BF16 && t != BORN_F16) return 0;
+    int64_t n = 1;
+    for (int d = 0; d < ops[0]->ndim; d++) n *= ops[0]->shape[d];
+    if (n == 0 || n % 4) return 0;
+    uintptr_t align = 4 * (uintptr_t)dtype_size(t), bits = 0;
+    for (int i = 0; i < nops; i++) {
+        if (ops[i]->dtype != t || period_of(ops[i]) != 0) return 0;
+        bits |= (uintptr_t)ops[i]->data;
+    }
+    return bits % align ? 0 : n;
+}
+
+template <class T>
+cudaError_t unary_v4(cudaStream_t s, born_unary_op op, const cu_strided *out, const cu_strided *in,
+                     int64_t n, double a, double b) {
+    unary_v4_kernel<T><<<grid_for(n / 4, 256), 256, 0, s>>>((T *)out->data, (const T *)in->data, n,
+                                                            op, a, b);
+    return cudaGetLastError();
+}
+
+template <class T>
+cudaError_t unary_backward_v4(cudaStream_t s, born_unary_op op, const cu_strided *gi,
+                              const cu_strided *g, const cu_strided *x, const cu_strided *y,
+                              int64_t n, double a, double b) {
+    unary_backward_v4_kernel<T><<<grid_for(n / 4, 256), 256, 0, s>>>(
+        (T *)gi->data, (const T *)g->data, (const T *)x->data, y ? (const T *)y->data : NULL, n, op,
+        a, b);
+    return cudaGetLastError();
+}
+
+cudaError_t unary_fast(cudaStream_t s, born_unary_op op, const cu_strided *out, const cu_strided *in,
+                       double a, double b) {
+    const cu_strided *ops[2] = {out, in};
+    int64_t n = dense_v4(in->dtype, 2, ops);
+    if (!n) return cudaErrorNotReady;
+    switch (in->dtype) {
+    case BORN_F32: return unary_v4<float>(s, op, out, in, n, a, b);
+    case BORN_BF16: return unary_v4<__nv_bfloat16>(s, op, out, in, n, a, b);
+    default: return unary_v4<__half>(s, op, out, in, n, a, b);
+    }
+}
+
+/* Whether the backward of op reads the forward's output. */
+bool backward_reads_y(born_unary_op op) {
+    return op == BORN_UNARY_ELU || op == BORN_UNARY_SIGMOID || op == BORN_UNARY_TANH;
+}
+
 } // namespace
 } // namespace cu
 
@@ -655,5 +749,15 @@ extern "C" cudaError_t cu_unary_backward(cudaStream_t s, born_unary_op op,
     double a = params ? params->alpha : 0, b = params ? params->beta : 0;
     if (x->dtype == BORN_F64)
         return launch_ew<4>(s, ops, UnaryBackward<double>{op, x->dtype, a, b});
+    bool ry = backward_reads_y(op);
+    int64_t n = cu::dense_v4(x->dtype, ry ? 4 : 3, ops);
+    if (n) {
+        const cu_strided *yy = ry ? y : NULL;
+        switch (x->dtype) {
+        case BORN_F32: return unary_backward_v4<float>(s, op, grad_in, grad_out, x, yy, n, a, b);
+        case BORN_BF16: return unary_backward_v4<__nv_bfloat16>(s, op, grad_in, grad_out, x, yy, n, a, b);
+        default: return unary_backward_v4<__half>(s, op, grad_in, grad_out, x, yy, n, a, b);
+        }
+    }
     return launch_ew<4>(s, ops, UnaryBackward<float>{op, x->dtype, a, b});
 }

@@ -16,7 +16,7 @@
 enum { WORKSPACE = 32 << 20, ALGO_CACHE = 256 };
 
 typedef struct algo_key {
-    int dtype, ta, tb, align;
+    int dtype, ta, tb, align, epilogue;
     int64_t m, n, k, lda, ldb, batch, sa, sb;
 } algo_key;
 
@@ -130,11 +130,21 @@ static bool types_for(born_dtype t, gemm_types *g) {
     }
 }
 
+/* A fused epilogue of one product (kind CUBLASLT_EPILOGUE_DEFAULT: none): bias is read (BIAS,
+ * GELU_AUX_BIAS) or written (BGRADB), aux receives the pre-activation (GELU_AUX*) with leading
+ * dimension aux_ld. quiet: a missing algorithm returns BORN_ERR_UNSUPPORTED without an error. */
+typedef struct epilogue {
+    cublasLtEpilogue_t kind;
+    void *bias, *aux;
+    int64_t aux_ld;
+    bool quiet;
+} epilogue;
+
 /* One strided-batched product: D (column-major [n, m], ld n, batch stride m n) = opA(A) opB(B)
- * where A is b's operand and B is a's (see the file comment). */
+ * where A is b's operand and B is a's (see the file comment), with epilogue ep (NULL: none). */
 static born_status run_gemm(int dev, gemm_device *g, const gemm_types *ty, born_dtype dtype,
                             const operand *A, const operand *B, char *d, int64_t m, int64_t n,
-                            int64_t k, int64_t batch) {
+                            int64_t k, int64_t batch, const epilogue *ep) {
     cudaStream_t stream = cuda_stream(dev);
     cublasLtMatmulDesc_t op = NULL;
     cublasLtMatrixLayout_t la = NULL, lb = NULL, ld = NULL;
@@ -145,6 +155,16 @@ static born_status run_gemm(int dev, gemm_device *g, const gemm_types *ty, born_
         st = lt_check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta), "attribute");
     if (st == BORN_OK)
         st = lt_check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb), "attribute");
+    if (st == BORN_OK && ep && ep->kind != CUBLASLT_EPILOGUE_DEFAULT) {
+        st = lt_check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &ep->kind, sizeof ep->kind), "attribute");
+        if (st == BORN_OK && ep->bias)
+            st = lt_check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &ep->bias, sizeof ep->bias), "attribute");
+        if (st == BORN_OK && ep->aux) {
+            st = lt_check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &ep->aux, sizeof ep->aux), "attribute");
+            if (st == BORN_OK)
+                st = lt_check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &ep->aux_ld, sizeof ep->aux_ld), "attribute");
+        }
+    }
     if (st == BORN_OK)
         st = lt_check(cublasLtMatrixLayoutCreate(&la, ty->data, (uint64_t)A->rows, (uint64_t)A->cols, A->ld), "layout");
     if (st == BORN_OK)
@@ -168,9 +188,10 @@ static born_status run_gemm(int dev, gemm_device *g, const gemm_types *ty, born_
     algo_key key;
     memset(&key, 0, sizeof key);
     key = (algo_key){(int)dtype * 2 + (ty->compute == CUBLAS_COMPUTE_32F_FAST_TF32), A->trans, B->trans, align,
-                     m, n, k, A->ld, B->ld, batch, A->batch_stride, B->batch_stride};
+                     ep ? (int)ep->kind : 0, m, n, k, A->ld, B->ld, batch, A->batch_stride, B->batch_stride};
     size_t slot = (size_t)((uint64_t)(m * 31 + n) * 131 + (uint64_t)k * 7 + (uint64_t)batch +
-                           (uint64_t)key.dtype * 17 + (uint64_t)(A->trans * 2 + B->trans)) % ALGO_CACHE;
+                           (uint64_t)key.dtype * 17 + (uint64_t)(A->trans * 2 + B->trans) +
+                           (uint64_t)key.epilogue * 101) % ALGO_CACHE;
     cublasLtMatmulAlgo_t algo;
     bool have = false;
     pthread_mutex_lock(&g->lock);
@@ -192,9 +213,14 @@ static born_status run_gemm(int dev, gemm_device *g, const gemm_types *ty, born_
             st = lt_check(cublasLtMatmulPreferenceSetAttribute(pref, which[i], &al, sizeof al), "preference");
         cublasLtMatmulHeuristicResult_t res;
         int found = 0;
-        if (st == BORN_OK)
-            st = lt_check(cublasLtMatmulAlgoGetHeuristic(g->handle, op, la, lb, ld, ld, pref, 1, &res, &found), "heuristic");
-        if (st == BORN_OK && found < 1)
+        if (st == BORN_OK) {
+            cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(g->handle, op, la, lb, ld, ld, pref, 1, &res, &found);
+            if (hs == CUBLAS_STATUS_NOT_SUPPORTED && ep && ep->quiet) found = 0;
+            else st = lt_check(hs, "heuristic");
+        }
+        if (st == BORN_OK && found < 1 && ep && ep->quiet)
+            st = BORN_ERR_UNSUPPORTED;
+        else if (st == BORN_OK && found < 1)
             st = cuda_error(BORN_ERR_UNSUPPORTED, "matmul: cuBLASLt has no algorithm for %s [%lld, %lld] x [%lld, %lld]",
                             cuda_host->dtype_name(dtype), (long long)m, (long long)k, (long long)k, (long long)n);
         if (st == BORN_OK) {
@@ -294,7 +320,7 @@ born_status cuda_matmul(const born_strided *out, const born_strided *a, const bo
             A.data = (const char *)b->data + off[2] * (int64_t)ty.size;
             B.batch_stride = bd ? bs[1][bd - 1] : 0;
             A.batch_stride = bd ? bs[2][bd - 1] : 0;
-            st = run_gemm(dev, g, &ty, a->dtype, &A, &B, d, m, n, k, batch);
+            st = run_gemm(dev, g, &ty, a->dtype, &A, &B, d, m, n, k, batch, NULL);
             continue;
         }
         /* an operand without a unit stride: one product per batch element on copies */
@@ -318,11 +344,69 @@ born_status cuda_matmul(const born_strided *out, const born_strided *a, const bo
             Ai.batch_stride = Bi.batch_stride = 0;
             if (st == BORN_OK)
                 st = run_gemm(dev, g, &ty, a->dtype, &Ai, &Bi,
-                              d + (bd ? i * bs[0][bd - 1] : 0) * (int64_t)ty.size, m, n, k, 1);
+                              d + (bd ? i * bs[0][bd - 1] : 0) * (int64_t)ty.size, m, n, k, 1, NULL);
             if (ta) cuda_mem_free(dev, ta);
             if (tb) cuda_mem_free(dev, tb);
             ta = tb = NULL;
         }
     }
     return st;
+}
+
+/* ---- linear layers with fused epilogues ------------------------------------------------------ */
+
+/* The product's types for a fused linear entry, or false (quietly) where there is none. */
+static bool linear_types(born_dtype t, gemm_types *ty) {
+    return (t == BORN_F32 || t == BORN_F16 || t == BORN_BF16) && types_for(t, ty);
+}
+
+born_status cuda_linear_fused(const born_strided *out, const born_strided *pre,
+                              const born_strided *x, const born_strided *w,
+                              const born_strided *bias, bool gelu_tanh) {
+    gemm_types ty;
+    pthread_once(&gemm_once, gemm_init_once);
+    if (!linear_types(x->dtype, &ty)) return BORN_ERR_UNSUPPORTED;
+    int64_t r = x->shape[0], k = x->shape[1], n = w->shape[0];
+    if (r == 0 || n == 0 || k == 0) return BORN_ERR_UNSUPPORTED;
+    /* the aux matrix's leading dimension must be a multiple of 8 */
+    if (gelu_tanh && n % 8) return BORN_ERR_UNSUPPORTED;
+    int dev = cuda_device_of(out->data);
+    gemm_device *g = gemm_device_get(dev);
+    if (!g) return BORN_ERR_DEVICE;
+    operand A, B; /* A: w^T [k, n] (strides 1, k), B: x [r, k] */
+    if (!describe(&A, w->data, k, n, 1, k) || !describe(&B, x->data, r, k, x->strides[0], x->strides[1]))
+        return BORN_ERR_UNSUPPORTED;
+    A.batch_stride = B.batch_stride = 0;
+    bool has_bias = bias && bias->data;
+    epilogue ep = {CUBLASLT_EPILOGUE_DEFAULT, has_bias ? bias->data : NULL, NULL, 0, true};
+    if (gelu_tanh) {
+        ep.kind = has_bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX;
+        ep.aux = pre->data;
+        ep.aux_ld = n;
+    } else if (has_bias) {
+        ep.kind = CUBLASLT_EPILOGUE_BIAS;
+    }
+    return run_gemm(dev, g, &ty, x->dtype, &A, &B, out->data, r, n, k, 1, &ep);
+}
+
+born_status cuda_linear_weight_grad(const born_strided *grad_w, const born_strided *grad_bias,
+                                    const born_strided *gout, const born_strided *x) {
+    gemm_types ty;
+    pthread_once(&gemm_once, gemm_init_once);
+    if (!linear_types(x->dtype, &ty)) return BORN_ERR_UNSUPPORTED;
+    int64_t r = x->shape[0], k = x->shape[1], n = gout->shape[1];
+    if (r == 0 || n == 0 || k == 0) return BORN_ERR_UNSUPPORTED;
+    int dev = cuda_device_of(grad_w->data);
+    gemm_device *g = gemm_device_get(dev);
+    if (!g) return BORN_ERR_DEVICE;
+    /* grad_w [n, k] = g^T [n, r] x [r, k]: a = g^T (strides 1, g's row stride), b = x */
+    operand A, B;
+    if (!describe(&B, gout->data, n, r, gout->strides[1], gout->strides[0]) ||
+        !describe(&A, x->data, r, k, x->strides[0], x->strides[1]))
+        return BORN_ERR_UNSUPPORTED;
+    A.batch_stride = B.batch_stride = 0;
+    bool has_bias = grad_bias && grad_bias->data;
+    epilogue ep = {has_bias ? CUBLASLT_EPILOGUE_BGRADB : CUBLASLT_EPILOGUE_DEFAULT,
+                   has_bias ? grad_bias->data : NULL, NULL, 0, true};
+    return run_gemm(dev, g, &ty, x->dtype, &A, &B, grad_w->data, n, k, r, 1, &ep);
 }

@@ -112,6 +112,9 @@ static const born_backend cuda_vtable = {
     .random = cuda_random,
     .cross_entropy = cuda_cross_entropy,
     .cross_entropy_backward = cuda_cross_entropy_backward,
+    .linear_fused = cuda_linear_fused,
+    .linear_weight_grad = cuda_linear_weight_grad,
+    .attention_strided_io = true,
 };
 
 __attribute__((visibility("default"))) born_status born_plugin_open(const born_plugin_host *host,
