@@ -23,8 +23,10 @@ static inline __m256i qa_load(const void *p) { return _mm256_loadu_si256((const 
 
 /* The 32 nibbles of 16 bytes as bytes: the low nibbles in bytes 0..15, the high ones in 16..31. */
 static inline __m256i qa_nibbles(const uint8_t *p) {
-    __m128i t = _mm_loadu_si128((const __m128i *)p);
-    __m256i b = _mm256_inserti128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
+    /* the bytes in both lanes, the high lane shifted by 4: three instructions (a load that
+     * broadcasts, one variable shift, the mask) where shift + insert took four */
+    __m256i b = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)p));
+    b = _mm256_srlv_epi64(b, _mm256_set_epi64x(4, 4, 0, 0));
     return _mm256_and_si256(b, _mm256_set1_epi8(0x0F));
 }
 

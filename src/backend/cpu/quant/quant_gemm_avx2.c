@@ -60,10 +60,13 @@ QG_INLINE void tile32(const int type, const int R, const int C, int64_t nb, cons
     const size_t wb = wblock[type], yb = q8_1 ? sizeof(block_q8_1) : sizeof(block_q8_0);
     const __m256i eight = _mm256_set1_epi8(8), f0 = _mm256_set1_epi8((char)0xF0);
     __m256 acc[4][4];
-    float summs[4][4];
+    /* Q4_1's min term: lane 1 of fma((d_w, m_w, 0, 0), (d_y, s_y, 0, 0), sm) is vec_dot's fused
+     * fmaf(m_w, s_y, summs); the f16 pairs (d, m) and (d, s) lead the blocks, so one 32-bit load
+     * and one conversion give both (lane 0 accumulates d_w d_y, unused) */
+    __m128 sm[4][4];
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) {
         acc[r][c] = _mm256_setzero_ps();
-        summs[r][c] = 0.0f;
+        sm[r][c] = _mm_setzero_ps();
     }
     for (int64_t b = 0; b < nb; b++) {
         if (C == 1) prefetch_next(w, R, w_rs, b, nb);
@@ -71,50 +74,59 @@ QG_INLINE void tile32(const int type, const int R, const int C, int64_t nb, cons
             /* the tokens' blocks first, then one weight row at a time against all of them, so
              * that only one row's unpacked values need registers beside the accumulators */
             __m256i yv[4];
-            float dy[4], sy[4];
+            __m128 dsy[4]; /* (d, s, 0, 0) of Q8_1, (d, 0, 0, 0) of Q8_0 */
             UNROLL for (int c = 0; c < C; c++) {
                 const char *yblk = y + (size_t)c * y_rs + (size_t)b * yb;
-                uint16_t dh, sh = 0;
-                memcpy(&dh, yblk, 2); /* d leads both Q8_0 and Q8_1 blocks, s follows in Q8_1 */
-                if (q8_1) memcpy(&sh, yblk + 2, 2);
+                int32_t ds;
+                if (q8_1) {
+                    memcpy(&ds, yblk, 4); /* d leads both Q8_0 and Q8_1 blocks, s follows in Q8_1 */
+                } else {
+                    uint16_t dh;
+                    memcpy(&dh, yblk, 2);
+                    ds = dh;
+                }
                 yv[c] = qa_load(yblk + (q8_1 ? 4 : 2));
-                dy[c] = qa_f16(dh);
-                sy[c] = q8_1 ? qa_f16(sh) : 0.0f;
+                dsy[c] = _mm_cvtph_ps(_mm_cvtsi32_si128(ds));
             }
             UNROLL for (int r = 0; r < R; r++) {
                 const char *blk = w + (size_t)r * w_rs + (size_t)b * wb;
                 __m256i wx;
-                float dw, mw = 0.0f;
+                int32_t dm;
                 if (type == T_Q4_0) {
                     const block_q4_0 *x = (const block_q4_0 *)blk;
                     wx = _mm256_sub_epi8(qa_nibbles(x->qs), eight);
-                    dw = qa_f16(x->d);
                 } else if (type == T_Q4_1) {
                     const block_q4_1 *x = (const block_q4_1 *)blk;
                     wx = qa_nibbles(x->qs);
-                    dw = qa_f16(x->d);
-                    mw = qa_f16(x->m);
                 } else if (type == T_Q5_0) {
                     /* q | 0xF0 is q - 16 as a signed byte: applied where the fifth bit is clear */
                     const block_q5_0 *x = (const block_q5_0 *)blk;
                     wx = _mm256_or_si256(qa_nibbles(x->qs), _mm256_andnot_si256(qa_bits(x->qh), f0));
-                    dw = qa_f16(x->d);
                 } else {
                     const block_q8_0 *x = (const block_q8_0 *)blk;
                     wx = qa_load(x->qs);
-                    dw = qa_f16(x->d);
                 }
+                if (type == T_Q4_1) {
+                    memcpy(&dm, blk, 4); /* d, m */
+                } else {
+                    uint16_t dh;
+                    memcpy(&dh, blk, 2); /* d leads every block */
+                    dm = dh;
+                }
+                const __m128 dmw = _mm_cvtph_ps(_mm_cvtsi32_si128(dm));
                 const __m256i ax = q8_1 ? wx : _mm256_sign_epi8(wx, wx);
                 UNROLL for (int c = 0; c < C; c++) {
-                    if (q8_1) summs[r][c] = fmaf(mw, sy[c], summs[r][c]);
+                    if (q8_1) sm[r][c] = _mm_fmadd_ps(dmw, dsy[c], sm[r][c]);
                     __m256i p = q8_1 ? qa_dot_u8(wx, yv[c]) : qa_dot_u8(ax, _mm256_sign_epi8(yv[c], wx));
-                    acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dy[c]), _mm256_cvtepi32_ps(p), acc[r][c]);
+                    acc[r][c] = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_mul_ss(dmw, dsy[c])),
+                                                _mm256_cvtepi32_ps(p), acc[r][c]);
                 }
             }
         }
     }
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) {
-        out[c * out_rs + r] = q8_1 ? qa_hsum_ps(acc[r][c]) + summs[r][c] : qa_hsum_ps(acc[r][c]);
+        out[c * out_rs + r] = q8_1 ? qa_hsum_ps(acc[r][c]) + _mm_cvtss_f32(_mm_movehdup_ps(sm[r][c]))
+                                   : qa_hsum_ps(acc[r][c]);
     }
 }
 
