@@ -290,8 +290,11 @@ born_tensor *onnx_conv_packed(born_tensor *x, born_tensor *b, const onnx_conv_pr
     born_conv2d_geometry g = {xs[0], xs[1], xs[2], xs[3], M, out[0], out[1], k[0], k[1],
                               {s[0], s[1]}, {pb[0], pb[1]}, {dil[0], dil[1]}, group};
     bool ep = onnx_conv_prep_has_epilogue(prep);
-    if (cpu_conv2d_f32_prepacked(born_data_f32(y), born_data_f32(xf), w, bf ? born_data_f32(bf) : NULL,
-                                 &g, ep ? packed_ep : NULL, (void *)prep))
+    cpu_conv_ep_ops ops = {0, NULL, NULL}; /* the same operations, for the tile kernels' registers */
+    ops.n = onnx_conv_prep_ops(prep, &ops.kind, &ops.v);
+    if (cpu_conv2d_f32_prepacked_ops(born_data_f32(y), born_data_f32(xf), w,
+                                     bf ? born_data_f32(bf) : NULL, &g, ep ? &ops : NULL,
+                                     ep ? packed_ep : NULL, (void *)prep))
         return NULL;
     return y;
 }

@@ -7,46 +7,13 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "backend/cpu/conv_ep_avx2.h"
 #include "backend/cpu/transpose_avx2.h"
 #include "onnx/conv_fast_kernels.h"
 
-/* m / 6 rounded as vdivps rounds it, without the divide (the HardSwish of paddle2onnx divides by
- * 6): q0 = m r with r = RN(1/6), then one Newton step q0 + fma(-q0, 6, m) r, which is correctly
- * rounded for every float m with |m| >= 2^-123 (checked for all 2^32 inputs; test
- * onnx_hswish_div6_rounds_as_divide), and q0 itself where that is inf or NaN. Vectors with a
- * lane under 2^-123 (subnormal quotients) take the divide. */
-static inline __m256 div6(__m256 m) {
-    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-    __m256 a = _mm256_and_ps(m, absmask);
-    __m256 tiny = _mm256_cmp_ps(a, _mm256_set1_ps(0x1p-123f), _CMP_LT_OQ);
-    if (!_mm256_testz_ps(tiny, tiny)) return _mm256_div_ps(m, _mm256_set1_ps(6.0f));
-    const __m256 d = _mm256_set1_ps(6.0f), r = _mm256_set1_ps(1.0f / 6.0f);
-    __m256 q0 = _mm256_mul_ps(m, r);
-    __m256 q1 = _mm256_fmadd_ps(_mm256_fnmadd_ps(q0, d, m), r, q0);
-    __m256 fin = _mm256_cmp_ps(_mm256_and_ps(q0, absmask), _mm256_set1_ps(__builtin_inff()),
-                               _CMP_LT_OQ);
-    return _mm256_blendv_ps(q0, q1, fin);
-}
-
-static inline __m256 apply(__m256 x, int nops, const int *kind, const float (*v)[4]) {
-    for (int q = 0; q < nops; q++) {
-        const float *p = v[q];
-        switch (kind[q]) {
-        case CONV_EP_CLAMP: /* x < lo ? lo : (x > hi ? hi : x) */
-            x = _mm256_min_ps(_mm256_set1_ps(p[1]), _mm256_max_ps(_mm256_set1_ps(p[0]), x));
-            break;
-        case CONV_EP_MUL: x = _mm256_mul_ps(x, _mm256_set1_ps(p[0])); break;
-        case CONV_EP_ADD: x = _mm256_add_ps(x, _mm256_set1_ps(p[0])); break;
-        default: { /* x * clamp(x + a, lo, hi) / d */
-            __m256 t = _mm256_add_ps(x, _mm256_set1_ps(p[0]));
-            t = _mm256_min_ps(_mm256_set1_ps(p[2]), _mm256_max_ps(_mm256_set1_ps(p[1]), t));
-            __m256 m = _mm256_mul_ps(x, t);
-            x = p[3] == 6.0f ? div6(m) : _mm256_div_ps(m, _mm256_set1_ps(p[3]));
-        }
-        }
-    }
-    return x;
-}
+/* The operations of conv_ep_avx2.h, which the tile kernel also applies in registers. */
+#define div6 cpu_conv_ep_div6
+#define apply cpu_conv_ep_apply
 
 /* apply() on 8 vectors at once: each operation's branch taken once for all of them, and the 8
  * independent chains (HardSwish's is some 20 cycles long) overlap; the same bits as apply().

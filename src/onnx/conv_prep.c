@@ -20,6 +20,10 @@ struct onnx_conv_prep {
 _Static_assert((int)CONV_EP_MUL == (int)EP_MUL && (int)CONV_EP_ADD == (int)EP_ADD &&
                    (int)CONV_EP_HSWISH == (int)EP_HSWISH,
                "epilogue kinds");
+_Static_assert((int)CONV_EP_CLAMP == (int)CPU_CONV_EP_CLAMP && (int)CONV_EP_MUL == (int)CPU_CONV_EP_MUL &&
+                   (int)CONV_EP_ADD == (int)CPU_CONV_EP_ADD &&
+                   (int)CONV_EP_HSWISH == (int)CPU_CONV_EP_HSWISH,
+               "epilogue kinds of the backend");
 
 onnx_conv_prep *onnx_conv_prep_new(plan_step *ps, born_tensor *w, int64_t group) {
     if (!w || born_tensor_dtype(w) != BORN_F32 || !born_tensor_is_contiguous(w)) return NULL;

@@ -1,7 +1,8 @@
 /* cpu_conv2d_f32_prepacked (weights packed once) against born_conv2d (packed on every call): the
  * same bits for pointwise, padded, strided, grouped, few-tap (direct kernel), stride-1 (direct
  * tile kernel, masked last tile), stride-2 (the tile kernel over polyphase planes) and deep (several k blocks) geometries, with and without bias, on 1 and 2 threads; the epilogue sees every output
- * element exactly once; mismatched geometries are refused. */
+ * element exactly once; the epilogue given as operations (applied in the tile kernels' registers)
+ * gives the bits of the same operations applied afterwards; mismatched geometries are refused. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,31 @@ static void ep_half_plus_one(void *ctx, int64_t ch0, int64_t nch, float *out, in
             float v = out[r * rs + j] * 0.5f;
             out[r * rs + j] = v + 1.0f;
         }
+    __atomic_fetch_add(&c->seen, nch * ncols, __ATOMIC_RELAXED);
+}
+
+/* The operations given to cpu_conv2d_f32_prepacked_ops: clamp to [-0.9, 1.5], * 0.5, + 1,
+ * HardSwish as paddle2onnx writes it (x * clamp(x + 3, 0, 6) / 6), each rounded to f32. */
+static const int ops_kind[4] = {CPU_CONV_EP_CLAMP, CPU_CONV_EP_MUL, CPU_CONV_EP_ADD,
+                                CPU_CONV_EP_HSWISH};
+static const float ops_v[4][4] = {{-0.9f, 1.5f}, {0.5f}, {1.0f}, {3.0f, 0.0f, 6.0f, 6.0f}};
+
+static float ops_ref(float x) {
+    x = x < ops_v[0][0] ? ops_v[0][0] : (x > ops_v[0][1] ? ops_v[0][1] : x);
+    x = x * ops_v[1][0];
+    x = x + ops_v[2][0];
+    float t = x + ops_v[3][0];
+    t = t < ops_v[3][1] ? ops_v[3][1] : (t > ops_v[3][2] ? ops_v[3][2] : t);
+    float m = x * t;
+    return m / ops_v[3][3];
+}
+
+/* The same operations as a callback, for the paths that do not apply them in registers. */
+static void ep_ops(void *ctx, int64_t ch0, int64_t nch, float *out, int64_t rs, int64_t ncols) {
+    (void)ch0;
+    ep_count *c = ctx;
+    for (int64_t r = 0; r < nch; r++)
+        for (int64_t j = 0; j < ncols; j++) out[r * rs + j] = ops_ref(out[r * rs + j]);
     __atomic_fetch_add(&c->seen, nch * ncols, __ATOMIC_RELAXED);
 }
 
@@ -79,7 +105,7 @@ static void conv_case(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int
                                               &cnt));
             CHECK_MSG(cnt.seen == n, "line %d: the epilogue saw %lld of %lld elements", line,
                       (long long)cnt.seen, (long long)n);
-            int64_t bad = 0, bad_ep = 0;
+            int64_t bad = 0, bad_ep = 0, bad_ops = 0;
             const float *wd = born_data_f32(want);
             for (int64_t i = 0; i < n; i++) {
                 bad += memcmp(&got[i], &wd[i], sizeof(float)) != 0;
@@ -87,6 +113,20 @@ static void conv_case(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int
                 e = e + 1.0f;
                 bad_ep += memcmp(&got2[i], &e, sizeof(float)) != 0;
             }
+            /* the operations in the tile's registers (or through the callback elsewhere) */
+            ep_count cnt3 = {0};
+            cpu_conv_ep_ops ops = {4, ops_kind, ops_v};
+            CHECK_OK(cpu_conv2d_f32_prepacked_ops(got2, born_data_f32(x), pw,
+                                                  b ? born_data_f32(b) : NULL, &g, &ops, ep_ops,
+                                                  &cnt3));
+            CHECK_MSG(cnt3.seen == n || cnt3.seen == 0, "line %d: the callback saw %lld of %lld",
+                      line, (long long)cnt3.seen, (long long)n);
+            for (int64_t i = 0; i < n; i++) {
+                float e = ops_ref(wd[i]);
+                bad_ops += memcmp(&got2[i], &e, sizeof(float)) != 0;
+            }
+            CHECK_MSG(bad_ops == 0, "line %d, %d threads: %lld outputs of the operations differ",
+                      line, threads, (long long)bad_ops);
             CHECK_MSG(bad == 0, "line %d, %d threads: %lld of %lld outputs differ from born_conv2d",
                       line, threads, (long long)bad, (long long)n);
             CHECK_MSG(bad_ep == 0, "line %d, %d threads: %lld epilogue outputs differ", line,

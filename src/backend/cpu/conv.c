@@ -770,7 +770,8 @@ static bool tile_path(const born_conv2d_geometry *g, const conv_dims *d) {
 
 static born_status conv2d_tiles(float *out, const float *in, const float *bias,
                                 const born_conv2d_geometry *g, const conv_dims *d,
-                                const cpu_conv_weights *pre, cpu_conv_epilogue_fn ep, void *ep_ctx) {
+                                const cpu_conv_weights *pre, cpu_conv_epilogue_fn ep, void *ep_ctx,
+                                const cpu_conv_ep_ops *ops) {
     int32_t *tap_off = malloc((size_t)d->k * sizeof(int32_t));
     if (!tap_off) return born_error(BORN_ERR_MEMORY, "conv2d: out of memory");
     int64_t t = 0;
@@ -781,7 +782,7 @@ static born_status conv2d_tiles(float *out, const float *in, const float *bias,
                     (int32_t)(c * d->hw + i * g->dilation[0] * g->in_w + j * g->dilation[1]);
     conv_direct cd = {.apack = pre->apack, .bias = bias, .tap_off = tap_off, .m = g->out_channels,
                       .k = d->k, .wp = g->in_w, .oh = g->out_h, .ow = g->out_w, .ep = ep,
-                      .ep_ctx = ep_ctx};
+                      .ep_ctx = ep_ctx, .ops = ops};
     cpu_conv_direct_run(&cd, in, out, g->batch, g->in_channels * d->hw, g->out_channels * d->l,
                         CONV_SPLIT_MACS);
     free(tap_off);
@@ -807,7 +808,7 @@ static bool tile_s2_path(const born_conv2d_geometry *g, const conv_dims *d) {
 static born_status conv2d_tiles_s2(float *out, const float *in, const float *bias,
                                    const born_conv2d_geometry *g, const conv_dims *d,
                                    const cpu_conv_weights *pre, cpu_conv_epilogue_fn ep,
-                                   void *ep_ctx) {
+                                   void *ep_ctx, const cpu_conv_ep_ops *ops) {
     const int64_t dh = g->dilation[0], dw = g->dilation[1];
     const int64_t hq = g->out_h + (g->kernel_h - 1) * dh / 2 + 1;
     const int64_t wq = g->out_w + (g->kernel_w - 1) * dw / 2 + 1, pq = hq * wq;
@@ -854,7 +855,7 @@ static born_status conv2d_tiles_s2(float *out, const float *in, const float *bia
             }
     conv_direct cd = {.apack = pre->apack, .bias = bias, .tap_off = tap_off, .m = g->out_channels,
                       .k = d->k, .wp = wq, .oh = g->out_h, .ow = g->out_w, .ep = ep,
-                      .ep_ctx = ep_ctx};
+                      .ep_ctx = ep_ctx, .ops = ops};
     cpu_conv_direct_run(&cd, poly, out, g->batch, img, g->out_channels * d->l, CONV_SPLIT_MACS);
     free(tap_off);
     free(poly);
@@ -864,25 +865,26 @@ static born_status conv2d_tiles_s2(float *out, const float *in, const float *bia
 
 static born_status conv2d_f32(float *out_data, const float *in_data, const float *w,
                               const float *bias_data, const born_conv2d_geometry *g,
-                              const cpu_conv_weights *pre, cpu_conv_epilogue_fn ep, void *ep_ctx) {
+                              const cpu_conv_weights *pre, cpu_conv_epilogue_fn ep, void *ep_ctx,
+                              const cpu_conv_ep_ops *ops) {
 #ifdef CPU_HAVE_AVX2_KERNELS
     if (pre) {
         conv_dims sd = dims_of(g);
         if (sd.k > 0 && tile_s2_path(g, &sd))
-            return conv2d_tiles_s2(out_data, in_data, bias_data, g, &sd, pre, ep, ep_ctx);
+            return conv2d_tiles_s2(out_data, in_data, bias_data, g, &sd, pre, ep, ep_ctx, ops);
     }
 #endif
     born_conv2d_geometry gp;
     float *padded = padded_input(in_data, g, &gp);
     if (padded) {
-        born_status st = conv2d_f32(out_data, padded, w, bias_data, &gp, pre, ep, ep_ctx);
+        born_status st = conv2d_f32(out_data, padded, w, bias_data, &gp, pre, ep, ep_ctx, ops);
         free(padded);
         return st;
     }
 #ifdef CPU_HAVE_AVX2_KERNELS
     conv_dims td = dims_of(g);
     if (pre && td.k > 0 && tile_path(g, &td))
-        return conv2d_tiles(out_data, in_data, bias_data, g, &td, pre, ep, ep_ctx);
+        return conv2d_tiles(out_data, in_data, bias_data, g, &td, pre, ep, ep_ctx, ops);
 #endif
     packed_ctx c;
     if (!packed_init(&c, g)) return born_error(BORN_ERR_MEMORY, "conv2d: out of memory");
@@ -1031,7 +1033,7 @@ born_status cpu_conv2d(const born_strided *out, const born_strided *in, const bo
     conv_dims pd = dims_of(g);
     if (in->dtype == BORN_F32 && packed_path(&pd))
         return conv2d_f32(out->data, in->data, weight->data,
-                          bias && bias->data ? bias->data : NULL, g, NULL, NULL, NULL);
+                          bias && bias->data ? bias->data : NULL, g, NULL, NULL, NULL, NULL);
     conv_ctx c = {.g = g,
                   .d = dims_of(g),
                   .dt = in->dtype,
@@ -1163,12 +1165,19 @@ void cpu_conv_weights_free(cpu_conv_weights *w) {
 born_status cpu_conv2d_f32_prepacked(float *out, const float *in, const cpu_conv_weights *w,
                                      const float *bias, const born_conv2d_geometry *g,
                                      cpu_conv_epilogue_fn ep, void *ep_ctx) {
+    return cpu_conv2d_f32_prepacked_ops(out, in, w, bias, g, NULL, ep, ep_ctx);
+}
+
+born_status cpu_conv2d_f32_prepacked_ops(float *out, const float *in, const cpu_conv_weights *w,
+                                         const float *bias, const born_conv2d_geometry *g,
+                                         const cpu_conv_ep_ops *ops, cpu_conv_epilogue_fn ep,
+                                         void *ep_ctx) {
     conv_dims d = dims_of(g);
     if (!w || g->groups != w->groups || g->out_channels != w->out_channels || d.k != w->k)
         return born_error(BORN_ERR_SHAPE, "cpu_conv2d_f32_prepacked: the geometry (%lld output "
                           "channels, depth %lld, %lld groups) does not match the packed weights",
                           (long long)g->out_channels, (long long)d.k, (long long)g->groups);
-    if (packed_path(&d)) return conv2d_f32(out, in, w->raw, bias, g, w, ep, ep_ctx);
+    if (packed_path(&d)) return conv2d_f32(out, in, w->raw, bias, g, w, ep, ep_ctx, ops);
     conv_ctx c = {.g = g, .d = d, .dt = BORN_F32, .es = sizeof(float), .in = (const char *)in,
                   .weight = (const char *)w->raw, .bias = (const char *)bias, .out = (char *)out};
     atomic_init(&c.failed, 0);

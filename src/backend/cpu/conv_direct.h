@@ -29,6 +29,8 @@ typedef struct conv_direct {
     float *out;             /* [m, oh ow] */
     cpu_conv_epilogue_fn ep; /* on each finished block (NULL: none) */
     void *ep_ctx;
+    const cpu_conv_ep_ops *ops; /* applied to each tile's registers before the store (NULL:
+                                   none); ep is then not called */
 } conv_direct;
 
 /* The number of 16-position tiles of the gapped output: ceil(((oh - 1) wp + ow) / 16). */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "backend/cpu/conv_direct.h"
+#include "backend/cpu/conv_ep_avx2.h"
 #include "backend/cpu/gemm.h"
 
 /* One k block: acc[r] = sum over taps p of a[p 6 + r] * x(p), from zero, in tap order, where
@@ -82,6 +83,7 @@ static void panel_tile(const conv_direct *d, int64_t q, int nr, int64_t l0, int6
         for (int i = 0; i < 12; i++) run[i] = have ? _mm256_add_ps(acc[i], run[i]) : acc[i];
         have = true;
     }
+    if (d->ops && d->ops->n > 0) cpu_conv_ep_apply_n(run, 12, d->ops->n, d->ops->kind, d->ops->v);
     int64_t ox0 = l0 % d->wp, oy0 = l0 / d->wp;
     if (n == CONV_DIRECT_TILE && ox0 + CONV_DIRECT_TILE <= d->ow) { /* inside one output row */
         float *o = d->out + q * 6 * l + oy0 * d->ow + ox0;
@@ -124,7 +126,8 @@ void cpu_conv_direct_f32_avx2(const conv_direct *d, int64_t t0, int64_t t1) {
              * epilogue once over it */
             int64_t o0 = out_index(d, tb * CONV_DIRECT_TILE);
             int64_t o1 = out_index(d, te * CONV_DIRECT_TILE < lg ? te * CONV_DIRECT_TILE : lg);
-            if (d->ep && o1 > o0) d->ep(d->ep_ctx, q * 6, nr, d->out + q * 6 * l + o0, l, o1 - o0);
+            if (d->ep && !(d->ops && d->ops->n > 0) && o1 > o0)
+                d->ep(d->ep_ctx, q * 6, nr, d->out + q * 6 * l + o0, l, o1 - o0);
         }
     }
 }

@@ -28,11 +28,29 @@ int64_t cpu_conv_weights_out_channels(const cpu_conv_weights *w);
 typedef void (*cpu_conv_epilogue_fn)(void *ctx, int64_t ch0, int64_t nch, float *out, int64_t rs,
                                      int64_t ncols);
 
+/* Elementwise operations on every output, in order (the ONNX executor's fused Relu/Clip and
+ * Mul/Add/HardSwish chain): CLAMP to [v[0], v[1]], MUL by v[0], ADD v[0], HSWISH
+ * x * clamp(x + v[0], v[1], v[2]) / v[3]; each rounded to f32 (conv_ep_avx2.h). */
+enum { CPU_CONV_EP_CLAMP = 0, CPU_CONV_EP_MUL = 1, CPU_CONV_EP_ADD = 2, CPU_CONV_EP_HSWISH = 3 };
+typedef struct cpu_conv_ep_ops {
+    int n;
+    const int *kind;
+    const float (*v)[4];
+} cpu_conv_ep_ops;
+
 /* out [N, M, oh, ow] = conv(in [N, C, H, W], packed w) + bias [M] (NULL: none), then ep(ep_ctx,
  * ...) over every output element exactly once (ep NULL: none). g must match the weights'
  * out_channels, k and groups (else an error). Threads over the pool as born_conv2d does. */
 born_status cpu_conv2d_f32_prepacked(float *out, const float *in, const cpu_conv_weights *w,
                                      const float *bias, const born_conv2d_geometry *g,
                                      cpu_conv_epilogue_fn ep, void *ep_ctx);
+
+/* The same with the epilogue described as operations: where the direct tile kernels run they
+ * apply ops to each tile in registers before storing it, elsewhere ep(ep_ctx, ...) is called as
+ * above, so ep must compute exactly what ops describes (ops NULL or empty: ep alone). */
+born_status cpu_conv2d_f32_prepacked_ops(float *out, const float *in, const cpu_conv_weights *w,
+                                         const float *bias, const born_conv2d_geometry *g,
+                                         const cpu_conv_ep_ops *ops, cpu_conv_epilogue_fn ep,
+                                         void *ep_ctx);
 
 #endif
