@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include "io/tensor_file_test.h"
+#include "core/cpu_features.h"
 #include "llm/model/model_internal.h"
+#include "llm/session/kernels_simd.h"
 #include "llm/tiny_llama.h"
 
 static void quiet_hook(const char *name, int32_t layer, const float *x, int64_t rows, int64_t cols) {
@@ -88,4 +90,33 @@ TEST(decode_team_equals_step_by_step_forward) {
     o.arch = "llama";
     o.rope_scaling = "yarn";
     check_team(&o, BORN_F16);
+}
+
+/* The decode rows' f16 dot (unrolled, prefetching) gives the one-row dot's bits. */
+TEST(decode_f16_rows_equal_single_dots) {
+#if defined(__x86_64__)
+    if (cpu_get_level() < CPU_LEVEL_AVX2) return;
+    enum { ROWS = 5, MAXK = 600 };
+    float x[MAXK], out[ROWS];
+    uint16_t w[ROWS * MAXK];
+    uint64_t r = 12345;
+    for (int i = 0; i < MAXK; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((int64_t)(r >> 40) - (1 << 23)) / (float)(1 << 22);
+    }
+    for (int i = 0; i < ROWS * MAXK; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        w[i] = born_f32_to_f16((float)((int64_t)(r >> 40) - (1 << 23)) / (float)(1 << 21));
+    }
+    const int64_t ks[] = {576, 600, 100, 37, 8, 3, 32, 48};
+    for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++) {
+        int64_t k = ks[t];
+        llm_dot_rows_f16_avx2(x, w, MAXK, ROWS, k, out);
+        for (int j = 0; j < ROWS; j++) {
+            float ref = llm_dot_f16_avx2(x, w + (size_t)j * MAXK, k);
+            CHECK_MSG(memcmp(&ref, &out[j], sizeof ref) == 0, "k %lld row %d: %.9g vs %.9g",
+                      (long long)k, j, (double)out[j], (double)ref);
+        }
+    }
+#endif
 }

@@ -162,6 +162,12 @@ typedef struct lin_ctx {
 void llm_dot_rows_f16(const float *x, const uint16_t *w, int64_t ls, int64_t rows, int64_t k,
                       float *out) {
     /* (four rows per pass sharing x's loads decoded slower than one row at a time on Zen 3) */
+#if defined(__x86_64__)
+    if (use_avx2()) {
+        llm_dot_rows_f16_avx2(x, w, ls, rows, k, out);
+        return;
+    }
+#endif
     for (int64_t j = 0; j < rows; j++) out[j] = dot_f16(x, w + j * ls, k);
 }
 

@@ -35,6 +35,44 @@ float llm_dot_f16_avx2(const float *x, const uint16_t *y, int64_t n) {
     return s;
 }
 
+/* Rows of a decode product stream from memory one after the other; a prefetch 1 KiB ahead per
+ * 64 bytes read keeps more lines in flight than the hardware prefetcher alone (SmolLM2 F16 tg128,
+ * 1 thread: 27.2 -> 28.9 t/s, four interleaved runs). Two 8-lane accumulators take alternate runs
+ * of 8 elements, as in llm_dot_f16_avx2, so the sums are its bits. */
+void llm_dot_rows_f16_avx2(const float *x, const uint16_t *w, int64_t ls, int64_t rows, int64_t n,
+                           float *out) {
+    enum { PF_BYTES = 1024 };
+    for (int64_t j = 0; j < rows; j++) {
+        const uint16_t *y = w + j * ls;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        int64_t i = 0;
+        for (; i + 32 <= n; i += 32) {
+            _mm_prefetch((const char *)(y + i) + PF_BYTES, _MM_HINT_T0);
+            __m256 y0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i)));
+            __m256 y1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i + 8)));
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), y0, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), y1, a1);
+            y0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i + 16)));
+            y1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i + 24)));
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), y0, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), y1, a1);
+        }
+        for (; i + 16 <= n; i += 16) {
+            __m256 y0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i)));
+            __m256 y1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i + 8)));
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), y0, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), y1, a1);
+        }
+        for (; i + 8 <= n; i += 8) {
+            __m256 y0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i)));
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), y0, a0);
+        }
+        float s = hsum(_mm256_add_ps(a0, a1));
+        for (; i < n; i++) s += x[i] * _cvtsh_ss(y[i]);
+        out[j] = s;
+    }
+}
+
 void llm_axpy_f16_avx2(float *acc, float a, const uint16_t *y, int64_t n) {
     __m256 va = _mm256_set1_ps(a);
     int64_t i = 0;

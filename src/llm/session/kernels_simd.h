@@ -7,6 +7,10 @@
 
 /* sum_i x[i] * f16(y[i]) */
 float llm_dot_f16_avx2(const float *x, const uint16_t *y, int64_t n);
+/* out[j] = llm_dot_f16_avx2(x, w + j * ls, n) for j < rows (the same bits), prefetching ahead
+ * in the rows' stream */
+void llm_dot_rows_f16_avx2(const float *x, const uint16_t *w, int64_t ls, int64_t rows, int64_t n,
+                           float *out);
 /* acc[i] += a * f16(y[i]) */
 void llm_axpy_f16_avx2(float *acc, float a, const uint16_t *y, int64_t n);
 /* sum_i x[i] * y[i] */
