@@ -1,6 +1,7 @@
 /* The prepacked f32 convolution (backend/cpu/conv_prepacked.h) on the shapes of the PaddleOCR
  * detector and classifier, one at a time: multiply-adds per second of the calling thread's CPU time
- * (the fastest and the median of many calls), to tune the conv kernels apart from the executor.
+ * (the fastest and the median of many calls; wall time with several threads), to tune the conv
+ * kernels apart from the executor.
  *
  *     ./build/bench/bench_onnx_conv [threads]
  */
@@ -13,9 +14,11 @@
 #include "bench_util.h"
 #include "born/born.h"
 
+static int wall_clock; /* with several threads: wall time */
+
 static double cpu_now(void) {
     struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    clock_gettime(wall_clock ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
@@ -38,6 +41,7 @@ static const struct {
 
 int main(int argc, char **argv) {
     born_set_num_threads(argc > 1 ? atoi(argv[1]) : 1);
+    wall_clock = born_get_num_threads() > 1;
     printf("%-30s %10s %10s %8s %8s\n", "shape", "MMAC", "best us", "med us", "GMAC/s");
     for (size_t q = 0; q < sizeof shapes / sizeof shapes[0]; q++) {
         int C = shapes[q].c, M = shapes[q].m, H = shapes[q].h, W = shapes[q].w, K = shapes[q].k;

@@ -31,6 +31,7 @@ typedef struct conv_direct {
     void *ep_ctx;
     const cpu_conv_ep_ops *ops; /* applied to each tile's registers before the store (NULL:
                                    none); ep is then not called */
+    int64_t q0, q1; /* the panels of 6 output channels to compute, [q0, q1) (q1 0: all) */
 } conv_direct;
 
 /* The number of 16-position tiles of the gapped output: ceil(((oh - 1) wp + ow) / 16). */
@@ -40,14 +41,15 @@ static inline int64_t cpu_conv_direct_tiles(const conv_direct *d) {
 }
 
 /* out [batch, m, oh ow] from in [batch, ...] (images in_stride and out_stride floats apart) with
- * d's weights, taps and epilogue (its in and out ignored), the tiles of all images spread over
- * the thread pool in equal chunks of about min_macs multiply-adds or more (one chunk when the
- * whole is less). */
+ * d's weights, taps and epilogue (its in and out ignored), spread over the thread pool in chunks
+ * of about min_macs multiply-adds or more (one chunk when the whole is less), their number a
+ * multiple of the thread count: ranges of tiles where there are many, else ranges of output
+ * channel panels over all tiles (small planes). Each output is computed alike either way. */
 void cpu_conv_direct_run(const conv_direct *d, const float *in, float *out, int64_t batch,
                          int64_t in_stride, int64_t out_stride, int64_t min_macs);
 
 #if defined(__x86_64__)
-/* Tiles [t0, t1), all output channels: each output element written (and passed to ep) once. The
+/* Tiles [t0, t1), output channel panels [q0, q1) (all when q1 is 0): each output element written (and passed to ep) once. The
  * last tile reads with masks, so nothing past the input's last element is touched. */
 void cpu_conv_direct_f32_avx2(const conv_direct *d, int64_t t0, int64_t t1);
 #endif

@@ -116,7 +116,8 @@ void cpu_conv_direct_f32_avx2(const conv_direct *d, int64_t t0, int64_t t1) {
     const int64_t lg = (d->oh - 1) * d->wp + d->ow, l = d->oh * d->ow;
     for (int64_t tb = t0; tb < t1; tb += TILE_GROUP) {
         int64_t te = tb + TILE_GROUP < t1 ? tb + TILE_GROUP : t1;
-        for (int64_t q = 0; q * 6 < d->m; q++) {
+        const int64_t qe = d->q1 > 0 ? d->q1 : (d->m + 5) / 6;
+        for (int64_t q = d->q0; q < qe; q++) {
             int nr = (int)(d->m - q * 6 < 6 ? d->m - q * 6 : 6);
             for (int64_t t = tb; t < te; t++) {
                 int64_t l0 = t * CONV_DIRECT_TILE;
