@@ -87,7 +87,9 @@ struct born_session {
     float *fpack; /* a batch packed for the f16 / f32 weight products (linear_float.c), or NULL */
     size_t fpack_floats;
     int8_t decode_team; /* llm_decode_llama: 0 not yet checked, 1 usable, -1 not */
-    void *decode_steps; /* llm_decode_llama's step counters, or NULL until the first token */
+    void *decode_steps;      /* llm_decode_llama's per-step chunk ranges, or NULL until the first token */
+    int decode_owners;       /* ... cut for this many threads */
+    int32_t *decode_nch;     /* ... and chunks per step, or NULL */
 };
 
 /* A trace of the forward pass for comparing intermediates with another implementation (set by

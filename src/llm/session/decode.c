@@ -17,8 +17,12 @@
  *   thread 0: SwiGLU, quantize                      | barrier
  *   all:      down rows                             | barrier  (thread 0: residual)
  *
- * Each thread streams one contiguous range of each weight (about equal bytes per thread), so the
- * prefetchers see one stream per thread. Every output is computed by the function the batch
+ * Each step is cut into chunks (~8 KiB of weights; a head of attention; one for the small steps).
+ * Thread t owns a contiguous t-th of a step's chunks and takes them from the front, so each thread
+ * streams its own part of each weight and claims them from a counter no other thread touches (one
+ * cache line per thread and step); a thread done with its part takes chunks from the back of the
+ * others' parts, which balances the ends and lets the others go on when one thread is descheduled
+ * on a busy machine (a late thread finds the steps it missed done). Every output is computed by the function the batch
  * forward uses for it (llm_group_rows, the attention tasks, the same norms), so the logits are
  * the batch forward's bit for bit, whatever the thread count. */
 #include <sched.h>
@@ -30,13 +34,19 @@
 #include "core/thread_pool.h"
 #include "llm/session/matvec.h"
 
-typedef struct dec_step dec_step;
+/* One cache line: a thread's chunk range [front, back) of a step (front in the low 32 bits), or the
+ * step's count of finished chunks. */
+typedef struct dec_line {
+    _Alignas(64) atomic_uint_fast64_t v;
+} dec_line;
 
 typedef struct dec_ctx {
     born_session *s;
     int32_t pos, nsteps;
+    int nowners;         /* threads the ranges were cut for */
+    const int32_t *nch;  /* chunks per step */
+    dec_line *lines;     /* per step: done, then nowners ranges */
     float *logits;
-    dec_step *steps;
     atomic_int failed; /* attention could not allocate its buffers */
 } dec_ctx;
 
@@ -88,7 +98,7 @@ bool llm_decode_usable(born_session *s) {
     return s->decode_team > 0;
 }
 
-enum { STEPS_PER_LAYER = 10, CHUNK_BYTES = 32768, MAX_CHUNKS = 64, YIELD_SPINS = 2000 };
+enum { STEPS_PER_LAYER = 10, CHUNK_BYTES = 8192, MAX_CHUNKS = 1024, YIELD_SPINS = 2000 };
 
 /* The token's steps in order: per layer (kind = step % STEPS_PER_LAYER)
  *   0 S  residual of the layer before, rms_norm, quantize      1 P  q/k/v rows
@@ -98,11 +108,6 @@ enum { STEPS_PER_LAYER = 10, CHUNK_BYTES = 32768, MAX_CHUNKS = 64, YIELD_SPINS =
  *   8 S  SwiGLU, quantize                                      9 P  down rows
  * then S (residual, output norm, quantize) and P (output rows) when logits are wanted.
  * S steps are one chunk, P steps several. */
-typedef struct dec_step {
-    atomic_int next; /* chunks claimed */
-    atomic_int done; /* chunks finished */
-} dec_step;
-
 static int chunks_of(const llm_group *g) {
     double bytes = 0;
     for (int i = 0; i < g->count; i++) bytes += (double)g->ws[i]->rows * (double)g->ws[i]->row_bytes;
@@ -182,31 +187,48 @@ static void run_chunk(dec_ctx *c, int32_t k, int ch, int nch, const llm_group *g
     }
 }
 
-/* Every thread walks the steps in order, claiming chunks of each until none are left, then waits
- * until the step's chunks are done. A thread that falls behind (descheduled on a busy machine)
- * finds the steps it missed done and catches up without holding the others. */
+/* The chunk at the front (owner) or back (another thread) of a range, if any is left. */
+static bool claim(atomic_uint_fast64_t *r, bool front, int *ch) {
+    uint64_t v = atomic_load_explicit(r, memory_order_relaxed);
+    for (;;) {
+        uint32_t f = (uint32_t)v, b = (uint32_t)(v >> 32);
+        if (f >= b) return false;
+        uint64_t nv = front ? v + 1 : ((uint64_t)(b - 1) << 32) | f;
+        if (atomic_compare_exchange_weak_explicit(r, &v, nv, memory_order_acquire, memory_order_relaxed)) {
+            *ch = (int)(front ? f : b - 1);
+            return true;
+        }
+    }
+}
+
+/* Every thread walks the steps in order: its own chunks of the step, then any left in the others'
+ * ranges, then it waits until the step's chunks are all done. */
 static void decode_team(int tid, int n, void *arg) {
-    (void)tid;
     dec_ctx *c = arg;
+    const int N = c->nowners;
     const llm_hparams *hp = &c->s->model->hp;
     llm_group g;
     memset(&g, 0, sizeof g);
     for (int32_t k = 0; k < c->nsteps; k++) {
-        dec_step *st = &c->steps[k];
-        int32_t kind = k / STEPS_PER_LAYER < hp->n_layer ? k % STEPS_PER_LAYER : 10 + k % 2;
-        int nch = 1;
-        if (kind != 2 && kind != 3) step_group(&g, c, k);
-        if (kind == 3) nch = hp->n_head;
-        else if (kind % 2) nch = chunks_of(&g);
-        for (;;) {
-            int ch = atomic_fetch_add_explicit(&st->next, 1, memory_order_acquire);
-            if (ch >= nch) break;
-            run_chunk(c, k, ch, nch, &g);
-            atomic_fetch_add_explicit(&st->done, 1, memory_order_acq_rel);
+        dec_line *lines = c->lines + (size_t)k * (N + 1);
+        const int nch = c->nch[k];
+        const int32_t kind = k / STEPS_PER_LAYER < hp->n_layer ? k % STEPS_PER_LAYER : 10 + k % 2;
+        bool built = false;
+        int done = 0, ch;
+        for (int o = 0; o < N; o++) {
+            int owner = (tid + o) % N;
+            if (o == 0 && tid >= N) continue;
+            while (claim(&lines[1 + owner].v, owner == tid, &ch)) {
+                if (!built && kind != 2 && kind != 3) step_group(&g, c, k);
+                built = true;
+                run_chunk(c, k, ch, nch, &g);
+                done++;
+            }
         }
         if (n == 1) continue;
+        if (done) atomic_fetch_add_explicit(&lines[0].v, (uint64_t)done, memory_order_acq_rel);
         int spins = 0;
-        while (atomic_load_explicit(&st->done, memory_order_acquire) < nch) {
+        while (atomic_load_explicit(&lines[0].v, memory_order_acquire) < (uint64_t)nch) {
             if (++spins < YIELD_SPINS) {
 #if defined(__x86_64__) || defined(__i386__)
                 __builtin_ia32_pause();
@@ -217,6 +239,30 @@ static void decode_team(int tid, int n, void *arg) {
             }
         }
     }
+}
+
+/* The chunks of every step (they depend on the model only). */
+static int32_t *count_chunks(born_session *s) {
+    const born_model *m = s->model;
+    const int32_t nsteps = m->hp.n_layer * STEPS_PER_LAYER + 2;
+    int32_t *nch = malloc((size_t)nsteps * sizeof *nch);
+    if (!nch) return NULL;
+    dec_ctx c;
+    memset(&c, 0, sizeof c);
+    c.s = s;
+    c.logits = s->xn; /* any pointer: only the group's shape is looked at */
+    llm_group g;
+    for (int32_t k = 0; k < nsteps; k++) {
+        const int32_t kind = k / STEPS_PER_LAYER < m->hp.n_layer ? k % STEPS_PER_LAYER : 10 + k % 2;
+        nch[k] = 1;
+        if (kind == 3) {
+            nch[k] = m->hp.n_head;
+        } else if (kind % 2) {
+            step_group(&g, &c, k);
+            nch[k] = chunks_of(&g);
+        }
+    }
+    return nch;
 }
 
 born_status llm_decode_llama(born_session *s, int32_t token, int32_t pos, float *logits) {
@@ -231,14 +277,29 @@ born_status llm_decode_llama(born_session *s, int32_t token, int32_t pos, float 
     c.pos = pos;
     c.logits = logits;
     c.nsteps = m->hp.n_layer * STEPS_PER_LAYER + (logits ? 2 : 0);
-    if (!s->decode_steps) {
-        s->decode_steps = malloc(((size_t)m->hp.n_layer * STEPS_PER_LAYER + 2) * sizeof(dec_step));
-        if (!s->decode_steps) return born_error(BORN_ERR_MEMORY, "born_session_eval: out of memory");
+    const int N = born_get_num_threads();
+    const size_t nlines = ((size_t)m->hp.n_layer * STEPS_PER_LAYER + 2) * (size_t)(N + 1);
+    if (!s->decode_nch && !(s->decode_nch = count_chunks(s)))
+        return born_error(BORN_ERR_MEMORY, "born_session_eval: out of memory");
+    if (s->decode_owners != N) {
+        free(s->decode_steps);
+        s->decode_steps = NULL;
+        s->decode_owners = 0;
+        if (posix_memalign(&s->decode_steps, 64, nlines * sizeof(dec_line)) != 0) {
+            s->decode_steps = NULL;
+            return born_error(BORN_ERR_MEMORY, "born_session_eval: out of memory");
+        }
+        s->decode_owners = N;
     }
-    c.steps = s->decode_steps;
+    c.nowners = N;
+    c.nch = s->decode_nch;
+    c.lines = s->decode_steps;
     for (int32_t k = 0; k < c.nsteps; k++) {
-        atomic_init(&c.steps[k].next, 0);
-        atomic_init(&c.steps[k].done, 0);
+        dec_line *l = c.lines + (size_t)k * (N + 1);
+        const uint64_t nch = (uint64_t)c.nch[k];
+        atomic_init(&l[0].v, 0);
+        for (int t = 0; t < N; t++)
+            atomic_init(&l[1 + t].v, (nch * (uint64_t)(t + 1) / (uint64_t)N) << 32 | (nch * (uint64_t)t / (uint64_t)N));
     }
     /* the final residual: without logits the last down product's output is added here */
     born_parallel_team(decode_team, &c);

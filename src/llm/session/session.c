@@ -35,6 +35,7 @@ void born_session_free(born_session *s) {
     free(s->xq);
     free(s->fpack);
     free(s->decode_steps);
+    free(s->decode_nch);
     free(s);
 }
 
