@@ -185,6 +185,49 @@ static born_status out_of_range(int64_t value, int dim, int64_t bound) {
                       "size %" PRId64, value, dim, bound);
 }
 
+/* ---- whole rows along dim 0 (the embedding's lookup and its gradient) ---------------------- */
+
+/* True when s's dims after the first are row-major contiguous, so each index position along dim 0
+ * is one run of `rows` consecutive elements. */
+static bool slices_contiguous(const born_strided *s) {
+    int64_t expect = 1;
+    for (int d = s->ndim - 1; d >= 1; d--) {
+        if (s->shape[d] == 1) continue;
+        if (s->strides[d] != expect) return false;
+        expect *= s->shape[d];
+    }
+    return true;
+}
+
+enum { SLICE_RUN = 1 << 16 }; /* elements per block_fn call */
+
+/* index_select: B's slice j is A's slice ix[j] (validated beforehand), one copy per slice. */
+static void slices_copy(int64_t begin, int64_t end, void *arg) {
+    index_job *job = arg;
+    int64_t len = rows_count(&job->b, 0), i_step = job->ix.strides[0];
+    const int64_t *ix = job->ix.data;
+    for (int64_t j = begin; j < end; j++)
+        for (int64_t c = 0; c < len; c += SLICE_RUN)
+            job->fn(job->a.data, NULL, ix[j * i_step] * job->a.strides[0] + c, job->b.data, NULL,
+                    j * job->b.strides[0] + c, (int)(len - c < SLICE_RUN ? len - c : SLICE_RUN));
+}
+
+/* index_add: the task that owns A's slices [begin, end) adds, in index order j, every B slice j
+ * whose index falls in that range -- the order of the row walk, so the same bits, and no two
+ * tasks write one slice. */
+static void slices_add(int64_t begin, int64_t end, void *arg) {
+    index_job *job = arg;
+    int64_t len = rows_count(&job->b, 0), n = job->b.shape[0], i_step = job->ix.strides[0];
+    const int64_t *ix = job->ix.data;
+    for (int64_t j = 0; j < n; j++) {
+        int64_t v = ix[j * i_step];
+        if (v < begin || v >= end) continue;
+        for (int64_t c = 0; c < len; c += SLICE_RUN)
+            job->fn(job->a.data, NULL, v * job->a.strides[0] + c, job->b.data, NULL,
+                    j * job->b.strides[0] + c, (int)(len - c < SLICE_RUN ? len - c : SLICE_RUN));
+    }
+}
+
 /* Runs a job whose a, b, ix, dim, per_element and fn are set. */
 static born_status index_run(index_job *job) {
     job->a = at_least_1d(&job->a);
@@ -201,6 +244,19 @@ static born_status index_run(index_job *job) {
     atomic_init(&job->bad, 0);
     int64_t rows = rows_count(&job->b, dim), n = job->b.shape[dim];
     if (rows == 0 || n == 0) return BORN_OK;
+    if (!job->per_element && dim == 0 && slices_contiguous(&job->a) &&
+        slices_contiguous(&job->b)) {
+        /* whole slices: copies spread over the index positions; additions over A's slices */
+        int64_t grain = 16384 / rows;
+        if (job->fn == copy_fn(job->b.dtype))
+            born_parallel_for(n, grain < 1 ? 1 : grain, slices_copy, job);
+        else { /* every task scans all n indices: a few tasks per thread at most */
+            int64_t few = job->bound / (4 * (int64_t)born_get_num_threads());
+            born_parallel_for(job->bound, grain > few ? (grain < 1 ? 1 : grain) : few, slices_add,
+                              job);
+        }
+        return BORN_OK;
+    }
     /* Rows never share an element of A and each row is done by one thread, so the chunking
      * (which may follow the thread count) cannot change a result. Aim for ~16K elements per
      * chunk, but keep up to BLOCK neighbouring rows together while there are chunks enough. */

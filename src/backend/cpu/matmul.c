@@ -3,10 +3,11 @@
  * f32 and f64 go through the packed GEMM (gemm.c) once per batch entry, with the operands' own
  * strides (transposed and broadcast views need no copy). Many small matrices are spread over the
  * pool one matrix per task (the GEMM then runs serially inside); large ones are taken one at a
- * time and the GEMM threads itself. Integer dtypes accumulate in 64 bits with wrap-around (the
- * result modulo 2^bits, as the same arithmetic in the narrow type would give) in plain loops,
- * split over output rows. Every output element is computed by one thread in a fixed order, so
- * results do not depend on the thread count. */
+ * time and the GEMM threads itself; a right operand broadcast over the batch with a left one whose
+ * batch folds into its rows (x @ W on [B, T, C]) is one GEMM of all the rows. Integer dtypes
+ * accumulate in 64 bits with wrap-around (the result modulo 2^bits, as the same arithmetic in the
+ * narrow type would give) in plain loops, split over output rows. Every output element is
+ * computed by one thread in a fixed order, so results do not depend on the thread count. */
 #include <string.h>
 
 #include "backend/cpu/cpu_kernels.h"
@@ -54,6 +55,54 @@ static void float_one(const matmul_job *j, int64_t t) {
 static void float_range(int64_t begin, int64_t end, void *ctx) {
     for (int64_t t = begin; t < end; t++)
         float_one(ctx, t);
+}
+
+/* True when the batch dimensions of s continue its row dimension (every non-1 batch dim's stride
+ * is the next dim's stride times its size, as in a contiguous [..., m, k]), so batch and rows
+ * fold into one row index of stride s->strides[nd - 2]. */
+static bool rows_fold(const born_strided *s, int nb) {
+    int64_t stride = s->strides[nb], size = s->shape[nb];
+    for (int d = nb - 1; d >= 0; d--) {
+        if (s->shape[d] == 1) continue;
+        if (s->strides[d] != stride * size) return false;
+        stride = s->strides[d];
+        size = s->shape[d];
+    }
+    return true;
+}
+
+/* [..., m, k] @ [k, n] broadcast over the batch (b's batch strides all 0) with a's and out's batch
+ * folding into rows -- the x @ W of a linear layer's backward on [B, T, C] -- is one GEMM of
+ * batch * m rows instead of batch GEMMs of m rows each: the same products (each element is summed
+ * in k order however the rows are blocked), without the per-entry packing of B and with all rows to
+ * spread over the threads. */
+static bool float_folded(const matmul_job *j, int64_t batch) {
+    if (batch <= 1 || j->m <= 1) return false;
+    for (int d = 0; d < j->nb; d++)
+        if (j->b->strides[d] != 0 && j->b->shape[d] != 1) return false;
+    if (!rows_fold(j->a, j->nb) || !rows_fold(j->out, j->nb)) return false;
+    matmul_job f = *j;
+    born_strided a = *j->a, o = *j->out, b = *j->b;
+    int nd = j->out->ndim;
+    a.ndim = o.ndim = b.ndim = 2;
+    a.shape[0] = o.shape[0] = batch * j->m;
+    a.shape[1] = j->k;
+    o.shape[1] = j->n;
+    a.strides[0] = j->a->strides[nd - 2];
+    a.strides[1] = j->a->strides[nd - 1];
+    o.strides[0] = j->out->strides[nd - 2];
+    o.strides[1] = j->out->strides[nd - 1];
+    b.shape[0] = j->k;
+    b.shape[1] = j->n;
+    b.strides[0] = j->b->strides[nd - 2];
+    b.strides[1] = j->b->strides[nd - 1];
+    f.a = &a;
+    f.out = &o;
+    f.b = &b;
+    f.nb = 0;
+    f.m = batch * j->m;
+    float_one(&f, 0);
+    return true;
 }
 
 /* ---- integers ---------------------------------------------------------------------------- */
@@ -113,6 +162,7 @@ born_status cpu_matmul(const born_strided *out, const born_strided *a, const bor
     switch (out->dtype) {
     case BORN_F32:
     case BORN_F64: {
+        if (float_folded(&j, batch)) return BORN_OK;
         double work = (double)j.m * (double)j.n * (double)(j.k > 0 ? j.k : 1);
         if (batch > 1 && work <= 128.0 * 128 * 128) {
             /* small matrices: whole ones per task, ~256K multiply-adds a chunk at least */
