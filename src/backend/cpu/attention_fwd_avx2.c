@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "backend/cpu/attention_kernels.h"
+#include "core/cpu_features.h"
 
 #define AF_INLINE static inline __attribute__((always_inline))
 
@@ -225,6 +226,7 @@ static void fwd_task(int64_t begin, int64_t end, void *vjob) {
         return;
     }
     int64_t nqb = (a->q_len + bq - 1) / bq, group = a->q_heads / a->kv_heads;
+    const bool wide = cpu_get_level() >= CPU_LEVEL_AVX512; /* the AVX-512 tiles */
     const float qscale = (float)(a->scale * 1.4426950408889634);
     for (int64_t t = begin; t < end; t++) {
         int64_t qb = t % nqb, bh = t / nqb, h = bh % a->q_heads, b = bh / a->q_heads, hk = h / group;
@@ -258,10 +260,20 @@ static void fwd_task(int64_t begin, int64_t end, void *vjob) {
             for (int64_t g = 0; g < n; g += 6) {
                 for (int64_t r = j0 + g + 6; r < min64(j0 + g + 12, kend); r++)
                     for (int64_t x = 0; x < d; x += 16) _mm_prefetch((const char *)(k + r * ks + x), _MM_HINT_T0);
-                for (int64_t pi = 0; pi < mp / 16; pi++)
-                    s_tile_n((int)min64(6, n - g), k + (j0 + g) * ks, ks, w.qp + pi * d * 16, d,
-                             w.st + g * ldp + 16 * pi, ldp, w.m_new + 16 * pi,
-                             j0 + g - a->kv_offset - i0 - 16 * pi, masked);
+                for (int64_t pi = 0; pi < mp / 16; pi += wide ? 2 : 1) {
+                    int64_t lim = j0 + g - a->kv_offset - i0 - 16 * pi;
+                    float *st = w.st + g * ldp + 16 * pi, *mx = w.m_new + 16 * pi;
+                    if (wide) { /* two panels a tile where there are two */
+                        bool two = pi + 1 < mp / 16;
+                        attn_s_tile_f32_avx512((int)min64(6, n - g), k + (j0 + g) * ks, ks,
+                                               w.qp + pi * d * 16, two ? w.qp + (pi + 1) * d * 16 : NULL,
+                                               d, st, two ? st + 16 : st, ldp, mx, two ? mx + 16 : mx,
+                                               lim, lim - 16, masked);
+                    } else {
+                        s_tile_n((int)min64(6, n - g), k + (j0 + g) * ks, ks, w.qp + pi * d * 16, d,
+                                 st, ldp, mx, lim, masked);
+                    }
+                }
             }
             for (int64_t x = 0; x < mp; x += 8)
                 softmax_cols(w.st + x, ldp, n, w.m_old + x, w.m_new + x, w.l + x, w.alpha + x);
@@ -277,11 +289,18 @@ static void fwd_task(int64_t begin, int64_t end, void *vjob) {
                 }
                 if (e0 < ev) _mm256_store_ps(w.vp + (e0 / 16 * n + j) * 16, _mm256_loadu_ps(vr + e0));
             }
-            for (int64_t e0 = 0; e0 < ev; e0 += 16) {
+            for (int64_t e0 = 0; e0 < ev && !wide; e0 += 16) {
                 int nv = ev - e0 >= 16 ? 2 : 1;
                 for (int64_t i = 0; i < m; i += 6)
                     pv_tile_n((int)min64(6, m - i), nv, w.st + i, ldp, w.vp + e0 / 16 * n * 16, 16, n,
                               w.acc + i * ev + e0, ev, w.alpha + i);
+            }
+            for (int64_t e0 = 0, cols; e0 < ev && wide; e0 += cols) { /* 32 columns a tile */
+                cols = ev - e0 >= 32 ? 32 : ev - e0 >= 16 ? 16 : 8;
+                const float *v0 = w.vp + e0 / 16 * n * 16, *v1 = cols == 32 ? v0 + n * 16 : v0;
+                for (int64_t i = 0; i < m; i += 6)
+                    attn_pv_tile_f32_avx512((int)min64(6, m - i), (int)cols, w.st + i, ldp, v0, v1, 16,
+                                            n, w.acc + i * ev + e0, ev, w.alpha + i);
             }
         }
         float *out = jb->out + ((b * a->q_heads + h) * a->q_len + i0) * ev;
@@ -317,13 +336,24 @@ void attn_bwd_tile_f32_avx2(const attn_bwd_tile_f32 *t) {
     float *mx = t->dop + mp * ev; /* 16 floats the score tiles raise; not read here */
     for (int x = 0; x < 16; x++) mx[x] = -INFINITY;
     int masked = a->causal && t->j0 + n - 1 > a->kv_offset + t->i0;
+    const bool wide = cpu_get_level() >= CPU_LEVEL_AVX512; /* the AVX-512 tiles */
     for (int64_t g = 0; g < n; g += 6)
-        for (int64_t pi = 0; pi < mp / 16; pi++) {
+        for (int64_t pi = 0; pi < mp / 16; pi += wide ? 2 : 1) {
             int nr = (int)min64(6, n - g);
-            s_tile_n(nr, t->k + g * t->ks, t->ks, t->qp + pi * d * 16, d, t->pt + g * ldp + 16 * pi, ldp,
-                     mx, t->j0 + g - a->kv_offset - t->i0 - 16 * pi, masked);
-            s_tile_n(nr, t->v + g * t->vs, t->vs, t->dop + pi * ev * 16, ev, t->dst + g * ldp + 16 * pi,
-                     ldp, mx, 0, 0);
+            int64_t lim = t->j0 + g - a->kv_offset - t->i0 - 16 * pi;
+            float *pt = t->pt + g * ldp + 16 * pi, *dst = t->dst + g * ldp + 16 * pi;
+            if (wide) { /* two panels a tile where there are two */
+                bool two = pi + 1 < mp / 16;
+                attn_s_tile_f32_avx512(nr, t->k + g * t->ks, t->ks, t->qp + pi * d * 16,
+                                       two ? t->qp + (pi + 1) * d * 16 : NULL, d, pt,
+                                       two ? pt + 16 : pt, ldp, mx, mx, lim, lim - 16, masked);
+                attn_s_tile_f32_avx512(nr, t->v + g * t->vs, t->vs, t->dop + pi * ev * 16,
+                                       two ? t->dop + (pi + 1) * ev * 16 : NULL, ev, dst,
+                                       two ? dst + 16 : dst, ldp, mx, mx, 0, 0, 0);
+                continue;
+            }
+            s_tile_n(nr, t->k + g * t->ks, t->ks, t->qp + pi * d * 16, d, pt, ldp, mx, lim, masked);
+            s_tile_n(nr, t->v + g * t->vs, t->vs, t->dop + pi * ev * 16, ev, dst, ldp, mx, 0, 0);
         }
     /* P = 2^(S log2(e) - lse log2(e)) (0 for queries that see no key), dS = P (dP - Delta) */
     for (int64_t x = 0; x < mp; x += 8) {

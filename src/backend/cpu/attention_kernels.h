@@ -39,4 +39,19 @@ typedef struct attn_bwd_tile_f32 {
 } attn_bwd_tile_f32;
 void attn_bwd_tile_f32_avx2(const attn_bwd_tile_f32 *t);
 
+/* AVX-512 register tiles for the two functions above (attention_avx512.c; call only at
+ * CPU_LEVEL_AVX512), lane for lane the operations of their AVX2 tiles, so the same bits.
+ * Score tile: nr (1..6) rows r of keys k + r ks against the 16-query panel qp0 (d steps of 16
+ * floats) and, when qp1 is not NULL, the next panel qp1: row r goes to s0 + r lds (and s1 + r lds),
+ * lanes below lim0 + r (lim1 + r) set to -inf when masked, and mx0 (mx1) raised to the rows'
+ * values; mx1 may equal mx0 (one row of maxima for both panels).
+ * PV tile: O rows r < nr (o + r ldo) = O alpha[r] + sum_j pt[j ldp + r] V_j over n keys, for
+ * cols = 8 or 16 columns of the 16-column panel v0 (row j at v0 + j vs), or 32: v0 then v1. */
+void attn_s_tile_f32_avx512(int nr, const float *k, int64_t ks, const float *qp0, const float *qp1,
+                            int64_t d, float *s0, float *s1, int64_t lds, float *mx0, float *mx1,
+                            int64_t lim0, int64_t lim1, int masked);
+void attn_pv_tile_f32_avx512(int nr, int cols, const float *pt, int64_t ldp, const float *v0,
+                             const float *v1, int64_t vs, int64_t n, float *o, int64_t ldo,
+                             const float *alpha);
+
 #endif
