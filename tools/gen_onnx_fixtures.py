@@ -15,6 +15,9 @@ Run by hand from the repository root:  python3 tools/gen_onnx_fixtures.py
   convt.onnx, convt_x/y.npy     PaddleOCR det's head: ConvTranspose, Add of a [1, M, 1, 1] bias,
                                BatchNormalization, Relu, ConvTranspose, Add, Sigmoid: the bias,
                                normalization and Relu fused into the first (alone with --convt)
+  se_residual.onnx, se_residual_{x,s,t,y1,y2}.npy  x + x * s (PaddleOCR det's neck: Mul by one value
+                               per channel, then Add of x) and x + t * x with t broadcast over the
+                               channels: each Mul + Add made one step (alone with --se)
   lstm.onnx, lstm_{x1,h1,c1,x2}.npy, lstm_out_{0..5}.npy  two LSTMs with initializer weights (packed
                                at load): bidirectional with bias and peepholes, H = 5 (gate rows
                                not a multiple of 8), and forward with H = 96;
@@ -266,6 +269,31 @@ def epilogue():
     np.save(os.path.join(OUT, "epilogue_y.npy"), y)
 
 
+def se_residual():
+    rng = np.random.default_rng(17)
+    f = lambda *s: rng.standard_normal(s).astype(np.float32)
+    nodes = [
+        helper.make_node("Mul", ["x", "s"], ["m1"], name="se_scale"),
+        helper.make_node("Add", ["m1", "x"], ["y1"], name="se_residual"),
+        helper.make_node("Mul", ["t", "x"], ["m2"], name="bc_scale"),
+        helper.make_node("Add", ["x", "m2"], ["y2"], name="bc_residual"),
+    ]
+    vi = lambda n, s: helper.make_tensor_value_info(n, TensorProto.FLOAT, s)
+    g = helper.make_graph(nodes, "se_residual", [vi("x", [2, 4, 3, 5]), vi("s", [2, 4, 1, 1]), vi("t", [1, 1, 3, 5])],
+                          [vi("y1", [2, 4, 3, 5]), vi("y2", [2, 4, 3, 5])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="born-fixtures")
+    m.ir_version = 8
+    path = os.path.join(OUT, "se_residual.onnx")
+    onnx.save(m, path)
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    feed = {"x": f(2, 4, 3, 5), "s": f(2, 4, 1, 1), "t": f(1, 1, 3, 5)}
+    y1, y2 = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"]).run(None, feed)
+    for k, v in list(feed.items()) + [("y1", y1), ("y2", y2)]:
+        np.save(os.path.join(OUT, f"se_residual_{k}.npy"), v)
+
+
 def convt():
     rng = np.random.default_rng(13)
     f = lambda *s: rng.standard_normal(s).astype(np.float32)
@@ -355,6 +383,9 @@ if __name__ == "__main__":
     if "--convt" in sys.argv:
         convt()
         sys.exit(0)
+    if "--se" in sys.argv:
+        se_residual()
+        sys.exit(0)
     if "--lstm" in sys.argv:
         lstm()
         shape_memo()
@@ -362,6 +393,7 @@ if __name__ == "__main__":
     if "--det-ref" not in sys.argv:
         epilogue()
         convt()
+        se_residual()
         lstm()
         shape_memo()
         small()

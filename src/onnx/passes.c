@@ -419,6 +419,28 @@ static bool fuse_linear(onnx_plan *p, int i, int k) {
     return true;
 }
 
+/* Mul (i) of x by s whose product is read only by Add(x, product): one step x + x * s
+ * (onnx_op_fused_scale_add), x first. */
+static bool fuse_scale_add(onnx_plan *p, const int *readers, int i) {
+    plan_step *mu = &p->steps[i];
+    if (mu->node->ninputs != 2 || mu->node->noutputs != 1 || mu->in[0] < 0 || mu->in[1] < 0 ||
+        mu->in[0] == mu->in[1])
+        return false;
+    int k = sole_reader(p, readers, mu->out[0], i);
+    if (k < 0 || !is_op(&p->steps[k], "Add")) return false;
+    const plan_step *ad = &p->steps[k];
+    if (ad->node->ninputs != 2 || ad->node->noutputs != 1) return false;
+    int other = ad->in[0] == mu->out[0] ? ad->in[1] : ad->in[0];
+    if (other != mu->in[0] && other != mu->in[1]) return false;
+    if (other == mu->in[1]) { /* x first (Mul commutes exactly) */
+        mu->in[1] = mu->in[0];
+        mu->in[0] = other;
+    }
+    mu->fn = onnx_op_fused_scale_add;
+    absorb(p, i, k);
+    return true;
+}
+
 born_status onnx_plan_optimize(onnx_plan *p) {
     for (int i = 0; i < p->nsteps; i++)
         if (foldable(p, &p->steps[i]) && fold(p, &p->steps[i])) p->steps[i].fn = NULL;
@@ -446,6 +468,8 @@ born_status onnx_plan_optimize(onnx_plan *p) {
         if (p->steps[i].fn && is_op(&p->steps[i], "Conv"))
             while (fuse_epilogue(p, readers, i)) {
             }
+    for (int i = 0; i < p->nsteps; i++) /* x + x * s (after the epilogues: x may be a conv's) */
+        if (p->steps[i].fn && is_op(&p->steps[i], "Mul")) fuse_scale_add(p, readers, i);
     free(readers);
     int n = 0;
     for (int i = 0; i < p->nsteps; i++) {

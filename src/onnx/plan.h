@@ -100,6 +100,10 @@ double onnx_prof_now(void);
  * and the totals by op type, if any step was timed. Called when the plan is freed. */
 void onnx_prof_report(const onnx_plan *p);
 
+/* The fused Mul+Add step of a squeeze-and-excitation residual (src/onnx/ops_fused.c):
+ * in[0] + in[0] * in[1], the product rounded first, as the two nodes give it. */
+born_status onnx_op_fused_scale_add(onnx_op_ctx *c);
+
 /* The fused MatMul+Add step: in[0] @ in[1]^T + in[2] (in[1] the transposed weight). */
 born_status onnx_op_fused_linear(onnx_op_ctx *c);
 
