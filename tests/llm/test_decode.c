@@ -90,6 +90,16 @@ TEST(decode_team_equals_step_by_step_forward) {
     o.arch = "llama";
     o.rope_scaling = "yarn";
     check_team(&o, BORN_F16);
+    /* heads of 32 and 64: Wo's input quantized head by head inside the attention step */
+    o.rope_scaling = NULL;
+    o.head_dim = 32;
+    o.wtype = BORN_Q4_1;
+    check_team(&o, BORN_F16);
+    o.head_dim = 64;
+    o.wtype = BORN_Q8_0;
+    check_team(&o, BORN_F16);
+    o.wtype = BORN_F16;
+    check_team(&o, BORN_F32);
 }
 
 /* The decode rows' f16 dot (unrolled, prefetching) gives the one-row dot's bits. */

@@ -44,6 +44,7 @@ bool tiny_llama_write(const char *path, const tiny_llama_opts *o) {
     born_generator *g = born_generator_new(o->seed);
     char key[128];
     const char *a = o->arch;
+    const int32_t hd = o->head_dim > 0 ? o->head_dim : HD;
     born_status st = born_gguf_writer_set_string(w, "general.architecture", a);
 #define KU32(suffix, v)                                                                           \
     if (st == BORN_OK) {                                                                          \
@@ -61,7 +62,8 @@ bool tiny_llama_write(const char *path, const tiny_llama_opts *o) {
     KU32("feed_forward_length", F)
     KU32("attention.head_count", H)
     KU32("attention.head_count_kv", HKV)
-    KU32("rope.dimension_count", HD)
+    KU32("rope.dimension_count", hd)
+    if (hd != HD) KU32("attention.key_length", hd)
     KF32("attention.layer_norm_rms_epsilon", 1e-5f)
     KF32("rope.freq_base", 10000.0f)
     if (o->rope_scaling) {
@@ -138,15 +140,15 @@ bool tiny_llama_write(const char *path, const tiny_llama_opts *o) {
         st = add_weight(w, o, g, name, rows, cols, scale, dt);                                    \
     }
         W("attn_norm.weight", 0, E, 0.1, BORN_F32)
-        W("attn_q.weight", H * HD, E, 0.2, wt)
-        W("attn_k.weight", HKV * HD, E, 0.2, wt)
-        W("attn_v.weight", HKV * HD, E, 0.2, wt)
+        W("attn_q.weight", H * hd, E, 0.2, wt)
+        W("attn_k.weight", HKV * hd, E, 0.2, wt)
+        W("attn_v.weight", HKV * hd, E, 0.2, wt)
         if (bias) {
-            W("attn_q.bias", 0, H * HD, 0.1, BORN_F32)
-            W("attn_k.bias", 0, HKV * HD, 0.1, BORN_F32)
-            W("attn_v.bias", 0, HKV * HD, 0.1, BORN_F32)
+            W("attn_q.bias", 0, H * hd, 0.1, BORN_F32)
+            W("attn_k.bias", 0, HKV * hd, 0.1, BORN_F32)
+            W("attn_v.bias", 0, HKV * hd, 0.1, BORN_F32)
         }
-        W("attn_output.weight", E, H * HD, 0.15, wt)
+        W("attn_output.weight", E, H * hd, 0.15, wt)
         W("ffn_norm.weight", 0, E, 0.1, BORN_F32)
         W("ffn_gate.weight", F, E, 0.15, wt)
         W("ffn_up.weight", F, E, 0.15, wt)

@@ -14,6 +14,7 @@ typedef struct tiny_llama_opts {
     const char *omit;     /* a tensor name to leave out, or NULL */
     const char *rope_scaling; /* "linear" / "yarn" (factor 2), or NULL */
     uint64_t seed;
+    int32_t head_dim;     /* head size (attention.key_length); 0: 16 */
 } tiny_llama_opts;
 
 tiny_llama_opts tiny_llama_default(void);

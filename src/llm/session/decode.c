@@ -10,7 +10,7 @@
  *   all:      q/k/v rows, an equal share of bytes   | barrier
  *   thread 0: RoPE, KV cache write                  | barrier
  *   all:      attention, a share of the heads       | barrier
- *   thread 0: quantize                              | barrier
+ *   thread 0: quantize (or per head in attention)   | barrier
  *   all:      Wo rows                               | barrier
  *   thread 0: residual, rms_norm, quantize          | barrier
  *   all:      gate/up rows                          | barrier
@@ -103,7 +103,7 @@ enum { STEPS_PER_LAYER = 10, CHUNK_BYTES = 8192, MAX_CHUNKS = 1024, YIELD_SPINS 
 /* The token's steps in order: per layer (kind = step % STEPS_PER_LAYER)
  *   0 S  residual of the layer before, rms_norm, quantize      1 P  q/k/v rows
  *   2 S  RoPE, KV cache write                                  3 P  attention, one head a chunk
- *   4 S  quantize the attention output                         5 P  Wo rows
+ *   4 S  quantize the attention output (none: done by step 3)   5 P  Wo rows
  *   6 S  residual, rms_norm, quantize                          7 P  gate/up rows
  *   8 S  SwiGLU, quantize                                      9 P  down rows
  * then S (residual, output norm, quantize) and P (output rows) when logits are wanted.
@@ -133,7 +133,7 @@ static void step_group(llm_group *g, dec_ctx *c, int32_t k) {
     const llm_layer *L = &m->layers[l];
     switch (k % STEPS_PER_LAYER) {
     case 0: case 1: group_qkv(g, s, L); break;
-    case 4: case 5: group_wo(g, s, L); break;
+    case 3: case 4: case 5: group_wo(g, s, L); break;
     case 6: case 7: group_gate_up(g, s, L); break;
     default: group_down(g, s, L); break;
     }
@@ -162,6 +162,9 @@ static void run_chunk(dec_ctx *c, int32_t k, int ch, int nch, const llm_group *g
         return;
     case 3:
         if (!llm_attention_heads(s, l, s->q, s->att, c->pos, ch, ch + 1)) atomic_store(&c->failed, 1);
+        if (c->nch[k + 1] == 0 && !g->f16) /* Wo's input quantized head by head (see count_chunks) */
+            g->act(s->att + (int64_t)ch * hp->head_dim,
+                   (char *)g->xq + quant_row_bytes(g->vdt, (int64_t)ch * hp->head_dim), hp->head_dim);
         return;
     case 4:
         llm_group_quantize(g, s->att);
@@ -219,7 +222,7 @@ static void decode_team(int tid, int n, void *arg) {
             int owner = (tid + o) % N;
             if (o == 0 && tid >= N) continue;
             while (claim(&lines[1 + owner].v, owner == tid, &ch)) {
-                if (!built && kind != 2 && kind != 3) step_group(&g, c, k);
+                if (!built && kind != 2) step_group(&g, c, k);
                 built = true;
                 run_chunk(c, k, ch, nch, &g);
                 done++;
@@ -255,7 +258,13 @@ static int32_t *count_chunks(born_session *s) {
     for (int32_t k = 0; k < nsteps; k++) {
         const int32_t kind = k / STEPS_PER_LAYER < m->hp.n_layer ? k % STEPS_PER_LAYER : 10 + k % 2;
         nch[k] = 1;
-        if (kind == 3) {
+        if (kind == 4) {
+            /* Wo's input is quantized by the attention chunks, one head each, where the blocks of
+             * its vec_dot type divide a head (the quantizers work block by block, so the bits are
+             * the whole row's); f16 weights read it as it is: no step */
+            step_group(&g, &c, k);
+            if (g.f16 || m->hp.head_dim % quant_traits_of(g.vdt)->block == 0) nch[k] = 0;
+        } else if (kind == 3) {
             nch[k] = m->hp.n_head;
         } else if (kind % 2) {
             step_group(&g, &c, k);

@@ -342,6 +342,13 @@ void llm_kv_store(born_session *s, int32_t layer, const float *k, const float *v
             const float *vr = v + ((size_t)t * hp->n_head_kv + h) * D;
             if (s->kv_type == BORN_F16) {
                 uint16_t *kc = (uint16_t *)s->k_cache + at, *vc = (uint16_t *)s->v_cache + at;
+#if defined(__x86_64__)
+                if (use_avx2()) {
+                    llm_f32_to_f16_avx2(kc, kr, D);
+                    llm_f32_to_f16_avx2(vc, vr, D);
+                    continue;
+                }
+#endif
                 for (int32_t d = 0; d < D; d++) {
                     kc[d] = born_f32_to_f16(kr[d]);
                     vc[d] = born_f32_to_f16(vr[d]);
@@ -442,6 +449,12 @@ static void attention_tasks(int64_t begin, int64_t end, void *arg) {
         const bool fast = kq_tile && use_avx2();
 #else
         const bool fast = false;
+#endif
+#if defined(__x86_64__)
+        if (f16 && use_avx2()) {
+            memcpy(qr, q, (size_t)D * sizeof(float));
+            llm_round_f16_avx2(qr, D);
+        } else
 #endif
         for (int32_t d = 0; d < D; d++) qr[d] = f16 ? born_f16_to_f32(born_f32_to_f16(q[d])) : q[d];
         /* scores, scaled as ggml's soft_max scales them */

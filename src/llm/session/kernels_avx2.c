@@ -231,6 +231,13 @@ void llm_kq_scores_tile_f16_avx2(const float *q, const uint16_t *k, int64_t d, i
     for (; j < n_kv; j++) sc[j] = llm_kq_dot_f16_avx2(q, k + j * d, d, 1) * scale;
 }
 
+void llm_f32_to_f16_avx2(uint16_t *dst, const float *src, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) dst[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
 void llm_round_f16_avx2(float *x, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)

@@ -34,6 +34,9 @@ void llm_pack_f16_t16_avx2(int64_t kc, const uint16_t *s, int64_t ls, float *dst
 void llm_kq_scores_tile_f16_avx2(const float *q, const uint16_t *k, int64_t d, int64_t n_kv, float scale,
                                  float *sc);
 void llm_round_f16_avx2(float *x, int64_t n);
+/* dst[i] = src[i] as binary16, rounded to nearest even (born_f32_to_f16's bits, NaNs as quiet NaNs
+ * with the top of their payload as there) */
+void llm_f32_to_f16_avx2(uint16_t *dst, const float *src, int64_t n);
 void llm_pv_tile_f16_avx2(const float *p, const uint16_t *v, int64_t d, int64_t n_kv, float *o);
 
 #endif
