@@ -93,7 +93,49 @@ static born_strided absent_view(void) {
     return v;
 }
 
-/* grad_x from the fused kernel; grad_weight = sum over rows of g * xhat, grad_bias = sum of g. */
+/* A contiguous [rows, n] description of t's data (rows may be 0). */
+static born_strided matrix_view(born_tensor *t, int64_t rows, int64_t n) {
+    born_strided v = rows_view(t, 1, n);
+    v.shape[0] = rows;
+    return v;
+}
+
+/* All three gradients from the backend's row_norm_grads in one pass over the rows (no
+ * temporaries beyond the results); the parameter gradients in x's dtype. */
+static born_status row_norm_grads(const born_backend *be, born_node *node, born_tensor *gc,
+                                  born_tensor **gi) {
+    const row_norm_params *p = node_params(node);
+    born_tensor *x = node_saved(node, 0), *mean = node_saved(node, 1), *rstd = node_saved(node, 2);
+    born_tensor *w = node_saved(node, 3);
+    born_device dev = x->storage->device;
+    bool need[3];
+    born_tensor *out[3] = {NULL, NULL, NULL};
+    for (int k = 0; k < 3; k++) {
+        need[k] = node_needs_grad(node, k);
+        if (!need[k]) continue;
+        out[k] = k == 0 ? ops_empty(x->dtype, x->ndim, x->shape, dev) : ops_empty(x->dtype, 1, &p->n, dev);
+        if (!out[k]) return born_last_status();
+    }
+    born_strided sdx = out[0] ? matrix_view(out[0], p->rows, p->n) : absent_view();
+    born_strided sgw = out[1] ? rows_view(out[1], 0, p->n) : absent_view();
+    born_strided sgb = out[2] ? rows_view(out[2], 0, p->n) : absent_view();
+    born_strided sg = matrix_view(gc, p->rows, p->n), sx = matrix_view(x, p->rows, p->n);
+    born_strided sm = mean ? rows_view(mean, 0, p->rows) : absent_view();
+    born_strided sr = rows_view(rstd, 0, p->rows), sw = w ? rows_view(w, 0, p->n) : absent_view();
+    born_status st = be->row_norm_grads(p->rms, &sdx, &sgw, &sgb, &sg, &sx, &sm, &sr, &sw);
+    if (st != BORN_OK) return st;
+    gi[0] = out[0];
+    for (int k = 1; k <= 2; k++) {
+        if (!out[k]) continue;
+        const node_edge *e = &node->inputs[k];
+        gi[k] = born_reshape(out[k], e->ndim, e->shape);
+        if (!gi[k]) return born_last_status();
+    }
+    return BORN_OK;
+}
+
+/* grad_x from the fused kernel; grad_weight = sum over rows of g * xhat, grad_bias = sum of g
+ * (in the same pass where the backend has row_norm_grads, else by compositions). */
 static born_status row_norm_backward(born_node *node, born_tensor *g, born_tensor **gi) {
     const row_norm_params *p = node_params(node);
     born_tensor *x = node_saved(node, 0), *mean = node_saved(node, 1), *rstd = node_saved(node, 2);
@@ -101,6 +143,7 @@ static born_status row_norm_backward(born_node *node, born_tensor *g, born_tenso
     const born_backend *be = ops_backend(x);
     born_tensor *gc = born_contiguous(born_to_dtype(g, x->dtype));
     if (!be || !gc) return born_last_status();
+    if (be->row_norm_grads) return row_norm_grads(be, node, gc, gi);
     if (node_needs_grad(node, 0)) {
         born_tensor *dx = ops_empty(x->dtype, x->ndim, x->shape, x->storage->device);
         if (!dx) return born_last_status();
@@ -224,8 +267,8 @@ static born_tensor *row_norm_op(const char *fn, bool rms, born_tensor *x, int nd
     born_dtype compute = x->dtype == BORN_F64 ? BORN_F64 : BORN_F32;
     born_scope_begin();
     born_tensor *xc = x->dtype == compute && born_tensor_is_contiguous(x) ? ops_alias(x) : ops_cast(x, compute);
-    born_tensor *wc = weight ? ops_cast(weight, compute) : NULL;
-    born_tensor *bc = bias ? ops_cast(bias, compute) : NULL;
+    born_tensor *wc = weight ? ops_as_contiguous(ops_as_dtype(weight, compute)) : NULL;
+    born_tensor *bc = bias ? ops_as_contiguous(ops_as_dtype(bias, compute)) : NULL;
     born_tensor *out = ops_empty(compute, x->ndim, x->shape, device);
     born_tensor *mean = rms ? NULL : ops_empty(compute, 1, &rows, device);
     born_tensor *rstd = ops_empty(compute, 1, &rows, device);

@@ -68,6 +68,7 @@ static const born_backend cpu = {
     .linear_quant = cpu_linear_quant,
     .attention = cpu_attention,
     .attention_backward = cpu_attention_backward,
+    .row_norm_grads = cpu_row_norm_grads,
 };
 
 const born_backend *cpu_backend(void) { return &cpu; }

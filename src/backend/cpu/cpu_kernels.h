@@ -71,6 +71,11 @@ born_status cpu_row_norm_backward(bool rms, const born_strided *grad_x,
                                   const born_strided *grad_out, const born_strided *x,
                                   const born_strided *mean, const born_strided *rstd,
                                   const born_strided *weight);
+born_status cpu_row_norm_grads(bool rms, const born_strided *grad_x,
+                               const born_strided *grad_weight, const born_strided *grad_bias,
+                               const born_strided *grad_out, const born_strided *x,
+                               const born_strided *mean, const born_strided *rstd,
+                               const born_strided *weight);
 born_status cpu_linear_quant(const born_strided *out, const born_strided *x, const born_strided *w,
                              const born_strided *bias);
 born_status cpu_attention(const born_strided *out, const born_strided *lse, const born_strided *q,

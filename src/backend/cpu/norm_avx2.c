@@ -1,0 +1,262 @@
+/* AVX2 layer norm and RMS norm over one contiguous f32 row, forward and backward, for norm.c.
+ *
+ * Forward: the first pass reads the row from memory and sums x - x[0] (RMS norm: x^2); the
+ * second, from L1/L2, takes sum (x - c) and sum (x - c)^2 about c, the f32 rounding of that
+ * mean, and corrects the variance by the first (var = E[(x - c)^2] - E[x - c]^2, no
+ * cancellation to speak of); the third writes y = ((x - mean_hi) - mean_lo) rstd w + b, the mean
+ * split into f32 hi + lo so that a row far from zero keeps xhat's relative accuracy. The sums run
+ * in f32 lanes over chunks of 128 elements (8 terms a lane) that are added into double. A poor
+ * centre, squares that could overflow or underflow in f32, NaN and infinities send the row's
+ * statistics to the portable kernel's two passes in double, so such rows give what it gives; a
+ * row whose mean is so small that its low part would be denormal takes xhat in double.
+ *
+ * Backward: one pass accumulates sum d and sum d xhat (d = g w) in double, f32 pairs first; the
+ * second writes dx and adds g xhat and g into the caller's partial sums of the parameter
+ * gradients. Both prefetch the next row(s) into L2 during their last pass, so that the memory
+ * stays busy while the arithmetic runs. Only the row's last partial vector is masked. */
+#include "backend/cpu/norm_avx2.h"
+
+#include <immintrin.h>
+#include <math.h>
+
+#define NORM_INLINE static inline __attribute__((always_inline))
+
+NORM_INLINE __m256i tail_mask(int64_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+NORM_INLINE double hsum_pd(__m256d v) {
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
+NORM_INLINE __m256d lo_pd(__m256 v) { return _mm256_cvtps_pd(_mm256_castps256_ps128(v)); }
+NORM_INLINE __m256d hi_pd(__m256 v) { return _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)); }
+
+/* Prefetches the 64-byte line at byte offset off of p into L2 (p NULL: nothing). */
+NORM_INLINE void prefetch_l2(const float *p, int64_t off) {
+    if (p) _mm_prefetch((const char *)p + off, _MM_HINT_T1);
+}
+
+/* sum (x - c) and, with square, sum (x - c)^2 (into *q), c an f32 centre: f32 lanes, two
+ * accumulators of 8 lanes adding 8 terms each (a chunk of 128 elements), each chunk's sums then
+ * added into double; the last partial chunk's elements in double. */
+NORM_INLINE void chunk_sums(const float *x, int64_t n, float c, bool square, double *s, double *q) {
+    const __m256 cv = _mm256_set1_ps(c);
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0, q0 = s0, q1 = s0;
+    int64_t i = 0;
+    while (i + 16 <= n) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
+        int64_t end = i + 128 < n ? i + 128 : n;
+        for (; i + 16 <= end; i += 16) {
+            __m256 u = _mm256_sub_ps(_mm256_loadu_ps(x + i), cv);
+            __m256 v = _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), cv);
+            a0 = _mm256_add_ps(a0, u);
+            a1 = _mm256_add_ps(a1, v);
+            if (square) {
+                b0 = _mm256_fmadd_ps(u, u, b0);
+                b1 = _mm256_fmadd_ps(v, v, b1);
+            }
+        }
+        __m256 a = _mm256_add_ps(a0, a1);
+        s0 = _mm256_add_pd(s0, lo_pd(a));
+        s1 = _mm256_add_pd(s1, hi_pd(a));
+        if (square) {
+            __m256 b = _mm256_add_ps(b0, b1);
+            q0 = _mm256_add_pd(q0, lo_pd(b));
+            q1 = _mm256_add_pd(q1, hi_pd(b));
+        }
+    }
+    double st = 0, qt = 0;
+    for (; i < n; i++) {
+        double d = (double)x[i] - (double)c;
+        st += d;
+        qt += d * d;
+    }
+    *s = hsum_pd(_mm256_add_pd(s0, s1)) + st;
+    if (square) *q = hsum_pd(_mm256_add_pd(q0, q1)) + qt;
+}
+
+/* sum x^2 as chunk_sums does (RMS norm). */
+NORM_INLINE double chunk_squares(const float *x, int64_t n) {
+    __m256d q0 = _mm256_setzero_pd(), q1 = q0;
+    int64_t i = 0;
+    while (i + 16 <= n) {
+        __m256 b0 = _mm256_setzero_ps(), b1 = b0;
+        int64_t end = i + 128 < n ? i + 128 : n;
+        for (; i + 16 <= end; i += 16) {
+            __m256 u = _mm256_loadu_ps(x + i), v = _mm256_loadu_ps(x + i + 8);
+            b0 = _mm256_fmadd_ps(u, u, b0);
+            b1 = _mm256_fmadd_ps(v, v, b1);
+        }
+        __m256 b = _mm256_add_ps(b0, b1);
+        q0 = _mm256_add_pd(q0, lo_pd(b));
+        q1 = _mm256_add_pd(q1, hi_pd(b));
+    }
+    double qt = 0;
+    for (; i < n; i++) qt += (double)x[i] * x[i];
+    return hsum_pd(_mm256_add_pd(q0, q1)) + qt;
+}
+
+/* The portable kernel's statistics: the mean, then the mean of the centred squares. */
+static void exact_stats(const float *x, int64_t n, double *mean, double *var) {
+    double m = 0, sq = 0;
+    for (int64_t i = 0; i < n; i++) m += x[i];
+    m /= (double)n;
+    for (int64_t i = 0; i < n; i++) {
+        double d = (double)x[i] - m;
+        sq += d * d;
+    }
+    *mean = m;
+    *var = sq / (double)n;
+}
+
+/* One vector of the output: ((x - mhi) - mlo) s w + b, the optional terms by the flags. */
+NORM_INLINE __m256 norm_vec(__m256 v, __m256 mhi, __m256 mlo, __m256 s, __m256 w, __m256 b,
+                            bool rms, bool hw, bool hb) {
+    if (!rms) v = _mm256_sub_ps(_mm256_sub_ps(v, mhi), mlo);
+    v = _mm256_mul_ps(v, s);
+    if (hw && hb) return _mm256_fmadd_ps(v, w, b);
+    if (hw) return _mm256_mul_ps(v, w);
+    if (hb) return _mm256_add_ps(v, b);
+    return v;
+}
+
+NORM_INLINE void write_pass(float *y, const float *x, int64_t n, __m256 mhi, __m256 mlo, __m256 s,
+                            const float *w, const float *b, bool rms, const float *next) {
+    bool hw = w != NULL, hb = b != NULL;
+    const __m256 zero = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        prefetch_l2(next, 4 * i);
+        __m256 w0 = hw ? _mm256_loadu_ps(w + i) : zero, w1 = hw ? _mm256_loadu_ps(w + i + 8) : zero;
+        __m256 b0 = hb ? _mm256_loadu_ps(b + i) : zero, b1 = hb ? _mm256_loadu_ps(b + i + 8) : zero;
+        __m256 r0 = norm_vec(_mm256_loadu_ps(x + i), mhi, mlo, s, w0, b0, rms, hw, hb);
+        __m256 r1 = norm_vec(_mm256_loadu_ps(x + i + 8), mhi, mlo, s, w1, b1, rms, hw, hb);
+        _mm256_storeu_ps(y + i, r0);
+        _mm256_storeu_ps(y + i + 8, r1);
+    }
+    for (; i < n; i += 8) {
+        __m256i m = tail_mask(n - i);
+        __m256 wv = hw ? _mm256_maskload_ps(w + i, m) : zero, bv = hb ? _mm256_maskload_ps(b + i, m) : zero;
+        _mm256_maskstore_ps(y + i, m, norm_vec(_mm256_maskload_ps(x + i, m), mhi, mlo, s, wv, bv, rms, hw, hb));
+    }
+}
+
+void cpu_norm_row_f32_avx2(float *y, float *mean_out, float *rstd_out, const float *x, int64_t n,
+                           bool rms, const float *w, const float *b, double eps,
+                           const float *next) {
+    double dn = (double)n, mean = 0, var;
+    if (rms) {
+        var = chunk_squares(x, n) / dn;
+        /* squares that may overflow or underflow in f32 (or NaN): in double */
+        if (!(var >= 0x1p-100 && var <= 0x1p100)) {
+            double q = 0;
+            for (int64_t i = 0; i < n; i++) q += (double)x[i] * x[i];
+            var = q / dn;
+        }
+    } else {
+        /* an approximate mean from sum (x - x[0]), then the centred moments about its f32
+         * rounding c, corrected by the centred sum: var = E[(x - c)^2] - E[x - c]^2 */
+        double s, q;
+        float k = n > 0 ? x[0] : 0.0f;
+        chunk_sums(x, n, k, false, &s, &q);
+        float c = (float)((double)k + s / dn);
+        chunk_sums(x, n, c, true, &s, &q);
+        double e = s / dn;
+        mean = (double)c + e;
+        var = q / dn - e * e;
+        /* a poor centre (e^2 not small beside the variance), squares that may overflow or
+         * underflow in f32, NaN or infinities: the portable kernel's two passes in double */
+        if (!(var >= 0x1p-100 && q / dn <= 0x1p100 && e * e <= var * 0x1p-10))
+            exact_stats(x, n, &mean, &var);
+    }
+    double rstd = 1.0 / sqrt(var + eps);
+    float m = (float)mean, r = (float)rstd;
+    if (mean_out && !rms) *mean_out = m;
+    if (rstd_out) *rstd_out = r;
+    if (!rms && mean != 0 && fabs(mean) < 0x1p-100) {
+        /* a mean whose low part would be denormal (rows of denormals): xhat in double */
+        for (int64_t i = 0; i < n; i++) {
+            float v = (float)(((double)x[i] - mean) * rstd);
+            if (w) v *= w[i];
+            if (b) v += b[i];
+            y[i] = v;
+        }
+        return;
+    }
+    __m256 mhi = _mm256_set1_ps(m), mlo = _mm256_set1_ps(isfinite(m) ? (float)(mean - (double)m) : 0.0f);
+    write_pass(y, x, n, mhi, mlo, _mm256_set1_ps(r), w, b, rms, next);
+}
+
+/* ---- backward --------------------------------------------------------------------------- */
+
+void cpu_norm_backward_row_f32_avx2(float *dx, const float *g, const float *x, int64_t n, bool rms,
+                                    float mean, float rstd, const float *w, float *pw, float *pb,
+                                    const float *next_g, const float *next_x) {
+    const __m256 m = _mm256_set1_ps(mean), s = _mm256_set1_ps(rstd), one = _mm256_set1_ps(1.0f);
+    bool hw = w != NULL;
+    float mean_d = 0, mean_dx = 0;
+    if (dx) {
+        /* sum d and sum d xhat in double, the f32 terms of two vectors added first */
+        __m256d a0 = _mm256_setzero_pd(), a1 = a0, c0 = a0, c1 = a0;
+        int64_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+            __m256 ga = _mm256_loadu_ps(g + i), gb = _mm256_loadu_ps(g + i + 8);
+            __m256 da = hw ? _mm256_mul_ps(ga, _mm256_loadu_ps(w + i)) : ga;
+            __m256 db = hw ? _mm256_mul_ps(gb, _mm256_loadu_ps(w + i + 8)) : gb;
+            __m256 xa = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), m), s);
+            __m256 xb = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), m), s);
+            if (!rms) {
+                __m256 p = _mm256_add_ps(da, db);
+                a0 = _mm256_add_pd(a0, lo_pd(p));
+                a1 = _mm256_add_pd(a1, hi_pd(p));
+            }
+            __m256 p = _mm256_fmadd_ps(db, xb, _mm256_mul_ps(da, xa));
+            c0 = _mm256_add_pd(c0, lo_pd(p));
+            c1 = _mm256_add_pd(c1, hi_pd(p));
+        }
+        double sd = 0, sdx = 0;
+        for (; i < n; i++) {
+            float d = hw ? g[i] * w[i] : g[i], xh = (x[i] - mean) * rstd;
+            sd += d;
+            sdx += (double)(d * xh);
+        }
+        sd += hsum_pd(_mm256_add_pd(a0, a1));
+        sdx += hsum_pd(_mm256_add_pd(c0, c1));
+        mean_d = rms ? 0.0f : (float)(sd / (double)n);
+        mean_dx = (float)(sdx / (double)n);
+    }
+    const __m256 md = _mm256_set1_ps(mean_d), mdx = _mm256_set1_ps(mean_dx);
+    int64_t i = 0;
+    for (; i < n; i += 8) {
+        bool full = i + 8 <= n;
+        __m256i mask = tail_mask(n - i);
+        if (!(i & 8)) {
+            prefetch_l2(next_g, 4 * i);
+            prefetch_l2(next_x, 4 * i);
+        }
+        __m256 gv = full ? _mm256_loadu_ps(g + i) : _mm256_maskload_ps(g + i, mask);
+        __m256 xv = full ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, mask);
+        __m256 xh = _mm256_mul_ps(_mm256_sub_ps(xv, m), s);
+        if (dx) {
+            __m256 wv = !hw ? one : full ? _mm256_loadu_ps(w + i) : _mm256_maskload_ps(w + i, mask);
+            __m256 d = hw ? _mm256_mul_ps(gv, wv) : gv;
+            __m256 r = _mm256_mul_ps(_mm256_fnmadd_ps(xh, mdx, _mm256_sub_ps(d, md)), s);
+            if (full) _mm256_storeu_ps(dx + i, r);
+            else _mm256_maskstore_ps(dx + i, mask, r);
+        }
+        if (pw) {
+            __m256 pv = full ? _mm256_loadu_ps(pw + i) : _mm256_maskload_ps(pw + i, mask);
+            pv = _mm256_fmadd_ps(gv, xh, pv);
+            if (full) _mm256_storeu_ps(pw + i, pv);
+            else _mm256_maskstore_ps(pw + i, mask, pv);
+        }
+        if (pb) {
+            __m256 pv = full ? _mm256_loadu_ps(pb + i) : _mm256_maskload_ps(pb + i, mask);
+            pv = _mm256_add_ps(gv, pv);
+            if (full) _mm256_storeu_ps(pb + i, pv);
+            else _mm256_maskstore_ps(pb + i, mask, pv);
+        }
+    }
+}

@@ -1,0 +1,31 @@
+/* Internal: the AVX2 + FMA rows of layer norm and RMS norm (norm_avx2.c) for norm.c, which stays
+ * the reference (its portable loops run at CPU_LEVEL_SCALAR and for f64). Each call handles one
+ * contiguous f32 row of n elements; the statistics are accumulated in double. */
+#ifndef BORN_CPU_NORM_AVX2_H
+#define BORN_CPU_NORM_AVX2_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#if defined(__x86_64__)
+#define CPU_HAVE_NORM_AVX2 1
+
+/* y = (x - mean) * rstd * w + b (layer norm) or x * rstd * w (rms), w and b NULL when absent;
+ * *mean (layer norm only) and *rstd receive the row's statistics as f32. next (or NULL) is the
+ * row the caller will pass next, prefetched into L2 during the write pass. */
+void cpu_norm_row_f32_avx2(float *y, float *mean, float *rstd, const float *x, int64_t n,
+                           bool rms, const float *w, const float *b, double eps,
+                           const float *next);
+
+/* One row of the backward from grad_out g, x, the forward's mean (0 for rms) and rstd, and w
+ * (NULL when absent): dx = rstd (d - mean(d) - xhat mean(d xhat)), d = g w, xhat = (x - mean)
+ * rstd (rms: no mean(d) term), unless dx is NULL; and pw += g xhat, pb += g where those are not
+ * NULL (the caller's partial sums of the parameter gradients). next_g and next_x (or NULL) are
+ * the rows the caller will pass next, prefetched into L2. */
+void cpu_norm_backward_row_f32_avx2(float *dx, const float *g, const float *x, int64_t n, bool rms,
+                                    float mean, float rstd, const float *w, float *pw, float *pb,
+                                    const float *next_g, const float *next_x);
+
+#endif
+
+#endif
