@@ -282,6 +282,25 @@ typedef struct born_backend {
     born_status (*cross_entropy_backward)(const born_strided *grad_x, const born_strided *x,
                                           const born_strided *target, const born_strided *lse,
                                           const born_strided *g, int64_t ignore_index);
+    /* A linear layer's product with its epilogue fused (optional; NULL keeps matmul + add):
+     * out [R, N] = x [R, K] w^T + bias, w [N, K], and with gelu_tanh true also pre = that sum
+     * and out = gelu_tanh(pre). x, w, bias, out and pre share one dtype (f32, f16 or bf16);
+     * x has stride 1 along K (any row stride), w, bias, out and pre are contiguous; bias has data
+     * NULL when absent. Returns BORN_ERR_UNSUPPORTED, recording no error, when the device
+     * library has no fused form for these shapes, and the caller then composes the layer. */
+    born_status (*linear_fused)(const born_strided *out, const born_strided *pre,
+                                const born_strided *x, const born_strided *w,
+                                const born_strided *bias, bool gelu_tanh);
+    /* A linear layer's parameter gradients in one product (optional): grad_w [N, K] = g^T x
+     * and grad_bias [N] = the sum of g's rows (data NULL: not computed), for g [R, N] and
+     * x [R, K] with stride 1 along their last dim; grad_w and grad_bias contiguous, all one
+     * dtype. BORN_ERR_UNSUPPORTED (no error recorded) as linear_fused. */
+    born_status (*linear_weight_grad)(const born_strided *grad_w, const born_strided *grad_bias,
+                                      const born_strided *g, const born_strided *x);
+    /* True when the attention entries also take out, grad_out, dq, dk and dv as 4-d views with
+     * any strides (stride 1 along the head dimension), so the ops layer can write them in the
+     * [B, T, H, D] layout of the projections that q, k and v are views of (no copies). */
+    bool attention_strided_io;
 } born_backend;
 
 /* The backend serving device (NULL + error naming the device if none is available). */
