@@ -12,7 +12,7 @@
 #include "core/cpu_features.h"
 #include "onnx/conv_fast_kernels.h"
 
-enum { DW_SPLIT_MACS = 1 << 18 };
+enum { DW_SPLIT_MACS = 1 << 20 };
 
 typedef struct dw_ctx {
     const float *x, *w, *b;
@@ -163,9 +163,10 @@ born_tensor *onnx_conv_depthwise(born_tensor *x, born_tensor *w, born_tensor *b,
     dw_ctx d = {born_data_f32(xf), born_data_f32(wf), bf ? born_data_f32(bf) : NULL,
                 born_data_f32(y), prep, xs[1], xs[2], xs[3], out[0], out[1], k[0], k[1], s[0], s[1],
                 dil[0], dil[1], pb[0], pb[1]};
-    /* planes per task: enough work (about 256K multiply-adds, some 30-50 us at the 5-9 G/s these
-     * kernels reach) to pay for handing it to another thread, in equal chunks, whole rounds of
-     * the threads */
+    /* planes per task: enough work (about 1M multiply-adds) to pay for handing it to another
+     * thread even on a loaded machine, where every parallel region can wait for a CPU (256K, as
+     * det's depthwise convs would need to split, gave cls parallel regions and made it 2x slower
+     * with 2 threads at load 12), in equal chunks, whole rounds of the threads */
     int64_t planes = xs[0] * xs[1], per = out[0] * out[1] * k[0] * k[1];
     int64_t chunks = per > 0 ? planes * per / DW_SPLIT_MACS : 1, threads = born_get_num_threads();
     if (chunks > 1 && threads > 1) chunks = (chunks + threads - 1) / threads * threads;
