@@ -28,6 +28,10 @@ cpu_loop_fn cpu_binary_f32_avx2(born_binary_op op);
  * each quarter of the run). */
 float cpu_sum_f32_avx2(const float *x, int64_t n);
 
+/* acc[j] += ((r[0][j] + r[1][j]) + (r[2][j] + r[3][j])) + ((r[4][j] + ...) + (... + r[7][j]))
+ * for j < n: eight rows of a column sum folded into its partial vector in one pass. */
+void cpu_col_sum8_f32_avx2(float *acc, const float *const *r, int64_t n);
+
 /* m folded with the max (or min) of n contiguous floats; NaN wins (the first NaN is returned). */
 float cpu_max_f32_avx2(const float *x, int64_t n, float m);
 float cpu_min_f32_avx2(const float *x, int64_t n, float m);

@@ -358,10 +358,18 @@ typedef void (*col4_fn)(char *acc, const char *const *rows, int64_t n);
 COL_SUM4(float, f32)
 COL_SUM4(double, f64)
 
+#ifdef CPU_HAVE_AVX2_KERNELS
+/* With AVX2, f32 sums fold eight rows per pass (reduce_avx2.c); chunks are a multiple of 8. */
+static void col_sum8_f32_avx2(char *a, const char *const *r, int64_t n) {
+    cpu_col_sum8_f32_avx2((float *)a, (const float *const *)r, n);
+}
+#endif
+
 typedef struct col_plan {
     const plan *p;
     col_fn fold;
     col4_fn fold4; /* NULL: one row at a time */
+    col4_fn fold8; /* NULL: four rows (or one) at a time */
     size_t esz;
     int64_t K, Mo, nchunks, nblocks;
     char *partials; /* [Mo][nchunks][K] when nchunks > 1 */
@@ -408,12 +416,14 @@ static void col_fold_units(int64_t begin, int64_t end, void *arg) {
             rem /= p->rshape[d];
             row += idx[d] * p->rstep[d];
         }
-        const char *rows[4];
-        int nrows = 0, group = c->fold4 ? 4 : 1;
+        const char *rows[8];
+        int nrows = 0, group = c->fold8 ? 8 : c->fold4 ? 4 : 1;
         for (int64_t r = r0; r < r1; r++) {
             rows[nrows++] = row;
             if (r + 1 == r1 || nrows == group) {
-                if (nrows == 4)
+                if (nrows == 8)
+                    c->fold8(dst, rows, n);
+                else if (nrows == 4)
                     c->fold4(dst, rows, n);
                 else
                     for (int k = 0; k < nrows; k++) c->fold(dst, rows[k], n);
@@ -456,12 +466,15 @@ static bool reduce_columns(born_reduce_op op, plan *p, int64_t M, born_status *s
     int64_t K = p->kshape[p->nk - 1];
     if (K < 8 || p->kstep_in[p->nk - 1] != (int64_t)esz || p->kstep_out[p->nk - 1] != (int64_t)esz)
         return false;
-    col_plan c = {p, NULL, NULL, esz, K, M / K, 0, 0, NULL};
+    col_plan c = {p, NULL, NULL, NULL, esz, K, M / K, 0, 0, NULL};
     bool f32 = esz == 4;
     switch (op) {
     case BORN_REDUCE_SUM:
         c.fold = f32 ? col_sum_f32 : col_sum_f64;
         c.fold4 = f32 ? col_sum4_f32 : col_sum4_f64;
+#ifdef CPU_HAVE_AVX2_KERNELS
+        if (f32 && cpu_get_level() >= CPU_LEVEL_AVX2) c.fold8 = col_sum8_f32_avx2;
+#endif
         break;
     case BORN_REDUCE_PROD: c.fold = f32 ? col_prod_f32 : col_prod_f64; break;
     case BORN_REDUCE_MAX: c.fold = f32 ? col_max_f32 : col_max_f64; break;

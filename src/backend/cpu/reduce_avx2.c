@@ -1,5 +1,6 @@
 /* AVX2 folds of contiguous f32 runs for reduce.c: sums with 4 x 8 partial sums (combined in a
- * fixed tree, so the result depends only on n), and NaN-propagating max and min. */
+ * fixed tree, so the result depends only on n), NaN-propagating max and min, and the column
+ * sums' step that folds eight rows into a partial vector. */
 #include <math.h>
 
 #include "backend/cpu/kernels_avx2.h"
@@ -70,3 +71,23 @@ static inline float extremum(const float *x, int64_t n, float m, bool is_max) {
 
 float cpu_max_f32_avx2(const float *x, int64_t n, float m) { return extremum(x, n, m, true); }
 float cpu_min_f32_avx2(const float *x, int64_t n, float m) { return extremum(x, n, m, false); }
+
+/* Eight row streams read side by side (enough fetches in flight for the memory, one load and
+ * one store of the partial per eight rows); every column is added in the same tree. */
+void cpu_col_sum8_f32_avx2(float *acc, const float *const *r, int64_t n) {
+    const float *r0 = r[0], *r1 = r[1], *r2 = r[2], *r3 = r[3];
+    const float *r4 = r[4], *r5 = r[5], *r6 = r[6], *r7 = r[7];
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        for (int h = 0; h < 16; h += 8) {
+            __m256 a = _mm256_add_ps(_mm256_loadu_ps(r0 + j + h), _mm256_loadu_ps(r1 + j + h));
+            __m256 b = _mm256_add_ps(_mm256_loadu_ps(r2 + j + h), _mm256_loadu_ps(r3 + j + h));
+            __m256 c = _mm256_add_ps(_mm256_loadu_ps(r4 + j + h), _mm256_loadu_ps(r5 + j + h));
+            __m256 d = _mm256_add_ps(_mm256_loadu_ps(r6 + j + h), _mm256_loadu_ps(r7 + j + h));
+            __m256 s = _mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, d));
+            _mm256_storeu_ps(acc + j + h, _mm256_add_ps(_mm256_loadu_ps(acc + j + h), s));
+        }
+    }
+    for (; j < n; j++)
+        acc[j] += ((r0[j] + r1[j]) + (r2[j] + r3[j])) + ((r4[j] + r5[j]) + (r6[j] + r7[j]));
+}
