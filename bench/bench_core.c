@@ -7,7 +7,8 @@
  *     over dim 0 in GB/s (Born vs a plain C loop with libm compiled -O3 and split over the same
  *     threads, and OpenBLAS sgemv against a vector of ones for the column sums), each also as a
  *     fraction of the copy bandwidth; the backward kernels of gelu, softmax, log-softmax and the
- *     norms (called through the backend, without a peer) likewise,
+ *     norms (called through the backend, without a peer; the norms also with their parameter
+ *     gradients in the same pass) likewise,
  *   - an add that creates its 64 MiB result (Born's caching allocator vs malloc + loop + free),
  *   - f32 matmul GFLOP/s at n = 256 ... 2048 (Born vs OpenBLAS sgemm),
  * with 1 and 2 threads (or the thread counts given as arguments; --stream first runs only the
@@ -324,6 +325,24 @@ static void born_rms_norm_backward_fn(void *arg) {
     stream_ctx *c = arg;
     cpu_row_norm_backward(true, &c->smo, &c->sg, &c->sm, &c->snone, &c->sstat[1], &c->sw);
 }
+/* The backward with the parameter gradients in the same pass (weight and bias gradients into
+ * [n] vectors; the partials are a small fraction of the 12 bytes an element). */
+static float grad_w[4096], grad_b[4096];
+static void born_layer_norm_grads_fn(void *arg) {
+    stream_ctx *c = arg;
+    born_strided gw = c->sw, gb = c->sw;
+    gw.data = grad_w;
+    gb.data = grad_b;
+    if (c->sw.shape[0] > 4096) return;
+    cpu_row_norm_grads(false, &c->smo, &gw, &gb, &c->sg, &c->sm, &c->sstat[0], &c->sstat[1], &c->sw);
+}
+static void born_rms_norm_grads_fn(void *arg) {
+    stream_ctx *c = arg;
+    born_strided gw = c->sw;
+    gw.data = grad_w;
+    if (c->sw.shape[0] > 4096) return;
+    cpu_row_norm_grads(true, &c->smo, &gw, &c->snone, &c->sg, &c->sm, &c->snone, &c->sstat[1], &c->sw);
+}
 static void born_colsum_fn(void *arg) {
     stream_ctx *c = arg;
     born_scope_begin();
@@ -417,6 +436,10 @@ static void run_streaming(void) {
         row1("  layer_norm backward [4096, 4096]", gb3 / tb, bw);
         tb = time_median(born_rms_norm_backward_fn, &c, 3);
         row1("  rms_norm backward [4096, 4096]", gb3 / tb, bw);
+        tb = time_median(born_layer_norm_grads_fn, &c, 3);
+        row1("  layer_norm backward + dw, db (one pass)", gb3 / tb, bw);
+        tb = time_median(born_rms_norm_grads_fn, &c, 3);
+        row1("  rms_norm backward + dw (one pass)", gb3 / tb, bw);
         born_free(g);
         born_free(mo);
         born_free(w);
