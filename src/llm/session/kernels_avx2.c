@@ -17,9 +17,10 @@ static float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-float llm_dot_f16_avx2(const float *x, const uint16_t *y, int64_t n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int64_t i = 0;
+/* Finishes an f16 dot from element i: runs of 16 into the two accumulators, a run of 8 into a0,
+ * then the scalar tail; shared by the one-row and the many-row dots so their bits agree. */
+static float dot_f16_finish(const float *x, const uint16_t *y, int64_t i, int64_t n, __m256 a0,
+                            __m256 a1) {
     for (; i + 16 <= n; i += 16) {
         __m256 y0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i)));
         __m256 y1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i + 8)));
@@ -33,6 +34,10 @@ float llm_dot_f16_avx2(const float *x, const uint16_t *y, int64_t n) {
     float s = hsum(_mm256_add_ps(a0, a1));
     for (; i < n; i++) s += x[i] * _cvtsh_ss(y[i]);
     return s;
+}
+
+float llm_dot_f16_avx2(const float *x, const uint16_t *y, int64_t n) {
+    return dot_f16_finish(x, y, 0, n, _mm256_setzero_ps(), _mm256_setzero_ps());
 }
 
 /* Rows of a decode product stream from memory one after the other; a prefetch 1 KiB ahead per
@@ -57,19 +62,7 @@ void llm_dot_rows_f16_avx2(const float *x, const uint16_t *w, int64_t ls, int64_
             a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), y0, a0);
             a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), y1, a1);
         }
-        for (; i + 16 <= n; i += 16) {
-            __m256 y0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i)));
-            __m256 y1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i + 8)));
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), y0, a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), y1, a1);
-        }
-        for (; i + 8 <= n; i += 8) {
-            __m256 y0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i)));
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), y0, a0);
-        }
-        float s = hsum(_mm256_add_ps(a0, a1));
-        for (; i < n; i++) s += x[i] * _cvtsh_ss(y[i]);
-        out[j] = s;
+        out[j] = dot_f16_finish(x, y, i, n, a0, a1);
     }
 }
 
