@@ -60,13 +60,16 @@ static float row_max(const float *x, int64_t n) {
 }
 
 /* sum over the row of e^(x - m) (stored into y unless y is NULL), in double; the next row is
- * prefetched one line per 16 elements. */
-static double exp_pass(float *y, const float *x, int64_t n, float mf, const float *next) {
+ * prefetched one line per 16 elements, and so is the row `out` that a later pass will write
+ * (NULL: none), so its lines arrive while the exps compute instead of during that pass. */
+static double exp_pass(float *y, const float *x, int64_t n, float mf, const float *next,
+                       const float *out) {
     __m256 m = _mm256_set1_ps(mf);
     __m256d s0 = _mm256_setzero_pd(), s1 = s0;
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
         prefetch_l2(next, 4 * i);
+        if (out) _mm_prefetch((const char *)(out + i), _MM_HINT_T0);
         __m256 a = vm_exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), m));
         __m256 b = vm_exp(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), m));
         if (y) {
@@ -111,7 +114,7 @@ void cpu_softmax_row_f32_avx2(float *y, const float *x, int64_t n, bool log, con
     float mf = row_max(x, n);
     if (mf == -INFINITY) mf = 0; /* an all -inf row: avoid inf - inf (the result is NaN anyway) */
     /* the exp pass prefetches the next row (one line per 16 elements) */
-    double sum = exp_pass(log ? NULL : y, x, n, mf, next);
+    double sum = exp_pass(log ? NULL : y, x, n, mf, next, log && y != x ? y : NULL);
     if (log) {
         __m256 hi, lo;
         split_f32((double)mf + __builtin_log(sum), &hi, &lo);
