@@ -1,23 +1,29 @@
 /* BORN_ONNX_PROFILE=1: the executor times each step of each plan (wall time, so the steps of a
  * run add up to its latency; BORN_ONNX_PROFILE=cpu: the calling thread's CPU time instead, which
- * a loaded machine disturbs less, but which leaves out the pool's other threads), and each plan prints its table when it is freed -- step by step in
- * plan order (to set beside onnxruntime's own profile), then the totals by op type. */
+ * a loaded machine disturbs less, but which leaves out the pool's other threads), and each plan
+ * prints its table when it is freed -- step by step in plan order (to set beside onnxruntime's
+ * own profile), then the totals by op type. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <time.h>
 
 #include "onnx/plan.h"
 
-static int prof_state = -1;
+/* 0: off, 1: wall time, 2: CPU time; read once (pthread_once: plans may run on several threads). */
+static int prof_state;
+static pthread_once_t prof_once = PTHREAD_ONCE_INIT;
+
+static void prof_read_env(void) {
+    const char *e = getenv("BORN_ONNX_PROFILE");
+    prof_state = e && *e && strcmp(e, "0") != 0;
+    if (prof_state && !strcmp(e, "cpu")) prof_state = 2;
+}
 
 bool onnx_prof_on(void) {
-    if (prof_state < 0) {
-        const char *e = getenv("BORN_ONNX_PROFILE");
-        prof_state = e && *e && strcmp(e, "0") != 0;
-        if (prof_state && !strcmp(e, "cpu")) prof_state = 2;
-    }
+    pthread_once(&prof_once, prof_read_env);
     return prof_state > 0;
 }
 
