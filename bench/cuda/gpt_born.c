@@ -5,7 +5,11 @@
  * the timed steps (after 3 warm-ups, GPT_BORN_WARMUP to change; each step ends by reading the loss back, which waits for the
  * stream) and tokens/s. Beside bench/cuda/gpt_torch.py, same model and recipe.
  *   cc -O2 -std=c11 -D_DEFAULT_SOURCE -Iinclude bench/cuda/gpt_born.c build/X/libborn.a -lm \
- *      -pthread -o build/X/gpt_born && ./build/X/gpt_born bf16 B T steps */
+ *      -pthread -o build/X/gpt_born && ./build/X/gpt_born bf16 B T steps [graph]
+ * graph: after the warm-ups the step (forward, backward, AdamW, zero_grad, the loss copied into a
+ * tensor made before) is captured once as a CUDA graph (include/born/graph.h) and each timed
+ * step is one replay plus the read of that loss; the device memory counters before the first and
+ * after the last timed step are printed (steps up to 100000, for the constant-memory run). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +22,42 @@ static int fail(const char *what) {
     return 1;
 }
 
+typedef struct step_ctx {
+    born_module *m;
+    born_optimizer *opt;
+    born_tensor *x, *y, *loss_out;
+    int64_t rows, vocab;
+    bool amp;
+} step_ctx;
+
+/* One training step; the loss goes into c->loss_out. */
+static born_status train_step(void *ctx) {
+    step_ctx *c = ctx;
+    if (c->amp) born_autocast_begin(BORN_BF16);
+    born_tensor *logits = born_reshape(born_module_forward(c->m, c->x), BORN_DIMS(c->rows, c->vocab));
+    born_tensor *loss = born_cross_entropy(logits, c->y, NULL);
+    if (c->amp) born_autocast_end();
+    if (!loss) return born_last_status();
+    born_status st = born_backward(loss);
+    if (st == BORN_OK) st = born_optimizer_step(c->opt);
+    born_optimizer_zero_grad(c->opt);
+    if (st == BORN_OK) st = born_copy_(c->loss_out, loss);
+    return st;
+}
+
+static void print_mem(const char *when) {
+    born_cuda_mem_stats m;
+    if (born_cuda_memory_stats(0, &m) != BORN_OK) return;
+    printf("  memory %s: allocated %.1f MiB, reserved %.1f MiB, peak reserved %.1f MiB, "
+           "cudaMalloc calls %llu\n", when, (double)m.allocated / 1048576.0,
+           (double)m.reserved / 1048576.0, (double)m.peak_reserved / 1048576.0,
+           (unsigned long long)m.device_allocations);
+}
+
 int main(int argc, char **argv) {
-    if (argc != 5) {
-        fprintf(stderr, "usage: gpt_born bf16|f32|amp B T steps\n");
+    bool graph = argc == 6 && strcmp(argv[5], "graph") == 0;
+    if (argc != 5 && !graph) {
+        fprintf(stderr, "usage: gpt_born bf16|f32|amp B T steps [graph]\n");
         return 2;
     }
     /* amp: f32 parameters (and AdamW) with the forward under born_autocast_begin(BORN_BF16) */
@@ -28,7 +65,7 @@ int main(int argc, char **argv) {
     born_dtype dt = strcmp(argv[1], "bf16") == 0 ? BORN_BF16 : BORN_F32;
     int64_t b = atoll(argv[2]), t = atoll(argv[3]);
     int steps = atoi(argv[4]);
-    if (steps < 1 || steps > 1000 || b < 1 || t < 1) return 2;
+    if (steps < 1 || steps > 100000 || b < 1 || t < 1) return 2;
     if (born_device_count(BORN_DEVICE_CUDA) < 1) {
         fprintf(stderr, "no GPU: %s\n", born_cuda_unavailable_reason());
         return 1;
@@ -61,26 +98,35 @@ int main(int argc, char **argv) {
     /* GPT_BORN_WARMUP=0 (for profilers): no warm-up steps */
     const char *wenv = getenv("GPT_BORN_WARMUP");
     int warm = wenv ? atoi(wenv) : 3;
+    if (graph && warm < 1) warm = 1; /* the optimizer state must exist before the capture */
     double *ts = malloc(sizeof(double) * (size_t)steps), first = 0, last = 0;
+    step_ctx sc = {m, opt, x, y, born_to(born_zeros(BORN_F32, 0, NULL), dev), b * t, c.vocab_size,
+                   amp};
+    if (!sc.loss_out) return fail("the loss tensor");
+    born_graph *gr = NULL;
     for (int s = 0; s < steps + warm; s++) {
+        if (graph && s == warm) {
+            gr = born_graph_capture(dev, train_step, &sc);
+            if (!gr) return fail("the capture");
+            print_mem("before the timed replays");
+        }
         double t0 = now();
         born_scope_begin();
-        if (amp) born_autocast_begin(BORN_BF16);
-        born_tensor *logits = born_reshape(born_module_forward(m, x), BORN_DIMS(b * t, c.vocab_size));
-        born_tensor *loss = born_cross_entropy(logits, y, NULL);
-        if (amp) born_autocast_end();
-        if (!loss || born_backward(loss) != BORN_OK) return fail(loss ? "the backward" : "the forward");
-        if (born_optimizer_step(opt) != BORN_OK) return fail("the optimizer step");
-        born_optimizer_zero_grad(opt);
-        double l = born_item(loss);
+        born_status st = gr ? born_graph_replay(gr) : train_step(&sc);
+        if (st != BORN_OK) return fail(gr ? "the replay" : "the step");
+        double l = born_item(sc.loss_out);
         born_scope_end();
+        if (born_last_error()[0]) return fail("reading the loss");
         if (s == 0) first = l;
         last = l;
         if (s >= warm) ts[s - warm] = now() - t0;
     }
+    if (gr) print_mem("after the timed replays");
+    born_graph_free(gr);
     double med = median(ts, steps);
-    printf("born  gpt2-124M %-4s B%lld T%lld  %8.2f ms/step  %9.0f tok/s  (loss %.3f -> %.3f)\n",
-           argv[1], (long long)b, (long long)t, med * 1e3, (double)(b * t) / med, first, last);
+    printf("born  gpt2-124M %-4s%s B%lld T%lld  %8.2f ms/step  %9.0f tok/s  (loss %.3f -> %.3f, "
+           "%d steps)\n", argv[1], graph ? "+graph" : "", (long long)b, (long long)t, med * 1e3,
+           (double)(b * t) / med, first, last, steps);
     born_optimizer_free(opt);
     born_module_free(m);
     free(ts);

@@ -13,5 +13,6 @@
 #include "born/llm.h"
 #include "born/onnx.h"
 #include "born/amp.h"
+#include "born/graph.h"
 
 #endif /* BORN_H */

@@ -27,6 +27,13 @@ typedef struct born_strided {
 typedef struct born_adam_multi_item {
     born_strided param, grad, exp_avg, exp_avg_sq;
     born_adam_step_args args;
+    /* Optional (NULL: args alone; honoured where born_backend's adam_multi_device_scalars): the
+     * parameter's f32 step count in device memory, which the update increments and then uses, and
+     * the learning rate (one f64 in device memory); args' step_size, bias_correction2_sqrt and
+     * the decoupled decay are then computed on the device from them, as src/optim/adam.c computes
+     * them, so that a captured step (CUDA graphs) needs nothing from the host between replays. */
+    float *device_step;
+    const double *device_lr;
 } born_adam_multi_item;
 
 /* The strided description of t. */
@@ -301,6 +308,18 @@ typedef struct born_backend {
      * any strides (stride 1 along the head dimension), so the ops layer can write them in the
      * [B, T, H, D] layout of the projections that q, k and v are views of (no copies). */
     bool attention_strided_io;
+    /* CUDA graphs (optional; NULL where the device cannot capture, see include/born/graph.h):
+     * graph_begin starts capturing the work this thread queues for the device (allocations come
+     * from a pool private to the graph; whatever waits for the device or copies between host and
+     * device fails, naming itself); graph_end stops it and, with keep, returns the instantiated
+     * graph in *graph (else discards it, as on any error); graph_replay queues one run of it;
+     * graph_free waits for its runs and releases it and its pool. */
+    born_status (*graph_begin)(int device_index);
+    born_status (*graph_end)(int device_index, bool keep, void **graph);
+    born_status (*graph_replay)(int device_index, void *graph);
+    void (*graph_free)(int device_index, void *graph);
+    /* True when adam_step_multi honours its items' device_step and device_lr. */
+    bool adam_multi_device_scalars;
 } born_backend;
 
 /* The backend serving device (NULL + error naming the device if none is available). */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "born/graph.h"
 #include "autograd/node.h"
 #include "core/tensor_impl.h"
 #include "nn/nn_internal.h"
@@ -76,7 +77,9 @@ static bool check_class_targets(const char *fn, born_tensor *input, born_tensor 
         return false;
     }
     int64_t n = born_tensor_numel(target), c = input->shape[1];
-    if (n == 0) return true;
+    /* inside a graph capture nothing may read the device back: the kernels check the targets on
+     * the device and the next host sync reports a bad one (include/born/graph.h) */
+    if (n == 0 || born_graph_capturing(target->storage->device)) return true;
     int64_t *v = malloc((size_t)n * sizeof *v);
     if (!v) {
         born_error(BORN_ERR_MEMORY, "%s: out of memory", fn);

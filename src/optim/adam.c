@@ -81,6 +81,8 @@ static born_status adam_update_multi(const born_backend *be, const optim_hparams
         items[i].exp_avg = strided_of(st[i]->slot[ADAM_EXP_AVG]);
         items[i].exp_avg_sq = strided_of(st[i]->slot[ADAM_EXP_AVG_SQ]);
         items[i].args = adam_args(h, st[i]);
+        items[i].device_step = be->adam_multi_device_scalars ? st[i]->device_step : NULL;
+        items[i].device_lr = items[i].device_step ? st[i]->device_lr : NULL;
     }
     born_status status = be->adam_step_multi(count, items);
     free(items);

@@ -243,6 +243,7 @@ static void commit(born_lr_scheduler *s, sched_vals *v, double lr, double mom) {
     s->opt->h.lr = lr;
     v->last_lr = lr;
     s->v = *v;
+    (void)optim_push_lr(s->opt); /* a device copy of the lr (records its error, if any) */
 }
 
 static int bisect_right(const int64_t *a, int n, int64_t x) {

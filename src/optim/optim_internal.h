@@ -29,6 +29,10 @@ typedef struct optim_state {
     bool initialized; /* Adam and RMSprop: torch's len(state) != 0 */
     float step;       /* the step count, an f32 as torch keeps it */
     born_tensor *slot[OPTIM_SLOTS];
+    /* Where the optimizer keeps device scalars (device_scalars.c): this parameter's step count and
+     * the lr in device memory, which the multi-tensor update reads (NULL: the host's). */
+    float *device_step;
+    const double *device_lr;
 } optim_state;
 
 typedef struct optim_algo optim_algo;
@@ -40,6 +44,12 @@ struct born_optimizer {
     born_tensor **params; /* references owned here */
     optim_state *state;
     optim_hparams h;
+    /* Device scalars (device_scalars.c): on dev_device, the step counts ([n] f32, the parameters'
+     * order; authoritative over state[i].step for its parameters while they exist) and the lr
+     * ([1] f64, last written as dev_lr_value); NULL when absent. */
+    born_device dev_device;
+    born_tensor *dev_steps, *dev_lr;
+    double dev_lr_value;
 };
 
 /* How a hyperparameter is stored in a state dict. */
@@ -97,6 +107,20 @@ born_status optim_check_nonneg(const char *fn, const char *what, double v);
  * name is the entry's name for messages. */
 born_status optim_read_values(const char *fn, const char *name, born_tensor *t, double *out,
                               int64_t n);
+
+/* Device scalars for multi-tensor updates on backends that take them (adam_multi_device_scalars),
+ * so that a captured step (CUDA graphs) reads its step count and lr from the device:
+ * optim_device_scalars creates them on device from the host's step counts (refused while device
+ * captures a graph) and writes a changed lr; optim_push_lr writes opt->h.lr there (after a set_lr
+ * or a scheduler; refused inside a capture); optim_retire_device_scalars reads the step counts
+ * back into the host state and drops them (before a host-side update of one of their parameters);
+ * optim_device_steps reads them into steps[n] without dropping them (false when absent);
+ * optim_free_device_scalars drops them unread. */
+born_status optim_device_scalars(born_optimizer *opt, born_device device);
+born_status optim_push_lr(born_optimizer *opt);
+born_status optim_retire_device_scalars(born_optimizer *opt);
+bool optim_device_steps(const born_optimizer *opt, float *steps, born_status *status);
+void optim_free_device_scalars(born_optimizer *opt);
 
 /* Schedulers keep their optimizer alive with these. */
 void optim_retain(born_optimizer *opt);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ops/op_util.h"
+#include "born/graph.h"
 #include "optim/optim_internal.h"
 
 born_status optim_check_nonneg(const char *fn, const char *what, double v) {
@@ -107,6 +108,7 @@ static void state_clear(optim_state *st) {
 
 void born_optimizer_free(born_optimizer *opt) {
     if (!opt || atomic_fetch_sub(&opt->refs, 1) != 1) return;
+    optim_free_device_scalars(opt);
     for (int64_t i = 0; i < opt->n; i++) {
         state_clear(&opt->state[i]);
         tensor_release(opt->params[i]);
@@ -131,7 +133,7 @@ born_status born_optimizer_set_lr(born_optimizer *opt, double lr) {
     if (optim_check_nonneg("born_optimizer_set_lr", "learning rate", lr) != BORN_OK)
         return born_last_status();
     opt->h.lr = lr;
-    return BORN_OK;
+    return optim_push_lr(opt);
 }
 
 double born_optimizer_get_momentum(const born_optimizer *opt) {
@@ -214,7 +216,12 @@ static born_status multi_update(born_optimizer *opt, unsigned char *flags) {
     for (int64_t i = 0; i < n && status == BORN_OK; i++) {
         born_tensor *p = opt->params[i], *g = p->grad;
         if (!g || (flags[i] & a->uninit_slots) || shares_with_state(g, p, &opt->state[i])) continue;
-        ok[i] = a->multi_ok(backend_for(p->storage->device), &opt->h, p, g, &opt->state[i]);
+        const born_backend *be = backend_for(p->storage->device);
+        ok[i] = a->multi_ok(be, &opt->h, p, g, &opt->state[i]);
+        /* step counts and lr in device memory where the backend reads them there (before the
+         * host counts this step: they start from the host's counts) */
+        if (ok[i] && a->has_step && be->adam_multi_device_scalars)
+            status = optim_device_scalars(opt, p->storage->device);
     }
     for (int64_t i = 0; i < n && status == BORN_OK; i++) {
         if (ok[i] != 1) continue;
@@ -249,6 +256,16 @@ static born_status multi_update(born_optimizer *opt, unsigned char *flags) {
     return status;
 }
 
+/* Drops the state slots created for parameters 0..last by this step. */
+static void status_rollback(born_optimizer *opt, const unsigned char *created, int64_t last) {
+    for (int64_t j = 0; j <= last; j++)
+        for (int q = 0; q < OPTIM_SLOTS; q++)
+            if (created[j] & (1u << q)) {
+                tensor_release(opt->state[j].slot[q]);
+                opt->state[j].slot[q] = NULL;
+            }
+}
+
 born_status born_optimizer_step(born_optimizer *opt) {
     static const char fn[] = "born_optimizer_step";
     if (!opt) return born_error(BORN_ERR_ARGUMENT, "%s: optimizer is NULL", fn);
@@ -278,14 +295,16 @@ born_status born_optimizer_step(born_optimizer *opt) {
         optim_state *st = &opt->state[i];
         for (int k = 0; k < OPTIM_SLOTS; k++) {
             if (!(needed & (1u << k)) || st->slot[k]) continue;
+            if (born_graph_capturing(p->storage->device)) { /* its zeros would not be written */
+                status_rollback(opt, created, i);
+                free(created);
+                return born_error(BORN_ERR_ARGUMENT, "%s: the state of parameter %" PRId64
+                                  " would be created inside a graph capture; run one step "
+                                  "before capturing", fn, i);
+            }
             st->slot[k] = slot_new(be, p, !(a->uninit_slots & (1u << k)));
             if (!st->slot[k]) {
-                for (int64_t j = 0; j <= i; j++)
-                    for (int q = 0; q < OPTIM_SLOTS; q++)
-                        if (created[j] & (1u << q)) {
-                            tensor_release(opt->state[j].slot[q]);
-                            opt->state[j].slot[q] = NULL;
-                        }
+                status_rollback(opt, created, i);
                 free(created);
                 return born_last_status() != BORN_OK
                            ? born_last_status()
@@ -310,6 +329,13 @@ born_status born_optimizer_step(born_optimizer *opt) {
                 break;
             }
             g = copy;
+        }
+        if (a->has_step && st->device_step) { /* the device's counts are the current ones */
+            status = optim_retire_device_scalars(opt);
+            if (status != BORN_OK) {
+                born_free(copy);
+                break;
+            }
         }
         if (a->has_step) {
             if (!st->initialized) st->step = 0;
@@ -346,11 +372,17 @@ born_tensor_list *born_optimizer_state_dict(const born_optimizer *opt) {
     born_scope_begin();
     born_status st = BORN_OK;
     char name[128];
+    /* step counts kept on the device (replayed graphs count there alone) */
+    float *dev_steps = opt->dev_steps ? malloc(sizeof *dev_steps * (size_t)opt->n) : NULL;
+    if (opt->dev_steps && !dev_steps)
+        st = born_error(BORN_ERR_MEMORY, "born_optimizer_state_dict: out of memory");
+    if (dev_steps) optim_device_steps(opt, dev_steps, &st);
     for (int64_t i = 0; i < opt->n && st == BORN_OK; i++) {
         const optim_state *s = &opt->state[i];
         if (a->has_step && s->initialized) {
             snprintf(name, sizeof name, "state.%" PRId64 ".step", i);
-            st = list_add_new(l, name, born_scalar(BORN_F32, s->step));
+            float step = dev_steps && s->device_step ? dev_steps[i] : s->step;
+            st = list_add_new(l, name, born_scalar(BORN_F32, step));
         }
         for (int k = 0; k < OPTIM_SLOTS && st == BORN_OK; k++) {
             if (!s->slot[k]) continue;
@@ -372,6 +404,7 @@ born_tensor_list *born_optimizer_state_dict(const born_optimizer *opt) {
         st = list_add_new(l, "param_groups.0.params",
                           born_arange(0, (double)opt->n, 1, BORN_I64));
     born_scope_end();
+    free(dev_steps);
     if (st != BORN_OK) {
         born_tensor_list_free(l);
         return NULL;
@@ -530,5 +563,6 @@ born_status born_optimizer_load_state_dict(born_optimizer *opt, const born_tenso
     if (st != BORN_OK) return st;
     opt->state = fresh;
     opt->h = h;
+    optim_free_device_scalars(opt); /* made again from the loaded counts at the next step */
     return BORN_OK;
 }

@@ -21,6 +21,12 @@ typedef struct cuda_device {
     cudaStream_t stream;
     int *flag; /* one device int for kernels that report bad data (integer division by zero) */
     long long *index_flag; /* the first index out of range met, with bit 63 set */
+    /* CUDA graphs (graph.c): whether this device's stream is capturing, and the deferred checks
+     * of captured index ops: the first bad index met at a replay lands in *deferred (site and
+     * value, bit 63 set), copied to *deferred_host and reported at the next host sync */
+    bool capturing;
+    bool deferred_armed;
+    unsigned long long *deferred, *deferred_host;
     int sm_count;
     size_t total_memory;
     char name[256];
@@ -44,11 +50,32 @@ cudaStream_t cuda_stream(int dev);
 int cuda_device_of(const void *ptr);
 
 /* The caching allocator (memory.c). */
+typedef struct cuda_mem_pool cuda_mem_pool;
 born_status cuda_mem_init(int ndev);
+/* A graph's private pool on dev (NULL when out of host memory); while it is the capture pool of
+ * dev (cuda_mem_capture_into, NULL to stop) allocations come from it and blocks freed join it.
+ * cuda_mem_pool_release hands its blocks to the device's cache and frees it. */
+cuda_mem_pool *cuda_mem_pool_new(int dev);
+void cuda_mem_capture_into(int dev, cuda_mem_pool *p);
+void cuda_mem_pool_release(cuda_mem_pool *p);
 void *cuda_mem_alloc(int dev, size_t nbytes);
 void cuda_mem_free(int dev, void *ptr);
 born_status cuda_mem_stats(int dev, born_cuda_mem_stats *stats);
 born_status cuda_mem_empty_cache(int dev);
+
+/* CUDA graphs (graph.c): the backend entries, and for the other entries: an error naming what
+ * when dev is capturing (BORN_OK otherwise); a deferred-check site for a captured index op (its
+ * tag for the kernel's flag, 0 when the table is full); and the check of the deferred flag after
+ * a host sync (an error naming the op whose index was out of range). */
+born_status cuda_graph_begin(int dev);
+born_status cuda_graph_end(int dev, bool keep, void **graph);
+born_status cuda_graph_replay(int dev, void *graph);
+void cuda_graph_free(int dev, void *graph);
+born_status cuda_capture_forbids(int dev, const char *what);
+/* A pinned copy of nbytes at src owned by the graph dev is capturing (NULL when out of memory). */
+void *cuda_graph_host_copy(int dev, const void *src, size_t nbytes);
+unsigned long long cuda_defer_site(int dev, const char *op, int dim, long long size);
+born_status cuda_deferred_check(int dev);
 
 /* Host <-> device and device <-> device copies (memory.c). */
 born_status cuda_upload(int dev, void *dst, const void *src, size_t nbytes);

@@ -68,7 +68,8 @@ __device__ inline void irow_ptrs(const IRows &r, int64_t row, char **p) {
 
 /* gather / index_select with one thread an element of B, rows fastest (so that neighbouring
  * threads touch neighbouring elements when the rows are B's inner dims, as in an embedding). */
-__global__ void index_copy_kernel(IRows r, long long *flag) {
+__global__ void index_copy_kernel(IRows r, long long *flag, unsigned long long tag,
+                                  unsigned long long mask) {
     int64_t step = (int64_t)gridDim.x * blockDim.x, total = r.nrows * r.n;
     int64_t es = dtype_size(r.bt);
     for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < total; e += step) {
@@ -77,7 +78,7 @@ __global__ void index_copy_kernel(IRows r, long long *flag) {
         irow_ptrs(r, row, p);
         int64_t v = *(const int64_t *)(p[2] + j * r.step[2]);
         if (v < 0 || v >= r.bound) {
-            atomicCAS((unsigned long long *)flag, 0ull, (unsigned long long)v | (1ull << 63));
+            atomicCAS((unsigned long long *)flag, 0ull, tag | ((unsigned long long)v & mask));
             continue;
         }
         char *pa = p[1] + v * r.step[1], *pb = p[0] + j * r.step[0];
@@ -94,7 +95,8 @@ __global__ void index_copy_kernel(IRows r, long long *flag) {
  * part) walks the row's indices in order and adds those that fall in its range. Each element of
  * A still has one writer adding in index order (the result of the one-thread-a-row kernel), with
  * rows x parts threads at work. */
-__global__ void index_add_kernel(IRows r, long long *flag, int64_t parts) {
+__global__ void index_add_kernel(IRows r, long long *flag, unsigned long long tag,
+                                 unsigned long long mask, int64_t parts) {
     int64_t step = (int64_t)gridDim.x * blockDim.x, total = r.nrows * parts;
     int64_t chunk = (r.bound + parts - 1) / parts;
     for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < total; e += step) {
@@ -105,7 +107,7 @@ __global__ void index_add_kernel(IRows r, long long *flag, int64_t parts) {
         for (int64_t j = 0; j < r.n; j++) {
             int64_t v = *(const int64_t *)(p[2] + j * r.step[2]);
             if (v < 0 || v >= r.bound) {
-                atomicCAS((unsigned long long *)flag, 0ull, (unsigned long long)v | (1ull << 63));
+                atomicCAS((unsigned long long *)flag, 0ull, tag | ((unsigned long long)v & mask));
                 continue;
             }
             if (v < lo || v >= hi) continue;
@@ -194,7 +196,33 @@ struct MultiAdam {
     char *ptr[MULTI][4];
     bool vec[MULTI]; /* the four pointers allow 4-wide loads */
     AdamF<float> f[MULTI];
+    const float *scal[MULTI]; /* decay, -step_size, bc2 from the device (NULL: f's) */
 };
+
+/* The step-dependent scalars of up to MULTI parameters on the device: each parameter's f32 step
+ * count is incremented, then step_size = lr / (1 - beta1^step), bias_correction2_sqrt =
+ * sqrt(1 - beta2^step) and the decoupled decay 1 - lr * weight_decay are formed in double, as
+ * src/optim/adam.c does on the host, and rounded to f32 into out[3 k + {0, 1, 2}]. */
+struct AdamScalars {
+    int count;
+    float *step[MULTI];
+    const double *lr[MULTI];
+    double beta1[MULTI], beta2[MULTI], wd[MULTI];
+    float *out;
+};
+
+__global__ void adam_scalars_kernel(const __grid_constant__ AdamScalars a) {
+    int k = threadIdx.x;
+    if (k >= a.count) return;
+    float s = __fadd_rn(*a.step[k], 1.0f);
+    *a.step[k] = s;
+    double step = s, lr = *a.lr[k];
+    /* no FMA contraction: the host's roundings */
+    double bc1 = __dsub_rn(1.0, pow(a.beta1[k], step)), bc2 = __dsub_rn(1.0, pow(a.beta2[k], step));
+    a.out[3 * k] = (float)__dsub_rn(1.0, __dmul_rn(lr, a.wd[k]));
+    a.out[3 * k + 1] = (float)-__ddiv_rn(lr, bc1);
+    a.out[3 * k + 2] = (float)__dsqrt_rn(bc2);
+}
 
 __device__ inline float to_f(float x) { return x; }
 __device__ inline float to_f(__half x) { return __half2float(x); }
@@ -239,7 +267,12 @@ template <class T> __global__ void adam_multi_kernel(const __grid_constant__ Mul
             k++;
         int64_t base = (c - (k ? a.chunk_end[k - 1] : 0)) * MCHUNK;
         int64_t end = base + MCHUNK < a.n[k] ? base + MCHUNK : a.n[k];
-        const AdamF<float> &f = a.f[k];
+        AdamF<float> f = a.f[k];
+        if (a.scal[k]) {
+            f.decay = a.scal[k][0];
+            f.neg_step = a.scal[k][1];
+            f.bc2 = a.scal[k][2];
+        }
         T *P = (T *)a.ptr[k][0], *G = (T *)a.ptr[k][1], *M = (T *)a.ptr[k][2],
           *V = (T *)a.ptr[k][3];
         bool vec = a.vec[k];
@@ -267,9 +300,27 @@ template <class T> __global__ void adam_multi_kernel(const __grid_constant__ Mul
 using namespace cu;
 
 extern "C" cudaError_t cu_adam_step_multi(cudaStream_t s, born_dtype dt, int64_t count,
-                                          const cu_adam_item *items) {
+                                          const cu_adam_item *items, float *scratch) {
     if (dt != BORN_F32 && dt != BORN_F16 && dt != BORN_BF16) return cudaErrorNotSupported;
     for (int64_t i0 = 0; i0 < count; i0 += MULTI) {
+        bool on_device = items[i0].device_step != NULL;
+        if (on_device) {
+            AdamScalars sc;
+            sc.count = 0;
+            sc.out = scratch + 3 * i0;
+            for (int64_t i = i0; i < count && i < i0 + MULTI; i++, sc.count++) {
+                const cu_adam_item *it = &items[i];
+                if (!it->device_step || !it->device_lr || !scratch) return cudaErrorNotSupported;
+                sc.step[sc.count] = it->device_step;
+                sc.lr[sc.count] = it->device_lr;
+                sc.beta1[sc.count] = it->args.beta1;
+                sc.beta2[sc.count] = it->args.beta2;
+                sc.wd[sc.count] = it->args.weight_decay;
+            }
+            adam_scalars_kernel<<<1, MULTI, 0, s>>>(sc);
+            cudaError_t e = cudaGetLastError();
+            if (e != cudaSuccess) return e;
+        }
         MultiAdam a;
         a.count = 0;
         int64_t chunks = 0;
@@ -290,6 +341,7 @@ extern "C" cudaError_t cu_adam_step_multi(cudaStream_t s, born_dtype dt, int64_t
             a.ptr[k][2] = (char *)it->exp_avg.data;
             a.ptr[k][3] = (char *)it->exp_avg_sq.data;
             uintptr_t al = 4 * (uintptr_t)dtype_size(dt) - 1;
+            a.scal[k] = on_device ? scratch + 3 * i : nullptr;
             a.vec[k] = true;
             for (int q = 0; q < 4; q++)
                 a.vec[k] = a.vec[k] && ((uintptr_t)a.ptr[k][q] & al) == 0;
@@ -323,16 +375,17 @@ extern "C" cudaError_t cu_adam_step_multi(cudaStream_t s, born_dtype dt, int64_t
 
 extern "C" cudaError_t cu_index(cudaStream_t s, bool add, bool index_1d, const cu_strided *a,
                                 const cu_strided *b, const cu_strided *index, int dim,
-                                long long *flag) {
+                                long long *flag, unsigned long long tag,
+                                unsigned long long mask) {
     IRows r = make_irows(b, a, index, dim, index_1d);
     if (r.nrows == 0 || r.n == 0) return cudaSuccess;
     if (add) {
         /* enough threads to fill the GPU when the rows are few, each range at least 1 long */
         int64_t parts = r.nrows >= 65536 ? 1 : 65536 / r.nrows;
         if (parts > r.bound) parts = r.bound > 0 ? r.bound : 1;
-        index_add_kernel<<<grid_for(r.nrows * parts, 128), 128, 0, s>>>(r, flag, parts);
+        index_add_kernel<<<grid_for(r.nrows * parts, 128), 128, 0, s>>>(r, flag, tag, mask, parts);
     } else {
-        index_copy_kernel<<<grid_for(r.nrows * r.n, 256), 256, 0, s>>>(r, flag);
+        index_copy_kernel<<<grid_for(r.nrows * r.n, 256), 256, 0, s>>>(r, flag, tag, mask);
     }
     return cudaGetLastError();
 }

@@ -52,10 +52,11 @@ cudaError_t cu_softmax_backward(cudaStream_t s, bool log, const cu_strided *grad
                                 const cu_strided *grad_out, const cu_strided *y, int dim);
 
 /* Indexing (index_optim.cu): B = A[index] along dim (add false: gather, index_select) or
- * A[index] += B (add true: scatter_add, index_add); index_1d for index_select/index_add. An index
- * out of range sets *flag (zeroed by the caller) to its value with bit 63 set. */
+ * A[index] += B (add true: scatter_add, index_add); index_1d for index_select/index_add. The first
+ * index out of range met sets *flag (when it is 0) to tag | (its value & mask). */
 cudaError_t cu_index(cudaStream_t s, bool add, bool index_1d, const cu_strided *a,
-                     const cu_strided *b, const cu_strided *index, int dim, long long *flag);
+                     const cu_strided *b, const cu_strided *index, int dim, long long *flag,
+                     unsigned long long tag, unsigned long long mask);
 /* Fused optimizer updates (optim_step.h's contracts). */
 cudaError_t cu_sgd_step(cudaStream_t s, const cu_strided *param, const cu_strided *grad,
                         const cu_strided *buf, const born_sgd_step_args *args);
@@ -68,9 +69,12 @@ cudaError_t cu_adam_step(cudaStream_t s, const cu_strided *param, const cu_strid
 typedef struct cu_adam_item { /* backend.h's born_adam_multi_item (ops.c checks the layout) */
     cu_strided param, grad, exp_avg, exp_avg_sq;
     born_adam_step_args args;
+    float *device_step;     /* with device_lr: the step count and lr read on the device */
+    const double *device_lr;
 } cu_adam_item;
+/* scratch: device memory for 3 floats per item, used when the items have device_step. */
 cudaError_t cu_adam_step_multi(cudaStream_t s, born_dtype dt, int64_t count,
-                               const cu_adam_item *items);
+                               const cu_adam_item *items, float *scratch);
 
 /* Mirrors of backend.h's born_pool2d_geometry and born_conv2d_geometry (plugin.c checks the
  * layouts), which the .cu files cannot include. */

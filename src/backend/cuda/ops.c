@@ -45,6 +45,9 @@ born_status cuda_binary(born_binary_op op, const born_strided *out, const born_s
                    (op == BORN_BINARY_FLOOR_DIVIDE || op == BORN_BINARY_REMAINDER ||
                     op == BORN_BINARY_FMOD || op == BORN_BINARY_POW);
     int *flag = cuda_devices[dev].flag;
+    if (checked && cuda_devices[dev].capturing)
+        return cuda_error(BORN_ERR_DEVICE, "%s on integers: not allowed while cuda:%d captures a "
+                          "graph (its divisor or exponent check reads the device back)", name, dev);
     if (checked) {
         born_status st = cuda_check(cudaMemsetAsync(flag, 0, sizeof(int), s), name);
         if (st != BORN_OK) return st;
@@ -103,15 +106,30 @@ born_status cuda_unary_backward(born_unary_op op, const born_strided *grad_in,
                   cuda_host->unary_op_name(op), x->dtype);
 }
 
-/* Runs one indexing kernel and reports the first index out of range (the host waits). */
+/* Runs one indexing kernel and reports the first index out of range (the host waits). While the
+ * device captures a graph the check is deferred: the kernel flags the graph's site for this op and
+ * the next host sync after a replay reports it (graph.c). */
 static born_status run_index(const char *name, bool add, bool index_1d, const born_strided *a,
                              const born_strided *b, const born_strided *index, int dim) {
     int dev = cuda_device_of(b->data);
     cudaStream_t s = cuda_stream(dev);
+    long long size = (long long)(a->ndim ? a->shape[dim] : 1);
+    if (cuda_devices[dev].capturing) {
+        unsigned long long tag = cuda_defer_site(dev, name, dim, size);
+        if (!tag)
+            return cuda_error(BORN_ERR_MEMORY, "%s: too many index checks in captured graphs",
+                              name);
+        return result(cu_index(s, add, index_1d, CS(a), CS(b), CS(index), dim,
+                               (long long *)cuda_devices[dev].deferred, tag,
+                               (1ull << 47) - 1),
+                      name, a->dtype);
+    }
     long long *flag = cuda_devices[dev].index_flag;
     born_status st = cuda_check(cudaMemsetAsync(flag, 0, sizeof *flag, s), name);
     if (st == BORN_OK)
-        st = result(cu_index(s, add, index_1d, CS(a), CS(b), CS(index), dim, flag), name, a->dtype);
+        st = result(cu_index(s, add, index_1d, CS(a), CS(b), CS(index), dim, flag, 1ull << 63,
+                             ~(1ull << 63)),
+                    name, a->dtype);
     long long bad = 0;
     if (st == BORN_OK)
         st = cuda_check(cudaMemcpyAsync(&bad, flag, sizeof bad, cudaMemcpyDeviceToHost, s), name);
@@ -120,7 +138,7 @@ static born_status run_index(const char *name, bool add, bool index_1d, const bo
     long long value = (long long)((unsigned long long)bad & ~(1ull << 63));
     if (value & (1ll << 62)) value = (long long)((unsigned long long)value | (1ull << 63)); /* negative */
     return cuda_error(BORN_ERR_ARGUMENT, "index %lld is out of range for dimension %d of size %lld",
-                      value, dim, (long long)(a->ndim ? a->shape[dim] : 1));
+                      value, dim, size);
 }
 
 born_status cuda_gather(const born_strided *out, const born_strided *in, const born_strided *index,
@@ -160,13 +178,23 @@ born_status cuda_adam_step(const born_strided *param, const born_strided *grad,
 }
 
 _Static_assert(sizeof(cu_adam_item) == sizeof(born_adam_multi_item) &&
-                   offsetof(cu_adam_item, args) == offsetof(born_adam_multi_item, args),
+                   offsetof(cu_adam_item, args) == offsetof(born_adam_multi_item, args) &&
+                   offsetof(cu_adam_item, device_step) ==
+                       offsetof(born_adam_multi_item, device_step) &&
+                   offsetof(cu_adam_item, device_lr) == offsetof(born_adam_multi_item, device_lr),
                "cu_adam_item mirrors born_adam_multi_item");
 
 born_status cuda_adam_step_multi(int64_t count, const born_adam_multi_item *items) {
     if (count <= 0) return BORN_OK;
     int dev = cuda_device_of(items[0].param.data);
-    return result(cu_adam_step_multi(cuda_stream(dev), items[0].param.dtype, count,
-                                     (const cu_adam_item *)items),
-                  "adam step", items[0].param.dtype);
+    float *scratch = NULL;
+    if (items[0].device_step) { /* the per-parameter scalars computed on the device */
+        scratch = cuda_mem_alloc(dev, (size_t)count * 3 * sizeof(float));
+        if (!scratch) return BORN_ERR_MEMORY; /* cuda_mem_alloc recorded the sizes */
+    }
+    born_status st = result(cu_adam_step_multi(cuda_stream(dev), items[0].param.dtype, count,
+                                               (const cu_adam_item *)items, scratch),
+                            "adam step", items[0].param.dtype);
+    cuda_mem_free(dev, scratch); /* stream ordered: the next user queues after this step */
+    return st;
 }

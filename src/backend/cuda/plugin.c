@@ -115,6 +115,11 @@ static const born_backend cuda_vtable = {
     .linear_fused = cuda_linear_fused,
     .linear_weight_grad = cuda_linear_weight_grad,
     .attention_strided_io = true,
+    .graph_begin = cuda_graph_begin,
+    .graph_end = cuda_graph_end,
+    .graph_replay = cuda_graph_replay,
+    .graph_free = cuda_graph_free,
+    .adam_multi_device_scalars = true,
 };
 
 __attribute__((visibility("default"))) born_status born_plugin_open(const born_plugin_host *host,
@@ -156,12 +161,17 @@ born_status born_plugin_open(const born_plugin_host *host, born_plugin_info *inf
             (e = cudaGetDeviceProperties(&prop, i)) != cudaSuccess ||
             (e = cudaStreamCreateWithFlags(&d->stream, cudaStreamNonBlocking)) != cudaSuccess ||
             (e = cudaMalloc((void **)&d->flag, sizeof(int))) != cudaSuccess ||
-            (e = cudaMalloc((void **)&d->index_flag, sizeof(long long))) != cudaSuccess) {
+            (e = cudaMalloc((void **)&d->index_flag, sizeof(long long))) != cudaSuccess ||
+            (e = cudaMalloc((void **)&d->deferred, sizeof *d->deferred)) != cudaSuccess ||
+            (e = cudaMemsetAsync(d->deferred, 0, sizeof *d->deferred, d->stream)) != cudaSuccess ||
+            (e = cudaHostAlloc((void **)&d->deferred_host, sizeof *d->deferred_host,
+                               cudaHostAllocDefault)) != cudaSuccess) {
             (void)cudaGetLastError();
             snprintf(info->why, sizeof info->why, "cuda:%d could not be set up: %s", i,
                      cudaGetErrorString(e));
             return BORN_OK;
         }
+        *d->deferred_host = 0;
         d->sm_count = prop.multiProcessorCount;
         d->total_memory = prop.totalGlobalMem;
         snprintf(d->name, sizeof d->name, "%s", prop.name);

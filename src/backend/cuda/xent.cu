@@ -49,7 +49,8 @@ template <class C> __device__ inline void pair_add(C &m, C &s, C m2, C s2) {
 
 template <class T, class C>
 __global__ void __launch_bounds__(XT) xent_kernel(const T *x, int64_t xs, int64_t n, const int64_t *t,
-                                                  int64_t ts, int64_t ignore, C *loss, C *lse) {
+                                                  int64_t ts, int64_t ignore, C *loss, C *lse,
+                                                  unsigned long long *flag, unsigned long long tag) {
     __shared__ C sm[XT / 32], ss[XT / 32];
     const int64_t row = blockIdx.x;
     const T *xr = x + row * xs;
@@ -79,8 +80,10 @@ __global__ void __launch_bounds__(XT) xent_kernel(const T *x, int64_t xs, int64_
         for (int w = 1; w < XT / 32; w++) pair_add(M, S, sm[w], ss[w]);
         C l = M == -(C)INFINITY ? -(C)INFINITY : M + x_log(S);
         int64_t tv = t[row * ts];
+        bool bad = tv != ignore && (tv < 0 || tv >= n); /* never read: NaN, and flagged */
+        if (bad && flag) atomicCAS(flag, 0ull, tag | ((unsigned long long)tv & ((1ull << 47) - 1)));
         lse[row] = l;
-        loss[row] = tv == ignore ? (C)0 : l - (C)ldx(xr + tv);
+        loss[row] = tv == ignore ? (C)0 : bad ? (C)NAN : l - (C)ldx(xr + tv);
     }
 }
 
@@ -145,7 +148,8 @@ template <> struct H8<__half> {
  * into its running pair (pair_add), so a rescale costs one exp a chunk. */
 template <class T>
 __global__ void __launch_bounds__(XT) xent8_kernel(const T *x, int64_t xs, int64_t n, const int64_t *t,
-                                                   int64_t ts, int64_t ignore, float *loss, float *lse) {
+                                                   int64_t ts, int64_t ignore, float *loss, float *lse,
+                                                   unsigned long long *flag, unsigned long long tag) {
     __shared__ float sm[XT / 32], ss[XT / 32];
     const int64_t row = blockIdx.x;
     const T *xr = x + row * xs;
@@ -185,8 +189,10 @@ __global__ void __launch_bounds__(XT) xent8_kernel(const T *x, int64_t xs, int64
         for (int w = 1; w < XT / 32; w++) pair_add(M, S, sm[w], ss[w]);
         float l = M == -INFINITY ? -INFINITY : M + logf(S);
         int64_t tv = t[row * ts];
+        bool bad = tv != ignore && (tv < 0 || tv >= n);
+        if (bad && flag) atomicCAS(flag, 0ull, tag | ((unsigned long long)tv & ((1ull << 47) - 1)));
         lse[row] = l;
-        loss[row] = tv == ignore ? 0.f : l - ldx(xr + tv);
+        loss[row] = tv == ignore ? 0.f : bad ? NAN : l - ldx(xr + tv);
     }
 }
 
@@ -221,7 +227,8 @@ bool fits8(const cu_strided *x, const void *out) {
 
 template <class T, class C>
 cudaError_t fwd(cudaStream_t s, const cu_strided *loss, const cu_strided *lse, const cu_strided *x,
-                const cu_strided *t, int64_t ignore) {
+                const cu_strided *t, int64_t ignore, unsigned long long *flag,
+                unsigned long long tag) {
     int64_t rows = x->shape[0], n = x->shape[1];
     if (rows == 0) return cudaSuccess;
     if (rows > 0x7fffffff) return cudaErrorNotSupported;
@@ -229,13 +236,14 @@ cudaError_t fwd(cudaStream_t s, const cu_strided *loss, const cu_strided *lse, c
         if (fits8(x, NULL)) {
             xent8_kernel<T><<<(unsigned)rows, XT, 0, s>>>((const T *)x->data, x->strides[0], n,
                                                           (const int64_t *)t->data, t->strides[0],
-                                                          ignore, (float *)loss->data, (float *)lse->data);
+                                                          ignore, (float *)loss->data, (float *)lse->data,
+                                                          flag, tag);
             return cudaGetLastError();
         }
     }
     xent_kernel<T, C><<<(unsigned)rows, XT, 0, s>>>((const T *)x->data, x->strides[0], n,
                                                      (const int64_t *)t->data, t->strides[0], ignore,
-                                                     (C *)loss->data, (C *)lse->data);
+                                                     (C *)loss->data, (C *)lse->data, flag, tag);
     return cudaGetLastError();
 }
 
@@ -264,15 +272,17 @@ cudaError_t bwd(cudaStream_t s, const cu_strided *gx, const cu_strided *x, const
 
 extern "C" cudaError_t cu_cross_entropy(cudaStream_t s, const cu_strided *loss, const cu_strided *lse,
                                         const cu_strided *x, const cu_strided *target,
-                                        int64_t ignore_index) {
+                                        int64_t ignore_index, unsigned long long *flag,
+                                        unsigned long long tag) {
     using namespace cu;
     if (x->ndim != 2 || (x->shape[1] > 1 && x->strides[1] != 1) || target->dtype != BORN_I64)
         return cudaErrorNotSupported;
     switch (x->dtype) {
-    case BORN_F32: return fwd<float, float>(s, loss, lse, x, target, ignore_index);
-    case BORN_F64: return fwd<double, double>(s, loss, lse, x, target, ignore_index);
-    case BORN_F16: return fwd<__half, float>(s, loss, lse, x, target, ignore_index);
-    case BORN_BF16: return fwd<__nv_bfloat16, float>(s, loss, lse, x, target, ignore_index);
+    case BORN_F32: return fwd<float, float>(s, loss, lse, x, target, ignore_index, flag, tag);
+    case BORN_F64: return fwd<double, double>(s, loss, lse, x, target, ignore_index, flag, tag);
+    case BORN_F16: return fwd<__half, float>(s, loss, lse, x, target, ignore_index, flag, tag);
+    case BORN_BF16:
+        return fwd<__nv_bfloat16, float>(s, loss, lse, x, target, ignore_index, flag, tag);
     default: return cudaErrorNotSupported;
     }
 }

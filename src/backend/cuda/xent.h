@@ -12,8 +12,11 @@ extern "C" {
 /* loss[i] = lse_i - x[i, t_i] (0 where t_i == ignore_index) and lse[i] for the rows of x [N, C]
  * (f32/f64/f16/bf16, stride 1 along C) with i64 targets [N]; loss and lse in the compute type (f64
  * for f64, else f32). One block a row: one pass for the max and the sum, one read of x[i, t_i]. */
+/* A target outside [0, C) (not ignore_index) gives a NaN loss and, when flag is not NULL, sets
+ * *flag (if 0) to tag | (the target & (2^47 - 1)) (graph.c's deferred checks). */
 cudaError_t cu_cross_entropy(cudaStream_t s, const cu_strided *loss, const cu_strided *lse,
-                             const cu_strided *x, const cu_strided *target, int64_t ignore_index);
+                             const cu_strided *x, const cu_strided *target, int64_t ignore_index,
+                             unsigned long long *flag, unsigned long long tag);
 /* grad_x[i, c] = g[i] (exp(x[i, c] - lse[i]) - [c == t_i]), rows where t_i == ignore_index zero;
  * grad_x contiguous in x's dtype, g and lse [N] in the compute type. */
 cudaError_t cu_cross_entropy_backward(cudaStream_t s, const cu_strided *grad_x, const cu_strided *x,

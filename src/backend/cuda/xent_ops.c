@@ -19,7 +19,16 @@ born_status cuda_cross_entropy(const born_strided *loss, const born_strided *lse
                                const born_strided *x, const born_strided *target,
                                int64_t ignore_index) {
     int dev = cuda_device_of(lse->data);
-    return result(cu_cross_entropy(cuda_stream(dev), CS(loss), CS(lse), CS(x), CS(target), ignore_index),
+    unsigned long long *flag = NULL, tag = 0;
+    if (cuda_devices[dev].capturing) { /* the host checked the targets before, except in captures */
+        tag = cuda_defer_site(dev, "cross_entropy (its target)", 1, (long long)x->shape[1]);
+        if (!tag)
+            return cuda_error(BORN_ERR_MEMORY, "cross_entropy: too many index checks in captured "
+                              "graphs");
+        flag = cuda_devices[dev].deferred;
+    }
+    return result(cu_cross_entropy(cuda_stream(dev), CS(loss), CS(lse), CS(x), CS(target),
+                                   ignore_index, flag, tag),
                   "cross_entropy", x->dtype);
 }
 
