@@ -18,6 +18,11 @@ Run by hand from the repository root:  python3 tools/gen_onnx_fixtures.py
   se_residual.onnx, se_residual_{x,s,t,y1,y2}.npy  x + x * s (PaddleOCR det's neck: Mul by one value
                                per channel, then Add of x) and x + t * x with t broadcast over the
                                channels: each Mul + Add made one step (alone with --se)
+  resize_add.onnx, resize_add_{x,a,b,c,y1,y2,y3,y4}.npy  Add(a, Resize(x)) by 2 (det's FPN neck),
+                               Add(Resize(x) by 3 along W only, b), Add(c, Resize(x)) with c
+                               broadcast (the fused step's fallback through the Add), and a Resize
+                               by 4 read by the Add and another node (not fused) (alone with
+                               --resize-add)
   lstm.onnx, lstm_{x1,h1,c1,x2}.npy, lstm_out_{0..5}.npy  two LSTMs with initializer weights (packed
                                at load): bidirectional with bias and peepholes, H = 5 (gate rows
                                not a multiple of 8), and forward with H = 96;
@@ -294,6 +299,40 @@ def se_residual():
         np.save(os.path.join(OUT, f"se_residual_{k}.npy"), v)
 
 
+def resize_add():
+    rng = np.random.default_rng(19)
+    f = lambda *s: rng.standard_normal(s).astype(np.float32)
+    const = lambda n, v: helper.make_node("Constant", [], [n], value=helper.make_tensor(
+        n, TensorProto.FLOAT, [len(v)], v))
+    rs = lambda x, sc, y: helper.make_node("Resize", [x, "", sc], [y], mode="nearest",
+                                           coordinate_transformation_mode="asymmetric",
+                                           nearest_mode="floor")
+    nodes = [
+        const("s2", [1, 1, 2, 2]), const("s3", [1, 1, 1, 3]), const("s4", [1, 1, 4, 4]),
+        rs("x", "s2", "r1"), helper.make_node("Add", ["a", "r1"], ["y1"]),
+        rs("x", "s3", "r2"), helper.make_node("Add", ["r2", "b"], ["y2"]),
+        rs("x", "s2", "r3"), helper.make_node("Add", ["c", "r3"], ["y3"]),
+        rs("x", "s4", "r4"), helper.make_node("Add", ["r4", "r4"], ["y4"]),
+    ]
+    vi = lambda n, s: helper.make_tensor_value_info(n, TensorProto.FLOAT, s)
+    g = helper.make_graph(nodes, "resize_add",
+                          [vi("x", [2, 3, 4, 5]), vi("a", [2, 3, 8, 10]), vi("b", [2, 3, 4, 15]),
+                           vi("c", [1, 3, 1, 10])],
+                          [vi("y1", [2, 3, 8, 10]), vi("y2", [2, 3, 4, 15]), vi("y3", [2, 3, 8, 10]),
+                           vi("y4", [2, 3, 16, 20])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="born-fixtures")
+    m.ir_version = 8
+    path = os.path.join(OUT, "resize_add.onnx")
+    onnx.save(m, path)
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    feed = {"x": f(2, 3, 4, 5), "a": f(2, 3, 8, 10), "b": f(2, 3, 4, 15), "c": f(1, 3, 1, 10)}
+    ys = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"]).run(None, feed)
+    for k, v in list(feed.items()) + [(f"y{i + 1}", y) for i, y in enumerate(ys)]:
+        np.save(os.path.join(OUT, f"resize_add_{k}.npy"), v)
+
+
 def convt():
     rng = np.random.default_rng(13)
     f = lambda *s: rng.standard_normal(s).astype(np.float32)
@@ -386,6 +425,9 @@ if __name__ == "__main__":
     if "--se" in sys.argv:
         se_residual()
         sys.exit(0)
+    if "--resize-add" in sys.argv:
+        resize_add()
+        sys.exit(0)
     if "--lstm" in sys.argv:
         lstm()
         shape_memo()
@@ -394,6 +436,7 @@ if __name__ == "__main__":
         epilogue()
         convt()
         se_residual()
+        resize_add()
         lstm()
         shape_memo()
         small()

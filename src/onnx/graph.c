@@ -162,6 +162,7 @@ static born_status find_last_uses(onnx_plan *p) {
         for (int j = 0; j < ps->node->ninputs; j++)
             if (ps->in[j] >= 0) p->last_use[ps->in[j]] = i;
         for (int j = 0; j < ps->nimplicit; j++) p->last_use[ps->implicit[j]] = i;
+        if (ps->addend1 > 0) p->last_use[ps->addend1 - 1] = i;
         for (int j = 0; j < ps->node->noutputs; j++) /* unread outputs die right away */
             if (ps->out[j] >= 0 && p->last_use[ps->out[j]] < i) p->last_use[ps->out[j]] = i;
     }
@@ -187,7 +188,7 @@ static born_status mark_memo(onnx_plan *p) {
         const onnx_node *n = ps->node;
         ps->memo = MEMO_NONE;
         ps->memo_rank = -1;
-        if (ps->nsubplans || ps->nimplicit || ps->act || ps->nep || ps->over[0] || ps->over[1] ||
+        if (ps->nsubplans || ps->nimplicit || ps->act || ps->nep || ps->addend1 || ps->over[0] || ps->over[1] ||
             ps->over[2] || n->ninputs < 1 || n->ninputs > 4 || n->noutputs != 1 || ps->out[0] < 0 ||
             p->last_use[ps->out[0]] == INT_MAX)
             continue;
@@ -559,6 +560,11 @@ static void release_last_uses(const onnx_plan *p, born_tensor **vals, const plan
             vals[s] = NULL;
         }
     }
+    int sa = ps->addend1 - 1;
+    if (sa >= 0 && p->last_use[sa] == i && vals[sa]) {
+        born_free(vals[sa]);
+        vals[sa] = NULL;
+    }
     for (int j = 0; j < n->noutputs; j++) {
         int s = ps->out[j];
         if (s >= 0 && p->last_use[s] == i && vals[s]) {
@@ -626,7 +632,12 @@ born_status onnx_plan_run(onnx_plan *p, onnx_env *parent, born_tensor *const *in
             continue;
         }
         for (int j = 0; j < n->noutputs; j++) outs[j] = NULL;
-        onnx_op_ctx c = {n, p->opset, ins, nin, outs, n->noutputs, &env, ps};
+        onnx_op_ctx c = {n, p->opset, ins, nin, outs, n->noutputs, &env, ps, NULL, ps->addend_first};
+        if (ps->addend1 > 0 && !(c.addend = env_get(&env, ps->addend1 - 1))) {
+            st = born_error(BORN_ERR_INTERNAL, "onnx: %s: its fused Add's input has no value",
+                            node_label(n, lb, sizeof lb));
+            break;
+        }
         double prof_t0 = prof ? onnx_prof_now() : 0;
         born_scope_begin();
         st = ps->fn(&c);

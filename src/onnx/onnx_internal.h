@@ -37,6 +37,8 @@ typedef struct onnx_op_ctx {
     int nout;
     onnx_env *env;  /* for subgraph-running ops */
     const void *subplans; /* onnx_plan *const * per graph attribute, in attribute order */
+    born_tensor *addend;  /* fused steps only (plan.h, addend1): the Add's other operand */
+    bool addend_first;    /* it is the Add's first operand */
 } onnx_op_ctx;
 
 typedef born_status (*onnx_op_fn)(onnx_op_ctx *c);

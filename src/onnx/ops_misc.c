@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "onnx/onnx_internal.h"
+#include "onnx/plan.h"
 
 typedef struct rs_params {
     int mode; /* 0 nearest, 1 linear, 2 cubic */
@@ -111,14 +112,50 @@ typedef struct nearest_job {
     int r;
     int64_t L[BORN_MAX_DIMS], O[BORN_MAX_DIMS];
     const int64_t *idx[BORN_MAX_DIMS];
+    int64_t rep;      /* > 0: the last axis's table is o / rep (an integer upscale) */
+    const float *add; /* fused Add (onnx_op_fused_resize_add): y = add + resized, or resized +
+                         add when !add_first, add shaped as y */
+    bool add_first;
 } nearest_job;
+
+/* One output row from the source row xs: y[o] = xs[last[o]] (+ the addend's row). */
+static void nearest_row(const nearest_job *j, const float *xs, float *yr, const float *ar) {
+    const int64_t ow = j->O[j->r - 1], *last = j->idx[j->r - 1], rep = j->rep;
+    if (!ar) {
+        if (!last) memcpy(yr, xs, (size_t)ow * sizeof(float));
+        else if (rep == 2)
+            for (int64_t i = 0; i < ow / 2; i++) yr[2 * i] = yr[2 * i + 1] = xs[i];
+        else if (rep > 0)
+            for (int64_t i = 0; i < ow / rep; i++)
+                for (int64_t q = 0; q < rep; q++) yr[i * rep + q] = xs[i];
+        else
+            for (int64_t o = 0; o < ow; o++) yr[o] = xs[last[o]];
+        return;
+    }
+    if (j->add_first) { /* add + resized, in the Add's order */
+        if (!last)
+            for (int64_t o = 0; o < ow; o++) yr[o] = ar[o] + xs[o];
+        else if (rep == 2)
+            for (int64_t i = 0; i < ow / 2; i++) {
+                float v = xs[i];
+                yr[2 * i] = ar[2 * i] + v;
+                yr[2 * i + 1] = ar[2 * i + 1] + v;
+            }
+        else
+            for (int64_t o = 0; o < ow; o++) yr[o] = ar[o] + xs[last[o]];
+    } else {
+        if (!last)
+            for (int64_t o = 0; o < ow; o++) yr[o] = xs[o] + ar[o];
+        else
+            for (int64_t o = 0; o < ow; o++) yr[o] = xs[last[o]] + ar[o];
+    }
+}
 
 /* Output rows (all axes but the last) [begin, end). */
 static void nearest_rows(int64_t begin, int64_t end, void *arg) {
     const nearest_job *j = arg;
     int r = j->r;
     int64_t ow = j->O[r - 1];
-    const int64_t *last = j->idx[r - 1];
     int64_t prev = -1; /* the source row of the row before (upsampling repeats rows: a copy) */
     for (int64_t row = begin; row < end; row++) {
         int64_t rem = row, src = 0, mul = 1;
@@ -130,21 +167,22 @@ static void nearest_rows(int64_t begin, int64_t end, void *arg) {
         }
         const float *xs = j->x + src * j->L[r - 1];
         float *yr = j->y + row * ow;
-        if (src == prev) memcpy(yr, yr - ow, (size_t)ow * sizeof(float));
-        else if (!last) memcpy(yr, xs, (size_t)ow * sizeof(float));
-        else
-            for (int64_t o = 0; o < ow; o++) yr[o] = xs[last[o]];
+        if (src == prev && !j->add) memcpy(yr, yr - ow, (size_t)ow * sizeof(float));
+        else nearest_row(j, xs, yr, j->add ? j->add + row * ow : NULL);
         prev = src;
     }
 }
 
+/* add (NULL: none) is an f32 contiguous tensor shaped O, added as described in nearest_job. */
 static born_tensor *resize_nearest_f32(born_tensor *x, const int64_t *O, const double *scale,
-                                       const rs_params *p, const double *roi) {
+                                       const rs_params *p, const double *roi, born_tensor *add,
+                                       bool add_first) {
     int r = born_tensor_ndim(x);
     born_tensor *xf = onnx_as(x, BORN_F32);
     born_tensor *y = xf ? born_empty(BORN_F32, r, O) : NULL;
     if (!y) return NULL;
-    nearest_job j = {born_data_f32(xf), born_data_f32(y), r, {0}, {0}, {NULL}};
+    nearest_job j = {born_data_f32(xf), born_data_f32(y), r, {0}, {0}, {NULL}, 0,
+                     add ? born_data_f32(add) : NULL, add_first};
     int64_t total = 0, rows = 1;
     for (int a = 0; a < r; a++) total += O[a];
     int64_t *tab = malloc((size_t)(total + 1) * sizeof *tab), *t = tab;
@@ -165,6 +203,12 @@ static born_tensor *resize_nearest_f32(born_tensor *x, const int64_t *O, const d
         }
         j.idx[a] = t;
         t += O[a];
+    }
+    if (r > 0 && j.idx[r - 1] && j.L[r - 1] > 0 && O[r - 1] % j.L[r - 1] == 0) {
+        int64_t rep = O[r - 1] / j.L[r - 1];
+        bool plain = true; /* the table is o / rep: copies in runs of rep */
+        for (int64_t o = 0; o < O[r - 1] && plain; o++) plain = j.idx[r - 1][o] == o / rep;
+        if (plain) j.rep = rep;
     }
     int64_t ow = r ? O[r - 1] : 1, grain = ow > 0 ? (32768 + ow - 1) / ow : 1;
     if (r > 0 && total > 0 && born_tensor_numel(y) > 0) born_parallel_for(rows, grain, nearest_rows, &j);
@@ -262,7 +306,12 @@ static born_status resize(onnx_op_ctx *c, bool upsample) {
             }
             if (O[a] < 0) return onnx_fail(c, BORN_ERR_SHAPE, "negative output size");
         }
-        ONNX_OUT(0, resize_nearest_f32(x, O, sc, &p, roi));
+        born_tensor *add = c->addend;
+        bool fits = add && born_tensor_dtype(add) == BORN_F32 && born_tensor_ndim(add) == r &&
+                    born_tensor_is_contiguous(add);
+        for (int a = 0; a < r && fits; a++) fits = born_tensor_shape(add)[a] == O[a];
+        if (fits) c->addend = NULL; /* added here */
+        ONNX_OUT(0, resize_nearest_f32(x, O, sc, &p, roi, fits ? add : NULL, c->addend_first));
         return BORN_OK;
     }
     born_tensor *y = onnx_as(x, BORN_F64);
@@ -288,6 +337,27 @@ static born_status resize(onnx_op_ctx *c, bool upsample) {
 }
 
 static born_status op_Resize(onnx_op_ctx *c) { return resize(c, false); }
+
+born_status onnx_op_fused_resize_add(onnx_op_ctx *c) {
+    born_tensor *addend = c->addend;
+    ONNX_TRY(resize(c, false)); /* adds c->addend itself where it can, and then clears it */
+    if (!c->addend) return BORN_OK;
+    /* otherwise the Add node's own operator on the resized tensor, in the node's operand order */
+    onnx_op_fn add = onnx_op_find("Add");
+    born_tensor *pair[2] = {c->addend_first ? addend : c->out[0], c->addend_first ? c->out[0] : addend};
+    born_tensor *out[1] = {NULL};
+    onnx_op_ctx ac = *c;
+    ac.in = pair;
+    ac.nin = 2;
+    ac.out = out;
+    ac.nout = 1;
+    ac.addend = NULL;
+    ac.subplans = NULL;
+    if (!add) return onnx_fail(c, BORN_ERR_INTERNAL, "no Add operator");
+    ONNX_TRY(add(&ac));
+    c->out[0] = out[0];
+    return BORN_OK;
+}
 static born_status op_Upsample(onnx_op_ctx *c) { return resize(c, true); }
 
 const onnx_op_entry onnx_ops_misc[] = {{"Resize", op_Resize}, {"Upsample", op_Upsample}, {NULL, NULL}};

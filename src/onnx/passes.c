@@ -71,7 +71,7 @@ static bool fold(onnx_plan *p, plan_step *ps) {
     born_tensor *ins[64], *outs[64];
     for (int j = 0; j < n->ninputs; j++) ins[j] = ps->in[j] >= 0 ? p->consts[ps->in[j]] : NULL;
     for (int j = 0; j < n->noutputs; j++) outs[j] = NULL;
-    onnx_op_ctx c = {n, p->opset, ins, n->ninputs, outs, n->noutputs, NULL, ps};
+    onnx_op_ctx c = {n, p->opset, ins, n->ninputs, outs, n->noutputs, NULL, ps, NULL, false};
     born_scope_begin();
     bool ok = ps->fn(&c) == BORN_OK;
     for (int j = 0; j < n->noutputs && ok; j++)
@@ -441,6 +441,38 @@ static bool fuse_scale_add(onnx_plan *p, const int *readers, int i) {
     return true;
 }
 
+/* Resize (i) whose output is read only by an Add (k): one step in the Add's place (where both of
+ * its operands exist) that resizes and adds (onnx_op_fused_resize_add): the Resize's node and
+ * inputs, the Add's output, the Add's other operand as the addend. det's FPN neck upsamples and
+ * adds so three times; the resized tensor is then never written. */
+static bool fuse_resize_add(onnx_plan *p, const int *readers, int i) {
+    plan_step *rs = &p->steps[i];
+    if (rs->node->noutputs != 1 || rs->act || rs->nep || rs->addend1 || rs->over[0] ||
+        rs->over[1] || rs->over[2] || rs->nsubplans || rs->nimplicit)
+        return false;
+    int k = sole_reader(p, readers, rs->out[0], i);
+    if (k < 0 || !is_op(&p->steps[k], "Add")) return false;
+    plan_step *ad = &p->steps[k];
+    if (ad->node->ninputs != 2 || ad->node->noutputs != 1 || ad->act || ad->nep || ad->addend1 ||
+        ad->over[0] || ad->over[1] || ad->over[2] || ad->in[0] < 0 || ad->in[1] < 0 ||
+        (ad->in[0] == rs->out[0]) == (ad->in[1] == rs->out[0]))
+        return false;
+    bool first = ad->in[1] == rs->out[0];
+    int other = first ? ad->in[0] : ad->in[1];
+    /* step k takes the Resize's node and inputs; step i, now the Add's, is dropped */
+    const onnx_node *an = ad->node;
+    int *ain = ad->in;
+    ad->node = rs->node;
+    ad->in = rs->in;
+    ad->fn = onnx_op_fused_resize_add;
+    ad->addend1 = other + 1;
+    ad->addend_first = first;
+    rs->node = an;
+    rs->in = ain;
+    rs->fn = NULL;
+    return true;
+}
+
 born_status onnx_plan_optimize(onnx_plan *p) {
     for (int i = 0; i < p->nsteps; i++)
         if (foldable(p, &p->steps[i]) && fold(p, &p->steps[i])) p->steps[i].fn = NULL;
@@ -470,6 +502,8 @@ born_status onnx_plan_optimize(onnx_plan *p) {
             }
     for (int i = 0; i < p->nsteps; i++) /* x + x * s (after the epilogues: x may be a conv's) */
         if (p->steps[i].fn && is_op(&p->steps[i], "Mul")) fuse_scale_add(p, readers, i);
+    for (int i = 0; i < p->nsteps; i++) /* Resize + Add (det's neck) */
+        if (p->steps[i].fn && is_op(&p->steps[i], "Resize")) fuse_resize_add(p, readers, i);
     free(readers);
     int n = 0;
     for (int i = 0; i < p->nsteps; i++) {

@@ -36,6 +36,11 @@ typedef struct plan_step {
     } ep[8];
     onnx_conv_prep *prep; /* owned: a Conv's packed weights and the epilogue it applies itself */
     onnx_lstm_prep *lstm; /* owned: an LSTM's packed constant weights (src/onnx/rnn_prep.c) */
+    /* a Resize whose output only an Add read (passes.c, fuse_resize_add): the Add's other input's
+     * slot + 1 (0: none), handed to the op as onnx_op_ctx.addend; addend_first: it was the Add's
+     * first input */
+    int addend1;
+    bool addend_first;
     /* shape work remembered between runs (graph.c): MEMO_SHAPE for Shape/Size (the outputs of
      * the last run are reused while the input's shape is the same), MEMO_PURE for a small pure op
      * whose inputs are all constants or remembered outputs (reused while the inputs are the very
@@ -103,6 +108,10 @@ void onnx_prof_report(const onnx_plan *p);
 /* The fused Mul+Add step of a squeeze-and-excitation residual (src/onnx/ops_fused.c):
  * in[0] + in[0] * in[1], the product rounded first, as the two nodes give it. */
 born_status onnx_op_fused_scale_add(onnx_op_ctx *c);
+
+/* The fused Resize+Add step (src/onnx/ops_misc.c): Resize of the node's inputs, then Add with
+ * c->addend in the Add's operand order; nearest f32 resizes write the sum in one pass. */
+born_status onnx_op_fused_resize_add(onnx_op_ctx *c);
 
 /* The fused MatMul+Add step: in[0] @ in[1]^T + in[2] (in[1] the transposed weight). */
 born_status onnx_op_fused_linear(onnx_op_ctx *c);
