@@ -1,5 +1,6 @@
 /* Born's flash attention on CUDA: born_scaled_dot_product_attention (flash kernel) on GPU tensors,
- * forward and forward+backward, in TFLOP/s (the median of 10 timed runs after 3 warm-ups, each
+ * forward and forward+backward, through the path BORN_ATTENTION picks (unset: the default, cuDNN's
+ * fused attention where present; born: Born's own kernel; the row is labelled with it), in TFLOP/s (the median of 10 timed runs after 3 warm-ups, each
  * timed on the host to the stream's end; causal FLOPs counted as half of 4 B H T^2 D forward and
  * 2.5x that for forward+backward, FlashAttention's convention). Run beside attn_torch.py.
  *   cc -O2 -std=c11 -D_DEFAULT_SOURCE -Iinclude bench/cuda/attn_born.c build/X/libborn.a -lm \
@@ -49,6 +50,9 @@ int main(int argc, char **argv) {
     p.is_causal = true;
     p.kernel = BORN_SDPA_FLASH;
     double flop = 4.0 * b * h * t * t * d / 2;
+    const char *path = getenv("BORN_ATTENTION");
+    char label[32];
+    snprintf(label, sizeof label, "born-%s", path && *path ? path : "default");
     for (int bwd = 0; bwd < 2; bwd++) {
         double ts[10];
         for (int i = 0; i < 13; i++) {
@@ -65,8 +69,8 @@ int main(int argc, char **argv) {
         }
         qsort(ts, 10, sizeof ts[0], cmp);
         double med = (ts[4] + ts[5]) / 2, f = bwd ? 3.5 * flop : flop;
-        printf("born  %-5s B%lld H%lld T%lld D%lld causal %-7s %9.3f ms  %7.1f TFLOP/s\n", argv[1],
-               (long long)b, (long long)h, (long long)t, (long long)d, bwd ? "fwd+bwd" : "fwd",
+        printf("%-15s %-5s B%lld H%lld T%lld D%lld causal %-7s %9.3f ms  %7.1f TFLOP/s\n", label,
+               argv[1], (long long)b, (long long)h, (long long)t, (long long)d, bwd ? "fwd+bwd" : "fwd",
                med * 1e3, f / med / 1e12);
     }
     return 0;

@@ -2,12 +2,22 @@
  * for random shapes (sequence lengths that are not multiples of the 32-row tile, GQA, causal with
  * a kv offset, bool and additive masks, strided inputs, dropout on the same Philox stream) in
  * f32, f64, f16 and bf16, with fresh random inputs and poisoned device memory under
- * `make test-cuda`. Without a GPU only the skip path runs. */
+ * `make test-cuda`. These run Born's own kernels (BORN_ATTENTION=born: the cuDNN path that is the
+ * default where it serves is test_cuda_attention_cudnn.c's). Without a GPU only the skip path
+ * runs. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/cuda_check.h"
+
+/* Born's kernels for the duration of a test (the cuDNN path is tested on its own). */
+static void born_kernels(bool on) {
+    if (on)
+        setenv("BORN_ATTENTION", "born", 1);
+    else
+        unsetenv("BORN_ATTENTION");
+}
 
 /* ||got - ref|| / max(||ref||, 0.05 sqrt(n)) <= tol: relative to the reference's norm, but never
  * to less than an RMS of 0.05 per element, since a gradient that is zero in exact arithmetic (one
@@ -95,6 +105,7 @@ static void run_case(const attn_case *c, born_dtype dt) {
 
 TEST(cuda_attention_vs_cpu) {
     if (!cuda_gpu_or_skip("cuda_attention_vs_cpu")) return;
+    born_kernels(true);
     const attn_case cases[] = {
         {2, 4, 4, 37, 37, 16, 16, false, 0, 0, false, 0},
         {2, 4, 4, 70, 70, 64, 64, true, 0, 0, false, 0},
@@ -113,11 +124,13 @@ TEST(cuda_attention_vs_cpu) {
             if (dts[d] == BORN_F64 && (cases[i].e > 128 || cases[i].ev > 128)) continue;
             run_case(&cases[i], dts[d]);
         }
+    born_kernels(false);
 }
 
 /* Random shapes: lengths 1..150, head sizes 1..160, GQA groups, causal offsets. */
 TEST(cuda_attention_random_shapes) {
     if (!cuda_gpu_or_skip("cuda_attention_random_shapes")) return;
+    born_kernels(true);
     srand((unsigned)cuda_test_seed);
     for (int t = 0; t < 12; t++) {
         attn_case c;
@@ -135,6 +148,7 @@ TEST(cuda_attention_random_shapes) {
         c.dropout = 0;
         run_case(&c, t % 2 ? BORN_BF16 : BORN_F32);
     }
+    born_kernels(false);
 }
 
 /* The tensor-core forward (f16/bf16, head sizes 64 and 128, no mask or dropout): several 64-row
@@ -142,6 +156,7 @@ TEST(cuda_attention_random_shapes) {
  * offsets (rows that see nothing), and not causal. */
 TEST(cuda_attention_tensor_cores) {
     if (!cuda_gpu_or_skip("cuda_attention_tensor_cores")) return;
+    born_kernels(true);
     const attn_case cases[] = {
         {2, 8, 2, 200, 300, 128, 128, true, 100, 0, true, 0},
         {1, 4, 4, 130, 130, 64, 64, false, 0, 0, false, 0},
@@ -152,11 +167,13 @@ TEST(cuda_attention_tensor_cores) {
     born_dtype dts[] = {BORN_F16, BORN_BF16};
     for (int d = 0; d < 2; d++)
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], dts[d]);
+    born_kernels(false);
 }
 
 /* A head size the kernel does not take is an error naming it, not a crash. */
 TEST(cuda_attention_bad_head_size) {
     if (!cuda_gpu_or_skip("cuda_attention_bad_head_size")) return;
+    born_kernels(true);
     born_scope_begin();
     born_tensor *q = born_to(rnd(BORN_F32, 4, (const int64_t[]){1, 1, 4, 300}), BORN_CUDA(0));
     born_sdpa_params p = born_sdpa_default_params();
@@ -165,4 +182,5 @@ TEST(cuda_attention_bad_head_size) {
     CHECK(strstr(born_last_error(), "head size 300") != NULL);
     born_clear_error();
     born_scope_end();
+    born_kernels(false);
 }

@@ -1,11 +1,13 @@
-/* The CUDA backend's attention entries (attention.cu's kernels): they find the device that
- * holds the output, queue the kernels on its stream (the backward with a delta scratch buffer
+/* The CUDA backend's attention entries: cuDNN's fused attention where it is present and serves
+ * the call (cudnn_sdpa.c; BORN_ATTENTION=born|cudnn picks one), else Born's kernels (attention.cu,
+ * attention_tc.cu). They find the device that holds the output, queue the kernels on its stream (the backward with a delta scratch buffer
  * from the caching allocator, freed in stream order) and report an unsupported dtype or head
  * size, or the CUDA error, by name. */
 #include <stddef.h>
 
 #include "backend/cuda/attention.h"
 #include "backend/cuda/cuda_internal.h"
+#include "backend/cuda/cudnn_sdpa.h"
 
 _Static_assert(sizeof(cu_attention_args) == sizeof(born_attention_args) &&
                    offsetof(cu_attention_args, scale) == offsetof(born_attention_args, scale) &&
@@ -45,9 +47,22 @@ static born_strided dense_like(int dev, const born_strided *t) {
     return d;
 }
 
+/* The cuDNN path's answer when it was forced and could not serve the call. */
+static born_status forced_failed(const char *op, const char *why) {
+    return cuda_error(BORN_ERR_UNSUPPORTED, "%s: BORN_ATTENTION=cudnn, but cuDNN cannot run this call: %s",
+                      op, why);
+}
+
 born_status cuda_attention(const born_strided *out, const born_strided *lse, const born_strided *q,
                            const born_strided *k, const born_strided *v, const born_strided *mask,
                            const born_attention_args *args) {
+    cudnn_sdpa_mode mode = cudnn_sdpa_mode_now();
+    if (mode != CUDNN_SDPA_OFF) {
+        char why[512] = "";
+        born_status cs = cudnn_sdpa_forward(out, lse, q, k, v, mask, args, why, sizeof why);
+        if (cs != BORN_ERR_UNSUPPORTED) return cs;
+        if (mode == CUDNN_SDPA_FORCE) return forced_failed("attention", why);
+    }
     int dev = cuda_device_of(out->data);
     cudaStream_t s = cuda_stream(dev);
     cudaError_t e = cu_attention(s, CS(out), CS(lse), CS(q), CS(k), CS(v), CS(mask), CA(args));
@@ -73,6 +88,16 @@ born_status cuda_attention_backward(const born_strided *dq, const born_strided *
     size_t nbytes = cu_attention_delta_bytes(CS(q), CA(args));
     void *delta = cuda_mem_alloc(dev, nbytes ? nbytes : 1);
     if (!delta) return BORN_ERR_MEMORY; /* cuda_mem_alloc recorded the sizes */
+    cudnn_sdpa_mode mode = cudnn_sdpa_mode_now();
+    if (mode != CUDNN_SDPA_OFF) {
+        char why[512] = "";
+        born_status cs = cudnn_sdpa_backward(dq, dk, dv, grad_out, q, k, v, mask, out, lse, delta, args,
+                                             why, sizeof why);
+        if (cs != BORN_ERR_UNSUPPORTED || mode == CUDNN_SDPA_FORCE) {
+            cuda_mem_free(dev, delta);
+            return cs == BORN_ERR_UNSUPPORTED ? forced_failed("attention backward", why) : cs;
+        }
+    }
     cudaError_t e = cu_attention_backward(s, CS(dq), CS(dk), CS(dv), CS(grad_out), CS(q), CS(k),
                                           CS(v), CS(mask), CS(out), CS(lse), delta, CA(args));
     born_status st = BORN_OK;

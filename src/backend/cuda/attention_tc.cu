@@ -1,5 +1,6 @@
 /* Flash attention forward on the tensor cores for f16/bf16 (FlashAttention-2's layout, Born's own
- * kernel): a block of 4 warps owns 64 queries of one (batch, head), each warp 16 of them, held in
+ * kernel): a block of 4 warps owns 64 queries of one (batch, head) (8 warps and 128 with
+ * BORN_ATTN_FWD_WARPS=8), each warp 16 of them, held in
  * registers as mma.sync m16n8k16 A fragments. Key and value tiles of 64 rows are copied to shared
  * memory with cp.async (the value tile's copy overlaps the scores, the next key tile's copy the
  * P.V product). Scores S = Q K^T accumulate in f32 fragments; the online softmax runs on them in
@@ -12,6 +13,8 @@
   * It serves head sizes 64 and 128 (E = Ev) with no mask and no dropout, rows 16-byte aligned
  * (stride 1 along the head dimension, other strides multiples of 8 elements); cu_attention falls
  * back to the scalar kernel (attention.cu) for everything else. */
+#include <stdlib.h>
+
 #include "backend/cuda/attention.h"
 #include "backend/cuda/common.cuh"
 
@@ -83,10 +86,10 @@ struct TCP {
 };
 
 /* rows [r0, r0 + 64) of a [rows, D] operand into sh (row stride D + 8), zero past `rows`. */
-template <class T, int D>
+template <class T, int D, int NT = TC_WARPS * 32>
 __device__ inline void load_tile(T *sh, const T *src, int64_t rstride, int64_t r0, int64_t rows) {
     constexpr int CH = D / 8; /* 16-byte chunks per row */
-    for (int c = threadIdx.x; c < 64 * CH; c += TC_WARPS * 32) {
+    for (int c = threadIdx.x; c < 64 * CH; c += NT) {
         int r = c / CH, col = (c % CH) * 8;
         int64_t i = r0 + r;
         bool ok = i < rows;
@@ -94,26 +97,28 @@ __device__ inline void load_tile(T *sh, const T *src, int64_t rstride, int64_t r
     }
 }
 
-template <class T, int D>
-__global__ void __launch_bounds__(TC_WARPS * 32) tc_fwd_kernel(TCP p) {
+template <class T, int D, int W>
+__global__ void __launch_bounds__(W * 32) tc_fwd_kernel(TCP p) {
+    constexpr int BR = 16 * W; /* queries per block */
     extern __shared__ __align__(16) unsigned char smem[];
     constexpr int LD = D + 8;
-    T *qsh = (T *)smem, *ksh = qsh + TC_BR * LD, *vsh = ksh + TC_BC * LD;
+    T *qsh = (T *)smem, *ksh = qsh + BR * LD, *vsh = ksh + TC_BC * LD;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     const int64_t bh = blockIdx.y, b = bh / p.Hq, h = bh % p.Hq, hk = h / p.group;
     /* the longest causal rows first */
-    const int64_t i0 = (int64_t)(gridDim.x - 1 - blockIdx.x) * TC_BR;
+    const int64_t i0 = (int64_t)(gridDim.x - 1 - blockIdx.x) * BR;
     const T *qg = (const T *)p.q + b * p.qs[0] + h * p.qs[1];
     const T *kg = (const T *)p.k + b * p.ks[0] + hk * p.ks[1];
     const T *vg = (const T *)p.v + b * p.vs[0] + hk * p.vs[1];
 
     int64_t kend = p.S;
     if (p.causal) {
-        int64_t e = p.kvoff + i0 + TC_BR;
+        int64_t e = p.kvoff + i0 + BR;
         kend = e < 0 ? 0 : (e < p.S ? e : p.S);
     }
-    load_tile<T, D>(qsh, qg, p.qs[2], i0, p.L);
-    if (kend > 0) load_tile<T, D>(ksh, kg, p.ks[2], 0, p.S);
+#pragma unroll
+    for (int r = 0; r < BR; r += 64) load_tile<T, D, W * 32>(qsh + r * LD, qg, p.qs[2], i0 + r, p.L);
+    if (kend > 0) load_tile<T, D, W * 32>(ksh, kg, p.ks[2], 0, p.S);
     cp_commit();
     cp_wait<0>();
     __syncthreads();
@@ -138,7 +143,7 @@ __global__ void __launch_bounds__(TC_WARPS * 32) tc_fwd_kernel(TCP p) {
 
     for (int64_t j0 = 0; j0 < kend; j0 += TC_BC) {
         /* V_j's copy runs under the scores (the previous P.V finished before the last barrier) */
-        load_tile<T, D>(vsh, vg, p.vs[2], j0, p.S);
+        load_tile<T, D, W * 32>(vsh, vg, p.vs[2], j0, p.S);
         cp_commit();
         float s[TC_BC / 8][4];
 #pragma unroll
@@ -198,7 +203,7 @@ __global__ void __launch_bounds__(TC_WARPS * 32) tc_fwd_kernel(TCP p) {
         cp_wait<0>();
         __syncthreads(); /* V_j is in; every warp is done with K_j */
         if (j0 + TC_BC < kend) {
-            load_tile<T, D>(ksh, kg, p.ks[2], j0 + TC_BC, p.S);
+            load_tile<T, D, W * 32>(ksh, kg, p.ks[2], j0 + TC_BC, p.S);
             cp_commit();
         }
 #pragma unroll
@@ -277,8 +282,10 @@ template <class T, int D>
 __global__ void __launch_bounds__(TC_WARPS * 32) tc_dkdv_kernel(TCB p) {
     extern __shared__ __align__(16) unsigned char smem[];
     constexpr int LD = D + 8;
-    T *ksh = (T *)smem, *vsh = ksh + TC_BC * LD, *qsh = vsh + TC_BC * LD, *gsh = qsh + TC_BQ * LD;
-    float *lsh = (float *)(gsh + TC_BQ * LD), *dsh = lsh + TC_BQ;
+    /* K, V, then two buffers each of the query tile's Q, dO, lse and delta (the next tile's copy
+     * runs under this one's products) */
+    T *ksh = (T *)smem, *vsh = ksh + TC_BC * LD, *qbuf = vsh + TC_BC * LD, *gbuf = qbuf + 2 * TC_BQ * LD;
+    float *lbuf = (float *)(gbuf + 2 * TC_BQ * LD), *dbuf = lbuf + 2 * TC_BQ;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     const int64_t bhk = blockIdx.y, b = bhk / p.Hkv, hk = bhk % p.Hkv;
     const int64_t j0 = (int64_t)blockIdx.x * TC_BC;
@@ -297,84 +304,95 @@ __global__ void __launch_bounds__(TC_WARPS * 32) tc_dkdv_kernel(TCB p) {
     const T *kw = ksh + (warp * 16 + (lane & 15)) * LD + (lane >> 4) * 8;
     const T *vw = vsh + (warp * 16 + (lane & 15)) * LD + (lane >> 4) * 8;
     const int64_t jw = j0 + warp * 16 + g; /* this thread's keys: jw and jw + 8 */
-    for (int64_t gh = 0; gh < p.group; gh++) {
-        const int64_t h = hk * p.group + gh, bh = b * p.Hq + h;
+    /* the (query head of the group, query tile) pairs in one sequence, tile it in buffer it & 1 */
+    const int64_t ntile = istart < p.L ? (p.L - istart + TC_BQ - 1) / TC_BQ : 0, total = ntile * p.group;
+    auto issue = [&](int64_t it, int buf) {
+        const int64_t h = hk * p.group + it / ntile, bh = b * p.Hq + h;
+        const int64_t i1 = istart + (it % ntile) * TC_BQ;
         const T *qg = (const T *)p.q + b * p.qs[0] + h * p.qs[1];
         const T *og = (const T *)p.dout + b * p.gs[0] + h * p.gs[1];
-        for (int64_t i1 = istart; i1 < p.L; i1 += TC_BQ) {
-            __syncthreads(); /* every warp is done with the last query tile */
-            for (int c = threadIdx.x; c < TC_BQ * (D / 8); c += TC_WARPS * 32) {
-                int r = c / (D / 8), col = (c % (D / 8)) * 8;
-                int64_t i = i1 + r;
-                bool ok = i < p.L;
-                cp16(qsh + r * LD + col, ok ? qg + i * p.qs[2] + col : qg, ok);
-                cp16(gsh + r * LD + col, ok ? og + i * p.gs[2] + col : og, ok);
-            }
-            cp_commit();
-            if (threadIdx.x < TC_BQ) {
-                int64_t i = i1 + threadIdx.x;
-                lsh[threadIdx.x] = i < p.L ? lse2(p.lse[bh * p.L + i]) : INFINITY;
-                dsh[threadIdx.x] = i < p.L ? p.delta[bh * p.L + i] : 0.f;
-            }
-            cp_wait<0>();
-            __syncthreads();
-            float st[TC_BQ / 8][4], dpt[TC_BQ / 8][4];
+        T *qd = qbuf + buf * TC_BQ * LD, *gd = gbuf + buf * TC_BQ * LD;
+        for (int c = threadIdx.x; c < TC_BQ * (D / 8); c += TC_WARPS * 32) {
+            int r = c / (D / 8), col = (c % (D / 8)) * 8;
+            int64_t i = i1 + r;
+            bool ok = i < p.L;
+            cp16(qd + r * LD + col, ok ? qg + i * p.qs[2] + col : qg, ok);
+            cp16(gd + r * LD + col, ok ? og + i * p.gs[2] + col : og, ok);
+        }
+        if (threadIdx.x < TC_BQ) {
+            int64_t i = i1 + threadIdx.x;
+            lbuf[buf * TC_BQ + threadIdx.x] = i < p.L ? lse2(p.lse[bh * p.L + i]) : INFINITY;
+            dbuf[buf * TC_BQ + threadIdx.x] = i < p.L ? p.delta[bh * p.L + i] : 0.f;
+        }
+    };
+    if (total > 0) issue(0, 0);
+    cp_commit();
+    for (int64_t it = 0; it < total; it++) {
+        const int cur = (int)(it & 1);
+        __syncthreads(); /* every warp is done with the other buffer (tile it - 1) */
+        if (it + 1 < total) issue(it + 1, cur ^ 1);
+        cp_commit();
+        cp_wait<1>(); /* K, V and tile it are in */
+        __syncthreads();
+        const int64_t i1 = istart + (it % ntile) * TC_BQ;
+        const T *qsh = qbuf + cur * TC_BQ * LD, *gsh = gbuf + cur * TC_BQ * LD;
+        const float *lsh = lbuf + cur * TC_BQ, *dsh = dbuf + cur * TC_BQ;
+        float st[TC_BQ / 8][4], dpt[TC_BQ / 8][4];
 #pragma unroll
-            for (int n = 0; n < TC_BQ / 8; n++)
+        for (int n = 0; n < TC_BQ / 8; n++)
 #pragma unroll
-                for (int e = 0; e < 4; e++) st[n][e] = dpt[n][e] = 0.f;
+            for (int e = 0; e < 4; e++) st[n][e] = dpt[n][e] = 0.f;
 #pragma unroll
-            for (int kk = 0; kk < D / 16; kk += 2) {
-                uint32_t ka0[4], ka1[4], va0[4], va1[4];
-                ldsm_x4(ka0, kw + kk * 16);
-                ldsm_x4(ka1, kw + kk * 16 + 16);
-                ldsm_x4(va0, vw + kk * 16);
-                ldsm_x4(va1, vw + kk * 16 + 16);
-#pragma unroll
-                for (int n = 0; n < TC_BQ / 8; n++) {
-                    uint32_t qb[4], gb[4];
-                    ldsm_x4(qb, qsh + (n * 8 + (lane & 7)) * LD + kk * 16 + (lane >> 3) * 8);
-                    ldsm_x4(gb, gsh + (n * 8 + (lane & 7)) * LD + kk * 16 + (lane >> 3) * 8);
-                    mma_traits<T>::mma(st[n], ka0, qb[0], qb[1]);
-                    mma_traits<T>::mma(st[n], ka1, qb[2], qb[3]);
-                    mma_traits<T>::mma(dpt[n], va0, gb[0], gb[1]);
-                    mma_traits<T>::mma(dpt[n], va1, gb[2], gb[3]);
-                }
-            }
-            const bool edge = j0 + TC_BC > p.S || i1 + TC_BQ > p.L ||
-                              (p.causal && j0 + TC_BC - 1 > p.kvoff + i1);
-            uint32_t pa[TC_BQ / 16][4], da[TC_BQ / 16][4];
+        for (int kk = 0; kk < D / 16; kk += 2) {
+            uint32_t ka0[4], ka1[4], va0[4], va1[4];
+            ldsm_x4(ka0, kw + kk * 16);
+            ldsm_x4(ka1, kw + kk * 16 + 16);
+            ldsm_x4(va0, vw + kk * 16);
+            ldsm_x4(va1, vw + kk * 16 + 16);
 #pragma unroll
             for (int n = 0; n < TC_BQ / 8; n++) {
-                float pv[4], dsv[4];
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    const int col = n * 8 + 2 * t + (e & 1);
-                    float pe = exp2f(st[n][e] * p.scale_log2 - lsh[col]);
-                    if (edge) {
-                        int64_t j = jw + (e >> 1) * 8, i = i1 + col;
-                        if (j >= p.S || i >= p.L || (p.causal && j > p.kvoff + i)) pe = 0.f;
-                    }
-                    pv[e] = pe;
-                    dsv[e] = pe * (dpt[n][e] - dsh[col]);
-                }
-                pa[n / 2][(n & 1) * 2 + 0] = mma_traits<T>::pack(pv[0], pv[1]);
-                pa[n / 2][(n & 1) * 2 + 1] = mma_traits<T>::pack(pv[2], pv[3]);
-                da[n / 2][(n & 1) * 2 + 0] = mma_traits<T>::pack(dsv[0], dsv[1]);
-                da[n / 2][(n & 1) * 2 + 1] = mma_traits<T>::pack(dsv[2], dsv[3]);
+                uint32_t qb[4], gb[4];
+                ldsm_x4(qb, qsh + (n * 8 + (lane & 7)) * LD + kk * 16 + (lane >> 3) * 8);
+                ldsm_x4(gb, gsh + (n * 8 + (lane & 7)) * LD + kk * 16 + (lane >> 3) * 8);
+                mma_traits<T>::mma(st[n], ka0, qb[0], qb[1]);
+                mma_traits<T>::mma(st[n], ka1, qb[2], qb[3]);
+                mma_traits<T>::mma(dpt[n], va0, gb[0], gb[1]);
+                mma_traits<T>::mma(dpt[n], va1, gb[2], gb[3]);
             }
+        }
+        const bool edge = j0 + TC_BC > p.S || i1 + TC_BQ > p.L ||
+                          (p.causal && j0 + TC_BC - 1 > p.kvoff + i1);
+        uint32_t pa[TC_BQ / 16][4], da[TC_BQ / 16][4];
 #pragma unroll
-            for (int kk = 0; kk < TC_BQ / 16; kk++) {
+        for (int n = 0; n < TC_BQ / 8; n++) {
+            float pv[4], dsv[4];
 #pragma unroll
-                for (int n = 0; n < D / 8; n += 2) {
-                    uint32_t gb[4], qb[4];
-                    ldsm_x4_t(gb, gsh + (kk * 16 + (lane & 15)) * LD + (n + (lane >> 4)) * 8);
-                    ldsm_x4_t(qb, qsh + (kk * 16 + (lane & 15)) * LD + (n + (lane >> 4)) * 8);
-                    mma_traits<T>::mma(dv[n], pa[kk], gb[0], gb[1]);
-                    mma_traits<T>::mma(dv[n + 1], pa[kk], gb[2], gb[3]);
-                    mma_traits<T>::mma(dk[n], da[kk], qb[0], qb[1]);
-                    mma_traits<T>::mma(dk[n + 1], da[kk], qb[2], qb[3]);
+            for (int e = 0; e < 4; e++) {
+                const int col = n * 8 + 2 * t + (e & 1);
+                float pe = exp2f(st[n][e] * p.scale_log2 - lsh[col]);
+                if (edge) {
+                    int64_t j = jw + (e >> 1) * 8, i = i1 + col;
+                    if (j >= p.S || i >= p.L || (p.causal && j > p.kvoff + i)) pe = 0.f;
                 }
+                pv[e] = pe;
+                dsv[e] = pe * (dpt[n][e] - dsh[col]);
+            }
+            pa[n / 2][(n & 1) * 2 + 0] = mma_traits<T>::pack(pv[0], pv[1]);
+            pa[n / 2][(n & 1) * 2 + 1] = mma_traits<T>::pack(pv[2], pv[3]);
+            da[n / 2][(n & 1) * 2 + 0] = mma_traits<T>::pack(dsv[0], dsv[1]);
+            da[n / 2][(n & 1) * 2 + 1] = mma_traits<T>::pack(dsv[2], dsv[3]);
+        }
+#pragma unroll
+        for (int kk = 0; kk < TC_BQ / 16; kk++) {
+#pragma unroll
+            for (int n = 0; n < D / 8; n += 2) {
+                uint32_t gb[4], qb[4];
+                ldsm_x4_t(gb, gsh + (kk * 16 + (lane & 15)) * LD + (n + (lane >> 4)) * 8);
+                ldsm_x4_t(qb, qsh + (kk * 16 + (lane & 15)) * LD + (n + (lane >> 4)) * 8);
+                mma_traits<T>::mma(dv[n], pa[kk], gb[0], gb[1]);
+                mma_traits<T>::mma(dv[n + 1], pa[kk], gb[2], gb[3]);
+                mma_traits<T>::mma(dk[n], da[kk], qb[0], qb[1]);
+                mma_traits<T>::mma(dk[n + 1], da[kk], qb[2], qb[3]);
             }
         }
     }
@@ -399,7 +417,9 @@ template <class T, int D>
 __global__ void __launch_bounds__(TC_WARPS * 32) tc_dq_kernel(TCB p) {
     extern __shared__ __align__(16) unsigned char smem[];
     constexpr int LD = D + 8;
-    T *qsh = (T *)smem, *gsh = qsh + TC_BR * LD, *ksh = gsh + TC_BR * LD, *vsh = ksh + TC_BC * LD;
+    /* Q, dO, then two buffers each of K and V (the next key tile's copy runs under this one's
+     * products) */
+    T *qsh = (T *)smem, *gsh = qsh + TC_BR * LD, *kbuf = gsh + TC_BR * LD, *vbuf = kbuf + 2 * TC_BC * LD;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     const int64_t bh = blockIdx.y, b = bh / p.Hq, h = bh % p.Hq, hk = h / p.group;
     const int64_t i0 = (int64_t)(gridDim.x - 1 - blockIdx.x) * TC_BR;
@@ -428,13 +448,22 @@ __global__ void __launch_bounds__(TC_WARPS * 32) tc_dq_kernel(TCB p) {
     }
     const T *qw = qsh + (warp * 16 + (lane & 15)) * LD + (lane >> 4) * 8;
     const T *gw = gsh + (warp * 16 + (lane & 15)) * LD + (lane >> 4) * 8;
+    if (kend > 0) {
+        load_tile<T, D>(kbuf, kg, p.ks[2], 0, p.S);
+        load_tile<T, D>(vbuf, vg, p.vs[2], 0, p.S);
+    }
+    cp_commit();
     for (int64_t j0 = 0; j0 < kend; j0 += TC_BC) {
-        __syncthreads(); /* every warp is done with the last key tile */
-        load_tile<T, D>(ksh, kg, p.ks[2], j0, p.S);
-        load_tile<T, D>(vsh, vg, p.vs[2], j0, p.S);
+        const int cur = (int)((j0 / TC_BC) & 1);
+        __syncthreads(); /* every warp is done with the other buffer (the last key tile) */
+        if (j0 + TC_BC < kend) {
+            load_tile<T, D>(kbuf + (cur ^ 1) * TC_BC * LD, kg, p.ks[2], j0 + TC_BC, p.S);
+            load_tile<T, D>(vbuf + (cur ^ 1) * TC_BC * LD, vg, p.vs[2], j0 + TC_BC, p.S);
+        }
         cp_commit();
-        cp_wait<0>();
+        cp_wait<1>(); /* Q, dO and this key tile are in */
         __syncthreads();
+        const T *ksh = kbuf + cur * TC_BC * LD, *vsh = vbuf + cur * TC_BC * LD;
         float s[TC_BC / 8][4], dp[TC_BC / 8][4];
 #pragma unroll
         for (int n = 0; n < TC_BC / 8; n++)
@@ -486,6 +515,7 @@ __global__ void __launch_bounds__(TC_WARPS * 32) tc_dq_kernel(TCB p) {
             }
         }
     }
+    cp_wait<0>(); /* (when no key is visible, the Q/dO copies are still in flight) */
     T *dqp = (T *)p.dq + b * p.dqs[0] + h * p.dqs[1];
 #pragma unroll
     for (int r = 0; r < 2; r++) {
@@ -513,26 +543,40 @@ template <class T, int D> cudaError_t tc_backward(cudaStream_t s, const TCB &p, 
         cudaError_t e = cudaGetLastError();
         if (e != cudaSuccess) return e;
     }
-    size_t smem_kv = sizeof(T) * (size_t)((2 * TC_BC + 2 * TC_BQ) * (D + 8)) + sizeof(float) * 2 * TC_BQ;
+    size_t smem_kv = sizeof(T) * (size_t)((2 * TC_BC + 4 * TC_BQ) * (D + 8)) + sizeof(float) * 4 * TC_BQ;
     cudaError_t e = tc_run(tc_dkdv_kernel<T, D>,
                            dim3((unsigned)((p.S + TC_BC - 1) / TC_BC), (unsigned)(B * p.Hkv)),
                            smem_kv, s, p);
     if (e != cudaSuccess) return e;
-    size_t smem_q = sizeof(T) * (size_t)((2 * TC_BR + 2 * TC_BC) * (D + 8));
+    size_t smem_q = sizeof(T) * (size_t)((2 * TC_BR + 4 * TC_BC) * (D + 8));
     return tc_run(tc_dq_kernel<T, D>, dim3((unsigned)((p.L + TC_BR - 1) / TC_BR), (unsigned)(B * p.Hq)),
                   smem_q, s, p);
 }
 
-template <class T, int D>
-cudaError_t tc_launch(cudaStream_t s, const TCP &p, int64_t B) {
-    size_t smem = sizeof(T) * (size_t)((TC_BR + 2 * TC_BC) * (D + 8));
-    dim3 grid((unsigned)((p.L + TC_BR - 1) / TC_BR), (unsigned)(B * p.Hq));
+template <class T, int D, int W>
+cudaError_t tc_launch_w(cudaStream_t s, const TCP &p, int64_t B) {
+    constexpr int BR = 16 * W;
+    size_t smem = sizeof(T) * (size_t)((BR + 2 * TC_BC) * (D + 8));
+    dim3 grid((unsigned)((p.L + BR - 1) / BR), (unsigned)(B * p.Hq));
     if (grid.x == 0 || grid.y == 0) return cudaSuccess;
-    cudaError_t e = cudaFuncSetAttribute(tc_fwd_kernel<T, D>,
+    cudaError_t e = cudaFuncSetAttribute(tc_fwd_kernel<T, D, W>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (e != cudaSuccess) return e;
-    tc_fwd_kernel<T, D><<<grid, TC_WARPS * 32, smem, s>>>(p);
+    tc_fwd_kernel<T, D, W><<<grid, W * 32, smem, s>>>(p);
     return cudaGetLastError();
+}
+
+/* The forward's warps per block: 4 (64 queries, two blocks per multiprocessor at ~230
+ * registers a thread) unless BORN_ATTN_FWD_WARPS=8 (128 queries sharing each K/V tile, one
+ * block per multiprocessor): on the H200 at B8 H16 T4096 D128 causal bf16, 3.09 ms against 3.29
+ * (docs/BENCHMARKS.md), so 8 stays an option for comparisons. */
+template <class T, int D> cudaError_t tc_launch(cudaStream_t s, const TCP &p, int64_t B) {
+    static int warps = 0;
+    if (!warps) {
+        const char *e = getenv("BORN_ATTN_FWD_WARPS");
+        warps = e && atoi(e) == 8 ? 8 : 4;
+    }
+    return warps == 4 ? tc_launch_w<T, D, 4>(s, p, B) : tc_launch_w<T, D, 8>(s, p, B);
 }
 
 /* The (b, h, row) strides of an output-side operand [B, H, rows, D]: its own for a 4-d view
