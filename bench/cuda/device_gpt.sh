@@ -25,9 +25,9 @@ for what in "$@"; do
         echo "== attention"
         timeout 150 sh bench/cuda/run_attn.sh "$B" 2>&1 | tee "$O/attn.log" ;;
     mem)
-        echo "== 10,000 replayed steps (B1 T128): device memory before and after"
+        echo "== 10,000 replayed steps (B1 T64): device memory before and after"
         cc -O2 -std=c11 -D_DEFAULT_SOURCE -Iinclude bench/cuda/gpt_born.c "$B/libborn.a" -lm -pthread -o "$B/gpt_born" &&
-            timeout 150 "$B/gpt_born" bf16 1 128 10000 graph 2>&1 | tee "$O/mem.log" ;;
+            timeout 100 "$B/gpt_born" bf16 1 64 10000 graph 2>&1 | tee "$O/mem.log" ;;
     graph)
         echo "== gpt, Born eager and graph"
         cc -O2 -std=c11 -D_DEFAULT_SOURCE -Iinclude bench/cuda/gpt_born.c "$B/libborn.a" -lm -pthread -o "$B/gpt_born" &&

@@ -32,9 +32,11 @@
  *   - Adam/AdamW keep their step counts and learning rate on the device: born_optimizer_set_lr
  *     between replays changes the rate the next replay uses; their other hyperparameters are
  *     fixed at capture;
- *   - index ops (embedding, gather, index_select and their backward) check their indices on the
- *     device: an index out of range in a replay is reported, with the op's name, by the next call
- *     that waits for the device (born_item, born_synchronize, ...).
+ *   - index ops (embedding, gather, index_select, cross-entropy's targets and their backward)
+ *     check their indices on the device: an index out of range in a replay is reported, with the
+ *     op's name, by the next call that waits for the device (born_item, born_synchronize, ...).
+ *     The embedding's lookup and gradient (index_select, index_add) work that way outside
+ *     captures too, so an eager step does not wait for them either.
  * Every tensor the captured work reads or writes must stay alive until the graph is freed. One
  * thread captures at a time per device. */
 #ifndef BORN_GRAPH_H

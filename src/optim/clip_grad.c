@@ -162,6 +162,8 @@ born_status born_clip_grad_norm(born_tensor *const *params, int64_t n, double ma
     for (int64_t i = 0; i < n; i++)
         if (!params[i])
             return born_error(BORN_ERR_ARGUMENT, "%s: parameter %" PRId64 " is NULL", fn, i);
+    if (optim_clip_device_ok(params, n, norm_type)) /* no read-back: capturable */
+        return optim_clip_grad_device(params, n, max_norm, norm_type, total_norm);
     if (norm_type == 2 && clip_fast_ok(params, n)) {
         double total = 0;
         born_status fst = clip_fast(params, n, max_norm, &total);

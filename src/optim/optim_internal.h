@@ -122,6 +122,14 @@ born_status optim_retire_device_scalars(born_optimizer *opt);
 bool optim_device_steps(const born_optimizer *opt, float *steps, born_status *status);
 void optim_free_device_scalars(born_optimizer *opt);
 
+/* born_clip_grad_norm's path for gradients on one accelerator (clip_grad_device.c): whether it
+ * applies (every gradient present on one non-CPU device, floating; norm 2 or inf), and the clip
+ * computed and applied on the device (the host reads the norm back only when total_norm is not
+ * NULL). */
+bool optim_clip_device_ok(born_tensor *const *params, int64_t n, double norm_type);
+born_status optim_clip_grad_device(born_tensor *const *params, int64_t n, double max_norm,
+                                   double norm_type, double *total_norm);
+
 /* Schedulers keep their optimizer alive with these. */
 void optim_retain(born_optimizer *opt);
 

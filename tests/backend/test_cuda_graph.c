@@ -1,9 +1,11 @@
-/* CUDA graphs (include/born/graph.h): a small GPT-2's AdamW training steps replayed from one
- * capture against the same steps run eagerly (new batches copied into the captured inputs, the lr
- * changed between replays, the loss copied out), two graphs with their own pools, constant memory
+/* CUDA graphs (include/born/graph.h): a small GPT-2's clipped AdamW training steps replayed from
+ * one capture against the same steps run eagerly (new batches copied into the captured inputs, the
+ * lr changed between replays, the loss copied out), clip_grad_norm on the device against the CPU,
+ * two graphs with their own pools, constant memory
  * over many replays, and the errors: the CPU, a read-back inside the step, optimizer state created
- * inside a capture, nesting, and an index out of range found at a replay. Without a GPU only the
- * skip messages print. */
+ * inside a capture, nesting, and an index out of range found at a replay (and by an eager
+ * embedding, which does not wait for its check either). Without a GPU only the skip messages
+ * print. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +27,8 @@ static born_gpt_config tiny_gpt(void) {
 typedef struct gpt_run {
     born_gpt_config c;
     born_module *m;
+    born_tensor **params;
+    int64_t np;
     born_optimizer *opt;
     born_tensor *x, *y, *loss_out; /* made before the capture */
 } gpt_run;
@@ -36,6 +40,8 @@ static born_status gpt_step(void *ctx) {
     born_tensor *loss = born_cross_entropy(logits, r->y, NULL);
     if (!loss) return born_last_status();
     born_status st = born_backward(loss);
+    /* clipped on the device (the norm is not read back) */
+    if (st == BORN_OK) st = born_clip_grad_norm(r->params, r->np, 0.5, 2.0, NULL);
     if (st == BORN_OK) st = born_optimizer_step(r->opt);
     born_optimizer_zero_grad(r->opt);
     if (st == BORN_OK) st = born_copy_(r->loss_out, loss);
@@ -49,13 +55,11 @@ static bool gpt_run_new(gpt_run *r, unsigned long long seed) {
     r->m = born_gpt_new(&r->c, g);
     born_generator_free(g);
     if (!r->m || born_module_to(r->m, BORN_CUDA(0)) != BORN_OK) return false;
-    int64_t np = 0;
-    born_tensor **ps = born_module_parameters(r->m, &np);
+    r->params = born_module_parameters(r->m, &r->np);
     born_adam_params ap = born_adamw_default_params();
     ap.lr = 2e-3;
     ap.weight_decay = 0.1;
-    r->opt = born_adamw(ps, np, &ap);
-    free(ps);
+    r->opt = born_adamw(r->params, r->np, &ap);
     born_scope_begin();
     r->x = born_tensor_retain(cuda_to_gpu(born_zeros(BORN_I64, BORN_DIMS(G_BATCH, r->c.block_size))));
     r->y = born_tensor_retain(cuda_to_gpu(born_zeros(BORN_I64, BORN_DIMS(G_BATCH * r->c.block_size))));
@@ -66,6 +70,7 @@ static bool gpt_run_new(gpt_run *r, unsigned long long seed) {
 
 static void gpt_run_free(gpt_run *r) {
     born_optimizer_free(r->opt);
+    free(r->params);
     born_module_free(r->m);
     born_free(r->x);
     born_free(r->y);
@@ -160,6 +165,36 @@ TEST(cuda_graph_gpt_steps_replayed_match_eager) {
     born_scope_end();
     gpt_run_free(&e);
     gpt_run_free(&g);
+}
+
+/* ---- clip_grad_norm on the device ----------------------------------------------------------------- */
+
+TEST(cuda_graph_clip_grad_norm_on_device_matches_cpu) {
+    if (!cuda_gpu_or_skip("cuda_graph_clip_grad_norm_on_device_matches_cpu")) return;
+    const int64_t sizes[3] = {1000, 37, 4097};
+    double norms[2] = {2.0, INFINITY}, maxes[2] = {0.3, 1e9};
+    for (int k = 0; k < 2; k++)
+        for (int q = 0; q < 2; q++) {
+            born_scope_begin();
+            born_tensor *pc[3], *pg[3];
+            for (int i = 0; i < 3; i++) {
+                born_tensor *g = cuda_randn(BORN_F32, BORN_DIMS(sizes[i]));
+                pc[i] = born_requires_grad(born_zeros(BORN_F32, BORN_DIMS(sizes[i])), true);
+                pg[i] = born_requires_grad(cuda_to_gpu(born_zeros(BORN_F32, BORN_DIMS(sizes[i]))),
+                                           true);
+                CHECK_OK(born_set_grad(pc[i], born_clone(g)));
+                CHECK_OK(born_set_grad(pg[i], cuda_to_gpu(g)));
+            }
+            double tc = -1, tg = -2;
+            CHECK_OK(born_clip_grad_norm(pc, 3, maxes[q], norms[k], &tc));
+            CHECK_OK(born_clip_grad_norm(pg, 3, maxes[q], norms[k], &tg));
+            CHECK_MSG(fabs(tc - tg) <= 1e-12 * tc, "norm %g: total %.17g on the GPU, %.17g on the "
+                      "CPU", norms[k], tg, tc);
+            for (int i = 0; i < 3; i++)
+                cuda_close_floor("clipped gradient", __FILE__, __LINE__, born_grad(pc[i]),
+                                 born_grad(pg[i]), 1e-7, 0);
+            born_scope_end();
+        }
 }
 
 /* ---- pools, memory ------------------------------------------------------------------------------ */
@@ -301,5 +336,12 @@ TEST(cuda_graph_capture_errors) {
         CHECK_OK(born_synchronize(BORN_CUDA(0))); /* reported once */
         born_graph_free(g);
     }
+    /* eagerly the embedding does not wait for its check either: the next sync reports it */
+    born_tensor *r = born_embedding(ec.w, ec.idx);
+    CHECK(r != NULL);
+    CHECK(born_synchronize(BORN_CUDA(0)) != BORN_OK);
+    CHECK_MSG(strstr(born_last_error(), "born_embedding") && strstr(born_last_error(), "12"),
+              "message: %s", born_last_error());
+    born_clear_error();
     born_scope_end();
 }

@@ -9,7 +9,9 @@
  * captured copy reads that snapshot at every replay (cuda_graph_host_copy). Index ops cannot read their range
  * check back either, so a captured one gets a site in a small table (op, dim, size) and its kernel
  * writes the first bad index with the site into a device word; every later host sync of the device
- * copies that word back beside its own work and reports the op there (cuda_deferred_check). */
+ * copies that word back beside its own work and reports the op there (cuda_deferred_check). The
+ * embedding's index ops use the same deferred check outside captures too (ops.c). */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,13 +35,14 @@ typedef struct cuda_graph {
 enum { SITES = 4096, SITE_SHIFT = 47 };
 
 typedef struct defer_site {
-    char op[32];
+    char op[64];
     int dim;
     long long size;
 } defer_site;
 
 static defer_site sites[SITES];
 static int nsites;
+static pthread_mutex_t sites_lock = PTHREAD_MUTEX_INITIALIZER;
 static cuda_graph *capturing_graph[64];
 
 void *cuda_graph_host_copy(int dev, const void *src, size_t nbytes) {
@@ -71,13 +74,21 @@ born_status cuda_capture_forbids(int dev, const char *what) {
 }
 
 unsigned long long cuda_defer_site(int dev, const char *op, int dim, long long size) {
-    if (nsites >= SITES) return 0;
-    defer_site *s = &sites[nsites];
-    snprintf(s->op, sizeof s->op, "%s", op);
-    s->dim = dim;
-    s->size = size;
+    pthread_mutex_lock(&sites_lock);
+    int i = 0;
+    while (i < nsites && !(sites[i].dim == dim && sites[i].size == size &&
+                           strncmp(sites[i].op, op, sizeof sites[i].op - 1) == 0))
+        i++; /* ops of one shape share their site */
+    if (i == nsites && nsites < SITES) {
+        defer_site *s = &sites[nsites++];
+        snprintf(s->op, sizeof s->op, "%s", op);
+        s->dim = dim;
+        s->size = size;
+    }
+    pthread_mutex_unlock(&sites_lock);
+    if (i >= SITES) return 0;
     cuda_devices[dev].deferred_armed = true;
-    return (1ull << 63) | ((unsigned long long)nsites++ << SITE_SHIFT);
+    return (1ull << 63) | ((unsigned long long)i << SITE_SHIFT);
 }
 
 born_status cuda_deferred_check(int dev) {
@@ -92,9 +103,13 @@ born_status cuda_deferred_check(int dev) {
     unsigned long long raw = w & ((1ull << SITE_SHIFT) - 1);
     long long value = (long long)raw;
     if (raw & (1ull << (SITE_SHIFT - 1))) value = (long long)(raw | ~((1ull << SITE_SHIFT) - 1));
-    const defer_site *s = site < nsites ? &sites[site] : NULL;
-    return cuda_error(BORN_ERR_ARGUMENT, "%s (in a replayed CUDA graph, found at this host sync): "
-                      "index %lld is out of range for dimension %d of size %lld",
+    pthread_mutex_lock(&sites_lock);
+    defer_site copy, *s = site < nsites ? &copy : NULL;
+    if (s) copy = sites[site];
+    pthread_mutex_unlock(&sites_lock);
+    return cuda_error(BORN_ERR_ARGUMENT, "%s: index %lld is out of range for dimension %d of "
+                      "size %lld (found on the device by work queued earlier, a replayed graph's "
+                      "or an index op's that does not wait; reported at this host sync)",
                       s ? s->op : "index op", value, s ? s->dim : -1, s ? s->size : -1LL);
 }
 

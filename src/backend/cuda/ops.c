@@ -106,16 +106,21 @@ born_status cuda_unary_backward(born_unary_op op, const born_strided *grad_in,
                   cuda_host->unary_op_name(op), x->dtype);
 }
 
-/* Runs one indexing kernel and reports the first index out of range (the host waits). While the
- * device captures a graph the check is deferred: the kernel flags the graph's site for this op and
- * the next host sync after a replay reports it (graph.c). */
+/* Runs one indexing kernel and reports the first index out of range. gather and scatter_add wait
+ * for the kernel and report it at once. index_select and index_add (the embedding's lookup and
+ * gradient), and every index op while the device captures a graph, do not wait: the kernel flags
+ * the op's site and the next host sync reports it (graph.c), so a training step never waits for
+ * its indices. */
 static born_status run_index(const char *name, bool add, bool index_1d, const born_strided *a,
                              const born_strided *b, const born_strided *index, int dim) {
     int dev = cuda_device_of(b->data);
     cudaStream_t s = cuda_stream(dev);
     long long size = (long long)(a->ndim ? a->shape[dim] : 1);
-    if (cuda_devices[dev].capturing) {
-        unsigned long long tag = cuda_defer_site(dev, name, dim, size);
+    if (cuda_devices[dev].capturing || index_1d) {
+        const char *site = !index_1d ? name
+                           : add     ? "index_add (born_embedding's gradient, born_index_add)"
+                                     : "index_select (born_embedding, born_index_select)";
+        unsigned long long tag = cuda_defer_site(dev, site, dim, size);
         if (!tag)
             return cuda_error(BORN_ERR_MEMORY, "%s: too many index checks in captured graphs",
                               name);
