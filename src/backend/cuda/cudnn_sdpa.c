@@ -7,9 +7,10 @@
  *   backward: D = sum_row(dO * O) (the softmax sum, in Born's delta buffer), S as above less Stats,
  *             E = exp(S) (= P), dV = P^T dO, dP = dO V^T, dS = (dP - D) * E * scale,
  *             dK = dS^T Q, dQ = dS K (f32 accumulator, then cast).
- * GQA sums the group's heads with a reduction. Plans are built once per shape and kept; cases
- * cuDNN does not take (f32/f64, masks, dropout, negative kv offsets, misaligned rows) and plans it
- * refuses return BORN_ERR_UNSUPPORTED, and the caller runs Born's kernels. */
+ * GQA sums the group's heads with a reduction. Plans are built once per shape and kept (up to
+ * MAX_PLANS); cases cuDNN does not take (f32/f64, masks, dropout, negative kv offsets, misaligned
+ * rows, fewer than MIN_QUERIES queries) and plans it refuses return BORN_ERR_UNSUPPORTED, and the
+ * caller runs Born's kernels. */
 #include <dlfcn.h>
 #include <math.h>
 #include <pthread.h>
@@ -404,6 +405,12 @@ static bool op_strides(const born_strided *t, int64_t h, int64_t rows, int64_t d
     return true;
 }
 
+/* Calls with fewer queries run on Born's kernel, and so do new shapes once MAX_PLANS plans are
+ * cached: cuDNN compiles each plan (tens to hundreds of ms), which pays off only when a shape
+ * repeats, as in training. */
+#define MIN_QUERIES 16
+#define MAX_PLANS 256
+
 /* Whether cuDNN's fused attention serves the call (the checks that need no library). */
 static bool fits(const born_strided *q, const born_strided *k, const born_strided *v,
                  const born_strided *mask, const born_attention_args *a, geom *g, char *why,
@@ -427,6 +434,12 @@ static bool fits(const born_strided *q, const born_strided *k, const born_stride
     if (a->head_dim % 8 || a->v_dim % 8 || a->head_dim > 256 || a->v_dim > 256) {
         say(why, n, "head sizes %lld/%lld (cuDNN takes multiples of 8 up to 256)",
             (long long)a->head_dim, (long long)a->v_dim);
+        return false;
+    }
+    if (a->q_len < MIN_QUERIES) {
+        /* decode steps: a plan per key length, each compiled at first use, would cost more than
+         * the step */
+        say(why, n, "%lld queries (under %d run on Born's kernel)", (long long)a->q_len, MIN_QUERIES);
         return false;
     }
     if (a->q_len < 1 || a->kv_len < 1 || a->batch < 1 || a->kv_heads < 1 ||
@@ -466,6 +479,7 @@ typedef struct plan {
 } plan;
 
 static plan *plans; /* under dnn_lock */
+static int nplans;
 
 static bool geom_eq(const geom *a, const geom *b) {
     return memcmp(a, b, sizeof *a) == 0;
@@ -602,7 +616,14 @@ static const char *status_text(cudnnStatus_t st) {
  * first use; NULL with why filled when cuDNN declines. Under dnn_lock. */
 static plan *get_plan(int dev, const geom *m, char *why, size_t n) {
     for (plan *p = plans; p; p = p->next)
-        if (p->dev == dev && geom_eq(&p->key, m)) return p->exec ? p : NULL;
+        if (p->dev == dev && geom_eq(&p->key, m)) {
+            if (!p->exec) say(why, n, "cuDNN %zu refused this shape's plan at its first call", dnn.version);
+            return p->exec ? p : NULL;
+        }
+    if (nplans >= MAX_PLANS) {
+        say(why, n, "%d cuDNN plans are cached: new shapes run on Born's kernel", MAX_PLANS);
+        return NULL;
+    }
     cudnnHandle_t h = dnn_handle(dev, why, n);
     if (!h) return NULL;
     plan *p = calloc(1, sizeof *p);
@@ -678,6 +699,7 @@ static plan *get_plan(int dev, const geom *m, char *why, size_t n) {
     if (!p->exec) gb_free(g); /* a plan keeps its graph's descriptors alive with it */
     p->next = plans;
     plans = p; /* a refusal is remembered too: no second try for this shape */
+    nplans++;
     if (!p->exec) {
         say(why, n, "cuDNN %zu, %s graph: %s failed: %s %s", dnn.version,
             m->backward ? "backward" : "forward", g->failed, status_text(g->status), last);
