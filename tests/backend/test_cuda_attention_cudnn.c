@@ -126,6 +126,56 @@ TEST(cuda_attention_cudnn) {
     printf("  cuda_attention_cudnn: %d cases through cuDNN\n", ran);
 }
 
+/* Either path's forward pairs with either's backward (both keep lse in natural units): the
+ * forward through cuDNN and the backward through Born's kernel, and the other way round, against
+ * the CPU. BORN_ATTENTION is read at each call, so it is switched between born_scaled_dot_
+ * product_attention and born_backward. */
+TEST(cuda_attention_cudnn_mixed_paths) {
+    if (!cuda_gpu_or_skip("cuda_attention_cudnn_mixed_paths")) return;
+    const dnn_case c = {2, 4, 2, 96, 96, 128, true, 0, false, false};
+    for (int order = 0; order < 2; order++) {
+        born_scope_begin();
+        born_tensor *q = cuda_randn(BORN_BF16, 4, (const int64_t[]){c.b, c.hq, c.l, c.e});
+        born_tensor *k = cuda_randn(BORN_BF16, 4, (const int64_t[]){c.b, c.hk, c.s, c.e});
+        born_tensor *v = cuda_randn(BORN_BF16, 4, (const int64_t[]){c.b, c.hk, c.s, c.e});
+        born_tensor *r = cuda_randn(BORN_BF16, 4, (const int64_t[]){c.b, c.hq, c.l, c.e});
+        born_tensor *gr[3], *gq, *gk, *gv;
+        set_path(NULL);
+        born_tensor *ref = run(&c, born_to_dtype(q, BORN_F32), born_to_dtype(k, BORN_F32), born_to_dtype(v, BORN_F32),
+                               born_to_dtype(r, BORN_F32), BORN_CPU, gr);
+        born_tensor *dq = born_requires_grad(born_clone(born_to(q, BORN_CUDA(0))), true);
+        born_tensor *dk = born_requires_grad(born_clone(born_to(k, BORN_CUDA(0))), true);
+        born_tensor *dv = born_requires_grad(born_clone(born_to(v, BORN_CUDA(0))), true);
+        born_sdpa_params p = born_sdpa_default_params();
+        p.is_causal = true;
+        p.enable_gqa = true;
+        p.kernel = BORN_SDPA_FLASH;
+        set_path(order == 0 ? "cudnn" : "born");
+        born_tensor *out = born_scaled_dot_product_attention(dq, dk, dv, NULL, &p);
+        if (!out && order == 0 && cudnn_missing(born_last_error())) {
+            printf("  cuda_attention_cudnn_mixed_paths: skipped: %s\n", born_last_error());
+            born_clear_error();
+            set_path(NULL);
+            born_scope_end();
+            return;
+        }
+        set_path(order == 0 ? "born" : "cudnn");
+        CHECK(out && born_backward(born_sum(born_mul(out, born_to(r, BORN_CUDA(0))), 0, NULL, false)) == BORN_OK);
+        set_path(NULL);
+        gq = born_grad(dq);
+        gk = born_grad(dk);
+        gv = born_grad(dv);
+        double fl = 0.05 * sqrt((double)(c.b * c.hq * c.l * c.e)), flk = 0.05 * sqrt((double)(c.b * c.hk * c.s * c.e));
+        cuda_close_floor(order == 0 ? "cuDNN forward" : "Born forward", __FILE__, __LINE__, ref, out, 2e-2, fl);
+        cuda_close_floor(order == 0 ? "Born backward: grad q" : "cuDNN backward: grad q", __FILE__, __LINE__, gr[0], gq,
+                         2e-2, fl);
+        cuda_close_floor("mixed: grad k", __FILE__, __LINE__, gr[1], gk, 2e-2, flk);
+        cuda_close_floor("mixed: grad v", __FILE__, __LINE__, gr[2], gv, 2e-2, flk);
+        born_clear_error();
+        born_scope_end();
+    }
+}
+
 /* What cuDNN's path does not take runs on Born's kernel by default: f32 and a bool mask give the
  * CPU's result with BORN_ATTENTION unset, and are an error naming cuDNN when it is forced. */
 TEST(cuda_attention_cudnn_fallback) {
