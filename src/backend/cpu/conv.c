@@ -782,7 +782,8 @@ static born_status conv2d_tiles(float *out, const float *in, const float *bias,
                     (int32_t)(c * d->hw + i * g->dilation[0] * g->in_w + j * g->dilation[1]);
     conv_direct cd = {.apack = pre->apack, .bias = bias, .tap_off = tap_off, .m = g->out_channels,
                       .k = d->k, .wp = g->in_w, .oh = g->out_h, .ow = g->out_w, .ep = ep,
-                      .ep_ctx = ep_ctx, .ops = ops};
+                      .ep_ctx = ep_ctx, .ops = ops,
+                      .chunked = g->kernel_h * g->kernel_w > 1};
     cpu_conv_direct_run(&cd, in, out, g->batch, g->in_channels * d->hw, g->out_channels * d->l,
                         CONV_SPLIT_MACS);
     free(tap_off);
