@@ -245,6 +245,13 @@ static born_status multi_update(born_optimizer *opt, unsigned char *flags) {
             count++;
             flags[j] |= MULTI_DONE;
         }
+        if (a->has_step && count > 0 && !sts[0]->device_step &&
+            born_graph_capturing(first->storage->device)) {
+            status = born_error(BORN_ERR_UNSUPPORTED, "born_optimizer_step: the step counts of "
+                                "the parameters on this device live on the host (the optimizer "
+                                "keeps device counts for one device): they cannot be captured");
+            break;
+        }
         status = a->update_multi(backend_for(first->storage->device), &opt->h, count, ps, gs, sts);
         for (int64_t k = 0; k < count; k++)
             storage_bump_version(ps[k]->storage);
@@ -329,6 +336,15 @@ born_status born_optimizer_step(born_optimizer *opt) {
                 break;
             }
             g = copy;
+        }
+        if (a->has_step && born_graph_capturing(p->storage->device)) {
+            /* its step count and bias corrections would be frozen into the graph */
+            born_free(copy);
+            status = born_error(BORN_ERR_UNSUPPORTED, "%s: parameter %" PRId64 " takes the "
+                                "one-by-one update (not contiguous, or its gradient shares its "
+                                "memory), whose step count lives on the host: it cannot be "
+                                "captured in a graph", fn, i);
+            break;
         }
         if (a->has_step && st->device_step) { /* the device's counts are the current ones */
             status = optim_retire_device_scalars(opt);
