@@ -182,9 +182,45 @@ born_tensor *onnx_conv_depthwise(born_tensor *x, born_tensor *w, born_tensor *b,
     return y;
 }
 
+/* One output row of the tiled ConvTranspose: yr[a2 s + k2] = (0 + c[k2][a2]) + bias (the bias
+ * only when there is one), then clamped to [lo, hi] when clamp; c[k2] = c0 + k2 cs. Each output
+ * is written once, the row left to right (the kernel's columns interleaved). */
+static void convt_row(float *yr, const float *c0, int64_t cs, int64_t n, int64_t s, int64_t kw,
+                      const float *bias, const float *clamp) {
+    const float lo = clamp ? clamp[0] : 0, hi = clamp ? clamp[1] : 0, bv = bias ? *bias : 0;
+    if (kw == 2 && s == 2) {
+        const float *c1 = c0 + cs;
+        for (int64_t a = 0; a < n; a++) {
+            float v0 = 0.0f + c0[a], v1 = 0.0f + c1[a];
+            if (bias) v0 = v0 + bv, v1 = v1 + bv;
+            if (clamp) {
+                v0 = v0 < lo ? lo : v0, v1 = v1 < lo ? lo : v1;
+                v0 = v0 > hi ? hi : v0, v1 = v1 > hi ? hi : v1;
+            }
+            yr[2 * a] = v0;
+            yr[2 * a + 1] = v1;
+        }
+        return;
+    }
+    for (int64_t k2 = 0; k2 < kw; k2++) {
+        const float *c = c0 + k2 * cs;
+        for (int64_t a = 0; a < n; a++) {
+            float v = 0.0f + c[a];
+            if (bias) v = v + bv;
+            if (clamp) {
+                v = v < lo ? lo : v;
+                v = v > hi ? hi : v;
+            }
+            yr[a * s + k2] = v;
+        }
+    }
+}
+
 born_tensor *onnx_conv_transpose_gemm(born_tensor *x, born_tensor *w, born_tensor *b,
                                       int64_t group, int nsp, const int64_t *k, const int64_t *s,
-                                      const int64_t *dil, const int64_t *pb, const int64_t *out) {
+                                      const int64_t *dil, const int64_t *pb, const int64_t *out,
+                                      const float *clamp, bool *clamped) {
+    *clamped = false;
     born_tensor *xf = onnx_as(x, BORN_F32), *wf = onnx_as(w, BORN_F32);
     born_tensor *bf = b ? onnx_as(b, BORN_F32) : NULL;
     if (!xf || !wf || (b && !bf)) return NULL;
@@ -218,26 +254,19 @@ born_tensor *onnx_conv_transpose_gemm(born_tensor *x, born_tensor *w, born_tenso
         born_tensor *cols = born_contiguous(born_matmul(born_transpose(wg, 0, 1), xg));
         if (!cols) return NULL;
         const float *cl = born_data_f32(cols);
-        if (tiled) {
+        if (tiled) { /* output rows in order, each written once (and clamped there) */
             for (int64_t n = 0; n < N; n++)
                 for (int64_t mo = 0; mo < mpg; mo++) {
                     int64_t m = gi * mpg + mo;
                     float *yp = Y + (n * M + m) * osz;
-                    for (int64_t k1 = 0; k1 < kk[1]; k1++)
-                        for (int64_t k2 = 0; k2 < kk[2]; k2++) {
-                            const float *cp = cl + ((n * mpg + mo) * ksz + k1 * kk[2] + k2) * isz;
-                            for (int64_t a1 = 0; a1 < in[1]; a1++) {
-                                float *yr = yp + (a1 * ss[1] + k1) * oo[2] + k2;
-                                const float *cr = cp + a1 * in[2];
-                                if (Bv)
-                                    for (int64_t a2 = 0; a2 < in[2]; a2++)
-                                        yr[a2 * ss[2]] = (0.0f + cr[a2]) + Bv[m];
-                                else
-                                    for (int64_t a2 = 0; a2 < in[2]; a2++)
-                                        yr[a2 * ss[2]] = 0.0f + cr[a2];
-                            }
+                    for (int64_t a1 = 0; a1 < in[1]; a1++)
+                        for (int64_t k1 = 0; k1 < kk[1]; k1++) {
+                            const float *cr = cl + ((n * mpg + mo) * ksz + k1 * kk[2]) * isz + a1 * in[2];
+                            convt_row(yp + (a1 * ss[1] + k1) * oo[2], cr, isz, in[2], ss[2], kk[2],
+                                      Bv ? Bv + m : NULL, clamp);
                         }
                 }
+            *clamped = clamp != NULL;
             continue;
         }
         for (int64_t n = 0; n < N; n++)

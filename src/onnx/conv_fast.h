@@ -23,9 +23,12 @@ born_tensor *onnx_conv_packed(born_tensor *x, born_tensor *b, const onnx_conv_pr
 
 /* ConvTranspose of x [N, C, spatial (nsp dims)] with w [C, M/group, kernel] and optional b [M],
  * in f32, as one GEMM per group and a col2im scatter; pb are the leading pads and out the output's
- * spatial size. Returns a tensor in the current scope, or NULL with the error. */
+ * spatial size. clamp (NULL: none) is the step's fused Relu/Clip [lo, hi]: where the scatter writes
+ * each output once (kernel == stride, no padding or dilation) it clamps there and sets *clamped,
+ * else the caller clamps. Returns a tensor in the current scope, or NULL with the error. */
 born_tensor *onnx_conv_transpose_gemm(born_tensor *x, born_tensor *w, born_tensor *b,
                                       int64_t group, int nsp, const int64_t *k, const int64_t *s,
-                                      const int64_t *dil, const int64_t *pb, const int64_t *out);
+                                      const int64_t *dil, const int64_t *pb, const int64_t *out,
+                                      const float *clamp, bool *clamped);
 
 #endif

@@ -632,7 +632,7 @@ born_status onnx_plan_run(onnx_plan *p, onnx_env *parent, born_tensor *const *in
             continue;
         }
         for (int j = 0; j < n->noutputs; j++) outs[j] = NULL;
-        onnx_op_ctx c = {n, p->opset, ins, nin, outs, n->noutputs, &env, ps, NULL, ps->addend_first};
+        onnx_op_ctx c = {n, p->opset, ins, nin, outs, n->noutputs, &env, ps, NULL, ps->addend_first, false};
         if (ps->addend1 > 0 && !(c.addend = env_get(&env, ps->addend1 - 1))) {
             st = born_error(BORN_ERR_INTERNAL, "onnx: %s: its fused Add's input has no value",
                             node_label(n, lb, sizeof lb));
@@ -641,7 +641,7 @@ born_status onnx_plan_run(onnx_plan *p, onnx_env *parent, born_tensor *const *in
         double prof_t0 = prof ? onnx_prof_now() : 0;
         born_scope_begin();
         st = ps->fn(&c);
-        if (!st && ps->act && outs[0]) {
+        if (!st && ps->act && outs[0] && !c.act_done) {
             bool fresh = true; /* a contiguous f32 output of its own: the AVX2 clamp in place */
             for (int j = 0; j < nin; j++) fresh &= ins[j] != outs[0];
 #ifdef ONNX_HAVE_EP_AVX2

@@ -39,6 +39,7 @@ typedef struct onnx_op_ctx {
     const void *subplans; /* onnx_plan *const * per graph attribute, in attribute order */
     born_tensor *addend;  /* fused steps only (plan.h, addend1): the Add's other operand */
     bool addend_first;    /* it is the Add's first operand */
+    bool act_done;        /* set by an op that applied its step's fused clamp (plan.h, act) itself */
 } onnx_op_ctx;
 
 typedef born_status (*onnx_op_fn)(onnx_op_ctx *c);

@@ -159,8 +159,15 @@ static born_status op_ConvTranspose(onnx_op_ctx *c) {
         if (g.out[i] < 0) return onnx_fail(c, BORN_ERR_SHAPE, "negative output size");
     }
     born_dtype dt = born_tensor_dtype(x);
-    born_tensor *y = onnx_conv_transpose_gemm(x, w, b, group, nsp, g.k, g.s, g.d, g.pb, g.out);
+    /* the step's fused Relu/Clip, applied by the scatter where it writes each output once */
+    const plan_step *ps = c->subplans;
+    float lohi[2] = {ps ? (float)ps->lo : 0, ps ? (float)ps->hi : 0};
+    bool clamped = false;
+    born_tensor *y = onnx_conv_transpose_gemm(x, w, b, group, nsp, g.k, g.s, g.d, g.pb, g.out,
+                                              ps && ps->act && dt == BORN_F32 ? lohi : NULL,
+                                              &clamped);
     if (!y) return onnx_op_failed(c);
+    c->act_done = clamped;
     ONNX_OUT(0, born_to_dtype(y, dt));
     return BORN_OK;
 }

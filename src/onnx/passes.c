@@ -71,7 +71,7 @@ static bool fold(onnx_plan *p, plan_step *ps) {
     born_tensor *ins[64], *outs[64];
     for (int j = 0; j < n->ninputs; j++) ins[j] = ps->in[j] >= 0 ? p->consts[ps->in[j]] : NULL;
     for (int j = 0; j < n->noutputs; j++) outs[j] = NULL;
-    onnx_op_ctx c = {n, p->opset, ins, n->ninputs, outs, n->noutputs, NULL, ps, NULL, false};
+    onnx_op_ctx c = {n, p->opset, ins, n->ninputs, outs, n->noutputs, NULL, ps, NULL, false, false};
     born_scope_begin();
     bool ok = ps->fn(&c) == BORN_OK;
     for (int j = 0; j < n->noutputs && ok; j++)
