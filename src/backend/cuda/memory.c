@@ -8,9 +8,10 @@
  *
  * CUDA graphs: while a device captures a graph (graph.c), its allocations come from the graph's
  * private pool (cuda_mem_pool), and every block freed during the capture joins that pool, since
- * the captured kernels may touch it at each replay. A pool's blocks are never handed out outside
- * its own capture, so replays find the addresses they recorded; a block of a pool freed later goes
- * back to that pool. When the graph is freed its pool's blocks join the device's cache. The
+ * the captured kernels may touch it at each replay; a capture also takes blocks from the device's
+ * cache (the device had finished all work queued before the capture began). A pool's blocks are
+ * never handed out outside its own capture, so replays find the addresses they recorded; a block
+ * of a pool freed later goes back to that pool. When the graph is freed its pool's blocks join the device's cache. The
  * statistics count every block once, whichever pool holds it.
  *
  * BORN_CUDA_POISON=1 fills every new allocation with 0xFF bytes (NaN for floats), so tests catch
@@ -133,10 +134,18 @@ void *cuda_mem_alloc(int dev, size_t nbytes) {
     pthread_mutex_lock(&pool->lock);
     cuda_mem_pool *cap = pool->capture;
     size_class *c = home_of(pool, cap, size);
+    /* a capture may take a block from the device's cache: the capture began after the device
+     * finished all earlier work (graph.c waits), and from now on the graph owns the block */
+    size_class *cached = cap && c && !c->free ? class_of(pool, size, false) : NULL;
     block *b = NULL;
     if (c && c->free) {
         b = c->free;
         c->free = b->next;
+        pool->stats.cache_hits++;
+    } else if (cached && cached->free) {
+        b = cached->free;
+        cached->free = b->next;
+        b->owner = cap;
         pool->stats.cache_hits++;
     } else if (c) {
         b = malloc(sizeof *b);
