@@ -750,9 +750,13 @@ static float *padded_input(const float *in, const born_conv2d_geometry *g, born_
         memset(dst, 0, (size_t)(ph * wp) * sizeof(float));
         for (int64_t y = 0; y < g->in_h; y++) {
             float *row = dst + (y + ph) * wp;
-            memset(row, 0, (size_t)pw * sizeof(float));
+            if (pw == 1) { /* a 3x3's single zero either side: no call for one float */
+                row[0] = row[g->in_w + 1] = 0.0f;
+            } else {
+                memset(row, 0, (size_t)pw * sizeof(float));
+                memset(row + pw + g->in_w, 0, (size_t)pw * sizeof(float));
+            }
             memcpy(row + pw, src + y * g->in_w, (size_t)g->in_w * sizeof(float));
-            memset(row + pw + g->in_w, 0, (size_t)pw * sizeof(float));
         }
         memset(dst + (ph + g->in_h) * wp, 0, (size_t)(ph * wp) * sizeof(float));
     }
