@@ -345,3 +345,33 @@ TEST(cuda_graph_capture_errors) {
     born_clear_error();
     born_scope_end();
 }
+
+/* ---- without a GPU ------------------------------------------------------------------------------ */
+
+static born_status never_called(void *ctx) {
+    *(int *)ctx += 1;
+    return BORN_OK;
+}
+
+TEST(graph_api_refuses_the_cpu_and_bad_arguments) {
+    int calls = 0;
+    born_clear_error();
+    CHECK(born_graph_capture(BORN_CPU, never_called, &calls) == NULL);
+    CHECK_MSG(strstr(born_last_error(), "born_graph_capture") && strstr(born_last_error(), "cpu"),
+              "message: %s", born_last_error());
+    born_clear_error();
+    CHECK(born_graph_capture(BORN_CUDA(0), NULL, &calls) == NULL);
+    CHECK_MSG(strstr(born_last_error(), "fn is NULL"), "message: %s", born_last_error());
+    born_clear_error();
+    if (born_device_count(BORN_DEVICE_CUDA) == 0) { /* no GPU: the device's reason */
+        CHECK(born_graph_capture(BORN_CUDA(0), never_called, &calls) == NULL);
+        CHECK(born_last_error()[0] != 0);
+        born_clear_error();
+    }
+    CHECK_EQ_INT(calls, 0);
+    CHECK(born_graph_replay(NULL) != BORN_OK);
+    born_clear_error();
+    CHECK(!born_graph_capturing(BORN_CPU));
+    CHECK(!born_graph_capturing(BORN_CUDA(0)));
+    born_graph_free(NULL);
+}
