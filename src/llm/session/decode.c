@@ -13,8 +13,7 @@
  *   thread 0: quantize (or per head in attention)   | barrier
  *   all:      Wo rows                               | barrier
  *   thread 0: residual, rms_norm, quantize          | barrier
- *   all:      gate/up rows                          | barrier
- *   thread 0: SwiGLU, quantize                      | barrier
+ *   all:      gate/up rows, SwiGLU, quantize        | barrier  (a chunk: whole input blocks of down)
  *   all:      down rows                             | barrier  (thread 0: residual)
  *
  * Each step is cut into chunks (~8 KiB of weights; a head of attention; one for the small steps).
@@ -74,6 +73,17 @@ static bool group_down(llm_group *g, born_session *s, const llm_layer *L) {
     return llm_group_init(g, outs, s->gate, ws, NULL, 1, s->xq, s->xq_bytes);
 }
 
+/* The down product when SwiGLU is fused into the gate/up chunks (see count_chunks): its input is
+ * quantized into the attention output's buffer, free by then, because the gate/up chunks still
+ * read the FFN input from xq while others write the quantized SwiGLU. */
+static bool group_down_fused(llm_group *g, born_session *s, const llm_layer *L) {
+    float *outs[1] = {s->xn};
+    const llm_weight *ws[1] = {&L->w_down};
+    const llm_hparams *hp = &s->model->hp;
+    const size_t att_bytes = (size_t)s->n_batch * (size_t)hp->n_head * (size_t)hp->head_dim * sizeof(float);
+    return llm_group_init(g, outs, s->gate, ws, NULL, 1, s->att, att_bytes);
+}
+
 static bool group_output(llm_group *g, born_session *s, float *logits) {
     const born_model *m = s->model;
     const llm_weight *ws[1] = {m->output.t ? &m->output : &m->tok_embd};
@@ -100,12 +110,22 @@ bool llm_decode_usable(born_session *s) {
 
 enum { STEPS_PER_LAYER = 10, CHUNK_BYTES = 8192, MAX_CHUNKS = 1024, YIELD_SPINS = 2000 };
 
+/* FFN indices per fused gate/up chunk (gu: the gate/up group, gd: the fused down group): about
+ * CHUNK_BYTES of gate and up rows, a whole number of gd's input blocks (runs of 8 for f16 down
+ * weights, which read the SwiGLU output as it is) so that each chunk quantizes its own blocks. */
+static int64_t ffn_per_chunk(const llm_group *gu, const llm_group *gd) {
+    const int64_t blk = gd->f16 ? 8 : quant_traits_of(gd->vdt)->block;
+    const int64_t bytes = (int64_t)(gu->ws[0]->row_bytes + gu->ws[1]->row_bytes);
+    const int64_t n = CHUNK_BYTES / bytes / blk;
+    return (n < 1 ? 1 : n) * blk;
+}
+
 /* The token's steps in order: per layer (kind = step % STEPS_PER_LAYER)
  *   0 S  residual of the layer before, rms_norm, quantize      1 P  q/k/v rows
  *   2 S  RoPE, KV cache write                                  3 P  attention, one head a chunk
  *   4 S  quantize the attention output (none: done by step 3)   5 P  Wo rows
  *   6 S  residual, rms_norm, quantize                          7 P  gate/up rows
- *   8 S  SwiGLU, quantize                                      9 P  down rows
+ *   8 S  SwiGLU, quantize (none: done by step 7)              9 P  down rows
  * then S (residual, output norm, quantize) and P (output rows) when logits are wanted.
  * S steps are one chunk, P steps several. */
 static int chunks_of(const llm_group *g) {
@@ -135,12 +155,16 @@ static void step_group(llm_group *g, dec_ctx *c, int32_t k) {
     case 0: case 1: group_qkv(g, s, L); break;
     case 3: case 4: case 5: group_wo(g, s, L); break;
     case 6: case 7: group_gate_up(g, s, L); break;
-    default: group_down(g, s, L); break;
+    default: /* 8, 9: the down product, fused when step 8 has no chunks */
+        if (c->nch && c->nch[l * STEPS_PER_LAYER + 8] == 0) group_down_fused(g, s, L);
+        else group_down(g, s, L);
+        break;
     }
 }
 
-/* Runs chunk ch of step k (g: the step's group where it has one). */
-static void run_chunk(dec_ctx *c, int32_t k, int ch, int nch, const llm_group *g) {
+/* Runs chunk ch of step k (g: the step's group where it has one; gd: the fused down group of a
+ * fused gate/up step). */
+static void run_chunk(dec_ctx *c, int32_t k, int ch, int nch, const llm_group *g, const llm_group *gd) {
     born_session *s = c->s;
     const born_model *m = s->model;
     const llm_hparams *hp = &m->hp;
@@ -178,6 +202,19 @@ static void run_chunk(dec_ctx *c, int32_t k, int ch, int nch, const llm_group *g
         llm_swiglu(s->gate, s->up, hp->n_ff);
         llm_group_quantize(g, s->gate);
         return;
+    case 7:
+        if (c->nch[k + 1] == 0) { /* gate and up rows of a range of FFN indices, SwiGLU, quantize */
+            const int64_t F = hp->n_ff, per = ffn_per_chunk(g, gd), a = (int64_t)ch * per;
+            const int64_t z = a + per < F ? a + per : F;
+            llm_group_rows(g, a, z);
+            llm_group_rows(g, F + a, F + z);
+            llm_swiglu(s->gate + a, s->up + a, z - a);
+            if (!gd->f16) gd->act(s->gate + a, (char *)gd->xq + quant_row_bytes(gd->vdt, a), z - a);
+            return;
+        }
+        llm_group_share(g, ch, nch, &b, &e);
+        if (e > b) llm_group_rows(g, b, e);
+        return;
     case 10:
         add(s->x, s->xn, E);
         llm_rms_norm(s->xn, s->x, m->out_norm.data, 1, E, hp->rms_eps);
@@ -210,8 +247,9 @@ static void decode_team(int tid, int n, void *arg) {
     dec_ctx *c = arg;
     const int N = c->nowners;
     const llm_hparams *hp = &c->s->model->hp;
-    llm_group g;
+    llm_group g, gd;
     memset(&g, 0, sizeof g);
+    memset(&gd, 0, sizeof gd);
     for (int32_t k = 0; k < c->nsteps; k++) {
         dec_line *lines = c->lines + (size_t)k * (N + 1);
         const int nch = c->nch[k];
@@ -222,9 +260,12 @@ static void decode_team(int tid, int n, void *arg) {
             int owner = (tid + o) % N;
             if (o == 0 && tid >= N) continue;
             while (claim(&lines[1 + owner].v, owner == tid, &ch)) {
-                if (!built && kind != 2) step_group(&g, c, k);
+                if (!built && kind != 2) {
+                    step_group(&g, c, k);
+                    if (kind == 7 && c->nch[k + 1] == 0) step_group(&gd, c, k + 1);
+                }
                 built = true;
-                run_chunk(c, k, ch, nch, &g);
+                run_chunk(c, k, ch, nch, &g, &gd);
                 done++;
             }
         }
@@ -254,11 +295,28 @@ static int32_t *count_chunks(born_session *s) {
     memset(&c, 0, sizeof c);
     c.s = s;
     c.logits = s->xn; /* any pointer: only the group's shape is looked at */
-    llm_group g;
+    c.nch = nch;
+    llm_group g, gd;
     for (int32_t k = 0; k < nsteps; k++) {
         const int32_t kind = k / STEPS_PER_LAYER < m->hp.n_layer ? k % STEPS_PER_LAYER : 10 + k % 2;
         nch[k] = 1;
-        if (kind == 4) {
+        if (kind == 7) {
+            /* SwiGLU and the down product's input quantization fused into the gate/up chunks
+             * (step 8 then has none), each chunk covering whole input blocks of the down weights:
+             * one barrier and one serial step less per layer. The SwiGLU of a range starting at a
+             * multiple of 8 and the block-by-block quantizers give the whole row's bits. */
+            step_group(&g, &c, k);
+            const llm_layer *L = &m->layers[k / STEPS_PER_LAYER];
+            if (g.count == 2 && g.ws[0]->rows == m->hp.n_ff && g.ws[1]->rows == m->hp.n_ff &&
+                group_down_fused(&gd, s, L)) {
+                const int64_t per = ffn_per_chunk(&g, &gd);
+                nch[k] = (int32_t)((m->hp.n_ff + per - 1) / per);
+                nch[k + 1] = 0;
+                k++;
+                continue;
+            }
+            nch[k] = chunks_of(&g);
+        } else if (kind == 4) {
             /* Wo's input is quantized by the attention chunks, one head each, where the blocks of
              * its vec_dot type divide a head (the quantizers work block by block, so the bits are
              * the whole row's); f16 weights read it as it is: no step */

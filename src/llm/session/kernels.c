@@ -445,10 +445,11 @@ static void attention_tasks(int64_t begin, int64_t end, void *arg) {
         size_t base = cache_index(s, c->layer, h / group, 0);
         int32_t n_kv = c->pos + t + 1;
 #if defined(__x86_64__)
-        /* batches with an f16 cache under AVX2: several keys per pass, the same bits */
-        const bool fast = kq_tile && use_avx2();
+        /* batches with an f16 cache under AVX2: several keys per pass, the same bits; one token
+         * (VEC order): the scores and P.V's 32 slots in vector helpers, also the same bits */
+        const bool fast = kq_tile && use_avx2(), vec = !batch && f16 && D % 8 == 0 && use_avx2();
 #else
-        const bool fast = false;
+        const bool fast = false, vec = false;
 #endif
 #if defined(__x86_64__)
         if (f16 && use_avx2()) {
@@ -460,7 +461,9 @@ static void attention_tasks(int64_t begin, int64_t end, void *arg) {
         /* scores, scaled as ggml's soft_max scales them */
         float mx = -INFINITY;
 #if defined(__x86_64__)
-        if (fast) {
+        if (vec) {
+            mx = llm_kq_scores_vec_f16_avx2(qr, (const uint16_t *)s->k_cache + base, D, n_kv, scale, sc);
+        } else if (fast) {
             llm_kq_scores_tile_f16_avx2(qr, (const uint16_t *)s->k_cache + base, D, n_kv, scale, sc);
             for (int32_t j = 0; j < n_kv; j++)
                 if (sc[j] > mx) mx = sc[j];
@@ -486,10 +489,11 @@ static void attention_tasks(int64_t begin, int64_t end, void *arg) {
         }
         const float inv = (float)(1.0 / sum);
 #if defined(__x86_64__)
-        if (fast) {
+        if (fast || vec) {
             for (int32_t j = 0; j < n_kv; j++) sc[j] *= inv;
             llm_round_f16_avx2(sc, n_kv);
-            llm_pv_tile_f16_avx2(sc, (const uint16_t *)s->v_cache + base, D, n_kv, o);
+            if (vec) llm_pv_vec_f16_avx2(sc, (const uint16_t *)s->v_cache + base, D, n_kv, o);
+            else llm_pv_tile_f16_avx2(sc, (const uint16_t *)s->v_cache + base, D, n_kv, o);
             continue;
         }
 #endif

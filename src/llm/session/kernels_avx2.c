@@ -98,14 +98,7 @@ static float tree8_ps(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-float llm_kq_dot_f16_avx2(const float *q, const uint16_t *k, int64_t n, int tile) {
-    if (tile) {
-        __m256 acc = _mm256_setzero_ps();
-        for (int64_t i = 0; i + 8 <= n; i += 8)
-            acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + i))),
-                                  _mm256_loadu_ps(q + i), acc);
-        return tree8_ps(acc);
-    }
+static inline float kq_dot_vec(const float *q, const uint16_t *k, int64_t n) {
     __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     const int64_t np = n & ~(int64_t)31;
     for (int64_t i = 0; i < np; i += 32)
@@ -118,6 +111,27 @@ float llm_kq_dot_f16_avx2(const float *q, const uint16_t *k, int64_t n, int tile
     double r = _mm_cvtss_f32(_mm_hadd_ps(t, t));
     for (int64_t i = np; i < n; i++) r += (double)(_cvtsh_ss(k[i]) * q[i]);
     return (float)r;
+}
+
+float llm_kq_dot_f16_avx2(const float *q, const uint16_t *k, int64_t n, int tile) {
+    if (tile) {
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t i = 0; i + 8 <= n; i += 8)
+            acc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + i))),
+                                  _mm256_loadu_ps(q + i), acc);
+        return tree8_ps(acc);
+    }
+    return kq_dot_vec(q, k, n);
+}
+
+float llm_kq_scores_vec_f16_avx2(const float *q, const uint16_t *k, int64_t d, int64_t n_kv, float scale,
+                                 float *sc) {
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < n_kv; j++) {
+        sc[j] = kq_dot_vec(q, k + j * d, d) * scale;
+        if (sc[j] > mx) mx = sc[j];
+    }
+    return mx;
 }
 
 /* ggml's vectorized e^x on 8 lanes (the same operations as llm_expf in kernels.c). */
@@ -267,5 +281,42 @@ void llm_pv_tile_f16_avx2(const float *p, const uint16_t *v, int64_t d, int64_t 
                      h3 = _mm256_add_ps(s7, s3);
         _mm256_storeu_ps(o + c, _mm256_add_ps(_mm256_add_ps(h0, h2), _mm256_add_ps(h1, h3)));
     }
+#undef VROW
+}
+
+void llm_pv_vec_f16_avx2(const float *p, const uint16_t *v, int64_t d, int64_t n_kv, float *o) {
+#define VROW(j) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + (j) * d + c)))
+#define SLOT(i) s##i = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + i), VROW(j + i), s##i)
+    for (int64_t c = 0; c + 8 <= d; c += 8) {
+        /* slot 8 g + i holds the keys j with j % 32 == 8 g + i, each product fused in key order;
+         * the 32 slots of these 8 elements are made 8 at a time in registers */
+        __m256 sl[32];
+        for (int g = 0; g < 4; g++) {
+            __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
+            int64_t j = 8 * g;
+            for (; j + 8 <= n_kv; j += 32) {
+                SLOT(0); SLOT(1); SLOT(2); SLOT(3); SLOT(4); SLOT(5); SLOT(6); SLOT(7);
+            }
+            const int64_t r = n_kv - j; /* the last run's keys in this group, if any */
+            if (r > 0) SLOT(0);
+            if (r > 1) SLOT(1);
+            if (r > 2) SLOT(2);
+            if (r > 3) SLOT(3);
+            if (r > 4) SLOT(4);
+            if (r > 5) SLOT(5);
+            if (r > 6) SLOT(6);
+            sl[8 * g] = s0, sl[8 * g + 1] = s1, sl[8 * g + 2] = s2, sl[8 * g + 3] = s3;
+            sl[8 * g + 4] = s4, sl[8 * g + 5] = s5, sl[8 * g + 6] = s6, sl[8 * g + 7] = s7;
+        }
+        /* tree32 over the slots, lane by lane: x_l = (s_l + s_16+l) + (s_8+l + s_24+l), then
+         * (x0 + x4) + (x1 + x5) and (x2 + x6) + (x3 + x7) added */
+        __m256 x[8];
+        for (int l = 0; l < 8; l++)
+            x[l] = _mm256_add_ps(_mm256_add_ps(sl[l], sl[16 + l]), _mm256_add_ps(sl[8 + l], sl[24 + l]));
+        const __m256 t0 = _mm256_add_ps(x[0], x[4]), t1 = _mm256_add_ps(x[1], x[5]),
+                     t2 = _mm256_add_ps(x[2], x[6]), t3 = _mm256_add_ps(x[3], x[7]);
+        _mm256_storeu_ps(o + c, _mm256_add_ps(_mm256_add_ps(t0, t1), _mm256_add_ps(t2, t3)));
+    }
+#undef SLOT
 #undef VROW
 }

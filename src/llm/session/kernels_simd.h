@@ -18,6 +18,12 @@ float llm_dot_f32_avx2(const float *x, const float *y, int64_t n);
 
 /* q . k in ggml's TILE (tile != 0) or VEC order (see kernels.c) */
 float llm_kq_dot_f16_avx2(const float *q, const uint16_t *k, int64_t n, int tile);
+/* One token's attention in ggml's VEC order (see kernels.c): sc[j] = (q . k_j) * scale for n_kv keys d
+ * apart, each dot as llm_kq_dot_f16_avx2's VEC order; returns the largest score (NaNs skipped).
+ * o[c] = sum_j p[j] v_j[c] with key j in slot j % 32 and the slots summed as tree32 (d % 8 == 0). */
+float llm_kq_scores_vec_f16_avx2(const float *q, const uint16_t *k, int64_t d, int64_t n_kv, float scale,
+                                 float *sc);
+void llm_pv_vec_f16_avx2(const float *p, const uint16_t *v, int64_t d, int64_t n_kv, float *o);
 /* x[i] = e^(x[i] - mx) as ggml's softmax computes it; returns the sum of runs of 8 (float) in
  * double, zeros standing for elements past n in the last run */
 double llm_softmax_exp_avx2(float *x, int64_t n, float mx);

@@ -79,6 +79,17 @@ void llm_group_rows(const llm_group *c, int64_t begin, int64_t end) {
 }
 
 void llm_group_share(const llm_group *g, int tid, int n, int64_t *begin, int64_t *end) {
+    bool uniform = true; /* rows of one size: shares of rows are shares of bytes */
+    for (int i = 1; i < g->count; i++) uniform = uniform && g->ws[i]->row_bytes == g->ws[0]->row_bytes;
+    if (uniform) {
+        const int64_t rows = g->starts[g->count];
+        int64_t b = (rows * tid / n + 2) / 4 * 4, e = tid + 1 == n ? rows : (rows * (tid + 1) / n + 2) / 4 * 4;
+        b = b < rows ? b : rows;
+        e = e < rows ? e : rows;
+        *begin = b;
+        *end = e > b ? e : b;
+        return;
+    }
     double total = 0;
     for (int i = 0; i < g->count; i++) total += (double)g->ws[i]->rows * (double)g->ws[i]->row_bytes;
     int64_t at[2];
