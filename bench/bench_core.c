@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/stream.h"
 #include "born/born.h"
 #include "bench_util.h"
 
@@ -568,6 +569,10 @@ static void run(int threads) {
 int main(int argc, char **argv) {
     born_init();
     born_manual_seed(0);
+    /* BORN_STREAM_MIN=bytes: the output size from which the kernels use streaming stores
+     * (src/backend/cpu/stream.h; for A/B runs, e.g. 9223372036854775807 for none) */
+    const char *smin = getenv("BORN_STREAM_MIN");
+    if (smin) cpu_set_stream_min_bytes(atoll(smin));
     printf("Born %s core benchmark. Ratios > 1 mean Born is faster (for creation: < 1).\n", born_version());
     int first = 1;
     if (argc > 1 && strcmp(argv[1], "--stream") == 0) {

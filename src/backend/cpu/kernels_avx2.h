@@ -12,13 +12,21 @@
 #define CPU_HAVE_AVX2_KERNELS 1
 
 /* Inner loops for f32 (cpu_loop_fn over out, in), any strides; NULL for ops without one
- * (exp, log, tanh, sigmoid, relu, gelu, gelu_tanh and silu have one). ctx is not used. */
-cpu_loop_fn cpu_unary_f32_avx2(born_unary_op op);
+ * (exp, log, tanh, sigmoid, relu, gelu, gelu_tanh and silu have one). ctx is not used. With
+ * stream, contiguous runs whose output is 32-byte aligned are written with streaming stores
+ * (stream.h), fenced before return; the bits are those without stream. */
+cpu_loop_fn cpu_unary_f32_avx2(born_unary_op op, bool stream);
 
 /* Fused activation gradients for f32 (cpu_loop_fn over grad_in, grad_out, x, y; any strides;
  * ctx is the unary_ctx of unary.c, whose first member is the op's born_unary_params): relu,
- * leaky_relu, elu, softplus, sigmoid, tanh, silu, gelu and gelu_tanh; NULL for other ops. */
-cpu_loop_fn cpu_unary_backward_f32_avx2(born_unary_op op);
+ * leaky_relu, elu, softplus, sigmoid, tanh, silu, gelu and gelu_tanh; NULL for other ops.
+ * stream as for cpu_unary_f32_avx2. */
+cpu_loop_fn cpu_unary_backward_f32_avx2(born_unary_op op, bool stream);
+
+/* The AVX-512 loops (unary_avx512.c) for CPU_LEVEL_AVX512, same contracts and the same bits as
+ * the two above; NULL where an op has none there (the caller then takes the AVX2 loop). */
+cpu_loop_fn cpu_unary_f32_avx512(born_unary_op op, bool stream);
+cpu_loop_fn cpu_unary_backward_f32_avx512(born_unary_op op, bool stream);
 
 /* Inner loops for f32 add, sub, mul and div (out, a, b), any strides (fast for contiguous
  * operands and a broadcast scalar on either side); NULL for other ops. ctx is not used. */
@@ -40,6 +48,10 @@ float cpu_min_f32_avx2(const float *x, int64_t n, float m);
  * row the caller will pass next: it is prefetched into L2 while this row's exps are computed, so
  * that the memory is busy while the arithmetic runs. */
 void cpu_softmax_row_f32_avx2(float *y, const float *x, int64_t n, bool log, const float *next);
+
+/* cpu_softmax_row_f32_avx2 in AVX-512 (softmax_avx512.c), for CPU_LEVEL_AVX512: the same
+ * bits. */
+void cpu_softmax_row_f32_avx512(float *y, const float *x, int64_t n, bool log, const float *next);
 
 /* The input gradient of one contiguous row from grad_out g and the forward output y (gi may be
  * g). next_g and next_y (or NULL) are the rows the caller will pass next, prefetched into L2. */

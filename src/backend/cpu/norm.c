@@ -15,10 +15,13 @@
 
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/norm_avx2.h"
+#include "backend/cpu/stream.h"
 #include "core/cpu_features.h"
 
 typedef struct norm_ctx {
     bool rms, avx2; /* avx2: f32 rows through norm_avx2.c */
+    bool stream;    /* avx2: y or dx by streaming stores (stream.h) */
+    bool avx512;    /* avx2: the forward rows through norm_avx512.c */
     int64_t n, rows, block_rows;
     double eps;
     const born_strided *out, *mean, *rstd, *x, *weight, *bias, *grad_out;
@@ -102,13 +105,15 @@ static void norm_rows(int64_t begin, int64_t end, void *arg) {
         const float *x = (const float *)c->x->data + r * n;
 #ifdef CPU_HAVE_NORM_AVX2
         if (c->avx2) {
-            cpu_norm_row_f32_avx2(y, mean ? mean + r : NULL, rstd ? rstd + r : NULL, x, n, c->rms, w, b,
-                                  c->eps, r + 1 < end ? x + n : NULL);
+            (c->avx512 ? cpu_norm_row_f32_avx512 : cpu_norm_row_f32_avx2)(
+                y, mean ? mean + r : NULL, rstd ? rstd + r : NULL, x, n, c->rms, w, b, c->eps,
+                r + 1 < end ? x + n : NULL, c->stream);
             continue;
         }
 #endif
         norm_row_f32(y, mean ? mean + r : NULL, rstd ? rstd + r : NULL, x, n, c->rms, w, b, c->eps);
     }
+    if (c->stream) cpu_stream_fence();
 }
 
 /* Rows [begin, end) of the backward; pw and pb (or NULL) are the block's partial sums. */
@@ -133,12 +138,13 @@ static void backward_range_f32(const norm_ctx *c, int64_t begin, int64_t end, fl
         if (c->avx2) {
             bool more = r + 1 < end;
             cpu_norm_backward_row_f32_avx2(dx, g, x, n, c->rms, m, rstd[r], w, pw, pb,
-                                           more ? g + n : NULL, more ? x + n : NULL);
+                                           more ? g + n : NULL, more ? x + n : NULL, c->stream);
             continue;
         }
 #endif
         norm_backward_row_f32(dx, g, x, n, c->rms, m, rstd[r], w, pw, pb);
     }
+    if (c->stream) cpu_stream_fence();
 }
 
 /* Blocks [begin, end) of block_rows rows each: zero the block's partials, then its rows. */
@@ -219,6 +225,8 @@ born_status cpu_row_norm(bool rms, const born_strided *out, const born_strided *
     norm_ctx c = {.rms = rms, .avx2 = use_avx2(x->dtype), .eps = eps, .out = out, .mean = mean,
                   .rstd = rstd, .x = x, .weight = weight, .bias = bias};
     norm_shape(x, &c.n, &c.rows);
+    c.stream = c.avx2 && cpu_stream_output(c.rows * c.n * 4);
+    c.avx512 = c.avx2 && cpu_get_level() >= CPU_LEVEL_AVX512;
     born_parallel_for(c.rows, row_grain(c.n), norm_rows, &c);
     return BORN_OK;
 }
@@ -246,6 +254,7 @@ born_status cpu_row_norm_grads(bool rms, const born_strided *grad_x,
                   .mean = mean, .rstd = rstd, .x = x, .weight = weight, .bias = &none,
                   .grad_out = grad_out};
     norm_shape(x, &c.n, &c.rows);
+    c.stream = c.avx2 && c.out->data && cpu_stream_output(c.rows * c.n * 4);
     bool want_w = grad_weight && grad_weight->data, want_b = grad_bias && grad_bias->data;
     if (!want_w && !want_b) {
         if (!c.out->data) return BORN_OK;

@@ -18,6 +18,7 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <stdint.h>
 
 #define NORM_INLINE static inline __attribute__((always_inline))
 
@@ -122,11 +123,36 @@ NORM_INLINE __m256 norm_vec(__m256 v, __m256 mhi, __m256 mlo, __m256 s, __m256 w
     return v;
 }
 
+/* With stream (and y 4-byte aligned), the elements before y's first 32-byte boundary, which the
+ * streaming passes store masked before the aligned streaming stores; else 0. */
+NORM_INLINE int64_t stream_head(const float *y, int64_t n, bool stream) {
+    if (!stream || ((uintptr_t)y & 3u)) return 0;
+    int64_t h = (int64_t)(((32u - ((uintptr_t)y & 31u)) & 31u) >> 2);
+    return h < n ? h : n;
+}
+
 NORM_INLINE void write_pass(float *y, const float *x, int64_t n, __m256 mhi, __m256 mlo, __m256 s,
-                            const float *w, const float *b, bool rms, const float *next) {
+                            const float *w, const float *b, bool rms, const float *next,
+                            bool stream) {
     bool hw = w != NULL, hb = b != NULL;
     const __m256 zero = _mm256_setzero_ps();
-    int64_t i = 0;
+    int64_t i = stream_head(y, n, stream);
+    if (i) {
+        __m256i m = tail_mask(i);
+        __m256 wv = hw ? _mm256_maskload_ps(w, m) : zero, bv = hb ? _mm256_maskload_ps(b, m) : zero;
+        _mm256_maskstore_ps(y, m, norm_vec(_mm256_maskload_ps(x, m), mhi, mlo, s, wv, bv, rms, hw, hb));
+    }
+    if (stream && !((uintptr_t)y & 3u)) {
+        for (; i + 16 <= n; i += 16) {
+            prefetch_l2(next, 4 * i);
+            __m256 w0 = hw ? _mm256_loadu_ps(w + i) : zero, w1 = hw ? _mm256_loadu_ps(w + i + 8) : zero;
+            __m256 b0 = hb ? _mm256_loadu_ps(b + i) : zero, b1 = hb ? _mm256_loadu_ps(b + i + 8) : zero;
+            __m256 r0 = norm_vec(_mm256_loadu_ps(x + i), mhi, mlo, s, w0, b0, rms, hw, hb);
+            __m256 r1 = norm_vec(_mm256_loadu_ps(x + i + 8), mhi, mlo, s, w1, b1, rms, hw, hb);
+            _mm256_stream_ps(y + i, r0);
+            _mm256_stream_ps(y + i + 8, r1);
+        }
+    }
     for (; i + 16 <= n; i += 16) {
         prefetch_l2(next, 4 * i);
         __m256 w0 = hw ? _mm256_loadu_ps(w + i) : zero, w1 = hw ? _mm256_loadu_ps(w + i + 8) : zero;
@@ -145,7 +171,7 @@ NORM_INLINE void write_pass(float *y, const float *x, int64_t n, __m256 mhi, __m
 
 void cpu_norm_row_f32_avx2(float *y, float *mean_out, float *rstd_out, const float *x, int64_t n,
                            bool rms, const float *w, const float *b, double eps,
-                           const float *next) {
+                           const float *next, bool stream) {
     double dn = (double)n, mean = 0, var;
     if (rms) {
         var = chunk_squares(x, n) / dn;
@@ -186,14 +212,14 @@ void cpu_norm_row_f32_avx2(float *y, float *mean_out, float *rstd_out, const flo
         return;
     }
     __m256 mhi = _mm256_set1_ps(m), mlo = _mm256_set1_ps(isfinite(m) ? (float)(mean - (double)m) : 0.0f);
-    write_pass(y, x, n, mhi, mlo, _mm256_set1_ps(r), w, b, rms, next);
+    write_pass(y, x, n, mhi, mlo, _mm256_set1_ps(r), w, b, rms, next, stream);
 }
 
 /* ---- backward --------------------------------------------------------------------------- */
 
 void cpu_norm_backward_row_f32_avx2(float *dx, const float *g, const float *x, int64_t n, bool rms,
                                     float mean, float rstd, const float *w, float *pw, float *pb,
-                                    const float *next_g, const float *next_x) {
+                                    const float *next_g, const float *next_x, bool stream) {
     const __m256 m = _mm256_set1_ps(mean), s = _mm256_set1_ps(rstd), one = _mm256_set1_ps(1.0f);
     bool hw = w != NULL;
     float mean_d = 0, mean_dx = 0;
@@ -228,11 +254,17 @@ void cpu_norm_backward_row_f32_avx2(float *dx, const float *g, const float *x, i
         mean_dx = (float)(sdx / (double)n);
     }
     const __m256 md = _mm256_set1_ps(mean_d), mdx = _mm256_set1_ps(mean_dx);
-    int64_t i = 0;
-    for (; i < n; i += 8) {
-        bool full = i + 8 <= n;
-        __m256i mask = tail_mask(n - i);
-        if (!(i & 8)) {
+    /* with stream, dx from its first 32-byte boundary by streaming stores: a first masked
+     * vector holds the elements before it, then vectors of 8 from there (the same arithmetic
+     * on each element) */
+    int64_t head = dx ? stream_head(dx, n, stream) : 0;
+    stream = stream && dx && !((uintptr_t)dx & 3u);
+    int64_t len;
+    for (int64_t i = 0, k = 0; i < n; i += len, k++) {
+        len = k == 0 && head ? head : n - i < 8 ? n - i : 8;
+        bool full = len == 8;
+        __m256i mask = tail_mask(len);
+        if (!(k & 1)) {
             prefetch_l2(next_g, 4 * i);
             prefetch_l2(next_x, 4 * i);
         }
@@ -243,7 +275,8 @@ void cpu_norm_backward_row_f32_avx2(float *dx, const float *g, const float *x, i
             __m256 wv = !hw ? one : full ? _mm256_loadu_ps(w + i) : _mm256_maskload_ps(w + i, mask);
             __m256 d = hw ? _mm256_mul_ps(gv, wv) : gv;
             __m256 r = _mm256_mul_ps(_mm256_fnmadd_ps(xh, mdx, _mm256_sub_ps(d, md)), s);
-            if (full) _mm256_storeu_ps(dx + i, r);
+            if (full && stream) _mm256_stream_ps(dx + i, r);
+            else if (full) _mm256_storeu_ps(dx + i, r);
             else _mm256_maskstore_ps(dx + i, mask, r);
         }
         if (pw) {

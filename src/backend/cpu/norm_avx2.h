@@ -12,19 +12,25 @@
 
 /* y = (x - mean) * rstd * w + b (layer norm) or x * rstd * w (rms), w and b NULL when absent;
  * *mean (layer norm only) and *rstd receive the row's statistics as f32. next (or NULL) is the
- * row the caller will pass next, prefetched into L2 during the write pass. */
+ * row the caller will pass next, prefetched into L2 during the write pass. With stream, y is
+ * written by streaming stores (stream.h; the caller fences before its range returns). */
 void cpu_norm_row_f32_avx2(float *y, float *mean, float *rstd, const float *x, int64_t n,
                            bool rms, const float *w, const float *b, double eps,
-                           const float *next);
+                           const float *next, bool stream);
+
+/* cpu_norm_row_f32_avx2 in AVX-512 (norm_avx512.c), for CPU_LEVEL_AVX512: the same bits. */
+void cpu_norm_row_f32_avx512(float *y, float *mean, float *rstd, const float *x, int64_t n,
+                             bool rms, const float *w, const float *b, double eps,
+                             const float *next, bool stream);
 
 /* One row of the backward from grad_out g, x, the forward's mean (0 for rms) and rstd, and w
  * (NULL when absent): dx = rstd (d - mean(d) - xhat mean(d xhat)), d = g w, xhat = (x - mean)
  * rstd (rms: no mean(d) term), unless dx is NULL; and pw += g xhat, pb += g where those are not
  * NULL (the caller's partial sums of the parameter gradients). next_g and next_x (or NULL) are
- * the rows the caller will pass next, prefetched into L2. */
+ * the rows the caller will pass next, prefetched into L2. stream: dx as y above. */
 void cpu_norm_backward_row_f32_avx2(float *dx, const float *g, const float *x, int64_t n, bool rms,
                                     float mean, float rstd, const float *w, float *pw, float *pb,
-                                    const float *next_g, const float *next_x);
+                                    const float *next_g, const float *next_x, bool stream);
 
 #endif
 

@@ -13,6 +13,7 @@
 
 typedef struct softmax_ctx {
     bool log, backward, avx2_rows; /* avx2_rows: f32 rows contiguous in every operand */
+    bool avx512;                   /* avx2 rows: the forward through softmax_avx512.c */
     const born_strided *out, *in, *grad_out, *y;
     int dim;
     atomic_int failed;
@@ -81,8 +82,9 @@ static void softmax_rows_avx2(int64_t begin, int64_t end, const softmax_ctx *c, 
                                               more ? row_f32(c->grad_out, c->dim, r + 1) : NULL,
                                               more ? row_f32(c->y, c->dim, r + 1) : NULL);
         else
-            cpu_softmax_row_f32_avx2(row_f32(c->out, c->dim, r), row_f32(c->in, c->dim, r), n, c->log,
-                                     more ? row_f32(c->in, c->dim, r + 1) : NULL);
+            (c->avx512 ? cpu_softmax_row_f32_avx512 : cpu_softmax_row_f32_avx2)(
+                row_f32(c->out, c->dim, r), row_f32(c->in, c->dim, r), n, c->log,
+                more ? row_f32(c->in, c->dim, r + 1) : NULL);
     }
 }
 #endif
@@ -133,17 +135,18 @@ static born_status run(softmax_ctx *c, const born_strided *ref) {
 #endif
     int64_t rows = ref->ndim ? rows_count(ref, c->dim) : 1;
     int64_t n = ref->ndim ? ref->shape[c->dim] : 1;
+    c->avx512 = c->avx2_rows && cpu_get_level() >= CPU_LEVEL_AVX512;
     born_parallel_for(rows, n >= 1024 ? 1 : 1024 / (n ? n : 1), softmax_rows, c);
     return atomic_load(&c->failed) ? born_error(BORN_ERR_MEMORY, "softmax: out of memory") : BORN_OK;
 }
 
 born_status cpu_softmax(bool log, const born_strided *out, const born_strided *in, int dim) {
-    softmax_ctx c = {log, false, false, out, in, NULL, NULL, dim, 0};
+    softmax_ctx c = {log, false, false, false, out, in, NULL, NULL, dim, 0};
     return run(&c, in);
 }
 
 born_status cpu_softmax_backward(bool log, const born_strided *grad_in, const born_strided *grad_out,
                                  const born_strided *y, int dim) {
-    softmax_ctx c = {log, true, false, grad_in, NULL, grad_out, y, dim, 0};
+    softmax_ctx c = {log, true, false, false, grad_in, NULL, grad_out, y, dim, 0};
     return run(&c, grad_out);
 }

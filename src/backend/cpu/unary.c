@@ -7,6 +7,7 @@
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/iter.h"
 #include "backend/cpu/kernels_avx2.h"
+#include "backend/cpu/stream.h"
 #include "core/cpu_features.h"
 
 typedef struct unary_ctx {
@@ -15,18 +16,31 @@ typedef struct unary_ctx {
     born_dtype in_dtype, out_dtype;
 } unary_ctx;
 
-/* The f32 loop for op: the AVX2 one (unary_avx2.c) where there is one and the CPU level allows
- * it, else the portable one from float_loops below. */
-static cpu_loop_fn f32_loop_for(born_unary_op op, cpu_loop_fn portable) {
+/* The f32 loop for op: the AVX-512 or AVX2 one (unary_avx512.c, unary_avx2.c) where there is one
+ * and the CPU level allows it, else the portable one from float_loops below. */
+static cpu_loop_fn f32_loop_for(born_unary_op op, cpu_loop_fn portable, bool stream) {
 #ifdef CPU_HAVE_AVX2_KERNELS
-    if (cpu_get_level() >= CPU_LEVEL_AVX2) {
-        cpu_loop_fn v = cpu_unary_f32_avx2(op);
+    cpu_level level = cpu_get_level();
+    if (level >= CPU_LEVEL_AVX512) {
+        cpu_loop_fn v = cpu_unary_f32_avx512(op, stream);
+        if (v) return v;
+    }
+    if (level >= CPU_LEVEL_AVX2) {
+        cpu_loop_fn v = cpu_unary_f32_avx2(op, stream);
         if (v) return v;
     }
 #else
     (void)op;
+    (void)stream;
 #endif
     return portable;
+}
+
+/* True when an f32 output of numel elements is written with streaming stores (stream.h). */
+static bool stream_f32(const born_strided *out) {
+    int64_t numel = 1;
+    for (int d = 0; d < out->ndim; d++) numel *= out->shape[d];
+    return out->dtype == BORN_F32 && cpu_stream_output(numel * 4);
 }
 
 /* Loop over n elements computing out = EXPR(x) with T in and OUT_T out. */
@@ -233,11 +247,11 @@ born_status cpu_unary(born_unary_op op, const born_strided *out, const born_stri
     c.out_dtype = out->dtype;
     cpu_loop_fn loop = NULL;
     switch (in->dtype) {
-    case BORN_F32: loop = f32_loop_for(op, float_loops[op].f32); break;
+    case BORN_F32: loop = f32_loop_for(op, float_loops[op].f32, stream_f32(out)); break;
     case BORN_F64: loop = float_loops[op].f64; break;
     case BORN_F16:
     case BORN_BF16:
-        c.f32_loop = f32_loop_for(op, float_loops[op].f32);
+        c.f32_loop = f32_loop_for(op, float_loops[op].f32, false); /* into a small buffer */
         if (c.f32_loop) loop = half_loop;
         break;
     case BORN_BOOL: loop = op == BORN_UNARY_LOGICAL_NOT ? logical_not_bool : NULL; break;
@@ -367,12 +381,19 @@ static void half_backward_loop(char **d, const int64_t *s, int64_t n, void *arg)
     }
 }
 
-static cpu_loop_fn backward_f32_loop_for(born_unary_op op) {
+static cpu_loop_fn backward_f32_loop_for(born_unary_op op, bool stream) {
 #ifdef CPU_HAVE_AVX2_KERNELS
-    if (cpu_get_level() >= CPU_LEVEL_AVX2) {
-        cpu_loop_fn v = cpu_unary_backward_f32_avx2(op);
+    cpu_level level = cpu_get_level();
+    if (level >= CPU_LEVEL_AVX512) {
+        cpu_loop_fn v = cpu_unary_backward_f32_avx512(op, stream);
         if (v) return v;
     }
+    if (level >= CPU_LEVEL_AVX2) {
+        cpu_loop_fn v = cpu_unary_backward_f32_avx2(op, stream);
+        if (v) return v;
+    }
+#else
+    (void)stream;
 #endif
     return backward_loops[op].f32;
 }
@@ -389,11 +410,11 @@ born_status cpu_unary_backward(born_unary_op op, const born_strided *grad_in,
     c.in_dtype = c.out_dtype = x->dtype;
     cpu_loop_fn loop = NULL;
     switch (x->dtype) {
-    case BORN_F32: loop = backward_f32_loop_for(op); break;
+    case BORN_F32: loop = backward_f32_loop_for(op, stream_f32(grad_in)); break;
     case BORN_F64: loop = backward_loops[op].f64; break;
     case BORN_F16:
     case BORN_BF16:
-        c.f32_loop = backward_f32_loop_for(op);
+        c.f32_loop = backward_f32_loop_for(op, false);
         loop = half_backward_loop;
         break;
     default:

@@ -2,6 +2,8 @@
  * div. Contiguous runs go 8 lanes at a time with a masked tail, so every element goes through
  * the same arithmetic whatever its position; strided runs are gathered into a small buffer,
  * computed there and scattered back, with the same arithmetic again. */
+#include <stdint.h>
+
 #include "backend/cpu/kernels_avx2.h"
 #include "backend/cpu/vmath_avx2.h"
 
@@ -46,10 +48,40 @@ VM_ALWAYS_INLINE void unary_run(char **d, const int64_t *s, int64_t n, vec_fn f)
     }
 }
 
+/* unary_run with the output written by streaming stores (stream.h) where both operands are
+ * contiguous and the output is 32-byte aligned (else ordinary stores): the vectors keep their
+ * places from the run's start, so each element takes the same path (fast or exact, chosen per
+ * vector of 8) and gets the same bits as without streaming. Fenced before return. */
+VM_ALWAYS_INLINE void unary_run_stream(char **d, const int64_t *s, int64_t n, vec_fn f) {
+    float *o = (float *)d[0];
+    if (s[0] != 4 || s[1] != 4 || ((uintptr_t)o & 31u)) {
+        unary_run(d, s, n, f);
+        return;
+    }
+    const float *x = (const float *)d[1];
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        _mm_prefetch((const char *)(x + i + 256), _MM_HINT_T0);
+        __m256 a = f(_mm256_loadu_ps(x + i)), b = f(_mm256_loadu_ps(x + i + 8));
+        _mm256_stream_ps(o + i, a);
+        _mm256_stream_ps(o + i + 8, b);
+    }
+    for (; i + 8 <= n; i += 8) _mm256_stream_ps(o + i, f(_mm256_loadu_ps(x + i)));
+    if (i < n) {
+        __m256i m = tail_mask(n - i);
+        _mm256_maskstore_ps(o + i, m, f(_mm256_maskload_ps(x + i, m)));
+    }
+    _mm_sfence();
+}
+
 #define UNARY_AVX2(name, VF)                                                                     \
     static void name##_avx2(char **d, const int64_t *s, int64_t n, void *ctx) {                  \
         (void)ctx;                                                                               \
         unary_run(d, s, n, VF);                                                                  \
+    }                                                                                            \
+    static void name##_avx2_stream(char **d, const int64_t *s, int64_t n, void *ctx) {           \
+        (void)ctx;                                                                               \
+        unary_run_stream(d, s, n, VF);                                                           \
     }
 
 UNARY_AVX2(exp, vm_exp)
@@ -61,16 +93,18 @@ UNARY_AVX2(gelu, vm_gelu)
 UNARY_AVX2(gelu_tanh, vm_gelu_tanh)
 UNARY_AVX2(silu, vm_silu)
 
-cpu_loop_fn cpu_unary_f32_avx2(born_unary_op op) {
+#define PICK(name) return stream ? name##_avx2_stream : name##_avx2
+
+cpu_loop_fn cpu_unary_f32_avx2(born_unary_op op, bool stream) {
     switch (op) {
-    case BORN_UNARY_EXP: return exp_avx2;
-    case BORN_UNARY_LOG: return log_avx2;
-    case BORN_UNARY_TANH: return tanh_avx2;
-    case BORN_UNARY_SIGMOID: return sigmoid_avx2;
-    case BORN_UNARY_RELU: return relu_avx2;
-    case BORN_UNARY_GELU: return gelu_avx2;
-    case BORN_UNARY_GELU_TANH: return gelu_tanh_avx2;
-    case BORN_UNARY_SILU: return silu_avx2;
+    case BORN_UNARY_EXP: PICK(exp);
+    case BORN_UNARY_LOG: PICK(log);
+    case BORN_UNARY_TANH: PICK(tanh);
+    case BORN_UNARY_SIGMOID: PICK(sigmoid);
+    case BORN_UNARY_RELU: PICK(relu);
+    case BORN_UNARY_GELU: PICK(gelu);
+    case BORN_UNARY_GELU_TANH: PICK(gelu_tanh);
+    case BORN_UNARY_SILU: PICK(silu);
     default: return NULL;
     }
 }
@@ -86,13 +120,21 @@ typedef __m256 (*bw_fn)(__m256 g, __m256 x, __m256 y, const bw_params *p);
 
 /* d[0] = f(d[1], d[2], d[3]) over n elements: 8 lanes at a time with a masked tail when all four
  * are contiguous, else through small buffers (the same arithmetic either way). */
-VM_ALWAYS_INLINE void backward_run(char **d, const int64_t *s, int64_t n, bw_fn f, void *ctx) {
+VM_ALWAYS_INLINE void backward_run(char **d, const int64_t *s, int64_t n, bw_fn f, void *ctx,
+                                   bool stream) {
     const born_unary_params *up = ctx;
     bw_params p = {vm_set1((float)up->alpha), vm_set1((float)up->beta)};
     if (s[0] == 4 && s[1] == 4 && s[2] == 4 && s[3] == 4) {
         float *o = (float *)d[0];
         const float *g = (const float *)d[1], *x = (const float *)d[2], *y = (const float *)d[3];
         int64_t i = 0;
+        if (stream && !((uintptr_t)o & 31u)) {
+            /* streaming stores where o is 32-byte aligned (stream.h; see unary_run_stream) */
+            for (; i + 8 <= n; i += 8)
+                _mm256_stream_ps(o + i, f(_mm256_loadu_ps(g + i), _mm256_loadu_ps(x + i),
+                                          _mm256_loadu_ps(y + i), &p));
+            _mm_sfence();
+        }
         for (; i + 8 <= n; i += 8)
             _mm256_storeu_ps(o + i, f(_mm256_loadu_ps(g + i), _mm256_loadu_ps(x + i),
                                       _mm256_loadu_ps(y + i), &p));
@@ -154,34 +196,9 @@ VM_ALWAYS_INLINE __m256 bw_silu(__m256 g, __m256 x, __m256 y, const bw_params *p
     __m256 d = _mm256_mul_ps(s, _mm256_add_ps(_mm256_mul_ps(x, _mm256_sub_ps(one, s)), one));
     return _mm256_mul_ps(g, d);
 }
-/* Phi(x) + x phi(x) with Phi and phi evaluated as in vm_gelu: t = |x|, e = exp(-t^2 / 2) (t^2
- * carried as hi + lo), Phi(-t) = 2 e P(q) / (t + 2), Phi(x) = 1 - Phi(-t) for x >= 0, and
- * phi(x) = e / sqrt(2 pi). */
 VM_ALWAYS_INLINE __m256 bw_gelu(__m256 g, __m256 x, __m256 y, const bw_params *p) {
     (void)y, (void)p;
-    __m256 t = _mm256_min_ps(vm_set1(18.0f), vm_abs(x));
-    __m256 hi = _mm256_mul_ps(t, t);
-    __m256 lo = _mm256_fmsub_ps(t, t, hi);
-    __m256 e = vm_exp(_mm256_mul_ps(hi, vm_set1(-0.5f)));
-    e = _mm256_fnmadd_ps(e, _mm256_mul_ps(lo, vm_set1(0.5f)), e);
-    __m256 r = _mm256_div_ps(vm_set1(1.0f), _mm256_add_ps(t, vm_set1(2.0f)));
-    __m256 q = _mm256_mul_ps(_mm256_sub_ps(t, vm_set1(2.0f)), r);
-    __m256 c = vm_set1(-3.796706733e-05f);
-    c = _mm256_fmadd_ps(c, q, vm_set1(1.469543986e-05f));
-    c = _mm256_fmadd_ps(c, q, vm_set1(3.607159597e-04f));
-    c = _mm256_fmadd_ps(c, q, vm_set1(4.427004897e-04f));
-    c = _mm256_fmadd_ps(c, q, vm_set1(-9.439419373e-04f));
-    c = _mm256_fmadd_ps(c, q, vm_set1(-3.375926288e-03f));
-    c = _mm256_fmadd_ps(c, q, vm_set1(-2.420695237e-04f));
-    c = _mm256_fmadd_ps(c, q, vm_set1(1.836080663e-02f));
-    c = _mm256_fmadd_ps(c, q, vm_set1(1.439925004e-02f));
-    c = _mm256_fmadd_ps(c, q, vm_set1(-1.657022834e-01f));
-    c = _mm256_fmadd_ps(c, q, vm_set1(3.362039924e-01f));
-    __m256 tail = _mm256_mul_ps(_mm256_mul_ps(_mm256_add_ps(e, e), c), r); /* Phi(-t) */
-    __m256 phi_x = _mm256_blendv_ps(_mm256_sub_ps(vm_set1(1.0f), tail), tail,
-                                    _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
-    __m256 pdf = _mm256_mul_ps(e, vm_set1(0.39894228040143267794f));
-    return _mm256_mul_ps(g, _mm256_fmadd_ps(x, pdf, phi_x));
+    return _mm256_mul_ps(g, vm_gelu_grad(x));
 }
 VM_ALWAYS_INLINE __m256 bw_gelu_tanh(__m256 g, __m256 x, __m256 y, const bw_params *p) {
     (void)y, (void)p;
@@ -200,7 +217,10 @@ VM_ALWAYS_INLINE __m256 bw_gelu_tanh(__m256 g, __m256 x, __m256 y, const bw_para
 
 #define BACKWARD_AVX2(name)                                                                      \
     static void name##_backward_avx2(char **d, const int64_t *s, int64_t n, void *ctx) {         \
-        backward_run(d, s, n, bw_##name, ctx);                                                   \
+        backward_run(d, s, n, bw_##name, ctx, false);                                            \
+    }                                                                                            \
+    static void name##_backward_avx2_stream(char **d, const int64_t *s, int64_t n, void *ctx) {  \
+        backward_run(d, s, n, bw_##name, ctx, true);                                             \
     }
 
 BACKWARD_AVX2(relu)
@@ -213,20 +233,21 @@ BACKWARD_AVX2(silu)
 BACKWARD_AVX2(gelu)
 BACKWARD_AVX2(gelu_tanh)
 
-cpu_loop_fn cpu_unary_backward_f32_avx2(born_unary_op op) {
+cpu_loop_fn cpu_unary_backward_f32_avx2(born_unary_op op, bool stream) {
     switch (op) {
-    case BORN_UNARY_RELU: return relu_backward_avx2;
-    case BORN_UNARY_LEAKY_RELU: return leaky_relu_backward_avx2;
-    case BORN_UNARY_ELU: return elu_backward_avx2;
-    case BORN_UNARY_SOFTPLUS: return softplus_backward_avx2;
-    case BORN_UNARY_SIGMOID: return sigmoid_backward_avx2;
-    case BORN_UNARY_TANH: return tanh_backward_avx2;
-    case BORN_UNARY_SILU: return silu_backward_avx2;
-    case BORN_UNARY_GELU: return gelu_backward_avx2;
-    case BORN_UNARY_GELU_TANH: return gelu_tanh_backward_avx2;
+    case BORN_UNARY_RELU: PICK(relu_backward);
+    case BORN_UNARY_LEAKY_RELU: PICK(leaky_relu_backward);
+    case BORN_UNARY_ELU: PICK(elu_backward);
+    case BORN_UNARY_SOFTPLUS: PICK(softplus_backward);
+    case BORN_UNARY_SIGMOID: PICK(sigmoid_backward);
+    case BORN_UNARY_TANH: PICK(tanh_backward);
+    case BORN_UNARY_SILU: PICK(silu_backward);
+    case BORN_UNARY_GELU: PICK(gelu_backward);
+    case BORN_UNARY_GELU_TANH: PICK(gelu_tanh_backward);
     default: return NULL;
     }
 }
+#undef PICK
 
 /* ---- binary ----------------------------------------------------------------------------- */
 

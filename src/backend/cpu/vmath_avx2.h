@@ -427,4 +427,33 @@ VM_ALWAYS_INLINE __m256 vm_gelu_tanh(__m256 x) {
     return vm_nan_at_neg_inf(_mm256_mul_ps(_mm256_mul_ps(x, s), vm_unscale(neg)), x);
 }
 
+/* The derivative of gelu (erf), Phi(x) + x phi(x), with Phi and phi evaluated as in vm_gelu:
+ * t = |x|, e = exp(-t^2 / 2) (t^2 carried as hi + lo), Phi(-t) = 2 e P(q) / (t + 2), Phi(x) =
+ * 1 - Phi(-t) for x >= 0, and phi(x) = e / sqrt(2 pi). */
+VM_ALWAYS_INLINE __m256 vm_gelu_grad(__m256 x) {
+    __m256 t = _mm256_min_ps(vm_set1(18.0f), vm_abs(x));
+    __m256 hi = _mm256_mul_ps(t, t);
+    __m256 lo = _mm256_fmsub_ps(t, t, hi);
+    __m256 e = vm_exp(_mm256_mul_ps(hi, vm_set1(-0.5f)));
+    e = _mm256_fnmadd_ps(e, _mm256_mul_ps(lo, vm_set1(0.5f)), e);
+    __m256 r = _mm256_div_ps(vm_set1(1.0f), _mm256_add_ps(t, vm_set1(2.0f)));
+    __m256 q = _mm256_mul_ps(_mm256_sub_ps(t, vm_set1(2.0f)), r);
+    __m256 c = vm_set1(-3.796706733e-05f);
+    c = _mm256_fmadd_ps(c, q, vm_set1(1.469543986e-05f));
+    c = _mm256_fmadd_ps(c, q, vm_set1(3.607159597e-04f));
+    c = _mm256_fmadd_ps(c, q, vm_set1(4.427004897e-04f));
+    c = _mm256_fmadd_ps(c, q, vm_set1(-9.439419373e-04f));
+    c = _mm256_fmadd_ps(c, q, vm_set1(-3.375926288e-03f));
+    c = _mm256_fmadd_ps(c, q, vm_set1(-2.420695237e-04f));
+    c = _mm256_fmadd_ps(c, q, vm_set1(1.836080663e-02f));
+    c = _mm256_fmadd_ps(c, q, vm_set1(1.439925004e-02f));
+    c = _mm256_fmadd_ps(c, q, vm_set1(-1.657022834e-01f));
+    c = _mm256_fmadd_ps(c, q, vm_set1(3.362039924e-01f));
+    __m256 tail = _mm256_mul_ps(_mm256_mul_ps(_mm256_add_ps(e, e), c), r); /* Phi(-t) */
+    __m256 phi_x = _mm256_blendv_ps(_mm256_sub_ps(vm_set1(1.0f), tail), tail,
+                                    _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
+    __m256 pdf = _mm256_mul_ps(e, vm_set1(0.39894228040143267794f));
+    return _mm256_fmadd_ps(x, pdf, phi_x);
+}
+
 #endif

@@ -1,0 +1,172 @@
+/* AVX-512 inner loops for the hot f32 unary ops and the gelu and tanh gradients (vmath_avx512.h),
+ * chosen by unary.c at CPU_LEVEL_AVX512; ops without one here take the AVX2 loops. Contiguous
+ * runs go 16 lanes at a time (two vectors an iteration) with one masked vector for the tail;
+ * strided runs are gathered into a small buffer, computed there and scattered back. The vectors
+ * start where the AVX2 loops' start and hold two of theirs each, so every element gets the AVX2
+ * kernels' bits (vmath_avx512.h). */
+#include <stdint.h>
+
+#include "backend/cpu/kernels_avx2.h"
+#include "backend/cpu/vmath_avx512.h"
+
+typedef __m512 (*vec16_fn)(__m512);
+
+enum { STRIDED_CHUNK = 64 };
+
+/* out = f(in) over n elements; with stream, where both are contiguous and out is 64-byte aligned,
+ * by streaming stores (stream.h), fenced before return. */
+VM_ALWAYS_INLINE void unary_run16(char **d, const int64_t *s, int64_t n, vec16_fn f, bool stream) {
+    if (s[0] == 4 && s[1] == 4) {
+        float *o = (float *)d[0];
+        const float *x = (const float *)d[1];
+        int64_t i = 0;
+        if (stream && !((uintptr_t)o & 63u)) {
+            for (; i + 32 <= n; i += 32) {
+                _mm_prefetch((const char *)(x + i + 512), _MM_HINT_T0);
+                _mm_prefetch((const char *)(x + i + 528), _MM_HINT_T0);
+                __m512 a = f(_mm512_loadu_ps(x + i)), b = f(_mm512_loadu_ps(x + i + 16));
+                _mm512_stream_ps(o + i, a);
+                _mm512_stream_ps(o + i + 16, b);
+            }
+            for (; i + 16 <= n; i += 16) _mm512_stream_ps(o + i, f(_mm512_loadu_ps(x + i)));
+            _mm_sfence();
+        }
+        for (; i + 32 <= n; i += 32) {
+            /* two kilobytes ahead (unary_avx2.c prefetches one; twice the lanes) */
+            _mm_prefetch((const char *)(x + i + 512), _MM_HINT_T0);
+            _mm_prefetch((const char *)(x + i + 528), _MM_HINT_T0);
+            __m512 a = f(_mm512_loadu_ps(x + i)), b = f(_mm512_loadu_ps(x + i + 16));
+            _mm512_storeu_ps(o + i, a);
+            _mm512_storeu_ps(o + i + 16, b);
+        }
+        for (; i + 16 <= n; i += 16) _mm512_storeu_ps(o + i, f(_mm512_loadu_ps(x + i)));
+        if (i < n) {
+            __mmask16 m = v16_mask(n - i);
+            _mm512_mask_storeu_ps(o + i, m, f(_mm512_maskz_loadu_ps(m, x + i)));
+        }
+        return;
+    }
+    float buf[STRIDED_CHUNK];
+    for (int64_t done = 0; done < n; done += STRIDED_CHUNK) {
+        int64_t m = n - done < STRIDED_CHUNK ? n - done : STRIDED_CHUNK;
+        const char *src = d[1] + done * s[1];
+        for (int64_t i = 0; i < m; i++) buf[i] = *(const float *)(src + i * s[1]);
+        for (int64_t i = m; i < STRIDED_CHUNK; i++) buf[i] = 0;
+        for (int64_t i = 0; i < m; i += 16) _mm512_storeu_ps(buf + i, f(_mm512_loadu_ps(buf + i)));
+        char *dst = d[0] + done * s[0];
+        for (int64_t i = 0; i < m; i++) *(float *)(dst + i * s[0]) = buf[i];
+    }
+}
+
+VM_ALWAYS_INLINE __m512 v16_log(__m512 x) { return V16_HALVES(vm_log, x); }
+VM_ALWAYS_INLINE __m512 v16_gelu_tanh(__m512 x) { return V16_HALVES(vm_gelu_tanh, x); }
+
+#define UNARY_AVX512(name, VF)                                                                   \
+    static void name##_avx512(char **d, const int64_t *s, int64_t n, void *ctx) {                \
+        (void)ctx;                                                                               \
+        unary_run16(d, s, n, VF, false);                                                         \
+    }                                                                                            \
+    static void name##_avx512_stream(char **d, const int64_t *s, int64_t n, void *ctx) {         \
+        (void)ctx;                                                                               \
+        unary_run16(d, s, n, VF, true);                                                          \
+    }
+
+UNARY_AVX512(exp, v16_exp)
+UNARY_AVX512(log, v16_log)
+UNARY_AVX512(tanh, v16_tanh)
+UNARY_AVX512(sigmoid, v16_sigmoid)
+UNARY_AVX512(relu, v16_relu)
+UNARY_AVX512(gelu, v16_gelu)
+UNARY_AVX512(gelu_tanh, v16_gelu_tanh)
+UNARY_AVX512(silu, v16_silu)
+
+#define PICK(name) return stream ? name##_avx512_stream : name##_avx512
+
+cpu_loop_fn cpu_unary_f32_avx512(born_unary_op op, bool stream) {
+    switch (op) {
+    case BORN_UNARY_EXP: PICK(exp);
+    case BORN_UNARY_LOG: PICK(log);
+    case BORN_UNARY_TANH: PICK(tanh);
+    case BORN_UNARY_SIGMOID: PICK(sigmoid);
+    case BORN_UNARY_RELU: PICK(relu);
+    case BORN_UNARY_GELU: PICK(gelu);
+    case BORN_UNARY_GELU_TANH: PICK(gelu_tanh);
+    case BORN_UNARY_SILU: PICK(silu);
+    default: return NULL;
+    }
+}
+
+/* ---- gradients: grad_in = grad_out * f'(x) ------------------------------------------------ */
+
+typedef __m512 (*bw16_fn)(__m512 g, __m512 x, __m512 y);
+
+/* d[0] = f(d[1], d[2], d[3]) over n elements: 16 lanes at a time with a masked tail when all
+ * four are contiguous (streaming stores as unary_run16), else through small buffers. */
+VM_ALWAYS_INLINE void backward_run16(char **d, const int64_t *s, int64_t n, bw16_fn f, bool stream) {
+    if (s[0] == 4 && s[1] == 4 && s[2] == 4 && s[3] == 4) {
+        float *o = (float *)d[0];
+        const float *g = (const float *)d[1], *x = (const float *)d[2], *y = (const float *)d[3];
+        int64_t i = 0;
+        if (stream && !((uintptr_t)o & 63u)) {
+            for (; i + 16 <= n; i += 16)
+                _mm512_stream_ps(o + i, f(_mm512_loadu_ps(g + i), _mm512_loadu_ps(x + i),
+                                          _mm512_loadu_ps(y + i)));
+            _mm_sfence();
+        }
+        for (; i + 16 <= n; i += 16)
+            _mm512_storeu_ps(o + i, f(_mm512_loadu_ps(g + i), _mm512_loadu_ps(x + i),
+                                      _mm512_loadu_ps(y + i)));
+        if (i < n) {
+            __mmask16 m = v16_mask(n - i);
+            _mm512_mask_storeu_ps(o + i, m, f(_mm512_maskz_loadu_ps(m, g + i), _mm512_maskz_loadu_ps(m, x + i),
+                                              _mm512_maskz_loadu_ps(m, y + i)));
+        }
+        return;
+    }
+    float buf[4][STRIDED_CHUNK];
+    for (int64_t done = 0; done < n; done += STRIDED_CHUNK) {
+        int64_t m = n - done < STRIDED_CHUNK ? n - done : STRIDED_CHUNK;
+        for (int k = 1; k < 4; k++) {
+            const char *src = d[k] + done * s[k];
+            for (int64_t i = 0; i < m; i++) buf[k][i] = *(const float *)(src + i * s[k]);
+            for (int64_t i = m; i < STRIDED_CHUNK; i++) buf[k][i] = 0;
+        }
+        for (int64_t i = 0; i < m; i += 16)
+            _mm512_storeu_ps(buf[0] + i, f(_mm512_loadu_ps(buf[1] + i), _mm512_loadu_ps(buf[2] + i),
+                                           _mm512_loadu_ps(buf[3] + i)));
+        char *dst = d[0] + done * s[0];
+        for (int64_t i = 0; i < m; i++) *(float *)(dst + i * s[0]) = buf[0][i];
+    }
+}
+
+/* unary_avx2.c's bw_tanh and bw_gelu on 16 lanes (the same operations). */
+VM_ALWAYS_INLINE __m512 bw16_tanh(__m512 g, __m512 x, __m512 y) {
+    (void)x;
+    return _mm512_mul_ps(g, _mm512_sub_ps(v16_set1(1.0f), _mm512_mul_ps(y, y)));
+}
+VM_ALWAYS_INLINE __m512 bw16_gelu(__m512 g, __m512 x, __m512 y) {
+    (void)y;
+    return _mm512_mul_ps(g, v16_gelu_grad(x));
+}
+
+#define BACKWARD_AVX512(name)                                                                    \
+    static void name##_backward_avx512(char **d, const int64_t *s, int64_t n, void *ctx) {       \
+        (void)ctx;                                                                               \
+        backward_run16(d, s, n, bw16_##name, false);                                             \
+    }                                                                                            \
+    static void name##_backward_avx512_stream(char **d, const int64_t *s, int64_t n, void *ctx) { \
+        (void)ctx;                                                                               \
+        backward_run16(d, s, n, bw16_##name, true);                                              \
+    }
+
+BACKWARD_AVX512(tanh)
+BACKWARD_AVX512(gelu)
+
+cpu_loop_fn cpu_unary_backward_f32_avx512(born_unary_op op, bool stream) {
+    switch (op) {
+    case BORN_UNARY_TANH: PICK(tanh_backward);
+    case BORN_UNARY_GELU: PICK(gelu_backward);
+    default: return NULL;
+    }
+}
+#undef PICK

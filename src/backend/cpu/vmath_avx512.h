@@ -1,0 +1,183 @@
+/* Internal: f32 math on 16 lanes with AVX-512 (F, DQ) + FMA, for the *_avx512.c kernels only
+ * (their compiler flags also enable AVX2, so this header builds on vmath_avx2.h).
+ *
+ * Each function is vmath_avx2.h's fast path with the same operations in the same order on 16
+ * lanes, so a lane gets the bits the AVX2 code gives it. Where the fast path does not hold for
+ * some lane of the 16 (NaN, |x| beyond the bound, as vmath_avx2.h says), the vector is split into
+ * its two 8-lane halves and each goes through the AVX2 function, which picks its fast or exact
+ * path for those 8 lanes as it does in the AVX2 kernels. The AVX-512 kernels therefore give the
+ * AVX2 kernels' bits element for element (the AVX2 kernels' vectors of 8 are the halves of these,
+ * from the same start), and the accuracy bounds of vmath_avx2.h hold unchanged. */
+#ifndef BORN_CPU_VMATH_AVX512_H
+#define BORN_CPU_VMATH_AVX512_H
+
+#include "backend/cpu/vmath_avx2.h"
+
+#define v16_set1 _mm512_set1_ps
+
+VM_ALWAYS_INLINE __m256 v16_lo(__m512 x) { return _mm512_castps512_ps256(x); }
+VM_ALWAYS_INLINE __m256 v16_hi(__m512 x) { return _mm512_extractf32x8_ps(x, 1); }
+VM_ALWAYS_INLINE __m512 v16_join(__m256 lo, __m256 hi) {
+    return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+}
+
+/* F (an __m256 -> __m256 function of vmath_avx2.h) on both halves of x. */
+#define V16_HALVES(F, x) v16_join(F(v16_lo(x)), F(v16_hi(x)))
+
+/* Lanes [0, n) of a 16-lane mask, n in [0, 16]. */
+VM_ALWAYS_INLINE __mmask16 v16_mask(int64_t n) {
+    return (__mmask16)(n >= 16 ? 0xffffu : ((1u << n) - 1u));
+}
+
+/* True if some lane is NaN or has |x| > limit. */
+VM_ALWAYS_INLINE int v16_any_beyond(__m512 x, float limit) {
+    return _mm512_cmp_ps_mask(_mm512_abs_ps(x), v16_set1(limit), _CMP_NLE_UQ) != 0;
+}
+
+/* True if some lane is NaN. */
+VM_ALWAYS_INLINE int v16_any_nan(__m512 x) { return _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q) != 0; }
+
+/* vm_expm1_reduced_c on 16 lanes. */
+VM_ALWAYS_INLINE __m512 v16_expm1_reduced_c(__m512 x, __m512 c, __m512 *t_out) {
+    const __m512 shift = v16_set1(12582912.0f); /* 1.5 2^23 */
+    __m512 t = _mm512_fmadd_ps(x, v16_set1(1.44269504088896341f), shift);
+    __m512 n = _mm512_sub_ps(t, shift);
+    __m512 r = _mm512_fnmadd_ps(n, v16_set1(0.693147182464599609375f), x);
+    r = _mm512_sub_ps(r, c);
+    r = _mm512_fnmadd_ps(n, v16_set1(-1.904654299957768e-09f), r);
+    __m512 q = v16_set1(1.3903591316193342e-3f);
+    q = _mm512_fmadd_ps(q, r, v16_set1(8.366215042769909e-3f));
+    q = _mm512_fmadd_ps(q, r, v16_set1(4.166676849126816e-2f));
+    q = _mm512_fmadd_ps(q, r, v16_set1(1.666654348373413e-1f));
+    q = _mm512_fmadd_ps(q, r, v16_set1(0.5f));
+    *t_out = t;
+    return _mm512_fmadd_ps(q, _mm512_mul_ps(r, r), r);
+}
+
+/* vm_expm1_reduced on 16 lanes. */
+VM_ALWAYS_INLINE __m512 v16_expm1_reduced(__m512 x, __m512 *t_out) {
+    const __m512 shift = v16_set1(12582912.0f);
+    __m512 t = _mm512_fmadd_ps(x, v16_set1(1.44269504088896341f), shift);
+    __m512 n = _mm512_sub_ps(t, shift);
+    __m512 r = _mm512_fnmadd_ps(n, v16_set1(0.693147182464599609375f), x);
+    r = _mm512_fnmadd_ps(n, v16_set1(-1.904654299957768e-09f), r);
+    __m512 q = v16_set1(1.3903591316193342e-3f);
+    q = _mm512_fmadd_ps(q, r, v16_set1(8.366215042769909e-3f));
+    q = _mm512_fmadd_ps(q, r, v16_set1(4.166676849126816e-2f));
+    q = _mm512_fmadd_ps(q, r, v16_set1(1.666654348373413e-1f));
+    q = _mm512_fmadd_ps(q, r, v16_set1(0.5f));
+    *t_out = t;
+    return _mm512_fmadd_ps(q, _mm512_mul_ps(r, r), r);
+}
+
+/* vm_scale_by_t on 16 lanes: y 2^n, n in t's low bits. */
+VM_ALWAYS_INLINE __m512 v16_scale_by_t(__m512 y, __m512 t) {
+    __m512i e = _mm512_slli_epi32(_mm512_castps_si512(t), 23);
+    return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(y), e));
+}
+
+VM_ALWAYS_INLINE __m512 v16_exp_fast(__m512 x) {
+    __m512 t;
+    __m512 s = v16_expm1_reduced(x, &t);
+    return v16_scale_by_t(_mm512_add_ps(s, v16_set1(1.0f)), t);
+}
+
+/* e^x (vm_exp). */
+VM_ALWAYS_INLINE __m512 v16_exp(__m512 x) {
+    if (__builtin_expect(v16_any_beyond(x, VM_EXP_FAST_MAX), 0)) return V16_HALVES(vm_exp, x);
+    return v16_exp_fast(x);
+}
+
+/* tanh (vm_tanh). */
+VM_ALWAYS_INLINE __m512 v16_tanh(__m512 x) {
+    if (__builtin_expect(v16_any_nan(x), 0)) return V16_HALVES(vm_tanh, x);
+    __m512 a = _mm512_min_ps(_mm512_abs_ps(x), v16_set1(10.0f));
+    __m512 t;
+    __m512 s = v16_expm1_reduced(_mm512_mul_ps(a, v16_set1(-2.0f)), &t);
+    __m512 p = v16_scale_by_t(v16_set1(1.0f), t);
+    __m512 m = _mm512_fmadd_ps(s, p, _mm512_sub_ps(p, v16_set1(1.0f)));
+    __m512 r = _mm512_div_ps(m, _mm512_sub_ps(v16_set1(-2.0f), m));
+    return _mm512_or_ps(r, _mm512_and_ps(x, v16_set1(-0.0f)));
+}
+
+/* sigmoid (vm_sigmoid). */
+VM_ALWAYS_INLINE __m512 v16_sigmoid(__m512 x) {
+    if (__builtin_expect(v16_any_beyond(x, VM_EXP_FAST_MAX), 0)) return V16_HALVES(vm_sigmoid, x);
+    __m512 e = v16_exp_fast(_mm512_xor_ps(x, v16_set1(-0.0f)));
+    return _mm512_div_ps(v16_set1(1.0f), _mm512_add_ps(v16_set1(1.0f), e));
+}
+
+/* silu (vm_silu). */
+VM_ALWAYS_INLINE __m512 v16_silu(__m512 x) {
+    if (__builtin_expect(v16_any_beyond(x, VM_EXP_FAST_MAX), 0)) return V16_HALVES(vm_silu, x);
+    __m512 e = v16_exp_fast(_mm512_xor_ps(x, v16_set1(-0.0f)));
+    return _mm512_div_ps(x, _mm512_add_ps(v16_set1(1.0f), e));
+}
+
+/* relu (vm_relu): x < 0 ? 0 : x, NaN and -0 passing through. */
+VM_ALWAYS_INLINE __m512 v16_relu(__m512 x) {
+    __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+    return _mm512_mask_blend_ps(neg, x, _mm512_setzero_ps());
+}
+
+/* gelu with erf (vm_gelu): vm_gelu_fast's operations where every lane is >= VM_GELU_FAST_MIN. */
+VM_ALWAYS_INLINE __m512 v16_gelu(__m512 x) {
+    if (__builtin_expect(_mm512_cmp_ps_mask(x, v16_set1(VM_GELU_FAST_MIN), _CMP_NGE_UQ) != 0, 0))
+        return V16_HALVES(vm_gelu, x);
+    __m512 t = _mm512_min_ps(v16_set1(12.0f), _mm512_abs_ps(x));
+    __m512 hi = _mm512_mul_ps(t, t);
+    __m512 lo = _mm512_fmsub_ps(t, t, hi);
+    __m512 et;
+    __m512 es = v16_expm1_reduced_c(_mm512_mul_ps(hi, v16_set1(-0.5f)), _mm512_mul_ps(lo, v16_set1(0.5f)), &et);
+    __m512 d = _mm512_add_ps(t, v16_set1(2.0f));
+    __m512 q = _mm512_div_ps(_mm512_sub_ps(t, v16_set1(2.0f)), d);
+    __m512 w = _mm512_div_ps(_mm512_min_ps(v16_set1(12.0f), x), d);
+    __m512 p = v16_set1(2 * -3.796706733e-05f);
+    p = _mm512_fmadd_ps(p, q, v16_set1(2 * 1.469543986e-05f));
+    p = _mm512_fmadd_ps(p, q, v16_set1(2 * 3.607159597e-04f));
+    p = _mm512_fmadd_ps(p, q, v16_set1(2 * 4.427004897e-04f));
+    p = _mm512_fmadd_ps(p, q, v16_set1(2 * -9.439419373e-04f));
+    p = _mm512_fmadd_ps(p, q, v16_set1(2 * -3.375926288e-03f));
+    p = _mm512_fmadd_ps(p, q, v16_set1(2 * -2.420695237e-04f));
+    p = _mm512_fmadd_ps(p, q, v16_set1(2 * 1.836080663e-02f));
+    p = _mm512_fmadd_ps(p, q, v16_set1(2 * 1.439925004e-02f));
+    p = _mm512_fmadd_ps(p, q, v16_set1(2 * -1.657022834e-01f));
+    p = _mm512_fmadd_ps(p, q, v16_set1(2 * 3.362039924e-01f));
+    __m512 pw = _mm512_mul_ps(p, w);
+    __m512 pe = _mm512_fmsub_ps(p, w, pw);
+    __m512 v = v16_scale_by_t(_mm512_add_ps(_mm512_fmadd_ps(es, pw, pe), pw), et);
+    /* x's sign bit picks v (as blendv in vm_gelu_fast) */
+    __mmask16 sign = _mm512_movepi32_mask(_mm512_castps_si512(x));
+    return _mm512_mask_blend_ps(sign, _mm512_sub_ps(x, v), v);
+}
+
+/* The derivative of gelu (vm_gelu_grad), its exp's fast path where |x| <= 13 (there -x^2 / 2
+ * >= -84.5, inside VM_EXP_FAST_MAX), else the halves through vm_gelu_grad. */
+VM_ALWAYS_INLINE __m512 v16_gelu_grad(__m512 x) {
+    if (__builtin_expect(v16_any_beyond(x, 13.0f), 0)) return V16_HALVES(vm_gelu_grad, x);
+    __m512 t = _mm512_min_ps(v16_set1(18.0f), _mm512_abs_ps(x));
+    __m512 hi = _mm512_mul_ps(t, t);
+    __m512 lo = _mm512_fmsub_ps(t, t, hi);
+    __m512 e = v16_exp_fast(_mm512_mul_ps(hi, v16_set1(-0.5f)));
+    e = _mm512_fnmadd_ps(e, _mm512_mul_ps(lo, v16_set1(0.5f)), e);
+    __m512 r = _mm512_div_ps(v16_set1(1.0f), _mm512_add_ps(t, v16_set1(2.0f)));
+    __m512 q = _mm512_mul_ps(_mm512_sub_ps(t, v16_set1(2.0f)), r);
+    __m512 c = v16_set1(-3.796706733e-05f);
+    c = _mm512_fmadd_ps(c, q, v16_set1(1.469543986e-05f));
+    c = _mm512_fmadd_ps(c, q, v16_set1(3.607159597e-04f));
+    c = _mm512_fmadd_ps(c, q, v16_set1(4.427004897e-04f));
+    c = _mm512_fmadd_ps(c, q, v16_set1(-9.439419373e-04f));
+    c = _mm512_fmadd_ps(c, q, v16_set1(-3.375926288e-03f));
+    c = _mm512_fmadd_ps(c, q, v16_set1(-2.420695237e-04f));
+    c = _mm512_fmadd_ps(c, q, v16_set1(1.836080663e-02f));
+    c = _mm512_fmadd_ps(c, q, v16_set1(1.439925004e-02f));
+    c = _mm512_fmadd_ps(c, q, v16_set1(-1.657022834e-01f));
+    c = _mm512_fmadd_ps(c, q, v16_set1(3.362039924e-01f));
+    __m512 tail = _mm512_mul_ps(_mm512_mul_ps(_mm512_add_ps(e, e), c), r);
+    __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+    __m512 phi_x = _mm512_mask_blend_ps(neg, _mm512_sub_ps(v16_set1(1.0f), tail), tail);
+    __m512 pdf = _mm512_mul_ps(e, v16_set1(0.39894228040143267794f));
+    return _mm512_fmadd_ps(x, pdf, phi_x);
+}
+
+#endif
