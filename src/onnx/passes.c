@@ -107,6 +107,7 @@ static int *count_readers(const onnx_plan *p) {
         for (int j = 0; j < ps->node->ninputs; j++)
             if (ps->in[j] >= 0) r[ps->in[j]]++;
         for (int j = 0; j < ps->nimplicit; j++) r[ps->implicit[j]]++;
+        if (ps->addend1 > 0) r[ps->addend1 - 1]++; /* a fused Resize + Add (a plan optimized again) */
     }
     for (int i = 0; i < p->g->noutputs; i++) r[p->output_slot[i]] += 1000;
     return r;
