@@ -246,8 +246,9 @@ born_status cpu_unary(born_unary_op op, const born_strided *out, const born_stri
     c.in_dtype = in->dtype;
     c.out_dtype = out->dtype;
     cpu_loop_fn loop = NULL;
+    bool stream = in->dtype == BORN_F32 && stream_f32(out);
     switch (in->dtype) {
-    case BORN_F32: loop = f32_loop_for(op, float_loops[op].f32, stream_f32(out)); break;
+    case BORN_F32: loop = f32_loop_for(op, float_loops[op].f32, stream); break;
     case BORN_F64: loop = float_loops[op].f64; break;
     case BORN_F16:
     case BORN_BF16:
@@ -261,8 +262,10 @@ born_status cpu_unary(born_unary_op op, const born_strided *out, const born_stri
         return born_error(BORN_ERR_DTYPE, "%s: not defined for %s on the CPU",
                           born_unary_op_name(op), born_dtype_name(in->dtype));
     const born_strided *ops[2] = {out, in};
-    /* transcendental functions cost ~10x a copy: smaller chunks keep threads balanced */
-    cpu_iter_run(2, ops, loop, &c, CPU_ITER_GRAIN / 8);
+    /* transcendental functions cost ~10x a copy: smaller chunks keep threads balanced; streamed
+     * outputs (32 MiB and up) take whole grains, so that the fence that ends each chunk's
+     * streaming stores (it waits for them to drain) comes once per 256 KiB */
+    cpu_iter_run(2, ops, loop, &c, stream ? CPU_ITER_GRAIN : CPU_ITER_GRAIN / 8);
     return BORN_OK;
 }
 
@@ -409,8 +412,9 @@ born_status cpu_unary_backward(born_unary_op op, const born_strided *grad_in,
     if (params) c.p = *params;
     c.in_dtype = c.out_dtype = x->dtype;
     cpu_loop_fn loop = NULL;
+    bool stream = x->dtype == BORN_F32 && stream_f32(grad_in);
     switch (x->dtype) {
-    case BORN_F32: loop = backward_f32_loop_for(op, stream_f32(grad_in)); break;
+    case BORN_F32: loop = backward_f32_loop_for(op, stream); break;
     case BORN_F64: loop = backward_loops[op].f64; break;
     case BORN_F16:
     case BORN_BF16:
@@ -425,6 +429,6 @@ born_status cpu_unary_backward(born_unary_op op, const born_strided *grad_in,
     /* relu-like selects are cheap; the transcendental ones cost ~10x a copy */
     bool cheap = op == BORN_UNARY_RELU || op == BORN_UNARY_LEAKY_RELU ||
                  op == BORN_UNARY_SIGMOID || op == BORN_UNARY_TANH;
-    cpu_iter_run(4, ops, loop, &c, cheap ? CPU_ITER_GRAIN : CPU_ITER_GRAIN / 8);
+    cpu_iter_run(4, ops, loop, &c, cheap || stream ? CPU_ITER_GRAIN : CPU_ITER_GRAIN / 8);
     return BORN_OK;
 }
