@@ -16,6 +16,7 @@ for what in "$@"; do
     case $what in
     tests)
         echo "== make test-cuda"
+        make BUILD="$B" CUDA_ARCH="$ARCH" -j16 "$B/born_tests" "$B/born" >>"$O/build.log" 2>&1
         make BUILD="$B" CUDA_ARCH="$ARCH" test-cuda 2>&1 | tee "$O/test-cuda.log" | grep -v "^  \[\|^ok\|^  CC\|^  LD" | tail -40 ;;
     tests-graph)
         echo "== CUDA graph tests"
