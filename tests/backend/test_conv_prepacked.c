@@ -156,8 +156,8 @@ TEST(conv_prepacked_matches_born_conv2d) {
     conv_case(1, 300, 5, 5, 20, 1, 1, 1, 0, 1, false, __LINE__);  /* pointwise, two k blocks */
     conv_case(1, 20, 40, 40, 8, 3, 3, 1, 1, 1, true, __LINE__);   /* tiles split over threads */
     conv_case(1, 9, 3, 2, 7, 1, 1, 1, 0, 1, true, __LINE__);      /* one partial tile */
-    /* k = 270: two blocks of 135 taps in steps of 64; 31 channels: panel chunks of 4 and 2, the
-     * last panel one channel; the last tile partial */
+    /* k = 270: two blocks of 135 taps; 31 channels: panel chunks of 4 and 2, the last panel one
+     * channel; the last tile partial */
     conv_case(1, 30, 9, 11, 31, 3, 3, 1, 1, 1, true, __LINE__);
     /* small planes split over output channel panels (2 threads) */
     conv_case(1, 192, 10, 10, 192, 1, 1, 1, 0, 1, true, __LINE__); /* det's 10x10 pointwise */
