@@ -787,7 +787,7 @@ static born_status conv2d_tiles(float *out, const float *in, const float *bias,
     conv_direct cd = {.apack = pre->apack, .bias = bias, .tap_off = tap_off, .m = g->out_channels,
                       .k = d->k, .wp = g->in_w, .oh = g->out_h, .ow = g->out_w, .ep = ep,
                       .ep_ctx = ep_ctx, .ops = ops,
-                      .chunked = g->kernel_h * g->kernel_w > 1};
+                      .chunked = g->kernel_h > 1 && g->kernel_w > 1};
     cpu_conv_direct_run(&cd, in, out, g->batch, g->in_channels * d->hw, g->out_channels * d->l,
                         CONV_SPLIT_MACS);
     free(tap_off);

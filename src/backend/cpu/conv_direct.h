@@ -33,9 +33,9 @@ typedef struct conv_direct {
     const cpu_conv_ep_ops *ops; /* applied to each tile's registers before the store (NULL:
                                    none); ep is then not called */
     int64_t q0, q1; /* the panels of 6 output channels to compute, [q0, q1) (q1 0: all) */
-    bool chunked;   /* several taps per input channel (a 3x3 or larger kernel read in place): a few
-                       panels over a few tiles at a time, the taps in steps whose input lines
-                       stay in L1 across the panels; else each panel over a group of tiles */
+    bool chunked;   /* a 2-D kernel (3x3 and up, both sides > 1) read in place: a few panels over
+                       a few tiles at a time, each k block over all of them while its input lines
+                       are in cache; else (1x1, 1-D) each panel over a group of tiles */
 } conv_direct;
 
 /* The number of 16-position tiles of the gapped output: ceil(((oh - 1) wp + ow) / 16). */
