@@ -75,3 +75,54 @@ TEST(gemm_whole_k_split_is_bit_identical_across_threads) {
     }
     CHECK_OK(born_set_num_threads(saved));
 }
+
+/* Products whose m fits one m block (a linear layer over a few dozen tokens) pack B panel by panel
+ * inside each task; every row must still get the bits the blocked path gives it: the same rows of A
+ * inside a taller product (several m blocks) give the same rows of C, at 1 and 2 threads (m above
+ * the GEMV paths, which sum in another order), with
+ * W^T read transposed (x W^T) or B row-major, alpha and beta != 0, and n and k off the blocks. */
+TEST(gemm_one_m_block_rows_match_the_blocked_path) {
+    int saved = born_get_num_threads();
+    const int64_t shapes[][3] = {{32, 300, 700}, {17, 1000, 256}, {20, 40, 1030}, {96, 33, 300}};
+    const int64_t tall = 250; /* several m blocks at every level */
+    for (int s = 0; s < 4; s++) {
+        int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        for (int trans = 0; trans < 2; trans++) {
+            float *a = malloc(sizeof(float) * (size_t)(tall * k));
+            float *b = malloc(sizeof(float) * (size_t)(k * n));
+            float *c0 = malloc(sizeof(float) * (size_t)(tall * n));
+            float *c1 = malloc(sizeof(float) * (size_t)(m * n));
+            CHECK(a && b && c0 && c1);
+            if (!a || !b || !c0 || !c1) {
+                free(a);
+                free(b);
+                free(c0);
+                free(c1);
+                continue;
+            }
+            seed_state = 500 + (uint64_t)(s * 2 + trans);
+            for (int64_t i = 0; i < tall * k; i++) a[i] = next_value();
+            for (int64_t i = 0; i < k * n; i++) b[i] = next_value();
+            for (int64_t i = 0; i < tall * n; i++) c0[i] = next_value();
+            /* B [k, n] row-major, or B = W^T with W [n, k] row-major */
+            int64_t b_rs = trans ? 1 : n, b_cs = trans ? k : 1;
+            CHECK_OK(born_set_num_threads(1));
+            cpu_gemm_f32(tall, n, k, 0.75f, a, k, 1, b, b_rs, b_cs, 0.5f, c0, n, 1);
+            for (int t = 1; t <= 2; t++) {
+                seed_state = 500 + (uint64_t)(s * 2 + trans);
+                for (int64_t i = 0; i < tall * k + k * n; i++) next_value();
+                for (int64_t i = 0; i < m * n; i++) c1[i] = next_value(); /* c0's first rows */
+                CHECK_OK(born_set_num_threads(t));
+                cpu_gemm_f32(m, n, k, 0.75f, a, k, 1, b, b_rs, b_cs, 0.5f, c1, n, 1);
+                CHECK_MSG(memcmp(c0, c1, sizeof(float) * (size_t)(m * n)) == 0,
+                          "%lldx%lldx%lld%s, %d thread(s): rows differ from the tall product",
+                          (long long)m, (long long)n, (long long)k, trans ? " (x W^T)" : "", t);
+            }
+            free(a);
+            free(b);
+            free(c0);
+            free(c1);
+        }
+    }
+    CHECK_OK(born_set_num_threads(saved));
+}

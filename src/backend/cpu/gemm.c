@@ -25,6 +25,7 @@
  * Packing buffers are per thread and reused between calls (freed when the thread exits). If one
  * cannot be allocated the routine falls back to a plain loop rather than failing. */
 #include <pthread.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,9 +78,15 @@ static void *gemm_buffer(int which, size_t bytes) {
         free(b->ptr[which]);
         b->ptr[which] = NULL;
         b->cap[which] = 0;
-        size_t want = (bytes + 4095) & ~(size_t)4095;
+        /* buffers of 2 MiB and more (a packed B block) in whole 2 MiB pages where the kernel
+         * gives them: a kc x nc block then takes one TLB entry instead of 512 */
+        size_t page = bytes >= ((size_t)2 << 20) ? (size_t)2 << 20 : 4096;
+        size_t want = (bytes + page - 1) & ~(page - 1);
         void *p = NULL;
-        if (want < bytes || posix_memalign(&p, 64, want) != 0) return NULL;
+        if (want < bytes || posix_memalign(&p, page, want) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+        if (page > 4096) madvise(p, want, MADV_HUGEPAGE); /* advice only: failure is harmless */
+#endif
         b->ptr[which] = p;
         b->cap[which] = want;
     }
@@ -360,6 +367,56 @@ static void compute_k_range(int64_t begin, int64_t end, void *ctx) {
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+/* ---- one m block: each B panel packed right before its kernels ------------------------------
+ *
+ * When all of m fits one m block (a few dozen tokens through a linear layer), a packed panel of
+ * B is used by that block alone, so a shared kc x nc packed block only sends B through L3 twice
+ * (written by the packing, read back by the kernels). Here each task packs one NR-column panel
+ * at a time into its own buffer (16 KB in f32, which stays in L1) and runs the block's kernels on
+ * it at once, with the k loop inside the task: one parallel region per product. The columns go in
+ * chunks whose strip of C stays in L2 across the k blocks; A is packed per chunk and k block. The
+ * kernels and k blocks are those of the blocked path, so C gets the same bits. */
+static void one_block_range(int64_t begin, int64_t end, void *ctx) {
+    const gemm_job *j = ctx;
+    const gemm_impl *im = j->im;
+    size_t es = im->es;
+    int64_t rows = ceil_div(j->m, im->mr) * im->mr, b_step = im->nr * (int64_t)es;
+    char *apack = gemm_buffer(BUF_A, (size_t)(rows * j->kc_blk) * es);
+    char *bpanel = gemm_buffer(BUF_B, (size_t)(im->nr * j->kc_blk) * es);
+    int64_t col0 = begin * im->nr, col1 = end * im->nr < j->n ? end * im->nr : j->n;
+    if (!apack || !bpanel) { /* out of memory: these columns the slow way */
+        im->naive(j->m, col1 - col0, j->k, j->alpha, j->a, j->a_rs, j->a_cs,
+                  j->b + (size_t)(col0 * j->b_cs * (int64_t)es), j->b_rs, j->b_cs, j->beta,
+                  j->c + (size_t)(col0 * j->c_cs * (int64_t)es), j->c_rs, j->c_cs);
+        return;
+    }
+    /* C strips of about 128 KB */
+    int64_t chunk = 131072 / (int64_t)((size_t)(rows * im->nr) * es);
+    if (chunk < 1) chunk = 1;
+    for (int64_t q0 = begin; q0 < end; q0 += chunk) {
+        int64_t q1 = q0 + chunk < end ? q0 + chunk : end;
+        for (int64_t pc = 0; pc < j->k; pc += j->kc_blk) {
+            int64_t kc = j->k - pc < j->kc_blk ? j->k - pc : j->kc_blk;
+            double beta = pc == 0 ? j->beta : 1.0;
+            im->pack_a(j->m, kc, j->a + (size_t)(pc * j->a_cs * (int64_t)es), j->a_rs, j->a_cs,
+                       apack);
+            for (int64_t q = q0; q < q1; q++) {
+                int64_t col = q * im->nr;
+                int nr = (int)(j->n - col < im->nr ? j->n - col : im->nr);
+                im->pack_b(nr, kc, j->b + (size_t)((pc * j->b_rs + col * j->b_cs) * (int64_t)es),
+                           j->b_cs, j->b_rs, bpanel);
+                char *ccol = j->c + (size_t)(col * j->c_cs * (int64_t)es);
+                for (int64_t ir = 0; ir < j->m; ir += im->mr) {
+                    int mr = (int)(j->m - ir < im->mr ? j->m - ir : im->mr);
+                    im->kernel(kc, apack + (size_t)(ir * kc) * es, bpanel, b_step,
+                               ccol + (size_t)(ir * j->c_rs * (int64_t)es), j->c_rs, j->c_cs, mr,
+                               nr, j->alpha, beta);
+                }
+            }
+        }
+    }
+}
+
 /* Splits `total` into the fewest blocks of at most `max` and returns their (equal) size rounded
  * up to a multiple of `unit`. */
 static int64_t equal_block(int64_t total, int64_t max, int64_t unit) {
@@ -383,6 +440,11 @@ static void gemm_blocked(const gemm_impl *im, gemm_job *j) {
     /* Few m blocks and several k blocks (the weight gradients: m and n the layer's widths, k the
      * tokens): B is packed for all of k at once (up to 16 MiB) and every task runs the whole k
      * loop, two parallel regions per jc step instead of two per k block. */
+    if (j->mblocks == 1) { /* one m block: B panel by panel, equal column shares */
+        int64_t npanels = ceil_div(j->n, im->nr);
+        born_parallel_for(npanels, ceil_div(npanels, nthreads), one_block_range, j);
+        return;
+    }
     int64_t kpanel_rows = ceil_div(j->nc_blk, im->nr) * im->nr;
     bool whole_k = nthreads > 1 && j->mblocks < 2 * nthreads && j->k > j->kc_blk &&
                    (double)kpanel_rows * (double)j->k * (double)es <= 16.0 * 1024 * 1024;

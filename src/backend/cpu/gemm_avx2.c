@@ -3,9 +3,10 @@
  * cpu_get_level() says the CPU has them.
  *
  * The micro-kernels keep the 6 x 16 (f32) or 6 x 8 (f64) tile in 12 ymm accumulators; each k
- * step loads two vectors of B and broadcasts six values of A, 12 FMAs in all. Full tiles with unit
- * column stride are written straight from registers; edge tiles (and any other C layout) go through
- * a small buffer, with the same arithmetic (alpha * acc, then fma(beta, c, .)). */
+ * step loads two vectors of B and broadcasts six values of A, 12 FMAs in all (an edge tile of mr
+ * < 6 rows runs a loop with only its rows). Tiles of full width with unit column stride are
+ * written row by row from vectors; narrower edge tiles (and any other C layout) go through a small
+ * buffer, with the same arithmetic (alpha * acc, then fma(beta, c, .)). */
 #include <immintrin.h>
 #include <math.h>
 #include <stdbool.h>
@@ -27,21 +28,25 @@
     FMA " %%ymm0, %%ymm" #ar ", %%ymm" #c0 "\n\t"                                                 \
     FMA " %%ymm1, %%ymm" #ar ", %%ymm" #c1 "\n\t"
 
-#define GEMM_STEP(u, LOAD, BCAST, FMA, AS)                                                        \
+/* The first R rows of the tile (R = 1..6): GEMM_ROWS_R. Rows past mr are not computed at all, so
+ * an edge tile of a few rows costs a fraction of a full one. */
+#define GEMM_ROWS_1(u, BCAST, FMA, AS) GEMM_ROW(BCAST, u, 0, 2, 4, 5, FMA, AS)
+#define GEMM_ROWS_2(u, BCAST, FMA, AS) GEMM_ROWS_1(u, BCAST, FMA, AS) GEMM_ROW(BCAST, u, 1, 3, 6, 7, FMA, AS)
+#define GEMM_ROWS_3(u, BCAST, FMA, AS) GEMM_ROWS_2(u, BCAST, FMA, AS) GEMM_ROW(BCAST, u, 2, 2, 8, 9, FMA, AS)
+#define GEMM_ROWS_4(u, BCAST, FMA, AS) GEMM_ROWS_3(u, BCAST, FMA, AS) GEMM_ROW(BCAST, u, 3, 3, 10, 11, FMA, AS)
+#define GEMM_ROWS_5(u, BCAST, FMA, AS) GEMM_ROWS_4(u, BCAST, FMA, AS) GEMM_ROW(BCAST, u, 4, 2, 12, 13, FMA, AS)
+#define GEMM_ROWS_6(u, BCAST, FMA, AS) GEMM_ROWS_5(u, BCAST, FMA, AS) GEMM_ROW(BCAST, u, 5, 3, 14, 15, FMA, AS)
+
+#define GEMM_STEP(u, R, LOAD, BCAST, FMA, AS)                                                     \
     LOAD " (%[b]), %%ymm0\n\t"                                                                    \
     LOAD " 32(%[b]), %%ymm1\n\t"                                                                  \
     "add %[bs], %[b]\n\t"                                                                         \
-    GEMM_ROW(BCAST, u, 0, 2, 4, 5, FMA, AS)                                                       \
-    GEMM_ROW(BCAST, u, 1, 3, 6, 7, FMA, AS)                                                       \
-    GEMM_ROW(BCAST, u, 2, 2, 8, 9, FMA, AS)                                                       \
-    GEMM_ROW(BCAST, u, 3, 3, 10, 11, FMA, AS)                                                     \
-    GEMM_ROW(BCAST, u, 4, 2, 12, 13, FMA, AS)                                                     \
-    GEMM_ROW(BCAST, u, 5, 3, 14, 15, FMA, AS)
+    GEMM_ROWS_##R(u, BCAST, FMA, AS)
 
 /* One k loop for both dtypes: a B step is 64 bytes (16 f32 or 8 f64) read at %[b], which then
  * advances by %[bs] bytes (64 in a packed panel, the row stride when B is read in place); an A
  * step is 6 elements of AS bytes. */
-#define GEMM_LOOP(LOAD, BCAST, FMA, AS, STORE)                                                    \
+#define GEMM_LOOP(R, LOAD, BCAST, FMA, AS, STORE)                                                    \
     __asm__ volatile(                                                                             \
         "vxorps %%ymm4, %%ymm4, %%ymm4\n\t"                                                       \
         "vxorps %%ymm5, %%ymm5, %%ymm5\n\t"                                                       \
@@ -60,10 +65,10 @@
         ".p2align 5\n"                                                                            \
         "1:\n\t"                                                                                  \
         "prefetcht0 16*6*" #AS "(%[a])\n\t"                                                       \
-        GEMM_STEP(0, LOAD, BCAST, FMA, AS)                                                        \
-        GEMM_STEP(1, LOAD, BCAST, FMA, AS)                                                        \
-        GEMM_STEP(2, LOAD, BCAST, FMA, AS)                                                        \
-        GEMM_STEP(3, LOAD, BCAST, FMA, AS)                                                        \
+        GEMM_STEP(0, R, LOAD, BCAST, FMA, AS)                                                        \
+        GEMM_STEP(1, R, LOAD, BCAST, FMA, AS)                                                        \
+        GEMM_STEP(2, R, LOAD, BCAST, FMA, AS)                                                        \
+        GEMM_STEP(3, R, LOAD, BCAST, FMA, AS)                                                        \
         "add $4*6*" #AS ", %[a]\n\t"                                                              \
         "dec %[k4]\n\t"                                                                           \
         "jnz 1b\n"                                                                                \
@@ -71,7 +76,7 @@
         "test %[kr], %[kr]\n\t"                                                                   \
         "jz 4f\n"                                                                                 \
         "3:\n\t"                                                                                  \
-        GEMM_STEP(0, LOAD, BCAST, FMA, AS)                                                        \
+        GEMM_STEP(0, R, LOAD, BCAST, FMA, AS)                                                        \
         "add $6*" #AS ", %[a]\n\t"                                                                \
         "dec %[kr]\n\t"                                                                           \
         "jnz 3b\n"                                                                                \
@@ -94,6 +99,17 @@
           "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory")
 /* clang-format on */
 
+/* The k loop for the first mr rows only (mr = 1..6; rows past mr keep zero accumulators). */
+#define GEMM_LOOP_MR(mr, LOAD, BCAST, FMA, AS, STORE)                                             \
+    switch (mr) {                                                                                 \
+    case 1: GEMM_LOOP(1, LOAD, BCAST, FMA, AS, STORE); break;                                     \
+    case 2: GEMM_LOOP(2, LOAD, BCAST, FMA, AS, STORE); break;                                     \
+    case 3: GEMM_LOOP(3, LOAD, BCAST, FMA, AS, STORE); break;                                     \
+    case 4: GEMM_LOOP(4, LOAD, BCAST, FMA, AS, STORE); break;                                     \
+    case 5: GEMM_LOOP(5, LOAD, BCAST, FMA, AS, STORE); break;                                     \
+    default: GEMM_LOOP(6, LOAD, BCAST, FMA, AS, STORE); break;                                    \
+    }
+
 /* f32: 6 x 16. */
 void gemm_kernel_f32_avx2(int64_t kc, const void *a_, const void *b_, int64_t b_step, void *c_,
                           int64_t c_rs, int64_t c_cs, int mr, int nr, double alpha_d,
@@ -101,20 +117,20 @@ void gemm_kernel_f32_avx2(int64_t kc, const void *a_, const void *b_, int64_t b_
     const float *a = a_, *b = b_;
     float *c = c_;
     _Alignas(32) float acc[6][16];
-    bool direct = mr == 6 && nr == 16 && c_cs == 1;
+    bool direct = nr == 16 && c_cs == 1; /* whole rows of the tile straight from vectors */
     if (direct)
-        for (int i = 0; i < 6; i++) {
+        for (int i = 0; i < mr; i++) {
             _mm_prefetch((const char *)(c + i * c_rs), _MM_HINT_T0);
             _mm_prefetch((const char *)(c + i * c_rs + 15), _MM_HINT_T0);
         }
     int64_t k4 = kc / 4, kr = kc % 4;
-    GEMM_LOOP("vmovups", "vbroadcastss", "vfmadd231ps", 4, "vmovaps");
+    GEMM_LOOP_MR(mr, "vmovups", "vbroadcastss", "vfmadd231ps", 4, "vmovaps")
 
     __m256 al = _mm256_set1_ps((float)alpha_d);
     float beta = (float)beta_d;
     if (direct) {
         __m256 be = _mm256_set1_ps(beta);
-        for (int i = 0; i < 6; i++) {
+        for (int i = 0; i < mr; i++) {
             float *ci = c + i * c_rs;
             __m256 r0 = _mm256_mul_ps(al, _mm256_load_ps(acc[i]));
             __m256 r1 = _mm256_mul_ps(al, _mm256_load_ps(acc[i] + 8));
@@ -127,7 +143,7 @@ void gemm_kernel_f32_avx2(int64_t kc, const void *a_, const void *b_, int64_t b_
         }
         return;
     }
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < mr; i++) {
         _mm256_store_ps(acc[i], _mm256_mul_ps(al, _mm256_load_ps(acc[i])));
         _mm256_store_ps(acc[i] + 8, _mm256_mul_ps(al, _mm256_load_ps(acc[i] + 8)));
     }
@@ -144,19 +160,19 @@ void gemm_kernel_f64_avx2(int64_t kc, const void *a_, const void *b_, int64_t b_
     const double *a = a_, *b = b_;
     double *c = c_;
     _Alignas(32) double acc[6][8];
-    bool direct = mr == 6 && nr == 8 && c_cs == 1;
+    bool direct = nr == 8 && c_cs == 1;
     if (direct)
-        for (int i = 0; i < 6; i++) {
+        for (int i = 0; i < mr; i++) {
             _mm_prefetch((const char *)(c + i * c_rs), _MM_HINT_T0);
             _mm_prefetch((const char *)(c + i * c_rs + 7), _MM_HINT_T0);
         }
     int64_t k4 = kc / 4, kr = kc % 4;
-    GEMM_LOOP("vmovupd", "vbroadcastsd", "vfmadd231pd", 8, "vmovapd");
+    GEMM_LOOP_MR(mr, "vmovupd", "vbroadcastsd", "vfmadd231pd", 8, "vmovapd")
 
     __m256d al = _mm256_set1_pd(alpha);
     if (direct) {
         __m256d be = _mm256_set1_pd(beta);
-        for (int i = 0; i < 6; i++) {
+        for (int i = 0; i < mr; i++) {
             double *ci = c + i * c_rs;
             __m256d r0 = _mm256_mul_pd(al, _mm256_load_pd(acc[i]));
             __m256d r1 = _mm256_mul_pd(al, _mm256_load_pd(acc[i] + 4));
@@ -169,7 +185,7 @@ void gemm_kernel_f64_avx2(int64_t kc, const void *a_, const void *b_, int64_t b_
         }
         return;
     }
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < mr; i++) {
         _mm256_store_pd(acc[i], _mm256_mul_pd(al, _mm256_load_pd(acc[i])));
         _mm256_store_pd(acc[i] + 4, _mm256_mul_pd(al, _mm256_load_pd(acc[i] + 4)));
     }
