@@ -427,6 +427,12 @@ typedef struct born_session born_session;
 typedef struct born_model_params {
     int32_t n_threads; /* threads for kernels: 0 = leave the library's setting */
     bool load_tokenizer; /* default true: build the tokenizer from tokenizer.ggml.* */
+    born_device device;  /* where sessions run (default BORN_CPU): BORN_CUDA(i) uploads every
+                          * weight to that GPU at load (quantized types repacked, never
+                          * dequantized), and the model's sessions keep their KV cache there and
+                          * decode with the GPU's kernels, one token a step, each step one CUDA
+                          * graph replay; loading fails with BORN_ERR_DEVICE, quoting why, when
+                          * there is no such GPU or no CUDA plugin */
 } born_model_params;
 
 BORN_API born_model_params born_model_default_params(void);
@@ -499,6 +505,15 @@ BORN_API born_status born_session_rollback(born_session *s, int32_t pos);
  * BORN_ERR_ARGUMENT for n <= 0, a token id outside [0, n_vocab), or a position beyond n_ctx. */
 BORN_API born_status born_session_eval(born_session *s, const int32_t *tokens, int32_t n,
                                        float *logits, bool all_logits);
+
+/* Greedy decoding in one call: appends token at the current position and n - 1 more tokens,
+ * each the first largest logit after the one before, and writes the n choices to out (out[n - 1],
+ * the choice after the last appended token, is not evaluated: it is the next call's token). The
+ * tokens of born_session_eval with an argmax in a loop; on a GPU session they are chosen on the
+ * device, one CUDA graph replay a token, and the host waits once for all n. Errors as
+ * born_session_eval (n < 1, an invalid token, no room for n tokens; nothing is appended). */
+BORN_API born_status born_session_decode_greedy(born_session *s, int32_t token, int32_t n,
+                                                int32_t *out);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Generation                                                                                   */

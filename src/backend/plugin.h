@@ -6,9 +6,10 @@
 #define BORN_BACKEND_PLUGIN_H
 
 #include "backend/backend.h"
+#include "backend/llm_device.h"
 
 /* Bumped whenever this header or born_backend changes shape. */
-#define BORN_PLUGIN_ABI 1
+#define BORN_PLUGIN_ABI 2
 
 /* What libborn lends the plugin. */
 typedef struct born_plugin_host {
@@ -19,6 +20,7 @@ typedef struct born_plugin_host {
     const char *(*dtype_name)(born_dtype dtype);
     const char *(*unary_op_name)(born_unary_op op);
     const char *(*binary_op_name)(born_binary_op op);
+    void (*clear_error)(void); /* forgets the calling thread's error (after a fallback worked) */
 } born_plugin_host;
 
 /* What the plugin gives back. */
@@ -28,6 +30,7 @@ typedef struct born_plugin_info {
     char why[256];
     born_status (*memory_stats)(int device, born_cuda_mem_stats *stats);
     born_status (*empty_cache)(int device);
+    const llm_device_ops *llm; /* the LLM decoder (src/backend/llm_device.h), or NULL */
 } born_plugin_info;
 
 /* The plugin's one export: fills *info (device_count 0 and why set when there is no driver or

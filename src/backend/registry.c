@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "backend/llm_device.h"
 #include "backend/plugin.h"
 #include "core/error.h"
 
@@ -36,6 +37,7 @@ static const born_plugin_host host = {
     .dtype_name = born_dtype_name,
     .unary_op_name = born_unary_op_name,
     .binary_op_name = born_binary_op_name,
+    .clear_error = born_clear_error,
 };
 
 /* dlopen of dir/libborn-cuda.so, where dir is the directory part of path. */
@@ -181,6 +183,21 @@ born_status born_cuda_memory_stats(int device, born_cuda_mem_stats *stats) {
     if (!stats) return born_error(BORN_ERR_ARGUMENT, "born_cuda_memory_stats: stats is NULL");
     if (!cuda_ready("born_cuda_memory_stats", device)) return born_last_status();
     return cuda_info.memory_stats(device, stats);
+}
+
+const llm_device_ops *backend_llm_ops(born_device device) {
+    born_ensure_init();
+    if (device.type != BORN_DEVICE_CUDA) {
+        char name[32];
+        born_device_name(device, name, sizeof name);
+        return born_error_null(BORN_ERR_DEVICE, "%s has no device LLM decoder (the CPU runs the "
+                               "model itself)", name);
+    }
+    if (!backend_for(device)) return NULL;
+    if (!cuda_info.llm)
+        return born_error_null(BORN_ERR_DEVICE, "cuda:%d: the CUDA plugin has no LLM decoder",
+                               device.index);
+    return cuda_info.llm;
 }
 
 born_status born_cuda_empty_cache(int device) {

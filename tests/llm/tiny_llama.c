@@ -1,11 +1,12 @@
 /* The tiny random LLaMA GGUF (see tiny_llama.h), written with Born's GGUF writer. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "llm/tiny_llama.h"
 
-enum { E = 64, H = 4, HKV = 2, HD = 16, F = 96, L = 2 };
+enum { E0 = 64, H = 4, HKV = 2, HD = 16, F0 = 96, L = 2 };
 
 static const char *letters = "abcdefghijklmnopqrstuvwxyz";
 static const char *extra[] = {"\xe2\x96\x81" "t", "he", "\xe2\x96\x81" "the", "in", "\xe2\x96\x81" "a",
@@ -30,6 +31,9 @@ static born_status add_weight(born_gguf_writer *w, const tiny_llama_opts *o, bor
     born_scope_begin();
     int64_t shape[2] = {rows, cols};
     born_tensor *t = rows ? born_randn(g, BORN_F32, 2, shape) : born_randn(g, BORN_F32, 1, &cols);
+    /* wider models (n_embd / n_ff set) keep the default model's activation sizes: scale by
+     * sqrt(64 / cols), so that attention does not saturate and errors do not explode */
+    if (rows && (o->n_embd > 0 || o->n_ff > 0)) scale *= sqrt(64.0 / (double)cols);
     t = born_mul_scalar(t, scale);
     if (!rows) t = born_add_scalar(t, 1.0); /* norm weights around 1 */
     if (dtype != BORN_F32) t = born_to_dtype(t, dtype);
@@ -45,6 +49,7 @@ bool tiny_llama_write(const char *path, const tiny_llama_opts *o) {
     char key[128];
     const char *a = o->arch;
     const int32_t hd = o->head_dim > 0 ? o->head_dim : HD;
+    const int32_t E = o->n_embd > 0 ? o->n_embd : E0, F = o->n_ff > 0 ? o->n_ff : F0;
     born_status st = born_gguf_writer_set_string(w, "general.architecture", a);
 #define KU32(suffix, v)                                                                           \
     if (st == BORN_OK) {                                                                          \
@@ -129,7 +134,7 @@ bool tiny_llama_write(const char *path, const tiny_llama_opts *o) {
     free(scores);
     free(types);
     /* tensors */
-    born_dtype wt = o->wtype;
+    born_dtype wt = o->wtype, wt2 = o->mixed ? o->wtype2 : o->wtype;
     bool bias = strcmp(a, "qwen2") == 0;
     if (st == BORN_OK) st = add_weight(w, o, g, "token_embd.weight", n, E, 1.0, wt);
     for (int l = 0; l < L && st == BORN_OK; l++) {
@@ -142,7 +147,7 @@ bool tiny_llama_write(const char *path, const tiny_llama_opts *o) {
         W("attn_norm.weight", 0, E, 0.1, BORN_F32)
         W("attn_q.weight", H * hd, E, 0.2, wt)
         W("attn_k.weight", HKV * hd, E, 0.2, wt)
-        W("attn_v.weight", HKV * hd, E, 0.2, wt)
+        W("attn_v.weight", HKV * hd, E, 0.2, wt2)
         if (bias) {
             W("attn_q.bias", 0, H * hd, 0.1, BORN_F32)
             W("attn_k.bias", 0, HKV * hd, 0.1, BORN_F32)
@@ -151,8 +156,8 @@ bool tiny_llama_write(const char *path, const tiny_llama_opts *o) {
         W("attn_output.weight", E, H * hd, 0.15, wt)
         W("ffn_norm.weight", 0, E, 0.1, BORN_F32)
         W("ffn_gate.weight", F, E, 0.15, wt)
-        W("ffn_up.weight", F, E, 0.15, wt)
-        W("ffn_down.weight", E, F, 0.15, wt)
+        W("ffn_up.weight", F, E, 0.15, wt2)
+        W("ffn_down.weight", E, F, 0.15, wt2)
 #undef W
     }
     if (st == BORN_OK) st = add_weight(w, o, g, "output_norm.weight", 0, E, 0.1, BORN_F32);

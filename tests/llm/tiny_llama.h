@@ -15,6 +15,9 @@ typedef struct tiny_llama_opts {
     const char *rope_scaling; /* "linear" / "yarn" (factor 2), or NULL */
     uint64_t seed;
     int32_t head_dim;     /* head size (attention.key_length); 0: 16 */
+    int32_t n_embd, n_ff; /* width and FFN size; 0: 64 and 96 (256 and 512 take the K-quants) */
+    bool mixed;           /* attn_v, ffn_up and ffn_down in wtype2 instead (as Q4_K_M mixes) */
+    born_dtype wtype2;
 } tiny_llama_opts;
 
 tiny_llama_opts tiny_llama_default(void);

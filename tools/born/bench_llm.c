@@ -14,10 +14,12 @@
 
 static void usage(FILE *out) {
     fprintf(out, "usage: born bench -m MODEL [-p N] [-n N] [-t N[,N...]] [-r REPS] [-b BATCH]\n"
+                 "                  [-dev D]\n"
                  "  -p N   prompt tokens of the pp test (default 512; 0: skip)\n"
                  "  -n N   generated tokens of the tg test (default 128; 0: skip)\n"
                  "  -t L   thread counts, comma-separated (default: the library's)\n"
-                 "  -r R   repetitions (default 5)\n");
+                 "  -r R   repetitions (default 5)\n"
+                 "  -dev D cpu, cuda or cuda:N: where the model runs (default cpu)\n");
 }
 
 static double now_s(void) {
@@ -80,6 +82,7 @@ static int run_test(born_session *s, int32_t n_vocab, bool gen, int32_t n, int32
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL, *threads = NULL;
     int32_t n_prompt = 512, n_gen = 128, reps = 5, n_batch = born_session_default_params().n_batch;
+    born_device device = BORN_CPU;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -96,7 +99,9 @@ int cmd_bench(int argc, char **argv) {
         long num = strtol(v, &end, 10);
         bool numeric = end != v && !*end && num >= 0 && num <= 1000000;
         if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) model = v;
-        else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) threads = v;
+        else if (strcmp(a, "-dev") == 0 || strcmp(a, "--device") == 0) {
+            if (!llm_parse_device(v, &device, "bench")) return 2;
+        } else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) threads = v;
         else if (numeric && (strcmp(a, "-p") == 0 || strcmp(a, "--n-prompt") == 0)) n_prompt = (int32_t)num;
         else if (numeric && (strcmp(a, "-n") == 0 || strcmp(a, "--n-gen") == 0)) n_gen = (int32_t)num;
         else if (numeric && num > 0 && (strcmp(a, "-r") == 0 || strcmp(a, "--repetitions") == 0)) reps = (int32_t)num;
@@ -129,6 +134,7 @@ int cmd_bench(int argc, char **argv) {
     }
     born_model_params mp = born_model_default_params();
     mp.load_tokenizer = false;
+    mp.device = device;
     born_model *m = born_model_load(model, &mp);
     if (!m) {
         fprintf(stderr, "born bench: %s\n", born_last_error());
@@ -188,7 +194,7 @@ int cmd_bench(int argc, char **argv) {
             if (np >= 1e9) snprintf(params, sizeof params, "%.2f B", np / 1e9);
             /* "±" is two bytes: pad the column by one more */
             printf("| %-30s | %10s | %10s | %-10s | %7d | %13s | %21s |\n", name, size, params,
-                   "CPU", tlist[ti], test, tps);
+                   device.type == BORN_DEVICE_CUDA ? "CUDA" : "CPU", tlist[ti], test, tps);
             fflush(stdout);
         }
     }

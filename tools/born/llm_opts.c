@@ -17,13 +17,37 @@ const char llm_opts_usage[] =
     "  --repeat-penalty X, --repeat-last-n N, --frequency-penalty X, --presence-penalty X\n"
     "  --seed N                sampling seed (default: random)\n"
     "  -r, --reverse-prompt S  stop when S appears (repeatable)\n"
-    "  --no-bos                do not add the BOS token\n";
+    "  --no-bos                do not add the BOS token\n"
+    "  -dev, --device NAME     cpu, cuda or cuda:N: where the model runs (default cpu)\n";
 
 void llm_opts_init(llm_opts *o) {
     memset(o, 0, sizeof *o);
     o->n_predict = 256;
     o->n_batch = born_session_default_params().n_batch;
     o->sp = born_sampler_default_params();
+    o->device = BORN_CPU;
+}
+
+bool llm_parse_device(const char *s, born_device *out, const char *cmd) {
+    if (strcmp(s, "cpu") == 0) {
+        *out = BORN_CPU;
+        return true;
+    }
+    long idx = -1;
+    if (strcmp(s, "cuda") == 0) {
+        idx = 0;
+    } else if (strncmp(s, "cuda:", 5) == 0 && s[5]) {
+        char *end;
+        errno = 0;
+        idx = strtol(s + 5, &end, 10);
+        if (errno || *end || idx < 0 || idx > 1024) idx = -1;
+    }
+    if (idx < 0) {
+        fprintf(stderr, "born %s: --device expects cpu, cuda or cuda:N, not '%s'\n", cmd, s);
+        return false;
+    }
+    *out = BORN_CUDA((int)idx);
+    return true;
 }
 
 static bool parse_i32(const char *s, int32_t *out) {
@@ -52,7 +76,8 @@ int llm_opts_parse(llm_opts *o, int argc, char **argv, int *i, const char *cmd) 
                  IS("--n-predict") || IS("--temp") || IS("--top-k") || IS("--top-p") ||
                  IS("--min-p") || IS("--typical") || IS("--repeat-penalty") ||
                  IS("--repeat-last-n") || IS("--frequency-penalty") || IS("--presence-penalty") ||
-                 IS("--seed") || IS("-r") || IS("--reverse-prompt") || IS("-p") || IS("--prompt");
+                 IS("--seed") || IS("-r") || IS("--reverse-prompt") || IS("-p") || IS("--prompt") ||
+                 IS("-dev") || IS("--device");
     if (IS("--no-bos")) {
         o->no_bos = true;
         return 1;
@@ -74,7 +99,9 @@ int llm_opts_parse(llm_opts *o, int argc, char **argv, int *i, const char *cmd) 
     else if (IS("-c") || IS("--ctx-size")) ok = parse_i32(v, &o->n_ctx) && o->n_ctx >= 0;
     else if (IS("-b") || IS("--batch-size")) ok = parse_i32(v, &o->n_batch) && o->n_batch > 0;
     else if (IS("-n") || IS("--n-predict")) ok = parse_i32(v, &o->n_predict);
-    else if (IS("--temp")) ok = parse_f32(v, &o->sp.temperature);
+    else if (IS("-dev") || IS("--device")) {
+        if (!llm_parse_device(v, &o->device, cmd)) return -1;
+    } else if (IS("--temp")) ok = parse_f32(v, &o->sp.temperature);
     else if (IS("--top-k")) ok = parse_i32(v, &o->sp.top_k);
     else if (IS("--top-p")) ok = parse_f32(v, &o->sp.top_p);
     else if (IS("--min-p")) ok = parse_f32(v, &o->sp.min_p);
@@ -111,6 +138,7 @@ born_model *llm_opts_load(const llm_opts *o, const char *cmd) {
     }
     born_model_params mp = born_model_default_params();
     mp.n_threads = o->threads;
+    mp.device = o->device;
     born_model *m = born_model_load(o->model, &mp);
     if (!m) {
         fprintf(stderr, "born %s: %s\n", cmd, born_last_error());

@@ -17,7 +17,11 @@ typedef struct llm_opts {
     const char *stop[16];
     int32_t n_stop;
     born_sampler_params sp;
+    born_device device; /* --device: where the model runs (default the CPU) */
 } llm_opts;
+
+/* Parses "cpu", "cuda" or "cuda:N" into *out; false (with a message naming cmd) otherwise. */
+bool llm_parse_device(const char *s, born_device *out, const char *cmd);
 
 void llm_opts_init(llm_opts *o);
 

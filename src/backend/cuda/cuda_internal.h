@@ -77,6 +77,9 @@ void *cuda_graph_host_copy(int dev, const void *src, size_t nbytes);
 unsigned long long cuda_defer_site(int dev, const char *op, int dim, long long size);
 born_status cuda_deferred_check(int dev);
 
+/* The LLM decoder (llm_decode.c), born_plugin_info's llm. */
+extern const llm_device_ops cuda_llm_ops;
+
 /* Host <-> device and device <-> device copies (memory.c). */
 born_status cuda_upload(int dev, void *dst, const void *src, size_t nbytes);
 born_status cuda_download(int dev, void *dst, const void *src, size_t nbytes);

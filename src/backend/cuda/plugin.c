@@ -137,6 +137,7 @@ born_status born_plugin_open(const born_plugin_host *host, born_plugin_info *inf
     info->backend = &cuda_vtable;
     info->memory_stats = cuda_mem_stats;
     info->empty_cache = cuda_mem_empty_cache;
+    info->llm = &cuda_llm_ops;
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess) {

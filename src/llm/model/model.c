@@ -23,6 +23,7 @@ born_model_params born_model_default_params(void) {
     born_model_params p;
     memset(&p, 0, sizeof p);
     p.load_tokenizer = true;
+    p.device = BORN_CPU;
     return p;
 }
 
@@ -127,6 +128,7 @@ void born_model_free(born_model *m) {
     weight_free(&m->out_norm);
     weight_free(&m->output);
     weight_free(&m->rope_freqs);
+    if (m->dev_model) m->dev_ops->model_free(m->dev_model);
     born_tokenizer_free(m->tok);
     free(m->chat_template);
     free(m->arch_name);
@@ -184,6 +186,8 @@ born_model *born_model_load(const char *path, const born_model_params *params) {
         m->size_bytes += info.nbytes;
     }
     if (p.n_threads > 0 && born_set_num_threads(p.n_threads) != BORN_OK) goto fail;
+    m->device = p.device;
+    if (p.device.type != BORN_DEVICE_CPU && llm_device_upload(m) != BORN_OK) goto fail;
     return m;
 oom:
     born_error(BORN_ERR_MEMORY, "born_model_load: out of memory");

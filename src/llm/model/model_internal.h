@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend/llm_device.h"
 #include "born/llm.h"
 
 /* A weight matrix [rows, cols] (row-major, rows whole) or vector [cols] (rows = 1). */
@@ -69,6 +70,9 @@ struct born_model {
     llm_weight rope_freqs;                 /* [n_rot / 2] f32, or absent */
     llm_layer *layers;
     uint64_t n_params, size_bytes;
+    born_device device;            /* where the weights were uploaded (the CPU: nowhere) */
+    const llm_device_ops *dev_ops; /* its decoder, and the model there, or NULL on the CPU */
+    void *dev_model;
 };
 
 struct born_session {
@@ -90,7 +94,28 @@ struct born_session {
     void *decode_steps;      /* llm_decode_llama's per-step chunk ranges, or NULL until the first token */
     int decode_owners;       /* ... cut for this many threads */
     int32_t *decode_nch;     /* ... and chunks per step, or NULL */
+    void *dev_session;       /* the session on the model's device, or NULL on the CPU */
+    bool dev_graph;          /* decode steps replay CUDA graphs (default; tests turn it off) */
 };
+
+/* Uploads m's weights to m->device (device_upload.c): the float formats as stored, the
+ * block-quantized ones repacked into llm_device.h's group-affine formats. Errors: the device's
+ * (BORN_ERR_DEVICE when it is not available), BORN_ERR_UNSUPPORTED for a tensor type or shape
+ * the device decoder does not take (naming it). */
+born_status llm_device_upload(born_model *m);
+
+/* The group-affine form of quantized matrix w (llm_device.h): *fmt, the levels *q and the (a, b)
+ * pairs *s (malloc'd; free both). BORN_ERR_UNSUPPORTED for a type the device does not take. */
+born_status llm_device_repack(const llm_weight *w, llm_dev_fmt *fmt, void **q, float **s);
+
+/* Runs tokens[0..n) at s->pos on the model's device, one token a step (device_upload.c); logits
+ * as born_session_eval's. */
+born_status llm_device_eval(born_session *s, const int32_t *tokens, int32_t n, float *logits,
+                            bool all_logits);
+
+/* Whether a device session's steps replay captured CUDA graphs (true by default) or launch
+ * their kernels one by one (for comparisons); no effect on the CPU. */
+void llm_session_set_graph(born_session *s, bool on);
 
 /* A trace of the forward pass for comparing intermediates with another implementation (set by
  * debugging tools only; NULL otherwise, when tracing costs one test per point): called with each

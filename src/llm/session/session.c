@@ -20,6 +20,7 @@ born_session_params born_session_default_params(void) {
 
 void born_session_free(born_session *s) {
     if (!s) return;
+    if (s->dev_session) s->model->dev_ops->session_free(s->dev_session);
     free(s->tokens);
     free(s->k_cache);
     free(s->v_cache);
@@ -68,8 +69,25 @@ born_session *born_session_new(born_model *m, const born_session_params *params)
     size_t cache = (size_t)hp->n_layer * hp->n_head_kv * (size_t)p.n_ctx * hp->head_dim;
     /* calloc: pages are mapped as the cache fills, so a long context costs memory only when used */
     s->tokens = malloc((size_t)p.n_ctx * sizeof *s->tokens);
-    s->k_cache = calloc(cache, s->kv_elt);
-    s->v_cache = calloc(cache, s->kv_elt);
+    s->dev_graph = true;
+    if (m->dev_model) { /* the cache lives on the device, with the RoPE table of every position */
+        float *cs = malloc((size_t)p.n_ctx * (size_t)hp->n_rot * sizeof(float));
+        if (!cs) {
+            born_session_free(s);
+            return born_error_null(BORN_ERR_MEMORY, "born_session_new: out of memory");
+        }
+        const float *ff = m->rope_freqs.t ? (const float *)m->rope_freqs.data : NULL;
+        llm_rope_table(cs, hp, ff, 0, p.n_ctx);
+        s->dev_session = m->dev_ops->session_new(m->dev_model, p.n_ctx, p.kv_type, cs);
+        free(cs);
+        if (!s->dev_session) {
+            born_session_free(s);
+            return NULL;
+        }
+    } else {
+        s->k_cache = calloc(cache, s->kv_elt);
+        s->v_cache = calloc(cache, s->kv_elt);
+    }
     const int64_t B = p.n_batch, E = hp->n_embd, Dq = (int64_t)hp->n_head * hp->head_dim,
                   Dkv = (int64_t)hp->n_head_kv * hp->head_dim;
     s->x = scratch(B * E);
@@ -85,8 +103,8 @@ born_session *born_session_new(born_model *m, const born_session_params *params)
     if (hp->n_ff > kmax) kmax = hp->n_ff;
     s->xq_bytes = (size_t)kmax * 2 + 1024; /* above every vec_dot type's row size */
     s->xq = malloc(s->xq_bytes);
-    if (!s->tokens || !s->k_cache || !s->v_cache || !s->x || !s->xn || !s->q || !s->k || !s->v || !s->att ||
-        !s->gate || !s->up || !s->rope_cs || !s->xq) {
+    if (!s->tokens || (!s->dev_session && (!s->k_cache || !s->v_cache)) || !s->x || !s->xn ||
+        !s->q || !s->k || !s->v || !s->att || !s->gate || !s->up || !s->rope_cs || !s->xq) {
         born_session_free(s);
         return born_error_null(BORN_ERR_MEMORY, "born_session_new: out of memory (KV cache of %d "
                                "tokens)", (int)p.n_ctx);
@@ -129,6 +147,14 @@ born_status born_session_eval(born_session *s, const int32_t *tokens, int32_t n,
                           "born_session_eval: %d tokens at position %d do not fit the context of "
                           "%d tokens", (int)n, (int)s->pos, (int)s->n_ctx);
     const int32_t start = s->pos;
+    if (s->dev_session) {
+        born_status st = llm_device_eval(s, tokens, n, logits, all_logits);
+        if (st != BORN_OK) return st;
+        memcpy(s->tokens + start, tokens, (size_t)n * sizeof *tokens);
+        s->pending = -1;
+        s->pos = start + n;
+        return BORN_OK;
+    }
     for (int32_t done = 0; done < n; done += s->n_batch) {
         int32_t nb = n - done < s->n_batch ? n - done : s->n_batch;
         bool last = done + nb == n;
@@ -151,4 +177,44 @@ born_status born_session_eval(born_session *s, const int32_t *tokens, int32_t n,
     s->pending = -1;
     s->pos = start + n;
     return BORN_OK;
+}
+
+born_status born_session_decode_greedy(born_session *s, int32_t token, int32_t n, int32_t *out) {
+    if (!s || !out)
+        return born_error(BORN_ERR_ARGUMENT, "born_session_decode_greedy: %s is NULL",
+                          !s ? "session" : "out");
+    const int32_t V = s->model->hp.n_vocab;
+    if (n <= 0)
+        return born_error(BORN_ERR_ARGUMENT, "born_session_decode_greedy: %d tokens (need at "
+                          "least 1)", (int)n);
+    if (token < 0 || token >= V)
+        return born_error(BORN_ERR_ARGUMENT, "born_session_decode_greedy: token %d is outside the "
+                          "vocabulary [0, %d)", (int)token, (int)V);
+    if (n > s->n_ctx - s->pos)
+        return born_error(BORN_ERR_ARGUMENT, "born_session_decode_greedy: %d tokens at position "
+                          "%d do not fit the context of %d tokens", (int)n, (int)s->pos,
+                          (int)s->n_ctx);
+    const int32_t start = s->pos;
+    if (s->dev_session) {
+        born_status st = s->model->dev_ops->decode_greedy(s->dev_session, token, start, n, out);
+        if (st != BORN_OK) return st;
+        s->tokens[start] = token;
+        memcpy(s->tokens + start + 1, out, (size_t)(n - 1) * sizeof *out);
+        s->pending = -1;
+        s->pos = start + n;
+        return BORN_OK;
+    }
+    float *logits = malloc((size_t)V * sizeof *logits);
+    if (!logits) return born_error(BORN_ERR_MEMORY, "born_session_decode_greedy: out of memory");
+    born_status st = BORN_OK;
+    for (int32_t i = 0; i < n && st == BORN_OK; i++) {
+        st = born_session_eval(s, i ? &out[i - 1] : &token, 1, logits, false);
+        int32_t best = 0;
+        for (int32_t v = 1; v < V; v++)
+            if (logits[v] > logits[best]) best = v;
+        out[i] = best;
+    }
+    free(logits);
+    if (st != BORN_OK) s->pos = start;
+    return st;
 }

@@ -1,0 +1,258 @@
+/* LLaMA-like 1B bf16 decode at batch 1 on the GPU (issue 8): writes a random-weight GGUF with
+ * Born's GGUF writer when the file is missing (dim 2048, 16 layers, 32 heads over 8 kv heads of
+ * 64, FFN 8192, vocabulary 32000, untied output: 2.08 GB of weights read per token), loads it on
+ * cuda:0, evaluates a prompt of CTX random tokens, then decodes N tokens greedily (each token's
+ * logits copied back and the next token picked on the host), and prints tok/s beside the
+ * bandwidth limit: the bytes of weights a token reads over a device-to-device copy's bandwidth
+ * measured in the same run. Also times the same decode with the tokens chosen on the device
+ * (born_session_decode_greedy: no host round trip a token, as PyTorch's loop) and launching the
+ * kernels one by one (no CUDA graph). Usage: llm_decode_born MODEL.gguf [N=256] [CTX=512] */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "born/born.h"
+#include "llm/model/model_internal.h"
+
+#ifndef LLM_BENCH_SMALL
+enum { DIM = 2048, LAYERS = 16, HEADS = 32, KV_HEADS = 8, FFN = 8192, VOCAB = 32000 };
+#else /* a check of the writer on a machine without a GPU */
+enum { DIM = 256, LAYERS = 2, HEADS = 4, KV_HEADS = 2, FFN = 512, VOCAB = 1000 };
+#endif
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+
+/* bf16 of a uniform value in [-scale, scale) */
+static uint16_t rand_bf16(float scale) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    float f = ((float)(rng >> 40) / 16777216.0f * 2.0f - 1.0f) * scale;
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (uint16_t)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
+}
+
+static born_status put(born_gguf_writer *w, const char *name, int64_t rows, int64_t cols) {
+    const bool vec = rows == 0;
+    const int64_t n = vec ? cols : rows * cols;
+    const size_t bytes = (size_t)n * (vec ? 4 : 2);
+    void *buf = malloc(bytes);
+    if (!buf) return BORN_ERR_MEMORY;
+    if (vec)
+        for (int64_t i = 0; i < n; i++)
+            ((float *)buf)[i] = 1.0f;
+    else
+        for (int64_t i = 0; i < n; i++)
+            ((uint16_t *)buf)[i] = rand_bf16(0.03f);
+    int64_t shape[2] = {rows, cols};
+    born_scope_begin();
+    born_tensor *t = vec ? born_from_buffer(BORN_F32, 1, &cols, buf, bytes, NULL, NULL)
+                         : born_from_buffer(BORN_BF16, 2, shape, buf, bytes, NULL, NULL);
+    born_status st = t ? born_gguf_writer_write_tensor(w, name, t) : born_last_status();
+    born_scope_end();
+    free(buf);
+    return st;
+}
+
+/* The tensors in file order: name, rows (0: an f32 vector), cols. */
+static int tensor_list(char names[][48], int64_t rows[], int64_t cols[]) {
+    int n = 0;
+#define T(nm, r, c) (snprintf(names[n], 48, "%s", nm), rows[n] = r, cols[n] = c, n++)
+    T("token_embd.weight", VOCAB, DIM);
+    for (int l = 0; l < LAYERS; l++) {
+        const int hd = DIM / HEADS;
+        const char *sfx[] = {"attn_norm.weight", "attn_q.weight",      "attn_k.weight",
+                             "attn_v.weight",    "attn_output.weight", "ffn_norm.weight",
+                             "ffn_gate.weight",  "ffn_up.weight",      "ffn_down.weight"};
+        const int64_t r[] = {0, DIM, KV_HEADS * hd, KV_HEADS * hd, DIM, 0, FFN, FFN, DIM};
+        const int64_t c[] = {DIM, DIM, DIM, DIM, DIM, DIM, DIM, DIM, FFN};
+        for (int i = 0; i < 9; i++) {
+            snprintf(names[n], 48, "blk.%d.%s", l, sfx[i]);
+            rows[n] = r[i];
+            cols[n] = c[i];
+            n++;
+        }
+    }
+    T("output_norm.weight", 0, DIM);
+    T("output.weight", VOCAB, DIM);
+#undef T
+    return n;
+}
+
+static bool write_model(const char *path) {
+    static char names[8 + LAYERS * 9][48];
+    static int64_t rows[8 + LAYERS * 9], cols[8 + LAYERS * 9];
+    const int n = tensor_list(names, rows, cols);
+    born_gguf_writer *w = born_gguf_writer_open(path);
+    if (!w) return false;
+    born_status st = born_gguf_writer_set_string(w, "general.architecture", "llama");
+    const char *ku[] = {"llama.context_length",       "llama.embedding_length",
+                        "llama.block_count",          "llama.feed_forward_length",
+                        "llama.attention.head_count", "llama.attention.head_count_kv"};
+    const uint32_t kv[] = {4096, DIM, LAYERS, FFN, HEADS, KV_HEADS};
+    for (int i = 0; i < 6 && st == BORN_OK; i++)
+        st = born_gguf_writer_set_u32(w, ku[i], kv[i]);
+    if (st == BORN_OK)
+        st = born_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    if (st == BORN_OK) st = born_gguf_writer_set_f32(w, "llama.rope.freq_base", 500000.0f);
+    if (st == BORN_OK) st = born_gguf_writer_set_u32(w, "general.file_type", 32); /* bf16 */
+    for (int i = 0; i < n && st == BORN_OK; i++) {
+        int64_t shape[2] = {rows[i], cols[i]};
+        st = rows[i] ? born_gguf_writer_declare_tensor(w, names[i], BORN_BF16, 2, shape)
+                     : born_gguf_writer_declare_tensor(w, names[i], BORN_F32, 1, &cols[i]);
+    }
+    for (int i = 0; i < n && st == BORN_OK; i++)
+        st = put(w, names[i], rows[i], cols[i]);
+    if (st != BORN_OK) {
+        born_gguf_writer_abort(w);
+        return false;
+    }
+    return born_gguf_writer_finish(w) == BORN_OK;
+}
+
+/* Device-to-device copy bandwidth (bytes read + written per second) of a 2 GiB clone. */
+static double copy_bandwidth(void) {
+    const int64_t n = (int64_t)1 << 29; /* f32: 2 GiB */
+    born_scope_begin();
+    born_tensor *a = born_to(born_full(BORN_F32, 1, &n, 1.0), BORN_CUDA(0));
+    double best = 0;
+    for (int r = 0; r < 6 && a; r++) {
+        born_scope_begin();
+        born_synchronize(BORN_CUDA(0));
+        double t0 = now_s();
+        born_tensor *b = born_clone(a);
+        born_synchronize(BORN_CUDA(0));
+        double t = now_s() - t0;
+        if (b && r > 0 && 2.0 * 4.0 * (double)n / t > best) best = 2.0 * 4.0 * (double)n / t;
+        born_scope_end();
+    }
+    born_scope_end();
+    return best;
+}
+
+static int32_t argmax(const float *x, int32_t n) {
+    int32_t b = 0;
+    for (int32_t i = 1; i < n; i++)
+        if (x[i] > x[b]) b = i;
+    return b;
+}
+
+/* Decodes n tokens greedily from the session's position; seconds. */
+static double decode(born_session *s, int32_t first, int32_t n, float *logits, int32_t *last) {
+    int32_t tok = first;
+    double t0 = now_s();
+    for (int32_t i = 0; i < n; i++) {
+        if (born_session_eval(s, &tok, 1, logits, false) != BORN_OK) return -1;
+        tok = argmax(logits, VOCAB);
+    }
+    double t = now_s() - t0;
+    *last = tok;
+    return t;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: llm_decode_born MODEL.gguf [N=256] [CTX=512]\n");
+        return 2;
+    }
+    const char *path = argv[1];
+    const int32_t N = argc > 2 ? atoi(argv[2]) : 256, CTX = argc > 3 ? atoi(argv[3]) : 512;
+    if (born_device_count(BORN_DEVICE_CUDA) == 0) {
+        printf("born llm decode: skipped: no GPU (%s)\n", born_cuda_unavailable_reason());
+        return 0;
+    }
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        fclose(f);
+    } else {
+        double t0 = now_s();
+        if (!write_model(path)) {
+            fprintf(stderr, "writing %s: %s\n", path, born_last_error());
+            return 1;
+        }
+        printf("wrote %s in %.1f s\n", path, now_s() - t0);
+    }
+    const double bw = copy_bandwidth();
+    born_model_params mp = born_model_default_params();
+    mp.load_tokenizer = false;
+    mp.device = BORN_CUDA(0);
+    double t0 = now_s();
+    born_model *m = born_model_load(path, &mp);
+    if (!m) {
+        fprintf(stderr, "load: %s\n", born_last_error());
+        return 1;
+    }
+    printf("loaded on cuda:0 in %.2f s\n", now_s() - t0);
+    /* the weights a token reads: all but the embedding table (one row of it) */
+    const double wbytes = (double)born_model_size_bytes(m) - (double)VOCAB * DIM * 2;
+    born_session_params sp = born_session_default_params();
+    sp.n_ctx = CTX + N + 64;
+    born_session *s = born_session_new(m, &sp);
+    if (!s) {
+        fprintf(stderr, "session: %s\n", born_last_error());
+        return 1;
+    }
+    int32_t *prompt = malloc((size_t)CTX * sizeof *prompt);
+    float *logits = malloc((size_t)VOCAB * sizeof *logits);
+    for (int32_t i = 0; i < CTX; i++)
+        prompt[i] = (int32_t)((i * 7919u + 13u) % VOCAB);
+    t0 = now_s();
+    if (born_session_eval(s, prompt, CTX, logits, false) != BORN_OK) {
+        fprintf(stderr, "prompt: %s\n", born_last_error());
+        return 1;
+    }
+    const double tp = now_s() - t0;
+    int32_t last = argmax(logits, VOCAB);
+    /* warm-up (captures the graph with logits), then the timed run from position CTX */
+    if (decode(s, last, 8, logits, &last) < 0 || born_session_rollback(s, CTX) != BORN_OK) {
+        fprintf(stderr, "decode: %s\n", born_last_error());
+        return 1;
+    }
+    const double tg = decode(s, argmax(logits, VOCAB), N, logits, &last);
+    /* the same N steps with the tokens chosen on the device (no host round trip a token) */
+    born_session_rollback(s, CTX);
+    int32_t *chosen = malloc((size_t)N * sizeof *chosen);
+    double td = -1;
+    if (chosen && born_session_decode_greedy(s, 1, 8, chosen) == BORN_OK) { /* captures its graph */
+        born_session_rollback(s, CTX);
+        t0 = now_s();
+        if (born_session_decode_greedy(s, 1, N, chosen) == BORN_OK) td = now_s() - t0;
+    }
+    free(chosen);
+    born_session_rollback(s, CTX);
+    llm_session_set_graph(s, false);
+    const int32_t NE = N < 64 ? N : 64;
+    const double te = decode(s, 1, NE, logits, &last);
+    if (tg < 0 || te < 0 || td < 0) {
+        fprintf(stderr, "decode: %s\n", born_last_error());
+        return 1;
+    }
+    const double tps = N / tg, limit = bw / wbytes;
+    printf("Born clone bandwidth %.0f GB/s (PyTorch's clone measures more: use its figure for the "
+           "limit); weights read per token %.3f GB; bandwidth limit by Born's %.0f tok/s\n",
+           bw / 1e9, wbytes / 1e9, limit);
+    printf("prompt of %d tokens (one token a step): %.0f tok/s\n", (int)CTX, CTX / tp);
+    printf("born decode, batch 1, ctx %d, %d tokens: graph %.1f tok/s (%.3f ms/token, %.1f%% of "
+           "the bandwidth limit, %.0f GB/s), eager %.1f tok/s\n",
+           (int)CTX, (int)N, tps, 1e3 * tg / N, 100.0 * tps / limit, wbytes * tps / 1e9, NE / te);
+    printf(
+        "born decode, tokens chosen on the device (born_session_decode_greedy): %.1f tok/s (%.3f "
+        "ms/token, %.1f%% of the bandwidth limit)\n",
+        N / td, 1e3 * td / N, 100.0 * N / td / limit);
+    printf("BORN_GRAPH_TOKS=%.1f BORN_DEVICE_TOKS=%.1f BORN_EAGER_TOKS=%.1f LIMIT_TOKS=%.1f\n", tps,
+           N / td, NE / te, limit);
+    free(prompt);
+    free(logits);
+    born_session_free(s);
+    born_model_free(m);
+    return 0;
+}
