@@ -4,6 +4,9 @@
  *     images (median over repetitions),
  *   - epoch: one pass over 8,000 shuffled images in batches of 64 (the loop of `born train`; the
  *     PyTorch side is the loop of bench/validation/torch_train.py), median of the epochs run.
+ *   - conv: each of the CNN's two convolutions alone at its shapes (batch 64), forward and then
+ *     backward from a fixed random output gradient into the weight and bias (and into the input
+ *     for the second, whose input is an activation), as the training step computes them.
  * PyTorch runs in a child process (python3 with torch, OMP_WAIT_POLICY=PASSIVE), which imports
  * the models and the data loading of bench/validation/torch_train.py, with the same threads;
  * Born and PyTorch take turns repetition by repetition, so that both see the same load on a
@@ -126,6 +129,59 @@ static double step(trainee *t, born_tensor *x, born_tensor *y) {
     return l;
 }
 
+/* The CNN's convolutions: input channels, output channels, input height = width, and whether the
+ * step needs the input's gradient (not for the images, yes for the first pooled activation). */
+typedef struct conv_case {
+    const char *name;
+    int64_t cin, cout, hw;
+    bool input_grad;
+} conv_case;
+
+static const conv_case conv_cases[2] = {
+    {"conv 1->32 3x3, 28x28", 1, 32, 28, false},
+    {"conv 32->64 3x3, 13x13", 32, 64, 13, true},
+};
+
+typedef struct conv_run {
+    born_tensor *x, *w, *b, *g;
+} conv_run;
+
+static conv_run conv_setup(const conv_case *c) {
+    born_generator *gen = born_generator_new(1);
+    conv_run r;
+    r.x = born_randn(gen, BORN_F32, BORN_DIMS(BATCH, c->cin, c->hw, c->hw));
+    r.w = born_randn(gen, BORN_F32, BORN_DIMS(c->cout, c->cin, 3, 3));
+    r.b = born_randn(gen, BORN_F32, BORN_DIMS(c->cout));
+    r.g = born_randn(gen, BORN_F32, BORN_DIMS(BATCH, c->cout, c->hw - 2, c->hw - 2));
+    born_generator_free(gen);
+    check(r.x && r.w && r.b && r.g, "making the convolution's tensors");
+    check(born_requires_grad(r.w, true) && born_requires_grad(r.b, true) &&
+              (!c->input_grad || born_requires_grad(r.x, true)),
+          "marking the convolution's leaves");
+    return r;
+}
+
+/* One forward + backward of the convolution; the gradients are dropped afterwards, as the
+ * training step's zero_grad does. */
+static void conv_pass(conv_run *r) {
+    born_scope_begin();
+    born_backward_params bp = born_backward_default_params();
+    bp.grad = r->g;
+    check(born_backward_ex(born_conv2d(r->x, r->w, r->b, NULL), &bp) == BORN_OK,
+          "the convolution's forward and backward");
+    born_scope_end();
+    born_zero_grad(r->x);
+    born_zero_grad(r->w);
+    born_zero_grad(r->b);
+}
+
+static void conv_free(conv_run *r) {
+    born_free(r->x);
+    born_free(r->w);
+    born_free(r->b);
+    born_free(r->g);
+}
+
 /* ---- PyTorch ------------------------------------------------------------------------------- */
 
 /* A python3 child that answers commands on its stdin, one line each: "init MODEL THREADS",
@@ -166,7 +222,19 @@ static const char *const torch_script =
     "        for i in range(0, len(xtr), 64):\n"
     "            idx = order[i:i + 64]\n"
     "            step(m, opt, xtr[idx], ytr[idx])\n"
-    "        print(json.dumps({'seconds': time.perf_counter() - t0}), flush=True)\n";
+    "        print(json.dumps({'seconds': time.perf_counter() - t0}), flush=True)\n"
+    "    elif w[0] == 'conv':\n"
+    "        t, ci, co, hw, ig, n = map(int, w[1:7]); torch.set_num_threads(t)\n"
+    "        cx = torch.randn(64, ci, hw, hw, requires_grad=bool(ig))\n"
+    "        cw = torch.randn(co, ci, 3, 3, requires_grad=True)\n"
+    "        cb = torch.randn(co, requires_grad=True)\n"
+    "        cg = torch.randn(64, co, hw - 2, hw - 2)\n"
+    "        def cpass():\n"
+    "            F.conv2d(cx, cw, cb).backward(cg); cx.grad = cw.grad = cb.grad = None\n"
+    "        for _ in range(3): cpass()\n"
+    "        t0 = time.perf_counter()\n"
+    "        for _ in range(n): cpass()\n"
+    "        print(json.dumps({'seconds': (time.perf_counter() - t0) / n}), flush=True)\n";
 
 typedef struct peer {
     pid_t pid;
@@ -303,6 +371,28 @@ static void measure(const data *d, const char *model, int threads, int epochs, p
     free_trainee(&t);
 }
 
+/* Born's and (with a peer) PyTorch's seconds per forward + backward of one convolution, taking
+ * turns repetition by repetition. */
+static void measure_conv(const conv_case *c, int threads, peer *p, double *born_s,
+                         double *torch_s) {
+    enum { INNER = 20 };
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "conv %d %lld %lld %lld %d %d", threads, (long long)c->cin,
+             (long long)c->cout, (long long)c->hw, c->input_grad ? 1 : 0, INNER);
+    conv_run r = conv_setup(c);
+    for (int i = 0; i < 3; i++) conv_pass(&r); /* warm up */
+    double rb[REPS], rt[REPS];
+    for (int k = 0; k < REPS; k++) {
+        double t0 = now();
+        for (int i = 0; i < INNER; i++) conv_pass(&r);
+        rb[k] = (now() - t0) / INNER;
+        rt[k] = p ? peer_ask(p, cmd, "seconds") : 0;
+    }
+    conv_free(&r);
+    *born_s = median(rb, REPS);
+    *torch_s = p ? median(rt, REPS) : 0;
+}
+
 /* ---- main ---------------------------------------------------------------------------------- */
 
 static void row(const char *what, int threads, double born_s, double torch_s, bool have_torch) {
@@ -344,15 +434,22 @@ int main(int argc, char **argv) {
     if (use_torch && !have_peer)
         fprintf(stderr, "bench_train: no PyTorch (python3 with torch) to compare with\n");
     printf("Born %s training benchmark: batch %d, Adam; step = forward + backward + update on one "
-           "fixed batch (median of %d), epoch = %d shuffled images (median of %d); Born and "
+           "fixed batch (median of %d), conv = one of the CNN's convolutions forward + backward at "
+           "batch %d, epoch = %d shuffled images (median of %d); Born and "
            "PyTorch take turns. Milliseconds; ratio = Born / PyTorch (below 1: Born is "
            "faster).\n\n",
-           born_version(), BATCH, REPS, SPLIT, epochs);
+           born_version(), BATCH, REPS, BATCH, SPLIT, epochs);
     printf("| %-28s | %7s | %9s | %9s | %5s |\n|---|---:|---:|---:|---:|\n", "measurement",
            "threads", "Born", "PyTorch", "ratio");
     const char *models[2] = {"mlp", "cnn"};
     for (int ti = 0; ti < nthreads; ti++) {
         check(born_set_num_threads(threads[ti]) == BORN_OK, "setting the threads");
+        if (!only || !strcmp(only, "cnn"))
+            for (int ci = 0; ci < 2; ci++) {
+                double bs, ts;
+                measure_conv(&conv_cases[ci], threads[ti], have_peer ? &p : NULL, &bs, &ts);
+                row(conv_cases[ci].name, threads[ti], bs, ts, ts > 0);
+            }
         for (int mi = 0; mi < 2; mi++) {
             if (only && strcmp(only, models[mi])) continue;
             timing b, t;
