@@ -35,8 +35,13 @@ static const struct {
     {"det 1x1 12->96 40x40", 12, 96, 40, 40, 1, 1, 0},
     {"det 3x3 96->24 40x40", 96, 24, 40, 40, 3, 1, 1},
     {"det 3x3 96->24 20x20", 96, 24, 20, 20, 3, 1, 1},
+    {"det 3x3 96->24 10x10", 96, 24, 10, 10, 3, 1, 1},
+    {"det 3x3 96->24 5x5", 96, 24, 5, 5, 3, 1, 1},
     {"det 3x3 3->16 s2 160", 3, 16, 160, 160, 3, 2, 1},
     {"cls 1x1 (8x48 plane) 32->64", 32, 64, 12, 48, 1, 1, 0},
+    {"det 1x1 360->96 5x5", 360, 96, 5, 5, 1, 1, 0},
+    {"det 1x1 SE 384->96 1x1", 384, 96, 1, 1, 1, 1, 0},
+    {"det 1x1 SE 96->384 1x1", 96, 384, 1, 1, 1, 1, 0},
 };
 
 int main(int argc, char **argv) {
@@ -56,6 +61,8 @@ int main(int argc, char **argv) {
         for (int i = 0; i < M * C * K * K; i++) wt[i] = (float)((i * 53) % 97) / 97.0f - 0.5f;
         for (int i = 0; i < M; i++) b[i] = 0.01f * (float)i;
         cpu_conv_weights *pw = cpu_conv_weights_new(wt, M, (int64_t)C * K * K, 1);
+        if (getenv("BORN_NO_LANES") == NULL) /* as the ONNX loader packs one group's weights */
+            cpu_conv_weights_pack_lanes(pw);
         double macs = (double)M * C * K * K * OH * OW, t[400];
         int reps = (int)(2e8 / macs);
         reps = reps < 20 ? 20 : reps > 400 ? 400 : reps;

@@ -42,6 +42,8 @@ onnx_conv_prep *onnx_conv_prep_new(plan_step *ps, born_tensor *w, int64_t group)
             free(p);
             return NULL;
         }
+        if (group == 1 && cpu_conv_weights_pack_lanes(p->w) != BORN_OK)
+            born_clear_error(); /* the tile kernels then take small planes too */
     }
     if (ps->act) { /* born_unary's clamp takes its bounds as f32 */
         p->kind[p->nops] = CONV_EP_CLAMP;

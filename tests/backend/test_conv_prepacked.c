@@ -1,6 +1,7 @@
 /* cpu_conv2d_f32_prepacked (weights packed once) against born_conv2d (packed on every call): the
  * same bits for pointwise, padded, strided, grouped, few-tap (direct kernel), stride-1 (direct
- * tile kernel, masked last tile), stride-2 (the tile kernel over polyphase planes) and deep (several k blocks) geometries, with and without bias, on 1 and 2 threads; the epilogue sees every output
+ * tile kernel, masked last tile), stride-2 (the tile kernel over polyphase planes), small-plane
+ * (output channels in lanes) and deep (several k blocks) geometries, with and without bias, on 1 and 2 threads; the epilogue sees every output
  * element exactly once; the epilogue given as operations (applied in the tile kernels' registers)
  * gives the bits of the same operations applied afterwards; mismatched geometries are refused. */
 #include <stdlib.h>
@@ -69,6 +70,9 @@ static void ep_ops(void *ctx, int64_t ch0, int64_t nch, float *out, int64_t rs, 
 /* The dilation conv_case uses (both directions). */
 static int64_t case_dil = 1;
 
+/* Whether conv_case also packs the weights in lanes (the small-plane 1x1 kernel, conv_point.h). */
+static bool case_lanes = false;
+
 /* One geometry: N, C, H, W, M, kernel, stride, pad, groups, bias; dilation case_dil. */
 static void conv_case(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int64_t kh,
                       int64_t kw, int64_t s, int64_t pad, int64_t groups, bool bias, int line) {
@@ -85,6 +89,7 @@ static void conv_case(int64_t N, int64_t C, int64_t H, int64_t W, int64_t M, int
     int saved = born_get_num_threads();
     cpu_conv_weights *pw = cpu_conv_weights_new(born_data_f32(w), M, k, groups);
     CHECK(pw != NULL);
+    if (pw && case_lanes) CHECK_OK(cpu_conv_weights_pack_lanes(pw));
     for (int threads = 1; threads <= 2 && pw; threads++) {
         born_set_num_threads(threads);
         born_tensor *want = born_contiguous(born_conv2d(x, w, b, &p));
@@ -178,6 +183,24 @@ TEST(conv_prepacked_matches_born_conv2d) {
     case_dil = 3;
     conv_case(1, 2, 20, 15, 7, 2, 3, 2, 1, 1, false, __LINE__);
     case_dil = 1;
+    /* 1x1 on small planes with the weights also packed in lanes: 16 channels x up to 6 positions
+     * (conv_point.h) */
+    case_lanes = true;
+    conv_case(1, 96, 1, 1, 24, 1, 1, 1, 0, 1, true, __LINE__);     /* one position (SE block) */
+    conv_case(1, 384, 5, 5, 384, 1, 1, 1, 0, 1, true, __LINE__);   /* det's 5x5: two k blocks */
+    conv_case(1, 192, 10, 10, 192, 1, 1, 1, 0, 1, false, __LINE__); /* det's 10x10, no bias */
+    conv_case(2, 300, 5, 5, 42, 1, 1, 1, 0, 1, true, __LINE__);   /* a partial last panel */
+    conv_case(3, 7, 2, 3, 5, 1, 1, 1, 0, 1, true, __LINE__);      /* batch, one partial panel */
+    conv_case(1, 2000, 7, 11, 16, 1, 1, 1, 0, 1, true, __LINE__); /* positions split (2 threads) */
+    conv_case(1, 96, 5, 5, 24, 3, 3, 1, 1, 1, true, __LINE__);    /* 3x3 padded, k = 864 */
+    conv_case(2, 9, 9, 7, 20, 5, 5, 2, 2, 1, false, __LINE__);    /* 5x5, stride 2 */
+    conv_case(1, 129, 1, 6, 128, 1, 3, 1, 0, 1, true, __LINE__);  /* 1-D (Silero's encoder) */
+    conv_case(1, 128, 1, 4, 64, 1, 3, 2, 0, 1, true, __LINE__);   /* 1-D, stride 2 */
+    conv_case(1, 1, 1, 640, 258, 1, 128, 64, 0, 1, false, __LINE__); /* 1-D STFT-like */
+    case_dil = 2;
+    conv_case(1, 5, 8, 8, 7, 3, 3, 1, 2, 1, true, __LINE__);      /* dilated */
+    case_dil = 1;
+    case_lanes = false;
 }
 
 TEST(conv_prepacked_refuses_mismatched_geometry) {

@@ -33,6 +33,7 @@
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/conv_direct.h"
 #include "backend/cpu/conv_pack.h"
+#include "backend/cpu/conv_point.h"
 #include "backend/cpu/conv_prepacked.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/kernels_avx2.h"
@@ -723,6 +724,7 @@ struct cpu_conv_weights {
     size_t per_group; /* floats of packed A per group */
     float *apack;
     float *raw; /* the weights as given (direct kernels, and geometries the packed path refuses) */
+    float *lanes; /* panels [k][16] of 16 output channels for conv_point.h, or NULL */
 };
 
 /* The forward in f32 of in [N, C, H, W] into out; weights packed here from w, or taken from pre
@@ -875,6 +877,9 @@ static born_status conv2d_f32(float *out_data, const float *in_data, const float
 #ifdef CPU_HAVE_AVX2_KERNELS
     if (pre) {
         conv_dims sd = dims_of(g);
+        if (pre->lanes && cpu_get_level() >= CPU_LEVEL_AVX2 && cpu_conv_point_takes(g))
+            return cpu_conv2d_point(out_data, in_data, bias_data, g, pre->lanes, ops, ep, ep_ctx,
+                                    CONV_SPLIT_MACS);
         if (sd.k > 0 && tile_s2_path(g, &sd))
             return conv2d_tiles_s2(out_data, in_data, bias_data, g, &sd, pre, ep, ep_ctx, ops);
     }
@@ -1160,8 +1165,16 @@ cpu_conv_weights *cpu_conv_weights_new(const float *w, int64_t out_channels, int
 
 int64_t cpu_conv_weights_out_channels(const cpu_conv_weights *w) { return w->out_channels; }
 
+born_status cpu_conv_weights_pack_lanes(cpu_conv_weights *w) {
+    if (!w || w->groups != 1 || w->lanes) return BORN_OK;
+    w->lanes = cpu_conv_point_pack(w->raw, w->out_channels, w->k);
+    return w->lanes ? BORN_OK
+                    : born_error(BORN_ERR_MEMORY, "cpu_conv_weights_pack_lanes: out of memory");
+}
+
 void cpu_conv_weights_free(cpu_conv_weights *w) {
     if (!w) return;
+    free(w->lanes);
     free(w->apack);
     free(w->raw);
     free(w);

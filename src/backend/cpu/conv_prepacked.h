@@ -17,6 +17,10 @@ typedef struct cpu_conv_weights cpu_conv_weights;
 cpu_conv_weights *cpu_conv_weights_new(const float *w, int64_t out_channels, int64_t k,
                                        int64_t groups);
 
+/* Also packs the weights with the output channels in vector lanes, for convolutions of one group
+ * on small output planes (conv_point.h); weights of several groups are left as they are. Returns BORN_OK, or an error when memory is short (the weights stay usable). */
+born_status cpu_conv_weights_pack_lanes(cpu_conv_weights *w);
+
 /* Frees packed weights (NULL is ignored). */
 void cpu_conv_weights_free(cpu_conv_weights *w);
 
