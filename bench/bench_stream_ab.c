@@ -2,8 +2,9 @@
  * kernels (src/backend/cpu/stream.h, *_avx512.c): each round runs every kernel on [4096, 4096] f32
  * (2^24 elements, 64 MiB) once in each mode -- AVX2 with ordinary stores, AVX2 streaming, and
  * (where the CPU has it) AVX-512 streaming -- beside a plain copy loop; the figures are medians
- * over the rounds, in GB/s of the bytes the kernel must move (8 per element, 12 for gradients)
- * and as a share of the copy's. Usage: bench_stream_ab [threads] [rounds]. */
+ * over the rounds, in GB/s of the bytes the kernel must move (8 per element, 12 for gradients
+ * and add) and as a share of the copy's. The softmax backward rows take x as the forward's
+ * output (the arithmetic does not care). Usage: bench_stream_ab [threads] [rounds]. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,11 +16,16 @@
 #include "core/cpu_features.h"
 #include "bench_util.h"
 
-enum { KERNELS = 11, MODES = 3, MAX_ROUNDS = 64 };
+enum { KERNELS = 17, MODES = 3, MAX_ROUNDS = 64 };
 
 static const char *names[KERNELS] = {"copy (plain C loop)", "tanh", "gelu (erf)", "gelu backward",
                                      "softmax", "log_softmax", "layer_norm", "rms_norm",
-                                     "layer_norm backward", "rms_norm backward", "exp"};
+                                     "layer_norm backward", "rms_norm backward", "exp", "silu",
+                                     "silu backward", "tanh backward", "softmax backward",
+                                     "log_softmax backward", "add (into y)"};
+
+/* Kernels that move 12 bytes an element (two operands in, one out); the others move 8. */
+static bool three_streams(int k) { return k == 3 || k == 8 || k == 9 || k >= 12; }
 
 #pragma GCC push_options
 #pragma GCC optimize("O3")
@@ -76,6 +82,12 @@ int main(int argc, char **argv) {
                 case 8: cpu_row_norm_backward(false, &sy, &sg, &sx, &sm, &sr, &sw); break;
                 case 9: cpu_row_norm_backward(true, &sy, &sg, &sx, &none, &sr, &sw); break;
                 case 10: cpu_unary(BORN_UNARY_EXP, &sy, &sx, NULL); break;
+                case 11: cpu_unary(BORN_UNARY_SILU, &sy, &sx, NULL); break;
+                case 12: cpu_unary_backward(BORN_UNARY_SILU, &sy, &sg, &sx, &sx, NULL); break;
+                case 13: cpu_unary_backward(BORN_UNARY_TANH, &sy, &sg, &sx, &sx, NULL); break;
+                case 14: cpu_softmax_backward(false, &sy, &sg, &sx, 1); break;
+                case 15: cpu_softmax_backward(true, &sy, &sg, &sx, 1); break;
+                case 16: born_binary_out(BORN_BINARY_ADD, y, x, g); break;
                 }
                 t[k][m][r] = now() - t0;
             }
@@ -91,7 +103,7 @@ int main(int argc, char **argv) {
            rounds, bw);
     printf("%-22s %16s %16s %16s\n", "GB/s (share of copy)", "avx2", "avx2 stream", "avx512 stream");
     for (int k = 1; k < KERNELS; k++) {
-        double bytes = (k == 3 || k == 8 || k == 9 ? 12.0 : 8.0) * (double)n / 1e9;
+        double bytes = (three_streams(k) ? 12.0 : 8.0) * (double)n / 1e9;
         printf("%-22s", names[k]);
         for (int m = 0; m < modes; m++) {
             double gbs = bytes / median(t[k][m], rounds);

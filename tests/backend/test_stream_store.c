@@ -1,8 +1,8 @@
-/* Streaming stores (src/backend/cpu/stream.h): the elementwise and norm kernels give the same
- * bits whether they write their output with streaming stores or ordinary ones, at every SIMD
- * level this machine has (AVX-512, AVX2), for outputs that start at every 4-byte offset from a
- * 32-byte boundary (the elementwise loops then store ordinarily, the norm rows store the
- * elements before the first boundary masked), lengths around the vector widths and long rows,
+/* Streaming stores (src/backend/cpu/stream.h): the elementwise, softmax and norm kernels give
+ * the same bits whether they write their output with streaming stores or ordinary ones, at every
+ * SIMD level this machine has (AVX-512, AVX2), for outputs that start at every 4-byte offset from
+ * a 32-byte boundary (the elementwise loops then store ordinarily, the softmax and norm rows
+ * store the elements before the first boundary masked), lengths around the vector widths and long rows,
  * and inputs holding NaN, infinities, huge, denormal and signed-zero values. The bound is forced
  * with cpu_set_stream_min_bytes (0: every output streams; INT64_MAX: none). */
 #include <float.h>
@@ -104,11 +104,9 @@ TEST(stream_store_gives_the_same_bits) {
                 s0.strides[0] = s1.strides[0] = s2.strides[0] = s3.strides[0] = 1;
                 int64_t cnt = ROWS * n;
                 for (int k = 0; k < 16; k++) {
-                    /* 0-7 forward ops, 8-13 backward ops, 15 norms (14: none, the softmax
-                     * rows store ordinarily) */
-                    if (k == 14) continue;
+                    /* 0-7 forward ops, 8-13 backward ops, 14 softmax and log-softmax, 15 norms */
                     for (int sub = 0; sub < 4; sub++) {
-                        if (k < 14 && sub > 0) continue;
+                        if ((k < 14 && sub > 0) || (k == 14 && sub > 1)) continue;
                         for (int mode = 0; mode < 2; mode++) {
                             float *o = (mode ? b : a) + off;
                             born_strided so = mode ? sb : sa;
@@ -118,6 +116,8 @@ TEST(stream_store_gives_the_same_bits) {
                                 CHECK_OK(cpu_unary(fwd_ops[k], &so, &sx, NULL));
                             } else if (k < 14) {
                                 CHECK_OK(cpu_unary_backward(bwd_ops[k - 8], &so, &sg, &sx, &sx, NULL));
+                            } else if (k == 14) {
+                                CHECK_OK(cpu_softmax(sub == 1, &so, &sx, 1));
                             } else {
                                 bool rms = sub & 1;
                                 if (sub < 2) {
@@ -153,4 +153,46 @@ done:
     free(b);
     free(w);
     free(bias);
+}
+
+/* Streamed softmax rows write each row's output during the next row's exp pass, so chunks of
+ * several rows (200 rows give chunks of 3) must give the ordinary stores' bits too: lengths
+ * around the vector widths and long ones, outputs at every 4-byte offset from a 32-byte boundary
+ * (rows of odd length are then misaligned in turn), in place and not, softmax and log-softmax. */
+TEST(stream_store_softmax_rows_in_chunks) {
+    enum { R = 200 };
+    static const int64_t lens[] = {1, 9, 16, 203, 4099};
+    cpu_level saved = cpu_get_level();
+    cpu_set_level(CPU_LEVEL_AVX2);
+    size_t cap = (size_t)R * 4099 + 16;
+    float *x = malloc(cap * 4), *a = aligned_alloc(64, (cap + 15) / 16 * 64), *b = aligned_alloc(64, (cap + 15) / 16 * 64);
+    CHECK(x && a && b);
+    if (!x || !a || !b) goto done;
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        int64_t n = lens[li], cnt = R * n;
+        for (int off = 0; off < 8; off += n > 300 ? 3 : 1) {
+            fill(x, cnt, true);
+            born_strided sx = view(x, R, n);
+            for (int k = 0; k < 4; k++) {
+                bool log = k & 1, in_place = k >= 2;
+                for (int mode = 0; mode < 2; mode++) {
+                    float *o = (mode ? b : a) + off;
+                    cpu_set_stream_min_bytes(mode ? 0 : INT64_MAX);
+                    if (in_place) memcpy(o, x, (size_t)cnt * 4);
+                    else memset(o, 0x55, (size_t)cnt * 4);
+                    born_strided so = view(o, R, n);
+                    CHECK_OK(cpu_softmax(log, &so, in_place ? &so : &sx, 1));
+                }
+                CHECK_MSG(same_bits(a + off, b + off, cnt),
+                          "%s%s: n = %lld, offset %d: streamed rows differ", log ? "log_softmax" : "softmax",
+                          in_place ? " in place" : "", (long long)n, off);
+            }
+        }
+    }
+done:
+    cpu_set_stream_min_bytes(-1);
+    cpu_set_level(saved);
+    free(x);
+    free(a);
+    free(b);
 }

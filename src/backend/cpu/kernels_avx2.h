@@ -49,8 +49,32 @@ float cpu_min_f32_avx2(const float *x, int64_t n, float m);
  * that the memory is busy while the arithmetic runs. */
 void cpu_softmax_row_f32_avx2(float *y, const float *x, int64_t n, bool log, const float *next);
 
-/* cpu_softmax_row_f32_avx2 in AVX-512 (softmax_avx512.c), for CPU_LEVEL_AVX512: the same
- * bits. */
+/* The state of a chunk's streamed softmax rows: the row whose output is still to be written
+ * (y NULL: none; y = src a, or src - a - b for log_softmax) and two scratch rows of n floats
+ * for softmax's exps (NULL for log_softmax). Start from {0} with log and scratch set. */
+typedef struct cpu_softmax_stream {
+    float *y;
+    const float *src;
+    float a, b;
+    int64_t n;
+    bool log;
+    float *scratch[2];
+    int cur;
+} cpu_softmax_stream;
+
+/* One row of cpu_softmax_row_f32_avx2 with its output written by streaming stores (stream.h;
+ * the caller fences): the row's max and exps are taken while the previous row's output, pending
+ * in st, is written (so the writes overlap the arithmetic instead of following it), and this row
+ * becomes the pending one. Rows of one state have the same n. The bits are those of
+ * cpu_softmax_row_f32_avx2. */
+void cpu_softmax_row_stream_f32_avx2(cpu_softmax_stream *st, float *y, const float *x, int64_t n,
+                                     const float *next);
+
+/* Writes the pending row of st, if any. */
+void cpu_softmax_stream_flush_f32_avx2(cpu_softmax_stream *st);
+
+/* cpu_softmax_row_f32_avx2 in AVX-512 (softmax_avx512.c), for CPU_LEVEL_AVX512, without
+ * streaming: the same bits. */
 void cpu_softmax_row_f32_avx512(float *y, const float *x, int64_t n, bool log, const float *next);
 
 /* The input gradient of one contiguous row from grad_out g and the forward output y (gi may be

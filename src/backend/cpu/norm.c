@@ -15,6 +15,7 @@
 
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/norm_avx2.h"
+#include "backend/cpu/rows.h"
 #include "backend/cpu/stream.h"
 #include "core/cpu_features.h"
 
@@ -199,8 +200,6 @@ static void combine_columns(int64_t begin, int64_t end, void *arg) {
     }
 }
 
-static int64_t row_grain(int64_t n) { return n >= 4096 ? 1 : 4096 / (n > 0 ? n : 1); }
-
 static bool use_avx2(born_dtype dt) {
 #ifdef CPU_HAVE_NORM_AVX2
     return dt == BORN_F32 && cpu_get_level() >= CPU_LEVEL_AVX2;
@@ -227,7 +226,7 @@ born_status cpu_row_norm(bool rms, const born_strided *out, const born_strided *
     norm_shape(x, &c.n, &c.rows);
     c.stream = c.avx2 && cpu_stream_output(c.rows * c.n * 4);
     c.avx512 = c.avx2 && cpu_get_level() >= CPU_LEVEL_AVX512;
-    born_parallel_for(c.rows, row_grain(c.n), norm_rows, &c);
+    born_parallel_for(c.rows, rows_grain(c.rows, c.n), norm_rows, &c);
     return BORN_OK;
 }
 
@@ -258,7 +257,7 @@ born_status cpu_row_norm_grads(bool rms, const born_strided *grad_x,
     bool want_w = grad_weight && grad_weight->data, want_b = grad_bias && grad_bias->data;
     if (!want_w && !want_b) {
         if (!c.out->data) return BORN_OK;
-        c.block_rows = row_grain(c.n);
+        c.block_rows = rows_grain(c.rows, c.n);
         born_parallel_for((c.rows + c.block_rows - 1) / c.block_rows, 1, backward_blocks, &c);
         return BORN_OK;
     }

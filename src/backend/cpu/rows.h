@@ -26,4 +26,15 @@ static inline int64_t rows_offset(const born_strided *t, int dim, int64_t r) {
     return off;
 }
 
+/* Rows per chunk (born_parallel_for's grain) for a kernel that works row by row over rows rows of
+ * n elements: enough rows for about 32768 elements, so that a chunk of long rows can prefetch
+ * each next row while it computes the current one and a kernel that streams its output fences
+ * once per chunk, not per row; but no more than rows / 64, so that short jobs still split over
+ * the threads. Rows are independent in the kernels that use it, so the grain sets no bits. */
+static inline int64_t rows_grain(int64_t rows, int64_t n) {
+    int64_t g = n > 0 ? (32768 + n - 1) / n : 32768, cap = rows / 64;
+    if (cap < 1) cap = 1;
+    return g < cap ? g : cap;
+}
+
 #endif

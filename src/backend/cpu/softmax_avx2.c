@@ -8,8 +8,13 @@
  * (log_softmax's x - lse, the backward kernels' g - s), the subtrahend is split into f32 hi + lo
  * (hi + lo = the double to 2^-48), and x - hi - lo rounds about once: x - hi is exact where x and
  * hi are close (Sterbenz), and where they are not the result is as large as the operands. Only
- * the last partial vector of a row is masked (masked stores are slow on AMD). */
+ * the last partial vector of a row is masked (masked stores are slow on AMD). Large outputs
+ * (stream.h) are written once, by streaming stores, so their lines are never read for
+ * ownership; and a row's output is written during the next row's exp pass (softmax keeps the
+ * exps in a scratch row meanwhile), so that the writes overlap the arithmetic instead of
+ * following it while the memory idles. */
 #include <math.h>
+#include <stdint.h>
 
 #include "backend/cpu/kernels_avx2.h"
 #include "backend/cpu/vmath_avx2.h"
@@ -110,6 +115,45 @@ static void sub_pass(float *y, const float *x, int64_t n, __m256 hi, __m256 lo) 
     }
 }
 
+/* y = src - a - b (log) or y = src a (src the exps) for one element vector v of src. */
+static inline __m256 final_op(__m256 v, bool log, __m256 a, __m256 b) {
+    return log ? _mm256_sub_ps(_mm256_sub_ps(v, a), b) : _mm256_mul_ps(v, a);
+}
+
+/* The start of a streamed row's output: the elements before y's first 32-byte boundary, stored
+ * masked; returns where the streaming stores begin (n, having stored the whole row ordinarily,
+ * when y is not 4-byte aligned). Each element's arithmetic is that of the ordinary passes, so
+ * the bits are theirs. */
+static int64_t stream_start(float *y, const float *src, int64_t n, bool log, __m256 a, __m256 b) {
+    if ((uintptr_t)y & 3u) {
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, final_op(_mm256_loadu_ps(src + i), log, a, b));
+        if (i < n) {
+            __m256i mask = tail_mask(n - i);
+            _mm256_maskstore_ps(y + i, mask, final_op(_mm256_maskload_ps(src + i, mask), log, a, b));
+        }
+        return n;
+    }
+    int64_t h = (int64_t)(((32u - ((uintptr_t)y & 31u)) & 31u) >> 2);
+    h = h < n ? h : n;
+    if (h) {
+        __m256i mask = tail_mask(h);
+        _mm256_maskstore_ps(y, mask, final_op(_mm256_maskload_ps(src, mask), log, a, b));
+    }
+    return h;
+}
+
+/* The rest of a streamed row's output from j (a 32-byte boundary of y, from stream_start):
+ * streaming stores, the last partial vector masked. */
+static void stream_rest(float *y, const float *src, int64_t n, int64_t j, bool log, __m256 a,
+                        __m256 b) {
+    for (; j + 8 <= n; j += 8) _mm256_stream_ps(y + j, final_op(_mm256_loadu_ps(src + j), log, a, b));
+    if (j < n) {
+        __m256i mask = tail_mask(n - j);
+        _mm256_maskstore_ps(y + j, mask, final_op(_mm256_maskload_ps(src + j, mask), log, a, b));
+    }
+}
+
 void cpu_softmax_row_f32_avx2(float *y, const float *x, int64_t n, bool log, const float *next) {
     float mf = row_max(x, n);
     if (mf == -INFINITY) mf = 0; /* an all -inf row: avoid inf - inf (the result is NaN anyway) */
@@ -131,6 +175,69 @@ void cpu_softmax_row_f32_avx2(float *y, const float *x, int64_t n, bool log, con
         __m256i mask = tail_mask(n - i);
         _mm256_maskstore_ps(y + i, mask, _mm256_mul_ps(_mm256_maskload_ps(y + i, mask), inv));
     }
+}
+
+void cpu_softmax_row_stream_f32_avx2(cpu_softmax_stream *st, float *y, const float *x, int64_t n,
+                                     const float *next) {
+    float mf = row_max(x, n);
+    if (mf == -INFINITY) mf = 0; /* an all -inf row: avoid inf - inf (the result is NaN anyway) */
+    bool log = st->log;
+    float *e = log ? NULL : st->scratch[st->cur];
+    /* the pending row's output, written two vectors per step of this row's exps */
+    float *py = st->y;
+    const float *ps = st->src;
+    int64_t pn = st->n, j = 0;
+    const __m256 pa = _mm256_set1_ps(st->a), pb = _mm256_set1_ps(st->b);
+    if (py) j = stream_start(py, ps, pn, log, pa, pb);
+    const __m256 m = _mm256_set1_ps(mf);
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        prefetch_l2(next, 4 * i);
+        __m256 a = vm_exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), m));
+        __m256 b = vm_exp(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), m));
+        if (e) {
+            _mm256_storeu_ps(e + i, a);
+            _mm256_storeu_ps(e + i + 8, b);
+        }
+        acc_pd(&s0, &s1, _mm256_add_ps(a, b));
+        if (py && j + 16 <= pn) {
+            __m256 u = final_op(_mm256_loadu_ps(ps + j), log, pa, pb);
+            __m256 v = final_op(_mm256_loadu_ps(ps + j + 8), log, pa, pb);
+            _mm256_stream_ps(py + j, u);
+            _mm256_stream_ps(py + j + 8, v);
+            j += 16;
+        }
+    }
+    for (; i < n; i += 8) { /* the same arithmetic as exp_pass's tail */
+        __m256i mask = tail_mask(n - i);
+        __m256 v = vm_exp(_mm256_sub_ps(_mm256_maskload_ps(x + i, mask), m));
+        v = _mm256_and_ps(v, _mm256_castsi256_ps(mask));
+        if (e) _mm256_maskstore_ps(e + i, mask, v);
+        acc_pd(&s0, &s1, v);
+    }
+    if (py) stream_rest(py, ps, pn, j, log, pa, pb);
+    double sum = hsum_pd(_mm256_add_pd(s0, s1));
+    /* this row is now the pending one */
+    st->y = y;
+    st->src = log ? x : e;
+    st->n = n;
+    if (log) {
+        double v = (double)mf + __builtin_log(sum);
+        st->a = (float)v;
+        st->b = (float)(v - (double)st->a);
+    } else {
+        st->a = (float)(1.0 / sum);
+        st->b = 0;
+    }
+    st->cur ^= 1;
+}
+
+void cpu_softmax_stream_flush_f32_avx2(cpu_softmax_stream *st) {
+    if (!st->y) return;
+    __m256 a = _mm256_set1_ps(st->a), b = _mm256_set1_ps(st->b);
+    stream_rest(st->y, st->src, st->n, stream_start(st->y, st->src, st->n, st->log, a, b), st->log, a, b);
+    st->y = NULL;
 }
 
 void cpu_softmax_backward_row_f32_avx2(float *gi, const float *g, const float *y, int64_t n,
