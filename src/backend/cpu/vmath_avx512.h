@@ -37,21 +37,36 @@ VM_ALWAYS_INLINE int v16_any_beyond(__m512 x, float limit) {
 /* True if some lane is NaN. */
 VM_ALWAYS_INLINE int v16_any_nan(__m512 x) { return _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q) != 0; }
 
-/* vm_expm1_reduced_c on 16 lanes. */
-VM_ALWAYS_INLINE __m512 v16_expm1_reduced_c(__m512 x, __m512 c, __m512 *t_out) {
+/* vm_expm1_half_sq on 16 lanes. */
+VM_ALWAYS_INLINE __m512 v16_expm1_half_sq(__m512 h, __m512 c, __m512 *t_out) {
     const __m512 shift = v16_set1(12582912.0f); /* 1.5 2^23 */
-    __m512 t = _mm512_fmadd_ps(x, v16_set1(1.44269504088896341f), shift);
+    __m512 x = _mm512_mul_ps(h, v16_set1(-0.5f));
+    __m512 t = _mm512_fmadd_ps(h, v16_set1(-0.5f * 1.44269504088896341f), shift);
     __m512 n = _mm512_sub_ps(t, shift);
     __m512 r = _mm512_fnmadd_ps(n, v16_set1(0.693147182464599609375f), x);
     r = _mm512_sub_ps(r, c);
     r = _mm512_fnmadd_ps(n, v16_set1(-1.904654299957768e-09f), r);
-    __m512 q = v16_set1(1.3903591316193342e-3f);
-    q = _mm512_fmadd_ps(q, r, v16_set1(8.366215042769909e-3f));
-    q = _mm512_fmadd_ps(q, r, v16_set1(4.166676849126816e-2f));
-    q = _mm512_fmadd_ps(q, r, v16_set1(1.666654348373413e-1f));
-    q = _mm512_fmadd_ps(q, r, v16_set1(0.5f));
+    __m512 r2 = _mm512_mul_ps(r, r);
+    __m512 a = _mm512_fmadd_ps(v16_set1(1.666654348373413e-1f), r, v16_set1(0.5f));
+    __m512 b = _mm512_fmadd_ps(v16_set1(8.366215042769909e-3f), r, v16_set1(4.166676849126816e-2f));
+    b = _mm512_fmadd_ps(v16_set1(1.3903591316193342e-3f), r2, b);
     *t_out = t;
-    return _mm512_fmadd_ps(q, _mm512_mul_ps(r, r), r);
+    return _mm512_fmadd_ps(_mm512_fmadd_ps(b, r2, a), r2, r);
+}
+
+/* vm_gelu_poly on 16 lanes. */
+VM_ALWAYS_INLINE __m512 v16_gelu_poly(__m512 q, float k) {
+    __m512 q2 = _mm512_mul_ps(q, q), q4 = _mm512_mul_ps(q2, q2);
+    __m512 a1 = _mm512_fmadd_ps(v16_set1(k * 1.836080663e-02f), q, v16_set1(k * 1.439925004e-02f));
+    __m512 a2 = _mm512_fmadd_ps(v16_set1(k * -3.375926288e-03f), q, v16_set1(k * -2.420695237e-04f));
+    __m512 a3 = _mm512_fmadd_ps(v16_set1(k * 4.427004897e-04f), q, v16_set1(k * -9.439419373e-04f));
+    __m512 a4 = _mm512_fmadd_ps(v16_set1(k * 1.469543986e-05f), q, v16_set1(k * 3.607159597e-04f));
+    __m512 b0 = _mm512_fmadd_ps(a2, q2, a1);
+    __m512 b1 = _mm512_fmadd_ps(a4, q2, a3);
+    b1 = _mm512_fmadd_ps(v16_set1(k * -3.796706733e-05f), q4, b1);
+    __m512 h = _mm512_fmadd_ps(b1, q4, b0);
+    h = _mm512_fmadd_ps(h, q, v16_set1(k * -1.657022834e-01f));
+    return _mm512_fmadd_ps(h, q, v16_set1(k * 3.362039924e-01f));
 }
 
 /* vm_expm1_reduced on 16 lanes. */
@@ -128,21 +143,11 @@ VM_ALWAYS_INLINE __m512 v16_gelu(__m512 x) {
     __m512 hi = _mm512_mul_ps(t, t);
     __m512 lo = _mm512_fmsub_ps(t, t, hi);
     __m512 et;
-    __m512 es = v16_expm1_reduced_c(_mm512_mul_ps(hi, v16_set1(-0.5f)), _mm512_mul_ps(lo, v16_set1(0.5f)), &et);
+    __m512 es = v16_expm1_half_sq(hi, _mm512_mul_ps(lo, v16_set1(0.5f)), &et);
     __m512 d = _mm512_add_ps(t, v16_set1(2.0f));
     __m512 q = _mm512_div_ps(_mm512_sub_ps(t, v16_set1(2.0f)), d);
     __m512 w = _mm512_div_ps(_mm512_min_ps(v16_set1(12.0f), x), d);
-    __m512 p = v16_set1(2 * -3.796706733e-05f);
-    p = _mm512_fmadd_ps(p, q, v16_set1(2 * 1.469543986e-05f));
-    p = _mm512_fmadd_ps(p, q, v16_set1(2 * 3.607159597e-04f));
-    p = _mm512_fmadd_ps(p, q, v16_set1(2 * 4.427004897e-04f));
-    p = _mm512_fmadd_ps(p, q, v16_set1(2 * -9.439419373e-04f));
-    p = _mm512_fmadd_ps(p, q, v16_set1(2 * -3.375926288e-03f));
-    p = _mm512_fmadd_ps(p, q, v16_set1(2 * -2.420695237e-04f));
-    p = _mm512_fmadd_ps(p, q, v16_set1(2 * 1.836080663e-02f));
-    p = _mm512_fmadd_ps(p, q, v16_set1(2 * 1.439925004e-02f));
-    p = _mm512_fmadd_ps(p, q, v16_set1(2 * -1.657022834e-01f));
-    p = _mm512_fmadd_ps(p, q, v16_set1(2 * 3.362039924e-01f));
+    __m512 p = v16_gelu_poly(q, 2.0f);
     __m512 pw = _mm512_mul_ps(p, w);
     __m512 pe = _mm512_fmsub_ps(p, w, pw);
     __m512 v = v16_scale_by_t(_mm512_add_ps(_mm512_fmadd_ps(es, pw, pe), pw), et);
@@ -151,28 +156,19 @@ VM_ALWAYS_INLINE __m512 v16_gelu(__m512 x) {
     return _mm512_mask_blend_ps(sign, _mm512_sub_ps(x, v), v);
 }
 
-/* The derivative of gelu (vm_gelu_grad), its exp's fast path where |x| <= 13 (there -x^2 / 2
- * >= -84.5, inside VM_EXP_FAST_MAX), else the halves through vm_gelu_grad. */
+/* The derivative of gelu (vm_gelu_grad): vm_gelu_grad_fast's operations where every lane has
+ * |x| <= 13, else the halves through vm_gelu_grad. */
 VM_ALWAYS_INLINE __m512 v16_gelu_grad(__m512 x) {
     if (__builtin_expect(v16_any_beyond(x, 13.0f), 0)) return V16_HALVES(vm_gelu_grad, x);
-    __m512 t = _mm512_min_ps(v16_set1(18.0f), _mm512_abs_ps(x));
+    __m512 t = _mm512_abs_ps(x);
     __m512 hi = _mm512_mul_ps(t, t);
     __m512 lo = _mm512_fmsub_ps(t, t, hi);
-    __m512 e = v16_exp_fast(_mm512_mul_ps(hi, v16_set1(-0.5f)));
-    e = _mm512_fnmadd_ps(e, _mm512_mul_ps(lo, v16_set1(0.5f)), e);
+    __m512 et;
+    __m512 es = v16_expm1_half_sq(hi, _mm512_mul_ps(lo, v16_set1(0.5f)), &et);
+    __m512 e = v16_scale_by_t(_mm512_add_ps(es, v16_set1(1.0f)), et);
     __m512 r = _mm512_div_ps(v16_set1(1.0f), _mm512_add_ps(t, v16_set1(2.0f)));
     __m512 q = _mm512_mul_ps(_mm512_sub_ps(t, v16_set1(2.0f)), r);
-    __m512 c = v16_set1(-3.796706733e-05f);
-    c = _mm512_fmadd_ps(c, q, v16_set1(1.469543986e-05f));
-    c = _mm512_fmadd_ps(c, q, v16_set1(3.607159597e-04f));
-    c = _mm512_fmadd_ps(c, q, v16_set1(4.427004897e-04f));
-    c = _mm512_fmadd_ps(c, q, v16_set1(-9.439419373e-04f));
-    c = _mm512_fmadd_ps(c, q, v16_set1(-3.375926288e-03f));
-    c = _mm512_fmadd_ps(c, q, v16_set1(-2.420695237e-04f));
-    c = _mm512_fmadd_ps(c, q, v16_set1(1.836080663e-02f));
-    c = _mm512_fmadd_ps(c, q, v16_set1(1.439925004e-02f));
-    c = _mm512_fmadd_ps(c, q, v16_set1(-1.657022834e-01f));
-    c = _mm512_fmadd_ps(c, q, v16_set1(3.362039924e-01f));
+    __m512 c = v16_gelu_poly(q, 1.0f);
     __m512 tail = _mm512_mul_ps(_mm512_mul_ps(_mm512_add_ps(e, e), c), r);
     __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
     __m512 phi_x = _mm512_mask_blend_ps(neg, _mm512_sub_ps(v16_set1(1.0f), tail), tail);
