@@ -6,6 +6,8 @@
 #include "onnx/conv_fast.h"
 #include "onnx/onnx_internal.h"
 #include "onnx/plan.h"
+#include "onnx/pool_kernels.h"
+#include "core/cpu_features.h"
 
 /* Geometry shared by Conv, ConvTranspose and the pools: kernel, strides, dilations, pads for the
  * nsp spatial dims, after auto_pad. */
@@ -461,7 +463,7 @@ static born_status op_LpPool(onnx_op_ctx *c) { return pool(c, 2, false); }
 static born_status op_GlobalMaxPool(onnx_op_ctx *c) { return pool(c, 0, true); }
 static born_status op_GlobalLpPool(onnx_op_ctx *c) { return pool(c, 2, true); }
 
-/* Plane means of f32 planes, each summed in double in order and rounded once. */
+/* Plane means of f32 planes, each summed in double (in partial sums) and rounded once. */
 typedef struct gap_job {
     const float *x;
     float *y;
@@ -470,6 +472,14 @@ typedef struct gap_job {
 
 static void gap_planes(int64_t begin, int64_t end, void *arg) {
     const gap_job *j = arg;
+#ifdef ONNX_HAVE_POOL_AVX2
+    if (cpu_get_level() >= CPU_LEVEL_AVX2) { /* 16 partial sums: the 4 dependent chains were the
+                                               time (cls 5%) */
+        for (int64_t p = begin; p < end; p++)
+            j->y[p] = (float)(onnx_sum_f64_avx2(j->x + p * j->size, j->size) / (double)j->size);
+        return;
+    }
+#endif
     for (int64_t p = begin; p < end; p++) {
         const float *x = j->x + p * j->size;
         double s[4] = {0, 0, 0, 0};
