@@ -8,9 +8,10 @@
 #   env: THREADS ("1 2"), ROUNDS (2: born / llama alternations per model and thread count; the
 #   table shows the median of the rounds' means), REPS (3: repetitions inside each run),
 #   NICE_GROUP (1: when run as root, the bench runs in its own session with autogroup nice -20 so
-#   that other jobs on a shared machine disturb it less).
+#   that other jobs on a shared machine disturb it less), BORN_ARGS / LB_ARGS (extra arguments of
+#   each program, e.g. BORN_ARGS="-mmp 0" LB_ARGS="-lm none": weights read into memory).
 set -euo pipefail
-[ $# -ge 3 ] || { sed -n '2,12p' "$0"; exit 2; }
+[ $# -ge 3 ] || { sed -n '2,14p' "$0"; exit 2; }
 BORN=$1 LB=$2
 shift 2
 THREADS=${THREADS:-"1 2"} ROUNDS=${ROUNDS:-2} REPS=${REPS:-3}
@@ -26,6 +27,7 @@ cc -O2 -std=c11 -D_DEFAULT_SOURCE -pthread "$here/read_bw.c" -o "$tmp/read_bw"
 tps() { awk -F'|' -v t="$1" 'NF > 3 && $(NF-2) ~ " "t" " { split($(NF-1), a, " "); print a[1] }'; }
 
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'), $(uptime | sed 's/.*load/load/')"
+echo "extra args: born ${BORN_ARGS:-none}, llama-bench ${LB_ARGS:-none}"
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
 for t in $THREADS; do "$tmp/read_bw" "$t" > "$tmp/bw$t"; echo "read bandwidth, $t thread(s): $(cat "$tmp/bw$t") GB/s"; done
 echo
@@ -35,9 +37,9 @@ for m in "$@"; do
     for t in $THREADS; do
         : > "$tmp/b"; : > "$tmp/l"
         for r in $(seq "$ROUNDS"); do
-            "$BORN" bench -m "$m" -t "$t" -p 512 -n 128 -r "$REPS" > "$tmp/out" 2>/dev/null
+            "$BORN" bench -m "$m" -t "$t" -p 512 -n 128 -r "$REPS" ${BORN_ARGS:-} > "$tmp/out" 2>/dev/null
             echo "$(tps pp512 < "$tmp/out") $(tps tg128 < "$tmp/out")" >> "$tmp/b"
-            "$LB" -m "$m" -t "$t" -p 512 -n 128 -r "$REPS" > "$tmp/out" 2>/dev/null
+            "$LB" -m "$m" -t "$t" -p 512 -n 128 -r "$REPS" ${LB_ARGS:-} > "$tmp/out" 2>/dev/null
             echo "$(tps pp512 < "$tmp/out") $(tps tg128 < "$tmp/out")" >> "$tmp/l"
         done
         bw=$(cat "$tmp/bw$t")
@@ -61,8 +63,8 @@ if bw:
 PY
     done
     # peak RSS of one pp512 + tg128 run, 1 thread
-    /usr/bin/time -f '%M' -o "$tmp/rb" "$BORN" bench -m "$m" -t 1 -p 512 -n 128 -r 1 > /dev/null 2>&1
-    /usr/bin/time -f '%M' -o "$tmp/rl" "$LB" -m "$m" -t 1 -p 512 -n 128 -r 1 > /dev/null 2>&1
+    /usr/bin/time -f '%M' -o "$tmp/rb" "$BORN" bench -m "$m" -t 1 -p 512 -n 128 -r 1 ${BORN_ARGS:-} > /dev/null 2>&1
+    /usr/bin/time -f '%M' -o "$tmp/rl" "$LB" -m "$m" -t 1 -p 512 -n 128 -r 1 ${LB_ARGS:-} > /dev/null 2>&1
     rb=$(tail -1 "$tmp/rb") rl=$(tail -1 "$tmp/rl")
     echo "| $(basename "$m") | 1 | peak RSS (pp512 + tg128; file $(( $(stat -c %s "$m") / 1048576 )) MiB) | $((rb / 1024)) MiB | $((rl / 1024)) MiB | |"
 done

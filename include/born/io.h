@@ -306,6 +306,10 @@ typedef struct born_file_params {
     uint64_t verify_limit;       /* default 64 MiB (SHA-256 runs at ~0.2 GB/s: ~0.3 s) */
     uint64_t max_header;         /* longest JSON header accepted; default 100,000,000 bytes
                                   * (the safetensors reference's limit) */
+    bool read_into_memory;       /* default false: tensors borrow a mapping of the file; true:
+                                  * the file is read into anonymous memory in 2 MiB pages where
+                                  * the kernel gives them (fewer TLB misses when weights are
+                                  * streamed; the memory is private to the process) */
 } born_file_params;
 
 BORN_API born_file_params born_file_default_params(void);

@@ -433,6 +433,12 @@ typedef struct born_model_params {
                           * decode with the GPU's kernels, one token a step, each step one CUDA
                           * graph replay; loading fails with BORN_ERR_DEVICE, quoting why, when
                           * there is no such GPU or no CUDA plugin */
+    bool use_mmap;       /* default false: the file is read into private memory in 2 MiB pages
+                          * where the kernel gives them (born_file_params.read_into_memory),
+                          * which decodes faster than 4 KiB pages of a mapping (fewer TLB
+                          * misses); true: the weights are a mapping of the file (loads faster,
+                          * shares the page cache with other processes); models on a GPU
+                          * always map (the weights are read once, to upload them) */
 } born_model_params;
 
 BORN_API born_model_params born_model_default_params(void);

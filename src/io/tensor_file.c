@@ -86,7 +86,35 @@ born_status born_string_map_set(born_string_map *map, const char *key, const cha
 /* ------------------------------------------------------------------------------------------ */
 /* The mapping                                                                                  */
 
-io_mapping *io_mapping_open(const char *where, const char *path) {
+/* Reads the len bytes of fd into memory 2 MiB-aligned with MADV_HUGEPAGE (m->base, freed by
+ * free); false with errno set on failure. */
+static bool read_whole(io_mapping *m, int fd) {
+    const size_t huge = (size_t)2 << 20, want = (m->len + huge - 1) & ~(huge - 1);
+    void *p = NULL;
+    int e = posix_memalign(&p, huge, want);
+    if (e != 0) {
+        errno = e;
+        return false;
+    }
+#ifdef MADV_HUGEPAGE
+    madvise(p, want, MADV_HUGEPAGE); /* advice only: failure is harmless */
+#endif
+    for (size_t at = 0; at < m->len;) {
+        ssize_t got = pread(fd, (uint8_t *)p + at, m->len - at, (off_t)at);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) {
+            e = got < 0 ? errno : EIO;
+            free(p);
+            errno = e;
+            return false;
+        }
+        at += (size_t)got;
+    }
+    m->base = p;
+    return true;
+}
+
+io_mapping *io_mapping_open(const char *where, const char *path, bool read_in) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return born_error_null(BORN_ERR_IO, "%s: cannot open (%s)", where, strerror(errno));
     struct stat st;
@@ -110,7 +138,15 @@ io_mapping *io_mapping_open(const char *where, const char *path) {
     }
     atomic_init(&m->refs, 1);
     m->len = (size_t)st.st_size;
-    if (m->len > 0) {
+    if (m->len > 0 && read_in) {
+        if (!read_whole(m, fd)) {
+            int e = errno;
+            close(fd);
+            free(m);
+            return born_error_null(BORN_ERR_IO, "%s: cannot read %zu bytes into memory (%s)", where,
+                                   (size_t)st.st_size, strerror(e));
+        }
+    } else if (m->len > 0) {
         /* Private and writable, so a tensor written in place copies its page instead of
          * faulting (or reaching the file); MAP_NORESERVE keeps a large file from counting
          * against the commit limit. Where that is refused, map read-only. */
@@ -175,7 +211,8 @@ born_file_params born_file_default_params(void) {
     return (born_file_params){.format = BORN_FORMAT_AUTO,
                               .verify = BORN_CHECKSUM_AUTO,
                               .verify_limit = (uint64_t)64 << 20,
-                              .max_header = 100000000};
+                              .max_header = 100000000,
+                              .read_into_memory = false};
 }
 
 void born_file_close(born_file *f) {
@@ -263,7 +300,7 @@ born_file *born_file_open(const char *path, const born_file_params *params) {
     if (!path) return born_error_null(BORN_ERR_ARGUMENT, "born_file_open: path is NULL");
     char *where = make_where("born_file_open", path);
     if (!where) return born_error_null(BORN_ERR_MEMORY, "born_file_open: out of memory");
-    io_mapping *map = io_mapping_open(where, path);
+    io_mapping *map = io_mapping_open(where, path, params && params->read_into_memory);
     free(where);
     if (!map) return NULL;
     return open_mapping("born_file_open", path, map, params);

@@ -14,8 +14,8 @@
 /* ------------------------------------------------------------------------------------------ */
 /* The mapping                                                                                  */
 
-/* A file's bytes: a private (copy-on-write) mmap of the whole file, or a 64-byte aligned malloc'd
- * copy of a caller's buffer. The born_file holds one reference and every tensor's storage one. */
+/* A file's bytes: a private (copy-on-write) mmap of the whole file, or a malloc'd copy of the
+ * file or of a caller's buffer (64-byte aligned). The born_file holds one reference and every tensor's storage one. */
 typedef struct io_mapping {
     atomic_int refs;
     uint8_t *base;
@@ -23,9 +23,10 @@ typedef struct io_mapping {
     bool mmapped;
 } io_mapping;
 
-/* Maps the regular file at path (len may be 0: base is then NULL). Records BORN_ERR_IO naming
- * `where` on failure. */
-io_mapping *io_mapping_open(const char *where, const char *path);
+/* Maps the regular file at path (len may be 0: base is then NULL), or with read_in reads it
+ * into anonymous memory in 2 MiB pages where the kernel gives them (see born_file_params).
+ * Records BORN_ERR_IO naming `where` on failure. */
+io_mapping *io_mapping_open(const char *where, const char *path, bool read_in);
 
 /* A mapping holding a 64-byte aligned copy of data[0..len). */
 io_mapping *io_mapping_copy(const char *where, const void *data, size_t len);

@@ -130,3 +130,33 @@ TEST(decode_f16_rows_equal_single_dots) {
     }
 #endif
 }
+
+/* A model read into memory (use_mmap false, the default: 2 MiB pages, see born_file_params)
+ * decodes the mapped model's logits bit for bit. */
+TEST(decode_model_read_into_memory_equals_mapped) {
+    tiny_llama_opts o = tiny_llama_default();
+    o.wtype = BORN_Q8_0;
+    const char *path = tft_path("decode_read.gguf");
+    if (!tiny_llama_write(path, &o)) {
+        test_fail(__FILE__, __LINE__, "tiny_llama_write: %s", born_last_error());
+        born_clear_error();
+        return;
+    }
+    born_model_params mp = born_model_default_params();
+    CHECK(!mp.use_mmap);
+    born_model *read = born_model_load(path, &mp);
+    mp.use_mmap = true;
+    born_model *mapped = born_model_load(path, &mp);
+    CHECK_MSG(mapped && read, "%s", born_last_error());
+    if (mapped && read) {
+        const size_t count = (size_t)N_TOK * (size_t)born_model_n_vocab(mapped);
+        float *a = calloc(count, sizeof *a), *b = calloc(count, sizeof *b);
+        CHECK(a && b && decode_all(mapped, BORN_F16, a) && decode_all(read, BORN_F16, b));
+        CHECK(a && b && memcmp(a, b, count * sizeof *a) == 0);
+        free(a);
+        free(b);
+    }
+    born_model_free(mapped);
+    born_model_free(read);
+    unlink(path);
+}

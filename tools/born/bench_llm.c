@@ -14,12 +14,13 @@
 
 static void usage(FILE *out) {
     fprintf(out, "usage: born bench -m MODEL [-p N] [-n N] [-t N[,N...]] [-r REPS] [-b BATCH]\n"
-                 "                  [-dev D]\n"
+                 "                  [-dev D] [-mmp 0|1]\n"
                  "  -p N   prompt tokens of the pp test (default 512; 0: skip)\n"
                  "  -n N   generated tokens of the tg test (default 128; 0: skip)\n"
                  "  -t L   thread counts, comma-separated (default: the library's)\n"
                  "  -r R   repetitions (default 5)\n"
-                 "  -dev D cpu, cuda or cuda:N: where the model runs (default cpu)\n");
+                 "  -dev D cpu, cuda or cuda:N: where the model runs (default cpu)\n"
+                 "  -mmp B 1: map the file, 0: read it into memory in 2 MiB pages (default 0)\n");
 }
 
 static double now_s(void) {
@@ -83,6 +84,7 @@ int cmd_bench(int argc, char **argv) {
     const char *model = NULL, *threads = NULL;
     int32_t n_prompt = 512, n_gen = 128, reps = 5, n_batch = born_session_default_params().n_batch;
     born_device device = BORN_CPU;
+    born_model_params mp = born_model_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -106,6 +108,7 @@ int cmd_bench(int argc, char **argv) {
         else if (numeric && (strcmp(a, "-n") == 0 || strcmp(a, "--n-gen") == 0)) n_gen = (int32_t)num;
         else if (numeric && num > 0 && (strcmp(a, "-r") == 0 || strcmp(a, "--repetitions") == 0)) reps = (int32_t)num;
         else if (numeric && num > 0 && (strcmp(a, "-b") == 0 || strcmp(a, "--batch-size") == 0)) n_batch = (int32_t)num;
+        else if (numeric && num <= 1 && (strcmp(a, "-mmp") == 0 || strcmp(a, "--mmap") == 0)) mp.use_mmap = num == 1;
         else {
             fprintf(stderr, "born bench: bad option '%s %s'\n", a, v);
             usage(stderr);
@@ -132,7 +135,6 @@ int cmd_bench(int argc, char **argv) {
     } else {
         tlist[nt++] = born_get_num_threads();
     }
-    born_model_params mp = born_model_default_params();
     mp.load_tokenizer = false;
     mp.device = device;
     born_model *m = born_model_load(model, &mp);

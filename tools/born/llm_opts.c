@@ -18,7 +18,8 @@ const char llm_opts_usage[] =
     "  --seed N                sampling seed (default: random)\n"
     "  -r, --reverse-prompt S  stop when S appears (repeatable)\n"
     "  --no-bos                do not add the BOS token\n"
-    "  -dev, --device NAME     cpu, cuda or cuda:N: where the model runs (default cpu)\n";
+    "  -dev, --device NAME     cpu, cuda or cuda:N: where the model runs (default cpu)\n"
+    "  --mmap                  map the model file (default: read it into memory, 2 MiB pages)\n";
 
 void llm_opts_init(llm_opts *o) {
     memset(o, 0, sizeof *o);
@@ -82,6 +83,10 @@ int llm_opts_parse(llm_opts *o, int argc, char **argv, int *i, const char *cmd) 
         o->no_bos = true;
         return 1;
     }
+    if (IS("--mmap")) {
+        o->mmap = true;
+        return 1;
+    }
     if (IS("-v") || IS("--verbose")) {
         o->verbose = true;
         return 1;
@@ -139,6 +144,7 @@ born_model *llm_opts_load(const llm_opts *o, const char *cmd) {
     born_model_params mp = born_model_default_params();
     mp.n_threads = o->threads;
     mp.device = o->device;
+    mp.use_mmap = o->mmap;
     born_model *m = born_model_load(o->model, &mp);
     if (!m) {
         fprintf(stderr, "born %s: %s\n", cmd, born_last_error());

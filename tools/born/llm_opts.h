@@ -13,6 +13,7 @@ typedef struct llm_opts {
     int32_t n_ctx;
     int32_t n_batch;
     bool no_bos;
+    bool mmap; /* --mmap: map the model file instead of reading it into memory */
     bool verbose;
     const char *stop[16];
     int32_t n_stop;

@@ -47,6 +47,7 @@ int cmd_tokenize(int argc, char **argv) {
         return 2;
     }
     born_model_params mp = born_model_default_params();
+    mp.use_mmap = true; /* only the vocabulary is read: no need to copy the weights */
     born_model *m = born_model_load(model, &mp);
     if (!m) {
         fprintf(stderr, "born tokenize: %s\n", born_last_error());

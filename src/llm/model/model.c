@@ -24,6 +24,7 @@ born_model_params born_model_default_params(void) {
     memset(&p, 0, sizeof p);
     p.load_tokenizer = true;
     p.device = BORN_CPU;
+    p.use_mmap = false;
     return p;
 }
 
@@ -146,6 +147,7 @@ born_model *born_model_load(const char *path, const born_model_params *params) {
     if (!m) return born_error_null(BORN_ERR_MEMORY, "born_model_load: out of memory");
     born_file_params fp = born_file_default_params();
     fp.format = BORN_FORMAT_GGUF;
+    fp.read_into_memory = !p.use_mmap && p.device.type == BORN_DEVICE_CPU;
     m->file = born_file_open(path, &fp);
     if (!m->file) goto fail;
     const char *arch = NULL;

@@ -28,15 +28,52 @@
 #include "llm/model/model_internal.h"
 #include "llm/session/kernels_simd.h"
 
-void llm_rms_norm(float *out, const float *x, const float *w, int64_t n, int64_t d, float eps) {
-    for (int64_t t = 0; t < n; t++) {
-        const float *xr = x + t * d;
-        float *o = out + t * d;
+typedef struct norm_ctx {
+    float *out;
+    const float *x, *w;
+    int64_t d;
+    float eps;
+} norm_ctx;
+
+static void norm_row(const norm_ctx *c, int64_t t, double ss) {
+    const float *xr = c->x + t * c->d;
+    float *o = c->out + t * c->d;
+    float scale = 1.0f / sqrtf((float)(ss / (double)c->d) + c->eps);
+    for (int64_t i = 0; i < c->d; i++) o[i] = xr[i] * scale * c->w[i];
+}
+
+/* Each row's squares summed in order in double, as ggml sums them: a chain of dependent adds,
+ * so four rows go side by side (four independent chains, the same sums). */
+static void norm_rows(int64_t begin, int64_t end, void *arg) {
+    const norm_ctx *c = arg;
+    const int64_t d = c->d;
+    int64_t t = begin;
+    for (; t + 4 <= end; t += 4) {
+        const float *x0 = c->x + t * d, *x1 = x0 + d, *x2 = x1 + d, *x3 = x2 + d;
+        double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+        for (int64_t i = 0; i < d; i++) {
+            s0 += (double)(x0[i] * x0[i]);
+            s1 += (double)(x1[i] * x1[i]);
+            s2 += (double)(x2[i] * x2[i]);
+            s3 += (double)(x3[i] * x3[i]);
+        }
+        norm_row(c, t, s0);
+        norm_row(c, t + 1, s1);
+        norm_row(c, t + 2, s2);
+        norm_row(c, t + 3, s3);
+    }
+    for (; t < end; t++) {
+        const float *xr = c->x + t * d;
         double ss = 0.0;
         for (int64_t i = 0; i < d; i++) ss += (double)(xr[i] * xr[i]); /* as ggml: f32 squares */
-        float scale = 1.0f / sqrtf((float)(ss / (double)d) + eps);
-        for (int64_t i = 0; i < d; i++) o[i] = xr[i] * scale * w[i];
+        norm_row(c, t, ss);
     }
+}
+
+void llm_rms_norm(float *out, const float *x, const float *w, int64_t n, int64_t d, float eps) {
+    norm_ctx c = {out, x, w, d, eps};
+    if (n < 32) norm_rows(0, n, &c);
+    else born_parallel_for(n, 16, norm_rows, &c);
 }
 
 /* e^x as ggml's x86 build computes it in its softmax and SiLU (the vectorized expf of ARM's
