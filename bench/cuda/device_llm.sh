@@ -2,13 +2,15 @@
 # One device call for the LLM engine on CUDA (issue 8): build for sm_90, then, each when named:
 #   tests     the LLM decoder's tests (born_tests cuda_llm, poisoned device memory)
 #   tests-pdl the same without programmatic dependent launch (BORN_LLM_PDL=0)
+#   tests-fast the same with the optional paths on (BORN_LLM_CUDA_FAST=1; llm_kernels.h)
 #   alltests  `make test-cuda` (every CUDA suite)
 #   bench     the LLaMA-like 1B bf16 decode (bench/cuda/llm_decode_born.c; then without
 #             programmatic dependent launch, with a block per four rows, and a per-kernel profile
 #             of the eager steps) beside PyTorch (bench/cuda/llm_decode_torch.py: eager and CUDA graph)
 #   compile   PyTorch's torch.compile + CUDA graph on the same model
 #   ratios    Born's figure over each PyTorch figure
-# VARIANTS (environment settings of extra Born runs) and TORCH_MODES narrow the bench; QUICK=1
+# VARIANTS (environment settings of extra Born runs, space-separated; a comma joins two settings
+# of one run) and TORCH_MODES narrow the bench; QUICK=1
 # runs Born alone. Logs go
 # to $OUT (or /tmp). Usage: sh bench/cuda/device_llm.sh [BUILD_DIR] [tests|tests-pdl|alltests|bench|compile|ratios]...
 B=${1:-build/dev}
@@ -25,6 +27,11 @@ for what in "$@"; do
     tests)
         echo "== born_tests cuda_llm"
         BORN_CUDA_POISON=1 "$B/born_tests" cuda_llm 2>&1 | tee "$O/test-llm.log" | grep -v "^ok" | tail -40 ;;
+    tests-fast)
+        echo "== born_tests cuda_llm with every optional path (BORN_LLM_CUDA_FAST=1, SPLITK=2: every product split)"
+        BORN_LLM_CUDA_FAST=1 BORN_LLM_CUDA_SPLITK=2 BORN_CUDA_POISON=1 "$B/born_tests" cuda_llm 2>&1 | tee "$O/test-llm-fast.log" | grep -v "^ok\|^  " | tail -20
+        echo "== the same with BORN_LLM_CUDA_FAST=1 (long rows split)"
+        BORN_LLM_CUDA_FAST=1 BORN_CUDA_POISON=1 "$B/born_tests" cuda_llm 2>&1 | tee -a "$O/test-llm-fast.log" | grep -v "^ok\|^  " | tail -20 ;;
     tests-pdl)
         echo "== born_tests cuda_llm without programmatic dependent launch"
         BORN_LLM_PDL=0 BORN_CUDA_POISON=1 "$B/born_tests" cuda_llm 2>&1 | tee "$O/test-llm-pdl.log" | grep -v "^ok\|^  " | tail -20 ;;
@@ -37,8 +44,8 @@ for what in "$@"; do
             -lm -pthread -ldl -o "$B/llm_decode_born" || exit 1
         timeout 120 "$B/llm_decode_born" /tmp/llama1b-bf16.gguf 256 512 2>&1 | tee "$O/bench-born.log"
         for v in ${VARIANTS-BORN_LLM_PDL=0 BORN_LLM_BLOCKS_PER_SM=0 BORN_LLM_PROFILE=1}; do
-            env $v timeout 60 "$B/llm_decode_born" /tmp/llama1b-bf16.gguf 256 512 2>&1 |
-                grep "born decode\|profile" | sed "s/^/$v: /" | tee -a "$O/bench-born.log"
+            env $(echo "$v" | tr , ' ') timeout 60 "$B/llm_decode_born" /tmp/llama1b-bf16.gguf 256 512 2>&1 |
+                grep "born decode\|profile\|^decode:\|^prompt:\|^load:\|^session:" | sed "s/^/$v: /" | tee -a "$O/bench-born.log"
         done
         [ -n "$QUICK" ] && continue
         timeout 30 "$B/born" bench -m /tmp/llama1b-bf16.gguf -p 0 -n 128 -r 2 -dev cuda 2>&1 | tail -3
