@@ -502,8 +502,7 @@ static void attention_tasks(int64_t begin, int64_t end, void *arg) {
             mx = llm_kq_scores_vec_f16_avx2(qr, (const uint16_t *)s->k_cache + base, D, n_kv, scale, sc);
         } else if (fast) {
             llm_kq_scores_tile_f16_avx2(qr, (const uint16_t *)s->k_cache + base, D, n_kv, scale, sc);
-            for (int32_t j = 0; j < n_kv; j++)
-                if (sc[j] > mx) mx = sc[j];
+            mx = llm_max_avx2(sc, n_kv); /* the scalar loop's maximum, in vectors */
         } else
 #endif
         for (int32_t j = 0; j < n_kv; j++) {
@@ -527,8 +526,7 @@ static void attention_tasks(int64_t begin, int64_t end, void *arg) {
         const float inv = (float)(1.0 / sum);
 #if defined(__x86_64__)
         if (fast || vec) {
-            for (int32_t j = 0; j < n_kv; j++) sc[j] *= inv;
-            llm_round_f16_avx2(sc, n_kv);
+            llm_scale_round_f16_avx2(sc, n_kv, inv);
             if (vec) llm_pv_vec_f16_avx2(sc, (const uint16_t *)s->v_cache + base, D, n_kv, o);
             else llm_pv_tile_f16_avx2(sc, (const uint16_t *)s->v_cache + base, D, n_kv, o);
             continue;

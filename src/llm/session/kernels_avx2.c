@@ -238,6 +238,28 @@ void llm_kq_scores_tile_f16_avx2(const float *q, const uint16_t *k, int64_t d, i
     for (; j < n_kv; j++) sc[j] = llm_kq_dot_f16_avx2(q, k + j * d, d, 1) * scale;
 }
 
+float llm_max_avx2(const float *x, int64_t n) {
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(_mm256_loadu_ps(x + i), m); /* x > m ? x : m: NaNs skipped */
+    float l[8], mx = -INFINITY;
+    _mm256_storeu_ps(l, m);
+    for (int k = 0; k < 8; k++)
+        if (l[k] > mx) mx = l[k];
+    for (; i < n; i++)
+        if (x[i] > mx) mx = x[i];
+    return mx;
+}
+
+void llm_scale_round_f16_avx2(float *x, int64_t n, float s) {
+    const __m256 vs = _mm256_set1_ps(s);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(x + i), vs),
+                                                                 _MM_FROUND_TO_NEAREST_INT)));
+    for (; i < n; i++) x[i] = _cvtsh_ss(_cvtss_sh(x[i] * s, _MM_FROUND_TO_NEAREST_INT));
+}
+
 void llm_f32_to_f16_avx2(uint16_t *dst, const float *src, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)

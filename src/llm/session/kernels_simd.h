@@ -39,6 +39,10 @@ void llm_pack_f16_t16_avx2(int64_t kc, const uint16_t *s, int64_t ls, float *dst
  * f16 and back; o[c] = sum_j p[j] v_j[c] with key j in slot j % 8 and the slots summed as tree8. */
 void llm_kq_scores_tile_f16_avx2(const float *q, const uint16_t *k, int64_t d, int64_t n_kv, float scale,
                                  float *sc);
+/* the largest of x[0..n) as a loop of `if (x[i] > mx) mx = x[i]` from -inf finds it (NaNs skipped) */
+float llm_max_avx2(const float *x, int64_t n);
+/* x[i] = x[i] * s rounded to f16 and back */
+void llm_scale_round_f16_avx2(float *x, int64_t n, float s);
 void llm_round_f16_avx2(float *x, int64_t n);
 /* dst[i] = src[i] as binary16, rounded to nearest even (born_f32_to_f16's bits, NaNs as quiet NaNs
  * with the top of their payload as there) */
