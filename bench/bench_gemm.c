@@ -2,7 +2,10 @@
  * shapes an LLM's linear layers see, x [M, K] times W^T with W [N, K] (M = 1, 8, 32 tokens;
  * K = 4096; N = 4096 and 11008), with 1 and 2 threads. For M = 1 it also reports the weight
  * bandwidth in GB/s beside a STREAM-like read of the same bytes, since a matrix-vector product
- * can go no faster than reading W once. Medians of 7 runs. */
+ * can go no faster than reading W once. Every row also gives the FMA peak measured right before it
+ * (bench/fma_peak.h: independent FMAs on registers, all threads, best of 7 runs of 10 ms) and each
+ * library's share of it.
+ * Medians of 7 runs. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +14,7 @@
 
 #include "born/born.h"
 #include "bench_util.h"
+#include "fma_peak.h"
 
 void openblas_set_num_threads(int num_threads);
 char *openblas_get_corename(void);
@@ -98,11 +102,18 @@ static double read_seconds(const float *p, size_t n) {
     return median(t, REPS);
 }
 
+/* The measured FMA peak and each library's GFLOP/s as a share of it. */
+static void print_shares(double peak, double born_gflops, double blas_gflops) {
+    if (peak > 0)
+        printf(" %7.1f %5.0f%% %5.0f%%", peak, 100.0 * born_gflops / peak, 100.0 * blas_gflops / peak);
+}
+
 static void run(int threads) {
     born_set_num_threads(threads);
     openblas_set_num_threads(threads);
     printf("\n== %d thread%s (OpenBLAS core: %s)\n", threads, threads > 1 ? "s" : "", openblas_get_corename());
-    printf("%-28s %10s %10s %7s\n", "shape (GFLOP/s)", "born", "OpenBLAS", "ratio");
+    printf("%-28s %10s %10s %7s %7s %6s %6s\n", "shape (GFLOP/s)", "born", "OpenBLAS", "ratio", "peak",
+           "born%", "BLAS%");
     int squares[4] = {256, 512, 1024, 2048};
     for (int i = 0; i < 4; i++) {
         int64_t s = squares[i];
@@ -110,8 +121,11 @@ static void run(int threads) {
                  born_zeros(BORN_F32, BORN_DIMS(s, s)), (int)s, (int)s, (int)s, false};
         double flop = 2.0 * (double)s * (double)s * (double)s;
         int inner = s <= 512 ? 10 : 1;
+        double peak = fma_peak_gflops(7, 0.01);
         double b = median_seconds(born_run, &j, inner), o = median_seconds(blas_run, &j, inner);
-        printf("  %4d x %4d x %4d         %10.1f %10.1f %7.2f\n", (int)s, (int)s, (int)s, flop / b / 1e9, flop / o / 1e9, o / b);
+        printf("  %4d x %4d x %4d         %10.1f %10.1f %7.2f", (int)s, (int)s, (int)s, flop / b / 1e9, flop / o / 1e9, o / b);
+        print_shares(peak, flop / b / 1e9, flop / o / 1e9);
+        printf("\n");
         born_free(j.x);
         born_free(j.w);
         born_free(j.out);
@@ -127,9 +141,11 @@ static void run(int threads) {
             job j = {born_randn(NULL, BORN_F32, BORN_DIMS(m, k)), w, born_zeros(BORN_F32, BORN_DIMS(m, n)),
                      (int)m, (int)n, (int)k, true};
             double flop = 2.0 * (double)m * (double)n * (double)k;
+            double peak = fma_peak_gflops(7, 0.01);
             double tb = median_seconds(born_run, &j, 3), to = median_seconds(blas_run, &j, 3);
             printf("  x[%2d,%lld] W[%5lld,%lld]^T %10.1f %10.1f %7.2f", (int)m, (long long)k, (long long)n,
                    (long long)k, flop / tb / 1e9, flop / to / 1e9, to / tb);
+            print_shares(peak, flop / tb / 1e9, flop / to / 1e9);
             if (m == 1) {
                 double gb = 4.0 * (double)(n * k) / 1e9;
                 printf("   weights %.1f GB/s vs %.1f GB/s, read bound %.1f GB/s (%.0f%%)", gb / tb, gb / to,

@@ -1,7 +1,8 @@
-/* The GEMM's thread splits for the training shapes: products with few m blocks and a long k
- * (weight gradients dW = dY^T X, A transposed) take the whole-k path, where B is packed for all
- * of k and each task runs its own k loop; the results must be the same bits as one thread's and
- * match a double reference. */
+/* The GEMM's thread splits: products with few m blocks and a long k (weight gradients
+ * dW = dY^T X, A transposed) take the whole-k path, where B is packed for all of k and each task
+ * runs its own k loop; tall products step through k with the next k block's B packed by the tail
+ * tasks of the current step. The results must be the same bits as one thread's and match a double
+ * reference. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,23 @@ static float *dw_product(int64_t m, int64_t n, int64_t k, int threads, const flo
     for (int64_t i = 0; i < m * n; i++) c[i] = NAN;
     cpu_gemm_f32(m, n, k, 1.0f, a, 1, m, b, n, 1, 0.0f, c, n, 1);
     return c;
+}
+
+static void buffers_free(float *buf[4]) {
+    for (int i = 0; i < 4; i++) free(buf[i]);
+}
+
+/* Four float buffers of the given lengths in buf (all or none: false, with a failed check). */
+static bool buffers_new(float *buf[4], int64_t n0, int64_t n1, int64_t n2, int64_t n3) {
+    const int64_t len[4] = {n0, n1, n2, n3};
+    bool ok = true;
+    for (int i = 0; i < 4; i++) {
+        buf[i] = malloc(sizeof(float) * (size_t)len[i]);
+        ok = ok && buf[i];
+    }
+    CHECK(ok);
+    if (!ok) buffers_free(buf);
+    return ok;
 }
 
 TEST(gemm_whole_k_split_is_bit_identical_across_threads) {
@@ -88,18 +106,9 @@ TEST(gemm_one_m_block_rows_match_the_blocked_path) {
     for (int s = 0; s < 4; s++) {
         int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
         for (int trans = 0; trans < 2; trans++) {
-            float *a = malloc(sizeof(float) * (size_t)(tall * k));
-            float *b = malloc(sizeof(float) * (size_t)(k * n));
-            float *c0 = malloc(sizeof(float) * (size_t)(tall * n));
-            float *c1 = malloc(sizeof(float) * (size_t)(m * n));
-            CHECK(a && b && c0 && c1);
-            if (!a || !b || !c0 || !c1) {
-                free(a);
-                free(b);
-                free(c0);
-                free(c1);
-                continue;
-            }
+            float *buf[4];
+            if (!buffers_new(buf, tall * k, k * n, tall * n, m * n)) continue;
+            float *a = buf[0], *b = buf[1], *c0 = buf[2], *c1 = buf[3];
             seed_state = 500 + (uint64_t)(s * 2 + trans);
             for (int64_t i = 0; i < tall * k; i++) a[i] = next_value();
             for (int64_t i = 0; i < k * n; i++) b[i] = next_value();
@@ -118,10 +127,61 @@ TEST(gemm_one_m_block_rows_match_the_blocked_path) {
                           "%lldx%lldx%lld%s, %d thread(s): rows differ from the tall product",
                           (long long)m, (long long)n, (long long)k, trans ? " (x W^T)" : "", t);
             }
-            free(a);
-            free(b);
-            free(c0);
-            free(c1);
+            buffers_free(buf);
+        }
+    }
+    CHECK_OK(born_set_num_threads(saved));
+}
+
+/* Products of many m blocks step through the k blocks with the next block's B packed by the tail
+ * tasks of the current step into a second buffer, and the m blocks are balanced to within one
+ * panel: the bits must be one thread's, over two column blocks (n > 4080), a shorter last k block,
+ * m off the panels, alpha and beta != 0, and B row-major or read transposed. */
+TEST(gemm_tall_products_are_bit_identical_across_threads) {
+    int saved = born_get_num_threads();
+    const int64_t shapes[][3] = {{400, 4200, 700}, {1001, 300, 530}, {200, 64, 257}};
+    const int threads[] = {2, 3, 4};
+    for (int s = 0; s < 3; s++) {
+        int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        for (int trans = 0; trans < 2; trans++) {
+            float *buf[4];
+            if (!buffers_new(buf, m * k, k * n, m * n, m * n)) continue;
+            float *a = buf[0], *b = buf[1], *c0 = buf[2], *c1 = buf[3];
+            seed_state = 900 + (uint64_t)(s * 2 + trans);
+            for (int64_t i = 0; i < m * k; i++) a[i] = next_value();
+            for (int64_t i = 0; i < k * n; i++) b[i] = next_value();
+            for (int64_t i = 0; i < m * n; i++) c0[i] = next_value();
+            memcpy(c1, c0, sizeof(float) * (size_t)(m * n));
+            int64_t b_rs = trans ? 1 : n, b_cs = trans ? k : 1;
+            CHECK_OK(born_set_num_threads(1));
+            cpu_gemm_f32(m, n, k, 0.75f, a, k, 1, b, b_rs, b_cs, 0.5f, c0, n, 1);
+            /* a double reference at the corners and inside */
+            const int64_t probes[3][2] = {{0, 0}, {m - 1, n - 1}, {m / 2, n / 3}};
+            for (int p = 0; p < 3; p++) {
+                int64_t i = probes[p][0], j = probes[p][1];
+                double ref = 0.5 * (double)c1[i * n + j], mag = fabs(ref);
+                for (int64_t x = 0; x < k; x++) {
+                    double t = 0.75 * (double)a[i * k + x] * (double)b[x * b_rs + j * b_cs];
+                    ref += t;
+                    mag += fabs(t);
+                }
+                CHECK_MSG(fabs(c0[i * n + j] - ref) <= 1e-5 * mag + 1e-6, "%lldx%lldx%lld [%lld, %lld]: %g vs %g",
+                          (long long)m, (long long)n, (long long)k, (long long)i, (long long)j,
+                          (double)c0[i * n + j], ref);
+            }
+            for (int t = 0; t < 3; t++) {
+                float *many = malloc(sizeof(float) * (size_t)(m * n));
+                CHECK(many != NULL);
+                if (!many) continue;
+                memcpy(many, c1, sizeof(float) * (size_t)(m * n));
+                CHECK_OK(born_set_num_threads(threads[t]));
+                cpu_gemm_f32(m, n, k, 0.75f, a, k, 1, b, b_rs, b_cs, 0.5f, many, n, 1);
+                CHECK_MSG(memcmp(c0, many, sizeof(float) * (size_t)(m * n)) == 0,
+                          "%lldx%lldx%lld%s differs between 1 and %d threads", (long long)m, (long long)n,
+                          (long long)k, trans ? " (x W^T)" : "", threads[t]);
+                free(many);
+            }
+            buffers_free(buf);
         }
     }
     CHECK_OK(born_set_num_threads(saved));

@@ -6,10 +6,13 @@
  *         for jr, ir: micro-kernel        (B micro-panel in L1, A block in L2)
  *
  * Packing absorbs every stride and transposition, so the micro-kernel only ever sees unit-stride
- * panels. Blocks are equalised (k = 300 is two blocks of 150, not 256 and 44) and the m blocks
- * come in a multiple of the thread count when there are enough of them, which keeps the threads
- * equally busy. The (ic, jr-group) blocks of one (jc, pc) step are independent tasks for
- * born_parallel_for; packing B is split over its panels. With few m blocks and several k blocks
+ * panels. Blocks are equalised (k = 300 is two blocks of 150, not 256 and 44; m blocks hold
+ * whole MR panels, their counts differing by at most one) and the m blocks come in a multiple of
+ * the thread count when there are enough of them, which keeps the threads equally busy. The
+ * (ic, jr-group) blocks of one (jc, pc) step are independent tasks for born_parallel_for; packing
+ * B is split over its panels, and with several threads the next k block's B is packed into a
+ * second buffer by the tail tasks of the current step (the threads that finish their blocks
+ * first), one parallel region per k block instead of two. With few m blocks and several k blocks
  * (weight gradients: k is the tokens) B is packed for all of k in one parallel region and each
  * task then runs its own k loop, two regions per jc step instead of two per k block.
  *
@@ -36,7 +39,7 @@
 
 /* ---- per-thread packing buffers ---------------------------------------------------------- */
 
-enum { BUF_A = 0, BUF_B, BUF_X, BUF_Y, BUF_COUNT };
+enum { BUF_A = 0, BUF_B, BUF_B2, BUF_X, BUF_Y, BUF_COUNT };
 
 typedef struct gemm_buffers {
     void *ptr[BUF_COUNT];
@@ -255,33 +258,47 @@ typedef struct gemm_job {
     char *c;
     int64_t a_rs, a_cs, b_rs, b_cs, c_rs, c_cs;
     double alpha, beta;
-    int64_t mc_blk, nc_blk, kc_blk; /* equalised block sizes */
+    int64_t nc_blk, kc_blk; /* equalised block sizes */
+    int64_t mpanels;        /* MR-row panels of m, shared out between the m blocks */
     /* the (jc, pc) step in progress */
     int64_t jc, nc, pc, kc;
     double beta_cur;
     char *bpack;
     int64_t npanels, mblocks, ngroups, group_panels;
+    /* the next k block, packed by the tail tasks of the current step (threaded products) */
+    int64_t next_pc, next_kc, pack_grain, pack_tasks;
+    char *bnext;
 } gemm_job;
+
+/* Packs B micro-panels [begin, end) of k block (pc, kc) of the current jc step into dst. */
+static void pack_b_panels(const gemm_job *j, int64_t pc, int64_t kc, int64_t begin, int64_t end,
+                          char *dst) {
+    const gemm_impl *im = j->im;
+    int64_t col0 = begin * im->nr, col1 = end * im->nr < j->nc ? end * im->nr : j->nc;
+    const char *src = j->b + (size_t)((pc * j->b_rs + (j->jc + col0) * j->b_cs) * (int64_t)im->es);
+    im->pack_b(col1 - col0, kc, src, j->b_cs, j->b_rs, dst + (size_t)(begin * kc * im->nr) * im->es);
+}
 
 /* Packs B micro-panels [begin, end) of the current step. */
 static void pack_b_range(int64_t begin, int64_t end, void *ctx) {
     const gemm_job *j = ctx;
-    const gemm_impl *im = j->im;
-    int64_t col0 = begin * im->nr, col1 = end * im->nr < j->nc ? end * im->nr : j->nc;
-    const char *src =
-        j->b + (size_t)((j->pc * j->b_rs + (j->jc + col0) * j->b_cs) * (int64_t)im->es);
-    im->pack_b(col1 - col0, j->kc, src, j->b_cs, j->b_rs,
-               j->bpack + (size_t)(begin * j->kc * im->nr) * im->es);
+    pack_b_panels(j, j->pc, j->kc, begin, end, j->bpack);
 }
 
 static int64_t ceil_div_i64(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* The first MR-row panel of m block ib: the blocks' panel counts differ by at most one, so
+ * tasks over m blocks are equal to within one panel (a short last block left one thread idle
+ * at the end of every k step, 3-6% of a 2-thread square product). */
+static int64_t m_block_panel(const gemm_job *j, int64_t ib) { return ib * j->mpanels / j->mblocks; }
 
 /* One task of the current (jc, pc) step: m block ib times B panels [p0, p1), whose packed
  * panels start at bpack (panel p0 first). */
 static void compute_block(const gemm_job *j, int64_t ib, int64_t p0, int64_t p1, const char *bpack) {
     const gemm_impl *im = j->im;
     size_t es = im->es;
-    int64_t ic = ib * j->mc_blk, mc = j->m - ic < j->mc_blk ? j->m - ic : j->mc_blk;
+    int64_t ic = m_block_panel(j, ib) * im->mr, iend = m_block_panel(j, ib + 1) * im->mr;
+    int64_t mc = (iend < j->m ? iend : j->m) - ic;
     if (mc <= 0 || p0 >= p1) return;
     int64_t mpanels = (mc + im->mr - 1) / im->mr;
     char *apack = gemm_buffer(BUF_A, (size_t)(mpanels * im->mr * j->kc) * es);
@@ -321,6 +338,19 @@ static void compute_range(int64_t begin, int64_t end, void *ctx) {
         int64_t p0 = g * j->group_panels;
         int64_t p1 = p0 + j->group_panels < j->npanels ? p0 + j->group_panels : j->npanels;
         compute_block(j, ib, p0, p1, j->bpack + (size_t)(p0 * j->kc * j->im->nr) * j->im->es);
+    }
+}
+
+/* The current step's tasks followed by pack_tasks chunks of the next k block's B (into bnext):
+ * the threads that finish their products early pack, so one parallel region per k block. */
+static void compute_pack_range(int64_t begin, int64_t end, void *ctx) {
+    const gemm_job *j = ctx;
+    int64_t ntasks = j->mblocks * j->ngroups;
+    if (begin < ntasks) compute_range(begin, end < ntasks ? end : ntasks, ctx);
+    for (int64_t t = begin > ntasks ? begin : ntasks; t < end; t++) {
+        int64_t p0 = (t - ntasks) * j->pack_grain;
+        int64_t p1 = p0 + j->pack_grain < j->npanels ? p0 + j->pack_grain : j->npanels;
+        pack_b_panels(j, j->next_pc, j->next_kc, p0, p1, j->bnext);
     }
 }
 
@@ -430,11 +460,12 @@ static void gemm_blocked(const gemm_impl *im, gemm_job *j) {
     int nthreads = born_get_num_threads();
     double flops = 2.0 * (double)j->m * (double)j->n * (double)j->k;
     if (flops < 2.0 * 48 * 48 * 48) nthreads = 1; /* not worth waking the pool */
-    /* m blocks: equal, and a multiple of the thread count when there are enough of them */
+    /* m blocks: equal to within one MR panel, and a multiple of the thread count when there are
+     * enough of them */
     int64_t mblocks = ceil_div(j->m, im->mc);
     if (nthreads > 1 && mblocks >= nthreads) mblocks = ceil_div(mblocks, nthreads) * nthreads;
-    j->mc_blk = ceil_div(ceil_div(j->m, mblocks), im->mr) * im->mr;
-    j->mblocks = ceil_div(j->m, j->mc_blk);
+    j->mpanels = ceil_div(j->m, im->mr);
+    j->mblocks = mblocks < j->mpanels ? mblocks : j->mpanels;
     j->nc_blk = equal_block(j->n, im->nc, im->nr);
     j->kc_blk = equal_block(j->k, im->kc, 1);
     /* Few m blocks and several k blocks (the weight gradients: m and n the layer's widths, k the
@@ -450,6 +481,8 @@ static void gemm_blocked(const gemm_impl *im, gemm_job *j) {
                    (double)kpanel_rows * (double)j->k * (double)es <= 16.0 * 1024 * 1024;
     size_t bbytes = (size_t)(kpanel_rows * (whole_k ? j->k : j->kc_blk)) * es;
     char *bpack = gemm_buffer(BUF_B, bbytes);
+    /* threaded, step by step: a second block for the next k block's B (none: pack, then compute) */
+    char *bnext = nthreads > 1 && !whole_k && j->k > j->kc_blk ? gemm_buffer(BUF_B2, bbytes) : NULL;
     if (!bpack) {
         im->naive(j->m, j->n, j->k, j->alpha, j->a, j->a_rs, j->a_cs, j->b, j->b_rs, j->b_cs,
                   j->beta, j->c, j->c_rs, j->c_cs);
@@ -471,6 +504,26 @@ static void gemm_blocked(const gemm_impl *im, gemm_job *j) {
         if (whole_k) {
             born_parallel_for(ceil_div(j->k, j->kc_blk) * j->ngroups, 1, pack_b_all_range, j);
             born_parallel_for(j->mblocks * j->ngroups, 1, compute_k_range, j);
+            continue;
+        }
+        if (bnext) { /* threaded: k block pc + 1 is packed by the tail tasks of step pc */
+            j->bpack = bpack;
+            j->bnext = bnext;
+            j->pc = 0;
+            j->kc = j->kc_blk;
+            j->pack_grain = ceil_div(32768, j->kc_blk * im->nr);
+            born_parallel_for(j->npanels, j->pack_grain, pack_b_range, j);
+            for (j->pc = 0; j->pc < j->k; j->pc += j->kc_blk) {
+                j->kc = j->k - j->pc < j->kc_blk ? j->k - j->pc : j->kc_blk;
+                j->beta_cur = j->pc == 0 ? j->beta : 1.0;
+                j->next_pc = j->pc + j->kc;
+                j->next_kc = j->k - j->next_pc < j->kc_blk ? j->k - j->next_pc : j->kc_blk;
+                j->pack_tasks = j->next_pc < j->k ? ceil_div(j->npanels, j->pack_grain) : 0;
+                born_parallel_for(j->mblocks * j->ngroups + j->pack_tasks, 1, compute_pack_range, j);
+                char *t = j->bpack; /* the next step's block is the one just packed */
+                j->bpack = j->bnext;
+                j->bnext = t;
+            }
             continue;
         }
         for (j->pc = 0; j->pc < j->k; j->pc += j->kc_blk) {

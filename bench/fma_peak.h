@@ -1,0 +1,120 @@
+/* The machine's measured f32 FMA peak, for benchmarks that report a GEMM's share of it: every pool
+ * thread runs a loop of independent 8-lane FMAs on registers only (12 accumulator chains, as many
+ * as the GEMM's 6 x 16 tile, enough to cover the FMA latency on both pipes), all threads at once,
+ * and the figure is their total over the wall time of the slowest. Measured in the same run as the
+ * GEMM, it moves with the clock and the load the GEMM sees. */
+#ifndef BORN_BENCH_FMA_PEAK_H
+#define BORN_BENCH_FMA_PEAK_H
+
+#include <stdint.h>
+
+#include "bench_util.h"
+#include "core/thread_pool.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+enum { FMA_PEAK_CHAINS = 12 };
+
+/* 12 chains of `iters` FMAs each (acc = acc * m + d, which stays near 0.1: no denormals, no
+ * overflow), written in assembly so that the compiler can neither merge the chains nor spill;
+ * returns a value made of all of them. */
+static float fma_peak_loop(int64_t iters) {
+    float m = 0.999999f, d = 1e-7f, out[8];
+    __asm__ volatile(
+        "vbroadcastss %[m], %%ymm12\n\t"
+        "vbroadcastss %[d], %%ymm13\n\t"
+        "vmovaps %%ymm13, %%ymm0\n\t"
+        "vmovaps %%ymm13, %%ymm1\n\t"
+        "vmovaps %%ymm13, %%ymm2\n\t"
+        "vmovaps %%ymm13, %%ymm3\n\t"
+        "vmovaps %%ymm13, %%ymm4\n\t"
+        "vmovaps %%ymm13, %%ymm5\n\t"
+        "vmovaps %%ymm13, %%ymm6\n\t"
+        "vmovaps %%ymm13, %%ymm7\n\t"
+        "vmovaps %%ymm13, %%ymm8\n\t"
+        "vmovaps %%ymm13, %%ymm9\n\t"
+        "vmovaps %%ymm13, %%ymm10\n\t"
+        "vmovaps %%ymm13, %%ymm11\n\t"
+        ".p2align 5\n"
+        "1:\n\t"
+        "vfmadd132ps %%ymm12, %%ymm13, %%ymm0\n\t"
+        "vfmadd132ps %%ymm12, %%ymm13, %%ymm1\n\t"
+        "vfmadd132ps %%ymm12, %%ymm13, %%ymm2\n\t"
+        "vfmadd132ps %%ymm12, %%ymm13, %%ymm3\n\t"
+        "vfmadd132ps %%ymm12, %%ymm13, %%ymm4\n\t"
+        "vfmadd132ps %%ymm12, %%ymm13, %%ymm5\n\t"
+        "vfmadd132ps %%ymm12, %%ymm13, %%ymm6\n\t"
+        "vfmadd132ps %%ymm12, %%ymm13, %%ymm7\n\t"
+        "vfmadd132ps %%ymm12, %%ymm13, %%ymm8\n\t"
+        "vfmadd132ps %%ymm12, %%ymm13, %%ymm9\n\t"
+        "vfmadd132ps %%ymm12, %%ymm13, %%ymm10\n\t"
+        "vfmadd132ps %%ymm12, %%ymm13, %%ymm11\n\t"
+        "dec %[n]\n\t"
+        "jnz 1b\n\t"
+        "vaddps %%ymm1, %%ymm0, %%ymm0\n\t"
+        "vaddps %%ymm3, %%ymm2, %%ymm2\n\t"
+        "vaddps %%ymm5, %%ymm4, %%ymm4\n\t"
+        "vaddps %%ymm7, %%ymm6, %%ymm6\n\t"
+        "vaddps %%ymm9, %%ymm8, %%ymm8\n\t"
+        "vaddps %%ymm11, %%ymm10, %%ymm10\n\t"
+        "vaddps %%ymm2, %%ymm0, %%ymm0\n\t"
+        "vaddps %%ymm6, %%ymm4, %%ymm4\n\t"
+        "vaddps %%ymm10, %%ymm8, %%ymm8\n\t"
+        "vaddps %%ymm4, %%ymm0, %%ymm0\n\t"
+        "vaddps %%ymm8, %%ymm0, %%ymm0\n\t"
+        "vmovups %%ymm0, %[out]\n\t"
+        "vzeroupper\n\t"
+        : [n] "+r"(iters), [out] "=m"(out)
+        : [m] "m"(m), [d] "m"(d)
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+          "xmm10", "xmm11", "xmm12", "xmm13", "cc");
+    return out[0] + out[7];
+}
+
+typedef struct fma_peak_job {
+    int64_t iters;
+    int nthreads; /* the team's size, as the pool ran it */
+    volatile float sink[256];
+} fma_peak_job;
+
+static void fma_peak_thread(int tid, int nthreads, void *ctx) {
+    fma_peak_job *j = ctx;
+    j->nthreads = nthreads;
+    j->sink[tid & 255] = fma_peak_loop(j->iters);
+}
+
+/* GFLOP/s of the FMA loop on all pool threads (born_set_num_threads), the best of `reps` runs of
+ * about `seconds` each (a peak: on a loaded machine the median says more about the other
+ * processes); 0 where the CPU has no AVX2 + FMA. */
+static double fma_peak_gflops(int reps, double seconds) {
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
+    fma_peak_job j = {.iters = 100000};
+    born_parallel_team(fma_peak_thread, &j); /* wakes the pool */
+    double t0 = now();
+    fma_peak_thread(0, 1, &j);
+    double one = now() - t0; /* calibrate on this thread: iters for about `seconds` */
+    j.iters = (int64_t)(100000 * seconds / (one > 1e-7 ? one : 1e-7));
+    if (j.iters < 100000) j.iters = 100000;
+    double t[15];
+    if (reps > 15) reps = 15;
+    if (reps < 1) reps = 1;
+    int nthreads = 1;
+    for (int r = 0; r < reps; r++) {
+        t0 = now();
+        born_parallel_team(fma_peak_thread, &j);
+        t[r] = now() - t0;
+        if (j.nthreads > nthreads) nthreads = j.nthreads;
+    }
+    double best = t[0];
+    for (int r = 1; r < reps; r++)
+        if (t[r] < best) best = t[r];
+    return 2.0 * 8 * FMA_PEAK_CHAINS * (double)j.iters * nthreads / best / 1e9;
+}
+#else
+static double fma_peak_gflops(int reps, double seconds) {
+    (void)reps;
+    (void)seconds;
+    return 0;
+}
+#endif
+
+#endif
