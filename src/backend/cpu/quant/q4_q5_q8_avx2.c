@@ -112,3 +112,50 @@ float quant_vec_dot_q8_1_q8_1_avx2(int64_t n, const void *vx, const void *vy) {
 #undef BODY
     return qa_hsum_ps(_mm256_add_ps(acc0, acc1));
 }
+
+/* ---- activation quantizers (quant_act_q8_0 / q8_1 a block of 32 at a time) ---------------------
+ * The same numbers as the portable ones: amax exact, d = amax / 127 and 127 / amax in scalar
+ * float, levels by cvtps2dq (round to nearest even, as quant_nearest_int). */
+
+/* Quantizes one block of 32 floats into q; returns d and the sum of the levels. */
+static inline float act_block_avx2(const float *x, int8_t *q, int *sum) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
+    const __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
+    const __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+                                   _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    const float amax = _mm_cvtss_f32(h);
+    const __m256 id = _mm256_set1_ps(amax != 0.0f ? 127.f / amax : 0.0f);
+    const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, id)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, id));
+    const __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, id)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, id));
+    /* packs interleave the 128-bit lanes: the permute puts the 32 levels back in order */
+    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+    _mm256_storeu_si256((__m256i *)q, _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    const __m256i s = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+    *sum = _mm_cvtsi128_si32(t);
+    return amax / 127.f;
+}
+
+void quant_act_q8_0_avx2(const float *src, void *dst, int64_t n) {
+    block_q8_0 *b = dst;
+    for (int64_t i = 0; i < n / QK_32; i++, src += QK_32) {
+        int sum;
+        b[i].d = quant_to_f16(act_block_avx2(src, b[i].qs, &sum));
+    }
+}
+
+void quant_act_q8_1_avx2(const float *src, void *dst, int64_t n) {
+    block_q8_1 *b = dst;
+    for (int64_t i = 0; i < n / QK_32; i++, src += QK_32) {
+        int sum;
+        const float d = act_block_avx2(src, b[i].qs, &sum);
+        b[i].d = quant_to_f16(d);
+        b[i].s = quant_to_f16(d * (float)sum);
+    }
+}

@@ -96,11 +96,12 @@ quant_vec_dot_fn quant_vec_dot_of(born_dtype dtype);
  * (ties to even) from x * (127 / amax). */
 void quant_act_q8_0(const float *src, void *dst, int64_t n);
 void quant_act_q8_1(const float *src, void *dst, int64_t n);
-/* What activations of vec_dot type vdt are quantized with: the two above for Q8_0 / Q8_1, else
- * ref (the reference quantizer, which is what ggml uses for Q8_K). */
-static inline quant_from_float_fn quant_act_from_float(born_dtype vdt, quant_from_float_fn ref) {
-    return vdt == BORN_Q8_0 ? quant_act_q8_0 : vdt == BORN_Q8_1 ? quant_act_q8_1 : ref;
-}
+/* The same two in AVX2 (bit-identical results). */
+void quant_act_q8_0_avx2(const float *src, void *dst, int64_t n);
+void quant_act_q8_1_avx2(const float *src, void *dst, int64_t n);
+/* What activations of vec_dot type vdt are quantized with: the two above for Q8_0 / Q8_1 (AVX2
+ * where the CPU level allows), else ref (the reference quantizer, which ggml uses for Q8_K). */
+quant_from_float_fn quant_act_from_float(born_dtype vdt, quant_from_float_fn ref);
 
 /* Bytes of a row of n elements (n a multiple of the block). */
 static inline size_t quant_row_bytes(born_dtype dtype, int64_t n) {
