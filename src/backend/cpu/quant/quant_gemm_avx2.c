@@ -49,10 +49,9 @@ QG_INLINE void store_sums(const int R, const int C, __m256 acc[4][4], float *out
 
 /* ---- Q4_0, Q4_1, Q5_0, Q8_0 ------------------------------------------------------------------ */
 
-enum { T_Q4_0, T_Q4_1, T_Q5_0, T_Q8_0 };
+enum { T_Q4_0, T_Q4_1, T_Q5_0 };
 
-static const size_t wblock[] = {sizeof(block_q4_0), sizeof(block_q4_1), sizeof(block_q5_0),
-                                sizeof(block_q8_0)};
+static const size_t wblock[] = {sizeof(block_q4_0), sizeof(block_q4_1), sizeof(block_q5_0)};
 
 /* As the type's vec_dot: one accumulator over the blocks in order, and Q4_1 adds its min term
  * m_w s_y (Q8_1's f16 s) as a scalar fused sum after the horizontal sum. */
@@ -105,13 +104,10 @@ QG_INLINE void tile32(const int type, const int R, const int C, int64_t nb, cons
                 } else if (type == T_Q4_1) {
                     const block_q4_1 *x = (const block_q4_1 *)blk;
                     wx = qa_nibbles(x->qs);
-                } else if (type == T_Q5_0) {
-                    /* the level q + 16 in [0, 31]: the fifth bit as 0x10 over the nibble */
+                } else {
+                    /* Q5_0: the level q + 16 in [0, 31], the fifth bit as 0x10 over the nibble */
                     const block_q5_0 *x = (const block_q5_0 *)blk;
                     wx = _mm256_or_si256(qa_nibbles(x->qs), _mm256_and_si256(qa_bits(x->qh), b4));
-                } else {
-                    const block_q8_0 *x = (const block_q8_0 *)blk;
-                    wx = qa_load(x->qs);
                 }
                 if (q8_1) {
                     memcpy(&dm, blk, 4); /* d, m */
@@ -155,9 +151,37 @@ QG_INLINE void tile_q5_0(const int R, const int C, int64_t nb, const char *w, si
                          size_t y_rs, float *out, int64_t out_rs) {
     tile32(T_Q5_0, R, C, nb, w, w_rs, y, y_rs, out, out_rs);
 }
+/* Q8_0 as tile32 computes it, with fewer instructions a pair: the R x C scale products d_w d_y
+ * (exact in f32: two f16 significands fit) made four at a time into a small table each block and
+ * broadcast from it into the fused multiply-add, in place of a multiply a pair (Q8_0 pp512 one
+ * thread: the product ~6% faster, measured on SmolLM2's shapes in thread CPU time). */
 QG_INLINE void tile_q8_0(const int R, const int C, int64_t nb, const char *w, size_t w_rs, const char *y,
                          size_t y_rs, float *out, int64_t out_rs) {
-    tile32(T_Q8_0, R, C, nb, w, w_rs, y, y_rs, out, out_rs);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[4][4];
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        if (C == 1) prefetch_next(w, R, w_rs, b, nb);
+        const block_q8_0 *x[4], *yy[4];
+        UNROLL for (int r = 0; r < R; r++) x[r] = (const block_q8_0 *)(w + (size_t)r * w_rs) + b;
+        UNROLL for (int c = 0; c < C; c++) yy[c] = (const block_q8_0 *)(y + (size_t)c * y_rs) + b;
+        /* dd[c][r] = d_w(r) d_y(c): the rows' four f16 scales converted at once */
+        float dd[4][4] __attribute__((aligned(16)));
+        uint16_t hw[4] = {0, 0, 0, 0};
+        UNROLL for (int r = 0; r < R; r++) hw[r] = x[r]->d;
+        uint64_t packed;
+        memcpy(&packed, hw, sizeof packed);
+        const __m128 dw = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)packed));
+        UNROLL for (int c = 0; c < C; c++) _mm_store_ps(dd[c], _mm_mul_ps(dw, _mm_set1_ps(qa_f16(yy[c]->d))));
+        UNROLL for (int r = 0; r < R; r++) {
+            const __m256i wx = qa_load(x[r]->qs), ax = _mm256_sign_epi8(wx, wx);
+            UNROLL for (int c = 0; c < C; c++) {
+                const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(qa_load(yy[c]->qs), wx)), ones);
+                acc[r][c] = _mm256_fmadd_ps(_mm256_broadcast_ss(&dd[c][r]), _mm256_cvtepi32_ps(p), acc[r][c]);
+            }
+        }
+    }
+    store_sums(R, C, acc, out, out_rs);
 }
 
 /* ---- Q4_K ------------------------------------------------------------------------------------ */
