@@ -1,7 +1,8 @@
-/* The batched attention's AVX2 P.V tile (kernels_avx2.c) against a scalar rendering of ggml's
- * TILE order, bit for bit: key j's product fused into slot j % 8 in key order, the slots summed
- * as ((4 + 0) + (6 + 2)) + ((5 + 1) + (7 + 3)); head sizes over one 64-column group and key
- * counts around the 128-key blocks. */
+/* The batched attention's AVX2 tiles (kernels_avx2.c) against scalar renderings of ggml's TILE
+ * order, bit for bit. Scores: element i's product fused into lane i % 8 in order, the lanes summed
+ * as ((4 + 0) + (6 + 2)) + ((5 + 1) + (7 + 3)), times the scale; P.V: key j's product fused into
+ * slot j % 8 in key order, the slots summed the same way. Head sizes over one 64-column group,
+ * key counts around the 8-key groups and 128-key blocks. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,44 @@ static float tile_order_pv(const float *p, const uint16_t *v, int64_t d, int64_t
     float s[8] = {0};
     for (int64_t j = 0; j < n_kv; j++) s[j % 8] = fmaf(p[j], born_f16_to_f32(v[j * d + c]), s[j % 8]);
     return ((s[4] + s[0]) + (s[6] + s[2])) + ((s[5] + s[1]) + (s[7] + s[3]));
+}
+
+static float tile_order_kq(const float *q, const uint16_t *k, int64_t d, float scale) {
+    float l[8] = {0};
+    for (int64_t i = 0; i < d; i++) l[i % 8] = fmaf(born_f16_to_f32(k[i]), q[i], l[i % 8]);
+    return (((l[4] + l[0]) + (l[6] + l[2])) + ((l[5] + l[1]) + (l[7] + l[3]))) * scale;
+}
+
+TEST(attention_kq_tile_matches_tile_order) {
+#if defined(__x86_64__)
+    if (cpu_get_level() < CPU_LEVEL_AVX2) return;
+    enum { MAX_KV = 40, MAX_D = 136 };
+    float q[MAX_D], sc[MAX_KV];
+    uint16_t *k = malloc((size_t)MAX_KV * MAX_D * sizeof *k);
+    uint64_t r = 5;
+    for (int i = 0; i < MAX_D; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        q[i] = (float)((int64_t)(r >> 40) - (1 << 23)) / (float)(1 << 22);
+    }
+    for (int i = 0; i < MAX_KV * MAX_D; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        k[i] = born_f32_to_f16((float)((int64_t)(r >> 40) - (1 << 23)) / (float)(1 << 21));
+    }
+    const int64_t ds[] = {64, 8, 128, 136}, ns[] = {1, 3, 4, 7, 8, 9, 12, 13, 16, 21, 40};
+    int bad = 0;
+    for (size_t a = 0; a < sizeof ds / sizeof ds[0]; a++)
+        for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++) {
+            int64_t d = ds[a], n = ns[b];
+            llm_kq_scores_tile_f16_avx2(q, k, d, n, 0.125f, sc);
+            for (int64_t j = 0; j < n; j++) {
+                float ref = tile_order_kq(q, k + j * d, d, 0.125f);
+                if (memcmp(&ref, &sc[j], sizeof ref) != 0 && bad++ < 5)
+                    test_fail(__FILE__, __LINE__, "d %lld, %lld keys, key %lld: %.9g, TILE order %.9g",
+                              (long long)d, (long long)n, (long long)j, (double)sc[j], (double)ref);
+            }
+        }
+    free(k);
+#endif
 }
 
 TEST(attention_pv_tile_matches_tile_order) {

@@ -98,6 +98,21 @@ static float tree8_ps(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+/* tree8_ps of a[0..8) as one vector (lane u: a[u]'s sum), with the same additions in the same
+ * order: halves added per key, then even + odd pairs, then the two pair sums. */
+static inline __m256 tree8_x8(const __m256 a[8]) {
+    __m256 h[4]; /* h[p] = [a(2p) lo + hi | a(2p + 1) lo + hi] */
+    _Pragma("GCC unroll 4") for (int p = 0; p < 4; p++)
+        h[p] = _mm256_add_ps(_mm256_permute2f128_ps(a[2 * p], a[2 * p + 1], 0x20),
+                             _mm256_permute2f128_ps(a[2 * p], a[2 * p + 1], 0x31));
+    /* per key (l0 + l2, l1 + l3): keys 0, 2 | 1, 3 and 4, 6 | 5, 7 */
+    const __m256 u0 = _mm256_add_ps(_mm256_shuffle_ps(h[0], h[1], 0x44), _mm256_shuffle_ps(h[0], h[1], 0xEE));
+    const __m256 u1 = _mm256_add_ps(_mm256_shuffle_ps(h[2], h[3], 0x44), _mm256_shuffle_ps(h[2], h[3], 0xEE));
+    /* keys 0, 2, 4, 6 | 1, 3, 5, 7, then in order */
+    const __m256 t = _mm256_add_ps(_mm256_shuffle_ps(u0, u1, 0x88), _mm256_shuffle_ps(u0, u1, 0xDD));
+    return _mm256_permutevar8x32_ps(t, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
 static inline float kq_dot_vec(const float *q, const uint16_t *k, int64_t n) {
     __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     const int64_t np = n & ~(int64_t)31;
@@ -220,6 +235,17 @@ void llm_pack_f16_t16_avx2(int64_t kc, const uint16_t *s, int64_t ls, float *dst
 void llm_kq_scores_tile_f16_avx2(const float *q, const uint16_t *k, int64_t d, int64_t n_kv, float scale,
                                  float *sc) {
     int64_t j = 0;
+    for (; j + 8 <= n_kv; j += 8) { /* eight keys at once, their tree8 sums side by side */
+        const uint16_t *kj = k + j * d;
+        __m256 a[8];
+        _Pragma("GCC unroll 8") for (int u = 0; u < 8; u++) a[u] = _mm256_setzero_ps();
+        for (int64_t i = 0; i + 8 <= d; i += 8) {
+            const __m256 qv = _mm256_loadu_ps(q + i);
+            _Pragma("GCC unroll 8") for (int u = 0; u < 8; u++)
+                a[u] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(kj + u * d + i))), qv, a[u]);
+        }
+        _mm256_storeu_ps(sc + j, _mm256_mul_ps(tree8_x8(a), _mm256_set1_ps(scale)));
+    }
     for (; j + 4 <= n_kv; j += 4) { /* four keys at once: four independent chains */
         const uint16_t *k0 = k + j * d, *k1 = k0 + d, *k2 = k1 + d, *k3 = k2 + d;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
