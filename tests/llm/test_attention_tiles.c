@@ -2,7 +2,7 @@
  * order, bit for bit. Scores: element i's product fused into lane i % 8 in order, the lanes summed
  * as ((4 + 0) + (6 + 2)) + ((5 + 1) + (7 + 3)), times the scale; P.V: key j's product fused into
  * slot j % 8 in key order, the slots summed the same way. Head sizes over one 64-column group,
- * key counts around the 8-key groups and 128-key blocks. */
+ * key counts around the 8-key groups and 128-key blocks; P.V of two to four heads at once. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +83,21 @@ TEST(attention_pv_tile_matches_tile_order) {
                               (long long)d, (long long)n, (long long)c, (double)o[c], (double)ref);
             }
         }
+    /* two to four heads over one V at once: each head's bits as alone */
+    float *ps[4] = {p, p + 1, p + 2, p + 3}, oh[4][MAX_D], *os[4] = {oh[0], oh[1], oh[2], oh[3]};
+    for (int nh = 2; nh <= 4; nh++)
+        for (size_t a = 0; a < sizeof ds / sizeof ds[0]; a++)
+            for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++) {
+                int64_t d = ds[a], n = ns[b] - 3 > 0 ? ns[b] - 3 : ns[b];
+                llm_pv_tile_f16_heads_avx2((const float *const *)ps, nh, v, d, n, os);
+                for (int h = 0; h < nh; h++)
+                    for (int64_t c = 0; c < d; c++) {
+                        float ref = tile_order_pv(ps[h], v, d, n, c);
+                        if (memcmp(&ref, &oh[h][c], sizeof ref) != 0 && bad++ < 5)
+                            test_fail(__FILE__, __LINE__, "%d heads, d %lld, %lld keys, head %d column %lld: %.9g, TILE order %.9g",
+                                      nh, (long long)d, (long long)n, h, (long long)c, (double)oh[h][c], (double)ref);
+                    }
+            }
     free(p);
     free(v);
 #endif

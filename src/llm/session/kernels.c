@@ -408,6 +408,8 @@ typedef struct att_ctx {
 /* scores and V accumulators live on the stack up to these sizes (a 4096-token context, heads of
  * up to 256 with 32 slots), so decoding allocates nothing; larger ones are allocated per call */
 enum { ATT_STACK_KV = 4096, ATT_STACK_ACC = 32 * 256, ATT_MAX_D = 1024 };
+/* heads of one kv head whose P.V the batched f16 path runs together */
+enum { ATT_GROUP_MAX = 4 };
 
 /* ggml's two summation orders for f16/f32 dot products on x86, which llama.cpp's attention uses
  * (its KQ and KQV matrix products, the K and V caches in f16):
@@ -453,6 +455,42 @@ static float kq_dot(const born_session *s, const float *q, size_t at, int32_t D,
     return (float)r;
 }
 
+#if defined(__x86_64__)
+/* The batched path's probabilities of one head under AVX2 with an f16 cache (TILE order): scores,
+ * their maximum, exponentials summed in runs of 8 (float) and the runs in double, then scaled by
+ * 1 / sum and rounded to f16, into sc[0, n_kv). qr is q rounded to f16. */
+static void tile_probabilities(const float *qr, const uint16_t *k, int32_t D, int32_t n_kv, float scale,
+                               float *sc) {
+    llm_kq_scores_tile_f16_avx2(qr, k, D, n_kv, scale, sc);
+    const float mx = llm_max_avx2(sc, n_kv); /* the scalar loop's maximum, in vectors */
+    const double sum = llm_softmax_exp_avx2(sc, n_kv, mx);
+    llm_scale_round_f16_avx2(sc, n_kv, (float)(1.0 / sum));
+}
+
+/* Heads h0 .. h0 + nh - 1 (2 to 4, one kv head) of token t on that path: each head's
+ * probabilities, then P.V of all of them in one pass over V (the same bits as one at a time).
+ * sc holds nh * (pos + n) floats. */
+static void attention_heads_tile(const att_ctx *c, int32_t t, int32_t h0, int nh, float *sc) {
+    const born_session *s = c->s;
+    const llm_hparams *hp = &s->model->hp;
+    const int32_t D = hp->head_dim, H = hp->n_head, group = hp->n_head / hp->n_head_kv;
+    const int32_t n_kv = c->pos + t + 1, stride = c->pos + c->n;
+    const size_t base = cache_index(s, c->layer, h0 / group, 0);
+    const float *ps[4];
+    float *os[4];
+    for (int i = 0; i < nh; i++) {
+        float qr[ATT_MAX_D];
+        memcpy(qr, c->q + ((size_t)t * H + h0 + i) * D, (size_t)D * sizeof(float));
+        llm_round_f16_avx2(qr, D);
+        float *p = sc + (size_t)i * stride;
+        tile_probabilities(qr, (const uint16_t *)s->k_cache + base, D, n_kv, 1.0f / sqrtf((float)D), p);
+        ps[i] = p;
+        os[i] = c->out + ((size_t)t * H + h0 + i) * D;
+    }
+    llm_pv_tile_f16_heads_avx2(ps, nh, (const uint16_t *)s->v_cache + base, D, n_kv, os);
+}
+#endif
+
 static void attention_tasks(int64_t begin, int64_t end, void *arg) {
     const att_ctx *c = arg;
     const born_session *s = c->s;
@@ -468,7 +506,9 @@ static void attention_tasks(int64_t begin, int64_t end, void *arg) {
     float qr[ATT_MAX_D], stack_sc[ATT_STACK_KV], stack_acc[ATT_STACK_ACC];
     float *acc = W * D <= ATT_STACK_ACC ? stack_acc : malloc((size_t)W * D * sizeof(float));
     int32_t n_max = c->pos + c->n;
-    float *sc = n_max <= ATT_STACK_KV ? stack_sc : malloc((size_t)n_max * sizeof(float));
+    /* the batched f16 path scores up to four heads of one kv head before their P.V */
+    const size_t n_sc = (size_t)n_max * (kq_tile ? ATT_GROUP_MAX : 1);
+    float *sc = n_sc <= ATT_STACK_KV ? stack_sc : malloc(n_sc * sizeof(float));
     if (!acc || !sc) {
         atomic_store(&((att_ctx *)arg)->failed, 1);
         if (acc != stack_acc) free(acc);
@@ -477,6 +517,16 @@ static void attention_tasks(int64_t begin, int64_t end, void *arg) {
     }
     for (int64_t task = begin; task < end; task++) {
         int32_t t = (int32_t)(task / H), h = (int32_t)(task % H);
+#if defined(__x86_64__)
+        /* the next heads of this token and kv head (the task chunks are aligned to them) */
+        int nh = 1;
+        while (kq_tile && nh < ATT_GROUP_MAX && task + nh < end && h % group + nh < group) nh++;
+        if (nh > 1 && use_avx2()) {
+            attention_heads_tile(c, t, h, nh, sc);
+            task += nh - 1;
+            continue;
+        }
+#endif
         const float *q = c->q + ((size_t)t * H + h) * D;
         float *o = c->out + ((size_t)t * H + h) * D;
         size_t base = cache_index(s, c->layer, h / group, 0);
@@ -556,10 +606,21 @@ static void attention_tasks(int64_t begin, int64_t end, void *arg) {
     if (sc != stack_sc) free(sc);
 }
 
+/* Tasks a chunk of the batched attention: the largest divisor of the group of heads sharing a kv
+ * head up to ATT_GROUP_MAX, so that a chunk holds whole runs of heads attention_tasks can run
+ * together (heads of a token are consecutive tasks; the group divides the head count). */
+static int64_t attention_grain(const llm_hparams *hp, int32_t n) {
+    const int32_t group = hp->n_head / hp->n_head_kv;
+    if (n < 2) return 1;
+    for (int32_t g = ATT_GROUP_MAX; g > 1; g--)
+        if (group % g == 0) return g;
+    return 1;
+}
+
 born_status llm_attention(const born_session *s, int32_t layer, const float *q, float *out,
                           int32_t n, int32_t pos) {
     att_ctx c = {s, layer, pos, n, q, out, 0};
-    born_parallel_for((int64_t)n * s->model->hp.n_head, 1, attention_tasks, &c);
+    born_parallel_for((int64_t)n * s->model->hp.n_head, attention_grain(&s->model->hp, n), attention_tasks, &c);
     if (atomic_load(&c.failed))
         return born_error(BORN_ERR_MEMORY, "born_session_eval: out of memory for attention over "
                           "%d positions", (int)(pos + n));

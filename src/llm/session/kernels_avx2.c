@@ -354,6 +354,70 @@ void llm_pv_tile_f16_avx2(const float *p, const uint16_t *v, int64_t d, int64_t 
     }
 }
 
+/* NH heads' P.V over the CH 8-column chunks at c0 of keys [j0, j1) (j0 a multiple of 8), the V
+ * row's chunks converted once for all heads: slot by slot (key j in slot j % 8), each slot's
+ * products fused in key order as llm_pv_tile_f16_avx2 fuses them. st: [8][NH][CH] slots. */
+static inline __attribute__((always_inline)) void pv_heads_block(const int NH, const int CH, const float *const *p,
+                                                                const uint16_t *v, int64_t d, int64_t c0,
+                                                                int64_t j0, int64_t j1, __m256 *st) {
+    for (int s = 0; s < 8; s++) {
+        __m256 acc[4][4], *sl = st + s * NH * CH;
+        _Pragma("GCC unroll 4") for (int h = 0; h < NH; h++)
+            _Pragma("GCC unroll 4") for (int ch = 0; ch < CH; ch++) acc[h][ch] = sl[h * CH + ch];
+        for (int64_t j = j0 + s; j < j1; j += 8) {
+            const uint16_t *vr = v + j * d + c0;
+            __m256 pb[4];
+            _Pragma("GCC unroll 4") for (int h = 0; h < NH; h++) pb[h] = _mm256_broadcast_ss(p[h] + j);
+            _Pragma("GCC unroll 4") for (int ch = 0; ch < CH; ch++) {
+                const __m256 vv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vr + 8 * ch)));
+                _Pragma("GCC unroll 4") for (int h = 0; h < NH; h++) acc[h][ch] = _mm256_fmadd_ps(pb[h], vv, acc[h][ch]);
+            }
+        }
+        _Pragma("GCC unroll 4") for (int h = 0; h < NH; h++)
+            _Pragma("GCC unroll 4") for (int ch = 0; ch < CH; ch++) sl[h * CH + ch] = acc[h][ch];
+    }
+}
+
+static void pv_heads_block_any(int nh, int ch, const float *const *p, const uint16_t *v, int64_t d, int64_t c0,
+                               int64_t j0, int64_t j1, __m256 *st) {
+    if (ch == 1) {
+        if (nh == 2) pv_heads_block(2, 1, p, v, d, c0, j0, j1, st);
+        else if (nh == 3) pv_heads_block(3, 1, p, v, d, c0, j0, j1, st);
+        else pv_heads_block(4, 1, p, v, d, c0, j0, j1, st);
+    } else if (nh == 2) {
+        pv_heads_block(2, 4, p, v, d, c0, j0, j1, st);
+    } else if (nh == 3) {
+        pv_heads_block(3, 4, p, v, d, c0, j0, j1, st);
+    } else {
+        pv_heads_block(4, 3, p, v, d, c0, j0, j1, st);
+    }
+}
+
+void llm_pv_tile_f16_heads_avx2(const float *const *p, int nh, const uint16_t *v, int64_t d, int64_t n_kv,
+                                float *const *o) {
+    /* chunks per pass: NH x CH accumulators stay in registers beside the converted chunk and the
+     * heads' probabilities; the keys in blocks of 128 so a pass's V rows stay in L1 */
+    enum { KEYS = 128 };
+    const int full = nh == 4 ? 3 : 4;
+    for (int64_t c0 = 0; c0 + 8 <= d;) {
+        const int ch = d - c0 >= 8 * full ? full : 1;
+        __m256 st[8 * 4 * 4];
+        for (int i = 0; i < 8 * nh * ch; i++) st[i] = _mm256_setzero_ps();
+        for (int64_t j0 = 0; j0 < n_kv; j0 += KEYS)
+            pv_heads_block_any(nh, ch, p, v, d, c0, j0, j0 + KEYS < n_kv ? j0 + KEYS : n_kv, st);
+        for (int h = 0; h < nh; h++)
+            for (int k = 0; k < ch; k++) {
+                /* tree8 over the slots, lane by lane: ((4 + 0) + (6 + 2)) + ((5 + 1) + (7 + 3)) */
+                __m256 sl[8];
+                for (int s = 0; s < 8; s++) sl[s] = st[(s * nh + h) * ch + k];
+                const __m256 h0 = _mm256_add_ps(sl[4], sl[0]), h1 = _mm256_add_ps(sl[5], sl[1]),
+                             h2 = _mm256_add_ps(sl[6], sl[2]), h3 = _mm256_add_ps(sl[7], sl[3]);
+                _mm256_storeu_ps(o[h] + c0 + 8 * k, _mm256_add_ps(_mm256_add_ps(h0, h2), _mm256_add_ps(h1, h3)));
+            }
+        c0 += 8 * ch;
+    }
+}
+
 void llm_pv_vec_f16_avx2(const float *p, const uint16_t *v, int64_t d, int64_t n_kv, float *o) {
 #define VROW(j) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + (j) * d + c)))
 #define SLOT(i) s##i = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j + i), VROW(j + i), s##i)

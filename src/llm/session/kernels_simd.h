@@ -48,5 +48,9 @@ void llm_round_f16_avx2(float *x, int64_t n);
  * with the top of their payload as there) */
 void llm_f32_to_f16_avx2(uint16_t *dst, const float *src, int64_t n);
 void llm_pv_tile_f16_avx2(const float *p, const uint16_t *v, int64_t d, int64_t n_kv, float *o);
+/* llm_pv_tile_f16_avx2 for nh (2..4) heads sharing one V: o[h] as that function gives it for
+ * p[h], each V element converted once for all of them. */
+void llm_pv_tile_f16_heads_avx2(const float *const *p, int nh, const uint16_t *v, int64_t d, int64_t n_kv,
+                                float *const *o);
 
 #endif
