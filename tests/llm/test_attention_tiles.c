@@ -2,7 +2,7 @@
  * order, bit for bit. Scores: element i's product fused into lane i % 8 in order, the lanes summed
  * as ((4 + 0) + (6 + 2)) + ((5 + 1) + (7 + 3)), times the scale; P.V: key j's product fused into
  * slot j % 8 in key order, the slots summed the same way. Head sizes over one 64-column group,
- * key counts around the 8-key groups and 128-key blocks; P.V of two to four heads at once. */
+ * key counts around the 8-key groups and 128-key blocks; scores and P.V of two to four heads at once. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +51,24 @@ TEST(attention_kq_tile_matches_tile_order) {
                               (long long)d, (long long)n, (long long)j, (double)sc[j], (double)ref);
             }
         }
+    /* two to four heads' queries over one K at once: each head's bits as alone */
+    float qh[4][MAX_D], sh[4][MAX_KV], *ss[4] = {sh[0], sh[1], sh[2], sh[3]};
+    const float *qs[4] = {qh[0], qh[1], qh[2], qh[3]};
+    for (int h = 0; h < 4; h++)
+        for (int i = 0; i < MAX_D; i++) qh[h][i] = q[(i + 17 * h) % MAX_D] * (float)(h + 1);
+    for (int nh = 2; nh <= 4; nh++)
+        for (size_t a = 0; a < sizeof ds / sizeof ds[0]; a++)
+            for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++) {
+                int64_t d = ds[a], n = ns[b];
+                llm_kq_scores_tile_f16_heads_avx2(qs, nh, k, d, n, 0.125f, ss);
+                for (int h = 0; h < nh; h++)
+                    for (int64_t j = 0; j < n; j++) {
+                        float ref = tile_order_kq(qh[h], k + j * d, d, 0.125f);
+                        if (memcmp(&ref, &sh[h][j], sizeof ref) != 0 && bad++ < 5)
+                            test_fail(__FILE__, __LINE__, "%d heads, d %lld, %lld keys, head %d key %lld: %.9g, TILE order %.9g",
+                                      nh, (long long)d, (long long)n, h, (long long)j, (double)sh[h][j], (double)ref);
+                    }
+            }
     free(k);
 #endif
 }

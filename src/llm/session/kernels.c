@@ -456,19 +456,10 @@ static float kq_dot(const born_session *s, const float *q, size_t at, int32_t D,
 }
 
 #if defined(__x86_64__)
-/* The batched path's probabilities of one head under AVX2 with an f16 cache (TILE order): scores,
- * their maximum, exponentials summed in runs of 8 (float) and the runs in double, then scaled by
- * 1 / sum and rounded to f16, into sc[0, n_kv). qr is q rounded to f16. */
-static void tile_probabilities(const float *qr, const uint16_t *k, int32_t D, int32_t n_kv, float scale,
-                               float *sc) {
-    llm_kq_scores_tile_f16_avx2(qr, k, D, n_kv, scale, sc);
-    const float mx = llm_max_avx2(sc, n_kv); /* the scalar loop's maximum, in vectors */
-    const double sum = llm_softmax_exp_avx2(sc, n_kv, mx);
-    llm_scale_round_f16_avx2(sc, n_kv, (float)(1.0 / sum));
-}
-
-/* Heads h0 .. h0 + nh - 1 (2 to 4, one kv head) of token t on that path: each head's
- * probabilities, then P.V of all of them in one pass over V (the same bits as one at a time).
+/* Heads h0 .. h0 + nh - 1 (2 to 4, one kv head) of token t on the batched path under AVX2 with an
+ * f16 cache (TILE order): the heads' scores in one pass over K, each head's maximum, exponentials
+ * summed in runs of 8 (float) and the runs in double, probabilities scaled by 1 / sum and
+ * rounded to f16, then P.V of all of them in one pass over V -- the bits of one head at a time.
  * sc holds nh * (pos + n) floats. */
 static void attention_heads_tile(const att_ctx *c, int32_t t, int32_t h0, int nh, float *sc) {
     const born_session *s = c->s;
@@ -476,18 +467,22 @@ static void attention_heads_tile(const att_ctx *c, int32_t t, int32_t h0, int nh
     const int32_t D = hp->head_dim, H = hp->n_head, group = hp->n_head / hp->n_head_kv;
     const int32_t n_kv = c->pos + t + 1, stride = c->pos + c->n;
     const size_t base = cache_index(s, c->layer, h0 / group, 0);
-    const float *ps[4];
-    float *os[4];
+    float qr[ATT_GROUP_MAX][ATT_MAX_D], *ps[ATT_GROUP_MAX], *os[ATT_GROUP_MAX];
+    const float *qs[ATT_GROUP_MAX];
     for (int i = 0; i < nh; i++) {
-        float qr[ATT_MAX_D];
-        memcpy(qr, c->q + ((size_t)t * H + h0 + i) * D, (size_t)D * sizeof(float));
-        llm_round_f16_avx2(qr, D);
-        float *p = sc + (size_t)i * stride;
-        tile_probabilities(qr, (const uint16_t *)s->k_cache + base, D, n_kv, 1.0f / sqrtf((float)D), p);
-        ps[i] = p;
+        memcpy(qr[i], c->q + ((size_t)t * H + h0 + i) * D, (size_t)D * sizeof(float));
+        llm_round_f16_avx2(qr[i], D);
+        qs[i] = qr[i];
+        ps[i] = sc + (size_t)i * stride;
         os[i] = c->out + ((size_t)t * H + h0 + i) * D;
     }
-    llm_pv_tile_f16_heads_avx2(ps, nh, (const uint16_t *)s->v_cache + base, D, n_kv, os);
+    llm_kq_scores_tile_f16_heads_avx2(qs, nh, (const uint16_t *)s->k_cache + base, D, n_kv, 1.0f / sqrtf((float)D), ps);
+    for (int i = 0; i < nh; i++) {
+        const float mx = llm_max_avx2(ps[i], n_kv); /* the scalar loop's maximum, in vectors */
+        const double sum = llm_softmax_exp_avx2(ps[i], n_kv, mx);
+        llm_scale_round_f16_avx2(ps[i], n_kv, (float)(1.0 / sum));
+    }
+    llm_pv_tile_f16_heads_avx2((const float *const *)ps, nh, (const uint16_t *)s->v_cache + base, D, n_kv, os);
 }
 #endif
 

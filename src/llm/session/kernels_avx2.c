@@ -264,6 +264,48 @@ void llm_kq_scores_tile_f16_avx2(const float *q, const uint16_t *k, int64_t d, i
     for (; j < n_kv; j++) sc[j] = llm_kq_dot_f16_avx2(q, k + j * d, d, 1) * scale;
 }
 
+/* tree8_ps of a[0..4) in lanes 0..3, the same additions in the same order as tree8_x8. */
+static inline __m128 tree8_x4(const __m256 a[4]) {
+    const __m256 h0 = _mm256_add_ps(_mm256_permute2f128_ps(a[0], a[1], 0x20), _mm256_permute2f128_ps(a[0], a[1], 0x31));
+    const __m256 h1 = _mm256_add_ps(_mm256_permute2f128_ps(a[2], a[3], 0x20), _mm256_permute2f128_ps(a[2], a[3], 0x31));
+    const __m256 u = _mm256_add_ps(_mm256_shuffle_ps(h0, h1, 0x44), _mm256_shuffle_ps(h0, h1, 0xEE));
+    const __m256 t = _mm256_add_ps(_mm256_shuffle_ps(u, u, 0x88), _mm256_shuffle_ps(u, u, 0xDD));
+    return _mm256_castps256_ps128(_mm256_permutevar8x32_ps(t, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
+
+/* KG keys x NH heads of scores from one pass over the keys' rows: acc[key * NH + head]. */
+static inline __attribute__((always_inline)) void kq_heads_group(const int NH, const int KG, const float *const *q,
+                                                                const uint16_t *kj, int64_t d, float scale,
+                                                                float *const *sc, int64_t j) {
+    __m256 a[12];
+    _Pragma("GCC unroll 12") for (int i = 0; i < NH * KG; i++) a[i] = _mm256_setzero_ps();
+    for (int64_t i = 0; i + 8 <= d; i += 8)
+        _Pragma("GCC unroll 4") for (int u = 0; u < KG; u++) {
+            const __m256 kv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(kj + u * d + i)));
+            _Pragma("GCC unroll 4") for (int h = 0; h < NH; h++)
+                a[u * NH + h] = _mm256_fmadd_ps(kv, _mm256_loadu_ps(q[h] + i), a[u * NH + h]);
+        }
+    float r[12];
+    const __m256 vs = _mm256_set1_ps(scale);
+    _mm256_storeu_ps(r, _mm256_mul_ps(tree8_x8(a), vs));
+    if (NH * KG > 8) _mm_storeu_ps(r + 8, _mm_mul_ps(tree8_x4(a + 8), _mm256_castps256_ps128(vs)));
+    _Pragma("GCC unroll 4") for (int u = 0; u < KG; u++)
+        _Pragma("GCC unroll 4") for (int h = 0; h < NH; h++) sc[h][j + u] = r[u * NH + h];
+}
+
+void llm_kq_scores_tile_f16_heads_avx2(const float *const *q, int nh, const uint16_t *k, int64_t d, int64_t n_kv,
+                                       float scale, float *const *sc) {
+    const int kg = nh == 4 ? 2 : 4; /* 8 or 12 accumulators */
+    int64_t j = 0;
+    for (; j + kg <= n_kv; j += kg) {
+        if (nh == 2) kq_heads_group(2, 4, q, k + j * d, d, scale, sc, j);
+        else if (nh == 3) kq_heads_group(3, 4, q, k + j * d, d, scale, sc, j);
+        else kq_heads_group(4, 2, q, k + j * d, d, scale, sc, j);
+    }
+    for (; j < n_kv; j++)
+        for (int h = 0; h < nh; h++) sc[h][j] = llm_kq_dot_f16_avx2(q[h], k + j * d, d, 1) * scale;
+}
+
 float llm_max_avx2(const float *x, int64_t n) {
     __m256 m = _mm256_set1_ps(-INFINITY);
     int64_t i = 0;

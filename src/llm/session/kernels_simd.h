@@ -39,6 +39,10 @@ void llm_pack_f16_t16_avx2(int64_t kc, const uint16_t *s, int64_t ls, float *dst
  * f16 and back; o[c] = sum_j p[j] v_j[c] with key j in slot j % 8 and the slots summed as tree8. */
 void llm_kq_scores_tile_f16_avx2(const float *q, const uint16_t *k, int64_t d, int64_t n_kv, float scale,
                                  float *sc);
+/* llm_kq_scores_tile_f16_avx2 for nh (2..4) heads' queries over one K: sc[h] as that function
+ * gives it for q[h], each K element converted once for all of them. */
+void llm_kq_scores_tile_f16_heads_avx2(const float *const *q, int nh, const uint16_t *k, int64_t d, int64_t n_kv,
+                                       float scale, float *const *sc);
 /* the largest of x[0..n) as a loop of `if (x[i] > mx) mx = x[i]` from -inf finds it (NaNs skipped) */
 float llm_max_avx2(const float *x, int64_t n);
 /* x[i] = x[i] * s rounded to f16 and back */
