@@ -108,6 +108,8 @@ born_status cpu_linear_quant(const born_strided *out, const born_strided *x, con
     c.nb = (int64_t)(CHUNK_BYTES / row_bytes);
     if (c.nb < 1) c.nb = 1;
     if (c.m == 1 && c.nb > 16) c.nb = 16;
+    /* whole tiles of four rows where a chunk has several (the one-row tiles are slower) */
+    if (c.gemm && c.nb > 4) c.nb -= c.nb % 4;
     c.m_groups = (c.m + MG - 1) / MG;
     int64_t chunks = (c.n + c.nb - 1) / c.nb;
     born_parallel_for(chunks * c.m_groups, 1, dot_tasks, &c);
