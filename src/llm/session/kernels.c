@@ -344,6 +344,12 @@ void llm_rope_apply(float *x, int64_t n, int64_t row_stride, int32_t n_heads,
         const float *c = cs + (size_t)t * half * 2;
         for (int32_t h = 0; h < n_heads; h++) {
             float *v = x + t * row_stride + (int64_t)h * hp->head_dim;
+#if defined(__x86_64__)
+            if (use_avx2()) {
+                llm_rope_head_avx2(v, c, half, hp->rope_type == LLM_ROPE_NEOX);
+                continue;
+            }
+#endif
             if (hp->rope_type == LLM_ROPE_NEOX) {
                 for (int i = 0; i < half; i++) {
                     float x0 = v[i], x1 = v[i + half], co = c[2 * i], si = c[2 * i + 1];

@@ -214,6 +214,40 @@ void llm_swiglu_avx2(float *gate, const float *up, int64_t n) {
     }
 }
 
+/* ---- rotary embedding ------------------------------------------------------------------------- */
+
+void llm_rope_head_avx2(float *v, const float *cs, int half, bool neox) {
+    int i = 0;
+    if (neox) { /* x0 = v[i], x1 = v[i + half] */
+        for (; i + 8 <= half; i += 8) {
+            /* (cos, sin) pairs of 8 rotations -> cos and sin vectors */
+            const __m256 c0 = _mm256_loadu_ps(cs + 2 * i), c1 = _mm256_loadu_ps(cs + 2 * i + 8);
+            const __m256 a = _mm256_permute2f128_ps(c0, c1, 0x20), b = _mm256_permute2f128_ps(c0, c1, 0x31);
+            const __m256 co = _mm256_shuffle_ps(a, b, 0x88), si = _mm256_shuffle_ps(a, b, 0xDD);
+            const __m256 x0 = _mm256_loadu_ps(v + i), x1 = _mm256_loadu_ps(v + i + half);
+            _mm256_storeu_ps(v + i, _mm256_fmsub_ps(x0, co, _mm256_mul_ps(x1, si)));
+            _mm256_storeu_ps(v + i + half, _mm256_fmadd_ps(x0, si, _mm256_mul_ps(x1, co)));
+        }
+        for (; i < half; i++) {
+            const float x0 = v[i], x1 = v[i + half], co = cs[2 * i], si = cs[2 * i + 1];
+            v[i] = fmaf(x0, co, -(x1 * si));
+            v[i + half] = fmaf(x0, si, x1 * co);
+        }
+        return;
+    }
+    for (; i + 4 <= half; i += 4) { /* pairs (x0, x1) side by side, as (cos, sin) */
+        const __m256 x = _mm256_loadu_ps(v + 2 * i), c = _mm256_loadu_ps(cs + 2 * i);
+        /* even lanes x0 cos - x1 sin, odd lanes x0 sin + x1 cos, each x1 product rounded */
+        const __m256 t = _mm256_mul_ps(_mm256_movehdup_ps(x), _mm256_permute_ps(c, 0xB1));
+        _mm256_storeu_ps(v + 2 * i, _mm256_fmaddsub_ps(_mm256_moveldup_ps(x), c, t));
+    }
+    for (; i < half; i++) {
+        const float x0 = v[2 * i], x1 = v[2 * i + 1], co = cs[2 * i], si = cs[2 * i + 1];
+        v[2 * i] = fmaf(x0, co, -(x1 * si));
+        v[2 * i + 1] = fmaf(x0, si, x1 * co);
+    }
+}
+
 /* ---- f16 weight panels for the batched f16 product (linear_float.c) ------------------------- */
 
 void llm_pack_f16_t16_avx2(int64_t kc, const uint16_t *s, int64_t ls, float *dst) {

@@ -3,6 +3,7 @@
 #ifndef BORN_LLM_KERNELS_SIMD_H
 #define BORN_LLM_KERNELS_SIMD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* sum_i x[i] * f16(y[i]) */
@@ -29,6 +30,11 @@ void llm_pv_vec_f16_avx2(const float *p, const uint16_t *v, int64_t d, int64_t n
 double llm_softmax_exp_avx2(float *x, int64_t n, float mx);
 /* gate[i] = silu(gate[i]) * up[i] as ggml's swiglu computes it */
 void llm_swiglu_avx2(float *gate, const float *up, int64_t n);
+
+/* One head's rotation by the (cos, sin) pairs cs, as llm_rope_apply computes it (x0 cos - x1 sin
+ * with x1 sin rounded and the rest fused; x0 sin + x1 cos likewise): pairs (i, i + half) for
+ * NeoX, (2i, 2i + 1) otherwise. */
+void llm_rope_head_avx2(float *v, const float *cs, int half, bool neox);
 
 /* One 16-row panel of f32 values from 16 f16 rows ls apart: dst[p * 16 + i] = s[i * ls + p] for
  * p < kc (the f32 GEMM's packed B layout). */
