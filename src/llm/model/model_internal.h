@@ -174,6 +174,11 @@ born_status llm_linear_group(born_session *s, float *const *outs, const float *x
 #define LLM_FLOAT_GEMM_MIN 4
 born_status llm_linear_float_batch(born_session *s, float *out, int64_t out_rs, const float *x,
                                    int64_t n, const llm_weight *w, const llm_weight *bias);
+/* llm_linear_float_batch for count (<= LLM_GROUP_MAX) weights of one input width over the same x:
+ * x packed once, every weight's tasks in one parallel loop; outs[i] rows out_rs[i] apart, bs
+ * (or its entries) may be NULL. */
+born_status llm_linear_float_group(born_session *s, float *const *outs, const int64_t *out_rs, const float *x,
+                                   int64_t n, const llm_weight *const *ws, const llm_weight *const *bs, int count);
 
 /* out[j] = x . f16 row j of w (rows ls elements apart) for j < rows, each as one dot of llm_linear. */
 void llm_dot_rows_f16(const float *x, const uint16_t *w, int64_t ls, int64_t rows, int64_t k,

@@ -29,10 +29,15 @@
 enum { LF_MG = 258, LF_NR = 32, LF_PANEL = 16 };
 
 typedef struct lf_ctx {
-    const llm_weight *w;
-    const float *x, *bias;
-    float *out, *apack;
-    int64_t out_rs, n, k, groups, chunks;
+    const llm_weight *w[LLM_GROUP_MAX];
+    const float *bias[LLM_GROUP_MAX];
+    float *out[LLM_GROUP_MAX];
+    int64_t out_rs[LLM_GROUP_MAX], chunks[LLM_GROUP_MAX];
+    int64_t first[LLM_GROUP_MAX + 1]; /* weight i's tasks are [first[i], first[i + 1]) */
+    int count;
+    const float *x;
+    float *apack;
+    int64_t n, k, groups;
     size_t group_floats;
     atomic_int failed;
 } lf_ctx;
@@ -88,35 +93,43 @@ static void lf_pack_x(int64_t begin, int64_t end, void *arg) {
 static void lf_tasks(int64_t begin, int64_t end, void *arg) {
     lf_ctx *c = arg;
     for (int64_t t = begin; t < end; t++) {
-        int64_t g = t / c->chunks, r0 = t % c->chunks * LF_NR;
+        int i = 0;
+        while (t >= c->first[i + 1]) i++;
+        const llm_weight *w = c->w[i];
+        const int64_t u = t - c->first[i];
+        int64_t g = u / c->chunks[i], r0 = u % c->chunks[i] * LF_NR;
         int64_t m0 = g * LF_MG, m = c->n - m0 < LF_MG ? c->n - m0 : LF_MG;
-        int64_t nr = c->w->rows - r0 < LF_NR ? c->w->rows - r0 : LF_NR;
-        float *o = c->out + m0 * c->out_rs + r0;
-        lf_panel_ctx pc = {c->w, r0};
+        int64_t nr = w->rows - r0 < LF_NR ? w->rows - r0 : LF_NR;
+        float *o = c->out[i] + m0 * c->out_rs[i] + r0;
+        lf_panel_ctx pc = {w, r0};
         if (!cpu_gemm_f32_packed(m, nr, c->k, c->apack + (size_t)g * c->group_floats, lf_pack_w, &pc,
-                                 0.0f, o, c->out_rs, 1)) {
+                                 0.0f, o, c->out_rs[i], 1)) {
             atomic_store(&c->failed, 1);
             continue;
         }
-        if (c->bias)
-            for (int64_t i = 0; i < m; i++)
-                for (int64_t j = 0; j < nr; j++) o[i * c->out_rs + j] += c->bias[r0 + j];
+        if (c->bias[i])
+            for (int64_t a = 0; a < m; a++)
+                for (int64_t j = 0; j < nr; j++) o[a * c->out_rs[i] + j] += c->bias[i][r0 + j];
     }
 }
 
-born_status llm_linear_float_batch(born_session *s, float *out, int64_t out_rs, const float *x,
-                                   int64_t n, const llm_weight *w, const llm_weight *bias) {
+born_status llm_linear_float_group(born_session *s, float *const *outs, const int64_t *out_rs, const float *x,
+                                   int64_t n, const llm_weight *const *ws, const llm_weight *const *bs, int count) {
     lf_ctx c;
     memset(&c, 0, sizeof c);
-    c.w = w;
+    c.count = count;
     c.x = x;
-    c.bias = bias && bias->t ? (const float *)bias->data : NULL;
-    c.out = out;
-    c.out_rs = out_rs;
     c.n = n;
-    c.k = w->cols;
+    c.k = ws[0]->cols;
     c.groups = (n + LF_MG - 1) / LF_MG;
-    c.chunks = (w->rows + LF_NR - 1) / LF_NR;
+    for (int i = 0; i < count; i++) {
+        c.w[i] = ws[i];
+        c.bias[i] = bs && bs[i] && bs[i]->t ? (const float *)bs[i]->data : NULL;
+        c.out[i] = outs[i];
+        c.out_rs[i] = out_rs[i];
+        c.chunks[i] = (ws[i]->rows + LF_NR - 1) / LF_NR;
+        c.first[i + 1] = c.first[i] + c.groups * c.chunks[i];
+    }
     /* each group's packed rows start 64-byte aligned */
     c.group_floats = (cpu_gemm_f32_packed_a_size(LF_MG, c.k) + 15) / 16 * 16;
     size_t need = c.group_floats * (size_t)c.groups;
@@ -132,8 +145,13 @@ born_status llm_linear_float_batch(born_session *s, float *out, int64_t out_rs, 
     }
     c.apack = s->fpack;
     born_parallel_for(c.groups, 1, lf_pack_x, &c);
-    born_parallel_for(c.groups * c.chunks, 1, lf_tasks, &c);
+    born_parallel_for(c.first[count], 1, lf_tasks, &c);
     if (atomic_load(&c.failed))
         return born_error(BORN_ERR_MEMORY, "born_session_eval: out of memory for the GEMM's panels");
     return BORN_OK;
+}
+
+born_status llm_linear_float_batch(born_session *s, float *out, int64_t out_rs, const float *x,
+                                   int64_t n, const llm_weight *w, const llm_weight *bias) {
+    return llm_linear_float_group(s, &out, &out_rs, x, n, &w, &bias, 1);
 }

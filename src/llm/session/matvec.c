@@ -127,11 +127,9 @@ static bool float_weights(const llm_weight *const *ws, int count, born_dtype dt)
 born_status llm_linear_group(born_session *s, float *const *outs, const float *x, int64_t n,
                              const llm_weight *const *ws, const llm_weight *const *bs, int count) {
     if (n >= LLM_FLOAT_GEMM_MIN && (float_weights(ws, count, BORN_F16) || float_weights(ws, count, BORN_F32))) {
-        for (int g = 0; g < count; g++) {
-            born_status st = llm_linear_float_batch(s, outs[g], ws[g]->rows, x, n, ws[g], bs ? bs[g] : NULL);
-            if (st != BORN_OK) return st;
-        }
-        return BORN_OK;
+        int64_t rs[LLM_GROUP_MAX];
+        for (int g = 0; g < count; g++) rs[g] = ws[g]->rows;
+        return llm_linear_float_group(s, outs, rs, x, n, ws, bs, count);
     }
     llm_group g;
     if (n != 1 || !llm_group_init(&g, outs, x, ws, bs, count, s->xq, s->xq_bytes)) {
