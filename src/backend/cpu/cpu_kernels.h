@@ -78,6 +78,12 @@ born_status cpu_row_norm_grads(bool rms, const born_strided *grad_x,
                                const born_strided *weight);
 born_status cpu_linear_quant(const born_strided *out, const born_strided *x, const born_strided *w,
                              const born_strided *bias);
+/* cpu_linear_quant for count (1..CPU_LINEAR_GROUP_MAX) weights of one quantized dtype and input
+ * width over the same x: x quantized once, every weight's tasks in one parallel loop (biases and
+ * its entries may be NULL). The outputs are those of one call per weight, bit for bit. */
+#define CPU_LINEAR_GROUP_MAX 4
+born_status cpu_linear_quant_group(int count, const born_strided *const *outs, const born_strided *x,
+                                   const born_strided *const *ws, const born_strided *const *biases);
 born_status cpu_attention(const born_strided *out, const born_strided *lse, const born_strided *q,
                           const born_strided *k, const born_strided *v, const born_strided *mask,
                           const born_attention_args *args);

@@ -168,6 +168,12 @@ born_status llm_linear(float *out, int64_t out_rs, const float *x, int64_t n, co
 born_status llm_linear_group(born_session *s, float *const *outs, const float *x, int64_t n,
                              const llm_weight *const *ws, const llm_weight *const *bs, int count);
 
+/* llm_linear for count (<= LLM_GROUP_MAX) quantized weights of one dtype and input width over the
+ * same x, out[i] rows ws[i]->rows apart: x quantized once, all their tasks in one parallel loop
+ * (the bits of one llm_linear per weight). */
+born_status llm_linear_quant_group(float *const *outs, const float *x, int64_t n, const llm_weight *const *ws,
+                                   const llm_weight *const *bs, int count);
+
 /* out = x w^T (+ bias) for a batch of n >= LLM_FLOAT_GEMM_MIN rows of x with f16 or f32 weights,
  * through the f32 GEMM's micro-kernel with w converted panel by panel (linear_float.c); x is
  * packed into s->fpack (grown as needed). Results do not depend on the thread count. */

@@ -23,6 +23,7 @@
 #endif
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu_kernels.h"
 #include "core/cpu_features.h"
 #include "core/error.h"
 #include "llm/model/model_internal.h"
@@ -242,42 +243,70 @@ static void linear_float_rows(int64_t begin, int64_t end, void *arg) {
     }
 }
 
+/* The strided views of a product's operands: out [n, w rows] rows out_rs apart, x [n, w cols],
+ * w and its bias (data NULL when there is none). */
+typedef struct lin_views {
+    born_strided out, x, w, bias;
+} lin_views;
+
+static void lin_views_of(lin_views *v, float *out, int64_t out_rs, const float *x, int64_t n, const llm_weight *w,
+                         const float *b) {
+    memset(v, 0, sizeof *v);
+    v->out.data = out;
+    v->out.dtype = BORN_F32;
+    v->out.ndim = 2;
+    v->out.shape[0] = n;
+    v->out.shape[1] = w->rows;
+    v->out.strides[0] = out_rs;
+    v->out.strides[1] = 1;
+    v->x.data = (void *)x;
+    v->x.dtype = BORN_F32;
+    v->x.ndim = 2;
+    v->x.shape[0] = n;
+    v->x.shape[1] = w->cols;
+    v->x.strides[0] = w->cols;
+    v->x.strides[1] = 1;
+    v->w.data = (void *)w->data;
+    v->w.dtype = w->dtype;
+    v->w.ndim = 2;
+    v->w.shape[0] = w->rows;
+    v->w.shape[1] = w->cols;
+    v->w.strides[0] = w->cols;
+    v->w.strides[1] = 1;
+    v->bias.data = (void *)b;
+    v->bias.dtype = BORN_F32;
+    v->bias.ndim = 1;
+    v->bias.shape[0] = w->rows;
+    v->bias.strides[0] = 1;
+}
+
 born_status llm_linear(float *out, int64_t out_rs, const float *x, int64_t n, const llm_weight *w,
                        const llm_weight *bias) {
     const float *b = bias && bias->t ? (const float *)bias->data : NULL;
     if (born_dtype_is_quantized(w->dtype)) {
-        born_strided so = {0}, sx = {0}, sw = {0}, sb = {0};
-        so.data = out;
-        so.dtype = BORN_F32;
-        so.ndim = 2;
-        so.shape[0] = n;
-        so.shape[1] = w->rows;
-        so.strides[0] = out_rs;
-        so.strides[1] = 1;
-        sx.data = (void *)x;
-        sx.dtype = BORN_F32;
-        sx.ndim = 2;
-        sx.shape[0] = n;
-        sx.shape[1] = w->cols;
-        sx.strides[0] = w->cols;
-        sx.strides[1] = 1;
-        sw.data = (void *)w->data;
-        sw.dtype = w->dtype;
-        sw.ndim = 2;
-        sw.shape[0] = w->rows;
-        sw.shape[1] = w->cols;
-        sw.strides[0] = w->cols;
-        sw.strides[1] = 1;
-        sb.data = (void *)b;
-        sb.dtype = BORN_F32;
-        sb.ndim = 1;
-        sb.shape[0] = w->rows;
-        sb.strides[0] = 1;
-        return cpu_backend()->linear_quant(&so, &sx, &sw, &sb);
+        lin_views v;
+        lin_views_of(&v, out, out_rs, x, n, w, b);
+        return cpu_backend()->linear_quant(&v.out, &v.x, &v.w, &v.bias);
     }
     lin_ctx c = {out, out_rs, n, x, w, b};
     born_parallel_for(w->rows, 16, linear_float_rows, &c);
     return BORN_OK;
+}
+
+_Static_assert(LLM_GROUP_MAX <= CPU_LINEAR_GROUP_MAX, "a group of llm products fits cpu_linear_quant_group");
+
+born_status llm_linear_quant_group(float *const *outs, const float *x, int64_t n, const llm_weight *const *ws,
+                                   const llm_weight *const *bs, int count) {
+    lin_views v[CPU_LINEAR_GROUP_MAX];
+    const born_strided *po[CPU_LINEAR_GROUP_MAX], *pw[CPU_LINEAR_GROUP_MAX], *pb[CPU_LINEAR_GROUP_MAX];
+    for (int i = 0; i < count; i++) {
+        const float *b = bs && bs[i] && bs[i]->t ? (const float *)bs[i]->data : NULL;
+        lin_views_of(&v[i], outs[i], ws[i]->rows, x, n, ws[i], b);
+        po[i] = &v[i].out;
+        pw[i] = &v[i].w;
+        pb[i] = &v[i].bias;
+    }
+    return cpu_linear_quant_group(count, po, &v[0].x, pw, pb);
 }
 
 born_status llm_get_row(float *out, const llm_weight *w, int64_t id) {

@@ -124,6 +124,14 @@ static bool float_weights(const llm_weight *const *ws, int count, born_dtype dt)
     return true;
 }
 
+/* All quantized, of one dtype and input width. */
+static bool quant_weights(const llm_weight *const *ws, int count) {
+    for (int g = 0; g < count; g++)
+        if (!born_dtype_is_quantized(ws[g]->dtype) || ws[g]->dtype != ws[0]->dtype || ws[g]->cols != ws[0]->cols)
+            return false;
+    return true;
+}
+
 born_status llm_linear_group(born_session *s, float *const *outs, const float *x, int64_t n,
                              const llm_weight *const *ws, const llm_weight *const *bs, int count) {
     if (n >= LLM_FLOAT_GEMM_MIN && (float_weights(ws, count, BORN_F16) || float_weights(ws, count, BORN_F32))) {
@@ -131,6 +139,7 @@ born_status llm_linear_group(born_session *s, float *const *outs, const float *x
         for (int g = 0; g < count; g++) rs[g] = ws[g]->rows;
         return llm_linear_float_group(s, outs, rs, x, n, ws, bs, count);
     }
+    if (n > 1 && quant_weights(ws, count)) return llm_linear_quant_group(outs, x, n, ws, bs, count);
     llm_group g;
     if (n != 1 || !llm_group_init(&g, outs, x, ws, bs, count, s->xq, s->xq_bytes)) {
         for (int i = 0; i < count; i++) {
