@@ -117,6 +117,7 @@ TEST(quant_gemm_matches_vec_dot_and_reference) {
         int64_t k = quant_traits_of(t)->block == QK_K ? 768 : 576;
         check_type(t, gemm, 13, 11, k, false);
         check_type(t, gemm, 6, 5, k, true);
+        check_type(t, gemm, 7, 6, k, false); /* 4 + 2 tokens: the two-token edge tiles */
         check_type(t, gemm, 1, 1, quant_traits_of(t)->block, true);
     }
     /* types without one fall back to vec_dot */

@@ -60,14 +60,16 @@ enum { S_Q4_0, S_Q5_0, S_Q8_0 };
 
 static const size_t sblock[] = {sizeof(block_q4_0), sizeof(block_q5_0), sizeof(block_q8_0)};
 
-/* The block's 32 levels as signed bytes: q - 8 (Q4_0), q - 16 with q's fifth bit over the nibble
- * (Q5_0), q (Q8_0). */
+/* Q5_0's levels q + 16 in [0, 31]: q's fifth bit as 0x10 over the nibble. */
+QG_INLINE __m256i q5_0_levels(const block_q5_0 *x) {
+    return _mm256_or_si256(qa_nibbles(x->qs), _mm256_and_si256(qa_bits(x->qh), _mm256_set1_epi8(0x10)));
+}
+
+/* The block's 32 levels as signed bytes: q - 8 (Q4_0), q - 16 (Q5_0), q (Q8_0). */
 QG_INLINE __m256i signed_levels(const int type, const char *blk) {
     if (type == S_Q4_0) return _mm256_sub_epi8(qa_nibbles(((const block_q4_0 *)blk)->qs), _mm256_set1_epi8(8));
     if (type == S_Q8_0) return qa_load(((const block_q8_0 *)blk)->qs);
-    const block_q5_0 *x = (const block_q5_0 *)blk;
-    const __m256i u = _mm256_or_si256(qa_nibbles(x->qs), _mm256_and_si256(qa_bits(x->qh), _mm256_set1_epi8(0x10)));
-    return _mm256_sub_epi8(u, _mm256_set1_epi8(16));
+    return _mm256_sub_epi8(q5_0_levels((const block_q5_0 *)blk), _mm256_set1_epi8(16));
 }
 
 /* As the type's vec_dot: one accumulator over the blocks in order, each block's integer dot by
@@ -96,6 +98,22 @@ QG_INLINE void tile_signed(const int type, const int R, const int C, int64_t nb,
         memcpy(&packed, hw, sizeof packed);
         const __m128 dw = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)packed));
         UNROLL for (int c = 0; c < C; c++) _mm_store_ps(dd[c], _mm_mul_ps(dw, _mm_set1_ps(qa_f16(yy[c]->d))));
+        if (type == S_Q5_0 && C <= 2) {
+            /* few tokens (decoding): Q5_0's unsigned levels times y, 16 sum y taken back out lane
+             * by lane -- the same int32 lanes, fewer instructions a row where the tokens' sums
+             * are not many */
+            __m256i ys[2];
+            UNROLL for (int c = 0; c < C; c++)
+                ys[c] = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(0x10), qa_load(yy[c]->qs)), ones);
+            UNROLL for (int r = 0; r < R; r++) {
+                const __m256i u = q5_0_levels((const block_q5_0 *)x[r]);
+                UNROLL for (int c = 0; c < C; c++) {
+                    const __m256i p = _mm256_sub_epi32(qa_dot_u8(u, qa_load(yy[c]->qs)), ys[c]);
+                    acc[r][c] = _mm256_fmadd_ps(_mm256_broadcast_ss(&dd[c][r]), _mm256_cvtepi32_ps(p), acc[r][c]);
+                }
+            }
+            continue;
+        }
         UNROLL for (int r = 0; r < R; r++) {
             const __m256i wx = signed_levels(type, x[r]), ax = _mm256_sign_epi8(wx, wx);
             UNROLL for (int c = 0; c < C; c++) {
