@@ -124,6 +124,20 @@ TEST(quant_gemm_matches_vec_dot_and_reference) {
     CHECK(quant_gemm_of(BORN_Q5_K) == NULL && quant_gemm_of(BORN_F32) == NULL);
 }
 
+/* The K-quant tiles (2 rows x 4 tokens) on every edge: rows 1..5 (a one-row tile after the
+ * two-row ones), tokens 1..9 (a partial tile of 1, 2 or 3 after the four-token ones), one block
+ * and several. */
+TEST(quant_gemm_k_quant_edge_shapes) {
+    rng_state = 11;
+    const born_dtype kt[] = {BORN_Q4_K, BORN_Q6_K};
+    for (int i = 0; i < 2; i++) {
+        quant_gemm_fn gemm = quant_gemm_of(kt[i]);
+        if (!gemm) continue;
+        for (int64_t n = 1; n <= 5; n++)
+            for (int64_t m = 1; m <= 9; m++) check_type(kt[i], gemm, n, m, m % 2 ? QK_K : 3 * QK_K, n % 2 == 1);
+    }
+}
+
 TEST(quant_gemm_absent_below_avx2) {
     cpu_level saved = cpu_get_level();
     cpu_set_level(CPU_LEVEL_SCALAR);

@@ -3,6 +3,11 @@
  * updated block by block in the same order, and is reduced as vec_dot reduces it. */
 #include "backend/cpu/quant/quant_gemm_avx2_tiles.h"
 
+/* Keeps v in a register at this point: after full unrolling, gcc reassociates the integer sums of
+ * a tile into trees that store every product to the stack; with this barrier after each step the
+ * R x C sums stay in registers and are updated in order. */
+#define QG_KEEP(v) __asm__("" : "+x"(v))
+
 /* ---- Q4_K ------------------------------------------------------------------------------------ */
 
 /* The 8 scales and 8 mins (6 bits each) of a Q4_K block: scales in bytes 0..7, mins in 8..15. */
@@ -23,7 +28,13 @@ static inline __m256i k4_scale(__m256i sc16, int s) {
     return _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)((2 * s + 1) << 8 | (2 * s))));
 }
 
-/* As vec_dot: the mins go to a 4-lane accumulator subtracted after the 8 lanes are folded to 4. */
+/* As vec_dot: the mins go to a 4-lane accumulator subtracted after the 8 lanes are folded to 4.
+ * The integer part (isum, exact int32 lanes, so any order of its additions gives vec_dot's bits)
+ * runs one 32-element sub-block at a time: a row's nibbles of that sub-block, each token's 32
+ * activations loaded once for the R rows, and the sub-block's scale a memory operand of madd
+ * (the 8 broadcasts of each row are built once a block), so that the R x C int32 sums, R nibble
+ * registers and one activation register fit the 16 ymm registers (2 x 4: 8 + 2 + 1 + mask)
+ * instead of spilling as with both halves' nibbles and scales held at once. */
 QG_INLINE void tile_q4_K(const int R, const int C, int64_t nb, const char *w, size_t w_rs, const char *y,
                          size_t y_rs, float *out, int64_t out_rs) {
     const __m256i m4 = _mm256_set1_epi8(0xF);
@@ -37,30 +48,30 @@ QG_INLINE void tile_q4_K(const int R, const int C, int64_t nb, const char *w, si
         if (C == 1) prefetch_next(w, R, w_rs, i, nb);
         const block_q4_K *x[4];
         const block_q8_K *yy[4];
-        __m256i sc16[4], isum[4][4];
+        __m128i sm[4];
+        __m256i sc[4][8], isum[4][4]; /* sc[r][s]: scale s of row r as 16 int16 */
         UNROLL for (int r = 0; r < R; r++) {
             x[r] = (const block_q4_K *)(w + (size_t)r * w_rs) + i;
-            sc16[r] = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(k4_scales_mins(x[r]->scales)));
+            sm[r] = k4_scales_mins(x[r]->scales);
+            const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm[r]));
+            UNROLL for (int s = 0; s < 8; s++) sc[r][s] = k4_scale(sc16, s);
         }
         UNROLL for (int c = 0; c < C; c++) yy[c] = (const block_q8_K *)(y + (size_t)c * y_rs) + i;
         UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) isum[r][c] = _mm256_setzero_si256();
-        for (int j = 0; j < 4; j++) {
-            __m256i lo[4], hi[4], s0[4], s1[4];
+        UNROLL for (int s = 0; s < 8; s++) {
+            /* sub-block s: the low nibbles of bytes 32 (s / 2).. for even s, the high for odd */
+            __m256i q[4];
             UNROLL for (int r = 0; r < R; r++) {
-                const __m256i q = qa_load(x[r]->qs + 32 * j);
-                lo[r] = _mm256_and_si256(q, m4);
-                hi[r] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-                s0[r] = k4_scale(sc16[r], 2 * j);
-                s1[r] = k4_scale(sc16[r], 2 * j + 1);
+                const __m256i b = qa_load(x[r]->qs + 32 * (s >> 1));
+                q[r] = _mm256_and_si256(s & 1 ? _mm256_srli_epi16(b, 4) : b, m4);
             }
             UNROLL for (int c = 0; c < C; c++) {
-                const __m256i y0 = qa_load(yy[c]->qs + 64 * j), y1 = qa_load(yy[c]->qs + 64 * j + 32);
-                UNROLL for (int r = 0; r < R; r++) {
-                    __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo[r], y0), s0[r]);
-                    __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi[r], y1), s1[r]);
-                    isum[r][c] = _mm256_add_epi32(isum[r][c], _mm256_add_epi32(p0, p1));
-                }
+                const __m256i yv = qa_load(yy[c]->qs + 32 * s);
+                UNROLL for (int r = 0; r < R; r++)
+                    isum[r][c] = _mm256_add_epi32(isum[r][c],
+                                                  _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], yv), sc[r][s]));
             }
+            UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) QG_KEEP(isum[r][c]);
         }
         UNROLL for (int c = 0; c < C; c++) {
             const float dy = quant_q8k_d(yy[c]);
@@ -68,7 +79,7 @@ QG_INLINE void tile_q4_K(const int R, const int C, int64_t nb, const char *w, si
             const __m128i pairs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)yy[c]->bsums),
                                                  _mm_loadu_si128((const __m128i *)(yy[c]->bsums + 8)));
             UNROLL for (int r = 0; r < R; r++) {
-                const __m128i mins = _mm_cvtepu8_epi16(_mm_srli_si128(k4_scales_mins(x[r]->scales), 8));
+                const __m128i mins = _mm_cvtepu8_epi16(_mm_srli_si128(sm[r], 8));
                 accm[r][c] = _mm_fmadd_ps(_mm_set1_ps(dy * qa_f16(x[r]->dmin)),
                                           _mm_cvtepi32_ps(_mm_madd_epi16(mins, pairs)), accm[r][c]);
                 acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(dy * qa_f16(x[r]->d)), _mm256_cvtepi32_ps(isum[r][c]),
@@ -104,8 +115,8 @@ QG_INLINE void tile_q6_K(const int R, const int C, int64_t nb, const char *w, si
         }
         UNROLL for (int c = 0; c < C; c++) yy[c] = (const block_q8_K *)(y + (size_t)c * y_rs) + i;
         UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) isum[r][c] = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) {
-            for (int g = 0; g < 4; g++) {
+        UNROLL for (int h = 0; h < 2; h++) {
+            UNROLL for (int g = 0; g < 4; g++) {
                 __m256i u[4], ps[4];
                 UNROLL for (int r = 0; r < R; r++) {
                     /* levels u = q + 32 in [0, 63]: low 4 bits from ql, high 2 from qh */
@@ -124,6 +135,7 @@ QG_INLINE void tile_q6_K(const int R, const int C, int64_t nb, const char *w, si
                     UNROLL for (int r = 0; r < R; r++)
                         isum[r][c] = _mm256_add_epi32(isum[r][c], _mm256_madd_epi16(_mm256_maddubs_epi16(u[r], yv), ps[r]));
                 }
+                UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) QG_KEEP(isum[r][c]);
             }
         }
         UNROLL for (int c = 0; c < C; c++) {
