@@ -3,6 +3,8 @@
  * d_x d_y times that into a float accumulator. Offsets (Q3_K's -4, Q6_K's -32) and mins (Q2_K,
  * Q4_K, Q5_K) go through Q8_K's bsums (the sums of each 16 activations), so the levels enter
  * _mm256_maddubs_epi16 unsigned. Pair sums stay below 32767: levels <= 63 against |y| <= 127. */
+#include <math.h>
+
 #include "backend/cpu/quant/quant_avx2.h"
 
 /* sum_j s_j * bsums_j for 16 int16 scales s (as int32 lanes). */
@@ -225,4 +227,61 @@ float quant_vec_dot_q8_K_q8_K_avx2(int64_t n, const void *vx, const void *vy) {
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum), acc);
     }
     return qa_hsum_ps(acc);
+}
+
+/* Q8_K as quant_from_float_q8_K computes it: amax over the block, the first element of that
+ * magnitude as max, levels x * (-127 / max) rounded to the nearest (ties to even, as the portable
+ * magic-number rounding for |v| < 2^22) and capped at 127 (the int16 -> int8 pack saturates the
+ * one possible 128), bsums from the packed levels. Blocks with a NaN, or whose scale is not
+ * finite (an infinite element, or amax so small that -127 / max overflows), go to the portable
+ * quantizer, whose rounding trick gives its own values there. */
+void quant_act_q8_K_avx2(const float *x, void *dst, int64_t n) {
+    block_q8_K *y = dst;
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7), flip = _mm256_set1_epi8((char)0x80);
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        __m256 m = _mm256_setzero_ps(), nan = _mm256_setzero_ps();
+        for (int j = 0; j < QK_K; j += 8) {
+            const __m256 v = _mm256_loadu_ps(x + j);
+            m = _mm256_max_ps(_mm256_and_ps(v, absmask), m);
+            nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        }
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        const float amax = _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+        if (amax == 0.0f) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        int at = 0;
+        for (int j = 0; j < QK_K; j += 8) {
+            const __m256 ax = _mm256_and_ps(_mm256_loadu_ps(x + j), absmask);
+            const int hit = _mm256_movemask_ps(_mm256_cmp_ps(ax, _mm256_set1_ps(amax), _CMP_EQ_OQ));
+            if (hit) {
+                at = j + __builtin_ctz((unsigned)hit);
+                break;
+            }
+        }
+        const float iscale = -127.f / x[at];
+        if (!isfinite(iscale) || !isfinite(amax) || _mm256_movemask_ps(nan)) {
+            quant_from_float_q8_K(x, &y[i], QK_K);
+            continue;
+        }
+        const __m256 is = _mm256_set1_ps(iscale);
+        for (int j = 0; j < QK_K; j += 32) {
+            __m256i q[4];
+            for (int k = 0; k < 4; k++) q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(is, _mm256_loadu_ps(x + j + 8 * k)));
+            /* the packs interleave 128-bit lanes: 4-level groups come out as 0 2 4 6 1 3 5 7 */
+            __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+            p = _mm256_permutevar8x32_epi32(p, order);
+            _mm256_storeu_si256((__m256i *)(y[i].qs + j), p);
+            /* sums of 8 levels + 128 each, two of them a bsum */
+            uint64_t s[4];
+            _mm256_storeu_si256((__m256i *)s, _mm256_sad_epu8(_mm256_xor_si256(p, flip), _mm256_setzero_si256()));
+            y[i].bsums[j / 16] = (int16_t)((int)(s[0] + s[1]) - 16 * 128);
+            y[i].bsums[j / 16 + 1] = (int16_t)((int)(s[2] + s[3]) - 16 * 128);
+        }
+        const float d = 1 / iscale;
+        memcpy(y[i].d, &d, sizeof d);
+    }
 }

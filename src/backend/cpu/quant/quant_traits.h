@@ -99,8 +99,12 @@ void quant_act_q8_1(const float *src, void *dst, int64_t n);
 /* The same two in AVX2 (bit-identical results). */
 void quant_act_q8_0_avx2(const float *src, void *dst, int64_t n);
 void quant_act_q8_1_avx2(const float *src, void *dst, int64_t n);
-/* What activations of vec_dot type vdt are quantized with: the two above for Q8_0 / Q8_1 (AVX2
- * where the CPU level allows), else ref (the reference quantizer, which ggml uses for Q8_K). */
+/* quant_from_float_q8_K (the reference quantizer, which ggml uses for Q8_K) in AVX2: the same
+ * bytes (k_quants_avx2.c). */
+void quant_act_q8_K_avx2(const float *src, void *dst, int64_t n);
+/* What activations of vec_dot type vdt are quantized with: the two above for Q8_0 / Q8_1, and
+ * for Q8_K the AVX2 copy of the reference, where the CPU level allows; else ref (the reference
+ * quantizer). */
 quant_from_float_fn quant_act_from_float(born_dtype vdt, quant_from_float_fn ref);
 
 /* Bytes of a row of n elements (n a multiple of the block). */
