@@ -5,7 +5,7 @@
  * _mm256_maddubs_epi16 unsigned. Pair sums stay below 32767: levels <= 63 against |y| <= 127. */
 #include <math.h>
 
-#include "backend/cpu/quant/quant_avx2.h"
+#include "backend/cpu/quant/k_quants_avx2.h"
 
 /* sum_j s_j * bsums_j for 16 int16 scales s (as int32 lanes). */
 static inline __m256i bsums_dot(__m256i scales16, const int16_t *bsums) {
@@ -86,20 +86,6 @@ float quant_vec_dot_q3_K_q8_K_avx2(int64_t n, const void *vx, const void *vy) {
     return qa_hsum_ps(acc);
 }
 
-/* The 8 scales and 8 mins (6 bits each) of a Q4_K / Q5_K block: scales in bytes 0..7, mins in
- * bytes 8..15. */
-static inline __m128i k4_scales_mins(const uint8_t *q) {
-    uint32_t u0, u1, u2;
-    memcpy(&u0, q, 4);
-    memcpy(&u1, q + 4, 4);
-    memcpy(&u2, q + 8, 4);
-    const uint32_t lo6 = 0x3F3F3F3Fu, lo4 = 0x0F0F0F0Fu, lo2 = 0x03030303u;
-    uint32_t sc0 = u0 & lo6, m0 = u1 & lo6;
-    uint32_t sc1 = (u2 & lo4) | (((u0 >> 6) & lo2) << 4);
-    uint32_t m1 = ((u2 >> 4) & lo4) | (((u1 >> 6) & lo2) << 4);
-    return _mm_set_epi32((int)m1, (int)m0, (int)sc1, (int)sc0);
-}
-
 /* sum_j m_j * (bsums_2j + bsums_2j+1) as 4 int32 lanes */
 static inline __m128i k4_mins_dot(__m128i scales_mins, const int16_t *bsums) {
     __m128i b0 = _mm_loadu_si128((const __m128i *)bsums);
@@ -109,10 +95,6 @@ static inline __m128i k4_mins_dot(__m128i scales_mins, const int16_t *bsums) {
     return _mm_madd_epi16(mins, pairs);
 }
 
-/* int16 broadcast of scale s (0..7) of the 8 int16 scales in both lanes of sc16. */
-static inline __m256i k4_scale(__m256i sc16, int s) {
-    return _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)((2 * s + 1) << 8 | (2 * s))));
-}
 
 float quant_vec_dot_q4_K_q8_K_avx2(int64_t n, const void *vx, const void *vy) {
     const block_q4_K *x = vx;

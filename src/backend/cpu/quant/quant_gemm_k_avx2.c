@@ -1,6 +1,7 @@
 /* AVX2 tiles of the K-quant products (Q4_K, Q6_K; see quant_gemm.h), written and instantiated as
  * in quant_gemm_avx2.c: each output keeps the accumulators of its type's vec_dot (k_quants_avx2.c),
  * updated block by block in the same order, and is reduced as vec_dot reduces it. */
+#include "backend/cpu/quant/k_quants_avx2.h"
 #include "backend/cpu/quant/quant_gemm_avx2_tiles.h"
 
 /* Keeps v in a register at this point: after full unrolling, gcc reassociates the integer sums of
@@ -10,30 +11,12 @@
 
 /* ---- Q4_K ------------------------------------------------------------------------------------ */
 
-/* The 8 scales and 8 mins (6 bits each) of a Q4_K block: scales in bytes 0..7, mins in 8..15. */
-static inline __m128i k4_scales_mins(const uint8_t *q) {
-    uint32_t u0, u1, u2;
-    memcpy(&u0, q, 4);
-    memcpy(&u1, q + 4, 4);
-    memcpy(&u2, q + 8, 4);
-    const uint32_t lo6 = 0x3F3F3F3Fu, lo4 = 0x0F0F0F0Fu, lo2 = 0x03030303u;
-    uint32_t sc0 = u0 & lo6, m0 = u1 & lo6;
-    uint32_t sc1 = (u2 & lo4) | (((u0 >> 6) & lo2) << 4);
-    uint32_t m1 = ((u2 >> 4) & lo4) | (((u1 >> 6) & lo2) << 4);
-    return _mm_set_epi32((int)m1, (int)m0, (int)sc1, (int)sc0);
-}
-
-/* int16 broadcast of scale s (0..7) of the 8 int16 scales in both lanes of sc16. */
-static inline __m256i k4_scale(__m256i sc16, int s) {
-    return _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)((2 * s + 1) << 8 | (2 * s))));
-}
-
 /* As vec_dot: the mins go to a 4-lane accumulator subtracted after the 8 lanes are folded to 4.
  * The integer part (isum, exact int32 lanes, so any order of its additions gives vec_dot's bits)
  * runs one 32-element sub-block at a time: a row's nibbles of that sub-block, each token's 32
- * activations loaded once for the R rows, and the sub-block's scale a memory operand of madd
- * (the 8 broadcasts of each row are built once a block), so that the R x C int32 sums, R nibble
- * registers and one activation register fit the 16 ymm registers (2 x 4: 8 + 2 + 1 + mask)
+ * activations a memory operand read once for the R rows, and the sub-block's scale from the 8
+ * broadcasts of each row built once a block, so that the R x C int32 sums, R nibble registers
+ * and the mask fit the 16 ymm registers (2 x 4: 8 + 2 + 1, the rest for scales and products)
  * instead of spilling as with both halves' nibbles and scales held at once. */
 QG_INLINE void tile_q4_K(const int R, const int C, int64_t nb, const char *w, size_t w_rs, const char *y,
                          size_t y_rs, float *out, int64_t out_rs) {
