@@ -2,7 +2,6 @@
 # One device call for the LLM engine on CUDA (issue 8): build for sm_90, then, each when named:
 #   tests     the LLM decoder's tests (born_tests cuda_llm, poisoned device memory)
 #   tests-pdl the same without programmatic dependent launch (BORN_LLM_PDL=0)
-#   tests-fast the same with the optional paths on (BORN_LLM_CUDA_FAST=1; llm_kernels.h)
 #   alltests  `make test-cuda` (every CUDA suite)
 #   bench     the LLaMA-like 1B bf16 decode (bench/cuda/llm_decode_born.c; then without
 #             programmatic dependent launch, with a block per four rows, and a per-kernel profile
@@ -10,7 +9,8 @@
 #   compile   PyTorch's torch.compile + CUDA graph on the same model
 #   ratios    Born's figure over each PyTorch figure
 # VARIANTS (environment settings of extra Born runs, space-separated; a comma joins two settings
-# of one run) and TORCH_MODES narrow the bench; QUICK=1
+# of one run; e.g. BORN_LLM_SKIP=4: the step without its attention kernels, so the time saved is
+# attention's share of the replayed graph) and TORCH_MODES narrow the bench; QUICK=1
 # runs Born alone. Logs go
 # to $OUT (or /tmp). Usage: sh bench/cuda/device_llm.sh [BUILD_DIR] [tests|tests-pdl|alltests|bench|compile|ratios]...
 B=${1:-build/dev}
@@ -27,11 +27,6 @@ for what in "$@"; do
     tests)
         echo "== born_tests cuda_llm"
         BORN_CUDA_POISON=1 "$B/born_tests" cuda_llm 2>&1 | tee "$O/test-llm.log" | grep -v "^ok" | tail -40 ;;
-    tests-fast)
-        echo "== born_tests cuda_llm with every optional path (BORN_LLM_CUDA_FAST=1, SPLITK=2: every product split)"
-        BORN_LLM_CUDA_FAST=1 BORN_LLM_CUDA_SPLITK=2 BORN_CUDA_POISON=1 "$B/born_tests" cuda_llm 2>&1 | tee "$O/test-llm-fast.log" | grep -v "^ok\|^  " | tail -20
-        echo "== the same with BORN_LLM_CUDA_FAST=1 (long rows split)"
-        BORN_LLM_CUDA_FAST=1 BORN_CUDA_POISON=1 "$B/born_tests" cuda_llm 2>&1 | tee -a "$O/test-llm-fast.log" | grep -v "^ok\|^  " | tail -20 ;;
     tests-pdl)
         echo "== born_tests cuda_llm without programmatic dependent launch"
         BORN_LLM_PDL=0 BORN_CUDA_POISON=1 "$B/born_tests" cuda_llm 2>&1 | tee "$O/test-llm-pdl.log" | grep -v "^ok\|^  " | tail -20 ;;

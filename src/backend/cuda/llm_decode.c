@@ -68,6 +68,7 @@ typedef struct dsession {
     float *logits_host; /* pinned: the logits come back at full speed, then go to the caller */
     /* BORN_LLM_PROFILE=1: eager steps time their kernels by kind with events (printed at free) */
     bool prof;
+    int skip; /* BORN_LLM_SKIP: kinds of kernels left out (1 << PROF_*; timing only: wrong tokens) */
     cudaEvent_t ev[PROF_EVENTS];
     int kind[PROF_EVENTS], nev, steps;
     double ms[PROF_KINDS];
@@ -334,6 +335,8 @@ static void *session_new(void *handle, int32_t n_ctx, born_dtype kv_type, const 
     d->nsplit = (n_ctx + CU_LLM_ATTN_CHUNK - 1) / CU_LLM_ATTN_CHUNK;
     const char *pf = getenv("BORN_LLM_PROFILE");
     d->prof = pf && pf[0] == '1';
+    const char *sk = getenv("BORN_LLM_SKIP");
+    d->skip = sk ? atoi(sk) : 0;
     const char *pe = getenv("BORN_CUDA_POISON");
     const bool poison = pe && *pe && *pe != '0';
     const size_t cache =
@@ -436,7 +439,7 @@ static cudaError_t enqueue_step(dsession *d, int kind, bool prof) {
             p.kv_f16 = d->kv_f16;
             p.rope_cs = d->rope_cs;
             p.step = d->step;
-            e = cu_llm_matvec(s, &p);
+            if (!(d->skip & 1 << PROF_QKV)) e = cu_llm_matvec(s, &p);
         }
         mark(d, s, PROF_QKV, prof);
         if (e != cudaSuccess) break;
@@ -457,18 +460,18 @@ static cudaError_t enqueue_step(dsession *d, int kind, bool prof) {
         a.part_ml = d->part_ml;
         a.count = d->count;
         a.step = d->step;
-        if ((e = cu_llm_attention(s, &a)) != cudaSuccess) break;
+        if (!(d->skip & 1 << PROF_ATTN) && (e = cu_llm_attention(s, &a)) != cudaSuccess) break;
         mark(d, s, PROF_ATTN, prof);
         cu_llm_mv p =
             product(&L->m[LLM_DEV_WO], CU_MV_ADD, CU_IN_PLAIN, d->att, NULL, NULL, 0, d->x);
         p.bias = L->m[LLM_DEV_BO].fmt ? L->m[LLM_DEV_BO].q : NULL;
-        if ((e = cu_llm_matvec(s, &p)) != cudaSuccess) break;
+        if (!(d->skip & 1 << PROF_WO) && (e = cu_llm_matvec(s, &p)) != cudaSuccess) break;
         mark(d, s, PROF_WO, prof);
         if (L->gate_up_fused) {
             p = product(&L->m[LLM_DEV_GATE], CU_MV_SWIGLU, CU_IN_NORM, d->x, NULL, ffn_norm,
                         c->rms_eps, d->h);
             p.w2 = L->m[LLM_DEV_UP];
-            if ((e = cu_llm_matvec(s, &p)) != cudaSuccess) break;
+            if (!(d->skip & 1 << PROF_GATE_UP) && (e = cu_llm_matvec(s, &p)) != cudaSuccess) break;
             mark(d, s, PROF_GATE_UP, prof);
             p = product(&L->m[LLM_DEV_DOWN], CU_MV_ADD, CU_IN_PLAIN, d->h, NULL, NULL, 0, d->x);
         } else {
@@ -481,7 +484,7 @@ static cudaError_t enqueue_step(dsession *d, int kind, bool prof) {
             mark(d, s, PROF_GATE_UP, prof);
             p = product(&L->m[LLM_DEV_DOWN], CU_MV_ADD, CU_IN_SWIGLU, d->h, d->h2, NULL, 0, d->x);
         }
-        e = cu_llm_matvec(s, &p);
+        if (!(d->skip & 1 << PROF_DOWN)) e = cu_llm_matvec(s, &p);
         mark(d, s, PROF_DOWN, prof);
     }
     if (e == cudaSuccess && logits) {
@@ -491,7 +494,7 @@ static cudaError_t enqueue_step(dsession *d, int kind, bool prof) {
         cu_llm_mv p =
             product(out, CU_MV_STORE, CU_IN_NORM, d->x, NULL,
                     m->m[LLM_DEV_OUT_NORM - LLM_DEV_LAYER_SLOTS].q, c->rms_eps, d->logits);
-        e = cu_llm_matvec(s, &p);
+        if (!(d->skip & 1 << PROF_OUTPUT)) e = cu_llm_matvec(s, &p);
         mark(d, s, PROF_OUTPUT, prof);
     }
     if (e == cudaSuccess && kind == STEP_GREEDY)

@@ -53,31 +53,6 @@ __device__ __forceinline__ void pdl_wait() {
 
 bool use_pdl = true;
 
-/* The optional paths (cu_llm_prepare reads them from the environment; all off by default):
- * p.opts of a product's launch, and the attention kernel's variant. */
-int opts = 0;
-
-__device__ __forceinline__ void prefetch_l2(const char *p) {
-    asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
-}
-
-/* 16 bytes from global to shared memory without registers (sm_80); cp_async_wait: this
- * thread's copies have landed. */
-__device__ __forceinline__ void cp_async16(float *dst, const float *src) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(src) : "memory");
-#else
-    *reinterpret_cast<float4 *>(dst) = *reinterpret_cast<const float4 *>(src);
-#endif
-}
-
-__device__ __forceinline__ void cp_async_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.wait_all;" ::: "memory");
-#endif
-}
-
 /* Launches kernel on grid x block with smem bytes, with the programmatic-serialization attribute
  * when use_pdl. */
 template <typename... Params, typename... Args>
@@ -296,10 +271,10 @@ __device__ __forceinline__ unit_ptrs<FMT> unit_at(const cu_llm_mv &p, int64_t ra
 template <int FMT>
 __device__ __forceinline__ void load_chunks(const unit_ptrs<FMT> &w, int c0, int nch, uint4 (&va)[INFLIGHT],
                                             uint4 (&vb)[INFLIGHT], float2 (&ga)[INFLIGHT],
-                                            float2 (&gb)[INFLIGHT], int cstep = 32) {
+                                            float2 (&gb)[INFLIGHT]) {
 #pragma unroll
     for (int i = 0; i < INFLIGHT; i++) {
-        const int c = c0 + cstep * i;
+        const int c = c0 + 32 * i;
         if (c < nch) {
             va[i] = ld_stream(w.qa + (size_t)c * 16);
             vb[i] = ld_stream(w.qb + (size_t)c * 16);
@@ -324,37 +299,40 @@ __device__ __forceinline__ float rms_scale(float ss, int lane, int warp, float *
     return 1.0f / sqrtf(tot / (float)K + eps);
 }
 
-/* Prefetches into L2 the bytes [from, row) of the rows qa and qb, a 128-byte line per thread
- * t of n at a time. */
-__device__ __forceinline__ void prefetch_rows(const char *qa, const char *qb, size_t from, size_t row, int t, int n) {
-    for (size_t off = from + (size_t)t * 128; off < row; off += (size_t)n * 128) {
-        prefetch_l2(qa + off);
-        prefetch_l2(qb + off);
+/* Stages the product's input in xs, normalized (RMS norm) or put through SwiGLU on the way. A
+ * barrier: every thread calls it. (Four 16-byte loads a thread in flight at once instead of one
+ * float at a time was 2.4% slower on an H200, 1B bf16 decode, 2026-12-01.) */
+__device__ __forceinline__ void stage_input(const cu_llm_mv &p, float *xs, float *red, int K) {
+    const int t = threadIdx.x, lane = t & 31, warp = t >> 5;
+    if (p.in_mode == CU_IN_NORM) { /* one pass over x: x * w staged, then scaled */
+        float ss = 0.0f;
+        for (int k = t; k < K; k += WARPS * 32) {
+            const float v = p.x[k];
+            ss = fmaf(v, v, ss);
+            xs[k] = v * p.norm_w[k];
+        }
+        const float scale = rms_scale(ss, lane, warp, red, K, p.eps);
+        for (int k = t; k < K; k += WARPS * 32) xs[k] *= scale;
+    } else if (p.in_mode == CU_IN_SWIGLU) {
+        for (int k = t; k < K; k += WARPS * 32) xs[k] = silu(p.x[k]) * p.x2[k];
+    } else {
+        for (int k = t; k < K; k += WARPS * 32) xs[k] = p.x[k];
     }
+    __syncthreads();
 }
 
 /* A block's warps take units blockIdx.x * WARPS + warp, then every gridDim.x * WARPS further
  * (the grid is at most what the GPU holds at once, so the input is staged once per block, not
- * once per few rows); the first unit's first chunks are loaded before the input is staged.
- * FAST: the same with the optional paths of p.opts (CU_LLM_OPT_*): SPLITK, the block's four
- * warps share each unit (warp w takes chunks 32 w + lane + 128 i; the four sums are added in
- * warp order), so a long row is read in a quarter of the round trips; PREFETCH, before waiting
- * for the kernel before, the rest of the first unit's rows and the next unit's rows are
- * prefetched into L2; STAGE, the input goes to shared memory through cp.async, every copy in
- * flight at once; EARLY, the next kernel may launch once the input is staged (its weights then
- * load while this one runs). */
-template <int FMT, bool FAST>
-__global__ void __launch_bounds__(WARPS * 32) matvec_kernel(const cu_llm_mv p, int64_t units) {
+ * once per few rows); the first unit's first chunks are loaded before the input is staged. */
+template <int FMT>
+__global__ void __launch_bounds__(WARPS * 32, FMT <= LLM_DEV_BF16 ? 4 : 1) matvec_kernel(const cu_llm_mv p, int64_t units) {
     extern __shared__ float xs[];
     __shared__ float red[WARPS];
-    __shared__ float2 part[WARPS];
     constexpr int EPC = chunk_elems<FMT>::n;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int K = (int)p.w.cols, nch = K / EPC;
-    const bool split = FAST && (p.opts & CU_LLM_OPT_SPLIT_NOW);
-    const int cstep = split ? 32 * WARPS : 32, cfirst = split ? 32 * warp + lane : lane;
-    const int64_t stride = split ? (int64_t)gridDim.x : (int64_t)gridDim.x * WARPS;
-    int64_t u = split ? (int64_t)blockIdx.x : (int64_t)blockIdx.x * WARPS + warp;
+    const int64_t stride = (int64_t)gridDim.x * WARPS;
+    int64_t u = (int64_t)blockIdx.x * WARPS + warp;
     int64_t ra = 0, rb = -1;
     uint4 va[INFLIGHT], vb[INFLIGHT];
     float2 ga[INFLIGHT], gb[INFLIGHT]; /* the chunks' (a, b) pairs (group-affine formats) */
@@ -365,145 +343,58 @@ __global__ void __launch_bounds__(WARPS * 32) matvec_kernel(const cu_llm_mv p, i
     }
     if (u < units) {
         unit_rows(p, u, &ra, &rb);
-        load_chunks<FMT>(unit_at<FMT>(p, ra, rb), cfirst, nch, va, vb, ga, gb, cstep);
-        if (FAST && (p.opts & CU_LLM_OPT_PREFETCH)) {
-            const int t = split ? (int)threadIdx.x : lane, n = split ? WARPS * 32 : 32;
-            const size_t row = (size_t)p.w.q_row_bytes;
-            const unit_ptrs<FMT> w0 = unit_at<FMT>(p, ra, rb);
-            prefetch_rows(w0.qa, w0.qb, (size_t)cstep * INFLIGHT * 16, row, t, n);
-            if (u + stride < units) {
-                int64_t na, nb;
-                unit_rows(p, u + stride, &na, &nb);
-                const unit_ptrs<FMT> w1 = unit_at<FMT>(p, na, nb);
-                prefetch_rows(w1.qa, w1.qb, 0, row, t, n);
-            }
-        }
+        load_chunks<FMT>(unit_at<FMT>(p, ra, rb), lane, nch, va, vb, ga, gb);
     }
 
     /* the input, staged in shared memory, once the kernel before has written it */
     pdl_wait();
     const int pos = p.mode == CU_MV_QKV ? p.step[1] : 0;
-    if (FAST && (p.opts & CU_LLM_OPT_STAGE) && p.in_mode != CU_IN_SWIGLU) {
-        for (int k = 4 * (int)threadIdx.x; k < K; k += WARPS * 32 * 4) cp_async16(xs + k, p.x + k);
-        cp_async_wait(); /* each thread reads back only what it copied until the barrier */
-        if (p.in_mode == CU_IN_NORM) {
-            float ss = 0.0f;
-            for (int k = 4 * (int)threadIdx.x; k < K; k += WARPS * 32 * 4) {
-                float4 v = *reinterpret_cast<float4 *>(xs + k);
-                const float4 nw = __ldg(reinterpret_cast<const float4 *>(p.norm_w + k));
-                ss = fmaf(v.x, v.x, ss);
-                ss = fmaf(v.y, v.y, ss);
-                ss = fmaf(v.z, v.z, ss);
-                ss = fmaf(v.w, v.w, ss);
-                v.x *= nw.x;
-                v.y *= nw.y;
-                v.z *= nw.z;
-                v.w *= nw.w;
-                *reinterpret_cast<float4 *>(xs + k) = v;
-            }
-            const float scale = rms_scale(ss, lane, warp, red, K, p.eps);
-            for (int k = 4 * (int)threadIdx.x; k < K; k += WARPS * 32 * 4) {
-                float4 v = *reinterpret_cast<float4 *>(xs + k);
-                v.x *= scale;
-                v.y *= scale;
-                v.z *= scale;
-                v.w *= scale;
-                *reinterpret_cast<float4 *>(xs + k) = v;
-            }
-        }
-    } else if (p.in_mode == CU_IN_NORM) { /* one pass over x: x * w staged, then scaled */
-        float ss = 0.0f;
-        for (int k = threadIdx.x; k < K; k += WARPS * 32) {
-            const float v = p.x[k];
-            ss = fmaf(v, v, ss);
-            xs[k] = v * p.norm_w[k];
-        }
-        const float scale = rms_scale(ss, lane, warp, red, K, p.eps);
-        for (int k = threadIdx.x; k < K; k += WARPS * 32) xs[k] *= scale;
-    } else if (p.in_mode == CU_IN_SWIGLU) {
-        for (int k = threadIdx.x; k < K; k += WARPS * 32) xs[k] = silu(p.x[k]) * p.x2[k];
-    } else {
-        for (int k = threadIdx.x; k < K; k += WARPS * 32) xs[k] = p.x[k];
-    }
-    __syncthreads();
-    const bool early = FAST && (p.opts & CU_LLM_OPT_EARLY);
-    if (early) pdl_trigger();
+    stage_input(p, xs, red, K);
 
     for (bool first = true; u < units; u += stride, first = false) {
         if (!first) {
             unit_rows(p, u, &ra, &rb);
-            load_chunks<FMT>(unit_at<FMT>(p, ra, rb), cfirst, nch, va, vb, ga, gb, cstep);
+            load_chunks<FMT>(unit_at<FMT>(p, ra, rb), lane, nch, va, vb, ga, gb);
         }
         const unit_ptrs<FMT> w = unit_at<FMT>(p, ra, rb);
         const unit_extra ex = unit_extras(p, u, ra, rb, pos);
         float acc_a = 0.0f, acc_b = 0.0f;
-        for (int c0 = cfirst;; c0 += cstep * INFLIGHT) {
+        for (int c0 = lane;; c0 += 32 * INFLIGHT) {
 #pragma unroll
             for (int i = 0; i < INFLIGHT; i++) {
-                const int c = c0 + cstep * i;
+                const int c = c0 + 32 * i;
                 if (c < nch) chunk_dot<FMT>(va[i], vb[i], xs + (size_t)c * EPC, ga[i], gb[i], &acc_a, &acc_b);
             }
-            if (c0 + cstep * INFLIGHT >= nch) break;
-            load_chunks<FMT>(w, c0 + cstep * INFLIGHT, nch, va, vb, ga, gb, cstep);
+            if (c0 + 32 * INFLIGHT >= nch) break;
+            load_chunks<FMT>(w, c0 + 32 * INFLIGHT, nch, va, vb, ga, gb);
         }
 #pragma unroll
         for (int o = 16; o > 0; o >>= 1) {
             acc_a += __shfl_xor_sync(0xffffffffu, acc_a, o);
             acc_b += __shfl_xor_sync(0xffffffffu, acc_b, o);
         }
-        if (split) { /* the block's unit: the warps' sums in warp order */
-            if (lane == 0) part[warp] = make_float2(acc_a, acc_b);
-            __syncthreads();
-            if (threadIdx.x == 0) {
-                acc_a = acc_b = 0.0f;
-#pragma unroll
-                for (int i = 0; i < WARPS; i++) {
-                    acc_a += part[i].x;
-                    acc_b += part[i].y;
-                }
-                epilogue(p, u, ra, rb, acc_a, acc_b, ex, pos);
-            }
-            __syncthreads(); /* part is rewritten by the next unit */
-        } else if (lane == 0) {
-            epilogue(p, u, ra, rb, acc_a, acc_b, ex, pos);
-        }
+        if (lane == 0) epilogue(p, u, ra, rb, acc_a, acc_b, ex, pos);
     }
-    if (!early) pdl_trigger(); /* the next kernel may start loading its weights */
+    pdl_trigger(); /* the next kernel may start loading its weights */
 }
 
 /* Blocks a product of each format launches at most (cu_llm_prepare: what the GPU holds at once;
- * 0: one block per WARPS units), for the plain kernel [0] and the FAST one [1]. */
-int max_blocks[2][LLM_DEV_U4G32 + 1];
+ * 0: one block per WARPS units). */
+int max_blocks[LLM_DEV_U4G32 + 1];
 
 template <int FMT> cudaError_t launch_matvec(cudaStream_t s, const cu_llm_mv &p, int64_t units) {
-    const size_t smem = (size_t)p.w.cols * sizeof(float);
-    if (!(opts & ~CU_LLM_OPT_ATTN)) {
-        int64_t blocks = (units + WARPS - 1) / WARPS;
-        if (max_blocks[0][FMT] > 0 && blocks > max_blocks[0][FMT]) blocks = max_blocks[0][FMT];
-        return launch(matvec_kernel<FMT, false>, dim3((unsigned)blocks), dim3(WARPS * 32), smem, s, p, units);
-    }
-    cu_llm_mv q = p;
-    q.opts = opts & ~(CU_LLM_OPT_SPLIT_LONG | CU_LLM_OPT_SPLIT_ALL | CU_LLM_OPT_SPLIT_NOW);
-    const int64_t nch = p.w.cols / chunk_elems<FMT>::n;
-    if ((opts & CU_LLM_OPT_SPLIT_ALL) || ((opts & CU_LLM_OPT_SPLIT_LONG) && nch > 32 * INFLIGHT))
-        q.opts |= CU_LLM_OPT_SPLIT_NOW;
-    int64_t blocks = q.opts & CU_LLM_OPT_SPLIT_NOW ? units : (units + WARPS - 1) / WARPS;
-    if (max_blocks[1][FMT] > 0 && blocks > max_blocks[1][FMT]) blocks = max_blocks[1][FMT];
-    return launch(matvec_kernel<FMT, true>, dim3((unsigned)blocks), dim3(WARPS * 32), smem, s, q, units);
+    int64_t blocks = (units + WARPS - 1) / WARPS;
+    if (max_blocks[FMT] > 0 && blocks > max_blocks[FMT]) blocks = max_blocks[FMT];
+    return launch(matvec_kernel<FMT>, dim3((unsigned)blocks), dim3(WARPS * 32), (size_t)p.w.cols * sizeof(float), s, p, units);
 }
 
 template <int FMT> void occupancy(int *blocks, int smem) {
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks[0], matvec_kernel<FMT, false>, WARPS * 32, (size_t)smem) != cudaSuccess)
-        blocks[0] = 0;
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks[1], matvec_kernel<FMT, true>, WARPS * 32, (size_t)smem) != cudaSuccess)
-        blocks[1] = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, matvec_kernel<FMT>, WARPS * 32, (size_t)smem) != cudaSuccess)
+        *blocks = 0;
 }
 
 template <int FMT> cudaError_t allow_smem(int bytes) {
-    cudaError_t e = cudaFuncSetAttribute(matvec_kernel<FMT, false>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-    if (e == cudaSuccess)
-        e = cudaFuncSetAttribute(matvec_kernel<FMT, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-    return e;
+    return cudaFuncSetAttribute(matvec_kernel<FMT>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
 }
 
 /* ---- attention ---------------------------------------------------------------------------- */
@@ -665,11 +556,7 @@ __global__ void __launch_bounds__(CH) attention_kernel(const cu_llm_attn p) {
  * at once after the position is known: a thread's K row and a lane's V pairs of its warp's
  * positions go into registers while q is staged, so the block waits on memory about three
  * times (position; q, K, V; the other chunks' results), not once per loop step. */
-/* PRE (CU_LLM_OPT_ATTN): the position and the cache rows of the positions before it are read
- * before waiting for the kernel before (the q/k/v product, which writes q and the position's
- * row; every earlier kernel has finished once it started, since each kernel waits before it
- * lets the next one launch); the position's own row is read after the wait. */
-template <int D, bool PRE>
+template <int D>
 __global__ void __launch_bounds__(CH) attention_f16_kernel(const cu_llm_attn p) {
     constexpr int W = CH / 32, PW = CH / W, KC = D / 8, VP = D / 64;
     __shared__ float qs[D];
@@ -678,7 +565,7 @@ __global__ void __launch_bounds__(CH) attention_f16_kernel(const cu_llm_attn p) 
     __shared__ float po[W][D];
     __shared__ int last;
     const int h = blockIdx.x, split = blockIdx.y, t = threadIdx.x, lane = t & 31, warp = t >> 5;
-    if (!PRE) pdl_wait();
+    pdl_wait();
     const int len = p.step[1] + 1, nact = (len + CH - 1) / CH;
     if (split >= nact) {
         pdl_trigger();
@@ -690,31 +577,15 @@ __global__ void __launch_bounds__(CH) attention_f16_kernel(const cu_llm_attn p) 
     const __half *vb = static_cast<const __half *>(p.vc) + ((size_t)kvh * p.n_ctx + t0) * D;
     uint4 kr[KC];
     uint32_t vr[PW][VP];
-    const int fresh = PRE ? len - 1 - t0 : n; /* the row the kernel before writes: read after the wait */
 #pragma unroll
     for (int c = 0; c < KC; c++)
-        kr[c] = t < n && t != fresh ? reinterpret_cast<const uint4 *>(kb + (size_t)t * D)[c] : make_uint4(0u, 0u, 0u, 0u);
+        kr[c] = t < n ? reinterpret_cast<const uint4 *>(kb + (size_t)t * D)[c] : make_uint4(0u, 0u, 0u, 0u);
 #pragma unroll
     for (int i = 0; i < PW; i++) {
         const int j = warp + W * i;
 #pragma unroll
         for (int c = 0; c < VP; c++)
-            vr[i][c] = j < n && j != fresh ? *reinterpret_cast<const uint32_t *>(vb + (size_t)j * D + 64 * c + 2 * lane) : 0u;
-    }
-    if (PRE) {
-        pdl_wait();
-        if (t == fresh) {
-#pragma unroll
-            for (int c = 0; c < KC; c++) kr[c] = reinterpret_cast<const uint4 *>(kb + (size_t)t * D)[c];
-        }
-#pragma unroll
-        for (int i = 0; i < PW; i++) {
-            const int j = warp + W * i;
-            if (j == fresh) {
-#pragma unroll
-                for (int c = 0; c < VP; c++) vr[i][c] = *reinterpret_cast<const uint32_t *>(vb + (size_t)j * D + 64 * c + 2 * lane);
-            }
-        }
+            vr[i][c] = j < n ? *reinterpret_cast<const uint32_t *>(vb + (size_t)j * D + 64 * c + 2 * lane) : 0u;
     }
     for (int d = t; d < D; d += CH) qs[d] = p.q[(size_t)h * D + d];
     __syncthreads();
@@ -855,31 +726,6 @@ extern "C" cudaError_t cu_llm_matvec(cudaStream_t s, const cu_llm_mv *p) {
     }
 }
 
-namespace {
-
-/* Whether environment variable name is set to v (a single digit). */
-bool env_is(const char *name, char v) {
-    const char *e = getenv(name);
-    return e && e[0] == v && e[1] == '\0';
-}
-
-/* The CU_LLM_OPT_* switches the environment asks for (llm_kernels.h). */
-int read_opts(void) {
-    int o = env_is("BORN_LLM_CUDA_FAST", '1')
-                ? CU_LLM_OPT_EARLY | CU_LLM_OPT_PREFETCH | CU_LLM_OPT_STAGE | CU_LLM_OPT_SPLIT_LONG | CU_LLM_OPT_ATTN
-                : 0;
-    if (env_is("BORN_LLM_CUDA_EARLY", '1')) o |= CU_LLM_OPT_EARLY;
-    if (env_is("BORN_LLM_CUDA_PREFETCH", '1')) o |= CU_LLM_OPT_PREFETCH;
-    if (env_is("BORN_LLM_CUDA_STAGE", '1')) o |= CU_LLM_OPT_STAGE;
-    if (env_is("BORN_LLM_CUDA_ATTN", '1')) o |= CU_LLM_OPT_ATTN;
-    if (env_is("BORN_LLM_CUDA_SPLITK", '1')) o |= CU_LLM_OPT_SPLIT_LONG;
-    if (env_is("BORN_LLM_CUDA_SPLITK", '2')) o |= CU_LLM_OPT_SPLIT_ALL;
-    if (env_is("BORN_LLM_CUDA_SPLITK", '0')) o &= ~(CU_LLM_OPT_SPLIT_LONG | CU_LLM_OPT_SPLIT_ALL);
-    return o;
-}
-
-} // namespace
-
 extern "C" cudaError_t cu_llm_prepare(int64_t max_k) {
     const char *env = getenv("BORN_LLM_PDL");
     int dev = 0, major = 0, sms = 0;
@@ -898,20 +744,18 @@ extern "C" cudaError_t cu_llm_prepare(int64_t max_k) {
      * block per WARPS units) */
     const char *grid = getenv("BORN_LLM_BLOCKS_PER_SM");
     const int asked = grid && *grid ? atoi(grid) : -1;
-    int occ[LLM_DEV_U4G32 + 1][2] = {{0}};
-    occupancy<LLM_DEV_F32>(occ[LLM_DEV_F32], bytes);
-    occupancy<LLM_DEV_F16>(occ[LLM_DEV_F16], bytes);
-    occupancy<LLM_DEV_BF16>(occ[LLM_DEV_BF16], bytes);
-    occupancy<LLM_DEV_I8G32>(occ[LLM_DEV_I8G32], bytes);
-    occupancy<LLM_DEV_I8G16>(occ[LLM_DEV_I8G16], bytes);
-    occupancy<LLM_DEV_U4G32>(occ[LLM_DEV_U4G32], bytes);
+    int occ[LLM_DEV_U4G32 + 1] = {0};
+    occupancy<LLM_DEV_F32>(&occ[LLM_DEV_F32], bytes);
+    occupancy<LLM_DEV_F16>(&occ[LLM_DEV_F16], bytes);
+    occupancy<LLM_DEV_BF16>(&occ[LLM_DEV_BF16], bytes);
+    occupancy<LLM_DEV_I8G32>(&occ[LLM_DEV_I8G32], bytes);
+    occupancy<LLM_DEV_I8G16>(&occ[LLM_DEV_I8G16], bytes);
+    occupancy<LLM_DEV_U4G32>(&occ[LLM_DEV_U4G32], bytes);
     (void)cudaGetLastError();
-    for (int k = 0; k < 2; k++)
-        for (int f = 0; f <= LLM_DEV_U4G32; f++) {
-            const int per_sm = asked >= 0 ? asked : occ[f][k];
-            max_blocks[k][f] = per_sm > 0 ? sms * per_sm : 0;
-        }
-    opts = read_opts();
+    for (int f = 0; f <= LLM_DEV_U4G32; f++) {
+        const int per_sm = asked >= 0 ? asked : occ[f];
+        max_blocks[f] = per_sm > 0 ? sms * per_sm : 0;
+    }
     return cudaSuccess;
 }
 
@@ -923,11 +767,8 @@ extern "C" bool cu_llm_pdl(bool keep) {
 extern "C" cudaError_t cu_llm_attention(cudaStream_t s, const cu_llm_attn *p) {
     if (p->head_dim > MAXD) return cudaErrorNotSupported;
     const dim3 grid((unsigned)p->n_head, (unsigned)p->nsplit);
-    const bool pre = opts & CU_LLM_OPT_ATTN;
-    if (p->kv_f16 && p->head_dim == 64)
-        return launch(pre ? attention_f16_kernel<64, true> : attention_f16_kernel<64, false>, grid, dim3(CH), 0, s, *p);
-    if (p->kv_f16 && p->head_dim == 128)
-        return launch(pre ? attention_f16_kernel<128, true> : attention_f16_kernel<128, false>, grid, dim3(CH), 0, s, *p);
+    if (p->kv_f16 && p->head_dim == 64) return launch(attention_f16_kernel<64>, grid, dim3(CH), 0, s, *p);
+    if (p->kv_f16 && p->head_dim == 128) return launch(attention_f16_kernel<128>, grid, dim3(CH), 0, s, *p);
     if (p->kv_f16) return launch(attention_kernel<true>, grid, dim3(CH), 0, s, *p);
     return launch(attention_kernel<false>, grid, dim3(CH), 0, s, *p);
 }

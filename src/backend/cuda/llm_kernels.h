@@ -52,27 +52,13 @@ typedef struct cu_llm_mv {
     int n_ctx, kv_f16;
     const float *rope_cs; /* [n_ctx][n_rot / 2][cos, sin] */
     const int *step;      /* {token, pos} */
-    int opts;             /* set by cu_llm_matvec: the CU_LLM_OPT_* paths it takes */
 } cu_llm_mv;
-
-/* Optional paths of the kernels, all off by default; cu_llm_prepare turns them on from the
- * environment (BORN_LLM_CUDA_FAST=1: all; one at a time: BORN_LLM_CUDA_EARLY, _PREFETCH, _STAGE,
- * _ATTN =1, _SPLITK =1 for long rows or =2 for every product). */
-enum {
-    CU_LLM_OPT_EARLY = 1,      /* a product lets the next kernel launch once its input is staged */
-    CU_LLM_OPT_PREFETCH = 2,   /* a product prefetches its first rows into L2 before its wait */
-    CU_LLM_OPT_STAGE = 4,      /* a product stages its input with cp.async, all copies at once */
-    CU_LLM_OPT_SPLIT_LONG = 8, /* the block's warps share a unit when a warp would loop */
-    CU_LLM_OPT_SPLIT_ALL = 16, /* ... for every product (the tests' setting) */
-    CU_LLM_OPT_SPLIT_NOW = 32, /* internal: this launch shares units */
-    CU_LLM_OPT_ATTN = 64       /* attention loads the cache's older positions before its wait */
-};
 
 cudaError_t cu_llm_matvec(cudaStream_t s, const cu_llm_mv *p);
 
 /* Allows products with inputs of up to max_k elements (their shared memory), sizes the
  * products' grids to the current GPU (BORN_LLM_BLOCKS_PER_SM, default what fits; 0: a block per
- * four units) and reads the CU_LLM_OPT_* switches; call before capturing. */
+ * four units); call before capturing. */
 cudaError_t cu_llm_prepare(int64_t max_k);
 
 /* Whether launches carry the programmatic-dependent-launch attribute (sm_90 and up unless
