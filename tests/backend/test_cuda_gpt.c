@@ -5,6 +5,7 @@
  * losses of AdamW steps. `make test-cuda` runs them with poisoned device memory. Without a GPU
  * only the skip message prints. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,9 +141,15 @@ TEST(cuda_gpt_cross_entropy) {
                 born_tensor *gc, *gg;
                 born_tensor *lc = grad_of(ce_fn, &k, x, r, &gc);
                 born_tensor *lg = grad_of(ce_fn, &k, cuda_to_gpu(x), cuda_to_gpu(r), &gg);
-                double tol = dts[d] == BORN_F32 ? 1e-5 : 2e-2;
-                CLOSE("cross_entropy", lc, lg, tol);
-                CLOSE("cross_entropy grad", gc, gg, tol);
+                /* f32: label smoothing (variant 3) goes through the composed ops, whose GPU
+                 * reductions sum the 50304 classes in f32 (the CPU's in double): 1.1-2e-5 seen
+                 * in 46 runs on an H200 (2026-12-01), so 5e-5 there */
+                double tol = dts[d] == BORN_F32 ? (v == 3 ? 5e-5 : 1e-5) : 2e-2;
+                char what[96];
+                snprintf(what, sizeof what, "cross_entropy (%lld classes, variant %d)", (long long)c, v);
+                CLOSE(what, lc, lg, tol);
+                snprintf(what, sizeof what, "cross_entropy grad (%lld classes, variant %d)", (long long)c, v);
+                CLOSE(what, gc, gg, tol);
                 /* (the composition with label smoothing returns f32 for bf16 on both devices) */
                 if (lg && v != 3 && born_tensor_dtype(lg) != dts[d])
                     test_fail(__FILE__, __LINE__, "cross_entropy's loss is %s, not %s",
