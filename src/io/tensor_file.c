@@ -86,18 +86,25 @@ born_status born_string_map_set(born_string_map *map, const char *key, const cha
 /* ------------------------------------------------------------------------------------------ */
 /* The mapping                                                                                  */
 
-/* Reads the len bytes of fd into memory 2 MiB-aligned with MADV_HUGEPAGE (m->base, freed by
- * free); false with errno set on failure. */
+/* Reads the len bytes of fd into memory 2 MiB-aligned (m->base, freed by free), the whole 2 MiB
+ * pages with MADV_HUGEPAGE and the tail past the last one in small pages, so the part of the last
+ * huge page beyond the file is never resident (up to 2 MiB of RSS); false with errno set on
+ * failure. */
 static bool read_whole(io_mapping *m, int fd) {
     const size_t huge = (size_t)2 << 20, want = (m->len + huge - 1) & ~(huge - 1);
+    const size_t whole = m->len & ~(huge - 1);
     void *p = NULL;
     int e = posix_memalign(&p, huge, want);
     if (e != 0) {
         errno = e;
         return false;
     }
+    /* advice only: failure is harmless */
 #ifdef MADV_HUGEPAGE
-    madvise(p, want, MADV_HUGEPAGE); /* advice only: failure is harmless */
+    if (whole > 0) madvise(p, whole, MADV_HUGEPAGE);
+#endif
+#ifdef MADV_NOHUGEPAGE
+    if (want > whole) madvise((uint8_t *)p + whole, want - whole, MADV_NOHUGEPAGE);
 #endif
     for (size_t at = 0; at < m->len;) {
         ssize_t got = pread(fd, (uint8_t *)p + at, m->len - at, (off_t)at);
