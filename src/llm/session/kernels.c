@@ -521,6 +521,17 @@ static void attention_heads_tile(const att_ctx *c, int32_t t, int32_t h0, int nh
 }
 #endif
 
+/* Tasks a chunk of the batched attention: the largest divisor of the group of heads sharing a kv
+ * head up to ATT_GROUP_MAX, so that a chunk holds whole runs of heads attention_tasks can run
+ * together (heads of a token are consecutive tasks; the group divides the head count). */
+static int64_t attention_grain(const llm_hparams *hp, int32_t n) {
+    const int32_t group = hp->n_head / hp->n_head_kv;
+    if (n < 2) return 1;
+    for (int32_t g = ATT_GROUP_MAX; g > 1; g--)
+        if (group % g == 0) return g;
+    return 1;
+}
+
 static void attention_tasks(int64_t begin, int64_t end, void *arg) {
     const att_ctx *c = arg;
     const born_session *s = c->s;
@@ -536,8 +547,9 @@ static void attention_tasks(int64_t begin, int64_t end, void *arg) {
     float qr[ATT_MAX_D], stack_sc[ATT_STACK_KV], stack_acc[ATT_STACK_ACC];
     float *acc = W * D <= ATT_STACK_ACC ? stack_acc : malloc((size_t)W * D * sizeof(float));
     int32_t n_max = c->pos + c->n;
-    /* the batched f16 path scores up to four heads of one kv head before their P.V */
-    const size_t n_sc = (size_t)n_max * (kq_tile ? ATT_GROUP_MAX : 1);
+    /* the batched f16 path scores a chunk's heads of one kv head before their P.V */
+    const int heads = kq_tile ? (int)attention_grain(hp, c->n) : 1;
+    const size_t n_sc = (size_t)n_max * (size_t)heads;
     float *sc = n_sc <= ATT_STACK_KV ? stack_sc : malloc(n_sc * sizeof(float));
     if (!acc || !sc) {
         atomic_store(&((att_ctx *)arg)->failed, 1);
@@ -550,7 +562,7 @@ static void attention_tasks(int64_t begin, int64_t end, void *arg) {
 #if defined(__x86_64__)
         /* the next heads of this token and kv head (the task chunks are aligned to them) */
         int nh = 1;
-        while (kq_tile && nh < ATT_GROUP_MAX && task + nh < end && h % group + nh < group) nh++;
+        while (nh < heads && task + nh < end && h % group + nh < group) nh++;
         if (nh > 1 && use_avx2()) {
             attention_heads_tile(c, t, h, nh, sc);
             task += nh - 1;
@@ -634,17 +646,6 @@ static void attention_tasks(int64_t begin, int64_t end, void *arg) {
     }
     if (acc != stack_acc) free(acc);
     if (sc != stack_sc) free(sc);
-}
-
-/* Tasks a chunk of the batched attention: the largest divisor of the group of heads sharing a kv
- * head up to ATT_GROUP_MAX, so that a chunk holds whole runs of heads attention_tasks can run
- * together (heads of a token are consecutive tasks; the group divides the head count). */
-static int64_t attention_grain(const llm_hparams *hp, int32_t n) {
-    const int32_t group = hp->n_head / hp->n_head_kv;
-    if (n < 2) return 1;
-    for (int32_t g = ATT_GROUP_MAX; g > 1; g--)
-        if (group % g == 0) return g;
-    return 1;
 }
 
 born_status llm_attention(const born_session *s, int32_t layer, const float *q, float *out,
