@@ -7,8 +7,9 @@
 #   make demo            the main job, on data shipped in the repo
 #   make bench           benchmark programs (need libopenblas-dev for the peer figures)
 #
-# Files named *_avx2.c / *_avx512.c / *_shani.c hold code for one instruction set; they are compiled
-# with that set enabled and chosen at run time (src/core/cpu_features.c), so one binary runs anywhere.
+# Files named *_avx2.c / *_avx512.c / *_vnni.c (AVX-512 + VNNI) / *_shani.c hold code for one
+# instruction set; they are compiled with that set enabled and chosen at run time
+# (src/core/cpu_features.c), so one binary runs anywhere.
 
 CC      ?= cc
 SAN     ?= 0
@@ -29,11 +30,12 @@ LDLIBS := -lm -pthread
 
 ISA_AVX2   := -mavx2 -mfma -mf16c
 ISA_AVX512 := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx2 -mfma -mf16c
+ISA_VNNI   := $(ISA_AVX512) -mavx512vnni
 ISA_SHANI  := -msha -msse4.1
 
 LIB_SRC := $(shell find src -name '*.c' -not -path 'src/backend/cuda/*' | sort)
 ifeq ($(findstring x86_64,$(ARCH)),)
-LIB_SRC := $(filter-out %_avx2.c %_avx512.c %_shani.c,$(LIB_SRC))
+LIB_SRC := $(filter-out %_avx2.c %_avx512.c %_vnni.c %_shani.c,$(LIB_SRC))
 endif
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 
@@ -74,6 +76,11 @@ $(BUILD)/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(KFLAGS) $(ISA_AVX512) -MMD -MP -c $< -o $@
+
+$(BUILD)/%_vnni.o: %_vnni.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(KFLAGS) $(ISA_VNNI) -MMD -MP -c $< -o $@
 
 $(BUILD)/%_shani.o: %_shani.c
 	@mkdir -p $(dir $@)

@@ -124,18 +124,25 @@ TEST(quant_gemm_matches_vec_dot_and_reference) {
     CHECK(quant_gemm_of(BORN_Q5_K) == NULL && quant_gemm_of(BORN_F32) == NULL);
 }
 
-/* The K-quant tiles (2 rows x 4 tokens) on every edge: rows 1..5 (a one-row tile after the
- * two-row ones), tokens 1..9 (a partial tile of 1, 2 or 3 after the four-token ones), one block
- * and several. */
-TEST(quant_gemm_k_quant_edge_shapes) {
+/* Every tile edge: rows 1..5 (one-row tiles after the four- or two-row ones), tokens 1..9 (a
+ * partial tile after the full ones; with AVX-512 VNNI an odd token left to the AVX2 tiles),
+ * one block and several; at the CPU's level and again at AVX2 when that is lower. */
+TEST(quant_gemm_edge_shapes_every_level) {
     rng_state = 11;
-    const born_dtype kt[] = {BORN_Q4_K, BORN_Q6_K};
-    for (int i = 0; i < 2; i++) {
-        quant_gemm_fn gemm = quant_gemm_of(kt[i]);
-        if (!gemm) continue;
-        for (int64_t n = 1; n <= 5; n++)
-            for (int64_t m = 1; m <= 9; m++) check_type(kt[i], gemm, n, m, m % 2 ? QK_K : 3 * QK_K, n % 2 == 1);
+    cpu_level saved = cpu_get_level();
+    for (int level = saved; level >= CPU_LEVEL_AVX2; level--) {
+        cpu_set_level((cpu_level)level);
+        const bool vnni = level >= CPU_LEVEL_AVX512 && cpu_features_get()->avx512_vnni;
+        CHECK(quant_gemm_of(BORN_Q8_0) == (vnni ? quant_gemm_q8_0_vnni : quant_gemm_q8_0_avx2));
+        for (int i = 0; i < NG; i++) {
+            quant_gemm_fn gemm = quant_gemm_of(GTYPES[i]);
+            if (!gemm) continue;
+            const int64_t blk = quant_traits_of(GTYPES[i])->block;
+            for (int64_t n = 1; n <= 5; n++)
+                for (int64_t m = 1; m <= 9; m++) check_type(GTYPES[i], gemm, n, m, m % 2 ? blk : 3 * blk, n % 2 == 1);
+        }
     }
+    cpu_set_level(saved);
 }
 
 TEST(quant_gemm_absent_below_avx2) {

@@ -1,10 +1,19 @@
-/* The choice of tiled quantized product by dtype and CPU level (see quant_gemm.h). */
+/* The choice of tiled quantized product by dtype and CPU level (see quant_gemm.h): the AVX-512
+ * VNNI tiles where they exist and the CPU has them, else the AVX2 ones. */
 #include "backend/cpu/quant/quant_gemm.h"
 #include "core/cpu_features.h"
 
 quant_gemm_fn quant_gemm_of(born_dtype dtype) {
 #if defined(__x86_64__)
     if (cpu_get_level() < CPU_LEVEL_AVX2) return NULL;
+    if (cpu_get_level() >= CPU_LEVEL_AVX512 && cpu_features_get()->avx512_vnni) {
+        switch (dtype) {
+        case BORN_Q4_0: return quant_gemm_q4_0_vnni;
+        case BORN_Q5_0: return quant_gemm_q5_0_vnni;
+        case BORN_Q8_0: return quant_gemm_q8_0_vnni;
+        default: break;
+        }
+    }
     switch (dtype) {
     case BORN_Q4_0: return quant_gemm_q4_0_avx2;
     case BORN_Q4_1: return quant_gemm_q4_1_avx2;

@@ -41,4 +41,15 @@ QUANT_DECLARE_GEMM(q4_K)
 QUANT_DECLARE_GEMM(q6_K)
 #undef QUANT_DECLARE_GEMM
 
+/* The AVX-512 VNNI tiles of the signed-level types (quant_gemm_vnni.c): token pairs in one
+ * register, the same bits as the AVX2 tiles. */
+#define QUANT_DECLARE_GEMM_VNNI(name)                                                             \
+    void quant_gemm_##name##_vnni(int64_t k, const void *w, size_t w_rs, int64_t nrows,          \
+                                  const void *y, size_t y_rs, int64_t ntok, float *out,           \
+                                  int64_t out_rs);
+QUANT_DECLARE_GEMM_VNNI(q4_0)
+QUANT_DECLARE_GEMM_VNNI(q5_0)
+QUANT_DECLARE_GEMM_VNNI(q8_0)
+#undef QUANT_DECLARE_GEMM_VNNI
+
 #endif

@@ -1,0 +1,148 @@
+/* AVX-512 VNNI tiles of the quantized products for the signed-level types (Q4_0, Q5_0, Q8_0;
+ * see quant_gemm.h), chosen over the AVX2 ones where the CPU has AVX-512 VNNI.
+ *
+ * A tile is R weight rows x P pairs of tokens. A pair's two Q8_0 activation blocks share one
+ * 512-bit register (token c in the low 256 bits, c + 1 in the high), and a weight block's 32
+ * levels fill both halves, so one vpdpbusd makes both tokens' block products: each int32 lane
+ * is the sum of four adjacent byte products, the lanes of the AVX2 path's maddubs + madd. The
+ * weights go in as unsigned bytes u = level + K (K = 8, 16, 128 for Q4_0, Q5_0, Q8_0) and the
+ * accumulator starts at -K times the sum of the four activation bytes, so each lane is exactly
+ * the signed dot of the AVX2 path (which never saturates there). The scale d_w d_y (exact in f32)
+ * and the fused multiply-add into one f32 accumulator per output, block by block in order, are
+ * the AVX2 vec_dot's lane by lane, and each half is reduced as vec_dot reduces its register: so
+ * every output has the bits of vec_dot, as the AVX2 tiles do. A token left over when a product
+ * has an odd count goes through the AVX2 tiles (same bits). */
+#include <immintrin.h>
+
+#include "backend/cpu/quant/quant_avx2.h"
+#include "backend/cpu/quant/quant_gemm.h"
+
+#define QV_INLINE static inline __attribute__((always_inline))
+#define UNROLL _Pragma("GCC unroll 8")
+
+enum { V_Q4_0, V_Q5_0, V_Q8_0 };
+
+static const size_t vblock[] = {sizeof(block_q4_0), sizeof(block_q5_0), sizeof(block_q8_0)};
+static const char vbias[] = {8, 16, (char)128};
+
+/* The 16 bytes at p in each 128-bit lane, the odd lanes shifted right by 4, masked to nibbles:
+ * qa_nibbles' 32 levels in both 256-bit halves. */
+QV_INLINE __m512i nibbles2(const uint8_t *p) {
+    __m512i b = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)p));
+    b = _mm512_srlv_epi64(b, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0));
+    return _mm512_and_si512(b, _mm512_set1_epi8(0x0F));
+}
+
+/* The block's 32 levels plus K, as unsigned bytes in both halves. */
+QV_INLINE __m512i unsigned_levels(const int type, const char *blk) {
+    if (type == V_Q8_0) {
+        const __m512i q = _mm512_broadcast_i64x4(qa_load(((const block_q8_0 *)blk)->qs));
+        return _mm512_xor_si512(q, _mm512_set1_epi8((char)0x80));
+    }
+    if (type == V_Q4_0) return nibbles2(((const block_q4_0 *)blk)->qs);
+    const block_q5_0 *x = (const block_q5_0 *)blk;
+    uint32_t h;
+    memcpy(&h, x->qh, 4);
+    const __mmask64 hi = _cvtu64_mask64((uint64_t)h | (uint64_t)h << 32);
+    const __m512i n = nibbles2(x->qs);
+    return _mm512_mask_add_epi8(n, hi, n, _mm512_set1_epi8(0x10));
+}
+
+/* Two tokens' 32-byte blocks in the halves of one register. */
+QV_INLINE __m512i load_pair(const block_q8_0 *a, const block_q8_0 *b) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(qa_load(a->qs)), qa_load(b->qs), 1);
+}
+
+QV_INLINE void tile_signed_vnni(const int type, const int R, const int P, int64_t nb, const char *w,
+                                size_t w_rs, const char *y, size_t y_rs, float *out, int64_t out_rs) {
+    const size_t wb = vblock[type];
+    const __m512i kb = _mm512_set1_epi8(vbias[type]);
+    __m512 acc[4][4];
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int p = 0; p < P; p++) acc[r][p] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m512i yv[4], bias[4];
+        __m512 dy[4]; /* d_y of token 2p in the low half, of 2p + 1 in the high */
+        UNROLL for (int p = 0; p < P; p++) {
+            const block_q8_0 *y0 = (const block_q8_0 *)(y + (size_t)(2 * p) * y_rs) + b;
+            const block_q8_0 *y1 = (const block_q8_0 *)(y + (size_t)(2 * p + 1) * y_rs) + b;
+            yv[p] = load_pair(y0, y1);
+            bias[p] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), kb, yv[p]));
+            /* both f16 scales in one conversion, spread to the halves by one permute */
+            const uint32_t two = (uint32_t)y0->d | (uint32_t)y1->d << 16;
+            dy[p] = _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+                                          _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128((int)two))));
+        }
+        /* the rows' f16 scales (d leads every block) in one conversion */
+        float dw[4] __attribute__((aligned(16)));
+        uint16_t hw[4] = {0, 0, 0, 0};
+        UNROLL for (int r = 0; r < R; r++) memcpy(&hw[r], w + (size_t)r * w_rs + (size_t)b * wb, 2);
+        uint64_t packed;
+        memcpy(&packed, hw, sizeof packed);
+        _mm_store_ps(dw, _mm_cvtph_ps(_mm_cvtsi64_si128((long long)packed)));
+        UNROLL for (int r = 0; r < R; r++) {
+            const __m512i u = unsigned_levels(type, w + (size_t)r * w_rs + (size_t)b * wb);
+            const __m512 d = _mm512_set1_ps(dw[r]);
+            UNROLL for (int p = 0; p < P; p++) {
+                const __m512i s = _mm512_dpbusd_epi32(bias[p], u, yv[p]);
+                acc[r][p] = _mm512_fmadd_ps(_mm512_mul_ps(d, dy[p]), _mm512_cvtepi32_ps(s), acc[r][p]);
+            }
+        }
+    }
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int p = 0; p < P; p++) {
+        out[(2 * p) * out_rs + r] = qa_hsum_ps(_mm512_castps512_ps256(acc[r][p]));
+        out[(2 * p + 1) * out_rs + r] = qa_hsum_ps(_mm512_extractf32x8_ps(acc[r][p], 1));
+    }
+}
+
+/* ---- instances and driver ---------------------------------------------------------------------- */
+
+typedef void (*vtile_fn)(int64_t nb, const char *w, size_t w_rs, const char *y, size_t y_rs, float *out,
+                         int64_t out_rs);
+
+#define VTILE(name, type, R, P)                                                                   \
+    static void name##_##R##x##P(int64_t nb, const char *w, size_t w_rs, const char *y,          \
+                                 size_t y_rs, float *out, int64_t out_rs) {                       \
+        tile_signed_vnni(type, R, P, nb, w, w_rs, y, y_rs, out, out_rs);                          \
+    }
+
+enum { VR = 4, VP = 4 }; /* 4 rows x 4 pairs (8 tokens): 16 accumulators of 32 registers */
+
+/* Tiles of VR rows (then single rows) x up to VP token pairs over an even number of tokens. */
+static void vdrive(const vtile_fn *full, const vtile_fn *one, int64_t nb, const char *w, size_t w_rs,
+                   int64_t nrows, const char *y, size_t y_rs, int64_t npairs, float *out, int64_t out_rs) {
+    for (int64_t r = 0; r < nrows;) {
+        const bool whole = nrows - r >= VR;
+        const vtile_fn *t = whole ? full : one;
+        const char *wr = w + (size_t)r * w_rs;
+        for (int64_t p = 0; p < npairs; p += VP) {
+            const int64_t q = npairs - p < VP ? npairs - p : VP;
+            t[q - 1](nb, wr, w_rs, y + (size_t)(2 * p) * y_rs, y_rs, out + 2 * p * out_rs + r, out_rs);
+        }
+        r += whole ? VR : 1;
+    }
+}
+
+#define VGEMM_DEF(name, type)                                                                     \
+    VTILE(name, type, 4, 1)                                                                       \
+    VTILE(name, type, 4, 2)                                                                       \
+    VTILE(name, type, 4, 3)                                                                       \
+    VTILE(name, type, 4, 4)                                                                       \
+    VTILE(name, type, 1, 1)                                                                       \
+    VTILE(name, type, 1, 2)                                                                       \
+    VTILE(name, type, 1, 3)                                                                       \
+    VTILE(name, type, 1, 4)                                                                       \
+    void quant_gemm_##name##_vnni(int64_t k, const void *w, size_t w_rs, int64_t nrows,          \
+                                  const void *y, size_t y_rs, int64_t ntok, float *out,           \
+                                  int64_t out_rs) {                                               \
+        static const vtile_fn full[VP] = {name##_4x1, name##_4x2, name##_4x3, name##_4x4};        \
+        static const vtile_fn one[VP] = {name##_1x1, name##_1x2, name##_1x3, name##_1x4};         \
+        const int64_t even = ntok & ~(int64_t)1;                                                  \
+        vdrive(full, one, k / QK_32, w, w_rs, nrows, y, y_rs, even / 2, out, out_rs);             \
+        if (even < ntok)                                                                          \
+            quant_gemm_##name##_avx2(k, w, w_rs, nrows, (const char *)y + (size_t)even * y_rs,    \
+                                     y_rs, 1, out + even * out_rs, out_rs);                       \
+    }
+
+VGEMM_DEF(q4_0, V_Q4_0)
+VGEMM_DEF(q5_0, V_Q5_0)
+VGEMM_DEF(q8_0, V_Q8_0)
