@@ -53,24 +53,50 @@ QV_INLINE __m512i load_pair(const block_q8_0 *a, const block_q8_0 *b) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(qa_load(a->qs)), qa_load(b->qs), 1);
 }
 
+enum {
+    VR = 4, /* rows of a tile */
+    VP = 4, /* token pairs of a tile: 4 x 4 accumulators of the 32 registers */
+    /* products with at most this many blocks a row make each group of VP pairs once (on the
+     * stack, 96 KiB at most) for all the row tiles, instead of once a tile */
+    PACK_BLOCKS = 128
+};
+
+/* A pair of tokens' block as the tiles use it: both activation blocks, -K times their sums of
+ * four, and d_y of each token over its half. */
+typedef struct vpair {
+    __m512i y, bias;
+    __m512 dy;
+} vpair;
+
+QV_INLINE vpair make_pair(const int type, const block_q8_0 *y0, const block_q8_0 *y1) {
+    vpair v;
+    v.y = load_pair(y0, y1);
+    v.bias = _mm512_sub_epi32(_mm512_setzero_si512(),
+                              _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(vbias[type]), v.y));
+    /* both f16 scales in one conversion, spread to the halves by one permute */
+    const uint32_t two = (uint32_t)y0->d | (uint32_t)y1->d << 16;
+    v.dy = _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+                                 _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128((int)two))));
+    return v;
+}
+
+/* R rows x P token pairs. The pairs come made (pk[b * VP + p], see pack_pairs) or, where pk is
+ * NULL, are made here from the tokens' blocks each step. */
 QV_INLINE void tile_signed_vnni(const int type, const int R, const int P, int64_t nb, const char *w,
-                                size_t w_rs, const char *y, size_t y_rs, float *out, int64_t out_rs) {
+                                size_t w_rs, const char *y, size_t y_rs, const vpair *pk, float *out,
+                                int64_t out_rs) {
     const size_t wb = vblock[type];
-    const __m512i kb = _mm512_set1_epi8(vbias[type]);
     __m512 acc[4][4];
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int p = 0; p < P; p++) acc[r][p] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        __m512i yv[4], bias[4];
-        __m512 dy[4]; /* d_y of token 2p in the low half, of 2p + 1 in the high */
+        vpair yp[4];
         UNROLL for (int p = 0; p < P; p++) {
-            const block_q8_0 *y0 = (const block_q8_0 *)(y + (size_t)(2 * p) * y_rs) + b;
-            const block_q8_0 *y1 = (const block_q8_0 *)(y + (size_t)(2 * p + 1) * y_rs) + b;
-            yv[p] = load_pair(y0, y1);
-            bias[p] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), kb, yv[p]));
-            /* both f16 scales in one conversion, spread to the halves by one permute */
-            const uint32_t two = (uint32_t)y0->d | (uint32_t)y1->d << 16;
-            dy[p] = _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
-                                          _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128((int)two))));
+            if (pk) {
+                yp[p] = pk[b * VP + p];
+            } else {
+                yp[p] = make_pair(type, (const block_q8_0 *)(y + (size_t)(2 * p) * y_rs) + b,
+                                  (const block_q8_0 *)(y + (size_t)(2 * p + 1) * y_rs) + b);
+            }
         }
         /* the rows' f16 scales (d leads every block) in one conversion */
         float dw[4] __attribute__((aligned(16)));
@@ -83,8 +109,8 @@ QV_INLINE void tile_signed_vnni(const int type, const int R, const int P, int64_
             const __m512i u = unsigned_levels(type, w + (size_t)r * w_rs + (size_t)b * wb);
             const __m512 d = _mm512_set1_ps(dw[r]);
             UNROLL for (int p = 0; p < P; p++) {
-                const __m512i s = _mm512_dpbusd_epi32(bias[p], u, yv[p]);
-                acc[r][p] = _mm512_fmadd_ps(_mm512_mul_ps(d, dy[p]), _mm512_cvtepi32_ps(s), acc[r][p]);
+                const __m512i s = _mm512_dpbusd_epi32(yp[p].bias, u, yp[p].y);
+                acc[r][p] = _mm512_fmadd_ps(_mm512_mul_ps(d, yp[p].dy), _mm512_cvtepi32_ps(s), acc[r][p]);
             }
         }
     }
@@ -96,29 +122,61 @@ QV_INLINE void tile_signed_vnni(const int type, const int R, const int P, int64_
 
 /* ---- instances and driver ---------------------------------------------------------------------- */
 
-typedef void (*vtile_fn)(int64_t nb, const char *w, size_t w_rs, const char *y, size_t y_rs, float *out,
-                         int64_t out_rs);
+typedef void (*vtile_fn)(int64_t nb, const char *w, size_t w_rs, const char *y, size_t y_rs,
+                         const vpair *pk, float *out, int64_t out_rs);
 
 #define VTILE(name, type, R, P)                                                                   \
     static void name##_##R##x##P(int64_t nb, const char *w, size_t w_rs, const char *y,          \
-                                 size_t y_rs, float *out, int64_t out_rs) {                       \
-        tile_signed_vnni(type, R, P, nb, w, w_rs, y, y_rs, out, out_rs);                          \
+                                 size_t y_rs, const vpair *pk, float *out, int64_t out_rs) {      \
+        tile_signed_vnni(type, R, P, nb, w, w_rs, y, y_rs, pk, out, out_rs);                      \
     }
 
-enum { VR = 4, VP = 4 }; /* 4 rows x 4 pairs (8 tokens): 16 accumulators of 32 registers */
+/* pk[b * VP + p] for the group's q pairs from y (token 2p and 2p + 1), every block. */
+static void pack_pairs(const int type, int64_t nb, const char *y, size_t y_rs, int64_t q, vpair *pk) {
+    for (int64_t p = 0; p < q; p++) {
+        const block_q8_0 *y0 = (const block_q8_0 *)(y + (size_t)(2 * p) * y_rs);
+        const block_q8_0 *y1 = (const block_q8_0 *)(y + (size_t)(2 * p + 1) * y_rs);
+        for (int64_t b = 0; b < nb; b++) pk[b * VP + p] = make_pair(type, y0 + b, y1 + b);
+    }
+}
 
-/* Tiles of VR rows (then single rows) x up to VP token pairs over an even number of tokens. */
-static void vdrive(const vtile_fn *full, const vtile_fn *one, int64_t nb, const char *w, size_t w_rs,
-                   int64_t nrows, const char *y, size_t y_rs, int64_t npairs, float *out, int64_t out_rs) {
+/* The groups' row tiles: VR rows at a time, then single rows. */
+static void run_rows(const vtile_fn *full, const vtile_fn *one, int64_t q, int64_t nb, const char *w,
+                     size_t w_rs, int64_t nrows, const char *yg, size_t y_rs, const vpair *made, float *o,
+                     int64_t out_rs) {
     for (int64_t r = 0; r < nrows;) {
         const bool whole = nrows - r >= VR;
-        const vtile_fn *t = whole ? full : one;
-        const char *wr = w + (size_t)r * w_rs;
-        for (int64_t p = 0; p < npairs; p += VP) {
-            const int64_t q = npairs - p < VP ? npairs - p : VP;
-            t[q - 1](nb, wr, w_rs, y + (size_t)(2 * p) * y_rs, y_rs, out + 2 * p * out_rs + r, out_rs);
-        }
+        (whole ? full : one)[q - 1](nb, w + (size_t)r * w_rs, w_rs, yg, y_rs, made, o + r, out_rs);
         r += whole ? VR : 1;
+    }
+}
+
+/* Groups of up to VP token pairs (an even number of tokens) against all rows, each group made
+ * once on the stack (nb <= PACK_BLOCKS). */
+static void vdrive_packed(const int type, const vtile_fn *full, const vtile_fn *one, int64_t nb,
+                          const char *w, size_t w_rs, int64_t nrows, const char *y, size_t y_rs,
+                          int64_t npairs, float *out, int64_t out_rs) {
+    vpair pk[PACK_BLOCKS * VP];
+    for (int64_t p = 0; p < npairs; p += VP) {
+        const int64_t q = npairs - p < VP ? npairs - p : VP;
+        const char *yg = y + (size_t)(2 * p) * y_rs;
+        pack_pairs(type, nb, yg, y_rs, q, pk);
+        run_rows(full, one, q, nb, w, w_rs, nrows, yg, y_rs, pk, out + 2 * p * out_rs, out_rs);
+    }
+}
+
+/* As vdrive_packed for any nb, each tile making its pairs as it goes. */
+static void vdrive(const int type, const vtile_fn *full, const vtile_fn *one, int64_t nb, const char *w,
+                   size_t w_rs, int64_t nrows, const char *y, size_t y_rs, int64_t npairs, float *out,
+                   int64_t out_rs) {
+    if (nb <= PACK_BLOCKS) {
+        vdrive_packed(type, full, one, nb, w, w_rs, nrows, y, y_rs, npairs, out, out_rs);
+        return;
+    }
+    for (int64_t p = 0; p < npairs; p += VP) {
+        const int64_t q = npairs - p < VP ? npairs - p : VP;
+        run_rows(full, one, q, nb, w, w_rs, nrows, y + (size_t)(2 * p) * y_rs, y_rs, NULL, out + 2 * p * out_rs,
+                 out_rs);
     }
 }
 
@@ -137,7 +195,7 @@ static void vdrive(const vtile_fn *full, const vtile_fn *one, int64_t nb, const 
         static const vtile_fn full[VP] = {name##_4x1, name##_4x2, name##_4x3, name##_4x4};        \
         static const vtile_fn one[VP] = {name##_1x1, name##_1x2, name##_1x3, name##_1x4};         \
         const int64_t even = ntok & ~(int64_t)1;                                                  \
-        vdrive(full, one, k / QK_32, w, w_rs, nrows, y, y_rs, even / 2, out, out_rs);             \
+        vdrive(type, full, one, k / QK_32, w, w_rs, nrows, y, y_rs, even / 2, out, out_rs);       \
         if (even < ntok)                                                                          \
             quant_gemm_##name##_avx2(k, w, w_rs, nrows, (const char *)y + (size_t)even * y_rs,    \
                                      y_rs, 1, out + even * out_rs, out_rs);                       \
