@@ -1,12 +1,15 @@
 /* The machine's measured f32 FMA peak, for benchmarks that report a GEMM's share of it: every pool
  * thread runs a loop of independent 8-lane FMAs on registers only (12 accumulator chains, as many
- * as the GEMM's 6 x 16 tile, enough to cover the FMA latency on both pipes), all threads at once,
+ * as the GEMM's 6 x 16 tile, enough to cover the FMA latency on both pipes; 16-lane FMAs where
+ * the CPU has AVX-512), all threads at once,
  * and the figure is their total over the wall time of the slowest. Measured in the same run as the
  * GEMM, it moves with the clock and the load the GEMM sees. */
 #ifndef BORN_BENCH_FMA_PEAK_H
 #define BORN_BENCH_FMA_PEAK_H
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "bench_util.h"
 #include "core/thread_pool.h"
@@ -70,8 +73,63 @@ static float fma_peak_loop(int64_t iters) {
     return out[0] + out[7];
 }
 
+/* fma_peak_loop on 16 lanes (zmm registers), for CPUs with AVX-512. */
+__attribute__((target("avx512f"))) static float fma_peak_loop16(int64_t iters) {
+    float m = 0.999999f, d = 1e-7f, out[16];
+    __asm__ volatile(
+        "vbroadcastss %[m], %%zmm12\n\t"
+        "vbroadcastss %[d], %%zmm13\n\t"
+        "vmovaps %%zmm13, %%zmm0\n\t"
+        "vmovaps %%zmm13, %%zmm1\n\t"
+        "vmovaps %%zmm13, %%zmm2\n\t"
+        "vmovaps %%zmm13, %%zmm3\n\t"
+        "vmovaps %%zmm13, %%zmm4\n\t"
+        "vmovaps %%zmm13, %%zmm5\n\t"
+        "vmovaps %%zmm13, %%zmm6\n\t"
+        "vmovaps %%zmm13, %%zmm7\n\t"
+        "vmovaps %%zmm13, %%zmm8\n\t"
+        "vmovaps %%zmm13, %%zmm9\n\t"
+        "vmovaps %%zmm13, %%zmm10\n\t"
+        "vmovaps %%zmm13, %%zmm11\n\t"
+        ".p2align 5\n"
+        "1:\n\t"
+        "vfmadd132ps %%zmm12, %%zmm13, %%zmm0\n\t"
+        "vfmadd132ps %%zmm12, %%zmm13, %%zmm1\n\t"
+        "vfmadd132ps %%zmm12, %%zmm13, %%zmm2\n\t"
+        "vfmadd132ps %%zmm12, %%zmm13, %%zmm3\n\t"
+        "vfmadd132ps %%zmm12, %%zmm13, %%zmm4\n\t"
+        "vfmadd132ps %%zmm12, %%zmm13, %%zmm5\n\t"
+        "vfmadd132ps %%zmm12, %%zmm13, %%zmm6\n\t"
+        "vfmadd132ps %%zmm12, %%zmm13, %%zmm7\n\t"
+        "vfmadd132ps %%zmm12, %%zmm13, %%zmm8\n\t"
+        "vfmadd132ps %%zmm12, %%zmm13, %%zmm9\n\t"
+        "vfmadd132ps %%zmm12, %%zmm13, %%zmm10\n\t"
+        "vfmadd132ps %%zmm12, %%zmm13, %%zmm11\n\t"
+        "dec %[n]\n\t"
+        "jnz 1b\n\t"
+        "vaddps %%zmm1, %%zmm0, %%zmm0\n\t"
+        "vaddps %%zmm3, %%zmm2, %%zmm2\n\t"
+        "vaddps %%zmm5, %%zmm4, %%zmm4\n\t"
+        "vaddps %%zmm7, %%zmm6, %%zmm6\n\t"
+        "vaddps %%zmm9, %%zmm8, %%zmm8\n\t"
+        "vaddps %%zmm11, %%zmm10, %%zmm10\n\t"
+        "vaddps %%zmm2, %%zmm0, %%zmm0\n\t"
+        "vaddps %%zmm6, %%zmm4, %%zmm4\n\t"
+        "vaddps %%zmm10, %%zmm8, %%zmm8\n\t"
+        "vaddps %%zmm4, %%zmm0, %%zmm0\n\t"
+        "vaddps %%zmm8, %%zmm0, %%zmm0\n\t"
+        "vmovups %%zmm0, %[out]\n\t"
+        "vzeroupper\n\t"
+        : [n] "+r"(iters), [out] "=m"(out)
+        : [m] "m"(m), [d] "m"(d)
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+          "xmm10", "xmm11", "xmm12", "xmm13", "cc");
+    return out[0] + out[15];
+}
+
 typedef struct fma_peak_job {
     int64_t iters;
+    int wide; /* 16 lanes (zmm) rather than 8 */
     int nthreads; /* the team's size, as the pool ran it */
     volatile float sink[256];
 } fma_peak_job;
@@ -79,15 +137,13 @@ typedef struct fma_peak_job {
 static void fma_peak_thread(int tid, int nthreads, void *ctx) {
     fma_peak_job *j = ctx;
     j->nthreads = nthreads;
-    j->sink[tid & 255] = fma_peak_loop(j->iters);
+    j->sink[tid & 255] = j->wide ? fma_peak_loop16(j->iters) : fma_peak_loop(j->iters);
 }
 
-/* GFLOP/s of the FMA loop on all pool threads (born_set_num_threads), the best of `reps` runs of
- * about `seconds` each (a peak: on a loaded machine the median says more about the other
- * processes); 0 where the CPU has no AVX2 + FMA. */
-static double fma_peak_gflops(int reps, double seconds) {
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
-    fma_peak_job j = {.iters = 100000};
+/* GFLOP/s of the FMA loop of `wide` (0: 8 lanes, 1: 16) on all pool threads, the best of `reps`
+ * runs of about `seconds` each. */
+static double fma_peak_width(int wide, int reps, double seconds) {
+    fma_peak_job j = {.iters = 100000, .wide = wide};
     born_parallel_team(fma_peak_thread, &j); /* wakes the pool */
     double t0 = now();
     fma_peak_thread(0, 1, &j);
@@ -107,7 +163,18 @@ static double fma_peak_gflops(int reps, double seconds) {
     double best = t[0];
     for (int r = 1; r < reps; r++)
         if (t[r] < best) best = t[r];
-    return 2.0 * 8 * FMA_PEAK_CHAINS * (double)j.iters * nthreads / best / 1e9;
+    return 2.0 * (wide ? 16 : 8) * FMA_PEAK_CHAINS * (double)j.iters * nthreads / best / 1e9;
+}
+
+/* GFLOP/s of the FMA loop on all pool threads (born_set_num_threads), the best of `reps` runs of
+ * about `seconds` each (a peak: on a loaded machine the median says more about the other
+ * processes), at the widest vectors the CPU has (16 lanes with AVX-512, else 8) unless
+ * BORN_CPU=avx2 holds Born's kernels to 8; 0 where the CPU has no AVX2 + FMA. */
+static double fma_peak_gflops(int reps, double seconds) {
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
+    const char *level = getenv("BORN_CPU");
+    int wide = __builtin_cpu_supports("avx512f") && !(level && (strcmp(level, "avx2") == 0 || strcmp(level, "scalar") == 0));
+    return fma_peak_width(wide, reps, seconds);
 }
 #else
 static double fma_peak_gflops(int reps, double seconds) {
