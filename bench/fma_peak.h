@@ -17,113 +17,60 @@
 #if defined(__x86_64__) || defined(__i386__)
 enum { FMA_PEAK_CHAINS = 12 };
 
-/* 12 chains of `iters` FMAs each (acc = acc * m + d, which stays near 0.1: no denormals, no
- * overflow), written in assembly so that the compiler can neither merge the chains nor spill;
- * returns a value made of all of them. */
+/* The assembly of fma_peak_loop for the registers named R ("ymm" or "zmm"): 12 chains of
+ * `iters` FMAs each (acc = acc * m + d, which stays near 0.1: no denormals, no overflow), so that
+ * the compiler can neither merge the chains nor spill; their sum is stored to out. */
+#define FMA_PEAK_ASM(R)                                                                           \
+    "vbroadcastss %[m], %%" R "12\n\t"                                                            \
+    "vbroadcastss %[d], %%" R "13\n\t"                                                            \
+    "vmovaps %%" R "13, %%" R "0\n\t" "vmovaps %%" R "13, %%" R "1\n\t"                           \
+    "vmovaps %%" R "13, %%" R "2\n\t" "vmovaps %%" R "13, %%" R "3\n\t"                           \
+    "vmovaps %%" R "13, %%" R "4\n\t" "vmovaps %%" R "13, %%" R "5\n\t"                           \
+    "vmovaps %%" R "13, %%" R "6\n\t" "vmovaps %%" R "13, %%" R "7\n\t"                           \
+    "vmovaps %%" R "13, %%" R "8\n\t" "vmovaps %%" R "13, %%" R "9\n\t"                           \
+    "vmovaps %%" R "13, %%" R "10\n\t" "vmovaps %%" R "13, %%" R "11\n\t"                         \
+    ".p2align 5\n"                                                                                \
+    "1:\n\t"                                                                                      \
+    "vfmadd132ps %%" R "12, %%" R "13, %%" R "0\n\t"                                               \
+    "vfmadd132ps %%" R "12, %%" R "13, %%" R "1\n\t"                                               \
+    "vfmadd132ps %%" R "12, %%" R "13, %%" R "2\n\t"                                               \
+    "vfmadd132ps %%" R "12, %%" R "13, %%" R "3\n\t"                                               \
+    "vfmadd132ps %%" R "12, %%" R "13, %%" R "4\n\t"                                               \
+    "vfmadd132ps %%" R "12, %%" R "13, %%" R "5\n\t"                                               \
+    "vfmadd132ps %%" R "12, %%" R "13, %%" R "6\n\t"                                               \
+    "vfmadd132ps %%" R "12, %%" R "13, %%" R "7\n\t"                                               \
+    "vfmadd132ps %%" R "12, %%" R "13, %%" R "8\n\t"                                               \
+    "vfmadd132ps %%" R "12, %%" R "13, %%" R "9\n\t"                                               \
+    "vfmadd132ps %%" R "12, %%" R "13, %%" R "10\n\t"                                              \
+    "vfmadd132ps %%" R "12, %%" R "13, %%" R "11\n\t"                                              \
+    "dec %[n]\n\t"                                                                                \
+    "jnz 1b\n\t"                                                                                  \
+    "vaddps %%" R "1, %%" R "0, %%" R "0\n\t" "vaddps %%" R "3, %%" R "2, %%" R "2\n\t"            \
+    "vaddps %%" R "5, %%" R "4, %%" R "4\n\t" "vaddps %%" R "7, %%" R "6, %%" R "6\n\t"            \
+    "vaddps %%" R "9, %%" R "8, %%" R "8\n\t" "vaddps %%" R "11, %%" R "10, %%" R "10\n\t"         \
+    "vaddps %%" R "2, %%" R "0, %%" R "0\n\t" "vaddps %%" R "6, %%" R "4, %%" R "4\n\t"            \
+    "vaddps %%" R "10, %%" R "8, %%" R "8\n\t" "vaddps %%" R "4, %%" R "0, %%" R "0\n\t"           \
+    "vaddps %%" R "8, %%" R "0, %%" R "0\n\t"                                                     \
+    "vmovups %%" R "0, %[out]\n\t"                                                                \
+    "vzeroupper\n\t"
+
+#define FMA_PEAK_CLOBBERS                                                                         \
+    "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",      \
+        "xmm11", "xmm12", "xmm13", "cc"
+
+/* The 12 chains on 8 lanes; returns a value made of all of them. */
 static float fma_peak_loop(int64_t iters) {
     float m = 0.999999f, d = 1e-7f, out[8];
-    __asm__ volatile(
-        "vbroadcastss %[m], %%ymm12\n\t"
-        "vbroadcastss %[d], %%ymm13\n\t"
-        "vmovaps %%ymm13, %%ymm0\n\t"
-        "vmovaps %%ymm13, %%ymm1\n\t"
-        "vmovaps %%ymm13, %%ymm2\n\t"
-        "vmovaps %%ymm13, %%ymm3\n\t"
-        "vmovaps %%ymm13, %%ymm4\n\t"
-        "vmovaps %%ymm13, %%ymm5\n\t"
-        "vmovaps %%ymm13, %%ymm6\n\t"
-        "vmovaps %%ymm13, %%ymm7\n\t"
-        "vmovaps %%ymm13, %%ymm8\n\t"
-        "vmovaps %%ymm13, %%ymm9\n\t"
-        "vmovaps %%ymm13, %%ymm10\n\t"
-        "vmovaps %%ymm13, %%ymm11\n\t"
-        ".p2align 5\n"
-        "1:\n\t"
-        "vfmadd132ps %%ymm12, %%ymm13, %%ymm0\n\t"
-        "vfmadd132ps %%ymm12, %%ymm13, %%ymm1\n\t"
-        "vfmadd132ps %%ymm12, %%ymm13, %%ymm2\n\t"
-        "vfmadd132ps %%ymm12, %%ymm13, %%ymm3\n\t"
-        "vfmadd132ps %%ymm12, %%ymm13, %%ymm4\n\t"
-        "vfmadd132ps %%ymm12, %%ymm13, %%ymm5\n\t"
-        "vfmadd132ps %%ymm12, %%ymm13, %%ymm6\n\t"
-        "vfmadd132ps %%ymm12, %%ymm13, %%ymm7\n\t"
-        "vfmadd132ps %%ymm12, %%ymm13, %%ymm8\n\t"
-        "vfmadd132ps %%ymm12, %%ymm13, %%ymm9\n\t"
-        "vfmadd132ps %%ymm12, %%ymm13, %%ymm10\n\t"
-        "vfmadd132ps %%ymm12, %%ymm13, %%ymm11\n\t"
-        "dec %[n]\n\t"
-        "jnz 1b\n\t"
-        "vaddps %%ymm1, %%ymm0, %%ymm0\n\t"
-        "vaddps %%ymm3, %%ymm2, %%ymm2\n\t"
-        "vaddps %%ymm5, %%ymm4, %%ymm4\n\t"
-        "vaddps %%ymm7, %%ymm6, %%ymm6\n\t"
-        "vaddps %%ymm9, %%ymm8, %%ymm8\n\t"
-        "vaddps %%ymm11, %%ymm10, %%ymm10\n\t"
-        "vaddps %%ymm2, %%ymm0, %%ymm0\n\t"
-        "vaddps %%ymm6, %%ymm4, %%ymm4\n\t"
-        "vaddps %%ymm10, %%ymm8, %%ymm8\n\t"
-        "vaddps %%ymm4, %%ymm0, %%ymm0\n\t"
-        "vaddps %%ymm8, %%ymm0, %%ymm0\n\t"
-        "vmovups %%ymm0, %[out]\n\t"
-        "vzeroupper\n\t"
-        : [n] "+r"(iters), [out] "=m"(out)
-        : [m] "m"(m), [d] "m"(d)
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-          "xmm10", "xmm11", "xmm12", "xmm13", "cc");
+    __asm__ volatile(FMA_PEAK_ASM("ymm") : [n] "+r"(iters), [out] "=m"(out) : [m] "m"(m), [d] "m"(d)
+                     : FMA_PEAK_CLOBBERS);
     return out[0] + out[7];
 }
 
-/* fma_peak_loop on 16 lanes (zmm registers), for CPUs with AVX-512. */
+/* The same on 16 lanes (zmm registers), for CPUs with AVX-512. */
 __attribute__((target("avx512f"))) static float fma_peak_loop16(int64_t iters) {
     float m = 0.999999f, d = 1e-7f, out[16];
-    __asm__ volatile(
-        "vbroadcastss %[m], %%zmm12\n\t"
-        "vbroadcastss %[d], %%zmm13\n\t"
-        "vmovaps %%zmm13, %%zmm0\n\t"
-        "vmovaps %%zmm13, %%zmm1\n\t"
-        "vmovaps %%zmm13, %%zmm2\n\t"
-        "vmovaps %%zmm13, %%zmm3\n\t"
-        "vmovaps %%zmm13, %%zmm4\n\t"
-        "vmovaps %%zmm13, %%zmm5\n\t"
-        "vmovaps %%zmm13, %%zmm6\n\t"
-        "vmovaps %%zmm13, %%zmm7\n\t"
-        "vmovaps %%zmm13, %%zmm8\n\t"
-        "vmovaps %%zmm13, %%zmm9\n\t"
-        "vmovaps %%zmm13, %%zmm10\n\t"
-        "vmovaps %%zmm13, %%zmm11\n\t"
-        ".p2align 5\n"
-        "1:\n\t"
-        "vfmadd132ps %%zmm12, %%zmm13, %%zmm0\n\t"
-        "vfmadd132ps %%zmm12, %%zmm13, %%zmm1\n\t"
-        "vfmadd132ps %%zmm12, %%zmm13, %%zmm2\n\t"
-        "vfmadd132ps %%zmm12, %%zmm13, %%zmm3\n\t"
-        "vfmadd132ps %%zmm12, %%zmm13, %%zmm4\n\t"
-        "vfmadd132ps %%zmm12, %%zmm13, %%zmm5\n\t"
-        "vfmadd132ps %%zmm12, %%zmm13, %%zmm6\n\t"
-        "vfmadd132ps %%zmm12, %%zmm13, %%zmm7\n\t"
-        "vfmadd132ps %%zmm12, %%zmm13, %%zmm8\n\t"
-        "vfmadd132ps %%zmm12, %%zmm13, %%zmm9\n\t"
-        "vfmadd132ps %%zmm12, %%zmm13, %%zmm10\n\t"
-        "vfmadd132ps %%zmm12, %%zmm13, %%zmm11\n\t"
-        "dec %[n]\n\t"
-        "jnz 1b\n\t"
-        "vaddps %%zmm1, %%zmm0, %%zmm0\n\t"
-        "vaddps %%zmm3, %%zmm2, %%zmm2\n\t"
-        "vaddps %%zmm5, %%zmm4, %%zmm4\n\t"
-        "vaddps %%zmm7, %%zmm6, %%zmm6\n\t"
-        "vaddps %%zmm9, %%zmm8, %%zmm8\n\t"
-        "vaddps %%zmm11, %%zmm10, %%zmm10\n\t"
-        "vaddps %%zmm2, %%zmm0, %%zmm0\n\t"
-        "vaddps %%zmm6, %%zmm4, %%zmm4\n\t"
-        "vaddps %%zmm10, %%zmm8, %%zmm8\n\t"
-        "vaddps %%zmm4, %%zmm0, %%zmm0\n\t"
-        "vaddps %%zmm8, %%zmm0, %%zmm0\n\t"
-        "vmovups %%zmm0, %[out]\n\t"
-        "vzeroupper\n\t"
-        : [n] "+r"(iters), [out] "=m"(out)
-        : [m] "m"(m), [d] "m"(d)
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-          "xmm10", "xmm11", "xmm12", "xmm13", "cc");
+    __asm__ volatile(FMA_PEAK_ASM("zmm") : [n] "+r"(iters), [out] "=m"(out) : [m] "m"(m), [d] "m"(d)
+                     : FMA_PEAK_CLOBBERS);
     return out[0] + out[15];
 }
 

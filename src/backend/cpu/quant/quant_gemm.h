@@ -29,27 +29,22 @@ typedef void (*quant_gemm_fn)(int64_t k, const void *w, size_t w_rs, int64_t nro
  * (then callers use vec_dot per output). */
 quant_gemm_fn quant_gemm_of(born_dtype dtype);
 
-#define QUANT_DECLARE_GEMM(name)                                                                  \
-    void quant_gemm_##name##_avx2(int64_t k, const void *w, size_t w_rs, int64_t nrows,          \
-                                  const void *y, size_t y_rs, int64_t ntok, float *out,           \
-                                  int64_t out_rs);
-QUANT_DECLARE_GEMM(q4_0)
-QUANT_DECLARE_GEMM(q4_1)
-QUANT_DECLARE_GEMM(q5_0)
-QUANT_DECLARE_GEMM(q8_0)
-QUANT_DECLARE_GEMM(q4_K)
-QUANT_DECLARE_GEMM(q6_K)
+/* quant_gemm_<type>_<isa>: the AVX2 tiles of every tiled type (quant_gemm_avx2.c,
+ * quant_gemm_k_avx2.c), and the AVX-512 VNNI tiles of the signed-level types (quant_gemm_vnni.c:
+ * token pairs in one register, the same bits as the AVX2 tiles). */
+#define QUANT_DECLARE_GEMM(name, isa)                                                             \
+    void quant_gemm_##name##_##isa(int64_t k, const void *w, size_t w_rs, int64_t nrows,         \
+                                   const void *y, size_t y_rs, int64_t ntok, float *out,          \
+                                   int64_t out_rs);
+QUANT_DECLARE_GEMM(q4_0, avx2)
+QUANT_DECLARE_GEMM(q4_1, avx2)
+QUANT_DECLARE_GEMM(q5_0, avx2)
+QUANT_DECLARE_GEMM(q8_0, avx2)
+QUANT_DECLARE_GEMM(q4_K, avx2)
+QUANT_DECLARE_GEMM(q6_K, avx2)
+QUANT_DECLARE_GEMM(q4_0, vnni)
+QUANT_DECLARE_GEMM(q5_0, vnni)
+QUANT_DECLARE_GEMM(q8_0, vnni)
 #undef QUANT_DECLARE_GEMM
-
-/* The AVX-512 VNNI tiles of the signed-level types (quant_gemm_vnni.c): token pairs in one
- * register, the same bits as the AVX2 tiles. */
-#define QUANT_DECLARE_GEMM_VNNI(name)                                                             \
-    void quant_gemm_##name##_vnni(int64_t k, const void *w, size_t w_rs, int64_t nrows,          \
-                                  const void *y, size_t y_rs, int64_t ntok, float *out,           \
-                                  int64_t out_rs);
-QUANT_DECLARE_GEMM_VNNI(q4_0)
-QUANT_DECLARE_GEMM_VNNI(q5_0)
-QUANT_DECLARE_GEMM_VNNI(q8_0)
-#undef QUANT_DECLARE_GEMM_VNNI
 
 #endif
