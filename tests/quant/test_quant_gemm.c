@@ -119,7 +119,7 @@ TEST(quant_gemm_matches_vec_dot_and_reference) {
         check_type(t, gemm, 6, 5, k, true);
         check_type(t, gemm, 7, 6, k, false); /* 4 + 2 tokens: the two-token edge tiles */
         check_type(t, gemm, 1, 1, quant_traits_of(t)->block, true);
-        /* long rows: past the 128 blocks whose token pairs the VNNI tiles make up front */
+        /* long rows: past the 96 blocks whose token pairs the VNNI tiles make up front */
         check_type(t, gemm, 5, 9, 129 * quant_traits_of(t)->block, true);
     }
     /* types without one fall back to vec_dot */

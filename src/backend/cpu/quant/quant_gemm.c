@@ -9,6 +9,7 @@ quant_gemm_fn quant_gemm_of(born_dtype dtype) {
     if (cpu_get_level() >= CPU_LEVEL_AVX512 && cpu_features_get()->avx512_vnni) {
         switch (dtype) {
         case BORN_Q4_0: return quant_gemm_q4_0_vnni;
+        case BORN_Q4_1: return quant_gemm_q4_1_vnni;
         case BORN_Q5_0: return quant_gemm_q5_0_vnni;
         case BORN_Q8_0: return quant_gemm_q8_0_vnni;
         default: break;

@@ -1,17 +1,18 @@
-/* AVX-512 VNNI tiles of the quantized products for the signed-level types (Q4_0, Q5_0, Q8_0;
- * see quant_gemm.h), chosen over the AVX2 ones where the CPU has AVX-512 VNNI.
+/* AVX-512 VNNI tiles of the quantized products for Q4_0, Q4_1, Q5_0 and Q8_0 (see
+ * quant_gemm.h), chosen over the AVX2 ones where the CPU has AVX-512 VNNI.
  *
- * A tile is R weight rows x P pairs of tokens. A pair's two Q8_0 activation blocks share one
- * 512-bit register (token c in the low 256 bits, c + 1 in the high), and a weight block's 32
- * levels fill both halves, so one vpdpbusd makes both tokens' block products: each int32 lane
- * is the sum of four adjacent byte products, the lanes of the AVX2 path's maddubs + madd. The
- * weights go in as unsigned bytes u = level + K (K = 8, 16, 128 for Q4_0, Q5_0, Q8_0) and the
- * accumulator starts at -K times the sum of the four activation bytes, so each lane is exactly
- * the signed dot of the AVX2 path (which never saturates there). The scale d_w d_y (exact in f32)
- * and the fused multiply-add into one f32 accumulator per output, block by block in order, are
- * the AVX2 vec_dot's lane by lane, and each half is reduced as vec_dot reduces its register: so
- * every output has the bits of vec_dot, as the AVX2 tiles do. A token left over when a product
- * has an odd count goes through the AVX2 tiles (same bits). */
+ * A tile is R weight rows x P pairs of tokens. A pair's two activation blocks (Q8_0, or Q8_1 for
+ * Q4_1) share one 512-bit register (token c in the low 256 bits, c + 1 in the high), and a weight
+ * block's 32 levels fill both halves, so one vpdpbusd makes both tokens' block products: each
+ * int32 lane is the sum of four adjacent byte products, the lanes of the AVX2 path's maddubs +
+ * madd. The weights go in as unsigned bytes u = level + K (K = 8, 16, 128 for Q4_0, Q5_0, Q8_0;
+ * Q4_1's levels are unsigned already, K = 0) and the accumulator starts at -K times the sum of
+ * the four activation bytes, so each lane is exactly the dot of the AVX2 path (which never
+ * saturates there). The scale d_w d_y (exact in f32) and the fused multiply-add into one f32
+ * accumulator per output, block by block in order, are the AVX2 vec_dot's lane by lane, Q4_1's min
+ * term is its fused sum too (see tile_vnni), and each half is reduced as vec_dot reduces its
+ * register: so every output has the bits of vec_dot, as the AVX2 tiles do. A token left over when
+ * a product has an odd count goes through the AVX2 tiles (same bits). */
 #include <immintrin.h>
 
 #include "backend/cpu/quant/quant_avx2.h"
@@ -20,10 +21,10 @@
 #define QV_INLINE static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 8")
 
-enum { V_Q4_0, V_Q5_0, V_Q8_0 };
+enum { V_Q4_0, V_Q5_0, V_Q8_0, V_Q4_1 };
 
-static const size_t vblock[] = {sizeof(block_q4_0), sizeof(block_q5_0), sizeof(block_q8_0)};
-static const char vbias[] = {8, 16, (char)128};
+static const size_t vblock[] = {sizeof(block_q4_0), sizeof(block_q5_0), sizeof(block_q8_0), sizeof(block_q4_1)};
+static const char vbias[] = {8, 16, (char)128, 0};
 
 /* The 16 bytes at p in each 128-bit lane, the odd lanes shifted right by 4, masked to nibbles:
  * qa_nibbles' 32 levels in both 256-bit halves. */
@@ -40,6 +41,7 @@ QV_INLINE __m512i unsigned_levels(const int type, const char *blk) {
         return _mm512_xor_si512(q, _mm512_set1_epi8((char)0x80));
     }
     if (type == V_Q4_0) return nibbles2(((const block_q4_0 *)blk)->qs);
+    if (type == V_Q4_1) return nibbles2(((const block_q4_1 *)blk)->qs);
     const block_q5_0 *x = (const block_q5_0 *)blk;
     uint32_t h;
     memcpy(&h, x->qh, 4);
@@ -48,63 +50,97 @@ QV_INLINE __m512i unsigned_levels(const int type, const char *blk) {
     return _mm512_mask_add_epi8(n, hi, n, _mm512_set1_epi8(0x10));
 }
 
-/* Two tokens' 32-byte blocks in the halves of one register. */
-QV_INLINE __m512i load_pair(const block_q8_0 *a, const block_q8_0 *b) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(qa_load(a->qs)), qa_load(b->qs), 1);
+/* Two tokens' 32 activation bytes (at qs) in the halves of one register. */
+QV_INLINE __m512i load_pair(const int8_t *a, const int8_t *b) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(qa_load(a)), qa_load(b), 1);
 }
 
 enum {
     VR = 4, /* rows of a tile */
     VP = 4, /* token pairs of a tile: 4 x 4 accumulators of the 32 registers */
-    /* products with at most this many blocks a row make each group of VP pairs once (on the
-     * stack, 96 KiB at most) for all the row tiles, instead of once a tile */
-    PACK_BLOCKS = 128
+    /* products with at most this many blocks a row (k <= 3072) make each group of VP pairs once
+     * (on the stack, 96 KiB) for all the row tiles, instead of once a tile */
+    PACK_BLOCKS = 96
 };
 
 /* A pair of tokens' block as the tiles use it: both activation blocks, -K times their sums of
- * four, and d_y of each token over its half. */
+ * four (zero for Q4_1), d_y of each token over its half, and for Q4_1 (Q8_1 activations) the
+ * tokens' f16 s as (s_0, s_1) four times, the lanes of the rows' min terms (see the tile). */
 typedef struct vpair {
     __m512i y, bias;
     __m512 dy;
+    __m256 sy;
 } vpair;
 
-QV_INLINE vpair make_pair(const int type, const block_q8_0 *y0, const block_q8_0 *y1) {
+/* Activations of the type's vec_dot: Q8_1 (d, s, qs) for Q4_1, else Q8_0 (d, qs). */
+QV_INLINE size_t act_block(const int type) { return type == V_Q4_1 ? sizeof(block_q8_1) : sizeof(block_q8_0); }
+
+/* The pair from two tokens' blocks (byte pointers to them). */
+QV_INLINE vpair make_pair(const int type, const char *y0, const char *y1) {
     vpair v;
-    v.y = load_pair(y0, y1);
+    const size_t qs = type == V_Q4_1 ? offsetof(block_q8_1, qs) : offsetof(block_q8_0, qs);
+    v.y = load_pair((const int8_t *)(y0 + qs), (const int8_t *)(y1 + qs));
     v.bias = _mm512_sub_epi32(_mm512_setzero_si512(),
                               _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(vbias[type]), v.y));
-    /* both f16 scales in one conversion, spread to the halves by one permute */
-    const uint32_t two = (uint32_t)y0->d | (uint32_t)y1->d << 16;
+    /* both f16 scales in one conversion, spread to the halves by one permute (d leads both
+     * block types, s follows it in Q8_1) */
+    uint16_t d0, d1;
+    memcpy(&d0, y0, 2);
+    memcpy(&d1, y1, 2);
+    const uint32_t two = (uint32_t)d0 | (uint32_t)d1 << 16;
     v.dy = _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
                                  _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128((int)two))));
+    v.sy = _mm256_setzero_ps();
+    if (type == V_Q4_1) {
+        uint16_t s0, s1;
+        memcpy(&s0, y0 + 2, 2);
+        memcpy(&s1, y1 + 2, 2);
+        const __m128 s = _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)s0 | (uint32_t)s1 << 16)));
+        v.sy = _mm256_permutexvar_ps(_mm256_setr_epi32(0, 1, 0, 1, 0, 1, 0, 1), _mm256_castps128_ps256(s));
+    }
     return v;
 }
 
 /* R rows x P token pairs. The pairs come made (pk[b * VP + p], see pack_pairs) or, where pk is
- * NULL, are made here from the tokens' blocks each step. */
-QV_INLINE void tile_signed_vnni(const int type, const int R, const int P, int64_t nb, const char *w,
-                                size_t w_rs, const char *y, size_t y_rs, const vpair *pk, float *out,
-                                int64_t out_rs) {
-    const size_t wb = vblock[type];
+ * NULL, are made here from the tokens' blocks each step. Q4_1's min term, vec_dot's fused
+ * fmaf(m_w, s_y, sum) block by block, is kept for the R rows and a pair's two tokens in one
+ * 8-lane register, lane 2 r + t, by one fused multiply-add of (m_w of row r) and (s_y of token
+ * t) a pair and block: lane for lane vec_dot's operation. */
+QV_INLINE void tile_vnni(const int type, const int R, const int P, int64_t nb, const char *w, size_t w_rs,
+                         const char *y, size_t y_rs, const vpair *pk, float *out, int64_t out_rs) {
+    const size_t wb = vblock[type], yb = act_block(type);
     __m512 acc[4][4];
-    UNROLL for (int r = 0; r < R; r++) UNROLL for (int p = 0; p < P; p++) acc[r][p] = _mm512_setzero_ps();
+    __m256 sm[4];
+    UNROLL for (int p = 0; p < P; p++) {
+        sm[p] = _mm256_setzero_ps();
+        UNROLL for (int r = 0; r < R; r++) acc[r][p] = _mm512_setzero_ps();
+    }
     for (int64_t b = 0; b < nb; b++) {
         vpair yp[4];
         UNROLL for (int p = 0; p < P; p++) {
             if (pk) {
                 yp[p] = pk[b * VP + p];
             } else {
-                yp[p] = make_pair(type, (const block_q8_0 *)(y + (size_t)(2 * p) * y_rs) + b,
-                                  (const block_q8_0 *)(y + (size_t)(2 * p + 1) * y_rs) + b);
+                yp[p] = make_pair(type, y + (size_t)(2 * p) * y_rs + (size_t)b * yb,
+                                  y + (size_t)(2 * p + 1) * y_rs + (size_t)b * yb);
             }
         }
-        /* the rows' f16 scales (d leads every block) in one conversion */
+        /* the rows' f16 scales (d leads every block) in one conversion; Q4_1's m after it */
         float dw[4] __attribute__((aligned(16)));
-        uint16_t hw[4] = {0, 0, 0, 0};
-        UNROLL for (int r = 0; r < R; r++) memcpy(&hw[r], w + (size_t)r * w_rs + (size_t)b * wb, 2);
+        uint16_t hw[4] = {0, 0, 0, 0}, hm[4] = {0, 0, 0, 0};
+        UNROLL for (int r = 0; r < R; r++) {
+            memcpy(&hw[r], w + (size_t)r * w_rs + (size_t)b * wb, 2);
+            if (type == V_Q4_1) memcpy(&hm[r], w + (size_t)r * w_rs + (size_t)b * wb + 2, 2);
+        }
         uint64_t packed;
         memcpy(&packed, hw, sizeof packed);
         _mm_store_ps(dw, _mm_cvtph_ps(_mm_cvtsi64_si128((long long)packed)));
+        if (type == V_Q4_1) {
+            memcpy(&packed, hm, sizeof packed);
+            const __m128 m4 = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)packed));
+            const __m256 mw = _mm256_permutexvar_ps(_mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3), _mm256_castps128_ps256(m4));
+            UNROLL for (int p = 0; p < P; p++) sm[p] = _mm256_fmadd_ps(mw, yp[p].sy, sm[p]);
+        }
         UNROLL for (int r = 0; r < R; r++) {
             const __m512i u = unsigned_levels(type, w + (size_t)r * w_rs + (size_t)b * wb);
             const __m512 d = _mm512_set1_ps(dw[r]);
@@ -114,9 +150,18 @@ QV_INLINE void tile_signed_vnni(const int type, const int R, const int P, int64_
             }
         }
     }
-    UNROLL for (int r = 0; r < R; r++) UNROLL for (int p = 0; p < P; p++) {
-        out[(2 * p) * out_rs + r] = qa_hsum_ps(_mm512_castps512_ps256(acc[r][p]));
-        out[(2 * p + 1) * out_rs + r] = qa_hsum_ps(_mm512_extractf32x8_ps(acc[r][p], 1));
+    UNROLL for (int p = 0; p < P; p++) {
+        float m[8] __attribute__((aligned(32)));
+        _mm256_store_ps(m, sm[p]);
+        UNROLL for (int r = 0; r < R; r++) {
+            float lo = qa_hsum_ps(_mm512_castps512_ps256(acc[r][p])), hi = qa_hsum_ps(_mm512_extractf32x8_ps(acc[r][p], 1));
+            if (type == V_Q4_1) {
+                lo += m[2 * r];
+                hi += m[2 * r + 1];
+            }
+            out[(2 * p) * out_rs + r] = lo;
+            out[(2 * p + 1) * out_rs + r] = hi;
+        }
     }
 }
 
@@ -128,15 +173,15 @@ typedef void (*vtile_fn)(int64_t nb, const char *w, size_t w_rs, const char *y, 
 #define VTILE(name, type, R, P)                                                                   \
     static void name##_##R##x##P(int64_t nb, const char *w, size_t w_rs, const char *y,          \
                                  size_t y_rs, const vpair *pk, float *out, int64_t out_rs) {      \
-        tile_signed_vnni(type, R, P, nb, w, w_rs, y, y_rs, pk, out, out_rs);                      \
+        tile_vnni(type, R, P, nb, w, w_rs, y, y_rs, pk, out, out_rs);                      \
     }
 
 /* pk[b * VP + p] for the group's q pairs from y (token 2p and 2p + 1), every block. */
 static void pack_pairs(const int type, int64_t nb, const char *y, size_t y_rs, int64_t q, vpair *pk) {
+    const size_t yb = act_block(type);
     for (int64_t p = 0; p < q; p++) {
-        const block_q8_0 *y0 = (const block_q8_0 *)(y + (size_t)(2 * p) * y_rs);
-        const block_q8_0 *y1 = (const block_q8_0 *)(y + (size_t)(2 * p + 1) * y_rs);
-        for (int64_t b = 0; b < nb; b++) pk[b * VP + p] = make_pair(type, y0 + b, y1 + b);
+        const char *y0 = y + (size_t)(2 * p) * y_rs, *y1 = y + (size_t)(2 * p + 1) * y_rs;
+        for (int64_t b = 0; b < nb; b++) pk[b * VP + p] = make_pair(type, y0 + (size_t)b * yb, y1 + (size_t)b * yb);
     }
 }
 
@@ -204,3 +249,4 @@ static void vdrive(const int type, const vtile_fn *full, const vtile_fn *one, in
 VGEMM_DEF(q4_0, V_Q4_0)
 VGEMM_DEF(q5_0, V_Q5_0)
 VGEMM_DEF(q8_0, V_Q8_0)
+VGEMM_DEF(q4_1, V_Q4_1)
