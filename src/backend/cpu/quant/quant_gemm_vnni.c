@@ -240,7 +240,7 @@ static void vdrive(const int type, const vtile_fn *full, const vtile_fn *one, in
         static const vtile_fn full[VP] = {name##_4x1, name##_4x2, name##_4x3, name##_4x4};        \
         static const vtile_fn one[VP] = {name##_1x1, name##_1x2, name##_1x3, name##_1x4};         \
         const int64_t even = ntok & ~(int64_t)1;                                                  \
-        vdrive(type, full, one, k / QK_32, w, w_rs, nrows, y, y_rs, even / 2, out, out_rs);       \
+        if (even > 0) vdrive(type, full, one, k / QK_32, w, w_rs, nrows, y, y_rs, even / 2, out, out_rs); \
         if (even < ntok)                                                                          \
             quant_gemm_##name##_avx2(k, w, w_rs, nrows, (const char *)y + (size_t)even * y_rs,    \
                                      y_rs, 1, out + even * out_rs, out_rs);                       \
