@@ -197,8 +197,9 @@ static void run_rows(const vtile_fn *full, const vtile_fn *one, int64_t q, int64
 }
 
 /* Groups of up to VP token pairs (an even number of tokens) against all rows, each group made
- * once on the stack (nb <= PACK_BLOCKS). */
-static void vdrive_packed(const int type, const vtile_fn *full, const vtile_fn *one, int64_t nb,
+ * once on the stack (nb <= PACK_BLOCKS; not inlined, so that only calls that take this path
+ * open its frame). */
+__attribute__((noinline)) static void vdrive_packed(const int type, const vtile_fn *full, const vtile_fn *one, int64_t nb,
                           const char *w, size_t w_rs, int64_t nrows, const char *y, size_t y_rs,
                           int64_t npairs, float *out, int64_t out_rs) {
     vpair pk[PACK_BLOCKS * VP];
