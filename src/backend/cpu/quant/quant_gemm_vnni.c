@@ -23,7 +23,8 @@
 
 enum { V_Q4_0, V_Q5_0, V_Q8_0, V_Q4_1 };
 
-static const size_t vblock[] = {sizeof(block_q4_0), sizeof(block_q5_0), sizeof(block_q8_0), sizeof(block_q4_1)};
+static const size_t vblock[] = {sizeof(block_q4_0), sizeof(block_q5_0), sizeof(block_q8_0),
+                                sizeof(block_q4_1)};
 static const char vbias[] = {8, 16, (char)128, 0};
 
 /* The 16 bytes at p in each 128-bit lane, the odd lanes shifted right by 4, masked to nibbles:
@@ -73,15 +74,18 @@ typedef struct vpair {
 } vpair;
 
 /* Activations of the type's vec_dot: Q8_1 (d, s, qs) for Q4_1, else Q8_0 (d, qs). */
-QV_INLINE size_t act_block(const int type) { return type == V_Q4_1 ? sizeof(block_q8_1) : sizeof(block_q8_0); }
+QV_INLINE size_t act_block(const int type) {
+    return type == V_Q4_1 ? sizeof(block_q8_1) : sizeof(block_q8_0);
+}
 
 /* The pair from two tokens' blocks (byte pointers to them). */
 QV_INLINE vpair make_pair(const int type, const char *y0, const char *y1) {
     vpair v;
     const size_t qs = type == V_Q4_1 ? offsetof(block_q8_1, qs) : offsetof(block_q8_0, qs);
     v.y = load_pair((const int8_t *)(y0 + qs), (const int8_t *)(y1 + qs));
-    v.bias = _mm512_sub_epi32(_mm512_setzero_si512(),
-                              _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(vbias[type]), v.y));
+    v.bias = _mm512_sub_epi32(
+        _mm512_setzero_si512(),
+        _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(vbias[type]), v.y));
     /* both f16 scales in one conversion, spread to the halves by one permute (d leads both
      * block types, s follows it in Q8_1) */
     uint16_t d0, d1;
@@ -96,7 +100,8 @@ QV_INLINE vpair make_pair(const int type, const char *y0, const char *y1) {
         memcpy(&s0, y0 + 2, 2);
         memcpy(&s1, y1 + 2, 2);
         const __m128 s = _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)s0 | (uint32_t)s1 << 16)));
-        v.sy = _mm256_permutexvar_ps(_mm256_setr_epi32(0, 1, 0, 1, 0, 1, 0, 1), _mm256_castps128_ps256(s));
+        v.sy = _mm256_permutexvar_ps(_mm256_setr_epi32(0, 1, 0, 1, 0, 1, 0, 1),
+                                     _mm256_castps128_ps256(s));
     }
     return v;
 }
@@ -106,8 +111,9 @@ QV_INLINE vpair make_pair(const int type, const char *y0, const char *y1) {
  * fmaf(m_w, s_y, sum) block by block, is kept for the R rows and a pair's two tokens in one
  * 8-lane register, lane 2 r + t, by one fused multiply-add of (m_w of row r) and (s_y of token
  * t) a pair and block: lane for lane vec_dot's operation. */
-QV_INLINE void tile_vnni(const int type, const int R, const int P, int64_t nb, const char *w, size_t w_rs,
-                         const char *y, size_t y_rs, const vpair *pk, float *out, int64_t out_rs) {
+QV_INLINE void tile_vnni(const int type, const int R, const int P, int64_t nb, const char *w,
+                         size_t w_rs, const char *y, size_t y_rs, const vpair *pk, float *out,
+                         int64_t out_rs) {
     const size_t wb = vblock[type], yb = act_block(type);
     __m512 acc[4][4];
     __m256 sm[4];
@@ -138,7 +144,8 @@ QV_INLINE void tile_vnni(const int type, const int R, const int P, int64_t nb, c
         if (type == V_Q4_1) {
             memcpy(&packed, hm, sizeof packed);
             const __m128 m4 = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)packed));
-            const __m256 mw = _mm256_permutexvar_ps(_mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3), _mm256_castps128_ps256(m4));
+            const __m256 mw = _mm256_permutexvar_ps(_mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3),
+                                                    _mm256_castps128_ps256(m4));
             UNROLL for (int p = 0; p < P; p++) sm[p] = _mm256_fmadd_ps(mw, yp[p].sy, sm[p]);
         }
         UNROLL for (int r = 0; r < R; r++) {
@@ -146,7 +153,8 @@ QV_INLINE void tile_vnni(const int type, const int R, const int P, int64_t nb, c
             const __m512 d = _mm512_set1_ps(dw[r]);
             UNROLL for (int p = 0; p < P; p++) {
                 const __m512i s = _mm512_dpbusd_epi32(yp[p].bias, u, yp[p].y);
-                acc[r][p] = _mm512_fmadd_ps(_mm512_mul_ps(d, yp[p].dy), _mm512_cvtepi32_ps(s), acc[r][p]);
+                acc[r][p] =
+                    _mm512_fmadd_ps(_mm512_mul_ps(d, yp[p].dy), _mm512_cvtepi32_ps(s), acc[r][p]);
             }
         }
     }
@@ -154,7 +162,8 @@ QV_INLINE void tile_vnni(const int type, const int R, const int P, int64_t nb, c
         float m[8] __attribute__((aligned(32)));
         _mm256_store_ps(m, sm[p]);
         UNROLL for (int r = 0; r < R; r++) {
-            float lo = qa_hsum_ps(_mm512_castps512_ps256(acc[r][p])), hi = qa_hsum_ps(_mm512_extractf32x8_ps(acc[r][p], 1));
+            float lo = qa_hsum_ps(_mm512_castps512_ps256(acc[r][p])),
+                  hi = qa_hsum_ps(_mm512_extractf32x8_ps(acc[r][p], 1));
             if (type == V_Q4_1) {
                 lo += m[2 * r];
                 hi += m[2 * r + 1];
@@ -165,30 +174,33 @@ QV_INLINE void tile_vnni(const int type, const int R, const int P, int64_t nb, c
     }
 }
 
-/* ---- instances and driver ---------------------------------------------------------------------- */
+/* ---- instances and driver ----------------------------------------------------------------------
+ */
 
 typedef void (*vtile_fn)(int64_t nb, const char *w, size_t w_rs, const char *y, size_t y_rs,
                          const vpair *pk, float *out, int64_t out_rs);
 
-#define VTILE(name, type, R, P)                                                                   \
-    static void name##_##R##x##P(int64_t nb, const char *w, size_t w_rs, const char *y,          \
-                                 size_t y_rs, const vpair *pk, float *out, int64_t out_rs) {      \
-        tile_vnni(type, R, P, nb, w, w_rs, y, y_rs, pk, out, out_rs);                      \
+#define VTILE(name, type, R, P)                                                                    \
+    static void name##_##R##x##P(int64_t nb, const char *w, size_t w_rs, const char *y,            \
+                                 size_t y_rs, const vpair *pk, float *out, int64_t out_rs) {       \
+        tile_vnni(type, R, P, nb, w, w_rs, y, y_rs, pk, out, out_rs);                              \
     }
 
 /* pk[b * VP + p] for the group's q pairs from y (token 2p and 2p + 1), every block. */
-static void pack_pairs(const int type, int64_t nb, const char *y, size_t y_rs, int64_t q, vpair *pk) {
+static void pack_pairs(const int type, int64_t nb, const char *y, size_t y_rs, int64_t q,
+                       vpair *pk) {
     const size_t yb = act_block(type);
     for (int64_t p = 0; p < q; p++) {
         const char *y0 = y + (size_t)(2 * p) * y_rs, *y1 = y + (size_t)(2 * p + 1) * y_rs;
-        for (int64_t b = 0; b < nb; b++) pk[b * VP + p] = make_pair(type, y0 + (size_t)b * yb, y1 + (size_t)b * yb);
+        for (int64_t b = 0; b < nb; b++)
+            pk[b * VP + p] = make_pair(type, y0 + (size_t)b * yb, y1 + (size_t)b * yb);
     }
 }
 
 /* The groups' row tiles: VR rows at a time, then single rows. */
-static void run_rows(const vtile_fn *full, const vtile_fn *one, int64_t q, int64_t nb, const char *w,
-                     size_t w_rs, int64_t nrows, const char *yg, size_t y_rs, const vpair *made, float *o,
-                     int64_t out_rs) {
+static void run_rows(const vtile_fn *full, const vtile_fn *one, int64_t q, int64_t nb,
+                     const char *w, size_t w_rs, int64_t nrows, const char *yg, size_t y_rs,
+                     const vpair *made, float *o, int64_t out_rs) {
     for (int64_t r = 0; r < nrows;) {
         const bool whole = nrows - r >= VR;
         (whole ? full : one)[q - 1](nb, w + (size_t)r * w_rs, w_rs, yg, y_rs, made, o + r, out_rs);
@@ -199,9 +211,11 @@ static void run_rows(const vtile_fn *full, const vtile_fn *one, int64_t q, int64
 /* Groups of up to VP token pairs (an even number of tokens) against all rows, each group made
  * once on the stack (nb <= PACK_BLOCKS; not inlined, so that only calls that take this path
  * open its frame). */
-__attribute__((noinline)) static void vdrive_packed(const int type, const vtile_fn *full, const vtile_fn *one, int64_t nb,
-                          const char *w, size_t w_rs, int64_t nrows, const char *y, size_t y_rs,
-                          int64_t npairs, float *out, int64_t out_rs) {
+__attribute__((noinline)) static void vdrive_packed(const int type, const vtile_fn *full,
+                                                    const vtile_fn *one, int64_t nb, const char *w,
+                                                    size_t w_rs, int64_t nrows, const char *y,
+                                                    size_t y_rs, int64_t npairs, float *out,
+                                                    int64_t out_rs) {
     vpair pk[PACK_BLOCKS * VP];
     for (int64_t p = 0; p < npairs; p += VP) {
         const int64_t q = npairs - p < VP ? npairs - p : VP;
@@ -212,39 +226,40 @@ __attribute__((noinline)) static void vdrive_packed(const int type, const vtile_
 }
 
 /* As vdrive_packed for any nb, each tile making its pairs as it goes. */
-static void vdrive(const int type, const vtile_fn *full, const vtile_fn *one, int64_t nb, const char *w,
-                   size_t w_rs, int64_t nrows, const char *y, size_t y_rs, int64_t npairs, float *out,
-                   int64_t out_rs) {
+static void vdrive(const int type, const vtile_fn *full, const vtile_fn *one, int64_t nb,
+                   const char *w, size_t w_rs, int64_t nrows, const char *y, size_t y_rs,
+                   int64_t npairs, float *out, int64_t out_rs) {
     if (nb <= PACK_BLOCKS) {
         vdrive_packed(type, full, one, nb, w, w_rs, nrows, y, y_rs, npairs, out, out_rs);
         return;
     }
     for (int64_t p = 0; p < npairs; p += VP) {
         const int64_t q = npairs - p < VP ? npairs - p : VP;
-        run_rows(full, one, q, nb, w, w_rs, nrows, y + (size_t)(2 * p) * y_rs, y_rs, NULL, out + 2 * p * out_rs,
-                 out_rs);
+        run_rows(full, one, q, nb, w, w_rs, nrows, y + (size_t)(2 * p) * y_rs, y_rs, NULL,
+                 out + 2 * p * out_rs, out_rs);
     }
 }
 
-#define VGEMM_DEF(name, type)                                                                     \
-    VTILE(name, type, 4, 1)                                                                       \
-    VTILE(name, type, 4, 2)                                                                       \
-    VTILE(name, type, 4, 3)                                                                       \
-    VTILE(name, type, 4, 4)                                                                       \
-    VTILE(name, type, 1, 1)                                                                       \
-    VTILE(name, type, 1, 2)                                                                       \
-    VTILE(name, type, 1, 3)                                                                       \
-    VTILE(name, type, 1, 4)                                                                       \
-    void quant_gemm_##name##_vnni(int64_t k, const void *w, size_t w_rs, int64_t nrows,          \
-                                  const void *y, size_t y_rs, int64_t ntok, float *out,           \
-                                  int64_t out_rs) {                                               \
-        static const vtile_fn full[VP] = {name##_4x1, name##_4x2, name##_4x3, name##_4x4};        \
-        static const vtile_fn one[VP] = {name##_1x1, name##_1x2, name##_1x3, name##_1x4};         \
-        const int64_t even = ntok & ~(int64_t)1;                                                  \
-        if (even > 0) vdrive(type, full, one, k / QK_32, w, w_rs, nrows, y, y_rs, even / 2, out, out_rs); \
-        if (even < ntok)                                                                          \
-            quant_gemm_##name##_avx2(k, w, w_rs, nrows, (const char *)y + (size_t)even * y_rs,    \
-                                     y_rs, 1, out + even * out_rs, out_rs);                       \
+#define VGEMM_DEF(name, type)                                                                      \
+    VTILE(name, type, 4, 1)                                                                        \
+    VTILE(name, type, 4, 2)                                                                        \
+    VTILE(name, type, 4, 3)                                                                        \
+    VTILE(name, type, 4, 4)                                                                        \
+    VTILE(name, type, 1, 1)                                                                        \
+    VTILE(name, type, 1, 2)                                                                        \
+    VTILE(name, type, 1, 3)                                                                        \
+    VTILE(name, type, 1, 4)                                                                        \
+    void quant_gemm_##name##_vnni(int64_t k, const void *w, size_t w_rs, int64_t nrows,            \
+                                  const void *y, size_t y_rs, int64_t ntok, float *out,            \
+                                  int64_t out_rs) {                                                \
+        static const vtile_fn full[VP] = {name##_4x1, name##_4x2, name##_4x3, name##_4x4};         \
+        static const vtile_fn one[VP] = {name##_1x1, name##_1x2, name##_1x3, name##_1x4};          \
+        const int64_t even = ntok & ~(int64_t)1;                                                   \
+        if (even > 0)                                                                              \
+            vdrive(type, full, one, k / QK_32, w, w_rs, nrows, y, y_rs, even / 2, out, out_rs);    \
+        if (even < ntok)                                                                           \
+            quant_gemm_##name##_avx2(k, w, w_rs, nrows, (const char *)y + (size_t)even * y_rs,     \
+                                     y_rs, 1, out + even * out_rs, out_rs);                        \
     }
 
 VGEMM_DEF(q4_0, V_Q4_0)
