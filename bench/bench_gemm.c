@@ -7,6 +7,7 @@
  * library's share of it.
  * Medians of 7 runs. */
 #include <cblas.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,10 +167,13 @@ int main(int argc, char **argv) {
     /* an OpenBLAS that does not know the CPU falls back to its SSE3 kernels: say so, since the
      * ratios would then compare against a peer several times slower than it can be */
     const char *core = openblas_get_corename();
-    if (core && (strcmp(core, "Prescott") == 0 || strcmp(core, "Core2") == 0) && __builtin_cpu_supports("avx2"))
-        printf("note: OpenBLAS runs its %s kernels on this AVX2%s CPU; set OPENBLAS_CORETYPE=%s for a fair peer\n",
-               core, __builtin_cpu_supports("avx512f") ? "/AVX-512" : "",
-               __builtin_cpu_supports("avx512f") ? "SkylakeX (or Cooperlake)" : "Haswell (or Zen)");
+    bool sse3 = core && (strcmp(core, "Prescott") == 0 || strcmp(core, "Core2") == 0);
+    if (sse3 && __builtin_cpu_supports("avx2")) {
+        bool wide = __builtin_cpu_supports("avx512f");
+        printf("note: OpenBLAS runs its %s kernels on this AVX2%s CPU; set OPENBLAS_CORETYPE=%s "
+               "for a fair peer\n",
+               core, wide ? "/AVX-512" : "", wide ? "SkylakeX (or Cooperlake)" : "Haswell (or Zen)");
+    }
     if (argc > 1) {
         for (int i = 1; i < argc; i++) run(atoi(argv[i]));
     } else {

@@ -120,7 +120,8 @@ static double fma_peak_width(int wide, int reps, double seconds) {
 static double fma_peak_gflops(int reps, double seconds) {
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
     const char *level = getenv("BORN_CPU");
-    int wide = __builtin_cpu_supports("avx512f") && !(level && (strcmp(level, "avx2") == 0 || strcmp(level, "scalar") == 0));
+    int held = level && (strcmp(level, "avx2") == 0 || strcmp(level, "scalar") == 0);
+    int wide = __builtin_cpu_supports("avx512f") && !held;
     return fma_peak_width(wide, reps, seconds);
 }
 #else

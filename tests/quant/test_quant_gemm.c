@@ -141,7 +141,8 @@ TEST(quant_gemm_edge_shapes_every_level) {
             if (!gemm) continue;
             const int64_t blk = quant_traits_of(GTYPES[i])->block;
             for (int64_t n = 1; n <= 5; n++)
-                for (int64_t m = 1; m <= 9; m++) check_type(GTYPES[i], gemm, n, m, m % 2 ? blk : 3 * blk, n % 2 == 1);
+                for (int64_t m = 1; m <= 9; m++)
+                    check_type(GTYPES[i], gemm, n, m, m % 2 ? blk : 3 * blk, n % 2 == 1);
         }
     }
     cpu_set_level(saved);
