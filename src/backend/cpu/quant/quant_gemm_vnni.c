@@ -197,13 +197,18 @@ static void pack_pairs(const int type, int64_t nb, const char *y, size_t y_rs, i
     }
 }
 
+/* A type's tiles: rows[0][q - 1] is 1 row x q pairs, rows[1][q - 1] VR rows x q pairs. */
+typedef struct vtiles {
+    vtile_fn rows[2][VP];
+} vtiles;
+
 /* The groups' row tiles: VR rows at a time, then single rows. */
-static void run_rows(const vtile_fn *full, const vtile_fn *one, int64_t q, int64_t nb,
-                     const char *w, size_t w_rs, int64_t nrows, const char *yg, size_t y_rs,
-                     const vpair *made, float *o, int64_t out_rs) {
+static void run_rows(const vtiles *t, int64_t q, int64_t nb, const char *w, size_t w_rs,
+                     int64_t nrows, const char *yg, size_t y_rs, const vpair *made, float *o,
+                     int64_t out_rs) {
     for (int64_t r = 0; r < nrows;) {
-        const bool whole = nrows - r >= VR;
-        (whole ? full : one)[q - 1](nb, w + (size_t)r * w_rs, w_rs, yg, y_rs, made, o + r, out_rs);
+        const int whole = nrows - r >= VR;
+        t->rows[whole][q - 1](nb, w + (size_t)r * w_rs, w_rs, yg, y_rs, made, o + r, out_rs);
         r += whole ? VR : 1;
     }
 }
@@ -211,31 +216,30 @@ static void run_rows(const vtile_fn *full, const vtile_fn *one, int64_t q, int64
 /* Groups of up to VP token pairs (an even number of tokens) against all rows, each group made
  * once on the stack (nb <= PACK_BLOCKS; not inlined, so that only calls that take this path
  * open its frame). */
-__attribute__((noinline)) static void vdrive_packed(const int type, const vtile_fn *full,
-                                                    const vtile_fn *one, int64_t nb, const char *w,
-                                                    size_t w_rs, int64_t nrows, const char *y,
-                                                    size_t y_rs, int64_t npairs, float *out,
-                                                    int64_t out_rs) {
+__attribute__((noinline)) static void vdrive_packed(const int type, const vtiles *t, int64_t nb,
+                                                    const char *w, size_t w_rs, int64_t nrows,
+                                                    const char *y, size_t y_rs, int64_t npairs,
+                                                    float *out, int64_t out_rs) {
     vpair pk[PACK_BLOCKS * VP];
     for (int64_t p = 0; p < npairs; p += VP) {
         const int64_t q = npairs - p < VP ? npairs - p : VP;
         const char *yg = y + (size_t)(2 * p) * y_rs;
         pack_pairs(type, nb, yg, y_rs, q, pk);
-        run_rows(full, one, q, nb, w, w_rs, nrows, yg, y_rs, pk, out + 2 * p * out_rs, out_rs);
+        run_rows(t, q, nb, w, w_rs, nrows, yg, y_rs, pk, out + 2 * p * out_rs, out_rs);
     }
 }
 
 /* As vdrive_packed for any nb, each tile making its pairs as it goes. */
-static void vdrive(const int type, const vtile_fn *full, const vtile_fn *one, int64_t nb,
-                   const char *w, size_t w_rs, int64_t nrows, const char *y, size_t y_rs,
-                   int64_t npairs, float *out, int64_t out_rs) {
+static void vdrive(const int type, const vtiles *t, int64_t nb, const char *w, size_t w_rs,
+                   int64_t nrows, const char *y, size_t y_rs, int64_t npairs, float *out,
+                   int64_t out_rs) {
     if (nb <= PACK_BLOCKS) {
-        vdrive_packed(type, full, one, nb, w, w_rs, nrows, y, y_rs, npairs, out, out_rs);
+        vdrive_packed(type, t, nb, w, w_rs, nrows, y, y_rs, npairs, out, out_rs);
         return;
     }
     for (int64_t p = 0; p < npairs; p += VP) {
         const int64_t q = npairs - p < VP ? npairs - p : VP;
-        run_rows(full, one, q, nb, w, w_rs, nrows, y + (size_t)(2 * p) * y_rs, y_rs, NULL,
+        run_rows(t, q, nb, w, w_rs, nrows, y + (size_t)(2 * p) * y_rs, y_rs, NULL,
                  out + 2 * p * out_rs, out_rs);
     }
 }
@@ -252,11 +256,11 @@ static void vdrive(const int type, const vtile_fn *full, const vtile_fn *one, in
     void quant_gemm_##name##_vnni(int64_t k, const void *w, size_t w_rs, int64_t nrows,            \
                                   const void *y, size_t y_rs, int64_t ntok, float *out,            \
                                   int64_t out_rs) {                                                \
-        static const vtile_fn full[VP] = {name##_4x1, name##_4x2, name##_4x3, name##_4x4};         \
-        static const vtile_fn one[VP] = {name##_1x1, name##_1x2, name##_1x3, name##_1x4};          \
+        static const vtiles tiles = {{{name##_1x1, name##_1x2, name##_1x3, name##_1x4},             \
+                                      {name##_4x1, name##_4x2, name##_4x3, name##_4x4}}};           \
         const int64_t even = ntok & ~(int64_t)1;                                                   \
         if (even > 0)                                                                              \
-            vdrive(type, full, one, k / QK_32, w, w_rs, nrows, y, y_rs, even / 2, out, out_rs);    \
+            vdrive(type, &tiles, k / QK_32, w, w_rs, nrows, y, y_rs, even / 2, out, out_rs);       \
         if (even < ntok)                                                                           \
             quant_gemm_##name##_avx2(k, w, w_rs, nrows, (const char *)y + (size_t)even * y_rs,     \
                                      y_rs, 1, out + even * out_rs, out_rs);                        \
