@@ -256,8 +256,8 @@ static void vdrive(const int type, const vtiles *t, int64_t nb, const char *w, s
     void quant_gemm_##name##_vnni(int64_t k, const void *w, size_t w_rs, int64_t nrows,            \
                                   const void *y, size_t y_rs, int64_t ntok, float *out,            \
                                   int64_t out_rs) {                                                \
-        static const vtiles tiles = {{{name##_1x1, name##_1x2, name##_1x3, name##_1x4},             \
-                                      {name##_4x1, name##_4x2, name##_4x3, name##_4x4}}};           \
+        static const vtiles tiles = {{{name##_1x1, name##_1x2, name##_1x3, name##_1x4},            \
+                                      {name##_4x1, name##_4x2, name##_4x3, name##_4x4}}};          \
         const int64_t even = ntok & ~(int64_t)1;                                                   \
         if (even > 0)                                                                              \
             vdrive(type, &tiles, k / QK_32, w, w_rs, nrows, y, y_rs, even / 2, out, out_rs);       \
