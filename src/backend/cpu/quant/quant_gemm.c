@@ -12,6 +12,7 @@ quant_gemm_fn quant_gemm_of(born_dtype dtype) {
         case BORN_Q4_1: return quant_gemm_q4_1_vnni;
         case BORN_Q5_0: return quant_gemm_q5_0_vnni;
         case BORN_Q8_0: return quant_gemm_q8_0_vnni;
+        case BORN_Q4_K: return quant_gemm_q4_K_vnni;
         default: break;
         }
     }

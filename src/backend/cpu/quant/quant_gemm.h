@@ -30,8 +30,8 @@ typedef void (*quant_gemm_fn)(int64_t k, const void *w, size_t w_rs, int64_t nro
 quant_gemm_fn quant_gemm_of(born_dtype dtype);
 
 /* quant_gemm_<type>_<isa>: the AVX2 tiles of every tiled type (quant_gemm_avx2.c,
- * quant_gemm_k_avx2.c), and the AVX-512 VNNI tiles of Q4_0, Q4_1, Q5_0 and Q8_0 (quant_gemm_vnni.c:
- * token pairs in one register, the same bits as the AVX2 tiles). */
+ * quant_gemm_k_avx2.c), and the AVX-512 VNNI tiles of Q4_0, Q4_1, Q5_0 and Q8_0 (quant_gemm_vnni.c)
+ * and Q4_K (quant_gemm_k_vnni.c): token pairs in one register, the same bits as the AVX2 tiles. */
 #define QUANT_DECLARE_GEMM(name, isa)                                                             \
     void quant_gemm_##name##_##isa(int64_t k, const void *w, size_t w_rs, int64_t nrows,         \
                                    const void *y, size_t y_rs, int64_t ntok, float *out,          \
@@ -46,6 +46,7 @@ QUANT_DECLARE_GEMM(q4_0, vnni)
 QUANT_DECLARE_GEMM(q4_1, vnni)
 QUANT_DECLARE_GEMM(q5_0, vnni)
 QUANT_DECLARE_GEMM(q8_0, vnni)
+QUANT_DECLARE_GEMM(q4_K, vnni)
 #undef QUANT_DECLARE_GEMM
 
 #endif
