@@ -134,8 +134,10 @@ TEST(quant_gemm_edge_shapes_every_level) {
     cpu_level saved = cpu_get_level();
     for (int level = saved; level >= CPU_LEVEL_AVX2; level--) {
         cpu_set_level((cpu_level)level);
+#if defined(__x86_64__)
         const bool vnni = level >= CPU_LEVEL_AVX512 && cpu_features_get()->avx512_vnni;
         CHECK(quant_gemm_of(BORN_Q8_0) == (vnni ? quant_gemm_q8_0_vnni : quant_gemm_q8_0_avx2));
+#endif
         for (int i = 0; i < NG; i++) {
             quant_gemm_fn gemm = quant_gemm_of(GTYPES[i]);
             if (!gemm) continue;
