@@ -8,10 +8,9 @@
 #define BORN_BENCH_FMA_PEAK_H
 
 #include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "bench_util.h"
+#include "core/cpu_features.h"
 #include "core/thread_pool.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -115,14 +114,11 @@ static double fma_peak_width(int wide, int reps, double seconds) {
 
 /* GFLOP/s of the FMA loop on all pool threads (born_set_num_threads), the best of `reps` runs of
  * about `seconds` each (a peak: on a loaded machine the median says more about the other
- * processes), at the widest vectors the CPU has (16 lanes with AVX-512, else 8) unless
- * BORN_CPU=avx2 holds Born's kernels to 8; 0 where the CPU has no AVX2 + FMA. */
+ * processes), at the vector width of Born's kernels (16 lanes at its AVX-512 level, so
+ * BORN_CPU=avx2 measures 8); 0 where the CPU has no AVX2 + FMA. */
 static double fma_peak_gflops(int reps, double seconds) {
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
-    const char *level = getenv("BORN_CPU");
-    int held = level && (strcmp(level, "avx2") == 0 || strcmp(level, "scalar") == 0);
-    int wide = __builtin_cpu_supports("avx512f") && !held;
-    return fma_peak_width(wide, reps, seconds);
+    return fma_peak_width(cpu_get_level() >= CPU_LEVEL_AVX512, reps, seconds);
 }
 #else
 static double fma_peak_gflops(int reps, double seconds) {

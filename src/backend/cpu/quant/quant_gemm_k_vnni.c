@@ -11,16 +11,12 @@
 
 #include "backend/cpu/quant/k_quants_avx2.h"
 #include "backend/cpu/quant/quant_gemm.h"
+#include "backend/cpu/quant/quant_vnni.h"
 
 #define QK_INLINE static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 8")
 
 enum { KR = 2, KP = 4 }; /* tiles of 2 rows x 4 token pairs */
-
-/* Two tokens' 32 activation bytes in the halves of one register. */
-QK_INLINE __m512i k_load_pair(const int8_t *a, const int8_t *b) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(qa_load(a)), qa_load(b), 1);
-}
 
 /* 8 f32 lanes of a, then 8 of b. */
 QK_INLINE __m512 halves(float a, float b) {
@@ -57,7 +53,7 @@ QK_INLINE void tile_q4_K_vnni(const int R, const int P, int64_t nb, const char *
                 q[r] = _mm512_and_si512(s & 1 ? _mm512_srli_epi16(b, 4) : b, m4);
             }
             UNROLL for (int p = 0; p < P; p++) {
-                const __m512i yv = k_load_pair(yy[2 * p]->qs + 32 * s, yy[2 * p + 1]->qs + 32 * s);
+                const __m512i yv = qv_load_pair(yy[2 * p]->qs + 32 * s, yy[2 * p + 1]->qs + 32 * s);
                 UNROLL for (int r = 0; r < R; r++) isum[r][p] = _mm512_dpwssd_epi32(
                     isum[r][p], _mm512_maddubs_epi16(q[r], yv), _mm512_set1_epi16(smb[r][s]));
             }

@@ -15,8 +15,8 @@
  * a product has an odd count goes through the AVX2 tiles (same bits). */
 #include <immintrin.h>
 
-#include "backend/cpu/quant/quant_avx2.h"
 #include "backend/cpu/quant/quant_gemm.h"
+#include "backend/cpu/quant/quant_vnni.h"
 
 #define QV_INLINE static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 8")
@@ -51,11 +51,6 @@ QV_INLINE __m512i unsigned_levels(const int type, const char *blk) {
     return _mm512_mask_add_epi8(n, hi, n, _mm512_set1_epi8(0x10));
 }
 
-/* Two tokens' 32 activation bytes (at qs) in the halves of one register. */
-QV_INLINE __m512i load_pair(const int8_t *a, const int8_t *b) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(qa_load(a)), qa_load(b), 1);
-}
-
 enum {
     VR = 4, /* rows of a tile */
     VP = 4, /* token pairs of a tile: 4 x 4 accumulators of the 32 registers */
@@ -82,7 +77,7 @@ QV_INLINE size_t act_block(const int type) {
 QV_INLINE vpair make_pair(const int type, const char *y0, const char *y1) {
     vpair v;
     const size_t qs = type == V_Q4_1 ? offsetof(block_q8_1, qs) : offsetof(block_q8_0, qs);
-    v.y = load_pair((const int8_t *)(y0 + qs), (const int8_t *)(y1 + qs));
+    v.y = qv_load_pair((const int8_t *)(y0 + qs), (const int8_t *)(y1 + qs));
     v.bias = _mm512_sub_epi32(
         _mm512_setzero_si512(),
         _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(vbias[type]), v.y));
