@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "io/tensor_file_test.h"
+#include "llm/generate_compare.h"
 #include "llm/tiny_llama.h"
 
 typedef struct stream {
@@ -179,6 +180,22 @@ TEST(generate_context_limits) {
     gp.add_bos = false;
     CHECK(born_generate(s, NULL, "", &gp, &r) == BORN_ERR_ARGUMENT); /* nothing to start from */
     born_clear_error();
+    born_session_free(s);
+    born_model_free(m);
+    unlink(path);
+}
+
+/* Greedy tokens chosen ahead in chunks (what a GPU session does) give exactly the one-token
+ * loop's text, stops, cache position and continuation, at several chunk limits. */
+TEST(generate_greedy_ahead_matches_one_token_loop) {
+    const char *path;
+    born_model *m = tiny_model(&path);
+    CHECK_MSG(m != NULL, "%s", born_last_error());
+    if (!m) return;
+    born_session *s = born_session_new(m, NULL);
+    static const int32_t aheads[] = {3, 64};
+    for (size_t i = 0; i < sizeof aheads / sizeof *aheads; i++)
+        CHECK(generate_ahead_compare(s, aheads[i]) >= 20);
     born_session_free(s);
     born_model_free(m);
     unlink(path);

@@ -9,7 +9,14 @@
  *
  * The last sampled token is not evaluated when generation stops (as llama.cpp, that would cost a
  * forward pass nobody uses); it stays pending in the session and is evaluated first by the next
- * born_generate on it, so a conversation continues exactly. */
+ * born_generate on it, so a conversation continues exactly.
+ *
+ * Greedy generation on a device session (no sampler) does not bring each token's logits back:
+ * it runs ahead in chunks through born_session_decode_greedy (the argmax chosen on the device, the
+ * host waiting once a chunk), then streams the chunk's tokens one by one as above; where a stop
+ * comes inside a chunk the session is rolled back to the stopping token, so the cache, the pending
+ * token and the text are those of the one-token loop. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -107,6 +114,41 @@ static size_t utf8_incomplete_tail(const char *text, size_t len) {
     return 0;
 }
 
+/* Tokens chosen ahead on the device: buf[next..n) are not yet streamed; buf[j] is the choice
+ * after the token at position base + j (base: where the chunk's first token was evaluated). */
+typedef struct greedy_ahead {
+    int32_t buf[LLM_GREEDY_AHEAD_MAX];
+    int32_t n, next, base, chunk;
+} greedy_ahead;
+
+/* The position the one-token loop would be at after taking the token last returned. */
+static int32_t ahead_pos(const born_session *s, const greedy_ahead *a) {
+    return a->n > 0 ? a->base + a->next : s->pos;
+}
+
+/* Evaluates id (the token just streamed) and chooses the next ones on the device: a chunk that
+ * starts at 4 tokens and doubles up to the session's limit, never past max_left tokens (> 0) or
+ * the context. */
+static born_status ahead_fill(born_session *s, greedy_ahead *a, int32_t id, int32_t max_left) {
+    int32_t k = a->chunk < s->greedy_ahead ? a->chunk : s->greedy_ahead;
+    if (k > max_left) k = max_left;
+    if (k > s->n_ctx - s->pos) k = s->n_ctx - s->pos;
+    if (k < 1) k = 1;
+    a->base = s->pos;
+    born_status st = born_session_decode_greedy(s, id, k, a->buf);
+    if (st != BORN_OK) return st;
+    a->n = k;
+    a->next = 0;
+    if (a->chunk < LLM_GREEDY_AHEAD_MAX) a->chunk *= 2;
+    return BORN_OK;
+}
+
+/* Rolls a session that ran ahead back to where the one-token loop stops. */
+static born_status ahead_settle(born_session *s, const greedy_ahead *a) {
+    if (a->n == 0 || s->pos == ahead_pos(s, a)) return BORN_OK;
+    return born_session_rollback(s, ahead_pos(s, a));
+}
+
 static int32_t argmax(const float *x, int32_t n) {
     int32_t best = 0;
     for (int32_t i = 1; i < n; i++)
@@ -197,9 +239,14 @@ born_status born_generate(born_session *s, born_sampler *sampler, const char *pr
     r.n_prompt = (int32_t)n_ids - (pending >= 0);
     r.prompt_ms = t1 - t0;
     bool stop = false;
+    /* greedy on a device: choose ahead there (a.n == 0 until the first chunk) */
+    greedy_ahead a = {.chunk = 4};
+    const bool run_ahead = !sampler && s->greedy_ahead > 1;
     if (p.max_tokens == 0) r.stop_reason = BORN_STOP_MAX_TOKENS;
     while (p.max_tokens != 0) {
-        int32_t id = sampler ? born_sampler_sample(sampler, logits) : argmax(logits, V);
+        int32_t id = a.n > 0   ? a.buf[a.next++]
+                     : sampler ? born_sampler_sample(sampler, logits)
+                               : argmax(logits, V);
         if (id < 0) {
             st = born_last_status();
             goto done;
@@ -208,6 +255,7 @@ born_status born_generate(born_session *s, born_sampler *sampler, const char *pr
         r.n_generated++;
         if (born_tokenizer_is_eog(tok, id)) {
             r.stop_reason = BORN_STOP_EOG;
+            if ((st = ahead_settle(s, &a)) != BORN_OK) goto done;
             break;
         }
         size_t plen;
@@ -222,21 +270,31 @@ born_status born_generate(born_session *s, born_sampler *sampler, const char *pr
         if (at < g.pending_len) {
             if ((st = emit(&g, id, at, &p, &stop)) != BORN_OK) goto done;
             r.stop_reason = BORN_STOP_STRING;
+            if ((st = ahead_settle(s, &a)) != BORN_OK) goto done;
             s->pending = id;
             break;
         }
         size_t partial = utf8_incomplete_tail(g.pending, g.pending_len);
         if (partial > hold) hold = partial;
         if ((st = emit(&g, id, g.pending_len - hold, &p, &stop)) != BORN_OK) goto done;
-        if (stop || (p.max_tokens > 0 && r.n_generated >= p.max_tokens) || s->pos >= s->n_ctx) {
+        const int32_t pos = ahead_pos(s, &a);
+        if (stop || (p.max_tokens > 0 && r.n_generated >= p.max_tokens) || pos >= s->n_ctx) {
             r.stop_reason = stop ? BORN_STOP_CALLBACK
-                            : s->pos >= s->n_ctx && !(p.max_tokens > 0 && r.n_generated >= p.max_tokens)
+                            : pos >= s->n_ctx && !(p.max_tokens > 0 && r.n_generated >= p.max_tokens)
                                 ? BORN_STOP_CONTEXT
                                 : BORN_STOP_MAX_TOKENS;
+            if ((st = ahead_settle(s, &a)) != BORN_OK) goto done;
             s->pending = id;
             break;
         }
-        if ((st = born_session_eval(s, &id, 1, logits, false)) != BORN_OK) goto done;
+        if (run_ahead) {
+            if (a.next == a.n) { /* the chunk's last choice was not evaluated: the next chunk */
+                int32_t left = p.max_tokens > 0 ? p.max_tokens - r.n_generated : INT32_MAX;
+                if ((st = ahead_fill(s, &a, id, left)) != BORN_OK) goto done;
+            }
+        } else if ((st = born_session_eval(s, &id, 1, logits, false)) != BORN_OK) {
+            goto done;
+        }
     }
     if (r.stop_reason != BORN_STOP_STRING && r.stop_reason != BORN_STOP_CALLBACK &&
         g.pending_len > 0) {

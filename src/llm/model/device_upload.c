@@ -300,3 +300,7 @@ born_status llm_device_eval(born_session *s, const int32_t *tokens, int32_t n, f
 void llm_session_set_graph(born_session *s, bool on) {
     if (s) s->dev_graph = on;
 }
+
+void llm_session_set_greedy_ahead(born_session *s, int32_t n) {
+    if (s) s->greedy_ahead = n < 1 ? 1 : n > LLM_GREEDY_AHEAD_MAX ? LLM_GREEDY_AHEAD_MAX : n;
+}

@@ -96,7 +96,12 @@ struct born_session {
     int32_t *decode_nch;     /* ... and chunks per step, or NULL */
     void *dev_session;       /* the session on the model's device, or NULL on the CPU */
     bool dev_graph;          /* decode steps replay CUDA graphs (default; tests turn it off) */
+    int32_t greedy_ahead;    /* most tokens greedy born_generate chooses ahead (<= 1: one at a
+                              * time, logits to the host); 32 on a device, 1 on the CPU */
 };
+
+/* The size of born_generate's buffer of tokens chosen ahead on a device. */
+enum { LLM_GREEDY_AHEAD_MAX = 64 };
 
 /* Uploads m's weights to m->device (device_upload.c): the float formats as stored, the
  * block-quantized ones repacked into llm_device.h's group-affine formats. Errors: the device's
@@ -116,6 +121,11 @@ born_status llm_device_eval(born_session *s, const int32_t *tokens, int32_t n, f
 /* Whether a device session's steps replay captured CUDA graphs (true by default) or launch
  * their kernels one by one (for comparisons); no effect on the CPU. */
 void llm_session_set_graph(born_session *s, bool on);
+
+/* How many tokens greedy born_generate may choose ahead through born_session_decode_greedy
+ * (clamped to [1, LLM_GREEDY_AHEAD_MAX]; 1 turns it off). Device sessions start at 32, CPU ones at
+ * 1 (there running ahead saves nothing; tests turn it on to check the rollbacks). */
+void llm_session_set_greedy_ahead(born_session *s, int32_t n);
 
 /* A trace of the forward pass for comparing intermediates with another implementation (set by
  * debugging tools only; NULL otherwise, when tracing costs one test per point): called with each

@@ -70,6 +70,7 @@ born_session *born_session_new(born_model *m, const born_session_params *params)
     /* calloc: pages are mapped as the cache fills, so a long context costs memory only when used */
     s->tokens = malloc((size_t)p.n_ctx * sizeof *s->tokens);
     s->dev_graph = true;
+    s->greedy_ahead = m->dev_model ? 32 : 1;
     if (m->dev_model) { /* the cache lives on the device, with the RoPE table of every position */
         float *cs = malloc((size_t)p.n_ctx * (size_t)hp->n_rot * sizeof(float));
         if (!cs) {
