@@ -29,8 +29,8 @@ static int fail(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 6) {
-        fprintf(stderr, "usage: attn_born f32|bf16|f16 B H T D\n");
+    if (argc != 6 && argc != 7) {
+        fprintf(stderr, "usage: attn_born f32|bf16|f16 B H T D [ITERS]\n");
         return 2;
     }
     born_dtype dt = strcmp(argv[1], "bf16") == 0 ? BORN_BF16 : strcmp(argv[1], "f16") == 0 ? BORN_F16 : BORN_F32;
@@ -38,6 +38,11 @@ int main(int argc, char **argv) {
     if (born_device_count(BORN_DEVICE_CUDA) < 1) {
         fprintf(stderr, "no GPU: %s\n", born_cuda_unavailable_reason());
         return 1;
+    }
+    int iters = argc == 7 ? atoi(argv[6]) : 10; /* timed runs after 3 warm-ups */
+    if (iters < 1 || iters > 100) {
+        fprintf(stderr, "ITERS must be 1..100\n");
+        return 2;
     }
     born_generator *g = born_generator_new(1234);
     born_tensor *x[4];
@@ -54,8 +59,9 @@ int main(int argc, char **argv) {
     char label[32];
     snprintf(label, sizeof label, "born-%s", path && *path ? path : "default");
     for (int bwd = 0; bwd < 2; bwd++) {
-        double ts[10];
-        for (int i = 0; i < 13; i++) {
+        enum { MAX_ITERS = 100 };
+        double ts[MAX_ITERS];
+        for (int i = 0; i < 3 + iters; i++) {
             born_synchronize(BORN_CUDA(0));
             double t0 = now();
             born_scope_begin();
@@ -67,8 +73,8 @@ int main(int argc, char **argv) {
             if (i >= 3) ts[i - 3] = now() - t0;
             for (int k = 0; k < 3; k++) born_zero_grad(x[k]);
         }
-        qsort(ts, 10, sizeof ts[0], cmp);
-        double med = (ts[4] + ts[5]) / 2, f = bwd ? 3.5 * flop : flop;
+        qsort(ts, (size_t)iters, sizeof ts[0], cmp);
+        double med = (ts[(iters - 1) / 2] + ts[iters / 2]) / 2, f = bwd ? 3.5 * flop : flop;
         printf("%-15s %-5s B%lld H%lld T%lld D%lld causal %-7s %9.3f ms  %7.1f TFLOP/s\n", label,
                argv[1], (long long)b, (long long)h, (long long)t, (long long)d, bwd ? "fwd+bwd" : "fwd",
                med * 1e3, f / med / 1e12);

@@ -1,6 +1,8 @@
 """PyTorch's F.scaled_dot_product_attention beside bench/cuda/attn_born.c: same shapes, timing
 and FLOP convention; each available backend (cuDNN, flash, efficient) forced in turn, then the
-default choice. Usage: python3 bench/cuda/attn_torch.py bf16 B H T D"""
+default choice. Usage: python3 bench/cuda/attn_torch.py bf16 B H T D [BACKEND [ITERS]] (BACKEND
+one of cudnn, flash, efficient, default: that one alone; ITERS timed runs, 10 by default, after 3
+warm-ups: fewer for a profiler)."""
 import sys
 import time
 
@@ -15,11 +17,13 @@ q, k, v, r = (torch.randn(b, h, t, d, device="cuda", dtype=dt, generator=g) for 
 for x in (q, k, v):
     x.requires_grad_(True)
 flop = 4.0 * b * h * t * t * d / 2
+only = sys.argv[6] if len(sys.argv) > 6 else None
+iters = int(sys.argv[7]) if len(sys.argv) > 7 else 10
 
 
 def bench(bwd):
     ts = []
-    for i in range(13):
+    for i in range(3 + iters):
         torch.cuda.synchronize()
         t0 = time.perf_counter()
         o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
@@ -31,11 +35,13 @@ def bench(bwd):
         for x in (q, k, v):
             x.grad = None
     ts.sort()
-    return (ts[4] + ts[5]) / 2
+    return (ts[(iters - 1) // 2] + ts[iters // 2]) / 2
 
 
 for name, be in [("cudnn", [SDPBackend.CUDNN_ATTENTION]), ("flash", [SDPBackend.FLASH_ATTENTION]),
                  ("efficient", [SDPBackend.EFFICIENT_ATTENTION]), ("default", None)]:
+    if only and name != only:
+        continue
     for bwd in (0, 1):
         try:
             if be is None:
