@@ -320,6 +320,9 @@ typedef struct born_backend {
     void (*graph_free)(int device_index, void *graph);
     /* True when adam_step_multi honours its items' device_step and device_lr. */
     bool adam_multi_device_scalars;
+    /* True when reduce also takes an f16/bf16 in with an f32 out for SUM, PROD, MAX and MIN
+     * (reading the halves into its f32 accumulator), so the ops layer need not convert in first. */
+    bool reduce_half_in;
 } born_backend;
 
 /* The backend serving device (NULL + error naming the device if none is available). */

@@ -101,7 +101,10 @@ static born_tensor *reduce_op(born_reduce_op op, born_tensor *t, int ndims, cons
     int64_t kshape[BORN_MAX_DIMS], shape[BORN_MAX_DIMS];
     for (int d = 0; d < t->ndim; d++) kshape[d] = (mask & (1u << d)) ? 1 : t->shape[d];
     int nd = ops_reduced_shape(t, mask, keepdim, shape);
-    born_tensor *in = ops_as_dtype(t, compute);
+    /* a backend that reads halves into its f32 accumulator saves the conversion pass */
+    bool half_in = be->reduce_half_in && compute == BORN_F32 &&
+                   (t->dtype == BORN_F16 || t->dtype == BORN_BF16);
+    born_tensor *in = ops_as_dtype(t, half_in ? t->dtype : compute);
     born_tensor *acc = in ? ops_empty(compute, t->ndim, kshape, t->storage->device) : NULL;
     born_status st = acc ? BORN_OK : born_last_status();
     if (st == BORN_OK) {

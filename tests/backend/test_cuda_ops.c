@@ -359,6 +359,7 @@ TEST(cuda_ops_long_reductions) {
         int64_t dims[2];
     } cases[] = {
         {1, {1048583}, 1, {0}}, {2, {3, 300001}, 1, {1}}, {3, {64, 4099, 2}, 2, {0, 1}},
+        {2, {4, 262152}, 1, {1}}, /* 16-byte aligned rows: the dense chunk kernel, with a tail */
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         for (int d = 0; d < NFLOAT; d++) {
@@ -383,6 +384,29 @@ TEST(cuda_ops_long_reductions) {
     born_tensor *xi = born_randint(cuda_test_gen, -1000, 1000, BORN_I64, BORN_DIMS(1 << 20));
     compare("long sum i64", born_sum(xi, BORN_DIMS(0), false), born_sum(cuda_to_gpu(xi), BORN_DIMS(0), false), 0, 0);
     born_scope_end();
+}
+
+/* A broadcast scalar (every stride 0, as the gradient of a sum) on either side of the vectorized
+ * add, sub, mul and div, against the CPU. */
+TEST(cuda_ops_scalar_broadcast) {
+    if (!cuda_gpu_or_skip("cuda_ops_scalar_broadcast")) return;
+    static const born_binary_op ops[] = {BORN_BINARY_ADD, BORN_BINARY_SUB, BORN_BINARY_MUL,
+                                         BORN_BINARY_DIV};
+    for (int d = 0; d < NFLOAT; d++) {
+        born_dtype dt = float_dtypes[d];
+        for (size_t o = 0; o < sizeof ops / sizeof *ops; o++)
+            for (int side = 0; side < 2; side++) {
+                born_scope_begin();
+                born_tensor *x = rnd(dt, 2, (const int64_t[]){37, 1028}, 1.0, 0.0, false);
+                born_tensor *c = rnd(dt, 0, NULL, 1.0, 1.5, true); /* away from 0 for div */
+                born_tensor *ce = born_expand(c, 2, (const int64_t[]){37, 1028});
+                born_tensor *xg = cuda_to_gpu(x), *cg = born_expand(cuda_to_gpu(c), 2, (const int64_t[]){37, 1028});
+                born_tensor *ref = side ? born_binary(ops[o], ce, x) : born_binary(ops[o], x, ce);
+                born_tensor *got = side ? born_binary(ops[o], cg, xg) : born_binary(ops[o], xg, cg);
+                compare("scalar broadcast", ref, got, rtol_of(dt), 0);
+                born_scope_end();
+            }
+    }
 }
 
 TEST(cuda_ops_softmax) {

@@ -9,7 +9,7 @@
  * from the middle of the text, a callback that stops, a full context, a continuation with an empty
  * prompt) once one token at a time and once choosing up to `ahead` tokens ahead, and CHECKs that
  * the results, the streamed text, the session's position and the continuations agree. Returns
- * how many scenarios were compared. */
+ * how many scenarios were compared (at least 16; more stop strings when the text is longer). */
 int generate_ahead_compare(born_session *s, int32_t ahead);
 
 #endif

@@ -559,16 +559,29 @@ template <> struct V4<__half> {
     }
 };
 
+/* Four elements of operand p with period per (binary_v4_kernel) at element i: one value
+ * repeated when per is 1 (a broadcast scalar, held in one), else a 4-element load. */
+template <class T>
+__device__ inline void load_period(const T *p, int64_t per, int64_t i, float one, float *v) {
+    if (per == 1) {
+        v[0] = v[1] = v[2] = v[3] = one;
+        return;
+    }
+    V4<T>::load(p + (per ? i % per : i), v);
+}
+
 /* out = a op b over n elements (n a multiple of 4); a operand with period pa (pb) repeats every
- * pa elements (a broadcast leading dims, as a bias row), 0 meaning the full length. The result is
- * computed in f32 and rounded once, as BinaryFloat. */
+ * pa elements (a broadcast leading dims, as a bias row; 1: a broadcast scalar, as the gradient
+ * of a sum), 0 meaning the full length. The result is computed in f32 and rounded once, as
+ * BinaryFloat. */
 template <class T, int OP>
 __global__ void binary_v4_kernel(T *o, const T *a, const T *b, int64_t n, int64_t pa, int64_t pb) {
     int64_t step = (int64_t)gridDim.x * blockDim.x * 4;
+    const float sa = pa == 1 ? (float)a[0] : 0.0f, sb = pb == 1 ? (float)b[0] : 0.0f;
     for (int64_t i = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) * 4; i < n; i += step) {
         float x[4], y[4], r[4];
-        V4<T>::load(a + (pa ? i % pa : i), x);
-        V4<T>::load(b + (pb ? i % pb : i), y);
+        load_period(a, pa, i, sa, x);
+        load_period(b, pb, i, sb, y);
 #pragma unroll
         for (int u = 0; u < 4; u++)
             r[u] = OP == 0 ? x[u] + y[u] : OP == 1 ? x[u] - y[u] : OP == 2 ? x[u] * y[u] : x[u] / y[u];
@@ -624,9 +637,12 @@ cudaError_t binary_fast(cudaStream_t s, born_binary_op op, const cu_strided *out
     int64_t n = 1;
     for (int d = 0; d < out->ndim; d++) n *= out->shape[d];
     int64_t po = period_of(out), pa = period_of(a), pb = period_of(b);
-    if (n == 0 || n % 4 || po != 0 || pa < 0 || pb < 0 || pa % 4 || pb % 4) return cudaErrorNotReady;
+    if (n == 0 || n % 4 || po != 0 || pa < 0 || pb < 0 || (pa % 4 && pa != 1) || (pb % 4 && pb != 1))
+        return cudaErrorNotReady;
     uintptr_t align = 4 * (uintptr_t)dtype_size(t);
-    if (((uintptr_t)out->data | (uintptr_t)a->data | (uintptr_t)b->data) % align) return cudaErrorNotReady;
+    uintptr_t bits = (uintptr_t)out->data | (pa == 1 ? 0 : (uintptr_t)a->data) |
+                     (pb == 1 ? 0 : (uintptr_t)b->data);
+    if (bits % align) return cudaErrorNotReady;
     switch (t) {
     case BORN_F32: return binary_v4<float>(s, k, out, a, b, n, pa, pb);
     case BORN_BF16: return binary_v4<__nv_bfloat16>(s, k, out, a, b, n, pa, pb);

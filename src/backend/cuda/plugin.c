@@ -120,6 +120,7 @@ static const born_backend cuda_vtable = {
     .graph_replay = cuda_graph_replay,
     .graph_free = cuda_graph_free,
     .adam_multi_device_scalars = true,
+    .reduce_half_in = true,
 };
 
 __attribute__((visibility("default"))) born_status born_plugin_open(const born_plugin_host *host,

@@ -4,6 +4,7 @@
  * long each is; f32/f16/bf16 accumulate in f32, f64 in f64, integers in int64 (wrapping). NaN
  * propagates through max/min and wins argmax/argmin (first NaN), as on the CPU. */
 #include <math.h>
+#include <string.h>
 
 #include "backend/cuda/common.cuh"
 
@@ -275,6 +276,69 @@ template <class A> __global__ void reduce_cols_parts_kernel(RGeo g, int op, cons
     }
 }
 
+/* Eight (f16, bf16) or four (f32) consecutive elements from one aligned 16-byte load, as f32. */
+template <class T> struct Vec16;
+template <> struct Vec16<float> {
+    static constexpr int N = 4;
+    static __device__ void load(const float *p, float *v) {
+        float4 x = __ldg((const float4 *)p);
+        v[0] = x.x, v[1] = x.y, v[2] = x.z, v[3] = x.w;
+    }
+};
+template <class H> struct Vec16Half {
+    static constexpr int N = 8;
+    static __device__ void load(const H *p, float *v) {
+        uint4 x = __ldg((const uint4 *)p);
+        const uint32_t w[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+            H lo, hi;
+            uint16_t l = (uint16_t)(w[u] & 0xffffu), h = (uint16_t)(w[u] >> 16);
+            memcpy(&lo, &l, 2);
+            memcpy(&hi, &h, 2);
+            v[2 * u] = (float)lo;
+            v[2 * u + 1] = (float)hi;
+        }
+    }
+};
+template <> struct Vec16<__half> : Vec16Half<__half> {};
+template <> struct Vec16<__nv_bfloat16> : Vec16Half<__nv_bfloat16> {};
+
+/* reduce_chunks_kernel for an input whose one reduced dim is dense (elements of type T, every
+ * row 16-byte aligned, len a multiple of 16 bytes' worth): 16-byte loads, in a fixed order. */
+template <class T>
+__global__ void reduce_dense_chunks_kernel(RGeo g, int op, float *part, int64_t len) {
+    constexpr int N = Vec16<T>::N;
+    const int64_t r = blockIdx.y, c = blockIdx.x;
+    int64_t in_off = 0, out_off = 0;
+    kept_offsets(g, r, &in_off, &out_off);
+    const T *p = (const T *)(g.in + in_off);
+    int64_t begin = c * len, end = (c + 1) * len < g.nred ? (c + 1) * len : g.nred;
+    int64_t vend = begin + (end - begin) / N * N;
+    float acc = identity<float>(op);
+#pragma unroll 4
+    for (int64_t j = begin + (int64_t)threadIdx.x * N; j < vend; j += 256 * N) {
+        float v[N];
+        Vec16<T>::load(p + j, v);
+#pragma unroll
+        for (int u = 0; u < N; u++) acc = combine<float>(op, acc, v[u]);
+    }
+    for (int64_t j = vend + threadIdx.x; j < end; j += 256)
+        acc = combine<float>(op, acc, load_acc<float>((const char *)(p + j), g.it, op));
+    acc = Group<256, float>::reduce(op, acc);
+    if (threadIdx.x == 0) part[r * gridDim.x + c] = acc;
+}
+
+/* Whether the dense chunk kernel takes g: f32/f16/bf16 in, one dense reduced dim, every row
+ * start 16-byte aligned. */
+inline bool dense_rows(const RGeo &g) {
+    if (g.it != BORN_F32 && g.it != BORN_F16 && g.it != BORN_BF16) return false;
+    if (g.rd != 1 || g.rin[0] != dtype_size(g.it) || (uintptr_t)g.in % 16) return false;
+    for (int d = 0; d < g.kd; d++)
+        if (g.kin[d] % 16) return false;
+    return true;
+}
+
 template <class A> cudaError_t launch_reduce(cudaStream_t s, const RGeo &g, int op) {
     bool inner = g.kd > 0 && (g.rd == 0 || g.kin[g.kd - 1] < g.rin[g.rd - 1]);
     if (inner && g.nout < 65536 && g.nred >= 64) {
@@ -298,6 +362,25 @@ template <class A> cudaError_t launch_reduce(cudaStream_t s, const RGeo &g, int 
         chunks = chunks > 1024 ? 1024 : chunks;
         int64_t len = (g.nred + chunks - 1) / chunks;
         int dev = cuda_device_of(g.out);
+        if (sizeof(A) == sizeof(float) && op != CU_REDUCE_ANY && op != CU_REDUCE_ALL &&
+            is_floating(g.it) && dense_rows(g)) {
+            len = (len + 7) / 8 * 8; /* whole 16-byte loads inside each chunk */
+            chunks = (g.nred + len - 1) / len;
+            float *part = (float *)cuda_mem_alloc(dev, sizeof(float) * (size_t)(chunks * g.nout));
+            if (part) {
+                dim3 grid((unsigned)chunks, (unsigned)g.nout);
+                if (g.it == BORN_F32)
+                    reduce_dense_chunks_kernel<float><<<grid, 256, 0, s>>>(g, op, part, len);
+                else if (g.it == BORN_F16)
+                    reduce_dense_chunks_kernel<__half><<<grid, 256, 0, s>>>(g, op, part, len);
+                else
+                    reduce_dense_chunks_kernel<__nv_bfloat16><<<grid, 256, 0, s>>>(g, op, part, len);
+                reduce_parts_kernel<float><<<(unsigned)g.nout, 256, 0, s>>>(g, op, (const float *)part, chunks);
+                cuda_mem_free(dev, part);
+                return cudaGetLastError();
+            }
+            (void)cudaGetLastError();
+        }
         A *part = (A *)cuda_mem_alloc(dev, sizeof(A) * (size_t)(chunks * g.nout));
         if (part) {
             reduce_chunks_kernel<A><<<dim3((unsigned)chunks, (unsigned)g.nout), 256, 0, s>>>(g, op, part, len);
