@@ -34,6 +34,10 @@ typedef struct born_adam_multi_item {
      * them, so that a captured step (CUDA graphs) needs nothing from the host between replays. */
     float *device_step;
     const double *device_lr;
+    /* Optional (NULL: always update; honoured where adam_multi_device_scalars): one f32 in device
+     * memory, the GradScaler's found_inf; when it is not 0 the update changes nothing, the step
+     * counts included, so a skipped step needs no read-back (one value for all items of a call). */
+    const float *found_inf;
 } born_adam_multi_item;
 
 /* The strided description of t. */
@@ -318,11 +322,19 @@ typedef struct born_backend {
     born_status (*graph_end)(int device_index, bool keep, void **graph);
     born_status (*graph_replay)(int device_index, void *graph);
     void (*graph_free)(int device_index, void *graph);
-    /* True when adam_step_multi honours its items' device_step and device_lr. */
+    /* True when adam_step_multi honours its items' device_step, device_lr and found_inf. */
     bool adam_multi_device_scalars;
     /* True when reduce also takes an f16/bf16 in with an f32 out for SUM, PROD, MAX and MIN
      * (reading the halves into its f32 accumulator), so the ops layer need not convert in first. */
     bool reduce_half_in;
+    /* Optional (NULL: src/optim/amp_tensors.c composes it from ordinary ops): dynamic loss
+     * scaling's unscale over count gradients of one device (contiguous, floating): each is
+     * multiplied in place by inv = (f32)(1 / (f64)*scale) (f32 arithmetic for f32/f16/bf16, f64
+     * for f64, as the binary mul of a tensor by an f32 0-dim tensor), and *found_inf is set to 1
+     * when any product (as stored) is inf or NaN, left as it is otherwise. scale and found_inf
+     * are single f32 values in that device's memory, read and written by the device alone. */
+    born_status (*amp_unscale_multi)(int64_t count, const born_strided *grads, float *found_inf,
+                                     const float *scale);
 } born_backend;
 
 /* The backend serving device (NULL + error naming the device if none is available). */

@@ -72,7 +72,7 @@ static bool adam_multi_ok(const born_backend *be, const optim_hparams *h, born_t
 
 static born_status adam_update_multi(const born_backend *be, const optim_hparams *h, int64_t count,
                                      born_tensor *const *p, born_tensor *const *g,
-                                     optim_state *const *st) {
+                                     optim_state *const *st, const float *found_inf) {
     born_adam_multi_item *items = malloc(sizeof *items * (size_t)(count > 0 ? count : 1));
     if (!items) return born_error(BORN_ERR_MEMORY, "born_optimizer_step: out of memory");
     for (int64_t i = 0; i < count; i++) {
@@ -83,6 +83,7 @@ static born_status adam_update_multi(const born_backend *be, const optim_hparams
         items[i].args = adam_args(h, st[i]);
         items[i].device_step = be->adam_multi_device_scalars ? st[i]->device_step : NULL;
         items[i].device_lr = items[i].device_step ? st[i]->device_lr : NULL;
+        items[i].found_inf = be->adam_multi_device_scalars ? found_inf : NULL;
     }
     born_status status = be->adam_step_multi(count, items);
     free(items);

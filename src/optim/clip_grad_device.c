@@ -10,8 +10,7 @@
 #include "core/tensor_impl.h"
 #include "optim/optim_internal.h"
 
-bool optim_clip_device_ok(born_tensor *const *params, int64_t n, double norm_type) {
-    if (norm_type != 2 && !isinf(norm_type)) return false;
+bool optim_grads_on_one_device(born_tensor *const *params, int64_t n, born_device *device) {
     bool any = false;
     born_device dev = BORN_CPU;
     for (int64_t i = 0; i < n; i++) {
@@ -23,7 +22,12 @@ bool optim_clip_device_ok(born_tensor *const *params, int64_t n, double norm_typ
         dev = d;
         any = true;
     }
+    if (any && device) *device = dev;
     return any;
+}
+
+bool optim_clip_device_ok(born_tensor *const *params, int64_t n, double norm_type) {
+    return (norm_type == 2 || isinf(norm_type)) && optim_grads_on_one_device(params, n, NULL);
 }
 
 born_status optim_clip_grad_device(born_tensor *const *params, int64_t n, double max_norm,

@@ -10,10 +10,12 @@
 #include "core/tensor_impl.h"
 #include "optim/optim_internal.h"
 
-/* A tensor owned by the optimizer (no scope) on device holding n values of dtype from host. */
-static born_tensor *owned_on(born_device device, born_dtype dtype, int64_t n, const void *host) {
+born_tensor *optim_owned_on(born_device device, born_dtype dtype, int ndim, const int64_t *shape,
+                            const void *host) {
+    int64_t n = 1;
+    for (int k = 0; k < ndim; k++) n *= shape[k];
     born_scope_begin();
-    born_tensor *t = born_to(born_from_data(dtype, 1, &n, host, born_dtype_nbytes(dtype, n)),
+    born_tensor *t = born_to(born_from_data(dtype, ndim, shape, host, born_dtype_nbytes(dtype, n)),
                              device);
     if (t) born_tensor_retain(t);
     born_scope_end();
@@ -60,8 +62,9 @@ born_status optim_device_scalars(born_optimizer *opt, born_device device) {
     for (int64_t i = 0; i < opt->n; i++)
         steps[i] = opt->state[i].initialized ? opt->state[i].step : 0.0f;
     opt->dev_device = device;
-    opt->dev_steps = owned_on(device, BORN_F32, opt->n > 0 ? opt->n : 1, steps);
-    opt->dev_lr = opt->dev_steps ? owned_on(device, BORN_F64, 1, &opt->h.lr) : NULL;
+    int64_t count = opt->n > 0 ? opt->n : 1, one = 1;
+    opt->dev_steps = optim_owned_on(device, BORN_F32, 1, &count, steps);
+    opt->dev_lr = opt->dev_steps ? optim_owned_on(device, BORN_F64, 1, &one, &opt->h.lr) : NULL;
     free(steps);
     if (!opt->dev_lr) {
         born_status st = born_last_status();

@@ -81,12 +81,13 @@ struct optim_algo {
                           born_tensor *g, optim_state *st, bool first);
     /* Optional: whether parameter p (gradient g, state st) can join a multi-tensor update on
      * backend be, and that update over count such parameters of one device and dtype (state
-     * prepared as for update). */
+     * prepared as for update). found_inf (NULL, or one f32 in that device's memory) makes the
+     * kernels skip the whole update, step counts included, while it is not 0. */
     bool (*multi_ok)(const born_backend *be, const optim_hparams *h, born_tensor *p, born_tensor *g,
                      optim_state *st);
     born_status (*update_multi)(const born_backend *be, const optim_hparams *h, int64_t count,
                                 born_tensor *const *p, born_tensor *const *g,
-                                optim_state *const *st);
+                                optim_state *const *st, const float *found_inf);
     /* The momentum that OneCycleLR cycles (momentum or betas[0]). */
     bool momentum_is_beta1;
 };
@@ -102,6 +103,14 @@ born_strided optim_strided(const born_tensor *t);
 
 /* Message helpers: "must be >= 0" checks that also reject NaN. */
 born_status optim_check_nonneg(const char *fn, const char *what, double v);
+
+/* born_optimizer_step, skipped as a whole when found_inf (NULL: never; else a 1-element tensor,
+ * the GradScaler's inf/NaN flag) is not 0. When every parameter with a gradient takes the
+ * multi-tensor update on found_inf's accelerator with device step counts (Adam/AdamW on CUDA),
+ * the kernels read the flag there: nothing is read back and the step can be captured in a graph.
+ * Otherwise (SGD, RMSprop, one-by-one parameters) the host reads the flag first (a wait;
+ * BORN_ERR_UNSUPPORTED inside a capture) and a set flag returns BORN_OK with nothing changed. */
+born_status optim_step_skippable(born_optimizer *opt, born_tensor *found_inf);
 
 /* Reads the n values of t (any real dtype and shape with n elements, on any device) as doubles;
  * name is the entry's name for messages. */
@@ -121,6 +130,16 @@ born_status optim_push_lr(born_optimizer *opt);
 born_status optim_retire_device_scalars(born_optimizer *opt);
 bool optim_device_steps(const born_optimizer *opt, float *steps, born_status *status);
 void optim_free_device_scalars(born_optimizer *opt);
+
+/* A tensor of dtype on device with the given shape, filled from host (the values of a contiguous
+ * host buffer), owned by the caller and by no scope (tensor_release); NULL with the error. */
+born_tensor *optim_owned_on(born_device device, born_dtype dtype, int ndim, const int64_t *shape,
+                            const void *host);
+
+/* Whether the gradients of params[0..n) sit on one accelerator: at least one present, every
+ * present one floating and on the same device, not the CPU; *device (may be NULL) receives it.
+ * The criterion of the device paths of born_clip_grad_norm and the GradScaler. */
+bool optim_grads_on_one_device(born_tensor *const *params, int64_t n, born_device *device);
 
 /* born_clip_grad_norm's path for gradients on one accelerator (clip_grad_device.c): whether it
  * applies (every gradient present on one non-CPU device, floating; norm 2 or inf), and the clip

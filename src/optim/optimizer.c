@@ -200,10 +200,21 @@ static bool shares_with_state(const born_tensor *g, const born_tensor *p, const 
  * multi_update. */
 #define MULTI_DONE 0x80u
 
-/* The multi-tensor update of every parameter the algorithm accepts (algo->multi_ok), grouped by
+/* Whether parameter i (which has a gradient) joins the multi-tensor update on backend be: the
+ * algorithm accepts it, its gradient shares no memory with it or its state, and no slot the
+ * kernel must write first was just created (flags: step's per-parameter bits). */
+static bool joins_multi(const born_optimizer *opt, int64_t i, const unsigned char *flags,
+                        const born_backend *be) {
+    born_tensor *p = opt->params[i], *g = p->grad;
+    return !(flags[i] & opt->algo->uninit_slots) && !shares_with_state(g, p, &opt->state[i]) &&
+           opt->algo->multi_ok(be, &opt->h, p, g, &opt->state[i]);
+}
+
+/* The multi-tensor update of every parameter the algorithm accepts (joins_multi), grouped by
  * device and dtype, with the step count incremented as in the one-by-one loop; marks them in
- * flags. */
-static born_status multi_update(born_optimizer *opt, unsigned char *flags) {
+ * flags. found_inf (device memory, or NULL) goes to every group: the kernels skip on it. */
+static born_status multi_update(born_optimizer *opt, unsigned char *flags,
+                                const float *found_inf) {
     const optim_algo *a = opt->algo;
     int64_t n = opt->n;
     born_tensor **ps = malloc(sizeof *ps * (size_t)(n > 0 ? n : 1));
@@ -214,10 +225,10 @@ static born_status multi_update(born_optimizer *opt, unsigned char *flags) {
     if (!ps || !gs || !sts || !ok)
         status = born_error(BORN_ERR_MEMORY, "born_optimizer_step: out of memory");
     for (int64_t i = 0; i < n && status == BORN_OK; i++) {
-        born_tensor *p = opt->params[i], *g = p->grad;
-        if (!g || (flags[i] & a->uninit_slots) || shares_with_state(g, p, &opt->state[i])) continue;
+        born_tensor *p = opt->params[i];
+        if (!p->grad) continue;
         const born_backend *be = backend_for(p->storage->device);
-        ok[i] = a->multi_ok(be, &opt->h, p, g, &opt->state[i]);
+        ok[i] = joins_multi(opt, i, flags, be);
         /* step counts and lr in device memory where the backend reads them there (before the
          * host counts this step: they start from the host's counts) */
         if (ok[i] && a->has_step && be->adam_multi_device_scalars)
@@ -252,7 +263,8 @@ static born_status multi_update(born_optimizer *opt, unsigned char *flags) {
                                 "keeps device counts for one device): they cannot be captured");
             break;
         }
-        status = a->update_multi(backend_for(first->storage->device), &opt->h, count, ps, gs, sts);
+        status = a->update_multi(backend_for(first->storage->device), &opt->h, count, ps, gs, sts,
+                                 found_inf);
         for (int64_t k = 0; k < count; k++)
             storage_bump_version(ps[k]->storage);
     }
@@ -273,7 +285,44 @@ static void status_rollback(born_optimizer *opt, const unsigned char *created, i
             }
 }
 
-born_status born_optimizer_step(born_optimizer *opt) {
+/* Whether the kernels can skip the step on found_inf themselves: every parameter with a gradient
+ * is on found_inf's device and joins the multi-tensor update there, with its step count in device
+ * memory (the backend's adam_multi_device_scalars), so that a skipped step changes nothing. */
+static bool skips_on_device(const born_optimizer *opt, const unsigned char *flags,
+                            const born_tensor *found_inf) {
+    born_device d = found_inf->storage->device;
+    const optim_algo *a = opt->algo;
+    if (d.type == BORN_DEVICE_CPU || !a->update_multi || !a->has_step ||
+        found_inf->dtype != BORN_F32 || born_tensor_numel(found_inf) != 1)
+        return false;
+    const born_backend *be = backend_for(d);
+    if (!be || !be->adam_multi_device_scalars) return false;
+    if (opt->dev_steps && !born_device_equal(opt->dev_device, d)) return false;
+    for (int64_t i = 0; i < opt->n; i++) {
+        born_tensor *p = opt->params[i];
+        if (p->grad && (!born_device_equal(p->storage->device, d) || !joins_multi(opt, i, flags, be)))
+            return false;
+    }
+    return true;
+}
+
+/* The host's reading of found_inf (a wait), refused inside a capture on its device. */
+static born_status found_on_host(const born_optimizer *opt, born_tensor *found_inf, bool *skip) {
+    if (born_graph_capturing(found_inf->storage->device))
+        return born_error(BORN_ERR_UNSUPPORTED, "born_optimizer_step: this %s step must read the "
+                          "GradScaler's inf/NaN flag on the host (only Adam/AdamW whose parameters "
+                          "all take the multi-tensor update on the flag's GPU skip a step on the "
+                          "device), which a graph capture cannot do; step outside the capture",
+                          opt->algo->name);
+    double v = 0;
+    born_status st = optim_read_values("born_optimizer_step", "found_inf", found_inf, &v, 1);
+    *skip = st == BORN_OK && v != 0;
+    return st;
+}
+
+born_status born_optimizer_step(born_optimizer *opt) { return optim_step_skippable(opt, NULL); }
+
+born_status optim_step_skippable(born_optimizer *opt, born_tensor *found_inf) {
     static const char fn[] = "born_optimizer_step";
     if (!opt) return born_error(BORN_ERR_ARGUMENT, "%s: optimizer is NULL", fn);
     const optim_algo *a = opt->algo;
@@ -320,10 +369,24 @@ born_status born_optimizer_step(born_optimizer *opt) {
             created[i] |= (unsigned char)(1u << k);
         }
     }
-    /* 3. update: first the parameters that join a multi-tensor update (one call per device and
+    /* 3. a step that found_inf may skip: on the device when the kernels can, else decided here
+     * (a skipped step drops the state it created and changes nothing) */
+    const float *device_found = NULL;
+    if (found_inf && skips_on_device(opt, created, found_inf)) {
+        device_found = tensor_data(found_inf);
+    } else if (found_inf) {
+        bool skip = false;
+        born_status st = found_on_host(opt, found_inf, &skip);
+        if (st != BORN_OK || skip) {
+            status_rollback(opt, created, opt->n - 1);
+            free(created);
+            return st;
+        }
+    }
+    /* 4. update: first the parameters that join a multi-tensor update (one call per device and
      * dtype), then the others one by one */
     born_status status = BORN_OK;
-    if (a->update_multi) status = multi_update(opt, created);
+    if (a->update_multi) status = multi_update(opt, created, device_found);
     for (int64_t i = 0; i < opt->n && status == BORN_OK; i++) {
         born_tensor *p = opt->params[i], *g = p->grad;
         if (!g || (created[i] & MULTI_DONE)) continue;

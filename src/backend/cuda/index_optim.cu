@@ -197,23 +197,26 @@ struct MultiAdam {
     bool vec[MULTI]; /* the four pointers allow 4-wide loads */
     AdamF<float> f[MULTI];
     const float *scal[MULTI]; /* decay, -step_size, bc2 from the device (NULL: f's) */
+    const float *found_inf;   /* not NULL: the launch changes nothing while *found_inf != 0 */
 };
 
 /* The step-dependent scalars of up to MULTI parameters on the device: each parameter's f32 step
  * count is incremented, then step_size = lr / (1 - beta1^step), bias_correction2_sqrt =
  * sqrt(1 - beta2^step) and the decoupled decay 1 - lr * weight_decay are formed in double, as
- * src/optim/adam.c does on the host, and rounded to f32 into out[3 k + {0, 1, 2}]. */
+ * src/optim/adam.c does on the host, and rounded to f32 into out[3 k + {0, 1, 2}]. A step that
+ * found_inf skips (*found_inf != 0) leaves the counts as they are. */
 struct AdamScalars {
     int count;
     float *step[MULTI];
     const double *lr[MULTI];
     double beta1[MULTI], beta2[MULTI], wd[MULTI];
     float *out;
+    const float *found_inf;
 };
 
 __global__ void adam_scalars_kernel(const __grid_constant__ AdamScalars a) {
     int k = threadIdx.x;
-    if (k >= a.count) return;
+    if (k >= a.count || (a.found_inf && *a.found_inf != 0.0f)) return;
     float s = __fadd_rn(*a.step[k], 1.0f);
     *a.step[k] = s;
     double step = s, lr = *a.lr[k];
@@ -258,8 +261,10 @@ __device__ inline void adam_elem(const AdamF<float> &f, T &pw, T pg, T &pm, T &p
 template <class T> struct alignas(4 * sizeof(T)) Vec4 { T v[4]; };
 
 /* One block a chunk; each thread four consecutive elements a step (one 4-wide load of each of
- * the four tensors where the parameter's pointers allow it). */
+ * the four tensors where the parameter's pointers allow it). A skipped step (found_inf) returns
+ * before touching anything. */
 template <class T> __global__ void adam_multi_kernel(const __grid_constant__ MultiAdam a) {
+    if (a.found_inf && *a.found_inf != 0.0f) return;
     int64_t total = a.chunk_end[a.count - 1];
     for (int64_t c = blockIdx.x; c < total; c += gridDim.x) {
         int k = 0;
@@ -302,12 +307,16 @@ using namespace cu;
 extern "C" cudaError_t cu_adam_step_multi(cudaStream_t s, born_dtype dt, int64_t count,
                                           const cu_adam_item *items, float *scratch) {
     if (dt != BORN_F32 && dt != BORN_F16 && dt != BORN_BF16) return cudaErrorNotSupported;
+    const float *found_inf = count > 0 ? items[0].found_inf : nullptr;
+    for (int64_t i = 0; i < count; i++)
+        if (items[i].found_inf != found_inf) return cudaErrorNotSupported;
     for (int64_t i0 = 0; i0 < count; i0 += MULTI) {
         bool on_device = items[i0].device_step != NULL;
         if (on_device) {
             AdamScalars sc;
             sc.count = 0;
             sc.out = scratch + 3 * i0;
+            sc.found_inf = found_inf;
             for (int64_t i = i0; i < count && i < i0 + MULTI; i++, sc.count++) {
                 const cu_adam_item *it = &items[i];
                 if (!it->device_step || !it->device_lr || !scratch) return cudaErrorNotSupported;
@@ -323,6 +332,7 @@ extern "C" cudaError_t cu_adam_step_multi(cudaStream_t s, born_dtype dt, int64_t
         }
         MultiAdam a;
         a.count = 0;
+        a.found_inf = found_inf;
         int64_t chunks = 0;
         for (int64_t i = i0; i < count && i < i0 + MULTI; i++) {
             const cu_adam_item *it = &items[i];

@@ -71,8 +71,10 @@ typedef struct cu_adam_item { /* backend.h's born_adam_multi_item (ops.c checks 
     born_adam_step_args args;
     float *device_step;     /* with device_lr: the step count and lr read on the device */
     const double *device_lr;
+    const float *found_inf; /* not NULL: nothing changes while *found_inf != 0 (items[0]'s) */
 } cu_adam_item;
-/* scratch: device memory for 3 floats per item, used when the items have device_step. */
+/* scratch: device memory for 3 floats per item, used when the items have device_step. Every item
+ * carries the same found_inf (cudaErrorNotSupported otherwise). */
 cudaError_t cu_adam_step_multi(cudaStream_t s, born_dtype dt, int64_t count,
                                const cu_adam_item *items, float *scratch);
 

@@ -186,7 +186,8 @@ _Static_assert(sizeof(cu_adam_item) == sizeof(born_adam_multi_item) &&
                    offsetof(cu_adam_item, args) == offsetof(born_adam_multi_item, args) &&
                    offsetof(cu_adam_item, device_step) ==
                        offsetof(born_adam_multi_item, device_step) &&
-                   offsetof(cu_adam_item, device_lr) == offsetof(born_adam_multi_item, device_lr),
+                   offsetof(cu_adam_item, device_lr) == offsetof(born_adam_multi_item, device_lr) &&
+                   offsetof(cu_adam_item, found_inf) == offsetof(born_adam_multi_item, found_inf),
                "cu_adam_item mirrors born_adam_multi_item");
 
 born_status cuda_adam_step_multi(int64_t count, const born_adam_multi_item *items) {
