@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cuda/amp.h"
 #include "backend/cuda/attention.h"
 #include "backend/cuda/cuda_internal.h"
 #include "backend/cuda/random.h"
@@ -121,6 +122,7 @@ static const born_backend cuda_vtable = {
     .graph_free = cuda_graph_free,
     .adam_multi_device_scalars = true,
     .reduce_half_in = true,
+    .amp_unscale_multi = cuda_amp_unscale_multi,
 };
 
 __attribute__((visibility("default"))) born_status born_plugin_open(const born_plugin_host *host,
