@@ -26,7 +26,16 @@ BORN_API born_dtype born_autocast_dtype(void);
 /* Dynamic loss scaling, as torch.amp.GradScaler: multiply the loss by a scale before backward,
  * divide the gradients by it before the optimizer step, skip steps whose gradients hold inf or
  * NaN and then shrink the scale (backoff_factor), grow it (growth_factor) after growth_interval
- * steps without such gradients. */
+ * steps without such gradients.
+ *
+ * Where the scale lives: when the loss, or all the gradients, sit on one accelerator (a CUDA
+ * device), the scale (f32), the growth tracker (i32) and the inf/NaN flag (f32) are kept as
+ * tensors on that device, as torch does, created from the host's values at the first such call
+ * (which must not be inside a graph capture). Scale, unscale, step (stepped NULL) and update then
+ * never wait for the device: Adam/AdamW skip a step on the flag in their kernels, so a training
+ * step with loss scaling can be captured as a CUDA graph (include/born/graph.h) and replayed,
+ * skipped steps included. Otherwise (the CPU, gradients on several devices) the host keeps them
+ * and reads the flag back once a step. */
 typedef struct born_grad_scaler born_grad_scaler;
 
 typedef struct born_grad_scaler_params {
@@ -44,24 +53,33 @@ BORN_API born_grad_scaler_params born_grad_scaler_default_params(void);
 BORN_API born_grad_scaler *born_grad_scaler_new(const born_grad_scaler_params *params);
 BORN_API void born_grad_scaler_free(born_grad_scaler *s);
 
-/* loss times the current scale (recorded by autograd; a new tensor on loss's device), or loss's
- * alias when the scaler is disabled. */
+/* loss times the current scale (recorded by autograd; a new tensor on loss's device), or loss
+ * times 1 when the scaler is disabled. On an accelerator the factor is the device's 0-dim f32
+ * scale tensor, read when the work runs (a captured step scales by each replay's scale; a
+ * half-precision loss comes back in f32, as torch's). */
 BORN_API born_tensor *born_grad_scaler_scale(born_grad_scaler *s, born_tensor *loss);
 
-/* Divides the gradients of opt's parameters by the scale in place and records, on their devices,
- * whether any holds inf or NaN (read back once, by step). Once per step; a second call before
+/* Divides the gradients of opt's parameters by the scale in place and records whether any holds
+ * inf or NaN: on one accelerator in one multi-tensor kernel with nothing read back, elsewhere
+ * reduced on each device and read back once. Once per step; a second call before
  * born_grad_scaler_update is BORN_ERR_ARGUMENT. */
 BORN_API born_status born_grad_scaler_unscale(born_grad_scaler *s, born_optimizer *opt);
 
 /* Unscales if not yet done, then runs born_optimizer_step unless a gradient held inf or NaN;
- * *stepped (may be NULL) says which. */
+ * *stepped (may be NULL) says which. With the flag on an accelerator a stepped pointer makes the
+ * host read it (a wait, refused inside a graph capture by a message that says to pass NULL),
+ * while NULL never waits when Adam/AdamW skip on the device, step counts included (SGD, RMSprop
+ * and parameters outside the multi-tensor update read the flag on the host instead, which a
+ * capture refuses with BORN_ERR_UNSUPPORTED). */
 BORN_API born_status born_grad_scaler_step(born_grad_scaler *s, born_optimizer *opt, bool *stepped);
 
 /* Ends the step: backs the scale off after a skipped step, else grows it after growth_interval
- * steps in a row without inf/NaN. */
+ * steps in a row without inf/NaN (and only when the grown scale is finite). On an accelerator the
+ * device updates its scale and tracker in f32/i32 arithmetic without a wait. */
 BORN_API born_status born_grad_scaler_update(born_grad_scaler *s);
 
-/* The current scale (1 when disabled). */
+/* The current scale (1 when disabled). When the scale lives on an accelerator this reads it back
+ * (a wait; NaN with an error inside a graph capture). */
 BORN_API double born_grad_scaler_get_scale(const born_grad_scaler *s);
 
 #ifdef __cplusplus

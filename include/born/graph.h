@@ -32,8 +32,10 @@
  *   - Adam/AdamW keep their step counts and learning rate on the device: born_optimizer_set_lr
  *     between replays changes the rate the next replay uses; their other hyperparameters are
  *     fixed at capture. born_clip_grad_norm on gradients of one GPU clips on the device (pass
- *     total_norm NULL inside the step: reading the norm waits). The GradScaler reads its inf/NaN
- *     flag back, so a step with dynamic loss scaling cannot be captured yet;
+ *     total_norm NULL inside the step: reading the norm waits). A GradScaler whose loss and
+ *     gradients are on the GPU keeps its scale and inf/NaN flag there: pass stepped NULL to
+ *     born_grad_scaler_step inside the step, with Adam/AdamW (which skip on the device), and
+ *     run one step with the scaler before capturing;
  *   - index ops (embedding, gather, index_select, cross-entropy's targets and their backward)
  *     check their indices on the device: an index out of range in a replay is reported, with the
  *     op's name, by the next call that waits for the device (born_item, born_synchronize, ...).
