@@ -9,6 +9,8 @@ born_model *cuda_llm_load_on(const char *path, born_device dev) {
     return born_model_load(path, &mp);
 }
 
+double cuda_llm_bound(born_dtype wtype) { return wtype == BORN_BF16 ? 4e-2 : 1e-2; }
+
 double cuda_llm_rel_err(const float *c, const float *g, int32_t n, double *maxd) {
     double num = 0, den = 0;
     *maxd = 0;

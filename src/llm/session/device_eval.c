@@ -3,19 +3,18 @@
  * (llm_device_ops.prefill) and a short one, or a decoded token, one step at a time (the decode
  * step, replayed from a CUDA graph).
  *
- * Where a batch pays: a decode step reads every weight once per token; a batch reads each once
- * for all its tokens, but its group-affine (quantized) matrices are first expanded to f16 (the
- * levels read, 2 bytes an element written, then read again by the product: about 4.5 bytes an
- * element against 0.6-1.1 for a step's read of Q4/Q8 levels), so for quantized weights a batch
- * pays from about 4-8 tokens and for float weights from 2. On an H200 (bench/cuda/llm_decode_born.c,
- * 1B bf16) a 2-token batch took less time than two steps; the quantized threshold is that
- * bandwidth estimate. BORN_LLM_PREFILL=N overrides both (0: token by token always). */
+ * Where a batch pays (measured by bench/cuda/llm_decode_born.c on an H200, 2026-12-01, LLaMA-like
+ * 1B, prompts from position 0, ms batched / token by token): a batch costs about 1.4 ms (bf16)
+ * or 2.3 ms (q4_0: each matrix expanded to f16 first) for anything up to 32 tokens, a decode step
+ * 0.77 (bf16) or 0.93 ms (q4_0). bf16 2 tokens: 1.40 / 1.54, 4: 1.49 / 3.00; q4_0 2 tokens: 2.36 /
+ * 1.88, 3: 2.31 / 2.78, 4: 2.32 / 3.69. So float weights batch from 2 tokens and quantized ones
+ * from 4 (one token of margin past the measured 3). BORN_LLM_PREFILL=N overrides both (0: token by
+ * token always). */
 #include <stdlib.h>
 
-#include "core/error.h"
 #include "llm/model/model_internal.h"
 
-enum { PREFILL_MIN_FLOAT = 2, PREFILL_MIN_QUANT = 8 };
+enum { PREFILL_MIN_FLOAT = 2, PREFILL_MIN_QUANT = 4 };
 
 int32_t llm_device_prefill_min(const born_model *m) {
     const char *env = getenv("BORN_LLM_PREFILL");
