@@ -11,7 +11,8 @@
  * then logits = Woutput rms_norm(x). Five launches a layer. The token and the position are read
  * from device memory, so the whole step is captured once as a CUDA graph and replayed for every
  * token (one graph for steps that produce logits, one for those that do not): the host's part of
- * a token is one 8-byte copy, one graph launch and, when logits are wanted, one copy back. */
+ * a token is one 8-byte copy, one graph launch and, when logits are wanted, one copy back. A
+ * prompt of several tokens runs as batches instead (llm_prefill.c), into the same KV cache. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
