@@ -1,12 +1,15 @@
 /* LLaMA-like 1B bf16 decode at batch 1 on the GPU (issue 8): writes a random-weight GGUF with
  * Born's GGUF writer when the file is missing (dim 2048, 16 layers, 32 heads over 8 kv heads of
  * 64, FFN 8192, vocabulary 32000, untied output: 2.08 GB of weights read per token), loads it on
- * cuda:0, evaluates a prompt of CTX random tokens, then decodes N tokens greedily (each token's
- * logits copied back and the next token picked on the host), and prints tok/s beside the
- * bandwidth limit: the bytes of weights a token reads over a device-to-device copy's bandwidth
- * measured in the same run. Also times the same decode with the tokens chosen on the device
- * (born_session_decode_greedy: no host round trip a token, as PyTorch's loop) and launching the
- * kernels one by one (no CUDA graph). Usage: llm_decode_born MODEL.gguf [N=256] [CTX=512] */
+ * cuda:0, times a prompt of CTX random tokens batched (llm_device_ops.prefill) and token by token
+ * (the decode step's graph a token), and prompts of 2..64 tokens both ways (where batching starts
+ * to pay), then decodes N tokens greedily (each token's logits copied back and the next token
+ * picked on the host), and prints tok/s beside the bandwidth limit: the bytes of weights a token
+ * reads over a device-to-device copy's bandwidth measured in the same run. Also times the same
+ * decode with the tokens chosen on the device (born_session_decode_greedy: no host round trip a
+ * token, as PyTorch's loop) and launching the kernels one by one (no CUDA graph). TYPE q4_0 or
+ * q8_0 writes the matrices as random blocks of that type instead (d = 2^-8; a file of its own).
+ * Usage: llm_decode_born MODEL.gguf [N=256] [CTX=512] [TYPE=bf16] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,22 +44,44 @@ static uint16_t rand_bf16(float scale) {
     return (uint16_t)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
 }
 
+/* The matrices' type (bf16, or random Q4_0 / Q8_0 blocks). */
+static born_dtype wtype = BORN_BF16;
+
+/* Random blocks of a Q4_0 / Q8_0 matrix of n elements: d = 2^-8 (f16 0x1C00), random levels. */
+static void rand_blocks(uint8_t *buf, int64_t n) {
+    const size_t bb = born_dtype_block_bytes(wtype);
+    for (int64_t b = 0; b < n / 32; b++) {
+        uint8_t *blk = buf + (size_t)b * bb;
+        blk[0] = 0x00;
+        blk[1] = 0x1C;
+        for (size_t i = 2; i < bb; i++) {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            blk[i] = (uint8_t)(rng >> 32);
+        }
+    }
+}
+
 static born_status put(born_gguf_writer *w, const char *name, int64_t rows, int64_t cols) {
     const bool vec = rows == 0;
     const int64_t n = vec ? cols : rows * cols;
-    const size_t bytes = (size_t)n * (vec ? 4 : 2);
+    const size_t bytes = vec ? (size_t)n * 4
+                             : (size_t)(n / born_dtype_block_size(wtype)) * born_dtype_block_bytes(wtype);
     void *buf = malloc(bytes);
     if (!buf) return BORN_ERR_MEMORY;
     if (vec)
         for (int64_t i = 0; i < n; i++)
             ((float *)buf)[i] = 1.0f;
-    else
+    else if (wtype == BORN_BF16)
         for (int64_t i = 0; i < n; i++)
             ((uint16_t *)buf)[i] = rand_bf16(0.03f);
+    else
+        rand_blocks(buf, n);
     int64_t shape[2] = {rows, cols};
     born_scope_begin();
     born_tensor *t = vec ? born_from_buffer(BORN_F32, 1, &cols, buf, bytes, NULL, NULL)
-                         : born_from_buffer(BORN_BF16, 2, shape, buf, bytes, NULL, NULL);
+                         : born_from_buffer(wtype, 2, shape, buf, bytes, NULL, NULL);
     born_status st = t ? born_gguf_writer_write_tensor(w, name, t) : born_last_status();
     born_scope_end();
     free(buf);
@@ -104,10 +129,12 @@ static bool write_model(const char *path) {
     if (st == BORN_OK)
         st = born_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
     if (st == BORN_OK) st = born_gguf_writer_set_f32(w, "llama.rope.freq_base", 500000.0f);
-    if (st == BORN_OK) st = born_gguf_writer_set_u32(w, "general.file_type", 32); /* bf16 */
+    /* llama.cpp's file types: bf16 32, q4_0 2, q8_0 7 */
+    const uint32_t ftype = wtype == BORN_BF16 ? 32 : wtype == BORN_Q4_0 ? 2 : 7;
+    if (st == BORN_OK) st = born_gguf_writer_set_u32(w, "general.file_type", ftype);
     for (int i = 0; i < n && st == BORN_OK; i++) {
         int64_t shape[2] = {rows[i], cols[i]};
-        st = rows[i] ? born_gguf_writer_declare_tensor(w, names[i], BORN_BF16, 2, shape)
+        st = rows[i] ? born_gguf_writer_declare_tensor(w, names[i], wtype, 2, shape)
                      : born_gguf_writer_declare_tensor(w, names[i], BORN_F32, 1, &cols[i]);
     }
     for (int i = 0; i < n && st == BORN_OK; i++)
@@ -146,6 +173,44 @@ static int32_t argmax(const float *x, int32_t n) {
     return b;
 }
 
+/* Seconds to evaluate prompt[0..n) from position 0 (the best of reps), batched when
+ * prefill_min is 1, token by token when 0; -1 on an error. */
+static double prompt_time(born_session *s, const int32_t *prompt, int32_t n, int32_t prefill_min, int reps,
+                          float *logits) {
+    llm_session_set_prefill_min(s, prefill_min);
+    double best = -1;
+    for (int r = 0; r < reps; r++) {
+        if (born_session_rollback(s, 0) != BORN_OK) return -1;
+        double t0 = now_s();
+        if (born_session_eval(s, prompt, n, logits, false) != BORN_OK) return -1;
+        double t = now_s() - t0;
+        if (best < 0 || t < best) best = t;
+    }
+    return best;
+}
+
+/* The prompt both ways (after a warm-up of each: scratch, cuBLASLt's choices, the graph), then
+ * short prompts both ways; leaves prompt[0..n) evaluated (batched) at the default threshold. */
+static bool prompt_speeds(born_session *s, const int32_t *prompt, int32_t n, float *logits) {
+    if (prompt_time(s, prompt, n, 1, 1, logits) < 0 || prompt_time(s, prompt, 16, 0, 1, logits) < 0) return false;
+    const double tb = prompt_time(s, prompt, n, 1, 3, logits), tt = prompt_time(s, prompt, n, 0, 1, logits);
+    if (tb < 0 || tt < 0) return false;
+    printf("prompt of %d tokens: batched %.0f tok/s (%.2f ms), token by token %.0f tok/s (%.1f ms): "
+           "%.1fx\n",
+           (int)n, n / tb, 1e3 * tb, n / tt, 1e3 * tt, tt / tb);
+    printf("short prompts, ms batched / token by token:");
+    const int32_t small[] = {2, 3, 4, 6, 8, 12, 16, 32, 64};
+    for (size_t i = 0; i < sizeof small / sizeof small[0]; i++) {
+        const double b = prompt_time(s, prompt, small[i], 1, 3, logits);
+        const double t = prompt_time(s, prompt, small[i], 0, 3, logits);
+        if (b < 0 || t < 0) return false;
+        printf(" %d: %.2f/%.2f;", (int)small[i], 1e3 * b, 1e3 * t);
+    }
+    printf("\nBORN_PREFILL_TOKS=%.1f BORN_PREFILL_TBT_TOKS=%.1f\n", n / tb, n / tt);
+    llm_session_set_prefill_min(s, llm_device_prefill_min(born_session_model(s)));
+    return born_session_rollback(s, 0) == BORN_OK && born_session_eval(s, prompt, n, logits, false) == BORN_OK;
+}
+
 /* Decodes n tokens greedily from the session's position; seconds. */
 static double decode(born_session *s, int32_t first, int32_t n, float *logits, int32_t *last) {
     int32_t tok = first;
@@ -161,8 +226,15 @@ static double decode(born_session *s, int32_t first, int32_t n, float *logits, i
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: llm_decode_born MODEL.gguf [N=256] [CTX=512]\n");
+        fprintf(stderr, "usage: llm_decode_born MODEL.gguf [N=256] [CTX=512] [TYPE=bf16]\n");
         return 2;
+    }
+    if (argc > 4 && strcmp(argv[4], "bf16") != 0) {
+        if (strcmp(argv[4], "q4_0") != 0 && strcmp(argv[4], "q8_0") != 0) {
+            fprintf(stderr, "TYPE: bf16, q4_0 or q8_0\n");
+            return 2;
+        }
+        wtype = argv[4][1] == '4' ? BORN_Q4_0 : BORN_Q8_0;
     }
     const char *path = argv[1];
     const int32_t N = argc > 2 ? atoi(argv[2]) : 256, CTX = argc > 3 ? atoi(argv[3]) : 512;
@@ -193,7 +265,8 @@ int main(int argc, char **argv) {
     }
     printf("loaded on cuda:0 in %.2f s\n", now_s() - t0);
     /* the weights a token reads: all but the embedding table (one row of it) */
-    const double wbytes = (double)born_model_size_bytes(m) - (double)VOCAB * DIM * 2;
+    const double wbytes = (double)born_model_size_bytes(m) -
+                          (double)VOCAB * DIM / born_dtype_block_size(wtype) * born_dtype_block_bytes(wtype);
     born_session_params sp = born_session_default_params();
     sp.n_ctx = CTX + N + 64;
     born_session *s = born_session_new(m, &sp);
@@ -205,12 +278,10 @@ int main(int argc, char **argv) {
     float *logits = malloc((size_t)VOCAB * sizeof *logits);
     for (int32_t i = 0; i < CTX; i++)
         prompt[i] = (int32_t)((i * 7919u + 13u) % VOCAB);
-    t0 = now_s();
-    if (born_session_eval(s, prompt, CTX, logits, false) != BORN_OK) {
+    if (!prompt_speeds(s, prompt, CTX, logits)) {
         fprintf(stderr, "prompt: %s\n", born_last_error());
         return 1;
     }
-    const double tp = now_s() - t0;
     int32_t last = argmax(logits, VOCAB);
     /* warm-up (captures the graph with logits), then the timed run from position CTX */
     if (decode(s, last, 8, logits, &last) < 0 || born_session_rollback(s, CTX) != BORN_OK) {
@@ -240,7 +311,6 @@ int main(int argc, char **argv) {
     printf("Born clone bandwidth %.0f GB/s (PyTorch's clone measures more: use its figure for the "
            "limit); weights read per token %.3f GB; bandwidth limit by Born's %.0f tok/s\n",
            bw / 1e9, wbytes / 1e9, limit);
-    printf("prompt of %d tokens (one token a step): %.0f tok/s\n", (int)CTX, CTX / tp);
     printf("born decode, batch 1, ctx %d, %d tokens: graph %.1f tok/s (%.3f ms/token, %.1f%% of "
            "the bandwidth limit, %.0f GB/s), eager %.1f tok/s\n",
            (int)CTX, (int)N, tps, 1e3 * tg / N, 100.0 * tps / limit, wbytes * tps / 1e9, NE / te);

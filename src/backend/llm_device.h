@@ -2,8 +2,8 @@
  * decoder (src/backend/cuda/llm_*.c, llm_kernels.cu). libborn describes a LLaMA-family model
  * (hyperparameters, each matrix's device format and shape), uploads its tensors one at a time
  * (quantized ones repacked by src/llm/model/device_upload.c into the group-affine formats
- * below), then runs a session's tokens one at a time through the device: the KV cache and every
- * activation stay on the device, and only the logits come back. */
+ * below), then runs a session's tokens through the device, one at a time or a prompt's as batches:
+ * the KV cache and every activation stay on the device, and only the logits come back. */
 #ifndef BORN_BACKEND_LLM_DEVICE_H
 #define BORN_BACKEND_LLM_DEVICE_H
 
@@ -93,6 +93,13 @@ typedef struct llm_device_ops {
      * choice after step i (n of them; the last is not run). Waits for the device. */
     born_status (*decode_greedy)(void *session, int32_t token, int32_t pos, int32_t n,
                                  int32_t *out);
+    /* Runs tokens[0..n) at positions pos..pos + n - 1 (pos + n <= n_ctx) as batches (matrix
+     * products over all the batch's tokens, its queries attending to the cache together), their
+     * K and V written into the cache as the decode step writes them; when logits is not NULL,
+     * copies there the last token's n_vocab logits or, with all_logits, every token's (n rows),
+     * waiting for the device. NULL when the device runs prompts token by token only. */
+    born_status (*prefill)(void *session, const int32_t *tokens, int32_t n, int32_t pos,
+                           float *logits, bool all_logits);
 } llm_device_ops;
 
 /* The decoder of device (NULL with BORN_ERR_DEVICE recorded, quoting why, when its backend is

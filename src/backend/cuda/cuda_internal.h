@@ -124,6 +124,11 @@ born_status cuda_linear_fused(const born_strided *out, const born_strided *pre,
                               const born_strided *bias, bool gelu_tanh);
 born_status cuda_linear_weight_grad(const born_strided *grad_w, const born_strided *grad_bias,
                                     const born_strided *gout, const born_strided *x);
+/* out [n, rows] (f32, rows ldo floats apart) = x [n, k] w^T, plus out's old values when
+ * accumulate: w [rows, k] and x dense in one type t (f32 as exact f32 products; f16 / bf16 with
+ * f32 accumulation), for the LLM's batched prompt. Queued on dev's stream; errors recorded. */
+born_status cuda_gemm_xwt(int dev, born_dtype t, const void *w, int64_t rows, const void *x,
+                          int64_t n, int64_t k, float *out, int64_t ldo, bool accumulate);
 
 /* Layer entries (nn_ops.c, conv.c). */
 born_status cuda_row_norm(bool rms, const born_strided *out, const born_strided *mean,

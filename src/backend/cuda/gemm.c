@@ -4,7 +4,8 @@
  * dims) and broadcast batches (stride 0). Row-major C = A B is computed as the column-major
  * product C^T = B^T A^T, so no operand is copied unless its layout has no unit stride. Each
  * device has one cuBLASLt handle and a 32 MiB workspace from the caching allocator; the chosen
- * algorithm of each problem is cached. */
+ * algorithm of each problem is cached. The LLM's batched prompt (llm_prefill.c) multiplies through
+ * the same handle with half operands and an f32 result, added in place for the residual stream. */
 #include <cublasLt.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -16,8 +17,8 @@
 enum { WORKSPACE = 32 << 20, ALGO_CACHE = 256 };
 
 typedef struct algo_key {
-    int dtype, ta, tb, align, epilogue;
-    int64_t m, n, k, lda, ldb, batch, sa, sb;
+    int dtype, ta, tb, align, epilogue, out;
+    int64_t m, n, k, lda, ldb, batch, sa, sb, ldd;
 } algo_key;
 
 typedef struct algo_entry {
@@ -140,11 +141,21 @@ typedef struct epilogue {
     bool quiet;
 } epilogue;
 
+/* Where a product's result goes when not in the operands' type with leading dimension n: D in
+ * type `type` (of size bytes an element) with leading dimension ld, D = opA(A) opB(B) + beta D. */
+typedef struct gemm_out {
+    cudaDataType_t type;
+    size_t size;
+    int64_t ld;
+    float beta;
+} gemm_out;
+
 /* One strided-batched product: D (column-major [n, m], ld n, batch stride m n) = opA(A) opB(B)
- * where A is b's operand and B is a's (see the file comment), with epilogue ep (NULL: none). */
+ * where A is b's operand and B is a's (see the file comment), with epilogue ep (NULL: none) and
+ * D as out says (NULL: the operands' type, ld n, beta 0). */
 static born_status run_gemm(int dev, gemm_device *g, const gemm_types *ty, born_dtype dtype,
                             const operand *A, const operand *B, char *d, int64_t m, int64_t n,
-                            int64_t k, int64_t batch, const epilogue *ep) {
+                            int64_t k, int64_t batch, const epilogue *ep, const gemm_out *out) {
     cudaStream_t stream = cuda_stream(dev);
     cublasLtMatmulDesc_t op = NULL;
     cublasLtMatrixLayout_t la = NULL, lb = NULL, ld = NULL;
@@ -170,7 +181,8 @@ static born_status run_gemm(int dev, gemm_device *g, const gemm_types *ty, born_
     if (st == BORN_OK)
         st = lt_check(cublasLtMatrixLayoutCreate(&lb, ty->data, (uint64_t)B->rows, (uint64_t)B->cols, B->ld), "layout");
     if (st == BORN_OK)
-        st = lt_check(cublasLtMatrixLayoutCreate(&ld, ty->data, (uint64_t)n, (uint64_t)m, n), "layout");
+        st = lt_check(cublasLtMatrixLayoutCreate(&ld, out ? out->type : ty->data, (uint64_t)n, (uint64_t)m,
+                                                 out ? out->ld : n), "layout");
     if (st == BORN_OK && batch > 1) {
         int32_t count = (int32_t)batch;
         int64_t sd = m * n;
@@ -184,11 +196,13 @@ static born_status run_gemm(int dev, gemm_device *g, const gemm_types *ty, born_
     }
     int align = alignment((uintptr_t)A->data | (uintptr_t)B->data | (uintptr_t)d,
                           A->ld * (int64_t)ty->size, B->ld * (int64_t)ty->size,
-                          (A->batch_stride | B->batch_stride) * (int64_t)ty->size);
+                          (A->batch_stride | B->batch_stride) * (int64_t)ty->size |
+                              (out ? out->ld * (int64_t)out->size : 0));
     algo_key key;
     memset(&key, 0, sizeof key);
     key = (algo_key){(int)dtype * 2 + (ty->compute == CUBLAS_COMPUTE_32F_FAST_TF32), A->trans, B->trans, align,
-                     ep ? (int)ep->kind : 0, m, n, k, A->ld, B->ld, batch, A->batch_stride, B->batch_stride};
+                     ep ? (int)ep->kind : 0, out ? 1 + (int)out->type * 2 + (out->beta != 0.0f) : 0,
+                     m, n, k, A->ld, B->ld, batch, A->batch_stride, B->batch_stride, out ? out->ld : 0};
     size_t slot = (size_t)((uint64_t)(m * 31 + n) * 131 + (uint64_t)k * 7 + (uint64_t)batch +
                            (uint64_t)key.dtype * 17 + (uint64_t)(A->trans * 2 + B->trans) +
                            (uint64_t)key.epilogue * 101) % ALGO_CACHE;
@@ -236,6 +250,7 @@ static born_status run_gemm(int dev, gemm_device *g, const gemm_types *ty, born_
         double one_d = 1, zero_d = 0;
         const void *alpha = ty->scale == CUDA_R_64F ? (const void *)&one_d : (const void *)&one_f;
         const void *beta = ty->scale == CUDA_R_64F ? (const void *)&zero_d : (const void *)&zero_f;
+        if (out) beta = &out->beta; /* the f32 scale type of the float products */
         st = lt_check(cublasLtMatmul(g->handle, op, alpha, A->data, la, B->data, lb, beta, d, ld, d, ld,
                                      &algo, g->workspace, WORKSPACE, stream),
                       "matmul");
@@ -320,7 +335,7 @@ born_status cuda_matmul(const born_strided *out, const born_strided *a, const bo
             A.data = (const char *)b->data + off[2] * (int64_t)ty.size;
             B.batch_stride = bd ? bs[1][bd - 1] : 0;
             A.batch_stride = bd ? bs[2][bd - 1] : 0;
-            st = run_gemm(dev, g, &ty, a->dtype, &A, &B, d, m, n, k, batch, NULL);
+            st = run_gemm(dev, g, &ty, a->dtype, &A, &B, d, m, n, k, batch, NULL, NULL);
             continue;
         }
         /* an operand without a unit stride: one product per batch element on copies */
@@ -344,7 +359,7 @@ born_status cuda_matmul(const born_strided *out, const born_strided *a, const bo
             Ai.batch_stride = Bi.batch_stride = 0;
             if (st == BORN_OK)
                 st = run_gemm(dev, g, &ty, a->dtype, &Ai, &Bi,
-                              d + (bd ? i * bs[0][bd - 1] : 0) * (int64_t)ty.size, m, n, k, 1, NULL);
+                              d + (bd ? i * bs[0][bd - 1] : 0) * (int64_t)ty.size, m, n, k, 1, NULL, NULL);
             if (ta) cuda_mem_free(dev, ta);
             if (tb) cuda_mem_free(dev, tb);
             ta = tb = NULL;
@@ -386,7 +401,7 @@ born_status cuda_linear_fused(const born_strided *out, const born_strided *pre,
     } else if (has_bias) {
         ep.kind = CUBLASLT_EPILOGUE_BIAS;
     }
-    return run_gemm(dev, g, &ty, x->dtype, &A, &B, out->data, r, n, k, 1, &ep);
+    return run_gemm(dev, g, &ty, x->dtype, &A, &B, out->data, r, n, k, 1, &ep, NULL);
 }
 
 born_status cuda_linear_weight_grad(const born_strided *grad_w, const born_strided *grad_bias,
@@ -408,5 +423,26 @@ born_status cuda_linear_weight_grad(const born_strided *grad_w, const born_strid
     bool has_bias = grad_bias && grad_bias->data;
     epilogue ep = {has_bias ? CUBLASLT_EPILOGUE_BGRADB : CUBLASLT_EPILOGUE_DEFAULT,
                    has_bias ? grad_bias->data : NULL, NULL, 0, true};
-    return run_gemm(dev, g, &ty, x->dtype, &A, &B, grad_w->data, n, k, r, 1, &ep);
+    return run_gemm(dev, g, &ty, x->dtype, &A, &B, grad_w->data, n, k, r, 1, &ep, NULL);
+}
+
+/* ---- the LLM's batched prompt ------------------------------------------------------------------ */
+
+born_status cuda_gemm_xwt(int dev, born_dtype t, const void *w, int64_t rows, const void *x,
+                          int64_t n, int64_t k, float *out, int64_t ldo, bool accumulate) {
+    gemm_types ty;
+    pthread_once(&gemm_once, gemm_init_once);
+    if (!linear_types(t, &ty))
+        return cuda_error(BORN_ERR_DTYPE, "cuda LLM prompt: no product for %s weights",
+                          cuda_host->dtype_name(t));
+    if (t == BORN_F32) ty.compute = CUBLAS_COMPUTE_32F; /* exact f32 whatever BORN_ALLOW_TF32 says */
+    gemm_device *g = gemm_device_get(dev);
+    if (!g) return BORN_ERR_DEVICE;
+    operand A, B; /* A: w^T [k, rows] (strides 1, k), B: x [n, k] */
+    if (!describe(&A, w, k, rows, 1, k) || !describe(&B, x, n, k, k, 1))
+        return cuda_error(BORN_ERR_UNSUPPORTED, "cuda LLM prompt: a [%lld, %lld] product",
+                          (long long)n, (long long)rows);
+    A.batch_stride = B.batch_stride = 0;
+    const gemm_out o = {CUDA_R_32F, sizeof(float), ldo, accumulate ? 1.0f : 0.0f};
+    return run_gemm(dev, g, &ty, t, &A, &B, (char *)out, n, rows, k, 1, NULL, &o);
 }

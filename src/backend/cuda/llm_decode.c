@@ -11,7 +11,8 @@
  * then logits = Woutput rms_norm(x). Five launches a layer. The token and the position are read
  * from device memory, so the whole step is captured once as a CUDA graph and replayed for every
  * token (one graph for steps that produce logits, one for those that do not): the host's part of
- * a token is one 8-byte copy, one graph launch and, when logits are wanted, one copy back. */
+ * a token is one 8-byte copy, one graph launch and, when logits are wanted, one copy back. A
+ * prompt of several tokens runs as batches instead (llm_prefill.c), into the same KV cache. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,61 +20,16 @@
 
 #include "backend/cuda/cuda_internal.h"
 #include "backend/cuda/llm_kernels.h"
+#include "backend/cuda/llm_model.h"
 #include "backend/llm_device.h"
 
-enum { N_MODEL_SLOTS = LLM_DEV_SLOTS - LLM_DEV_LAYER_SLOTS, ALIGN = 256 };
+enum { ALIGN = 256 };
 
 /* What a step ends with: nothing, the logits, or the logits and the greedy choice. */
 enum { STEP_PLAIN = 0, STEP_LOGITS = 1, STEP_GREEDY = 2 };
 
-/* What the profile sums (BORN_LLM_PROFILE=1). */
-enum {
-    PROF_EMBED,
-    PROF_QKV,
-    PROF_ATTN,
-    PROF_WO,
-    PROF_GATE_UP,
-    PROF_DOWN,
-    PROF_OUTPUT,
-    PROF_KINDS,
-    PROF_EVENTS = 4096
-};
 static const char *const prof_names[PROF_KINDS] = {
     "embedding", "q/k/v + RoPE", "attention", "Wo", "gate/up + SwiGLU", "down", "output"};
-
-typedef struct dlayer {
-    cu_llm_mat m[LLM_DEV_LAYER_SLOTS];
-    cu_llm_mat qkv;     /* [Wq; Wk; Wv] as one matrix when they share a format (else fmt 0) */
-    float *bias_qkv;    /* [bq; bk; bv] (zeros where absent), or NULL without biases */
-    bool gate_up_fused; /* gate and up share a format: one SwiGLU product */
-} dlayer;
-
-typedef struct dmodel {
-    int dev;
-    llm_dev_config cfg;
-    dlayer *layers;
-    cu_llm_mat m[N_MODEL_SLOTS];
-    char *arena;
-    int64_t max_k;
-} dmodel;
-
-typedef struct dsession {
-    dmodel *m;
-    int32_t n_ctx, nsplit;
-    int kv_f16;
-    char *kc, *vc;
-    float *x, *q, *att, *h, *h2, *logits, *rope_cs, *part_o, *part_ml;
-    int *count, *step;
-    int *chosen;        /* [n_ctx]: greedy steps' choices, by the position they follow */
-    float *logits_host; /* pinned: the logits come back at full speed, then go to the caller */
-    /* BORN_LLM_PROFILE=1: eager steps time their kernels by kind with events (printed at free) */
-    bool prof;
-    int skip; /* BORN_LLM_SKIP: kinds of kernels left out (1 << PROF_*; timing only: wrong tokens) */
-    cudaEvent_t ev[PROF_EVENTS];
-    int kind[PROF_EVENTS], nev, steps;
-    double ms[PROF_KINDS];
-    cudaGraphExec_t exec[3]; /* steps without logits, with logits, greedy (STEP_*) */
-} dsession;
 
 static int64_t group_of(int fmt) {
     return fmt == LLM_DEV_I8G16 ? 16 : fmt == LLM_DEV_I8G32 || fmt == LLM_DEV_U4G32 ? 32 : 0;
@@ -293,10 +249,16 @@ static born_status model_upload(void *handle, int32_t layer, llm_dev_slot slot, 
     return st;
 }
 
+const cu_llm_mat *cu_llm_output_of(const dmodel *m) {
+    return m->m[LLM_DEV_OUTPUT - LLM_DEV_LAYER_SLOTS].fmt ? &m->m[LLM_DEV_OUTPUT - LLM_DEV_LAYER_SLOTS]
+                                                          : &m->m[0];
+}
+
 static void session_free(void *handle) {
     dsession *d = handle;
     if (!d) return;
     cudaSetDevice(d->m->dev);
+    cu_llm_prefill_free(d);
     for (int i = 0; i < 3; i++)
         if (d->exec[i]) cudaGraphExecDestroy(d->exec[i]);
     void *bufs[] = {d->kc,     d->vc,      d->x,      d->q,       d->att,   d->h,    d->h2,
@@ -318,7 +280,7 @@ static void session_free(void *handle) {
     free(d);
 }
 
-static cudaError_t dalloc(void *p, size_t bytes, bool poison) {
+cudaError_t cu_llm_alloc(void *p, size_t bytes, bool poison) {
     cudaError_t e = cudaMalloc((void **)p, bytes ? bytes : 4);
     if (e == cudaSuccess) e = cudaMemset(*(void **)p, poison ? 0xFF : 0, bytes ? bytes : 4);
     return e;
@@ -339,25 +301,26 @@ static void *session_new(void *handle, int32_t n_ctx, born_dtype kv_type, const 
     d->skip = sk ? atoi(sk) : 0;
     const char *pe = getenv("BORN_CUDA_POISON");
     const bool poison = pe && *pe && *pe != '0';
+    d->poison = poison;
     const size_t cache =
         (size_t)c->n_layer * c->n_head_kv * (size_t)n_ctx * c->head_dim * (d->kv_f16 ? 2 : 4);
     const size_t dq = (size_t)c->n_head * c->head_dim;
     cudaSetDevice(m->dev);
     cudaError_t e;
-    if ((e = dalloc(&d->kc, cache, poison)) != cudaSuccess ||
-        (e = dalloc(&d->vc, cache, poison)) != cudaSuccess ||
-        (e = dalloc(&d->x, (size_t)c->n_embd * 4, poison)) != cudaSuccess ||
-        (e = dalloc(&d->q, dq * 4, poison)) != cudaSuccess ||
-        (e = dalloc(&d->att, dq * 4, poison)) != cudaSuccess ||
-        (e = dalloc(&d->h, (size_t)c->n_ff * 4, poison)) != cudaSuccess ||
-        (e = dalloc(&d->h2, (size_t)c->n_ff * 4, poison)) != cudaSuccess ||
-        (e = dalloc(&d->logits, (size_t)c->n_vocab * 4, poison)) != cudaSuccess ||
-        (e = dalloc(&d->rope_cs, (size_t)n_ctx * c->n_rot * 4, false)) != cudaSuccess ||
-        (e = dalloc(&d->part_o, dq * (size_t)d->nsplit * 4, poison)) != cudaSuccess ||
-        (e = dalloc(&d->part_ml, (size_t)c->n_head * d->nsplit * 2 * 4, poison)) != cudaSuccess ||
-        (e = dalloc(&d->count, (size_t)c->n_head * sizeof(int), false)) != cudaSuccess ||
-        (e = dalloc(&d->step, 2 * sizeof(int), false)) != cudaSuccess ||
-        (e = dalloc(&d->chosen, (size_t)n_ctx * sizeof(int), false)) != cudaSuccess ||
+    if ((e = cu_llm_alloc(&d->kc, cache, poison)) != cudaSuccess ||
+        (e = cu_llm_alloc(&d->vc, cache, poison)) != cudaSuccess ||
+        (e = cu_llm_alloc(&d->x, (size_t)c->n_embd * 4, poison)) != cudaSuccess ||
+        (e = cu_llm_alloc(&d->q, dq * 4, poison)) != cudaSuccess ||
+        (e = cu_llm_alloc(&d->att, dq * 4, poison)) != cudaSuccess ||
+        (e = cu_llm_alloc(&d->h, (size_t)c->n_ff * 4, poison)) != cudaSuccess ||
+        (e = cu_llm_alloc(&d->h2, (size_t)c->n_ff * 4, poison)) != cudaSuccess ||
+        (e = cu_llm_alloc(&d->logits, (size_t)c->n_vocab * 4, poison)) != cudaSuccess ||
+        (e = cu_llm_alloc(&d->rope_cs, (size_t)n_ctx * c->n_rot * 4, false)) != cudaSuccess ||
+        (e = cu_llm_alloc(&d->part_o, dq * (size_t)d->nsplit * 4, poison)) != cudaSuccess ||
+        (e = cu_llm_alloc(&d->part_ml, (size_t)c->n_head * d->nsplit * 2 * 4, poison)) != cudaSuccess ||
+        (e = cu_llm_alloc(&d->count, (size_t)c->n_head * sizeof(int), false)) != cudaSuccess ||
+        (e = cu_llm_alloc(&d->step, 2 * sizeof(int), false)) != cudaSuccess ||
+        (e = cu_llm_alloc(&d->chosen, (size_t)n_ctx * sizeof(int), false)) != cudaSuccess ||
         (e = cudaHostAlloc((void **)&d->logits_host, (size_t)c->n_vocab * 4,
                            cudaHostAllocDefault)) != cudaSuccess ||
         (e = cudaMemcpy(d->rope_cs, rope_cs, (size_t)n_ctx * c->n_rot * 4,
@@ -488,9 +451,7 @@ static cudaError_t enqueue_step(dsession *d, int kind, bool prof) {
         mark(d, s, PROF_DOWN, prof);
     }
     if (e == cudaSuccess && logits) {
-        const cu_llm_mat *out = m->m[LLM_DEV_OUTPUT - LLM_DEV_LAYER_SLOTS].fmt
-                                    ? &m->m[LLM_DEV_OUTPUT - LLM_DEV_LAYER_SLOTS]
-                                    : &m->m[0];
+        const cu_llm_mat *out = cu_llm_output_of(m);
         cu_llm_mv p =
             product(out, CU_MV_STORE, CU_IN_NORM, d->x, NULL,
                     m->m[LLM_DEV_OUT_NORM - LLM_DEV_LAYER_SLOTS].q, c->rms_eps, d->logits);
@@ -602,4 +563,5 @@ const llm_device_ops cuda_llm_ops = {
     .session_free = session_free,
     .decode = decode,
     .decode_greedy = decode_greedy,
+    .prefill = cu_llm_prefill,
 };

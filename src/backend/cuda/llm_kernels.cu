@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "backend/cuda/llm_kernels.h"
+#include "backend/cuda/llm_mat.cuh"
 #include "backend/llm_device.h"
 
 namespace {
@@ -636,32 +637,11 @@ __global__ void __launch_bounds__(CH) attention_f16_kernel(const cu_llm_attn p) 
 
 /* ---- embedding ---------------------------------------------------------------------------- */
 
-__device__ float element(const cu_llm_mat &e, int64_t r, int64_t k) {
-    const char *q = static_cast<const char *>(e.q) + (size_t)r * e.q_row_bytes;
-    const float2 *s = static_cast<const float2 *>(e.s);
-    switch (e.fmt) {
-    case LLM_DEV_F32: return reinterpret_cast<const float *>(q)[k];
-    case LLM_DEV_F16: return __half2float(reinterpret_cast<const __half *>(q)[k]);
-    case LLM_DEV_BF16: return __bfloat162float(reinterpret_cast<const __nv_bfloat16 *>(q)[k]);
-    case LLM_DEV_I8G32:
-    case LLM_DEV_I8G16: {
-        const int g = e.fmt == LLM_DEV_I8G16 ? 16 : 32;
-        const float2 ab = s[r * (e.cols / g) + k / g];
-        return fmaf(ab.x, (float)reinterpret_cast<const int8_t *>(q)[k], ab.y);
-    }
-    default: {
-        const float2 ab = s[r * (e.cols / 32) + k / 32];
-        const uint8_t byte = reinterpret_cast<const uint8_t *>(q)[k / 2];
-        return fmaf(ab.x, (float)(k & 1 ? byte >> 4 : byte & 15), ab.y);
-    }
-    }
-}
-
 __global__ void embed_kernel(const cu_llm_mat e, const int *step, float *x) {
     pdl_trigger();
     pdl_wait();
     const int64_t k = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (k < e.cols) x[k] = element(e, step[0], k);
+    if (k < e.cols) x[k] = cu_llm_element(e, step[0], k);
 }
 
 /* ---- greedy choice ------------------------------------------------------------------------ */

@@ -1,6 +1,5 @@
-/* Models and sessions on a device (src/backend/llm_device.h): the model's weights go to the
- * device once, at load; a session there keeps its KV cache and activations on the device and
- * runs each token through the device decoder.
+/* Models on a device (src/backend/llm_device.h): the model's weights go to the device once, at
+ * load (sessions there run through src/llm/session/device_eval.c).
  *
  * f32 / f16 / bf16 matrices are uploaded as stored. Block-quantized ones are repacked, block by
  * block, into a group-affine format (integer levels q and one (a, b) pair per group of 16 or 32
@@ -279,28 +278,4 @@ born_status llm_device_upload(born_model *m) {
             st = upload(m, l, (llm_dev_slot)i, ws[i]);
     }
     return st;
-}
-
-born_status llm_device_eval(born_session *s, const int32_t *tokens, int32_t n, float *logits,
-                            bool all_logits) {
-    const int32_t V = s->model->hp.n_vocab;
-    for (int32_t i = 0; i < n; i++) {
-        float *out = NULL;
-        if (logits && all_logits)
-            out = logits + (size_t)i * V;
-        else if (logits && i == n - 1)
-            out = logits;
-        born_status st =
-            s->model->dev_ops->decode(s->dev_session, tokens[i], s->pos + i, out, s->dev_graph);
-        if (st != BORN_OK) return st;
-    }
-    return BORN_OK;
-}
-
-void llm_session_set_graph(born_session *s, bool on) {
-    if (s) s->dev_graph = on;
-}
-
-void llm_session_set_greedy_ahead(born_session *s, int32_t n) {
-    if (s) s->greedy_ahead = n < 1 ? 1 : n > LLM_GREEDY_AHEAD_MAX ? LLM_GREEDY_AHEAD_MAX : n;
 }

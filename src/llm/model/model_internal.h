@@ -98,6 +98,7 @@ struct born_session {
     bool dev_graph;          /* decode steps replay CUDA graphs (default; tests turn it off) */
     int32_t greedy_ahead;    /* most tokens greedy born_generate chooses ahead (<= 1: one at a
                               * time, logits to the host); 32 on a device, 1 on the CPU */
+    int32_t dev_prefill_min; /* prompts of this many tokens run batched on the device (0: never) */
 };
 
 /* The size of born_generate's buffer of tokens chosen ahead on a device. */
@@ -113,10 +114,15 @@ born_status llm_device_upload(born_model *m);
  * pairs *s (malloc'd; free both). BORN_ERR_UNSUPPORTED for a type the device does not take. */
 born_status llm_device_repack(const llm_weight *w, llm_dev_fmt *fmt, void **q, float **s);
 
-/* Runs tokens[0..n) at s->pos on the model's device, one token a step (device_upload.c); logits
- * as born_session_eval's. */
+/* Runs tokens[0..n) at s->pos on the model's device (src/llm/session/device_eval.c): as
+ * batches when n is at least s->dev_prefill_min (and that is not 0), else one token a step;
+ * logits as born_session_eval's. */
 born_status llm_device_eval(born_session *s, const int32_t *tokens, int32_t n, float *logits,
                             bool all_logits);
+
+/* The shortest prompt a device session of m runs as batches: BORN_LLM_PREFILL when set (0:
+ * never), else the default for m's weight types (device_eval.c says why). */
+int32_t llm_device_prefill_min(const born_model *m);
 
 /* Whether a device session's steps replay captured CUDA graphs (true by default) or launch
  * their kernels one by one (for comparisons); no effect on the CPU. */
@@ -126,6 +132,10 @@ void llm_session_set_graph(born_session *s, bool on);
  * (clamped to [1, LLM_GREEDY_AHEAD_MAX]; 1 turns it off). Device sessions start at 32, CPU ones at
  * 1 (there running ahead saves nothing; tests turn it on to check the rollbacks). */
 void llm_session_set_greedy_ahead(born_session *s, int32_t n);
+
+/* The shortest prompt a device session runs as batches (0: token by token always; for
+ * comparisons and benchmarks); no effect on the CPU. */
+void llm_session_set_prefill_min(born_session *s, int32_t n);
 
 /* A trace of the forward pass for comparing intermediates with another implementation (set by
  * debugging tools only; NULL otherwise, when tracing costs one test per point): called with each

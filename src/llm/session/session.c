@@ -80,6 +80,7 @@ born_session *born_session_new(born_model *m, const born_session_params *params)
         const float *ff = m->rope_freqs.t ? (const float *)m->rope_freqs.data : NULL;
         llm_rope_table(cs, hp, ff, 0, p.n_ctx);
         s->dev_session = m->dev_ops->session_new(m->dev_model, p.n_ctx, p.kv_type, cs);
+        s->dev_prefill_min = llm_device_prefill_min(m);
         free(cs);
         if (!s->dev_session) {
             born_session_free(s);

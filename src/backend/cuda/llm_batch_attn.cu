@@ -1,0 +1,172 @@
+/* Causal attention of a batched prompt over the KV cache (see llm_batch.h): flash-style, one pass
+ * over the keys with an online softmax, f32 arithmetic on the CUDA cores.
+ *
+ * The query rows of one kv head (token t and query head g of its group, row t G + g, so every
+ * GQA group shares its K/V tiles) are cut into blocks of ROWS rows; a row belongs to TG = 8 lanes,
+ * each holding its share of the row's q and output as float4s (lane l: dims 4 l + 32 j). A block
+ * walks the keys its last row sees in tiles of BK positions, staged in shared memory as f32 (K
+ * and V converted from the f16 cache once a tile for all the block's rows); a row's scores on
+ * the tile are partial dots reduced over its TG lanes with shuffles, masked past its position,
+ * then the running maximum, the sum of exponentials (base 2, q scaled by log2(e) / sqrt(d)) and
+ * the output rescaled and accumulated. Blocks start with the rows that see the most keys. */
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <math.h>
+#include <stdint.h>
+
+#include "backend/cuda/llm_batch.h"
+
+namespace {
+
+constexpr int TG = 8;               /* lanes a query row */
+constexpr int THREADS = 256;
+constexpr int ROWS = THREADS / TG;  /* query rows a block */
+constexpr int BK = 32;              /* keys a tile */
+
+/* out[i..i + 4) of act type ACT = v / l. */
+template <int ACT> __device__ __forceinline__ void store_out(void *out, int64_t i, float4 v, float l) {
+    const float r = 1.0f / l;
+    v = make_float4(v.x * r, v.y * r, v.z * r, v.w * r);
+    if (ACT == CU_ACT_F32) {
+        *reinterpret_cast<float4 *>(static_cast<float *>(out) + i) = v;
+    } else if (ACT == CU_ACT_F16) {
+        /* attention's outputs are convex combinations of V: inside f16's range as the cache is */
+        __half2 h[2] = {__floats2half2_rn(v.x, v.y), __floats2half2_rn(v.z, v.w)};
+        *reinterpret_cast<uint2 *>(static_cast<__half *>(out) + i) = *reinterpret_cast<uint2 *>(h);
+    } else {
+        __nv_bfloat162 h[2] = {__floats2bfloat162_rn(v.x, v.y), __floats2bfloat162_rn(v.z, v.w)};
+        *reinterpret_cast<uint2 *>(static_cast<__nv_bfloat16 *>(out) + i) = *reinterpret_cast<uint2 *>(h);
+    }
+}
+
+/* Four cache elements at element offset e as f32. */
+template <bool F16> __device__ __forceinline__ float4 load4(const void *cache, size_t e) {
+    if (F16) {
+        const uint2 u = *reinterpret_cast<const uint2 *>(static_cast<const __half *>(cache) + e);
+        const float2 a = __half22float2(*reinterpret_cast<const __half2 *>(&u.x));
+        const float2 b = __half22float2(*reinterpret_cast<const __half2 *>(&u.y));
+        return make_float4(a.x, a.y, b.x, b.y);
+    }
+    return *reinterpret_cast<const float4 *>(static_cast<const float *>(cache) + e);
+}
+
+__device__ __forceinline__ float dot4(float4 a, float4 b, float acc) {
+    acc = fmaf(a.x, b.x, acc);
+    acc = fmaf(a.y, b.y, acc);
+    acc = fmaf(a.z, b.z, acc);
+    return fmaf(a.w, b.w, acc);
+}
+
+/* NV float4s a lane: head sizes up to 32 NV. */
+template <int NV, bool F16, int ACT> __global__ void __launch_bounds__(THREADS) batch_attn_kernel(const cu_llm_battn p) {
+    extern __shared__ float4 tile[]; /* K [BK][D / 4], then V [BK][D / 4] */
+    const int D = p.head_dim, D4 = D / 4, G = p.n_head / p.n_head_kv, kvh = blockIdx.y;
+    float4 *ks = tile, *vs = tile + BK * D4;
+    const int nrows = p.n * G, blk = gridDim.x - 1 - blockIdx.x; /* the longest rows first */
+    const int l = threadIdx.x % TG, r = blk * ROWS + threadIdx.x / TG;
+    const bool live = r < nrows;
+    const int rr = live ? r : nrows - 1, t = rr / G, h = kvh * G + rr % G;
+    const int qpos = p.pos + t; /* this row sees keys 0..qpos */
+    const int kend = p.pos + (min(blk * ROWS + ROWS, nrows) - 1) / G + 1; /* the block's last row's */
+    const float qscale = p.scale * 1.4426950408889634f;                  /* base-2 exponentials */
+    float4 q[NV], acc[NV];
+    const float *qr = p.q + (int64_t)t * p.q_stride + (int64_t)h * D;
+#pragma unroll
+    for (int j = 0; j < NV; j++) {
+        const int c = TG * j + l;
+        float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (c < D4) {
+            v = reinterpret_cast<const float4 *>(qr)[c];
+            v = make_float4(v.x * qscale, v.y * qscale, v.z * qscale, v.w * qscale);
+        }
+        q[j] = v;
+        acc[j] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+    float m = -INFINITY, lsum = 0.0f;
+    const size_t base = (size_t)kvh * p.n_ctx * D;
+    for (int k0 = 0; k0 < kend; k0 += BK) {
+        __syncthreads(); /* the tile before is consumed */
+        const int nk = min(BK, kend - k0);
+        for (int i = threadIdx.x; i < BK * D4; i += THREADS) {
+            const int kk = i / D4;
+            float4 kv = make_float4(0.0f, 0.0f, 0.0f, 0.0f), vv = kv;
+            if (kk < nk) {
+                const size_t e = base + (size_t)(k0 + kk) * D + (size_t)(i % D4) * 4;
+                kv = load4<F16>(p.kc, e);
+                vv = load4<F16>(p.vc, e);
+            }
+            ks[i] = kv;
+            vs[i] = vv;
+        }
+        __syncthreads();
+        float s[BK], mt = -INFINITY;
+#pragma unroll
+        for (int kk = 0; kk < BK; kk++) {
+            float d = 0.0f;
+#pragma unroll
+            for (int j = 0; j < NV; j++)
+                if (TG * j + l < D4) d = dot4(q[j], ks[kk * D4 + TG * j + l], d);
+#pragma unroll
+            for (int o = 1; o < TG; o <<= 1) d += __shfl_xor_sync(0xffffffffu, d, o);
+            s[kk] = k0 + kk <= qpos ? d : -INFINITY;
+            mt = fmaxf(mt, s[kk]);
+        }
+        /* key 0 is in every row's first tile, so mn is finite from there on */
+        const float mn = fmaxf(m, mt), corr = exp2f(m - mn);
+        lsum *= corr;
+#pragma unroll
+        for (int j = 0; j < NV; j++) acc[j] = make_float4(acc[j].x * corr, acc[j].y * corr, acc[j].z * corr, acc[j].w * corr);
+#pragma unroll
+        for (int kk = 0; kk < BK; kk++) {
+            const float pk = exp2f(s[kk] - mn);
+            lsum += pk;
+#pragma unroll
+            for (int j = 0; j < NV; j++) {
+                if (TG * j + l < D4) {
+                    const float4 v = vs[kk * D4 + TG * j + l];
+                    acc[j] = make_float4(fmaf(pk, v.x, acc[j].x), fmaf(pk, v.y, acc[j].y), fmaf(pk, v.z, acc[j].z),
+                                         fmaf(pk, v.w, acc[j].w));
+                }
+            }
+        }
+        m = mn;
+    }
+    if (!live) return;
+    const int64_t o = (int64_t)t * p.n_head * D + (int64_t)h * D;
+#pragma unroll
+    for (int j = 0; j < NV; j++)
+        if (TG * j + l < D4) store_out<ACT>(p.out, o + 4 * (TG * j + l), acc[j], lsum);
+}
+
+template <int NV, bool F16, int ACT> cudaError_t launch_as(cudaStream_t s, const cu_llm_battn &p) {
+    const size_t smem = (size_t)2 * BK * p.head_dim * sizeof(float);
+    if (smem > 48 * 1024) {
+        cudaError_t e = cudaFuncSetAttribute(batch_attn_kernel<NV, F16, ACT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             (int)smem);
+        if (e != cudaSuccess) return e;
+    }
+    const int G = p.n_head / p.n_head_kv;
+    const dim3 grid((unsigned)(((int64_t)p.n * G + ROWS - 1) / ROWS), (unsigned)p.n_head_kv);
+    batch_attn_kernel<NV, F16, ACT><<<grid, THREADS, smem, s>>>(p);
+    return cudaGetLastError();
+}
+
+template <int NV, bool F16> cudaError_t launch_act(cudaStream_t s, const cu_llm_battn &p) {
+    if (p.out_act == CU_ACT_F32) return launch_as<NV, F16, CU_ACT_F32>(s, p);
+    if (p.out_act == CU_ACT_F16) return launch_as<NV, F16, CU_ACT_F16>(s, p);
+    return launch_as<NV, F16, CU_ACT_BF16>(s, p);
+}
+
+template <int NV> cudaError_t launch_nv(cudaStream_t s, const cu_llm_battn &p) {
+    return p.kv_f16 ? launch_act<NV, true>(s, p) : launch_act<NV, false>(s, p);
+}
+
+} // namespace
+
+extern "C" cudaError_t cu_llm_batch_attention(cudaStream_t s, const cu_llm_battn *p) {
+    if (p->head_dim % 4 || p->head_dim > 256 || p->n < 1) return cudaErrorNotSupported;
+    if (p->head_dim <= 32) return launch_nv<1>(s, *p);
+    if (p->head_dim <= 64) return launch_nv<2>(s, *p);
+    if (p->head_dim <= 128) return launch_nv<4>(s, *p);
+    return launch_nv<8>(s, *p);
+}

@@ -1,0 +1,64 @@
+/* A session on a device (src/backend/llm_device.h): its KV cache and activations stay on the
+ * device, and born_session_eval's tokens go through the device decoder, a prompt as batches
+ * (llm_device_ops.prefill) and a short one, or a decoded token, one step at a time (the decode
+ * step, replayed from a CUDA graph).
+ *
+ * Where a batch pays (measured by bench/cuda/llm_decode_born.c on an H200, 2026-12-01, LLaMA-like
+ * 1B, prompts from position 0, ms batched / token by token): a batch costs about 1.4 ms (bf16)
+ * or 2.3 ms (q4_0: each matrix expanded to f16 first) for anything up to 32 tokens, a decode step
+ * 0.77 (bf16) or 0.93 ms (q4_0). bf16 2 tokens: 1.40 / 1.54, 4: 1.49 / 3.00; q4_0 2 tokens: 2.36 /
+ * 1.88, 3: 2.31 / 2.78, 4: 2.32 / 3.69. So float weights batch from 2 tokens and quantized ones
+ * from 4 (one token of margin past the measured 3). BORN_LLM_PREFILL=N overrides both (0: token by
+ * token always). */
+#include <stdlib.h>
+
+#include "llm/model/model_internal.h"
+
+enum { PREFILL_MIN_FLOAT = 2, PREFILL_MIN_QUANT = 4 };
+
+int32_t llm_device_prefill_min(const born_model *m) {
+    const char *env = getenv("BORN_LLM_PREFILL");
+    if (env && *env) {
+        const long v = strtol(env, NULL, 10);
+        return v <= 0 ? 0 : v > 1 << 30 ? 1 << 30 : (int32_t)v;
+    }
+    if (!m->dev_ops || !m->dev_ops->prefill) return 0;
+    bool quant = false;
+    for (int32_t l = 0; l < m->hp.n_layer && !quant; l++) {
+        const llm_layer *L = &m->layers[l];
+        const llm_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
+            if (ws[i]->t && born_dtype_is_quantized(ws[i]->dtype)) quant = true;
+    }
+    return quant ? PREFILL_MIN_QUANT : PREFILL_MIN_FLOAT;
+}
+
+born_status llm_device_eval(born_session *s, const int32_t *tokens, int32_t n, float *logits,
+                            bool all_logits) {
+    const llm_device_ops *ops = s->model->dev_ops;
+    if (ops->prefill && s->dev_prefill_min > 0 && n >= s->dev_prefill_min)
+        return ops->prefill(s->dev_session, tokens, n, s->pos, logits, all_logits);
+    const int32_t V = s->model->hp.n_vocab;
+    for (int32_t i = 0; i < n; i++) {
+        float *out = NULL;
+        if (logits && all_logits)
+            out = logits + (size_t)i * V;
+        else if (logits && i == n - 1)
+            out = logits;
+        born_status st = ops->decode(s->dev_session, tokens[i], s->pos + i, out, s->dev_graph);
+        if (st != BORN_OK) return st;
+    }
+    return BORN_OK;
+}
+
+void llm_session_set_graph(born_session *s, bool on) {
+    if (s) s->dev_graph = on;
+}
+
+void llm_session_set_prefill_min(born_session *s, int32_t n) {
+    if (s) s->dev_prefill_min = n > 0 ? n : 0;
+}
+
+void llm_session_set_greedy_ahead(born_session *s, int32_t n) {
+    if (s) s->greedy_ahead = n < 1 ? 1 : n > LLM_GREEDY_AHEAD_MAX ? LLM_GREEDY_AHEAD_MAX : n;
+}
