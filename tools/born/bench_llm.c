@@ -1,6 +1,7 @@
 /* born bench: prompt processing (ppN) and generation (tgN) speed of a GGUF model, printed as
  * llama.cpp's llama-bench prints its table, so the two can be compared line by line. As
- * llama-bench: random tokens, an empty cache before each repetition, one warm-up run, pp
+ * llama-bench: random tokens, an empty cache before each repetition, one warm-up run (the whole
+ * prompt for pp, one token for tg), pp
  * evaluates N tokens in batches (logits of the last only), tg evaluates N tokens one at a time;
  * t/s is the mean over repetitions ± the sample standard deviation. */
 #include <math.h>
@@ -63,7 +64,9 @@ static int run_test(born_session *s, int32_t n_vocab, bool gen, int32_t n, int32
             for (int32_t i = 0; i < (r < 0 ? 1 : n) && st == BORN_OK; i++)
                 st = born_session_eval(s, toks + i, 1, logits, false);
         } else {
-            st = born_session_eval(s, toks, r < 0 ? (n < 32 ? n : 32) : n, logits, false);
+            /* the warm-up is the whole prompt, as llama-bench's: a GPU session sizes its
+             * scratch and picks its matrix-product algorithms for these shapes there */
+            st = born_session_eval(s, toks, n, logits, false);
         }
         double dt = now_s() - t0;
         if (st != BORN_OK) {
