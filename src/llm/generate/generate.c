@@ -177,6 +177,7 @@ born_status born_generate(born_session *s, born_sampler *sampler, const char *pr
     const int32_t pending = s->pending;
     bool bos = p.add_bos && s->pos == 0 && pending < 0;
     born_status st;
+    greedy_ahead a = {.chunk = 4}; /* tokens chosen ahead on a device (a.n == 0: none yet) */
     if (p.tokens) {
         if (p.n_tokens < 0)
             return born_error(BORN_ERR_ARGUMENT, "born_generate: n_tokens %d is negative",
@@ -239,8 +240,7 @@ born_status born_generate(born_session *s, born_sampler *sampler, const char *pr
     r.n_prompt = (int32_t)n_ids - (pending >= 0);
     r.prompt_ms = t1 - t0;
     bool stop = false;
-    /* greedy on a device: choose ahead there (a.n == 0 until the first chunk) */
-    greedy_ahead a = {.chunk = 4};
+    /* greedy on a device: choose ahead there */
     const bool run_ahead = !sampler && s->greedy_ahead > 1;
     if (p.max_tokens == 0) r.stop_reason = BORN_STOP_MAX_TOKENS;
     while (p.max_tokens != 0) {
@@ -310,6 +310,8 @@ born_status born_generate(born_session *s, born_sampler *sampler, const char *pr
     if (result) *result = r;
     else free(r.text);
 done:
+    /* an error inside a chunk chosen ahead: the cache back to what was streamed */
+    if (st != BORN_OK && a.n > 0 && s->pos > ahead_pos(s, &a)) s->pos = ahead_pos(s, &a);
     free(ids);
     free(logits);
     free(g.pending);
