@@ -5,7 +5,9 @@ run: decoding starts at position CTX), then N tokens decoded greedily at batch 1
 device, as gpt-fast does: no host sync per token, which favours PyTorch against Born's copy of
 every token's logits to the host). Modes: eager, graph (the step captured once with
 torch.cuda.CUDAGraph and replayed, the token and position updated inside the graph), compile
-(torch.compile of the step, default mode, then captured the same way).
+(torch.compile of the step, default mode, then captured the same way), prefill (a prompt of CTX
+tokens in one batched forward, eager: causal SDPA over the prompt, the cache written, the last
+row's logits; best of 5 after 2 warm-ups, beside llm_decode_born's batched prompt).
 Prints tok/s per mode as TORCH_<MODE>_TOKS=...
 Usage: python3 llm_decode_torch.py MODES N CTX   (MODES e.g. eager,graph,compile)"""
 import math
@@ -47,8 +49,8 @@ def main():
         xf = x.float()
         return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + 1e-5)).to(dt) * g
 
-    def rope(x, pos):  # x [1, h, 1, HD], pairs (2i, 2i+1)
-        c, s = cos[pos].view(1, 1, 1, -1), sin[pos].view(1, 1, 1, -1)
+    def rope(x, pos):  # x [1, h, T, HD] at positions pos [T], pairs (2i, 2i+1)
+        c, s = cos[pos].view(1, 1, -1, HD // 2), sin[pos].view(1, 1, -1, HD // 2)
         xf = x.float().view(*x.shape[:-1], HD // 2, 2)
         a, b = xf[..., 0], xf[..., 1]
         return torch.stack((a * c - b * s, a * s + b * c), -1).flatten(-2).to(dt)
@@ -68,6 +70,23 @@ def main():
             g, u = (rms(x, ln2[l]) @ wgu[l].t()).split([FF, FF], -1)
             x = x + (F.silu(g) * u) @ wd[l].t()
         return rms(x, lnf) @ out_w.t()
+
+    def prompt(toks):  # toks [T] at positions 0..T-1 -> the last token's logits [1, V]
+        t = toks.shape[0]
+        p = ar[:t]
+        x = emb[toks]
+        for l in range(L):
+            q, k, v = (rms(x, ln1[l]) @ wqkv[l].t()).split([H * HD, KV * HD, KV * HD], -1)
+            q = rope(q.view(t, H, HD).transpose(0, 1)[None], p)
+            k = rope(k.view(t, KV, HD).transpose(0, 1)[None], p)
+            v = v.view(t, KV, HD).transpose(0, 1)[None]
+            kc[l][:, :, :t] = k
+            vc[l][:, :, :t] = v
+            a = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+            x = x + a[0].transpose(0, 1).reshape(t, D) @ wo[l].t()
+            g, u = (rms(x, ln2[l]) @ wgu[l].t()).split([FF, FF], -1)
+            x = x + (F.silu(g) * u) @ wd[l].t()
+        return rms(x[-1:], lnf) @ out_w.t()
 
     tok = torch.zeros(1, dtype=torch.long, device=dev)
     pos = torch.zeros(1, dtype=torch.long, device=dev)
@@ -91,6 +110,19 @@ def main():
     print(f"COPY_GBS={best / 1e9:.0f}", flush=True)
     with torch.inference_mode():
         for mode in modes:
+            if mode == "prefill":
+                toks = torch.randint(0, V, (ctx,), device=dev)
+                best = float("inf")
+                for i in range(7):
+                    torch.cuda.synchronize()
+                    t0 = time.time()
+                    prompt(toks)
+                    torch.cuda.synchronize()
+                    if i >= 2:
+                        best = min(best, time.time() - t0)
+                results[mode] = ctx / best
+                print(f"TORCH_PREFILL_TOKS={ctx / best:.1f} ({best * 1e3:.2f} ms for {ctx} tokens)", flush=True)
+                continue
             f = step
             if mode == "compile":
                 t0 = time.time()
