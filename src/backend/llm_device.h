@@ -2,8 +2,9 @@
  * decoder (src/backend/cuda/llm_*.c, llm_kernels.cu). libborn describes a LLaMA-family model
  * (hyperparameters, each matrix's device format and shape), uploads its tensors one at a time
  * (quantized ones repacked by src/llm/model/device_upload.c into the group-affine formats
- * below), then runs a session's tokens through the device, one at a time or a prompt's as batches:
- * the KV cache and every activation stay on the device, and only the logits come back. */
+ * below), then runs a session's tokens through the device, one at a time or a prompt's as batches,
+ * or several sessions' tokens in one batch: the KV cache and every activation stay on the device,
+ * and only the logits come back. */
 #ifndef BORN_BACKEND_LLM_DEVICE_H
 #define BORN_BACKEND_LLM_DEVICE_H
 
@@ -67,6 +68,9 @@ typedef struct llm_dev_config {
     const llm_dev_matrix *layers; /* [n_layer][LLM_DEV_LAYER_SLOTS]; fmt NONE where absent */
 } llm_dev_config;
 
+/* The most tokens (rows) and sessions one llm_device_ops.eval_batch call takes. */
+enum { LLM_DEV_BATCH_ROWS = 512, LLM_DEV_BATCH_SESSIONS = 64 };
+
 typedef struct llm_device_ops {
     /* Checks that the device can run cfg (formats, shapes: BORN_ERR_UNSUPPORTED naming what it
      * cannot) and allocates its weights on device `device`; an owned handle, or NULL with the
@@ -100,6 +104,15 @@ typedef struct llm_device_ops {
      * waiting for the device. NULL when the device runs prompts token by token only. */
     born_status (*prefill)(void *session, const int32_t *tokens, int32_t n, int32_t pos,
                            float *logits, bool all_logits);
+    /* Runs several sessions of one model in one forward pass: session i's tokens[i][0..n[i]) at
+     * positions pos[i].. (pos[i] + n[i] <= its n_ctx), every product over all the sessions' rows
+     * at once, each row's K and V written into its own session's cache and its query attending to
+     * that cache; when logits[i] is not NULL, copies there session i's last token's n_vocab
+     * logits (waiting for the device). The sessions are distinct and share one KV cache type;
+     * count <= LLM_DEV_BATCH_SESSIONS and the n[i] sum to at most LLM_DEV_BATCH_ROWS
+     * (BORN_ERR_ARGUMENT otherwise). */
+    born_status (*eval_batch)(void *const *sessions, const int32_t *const *tokens, const int32_t *n,
+                              const int32_t *pos, int32_t count, float *const *logits);
 } llm_device_ops;
 
 /* The decoder of device (NULL with BORN_ERR_DEVICE recorded, quoting why, when its backend is

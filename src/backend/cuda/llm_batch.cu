@@ -1,8 +1,9 @@
-/* The elementwise and row kernels of a batched prompt (see llm_batch.h): the embedding rows, RMS
- * norm rows into a product's input type, RoPE with the KV-cache write, SwiGLU, a bias add, and
- * the dequantization of a group-affine matrix into f16 rows for a half-precision product. Each
- * reads and writes 16 bytes (or 8) a thread where the shapes allow it; the arithmetic of every
- * element (norm scale, rotation, silu, a q + b) is the decode step's (llm_kernels.cu). */
+/* The elementwise and row kernels of a batch (see llm_batch.h): the embedding rows, RMS norm rows
+ * into a product's input type, RoPE with the KV-cache write (each segment into its own cache),
+ * SwiGLU, a bias add, a gather of rows, and the dequantization of a group-affine matrix into f16
+ * rows for a half-precision product. Each reads and writes 16 bytes (or 8) a thread where the
+ * shapes allow it; the arithmetic of every element (norm scale, rotation, silu, a q + b) is the
+ * decode step's (llm_kernels.cu). */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdint.h>
@@ -109,10 +110,12 @@ __device__ __forceinline__ void kv_store(void *cache, int f16, int64_t at, float
     else static_cast<float *>(cache)[at] = v;
 }
 
-/* A thread a (token, pair): the pairs as the decode step's units (llm_kernels.cu unit_rows). */
+/* A thread a (row, pair), a grid row (blockIdx.y) a segment: the pairs as the decode step's units
+ * (llm_kernels.cu unit_rows). */
 __global__ void rope_kv_kernel(const cu_llm_rope_kv p) {
+    const cu_llm_seg sg = cu_llm_seg_at(p.sg, (int)blockIdx.y);
     const int64_t pairs = (p.n_q + 2 * p.n_kv) / 2, i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= (int64_t)p.n * pairs) return;
+    if (i >= (int64_t)sg.n * pairs) return;
     const int t = (int)(i / pairs), u = (int)(i % pairs), half = p.head_dim / 2, j = u % half;
     const int base = (u / half) * p.head_dim;
     int ra, rb;
@@ -123,15 +126,15 @@ __global__ void rope_kv_kernel(const cu_llm_rope_kv p) {
         ra = base + 2 * j;
         rb = ra + 1;
     }
-    float *row = p.qkv + (int64_t)t * (p.n_q + 2 * p.n_kv);
+    float *row = p.qkv + (int64_t)(sg.row0 + t) * (p.n_q + 2 * p.n_kv);
     float a = row[ra], b = row[rb];
     if (p.bias) {
         a += p.bias[ra];
         b += p.bias[rb];
     }
-    const int pos = p.pos + t;
+    const int pos = sg.pos + t;
     if (ra < p.n_q + p.n_kv && j < p.n_rot / 2) {
-        const float2 cs = *reinterpret_cast<const float2 *>(p.rope_cs + ((int64_t)pos * (p.n_rot / 2) + j) * 2);
+        const float2 cs = *reinterpret_cast<const float2 *>(sg.rope_cs + ((int64_t)pos * (p.n_rot / 2) + j) * 2);
         const float x0 = a, x1 = b;
         a = fmaf(x0, cs.x, -(x1 * cs.y));
         b = fmaf(x0, cs.y, x1 * cs.x);
@@ -144,9 +147,14 @@ __global__ void rope_kv_kernel(const cu_llm_rope_kv p) {
     const bool is_k = ra < p.n_q + p.n_kv;
     const int la = ra - p.n_q - (is_k ? 0 : p.n_kv), lb = rb - p.n_q - (is_k ? 0 : p.n_kv);
     const int64_t hd = p.head_dim;
-    void *cache = is_k ? p.kc : p.vc;
-    kv_store(cache, p.kv_f16, ((la / hd) * p.n_ctx + pos) * hd + la % hd, a);
-    kv_store(cache, p.kv_f16, ((lb / hd) * p.n_ctx + pos) * hd + lb % hd, b);
+    void *cache = is_k ? sg.kc : sg.vc;
+    kv_store(cache, p.sg.kv_f16, ((la / hd) * sg.n_ctx + pos) * hd + la % hd, a);
+    kv_store(cache, p.sg.kv_f16, ((lb / hd) * sg.n_ctx + pos) * hd + lb % hd, b);
+}
+
+__global__ void gather_kernel(const float *x, int64_t cols, const int *rows, int64_t n, float *out) {
+    const int64_t k = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, i = blockIdx.y;
+    if (k < cols && i < n) out[i * cols + k] = x[(int64_t)rows[i] * cols + k];
 }
 
 } // namespace
@@ -191,6 +199,13 @@ extern "C" cudaError_t cu_llm_dequant_f16(cudaStream_t s, const cu_llm_mat *w, i
 }
 
 extern "C" cudaError_t cu_llm_rows_rope_kv(cudaStream_t s, const cu_llm_rope_kv *p) {
-    rope_kv_kernel<<<blocks_for((int64_t)p->n * ((p->n_q + 2 * p->n_kv) / 2)), THREADS, 0, s>>>(*p);
+    const dim3 grid(blocks_for((int64_t)p->sg.n_max * ((p->n_q + 2 * p->n_kv) / 2)), (unsigned)p->sg.nseg);
+    rope_kv_kernel<<<grid, THREADS, 0, s>>>(*p);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t cu_llm_rows_gather(cudaStream_t s, const float *x, int64_t cols, const int *rows, int64_t n,
+                                          float *out) {
+    gather_kernel<<<dim3(blocks_for(cols), (unsigned)n), THREADS, 0, s>>>(x, cols, rows, n, out);
     return cudaGetLastError();
 }

@@ -8,7 +8,10 @@
  * and V converted from the f16 cache once a tile for all the block's rows); a row's scores on
  * the tile are partial dots reduced over its TG lanes with shuffles, masked past its position,
  * then the running maximum, the sum of exponentials (base 2, q scaled by log2(e) / sqrt(d)) and
- * the output rescaled and accumulated. Blocks start with the rows that see the most keys. */
+ * the output rescaled and accumulated. Blocks start with the rows that see the most keys. A batch
+ * of several segments (sessions) runs them side by side, one grid slice (blockIdx.z) each, every
+ * block reading its own segment's cache; the grid is cut for the longest segment and the blocks
+ * past a shorter one's rows return at once. */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <math.h>
@@ -60,17 +63,20 @@ __device__ __forceinline__ float dot4(float4 a, float4 b, float acc) {
 /* NV float4s a lane: head sizes up to 32 NV. */
 template <int NV, bool F16, int ACT> __global__ void __launch_bounds__(THREADS) batch_attn_kernel(const cu_llm_battn p) {
     extern __shared__ float4 tile[]; /* K [BK][D / 4], then V [BK][D / 4] */
+    const cu_llm_seg sg = cu_llm_seg_at(p.sg, (int)blockIdx.z);
     const int D = p.head_dim, D4 = D / 4, G = p.n_head / p.n_head_kv, kvh = blockIdx.y;
     float4 *ks = tile, *vs = tile + BK * D4;
-    const int nrows = p.n * G, blk = gridDim.x - 1 - blockIdx.x; /* the longest rows first */
+    const int nrows = sg.n * G, nblk = (nrows + ROWS - 1) / ROWS;
+    if ((int)blockIdx.x >= nblk) return; /* the grid is cut for the longest segment */
+    const int blk = nblk - 1 - blockIdx.x; /* the longest rows first */
     const int l = threadIdx.x % TG, r = blk * ROWS + threadIdx.x / TG;
     const bool live = r < nrows;
     const int rr = live ? r : nrows - 1, t = rr / G, h = kvh * G + rr % G;
-    const int qpos = p.pos + t; /* this row sees keys 0..qpos */
-    const int kend = p.pos + (min(blk * ROWS + ROWS, nrows) - 1) / G + 1; /* the block's last row's */
+    const int qpos = sg.pos + t; /* this row sees keys 0..qpos */
+    const int kend = sg.pos + (min(blk * ROWS + ROWS, nrows) - 1) / G + 1; /* the block's last row's */
     const float qscale = p.scale * 1.4426950408889634f;                  /* base-2 exponentials */
     float4 q[NV], acc[NV];
-    const float *qr = p.q + (int64_t)t * p.q_stride + (int64_t)h * D;
+    const float *qr = p.q + (int64_t)(sg.row0 + t) * p.q_stride + (int64_t)h * D;
 #pragma unroll
     for (int j = 0; j < NV; j++) {
         const int c = TG * j + l;
@@ -83,7 +89,7 @@ template <int NV, bool F16, int ACT> __global__ void __launch_bounds__(THREADS) 
         acc[j] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
     float m = -INFINITY, lsum = 0.0f;
-    const size_t base = (size_t)kvh * p.n_ctx * D;
+    const size_t base = (size_t)kvh * sg.n_ctx * D;
     for (int k0 = 0; k0 < kend; k0 += BK) {
         __syncthreads(); /* the tile before is consumed */
         const int nk = min(BK, kend - k0);
@@ -92,8 +98,8 @@ template <int NV, bool F16, int ACT> __global__ void __launch_bounds__(THREADS) 
             float4 kv = make_float4(0.0f, 0.0f, 0.0f, 0.0f), vv = kv;
             if (kk < nk) {
                 const size_t e = base + (size_t)(k0 + kk) * D + (size_t)(i % D4) * 4;
-                kv = load4<F16>(p.kc, e);
-                vv = load4<F16>(p.vc, e);
+                kv = load4<F16>(sg.kc, e);
+                vv = load4<F16>(sg.vc, e);
             }
             ks[i] = kv;
             vs[i] = vv;
@@ -132,7 +138,7 @@ template <int NV, bool F16, int ACT> __global__ void __launch_bounds__(THREADS) 
         m = mn;
     }
     if (!live) return;
-    const int64_t o = (int64_t)t * p.n_head * D + (int64_t)h * D;
+    const int64_t o = (int64_t)(sg.row0 + t) * p.n_head * D + (int64_t)h * D;
 #pragma unroll
     for (int j = 0; j < NV; j++)
         if (TG * j + l < D4) store_out<ACT>(p.out, o + 4 * (TG * j + l), acc[j], lsum);
@@ -146,7 +152,7 @@ template <int NV, bool F16, int ACT> cudaError_t launch_as(cudaStream_t s, const
         if (e != cudaSuccess) return e;
     }
     const int G = p.n_head / p.n_head_kv;
-    const dim3 grid((unsigned)(((int64_t)p.n * G + ROWS - 1) / ROWS), (unsigned)p.n_head_kv);
+    const dim3 grid((unsigned)(((int64_t)p.sg.n_max * G + ROWS - 1) / ROWS), (unsigned)p.n_head_kv, (unsigned)p.sg.nseg);
     batch_attn_kernel<NV, F16, ACT><<<grid, THREADS, smem, s>>>(p);
     return cudaGetLastError();
 }
@@ -158,13 +164,13 @@ template <int NV, bool F16> cudaError_t launch_act(cudaStream_t s, const cu_llm_
 }
 
 template <int NV> cudaError_t launch_nv(cudaStream_t s, const cu_llm_battn &p) {
-    return p.kv_f16 ? launch_act<NV, true>(s, p) : launch_act<NV, false>(s, p);
+    return p.sg.kv_f16 ? launch_act<NV, true>(s, p) : launch_act<NV, false>(s, p);
 }
 
 } // namespace
 
 extern "C" cudaError_t cu_llm_batch_attention(cudaStream_t s, const cu_llm_battn *p) {
-    if (p->head_dim % 4 || p->head_dim > 256 || p->n < 1) return cudaErrorNotSupported;
+    if (p->head_dim % 4 || p->head_dim > 256 || p->sg.n_max < 1 || p->sg.nseg < 1) return cudaErrorNotSupported;
     if (p->head_dim <= 32) return launch_nv<1>(s, *p);
     if (p->head_dim <= 64) return launch_nv<2>(s, *p);
     if (p->head_dim <= 128) return launch_nv<4>(s, *p);

@@ -12,7 +12,8 @@
  * from device memory, so the whole step is captured once as a CUDA graph and replayed for every
  * token (one graph for steps that produce logits, one for those that do not): the host's part of
  * a token is one 8-byte copy, one graph launch and, when logits are wanted, one copy back. A
- * prompt of several tokens runs as batches instead (llm_prefill.c), into the same KV cache. */
+ * prompt of several tokens runs as batches instead (llm_prefill.c), into the same KV cache, and
+ * several sessions' tokens as one batch (llm_multi.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,10 +144,9 @@ static size_t layout(dmodel *m, char *base) {
 static void model_free(void *handle) {
     dmodel *m = handle;
     if (!m) return;
-    if (m->arena) {
-        cudaSetDevice(m->dev);
-        cudaFree(m->arena);
-    }
+    cudaSetDevice(m->dev);
+    cu_llm_multi_free(m);
+    if (m->arena) cudaFree(m->arena);
     free(m->layers);
     free((void *)m->cfg.layers);
     free(m);
@@ -564,4 +564,5 @@ const llm_device_ops cuda_llm_ops = {
     .decode = decode,
     .decode_greedy = decode_greedy,
     .prefill = cu_llm_prefill,
+    .eval_batch = cu_llm_eval_batch,
 };

@@ -1,7 +1,8 @@
 /* Internal to the CUDA plugin: a model and a session of the LLM decoder as the token-by-token
  * step (llm_decode.c) and the batched prompt (llm_prefill.c) both see them. A model is its
  * weights in one device allocation (cu_llm_mat views into it); a session is its KV cache, the
- * decode step's activations and CUDA graphs, and the batched prompt's scratch once used. */
+ * decode step's activations and CUDA graphs, and the batched prompt's scratch once used; the
+ * model also holds the scratch of batches of several sessions (llm_multi.c) once used. */
 #ifndef BORN_CUDA_LLM_MODEL_H
 #define BORN_CUDA_LLM_MODEL_H
 
@@ -40,9 +41,11 @@ typedef struct dmodel {
     cu_llm_mat m[N_MODEL_SLOTS];
     char *arena;
     int64_t max_k;
+    struct cu_multi *multi; /* NULL until the first batch of several sessions */
 } dmodel;
 
-typedef struct cu_prefill cu_prefill; /* the batched prompt's scratch (llm_prefill.c) */
+struct cu_rows;  /* a batch's scratch (llm_rows.h) */
+struct cu_multi; /* the scratch of a batch of several sessions (llm_multi.c) */
 
 typedef struct dsession {
     dmodel *m;
@@ -61,7 +64,7 @@ typedef struct dsession {
     int kind[PROF_EVENTS], nev, steps;
     double ms[PROF_KINDS];
     cudaGraphExec_t exec[3]; /* steps without logits, with logits, greedy (STEP_*) */
-    cu_prefill *pre;         /* NULL until the first batched prompt */
+    struct cu_rows *pre;     /* the batched prompt's scratch, NULL until the first */
 } dsession;
 
 /* cudaMalloc of bytes (at least 4) into *(void **)p, filled with 0xFF (NaN) when poison, else
@@ -78,5 +81,13 @@ born_status cu_llm_prefill(void *session, const int32_t *tokens, int32_t n, int3
 
 /* Frees the session's prefill scratch (nothing when it has none); called by session_free. */
 void cu_llm_prefill_free(dsession *d);
+
+/* The model's llm_device_ops.eval_batch (llm_multi.c): several sessions' tokens in one forward
+ * pass; errors recorded through the host. */
+born_status cu_llm_eval_batch(void *const *sessions, const int32_t *const *tokens, const int32_t *n,
+                              const int32_t *pos, int32_t count, float *const *logits);
+
+/* Frees the model's multi-session scratch (nothing when it has none); called by model_free. */
+void cu_llm_multi_free(dmodel *m);
 
 #endif

@@ -120,6 +120,13 @@ born_status llm_device_repack(const llm_weight *w, llm_dev_fmt *fmt, void **q, f
 born_status llm_device_eval(born_session *s, const int32_t *tokens, int32_t n, float *logits,
                             bool all_logits);
 
+/* Runs count distinct sessions of one device model together (device_eval.c; the arguments as
+ * born_session_eval_batch's, already validated): in passes of llm_device_ops.eval_batch, each
+ * within its limits and of one KV cache type, a session's tokens split over passes when they do
+ * not fit one. Leaves the sessions' positions and tokens to the caller. */
+born_status llm_device_eval_batch(born_session *const *ss, const int32_t *const *tokens,
+                                  const int32_t *n, int32_t count, float *const *logits);
+
 /* The shortest prompt a device session of m runs as batches: BORN_LLM_PREFILL when set (0:
  * never), else the default for m's weight types (device_eval.c says why). */
 int32_t llm_device_prefill_min(const born_model *m);

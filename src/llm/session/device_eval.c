@@ -9,9 +9,15 @@
  * 0.77 (bf16) or 0.93 ms (q4_0). bf16 2 tokens: 1.40 / 1.54, 4: 1.49 / 3.00; q4_0 2 tokens: 2.36 /
  * 1.88, 3: 2.31 / 2.78, 4: 2.32 / 3.69. So float weights batch from 2 tokens and quantized ones
  * from 4 (one token of margin past the measured 3). BORN_LLM_PREFILL=N overrides both (0: token by
- * token always). */
+ * token always).
+ *
+ * Several sessions evaluated together (born_session_eval_batch) go to llm_device_ops.eval_batch
+ * in passes within its limits (LLM_DEV_BATCH_ROWS tokens, LLM_DEV_BATCH_SESSIONS sessions, one KV
+ * cache type): sessions are packed in order, and one whose tokens do not fit the pass being filled
+ * continues in the next (its first part's K and V are in the cache by then). */
 #include <stdlib.h>
 
+#include "core/error.h"
 #include "llm/model/model_internal.h"
 
 enum { PREFILL_MIN_FLOAT = 2, PREFILL_MIN_QUANT = 4 };
@@ -61,4 +67,53 @@ void llm_session_set_prefill_min(born_session *s, int32_t n) {
 
 void llm_session_set_greedy_ahead(born_session *s, int32_t n) {
     if (s) s->greedy_ahead = n < 1 ? 1 : n > LLM_GREEDY_AHEAD_MAX ? LLM_GREEDY_AHEAD_MAX : n;
+}
+
+/* One pass of llm_device_eval_batch being filled. */
+typedef struct batch_pass {
+    void *sessions[LLM_DEV_BATCH_SESSIONS];
+    const int32_t *tokens[LLM_DEV_BATCH_SESSIONS];
+    int32_t n[LLM_DEV_BATCH_SESSIONS], pos[LLM_DEV_BATCH_SESSIONS], count, rows;
+    float *logits[LLM_DEV_BATCH_SESSIONS];
+} batch_pass;
+
+/* Runs the pass (nothing when it is empty) and empties it. */
+static born_status pass_run(const llm_device_ops *ops, batch_pass *p) {
+    born_status st = BORN_OK;
+    if (p->count) st = ops->eval_batch(p->sessions, p->tokens, p->n, p->pos, p->count, p->logits);
+    p->count = p->rows = 0;
+    return st;
+}
+
+born_status llm_device_eval_batch(born_session *const *ss, const int32_t *const *tokens,
+                                  const int32_t *n, int32_t count, float *const *logits) {
+    const llm_device_ops *ops = ss[0]->model->dev_ops;
+    batch_pass *p = calloc(1, sizeof *p);
+    if (!p) return born_error(BORN_ERR_MEMORY, "born_session_eval_batch: out of memory");
+    born_status st = BORN_OK;
+    const born_dtype kinds[2] = {BORN_F16, BORN_F32}; /* one pass holds one cache type */
+    for (int k = 0; k < 2 && st == BORN_OK; k++) {
+        for (int32_t i = 0; i < count && st == BORN_OK; i++) {
+            if (ss[i]->kv_type != kinds[k]) continue;
+            for (int32_t off = 0; off < n[i] && st == BORN_OK;) {
+                if (p->count == LLM_DEV_BATCH_SESSIONS || p->rows == LLM_DEV_BATCH_ROWS) {
+                    st = pass_run(ops, p);
+                    continue;
+                }
+                const int32_t room = LLM_DEV_BATCH_ROWS - p->rows;
+                const int32_t take = n[i] - off < room ? n[i] - off : room;
+                const int32_t j = p->count++;
+                p->sessions[j] = ss[i]->dev_session;
+                p->tokens[j] = tokens[i] + off;
+                p->n[j] = take;
+                p->pos[j] = ss[i]->pos + off;
+                p->logits[j] = logits && off + take == n[i] ? logits[i] : NULL;
+                p->rows += take;
+                off += take;
+            }
+        }
+        if (st == BORN_OK) st = pass_run(ops, p);
+    }
+    free(p);
+    return st;
 }

@@ -1,0 +1,114 @@
+/* born_session_eval_batch: several sessions of one model evaluated together. Everything is
+ * validated before anything runs (the sessions, their model, duplicates, every token id, each
+ * session's room), so an argument error appends nothing. A device model runs them through
+ * llm_device_eval_batch (device_eval.c: one forward pass for many sessions' rows); on the CPU each
+ * session is evaluated in turn by born_session_eval, whose logits the batch therefore gives bit for
+ * bit (the CPU forward reads the weights once per session: batching them there is future work). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "born/llm.h"
+#include "core/error.h"
+#include "llm/model/model_internal.h"
+
+/* Whether sessions[0..count) are distinct (*dup: the later index of a repeated one). */
+static bool distinct(born_session *const *sessions, int32_t count, int32_t *dup) {
+    const born_session **sorted = malloc((size_t)count * sizeof *sorted);
+    if (!sorted) { /* without memory: the quadratic scan */
+        for (int32_t i = 1; i < count; i++)
+            for (int32_t j = 0; j < i; j++)
+                if (sessions[i] == sessions[j]) return *dup = i, false;
+        return true;
+    }
+    for (int32_t i = 0; i < count; i++)
+        sorted[i] = sessions[i];
+    /* insertion sort by address: count is at most BORN_SESSION_BATCH_MAX */
+    for (int32_t i = 1; i < count; i++) {
+        const born_session *v = sorted[i];
+        int32_t j = i;
+        for (; j > 0 && (uintptr_t)sorted[j - 1] > (uintptr_t)v; j--)
+            sorted[j] = sorted[j - 1];
+        sorted[j] = v;
+    }
+    const born_session *twice = NULL;
+    for (int32_t i = 1; i < count && !twice; i++)
+        if (sorted[i] == sorted[i - 1]) twice = sorted[i];
+    free(sorted);
+    if (!twice) return true;
+    for (int32_t i = count - 1; i >= 0; i--)
+        if (sessions[i] == twice) return *dup = i, false;
+    return false;
+}
+
+/* Validates session i's part of the call. */
+static born_status check_one(born_session *const *sessions, const int32_t *const *tokens,
+                             const int32_t *n_tokens, int32_t i) {
+    const born_session *s = sessions[i];
+    if (!s || !tokens[i])
+        return born_error(BORN_ERR_ARGUMENT, "born_session_eval_batch: %s %d is NULL",
+                          !s ? "session" : "tokens of session", (int)i);
+    if (s->model != sessions[0]->model)
+        return born_error(BORN_ERR_ARGUMENT, "born_session_eval_batch: session %d belongs to "
+                          "another model than session 0's (one batch, one model)", (int)i);
+    const int32_t n = n_tokens[i], V = s->model->hp.n_vocab;
+    if (n <= 0)
+        return born_error(BORN_ERR_ARGUMENT, "born_session_eval_batch: session %d has %d tokens "
+                          "(need at least 1)", (int)i, (int)n);
+    for (int32_t t = 0; t < n; t++)
+        if (tokens[i][t] < 0 || tokens[i][t] >= V)
+            return born_error(BORN_ERR_ARGUMENT, "born_session_eval_batch: token %d (session %d, "
+                              "index %d) is outside the vocabulary [0, %d)", (int)tokens[i][t],
+                              (int)i, (int)t, (int)V);
+    if (n > s->n_ctx - s->pos)
+        return born_error(BORN_ERR_ARGUMENT, "born_session_eval_batch: %d tokens at position %d "
+                          "do not fit session %d's context of %d tokens", (int)n, (int)s->pos,
+                          (int)i, (int)s->n_ctx);
+    return BORN_OK;
+}
+
+born_status born_session_eval_batch(born_session *const *sessions, const int32_t *const *tokens,
+                                    const int32_t *n_tokens, int32_t count,
+                                    float *const *logits) {
+    if (!sessions || !tokens || !n_tokens)
+        return born_error(BORN_ERR_ARGUMENT, "born_session_eval_batch: %s is NULL",
+                          !sessions ? "sessions" : !tokens ? "tokens" : "n_tokens");
+    if (count < 1 || count > BORN_SESSION_BATCH_MAX)
+        return born_error(BORN_ERR_ARGUMENT, "born_session_eval_batch: %d sessions (1 to %d)",
+                          (int)count, (int)BORN_SESSION_BATCH_MAX);
+    for (int32_t i = 0; i < count; i++) {
+        born_status st = check_one(sessions, tokens, n_tokens, i);
+        if (st != BORN_OK) return st;
+    }
+    int32_t dup = 0;
+    if (!distinct(sessions, count, &dup))
+        return born_error(BORN_ERR_ARGUMENT, "born_session_eval_batch: session %d appears twice "
+                          "(a session evaluates its tokens once a batch)", (int)dup);
+    const born_model *m = sessions[0]->model;
+    if (!m->dev_model || !m->dev_ops->eval_batch) {
+        int32_t *pending = malloc((size_t)count * sizeof *pending);
+        if (!pending) return born_error(BORN_ERR_MEMORY, "born_session_eval_batch: out of memory");
+        born_status st = BORN_OK;
+        int32_t i = 0;
+        for (; i < count && st == BORN_OK; i++) {
+            pending[i] = sessions[i]->pending;
+            st = born_session_eval(sessions[i], tokens[i], n_tokens[i], logits ? logits[i] : NULL,
+                                   false);
+        }
+        if (st != BORN_OK) /* a forward's error: the sessions evaluated before are rolled back */
+            for (int32_t j = 0; j + 1 < i; j++) {
+                sessions[j]->pos -= n_tokens[j];
+                sessions[j]->pending = pending[j];
+            }
+        free(pending);
+        return st;
+    }
+    born_status st = llm_device_eval_batch(sessions, tokens, n_tokens, count, logits);
+    if (st != BORN_OK) return st;
+    for (int32_t i = 0; i < count; i++) {
+        born_session *s = sessions[i];
+        memcpy(s->tokens + s->pos, tokens[i], (size_t)n_tokens[i] * sizeof *tokens[i]);
+        s->pending = -1;
+        s->pos += n_tokens[i];
+    }
+    return BORN_OK;
+}
