@@ -20,6 +20,7 @@ typedef struct algo_key {
     int dtype, ta, tb, align, epilogue, out;
     int64_t m, n, k, lda, ldb, batch, sa, sb, ldd;
 } algo_key;
+_Static_assert(sizeof(algo_key) == 6 * sizeof(int) + 9 * sizeof(int64_t), "algo_key has no padding");
 
 typedef struct algo_entry {
     algo_key key;
@@ -150,6 +151,18 @@ typedef struct gemm_out {
     float beta;
 } gemm_out;
 
+/* The cache slot of key: FNV-1a over all its bytes (the struct has no padding). A sum of the
+ * sizes times small factors sent every shape whose sizes are multiples of 256 (all of an LLM
+ * layer's products: 2048 x 2048, 8192 x 2048, ...) to one slot, so they evicted each other and
+ * asked cuBLASLt's heuristic again at every product of a batched prompt. */
+static size_t key_slot(const algo_key *key) {
+    const unsigned char *b = (const unsigned char *)key;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < sizeof *key; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return (size_t)(h % ALGO_CACHE);
+}
+
 /* One strided-batched product: D (column-major [n, m], ld n, batch stride m n) = opA(A) opB(B)
  * where A is b's operand and B is a's (see the file comment), with epilogue ep (NULL: none) and
  * D as out says (NULL: the operands' type, ld n, beta 0). */
@@ -203,9 +216,7 @@ static born_status run_gemm(int dev, gemm_device *g, const gemm_types *ty, born_
     key = (algo_key){(int)dtype * 2 + (ty->compute == CUBLAS_COMPUTE_32F_FAST_TF32), A->trans, B->trans, align,
                      ep ? (int)ep->kind : 0, out ? 1 + (int)out->type * 2 + (out->beta != 0.0f) : 0,
                      m, n, k, A->ld, B->ld, batch, A->batch_stride, B->batch_stride, out ? out->ld : 0};
-    size_t slot = (size_t)((uint64_t)(m * 31 + n) * 131 + (uint64_t)k * 7 + (uint64_t)batch +
-                           (uint64_t)key.dtype * 17 + (uint64_t)(A->trans * 2 + B->trans) +
-                           (uint64_t)key.epilogue * 101) % ALGO_CACHE;
+    const size_t slot = key_slot(&key);
     cublasLtMatmulAlgo_t algo;
     bool have = false;
     pthread_mutex_lock(&g->lock);
