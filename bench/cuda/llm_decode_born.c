@@ -229,9 +229,10 @@ static double decode(born_session *s, int32_t first, int32_t n, float *logits, i
 
 /* B sessions at position ctx (prompts of their own, through one born_session_eval_batch) decode
  * STEPS tokens together, one batch a step with every session's logits copied back and its next
- * token picked on the host (as decode() does for one session), after WARM steps; seconds a step,
- * or -1 on an error. */
-static double batch_step_time(born_model *m, int32_t B, int32_t ctx) {
+ * token picked on the host (as decode() does for one session), or, without with_logits, the
+ * forward alone (no logits, the same tokens again), after WARM steps; seconds a step, or -1 on an
+ * error. */
+static double batch_step_time(born_model *m, int32_t B, int32_t ctx, bool with_logits) {
     enum { WARM = 4, STEPS = 32 };
     born_session_params sp = born_session_default_params();
     sp.n_ctx = ctx + WARM + STEPS + 8;
@@ -259,11 +260,15 @@ static double batch_step_time(born_model *m, int32_t B, int32_t ctx) {
     }
     double t0 = 0;
     for (int step = 0; ok && step < WARM + STEPS; step++) {
-        if (step == WARM) t0 = now_s();
-        ok = born_session_eval_batch(ss, tp, n, B, lp) == BORN_OK;
-        for (int32_t b = 0; ok && b < B; b++)
+        if (step == WARM) {
+            born_synchronize(BORN_CUDA(0));
+            t0 = now_s();
+        }
+        ok = born_session_eval_batch(ss, tp, n, B, with_logits ? lp : NULL) == BORN_OK;
+        for (int32_t b = 0; ok && with_logits && b < B; b++)
             tok[b] = argmax(lp[b], VOCAB);
     }
+    born_synchronize(BORN_CUDA(0));
     if (ok) t = (now_s() - t0) / STEPS;
     for (int32_t b = 0; ss && b < B; b++)
         born_session_free(ss[b]);
@@ -377,14 +382,16 @@ int main(int argc, char **argv) {
     s = NULL;
     const int32_t sizes[] = {1, 4, 16, 64};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        const double ts = batch_step_time(m, sizes[i], CTX);
-        if (ts < 0) {
+        const double ts = batch_step_time(m, sizes[i], CTX, true), tf = batch_step_time(m, sizes[i], CTX, false);
+        if (ts < 0 || tf < 0) {
             fprintf(stderr, "batched decode of %d sessions: %s\n", (int)sizes[i], born_last_error());
             return 1;
         }
         printf("born batched decode (born_session_eval_batch), %d sessions at ctx %d: %.1f tok/s in all, "
-               "%.3f ms a step (%.2fx the single graph decode's tok/s) BORN_BATCH%d_TOKS=%.1f\n",
-               (int)sizes[i], (int)CTX, sizes[i] / ts, 1e3 * ts, sizes[i] / ts / tps, (int)sizes[i], sizes[i] / ts);
+               "%.3f ms a step (%.2fx the single graph decode's tok/s); the forward alone %.3f ms "
+               "BORN_BATCH%d_TOKS=%.1f\n",
+               (int)sizes[i], (int)CTX, sizes[i] / ts, 1e3 * ts, sizes[i] / ts / tps, 1e3 * tf, (int)sizes[i],
+               sizes[i] / ts);
     }
     free(prompt);
     free(logits);

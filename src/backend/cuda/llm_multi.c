@@ -148,6 +148,7 @@ born_status cu_llm_eval_batch(void *const *sessions, const int32_t *const *token
     st = describe(m, ds, tokens, n, pos, count, logits, &rows, &n_max, &wanted);
     if (st != BORN_OK) return st;
     cudaStream_t s = cuda_stream(m->dev);
+    cu_llm_rows_mark(b->rows, PROF_EMBED);
     /* from pageable memory: copied out before each call returns, so the host buffers are free for
      * the next batch while this one runs */
     st = cuda_check(cudaMemcpyAsync(b->rows->tok, b->tok_host, (size_t)rows * sizeof(int), cudaMemcpyHostToDevice, s),
@@ -169,8 +170,11 @@ born_status cu_llm_eval_batch(void *const *sessions, const int32_t *const *token
     at.segs.nseg = count;
     at.segs.n_max = n_max;
     at.segs.kv_f16 = ds[0]->kv_f16;
+    cu_llm_rows_mark(b->rows, PROF_EMBED);
     for (int32_t l = 0; l < m->cfg.n_layer && st == BORN_OK; l++)
         st = cu_llm_rows_layer(m, b->rows, l, &at);
     if (st == BORN_OK && wanted) st = last_logits(m, count, logits, wanted);
+    cu_llm_rows_mark(b->rows, PROF_OUTPUT);
+    if (st == BORN_OK) cu_llm_rows_prof_end(b->rows, rows);
     return st;
 }

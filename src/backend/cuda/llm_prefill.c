@@ -80,12 +80,14 @@ born_status cu_llm_prefill(void *session, const int32_t *tokens, int32_t n, int3
     at.layer_bytes = (size_t)c->n_head_kv * d->n_ctx * c->head_dim * (d->kv_f16 ? 2 : 4);
     for (int32_t done = 0; done < n && st == BORN_OK; done += p->cap) {
         const int32_t nb = n - done < p->cap ? n - done : p->cap;
+        cu_llm_rows_mark(d->pre, PROF_EMBED);
         /* from pageable memory: the tokens are copied out before the call returns, and the copy
          * runs after the chunk before (stream order), so p->tok is free by then */
         st = cuda_check(cudaMemcpyAsync(p->tok, tokens + done, (size_t)nb * sizeof(int), cudaMemcpyHostToDevice, s),
                         "born_session_eval: tokens");
         if (st == BORN_OK)
             st = cuda_check(cu_llm_rows_embed(s, &m->m[0], p->tok, nb, p->x), "born_session_eval: prompt");
+        cu_llm_rows_mark(d->pre, PROF_EMBED);
         at.n = at.segs.one.n = at.segs.n_max = nb;
         at.segs.one.pos = pos + done;
         for (int32_t l = 0; l < c->n_layer && st == BORN_OK; l++)
@@ -94,6 +96,8 @@ born_status cu_llm_prefill(void *session, const int32_t *tokens, int32_t n, int3
             st = chunk_logits(d, nb, logits + (size_t)done * m->cfg.n_vocab, true);
         else if (st == BORN_OK && logits && done + nb == n)
             st = chunk_logits(d, nb, logits, false);
+        cu_llm_rows_mark(d->pre, PROF_OUTPUT);
+        if (st == BORN_OK) cu_llm_rows_prof_end(d->pre, nb);
     }
     return st;
 }

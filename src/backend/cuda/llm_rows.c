@@ -13,6 +13,7 @@
  * matrices are expanded one at a time into an f16 scratch matrix first (as llama.cpp's cuBLAS path
  * does; the output matrix in blocks of rows when it is larger than the largest layer matrix). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,8 +34,49 @@ static born_dtype dtype_of(int act) {
 
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
+static const char *const kind_names[PROF_KINDS] = {"embedding", "norm + q/k/v + RoPE", "attention", "Wo",
+                                                   "norm + gate/up + SwiGLU", "down", "output + copy"};
+
+void cu_llm_rows_mark(cu_rows *p, int kind) {
+    cu_rows_prof *f = p->prof;
+    if (!f || f->nev >= PROF_EVENTS) return;
+    if (!f->ev[f->nev] && cudaEventCreate(&f->ev[f->nev]) != cudaSuccess) return;
+    f->kind[f->nev] = kind;
+    cudaEventRecord(f->ev[f->nev++], cuda_stream(p->dev));
+}
+
+void cu_llm_rows_prof_end(cu_rows *p, int32_t n) {
+    cu_rows_prof *f = p->prof;
+    if (!f || cudaStreamSynchronize(cuda_stream(p->dev)) != cudaSuccess) return;
+    for (int i = 1; i < f->nev; i++) {
+        float t = 0;
+        if (cudaEventElapsedTime(&t, f->ev[i - 1], f->ev[i]) == cudaSuccess) f->ms[f->kind[i]] += t;
+    }
+    f->nev = 0;
+    f->passes++;
+    f->rows += n;
+}
+
+/* Prints the profile's totals (passes with rows) and frees its events. */
+static void prof_free(cu_rows_prof *f) {
+    if (f->passes) {
+        double total = 0;
+        fprintf(stderr, "llm batch profile, %d passes of %.1f rows on average, us a pass:", f->passes,
+                (double)f->rows / f->passes);
+        for (int k = 0; k < PROF_KINDS; k++) {
+            fprintf(stderr, " %s %.1f;", kind_names[k], 1e3 * f->ms[k] / f->passes);
+            total += f->ms[k];
+        }
+        fprintf(stderr, " total %.1f\n", 1e3 * total / f->passes);
+    }
+    for (int i = 0; i < PROF_EVENTS; i++)
+        if (f->ev[i]) cudaEventDestroy(f->ev[i]);
+    free(f);
+}
+
 void cu_llm_rows_free(cu_rows *p) {
     if (!p) return;
+    if (p->prof) prof_free(p->prof);
     void *bufs[] = {p->tok, p->x, p->y, p->a, p->wh, p->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) cudaFree(bufs[i]);
@@ -64,6 +106,12 @@ born_status cu_llm_rows_new(const dmodel *m, int32_t cap, bool poison, const cha
     *out = NULL;
     if (!p) return cuda_error(BORN_ERR_MEMORY, "%s: out of host memory", what);
     p->cap = cap;
+    p->dev = m->dev;
+    const char *pf = getenv("BORN_LLM_PROFILE");
+    if (pf && pf[0] == '1' && !(p->prof = calloc(1, sizeof *p->prof))) {
+        free(p);
+        return cuda_error(BORN_ERR_MEMORY, "%s: out of host memory", what);
+    }
     const int64_t nq = (int64_t)c->n_head * c->head_dim, nkv = (int64_t)c->n_head_kv * c->head_dim;
     /* y also holds gathered rows of x (llm_multi.c) */
     const int64_t ycols = max64(max64(nq + 2 * nkv, 2 * (int64_t)c->n_ff), c->n_embd);
@@ -148,6 +196,7 @@ born_status cu_llm_rows_layer(const dmodel *m, cu_rows *p, int32_t l, const cu_r
         }
     }
     if (st != BORN_OK) return st;
+    cu_llm_rows_mark(p, PROF_QKV);
     cu_llm_rope_kv r;
     memset(&r, 0, sizeof r);
     r.qkv = p->y;
@@ -173,9 +222,11 @@ born_status cu_llm_rows_layer(const dmodel *m, cu_rows *p, int32_t l, const cu_r
     a.head_dim = c->head_dim;
     a.scale = 1.0f / sqrtf((float)c->head_dim);
     st = cuda_check(cu_llm_batch_attention(s, &a), "born_session_eval: batch attention");
+    cu_llm_rows_mark(p, PROF_ATTN);
     if (st == BORN_OK) st = cu_llm_rows_product(m, p, wo, 0, wo->rows, p->a, n, p->x, c->n_embd, true);
     if (st == BORN_OK && L->m[LLM_DEV_BO].fmt)
         st = cuda_check(cu_llm_rows_bias(s, p->x, n, c->n_embd, L->m[LLM_DEV_BO].q), "born_session_eval: batch");
+    cu_llm_rows_mark(p, PROF_WO);
     /* the feed-forward block: gate and up side by side in y's rows */
     held = -1;
     const cu_llm_mat *gate = &L->m[LLM_DEV_GATE], *up = &L->m[LLM_DEV_UP], *down = &L->m[LLM_DEV_DOWN];
@@ -185,6 +236,8 @@ born_status cu_llm_rows_layer(const dmodel *m, cu_rows *p, int32_t l, const cu_r
     if (st == BORN_OK) st = cu_llm_rows_product(m, p, up, 0, F, p->a, n, p->y + F, 2 * F, false);
     if (st == BORN_OK)
         st = cuda_check(cu_llm_rows_swiglu(s, p->y, n, F, p->a, cu_llm_act_of(down->fmt)), "born_session_eval: batch");
+    cu_llm_rows_mark(p, PROF_GATE_UP);
     if (st == BORN_OK) st = cu_llm_rows_product(m, p, down, 0, c->n_embd, p->a, n, p->x, c->n_embd, true);
+    cu_llm_rows_mark(p, PROF_DOWN);
     return st;
 }

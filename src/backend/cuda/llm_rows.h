@@ -13,8 +13,17 @@
 #include "backend/cuda/llm_batch.h"
 #include "backend/cuda/llm_model.h"
 
+/* BORN_LLM_PROFILE=1: a batch's kernels timed by kind (llm_model.h's PROF_*) with events. */
+typedef struct cu_rows_prof {
+    cudaEvent_t ev[PROF_EVENTS];
+    int kind[PROF_EVENTS], nev, passes;
+    int64_t rows;
+    double ms[PROF_KINDS];
+} cu_rows_prof;
+
 /* The scratch of a batch of at most cap rows. */
 typedef struct cu_rows {
+    int dev;
     int32_t cap;   /* rows a batch holds */
     int *tok;      /* [cap] */
     float *x, *y;  /* the residual stream [cap][n_embd]; products' results [cap][ycols] */
@@ -22,6 +31,7 @@ typedef struct cu_rows {
     void *wh;      /* f16 rows of a group-affine matrix [wh_elems], or NULL */
     int64_t wh_elems;
     float *logits; /* [cap][n_vocab] for a prompt's every row's logits, or NULL until one */
+    cu_rows_prof *prof; /* BORN_LLM_PROFILE=1, else NULL */
 } cu_rows;
 
 /* Where a batch's rows go in one layer: n rows in segs' segments, whose kv and v caches are those
@@ -41,7 +51,16 @@ int cu_llm_act_of(int fmt);
  * when poison); what names the caller in the error recorded when it fails. */
 born_status cu_llm_rows_new(const dmodel *m, int32_t cap, bool poison, const char *what, cu_rows **out);
 
-/* Frees scratch p and its device buffers (nothing for NULL). */
+/* Profiling (nothing without p->prof): an event on the stream after the work of the given kind
+ * queued since the mark before (a pass starts with one of any kind). */
+void cu_llm_rows_mark(cu_rows *p, int kind);
+
+/* Profiling (nothing without p->prof): waits for the pass of n rows marked so far and adds its
+ * times by kind to the totals that cu_llm_rows_free prints. */
+void cu_llm_rows_prof_end(cu_rows *p, int32_t n);
+
+/* Frees scratch p and its device buffers (nothing for NULL), printing its profile to stderr when
+ * it has one. */
 void cu_llm_rows_free(cu_rows *p);
 
 /* out [n][ldo] (f32; += when add) = a [n][w->cols] times rows r0..r0 + rows of w, transposed; a is
