@@ -175,6 +175,6 @@ born_status cu_llm_eval_batch(void *const *sessions, const int32_t *const *token
         st = cu_llm_rows_layer(m, b->rows, l, &at);
     if (st == BORN_OK && wanted) st = last_logits(m, count, logits, wanted);
     cu_llm_rows_mark(b->rows, PROF_OUTPUT);
-    if (st == BORN_OK) cu_llm_rows_prof_end(b->rows, rows);
+    if (st == BORN_OK) cu_llm_rows_prof_end(b->rows, rows, wanted > 0);
     return st;
 }

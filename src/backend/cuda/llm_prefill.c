@@ -97,7 +97,7 @@ born_status cu_llm_prefill(void *session, const int32_t *tokens, int32_t n, int3
         else if (st == BORN_OK && logits && done + nb == n)
             st = chunk_logits(d, nb, logits, false);
         cu_llm_rows_mark(d->pre, PROF_OUTPUT);
-        if (st == BORN_OK) cu_llm_rows_prof_end(d->pre, nb);
+        if (st == BORN_OK) cu_llm_rows_prof_end(d->pre, nb, logits != NULL);
     }
     return st;
 }

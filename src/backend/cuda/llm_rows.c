@@ -45,9 +45,28 @@ void cu_llm_rows_mark(cu_rows *p, int kind) {
     cudaEventRecord(f->ev[f->nev++], cuda_stream(p->dev));
 }
 
-void cu_llm_rows_prof_end(cu_rows *p, int32_t n) {
+/* Prints the profile's totals (passes of rows) to stderr and starts them again. */
+static void prof_print(cu_rows_prof *f) {
+    if (!f->passes) return;
+    double total = 0;
+    fprintf(stderr, "llm batch profile, %d passes of %.1f rows%s, us a pass:", f->passes,
+            (double)f->rows / f->passes, f->key & 1 ? " with logits" : "");
+    for (int k = 0; k < PROF_KINDS; k++) {
+        fprintf(stderr, " %s %.1f;", kind_names[k], 1e3 * f->ms[k] / f->passes);
+        total += f->ms[k];
+        f->ms[k] = 0;
+    }
+    fprintf(stderr, " total %.1f\n", 1e3 * total / f->passes);
+    f->passes = 0;
+    f->rows = 0;
+}
+
+void cu_llm_rows_prof_end(cu_rows *p, int32_t n, bool logits) {
     cu_rows_prof *f = p->prof;
     if (!f || cudaStreamSynchronize(cuda_stream(p->dev)) != cudaSuccess) return;
+    const int64_t key = (int64_t)n * 2 + logits;
+    if (key != f->key) prof_print(f);
+    f->key = key;
     for (int i = 1; i < f->nev; i++) {
         float t = 0;
         if (cudaEventElapsedTime(&t, f->ev[i - 1], f->ev[i]) == cudaSuccess) f->ms[f->kind[i]] += t;
@@ -57,18 +76,9 @@ void cu_llm_rows_prof_end(cu_rows *p, int32_t n) {
     f->rows += n;
 }
 
-/* Prints the profile's totals (passes with rows) and frees its events. */
+/* Prints the last totals and frees the profile's events. */
 static void prof_free(cu_rows_prof *f) {
-    if (f->passes) {
-        double total = 0;
-        fprintf(stderr, "llm batch profile, %d passes of %.1f rows on average, us a pass:", f->passes,
-                (double)f->rows / f->passes);
-        for (int k = 0; k < PROF_KINDS; k++) {
-            fprintf(stderr, " %s %.1f;", kind_names[k], 1e3 * f->ms[k] / f->passes);
-            total += f->ms[k];
-        }
-        fprintf(stderr, " total %.1f\n", 1e3 * total / f->passes);
-    }
+    prof_print(f);
     for (int i = 0; i < PROF_EVENTS; i++)
         if (f->ev[i]) cudaEventDestroy(f->ev[i]);
     free(f);

@@ -17,7 +17,7 @@
 typedef struct cu_rows_prof {
     cudaEvent_t ev[PROF_EVENTS];
     int kind[PROF_EVENTS], nev, passes;
-    int64_t rows;
+    int64_t rows, key; /* the passes summed: their rows in all; 2 rows + logits of the last */
     double ms[PROF_KINDS];
 } cu_rows_prof;
 
@@ -55,9 +55,10 @@ born_status cu_llm_rows_new(const dmodel *m, int32_t cap, bool poison, const cha
  * queued since the mark before (a pass starts with one of any kind). */
 void cu_llm_rows_mark(cu_rows *p, int kind);
 
-/* Profiling (nothing without p->prof): waits for the pass of n rows marked so far and adds its
- * times by kind to the totals that cu_llm_rows_free prints. */
-void cu_llm_rows_prof_end(cu_rows *p, int32_t n);
+/* Profiling (nothing without p->prof): waits for the pass of n rows (with logits or not) marked
+ * so far and adds its times by kind to the totals, which are printed to stderr and started again
+ * when a pass of another kind (rows, logits) comes, and at cu_llm_rows_free. */
+void cu_llm_rows_prof_end(cu_rows *p, int32_t n, bool logits);
 
 /* Frees scratch p and its device buffers (nothing for NULL), printing its profile to stderr when
  * it has one. */
