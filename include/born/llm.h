@@ -525,16 +525,15 @@ BORN_API born_status born_session_decode_greedy(born_session *s, int32_t token, 
 #define BORN_SESSION_BATCH_MAX 1024
 
 /* Evaluates several sessions of one model together: session i appends n_tokens[i] tokens
- * (tokens[i]) at its own position, and logits[i] (logits may be NULL, or any of its entries)
- * receives the n_vocab logits after its last token; on a GPU model every session's tokens go
- * through one forward pass (split into passes of at most 512 tokens and 64 sessions, and by KV
- * cache type), so the weights are read once for all of them, while on the CPU each session is
- * evaluated in turn by born_session_eval (the same logits, bit for bit). Errors (nothing is
- * appended to any session; generation's pending tokens are dropped on success, as
- * born_session_eval drops them): BORN_ERR_ARGUMENT for count outside [1,
- * BORN_SESSION_BATCH_MAX], a NULL session or token array, sessions of another model than
- * sessions[0]'s, a session given twice, n_tokens[i] < 1, a token id outside [0, n_vocab), or no
- * room in a session's context; a device error leaves every session's position as it was. */
+ * (tokens[i]) at its own position and logits[i] (logits, or any entry, may be NULL) receives the
+ * n_vocab logits after its last token, as born_session_eval gives them (on the CPU bit for bit:
+ * the sessions are evaluated in turn; on a GPU all their tokens go through one forward pass,
+ * reading the weights once, in passes of at most 512 tokens and 64 sessions of one KV cache type).
+ * Errors, found before anything runs so that nothing is appended (a pending generation token is
+ * dropped only on success, as born_session_eval drops it): BORN_ERR_ARGUMENT for count outside
+ * [1, BORN_SESSION_BATCH_MAX], a NULL array or session, sessions of different models (naming the
+ * first), a session given twice, n_tokens[i] < 1, a token id outside [0, n_vocab) or no room in a
+ * session's context; a device error leaves every session's position as it was. */
 BORN_API born_status born_session_eval_batch(born_session *const *sessions,
                                              const int32_t *const *tokens,
                                              const int32_t *n_tokens, int32_t count,
