@@ -22,7 +22,9 @@
 
 enum { N_CTX = 700, MAX_S = 70 };
 
-static int32_t token_at(int32_t s, int32_t i, int32_t V) { return (int32_t)((s * 53 + i * 37 + 5) % V); }
+static int32_t token_at(int32_t s, int32_t i, int32_t V) {
+    return (int32_t)((s * 53 + i * 37 + 5) % V);
+}
 
 static born_model *gpu_model(const char *what, const tiny_llama_opts *o) {
     const char *path = tft_path("cuda_llm_batch.gguf");
@@ -53,8 +55,8 @@ static born_session *with_history(born_model *m, born_dtype kv, int32_t s, int32
 }
 
 /* A set of sessions twice (batch[s], alone[s]) with the same histories; false on failure. */
-static bool twins(born_model *m, int32_t count, const born_dtype *kv, const int32_t *hist, born_session **batch,
-                  born_session **alone) {
+static bool twins(born_model *m, int32_t count, const born_dtype *kv, const int32_t *hist,
+                  born_session **batch, born_session **alone) {
     bool ok = true;
     for (int32_t s = 0; s < count; s++) {
         batch[s] = ok ? with_history(m, kv[s], s, hist[s]) : NULL;
@@ -74,8 +76,8 @@ static void free_twins(int32_t count, born_session **batch, born_session **alone
 
 /* One call: session s appends len[s] tokens (token_at(s, pos..)) in one batch and alone; returns
  * the worst normalized error of the batch's logits against alone's (every session's). */
-static double batch_vs_alone(int32_t count, born_session **batch, born_session **alone, const int32_t *len,
-                             float *lb, float *la) {
+static double batch_vs_alone(int32_t count, born_session **batch, born_session **alone,
+                             const int32_t *len, float *lb, float *la) {
     const int32_t V = born_model_n_vocab(born_session_model(batch[0]));
     const int32_t **tp = calloc((size_t)count, sizeof *tp);
     float **lp = calloc((size_t)count, sizeof *lp);
@@ -93,7 +95,8 @@ static double batch_vs_alone(int32_t count, born_session **batch, born_session *
         int32_t before[MAX_S];
         for (int32_t s = 0; s < count; s++)
             before[s] = born_session_pos(batch[s]);
-        CHECK_MSG(born_session_eval_batch(batch, tp, len, count, lp) == BORN_OK, "batch: %s", born_last_error());
+        CHECK_MSG(born_session_eval_batch(batch, tp, len, count, lp) == BORN_OK, "batch: %s",
+                  born_last_error());
         for (int32_t s = 0; s < count; s++) {
             CHECK_OK(born_session_eval(alone[s], tp[s], len[s], la + (size_t)s * V, false));
             CHECK_EQ_INT(born_session_pos(batch[s]), before[s] + len[s]);
@@ -114,7 +117,8 @@ static double batch_vs_alone(int32_t count, born_session **batch, born_session *
 
 static void check_formats(const char *what, const tiny_llama_opts *o, born_dtype kv) {
     enum { NS = 5 };
-    const int32_t hist[NS] = {0, 7, 1, 40, 130}, len[NS] = {1, 5, 1, 3, 20}, one[NS] = {1, 1, 1, 1, 1};
+    const int32_t hist[NS] = {0, 7, 1, 40, 130}, len[NS] = {1, 5, 1, 3, 20},
+                  one[NS] = {1, 1, 1, 1, 1};
     const born_dtype kvs[NS] = {kv, kv, kv, kv, kv};
     const double tol = cuda_llm_bound(o->wtype);
     born_model *m = gpu_model(what, o);
@@ -127,10 +131,12 @@ static void check_formats(const char *what, const tiny_llama_opts *o, born_dtype
         e1 = batch_vs_alone(NS, batch, alone, len, lb, la);
         e2 = batch_vs_alone(NS, batch, alone, one, lb, la); /* reads the K and V the batch wrote */
     }
-    printf("  %s: batch of %d sessions: logits error %.2e (1 to 20 tokens), %.2e (then one each) against "
+    printf("  %s: batch of %d sessions: logits error %.2e (1 to 20 tokens), %.2e (then one each) "
+           "against "
            "each alone (bound %.0e)\n",
            what, NS, e1, e2, tol);
-    CHECK_MSG(e1 <= tol && e2 <= tol, "%s: normalized logit error %g / %g over %g", what, e1, e2, tol);
+    CHECK_MSG(e1 <= tol && e2 <= tol, "%s: normalized logit error %g / %g over %g", what, e1, e2,
+              tol);
     free(lb);
     free(la);
     free_twins(NS, batch, alone);
@@ -200,15 +206,16 @@ static void check_decode_together(const char *what, const tiny_llama_opts *o) {
             lp[s] = lb + (size_t)s * V;
         }
         for (int step = 0; step < STEPS; step++) {
-            CHECK_MSG(born_session_eval_batch(batch, tp, ones, NS, lp) == BORN_OK, "step %d: %s", step,
-                      born_last_error());
+            CHECK_MSG(born_session_eval_batch(batch, tp, ones, NS, lp) == BORN_OK, "step %d: %s",
+                      step, born_last_error());
             for (int32_t s = 0; s < NS; s++) {
                 const float *a = la + (size_t)s * V, *b = lb + (size_t)s * V;
                 CHECK_OK(born_session_eval(alone[s], &tok[s], 1, la + (size_t)s * V, false));
                 const double e = cuda_llm_rel_err(a, b, V, &maxd);
                 if (!(e <= worst)) worst = e;
                 const int32_t ga = argmax(a, V), gb = argmax(b, V);
-                if (ga != gb) { /* a near-tie: a gap within the bound's share of the logits' range */
+                if (ga !=
+                    gb) { /* a near-tie: a gap within the bound's share of the logits' range */
                     flips++;
                     if (!(a[ga] - a[gb] <= tol * (a[ga] - a[argmin(a, V)]))) bad_flips++;
                 }
@@ -234,16 +241,17 @@ static void check_decode_together(const char *what, const tiny_llama_opts *o) {
                 CHECK_OK(born_session_eval(batch[s], &t, 1, lb, false));
                 want[i] = t = argmax(lb, V);
             }
-            CHECK_MSG(memcmp(got, want, sizeof got) == 0, "%s: session %d: the greedy graph after a batch", what,
-                      (int)s);
+            CHECK_MSG(memcmp(got, want, sizeof got) == 0,
+                      "%s: session %d: the greedy graph after a batch", what, (int)s);
             CHECK_EQ_INT(born_session_pos(batch[s]), hist[s] + STEPS + AFTER + GREEDY);
         }
     }
-    printf("  %s: %d sessions decoding %d steps together: logits error %.2e against alone, %.2e in the "
+    printf("  %s: %d sessions decoding %d steps together: logits error %.2e against alone, %.2e in "
+           "the "
            "decode steps after (bound %.0e); %d greedy choices differ at near-ties\n",
            what, NS, STEPS, worst, worst_after, tol, flips);
-    CHECK_MSG(worst <= tol && worst_after <= tol, "%s: normalized logit error %g / %g over %g", what, worst,
-              worst_after, tol);
+    CHECK_MSG(worst <= tol && worst_after <= tol, "%s: normalized logit error %g / %g over %g",
+              what, worst, worst_after, tol);
     CHECK_MSG(bad_flips == 0, "%s: %d greedy choices differ beyond a near-tie", what, bad_flips);
     free(lb);
     free(la);
@@ -277,10 +285,13 @@ TEST(cuda_llm_batch_passes) {
         kvs[s] = s % 3 == 2 ? BORN_F32 : BORN_F16;
     }
     born_session *batch[MAX_S] = {0}, *alone[MAX_S] = {0};
-    float *lb = malloc((size_t)MAX_S * V * sizeof *lb), *la = malloc((size_t)MAX_S * V * sizeof *la);
+    float *lb = malloc((size_t)MAX_S * V * sizeof *lb),
+          *la = malloc((size_t)MAX_S * V * sizeof *la);
     double e = 1;
-    if (lb && la && twins(m, MAX_S, kvs, hist, batch, alone)) e = batch_vs_alone(MAX_S, batch, alone, len, lb, la);
-    printf("  f16: %d sessions in passes (a 600-token prompt among them; f16 and f32 caches): logits error %.2e "
+    if (lb && la && twins(m, MAX_S, kvs, hist, batch, alone))
+        e = batch_vs_alone(MAX_S, batch, alone, len, lb, la);
+    printf("  f16: %d sessions in passes (a 600-token prompt among them; f16 and f32 caches): "
+           "logits error %.2e "
            "against each alone (bound %.0e)\n",
            (int)MAX_S, e, tol);
     CHECK_MSG(e <= tol, "70 sessions: normalized logit error %g over %g", e, tol);

@@ -16,7 +16,9 @@ enum { NS = 4, N_CTX = 64 };
 static const int32_t prompt_len[NS] = {0, 9, 1, 30}; /* the history before the batch */
 static const int32_t batch_len[NS] = {1, 6, 1, 3};   /* what the batch appends */
 
-static int32_t token_at(int32_t s, int32_t i, int32_t V) { return (int32_t)((s * 53 + i * 37 + 5) % V); }
+static int32_t token_at(int32_t s, int32_t i, int32_t V) {
+    return (int32_t)((s * 53 + i * 37 + 5) % V);
+}
 
 /* NS sessions of m with prompt_len's histories (session s's tokens token_at(s, 0..)). */
 static bool sessions_with_history(born_model *m, born_dtype kv, born_session **ss) {
@@ -31,7 +33,8 @@ static bool sessions_with_history(born_model *m, born_dtype kv, born_session **s
         int32_t toks[N_CTX];
         for (int32_t i = 0; i < prompt_len[s]; i++)
             toks[i] = token_at(s, i, V);
-        if (ok && prompt_len[s]) ok = born_session_eval(ss[s], toks, prompt_len[s], NULL, false) == BORN_OK;
+        if (ok && prompt_len[s])
+            ok = born_session_eval(ss[s], toks, prompt_len[s], NULL, false) == BORN_OK;
     }
     return ok;
 }
@@ -56,7 +59,8 @@ static void check_same_as_alone(born_dtype wtype, born_dtype kv) {
     const int32_t V = born_model_n_vocab(m);
     born_session *batch[NS] = {0}, *alone[NS] = {0};
     CHECK(sessions_with_history(m, kv, batch) && sessions_with_history(m, kv, alone));
-    float *want = malloc((size_t)NS * V * sizeof *want), *got = malloc((size_t)NS * V * sizeof *got);
+    float *want = malloc((size_t)NS * V * sizeof *want),
+          *got = malloc((size_t)NS * V * sizeof *got);
     int32_t toks[NS][8];
     const int32_t *tp[NS];
     float *lp[NS];
@@ -71,12 +75,14 @@ static void check_same_as_alone(born_dtype wtype, born_dtype kv) {
         batch[1]->pending = 7; /* as born_generate leaves a sampled token */
         CHECK_OK(born_session_eval_batch(batch, tp, batch_len, NS, lp));
         for (int32_t s = 0; s < NS; s++)
-            CHECK_OK(born_session_eval(alone[s], toks[s], batch_len[s], want + (size_t)s * V, false));
+            CHECK_OK(
+                born_session_eval(alone[s], toks[s], batch_len[s], want + (size_t)s * V, false));
         for (int32_t s = 0; s < NS; s++) {
             if (s != 2)
-                CHECK_MSG(memcmp(want + (size_t)s * V, got + (size_t)s * V, (size_t)V * sizeof *got) == 0,
-                          "%s weights, %s cache: session %d's logits differ from its own evaluation",
-                          born_dtype_name(wtype), born_dtype_name(kv), (int)s);
+                CHECK_MSG(
+                    memcmp(want + (size_t)s * V, got + (size_t)s * V, (size_t)V * sizeof *got) == 0,
+                    "%s weights, %s cache: session %d's logits differ from its own evaluation",
+                    born_dtype_name(wtype), born_dtype_name(kv), (int)s);
             CHECK_EQ_INT(born_session_pos(batch[s]), prompt_len[s] + batch_len[s]);
             CHECK(memcmp(born_session_tokens(batch[s]), born_session_tokens(alone[s]),
                          (size_t)born_session_pos(alone[s]) * sizeof(int32_t)) == 0);
@@ -155,7 +161,8 @@ TEST(llm_eval_batch_errors_leave_sessions) {
         tp[2] = toks[2];
         CHECK(born_session_eval_batch(ss, tp, n, 0, NULL) == BORN_ERR_ARGUMENT);
         CHECK_ERROR(BORN_ERR_ARGUMENT, "0 sessions");
-        CHECK(born_session_eval_batch(ss, tp, n, BORN_SESSION_BATCH_MAX + 1, NULL) == BORN_ERR_ARGUMENT);
+        CHECK(born_session_eval_batch(ss, tp, n, BORN_SESSION_BATCH_MAX + 1, NULL) ==
+              BORN_ERR_ARGUMENT);
         CHECK_ERROR(BORN_ERR_ARGUMENT, "sessions (1 to");
         CHECK(born_session_eval_batch(NULL, tp, n, NS, NULL) == BORN_ERR_ARGUMENT);
         CHECK_ERROR(BORN_ERR_ARGUMENT, "sessions is NULL");

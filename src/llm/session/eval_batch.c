@@ -48,30 +48,37 @@ static born_status check_one(born_session *const *sessions, const int32_t *const
         return born_error(BORN_ERR_ARGUMENT, "born_session_eval_batch: %s %d is NULL",
                           !s ? "session" : "tokens of session", (int)i);
     if (s->model != sessions[0]->model)
-        return born_error(BORN_ERR_ARGUMENT, "born_session_eval_batch: session %d belongs to "
-                          "another model than session 0's (one batch, one model)", (int)i);
+        return born_error(BORN_ERR_ARGUMENT,
+                          "born_session_eval_batch: session %d belongs to "
+                          "another model than session 0's (one batch, one model)",
+                          (int)i);
     const int32_t n = n_tokens[i], V = s->model->hp.n_vocab;
     if (n <= 0)
-        return born_error(BORN_ERR_ARGUMENT, "born_session_eval_batch: session %d has %d tokens "
-                          "(need at least 1)", (int)i, (int)n);
+        return born_error(BORN_ERR_ARGUMENT,
+                          "born_session_eval_batch: session %d has %d tokens "
+                          "(need at least 1)",
+                          (int)i, (int)n);
     for (int32_t t = 0; t < n; t++)
         if (tokens[i][t] < 0 || tokens[i][t] >= V)
-            return born_error(BORN_ERR_ARGUMENT, "born_session_eval_batch: token %d (session %d, "
-                              "index %d) is outside the vocabulary [0, %d)", (int)tokens[i][t],
-                              (int)i, (int)t, (int)V);
+            return born_error(BORN_ERR_ARGUMENT,
+                              "born_session_eval_batch: token %d (session %d, "
+                              "index %d) is outside the vocabulary [0, %d)",
+                              (int)tokens[i][t], (int)i, (int)t, (int)V);
     if (n > s->n_ctx - s->pos)
-        return born_error(BORN_ERR_ARGUMENT, "born_session_eval_batch: %d tokens at position %d "
-                          "do not fit session %d's context of %d tokens", (int)n, (int)s->pos,
-                          (int)i, (int)s->n_ctx);
+        return born_error(BORN_ERR_ARGUMENT,
+                          "born_session_eval_batch: %d tokens at position %d "
+                          "do not fit session %d's context of %d tokens",
+                          (int)n, (int)s->pos, (int)i, (int)s->n_ctx);
     return BORN_OK;
 }
 
 born_status born_session_eval_batch(born_session *const *sessions, const int32_t *const *tokens,
-                                    const int32_t *n_tokens, int32_t count,
-                                    float *const *logits) {
+                                    const int32_t *n_tokens, int32_t count, float *const *logits) {
     if (!sessions || !tokens || !n_tokens)
         return born_error(BORN_ERR_ARGUMENT, "born_session_eval_batch: %s is NULL",
-                          !sessions ? "sessions" : !tokens ? "tokens" : "n_tokens");
+                          !sessions ? "sessions"
+                          : !tokens ? "tokens"
+                                    : "n_tokens");
     if (count < 1 || count > BORN_SESSION_BATCH_MAX)
         return born_error(BORN_ERR_ARGUMENT, "born_session_eval_batch: %d sessions (1 to %d)",
                           (int)count, (int)BORN_SESSION_BATCH_MAX);
@@ -81,8 +88,10 @@ born_status born_session_eval_batch(born_session *const *sessions, const int32_t
     }
     int32_t dup = 0;
     if (!distinct(sessions, count, &dup))
-        return born_error(BORN_ERR_ARGUMENT, "born_session_eval_batch: session %d appears twice "
-                          "(a session evaluates its tokens once a batch)", (int)dup);
+        return born_error(BORN_ERR_ARGUMENT,
+                          "born_session_eval_batch: session %d appears twice "
+                          "(a session evaluates its tokens once a batch)",
+                          (int)dup);
     const born_model *m = sessions[0]->model;
     if (!m->dev_model || !m->dev_ops->eval_batch) {
         int32_t *pending = malloc((size_t)count * sizeof *pending);
