@@ -4,7 +4,8 @@
  * their inputs in the weights' type as a prompt's do):
  *   - five sessions at positions 0 to 130 appending 1 to 20 tokens, then one token each, for f16,
  *     bf16, q8_0, q4_0 and q4_K weights, an f32 cache and qwen2 (biases, NEOX RoPE);
- *   - eight sessions decoding 20 steps together against alone (every step's logits; the greedy
+ *   - eight sessions (histories of 9 to 576 tokens, so attention splits their keys over blocks)
+ *     decoding 20 steps together against alone (every step's logits; the greedy
  *     choices equal except at near-ties, a gap within the bound's share of the logits' range), then
  *     each continuing with ordinary decode steps (CUDA graphs) and the greedy graph;
  *   - 70 sessions, one with a 600-token prompt and a third with an f32 cache, split into passes
@@ -188,7 +189,7 @@ static void check_decode_together(const char *what, const tiny_llama_opts *o) {
     int32_t hist[NS];
     born_dtype kvs[NS];
     for (int32_t s = 0; s < NS; s++) {
-        hist[s] = 5 * (s + 1);
+        hist[s] = 9 * (s + 1) * (s + 1); /* 9 to 576: the attention splits the keys, some splits empty */
         kvs[s] = BORN_F16;
     }
     born_session *batch[NS] = {0}, *alone[NS] = {0};

@@ -52,12 +52,14 @@ typedef struct cu_llm_seg {
 } cu_llm_seg;
 
 /* The segments of a kernel's launch: segs[0..nseg) on the device, or, when segs is NULL, the one
- * segment `one` (nseg 1); n_max is the most rows a segment has. Every segment's cache is of one
- * type (kv_f16). */
+ * segment `one` (nseg 1); n_max is the most rows a segment has, kend_max the most keys a row
+ * sees (attention splits the keys of few-row segments over blocks when it is known). Every
+ * segment's cache is of one type (kv_f16). */
 typedef struct cu_llm_segs {
     cu_llm_seg one;
     const cu_llm_seg *segs;
     int nseg, n_max, kv_f16;
+    int kend_max; /* the most keys a row sees (max of pos + n), or 0 when not known */
 } cu_llm_segs;
 
 #ifdef __CUDACC__

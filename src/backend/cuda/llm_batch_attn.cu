@@ -11,13 +11,26 @@
  * the output rescaled and accumulated. Blocks start with the rows that see the most keys. A batch
  * of several segments (sessions) runs them side by side, one grid slice (blockIdx.z) each, every
  * block reading its own segment's cache; the grid is cut for the longest segment and the blocks
- * past a shorter one's rows return at once. */
+ * past a shorter one's rows return at once.
+ *
+ * Segments of few rows (decoding: a token or a few per session, all of a kv head's rows in one
+ * block) would leave most of the GPU idle while one block a segment and kv head walks the whole
+ * context, so there the keys are split too, as the decode step's attention splits them: block x
+ * takes keys [x KS, (x + 1) KS) for every row, leaves its running maximum, sum and unnormalized
+ * output in scratch from the caching allocator, and a second kernel combines a row's splits in
+ * order (the same split for a given kend_max, so results do not depend on the GPU). */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <math.h>
 #include <stdint.h>
 
 #include "backend/cuda/llm_batch.h"
+
+extern "C" {
+int cuda_device_of(const void *ptr);
+void *cuda_mem_alloc(int dev, size_t nbytes);
+void cuda_mem_free(int dev, void *ptr);
+}
 
 namespace {
 
@@ -60,20 +73,32 @@ __device__ __forceinline__ float dot4(float4 a, float4 b, float acc) {
     return fmaf(a.w, b.w, acc);
 }
 
-/* NV float4s a lane: head sizes up to 32 NV. */
-template <int NV, bool F16, int ACT> __global__ void __launch_bounds__(THREADS) batch_attn_kernel(const cu_llm_battn p) {
+/* Where split blocks leave their results: row r's head h, split x at index (r n_head + h) nsplit
+ * + x of ml (running maximum, sum) and, times head_dim, of o. */
+struct Split {
+    float *o, *ml;
+    int nsplit, keys; /* splits, keys a split (a multiple of BK) */
+};
+
+/* NV float4s a lane: head sizes up to 32 NV. With sp.nsplit, block x of a segment and kv head takes
+ * all its rows (one row block) over keys [x sp.keys, (x + 1) sp.keys) and writes partial results;
+ * otherwise a row block over every key its rows see, written normalized. */
+template <int NV, bool F16, int ACT>
+__global__ void __launch_bounds__(THREADS) batch_attn_kernel(const cu_llm_battn p, const Split sp) {
     extern __shared__ float4 tile[]; /* K [BK][D / 4], then V [BK][D / 4] */
     const cu_llm_seg sg = cu_llm_seg_at(p.sg, (int)blockIdx.z);
     const int D = p.head_dim, D4 = D / 4, G = p.n_head / p.n_head_kv, kvh = blockIdx.y;
     float4 *ks = tile, *vs = tile + BK * D4;
-    const int nrows = sg.n * G, nblk = (nrows + ROWS - 1) / ROWS;
-    if ((int)blockIdx.x >= nblk) return; /* the grid is cut for the longest segment */
-    const int blk = nblk - 1 - blockIdx.x; /* the longest rows first */
+    const int nrows = sg.n * G, nblk = sp.nsplit ? 1 : (nrows + ROWS - 1) / ROWS;
+    if (!sp.nsplit && (int)blockIdx.x >= nblk) return; /* the grid is cut for the longest segment */
+    const int blk = sp.nsplit ? 0 : nblk - 1 - blockIdx.x; /* the longest rows first */
     const int l = threadIdx.x % TG, r = blk * ROWS + threadIdx.x / TG;
     const bool live = r < nrows;
     const int rr = live ? r : nrows - 1, t = rr / G, h = kvh * G + rr % G;
     const int qpos = sg.pos + t; /* this row sees keys 0..qpos */
-    const int kend = sg.pos + (min(blk * ROWS + ROWS, nrows) - 1) / G + 1; /* the block's last row's */
+    int kend = sg.pos + (min(blk * ROWS + ROWS, nrows) - 1) / G + 1; /* the block's last row's */
+    const int kbeg = sp.nsplit ? (int)blockIdx.x * sp.keys : 0;
+    if (sp.nsplit) kend = min(kend, kbeg + sp.keys); /* may leave nothing: empty partials */
     const float qscale = p.scale * 1.4426950408889634f;                  /* base-2 exponentials */
     float4 q[NV], acc[NV];
     const float *qr = p.q + (int64_t)(sg.row0 + t) * p.q_stride + (int64_t)h * D;
@@ -90,7 +115,7 @@ template <int NV, bool F16, int ACT> __global__ void __launch_bounds__(THREADS) 
     }
     float m = -INFINITY, lsum = 0.0f;
     const size_t base = (size_t)kvh * sg.n_ctx * D;
-    for (int k0 = 0; k0 < kend; k0 += BK) {
+    for (int k0 = kbeg; k0 < kend; k0 += BK) {
         __syncthreads(); /* the tile before is consumed */
         const int nk = min(BK, kend - k0);
         for (int i = threadIdx.x; i < BK * D4; i += THREADS) {
@@ -117,14 +142,15 @@ template <int NV, bool F16, int ACT> __global__ void __launch_bounds__(THREADS) 
             s[kk] = k0 + kk <= qpos ? d : -INFINITY;
             mt = fmaxf(mt, s[kk]);
         }
-        /* key 0 is in every row's first tile, so mn is finite from there on */
-        const float mn = fmaxf(m, mt), corr = exp2f(m - mn);
+        /* mn is -inf while a row has seen no key (only in a split past its position): then every
+         * exponential below is of -inf */
+        const float mn = fmaxf(m, mt), mref = mn == -INFINITY ? 0.0f : mn, corr = exp2f(m - mref);
         lsum *= corr;
 #pragma unroll
         for (int j = 0; j < NV; j++) acc[j] = make_float4(acc[j].x * corr, acc[j].y * corr, acc[j].z * corr, acc[j].w * corr);
 #pragma unroll
         for (int kk = 0; kk < BK; kk++) {
-            const float pk = exp2f(s[kk] - mn);
+            const float pk = exp2f(s[kk] - mref);
             lsum += pk;
 #pragma unroll
             for (int j = 0; j < NV; j++) {
@@ -138,10 +164,52 @@ template <int NV, bool F16, int ACT> __global__ void __launch_bounds__(THREADS) 
         m = mn;
     }
     if (!live) return;
+    if (sp.nsplit) {
+        const int64_t at = ((int64_t)(sg.row0 + t) * p.n_head + h) * sp.nsplit + blockIdx.x;
+#pragma unroll
+        for (int j = 0; j < NV; j++)
+            if (TG * j + l < D4) reinterpret_cast<float4 *>(sp.o + at * D)[TG * j + l] = acc[j];
+        if (l == 0) {
+            sp.ml[2 * at] = m;
+            sp.ml[2 * at + 1] = lsum;
+        }
+        return;
+    }
     const int64_t o = (int64_t)(sg.row0 + t) * p.n_head * D + (int64_t)h * D;
 #pragma unroll
     for (int j = 0; j < NV; j++)
         if (TG * j + l < D4) store_out<ACT>(p.out, o + 4 * (TG * j + l), acc[j], lsum);
+}
+
+/* A row's splits combined in split order: out = sum 2^(m_x - M) o_x / sum 2^(m_x - M) l_x with M
+ * the largest m_x; block (t, h, segment), a thread per four dims. */
+template <int ACT> __global__ void batch_attn_combine_kernel(const cu_llm_battn p, const Split sp) {
+    const cu_llm_seg sg = cu_llm_seg_at(p.sg, (int)blockIdx.z);
+    const int t = blockIdx.x, h = blockIdx.y, c = threadIdx.x, D = p.head_dim;
+    if (t >= sg.n || 4 * c >= D) return;
+    const int64_t at = ((int64_t)(sg.row0 + t) * p.n_head + h) * sp.nsplit;
+    float M = -INFINITY;
+    for (int x = 0; x < sp.nsplit; x++) M = fmaxf(M, sp.ml[2 * (at + x)]);
+    float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    float L = 0.0f;
+    for (int x = 0; x < sp.nsplit; x++) {
+        const float w = exp2f(sp.ml[2 * (at + x)] - M); /* 0 for an empty split: M is finite */
+        const float4 v = reinterpret_cast<const float4 *>(sp.o + (at + x) * D)[c];
+        L = fmaf(w, sp.ml[2 * (at + x) + 1], L);
+        acc = make_float4(fmaf(w, v.x, acc.x), fmaf(w, v.y, acc.y), fmaf(w, v.z, acc.z), fmaf(w, v.w, acc.w));
+    }
+    store_out<ACT>(p.out, (int64_t)(sg.row0 + t) * p.n_head * D + (int64_t)h * D + 4 * c, acc, L);
+}
+
+/* Keys a split when the keys of p's segments are split (few rows a segment and many keys), else 0:
+ * at least two tiles a split and at most MAX_SPLITS splits. */
+constexpr int MAX_SPLITS = 32;
+inline int split_keys(const cu_llm_battn &p) {
+    const int G = p.n_head / p.n_head_kv;
+    if ((int64_t)p.sg.n_max * G > ROWS || p.sg.kend_max <= 2 * BK) return 0;
+    int keys = (p.sg.kend_max + MAX_SPLITS - 1) / MAX_SPLITS;
+    keys = (keys + BK - 1) / BK * BK;
+    return keys < 2 * BK ? 2 * BK : keys;
 }
 
 template <int NV, bool F16, int ACT> cudaError_t launch_as(cudaStream_t s, const cu_llm_battn &p) {
@@ -152,8 +220,33 @@ template <int NV, bool F16, int ACT> cudaError_t launch_as(cudaStream_t s, const
         if (e != cudaSuccess) return e;
     }
     const int G = p.n_head / p.n_head_kv;
-    const dim3 grid((unsigned)(((int64_t)p.sg.n_max * G + ROWS - 1) / ROWS), (unsigned)p.n_head_kv, (unsigned)p.sg.nseg);
-    batch_attn_kernel<NV, F16, ACT><<<grid, THREADS, smem, s>>>(p);
+    Split sp = {nullptr, nullptr, 0, split_keys(p)};
+    void *scratch = nullptr;
+    int dev = 0;
+    if (sp.keys) {
+        sp.nsplit = (p.sg.kend_max + sp.keys - 1) / sp.keys;
+        const size_t items = (size_t)p.sg.nseg * p.sg.n_max * p.n_head * sp.nsplit;
+        dev = cuda_device_of(p.out);
+        scratch = cuda_mem_alloc(dev, items * (size_t)(p.head_dim + 2) * sizeof(float));
+        if (!scratch) { /* no scratch: one block a segment and kv head still gets it right */
+            (void)cudaGetLastError();
+            sp.nsplit = 0;
+        } else {
+            sp.o = static_cast<float *>(scratch);
+            sp.ml = sp.o + items * (size_t)p.head_dim;
+        }
+    }
+    if (!sp.nsplit) {
+        const dim3 grid((unsigned)(((int64_t)p.sg.n_max * G + ROWS - 1) / ROWS), (unsigned)p.n_head_kv,
+                        (unsigned)p.sg.nseg);
+        batch_attn_kernel<NV, F16, ACT><<<grid, THREADS, smem, s>>>(p, sp);
+        return cudaGetLastError();
+    }
+    batch_attn_kernel<NV, F16, ACT><<<dim3((unsigned)sp.nsplit, (unsigned)p.n_head_kv, (unsigned)p.sg.nseg), THREADS,
+                                      smem, s>>>(p, sp);
+    batch_attn_combine_kernel<ACT><<<dim3((unsigned)p.sg.n_max, (unsigned)p.n_head, (unsigned)p.sg.nseg), 64, 0, s>>>(
+        p, sp);
+    cuda_mem_free(dev, scratch); /* in stream order: the next user queues after these kernels */
     return cudaGetLastError();
 }
 

@@ -72,10 +72,11 @@ static born_status scratch(dmodel *m) {
 }
 
 /* Checks the shape of a call (the engine validated the tokens and positions); fills the host
- * tokens, descriptors and wanted rows; *rows and *n_max the rows in all and the most in one. */
+ * tokens, descriptors and wanted rows; *rows and *n_max the rows in all and the most in one,
+ * *kend_max (0 on entry) the most keys a row sees. */
 static born_status describe(dmodel *m, dsession *const *ds, const int32_t *const *tokens, const int32_t *n,
                             const int32_t *pos, int32_t count, float *const *logits, int32_t *rows,
-                            int32_t *n_max, int32_t *wanted) {
+                            int32_t *n_max, int32_t *kend_max, int32_t *wanted) {
     struct cu_multi *b = m->multi;
     const llm_dev_config *c = &m->cfg;
     int32_t r = 0, most = 0, k = 0;
@@ -101,6 +102,7 @@ static born_status describe(dmodel *m, dsession *const *ds, const int32_t *const
         }
         r += n[i];
         if (n[i] > most) most = n[i];
+        if (pos[i] + n[i] > *kend_max) *kend_max = pos[i] + n[i];
         if (logits && logits[i]) b->last_host[k++] = r - 1;
     }
     *rows = r;
@@ -144,8 +146,8 @@ born_status cu_llm_eval_batch(void *const *sessions, const int32_t *const *token
     cudaSetDevice(m->dev);
     if ((st = scratch(m)) != BORN_OK) return st;
     struct cu_multi *b = m->multi;
-    int32_t rows = 0, n_max = 0, wanted = 0;
-    st = describe(m, ds, tokens, n, pos, count, logits, &rows, &n_max, &wanted);
+    int32_t rows = 0, n_max = 0, kend_max = 0, wanted = 0;
+    st = describe(m, ds, tokens, n, pos, count, logits, &rows, &n_max, &kend_max, &wanted);
     if (st != BORN_OK) return st;
     cudaStream_t s = cuda_stream(m->dev);
     cu_llm_rows_mark(b->rows, PROF_EMBED);
@@ -169,6 +171,7 @@ born_status cu_llm_eval_batch(void *const *sessions, const int32_t *const *token
     at.segs.segs = b->segs;
     at.segs.nseg = count;
     at.segs.n_max = n_max;
+    at.segs.kend_max = kend_max;
     at.segs.kv_f16 = ds[0]->kv_f16;
     cu_llm_rows_mark(b->rows, PROF_EMBED);
     for (int32_t l = 0; l < m->cfg.n_layer && st == BORN_OK; l++)

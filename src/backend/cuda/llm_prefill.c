@@ -90,6 +90,7 @@ born_status cu_llm_prefill(void *session, const int32_t *tokens, int32_t n, int3
         cu_llm_rows_mark(d->pre, PROF_EMBED);
         at.n = at.segs.one.n = at.segs.n_max = nb;
         at.segs.one.pos = pos + done;
+        at.segs.kend_max = pos + done + nb;
         for (int32_t l = 0; l < c->n_layer && st == BORN_OK; l++)
             st = cu_llm_rows_layer(m, d->pre, l, &at);
         if (st == BORN_OK && logits && all_logits)
