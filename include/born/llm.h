@@ -526,14 +526,15 @@ BORN_API born_status born_session_decode_greedy(born_session *s, int32_t token, 
 
 /* Evaluates several sessions of one model together: session i appends n_tokens[i] tokens
  * (tokens[i]) at its own position and logits[i] (logits, or any entry, may be NULL) receives the
- * n_vocab logits after its last token, as born_session_eval gives them (on the CPU bit for bit:
- * the sessions are evaluated in turn; on a GPU all their tokens go through one forward pass,
- * reading the weights once, in passes of at most 512 tokens and 64 sessions of one KV cache type).
- * Errors, found before anything runs so that nothing is appended (a pending generation token is
+ * n_vocab logits after its last token, as born_session_eval gives them (on the CPU bit for bit),
+ * all their tokens going through one forward pass that reads the weights once (in passes of at
+ * most the largest n_batch among the sessions on the CPU, of at most 512 tokens and 64 sessions
+ * of one KV cache type on a GPU). Errors, found before anything runs so that nothing is appended (a pending generation token is
  * dropped only on success, as born_session_eval drops it): BORN_ERR_ARGUMENT for count outside
  * [1, BORN_SESSION_BATCH_MAX], a NULL array or session, sessions of different models (naming the
  * first), a session given twice, n_tokens[i] < 1, a token id outside [0, n_vocab) or no room in a
- * session's context; a device error leaves every session's position as it was. */
+ * session's context; an error while running (the device's, memory) leaves every session's
+ * position as it was. */
 BORN_API born_status born_session_eval_batch(born_session *const *sessions,
                                              const int32_t *const *tokens,
                                              const int32_t *n_tokens, int32_t count,

@@ -1,9 +1,12 @@
-/* born_session_eval_batch on the CPU (src/llm/session/eval_batch.c): four sessions at different
- * positions (one fresh, others after prompts of different lengths) appending 1 to 6 tokens in one
- * call give the logits, positions and cached tokens of each session evaluated alone, bit for bit,
- * for f32 and q8_0 weights and both cache types, and drop a pending generation token as
- * born_session_eval does; every argument error (mixed models, a session twice, a bad token, no
- * room, NULL arrays, a bad count) leaves every session as it was. */
+/* born_session_eval_batch on the CPU (src/llm/session/eval_batch.c, cpu_eval_batch.c, the
+ * forward_rows of llama.c): eight sessions at different positions (one fresh, others after
+ * prompts of different lengths) appending 1 to 13 tokens in one call, then one token each
+ * (decoding together), give the logits, positions and cached tokens of each session evaluated
+ * alone, bit for bit: f32, f16, q8_0, q4_k and mixed q4_k / q6_k weights, qwen2's biases, a tied
+ * head, both cache types, one pass or many (small n_batch: chunks of a session in several
+ * passes, sessions of different n_batch), 1 to 3 threads; a pending generation token is dropped
+ * as born_session_eval drops it. Every argument error (mixed models, a session twice, a bad
+ * token, no room, NULL arrays, a bad count) leaves every session as it was. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,23 +14,28 @@
 #include "llm/model/model_internal.h"
 #include "llm/tiny_llama.h"
 
-enum { NS = 4, N_CTX = 64 };
+enum { NS = 8, N_CTX = 64, MAX_LEN = 16 };
 
-static const int32_t prompt_len[NS] = {0, 9, 1, 30}; /* the history before the batch */
-static const int32_t batch_len[NS] = {1, 6, 1, 3};   /* what the batch appends */
+/* the history before the batch, and what the batch appends (1, fewer than the float GEMM's
+ * LLM_FLOAT_GEMM_MIN rows, or more, and more than a small n_batch) */
+static const int32_t prompt_len[NS] = {0, 9, 1, 30, 4, 17, 2, 5};
+static const int32_t batch_len[NS] = {1, 6, 1, 3, 1, 13, 4, 2};
 
 static int32_t token_at(int32_t s, int32_t i, int32_t V) {
     return (int32_t)((s * 53 + i * 37 + 5) % V);
 }
 
-/* NS sessions of m with prompt_len's histories (session s's tokens token_at(s, 0..)). */
-static bool sessions_with_history(born_model *m, born_dtype kv, born_session **ss) {
+/* NS sessions of m with prompt_len's histories (session s's tokens token_at(s, 0..)); n_batch
+ * (0: the default) for all but session 5, which gets three more. */
+static bool sessions_with_history(born_model *m, born_dtype kv, int32_t n_batch,
+                                  born_session **ss) {
     born_session_params sp = born_session_default_params();
     sp.n_ctx = N_CTX;
     sp.kv_type = kv;
-    const int32_t V = born_model_n_vocab(m);
+    const int32_t V = born_model_n_vocab(m), nb = sp.n_batch;
     bool ok = true;
     for (int32_t s = 0; s < NS; s++) {
+        sp.n_batch = n_batch ? n_batch + (s == 5 ? 3 : 0) : nb;
         ss[s] = born_session_new(m, &sp);
         ok = ok && ss[s];
         int32_t toks[N_CTX];
@@ -44,55 +52,66 @@ static void free_all(born_session **ss) {
         born_session_free(ss[s]);
 }
 
-static born_model *load_tiny(const char *name, born_dtype wtype) {
-    tiny_llama_opts o = tiny_llama_default();
-    o.wtype = wtype;
+static born_model *load_tiny(const char *name, const tiny_llama_opts *o) {
     const char *path = tft_path(name);
-    if (!tiny_llama_write(path, &o)) return NULL;
+    if (!tiny_llama_write(path, o)) return NULL;
     return born_model_load(path, NULL);
 }
 
-static void check_same_as_alone(born_dtype wtype, born_dtype kv) {
-    born_model *m = load_tiny("eval_batch.gguf", wtype);
+/* One call appending len[s] tokens to each batch session (session 2's logits unwanted) against
+ * each alone session evaluating the same tokens by itself: whether every logit, position, cached
+ * token and pending token agrees (what, for messages). */
+static bool same_round(born_session **batch, born_session **alone, const int32_t *len, float *want,
+                       float *got, const char *what) {
+    const int32_t V = born_model_n_vocab(born_session_model(batch[0]));
+    int32_t toks[NS][MAX_LEN];
+    const int32_t *tp[NS];
+    float *lp[NS];
+    for (int32_t s = 0; s < NS; s++) {
+        for (int32_t i = 0; i < len[s]; i++)
+            toks[s][i] = token_at(s, born_session_pos(batch[s]) + i, V);
+        tp[s] = toks[s];
+        lp[s] = s == 2 ? NULL : got + (size_t)s * V;
+    }
+    batch[1]->pending = 7; /* as born_generate leaves a sampled token */
+    bool ok = born_session_eval_batch(batch, tp, len, NS, lp) == BORN_OK;
+    CHECK_MSG(ok, "%s: %s", what, born_last_error());
+    for (int32_t s = 0; s < NS && ok; s++) {
+        CHECK_OK(born_session_eval(alone[s], toks[s], len[s], want + (size_t)s * V, false));
+        bool same = s == 2 ||
+                    memcmp(want + (size_t)s * V, got + (size_t)s * V, (size_t)V * sizeof *got) == 0;
+        CHECK_MSG(same, "%s: session %d's logits differ from its own evaluation", what, (int)s);
+        ok = ok && same && born_session_pos(batch[s]) == born_session_pos(alone[s]) &&
+             memcmp(born_session_tokens(batch[s]), born_session_tokens(alone[s]),
+                    (size_t)born_session_pos(alone[s]) * sizeof(int32_t)) == 0 &&
+             batch[s]->pending == -1;
+    }
+    return ok;
+}
+
+static void check_same_as_alone(const tiny_llama_opts *o, born_dtype kv, int32_t n_batch) {
+    born_model *m = load_tiny("eval_batch.gguf", o);
     CHECK_MSG(m != NULL, "%s", born_last_error());
     if (!m) return;
     const int32_t V = born_model_n_vocab(m);
     born_session *batch[NS] = {0}, *alone[NS] = {0};
-    CHECK(sessions_with_history(m, kv, batch) && sessions_with_history(m, kv, alone));
+    CHECK(sessions_with_history(m, kv, n_batch, batch) &&
+          sessions_with_history(m, kv, n_batch, alone));
     float *want = malloc((size_t)NS * V * sizeof *want),
           *got = malloc((size_t)NS * V * sizeof *got);
-    int32_t toks[NS][8];
-    const int32_t *tp[NS];
-    float *lp[NS];
-    for (int32_t s = 0; s < NS; s++) {
-        for (int32_t i = 0; i < batch_len[s]; i++)
-            toks[s][i] = token_at(s, prompt_len[s] + i, V);
-        tp[s] = toks[s];
-        lp[s] = got + (size_t)s * V;
-    }
-    lp[2] = NULL; /* a session whose logits nobody wants */
-    if (batch[NS - 1] && want && got) {
-        batch[1]->pending = 7; /* as born_generate leaves a sampled token */
-        CHECK_OK(born_session_eval_batch(batch, tp, batch_len, NS, lp));
-        for (int32_t s = 0; s < NS; s++)
-            CHECK_OK(
-                born_session_eval(alone[s], toks[s], batch_len[s], want + (size_t)s * V, false));
-        for (int32_t s = 0; s < NS; s++) {
-            if (s != 2)
-                CHECK_MSG(
-                    memcmp(want + (size_t)s * V, got + (size_t)s * V, (size_t)V * sizeof *got) == 0,
-                    "%s weights, %s cache: session %d's logits differ from its own evaluation",
-                    born_dtype_name(wtype), born_dtype_name(kv), (int)s);
-            CHECK_EQ_INT(born_session_pos(batch[s]), prompt_len[s] + batch_len[s]);
-            CHECK(memcmp(born_session_tokens(batch[s]), born_session_tokens(alone[s]),
-                         (size_t)born_session_pos(alone[s]) * sizeof(int32_t)) == 0);
-            CHECK_EQ_INT(batch[s]->pending, -1);
-        }
+    char what[128];
+    snprintf(what, sizeof what, "%s %s%s weights, %s cache, n_batch %d, %d threads", o->arch,
+             born_dtype_name(o->wtype), o->mixed ? " (mixed)" : "", born_dtype_name(kv),
+             (int)n_batch, born_get_num_threads());
+    static const int32_t one[NS] = {1, 1, 1, 1, 1, 1, 1, 1};
+    if (batch[NS - 1] && alone[NS - 1] && want && got) {
+        CHECK(same_round(batch, alone, batch_len, want, got, what));
+        CHECK(same_round(batch, alone, one, want, got, what)); /* decoding together */
         /* the sessions go on alone from where the batch left them */
         const int32_t next = 3;
         CHECK_OK(born_session_eval(batch[3], &next, 1, got, false));
         CHECK_OK(born_session_eval(alone[3], &next, 1, want, false));
-        CHECK(memcmp(want, got, (size_t)V * sizeof *got) == 0);
+        CHECK_MSG(memcmp(want, got, (size_t)V * sizeof *got) == 0, "%s: after the batch", what);
     }
     free(want);
     free(got);
@@ -102,9 +121,50 @@ static void check_same_as_alone(born_dtype wtype, born_dtype kv) {
 }
 
 TEST(llm_eval_batch_matches_alone) {
-    check_same_as_alone(BORN_F32, BORN_F16);
-    check_same_as_alone(BORN_F32, BORN_F32);
-    check_same_as_alone(BORN_Q8_0, BORN_F16);
+    tiny_llama_opts o = tiny_llama_default();
+    o.wtype = BORN_F32;
+    check_same_as_alone(&o, BORN_F16, 0);
+    check_same_as_alone(&o, BORN_F32, 4);
+    o.wtype = BORN_F16;
+    check_same_as_alone(&o, BORN_F16, 0);
+    check_same_as_alone(&o, BORN_F32, 5);
+    o.wtype = BORN_Q8_0;
+    check_same_as_alone(&o, BORN_F16, 0);
+    check_same_as_alone(&o, BORN_F16, 4);
+    o.tied = true;
+    check_same_as_alone(&o, BORN_F32, 0);
+    o.tied = false;
+    o.arch = "qwen2"; /* QKV biases, NEOX RoPE */
+    check_same_as_alone(&o, BORN_F16, 5);
+    o.wtype = BORN_F16;
+    check_same_as_alone(&o, BORN_F16, 0);
+    o.arch = "llama";
+    o.n_ff = 100; /* SwiGLU's runs of eight end inside a row */
+    check_same_as_alone(&o, BORN_F16, 0);
+    o.n_embd = 256; /* the K-quants' blocks of 256 (heads of 64: Wo's too) */
+    o.n_ff = 512;
+    o.head_dim = 64;
+    o.wtype = BORN_Q4_K;
+    check_same_as_alone(&o, BORN_F16, 0);
+    check_same_as_alone(&o, BORN_F32, 4);
+    o.mixed = true; /* as Q4_K_M mixes */
+    o.wtype2 = BORN_Q6_K;
+    check_same_as_alone(&o, BORN_F16, 5);
+}
+
+/* The same bits at 1, 2 and 3 threads, where the products' and attention's tasks split
+ * differently among them. */
+TEST(llm_eval_batch_matches_alone_threads) {
+    const int before = born_get_num_threads();
+    tiny_llama_opts o = tiny_llama_default();
+    for (int threads = 1; threads <= 3; threads++) {
+        CHECK_OK(born_set_num_threads(threads));
+        o.wtype = BORN_F16;
+        check_same_as_alone(&o, BORN_F16, 5);
+        o.wtype = BORN_Q8_0;
+        check_same_as_alone(&o, BORN_F16, 0);
+    }
+    born_set_num_threads(before);
 }
 
 /* Whether every session is still at its history, with its pending token. */
@@ -115,25 +175,33 @@ static bool unchanged(born_session **ss, int32_t pending1) {
 }
 
 TEST(llm_eval_batch_errors_leave_sessions) {
-    born_model *m = load_tiny("eval_batch.gguf", BORN_F32);
-    born_model *other = load_tiny("eval_batch_other.gguf", BORN_F32);
+    const tiny_llama_opts o = tiny_llama_default();
+    born_model *m = load_tiny("eval_batch.gguf", &o);
+    born_model *other = load_tiny("eval_batch_other.gguf", &o);
     CHECK_MSG(m && other, "%s", born_last_error());
     born_session *ss[NS] = {0};
     born_session *foreign = other ? born_session_new(other, NULL) : NULL;
-    if (!m || !other || !foreign || !sessions_with_history(m, BORN_F16, ss)) {
+    if (!m || !other || !foreign || !sessions_with_history(m, BORN_F16, 0, ss)) {
         CHECK_MSG(false, "setup: %s", born_last_error());
         born_clear_error();
     } else {
         const int32_t V = born_model_n_vocab(m);
         ss[1]->pending = 11;
-        int32_t toks[NS][4] = {{1, 2, 3, 4}, {5, 6, 7, 8}, {9, 10, 11, 12}, {13, 14, 15, 16}};
-        const int32_t *tp[NS] = {toks[0], toks[1], toks[2], toks[3]};
-        int32_t n[NS] = {1, 2, 3, 4};
-        born_session *mixed[NS] = {ss[0], ss[1], foreign, ss[3]};
+        int32_t toks[NS][4], n[NS];
+        const int32_t *tp[NS];
+        born_session *mixed[NS], *twice[NS];
+        for (int32_t s = 0; s < NS; s++) {
+            for (int32_t i = 0; i < 4; i++)
+                toks[s][i] = 1 + 4 * s + i;
+            tp[s] = toks[s];
+            n[s] = 1 + s % 4;
+            mixed[s] = twice[s] = ss[s];
+        }
+        mixed[2] = foreign;
         CHECK(born_session_eval_batch(mixed, tp, n, NS, NULL) == BORN_ERR_ARGUMENT);
         CHECK_ERROR(BORN_ERR_ARGUMENT, "session 2 belongs to another model");
         CHECK(unchanged(ss, 11) && born_session_pos(foreign) == 0);
-        born_session *twice[NS] = {ss[0], ss[1], ss[2], ss[1]};
+        twice[3] = ss[1];
         CHECK(born_session_eval_batch(twice, tp, n, NS, NULL) == BORN_ERR_ARGUMENT);
         CHECK_ERROR(BORN_ERR_ARGUMENT, "session 3 appears twice");
         CHECK(unchanged(ss, 11));

@@ -155,78 +155,142 @@ static born_status load_llama(born_model *m) {
     return BORN_OK;
 }
 
-/* One batch through the model (see the top of the file). */
-static born_status forward_llama(born_session *s, const int32_t *tokens, int32_t n, int32_t pos,
-                                 float *logits, int32_t first_logit) {
-    const born_model *m = s->model;
+/* The logits rows of segs (see llm_arch.forward_rows): rms_norm of each segment's last rows
+ * into xn, one product over all of them, then each segment's rows copied to its logits (written
+ * there directly when only one segment wants logits). */
+static born_status output_rows(born_session *w, const llm_segment *segs, int32_t count) {
+    const born_model *m = w->model;
+    const llm_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd, V = hp->n_vocab;
+    int64_t rows = 0, r = 0, wanting = 0;
+    float *only = NULL;
+    for (int32_t i = 0; i < count; i++) {
+        const llm_segment *g = &segs[i];
+        const int32_t n = llm_segment_rows(g, true);
+        if (n) {
+            llm_rms_norm(w->xn + rows * E, w->x + (r + g->first_logit) * E, m->out_norm.data, n, E,
+                         hp->rms_eps);
+            rows += n;
+            wanting++;
+            only = g->logits;
+        }
+        r += g->n;
+    }
+    if (!rows) return BORN_OK;
+    LLM_TRACE("result_norm", -1, w->xn, rows, E);
+    /* several sessions' rows land in the FFN scratch (free by now) when they fit there */
+    float *buf = only;
+    if (wanting > 1)
+        buf = rows * V <= (int64_t)w->n_batch * hp->n_ff ? w->gate
+                                                         : malloc((size_t)(rows * V) * sizeof *buf);
+    if (!buf) return born_error(BORN_ERR_MEMORY, "born_session_eval_batch: out of memory for logits");
+    const llm_weight *out = m->output.t ? &m->output : &m->tok_embd;
+    float *outs[1] = {buf};
+    born_status st = llm_linear_group_rows(w, outs, w->xn, segs, count, true, &out, NULL, 1);
+    if (wanting > 1) {
+        int64_t at = 0;
+        for (int32_t i = 0; i < count; i++) {
+            const int32_t n = llm_segment_rows(&segs[i], true);
+            if (n && st == BORN_OK)
+                memcpy(segs[i].logits, buf + at * V, (size_t)(n * V) * sizeof *buf);
+            at += n;
+        }
+        if (buf != w->gate) free(buf);
+    }
+    return st;
+}
+
+/* Segments of several sessions through the model (see the top of the file and
+ * llm_arch.forward_rows): embeddings, norms, weight products, residuals and SwiGLU over all rows;
+ * RoPE at each row's own position; the cache per segment, attention as one loop over every
+ * segment's heads (each over its own session's cache), SwiGLU per segment (its runs of eight
+ * restart at each segment, as they do in a segment's own pass). */
+static born_status forward_rows_llama(born_session *w, const llm_segment *segs, int32_t count) {
+    const born_model *m = w->model;
     const llm_hparams *hp = &m->hp;
     const int64_t E = hp->n_embd, Dq = (int64_t)hp->n_head * hp->head_dim,
                   Dkv = (int64_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff;
     born_status st;
-    /* one token (decoding): one parallel region for the whole token, the same bits */
-    if (n == 1 && !llm_trace_hook && llm_decode_usable(s))
-        return llm_decode_llama(s, tokens[0], pos, logits && first_logit == 0 ? logits : NULL);
-    for (int32_t t = 0; t < n; t++)
-        if ((st = llm_get_row(s->x + t * E, &m->tok_embd, tokens[t])) != BORN_OK) return st;
-    LLM_TRACE("embd", -1, s->x, n, E);
-    llm_rope_table(s->rope_cs, hp, m->rope_freqs.t ? (const float *)m->rope_freqs.data : NULL, pos, n);
+    int64_t n = 0; /* the rows of all segments */
+    for (int32_t i = 0; i < count; i++) {
+        const llm_segment *g = &segs[i];
+        for (int32_t t = 0; t < g->n; t++)
+            if ((st = llm_get_row(w->x + (n + t) * E, &m->tok_embd, g->tokens[t])) != BORN_OK)
+                return st;
+        llm_rope_table(w->rope_cs + n * hp->n_rot, hp,
+                       m->rope_freqs.t ? (const float *)m->rope_freqs.data : NULL, g->pos, g->n);
+        n += g->n;
+    }
+    LLM_TRACE("embd", -1, w->x, n, E);
     for (int32_t l = 0; l < hp->n_layer; l++) {
         const llm_layer *L = &m->layers[l];
-        llm_rms_norm(s->xn, s->x, L->attn_norm.data, n, E, hp->rms_eps);
-        LLM_TRACE("attn_norm", l, s->xn, n, E);
+        llm_rms_norm(w->xn, w->x, L->attn_norm.data, n, E, hp->rms_eps);
+        LLM_TRACE("attn_norm", l, w->xn, n, E);
         {
-            float *outs[3] = {s->q, s->k, s->v};
+            float *outs[3] = {w->q, w->k, w->v};
             const llm_weight *ws[3] = {&L->wq, &L->wk, &L->wv}, *bs[3] = {&L->bq, &L->bk, &L->bv};
-            if ((st = llm_linear_group(s, outs, s->xn, n, ws, bs, 3)) != BORN_OK) return st;
+            if ((st = llm_linear_group_rows(w, outs, w->xn, segs, count, false, ws, bs, 3)) != BORN_OK)
+                return st;
         }
-        LLM_TRACE("Qcur_mm", l, s->q, n, Dq);
-        LLM_TRACE("Kcur_mm", l, s->k, n, Dkv);
-        LLM_TRACE("Vcur", l, s->v, n, Dkv);
-        llm_rope_apply(s->q, n, Dq, hp->n_head, hp, s->rope_cs);
-        llm_rope_apply(s->k, n, Dkv, hp->n_head_kv, hp, s->rope_cs);
-        LLM_TRACE("Qcur", l, s->q, n, Dq);
-        LLM_TRACE("Kcur", l, s->k, n, Dkv);
-        llm_kv_store(s, l, s->k, s->v, n, pos);
-        if ((st = llm_attention(s, l, s->q, s->att, n, pos)) != BORN_OK) return st;
-        LLM_TRACE("kqv_out", l, s->att, n, Dq);
+        LLM_TRACE("Qcur_mm", l, w->q, n, Dq);
+        LLM_TRACE("Kcur_mm", l, w->k, n, Dkv);
+        LLM_TRACE("Vcur", l, w->v, n, Dkv);
+        llm_rope_apply(w->q, n, Dq, hp->n_head, hp, w->rope_cs);
+        llm_rope_apply(w->k, n, Dkv, hp->n_head_kv, hp, w->rope_cs);
+        LLM_TRACE("Qcur", l, w->q, n, Dq);
+        LLM_TRACE("Kcur", l, w->k, n, Dkv);
+        for (int64_t i = 0, r = 0; i < count; r += segs[i++].n)
+            llm_kv_store(segs[i].s, l, w->k + r * Dkv, w->v + r * Dkv, segs[i].n, segs[i].pos);
+        st = count == 1 ? llm_attention(segs[0].s, l, w->q, w->att, (int32_t)n, segs[0].pos)
+                        : llm_attention_rows(segs, count, l, w->q, w->att);
+        if (st != BORN_OK) return st;
+        LLM_TRACE("kqv_out", l, w->att, n, Dq);
         /* x += att Wo: the product goes to xn, then is added */
         {
-            float *outs[1] = {s->xn};
+            float *outs[1] = {w->xn};
             const llm_weight *ws[1] = {&L->wo}, *bs[1] = {&L->bo};
-            if ((st = llm_linear_group(s, outs, s->att, n, ws, bs, 1)) != BORN_OK) return st;
+            if ((st = llm_linear_group_rows(w, outs, w->att, segs, count, false, ws, bs, 1)) != BORN_OK)
+                return st;
         }
-        LLM_TRACE("attn_out", l, s->xn, n, E);
-        for (int64_t i = 0; i < n * E; i++) s->x[i] += s->xn[i];
-        LLM_TRACE("ffn_inp", l, s->x, n, E);
-        llm_rms_norm(s->xn, s->x, L->ffn_norm.data, n, E, hp->rms_eps);
-        LLM_TRACE("ffn_norm", l, s->xn, n, E);
+        LLM_TRACE("attn_out", l, w->xn, n, E);
+        for (int64_t i = 0; i < n * E; i++) w->x[i] += w->xn[i];
+        LLM_TRACE("ffn_inp", l, w->x, n, E);
+        llm_rms_norm(w->xn, w->x, L->ffn_norm.data, n, E, hp->rms_eps);
+        LLM_TRACE("ffn_norm", l, w->xn, n, E);
         {
-            float *outs[2] = {s->gate, s->up};
+            float *outs[2] = {w->gate, w->up};
             const llm_weight *ws[2] = {&L->w_gate, &L->w_up};
-            if ((st = llm_linear_group(s, outs, s->xn, n, ws, NULL, 2)) != BORN_OK) return st;
+            if ((st = llm_linear_group_rows(w, outs, w->xn, segs, count, false, ws, NULL, 2)) != BORN_OK)
+                return st;
         }
-        LLM_TRACE("ffn_gate", l, s->gate, n, F);
-        LLM_TRACE("ffn_up", l, s->up, n, F);
-        llm_swiglu(s->gate, s->up, n * F);
-        LLM_TRACE("ffn_swiglu", l, s->gate, n, F);
+        LLM_TRACE("ffn_gate", l, w->gate, n, F);
+        LLM_TRACE("ffn_up", l, w->up, n, F);
+        for (int64_t i = 0, r = 0; i < count; r += segs[i++].n)
+            llm_swiglu(w->gate + r * F, w->up + r * F, segs[i].n * F);
+        LLM_TRACE("ffn_swiglu", l, w->gate, n, F);
         {
-            float *outs[1] = {s->xn};
+            float *outs[1] = {w->xn};
             const llm_weight *ws[1] = {&L->w_down};
-            if ((st = llm_linear_group(s, outs, s->gate, n, ws, NULL, 1)) != BORN_OK) return st;
+            if ((st = llm_linear_group_rows(w, outs, w->gate, segs, count, false, ws, NULL, 1)) != BORN_OK)
+                return st;
         }
-        LLM_TRACE("ffn_out", l, s->xn, n, E);
-        for (int64_t i = 0; i < n * E; i++) s->x[i] += s->xn[i];
-        LLM_TRACE("l_out", l, s->x, n, E);
+        LLM_TRACE("ffn_out", l, w->xn, n, E);
+        for (int64_t i = 0; i < n * E; i++) w->x[i] += w->xn[i];
+        LLM_TRACE("l_out", l, w->x, n, E);
     }
-    if (!logits || first_logit >= n) return BORN_OK;
-    int32_t rows = n - first_logit;
-    llm_rms_norm(s->xn, s->x + (int64_t)first_logit * E, m->out_norm.data, rows, E, hp->rms_eps);
-    LLM_TRACE("result_norm", -1, s->xn, rows, E);
-    const llm_weight *out = m->output.t ? &m->output : &m->tok_embd;
-    float *outs[1] = {logits};
-    return llm_linear_group(s, outs, s->xn, rows, &out, NULL, 1);
+    return output_rows(w, segs, count);
 }
 
-const llm_arch llm_arch_llama = {"llama", LLM_ROPE_NORM, load_llama, forward_llama};
-const llm_arch llm_arch_mistral = {"mistral", LLM_ROPE_NORM, load_llama, forward_llama};
-const llm_arch llm_arch_qwen2 = {"qwen2", LLM_ROPE_NEOX, load_llama, forward_llama};
+/* One batch through the model: one segment of forward_rows_llama, or one token (decoding) as one
+ * parallel region for the whole token, which gives the same bits. */
+static born_status forward_llama(born_session *s, const int32_t *tokens, int32_t n, int32_t pos,
+                                 float *logits, int32_t first_logit) {
+    if (n == 1 && !llm_trace_hook && llm_decode_usable(s))
+        return llm_decode_llama(s, tokens[0], pos, logits && first_logit == 0 ? logits : NULL);
+    const llm_segment seg = {s, tokens, n, pos, first_logit, logits};
+    return forward_rows_llama(s, &seg, 1);
+}
+
+const llm_arch llm_arch_llama = {"llama", LLM_ROPE_NORM, load_llama, forward_llama, forward_rows_llama};
+const llm_arch llm_arch_mistral = {"mistral", LLM_ROPE_NORM, load_llama, forward_llama, forward_rows_llama};
+const llm_arch llm_arch_qwen2 = {"qwen2", LLM_ROPE_NEOX, load_llama, forward_llama, forward_rows_llama};

@@ -47,6 +47,16 @@ typedef struct llm_hparams {
 
 typedef struct born_session born_session;
 
+/* One session's part of a forward pass over several sessions' rows (llm_arch.forward_rows):
+ * tokens[0..n) at positions pos..pos+n-1 of session s, and logits rows for the tokens from
+ * first_logit on written to logits (none when logits is NULL or first_logit >= n). */
+typedef struct llm_segment {
+    born_session *s;
+    const int32_t *tokens;
+    int32_t n, pos, first_logit;
+    float *logits;
+} llm_segment;
+
 /* One architecture: its GGUF name, how to read its tensors, how to run a batch. */
 typedef struct llm_arch {
     const char *name;
@@ -57,6 +67,12 @@ typedef struct llm_arch {
      * logits, or none when logits is NULL. */
     born_status (*forward)(born_session *s, const int32_t *tokens, int32_t n, int32_t pos,
                            float *logits, int32_t first_logit);
+    /* Runs count segments of distinct sessions of one model as one pass, their rows laid end to
+     * end in scratch's buffers (scratch, one of the model's sessions, holds at most its n_batch
+     * rows in all): each segment's K/V go to its own session's cache and its rows attend to that
+     * cache, while the weight products take all rows at once. Every segment gets the bits that
+     * forward gives it alone, and no session's position changes. */
+    born_status (*forward_rows)(born_session *scratch, const llm_segment *segs, int32_t count);
 } llm_arch;
 
 struct born_model {
@@ -127,6 +143,13 @@ born_status llm_device_eval(born_session *s, const int32_t *tokens, int32_t n, f
 born_status llm_device_eval_batch(born_session *const *ss, const int32_t *const *tokens,
                                   const int32_t *n, int32_t count, float *const *logits);
 
+/* Runs count distinct sessions of one CPU model together (cpu_eval_batch.c; the arguments as
+ * born_session_eval_batch's, already validated) through llm_arch.forward_rows, in passes of at
+ * most the largest n_batch among them, each session's tokens cut into the chunks
+ * born_session_eval would run. Leaves the sessions' positions and tokens to the caller. */
+born_status llm_cpu_eval_batch(born_session *const *ss, const int32_t *const *tokens,
+                               const int32_t *n, int32_t count, float *const *logits);
+
 /* The shortest prompt a device session of m runs as batches: BORN_LLM_PREFILL when set (0:
  * never), else the default for m's weight types (device_eval.c says why). */
 int32_t llm_device_prefill_min(const born_model *m);
@@ -195,6 +218,19 @@ born_status llm_linear(float *out, int64_t out_rs, const float *x, int64_t n, co
 born_status llm_linear_group(born_session *s, float *const *outs, const float *x, int64_t n,
                              const llm_weight *const *ws, const llm_weight *const *bs, int count);
 
+/* The rows segment g contributes to a pass: its n tokens, or with logit_rows its logits rows
+ * (n - first_logit, none without logits). */
+int32_t llm_segment_rows(const llm_segment *g, bool logit_rows);
+
+/* llm_linear_group over the rows of n_seg segments laid end to end (llm_segment_rows each), every
+ * row with the bits llm_linear_group gives it when its segment runs alone. f16 and f32 weights
+ * thus take the float GEMM for segments of LLM_FLOAT_GEMM_MIN rows or more and the dot products
+ * for smaller ones (one call per run of segments of one kind); other weights take one call. */
+born_status llm_linear_group_rows(born_session *s, float *const *outs, const float *x,
+                                  const llm_segment *segs, int32_t n_seg, bool logit_rows,
+                                  const llm_weight *const *ws, const llm_weight *const *bs,
+                                  int count);
+
 /* llm_linear for count (<= LLM_GROUP_MAX) quantized weights of one dtype and input width over the
  * same x, out[i] rows ws[i]->rows apart: x quantized once, all their tasks in one parallel loop
  * (the bits of one llm_linear per weight). */
@@ -234,6 +270,13 @@ void llm_rope_apply(float *x, int64_t n, int64_t row_stride, int32_t n_heads,
  * allocated. */
 born_status llm_attention(const born_session *s, int32_t layer, const float *q, float *out,
                           int32_t n, int32_t pos);
+
+/* llm_attention of count segments of distinct sessions (llm_arch.forward_rows) whose query and
+ * output rows lie end to end in q and out, each segment over its own session's cache at its own
+ * positions, as one parallel loop over all their heads: each row's bits are those of
+ * llm_attention of its segment alone. Fails only when buffers cannot be allocated. */
+born_status llm_attention_rows(const llm_segment *segs, int32_t count, int32_t layer,
+                               const float *q, float *out);
 
 /* llm_attention of one token (n = 1) for heads [h0, h1) only; false (recording no error, as it
  * may run on a pool thread) when a long context's buffers could not be allocated. */

@@ -1,9 +1,11 @@
 /* born_session_eval_batch: several sessions of one model evaluated together. Everything is
  * validated before anything runs (the sessions, their model, duplicates, every token id, each
  * session's room), so an argument error appends nothing. A device model runs them through
- * llm_device_eval_batch (device_eval.c: one forward pass for many sessions' rows); on the CPU each
- * session is evaluated in turn by born_session_eval, whose logits the batch therefore gives bit for
- * bit (the CPU forward reads the weights once per session: batching them there is future work). */
+ * llm_device_eval_batch (device_eval.c), a CPU one through llm_cpu_eval_batch (cpu_eval_batch.c):
+ * either way one forward pass takes many sessions' rows and reads the weights once for all of
+ * them; on the CPU each session's logits are those of born_session_eval bit for bit. Positions
+ * and cached tokens move only once every pass has run, and a pending generation token is dropped
+ * as born_session_eval drops it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,26 +95,9 @@ born_status born_session_eval_batch(born_session *const *sessions, const int32_t
                           "(a session evaluates its tokens once a batch)",
                           (int)dup);
     const born_model *m = sessions[0]->model;
-    if (!m->dev_model || !m->dev_ops->eval_batch) {
-        int32_t *pending = malloc((size_t)count * sizeof *pending);
-        if (!pending) return born_error(BORN_ERR_MEMORY, "born_session_eval_batch: out of memory");
-        born_status st = BORN_OK;
-        int32_t i = 0;
-        for (; i < count && st == BORN_OK; i++) {
-            pending[i] = sessions[i]->pending;
-            st = born_session_eval(sessions[i], tokens[i], n_tokens[i], logits ? logits[i] : NULL,
-                                   false);
-        }
-        if (st != BORN_OK) /* a forward's error: the sessions evaluated before are rolled back */
-            for (int32_t j = 0; j + 1 < i; j++) {
-                sessions[j]->pos -= n_tokens[j];
-                sessions[j]->pending = pending[j];
-            }
-        free(pending);
-        return st;
-    }
-    born_status st = llm_device_eval_batch(sessions, tokens, n_tokens, count, logits);
-    if (st != BORN_OK) return st;
+    born_status st = m->dev_model ? llm_device_eval_batch(sessions, tokens, n_tokens, count, logits)
+                                  : llm_cpu_eval_batch(sessions, tokens, n_tokens, count, logits);
+    if (st != BORN_OK) return st; /* no position has moved */
     for (int32_t i = 0; i < count; i++) {
         born_session *s = sessions[i];
         memcpy(s->tokens + s->pos, tokens[i], (size_t)n_tokens[i] * sizeof *tokens[i]);

@@ -658,6 +658,58 @@ born_status llm_attention(const born_session *s, int32_t layer, const float *q, 
     return BORN_OK;
 }
 
+/* llm_attention_rows' job: the segments, their first tasks, the layer and the rows */
+typedef struct att_rows_ctx {
+    const llm_segment *segs;
+    const int64_t *first; /* segment i's tasks are [first[i], first[i + 1]) */
+    int32_t count, layer;
+    const float *q;
+    float *out;
+    atomic_int failed;
+} att_rows_ctx;
+
+/* A chunk lies inside one segment (its boundaries are multiples of a grain that divides the head
+ * count): that segment's attention_tasks over it, with the segment's own session and rows. */
+static void attention_rows_tasks(int64_t begin, int64_t end, void *arg) {
+    att_rows_ctx *c = arg;
+    int32_t lo = 0, hi = c->count - 1; /* the last segment whose first task is <= begin */
+    while (lo < hi) {
+        int32_t mid = (lo + hi + 1) / 2;
+        if (c->first[mid] <= begin) lo = mid;
+        else hi = mid - 1;
+    }
+    const llm_segment *g = &c->segs[lo];
+    const llm_hparams *hp = &g->s->model->hp;
+    const int64_t row = c->first[lo] / hp->n_head, Dq = (int64_t)hp->n_head * hp->head_dim;
+    att_ctx one = {g->s, c->layer, g->pos, g->n, c->q + row * Dq, c->out + row * Dq, 0};
+    attention_tasks(begin - c->first[lo], end - c->first[lo], &one);
+    if (atomic_load(&one.failed)) atomic_store(&c->failed, 1);
+}
+
+born_status llm_attention_rows(const llm_segment *segs, int32_t count, int32_t layer,
+                               const float *q, float *out) {
+    enum { STACK_SEGS = 64 };
+    int64_t stack_first[STACK_SEGS + 1];
+    int64_t *first = count <= STACK_SEGS ? stack_first : malloc(((size_t)count + 1) * sizeof *first);
+    if (!first) return born_error(BORN_ERR_MEMORY, "born_session_eval_batch: out of memory");
+    const llm_hparams *hp = &segs[0].s->model->hp;
+    int64_t grain = 1;
+    first[0] = 0;
+    for (int32_t i = 0; i < count; i++) {
+        first[i + 1] = first[i] + (int64_t)segs[i].n * hp->n_head;
+        int64_t g = attention_grain(hp, segs[i].n);
+        if (g > grain) grain = g; /* every grain divides the group, hence the head count */
+    }
+    att_rows_ctx c = {segs, first, count, layer, q, out, 0};
+    born_parallel_for(first[count], grain, attention_rows_tasks, &c);
+    int32_t rows = (int32_t)(first[count] / hp->n_head);
+    if (first != stack_first) free(first);
+    if (atomic_load(&c.failed))
+        return born_error(BORN_ERR_MEMORY, "born_session_eval_batch: out of memory for attention "
+                          "over %d rows", (int)rows);
+    return BORN_OK;
+}
+
 bool llm_attention_heads(const born_session *s, int32_t layer, const float *q, float *out,
                          int32_t pos, int32_t h0, int32_t h1) {
     att_ctx c = {s, layer, pos, 1, q, out, 0};

@@ -3,7 +3,8 @@
  * weights' vec_dot type into the session's buffer. Each output is computed as the backend's
  * linear_quant computes it (the tiled product of quant_gemm.h where the dtype has one, else one
  * vec_dot), so results equal llm_linear's bit for bit; this only saves synchronisation and
- * repeated quantization, which dominate at this size. */
+ * repeated quantization, which dominate at this size. llm_linear_group_rows runs the products of
+ * several sessions' rows (born_session_eval_batch) so that each row keeps its own session's bits. */
 #include <string.h>
 
 #include "llm/session/matvec.h"
@@ -154,5 +155,45 @@ born_status llm_linear_group(born_session *s, float *const *outs, const float *x
     if (g.f16) grain = grain / 4 * 4;
     if (grain < (g.f16 ? 4 : 1)) grain = g.f16 ? 4 : 1;
     born_parallel_for(g.starts[count], grain, group_rows, &g);
+    return BORN_OK;
+}
+
+int32_t llm_segment_rows(const llm_segment *g, bool logit_rows) {
+    if (!logit_rows) return g->n;
+    return g->logits && g->first_logit < g->n ? g->n - g->first_logit : 0;
+}
+
+born_status llm_linear_group_rows(born_session *s, float *const *outs, const float *x,
+                                  const llm_segment *segs, int32_t n_seg, bool logit_rows,
+                                  const llm_weight *const *ws, const llm_weight *const *bs,
+                                  int count) {
+    int64_t rows = 0;
+    for (int32_t i = 0; i < n_seg; i++) rows += llm_segment_rows(&segs[i], logit_rows);
+    /* only the f16 / f32 products choose their summation by the batch size */
+    if (!float_weights(ws, count, BORN_F16) && !float_weights(ws, count, BORN_F32))
+        return rows ? llm_linear_group(s, outs, x, rows, ws, bs, count) : BORN_OK;
+    int64_t done = 0;
+    for (int32_t i = 0; i < n_seg;) {
+        const bool wide = llm_segment_rows(&segs[i], logit_rows) >= LLM_FLOAT_GEMM_MIN;
+        int64_t run = 0;
+        for (; i < n_seg; i++) { /* segments without rows neither end nor join a run */
+            int32_t r = llm_segment_rows(&segs[i], logit_rows);
+            if (r && (r >= LLM_FLOAT_GEMM_MIN) != wide) break;
+            run += r;
+        }
+        if (!run) continue;
+        float *o[LLM_GROUP_MAX];
+        for (int g = 0; g < count; g++) o[g] = outs[g] + done * ws[g]->rows;
+        const float *xr = x + done * ws[0]->cols;
+        born_status st = BORN_OK;
+        if (wide || run < LLM_FLOAT_GEMM_MIN) { /* llm_linear_group takes the segments' own path */
+            st = llm_linear_group(s, o, xr, run, ws, bs, count);
+        } else { /* several small segments: their dot products, which llm_linear runs for any n */
+            for (int g = 0; g < count && st == BORN_OK; g++)
+                st = llm_linear(o[g], ws[g]->rows, xr, run, ws[g], bs ? bs[g] : NULL);
+        }
+        if (st != BORN_OK) return st;
+        done += run;
+    }
     return BORN_OK;
 }
