@@ -7,7 +7,9 @@ every token's logits to the host). Modes: eager, graph (the step captured once w
 torch.cuda.CUDAGraph and replayed, the token and position updated inside the graph), compile
 (torch.compile of the step, default mode, then captured the same way), prefill (a prompt of CTX
 tokens in one batched forward, eager: causal SDPA over the prompt, the cache written, the last
-row's logits; best of 5 after 2 warm-ups, beside llm_decode_born's batched prompt).
+row's logits; best of 5 after 2 warm-ups, beside llm_decode_born's batched prompt), batch (B = 1,
+4, 16, 64 sequences at position CTX decoding together, one CUDA-graph replay a step, argmax on
+the device; beside llm_decode_born's born_session_eval_batch figures).
 Prints tok/s per mode as TORCH_<MODE>_TOKS=...
 Usage: python3 llm_decode_torch.py MODES N CTX   (MODES e.g. eager,graph,compile)"""
 import math
@@ -88,6 +90,50 @@ def main():
             x = x + (F.silu(g) * u) @ wd[l].t()
         return rms(x[-1:], lnf) @ out_w.t()
 
+    def batch_tps(B):  # B sequences, each its own static cache, one graph replay a step
+        bk = torch.zeros(L, B, KV, maxlen, HD, device=dev, dtype=dt)
+        bv = torch.zeros_like(bk)
+        btok = torch.zeros(B, dtype=torch.long, device=dev)
+        bpos = torch.full((1,), ctx, dtype=torch.long, device=dev)
+
+        def bstep():
+            x = emb[btok]
+            mask = (ar <= bpos).view(1, 1, 1, maxlen)
+            for l in range(L):
+                q, k, v = (rms(x, ln1[l]) @ wqkv[l].t()).split([H * HD, KV * HD, KV * HD], -1)
+                q = rope(q.view(B, 1, H, HD).transpose(1, 2), bpos)
+                k = rope(k.view(B, 1, KV, HD).transpose(1, 2), bpos)
+                bk[l].index_copy_(2, bpos, k)
+                bv[l].index_copy_(2, bpos, v.view(B, 1, KV, HD).transpose(1, 2))
+                a = F.scaled_dot_product_attention(q, bk[l], bv[l], attn_mask=mask, enable_gqa=True)
+                x = x + a.transpose(1, 2).reshape(B, D) @ wo[l].t()
+                g, u = (rms(x, ln2[l]) @ wgu[l].t()).split([FF, FF], -1)
+                x = x + (F.silu(g) * u) @ wd[l].t()
+            btok.copy_((rms(x, lnf) @ out_w.t()).argmax(-1))
+            bpos.add_(1)
+
+        st = torch.cuda.Stream()
+        st.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(st):
+            for _ in range(3):
+                bstep()
+        torch.cuda.current_stream().wait_stream(st)
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g):
+            bstep()
+        steps = 32
+        bpos.fill_(ctx)
+        for _ in range(4):
+            g.replay()
+        torch.cuda.synchronize()
+        t0 = time.time()
+        for _ in range(steps):
+            g.replay()
+        torch.cuda.synchronize()
+        dt_step = (time.time() - t0) / steps
+        del g, bk, bv
+        return B / dt_step, dt_step
+
     tok = torch.zeros(1, dtype=torch.long, device=dev)
     pos = torch.zeros(1, dtype=torch.long, device=dev)
 
@@ -110,6 +156,12 @@ def main():
     print(f"COPY_GBS={best / 1e9:.0f}", flush=True)
     with torch.inference_mode():
         for mode in modes:
+            if mode == "batch":
+                for B in (1, 4, 16, 64):
+                    tps, dts = batch_tps(B)
+                    results[f"batch{B}"] = tps
+                    print(f"TORCH_BATCH{B}_TOKS={tps:.1f} ({dts * 1e3:.3f} ms a step, CUDA graph)", flush=True)
+                continue
             if mode == "prefill":
                 toks = torch.randint(0, V, (ctx,), device=dev)
                 best = float("inf")
