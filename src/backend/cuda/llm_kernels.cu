@@ -287,8 +287,9 @@ __device__ __forceinline__ void load_chunks(const unit_ptrs<FMT> &w, int c0, int
     }
 }
 
-/* The RMS norm's 1 / sqrt(mean + eps) from each thread's sum of squares ss (the block's WARPS
- * warps; red: WARPS floats of shared memory). A barrier: every thread calls it. */
+/* The RMS norm's 1 / sqrt(mean + eps) from each thread's sum of squares ss (the block's NW
+ * warps; red: NW floats of shared memory). A barrier: every thread calls it. */
+template <int NW>
 __device__ __forceinline__ float rms_scale(float ss, int lane, int warp, float *red, int K, float eps) {
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
@@ -296,28 +297,29 @@ __device__ __forceinline__ float rms_scale(float ss, int lane, int warp, float *
     __syncthreads();
     float tot = 0.0f;
 #pragma unroll
-    for (int w = 0; w < WARPS; w++) tot += red[w];
+    for (int w = 0; w < NW; w++) tot += red[w];
     return 1.0f / sqrtf(tot / (float)K + eps);
 }
 
 /* Stages the product's input in xs, normalized (RMS norm) or put through SwiGLU on the way. A
  * barrier: every thread calls it. (Four 16-byte loads a thread in flight at once instead of one
  * float at a time was 2.4% slower on an H200, 1B bf16 decode, 2026-12-01.) */
+template <int NW>
 __device__ __forceinline__ void stage_input(const cu_llm_mv &p, float *xs, float *red, int K) {
     const int t = threadIdx.x, lane = t & 31, warp = t >> 5;
     if (p.in_mode == CU_IN_NORM) { /* one pass over x: x * w staged, then scaled */
         float ss = 0.0f;
-        for (int k = t; k < K; k += WARPS * 32) {
+        for (int k = t; k < K; k += NW * 32) {
             const float v = p.x[k];
             ss = fmaf(v, v, ss);
             xs[k] = v * p.norm_w[k];
         }
-        const float scale = rms_scale(ss, lane, warp, red, K, p.eps);
-        for (int k = t; k < K; k += WARPS * 32) xs[k] *= scale;
+        const float scale = rms_scale<NW>(ss, lane, warp, red, K, p.eps);
+        for (int k = t; k < K; k += NW * 32) xs[k] *= scale;
     } else if (p.in_mode == CU_IN_SWIGLU) {
-        for (int k = t; k < K; k += WARPS * 32) xs[k] = silu(p.x[k]) * p.x2[k];
+        for (int k = t; k < K; k += NW * 32) xs[k] = silu(p.x[k]) * p.x2[k];
     } else {
-        for (int k = t; k < K; k += WARPS * 32) xs[k] = p.x[k];
+        for (int k = t; k < K; k += NW * 32) xs[k] = p.x[k];
     }
     __syncthreads();
 }
@@ -350,7 +352,7 @@ __global__ void __launch_bounds__(WARPS * 32, FMT <= LLM_DEV_BF16 ? 4 : 1) matve
     /* the input, staged in shared memory, once the kernel before has written it */
     pdl_wait();
     const int pos = p.mode == CU_MV_QKV ? p.step[1] : 0;
-    stage_input(p, xs, red, K);
+    stage_input<WARPS>(p, xs, red, K);
 
     for (bool first = true; u < units; u += stride, first = false) {
         if (!first) {
@@ -379,11 +381,151 @@ __global__ void __launch_bounds__(WARPS * 32, FMT <= LLM_DEV_BF16 ? 4 : 1) matve
     pdl_trigger(); /* the next kernel may start loading its weights */
 }
 
+/* ---- products of float weights in pieces -------------------------------------------------- */
+
+/* The float formats' product when a row is whole 2 KB pieces, 1, 2, 4 or 8 of them: a block of
+ * PW warps takes R = PNP * PW / ppr rows an iteration (ppr: pieces a row), warp w always reading
+ * piece w % ppr of its rows, so its lanes keep their 16 or 32 inputs in registers, with PNP
+ * rows' pieces (4 KB) in flight and the next iteration's loads issued before the sums of this one
+ * are reduced. Every piece's sum stays in shared memory until the block's rows are done; then one
+ * barrier, and each unit's pieces are added in order (bit for bit repeatable) and its epilogue
+ * run. Rows are "virtual": 2u and 2u + 1 are unit u's two rows (unit_rows; SwiGLU's second from
+ * w2). On an H200 (1B bf16, a probe of the decode's products back to back, 2026-12-01) this
+ * streamed 3.46 TB/s against 3.09 for matvec_kernel and 3.90 for a kernel that only reads. */
+constexpr int PW = 8;        /* warps of a piece block */
+constexpr int PNP = 2;       /* rows' pieces in flight a warp */
+constexpr int PIECE = 2048;  /* bytes of a row a warp reads at once: four 16-byte loads a lane */
+constexpr int PIECE_BLOCKS_PER_SM = 2;
+
+/* The product of one 16-byte chunk of a float-format row with its inputs x. */
+template <int FMT> __device__ __forceinline__ float chunk_dot1(uint4 v, const float *x) {
+    const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+    float a = 0.0f;
+    if (FMT == LLM_DEV_F32) {
+#pragma unroll
+        for (int i = 0; i < 4; i++) a = fmaf(__uint_as_float(w[i]), x[i], a);
+    } else {
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const float2 f = word_to_f2(w[i], FMT);
+            a = fmaf(f.x, x[2 * i], a);
+            a = fmaf(f.y, x[2 * i + 1], a);
+        }
+    }
+    return a;
+}
+
+/* Where virtual row vr's bytes start (this lane's first chunk of piece `slot` included). */
+__device__ __forceinline__ const char *virtual_row(const cu_llm_mv &p, int64_t vr, int slot, int lane) {
+    int64_t ra, rb;
+    unit_rows(p, vr >> 1, &ra, &rb);
+    const bool second = vr & 1;
+    const cu_llm_mat &m = second && p.mode == CU_MV_SWIGLU ? p.w2 : p.w;
+    const int64_t r = second && rb >= 0 ? rb : ra;
+    return static_cast<const char *>(m.q) + (size_t)r * m.q_row_bytes + (size_t)slot * PIECE + (size_t)lane * 16;
+}
+
+template <int FMT>
+__global__ void __launch_bounds__(PW * 32, PIECE_BLOCKS_PER_SM) piece_kernel(const cu_llm_mv p, int64_t units, int ppr) {
+    extern __shared__ float xs[]; /* the K inputs, then every piece's sum of the block's rows */
+    __shared__ float red[PW];
+    constexpr int EPC = chunk_elems<FMT>::n, PE = PIECE / 16 * EPC; /* elements a chunk, a piece */
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int K = (int)p.w.cols, rpw = PW / ppr, R = PNP * rpw;
+    const int64_t vrows = 2 * units, iters = (vrows + R - 1) / R;
+    const int slot = warp % ppr, wrow = warp / ppr;
+    float *part = xs + K;
+    uint4 v[PNP][4];
+    auto load = [&](int64_t it) {
+#pragma unroll
+        for (int j = 0; j < PNP; j++) {
+            const int64_t vr = it * R + j * rpw + wrow;
+            if (vr < vrows) {
+                const char *q = virtual_row(p, vr, slot, lane);
+#pragma unroll
+                for (int i = 0; i < 4; i++) v[j][i] = ld_stream(q + i * 512);
+            } else {
+#pragma unroll
+                for (int i = 0; i < 4; i++) v[j][i] = make_uint4(0u, 0u, 0u, 0u);
+            }
+        }
+    };
+    int64_t it = blockIdx.x;
+    if (it < iters) load(it);
+
+    pdl_wait();
+    const int pos = p.mode == CU_MV_QKV ? p.step[1] : 0;
+    stage_input<PW>(p, xs, red, K);
+    float xr[4 * EPC];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int e = 0; e < EPC; e++) xr[EPC * i + e] = xs[slot * PE + (32 * i + lane) * EPC + e];
+
+    int n = 0; /* this block's iterations so far */
+    for (; it < iters; it += gridDim.x, n++) {
+        float a[PNP];
+#pragma unroll
+        for (int j = 0; j < PNP; j++) {
+            a[j] = 0.0f;
+#pragma unroll
+            for (int i = 0; i < 4; i++) a[j] += chunk_dot1<FMT>(v[j][i], xr + EPC * i);
+        }
+        if (it + gridDim.x < iters) load(it + gridDim.x);
+#pragma unroll
+        for (int j = 0; j < PNP; j++)
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) a[j] += __shfl_xor_sync(0xffffffffu, a[j], o);
+        if (lane == 0)
+#pragma unroll
+            for (int j = 0; j < PNP; j++) part[((int64_t)n * R + j * rpw + wrow) * ppr + slot] = a[j];
+    }
+    pdl_trigger(); /* the next kernel may start loading its weights */
+    __syncthreads();
+    for (int lu = threadIdx.x; lu < n * R / 2; lu += PW * 32) {
+        const int k = 2 * lu / R, in = 2 * lu % R; /* the block's iteration, its first row there */
+        const int64_t u = (((int64_t)k * gridDim.x + blockIdx.x) * R + in) / 2;
+        if (u >= units) continue;
+        float a = 0.0f, b = 0.0f;
+        for (int c = 0; c < ppr; c++) {
+            a += part[(2 * lu) * ppr + c];
+            b += part[(2 * lu + 1) * ppr + c];
+        }
+        int64_t ra, rb;
+        unit_rows(p, u, &ra, &rb);
+        epilogue(p, u, ra, rb, a, b, unit_extras(p, u, ra, rb, pos), pos);
+    }
+}
+
+int sm_count;
+int piece_smem_max; /* dynamic shared memory the piece kernels may take (cu_llm_prepare) */
+bool use_piece = true;
+
+/* Launches the product as piece_kernel when its weights allow it (returns false, launching
+ * nothing, when they do not): a float format, rows of 1, 2, 4 or 8 whole pieces, 16-byte
+ * aligned, their shared memory within piece_smem_max. */
+template <int FMT> bool launch_piece(cudaStream_t s, const cu_llm_mv &p, int64_t units, cudaError_t *err) {
+    const size_t esz = FMT == LLM_DEV_F32 ? 4 : 2, rowb = (size_t)p.w.cols * esz;
+    const int ppr = (int)(rowb / PIECE);
+    if (!use_piece || sm_count <= 0 || rowb % PIECE || (ppr != 1 && ppr != 2 && ppr != 4 && ppr != 8)) return false;
+    if (p.w.q_row_bytes % 16 || (uintptr_t)p.w.q % 16) return false;
+    if (p.mode == CU_MV_SWIGLU && (p.w2.q_row_bytes % 16 || (uintptr_t)p.w2.q % 16 || p.w2.fmt != FMT)) return false;
+    const int R = PNP * PW / ppr;
+    const int64_t iters = (2 * units + R - 1) / R;
+    const int64_t grid = iters < (int64_t)sm_count * PIECE_BLOCKS_PER_SM ? iters : (int64_t)sm_count * PIECE_BLOCKS_PER_SM;
+    const size_t smem = (size_t)p.w.cols * sizeof(float) + (size_t)((iters + grid - 1) / grid) * R * ppr * sizeof(float);
+    if (grid <= 0 || smem > (size_t)piece_smem_max) return false;
+    *err = launch(piece_kernel<FMT>, dim3((unsigned)grid), dim3(PW * 32), smem, s, p, units, ppr);
+    return true;
+}
+
 /* Blocks a product of each format launches at most (cu_llm_prepare: what the GPU holds at once;
  * 0: one block per WARPS units). */
 int max_blocks[LLM_DEV_U4G32 + 1];
 
 template <int FMT> cudaError_t launch_matvec(cudaStream_t s, const cu_llm_mv &p, int64_t units) {
+    cudaError_t err = cudaSuccess;
+    if (FMT <= LLM_DEV_BF16 && launch_piece<FMT>(s, p, units, &err)) return err;
     int64_t blocks = (units + WARPS - 1) / WARPS;
     if (max_blocks[FMT] > 0 && blocks > max_blocks[FMT]) blocks = max_blocks[FMT];
     return launch(matvec_kernel<FMT>, dim3((unsigned)blocks), dim3(WARPS * 32), (size_t)p.w.cols * sizeof(float), s, p, units);
@@ -715,6 +857,17 @@ extern "C" cudaError_t cu_llm_prepare(int64_t max_k) {
     use_pdl = major >= 9 && !(env && env[0] == '0');
     const int bytes = (int)(max_k * (int64_t)sizeof(float));
     cudaError_t e;
+    /* the piece products: the inputs and up to 16 KB of partial sums (more falls back) */
+    const char *piece = getenv("BORN_LLM_PIECE");
+    use_piece = !(piece && piece[0] == '0');
+    int optin = 0;
+    cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+    sm_count = sms;
+    piece_smem_max = bytes + 16 * 1024 < optin / PIECE_BLOCKS_PER_SM - 1024 ? bytes + 16 * 1024 : optin / PIECE_BLOCKS_PER_SM - 1024;
+    if ((e = cudaFuncSetAttribute(piece_kernel<LLM_DEV_F32>, cudaFuncAttributeMaxDynamicSharedMemorySize, piece_smem_max)) != cudaSuccess ||
+        (e = cudaFuncSetAttribute(piece_kernel<LLM_DEV_F16>, cudaFuncAttributeMaxDynamicSharedMemorySize, piece_smem_max)) != cudaSuccess ||
+        (e = cudaFuncSetAttribute(piece_kernel<LLM_DEV_BF16>, cudaFuncAttributeMaxDynamicSharedMemorySize, piece_smem_max)) != cudaSuccess)
+        return e;
     if (bytes > 48 * 1024 &&
         ((e = allow_smem<LLM_DEV_F32>(bytes)) != cudaSuccess || (e = allow_smem<LLM_DEV_F16>(bytes)) != cudaSuccess ||
          (e = allow_smem<LLM_DEV_BF16>(bytes)) != cudaSuccess || (e = allow_smem<LLM_DEV_I8G32>(bytes)) != cudaSuccess ||
