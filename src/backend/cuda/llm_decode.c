@@ -299,6 +299,10 @@ static void *session_new(void *handle, int32_t n_ctx, born_dtype kv_type, const 
     d->prof = pf && pf[0] == '1';
     const char *sk = getenv("BORN_LLM_SKIP");
     d->skip = sk ? atoi(sk) : 0;
+    const char *ae = getenv("BORN_LLM_ATTN_EARLY");
+    d->attn_pos_early = !(ae && ae[0] == '0');
+    const char *ac = getenv("BORN_LLM_ATTN_CLUSTER");
+    d->attn_cluster = !(ac && ac[0] == '0');
     const char *pe = getenv("BORN_CUDA_POISON");
     const bool poison = pe && *pe && *pe != '0';
     d->poison = poison;
@@ -423,6 +427,8 @@ static cudaError_t enqueue_step(dsession *d, int kind, bool prof) {
         a.part_ml = d->part_ml;
         a.count = d->count;
         a.step = d->step;
+        a.pos_early = d->attn_pos_early;
+        a.cluster = d->attn_cluster;
         if (!(d->skip & 1 << PROF_ATTN) && (e = cu_llm_attention(s, &a)) != cudaSuccess) break;
         mark(d, s, PROF_ATTN, prof);
         cu_llm_mv p =

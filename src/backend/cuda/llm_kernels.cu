@@ -9,6 +9,7 @@
  * product: store, the residual add, SwiGLU of a gate row with its up row, or for the q/k/v rows
  * RoPE on a rotated pair (the unit's two rows are that pair) and the write into the KV cache.
  * Sums are f32; the order of a row's sum is fixed by its shape, so results repeat bit for bit. */
+#include <cooperative_groups.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdint.h>
@@ -70,6 +71,25 @@ cudaError_t launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem
     cfg.attrs = attr;
     cfg.numAttrs = use_pdl ? 1 : 0;
     return cudaLaunchKernelEx(&cfg, kernel, args...);
+}
+
+/* Launches an attention kernel on grid x CH threads with clusters of `cluster` blocks along y,
+ * with the programmatic-serialization attribute when use_pdl. */
+cudaError_t launch_cluster(void (*kernel)(cu_llm_attn), dim3 grid, int cluster, cudaStream_t s, cu_llm_attn p) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = dim3(CU_LLM_ATTN_CHUNK);
+    cfg.stream = s;
+    cudaLaunchAttribute attr[2];
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.x = 1;
+    attr[0].val.clusterDim.y = (unsigned)cluster;
+    attr[0].val.clusterDim.z = 1;
+    attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[1].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = use_pdl ? 2 : 1;
+    return cudaLaunchKernelEx(&cfg, kernel, p);
 }
 
 /* Elements per 16-byte chunk of each format. */
@@ -425,6 +445,13 @@ __device__ __forceinline__ const char *virtual_row(const cu_llm_mv &p, int64_t v
     return static_cast<const char *>(m.q) + (size_t)r * m.q_row_bytes + (size_t)slot * PIECE + (size_t)lane * 16;
 }
 
+/* The unit of this block's local unit lu (rows 2 lu, 2 lu + 1 of its iterations' rows, R an
+ * iteration; iterations blockIdx.x + k gridDim.x). */
+__device__ __forceinline__ int64_t piece_unit(int lu, int R) {
+    const int k = 2 * lu / R, in = 2 * lu % R;
+    return (((int64_t)k * gridDim.x + blockIdx.x) * R + in) / 2;
+}
+
 template <int FMT>
 __global__ void __launch_bounds__(PW * 32, PIECE_BLOCKS_PER_SM) piece_kernel(const cu_llm_mv p, int64_t units, int ppr) {
     extern __shared__ float xs[]; /* the K inputs, then every piece's sum of the block's rows */
@@ -462,14 +489,33 @@ __global__ void __launch_bounds__(PW * 32, PIECE_BLOCKS_PER_SM) piece_kernel(con
 #pragma unroll
         for (int e = 0; e < EPC; e++) xr[EPC * i + e] = xs[slot * PE + (32 * i + lane) * EPC + e];
 
+    /* what the epilogue of this thread's first unit reads (its extras, the residual of an add),
+     * loaded now so that the loads overlap the weights' */
+    const int nmine = (int)((iters - blockIdx.x + gridDim.x - 1) / gridDim.x); /* this block's iterations */
+    int64_t u0 = -1, ra0 = 0, rb0 = -1;
+    unit_extra ex0 = {0.0f, 0.0f, 1.0f, 0.0f};
+    float res0a = 0.0f, res0b = 0.0f;
+    if ((int)threadIdx.x < nmine * R / 2) {
+        u0 = piece_unit(threadIdx.x, R);
+        if (u0 < units) {
+            unit_rows(p, u0, &ra0, &rb0);
+            ex0 = unit_extras(p, u0, ra0, rb0, pos);
+            if (p.mode == CU_MV_ADD) {
+                res0a = p.out[ra0];
+                if (rb0 >= 0) res0b = p.out[rb0];
+            }
+        }
+    }
+
     int n = 0; /* this block's iterations so far */
     for (; it < iters; it += gridDim.x, n++) {
         float a[PNP];
 #pragma unroll
-        for (int j = 0; j < PNP; j++) {
-            a[j] = 0.0f;
+        for (int j = 0; j < PNP; j++) a[j] = 0.0f;
 #pragma unroll
-            for (int i = 0; i < 4; i++) a[j] += chunk_dot1<FMT>(v[j][i], xr + EPC * i);
+        for (int i = 0; i < 4; i++) {
+#pragma unroll
+            for (int j = 0; j < PNP; j++) a[j] += chunk_dot1<FMT>(v[j][i], xr + EPC * i);
         }
         if (it + gridDim.x < iters) load(it + gridDim.x);
 #pragma unroll
@@ -483,21 +529,28 @@ __global__ void __launch_bounds__(PW * 32, PIECE_BLOCKS_PER_SM) piece_kernel(con
     pdl_trigger(); /* the next kernel may start loading its weights */
     __syncthreads();
     for (int lu = threadIdx.x; lu < n * R / 2; lu += PW * 32) {
-        const int k = 2 * lu / R, in = 2 * lu % R; /* the block's iteration, its first row there */
-        const int64_t u = (((int64_t)k * gridDim.x + blockIdx.x) * R + in) / 2;
+        const int64_t u = piece_unit(lu, R);
         if (u >= units) continue;
         float a = 0.0f, b = 0.0f;
         for (int c = 0; c < ppr; c++) {
             a += part[(2 * lu) * ppr + c];
             b += part[(2 * lu + 1) * ppr + c];
         }
-        int64_t ra, rb;
-        unit_rows(p, u, &ra, &rb);
-        epilogue(p, u, ra, rb, a, b, unit_extras(p, u, ra, rb, pos), pos);
+        if (u == u0 && p.mode == CU_MV_ADD) { /* the residual loaded at the start */
+            p.out[ra0] = res0a + (a + ex0.ba);
+            if (rb0 >= 0) p.out[rb0] = res0b + (b + ex0.bb);
+        } else if (u == u0) {
+            epilogue(p, u, ra0, rb0, a, b, ex0, pos);
+        } else {
+            int64_t ra, rb;
+            unit_rows(p, u, &ra, &rb);
+            epilogue(p, u, ra, rb, a, b, unit_extras(p, u, ra, rb, pos), pos);
+        }
     }
 }
 
 int sm_count;
+int cluster_max; /* the largest thread-block cluster attention may launch (cu_llm_prepare; 0: none) */
 int piece_smem_max; /* dynamic shared memory the piece kernels may take (cu_llm_prepare) */
 bool use_piece = true;
 
@@ -534,6 +587,10 @@ template <int FMT> cudaError_t launch_matvec(cudaStream_t s, const cu_llm_mv &p,
 template <int FMT> void occupancy(int *blocks, int smem) {
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, matvec_kernel<FMT>, WARPS * 32, (size_t)smem) != cudaSuccess)
         *blocks = 0;
+}
+
+template <int FMT> cudaError_t allow_piece_smem(int bytes) {
+    return cudaFuncSetAttribute(piece_kernel<FMT>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
 }
 
 template <int FMT> cudaError_t allow_smem(int bytes) {
@@ -695,26 +752,72 @@ __global__ void __launch_bounds__(CH) attention_kernel(const cu_llm_attn p) {
     combine(p, h, split, nact, t, D, l, m, po[0], CH / 32, MAXD, &last);
 }
 
+/* combine() for a head whose chunks are the blocks of one thread-block cluster (rank = chunk):
+ * each block sums its warps' P.V into po[0] and puts (m, l) in ml, then after a cluster barrier
+ * rank 0 reads the other blocks' shared memory and writes the head's output; a second barrier
+ * keeps every block's shared memory alive until it has. No partial results go through global
+ * memory, no fence, no counter. */
+template <int D, int W>
+__device__ void cluster_combine(const cu_llm_attn &p, int h, int nact, int t, float l, float m,
+                                float (*po)[D], float *ml) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    namespace cg = cooperative_groups;
+    cg::cluster_group cl = cg::this_cluster();
+    for (int d = t; d < D; d += CH) {
+        float o = 0.0f;
+        for (int w = 0; w < W; w++) o += po[w][d];
+        po[0][d] = o;
+    }
+    if (t == 0) {
+        ml[0] = m;
+        ml[1] = l;
+    }
+    cl.sync();
+    if (cl.block_rank() == 0) {
+        float M = -INFINITY;
+        for (int r = 0; r < nact; r++) M = fmaxf(M, cl.map_shared_rank(ml, r)[0]);
+        float L = 0.0f;
+        for (int r = 0; r < nact; r++) {
+            const float *mr = cl.map_shared_rank(ml, r);
+            L += __expf(mr[0] - M) * mr[1];
+        }
+        for (int d = t; d < D; d += CH) {
+            float o = 0.0f;
+            for (int r = 0; r < nact; r++)
+                o += __expf(cl.map_shared_rank(ml, r)[0] - M) * cl.map_shared_rank(&po[0][0], r)[d];
+            p.out[(size_t)h * D + d] = o / L;
+        }
+    }
+    cl.sync();
+#else /* no clusters before sm_90: cu_llm_prepare never picks this path there */
+    (void)p, (void)h, (void)nact, (void)t, (void)l, (void)m, (void)po, (void)ml;
+    __trap();
+#endif
+}
+
 /* The same for an f16 cache and a head size D of 64 or 128, with every load of the block issued
  * at once after the position is known: a thread's K row and a lane's V pairs of its warp's
  * positions go into registers while q is staged, so the block waits on memory about three
  * times (position; q, K, V; the other chunks' results), not once per loop step. */
-template <int D>
+template <int D, bool CLUSTER>
 __global__ void __launch_bounds__(CH) attention_f16_kernel(const cu_llm_attn p) {
     constexpr int W = CH / 32, PW = CH / W, KC = D / 8, VP = D / 64;
     __shared__ float qs[D];
     __shared__ float ps[CH];
     __shared__ float red[W];
     __shared__ float po[W][D];
+    __shared__ float ml[2]; /* CLUSTER: this chunk's largest score and sum, read by rank 0 */
     __shared__ int last;
     const int h = blockIdx.x, split = blockIdx.y, t = threadIdx.x, lane = t & 31, warp = t >> 5;
-    pdl_wait();
+    if (!p.pos_early) pdl_wait();
     const int len = p.step[1] + 1, nact = (len + CH - 1) / CH;
-    if (split >= nact) {
+    if (split >= nact && !CLUSTER) {
         pdl_trigger();
         return;
     }
-    const int t0 = split * CH, n = min(CH, len - t0);
+    if (p.pos_early) pdl_wait();
+    /* (a cluster's blocks past the history take part in its barriers with nothing to add) */
+    const int t0 = split * CH, n = split < nact ? min(CH, len - t0) : 0;
     const int kvh = h / (p.n_head / p.n_head_kv);
     const __half *kb = static_cast<const __half *>(p.kc) + ((size_t)kvh * p.n_ctx + t0) * D;
     const __half *vb = static_cast<const __half *>(p.vc) + ((size_t)kvh * p.n_ctx + t0) * D;
@@ -774,7 +877,8 @@ __global__ void __launch_bounds__(CH) attention_f16_kernel(const cu_llm_attn p) 
     l = 0.0f;
 #pragma unroll
     for (int w = 0; w < W; w++) l += red[w];
-    combine(p, h, split, nact, t, D, l, m, po[0], W, D, &last);
+    if (CLUSTER) cluster_combine<D, W>(p, h, nact, t, l, m, po, ml);
+    else combine(p, h, split, nact, t, D, l, m, po[0], W, D, &last);
 }
 
 /* ---- embedding ---------------------------------------------------------------------------- */
@@ -863,10 +967,19 @@ extern "C" cudaError_t cu_llm_prepare(int64_t max_k) {
     int optin = 0;
     cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
     sm_count = sms;
+    /* clusters of up to 16 blocks (8 where the larger ones are refused; none before sm_90) */
+    cluster_max = 0;
+    if (major >= 9) {
+        cluster_max = 8;
+        if (cudaFuncSetAttribute(attention_f16_kernel<64, true>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) == cudaSuccess &&
+            cudaFuncSetAttribute(attention_f16_kernel<128, true>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) == cudaSuccess)
+            cluster_max = CU_LLM_ATTN_CLUSTER_MAX;
+        (void)cudaGetLastError();
+    }
     piece_smem_max = bytes + 16 * 1024 < optin / PIECE_BLOCKS_PER_SM - 1024 ? bytes + 16 * 1024 : optin / PIECE_BLOCKS_PER_SM - 1024;
-    if ((e = cudaFuncSetAttribute(piece_kernel<LLM_DEV_F32>, cudaFuncAttributeMaxDynamicSharedMemorySize, piece_smem_max)) != cudaSuccess ||
-        (e = cudaFuncSetAttribute(piece_kernel<LLM_DEV_F16>, cudaFuncAttributeMaxDynamicSharedMemorySize, piece_smem_max)) != cudaSuccess ||
-        (e = cudaFuncSetAttribute(piece_kernel<LLM_DEV_BF16>, cudaFuncAttributeMaxDynamicSharedMemorySize, piece_smem_max)) != cudaSuccess)
+    if ((e = allow_piece_smem<LLM_DEV_F32>(piece_smem_max)) != cudaSuccess ||
+        (e = allow_piece_smem<LLM_DEV_F16>(piece_smem_max)) != cudaSuccess ||
+        (e = allow_piece_smem<LLM_DEV_BF16>(piece_smem_max)) != cudaSuccess)
         return e;
     if (bytes > 48 * 1024 &&
         ((e = allow_smem<LLM_DEV_F32>(bytes)) != cudaSuccess || (e = allow_smem<LLM_DEV_F16>(bytes)) != cudaSuccess ||
@@ -900,8 +1013,12 @@ extern "C" bool cu_llm_pdl(bool keep) {
 extern "C" cudaError_t cu_llm_attention(cudaStream_t s, const cu_llm_attn *p) {
     if (p->head_dim > MAXD) return cudaErrorNotSupported;
     const dim3 grid((unsigned)p->n_head, (unsigned)p->nsplit);
-    if (p->kv_f16 && p->head_dim == 64) return launch(attention_f16_kernel<64>, grid, dim3(CH), 0, s, *p);
-    if (p->kv_f16 && p->head_dim == 128) return launch(attention_f16_kernel<128>, grid, dim3(CH), 0, s, *p);
+    if (p->kv_f16 && p->cluster && p->nsplit <= cluster_max) {
+        if (p->head_dim == 64) return launch_cluster(attention_f16_kernel<64, true>, grid, p->nsplit, s, *p);
+        if (p->head_dim == 128) return launch_cluster(attention_f16_kernel<128, true>, grid, p->nsplit, s, *p);
+    }
+    if (p->kv_f16 && p->head_dim == 64) return launch(attention_f16_kernel<64, false>, grid, dim3(CH), 0, s, *p);
+    if (p->kv_f16 && p->head_dim == 128) return launch(attention_f16_kernel<128, false>, grid, dim3(CH), 0, s, *p);
     if (p->kv_f16) return launch(attention_kernel<true>, grid, dim3(CH), 0, s, *p);
     return launch(attention_kernel<false>, grid, dim3(CH), 0, s, *p);
 }

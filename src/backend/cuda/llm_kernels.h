@@ -70,6 +70,7 @@ bool cu_llm_pdl(bool keep);
  * one block, and the last block of a head to finish combines the chunks' partial results
  * (part_o [n_head][nsplit][head_dim], part_ml [n_head][nsplit][2], count [n_head] zeroed once). */
 #define CU_LLM_ATTN_CHUNK 64
+#define CU_LLM_ATTN_CLUSTER_MAX 16
 typedef struct cu_llm_attn {
     const float *q;
     float *out;
@@ -79,6 +80,9 @@ typedef struct cu_llm_attn {
     float *part_o, *part_ml;
     int *count;
     const int *step;
+    int pos_early; /* read the position before waiting for the kernel before (step[1] is older) */
+    int cluster;   /* an f16 cache, head size 64 or 128, nsplit <= CU_LLM_ATTN_CLUSTER_MAX: a head's
+                      chunks are one thread-block cluster and combine in shared memory */
 } cu_llm_attn;
 
 cudaError_t cu_llm_attention(cudaStream_t s, const cu_llm_attn *p);
