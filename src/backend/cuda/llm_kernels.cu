@@ -1,6 +1,8 @@
 /* The kernels of one decoded token of a LLaMA-family model (see llm_kernels.h).
  *
- * Matrix-vector products stream the weights at memory bandwidth: a warp computes two rows at once
+ * Matrix-vector products stream the weights at memory bandwidth. Float formats with rows of whole
+ * 2 KB pieces take piece_kernel (below: a warp always the same columns of its rows, the inputs in
+ * registers). Otherwise a warp computes two rows at once
  * (a unit), each lane loading 16 bytes of each row per chunk, eight chunks in flight, weights of
  * the group-affine formats turned into floats in registers (a * sum(q x) + b * sum(x) per chunk);
  * a block of four warps first stages its input in shared memory, normalized (RMS norm) or put
