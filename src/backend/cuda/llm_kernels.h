@@ -1,5 +1,5 @@
 /* Internal to the CUDA plugin: the kernels of one decoded token of a LLaMA-family model
- * (llm_kernels.cu), callable from C (llm_decode.c). Every activation is f32 in device memory;
+ * (llm_kernels.cu; attention in llm_attention.cu), callable from C (llm_decode.c). Every activation is f32 in device memory;
  * the token and its position are read from device memory (step[0], step[1]) so that one captured
  * CUDA graph serves every position. Launchers queue work on the stream and return the launch's
  * error (cudaErrorNotSupported for a format they do not know). */
