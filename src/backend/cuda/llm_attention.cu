@@ -252,7 +252,6 @@ __global__ void __launch_bounds__(CH) attention_f16_kernel(const cu_llm_attn p) 
         pdl_trigger();
         return;
     }
-    if (p.pos_early) pdl_wait();
     /* (a cluster's blocks past the history take part in its barriers with nothing to add) */
     const int t0 = split * CH, n = split < nact ? min(CH, len - t0) : 0;
     const int kvh = h / (p.n_head / p.n_head_kv);
@@ -260,15 +259,29 @@ __global__ void __launch_bounds__(CH) attention_f16_kernel(const cu_llm_attn p) 
     const __half *vb = static_cast<const __half *>(p.vc) + ((size_t)kvh * p.n_ctx + t0) * D;
     uint4 kr[KC];
     uint32_t vr[PW][VP];
+    /* with preload (and the position read early), rows before the current position are loaded
+     * before the wait: only the current one is the q/k/v kernel's */
+    const int nold = p.preload && p.pos_early ? min(n, len - 1 - t0) : 0;
 #pragma unroll
     for (int c = 0; c < KC; c++)
-        kr[c] = t < n ? reinterpret_cast<const uint4 *>(kb + (size_t)t * D)[c] : make_uint4(0u, 0u, 0u, 0u);
+        kr[c] = t < nold ? reinterpret_cast<const uint4 *>(kb + (size_t)t * D)[c] : make_uint4(0u, 0u, 0u, 0u);
 #pragma unroll
     for (int i = 0; i < PW; i++) {
         const int j = warp + W * i;
 #pragma unroll
         for (int c = 0; c < VP; c++)
-            vr[i][c] = j < n ? *reinterpret_cast<const uint32_t *>(vb + (size_t)j * D + 64 * c + 2 * lane) : 0u;
+            vr[i][c] = j < nold ? *reinterpret_cast<const uint32_t *>(vb + (size_t)j * D + 64 * c + 2 * lane) : 0u;
+    }
+    if (p.pos_early) pdl_wait();
+#pragma unroll
+    for (int c = 0; c < KC; c++)
+        if (t >= nold && t < n) kr[c] = reinterpret_cast<const uint4 *>(kb + (size_t)t * D)[c];
+#pragma unroll
+    for (int i = 0; i < PW; i++) {
+        const int j = warp + W * i;
+#pragma unroll
+        for (int c = 0; c < VP; c++)
+            if (j >= nold && j < n) vr[i][c] = *reinterpret_cast<const uint32_t *>(vb + (size_t)j * D + 64 * c + 2 * lane);
     }
     for (int d = t; d < D; d += CH) qs[d] = p.q[(size_t)h * D + d];
     __syncthreads();

@@ -303,6 +303,8 @@ static void *session_new(void *handle, int32_t n_ctx, born_dtype kv_type, const 
     d->attn_pos_early = !(ae && ae[0] == '0');
     const char *ac = getenv("BORN_LLM_ATTN_CLUSTER");
     d->attn_cluster = !(ac && ac[0] == '0');
+    const char *ap = getenv("BORN_LLM_ATTN_PRELOAD");
+    d->attn_preload = !(ap && ap[0] == '0');
     const char *pe = getenv("BORN_CUDA_POISON");
     const bool poison = pe && *pe && *pe != '0';
     d->poison = poison;
@@ -429,6 +431,7 @@ static cudaError_t enqueue_step(dsession *d, int kind, bool prof) {
         a.step = d->step;
         a.pos_early = d->attn_pos_early;
         a.cluster = d->attn_cluster;
+        a.preload = d->attn_preload;
         if (!(d->skip & 1 << PROF_ATTN) && (e = cu_llm_attention(s, &a)) != cudaSuccess) break;
         mark(d, s, PROF_ATTN, prof);
         cu_llm_mv p =

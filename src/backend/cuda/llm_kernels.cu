@@ -526,7 +526,8 @@ int max_blocks[LLM_DEV_U4G32 + 1];
 
 template <int FMT> cudaError_t launch_matvec(cudaStream_t s, const cu_llm_mv &p, int64_t units) {
     cudaError_t err = cudaSuccess;
-    if (FMT <= LLM_DEV_BF16 && launch_piece<FMT>(s, p, units, &err)) return err;
+    if constexpr (FMT <= LLM_DEV_BF16)
+        if (launch_piece<FMT>(s, p, units, &err)) return err;
     int64_t blocks = (units + WARPS - 1) / WARPS;
     if (max_blocks[FMT] > 0 && blocks > max_blocks[FMT]) blocks = max_blocks[FMT];
     return launch(matvec_kernel<FMT>, dim3((unsigned)blocks), dim3(WARPS * 32), (size_t)p.w.cols * sizeof(float), s, p, units);

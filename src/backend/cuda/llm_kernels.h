@@ -81,6 +81,7 @@ typedef struct cu_llm_attn {
     int *count;
     const int *step;
     int pos_early; /* read the position before waiting for the kernel before (step[1] is older) */
+    int preload;       /* with pos_early: K and V rows before the position loaded before the wait */
     int cluster;   /* an f16 cache, head size 64 or 128, nsplit <= CU_LLM_ATTN_CLUSTER_MAX: a head's
                       chunks are one thread-block cluster and combine in shared memory */
 } cu_llm_attn;

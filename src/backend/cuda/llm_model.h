@@ -60,6 +60,8 @@ typedef struct dsession {
     /* BORN_LLM_PROFILE=1: eager steps time their kernels by kind with events (printed at free) */
     bool prof;
     int skip; /* BORN_LLM_SKIP: kinds of kernels left out (1 << PROF_*; timing only: wrong tokens) */
+    bool attn_preload;   /* earlier positions' K and V loaded before attention's wait
+                            (BORN_LLM_ATTN_PRELOAD=0: after it) */
     bool attn_cluster;   /* attention chunks combine in a cluster (BORN_LLM_ATTN_CLUSTER=0: global) */
     bool attn_pos_early; /* attention reads the position before its wait (BORN_LLM_ATTN_EARLY=0: after) */
     cudaEvent_t ev[PROF_EVENTS];
