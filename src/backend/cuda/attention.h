@@ -29,8 +29,9 @@ cudaError_t cu_attention(cudaStream_t s, const cu_strided *out, const cu_strided
                          const cu_strided *q, const cu_strided *k, const cu_strided *v,
                          const cu_strided *mask, const cu_attention_args *a);
 /* Backward (FlashAttention-2, deterministic: one kernel writes dK and dV per key tile, summing
- * the query heads of a GQA group, another dQ per query tile); delta is device scratch of
- * B Hq L elements of the compute type. dq, dk, dv, grad_out and out are contiguous. */
+ * the query heads of a GQA group, another dQ per query tile; the tensor-core path differs, see
+ * cu_attention_tc_backward); delta is device scratch of cu_attention_delta_bytes. dq, dk, dv,
+ * grad_out and out are contiguous. */
 cudaError_t cu_attention_backward(cudaStream_t s, const cu_strided *dq, const cu_strided *dk,
                                   const cu_strided *dv, const cu_strided *grad_out,
                                   const cu_strided *q, const cu_strided *k, const cu_strided *v,

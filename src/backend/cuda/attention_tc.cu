@@ -1,18 +1,30 @@
-/* Flash attention forward on the tensor cores for f16/bf16 (FlashAttention-2's layout, Born's own
- * kernel): a block of 4 warps owns 64 queries of one (batch, head) (8 warps and 128 with
- * BORN_ATTN_FWD_WARPS=8), each warp 16 of them, held in
- * registers as mma.sync m16n8k16 A fragments. Key and value tiles of 64 rows are copied to shared
- * memory with cp.async (the value tile's copy overlaps the scores, the next key tile's copy the
- * P.V product). Scores S = Q K^T accumulate in f32 fragments; the online softmax runs on them in
- * registers (base-2 exponent, running max m and sum l per row, output rescaled by
- * 2^(m_old - m_new)); P is rounded to the input type and multiplied into the f32 output
- * fragments (V's B fragments come from ldmatrix.trans). At the end O /= l and lse = m + log l
+/* Flash attention on the tensor cores for f16/bf16 (FlashAttention-2's layout, Born's own
+ * kernels, mma.sync m16n8k16 with f32 accumulation, ldmatrix and cp.async).
+ *
+ * Forward: a block of 4 warps owns 64 queries of one (batch, head) (8 warps and 128 with
+ * BORN_ATTN_FWD_WARPS=8), each warp 16 of them, held in registers as A fragments. Key and value
+ * tiles of 64 rows are double-buffered in shared memory: tile j + 1's copy is issued after one
+ * barrier at the top of tile j and lands while tile j's products run. Scores S = Q K^T
+ * accumulate in f32 fragments; the online softmax runs on them in registers (running max of the
+ * raw scores, the scale folded into one FMA per score before ex2.approx, sum l per row, output
+ * rescaled by 2^(m_old - m_new)); P is rounded to the input type and multiplied into the f32
+ * output fragments (V's B fragments from ldmatrix.trans). At the end O /= l and lse = m + log l
  * (natural units); a row that sees no key gets O = 0 and lse = -inf. Causal tiles past the
  * diagonal (kv offset included) are never loaded, and only tiles that cross it are masked.
  *
-  * It serves head sizes 64 and 128 (E = Ev) with no mask and no dropout, rows 16-byte aligned
- * (stride 1 along the head dimension, other strides multiples of 8 elements); cu_attention falls
- * back to the scalar kernel (attention.cu) for everything else. */
+ * Backward: delta = rowsum(dO * O) (one small kernel), then one kernel per 128 keys of a (batch,
+ * kv head), 8 warps x 16 keys, looping over the GQA group's query heads and the 32-query tiles
+ * that see the keys: S^T and dP^T with the keys as fragment rows, P^T and dS^T in registers,
+ * dV += P^T dO and dK += dS^T Q into registers held for the whole block (no atomics for dK/dV);
+ * dS^T goes to one of two shared buffers, and dQ_tile = dS K of the previous tile is computed
+ * after the current tile's products and added into an f32 accumulator (the scratch after delta)
+ * with atomics, so each tile needs one barrier; a last kernel scales and converts dQ. dQ is
+ * therefore not bit-reproducible run to run. Both grids put (batch, head) fastest, so every
+ * head's heaviest causal blocks are scheduled first.
+ *
+ * It serves head sizes 64 and 128 (E = Ev) with no mask and no dropout, scale > 0, rows 16-byte
+ * aligned (stride 1 along the head dimension, other strides multiples of 8 elements);
+ * cu_attention falls back to the scalar kernel (attention.cu) for everything else. */
 #include <stdlib.h>
 
 #include "backend/cuda/attention.h"
@@ -119,9 +131,9 @@ __global__ void __launch_bounds__(W * 32) tc_fwd_kernel(TCP p) {
     /* Q, then two buffers each of K and V (tile j + 1 is copied while tile j is used) */
     T *qsh = (T *)smem, *kbuf = qsh + BR * LD, *vbuf = kbuf + 2 * TC_BC * LD;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-    const int64_t bh = blockIdx.y, b = bh / p.Hq, h = bh % p.Hq, hk = h / p.group;
-    /* the longest causal rows first */
-    const int64_t i0 = (int64_t)(gridDim.x - 1 - blockIdx.x) * BR;
+    /* (batch, head) fastest, so that every head's longest causal rows go first */
+    const int64_t bh = blockIdx.x, b = bh / p.Hq, h = bh % p.Hq, hk = h / p.group;
+    const int64_t i0 = (int64_t)(gridDim.y - 1 - blockIdx.y) * BR;
     const T *qg = (const T *)p.q + b * p.qs[0] + h * p.qs[1];
     const T *kg = (const T *)p.k + b * p.ks[0] + hk * p.ks[1];
     const T *vg = (const T *)p.v + b * p.vs[0] + hk * p.vs[1];
@@ -298,20 +310,22 @@ __device__ inline void red2(float *a, float x, float y) {
  * group's query heads and the 32-query tiles that can see the keys (FlashAttention-2's loop):
  * per tile, S^T = K Q^T and dP^T = V dO^T (keys as the fragments' rows), P^T and
  * dS^T = P^T (dP^T - delta) in registers, dV += P^T dO and dK += dS^T Q into registers that
- * live for the whole block; dS^T goes to shared memory, and after a barrier the warps compute
- * dQ_tile = dS K (each warp 16 queries x D/4 columns) and add it to the f32 dqacc with atomics.
- * The next tiles' Q, dO, lse and delta are copied two tiles ahead into a pair of buffers. */
+ * live for the whole block; dS^T goes to one of two shared buffers, from which the warps compute
+ * dQ_tile = dS K (each warp 16 queries x D/4 columns) one tile later, after the next tile's
+ * products, and add it to the f32 dqacc with atomics: one barrier a tile. The next tile's Q, dO,
+ * lse and delta are copied into the other of two buffers while this one is used. */
 template <class T, int D>
 __global__ void __launch_bounds__(TB_W * 32) tc_bwd_kernel(TCB p) {
     constexpr int LD = D + 8, LDS = TB_BQ + 8, NT = TB_W * 32;
     extern __shared__ __align__(16) unsigned char smem[];
-    /* K, V, two buffers each of Q and dO, dS^T [key][query], two buffers each of lse and delta */
+    /* K, V, then two buffers each of Q, dO, dS^T [key][query], lse and delta */
     T *ksh = (T *)smem, *vsh = ksh + TB_BC * LD, *qbuf = vsh + TB_BC * LD;
-    T *gbuf = qbuf + 2 * TB_BQ * LD, *dssh = gbuf + 2 * TB_BQ * LD;
-    float *lbuf = (float *)(dssh + TB_BC * LDS), *dbuf = lbuf + 2 * TB_BQ;
+    T *gbuf = qbuf + 2 * TB_BQ * LD, *dsbuf = gbuf + 2 * TB_BQ * LD;
+    float *lbuf = (float *)(dsbuf + 2 * TB_BC * LDS), *dbuf = lbuf + 2 * TB_BQ;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-    const int64_t bhk = blockIdx.y, b = bhk / p.Hkv, hk = bhk % p.Hkv;
-    const int64_t j0 = (int64_t)blockIdx.x * TB_BC;
+    /* (batch, kv head) fastest, so that every head's first keys (the most queries) go first */
+    const int64_t bhk = blockIdx.x, b = bhk / p.Hkv, hk = bhk % p.Hkv;
+    const int64_t j0 = (int64_t)blockIdx.y * TB_BC;
     const T *kg = (const T *)p.k + b * p.ks[0] + hk * p.ks[1];
     const T *vg = (const T *)p.v + b * p.vs[0] + hk * p.vs[1];
     load_rows<T, D, TB_BC, NT>(ksh, kg, p.ks[2], j0, p.S);
@@ -343,15 +357,48 @@ __global__ void __launch_bounds__(TB_W * 32) tc_bwd_kernel(TCB p) {
             cp4(dbuf + buf * TB_BQ + threadIdx.x, p.delta + (ok ? bh * p.L + i : 0), ok);
         }
     };
+    /* dQ_tile = dS K for tile it from its dS^T in ds: warp w takes queries (w & 1) * 16.. and
+     * columns (w >> 1) * D/4.. */
+    auto dq_tile = [&](int64_t it, const T *ds) {
+        constexpr int NW = D / 32; /* n-tiles of 8 columns a warp */
+        const int64_t hq = hk * p.group + it / ntile, i1 = istart + (it % ntile) * TB_BQ;
+        const int mt = warp & 1, c0 = (warp >> 1) * (D / 4);
+        float dq[NW][4];
+#pragma unroll
+        for (int n = 0; n < NW; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < TB_BC / 16; kk++) {
+            uint32_t a[4]; /* dS rows mt * 16.., keys kk * 16.., from dS^T by ldmatrix.trans */
+            ldsm_x4_t(a, ds + (kk * 16 + (lane >> 4) * 8 + (lane & 7)) * LDS + mt * 16 + ((lane >> 3) & 1) * 8);
+#pragma unroll
+            for (int n = 0; n < NW; n += 2) {
+                uint32_t kb[4];
+                ldsm_x4_t(kb, ksh + (kk * 16 + (lane & 15)) * LD + c0 + (n + (lane >> 4)) * 8);
+                mma_traits<T>::mma(dq[n], a, kb[0], kb[1]);
+                mma_traits<T>::mma(dq[n + 1], a, kb[2], kb[3]);
+            }
+        }
+        float *dqp = p.dqacc + (b * p.Hq + hq) * p.L * D + c0 + 2 * t;
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            const int64_t i = i1 + mt * 16 + g + r * 8;
+            if (i >= p.L) continue;
+#pragma unroll
+            for (int n = 0; n < NW; n++) red2(dqp + i * D + n * 8, dq[n][2 * r], dq[n][2 * r + 1]);
+        }
+    };
     if (total > 0) issue(0, 0);
     cp_commit(); /* K, V and tile 0 */
-    if (total > 1) issue(1, 1);
-    cp_commit();
     for (int64_t it = 0; it < total; it++) {
         const int cur = (int)(it & 1);
-        cp_wait<1>(); /* K, V and tile it are in */
-        __syncthreads(); /* ... for every thread; every warp is done with dS^T of tile it - 1 */
-        const int64_t hq = hk * p.group + it / ntile, i1 = istart + (it % ntile) * TB_BQ;
+        cp_wait<0>(); /* K, V and tile it are in */
+        /* ... for every thread; every warp is done with tile it - 1's Q, dO, lse and delta (the
+         * other buffer) and with tile it - 2's dS^T (this buffer) */
+        __syncthreads();
+        if (it + 1 < total) issue(it + 1, cur ^ 1);
+        cp_commit();
+        const int64_t i1 = istart + (it % ntile) * TB_BQ;
+        T *dssh = dsbuf + cur * TB_BC * LDS;
         const T *qsh = qbuf + cur * TB_BQ * LD, *gsh = gbuf + cur * TB_BQ * LD;
         const float *lsh = lbuf + cur * TB_BQ, *dsh = dbuf + cur * TB_BQ;
         float st[TB_BQ / 8][4], dpt[TB_BQ / 8][4];
@@ -417,38 +464,11 @@ __global__ void __launch_bounds__(TB_W * 32) tc_bwd_kernel(TCB p) {
                 mma_traits<T>::mma(dk[n + 1], da[kk], qb[2], qb[3]);
             }
         }
-        __syncthreads(); /* dS^T is whole; nobody reads buffer cur any more */
-        if (it + 2 < total) issue(it + 2, cur);
-        cp_commit();
-        /* dQ_tile = dS K: warp w takes queries (w & 1) * 16.. and columns (w >> 1) * D/4.. */
-        {
-            constexpr int NW = D / 32; /* n-tiles of 8 columns a warp */
-            const int mt = warp & 1, c0 = (warp >> 1) * (D / 4);
-            float dq[NW][4];
-#pragma unroll
-            for (int n = 0; n < NW; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
-#pragma unroll
-            for (int kk = 0; kk < TB_BC / 16; kk++) {
-                uint32_t a[4]; /* dS rows mt * 16.., keys kk * 16.., from dS^T by ldmatrix.trans */
-                ldsm_x4_t(a, dssh + (kk * 16 + (lane >> 4) * 8 + (lane & 7)) * LDS + mt * 16 +
-                                 ((lane >> 3) & 1) * 8);
-#pragma unroll
-                for (int n = 0; n < NW; n += 2) {
-                    uint32_t kb[4];
-                    ldsm_x4_t(kb, ksh + (kk * 16 + (lane & 15)) * LD + c0 + (n + (lane >> 4)) * 8);
-                    mma_traits<T>::mma(dq[n], a, kb[0], kb[1]);
-                    mma_traits<T>::mma(dq[n + 1], a, kb[2], kb[3]);
-                }
-            }
-            float *dqp = p.dqacc + (b * p.Hq + hq) * p.L * D + c0 + 2 * t;
-#pragma unroll
-            for (int r = 0; r < 2; r++) {
-                const int64_t i = i1 + mt * 16 + g + r * 8;
-                if (i >= p.L) continue;
-#pragma unroll
-                for (int n = 0; n < NW; n++) red2(dqp + i * D + n * 8, dq[n][2 * r], dq[n][2 * r + 1]);
-            }
-        }
+        if (it > 0) dq_tile(it - 1, dsbuf + (cur ^ 1) * TB_BC * LDS); /* (written before the barrier) */
+    }
+    if (total > 0) {
+        __syncthreads(); /* the last tile's dS^T is whole */
+        dq_tile(total - 1, dsbuf + ((total - 1) & 1) * TB_BC * LDS);
     }
     cp_wait<0>(); /* (when no query sees these keys, the K/V copies are still in flight) */
     T *dkp = (T *)p.dk + b * p.dks[0] + hk * p.dks[1], *dvp = (T *)p.dv + b * p.dvs[0] + hk * p.dvs[1];
@@ -486,9 +506,9 @@ template <class T, int D> cudaError_t tc_backward(cudaStream_t s, const TCB &p, 
         if ((e = cudaMemsetAsync(p.dqacc, 0, sizeof(float) * (size_t)(rows * D), s)) != cudaSuccess)
             return e;
     }
-    const dim3 grid((unsigned)((p.S + TB_BC - 1) / TB_BC), (unsigned)(B * p.Hkv));
+    const dim3 grid((unsigned)(B * p.Hkv), (unsigned)((p.S + TB_BC - 1) / TB_BC));
     if (grid.x > 0 && grid.y > 0) {
-        const size_t smem = sizeof(T) * (size_t)((2 * TB_BC + 4 * TB_BQ) * (D + 8) + TB_BC * (TB_BQ + 8)) +
+        const size_t smem = sizeof(T) * (size_t)((2 * TB_BC + 4 * TB_BQ) * (D + 8) + 2 * TB_BC * (TB_BQ + 8)) +
                             sizeof(float) * 4 * TB_BQ;
         if ((e = cudaFuncSetAttribute(tc_bwd_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                       (int)smem)) != cudaSuccess)
@@ -508,7 +528,7 @@ template <class T, int D, int W>
 cudaError_t tc_launch_w(cudaStream_t s, const TCP &p, int64_t B) {
     constexpr int BR = 16 * W;
     size_t smem = sizeof(T) * (size_t)((BR + 4 * TC_BC) * (D + 8));
-    dim3 grid((unsigned)((p.L + BR - 1) / BR), (unsigned)(B * p.Hq));
+    dim3 grid((unsigned)(B * p.Hq), (unsigned)((p.L + BR - 1) / BR));
     if (grid.x == 0 || grid.y == 0) return cudaSuccess;
     cudaError_t e = cudaFuncSetAttribute(tc_fwd_kernel<T, D, W>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
@@ -517,9 +537,9 @@ cudaError_t tc_launch_w(cudaStream_t s, const TCP &p, int64_t B) {
     return cudaGetLastError();
 }
 
-/* The forward's warps per block: 4 (64 queries, two blocks per multiprocessor at ~230
+/* The forward's warps per block: 4 (64 queries, two blocks per multiprocessor at ~250
  * registers a thread) unless BORN_ATTN_FWD_WARPS=8 (128 queries sharing each K/V tile, one
- * block per multiprocessor): on the H200 at B8 H16 T4096 D128 causal bf16, 3.09 ms against 3.29
+ * block per multiprocessor): on the H200 at B8 H16 T4096 D128 causal bf16, 2.19 ms against 2.48
  * (docs/BENCHMARKS.md), so 8 stays an option for comparisons. */
 template <class T, int D> cudaError_t tc_launch(cudaStream_t s, const TCP &p, int64_t B) {
     static int warps = 0;
@@ -570,7 +590,9 @@ extern "C" bool cu_attention_tc_fits(const cu_strided *q, const cu_strided *k, c
     if (a->head_dim != a->v_dim || (a->head_dim != 64 && a->head_dim != 128)) return false;
     if (a->mask_kind != 0 || a->dropout_p > 0) return false;
     if (!(a->scale > 0)) return false; /* the kernels take the max of the unscaled scores */
-    if (a->batch * a->q_heads > 65535) return false;
+    /* grids of (batch x head, row blocks): at most 65535 blocks of 64 queries or 128 keys */
+    if (a->q_len > 65535LL * 64 || a->kv_len > 65535LL * 128) return false;
+    if (a->batch * a->q_heads > 0x7fffffffLL) return false;
     return aligned16(q) && aligned16(k) && aligned16(v);
 }
 
