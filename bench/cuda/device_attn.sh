@@ -1,7 +1,8 @@
 #!/bin/sh
 # One device call for the attention pass of issue 8: the CUDA test suites under poisoned memory
 # (as `make test-cuda`; cuDNN from PyTorch's wheel where there is one), Born's tensor-core tests
-# again with the 8-warp forward, then bench/cuda/run_attn.sh. With BUILD_DIR holding a build made
+# again with the 8-warp forward, then bench/cuda/run_attn.sh, then Born's kernel through any
+# other plugin builds under BUILD_DIR/variants/NAME/ (timing experiments). With BUILD_DIR holding a build made
 # elsewhere (carried), nothing is rebuilt unless REBUILD=1. Logs go to $OUT (or /tmp).
 # Usage: sh bench/cuda/device_attn.sh [BUILD_DIR]
 B=${1:-build/dev}
@@ -25,3 +26,9 @@ echo "== Born's tensor-core tests with the 8-warp forward"
 BORN_ATTN_FWD_WARPS=8 BORN_CUDA_POISON=1 "$B/born_tests" cuda_attention_tensor_cores 2>&1 | tail -3
 echo "== attention"
 timeout 150 sh bench/cuda/run_attn.sh "$B" 2>&1 | tee "$O/attn.log"
+# timing experiments: other builds of the plugin in $B/variants/NAME/libborn-cuda.so
+for v in "$B"/variants/*/libborn-cuda.so; do
+    [ -f "$v" ] || continue
+    n=$(basename "$(dirname "$v")")
+    BORN_CUDA_PLUGIN="$v" BORN_ATTENTION=born "$B/attn_born" bf16 8 16 4096 128 | sed "s|born-born      |variant $n |"
+done

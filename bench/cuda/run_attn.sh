@@ -12,7 +12,9 @@ if [ -z "$BORN_CUDNN_PATH" ]; then
     [ -n "$d" ] && [ -d "$d" ] && export BORN_CUDNN_PATH="$d"
 fi
 echo "BORN_CUDNN_PATH=${BORN_CUDNN_PATH:-(loader path)}"
-cc -O2 -std=c11 -D_DEFAULT_SOURCE -Iinclude bench/cuda/attn_born.c "$B/libborn.a" -lm -pthread -o "$B/attn_born" || exit 1
+if [ -f "$B/libborn.a" ] || [ ! -x "$B/attn_born" ]; then # (else a carried build)
+    cc -O2 -std=c11 -D_DEFAULT_SOURCE -Iinclude bench/cuda/attn_born.c "$B/libborn.a" -lm -pthread -o "$B/attn_born" || exit 1
+fi
 BORN_CUDNN_DEBUG=1 "$B/attn_born" bf16 8 16 4096 128
 BORN_ATTENTION=born "$B/attn_born" bf16 8 16 4096 128
 BORN_ATTENTION=born BORN_ATTN_FWD_WARPS=8 "$B/attn_born" bf16 8 16 4096 128 | sed 's/born-born   /born-born-8w/'

@@ -151,9 +151,10 @@ TEST(cuda_attention_random_shapes) {
     born_kernels(false);
 }
 
-/* The tensor-core forward (f16/bf16, head sizes 64 and 128, no mask or dropout): several 64-row
- * tiles with ragged ends, GQA groups of 4, strided q, causal with positive and negative kv
- * offsets (rows that see nothing), and not causal. */
+/* The tensor-core kernels (f16/bf16, head sizes 64 and 128, no mask or dropout), forward and
+ * backward: several tiles with ragged ends and lengths under one tile, GQA groups of 3 and 4,
+ * strided q, causal with positive and negative kv offsets (rows that see nothing, S < L), and not
+ * causal. */
 TEST(cuda_attention_tensor_cores) {
     if (!cuda_gpu_or_skip("cuda_attention_tensor_cores")) return;
     born_kernels(true);
@@ -163,6 +164,11 @@ TEST(cuda_attention_tensor_cores) {
         {1, 2, 1, 100, 70, 64, 64, true, -40, 0, false, 0},
         {1, 2, 2, 257, 257, 128, 128, true, 0, 0, false, 0},
         {2, 4, 1, 64, 1000, 64, 64, true, 936, 0, true, 0},
+        {1, 2, 2, 5, 7, 64, 64, false, 0, 0, false, 0},        /* shorter than any tile */
+        {1, 2, 1, 1, 1, 128, 128, true, 0, 0, false, 0},       /* one query, one key */
+        {2, 6, 2, 33, 150, 128, 128, false, 0, 0, false, 0},   /* GQA 3, not causal, ragged */
+        {1, 4, 2, 300, 140, 64, 64, true, -150, 0, false, 0},  /* S < L, rows that see nothing */
+        {1, 4, 1, 129, 385, 128, 128, true, 256, 0, true, 0},  /* 3 key blocks, GQA 4, strided q */
     };
     born_dtype dts[] = {BORN_F16, BORN_BF16};
     for (int d = 0; d < 2; d++)

@@ -532,7 +532,9 @@ extern "C" cudaError_t cu_attention_backward(cudaStream_t s, const cu_strided *d
 
 extern "C" size_t cu_attention_delta_bytes(const cu_strided *q, const cu_attention_args *a) {
     size_t n = (size_t)(a->batch * a->q_heads * a->q_len);
-    return n * (q->dtype == BORN_F64 ? sizeof(double) : sizeof(float));
+    size_t tc = cu_attention_tc_scratch_bytes(q->dtype, a); /* delta and dQ's f32 sums */
+    n *= q->dtype == BORN_F64 ? sizeof(double) : sizeof(float);
+    return tc > n ? tc : n;
 }
 
 extern "C" bool cu_dense(const cu_strided *t) {

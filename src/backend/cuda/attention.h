@@ -29,24 +29,26 @@ cudaError_t cu_attention(cudaStream_t s, const cu_strided *out, const cu_strided
                          const cu_strided *q, const cu_strided *k, const cu_strided *v,
                          const cu_strided *mask, const cu_attention_args *a);
 /* Backward (FlashAttention-2, deterministic: one kernel writes dK and dV per key tile, summing
- * the query heads of a GQA group, another dQ per query tile); delta is device scratch of
- * B Hq L elements of the compute type. dq, dk, dv, grad_out and out are contiguous. */
+ * the query heads of a GQA group, another dQ per query tile; the tensor-core path differs, see
+ * cu_attention_tc_backward); delta is device scratch of cu_attention_delta_bytes. dq, dk, dv,
+ * grad_out and out are contiguous. */
 cudaError_t cu_attention_backward(cudaStream_t s, const cu_strided *dq, const cu_strided *dk,
                                   const cu_strided *dv, const cu_strided *grad_out,
                                   const cu_strided *q, const cu_strided *k, const cu_strided *v,
                                   const cu_strided *mask, const cu_strided *out,
                                   const cu_strided *lse, void *delta, const cu_attention_args *a);
 /* The tensor-core forward (attention_tc.cu): true when it serves these operands (f16/bf16, head
- * size 64 or 128 for both q.k and v, no mask, no dropout, 16-byte aligned rows); then
+ * size 64 or 128 for both q.k and v, no mask, no dropout, scale > 0, 16-byte aligned rows); then
  * cu_attention_tc computes what cu_attention would, on mma.sync tiles with f32 accumulation. */
 bool cu_attention_tc_fits(const cu_strided *q, const cu_strided *k, const cu_strided *v,
                           const cu_attention_args *a);
 cudaError_t cu_attention_tc(cudaStream_t s, const cu_strided *out, const cu_strided *lse,
                             const cu_strided *q, const cu_strided *k, const cu_strided *v,
                             const cu_attention_args *a);
-/* The tensor-core backward for the same operands (dq, dk, dv, grad_out, out contiguous; lse f32;
- * delta scratch of B Hq L floats): dK/dV per 64-key tile summing the GQA group, dQ per 64-query
- * tile, P and dS rounded to q's dtype for the products, f32 accumulation. */
+/* The tensor-core backward for the same operands (lse f32; delta scratch of
+ * cu_attention_tc_scratch_bytes: delta, then dQ's f32 sums): one kernel per 128 keys writes dK and
+ * dV (summing the GQA group) and adds dQ's part into the f32 sums with atomics (so dQ is not
+ * bit-reproducible run to run), P and dS rounded to q's dtype for the products. */
 cudaError_t cu_attention_tc_backward(cudaStream_t s, const cu_strided *dq, const cu_strided *dk,
                                      const cu_strided *dv, const cu_strided *grad_out,
                                      const cu_strided *q, const cu_strided *k, const cu_strided *v,
@@ -60,6 +62,9 @@ cudaError_t cu_attention_tc_backward(cudaStream_t s, const cu_strided *dq, const
 bool cu_attention_tc_io_fits(const cu_strided *t);
 /* Whether t is dense in row-major order (size-1 dims aside). */
 bool cu_dense(const cu_strided *t);
+/* Bytes of scratch the tensor-core backward needs for these operands of dtype dt (0 when it does
+ * not serve them). */
+size_t cu_attention_tc_scratch_bytes(born_dtype dt, const cu_attention_args *a);
 /* Bytes of delta scratch the backward needs. */
 size_t cu_attention_delta_bytes(const cu_strided *q, const cu_attention_args *a);
 

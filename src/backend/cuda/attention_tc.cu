@@ -1,18 +1,30 @@
-/* Flash attention forward on the tensor cores for f16/bf16 (FlashAttention-2's layout, Born's own
- * kernel): a block of 4 warps owns 64 queries of one (batch, head) (8 warps and 128 with
- * BORN_ATTN_FWD_WARPS=8), each warp 16 of them, held in
- * registers as mma.sync m16n8k16 A fragments. Key and value tiles of 64 rows are copied to shared
- * memory with cp.async (the value tile's copy overlaps the scores, the next key tile's copy the
- * P.V product). Scores S = Q K^T accumulate in f32 fragments; the online softmax runs on them in
- * registers (base-2 exponent, running max m and sum l per row, output rescaled by
- * 2^(m_old - m_new)); P is rounded to the input type and multiplied into the f32 output
- * fragments (V's B fragments come from ldmatrix.trans). At the end O /= l and lse = m + log l
+/* Flash attention on the tensor cores for f16/bf16 (FlashAttention-2's layout, Born's own
+ * kernels, mma.sync m16n8k16 with f32 accumulation, ldmatrix and cp.async).
+ *
+ * Forward: a block of 4 warps owns 64 queries of one (batch, head) (8 warps and 128 with
+ * BORN_ATTN_FWD_WARPS=8), each warp 16 of them, held in registers as A fragments. Key and value
+ * tiles of 64 rows are double-buffered in shared memory: tile j + 1's copy is issued after one
+ * barrier at the top of tile j and lands while tile j's products run. Scores S = Q K^T
+ * accumulate in f32 fragments; the online softmax runs on them in registers (running max of the
+ * raw scores, the scale folded into one FMA per score before ex2.approx, sum l per row, output
+ * rescaled by 2^(m_old - m_new)); P is rounded to the input type and multiplied into the f32
+ * output fragments (V's B fragments from ldmatrix.trans). At the end O /= l and lse = m + log l
  * (natural units); a row that sees no key gets O = 0 and lse = -inf. Causal tiles past the
  * diagonal (kv offset included) are never loaded, and only tiles that cross it are masked.
  *
-  * It serves head sizes 64 and 128 (E = Ev) with no mask and no dropout, rows 16-byte aligned
- * (stride 1 along the head dimension, other strides multiples of 8 elements); cu_attention falls
- * back to the scalar kernel (attention.cu) for everything else. */
+ * Backward: delta = rowsum(dO * O) (one small kernel), then one kernel per 128 keys of a (batch,
+ * kv head), 8 warps x 16 keys, looping over the GQA group's query heads and the 32-query tiles
+ * that see the keys: S^T and dP^T with the keys as fragment rows, P^T and dS^T in registers,
+ * dV += P^T dO and dK += dS^T Q into registers held for the whole block (no atomics for dK/dV);
+ * dS^T goes to one of two shared buffers, and dQ_tile = dS K of the previous tile is computed
+ * after the current tile's products and added into an f32 accumulator (the scratch after delta)
+ * with atomics, so each tile needs one barrier; a last kernel scales and converts dQ. dQ is
+ * therefore not bit-reproducible run to run. Both grids put (batch, head) fastest, so every
+ * head's heaviest causal blocks are scheduled first.
+ *
+ * It serves head sizes 64 and 128 (E = Ev) with no mask and no dropout, scale > 0, rows 16-byte
+ * aligned (stride 1 along the head dimension, other strides multiples of 8 elements);
+ * cu_attention falls back to the scalar kernel (attention.cu) for everything else. */
 #include <stdlib.h>
 
 #include "backend/cuda/attention.h"
@@ -21,9 +33,7 @@
 namespace cu {
 namespace {
 
-constexpr int TC_WARPS = 4;
-constexpr int TC_BR = 16 * TC_WARPS; /* queries per block */
-constexpr int TC_BC = 64;            /* keys per tile */
+constexpr int TC_BC = 64; /* keys per forward tile */
 
 template <class T> struct mma_traits;
 template <> struct mma_traits<__nv_bfloat16> {
@@ -60,6 +70,11 @@ __device__ inline void cp16(void *dst, const void *src, bool valid) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
                  "r"(valid ? 16 : 0));
 }
+/* 4 bytes global -> shared, zero-filled when !valid. */
+__device__ inline void cp4(void *dst, const void *src, bool valid) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
+                 "r"(valid ? 4 : 0));
+}
 __device__ inline void cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ inline void cp_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
@@ -85,28 +100,40 @@ struct TCP {
     bool causal;
 };
 
-/* rows [r0, r0 + 64) of a [rows, D] operand into sh (row stride D + 8), zero past `rows`. */
-template <class T, int D, int NT = TC_WARPS * 32>
-__device__ inline void load_tile(T *sh, const T *src, int64_t rstride, int64_t r0, int64_t rows) {
+/* rows [r0, r0 + R) of a [rows, D] operand into sh (row stride D + 8), zero past `rows`, by NT
+ * threads. */
+template <class T, int D, int R, int NT>
+__device__ inline void load_rows(T *sh, const T *src, int64_t rstride, int64_t r0, int64_t rows) {
     constexpr int CH = D / 8; /* 16-byte chunks per row */
-    for (int c = threadIdx.x; c < 64 * CH; c += NT) {
-        int r = c / CH, col = (c % CH) * 8;
-        int64_t i = r0 + r;
-        bool ok = i < rows;
+#pragma unroll
+    for (int c0 = 0; c0 < R * CH; c0 += NT) {
+        const int c = c0 + (int)threadIdx.x;
+        if (R * CH % NT != 0 && c >= R * CH) break;
+        const int r = c / CH, col = (c % CH) * 8;
+        const int64_t i = r0 + r;
+        const bool ok = i < rows;
         cp16(sh + r * (D + 8) + col, ok ? src + i * rstride + col : src, ok);
     }
 }
 
+/* 2^x on the special-function unit (2^-inf = 0). */
+__device__ inline float ex2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+
 template <class T, int D, int W>
 __global__ void __launch_bounds__(W * 32) tc_fwd_kernel(TCP p) {
-    constexpr int BR = 16 * W; /* queries per block */
+    constexpr int BR = 16 * W, NT = W * 32; /* queries per block, threads */
     extern __shared__ __align__(16) unsigned char smem[];
     constexpr int LD = D + 8;
-    T *qsh = (T *)smem, *ksh = qsh + BR * LD, *vsh = ksh + TC_BC * LD;
+    /* Q, then two buffers each of K and V (tile j + 1 is copied while tile j is used) */
+    T *qsh = (T *)smem, *kbuf = qsh + BR * LD, *vbuf = kbuf + 2 * TC_BC * LD;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-    const int64_t bh = blockIdx.y, b = bh / p.Hq, h = bh % p.Hq, hk = h / p.group;
-    /* the longest causal rows first */
-    const int64_t i0 = (int64_t)(gridDim.x - 1 - blockIdx.x) * BR;
+    /* (batch, head) fastest, so that every head's longest causal rows go first */
+    const int64_t bh = blockIdx.x, b = bh / p.Hq, h = bh % p.Hq, hk = h / p.group;
+    const int64_t i0 = (int64_t)(gridDim.y - 1 - blockIdx.y) * BR;
     const T *qg = (const T *)p.q + b * p.qs[0] + h * p.qs[1];
     const T *kg = (const T *)p.k + b * p.ks[0] + hk * p.ks[1];
     const T *vg = (const T *)p.v + b * p.vs[0] + hk * p.vs[1];
@@ -116,9 +143,11 @@ __global__ void __launch_bounds__(W * 32) tc_fwd_kernel(TCP p) {
         int64_t e = p.kvoff + i0 + BR;
         kend = e < 0 ? 0 : (e < p.S ? e : p.S);
     }
-#pragma unroll
-    for (int r = 0; r < BR; r += 64) load_tile<T, D, W * 32>(qsh + r * LD, qg, p.qs[2], i0 + r, p.L);
-    if (kend > 0) load_tile<T, D, W * 32>(ksh, kg, p.ks[2], 0, p.S);
+    load_rows<T, D, BR, NT>(qsh, qg, p.qs[2], i0, p.L);
+    if (kend > 0) {
+        load_rows<T, D, TC_BC, NT>(kbuf, kg, p.ks[2], 0, p.S);
+        load_rows<T, D, TC_BC, NT>(vbuf, vg, p.vs[2], 0, p.S);
+    }
     cp_commit();
     cp_wait<0>();
     __syncthreads();
@@ -126,85 +155,81 @@ __global__ void __launch_bounds__(W * 32) tc_fwd_kernel(TCP p) {
     /* this warp's 16 queries as A fragments over the head dimension */
     uint32_t qa[D / 16][4];
     {
-        const T *q0 = qsh + (warp * 16 + g) * LD + 2 * t, *q8 = q0 + 8 * LD;
+        const T *qw = qsh + (warp * 16 + (lane & 15)) * LD + (lane >> 4) * 8;
 #pragma unroll
-        for (int kk = 0; kk < D / 16; kk++) {
-            qa[kk][0] = *(const uint32_t *)(q0 + kk * 16);
-            qa[kk][1] = *(const uint32_t *)(q8 + kk * 16);
-            qa[kk][2] = *(const uint32_t *)(q0 + kk * 16 + 8);
-            qa[kk][3] = *(const uint32_t *)(q8 + kk * 16 + 8);
-        }
+        for (int kk = 0; kk < D / 16; kk++) ldsm_x4(qa[kk], qw + kk * 16);
     }
     float o[D / 8][4];
 #pragma unroll
     for (int n = 0; n < D / 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+    /* m: running max of the scaled scores in log2 units; l: this thread's part of the sum */
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+    const float sl2 = p.scale_log2; /* > 0 (cu_attention_tc_fits) */
     const int64_t row0 = i0 + warp * 16 + g; /* this thread's rows: row0 and row0 + 8 */
 
     for (int64_t j0 = 0; j0 < kend; j0 += TC_BC) {
-        /* V_j's copy runs under the scores (the previous P.V finished before the last barrier) */
-        load_tile<T, D, W * 32>(vsh, vg, p.vs[2], j0, p.S);
-        cp_commit();
+        const int cur = (int)((j0 / TC_BC) & 1);
+        if (j0 > 0) {
+            cp_wait<0>();
+            __syncthreads(); /* tile j is in; every warp is done with tile j - 1 */
+        }
+        if (j0 + TC_BC < kend) {
+            load_rows<T, D, TC_BC, NT>(kbuf + (cur ^ 1) * TC_BC * LD, kg, p.ks[2], j0 + TC_BC, p.S);
+            load_rows<T, D, TC_BC, NT>(vbuf + (cur ^ 1) * TC_BC * LD, vg, p.vs[2], j0 + TC_BC, p.S);
+            cp_commit();
+        }
+        const T *ksh = kbuf + cur * TC_BC * LD, *vsh = vbuf + cur * TC_BC * LD;
         float s[TC_BC / 8][4];
 #pragma unroll
         for (int n = 0; n < TC_BC / 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
 #pragma unroll
-        for (int n = 0; n < TC_BC / 8; n++) {
+        for (int kk = 0; kk < D / 16; kk += 2) {
 #pragma unroll
-            for (int kk = 0; kk < D / 16; kk += 2) {
+            for (int n = 0; n < TC_BC / 8; n++) {
                 uint32_t kb[4]; /* B fragments for k-slices kk and kk + 1 */
                 ldsm_x4(kb, ksh + (n * 8 + (lane & 7)) * LD + kk * 16 + (lane >> 3) * 8);
                 mma_traits<T>::mma(s[n], qa[kk], kb[0], kb[1]);
                 mma_traits<T>::mma(s[n], qa[kk + 1], kb[2], kb[3]);
             }
         }
-        /* scale, mask, online softmax */
+        /* mask (raw scores), online softmax with the scale folded into one FMA per score */
         const bool edge = j0 + TC_BC > p.S || (p.causal && j0 + TC_BC - 1 > p.kvoff + i0);
-        float mx[2] = {m[0], m[1]};
+        float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
         for (int n = 0; n < TC_BC / 8; n++)
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                float x = s[n][e] * p.scale_log2;
                 if (edge) {
                     int64_t j = j0 + n * 8 + 2 * t + (e & 1), i = row0 + (e >> 1) * 8;
-                    if (j >= p.S || (p.causal && j > p.kvoff + i)) x = -INFINITY;
+                    if (j >= p.S || (p.causal && j > p.kvoff + i)) s[n][e] = -INFINITY;
                 }
-                s[n][e] = x;
-                mx[e >> 1] = fmaxf(mx[e >> 1], x);
+                mx[e >> 1] = fmaxf(mx[e >> 1], s[n][e]);
             }
-        float alpha[2], mu[2];
+        float mu[2];
 #pragma unroll
         for (int r = 0; r < 2; r++) {
             mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
             mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-            mu[r] = mx[r] == -INFINITY ? 0.f : mx[r]; /* a row with nothing visible yet */
-            alpha[r] = exp2f(m[r] - mu[r]);           /* 0 when m was -inf */
-            m[r] = mx[r];
-            l[r] *= alpha[r];
-        }
+            const float mn = fmaxf(m[r], mx[r] * sl2);
+            mu[r] = mn == -INFINITY ? 0.f : mn; /* a row with nothing visible yet */
+            const float alpha = ex2(m[r] - mu[r]); /* 0 when m was -inf */
+            m[r] = mn;
+            l[r] *= alpha;
 #pragma unroll
-        for (int n = 0; n < D / 8; n++) {
-            o[n][0] *= alpha[0];
-            o[n][1] *= alpha[0];
-            o[n][2] *= alpha[1];
-            o[n][3] *= alpha[1];
+            for (int n = 0; n < D / 8; n++) {
+                o[n][2 * r] *= alpha;
+                o[n][2 * r + 1] *= alpha;
+            }
         }
         uint32_t pa[TC_BC / 16][4];
 #pragma unroll
         for (int n = 0; n < TC_BC / 8; n++) {
-            float e0 = exp2f(s[n][0] - mu[0]), e1 = exp2f(s[n][1] - mu[0]);
-            float e2 = exp2f(s[n][2] - mu[1]), e3 = exp2f(s[n][3] - mu[1]);
+            float e0 = ex2(fmaf(s[n][0], sl2, -mu[0])), e1 = ex2(fmaf(s[n][1], sl2, -mu[0]));
+            float e2 = ex2(fmaf(s[n][2], sl2, -mu[1])), e3 = ex2(fmaf(s[n][3], sl2, -mu[1]));
             l[0] += e0 + e1;
             l[1] += e2 + e3;
             pa[n / 2][(n & 1) * 2 + 0] = mma_traits<T>::pack(e0, e1);
             pa[n / 2][(n & 1) * 2 + 1] = mma_traits<T>::pack(e2, e3);
-        }
-        cp_wait<0>();
-        __syncthreads(); /* V_j is in; every warp is done with K_j */
-        if (j0 + TC_BC < kend) {
-            load_tile<T, D, W * 32>(ksh, kg, p.ks[2], j0 + TC_BC, p.S);
-            cp_commit();
         }
 #pragma unroll
         for (int kk = 0; kk < TC_BC / 16; kk++) {
@@ -216,8 +241,6 @@ __global__ void __launch_bounds__(W * 32) tc_fwd_kernel(TCP p) {
                 mma_traits<T>::mma(o[n + 1], pa[kk], vb[2], vb[3]);
             }
         }
-        cp_wait<0>();
-        __syncthreads(); /* K_{j+1} is in; every warp is done with V_j */
     }
     /* l across the four threads of each row, then O / l and lse */
 #pragma unroll
@@ -242,24 +265,22 @@ __global__ void __launch_bounds__(W * 32) tc_fwd_kernel(TCP p) {
 
 /* ---- backward -------------------------------------------------------------------------------- */
 
-constexpr int TC_BQ = 32; /* queries per tile in the dK/dV kernel */
+constexpr int TB_W = 8;            /* warps per backward block */
+constexpr int TB_BC = 16 * TB_W;   /* keys per backward block, 16 a warp */
+constexpr int TB_BQ = 32;          /* queries per step */
 
 struct TCB {
     const void *q, *k, *v, *o, *dout;
     void *dq, *dk, *dv;
     const float *lse;
     float *delta;
+    float *dqacc; /* [B, Hq, L, D] f32, zeroed, then dQ / scale summed by atomics */
     int64_t qs[3], ks[3], vs[3]; /* strides over (b, h, row) of q, k, v */
     int64_t os[3], gs[3], dqs[3], dks[3], dvs[3]; /* of out, dout, dq, dk, dv */
     int64_t Hq, Hkv, L, S, group, kvoff;
     float scale, scale_log2;
     bool causal;
 };
-
-/* log2-domain lse of a row, +inf for a row that sees no key (its P is then 0). */
-__device__ inline float lse2(float lse) {
-    return lse == -INFINITY ? INFINITY : lse * 1.4426950408889634f;
-}
 
 /* delta_i = dO_i . O_i in f32, one warp a row (row = (b Hq + h) L + i). */
 template <class T, int D> __global__ void tc_delta_kernel(TCB p, int64_t rows) {
@@ -275,71 +296,114 @@ template <class T, int D> __global__ void tc_delta_kernel(TCB p, int64_t rows) {
     if (lane == 0) p.delta[row] = s;
 }
 
-/* dK, dV for 64 keys of one (batch, kv head), each warp 16 keys: loops over the group's query
- * heads and the 32-query tiles that can see the keys, with the transposed products
- * S^T = K Q^T, dP^T = V dO^T, dV += P^T dO, dK += dS^T Q (no atomics). */
+/* *a += (x, y) in one 8-byte reduction where the GPU has them (sm_90), else two. */
+__device__ inline void red2(float *a, float x, float y) {
+#if __CUDA_ARCH__ >= 900
+    atomicAdd((float2 *)a, make_float2(x, y));
+#else
+    atomicAdd(a, x);
+    atomicAdd(a + 1, y);
+#endif
+}
+
+/* The whole backward of 128 keys of one (batch, kv head), each of 8 warps 16 keys, over the
+ * group's query heads and the 32-query tiles that can see the keys (FlashAttention-2's loop):
+ * per tile, S^T = K Q^T and dP^T = V dO^T (keys as the fragments' rows), P^T and
+ * dS^T = P^T (dP^T - delta) in registers, dV += P^T dO and dK += dS^T Q into registers that
+ * live for the whole block; dS^T goes to one of two shared buffers, from which the warps compute
+ * dQ_tile = dS K (each warp 16 queries x D/4 columns) one tile later, after the next tile's
+ * products, and add it to the f32 dqacc with atomics: one barrier a tile. The next tile's Q, dO,
+ * lse and delta are copied into the other of two buffers while this one is used. */
 template <class T, int D>
-__global__ void __launch_bounds__(TC_WARPS * 32) tc_dkdv_kernel(TCB p) {
+__global__ void __launch_bounds__(TB_W * 32) tc_bwd_kernel(TCB p) {
+    constexpr int LD = D + 8, LDS = TB_BQ + 8, NT = TB_W * 32;
     extern __shared__ __align__(16) unsigned char smem[];
-    constexpr int LD = D + 8;
-    /* K, V, then two buffers each of the query tile's Q, dO, lse and delta (the next tile's copy
-     * runs under this one's products) */
-    T *ksh = (T *)smem, *vsh = ksh + TC_BC * LD, *qbuf = vsh + TC_BC * LD, *gbuf = qbuf + 2 * TC_BQ * LD;
-    float *lbuf = (float *)(gbuf + 2 * TC_BQ * LD), *dbuf = lbuf + 2 * TC_BQ;
+    /* K, V, then two buffers each of Q, dO, dS^T [key][query], lse and delta */
+    T *ksh = (T *)smem, *vsh = ksh + TB_BC * LD, *qbuf = vsh + TB_BC * LD;
+    T *gbuf = qbuf + 2 * TB_BQ * LD, *dsbuf = gbuf + 2 * TB_BQ * LD;
+    float *lbuf = (float *)(dsbuf + 2 * TB_BC * LDS), *dbuf = lbuf + 2 * TB_BQ;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-    const int64_t bhk = blockIdx.y, b = bhk / p.Hkv, hk = bhk % p.Hkv;
-    const int64_t j0 = (int64_t)blockIdx.x * TC_BC;
+    /* (batch, kv head) fastest, so that every head's first keys (the most queries) go first */
+    const int64_t bhk = blockIdx.x, b = bhk / p.Hkv, hk = bhk % p.Hkv;
+    const int64_t j0 = (int64_t)blockIdx.y * TB_BC;
     const T *kg = (const T *)p.k + b * p.ks[0] + hk * p.ks[1];
     const T *vg = (const T *)p.v + b * p.vs[0] + hk * p.vs[1];
-    load_tile<T, D>(ksh, kg, p.ks[2], j0, p.S);
-    load_tile<T, D>(vsh, vg, p.vs[2], j0, p.S);
-    cp_commit();
+    load_rows<T, D, TB_BC, NT>(ksh, kg, p.ks[2], j0, p.S);
+    load_rows<T, D, TB_BC, NT>(vsh, vg, p.vs[2], j0, p.S);
     float dk[D / 8][4], dv[D / 8][4];
 #pragma unroll
     for (int n = 0; n < D / 8; n++)
 #pragma unroll
         for (int e = 0; e < 4; e++) dk[n][e] = dv[n][e] = 0.f;
+    /* the first query that sees key j0, down to a tile boundary */
     int64_t istart = p.causal ? j0 - p.kvoff : 0;
-    istart = istart < 0 ? 0 : (istart / TC_BQ) * TC_BQ;
+    istart = istart < 0 ? 0 : (istart / TB_BQ) * TB_BQ;
     const T *kw = ksh + (warp * 16 + (lane & 15)) * LD + (lane >> 4) * 8;
     const T *vw = vsh + (warp * 16 + (lane & 15)) * LD + (lane >> 4) * 8;
     const int64_t jw = j0 + warp * 16 + g; /* this thread's keys: jw and jw + 8 */
-    /* the (query head of the group, query tile) pairs in one sequence, tile it in buffer it & 1 */
-    const int64_t ntile = istart < p.L ? (p.L - istart + TC_BQ - 1) / TC_BQ : 0, total = ntile * p.group;
+    /* the (query head of the group, query tile) pairs in one sequence: tile it in buffer it & 1 */
+    const int64_t ntile = istart < p.L ? (p.L - istart + TB_BQ - 1) / TB_BQ : 0, total = ntile * p.group;
     auto issue = [&](int64_t it, int buf) {
         const int64_t h = hk * p.group + it / ntile, bh = b * p.Hq + h;
-        const int64_t i1 = istart + (it % ntile) * TC_BQ;
-        const T *qg = (const T *)p.q + b * p.qs[0] + h * p.qs[1];
-        const T *og = (const T *)p.dout + b * p.gs[0] + h * p.gs[1];
-        T *qd = qbuf + buf * TC_BQ * LD, *gd = gbuf + buf * TC_BQ * LD;
-        for (int c = threadIdx.x; c < TC_BQ * (D / 8); c += TC_WARPS * 32) {
-            int r = c / (D / 8), col = (c % (D / 8)) * 8;
-            int64_t i = i1 + r;
-            bool ok = i < p.L;
-            cp16(qd + r * LD + col, ok ? qg + i * p.qs[2] + col : qg, ok);
-            cp16(gd + r * LD + col, ok ? og + i * p.gs[2] + col : og, ok);
+        const int64_t i1 = istart + (it % ntile) * TB_BQ;
+        load_rows<T, D, TB_BQ, NT>(qbuf + buf * TB_BQ * LD, (const T *)p.q + b * p.qs[0] + h * p.qs[1],
+                                   p.qs[2], i1, p.L);
+        load_rows<T, D, TB_BQ, NT>(gbuf + buf * TB_BQ * LD,
+                                   (const T *)p.dout + b * p.gs[0] + h * p.gs[1], p.gs[2], i1, p.L);
+        if (threadIdx.x < TB_BQ) {
+            const int64_t i = i1 + threadIdx.x;
+            const bool ok = i < p.L;
+            cp4(lbuf + buf * TB_BQ + threadIdx.x, p.lse + (ok ? bh * p.L + i : 0), ok);
+            cp4(dbuf + buf * TB_BQ + threadIdx.x, p.delta + (ok ? bh * p.L + i : 0), ok);
         }
-        if (threadIdx.x < TC_BQ) {
-            int64_t i = i1 + threadIdx.x;
-            lbuf[buf * TC_BQ + threadIdx.x] = i < p.L ? lse2(p.lse[bh * p.L + i]) : INFINITY;
-            dbuf[buf * TC_BQ + threadIdx.x] = i < p.L ? p.delta[bh * p.L + i] : 0.f;
+    };
+    /* dQ_tile = dS K for tile it from its dS^T in ds: warp w takes queries (w & 1) * 16.. and
+     * columns (w >> 1) * D/4.. */
+    auto dq_tile = [&](int64_t it, const T *ds) {
+        constexpr int NW = D / 32; /* n-tiles of 8 columns a warp */
+        const int64_t hq = hk * p.group + it / ntile, i1 = istart + (it % ntile) * TB_BQ;
+        const int mt = warp & 1, c0 = (warp >> 1) * (D / 4);
+        float dq[NW][4];
+#pragma unroll
+        for (int n = 0; n < NW; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < TB_BC / 16; kk++) {
+            uint32_t a[4]; /* dS rows mt * 16.., keys kk * 16.., from dS^T by ldmatrix.trans */
+            ldsm_x4_t(a, ds + (kk * 16 + (lane >> 4) * 8 + (lane & 7)) * LDS + mt * 16 + ((lane >> 3) & 1) * 8);
+#pragma unroll
+            for (int n = 0; n < NW; n += 2) {
+                uint32_t kb[4];
+                ldsm_x4_t(kb, ksh + (kk * 16 + (lane & 15)) * LD + c0 + (n + (lane >> 4)) * 8);
+                mma_traits<T>::mma(dq[n], a, kb[0], kb[1]);
+                mma_traits<T>::mma(dq[n + 1], a, kb[2], kb[3]);
+            }
+        }
+        float *dqp = p.dqacc + (b * p.Hq + hq) * p.L * D + c0 + 2 * t;
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            const int64_t i = i1 + mt * 16 + g + r * 8;
+            if (i >= p.L) continue;
+#pragma unroll
+            for (int n = 0; n < NW; n++) red2(dqp + i * D + n * 8, dq[n][2 * r], dq[n][2 * r + 1]);
         }
     };
     if (total > 0) issue(0, 0);
-    cp_commit();
+    cp_commit(); /* K, V and tile 0 */
     for (int64_t it = 0; it < total; it++) {
         const int cur = (int)(it & 1);
-        __syncthreads(); /* every warp is done with the other buffer (tile it - 1) */
+        cp_wait<0>(); /* K, V and tile it are in */
+        /* ... for every thread; every warp is done with tile it - 1's Q, dO, lse and delta (the
+         * other buffer) and with tile it - 2's dS^T (this buffer) */
+        __syncthreads();
         if (it + 1 < total) issue(it + 1, cur ^ 1);
         cp_commit();
-        cp_wait<1>(); /* K, V and tile it are in */
-        __syncthreads();
-        const int64_t i1 = istart + (it % ntile) * TC_BQ;
-        const T *qsh = qbuf + cur * TC_BQ * LD, *gsh = gbuf + cur * TC_BQ * LD;
-        const float *lsh = lbuf + cur * TC_BQ, *dsh = dbuf + cur * TC_BQ;
-        float st[TC_BQ / 8][4], dpt[TC_BQ / 8][4];
+        const int64_t i1 = istart + (it % ntile) * TB_BQ;
+        T *dssh = dsbuf + cur * TB_BC * LDS;
+        const T *qsh = qbuf + cur * TB_BQ * LD, *gsh = gbuf + cur * TB_BQ * LD;
+        const float *lsh = lbuf + cur * TB_BQ, *dsh = dbuf + cur * TB_BQ;
+        float st[TB_BQ / 8][4], dpt[TB_BQ / 8][4];
 #pragma unroll
-        for (int n = 0; n < TC_BQ / 8; n++)
+        for (int n = 0; n < TB_BQ / 8; n++)
 #pragma unroll
             for (int e = 0; e < 4; e++) st[n][e] = dpt[n][e] = 0.f;
 #pragma unroll
@@ -350,7 +414,7 @@ __global__ void __launch_bounds__(TC_WARPS * 32) tc_dkdv_kernel(TCB p) {
             ldsm_x4(va0, vw + kk * 16);
             ldsm_x4(va1, vw + kk * 16 + 16);
 #pragma unroll
-            for (int n = 0; n < TC_BQ / 8; n++) {
+            for (int n = 0; n < TB_BQ / 8; n++) {
                 uint32_t qb[4], gb[4];
                 ldsm_x4(qb, qsh + (n * 8 + (lane & 7)) * LD + kk * 16 + (lane >> 3) * 8);
                 ldsm_x4(gb, gsh + (n * 8 + (lane & 7)) * LD + kk * 16 + (lane >> 3) * 8);
@@ -360,16 +424,18 @@ __global__ void __launch_bounds__(TC_WARPS * 32) tc_dkdv_kernel(TCB p) {
                 mma_traits<T>::mma(dpt[n], va1, gb[2], gb[3]);
             }
         }
-        const bool edge = j0 + TC_BC > p.S || i1 + TC_BQ > p.L ||
-                          (p.causal && j0 + TC_BC - 1 > p.kvoff + i1);
-        uint32_t pa[TC_BQ / 16][4], da[TC_BQ / 16][4];
+        const bool edge = j0 + TB_BC > p.S || i1 + TB_BQ > p.L ||
+                          (p.causal && j0 + TB_BC - 1 > p.kvoff + i1);
+        uint32_t pa[TB_BQ / 16][4], da[TB_BQ / 16][4];
 #pragma unroll
-        for (int n = 0; n < TC_BQ / 8; n++) {
+        for (int n = 0; n < TB_BQ / 8; n++) {
             float pv[4], dsv[4];
 #pragma unroll
             for (int e = 0; e < 4; e++) {
                 const int col = n * 8 + 2 * t + (e & 1);
-                float pe = exp2f(st[n][e] * p.scale_log2 - lsh[col]);
+                /* lse in log2 units; a row that sees no key (lse -inf) gets P = 0 */
+                const float lq = lsh[col], l2 = lq == -INFINITY ? INFINITY : lq * 1.4426950408889634f;
+                float pe = ex2(fmaf(st[n][e], p.scale_log2, -l2));
                 if (edge) {
                     int64_t j = jw + (e >> 1) * 8, i = i1 + col;
                     if (j >= p.S || i >= p.L || (p.causal && j > p.kvoff + i)) pe = 0.f;
@@ -381,9 +447,12 @@ __global__ void __launch_bounds__(TC_WARPS * 32) tc_dkdv_kernel(TCB p) {
             pa[n / 2][(n & 1) * 2 + 1] = mma_traits<T>::pack(pv[2], pv[3]);
             da[n / 2][(n & 1) * 2 + 0] = mma_traits<T>::pack(dsv[0], dsv[1]);
             da[n / 2][(n & 1) * 2 + 1] = mma_traits<T>::pack(dsv[2], dsv[3]);
+            /* dS^T rows jw, jw + 8 (block-local), queries n * 8 + 2t, + 1 */
+            *(uint32_t *)(dssh + (warp * 16 + g) * LDS + n * 8 + 2 * t) = da[n / 2][(n & 1) * 2 + 0];
+            *(uint32_t *)(dssh + (warp * 16 + g + 8) * LDS + n * 8 + 2 * t) = da[n / 2][(n & 1) * 2 + 1];
         }
 #pragma unroll
-        for (int kk = 0; kk < TC_BQ / 16; kk++) {
+        for (int kk = 0; kk < TB_BQ / 16; kk++) {
 #pragma unroll
             for (int n = 0; n < D / 8; n += 2) {
                 uint32_t gb[4], qb[4];
@@ -395,6 +464,11 @@ __global__ void __launch_bounds__(TC_WARPS * 32) tc_dkdv_kernel(TCB p) {
                 mma_traits<T>::mma(dk[n + 1], da[kk], qb[2], qb[3]);
             }
         }
+        if (it > 0) dq_tile(it - 1, dsbuf + (cur ^ 1) * TB_BC * LDS); /* (written before the barrier) */
+    }
+    if (total > 0) {
+        __syncthreads(); /* the last tile's dS^T is whole */
+        dq_tile(total - 1, dsbuf + ((total - 1) & 1) * TB_BC * LDS);
     }
     cp_wait<0>(); /* (when no query sees these keys, the K/V copies are still in flight) */
     T *dkp = (T *)p.dk + b * p.dks[0] + hk * p.dks[1], *dvp = (T *)p.dv + b * p.dvs[0] + hk * p.dvs[1];
@@ -411,153 +485,50 @@ __global__ void __launch_bounds__(TC_WARPS * 32) tc_dkdv_kernel(TCB p) {
     }
 }
 
-/* dQ for 64 queries of one (batch, head), each warp 16: S = Q K^T, dP = dO V^T, dQ += dS K over
- * the key tiles the queries can see. */
-template <class T, int D>
-__global__ void __launch_bounds__(TC_WARPS * 32) tc_dq_kernel(TCB p) {
-    extern __shared__ __align__(16) unsigned char smem[];
-    constexpr int LD = D + 8;
-    /* Q, dO, then two buffers each of K and V (the next key tile's copy runs under this one's
-     * products) */
-    T *qsh = (T *)smem, *gsh = qsh + TC_BR * LD, *kbuf = gsh + TC_BR * LD, *vbuf = kbuf + 2 * TC_BC * LD;
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-    const int64_t bh = blockIdx.y, b = bh / p.Hq, h = bh % p.Hq, hk = h / p.group;
-    const int64_t i0 = (int64_t)(gridDim.x - 1 - blockIdx.x) * TC_BR;
-    const T *qg = (const T *)p.q + b * p.qs[0] + h * p.qs[1];
-    const T *og = (const T *)p.dout + b * p.gs[0] + h * p.gs[1];
-    const T *kg = (const T *)p.k + b * p.ks[0] + hk * p.ks[1];
-    const T *vg = (const T *)p.v + b * p.vs[0] + hk * p.vs[1];
-    load_tile<T, D>(qsh, qg, p.qs[2], i0, p.L);
-    load_tile<T, D>(gsh, og, p.gs[2], i0, p.L);
-    cp_commit();
-    const int64_t row0 = i0 + warp * 16 + g;
-    float l2[2], dl[2];
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        int64_t i = row0 + r * 8;
-        l2[r] = i < p.L ? lse2(p.lse[bh * p.L + i]) : INFINITY;
-        dl[r] = i < p.L ? p.delta[bh * p.L + i] : 0.f;
-    }
-    float dq[D / 8][4];
-#pragma unroll
-    for (int n = 0; n < D / 8; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
-    int64_t kend = p.S;
-    if (p.causal) {
-        int64_t e = p.kvoff + i0 + TC_BR;
-        kend = e < 0 ? 0 : (e < p.S ? e : p.S);
-    }
-    const T *qw = qsh + (warp * 16 + (lane & 15)) * LD + (lane >> 4) * 8;
-    const T *gw = gsh + (warp * 16 + (lane & 15)) * LD + (lane >> 4) * 8;
-    if (kend > 0) {
-        load_tile<T, D>(kbuf, kg, p.ks[2], 0, p.S);
-        load_tile<T, D>(vbuf, vg, p.vs[2], 0, p.S);
-    }
-    cp_commit();
-    for (int64_t j0 = 0; j0 < kend; j0 += TC_BC) {
-        const int cur = (int)((j0 / TC_BC) & 1);
-        __syncthreads(); /* every warp is done with the other buffer (the last key tile) */
-        if (j0 + TC_BC < kend) {
-            load_tile<T, D>(kbuf + (cur ^ 1) * TC_BC * LD, kg, p.ks[2], j0 + TC_BC, p.S);
-            load_tile<T, D>(vbuf + (cur ^ 1) * TC_BC * LD, vg, p.vs[2], j0 + TC_BC, p.S);
-        }
-        cp_commit();
-        cp_wait<1>(); /* Q, dO and this key tile are in */
-        __syncthreads();
-        const T *ksh = kbuf + cur * TC_BC * LD, *vsh = vbuf + cur * TC_BC * LD;
-        float s[TC_BC / 8][4], dp[TC_BC / 8][4];
-#pragma unroll
-        for (int n = 0; n < TC_BC / 8; n++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) s[n][e] = dp[n][e] = 0.f;
-#pragma unroll
-        for (int kk = 0; kk < D / 16; kk += 2) {
-            uint32_t qa0[4], qa1[4], ga0[4], ga1[4];
-            ldsm_x4(qa0, qw + kk * 16);
-            ldsm_x4(qa1, qw + kk * 16 + 16);
-            ldsm_x4(ga0, gw + kk * 16);
-            ldsm_x4(ga1, gw + kk * 16 + 16);
-#pragma unroll
-            for (int n = 0; n < TC_BC / 8; n++) {
-                uint32_t kb[4], vb[4];
-                ldsm_x4(kb, ksh + (n * 8 + (lane & 7)) * LD + kk * 16 + (lane >> 3) * 8);
-                ldsm_x4(vb, vsh + (n * 8 + (lane & 7)) * LD + kk * 16 + (lane >> 3) * 8);
-                mma_traits<T>::mma(s[n], qa0, kb[0], kb[1]);
-                mma_traits<T>::mma(s[n], qa1, kb[2], kb[3]);
-                mma_traits<T>::mma(dp[n], ga0, vb[0], vb[1]);
-                mma_traits<T>::mma(dp[n], ga1, vb[2], vb[3]);
-            }
-        }
-        const bool edge = j0 + TC_BC > p.S || (p.causal && j0 + TC_BC - 1 > p.kvoff + i0);
-        uint32_t da[TC_BC / 16][4];
-#pragma unroll
-        for (int n = 0; n < TC_BC / 8; n++) {
-            float dsv[4];
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                float pe = exp2f(s[n][e] * p.scale_log2 - l2[e >> 1]);
-                if (edge) {
-                    int64_t j = j0 + n * 8 + 2 * t + (e & 1), i = row0 + (e >> 1) * 8;
-                    if (j >= p.S || (p.causal && j > p.kvoff + i)) pe = 0.f;
-                }
-                dsv[e] = pe * (dp[n][e] - dl[e >> 1]);
-            }
-            da[n / 2][(n & 1) * 2 + 0] = mma_traits<T>::pack(dsv[0], dsv[1]);
-            da[n / 2][(n & 1) * 2 + 1] = mma_traits<T>::pack(dsv[2], dsv[3]);
-        }
-#pragma unroll
-        for (int kk = 0; kk < TC_BC / 16; kk++) {
-#pragma unroll
-            for (int n = 0; n < D / 8; n += 2) {
-                uint32_t kb[4];
-                ldsm_x4_t(kb, ksh + (kk * 16 + (lane & 15)) * LD + (n + (lane >> 4)) * 8);
-                mma_traits<T>::mma(dq[n], da[kk], kb[0], kb[1]);
-                mma_traits<T>::mma(dq[n + 1], da[kk], kb[2], kb[3]);
-            }
-        }
-    }
-    cp_wait<0>(); /* (when no key is visible, the Q/dO copies are still in flight) */
-    T *dqp = (T *)p.dq + b * p.dqs[0] + h * p.dqs[1];
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        const int64_t i = row0 + r * 8;
-        if (i >= p.L) continue;
-        uint32_t *qr = (uint32_t *)(dqp + i * p.dqs[2] + 2 * t);
-#pragma unroll
-        for (int n = 0; n < D / 8; n++)
-            qr[n * 4] = mma_traits<T>::pack(dq[n][2 * r] * p.scale, dq[n][2 * r + 1] * p.scale);
-    }
-}
-
-template <class K> cudaError_t tc_run(K kernel, dim3 grid, size_t smem, cudaStream_t s, const TCB &p) {
-    if (grid.x == 0 || grid.y == 0) return cudaSuccess;
-    cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-    if (e != cudaSuccess) return e;
-    kernel<<<grid, TC_WARPS * 32, smem, s>>>(p);
-    return cudaGetLastError();
+/* dq = scale * dqacc in q's type, four elements a thread. */
+template <class T, int D> __global__ void tc_dq_convert_kernel(TCB p, int64_t n4) {
+    const int64_t x = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (x >= n4) return;
+    const int64_t e = x * 4, row = e / D, i = row % p.L, bh = row / p.L, b = bh / p.Hq, h = bh % p.Hq;
+    const int c = (int)(e % D);
+    const float4 v = ((const float4 *)p.dqacc)[x];
+    uint32_t *dst = (uint32_t *)((T *)p.dq + b * p.dqs[0] + h * p.dqs[1] + i * p.dqs[2] + c);
+    dst[0] = mma_traits<T>::pack(v.x * p.scale, v.y * p.scale);
+    dst[1] = mma_traits<T>::pack(v.z * p.scale, v.w * p.scale);
 }
 
 template <class T, int D> cudaError_t tc_backward(cudaStream_t s, const TCB &p, int64_t B) {
-    int64_t rows = B * p.Hq * p.L;
+    const int64_t rows = B * p.Hq * p.L;
+    cudaError_t e;
     if (rows > 0) {
         tc_delta_kernel<T, D><<<(unsigned)((rows + 3) / 4), 128, 0, s>>>(p, rows);
-        cudaError_t e = cudaGetLastError();
-        if (e != cudaSuccess) return e;
+        if ((e = cudaGetLastError()) != cudaSuccess) return e;
+        if ((e = cudaMemsetAsync(p.dqacc, 0, sizeof(float) * (size_t)(rows * D), s)) != cudaSuccess)
+            return e;
     }
-    size_t smem_kv = sizeof(T) * (size_t)((2 * TC_BC + 4 * TC_BQ) * (D + 8)) + sizeof(float) * 4 * TC_BQ;
-    cudaError_t e = tc_run(tc_dkdv_kernel<T, D>,
-                           dim3((unsigned)((p.S + TC_BC - 1) / TC_BC), (unsigned)(B * p.Hkv)),
-                           smem_kv, s, p);
-    if (e != cudaSuccess) return e;
-    size_t smem_q = sizeof(T) * (size_t)((2 * TC_BR + 4 * TC_BC) * (D + 8));
-    return tc_run(tc_dq_kernel<T, D>, dim3((unsigned)((p.L + TC_BR - 1) / TC_BR), (unsigned)(B * p.Hq)),
-                  smem_q, s, p);
+    const dim3 grid((unsigned)(B * p.Hkv), (unsigned)((p.S + TB_BC - 1) / TB_BC));
+    if (grid.x > 0 && grid.y > 0) {
+        const size_t smem = sizeof(T) * (size_t)((2 * TB_BC + 4 * TB_BQ) * (D + 8) + 2 * TB_BC * (TB_BQ + 8)) +
+                            sizeof(float) * 4 * TB_BQ;
+        if ((e = cudaFuncSetAttribute(tc_bwd_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                      (int)smem)) != cudaSuccess)
+            return e;
+        tc_bwd_kernel<T, D><<<grid, TB_W * 32, smem, s>>>(p);
+        if ((e = cudaGetLastError()) != cudaSuccess) return e;
+    }
+    if (rows > 0) {
+        const int64_t n4 = rows * D / 4;
+        tc_dq_convert_kernel<T, D><<<(unsigned)((n4 + 255) / 256), 256, 0, s>>>(p, n4);
+        if ((e = cudaGetLastError()) != cudaSuccess) return e;
+    }
+    return cudaSuccess;
 }
 
 template <class T, int D, int W>
 cudaError_t tc_launch_w(cudaStream_t s, const TCP &p, int64_t B) {
     constexpr int BR = 16 * W;
-    size_t smem = sizeof(T) * (size_t)((BR + 2 * TC_BC) * (D + 8));
-    dim3 grid((unsigned)((p.L + BR - 1) / BR), (unsigned)(B * p.Hq));
+    size_t smem = sizeof(T) * (size_t)((BR + 4 * TC_BC) * (D + 8));
+    dim3 grid((unsigned)(B * p.Hq), (unsigned)((p.L + BR - 1) / BR));
     if (grid.x == 0 || grid.y == 0) return cudaSuccess;
     cudaError_t e = cudaFuncSetAttribute(tc_fwd_kernel<T, D, W>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
@@ -566,9 +537,9 @@ cudaError_t tc_launch_w(cudaStream_t s, const TCP &p, int64_t B) {
     return cudaGetLastError();
 }
 
-/* The forward's warps per block: 4 (64 queries, two blocks per multiprocessor at ~230
+/* The forward's warps per block: 4 (64 queries, two blocks per multiprocessor at ~250
  * registers a thread) unless BORN_ATTN_FWD_WARPS=8 (128 queries sharing each K/V tile, one
- * block per multiprocessor): on the H200 at B8 H16 T4096 D128 causal bf16, 3.09 ms against 3.29
+ * block per multiprocessor): on the H200 at B8 H16 T4096 D128 causal bf16, 2.19 ms against 2.48
  * (docs/BENCHMARKS.md), so 8 stays an option for comparisons. */
 template <class T, int D> cudaError_t tc_launch(cudaStream_t s, const TCP &p, int64_t B) {
     static int warps = 0;
@@ -598,8 +569,19 @@ bool aligned16(const cu_strided *t) {
     return true;
 }
 
+/* delta's part of the backward's scratch, rounded up to 256 bytes; dqacc follows. */
+size_t tc_delta_part(const cu_attention_args *a) {
+    return ((size_t)(a->batch * a->q_heads * a->q_len) * sizeof(float) + 255) / 256 * 256;
+}
+
 } // namespace
 } // namespace cu
+
+extern "C" size_t cu_attention_tc_scratch_bytes(born_dtype dt, const cu_attention_args *a) {
+    if (dt != BORN_F16 && dt != BORN_BF16) return 0;
+    if (a->head_dim != a->v_dim || (a->head_dim != 64 && a->head_dim != 128)) return 0;
+    return cu::tc_delta_part(a) + sizeof(float) * (size_t)(a->batch * a->q_heads * a->q_len * a->head_dim);
+}
 
 extern "C" bool cu_attention_tc_fits(const cu_strided *q, const cu_strided *k, const cu_strided *v,
                                      const cu_attention_args *a) {
@@ -607,7 +589,10 @@ extern "C" bool cu_attention_tc_fits(const cu_strided *q, const cu_strided *k, c
     if (q->dtype != BORN_F16 && q->dtype != BORN_BF16) return false;
     if (a->head_dim != a->v_dim || (a->head_dim != 64 && a->head_dim != 128)) return false;
     if (a->mask_kind != 0 || a->dropout_p > 0) return false;
-    if (a->batch * a->q_heads > 65535) return false;
+    if (!(a->scale > 0)) return false; /* the kernels take the max of the unscaled scores */
+    /* grids of (batch x head, row blocks): at most 65535 blocks of 64 queries or 128 keys */
+    if (a->q_len > 65535LL * 64 || a->kv_len > 65535LL * 128) return false;
+    if (a->batch * a->q_heads > 0x7fffffffLL) return false;
     return aligned16(q) && aligned16(k) && aligned16(v);
 }
 
@@ -659,6 +644,7 @@ extern "C" cudaError_t cu_attention_tc_backward(cudaStream_t s, const cu_strided
     p.dv = dv->data;
     p.lse = (const float *)lse->data;
     p.delta = (float *)delta;
+    p.dqacc = (float *)((char *)delta + tc_delta_part(a));
     for (int d = 0; d < 3; d++) {
         p.qs[d] = q->strides[d];
         p.ks[d] = k->strides[d];
