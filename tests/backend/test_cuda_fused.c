@@ -63,7 +63,9 @@ TEST(cuda_fused_linear_epilogues) {
                         CHECK_MSG(fused || (gelu && n % 8), "%s %s bias %d gelu %d: grad_fn %s", dt_name(t),
                                   bb ? "3-D" : "2-D", bias, gelu, fn ? fn : "none");
                     }
-                    double tol = t == BORN_F32 ? 1e-5 : 1e-2;
+                    /* cuBLASLt's GELU epilogue computes its tanh less exactly than the CPU's f32
+                     * gelu_tanh: up to 2.4e-5 measured on 8 outputs (H200, 2026-12-01) */
+                    double tol = t == BORN_F32 ? (gelu ? 1e-4 : 1e-5) : 1e-2;
                     char what[96];
                     snprintf(what, sizeof what, "linear %s n%lld bias %d gelu %d", dt_name(t), (long long)n, bias, gelu);
                     CLOSE(what, yc, yg, tol);
