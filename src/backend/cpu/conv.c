@@ -399,10 +399,27 @@ void cpu_conv_pack_taps_f32(const conv_im2col *m, int64_t t0, int64_t nt, int64_
     }
 }
 
+void cpu_conv_add_cols_f32(const conv_im2col *m, float *img, int64_t img_size, int64_t t0,
+                           int64_t nt, int64_t khw, int64_t l0, int64_t nl, const float *src,
+                           int64_t src_rs) {
+    (void)img_size;
+    (void)khw; /* taps in order: each pixel's terms come in its channel's order anyway */
+    for (int64_t t = 0; t < nt; t++) {
+        int64_t tt = t0 + t;
+        for (int64_t i = 0; i < nl; i++) {
+            int64_t y = (int64_t)m->tap_y[tt] + m->pos_y[l0 + i];
+            int64_t x = (int64_t)m->tap_x[tt] + m->pos_x[l0 + i];
+            if (m->inside || (y >= 0 && y < m->h && x >= 0 && x < m->w))
+                img[m->tap_off[tt] + m->pos_off[l0 + i]] += src[t * src_rs + i];
+        }
+    }
+}
+
 typedef void (*pack_cols_fn)(const conv_im2col *, int64_t, int64_t, int64_t, int64_t, float *);
 
 static pack_cols_fn pack_cols_for_level(void) {
 #ifdef CPU_HAVE_AVX2_KERNELS
+    if (cpu_get_level() >= CPU_LEVEL_AVX512) return cpu_conv_pack_cols_f32_avx512;
     if (cpu_get_level() >= CPU_LEVEL_AVX2) return cpu_conv_pack_cols_f32_avx2;
 #endif
     return cpu_conv_pack_cols_f32;
@@ -410,9 +427,21 @@ static pack_cols_fn pack_cols_for_level(void) {
 
 static pack_cols_fn pack_taps_for_level(void) {
 #ifdef CPU_HAVE_AVX2_KERNELS
+    if (cpu_get_level() >= CPU_LEVEL_AVX512) return cpu_conv_pack_taps_f32_avx512;
     if (cpu_get_level() >= CPU_LEVEL_AVX2) return cpu_conv_pack_taps_f32_avx2;
 #endif
     return cpu_conv_pack_taps_f32;
+}
+
+typedef void (*add_cols_fn)(const conv_im2col *, float *, int64_t, int64_t, int64_t, int64_t,
+                            int64_t, int64_t, const float *, int64_t);
+
+static add_cols_fn add_cols_for_level(void) {
+#ifdef CPU_HAVE_AVX2_KERNELS
+    if (cpu_get_level() >= CPU_LEVEL_AVX512) return cpu_conv_add_cols_f32_avx512;
+    if (cpu_get_level() >= CPU_LEVEL_AVX2) return cpu_conv_add_cols_f32_avx2;
+#endif
+    return cpu_conv_add_cols_f32;
 }
 
 /* Where a product's B comes from: the im2col of an image, or an ordinary matrix. */
@@ -426,6 +455,19 @@ typedef struct b_source {
 
 static void pack_source(void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float *dst) {
     const b_source *s = ctx;
+    if (s->plain && s->cs == 1 && nc <= 16) { /* one panel of rows: copies, zeros past nc */
+        for (int64_t p = 0; p < kc; p++) {
+            const float *row = s->plain + (p0 + p) * s->rs + j0;
+            float *d = dst + p * 16;
+            if (nc == 16) {
+                memcpy(d, row, 16 * sizeof(float));
+                continue;
+            }
+            memset(d, 0, 16 * sizeof(float));
+            memcpy(d, row, (size_t)nc * sizeof(float));
+        }
+        return;
+    }
     if (s->plain)
         cpu_gemm_f32_pack_b(kc, nc, s->plain + p0 * s->rs + j0 * s->cs, s->rs, s->cs, dst);
     else
@@ -532,42 +574,31 @@ static void packed_forward(int64_t begin, int64_t end, void *arg) {
     }
 }
 
-/* Whether the input gradient can take the gapped form: stride 1 and no padding. dY [Cg_out, oh x
- * ow] is then read as [Cg_out, (oh - 1) w + ow] with rows as wide as the input (zeros past ow),
- * so that each tap's row of W^T dY lands in the input plane as one contiguous run and col2im is
- * one vector add per tap. */
-static bool gapped_path(const born_conv2d_geometry *g, const conv_dims *d) {
-    return !d->pointwise && g->stride[0] == 1 && g->stride[1] == 1 && g->padding[0] == 0 &&
-           g->padding[1] == 0;
+/* Whether the input gradient takes the strip form: no padding and a horizontal stride of 1, so
+ * that the columns of W^T dY add back into the image as runs of consecutive pixels. The product
+ * is then computed a strip of CONV_STRIP output positions at a time into a buffer that stays in
+ * L1, and each strip is added into dX (cpu_conv_add_cols_f32) right away: no im2col-sized matrix
+ * is written and read back. */
+static bool strip_path(const born_conv2d_geometry *g, const conv_dims *d) {
+    return !d->pointwise && g->stride[1] == 1 && g->padding[0] == 0 && g->padding[1] == 0;
 }
 
-/* dst[i] += src[i] for i < n. */
-static void add_run(float *dst, const float *src, int64_t n) {
-#ifdef CPU_HAVE_AVX2_KERNELS
-    if (cpu_get_level() >= CPU_LEVEL_AVX2) {
-        cpu_conv_add_f32_avx2(dst, src, n);
-        return;
-    }
-#endif
-    for (int64_t i = 0; i < n; i++) dst[i] += src[i];
-}
+enum { CONV_STRIP = 16 };
 
 static void packed_backward_input(int64_t begin, int64_t end, void *arg) {
     packed_ctx *c = arg;
     const born_conv2d_geometry *g = c->g;
     const conv_dims *d = &c->d;
     int64_t khw = g->kernel_h * g->kernel_w;
-    bool gapped = gapped_path(g, d);
-    /* gapped: the product's columns are the positions of rows as wide as the input */
-    int64_t ncols = gapped ? (g->out_h - 1) * g->in_w + g->out_w : d->l;
+    bool strips = strip_path(g, d);
+    /* strips: one strip of the product; otherwise col for the chunk's channels, then col2im */
+    int64_t ncols = strips ? CONV_STRIP : d->l;
     float *col = d->pointwise ? NULL : malloc((size_t)(c->split_size * khw * ncols) * sizeof(float));
-    float *wide = gapped ? malloc((size_t)(d->cg_out * ncols) * sizeof(float)) : NULL;
-    if ((!d->pointwise && !col) || (gapped && !wide)) {
-        free(col);
-        free(wide);
+    if (!d->pointwise && !col) {
         atomic_store(&c->failed, 1);
         return;
     }
+    add_cols_fn add_cols = add_cols_for_level();
     size_t per_split = cpu_gemm_f32_packed_a_size(c->split_size * khw, d->cg_out);
     for (int64_t task = begin; task < end; task++) {
         int64_t n = task / c->splits, s = task % c->splits, c0 = s * c->split_size;
@@ -576,48 +607,36 @@ static void packed_backward_input(int64_t begin, int64_t end, void *arg) {
             float *img = c->out + (n * g->in_channels + grp * d->cg_in + c0) * d->hw;
             const float *go = c->grad_out + (n * g->out_channels + grp * d->cg_out) * d->l;
             const float *a = c->apack + grp * c->apack_group + (size_t)s * per_split;
-            b_source src = {.plain = go, .rs = d->l, .cs = 1};
-            if (gapped) { /* dY's rows spread to the input's width, zeros in the gaps */
-                int64_t gap = g->in_w - g->out_w;
-                for (int64_t oc = 0; oc < d->cg_out; oc++)
-                    for (int64_t oy = 0; oy < g->out_h; oy++) {
-                        float *row = wide + oc * ncols + oy * g->in_w;
-                        memcpy(row, go + oc * d->l + oy * g->out_w, (size_t)g->out_w * sizeof(float));
-                        if (oy + 1 < g->out_h) memset(row + g->out_w, 0, (size_t)gap * sizeof(float));
-                    }
-                src.plain = wide;
-                src.rs = ncols;
-            }
             /* W_g^T [K, Cg_out] @ dY_g [Cg_out, L], the rows of this chunk's channels */
-            float *dst = d->pointwise ? img : col;
-            if (!cpu_gemm_f32_packed(chans * khw, ncols, d->cg_out, a, pack_source, &src, 0, dst,
-                                     ncols, 1)) {
-                atomic_store(&c->failed, 1);
-                continue;
-            }
-            if (d->pointwise) continue;
-            if (!gapped) {
+            if (d->pointwise || !strips) {
+                b_source src = {.plain = go, .rs = d->l, .cs = 1};
+                float *dst = d->pointwise ? img : col;
+                if (!cpu_gemm_f32_packed(chans * khw, d->l, d->cg_out, a, pack_source, &src, 0,
+                                         dst, d->l, 1)) {
+                    atomic_store(&c->failed, 1);
+                    continue;
+                }
+                if (d->pointwise) continue;
                 memset(img, 0, (size_t)(chans * d->hw) * sizeof(float));
                 col2im_float(col, img, g, chans);
                 continue;
             }
-            /* col2im as one run per tap, in col2im's order (the gaps add zeros); each channel's
-             * first tap covers [0, ncols) of its plane, so it is copied rather than added */
-            for (int64_t t = 0; t < chans * khw; t++) {
-                int64_t ch = t / khw, i = t % khw / g->kernel_w, j = t % g->kernel_w;
-                float *plane = img + ch * d->hw;
-                if (t % khw == 0) {
-                    memcpy(plane, col + t * ncols, (size_t)ncols * sizeof(float));
-                    memset(plane + ncols, 0, (size_t)(d->hw - ncols) * sizeof(float));
-                    continue;
+            /* strip by strip; the image's taps are those of its chunk of channels */
+            conv_im2col m = im2col_of(&c->t, img, g);
+            memset(img, 0, (size_t)(chans * d->hw) * sizeof(float));
+            for (int64_t l0 = 0; l0 < d->l; l0 += CONV_STRIP) {
+                int64_t nl = d->l - l0 < CONV_STRIP ? d->l - l0 : CONV_STRIP;
+                b_source src = {.plain = go + l0, .rs = d->l, .cs = 1};
+                if (!cpu_gemm_f32_packed(chans * khw, nl, d->cg_out, a, pack_source, &src, 0, col,
+                                         CONV_STRIP, 1)) {
+                    atomic_store(&c->failed, 1);
+                    break;
                 }
-                add_run(plane + i * g->dilation[0] * g->in_w + j * g->dilation[1], col + t * ncols,
-                        ncols);
+                add_cols(&m, img, chans * d->hw, 0, chans * khw, khw, l0, nl, col, CONV_STRIP);
             }
         }
     }
     free(col);
-    free(wide);
 }
 
 /* The weight gradient, transposed: dW_g^T [K, Cg_out] += col [K, L] @ dY_g^T [L, Cg_out], col

@@ -7,7 +7,8 @@
  * with tap_off = c h w + di w + dj, tap_y = di, tap_x = dj (di = i dilation - padding, dj
  * likewise), pos_off = ys w + xs, pos_y = ys, pos_x = xs (ys = oy stride, xs = ox stride). The
  * forward product reads col as its B (taps along k, positions along n); the weight gradient reads
- * it as its A (taps along m, positions along k). */
+ * it as its A (taps along m, positions along k); the input gradient adds a product's columns back
+ * into the image (col2im, the adjoint). */
 #ifndef BORN_CPU_CONV_PACK_H
 #define BORN_CPU_CONV_PACK_H
 
@@ -34,13 +35,33 @@ void cpu_conv_pack_cols_f32(const conv_im2col *m, int64_t t0, int64_t kc, int64_
 void cpu_conv_pack_taps_f32(const conv_im2col *m, int64_t t0, int64_t nt, int64_t l0, int64_t kc,
                             float *dst);
 
+/* col2im of a strip of columns [l0, l0 + nl), nl <= 16, of col rows (taps) [t0, t0 + nt), which
+ * are whole channels of khw taps: img[tap_off[t] + pos_off[l]] += src[(t - t0) src_rs + l - l0]
+ * where valid. Each pixel gets its channel's taps in order, the same order at every level; img
+ * has m's layout (m->img is not written) and the function touches only img[0, img_size). */
+void cpu_conv_add_cols_f32(const conv_im2col *m, float *img, int64_t img_size, int64_t t0,
+                           int64_t nt, int64_t khw, int64_t l0, int64_t nl, const float *src,
+                           int64_t src_rs);
+
 #if defined(__x86_64__)
+/* The same three at CPU_LEVEL_AVX512 (16-lane runs of pixels, masked loads and stores). */
+void cpu_conv_pack_cols_f32_avx512(const conv_im2col *m, int64_t t0, int64_t kc, int64_t l0,
+                                   int64_t nl, float *dst);
+void cpu_conv_pack_taps_f32_avx512(const conv_im2col *m, int64_t t0, int64_t nt, int64_t l0,
+                                   int64_t kc, float *dst);
+void cpu_conv_add_cols_f32_avx512(const conv_im2col *m, float *img, int64_t img_size, int64_t t0,
+                                  int64_t nt, int64_t khw, int64_t l0, int64_t nl,
+                                  const float *src, int64_t src_rs);
+
 /* dst[i] += src[i] for i < n. */
 void cpu_conv_add_f32_avx2(float *dst, const float *src, int64_t n);
 void cpu_conv_pack_cols_f32_avx2(const conv_im2col *m, int64_t t0, int64_t kc, int64_t l0,
                                  int64_t nl, float *dst);
 void cpu_conv_pack_taps_f32_avx2(const conv_im2col *m, int64_t t0, int64_t nt, int64_t l0,
                                  int64_t kc, float *dst);
+void cpu_conv_add_cols_f32_avx2(const conv_im2col *m, float *img, int64_t img_size, int64_t t0,
+                                int64_t nt, int64_t khw, int64_t l0, int64_t nl, const float *src,
+                                int64_t src_rs);
 
 /* Direct convolution for geometries with few taps (taps <= CONV_DIRECT_TAPS), no padding and a
  * horizontal stride of 1, where a GEMM's depth would be too small to pay for its tiles.

@@ -1,0 +1,227 @@
+/* AVX-512 packing of a convolution's im2col matrix straight from the image, and its adjoint for
+ * the input gradient (conv_pack.h). Only geometries without padding and with a horizontal stride
+ * of 1 come here (the others go to the AVX2 versions): sixteen consecutive output positions then
+ * read a few runs of consecutive pixels, one per output row they touch (two or three for an
+ * 11-wide output), and each run is one masked load (or store) of 16 lanes that merges into the
+ * vector without an OR. Only values move, so the results are those of the other levels. */
+#include <immintrin.h>
+#include <stdbool.h>
+
+#include "backend/cpu/conv_pack.h"
+
+/* The positions [l, l + n) (n <= 16) as runs: lane i of run r reads base + shift[r] + i, for the
+ * lanes in mask[r]; no run covers the lanes past n. */
+typedef struct runs16 {
+    int n;
+    int32_t shift[16];
+    __mmask16 mask[16];
+} runs16;
+
+static inline void runs16_make(const conv_im2col *m, int64_t l, int64_t n, runs16 *r) {
+    const int32_t *off = m->pos_off + l;
+    r->n = 0;
+    for (int64_t i = 0; i < n;) {
+        int64_t e = i + 1;
+        while (e < n && off[e] == off[e - 1] + 1) e++;
+        r->shift[r->n] = off[i] - (int32_t)i;
+        r->mask[r->n] = (__mmask16)(((1u << e) - 1) & ~((1u << i) - 1));
+        r->n++;
+        i = e;
+    }
+}
+
+/* The 16 lanes of one tap row (zero in the lanes no run covers). */
+static inline __m512 runs16_load(const float *base, const runs16 *r) {
+    __m512 v = _mm512_setzero_ps();
+    for (int k = 0; k < r->n; k++) v = _mm512_mask_loadu_ps(v, r->mask[k], base + r->shift[k]);
+    return v;
+}
+
+void cpu_conv_pack_cols_f32_avx512(const conv_im2col *m, int64_t t0, int64_t kc, int64_t l0,
+                                   int64_t nl, float *dst) {
+    if (!m->inside || !m->unit_stride) {
+        cpu_conv_pack_cols_f32_avx2(m, t0, kc, l0, nl, dst);
+        return;
+    }
+    for (int64_t q = 0; q * 16 < nl; q++) {
+        runs16 r;
+        runs16_make(m, l0 + q * 16, nl - q * 16 < 16 ? nl - q * 16 : 16, &r);
+        float *d = dst + q * 16 * kc;
+        const int32_t *tap = m->tap_off + t0;
+        if (r.n == 1 && r.mask[0] == 0xffff) { /* one run over all the lanes: plain loads */
+            const float *base = m->img + r.shift[0];
+            for (int64_t t = 0; t < kc; t++) _mm512_storeu_ps(d + t * 16, _mm512_loadu_ps(base + tap[t]));
+            continue;
+        }
+        for (int64_t t = 0; t < kc; t++) _mm512_storeu_ps(d + t * 16, runs16_load(m->img + tap[t], &r));
+    }
+}
+
+/* The 6 x 16 block v[0..5] (tap i, positions p) written as 16 steps of 6 taps, out[6 p + i] =
+ * v[i][p]: pairs of taps interleaved into 64-bit elements, then the three pair streams
+ * interleaved into place, two permutes per output vector. */
+static inline void transpose6x16_store(const __m512 v[6], float *out, int64_t count) {
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    /* pairs of taps of positions 0-7 (h = 0) and 8-15 (h = 1), one pair per 64-bit element */
+    __m512d a[2], b[2], c[2];
+    a[0] = _mm512_castps_pd(_mm512_permutex2var_ps(v[0], lo, v[1]));
+    a[1] = _mm512_castps_pd(_mm512_permutex2var_ps(v[0], hi, v[1]));
+    b[0] = _mm512_castps_pd(_mm512_permutex2var_ps(v[2], lo, v[3]));
+    b[1] = _mm512_castps_pd(_mm512_permutex2var_ps(v[2], hi, v[3]));
+    c[0] = _mm512_castps_pd(_mm512_permutex2var_ps(v[4], lo, v[5]));
+    c[1] = _mm512_castps_pd(_mm512_permutex2var_ps(v[4], hi, v[5]));
+    /* output vector s of each half holds pairs 8 s .. 8 s + 7 of the stream a0 b0 c0 a1 b1 c1 ...:
+     * the a and b pairs from one two-source permute (b's index + 8), then c's pairs masked in */
+    const __m512i ab[3] = {_mm512_setr_epi64(0, 8, 0, 1, 9, 0, 2, 10),
+                           _mm512_setr_epi64(0, 3, 11, 0, 4, 12, 0, 5),
+                           _mm512_setr_epi64(13, 0, 6, 14, 0, 7, 15, 0)};
+    const __m512i cx[3] = {_mm512_setr_epi64(0, 0, 0, 0, 0, 1, 0, 0),
+                           _mm512_setr_epi64(2, 0, 0, 3, 0, 0, 4, 0),
+                           _mm512_setr_epi64(0, 5, 0, 0, 6, 0, 0, 7)};
+    const __mmask8 cm[3] = {0x24, 0x49, 0x92};
+    int64_t left = count * 6; /* floats to write: a short last group must not run into the next panel */
+    for (int h = 0; h < 2; h++)
+        for (int s = 0; s < 3; s++, out += 16, left -= 16) {
+            if (left <= 0) return;
+            __m512d t = _mm512_permutex2var_pd(a[h], ab[s], b[h]);
+            __m512 o = _mm512_castpd_ps(_mm512_mask_permutexvar_pd(t, cm[s], cx[s], c[h]));
+            if (left >= 16)
+                _mm512_storeu_ps(out, o);
+            else
+                _mm512_mask_storeu_ps(out, (__mmask16)((1u << left) - 1), o);
+        }
+}
+
+void cpu_conv_pack_taps_f32_avx512(const conv_im2col *m, int64_t t0, int64_t nt, int64_t l0,
+                                   int64_t kc, float *dst) {
+    if (!m->inside || !m->unit_stride) {
+        cpu_conv_pack_taps_f32_avx2(m, t0, nt, l0, kc, dst);
+        return;
+    }
+    /* the runs of each group of 16 positions, shared by all the panels */
+    enum { GROUPS = 16 };
+    runs16 runs[GROUPS];
+    for (int64_t p0 = 0; p0 < kc; p0 += GROUPS * 16) {
+        int64_t span = kc - p0 < GROUPS * 16 ? kc - p0 : GROUPS * 16;
+        for (int64_t q = 0; q * 16 < span; q++)
+            runs16_make(m, l0 + p0 + q * 16, span - q * 16 < 16 ? span - q * 16 : 16, &runs[q]);
+        for (int64_t pq = 0; pq * 6 < nt; pq++) {
+            int64_t rows = nt - pq * 6 < 6 ? nt - pq * 6 : 6;
+            const float *base[6];
+            for (int64_t i = 0; i < rows; i++) base[i] = m->img + m->tap_off[t0 + pq * 6 + i];
+            float *d = dst + pq * 6 * kc;
+            for (int64_t q = 0; q * 16 < span; q++) {
+                int64_t p = p0 + q * 16, n = span - q * 16 < 16 ? span - q * 16 : 16;
+                __m512 v[6];
+                for (int i = 0; i < 6; i++)
+                    v[i] = i < rows ? runs16_load(base[i], &runs[q]) : _mm512_setzero_ps();
+                transpose6x16_store(v, d + p * 6, n);
+            }
+        }
+    }
+}
+
+/* The runs path of cpu_conv_add_cols_f32_avx512: one masked load, add and store per run. */
+static void add_cols_runs(const conv_im2col *m, float *img, int64_t t0, int64_t nt, int64_t khw,
+                          int64_t l0, int64_t nl, const float *src, int64_t src_rs) {
+    __mmask16 live = (__mmask16)((1u << nl) - 1);
+    runs16 r;
+    runs16_make(m, l0, nl, &r);
+    for (int64_t j = 0; j < khw; j++)
+        for (int64_t t = j; t < nt; t += khw) {
+            __m512 s = _mm512_maskz_loadu_ps(live, src + t * src_rs), v[16];
+            float *base = img + m->tap_off[t0 + t];
+            for (int k = 0; k < r.n; k++)
+                v[k] = _mm512_add_ps(_mm512_maskz_loadu_ps(r.mask[k], base + r.shift[k]), s);
+            for (int k = 0; k < r.n; k++) _mm512_mask_storeu_ps(base + r.shift[k], r.mask[k], v[k]);
+        }
+}
+
+enum { WIN_VECS = 4, WIN_TABLE = 64 };
+
+static inline int popcount64(uint64_t x) {
+    x = x - ((x >> 1) & 0x5555555555555555u);
+    x = (x & 0x3333333333333333u) + ((x >> 2) & 0x3333333333333333u);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fu;
+    return (int)((x * 0x0101010101010101u) >> 56);
+}
+
+/* Each channel's window of nw vectors (a constant in each copy, so that the sums stay in
+ * registers): loaded once, the channel's khw taps added in order, stored once. Lanes that a tap
+ * does not reach add +0 (index 16 and up: the zero vector), which leaves every value as it was:
+ * dX starts from +0, so no pixel is ever -0. */
+static inline void add_windows(int nw, const int32_t *tap, int64_t nt, int64_t khw, float *img,
+                               int64_t img_size, int32_t off0, __mmask16 live, const float *src,
+                               int64_t src_rs, const int32_t (*idx)[16], const bool *hit) {
+    const __m512 zero = _mm512_setzero_ps();
+    for (int64_t t = 0; t < nt; t += khw) {
+        float *w = img + tap[t] + off0;
+        int64_t room = img + img_size - w; /* pixels of img from w on */
+        __mmask16 keep[WIN_VECS];
+        __m512 acc[WIN_VECS];
+        for (int k = 0; k < nw; k++) {
+            int64_t n = room - 16 * k;
+            keep[k] = n >= 16 ? (__mmask16)0xffff : n > 0 ? (__mmask16)((1u << n) - 1) : 0;
+            acc[k] = _mm512_maskz_loadu_ps(keep[k], w + 16 * k);
+        }
+        for (int64_t j = 0; j < khw; j++) {
+            __m512 v = _mm512_maskz_loadu_ps(live, src + (t + j) * src_rs);
+            for (int k = 0; k < nw; k++)
+                if (hit[j * nw + k])
+                    acc[k] = _mm512_add_ps(
+                        acc[k], _mm512_permutex2var_ps(v, _mm512_load_si512(idx[j * nw + k]), zero));
+        }
+        for (int k = 0; k < nw; k++) _mm512_mask_storeu_ps(w + 16 * k, keep[k], acc[k]);
+    }
+}
+
+void cpu_conv_add_cols_f32_avx512(const conv_im2col *m, float *img, int64_t img_size, int64_t t0,
+                                  int64_t nt, int64_t khw, int64_t l0, int64_t nl,
+                                  const float *src, int64_t src_rs) {
+    if (!m->inside || !m->unit_stride) {
+        cpu_conv_add_cols_f32(m, img, img_size, t0, nt, khw, l0, nl, src, src_rs);
+        return;
+    }
+    /* A load waits for an older store whose 64 bytes it overlaps until that store is done (long
+     * for a masked store), and the taps of a channel overlap: so each channel's pixels under the
+     * strip (a window of up to WIN_VECS vectors from its first tap's first pixel) are loaded
+     * into registers once, get the channel's taps in order, each tap's 16 values permuted into
+     * the window's lanes and added under a mask, and are stored once. */
+    const int32_t *off = m->pos_off + l0, *tap = m->tap_off + t0;
+    int64_t foot = 0; /* the window's extent: the farthest tap of a channel, plus the strip */
+    for (int64_t j = 0; j < khw; j++)
+        if (tap[j] - tap[0] > foot) foot = tap[j] - tap[0];
+    foot += off[nl - 1] - off[0] + 1;
+    int64_t nwin = (foot + 15) / 16;
+    if (nwin > WIN_VECS || khw * nwin > WIN_TABLE || nt % khw) {
+        add_cols_runs(m, img, t0, nt, khw, l0, nl, src, src_rs);
+        return;
+    }
+    /* lane e of window vector k gets lane idx[j nwin + k][e] of tap j's values where the mask
+     * says: the strip's slots in the window (bits of used), shifted by the tap's place in the
+     * channel; the values come in lane order, so each vector's are consecutive lanes expanded */
+    _Alignas(64) int32_t idx[WIN_TABLE][16];
+    bool hit[WIN_TABLE];
+    uint64_t used = 0;
+    for (int64_t i = 0; i < nl; i++) used |= (uint64_t)1 << (off[i] - off[0]);
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i none = _mm512_set1_epi32(16);
+    for (int64_t j = 0; j < khw; j++) {
+        uint64_t at = used << (tap[j] - tap[0]); /* foot <= 64: no bit is lost */
+        for (int64_t k = 0; k < nwin; k++) {
+            __mmask16 mk = (__mmask16)(at >> (16 * k));
+            int before = popcount64(at & (((uint64_t)1 << (16 * k)) - 1));
+            hit[j * nwin + k] = mk != 0;
+            _mm512_store_si512(idx[j * nwin + k],
+                               _mm512_mask_expand_epi32(none, mk, _mm512_add_epi32(iota, _mm512_set1_epi32(before))));
+        }
+    }
+    const __mmask16 live = (__mmask16)((1u << nl) - 1);
+    switch (nwin) {
+    case 1: add_windows(1, tap, nt, khw, img, img_size, off[0], live, src, src_rs, idx, hit); break;
+    case 2: add_windows(2, tap, nt, khw, img, img_size, off[0], live, src, src_rs, idx, hit); break;
+    case 3: add_windows(3, tap, nt, khw, img, img_size, off[0], live, src, src_rs, idx, hit); break;
+    default: add_windows(4, tap, nt, khw, img, img_size, off[0], live, src, src_rs, idx, hit); break;
+    }
+}
