@@ -639,6 +639,26 @@ static void packed_backward_input(int64_t begin, int64_t end, void *arg) {
     free(col);
 }
 
+/* The weight gradient's A: a tile of taps packed from the image (cpu_gemm_pack_a_fn). */
+typedef struct taps_source {
+    conv_im2col m;
+    pack_cols_fn pack;
+    int64_t t0; /* the product's row 0 is this tap */
+} taps_source;
+
+static void pack_tap_tile(void *ctx, int64_t i0, int64_t mr, int64_t p0, int64_t kc, float *dst) {
+    const taps_source *s = ctx;
+    s->pack(&s->m, s->t0 + i0, mr, p0, kc, dst);
+}
+
+#ifdef CPU_HAVE_AVX2_KERNELS
+/* The same tile as plain rows, for cpu_gemm_f32_packed_rows (no transposing). */
+static void pack_tap_rows(void *ctx, int64_t i0, int64_t mr, int64_t p0, int64_t kc, float *dst) {
+    const taps_source *s = ctx;
+    cpu_conv_pack_tap_rows_f32_avx512(&s->m, s->t0 + i0, mr, p0, kc, dst, cpu_gemm_f32_rows_stride());
+}
+#endif
+
 /* The weight gradient, transposed: dW_g^T [K, Cg_out] += col [K, L] @ dY_g^T [L, Cg_out], col
  * packed as A straight from the image; the same products in the same order as dY_g @ col^T. */
 static void packed_backward_weight(int64_t begin, int64_t end, void *arg) {
@@ -646,37 +666,45 @@ static void packed_backward_weight(int64_t begin, int64_t end, void *arg) {
     const born_conv2d_geometry *g = c->g;
     const conv_dims *d = &c->d;
     size_t wcount = (size_t)(g->out_channels * d->k);
-    int64_t kc_blk = cpu_gemm_f32_kc(d->l);
-    float *apack = malloc(cpu_gemm_f32_packed_a_size(c->split_size, d->l) * sizeof(float));
-    if (!apack) {
+    /* pointwise: the image's rows packed whole; otherwise the taps tile by tile */
+    float *apack = d->pointwise ? malloc(cpu_gemm_f32_packed_a_size(c->split_size, d->l) * sizeof(float)) : NULL;
+    if (d->pointwise && !apack) {
         atomic_store(&c->failed, 1);
         return;
     }
-    pack_cols_fn pack_taps = pack_taps_for_level();
+    taps_source ts = {.pack = pack_taps_for_level()};
+    bool rows = cpu_gemm_f32_rows_ok(); /* AVX-512: the taps as rows, read in place by the tile */
+    (void)rows;
     for (int64_t task = begin; task < end; task++) {
         int64_t chunk = task / c->splits, t0 = task % c->splits * c->split_size;
         int64_t taps = d->k - t0 < c->split_size ? d->k - t0 : c->split_size;
-        int64_t rows = (taps + 5) / 6 * 6;
         float *dst = c->partials + (size_t)chunk * wcount;
         int64_t n0 = chunk * c->grain, n1 = n0 + c->grain < g->batch ? n0 + c->grain : g->batch;
         for (int64_t n = n0; n < n1; n++)
             for (int64_t grp = 0; grp < g->groups; grp++) {
                 const float *img = c->in + (n * g->in_channels + grp * d->cg_in) * d->hw;
                 const float *go = c->grad_out + (n * g->out_channels + grp * d->cg_out) * d->l;
-                if (d->pointwise) {
-                    cpu_gemm_f32_pack_a(taps, d->l, img + t0 * d->hw, d->hw, 1, apack);
-                } else {
-                    conv_im2col m = im2col_of(&c->t, img, g);
-                    for (int64_t pc = 0; pc < d->l; pc += kc_blk) {
-                        int64_t kc = d->l - pc < kc_blk ? d->l - pc : kc_blk;
-                        pack_taps(&m, t0, taps, pc, kc, apack + rows * pc);
-                    }
-                }
                 b_source src = {.plain = go, .rs = 1, .cs = d->l};
                 float *w = dst + (grp * d->k + t0) * d->cg_out;
-                if (!cpu_gemm_f32_packed(taps, d->cg_out, d->l, apack, pack_source, &src,
-                                         n == n0 ? 0.0f : 1.0f, w, d->cg_out, 1))
-                    atomic_store(&c->failed, 1);
+                float beta = n == n0 ? 0.0f : 1.0f;
+                bool ok;
+                if (d->pointwise) {
+                    cpu_gemm_f32_pack_a(taps, d->l, img + t0 * d->hw, d->hw, 1, apack);
+                    ok = cpu_gemm_f32_packed(taps, d->cg_out, d->l, apack, pack_source, &src, beta,
+                                             w, d->cg_out, 1);
+                } else { /* the taps packed tile by tile as the product needs them */
+                    ts.m = im2col_of(&c->t, img, g);
+                    ts.t0 = t0;
+#ifdef CPU_HAVE_AVX2_KERNELS
+                    if (rows)
+                        ok = cpu_gemm_f32_packed_rows(taps, d->cg_out, d->l, pack_tap_rows, &ts,
+                                                      pack_source, &src, beta, w, d->cg_out, 1);
+                    else
+#endif
+                        ok = cpu_gemm_f32_packed_tiles(taps, d->cg_out, d->l, pack_tap_tile, &ts,
+                                                       pack_source, &src, beta, w, d->cg_out, 1);
+                }
+                if (!ok) atomic_store(&c->failed, 1);
             }
     }
     free(apack);

@@ -37,24 +37,59 @@ static inline __m512 runs16_load(const float *base, const runs16 *r) {
     return v;
 }
 
+/* Columns [l0, l0 + nl) of col rows [t0, t0 + kc) by groups of 16: group q of tap t to dst + q
+ * q_stride + t t_stride (zero past nl). */
+static void pack_groups(const conv_im2col *m, int64_t t0, int64_t kc, int64_t l0, int64_t nl,
+                        float *dst, int64_t q_stride, int64_t t_stride) {
+    const int32_t *tap = m->tap_off + t0;
+    /* the last pixel this call reads: every tap's window of 32 pixels that ends before it can be
+     * loaded whole (tap offsets only grow with t) */
+    const int64_t last = (int64_t)tap[kc - 1] + m->pos_off[l0 + nl - 1];
+    for (int64_t q = 0; q * 16 < nl; q++) {
+        int64_t count = nl - q * 16 < 16 ? nl - q * 16 : 16;
+        const int32_t *off = m->pos_off + l0 + q * 16;
+        float *d = dst + q * q_stride;
+        int64_t span = off[count - 1] - off[0] + 1, t = 0;
+        if (span <= 32) { /* two whole loads and one permute per tap */
+            _Alignas(64) int32_t ix[16] = {0};
+            for (int64_t i = 0; i < count; i++) ix[i] = off[i] - off[0];
+            const __m512i idx = _mm512_load_si512(ix);
+            const __mmask16 live = (__mmask16)((1u << count) - 1);
+            const float *base = m->img + off[0];
+            for (; t < kc && tap[t] + off[0] + 31 <= last; t++) {
+                const float *b = base + tap[t];
+                _mm512_storeu_ps(d + t * t_stride,
+                                 _mm512_maskz_permutex2var_ps(live, _mm512_loadu_ps(b), idx,
+                                                              _mm512_loadu_ps(b + 16)));
+            }
+        }
+        if (t == kc) continue;
+        runs16 r; /* the rest by runs */
+        runs16_make(m, l0 + q * 16, count, &r);
+        for (; t < kc; t++) _mm512_storeu_ps(d + t * t_stride, runs16_load(m->img + tap[t], &r));
+    }
+}
+
 void cpu_conv_pack_cols_f32_avx512(const conv_im2col *m, int64_t t0, int64_t kc, int64_t l0,
                                    int64_t nl, float *dst) {
     if (!m->inside || !m->unit_stride) {
         cpu_conv_pack_cols_f32_avx2(m, t0, kc, l0, nl, dst);
         return;
     }
-    for (int64_t q = 0; q * 16 < nl; q++) {
-        runs16 r;
-        runs16_make(m, l0 + q * 16, nl - q * 16 < 16 ? nl - q * 16 : 16, &r);
-        float *d = dst + q * 16 * kc;
-        const int32_t *tap = m->tap_off + t0;
-        if (r.n == 1 && r.mask[0] == 0xffff) { /* one run over all the lanes: plain loads */
-            const float *base = m->img + r.shift[0];
-            for (int64_t t = 0; t < kc; t++) _mm512_storeu_ps(d + t * 16, _mm512_loadu_ps(base + tap[t]));
-            continue;
-        }
-        for (int64_t t = 0; t < kc; t++) _mm512_storeu_ps(d + t * 16, runs16_load(m->img + tap[t], &r));
+    pack_groups(m, t0, kc, l0, nl, dst, 16 * kc, 16);
+}
+
+void cpu_conv_pack_tap_rows_f32_avx512(const conv_im2col *m, int64_t t0, int64_t nt, int64_t l0,
+                                       int64_t kc, float *dst, int64_t stride) {
+    int64_t rows = (nt + 5) / 6 * 6;
+    if (m->inside && m->unit_stride) {
+        pack_groups(m, t0, nt, l0, kc, dst, 16, stride);
+    } else {
+        for (int64_t t = 0; t < nt; t++) /* one tap's row is one 1-row panel of cols */
+            cpu_conv_pack_cols_f32(m, t0 + t, 1, l0, kc, dst + t * stride);
     }
+    for (int64_t t = nt; t < rows; t++)
+        for (int64_t p = 0; p < kc; p += 16) _mm512_storeu_ps(dst + t * stride + p, _mm512_setzero_ps());
 }
 
 /* The 6 x 16 block v[0..5] (tap i, positions p) written as 16 steps of 6 taps, out[6 p + i] =

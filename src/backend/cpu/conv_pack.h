@@ -49,6 +49,11 @@ void cpu_conv_pack_cols_f32_avx512(const conv_im2col *m, int64_t t0, int64_t kc,
                                    int64_t nl, float *dst);
 void cpu_conv_pack_taps_f32_avx512(const conv_im2col *m, int64_t t0, int64_t nt, int64_t l0,
                                    int64_t kc, float *dst);
+/* Col rows (taps) [t0, t0 + nt) over positions [l0, l0 + kc) as plain rows, row t at dst + t
+ * stride (stride >= kc rounded up to 16, zeros past kc), and the rows from nt up to the next
+ * multiple of 6 zero: the A tiles of cpu_gemm_f32_packed_rows. */
+void cpu_conv_pack_tap_rows_f32_avx512(const conv_im2col *m, int64_t t0, int64_t nt, int64_t l0,
+                                       int64_t kc, float *dst, int64_t stride);
 void cpu_conv_add_cols_f32_avx512(const conv_im2col *m, float *img, int64_t img_size, int64_t t0,
                                   int64_t nt, int64_t khw, int64_t l0, int64_t nl,
                                   const float *src, int64_t src_rs);
