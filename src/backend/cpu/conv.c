@@ -427,21 +427,9 @@ static pack_cols_fn pack_cols_for_level(void) {
 
 static pack_cols_fn pack_taps_for_level(void) {
 #ifdef CPU_HAVE_AVX2_KERNELS
-    if (cpu_get_level() >= CPU_LEVEL_AVX512) return cpu_conv_pack_taps_f32_avx512;
     if (cpu_get_level() >= CPU_LEVEL_AVX2) return cpu_conv_pack_taps_f32_avx2;
 #endif
     return cpu_conv_pack_taps_f32;
-}
-
-typedef void (*add_cols_fn)(const conv_im2col *, float *, int64_t, int64_t, int64_t, int64_t,
-                            int64_t, int64_t, const float *, int64_t);
-
-static add_cols_fn add_cols_for_level(void) {
-#ifdef CPU_HAVE_AVX2_KERNELS
-    if (cpu_get_level() >= CPU_LEVEL_AVX512) return cpu_conv_add_cols_f32_avx512;
-    if (cpu_get_level() >= CPU_LEVEL_AVX2) return cpu_conv_add_cols_f32_avx2;
-#endif
-    return cpu_conv_add_cols_f32;
 }
 
 /* Where a product's B comes from: the im2col of an image, or an ordinary matrix. */
@@ -574,31 +562,86 @@ static void packed_forward(int64_t begin, int64_t end, void *arg) {
     }
 }
 
-/* Whether the input gradient takes the strip form: no padding and a horizontal stride of 1, so
- * that the columns of W^T dY add back into the image as runs of consecutive pixels. The product
- * is then computed a strip of CONV_STRIP output positions at a time into a buffer that stays in
- * L1, and each strip is added into dX (cpu_conv_add_cols_f32) right away: no im2col-sized matrix
- * is written and read back. */
+/* Whether the input gradient takes the strip form (AVX-512): no padding and a horizontal stride
+ * of 1, so that the columns of W^T dY add back into the image as runs of pixels. The product is
+ * then computed a strip of CONV_STRIP output positions at a time into a buffer that stays in L1,
+ * and each strip is added into dX at once (cpu_conv_add_cols_f32_avx512, which keeps each
+ * channel's pixels under the strip in registers while its taps are added): no im2col-sized
+ * matrix is written and read back, and the product has no gaps. */
 static bool strip_path(const born_conv2d_geometry *g, const conv_dims *d) {
-    return !d->pointwise && g->stride[1] == 1 && g->padding[0] == 0 && g->padding[1] == 0;
+#ifdef CPU_HAVE_AVX2_KERNELS
+    return !d->pointwise && g->stride[1] == 1 && g->padding[0] == 0 && g->padding[1] == 0 &&
+           cpu_get_level() >= CPU_LEVEL_AVX512;
+#else
+    (void)g;
+    (void)d;
+    return false;
+#endif
 }
 
 enum { CONV_STRIP = 16 };
+
+/* Otherwise, whether it can take the gapped form: stride 1 and no padding. dY [Cg_out, oh x ow]
+ * is then read as [Cg_out, (oh - 1) w + ow] with rows as wide as the input (zeros past ow), so
+ * that each tap's row of W^T dY lands in the input plane as one contiguous run and col2im is one
+ * vector add per tap. Both forms add each pixel's terms in its channel's tap order, as col2im
+ * does, so all three give the same bits. */
+static bool gapped_path(const born_conv2d_geometry *g, const conv_dims *d) {
+    return !d->pointwise && g->stride[0] == 1 && g->stride[1] == 1 && g->padding[0] == 0 &&
+           g->padding[1] == 0;
+}
+
+/* dst[i] += src[i] for i < n. */
+static void add_run(float *dst, const float *src, int64_t n) {
+#ifdef CPU_HAVE_AVX2_KERNELS
+    if (cpu_get_level() >= CPU_LEVEL_AVX2) {
+        cpu_conv_add_f32_avx2(dst, src, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+/* One image's chunk of channels by strips (strip_path): img [chans, H, W] = col2im(W^T dY). */
+static bool backward_input_strips(const packed_ctx *c, const float *a, const float *go, float *img,
+                                  int64_t chans, float *col) {
+    const born_conv2d_geometry *g = c->g;
+    const conv_dims *d = &c->d;
+    int64_t khw = g->kernel_h * g->kernel_w;
+    conv_im2col m = im2col_of(&c->t, img, g); /* the chunk's taps, from its first channel */
+    memset(img, 0, (size_t)(chans * d->hw) * sizeof(float));
+    for (int64_t l0 = 0; l0 < d->l; l0 += CONV_STRIP) {
+        int64_t nl = d->l - l0 < CONV_STRIP ? d->l - l0 : CONV_STRIP;
+        b_source src = {.plain = go + l0, .rs = d->l, .cs = 1};
+        if (!cpu_gemm_f32_packed(chans * khw, nl, d->cg_out, a, pack_source, &src, 0, col,
+                                 CONV_STRIP, 1))
+            return false;
+#ifdef CPU_HAVE_AVX2_KERNELS
+        cpu_conv_add_cols_f32_avx512(&m, img, chans * d->hw, 0, chans * khw, khw, l0, nl, col,
+                                     CONV_STRIP);
+#else
+        cpu_conv_add_cols_f32(&m, img, chans * d->hw, 0, chans * khw, khw, l0, nl, col, CONV_STRIP);
+#endif
+    }
+    return true;
+}
 
 static void packed_backward_input(int64_t begin, int64_t end, void *arg) {
     packed_ctx *c = arg;
     const born_conv2d_geometry *g = c->g;
     const conv_dims *d = &c->d;
     int64_t khw = g->kernel_h * g->kernel_w;
-    bool strips = strip_path(g, d);
-    /* strips: one strip of the product; otherwise col for the chunk's channels, then col2im */
-    int64_t ncols = strips ? CONV_STRIP : d->l;
+    bool strips = strip_path(g, d), gapped = !strips && gapped_path(g, d);
+    /* the product's columns: a strip, the positions of rows as wide as the input, or L */
+    int64_t ncols = strips ? CONV_STRIP : gapped ? (g->out_h - 1) * g->in_w + g->out_w : d->l;
     float *col = d->pointwise ? NULL : malloc((size_t)(c->split_size * khw * ncols) * sizeof(float));
-    if (!d->pointwise && !col) {
+    float *wide = gapped ? malloc((size_t)(d->cg_out * ncols) * sizeof(float)) : NULL;
+    if ((!d->pointwise && !col) || (gapped && !wide)) {
+        free(col);
+        free(wide);
         atomic_store(&c->failed, 1);
         return;
     }
-    add_cols_fn add_cols = add_cols_for_level();
     size_t per_split = cpu_gemm_f32_packed_a_size(c->split_size * khw, d->cg_out);
     for (int64_t task = begin; task < end; task++) {
         int64_t n = task / c->splits, s = task % c->splits, c0 = s * c->split_size;
@@ -607,57 +650,69 @@ static void packed_backward_input(int64_t begin, int64_t end, void *arg) {
             float *img = c->out + (n * g->in_channels + grp * d->cg_in + c0) * d->hw;
             const float *go = c->grad_out + (n * g->out_channels + grp * d->cg_out) * d->l;
             const float *a = c->apack + grp * c->apack_group + (size_t)s * per_split;
+            if (strips) {
+                if (!backward_input_strips(c, a, go, img, chans, col)) atomic_store(&c->failed, 1);
+                continue;
+            }
+            b_source src = {.plain = go, .rs = d->l, .cs = 1};
+            if (gapped) { /* dY's rows spread to the input's width, zeros in the gaps */
+                int64_t gap = g->in_w - g->out_w;
+                for (int64_t oc = 0; oc < d->cg_out; oc++)
+                    for (int64_t oy = 0; oy < g->out_h; oy++) {
+                        float *row = wide + oc * ncols + oy * g->in_w;
+                        memcpy(row, go + oc * d->l + oy * g->out_w, (size_t)g->out_w * sizeof(float));
+                        if (oy + 1 < g->out_h) memset(row + g->out_w, 0, (size_t)gap * sizeof(float));
+                    }
+                src.plain = wide;
+                src.rs = ncols;
+            }
             /* W_g^T [K, Cg_out] @ dY_g [Cg_out, L], the rows of this chunk's channels */
-            if (d->pointwise || !strips) {
-                b_source src = {.plain = go, .rs = d->l, .cs = 1};
-                float *dst = d->pointwise ? img : col;
-                if (!cpu_gemm_f32_packed(chans * khw, d->l, d->cg_out, a, pack_source, &src, 0,
-                                         dst, d->l, 1)) {
-                    atomic_store(&c->failed, 1);
-                    continue;
-                }
-                if (d->pointwise) continue;
+            float *dst = d->pointwise ? img : col;
+            if (!cpu_gemm_f32_packed(chans * khw, ncols, d->cg_out, a, pack_source, &src, 0, dst,
+                                     ncols, 1)) {
+                atomic_store(&c->failed, 1);
+                continue;
+            }
+            if (d->pointwise) continue;
+            if (!gapped) {
                 memset(img, 0, (size_t)(chans * d->hw) * sizeof(float));
                 col2im_float(col, img, g, chans);
                 continue;
             }
-            /* strip by strip; the image's taps are those of its chunk of channels */
-            conv_im2col m = im2col_of(&c->t, img, g);
-            memset(img, 0, (size_t)(chans * d->hw) * sizeof(float));
-            for (int64_t l0 = 0; l0 < d->l; l0 += CONV_STRIP) {
-                int64_t nl = d->l - l0 < CONV_STRIP ? d->l - l0 : CONV_STRIP;
-                b_source src = {.plain = go + l0, .rs = d->l, .cs = 1};
-                if (!cpu_gemm_f32_packed(chans * khw, nl, d->cg_out, a, pack_source, &src, 0, col,
-                                         CONV_STRIP, 1)) {
-                    atomic_store(&c->failed, 1);
-                    break;
+            /* col2im as one run per tap, in col2im's order (the gaps add zeros); each channel's
+             * first tap covers [0, ncols) of its plane, so it is copied rather than added */
+            for (int64_t t = 0; t < chans * khw; t++) {
+                int64_t ch = t / khw, i = t % khw / g->kernel_w, j = t % g->kernel_w;
+                float *plane = img + ch * d->hw;
+                if (t % khw == 0) {
+                    memcpy(plane, col + t * ncols, (size_t)ncols * sizeof(float));
+                    memset(plane + ncols, 0, (size_t)(d->hw - ncols) * sizeof(float));
+                    continue;
                 }
-                add_cols(&m, img, chans * d->hw, 0, chans * khw, khw, l0, nl, col, CONV_STRIP);
+                add_run(plane + i * g->dilation[0] * g->in_w + j * g->dilation[1], col + t * ncols,
+                        ncols);
             }
         }
     }
     free(col);
+    free(wide);
 }
 
-/* The weight gradient's A: a tile of taps packed from the image (cpu_gemm_pack_a_fn). */
+/* The weight gradient's A at CPU_LEVEL_AVX512: a tile of taps packed from the image as plain rows
+ * for cpu_gemm_f32_packed_rows (cpu_gemm_pack_a_fn; no transposing). */
 typedef struct taps_source {
     conv_im2col m;
-    pack_cols_fn pack;
     int64_t t0; /* the product's row 0 is this tap */
 } taps_source;
 
-static void pack_tap_tile(void *ctx, int64_t i0, int64_t mr, int64_t p0, int64_t kc, float *dst) {
-    const taps_source *s = ctx;
-    s->pack(&s->m, s->t0 + i0, mr, p0, kc, dst);
-}
-
-#ifdef CPU_HAVE_AVX2_KERNELS
-/* The same tile as plain rows, for cpu_gemm_f32_packed_rows (no transposing). */
 static void pack_tap_rows(void *ctx, int64_t i0, int64_t mr, int64_t p0, int64_t kc, float *dst) {
     const taps_source *s = ctx;
+#ifdef CPU_HAVE_AVX2_KERNELS
     cpu_conv_pack_tap_rows_f32_avx512(&s->m, s->t0 + i0, mr, p0, kc, dst, cpu_gemm_f32_rows_stride());
-}
+#else
+    (void)s, (void)i0, (void)mr, (void)p0, (void)kc, (void)dst; /* never called: no rows form */
 #endif
+}
 
 /* The weight gradient, transposed: dW_g^T [K, Cg_out] += col [K, L] @ dY_g^T [L, Cg_out], col
  * packed as A straight from the image; the same products in the same order as dY_g @ col^T. */
@@ -666,15 +721,15 @@ static void packed_backward_weight(int64_t begin, int64_t end, void *arg) {
     const born_conv2d_geometry *g = c->g;
     const conv_dims *d = &c->d;
     size_t wcount = (size_t)(g->out_channels * d->k);
-    /* pointwise: the image's rows packed whole; otherwise the taps tile by tile */
-    float *apack = d->pointwise ? malloc(cpu_gemm_f32_packed_a_size(c->split_size, d->l) * sizeof(float)) : NULL;
-    if (d->pointwise && !apack) {
+    /* AVX-512: the taps are packed a tile at a time by the product; otherwise A is packed whole */
+    bool rows = !d->pointwise && cpu_gemm_f32_rows_ok();
+    float *apack = rows ? NULL : malloc(cpu_gemm_f32_packed_a_size(c->split_size, d->l) * sizeof(float));
+    if (!rows && !apack) {
         atomic_store(&c->failed, 1);
         return;
     }
-    taps_source ts = {.pack = pack_taps_for_level()};
-    bool rows = cpu_gemm_f32_rows_ok(); /* AVX-512: the taps as rows, read in place by the tile */
-    (void)rows;
+    pack_cols_fn pack_taps = pack_taps_for_level();
+    taps_source ts = {0};
     for (int64_t task = begin; task < end; task++) {
         int64_t chunk = task / c->splits, t0 = task % c->splits * c->split_size;
         int64_t taps = d->k - t0 < c->split_size ? d->k - t0 : c->split_size;
@@ -692,17 +747,20 @@ static void packed_backward_weight(int64_t begin, int64_t end, void *arg) {
                     cpu_gemm_f32_pack_a(taps, d->l, img + t0 * d->hw, d->hw, 1, apack);
                     ok = cpu_gemm_f32_packed(taps, d->cg_out, d->l, apack, pack_source, &src, beta,
                                              w, d->cg_out, 1);
-                } else { /* the taps packed tile by tile as the product needs them */
+                } else if (rows) { /* AVX-512: the taps as rows, a tile at a time */
                     ts.m = im2col_of(&c->t, img, g);
                     ts.t0 = t0;
-#ifdef CPU_HAVE_AVX2_KERNELS
-                    if (rows)
-                        ok = cpu_gemm_f32_packed_rows(taps, d->cg_out, d->l, pack_tap_rows, &ts,
-                                                      pack_source, &src, beta, w, d->cg_out, 1);
-                    else
-#endif
-                        ok = cpu_gemm_f32_packed_tiles(taps, d->cg_out, d->l, pack_tap_tile, &ts,
-                                                       pack_source, &src, beta, w, d->cg_out, 1);
+                    ok = cpu_gemm_f32_packed_rows(taps, d->cg_out, d->l, pack_tap_rows, &ts,
+                                                  pack_source, &src, beta, w, d->cg_out, 1);
+                } else { /* all the taps packed as 6-row panels, then the product */
+                    conv_im2col m = im2col_of(&c->t, img, g);
+                    int64_t kc_blk = cpu_gemm_f32_kc(d->l), prow = (taps + 5) / 6 * 6;
+                    for (int64_t pc = 0; pc < d->l; pc += kc_blk) {
+                        int64_t kc = d->l - pc < kc_blk ? d->l - pc : kc_blk;
+                        pack_taps(&m, t0, taps, pc, kc, apack + prow * pc);
+                    }
+                    ok = cpu_gemm_f32_packed(taps, d->cg_out, d->l, apack, pack_source, &src, beta,
+                                             w, d->cg_out, 1);
                 }
                 if (!ok) atomic_store(&c->failed, 1);
             }

@@ -239,33 +239,9 @@ bool cpu_conv_direct_weight_f32_avx2(const conv_im2col *m, int64_t taps, const f
     return true;
 }
 
-void cpu_conv_add_cols_f32_avx2(const conv_im2col *m, float *img, int64_t img_size, int64_t t0,
-                                int64_t nt, int64_t khw, int64_t l0, int64_t nl, const float *src,
-                                int64_t src_rs) {
-    if (!m->inside || !m->unit_stride) {
-        cpu_conv_add_cols_f32(m, img, img_size, t0, nt, khw, l0, nl, src, src_rs);
-        return;
-    }
-    /* the strip's two groups of 8 positions; every tap adds both before the next tap */
-    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    int64_t n0 = nl < 8 ? nl : 8, n1 = nl > 8 ? nl - 8 : 0;
-    __m256i live[2] = {_mm256_cmpgt_epi32(_mm256_set1_epi32((int)n0), lanes),
-                       _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n1), lanes)};
-    runs8 r[2];
-    runs_make(m, l0, n0, &r[0]);
-    runs_make(m, l0 + 8, n1, &r[1]);
-    /* tap j of every channel before tap j + 1 of any: the taps of one channel overlap, and a
-     * masked load right after an overlapping masked store waits for the store to complete */
-    for (int64_t j = 0; j < khw; j++)
-        for (int64_t t = j; t < nt; t += khw) {
-            float *base = img + m->tap_off[t0 + t];
-            for (int h = 0; h < 2; h++) {
-                __m256 s = _mm256_maskload_ps(src + t * src_rs + 8 * h, live[h]);
-                for (int k = 0; k < r[h].n; k++) { /* disjoint lanes */
-                    float *p = base + r[h].shift[k];
-                    _mm256_maskstore_ps(p, r[h].mask[k],
-                                        _mm256_add_ps(_mm256_maskload_ps(p, r[h].mask[k]), s));
-                }
-            }
-        }
+void cpu_conv_add_f32_avx2(float *dst, const float *src, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), _mm256_loadu_ps(src + i)));
+    for (; i < n; i++) dst[i] += src[i];
 }

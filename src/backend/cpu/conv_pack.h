@@ -44,16 +44,15 @@ void cpu_conv_add_cols_f32(const conv_im2col *m, float *img, int64_t img_size, i
                            int64_t src_rs);
 
 #if defined(__x86_64__)
-/* The same three at CPU_LEVEL_AVX512 (16-lane runs of pixels, masked loads and stores). */
+/* At CPU_LEVEL_AVX512 (conv_avx512.c): the forward's panels, 16 positions loaded at once. */
 void cpu_conv_pack_cols_f32_avx512(const conv_im2col *m, int64_t t0, int64_t kc, int64_t l0,
                                    int64_t nl, float *dst);
-void cpu_conv_pack_taps_f32_avx512(const conv_im2col *m, int64_t t0, int64_t nt, int64_t l0,
-                                   int64_t kc, float *dst);
-/* Col rows (taps) [t0, t0 + nt) over positions [l0, l0 + kc) as plain rows, row t at dst + t
- * stride (stride >= kc rounded up to 16, zeros past kc), and the rows from nt up to the next
- * multiple of 6 zero: the A tiles of cpu_gemm_f32_packed_rows. */
+/* The weight gradient's A: col rows (taps) [t0, t0 + nt) over positions [l0, l0 + kc) as plain
+ * rows, row t at dst + t stride (stride >= kc rounded up to 16, zeros past kc), and the rows from
+ * nt up to the next multiple of 6 zero: the A tiles of cpu_gemm_f32_packed_rows. */
 void cpu_conv_pack_tap_rows_f32_avx512(const conv_im2col *m, int64_t t0, int64_t nt, int64_t l0,
                                        int64_t kc, float *dst, int64_t stride);
+/* The input gradient's col2im strips (cpu_conv_add_cols_f32, the same bits). */
 void cpu_conv_add_cols_f32_avx512(const conv_im2col *m, float *img, int64_t img_size, int64_t t0,
                                   int64_t nt, int64_t khw, int64_t l0, int64_t nl,
                                   const float *src, int64_t src_rs);
@@ -64,9 +63,6 @@ void cpu_conv_pack_cols_f32_avx2(const conv_im2col *m, int64_t t0, int64_t kc, i
                                  int64_t nl, float *dst);
 void cpu_conv_pack_taps_f32_avx2(const conv_im2col *m, int64_t t0, int64_t nt, int64_t l0,
                                  int64_t kc, float *dst);
-void cpu_conv_add_cols_f32_avx2(const conv_im2col *m, float *img, int64_t img_size, int64_t t0,
-                                int64_t nt, int64_t khw, int64_t l0, int64_t nl, const float *src,
-                                int64_t src_rs);
 
 /* Direct convolution for geometries with few taps (taps <= CONV_DIRECT_TAPS), no padding and a
  * horizontal stride of 1, where a GEMM's depth would be too small to pay for its tiles.
