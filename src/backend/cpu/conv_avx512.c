@@ -118,12 +118,12 @@ static inline int popcount64(uint64_t x) {
 }
 
 /* Each channel's window of nw vectors (a constant in each copy, so that the sums stay in
- * registers): loaded once, the channel's khw taps added in order, stored once. Lanes that a tap
- * does not reach add +0 (index 16 and up: the zero vector), which leaves every value as it was:
- * dX starts from +0, so no pixel is ever -0. */
+ * registers and their chains interleave): loaded once, the channel's khw taps added in order
+ * (every tap to every vector, zeros where it does not reach: no branch to mispredict), stored
+ * once. */
 static inline void add_windows(int nw, const int32_t *tap, int64_t nt, int64_t khw, float *img,
                                int64_t img_size, int32_t off0, __mmask16 live, const float *src,
-                               int64_t src_rs, const int32_t (*idx)[16], const bool *hit) {
+                               int64_t src_rs, const int32_t (*idx)[16]) {
     const __m512 zero = _mm512_setzero_ps();
     for (int64_t t = 0; t < nt; t += khw) {
         float *w = img + tap[t] + off0;
@@ -138,9 +138,8 @@ static inline void add_windows(int nw, const int32_t *tap, int64_t nt, int64_t k
         for (int64_t j = 0; j < khw; j++) {
             __m512 v = _mm512_maskz_loadu_ps(live, src + (t + j) * src_rs);
             for (int k = 0; k < nw; k++)
-                if (hit[j * nw + k])
-                    acc[k] = _mm512_add_ps(
-                        acc[k], _mm512_permutex2var_ps(v, _mm512_load_si512(idx[j * nw + k]), zero));
+                acc[k] = _mm512_add_ps(
+                    acc[k], _mm512_permutex2var_ps(v, _mm512_load_si512(idx[j * nw + k]), zero));
         }
         for (int k = 0; k < nw; k++) _mm512_mask_storeu_ps(w + 16 * k, keep[k], acc[k]);
     }
@@ -153,11 +152,8 @@ void cpu_conv_add_cols_f32_avx512(const conv_im2col *m, float *img, int64_t img_
         cpu_conv_add_cols_f32(m, img, img_size, t0, nt, khw, l0, nl, src, src_rs);
         return;
     }
-    /* A load waits for an older store whose 64 bytes it overlaps until that store is done (long
-     * for a masked store), and the taps of a channel overlap: so each channel's pixels under the
-     * strip (a window of up to WIN_VECS vectors from its first tap's first pixel) are loaded
-     * into registers once, get the channel's taps in order, each tap's 16 values permuted into
-     * the window's lanes and added under a mask, and are stored once. */
+    /* Each channel's pixels under the strip: a window of up to WIN_VECS vectors from its first
+     * tap's first pixel, which each tap's 16 values are permuted into. */
     const int32_t *off = m->pos_off + l0, *tap = m->tap_off + t0;
     int64_t foot = 0; /* the window's extent: the farthest tap of a channel, plus the strip */
     for (int64_t j = 0; j < khw; j++)
@@ -168,11 +164,11 @@ void cpu_conv_add_cols_f32_avx512(const conv_im2col *m, float *img, int64_t img_
         add_cols_runs(m, img, t0, nt, khw, l0, nl, src, src_rs);
         return;
     }
-    /* lane e of window vector k gets lane idx[j nwin + k][e] of tap j's values where the mask
-     * says: the strip's slots in the window (bits of used), shifted by the tap's place in the
-     * channel; the values come in lane order, so each vector's are consecutive lanes expanded */
+    /* lane e of window vector k gets lane idx[j nwin + k][e] of tap j's values, or +0 (index 16
+     * and up: the zero vector); the strip's slots in the window are the bits of used, shifted by
+     * the tap's place in the channel, and the values come in lane order, so each vector's are
+     * consecutive lanes expanded. */
     _Alignas(64) int32_t idx[WIN_TABLE][16];
-    bool hit[WIN_TABLE];
     uint64_t used = 0;
     for (int64_t i = 0; i < nl; i++) used |= (uint64_t)1 << (off[i] - off[0]);
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -182,16 +178,20 @@ void cpu_conv_add_cols_f32_avx512(const conv_im2col *m, float *img, int64_t img_
         for (int64_t k = 0; k < nwin; k++) {
             __mmask16 mk = (__mmask16)(at >> (16 * k));
             int before = popcount64(at & (((uint64_t)1 << (16 * k)) - 1));
-            hit[j * nwin + k] = mk != 0;
-            _mm512_store_si512(idx[j * nwin + k],
-                               _mm512_mask_expand_epi32(none, mk, _mm512_add_epi32(iota, _mm512_set1_epi32(before))));
+            __m512i ix = _mm512_add_epi32(iota, _mm512_set1_epi32(before));
+            _mm512_store_si512(idx[j * nwin + k], _mm512_mask_expand_epi32(none, mk, ix));
         }
     }
+    /* A load waits for an older store whose 64 bytes it overlaps until that store is done (long
+     * for a masked store), and the taps of a channel overlap: so each window vector of a channel
+     * is loaded once, gets the channel's taps in order (each pixel lies in one vector, so it
+     * gets its terms in tap order), and is stored once (add_windows). Adding +0 leaves a pixel as
+     * it was: dX starts from +0, so no pixel is ever -0. */
     const __mmask16 live = (__mmask16)((1u << nl) - 1);
     switch (nwin) {
-    case 1: add_windows(1, tap, nt, khw, img, img_size, off[0], live, src, src_rs, idx, hit); break;
-    case 2: add_windows(2, tap, nt, khw, img, img_size, off[0], live, src, src_rs, idx, hit); break;
-    case 3: add_windows(3, tap, nt, khw, img, img_size, off[0], live, src, src_rs, idx, hit); break;
-    default: add_windows(4, tap, nt, khw, img, img_size, off[0], live, src, src_rs, idx, hit); break;
+    case 1: add_windows(1, tap, nt, khw, img, img_size, off[0], live, src, src_rs, idx); break;
+    case 2: add_windows(2, tap, nt, khw, img, img_size, off[0], live, src, src_rs, idx); break;
+    case 3: add_windows(3, tap, nt, khw, img, img_size, off[0], live, src, src_rs, idx); break;
+    default: add_windows(4, tap, nt, khw, img, img_size, off[0], live, src, src_rs, idx); break;
     }
 }
