@@ -11,13 +11,16 @@
  * f32 never writes col (the "packed path", cpu_gemm_f32_packed): the weights are packed for the
  * GEMM once per call, and col is packed straight from the image into the GEMM's panels
  * (conv_pack.h) -- as the forward's B, and as the weight gradient's A, which computes dW_g^T =
- * col @ dY_g^T (the same products in the same order). The input gradient reads dY with its rows
- * spread to the input's width when the stride is 1 and there is no padding, so that col2im
- * becomes one contiguous add per tap. With few taps (a first layer on 1-3 channels), no padding
- * and a horizontal stride of 1, AVX2 kernels convolve directly instead (conv_pack.h). f64 (and
- * f32 planes too large for 32-bit offsets) take the im2col path below. Prepacked weights (an
- * inference graph's) with stride 1 and one group skip the column panels altogether: the direct
- * tile kernel of conv_direct.h reads the (padded) image in place, with the GEMM's bits.
+ * col @ dY_g^T (the same products in the same order; at AVX-512 col is packed as plain rows, a
+ * tile at a time, for cpu_gemm_f32_packed_rows). The input gradient, without padding and with a
+ * horizontal stride of 1, is computed by strips of 16 output positions added straight into dX at
+ * AVX-512 (strip_path), and otherwise reads dY with its rows spread to the input's width (stride
+ * 1), so that col2im becomes one contiguous add per tap. With few taps (a first layer on 1-3
+ * channels), no padding and a horizontal stride of 1, AVX2 kernels convolve directly instead
+ * (conv_pack.h). f64 (and f32 planes too large for 32-bit offsets) take the im2col path below.
+ * Prepacked weights (an inference graph's) with stride 1 and one group skip the column panels
+ * altogether: the direct tile kernel of conv_direct.h reads the (padded) image in place, with the
+ * GEMM's bits.
  *
  * Threads: the batch is split over the pool when it has at least as many images as threads
  * (the GEMMs then run serially inside each chunk); otherwise images run one after the other and

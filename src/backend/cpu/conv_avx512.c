@@ -1,9 +1,13 @@
 /* AVX-512 packing of a convolution's im2col matrix straight from the image, and its adjoint for
  * the input gradient (conv_pack.h). Only geometries without padding and with a horizontal stride
- * of 1 come here (the others go to the AVX2 versions): sixteen consecutive output positions then
- * read a few runs of consecutive pixels, one per output row they touch (two or three for an
- * 11-wide output), and each run is one masked load (or store) of 16 lanes that merges into the
- * vector without an OR. Only values move, so the results are those of the other levels. */
+ * of 1 take the fast forms here (the others go to the portable or AVX2 versions): sixteen
+ * consecutive output positions then read a few runs of consecutive pixels, one per output row
+ * they touch (two or three for an 11-wide output), within 32 pixels of the first unless the rows
+ * are far apart; so a tap's 16 values are two whole loads and one permute (masked loads per run
+ * otherwise, and near the image's end), for the forward's panels and the weight gradient's rows
+ * alike. Only values move, so the results are those of the other levels. The strips of the input
+ * gradient go the other way, from 16 values of each tap into the pixels (see
+ * cpu_conv_add_cols_f32_avx512). */
 #include <immintrin.h>
 #include <stdbool.h>
 

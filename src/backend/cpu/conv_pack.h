@@ -52,7 +52,8 @@ void cpu_conv_pack_cols_f32_avx512(const conv_im2col *m, int64_t t0, int64_t kc,
  * nt up to the next multiple of 6 zero: the A tiles of cpu_gemm_f32_packed_rows. */
 void cpu_conv_pack_tap_rows_f32_avx512(const conv_im2col *m, int64_t t0, int64_t nt, int64_t l0,
                                        int64_t kc, float *dst, int64_t stride);
-/* The input gradient's col2im strips (cpu_conv_add_cols_f32, the same bits). */
+/* The input gradient's col2im strips: cpu_conv_add_cols_f32's bits where img holds no -0 (pixels
+ * near the strip may get +0 added; the input gradient starts from +0, so it never holds -0). */
 void cpu_conv_add_cols_f32_avx512(const conv_im2col *m, float *img, int64_t img_size, int64_t t0,
                                   int64_t nt, int64_t khw, int64_t l0, int64_t nl,
                                   const float *src, int64_t src_rs);
