@@ -538,15 +538,7 @@ static void packed_forward(int64_t begin, int64_t end, void *arg) {
                 continue;
             }
 #endif
-            float beta = 0;
-            if (c->bias) { /* start from the bias and accumulate onto it */
-                for (int64_t oc = 0; oc < d->cg_out; oc++) {
-                    float b = c->bias[grp * d->cg_out + oc], *row = o + oc * d->l;
-                    for (int64_t x = 0; x < cols; x++) row[x] = b;
-                }
-                beta = 1;
-            }
-            /* W_g [Cg_out, K] @ col [K, L] */
+            /* W_g [Cg_out, K] @ col [K, L], starting from the bias (or from zero) */
             b_source src = {.pack = pack_cols_for_level()};
             if (d->pointwise) {
                 src.plain = img + col0;
@@ -558,7 +550,8 @@ static void packed_forward(int64_t begin, int64_t end, void *arg) {
             }
             forward_ep_ctx fe = {c, grp * d->cg_out};
             if (!cpu_gemm_f32_packed_ep(d->cg_out, cols, d->k, c->apack + grp * c->apack_group,
-                                        pack_source, &src, beta, o, d->l, 1,
+                                        pack_source, &src, 0.0f,
+                                        c->bias ? c->bias + grp * d->cg_out : NULL, o, d->l, 1,
                                         c->ep ? forward_ep : NULL, &fe))
                 atomic_store(&c->failed, 1);
         }

@@ -849,15 +849,27 @@ void cpu_gemm_f32_pack_b(int64_t kc, int64_t nc, const float *b, int64_t b_rs, i
 bool cpu_gemm_f32_packed(int64_t m, int64_t n, int64_t k, const float *apack,
                          cpu_gemm_pack_b_fn pack_b, void *ctx, float beta, float *c, int64_t c_rs,
                          int64_t c_cs) {
-    return cpu_gemm_f32_packed_ep(m, n, k, apack, pack_b, ctx, beta, c, c_rs, c_cs, NULL, NULL);
+    return cpu_gemm_f32_packed_ep(m, n, k, apack, pack_b, ctx, beta, NULL, c, c_rs, c_cs, NULL,
+                                  NULL);
+}
+
+/* C's columns [j0, j0 + nr) of rows [0, m) set to the rows' bias. */
+static void fill_bias(int64_t m, int64_t nr, const float *bias, float *c, int64_t c_rs,
+                      int64_t c_cs) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < nr; j++) c[i * c_rs + j * c_cs] = bias[i];
 }
 
 bool cpu_gemm_f32_packed_ep(int64_t m, int64_t n, int64_t k, const float *apack,
-                            cpu_gemm_pack_b_fn pack_b, void *ctx, float beta, float *c, int64_t c_rs,
-                            int64_t c_cs, cpu_gemm_epilogue_fn ep, void *ep_ctx) {
+                            cpu_gemm_pack_b_fn pack_b, void *ctx, float beta, const float *row_bias,
+                            float *c, int64_t c_rs, int64_t c_cs, cpu_gemm_epilogue_fn ep,
+                            void *ep_ctx) {
     if (m <= 0 || n <= 0) return true;
     if (k <= 0) {
-        scale_f32(m, n, beta, c, c_rs, c_cs);
+        if (row_bias)
+            fill_bias(m, n, row_bias, c, c_rs, c_cs);
+        else
+            scale_f32(m, n, beta, c, c_rs, c_cs);
         return true;
     }
     const gemm_impl *im = impl_f32();
@@ -876,12 +888,27 @@ bool cpu_gemm_f32_packed_ep(int64_t m, int64_t n, int64_t k, const float *apack,
             for (int64_t jr = 0; jr < nc; jr += im->nr) {
                 int nr = (int)(nc - jr < im->nr ? nc - jr : im->nr);
                 const float *bp = bpack;
+                float *cs = c + (jc + jr) * c_cs;
                 pack_b(ctx, pc, kc, jc + jr, nr, bpack);
+                bool biased = row_bias && pc == 0; /* this block starts from the bias */
+#ifdef GEMM_HAVE_AVX512
+                if (biased && im->kernel == gemm_kernel_f32_avx512) {
+                    for (int64_t ir = 0; ir < m; ir += im->mr) {
+                        int mr = (int)(m - ir < im->mr ? m - ir : im->mr);
+                        gemm_kernel_f32_avx512_bias(kc, ablk + ir * kc, bp,
+                                                    im->nr * (int64_t)sizeof(float),
+                                                    cs + ir * c_rs, c_rs, c_cs, mr, nr,
+                                                    row_bias + ir);
+                    }
+                    if (ep && pc + kc == k) ep(ep_ctx, m, jc + jr, nr, cs);
+                    continue;
+                }
+#endif
+                if (biased) fill_bias(m, nr, row_bias, cs, c_rs, c_cs);
                 for (int64_t ir = 0; ir < m; ir += im->mr) {
                     int mr = (int)(m - ir < im->mr ? m - ir : im->mr);
                     im->kernel(kc, ablk + ir * kc, bp, im->nr * (int64_t)sizeof(float),
-                               c + ir * c_rs + (jc + jr) * c_cs, c_rs, c_cs, mr, nr, 1.0,
-                               beta_cur);
+                               cs + ir * c_rs, c_rs, c_cs, mr, nr, 1.0, biased ? 1.0 : beta_cur);
                 }
                 if (ep && pc + kc == k) ep(ep_ctx, m, jc + jr, nr, c + (jc + jr) * c_cs);
             }

@@ -91,9 +91,12 @@ bool cpu_gemm_f32_packed_rows(int64_t m, int64_t n, int64_t k, cpu_gemm_pack_a_f
 typedef void (*cpu_gemm_epilogue_fn)(void *ctx, int64_t m, int64_t j0, int64_t n, float *c);
 
 /* cpu_gemm_f32_packed, then ep(ep_ctx, ...) on each strip of at most NR columns once its last k
- * block is done (ep NULL: nothing); C gets the same bits as from cpu_gemm_f32_packed before ep. */
+ * block is done (ep NULL: nothing); C gets the same bits as from cpu_gemm_f32_packed before ep.
+ * With row_bias (m values, beta ignored) the product starts from C[i][j] = row_bias[i]: the bits
+ * of C filled with the bias and beta 1, without the fill (AVX-512 adds it in the registers). */
 bool cpu_gemm_f32_packed_ep(int64_t m, int64_t n, int64_t k, const float *apack,
-                            cpu_gemm_pack_b_fn pack_b, void *ctx, float beta, float *c, int64_t c_rs,
-                            int64_t c_cs, cpu_gemm_epilogue_fn ep, void *ep_ctx);
+                            cpu_gemm_pack_b_fn pack_b, void *ctx, float beta, const float *row_bias,
+                            float *c, int64_t c_rs, int64_t c_cs, cpu_gemm_epilogue_fn ep,
+                            void *ep_ctx);
 
 #endif

@@ -84,6 +84,20 @@
 #define K5_ADD_2 K5_ADD_1 K5_ADD6(14, 15, 16, 17, 18, 19)
 #define K5_ADD_3 K5_ADD_2 K5_ADD6(20, 21, 22, 23, 24, 25)
 #define K5_ADD_4 K5_ADD_3 K5_ADD6(26, 27, 28, 29, 30, 31)
+/* ... or added to a bias per row (the first k block of a product that starts from it):
+ * fma(1, bias, acc) is bias + acc, one rounding. Row i is accumulator i + 8. */
+#define K5_BIAS(r, i) "vaddps " #i "*4(%[bias])%{1to16%}, %%zmm" #r ", %%zmm" #r "\n\t" K5_PUT(r)
+#define K5_BIAS_1                                                                                  \
+    K5_BIAS(8, 0) K5_BIAS(9, 1) K5_BIAS(10, 2) K5_BIAS(11, 3) K5_BIAS(12, 4) K5_BIAS(13, 5)
+#define K5_BIAS_2                                                                                  \
+    K5_BIAS_1 K5_BIAS(14, 6) K5_BIAS(15, 7) K5_BIAS(16, 8) K5_BIAS(17, 9) K5_BIAS(18, 10)          \
+    K5_BIAS(19, 11)
+#define K5_BIAS_3                                                                                  \
+    K5_BIAS_2 K5_BIAS(20, 12) K5_BIAS(21, 13) K5_BIAS(22, 14) K5_BIAS(23, 15) K5_BIAS(24, 16)      \
+    K5_BIAS(25, 17)
+#define K5_BIAS_4                                                                                  \
+    K5_BIAS_3 K5_BIAS(26, 18) K5_BIAS(27, 19) K5_BIAS(28, 20) K5_BIAS(29, 21) K5_BIAS(30, 22)      \
+    K5_BIAS(31, 23)
 
 /* The whole k loop for P micro-panels of A (6 P rows), unrolled by four, ending with OUT: K5_STORE
  * into acc, or K5_PUT / K5_ADD into C. Value r of step u of a panel lies u US + r RS bytes on:
@@ -116,7 +130,8 @@
         OUT                                                                                        \
         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [b] "+r"(b),                 \
           [k4] "+r"(k4), [kr] "+r"(kr), [c] "+r"(cp)                                               \
-        : [acc] "r"(acc), [bs] "r"(b_step), [crs] "r"(c_rs_bytes), [us] "i"(US), [rs] "i"(RS)      \
+        : [acc] "r"(acc), [bs] "r"(b_step), [crs] "r"(c_rs_bytes), [bias] "r"(bias),               \
+          [us] "i"(US), [rs] "i"(RS)                                                               \
         : "xmm0", "xmm1", "xmm2", "xmm3", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13",      \
           "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22",         \
           "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "cc",   \
@@ -168,6 +183,7 @@ void gemm_kernel_f32_avx512(int64_t kc, const void *a_, const void *b_, int64_t 
     int64_t k4 = kc / 4, kr = kc % 4;
     float *cp = c;
     int64_t c_rs_bytes = c_rs * (int64_t)sizeof(float);
+    const float *bias = NULL; /* only K5_BIAS reads it */
     /* whole tiles with alpha 1 and beta 0 or 1 go from the registers to C (the same bits) */
     if (direct && mr == 6 * panels && alpha_d == 1.0 && (beta_d == 0.0 || beta_d == 1.0)) {
         if (beta_d == 0.0) {
@@ -210,6 +226,7 @@ void gemm_kernel_f32_avx512_rows(int64_t kc, const float *a, const float *b, int
     int64_t k4 = kc / 4, kr = kc % 4;
     float *cp = c;
     int64_t c_rs_bytes = c_rs * (int64_t)sizeof(float);
+    const float *bias = NULL; /* only K5_BIAS reads it */
     if (nr == 16 && c_cs == 1 && mr == 24 && alpha_d == 1.0 && (beta_d == 0.0 || beta_d == 1.0)) {
         if (beta_d == 0.0)
             K5_LOOP_TO(4, K5_PUT_4, 4, K5_RS);
@@ -224,4 +241,41 @@ void gemm_kernel_f32_avx512_rows(int64_t kc, const float *a, const float *b, int
     default: K5_LOOP_TO(4, K5_STORE_4, 4, K5_RS); break;
     }
     store_acc(acc, c, c_rs, c_cs, mr, nr, alpha_d, beta_d);
+}
+
+void gemm_kernel_f32_avx512_bias(int64_t kc, const void *a_, const void *b_, int64_t b_step,
+                                 float *c, int64_t c_rs, int64_t c_cs, int mr, int nr,
+                                 const float *bias) {
+    const float *b = b_;
+    int panels = (mr + 5) / 6;
+    const float *a0 = a_, *a1 = panels > 1 ? a0 + 6 * kc : a0;
+    const float *a2 = panels > 2 ? a1 + 6 * kc : a0, *a3 = panels > 3 ? a2 + 6 * kc : a0;
+    _Alignas(64) float acc[24][16];
+    int64_t k4 = kc / 4, kr = kc % 4;
+    float *cp = c;
+    int64_t c_rs_bytes = c_rs * (int64_t)sizeof(float);
+    if (nr == 16 && c_cs == 1 && mr == 6 * panels) {
+        switch (panels) {
+        case 1: K5_LOOP_TO(1, K5_BIAS_1, 24, 4); break;
+        case 2: K5_LOOP_TO(2, K5_BIAS_2, 24, 4); break;
+        case 3: K5_LOOP_TO(3, K5_BIAS_3, 24, 4); break;
+        default: K5_LOOP_TO(4, K5_BIAS_4, 24, 4); break;
+        }
+        return;
+    }
+    switch (panels) {
+    case 1: K5_LOOP(1); break;
+    case 2: K5_LOOP(2); break;
+    case 3: K5_LOOP(3); break;
+    default: K5_LOOP(4); break;
+    }
+    for (int i = 0; i < mr; i++) {
+        __m512 r = _mm512_add_ps(_mm512_set1_ps(bias[i]), _mm512_load_ps(acc[i]));
+        if (c_cs == 1) {
+            _mm512_mask_storeu_ps(c + i * c_rs, (__mmask16)((1u << nr) - 1), r);
+            continue;
+        }
+        _mm512_store_ps(acc[i], r);
+        for (int j = 0; j < nr; j++) c[i * c_rs + j * c_cs] = acc[i][j];
+    }
 }
