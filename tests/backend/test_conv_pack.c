@@ -14,6 +14,7 @@
 #include "core/cpu_features.h"
 #include "test.h"
 
+#if defined(__x86_64__)
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 
 static float rnd(void) {
@@ -176,3 +177,4 @@ TEST(gemm_packed_rows_matches_packed) {
         free(ap);
     }
 }
+#endif

@@ -932,6 +932,8 @@ static bool packed_tiles(int64_t m, int64_t n, int64_t k, cpu_gemm_pack_a_fn pac
     size_t afloats = (size_t)(ceil_div(im->mr, GEMM_F32_MR) * GEMM_F32_MR * kc_blk);
 #ifdef GEMM_HAVE_AVX512
     if (rows) afloats = (size_t)(GEMM_F32_MR_AVX512 * GEMM_F32_ROWS_STRIDE);
+#else
+    (void)rows; /* no rows form without the AVX-512 kernel */
 #endif
     float *bpack = gemm_buffer(BUF_B, (size_t)(npanels * im->nr * kc_blk) * sizeof(float));
     float *apack = gemm_buffer(BUF_A, afloats * sizeof(float));
