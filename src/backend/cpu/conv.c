@@ -580,8 +580,9 @@ enum { CONV_STRIP = 16 };
 /* Otherwise, whether it can take the gapped form: stride 1 and no padding. dY [Cg_out, oh x ow]
  * is then read as [Cg_out, (oh - 1) w + ow] with rows as wide as the input (zeros past ow), so
  * that each tap's row of W^T dY lands in the input plane as one contiguous run and col2im is one
- * vector add per tap. Both forms add each pixel's terms in its channel's tap order, as col2im
- * does, so all three give the same bits. */
+ * vector add per tap. This form adds each pixel's terms in its channel's tap order over the
+ * whole image, as col2im does (the same bits); the strips add them strip by strip, so the
+ * AVX-512 input gradient differs from the other levels' in the last bits. */
 static bool gapped_path(const born_conv2d_geometry *g, const conv_dims *d) {
     return !d->pointwise && g->stride[0] == 1 && g->stride[1] == 1 && g->padding[0] == 0 &&
            g->padding[1] == 0;
