@@ -11,13 +11,16 @@
  * f32 never writes col (the "packed path", cpu_gemm_f32_packed): the weights are packed for the
  * GEMM once per call, and col is packed straight from the image into the GEMM's panels
  * (conv_pack.h) -- as the forward's B, and as the weight gradient's A, which computes dW_g^T =
- * col @ dY_g^T (the same products in the same order). The input gradient reads dY with its rows
- * spread to the input's width when the stride is 1 and there is no padding, so that col2im
- * becomes one contiguous add per tap. With few taps (a first layer on 1-3 channels), no padding
- * and a horizontal stride of 1, AVX2 kernels convolve directly instead (conv_pack.h). f64 (and
- * f32 planes too large for 32-bit offsets) take the im2col path below. Prepacked weights (an
- * inference graph's) with stride 1 and one group skip the column panels altogether: the direct
- * tile kernel of conv_direct.h reads the (padded) image in place, with the GEMM's bits.
+ * col @ dY_g^T (the same products in the same order; at AVX-512 col is packed as plain rows, a
+ * tile at a time, for cpu_gemm_f32_packed_rows). The input gradient, without padding and with a
+ * horizontal stride of 1, is computed by strips of 16 output positions added straight into dX at
+ * AVX-512 (strip_path), and otherwise reads dY with its rows spread to the input's width (stride
+ * 1), so that col2im becomes one contiguous add per tap. With few taps (a first layer on 1-3
+ * channels), no padding and a horizontal stride of 1, AVX2 kernels convolve directly instead
+ * (conv_pack.h). f64 (and f32 planes too large for 32-bit offsets) take the im2col path below.
+ * Prepacked weights (an inference graph's) with stride 1 and one group skip the column panels
+ * altogether: the direct tile kernel of conv_direct.h reads the (padded) image in place, with the
+ * GEMM's bits.
  *
  * Threads: the batch is split over the pool when it has at least as many images as threads
  * (the GEMMs then run serially inside each chunk); otherwise images run one after the other and
@@ -399,10 +402,27 @@ void cpu_conv_pack_taps_f32(const conv_im2col *m, int64_t t0, int64_t nt, int64_
     }
 }
 
+void cpu_conv_add_cols_f32(const conv_im2col *m, float *img, int64_t img_size, int64_t t0,
+                           int64_t nt, int64_t khw, int64_t l0, int64_t nl, const float *src,
+                           int64_t src_rs) {
+    (void)img_size;
+    (void)khw; /* taps in order: each pixel's terms come in its channel's order anyway */
+    for (int64_t t = 0; t < nt; t++) {
+        int64_t tt = t0 + t;
+        for (int64_t i = 0; i < nl; i++) {
+            int64_t y = (int64_t)m->tap_y[tt] + m->pos_y[l0 + i];
+            int64_t x = (int64_t)m->tap_x[tt] + m->pos_x[l0 + i];
+            if (m->inside || (y >= 0 && y < m->h && x >= 0 && x < m->w))
+                img[m->tap_off[tt] + m->pos_off[l0 + i]] += src[t * src_rs + i];
+        }
+    }
+}
+
 typedef void (*pack_cols_fn)(const conv_im2col *, int64_t, int64_t, int64_t, int64_t, float *);
 
 static pack_cols_fn pack_cols_for_level(void) {
 #ifdef CPU_HAVE_AVX2_KERNELS
+    if (cpu_get_level() >= CPU_LEVEL_AVX512) return cpu_conv_pack_cols_f32_avx512;
     if (cpu_get_level() >= CPU_LEVEL_AVX2) return cpu_conv_pack_cols_f32_avx2;
 #endif
     return cpu_conv_pack_cols_f32;
@@ -426,6 +446,19 @@ typedef struct b_source {
 
 static void pack_source(void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float *dst) {
     const b_source *s = ctx;
+    if (s->plain && s->cs == 1 && nc <= 16) { /* one panel of rows: copies, zeros past nc */
+        for (int64_t p = 0; p < kc; p++) {
+            const float *row = s->plain + (p0 + p) * s->rs + j0;
+            float *d = dst + p * 16;
+            if (nc == 16) {
+                memcpy(d, row, 16 * sizeof(float));
+                continue;
+            }
+            memset(d, 0, 16 * sizeof(float));
+            memcpy(d, row, (size_t)nc * sizeof(float));
+        }
+        return;
+    }
     if (s->plain)
         cpu_gemm_f32_pack_b(kc, nc, s->plain + p0 * s->rs + j0 * s->cs, s->rs, s->cs, dst);
     else
@@ -505,15 +538,7 @@ static void packed_forward(int64_t begin, int64_t end, void *arg) {
                 continue;
             }
 #endif
-            float beta = 0;
-            if (c->bias) { /* start from the bias and accumulate onto it */
-                for (int64_t oc = 0; oc < d->cg_out; oc++) {
-                    float b = c->bias[grp * d->cg_out + oc], *row = o + oc * d->l;
-                    for (int64_t x = 0; x < cols; x++) row[x] = b;
-                }
-                beta = 1;
-            }
-            /* W_g [Cg_out, K] @ col [K, L] */
+            /* W_g [Cg_out, K] @ col [K, L], starting from the bias (or from zero) */
             b_source src = {.pack = pack_cols_for_level()};
             if (d->pointwise) {
                 src.plain = img + col0;
@@ -525,17 +550,39 @@ static void packed_forward(int64_t begin, int64_t end, void *arg) {
             }
             forward_ep_ctx fe = {c, grp * d->cg_out};
             if (!cpu_gemm_f32_packed_ep(d->cg_out, cols, d->k, c->apack + grp * c->apack_group,
-                                        pack_source, &src, beta, o, d->l, 1,
+                                        pack_source, &src, 0.0f,
+                                        c->bias ? c->bias + grp * d->cg_out : NULL, o, d->l, 1,
                                         c->ep ? forward_ep : NULL, &fe))
                 atomic_store(&c->failed, 1);
         }
     }
 }
 
-/* Whether the input gradient can take the gapped form: stride 1 and no padding. dY [Cg_out, oh x
- * ow] is then read as [Cg_out, (oh - 1) w + ow] with rows as wide as the input (zeros past ow),
- * so that each tap's row of W^T dY lands in the input plane as one contiguous run and col2im is
- * one vector add per tap. */
+/* Whether the input gradient takes the strip form (AVX-512): no padding and a horizontal stride
+ * of 1, so that the columns of W^T dY add back into the image as runs of pixels. The product is
+ * then computed a strip of CONV_STRIP output positions at a time into a buffer that stays in L1,
+ * and each strip is added into dX at once (cpu_conv_add_cols_f32_avx512, which keeps each
+ * channel's pixels under the strip in registers while its taps are added): no im2col-sized
+ * matrix is written and read back, and the product has no gaps. */
+static bool strip_path(const born_conv2d_geometry *g, const conv_dims *d) {
+#ifdef CPU_HAVE_AVX2_KERNELS
+    return !d->pointwise && g->stride[1] == 1 && g->padding[0] == 0 && g->padding[1] == 0 &&
+           cpu_get_level() >= CPU_LEVEL_AVX512;
+#else
+    (void)g;
+    (void)d;
+    return false;
+#endif
+}
+
+enum { CONV_STRIP = 16 };
+
+/* Otherwise, whether it can take the gapped form: stride 1 and no padding. dY [Cg_out, oh x ow]
+ * is then read as [Cg_out, (oh - 1) w + ow] with rows as wide as the input (zeros past ow), so
+ * that each tap's row of W^T dY lands in the input plane as one contiguous run and col2im is one
+ * vector add per tap. This form adds each pixel's terms in its channel's tap order over the
+ * whole image, as col2im does (the same bits); the strips add them strip by strip, so the
+ * AVX-512 input gradient differs from the other levels' in the last bits. */
 static bool gapped_path(const born_conv2d_geometry *g, const conv_dims *d) {
     return !d->pointwise && g->stride[0] == 1 && g->stride[1] == 1 && g->padding[0] == 0 &&
            g->padding[1] == 0;
@@ -552,14 +599,38 @@ static void add_run(float *dst, const float *src, int64_t n) {
     for (int64_t i = 0; i < n; i++) dst[i] += src[i];
 }
 
+/* One image's chunk of channels by strips (strip_path): img [chans, H, W] = col2im(W^T dY). */
+static bool backward_input_strips(const packed_ctx *c, const float *a, const float *go, float *img,
+                                  int64_t chans, float *col) {
+    const born_conv2d_geometry *g = c->g;
+    const conv_dims *d = &c->d;
+    int64_t khw = g->kernel_h * g->kernel_w;
+    conv_im2col m = im2col_of(&c->t, img, g); /* the chunk's taps, from its first channel */
+    memset(img, 0, (size_t)(chans * d->hw) * sizeof(float));
+    for (int64_t l0 = 0; l0 < d->l; l0 += CONV_STRIP) {
+        int64_t nl = d->l - l0 < CONV_STRIP ? d->l - l0 : CONV_STRIP;
+        b_source src = {.plain = go + l0, .rs = d->l, .cs = 1};
+        if (!cpu_gemm_f32_packed(chans * khw, nl, d->cg_out, a, pack_source, &src, 0, col,
+                                 CONV_STRIP, 1))
+            return false;
+#ifdef CPU_HAVE_AVX2_KERNELS
+        cpu_conv_add_cols_f32_avx512(&m, img, chans * d->hw, 0, chans * khw, khw, l0, nl, col,
+                                     CONV_STRIP);
+#else
+        cpu_conv_add_cols_f32(&m, img, chans * d->hw, 0, chans * khw, khw, l0, nl, col, CONV_STRIP);
+#endif
+    }
+    return true;
+}
+
 static void packed_backward_input(int64_t begin, int64_t end, void *arg) {
     packed_ctx *c = arg;
     const born_conv2d_geometry *g = c->g;
     const conv_dims *d = &c->d;
     int64_t khw = g->kernel_h * g->kernel_w;
-    bool gapped = gapped_path(g, d);
-    /* gapped: the product's columns are the positions of rows as wide as the input */
-    int64_t ncols = gapped ? (g->out_h - 1) * g->in_w + g->out_w : d->l;
+    bool strips = strip_path(g, d), gapped = !strips && gapped_path(g, d);
+    /* the product's columns: a strip, the positions of rows as wide as the input, or L */
+    int64_t ncols = strips ? CONV_STRIP : gapped ? (g->out_h - 1) * g->in_w + g->out_w : d->l;
     float *col = d->pointwise ? NULL : malloc((size_t)(c->split_size * khw * ncols) * sizeof(float));
     float *wide = gapped ? malloc((size_t)(d->cg_out * ncols) * sizeof(float)) : NULL;
     if ((!d->pointwise && !col) || (gapped && !wide)) {
@@ -576,6 +647,10 @@ static void packed_backward_input(int64_t begin, int64_t end, void *arg) {
             float *img = c->out + (n * g->in_channels + grp * d->cg_in + c0) * d->hw;
             const float *go = c->grad_out + (n * g->out_channels + grp * d->cg_out) * d->l;
             const float *a = c->apack + grp * c->apack_group + (size_t)s * per_split;
+            if (strips) {
+                if (!backward_input_strips(c, a, go, img, chans, col)) atomic_store(&c->failed, 1);
+                continue;
+            }
             b_source src = {.plain = go, .rs = d->l, .cs = 1};
             if (gapped) { /* dY's rows spread to the input's width, zeros in the gaps */
                 int64_t gap = g->in_w - g->out_w;
@@ -620,6 +695,22 @@ static void packed_backward_input(int64_t begin, int64_t end, void *arg) {
     free(wide);
 }
 
+/* The weight gradient's A at CPU_LEVEL_AVX512: a tile of taps packed from the image as plain rows
+ * for cpu_gemm_f32_packed_rows (cpu_gemm_pack_a_fn; no transposing). */
+typedef struct taps_source {
+    conv_im2col m;
+    int64_t t0; /* the product's row 0 is this tap */
+} taps_source;
+
+static void pack_tap_rows(void *ctx, int64_t i0, int64_t mr, int64_t p0, int64_t kc, float *dst) {
+    const taps_source *s = ctx;
+#ifdef CPU_HAVE_AVX2_KERNELS
+    cpu_conv_pack_tap_rows_f32_avx512(&s->m, s->t0 + i0, mr, p0, kc, dst, cpu_gemm_f32_rows_stride());
+#else
+    (void)s, (void)i0, (void)mr, (void)p0, (void)kc, (void)dst; /* never called: no rows form */
+#endif
+}
+
 /* The weight gradient, transposed: dW_g^T [K, Cg_out] += col [K, L] @ dY_g^T [L, Cg_out], col
  * packed as A straight from the image; the same products in the same order as dY_g @ col^T. */
 static void packed_backward_weight(int64_t begin, int64_t end, void *arg) {
@@ -627,37 +718,48 @@ static void packed_backward_weight(int64_t begin, int64_t end, void *arg) {
     const born_conv2d_geometry *g = c->g;
     const conv_dims *d = &c->d;
     size_t wcount = (size_t)(g->out_channels * d->k);
-    int64_t kc_blk = cpu_gemm_f32_kc(d->l);
-    float *apack = malloc(cpu_gemm_f32_packed_a_size(c->split_size, d->l) * sizeof(float));
-    if (!apack) {
+    /* AVX-512: the taps are packed a tile at a time by the product; otherwise A is packed whole */
+    bool rows = !d->pointwise && cpu_gemm_f32_rows_ok();
+    float *apack = rows ? NULL : malloc(cpu_gemm_f32_packed_a_size(c->split_size, d->l) * sizeof(float));
+    if (!rows && !apack) {
         atomic_store(&c->failed, 1);
         return;
     }
     pack_cols_fn pack_taps = pack_taps_for_level();
+    taps_source ts = {0};
     for (int64_t task = begin; task < end; task++) {
         int64_t chunk = task / c->splits, t0 = task % c->splits * c->split_size;
         int64_t taps = d->k - t0 < c->split_size ? d->k - t0 : c->split_size;
-        int64_t rows = (taps + 5) / 6 * 6;
         float *dst = c->partials + (size_t)chunk * wcount;
         int64_t n0 = chunk * c->grain, n1 = n0 + c->grain < g->batch ? n0 + c->grain : g->batch;
         for (int64_t n = n0; n < n1; n++)
             for (int64_t grp = 0; grp < g->groups; grp++) {
                 const float *img = c->in + (n * g->in_channels + grp * d->cg_in) * d->hw;
                 const float *go = c->grad_out + (n * g->out_channels + grp * d->cg_out) * d->l;
-                if (d->pointwise) {
-                    cpu_gemm_f32_pack_a(taps, d->l, img + t0 * d->hw, d->hw, 1, apack);
-                } else {
-                    conv_im2col m = im2col_of(&c->t, img, g);
-                    for (int64_t pc = 0; pc < d->l; pc += kc_blk) {
-                        int64_t kc = d->l - pc < kc_blk ? d->l - pc : kc_blk;
-                        pack_taps(&m, t0, taps, pc, kc, apack + rows * pc);
-                    }
-                }
                 b_source src = {.plain = go, .rs = 1, .cs = d->l};
                 float *w = dst + (grp * d->k + t0) * d->cg_out;
-                if (!cpu_gemm_f32_packed(taps, d->cg_out, d->l, apack, pack_source, &src,
-                                         n == n0 ? 0.0f : 1.0f, w, d->cg_out, 1))
-                    atomic_store(&c->failed, 1);
+                float beta = n == n0 ? 0.0f : 1.0f;
+                bool ok;
+                if (d->pointwise) {
+                    cpu_gemm_f32_pack_a(taps, d->l, img + t0 * d->hw, d->hw, 1, apack);
+                    ok = cpu_gemm_f32_packed(taps, d->cg_out, d->l, apack, pack_source, &src, beta,
+                                             w, d->cg_out, 1);
+                } else if (rows) { /* AVX-512: the taps as rows, a tile at a time */
+                    ts.m = im2col_of(&c->t, img, g);
+                    ts.t0 = t0;
+                    ok = cpu_gemm_f32_packed_rows(taps, d->cg_out, d->l, pack_tap_rows, &ts,
+                                                  pack_source, &src, beta, w, d->cg_out, 1);
+                } else { /* all the taps packed as 6-row panels, then the product */
+                    conv_im2col m = im2col_of(&c->t, img, g);
+                    int64_t kc_blk = cpu_gemm_f32_kc(d->l), prow = (taps + 5) / 6 * 6;
+                    for (int64_t pc = 0; pc < d->l; pc += kc_blk) {
+                        int64_t kc = d->l - pc < kc_blk ? d->l - pc : kc_blk;
+                        pack_taps(&m, t0, taps, pc, kc, apack + prow * pc);
+                    }
+                    ok = cpu_gemm_f32_packed(taps, d->cg_out, d->l, apack, pack_source, &src, beta,
+                                             w, d->cg_out, 1);
+                }
+                if (!ok) atomic_store(&c->failed, 1);
             }
     }
     free(apack);

@@ -7,7 +7,8 @@
  * with tap_off = c h w + di w + dj, tap_y = di, tap_x = dj (di = i dilation - padding, dj
  * likewise), pos_off = ys w + xs, pos_y = ys, pos_x = xs (ys = oy stride, xs = ox stride). The
  * forward product reads col as its B (taps along k, positions along n); the weight gradient reads
- * it as its A (taps along m, positions along k). */
+ * it as its A (taps along m, positions along k); the input gradient adds a product's columns back
+ * into the image (col2im, the adjoint). */
 #ifndef BORN_CPU_CONV_PACK_H
 #define BORN_CPU_CONV_PACK_H
 
@@ -34,7 +35,29 @@ void cpu_conv_pack_cols_f32(const conv_im2col *m, int64_t t0, int64_t kc, int64_
 void cpu_conv_pack_taps_f32(const conv_im2col *m, int64_t t0, int64_t nt, int64_t l0, int64_t kc,
                             float *dst);
 
+/* col2im of a strip of columns [l0, l0 + nl), nl <= 16, of col rows (taps) [t0, t0 + nt), which
+ * are whole channels of khw taps: img[tap_off[t] + pos_off[l]] += src[(t - t0) src_rs + l - l0]
+ * where valid. Each pixel gets its channel's taps in order, the same order at every level; img
+ * has m's layout (m->img is not written) and the function touches only img[0, img_size). */
+void cpu_conv_add_cols_f32(const conv_im2col *m, float *img, int64_t img_size, int64_t t0,
+                           int64_t nt, int64_t khw, int64_t l0, int64_t nl, const float *src,
+                           int64_t src_rs);
+
 #if defined(__x86_64__)
+/* At CPU_LEVEL_AVX512 (conv_avx512.c): the forward's panels, 16 positions loaded at once. */
+void cpu_conv_pack_cols_f32_avx512(const conv_im2col *m, int64_t t0, int64_t kc, int64_t l0,
+                                   int64_t nl, float *dst);
+/* The weight gradient's A: col rows (taps) [t0, t0 + nt) over positions [l0, l0 + kc) as plain
+ * rows, row t at dst + t stride (stride >= kc rounded up to 16, zeros past kc), and the rows from
+ * nt up to the next multiple of 6 zero: the A tiles of cpu_gemm_f32_packed_rows. */
+void cpu_conv_pack_tap_rows_f32_avx512(const conv_im2col *m, int64_t t0, int64_t nt, int64_t l0,
+                                       int64_t kc, float *dst, int64_t stride);
+/* The input gradient's col2im strips: cpu_conv_add_cols_f32's bits where img holds no -0 (pixels
+ * near the strip may get +0 added; the input gradient starts from +0, so it never holds -0). */
+void cpu_conv_add_cols_f32_avx512(const conv_im2col *m, float *img, int64_t img_size, int64_t t0,
+                                  int64_t nt, int64_t khw, int64_t l0, int64_t nl,
+                                  const float *src, int64_t src_rs);
+
 /* dst[i] += src[i] for i < n. */
 void cpu_conv_add_f32_avx2(float *dst, const float *src, int64_t n);
 void cpu_conv_pack_cols_f32_avx2(const conv_im2col *m, int64_t t0, int64_t kc, int64_t l0,

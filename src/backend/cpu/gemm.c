@@ -849,44 +849,148 @@ void cpu_gemm_f32_pack_b(int64_t kc, int64_t nc, const float *b, int64_t b_rs, i
 bool cpu_gemm_f32_packed(int64_t m, int64_t n, int64_t k, const float *apack,
                          cpu_gemm_pack_b_fn pack_b, void *ctx, float beta, float *c, int64_t c_rs,
                          int64_t c_cs) {
-    return cpu_gemm_f32_packed_ep(m, n, k, apack, pack_b, ctx, beta, c, c_rs, c_cs, NULL, NULL);
+    return cpu_gemm_f32_packed_ep(m, n, k, apack, pack_b, ctx, beta, NULL, c, c_rs, c_cs, NULL,
+                                  NULL);
+}
+
+/* C's columns [j0, j0 + nr) of rows [0, m) set to the rows' bias. */
+static void fill_bias(int64_t m, int64_t nr, const float *bias, float *c, int64_t c_rs,
+                      int64_t c_cs) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < nr; j++) c[i * c_rs + j * c_cs] = bias[i];
 }
 
 bool cpu_gemm_f32_packed_ep(int64_t m, int64_t n, int64_t k, const float *apack,
-                            cpu_gemm_pack_b_fn pack_b, void *ctx, float beta, float *c, int64_t c_rs,
-                            int64_t c_cs, cpu_gemm_epilogue_fn ep, void *ep_ctx) {
+                            cpu_gemm_pack_b_fn pack_b, void *ctx, float beta, const float *row_bias,
+                            float *c, int64_t c_rs, int64_t c_cs, cpu_gemm_epilogue_fn ep,
+                            void *ep_ctx) {
     if (m <= 0 || n <= 0) return true;
     if (k <= 0) {
-        scale_f32(m, n, beta, c, c_rs, c_cs);
+        if (row_bias)
+            fill_bias(m, n, row_bias, c, c_rs, c_cs);
+        else
+            scale_f32(m, n, beta, c, c_rs, c_cs);
         return true;
     }
     const gemm_impl *im = impl_f32();
     int64_t kc_blk = cpu_gemm_f32_kc(k), nc_blk = equal_block(n, im->nc, im->nr);
     int64_t rows = ceil_div(m, GEMM_F32_MR) * GEMM_F32_MR; /* apack's rows per k block */
-    float *bpack = gemm_buffer(BUF_B, (size_t)(ceil_div(nc_blk, im->nr) * im->nr * kc_blk) *
-                                          sizeof(float));
+    /* B one panel at a time, packed right before its tiles: the panel (16 KB at most) is written
+     * into L1 and read from there, where a whole block's panels would go out to L2 and back */
+    float *bpack = gemm_buffer(BUF_B, (size_t)(im->nr * kc_blk) * sizeof(float));
     if (!bpack) return false;
     for (int64_t jc = 0; jc < n; jc += nc_blk) {
         int64_t nc = n - jc < nc_blk ? n - jc : nc_blk;
         for (int64_t pc = 0; pc < k; pc += kc_blk) {
             int64_t kc = k - pc < kc_blk ? k - pc : kc_blk;
             double beta_cur = pc == 0 ? beta : 1.0;
-            pack_b(ctx, pc, kc, jc, nc, bpack);
             const float *ablk = apack + rows * pc;
             for (int64_t jr = 0; jr < nc; jr += im->nr) {
                 int nr = (int)(nc - jr < im->nr ? nc - jr : im->nr);
-                const float *bp = bpack + jr * kc;
+                const float *bp = bpack;
+                float *cs = c + (jc + jr) * c_cs;
+                pack_b(ctx, pc, kc, jc + jr, nr, bpack);
+                bool biased = row_bias && pc == 0; /* this block starts from the bias */
+#ifdef GEMM_HAVE_AVX512
+                if (biased && im->kernel == gemm_kernel_f32_avx512) {
+                    for (int64_t ir = 0; ir < m; ir += im->mr) {
+                        int mr = (int)(m - ir < im->mr ? m - ir : im->mr);
+                        gemm_kernel_f32_avx512_bias(kc, ablk + ir * kc, bp,
+                                                    im->nr * (int64_t)sizeof(float),
+                                                    cs + ir * c_rs, c_rs, c_cs, mr, nr,
+                                                    row_bias + ir);
+                    }
+                    if (ep && pc + kc == k) ep(ep_ctx, m, jc + jr, nr, cs);
+                    continue;
+                }
+#endif
+                if (biased) fill_bias(m, nr, row_bias, cs, c_rs, c_cs);
                 for (int64_t ir = 0; ir < m; ir += im->mr) {
                     int mr = (int)(m - ir < im->mr ? m - ir : im->mr);
                     im->kernel(kc, ablk + ir * kc, bp, im->nr * (int64_t)sizeof(float),
-                               c + ir * c_rs + (jc + jr) * c_cs, c_rs, c_cs, mr, nr, 1.0,
-                               beta_cur);
+                               cs + ir * c_rs, c_rs, c_cs, mr, nr, 1.0, biased ? 1.0 : beta_cur);
                 }
                 if (ep && pc + kc == k) ep(ep_ctx, m, jc + jr, nr, c + (jc + jr) * c_cs);
             }
         }
     }
     return true;
+}
+
+/* The loops of cpu_gemm_f32_packed_tiles and cpu_gemm_f32_packed_rows (rows: A as rows, the
+ * AVX-512 tile). */
+static bool packed_tiles(int64_t m, int64_t n, int64_t k, cpu_gemm_pack_a_fn pack_a, void *actx,
+                         cpu_gemm_pack_b_fn pack_b, void *bctx, float beta, float *c, int64_t c_rs,
+                         int64_t c_cs, bool rows) {
+    if (m <= 0 || n <= 0) return true;
+    if (k <= 0) {
+        scale_f32(m, n, beta, c, c_rs, c_cs);
+        return true;
+    }
+    const gemm_impl *im = impl_f32();
+    int64_t kc_blk = cpu_gemm_f32_kc(k), npanels = ceil_div(n, im->nr);
+    size_t afloats = (size_t)(ceil_div(im->mr, GEMM_F32_MR) * GEMM_F32_MR * kc_blk);
+#ifdef GEMM_HAVE_AVX512
+    if (rows) afloats = (size_t)(GEMM_F32_MR_AVX512 * GEMM_F32_ROWS_STRIDE);
+#else
+    (void)rows; /* no rows form without the AVX-512 kernel */
+#endif
+    float *bpack = gemm_buffer(BUF_B, (size_t)(npanels * im->nr * kc_blk) * sizeof(float));
+    float *apack = gemm_buffer(BUF_A, afloats * sizeof(float));
+    if (!bpack || !apack) return false;
+    for (int64_t pc = 0; pc < k; pc += kc_blk) {
+        int64_t kc = k - pc < kc_blk ? k - pc : kc_blk;
+        double beta_cur = pc == 0 ? beta : 1.0;
+        pack_b(bctx, pc, kc, 0, n, bpack);
+        for (int64_t ir = 0; ir < m; ir += im->mr) {
+            int mr = (int)(m - ir < im->mr ? m - ir : im->mr);
+            pack_a(actx, ir, mr, pc, kc, apack);
+            for (int64_t jr = 0; jr < n; jr += im->nr) {
+                int nr = (int)(n - jr < im->nr ? n - jr : im->nr);
+                const float *bp = bpack + jr * kc;
+                float *cp = c + ir * c_rs + jr * c_cs;
+#ifdef GEMM_HAVE_AVX512
+                if (rows) {
+                    gemm_kernel_f32_avx512_rows(kc, apack, bp, im->nr * (int64_t)sizeof(float), cp,
+                                                c_rs, c_cs, mr, nr, 1.0, beta_cur);
+                    continue;
+                }
+#endif
+                im->kernel(kc, apack, bp, im->nr * (int64_t)sizeof(float), cp, c_rs, c_cs, mr, nr,
+                           1.0, beta_cur);
+            }
+        }
+    }
+    return true;
+}
+
+bool cpu_gemm_f32_packed_tiles(int64_t m, int64_t n, int64_t k, cpu_gemm_pack_a_fn pack_a,
+                               void *actx, cpu_gemm_pack_b_fn pack_b, void *bctx, float beta,
+                               float *c, int64_t c_rs, int64_t c_cs) {
+    return packed_tiles(m, n, k, pack_a, actx, pack_b, bctx, beta, c, c_rs, c_cs, false);
+}
+
+bool cpu_gemm_f32_rows_ok(void) {
+#ifdef GEMM_HAVE_AVX512
+    return cpu_get_level() >= CPU_LEVEL_AVX512;
+#else
+    return false;
+#endif
+}
+
+int64_t cpu_gemm_f32_rows_stride(void) {
+#ifdef GEMM_HAVE_AVX512
+    return GEMM_F32_ROWS_STRIDE;
+#else
+    return 0;
+#endif
+}
+
+bool cpu_gemm_f32_packed_rows(int64_t m, int64_t n, int64_t k, cpu_gemm_pack_a_fn pack_a,
+                              void *actx, cpu_gemm_pack_b_fn pack_b, void *bctx, float beta,
+                              float *c, int64_t c_rs, int64_t c_cs) {
+    if (!cpu_gemm_f32_rows_ok()) return false;
+    return packed_tiles(m, n, k, pack_a, actx, pack_b, bctx, beta, c, c_rs, c_cs, true);
 }
 
 /* ---- entry points ------------------------------------------------------------------------ */

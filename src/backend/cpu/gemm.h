@@ -59,14 +59,44 @@ bool cpu_gemm_f32_packed(int64_t m, int64_t n, int64_t k, const float *apack,
                          cpu_gemm_pack_b_fn pack_b, void *ctx, float beta, float *c, int64_t c_rs,
                          int64_t c_cs);
 
+/* Writes rows [i0, i0 + mr) and k steps [p0, p0 + kc) of A into dst as 6-row micro-panels,
+ * dst[panel][p][row] (panels 6 kc floats apart, 64-byte aligned), zero in the rows past mr. */
+typedef void (*cpu_gemm_pack_a_fn)(void *ctx, int64_t i0, int64_t mr, int64_t p0, int64_t kc,
+                                   float *dst);
+
+/* cpu_gemm_f32_packed with A packed too, one register tile of rows at a time right before its
+ * products (so a tile made on the fly, as a convolution's taps, is read from L1): per k block, B
+ * packed whole, then each tile of A and its products. Same bits as cpu_gemm_f32_packed; false,
+ * having computed nothing, if a buffer cannot be allocated. */
+bool cpu_gemm_f32_packed_tiles(int64_t m, int64_t n, int64_t k, cpu_gemm_pack_a_fn pack_a,
+                               void *actx, cpu_gemm_pack_b_fn pack_b, void *bctx, float beta,
+                               float *c, int64_t c_rs, int64_t c_cs);
+
+/* Whether cpu_gemm_f32_packed_rows can run here (CPU_LEVEL_AVX512). */
+bool cpu_gemm_f32_rows_ok(void);
+
+/* The floats between rows of an A tile for cpu_gemm_f32_packed_rows (at least any k block). */
+int64_t cpu_gemm_f32_rows_stride(void);
+
+/* cpu_gemm_f32_packed_tiles with each tile of A packed by pack_a as plain rows, row r of the tile
+ * at dst + r * cpu_gemm_f32_rows_stride() (no transposing: for A whose rows lie along k, as a
+ * convolution's taps), rows from mr up to the next multiple of 6 zero. Same bits as
+ * cpu_gemm_f32_packed; only where cpu_gemm_f32_rows_ok(). */
+bool cpu_gemm_f32_packed_rows(int64_t m, int64_t n, int64_t k, cpu_gemm_pack_a_fn pack_a,
+                              void *actx, cpu_gemm_pack_b_fn pack_b, void *bctx, float beta,
+                              float *c, int64_t c_rs, int64_t c_cs);
+
 /* Called by cpu_gemm_f32_packed_ep on each finished column strip of C, while it is still in
  * cache: columns [j0, j0 + n) of all m rows, c pointing at (row 0, column j0). */
 typedef void (*cpu_gemm_epilogue_fn)(void *ctx, int64_t m, int64_t j0, int64_t n, float *c);
 
 /* cpu_gemm_f32_packed, then ep(ep_ctx, ...) on each strip of at most NR columns once its last k
- * block is done (ep NULL: nothing); C gets the same bits as from cpu_gemm_f32_packed before ep. */
+ * block is done (ep NULL: nothing); C gets the same bits as from cpu_gemm_f32_packed before ep.
+ * With row_bias (m values, beta ignored) the product starts from C[i][j] = row_bias[i]: the bits
+ * of C filled with the bias and beta 1, without the fill (AVX-512 adds it in the registers). */
 bool cpu_gemm_f32_packed_ep(int64_t m, int64_t n, int64_t k, const float *apack,
-                            cpu_gemm_pack_b_fn pack_b, void *ctx, float beta, float *c, int64_t c_rs,
-                            int64_t c_cs, cpu_gemm_epilogue_fn ep, void *ep_ctx);
+                            cpu_gemm_pack_b_fn pack_b, void *ctx, float beta, const float *row_bias,
+                            float *c, int64_t c_rs, int64_t c_cs, cpu_gemm_epilogue_fn ep,
+                            void *ep_ctx);
 
 #endif

@@ -64,6 +64,17 @@ void gemm_pack_t16_f32_avx2(int64_t kc, const float *s, int64_t ls, float *dst);
 enum { GEMM_F32_MR_AVX512 = 24 };
 void gemm_kernel_f32_avx512(int64_t kc, const void *a, const void *b, int64_t b_step, void *c,
                             int64_t c_rs, int64_t c_cs, int mr, int nr, double alpha, double beta);
+/* The same tile (alpha 1) with C = bias[i] + AB: the bits of C filled with the bias, beta 1. */
+void gemm_kernel_f32_avx512_bias(int64_t kc, const void *a, const void *b, int64_t b_step,
+                                 float *c, int64_t c_rs, int64_t c_cs, int mr, int nr,
+                                 const float *bias);
+/* The same tile with A as rows GEMM_F32_ROWS_STRIDE floats apart (kc <= that stride): row r of
+ * step p at a[r * GEMM_F32_ROWS_STRIDE + p], rows up to the next multiple of 6 readable. The same
+ * operations in the same order, so the same bits. */
+enum { GEMM_F32_ROWS_STRIDE = 256 };
+void gemm_kernel_f32_avx512_rows(int64_t kc, const float *a, const float *b, int64_t b_step,
+                                 float *c, int64_t c_rs, int64_t c_cs, int mr, int nr,
+                                 double alpha, double beta);
 #define GEMM_HAVE_AVX512 1
 #endif
 
