@@ -185,6 +185,32 @@ TEST(cuda_llm_k_quants) {
     check_opts("q4_K with q6_K v/up/down", &o, BORN_F16, 1e-2);
 }
 
+/* Models wide enough that the float products take piece_kernel (rows of whole 2 KB pieces: 1, 2
+ * and 4 a row), with every epilogue: q/k/v with RoPE (llama pairs, qwen2's NEOX pairs and
+ * biases), SwiGLU of fused gate/up, the residual adds, a plain store (gate and up of different
+ * formats) with a SwiGLU-staged input, and the output head. */
+TEST(cuda_llm_wide_float_products) {
+    if (!cuda_gpu_or_skip("cuda_llm_wide_float_products")) return;
+    tiny_llama_opts o = tiny_llama_default();
+    o.n_embd = 512; /* f32: 2 KB rows */
+    o.n_ff = 1024;
+    o.head_dim = 64;
+    check_opts("f32, 512 wide", &o, BORN_F16, 1e-2);
+    o.n_embd = 1024; /* f16/bf16: 2 KB rows; down's 4 and 8 KB */
+    o.n_ff = 2048;
+    o.wtype = BORN_BF16;
+    check_opts("bf16, 1024 wide", &o, BORN_F16, cuda_llm_bound(BORN_BF16));
+    o.wtype = BORN_F16;
+    o.n_ff = 4096;
+    check_opts("f16, 1024 wide, ffn 4096", &o, BORN_F16, 1e-2);
+    o.arch = "qwen2";
+    check_opts("qwen2 f16, 1024 wide", &o, BORN_F16, 1e-2);
+    o.arch = "llama";
+    o.mixed = true; /* v, up and down in bf16: unfused q/k/v and gate/up */
+    o.wtype2 = BORN_BF16;
+    check_opts("f16 with bf16 v/up/down, 1024 wide", &o, BORN_F16, cuda_llm_bound(BORN_BF16));
+}
+
 TEST(cuda_llm_qwen2_and_long_context) {
     if (!cuda_gpu_or_skip("cuda_llm_qwen2_and_long_context")) return;
     tiny_llama_opts o = tiny_llama_default();
