@@ -131,6 +131,47 @@ TEST(decode_f16_rows_equal_single_dots) {
 #endif
 }
 
+/* The AVX-512 f16 rows, one token and several at once (the batched decode), give the AVX2 one-row
+ * dot's bits: k with runs of 16, a last run of 8 and scalar tails; 1 to 11 tokens. */
+TEST(decode_f16_rows_avx512_equal_avx2_dots) {
+#if defined(__x86_64__)
+    if (cpu_get_level() < CPU_LEVEL_AVX512) return;
+    enum { ROWS = 5, MAXK = 600, TOK = 11 };
+    static float x[TOK * MAXK], out[TOK * ROWS];
+    static uint16_t w[ROWS * MAXK];
+    uint64_t r = 777;
+    for (int i = 0; i < TOK * MAXK; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((int64_t)(r >> 40) - (1 << 23)) / (float)(1 << 22);
+    }
+    for (int i = 0; i < ROWS * MAXK; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        w[i] = born_f32_to_f16((float)((int64_t)(r >> 40) - (1 << 23)) / (float)(1 << 21));
+    }
+    const int64_t ks[] = {576, 600, 100, 37, 8, 3, 32, 48, 24, 16, 599};
+    for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++) {
+        int64_t k = ks[t];
+        llm_dot_rows_f16_avx512(x, w, MAXK, ROWS, k, out);
+        for (int j = 0; j < ROWS; j++) {
+            float ref = llm_dot_f16_avx2(x, w + (size_t)j * MAXK, k);
+            CHECK_MSG(memcmp(&ref, &out[j], sizeof ref) == 0, "one token, k %lld row %d: %.9g vs %.9g",
+                      (long long)k, j, (double)out[j], (double)ref);
+        }
+        for (int nt = 1; nt <= TOK; nt++) {
+            memset(out, 0, sizeof out);
+            llm_dot_rows_f16_tokens_avx512(x, MAXK, nt, w, MAXK, ROWS, k, out, ROWS);
+            for (int i = 0; i < nt; i++)
+                for (int j = 0; j < ROWS; j++) {
+                    float ref = llm_dot_f16_avx2(x + (size_t)i * MAXK, w + (size_t)j * MAXK, k);
+                    CHECK_MSG(memcmp(&ref, &out[i * ROWS + j], sizeof ref) == 0,
+                              "%d tokens, k %lld, token %d row %d: %.9g vs %.9g", nt, (long long)k, i, j,
+                              (double)out[i * ROWS + j], (double)ref);
+                }
+        }
+    }
+#endif
+}
+
 /* A model read into memory (use_mmap false, the default: 2 MiB pages, see born_file_params)
  * decodes the mapped model's logits bit for bit. */
 TEST(decode_model_read_into_memory_equals_mapped) {

@@ -12,6 +12,13 @@ float llm_dot_f16_avx2(const float *x, const uint16_t *y, int64_t n);
  * in the rows' stream */
 void llm_dot_rows_f16_avx2(const float *x, const uint16_t *w, int64_t ls, int64_t rows, int64_t n,
                            float *out);
+/* llm_dot_rows_f16_avx2 with AVX-512 (kernels_avx512.c; the same bits) */
+void llm_dot_rows_f16_avx512(const float *x, const uint16_t *w, int64_t ls, int64_t rows, int64_t n,
+                             float *out);
+/* out[t out_rs + j] = llm_dot_f16_avx2(x + t x_rs, w + j * ls, n) for t < ntok, j < rows (the
+ * same bits), each run of 16 of a row converted once for up to eight tokens */
+void llm_dot_rows_f16_tokens_avx512(const float *x, int64_t x_rs, int64_t ntok, const uint16_t *w, int64_t ls,
+                                    int64_t rows, int64_t n, float *out, int64_t out_rs);
 /* acc[i] += a * f16(y[i]) */
 void llm_axpy_f16_avx2(float *acc, float a, const uint16_t *y, int64_t n);
 /* sum_i x[i] * y[i] */
