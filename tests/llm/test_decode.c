@@ -102,6 +102,19 @@ TEST(decode_team_equals_step_by_step_forward) {
     check_team(&o, BORN_F32);
 }
 
+/* nx floats in [-2, 2) and nw f16 values in [-4, 4) from a 64-bit LCG seeded with seed. */
+static void random_dot_operands(uint64_t seed, float *x, int nx, uint16_t *w, int nw) {
+    uint64_t r = seed;
+    for (int i = 0; i < nx; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((int64_t)(r >> 40) - (1 << 23)) / (float)(1 << 22);
+    }
+    for (int i = 0; i < nw; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        w[i] = born_f32_to_f16((float)((int64_t)(r >> 40) - (1 << 23)) / (float)(1 << 21));
+    }
+}
+
 /* The decode rows' f16 dot (unrolled, prefetching) gives the one-row dot's bits. */
 TEST(decode_f16_rows_equal_single_dots) {
 #if defined(__x86_64__)
@@ -109,15 +122,7 @@ TEST(decode_f16_rows_equal_single_dots) {
     enum { ROWS = 5, MAXK = 600 };
     float x[MAXK], out[ROWS];
     uint16_t w[ROWS * MAXK];
-    uint64_t r = 12345;
-    for (int i = 0; i < MAXK; i++) {
-        r = r * 6364136223846793005ull + 1442695040888963407ull;
-        x[i] = (float)((int64_t)(r >> 40) - (1 << 23)) / (float)(1 << 22);
-    }
-    for (int i = 0; i < ROWS * MAXK; i++) {
-        r = r * 6364136223846793005ull + 1442695040888963407ull;
-        w[i] = born_f32_to_f16((float)((int64_t)(r >> 40) - (1 << 23)) / (float)(1 << 21));
-    }
+    random_dot_operands(12345, x, MAXK, w, ROWS * MAXK);
     const int64_t ks[] = {576, 600, 100, 37, 8, 3, 32, 48};
     for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++) {
         int64_t k = ks[t];
@@ -139,15 +144,7 @@ TEST(decode_f16_rows_avx512_equal_avx2_dots) {
     enum { ROWS = 5, MAXK = 600, TOK = 11 };
     static float x[TOK * MAXK], out[TOK * ROWS];
     static uint16_t w[ROWS * MAXK];
-    uint64_t r = 777;
-    for (int i = 0; i < TOK * MAXK; i++) {
-        r = r * 6364136223846793005ull + 1442695040888963407ull;
-        x[i] = (float)((int64_t)(r >> 40) - (1 << 23)) / (float)(1 << 22);
-    }
-    for (int i = 0; i < ROWS * MAXK; i++) {
-        r = r * 6364136223846793005ull + 1442695040888963407ull;
-        w[i] = born_f32_to_f16((float)((int64_t)(r >> 40) - (1 << 23)) / (float)(1 << 21));
-    }
+    random_dot_operands(777, x, TOK * MAXK, w, ROWS * MAXK);
     const int64_t ks[] = {576, 600, 100, 37, 8, 3, 32, 48, 24, 16, 599};
     for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++) {
         int64_t k = ks[t];
