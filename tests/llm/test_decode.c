@@ -102,6 +102,7 @@ TEST(decode_team_equals_step_by_step_forward) {
     check_team(&o, BORN_F32);
 }
 
+#if defined(__x86_64__)
 /* nx floats in [-2, 2) and nw f16 values in [-4, 4) from a 64-bit LCG seeded with seed. */
 static void random_dot_operands(uint64_t seed, float *x, int nx, uint16_t *w, int nw) {
     uint64_t r = seed;
@@ -114,6 +115,7 @@ static void random_dot_operands(uint64_t seed, float *x, int nx, uint16_t *w, in
         w[i] = born_f32_to_f16((float)((int64_t)(r >> 40) - (1 << 23)) / (float)(1 << 21));
     }
 }
+#endif
 
 /* The decode rows' f16 dot (unrolled, prefetching) gives the one-row dot's bits. */
 TEST(decode_f16_rows_equal_single_dots) {
