@@ -23,7 +23,8 @@ static float hsum_halves(__m512 a) {
 }
 
 /* dot_f16_finish's steps from element i (runs of 16 done up to i) */
-static float finish(const float *x, const uint16_t *y, int64_t i, int64_t n, __m512 a) {
+static inline __attribute__((always_inline)) float finish(const float *x, const uint16_t *y, int64_t i, int64_t n,
+                                                          __m512 a) {
     for (; i + 16 <= n; i += 16)
         a = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(y + i))), a);
     if (i + 8 <= n) { /* the low half only, as a0 */
@@ -54,39 +55,61 @@ void llm_dot_rows_f16_avx512(const float *x, const uint16_t *w, int64_t ls, int6
     }
 }
 
-/* The dots of NT tokens' x (x_rs apart) with each row, the row's runs converted once for all. */
-static inline __attribute__((always_inline)) void rows_tokens(const float *x, int64_t x_rs, const int nt,
-                                                             const uint16_t *w, int64_t ls, int64_t rows,
-                                                             int64_t n, float *out, int64_t out_rs) {
-    enum { PF_BYTES = 1024, NT_MAX = 8 };
-    for (int64_t j = 0; j < rows; j++) {
-        const uint16_t *y = w + j * ls;
-        __m512 a[NT_MAX];
-        for (int t = 0; t < nt; t++) a[t] = _mm512_setzero_ps();
-        int64_t i = 0;
-        for (; i + 16 <= n; i += 16) {
-            if ((i & 31) == 0) _mm_prefetch((const char *)(y + i) + PF_BYTES, _MM_HINT_T0);
-            const __m512 yv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(y + i)));
-            for (int t = 0; t < nt; t++) a[t] = _mm512_fmadd_ps(_mm512_loadu_ps(x + t * x_rs + i), yv, a[t]);
+/* 16 weights of y at i as f32 */
+static inline __attribute__((always_inline)) __m512 run16(const uint16_t *y, int64_t i) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(y + i)));
+}
+
+/* The dots of four tokens' x (x_rs apart) with rows y0 and y1 (y1 NULL: y0 alone), each run of a
+ * row converted once for the four and each run of x loaded once for the two rows: eight
+ * accumulator chains in registers. */
+static inline __attribute__((always_inline)) void rows2_tokens4(const float *x, int64_t x_rs, const uint16_t *y0,
+                                                               const uint16_t *y1, int64_t n, float *out,
+                                                               int64_t out_rs) {
+    enum { PF_BYTES = 1024 };
+    const float *x0 = x, *x1 = x + x_rs, *x2 = x + 2 * x_rs, *x3 = x + 3 * x_rs;
+    __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00;
+    __m512 a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        if ((i & 31) == 0) _mm_prefetch((const char *)(y0 + i) + PF_BYTES, _MM_HINT_T0);
+        const __m512 v0 = _mm512_loadu_ps(x0 + i), v1 = _mm512_loadu_ps(x1 + i);
+        const __m512 v2 = _mm512_loadu_ps(x2 + i), v3 = _mm512_loadu_ps(x3 + i);
+        const __m512 w0 = run16(y0, i);
+        a00 = _mm512_fmadd_ps(v0, w0, a00);
+        a01 = _mm512_fmadd_ps(v1, w0, a01);
+        a02 = _mm512_fmadd_ps(v2, w0, a02);
+        a03 = _mm512_fmadd_ps(v3, w0, a03);
+        if (y1) {
+            if ((i & 31) == 0) _mm_prefetch((const char *)(y1 + i) + PF_BYTES, _MM_HINT_T0);
+            const __m512 w1 = run16(y1, i);
+            a10 = _mm512_fmadd_ps(v0, w1, a10);
+            a11 = _mm512_fmadd_ps(v1, w1, a11);
+            a12 = _mm512_fmadd_ps(v2, w1, a12);
+            a13 = _mm512_fmadd_ps(v3, w1, a13);
         }
-        for (int t = 0; t < nt; t++) out[t * out_rs + j] = finish(x + t * x_rs, y, i, n, a[t]);
+    }
+    out[0] = finish(x0, y0, i, n, a00);
+    out[out_rs] = finish(x1, y0, i, n, a01);
+    out[2 * out_rs] = finish(x2, y0, i, n, a02);
+    out[3 * out_rs] = finish(x3, y0, i, n, a03);
+    if (y1) {
+        out[1] = finish(x0, y1, i, n, a10);
+        out[out_rs + 1] = finish(x1, y1, i, n, a11);
+        out[2 * out_rs + 1] = finish(x2, y1, i, n, a12);
+        out[3 * out_rs + 1] = finish(x3, y1, i, n, a13);
     }
 }
 
 void llm_dot_rows_f16_tokens_avx512(const float *x, int64_t x_rs, int64_t ntok, const uint16_t *w, int64_t ls,
                                     int64_t rows, int64_t n, float *out, int64_t out_rs) {
-    for (int64_t t0 = 0; t0 < ntok; t0 += 8) {
-        const float *xt = x + t0 * x_rs;
-        float *ot = out + t0 * out_rs;
-        switch (ntok - t0 < 8 ? ntok - t0 : 8) { /* constant token counts: accumulators in registers */
-        case 1: rows_tokens(xt, x_rs, 1, w, ls, rows, n, ot, out_rs); break;
-        case 2: rows_tokens(xt, x_rs, 2, w, ls, rows, n, ot, out_rs); break;
-        case 3: rows_tokens(xt, x_rs, 3, w, ls, rows, n, ot, out_rs); break;
-        case 4: rows_tokens(xt, x_rs, 4, w, ls, rows, n, ot, out_rs); break;
-        case 5: rows_tokens(xt, x_rs, 5, w, ls, rows, n, ot, out_rs); break;
-        case 6: rows_tokens(xt, x_rs, 6, w, ls, rows, n, ot, out_rs); break;
-        case 7: rows_tokens(xt, x_rs, 7, w, ls, rows, n, ot, out_rs); break;
-        default: rows_tokens(xt, x_rs, 8, w, ls, rows, n, ot, out_rs); break;
-        }
+    int64_t t = 0;
+    for (; t + 4 <= ntok; t += 4) { /* four tokens, two rows at a time */
+        const float *xt = x + t * x_rs;
+        float *ot = out + t * out_rs;
+        int64_t j = 0;
+        for (; j + 2 <= rows; j += 2) rows2_tokens4(xt, x_rs, w + j * ls, w + (j + 1) * ls, n, ot + j, out_rs);
+        if (j < rows) rows2_tokens4(xt, x_rs, w + j * ls, NULL, n, ot + j, out_rs);
     }
+    for (; t < ntok; t++) llm_dot_rows_f16_avx512(x + t * x_rs, w, ls, rows, n, out + t * out_rs);
 }

@@ -16,7 +16,7 @@ void llm_dot_rows_f16_avx2(const float *x, const uint16_t *w, int64_t ls, int64_
 void llm_dot_rows_f16_avx512(const float *x, const uint16_t *w, int64_t ls, int64_t rows, int64_t n,
                              float *out);
 /* out[t out_rs + j] = llm_dot_f16_avx2(x + t x_rs, w + j * ls, n) for t < ntok, j < rows (the
- * same bits), each run of 16 of a row converted once for up to eight tokens */
+ * same bits), four tokens at a time sharing each run's conversion */
 void llm_dot_rows_f16_tokens_avx512(const float *x, int64_t x_rs, int64_t ntok, const uint16_t *w, int64_t ls,
                                     int64_t rows, int64_t n, float *out, int64_t out_rs);
 /* acc[i] += a * f16(y[i]) */
