@@ -1,6 +1,6 @@
 /* Internal to the CUDA plugin: the kernels of one decoded token of a LLaMA-family model
- * (llm_kernels.cu; attention in llm_attention.cu), callable from C (llm_decode.c). Every activation is f32 in device memory;
- * the token and its position are read from device memory (step[0], step[1]) so that one captured
+ * (llm_kernels.cu; attention in llm_attention.cu), callable from C (llm_decode.c). Every
+ * activation is f32 in device memory; the token and its position are read from device memory (step[0], step[1]) so that one captured
  * CUDA graph serves every position. Launchers queue work on the stream and return the launch's
  * error (cudaErrorNotSupported for a format they do not know). */
 #ifndef BORN_CUDA_LLM_KERNELS_H
@@ -81,7 +81,7 @@ typedef struct cu_llm_attn {
     int *count;
     const int *step;
     int pos_early; /* read the position before waiting for the kernel before (step[1] is older) */
-    int preload;       /* with pos_early: K and V rows before the position loaded before the wait */
+    int preload;   /* with pos_early: K and V rows before the position loaded before the wait */
     int cluster;   /* an f16 cache, head size 64 or 128, nsplit <= CU_LLM_ATTN_CLUSTER_MAX: a head's
                       chunks are one thread-block cluster and combine in shared memory */
 } cu_llm_attn;
