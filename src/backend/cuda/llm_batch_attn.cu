@@ -23,8 +23,9 @@
 #include <cuda_fp16.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 
-#include "backend/cuda/llm_batch.h"
+#include "backend/cuda/llm_batch_attn.cuh"
 
 extern "C" {
 int cuda_device_of(const void *ptr);
@@ -33,6 +34,9 @@ void cuda_mem_free(int dev, void *ptr);
 }
 
 namespace {
+
+using cu_battn::Split;
+using cu_battn::MAX_SPLITS;
 
 constexpr int TG = 8;               /* lanes a query row */
 constexpr int THREADS = 256;
@@ -72,13 +76,6 @@ __device__ __forceinline__ float dot4(float4 a, float4 b, float acc) {
     acc = fmaf(a.z, b.z, acc);
     return fmaf(a.w, b.w, acc);
 }
-
-/* Where split blocks leave their results: row r's head h, split x at index (r n_head + h) nsplit
- * + x of ml (running maximum, sum) and, times head_dim, of o. */
-struct Split {
-    float *o, *ml;
-    int nsplit, keys; /* splits, keys a split (a multiple of BK) */
-};
 
 /* NV float4s a lane: head sizes up to 32 NV. With sp.nsplit, block x of a segment and kv head takes
  * all its rows (one row block) over keys [x sp.keys, (x + 1) sp.keys) and writes partial results;
@@ -203,13 +200,33 @@ template <int ACT> __global__ void batch_attn_combine_kernel(const cu_llm_battn 
 
 /* Keys a split when the keys of p's segments are split (few rows a segment and many keys), else 0:
  * at least two tiles a split and at most MAX_SPLITS splits. */
-constexpr int MAX_SPLITS = 32;
 inline int split_keys(const cu_llm_battn &p) {
     const int G = p.n_head / p.n_head_kv;
     if ((int64_t)p.sg.n_max * G > ROWS || p.sg.kend_max <= 2 * BK) return 0;
     int keys = (p.sg.kend_max + MAX_SPLITS - 1) / MAX_SPLITS;
     keys = (keys + BK - 1) / BK * BK;
     return keys < 2 * BK ? 2 * BK : keys;
+}
+
+/* Whether decoding segments use the few-rows kernel (BORN_LLM_FEW_ROWS=0: the tiled one). */
+bool use_few_rows() {
+    static int use = -1;
+    if (use < 0) {
+        const char *e = getenv("BORN_LLM_FEW_ROWS");
+        use = !(e && e[0] == '0');
+    }
+    return use;
+}
+
+/* The multiprocessors of the GPU that holds ptr (its index into *dev). */
+int sm_count_of(int *dev, const void *ptr) {
+    *dev = cuda_device_of(ptr);
+    int n = 0;
+    if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, *dev) != cudaSuccess) {
+        (void)cudaGetLastError();
+        n = 0;
+    }
+    return n;
 }
 
 template <int NV, bool F16, int ACT> cudaError_t launch_as(cudaStream_t s, const cu_llm_battn &p) {
@@ -220,9 +237,10 @@ template <int NV, bool F16, int ACT> cudaError_t launch_as(cudaStream_t s, const
         if (e != cudaSuccess) return e;
     }
     const int G = p.n_head / p.n_head_kv;
-    Split sp = {nullptr, nullptr, 0, split_keys(p)};
-    void *scratch = nullptr;
+    const bool few = use_few_rows() && cu_battn::few_rows_fit(p);
     int dev = 0;
+    Split sp = {nullptr, nullptr, 0, few ? cu_battn::few_rows_keys(p, sm_count_of(&dev, p.out)) : split_keys(p)};
+    void *scratch = nullptr;
     if (sp.keys) {
         sp.nsplit = (p.sg.kend_max + sp.keys - 1) / sp.keys;
         const size_t items = (size_t)p.sg.nseg * p.sg.n_max * p.n_head * sp.nsplit;
@@ -242,8 +260,16 @@ template <int NV, bool F16, int ACT> cudaError_t launch_as(cudaStream_t s, const
         batch_attn_kernel<NV, F16, ACT><<<grid, THREADS, smem, s>>>(p, sp);
         return cudaGetLastError();
     }
-    batch_attn_kernel<NV, F16, ACT><<<dim3((unsigned)sp.nsplit, (unsigned)p.n_head_kv, (unsigned)p.sg.nseg), THREADS,
-                                      smem, s>>>(p, sp);
+    if (few) {
+        const cudaError_t e = cu_battn::few_rows_attention(s, p, sp);
+        if (e != cudaSuccess) {
+            cuda_mem_free(dev, scratch);
+            return e;
+        }
+    } else {
+        batch_attn_kernel<NV, F16, ACT><<<dim3((unsigned)sp.nsplit, (unsigned)p.n_head_kv, (unsigned)p.sg.nseg),
+                                          THREADS, smem, s>>>(p, sp);
+    }
     batch_attn_combine_kernel<ACT><<<dim3((unsigned)p.sg.n_max, (unsigned)p.n_head, (unsigned)p.sg.nseg), 64, 0, s>>>(
         p, sp);
     cuda_mem_free(dev, scratch); /* in stream order: the next user queues after these kernels */
