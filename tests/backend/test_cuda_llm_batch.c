@@ -5,7 +5,7 @@
  *   - five sessions at positions 0 to 130 appending 1 to 20 tokens, then one token each, for f16,
  *     bf16, q8_0, q4_0 and q4_K weights, an f32 cache and qwen2 (biases, NEOX RoPE);
  *   - eight sessions (histories of 9 to 576 tokens, so attention splits their keys over blocks)
- *     decoding 20 steps together against alone (every step's logits; the greedy
+ *     decoding 20 steps of 1, 2 or 4 tokens together (head sizes 16, 64 and 128) against alone (every step's logits; the greedy
  *     choices equal except at near-ties, a gap within the bound's share of the logits' range), then
  *     each continuing with ordinary decode steps (CUDA graphs) and the greedy graph;
  *   - 70 sessions, one with a 600-token prompt and a third with an f32 cache, split into passes
@@ -179,9 +179,11 @@ static int32_t argmin(const float *x, int32_t n) {
     return best;
 }
 
-/* Eight sessions decode STEPS tokens together and alone (the alone choices fed to both). */
-static void check_decode_together(const char *what, const tiny_llama_opts *o) {
-    enum { NS = 8, STEPS = 20, AFTER = 5, GREEDY = 6 };
+/* Eight sessions decode STEPS steps of `per` tokens together and alone (the alone choice first
+ * in each step, then fixed tokens, fed to both): with the tiny model's two query heads a kv head,
+ * per = 1, 2 and 4 give the few-rows attention kernel 2, 4 and 8 rows. */
+static void check_decode_together(const char *what, const tiny_llama_opts *o, int32_t per) {
+    enum { NS = 8, STEPS = 20, AFTER = 5, GREEDY = 6, PER_MAX = 4 };
     const double tol = cuda_llm_bound(o->wtype);
     born_model *m = gpu_model(what, o);
     if (!m) return;
@@ -197,21 +199,25 @@ static void check_decode_together(const char *what, const tiny_llama_opts *o) {
     double worst = 0, worst_after = 0, maxd;
     int flips = 0, bad_flips = 0;
     if (lb && la && twins(m, NS, kvs, hist, batch, alone)) {
-        int32_t tok[NS];
+        int32_t tok[NS], steps[NS][PER_MAX], counts[NS];
         const int32_t *tp[NS];
         float *lp[NS];
-        const int32_t ones[NS] = {1, 1, 1, 1, 1, 1, 1, 1};
         for (int32_t s = 0; s < NS; s++) {
             tok[s] = token_at(s, 99, V);
-            tp[s] = &tok[s];
+            tp[s] = steps[s];
+            counts[s] = per;
             lp[s] = lb + (size_t)s * V;
         }
         for (int step = 0; step < STEPS; step++) {
-            CHECK_MSG(born_session_eval_batch(batch, tp, ones, NS, lp) == BORN_OK, "step %d: %s",
+            for (int32_t s = 0; s < NS; s++) {
+                steps[s][0] = tok[s];
+                for (int32_t i = 1; i < per; i++) steps[s][i] = token_at(s, 200 + step * PER_MAX + i, V);
+            }
+            CHECK_MSG(born_session_eval_batch(batch, tp, counts, NS, lp) == BORN_OK, "step %d: %s",
                       step, born_last_error());
             for (int32_t s = 0; s < NS; s++) {
                 const float *a = la + (size_t)s * V, *b = lb + (size_t)s * V;
-                CHECK_OK(born_session_eval(alone[s], &tok[s], 1, la + (size_t)s * V, false));
+                CHECK_OK(born_session_eval(alone[s], steps[s], per, la + (size_t)s * V, false));
                 const double e = cuda_llm_rel_err(a, b, V, &maxd);
                 if (!(e <= worst)) worst = e;
                 const int32_t ga = argmax(a, V), gb = argmax(b, V);
@@ -244,13 +250,13 @@ static void check_decode_together(const char *what, const tiny_llama_opts *o) {
             }
             CHECK_MSG(memcmp(got, want, sizeof got) == 0,
                       "%s: session %d: the greedy graph after a batch", what, (int)s);
-            CHECK_EQ_INT(born_session_pos(batch[s]), hist[s] + STEPS + AFTER + GREEDY);
+            CHECK_EQ_INT(born_session_pos(batch[s]), hist[s] + STEPS * per + AFTER + GREEDY);
         }
     }
-    printf("  %s: %d sessions decoding %d steps together: logits error %.2e against alone, %.2e in "
+    printf("  %s: %d sessions decoding %d steps of %d tokens together: logits error %.2e against alone, %.2e in "
            "the "
            "decode steps after (bound %.0e); %d greedy choices differ at near-ties\n",
-           what, NS, STEPS, worst, worst_after, tol, flips);
+           what, NS, STEPS, (int)per, worst, worst_after, tol, flips);
     CHECK_MSG(worst <= tol && worst_after <= tol, "%s: normalized logit error %g / %g over %g",
               what, worst, worst_after, tol);
     CHECK_MSG(bad_flips == 0, "%s: %d greedy choices differ beyond a near-tie", what, bad_flips);
@@ -264,10 +270,15 @@ TEST(cuda_llm_batch_decode_steps) {
     if (!cuda_gpu_or_skip("cuda_llm_batch_decode_steps")) return;
     tiny_llama_opts o = tiny_llama_default();
     o.wtype = BORN_BF16;
-    check_decode_together("bf16", &o);
+    check_decode_together("bf16", &o, 1);
     o.wtype = BORN_Q4_0;
     o.head_dim = 64;
-    check_decode_together("q4_0, head size 64", &o);
+    check_decode_together("q4_0, head size 64", &o, 1);
+    check_decode_together("q4_0, head size 64", &o, 2);
+    o.wtype = BORN_F16;
+    o.head_dim = 128;
+    check_decode_together("f16, head size 128", &o, 1);
+    check_decode_together("f16, head size 128", &o, 4);
 }
 
 TEST(cuda_llm_batch_passes) {
