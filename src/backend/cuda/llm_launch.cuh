@@ -15,7 +15,8 @@ namespace cu_llm {
  * (wait) only where it first reads them, so a product's first weights are in flight while the
  * kernel before it drains. Without the launch attribute both are no-ops. On an H200 (1B bf16
  * decode) the trigger at the kernels' start was slower (699 against 767 tok/s); at the end of
- * their main work it was faster (901 against 885). */
+ * their main work it was faster (901 against 885). The piece products, one wave of blocks that
+ * fill the register file, trigger right after their first loads (llm_kernels.cu, trigger_early). */
 __device__ __forceinline__ void pdl_trigger() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
