@@ -356,7 +356,7 @@ __global__ void __launch_bounds__(WARPS * 32, FMT <= LLM_DEV_BF16 ? 4 : 1) matve
  * PW warps takes R = PNP * PW / ppr rows an iteration (ppr: pieces a row), warp w always reading
  * piece w % ppr of its rows, so its lanes keep their 16 or 32 inputs in registers, with PNP
  * rows' pieces (4 KB) in flight and the next iteration's loads issued before the sums of this one
- * are reduced. Every piece's sum stays in shared memory until the block's rows are done; then one
+ * are reduced. A plain input is loaded by each warp for its piece alone (no block-wide staging). Every piece's sum stays in shared memory until the block's rows are done; then one
  * barrier, and each unit's pieces are added in order (bit for bit repeatable) and its epilogue
  * run. Rows are "virtual": 2u and 2u + 1 are unit u's two rows (unit_rows; SwiGLU's second from
  * w2). On an H200 (1B bf16, a probe of the decode's products back to back, 2026-12-01) this
@@ -365,6 +365,7 @@ constexpr int PW = 8;        /* warps of a piece block */
 constexpr int PNP = 2;       /* rows' pieces in flight a warp */
 constexpr int PIECE = 2048;  /* bytes of a row a warp reads at once: four 16-byte loads a lane */
 constexpr int PIECE_BLOCKS_PER_SM = 2;
+enum { PIECE_EARLY = 1, PIECE_DIRECT = 2 }; /* piece_kernel's opts (trigger_early, direct_plain) */
 
 /* The product of one 16-byte chunk of a float-format row with its inputs x. */
 template <int FMT> __device__ __forceinline__ float chunk_dot1(uint4 v, const float *x) {
@@ -402,7 +403,7 @@ __device__ __forceinline__ int64_t piece_unit(int lu, int R) {
 }
 
 template <int FMT>
-__global__ void __launch_bounds__(PW * 32, PIECE_BLOCKS_PER_SM) piece_kernel(const cu_llm_mv p, int64_t units, int ppr, int early) {
+__global__ void __launch_bounds__(PW * 32, PIECE_BLOCKS_PER_SM) piece_kernel(const cu_llm_mv p, int64_t units, int ppr, int opts) {
     extern __shared__ float xs[]; /* the K inputs, then every piece's sum of the block's rows */
     __shared__ float red[PW];
     constexpr int EPC = chunk_elems<FMT>::n, PE = PIECE / 16 * EPC; /* elements a chunk, a piece */
@@ -428,16 +429,32 @@ __global__ void __launch_bounds__(PW * 32, PIECE_BLOCKS_PER_SM) piece_kernel(con
     };
     int64_t it = blockIdx.x;
     if (it < iters) load(it);
-    if (early) pdl_trigger();
+    if (opts & PIECE_EARLY) pdl_trigger();
 
     pdl_wait();
     const int pos = p.mode == CU_MV_QKV ? p.step[1] : 0;
-    stage_input<PW>(p, xs, red, K);
     float xr[4 * EPC];
+    if (p.in_mode == CU_IN_PLAIN && (opts & PIECE_DIRECT)) {
+        /* a plain input needs no block-wide pass: each warp loads its piece's inputs itself
+         * (1,330 -> 1,388 tok/s, 1B bf16, H200, two runs each way; the same for a normalized
+         * input, the sums of squares of one warp a piece added after one barrier, was no faster) */
 #pragma unroll
-    for (int i = 0; i < 4; i++)
+        for (int i = 0; i < 4; i++)
 #pragma unroll
-        for (int e = 0; e < EPC; e++) xr[EPC * i + e] = xs[slot * PE + (32 * i + lane) * EPC + e];
+            for (int e = 0; e < EPC; e += 4) {
+                const float4 v = *reinterpret_cast<const float4 *>(p.x + slot * PE + (32 * i + lane) * EPC + e);
+                xr[EPC * i + e] = v.x;
+                xr[EPC * i + e + 1] = v.y;
+                xr[EPC * i + e + 2] = v.z;
+                xr[EPC * i + e + 3] = v.w;
+            }
+    } else {
+        stage_input<PW>(p, xs, red, K);
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+#pragma unroll
+            for (int e = 0; e < EPC; e++) xr[EPC * i + e] = xs[slot * PE + (32 * i + lane) * EPC + e];
+    }
 
     /* what the epilogue of this thread's first unit reads (its extras, the residual of an add),
      * loaded now so that the loads overlap the weights' */
@@ -476,7 +493,7 @@ __global__ void __launch_bounds__(PW * 32, PIECE_BLOCKS_PER_SM) piece_kernel(con
 #pragma unroll
             for (int j = 0; j < PNP; j++) part[((int64_t)n * R + j * rpw + wrow) * ppr + slot] = a[j];
     }
-    if (!early) pdl_trigger(); /* the next kernel may start loading its weights */
+    if (!(opts & PIECE_EARLY)) pdl_trigger(); /* the next kernel may start loading its weights */
     __syncthreads();
     for (int lu = threadIdx.x; lu < n * R / 2; lu += PW * 32) {
         const int64_t u = piece_unit(lu, R);
@@ -510,6 +527,7 @@ bool use_piece = true;
  * trigger after its loop; L2 prefetches of a piece product's next one to four iterations before
  * its wait were slower too (1,349 -> 1,325 / 1,294 / 1,246). */
 int trigger_early = 1;
+int direct_plain = 1; /* a plain input loaded by each warp, not staged (BORN_LLM_DIRECT_X=0: staged) */
 
 /* Launches the product as piece_kernel when its weights allow it (returns false, launching
  * nothing, when they do not): a float format, rows of 1, 2, 4 or 8 whole pieces, 16-byte
@@ -525,7 +543,8 @@ template <int FMT> bool launch_piece(cudaStream_t s, const cu_llm_mv &p, int64_t
     const int64_t grid = iters < (int64_t)sm_count * PIECE_BLOCKS_PER_SM ? iters : (int64_t)sm_count * PIECE_BLOCKS_PER_SM;
     const size_t smem = (size_t)p.w.cols * sizeof(float) + (size_t)((iters + grid - 1) / grid) * R * ppr * sizeof(float);
     if (grid <= 0 || smem > (size_t)piece_smem_max) return false;
-    *err = launch(piece_kernel<FMT>, dim3((unsigned)grid), dim3(PW * 32), smem, s, p, units, ppr, trigger_early);
+    *err = launch(piece_kernel<FMT>, dim3((unsigned)grid), dim3(PW * 32), smem, s, p, units, ppr,
+                  (trigger_early ? PIECE_EARLY : 0) | (direct_plain && (uintptr_t)p.x % 16 == 0 ? PIECE_DIRECT : 0));
     return true;
 }
 
@@ -643,6 +662,8 @@ extern "C" cudaError_t cu_llm_prepare(int64_t max_k) {
     use_piece = !(piece && piece[0] == '0');
     const char *te = getenv("BORN_LLM_TRIGGER_EARLY");
     trigger_early = !(te && te[0] == '0');
+    const char *dx = getenv("BORN_LLM_DIRECT_X");
+    direct_plain = !(dx && dx[0] == '0');
     int optin = 0;
     cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
     sm_count = sms;
