@@ -686,6 +686,7 @@ typedef struct gemv_rows_job {
     bool dot;
     gemv4_dot_f32_fn dot_fn;
     gemv4_axpy_f32_fn axpy_fn;
+    gemv8_dot_f32_fn dot8_fn; /* eight rows at once, or NULL */
 } gemv_rows_job;
 
 /* C[r][j0 + j] from y[r][j] for rows [r0, r0 + rows). */
@@ -699,10 +700,10 @@ static void gemv_rows_store(const gemv_rows_job *g, int64_t r0, int64_t rows, in
         }
 }
 
-/* Row pointers for the group of (up to) four rows at r0, repeating the last real row. */
-static int64_t row_group(const gemv_rows_job *g, int64_t r0, const float *x[4]) {
-    int64_t rows = g->m - r0 < 4 ? g->m - r0 : 4;
-    for (int i = 0; i < 4; i++)
+/* Row pointers for the group of (up to) `width` rows at r0, repeating the last real row. */
+static int64_t row_group(const gemv_rows_job *g, int64_t r0, const float **x, int width) {
+    int64_t rows = g->m - r0 < width ? g->m - r0 : width;
+    for (int i = 0; i < width; i++)
         x[i] = g->a + (r0 + (i < rows ? i : rows - 1)) * g->a_rs;
     return rows;
 }
@@ -710,15 +711,19 @@ static int64_t row_group(const gemv_rows_job *g, int64_t r0, const float *x[4]) 
 static void gemv_rows_range(int64_t begin, int64_t end, void *ctx) {
     const gemv_rows_job *g = ctx;
     if (g->dot) { /* a few columns at a time, each read from memory once for all row groups */
-        float ybuf[4][GEMV_DOT_COLS];
-        float *y[4] = {ybuf[0], ybuf[1], ybuf[2], ybuf[3]};
+        float ybuf[8][GEMV_DOT_COLS];
+        float *y[8] = {ybuf[0], ybuf[1], ybuf[2], ybuf[3], ybuf[4], ybuf[5], ybuf[6], ybuf[7]};
         for (int64_t j0 = begin; j0 < end; j0 += GEMV_DOT_COLS) {
             int64_t n = end - j0 < GEMV_DOT_COLS ? end - j0 : GEMV_DOT_COLS;
-            for (int64_t r0 = 0; r0 < g->m; r0 += 4) {
-                const float *x[4];
-                int64_t rows = row_group(g, r0, x);
-                g->dot_fn(g->k, n, x, g->b + j0 * g->b_cs, g->b_cs, y);
+            for (int64_t r0 = 0; r0 < g->m;) {
+                const float *x[8];
+                /* groups of eight where there are more than four rows left: B read once for them */
+                int width = g->dot8_fn && g->m - r0 > 4 ? 8 : 4;
+                int64_t rows = row_group(g, r0, x, width);
+                if (width == 8) g->dot8_fn(g->k, n, x, g->b + j0 * g->b_cs, g->b_cs, y);
+                else g->dot_fn(g->k, n, x, g->b + j0 * g->b_cs, g->b_cs, y);
                 gemv_rows_store(g, r0, rows, j0, n, y);
+                r0 += width;
             }
         }
         return;
@@ -739,7 +744,7 @@ static void gemv_rows_range(int64_t begin, int64_t end, void *ctx) {
             int64_t kc = g->k - p0 < GEMV_AXPY_STEPS ? g->k - p0 : GEMV_AXPY_STEPS;
             for (int64_t r0 = 0; r0 < g->m; r0 += 4) {
                 const float *x[4];
-                row_group(g, r0, x);
+                row_group(g, r0, x, 4);
                 for (int i = 0; i < 4; i++)
                     x[i] += p0 * g->a_cs;
                 float *y[4];
@@ -776,7 +781,8 @@ static bool gemv_rows_f32(const gemm_job *j) {
                        (float)j->beta,
                        false,
                        gemv4_dot_f32_c,
-                       gemv4_axpy_f32_c};
+                       gemv4_axpy_f32_c,
+                       NULL};
     if (j->b_rs == 1 && j->m <= GEMV_DOT_ROWS) {
         g.dot = true;
         if (j->a_cs != 1) { /* the dot form wants rows of A contiguous */
@@ -797,6 +803,9 @@ static bool gemv_rows_f32(const gemm_job *j) {
         g.dot_fn = gemv4_dot_f32_avx2;
         g.axpy_fn = gemv4_axpy_f32_avx2;
     }
+#endif
+#ifdef GEMM_HAVE_AVX512
+    if (cpu_get_level() >= CPU_LEVEL_AVX512) g.dot8_fn = gemv8_dot_f32_avx512;
 #endif
     int nthreads = born_get_num_threads();
     int64_t unit = g.dot ? GEMV_DOT_COLS : 64;

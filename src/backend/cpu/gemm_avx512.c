@@ -279,3 +279,58 @@ void gemm_kernel_f32_avx512_bias(int64_t kc, const void *a_, const void *b_, int
         for (int j = 0; j < nr; j++) c[i * c_rs + j * c_cs] = acc[i][j];
     }
 }
+
+/* ---- the few-row GEMV's dot form, eight rows ---------------------------------------------- */
+
+/* gemm_avx2.c's horizontal sum of eight lanes (the same operations, so the same bits). */
+static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+enum { DOT8_PREFETCH = 512 }; /* floats ahead in B's columns, as gemv4_dot_f32_avx2's */
+
+void gemv8_dot_f32_avx512(int64_t k, int64_t n, const float *const x[8], const float *b, int64_t b_cs,
+                          float *const y[8]) {
+    int64_t j = 0;
+    for (; j + 2 <= n; j += 2) {
+        const float *q0 = b + j * b_cs, *q1 = q0 + b_cs;
+        __m256 s[8][2];
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; r++) s[r][0] = s[r][1] = _mm256_setzero_ps();
+        int64_t p = 0;
+        for (; p + 8 <= k; p += 8) {
+            _mm_prefetch((const char *)(q0 + p + DOT8_PREFETCH), _MM_HINT_T0);
+            _mm_prefetch((const char *)(q1 + p + DOT8_PREFETCH), _MM_HINT_T0);
+            __m256 v0 = _mm256_loadu_ps(q0 + p), v1 = _mm256_loadu_ps(q1 + p);
+#pragma GCC unroll 8
+            for (int r = 0; r < 8; r++) {
+                __m256 w = _mm256_loadu_ps(x[r] + p);
+                s[r][0] = _mm256_fmadd_ps(w, v0, s[r][0]);
+                s[r][1] = _mm256_fmadd_ps(w, v1, s[r][1]);
+            }
+        }
+        float t[8][2];
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; r++) {
+            t[r][0] = hsum8(s[r][0]);
+            t[r][1] = hsum8(s[r][1]);
+        }
+        for (; p < k; p++)
+            for (int r = 0; r < 8; r++) {
+                t[r][0] = fmaf(x[r][p], q0[p], t[r][0]);
+                t[r][1] = fmaf(x[r][p], q1[p], t[r][1]);
+            }
+        for (int r = 0; r < 8; r++) {
+            y[r][j] = t[r][0];
+            y[r][j + 1] = t[r][1];
+        }
+    }
+    if (j < n) { /* the odd last column: the four-row kernel on each half */
+        float *y0[4] = {y[0] + j, y[1] + j, y[2] + j, y[3] + j}, *y1[4] = {y[4] + j, y[5] + j, y[6] + j, y[7] + j};
+        gemv4_dot_f32_avx2(k, n - j, x, b + j * b_cs, b_cs, y0);
+        gemv4_dot_f32_avx2(k, n - j, x + 4, b + j * b_cs, b_cs, y1);
+    }
+}

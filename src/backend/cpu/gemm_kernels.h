@@ -38,6 +38,9 @@ typedef void (*gemv4_dot_f32_fn)(int64_t k, int64_t n, const float *const x[4], 
                                  int64_t b_cs, float *const y[4]);
 typedef void (*gemv4_axpy_f32_fn)(int64_t k, int64_t n, const float *const x[4], int64_t x_cs,
                                   const float *b, int64_t b_rs, float *const y[4]);
+/* The dot form for eight rows of x. */
+typedef void (*gemv8_dot_f32_fn)(int64_t k, int64_t n, const float *const x[8], const float *b,
+                                 int64_t b_cs, float *const y[8]);
 
 #if defined(__x86_64__) || defined(__i386__)
 void gemm_kernel_f32_avx2(int64_t kc, const void *a, const void *b, int64_t b_step, void *c,
@@ -75,6 +78,11 @@ enum { GEMM_F32_ROWS_STRIDE = 256 };
 void gemm_kernel_f32_avx512_rows(int64_t kc, const float *a, const float *b, int64_t b_step,
                                  float *c, int64_t c_rs, int64_t c_cs, int mr, int nr,
                                  double alpha, double beta);
+/* gemv4_dot_f32_avx2 for eight rows at once (AVX-512's 32 vector registers hold the 16 sums), so
+ * each B column is read once for all eight: every y[r][j] gets the four-row kernel's operations,
+ * so the same bits. */
+void gemv8_dot_f32_avx512(int64_t k, int64_t n, const float *const x[8], const float *b, int64_t b_cs,
+                          float *const y[8]);
 #define GEMM_HAVE_AVX512 1
 #endif
 
