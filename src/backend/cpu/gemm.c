@@ -648,7 +648,7 @@ static bool gemv_f32(int64_t n, int64_t k, float alpha, const float *a, int64_t 
 enum {
     GEMV_DOT_ROWS = 16,
     GEMV_AXPY_ROWS = 8,
-    GEMV_DOT_COLS = 16,
+    GEMV_DOT_COLS = 24, /* columns a task takes at once: whole pairs and triples */
     GEMV_AXPY_COLS = 1024,
     GEMV_AXPY_STEPS = 64
 };
