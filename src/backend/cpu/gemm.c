@@ -805,7 +805,10 @@ static bool gemv_rows_f32(const gemm_job *j) {
     }
 #endif
 #ifdef GEMM_HAVE_AVX512
-    if (cpu_get_level() >= CPU_LEVEL_AVX512) g.dot8_fn = gemv8_dot_f32_avx512;
+    if (cpu_get_level() >= CPU_LEVEL_AVX512) {
+        g.dot_fn = gemv4_dot_f32_avx512;
+        g.dot8_fn = gemv8_dot_f32_avx512;
+    }
 #endif
     int nthreads = born_get_num_threads();
     int64_t unit = g.dot ? GEMV_DOT_COLS : 64;
