@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "backend/cpu/gemm_dot.h"
 #include "backend/cpu/gemm_kernels.h"
 
 /* ---- micro-kernel ------------------------------------------------------------------------- */
@@ -282,68 +283,19 @@ void gemm_kernel_f32_avx512_bias(int64_t kc, const void *a_, const void *b_, int
 
 /* ---- the few-row GEMV's dot form, eight rows ---------------------------------------------- */
 
-/* gemm_avx2.c's horizontal sum of eight lanes (the same operations, so the same bits). */
-static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-enum { DOT8_PREFETCH = 512 }; /* floats ahead in B's columns, as gemv4_dot_f32_avx2's */
-
-/* Columns j..j + C - 1 of R rows (R = 4 or 8, C = 1 to 4 with R C <= 24; constants where it is
- * inlined): C B columns streamed at once, each x load used for C of the R C sums. Every output
- * gets gemv4_dot_f32_avx2's operations: eight lanes of fma over k in steps of 8, hsum8, then the
- * scalar tail. */
-static inline __attribute__((always_inline)) void dot_columns(int R, int C, int64_t k, const float *const x[],
-                                                               const float *q, int64_t b_cs,
-                                                               float *const y[], int64_t j) {
-    __m256 s[8][4];
-#pragma GCC unroll 8
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) s[r][c] = _mm256_setzero_ps();
-    int64_t p = 0;
-    for (; p + 8 <= k; p += 8) {
-        __m256 v[4];
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) {
-            _mm_prefetch((const char *)(q + c * b_cs + p + DOT8_PREFETCH), _MM_HINT_T0);
-            v[c] = _mm256_loadu_ps(q + c * b_cs + p);
-        }
-#pragma GCC unroll 8
-        for (int r = 0; r < R; r++) {
-            __m256 w = _mm256_loadu_ps(x[r] + p);
-#pragma GCC unroll 4
-            for (int c = 0; c < C; c++) s[r][c] = _mm256_fmadd_ps(w, v[c], s[r][c]);
-        }
-    }
-    float t[8][4];
-#pragma GCC unroll 8
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) t[r][c] = hsum8(s[r][c]);
-    for (; p < k; p++)
-        for (int r = 0; r < R; r++)
-            for (int c = 0; c < C; c++) t[r][c] = fmaf(x[r][p], q[c * b_cs + p], t[r][c]);
-    for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++) y[r][j + c] = t[r][c];
-}
-
 void gemv8_dot_f32_avx512(int64_t k, int64_t n, const float *const x[8], const float *b, int64_t b_cs,
                           float *const y[8]) {
     /* three columns at a time: one more B stream in flight than two was 41 -> 50 GFLOP/s
      * (x[8,4096] W^T, one thread) */
     int64_t j = 0;
-    for (; j + 3 <= n; j += 3) dot_columns(8, 3, k, x, b + j * b_cs, b_cs, y, j);
-    if (n - j == 2) dot_columns(8, 2, k, x, b + j * b_cs, b_cs, y, j);
-    else if (n - j == 1) dot_columns(8, 1, k, x, b + j * b_cs, b_cs, y, j);
+    for (; j + 3 <= n; j += 3) gemm_dot_columns(8, 3, k, x, b + j * b_cs, b_cs, y, j);
+    if (n - j == 2) gemm_dot_columns(8, 2, k, x, b + j * b_cs, b_cs, y, j);
+    else if (n - j == 1) gemm_dot_columns(8, 1, k, x, b + j * b_cs, b_cs, y, j);
 }
 
 void gemv4_dot_f32_avx512(int64_t k, int64_t n, const float *const x[4], const float *b, int64_t b_cs,
                           float *const y[4]) {
     int64_t j = 0;
-    for (; j + 4 <= n; j += 4) dot_columns(4, 4, k, x, b + j * b_cs, b_cs, y, j);
-    for (; j < n; j++) dot_columns(4, 1, k, x, b + j * b_cs, b_cs, y, j);
+    for (; j + 4 <= n; j += 4) gemm_dot_columns(4, 4, k, x, b + j * b_cs, b_cs, y, j);
+    for (; j < n; j++) gemm_dot_columns(4, 1, k, x, b + j * b_cs, b_cs, y, j);
 }

@@ -78,9 +78,9 @@ enum { GEMM_F32_ROWS_STRIDE = 256 };
 void gemm_kernel_f32_avx512_rows(int64_t kc, const float *a, const float *b, int64_t b_step,
                                  float *c, int64_t c_rs, int64_t c_cs, int mr, int nr,
                                  double alpha, double beta);
-/* gemv4_dot_f32_avx2 for eight rows at once (AVX-512's 32 vector registers hold the 16 sums), so
- * each B column is read once for all eight: every y[r][j] gets the four-row kernel's operations,
- * so the same bits. */
+/* gemv4_dot_f32_avx2 for eight rows at once (AVX-512's 32 vector registers hold 24 sums: three B
+ * columns), so each B column is read once for all eight: every y[r][j] gets the four-row
+ * kernel's operations (gemm_dot.h), so the same bits. */
 void gemv8_dot_f32_avx512(int64_t k, int64_t n, const float *const x[8], const float *b, int64_t b_cs,
                           float *const y[8]);
 /* gemv4_dot_f32_avx2 with four B columns in flight instead of two (the same bits). */
