@@ -352,10 +352,7 @@ void gemv4_dot_f32_avx2(int64_t k, int64_t n, const float *const x[4], const flo
                         float *const y[4]) {
     /* three columns at a time (12 sums, three B values and an x value: the 16 registers; 32 ->
      * 42 GFLOP/s against two columns for x[8,4096] W^T at BORN_CPU=avx2, one thread) */
-    int64_t j = 0;
-    for (; j + 3 <= n; j += 3) gemm_dot_columns(4, 3, k, x, b + j * b_cs, b_cs, y, j);
-    if (n - j == 2) gemm_dot_columns(4, 2, k, x, b + j * b_cs, b_cs, y, j);
-    else if (n - j == 1) gemm_dot_columns(4, 1, k, x, b + j * b_cs, b_cs, y, j);
+    gemm_dot_rows(4, 3, k, n, x, b, b_cs, y);
 }
 
 /* y[r][j] += sum_p x[r][p * x_cs] * b[p * b_rs + j] for r < 4, j < n: each y[r][j] takes one fma

@@ -281,21 +281,16 @@ void gemm_kernel_f32_avx512_bias(int64_t kc, const void *a_, const void *b_, int
     }
 }
 
-/* ---- the few-row GEMV's dot form, eight rows ---------------------------------------------- */
+/* ---- the few-row GEMV's dot form (its loop in gemm_dot.h) ---------------------------------- */
 
 void gemv8_dot_f32_avx512(int64_t k, int64_t n, const float *const x[8], const float *b, int64_t b_cs,
                           float *const y[8]) {
     /* three columns at a time: one more B stream in flight than two was 41 -> 50 GFLOP/s
      * (x[8,4096] W^T, one thread) */
-    int64_t j = 0;
-    for (; j + 3 <= n; j += 3) gemm_dot_columns(8, 3, k, x, b + j * b_cs, b_cs, y, j);
-    if (n - j == 2) gemm_dot_columns(8, 2, k, x, b + j * b_cs, b_cs, y, j);
-    else if (n - j == 1) gemm_dot_columns(8, 1, k, x, b + j * b_cs, b_cs, y, j);
+    gemm_dot_rows(8, 3, k, n, x, b, b_cs, y);
 }
 
 void gemv4_dot_f32_avx512(int64_t k, int64_t n, const float *const x[4], const float *b, int64_t b_cs,
                           float *const y[4]) {
-    int64_t j = 0;
-    for (; j + 4 <= n; j += 4) gemm_dot_columns(4, 4, k, x, b + j * b_cs, b_cs, y, j);
-    for (; j < n; j++) gemm_dot_columns(4, 1, k, x, b + j * b_cs, b_cs, y, j);
+    gemm_dot_rows(4, 4, k, n, x, b, b_cs, y);
 }

@@ -63,4 +63,18 @@ static inline __attribute__((always_inline)) void gemm_dot_columns(int R, int C,
         for (int c = 0; c < C; c++) y[r][j + c] = t[r][c];
 }
 
+/* All n columns of R rows: C at a time (C = 3 or 4), then the last n % C together. */
+static inline __attribute__((always_inline)) void gemm_dot_rows(int R, int C, int64_t k, int64_t n,
+                                                                 const float *const x[], const float *b,
+                                                                 int64_t b_cs, float *const y[]) {
+    int64_t j = 0;
+    for (; j + C <= n; j += C) gemm_dot_columns(R, C, k, x, b + j * b_cs, b_cs, y, j);
+    switch (n - j) {
+    case 3: gemm_dot_columns(R, 3, k, x, b + j * b_cs, b_cs, y, j); break;
+    case 2: gemm_dot_columns(R, 2, k, x, b + j * b_cs, b_cs, y, j); break;
+    case 1: gemm_dot_columns(R, 1, k, x, b + j * b_cs, b_cs, y, j); break;
+    default: break;
+    }
+}
+
 #endif
