@@ -83,7 +83,7 @@ void gemm_kernel_f32_avx512_rows(int64_t kc, const float *a, const float *b, int
  * kernel's operations (gemm_dot.h), so the same bits. */
 void gemv8_dot_f32_avx512(int64_t k, int64_t n, const float *const x[8], const float *b, int64_t b_cs,
                           float *const y[8]);
-/* gemv4_dot_f32_avx2 with four B columns in flight instead of two (the same bits). */
+/* gemv4_dot_f32_avx2 with four B columns in flight instead of three (the same bits). */
 void gemv4_dot_f32_avx512(int64_t k, int64_t n, const float *const x[4], const float *b, int64_t b_cs,
                           float *const y[4]);
 #define GEMM_HAVE_AVX512 1
