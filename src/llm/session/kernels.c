@@ -143,22 +143,17 @@ void llm_swiglu(float *gate, const float *up, int64_t n) {
 
 /* ---- dots with f16 / bf16 / f32 rows --------------------------------------------------------- */
 
-static bool use_avx2(void) {
+/* Whether the x86 kernels of `level` may run (never elsewhere). */
+static bool level_at_least(cpu_level level) {
 #if defined(__x86_64__)
-    return cpu_get_level() >= CPU_LEVEL_AVX2;
+    return cpu_get_level() >= level;
 #else
+    (void)level;
     return false;
 #endif
 }
 
-/* AVX-512 f16 row dots (kernels_avx512.c), with the AVX2 ones' bits */
-static bool use_avx512_f16(void) {
-#if defined(__x86_64__)
-    return cpu_get_level() >= CPU_LEVEL_AVX512;
-#else
-    return false;
-#endif
-}
+static bool use_avx2(void) { return level_at_least(CPU_LEVEL_AVX2); }
 
 static float dot_f16(const float *x, const uint16_t *y, int64_t n) {
 #if defined(__x86_64__)
@@ -210,7 +205,7 @@ void llm_dot_rows_f16(const float *x, const uint16_t *w, int64_t ls, int64_t row
                       float *out) {
     /* (four rows per pass sharing x's loads decoded slower than one row at a time on Zen 3) */
 #if defined(__x86_64__)
-    if (use_avx512_f16()) {
+    if (level_at_least(CPU_LEVEL_AVX512)) { /* kernels_avx512.c, with the AVX2 dots' bits */
         llm_dot_rows_f16_avx512(x, w, ls, rows, k, out);
         return;
     }
@@ -228,18 +223,15 @@ static void linear_float_rows(int64_t begin, int64_t end, void *arg) {
     if (c->w->dtype == BORN_F16) {
         const int64_t ls = (int64_t)(c->w->row_bytes / 2);
         const uint16_t *w0 = (const uint16_t *)c->w->data + begin * ls;
+        /* several tokens at AVX-512 share each row's conversion (the same bits as one at a time) */
+        const bool together = c->n > 1 && level_at_least(CPU_LEVEL_AVX512);
 #if defined(__x86_64__)
-        if (c->n > 1 && use_avx512_f16()) { /* the tokens share each row's conversion (same bits) */
+        if (together)
             llm_dot_rows_f16_tokens_avx512(c->x, k, c->n, w0, ls, end - begin, k, c->out + begin, c->out_rs);
-            if (c->bias)
-                for (int64_t i = 0; i < c->n; i++)
-                    for (int64_t j = begin; j < end; j++) c->out[i * c->out_rs + j] += c->bias[j];
-            return;
-        }
 #endif
         for (int64_t i = 0; i < c->n; i++) {
             float *o = c->out + i * c->out_rs;
-            llm_dot_rows_f16(c->x + i * k, w0, ls, end - begin, k, o + begin);
+            if (!together) llm_dot_rows_f16(c->x + i * k, w0, ls, end - begin, k, o + begin);
             if (c->bias)
                 for (int64_t j = begin; j < end; j++) o[j] += c->bias[j];
         }
