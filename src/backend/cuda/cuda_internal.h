@@ -49,6 +49,9 @@ cudaStream_t cuda_stream(int dev);
 /* The device that holds ptr (0 when there is only one device). */
 int cuda_device_of(const void *ptr);
 
+/* The multiprocessors of device dev, read once at start-up (0 for no such device). */
+int cuda_sm_count(int dev);
+
 /* The caching allocator (memory.c). */
 typedef struct cuda_mem_pool cuda_mem_pool;
 born_status cuda_mem_init(int ndev);

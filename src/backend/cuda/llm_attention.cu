@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "backend/cuda/llm_f16_dot.cuh"
 #include "backend/cuda/llm_kernels.h"
 #include "backend/cuda/llm_launch.cuh"
 
@@ -126,16 +127,7 @@ __global__ void __launch_bounds__(CH) attention_kernel(const cu_llm_attn p) {
         if (F16) {
             const uint4 *k = reinterpret_cast<const uint4 *>(static_cast<const __half *>(p.kc) + base + (size_t)t * D);
 #pragma unroll 8
-            for (int c = 0; c < D / 8; c++) {
-                const uint4 v = k[c];
-                const uint32_t w[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    const float2 f = __half22float2(*reinterpret_cast<const __half2 *>(&w[i]));
-                    dot = fmaf(f.x, qs[8 * c + 2 * i], dot);
-                    dot = fmaf(f.y, qs[8 * c + 2 * i + 1], dot);
-                }
-            }
+            for (int c = 0; c < D / 8; c++) dot = cu_llm_dot8_f16(k[c], &qs[8 * c], dot);
         } else {
             const float4 *k = reinterpret_cast<const float4 *>(static_cast<const float *>(p.kc) + base + (size_t)t * D);
 #pragma unroll 8
@@ -304,15 +296,7 @@ __global__ void __launch_bounds__(CH) attention_f16_kernel(const cu_llm_attn p) 
     if (t < n) {
         float dot = 0.0f;
 #pragma unroll
-        for (int c = 0; c < KC; c++) {
-            const uint32_t w4[4] = {kr[c].x, kr[c].y, kr[c].z, kr[c].w};
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                const float2 f = __half22float2(*reinterpret_cast<const __half2 *>(&w4[i]));
-                dot = fmaf(f.x, qs[8 * c + 2 * i], dot);
-                dot = fmaf(f.y, qs[8 * c + 2 * i + 1], dot);
-            }
-        }
+        for (int c = 0; c < KC; c++) dot = cu_llm_dot8_f16(kr[c], &qs[8 * c], dot);
         sc = dot * p.scale;
     }
     float m;

@@ -29,6 +29,7 @@
 
 extern "C" {
 int cuda_device_of(const void *ptr);
+int cuda_sm_count(int dev);
 void *cuda_mem_alloc(int dev, size_t nbytes);
 void cuda_mem_free(int dev, void *ptr);
 }
@@ -218,16 +219,6 @@ bool use_few_rows() {
     return use;
 }
 
-/* The multiprocessors of the GPU that holds ptr (its index into *dev). */
-int sm_count_of(int *dev, const void *ptr) {
-    *dev = cuda_device_of(ptr);
-    int n = 0;
-    if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, *dev) != cudaSuccess) {
-        (void)cudaGetLastError();
-        n = 0;
-    }
-    return n;
-}
 
 template <int NV, bool F16, int ACT> cudaError_t launch_as(cudaStream_t s, const cu_llm_battn &p) {
     const size_t smem = (size_t)2 * BK * p.head_dim * sizeof(float);
@@ -238,13 +229,12 @@ template <int NV, bool F16, int ACT> cudaError_t launch_as(cudaStream_t s, const
     }
     const int G = p.n_head / p.n_head_kv;
     const bool few = use_few_rows() && cu_battn::few_rows_fit(p);
-    int dev = 0;
-    Split sp = {nullptr, nullptr, 0, few ? cu_battn::few_rows_keys(p, sm_count_of(&dev, p.out)) : split_keys(p)};
+    const int dev = cuda_device_of(p.out);
+    Split sp = {nullptr, nullptr, 0, few ? cu_battn::few_rows_keys(p, cuda_sm_count(dev)) : split_keys(p)};
     void *scratch = nullptr;
     if (sp.keys) {
         sp.nsplit = (p.sg.kend_max + sp.keys - 1) / sp.keys;
         const size_t items = (size_t)p.sg.nseg * p.sg.n_max * p.n_head * sp.nsplit;
-        dev = cuda_device_of(p.out);
         scratch = cuda_mem_alloc(dev, items * (size_t)(p.head_dim + 2) * sizeof(float));
         if (!scratch) { /* no scratch: one block a segment and kv head still gets it right */
             (void)cudaGetLastError();

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "backend/cuda/llm_batch_attn.cuh"
+#include "backend/cuda/llm_f16_dot.cuh"
 
 namespace cu_battn {
 namespace {
@@ -74,16 +75,10 @@ __global__ void __launch_bounds__(CK) few_rows_kernel(const cu_llm_battn p, cons
 #pragma unroll
         for (int r = 0; r < RM; r++) s[r] = 0.0f;
 #pragma unroll
-        for (int c = 0; c < KC; c++) {
-            const uint32_t w4[4] = {kr[c].x, kr[c].y, kr[c].z, kr[c].w};
+        for (int c = 0; c < KC; c++)
 #pragma unroll
-            for (int i = 0; i < 4; i++) {
-                const float2 f = __half22float2(*reinterpret_cast<const __half2 *>(&w4[i]));
-#pragma unroll
-                for (int r = 0; r < RM; r++)
-                    if (r < R) s[r] = fmaf(f.y, qs[r][8 * c + 2 * i + 1], fmaf(f.x, qs[r][8 * c + 2 * i], s[r]));
-            }
-        }
+            for (int r = 0; r < RM; r++)
+                if (r < R) s[r] = cu_llm_dot8_f16(kr[c], &qs[r][8 * c], s[r]);
         /* masks: key k0 + t exists and row r's position (pos + r / G) sees it */
 #pragma unroll
         for (int r = 0; r < RM; r++) {

@@ -69,7 +69,9 @@ bool cu_llm_pdl(bool keep);
  * h / (n_head / n_head_kv); the positions are cut into nsplit chunks of CU_LLM_ATTN_CHUNK, each
  * one block, and the last block of a head to finish combines the chunks' partial results
  * (part_o [n_head][nsplit][head_dim], part_ml [n_head][nsplit][2], count [n_head] zeroed once). */
+#ifndef CU_LLM_ATTN_CHUNK
 #define CU_LLM_ATTN_CHUNK 64
+#endif
 #define CU_LLM_ATTN_CLUSTER_MAX 16
 typedef struct cu_llm_attn {
     const float *q;

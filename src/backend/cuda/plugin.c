@@ -68,6 +68,10 @@ int cuda_device_of(const void *ptr) {
     return attr.device >= 0 && attr.device < cuda_device_count ? attr.device : 0;
 }
 
+int cuda_sm_count(int dev) {
+    return dev >= 0 && dev < cuda_device_count ? cuda_devices[dev].sm_count : 0;
+}
+
 static void cuda_free_entry(int dev, void *ptr) { cuda_mem_free(dev, ptr); }
 
 static const born_backend cuda_vtable = {
