@@ -10,8 +10,9 @@
  * token, as PyTorch's loop) and launching the kernels one by one (no CUDA graph). TYPE q4_0 or
  * q8_0 writes the matrices as random blocks of that type instead (d = 2^-8; a file of its own).
  * Last, B = 1, 4, 16, 64 sessions at position CTX decode together (born_session_eval_batch: one
- * forward pass a step for all of them, logits back and the next tokens picked on the host): tok/s
- * in all and ms a step, beside the single session's graph decode.
+ * forward pass a step for all of them, logits back and the next tokens picked on the host, then
+ * with the tokens chosen on the device by born_session_decode_greedy_batch): tok/s in all and ms
+ * a step, beside the single session's graph decode.
  * Usage: llm_decode_born MODEL.gguf [N=256] [CTX=512] [TYPE=bf16] */
 #include <math.h>
 #include <stdio.h>
@@ -227,12 +228,17 @@ static double decode(born_session *s, int32_t first, int32_t n, float *logits, i
     return t;
 }
 
+/* How batch_step_time's sessions step: logits to the host and the argmax there, the forward
+ * alone, or born_session_decode_greedy_batch (tokens chosen on the device). */
+enum { STEP_HOST = 0, STEP_FORWARD = 1, STEP_DEVICE = 2 };
+
 /* B sessions at position ctx (prompts of their own, through one born_session_eval_batch) decode
  * STEPS tokens together, one batch a step with every session's logits copied back and its next
- * token picked on the host (as decode() does for one session), or, without with_logits, the
- * forward alone (no logits, the same tokens again), after WARM steps; seconds a step, or -1 on an
- * error. */
-static double batch_step_time(born_model *m, int32_t B, int32_t ctx, bool with_logits) {
+ * token picked on the host (as decode() does for one session; STEP_HOST), the forward alone (no
+ * logits, the same tokens again; STEP_FORWARD) or the tokens chosen on the device in one call
+ * (STEP_DEVICE), after WARM steps; seconds a step, or -1 on an error. */
+static double batch_step_time(born_model *m, int32_t B, int32_t ctx, int mode) {
+    const bool with_logits = mode == STEP_HOST;
     enum { WARM = 4, STEPS = 32 };
     born_session_params sp = born_session_default_params();
     sp.n_ctx = ctx + WARM + STEPS + 8;
@@ -242,8 +248,9 @@ static double batch_step_time(born_model *m, int32_t B, int32_t ctx, bool with_l
     const int32_t **tp = malloc((size_t)B * sizeof *tp);
     float *logits = malloc((size_t)B * VOCAB * sizeof *logits);
     float **lp = malloc((size_t)B * sizeof *lp);
+    int32_t *chosen = malloc((size_t)B * (WARM + STEPS) * sizeof *chosen);
     double t = -1;
-    bool ok = ss && prompts && n && tok && tp && logits && lp;
+    bool ok = ss && prompts && n && tok && tp && logits && lp && chosen;
     for (int32_t b = 0; ok && b < B; b++) {
         ok = (ss[b] = born_session_new(m, &sp)) != NULL;
         for (int32_t i = 0; i < ctx; i++)
@@ -259,7 +266,15 @@ static double batch_step_time(born_model *m, int32_t B, int32_t ctx, bool with_l
         n[b] = 1;
     }
     double t0 = 0;
-    for (int step = 0; ok && step < WARM + STEPS; step++) {
+    if (mode == STEP_DEVICE && ok) {
+        ok = born_session_decode_greedy_batch(ss, tok, WARM, B, chosen) == BORN_OK;
+        for (int32_t b = 0; ok && b < B; b++)
+            tok[b] = chosen[(size_t)b * WARM + WARM - 1];
+        born_synchronize(BORN_CUDA(0));
+        t0 = now_s();
+        ok = ok && born_session_decode_greedy_batch(ss, tok, STEPS, B, chosen) == BORN_OK;
+    }
+    for (int step = 0; ok && mode != STEP_DEVICE && step < WARM + STEPS; step++) {
         if (step == WARM) {
             born_synchronize(BORN_CUDA(0));
             t0 = now_s();
@@ -279,6 +294,7 @@ static double batch_step_time(born_model *m, int32_t B, int32_t ctx, bool with_l
     free(tp);
     free(logits);
     free(lp);
+    free(chosen);
     return t;
 }
 
@@ -382,8 +398,10 @@ int main(int argc, char **argv) {
     s = NULL;
     const int32_t sizes[] = {1, 4, 16, 64};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        const double ts = batch_step_time(m, sizes[i], CTX, true), tf = batch_step_time(m, sizes[i], CTX, false);
-        if (ts < 0 || tf < 0) {
+        const double ts = batch_step_time(m, sizes[i], CTX, STEP_HOST),
+                     tf = batch_step_time(m, sizes[i], CTX, STEP_FORWARD),
+                     tg = batch_step_time(m, sizes[i], CTX, STEP_DEVICE);
+        if (ts < 0 || tf < 0 || tg < 0) {
             fprintf(stderr, "batched decode of %d sessions: %s\n", (int)sizes[i], born_last_error());
             return 1;
         }
@@ -392,6 +410,9 @@ int main(int argc, char **argv) {
                "BORN_BATCH%d_TOKS=%.1f\n",
                (int)sizes[i], (int)CTX, sizes[i] / ts, 1e3 * ts, sizes[i] / ts / tps, 1e3 * tf, (int)sizes[i],
                sizes[i] / ts);
+        printf("born batched greedy decode (born_session_decode_greedy_batch, tokens chosen on the device), %d "
+               "sessions at ctx %d: %.1f tok/s in all, %.3f ms a step BORN_GREEDY_BATCH%d_TOKS=%.1f\n",
+               (int)sizes[i], (int)CTX, sizes[i] / tg, 1e3 * tg, (int)sizes[i], sizes[i] / tg);
     }
     free(prompt);
     free(logits);

@@ -540,6 +540,17 @@ BORN_API born_status born_session_eval_batch(born_session *const *sessions,
                                              const int32_t *n_tokens, int32_t count,
                                              float *const *logits);
 
+/* Greedy decoding of several sessions of one model together: session i appends tokens[i] and
+ * n - 1 more tokens, each its first largest logit after the one before, and out[i * n + t]
+ * receives its t-th choice (out[i * n + n - 1] is not evaluated: the next call's token). The
+ * tokens of born_session_eval_batch steps with an argmax in a loop, each step one forward pass
+ * for every session; on a GPU the tokens are chosen on the device and the host waits once for
+ * each group of up to 64 sessions. Errors as born_session_eval_batch's (each session needs room
+ * for n tokens), found before anything runs; an error while running appends nothing. */
+BORN_API born_status born_session_decode_greedy_batch(born_session *const *sessions,
+                                                      const int32_t *tokens, int32_t n,
+                                                      int32_t count, int32_t *out);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Generation                                                                                   */
 

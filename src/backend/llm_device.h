@@ -113,6 +113,13 @@ typedef struct llm_device_ops {
      * (BORN_ERR_ARGUMENT otherwise). */
     born_status (*eval_batch)(void *const *sessions, const int32_t *const *tokens, const int32_t *n,
                               const int32_t *pos, int32_t count, float *const *logits);
+    /* Greedy decoding of several sessions in batched passes (eval_batch's, one token a session
+     * a pass) without the host in the loop: session i runs tokens[i] at pos[i], then n - 1 more
+     * steps, each on the first largest logit of its step before, chosen on the device; out[i * n
+     * + t] receives session i's choice after step t. The sessions as for eval_batch, each with
+     * room for n tokens. Waits for the device once. NULL where the device has none. */
+    born_status (*decode_greedy_batch)(void *const *sessions, const int32_t *tokens, const int32_t *pos,
+                                       int32_t count, int32_t n, int32_t *out);
 } llm_device_ops;
 
 /* The decoder of device (NULL with BORN_ERR_DEVICE recorded, quoting why, when its backend is

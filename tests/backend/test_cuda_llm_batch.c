@@ -7,9 +7,11 @@
  *   - eight sessions (histories of 9 to 576 tokens, so attention splits their keys over blocks)
  *     decoding 20 steps of 1, 2 or 4 tokens together (head sizes 16, 64 and 128) against alone (every step's logits; the greedy
  *     choices equal except at near-ties, a gap within the bound's share of the logits' range), then
- *     each continuing with ordinary decode steps (CUDA graphs) and the greedy graph;
+ *     each continuing with ordinary decode steps (CUDA graphs), the greedy graph, and all of them
+ *     through born_session_decode_greedy_batch (tokens chosen on the GPU: the same as batched
+ *     steps with the host's argmax);
  *   - 70 sessions, one with a 600-token prompt and a third with an f32 cache, split into passes
- *     by tokens, sessions and cache type.
+ *     by tokens, sessions and cache type, then decoding greedily together (two groups).
  * Device memory is poisoned under `make test-cuda`. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,6 +181,45 @@ static int32_t argmin(const float *x, int32_t n) {
     return best;
 }
 
+/* born_session_decode_greedy_batch on count sessions (tokens chosen on the GPU) against
+ * born_session_eval_batch steps with the host's argmax from the same positions: the same kernels
+ * on the same rows, so the same tokens, bit for bit. */
+static void check_greedy_batch(const char *what, born_session **ss, int32_t count, int32_t n) {
+    const int32_t V = born_model_n_vocab(born_session_model(ss[0]));
+    int32_t at[MAX_S], first[MAX_S], cur[MAX_S], one[MAX_S];
+    const int32_t *tp[MAX_S];
+    float *lp[MAX_S];
+    int32_t *got = malloc((size_t)count * n * sizeof *got), *want = malloc((size_t)count * n * sizeof *want);
+    float *l = malloc((size_t)count * V * sizeof *l);
+    if (got && want && l) {
+        for (int32_t s = 0; s < count; s++) {
+            at[s] = born_session_pos(ss[s]);
+            first[s] = token_at(s, 300, V);
+        }
+        CHECK_MSG(born_session_decode_greedy_batch(ss, first, n, count, got) == BORN_OK, "%s: %s", what,
+                  born_last_error());
+        for (int32_t s = 0; s < count; s++) {
+            CHECK_EQ_INT(born_session_pos(ss[s]), at[s] + n);
+            CHECK_OK(born_session_rollback(ss[s], at[s]));
+            cur[s] = first[s];
+            tp[s] = &cur[s];
+            one[s] = 1;
+            lp[s] = l + (size_t)s * V;
+        }
+        for (int32_t t = 0; t < n; t++) {
+            CHECK_OK(born_session_eval_batch(ss, tp, one, count, lp));
+            for (int32_t s = 0; s < count; s++)
+                want[(size_t)s * n + t] = cur[s] = argmax(lp[s], V);
+        }
+        CHECK_MSG(memcmp(got, want, (size_t)count * n * sizeof *got) == 0,
+                  "%s: %d sessions: the greedy batch differs from batched steps with the host's argmax", what,
+                  (int)count);
+    }
+    free(got);
+    free(want);
+    free(l);
+}
+
 /* Eight sessions decode STEPS steps of `per` tokens together and alone (the alone choice first
  * in each step, then fixed tokens, fed to both): with the tiny model's two query heads a kv head,
  * per = 1, 2 and 4 give the few-rows attention kernel 2, 4 and 8 rows. */
@@ -252,6 +293,8 @@ static void check_decode_together(const char *what, const tiny_llama_opts *o, in
                       "%s: session %d: the greedy graph after a batch", what, (int)s);
             CHECK_EQ_INT(born_session_pos(batch[s]), hist[s] + STEPS * per + AFTER + GREEDY);
         }
+        /* and all of them greedily together, the tokens chosen on the device */
+        check_greedy_batch(what, batch, NS, GREEDY);
     }
     printf("  %s: %d sessions decoding %d steps of %d tokens together: logits error %.2e against alone, %.2e in "
            "the "
@@ -302,6 +345,7 @@ TEST(cuda_llm_batch_passes) {
     double e = 1;
     if (lb && la && twins(m, MAX_S, kvs, hist, batch, alone))
         e = batch_vs_alone(MAX_S, batch, alone, len, lb, la);
+    if (e <= tol) check_greedy_batch("f16, 70 sessions in two groups by cache type", batch, MAX_S, 4);
     printf("  f16: %d sessions in passes (a 600-token prompt among them; f16 and f32 caches): "
            "logits error %.2e "
            "against each alone (bound %.0e)\n",

@@ -574,4 +574,5 @@ const llm_device_ops cuda_llm_ops = {
     .decode_greedy = decode_greedy,
     .prefill = cu_llm_prefill,
     .eval_batch = cu_llm_eval_batch,
+    .decode_greedy_batch = cu_llm_decode_greedy_batch,
 };

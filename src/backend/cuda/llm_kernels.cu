@@ -527,6 +527,7 @@ bool use_piece = true;
  * trigger after its loop; L2 prefetches of a piece product's next one to four iterations before
  * its wait were slower too (1,349 -> 1,325 / 1,294 / 1,246). */
 int trigger_early = 1;
+int piece_grid = 0; /* BORN_LLM_PIECE_GRID: 0 one wave, 1 equal iterations a block, 2 up to two waves (A/B) */
 int direct_plain = 1; /* a plain input loaded by each warp, not staged (BORN_LLM_DIRECT_X=0: staged) */
 
 /* Launches the product as piece_kernel when its weights allow it (returns false, launching
@@ -540,7 +541,10 @@ template <int FMT> bool launch_piece(cudaStream_t s, const cu_llm_mv &p, int64_t
     if (p.mode == CU_MV_SWIGLU && (p.w2.q_row_bytes % 16 || (uintptr_t)p.w2.q % 16 || p.w2.fmt != FMT)) return false;
     const int R = PNP * PW / ppr;
     const int64_t iters = (2 * units + R - 1) / R;
-    const int64_t grid = iters < (int64_t)sm_count * PIECE_BLOCKS_PER_SM ? iters : (int64_t)sm_count * PIECE_BLOCKS_PER_SM;
+    const int64_t wave = (int64_t)sm_count * PIECE_BLOCKS_PER_SM;
+    int64_t grid = iters < wave ? iters : wave;
+    if (piece_grid == 1 && grid > 0) grid = (iters + (iters + grid - 1) / grid - 1) / ((iters + grid - 1) / grid);
+    if (piece_grid == 2) grid = iters < 2 * wave ? iters : 2 * wave;
     const size_t smem = (size_t)p.w.cols * sizeof(float) + (size_t)((iters + grid - 1) / grid) * R * ppr * sizeof(float);
     if (grid <= 0 || smem > (size_t)piece_smem_max) return false;
     *err = launch(piece_kernel<FMT>, dim3((unsigned)grid), dim3(PW * 32), smem, s, p, units, ppr,
@@ -595,10 +599,10 @@ __device__ __forceinline__ void better(float v, int i, float *bv, int *bi) {
     }
 }
 
-__global__ void __launch_bounds__(ARGMAX_THREADS) argmax_kernel(const float *logits, int64_t n, int *step, int *out) {
+/* The first largest of logits[0..n) (0 when every one is NaN), in thread 0 of the block. */
+__device__ int block_argmax(const float *logits, int64_t n) {
     __shared__ float sv[ARGMAX_THREADS / 32];
     __shared__ int si[ARGMAX_THREADS / 32];
-    pdl_wait();
     float bv = -INFINITY;
     int bi = 0x7fffffff;
     for (int64_t k = threadIdx.x; k < n; k += ARGMAX_THREADS) better(logits[k], (int)k, &bv, &bi);
@@ -610,13 +614,30 @@ __global__ void __launch_bounds__(ARGMAX_THREADS) argmax_kernel(const float *log
         si[threadIdx.x >> 5] = bi;
     }
     __syncthreads();
-    if (threadIdx.x == 0) {
+    if (threadIdx.x == 0)
         for (int w = 1; w < ARGMAX_THREADS / 32; w++) better(sv[w], si[w], &bv, &bi);
-        if (bi == 0x7fffffff) bi = 0; /* every logit NaN */
+    return bi == 0x7fffffff ? 0 : bi;
+}
+
+__global__ void __launch_bounds__(ARGMAX_THREADS) argmax_kernel(const float *logits, int64_t n, int *step, int *out) {
+    pdl_wait();
+    const int bi = block_argmax(logits, n);
+    if (threadIdx.x == 0) {
         const int pos = step[1];
         out[pos] = bi;
         step[0] = bi;
         step[1] = pos + 1;
+    }
+    pdl_trigger();
+}
+
+/* Block r: the first largest of row r of logits [rows][n] into tok[r] and out[r]. */
+__global__ void __launch_bounds__(ARGMAX_THREADS) argmax_rows_kernel(const float *logits, int64_t n, int *tok, int *out) {
+    pdl_wait();
+    const int bi = block_argmax(logits + (size_t)blockIdx.x * n, n);
+    if (threadIdx.x == 0) {
+        tok[blockIdx.x] = bi;
+        out[blockIdx.x] = bi;
     }
     pdl_trigger();
 }
@@ -628,6 +649,11 @@ using namespace cu_llm;
 
 extern "C" cudaError_t cu_llm_argmax(cudaStream_t s, const float *logits, int64_t n, int *step, int *out) {
     return launch(argmax_kernel, dim3(1), dim3(ARGMAX_THREADS), 0, s, logits, n, step, out);
+}
+
+extern "C" cudaError_t cu_llm_argmax_rows(cudaStream_t s, const float *logits, int64_t n, int rows, int *tok,
+                                          int *out) {
+    return launch(argmax_rows_kernel, dim3((unsigned)rows), dim3(ARGMAX_THREADS), 0, s, logits, n, tok, out);
 }
 
 extern "C" cudaError_t cu_llm_matvec(cudaStream_t s, const cu_llm_mv *p) {
@@ -658,6 +684,8 @@ extern "C" cudaError_t cu_llm_prepare(int64_t max_k) {
     const int bytes = (int)(max_k * (int64_t)sizeof(float));
     cudaError_t e;
     /* the piece products: the inputs and up to 16 KB of partial sums (more falls back) */
+    const char *pg = getenv("BORN_LLM_PIECE_GRID");
+    piece_grid = pg ? atoi(pg) : 0;
     const char *piece = getenv("BORN_LLM_PIECE");
     use_piece = !(piece && piece[0] == '0');
     const char *te = getenv("BORN_LLM_TRIGGER_EARLY");

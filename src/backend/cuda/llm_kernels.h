@@ -94,6 +94,10 @@ cudaError_t cu_llm_attention(cudaStream_t s, const cu_llm_attn *p);
  * greedy step's token and position. */
 cudaError_t cu_llm_argmax(cudaStream_t s, const float *logits, int64_t n, int *step, int *out);
 
+/* For each of rows rows of logits [rows][n]: its first largest into tok[r] and out[r] (the next
+ * batched greedy step's tokens, and the record of the choices). */
+cudaError_t cu_llm_argmax_rows(cudaStream_t s, const float *logits, int64_t n, int rows, int *tok, int *out);
+
 /* x[0..cols) = row step[0] of e, as f32. */
 cudaError_t cu_llm_embed(cudaStream_t s, const cu_llm_mat *e, const int *step, float *x);
 

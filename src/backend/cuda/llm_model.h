@@ -91,6 +91,11 @@ void cu_llm_prefill_free(dsession *d);
 born_status cu_llm_eval_batch(void *const *sessions, const int32_t *const *tokens, const int32_t *n,
                               const int32_t *pos, int32_t count, float *const *logits);
 
+/* The model's llm_device_ops.decode_greedy_batch (llm_multi.c): n batched passes, each session's
+ * next token its row's first largest logit, chosen on the device; errors recorded through the host. */
+born_status cu_llm_decode_greedy_batch(void *const *sessions, const int32_t *tokens, const int32_t *pos,
+                                       int32_t count, int32_t n, int32_t *out);
+
 /* Frees the model's multi-session scratch (nothing when it has none); called by model_free. */
 void cu_llm_multi_free(dmodel *m);
 

@@ -111,20 +111,29 @@ static born_status describe(dmodel *m, dsession *const *ds, const int32_t *const
     return BORN_OK;
 }
 
-/* The wanted sessions' logits (k rows of b->last_host) into logits[i] where not NULL. */
-static born_status last_logits(dmodel *m, int32_t count, float *const *logits, int32_t k) {
+/* The logits of the k rows listed in b->last (uploaded), into b->logits [k][n_vocab]. */
+static born_status logits_rows(dmodel *m, int32_t k) {
     struct cu_multi *b = m->multi;
     cu_rows *p = b->rows;
     const llm_dev_config *c = &m->cfg;
     cudaStream_t s = cuda_stream(m->dev);
     const cu_llm_mat *w = cu_llm_output_of(m);
-    const size_t V = (size_t)c->n_vocab;
     int held = -1;
     born_status st = cuda_check(cu_llm_rows_gather(s, p->x, c->n_embd, b->last, k, p->y), "born_session_eval_batch");
     if (st == BORN_OK)
         st = cu_llm_rows_norm_as(m, p, p->y, m->m[LLM_DEV_OUT_NORM - LLM_DEV_LAYER_SLOTS].q, k, cu_llm_act_of(w->fmt),
                                  &held);
-    if (st == BORN_OK) st = cu_llm_rows_product(m, p, w, 0, (int64_t)V, p->a, k, b->logits, (int64_t)V, false);
+    if (st == BORN_OK)
+        st = cu_llm_rows_product(m, p, w, 0, (int64_t)c->n_vocab, p->a, k, b->logits, (int64_t)c->n_vocab, false);
+    return st;
+}
+
+/* The wanted sessions' logits (k rows of b->last_host) into logits[i] where not NULL. */
+static born_status last_logits(dmodel *m, int32_t count, float *const *logits, int32_t k) {
+    struct cu_multi *b = m->multi;
+    cudaStream_t s = cuda_stream(m->dev);
+    const size_t V = (size_t)m->cfg.n_vocab;
+    born_status st = logits_rows(m, k);
     if (st == BORN_OK)
         st = cuda_check(cudaMemcpyAsync(b->logits_host, b->logits, (size_t)k * V * 4, cudaMemcpyDeviceToHost, s),
                         "born_session_eval_batch: logits");
@@ -134,34 +143,44 @@ static born_status last_logits(dmodel *m, int32_t count, float *const *logits, i
     return st;
 }
 
-born_status cu_llm_eval_batch(void *const *sessions, const int32_t *const *tokens, const int32_t *n,
-                              const int32_t *pos, int32_t count, float *const *logits) {
+/* Checks a call of count sessions and makes their model's scratch; *m the model. */
+static born_status begin(void *const *sessions, int32_t count, const char *what, dmodel **m) {
     if (count < 1 || count > LLM_DEV_BATCH_SESSIONS)
-        return cuda_error(BORN_ERR_ARGUMENT, "born_session_eval_batch: %d sessions (1 to %d a pass)", (int)count,
+        return cuda_error(BORN_ERR_ARGUMENT, "%s: %d sessions (1 to %d a pass)", what, (int)count,
                           (int)LLM_DEV_BATCH_SESSIONS);
-    dsession *const *ds = (dsession *const *)sessions;
-    dmodel *m = ds[0]->m;
-    born_status st = cuda_capture_forbids(m->dev, "born_session_eval_batch");
+    *m = ((dsession *const *)sessions)[0]->m;
+    born_status st = cuda_capture_forbids((*m)->dev, what);
     if (st != BORN_OK) return st;
-    cudaSetDevice(m->dev);
-    if ((st = scratch(m)) != BORN_OK) return st;
+    cudaSetDevice((*m)->dev);
+    return scratch(*m);
+}
+
+/* Queues one forward pass of the sessions' rows (describe's): the descriptors, with upload the
+ * tokens and wanted rows too (else the device's tokens and rows are those of the pass before),
+ * the embeddings and every layer. *wanted: the rows whose logits are wanted; *nrows: the rows. */
+static born_status forward(dmodel *m, dsession *const *ds, const int32_t *const *tokens, const int32_t *n,
+                           const int32_t *pos, int32_t count, float *const *logits, bool upload, int32_t *wanted,
+                           int32_t *nrows) {
     struct cu_multi *b = m->multi;
-    int32_t rows = 0, n_max = 0, kend_max = 0, wanted = 0;
-    st = describe(m, ds, tokens, n, pos, count, logits, &rows, &n_max, &kend_max, &wanted);
+    int32_t rows = 0, n_max = 0, kend_max = 0;
+    born_status st = describe(m, ds, tokens, n, pos, count, logits, &rows, &n_max, &kend_max, wanted);
+    *nrows = rows;
     if (st != BORN_OK) return st;
     cudaStream_t s = cuda_stream(m->dev);
     cu_llm_rows_mark(b->rows, PROF_EMBED);
     /* from pageable memory: copied out before each call returns, so the host buffers are free for
      * the next batch while this one runs */
-    st = cuda_check(cudaMemcpyAsync(b->rows->tok, b->tok_host, (size_t)rows * sizeof(int), cudaMemcpyHostToDevice, s),
-                    "born_session_eval_batch: tokens");
+    if (upload)
+        st = cuda_check(
+            cudaMemcpyAsync(b->rows->tok, b->tok_host, (size_t)rows * sizeof(int), cudaMemcpyHostToDevice, s),
+            "born_session_eval_batch: tokens");
     if (st == BORN_OK)
         st = cuda_check(cudaMemcpyAsync(b->segs, b->segs_host, (size_t)m->cfg.n_layer * count * sizeof *b->segs,
                                         cudaMemcpyHostToDevice, s),
                         "born_session_eval_batch: descriptors");
-    if (st == BORN_OK && wanted)
+    if (st == BORN_OK && upload && *wanted)
         st = cuda_check(
-            cudaMemcpyAsync(b->last, b->last_host, (size_t)wanted * sizeof(int), cudaMemcpyHostToDevice, s),
+            cudaMemcpyAsync(b->last, b->last_host, (size_t)*wanted * sizeof(int), cudaMemcpyHostToDevice, s),
             "born_session_eval_batch: descriptors");
     if (st == BORN_OK)
         st = cuda_check(cu_llm_rows_embed(s, &m->m[0], b->rows->tok, rows, b->rows->x), "born_session_eval_batch");
@@ -176,8 +195,70 @@ born_status cu_llm_eval_batch(void *const *sessions, const int32_t *const *token
     cu_llm_rows_mark(b->rows, PROF_EMBED);
     for (int32_t l = 0; l < m->cfg.n_layer && st == BORN_OK; l++)
         st = cu_llm_rows_layer(m, b->rows, l, &at);
+    return st;
+}
+
+born_status cu_llm_eval_batch(void *const *sessions, const int32_t *const *tokens, const int32_t *n,
+                              const int32_t *pos, int32_t count, float *const *logits) {
+    dmodel *m = NULL;
+    born_status st = begin(sessions, count, "born_session_eval_batch", &m);
+    if (st != BORN_OK) return st;
+    struct cu_multi *b = m->multi;
+    int32_t wanted = 0, rows = 0;
+    st = forward(m, (dsession *const *)sessions, tokens, n, pos, count, logits, true, &wanted, &rows);
     if (st == BORN_OK && wanted) st = last_logits(m, count, logits, wanted);
     cu_llm_rows_mark(b->rows, PROF_OUTPUT);
     if (st == BORN_OK) cu_llm_rows_prof_end(b->rows, rows, wanted > 0);
+    return st;
+}
+
+born_status cu_llm_decode_greedy_batch(void *const *sessions, const int32_t *tokens, const int32_t *pos,
+                                       int32_t count, int32_t n, int32_t *out) {
+    const char *what = "born_session_decode_greedy_batch";
+    dmodel *m = NULL;
+    born_status st = begin(sessions, count, what, &m);
+    if (st != BORN_OK) return st;
+    if (n < 1) return cuda_error(BORN_ERR_ARGUMENT, "%s: %d steps (need at least 1)", what, (int)n);
+    struct cu_multi *b = m->multi;
+    cudaStream_t s = cuda_stream(m->dev);
+    const int32_t *tk[LLM_DEV_BATCH_SESSIONS];
+    int32_t one[LLM_DEV_BATCH_SESSIONS], at[LLM_DEV_BATCH_SESSIONS];
+    float want; /* any non-NULL pointer: every session's logits are wanted */
+    float *wants[LLM_DEV_BATCH_SESSIONS];
+    for (int32_t i = 0; i < count; i++) {
+        tk[i] = &tokens[i];
+        one[i] = 1;
+        wants[i] = &want;
+    }
+    const size_t bytes = (size_t)count * (size_t)n * sizeof(int);
+    int *chosen = cuda_mem_alloc(m->dev, bytes); /* [n][count] */
+    int *host = malloc(bytes);
+    if (!chosen || !host) {
+        (void)cudaGetLastError();
+        if (chosen) cuda_mem_free(m->dev, chosen);
+        free(host);
+        return cuda_error(BORN_ERR_MEMORY, "%s: out of memory for %d x %d tokens", what, (int)count, (int)n);
+    }
+    for (int32_t t = 0; t < n && st == BORN_OK; t++) {
+        for (int32_t i = 0; i < count; i++)
+            at[i] = pos[i] + t;
+        int32_t wanted = 0, rows = 0;
+        /* after the first step the tokens are the device's own choices (argmax_rows wrote them) */
+        st = forward(m, (dsession *const *)sessions, tk, one, at, count, wants, t == 0, &wanted, &rows);
+        if (st == BORN_OK) st = logits_rows(m, count);
+        if (st == BORN_OK)
+            st = cuda_check(cu_llm_argmax_rows(s, b->logits, m->cfg.n_vocab, count, b->rows->tok,
+                                               chosen + (size_t)t * count),
+                            what);
+        cu_llm_rows_mark(b->rows, PROF_OUTPUT);
+        if (st == BORN_OK) cu_llm_rows_prof_end(b->rows, rows, true); /* (profiling only) */
+    }
+    if (st == BORN_OK) st = cuda_check(cudaMemcpyAsync(host, chosen, bytes, cudaMemcpyDeviceToHost, s), what);
+    if (st == BORN_OK) st = cuda_check(cudaStreamSynchronize(s), what);
+    for (int32_t t = 0; t < n && st == BORN_OK; t++)
+        for (int32_t i = 0; i < count; i++)
+            out[(size_t)i * n + t] = host[(size_t)t * count + i];
+    cuda_mem_free(m->dev, chosen);
+    free(host);
     return st;
 }

@@ -136,6 +136,22 @@ born_status llm_device_repack(const llm_weight *w, llm_dev_fmt *fmt, void **q, f
 born_status llm_device_eval(born_session *s, const int32_t *tokens, int32_t n, float *logits,
                             bool all_logits);
 
+/* Checks session i of a batch (what names the call in the error): not NULL, of session 0's
+ * model, tokens not NULL with its first `given` ids in the vocabulary, and room for n >= 1 tokens
+ * at its position. */
+born_status llm_batch_check_session(born_session *const *sessions, const int32_t *tokens,
+                                   int32_t given, int32_t n, int32_t i, const char *what);
+
+/* BORN_ERR_ARGUMENT naming the later index when a session appears twice in sessions[0..count). */
+born_status llm_batch_check_distinct(born_session *const *sessions, int32_t count,
+                                     const char *what);
+
+/* Greedy decoding of count distinct sessions of one device model in groups of the device's
+ * passes (device_eval.c; the arguments as born_session_decode_greedy_batch's, validated): NULL
+ * ops->decode_greedy_batch or a failure leaves positions to the caller. */
+born_status llm_device_decode_greedy_batch(born_session *const *ss, const int32_t *tokens,
+                                           int32_t n, int32_t count, int32_t *out);
+
 /* Runs count distinct sessions of one device model together (device_eval.c; the arguments as
  * born_session_eval_batch's, already validated): in passes of llm_device_ops.eval_batch, each
  * within its limits and of one KV cache type, a session's tokens split over passes when they do

@@ -16,6 +16,7 @@
  * cache type): sessions are packed in order, and one whose tokens do not fit the pass being filled
  * continues in the next (its first part's K and V are in the cache by then). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/error.h"
 #include "llm/model/model_internal.h"
@@ -115,5 +116,50 @@ born_status llm_device_eval_batch(born_session *const *ss, const int32_t *const 
         if (st == BORN_OK) st = pass_run(ops, p);
     }
     free(p);
+    return st;
+}
+
+/* One group of llm_device_decode_greedy_batch: at most LLM_DEV_BATCH_SESSIONS sessions of one
+ * cache type, and where their tokens and choices go. */
+typedef struct greedy_group {
+    void *sessions[LLM_DEV_BATCH_SESSIONS];
+    int32_t tokens[LLM_DEV_BATCH_SESSIONS], pos[LLM_DEV_BATCH_SESSIONS], index[LLM_DEV_BATCH_SESSIONS];
+    int32_t count;
+} greedy_group;
+
+/* Runs the group (nothing when it is empty) into out's rows of its sessions and empties it. */
+static born_status group_run(const llm_device_ops *ops, greedy_group *g, int32_t n, int32_t *out,
+                             int32_t *scratch) {
+    born_status st = BORN_OK;
+    if (g->count) st = ops->decode_greedy_batch(g->sessions, g->tokens, g->pos, g->count, n, scratch);
+    for (int32_t j = 0; j < g->count && st == BORN_OK; j++)
+        memcpy(out + (size_t)g->index[j] * n, scratch + (size_t)j * n, (size_t)n * sizeof *out);
+    g->count = 0;
+    return st;
+}
+
+born_status llm_device_decode_greedy_batch(born_session *const *ss, const int32_t *tokens,
+                                           int32_t n, int32_t count, int32_t *out) {
+    const llm_device_ops *ops = ss[0]->model->dev_ops;
+    greedy_group *g = calloc(1, sizeof *g);
+    int32_t *scratch = malloc((size_t)LLM_DEV_BATCH_SESSIONS * (size_t)n * sizeof *scratch);
+    born_status st = BORN_OK;
+    if (!g || !scratch)
+        st = born_error(BORN_ERR_MEMORY, "born_session_decode_greedy_batch: out of memory");
+    const born_dtype kinds[2] = {BORN_F16, BORN_F32}; /* one pass holds one cache type */
+    for (int k = 0; k < 2 && st == BORN_OK; k++) {
+        for (int32_t i = 0; i < count && st == BORN_OK; i++) {
+            if (ss[i]->kv_type != kinds[k]) continue;
+            if (g->count == LLM_DEV_BATCH_SESSIONS) st = group_run(ops, g, n, out, scratch);
+            const int32_t j = g->count++;
+            g->sessions[j] = ss[i]->dev_session;
+            g->tokens[j] = tokens[i];
+            g->pos[j] = ss[i]->pos;
+            g->index[j] = i;
+        }
+        if (st == BORN_OK) st = group_run(ops, g, n, out, scratch);
+    }
+    free(g);
+    free(scratch);
     return st;
 }

@@ -42,36 +42,42 @@ static bool distinct(born_session *const *sessions, int32_t count, int32_t *dup)
     return false;
 }
 
-/* Validates session i's part of the call. */
-static born_status check_one(born_session *const *sessions, const int32_t *const *tokens,
-                             const int32_t *n_tokens, int32_t i) {
+born_status llm_batch_check_session(born_session *const *sessions, const int32_t *tokens,
+                                   int32_t given, int32_t n, int32_t i, const char *what) {
     const born_session *s = sessions[i];
-    if (!s || !tokens[i])
-        return born_error(BORN_ERR_ARGUMENT, "born_session_eval_batch: %s %d is NULL",
+    if (!s || !tokens)
+        return born_error(BORN_ERR_ARGUMENT, "%s: %s %d is NULL", what,
                           !s ? "session" : "tokens of session", (int)i);
     if (s->model != sessions[0]->model)
         return born_error(BORN_ERR_ARGUMENT,
-                          "born_session_eval_batch: session %d belongs to "
-                          "another model than session 0's (one batch, one model)",
-                          (int)i);
-    const int32_t n = n_tokens[i], V = s->model->hp.n_vocab;
+                          "%s: session %d belongs to another model than session 0's (one batch, "
+                          "one model)",
+                          what, (int)i);
+    const int32_t V = s->model->hp.n_vocab;
     if (n <= 0)
-        return born_error(BORN_ERR_ARGUMENT,
-                          "born_session_eval_batch: session %d has %d tokens "
-                          "(need at least 1)",
-                          (int)i, (int)n);
-    for (int32_t t = 0; t < n; t++)
-        if (tokens[i][t] < 0 || tokens[i][t] >= V)
+        return born_error(BORN_ERR_ARGUMENT, "%s: session %d has %d tokens (need at least 1)",
+                          what, (int)i, (int)n);
+    for (int32_t t = 0; t < given; t++)
+        if (tokens[t] < 0 || tokens[t] >= V)
             return born_error(BORN_ERR_ARGUMENT,
-                              "born_session_eval_batch: token %d (session %d, "
-                              "index %d) is outside the vocabulary [0, %d)",
-                              (int)tokens[i][t], (int)i, (int)t, (int)V);
+                              "%s: token %d (session %d, index %d) is outside the vocabulary "
+                              "[0, %d)",
+                              what, (int)tokens[t], (int)i, (int)t, (int)V);
     if (n > s->n_ctx - s->pos)
         return born_error(BORN_ERR_ARGUMENT,
-                          "born_session_eval_batch: %d tokens at position %d "
-                          "do not fit session %d's context of %d tokens",
-                          (int)n, (int)s->pos, (int)i, (int)s->n_ctx);
+                          "%s: %d tokens at position %d do not fit session %d's context of %d "
+                          "tokens",
+                          what, (int)n, (int)s->pos, (int)i, (int)s->n_ctx);
     return BORN_OK;
+}
+
+born_status llm_batch_check_distinct(born_session *const *sessions, int32_t count,
+                                     const char *what) {
+    int32_t dup = 0;
+    if (distinct(sessions, count, &dup)) return BORN_OK;
+    return born_error(BORN_ERR_ARGUMENT,
+                      "%s: session %d appears twice (a session evaluates its tokens once a batch)",
+                      what, (int)dup);
 }
 
 born_status born_session_eval_batch(born_session *const *sessions, const int32_t *const *tokens,
@@ -81,21 +87,17 @@ born_status born_session_eval_batch(born_session *const *sessions, const int32_t
                           !sessions ? "sessions"
                           : !tokens ? "tokens"
                                     : "n_tokens");
+    const char *what = "born_session_eval_batch";
     if (count < 1 || count > BORN_SESSION_BATCH_MAX)
-        return born_error(BORN_ERR_ARGUMENT, "born_session_eval_batch: %d sessions (1 to %d)",
-                          (int)count, (int)BORN_SESSION_BATCH_MAX);
-    for (int32_t i = 0; i < count; i++) {
-        born_status st = check_one(sessions, tokens, n_tokens, i);
-        if (st != BORN_OK) return st;
-    }
-    int32_t dup = 0;
-    if (!distinct(sessions, count, &dup))
-        return born_error(BORN_ERR_ARGUMENT,
-                          "born_session_eval_batch: session %d appears twice "
-                          "(a session evaluates its tokens once a batch)",
-                          (int)dup);
+        return born_error(BORN_ERR_ARGUMENT, "%s: %d sessions (1 to %d)", what, (int)count,
+                          (int)BORN_SESSION_BATCH_MAX);
+    born_status st = BORN_OK;
+    for (int32_t i = 0; i < count && st == BORN_OK; i++)
+        st = llm_batch_check_session(sessions, tokens[i], n_tokens[i], n_tokens[i], i, what);
+    if (st == BORN_OK) st = llm_batch_check_distinct(sessions, count, what);
+    if (st != BORN_OK) return st;
     const born_model *m = sessions[0]->model;
-    born_status st = m->dev_model ? llm_device_eval_batch(sessions, tokens, n_tokens, count, logits)
+    st = m->dev_model ? llm_device_eval_batch(sessions, tokens, n_tokens, count, logits)
                                   : llm_cpu_eval_batch(sessions, tokens, n_tokens, count, logits);
     if (st != BORN_OK) return st; /* no position has moved */
     for (int32_t i = 0; i < count; i++) {
