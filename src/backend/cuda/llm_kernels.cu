@@ -525,9 +525,10 @@ bool use_piece = true;
  * for the slowest block of the grid to trigger. 1B bf16 decode on an H200: 1,303 -> 1,340 tok/s
  * (three calls). The same in matvec_kernel was slower (1B q4_0: 985 -> 958), so it keeps the
  * trigger after its loop; L2 prefetches of a piece product's next one to four iterations before
- * its wait were slower too (1,349 -> 1,325 / 1,294 / 1,246). */
+ * its wait were slower too (1,349 -> 1,325 / 1,294 / 1,246). The grid is one wave even where the
+ * iterations do not divide evenly (q/k/v: 384 on 264 blocks): equal iterations a block (192
+ * blocks of 2) ran 1,391 against 1,404 tok/s, up to two waves of blocks 1,275 (2026-12-01). */
 int trigger_early = 1;
-int piece_grid = 0; /* BORN_LLM_PIECE_GRID: 0 one wave, 1 equal iterations a block, 2 up to two waves (A/B) */
 int direct_plain = 1; /* a plain input loaded by each warp, not staged (BORN_LLM_DIRECT_X=0: staged) */
 
 /* Launches the product as piece_kernel when its weights allow it (returns false, launching
@@ -541,10 +542,7 @@ template <int FMT> bool launch_piece(cudaStream_t s, const cu_llm_mv &p, int64_t
     if (p.mode == CU_MV_SWIGLU && (p.w2.q_row_bytes % 16 || (uintptr_t)p.w2.q % 16 || p.w2.fmt != FMT)) return false;
     const int R = PNP * PW / ppr;
     const int64_t iters = (2 * units + R - 1) / R;
-    const int64_t wave = (int64_t)sm_count * PIECE_BLOCKS_PER_SM;
-    int64_t grid = iters < wave ? iters : wave;
-    if (piece_grid == 1 && grid > 0) grid = (iters + (iters + grid - 1) / grid - 1) / ((iters + grid - 1) / grid);
-    if (piece_grid == 2) grid = iters < 2 * wave ? iters : 2 * wave;
+    const int64_t grid = iters < (int64_t)sm_count * PIECE_BLOCKS_PER_SM ? iters : (int64_t)sm_count * PIECE_BLOCKS_PER_SM;
     const size_t smem = (size_t)p.w.cols * sizeof(float) + (size_t)((iters + grid - 1) / grid) * R * ppr * sizeof(float);
     if (grid <= 0 || smem > (size_t)piece_smem_max) return false;
     *err = launch(piece_kernel<FMT>, dim3((unsigned)grid), dim3(PW * 32), smem, s, p, units, ppr,
@@ -684,8 +682,6 @@ extern "C" cudaError_t cu_llm_prepare(int64_t max_k) {
     const int bytes = (int)(max_k * (int64_t)sizeof(float));
     cudaError_t e;
     /* the piece products: the inputs and up to 16 KB of partial sums (more falls back) */
-    const char *pg = getenv("BORN_LLM_PIECE_GRID");
-    piece_grid = pg ? atoi(pg) : 0;
     const char *piece = getenv("BORN_LLM_PIECE");
     use_piece = !(piece && piece[0] == '0');
     const char *te = getenv("BORN_LLM_TRIGGER_EARLY");
