@@ -10,13 +10,17 @@
  *   bulk  each block a contiguous run of rows streamed through shared memory by the bulk copy
  *         engine (cp.async.bulk, a ring of stages, mbarriers), eight consumer warps with the
  *         input in registers.
- * Prints GB/s of weights and the step's time for each. Usage: matvec_probe [reps [kind]] */
+ * Prints GB/s of weights and the step's time for each. Built from the repository's root with
+ * nvcc -O3 -gencode arch=compute_90,code=sm_90 -Iinclude -Isrc bench/cuda/matvec_probe.cu -o probe
+ * (the plugin's launcher and loads, src/backend/cuda/llm_launch.cuh). Usage: matvec_probe [reps [kind]] */
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
+
+#include "backend/cuda/llm_launch.cuh"
 
 #define CK(x)                                                                                     \
     do {                                                                                          \
@@ -32,16 +36,11 @@ struct Mat {
     int rows, cols;
 };
 
-__device__ __forceinline__ void pdl_trigger() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
-__device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
-
-__device__ __forceinline__ uint4 ld_stream(const void *p) {
-    uint4 v;
-    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-                 : "l"(p));
-    return v;
-}
+/* the plugin's own programmatic launch, its launcher and its streaming load (llm_launch.cuh) */
+using cu_llm::ld_stream;
+using cu_llm::pdl_trigger;
+using cu_llm::pdl_wait;
+bool cu_llm::use_pdl = true;
 
 __device__ __forceinline__ float dot8(uint4 w, const float *x) {
     const uint32_t a[4] = {w.x, w.y, w.z, w.w};
@@ -366,17 +365,7 @@ __global__ void __launch_bounds__(W * 32, MINB) piecenb_kernel(Mat m, const floa
 /* ---- driver -------------------------------------------------------------------------------- */
 template <typename... P, typename... A>
 void launch(void (*k)(P...), int grid, int block, size_t smem, cudaStream_t s, A... a) {
-    cudaLaunchConfig_t c = {};
-    c.gridDim = dim3(grid);
-    c.blockDim = dim3(block);
-    c.dynamicSmemBytes = smem;
-    c.stream = s;
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
-    c.attrs = at;
-    c.numAttrs = 1;
-    CK(cudaLaunchKernelEx(&c, k, a...));
+    CK(cu_llm::launch(k, dim3(grid), dim3(block), smem, s, a...));
 }
 
 enum { READ, WARP, BULK2, BULK4, BULK6, P8x4, P8x2, P4x4, P8x1, N8x2, N8x4, N8x1, S8x4, S8x2, S8x4b3, NS8x2, C8x2, NKIND };

@@ -30,15 +30,6 @@ namespace {
 constexpr int WARPS = 4;   /* warps per product block: one unit (two rows) each */
 constexpr int INFLIGHT = 8; /* 16-byte chunks per lane and row loaded before any is used */
 
-__device__ __forceinline__ uint4 ld_stream(const char *p) {
-    uint4 v;
-    /* volatile: issued where written, ahead of the wait for the kernel before (pdl_wait) */
-    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-        : "l"(p));
-    return v;
-}
-
 __device__ __forceinline__ float silu(float g) { return g / (1.0f + __expf(-g)); }
 
 /* Elements per 16-byte chunk of each format. */

@@ -1,6 +1,7 @@
 /* Internal to the CUDA plugin: what the decode step's kernels share across their files
  * (llm_kernels.cu: products, embedding, greedy choice; llm_attention.cu: attention):
- * programmatic dependent launch on the device side and the launcher that sets it. */
+ * programmatic dependent launch on the device side, the launcher that sets it, and the streaming
+ * load of weights (also used by bench/cuda/matvec_probe.cu). */
 #ifndef BORN_CUDA_LLM_LAUNCH_CUH
 #define BORN_CUDA_LLM_LAUNCH_CUH
 
@@ -27,6 +28,16 @@ __device__ __forceinline__ void pdl_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
+}
+
+/* 16 bytes of weights read once: through the non-coherent path, not kept in L1. volatile, so the
+ * load is issued where it is written, ahead of the wait for the kernel before (pdl_wait). */
+__device__ __forceinline__ uint4 ld_stream(const void *p) {
+    uint4 v;
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p));
+    return v;
 }
 
 /* Whether launches carry the attribute (cu_llm_prepare; llm_kernels.cu). */
