@@ -12,7 +12,7 @@
  * Last, B = 1, 4, 16, 64 sessions at position CTX decode together (born_session_eval_batch: one
  * forward pass a step for all of them, logits back and the next tokens picked on the host, then
  * with the tokens chosen on the device by born_session_decode_greedy_batch): tok/s in all and ms
- * a step, beside the single session's graph decode.
+ * a step, beside the single session's graph decode (LLM_BENCH_NO_BATCH=1 leaves the batches out).
  * Usage: llm_decode_born MODEL.gguf [N=256] [CTX=512] [TYPE=bf16] */
 #include <math.h>
 #include <stdio.h>
@@ -397,7 +397,8 @@ int main(int argc, char **argv) {
     born_session_free(s);
     s = NULL;
     const int32_t sizes[] = {1, 4, 16, 64};
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    const char *skip_batch = getenv("LLM_BENCH_NO_BATCH"); /* set: the single session only */
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0] && !(skip_batch && *skip_batch); i++) {
         const double ts = batch_step_time(m, sizes[i], CTX, STEP_HOST),
                      tf = batch_step_time(m, sizes[i], CTX, STEP_FORWARD),
                      tg = batch_step_time(m, sizes[i], CTX, STEP_DEVICE);
