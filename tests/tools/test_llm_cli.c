@@ -80,16 +80,19 @@ TEST(cli_llm_bench_and_chat) {
     CHECK(path != NULL);
     if (!path) return;
     static char out[8192];
-    char *a[] = {"bench", "-m", path, "-p", "16", "-n", "4", "-r", "2", "-t", "1,2", NULL};
-    CHECK_EQ_INT(cli_run(cmd_bench, 11, a, NULL, out, sizeof out), 0);
+    char *a[] = {"bench", "-m", path, "-p", "16", "-n", "4", "-r", "2", "-t", "1,2", "-pl", "1,3", NULL};
+    CHECK_EQ_INT(cli_run(cmd_bench, 13, a, NULL, out, sizeof out), 0);
     CHECK_MSG(strstr(out, "| model ") && strstr(out, "pp16 |") && strstr(out, "tg4 |") &&
-                  strstr(out, "| llama 99K ") != NULL,
+                  strstr(out, "tg4 x3 |") && strstr(out, "| llama 99K ") != NULL,
               "%s", out);
     int rows = 0;
     for (char *p = out; (p = strstr(p, " | CPU ")) != NULL; p++) rows++;
-    CHECK_EQ_INT(rows, 4);
+    CHECK_EQ_INT(rows, 6); /* pp, tg and tg x3 at each thread count (-pl 1 adds no row) */
     char *b[] = {"bench", "-m", path, "-t", "0", NULL};
     CHECK_EQ_INT(cli_run(cmd_bench, 5, b, NULL, out, sizeof out), 2);
+    char *b2[] = {"bench", "-m", path, "-pl", "2,x", NULL};
+    CHECK_EQ_INT(cli_run(cmd_bench, 5, b2, NULL, out, sizeof out), 2);
+    CHECK_MSG(strstr(out, "bad parallel sequences list") != NULL, "%s", out);
 
     char *c[] = {"chat", "-m", path, "-n", "6", "--temp", "0", "-v", NULL};
     CHECK_EQ_INT(cli_run(cmd_chat, 8, c, "hello\nhow are you\n", out, sizeof out), 0);

@@ -3,7 +3,10 @@
  * llama-bench: random tokens, an empty cache before each repetition, one warm-up run (the whole
  * prompt for pp, one token for tg), pp
  * evaluates N tokens in batches (logits of the last only), tg evaluates N tokens one at a time;
- * t/s is the mean over repetitions ± the sample standard deviation. */
+ * t/s is the mean over repetitions ± the sample standard deviation. With -pl, "tgN xP" rows
+ * time P sequences decoding N tokens greedily together (born_session_decode_greedy_batch, one
+ * forward pass a step for all of them, as llama-batched-bench's parallel sequences), t/s counting
+ * the tokens of all P. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,11 +18,13 @@
 
 static void usage(FILE *out) {
     fprintf(out, "usage: born bench -m MODEL [-p N] [-n N] [-t N[,N...]] [-r REPS] [-b BATCH]\n"
-                 "                  [-dev D] [-mmp 0|1]\n"
+                 "                  [-pl P[,P...]] [-dev D] [-mmp 0|1]\n"
                  "  -p N   prompt tokens of the pp test (default 512; 0: skip)\n"
                  "  -n N   generated tokens of the tg test (default 128; 0: skip)\n"
                  "  -t L   thread counts, comma-separated (default: the library's)\n"
                  "  -r R   repetitions (default 5)\n"
+                 "  -pl L  parallel sequences, comma-separated: a tgN xP row for each P > 1, the\n"
+                 "         P sequences decoding greedily together (t/s over all of them)\n"
                  "  -dev D cpu, cuda or cuda:N: where the model runs (default cpu)\n"
                  "  -mmp B 1: map the file, 0: read it into memory in 2 MiB pages (default 0)\n");
 }
@@ -83,8 +88,61 @@ static int run_test(born_session *s, int32_t n_vocab, bool gen, int32_t n, int32
     return 0;
 }
 
+/* tg with p sequences decoding n tokens greedily together: tokens/s over all of them of each
+ * repetition into ts[reps], after a one-token warm-up. */
+static int run_parallel(born_model *m, int32_t p, int32_t n, int32_t reps, double *ts, uint64_t *rng) {
+    born_session_params sp = born_session_default_params();
+    sp.n_ctx = n + 1;
+    born_session **ss = calloc((size_t)p, sizeof *ss);
+    int32_t *first = malloc((size_t)p * sizeof *first), *out = malloc((size_t)p * n * sizeof *out);
+    const int32_t V = born_model_n_vocab(m);
+    int status = ss && first && out ? 0 : 1;
+    for (int32_t i = 0; i < p && !status; i++)
+        if (!(ss[i] = born_session_new(m, &sp))) status = 1;
+    for (int32_t r = -1; r < reps && !status; r++) { /* r = -1: the warm-up */
+        for (int32_t i = 0; i < p; i++) {
+            *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+            first[i] = (int32_t)((*rng >> 33) % (uint64_t)V);
+            born_session_rollback(ss[i], 0);
+        }
+        const int32_t k = r < 0 ? 1 : n;
+        double t0 = now_s();
+        if (born_session_decode_greedy_batch(ss, first, k, p, out) != BORN_OK) status = 1;
+        if (r >= 0) ts[r] = (double)p * k / (now_s() - t0);
+    }
+    if (status) {
+        fprintf(stderr, "born bench: %d parallel sequences: %s\n", (int)p,
+                born_last_error()[0] ? born_last_error() : "out of memory");
+        born_clear_error();
+    }
+    for (int32_t i = 0; ss && i < p; i++)
+        born_session_free(ss[i]);
+    free(ss);
+    free(first);
+    free(out);
+    return status;
+}
+
+/* Parses a comma-separated list of at most 16 integers in [lo, hi] into list; its length, or -1
+ * (with a message naming what) when it is not one. */
+static int parse_list(const char *v, int lo, int hi, int *list, const char *what) {
+    int n = 0;
+    const char *p = v;
+    while (*p) {
+        char *end;
+        long t = strtol(p, &end, 10);
+        if (n == 16 || end == p || t < lo || t > hi || (*end && *end != ',')) {
+            fprintf(stderr, "born bench: bad %s list '%s'\n", what, v);
+            return -1;
+        }
+        list[n++] = (int)t;
+        p = *end ? end + 1 : end;
+    }
+    return n;
+}
+
 int cmd_bench(int argc, char **argv) {
-    const char *model = NULL, *threads = NULL;
+    const char *model = NULL, *threads = NULL, *parallel = NULL;
     int32_t n_prompt = 512, n_gen = 128, reps = 5, n_batch = born_session_default_params().n_batch;
     born_device device = BORN_CPU;
     born_model_params mp = born_model_default_params();
@@ -107,6 +165,7 @@ int cmd_bench(int argc, char **argv) {
         else if (strcmp(a, "-dev") == 0 || strcmp(a, "--device") == 0) {
             if (!llm_parse_device(v, &device, "bench")) return 2;
         } else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) threads = v;
+        else if (strcmp(a, "-pl") == 0 || strcmp(a, "--parallel") == 0) parallel = v;
         else if (numeric && (strcmp(a, "-p") == 0 || strcmp(a, "--n-prompt") == 0)) n_prompt = (int32_t)num;
         else if (numeric && (strcmp(a, "-n") == 0 || strcmp(a, "--n-gen") == 0)) n_gen = (int32_t)num;
         else if (numeric && num > 0 && (strcmp(a, "-r") == 0 || strcmp(a, "--repetitions") == 0)) reps = (int32_t)num;
@@ -122,22 +181,11 @@ int cmd_bench(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    int tlist[16], nt = 0;
-    if (threads) {
-        const char *p = threads;
-        while (*p && nt < 16) {
-            char *end;
-            long t = strtol(p, &end, 10);
-            if (end == p || t < 1 || t > 1024 || (*end && *end != ',')) {
-                fprintf(stderr, "born bench: bad thread list '%s'\n", threads);
-                return 2;
-            }
-            tlist[nt++] = (int)t;
-            p = *end ? end + 1 : end;
-        }
-    } else {
-        tlist[nt++] = born_get_num_threads();
-    }
+    int tlist[16], nt = 0, plist[16], npl = 0;
+    if (threads && (nt = parse_list(threads, 1, 1024, tlist, "thread")) <= 0) return 2;
+    if (!threads) tlist[nt++] = born_get_num_threads();
+    if (parallel && (npl = parse_list(parallel, 1, BORN_SESSION_BATCH_MAX, plist, "parallel sequences")) <= 0)
+        return 2;
     mp.load_tokenizer = false;
     mp.device = device;
     born_model *m = born_model_load(model, &mp);
@@ -180,10 +228,11 @@ int cmd_bench(int argc, char **argv) {
     int status = 0;
     for (int ti = 0; ti < nt && status == 0; ti++) {
         born_set_num_threads(tlist[ti]);
-        for (int g = 0; g < 2 && status == 0; g++) {
-            int32_t n = g ? n_gen : n_prompt;
-            if (n == 0) continue;
-            if (run_test(s, born_model_n_vocab(m), g == 1, n, reps, ts, &rng)) {
+        for (int g = 0; g < 2 + npl && status == 0; g++) {
+            int32_t n = g ? n_gen : n_prompt, par = g >= 2 ? plist[g - 2] : 1;
+            if (n == 0 || (g >= 2 && par < 2)) continue;
+            if (g < 2 ? run_test(s, born_model_n_vocab(m), g == 1, n, reps, ts, &rng)
+                      : run_parallel(m, par, n, reps, ts, &rng)) {
                 status = 1;
                 break;
             }
@@ -193,7 +242,8 @@ int cmd_bench(int argc, char **argv) {
             for (int r = 0; r < reps; r++) var += (ts[r] - mean) * (ts[r] - mean);
             double sd = reps > 1 ? sqrt(var / (reps - 1)) : 0.0;
             char test[32], tps[48], params[32];
-            snprintf(test, sizeof test, "%s%d", g ? "tg" : "pp", (int)n);
+            if (g < 2) snprintf(test, sizeof test, "%s%d", g ? "tg" : "pp", (int)n);
+            else snprintf(test, sizeof test, "tg%d x%d", (int)n, (int)par);
             snprintf(tps, sizeof tps, "%.2f ± %.2f", mean, sd);
             snprintf(params, sizeof params, "%.2f M", np / 1e6);
             if (np >= 1e9) snprintf(params, sizeof params, "%.2f B", np / 1e9);
