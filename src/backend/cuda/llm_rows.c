@@ -19,6 +19,7 @@
 
 #include "backend/cuda/cuda_internal.h"
 #include "backend/cuda/llm_rows.h"
+#include "backend/cuda/llm_rows_gemv.h"
 
 enum { OUT_BLOCK_ROWS = 4096 };
 
@@ -147,6 +148,9 @@ born_status cu_llm_rows_new(const dmodel *m, int32_t cap, bool poison, const cha
 born_status cu_llm_rows_product(const dmodel *m, cu_rows *p, const cu_llm_mat *w, int64_t r0, int64_t rows,
                                 const void *a, int32_t n, float *out, int64_t ldo, bool add) {
     const int dev = m->dev;
+    cudaError_t e = cudaSuccess;
+    if (cu_llm_rows_gemv(cuda_stream(dev), w, r0, rows, a, n, out, ldo, add, &e))
+        return cuda_check(e, "born_session_eval: batch");
     if (!affine(w->fmt))
         return cuda_gemm_xwt(dev, dtype_of(cu_llm_act_of(w->fmt)), (const char *)w->q + (size_t)r0 * w->q_row_bytes,
                              rows, a, n, w->cols, out, ldo, add);

@@ -1,0 +1,162 @@
+/* Internal to the CUDA plugin: the batched forward's products when the batch has few rows
+ * (llm_rows.c's cu_llm_rows_product for n <= CU_ROWS_GEMV_MAX tokens and float-format weights):
+ * out[j][i] (+)= a[j] . w[r0 + i], the weights streamed once like the decode step's products
+ * instead of through cuBLASLt, whose kernels for a handful of rows read the weights at well under
+ * the memory's rate (a 4-row pass of a 1B bf16 model took 1.33 ms in its products against 0.5 ms
+ * for the bytes alone, docs/BENCHMARKS.md "CUDA: several sessions in one forward pass").
+ *
+ * A block stages the n input rows (in the weights' input type, as the batch holds them) in
+ * shared memory; each warp takes two weight rows at a time, every lane loading CHUNKS 16-byte
+ * chunks of both rows at once (non-coherent, not kept in L1) and dotting each with the n inputs'
+ * matching chunks, then the lanes' sums are added by a butterfly. Sums run in a fixed order, so
+ * results do not depend on the grid. */
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "backend/cuda/llm_launch.cuh"
+#include "backend/cuda/llm_rows_gemv.h"
+#include "backend/llm_device.h"
+
+extern "C" {
+int cuda_device_of(const void *ptr);
+int cuda_sm_count(int dev);
+}
+
+namespace {
+
+constexpr int WARPS = 8;          /* warps a block */
+constexpr int CHUNKS = 8;         /* 16-byte chunks of each of a warp's two rows in flight a lane */
+constexpr int SMEM = 48 * 1024;   /* the staged inputs' most bytes (no opt-in needed) */
+constexpr int BLOCKS_PER_SM = 2;
+
+/* Two elements of a 32-bit word of format FMT (f16 or bf16) as floats. */
+template <int FMT> __device__ __forceinline__ float2 pair_of(uint32_t w) {
+    if (FMT == LLM_DEV_F16) return __half22float2(*reinterpret_cast<const __half2 *>(&w));
+    return make_float2(__uint_as_float(w << 16), __uint_as_float(w & 0xffff0000u));
+}
+
+/* acc plus the dot product of one 16-byte chunk of weights with one of inputs (same format). */
+template <int FMT> __device__ __forceinline__ float chunk_dot(uint4 w, uint4 x, float acc) {
+    const uint32_t wa[4] = {w.x, w.y, w.z, w.w}, xa[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        if (FMT == LLM_DEV_F32) {
+            acc = fmaf(__uint_as_float(wa[i]), __uint_as_float(xa[i]), acc);
+        } else {
+            const float2 a = pair_of<FMT>(wa[i]), b = pair_of<FMT>(xa[i]);
+            acc = fmaf(a.x, b.x, acc);
+            acc = fmaf(a.y, b.y, acc);
+        }
+    }
+    return acc;
+}
+
+template <int FMT, int N>
+__global__ void __launch_bounds__(WARPS * 32, BLOCKS_PER_SM)
+    rows_gemv_kernel(const char *w, int64_t row_bytes, int64_t rows, int kc, const uint4 *a, float *out,
+                     int64_t ldo, int add) {
+    extern __shared__ uint4 xs[]; /* [N][kc] */
+    for (int i = threadIdx.x; i < N * kc; i += blockDim.x) xs[i] = a[i];
+    __syncthreads();
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    for (int64_t u = (int64_t)blockIdx.x * WARPS + warp; 2 * u < rows; u += (int64_t)gridDim.x * WARPS) {
+        const int64_t ra = 2 * u, rb = 2 * u + 1 < rows ? 2 * u + 1 : -1;
+        const char *qa = w + (size_t)ra * row_bytes, *qb = rb >= 0 ? w + (size_t)rb * row_bytes : qa;
+        float sa[N], sb[N];
+#pragma unroll
+        for (int j = 0; j < N; j++) sa[j] = sb[j] = 0.0f;
+        for (int c0 = lane; c0 < kc; c0 += 32 * CHUNKS) {
+            uint4 va[CHUNKS], vb[CHUNKS];
+#pragma unroll
+            for (int i = 0; i < CHUNKS; i++) {
+                const int c = c0 + 32 * i;
+                va[i] = c < kc ? cu_llm::ld_stream(qa + (size_t)c * 16) : make_uint4(0u, 0u, 0u, 0u);
+                vb[i] = c < kc && rb >= 0 ? cu_llm::ld_stream(qb + (size_t)c * 16) : make_uint4(0u, 0u, 0u, 0u);
+            }
+#pragma unroll
+            for (int i = 0; i < CHUNKS; i++) {
+                const int c = c0 + 32 * i;
+                if (c >= kc) break;
+#pragma unroll
+                for (int j = 0; j < N; j++) {
+                    const uint4 x = xs[j * kc + c];
+                    sa[j] = chunk_dot<FMT>(va[i], x, sa[j]);
+                    sb[j] = chunk_dot<FMT>(vb[i], x, sb[j]);
+                }
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < N; j++)
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) {
+                sa[j] += __shfl_xor_sync(0xffffffffu, sa[j], o);
+                sb[j] += __shfl_xor_sync(0xffffffffu, sb[j], o);
+            }
+        if (lane == 0)
+#pragma unroll
+            for (int j = 0; j < N; j++) {
+                float *oa = out + (size_t)j * ldo + ra;
+                *oa = add ? *oa + sa[j] : sa[j];
+                if (rb >= 0) oa[1] = add ? oa[1] + sb[j] : sb[j];
+            }
+    }
+}
+
+template <int FMT, int N>
+cudaError_t launch_rows(cudaStream_t s, const char *w, int64_t row_bytes, int64_t rows, int kc, const void *a,
+                        float *out, int64_t ldo, bool add, int sms) {
+    const int64_t units = (rows + 1) / 2, want = (units + WARPS - 1) / WARPS, most = (int64_t)sms * BLOCKS_PER_SM;
+    const unsigned grid = (unsigned)(want < most ? want : most);
+    rows_gemv_kernel<FMT, N><<<grid, WARPS * 32, (size_t)N * kc * 16, s>>>(w, row_bytes, rows, kc,
+                                                                        static_cast<const uint4 *>(a), out, ldo,
+                                                                        add ? 1 : 0);
+    return cudaGetLastError();
+}
+
+template <int FMT>
+cudaError_t launch_fmt(cudaStream_t s, const char *w, int64_t row_bytes, int64_t rows, int kc, const void *a,
+                       int n, float *out, int64_t ldo, bool add, int sms) {
+    switch (n) {
+    case 1: return launch_rows<FMT, 1>(s, w, row_bytes, rows, kc, a, out, ldo, add, sms);
+    case 2: return launch_rows<FMT, 2>(s, w, row_bytes, rows, kc, a, out, ldo, add, sms);
+    case 3: return launch_rows<FMT, 3>(s, w, row_bytes, rows, kc, a, out, ldo, add, sms);
+    case 4: return launch_rows<FMT, 4>(s, w, row_bytes, rows, kc, a, out, ldo, add, sms);
+    case 5: return launch_rows<FMT, 5>(s, w, row_bytes, rows, kc, a, out, ldo, add, sms);
+    case 6: return launch_rows<FMT, 6>(s, w, row_bytes, rows, kc, a, out, ldo, add, sms);
+    case 7: return launch_rows<FMT, 7>(s, w, row_bytes, rows, kc, a, out, ldo, add, sms);
+    default: return launch_rows<FMT, 8>(s, w, row_bytes, rows, kc, a, out, ldo, add, sms);
+    }
+}
+
+/* Whether the path is on (BORN_LLM_ROWS_GEMV=0: cuBLASLt for every batch). */
+bool rows_gemv_on() {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("BORN_LLM_ROWS_GEMV");
+        on = !(e && e[0] == '0');
+    }
+    return on;
+}
+
+} // namespace
+
+extern "C" bool cu_llm_rows_gemv(cudaStream_t s, const cu_llm_mat *w, int64_t r0, int64_t rows, const void *a,
+                                 int32_t n, float *out, int64_t ldo, bool add, cudaError_t *err) {
+    if (!rows_gemv_on() || n < 1 || n > CU_ROWS_GEMV_MAX || rows < 1) return false;
+    if (w->fmt != LLM_DEV_F32 && w->fmt != LLM_DEV_F16 && w->fmt != LLM_DEV_BF16) return false;
+    const int64_t esz = w->fmt == LLM_DEV_F32 ? 4 : 2, bytes = w->cols * esz;
+    if (bytes % 16 || w->q_row_bytes % 16 || (uintptr_t)w->q % 16 || (uintptr_t)a % 16) return false;
+    if ((int64_t)n * bytes > SMEM) return false;
+    const int dev = cuda_device_of(out), sms = cuda_sm_count(dev);
+    if (sms <= 0) return false;
+    const char *base = static_cast<const char *>(w->q) + (size_t)r0 * w->q_row_bytes;
+    const int kc = (int)(bytes / 16);
+    switch (w->fmt) {
+    case LLM_DEV_F32: *err = launch_fmt<LLM_DEV_F32>(s, base, w->q_row_bytes, rows, kc, a, n, out, ldo, add, sms); break;
+    case LLM_DEV_F16: *err = launch_fmt<LLM_DEV_F16>(s, base, w->q_row_bytes, rows, kc, a, n, out, ldo, add, sms); break;
+    default: *err = launch_fmt<LLM_DEV_BF16>(s, base, w->q_row_bytes, rows, kc, a, n, out, ldo, add, sms); break;
+    }
+    return true;
+}

@@ -1,0 +1,31 @@
+/* Internal to the CUDA plugin: products of a batch of few rows for the batched forward
+ * (llm_rows_gemv.cu, called by llm_rows.c's cu_llm_rows_product). */
+#ifndef BORN_CUDA_LLM_ROWS_GEMV_H
+#define BORN_CUDA_LLM_ROWS_GEMV_H
+
+#include <cuda_runtime.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backend/cuda/llm_kernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The most rows (tokens) the path takes. */
+enum { CU_ROWS_GEMV_MAX = 8 };
+
+/* out[j * ldo + i] = (out[j * ldo + i] +, with add) a[j] . row r0 + i of w, for j < n and i <
+ * rows, a [n][w->cols] contiguous in w's input type, when the path takes it: a float format,
+ * 16-byte aligned rows and input, n <= CU_ROWS_GEMV_MAX and the n input rows within 48 KB
+ * (BORN_LLM_ROWS_GEMV=0 turns it off). Returns whether it queued the product (*err its launch's
+ * error); false queues nothing. */
+bool cu_llm_rows_gemv(cudaStream_t s, const cu_llm_mat *w, int64_t r0, int64_t rows, const void *a, int32_t n,
+                      float *out, int64_t ldo, bool add, cudaError_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
