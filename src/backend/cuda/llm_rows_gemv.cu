@@ -1,9 +1,9 @@
-/* Internal to the CUDA plugin: the batched forward's products when the batch has few rows
+/* Internal to the CUDA plugin: the batched forward's products when the batch has one or two rows
  * (llm_rows.c's cu_llm_rows_product for n <= CU_ROWS_GEMV_MAX tokens and float-format weights):
  * out[j][i] (+)= a[j] . w[r0 + i], the weights streamed once like the decode step's products
- * instead of through cuBLASLt, whose kernels for a handful of rows read the weights at well under
- * the memory's rate (a 4-row pass of a 1B bf16 model took 1.33 ms in its products against 0.5 ms
- * for the bytes alone, docs/BENCHMARKS.md "CUDA: several sessions in one forward pass").
+ * instead of through cuBLASLt, whose kernels for so few rows read the weights well under the
+ * memory's rate (a one-session pass of a 1B bf16 model: 1.466 ms with cuBLASLt, 1.205 here;
+ * llm_rows_gemv.h says where it stops paying). The kernel takes up to 8 rows (tested so).
  *
  * A block stages the n input rows (in the weights' input type, as the batch holds them) in
  * shared memory; each warp takes two weight rows at a time, every lane loading CHUNKS 16-byte
