@@ -31,6 +31,7 @@
 #include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/gemm_kernels.h"
@@ -1007,21 +1008,51 @@ bool cpu_gemm_f32_packed_rows(int64_t m, int64_t n, int64_t k, cpu_gemm_pack_a_f
 
 /* ---- entry points ------------------------------------------------------------------------ */
 
+/* Whether this CPU's L1 data cache holds a 16-column B panel of 512 k steps (32 KB) beside the A
+ * panel streaming through: 48 KB or more, as sysconf reports it (false where it cannot say). */
+static bool deep_panels_fit;
+static pthread_once_t deep_panels_once = PTHREAD_ONCE_INIT;
+
+static void ask_l1_size(void) {
+#ifdef _SC_LEVEL1_DCACHE_SIZE
+    deep_panels_fit = sysconf(_SC_LEVEL1_DCACHE_SIZE) >= 48 * 1024;
+#endif
+}
+
+static bool l1_fits_deep_panels(void) {
+    pthread_once(&deep_panels_once, ask_l1_size);
+    return deep_panels_fit;
+}
+
+/* The f32 blocks. k blocks of 512 where L1 holds their B panels (one pass over C for every 512
+ * k steps instead of 256), with m blocks of two 24-row tiles at AVX-512: on the 2-core Xeon
+ * (48 KB L1, 2 MB L2; 2026-12-02) that took the square product from 0.94-0.98x OpenBLAS to
+ * 1.08-1.12x at n = 2048 and 1.08-1.17x at 1024, medians of alternating runs; the AVX2 kernel
+ * gained 3% from the deeper k blocks. Both SIMD levels block k alike, so they keep each other's
+ * bits on one machine. */
 static const gemm_impl *impl_f32(void) {
     static const gemm_impl portable = {sizeof(float), GEMM_F32_MR, GEMM_F32_NR, 96,       256, 4080,
                                        kernel_f32_c,  pack_a_f32,  pack_b_f32,  naive_f32};
 #ifdef GEMM_HAVE_AVX2
+    const bool deep = l1_fits_deep_panels();
     static const gemm_impl avx2 = {
         sizeof(float),        GEMM_F32_MR,     GEMM_F32_NR,     96,       256, 4080,
         gemm_kernel_f32_avx2, pack_a_f32_avx2, pack_b_f32_avx2, naive_f32};
+    static const gemm_impl avx2_deep = {
+        sizeof(float),        GEMM_F32_MR,     GEMM_F32_NR,     96,       512, 4080,
+        gemm_kernel_f32_avx2, pack_a_f32_avx2, pack_b_f32_avx2, naive_f32};
 #ifdef GEMM_HAVE_AVX512
-    /* 24 x 16 tiles (four of the 6-row A panels at once); m blocks of 8 tiles */
+    /* 24 x 16 tiles (four of the 6-row A panels at once); m blocks of 8 tiles, or of 2 with the
+     * deep k blocks */
     static const gemm_impl avx512 = {
         sizeof(float),          GEMM_F32_MR_AVX512, GEMM_F32_NR,     192,      256, 4080,
         gemm_kernel_f32_avx512, pack_a_f32_avx2,    pack_b_f32_avx2, naive_f32};
-    if (cpu_get_level() >= CPU_LEVEL_AVX512) return &avx512;
+    static const gemm_impl avx512_deep = {
+        sizeof(float),          GEMM_F32_MR_AVX512, GEMM_F32_NR,     48,       512, 4080,
+        gemm_kernel_f32_avx512, pack_a_f32_avx2,    pack_b_f32_avx2, naive_f32};
+    if (cpu_get_level() >= CPU_LEVEL_AVX512) return deep ? &avx512_deep : &avx512;
 #endif
-    if (cpu_get_level() >= CPU_LEVEL_AVX2) return &avx2;
+    if (cpu_get_level() >= CPU_LEVEL_AVX2) return deep ? &avx2_deep : &avx2;
 #endif
     return &portable;
 }
