@@ -1,6 +1,7 @@
 /* The batched prompt of the LLM engine on CUDA (llm_device_ops.prefill,
  * src/backend/cuda/llm_prefill.c) against a CPU session on the model file's f32 copy: prompts of
- * 1, 7, 64, 200 and 600 tokens (more than one 512-token chunk), every row's logits and the last
+ * 1, 2 (those two through llm_rows_gemv.cu's products for float weights), 7, 64, 200 and 600
+ * tokens (more than one 512-token chunk), every row's logits and the last
  * row's, and a 600-token prompt given as two evaluations (the second at position 137), for f32,
  * f16 and bf16 weights, every group-affine format (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K
  * and a Q4_K_M-like mix), head sizes 16 to 256, an f32 cache, qwen2 (NEOX RoPE, q/k/v biases),
@@ -21,7 +22,7 @@
 
 enum { N_MAX = 600, N_CTX = 700, SPLIT = 137 };
 
-static const int32_t lengths[] = {1, 7, 64, 200, 600};
+static const int32_t lengths[] = {1, 2, 7, 64, 200, 600};
 
 static void make_prompt(int32_t *prompt, int32_t n, int32_t V) {
     for (int32_t i = 0; i < n; i++)
