@@ -149,7 +149,7 @@ born_status cu_llm_rows_product(const dmodel *m, cu_rows *p, const cu_llm_mat *w
                                 const void *a, int32_t n, float *out, int64_t ldo, bool add) {
     const int dev = m->dev;
     cudaError_t e = cudaSuccess;
-    if (cu_llm_rows_gemv(cuda_stream(dev), w, r0, rows, a, n, out, ldo, add, &e))
+    if (cu_llm_rows_gemv(dev, cuda_stream(dev), w, r0, rows, a, n, out, ldo, add, &e))
         return cuda_check(e, "born_session_eval: batch");
     if (!affine(w->fmt))
         return cuda_gemm_xwt(dev, dtype_of(cu_llm_act_of(w->fmt)), (const char *)w->q + (size_t)r0 * w->q_row_bytes,

@@ -19,10 +19,7 @@
 #include "backend/cuda/llm_rows_gemv.h"
 #include "backend/llm_device.h"
 
-extern "C" {
-int cuda_device_of(const void *ptr);
-int cuda_sm_count(int dev);
-}
+extern "C" int cuda_sm_count(int dev);
 
 namespace {
 
@@ -142,14 +139,14 @@ bool rows_gemv_on() {
 
 } // namespace
 
-extern "C" bool cu_llm_rows_gemv(cudaStream_t s, const cu_llm_mat *w, int64_t r0, int64_t rows, const void *a,
-                                 int32_t n, float *out, int64_t ldo, bool add, cudaError_t *err) {
+extern "C" bool cu_llm_rows_gemv(int dev, cudaStream_t s, const cu_llm_mat *w, int64_t r0, int64_t rows,
+                                 const void *a, int32_t n, float *out, int64_t ldo, bool add, cudaError_t *err) {
     if (!rows_gemv_on() || n < 1 || n > CU_ROWS_GEMV_MAX || rows < 1) return false;
     if (w->fmt != LLM_DEV_F32 && w->fmt != LLM_DEV_F16 && w->fmt != LLM_DEV_BF16) return false;
     const int64_t esz = w->fmt == LLM_DEV_F32 ? 4 : 2, bytes = w->cols * esz;
     if (bytes % 16 || w->q_row_bytes % 16 || (uintptr_t)w->q % 16 || (uintptr_t)a % 16) return false;
     if ((int64_t)n * bytes > SMEM) return false;
-    const int dev = cuda_device_of(out), sms = cuda_sm_count(dev);
+    const int sms = cuda_sm_count(dev);
     if (sms <= 0) return false;
     const char *base = static_cast<const char *>(w->q) + (size_t)r0 * w->q_row_bytes;
     const int kc = (int)(bytes / 16);

@@ -19,13 +19,14 @@ extern "C" {
  * slower (4 rows 1.64 against 1.52 ms, 8 rows 1.81 against 1.43). */
 enum { CU_ROWS_GEMV_MAX = 2 };
 
-/* out[j * ldo + i] = (out[j * ldo + i] +, with add) a[j] . row r0 + i of w, for j < n and i <
- * rows, a [n][w->cols] contiguous in w's input type, when the path takes it: a float format,
+/* On GPU dev (stream s): out[j * ldo + i] = (out[j * ldo + i] +, with add) a[j] . row r0 + i of
+ * w, for j < n and i < rows, a [n][w->cols] contiguous in w's input type, when the path takes
+ * it: a float format,
  * 16-byte aligned rows and input, n <= CU_ROWS_GEMV_MAX and the n input rows within 48 KB
  * (BORN_LLM_ROWS_GEMV=0 turns it off). Returns whether it queued the product (*err its launch's
  * error); false queues nothing. */
-bool cu_llm_rows_gemv(cudaStream_t s, const cu_llm_mat *w, int64_t r0, int64_t rows, const void *a, int32_t n,
-                      float *out, int64_t ldo, bool add, cudaError_t *err);
+bool cu_llm_rows_gemv(int dev, cudaStream_t s, const cu_llm_mat *w, int64_t r0, int64_t rows, const void *a,
+                      int32_t n, float *out, int64_t ldo, bool add, cudaError_t *err);
 
 #ifdef __cplusplus
 }

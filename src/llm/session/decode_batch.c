@@ -87,7 +87,8 @@ born_status born_session_decode_greedy_batch(born_session *const *sessions,
             st = host_steps(sessions + g, tokens + g, n, count - g < GROUP ? count - g : GROUP,
                             out + (size_t)g * n);
     }
-    if (st != BORN_OK) /* nothing appended: the device's failure left positions alone */
+    if (st != BORN_OK) /* nothing appended: the host loop's finished steps are rolled back (the
+                        * device path moves no position until every group has run) */
         for (int32_t i = 0; i < count; i++)
             if (sessions[i]->pos != start[i]) (void)born_session_rollback(sessions[i], start[i]);
     free(start);
