@@ -93,6 +93,9 @@ TEST(cli_llm_bench_and_chat) {
     char *b2[] = {"bench", "-m", path, "-pl", "2,x", NULL};
     CHECK_EQ_INT(cli_run(cmd_bench, 5, b2, NULL, out, sizeof out), 2);
     CHECK_MSG(strstr(out, "bad parallel sequences list") != NULL, "%s", out);
+    char *b3[] = {"bench", "-m", path, "-pl", "", NULL};
+    CHECK_EQ_INT(cli_run(cmd_bench, 5, b3, NULL, out, sizeof out), 2);
+    CHECK_MSG(strstr(out, "empty parallel sequences list") != NULL, "%s", out);
 
     char *c[] = {"chat", "-m", path, "-n", "6", "--temp", "0", "-v", NULL};
     CHECK_EQ_INT(cli_run(cmd_chat, 8, c, "hello\nhow are you\n", out, sizeof out), 0);

@@ -138,7 +138,8 @@ static int parse_list(const char *v, int lo, int hi, int *list, const char *what
         list[n++] = (int)t;
         p = *end ? end + 1 : end;
     }
-    return n;
+    if (n == 0) fprintf(stderr, "born bench: empty %s list\n", what);
+    return n ? n : -1;
 }
 
 int cmd_bench(int argc, char **argv) {
