@@ -7,8 +7,8 @@
  * CPU's own top two are closer than the difference. Weight types: f32, f16, bf16, Q8_0, Q4_0, Q4_1,
  * Q5_0, Q5_1 and, on a model wide enough for 256-element blocks, Q4_K, Q5_K, Q6_K and a Q4_K_M-like
  * mix (v, up and down in Q6_K: the unfused q/k/v and gate/up paths); qwen2 (NEOX RoPE, q/k/v
- * biases), a tied head, an f32 cache, a context longer than one attention chunk, rollback;
- * graph replay == eager launches, and chained products == products one by one, bit for bit. Without a GPU only the skip messages print, and
+ * biases), a tied head, an f32 cache, a context longer than one attention chunk, rollback; and
+ * graph replay == eager launches, bit for bit. Without a GPU only the skip messages print, and
  * loading a model on CUDA must fail with the reason. */
 #include <math.h>
 #include <stdio.h>
@@ -273,54 +273,6 @@ TEST(cuda_llm_graph_equals_eager) {
     free(a);
     free(b);
     born_model_free(m);
-}
-
-/* The products between two attentions as one kernel with grid barriers (cu_llm_matvec_chain, the
- * default) against the same products launched one by one (BORN_LLM_CHAIN=0, read when a model
- * loads): the same logits bit for bit, eager and replayed, on models wide enough for piece
- * products (bf16: q/k/v, Wo, fused gate/up and down chained; qwen2: biases and NEOX pairs). */
-static void check_chain(const tiny_llama_opts *o, const char *what) {
-    const char *path = tft_path("cuda_llm.gguf");
-    CHECK(tiny_llama_write(path, o));
-    float *out[2] = {NULL, NULL};
-    int32_t V = 0;
-    for (int chain = 0; chain < 2; chain++) {
-        setenv("BORN_LLM_CHAIN", chain ? "1" : "0", 1);
-        born_model *m = cuda_llm_load_on(path, BORN_CUDA(0));
-        unsetenv("BORN_LLM_CHAIN");
-        CHECK_MSG(m != NULL, "%s: %s", what, born_last_error());
-        if (!m) break;
-        V = born_model_n_vocab(m);
-        const size_t n = (size_t)(5 + 24 + 8) * V;
-        out[chain] = malloc(2 * n * sizeof(float));
-        CHECK_MSG(run_steps(m, true, out[chain], V), "%s: %s", what, born_last_error());
-        CHECK_MSG(run_steps(m, false, out[chain] + n, V), "%s: %s", what, born_last_error());
-        born_model_free(m);
-    }
-    if (out[0] && out[1])
-        CHECK_MSG(memcmp(out[0], out[1], 2 * (size_t)(5 + 24 + 8) * V * sizeof(float)) == 0,
-                  "%s: chained products differ from one-by-one ones", what);
-    free(out[0]);
-    free(out[1]);
-}
-
-TEST(cuda_llm_chained_products_equal_one_by_one) {
-    if (!cuda_gpu_or_skip("cuda_llm_chained_products_equal_one_by_one")) return;
-    tiny_llama_opts o = tiny_llama_default();
-    o.n_embd = 1024;
-    o.n_ff = 2048;
-    o.head_dim = 64;
-    o.wtype = BORN_BF16;
-    check_chain(&o, "bf16, 1024 wide");
-    o.arch = "qwen2";
-    o.wtype = BORN_F16;
-    o.n_ff = 4096;
-    check_chain(&o, "qwen2 f16, 1024 wide, ffn 4096");
-    o = tiny_llama_default();
-    o.n_embd = 512;
-    o.n_ff = 1024;
-    o.head_dim = 64;
-    check_chain(&o, "f32, 512 wide");
 }
 
 /* born_session_decode_greedy against born_session_eval and an argmax in a loop on the same model:

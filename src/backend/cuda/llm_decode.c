@@ -262,8 +262,7 @@ static void session_free(void *handle) {
     for (int i = 0; i < 3; i++)
         if (d->exec[i]) cudaGraphExecDestroy(d->exec[i]);
     void *bufs[] = {d->kc,     d->vc,      d->x,      d->q,       d->att,   d->h,    d->h2,
-                    d->logits, d->rope_cs, d->part_o, d->part_ml, d->count, d->step, d->chosen,
-                    d->barrier};
+                    d->logits, d->rope_cs, d->part_o, d->part_ml, d->count, d->step, d->chosen};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) cudaFree(bufs[i]);
     if (d->logits_host) cudaFreeHost(d->logits_host);
@@ -328,7 +327,6 @@ static void *session_new(void *handle, int32_t n_ctx, born_dtype kv_type, const 
         (e = cu_llm_alloc(&d->count, (size_t)c->n_head * sizeof(int), false)) != cudaSuccess ||
         (e = cu_llm_alloc(&d->step, 2 * sizeof(int), false)) != cudaSuccess ||
         (e = cu_llm_alloc(&d->chosen, (size_t)n_ctx * sizeof(int), false)) != cudaSuccess ||
-        (e = cu_llm_alloc(&d->barrier, sizeof *d->barrier, false)) != cudaSuccess ||
         (e = cudaHostAlloc((void **)&d->logits_host, (size_t)c->n_vocab * 4,
                            cudaHostAllocDefault)) != cudaSuccess ||
         (e = cudaMemcpy(d->rope_cs, rope_cs, (size_t)n_ctx * c->n_rot * 4,
@@ -368,32 +366,6 @@ static void mark(dsession *d, cudaStream_t s, int kind, bool on) {
     cudaEventRecord(d->ev[d->nev++], s);
 }
 
-/* Products waiting to be launched: the ones between two attentions run as one chain kernel
- * (cu_llm_matvec_chain), or one by one where they cannot. */
-typedef struct {
-    cu_llm_mv p[CU_LLM_CHAIN_MAX];
-    int n;
-} pending;
-
-static cudaError_t flush(dsession *d, cudaStream_t s, pending *q) {
-    cudaError_t e = q->n >= 2 ? cu_llm_matvec_chain(s, q->p, q->n, d->barrier) : cudaErrorNotSupported;
-    if (e == cudaErrorNotSupported) {
-        e = cudaSuccess;
-        for (int i = 0; i < q->n && e == cudaSuccess; i++) e = cu_llm_matvec(s, &q->p[i]);
-    }
-    q->n = 0;
-    return e;
-}
-
-/* Queues product p (launching the earlier ones when the queue is full, or when profiling: the
- * profile's events go between kernels). */
-static cudaError_t queue(dsession *d, cudaStream_t s, pending *q, const cu_llm_mv *p, bool prof) {
-    cudaError_t e = q->n == CU_LLM_CHAIN_MAX ? flush(d, s, q) : cudaSuccess;
-    q->p[q->n++] = *p;
-    if (prof && e == cudaSuccess) e = flush(d, s, q);
-    return e;
-}
-
 /* Queues one token's kernels (with the output product when logits); prof: mark each. */
 static cudaError_t enqueue_step(dsession *d, int kind, bool prof) {
     const bool logits = kind != STEP_PLAIN;
@@ -402,7 +374,6 @@ static cudaError_t enqueue_step(dsession *d, int kind, bool prof) {
     cudaStream_t s = cuda_stream(m->dev);
     const int64_t nq = (int64_t)c->n_head * c->head_dim, nkv = (int64_t)c->n_head_kv * c->head_dim;
     const size_t layer_cache = (size_t)c->n_head_kv * d->n_ctx * c->head_dim * (d->kv_f16 ? 2 : 4);
-    pending q = {.n = 0};
     d->nev = 0;
     mark(d, s, PROF_EMBED, prof);
     cudaError_t e = cu_llm_embed(s, &m->m[0], d->step, d->x);
@@ -437,10 +408,9 @@ static cudaError_t enqueue_step(dsession *d, int kind, bool prof) {
             p.kv_f16 = d->kv_f16;
             p.rope_cs = d->rope_cs;
             p.step = d->step;
-            if (!(d->skip & 1 << PROF_QKV)) e = queue(d, s, &q, &p, prof);
+            if (!(d->skip & 1 << PROF_QKV)) e = cu_llm_matvec(s, &p);
         }
         mark(d, s, PROF_QKV, prof);
-        if (e == cudaSuccess) e = flush(d, s, &q);
         if (e != cudaSuccess) break;
         cu_llm_attn a;
         memset(&a, 0, sizeof a);
@@ -467,26 +437,26 @@ static cudaError_t enqueue_step(dsession *d, int kind, bool prof) {
         cu_llm_mv p =
             product(&L->m[LLM_DEV_WO], CU_MV_ADD, CU_IN_PLAIN, d->att, NULL, NULL, 0, d->x);
         p.bias = L->m[LLM_DEV_BO].fmt ? L->m[LLM_DEV_BO].q : NULL;
-        if (!(d->skip & 1 << PROF_WO) && (e = queue(d, s, &q, &p, prof)) != cudaSuccess) break;
+        if (!(d->skip & 1 << PROF_WO) && (e = cu_llm_matvec(s, &p)) != cudaSuccess) break;
         mark(d, s, PROF_WO, prof);
         if (L->gate_up_fused) {
             p = product(&L->m[LLM_DEV_GATE], CU_MV_SWIGLU, CU_IN_NORM, d->x, NULL, ffn_norm,
                         c->rms_eps, d->h);
             p.w2 = L->m[LLM_DEV_UP];
-            if (!(d->skip & 1 << PROF_GATE_UP) && (e = queue(d, s, &q, &p, prof)) != cudaSuccess) break;
+            if (!(d->skip & 1 << PROF_GATE_UP) && (e = cu_llm_matvec(s, &p)) != cudaSuccess) break;
             mark(d, s, PROF_GATE_UP, prof);
             p = product(&L->m[LLM_DEV_DOWN], CU_MV_ADD, CU_IN_PLAIN, d->h, NULL, NULL, 0, d->x);
         } else {
             p = product(&L->m[LLM_DEV_GATE], CU_MV_STORE, CU_IN_NORM, d->x, NULL, ffn_norm,
                         c->rms_eps, d->h);
-            if ((e = queue(d, s, &q, &p, prof)) != cudaSuccess) break;
+            if ((e = cu_llm_matvec(s, &p)) != cudaSuccess) break;
             p = product(&L->m[LLM_DEV_UP], CU_MV_STORE, CU_IN_NORM, d->x, NULL, ffn_norm,
                         c->rms_eps, d->h2);
-            if ((e = queue(d, s, &q, &p, prof)) != cudaSuccess) break;
+            if ((e = cu_llm_matvec(s, &p)) != cudaSuccess) break;
             mark(d, s, PROF_GATE_UP, prof);
             p = product(&L->m[LLM_DEV_DOWN], CU_MV_ADD, CU_IN_SWIGLU, d->h, d->h2, NULL, 0, d->x);
         }
-        if (!(d->skip & 1 << PROF_DOWN)) e = queue(d, s, &q, &p, prof);
+        if (!(d->skip & 1 << PROF_DOWN)) e = cu_llm_matvec(s, &p);
         mark(d, s, PROF_DOWN, prof);
     }
     if (e == cudaSuccess && logits) {
@@ -494,10 +464,9 @@ static cudaError_t enqueue_step(dsession *d, int kind, bool prof) {
         cu_llm_mv p =
             product(out, CU_MV_STORE, CU_IN_NORM, d->x, NULL,
                     m->m[LLM_DEV_OUT_NORM - LLM_DEV_LAYER_SLOTS].q, c->rms_eps, d->logits);
-        if (!(d->skip & 1 << PROF_OUTPUT)) e = queue(d, s, &q, &p, prof);
+        if (!(d->skip & 1 << PROF_OUTPUT)) e = cu_llm_matvec(s, &p);
         mark(d, s, PROF_OUTPUT, prof);
     }
-    if (e == cudaSuccess) e = flush(d, s, &q);
     if (e == cudaSuccess && kind == STEP_GREEDY)
         e = cu_llm_argmax(s, d->logits, c->n_vocab, d->step, d->chosen);
     return e;

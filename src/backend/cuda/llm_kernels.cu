@@ -15,7 +15,6 @@
 #include <cuda_fp16.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "backend/cuda/llm_kernels.h"
 #include "backend/cuda/llm_launch.cuh"
@@ -394,55 +393,36 @@ __device__ __forceinline__ int64_t piece_unit(int lu, int R) {
     return (((int64_t)k * gridDim.x + blockIdx.x) * R + in) / 2;
 }
 
-/* Where this thread stands in a piece product of units units with rows of ppr pieces. */
-struct piece_geo {
-    int K, ppr, rpw, R, slot, wrow, lane;
-    int64_t vrows, iters;
-};
-
-__device__ __forceinline__ piece_geo piece_geometry(const cu_llm_mv &p, int64_t units, int ppr) {
-    piece_geo g;
-    const int warp = threadIdx.x >> 5;
-    g.lane = threadIdx.x & 31;
-    g.K = (int)p.w.cols;
-    g.ppr = ppr;
-    g.rpw = PW / ppr;
-    g.R = PNP * g.rpw;
-    g.vrows = 2 * units;
-    g.iters = (g.vrows + g.R - 1) / g.R;
-    g.slot = warp % ppr;
-    g.wrow = warp / ppr;
-    return g;
-}
-
-/* Issues the loads of iteration it's pieces into v (zeros past the last row). */
 template <int FMT>
-__device__ __forceinline__ void piece_load(const cu_llm_mv &p, const piece_geo &g, int64_t it, uint4 (&v)[PNP][4]) {
-#pragma unroll
-    for (int j = 0; j < PNP; j++) {
-        const int64_t vr = it * g.R + j * g.rpw + g.wrow;
-        if (vr < g.vrows) {
-            const char *q = virtual_row(p, vr, g.slot, g.lane);
-#pragma unroll
-            for (int i = 0; i < 4; i++) v[j][i] = ld_stream(q + i * 512);
-        } else {
-#pragma unroll
-            for (int i = 0; i < 4; i++) v[j][i] = make_uint4(0u, 0u, 0u, 0u);
-        }
-    }
-}
-
-/* A piece product once the kernel before it is done, its first iteration's loads already in v
- * (issued unless the block has no iteration): the input, the rows' sums, their epilogues.
- * after_loads() runs when the block's last weights have been used, before the epilogue's
- * barrier (the next kernel's launch, or the next product's first loads, go there). */
-template <int FMT, typename AfterLoads>
-__device__ __forceinline__ void piece_product(const cu_llm_mv &p, int64_t units, const piece_geo &g, int opts,
-                                              uint4 (&v)[PNP][4], float *xs, float *red, AfterLoads after_loads) {
+__global__ void __launch_bounds__(PW * 32, PIECE_BLOCKS_PER_SM) piece_kernel(const cu_llm_mv p, int64_t units, int ppr, int opts) {
+    extern __shared__ float xs[]; /* the K inputs, then every piece's sum of the block's rows */
+    __shared__ float red[PW];
     constexpr int EPC = chunk_elems<FMT>::n, PE = PIECE / 16 * EPC; /* elements a chunk, a piece */
-    const int lane = g.lane, slot = g.slot, wrow = g.wrow, R = g.R, rpw = g.rpw, ppr = g.ppr;
-    const int64_t iters = g.iters;
-    float *part = xs + g.K;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int K = (int)p.w.cols, rpw = PW / ppr, R = PNP * rpw;
+    const int64_t vrows = 2 * units, iters = (vrows + R - 1) / R;
+    const int slot = warp % ppr, wrow = warp / ppr;
+    float *part = xs + K;
+    uint4 v[PNP][4];
+    auto load = [&](int64_t it) {
+#pragma unroll
+        for (int j = 0; j < PNP; j++) {
+            const int64_t vr = it * R + j * rpw + wrow;
+            if (vr < vrows) {
+                const char *q = virtual_row(p, vr, slot, lane);
+#pragma unroll
+                for (int i = 0; i < 4; i++) v[j][i] = ld_stream(q + i * 512);
+            } else {
+#pragma unroll
+                for (int i = 0; i < 4; i++) v[j][i] = make_uint4(0u, 0u, 0u, 0u);
+            }
+        }
+    };
+    int64_t it = blockIdx.x;
+    if (it < iters) load(it);
+    if (opts & PIECE_EARLY) pdl_trigger();
+
+    pdl_wait();
     const int pos = p.mode == CU_MV_QKV ? p.step[1] : 0;
     float xr[4 * EPC];
     if (p.in_mode == CU_IN_PLAIN && (opts & PIECE_DIRECT)) {
@@ -453,14 +433,14 @@ __device__ __forceinline__ void piece_product(const cu_llm_mv &p, int64_t units,
         for (int i = 0; i < 4; i++)
 #pragma unroll
             for (int e = 0; e < EPC; e += 4) {
-                const float4 v4 = *reinterpret_cast<const float4 *>(p.x + slot * PE + (32 * i + lane) * EPC + e);
-                xr[EPC * i + e] = v4.x;
-                xr[EPC * i + e + 1] = v4.y;
-                xr[EPC * i + e + 2] = v4.z;
-                xr[EPC * i + e + 3] = v4.w;
+                const float4 v = *reinterpret_cast<const float4 *>(p.x + slot * PE + (32 * i + lane) * EPC + e);
+                xr[EPC * i + e] = v.x;
+                xr[EPC * i + e + 1] = v.y;
+                xr[EPC * i + e + 2] = v.z;
+                xr[EPC * i + e + 3] = v.w;
             }
     } else {
-        stage_input<PW>(p, xs, red, g.K);
+        stage_input<PW>(p, xs, red, K);
 #pragma unroll
         for (int i = 0; i < 4; i++)
 #pragma unroll
@@ -469,7 +449,7 @@ __device__ __forceinline__ void piece_product(const cu_llm_mv &p, int64_t units,
 
     /* what the epilogue of this thread's first unit reads (its extras, the residual of an add),
      * loaded now so that the loads overlap the weights' */
-    const int nmine = blockIdx.x < iters ? (int)((iters - blockIdx.x + gridDim.x - 1) / gridDim.x) : 0;
+    const int nmine = (int)((iters - blockIdx.x + gridDim.x - 1) / gridDim.x); /* this block's iterations */
     int64_t u0 = -1, ra0 = 0, rb0 = -1;
     unit_extra ex0 = {0.0f, 0.0f, 1.0f, 0.0f};
     float res0a = 0.0f, res0b = 0.0f;
@@ -486,7 +466,7 @@ __device__ __forceinline__ void piece_product(const cu_llm_mv &p, int64_t units,
     }
 
     int n = 0; /* this block's iterations so far */
-    for (int64_t it = blockIdx.x; it < iters; it += gridDim.x, n++) {
+    for (; it < iters; it += gridDim.x, n++) {
         float a[PNP];
 #pragma unroll
         for (int j = 0; j < PNP; j++) a[j] = 0.0f;
@@ -495,7 +475,7 @@ __device__ __forceinline__ void piece_product(const cu_llm_mv &p, int64_t units,
 #pragma unroll
             for (int j = 0; j < PNP; j++) a[j] += chunk_dot1<FMT>(v[j][i], xr + EPC * i);
         }
-        if (it + gridDim.x < iters) piece_load<FMT>(p, g, it + gridDim.x, v);
+        if (it + gridDim.x < iters) load(it + gridDim.x);
 #pragma unroll
         for (int j = 0; j < PNP; j++)
 #pragma unroll
@@ -504,7 +484,7 @@ __device__ __forceinline__ void piece_product(const cu_llm_mv &p, int64_t units,
 #pragma unroll
             for (int j = 0; j < PNP; j++) part[((int64_t)n * R + j * rpw + wrow) * ppr + slot] = a[j];
     }
-    after_loads();
+    if (!(opts & PIECE_EARLY)) pdl_trigger(); /* the next kernel may start loading its weights */
     __syncthreads();
     for (int lu = threadIdx.x; lu < n * R / 2; lu += PW * 32) {
         const int64_t u = piece_unit(lu, R);
@@ -527,79 +507,6 @@ __device__ __forceinline__ void piece_product(const cu_llm_mv &p, int64_t units,
     }
 }
 
-template <int FMT>
-__global__ void __launch_bounds__(PW * 32, PIECE_BLOCKS_PER_SM) piece_kernel(const cu_llm_mv p, int64_t units, int ppr, int opts) {
-    extern __shared__ float xs[]; /* the K inputs, then every piece's sum of the block's rows */
-    __shared__ float red[PW];
-    const piece_geo g = piece_geometry(p, units, ppr);
-    uint4 v[PNP][4];
-    if (blockIdx.x < g.iters) piece_load<FMT>(p, g, blockIdx.x, v);
-    if (opts & PIECE_EARLY) pdl_trigger();
-    pdl_wait();
-    piece_product<FMT>(p, units, g, opts, v, xs, red, [opts] {
-        if (!(opts & PIECE_EARLY)) pdl_trigger(); /* the next kernel may start loading its weights */
-    });
-}
-
-/* ---- chains of piece products in one kernel ----------------------------------------------- */
-
-__device__ __forceinline__ unsigned long long ld_acquire(const unsigned long long *p) {
-    unsigned long long v;
-    asm volatile("ld.acquire.gpu.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
-    return v;
-}
-
-/* Waits until every block of the grid has arrived (and its writes are visible). ctr only grows,
- * by gridDim.x an arrival of the whole grid, so the first barrier of a launch reads its
- * generation from the count it finds; *target (thread 0's) is then the count to wait for. */
-__device__ __forceinline__ void grid_barrier(unsigned long long *ctr, unsigned long long *target) {
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        __threadfence();
-        const unsigned long long old = atomicAdd(ctr, 1ull);
-        *target = *target ? *target + gridDim.x : (old / gridDim.x + 1) * gridDim.x;
-        while (ld_acquire(ctr) < *target) {
-        }
-        __threadfence();
-    }
-    __syncthreads();
-}
-
-struct chain_params {
-    cu_llm_mv p[CU_LLM_CHAIN_MAX];
-    int64_t units[CU_LLM_CHAIN_MAX];
-    int ppr[CU_LLM_CHAIN_MAX], opts[CU_LLM_CHAIN_MAX];
-    int n;
-    unsigned long long *barrier;
-};
-
-/* The products of c one after the other, a grid barrier between two: every block is resident
- * (one wave, launched cooperatively), and a block issues the next product's first loads as soon
- * as it has used its last weights of this one, so they are in flight across the barrier. */
-template <int FMT>
-__global__ void __launch_bounds__(PW * 32, PIECE_BLOCKS_PER_SM) chain_kernel(const __grid_constant__ chain_params c) {
-    extern __shared__ float xs[];
-    __shared__ float red[PW];
-    piece_geo g = piece_geometry(c.p[0], c.units[0], c.ppr[0]);
-    uint4 v[PNP][4];
-    if (blockIdx.x < g.iters) piece_load<FMT>(c.p[0], g, blockIdx.x, v);
-    pdl_wait();
-    unsigned long long target = 0;
-    for (int k = 0; k < c.n; k++) {
-        piece_product<FMT>(c.p[k], c.units[k], g, c.opts[k], v, xs, red, [&] {
-            if (k + 1 == c.n) {
-                pdl_trigger();
-                return;
-            }
-            const piece_geo gn = piece_geometry(c.p[k + 1], c.units[k + 1], c.ppr[k + 1]);
-            if (blockIdx.x < gn.iters) piece_load<FMT>(c.p[k + 1], gn, blockIdx.x, v);
-        });
-        if (k + 1 == c.n) break;
-        grid_barrier(c.barrier, &target);
-        g = piece_geometry(c.p[k + 1], c.units[k + 1], c.ppr[k + 1]);
-    }
-}
-
 int sm_count;
 int piece_smem_max; /* dynamic shared memory the piece kernels may take (cu_llm_prepare) */
 bool use_piece = true;
@@ -615,98 +522,23 @@ bool use_piece = true;
 int trigger_early = 1;
 int direct_plain = 1; /* a plain input loaded by each warp, not staged (BORN_LLM_DIRECT_X=0: staged) */
 
-/* Rows of a piece product's weights in pieces (1, 2, 4 or 8), or 0 when piece_kernel cannot take
- * them: a float format, rows of whole pieces, 16-byte aligned (both matrices of SwiGLU). */
-template <int FMT> int piece_ppr(const cu_llm_mv &p) {
+/* Launches the product as piece_kernel when its weights allow it (returns false, launching
+ * nothing, when they do not): a float format, rows of 1, 2, 4 or 8 whole pieces, 16-byte
+ * aligned, their shared memory within piece_smem_max. */
+template <int FMT> bool launch_piece(cudaStream_t s, const cu_llm_mv &p, int64_t units, cudaError_t *err) {
     const size_t esz = FMT == LLM_DEV_F32 ? 4 : 2, rowb = (size_t)p.w.cols * esz;
     const int ppr = (int)(rowb / PIECE);
-    if (!use_piece || sm_count <= 0 || p.w.fmt != FMT || rowb % PIECE || (ppr != 1 && ppr != 2 && ppr != 4 && ppr != 8))
-        return 0;
-    if (p.w.q_row_bytes % 16 || (uintptr_t)p.w.q % 16) return 0;
-    if (p.mode == CU_MV_SWIGLU && (p.w2.q_row_bytes % 16 || (uintptr_t)p.w2.q % 16 || p.w2.fmt != FMT)) return 0;
-    return ppr;
-}
-
-/* The shared memory of a piece product on grid blocks: its inputs and its rows' partial sums. */
-size_t piece_smem(const cu_llm_mv &p, int64_t units, int ppr, int64_t grid) {
-    const int R = PNP * PW / ppr;
-    const int64_t iters = (2 * units + R - 1) / R;
-    return (size_t)p.w.cols * sizeof(float) + (size_t)((iters + grid - 1) / grid) * R * ppr * sizeof(float);
-}
-
-/* Launches the product as piece_kernel when its weights allow it (returns false, launching
- * nothing, when they do not: piece_ppr, or shared memory past piece_smem_max). */
-template <int FMT> bool launch_piece(cudaStream_t s, const cu_llm_mv &p, int64_t units, cudaError_t *err) {
-    const int ppr = piece_ppr<FMT>(p);
-    if (!ppr) return false;
+    if (!use_piece || sm_count <= 0 || rowb % PIECE || (ppr != 1 && ppr != 2 && ppr != 4 && ppr != 8)) return false;
+    if (p.w.q_row_bytes % 16 || (uintptr_t)p.w.q % 16) return false;
+    if (p.mode == CU_MV_SWIGLU && (p.w2.q_row_bytes % 16 || (uintptr_t)p.w2.q % 16 || p.w2.fmt != FMT)) return false;
     const int R = PNP * PW / ppr;
     const int64_t iters = (2 * units + R - 1) / R;
     const int64_t grid = iters < (int64_t)sm_count * PIECE_BLOCKS_PER_SM ? iters : (int64_t)sm_count * PIECE_BLOCKS_PER_SM;
-    const size_t smem = piece_smem(p, units, ppr, grid);
+    const size_t smem = (size_t)p.w.cols * sizeof(float) + (size_t)((iters + grid - 1) / grid) * R * ppr * sizeof(float);
     if (grid <= 0 || smem > (size_t)piece_smem_max) return false;
     *err = launch(piece_kernel<FMT>, dim3((unsigned)grid), dim3(PW * 32), smem, s, p, units, ppr,
                   (trigger_early ? PIECE_EARLY : 0) | (direct_plain && (uintptr_t)p.x % 16 == 0 ? PIECE_DIRECT : 0));
     return true;
-}
-
-/* Units (pairs of rows, or gate/up row pairs) of a product. */
-int64_t units_of(const cu_llm_mv &p) {
-    switch (p.mode) {
-    case CU_MV_SWIGLU: return p.w.rows;
-    case CU_MV_QKV: return p.w.rows / 2;
-    default: return (p.w.rows + 1) / 2;
-    }
-}
-
-/* BORN_LLM_CHAIN: 0 no chains (default until measured on a GPU), 1 chains launched
- * cooperatively, 2 without the cooperative attribute (an A/B setting: nothing then guarantees
- * the grid is resident at once). */
-int use_chain = 0;
-
-/* Launches the n products as chain_kernel, or returns cudaErrorNotSupported launching nothing. */
-template <int FMT> cudaError_t launch_chain(cudaStream_t s, const cu_llm_mv *ps, int n, unsigned long long *barrier) {
-    if (!use_chain || n < 2 || n > CU_LLM_CHAIN_MAX || !barrier) return cudaErrorNotSupported;
-    const int64_t grid = (int64_t)sm_count * PIECE_BLOCKS_PER_SM;
-    chain_params c;
-    memset(&c, 0, sizeof c);
-    size_t smem = 0;
-    for (int k = 0; k < n; k++) {
-        const int ppr = piece_ppr<FMT>(ps[k]);
-        if (!ppr) return cudaErrorNotSupported;
-        c.p[k] = ps[k];
-        c.units[k] = units_of(ps[k]);
-        c.ppr[k] = ppr;
-        c.opts[k] = direct_plain && (uintptr_t)ps[k].x % 16 == 0 ? PIECE_DIRECT : 0;
-        const size_t b = piece_smem(ps[k], c.units[k], ppr, grid);
-        if (b > smem) smem = b;
-    }
-    c.n = n;
-    c.barrier = barrier;
-    int occ = 0;
-    if (grid <= 0 || smem > (size_t)piece_smem_max ||
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, chain_kernel<FMT>, PW * 32, smem) != cudaSuccess ||
-        occ < PIECE_BLOCKS_PER_SM) {
-        (void)cudaGetLastError();
-        return cudaErrorNotSupported;
-    }
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3((unsigned)grid);
-    cfg.blockDim = dim3(PW * 32);
-    cfg.dynamicSmemBytes = smem;
-    cfg.stream = s;
-    cudaLaunchAttribute attr[2];
-    int na = 0;
-    if (use_chain == 1) {
-        attr[na].id = cudaLaunchAttributeCooperative;
-        attr[na++].val.cooperative = 1;
-    }
-    if (use_pdl) {
-        attr[na].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-        attr[na++].val.programmaticStreamSerializationAllowed = 1;
-    }
-    cfg.attrs = attr;
-    cfg.numAttrs = (unsigned)na;
-    return cudaLaunchKernelEx(&cfg, chain_kernel<FMT>, c);
 }
 
 /* Blocks a product of each format launches at most (cu_llm_prepare: what the GPU holds at once;
@@ -728,8 +560,7 @@ template <int FMT> void occupancy(int *blocks, int smem) {
 }
 
 template <int FMT> cudaError_t allow_piece_smem(int bytes) {
-    const cudaError_t e = cudaFuncSetAttribute(piece_kernel<FMT>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-    return e != cudaSuccess ? e : cudaFuncSetAttribute(chain_kernel<FMT>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    return cudaFuncSetAttribute(piece_kernel<FMT>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
 }
 
 template <int FMT> cudaError_t allow_smem(int bytes) {
@@ -815,7 +646,12 @@ extern "C" cudaError_t cu_llm_argmax_rows(cudaStream_t s, const float *logits, i
 }
 
 extern "C" cudaError_t cu_llm_matvec(cudaStream_t s, const cu_llm_mv *p) {
-    const int64_t units = units_of(*p);
+    int64_t units;
+    switch (p->mode) {
+    case CU_MV_SWIGLU: units = p->w.rows; break;
+    case CU_MV_QKV: units = p->w.rows / 2; break;
+    default: units = (p->w.rows + 1) / 2; break;
+    }
     switch (p->w.fmt) {
     case LLM_DEV_F32: return launch_matvec<LLM_DEV_F32>(s, *p, units);
     case LLM_DEV_F16: return launch_matvec<LLM_DEV_F16>(s, *p, units);
@@ -823,16 +659,6 @@ extern "C" cudaError_t cu_llm_matvec(cudaStream_t s, const cu_llm_mv *p) {
     case LLM_DEV_I8G32: return launch_matvec<LLM_DEV_I8G32>(s, *p, units);
     case LLM_DEV_I8G16: return launch_matvec<LLM_DEV_I8G16>(s, *p, units);
     case LLM_DEV_U4G32: return launch_matvec<LLM_DEV_U4G32>(s, *p, units);
-    default: return cudaErrorNotSupported;
-    }
-}
-
-extern "C" cudaError_t cu_llm_matvec_chain(cudaStream_t s, const cu_llm_mv *ps, int n, unsigned long long *barrier) {
-    if (n < 1) return cudaErrorNotSupported;
-    switch (ps[0].w.fmt) {
-    case LLM_DEV_F32: return launch_chain<LLM_DEV_F32>(s, ps, n, barrier);
-    case LLM_DEV_F16: return launch_chain<LLM_DEV_F16>(s, ps, n, barrier);
-    case LLM_DEV_BF16: return launch_chain<LLM_DEV_BF16>(s, ps, n, barrier);
     default: return cudaErrorNotSupported;
     }
 }
@@ -851,8 +677,6 @@ extern "C" cudaError_t cu_llm_prepare(int64_t max_k) {
     use_piece = !(piece && piece[0] == '0');
     const char *te = getenv("BORN_LLM_TRIGGER_EARLY");
     trigger_early = !(te && te[0] == '0');
-    const char *ch = getenv("BORN_LLM_CHAIN");
-    use_chain = ch && *ch ? atoi(ch) : 0;
     const char *dx = getenv("BORN_LLM_DIRECT_X");
     direct_plain = !(dx && dx[0] == '0');
     int optin = 0;

@@ -56,14 +56,6 @@ typedef struct cu_llm_mv {
 
 cudaError_t cu_llm_matvec(cudaStream_t s, const cu_llm_mv *p);
 
-/* Runs products ps[0..n) (2 <= n <= CU_LLM_CHAIN_MAX, one float format, rows of whole 2 KB
- * pieces) as one kernel, a barrier of all its blocks between two, so each may read the one
- * before's output and the next one's weights load across the barrier; barrier: an 8-byte device
- * counter zeroed once, no other kernel using it at the same time. Returns cudaErrorNotSupported,
- * launching nothing, where they cannot run so (launch them one by one; BORN_LLM_CHAIN=0 always). */
-#define CU_LLM_CHAIN_MAX 5
-cudaError_t cu_llm_matvec_chain(cudaStream_t s, const cu_llm_mv *ps, int n, unsigned long long *barrier);
-
 /* Allows products with inputs of up to max_k elements (their shared memory), sizes the
  * products' grids to the current GPU (BORN_LLM_BLOCKS_PER_SM, default what fits; 0: a block per
  * four units); call before capturing. */

@@ -55,7 +55,6 @@ typedef struct dsession {
     float *x, *q, *att, *h, *h2, *logits, *rope_cs, *part_o, *part_ml;
     int *count, *step;
     int *chosen;        /* [n_ctx]: greedy steps' choices, by the position they follow */
-    unsigned long long *barrier; /* the chained products' grid barrier (cu_llm_matvec_chain) */
     float *logits_host; /* pinned: the logits come back at full speed, then go to the caller */
     bool poison;        /* BORN_CUDA_POISON: new buffers filled with NaN */
     /* BORN_LLM_PROFILE=1: eager steps time their kernels by kind with events (printed at free) */
