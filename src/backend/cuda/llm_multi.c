@@ -40,22 +40,22 @@ void cu_llm_multi_free(dmodel *m) {
     m->multi = NULL;
 }
 
-/* The model's scratch (m->multi), allocated at its first batch; errors recorded. */
-static born_status scratch(dmodel *m) {
+/* The model's scratch (m->multi), allocated at its first batch; errors recorded, naming what. */
+static born_status scratch(dmodel *m, const char *what) {
     if (m->multi) return BORN_OK;
     const char *pe = getenv("BORN_CUDA_POISON");
     const bool poison = pe && *pe && *pe != '0';
     const size_t nseg = (size_t)m->cfg.n_layer * LLM_DEV_BATCH_SESSIONS;
     const size_t lbytes = (size_t)LLM_DEV_BATCH_SESSIONS * (size_t)m->cfg.n_vocab * sizeof(float);
     struct cu_multi *b = calloc(1, sizeof *b);
-    if (!b) return cuda_error(BORN_ERR_MEMORY, "born_session_eval_batch: out of host memory");
+    if (!b) return cuda_error(BORN_ERR_MEMORY, "%s: out of host memory", what);
     m->multi = b;
     b->segs_host = malloc(nseg * sizeof *b->segs_host);
     if (!b->segs_host) {
         cu_llm_multi_free(m);
-        return cuda_error(BORN_ERR_MEMORY, "born_session_eval_batch: out of host memory");
+        return cuda_error(BORN_ERR_MEMORY, "%s: out of host memory", what);
     }
-    born_status st = cu_llm_rows_new(m, LLM_DEV_BATCH_ROWS, poison, "born_session_eval_batch", &b->rows);
+    born_status st = cu_llm_rows_new(m, LLM_DEV_BATCH_ROWS, poison, what, &b->rows);
     cudaError_t e = cudaSuccess;
     if (st == BORN_OK &&
         ((e = cu_llm_alloc(&b->segs, nseg * sizeof *b->segs, false)) != cudaSuccess ||
@@ -64,19 +64,19 @@ static born_status scratch(dmodel *m) {
          (e = cudaHostAlloc((void **)&b->logits_host, lbytes, cudaHostAllocDefault)) != cudaSuccess)) {
         (void)cudaGetLastError();
         st = cuda_error(e == cudaErrorMemoryAllocation ? BORN_ERR_MEMORY : BORN_ERR_DEVICE,
-                        "born_session_eval_batch: cuda:%d: the buffers of a batch of %d sessions: %s", m->dev,
+                        "%s: cuda:%d: the buffers of a batch of %d sessions: %s", what, m->dev,
                         (int)LLM_DEV_BATCH_SESSIONS, cudaGetErrorString(e));
     }
     if (st != BORN_OK) cu_llm_multi_free(m);
     return st;
 }
 
-/* Checks the shape of a call (the engine validated the tokens and positions); fills the host
- * tokens, descriptors and wanted rows; *rows and *n_max the rows in all and the most in one,
- * *kend_max (0 on entry) the most keys a row sees. */
+/* Checks the shape of a call (the engine validated the tokens and positions; errors name what);
+ * fills the host tokens, descriptors and wanted rows; *rows and *n_max the rows in all and the
+ * most in one, *kend_max (0 on entry) the most keys a row sees. */
 static born_status describe(dmodel *m, dsession *const *ds, const int32_t *const *tokens, const int32_t *n,
-                            const int32_t *pos, int32_t count, float *const *logits, int32_t *rows,
-                            int32_t *n_max, int32_t *kend_max, int32_t *wanted) {
+                            const int32_t *pos, int32_t count, float *const *logits, const char *what,
+                            int32_t *rows, int32_t *n_max, int32_t *kend_max, int32_t *wanted) {
     struct cu_multi *b = m->multi;
     const llm_dev_config *c = &m->cfg;
     int32_t r = 0, most = 0, k = 0;
@@ -85,9 +85,9 @@ static born_status describe(dmodel *m, dsession *const *ds, const int32_t *const
         if (d->m != m || d->kv_f16 != ds[0]->kv_f16 || n[i] < 1 || pos[i] < 0 || n[i] > d->n_ctx - pos[i] ||
             n[i] > LLM_DEV_BATCH_ROWS - r)
             return cuda_error(BORN_ERR_ARGUMENT,
-                              "born_session_eval_batch: session %d (%d tokens at position %d) cannot join the "
-                              "batch (another model or cache type, no room, or over %d tokens in all)",
-                              (int)i, (int)n[i], (int)pos[i], (int)LLM_DEV_BATCH_ROWS);
+                              "%s: session %d (%d tokens at position %d) cannot join the batch (another "
+                              "model or cache type, no room, or over %d tokens in all)",
+                              what, (int)i, (int)n[i], (int)pos[i], (int)LLM_DEV_BATCH_ROWS);
         memcpy(b->tok_host + r, tokens[i], (size_t)n[i] * sizeof(int));
         const size_t layer_bytes = (size_t)c->n_head_kv * d->n_ctx * c->head_dim * (d->kv_f16 ? 2 : 4);
         for (int32_t l = 0; l < c->n_layer; l++) {
@@ -111,15 +111,16 @@ static born_status describe(dmodel *m, dsession *const *ds, const int32_t *const
     return BORN_OK;
 }
 
-/* The logits of the k rows listed in b->last (uploaded), into b->logits [k][n_vocab]. */
-static born_status logits_rows(dmodel *m, int32_t k) {
+/* The logits of the k rows listed in b->last (uploaded), into b->logits [k][n_vocab]; errors
+ * name what. */
+static born_status logits_rows(dmodel *m, int32_t k, const char *what) {
     struct cu_multi *b = m->multi;
     cu_rows *p = b->rows;
     const llm_dev_config *c = &m->cfg;
     cudaStream_t s = cuda_stream(m->dev);
     const cu_llm_mat *w = cu_llm_output_of(m);
     int held = -1;
-    born_status st = cuda_check(cu_llm_rows_gather(s, p->x, c->n_embd, b->last, k, p->y), "born_session_eval_batch");
+    born_status st = cuda_check(cu_llm_rows_gather(s, p->x, c->n_embd, b->last, k, p->y), what);
     if (st == BORN_OK)
         st = cu_llm_rows_norm_as(m, p, p->y, m->m[LLM_DEV_OUT_NORM - LLM_DEV_LAYER_SLOTS].q, k, cu_llm_act_of(w->fmt),
                                  &held);
@@ -133,7 +134,7 @@ static born_status last_logits(dmodel *m, int32_t count, float *const *logits, i
     struct cu_multi *b = m->multi;
     cudaStream_t s = cuda_stream(m->dev);
     const size_t V = (size_t)m->cfg.n_vocab;
-    born_status st = logits_rows(m, k);
+    born_status st = logits_rows(m, k, "born_session_eval_batch");
     if (st == BORN_OK)
         st = cuda_check(cudaMemcpyAsync(b->logits_host, b->logits, (size_t)k * V * 4, cudaMemcpyDeviceToHost, s),
                         "born_session_eval_batch: logits");
@@ -152,18 +153,19 @@ static born_status begin(void *const *sessions, int32_t count, const char *what,
     born_status st = cuda_capture_forbids((*m)->dev, what);
     if (st != BORN_OK) return st;
     cudaSetDevice((*m)->dev);
-    return scratch(*m);
+    return scratch(*m, what);
 }
 
 /* Queues one forward pass of the sessions' rows (describe's): the descriptors, with upload the
  * tokens and wanted rows too (else the device's tokens and rows are those of the pass before),
- * the embeddings and every layer. *wanted: the rows whose logits are wanted; *nrows: the rows. */
+ * the embeddings and every layer. *wanted: the rows whose logits are wanted; *nrows: the rows.
+ * Errors of the call's own steps name what. */
 static born_status forward(dmodel *m, dsession *const *ds, const int32_t *const *tokens, const int32_t *n,
-                           const int32_t *pos, int32_t count, float *const *logits, bool upload, int32_t *wanted,
-                           int32_t *nrows) {
+                           const int32_t *pos, int32_t count, float *const *logits, bool upload, const char *what,
+                           int32_t *wanted, int32_t *nrows) {
     struct cu_multi *b = m->multi;
     int32_t rows = 0, n_max = 0, kend_max = 0;
-    born_status st = describe(m, ds, tokens, n, pos, count, logits, &rows, &n_max, &kend_max, wanted);
+    born_status st = describe(m, ds, tokens, n, pos, count, logits, what, &rows, &n_max, &kend_max, wanted);
     *nrows = rows;
     if (st != BORN_OK) return st;
     cudaStream_t s = cuda_stream(m->dev);
@@ -172,18 +174,16 @@ static born_status forward(dmodel *m, dsession *const *ds, const int32_t *const 
      * the next batch while this one runs */
     if (upload)
         st = cuda_check(
-            cudaMemcpyAsync(b->rows->tok, b->tok_host, (size_t)rows * sizeof(int), cudaMemcpyHostToDevice, s),
-            "born_session_eval_batch: tokens");
+            cudaMemcpyAsync(b->rows->tok, b->tok_host, (size_t)rows * sizeof(int), cudaMemcpyHostToDevice, s), what);
     if (st == BORN_OK)
         st = cuda_check(cudaMemcpyAsync(b->segs, b->segs_host, (size_t)m->cfg.n_layer * count * sizeof *b->segs,
                                         cudaMemcpyHostToDevice, s),
-                        "born_session_eval_batch: descriptors");
+                        what);
     if (st == BORN_OK && upload && *wanted)
         st = cuda_check(
-            cudaMemcpyAsync(b->last, b->last_host, (size_t)*wanted * sizeof(int), cudaMemcpyHostToDevice, s),
-            "born_session_eval_batch: descriptors");
+            cudaMemcpyAsync(b->last, b->last_host, (size_t)*wanted * sizeof(int), cudaMemcpyHostToDevice, s), what);
     if (st == BORN_OK)
-        st = cuda_check(cu_llm_rows_embed(s, &m->m[0], b->rows->tok, rows, b->rows->x), "born_session_eval_batch");
+        st = cuda_check(cu_llm_rows_embed(s, &m->m[0], b->rows->tok, rows, b->rows->x), what);
     cu_rows_at at;
     memset(&at, 0, sizeof at);
     at.n = rows;
@@ -205,7 +205,8 @@ born_status cu_llm_eval_batch(void *const *sessions, const int32_t *const *token
     if (st != BORN_OK) return st;
     struct cu_multi *b = m->multi;
     int32_t wanted = 0, rows = 0;
-    st = forward(m, (dsession *const *)sessions, tokens, n, pos, count, logits, true, &wanted, &rows);
+    st = forward(m, (dsession *const *)sessions, tokens, n, pos, count, logits, true, "born_session_eval_batch",
+                 &wanted, &rows);
     if (st == BORN_OK && wanted) st = last_logits(m, count, logits, wanted);
     cu_llm_rows_mark(b->rows, PROF_OUTPUT);
     if (st == BORN_OK) cu_llm_rows_prof_end(b->rows, rows, wanted > 0);
@@ -244,8 +245,8 @@ born_status cu_llm_decode_greedy_batch(void *const *sessions, const int32_t *tok
             at[i] = pos[i] + t;
         int32_t wanted = 0, rows = 0;
         /* after the first step the tokens are the device's own choices (argmax_rows wrote them) */
-        st = forward(m, (dsession *const *)sessions, tk, one, at, count, wants, t == 0, &wanted, &rows);
-        if (st == BORN_OK) st = logits_rows(m, count);
+        st = forward(m, (dsession *const *)sessions, tk, one, at, count, wants, t == 0, what, &wanted, &rows);
+        if (st == BORN_OK) st = logits_rows(m, count, what);
         if (st == BORN_OK)
             st = cuda_check(cu_llm_argmax_rows(s, b->logits, m->cfg.n_vocab, count, b->rows->tok,
                                                chosen + (size_t)t * count),
