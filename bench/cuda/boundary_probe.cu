@@ -126,31 +126,11 @@ static cudaError_t launch_coop(int grid, cudaStream_t s, float *val, int steps, 
     return cudaLaunchKernelEx(&cfg, grid2_kernel, val, steps, ctr, base);
 }
 
-static cudaError_t launch_pdl(void (*k)(float *, int, unsigned long long *, unsigned long long), int grid, cudaStream_t s,
-                              float *val, int step, unsigned long long *ctr, unsigned long long base) {
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3((unsigned)grid);
-    cfg.blockDim = dim3(THREADS);
-    cfg.stream = s;
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[0].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
-    return cudaLaunchKernelEx(&cfg, k, val, step, ctr, base);
-}
+/* the plugin's programmatic launcher (llm_launch.cuh), always with the attribute */
+bool cu_llm::use_pdl = true;
 
-static cudaError_t launch_pdl2(void (*k)(float *, int), int grid, cudaStream_t s, float *val, int step) {
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3((unsigned)grid);
-    cfg.blockDim = dim3(THREADS);
-    cfg.stream = s;
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[0].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
-    return cudaLaunchKernelEx(&cfg, k, val, step);
+template <typename... P, typename... A> static void launch_pdl(void (*k)(P...), int grid, cudaStream_t s, A... a) {
+    CK(cu_llm::launch(k, dim3((unsigned)grid), dim3(THREADS), 0, s, a...));
 }
 
 int main(int argc, char **argv) {
@@ -182,14 +162,14 @@ int main(int argc, char **argv) {
             } else if (k == 4) {
                 grid2_kernel<<<grid, THREADS, 0, s>>>(val, steps, ctr, count);
             } else if (k == 5) {
-                CK(launch_pdl2(pdl_kernel, grid, s, val, 0));
+                launch_pdl(pdl_kernel, grid, s, val, 0);
                 CK(launch_coop(grid, s, val, steps, ctr, count));
-                CK(launch_pdl2(pdl_kernel, grid, s, val, 1));
+                launch_pdl(pdl_kernel, grid, s, val, 1);
             } else {
                 for (int i = 0; i < steps; i++) {
                     if (k == 0) plain_kernel<<<grid, THREADS, 0, s>>>(val, i);
-                    else if (k == 1) CK(launch_pdl2(pdl_kernel, grid, s, val, i));
-                    else CK(launch_pdl(flag_kernel, grid, s, val, i, ctr, count));
+                    else if (k == 1) launch_pdl(pdl_kernel, grid, s, val, i);
+                    else launch_pdl(flag_kernel, grid, s, val, i, ctr, count);
                 }
             }
             CK(cudaStreamEndCapture(s, &g));
