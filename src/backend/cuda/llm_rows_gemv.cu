@@ -34,20 +34,21 @@ template <int FMT> __device__ __forceinline__ float2 pair_of(uint32_t w) {
     return make_float2(__uint_as_float(w << 16), __uint_as_float(w & 0xffff0000u));
 }
 
-/* acc plus the dot product of one 16-byte chunk of weights with one of inputs (same format). */
-template <int FMT> __device__ __forceinline__ float chunk_dot(uint4 w, uint4 x, float acc) {
-    const uint32_t wa[4] = {w.x, w.y, w.z, w.w}, xa[4] = {x.x, x.y, x.z, x.w};
+/* The elements of one 16-byte chunk of format FMT as floats (4 for f32, 8 for f16 / bf16). */
+template <int FMT> struct chunk_n { static constexpr int n = FMT == LLM_DEV_F32 ? 4 : 8; };
+
+template <int FMT> __device__ __forceinline__ void unpack(uint4 v, float (&f)[chunk_n<FMT>::n]) {
+    const uint32_t w[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
     for (int i = 0; i < 4; i++) {
         if (FMT == LLM_DEV_F32) {
-            acc = fmaf(__uint_as_float(wa[i]), __uint_as_float(xa[i]), acc);
+            f[i] = __uint_as_float(w[i]);
         } else {
-            const float2 a = pair_of<FMT>(wa[i]), b = pair_of<FMT>(xa[i]);
-            acc = fmaf(a.x, b.x, acc);
-            acc = fmaf(a.y, b.y, acc);
+            const float2 p = pair_of<FMT>(w[i]);
+            f[2 * i] = p.x;
+            f[2 * i + 1] = p.y;
         }
     }
-    return acc;
 }
 
 template <int FMT, int N>
@@ -72,15 +73,25 @@ __global__ void __launch_bounds__(WARPS * 32, BLOCKS_PER_SM)
                 va[i] = c < kc ? cu_llm::ld_stream(qa + (size_t)c * 16) : make_uint4(0u, 0u, 0u, 0u);
                 vb[i] = c < kc && rb >= 0 ? cu_llm::ld_stream(qb + (size_t)c * 16) : make_uint4(0u, 0u, 0u, 0u);
             }
+            /* each chunk's weights and each input chunk made floats once, not once a row of the
+             * other (the conversions outnumbered the products from 4 rows on) */
+            constexpr int E = chunk_n<FMT>::n;
 #pragma unroll
             for (int i = 0; i < CHUNKS; i++) {
                 const int c = c0 + 32 * i;
                 if (c >= kc) break;
+                float wa[E], wb[E];
+                unpack<FMT>(va[i], wa);
+                unpack<FMT>(vb[i], wb);
 #pragma unroll
                 for (int j = 0; j < N; j++) {
-                    const uint4 x = xs[j * kc + c];
-                    sa[j] = chunk_dot<FMT>(va[i], x, sa[j]);
-                    sb[j] = chunk_dot<FMT>(vb[i], x, sb[j]);
+                    float xf[E];
+                    unpack<FMT>(xs[j * kc + c], xf);
+#pragma unroll
+                    for (int e = 0; e < E; e++) {
+                        sa[j] = fmaf(wa[e], xf[e], sa[j]);
+                        sb[j] = fmaf(wb[e], xf[e], sb[j]);
+                    }
                 }
             }
         }
@@ -127,21 +138,24 @@ cudaError_t launch_fmt(cudaStream_t s, const char *w, int64_t row_bytes, int64_t
     }
 }
 
-/* Whether the path is on (BORN_LLM_ROWS_GEMV=0: cuBLASLt for every batch). */
-bool rows_gemv_on() {
-    static int on = -1;
-    if (on < 0) {
+/* The most rows the path takes: CU_ROWS_GEMV_MAX, BORN_LLM_ROWS_GEMV=n for another n (0: cuBLASLt
+ * for every batch; at most 8). */
+int rows_gemv_max() {
+    static int most = -1;
+    if (most < 0) {
         const char *e = getenv("BORN_LLM_ROWS_GEMV");
-        on = !(e && e[0] == '0');
+        most = e && *e ? atoi(e) : CU_ROWS_GEMV_MAX;
+        if (most < 0) most = 0;
+        if (most > 8) most = 8;
     }
-    return on;
+    return most;
 }
 
 } // namespace
 
 extern "C" bool cu_llm_rows_gemv(int dev, cudaStream_t s, const cu_llm_mat *w, int64_t r0, int64_t rows,
                                  const void *a, int32_t n, float *out, int64_t ldo, bool add, cudaError_t *err) {
-    if (!rows_gemv_on() || n < 1 || n > CU_ROWS_GEMV_MAX || rows < 1) return false;
+    if (n < 1 || n > rows_gemv_max() || rows < 1) return false;
     if (w->fmt != LLM_DEV_F32 && w->fmt != LLM_DEV_F16 && w->fmt != LLM_DEV_BF16) return false;
     const int64_t esz = w->fmt == LLM_DEV_F32 ? 4 : 2, bytes = w->cols * esz;
     if (bytes % 16 || w->q_row_bytes % 16 || (uintptr_t)w->q % 16 || (uintptr_t)a % 16) return false;
