@@ -186,3 +186,49 @@ TEST(gemm_tall_products_are_bit_identical_across_threads) {
     }
     CHECK_OK(born_set_num_threads(saved));
 }
+
+/* B for cpu_gemm_f32_packed: a row-major [k][n] matrix. */
+typedef struct plain_b {
+    const float *b;
+    int64_t n;
+} plain_b;
+
+static void pack_plain_b(void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float *dst) {
+    const plain_b *pb = ctx;
+    cpu_gemm_f32_pack_b(kc, nc, pb->b + p0 * pb->n + j0, pb->n, 1, dst);
+}
+
+/* The packed products of the convolutions block k as cpu_gemm_f32 does (cpu_gemm_f32_kc), so
+ * they give its bits: over several k blocks, at every CPU level (where the blocked path's k
+ * block is 512, the packed products' blocks of 256 used to sum in another order). */
+TEST(gemm_packed_products_keep_the_blocked_bits) {
+    int saved = born_get_num_threads();
+    const int64_t shapes[][3] = {{48, 40, 600}, {64, 121, 288}, {32, 70, 1030}, {25, 16, 513}};
+    for (int s = 0; s < 4; s++) {
+        int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        float *buf[4];
+        if (!buffers_new(buf, m * k, k * n, m * n, m * n)) continue;
+        float *a = buf[0], *b = buf[1], *c0 = buf[2], *c1 = buf[3];
+        float *ap = malloc(sizeof(float) * cpu_gemm_f32_packed_a_size(m, k));
+        CHECK(ap != NULL);
+        if (!ap) {
+            buffers_free(buf);
+            continue;
+        }
+        seed_state = 900 + (uint64_t)s;
+        for (int64_t i = 0; i < m * k; i++) a[i] = next_value();
+        for (int64_t i = 0; i < k * n; i++) b[i] = next_value();
+        CHECK_OK(born_set_num_threads(1));
+        for (int64_t i = 0; i < m * n; i++) c0[i] = c1[i] = NAN;
+        cpu_gemm_f32(m, n, k, 1.0f, a, k, 1, b, n, 1, 0.0f, c0, n, 1);
+        cpu_gemm_f32_pack_a(m, k, a, k, 1, ap);
+        plain_b pb = {b, n};
+        CHECK(cpu_gemm_f32_packed(m, n, k, ap, pack_plain_b, &pb, 0.0f, c1, n, 1));
+        CHECK_MSG(memcmp(c0, c1, sizeof(float) * (size_t)(m * n)) == 0,
+                  "%lldx%lldx%lld: the packed product's bits differ from cpu_gemm_f32's (k blocks of %lld)",
+                  (long long)m, (long long)n, (long long)k, (long long)cpu_gemm_f32_kc(k));
+        free(ap);
+        buffers_free(buf);
+    }
+    CHECK_OK(born_set_num_threads(saved));
+}

@@ -824,7 +824,7 @@ static bool gemv_rows_f32(const gemm_job *j) {
 
 static const gemm_impl *impl_f32(void);
 
-int64_t cpu_gemm_f32_kc(int64_t k) { return equal_block(k, 256, 1); }
+int64_t cpu_gemm_f32_kc(int64_t k) { return equal_block(k, impl_f32()->kc, 1); }
 
 static pack_fn pack_a_f32_for_level(void) {
 #ifdef GEMM_HAVE_AVX2

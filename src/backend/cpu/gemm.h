@@ -30,7 +30,8 @@ void cpu_gemm_f64(int64_t m, int64_t n, int64_t k, double alpha, const double *a
  * micro-kernel, so a product gives the bits cpu_gemm_f32 would give for the same A and B when
  * that takes its blocked path (m > 16). These run on the calling thread only. */
 
-/* The k block size of the f32 GEMM for depth k (equal blocks of at most 256). */
+/* The k block size of the f32 GEMM for depth k: equal blocks of at most cpu_gemm_f32's own k
+ * block (512 where L1 holds 48 KB or more, else 256), so the packed products keep its bits. */
 int64_t cpu_gemm_f32_kc(int64_t k);
 
 /* The floats that cpu_gemm_f32_pack_a writes for an m x k matrix. */

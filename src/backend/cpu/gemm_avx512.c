@@ -214,8 +214,9 @@ void gemm_kernel_f32_avx512(int64_t kc, const void *a_, const void *b_, int64_t 
     store_acc(acc, c, c_rs, c_cs, mr, nr, alpha_d, beta_d);
 }
 
-/* A as rows GEMM_F32_ROWS_STRIDE floats apart (1024 bytes: the displacement below) */
-#define K5_RS 1024
+/* A as rows GEMM_F32_ROWS_STRIDE floats apart (2112 bytes: the displacement below) */
+#define K5_RS 2112
+_Static_assert(K5_RS == GEMM_F32_ROWS_STRIDE * 4, "K5_RS is the rows' stride in bytes");
 
 void gemm_kernel_f32_avx512_rows(int64_t kc, const float *a, const float *b, int64_t b_step,
                                  float *c, int64_t c_rs, int64_t c_cs, int mr, int nr,
