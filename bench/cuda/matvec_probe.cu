@@ -21,15 +21,8 @@
 #include <stdlib.h>
 
 #include "backend/cuda/llm_launch.cuh"
+#include "probe_check.cuh"
 
-#define CK(x)                                                                                     \
-    do {                                                                                          \
-        cudaError_t e_ = (x);                                                                     \
-        if (e_ != cudaSuccess) {                                                                  \
-            fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));    \
-            exit(1);                                                                              \
-        }                                                                                         \
-    } while (0)
 
 struct Mat {
     const __nv_bfloat16 *w;
