@@ -2,7 +2,7 @@
  * dW = dY^T X, A transposed) take the whole-k path, where B is packed for all of k and each task
  * runs its own k loop; tall products step through k with the next k block's B packed by the tail
  * tasks of the current step. The results must be the same bits as one thread's and match a double
- * reference. */
+ * reference. Also: the convolutions' packed products keep the blocked path's bits. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,8 +199,9 @@ static void pack_plain_b(void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t 
 }
 
 /* The packed products of the convolutions block k as cpu_gemm_f32 does (cpu_gemm_f32_kc), so
- * they give its bits: over several k blocks, at every CPU level (where the blocked path's k
- * block is 512, the packed products' blocks of 256 used to sum in another order). */
+ * they give its bits: over several k blocks, at the CPU level the suite runs at (where the
+ * blocked path's k block is 512, the packed products' blocks of 256 used to sum in another
+ * order). */
 TEST(gemm_packed_products_keep_the_blocked_bits) {
     int saved = born_get_num_threads();
     const int64_t shapes[][3] = {{48, 40, 600}, {64, 121, 288}, {32, 70, 1030}, {25, 16, 513}};

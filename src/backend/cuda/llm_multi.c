@@ -13,6 +13,7 @@
  * the device's one stream anyway). The sessions' own decode-step buffers and CUDA graphs are not
  * touched: a graph step reads its token and position from the session's step buffer, which every
  * decode call writes first, so a session continues with ordinary decode steps after a batch. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -144,6 +145,14 @@ static born_status last_logits(dmodel *m, int32_t count, float *const *logits, i
     return st;
 }
 
+/* cuda_check naming the call and its step ("what: step"). */
+static born_status step_check(cudaError_t e, const char *what, const char *step) {
+    if (e == cudaSuccess) return BORN_OK;
+    char ctx[128];
+    snprintf(ctx, sizeof ctx, "%s: %s", what, step);
+    return cuda_check(e, ctx);
+}
+
 /* Checks a call of count sessions and makes their model's scratch; *m the model. */
 static born_status begin(void *const *sessions, int32_t count, const char *what, dmodel **m) {
     if (count < 1 || count > LLM_DEV_BATCH_SESSIONS)
@@ -173,15 +182,17 @@ static born_status forward(dmodel *m, dsession *const *ds, const int32_t *const 
     /* from pageable memory: copied out before each call returns, so the host buffers are free for
      * the next batch while this one runs */
     if (upload)
-        st = cuda_check(
-            cudaMemcpyAsync(b->rows->tok, b->tok_host, (size_t)rows * sizeof(int), cudaMemcpyHostToDevice, s), what);
+        st = step_check(
+            cudaMemcpyAsync(b->rows->tok, b->tok_host, (size_t)rows * sizeof(int), cudaMemcpyHostToDevice, s), what,
+            "tokens");
     if (st == BORN_OK)
-        st = cuda_check(cudaMemcpyAsync(b->segs, b->segs_host, (size_t)m->cfg.n_layer * count * sizeof *b->segs,
+        st = step_check(cudaMemcpyAsync(b->segs, b->segs_host, (size_t)m->cfg.n_layer * count * sizeof *b->segs,
                                         cudaMemcpyHostToDevice, s),
-                        what);
+                        what, "descriptors");
     if (st == BORN_OK && upload && *wanted)
-        st = cuda_check(
-            cudaMemcpyAsync(b->last, b->last_host, (size_t)*wanted * sizeof(int), cudaMemcpyHostToDevice, s), what);
+        st = step_check(
+            cudaMemcpyAsync(b->last, b->last_host, (size_t)*wanted * sizeof(int), cudaMemcpyHostToDevice, s), what,
+            "descriptors");
     if (st == BORN_OK)
         st = cuda_check(cu_llm_rows_embed(s, &m->m[0], b->rows->tok, rows, b->rows->x), what);
     cu_rows_at at;

@@ -17,9 +17,9 @@ extern "C" {
  * on an H200 (1B bf16, 2026-12-02) one row's pass took 1.205 ms against cuBLASLt's 1.466 and a
  * 2-token prompt 1.45 against 1.55, but from 4 rows on it is slower (4 rows 1.64 against 1.52 ms,
  * 8 rows 1.81 against 1.43), also with each chunk made floats once instead of once a row of the
- * other (4 sessions' pass 1.62-1.65 against 1.49-1.52 ms): not the conversions but the n
- * 16-byte shared-memory reads of staged inputs per 16 bytes of weights, and every block staging
- * all n input rows. */
+ * other (4 sessions' pass 1.62-1.65 against 1.49-1.52 ms), so the conversions are not what
+ * limits it; left, not measured apart: the n 16-byte shared-memory reads of staged inputs per
+ * 16 bytes of weights, and every block staging all n input rows. */
 enum { CU_ROWS_GEMV_MAX = 2 };
 
 /* On GPU dev (stream s): out[j * ldo + i] = (out[j * ldo + i] +, with add) a[j] . row r0 + i of
