@@ -203,7 +203,13 @@ $(BUILD)/cuda-plugin/%.o: %.c
 $(BUILD)/cuda-plugin/%.o: %.cu
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  NVCC    $<")
-	$(Q)$(NVCC) $(NVCC_FLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(NVCC) $(NVCC_FLAGS) $(NVCC_FILE_ARCH) -MMD -MP -c $< -o $@
+
+# Hopper's attention kernels use wgmma, which only sm_90a code has: that file carries sm_90a code
+# alone (its kernels run where the device is compute capability 9.0, attention_hopper.cu checks).
+HOPPER_ARCH ?= -gencode arch=compute_90a,code=sm_90a
+$(BUILD)/cuda-plugin/src/backend/cuda/attention_hopper.o: NVCC_FLAGS := $(filter-out $(CUDA_ARCH),$(NVCC_FLAGS))
+$(BUILD)/cuda-plugin/src/backend/cuda/attention_hopper.o: NVCC_FILE_ARCH := $(HOPPER_ARCH)
 
 $(CUDA_PLUGIN): $(CUDA_OBJ)
 	@$(if $(Q),echo "  LD      $@")

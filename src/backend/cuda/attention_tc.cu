@@ -28,55 +28,13 @@
 #include <stdlib.h>
 
 #include "backend/cuda/attention.h"
+#include "backend/cuda/attention_tc.cuh"
 #include "backend/cuda/common.cuh"
 
 namespace cu {
 namespace {
 
 constexpr int TC_BC = 64; /* keys per forward tile */
-
-template <class T> struct mma_traits;
-template <> struct mma_traits<__nv_bfloat16> {
-    static __device__ inline uint32_t pack(float a, float b) {
-        __nv_bfloat162 v = __floats2bfloat162_rn(a, b);
-        return *reinterpret_cast<uint32_t *>(&v);
-    }
-    static __device__ inline void mma(float *c, const uint32_t *a, uint32_t b0, uint32_t b1) {
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-                     "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-    }
-};
-template <> struct mma_traits<__half> {
-    static __device__ inline uint32_t pack(float a, float b) {
-        __half2 v = __floats2half2_rn(a, b);
-        return *reinterpret_cast<uint32_t *>(&v);
-    }
-    static __device__ inline void mma(float *c, const uint32_t *a, uint32_t b0, uint32_t b1) {
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-                     "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-    }
-};
-
-__device__ inline uint32_t smem_addr(const void *p) {
-    return (uint32_t)__cvta_generic_to_shared(p);
-}
-
-/* 16 bytes global -> shared, zero-filled when !valid. */
-__device__ inline void cp16(void *dst, const void *src, bool valid) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
-                 "r"(valid ? 16 : 0));
-}
-/* 4 bytes global -> shared, zero-filled when !valid. */
-__device__ inline void cp4(void *dst, const void *src, bool valid) {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
-                 "r"(valid ? 4 : 0));
-}
-__device__ inline void cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N> __device__ inline void cp_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
 __device__ inline void ldsm_x4(uint32_t *r, const void *p) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -89,16 +47,7 @@ __device__ inline void ldsm_x4_t(uint32_t *r, const void *p) {
                  : "r"(smem_addr(p)));
 }
 
-struct TCP {
-    const void *q, *k, *v;
-    void *out;
-    float *lse;
-    int64_t qs[3], ks[3], vs[3]; /* strides over (b, h, row); the head dimension has stride 1 */
-    int64_t os[3];               /* out's, likewise */
-    int64_t Hq, L, S, group, kvoff;
-    float scale_log2; /* scale * log2(e) */
-    bool causal;
-};
+
 
 /* rows [r0, r0 + R) of a [rows, D] operand into sh (row stride D + 8), zero past `rows`, by NT
  * threads. */
@@ -116,13 +65,6 @@ __device__ inline void load_rows(T *sh, const T *src, int64_t rstride, int64_t r
     }
 }
 
-/* 2^x on the special-function unit (2^-inf = 0). */
-__device__ inline float ex2(float x) {
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-    return y;
-}
-
 template <class T, int D, int W>
 __global__ void __launch_bounds__(W * 32) tc_fwd_kernel(TCP p) {
     constexpr int BR = 16 * W, NT = W * 32; /* queries per block, threads */
@@ -132,8 +74,10 @@ __global__ void __launch_bounds__(W * 32) tc_fwd_kernel(TCP p) {
     T *qsh = (T *)smem, *kbuf = qsh + BR * LD, *vbuf = kbuf + 2 * TC_BC * LD;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     /* (batch, head) fastest, so that every head's longest causal rows go first */
-    const int64_t bh = blockIdx.x, b = bh / p.Hq, h = bh % p.Hq, hk = h / p.group;
-    const int64_t i0 = (int64_t)(gridDim.y - 1 - blockIdx.y) * BR;
+    int64_t bh, rank;
+    head_group_order(p.head_group, &bh, &rank);
+    const int64_t b = bh / p.Hq, h = bh % p.Hq, hk = h / p.group;
+    const int64_t i0 = (int64_t)(gridDim.y - 1 - rank) * BR;
     const T *qg = (const T *)p.q + b * p.qs[0] + h * p.qs[1];
     const T *kg = (const T *)p.k + b * p.ks[0] + hk * p.ks[1];
     const T *vg = (const T *)p.v + b * p.vs[0] + hk * p.vs[1];
@@ -269,18 +213,7 @@ constexpr int TB_W = 8;            /* warps per backward block */
 constexpr int TB_BC = 16 * TB_W;   /* keys per backward block, 16 a warp */
 constexpr int TB_BQ = 32;          /* queries per step */
 
-struct TCB {
-    const void *q, *k, *v, *o, *dout;
-    void *dq, *dk, *dv;
-    const float *lse;
-    float *delta;
-    float *dqacc; /* [B, Hq, L, D] f32, zeroed, then dQ / scale summed by atomics */
-    int64_t qs[3], ks[3], vs[3]; /* strides over (b, h, row) of q, k, v */
-    int64_t os[3], gs[3], dqs[3], dks[3], dvs[3]; /* of out, dout, dq, dk, dv */
-    int64_t Hq, Hkv, L, S, group, kvoff;
-    float scale, scale_log2;
-    bool causal;
-};
+
 
 /* delta_i = dO_i . O_i in f32, one warp a row (row = (b Hq + h) L + i). */
 template <class T, int D> __global__ void tc_delta_kernel(TCB p, int64_t rows) {
@@ -294,16 +227,6 @@ template <class T, int D> __global__ void tc_delta_kernel(TCB p, int64_t rows) {
     for (int d = lane; d < D; d += 32) s += (float)o[d] * (float)g[d];
     for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
     if (lane == 0) p.delta[row] = s;
-}
-
-/* *a += (x, y) in one 8-byte reduction where the GPU has them (sm_90), else two. */
-__device__ inline void red2(float *a, float x, float y) {
-#if __CUDA_ARCH__ >= 900
-    atomicAdd((float2 *)a, make_float2(x, y));
-#else
-    atomicAdd(a, x);
-    atomicAdd(a + 1, y);
-#endif
 }
 
 /* The whole backward of 128 keys of one (batch, kv head), each of 8 warps 16 keys, over the
@@ -324,8 +247,10 @@ __global__ void __launch_bounds__(TB_W * 32) tc_bwd_kernel(TCB p) {
     float *lbuf = (float *)(dsbuf + 2 * TB_BC * LDS), *dbuf = lbuf + 2 * TB_BQ;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     /* (batch, kv head) fastest, so that every head's first keys (the most queries) go first */
-    const int64_t bhk = blockIdx.x, b = bhk / p.Hkv, hk = bhk % p.Hkv;
-    const int64_t j0 = (int64_t)blockIdx.y * TB_BC;
+    int64_t bhk, rank;
+    head_group_order(p.head_group, &bhk, &rank);
+    const int64_t b = bhk / p.Hkv, hk = bhk % p.Hkv;
+    const int64_t j0 = rank * TB_BC;
     const T *kg = (const T *)p.k + b * p.ks[0] + hk * p.ks[1];
     const T *vg = (const T *)p.v + b * p.vs[0] + hk * p.vs[1];
     load_rows<T, D, TB_BC, NT>(ksh, kg, p.ks[2], j0, p.S);
@@ -575,6 +500,18 @@ size_t tc_delta_part(const cu_attention_args *a) {
 }
 
 } // namespace
+
+int64_t attention_head_group(int64_t bytes_per_head) {
+    static int64_t forced = -1;
+    if (forced < 0) {
+        const char *e = getenv("BORN_ATTN_HEAD_GROUP");
+        forced = e && atoll(e) > 0 ? atoll(e) : 0;
+    }
+    if (forced > 0) return forced;
+    const int64_t budget = 20LL << 20, n = bytes_per_head > 0 ? budget / bytes_per_head : budget;
+    return n < 1 ? 1 : n;
+}
+
 } // namespace cu
 
 extern "C" size_t cu_attention_tc_scratch_bytes(born_dtype dt, const cu_attention_args *a) {
@@ -619,6 +556,8 @@ extern "C" cudaError_t cu_attention_tc(cudaStream_t s, const cu_strided *out, co
     p.kvoff = a->kv_offset;
     p.scale_log2 = (float)(a->scale * 1.4426950408889634);
     p.causal = a->causal;
+    p.head_group = attention_head_group(a->kv_len * a->head_dim * 4 / p.group);
+    if (hopper_attention_ok()) return hopper_attention_fwd(s, p, a->batch, q->dtype == BORN_BF16, (int)a->head_dim);
     if (q->dtype == BORN_BF16)
         return a->head_dim == 64 ? tc_launch<__nv_bfloat16, 64>(s, p, a->batch)
                                  : tc_launch<__nv_bfloat16, 128>(s, p, a->batch);
@@ -664,6 +603,7 @@ extern "C" cudaError_t cu_attention_tc_backward(cudaStream_t s, const cu_strided
     p.scale = (float)a->scale;
     p.scale_log2 = (float)(a->scale * 1.4426950408889634);
     p.causal = a->causal;
+    p.head_group = attention_head_group(p.group * a->q_len * a->head_dim * 8);
     if (q->dtype == BORN_BF16)
         return a->head_dim == 64 ? tc_backward<__nv_bfloat16, 64>(s, p, a->batch)
                                  : tc_backward<__nv_bfloat16, 128>(s, p, a->batch);
