@@ -244,6 +244,194 @@ template <class T, int D> cudaError_t hopper_fwd_launch(cudaStream_t s, const TC
     return cudaGetLastError();
 }
 
+/* ---- backward ---------------------------------------------------------------------------- */
+
+constexpr int HB_BC = 128; /* keys per backward block: two warpgroups x 64 */
+constexpr int HB_BQ = 64;  /* queries per step */
+
+/* The backward of 128 keys of one (batch, kv head), each warpgroup 64 of them, over the group's
+ * query heads and the 64-query tiles that see the keys: per tile S^T = K Q^T and dP^T = V dO^T
+ * (the keys as M, Q and dO as K-major B), P^T and dS^T = P^T (dP^T - delta) in registers,
+ * dV += P^T dO and dK += dS^T Q with P^T and dS^T as register A fragments (dO and Q read
+ * MN-major), accumulated over the whole loop. dS^T also goes to shared memory; after a barrier
+ * dQ_tile = dS K (dS read MN-major, each warpgroup 64 of the head's columns at head size 128,
+ * the first one all 64 at 64) is added to the f32 dqacc with atomics. The next tile's Q, dO, lse
+ * and delta are copied into the other of two buffers meanwhile. */
+template <class T, int D>
+__global__ void __launch_bounds__(HF_THREADS, 1) hopper_bwd_kernel(TCB p) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    constexpr uint32_t KB = HB_BC * D * 2, QB = HB_BQ * D * 2, SB = HB_BC * HB_BQ * 2;
+    extern __shared__ unsigned char smem_raw[];
+    unsigned char *ksh = smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023);
+    unsigned char *vsh = ksh + KB, *qbuf = vsh + KB, *gbuf = qbuf + 2 * QB, *dssh = gbuf + 2 * QB;
+    float *lbuf = (float *)(dssh + SB), *dbuf = lbuf + 2 * HB_BQ;
+    const int wg = threadIdx.x / 128, warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
+    const int g = lane / 4, t = lane % 4;
+    int64_t bhk, rank;
+    head_group_order(p.head_group, &bhk, &rank);
+    const int64_t b = bhk / p.Hkv, hk = bhk % p.Hkv, j0 = rank * HB_BC;
+    const uint16_t *kg = (const uint16_t *)p.k + b * p.ks[0] + hk * p.ks[1];
+    const uint16_t *vg = (const uint16_t *)p.v + b * p.vs[0] + hk * p.vs[1];
+    load_swizzled<D, HB_BC>(ksh, kg, p.ks[2], j0, p.S);
+    load_swizzled<D, HB_BC>(vsh, vg, p.vs[2], j0, p.S);
+    float dk[D / 2], dv[D / 2];
+#pragma unroll
+    for (int n = 0; n < D / 2; n++) dk[n] = dv[n] = 0.f;
+    /* the first query that sees key j0, down to a tile boundary */
+    int64_t istart = p.causal ? j0 - p.kvoff : 0;
+    istart = istart < 0 ? 0 : (istart / HB_BQ) * HB_BQ;
+    const int64_t ntile = istart < p.L ? (p.L - istart + HB_BQ - 1) / HB_BQ : 0, total = ntile * p.group;
+    const int kr = wg * 64 + warp * 16 + g; /* this thread's keys, block-local: kr and kr + 8 */
+    auto issue = [&](int64_t it, int buf) {
+        const int64_t h = hk * p.group + it / ntile, bh = b * p.Hq + h;
+        const int64_t i1 = istart + (it % ntile) * HB_BQ;
+        load_swizzled<D, HB_BQ>(qbuf + buf * QB, (const uint16_t *)p.q + b * p.qs[0] + h * p.qs[1], p.qs[2], i1, p.L);
+        load_swizzled<D, HB_BQ>(gbuf + buf * QB, (const uint16_t *)p.dout + b * p.gs[0] + h * p.gs[1], p.gs[2], i1,
+                                p.L);
+        if (threadIdx.x < HB_BQ) {
+            const int64_t i = i1 + threadIdx.x;
+            const bool ok = i < p.L;
+            cp4(lbuf + buf * HB_BQ + threadIdx.x, p.lse + (ok ? bh * p.L + i : 0), ok);
+            cp4(dbuf + buf * HB_BQ + threadIdx.x, p.delta + (ok ? bh * p.L + i : 0), ok);
+        }
+    };
+    const uint32_t ka = smem_addr(ksh), va = smem_addr(vsh), dsa = smem_addr(dssh);
+    if (total > 0) issue(0, 0);
+    cp_commit(); /* K, V and tile 0 */
+    for (int64_t it = 0; it < total; it++) {
+        const int cur = (int)(it & 1);
+        cp_wait<0>(); /* K, V and tile it */
+        wgmma_fence_smem();
+        /* ... for every thread; every warpgroup is done with tile it - 1 (the other buffer and
+         * the dS^T buffer) */
+        __syncthreads();
+        if (it + 1 < total) issue(it + 1, cur ^ 1);
+        cp_commit();
+        const int64_t i1 = istart + (it % ntile) * HB_BQ, hq = hk * p.group + it / ntile;
+        const uint32_t qa = smem_addr(qbuf + cur * QB), ga = smem_addr(gbuf + cur * QB);
+        const float *lsh = lbuf + cur * HB_BQ, *dlt = dbuf + cur * HB_BQ;
+        float st[HB_BQ / 2], dpt[HB_BQ / 2];
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+            const uint32_t off = (kk / 4) * (HB_BC * 128) + wg * 64 * 128 + (kk % 4) * 32;
+            const uint32_t qoff = (kk / 4) * (HB_BQ * 128) + (kk % 4) * 32;
+            wgmma_ss<T, 0, 0>(st, wgmma_desc(ka + off, 16, 1024), wgmma_desc(qa + qoff, 16, 1024), kk > 0);
+        }
+#pragma unroll
+        for (int kk = 0; kk < D / 16; kk++) {
+            const uint32_t off = (kk / 4) * (HB_BC * 128) + wg * 64 * 128 + (kk % 4) * 32;
+            const uint32_t qoff = (kk / 4) * (HB_BQ * 128) + (kk % 4) * 32;
+            wgmma_ss<T, 0, 0>(dpt, wgmma_desc(va + off, 16, 1024), wgmma_desc(ga + qoff, 16, 1024), kk > 0);
+        }
+        wgmma_commit();
+        wgmma_wait<0>();
+        wgmma_fence_regs(st);
+        wgmma_fence_regs(dpt);
+        /* P^T in st: rows the keys kr (+ 8), columns the queries 8 n + 2 t (+ 1); lse in log2
+         * units, a row that sees no key (lse -inf) gets P = 0 */
+#pragma unroll
+        for (int n = 0; n < HB_BQ / 2; n++) {
+            const int col = (n / 4) * 8 + 2 * t + (n & 1);
+            const float lq = lsh[col], l2 = lq == -INFINITY ? INFINITY : lq * 1.4426950408889634f;
+            st[n] = ex2(fmaf(st[n], p.scale_log2, -l2));
+        }
+        if (j0 + HB_BC > p.S || i1 + HB_BQ > p.L || (p.causal && j0 + HB_BC - 1 > p.kvoff + i1)) {
+            /* key j sees the tile's queries [qlo, qhi) */
+            int qlo[2], qhi[2];
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                const int64_t j = j0 + kr + 8 * r;
+                int64_t lo = p.causal ? j - p.kvoff - i1 : 0, hi = p.L - i1;
+                if (j >= p.S) lo = HB_BQ;
+                qlo[r] = lo < 0 ? 0 : (lo > HB_BQ ? HB_BQ : (int)lo);
+                qhi[r] = hi > HB_BQ ? HB_BQ : (int)hi;
+            }
+#pragma unroll
+            for (int n = 0; n < HB_BQ / 2; n++) {
+                const int col = (n / 4) * 8 + 2 * t + (n & 1), r = (n >> 1) & 1;
+                if (col < qlo[r] || col >= qhi[r]) st[n] = 0.f;
+            }
+        }
+        uint32_t pa[HB_BQ / 16][4], da[HB_BQ / 16][4];
+#pragma unroll
+        for (int n = 0; n < HB_BQ / 8; n++) {
+            float dsv[4];
+#pragma unroll
+            for (int e = 0; e < 4; e++) dsv[e] = st[4 * n + e] * (dpt[4 * n + e] - dlt[n * 8 + 2 * t + (e & 1)]);
+            pa[n / 2][(n & 1) * 2 + 0] = mma_traits<T>::pack(st[4 * n], st[4 * n + 1]);
+            pa[n / 2][(n & 1) * 2 + 1] = mma_traits<T>::pack(st[4 * n + 2], st[4 * n + 3]);
+            da[n / 2][(n & 1) * 2 + 0] = mma_traits<T>::pack(dsv[0], dsv[1]);
+            da[n / 2][(n & 1) * 2 + 1] = mma_traits<T>::pack(dsv[2], dsv[3]);
+            /* dS^T rows kr, kr + 8, queries 8 n + 2 t, + 1 */
+            *(uint32_t *)(dssh + sw128_offset(kr, n) + 4 * t) = da[n / 2][(n & 1) * 2 + 0];
+            *(uint32_t *)(dssh + sw128_offset(kr + 8, n) + 4 * t) = da[n / 2][(n & 1) * 2 + 1];
+        }
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < HB_BQ / 16; kk++)
+            wgmma_rs<T, 1>(dv, pa[kk], wgmma_desc(ga + kk * 2048, HB_BQ * 128, 1024), 1);
+#pragma unroll
+        for (int kk = 0; kk < HB_BQ / 16; kk++)
+            wgmma_rs<T, 1>(dk, da[kk], wgmma_desc(qa + kk * 2048, HB_BQ * 128, 1024), 1);
+        wgmma_commit();
+        wgmma_fence_smem();
+        __syncthreads(); /* dS^T is whole */
+        if (D == 128 || wg == 0) {
+            /* dQ_tile[:, c0 .. c0 + 64) = dS K[:, c0 ..] over the block's 128 keys */
+            const int c0 = D == 128 ? wg * 64 : 0;
+            float dq[32];
+            wgmma_fence();
+#pragma unroll
+            for (int kk = 0; kk < HB_BC / 16; kk++)
+                wgmma_ss<T, 1, 1>(dq, wgmma_desc(dsa + kk * 2048, SB, 1024),
+                                  wgmma_desc(ka + (c0 / 64) * (HB_BC * 128) + kk * 2048, HB_BC * 128, 1024), kk > 0);
+            wgmma_commit();
+            wgmma_wait<0>();
+            wgmma_fence_regs(dq);
+            float *dqp = p.dqacc + (b * p.Hq + hq) * p.L * D + c0 + 2 * t;
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                const int64_t i = i1 + warp * 16 + g + r * 8;
+                if (i >= p.L) continue;
+#pragma unroll
+                for (int n = 0; n < 8; n++) red2(dqp + i * D + n * 8, dq[4 * n + 2 * r], dq[4 * n + 2 * r + 1]);
+            }
+        } else {
+            wgmma_wait<0>();
+        }
+        wgmma_fence_regs(dv);
+        wgmma_fence_regs(dk);
+    }
+    cp_wait<0>(); /* (when no query sees these keys, the K/V copies are still in flight) */
+    uint16_t *dkp = (uint16_t *)p.dk + b * p.dks[0] + hk * p.dks[1];
+    uint16_t *dvp = (uint16_t *)p.dv + b * p.dvs[0] + hk * p.dvs[1];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int64_t j = j0 + kr + r * 8;
+        if (j >= p.S) continue;
+        uint32_t *krow = (uint32_t *)(dkp + j * p.dks[2] + 2 * t), *vrow = (uint32_t *)(dvp + j * p.dvs[2] + 2 * t);
+#pragma unroll
+        for (int n = 0; n < D / 8; n++) {
+            krow[n * 4] = mma_traits<T>::pack(dk[4 * n + 2 * r] * p.scale, dk[4 * n + 2 * r + 1] * p.scale);
+            vrow[n * 4] = mma_traits<T>::pack(dv[4 * n + 2 * r], dv[4 * n + 2 * r + 1]);
+        }
+    }
+#endif
+}
+
+template <class T, int D> cudaError_t hopper_bwd_launch(cudaStream_t s, const TCB &p, int64_t B) {
+    const dim3 grid((unsigned)(B * p.Hkv), (unsigned)((p.S + HB_BC - 1) / HB_BC));
+    if (grid.x == 0 || grid.y == 0) return cudaSuccess;
+    const size_t smem = (size_t)(2 * HB_BC + 4 * HB_BQ) * D * 2 + (size_t)HB_BC * HB_BQ * 2 +
+                        sizeof(float) * 4 * HB_BQ + 1024;
+    cudaError_t e = cudaFuncSetAttribute(hopper_bwd_kernel<T, D>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e != cudaSuccess) return e;
+    hopper_bwd_kernel<T, D><<<grid, HF_THREADS, smem, s>>>(p);
+    return cudaGetLastError();
+}
+
 } // namespace
 
 bool hopper_attention_ok() {
@@ -271,6 +459,13 @@ cudaError_t hopper_attention_fwd(cudaStream_t s, const TCP &p, int64_t B, bool b
         return D == 64 ? hopper_fwd_launch<__nv_bfloat16, 64>(s, p, B)
                        : hopper_fwd_launch<__nv_bfloat16, 128>(s, p, B);
     return D == 64 ? hopper_fwd_launch<__half, 64>(s, p, B) : hopper_fwd_launch<__half, 128>(s, p, B);
+}
+
+cudaError_t hopper_attention_bwd(cudaStream_t s, const TCB &p, int64_t B, bool bf16, int D) {
+    if (bf16)
+        return D == 64 ? hopper_bwd_launch<__nv_bfloat16, 64>(s, p, B)
+                       : hopper_bwd_launch<__nv_bfloat16, 128>(s, p, B);
+    return D == 64 ? hopper_bwd_launch<__half, 64>(s, p, B) : hopper_bwd_launch<__half, 128>(s, p, B);
 }
 
 } // namespace cu

@@ -27,6 +27,8 @@
  * cu_attention falls back to the scalar kernel (attention.cu) for everything else. */
 #include <stdlib.h>
 
+#include <type_traits>
+
 #include "backend/cuda/attention.h"
 #include "backend/cuda/attention_tc.cuh"
 #include "backend/cuda/common.cuh"
@@ -432,7 +434,9 @@ template <class T, int D> cudaError_t tc_backward(cudaStream_t s, const TCB &p, 
             return e;
     }
     const dim3 grid((unsigned)(B * p.Hkv), (unsigned)((p.S + TB_BC - 1) / TB_BC));
-    if (grid.x > 0 && grid.y > 0) {
+    if (hopper_attention_ok()) {
+        if ((e = hopper_attention_bwd(s, p, B, std::is_same<T, __nv_bfloat16>::value, D)) != cudaSuccess) return e;
+    } else if (grid.x > 0 && grid.y > 0) {
         const size_t smem = sizeof(T) * (size_t)((2 * TB_BC + 4 * TB_BQ) * (D + 8) + 2 * TB_BC * (TB_BQ + 8)) +
                             sizeof(float) * 4 * TB_BQ;
         if ((e = cudaFuncSetAttribute(tc_bwd_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,

@@ -119,6 +119,9 @@ int64_t attention_head_group(int64_t bytes_per_head);
 bool hopper_attention_ok();
 /* The forward on wgmma: p as for tc_fwd_kernel, B batches, bf16 or f16 at head size D. */
 cudaError_t hopper_attention_fwd(cudaStream_t s, const TCP &p, int64_t B, bool bf16, int D);
+/* The backward's main kernel on wgmma (dK, dV and the dQ sums; tc_backward computes delta before
+ * and converts dQ after): p as for tc_bwd_kernel. */
+cudaError_t hopper_attention_bwd(cudaStream_t s, const TCB &p, int64_t B, bool bf16, int D);
 
 } // namespace cu
 
