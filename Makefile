@@ -206,8 +206,11 @@ $(BUILD)/cuda-plugin/%.o: %.cu
 	$(Q)$(NVCC) $(NVCC_FLAGS) $(NVCC_FILE_ARCH) -MMD -MP -c $< -o $@
 
 # Hopper's attention kernels use wgmma, which only sm_90a code has: that file carries sm_90a code
-# alone (its kernels run where the device is compute capability 9.0, attention_hopper.cu checks).
-HOPPER_ARCH ?= -gencode arch=compute_90a,code=sm_90a
+# alone (its kernels run where the device is compute capability 9.0, attention_hopper.cu checks),
+# or, with an nvcc that does not know sm_90a (before CUDA 12), nvcc's default code, in which the
+# kernels are empty and never launched.
+HOPPER_ARCH ?= $(if $(shell $(NVCC) -gencode arch=compute_90a$(comma)code=sm_90a --dryrun -x cu -c /dev/null -o /dev/null >/dev/null 2>&1 && echo y),-gencode arch=compute_90a$(comma)code=sm_90a)
+comma := ,
 $(BUILD)/cuda-plugin/src/backend/cuda/attention_hopper.o: NVCC_FLAGS := $(filter-out $(CUDA_ARCH),$(NVCC_FLAGS))
 $(BUILD)/cuda-plugin/src/backend/cuda/attention_hopper.o: NVCC_FILE_ARCH := $(HOPPER_ARCH)
 
