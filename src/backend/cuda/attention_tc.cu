@@ -19,8 +19,13 @@
  * dS^T goes to one of two shared buffers, and dQ_tile = dS K of the previous tile is computed
  * after the current tile's products and added into an f32 accumulator (the scratch after delta)
  * with atomics, so each tile needs one barrier; a last kernel scales and converts dQ. dQ is
- * therefore not bit-reproducible run to run. Both grids put (batch, head) fastest, so every
- * head's heaviest causal blocks are scheduled first.
+ * therefore not bit-reproducible run to run. Both grids take heads in groups (head_group_order):
+ * within a group every head's heaviest causal block first, so those start first and the blocks
+ * running together share a few heads' operands in L2.
+ *
+ * On an H100/H200 (compute capability 9.0) with sm_90a code in the plugin, the forward and the
+ * backward's main kernel are attention_hopper.cu's wgmma kernels instead (BORN_ATTN_WGMMA=0
+ * keeps these); delta, the dQ sums and their conversion are the same.
  *
  * It serves head sizes 64 and 128 (E = Ev) with no mask and no dropout, scale > 0, rows 16-byte
  * aligned (stride 1 along the head dimension, other strides multiples of 8 elements);
@@ -75,7 +80,6 @@ __global__ void __launch_bounds__(W * 32) tc_fwd_kernel(TCP p) {
     /* Q, then two buffers each of K and V (tile j + 1 is copied while tile j is used) */
     T *qsh = (T *)smem, *kbuf = qsh + BR * LD, *vbuf = kbuf + 2 * TC_BC * LD;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-    /* (batch, head) fastest, so that every head's longest causal rows go first */
     int64_t bh, rank;
     head_group_order(p.head_group, &bh, &rank);
     const int64_t b = bh / p.Hq, h = bh % p.Hq, hk = h / p.group;
