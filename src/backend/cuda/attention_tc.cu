@@ -192,25 +192,7 @@ __global__ void __launch_bounds__(W * 32) tc_fwd_kernel(TCP p) {
             }
         }
     }
-    /* l across the four threads of each row, then O / l and lse */
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
-    }
-    T *out = (T *)p.out + b * p.os[0] + h * p.os[1];
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        const int64_t i = row0 + r * 8;
-        if (i >= p.L) continue;
-        float inv = l[r] > 0.f ? 1.f / l[r] : 0.f;
-        uint32_t *orow = (uint32_t *)(out + i * p.os[2] + 2 * t);
-#pragma unroll
-        for (int n = 0; n < D / 8; n++)
-            orow[n * 4] = mma_traits<T>::pack(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
-        if (t == 0)
-            p.lse[bh * p.L + i] = l[r] > 0.f ? (m[r] + log2f(l[r])) * 0.69314718055994531f : -INFINITY;
-    }
+    tc_store_rows<T, D>(p, b, h, row0, t, &o[0][0], m, l);
 }
 
 /* ---- backward -------------------------------------------------------------------------------- */

@@ -7,6 +7,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#include <math.h>
 #include <stdint.h>
 
 namespace cu {
@@ -85,6 +86,35 @@ __device__ inline float ex2(float x) {
     float y;
     asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
     return y;
+}
+
+/* The end of a forward block for one thread's rows row0 and row0 + 8 of (batch b, head h) in
+ * mma.sync's C layout (o[4 n + 2 r + e]: row row0 + 8 r, column 8 n + 2 t + e; m and l the rows'
+ * running max in log2 units and this thread's part of the sum): l summed over the row's four
+ * threads, O / l written in the output's type, lse = (m + log2 l) ln 2; a row that saw no key
+ * gets O = 0 and lse = -inf. */
+template <class T, int D>
+__device__ inline void tc_store_rows(const TCP &p, int64_t b, int64_t h, int64_t row0, int t, const float *o,
+                                     const float *m, float *l) {
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    }
+    T *out = (T *)p.out + b * p.os[0] + h * p.os[1];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int64_t i = row0 + r * 8;
+        if (i >= p.L) continue;
+        const float inv = l[r] > 0.f ? 1.f / l[r] : 0.f;
+        uint32_t *orow = (uint32_t *)(out + i * p.os[2] + 2 * t);
+#pragma unroll
+        for (int n = 0; n < D / 8; n++)
+            orow[n * 4] = mma_traits<T>::pack(o[4 * n + 2 * r] * inv, o[4 * n + 2 * r + 1] * inv);
+        if (t == 0)
+            p.lse[(b * p.Hq + h) * p.L + i] =
+                l[r] > 0.f ? (m[r] + log2f(l[r])) * 0.69314718055994531f : -INFINITY;
+    }
 }
 
 /* *a += (x, y) in one 8-byte reduction where the GPU has them (sm_90), else two. */
