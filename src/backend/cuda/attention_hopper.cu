@@ -235,10 +235,12 @@ constexpr int HB_BQ = 64;  /* queries per step */
  * query heads and the 64-query tiles that see the keys: per tile S^T = K Q^T and dP^T = V dO^T
  * (the keys as M, Q and dO as K-major B), P^T and dS^T = P^T (dP^T - delta) in registers,
  * dV += P^T dO and dK += dS^T Q with P^T and dS^T as register A fragments (dO and Q read
- * MN-major), accumulated over the whole loop. dS^T also goes to shared memory; after a barrier
- * dQ_tile = dS K (dS read MN-major, each warpgroup 64 of the head's columns at head size 128,
- * the first one all 64 at 64) is added to the f32 dqacc with atomics. The next tile's Q, dO, lse
- * and delta are copied into the other of two buffers meanwhile. */
+ * MN-major), accumulated over the whole loop. dS^T also goes to one of two shared buffers, from
+ * which dQ_tile = dS K (dS read MN-major, each warpgroup 64 of the head's columns at head size
+ * 128, the first one all 64 at 64) is computed one tile later, beside the next tile's dV/dK
+ * products (the tile's barrier has made that dS^T whole: one barrier a tile), and added to the
+ * f32 dqacc with atomics. The next tile's Q, dO, lse and delta are copied into the other of two
+ * buffers meanwhile. */
 template <class T, int D>
 __global__ void __launch_bounds__(HF_THREADS, 1) hopper_bwd_kernel(TCB p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -246,7 +248,7 @@ __global__ void __launch_bounds__(HF_THREADS, 1) hopper_bwd_kernel(TCB p) {
     extern __shared__ unsigned char smem_raw[];
     unsigned char *ksh = smem_raw + ((1024 - (smem_addr(smem_raw) & 1023)) & 1023);
     unsigned char *vsh = ksh + KB, *qbuf = vsh + KB, *gbuf = qbuf + 2 * QB, *dssh = gbuf + 2 * QB;
-    float *lbuf = (float *)(dssh + SB), *dbuf = lbuf + 2 * HB_BQ;
+    float *lbuf = (float *)(dssh + 2 * SB), *dbuf = lbuf + 2 * HB_BQ;
     const int wg = threadIdx.x / 128, warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
     const int g = lane / 4, t = lane % 4;
     int64_t bhk, rank;
@@ -278,6 +280,34 @@ __global__ void __launch_bounds__(HF_THREADS, 1) hopper_bwd_kernel(TCB p) {
         }
     };
     const uint32_t ka = smem_addr(ksh), va = smem_addr(vsh), dsa = smem_addr(dssh);
+    /* dQ_tile[:, c0 .. c0 + 64) = dS K[:, c0 ..] over the block's 128 keys for tile it, from its
+     * dS^T buffer, added to dqacc; waits for every product in flight */
+    auto dq_tile = [&](int64_t it) {
+        if (D == 128 || wg == 0) {
+            const int c0 = D == 128 ? wg * 64 : 0;
+            const int64_t i1 = istart + (it % ntile) * HB_BQ, hq = hk * p.group + it / ntile;
+            const uint32_t ds = dsa + (uint32_t)(it & 1) * SB;
+            float dq[32];
+            wgmma_fence();
+#pragma unroll
+            for (int kk = 0; kk < HB_BC / 16; kk++)
+                wgmma_ss<T, 1, 1>(dq, wgmma_desc(ds + kk * 2048, SB, 1024),
+                                  wgmma_desc(ka + (c0 / 64) * (HB_BC * 128) + kk * 2048, HB_BC * 128, 1024), kk > 0);
+            wgmma_commit();
+            wgmma_wait<0>();
+            wgmma_fence_regs(dq);
+            float *dqp = p.dqacc + (b * p.Hq + hq) * p.L * D + c0 + 2 * t;
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                const int64_t i = i1 + warp * 16 + g + r * 8;
+                if (i >= p.L) continue;
+#pragma unroll
+                for (int n = 0; n < 8; n++) red2(dqp + i * D + n * 8, dq[4 * n + 2 * r], dq[4 * n + 2 * r + 1]);
+            }
+        } else {
+            wgmma_wait<0>();
+        }
+    };
     if (total > 0) issue(0, 0);
     cp_commit(); /* K, V and tile 0 */
     for (int64_t it = 0; it < total; it++) {
@@ -289,7 +319,7 @@ __global__ void __launch_bounds__(HF_THREADS, 1) hopper_bwd_kernel(TCB p) {
         __syncthreads();
         if (it + 1 < total) issue(it + 1, cur ^ 1);
         cp_commit();
-        const int64_t i1 = istart + (it % ntile) * HB_BQ, hq = hk * p.group + it / ntile;
+        const int64_t i1 = istart + (it % ntile) * HB_BQ;
         const uint32_t qa = smem_addr(qbuf + cur * QB), ga = smem_addr(gbuf + cur * QB);
         const float *lsh = lbuf + cur * HB_BQ, *dlt = dbuf + cur * HB_BQ;
         float st[HB_BQ / 2], dpt[HB_BQ / 2];
@@ -336,6 +366,7 @@ __global__ void __launch_bounds__(HF_THREADS, 1) hopper_bwd_kernel(TCB p) {
             }
         }
         uint32_t pa[HB_BQ / 16][4], da[HB_BQ / 16][4];
+        unsigned char *dsw = dssh + cur * SB; /* this tile's dS^T */
 #pragma unroll
         for (int n = 0; n < HB_BQ / 8; n++) {
             float dsv[4];
@@ -346,8 +377,8 @@ __global__ void __launch_bounds__(HF_THREADS, 1) hopper_bwd_kernel(TCB p) {
             da[n / 2][(n & 1) * 2 + 0] = mma_traits<T>::pack(dsv[0], dsv[1]);
             da[n / 2][(n & 1) * 2 + 1] = mma_traits<T>::pack(dsv[2], dsv[3]);
             /* dS^T rows kr, kr + 8, queries 8 n + 2 t, + 1 */
-            *(uint32_t *)(dssh + sw128_offset(kr, n) + 4 * t) = da[n / 2][(n & 1) * 2 + 0];
-            *(uint32_t *)(dssh + sw128_offset(kr + 8, n) + 4 * t) = da[n / 2][(n & 1) * 2 + 1];
+            *(uint32_t *)(dsw + sw128_offset(kr, n) + 4 * t) = da[n / 2][(n & 1) * 2 + 0];
+            *(uint32_t *)(dsw + sw128_offset(kr + 8, n) + 4 * t) = da[n / 2][(n & 1) * 2 + 1];
         }
         wgmma_fence();
 #pragma unroll
@@ -357,33 +388,16 @@ __global__ void __launch_bounds__(HF_THREADS, 1) hopper_bwd_kernel(TCB p) {
         for (int kk = 0; kk < HB_BQ / 16; kk++)
             wgmma_rs<T, 1>(dk, da[kk], wgmma_desc(qa + kk * 2048, HB_BQ * 128, 1024), 1);
         wgmma_commit();
-        wgmma_fence_smem();
-        __syncthreads(); /* dS^T is whole */
-        if (D == 128 || wg == 0) {
-            /* dQ_tile[:, c0 .. c0 + 64) = dS K[:, c0 ..] over the block's 128 keys */
-            const int c0 = D == 128 ? wg * 64 : 0;
-            float dq[32];
-            wgmma_fence();
-#pragma unroll
-            for (int kk = 0; kk < HB_BC / 16; kk++)
-                wgmma_ss<T, 1, 1>(dq, wgmma_desc(dsa + kk * 2048, SB, 1024),
-                                  wgmma_desc(ka + (c0 / 64) * (HB_BC * 128) + kk * 2048, HB_BC * 128, 1024), kk > 0);
-            wgmma_commit();
-            wgmma_wait<0>();
-            wgmma_fence_regs(dq);
-            float *dqp = p.dqacc + (b * p.Hq + hq) * p.L * D + c0 + 2 * t;
-#pragma unroll
-            for (int r = 0; r < 2; r++) {
-                const int64_t i = i1 + warp * 16 + g + r * 8;
-                if (i >= p.L) continue;
-#pragma unroll
-                for (int n = 0; n < 8; n++) red2(dqp + i * D + n * 8, dq[4 * n + 2 * r], dq[4 * n + 2 * r + 1]);
-            }
-        } else {
-            wgmma_wait<0>();
-        }
+        /* dQ of the tile before, from its dS^T (whole since this tile's barrier), beside dV/dK */
+        if (it > 0) dq_tile(it - 1);
+        else wgmma_wait<0>();
         wgmma_fence_regs(dv);
         wgmma_fence_regs(dk);
+    }
+    if (total > 0) {
+        wgmma_fence_smem();
+        __syncthreads(); /* the last tile's dS^T is whole */
+        dq_tile(total - 1);
     }
     cp_wait<0>(); /* (when no query sees these keys, the K/V copies are still in flight) */
     uint16_t *dkp = (uint16_t *)p.dk + b * p.dks[0] + hk * p.dks[1];
@@ -405,7 +419,7 @@ __global__ void __launch_bounds__(HF_THREADS, 1) hopper_bwd_kernel(TCB p) {
 template <class T, int D> cudaError_t hopper_bwd_launch(cudaStream_t s, const TCB &p, int64_t B) {
     const dim3 grid((unsigned)(B * p.Hkv), (unsigned)((p.S + HB_BC - 1) / HB_BC));
     if (grid.x == 0 || grid.y == 0) return cudaSuccess;
-    const size_t smem = (size_t)(2 * HB_BC + 4 * HB_BQ) * D * 2 + (size_t)HB_BC * HB_BQ * 2 +
+    const size_t smem = (size_t)(2 * HB_BC + 4 * HB_BQ) * D * 2 + (size_t)2 * HB_BC * HB_BQ * 2 +
                         sizeof(float) * 4 * HB_BQ + 1024;
     cudaError_t e = cudaFuncSetAttribute(hopper_bwd_kernel<T, D>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
