@@ -153,8 +153,9 @@ TEST(cuda_attention_random_shapes) {
 
 /* The tensor-core kernels (f16/bf16, head sizes 64 and 128, no mask or dropout), forward and
  * backward: several tiles with ragged ends and lengths under one tile, GQA groups of 3 and 4,
- * strided q, causal with positive and negative kv offsets (rows that see nothing, S < L), and not
- * causal. */
+ * strided q, causal with positive and negative kv offsets (rows that see nothing, S < L), not
+ * causal, and heads taken in groups. On an H100/H200 these are the wgmma kernels
+ * (attention_hopper.cu). */
 TEST(cuda_attention_tensor_cores) {
     if (!cuda_gpu_or_skip("cuda_attention_tensor_cores")) return;
     born_kernels(true);
@@ -169,6 +170,9 @@ TEST(cuda_attention_tensor_cores) {
         {2, 6, 2, 33, 150, 128, 128, false, 0, 0, false, 0},   /* GQA 3, not causal, ragged */
         {1, 4, 2, 300, 140, 64, 64, true, -150, 0, false, 0},  /* S < L, rows that see nothing */
         {1, 4, 1, 129, 385, 128, 128, true, 256, 0, true, 0},  /* 3 key blocks, GQA 4, strided q */
+        /* long enough that the blocks take the heads in groups (head_group_order: 15 heads a
+         * forward group, 7 a backward one, the last groups short) */
+        {1, 16, 16, 2600, 2600, 128, 128, true, 0, 0, false, 0},
     };
     born_dtype dts[] = {BORN_F16, BORN_BF16};
     for (int d = 0; d < 2; d++)
