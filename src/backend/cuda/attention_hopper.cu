@@ -56,7 +56,7 @@ __global__ void __launch_bounds__(HF_THREADS, 1) hopper_fwd_kernel(TCP p) {
     unsigned char *ksh = qsh + QB, *vsh = ksh + 2 * KB; /* K: 2 buffers, V: 3 */
     const int wg = threadIdx.x / 128, warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
     const int g = lane / 4, t = lane % 4;
-    /* (batch, head) fastest, so that every head's longest causal rows go first */
+    /* heads in groups, every head's longest causal rows first (head_group_order) */
     int64_t bh, rank;
     head_group_order(p.head_group, &bh, &rank);
     const int64_t b = bh / p.Hq, h = bh % p.Hq, hk = h / p.group;
