@@ -6,7 +6,8 @@
  *   - exp, tanh, gelu, softmax and log-softmax over rows of 4096, layer and RMS norm and sums
  *     over dim 0 in GB/s (Born vs a plain C loop with libm compiled -O3 and split over the same
  *     threads, and OpenBLAS sgemv against a vector of ones for the column sums), each also as a
- *     fraction of the copy bandwidth; the backward kernels of gelu, softmax, log-softmax and the
+ *     fraction of the copy bandwidth (the copy timed in turns with that kernel, so both see the
+ *     same state of the machine); the backward kernels of gelu, softmax, log-softmax and the
  *     norms (called through the backend, without a peer; the norms also with their parameter
  *     gradients in the same pass) likewise,
  *   - an add that creates its 64 MiB result (Born's caching allocator vs malloc + loop + free),
