@@ -12,6 +12,7 @@
 #include "backend/cpu/conv_pack.h"
 #include "backend/cpu/gemm.h"
 #include "core/cpu_features.h"
+#include "gemm_pack_util.h"
 #include "test.h"
 
 #if defined(__x86_64__)
@@ -128,19 +129,9 @@ TEST(conv_pack_avx512_matches_portable) {
     }
 }
 
-/* A from a plain row-major matrix, for both packed GEMMs. */
-typedef struct mat {
-    const float *p;
-    int64_t rs;
-} mat;
-
-static void pack_b_plain(void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float *dst) {
-    const mat *b = ctx;
-    cpu_gemm_f32_pack_b(kc, nc, b->p + p0 * b->rs + j0, b->rs, 1, dst);
-}
-
+/* cpu_gemm_f32_packed_rows's A callback for a row-major [m][k] A (ctx: a plain_mat). */
 static void pack_a_rows(void *ctx, int64_t i0, int64_t mr, int64_t p0, int64_t kc, float *dst) {
-    const mat *a = ctx;
+    const plain_mat *a = ctx;
     int64_t stride = cpu_gemm_f32_rows_stride();
     for (int64_t r = 0; r < (mr + 5) / 6 * 6; r++)
         for (int64_t p = 0; p < kc; p++)
@@ -161,7 +152,7 @@ TEST(gemm_packed_rows_matches_packed) {
         for (int64_t i = 0; i < m * k; i++) a[i] = rnd();
         for (int64_t i = 0; i < k * n; i++) b[i] = rnd();
         cpu_gemm_f32_pack_a(m, k, a, k, 1, ap);
-        mat am = {a, k}, bm = {b, n};
+        plain_mat am = {a, k}, bm = {b, n};
         for (int beta = 0; beta < 2; beta++) {
             for (int64_t i = 0; i < m * n; i++) c1[i] = c2[i] = rnd();
             CHECK(cpu_gemm_f32_packed(m, n, k, ap, pack_b_plain, &bm, (float)beta, c1, n, 1));

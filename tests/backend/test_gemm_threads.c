@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "backend/cpu/gemm.h"
+#include "gemm_pack_util.h"
 #include "test.h"
 
 static uint64_t seed_state;
@@ -187,16 +188,6 @@ TEST(gemm_tall_products_are_bit_identical_across_threads) {
     CHECK_OK(born_set_num_threads(saved));
 }
 
-/* B for cpu_gemm_f32_packed: a row-major [k][n] matrix. */
-typedef struct plain_b {
-    const float *b;
-    int64_t n;
-} plain_b;
-
-static void pack_plain_b(void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float *dst) {
-    const plain_b *pb = ctx;
-    cpu_gemm_f32_pack_b(kc, nc, pb->b + p0 * pb->n + j0, pb->n, 1, dst);
-}
 
 /* The packed products of the convolutions block k as cpu_gemm_f32 does (cpu_gemm_f32_kc), so
  * they give its bits: over several k blocks, at the CPU level the suite runs at (where the
@@ -223,8 +214,8 @@ TEST(gemm_packed_products_keep_the_blocked_bits) {
         for (int64_t i = 0; i < m * n; i++) c0[i] = c1[i] = NAN;
         cpu_gemm_f32(m, n, k, 1.0f, a, k, 1, b, n, 1, 0.0f, c0, n, 1);
         cpu_gemm_f32_pack_a(m, k, a, k, 1, ap);
-        plain_b pb = {b, n};
-        CHECK(cpu_gemm_f32_packed(m, n, k, ap, pack_plain_b, &pb, 0.0f, c1, n, 1));
+        plain_mat pb = {b, n};
+        CHECK(cpu_gemm_f32_packed(m, n, k, ap, pack_b_plain, &pb, 0.0f, c1, n, 1));
         CHECK_MSG(memcmp(c0, c1, sizeof(float) * (size_t)(m * n)) == 0,
                   "%lldx%lldx%lld: the packed product's bits differ from cpu_gemm_f32's (k blocks of %lld)",
                   (long long)m, (long long)n, (long long)k, (long long)cpu_gemm_f32_kc(k));
