@@ -97,6 +97,10 @@ static double born_seconds_with_bound(job *j, int inner, double *bound) {
     const size_t n = (size_t)j->n * (size_t)j->k;
     int64_t tasks = (int64_t)(n / 65536);
     read_job rj = {born_data_f32(j->w), n / 4, calloc((size_t)tasks, sizeof(double))};
+    if (!rj.partial) {
+        fprintf(stderr, "bench_gemm: out of memory\n");
+        exit(1);
+    }
     born_run(j); /* warm */
     for (int r = 0; r < REPS; r++) {
         double t0 = now();

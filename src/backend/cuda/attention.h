@@ -39,15 +39,16 @@ cudaError_t cu_attention_backward(cudaStream_t s, const cu_strided *dq, const cu
                                   const cu_strided *lse, void *delta, const cu_attention_args *a);
 /* The tensor-core forward (attention_tc.cu): true when it serves these operands (f16/bf16, head
  * size 64 or 128 for both q.k and v, no mask, no dropout, scale > 0, 16-byte aligned rows); then
- * cu_attention_tc computes what cu_attention would, on mma.sync tiles with f32 accumulation. */
+ * cu_attention_tc computes what cu_attention would, on mma.sync tiles with f32 accumulation
+ * (Hopper's wgmma tiles on compute capability 9.0, attention_hopper.cu). */
 bool cu_attention_tc_fits(const cu_strided *q, const cu_strided *k, const cu_strided *v,
                           const cu_attention_args *a);
 cudaError_t cu_attention_tc(cudaStream_t s, const cu_strided *out, const cu_strided *lse,
                             const cu_strided *q, const cu_strided *k, const cu_strided *v,
                             const cu_attention_args *a);
 /* The tensor-core backward for the same operands (lse f32; delta scratch of
- * cu_attention_tc_scratch_bytes: delta, then dQ's f32 sums): one kernel per 128 keys writes dK and
- * dV (summing the GQA group) and adds dQ's part into the f32 sums with atomics (so dQ is not
+ * cu_attention_tc_scratch_bytes: delta, then dQ's f32 sums): one kernel per 128 keys (mma.sync,
+ * or wgmma on compute capability 9.0) writes dK and dV (summing the GQA group) and adds dQ's part into the f32 sums with atomics (so dQ is not
  * bit-reproducible run to run), P and dS rounded to q's dtype for the products. */
 cudaError_t cu_attention_tc_backward(cudaStream_t s, const cu_strided *dq, const cu_strided *dk,
                                      const cu_strided *dv, const cu_strided *grad_out,
