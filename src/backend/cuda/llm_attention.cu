@@ -181,57 +181,70 @@ __global__ void __launch_bounds__(CH) attention_kernel(const cu_llm_attn p) {
     combine(p, h, split, nact, t, D, l, m, po[0], CH / 32, MAXD, &last);
 }
 
+/* The cluster barrier in two halves (PTX barrier.cluster): arrive without waiting, and wait for
+ * every thread of the cluster to have arrived (acquiring what they wrote before arriving). */
+__device__ __forceinline__ void cluster_arrive(bool release) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if (release) asm volatile("barrier.cluster.arrive.release.aligned;\n" ::: "memory");
+    else asm volatile("barrier.cluster.arrive.relaxed.aligned;\n" ::: "memory");
+#else
+    (void)release;
+#endif
+}
+
+[[maybe_unused]] __device__ __forceinline__ void cluster_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+#endif
+}
+
 /* combine() for a head whose chunks are the blocks of one thread-block cluster (rank = chunk):
- * each block sums its warps' P.V into po[0] and puts (m, l) in ml, then after a cluster barrier
- * rank 0 reads the other blocks' shared memory and writes the head's output; a second barrier
- * keeps every block's shared memory alive until it has. No partial results go through global
- * memory, no fence, no counter. Rank 0 issues all its remote loads of a kind at once (unrolled
- * over CU_LLM_ATTN_CLUSTER_MAX ranks, predicated): 1,280 -> 1,291 tok/s (1B bf16 decode, H200,
- * two runs each way) against a loop a rank that waited on each load. */
+ * each block sums its warps' P.V and stores it with its (m, l) into rank 0's shared memory
+ * (gather, gml), then arrives at the cluster barrier and, unless it is rank 0, exits; rank 0 waits
+ * for every rank's arrival and writes the head's output from its own shared memory, adding the
+ * ranks in order. The barrier's first phase, arrived at when the kernel starts (cluster_arrive
+ * there), is waited for before the stores, so that rank 0 is known to run. No partial results go
+ * through global memory, no fence, no counter, one barrier's wait on the path. */
 template <int D, int W>
 __device__ void cluster_combine(const cu_llm_attn &p, int h, int nact, int t, float l, float m,
-                                float (*po)[D], float *ml) {
+                                float (*po)[D], float (*gather)[D], float2 *gml) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     namespace cg = cooperative_groups;
     cg::cluster_group cl = cg::this_cluster();
+    const int rank = (int)cl.block_rank();
+    cluster_wait(); /* the first phase: every block of the cluster runs */
+    if (rank < nact) {
+        float *dst = cl.map_shared_rank(&gather[rank][0], 0);
+        for (int d = t; d < D; d += CH) {
+            float o = 0.0f;
+            for (int w = 0; w < W; w++) o += po[w][d];
+            dst[d] = o;
+        }
+        if (t == 0) *cl.map_shared_rank(&gml[rank], 0) = make_float2(m, l);
+    }
+    cluster_arrive(true);
+    if (rank != 0) return;
+    cluster_wait();
+    float2 mlr[CU_LLM_ATTN_CLUSTER_MAX];
+#pragma unroll
+    for (int r = 0; r < CU_LLM_ATTN_CLUSTER_MAX; r++) mlr[r] = r < nact ? gml[r] : make_float2(-INFINITY, 0.0f);
+    float M = -INFINITY;
+#pragma unroll
+    for (int r = 0; r < CU_LLM_ATTN_CLUSTER_MAX; r++) M = fmaxf(M, mlr[r].x);
+    float L = 0.0f;
+#pragma unroll
+    for (int r = 0; r < CU_LLM_ATTN_CLUSTER_MAX; r++) {
+        mlr[r].x = r < nact ? __expf(mlr[r].x - M) : 0.0f; /* the rank's weight */
+        L = fmaf(mlr[r].x, mlr[r].y, L);
+    }
     for (int d = t; d < D; d += CH) {
         float o = 0.0f;
-        for (int w = 0; w < W; w++) o += po[w][d];
-        po[0][d] = o;
+#pragma unroll
+        for (int r = 0; r < CU_LLM_ATTN_CLUSTER_MAX; r++) o = fmaf(mlr[r].x, r < nact ? gather[r][d] : 0.0f, o);
+        p.out[(size_t)h * D + d] = o / L;
     }
-    if (t == 0) {
-        ml[0] = m;
-        ml[1] = l;
-    }
-    cl.sync();
-    if (cl.block_rank() == 0) {
-        /* every rank's (m, l) and P.V element loaded at once: no loop waits on a load */
-        float2 mlr[CU_LLM_ATTN_CLUSTER_MAX];
-#pragma unroll
-        for (int r = 0; r < CU_LLM_ATTN_CLUSTER_MAX; r++)
-            mlr[r] = r < nact ? *reinterpret_cast<const float2 *>(cl.map_shared_rank(ml, r)) : make_float2(-INFINITY, 0.0f);
-        float M = -INFINITY;
-#pragma unroll
-        for (int r = 0; r < CU_LLM_ATTN_CLUSTER_MAX; r++) M = fmaxf(M, mlr[r].x);
-        float L = 0.0f;
-#pragma unroll
-        for (int r = 0; r < CU_LLM_ATTN_CLUSTER_MAX; r++) {
-            mlr[r].x = r < nact ? __expf(mlr[r].x - M) : 0.0f; /* the rank's weight */
-            L = fmaf(mlr[r].x, mlr[r].y, L);
-        }
-        for (int d = t; d < D; d += CH) {
-            float v[CU_LLM_ATTN_CLUSTER_MAX];
-#pragma unroll
-            for (int r = 0; r < CU_LLM_ATTN_CLUSTER_MAX; r++) v[r] = r < nact ? cl.map_shared_rank(&po[0][0], r)[d] : 0.0f;
-            float o = 0.0f;
-#pragma unroll
-            for (int r = 0; r < CU_LLM_ATTN_CLUSTER_MAX; r++) o = fmaf(mlr[r].x, v[r], o);
-            p.out[(size_t)h * D + d] = o / L;
-        }
-    }
-    cl.sync();
 #else /* no clusters before sm_90: cu_llm_prepare never picks this path there */
-    (void)p, (void)h, (void)nact, (void)t, (void)l, (void)m, (void)po, (void)ml;
+    (void)p, (void)h, (void)nact, (void)t, (void)l, (void)m, (void)po, (void)gather, (void)gml;
     __trap();
 #endif
 }
@@ -247,9 +260,12 @@ __global__ void __launch_bounds__(CH) attention_f16_kernel(const cu_llm_attn p) 
     __shared__ float ps[CH];
     __shared__ float red[W];
     __shared__ float po[W][D];
-    __shared__ __align__(8) float ml[2]; /* CLUSTER: this chunk's largest score and sum, read by rank 0 */
+    /* CLUSTER, rank 0: every rank's P.V and (largest score, sum), stored there by the ranks */
+    __shared__ float gather[CLUSTER ? CU_LLM_ATTN_CLUSTER_MAX : 1][D];
+    __shared__ float2 gml[CLUSTER ? CU_LLM_ATTN_CLUSTER_MAX : 1];
     __shared__ int last;
     const int h = blockIdx.x, split = blockIdx.y, t = threadIdx.x, lane = t & 31, warp = t >> 5;
+    if (CLUSTER) cluster_arrive(false); /* cluster_combine waits for this phase */
     /* the Wo product's blocks may take the multiprocessors' free slots and load their weights
      * while attention runs (1,388 -> 1,395 tok/s, 1B bf16, H200, two runs each way) */
     pdl_trigger();
@@ -326,7 +342,7 @@ __global__ void __launch_bounds__(CH) attention_f16_kernel(const cu_llm_attn p) 
     l = 0.0f;
 #pragma unroll
     for (int w = 0; w < W; w++) l += red[w];
-    if (CLUSTER) cluster_combine<D, W>(p, h, nact, t, l, m, po, ml);
+    if (CLUSTER) cluster_combine<D, W>(p, h, nact, t, l, m, po, gather, gml);
     else combine(p, h, split, nact, t, D, l, m, po[0], W, D, &last);
 }
 
