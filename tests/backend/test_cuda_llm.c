@@ -7,7 +7,8 @@
  * CPU's own top two are closer than the difference. Weight types: f32, f16, bf16, Q8_0, Q4_0, Q4_1,
  * Q5_0, Q5_1 and, on a model wide enough for 256-element blocks, Q4_K, Q5_K, Q6_K and a Q4_K_M-like
  * mix (v, up and down in Q6_K: the unfused q/k/v and gate/up paths); qwen2 (NEOX RoPE, q/k/v
- * biases), a tied head, an f32 cache, a context longer than one attention chunk, rollback; and
+ * biases), a tied head, an f32 cache, a context longer than one attention chunk (GQA groups of
+ * two, three and four query heads), rollback; and
  * graph replay == eager launches, bit for bit. Without a GPU only the skip messages print, and
  * loading a model on CUDA must fail with the reason. */
 #include <math.h>
@@ -220,15 +221,27 @@ TEST(cuda_llm_qwen2_and_long_context) {
     o.arch = "llama";
     o.rope_scaling = "yarn";
     check_opts("llama f16, yarn", &o, BORN_F16, 1e-2);
-    /* 200 positions: attention in four chunks, combined (head sizes 16 and 64: both kernels) */
-    o = tiny_llama_default();
-    o.wtype = BORN_Q8_0;
+    /* 200 positions: attention in four chunks, combined (head sizes 16 and 64: both kernels;
+     * GQA groups of two, four and three query heads: a cluster block takes two, four or one) */
+    const struct {
+        int32_t head_dim, n_head;
+        const char *what;
+    } longer[] = {
+        {0, 0, "q8_0, 200-token prompt"},
+        {64, 0, "q8_0, head size 64, 200-token prompt"},
+        {64, 8, "q8_0, head size 64, 8 heads over 2, 200-token prompt"},
+        {128, 8, "q8_0, head size 128, 8 heads over 2, 200-token prompt"},
+        {64, 6, "q8_0, head size 64, 6 heads over 2, 200-token prompt"},
+    };
     const char *path = tft_path("cuda_llm.gguf");
-    CHECK(tiny_llama_write(path, &o));
-    check_model("q8_0, 200-token prompt", path, BORN_F16, 200, 1e-2);
-    o.head_dim = 64;
-    CHECK(tiny_llama_write(path, &o));
-    check_model("q8_0, head size 64, 200-token prompt", path, BORN_F16, 200, 1e-2);
+    for (size_t i = 0; i < sizeof longer / sizeof longer[0]; i++) {
+        o = tiny_llama_default();
+        o.wtype = BORN_Q8_0;
+        o.head_dim = longer[i].head_dim;
+        o.n_head = longer[i].n_head;
+        CHECK(tiny_llama_write(path, &o));
+        check_model(longer[i].what, path, BORN_F16, 200, 1e-2);
+    }
 }
 
 /* Logits of a prompt, 24 decoded tokens, a rollback and 8 tokens again, on one GPU session. */

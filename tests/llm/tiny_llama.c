@@ -50,6 +50,7 @@ bool tiny_llama_write(const char *path, const tiny_llama_opts *o) {
     const char *a = o->arch;
     const int32_t hd = o->head_dim > 0 ? o->head_dim : HD;
     const int32_t E = o->n_embd > 0 ? o->n_embd : E0, F = o->n_ff > 0 ? o->n_ff : F0;
+    const int32_t nh = o->n_head > 0 ? o->n_head : H, nkv = o->n_head_kv > 0 ? o->n_head_kv : HKV;
     born_status st = born_gguf_writer_set_string(w, "general.architecture", a);
 #define KU32(suffix, v)                                                                           \
     if (st == BORN_OK) {                                                                          \
@@ -65,8 +66,8 @@ bool tiny_llama_write(const char *path, const tiny_llama_opts *o) {
     KU32("embedding_length", E)
     KU32("block_count", L)
     KU32("feed_forward_length", F)
-    KU32("attention.head_count", H)
-    KU32("attention.head_count_kv", HKV)
+    KU32("attention.head_count", nh)
+    KU32("attention.head_count_kv", nkv)
     KU32("rope.dimension_count", hd)
     if (hd != HD) KU32("attention.key_length", hd)
     KF32("attention.layer_norm_rms_epsilon", 1e-5f)
@@ -145,15 +146,15 @@ bool tiny_llama_write(const char *path, const tiny_llama_opts *o) {
         st = add_weight(w, o, g, name, rows, cols, scale, dt);                                    \
     }
         W("attn_norm.weight", 0, E, 0.1, BORN_F32)
-        W("attn_q.weight", H * hd, E, 0.2, wt)
-        W("attn_k.weight", HKV * hd, E, 0.2, wt)
-        W("attn_v.weight", HKV * hd, E, 0.2, wt2)
+        W("attn_q.weight", nh * hd, E, 0.2, wt)
+        W("attn_k.weight", nkv * hd, E, 0.2, wt)
+        W("attn_v.weight", nkv * hd, E, 0.2, wt2)
         if (bias) {
-            W("attn_q.bias", 0, H * hd, 0.1, BORN_F32)
-            W("attn_k.bias", 0, HKV * hd, 0.1, BORN_F32)
-            W("attn_v.bias", 0, HKV * hd, 0.1, BORN_F32)
+            W("attn_q.bias", 0, nh * hd, 0.1, BORN_F32)
+            W("attn_k.bias", 0, nkv * hd, 0.1, BORN_F32)
+            W("attn_v.bias", 0, nkv * hd, 0.1, BORN_F32)
         }
-        W("attn_output.weight", E, H * hd, 0.15, wt)
+        W("attn_output.weight", E, nh * hd, 0.15, wt)
         W("ffn_norm.weight", 0, E, 0.1, BORN_F32)
         W("ffn_gate.weight", F, E, 0.15, wt)
         W("ffn_up.weight", F, E, 0.15, wt2)

@@ -16,6 +16,7 @@ typedef struct tiny_llama_opts {
     uint64_t seed;
     int32_t head_dim;     /* head size (attention.key_length); 0: 16 */
     int32_t n_embd, n_ff; /* width and FFN size; 0: 64 and 96 (256 and 512 take the K-quants) */
+    int32_t n_head, n_head_kv; /* query and key/value heads; 0: 4 and 2 */
     bool mixed;           /* attn_v, ffn_up and ffn_down in wtype2 instead (as Q4_K_M mixes) */
     born_dtype wtype2;
 } tiny_llama_opts;
