@@ -528,10 +528,12 @@ static void packed_forward(int64_t begin, int64_t end, void *arg) {
 #ifdef CPU_HAVE_AVX2_KERNELS
             if (c->direct && cols == d->l) { /* the same bits as the product below */
                 conv_im2col m = im2col_of(&c->t, img, g);
-                if (!cpu_conv_direct_forward_f32_avx2(&m, d->k, c->weight + grp * d->cg_out * d->k,
-                                                      d->cg_out,
-                                                      c->bias ? c->bias + grp * d->cg_out : NULL,
-                                                      o, d->l))
+                const float *wg = c->weight + grp * d->cg_out * d->k;
+                const float *bg = c->bias ? c->bias + grp * d->cg_out : NULL;
+                bool ok = cpu_get_level() >= CPU_LEVEL_AVX512
+                              ? cpu_conv_direct_forward_f32_avx512(&m, d->k, wg, d->cg_out, bg, o, d->l)
+                              : cpu_conv_direct_forward_f32_avx2(&m, d->k, wg, d->cg_out, bg, o, d->l);
+                if (!ok)
                     atomic_store(&c->failed, 1);
                 else if (c->ep)
                     c->ep(c->ep_ctx, grp * d->cg_out, d->cg_out, o, d->l, d->l);
@@ -788,8 +790,10 @@ static void direct_backward_weight(int64_t begin, int64_t end, void *arg) {
                 conv_im2col m = im2col_of(&c->t, c->in + (n * g->in_channels + grp * d->cg_in) * d->hw, g);
                 m.tap_off += t0;
                 const float *go = c->grad_out + (n * g->out_channels + grp * d->cg_out) * d->l;
-                if (!cpu_conv_direct_weight_f32_avx2(&m, taps, go, d->cg_out, d->l, acc))
-                    atomic_store(&c->failed, 1);
+                bool ok = cpu_get_level() >= CPU_LEVEL_AVX512
+                              ? cpu_conv_direct_weight_f32_avx512(&m, taps, go, d->cg_out, d->l, acc)
+                              : cpu_conv_direct_weight_f32_avx2(&m, taps, go, d->cg_out, d->l, acc);
+                if (!ok) atomic_store(&c->failed, 1);
             }
             float *dst = c->partials + (size_t)chunk * wcount + (grp * d->k + t0) * d->cg_out;
             for (int64_t oc = 0; oc < d->cg_out; oc++)

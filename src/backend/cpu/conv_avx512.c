@@ -10,6 +10,7 @@
  * cpu_conv_add_cols_f32_avx512). */
 #include <immintrin.h>
 #include <stdbool.h>
+#include <stdlib.h>
 
 #include "backend/cpu/conv_pack.h"
 
@@ -198,4 +199,105 @@ void cpu_conv_add_cols_f32_avx512(const conv_im2col *m, float *img, int64_t img_
     case 3: add_windows(3, tap, nt, khw, img, img_size, off[0], live, src, src_rs, idx); break;
     default: add_windows(4, tap, nt, khw, img, img_size, off[0], live, src, src_rs, idx); break;
     }
+}
+
+/* ---- direct convolution for few taps (conv_pack.h) ------------------------------------------ */
+
+/* Tiles of 8 output channels x 32 positions, 16 accumulators: cpu_conv_direct_forward_f32_avx2's
+ * chain for each output (FMAs over the taps in order from zero, then + bias), so its bits, with
+ * twice the lanes and twice the channels a tile. The 32 positions' values of every tap are
+ * loaded by runs once into an L1 block, which every channel tile then reads with plain loads
+ * (the runs' loops, reloaded per tile, had cost more than the FMAs). Channels past cout repeat
+ * the last one and are not stored. */
+bool cpu_conv_direct_forward_f32_avx512(const conv_im2col *m, int64_t taps, const float *w,
+                                        int64_t cout, const float *bias, float *out, int64_t l) {
+    _Alignas(64) float xs[CONV_DIRECT_TAPS][32];
+    for (int64_t p0 = 0; p0 < l; p0 += 32) {
+        int64_t n[2] = {l - p0 < 16 ? l - p0 : 16, l - p0 - 16};
+        n[1] = n[1] < 0 ? 0 : n[1] < 16 ? n[1] : 16;
+        runs16 r[2];
+        runs16_make(m, p0, n[0], &r[0]);
+        runs16_make(m, p0 + 16, n[1], &r[1]);
+        for (int64_t t = 0; t < taps; t++)
+            for (int h = 0; h < 2; h++)
+                _mm512_store_ps(xs[t] + 16 * h, runs16_load(m->img + m->tap_off[t], &r[h]));
+        for (int64_t co0 = 0; co0 < cout; co0 += 8) {
+            const float *wr[8];
+            for (int c = 0; c < 8; c++) wr[c] = w + (co0 + c < cout ? co0 + c : cout - 1) * taps;
+            __m512 acc[8][2];
+            for (int c = 0; c < 8; c++) acc[c][0] = acc[c][1] = _mm512_setzero_ps();
+            for (int64_t t = 0; t < taps; t++) {
+                __m512 x0 = _mm512_load_ps(xs[t]), x1 = _mm512_load_ps(xs[t] + 16);
+                for (int c = 0; c < 8; c++) {
+                    __m512 wv = _mm512_set1_ps(wr[c][t]);
+                    acc[c][0] = _mm512_fmadd_ps(wv, x0, acc[c][0]);
+                    acc[c][1] = _mm512_fmadd_ps(wv, x1, acc[c][1]);
+                }
+            }
+            /* (unrolled whole, so that acc stays in registers through the taps) */
+#pragma GCC unroll 8
+            for (int c = 0; c < 8; c++)
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; h++) {
+                    if (co0 + c >= cout || n[h] <= 0) continue;
+                    __m512 v = acc[c][h];
+                    if (bias) v = _mm512_add_ps(v, _mm512_set1_ps(bias[co0 + c]));
+                    _mm512_mask_storeu_ps(out + (co0 + c) * l + p0 + 16 * h,
+                                          (__mmask16)((1u << n[h]) - 1), v);
+                }
+        }
+    }
+    return true;
+}
+
+/* Tiles of 8 output channels x 3 taps, 24 accumulators of 8 lanes held over all the positions:
+ * cpu_conv_direct_weight_f32_avx2's partial sums (lane i of (channel, tap) adds the products of
+ * positions 8 q + i in q's order), so its bits, with twice the channels a tile. The image's
+ * values under every tap and position are loaded by runs once, into xs [taps][l rounded up to
+ * 8] (zero past l), which the tiles read with plain loads. Channels and taps past the ends
+ * repeat the last one and are not stored. */
+bool cpu_conv_direct_weight_f32_avx512(const conv_im2col *m, int64_t taps, const float *dy,
+                                       int64_t cout, int64_t l, float *acc) {
+    int64_t groups = (l + 7) / 8, last = l - (groups - 1) * 8, row = groups * 8;
+    float *xs = NULL;
+    if (posix_memalign((void **)&xs, 64, (size_t)(taps * row) * sizeof(float)) != 0) return false;
+    for (int64_t p0 = 0; p0 < row; p0 += 16) {
+        int64_t n = l - p0 < 16 ? l - p0 : 16;
+        runs16 r;
+        runs16_make(m, p0, n, &r);
+        __mmask16 room = (__mmask16)(row - p0 >= 16 ? 0xffff : 0xff); /* row is a multiple of 8 */
+        for (int64_t t = 0; t < taps; t++)
+            _mm512_mask_storeu_ps(xs + t * row + p0, room, runs16_load(m->img + m->tap_off[t], &r));
+    }
+    const __mmask8 tail = (__mmask8)((1u << last) - 1);
+    for (int64_t co0 = 0; co0 < cout; co0 += 8) {
+        const float *g[8];
+        for (int c = 0; c < 8; c++) g[c] = dy + (co0 + c < cout ? co0 + c : cout - 1) * l;
+        for (int64_t t0 = 0; t0 < taps; t0 += 3) {
+            const float *xr[3];
+            for (int k = 0; k < 3; k++) xr[k] = xs + (t0 + k < taps ? t0 + k : taps - 1) * row;
+            __m256 a[8][3];
+            for (int c = 0; c < 8; c++)
+                for (int k = 0; k < 3; k++) a[c][k] = _mm256_setzero_ps();
+            for (int64_t q = 0; q < groups; q++) {
+                __m256 x[3];
+                for (int k = 0; k < 3; k++) x[k] = _mm256_load_ps(xr[k] + q * 8);
+                __mmask8 live = q + 1 < groups ? (__mmask8)0xff : tail;
+                for (int c = 0; c < 8; c++) {
+                    __m256 gv = _mm256_maskz_loadu_ps(live, g[c] + q * 8);
+                    for (int k = 0; k < 3; k++) a[c][k] = _mm256_fmadd_ps(gv, x[k], a[c][k]);
+                }
+            }
+#pragma GCC unroll 8
+            for (int c = 0; c < 8; c++)
+#pragma GCC unroll 3
+                for (int k = 0; k < 3; k++) {
+                    if (co0 + c >= cout || t0 + k >= taps) continue;
+                    float *dst = acc + ((co0 + c) * taps + t0 + k) * 8;
+                    _mm256_storeu_ps(dst, _mm256_add_ps(_mm256_loadu_ps(dst), a[c][k]));
+                }
+        }
+    }
+    free(xs);
+    return true;
 }
