@@ -775,8 +775,11 @@ static void direct_backward_weight(int64_t begin, int64_t end, void *arg) {
     const born_conv2d_geometry *g = c->g;
     const conv_dims *d = &c->d;
     size_t wcount = (size_t)(g->out_channels * d->k);
-    float *acc = malloc((size_t)(d->cg_out * c->split_size * 8) * sizeof(float));
-    if (!acc) {
+    float *acc = malloc((size_t)(d->cg_out * c->split_size * 8) * sizeof(float)), *xs = NULL;
+    bool wide = cpu_get_level() >= CPU_LEVEL_AVX512; /* xs: the AVX-512 kernel's tap rows */
+    size_t xs_bytes = (size_t)cpu_conv_direct_weight_scratch(c->split_size, d->l) * sizeof(float);
+    if (!acc || (wide && posix_memalign((void **)&xs, 64, xs_bytes) != 0)) {
+        free(acc);
         atomic_store(&c->failed, 1);
         return;
     }
@@ -790,10 +793,10 @@ static void direct_backward_weight(int64_t begin, int64_t end, void *arg) {
                 conv_im2col m = im2col_of(&c->t, c->in + (n * g->in_channels + grp * d->cg_in) * d->hw, g);
                 m.tap_off += t0;
                 const float *go = c->grad_out + (n * g->out_channels + grp * d->cg_out) * d->l;
-                bool ok = cpu_get_level() >= CPU_LEVEL_AVX512
-                              ? cpu_conv_direct_weight_f32_avx512(&m, taps, go, d->cg_out, d->l, acc)
-                              : cpu_conv_direct_weight_f32_avx2(&m, taps, go, d->cg_out, d->l, acc);
-                if (!ok) atomic_store(&c->failed, 1);
+                if (wide)
+                    cpu_conv_direct_weight_f32_avx512(&m, taps, go, d->cg_out, d->l, acc, xs);
+                else if (!cpu_conv_direct_weight_f32_avx2(&m, taps, go, d->cg_out, d->l, acc))
+                    atomic_store(&c->failed, 1);
             }
             float *dst = c->partials + (size_t)chunk * wcount + (grp * d->k + t0) * d->cg_out;
             for (int64_t oc = 0; oc < d->cg_out; oc++)
@@ -804,6 +807,7 @@ static void direct_backward_weight(int64_t begin, int64_t end, void *arg) {
         }
     }
     free(acc);
+    free(xs);
 }
 #endif
 

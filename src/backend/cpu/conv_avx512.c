@@ -10,7 +10,6 @@
  * cpu_conv_add_cols_f32_avx512). */
 #include <immintrin.h>
 #include <stdbool.h>
-#include <stdlib.h>
 
 #include "backend/cpu/conv_pack.h"
 
@@ -256,11 +255,9 @@ bool cpu_conv_direct_forward_f32_avx512(const conv_im2col *m, int64_t taps, cons
  * values under every tap and position are loaded by runs once, into xs [taps][l rounded up to
  * 8] (zero past l), which the tiles read with plain loads. Channels and taps past the ends
  * repeat the last one and are not stored. */
-bool cpu_conv_direct_weight_f32_avx512(const conv_im2col *m, int64_t taps, const float *dy,
-                                       int64_t cout, int64_t l, float *acc) {
+void cpu_conv_direct_weight_f32_avx512(const conv_im2col *m, int64_t taps, const float *dy,
+                                       int64_t cout, int64_t l, float *acc, float *xs) {
     int64_t groups = (l + 7) / 8, last = l - (groups - 1) * 8, row = groups * 8;
-    float *xs = NULL;
-    if (posix_memalign((void **)&xs, 64, (size_t)(taps * row) * sizeof(float)) != 0) return false;
     for (int64_t p0 = 0; p0 < row; p0 += 16) {
         int64_t n = l - p0 < 16 ? l - p0 : 16;
         runs16 r;
@@ -298,6 +295,4 @@ bool cpu_conv_direct_weight_f32_avx512(const conv_im2col *m, int64_t taps, const
                 }
         }
     }
-    free(xs);
-    return true;
 }

@@ -57,11 +57,16 @@ void cpu_conv_pack_tap_rows_f32_avx512(const conv_im2col *m, int64_t t0, int64_t
 void cpu_conv_add_cols_f32_avx512(const conv_im2col *m, float *img, int64_t img_size, int64_t t0,
                                   int64_t nt, int64_t khw, int64_t l0, int64_t nl,
                                   const float *src, int64_t src_rs);
-/* The direct kernels below at AVX-512: the same results, bit for bit, with larger tiles. */
+/* The direct kernels below at AVX-512: the same results, bit for bit, with larger tiles. The
+ * weight gradient's xs is scratch of cpu_conv_direct_weight_scratch(taps, l) floats, 64-byte
+ * aligned (reused across calls: no allocation per image). */
 bool cpu_conv_direct_forward_f32_avx512(const conv_im2col *m, int64_t taps, const float *w,
                                         int64_t cout, const float *bias, float *out, int64_t l);
-bool cpu_conv_direct_weight_f32_avx512(const conv_im2col *m, int64_t taps, const float *dy,
-                                       int64_t cout, int64_t l, float *acc);
+void cpu_conv_direct_weight_f32_avx512(const conv_im2col *m, int64_t taps, const float *dy,
+                                       int64_t cout, int64_t l, float *acc, float *xs);
+static inline int64_t cpu_conv_direct_weight_scratch(int64_t taps, int64_t l) {
+    return taps * ((l + 7) / 8 * 8);
+}
 
 /* dst[i] += src[i] for i < n. */
 void cpu_conv_add_f32_avx2(float *dst, const float *src, int64_t n);
