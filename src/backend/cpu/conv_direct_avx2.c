@@ -108,13 +108,12 @@ static int64_t out_index(const conv_direct *d, int64_t g) {
     return ox < d->ow ? oy * d->ow + ox : (oy + 1) * d->ow;
 }
 
-/* The finished values of output channels [6 q, 6 q + nr) at the tile starting at gapped position
- * l0 (n positions): the epilogue's operations on them, then stored, the columns past ow dropped. */
-static void store_tile(const conv_direct *d, int64_t q, int nr, int64_t l0, int64_t n,
-                       const acc_buf *runb) {
+/* The finished values run of output channels [6 q, 6 q + nr) at the tile starting at gapped
+ * position l0 (n positions): the epilogue's operations on them, then stored, the columns past ow
+ * dropped. */
+static inline __attribute__((always_inline)) void store_run(const conv_direct *d, int64_t q, int nr,
+                                                            int64_t l0, int64_t n, __m256 run[12]) {
     const int64_t l = d->oh * d->ow;
-    __m256 run[12];
-    for (int i = 0; i < 12; i++) run[i] = _mm256_load_ps(runb->v[i]);
     if (d->ops && d->ops->n > 0) cpu_conv_ep_apply_n(run, 12, d->ops->n, d->ops->kind, d->ops->v);
     int64_t ox0 = l0 % d->wp, oy0 = l0 / d->wp;
     if (n == CONV_DIRECT_TILE && ox0 + CONV_DIRECT_TILE <= d->ow) { /* inside one output row */
@@ -144,9 +143,17 @@ static void store_tile(const conv_direct *d, int64_t q, int nr, int64_t l0, int6
     }
 }
 
+/* store_run for values kept in an acc_buf. */
+static void store_tile(const conv_direct *d, int64_t q, int nr, int64_t l0, int64_t n,
+                       const acc_buf *runb) {
+    __m256 run[12];
+    for (int i = 0; i < 12; i++) run[i] = _mm256_load_ps(runb->v[i]);
+    store_run(d, q, nr, l0, n, run);
+}
+
 /* Output channels [6 q, 6 q + nr) at the tile starting at gapped position l0, n positions. */
 static void panel_tile(const conv_direct *d, int64_t q, int nr, int64_t l0, int64_t n) {
-    const int64_t l = d->oh * d->ow, kc_blk = cpu_gemm_f32_kc(d->k), rows = (d->m + 5) / 6 * 6;
+    const int64_t kc_blk = cpu_gemm_f32_kc(d->k), rows = (d->m + 5) / 6 * 6;
     const __m256i nv = _mm256_set1_epi32((int)n);
     const __m256i m0 = _mm256_cmpgt_epi32(nv, _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     const __m256i m1 = _mm256_cmpgt_epi32(nv, _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15));
@@ -164,33 +171,7 @@ static void panel_tile(const conv_direct *d, int64_t q, int nr, int64_t l0, int6
         for (int i = 0; i < 12; i++) run[i] = have ? _mm256_add_ps(acc[i], run[i]) : acc[i];
         have = true;
     }
-    if (d->ops && d->ops->n > 0) cpu_conv_ep_apply_n(run, 12, d->ops->n, d->ops->kind, d->ops->v);
-    int64_t ox0 = l0 % d->wp, oy0 = l0 / d->wp;
-    if (n == CONV_DIRECT_TILE && ox0 + CONV_DIRECT_TILE <= d->ow) { /* inside one output row */
-        float *o = d->out + q * 6 * l + oy0 * d->ow + ox0;
-        for (int r = 0; r < nr; r++) {
-            _mm256_storeu_ps(o + r * l, run[2 * r]);
-            _mm256_storeu_ps(o + r * l + 8, run[2 * r + 1]);
-        }
-        return;
-    }
-    _Alignas(32) float tile[6][16];
-    for (int r = 0; r < 6; r++) {
-        _mm256_store_ps(tile[r], run[2 * r]);
-        _mm256_store_ps(tile[r] + 8, run[2 * r + 1]);
-    }
-    /* row segment by row segment, the columns past ow dropped */
-    for (int64_t p = l0; p < l0 + n;) {
-        int64_t oy = p / d->wp, ox = p % d->wp, seg = d->wp - ox;
-        if (seg > l0 + n - p) seg = l0 + n - p;
-        if (ox < d->ow) {
-            int64_t cnt = d->ow - ox < seg ? d->ow - ox : seg;
-            float *o = d->out + q * 6 * l + oy * d->ow + ox;
-            for (int r = 0; r < nr; r++)
-                memcpy(o + r * l, tile[r] + (p - l0), (size_t)cnt * sizeof(float));
-        }
-        p += seg;
-    }
+    store_run(d, q, nr, l0, n, run);
 }
 
 /* Panels [qa, qb) (at most QC) over tiles [tb, te) (at most TG). */
