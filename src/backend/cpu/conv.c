@@ -40,6 +40,7 @@
 #include "backend/cpu/conv_prepacked.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/kernels_avx2.h"
+#include "backend/cpu/scratch.h"
 #include "core/cpu_features.h"
 
 typedef struct conv_dims {
@@ -302,8 +303,10 @@ static bool packed_path(const conv_dims *d) {
     return d->cg_in * d->hw < lim && d->k < lim && d->l < lim;
 }
 
+/* The tables in this thread's CPU_SCRATCH_CONV_TABLES (scratch.h), valid for the call. */
 static bool tables_make(conv_tables *t, const born_conv2d_geometry *g, const conv_dims *d) {
-    int32_t *m = malloc((size_t)(3 * (d->k + d->l) + 1) * sizeof(int32_t));
+    size_t bytes = (size_t)(3 * (d->k + d->l) + 1) * sizeof(int32_t);
+    int32_t *m = cpu_scratch(CPU_SCRATCH_CONV_TABLES, bytes);
     if (!m) return false;
     t->tap_off = m;
     t->tap_y = m + d->k;
@@ -478,7 +481,6 @@ typedef struct packed_ctx {
     int64_t splits;     /* column (or channel, or tap) chunks per image, for small batches */
     int64_t split_size; /* columns (or channels, or taps) per chunk */
     bool direct;        /* few taps: the direct kernels of conv_pack.h */
-    bool apack_owned;   /* false: apack belongs to prepacked weights */
     cpu_conv_epilogue_fn ep; /* forward: run on each finished output block (NULL: none) */
     void *ep_ctx;
     atomic_int failed;
@@ -633,11 +635,11 @@ static void packed_backward_input(int64_t begin, int64_t end, void *arg) {
     bool strips = strip_path(g, d), gapped = !strips && gapped_path(g, d);
     /* the product's columns: a strip, the positions of rows as wide as the input, or L */
     int64_t ncols = strips ? CONV_STRIP : gapped ? (g->out_h - 1) * g->in_w + g->out_w : d->l;
-    float *col = d->pointwise ? NULL : malloc((size_t)(c->split_size * khw * ncols) * sizeof(float));
-    float *wide = gapped ? malloc((size_t)(d->cg_out * ncols) * sizeof(float)) : NULL;
+    size_t col_bytes = (size_t)(c->split_size * khw * ncols) * sizeof(float);
+    size_t wide_bytes = (size_t)(d->cg_out * ncols) * sizeof(float);
+    float *col = d->pointwise ? NULL : cpu_scratch(CPU_SCRATCH_CONV_TASK_A, col_bytes);
+    float *wide = gapped ? cpu_scratch(CPU_SCRATCH_CONV_TASK_B, wide_bytes) : NULL;
     if ((!d->pointwise && !col) || (gapped && !wide)) {
-        free(col);
-        free(wide);
         atomic_store(&c->failed, 1);
         return;
     }
@@ -693,8 +695,6 @@ static void packed_backward_input(int64_t begin, int64_t end, void *arg) {
             }
         }
     }
-    free(col);
-    free(wide);
 }
 
 /* The weight gradient's A at CPU_LEVEL_AVX512: a tile of taps packed from the image as plain rows
@@ -722,7 +722,8 @@ static void packed_backward_weight(int64_t begin, int64_t end, void *arg) {
     size_t wcount = (size_t)(g->out_channels * d->k);
     /* AVX-512: the taps are packed a tile at a time by the product; otherwise A is packed whole */
     bool rows = !d->pointwise && cpu_gemm_f32_rows_ok();
-    float *apack = rows ? NULL : malloc(cpu_gemm_f32_packed_a_size(c->split_size, d->l) * sizeof(float));
+    size_t apack_bytes = cpu_gemm_f32_packed_a_size(c->split_size, d->l) * sizeof(float);
+    float *apack = rows ? NULL : cpu_scratch(CPU_SCRATCH_CONV_TASK_A, apack_bytes);
     if (!rows && !apack) {
         atomic_store(&c->failed, 1);
         return;
@@ -764,7 +765,6 @@ static void packed_backward_weight(int64_t begin, int64_t end, void *arg) {
                 if (!ok) atomic_store(&c->failed, 1);
             }
     }
-    free(apack);
 }
 
 #ifdef CPU_HAVE_AVX2_KERNELS
@@ -775,11 +775,12 @@ static void direct_backward_weight(int64_t begin, int64_t end, void *arg) {
     const born_conv2d_geometry *g = c->g;
     const conv_dims *d = &c->d;
     size_t wcount = (size_t)(g->out_channels * d->k);
-    float *acc = malloc((size_t)(d->cg_out * c->split_size * 8) * sizeof(float)), *xs = NULL;
+    size_t acc_bytes = (size_t)(d->cg_out * c->split_size * 8) * sizeof(float);
+    float *acc = cpu_scratch(CPU_SCRATCH_CONV_TASK_A, acc_bytes);
     bool wide = cpu_get_level() >= CPU_LEVEL_AVX512; /* xs: the AVX-512 kernel's tap rows */
     size_t xs_bytes = (size_t)cpu_conv_direct_weight_scratch(c->split_size, d->l) * sizeof(float);
-    if (!acc || (wide && posix_memalign((void **)&xs, 64, xs_bytes) != 0)) {
-        free(acc);
+    float *xs = wide ? cpu_scratch(CPU_SCRATCH_CONV_TASK_B, xs_bytes) : NULL;
+    if (!acc || (wide && !xs)) {
         atomic_store(&c->failed, 1);
         return;
     }
@@ -806,16 +807,8 @@ static void direct_backward_weight(int64_t begin, int64_t end, void *arg) {
                 }
         }
     }
-    free(acc);
-    free(xs);
 }
 #endif
-
-static void packed_free(packed_ctx *c) {
-    free(c->t.tap_off);
-    if (c->apack_owned) free(c->apack);
-    free(c->partials);
-}
 
 /* Sets up c for f32 geometry g (tables, and nothing else); false if memory is short. */
 static bool packed_init(packed_ctx *c, const born_conv2d_geometry *g) {
@@ -823,7 +816,6 @@ static bool packed_init(packed_ctx *c, const born_conv2d_geometry *g) {
     c->g = g;
     c->d = dims_of(g);
     c->splits = 1;
-    c->apack_owned = true;
     atomic_init(&c->failed, 0);
     if (c->d.pointwise) return true;
     return tables_make(&c->t, g, &c->d);
@@ -1043,7 +1035,6 @@ static born_status conv2d_f32(float *out_data, const float *in_data, const float
         if (ep)
             for (int64_t n = 0; n < g->batch; n++)
                 ep(ep_ctx, 0, g->out_channels, c.out + n * g->out_channels * d->l, d->l, d->l);
-        packed_free(&c);
         return BORN_OK;
     }
     c.weight = w;
@@ -1051,14 +1042,11 @@ static born_status conv2d_f32(float *out_data, const float *in_data, const float
     if (pre) {
         c.apack_group = pre->per_group;
         c.apack = pre->apack;
-        c.apack_owned = false;
     } else {
         c.apack_group = cpu_gemm_f32_packed_a_size(d->cg_out, d->k);
-        c.apack = malloc(c.apack_group * (size_t)g->groups * sizeof(float));
-        if (!c.apack) {
-            packed_free(&c);
-            return born_error(BORN_ERR_MEMORY, "conv2d: out of memory");
-        }
+        size_t bytes = c.apack_group * (size_t)g->groups * sizeof(float);
+        c.apack = cpu_scratch(CPU_SCRATCH_CONV_WEIGHTS, bytes);
+        if (!c.apack) return born_error(BORN_ERR_MEMORY, "conv2d: out of memory");
         for (int64_t grp = 0; grp < g->groups; grp++)
             cpu_gemm_f32_pack_a(d->cg_out, d->k, w + grp * d->cg_out * d->k, d->k, 1,
                                 c.apack + grp * c.apack_group);
@@ -1070,7 +1058,6 @@ static born_status conv2d_f32(float *out_data, const float *in_data, const float
     }
     born_parallel_for(g->batch * c.splits, 1, packed_forward, &c);
     bool failed = atomic_load(&c.failed);
-    packed_free(&c);
     return failed ? born_error(BORN_ERR_MEMORY, "conv2d: out of memory") : BORN_OK;
 }
 
@@ -1082,7 +1069,6 @@ static born_status conv2d_backward_input_f32(const born_strided *grad_in,
     if (!packed_init(&c, g)) return born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory");
     const conv_dims *d = &c.d;
     if (d->k == 0) { /* no input channels: nothing to write */
-        packed_free(&c);
         return BORN_OK;
     }
     c.grad_out = grad_out->data;
@@ -1092,11 +1078,9 @@ static born_status conv2d_backward_input_f32(const born_strided *grad_in,
     /* W_g^T packed once per group and channel chunk (rows c0 khw ... of W_g^T) */
     size_t per_split = cpu_gemm_f32_packed_a_size(c.split_size * khw, d->cg_out);
     c.apack_group = per_split * (size_t)c.splits;
-    c.apack = malloc(c.apack_group * (size_t)g->groups * sizeof(float));
-    if (!c.apack) {
-        packed_free(&c);
-        return born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory");
-    }
+    size_t bytes = c.apack_group * (size_t)g->groups * sizeof(float);
+    c.apack = cpu_scratch(CPU_SCRATCH_CONV_WEIGHTS, bytes);
+    if (!c.apack) return born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory");
     const float *w = weight->data;
     for (int64_t grp = 0; grp < g->groups; grp++)
         for (int64_t s = 0; s < c.splits; s++) {
@@ -1107,7 +1091,6 @@ static born_status conv2d_backward_input_f32(const born_strided *grad_in,
         }
     born_parallel_for(g->batch * c.splits, 1, packed_backward_input, &c);
     bool failed = atomic_load(&c.failed);
-    packed_free(&c);
     return failed ? born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory") : BORN_OK;
 }
 
@@ -1124,11 +1107,9 @@ static born_status conv2d_backward_weight_f32(const born_strided *grad_weight,
     c.out = grad_weight->data;
     c.grain = grain;
     size_t wcount = (size_t)(g->out_channels * d->k);
-    c.partials = malloc((size_t)nchunks * (wcount ? wcount : 1) * sizeof(float));
-    if (!c.partials) {
-        packed_free(&c);
-        return born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory");
-    }
+    size_t bytes = (size_t)nchunks * (wcount ? wcount : 1) * sizeof(float);
+    c.partials = cpu_scratch(CPU_SCRATCH_CONV_PARTIALS, bytes);
+    if (!c.partials) return born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory");
     choose_splits(&c, nchunks, d->k, 6);
     born_range_fn fn = packed_backward_weight;
 #ifdef CPU_HAVE_AVX2_KERNELS
@@ -1147,7 +1128,6 @@ static born_status conv2d_backward_weight_f32(const born_strided *grad_weight,
             const float *blk = c.partials + grp * d->k * d->cg_out + oc;
             for (int64_t k = 0; k < d->k; k++) row[k] = blk[k * d->cg_out];
         }
-    packed_free(&c);
     return failed ? born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory") : BORN_OK;
 }
 

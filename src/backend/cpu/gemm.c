@@ -28,73 +28,30 @@
  * Packing buffers are per thread and reused between calls (freed when the thread exits). If one
  * cannot be allocated the routine falls back to a plain loop rather than failing. */
 #include <pthread.h>
-#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/gemm_kernels.h"
+#include "backend/cpu/scratch.h"
 #include "born/core.h"
 #include "core/cpu_features.h"
 
-/* ---- per-thread packing buffers ---------------------------------------------------------- */
+/* ---- per-thread packing buffers (scratch.h) ---------------------------------------------- */
 
-enum { BUF_A = 0, BUF_B, BUF_B2, BUF_X, BUF_Y, BUF_COUNT };
-
-typedef struct gemm_buffers {
-    void *ptr[BUF_COUNT];
-    size_t cap[BUF_COUNT];
-} gemm_buffers;
-
-static pthread_key_t buffers_key;
-static pthread_once_t buffers_once = PTHREAD_ONCE_INIT;
-static int buffers_key_ok;
-static _Thread_local gemm_buffers *thread_buffers;
-
-static void buffers_free(void *p) {
-    gemm_buffers *b = p;
-    for (int i = 0; i < BUF_COUNT; i++)
-        free(b->ptr[i]);
-    free(b);
-}
-
-static void buffers_key_init(void) {
-    buffers_key_ok = pthread_key_create(&buffers_key, buffers_free) == 0;
-}
+enum {
+    BUF_A = CPU_SCRATCH_GEMM_A,
+    BUF_B = CPU_SCRATCH_GEMM_B,
+    BUF_B2 = CPU_SCRATCH_GEMM_B2,
+    BUF_X = CPU_SCRATCH_GEMM_X,
+    BUF_Y = CPU_SCRATCH_GEMM_Y
+};
 
 /* This thread's buffer `which`, at least `bytes` long and 64-byte aligned; NULL if memory is
  * short. */
 static void *gemm_buffer(int which, size_t bytes) {
-    gemm_buffers *b = thread_buffers;
-    if (!b) {
-        pthread_once(&buffers_once, buffers_key_init);
-        if (!buffers_key_ok) return NULL;
-        b = calloc(1, sizeof *b);
-        if (!b) return NULL;
-        if (pthread_setspecific(buffers_key, b) != 0) {
-            free(b);
-            return NULL;
-        }
-        thread_buffers = b;
-    }
-    if (b->cap[which] < bytes) {
-        free(b->ptr[which]);
-        b->ptr[which] = NULL;
-        b->cap[which] = 0;
-        /* buffers of 2 MiB and more (a packed B block) in whole 2 MiB pages where the kernel
-         * gives them: a kc x nc block then takes one TLB entry instead of 512 */
-        size_t page = bytes >= ((size_t)2 << 20) ? (size_t)2 << 20 : 4096;
-        size_t want = (bytes + page - 1) & ~(page - 1);
-        void *p = NULL;
-        if (want < bytes || posix_memalign(&p, page, want) != 0) return NULL;
-#ifdef MADV_HUGEPAGE
-        if (page > 4096) madvise(p, want, MADV_HUGEPAGE); /* advice only: failure is harmless */
-#endif
-        b->ptr[which] = p;
-        b->cap[which] = want;
-    }
-    return b->ptr[which];
+    return cpu_scratch((cpu_scratch_slot)which, bytes);
 }
 
 /* ---- packing ------------------------------------------------------------------------------ */

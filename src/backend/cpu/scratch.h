@@ -1,0 +1,42 @@
+/* Internal: per-thread scratch buffers for the CPU kernels' workspace (packed panels, im2col
+ * strips, partial sums, offset tables). Each buffer lives as long as its thread and only grows,
+ * so a kernel called again with the same shapes allocates nothing: a training step's kernels
+ * stop allocating after the first step, as the packing buffers of BLIS-style libraries do.
+ *
+ * Every use has its own slot, since one thread holds several at once: an operation's buffers
+ * taken on the calling thread stay in use while its parallel tasks run, some of them on that
+ * same thread with their own buffers, and a convolution's tasks call the GEMM with its own. */
+#ifndef BORN_CPU_SCRATCH_H
+#define BORN_CPU_SCRATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum cpu_scratch_slot {
+    /* gemm.c: packed A and B blocks, the next B block, a packed x (GEMV), row sums */
+    CPU_SCRATCH_GEMM_A = 0,
+    CPU_SCRATCH_GEMM_B,
+    CPU_SCRATCH_GEMM_B2,
+    CPU_SCRATCH_GEMM_X,
+    CPU_SCRATCH_GEMM_Y,
+    /* conv.c, taken by the calling thread for the whole call: offset tables, packed weights,
+     * the weight gradient's per-chunk partial sums */
+    CPU_SCRATCH_CONV_TABLES,
+    CPU_SCRATCH_CONV_WEIGHTS,
+    CPU_SCRATCH_CONV_PARTIALS,
+    /* conv.c, taken by one task for its own run */
+    CPU_SCRATCH_CONV_TASK_A,
+    CPU_SCRATCH_CONV_TASK_B,
+    CPU_SCRATCH_SLOTS
+} cpu_scratch_slot;
+
+/* This thread's buffer for slot: at least bytes long, 64-byte aligned (2 MiB pages from 2 MiB
+ * on, where the kernel gives them), contents undefined. It stays valid until this thread asks
+ * for the same slot again or exits; NULL if memory is short. */
+void *cpu_scratch(cpu_scratch_slot slot, size_t bytes);
+
+/* How many times, over all threads, a scratch buffer has been allocated or grown: a loop that
+ * repeats its shapes leaves it unchanged after its first pass (tests/nn/test_steady_allocations.c). */
+uint64_t cpu_scratch_growths(void);
+
+#endif

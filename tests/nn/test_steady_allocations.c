@@ -1,0 +1,126 @@
+/* Training steps allocate nothing beyond their tensors once the shapes repeat (issue 4: "no
+ * allocation in steady-state training steps beyond what the tensors themselves need"). After two
+ * warm-up steps of the MNIST MLP and CNN (batch 64, Adam, 1 and 2 threads), three more steps
+ * must: grow no kernel scratch buffer (src/backend/cpu/scratch.h: packing, im2col strips,
+ * partial sums, offset tables); take every tensor block of 64 KiB or more from the CPU
+ * allocator's cache (no miss); and, where glibc's malloc can be counted (not under the address
+ * sanitizer, which owns malloc), call malloc, calloc or realloc for no block of 4 KiB or more
+ * (tensor storage comes from posix_memalign; records of tensors and graph nodes are smaller). */
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "backend/cpu/allocator.h"
+#include "backend/cpu/scratch.h"
+#include "test.h"
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BORN_TEST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define BORN_TEST_ASAN 1
+#endif
+
+#if defined(__GLIBC__) && !defined(BORN_TEST_ASAN)
+#define COUNT_MALLOC 1
+enum { BIG_ALLOCATION = 4096 };
+static atomic_int counting;
+static atomic_long big_allocations;
+
+/* glibc's own entry points, which replacements of malloc may call */
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t count, size_t n);
+extern void *__libc_realloc(void *p, size_t n);
+
+static void note(size_t n) {
+    if (n >= BIG_ALLOCATION && atomic_load_explicit(&counting, memory_order_relaxed))
+        atomic_fetch_add_explicit(&big_allocations, 1, memory_order_relaxed);
+}
+
+void *malloc(size_t n) {
+    note(n);
+    return __libc_malloc(n);
+}
+
+void *calloc(size_t count, size_t n) {
+    note(count * n);
+    return __libc_calloc(count, n);
+}
+
+void *realloc(void *p, size_t n) {
+    note(n);
+    return __libc_realloc(p, n);
+}
+#endif
+
+static born_module *make_model(bool cnn, born_generator *gen) {
+    if (!cnn)
+        return born_sequential_of(BORN_MODULES(born_flatten_new(1, -1), born_linear_new(784, 128, true, gen),
+                                               born_relu_new(), born_linear_new(128, 10, true, gen)));
+    born_conv2d_options k3 = born_conv2d_default_options(3, 3);
+    born_pool2d_params pool = born_pool2d_default_params(2, 2);
+    return born_sequential_of(BORN_MODULES(
+        born_conv2d_new(1, 32, &k3, gen), born_relu_new(), born_max_pool2d_new(&pool),
+        born_conv2d_new(32, 64, &k3, gen), born_relu_new(), born_max_pool2d_new(&pool),
+        born_flatten_new(1, -1), born_linear_new(1600, 128, true, gen), born_relu_new(),
+        born_linear_new(128, 10, true, gen)));
+}
+
+static void train_step(born_module *m, born_optimizer *opt, born_tensor *x, born_tensor *y) {
+    born_scope_begin();
+    born_tensor *loss = born_cross_entropy(born_module_forward(m, x), y, NULL);
+    CHECK_OK(born_backward(loss));
+    CHECK_OK(born_optimizer_step(opt));
+    CHECK(isfinite(born_item(loss)));
+    born_optimizer_zero_grad(opt);
+    born_scope_end();
+}
+
+TEST(training_steps_allocate_nothing_once_warm) {
+    int saved = born_get_num_threads();
+    for (int cnn = 0; cnn < 2; cnn++)
+        for (int threads = 1; threads <= 2; threads++) {
+            CHECK_OK(born_set_num_threads(threads));
+            born_generator *gen = born_generator_new(7);
+            born_module *m = make_model(cnn, gen);
+            int64_t n = 0;
+            born_tensor **params = born_module_parameters(m, &n);
+            born_adam_params ap = born_adam_default_params();
+            born_optimizer *opt = born_adam(params, n, &ap);
+            born_module_train(m, true);
+            born_tensor *x = born_randn(gen, BORN_F32, BORN_DIMS(64, 1, 28, 28));
+            born_tensor *y = born_randint(gen, 0, 10, BORN_I64, BORN_DIMS(64));
+            CHECK(m && opt && x && y);
+            if (!m || !opt || !x || !y) return;
+            for (int s = 0; s < 2; s++) train_step(m, opt, x, y);
+            uint64_t growths = cpu_scratch_growths();
+            cpu_mem_stats before, after;
+            cpu_mem_get_stats(&before);
+#ifdef COUNT_MALLOC
+            atomic_store(&big_allocations, 0);
+            atomic_store(&counting, 1);
+#endif
+            for (int s = 0; s < 3; s++) train_step(m, opt, x, y);
+#ifdef COUNT_MALLOC
+            atomic_store(&counting, 0);
+            CHECK_MSG(atomic_load(&big_allocations) == 0,
+                      "%s, %d threads: %ld allocations of 4 KiB or more in three warm steps",
+                      cnn ? "CNN" : "MLP", threads, atomic_load(&big_allocations));
+#endif
+            cpu_mem_get_stats(&after);
+            CHECK_MSG(cpu_scratch_growths() == growths, "%s, %d threads: scratch grew %llu times",
+                      cnn ? "CNN" : "MLP", threads,
+                      (unsigned long long)(cpu_scratch_growths() - growths));
+            CHECK_MSG(after.misses == before.misses,
+                      "%s, %d threads: %llu tensor blocks not served from the cache",
+                      cnn ? "CNN" : "MLP", threads, (unsigned long long)(after.misses - before.misses));
+            born_optimizer_free(opt);
+            free(params);
+            born_module_free(m);
+            born_free(x);
+            born_free(y);
+            born_generator_free(gen);
+        }
+    CHECK_OK(born_set_num_threads(saved));
+}
