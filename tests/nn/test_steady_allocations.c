@@ -1,11 +1,12 @@
 /* Training steps allocate nothing beyond their tensors once the shapes repeat (issue 4: "no
  * allocation in steady-state training steps beyond what the tensors themselves need"). After two
- * warm-up steps of the MNIST MLP and CNN (batch 64, Adam, 1 and 2 threads), three more steps
- * must: grow no kernel scratch buffer (src/backend/cpu/scratch.h: packing, im2col strips,
+ * warm-up steps of the MNIST MLP and CNN (batch 64, Adam) and of the small GPT-2 and LLaMA-style
+ * models (batch 8 x 64 tokens, AdamW), at 1 and 2 threads, three more steps must: grow no kernel scratch buffer (src/backend/cpu/scratch.h: packing, im2col strips,
  * partial sums, offset tables); take every tensor block of 64 KiB or more from the CPU
  * allocator's cache (no miss); and, where glibc's malloc can be counted (not under the address
  * sanitizer, which owns malloc), call malloc, calloc or realloc for no block of 4 KiB or more
- * (tensor storage comes from posix_memalign; records of tensors and graph nodes are smaller). */
+ * (records of tensors and graph nodes are smaller) and posix_memalign, aligned_alloc or
+ * memalign only for the CPU allocator's tensor blocks (cpu_mem_stats.system_allocations). */
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -23,15 +24,22 @@
 #endif
 
 #if defined(__GLIBC__) && !defined(BORN_TEST_ASAN)
+#include <malloc.h> /* memalign */
 #define COUNT_MALLOC 1
 enum { BIG_ALLOCATION = 4096 };
 static atomic_int counting;
-static atomic_long big_allocations;
+static atomic_long big_allocations, aligned_allocations;
 
 /* glibc's own entry points, which replacements of malloc may call */
 extern void *__libc_malloc(size_t n);
 extern void *__libc_calloc(size_t count, size_t n);
 extern void *__libc_realloc(void *p, size_t n);
+extern void *__libc_memalign(size_t alignment, size_t n);
+
+static void note_aligned(void) {
+    if (atomic_load_explicit(&counting, memory_order_relaxed))
+        atomic_fetch_add_explicit(&aligned_allocations, 1, memory_order_relaxed);
+}
 
 static void note(size_t n) {
     if (n >= BIG_ALLOCATION && atomic_load_explicit(&counting, memory_order_relaxed))
@@ -52,10 +60,36 @@ void *realloc(void *p, size_t n) {
     note(n);
     return __libc_realloc(p, n);
 }
+
+int posix_memalign(void **p, size_t alignment, size_t n) {
+    note_aligned();
+    if (alignment < sizeof(void *) || (alignment & (alignment - 1)) != 0) return 22; /* EINVAL */
+    void *q = __libc_memalign(alignment, n);
+    if (!q) return 12; /* ENOMEM */
+    *p = q;
+    return 0;
+}
+
+void *aligned_alloc(size_t alignment, size_t n) {
+    note_aligned();
+    return __libc_memalign(alignment, n);
+}
+
+void *memalign(size_t alignment, size_t n) {
+    note_aligned();
+    return __libc_memalign(alignment, n);
+}
 #endif
 
-static born_module *make_model(bool cnn, born_generator *gen) {
-    if (!cnn)
+enum { MLP, CNN, GPT2, LLAMA, MODELS };
+static const char *const model_names[MODELS] = {"MLP", "CNN", "GPT-2", "LLaMA"};
+
+static born_module *make_model(int kind, born_generator *gen) {
+    if (kind == GPT2 || kind == LLAMA) {
+        born_gpt_config cfg = born_gpt_default_config(kind == LLAMA);
+        return born_gpt_new(&cfg, gen);
+    }
+    if (kind == MLP)
         return born_sequential_of(BORN_MODULES(born_flatten_new(1, -1), born_linear_new(784, 128, true, gen),
                                                born_relu_new(), born_linear_new(128, 10, true, gen)));
     born_conv2d_options k3 = born_conv2d_default_options(3, 3);
@@ -69,7 +103,10 @@ static born_module *make_model(bool cnn, born_generator *gen) {
 
 static void train_step(born_module *m, born_optimizer *opt, born_tensor *x, born_tensor *y) {
     born_scope_begin();
-    born_tensor *loss = born_cross_entropy(born_module_forward(m, x), y, NULL);
+    born_tensor *logits = born_module_forward(m, x);
+    if (logits && born_tensor_ndim(logits) == 3) /* a language model: one row per token */
+        logits = born_reshape(logits, BORN_DIMS(born_tensor_numel(y), born_tensor_shape(logits)[2]));
+    born_tensor *loss = born_cross_entropy(logits, y, NULL);
     CHECK_OK(born_backward(loss));
     CHECK_OK(born_optimizer_step(opt));
     CHECK(isfinite(born_item(loss)));
@@ -79,18 +116,21 @@ static void train_step(born_module *m, born_optimizer *opt, born_tensor *x, born
 
 TEST(training_steps_allocate_nothing_once_warm) {
     int saved = born_get_num_threads();
-    for (int cnn = 0; cnn < 2; cnn++)
+    for (int kind = 0; kind < MODELS; kind++)
         for (int threads = 1; threads <= 2; threads++) {
             CHECK_OK(born_set_num_threads(threads));
             born_generator *gen = born_generator_new(7);
-            born_module *m = make_model(cnn, gen);
+            born_module *m = make_model(kind, gen);
+            bool lm = kind == GPT2 || kind == LLAMA;
             int64_t n = 0;
             born_tensor **params = born_module_parameters(m, &n);
             born_adam_params ap = born_adam_default_params();
-            born_optimizer *opt = born_adam(params, n, &ap);
+            born_optimizer *opt = lm ? born_adamw(params, n, NULL) : born_adam(params, n, &ap);
             born_module_train(m, true);
-            born_tensor *x = born_randn(gen, BORN_F32, BORN_DIMS(64, 1, 28, 28));
-            born_tensor *y = born_randint(gen, 0, 10, BORN_I64, BORN_DIMS(64));
+            born_tensor *x = lm ? born_randint(gen, 0, 256, BORN_I64, BORN_DIMS(8, 64))
+                                : born_randn(gen, BORN_F32, BORN_DIMS(64, 1, 28, 28));
+            born_tensor *y = lm ? born_randint(gen, 0, 256, BORN_I64, BORN_DIMS(8 * 64))
+                                : born_randint(gen, 0, 10, BORN_I64, BORN_DIMS(64));
             CHECK(m && opt && x && y);
             if (!m || !opt || !x || !y) return;
             for (int s = 0; s < 2; s++) train_step(m, opt, x, y);
@@ -99,6 +139,7 @@ TEST(training_steps_allocate_nothing_once_warm) {
             cpu_mem_get_stats(&before);
 #ifdef COUNT_MALLOC
             atomic_store(&big_allocations, 0);
+            atomic_store(&aligned_allocations, 0);
             atomic_store(&counting, 1);
 #endif
             for (int s = 0; s < 3; s++) train_step(m, opt, x, y);
@@ -106,15 +147,22 @@ TEST(training_steps_allocate_nothing_once_warm) {
             atomic_store(&counting, 0);
             CHECK_MSG(atomic_load(&big_allocations) == 0,
                       "%s, %d threads: %ld allocations of 4 KiB or more in three warm steps",
-                      cnn ? "CNN" : "MLP", threads, atomic_load(&big_allocations));
+                      model_names[kind], threads, atomic_load(&big_allocations));
 #endif
             cpu_mem_get_stats(&after);
+#ifdef COUNT_MALLOC
+            long kernel_aligned = atomic_load(&aligned_allocations) -
+                                  (long)(after.system_allocations - before.system_allocations);
+            CHECK_MSG(kernel_aligned == 0,
+                      "%s, %d threads: %ld aligned allocations besides tensor blocks in three warm steps",
+                      model_names[kind], threads, kernel_aligned);
+#endif
             CHECK_MSG(cpu_scratch_growths() == growths, "%s, %d threads: scratch grew %llu times",
-                      cnn ? "CNN" : "MLP", threads,
+                      model_names[kind], threads,
                       (unsigned long long)(cpu_scratch_growths() - growths));
             CHECK_MSG(after.misses == before.misses,
                       "%s, %d threads: %llu tensor blocks not served from the cache",
-                      cnn ? "CNN" : "MLP", threads, (unsigned long long)(after.misses - before.misses));
+                      model_names[kind], threads, (unsigned long long)(after.misses - before.misses));
             born_optimizer_free(opt);
             free(params);
             born_module_free(m);

@@ -9,6 +9,7 @@
  * The lists are reachable from static storage, so LeakSanitizer sees no leak; a destructor
  * releases them at exit anyway. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,7 @@ static block *free_lists[CLASSES];
 static block *lru_head, *lru_tail;
 static size_t cached_bytes, cached_blocks, limit;
 static uint64_t hits, misses;
+static atomic_uint_fast64_t system_allocations;
 static bool limit_set;
 
 static size_t default_limit(void) {
@@ -138,10 +140,12 @@ void *cpu_mem_alloc(size_t nbytes) {
         }
     }
     void *p = NULL;
+    atomic_fetch_add_explicit(&system_allocations, 1, memory_order_relaxed);
     if (posix_memalign(&p, 64, HEADER + size) != 0) {
         if (cls < 0) return NULL;
         /* perhaps the cache holds the memory we need: give it back and try once more */
         cpu_mem_trim();
+        atomic_fetch_add_explicit(&system_allocations, 1, memory_order_relaxed);
         if (posix_memalign(&p, 64, HEADER + size) != 0) return NULL;
     }
     block *b = p;
@@ -189,6 +193,7 @@ void cpu_mem_get_stats(cpu_mem_stats *s) {
     ensure_limit();
     s->hits = hits;
     s->misses = misses;
+    s->system_allocations = atomic_load_explicit(&system_allocations, memory_order_relaxed);
     s->cached_bytes = cached_bytes;
     s->cached_blocks = cached_blocks;
     s->limit = limit;

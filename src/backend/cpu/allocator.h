@@ -20,6 +20,7 @@ void cpu_mem_free(void *ptr);
 typedef struct cpu_mem_stats {
     uint64_t hits;         /* allocations served from the cache */
     uint64_t misses;       /* cacheable allocations that went to the system */
+    uint64_t system_allocations; /* blocks of any size taken from the system (posix_memalign) */
     size_t cached_bytes;   /* bytes held in free lists now */
     size_t cached_blocks;
     size_t limit;          /* the most the free lists may hold */

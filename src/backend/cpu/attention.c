@@ -8,6 +8,7 @@
 #include "backend/cpu/attention_kernels.h"
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/gemm.h"
+#include "backend/cpu/scratch.h"
 #include "core/cpu_features.h"
 #include "core/philox.h"
 

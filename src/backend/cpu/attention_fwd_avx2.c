@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "backend/cpu/attention_kernels.h"
+#include "backend/cpu/scratch.h"
 #include "core/cpu_features.h"
 
 #define AF_INLINE static inline __attribute__((always_inline))
@@ -199,7 +200,7 @@ static bool scratch_new(fwd_scratch *w, int64_t bqp, int64_t ldp, int64_t bkv, i
     size_t n_qp = (size_t)(bqp * d), n_st = (size_t)(bkv * ldp), n_vp = (size_t)(bkv * evp),
            n_acc = (size_t)(bqp * ev), n_row = (size_t)bqp;
     size_t bytes = sizeof(float) * (n_qp + n_st + n_vp + n_acc + 4 * n_row);
-    w->block = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    w->block = cpu_scratch(CPU_SCRATCH_ATTN_TASK, bytes);
     if (!w->block) return false;
     float *f = w->block;
     w->qp = f;
@@ -311,7 +312,6 @@ static void fwd_task(int64_t begin, int64_t end, void *vjob) {
             lse[i] = l > 0 ? w.m_old[i] * 0.6931471805599453f + logf(l) : -INFINITY;
         }
     }
-    free(w.block);
 }
 
 /* Q-like rows [0, m) (row stride rs, column stride cs, d columns) times f as 16-row panels

@@ -98,7 +98,8 @@ static void FN(fwd_task_)(int64_t begin, int64_t end, void *vctx) {
     FN(attn_ctx_) *c = vctx;
     const born_attention_args *a = c->a;
     int64_t bq = c->bq, bkv = c->bkv, ev = a->v_dim;
-    REAL *s = malloc(sizeof(REAL) * (size_t)(bq * bkv + bq * ev + 2 * bq));
+    size_t bytes = sizeof(REAL) * (size_t)(bq * bkv + bq * ev + 2 * bq);
+    REAL *s = cpu_scratch(CPU_SCRATCH_ATTN_TASK, bytes);
     if (!s) {
         c->failed = true;
         return;
@@ -146,7 +147,6 @@ static void FN(fwd_task_)(int64_t begin, int64_t end, void *vctx) {
                 l > 0 ? mrow[r] + (REAL)EXPR_LOG(l) : -(REAL)INFINITY;
         }
     }
-    free(s);
 }
 
 static born_status FN(attention_fwd_)(FN(attn_ctx_) *c) {
@@ -261,7 +261,7 @@ static bool FN(scratch_new_)(const FN(attn_ctx_) *c, FN(bwd_scratch_) *w) {
     w->ldp = bqp + 8;
     size_t tile = (size_t)(w->ldp * c->bkv);
     size_t bytes = sizeof(REAL) * (tile * 3 + (size_t)(bqp * (c->a->head_dim + c->a->v_dim) + 16));
-    w->p = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    w->p = cpu_scratch(CPU_SCRATCH_ATTN_TASK, bytes);
     w->pd = w->p + tile;
     w->ds = w->pd + tile;
     w->qp = w->ds + tile;
@@ -299,7 +299,6 @@ static void FN(bwd_head_task_)(int64_t begin, int64_t end, void *vctx) {
         }
     }
     attn_ftz_end(mxcsr);
-    free(w.p);
 }
 
 /* Split by key blocks: dK and dV of one (batch, kv head, key block). */
@@ -322,7 +321,6 @@ static void FN(bwd_kv_task_)(int64_t begin, int64_t end, void *vctx) {
             }
     }
     attn_ftz_end(mxcsr);
-    free(w.p);
 }
 
 /* Split by query blocks: dQ of one (batch, query head, query block). */
@@ -345,7 +343,6 @@ static void FN(bwd_q_task_)(int64_t begin, int64_t end, void *vctx) {
         }
     }
     attn_ftz_end(mxcsr);
-    free(w.p);
 }
 
 /* Delta_i = dO_i . O_i for every query row. */
@@ -363,7 +360,7 @@ static void FN(delta_task_)(int64_t begin, int64_t end, void *vctx) {
 static born_status FN(attention_bwd_)(FN(attn_ctx_) *c) {
     const born_attention_args *a = c->a;
     int64_t rows = a->batch * a->q_heads * a->q_len;
-    c->delta = malloc(sizeof(REAL) * (size_t)(rows > 0 ? rows : 1));
+    c->delta = cpu_scratch(CPU_SCRATCH_ATTN_ROWS, sizeof(REAL) * (size_t)(rows > 0 ? rows : 1));
     if (!c->delta) return born_error(BORN_ERR_MEMORY, "attention backward: out of memory");
     born_parallel_for(rows, 256, FN(delta_task_), c);
     memset(c->dq, 0, sizeof(REAL) * (size_t)(rows * a->head_dim));
@@ -376,7 +373,6 @@ static born_status FN(attention_bwd_)(FN(attn_ctx_) *c) {
         born_parallel_for(pairs * c->nkb, 1, FN(bwd_kv_task_), c);
         born_parallel_for(a->batch * a->q_heads * c->nqb, 1, FN(bwd_q_task_), c);
     }
-    free(c->delta);
     c->delta = NULL;
     if (c->failed) return born_error(BORN_ERR_MEMORY, "attention backward: out of memory for a tile");
     return BORN_OK;

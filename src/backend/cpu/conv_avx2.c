@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend/cpu/conv_pack.h"
+#include "backend/cpu/scratch.h"
 #include "backend/cpu/transpose_avx2.h"
 
 /* The positions [l, l + n) (n <= 8) as runs: lane i of run r reads base + shift[r] + i. */
@@ -146,12 +147,12 @@ void cpu_conv_pack_taps_f32_avx2(const conv_im2col *m, int64_t t0, int64_t nt, i
 
 /* ---- direct convolution for few taps ------------------------------------------------------- */
 
-/* The runs of every group of 8 positions [8 q, 8 q + 8) of [0, l), computed once per call. */
+/* The runs of every group of 8 positions [8 q, 8 q + 8) of [0, l), computed once per call into
+ * this thread's CPU_SCRATCH_CONV_RUNS (64-byte aligned; runs8 holds vectors). */
 static runs8 *runs_table(const conv_im2col *m, int64_t l) {
     int64_t groups = (l + 7) / 8;
-    void *p = NULL; /* runs8 holds vectors: 32-byte alignment */
-    if (posix_memalign(&p, 32, (size_t)(groups ? groups : 1) * sizeof(runs8)) != 0) return NULL;
-    runs8 *r = p;
+    runs8 *r = cpu_scratch(CPU_SCRATCH_CONV_RUNS, (size_t)(groups ? groups : 1) * sizeof(runs8));
+    if (!r) return NULL;
     for (int64_t q = 0; q < groups; q++) runs_make(m, q * 8, l - q * 8 < 8 ? l - q * 8 : 8, &r[q]);
     return r;
 }
@@ -197,7 +198,6 @@ bool cpu_conv_direct_forward_f32_avx2(const conv_im2col *m, int64_t taps, const 
                 }
         }
     }
-    free(runs);
     return true;
 }
 
@@ -235,7 +235,6 @@ bool cpu_conv_direct_weight_f32_avx2(const conv_im2col *m, int64_t taps, const f
                 }
         }
     }
-    free(runs);
     return true;
 }
 

@@ -16,6 +16,7 @@
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/norm_avx2.h"
 #include "backend/cpu/rows.h"
+#include "backend/cpu/scratch.h"
 #include "backend/cpu/stream.h"
 #include "core/cpu_features.h"
 
@@ -270,14 +271,13 @@ born_status cpu_row_norm_grads(bool rms, const born_strided *grad_x,
         return BORN_OK;
     }
     size_t bytes = (size_t)(nblocks * c.n) * esz;
-    char *buf = bytes ? malloc(bytes * (want_w + want_b)) : NULL;
+    char *buf = bytes ? cpu_scratch(CPU_SCRATCH_NORM_PARTIALS, bytes * (want_w + want_b)) : NULL;
     if (bytes && !buf) return born_error(BORN_ERR_MEMORY, "row norm backward: out of memory");
     c.pw = want_w ? buf : NULL;
     c.pb = want_b ? buf + (want_w ? bytes : 0) : NULL;
     born_parallel_for(nblocks, 1, backward_blocks, &c);
     combine_ctx cc = {&c, nblocks, {c.pw, c.pb}, {grad_weight, grad_bias}};
     born_parallel_for(c.n, COMBINE_COLS, combine_columns, &cc);
-    free(buf);
     return BORN_OK;
 }
 

@@ -19,6 +19,7 @@
 
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/kernels_avx2.h"
+#include "backend/cpu/scratch.h"
 #include "core/cpu_features.h"
 
 /* One accumulator of any dtype family. */
@@ -484,7 +485,7 @@ static bool reduce_columns(born_reduce_op op, plan *p, int64_t M, born_status *s
     c.nchunks = (p->R + COL_CHUNK - 1) / COL_CHUNK;
     c.nblocks = (K + COL_BLOCK - 1) / COL_BLOCK;
     if (c.nchunks > 1) {
-        c.partials = malloc((size_t)(c.Mo * c.nchunks * K) * esz);
+        c.partials = cpu_scratch(CPU_SCRATCH_REDUCE_COLUMNS, (size_t)(c.Mo * c.nchunks * K) * esz);
         if (!c.partials) {
             *st = born_error(BORN_ERR_MEMORY, "reduce: out of memory");
             return true;
@@ -496,7 +497,6 @@ static bool reduce_columns(born_reduce_op op, plan *p, int64_t M, born_status *s
     if (c.nchunks > 1) {
         int64_t per = c.nchunks * (K < COL_BLOCK ? K : COL_BLOCK);
         born_parallel_for(c.Mo * c.nblocks, per >= 32768 ? 1 : 32768 / per, col_combine_units, &c);
-        free(c.partials);
     }
     *st = BORN_OK;
     return true;
@@ -553,13 +553,12 @@ born_status cpu_reduce(born_reduce_op op, const born_strided *out, const born_st
     if (M == 0) return BORN_OK;
     if (M == 1 && p.R > BLOCK) {
         int64_t nblocks = (p.R + BLOCK - 1) / BLOCK;
-        p.partials = malloc((size_t)nblocks * sizeof *p.partials);
+        p.partials = cpu_scratch(CPU_SCRATCH_REDUCE_BLOCKS, (size_t)nblocks * sizeof *p.partials);
         if (!p.partials) return born_error(BORN_ERR_MEMORY, "reduce: out of memory");
         born_parallel_for(nblocks, 1, reduce_block, &p);
         acc total = p.r.init;
         for (int64_t b = 0; b < nblocks; b++) p.r.combine(&total, p.partials[b]);
         store(p.out, p.dtype, total);
-        free(p.partials);
         return BORN_OK;
     }
     born_status st;

@@ -1,7 +1,8 @@
 /* Internal: per-thread scratch buffers for the CPU kernels' workspace (packed panels, im2col
- * strips, partial sums, offset tables). Each buffer lives as long as its thread and only grows,
- * so a kernel called again with the same shapes allocates nothing: a training step's kernels
- * stop allocating after the first step, as the packing buffers of BLIS-style libraries do.
+ * strips, attention tiles, partial sums, offset tables). Each buffer lives as long as its thread
+ * and only grows, so a kernel called again with the same shapes allocates nothing: a training
+ * step's kernels stop allocating after the first step, as the packing buffers of BLIS-style
+ * libraries do.
  *
  * Every use has its own slot, since one thread holds several at once: an operation's buffers
  * taken on the calling thread stay in use while its parallel tasks run, some of them on that
@@ -27,6 +28,18 @@ typedef enum cpu_scratch_slot {
     /* conv.c, taken by one task for its own run */
     CPU_SCRATCH_CONV_TASK_A,
     CPU_SCRATCH_CONV_TASK_B,
+    /* conv_avx2.c: a direct kernel's runs of positions (per kernel call, inside a task) */
+    CPU_SCRATCH_CONV_RUNS,
+    /* softmax.c: one task's rows (the portable loop's f64 copies, the streamed rows' exps) */
+    CPU_SCRATCH_SOFTMAX_ROWS,
+    /* attention: one task's tiles and panels; the backward's per-row dot products (per call) */
+    CPU_SCRATCH_ATTN_TASK,
+    CPU_SCRATCH_ATTN_ROWS,
+    /* per call: the row norms' parameter-gradient blocks, a column reduction's partial sums, a
+     * whole reduction's block results */
+    CPU_SCRATCH_NORM_PARTIALS,
+    CPU_SCRATCH_REDUCE_COLUMNS,
+    CPU_SCRATCH_REDUCE_BLOCKS,
     CPU_SCRATCH_SLOTS
 } cpu_scratch_slot;
 

@@ -10,6 +10,7 @@
 #include "backend/cpu/kernels_avx2.h"
 #include "backend/cpu/rows.h"
 #include "backend/cpu/stream.h"
+#include "backend/cpu/scratch.h"
 #include "core/cpu_features.h"
 
 typedef struct softmax_ctx {
@@ -82,7 +83,7 @@ static bool softmax_rows_stream(int64_t begin, int64_t end, const softmax_ctx *c
     cpu_softmax_stream st = {0};
     st.log = c->log;
     if (!c->log) {
-        st.scratch[0] = malloc((size_t)n * 2 * sizeof(float));
+        st.scratch[0] = cpu_scratch(CPU_SCRATCH_SOFTMAX_ROWS, (size_t)n * 2 * sizeof(float));
         if (!st.scratch[0]) return false;
         st.scratch[1] = st.scratch[0] + n;
     }
@@ -91,7 +92,6 @@ static bool softmax_rows_stream(int64_t begin, int64_t end, const softmax_ctx *c
                                         r + 1 < end ? row_f32(c->in, c->dim, r + 1) : NULL);
     cpu_softmax_stream_flush_f32_avx2(&st);
     cpu_stream_fence();
-    free(st.scratch[0]);
     return true;
 }
 
@@ -122,7 +122,7 @@ static void softmax_rows(int64_t begin, int64_t end, void *arg) {
         return;
     }
 #endif
-    double *buf = malloc((size_t)(n > 0 ? n : 1) * 2 * sizeof *buf);
+    double *buf = cpu_scratch(CPU_SCRATCH_SOFTMAX_ROWS, (size_t)(n > 0 ? n : 1) * 2 * sizeof *buf);
     if (!buf) {
         atomic_store(&c->failed, 1);
         return;
@@ -138,7 +138,6 @@ static void softmax_rows(int64_t begin, int64_t end, void *arg) {
         }
         store_row(c->out, c->dim, r, buf, n);
     }
-    free(buf);
 }
 
 static born_status run(softmax_ctx *c, const born_strided *ref) {
