@@ -1,12 +1,13 @@
 /* Training steps allocate nothing beyond their tensors once the shapes repeat (issue 4: "no
  * allocation in steady-state training steps beyond what the tensors themselves need"). After two
  * warm-up steps of the MNIST MLP and CNN (batch 64, Adam) and of the small GPT-2 and LLaMA-style
- * models (batch 8 x 64 tokens, AdamW), at 1 and 2 threads, three more steps must: grow no kernel scratch buffer (src/backend/cpu/scratch.h: packing, im2col strips,
- * partial sums, offset tables); take every tensor block of 64 KiB or more from the CPU
- * allocator's cache (no miss); and, where glibc's malloc can be counted (not under the address
- * sanitizer, which owns malloc), call malloc, calloc or realloc for no block of 4 KiB or more
- * (records of tensors and graph nodes are smaller) and posix_memalign, aligned_alloc or
- * memalign only for the CPU allocator's tensor blocks (cpu_mem_stats.system_allocations). */
+ * models (batch 8 x 64 tokens, AdamW), at 1 and 2 threads, three more steps must: grow no kernel
+ * scratch buffer (src/backend/cpu/scratch.h: packing, im2col strips, attention tiles, partial
+ * sums, offset tables); take every tensor block of 64 KiB or more from the CPU allocator's cache
+ * (no miss); and, where glibc's malloc can be counted (not under the address sanitizer, which
+ * owns malloc), call malloc, calloc or realloc for no block of 4 KiB or more (records of tensors
+ * and graph nodes are smaller) and posix_memalign, aligned_alloc or memalign only for the CPU
+ * allocator's tensor blocks (cpu_mem_stats.system_allocations). */
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -90,8 +91,9 @@ static born_module *make_model(int kind, born_generator *gen) {
         return born_gpt_new(&cfg, gen);
     }
     if (kind == MLP)
-        return born_sequential_of(BORN_MODULES(born_flatten_new(1, -1), born_linear_new(784, 128, true, gen),
-                                               born_relu_new(), born_linear_new(128, 10, true, gen)));
+        return born_sequential_of(BORN_MODULES(born_flatten_new(1, -1),
+                                               born_linear_new(784, 128, true, gen), born_relu_new(),
+                                               born_linear_new(128, 10, true, gen)));
     born_conv2d_options k3 = born_conv2d_default_options(3, 3);
     born_pool2d_params pool = born_pool2d_default_params(2, 2);
     return born_sequential_of(BORN_MODULES(
@@ -105,7 +107,8 @@ static void train_step(born_module *m, born_optimizer *opt, born_tensor *x, born
     born_scope_begin();
     born_tensor *logits = born_module_forward(m, x);
     if (logits && born_tensor_ndim(logits) == 3) /* a language model: one row per token */
-        logits = born_reshape(logits, BORN_DIMS(born_tensor_numel(y), born_tensor_shape(logits)[2]));
+        logits = born_reshape(logits,
+                              BORN_DIMS(born_tensor_numel(y), born_tensor_shape(logits)[2]));
     born_tensor *loss = born_cross_entropy(logits, y, NULL);
     CHECK_OK(born_backward(loss));
     CHECK_OK(born_optimizer_step(opt));
@@ -154,7 +157,8 @@ TEST(training_steps_allocate_nothing_once_warm) {
             long kernel_aligned = atomic_load(&aligned_allocations) -
                                   (long)(after.system_allocations - before.system_allocations);
             CHECK_MSG(kernel_aligned == 0,
-                      "%s, %d threads: %ld aligned allocations besides tensor blocks in three warm steps",
+                      "%s, %d threads: %ld aligned allocations besides tensor blocks in three "
+                      "warm steps",
                       model_names[kind], threads, kernel_aligned);
 #endif
             CHECK_MSG(cpu_scratch_growths() == growths, "%s, %d threads: scratch grew %llu times",
@@ -162,7 +166,8 @@ TEST(training_steps_allocate_nothing_once_warm) {
                       (unsigned long long)(cpu_scratch_growths() - growths));
             CHECK_MSG(after.misses == before.misses,
                       "%s, %d threads: %llu tensor blocks not served from the cache",
-                      model_names[kind], threads, (unsigned long long)(after.misses - before.misses));
+                      model_names[kind], threads,
+                      (unsigned long long)(after.misses - before.misses));
             born_optimizer_free(opt);
             free(params);
             born_module_free(m);
