@@ -104,12 +104,13 @@ DEFINE_PACK_T(pack_t8_f64, double, 8)
         if (r > 0) {                                                                               \
             const T *s = src + full * R * ls;                                                      \
             T *d = dst + full * kc * R;                                                            \
-            for (int64_t p = 0; p < kc; p++) {                                                     \
-                int64_t i = 0;                                                                     \
-                for (; i < r; i++)                                                                 \
-                    d[p * R + i] = s[i * ls + p * ks];                                             \
-                for (; i < R; i++)                                                                 \
-                    d[p * R + i] = 0;                                                              \
+            for (int64_t p = 0; p < kc; p++) { /* the last panel: r lanes, zeros after */          \
+                if (ls == 1) {                                                                     \
+                    memcpy(d + p * R, s + p * ks, (size_t)r * sizeof(T));                          \
+                } else {                                                                           \
+                    for (int64_t i = 0; i < r; i++) d[p * R + i] = s[i * ls + p * ks];             \
+                }                                                                                  \
+                memset(d + p * R + r, 0, (size_t)(R - r) * sizeof(T));                             \
             }                                                                                      \
         }                                                                                          \
     }
