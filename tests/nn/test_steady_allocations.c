@@ -3,7 +3,8 @@
  * warm-up steps of the MNIST MLP and CNN (batch 64, Adam) and of the small GPT-2 and LLaMA-style
  * models (batch 8 x 64 tokens, AdamW), at 1 and 2 threads, three more steps must: grow no kernel
  * scratch buffer (src/backend/cpu/scratch.h: packing, im2col strips, attention tiles, partial
- * sums, offset tables); take every tensor block of 64 KiB or more from the CPU allocator's cache
+ * sums, offset tables) at one thread, and at two threads none but a thread's first use of a slot
+ * (see below); take every tensor block of 64 KiB or more from the CPU allocator's cache
  * (no miss); and, where glibc's malloc can be counted (not under the address sanitizer, which
  * owns malloc), call malloc, calloc or realloc for no block of 4 KiB or more (records of tensors
  * and graph nodes are smaller) and posix_memalign, aligned_alloc or memalign only for the CPU
@@ -14,6 +15,7 @@
 #include "backend/cpu/allocator.h"
 #include "backend/cpu/scratch.h"
 #include "test.h"
+#include "tools/born/models.h"
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -83,24 +85,15 @@ void *memalign(size_t alignment, size_t n) {
 #endif
 
 enum { MLP, CNN, GPT2, LLAMA, MODELS };
-static const char *const model_names[MODELS] = {"MLP", "CNN", "GPT-2", "LLaMA"};
+static const char *const kind_names[MODELS] = {"MLP", "CNN", "GPT-2", "LLaMA"};
 
+/* The models of the CLI (tools/born/models.c: the MNIST MLP and CNN) and the small GPTs. */
 static born_module *make_model(int kind, born_generator *gen) {
     if (kind == GPT2 || kind == LLAMA) {
         born_gpt_config cfg = born_gpt_default_config(kind == LLAMA);
         return born_gpt_new(&cfg, gen);
     }
-    if (kind == MLP)
-        return born_sequential_of(BORN_MODULES(born_flatten_new(1, -1),
-                                               born_linear_new(784, 128, true, gen), born_relu_new(),
-                                               born_linear_new(128, 10, true, gen)));
-    born_conv2d_options k3 = born_conv2d_default_options(3, 3);
-    born_pool2d_params pool = born_pool2d_default_params(2, 2);
-    return born_sequential_of(BORN_MODULES(
-        born_conv2d_new(1, 32, &k3, gen), born_relu_new(), born_max_pool2d_new(&pool),
-        born_conv2d_new(32, 64, &k3, gen), born_relu_new(), born_max_pool2d_new(&pool),
-        born_flatten_new(1, -1), born_linear_new(1600, 128, true, gen), born_relu_new(),
-        born_linear_new(128, 10, true, gen)));
+    return model_new(kind == MLP ? "mlp" : "cnn", gen);
 }
 
 static void train_step(born_module *m, born_optimizer *opt, born_tensor *x, born_tensor *y) {
@@ -150,23 +143,29 @@ TEST(training_steps_allocate_nothing_once_warm) {
             atomic_store(&counting, 0);
             CHECK_MSG(atomic_load(&big_allocations) == 0,
                       "%s, %d threads: %ld allocations of 4 KiB or more in three warm steps",
-                      model_names[kind], threads, atomic_load(&big_allocations));
+                      kind_names[kind], threads, atomic_load(&big_allocations));
 #endif
             cpu_mem_get_stats(&after);
+            uint64_t grew = cpu_scratch_growths() - growths;
 #ifdef COUNT_MALLOC
-            long kernel_aligned = atomic_load(&aligned_allocations) -
+            long kernel_aligned = atomic_load(&aligned_allocations) - (long)grew -
                                   (long)(after.system_allocations - before.system_allocations);
             CHECK_MSG(kernel_aligned == 0,
-                      "%s, %d threads: %ld aligned allocations besides tensor blocks in three "
-                      "warm steps",
-                      model_names[kind], threads, kernel_aligned);
+                      "%s, %d threads: %ld aligned allocations besides tensor blocks and scratch "
+                      "in three warm steps",
+                      kind_names[kind], threads, kernel_aligned);
 #endif
-            CHECK_MSG(cpu_scratch_growths() == growths, "%s, %d threads: scratch grew %llu times",
-                      model_names[kind], threads,
-                      (unsigned long long)(cpu_scratch_growths() - growths));
+            /* One thread: nothing. Two: a scratch buffer grows the first time a thread runs a
+             * kind of task, and which thread runs which changes from step to step, so a slot may
+             * still grow once on a thread that had not run its task before; each at most once
+             * per slot and thread (the sizes repeat), which a per-step allocation would exceed. */
+            uint64_t allowed = threads == 1 ? 0 : (uint64_t)(threads * CPU_SCRATCH_SLOTS);
+            CHECK_MSG(grew <= allowed, "%s, %d threads: scratch grew %llu times (at most %llu)",
+                      kind_names[kind], threads, (unsigned long long)grew,
+                      (unsigned long long)allowed);
             CHECK_MSG(after.misses == before.misses,
                       "%s, %d threads: %llu tensor blocks not served from the cache",
-                      model_names[kind], threads,
+                      kind_names[kind], threads,
                       (unsigned long long)(after.misses - before.misses));
             born_optimizer_free(opt);
             free(params);
