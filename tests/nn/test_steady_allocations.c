@@ -9,6 +9,7 @@
  * owns malloc), call malloc, calloc or realloc for no block of 4 KiB or more (records of tensors
  * and graph nodes are smaller) and posix_memalign, aligned_alloc or memalign only for the CPU
  * allocator's tensor blocks (cpu_mem_stats.system_allocations). */
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -66,9 +67,9 @@ void *realloc(void *p, size_t n) {
 
 int posix_memalign(void **p, size_t alignment, size_t n) {
     note_aligned();
-    if (alignment < sizeof(void *) || (alignment & (alignment - 1)) != 0) return 22; /* EINVAL */
+    if (alignment < sizeof(void *) || (alignment & (alignment - 1)) != 0) return EINVAL;
     void *q = __libc_memalign(alignment, n);
-    if (!q) return 12; /* ENOMEM */
+    if (!q) return ENOMEM;
     *p = q;
     return 0;
 }
