@@ -1,6 +1,7 @@
 /* GEMM on this machine against OpenBLAS in the same run: square sgemm n = 256 ... 2048, and the
  * shapes an LLM's linear layers see, x [M, K] times W^T with W [N, K] (M = 1, 8, 32 tokens;
- * K = 4096; N = 4096 and 11008), with 1 and 2 threads. For M = 1 it also reports the weight
+ * K = 4096; N = 4096 and 11008), and the MNIST CNN's second convolution as a plain product
+ * (64 x 288 x 121), with 1 and 2 threads. For M = 1 it also reports the weight
  * bandwidth in GB/s beside a STREAM-like read of the same bytes, since a matrix-vector product
  * can go no faster than reading W once. Every row also gives the FMA peak measured right before it
  * (bench/fma_peak.h: independent FMAs on registers, all threads, best of 7 runs of 10 ms) and each
@@ -137,6 +138,21 @@ static void run(int threads) {
         double peak = fma_peak_gflops(7, 0.01);
         double b = median_seconds(born_run, &j, inner), o = median_seconds(blas_run, &j, inner);
         printf("  %4d x %4d x %4d         %10.1f %10.1f %7.2f", (int)s, (int)s, (int)s, flop / b / 1e9, flop / o / 1e9, o / b);
+        print_shares(peak, flop / b / 1e9, flop / o / 1e9);
+        printf("\n");
+        born_free(j.x);
+        born_free(j.w);
+        born_free(j.out);
+    }
+    /* the MNIST CNN's second convolution as a plain product (one image: W [64, 288] times its
+     * im2col [288, 121]): small, and n not a multiple of the 16-column panel */
+    {
+        job j = {born_randn(NULL, BORN_F32, BORN_DIMS(64, 288)), born_randn(NULL, BORN_F32, BORN_DIMS(288, 121)),
+                 born_zeros(BORN_F32, BORN_DIMS(64, 121)), 64, 121, 288, false};
+        double flop = 2.0 * 64 * 121 * 288;
+        double peak = fma_peak_gflops(7, 0.01);
+        double b = median_seconds(born_run, &j, 200), o = median_seconds(blas_run, &j, 200);
+        printf("    64 x  288 x  121 (conv)   %10.1f %10.1f %7.2f", flop / b / 1e9, flop / o / 1e9, o / b);
         print_shares(peak, flop / b / 1e9, flop / o / 1e9);
         printf("\n");
         born_free(j.x);

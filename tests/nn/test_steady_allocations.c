@@ -158,8 +158,10 @@ TEST(training_steps_allocate_nothing_once_warm) {
 #endif
             /* One thread: nothing. Two: a scratch buffer grows the first time a thread runs a
              * kind of task, and which thread runs which changes from step to step, so a slot may
-             * still grow once on a thread that had not run its task before; each at most once
-             * per slot and thread (the sizes repeat), which a per-step allocation would exceed. */
+             * still grow on a thread that had not run its tasks before. The sizes repeat, so
+             * that is a handful of growths per slot and thread in all, not one per step: the
+             * bound is one per slot and thread, which a slot growing every step would exceed
+             * (and any other allocation fails the counts above). */
             uint64_t allowed = threads == 1 ? 0 : (uint64_t)(threads * CPU_SCRATCH_SLOTS);
             CHECK_MSG(grew <= allowed, "%s, %d threads: scratch grew %llu times (at most %llu)",
                       kind_names[kind], threads, (unsigned long long)grew,

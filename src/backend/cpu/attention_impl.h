@@ -262,11 +262,12 @@ static bool FN(scratch_new_)(const FN(attn_ctx_) *c, FN(bwd_scratch_) *w) {
     size_t tile = (size_t)(w->ldp * c->bkv);
     size_t bytes = sizeof(REAL) * (tile * 3 + (size_t)(bqp * (c->a->head_dim + c->a->v_dim) + 16));
     w->p = cpu_scratch(CPU_SCRATCH_ATTN_TASK, bytes);
+    if (!w->p) return false;
     w->pd = w->p + tile;
     w->ds = w->pd + tile;
     w->qp = w->ds + tile;
     w->dop = w->qp + bqp * c->a->head_dim;
-    return w->p != NULL;
+    return true;
 }
 
 /* The first query block that sees key j0 under the causal limit. */

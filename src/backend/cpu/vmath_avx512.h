@@ -150,9 +150,9 @@ VM_ALWAYS_INLINE __m512 v16_gelu_entry(__m512i idx, int k) {
  * Phi(-t) = exp(-t^2 / 2) h(t) for t = min(|x|, 12) as in vm_gelu_fast (t^2 = hi + lo, lo / 2
  * taken off the exponential's reduced argument), but h(t) from gelu_table.h's piecewise
  * polynomial (the interval from t + 1's bits, each coefficient one permute) instead of
- * vm_gelu_fast's P(q) / (t + 2) with its two divisions: as many instructions (42 against 43)
- * but no division, 17% less time per vector in L1 (9.0 against 10.8 ns per 16 lanes on the
- * 2-core Xeon, 2026-12-02). v = min(x, 12) Phi(-t) with h w split exactly by an FMA, as in
+ * vm_gelu_fast's P(q) / (t + 2) with its two divisions: six permutes and five FMAs where that
+ * took two divisions, a degree-10 polynomial and the variable's arithmetic; 17% less time per
+ * vector in L1 (9.0 against 10.8 ns per 16 lanes on the 2-core Xeon, 2026-12-02; BENCHMARKS). v = min(x, 12) Phi(-t) with h w split exactly by an FMA, as in
  * vm_gelu_fast; x Phi(x) = x - v for x >= 0, v below. Results differ from the AVX2 kernel's by
  * a few ulp and are nearer the exact value: over every f32 >= -12, 3.24 ulp at worst against
  * vm_gelu_fast's 4.15 (tests/backend/test_vmath.c holds both levels to the bounds). Where some
