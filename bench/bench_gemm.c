@@ -3,10 +3,19 @@
  * K = 4096; N = 4096 and 11008), and the MNIST CNN's second convolution as a plain product
  * (64 x 288 x 121), with 1 and 2 threads. For M = 1 it also reports the weight
  * bandwidth in GB/s beside a STREAM-like read of the same bytes, since a matrix-vector product
- * can go no faster than reading W once. Every row also gives the FMA peak measured right before it
- * (bench/fma_peak.h: independent FMAs on registers, all threads, best of 7 runs of 10 ms) and each
- * library's share of it.
- * Medians of 7 runs. */
+ * can go no faster than reading W once. Medians of 7 runs.
+ *
+ * Each row also gives the FMA peak (bench/fma_peak.h: independent FMAs on registers, all threads)
+ * and each library's share of it. For the square products and the convolution's product the
+ * three are timed in turns, repetition by repetition (Born, OpenBLAS, then the FMA loop for about
+ * as long as Born took), and the shares are the medians of each repetition's share, so that a
+ * share compares timings taken under the same load of this shared machine; the peak column is
+ * the median of those runs of the loop. Where python3 has torch, PyTorch's torch.mm (MKL on x86)
+ * takes a turn there too, as a second peer (a child process; `--no-torch` leaves it out). The LLM
+ * rows, bound by memory rather than by the FMAs, give the best of 7 runs of the loop measured
+ * right before them.
+ *
+ *   OPENBLAS_CORETYPE=Cooperlake ./build/bench/bench_gemm [--no-torch] [threads...] */
 #include <cblas.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -17,6 +26,7 @@
 #include "born/born.h"
 #include "bench_util.h"
 #include "fma_peak.h"
+#include "python_peer.h"
 
 void openblas_set_num_threads(int num_threads);
 char *openblas_get_corename(void);
@@ -122,23 +132,95 @@ static void print_shares(double peak, double born_gflops, double blas_gflops) {
         printf(" %7.1f %5.0f%% %5.0f%%", peak, 100.0 * born_gflops / peak, 100.0 * blas_gflops / peak);
 }
 
-static void run(int threads) {
+/* The PyTorch peer: "mm THREADS M N K INNER" answers the seconds per torch.mm of [M, K] times
+ * [K, N] (random f32, made once a shape) over INNER calls. */
+static const char *const torch_script =
+    "import json, sys, time\n"
+    "import torch\n"
+    "print(json.dumps({'ready': torch.__version__ + ' ' + torch.backends.cpu.get_cpu_capability()}), flush=True)\n"
+    "cache = {}\n"
+    "for line in sys.stdin:\n"
+    "    w = line.split()\n"
+    "    if not w or w[0] == 'quit': break\n"
+    "    t, m, n, k, inner = map(int, w[1:6]); torch.set_num_threads(t)\n"
+    "    if (m, n, k) not in cache:\n"
+    "        cache = {(m, n, k): (torch.randn(m, k), torch.randn(k, n), torch.empty(m, n))}\n"
+    "        a, b, c = cache[(m, n, k)]; torch.mm(a, b, out=c)\n"
+    "    a, b, c = cache[(m, n, k)]\n"
+    "    t0 = time.perf_counter()\n"
+    "    for _ in range(inner): torch.mm(a, b, out=c)\n"
+    "    print(json.dumps({'seconds': (time.perf_counter() - t0) / inner}), flush=True)\n";
+
+/* Born, OpenBLAS, PyTorch (when `torch` is not NULL) and the FMA loop timed in turns on one
+ * product (see the top of the file). */
+typedef struct turns {
+    double born, blas, torch;      /* median GFLOP/s (torch 0 without the peer) */
+    double ratio, torch_ratio;     /* medians of OpenBLAS time / Born time, PyTorch's / Born's */
+    double peak;                   /* median GFLOP/s of the FMA loop */
+    double born_share, blas_share, torch_share; /* medians of each repetition's GFLOP/s over its peak */
+} turns;
+
+static turns time_in_turns(job *j, int inner, double flop, int threads, python_peer *torch) {
+    double gb[REPS], go[REPS], gt[REPS], ratio[REPS], tratio[REPS], peak[REPS], sb[REPS], so[REPS],
+        st[REPS];
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "mm %d %d %d %d %d", threads, j->m, j->n, j->k, inner);
+    born_run(j);
+    blas_run(j);
+    if (torch && python_peer_ask(torch, cmd, "seconds") <= 0) torch = NULL;
+    double t0 = now();
+    for (int i = 0; i < inner; i++) born_run(j);
+    fma_peak_probe probe = fma_peak_probe_new(now() - t0); /* about as long as Born's turn */
+    for (int r = 0; r < REPS; r++) {
+        t0 = now();
+        for (int i = 0; i < inner; i++) born_run(j);
+        double tb = (now() - t0) / inner;
+        t0 = now();
+        for (int i = 0; i < inner; i++) blas_run(j);
+        double to = (now() - t0) / inner;
+        double tt = torch ? python_peer_ask(torch, cmd, "seconds") : 0;
+        peak[r] = fma_peak_probe_run(&probe);
+        gb[r] = flop / tb / 1e9;
+        go[r] = flop / to / 1e9;
+        gt[r] = tt > 0 ? flop / tt / 1e9 : 0;
+        ratio[r] = to / tb;
+        tratio[r] = tt / tb;
+        sb[r] = peak[r] > 0 ? gb[r] / peak[r] : 0;
+        so[r] = peak[r] > 0 ? go[r] / peak[r] : 0;
+        st[r] = peak[r] > 0 ? gt[r] / peak[r] : 0;
+    }
+    return (turns){median(gb, REPS),    median(go, REPS),   median(gt, REPS),
+                   median(ratio, REPS), median(tratio, REPS), median(peak, REPS),
+                   median(sb, REPS),    median(so, REPS),   median(st, REPS)};
+}
+
+static void print_turns(const turns *t) {
+    printf(" %10.1f %10.1f %7.2f", t->born, t->blas, t->ratio);
+    if (t->peak > 0)
+        printf(" %7.1f %5.0f%% %5.0f%%", t->peak, 100.0 * t->born_share, 100.0 * t->blas_share);
+    if (t->torch > 0) {
+        printf(" %10.1f %7.2f", t->torch, t->torch_ratio);
+        if (t->peak > 0) printf(" %5.0f%%", 100.0 * t->torch_share);
+    }
+}
+
+static void run(int threads, python_peer *torch) {
     born_set_num_threads(threads);
     openblas_set_num_threads(threads);
     printf("\n== %d thread%s (OpenBLAS core: %s)\n", threads, threads > 1 ? "s" : "", openblas_get_corename());
-    printf("%-28s %10s %10s %7s %7s %6s %6s\n", "shape (GFLOP/s)", "born", "OpenBLAS", "ratio", "peak",
+    printf("%-28s %10s %10s %7s %7s %6s %6s", "shape (GFLOP/s)", "born", "OpenBLAS", "ratio", "peak",
            "born%", "BLAS%");
+    if (torch) printf(" %10s %7s %6s", "PyTorch", "ratio", "torch%");
+    printf("\n");
     int squares[4] = {256, 512, 1024, 2048};
     for (int i = 0; i < 4; i++) {
         int64_t s = squares[i];
         job j = {born_randn(NULL, BORN_F32, BORN_DIMS(s, s)), born_randn(NULL, BORN_F32, BORN_DIMS(s, s)),
                  born_zeros(BORN_F32, BORN_DIMS(s, s)), (int)s, (int)s, (int)s, false};
         double flop = 2.0 * (double)s * (double)s * (double)s;
-        int inner = s <= 512 ? 10 : 1;
-        double peak = fma_peak_gflops(7, 0.01);
-        double b = median_seconds(born_run, &j, inner), o = median_seconds(blas_run, &j, inner);
-        printf("  %4d x %4d x %4d         %10.1f %10.1f %7.2f", (int)s, (int)s, (int)s, flop / b / 1e9, flop / o / 1e9, o / b);
-        print_shares(peak, flop / b / 1e9, flop / o / 1e9);
+        turns t = time_in_turns(&j, s <= 512 ? 10 : 1, flop, threads, torch);
+        printf("  %4d x %4d x %4d         ", (int)s, (int)s, (int)s);
+        print_turns(&t);
         printf("\n");
         born_free(j.x);
         born_free(j.w);
@@ -149,11 +231,9 @@ static void run(int threads) {
     {
         job j = {born_randn(NULL, BORN_F32, BORN_DIMS(64, 288)), born_randn(NULL, BORN_F32, BORN_DIMS(288, 121)),
                  born_zeros(BORN_F32, BORN_DIMS(64, 121)), 64, 121, 288, false};
-        double flop = 2.0 * 64 * 121 * 288;
-        double peak = fma_peak_gflops(7, 0.01);
-        double b = median_seconds(born_run, &j, 200), o = median_seconds(blas_run, &j, 200);
-        printf("    64 x  288 x  121 (conv)   %10.1f %10.1f %7.2f", flop / b / 1e9, flop / o / 1e9, o / b);
-        print_shares(peak, flop / b / 1e9, flop / o / 1e9);
+        turns t = time_in_turns(&j, 200, 2.0 * 64 * 121 * 288, threads, torch);
+        printf("    64 x  288 x  121 (conv)   ");
+        print_turns(&t);
         printf("\n");
         born_free(j.x);
         born_free(j.w);
@@ -203,11 +283,29 @@ int main(int argc, char **argv) {
                "for a fair peer\n",
                core, wide ? "/AVX-512" : "", wide ? "SkylakeX (or Cooperlake)" : "Haswell (or Zen)");
     }
-    if (argc > 1) {
-        for (int i = 1; i < argc; i++) run(atoi(argv[i]));
-    } else {
-        run(1);
-        run(2);
+    int threads[16], nthreads = 0;
+    bool use_torch = true;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--no-torch")) use_torch = false;
+        else if (nthreads < 16 && atoi(argv[i]) > 0) threads[nthreads++] = atoi(argv[i]);
+        else {
+            fprintf(stderr, "usage: %s [--no-torch] [threads...]\n", argv[0]);
+            return 2;
+        }
     }
+    if (nthreads == 0) {
+        threads[0] = 1;
+        threads[1] = 2;
+        nthreads = 2;
+    }
+    python_peer peer;
+    bool have_peer = use_torch && python_peer_start(&peer, torch_script, "-");
+    if (have_peer)
+        printf("PyTorch %s (torch.mm) takes turns on the square products: ratio = PyTorch time / "
+               "Born time there.\n", peer.version);
+    else if (use_torch)
+        fprintf(stderr, "bench_gemm: no PyTorch (python3 with torch) to compare with\n");
+    for (int i = 0; i < nthreads; i++) run(threads[i], have_peer ? &peer : NULL);
+    if (have_peer) python_peer_stop(&peer);
     return 0;
 }

@@ -20,12 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "born/born.h"
 #include "bench_util.h"
+#include "python_peer.h"
 
 enum { REPS = 7, SPLIT = 8000, BATCH = 64, MAX_EPOCHS = 15 };
 
@@ -236,98 +234,16 @@ static const char *const torch_script =
     "        for _ in range(n): cpass()\n"
     "        print(json.dumps({'seconds': (time.perf_counter() - t0) / n}), flush=True)\n";
 
-typedef struct peer {
-    pid_t pid;
-    FILE *to, *from;
-    char script[64];
-    char version[64];
-} peer;
-
-/* One reply line's number after "key": (or -1). */
-static double peer_ask(peer *p, const char *cmd, const char *key) {
-    if (!p->to) return -1;
-    fprintf(p->to, "%s\n", cmd);
-    fflush(p->to);
-    char line[4096], pat[64];
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    while (fgets(line, sizeof line, p->from)) {
-        char *v = strstr(line, pat);
-        if (v) return atof(v + strlen(pat));
-    }
-    return -1;
-}
-
-static bool peer_start(peer *p, const char *dir) {
-    memset(p, 0, sizeof *p);
-    snprintf(p->script, sizeof p->script, "/tmp/born_bench_train_XXXXXX");
-    int fd = mkstemp(p->script);
-    if (fd < 0) return false;
-    FILE *f = fdopen(fd, "w");
-    if (!f) return false;
-    fputs(torch_script, f);
-    fclose(f);
-    int down[2], up[2];
-    if (pipe(down) != 0) return false;
-    if (pipe(up) != 0) {
-        close(down[0]);
-        close(down[1]);
-        return false;
-    }
-    p->pid = fork();
-    if (p->pid == 0) {
-        dup2(down[0], 0);
-        dup2(up[1], 1);
-        int null = open("/dev/null", O_WRONLY);
-        if (null >= 0) dup2(null, 2);
-        close(down[1]);
-        close(up[0]);
-        setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-        execlp("python3", "python3", p->script, dir, (char *)NULL);
-        _exit(127);
-    }
-    close(down[0]);
-    close(up[1]);
-    if (p->pid < 0) {
-        close(down[1]);
-        close(up[0]);
-        return false;
-    }
-    p->to = fdopen(down[1], "w");
-    p->from = fdopen(up[0], "r");
-    char line[4096];
-    while (p->from && fgets(line, sizeof line, p->from)) {
-        char *v = strstr(line, "\"ready\": \"");
-        if (v) {
-            v += 10;
-            size_t n = strcspn(v, "\"");
-            if (n >= sizeof p->version) n = sizeof p->version - 1;
-            memcpy(p->version, v, n);
-            return true;
-        }
-    }
-    return false;
-}
-
-static void peer_stop(peer *p) {
-    if (p->to) {
-        fprintf(p->to, "quit\n");
-        fclose(p->to);
-    }
-    if (p->from) fclose(p->from);
-    if (p->pid > 0) waitpid(p->pid, NULL, 0);
-    if (p->script[0]) remove(p->script);
-}
-
 typedef struct timing {
     double step, epoch;
 } timing;
 
 /* Born's and (with a peer) PyTorch's step and epoch times, taking turns. */
-static void measure(const data *d, const char *model, int threads, int epochs, peer *p,
+static void measure(const data *d, const char *model, int threads, int epochs, python_peer *p,
                     timing *born, timing *torch) {
     char cmd[64];
     snprintf(cmd, sizeof cmd, "init %s %d", model, threads);
-    bool have = p && peer_ask(p, cmd, "ok") > 0;
+    bool have = p && python_peer_ask(p, cmd, "ok") > 0;
     trainee t = make_trainee(model);
     int inner = strcmp(model, "cnn") ? 40 : 8;
     double rb[REPS], rt[REPS];
@@ -337,7 +253,7 @@ static void measure(const data *d, const char *model, int threads, int epochs, p
         double t0 = now();
         for (int i = 0; i < inner; i++) step(&t, d->x, d->y);
         rb[k] = (now() - t0) / inner;
-        rt[k] = have ? peer_ask(p, cmd, "seconds") : 0;
+        rt[k] = have ? python_peer_ask(p, cmd, "seconds") : 0;
     }
     born->step = median(rb, REPS);
     torch->step = median(rt, REPS);
@@ -361,7 +277,7 @@ static void measure(const data *d, const char *model, int threads, int epochs, p
             born_free(y);
         }
         sb[e] = now() - t0;
-        st[e] = have ? peer_ask(p, "epoch", "seconds") : 0;
+        st[e] = have ? python_peer_ask(p, "epoch", "seconds") : 0;
     }
     check(true, "the epoch");
     born->epoch = median(sb, epochs);
@@ -373,7 +289,7 @@ static void measure(const data *d, const char *model, int threads, int epochs, p
 
 /* Born's and (with a peer) PyTorch's seconds per forward + backward of one convolution, taking
  * turns repetition by repetition. */
-static void measure_conv(const conv_case *c, int threads, peer *p, double *born_s,
+static void measure_conv(const conv_case *c, int threads, python_peer *p, double *born_s,
                          double *torch_s) {
     enum { INNER = 20 };
     char cmd[128];
@@ -386,7 +302,7 @@ static void measure_conv(const conv_case *c, int threads, peer *p, double *born_
         double t0 = now();
         for (int i = 0; i < INNER; i++) conv_pass(&r);
         rb[k] = (now() - t0) / INNER;
-        rt[k] = p ? peer_ask(p, cmd, "seconds") : 0;
+        rt[k] = p ? python_peer_ask(p, cmd, "seconds") : 0;
     }
     conv_free(&r);
     *born_s = median(rb, REPS);
@@ -429,8 +345,8 @@ int main(int argc, char **argv) {
     }
     born_init();
     data d = load_data(dir);
-    peer p;
-    bool have_peer = use_torch && peer_start(&p, dir);
+    python_peer p;
+    bool have_peer = use_torch && python_peer_start(&p, torch_script, dir);
     if (use_torch && !have_peer)
         fprintf(stderr, "bench_train: no PyTorch (python3 with torch) to compare with\n");
     printf("Born %s training benchmark: batch %d, Adam; step = forward + backward + update on one "
@@ -464,7 +380,7 @@ int main(int argc, char **argv) {
     }
     if (have_peer) {
         printf("\nPyTorch %s\n", p.version);
-        peer_stop(&p);
+        python_peer_stop(&p);
     }
     born_free(d.x);
     born_free(d.y);

@@ -86,41 +86,71 @@ static void fma_peak_thread(int tid, int nthreads, void *ctx) {
     j->sink[tid & 255] = j->wide ? fma_peak_loop16(j->iters) : fma_peak_loop(j->iters);
 }
 
-/* GFLOP/s of the FMA loop of `wide` (0: 8 lanes, 1: 16) on all pool threads, the best of `reps`
- * runs of about `seconds` each. */
-static double fma_peak_width(int wide, int reps, double seconds) {
+/* The FMA loop calibrated for one width: `iters` steps per thread take about the seconds asked. */
+typedef struct fma_peak_probe {
+    int wide;      /* 16 lanes (zmm) rather than 8 */
+    int64_t iters; /* 0 where the CPU has no AVX2 + FMA */
+} fma_peak_probe;
+
+static fma_peak_probe fma_peak_probe_width(int wide, double seconds) {
     fma_peak_job j = {.iters = 100000, .wide = wide};
     born_parallel_team(fma_peak_thread, &j); /* wakes the pool */
     double t0 = now();
     fma_peak_thread(0, 1, &j);
     double one = now() - t0; /* calibrate on this thread: iters for about `seconds` */
-    j.iters = (int64_t)(100000 * seconds / (one > 1e-7 ? one : 1e-7));
-    if (j.iters < 100000) j.iters = 100000;
-    double t[15];
-    if (reps > 15) reps = 15;
-    if (reps < 1) reps = 1;
-    int nthreads = 1;
-    for (int r = 0; r < reps; r++) {
-        t0 = now();
-        born_parallel_team(fma_peak_thread, &j);
-        t[r] = now() - t0;
-        if (j.nthreads > nthreads) nthreads = j.nthreads;
-    }
-    double best = t[0];
-    for (int r = 1; r < reps; r++)
-        if (t[r] < best) best = t[r];
-    return 2.0 * (wide ? 16 : 8) * FMA_PEAK_CHAINS * (double)j.iters * nthreads / best / 1e9;
+    int64_t iters = (int64_t)(100000 * seconds / (one > 1e-7 ? one : 1e-7));
+    return (fma_peak_probe){wide, iters < 100000 ? 100000 : iters};
+}
+
+/* GFLOP/s of one run of the probe's loop on all pool threads at once (their total over the wall
+ * time of the slowest); 0 for a probe of a CPU without AVX2 + FMA. */
+static double fma_peak_probe_run(const fma_peak_probe *p) {
+    if (p->iters == 0) return 0;
+    fma_peak_job j = {.iters = p->iters, .wide = p->wide};
+    double t0 = now();
+    born_parallel_team(fma_peak_thread, &j);
+    double t = now() - t0;
+    return 2.0 * (p->wide ? 16 : 8) * FMA_PEAK_CHAINS * (double)p->iters * j.nthreads / t / 1e9;
+}
+
+/* A probe of about `seconds` a run at the vector width of Born's kernels (16 lanes at its AVX-512
+ * level, so BORN_CPU=avx2 measures 8), for the pool's current thread count. Benchmarks run it in
+ * turns with the code they measure, so that each share of the peak compares two timings taken
+ * under the same load. */
+static fma_peak_probe fma_peak_probe_new(double seconds) {
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+        return (fma_peak_probe){0, 0};
+    return fma_peak_probe_width(cpu_get_level() >= CPU_LEVEL_AVX512, seconds);
 }
 
 /* GFLOP/s of the FMA loop on all pool threads (born_set_num_threads), the best of `reps` runs of
  * about `seconds` each (a peak: on a loaded machine the median says more about the other
- * processes), at the vector width of Born's kernels (16 lanes at its AVX-512 level, so
- * BORN_CPU=avx2 measures 8); 0 where the CPU has no AVX2 + FMA. */
+ * processes), at the vector width of Born's kernels; 0 where the CPU has no AVX2 + FMA. */
 static double fma_peak_gflops(int reps, double seconds) {
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
-    return fma_peak_width(cpu_get_level() >= CPU_LEVEL_AVX512, reps, seconds);
+    fma_peak_probe p = fma_peak_probe_new(seconds);
+    double best = 0;
+    for (int r = 0; r < reps; r++) {
+        double g = fma_peak_probe_run(&p);
+        if (g > best) best = g;
+    }
+    return best;
 }
 #else
+typedef struct fma_peak_probe {
+    int wide;
+    int64_t iters;
+} fma_peak_probe;
+
+static fma_peak_probe fma_peak_probe_new(double seconds) {
+    (void)seconds;
+    return (fma_peak_probe){0, 0};
+}
+
+static double fma_peak_probe_run(const fma_peak_probe *p) {
+    (void)p;
+    return 0;
+}
+
 static double fma_peak_gflops(int reps, double seconds) {
     (void)reps;
     (void)seconds;

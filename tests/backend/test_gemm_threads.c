@@ -136,13 +136,16 @@ TEST(gemm_one_m_block_rows_match_the_blocked_path) {
 
 /* Products of many m blocks step through the k blocks with the next block's B packed by the tail
  * tasks of the current step into a second buffer, and the m blocks are balanced to within one
- * panel: the bits must be one thread's, over two column blocks (n > 4080), a shorter last k block,
- * m off the panels, alpha and beta != 0, and B row-major or read transposed. */
+ * panel; threaded products of at most 192 rows instead pack B panel by panel in each task (one
+ * thread takes the blocked path for them). The bits must be one thread's, over two column blocks
+ * (n > 4080), a shorter last k block, m off the panels, alpha and beta != 0, and B row-major or
+ * read transposed. */
 TEST(gemm_tall_products_are_bit_identical_across_threads) {
     int saved = born_get_num_threads();
-    const int64_t shapes[][3] = {{400, 4200, 700}, {1001, 300, 530}, {200, 64, 257}};
+    const int64_t shapes[][3] = {{400, 4200, 700}, {1001, 300, 530}, {200, 64, 257},
+                                 {192, 300, 1100}, {100, 4200, 530}, {64, 121, 288}};
     const int threads[] = {2, 3, 4};
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < 6; s++) {
         int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
         for (int trans = 0; trans < 2; trans++) {
             float *buf[4];

@@ -414,6 +414,10 @@ static int64_t equal_block(int64_t total, int64_t max, int64_t unit) {
     return size < max ? size : max;
 }
 
+/* Threaded products of at most this many rows take one_block_range's path (A is then packed by
+ * every task, at most 192 x kc floats a time). */
+enum { FEW_ROWS = 192 };
+
 static void gemm_blocked(const gemm_impl *im, gemm_job *j) {
     size_t es = im->es;
     int nthreads = born_get_num_threads();
@@ -430,7 +434,11 @@ static void gemm_blocked(const gemm_impl *im, gemm_job *j) {
     /* Few m blocks and several k blocks (the weight gradients: m and n the layer's widths, k the
      * tokens): B is packed for all of k at once (up to 16 MiB) and every task runs the whole k
      * loop, two parallel regions per jc step instead of two per k block. */
-    if (j->mblocks == 1) { /* one m block: B panel by panel, equal column shares */
+    /* One m block, or (threaded) at most FEW_ROWS rows: B panel by panel, equal column shares.
+     * For products this small a shared packed B costs a second parallel region and is packed
+     * while threads wait; each task packing all of A for itself costs less (two threads: the CNN
+     * convolution's 64 x 288 x 121 product had run no faster than on one thread). */
+    if (j->mblocks == 1 || (nthreads > 1 && j->m <= FEW_ROWS)) {
         int64_t npanels = ceil_div(j->n, im->nr);
         born_parallel_for(npanels, ceil_div(npanels, nthreads), one_block_range, j);
         return;
