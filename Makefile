@@ -3,13 +3,15 @@
 #   make                 libborn.a, libborn.so and the `born` command in build/
 #   make test            the unit suite; ends with one line "N passed, N failed"
 #   make test SAN=1      the same suite under ASan + UBSan + LSan (build/san/)
+#   make test-arm64      the suite cross-built for arm64 (NEON) and run under qemu-user
 #   make BUILD=dir ...   build somewhere else (several builds can run side by side)
 #   make demo            the main job, on data shipped in the repo
 #   make bench           benchmark programs (need libopenblas-dev for the peer figures)
 #
 # Files named *_avx2.c / *_avx512.c / *_vnni.c (AVX-512 + VNNI) / *_shani.c hold code for one
 # instruction set; they are compiled with that set enabled and chosen at run time
-# (src/core/cpu_features.c), so one binary runs anywhere.
+# (src/core/cpu_features.c), so one binary runs anywhere. *_neon.c files are built for arm64
+# only (NEON is part of every AArch64 CPU).
 
 CC      ?= cc
 SAN     ?= 0
@@ -37,11 +39,17 @@ LIB_SRC := $(shell find src -name '*.c' -not -path 'src/backend/cuda/*' | sort)
 ifeq ($(findstring x86_64,$(ARCH)),)
 LIB_SRC := $(filter-out %_avx2.c %_avx512.c %_vnni.c %_shani.c,$(LIB_SRC))
 endif
+ifeq ($(findstring aarch64,$(ARCH)),)
+LIB_SRC := $(filter-out %_neon.c,$(LIB_SRC))
+endif
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 
 CLI_SRC  := $(sort $(wildcard tools/born/*.c))
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(shell find tests -name '*.c' -not -path 'tests/conformance/*' | sort)
+ifeq ($(findstring x86_64,$(ARCH)),)
+TEST_SRC := $(filter-out %_avx2.c %_avx512.c %_vnni.c %_shani.c,$(TEST_SRC))
+endif
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
@@ -52,7 +60,7 @@ LIB_SO := $(BUILD)/libborn.so
 CLI    := $(BUILD)/born
 TESTS  := $(BUILD)/born_tests
 
-.PHONY: all test demo bench clean format conformance fuzz llm-conformance
+.PHONY: all test test-arm64 demo bench clean format conformance fuzz llm-conformance
 all: $(LIB_A) $(LIB_SO) $(CLI) $(EXAMPLES)
 
 # CPU kernels are built with -O3 (loop vectorization with runtime alias checks) and without
@@ -121,6 +129,14 @@ $(TESTS): $(TEST_OBJ) $(CLI_LIB_OBJ) $(LIB_A)
 test: $(TESTS) $(CLI)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 ./$(TESTS)
 
+# The suite for arm64 (its NEON kernels) from an x86-64 machine: cross-built into build/arm64 and
+# run under qemu-user (apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user).
+# On an arm64 machine `make test` runs it natively.
+ARM64_CC ?= aarch64-linux-gnu-gcc
+test-arm64:
+	$(MAKE) CC=$(ARM64_CC) BUILD=build/arm64 SAN=0 build/arm64/born_tests
+	qemu-aarch64 -L /usr/aarch64-linux-gnu build/arm64/born_tests
+
 demo: $(CLI)
 	./$(CLI) demo --out $(BUILD)/mnist-cnn.born
 
@@ -181,6 +197,11 @@ $(FUZZ_BIN): build/fuzz/%: fuzz/%.c build/fuzz/libborn.a
 # carries code for. `make test-cuda` runs the CUDA tests (each op on the GPU against the CPU, new
 # device memory poisoned); without a GPU they say "skipped: no GPU".
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+# nvcc builds for the machine it runs on: a cross build (CC for another architecture, e.g.
+# CC=aarch64-linux-gnu-gcc on x86-64) leaves the plugin out
+ifeq ($(findstring $(shell uname -m),$(ARCH)),)
+NVCC :=
+endif
 CUDA_PLUGIN := $(BUILD)/libborn-cuda.so
 ifneq ($(strip $(NVCC)),)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))

@@ -1,4 +1,5 @@
-/* CPU feature detection with CPUID/XGETBV on x86-64; other targets use the portable kernels. */
+/* CPU feature detection with CPUID/XGETBV on x86-64; on arm64 Advanced SIMD (NEON) is part of the
+ * architecture; other targets use the portable kernels. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,8 @@ static void detect(cpu_features *f) {
         f->avx512_bf16 = zmm && ((a >> 5) & 1);
     }
 }
+#elif defined(__aarch64__)
+static void detect(cpu_features *f) { f->neon = true; }
 #else
 static void detect(cpu_features *f) { (void)f; }
 #endif
@@ -59,6 +62,7 @@ const cpu_features *cpu_features_get(void) {
 
 static cpu_level hardware_level(void) {
     const cpu_features *f = cpu_features_get();
+    if (f->neon) return CPU_LEVEL_NEON;
     if (f->avx512f && f->avx512bw && f->avx512dq && f->avx512vl && f->fma && f->f16c)
         return CPU_LEVEL_AVX512;
     if (f->avx2 && f->fma && f->f16c) return CPU_LEVEL_AVX2;
@@ -67,7 +71,14 @@ static cpu_level hardware_level(void) {
 
 void cpu_set_level(cpu_level want) {
     cpu_level hw = hardware_level();
-    atomic_store(&level, (int)(want < hw ? want : hw));
+    cpu_level l;
+    if (hw == CPU_LEVEL_NEON) /* arm64: any SIMD level asked for is NEON */
+        l = want == CPU_LEVEL_SCALAR ? CPU_LEVEL_SCALAR : CPU_LEVEL_NEON;
+    else if (want == CPU_LEVEL_NEON) /* not an x86 level */
+        l = CPU_LEVEL_SCALAR;
+    else
+        l = want < hw ? want : hw;
+    atomic_store(&level, (int)l);
 }
 
 cpu_level cpu_get_level(void) {
@@ -77,6 +88,7 @@ cpu_level cpu_get_level(void) {
     const char *env = getenv("BORN_CPU");
     if (env && strcmp(env, "scalar") == 0) want = CPU_LEVEL_SCALAR;
     if (env && strcmp(env, "avx2") == 0) want = CPU_LEVEL_AVX2;
+    if (env && strcmp(env, "neon") == 0) want = CPU_LEVEL_NEON;
     cpu_set_level(want);
     return (cpu_level)atomic_load(&level);
 }
@@ -85,6 +97,7 @@ const char *cpu_level_name(cpu_level l) {
     switch (l) {
     case CPU_LEVEL_AVX512: return "avx512";
     case CPU_LEVEL_AVX2: return "avx2";
+    case CPU_LEVEL_NEON: return "neon";
     default: return "scalar";
     }
 }

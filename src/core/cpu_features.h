@@ -1,18 +1,23 @@
 /* Internal: which SIMD instruction sets this CPU (and OS) supports, and which one kernels use.
- * BORN_CPU=avx512|avx2|scalar lowers the level (never raises it above what the CPU has), so the
- * tests can run every code path on one machine. */
+ * BORN_CPU=avx512|avx2|neon|scalar lowers the level (never raises it above what the CPU has), so
+ * the tests can run every code path on one machine. */
 #ifndef BORN_CORE_CPU_FEATURES_H
 #define BORN_CORE_CPU_FEATURES_H
 
 #include <stdbool.h>
 
+/* Levels rank the kernels of one architecture: SCALAR < AVX2 < AVX512 on x86-64, SCALAR < NEON on
+ * arm64. NEON ranks under AVX2 so that a test `cpu_get_level() >= CPU_LEVEL_AVX2`, which guards
+ * x86 kernels, is false on arm64; the x86 levels never occur there, nor NEON on x86-64. */
 typedef enum cpu_level {
-    CPU_LEVEL_SCALAR = 0, /* portable C (SSE2 on x86-64, NEON on arm64 through the compiler) */
-    CPU_LEVEL_AVX2 = 1,   /* AVX2 + FMA + F16C */
-    CPU_LEVEL_AVX512 = 2  /* AVX-512 F/BW/DQ/VL */
+    CPU_LEVEL_SCALAR = 0, /* portable C (SSE2 on x86-64; on arm64 what the compiler vectorizes) */
+    CPU_LEVEL_NEON = 1,   /* arm64 Advanced SIMD (part of every AArch64 CPU) */
+    CPU_LEVEL_AVX2 = 2,   /* AVX2 + FMA + F16C */
+    CPU_LEVEL_AVX512 = 3  /* AVX-512 F/BW/DQ/VL */
 } cpu_level;
 
 typedef struct cpu_features {
+    bool neon;
     bool avx2, fma, f16c;
     bool avx512f, avx512bw, avx512dq, avx512vl, avx512_vnni, avx512_bf16, avx_vnni;
 } cpu_features;
@@ -26,7 +31,7 @@ cpu_level cpu_get_level(void);
 /* Overrides the level (clamped to what the CPU supports); used by tests to cover every path. */
 void cpu_set_level(cpu_level level);
 
-/* "scalar", "avx2" or "avx512". */
+/* "scalar", "neon", "avx2" or "avx512". */
 const char *cpu_level_name(cpu_level level);
 
 #endif

@@ -66,8 +66,8 @@ static void compress(uint32_t state[8], const uint8_t *block) {
 
 /* True when the CPU has the SHA extensions (checked once) and BORN_CPU does not ask for the
  * portable code (so BORN_CPU=scalar tests it). */
-static bool have_shani(void) {
 #if defined(__x86_64__)
+static bool have_shani(void) {
     static int cached = -1;
     if (cpu_get_level() == CPU_LEVEL_SCALAR) return false;
     if (cached < 0) {
@@ -76,10 +76,8 @@ static bool have_shani(void) {
                  __get_cpuid(1, &a, &b, &c, &d) && ((c >> 19) & 1); /* SHA and SSE4.1 */
     }
     return cached == 1;
-#else
-    return false;
-#endif
 }
+#endif
 
 /* Compresses n consecutive blocks, with the SHA instructions when the CPU has them. */
 static void compress_blocks(uint32_t state[8], const uint8_t *data, size_t n) {

@@ -11,6 +11,7 @@
 #include "llm/session/kernels_simd.h"
 #include "test.h"
 
+#if defined(__x86_64__) /* the tiles exist on x86-64 only */
 static float tile_order_pv(const float *p, const uint16_t *v, int64_t d, int64_t n_kv, int64_t c) {
     float s[8] = {0};
     for (int64_t j = 0; j < n_kv; j++) s[j % 8] = fmaf(p[j], born_f16_to_f32(v[j * d + c]), s[j % 8]);
@@ -22,6 +23,7 @@ static float tile_order_kq(const float *q, const uint16_t *k, int64_t d, float s
     for (int64_t i = 0; i < d; i++) l[i % 8] = fmaf(born_f16_to_f32(k[i]), q[i], l[i % 8]);
     return (((l[4] + l[0]) + (l[6] + l[2])) + ((l[5] + l[1]) + (l[7] + l[3]))) * scale;
 }
+#endif
 
 TEST(attention_kq_tile_matches_tile_order) {
 #if defined(__x86_64__)

@@ -703,6 +703,7 @@ TEST(max_pool2d_fast_paths_match_a_plain_reference) {
         born_tensor *x = born_from_data(BORN_F32, 4, (int64_t[]){2, 3, h, w}, xv, (size_t)n * 4);
         for (int level = CPU_LEVEL_SCALAR; level <= CPU_LEVEL_AVX2; level++) {
             cpu_set_level((cpu_level)level);
+            if (cpu_get_level() != (cpu_level)level) continue; /* the other architecture's */
             born_tensor *idx = NULL;
             born_tensor *y = born_max_pool2d_with_indices(x, &p, &idx);
             CHECK(y && idx);

@@ -26,7 +26,9 @@ float attn_exp_shift_f32_ref(float *x, int64_t n, float shift) {
 }
 
 static float exp_shift_f32(float *x, int64_t n, float shift) {
+#if defined(__x86_64__)
     if (cpu_get_level() >= CPU_LEVEL_AVX2) return attn_exp_shift_f32_avx2(x, n, shift);
+#endif
     return attn_exp_shift_f32_ref(x, n, shift);
 }
 

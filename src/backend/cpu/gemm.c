@@ -974,6 +974,7 @@ bool cpu_gemm_f32_packed_rows(int64_t m, int64_t n, int64_t k, cpu_gemm_pack_a_f
 
 /* ---- entry points ------------------------------------------------------------------------ */
 
+#if defined(GEMM_HAVE_AVX2) || defined(GEMM_HAVE_NEON)
 /* Whether this CPU's L1 data cache holds a 16-column B panel of 512 k steps (32 KB) beside the A
  * panel streaming through: 48 KB or more, as sysconf reports it (false where it cannot say). */
 static bool deep_panels_fit;
@@ -989,6 +990,7 @@ static bool l1_fits_deep_panels(void) {
     pthread_once(&deep_panels_once, ask_l1_size);
     return deep_panels_fit;
 }
+#endif
 
 /* The f32 blocks. k blocks of 512 where L1 holds their B panels (one pass over C for every 512
  * k steps instead of 256), with m blocks of two 24-row tiles at AVX-512: on the 2-core Xeon
@@ -1019,6 +1021,17 @@ static const gemm_impl *impl_f32(void) {
     if (cpu_get_level() >= CPU_LEVEL_AVX512) return deep ? &avx512_deep : &avx512;
 #endif
     if (cpu_get_level() >= CPU_LEVEL_AVX2) return deep ? &avx2_deep : &avx2;
+#endif
+#ifdef GEMM_HAVE_NEON
+    /* the AVX2 kernel's blocks: an arm64 machine then gives its bits (NEON has 32 registers, as
+     * AVX-512, but the 6 x 16 tile already fills 30 of them) */
+    static const gemm_impl neon = {sizeof(float),        GEMM_F32_MR, GEMM_F32_NR, 96,       256,
+                                   4080,                 gemm_kernel_f32_neon, pack_a_f32,
+                                   pack_b_f32,           naive_f32};
+    static const gemm_impl neon_deep = {sizeof(float),        GEMM_F32_MR, GEMM_F32_NR, 96,
+                                        512,                  4080, gemm_kernel_f32_neon,
+                                        pack_a_f32,           pack_b_f32, naive_f32};
+    if (cpu_get_level() == CPU_LEVEL_NEON) return l1_fits_deep_panels() ? &neon_deep : &neon;
 #endif
     return &portable;
 }

@@ -1,6 +1,7 @@
 /* Internal: the pieces of the CPU GEMM (src/backend/cpu/gemm.c) that have one version per
  * instruction set. gemm.c owns the blocking, packing and threading and picks these at run time
- * (cpu_get_level); the AVX2 versions live in gemm_avx2.c, the only file compiled with AVX2.
+ * (cpu_get_level); the AVX2 versions live in gemm_avx2.c, the only file compiled with AVX2, and
+ * the arm64 ones in gemm_neon.c.
  *
  * Micro-kernel contract: `a` holds kc steps of an MR-row micro-panel of A (MR values per step,
  * zero-padded to the full tile, 64-byte aligned). `b` points at the NR values of B for the first
@@ -88,6 +89,13 @@ void gemv8_dot_f32_avx512(int64_t k, int64_t n, const float *const x[8], const f
 void gemv4_dot_f32_avx512(int64_t k, int64_t n, const float *const x[4], const float *b, int64_t b_cs,
                           float *const y[4]);
 #define GEMM_HAVE_AVX512 1
+#endif
+
+#if defined(__aarch64__)
+/* arm64 (gemm_neon.c): the 6 x 16 f32 tile on NEON, the operations of the AVX2 kernel. */
+void gemm_kernel_f32_neon(int64_t kc, const void *a, const void *b, int64_t b_step, void *c,
+                          int64_t c_rs, int64_t c_cs, int mr, int nr, double alpha, double beta);
+#define GEMM_HAVE_NEON 1
 #endif
 
 #endif

@@ -116,7 +116,9 @@ typedef struct swiglu_ctx {
     const float *up;
 } swiglu_ctx;
 
+#if defined(__x86_64__)
 static bool use_avx2(void);
+#endif
 
 /* silu(g) * up as ggml's swiglu: runs of 8 with its vectorized e^x, the tail with libm's expf */
 static void swiglu_range(int64_t begin, int64_t end, void *arg) {
@@ -153,7 +155,9 @@ static bool level_at_least(cpu_level level) {
 #endif
 }
 
+#if defined(__x86_64__)
 static bool use_avx2(void) { return level_at_least(CPU_LEVEL_AVX2); }
+#endif
 
 static float dot_f16(const float *x, const uint16_t *y, int64_t n) {
 #if defined(__x86_64__)
@@ -591,8 +595,6 @@ static void attention_tasks(int64_t begin, int64_t end, void *arg) {
         /* batches with an f16 cache under AVX2: several keys per pass, the same bits; one token
          * (VEC order): the scores and P.V's 32 slots in vector helpers, also the same bits */
         const bool fast = kq_tile && use_avx2(), vec = !batch && f16 && D % 8 == 0 && use_avx2();
-#else
-        const bool fast = false, vec = false;
 #endif
 #if defined(__x86_64__)
         if (f16 && use_avx2()) {
