@@ -1,5 +1,6 @@
 /* CPU feature detection with CPUID/XGETBV on x86-64; on arm64 Advanced SIMD (NEON) is part of the
- * architecture; other targets use the portable kernels. */
+ * architecture and the dot-product extension is read from AT_HWCAP (Linux); other targets use the
+ * portable kernels. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,21 @@ static void detect(cpu_features *f) {
     }
 }
 #elif defined(__aarch64__)
-static void detect(cpu_features *f) { f->neon = true; }
+#if defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+#endif
+
+static void detect(cpu_features *f) {
+    f->neon = true;
+#if defined(__linux__)
+    f->neon_dotprod = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#endif
+    const char *env = getenv("BORN_NEON_DOTPROD");
+    if (env && strcmp(env, "0") == 0) f->neon_dotprod = false;
+}
 #else
 static void detect(cpu_features *f) { (void)f; }
 #endif

@@ -18,6 +18,10 @@ typedef enum cpu_level {
 
 typedef struct cpu_features {
     bool neon;
+    /* arm64 dot-product extension (SDOT/UDOT, FEAT_DotProd), from AT_HWCAP on Linux; the
+     * environment variable BORN_NEON_DOTPROD=0 clears it, so the baseline NEON kernels can be run
+     * on a CPU that has it. No level of its own: kernels test it at CPU_LEVEL_NEON. */
+    bool neon_dotprod;
     bool avx2, fma, f16c;
     bool avx512f, avx512bw, avx512dq, avx512vl, avx512_vnni, avx512_bf16, avx_vnni;
 } cpu_features;

@@ -8,9 +8,23 @@
 #define AVX2(fn) NULL
 #endif
 
+#if defined(__aarch64__)
+#include "backend/cpu/quant/quant_neon.h"
+#define NEON(fn) fn##_neon
+#if QUANT_NEON_DOTPROD
+#define NEON_DOTPROD(fn) fn##_neon_dotprod
+#else
+#define NEON_DOTPROD(fn) NULL
+#endif
+#else
+#define NEON(fn) NULL
+#define NEON_DOTPROD(fn) NULL
+#endif
+
 #define ENTRY(dt, name, block, vdt, dot)                                                          \
     [dt] = {block, sizeof(block_##name), quant_to_float_##name, quant_from_float_##name, vdt,     \
-            quant_vec_dot_##dot, AVX2(quant_vec_dot_##dot)}
+            quant_vec_dot_##dot, AVX2(quant_vec_dot_##dot), NEON(quant_vec_dot_##dot),           \
+            NEON_DOTPROD(quant_vec_dot_##dot)}
 
 static const quant_traits traits[BORN_DTYPE_COUNT] = {
     ENTRY(BORN_Q4_0, q4_0, QK_32, BORN_Q8_0, q4_0_q8_0),
@@ -38,6 +52,13 @@ quant_vec_dot_fn quant_vec_dot_of(born_dtype dtype) {
     const quant_traits *t = quant_traits_of(dtype);
     if (!t) return NULL;
     if (t->vec_dot_avx2 && cpu_get_level() >= CPU_LEVEL_AVX2) return t->vec_dot_avx2;
+#if defined(__aarch64__)
+    if (t->vec_dot_neon && cpu_get_level() == CPU_LEVEL_NEON) {
+        if (t->vec_dot_neon_dotprod && cpu_features_get()->neon_dotprod)
+            return t->vec_dot_neon_dotprod;
+        return t->vec_dot_neon;
+    }
+#endif
     return t->vec_dot;
 }
 

@@ -12,7 +12,9 @@
  *                            and y of vec_dot_type, with integer products inside each block (up
  *                            to float rounding: Q5_1 uses the exact sum of Q8_1's levels, Q4_1
  *                            its f16 s as ggml does); portable C, and AVX2 (vec_dot_avx2,
- *                            x86-64 builds) when the CPU has it
+ *                            x86-64 builds) when the CPU has it; on arm64 NEON (vec_dot_neon,
+ *                            and vec_dot_neon_dotprod for CPUs with SDOT), which give the
+ *                            portable bits
  *
  * Blocks are accessed through byte pointers that are at least 2-byte aligned (every block size is
  * even); multi-byte fields wider than 2 bytes (Q8_K's float d) are read with memcpy. Halves are
@@ -84,12 +86,16 @@ typedef struct quant_traits {
     born_dtype vec_dot_type;
     quant_vec_dot_fn vec_dot;      /* portable C */
     quant_vec_dot_fn vec_dot_avx2; /* AVX2 (+ FMA, F16C); NULL off x86-64 */
+    quant_vec_dot_fn vec_dot_neon; /* arm64 NEON (ARMv8.0 widening multiplies); NULL off arm64 */
+    quant_vec_dot_fn vec_dot_neon_dotprod; /* the same with SDOT; NULL off arm64 or where the
+                                              compiler cannot build it (quant_neon.h) */
 } quant_traits;
 
 /* The traits of a quantized dtype, NULL for any other. */
 const quant_traits *quant_traits_of(born_dtype dtype);
 
-/* The vec_dot the CPU level asks for (AVX2 when cpu_get_level() >= CPU_LEVEL_AVX2). */
+/* The vec_dot the CPU level asks for: AVX2 when cpu_get_level() >= CPU_LEVEL_AVX2; at
+ * CPU_LEVEL_NEON the SDOT one when cpu_features_get()->neon_dotprod, else the baseline NEON one. */
 quant_vec_dot_fn quant_vec_dot_of(born_dtype dtype);
 
 /* ggml's x86 activation quantizers (quantize_row_q8_0 / q8_1): d = amax / 127, levels rounded
@@ -158,7 +164,7 @@ static inline void quant_q3k_scales(const uint8_t *s, int8_t *out) {
     }
 }
 
-/* ---- per-family functions (q4_q5_q8.c, k_quants.c, iq4.c and their *_avx2.c) ------------------ */
+/* ---- per-family functions (q4_q5_q8.c, k_quants.c, iq4.c and their *_avx2.c, *_neon.c) -------- */
 
 #define QUANT_DECLARE(name)                                                                       \
     void quant_to_float_##name(const void *src, float *dst, int64_t n);                           \
@@ -181,7 +187,9 @@ QUANT_DECLARE(iq4_xs)
 
 #define QUANT_DECLARE_DOT(name)                                                                   \
     float quant_vec_dot_##name(int64_t n, const void *x, const void *y);                          \
-    float quant_vec_dot_##name##_avx2(int64_t n, const void *x, const void *y);
+    float quant_vec_dot_##name##_avx2(int64_t n, const void *x, const void *y);                   \
+    float quant_vec_dot_##name##_neon(int64_t n, const void *x, const void *y);                   \
+    float quant_vec_dot_##name##_neon_dotprod(int64_t n, const void *x, const void *y);
 QUANT_DECLARE_DOT(q4_0_q8_0)
 QUANT_DECLARE_DOT(q4_1_q8_1)
 QUANT_DECLARE_DOT(q5_0_q8_0)
