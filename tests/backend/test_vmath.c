@@ -8,7 +8,11 @@
  * AVX2 the accuracy tests are skipped (the portable f32 expressions are not held to these
  * bounds) and the others check the portable path against itself. Where the CPU has AVX-512, each
  * accuracy test also runs at that level: its kernels give the AVX2 bits (test_simd_avx512.c)
- * except gelu, which has its own method there (vmath_avx512.h) and is held to the same bounds. */
+ * except gelu, which has its own method there (vmath_avx512.h) and is held to the same bounds.
+ * On arm64 the same tests run at CPU_LEVEL_NEON (vmath_neon.h, unary_neon.c: AVX2's operations
+ * on 4 lanes) with the AVX2 bounds. Every SIMD level's fast paths are also checked bit for bit
+ * against the same operations written out in scalar FMAs, so an arm64 machine is seen to give
+ * the x86-64 bits there. */
 #include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,13 +95,13 @@ static bool have_level(cpu_level level) {
     return ok;
 }
 
-static bool have_avx2(void) { return have_level(CPU_LEVEL_AVX2); }
-
-/* The SIMD levels this CPU runs, AVX2 first; their count (0 without AVX2). */
+/* The SIMD levels with vector math this CPU runs (AVX2 then AVX-512 on x86-64, NEON on arm64);
+ * their count (0 on an x86-64 CPU without AVX2). */
 static int simd_levels(cpu_level levels[2]) {
     int n = 0;
     if (have_level(CPU_LEVEL_AVX2)) levels[n++] = CPU_LEVEL_AVX2;
     if (n && have_level(CPU_LEVEL_AVX512)) levels[n++] = CPU_LEVEL_AVX512;
+    if (have_level(CPU_LEVEL_NEON)) levels[n++] = CPU_LEVEL_NEON;
     return n;
 }
 
@@ -114,7 +118,9 @@ enum { NCASES = sizeof cases / sizeof cases[0] };
 
 TEST(vmath_accuracy_against_libm) {
     enum { N = 1000000 };
-    if (!have_avx2()) return;
+    cpu_level levels[2];
+    int nlevels = simd_levels(levels);
+    if (!nlevels) return;
     float *in = malloc(N * sizeof *in), *out = malloc(N * sizeof *out);
     CHECK(in && out);
     if (!in || !out) goto done;
@@ -128,8 +134,6 @@ TEST(vmath_accuracy_against_libm) {
             in[i] = (float)(((double)rnd32() / 4294967296.0) * 40.0 - 20.0);
         }
     }
-    cpu_level levels[2];
-    int nlevels = simd_levels(levels);
     for (int c = 0; c < NCASES * nlevels; c++) {
         cpu_level level = levels[c / NCASES];
         const fn_case *fc = &cases[c % NCASES];
@@ -207,6 +211,33 @@ TEST(vmath_special_values_match_the_portable_kernels) {
                               "%s(%.9g) = %.9g (%s), want %.9g", name, x, f, lname, ref);
                 }
             }
+        }
+    }
+}
+
+/* Each special value alone in whole vectors (16 copies), so that vectors without NaN or
+ * out-of-range lanes take the fast paths: signed zeros and the tiniest denormals must keep the
+ * portable kernels' signs there too (tanh(+0) once gave -0 and gelu(-0) +0 on the fast paths,
+ * unseen while the zeros shared a vector with a NaN). */
+TEST(vmath_special_values_alone_keep_their_signs) {
+    const float specials[] = {0.0f, -0.0f, 1e-45f, -1e-45f, 1e-40f, -1e-40f, FLT_MIN, -FLT_MIN,
+                              1e-30f, -1e-30f, 1.0f, -1.0f, 13.0f, -13.0f};
+    enum { NS = sizeof specials / sizeof specials[0], W = 16 };
+    float in[W], fast[W], slow[W];
+    cpu_level levels[2];
+    int nlevels = simd_levels(levels);
+    for (int c = 0; c < NCASES * nlevels; c++) {
+        cpu_level level = levels[c / NCASES];
+        const fn_case *fc = &cases[c % NCASES];
+        for (int i = 0; i < NS; i++) {
+            for (int j = 0; j < W; j++) in[j] = specials[i];
+            run_unary(fc->op, in, fast, W, level);
+            run_unary(fc->op, in, slow, W, CPU_LEVEL_SCALAR);
+            bool sign_ok = (fast[0] != 0 || slow[0] != 0) || signbit(fast[0]) == signbit(slow[0]);
+            CHECK_MSG(sign_ok && memcmp(fast, fast + 8, 8 * sizeof(float)) == 0,
+                      "%s(%.9g) alone: %s %.9g, portable %.9g", born_unary_op_name(fc->op),
+                      (double)specials[i], cpu_level_name(level), (double)fast[0],
+                      (double)slow[0]);
         }
     }
 }
@@ -293,7 +324,7 @@ TEST(vmath_binary_matches_portable) {
  * rounded up by a few hundredths, so an accuracy regression fails here even where it stays
  * inside the looser bounds of vmath_accuracy_against_libm. BORN_VMATH_REPORT=1 prints them. The
  * AVX-512 kernels give the AVX2 bits but gelu's, whose worst here was 2.85 ulp when its table
- * method landed (2026-12-02). */
+ * method landed (2026-12-02). The NEON kernels do AVX2's operations and are held to its bounds. */
 #define GELU_AVX512_SWEEP_ULP 2.9
 TEST(vmath_dense_sweep_against_libm) {
     static const struct {
@@ -346,4 +377,125 @@ TEST(vmath_dense_sweep_against_libm) {
 done:
     free(in);
     free(out);
+}
+
+/* ---- the fast paths written out in scalar FMAs ------------------------------------------ */
+
+/* y 2^n, n in the low bits of t (vm_scale_by_t, vm4_scale_by_t). */
+static float fma_scale_by_t(float y, float t) {
+    return bits_to_f(f_to_bits(y) + (f_to_bits(t) << 23));
+}
+
+/* e^x - 1 = 2^n (1 + s) - 1 reduced: s and t (vm_expm1_reduced, vm4_expm1_reduced). */
+static float fma_expm1_reduced(float x, float *t_out) {
+    const float shift = 12582912.0f; /* 1.5 2^23 */
+    float t = fmaf(x, 1.44269504088896341f, shift);
+    float n = t - shift;
+    float r = fmaf(-n, 0.693147182464599609375f, x);
+    r = fmaf(-n, -1.904654299957768e-09f, r);
+    float q = 1.3903591316193342e-3f;
+    q = fmaf(q, r, 8.366215042769909e-3f);
+    q = fmaf(q, r, 4.166676849126816e-2f);
+    q = fmaf(q, r, 1.666654348373413e-1f);
+    q = fmaf(q, r, 0.5f);
+    *t_out = t;
+    return fmaf(q, r * r, r);
+}
+
+static float fma_exp(float x) {
+    float t, s = fma_expm1_reduced(x, &t);
+    return fma_scale_by_t(s + 1.0f, t);
+}
+static float fma_sigmoid(float x) { return 1.0f / (1.0f + fma_exp(-x)); }
+static float fma_silu(float x) { return x / (1.0f + fma_exp(-x)); }
+static float fma_tanh(float x) {
+    float a = fminf(fabsf(x), 10.0f), t;
+    float s = fma_expm1_reduced(a * -2.0f, &t);
+    float p = fma_scale_by_t(1.0f, t);
+    float m = fmaf(s, p, p - 1.0f);
+    return copysignf(m / (-2.0f - m), x);
+}
+
+/* e^{-h / 2 - c} = 2^n (1 + s): s and t (vm_expm1_half_sq, vm4_expm1_half_sq). */
+static float fma_expm1_half_sq(float h, float c, float *t_out) {
+    const float shift = 12582912.0f;
+    float x = h * -0.5f;
+    float t = fmaf(h, -0.5f * 1.44269504088896341f, shift);
+    float n = t - shift;
+    float r = fmaf(-n, 0.693147182464599609375f, x);
+    r = r - c;
+    r = fmaf(-n, -1.904654299957768e-09f, r);
+    float r2 = r * r;
+    float a = fmaf(1.666654348373413e-1f, r, 0.5f);
+    float b = fmaf(8.366215042769909e-3f, r, 4.166676849126816e-2f);
+    b = fmaf(1.3903591316193342e-3f, r2, b);
+    *t_out = t;
+    return fmaf(fmaf(b, r2, a), r2, r);
+}
+
+/* 2 P(q) by Estrin's scheme, then Horner's (vm_gelu_poly with k = 2). */
+static float fma_gelu_poly2(float q) {
+    float q2 = q * q, q4 = q2 * q2;
+    float a1 = fmaf(2.0f * 1.836080663e-02f, q, 2.0f * 1.439925004e-02f);
+    float a2 = fmaf(2.0f * -3.375926288e-03f, q, 2.0f * -2.420695237e-04f);
+    float a3 = fmaf(2.0f * 4.427004897e-04f, q, 2.0f * -9.439419373e-04f);
+    float a4 = fmaf(2.0f * 1.469543986e-05f, q, 2.0f * 3.607159597e-04f);
+    float b0 = fmaf(a2, q2, a1), b1 = fmaf(a4, q2, a3);
+    b1 = fmaf(2.0f * -3.796706733e-05f, q4, b1);
+    float h = fmaf(b1, q4, b0);
+    h = fmaf(h, q, 2.0f * -1.657022834e-01f);
+    return fmaf(h, q, 2.0f * 3.362039924e-01f);
+}
+
+static float fma_gelu(float x) {
+    float t = fminf(12.0f, fabsf(x));
+    float hi = t * t, lo = fmaf(t, t, -hi);
+    float et, es = fma_expm1_half_sq(hi, lo * 0.5f, &et);
+    float d = t + 2.0f;
+    float q = (t - 2.0f) / d, w = fminf(12.0f, x) / d;
+    float p = fma_gelu_poly2(q);
+    float pw = p * w, pe = fmaf(p, w, -pw);
+    float v = fma_scale_by_t(fmaf(es, pw, pe) + pw, et);
+    return copysignf(signbit(x) ? v : x - v, x);
+}
+
+/* Inputs inside each fast path's range give, at every SIMD level, the bits of its operations
+ * written out above in scalar FMAs (the ranges' ends, +-FLT_MIN and 2^16 random f32 of every
+ * exponent in the range). AVX-512's gelu has its own method and is left out. Zeros and denormals
+ * are left out too (vmath_special_values_alone_keep_their_signs holds their signs). */
+TEST(vmath_fast_paths_give_the_scalar_fma_bits) {
+    static const struct {
+        born_unary_op op;
+        float (*f)(float);
+        float lo, hi;
+    } fast[] = {
+        {BORN_UNARY_EXP, fma_exp, -86.5f, 86.5f},
+        {BORN_UNARY_SIGMOID, fma_sigmoid, -86.5f, 86.5f},
+        {BORN_UNARY_SILU, fma_silu, -86.5f, 86.5f},
+        {BORN_UNARY_TANH, fma_tanh, -FLT_MAX, FLT_MAX},
+        {BORN_UNARY_GELU, fma_gelu, -12.0f, FLT_MAX},
+    };
+    enum { NFAST = sizeof fast / sizeof fast[0], N = 1 << 16 };
+    static float in[N], out[N];
+    cpu_level levels[2];
+    int nlevels = simd_levels(levels);
+    for (int j = 0; j < NFAST * nlevels; j++) {
+        int c = j % NFAST;
+        cpu_level level = levels[j / NFAST];
+        if (level == CPU_LEVEL_AVX512 && fast[c].op == BORN_UNARY_GELU) continue;
+        in[0] = fast[c].lo, in[1] = fast[c].hi, in[2] = FLT_MIN, in[3] = -FLT_MIN;
+        for (int i = 4; i < N; i++) {
+            float f;
+            do f = bits_to_f(rnd32());
+            while (!isfinite(f) || fabsf(f) < FLT_MIN || f < fast[c].lo || f > fast[c].hi);
+            in[i] = f;
+        }
+        run_unary(fast[c].op, in, out, N, level);
+        int bad = -1;
+        for (int i = 0; i < N && bad < 0; i++)
+            if (f_to_bits(out[i]) != f_to_bits(fast[c].f(in[i]))) bad = i;
+        CHECK_MSG(bad < 0, "%s (%s): %.9g gives %.9g, the scalar FMAs %.9g",
+                  born_unary_op_name(fast[c].op), cpu_level_name(level), bad < 0 ? 0 : in[bad],
+                  bad < 0 ? 0 : out[bad], bad < 0 ? 0 : fast[c].f(in[bad]));
+    }
 }

@@ -7,6 +7,9 @@
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/iter.h"
 #include "backend/cpu/kernels_avx2.h"
+#if defined(__aarch64__)
+#include "backend/cpu/kernels_neon.h"
+#endif
 #include "backend/cpu/stream.h"
 #include "core/cpu_features.h"
 
@@ -16,9 +19,16 @@ typedef struct unary_ctx {
     born_dtype in_dtype, out_dtype;
 } unary_ctx;
 
-/* The f32 loop for op: the AVX-512 or AVX2 one (unary_avx512.c, unary_avx2.c) where there is one
- * and the CPU level allows it, else the portable one from float_loops below. */
+/* The f32 loop for op: the AVX-512 or AVX2 one (unary_avx512.c, unary_avx2.c) or on arm64 the
+ * NEON one (unary_neon.c) where there is one and the CPU level allows it, else the portable one
+ * from float_loops below. */
 static cpu_loop_fn f32_loop_for(born_unary_op op, cpu_loop_fn portable, bool stream) {
+#if defined(__aarch64__)
+    if (cpu_get_level() == CPU_LEVEL_NEON) {
+        cpu_loop_fn v = cpu_unary_f32_neon(op);
+        if (v) return v;
+    }
+#endif
 #ifdef CPU_HAVE_AVX2_KERNELS
     cpu_level level = cpu_get_level();
     if (level >= CPU_LEVEL_AVX512) {
@@ -385,6 +395,12 @@ static void half_backward_loop(char **d, const int64_t *s, int64_t n, void *arg)
 }
 
 static cpu_loop_fn backward_f32_loop_for(born_unary_op op, bool stream) {
+#if defined(__aarch64__)
+    if (cpu_get_level() == CPU_LEVEL_NEON) {
+        cpu_loop_fn v = cpu_unary_backward_f32_neon(op);
+        if (v) return v;
+    }
+#endif
 #ifdef CPU_HAVE_AVX2_KERNELS
     cpu_level level = cpu_get_level();
     if (level >= CPU_LEVEL_AVX512) {

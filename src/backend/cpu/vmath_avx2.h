@@ -272,8 +272,8 @@ VM_ALWAYS_INLINE __m256 vm_tanh_fast(__m256 x) {
     __m256 s = vm_expm1_reduced(_mm256_mul_ps(a, vm_set1(-2.0f)), &t);
     __m256 p = vm_scale_by_t(vm_set1(1.0f), t); /* 2^n, n in [-29, 0] */
     __m256 m = _mm256_fmadd_ps(s, p, _mm256_sub_ps(p, vm_set1(1.0f)));
-    __m256 r = _mm256_div_ps(m, _mm256_sub_ps(vm_set1(-2.0f), m)); /* >= 0 */
-    return _mm256_or_ps(r, _mm256_and_ps(x, vm_set1(-0.0f)));
+    __m256 r = _mm256_div_ps(m, _mm256_sub_ps(vm_set1(-2.0f), m)); /* >= 0, but -0 for a = 0 */
+    return _mm256_or_ps(vm_abs(r), _mm256_and_ps(x, vm_set1(-0.0f)));
 }
 
 /* True if some lane of x is NaN. */
@@ -387,7 +387,8 @@ VM_ALWAYS_INLINE __m256 vm_gelu_exact(__m256 x) {
  * with t^2 = hi + lo, lo / 2 taken off the reduced argument of the exponential (every
  * intermediate is a normal number down to x = -12; vm_expm1_half_sq), q = (t - 2) / (t + 2)
  * and w = x / (t + 2) each by one division, P by vm_gelu_poly, and x Phi(x) = x - v for x >= 0
- * and v below, v = exp(-t^2 / 2) 2 P(q) w (the sign of x picks, so -0 gives -0). */
+ * and v below, v = exp(-t^2 / 2) 2 P(q) w (the sign of x picks), with x's sign put on the
+ * result (so -0 and the tiniest negative denormals give -0). */
 VM_ALWAYS_INLINE __m256 vm_gelu_fast(__m256 x) {
     __m256 t = _mm256_min_ps(vm_set1(12.0f), vm_abs(x));
     __m256 hi = _mm256_mul_ps(t, t);
@@ -404,7 +405,9 @@ VM_ALWAYS_INLINE __m256 vm_gelu_fast(__m256 x) {
     __m256 pw = _mm256_mul_ps(p, w);
     __m256 pe = _mm256_fmsub_ps(p, w, pw);
     __m256 v = vm_scale_by_t(_mm256_add_ps(_mm256_fmadd_ps(es, pw, pe), pw), et);
-    return _mm256_blendv_ps(_mm256_sub_ps(x, v), v, x);
+    /* x's sign on the result: v is +0 where x is -0 or rounds to 0 (x Phi(x) has x's sign) */
+    __m256 r = _mm256_blendv_ps(_mm256_sub_ps(x, v), v, x);
+    return _mm256_or_ps(r, _mm256_and_ps(x, vm_set1(-0.0f)));
 }
 
 /* x Phi(x), Phi the standard normal CDF (gelu with erf): vm_gelu_fast where every lane of x is

@@ -117,8 +117,8 @@ VM_ALWAYS_INLINE __m512 v16_tanh(__m512 x) {
     __m512 s = v16_expm1_reduced(_mm512_mul_ps(a, v16_set1(-2.0f)), &t);
     __m512 p = v16_scale_by_t(v16_set1(1.0f), t);
     __m512 m = _mm512_fmadd_ps(s, p, _mm512_sub_ps(p, v16_set1(1.0f)));
-    __m512 r = _mm512_div_ps(m, _mm512_sub_ps(v16_set1(-2.0f), m));
-    return _mm512_or_ps(r, _mm512_and_ps(x, v16_set1(-0.0f)));
+    __m512 r = _mm512_div_ps(m, _mm512_sub_ps(v16_set1(-2.0f), m)); /* -0 for a = 0 */
+    return _mm512_or_ps(_mm512_abs_ps(r), _mm512_and_ps(x, v16_set1(-0.0f)));
 }
 
 /* sigmoid (vm_sigmoid). */
@@ -178,7 +178,8 @@ VM_ALWAYS_INLINE __m512 v16_gelu(__m512 x) {
     __m512 he = _mm512_fmsub_ps(h, w, hw);
     __m512 v = v16_scale_by_t(_mm512_add_ps(_mm512_fmadd_ps(es, hw, he), hw), et);
     __mmask16 sign = _mm512_movepi32_mask(_mm512_castps_si512(x));
-    return _mm512_mask_blend_ps(sign, _mm512_sub_ps(x, v), v);
+    __m512 r = _mm512_mask_blend_ps(sign, _mm512_sub_ps(x, v), v);
+    return _mm512_or_ps(r, _mm512_and_ps(x, v16_set1(-0.0f))); /* x's sign, as vm_gelu_fast */
 }
 
 /* The derivative of gelu (vm_gelu_grad): vm_gelu_grad_fast's operations where every lane has
