@@ -7,11 +7,11 @@
 #include <stdint.h>
 
 #include "backend/cpu/kernels_avx2.h"
+#include "backend/cpu/strided_chunk.h"
 #include "backend/cpu/vmath_avx512.h"
 
 typedef __m512 (*vec16_fn)(__m512);
 
-enum { STRIDED_CHUNK = 64 };
 
 /* out = f(in) over n elements; with stream, where both are contiguous and out is 64-byte aligned,
  * by streaming stores (stream.h), fenced before return. */
@@ -49,12 +49,9 @@ VM_ALWAYS_INLINE void unary_run16(char **d, const int64_t *s, int64_t n, vec16_f
     float buf[STRIDED_CHUNK];
     for (int64_t done = 0; done < n; done += STRIDED_CHUNK) {
         int64_t m = n - done < STRIDED_CHUNK ? n - done : STRIDED_CHUNK;
-        const char *src = d[1] + done * s[1];
-        for (int64_t i = 0; i < m; i++) buf[i] = *(const float *)(src + i * s[1]);
-        for (int64_t i = m; i < STRIDED_CHUNK; i++) buf[i] = 0;
+        strided_chunk_load(buf, d[1] + done * s[1], s[1], m);
         for (int64_t i = 0; i < m; i += 16) _mm512_storeu_ps(buf + i, f(_mm512_loadu_ps(buf + i)));
-        char *dst = d[0] + done * s[0];
-        for (int64_t i = 0; i < m; i++) *(float *)(dst + i * s[0]) = buf[i];
+        strided_chunk_store(d[0] + done * s[0], s[0], buf, m);
     }
 }
 
@@ -126,16 +123,11 @@ VM_ALWAYS_INLINE void backward_run16(char **d, const int64_t *s, int64_t n, bw16
     float buf[4][STRIDED_CHUNK];
     for (int64_t done = 0; done < n; done += STRIDED_CHUNK) {
         int64_t m = n - done < STRIDED_CHUNK ? n - done : STRIDED_CHUNK;
-        for (int k = 1; k < 4; k++) {
-            const char *src = d[k] + done * s[k];
-            for (int64_t i = 0; i < m; i++) buf[k][i] = *(const float *)(src + i * s[k]);
-            for (int64_t i = m; i < STRIDED_CHUNK; i++) buf[k][i] = 0;
-        }
+        for (int k = 1; k < 4; k++) strided_chunk_load(buf[k], d[k] + done * s[k], s[k], m);
         for (int64_t i = 0; i < m; i += 16)
             _mm512_storeu_ps(buf[0] + i, f(_mm512_loadu_ps(buf[1] + i), _mm512_loadu_ps(buf[2] + i),
                                            _mm512_loadu_ps(buf[3] + i)));
-        char *dst = d[0] + done * s[0];
-        for (int64_t i = 0; i < m; i++) *(float *)(dst + i * s[0]) = buf[0][i];
+        strided_chunk_store(d[0] + done * s[0], s[0], buf[0], m);
     }
 }
 

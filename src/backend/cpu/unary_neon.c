@@ -8,11 +8,11 @@
 #include <string.h>
 
 #include "backend/cpu/kernels_neon.h"
+#include "backend/cpu/strided_chunk.h"
 #include "backend/cpu/vmath_neon.h"
 
 typedef float32x4_t (*vec_fn)(float32x4_t);
 
-enum { STRIDED_CHUNK = 64 };
 
 /* f over the first n (< 4) floats of x into o, through a zero-padded vector. */
 VM4_ALWAYS_INLINE void unary_tail(float *o, const float *x, int64_t n, vec_fn f) {
@@ -39,12 +39,9 @@ VM4_ALWAYS_INLINE void unary_run(char **d, const int64_t *s, int64_t n, vec_fn f
     float buf[STRIDED_CHUNK];
     for (int64_t done = 0; done < n; done += STRIDED_CHUNK) {
         int64_t m = n - done < STRIDED_CHUNK ? n - done : STRIDED_CHUNK;
-        const char *src = d[1] + done * s[1];
-        for (int64_t i = 0; i < m; i++) buf[i] = *(const float *)(src + i * s[1]);
-        for (int64_t i = m; i < STRIDED_CHUNK; i++) buf[i] = 0;
+        strided_chunk_load(buf, d[1] + done * s[1], s[1], m);
         for (int64_t i = 0; i < m; i += 4) vst1q_f32(buf + i, f(vld1q_f32(buf + i)));
-        char *dst = d[0] + done * s[0];
-        for (int64_t i = 0; i < m; i++) *(float *)(dst + i * s[0]) = buf[i];
+        strided_chunk_store(d[0] + done * s[0], s[0], buf, m);
     }
 }
 
@@ -113,16 +110,11 @@ VM4_ALWAYS_INLINE void backward_run(char **d, const int64_t *s, int64_t n, bw_fn
     float buf[4][STRIDED_CHUNK];
     for (int64_t done = 0; done < n; done += STRIDED_CHUNK) {
         int64_t m = n - done < STRIDED_CHUNK ? n - done : STRIDED_CHUNK;
-        for (int k = 1; k < 4; k++) {
-            const char *src = d[k] + done * s[k];
-            for (int64_t i = 0; i < m; i++) buf[k][i] = *(const float *)(src + i * s[k]);
-            for (int64_t i = m; i < STRIDED_CHUNK; i++) buf[k][i] = 0;
-        }
+        for (int k = 1; k < 4; k++) strided_chunk_load(buf[k], d[k] + done * s[k], s[k], m);
         for (int64_t i = 0; i < m; i += 4)
             vst1q_f32(buf[0] + i, f(vld1q_f32(buf[1] + i), vld1q_f32(buf[2] + i),
                                     vld1q_f32(buf[3] + i), &p));
-        char *dst = d[0] + done * s[0];
-        for (int64_t i = 0; i < m; i++) *(float *)(dst + i * s[0]) = buf[0][i];
+        strided_chunk_store(d[0] + done * s[0], s[0], buf[0], m);
     }
 }
 
