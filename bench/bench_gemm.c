@@ -179,6 +179,7 @@ static turns time_in_turns(job *j, int inner, double flop, int threads, python_p
         for (int i = 0; i < inner; i++) blas_run(j);
         double to = (now() - t0) / inner;
         double tt = torch ? python_peer_ask(torch, cmd, "seconds") : 0;
+        if (tt <= 0) torch = NULL; /* no peer, or it stopped answering: no PyTorch column */
         peak[r] = fma_peak_probe_run(&probe);
         gb[r] = flop / tb / 1e9;
         go[r] = flop / to / 1e9;
@@ -189,9 +190,11 @@ static turns time_in_turns(job *j, int inner, double flop, int threads, python_p
         so[r] = peak[r] > 0 ? go[r] / peak[r] : 0;
         st[r] = peak[r] > 0 ? gt[r] / peak[r] : 0;
     }
-    return (turns){median(gb, REPS),    median(go, REPS),   median(gt, REPS),
-                   median(ratio, REPS), median(tratio, REPS), median(peak, REPS),
-                   median(sb, REPS),    median(so, REPS),   median(st, REPS)};
+    turns res = {median(gb, REPS),    median(go, REPS),     median(gt, REPS),
+                 median(ratio, REPS), median(tratio, REPS), median(peak, REPS),
+                 median(sb, REPS),    median(so, REPS),     median(st, REPS)};
+    if (!torch) res.torch = res.torch_ratio = res.torch_share = 0;
+    return res;
 }
 
 static void print_turns(const turns *t) {
