@@ -54,14 +54,17 @@ static bool python_peer_start(python_peer *p, const char *script, const char *ar
     int fd = mkstemp(p->script);
     if (fd < 0) return false;
     FILE *f = fdopen(fd, "w");
-    if (!f) return false;
-    fputs(script, f);
-    fclose(f);
+    bool written = f && fputs(script, f) >= 0;
+    if (f ? fclose(f) != 0 : close(fd) != 0) written = false;
     int down[2], up[2];
-    if (pipe(down) != 0) return false;
+    if (!written || pipe(down) != 0) {
+        remove(p->script);
+        return false;
+    }
     if (pipe(up) != 0) {
         close(down[0]);
         close(down[1]);
+        remove(p->script);
         return false;
     }
     p->pid = fork();
@@ -81,6 +84,7 @@ static bool python_peer_start(python_peer *p, const char *script, const char *ar
     if (p->pid < 0) {
         close(down[1]);
         close(up[0]);
+        remove(p->script);
         return false;
     }
     p->to = fdopen(down[1], "w");
