@@ -27,6 +27,7 @@
 #include "backend/cpu/stream.h"
 #include "born/born.h"
 #include "bench_util.h"
+#include "openblas_quiet.h"
 
 /* OpenBLAS's own controls (declared in openblas_config/cblas.h on Debian) */
 void openblas_set_num_threads(int num_threads);
@@ -601,6 +602,7 @@ static void run(int threads) {
 }
 
 int main(int argc, char **argv) {
+    openblas_quiet_reexec(argv);
     born_init();
     born_manual_seed(0);
     /* BORN_STREAM_MIN=bytes: the output size from which the kernels use streaming stores

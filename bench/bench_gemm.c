@@ -26,6 +26,7 @@
 #include "born/born.h"
 #include "bench_util.h"
 #include "fma_peak.h"
+#include "openblas_quiet.h"
 #include "python_peer.h"
 
 void openblas_set_num_threads(int num_threads);
@@ -273,6 +274,7 @@ static void run(int threads, python_peer *torch) {
 }
 
 int main(int argc, char **argv) {
+    openblas_quiet_reexec(argv);
     born_init();
     born_manual_seed(0);
     printf("Born %s GEMM benchmark. ratio = OpenBLAS time / Born time (> 1: Born faster).\n", born_version());

@@ -16,6 +16,7 @@
 
 #include "born/born.h"
 #include "bench_util.h"
+#include "openblas_quiet.h"
 
 void openblas_set_num_threads(int num_threads);
 
@@ -144,6 +145,7 @@ static void bjob_fn(void *ctx) {
 }
 
 int main(int argc, char **argv) {
+    openblas_quiet_reexec(argv);
     born_init();
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc > 1) born_set_num_threads(atoi(argv[1]));

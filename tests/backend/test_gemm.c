@@ -391,16 +391,18 @@ TEST(gemm_f32_simd_levels_give_the_fma_order_bits) {
     cpu_level saved = cpu_get_level();
     int saved_threads = born_get_num_threads();
     const cpu_level levels[] = {CPU_LEVEL_NEON, CPU_LEVEL_AVX2, CPU_LEVEL_AVX512};
-    /* m from 24 up (the blocked path, not the few-row ones), edges of the 6-, 24-row and
-     * 16-column tiles, one to three k blocks */
-    const int64_t shapes[][3] = {{24, 16, 5}, {30, 40, 700}, {49, 33, 1030}, {100, 130, 300}};
+    /* m from 24 up (the blocked path, not the few-row ones), edges of the 6- and 12-row and the
+     * 16- and 32-column tiles (57 = 32 + 25, 48 = 32 + 16), one to three k blocks */
+    const int64_t shapes[][3] = {{24, 16, 5},      {30, 40, 700}, {49, 33, 1030},
+                                 {100, 130, 300}, {24, 57, 37},  {31, 48, 9}};
+    const int nshapes = (int)(sizeof shapes / sizeof shapes[0]);
     const float ab[][2] = {{1.0f, 0.0f}, {0.75f, 0.3f}, {1.0f, 1.0f}, {-2.0f, 0.7f}}; /* beta * c inexact */
     int ran = 0;
     for (int l = 0; l < 3; l++) {
         cpu_set_level(levels[l]);
         if (cpu_get_level() != levels[l]) continue;
         ran++;
-        for (int s = 0; s < 4; s++) {
+        for (int s = 0; s < nshapes; s++) {
             int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
             float *a = malloc(sizeof(float) * (size_t)(m * k)), *b = malloc(sizeof(float) * (size_t)(k * n));
             float *c = malloc(sizeof(float) * (size_t)(m * n)), *c0 = malloc(sizeof(float) * (size_t)(m * n));

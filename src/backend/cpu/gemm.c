@@ -203,7 +203,8 @@ typedef void (*naive_fn)(int64_t m, int64_t n, int64_t k, double alpha, const vo
 
 typedef struct gemm_impl {
     size_t es;
-    int mr, nr;
+    int mr, nr; /* the kernel's tile */
+    int pw;     /* columns of one packed B panel: a tile of nr > pw reads nr / pw of them */
     int64_t mc, kc, nc; /* largest blocks */
     gemm_kernel_fn kernel;
     pack_fn pack_a, pack_b;
@@ -273,11 +274,11 @@ static void compute_block(const gemm_job *j, int64_t ib, int64_t p0, int64_t p1,
     }
     im->pack_a(mc, j->kc, j->a + (size_t)((ic * j->a_rs + j->pc * j->a_cs) * (int64_t)es), j->a_rs,
                j->a_cs, apack);
+    int64_t b_step = im->pw * (int64_t)es;
     for (int64_t jp = p0; jp < p1; jp++) {
         int64_t col = jp * im->nr;
         int nr = (int)(j->nc - col < im->nr ? j->nc - col : im->nr);
         const char *bp = bpack + (size_t)((jp - p0) * j->kc * im->nr) * es;
-        int64_t b_step = im->nr * (int64_t)es;
         char *crow = j->c + (size_t)((ic * j->c_rs + (j->jc + col) * j->c_cs) * (int64_t)es);
         for (int64_t ir = 0; ir < mc; ir += im->mr) {
             int mr = (int)(mc - ir < im->mr ? mc - ir : im->mr);
@@ -369,7 +370,7 @@ static void one_block_range(int64_t begin, int64_t end, void *ctx) {
     const gemm_job *j = ctx;
     const gemm_impl *im = j->im;
     size_t es = im->es;
-    int64_t rows = ceil_div(j->m, im->mr) * im->mr, b_step = im->nr * (int64_t)es;
+    int64_t rows = ceil_div(j->m, im->mr) * im->mr, b_step = im->pw * (int64_t)es;
     char *apack = gemm_buffer(BUF_A, (size_t)(rows * j->kc_blk) * es);
     char *bpanel = gemm_buffer(BUF_B, (size_t)(im->nr * j->kc_blk) * es);
     int64_t col0 = begin * im->nr, col1 = end * im->nr < j->n ? end * im->nr : j->n;
@@ -875,7 +876,7 @@ bool cpu_gemm_f32_packed_ep(int64_t m, int64_t n, int64_t k, const float *apack,
                     for (int64_t ir = 0; ir < m; ir += im->mr) {
                         int mr = (int)(m - ir < im->mr ? m - ir : im->mr);
                         gemm_kernel_f32_avx512_bias(kc, ablk + ir * kc, bp,
-                                                    im->nr * (int64_t)sizeof(float),
+                                                    im->pw * (int64_t)sizeof(float),
                                                     cs + ir * c_rs, c_rs, c_cs, mr, nr,
                                                     row_bias + ir);
                     }
@@ -886,7 +887,7 @@ bool cpu_gemm_f32_packed_ep(int64_t m, int64_t n, int64_t k, const float *apack,
                 if (biased) fill_bias(m, nr, row_bias, cs, c_rs, c_cs);
                 for (int64_t ir = 0; ir < m; ir += im->mr) {
                     int mr = (int)(m - ir < im->mr ? m - ir : im->mr);
-                    im->kernel(kc, ablk + ir * kc, bp, im->nr * (int64_t)sizeof(float),
+                    im->kernel(kc, ablk + ir * kc, bp, im->pw * (int64_t)sizeof(float),
                                cs + ir * c_rs, c_rs, c_cs, mr, nr, 1.0, biased ? 1.0 : beta_cur);
                 }
                 if (ep && pc + kc == k) ep(ep_ctx, m, jc + jr, nr, c + (jc + jr) * c_cs);
@@ -930,12 +931,12 @@ static bool packed_tiles(int64_t m, int64_t n, int64_t k, cpu_gemm_pack_a_fn pac
                 float *cp = c + ir * c_rs + jr * c_cs;
 #ifdef GEMM_HAVE_AVX512
                 if (rows) {
-                    gemm_kernel_f32_avx512_rows(kc, apack, bp, im->nr * (int64_t)sizeof(float), cp,
+                    gemm_kernel_f32_avx512_rows(kc, apack, bp, im->pw * (int64_t)sizeof(float), cp,
                                                 c_rs, c_cs, mr, nr, 1.0, beta_cur);
                     continue;
                 }
 #endif
-                im->kernel(kc, apack, bp, im->nr * (int64_t)sizeof(float), cp, c_rs, c_cs, mr, nr,
+                im->kernel(kc, apack, bp, im->pw * (int64_t)sizeof(float), cp, c_rs, c_cs, mr, nr,
                            1.0, beta_cur);
             }
         }
@@ -993,31 +994,34 @@ static bool l1_fits_deep_panels(void) {
 #endif
 
 /* The f32 blocks. k blocks of 512 where L1 holds their B panels (one pass over C for every 512
- * k steps instead of 256), with m blocks of two 24-row tiles at AVX-512: on the 2-core Xeon
- * (48 KB L1, 2 MB L2; 2026-12-02) that took the square product from 0.94-0.98x OpenBLAS to
- * 1.08-1.12x at n = 2048 and 1.08-1.17x at 1024, medians of alternating runs; the AVX2 kernel
- * gained 3% from the deeper k blocks. Both SIMD levels block k alike, so they keep each other's
+ * k steps instead of 256), with small m blocks at AVX-512: on a 2-core Xeon (48 KB L1, 2 MB
+ * L2; 2026-12-02) that took the square product from 0.94-0.98x OpenBLAS to 1.08-1.17x at n =
+ * 1024 and 2048 with the 24 x 16 tile of then; the AVX2 kernel gained 3% from the deeper k
+ * blocks. Both SIMD levels block k alike, so they keep each other's
  * bits on one machine. */
 static const gemm_impl *impl_f32(void) {
-    static const gemm_impl portable = {sizeof(float), GEMM_F32_MR, GEMM_F32_NR, 96,       256, 4080,
-                                       kernel_f32_c,  pack_a_f32,  pack_b_f32,  naive_f32};
+#define F32_IMPL(MR, NR, MC, KC, KERNEL, PACK_A, PACK_B)                                          \
+    {.es = sizeof(float), .mr = MR, .nr = NR, .pw = GEMM_F32_NR, .mc = MC, .kc = KC, .nc = 4080,   \
+     .kernel = KERNEL, .pack_a = PACK_A, .pack_b = PACK_B, .naive = naive_f32}
+    static const gemm_impl portable =
+        F32_IMPL(GEMM_F32_MR, GEMM_F32_NR, 96, 256, kernel_f32_c, pack_a_f32, pack_b_f32);
 #ifdef GEMM_HAVE_AVX2
     const bool deep = l1_fits_deep_panels();
-    static const gemm_impl avx2 = {
-        sizeof(float),        GEMM_F32_MR,     GEMM_F32_NR,     96,       256, 4080,
-        gemm_kernel_f32_avx2, pack_a_f32_avx2, pack_b_f32_avx2, naive_f32};
-    static const gemm_impl avx2_deep = {
-        sizeof(float),        GEMM_F32_MR,     GEMM_F32_NR,     96,       512, 4080,
-        gemm_kernel_f32_avx2, pack_a_f32_avx2, pack_b_f32_avx2, naive_f32};
+    static const gemm_impl avx2 = F32_IMPL(GEMM_F32_MR, GEMM_F32_NR, 96, 256, gemm_kernel_f32_avx2,
+                                           pack_a_f32_avx2, pack_b_f32_avx2);
+    static const gemm_impl avx2_deep = F32_IMPL(GEMM_F32_MR, GEMM_F32_NR, 96, 512,
+                                                gemm_kernel_f32_avx2, pack_a_f32_avx2,
+                                                pack_b_f32_avx2);
 #ifdef GEMM_HAVE_AVX512
-    /* 24 x 16 tiles (four of the 6-row A panels at once); m blocks of 8 tiles, or of 2 with the
-     * deep k blocks */
-    static const gemm_impl avx512 = {
-        sizeof(float),          GEMM_F32_MR_AVX512, GEMM_F32_NR,     192,      256, 4080,
-        gemm_kernel_f32_avx512, pack_a_f32_avx2,    pack_b_f32_avx2, naive_f32};
-    static const gemm_impl avx512_deep = {
-        sizeof(float),          GEMM_F32_MR_AVX512, GEMM_F32_NR,     48,       512, 4080,
-        gemm_kernel_f32_avx512, pack_a_f32_avx2,    pack_b_f32_avx2, naive_f32};
+    /* 12 x 32 tiles (two of the 6-row A panels and two 16-column B panels at once); m blocks of
+     * 16 tiles, or of 2 with the deep k blocks (24 rows against 48: 1.01-1.02x OpenBLAS against
+     * 0.98-0.99x at n = 1024 and 2048, one thread, Zen 5) */
+    static const gemm_impl avx512 = F32_IMPL(GEMM_F32_MR_AVX512, GEMM_F32_NR_AVX512, 192, 256,
+                                             gemm_kernel_f32_avx512, pack_a_f32_avx2,
+                                             pack_b_f32_avx2);
+    static const gemm_impl avx512_deep = F32_IMPL(GEMM_F32_MR_AVX512, GEMM_F32_NR_AVX512, 24,
+                                                  512, gemm_kernel_f32_avx512, pack_a_f32_avx2,
+                                                  pack_b_f32_avx2);
     if (cpu_get_level() >= CPU_LEVEL_AVX512) return deep ? &avx512_deep : &avx512;
 #endif
     if (cpu_get_level() >= CPU_LEVEL_AVX2) return deep ? &avx2_deep : &avx2;
@@ -1025,28 +1029,28 @@ static const gemm_impl *impl_f32(void) {
 #ifdef GEMM_HAVE_NEON
     /* the AVX2 kernel's blocks: an arm64 machine then gives its bits (NEON has 32 registers, as
      * AVX-512, but the 6 x 16 tile already fills 30 of them) */
-    static const gemm_impl neon = {sizeof(float),        GEMM_F32_MR, GEMM_F32_NR, 96,       256,
-                                   4080,                 gemm_kernel_f32_neon, pack_a_f32,
-                                   pack_b_f32,           naive_f32};
-    static const gemm_impl neon_deep = {sizeof(float),        GEMM_F32_MR, GEMM_F32_NR, 96,
-                                        512,                  4080, gemm_kernel_f32_neon,
-                                        pack_a_f32,           pack_b_f32, naive_f32};
+    static const gemm_impl neon = F32_IMPL(GEMM_F32_MR, GEMM_F32_NR, 96, 256, gemm_kernel_f32_neon,
+                                           pack_a_f32, pack_b_f32);
+    static const gemm_impl neon_deep = F32_IMPL(GEMM_F32_MR, GEMM_F32_NR, 96, 512,
+                                                gemm_kernel_f32_neon, pack_a_f32, pack_b_f32);
     if (cpu_get_level() == CPU_LEVEL_NEON) return l1_fits_deep_panels() ? &neon_deep : &neon;
 #endif
     return &portable;
+#undef F32_IMPL
 }
 
 static const gemm_impl *impl_f64(void) {
-    static const gemm_impl portable = {
-        sizeof(double), GEMM_F64_MR,  GEMM_F64_NR, 48,         256,
-        2040,           kernel_f64_c, pack_a_f64,  pack_b_f64, naive_f64};
+#define F64_IMPL(KERNEL)                                                                          \
+    {.es = sizeof(double), .mr = GEMM_F64_MR, .nr = GEMM_F64_NR, .pw = GEMM_F64_NR, .mc = 48,      \
+     .kc = 256, .nc = 2040, .kernel = KERNEL, .pack_a = pack_a_f64, .pack_b = pack_b_f64,          \
+     .naive = naive_f64}
+    static const gemm_impl portable = F64_IMPL(kernel_f64_c);
 #ifdef GEMM_HAVE_AVX2
-    static const gemm_impl avx2 = {
-        sizeof(double), GEMM_F64_MR,          GEMM_F64_NR, 48,         256,
-        2040,           gemm_kernel_f64_avx2, pack_a_f64,  pack_b_f64, naive_f64};
+    static const gemm_impl avx2 = F64_IMPL(gemm_kernel_f64_avx2);
     if (cpu_get_level() >= CPU_LEVEL_AVX2) return &avx2;
 #endif
     return &portable;
+#undef F64_IMPL
 }
 
 /* The problem's fields of j (the blocking fields are set by gemm_blocked; the whole struct is

@@ -6,7 +6,9 @@
  * Micro-kernel contract: `a` holds kc steps of an MR-row micro-panel of A (MR values per step,
  * zero-padded to the full tile, 64-byte aligned). `b` points at the NR values of B for the first
  * step and each further step's values start b_step bytes later (gemm.c passes packed, zero-padded
- * panels, b_step = NR values; a row-major B could be read in place with its row stride). The
+ * panels, b_step = NR values; a row-major B could be read in place with its row stride); a
+ * kernel whose tile is wider than one panel (AVX-512's) reads the next panel kc * b_step bytes
+ * on. The
  * kernel forms the MR x NR product and writes its top-left mr x nr corner to C as
  *
  *     C = alpha * AB + beta * C        (beta == 0: C is only written)
@@ -62,10 +64,11 @@ void gemm_pack_t6_f32_avx2(int64_t kc, const float *s, int64_t ls, float *dst);
 void gemm_pack_t16_f32_avx2(int64_t kc, const float *s, int64_t ls, float *dst);
 #define GEMM_HAVE_AVX2 1
 
-/* AVX-512 (gemm_avx512.c): a 24 x 16 f32 tile that reads A as up to four 6-row micro-panels
- * lying one after another (kc steps each; only the panels that hold the mr rows are read) and B
- * as one 16-column panel, so the packed formats stay those of GEMM_F32_MR / GEMM_F32_NR. */
-enum { GEMM_F32_MR_AVX512 = 24 };
+/* AVX-512 (gemm_avx512.c): a 12 x 32 f32 tile that reads A as up to two 6-row micro-panels and
+ * B as up to two 16-column panels, each lying kc steps after the one before (only the panels
+ * that hold the mr rows and nr columns are read), so the packed formats stay those of
+ * GEMM_F32_MR / GEMM_F32_NR; b_step is still one 16-column panel's step. */
+enum { GEMM_F32_MR_AVX512 = 12, GEMM_F32_NR_AVX512 = 32 };
 void gemm_kernel_f32_avx512(int64_t kc, const void *a, const void *b, int64_t b_step, void *c,
                             int64_t c_rs, int64_t c_cs, int mr, int nr, double alpha, double beta);
 /* The same tile (alpha 1) with C = bias[i] + AB: the bits of C filled with the bias, beta 1. */
