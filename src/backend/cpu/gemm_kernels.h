@@ -78,7 +78,7 @@ void gemm_kernel_f32_avx512_bias(int64_t kc, const void *a, const void *b, int64
 /* The same tile with A as rows GEMM_F32_ROWS_STRIDE floats apart (kc <= 512, the deepest k
  * block): row r of step p at a[r * GEMM_F32_ROWS_STRIDE + p], rows up to the next multiple of 6
  * readable. The same operations in the same order, so the same bits. The stride is 528, not
- * 512, so that the 24 rows' current lines do not all fall in two L1 sets. */
+ * 512, so that the rows' current lines do not all fall in a few L1 sets. */
 enum { GEMM_F32_ROWS_STRIDE = 528 };
 void gemm_kernel_f32_avx512_rows(int64_t kc, const float *a, const float *b, int64_t b_step,
                                  float *c, int64_t c_rs, int64_t c_cs, int mr, int nr,
