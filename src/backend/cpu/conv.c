@@ -517,6 +517,15 @@ static void choose_splits(packed_ctx *c, int64_t tasks, int64_t extent, int64_t 
     c->splits = (extent + size - 1) / size;
 }
 
+/* Asks for `bytes` from p to be brought into L2 (a hint: nothing else happens). The images of a
+ * batch are each read once per pass and, together, are more than L2 holds; fetching the next one
+ * while the current one's products run keeps the packing, which reads them tap by tap, from
+ * waiting on L3 or memory. */
+static void prefetch_to_l2(const void *p, size_t bytes) {
+    const char *b = p;
+    for (size_t i = 0; i < bytes; i += 64) __builtin_prefetch(b + i, 0, 2);
+}
+
 static void packed_forward(int64_t begin, int64_t end, void *arg) {
     packed_ctx *c = arg;
     const born_conv2d_geometry *g = c->g;
@@ -524,6 +533,9 @@ static void packed_forward(int64_t begin, int64_t end, void *arg) {
     for (int64_t task = begin; task < end; task++) {
         int64_t n = task / c->splits, col0 = task % c->splits * c->split_size;
         int64_t cols = d->l - col0 < c->split_size ? d->l - col0 : c->split_size;
+        if (task % c->splits == 0 && n + 1 < g->batch)
+            prefetch_to_l2(c->in + (n + 1) * g->in_channels * d->hw,
+                           (size_t)(g->in_channels * d->hw) * sizeof(float));
         for (int64_t grp = 0; grp < g->groups; grp++) {
             const float *img = c->in + (n * g->in_channels + grp * d->cg_in) * d->hw;
             float *o = c->out + (n * g->out_channels + grp * d->cg_out) * d->l + col0;
@@ -564,7 +576,8 @@ static void packed_forward(int64_t begin, int64_t end, void *arg) {
 
 /* Whether the input gradient takes the strip form (AVX-512): no padding and a horizontal stride
  * of 1, so that the columns of W^T dY add back into the image as runs of pixels. The product is
- * then computed a strip of CONV_STRIP output positions at a time into a buffer that stays in L1,
+ * then computed PRODUCT_STRIP output positions at a time (the AVX-512 tile's 32 columns) into a
+ * buffer that stays in L1, and added back CONV_STRIP (16) positions at a time,
  * and each strip is added into dX at once (cpu_conv_add_cols_f32_avx512, which keeps each
  * channel's pixels under the strip in registers while its taps are added): no im2col-sized
  * matrix is written and read back, and the product has no gaps. */
@@ -579,7 +592,7 @@ static bool strip_path(const born_conv2d_geometry *g, const conv_dims *d) {
 #endif
 }
 
-enum { CONV_STRIP = 16 };
+enum { CONV_STRIP = 16, PRODUCT_STRIP = 2 * CONV_STRIP };
 
 /* Otherwise, whether it can take the gapped form: stride 1 and no padding. dY [Cg_out, oh x ow]
  * is then read as [Cg_out, (oh - 1) w + ow] with rows as wide as the input (zeros past ow), so
@@ -611,18 +624,23 @@ static bool backward_input_strips(const packed_ctx *c, const float *a, const flo
     int64_t khw = g->kernel_h * g->kernel_w;
     conv_im2col m = im2col_of(&c->t, img, g); /* the chunk's taps, from its first channel */
     memset(img, 0, (size_t)(chans * d->hw) * sizeof(float));
-    for (int64_t l0 = 0; l0 < d->l; l0 += CONV_STRIP) {
-        int64_t nl = d->l - l0 < CONV_STRIP ? d->l - l0 : CONV_STRIP;
-        b_source src = {.plain = go + l0, .rs = d->l, .cs = 1};
-        if (!cpu_gemm_f32_packed(chans * khw, nl, d->cg_out, a, pack_source, &src, 0, col,
-                                 CONV_STRIP, 1))
+    for (int64_t p0 = 0; p0 < d->l; p0 += PRODUCT_STRIP) {
+        int64_t np = d->l - p0 < PRODUCT_STRIP ? d->l - p0 : PRODUCT_STRIP;
+        b_source src = {.plain = go + p0, .rs = d->l, .cs = 1};
+        if (!cpu_gemm_f32_packed(chans * khw, np, d->cg_out, a, pack_source, &src, 0, col,
+                                 PRODUCT_STRIP, 1))
             return false;
+        /* the strips in order, as if each had been a product of its own (the same bits) */
+        for (int64_t l0 = p0; l0 < p0 + np; l0 += CONV_STRIP) {
+            int64_t nl = p0 + np - l0 < CONV_STRIP ? p0 + np - l0 : CONV_STRIP;
 #ifdef CPU_HAVE_AVX2_KERNELS
-        cpu_conv_add_cols_f32_avx512(&m, img, chans * d->hw, 0, chans * khw, khw, l0, nl, col,
-                                     CONV_STRIP);
+            cpu_conv_add_cols_f32_avx512(&m, img, chans * d->hw, 0, chans * khw, khw, l0, nl,
+                                         col + (l0 - p0), PRODUCT_STRIP);
 #else
-        cpu_conv_add_cols_f32(&m, img, chans * d->hw, 0, chans * khw, khw, l0, nl, col, CONV_STRIP);
+            cpu_conv_add_cols_f32(&m, img, chans * d->hw, 0, chans * khw, khw, l0, nl,
+                                  col + (l0 - p0), PRODUCT_STRIP);
 #endif
+        }
     }
     return true;
 }
@@ -634,7 +652,7 @@ static void packed_backward_input(int64_t begin, int64_t end, void *arg) {
     int64_t khw = g->kernel_h * g->kernel_w;
     bool strips = strip_path(g, d), gapped = !strips && gapped_path(g, d);
     /* the product's columns: a strip, the positions of rows as wide as the input, or L */
-    int64_t ncols = strips ? CONV_STRIP : gapped ? (g->out_h - 1) * g->in_w + g->out_w : d->l;
+    int64_t ncols = strips ? PRODUCT_STRIP : gapped ? (g->out_h - 1) * g->in_w + g->out_w : d->l;
     size_t col_bytes = (size_t)(c->split_size * khw * ncols) * sizeof(float);
     size_t wide_bytes = (size_t)(d->cg_out * ncols) * sizeof(float);
     float *col = d->pointwise ? NULL : cpu_scratch(CPU_SCRATCH_CONV_TASK_A, col_bytes);

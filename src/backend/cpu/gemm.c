@@ -840,6 +840,10 @@ static void fill_bias(int64_t m, int64_t nr, const float *bias, float *c, int64_
         for (int64_t j = 0; j < nr; j++) c[i * c_rs + j * c_cs] = bias[i];
 }
 
+/* The most packed B that cpu_gemm_f32_packed_ep prepares at once for products of several A
+ * tiles (it stays in L2). */
+enum { PACKED_CHUNK_BYTES = 256 * 1024 };
+
 bool cpu_gemm_f32_packed_ep(int64_t m, int64_t n, int64_t k, const float *apack,
                             cpu_gemm_pack_b_fn pack_b, void *ctx, float beta, const float *row_bias,
                             float *c, int64_t c_rs, int64_t c_cs, cpu_gemm_epilogue_fn ep,
@@ -855,42 +859,57 @@ bool cpu_gemm_f32_packed_ep(int64_t m, int64_t n, int64_t k, const float *apack,
     const gemm_impl *im = impl_f32();
     int64_t kc_blk = cpu_gemm_f32_kc(k), nc_blk = equal_block(n, im->nc, im->nr);
     int64_t rows = ceil_div(m, GEMM_F32_MR) * GEMM_F32_MR; /* apack's rows per k block */
-    /* B one panel at a time, packed right before its tiles: the panel (16 KB at most) is written
-     * into L1 and read from there, where a whole block's panels would go out to L2 and back */
-    float *bpack = gemm_buffer(BUF_B, (size_t)(im->nr * kc_blk) * sizeof(float));
+    /* B a chunk of columns at a time, packed right before its tiles. With few tiles of A (a few
+     * tokens through a linear layer) a chunk is one tile's B panels, written into L1 and read
+     * from there, where a whole block's panels would go out to L2 and back. With more, A streams
+     * through L1 for every chunk and would push out what the packing reads (a convolution's
+     * image: its im2col packing ran 3x slower between the kernels than alone), so a chunk is up
+     * to PACKED_CHUNK_BYTES of panels, packed together, and each tile of A meets all of them. */
+    int64_t chunk = im->nr;
+    if (m > 2 * im->mr) {
+        chunk = PACKED_CHUNK_BYTES / (kc_blk * (int64_t)sizeof(float)) / im->nr * im->nr;
+        if (chunk < im->nr) chunk = im->nr;
+    }
+    float *bpack = gemm_buffer(BUF_B, (size_t)(chunk * kc_blk) * sizeof(float));
     if (!bpack) return false;
+    int64_t b_step = im->pw * (int64_t)sizeof(float);
     for (int64_t jc = 0; jc < n; jc += nc_blk) {
         int64_t nc = n - jc < nc_blk ? n - jc : nc_blk;
         for (int64_t pc = 0; pc < k; pc += kc_blk) {
             int64_t kc = k - pc < kc_blk ? k - pc : kc_blk;
             double beta_cur = pc == 0 ? beta : 1.0;
             const float *ablk = apack + rows * pc;
-            for (int64_t jr = 0; jr < nc; jr += im->nr) {
-                int nr = (int)(nc - jr < im->nr ? nc - jr : im->nr);
-                const float *bp = bpack;
-                float *cs = c + (jc + jr) * c_cs;
-                pack_b(ctx, pc, kc, jc + jr, nr, bpack);
-                bool biased = row_bias && pc == 0; /* this block starts from the bias */
+            bool biased = row_bias && pc == 0; /* this block starts from the bias */
+            for (int64_t j0 = 0; j0 < nc; j0 += chunk) {
+                int64_t cols = nc - j0 < chunk ? nc - j0 : chunk;
+                float *cs = c + (jc + j0) * c_cs;
+                pack_b(ctx, pc, kc, jc + j0, cols, bpack);
+                bool bias_in_kernel = false;
 #ifdef GEMM_HAVE_AVX512
-                if (biased && im->kernel == gemm_kernel_f32_avx512) {
-                    for (int64_t ir = 0; ir < m; ir += im->mr) {
-                        int mr = (int)(m - ir < im->mr ? m - ir : im->mr);
-                        gemm_kernel_f32_avx512_bias(kc, ablk + ir * kc, bp,
-                                                    im->pw * (int64_t)sizeof(float),
-                                                    cs + ir * c_rs, c_rs, c_cs, mr, nr,
-                                                    row_bias + ir);
-                    }
-                    if (ep && pc + kc == k) ep(ep_ctx, m, jc + jr, nr, cs);
-                    continue;
-                }
+                bias_in_kernel = biased && im->kernel == gemm_kernel_f32_avx512;
 #endif
-                if (biased) fill_bias(m, nr, row_bias, cs, c_rs, c_cs);
+                if (biased && !bias_in_kernel) fill_bias(m, cols, row_bias, cs, c_rs, c_cs);
                 for (int64_t ir = 0; ir < m; ir += im->mr) {
                     int mr = (int)(m - ir < im->mr ? m - ir : im->mr);
-                    im->kernel(kc, ablk + ir * kc, bp, im->pw * (int64_t)sizeof(float),
-                               cs + ir * c_rs, c_rs, c_cs, mr, nr, 1.0, biased ? 1.0 : beta_cur);
+                    for (int64_t jr = 0; jr < cols; jr += im->nr) {
+                        int nr = (int)(cols - jr < im->nr ? cols - jr : im->nr);
+                        const float *bp = bpack + jr * kc;
+                        float *ct = cs + ir * c_rs + jr * c_cs;
+#ifdef GEMM_HAVE_AVX512
+                        if (bias_in_kernel) {
+                            gemm_kernel_f32_avx512_bias(kc, ablk + ir * kc, bp, b_step, ct, c_rs,
+                                                        c_cs, mr, nr, row_bias + ir);
+                            continue;
+                        }
+#endif
+                        im->kernel(kc, ablk + ir * kc, bp, b_step, ct, c_rs, c_cs, mr, nr, 1.0,
+                                   biased ? 1.0 : beta_cur);
+                    }
                 }
-                if (ep && pc + kc == k) ep(ep_ctx, m, jc + jr, nr, c + (jc + jr) * c_cs);
+                if (ep && pc + kc == k)
+                    for (int64_t jr = 0; jr < cols; jr += im->nr)
+                        ep(ep_ctx, m, jc + j0 + jr, cols - jr < im->nr ? cols - jr : im->nr,
+                           cs + jr * c_cs);
             }
         }
     }
