@@ -85,11 +85,14 @@ DEFINE_PACK_T(pack_t8_f64, double, 8)
         const T *src = src_;                                                                       \
         T *dst = dst_;                                                                             \
         int64_t full = count / R;                                                                  \
-        if (ls == 1) {                                                                             \
-            for (int64_t p = 0; p < kc; p++) {                                                     \
-                const T *row = src + p * ks;                                                       \
-                for (int64_t q = 0; q < full; q++)                                                 \
-                    memcpy(dst + q * kc * R + p * R, row + q * R, R * sizeof(T));                  \
+        if (ls == 1) { /* four panels at a time: four write streams, not one per panel */         \
+            for (int64_t q0 = 0; q0 < full; q0 += 4) {                                             \
+                int64_t q1 = q0 + 4 < full ? q0 + 4 : full;                                        \
+                for (int64_t p = 0; p < kc; p++) {                                                 \
+                    const T *row = src + p * ks;                                                   \
+                    for (int64_t q = q0; q < q1; q++)                                              \
+                        memcpy(dst + q * kc * R + p * R, row + q * R, R * sizeof(T));              \
+                }                                                                                  \
             }                                                                                      \
         } else if (ks == 1) {                                                                      \
             for (int64_t q = 0; q < full; q++)                                                     \
