@@ -249,12 +249,14 @@ bool cpu_conv_direct_forward_f32_avx512(const conv_im2col *m, int64_t taps, cons
     return true;
 }
 
-/* Tiles of 8 output channels x 3 taps, 24 accumulators of 8 lanes held over all the positions:
- * cpu_conv_direct_weight_f32_avx2's partial sums (lane i of (channel, tap) adds the products of
- * positions 8 q + i in q's order), so its bits, with twice the channels a tile. The image's
- * values under every tap and position are loaded by runs once, into xs [taps][l rounded up to
- * 8] (zero past l), which the tiles read with plain loads. Channels and taps past the ends
- * repeat the last one and are not stored. */
+/* Tiles of 8 output channels x 6 taps held over all the positions: cpu_conv_direct_weight_f32_avx2's
+ * partial sums (lane i of (channel, tap) adds the products of positions 8 q + i in q's order),
+ * so its bits. Two taps share a 16-lane accumulator (lanes 0-7 tap t, 8-15 tap t + 1) and meet
+ * the channel's 8 values broadcast to both halves: the same chain per lane in half the FMAs of
+ * 8-lane vectors (Zen 5 runs 16 lanes at the rate of 8). The image's values under every tap and
+ * position are loaded by runs once, into xs [taps][l rounded up to 8] (zero past l), which the
+ * tiles read with plain loads. Channels and taps past the ends repeat the last one and are not
+ * stored. */
 void cpu_conv_direct_weight_f32_avx512(const conv_im2col *m, int64_t taps, const float *dy,
                                        int64_t cout, int64_t l, float *acc, float *xs) {
     int64_t groups = (l + 7) / 8, last = l - (groups - 1) * 8, row = groups * 8;
@@ -270,28 +272,33 @@ void cpu_conv_direct_weight_f32_avx512(const conv_im2col *m, int64_t taps, const
     for (int64_t co0 = 0; co0 < cout; co0 += 8) {
         const float *g[8];
         for (int c = 0; c < 8; c++) g[c] = dy + (co0 + c < cout ? co0 + c : cout - 1) * l;
-        for (int64_t t0 = 0; t0 < taps; t0 += 3) {
-            const float *xr[3];
-            for (int k = 0; k < 3; k++) xr[k] = xs + (t0 + k < taps ? t0 + k : taps - 1) * row;
-            __m256 a[8][3];
+        for (int64_t t0 = 0; t0 < taps; t0 += 6) {
+            const float *xr[6];
+            for (int k = 0; k < 6; k++) xr[k] = xs + (t0 + k < taps ? t0 + k : taps - 1) * row;
+            __m512 a[8][3];
             for (int c = 0; c < 8; c++)
-                for (int k = 0; k < 3; k++) a[c][k] = _mm256_setzero_ps();
+                for (int k = 0; k < 3; k++) a[c][k] = _mm512_setzero_ps();
             for (int64_t q = 0; q < groups; q++) {
-                __m256 x[3];
-                for (int k = 0; k < 3; k++) x[k] = _mm256_load_ps(xr[k] + q * 8);
+                __m512 x[3];
+                for (int k = 0; k < 3; k++)
+                    x[k] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_load_ps(xr[2 * k] + q * 8)),
+                                              _mm256_load_ps(xr[2 * k + 1] + q * 8), 1);
                 __mmask8 live = q + 1 < groups ? (__mmask8)0xff : tail;
                 for (int c = 0; c < 8; c++) {
-                    __m256 gv = _mm256_maskz_loadu_ps(live, g[c] + q * 8);
-                    for (int k = 0; k < 3; k++) a[c][k] = _mm256_fmadd_ps(gv, x[k], a[c][k]);
+                    __m512 gv = _mm512_broadcast_f32x8(_mm256_maskz_loadu_ps(live, g[c] + q * 8));
+                    for (int k = 0; k < 3; k++) a[c][k] = _mm512_fmadd_ps(gv, x[k], a[c][k]);
                 }
             }
 #pragma GCC unroll 8
             for (int c = 0; c < 8; c++)
 #pragma GCC unroll 3
                 for (int k = 0; k < 3; k++) {
-                    if (co0 + c >= cout || t0 + k >= taps) continue;
-                    float *dst = acc + ((co0 + c) * taps + t0 + k) * 8;
-                    _mm256_storeu_ps(dst, _mm256_add_ps(_mm256_loadu_ps(dst), a[c][k]));
+                    int64_t t = t0 + 2 * k;
+                    if (co0 + c >= cout || t >= taps) continue;
+                    float *dst = acc + ((co0 + c) * taps + t) * 8;
+                    __mmask16 keep = t + 1 < taps ? (__mmask16)0xffff : (__mmask16)0xff;
+                    _mm512_mask_storeu_ps(dst, keep,
+                                          _mm512_add_ps(_mm512_maskz_loadu_ps(keep, dst), a[c][k]));
                 }
         }
     }
