@@ -364,8 +364,9 @@ static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
  *
  * When all of m fits one m block (a few dozen tokens through a linear layer), a packed panel of
  * B is used by that block alone, so a shared kc x nc packed block only sends B through L3 twice
- * (written by the packing, read back by the kernels). Here each task packs one NR-column panel
- * at a time into its own buffer (16 KB in f32, which stays in L1) and runs the block's kernels on
+ * (written by the packing, read back by the kernels). Here each task packs one tile's B panels
+ * at a time into its own buffer (16 KB per 16 columns at kc = 256, written into L1 or L2 and
+ * read back from there) and runs the block's kernels on
  * it at once, with the k loop inside the task: one parallel region per product. The columns go in
  * chunks whose strip of C stays in L2 across the k blocks; A is packed per chunk and k block. The
  * kernels and k blocks are those of the blocked path, so C gets the same bits. */
