@@ -2,13 +2,14 @@
  * softmax_avx512.c, norm_avx512.c, vmath_avx512.h) give the AVX2 kernels' bits, element for
  * element: the unary ops over a million inputs (any finite f32, [-20, 20], and the special values
  * NaN, +-inf, +-0, denormals, the thresholds of the fast paths), contiguous with every tail length
- * and strided; the tanh and gelu gradients; softmax and log-softmax rows of lengths around the
+ * and strided; the tanh and silu gradients; softmax and log-softmax rows of lengths around the
  * vector widths and long rows, with NaN, infinities and huge values; layer and RMS norm rows
- * (output and statistics) of many lengths, rows far from zero, huge, denormal and NaN values. The
- * AVX2 kernels are held to the exact values by test_vmath.c and the softmax tests, so this carries
- * their bounds over. gelu's forward is the exception: it has its own method at AVX-512
- * (vmath_avx512.h), which test_vmath.c holds to the exact value at both levels. On a CPU without
- * AVX-512 the test says so and passes. */
+ * (output and statistics, and the backward's dx and parameter gradients) of many lengths, rows
+ * far from zero, huge, denormal and NaN values. The AVX2 kernels are held to the exact values by
+ * test_vmath.c and the softmax and norm tests, so this carries their bounds over. gelu and its
+ * gradient are the exceptions: they have their own method at AVX-512 (vmath_avx512.h), which
+ * test_vmath.c holds to the exact value at both levels. On a CPU without AVX-512 the test says
+ * so and passes. */
 #include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,7 +80,7 @@ TEST(avx512_kernels_give_the_avx2_bits) {
     static const born_unary_op fwd[] = {BORN_UNARY_EXP,  BORN_UNARY_LOG,       BORN_UNARY_TANH,
                                         BORN_UNARY_SIGMOID, BORN_UNARY_RELU, BORN_UNARY_GELU_TANH,
                                         BORN_UNARY_SILU};
-    static const born_unary_op bwd[] = {BORN_UNARY_TANH, BORN_UNARY_GELU, BORN_UNARY_SILU};
+    static const born_unary_op bwd[] = {BORN_UNARY_TANH, BORN_UNARY_SILU}; /* gelu's: its own */
     cpu_level saved = cpu_get_level();
     float *x = malloc((size_t)N * 4), *g = malloc((size_t)N * 4);
     float *out[2] = {malloc((size_t)N * 4), malloc((size_t)N * 4)};
@@ -120,7 +121,7 @@ TEST(avx512_kernels_give_the_avx2_bits) {
             }
         }
     }
-    /* gradients (silu has no AVX-512 loop: the AVX2 one must be taken) */
+    /* gradients */
     for (size_t o = 0; o < sizeof bwd / sizeof bwd[0]; o++) {
         for (int pass = 0; pass < 2; pass++) {
             int64_t n = pass == 0 ? N : 37;
@@ -187,6 +188,47 @@ TEST(avx512_kernels_give_the_avx2_bits) {
                 CHECK_MSG(d < 0 && first_diff(stats[0][0], stats[1][0], 2 * 8) < 0,
                           "%s n = %lld stream %d: AVX-512 %.9g, AVX2 %.9g at %lld", rms ? "rms_norm" : "layer_norm",
                           (long long)n, st, d < 0 ? 0.0 : out[0][3 + d], d < 0 ? 0.0 : out[1][3 + d], (long long)d);
+            }
+        }
+    }
+    /* layer and RMS norm backward rows: dx and the parameter gradients (mean and rstd from the
+     * forward above, perturbed), with and without weight and streaming stores */
+    for (int li = 0; li < 70 + 6; li++) {
+        int64_t n = li < 70 ? li + 1 : lens[li - 70], rows = 4;
+        float *w = x, *gx = x + 10000, *gg = g + 40000;
+        for (int64_t i = 0; i < 10000 + rows * n; i++) x[i] = uni(-2.0f, 2.0f);
+        for (int64_t i = 0; i < rows * n; i++) gg[i] = uni(-3.0f, 3.0f) + (li % 3 == 1 ? 1000.0f : 0.0f);
+        if (li % 5 == 2) gx[n / 2] = 1e25f;
+        if (li % 5 == 3) gg[n] = NAN;
+        if (li % 7 == 4) for (int64_t i = 0; i < n; i++) gx[i] = 1e-42f * (float)(i % 5);
+        float stats[2][8] = {{0}};
+        for (int r = 0; r < rows; r++) {
+            stats[0][r] = uni(-0.5f, 0.5f) + (li % 3 == 1 ? 1000.0f : 0.0f);
+            stats[1][r] = uni(0.5f, 2.0f);
+        }
+        for (int rms = 0; rms < 2; rms++) {
+            for (int variant = 0; variant < 4; variant++) {
+                bool st = variant & 1, affine = variant & 2;
+                for (int l = 0; l < 2; l++) {
+                    cpu_set_level(l ? CPU_LEVEL_AVX2 : CPU_LEVEL_AVX512);
+                    cpu_set_stream_min_bytes(st ? 0 : INT64_MAX);
+                    float *o = out[l] + 3, *gw = o + rows * n + 5, *gb = gw + n;
+                    born_strided so = view(o, rows, n, 1), sg = view(gg, rows, n, 1), sx = view(gx, rows, n, 1);
+                    born_strided sw = view(w, 1, n, 1), sgw = view(gw, 1, n, 1), sgb = view(gb, 1, n, 1);
+                    born_strided sm = view(stats[0], 1, rows, 1), sr = view(stats[1], 1, rows, 1), none;
+                    memset(&none, 0, sizeof none);
+                    sw.ndim = sgw.ndim = sgb.ndim = sm.ndim = sr.ndim = 1;
+                    sw.shape[0] = sgw.shape[0] = sgb.shape[0] = n;
+                    sm.shape[0] = sr.shape[0] = rows;
+                    sw.strides[0] = sgw.strides[0] = sgb.strides[0] = sm.strides[0] = sr.strides[0] = 1;
+                    memset(out[l], 0, (size_t)(rows * n + 2 * n + 8) * 4);
+                    CHECK_OK(cpu_row_norm_grads(rms, &so, affine ? &sgw : NULL, affine && !rms ? &sgb : NULL,
+                                                &sg, &sx, rms ? &none : &sm, &sr, affine ? &sw : &none));
+                }
+                int64_t d = first_diff(out[0], out[1], rows * n + 2 * n + 8);
+                CHECK_MSG(d < 0, "%s backward n = %lld stream %d affine %d: AVX-512 %.9g, AVX2 %.9g at %lld",
+                          rms ? "rms_norm" : "layer_norm", (long long)n, st, affine, d < 0 ? 0.0 : out[0][d],
+                          d < 0 ? 0.0 : out[1][d], (long long)d);
             }
         }
     }

@@ -148,7 +148,7 @@ static void check_dtype(born_dtype dt, double k, const char *what) {
 
 TEST(fused_activation_gradients_match_the_composite_rules) {
     cpu_level saved = cpu_get_level();
-    for (int level = CPU_LEVEL_SCALAR; level <= CPU_LEVEL_AVX2; level++) {
+    for (int level = CPU_LEVEL_SCALAR; level <= CPU_LEVEL_AVX512; level++) {
         cpu_set_level((cpu_level)level);
         if (cpu_get_level() != (cpu_level)level) continue; /* the other architecture's */
         check_dtype(BORN_F32, 8, cpu_level_name((cpu_level)level));
@@ -186,7 +186,7 @@ TEST(fused_activation_gradients_take_strided_and_broadcast_operands) {
     double *xv = malloc((size_t)n * 8), *gv = malloc((size_t)n * 8);
     CHECK_OK(born_copy_to_buffer(born_to_dtype(born_contiguous(x), BORN_F64), xv, (size_t)n * 8));
     cpu_level saved = cpu_get_level();
-    for (int level = CPU_LEVEL_SCALAR; level <= CPU_LEVEL_AVX2; level++) {
+    for (int level = CPU_LEVEL_SCALAR; level <= CPU_LEVEL_AVX512; level++) {
         cpu_set_level((cpu_level)level);
         if (cpu_get_level() != (cpu_level)level) continue; /* the other architecture's */
         for (int k = 0; k < 3; k++) {

@@ -1,9 +1,10 @@
 /* CPU layer norm and RMS norm over contiguous rows, forward and gradients. Row statistics are
- * accumulated in double (in norm_avx2.c, f32 sums over chunks of 128 elements added in double),
- * so long rows of f32 keep their accuracy; rows are split across threads,
- * and each row is computed by one thread in a fixed order, so results do not depend on the
- * thread count. f32 rows go through norm_avx2.c when the CPU level allows; the portable loops
- * here (f64, BORN_CPU=scalar) are the reference.
+ * accumulated in double (in norm_avx2.c and norm_avx512.c, f32 sums over chunks of 64 or 128
+ * elements added in double), so long rows of f32 keep their accuracy; rows are split across
+ * threads, and each row is computed by one thread in a fixed order, so results do not depend on
+ * the thread count. f32 rows go through norm_avx2.c when the CPU level allows (a range of rows at
+ * a time through norm_avx512.c at CPU_LEVEL_AVX512, the same bits); the portable loops here (f64,
+ * BORN_CPU=scalar) are the reference.
  *
  * The parameter gradients (sum over rows of g xhat and of g) are accumulated per block of rows
  * into a partial vector of x's dtype while the input gradient is computed, in the same pass; the
@@ -23,7 +24,7 @@
 typedef struct norm_ctx {
     bool rms, avx2; /* avx2: f32 rows through norm_avx2.c */
     bool stream;    /* avx2: y or dx by streaming stores (stream.h) */
-    bool avx512;    /* avx2: the forward rows through norm_avx512.c */
+    bool avx512;    /* avx2: the rows through norm_avx512.c */
     int64_t n, rows, block_rows;
     double eps;
     const born_strided *out, *mean, *rstd, *x, *weight, *bias, *grad_out;
@@ -102,14 +103,22 @@ static void norm_rows(int64_t begin, int64_t end, void *arg) {
     }
     const float *w = c->weight->data, *b = c->bias->data;
     float *mean = c->mean->data, *rstd = c->rstd->data;
+#ifdef CPU_HAVE_NORM_AVX2
+    if (c->avx512) {
+        cpu_norm_rows_f32_avx512((float *)c->out->data + begin * n, mean ? mean + begin : NULL,
+                                 rstd ? rstd + begin : NULL, (const float *)c->x->data + begin * n,
+                                 end - begin, n, c->rms, w, b, c->eps, c->stream);
+        if (c->stream) cpu_stream_fence();
+        return;
+    }
+#endif
     for (int64_t r = begin; r < end; r++) {
         float *y = (float *)c->out->data + r * n;
         const float *x = (const float *)c->x->data + r * n;
 #ifdef CPU_HAVE_NORM_AVX2
         if (c->avx2) {
-            (c->avx512 ? cpu_norm_row_f32_avx512 : cpu_norm_row_f32_avx2)(
-                y, mean ? mean + r : NULL, rstd ? rstd + r : NULL, x, n, c->rms, w, b, c->eps,
-                r + 1 < end ? x + n : NULL, c->stream);
+            cpu_norm_row_f32_avx2(y, mean ? mean + r : NULL, rstd ? rstd + r : NULL, x, n, c->rms,
+                                  w, b, c->eps, r + 1 < end ? x + n : NULL, c->stream);
             continue;
         }
 #endif
@@ -133,6 +142,17 @@ static void backward_range_f32(const norm_ctx *c, int64_t begin, int64_t end, fl
     int64_t n = c->n;
     const float *w = c->weight->data, *mean = c->mean->data, *rstd = c->rstd->data;
     float *dx0 = c->out->data;
+#ifdef CPU_HAVE_NORM_AVX2
+    if (c->avx512) {
+        const float *g = (const float *)c->grad_out->data + begin * n;
+        const float *x = (const float *)c->x->data + begin * n;
+        cpu_norm_backward_rows_f32_avx512(dx0 ? dx0 + begin * n : NULL, g, x, end - begin, n,
+                                          c->rms, c->rms ? NULL : mean + begin, rstd + begin, w,
+                                          pw, pb, c->stream);
+        if (c->stream) cpu_stream_fence();
+        return;
+    }
+#endif
     for (int64_t r = begin; r < end; r++) {
         const float *x = (const float *)c->x->data + r * n, *g = (const float *)c->grad_out->data + r * n;
         float *dx = dx0 ? dx0 + r * n : NULL, m = c->rms ? 0.0f : mean[r];
@@ -255,6 +275,7 @@ born_status cpu_row_norm_grads(bool rms, const born_strided *grad_x,
                   .grad_out = grad_out};
     norm_shape(x, &c.n, &c.rows);
     c.stream = c.avx2 && c.out->data && cpu_stream_output(c.rows * c.n * 4);
+    c.avx512 = c.avx2 && cpu_get_level() >= CPU_LEVEL_AVX512;
     bool want_w = grad_weight && grad_weight->data, want_b = grad_bias && grad_bias->data;
     if (!want_w && !want_b) {
         if (!c.out->data) return BORN_OK;

@@ -5,15 +5,19 @@
  * mean, and corrects the variance by the first (var = E[(x - c)^2] - E[x - c]^2, no
  * cancellation to speak of); the third writes y = ((x - mean_hi) - mean_lo) rstd w + b, the mean
  * split into f32 hi + lo so that a row far from zero keeps xhat's relative accuracy. The sums run
- * in f32 lanes over chunks of 128 elements (8 terms a lane) that are added into double. A poor
+ * in f32 lanes over chunks of 128 elements (4 terms a lane) that are added into double. A poor
  * centre, squares that could overflow or underflow in f32, NaN and infinities send the row's
  * statistics to the portable kernel's two passes in double, so such rows give what it gives; a
  * row whose mean is so small that its low part would be denormal takes xhat in double.
  *
- * Backward: one pass accumulates sum d and sum d xhat (d = g w) in double, f32 pairs first; the
- * second writes dx and adds g xhat and g into the caller's partial sums of the parameter
- * gradients. Both prefetch the next row(s) into L2 during their last pass, so that the memory
- * stays busy while the arithmetic runs. Only the row's last partial vector is masked. */
+ * Backward: one pass accumulates sum d and sum d xhat (d = g w) as f32 sums over chunks of 64
+ * elements added into double (backward_sums); the second writes dx and adds g xhat and g into the
+ * caller's partial sums of the parameter gradients. Both prefetch the next row(s) into L2 during
+ * their last pass, so that the memory stays busy while the arithmetic runs. Only the row's last
+ * partial vector is masked.
+ *
+ * The sums' order is also norm_avx512.c's (its rows give these bits): four accumulators of 8
+ * lanes a sum, so that the adds' latency does not bound the loop at 16 lanes either. */
 #include "backend/cpu/norm_avx2.h"
 
 #include <immintrin.h>
@@ -34,69 +38,59 @@ NORM_INLINE double hsum_pd(__m256d v) {
 NORM_INLINE __m256d lo_pd(__m256 v) { return _mm256_cvtps_pd(_mm256_castps256_ps128(v)); }
 NORM_INLINE __m256d hi_pd(__m256 v) { return _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)); }
 
+/* The sums' chunks: the forward's f32 accumulators are folded into double every FW_CHUNK
+ * elements, the backward's every BW_CHUNK (chunk_sums, backward_sums; norm_avx512.c's too). */
+enum { FW_CHUNK = 128, BW_CHUNK = 64 };
+
 /* Prefetches the 64-byte line at byte offset off of p into L2 (p NULL: nothing). */
 NORM_INLINE void prefetch_l2(const float *p, int64_t off) {
     if (p) _mm_prefetch((const char *)p + off, _MM_HINT_T1);
 }
 
-/* sum (x - c) and, with square, sum (x - c)^2 (into *q), c an f32 centre: f32 lanes, two
- * accumulators of 8 lanes adding 8 terms each (a chunk of 128 elements), each chunk's sums then
- * added into double; the last partial chunk's elements in double. */
-NORM_INLINE void chunk_sums(const float *x, int64_t n, float c, bool square, double *s, double *q) {
-    const __m256 cv = _mm256_set1_ps(c);
+/* sum (x - c) and, with square, sum (x - c)^2 (into *q), c an f32 centre; without centred, only
+ * sum x^2 (into *q; RMS norm). f32 lanes: blocks of 32 elements go into four accumulators of 8
+ * lanes a sum (the block's elements 0-7, 8-15, 16-23, 24-31), which every 128 elements (4 terms
+ * a lane) are folded as (a0 + a2) + (a1 + a3) and added into double; the elements after the last
+ * whole block in double. Four accumulators, so that the adds' latency does not bound the loop;
+ * norm_avx512.c's fw_sums adds the same terms in the same order (its two 16-lane accumulators are
+ * a0 a1 and a2 a3), so both levels give the same bits. */
+NORM_INLINE void chunk_sums(const float *x, int64_t n, float c, bool centred, bool square,
+                            double *s, double *q) {
+    const __m256 cv = _mm256_set1_ps(c), zero = _mm256_setzero_ps();
     __m256d s0 = _mm256_setzero_pd(), s1 = s0, q0 = s0, q1 = s0;
     int64_t i = 0;
-    while (i + 16 <= n) {
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
-        int64_t end = i + 128 < n ? i + 128 : n;
-        for (; i + 16 <= end; i += 16) {
-            __m256 u = _mm256_sub_ps(_mm256_loadu_ps(x + i), cv);
-            __m256 v = _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), cv);
-            a0 = _mm256_add_ps(a0, u);
-            a1 = _mm256_add_ps(a1, v);
-            if (square) {
-                b0 = _mm256_fmadd_ps(u, u, b0);
-                b1 = _mm256_fmadd_ps(v, v, b1);
+    while (i + 32 <= n) {
+        __m256 a[4] = {zero, zero, zero, zero}, b[4] = {zero, zero, zero, zero};
+        int64_t end = i + FW_CHUNK < n ? i + FW_CHUNK : n;
+        for (; i + 32 <= end; i += 32) {
+            for (int k = 0; k < 4; k++) {
+                __m256 u = _mm256_loadu_ps(x + i + 8 * k);
+                if (centred) {
+                    u = _mm256_sub_ps(u, cv);
+                    a[k] = _mm256_add_ps(a[k], u);
+                }
+                if (square) b[k] = _mm256_fmadd_ps(u, u, b[k]);
             }
         }
-        __m256 a = _mm256_add_ps(a0, a1);
-        s0 = _mm256_add_pd(s0, lo_pd(a));
-        s1 = _mm256_add_pd(s1, hi_pd(a));
+        if (centred) {
+            __m256 f = _mm256_add_ps(_mm256_add_ps(a[0], a[2]), _mm256_add_ps(a[1], a[3]));
+            s0 = _mm256_add_pd(s0, lo_pd(f));
+            s1 = _mm256_add_pd(s1, hi_pd(f));
+        }
         if (square) {
-            __m256 b = _mm256_add_ps(b0, b1);
-            q0 = _mm256_add_pd(q0, lo_pd(b));
-            q1 = _mm256_add_pd(q1, hi_pd(b));
+            __m256 f = _mm256_add_ps(_mm256_add_ps(b[0], b[2]), _mm256_add_ps(b[1], b[3]));
+            q0 = _mm256_add_pd(q0, lo_pd(f));
+            q1 = _mm256_add_pd(q1, hi_pd(f));
         }
     }
     double st = 0, qt = 0;
     for (; i < n; i++) {
-        double d = (double)x[i] - (double)c;
+        double d = centred ? (double)x[i] - (double)c : (double)x[i];
         st += d;
         qt += d * d;
     }
-    *s = hsum_pd(_mm256_add_pd(s0, s1)) + st;
+    if (centred) *s = hsum_pd(_mm256_add_pd(s0, s1)) + st;
     if (square) *q = hsum_pd(_mm256_add_pd(q0, q1)) + qt;
-}
-
-/* sum x^2 as chunk_sums does (RMS norm). */
-NORM_INLINE double chunk_squares(const float *x, int64_t n) {
-    __m256d q0 = _mm256_setzero_pd(), q1 = q0;
-    int64_t i = 0;
-    while (i + 16 <= n) {
-        __m256 b0 = _mm256_setzero_ps(), b1 = b0;
-        int64_t end = i + 128 < n ? i + 128 : n;
-        for (; i + 16 <= end; i += 16) {
-            __m256 u = _mm256_loadu_ps(x + i), v = _mm256_loadu_ps(x + i + 8);
-            b0 = _mm256_fmadd_ps(u, u, b0);
-            b1 = _mm256_fmadd_ps(v, v, b1);
-        }
-        __m256 b = _mm256_add_ps(b0, b1);
-        q0 = _mm256_add_pd(q0, lo_pd(b));
-        q1 = _mm256_add_pd(q1, hi_pd(b));
-    }
-    double qt = 0;
-    for (; i < n; i++) qt += (double)x[i] * x[i];
-    return hsum_pd(_mm256_add_pd(q0, q1)) + qt;
 }
 
 /* The portable kernel's statistics: the mean, then the mean of the centred squares. */
@@ -174,7 +168,9 @@ void cpu_norm_row_f32_avx2(float *y, float *mean_out, float *rstd_out, const flo
                            const float *next, bool stream) {
     double dn = (double)n, mean = 0, var;
     if (rms) {
-        var = chunk_squares(x, n) / dn;
+        double sq;
+        chunk_sums(x, n, 0.0f, false, true, NULL, &sq);
+        var = sq / dn;
         /* squares that may overflow or underflow in f32 (or NaN): in double */
         if (!(var >= 0x1p-100 && var <= 0x1p100)) {
             double q = 0;
@@ -186,9 +182,9 @@ void cpu_norm_row_f32_avx2(float *y, float *mean_out, float *rstd_out, const flo
          * rounding c, corrected by the centred sum: var = E[(x - c)^2] - E[x - c]^2 */
         double s, q;
         float k = n > 0 ? x[0] : 0.0f;
-        chunk_sums(x, n, k, false, &s, &q);
+        chunk_sums(x, n, k, true, false, &s, &q);
         float c = (float)((double)k + s / dn);
-        chunk_sums(x, n, c, true, &s, &q);
+        chunk_sums(x, n, c, true, true, &s, &q);
         double e = s / dn;
         mean = (double)c + e;
         var = q / dn - e * e;
@@ -217,6 +213,51 @@ void cpu_norm_row_f32_avx2(float *y, float *mean_out, float *rstd_out, const flo
 
 /* ---- backward --------------------------------------------------------------------------- */
 
+/* sum d (not for rms) and sum d xhat over the row, d = g w and xhat = (x - mean) rstd, as f32
+ * sums over chunks added into double: blocks of 32 elements go into four accumulators of 8 lanes
+ * a sum (the block's elements 0-7, 8-15, 16-23, 24-31; d xhat by FMA), which every 64 elements
+ * (2 terms a lane) are folded as (a0 + a2) + (a1 + a3) and converted into double; the elements
+ * after the last whole block in double. Short chunks, because a large term (an outlier's d xhat)
+ * takes a rounding at its own scale for every term added after it in f32: with chunks of 256, a
+ * row of 257 with one outlier came within 0.5 of test_norm_rows.c's bound on dx. norm_avx512.c's
+ * bw_sums adds the same terms in the same order (its two 16-lane accumulators are a0 a1 and
+ * a2 a3), so both levels give the same bits. */
+NORM_INLINE void backward_sums(const float *g, const float *x, const float *w, int64_t n, bool rms,
+                               float mean, float rstd, double *sum_d, double *sum_dx) {
+    const __m256 m = _mm256_set1_ps(mean), s = _mm256_set1_ps(rstd), zero = _mm256_setzero_ps();
+    __m256d a_lo = _mm256_setzero_pd(), a_hi = a_lo, c_lo = a_lo, c_hi = a_lo;
+    int64_t i = 0;
+    while (i + 32 <= n) {
+        __m256 a[4] = {zero, zero, zero, zero}, c[4] = {zero, zero, zero, zero};
+        int64_t end = i + BW_CHUNK < n ? i + BW_CHUNK : n;
+        for (; i + 32 <= end; i += 32) {
+            for (int k = 0; k < 4; k++) {
+                __m256 d = _mm256_loadu_ps(g + i + 8 * k);
+                if (w) d = _mm256_mul_ps(d, _mm256_loadu_ps(w + i + 8 * k));
+                __m256 xh = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8 * k), m), s);
+                if (!rms) a[k] = _mm256_add_ps(a[k], d);
+                c[k] = _mm256_fmadd_ps(d, xh, c[k]);
+            }
+        }
+        if (!rms) {
+            __m256 f = _mm256_add_ps(_mm256_add_ps(a[0], a[2]), _mm256_add_ps(a[1], a[3]));
+            a_lo = _mm256_add_pd(a_lo, lo_pd(f));
+            a_hi = _mm256_add_pd(a_hi, hi_pd(f));
+        }
+        __m256 f = _mm256_add_ps(_mm256_add_ps(c[0], c[2]), _mm256_add_ps(c[1], c[3]));
+        c_lo = _mm256_add_pd(c_lo, lo_pd(f));
+        c_hi = _mm256_add_pd(c_hi, hi_pd(f));
+    }
+    double sd = 0, sdx = 0;
+    for (; i < n; i++) {
+        float d = w ? g[i] * w[i] : g[i], xh = (x[i] - mean) * rstd;
+        sd += d;
+        sdx += (double)(d * xh);
+    }
+    *sum_d = rms ? 0 : sd + hsum_pd(_mm256_add_pd(a_lo, a_hi));
+    *sum_dx = sdx + hsum_pd(_mm256_add_pd(c_lo, c_hi));
+}
+
 void cpu_norm_backward_row_f32_avx2(float *dx, const float *g, const float *x, int64_t n, bool rms,
                                     float mean, float rstd, const float *w, float *pw, float *pb,
                                     const float *next_g, const float *next_x, bool stream) {
@@ -224,32 +265,8 @@ void cpu_norm_backward_row_f32_avx2(float *dx, const float *g, const float *x, i
     bool hw = w != NULL;
     float mean_d = 0, mean_dx = 0;
     if (dx) {
-        /* sum d and sum d xhat in double, the f32 terms of two vectors added first */
-        __m256d a0 = _mm256_setzero_pd(), a1 = a0, c0 = a0, c1 = a0;
-        int64_t i = 0;
-        for (; i + 16 <= n; i += 16) {
-            __m256 ga = _mm256_loadu_ps(g + i), gb = _mm256_loadu_ps(g + i + 8);
-            __m256 da = hw ? _mm256_mul_ps(ga, _mm256_loadu_ps(w + i)) : ga;
-            __m256 db = hw ? _mm256_mul_ps(gb, _mm256_loadu_ps(w + i + 8)) : gb;
-            __m256 xa = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), m), s);
-            __m256 xb = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), m), s);
-            if (!rms) {
-                __m256 p = _mm256_add_ps(da, db);
-                a0 = _mm256_add_pd(a0, lo_pd(p));
-                a1 = _mm256_add_pd(a1, hi_pd(p));
-            }
-            __m256 p = _mm256_fmadd_ps(db, xb, _mm256_mul_ps(da, xa));
-            c0 = _mm256_add_pd(c0, lo_pd(p));
-            c1 = _mm256_add_pd(c1, hi_pd(p));
-        }
-        double sd = 0, sdx = 0;
-        for (; i < n; i++) {
-            float d = hw ? g[i] * w[i] : g[i], xh = (x[i] - mean) * rstd;
-            sd += d;
-            sdx += (double)(d * xh);
-        }
-        sd += hsum_pd(_mm256_add_pd(a0, a1));
-        sdx += hsum_pd(_mm256_add_pd(c0, c1));
+        double sd, sdx;
+        backward_sums(g, x, w, n, rms, mean, rstd, &sd, &sdx);
         mean_d = rms ? 0.0f : (float)(sd / (double)n);
         mean_dx = (float)(sdx / (double)n);
     }

@@ -18,10 +18,14 @@ void cpu_norm_row_f32_avx2(float *y, float *mean, float *rstd, const float *x, i
                            bool rms, const float *w, const float *b, double eps,
                            const float *next, bool stream);
 
-/* cpu_norm_row_f32_avx2 in AVX-512 (norm_avx512.c), for CPU_LEVEL_AVX512: the same bits. */
-void cpu_norm_row_f32_avx512(float *y, float *mean, float *rstd, const float *x, int64_t n,
-                             bool rms, const float *w, const float *b, double eps,
-                             const float *next, bool stream);
+/* Rows [0, rows) of the forward (each of n elements, row r at x + r n and y + r n; mean (NULL,
+ * or for rms unused) and rstd (or NULL) indexed by row) in AVX-512 (norm_avx512.c), for
+ * CPU_LEVEL_AVX512: cpu_norm_row_f32_avx2's bits for each row, the pass that writes a row run in
+ * one loop with the first pass over the next, so that the next row's loads from memory overlap
+ * this row's arithmetic. With stream, y as there (the caller fences). */
+void cpu_norm_rows_f32_avx512(float *y, float *mean, float *rstd, const float *x, int64_t rows,
+                              int64_t n, bool rms, const float *w, const float *b, double eps,
+                              bool stream);
 
 /* One row of the backward from grad_out g, x, the forward's mean (0 for rms) and rstd, and w
  * (NULL when absent): dx = rstd (d - mean(d) - xhat mean(d xhat)), d = g w, xhat = (x - mean)
@@ -31,6 +35,15 @@ void cpu_norm_row_f32_avx512(float *y, float *mean, float *rstd, const float *x,
 void cpu_norm_backward_row_f32_avx2(float *dx, const float *g, const float *x, int64_t n, bool rms,
                                     float mean, float rstd, const float *w, float *pw, float *pb,
                                     const float *next_g, const float *next_x, bool stream);
+
+/* Rows [0, rows) of the backward (each of n elements, row r at g + r n, x + r n and dx + r n;
+ * mean (NULL for rms) and rstd indexed by row) in AVX-512 (norm_avx512.c), for
+ * CPU_LEVEL_AVX512: cpu_norm_backward_row_f32_avx2's bits for each row, the second pass of a row
+ * run in one loop with the sums of the next, so that the next row's loads from memory overlap
+ * this row's arithmetic. With stream, dx as above. */
+void cpu_norm_backward_rows_f32_avx512(float *dx, const float *g, const float *x, int64_t rows,
+                                       int64_t n, bool rms, const float *mean, const float *rstd,
+                                       const float *w, float *pw, float *pb, bool stream);
 
 #endif
 

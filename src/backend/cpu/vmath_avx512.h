@@ -9,10 +9,10 @@
  * AVX2 kernels' bits element for element (the AVX2 kernels' vectors of 8 are the halves of these,
  * from the same start), and the accuracy bounds of vmath_avx2.h hold unchanged.
  *
- * One exception: gelu (erf), v16_gelu, whose fast path looks its polynomial up in a 16-entry
- * table, one permute per coefficient here but three ops at 8 lanes (which made it slower than
- * vm_gelu_fast's divisions there); it gives its own bits, held to the exact value by
- * tests/backend/test_vmath.c like the AVX2 function. */
+ * Two exceptions: gelu (erf), v16_gelu, and its derivative, v16_gelu_grad, whose fast paths look
+ * their polynomial up in a 16-entry table, one permute per coefficient here but three ops at 8
+ * lanes (which made it slower than vm_gelu_fast's divisions there); they give their own bits,
+ * held to the exact value by tests/backend/test_vmath.c like the AVX2 functions. */
 #ifndef BORN_CPU_VMATH_AVX512_H
 #define BORN_CPU_VMATH_AVX512_H
 
@@ -58,21 +58,6 @@ VM_ALWAYS_INLINE __m512 v16_expm1_half_sq(__m512 h, __m512 c, __m512 *t_out) {
     b = _mm512_fmadd_ps(v16_set1(1.3903591316193342e-3f), r2, b);
     *t_out = t;
     return _mm512_fmadd_ps(_mm512_fmadd_ps(b, r2, a), r2, r);
-}
-
-/* vm_gelu_poly on 16 lanes. */
-VM_ALWAYS_INLINE __m512 v16_gelu_poly(__m512 q, float k) {
-    __m512 q2 = _mm512_mul_ps(q, q), q4 = _mm512_mul_ps(q2, q2);
-    __m512 a1 = _mm512_fmadd_ps(v16_set1(k * 1.836080663e-02f), q, v16_set1(k * 1.439925004e-02f));
-    __m512 a2 = _mm512_fmadd_ps(v16_set1(k * -3.375926288e-03f), q, v16_set1(k * -2.420695237e-04f));
-    __m512 a3 = _mm512_fmadd_ps(v16_set1(k * 4.427004897e-04f), q, v16_set1(k * -9.439419373e-04f));
-    __m512 a4 = _mm512_fmadd_ps(v16_set1(k * 1.469543986e-05f), q, v16_set1(k * 3.607159597e-04f));
-    __m512 b0 = _mm512_fmadd_ps(a2, q2, a1);
-    __m512 b1 = _mm512_fmadd_ps(a4, q2, a3);
-    b1 = _mm512_fmadd_ps(v16_set1(k * -3.796706733e-05f), q4, b1);
-    __m512 h = _mm512_fmadd_ps(b1, q4, b0);
-    h = _mm512_fmadd_ps(h, q, v16_set1(k * -1.657022834e-01f));
-    return _mm512_fmadd_ps(h, q, v16_set1(k * 3.362039924e-01f));
 }
 
 /* vm_expm1_reduced on 16 lanes. */
@@ -146,17 +131,31 @@ VM_ALWAYS_INLINE __m512 v16_gelu_entry(__m512i idx, int k) {
     return _mm512_permutexvar_ps(idx, _mm512_load_ps(cpu_gelu_table[k]));
 }
 
-/* gelu with erf, x Phi(x): the one function here that does not take vmath_avx2.h's operations.
- * Phi(-t) = exp(-t^2 / 2) h(t) for t = min(|x|, 12) as in vm_gelu_fast (t^2 = hi + lo, lo / 2
- * taken off the exponential's reduced argument), but h(t) from gelu_table.h's piecewise
- * polynomial (the interval from t + 1's bits, each coefficient one permute) instead of
- * vm_gelu_fast's P(q) / (t + 2) with its two divisions: six permutes and five FMAs where that
- * took two divisions, a degree-10 polynomial and the variable's arithmetic; 17% less time per
- * vector in L1 (9.0 against 10.8 ns per 16 lanes on the 2-core Xeon, 2026-12-02; BENCHMARKS). v = min(x, 12) Phi(-t) with h w split exactly by an FMA, as in
- * vm_gelu_fast; x Phi(x) = x - v for x >= 0, v below. Results differ from the AVX2 kernel's by
- * a few ulp and are nearer the exact value: over every f32 >= -12, 3.24 ulp at worst against
- * vm_gelu_fast's 4.15 (tests/backend/test_vmath.c holds both levels to the bounds). Where some
- * lane is below VM_GELU_FAST_MIN or NaN, the halves go through vm_gelu (the AVX2 function). */
+/* h(t) = Phi(-t) exp(t^2 / 2) for t in [0, 15) from gelu_table.h's piecewise polynomial: the
+ * interval from t + 1's bits, each coefficient one permute, Horner's rule in s = t - centre. */
+VM_ALWAYS_INLINE __m512 v16_gelu_h(__m512 t) {
+    __m512i idx = _mm512_srli_epi32(_mm512_castps_si512(_mm512_add_ps(t, v16_set1(1.0f))), 21);
+    __m512 s = _mm512_sub_ps(t, v16_gelu_entry(idx, 0));
+    _Static_assert(CPU_GELU_DEGREE == 5, "the Horner steps below are written for degree 5");
+    __m512 h = _mm512_fmadd_ps(v16_gelu_entry(idx, 6), s, v16_gelu_entry(idx, 5));
+    h = _mm512_fmadd_ps(h, s, v16_gelu_entry(idx, 4));
+    h = _mm512_fmadd_ps(h, s, v16_gelu_entry(idx, 3));
+    h = _mm512_fmadd_ps(h, s, v16_gelu_entry(idx, 2));
+    return _mm512_fmadd_ps(h, s, v16_gelu_entry(idx, 1));
+}
+
+/* gelu with erf, x Phi(x): one of the two functions here that do not take vmath_avx2.h's
+ * operations. Phi(-t) = exp(-t^2 / 2) h(t) for t = min(|x|, 12) as in vm_gelu_fast (t^2 = hi +
+ * lo, lo / 2 taken off the exponential's reduced argument), but h(t) from gelu_table.h's
+ * piecewise polynomial (v16_gelu_h) instead of vm_gelu_fast's P(q) / (t + 2) with its two
+ * divisions: six permutes and five FMAs where that took two divisions, a degree-10 polynomial and
+ * the variable's arithmetic; 17% less time per vector in L1 (9.0 against 10.8 ns per 16 lanes on
+ * the 2-core Xeon, 2026-12-02; BENCHMARKS). v = min(x, 12) Phi(-t) with h w split exactly by an
+ * FMA, as in vm_gelu_fast; x Phi(x) = x - v for x >= 0, v below. Results differ from the AVX2
+ * kernel's by a few ulp and are nearer the exact value: over every f32 >= -12, 3.24 ulp at worst
+ * against vm_gelu_fast's 4.15 (tests/backend/test_vmath.c holds both levels to the bounds).
+ * Where some lane is below VM_GELU_FAST_MIN or NaN, the halves go through vm_gelu (the AVX2
+ * function). */
 VM_ALWAYS_INLINE __m512 v16_gelu(__m512 x) {
     if (__builtin_expect(_mm512_cmp_ps_mask(x, v16_set1(VM_GELU_FAST_MIN), _CMP_NGE_UQ) != 0, 0))
         return V16_HALVES(vm_gelu, x);
@@ -165,14 +164,7 @@ VM_ALWAYS_INLINE __m512 v16_gelu(__m512 x) {
     __m512 lo = _mm512_fmsub_ps(t, t, hi);
     __m512 et;
     __m512 es = v16_expm1_half_sq(hi, _mm512_mul_ps(lo, v16_set1(0.5f)), &et);
-    __m512i idx = _mm512_srli_epi32(_mm512_castps_si512(_mm512_add_ps(t, v16_set1(1.0f))), 21);
-    __m512 s = _mm512_sub_ps(t, v16_gelu_entry(idx, 0));
-    _Static_assert(CPU_GELU_DEGREE == 5, "the Horner steps below are written for degree 5");
-    __m512 h = _mm512_fmadd_ps(v16_gelu_entry(idx, 6), s, v16_gelu_entry(idx, 5));
-    h = _mm512_fmadd_ps(h, s, v16_gelu_entry(idx, 4));
-    h = _mm512_fmadd_ps(h, s, v16_gelu_entry(idx, 3));
-    h = _mm512_fmadd_ps(h, s, v16_gelu_entry(idx, 2));
-    h = _mm512_fmadd_ps(h, s, v16_gelu_entry(idx, 1));
+    __m512 h = v16_gelu_h(t);
     __m512 w = _mm512_min_ps(v16_set1(12.0f), x);
     __m512 hw = _mm512_mul_ps(h, w);
     __m512 he = _mm512_fmsub_ps(h, w, hw);
@@ -182,8 +174,19 @@ VM_ALWAYS_INLINE __m512 v16_gelu(__m512 x) {
     return _mm512_or_ps(r, _mm512_and_ps(x, v16_set1(-0.0f))); /* x's sign, as vm_gelu_fast */
 }
 
-/* The derivative of gelu (vm_gelu_grad): vm_gelu_grad_fast's operations where every lane has
- * |x| <= 13, else the halves through vm_gelu_grad. */
+/* The derivative of gelu (erf), Phi(x) + x phi(x): the other function with a method of its own.
+ * With t = |x|, e = exp(-t^2 / 2) = 2^n (1 + es) (vm_expm1_half_sq, as v16_gelu) and h(t) from
+ * v16_gelu_h, so that Phi(-t) = e h and phi(x) = e / sqrt(2 pi):
+ *   x >= 0:  Phi(x) + x phi(x) = 1 + e (x / sqrt(2 pi) - h),
+ *   x < 0:   Phi(x) + x phi(x) = e (x / sqrt(2 pi) + h),
+ * each one FMA for the bracket and one for the result, where vm_gelu_grad_fast takes a division,
+ * the degree-10 polynomial and four more products: 5.0 against 6.1 ns per 16 lanes in L1 (Zen 5,
+ * 2026-12-02), and the streamed 64 MiB gradient at one thread ~10 points of the copy's bandwidth
+ * nearer it (74% -> 84%, the two methods in turn in one process).
+ * Within a few FLT_EPSILON of the size of the terms, |Phi(x)| + |x phi(x)|, as the AVX2 function
+ * (tests/backend/test_vmath.c); where the terms cancel (x near -0.75) neither is better than that.
+ * Where some lane has |x| > 13 (exp(-x^2 / 2) no longer a normal number) or is NaN, the halves go
+ * through vm_gelu_grad. */
 VM_ALWAYS_INLINE __m512 v16_gelu_grad(__m512 x) {
     if (__builtin_expect(v16_any_beyond(x, 13.0f), 0)) return V16_HALVES(vm_gelu_grad, x);
     __m512 t = _mm512_abs_ps(x);
@@ -192,14 +195,11 @@ VM_ALWAYS_INLINE __m512 v16_gelu_grad(__m512 x) {
     __m512 et;
     __m512 es = v16_expm1_half_sq(hi, _mm512_mul_ps(lo, v16_set1(0.5f)), &et);
     __m512 e = v16_scale_by_t(_mm512_add_ps(es, v16_set1(1.0f)), et);
-    __m512 r = _mm512_div_ps(v16_set1(1.0f), _mm512_add_ps(t, v16_set1(2.0f)));
-    __m512 q = _mm512_mul_ps(_mm512_sub_ps(t, v16_set1(2.0f)), r);
-    __m512 c = v16_gelu_poly(q, 1.0f);
-    __m512 tail = _mm512_mul_ps(_mm512_mul_ps(_mm512_add_ps(e, e), c), r);
+    __m512 h = v16_gelu_h(t);
     __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
-    __m512 phi_x = _mm512_mask_blend_ps(neg, _mm512_sub_ps(v16_set1(1.0f), tail), tail);
-    __m512 pdf = _mm512_mul_ps(e, v16_set1(0.39894228040143267794f));
-    return _mm512_fmadd_ps(x, pdf, phi_x);
+    __m512 hs = _mm512_mask_blend_ps(neg, _mm512_xor_ps(h, v16_set1(-0.0f)), h); /* -h, or h */
+    __m512 q = _mm512_fmadd_ps(x, v16_set1(0.39894228040143267794f), hs);
+    return _mm512_fmadd_ps(e, q, _mm512_maskz_mov_ps((__mmask16)~neg, v16_set1(1.0f)));
 }
 
 #endif
