@@ -73,14 +73,26 @@ void cpu_softmax_row_stream_f32_avx2(cpu_softmax_stream *st, float *y, const flo
 /* Writes the pending row of st, if any. */
 void cpu_softmax_stream_flush_f32_avx2(cpu_softmax_stream *st);
 
-/* cpu_softmax_row_f32_avx2 in AVX-512 (softmax_avx512.c), for CPU_LEVEL_AVX512, without
- * streaming: the same bits. */
+/* cpu_softmax_row_f32_avx2, cpu_softmax_row_stream_f32_avx2 and
+ * cpu_softmax_stream_flush_f32_avx2 in AVX-512 (softmax_avx512.c), for CPU_LEVEL_AVX512: the
+ * same bits. */
 void cpu_softmax_row_f32_avx512(float *y, const float *x, int64_t n, bool log, const float *next);
+void cpu_softmax_row_stream_f32_avx512(cpu_softmax_stream *st, float *y, const float *x, int64_t n,
+                                       const float *next);
+void cpu_softmax_stream_flush_f32_avx512(cpu_softmax_stream *st);
 
 /* The input gradient of one contiguous row from grad_out g and the forward output y (gi may be
- * g). next_g and next_y (or NULL) are the rows the caller will pass next, prefetched into L2. */
+ * g), written by streaming stores if stream (stream.h; the caller fences). next_g and next_y (or
+ * NULL) are the rows the caller will pass next, prefetched into L2. */
 void cpu_softmax_backward_row_f32_avx2(float *gi, const float *g, const float *y, int64_t n,
-                                       bool log, const float *next_g, const float *next_y);
+                                       bool log, bool stream, const float *next_g,
+                                       const float *next_y);
+
+/* cpu_softmax_backward_row_f32_avx2 in AVX-512 (softmax_avx512.c), for CPU_LEVEL_AVX512: the
+ * same bits. */
+void cpu_softmax_backward_row_f32_avx512(float *gi, const float *g, const float *y, int64_t n,
+                                         bool log, bool stream, const float *next_g,
+                                         const float *next_y);
 
 /* The scalars of f32 Adam (optim.c's adam_c_f32 without the L2 and amsgrad ones). */
 typedef struct cpu_adam_f32_consts {

@@ -1,6 +1,9 @@
 /* CPU softmax and log-softmax along one dim, forward and backward, for f32 and f64. Each row is
  * copied into a buffer of doubles, processed there, and written back; with AVX2, f32 rows that
- * are contiguous in every operand are processed in place in f32 by softmax_avx2.c instead. */
+ * are contiguous in every operand are processed in place in f32 by softmax_avx2.c instead (by
+ * softmax_avx512.c at AVX-512, with the same bits), large outputs by streaming stores. Each row
+ * prefetches the next one, the next chunk's first row too (at one thread the row this thread
+ * takes next; at more, another thread's, which then finds it in a cache). */
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -15,10 +18,11 @@
 
 typedef struct softmax_ctx {
     bool log, backward, avx2_rows; /* avx2_rows: f32 rows contiguous in every operand */
-    bool avx512;                   /* avx2 rows: the forward through softmax_avx512.c */
-    bool stream;                   /* avx2 rows, forward: the output by streaming stores */
+    bool avx512;                   /* avx2 rows: through softmax_avx512.c */
+    bool stream;                   /* avx2 rows: the output by streaming stores */
     const born_strided *out, *in, *grad_out, *y;
     int dim;
+    int64_t rows; /* rows in all */
     atomic_int failed;
 } softmax_ctx;
 
@@ -88,27 +92,30 @@ static bool softmax_rows_stream(int64_t begin, int64_t end, const softmax_ctx *c
         st.scratch[1] = st.scratch[0] + n;
     }
     for (int64_t r = begin; r < end; r++)
-        cpu_softmax_row_stream_f32_avx2(&st, row_f32(c->out, c->dim, r), row_f32(c->in, c->dim, r), n,
-                                        r + 1 < end ? row_f32(c->in, c->dim, r + 1) : NULL);
-    cpu_softmax_stream_flush_f32_avx2(&st);
+        (c->avx512 ? cpu_softmax_row_stream_f32_avx512 : cpu_softmax_row_stream_f32_avx2)(
+            &st, row_f32(c->out, c->dim, r), row_f32(c->in, c->dim, r), n,
+            r + 1 < c->rows ? row_f32(c->in, c->dim, r + 1) : NULL);
+    (c->avx512 ? cpu_softmax_stream_flush_f32_avx512 : cpu_softmax_stream_flush_f32_avx2)(&st);
     cpu_stream_fence();
     return true;
 }
 
 static void softmax_rows_avx2(int64_t begin, int64_t end, const softmax_ctx *c, int64_t n) {
-    if (c->stream && softmax_rows_stream(begin, end, c, n)) return;
+    if (c->stream && !c->backward && softmax_rows_stream(begin, end, c, n)) return;
     for (int64_t r = begin; r < end; r++) {
-        bool more = r + 1 < end;
+        bool more = r + 1 < c->rows;
         if (c->backward)
-            cpu_softmax_backward_row_f32_avx2(row_f32(c->out, c->dim, r), row_f32(c->grad_out, c->dim, r),
-                                              row_f32(c->y, c->dim, r), n, c->log,
-                                              more ? row_f32(c->grad_out, c->dim, r + 1) : NULL,
-                                              more ? row_f32(c->y, c->dim, r + 1) : NULL);
+            (c->avx512 ? cpu_softmax_backward_row_f32_avx512 : cpu_softmax_backward_row_f32_avx2)(
+                row_f32(c->out, c->dim, r), row_f32(c->grad_out, c->dim, r),
+                row_f32(c->y, c->dim, r), n, c->log, c->stream,
+                more ? row_f32(c->grad_out, c->dim, r + 1) : NULL,
+                more ? row_f32(c->y, c->dim, r + 1) : NULL);
         else
             (c->avx512 ? cpu_softmax_row_f32_avx512 : cpu_softmax_row_f32_avx2)(
                 row_f32(c->out, c->dim, r), row_f32(c->in, c->dim, r), n, c->log,
                 more ? row_f32(c->in, c->dim, r + 1) : NULL);
     }
+    if (c->stream) cpu_stream_fence();
 }
 #endif
 
@@ -158,21 +165,27 @@ static born_status run(softmax_ctx *c, const born_strided *ref) {
     int64_t rows = ref->ndim ? rows_count(ref, c->dim) : 1;
     int64_t n = ref->ndim ? ref->shape[c->dim] : 1;
     c->avx512 = c->avx2_rows && cpu_get_level() >= CPU_LEVEL_AVX512;
-    /* streaming stores (stream.h) for large outputs of the AVX2 forward rows (the AVX-512 rows
-     * measured no gain from them on a Xeon) */
-    c->stream = c->avx2_rows && !c->avx512 && !c->backward && c->out->dtype == BORN_F32 &&
-                cpu_stream_output(rows * n * 4);
-    born_parallel_for(rows, rows_grain(rows, n), softmax_rows, c);
+    /* streaming stores (stream.h) for large outputs of the f32 rows */
+    c->stream = c->avx2_rows && c->out->dtype == BORN_F32 && cpu_stream_output(rows * n * 4);
+    /* streamed forward rows in chunks of four times rows_grain's rows (up to rows / 64): a
+     * chunk's last output row is written after the arithmetic instead of during it */
+    c->rows = rows;
+    int64_t grain = rows_grain(rows, n);
+    if (c->stream && !c->backward) {
+        int64_t more = grain * 4, cap = rows / 64;
+        grain = more <= cap ? more : cap > grain ? cap : grain;
+    }
+    born_parallel_for(rows, grain, softmax_rows, c);
     return atomic_load(&c->failed) ? born_error(BORN_ERR_MEMORY, "softmax: out of memory") : BORN_OK;
 }
 
 born_status cpu_softmax(bool log, const born_strided *out, const born_strided *in, int dim) {
-    softmax_ctx c = {log, false, false, false, false, out, in, NULL, NULL, dim, 0};
+    softmax_ctx c = {log, false, false, false, false, out, in, NULL, NULL, dim, 0, 0};
     return run(&c, in);
 }
 
 born_status cpu_softmax_backward(bool log, const born_strided *grad_in, const born_strided *grad_out,
                                  const born_strided *y, int dim) {
-    softmax_ctx c = {log, true, false, false, false, grad_in, NULL, grad_out, y, dim, 0};
+    softmax_ctx c = {log, true, false, false, false, grad_in, NULL, grad_out, y, dim, 0, 0};
     return run(&c, grad_out);
 }
