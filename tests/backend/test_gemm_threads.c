@@ -193,13 +193,16 @@ TEST(gemm_tall_products_are_bit_identical_across_threads) {
 
 
 /* The packed products of the convolutions block k as cpu_gemm_f32 does (cpu_gemm_f32_kc), so
- * they give its bits: over several k blocks, at the CPU level the suite runs at (where the
+ * they give its bits: over several k blocks and column chunks, at the CPU level the suite runs at (where the
  * blocked path's k block is 512, the packed products' blocks of 256 used to sum in another
  * order). */
 TEST(gemm_packed_products_keep_the_blocked_bits) {
     int saved = born_get_num_threads();
-    const int64_t shapes[][3] = {{48, 40, 600}, {64, 121, 288}, {32, 70, 1030}, {25, 16, 513}};
-    for (int s = 0; s < 4; s++) {
+    /* 48 x 300 x 600: more columns than one packed chunk (two chunks per k block), the last one
+     * ending in a partial tile */
+    const int64_t shapes[][3] = {{48, 40, 600}, {64, 121, 288}, {32, 70, 1030}, {25, 16, 513},
+                                 {48, 300, 600}};
+    for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++) {
         int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
         float *buf[4];
         if (!buffers_new(buf, m * k, k * n, m * n, m * n)) continue;
