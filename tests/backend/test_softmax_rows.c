@@ -120,7 +120,7 @@ TEST(softmax_rows_same_bits_every_way) {
                 cpu_set_level(levels[l]);
                 for (int stream = 0; stream < 2; stream++) {
                     cpu_set_stream_min_bytes(stream ? 0 : INT64_MAX);
-                    for (int off = 0; off<16; off += n> 200 ? 5 : 1) {
+                    for (int off = 0; off < 16; off += (n > 200 ? 5 : 1)) {
                         for (int in_place = 0; in_place < 2; in_place++) {
                             float *out = o + off;
                             if (in_place)
