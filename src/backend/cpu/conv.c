@@ -517,15 +517,6 @@ static void choose_splits(packed_ctx *c, int64_t tasks, int64_t extent, int64_t 
     c->splits = (extent + size - 1) / size;
 }
 
-/* Asks for `bytes` from p to be brought into L2 (a hint: nothing else happens). The images of a
- * batch are each read once per pass and, together, are more than L2 holds; fetching the next one
- * while the current one's products run keeps the packing, which reads them tap by tap, from
- * waiting on L3 or memory. */
-static void prefetch_to_l2(const void *p, size_t bytes) {
-    const char *b = p;
-    for (size_t i = 0; i < bytes; i += 64) __builtin_prefetch(b + i, 0, 2);
-}
-
 static void packed_forward(int64_t begin, int64_t end, void *arg) {
     packed_ctx *c = arg;
     const born_conv2d_geometry *g = c->g;
@@ -533,9 +524,6 @@ static void packed_forward(int64_t begin, int64_t end, void *arg) {
     for (int64_t task = begin; task < end; task++) {
         int64_t n = task / c->splits, col0 = task % c->splits * c->split_size;
         int64_t cols = d->l - col0 < c->split_size ? d->l - col0 : c->split_size;
-        if (task % c->splits == 0 && n + 1 < g->batch)
-            prefetch_to_l2(c->in + (n + 1) * g->in_channels * d->hw,
-                           (size_t)(g->in_channels * d->hw) * sizeof(float));
         for (int64_t grp = 0; grp < g->groups; grp++) {
             const float *img = c->in + (n * g->in_channels + grp * d->cg_in) * d->hw;
             float *o = c->out + (n * g->out_channels + grp * d->cg_out) * d->l + col0;
