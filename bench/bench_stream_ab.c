@@ -3,7 +3,8 @@
  * (2^24 elements, 64 MiB) once in each mode -- AVX2 with ordinary stores, AVX2 streaming, and
  * (where the CPU has it) AVX-512 streaming -- beside a plain copy loop; the figures are medians
  * over the rounds, in GB/s of the bytes the kernel must move (8 per element, 12 for gradients
- * and add) and as a share of the copy's. The softmax backward rows take x as the forward's
+ * and add), and the median over the rounds of its share of the copy's rate in the same round and
+ * mode (so that a slow stretch of a shared machine moves both sides of a ratio). The softmax backward rows take x as the forward's
  * output (the arithmetic does not care). Usage: bench_stream_ab [threads] [rounds]. */
 #include <stdint.h>
 #include <stdio.h>
@@ -106,8 +107,10 @@ int main(int argc, char **argv) {
         double bytes = (three_streams(k) ? 12.0 : 8.0) * (double)n / 1e9;
         printf("%-22s", names[k]);
         for (int m = 0; m < modes; m++) {
-            double gbs = bytes / median(t[k][m], rounds);
-            printf("      %5.1f (%3.0f%%)", gbs, 100.0 * gbs / bw);
+            double gbs = bytes / median(t[k][m], rounds), share[MAX_ROUNDS];
+            for (int r = 0; r < rounds; r++)
+                share[r] = (bytes / t[k][m][r]) / (8.0 * (double)n / t[0][m][r] / 1e9);
+            printf("      %5.1f (%3.0f%%)", gbs, 100.0 * median(share, rounds));
         }
         printf("\n");
     }

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/gelu_table.h"
 #include "core/cpu_features.h"
 #include "test.h"
 
@@ -274,11 +275,12 @@ TEST(vmath_strided_and_tail_match_contiguous) {
     cpu_set_level(saved);
 }
 
-/* add/sub/mul/div: AVX2 and portable give identical bits (both are IEEE), for contiguous
- * operands, a broadcast scalar on either side, and strided operands. */
+/* add/sub/mul/div: every SIMD level this CPU has (AVX2, AVX-512; NEON) and the portable loops
+ * give identical bits (all are IEEE), for contiguous operands, a broadcast scalar on either side,
+ * and strided operands, over lengths that end on every tail of the vector loops. */
 TEST(vmath_binary_matches_portable) {
-    enum { N = 301 };
-    float av[N], bv[N];
+    enum { N = 1003 };
+    static float av[N], bv[N];
     for (int i = 0; i < N; i++) {
         av[i] = (float)(((double)rnd32() / 4294967296.0) * 8.0 - 4.0);
         bv[i] = (float)(((double)rnd32() / 4294967296.0) * 8.0 - 4.0);
@@ -287,36 +289,49 @@ TEST(vmath_binary_matches_portable) {
     bv[1] = 0.0f;
     av[2] = INFINITY;
     bv[3] = -INFINITY;
-    const born_binary_op ops[] = {BORN_BINARY_ADD, BORN_BINARY_SUB, BORN_BINARY_MUL, BORN_BINARY_DIV};
-    cpu_level saved = cpu_get_level();
-    for (int o = 0; o < 4; o++) {
-        for (int layout = 0; layout < 4; layout++) {
-            float res[2][N];
-            for (int path = 0; path < 2; path++) {
-                cpu_set_level(path ? CPU_LEVEL_SCALAR : CPU_LEVEL_AVX2);
-                int64_t n = N, one = 1;
-                born_tensor *a = born_from_data(BORN_F32, 1, &n, av, sizeof av);
-                born_tensor *b = born_from_data(BORN_F32, 1, &n, bv, sizeof bv);
-                if (layout == 1) b = born_from_data(BORN_F32, 1, &one, &bv[5], 4);
-                if (layout == 2) a = born_from_data(BORN_F32, 1, &one, &av[7], 4);
-                if (layout == 3) { /* reversed-order strided views via a 2-D transpose */
-                    int64_t shape[2] = {7, 43};
-                    a = born_transpose(born_reshape(a, 2, shape), 0, 1);
-                    b = born_transpose(born_reshape(b, 2, shape), 0, 1);
+    av[12] = -0.0f;
+    bv[13] = 1e-40f; /* subnormal */
+    const born_binary_op ops[] = {BORN_BINARY_ADD, BORN_BINARY_SUB, BORN_BINARY_MUL,
+                                  BORN_BINARY_DIV};
+    const int64_t lens[] = {1, 3, 7, 15, 16, 17, 33, 100, 301, 1003};
+    cpu_level saved = cpu_get_level(), levels[2];
+    int nlevels = simd_levels(levels);
+    if (!nlevels) levels[nlevels++] = CPU_LEVEL_SCALAR; /* the portable path against itself */
+    for (int l = 0; l < nlevels; l++)
+        for (int o = 0; o < 4; o++)
+            for (int ln = 0; ln < 10; ln++)
+                for (int layout = 0; layout < 4; layout++) {
+                    int64_t len = lens[ln];
+                    if (layout == 3 && len != 301) continue;
+                    static float res[2][N];
+                    int64_t numel[2] = {0, 0};
+                    born_scope_begin();
+                    for (int path = 0; path < 2; path++) {
+                        cpu_set_level(path ? CPU_LEVEL_SCALAR : levels[l]);
+                        int64_t n = len, one = 1;
+                        born_tensor *a = born_from_data(BORN_F32, 1, &n, av, (size_t)n * 4);
+                        born_tensor *b = born_from_data(BORN_F32, 1, &n, bv, (size_t)n * 4);
+                        if (layout == 1) b = born_from_data(BORN_F32, 1, &one, &bv[5], 4);
+                        if (layout == 2) a = born_from_data(BORN_F32, 1, &one, &av[7], 4);
+                        if (layout == 3) { /* reversed-order strided views via a 2-D transpose */
+                            int64_t shape[2] = {7, 43};
+                            a = born_transpose(born_reshape(a, 2, shape), 0, 1);
+                            b = born_transpose(born_reshape(b, 2, shape), 0, 1);
+                        }
+                        born_tensor *r = born_binary(ops[o], a, b);
+                        CHECK_OK_TENSOR(r);
+                        numel[path] = born_tensor_numel(r);
+                        CHECK_OK(born_copy_to_buffer(r, res[path], (size_t)numel[path] * 4));
+                    }
+                    born_scope_end();
+                    bool same = numel[0] == numel[1];
+                    for (int64_t i = 0; same && i < numel[0]; i++)
+                        same = f_to_bits(res[0][i]) == f_to_bits(res[1][i]) ||
+                               (isnan(res[0][i]) && isnan(res[1][i]));
+                    CHECK_MSG(same, "%s, length %lld, layout %d: %s and portable differ",
+                              born_binary_op_name(ops[o]), (long long)len, layout,
+                              cpu_level_name(levels[l]));
                 }
-                born_tensor *r = born_binary(ops[o], a, b);
-                CHECK_OK_TENSOR(r);
-                int64_t numel = born_tensor_numel(r);
-                CHECK_OK(born_copy_to_buffer(r, res[path], (size_t)numel * 4));
-                for (int64_t i = numel; i < N; i++) res[path][i] = 0;
-            }
-            bool same = true;
-            for (int i = 0; i < N; i++)
-                same = same && (f_to_bits(res[0][i]) == f_to_bits(res[1][i]) ||
-                                (isnan(res[0][i]) && isnan(res[1][i])));
-            CHECK_MSG(same, "%s, layout %d: AVX2 and portable differ", born_binary_op_name(ops[o]), layout);
-        }
-    }
     cpu_set_level(saved);
 }
 
@@ -465,10 +480,31 @@ static float fma_gelu(float x) {
     return copysignf(signbit(x) ? v : x - v, x);
 }
 
+/* gelu's near path (vm_gelu_near, v16_gelu_near) for |x| < VM_GELU_NEAR_MAX: Phi(-t) from the
+ * near table's polynomial on the interval of t (t / 2 + 2). */
+static float fma_gelu_near(float x) {
+    float t = fabsf(x);
+    int j = (int)((f_to_bits(fmaf(t, fmaf(t, 0.5f, 2.0f), 16.0f)) >> 19) & 15u);
+    float s = t - cpu_gelu_near_table[0][j];
+    float p = fmaf(cpu_gelu_near_table[6][j], s, cpu_gelu_near_table[5][j]);
+    for (int k = 4; k >= 1; k--) p = fmaf(p, s, cpu_gelu_near_table[k][j]);
+    return signbit(x) ? x * p : fmaf(-x, p, x);
+}
+
+/* Whether the SIMD vector of `lanes` that holds in[i] (of n, from in[0]) takes gelu's near path:
+ * every |x| in it below 3.9995 (the lanes past n load as 0). */
+static bool gelu_near_vector(const float *in, int n, int i, int lanes) {
+    for (int j = i - i % lanes; j < i - i % lanes + lanes && j < n; j++)
+        if (!(fabsf(in[j]) < 3.9995f)) return false;
+    return true;
+}
+
 /* Inputs inside each fast path's range give, at every SIMD level, the bits of its operations
  * written out above in scalar FMAs (the ranges' ends, +-FLT_MIN and 2^16 random f32 of every
- * exponent in the range). AVX-512's gelu has its own method and is left out. Zeros and denormals
- * are left out too (vmath_special_values_alone_keep_their_signs holds their signs). */
+ * exponent in the range). gelu's vectors whose every |x| is below 4 take the near path at AVX2
+ * and AVX-512 (the same bits at both); AVX-512's other gelu vectors have their own method and
+ * are left out, and NEON has no near path. Zeros and denormals are left out too
+ * (vmath_special_values_alone_keep_their_signs holds their signs). */
 TEST(vmath_fast_paths_give_the_scalar_fma_bits) {
     static const struct {
         born_unary_op op;
@@ -480,6 +516,7 @@ TEST(vmath_fast_paths_give_the_scalar_fma_bits) {
         {BORN_UNARY_SILU, fma_silu, -86.5f, 86.5f},
         {BORN_UNARY_TANH, fma_tanh, -FLT_MAX, FLT_MAX},
         {BORN_UNARY_GELU, fma_gelu, -12.0f, FLT_MAX},
+        {BORN_UNARY_GELU, fma_gelu, -3.999f, 3.999f},
     };
     enum { NFAST = sizeof fast / sizeof fast[0], N = 1 << 16 };
     static float in[N], out[N];
@@ -488,7 +525,6 @@ TEST(vmath_fast_paths_give_the_scalar_fma_bits) {
     for (int j = 0; j < NFAST * nlevels; j++) {
         int c = j % NFAST;
         cpu_level level = levels[j / NFAST];
-        if (level == CPU_LEVEL_AVX512 && fast[c].op == BORN_UNARY_GELU) continue;
         in[0] = fast[c].lo, in[1] = fast[c].hi, in[2] = FLT_MIN, in[3] = -FLT_MIN;
         for (int i = 4; i < N; i++) {
             float f;
@@ -497,12 +533,25 @@ TEST(vmath_fast_paths_give_the_scalar_fma_bits) {
             in[i] = f;
         }
         run_unary(fast[c].op, in, out, N, level);
-        int bad = -1;
-        for (int i = 0; i < N && bad < 0; i++)
-            if (f_to_bits(out[i]) != f_to_bits(fast[c].f(in[i]))) bad = i;
+        bool gelu = fast[c].op == BORN_UNARY_GELU;
+        int lanes = level == CPU_LEVEL_AVX512 ? 16 : 8, bad = -1, near = 0;
+        float want = 0;
+        for (int i = 0; i < N && bad < 0; i++) {
+            float (*ref)(float) = fast[c].f;
+            if (gelu && level != CPU_LEVEL_NEON && gelu_near_vector(in, N, i, lanes)) {
+                ref = fma_gelu_near;
+                near++;
+            } else if (gelu && level == CPU_LEVEL_AVX512) {
+                continue;
+            }
+            want = ref(in[i]);
+            if (f_to_bits(out[i]) != f_to_bits(want)) bad = i;
+        }
         CHECK_MSG(bad < 0, "%s (%s): %.9g gives %.9g, the scalar FMAs %.9g",
                   born_unary_op_name(fast[c].op), cpu_level_name(level), bad < 0 ? 0 : in[bad],
-                  bad < 0 ? 0 : out[bad], bad < 0 ? 0 : fast[c].f(in[bad]));
+                  bad < 0 ? 0 : out[bad], bad < 0 ? 0 : want);
+        if (gelu && fast[c].hi < 4.0f && level != CPU_LEVEL_NEON)
+            CHECK_MSG(near == N, "gelu (%s): %d of %d inputs took the near path", cpu_level_name(level), near, N);
     }
 }
 

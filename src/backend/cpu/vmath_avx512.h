@@ -144,10 +144,6 @@ VM_ALWAYS_INLINE __m512 v16_gelu_h(__m512 t) {
     return _mm512_fmadd_ps(h, s, v16_gelu_entry(idx, 1));
 }
 
-/* |x| below which v16_gelu takes its near path: t (t / 2 + 2) + 16 stays below 32 (the near
- * table's last interval) with room for the roundings. */
-#define VM_GELU_NEAR_MAX 3.9995f
-
 /* The near table's (gelu_table.h) interval of each lane, t in [0, VM_GELU_NEAR_MAX): the low four
  * bits of bits(t (t / 2 + 2) + 16) >> 19, which vpermps reads (the exponent bits above it are
  * ignored). */
