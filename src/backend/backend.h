@@ -327,6 +327,9 @@ typedef struct born_backend {
     /* True when reduce also takes an f16/bf16 in with an f32 out for SUM, PROD, MAX and MIN
      * (reading the halves into its f32 accumulator), so the ops layer need not convert in first. */
     bool reduce_half_in;
+    /* True when matmul also takes bf16 a and b with an f32 out (f32 accumulation), so the ops
+     * layer need not convert them first (the CPU's bf16 GEMM, gemm_bf16.c). */
+    bool matmul_bf16_in;
     /* Optional (NULL: src/optim/amp_tensors.c composes it from ordinary ops): dynamic loss
      * scaling's unscale over count gradients of one device (contiguous, floating): each is
      * multiplied in place by inv = (f32)(1 / (f64)*scale) (f32 arithmetic for f32/f16/bf16, f64

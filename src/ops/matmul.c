@@ -5,8 +5,9 @@
  * described to the kernel as a 1 x K matrix and a 1-D right operand as K x 1, both without
  * copying; batch dimensions broadcast through zero strides and transposed views keep their
  * strides, so the kernel's packing absorbs the layout. Inputs promote as PyTorch's result_type;
- * f16/bf16 compute in f32 and round back on the CPU, and natively (f32 accumulation) on a GPU;
- * bool is rejected. */
+ * f16/bf16 compute in f32 and round back on the CPU (bf16 operands go to the backend unconverted
+ * where it reads them into an f32 product: matmul_bf16_in), and natively (f32 accumulation) on a
+ * GPU; bool is rejected. */
 #include <inttypes.h>
 #include <string.h>
 
@@ -133,6 +134,14 @@ static bool mm_dtypes(const char *name, born_tensor *a, born_tensor *b, born_dty
     return true;
 }
 
+/* The dtype the backend takes a and b in for a product computed in `compute`: bf16 where both
+ * are and the backend reads bf16 into its f32 product (matmul_bf16_in), else compute. */
+static born_dtype bf16_in(const born_backend *be, born_dtype compute, const born_tensor *a,
+                          const born_tensor *b) {
+    bool both = a->dtype == BORN_BF16 && b->dtype == BORN_BF16;
+    return be->matmul_bf16_in && compute == BORN_F32 && both ? BORN_BF16 : compute;
+}
+
 /* a @ b in dtype `compute` into res (contiguous, compute dtype, the result's shape). */
 static born_status mm_compute(const char *name, born_tensor *a, born_tensor *b, const mm_geom *g,
                               born_dtype compute, born_tensor *res) {
@@ -140,8 +149,9 @@ static born_status mm_compute(const char *name, born_tensor *a, born_tensor *b, 
     if (!be) return born_last_status();
     if (!be->matmul)
         return born_error(BORN_ERR_UNSUPPORTED, "%s: not supported on this device", name);
-    born_tensor *ca = ops_as_dtype(a, compute);
-    born_tensor *cb = ca ? ops_as_dtype(b, compute) : NULL;
+    born_dtype operand = bf16_in(be, compute, a, b);
+    born_tensor *ca = ops_as_dtype(a, operand);
+    born_tensor *cb = ca ? ops_as_dtype(b, operand) : NULL;
     born_status st = born_last_status();
     if (ca && cb) {
         born_strided sa = mm_operand(ca, true, g), sb = mm_operand(cb, false, g);
@@ -411,8 +421,9 @@ born_tensor *born_linear(born_tensor *x, born_tensor *weight, born_tensor *bias)
         shape[d] = x->shape[d];
     shape[x->ndim - 1] = outf;
     born_tensor *res = ops_empty(compute, x->ndim, shape, device);
-    born_tensor *cx = res ? ops_as_dtype(x, compute) : NULL;
-    born_tensor *cw = cx ? ops_as_dtype(weight, compute) : NULL;
+    born_dtype operand = bf16_in(be, compute, x, weight);
+    born_tensor *cx = res ? ops_as_dtype(x, operand) : NULL;
+    born_tensor *cw = cx ? ops_as_dtype(weight, operand) : NULL;
     born_status st = cw ? BORN_OK : born_last_status();
     if (st == BORN_OK) {
         bool foldable = true; /* leading dims of cx merge into one stride */
@@ -421,7 +432,7 @@ born_tensor *born_linear(born_tensor *x, born_tensor *weight, born_tensor *bias)
             if (cx->shape[d] != 1 && cx->strides[d] != cx->strides[d + 1] * cx->shape[d + 1])
                 foldable = false;
         if (!foldable) {
-            born_tensor *c = ops_cast(cx, compute);
+            born_tensor *c = ops_cast(cx, operand);
             born_free(cx);
             cx = c;
             row_stride = in;
@@ -429,9 +440,9 @@ born_tensor *born_linear(born_tensor *x, born_tensor *weight, born_tensor *bias)
         }
         if (st == BORN_OK) {
             born_strided sx = {
-                tensor_data(cx), compute, 2, {rows, in}, {row_stride, cx->strides[cx->ndim - 1]}};
+                tensor_data(cx), operand, 2, {rows, in}, {row_stride, cx->strides[cx->ndim - 1]}};
             born_strided sw = {
-                tensor_data(cw), compute, 2, {in, outf}, {cw->strides[1], cw->strides[0]}};
+                tensor_data(cw), operand, 2, {in, outf}, {cw->strides[1], cw->strides[0]}};
             born_strided so = {tensor_data(res), compute, 2, {rows, outf}, {outf, 1}};
             if (rows == 1) sx.strides[0] = 0;
             st = be->matmul(&so, &sx, &sw);

@@ -68,3 +68,50 @@ TEST(bf16_round_to_nearest_even) {
     CHECK(isnan(born_bf16_to_f32(born_f32_to_bf16(NAN))));
     CHECK(born_bf16_to_f32(0x4049) == 3.140625f);
 }
+
+/* Tensor conversions between f32 and bf16 (the CPU's direct loops, contiguous and through a
+ * transposed view) give born_f32_to_bf16 / born_bf16_to_f32 bit for bit: every exponent, the
+ * halfway cases of both parities, infinities, NaNs with payloads, denormals and zeros. */
+TEST(bf16_tensor_conversion_matches_the_scalar_one) {
+    enum { N = 4096 };
+    static uint32_t bits[N];
+    uint64_t r = 0x9E3779B97F4A7C15ull;
+    for (int i = 0; i < N; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        uint32_t v = (uint32_t)(r >> 32);
+        if (i % 4 == 1) v = (v & 0xffff0000u) | 0x8000u; /* a tie */
+        if (i % 16 == 2) v = 0x7f800000u | (v & 0x807fffffu); /* inf or a NaN */
+        if (i % 16 == 3) v &= 0x807fffffu; /* a denormal or zero */
+        bits[i] = v;
+    }
+    int64_t shape[2] = {64, 64};
+    born_tensor *f = born_from_data(BORN_F32, 2, shape, bits, sizeof bits);
+    born_tensor *ft = born_transpose(f, 0, 1);
+    born_tensor *h = born_to_dtype(f, BORN_BF16), *ht = born_to_dtype(ft, BORN_BF16);
+    born_tensor *back = h ? born_to_dtype(h, BORN_F32) : NULL;
+    CHECK(f && ft && h && ht && back);
+    if (f && ft && h && ht && back) {
+        const uint16_t *ph = born_data_ptr(h), *pht = born_data_ptr(ht);
+        const uint32_t *pb = born_data_ptr(back);
+        int bad = 0;
+        for (int i = 0; i < N && bad < 3; i++) {
+            float x;
+            memcpy(&x, &bits[i], 4);
+            uint16_t want = born_f32_to_bf16(x);
+            int row = i / 64, col = i % 64;
+            float wb = born_bf16_to_f32(ph[i]);
+            uint32_t wbits;
+            memcpy(&wbits, &wb, 4);
+            if (ph[i] != want || pht[col * 64 + row] != want || pb[i] != wbits) {
+                test_fail(__FILE__, __LINE__, "0x%08x: bf16 0x%04x (view 0x%04x), scalar 0x%04x",
+                          bits[i], ph[i], pht[col * 64 + row], want);
+                bad++;
+            }
+        }
+    }
+    born_free(back);
+    born_free(h);
+    born_free(ht);
+    born_free(ft);
+    born_free(f);
+}

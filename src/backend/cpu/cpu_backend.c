@@ -45,6 +45,7 @@ static const born_backend cpu = {
     .softmax_backward = cpu_softmax_backward,
     .cumsum = cpu_cumsum,
     .matmul = cpu_matmul,
+    .matmul_bf16_in = true,
     .gather = cpu_gather,
     .scatter_add = cpu_scatter_add,
     .index_select = cpu_index_select,

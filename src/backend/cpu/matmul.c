@@ -5,6 +5,7 @@
  * pool one matrix per task (the GEMM then runs serially inside); large ones are taken one at a
  * time and the GEMM threads itself; a right operand broadcast over the batch with a left one whose
  * batch folds into its rows (x @ W on [B, T, C]) is one GEMM of all the rows. Integer dtypes
+ * bf16 operands with an f32 out (matmul_bf16_in) go to gemm_bf16.c. Integer dtypes
  * accumulate in 64 bits with wrap-around (the result modulo 2^bits, as the same arithmetic in the
  * narrow type would give) in plain loops, split over output rows. Every output element is
  * computed by one thread in a fixed order, so results do not depend on the thread count. */
@@ -12,6 +13,7 @@
 
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/gemm.h"
+#include "backend/cpu/gemm_bf16.h"
 
 typedef struct matmul_job {
     const born_strided *out, *a, *b;
@@ -146,6 +148,8 @@ DEFINE_INT_ROWS(int_rows_i64, int64_t)
 DEFINE_INT_ROWS(int_rows_u8, uint8_t)
 
 born_status cpu_matmul(const born_strided *out, const born_strided *a, const born_strided *b) {
+    if (a->dtype == BORN_BF16 && b->dtype == BORN_BF16 && out->dtype == BORN_F32)
+        return cpu_matmul_bf16(out, a, b);
     int nd = out->ndim;
     matmul_job j = {.out = out,
                     .a = a,

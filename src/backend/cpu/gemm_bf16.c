@@ -1,0 +1,290 @@
+/* The bf16 GEMM (gemm_bf16.h): blocking, packing and threading around the AVX-512 BF16 tile.
+ *
+ * k is taken in blocks of BF_KP pairs (512 values). Each block's B is packed first, all of n, in
+ * pair panels of 32 columns (the tile's width), split over the pool; then the pool takes tasks of
+ * BF_MC rows by a run of columns, each packing its rows' A panels (12 rows a panel, a pair a
+ * word) and running the tiles over its columns, every B pair panel once for its BF_MC rows. The
+ * first k block stores C, the later ones add to it, so each element's sum runs over k in order
+ * whatever the split. Tiles that stick out of C (the last rows or columns) go through a 12 x 32
+ * buffer. Up to BF_DOT_ROWS rows of A against a B that is a weight's transpose (W [n, k] with rows
+ * contiguous along k, as x W^T) take the dot-product form instead, W read in place: packing W
+ * would cost more than the product. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/gemm_bf16.h"
+#include "backend/cpu/scratch.h"
+#include "core/cpu_features.h"
+
+enum { BF_MR = 12, BF_NR = 32, BF_KP = 256, BF_MC = 24, BF_DOT_ROWS = 32 };
+
+bool cpu_gemm_bf16_native(void) {
+#if defined(__x86_64__)
+    return cpu_get_level() >= CPU_LEVEL_AVX512 && cpu_features_get()->avx512_bf16;
+#else
+    return false;
+#endif
+}
+
+#if defined(__x86_64__)
+
+typedef struct bf16_job {
+    int64_t m, n, k;
+    const uint16_t *a, *b;
+    int64_t a_rs, a_cs, b_rs, b_cs;
+    float *c;
+    int64_t c_rs;
+    int64_t p0, pairs; /* this k block: first pair, pairs */
+    bool add;          /* a later k block: add to C */
+    uint32_t *pb;      /* the packed B block: n / 32 pair panels of `pairs` steps */
+    int64_t col_tiles; /* B pair panels a task runs */
+    atomic_int failed; /* a task found no memory for its A panels */
+} bf16_job;
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* The pair of A[i, k0], A[i, k0 + 1] as one word (0 past k). */
+static uint32_t a_pair(const bf16_job *j, int64_t i, int64_t k0) {
+    const uint16_t *r = j->a + i * j->a_rs;
+    uint32_t lo = r[k0 * j->a_cs], hi = k0 + 1 < j->k ? r[(k0 + 1) * j->a_cs] : 0;
+    return lo | hi << 16;
+}
+
+/* Packs rows [i0, i0 + rows) (rows <= 12) of A's k block into a tile panel (12 words a pair,
+ * zero past the rows). */
+static void pack_a_panel(const bf16_job *j, int64_t i0, int64_t rows, uint32_t *out) {
+    int64_t k0 = 2 * j->p0;
+    if (j->a_cs == 1 && j->k % 2 == 0) {
+        /* rows contiguous along k, k even: a pair is an aligned word of the row */
+        for (int64_t r = 0; r < BF_MR; r++) {
+            if (r >= rows) {
+                for (int64_t p = 0; p < j->pairs; p++) out[p * BF_MR + r] = 0;
+                continue;
+            }
+            const uint16_t *row = j->a + (i0 + r) * j->a_rs + k0;
+            for (int64_t p = 0; p < j->pairs; p++) {
+                uint32_t w;
+                memcpy(&w, row + 2 * p, sizeof w);
+                out[p * BF_MR + r] = w;
+            }
+        }
+        return;
+    }
+    for (int64_t p = 0; p < j->pairs; p++)
+        for (int64_t r = 0; r < BF_MR; r++)
+            out[p * BF_MR + r] = r < rows ? a_pair(j, i0 + r, k0 + 2 * p) : 0;
+}
+
+/* Packs B pair panel t (columns 32 t ..) of the k block into its place in j->pb. */
+static void pack_b_panel(const bf16_job *j, int64_t t) {
+    uint32_t *out = j->pb + t * j->pairs * BF_NR;
+    int64_t j0 = t * BF_NR, cols = j->n - j0 < BF_NR ? j->n - j0 : BF_NR, k0 = 2 * j->p0;
+    if (j->b_cs == 1) {
+        cpu_gemm_bf16_pack_b_rows_avx512(j->pairs, j->k - k0, cols, j->b + k0 * j->b_rs + j0,
+                                         j->b_rs, out);
+        return;
+    }
+    int64_t from = 0; /* pairs packed by the vector transpose */
+    if (j->b_rs == 1 && cols == BF_NR) {
+        from = (j->k - k0) / 32 * 16; /* whole 16-pair blocks inside the rows */
+        if (from > j->pairs) from = j->pairs / 16 * 16;
+        cpu_gemm_bf16_pack_b_wrows_avx512(from, j->b + j0 * j->b_cs + k0, j->b_cs, out);
+    }
+    for (int64_t c = 0; c < BF_NR; c++) {
+        if (c >= cols) {
+            for (int64_t p = 0; p < j->pairs; p++) out[p * BF_NR + c] = 0;
+            continue;
+        }
+        const uint16_t *col = j->b + (j0 + c) * j->b_cs;
+        for (int64_t p = from; p < j->pairs; p++) {
+            int64_t kk = k0 + 2 * p;
+            uint32_t lo = col[kk * j->b_rs], hi = kk + 1 < j->k ? col[(kk + 1) * j->b_rs] : 0;
+            out[p * BF_NR + c] = lo | hi << 16;
+        }
+    }
+}
+
+static void pack_b_range(int64_t begin, int64_t end, void *ctx) {
+    for (int64_t t = begin; t < end; t++)
+        pack_b_panel(ctx, t);
+}
+
+/* One tile: rows [i0, i0 + 12) x columns [32 t, 32 t + 32) of C from the packed panels, through
+ * a buffer where it sticks out of C. */
+static void run_tile(const bf16_job *j, const uint32_t *pa, int64_t i0, int64_t rows,
+                     int64_t t) {
+    const uint32_t *pb = j->pb + t * j->pairs * BF_NR;
+    int64_t j0 = t * BF_NR, cols = j->n - j0 < BF_NR ? j->n - j0 : BF_NR;
+    float *c = j->c + i0 * j->c_rs + j0;
+    if (rows == BF_MR && cols == BF_NR) {
+        cpu_gemm_bf16_tile_avx512(j->pairs, pa, pb, c, j->c_rs, j->add);
+        return;
+    }
+    _Alignas(64) float buf[BF_MR * BF_NR];
+    cpu_gemm_bf16_tile_avx512(j->pairs, pa, pb, buf, BF_NR, false);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t q = 0; q < cols; q++)
+            c[r * j->c_rs + q] = j->add ? c[r * j->c_rs + q] + buf[r * BF_NR + q] : buf[r * BF_NR + q];
+}
+
+/* Tasks: row block (BF_MC rows) by run of j->col_tiles B panels, row block major. */
+static void tile_range(int64_t begin, int64_t end, void *ctx) {
+    bf16_job *j = ctx;
+    int64_t runs = ceil_div(ceil_div(j->n, BF_NR), j->col_tiles);
+    uint32_t *pa = cpu_scratch(CPU_SCRATCH_GEMM_A, (size_t)(BF_MC / BF_MR) * (size_t)j->pairs *
+                                                       BF_MR * sizeof *pa);
+    if (!pa) {
+        atomic_store(&j->failed, 1);
+        return;
+    }
+    int64_t packed = -1;
+    for (int64_t task = begin; task < end; task++) {
+        int64_t ib = task / runs, run = task % runs;
+        int64_t i0 = ib * BF_MC, mrows = j->m - i0 < BF_MC ? j->m - i0 : BF_MC;
+        int64_t panels = ceil_div(mrows, BF_MR);
+        if (ib != packed) {
+            for (int64_t q = 0; q < panels; q++) {
+                int64_t rows = mrows - q * BF_MR < BF_MR ? mrows - q * BF_MR : BF_MR;
+                pack_a_panel(j, i0 + q * BF_MR, rows, pa + q * j->pairs * BF_MR);
+            }
+            packed = ib;
+        }
+        int64_t t0 = run * j->col_tiles, t1 = t0 + j->col_tiles;
+        int64_t tiles = ceil_div(j->n, BF_NR);
+        if (t1 > tiles) t1 = tiles;
+        for (int64_t t = t0; t < t1; t++)
+            for (int64_t q = 0; q < panels; q++) {
+                int64_t rows = mrows - q * BF_MR < BF_MR ? mrows - q * BF_MR : BF_MR;
+                run_tile(j, pa + q * j->pairs * BF_MR, i0 + q * BF_MR, rows, t);
+            }
+    }
+}
+
+/* The dot-product form's tasks: runs of columns of C. */
+typedef struct bf16_dot_job {
+    int64_t m, k, cols;
+    const uint16_t *a, *w;
+    int64_t a_rs, w_rs;
+    float *c;
+    int64_t c_rs;
+} bf16_dot_job;
+
+static void dot_range(int64_t begin, int64_t end, void *ctx) {
+    const bf16_dot_job *d = ctx;
+    cpu_gemm_bf16_dot_avx512(d->m, end - begin, d->k, d->a, d->a_rs, d->w + begin * d->w_rs,
+                             d->w_rs, d->c + begin, d->c_rs);
+}
+
+born_status cpu_gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t a_rs,
+                          int64_t a_cs, const uint16_t *b, int64_t b_rs, int64_t b_cs, float *c,
+                          int64_t c_rs) {
+    if (m <= 0 || n <= 0) return BORN_OK;
+    if (k <= 0) {
+        for (int64_t i = 0; i < m; i++)
+            memset(c + i * c_rs, 0, (size_t)n * sizeof *c);
+        return BORN_OK;
+    }
+    if (m <= BF_DOT_ROWS && a_cs == 1 && b_rs == 1) {
+        /* few rows against a weight read in place (B = W^T): runs of columns whose W rows fit in
+         * L2 (half a MiB) while every row block of A passes over them */
+        bf16_dot_job d = {m, k, n, a, b, a_rs, b_cs, c, c_rs};
+        int64_t run = 262144 / (k > 0 ? k : 1) / 3 * 3;
+        born_parallel_for(n, run < 3 ? 3 : run, dot_range, &d);
+        return BORN_OK;
+    }
+    bf16_job j = {.m = m, .n = n, .k = k, .a = a, .b = b, .a_rs = a_rs, .a_cs = a_cs,
+                  .b_rs = b_rs, .b_cs = b_cs, .c = c, .c_rs = c_rs};
+    int64_t total_pairs = ceil_div(k, 2), tiles = ceil_div(n, BF_NR);
+    int64_t kp = total_pairs < BF_KP ? total_pairs : BF_KP;
+    /* columns per task: all of them, unless the row blocks are too few to share out */
+    int threads = born_get_num_threads();
+    int64_t row_blocks = ceil_div(m, BF_MC), want = 4 * (int64_t)threads;
+    j.col_tiles = row_blocks >= want ? tiles : ceil_div(tiles, ceil_div(want, row_blocks));
+    if (j.col_tiles < 4 && tiles >= 4) j.col_tiles = 4;
+    j.pb = cpu_scratch(CPU_SCRATCH_GEMM_B, (size_t)tiles * (size_t)kp * BF_NR * sizeof *j.pb);
+    uint32_t *pa = cpu_scratch(CPU_SCRATCH_GEMM_A,
+                               (size_t)(BF_MC / BF_MR) * (size_t)kp * BF_MR * sizeof *pa);
+    if (!j.pb || !pa) return born_error(BORN_ERR_MEMORY, "cpu bf16 gemm: no memory for the packed panels");
+    atomic_init(&j.failed, 0);
+    int64_t tasks = row_blocks * ceil_div(tiles, j.col_tiles);
+    for (int64_t p0 = 0; p0 < total_pairs; p0 += BF_KP) {
+        j.p0 = p0;
+        j.pairs = total_pairs - p0 < BF_KP ? total_pairs - p0 : BF_KP;
+        j.add = p0 > 0;
+        born_parallel_for(tiles, 8, pack_b_range, &j);
+        born_parallel_for(tasks, 1, tile_range, &j);
+        if (atomic_load(&j.failed))
+            return born_error(BORN_ERR_MEMORY, "cpu bf16 gemm: no memory for a task's A panels");
+    }
+    return BORN_OK;
+}
+
+#endif
+
+/* Element offsets of batch entry t in out, a and b (the batch dims lead, nb of them). */
+static void batch_offsets(const born_strided *out, const born_strided *a, const born_strided *b,
+                          int nb, int64_t t, int64_t off[3]) {
+    off[0] = off[1] = off[2] = 0;
+    for (int d = nb - 1; d >= 0; d--) {
+        int64_t size = out->shape[d], i = t % size;
+        t /= size;
+        off[0] += i * out->strides[d];
+        off[1] += i * a->strides[d];
+        off[2] += i * b->strides[d];
+    }
+}
+
+/* A bf16 operand as a new contiguous f32 one of the same shape, or NULL (error recorded). */
+static float *to_f32(const born_strided *s, born_strided *f) {
+    int64_t count = 1;
+    for (int d = 0; d < s->ndim; d++)
+        count *= s->shape[d];
+    float *data = malloc((size_t)(count > 0 ? count : 1) * sizeof *data);
+    if (!data) {
+        born_error(BORN_ERR_MEMORY, "cpu matmul: no memory to convert a bf16 operand");
+        return NULL;
+    }
+    *f = *s;
+    f->data = data;
+    f->dtype = BORN_F32;
+    int64_t stride = 1;
+    for (int d = s->ndim - 1; d >= 0; d--) {
+        f->strides[d] = stride;
+        stride *= s->shape[d];
+    }
+    if (cpu_copy(f, s) != BORN_OK) {
+        free(data);
+        return NULL;
+    }
+    return data;
+}
+
+born_status cpu_matmul_bf16(const born_strided *out, const born_strided *a, const born_strided *b) {
+    int nd = out->ndim, nb = nd - 2;
+    int64_t m = out->shape[nd - 2], n = out->shape[nd - 1], k = a->shape[nd - 1], batch = 1;
+    for (int d = 0; d < nb; d++)
+        batch *= out->shape[d];
+#if defined(__x86_64__)
+    if (cpu_gemm_bf16_native()) {
+        for (int64_t t = 0; t < batch; t++) {
+            int64_t off[3];
+            batch_offsets(out, a, b, nb, t, off);
+            born_status st = cpu_gemm_bf16(
+                m, n, k, (const uint16_t *)a->data + off[1], a->strides[nd - 2], a->strides[nd - 1],
+                (const uint16_t *)b->data + off[2], b->strides[nd - 2], b->strides[nd - 1],
+                (float *)out->data + off[0], out->strides[nd - 2]);
+            if (st != BORN_OK) return st;
+        }
+        return BORN_OK;
+    }
+#endif
+    (void)m, (void)n, (void)k;
+    born_strided fa, fb;
+    float *da = to_f32(a, &fa), *db = da ? to_f32(b, &fb) : NULL;
+    born_status st = db ? cpu_matmul(out, &fa, &fb) : born_last_status();
+    free(da);
+    free(db);
+    return st;
+}

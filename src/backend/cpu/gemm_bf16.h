@@ -1,0 +1,58 @@
+/* Internal: the CPU's bf16 GEMM, C (f32) = A B with A [m, k] and B [k, n] in bf16 and f32
+ * accumulation (gemm_bf16.c), and the AVX-512 BF16 pieces it runs on (gemm_bf16_avx512.c).
+ *
+ * Where the CPU has AVX512_BF16 (Zen 4 and 5, Sapphire Rapids and later), each vdpbf16ps takes 32
+ * products of bf16 pairs into 16 f32 sums, twice the f32 FMA's work per instruction, so a bf16
+ * product runs at up to twice the f32 GEMM's rate and reads half the bytes. Elsewhere
+ * cpu_matmul_bf16 converts the operands to f32 and runs the f32 GEMM, as the ops layer did. */
+#ifndef BORN_CPU_GEMM_BF16_H
+#define BORN_CPU_GEMM_BF16_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+
+/* Whether the native bf16 GEMM runs here (AVX-512 level and AVX512_BF16). It is what
+ * cpu_gemm_bf16 needs; cpu_matmul_bf16 works either way. */
+bool cpu_gemm_bf16_native(void);
+
+/* C[i, j] = sum_p A[i, p] B[p, j] in f32 (C overwritten), A and B bf16 with any strides
+ * (elements), C's rows c_rs floats apart with unit column stride; threaded over the pool. Each
+ * sum is taken over k in pairs by vdpbf16ps in order, denormals flushed, so the bits do not depend
+ * on the thread count; requires cpu_gemm_bf16_native(). BORN_ERR_MEMORY (recorded) if the packing
+ * buffers cannot be had. */
+born_status cpu_gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t a_rs,
+                          int64_t a_cs, const uint16_t *b, int64_t b_rs, int64_t b_cs, float *c,
+                          int64_t c_rs);
+
+/* The CPU backend's matmul for bf16 a and b with an f32 out (the batched contract of
+ * born_backend.matmul): the native GEMM per batch entry where it runs, else the operands
+ * converted to f32 and cpu_matmul. */
+born_status cpu_matmul_bf16(const born_strided *out, const born_strided *a, const born_strided *b);
+
+#if defined(__x86_64__)
+/* The 12 x 32 tile over `pairs` k pairs: a is the tile's packed A panel (12 words a pair), b its
+ * packed B pair panel (32 words a pair, 64-byte aligned); the 12 rows of 32 floats go to c (rows
+ * c_rs floats apart), stored or, with add, added to what c holds. */
+void cpu_gemm_bf16_tile_avx512(int64_t pairs, const uint32_t *a, const uint32_t *b, float *c,
+                               int64_t c_rs, bool add);
+/* Packs `cols` (<= 32) columns of a row-major B (rows b_rs elements apart, unit column stride,
+ * k rows) into a B pair panel of `pairs` pairs at out (64-byte aligned), zero past k and cols. */
+void cpu_gemm_bf16_pack_b_rows_avx512(int64_t pairs, int64_t k, int64_t cols, const uint16_t *b,
+                                      int64_t b_rs, uint32_t *out);
+/* Packs 32 rows of a weight W (rows w_rs elements apart, contiguous along k; B = W^T) into a B
+ * pair panel of `pairs` pairs (a multiple of 16, every word inside the rows) at out (64-byte
+ * aligned): each word of a row is a pair already, and 16 x 16 blocks of words are transposed. */
+void cpu_gemm_bf16_pack_b_wrows_avx512(int64_t pairs, const uint16_t *w, int64_t w_rs,
+                                       uint32_t *out);
+/* C[i, j] = the dot product of A's row i and W's row j over k (both contiguous along k, rows
+ * a_rs and w_rs elements apart) for i < rows, j < cols, in f32 by vdpbf16ps: 8 rows by 3 columns
+ * at a time, each sum in 16 lanes over k, then the lanes added. For few rows of A against a
+ * weight W [n, k] (B = W^T), which it reads in place. */
+void cpu_gemm_bf16_dot_avx512(int64_t rows, int64_t cols, int64_t k, const uint16_t *a,
+                              int64_t a_rs, const uint16_t *w, int64_t w_rs, float *c,
+                              int64_t c_rs);
+#endif
+
+#endif

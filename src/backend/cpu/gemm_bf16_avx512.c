@@ -1,0 +1,185 @@
+/* AVX-512 BF16 pieces of the bf16 GEMM (gemm_bf16.h): the 12 x 32 tile on vdpbf16ps and the
+ * packing of B's pairs. Compiled with -mavx512f/bw/dq/vl and called only where the CPU has
+ * AVX512_BF16 (the tile is assembly, so no compiler flag is needed for the instruction).
+ *
+ * Packed formats (gemm_bf16.c): a k pair is two bf16 of consecutive k in one 32-bit word, the
+ * lower k in the low half. The A tile panel holds, for each pair p, the 12 rows' words
+ * (48 bytes a step); the B pair panel holds, for each pair, the 32 columns' words (two zmm, 128
+ * bytes a step). vdpbf16ps adds both products of a pair to an f32 accumulator, rounding to
+ * nearest even with denormal inputs and results flushed to zero, as the instruction defines. */
+#include <immintrin.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backend/cpu/gemm_bf16.h"
+
+/* The k loop: zmm0 and zmm1 take B's 32 words of a pair, zmm2..zmm7 the broadcast words of A's
+ * rows (six at a time), zmm8..zmm31 the accumulators: row r, B half h in zmm(8 + 2 r + h). */
+/* clang-format off */
+#define BF_ROW(r, X, c0, c1)                                                                       \
+    "vpbroadcastd " #r "*4(%[a]), %%zmm" #X "\n\t"                                                 \
+    "vdpbf16ps %%zmm0, %%zmm" #X ", %%zmm" #c0 "\n\t"                                             \
+    "vdpbf16ps %%zmm1, %%zmm" #X ", %%zmm" #c1 "\n\t"
+#define BF_STEP                                                                                    \
+    "vmovdqu32 (%[b]), %%zmm0\n\t" "vmovdqu32 64(%[b]), %%zmm1\n\t"                                \
+    BF_ROW(0, 2, 8, 9) BF_ROW(1, 3, 10, 11) BF_ROW(2, 4, 12, 13) BF_ROW(3, 5, 14, 15)              \
+    BF_ROW(4, 6, 16, 17) BF_ROW(5, 7, 18, 19) BF_ROW(6, 2, 20, 21) BF_ROW(7, 3, 22, 23)            \
+    BF_ROW(8, 4, 24, 25) BF_ROW(9, 5, 26, 27) BF_ROW(10, 6, 28, 29) BF_ROW(11, 7, 30, 31)          \
+    "add $128, %[b]\n\t" "add $48, %[a]\n\t"
+#define BF_ZERO2(c0, c1) "vpxord %%zmm" #c0 ", %%zmm" #c0 ", %%zmm" #c0 "\n\t"                     \
+    "vpxord %%zmm" #c1 ", %%zmm" #c1 ", %%zmm" #c1 "\n\t"
+#define BF_ROWS(F)                                                                                 \
+    F(8, 9) F(10, 11) F(12, 13) F(14, 15) F(16, 17) F(18, 19) F(20, 21) F(22, 23) F(24, 25)        \
+    F(26, 27) F(28, 29) F(30, 31)
+/* one row of C: stored, or added to (c + acc, one rounding) */
+#define BF_PUT(c0, c1)                                                                             \
+    "vmovups %%zmm" #c0 ", (%[c])\n\t" "vmovups %%zmm" #c1 ", 64(%[c])\n\t" "add %[crs], %[c]\n\t"
+#define BF_ADD(c0, c1)                                                                             \
+    "vaddps (%[c]), %%zmm" #c0 ", %%zmm" #c0 "\n\t" "vaddps 64(%[c]), %%zmm" #c1 ", %%zmm" #c1 "\n\t" \
+    BF_PUT(c0, c1)
+#define BF_LOOP(OUT)                                                                               \
+    __asm__ volatile(                                                                              \
+        BF_ROWS(BF_ZERO2)                                                                          \
+        "test %[k4], %[k4]\n\t"                                                                    \
+        "jz 2f\n\t"                                                                                \
+        ".p2align 5\n"                                                                             \
+        "1:\n\t"                                                                                   \
+        BF_STEP BF_STEP BF_STEP BF_STEP                                                            \
+        "dec %[k4]\n\t"                                                                            \
+        "jnz 1b\n"                                                                                 \
+        "2:\n\t"                                                                                   \
+        "test %[kr], %[kr]\n\t"                                                                    \
+        "jz 4f\n"                                                                                  \
+        "3:\n\t"                                                                                   \
+        BF_STEP                                                                                    \
+        "dec %[kr]\n\t"                                                                            \
+        "jnz 3b\n"                                                                                 \
+        "4:\n\t"                                                                                   \
+        BF_ROWS(OUT)                                                                               \
+        : [a] "+r"(a), [b] "+r"(b), [k4] "+r"(k4), [kr] "+r"(kr), [c] "+r"(c)                      \
+        : [crs] "r"(crs)                                                                           \
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", \
+          "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19",         \
+          "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28",         \
+          "xmm29", "xmm30", "xmm31", "cc", "memory")
+/* clang-format on */
+
+void cpu_gemm_bf16_tile_avx512(int64_t pairs, const uint32_t *a, const uint32_t *b, float *c,
+                               int64_t c_rs, bool add) {
+    int64_t k4 = pairs / 4, kr = pairs % 4, crs = c_rs * (int64_t)sizeof(float);
+    if (add)
+        BF_LOOP(BF_ADD);
+    else
+        BF_LOOP(BF_PUT);
+}
+
+void cpu_gemm_bf16_pack_b_rows_avx512(int64_t pairs, int64_t k, int64_t cols, const uint16_t *b,
+                                      int64_t b_rs, uint32_t *out) {
+    const __mmask16 all = 0xffff;
+    for (int64_t p = 0; p < pairs; p++) {
+        const uint16_t *r0 = b + 2 * p * b_rs, *r1 = r0 + b_rs;
+        bool second = 2 * p + 1 < k;
+        for (int h = 0; h < 2; h++) {
+            int64_t left = cols - 16 * h;
+            __mmask16 m = left >= 16 ? all : left > 0 ? (__mmask16)((1u << left) - 1u) : 0;
+            __m512i lo = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, r0 + 16 * h));
+            __m512i hi = second ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, r1 + 16 * h))
+                                : _mm512_setzero_si512();
+            _mm512_store_si512(out + 32 * p + 16 * h, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+        }
+    }
+}
+
+/* The dot-product form: 8 rows of A by 3 rows of W (B's columns, contiguous along k), 24 sums of
+ * 16 lanes each over k in chunks of 32 (the last chunk masked, its missing values 0), each sum's
+ * lanes then added by _mm512_reduce_add_ps. `rows` (<= 8) rows of A and `cols` (<= 3) columns are
+ * real; the others repeat the first and are not stored. */
+__attribute__((target("avx512bf16"))) static void dot_tile(int64_t k, const uint16_t *const x[8],
+                                                           const uint16_t *const w[3], int rows,
+                                                           int cols, float *c, int64_t c_rs) {
+    __m512 acc[8][3];
+    for (int r = 0; r < 8; r++)
+        for (int q = 0; q < 3; q++) acc[r][q] = _mm512_setzero_ps();
+    int64_t p = 0;
+    for (; p + 32 <= k; p += 32) {
+        __m512bh w0 = (__m512bh)_mm512_loadu_si512(w[0] + p);
+        __m512bh w1 = (__m512bh)_mm512_loadu_si512(w[1] + p);
+        __m512bh w2 = (__m512bh)_mm512_loadu_si512(w[2] + p);
+        for (int r = 0; r < 8; r++) {
+            __m512bh xr = (__m512bh)_mm512_loadu_si512(x[r] + p);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], xr, w0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], xr, w1);
+            acc[r][2] = _mm512_dpbf16_ps(acc[r][2], xr, w2);
+        }
+    }
+    if (p < k) {
+        __mmask32 m = (__mmask32)((1ull << (k - p)) - 1u);
+        __m512bh w0 = (__m512bh)_mm512_maskz_loadu_epi16(m, w[0] + p);
+        __m512bh w1 = (__m512bh)_mm512_maskz_loadu_epi16(m, w[1] + p);
+        __m512bh w2 = (__m512bh)_mm512_maskz_loadu_epi16(m, w[2] + p);
+        for (int r = 0; r < 8; r++) {
+            __m512bh xr = (__m512bh)_mm512_maskz_loadu_epi16(m, x[r] + p);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], xr, w0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], xr, w1);
+            acc[r][2] = _mm512_dpbf16_ps(acc[r][2], xr, w2);
+        }
+    }
+    for (int r = 0; r < rows; r++)
+        for (int q = 0; q < cols; q++) c[r * c_rs + q] = _mm512_reduce_add_ps(acc[r][q]);
+}
+
+void cpu_gemm_bf16_dot_avx512(int64_t rows, int64_t cols, int64_t k, const uint16_t *a,
+                              int64_t a_rs, const uint16_t *w, int64_t w_rs, float *c,
+                              int64_t c_rs) {
+    for (int64_t i0 = 0; i0 < rows; i0 += 8) {
+        int rn = rows - i0 < 8 ? (int)(rows - i0) : 8;
+        const uint16_t *x[8];
+        for (int r = 0; r < 8; r++) x[r] = a + (i0 + (r < rn ? r : 0)) * a_rs;
+        for (int64_t j0 = 0; j0 < cols; j0 += 3) {
+            int cn = cols - j0 < 3 ? (int)(cols - j0) : 3;
+            const uint16_t *wr[3];
+            for (int q = 0; q < 3; q++) wr[q] = w + (j0 + (q < cn ? q : 0)) * w_rs;
+            dot_tile(k, x, wr, rn, cn, c + i0 * c_rs + j0, c_rs);
+        }
+    }
+}
+
+/* The 16 x 16 transpose of 32-bit words: r[i] word j becomes r[j] word i. */
+static void transpose16(__m512i r[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+        r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    /* each 128-bit lane now holds a 4 x 4 block: gather the lanes of rows 4 apart */
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0xdd);
+        t[i + 8] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0xdd);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
+        r[i + 4] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0x88);
+        r[i + 12] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0xdd);
+    }
+}
+
+void cpu_gemm_bf16_pack_b_wrows_avx512(int64_t pairs, const uint16_t *w, int64_t w_rs,
+                                       uint32_t *out) {
+    for (int64_t p = 0; p < pairs; p += 16)
+        for (int h = 0; h < 2; h++) {
+            __m512i r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = _mm512_loadu_si512(w + (16 * h + i) * w_rs + 2 * p);
+            transpose16(r);
+            for (int i = 0; i < 16; i++) _mm512_store_si512(out + (p + i) * 32 + 16 * h, r[i]);
+        }
+}

@@ -1,0 +1,125 @@
+/* The bf16 GEMM (src/backend/cpu/gemm_bf16.c) against a double-precision reference of the same
+ * bf16 values: odd sizes on every edge of the 12 x 32 tile, k odd and across the 512-value k
+ * blocks, transposed operands, C with a row pitch, 1 and 2 threads giving the same bits; and
+ * born_matmul / born_linear on bf16 tensors (the ops layer hands them over without converting),
+ * against the same products in f32. The native cases run where the CPU has AVX512_BF16. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/gemm_bf16.h"
+#include "born/born.h"
+#include "test.h"
+
+static uint64_t rng = 0x2545F4914F6CDD1Dull;
+
+static float rnd(void) {
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static float bf(uint16_t v) { return born_bf16_to_f32(v); }
+
+/* One product: A [m, k] (transposed storage if ta), B [k, n] (if tb), C rows n + 3 apart; checks
+ * every element within 2 k 2^-24 of the sum of |products| (f32 sums, the products exact) and
+ * that 1 and 2 threads agree bit for bit. False (reported) on a mismatch. */
+static bool bf16_case(int64_t m, int64_t n, int64_t k, bool ta, bool tb) {
+    uint16_t *a = malloc((size_t)(m * k + 1) * 2), *b = malloc((size_t)(k * n + 1) * 2);
+    int64_t c_rs = n + 3;
+    float *c1 = malloc((size_t)(m * c_rs + 1) * 4), *c2 = malloc((size_t)(m * c_rs + 1) * 4);
+    bool ok = a && b && c1 && c2;
+    CHECK(ok);
+    if (!ok) goto done;
+    for (int64_t i = 0; i < m * k; i++) a[i] = born_f32_to_bf16(rnd());
+    for (int64_t i = 0; i < k * n; i++) b[i] = born_f32_to_bf16(rnd());
+    int64_t a_rs = ta ? 1 : k, a_cs = ta ? m : 1, b_rs = tb ? 1 : n, b_cs = tb ? k : 1;
+    int saved = born_get_num_threads();
+    for (int pass = 0; pass < 2; pass++) {
+        float *c = pass ? c2 : c1;
+        for (int64_t i = 0; i < m * c_rs; i++) c[i] = NAN; /* every element must be written */
+        born_set_num_threads(pass ? 2 : 1);
+        CHECK_OK(cpu_gemm_bf16(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c, c_rs));
+    }
+    born_set_num_threads(saved);
+    for (int64_t i = 0; i < m && ok; i++)
+        for (int64_t j = 0; j < n && ok; j++) {
+            double ref = 0, mag = 0;
+            for (int64_t p = 0; p < k; p++) {
+                double prod = (double)bf(a[i * a_rs + p * a_cs]) * bf(b[p * b_rs + j * b_cs]);
+                ref += prod;
+                mag += fabs(prod);
+            }
+            float got = c1[i * c_rs + j];
+            double bound = 2.0 * (double)k * ldexp(1.0, -24) * mag + 1e-30;
+            if (!(fabs(got - ref) <= bound)) {
+                test_fail(__FILE__, __LINE__, "bf16 gemm %lldx%lldx%lld (ta %d tb %d): [%lld, %lld] "
+                          "is %.9g, reference %.9g", (long long)m, (long long)n, (long long)k, ta,
+                          tb, (long long)i, (long long)j, got, ref);
+                ok = false;
+            }
+            if (ok && memcmp(&c1[i * c_rs + j], &c2[i * c_rs + j], 4) != 0) {
+                test_fail(__FILE__, __LINE__, "bf16 gemm %lldx%lldx%lld: 1 and 2 threads differ at "
+                          "[%lld, %lld]", (long long)m, (long long)n, (long long)k, (long long)i,
+                          (long long)j);
+                ok = false;
+            }
+        }
+done:
+    free(a);
+    free(b);
+    free(c1);
+    free(c2);
+    return ok;
+}
+
+TEST(gemm_bf16_matches_the_double_reference) {
+    if (!cpu_gemm_bf16_native()) return;
+    static const int64_t shapes[][3] = {
+        {1, 1, 1},     {12, 32, 2},   {13, 33, 3},   {11, 31, 7},    {24, 64, 512},
+        {25, 70, 513}, {37, 100, 1031}, {1, 300, 64}, {60, 5, 1100}, {48, 96, 1024},
+    };
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int t = 0; t < 4; t++)
+            if (!bf16_case(shapes[s][0], shapes[s][1], shapes[s][2], t & 1, t & 2)) return;
+}
+
+/* A [m, k] of random bf16 values (as a tensor). */
+static born_tensor *rand_bf16(int64_t r, int64_t c) {
+    born_tensor *f = born_randn(NULL, BORN_F32, BORN_DIMS(r, c));
+    born_tensor *h = born_to_dtype(f, BORN_BF16);
+    born_free(f);
+    return h;
+}
+
+/* The largest |x - y| over two f32 tensors of one shape, relative to max |y|. */
+static double rel_diff(born_tensor *x, born_tensor *y) {
+    born_tensor *fx = born_to_dtype(x, BORN_F32), *fy = born_to_dtype(y, BORN_F32);
+    const float *px = born_data_f32(fx), *py = born_data_f32(fy);
+    double worst = 0, top = 0;
+    for (int64_t i = 0; i < born_tensor_numel(fx); i++) {
+        worst = fmax(worst, fabs((double)px[i] - py[i]));
+        top = fmax(top, fabs((double)py[i]));
+    }
+    born_free(fx);
+    born_free(fy);
+    return top > 0 ? worst / top : worst;
+}
+
+/* born_matmul and born_linear of bf16 tensors (the bf16 GEMM where native, the converting path
+ * elsewhere) give the f32 products of the same values rounded to bf16, within a bf16 ulp or two. */
+TEST(gemm_bf16_matmul_and_linear_through_the_ops) {
+    born_manual_seed(7);
+    born_tensor *a = rand_bf16(37, 129), *b = rand_bf16(129, 70), *w = rand_bf16(45, 129);
+    born_tensor *fa = born_to_dtype(a, BORN_F32), *fb = born_to_dtype(b, BORN_F32);
+    born_tensor *fw = born_to_dtype(w, BORN_F32);
+    born_tensor *y = born_matmul(a, b), *fy = born_matmul(fa, fb);
+    born_tensor *l = born_linear(a, w, NULL), *fl = born_linear(fa, fw, NULL);
+    CHECK(y && fy && l && fl);
+    if (y && fy && l && fl) {
+        CHECK(born_tensor_dtype(y) == BORN_BF16 && born_tensor_dtype(l) == BORN_BF16);
+        CHECK_MSG(rel_diff(y, fy) < 1.0 / 64, "matmul: %g", rel_diff(y, fy));
+        CHECK_MSG(rel_diff(l, fl) < 1.0 / 64, "linear: %g", rel_diff(l, fl));
+    }
+    born_tensor *all[] = {a, b, w, fa, fb, fw, y, fy, l, fl};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) born_free(all[i]);
+}
