@@ -177,9 +177,10 @@ static void dot_range(int64_t begin, int64_t end, void *ctx) {
                              d->w_rs, d->c + begin, d->c_rs);
 }
 
-born_status cpu_gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t a_rs,
-                          int64_t a_cs, const uint16_t *b, int64_t b_rs, int64_t b_cs, float *c,
-                          int64_t c_rs) {
+/* cpu_gemm_bf16 where the CPU has been found to have AVX512_BF16. */
+static born_status gemm_bf16_native(int64_t m, int64_t n, int64_t k, const uint16_t *a,
+                                    int64_t a_rs, int64_t a_cs, const uint16_t *b, int64_t b_rs,
+                                    int64_t b_cs, float *c, int64_t c_rs) {
     if (m <= 0 || n <= 0) return BORN_OK;
     if (k <= 0) {
         for (int64_t i = 0; i < m; i++)
@@ -221,8 +222,6 @@ born_status cpu_gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, in
     return BORN_OK;
 }
 
-#endif
-
 /* Element offsets of batch entry t in out, a and b (the batch dims lead, nb of them). */
 static void batch_offsets(const born_strided *out, const born_strided *a, const born_strided *b,
                           int nb, int64_t t, int64_t off[3]) {
@@ -234,6 +233,22 @@ static void batch_offsets(const born_strided *out, const born_strided *a, const 
         off[1] += i * a->strides[d];
         off[2] += i * b->strides[d];
     }
+}
+
+#endif
+
+born_status cpu_gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t a_rs,
+                          int64_t a_cs, const uint16_t *b, int64_t b_rs, int64_t b_cs, float *c,
+                          int64_t c_rs) {
+    if (!cpu_gemm_bf16_native())
+        return born_error(BORN_ERR_UNSUPPORTED, "cpu bf16 gemm: this CPU has no AVX512_BF16");
+#if defined(__x86_64__)
+    return gemm_bf16_native(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c, c_rs);
+#else
+    (void)m, (void)n, (void)k, (void)a, (void)a_rs, (void)a_cs, (void)b, (void)b_rs, (void)b_cs;
+    (void)c, (void)c_rs;
+    return BORN_ERR_UNSUPPORTED;
+#endif
 }
 
 /* A bf16 operand as a new contiguous f32 one of the same shape, or NULL (error recorded). */
@@ -271,7 +286,7 @@ born_status cpu_matmul_bf16(const born_strided *out, const born_strided *a, cons
         for (int64_t t = 0; t < batch; t++) {
             int64_t off[3];
             batch_offsets(out, a, b, nb, t, off);
-            born_status st = cpu_gemm_bf16(
+            born_status st = gemm_bf16_native(
                 m, n, k, (const uint16_t *)a->data + off[1], a->strides[nd - 2], a->strides[nd - 1],
                 (const uint16_t *)b->data + off[2], b->strides[nd - 2], b->strides[nd - 1],
                 (float *)out->data + off[0], out->strides[nd - 2]);

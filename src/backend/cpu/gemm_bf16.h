@@ -20,8 +20,8 @@ bool cpu_gemm_bf16_native(void);
 /* C[i, j] = sum_p A[i, p] B[p, j] in f32 (C overwritten), A and B bf16 with any strides
  * (elements), C's rows c_rs floats apart with unit column stride; threaded over the pool. Each
  * sum is taken over k in pairs by vdpbf16ps in order, denormals flushed, so the bits do not depend
- * on the thread count; requires cpu_gemm_bf16_native(). BORN_ERR_MEMORY (recorded) if the packing
- * buffers cannot be had. */
+ * on the thread count. BORN_ERR_UNSUPPORTED (recorded) where cpu_gemm_bf16_native() is false,
+ * BORN_ERR_MEMORY if the packing buffers cannot be had. */
 born_status cpu_gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t a_rs,
                           int64_t a_cs, const uint16_t *b, int64_t b_rs, int64_t b_cs, float *c,
                           int64_t c_rs);
