@@ -1,22 +1,23 @@
 /* The CPU layer-norm and RMS-norm row kernels (src/backend/cpu/norm.c, norm_avx2.c,
- * norm_avx512.c) against an exact reference computed here in double: the forward's output, mean
- * and rstd, and the backward's dx, grad_weight and grad_bias, at every CPU level this machine has
- * (AVX-512, AVX2 and the portable loops), for row lengths around the vector widths and the sums'
- * blocks (1 ... 65, 100, 257, 4099), rows far from zero, a first element far from the rest (the
- * shifted moments cancel), huge and denormal values, signed zeros, constant rows, and rows
- * holding NaN or an infinity (which must give NaN where the reference does). The parameter
- * gradients are also checked to be the same bits with 1 and 2 threads, and an empty batch to give
- * zero gradients.
+ * norm_avx512.c, norm_neon.c) against an exact reference computed here in double: the forward's
+ * output, mean and rstd, and the backward's dx, grad_weight and grad_bias, at every CPU level this
+ * machine has (AVX-512, AVX2, NEON on arm64 and the portable loops), for row lengths around the
+ * vector widths and the sums' blocks (1 ... 65, 100, 257, 4099), rows far from zero, a first
+ * element far from the rest (the shifted moments cancel), huge and denormal values, signed zeros,
+ * constant rows, and rows holding NaN or an infinity (which must give NaN where the reference
+ * does). The parameter gradients are also checked to be the same bits with 1 and 2 threads, and an
+ * empty batch to give zero gradients.
  *
  * Bounds (measured maxima over these cases in brackets, AVX-512 / AVX2 / portable, each level on
- * its own draws, 2026-12-02): the forward within 4 FLT_EPSILON of (|xhat| + 1) |w| + |b| per
- * element [0.96 / 1.01 / 0.82] (the SIMD statistics are f32 sums over chunks added in double: the
- * mean is good to about 2^-24 of the deviation, which moves every output by that much of |w|),
- * rstd within 2 ulp and the mean within 2^-22 of |mean| + the deviation; dx within 8 FLT_EPSILON
- * of rstd (|d| + |mean d| + |xhat| (|mean d xhat| + mean |d xhat|)) [6.1 / 4.1 / 1.6; the 6.1 is
- * a row of 15, whose sums are all in double: the f32 arithmetic of dx itself where xhat is small];
- * the parameter gradients within 32 FLT_EPSILON of sum |g xhat| (or sum |g|) [1.7 / 1.5 / 1.7;
- * they are summed in f32 within blocks of up to 64 rows]. */
+ * its own draws, 2026-12-02; NEON after them, under qemu-user): the forward within 4 FLT_EPSILON
+ * of (|xhat| + 1) |w| + |b| per element [0.96 / 1.01 / 0.82; NEON 0.94] (the SIMD statistics are
+ * f32 sums over chunks added in double: the mean is good to about 2^-24 of the deviation, which
+ * moves every output by that much of |w|), rstd within 2 ulp and the mean within 2^-22 of |mean| +
+ * the deviation; dx within 8 FLT_EPSILON of rstd (|d| + |mean d| + |xhat| (|mean d xhat| +
+ * mean |d xhat|)) [6.1 / 4.1 / 1.6; NEON 6.1; both 6.1s are a row of 15, whose sums are all in
+ * double: the f32 arithmetic of dx itself where xhat is small]; the parameter gradients within 32
+ * FLT_EPSILON of sum |g xhat| (or sum |g|) [1.7 / 1.5 / 1.7; NEON 1.7; they are summed in f32
+ * within blocks of up to 64 rows]. */
 #include <float.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,8 +160,8 @@ static void forward_case(cpu_level level, bool rms, bool affine, int64_t n, int 
 }
 
 TEST(norm_rows_forward_against_exact) {
-    cpu_level levels[3] = {CPU_LEVEL_AVX512, CPU_LEVEL_AVX2, CPU_LEVEL_SCALAR};
-    for (int l = 0; l < 3; l++) {
+    cpu_level levels[4] = {CPU_LEVEL_AVX512, CPU_LEVEL_AVX2, CPU_LEVEL_NEON, CPU_LEVEL_SCALAR};
+    for (int l = 0; l < 4; l++) {
         if (!level_ok(levels[l])) continue;
         double worst = 0;
         for (int rms = 0; rms <= 1; rms++)
@@ -247,8 +248,8 @@ static void backward_case(cpu_level level, bool rms, bool affine, int64_t n, int
 }
 
 TEST(norm_rows_backward_against_exact) {
-    cpu_level levels[3] = {CPU_LEVEL_AVX512, CPU_LEVEL_AVX2, CPU_LEVEL_SCALAR};
-    for (int l = 0; l < 3; l++) {
+    cpu_level levels[4] = {CPU_LEVEL_AVX512, CPU_LEVEL_AVX2, CPU_LEVEL_NEON, CPU_LEVEL_SCALAR};
+    for (int l = 0; l < 4; l++) {
         if (!level_ok(levels[l])) continue;
         double worst_dx = 0, worst_p = 0;
         for (int rms = 0; rms <= 1; rms++)

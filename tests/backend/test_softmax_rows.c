@@ -1,13 +1,15 @@
-/* The f32 softmax rows (src/backend/cpu/softmax.c, softmax_avx2.c, softmax_avx512.c), forward and
- * backward, softmax and log-softmax: every way of computing a row gives the bits of the AVX2 rows
- * with ordinary stores (any NaN matching any NaN) -- the AVX-512 rows (where the CPU has them),
- * streaming stores (stream.h) at both levels, outputs at every 4-byte offset from a 64-byte
- * boundary, in place, chunks of many rows (whose rows prefetch the next chunk's first row) and two
- * threads -- for rows of every length to 70 and longer ones around the block of 64, holding NaN,
- * infinities, huge values, and values far below the row's max, whose exps leave the fast path (in
- * the last partial block too, where the lanes past the row hold 0 - max). The AVX2 rows are held to
- * the portable ones in double by test_reduce_simd.c; the sums' blocks are checked against it here
- * on long rows as well. */
+/* The f32 softmax rows (src/backend/cpu/softmax.c, softmax_avx2.c, softmax_avx512.c,
+ * softmax_neon.c), forward and backward, softmax and log-softmax: every way of computing a row
+ * gives the bits of the first SIMD level's rows (AVX2 on x86-64, NEON on arm64) with ordinary
+ * stores (any NaN matching any NaN) -- the AVX-512 rows (where the CPU has them), streaming stores
+ * (stream.h; arm64 has none, so there they are the ordinary ones), outputs at every 4-byte offset
+ * from a 64-byte boundary, in place, chunks of many rows (whose rows prefetch the next chunk's
+ * first row) and two threads -- for rows of every length to 70 and longer ones around the block
+ * of 64, holding NaN, infinities, huge values, and values far below the row's max, whose exps
+ * leave the fast path (in the last partial block too, where the lanes past the row hold 0 - max).
+ * Every SIMD level's rows are held to the portable ones in double: on rows of every kind of tail
+ * (softmax_rows_simd_match_portable; test_reduce_simd.c does the same through autograd), and on
+ * long rows for the sums' blocks. */
 #include <float.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,12 +67,13 @@ static int64_t first_diff(const float *a, const float *b, int64_t n) {
     return -1;
 }
 
-/* The SIMD levels to test, those this machine has. */
+/* The SIMD levels to test, those this machine has (AVX2 and AVX-512, or NEON), the first the
+ * reference of the same-bits tests. */
 static int simd_levels(cpu_level *out) {
-    static const cpu_level want[] = {CPU_LEVEL_AVX2, CPU_LEVEL_AVX512};
+    static const cpu_level want[] = {CPU_LEVEL_AVX2, CPU_LEVEL_AVX512, CPU_LEVEL_NEON};
     cpu_level saved = cpu_get_level();
     int k = 0;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         cpu_set_level(want[i]);
         if (cpu_get_level() == want[i]) out[k++] = want[i];
     }
@@ -94,7 +97,7 @@ TEST(softmax_rows_same_bits_every_way) {
     static const int64_t longer[] = {100, 127, 128, 129, 1000, 4095, 4096, 4099, MAXN};
     static const char *names[] = {"softmax", "log_softmax", "softmax backward",
                                   "log_softmax backward"};
-    cpu_level levels[2];
+    cpu_level levels[3];
     int nl = simd_levels(levels);
     cpu_level saved = cpu_get_level();
     size_t cap = (size_t)ROWS * MAXN + 16;
@@ -112,8 +115,8 @@ TEST(softmax_rows_same_bits_every_way) {
         g[cnt / 2] = NAN;
         for (int op = 0; op < 4; op++) {
             const float *in = op < 2 ? x : g;
-            /* the reference: AVX2, ordinary stores, not in place */
-            cpu_set_level(CPU_LEVEL_AVX2);
+            /* the reference: the first level (AVX2 or NEON), ordinary stores, not in place */
+            cpu_set_level(levels[0]);
             cpu_set_stream_min_bytes(INT64_MAX);
             CHECK_OK(run_op(op, ref, x, g, ROWS, n, false));
             for (int l = 0; l < nl; l++) {
@@ -154,7 +157,7 @@ done:
 TEST(softmax_rows_chunks_and_threads_same_bits) {
     enum { R = 300 };
     static const int64_t lens[] = {1, 9, 64, 65, 203, 4099};
-    cpu_level levels[2];
+    cpu_level levels[3];
     int nl = simd_levels(levels);
     cpu_level saved = cpu_get_level();
     int threads = born_get_num_threads();
@@ -172,7 +175,7 @@ TEST(softmax_rows_chunks_and_threads_same_bits) {
         }
         for (int op = 0; op < 4; op++) {
             born_set_num_threads(1);
-            cpu_set_level(CPU_LEVEL_AVX2);
+            cpu_set_level(levels[0]);
             cpu_set_stream_min_bytes(INT64_MAX);
             CHECK_OK(run_op(op, ref, x, g, R, n, false));
             for (int l = 0; l < nl; l++) {
@@ -200,18 +203,100 @@ done:
     free(o);
 }
 
-/* The sums of long rows, in blocks of 64 with eight f32 terms first, against the portable rows in
- * double: rows of 9001 values whose exps span a wide range, and of values all near the max (where
- * the sum is large and every term counts). */
+/* True if got is within 1e-6 of want relatively plus abs, or both are NaN (test_reduce_simd.c's
+ * bounds for the AVX2 rows). */
+static bool near(float got, float want, double abs) {
+    return (isnan(got) && isnan(want)) || got == want ||
+           fabs((double)got - want) <= 1e-6 * fabs((double)want) + abs;
+}
+
+/* The part of a gradient's error that the row's sum s brings (gi = y (g - s), or g - e^y s for
+ * log_softmax, op 3) at element i of the row y, g of n: |y| (or e^y) times 2^-24 of the sum of
+ * the terms' magnitudes, which bounds the error of the SIMD levels' f32 block sums of s (measured
+ * over 60 draws of these rows: under a twentieth of it). It matters where s is large beside the
+ * result: a long row's log_softmax gradient at its dominant element. */
+static double sum_error(int op, const float *y, const float *g, int64_t n, int64_t i) {
+    double mag = 0;
+    for (int64_t j = 0; j < n; j++) mag += fabs((double)g[j] * (op == 3 ? 1.0 : y[j]));
+    return (op == 3 ? exp((double)y[i]) : fabs((double)y[i])) * mag * 0x1p-24;
+}
+
+/* Every SIMD level's rows against the portable rows (in double), for lengths that end in every
+ * kind of tail (1-3 elements past the last whole vector, whole vectors past the sums' last block,
+ * several blocks) and the rows of fill_row (NaN, infinities, all -inf, far below zero, one huge
+ * value): the forward within 1e-6 relative + 1e-7, the gradients (from the portable forward's y)
+ * within 1e-6 relative + 1e-6 + sum_error, NaN exactly where the portable rows have NaN. The
+ * draws are this test's own (the generator is reseeded), whatever ran before. */
+TEST(softmax_rows_simd_match_portable) {
+    static const int64_t lens[] = {1,  2,  3,  4,  5,  7,  8,   9,    15,   16,  17,
+                                   31, 32, 33, 63, 64, 65, 100, 1000, 1001, 4099};
+    enum { NL = sizeof lens / sizeof lens[0], R = 7, MAXL = 4099 };
+    cpu_level levels[3];
+    int nl = simd_levels(levels);
+    cpu_level saved = cpu_get_level();
+    size_t cap = (size_t)R * MAXL;
+    float *x = malloc(cap * 4), *g = malloc(cap * 4), *y = malloc(cap * 4), *ref = malloc(cap * 4),
+          *o = malloc(cap * 4);
+    CHECK(x && g && y && ref && o);
+    if (!x || !g || !y || !ref || !o) goto done;
+    rng = 0x2545F4914F6CDD1Dull;
+    for (int li = 0; li < NL; li++) {
+        int64_t n = lens[li], cnt = R * n;
+        for (int64_t r = 0; r < R; r++) {
+            fill_row(x + r * n, n, r);
+            for (int64_t i = 0; i < n; i++)
+                g[r * n + i] = rnd(-1.0f, 1.0f);
+        }
+        for (int op = 0; op < 4; op++) {
+            cpu_set_level(CPU_LEVEL_SCALAR);
+            /* the backward's y: the portable forward of x (softmax or log_softmax) */
+            if (op >= 2) CHECK_OK(run_op(op - 2, y, x, g, R, n, false));
+            const float *in = op >= 2 ? y : x;
+            CHECK_OK(run_op(op, ref, in, g, R, n, false));
+            for (int l = 0; l < nl; l++) {
+                cpu_set_level(levels[l]);
+                memset(o, 0x55, (size_t)cnt * 4);
+                CHECK_OK(run_op(op, o, in, g, R, n, false));
+                int bad = 0;
+                for (int64_t i = 0; i < cnt && bad < 3; i++) {
+                    if (near(o[i], ref[i], op < 2 ? 1e-7 : 1e-6)) continue;
+                    int64_t r = i / n, j = i % n;
+                    if (op >= 2 && near(o[i], ref[i], 1e-6 + sum_error(op, y + r * n, g + r * n, n, j)))
+                        continue;
+                    bad++;
+                    test_fail(__FILE__, __LINE__, "op %d at %s, n = %lld, row %lld [%lld]: %.9g, "
+                              "portable %.9g", op, cpu_level_name(levels[l]), (long long)n,
+                              (long long)r, (long long)j, o[i], ref[i]);
+                }
+            }
+        }
+    }
+done:
+    cpu_set_level(saved);
+    free(x);
+    free(g);
+    free(y);
+    free(ref);
+    free(o);
+}
+
+/* The sums of long rows, in blocks of 64 (32 at NEON) with eight f32 terms a lane first, against
+ * the portable rows in double: rows of 9001 values whose exps span a wide range, and of values all
+ * near the max (where the sum is large and every term counts); the gradients from the portable
+ * forward's y, as in training (with any y the sum of g y can cancel, and its f32 blocks' error
+ * then exceed 1e-6 of g - s at every level, depending on the draw). The draws are this test's
+ * own (the generator is reseeded). */
 TEST(softmax_rows_long_match_portable) {
     enum { N = 9001, R = 4 };
-    cpu_level levels[2];
+    cpu_level levels[3];
     int nl = simd_levels(levels);
     cpu_level saved = cpu_get_level();
     float *x = malloc((size_t)R * N * 4), *g = malloc((size_t)R * N * 4),
-          *ref = malloc((size_t)R * N * 4), *o = malloc((size_t)R * N * 4);
-    CHECK(x && g && ref && o);
-    if (!x || !g || !ref || !o) goto done;
+          *y = malloc((size_t)R * N * 4), *ref = malloc((size_t)R * N * 4),
+          *o = malloc((size_t)R * N * 4);
+    CHECK(x && g && y && ref && o);
+    if (!x || !g || !y || !ref || !o) goto done;
+    rng = 0x9E3779B97F4A7C15ull;
     for (int64_t i = 0; i < R * N; i++) {
         int64_t r = i / N;
         x[i] = r == 0   ? rnd(-15.0f, 15.0f)
@@ -222,10 +307,12 @@ TEST(softmax_rows_long_match_portable) {
     }
     for (int op = 0; op < 4; op++) {
         cpu_set_level(CPU_LEVEL_SCALAR);
-        CHECK_OK(run_op(op, ref, x, g, R, N, false));
+        if (op >= 2) CHECK_OK(run_op(op - 2, y, x, g, R, N, false));
+        const float *in = op >= 2 ? y : x;
+        CHECK_OK(run_op(op, ref, in, g, R, N, false));
         for (int l = 0; l < nl; l++) {
             cpu_set_level(levels[l]);
-            CHECK_OK(run_op(op, o, x, g, R, N, false));
+            CHECK_OK(run_op(op, o, in, g, R, N, false));
             double worst = 0;
             for (int64_t i = 0; i < R * N; i++) {
                 double e = fabs((double)o[i] - ref[i]) / (fabs(ref[i]) + 1e-30);
@@ -239,6 +326,7 @@ done:
     cpu_set_level(saved);
     free(x);
     free(g);
+    free(y);
     free(ref);
     free(o);
 }

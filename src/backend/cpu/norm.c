@@ -3,7 +3,8 @@
  * elements added in double), so long rows of f32 keep their accuracy; rows are split across
  * threads, and each row is computed by one thread in a fixed order, so results do not depend on
  * the thread count. f32 rows go through norm_avx2.c when the CPU level allows (a range of rows at
- * a time through norm_avx512.c at CPU_LEVEL_AVX512, the same bits); the portable loops here (f64,
+ * a time through norm_avx512.c at CPU_LEVEL_AVX512, the same bits), and on arm64 through
+ * norm_neon.c at CPU_LEVEL_NEON (the same method on 4 lanes); the portable loops here (f64,
  * BORN_CPU=scalar) are the reference.
  *
  * The parameter gradients (sum over rows of g xhat and of g) are accumulated per block of rows
@@ -17,6 +18,7 @@
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/norm_avx2.h"
 #include "backend/cpu/rows.h"
+#include "backend/cpu/rows_neon.h"
 #include "backend/cpu/scratch.h"
 #include "backend/cpu/stream.h"
 #include "core/cpu_features.h"
@@ -25,6 +27,7 @@ typedef struct norm_ctx {
     bool rms, avx2; /* avx2: f32 rows through norm_avx2.c */
     bool stream;    /* avx2: y or dx by streaming stores (stream.h) */
     bool avx512;    /* avx2: the rows through norm_avx512.c */
+    bool neon;      /* f32 rows through norm_neon.c */
     int64_t n, rows, block_rows;
     double eps;
     const born_strided *out, *mean, *rstd, *x, *weight, *bias, *grad_out;
@@ -122,6 +125,13 @@ static void norm_rows(int64_t begin, int64_t end, void *arg) {
             continue;
         }
 #endif
+#ifdef CPU_HAVE_ROWS_NEON
+        if (c->neon) {
+            cpu_norm_row_f32_neon(y, mean ? mean + r : NULL, rstd ? rstd + r : NULL, x, n, c->rms,
+                                  w, b, c->eps, r + 1 < end ? x + n : NULL);
+            continue;
+        }
+#endif
         norm_row_f32(y, mean ? mean + r : NULL, rstd ? rstd + r : NULL, x, n, c->rms, w, b, c->eps);
     }
     if (c->stream) cpu_stream_fence();
@@ -161,6 +171,14 @@ static void backward_range_f32(const norm_ctx *c, int64_t begin, int64_t end, fl
             bool more = r + 1 < end;
             cpu_norm_backward_row_f32_avx2(dx, g, x, n, c->rms, m, rstd[r], w, pw, pb,
                                            more ? g + n : NULL, more ? x + n : NULL, c->stream);
+            continue;
+        }
+#endif
+#ifdef CPU_HAVE_ROWS_NEON
+        if (c->neon) {
+            bool more = r + 1 < end;
+            cpu_norm_backward_row_f32_neon(dx, g, x, n, c->rms, m, rstd[r], w, pw, pb,
+                                           more ? g + n : NULL, more ? x + n : NULL);
             continue;
         }
 #endif
@@ -230,6 +248,15 @@ static bool use_avx2(born_dtype dt) {
 #endif
 }
 
+static bool use_neon(born_dtype dt) {
+#ifdef CPU_HAVE_ROWS_NEON
+    return dt == BORN_F32 && cpu_get_level() == CPU_LEVEL_NEON;
+#else
+    (void)dt;
+    return false;
+#endif
+}
+
 static void norm_shape(const born_strided *x, int64_t *n, int64_t *rows) {
     *n = x->ndim ? x->shape[x->ndim - 1] : 1;
     *rows = 1;
@@ -242,8 +269,8 @@ born_status cpu_row_norm(bool rms, const born_strided *out, const born_strided *
     if (x->dtype != BORN_F32 && x->dtype != BORN_F64)
         return born_error(BORN_ERR_DTYPE, "row norm: %s is not supported by the CPU kernel",
                           born_dtype_name(x->dtype));
-    norm_ctx c = {.rms = rms, .avx2 = use_avx2(x->dtype), .eps = eps, .out = out, .mean = mean,
-                  .rstd = rstd, .x = x, .weight = weight, .bias = bias};
+    norm_ctx c = {.rms = rms, .avx2 = use_avx2(x->dtype), .neon = use_neon(x->dtype), .eps = eps,
+                  .out = out, .mean = mean, .rstd = rstd, .x = x, .weight = weight, .bias = bias};
     norm_shape(x, &c.n, &c.rows);
     c.stream = c.avx2 && cpu_stream_output(c.rows * c.n * 4);
     c.avx512 = c.avx2 && cpu_get_level() >= CPU_LEVEL_AVX512;
@@ -270,9 +297,9 @@ born_status cpu_row_norm_grads(bool rms, const born_strided *grad_x,
         return born_error(BORN_ERR_DTYPE, "row norm backward: %s is not supported by the CPU "
                           "kernel", born_dtype_name(x->dtype));
     static const born_strided none;
-    norm_ctx c = {.rms = rms, .avx2 = use_avx2(x->dtype), .out = grad_x ? grad_x : &none,
-                  .mean = mean, .rstd = rstd, .x = x, .weight = weight, .bias = &none,
-                  .grad_out = grad_out};
+    norm_ctx c = {.rms = rms, .avx2 = use_avx2(x->dtype), .neon = use_neon(x->dtype),
+                  .out = grad_x ? grad_x : &none, .mean = mean, .rstd = rstd, .x = x,
+                  .weight = weight, .bias = &none, .grad_out = grad_out};
     norm_shape(x, &c.n, &c.rows);
     c.stream = c.avx2 && c.out->data && cpu_stream_output(c.rows * c.n * 4);
     c.avx512 = c.avx2 && cpu_get_level() >= CPU_LEVEL_AVX512;

@@ -1,7 +1,8 @@
 /* CPU softmax and log-softmax along one dim, forward and backward, for f32 and f64. Each row is
  * copied into a buffer of doubles, processed there, and written back; with AVX2, f32 rows that
  * are contiguous in every operand are processed in place in f32 by softmax_avx2.c instead (by
- * softmax_avx512.c at AVX-512, with the same bits), large outputs by streaming stores. Each row
+ * softmax_avx512.c at AVX-512, with the same bits), large outputs by streaming stores; on arm64
+ * at CPU_LEVEL_NEON such rows go through softmax_neon.c (ordinary stores). Each row
  * prefetches the next one, the next chunk's first row too (at one thread the row this thread
  * takes next; at more, another thread's, which then finds it in a cache). */
 #include <math.h>
@@ -12,6 +13,7 @@
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/kernels_avx2.h"
 #include "backend/cpu/rows.h"
+#include "backend/cpu/rows_neon.h"
 #include "backend/cpu/stream.h"
 #include "backend/cpu/scratch.h"
 #include "core/cpu_features.h"
@@ -20,6 +22,7 @@ typedef struct softmax_ctx {
     bool log, backward, avx2_rows; /* avx2_rows: f32 rows contiguous in every operand */
     bool avx512;                   /* avx2 rows: through softmax_avx512.c */
     bool stream;                   /* avx2 rows: the output by streaming stores */
+    bool neon_rows;                /* f32 rows contiguous in every operand: softmax_neon.c */
     const born_strided *out, *in, *grad_out, *y;
     int dim;
     int64_t rows; /* rows in all */
@@ -119,6 +122,30 @@ static void softmax_rows_avx2(int64_t begin, int64_t end, const softmax_ctx *c, 
 }
 #endif
 
+#ifdef CPU_HAVE_ROWS_NEON
+static void softmax_rows_neon(int64_t begin, int64_t end, const softmax_ctx *c, int64_t n) {
+    for (int64_t r = begin; r < end; r++) {
+        bool more = r + 1 < c->rows;
+        float *out = (float *)c->out->data + rows_offset(c->out, c->dim, r);
+        if (c->backward) {
+            const float *g = (const float *)c->grad_out->data + rows_offset(c->grad_out, c->dim, r);
+            const float *y = (const float *)c->y->data + rows_offset(c->y, c->dim, r);
+            const float *ng = more ? (const float *)c->grad_out->data +
+                                         rows_offset(c->grad_out, c->dim, r + 1)
+                                   : NULL;
+            const float *ny =
+                more ? (const float *)c->y->data + rows_offset(c->y, c->dim, r + 1) : NULL;
+            cpu_softmax_backward_row_f32_neon(out, g, y, n, c->log, ng, ny);
+        } else {
+            const float *x = (const float *)c->in->data + rows_offset(c->in, c->dim, r);
+            const float *nx =
+                more ? (const float *)c->in->data + rows_offset(c->in, c->dim, r + 1) : NULL;
+            cpu_softmax_row_f32_neon(out, x, n, c->log, nx);
+        }
+    }
+}
+#endif
+
 static void softmax_rows(int64_t begin, int64_t end, void *arg) {
     softmax_ctx *c = arg;
     const born_strided *ref = c->backward ? c->grad_out : c->in;
@@ -126,6 +153,12 @@ static void softmax_rows(int64_t begin, int64_t end, void *arg) {
 #ifdef CPU_HAVE_AVX2_KERNELS
     if (c->avx2_rows) {
         softmax_rows_avx2(begin, end, c, n);
+        return;
+    }
+#endif
+#ifdef CPU_HAVE_ROWS_NEON
+    if (c->neon_rows) {
+        softmax_rows_neon(begin, end, c, n);
         return;
     }
 #endif
@@ -147,20 +180,30 @@ static void softmax_rows(int64_t begin, int64_t end, void *arg) {
     }
 }
 
+#if defined(CPU_HAVE_AVX2_KERNELS) || defined(CPU_HAVE_ROWS_NEON)
+/* True if the rows are contiguous (stride 1 along dim) in every operand. */
+static bool rows_contiguous(const softmax_ctx *c) {
+    const born_strided *ops[3] = {c->out, c->backward ? c->grad_out : c->in, c->y};
+    for (int k = 0; k < (c->backward ? 3 : 2); k++)
+        if (ops[k]->ndim && ops[k]->shape[c->dim] > 1 && ops[k]->strides[c->dim] != 1) return false;
+    return true;
+}
+#endif
+
 static born_status run(softmax_ctx *c, const born_strided *ref) {
     if (ref->dtype != BORN_F32 && ref->dtype != BORN_F64)
         return born_error(BORN_ERR_DTYPE, "softmax: %s is not supported by the CPU kernel",
                           born_dtype_name(ref->dtype));
     atomic_init(&c->failed, 0);
     c->avx2_rows = false;
+    c->neon_rows = false;
 #ifdef CPU_HAVE_AVX2_KERNELS
-    if (ref->dtype == BORN_F32 && cpu_get_level() >= CPU_LEVEL_AVX2) {
-        const born_strided *ops[3] = {c->out, c->backward ? c->grad_out : c->in, c->y};
-        bool contiguous = true;
-        for (int k = 0; k < (c->backward ? 3 : 2); k++)
-            if (ops[k]->ndim && ops[k]->shape[c->dim] > 1 && ops[k]->strides[c->dim] != 1) contiguous = false;
-        c->avx2_rows = contiguous;
-    }
+    if (ref->dtype == BORN_F32 && cpu_get_level() >= CPU_LEVEL_AVX2)
+        c->avx2_rows = rows_contiguous(c);
+#endif
+#ifdef CPU_HAVE_ROWS_NEON
+    if (ref->dtype == BORN_F32 && cpu_get_level() == CPU_LEVEL_NEON)
+        c->neon_rows = rows_contiguous(c);
 #endif
     int64_t rows = ref->ndim ? rows_count(ref, c->dim) : 1;
     int64_t n = ref->ndim ? ref->shape[c->dim] : 1;
@@ -180,12 +223,13 @@ static born_status run(softmax_ctx *c, const born_strided *ref) {
 }
 
 born_status cpu_softmax(bool log, const born_strided *out, const born_strided *in, int dim) {
-    softmax_ctx c = {log, false, false, false, false, out, in, NULL, NULL, dim, 0, 0};
+    softmax_ctx c = {.log = log, .out = out, .in = in, .dim = dim};
     return run(&c, in);
 }
 
 born_status cpu_softmax_backward(bool log, const born_strided *grad_in, const born_strided *grad_out,
                                  const born_strided *y, int dim) {
-    softmax_ctx c = {log, true, false, false, false, grad_in, NULL, grad_out, y, dim, 0, 0};
+    softmax_ctx c = {.log = log, .backward = true, .out = grad_in, .grad_out = grad_out, .y = y,
+                     .dim = dim};
     return run(&c, grad_out);
 }
