@@ -440,3 +440,95 @@ TEST(gemm_f32_simd_levels_give_the_fma_order_bits) {
     cpu_set_level(saved);
     CHECK_OK(born_set_num_threads(saved_threads));
 }
+
+/* The f32 GEMV paths (m == 1 and the few-row ones, 2 <= m <= 16) at every SIMD level this CPU
+ * has (NEON; AVX2, AVX-512) against the operations their AVX2 loops promise, bit for bit. The dot
+ * forms (B's columns contiguous): per output, 8 lanes of fma over k in steps of 8 (m == 1: two
+ * such sums over steps of 16, the sum of the two, then one more step of 8 into the first), the
+ * lanes added as gemm_hsum8 adds them, then an fma tail in k order. The axpy forms (B's rows
+ * contiguous, m <= 8): one fma per k step in k order from zero. Then C = alpha y, or beta c +
+ * alpha y. So an arm64 machine is seen to give the x86-64 bits, and lengths that end on every
+ * tail (k = 1, 3, 7, 15, 17, 33, 100, 1000; n over the 4-, 3- and 8-wide column groups) are
+ * covered. */
+static float gemv_dot_bits(int64_t k, const float *x, const float *col, bool two_sums) {
+    float s[16] = {0};
+    int64_t p = 0;
+    if (two_sums)
+        for (; p + 16 <= k; p += 16)
+            for (int l = 0; l < 16; l++) s[l] = fmaf(x[p + l], col[p + l], s[l]);
+    for (; p + 8 <= k; p += 8)
+        for (int l = 0; l < 8; l++) s[l] = fmaf(x[p + l], col[p + l], s[l]);
+    if (two_sums)
+        for (int l = 0; l < 8; l++) s[l] = s[l] + s[l + 8];
+    float h0 = s[0] + s[4], h1 = s[1] + s[5], h2 = s[2] + s[6], h3 = s[3] + s[7];
+    float r = (h0 + h2) + (h1 + h3);
+    for (; p < k; p++) r = fmaf(x[p], col[p], r);
+    return r;
+}
+
+TEST(gemm_f32_gemv_paths_give_the_avx2_bits) {
+    cpu_level saved = cpu_get_level();
+    int saved_threads = born_get_num_threads();
+    const cpu_level levels[] = {CPU_LEVEL_NEON, CPU_LEVEL_AVX2, CPU_LEVEL_AVX512};
+    const int64_t ms[] = {1, 2, 3, 4, 5, 8, 9, 13, 16};
+    const int64_t ks[] = {1, 3, 7, 8, 15, 16, 17, 33, 100, 1000};
+    const int64_t ns[] = {2, 3, 4, 5, 7, 9, 17, 33, 100};
+    const float ab[][2] = {{1.0f, 0.0f}, {-0.75f, 0.3f}};
+    int ran = 0, bad = 0;
+    for (int l = 0; l < 3; l++) {
+        cpu_set_level(levels[l]);
+        if (cpu_get_level() != levels[l]) continue;
+        ran++;
+        for (int im = 0; im < 9; im++)
+            for (int ik = 0; ik < 10; ik++)
+                for (int in = 0; in < 9; in++)
+                    for (int dot = 0; dot < 2; dot++) {
+                        int64_t m = ms[im], k = ks[ik], n = ns[in];
+                        if (!dot && m > 8) continue; /* the axpy form stops at 8 rows */
+                        float *a = malloc(sizeof(float) * (size_t)(m * k));
+                        float *b = malloc(sizeof(float) * (size_t)(k * n));
+                        float *c = malloc(sizeof(float) * (size_t)(m * n));
+                        float *c0 = malloc(sizeof(float) * (size_t)(m * n));
+                        float *col = malloc(sizeof(float) * (size_t)k);
+                        CHECK(a && b && c && c0 && col);
+                        if (!a || !b || !c || !c0 || !col) {
+                            free(a), free(b), free(c), free(c0), free(col);
+                            continue;
+                        }
+                        for (int64_t i = 0; i < m * k; i++) a[i] = (float)rnd();
+                        for (int64_t i = 0; i < k * n; i++) b[i] = (float)rnd();
+                        for (int64_t i = 0; i < m * n; i++) c0[i] = (float)rnd();
+                        /* dot: B column-major (column j at b + j k); axpy: row-major */
+                        int64_t b_rs = dot ? 1 : n, b_cs = dot ? k : 1;
+                        int v = (int)((im + ik + in + dot) % 2);
+                        float alpha = ab[v][0], beta = ab[v][1];
+                        CHECK_OK(born_set_num_threads(1 + (ik & 1)));
+                        memcpy(c, c0, sizeof(float) * (size_t)(m * n));
+                        cpu_gemm_f32(m, n, k, alpha, a, k, 1, b, b_rs, b_cs, beta, c, n, 1);
+                        for (int64_t i = 0; i < m; i++)
+                            for (int64_t j = 0; j < n; j++) {
+                                float y = 0;
+                                for (int64_t p = 0; p < k; p++) col[p] = b[p * b_rs + j * b_cs];
+                                if (dot)
+                                    y = gemv_dot_bits(k, a + i * k, col, m == 1);
+                                else
+                                    for (int64_t p = 0; p < k; p++)
+                                        y = fmaf(a[i * k + p], col[p], y);
+                                float t = alpha * y;
+                                float want = beta == 0 ? t : beta * c0[i * n + j] + t;
+                                if (memcmp(&want, &c[i * n + j], sizeof want) != 0 && bad++ < 5)
+                                    test_fail(__FILE__, __LINE__,
+                                              "%s, %s form, %lldx%lldx%lld: C[%lld, %lld] %.9g, "
+                                              "the AVX2 order gives %.9g",
+                                              cpu_level_name(levels[l]), dot ? "dot" : "axpy",
+                                              (long long)m, (long long)n, (long long)k,
+                                              (long long)i, (long long)j, (double)c[i * n + j],
+                                              (double)want);
+                            }
+                        free(a), free(b), free(c), free(c0), free(col);
+                    }
+    }
+    if (!ran) printf("  gemv avx2 bits: skipped: no SIMD level on this CPU\n");
+    cpu_set_level(saved);
+    CHECK_OK(born_set_num_threads(saved_threads));
+}

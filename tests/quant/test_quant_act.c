@@ -1,6 +1,7 @@
-/* The AVX2 activation quantizers (Q8_0 / Q8_1 as ggml's x86 build) against the portable ones,
- * byte for byte: random rows, rows whose scaled values land exactly on .5 (ties to even), zero
- * blocks, one huge value per block, and tiny values. */
+/* The SIMD activation quantizers (Q8_0 / Q8_1 as ggml's x86 build; AVX2 on x86-64, NEON on
+ * arm64) against the portable ones, byte for byte, at every SIMD level this CPU has: random rows,
+ * rows whose scaled values land exactly on .5 (ties to even), zero blocks, one huge value per
+ * block, and tiny values; and the portable ones at CPU_LEVEL_SCALAR. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,24 +36,44 @@ static void fill_block(float *x, int b) {
     }
 }
 
-TEST(quant_act_avx2_matches_portable) {
-    if (cpu_get_level() < CPU_LEVEL_AVX2) {
-        printf("  quant_act_avx2: skipped: CPU below AVX2\n");
-        return;
-    }
+TEST(quant_act_simd_matches_portable) {
+    const cpu_level saved = cpu_get_level();
+    const cpu_level levels[] = {CPU_LEVEL_AVX2, CPU_LEVEL_NEON};
     float *x = malloc(ACT_N * sizeof *x);
     for (int b = 0; b < ACT_N / 32; b++) fill_block(x, b);
     const born_dtype types[] = {BORN_Q8_0, BORN_Q8_1};
-    for (int t = 0; t < 2; t++) {
-        size_t bytes = born_dtype_nbytes(types[t], ACT_N);
-        unsigned char *ref = malloc(bytes), *got = malloc(bytes);
-        memset(ref, 0xA5, bytes);
-        memset(got, 0x5A, bytes);
-        (t ? quant_act_q8_1 : quant_act_q8_0)(x, ref, ACT_N);
-        quant_act_from_float(types[t], NULL)(x, got, ACT_N);
-        CHECK_MSG(memcmp(ref, got, bytes) == 0, "%s: the AVX2 activation quantizer differs from the portable one",
-                  born_dtype_name(types[t]));
-        free(ref), free(got);
+    int ran = 0;
+    for (int l = 0; l < 2; l++) {
+        cpu_set_level(levels[l]);
+        if (cpu_get_level() != levels[l]) continue; /* not this CPU's (or architecture's) level */
+        ran++;
+        for (int t = 0; t < 2; t++) {
+            quant_from_float_fn fn = quant_act_from_float(types[t], NULL);
+            CHECK_MSG(fn != quant_act_q8_0 && fn != quant_act_q8_1,
+                      "%s at %s: the portable quantizer", born_dtype_name(types[t]),
+                      cpu_level_name(levels[l]));
+            /* whole rows, and rows of 1, 3 and 5 blocks (the tails of a loop over blocks) */
+            const int64_t ns[] = {ACT_N, 32, 96, 160};
+            for (int r = 0; r < 4; r++) {
+                size_t bytes = born_dtype_nbytes(types[t], ns[r]);
+                unsigned char *ref = malloc(bytes), *got = malloc(bytes);
+                memset(ref, 0xA5, bytes);
+                memset(got, 0x5A, bytes);
+                const float *src = x + (r ? 32 * (3 * r + 1) : 0);
+                (t ? quant_act_q8_1 : quant_act_q8_0)(src, ref, ns[r]);
+                fn(src, got, ns[r]);
+                CHECK_MSG(memcmp(ref, got, bytes) == 0,
+                          "%s, %lld elements: the %s activation quantizer differs from the "
+                          "portable one",
+                          born_dtype_name(types[t]), (long long)ns[r], cpu_level_name(levels[l]));
+                free(ref), free(got);
+            }
+        }
     }
+    if (!ran) printf("  quant_act_simd: skipped: no SIMD level on this CPU\n");
+    cpu_set_level(CPU_LEVEL_SCALAR);
+    CHECK(quant_act_from_float(BORN_Q8_0, NULL) == quant_act_q8_0);
+    CHECK(quant_act_from_float(BORN_Q8_1, NULL) == quant_act_q8_1);
+    cpu_set_level(saved);
     free(x);
 }

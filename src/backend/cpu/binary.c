@@ -10,6 +10,9 @@
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/iter.h"
 #include "backend/cpu/kernels_avx2.h"
+#if defined(__aarch64__)
+#include "backend/cpu/kernels_neon.h"
+#endif
 #include "core/cpu_features.h"
 #include "core/error.h"
 
@@ -289,9 +292,16 @@ static void half_loop(char **d, const int64_t *s, int64_t n, void *arg) {
     }
 }
 
-/* The f32 loop for op: the AVX2 one (unary_avx2.c) for add/sub/mul/div when the CPU level
- * allows it, else the portable one. Both compute the same IEEE results. */
+/* The f32 loop for op: the AVX2 one (unary_avx2.c) or on arm64 the NEON one (binary_neon.c) for
+ * add/sub/mul/div when the CPU level allows it, else the portable one. All compute the same
+ * IEEE results. */
 static cpu_loop_fn f32_loop_for(born_binary_op op, cpu_loop_fn portable) {
+#ifdef CPU_HAVE_NEON_KERNELS
+    if (portable && cpu_get_level() == CPU_LEVEL_NEON) {
+        cpu_loop_fn v = cpu_binary_f32_neon(op);
+        if (v) return v;
+    }
+#endif
 #ifdef CPU_HAVE_AVX2_KERNELS
     if (portable && cpu_get_level() >= CPU_LEVEL_AVX2) {
         cpu_loop_fn v = cpu_binary_f32_avx2(op);

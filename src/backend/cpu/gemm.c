@@ -593,13 +593,21 @@ static bool gemv_f32(int64_t n, int64_t k, float alpha, const float *a, int64_t 
     } else if (b_cs != 1 && n > 1) {
         return false;
     }
-#ifdef GEMM_HAVE_AVX2
-    g.dot_fn = avx2 ? gemv_dot_f32_avx2 : gemv_dot_f32_c;
-    g.axpy_fn = avx2 ? gemv_axpy_f32_avx2 : gemv_axpy_f32_c;
-#else
-    (void)avx2;
     g.dot_fn = gemv_dot_f32_c;
     g.axpy_fn = gemv_axpy_f32_c;
+#ifdef GEMM_HAVE_AVX2
+    if (avx2) {
+        g.dot_fn = gemv_dot_f32_avx2;
+        g.axpy_fn = gemv_axpy_f32_avx2;
+    }
+#else
+    (void)avx2;
+#endif
+#ifdef GEMM_HAVE_NEON
+    if (cpu_get_level() == CPU_LEVEL_NEON) { /* the AVX2 loops' bits */
+        g.dot_fn = gemv_dot_f32_neon;
+        g.axpy_fn = gemv_axpy_f32_neon;
+    }
 #endif
     /* One chunk per thread (at least ~64K multiply-adds each): every output is the same
      * sequence of fmas whichever chunk it falls in, so the split may follow the thread count.
@@ -780,6 +788,12 @@ static bool gemv_rows_f32(const gemm_job *j) {
     if (cpu_get_level() >= CPU_LEVEL_AVX512) {
         g.dot_fn = gemv4_dot_f32_avx512;
         g.dot8_fn = gemv8_dot_f32_avx512;
+    }
+#endif
+#ifdef GEMM_HAVE_NEON
+    if (cpu_get_level() == CPU_LEVEL_NEON) { /* the AVX2 loops' bits */
+        g.dot_fn = gemv4_dot_f32_neon;
+        g.axpy_fn = gemv4_axpy_f32_neon;
     }
 #endif
     int nthreads = born_get_num_threads();

@@ -1,7 +1,7 @@
 /* Internal: the pieces of the CPU GEMM (src/backend/cpu/gemm.c) that have one version per
  * instruction set. gemm.c owns the blocking, packing and threading and picks these at run time
  * (cpu_get_level); the AVX2 versions live in gemm_avx2.c, the only file compiled with AVX2, and
- * the arm64 ones in gemm_neon.c.
+ * the arm64 ones in gemm_neon.c (the micro-kernel) and gemv_neon.c (the GEMV loops).
  *
  * Micro-kernel contract: `a` holds kc steps of an MR-row micro-panel of A (MR values per step,
  * zero-padded to the full tile, 64-byte aligned). `b` points at the NR values of B for the first
@@ -98,6 +98,17 @@ void gemv4_dot_f32_avx512(int64_t k, int64_t n, const float *const x[4], const f
 /* arm64 (gemm_neon.c): the 6 x 16 f32 tile on NEON, the operations of the AVX2 kernel. */
 void gemm_kernel_f32_neon(int64_t kc, const void *a, const void *b, int64_t b_step, void *c,
                           int64_t c_rs, int64_t c_cs, int mr, int nr, double alpha, double beta);
+/* The f32 GEMV loops on NEON (gemv_neon.c), for CPU_LEVEL_NEON: the m == 1 dot and axpy forms
+ * and the four-row ones, with the operations of their AVX2 versions (an 8-lane sum as two 4-lane
+ * halves, added in gemm_hsum8's order), so the same bits. */
+void gemv_dot_f32_neon(int64_t k, int64_t n, const float *x, const float *b, int64_t b_cs,
+                       float *y);
+void gemv_axpy_f32_neon(int64_t k, int64_t n, const float *x, int64_t x_s, const float *b,
+                        int64_t b_rs, float *y);
+void gemv4_dot_f32_neon(int64_t k, int64_t n, const float *const x[4], const float *b, int64_t b_cs,
+                        float *const y[4]);
+void gemv4_axpy_f32_neon(int64_t k, int64_t n, const float *const x[4], int64_t x_cs,
+                         const float *b, int64_t b_rs, float *const y[4]);
 #define GEMM_HAVE_NEON 1
 #endif
 

@@ -8,6 +8,14 @@
 
 #include "backend/cpu/iter.h"
 
+/* The scalars of f32 Adam (optim.c's adam_c_f32 without the L2 and amsgrad ones), for
+ * cpu_adam_f32_avx2 and, on arm64, cpu_adam_f32_neon (kernels_neon.h): plain C, so defined on
+ * every architecture. */
+typedef struct cpu_adam_f32_consts {
+    float decay, coef1, b2, omb2, bc2s, eps, neg_step;
+    bool small_w1, maximize;
+} cpu_adam_f32_consts;
+
 #if defined(__x86_64__)
 #define CPU_HAVE_AVX2_KERNELS 1
 
@@ -93,12 +101,6 @@ void cpu_softmax_backward_row_f32_avx2(float *gi, const float *g, const float *y
 void cpu_softmax_backward_row_f32_avx512(float *gi, const float *g, const float *y, int64_t n,
                                          bool log, bool stream, const float *next_g,
                                          const float *next_y);
-
-/* The scalars of f32 Adam (optim.c's adam_c_f32 without the L2 and amsgrad ones). */
-typedef struct cpu_adam_f32_consts {
-    float decay, coef1, b2, omb2, bc2s, eps, neg_step;
-    bool small_w1, maximize;
-} cpu_adam_f32_consts;
 
 /* One f32 Adam/AdamW update of n contiguous elements without L2 weight decay or amsgrad, with the
  * operations (and so the bits) of optim.c's portable loop. */

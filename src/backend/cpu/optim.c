@@ -10,6 +10,7 @@
 
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/kernels_avx2.h"
+#include "backend/cpu/kernels_neon.h"
 #include "core/cpu_features.h"
 #include "backend/optim_step.h"
 
@@ -397,6 +398,12 @@ static void adam_loop_f32_avx2(void *const *ptrs, int64_t n, const void *consts)
     cpu_adam_f32_avx2(ptrs[0], ptrs[1], ptrs[2], ptrs[3], n, consts);
 }
 #endif
+#ifdef CPU_HAVE_NEON_KERNELS
+/* The same on NEON (optim_neon.c; bit-identical to adam_loop_f32_00). */
+static void adam_loop_f32_neon(void *const *ptrs, int64_t n, const void *consts) {
+    cpu_adam_f32_neon(ptrs[0], ptrs[1], ptrs[2], ptrs[3], n, consts);
+}
+#endif
 
 born_status cpu_adam_step(const born_strided *param, const born_strided *grad,
                           const born_strided *exp_avg, const born_strided *exp_avg_sq,
@@ -408,12 +415,16 @@ born_status cpu_adam_step(const born_strided *param, const born_strided *grad,
     const born_strided *ops[5] = {param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq};
     int l2 = args->weight_decay != 0 && !args->decoupled_weight_decay;
     int k = l2 * 2 + (max_exp_avg_sq->data != NULL);
+    cpu_adam_f32_consts cv = {c32.decay, c32.coef1,    c32.b2,       c32.omb2,    c32.bc2s,
+                              c32.eps,   c32.neg_step, c32.small_w1, c32.maximize};
+    (void)cv;
 #ifdef CPU_HAVE_AVX2_KERNELS
-    if (k == 0 && cpu_get_level() >= CPU_LEVEL_AVX2) {
-        cpu_adam_f32_consts cv = {c32.decay, c32.coef1,    c32.b2,       c32.omb2,    c32.bc2s,
-                                  c32.eps,   c32.neg_step, c32.small_w1, c32.maximize};
+    if (k == 0 && cpu_get_level() >= CPU_LEVEL_AVX2)
         return opt_run("adam_step", 5, ops, adam_loop_f32_avx2, &cv, adam_loops_f64[k], &c64);
-    }
+#endif
+#ifdef CPU_HAVE_NEON_KERNELS
+    if (k == 0 && cpu_get_level() == CPU_LEVEL_NEON)
+        return opt_run("adam_step", 5, ops, adam_loop_f32_neon, &cv, adam_loops_f64[k], &c64);
 #endif
     return opt_run("adam_step", 5, ops, adam_loops_f32[k], &c32, adam_loops_f64[k], &c64);
 }

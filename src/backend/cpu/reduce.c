@@ -4,8 +4,9 @@
  * single value is split into fixed blocks whose partial results are combined in block order, so
  * the result never depends on the thread count. Float sums use several accumulators per run and
  * a block-wise cascade, which keeps f32 error small without f64. With AVX2 the contiguous f32
- * runs are folded by reduce_avx2.c (32 partial sums per run); the order is still fixed by the
- * shape alone, though it differs from the portable loops' order.
+ * runs are folded by reduce_avx2.c (32 partial sums per run), and on arm64 with NEON by
+ * reduce_neon.c in the same order (the same bits); the order is still fixed by the shape alone,
+ * though it differs from the portable loops' order.
  *
  * Outer reductions (the kept dims include the input's contiguous innermost one, e.g. summing a
  * [B, N] gradient over B) are "column" reductions: rather than walking each output's strided
@@ -19,6 +20,7 @@
 
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/kernels_avx2.h"
+#include "backend/cpu/kernels_neon.h"
 #include "backend/cpu/scratch.h"
 #include "core/cpu_features.h"
 
@@ -78,6 +80,14 @@ static void sum_f32_avx2(const char *p, int64_t step, int64_t n, acc *a) {
         sum_f32(p, step, n, a);
 }
 #endif
+#ifdef CPU_HAVE_NEON_KERNELS
+static void sum_f32_neon(const char *p, int64_t step, int64_t n, acc *a) {
+    if (step == 4)
+        a->f += cpu_sum_f32_neon((const float *)p, n);
+    else
+        sum_f32(p, step, n, a);
+}
+#endif
 
 static void add_f(acc *a, acc b) { a->f += b.f; }
 static void add_d(acc *a, acc b) { a->d += b.d; }
@@ -127,6 +137,20 @@ static void max_f32_avx2(const char *p, int64_t step, int64_t n, acc *a) {
 static void min_f32_avx2(const char *p, int64_t step, int64_t n, acc *a) {
     if (step == 4)
         a->f = cpu_min_f32_avx2((const float *)p, n, a->f);
+    else
+        min_f32(p, step, n, a);
+}
+#endif
+#ifdef CPU_HAVE_NEON_KERNELS
+static void max_f32_neon(const char *p, int64_t step, int64_t n, acc *a) {
+    if (step == 4)
+        a->f = cpu_max_f32_neon((const float *)p, n, a->f);
+    else
+        max_f32(p, step, n, a);
+}
+static void min_f32_neon(const char *p, int64_t step, int64_t n, acc *a) {
+    if (step == 4)
+        a->f = cpu_min_f32_neon((const float *)p, n, a->f);
     else
         min_f32(p, step, n, a);
 }
@@ -203,6 +227,14 @@ static bool pick(born_reduce_op op, born_dtype t, reducer *r) {
         if (r->run == sum_f32) r->run = sum_f32_avx2;
         else if (r->run == max_f32) r->run = max_f32_avx2;
         else if (r->run == min_f32) r->run = min_f32_avx2;
+    }
+#endif
+#ifdef CPU_HAVE_NEON_KERNELS
+    /* reduce_neon.c: the AVX2 sums' bits */
+    if (t == BORN_F32 && cpu_get_level() == CPU_LEVEL_NEON) {
+        if (r->run == sum_f32) r->run = sum_f32_neon;
+        else if (r->run == max_f32) r->run = max_f32_neon;
+        else if (r->run == min_f32) r->run = min_f32_neon;
     }
 #endif
     return r->run != NULL;
@@ -365,6 +397,12 @@ static void col_sum8_f32_avx2(char *a, const char *const *r, int64_t n) {
     cpu_col_sum8_f32_avx2((float *)a, (const float *const *)r, n);
 }
 #endif
+#ifdef CPU_HAVE_NEON_KERNELS
+/* The same on NEON (reduce_neon.c): the same tree, so the same bits. */
+static void col_sum8_f32_neon(char *a, const char *const *r, int64_t n) {
+    cpu_col_sum8_f32_neon((float *)a, (const float *const *)r, n);
+}
+#endif
 
 typedef struct col_plan {
     const plan *p;
@@ -475,6 +513,9 @@ static bool reduce_columns(born_reduce_op op, plan *p, int64_t M, born_status *s
         c.fold4 = f32 ? col_sum4_f32 : col_sum4_f64;
 #ifdef CPU_HAVE_AVX2_KERNELS
         if (f32 && cpu_get_level() >= CPU_LEVEL_AVX2) c.fold8 = col_sum8_f32_avx2;
+#endif
+#ifdef CPU_HAVE_NEON_KERNELS
+        if (f32 && cpu_get_level() == CPU_LEVEL_NEON) c.fold8 = col_sum8_f32_neon;
 #endif
         break;
     case BORN_REDUCE_PROD: c.fold = f32 ? col_prod_f32 : col_prod_f64; break;

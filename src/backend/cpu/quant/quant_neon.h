@@ -64,6 +64,13 @@ QN_TARGET_DOTPROD static inline int32x4_t qn_dot16_sdot(int32x4_t acc, int8x16_t
 }
 #endif
 
+/* The activation quantizers on NEON (quant_act_neon.c), chosen by quant_act_from_float at
+ * CPU_LEVEL_NEON: the bytes of quant_act_q8_0 / quant_act_q8_1 (blocks of 32) and of
+ * quant_from_float_q8_K (blocks of 256; NaN blocks and non-finite scales go to it). */
+void quant_act_q8_0_neon(const float *src, void *dst, int64_t n);
+void quant_act_q8_1_neon(const float *src, void *dst, int64_t n);
+void quant_act_q8_K_neon(const float *src, void *dst, int64_t n);
+
 /* The 32 bits at p (little-endian) as 32 bytes in two registers (bits 0..15, 16..31): `set`
  * where the bit is set, 0 elsewhere. */
 static inline void qn_bits32(const uint8_t *p, uint8_t set, uint8x16_t out[2]) {

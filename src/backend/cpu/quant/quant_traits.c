@@ -68,5 +68,12 @@ quant_from_float_fn quant_act_from_float(born_dtype vdt, quant_from_float_fn ref
         return vdt == BORN_Q8_0 ? quant_act_q8_0_avx2 : quant_act_q8_1_avx2;
     if (cpu_get_level() >= CPU_LEVEL_AVX2 && vdt == BORN_Q8_K) return quant_act_q8_K_avx2;
 #endif
+#if defined(__aarch64__)
+    if (cpu_get_level() == CPU_LEVEL_NEON) {
+        if (vdt == BORN_Q8_0) return quant_act_q8_0_neon;
+        if (vdt == BORN_Q8_1) return quant_act_q8_1_neon;
+        if (vdt == BORN_Q8_K) return quant_act_q8_K_neon;
+    }
+#endif
     return vdt == BORN_Q8_0 ? quant_act_q8_0 : vdt == BORN_Q8_1 ? quant_act_q8_1 : ref;
 }

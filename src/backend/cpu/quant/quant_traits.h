@@ -109,8 +109,8 @@ void quant_act_q8_1_avx2(const float *src, void *dst, int64_t n);
  * bytes (k_quants_avx2.c). */
 void quant_act_q8_K_avx2(const float *src, void *dst, int64_t n);
 /* What activations of vec_dot type vdt are quantized with: the two above for Q8_0 / Q8_1, and
- * for Q8_K the AVX2 copy of the reference, where the CPU level allows; else ref (the reference
- * quantizer). */
+ * for Q8_K the AVX2 copy of the reference, where the CPU level allows (at CPU_LEVEL_NEON their
+ * NEON versions, quant_neon.h: the same bytes); else ref (the reference quantizer). */
 quant_from_float_fn quant_act_from_float(born_dtype vdt, quant_from_float_fn ref);
 
 /* Bytes of a row of n elements (n a multiple of the block). */
