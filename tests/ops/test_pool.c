@@ -683,13 +683,16 @@ static bool same_floats(const float *a, const float *b, int64_t n) {
 }
 
 TEST(max_pool2d_fast_paths_match_a_plain_reference) {
-    /* {H, W, kh, kw, sh, sw, ceil}: 2x2/2 with odd and even sizes and vector tails, other kernels
-     * inside the input, and ceil_mode windows clipped at the edge (the generic path) */
+    /* {H, W, kh, kw, sh, sw, ceil}: 2x2/2 with odd and even sizes and vector tails (1 to 7
+     * outputs past the last 8 at AVX2, 1 to 3 past the last 4 at NEON), other kernels inside the
+     * input, and ceil_mode windows clipped at the edge (the generic path); at every level this
+     * build has (scalar and AVX2 on x86-64, scalar and NEON on arm64) */
     static const int64_t cases[][7] = {
         {26, 26, 2, 2, 2, 2, 0}, {11, 11, 2, 2, 2, 2, 0}, {5, 7, 2, 2, 2, 2, 0},
         {9, 37, 2, 2, 2, 2, 0},  {2, 2, 2, 2, 2, 2, 0},   {6, 34, 2, 2, 2, 2, 0},
         {7, 9, 3, 3, 2, 2, 0},   {8, 8, 3, 3, 1, 1, 0},   {6, 10, 2, 3, 1, 2, 0},
-        {5, 7, 2, 2, 2, 2, 1},   {7, 9, 3, 3, 2, 2, 1},
+        {5, 7, 2, 2, 2, 2, 1},   {7, 9, 3, 3, 2, 2, 1},   {9, 15, 2, 2, 2, 2, 0},
+        {4, 16, 2, 2, 2, 2, 0},
     };
     cpu_level saved = cpu_get_level();
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {

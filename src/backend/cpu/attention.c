@@ -1,6 +1,8 @@
 /* The CPU attention kernels (the backend's attention and attention_backward entries): flash
  * attention for f32 and f64, written once in attention_impl.h. The f32 exponentials go through
- * the AVX2 vector exp when the CPU has it. */
+ * the AVX2 vector exp when the CPU has it (NEON's at CPU_LEVEL_NEON), and f32 inputs without a
+ * mask or dropout take the register-tiled forward and backward tiles of attention_fwd_avx2.c
+ * (attention_fwd_neon.c on arm64). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,8 @@ float attn_exp_shift_f32_ref(float *x, int64_t n, float shift) {
 static float exp_shift_f32(float *x, int64_t n, float shift) {
 #if defined(__x86_64__)
     if (cpu_get_level() >= CPU_LEVEL_AVX2) return attn_exp_shift_f32_avx2(x, n, shift);
+#elif defined(__aarch64__)
+    if (cpu_get_level() == CPU_LEVEL_NEON) return attn_exp_shift_f32_neon(x, n, shift);
 #endif
     return attn_exp_shift_f32_ref(x, n, shift);
 }
@@ -60,8 +64,11 @@ static unsigned attn_ftz_begin(void) { return 0; }
 static void attn_ftz_end(unsigned old) { (void)old; }
 #endif
 
+/* The backward's register tiles (attention_impl.h's fast_bwd_tile_), AVX2 or NEON. */
 #if defined(__x86_64__)
-#define ATTN_FAST_TILES
+#define ATTN_FAST_TILES attn_bwd_tile_f32_avx2
+#elif defined(__aarch64__)
+#define ATTN_FAST_TILES attn_bwd_tile_f32_neon
 #endif
 #define REAL float
 #define SFX _f32
@@ -113,16 +120,30 @@ static void tiles(const born_attention_args *a, int64_t *bq, int64_t *bkv) {
     c.nqb = (args->q_len + c.bq - 1) / c.bq;                                                      \
     c.nkb = (args->kv_len + c.bkv - 1) / c.bkv
 
-/* The AVX2 forward (attention_fwd_avx2.c) takes f32 without a mask or dropout, K and V rows
- * contiguous and v_dim a multiple of 8; its default tiles are 64 queries x 120 keys (a multiple
- * of its 6-key register tile). */
+/* Whether f32 attention with these inputs may take the register tiles (the forward's and the
+ * backward's): no mask or dropout, K and V rows contiguous, and at AVX2 (or above) v_dim a
+ * multiple of 8, at NEON a multiple of 4. */
+static bool fast_tiles(const born_strided *k, const born_strided *v,
+                       const born_attention_args *args) {
+    if (args->mask_kind || args->dropout_p > 0 || k->strides[3] != 1 || v->strides[3] != 1)
+        return false;
+#if defined(__x86_64__)
+    return cpu_get_level() >= CPU_LEVEL_AVX2 && args->v_dim % 8 == 0;
+#elif defined(__aarch64__)
+    return cpu_get_level() == CPU_LEVEL_NEON && args->v_dim % 4 == 0;
+#else
+    return false;
+#endif
+}
+
+/* The AVX2 forward (attention_fwd_avx2.c), or the NEON one (attention_fwd_neon.c), for the
+ * inputs fast_tiles accepts; the default tiles are 64 queries x 120 keys (a multiple of the
+ * register tiles' 6 keys at AVX2 and 5 at NEON). */
 static bool fast_forward(const born_strided *out, const born_strided *lse, const born_strided *q,
                          const born_strided *k, const born_strided *v,
                          const born_attention_args *args, born_status *st) {
-#if defined(__x86_64__)
-    if (q->dtype != BORN_F32 || cpu_get_level() < CPU_LEVEL_AVX2 || args->mask_kind ||
-        args->dropout_p > 0 || k->strides[3] != 1 || v->strides[3] != 1 || args->v_dim % 8)
-        return false;
+#if defined(__x86_64__) || defined(__aarch64__)
+    if (q->dtype != BORN_F32 || !fast_tiles(k, v, args)) return false;
     attn_fwd_f32_job jb;
     memset(&jb, 0, sizeof jb);
     jb.a = args;
@@ -138,7 +159,11 @@ static bool fast_forward(const born_strided *out, const born_strided *lse, const
     jb.lse = lse->data;
     jb.bq = args->block_q > 0 ? args->block_q : 64;
     jb.bkv = args->block_kv > 0 ? args->block_kv : 120;
+#if defined(__x86_64__)
     attn_fwd_f32_avx2(&jb);
+#else
+    attn_fwd_f32_neon(&jb);
+#endif
     *st = jb.failed ? born_error(BORN_ERR_MEMORY, "attention: out of memory for a tile") : BORN_OK;
     return true;
 #else
@@ -188,8 +213,7 @@ born_status cpu_attention_backward(const born_strided *dq, const born_strided *d
         c.dq = dq->data;
         c.dk = dk->data;
         c.dv = dv->data;
-        c.fast = cpu_get_level() >= CPU_LEVEL_AVX2 && !args->mask_kind && !(args->dropout_p > 0) &&
-                 k->strides[3] == 1 && v->strides[3] == 1 && args->v_dim % 8 == 0;
+        c.fast = fast_tiles(k, v, args);
         return attention_bwd__f32(&c);
     }
     if (q->dtype == BORN_F64) {

@@ -1,6 +1,7 @@
 /* Internal: the flash-attention kernels for one floating type, included by attention.c once per
  * type with REAL (the element type), SFX (its suffix), GEMM (cpu_gemm_f32/f64) and EXP_SHIFT
- * (writes exp(x - shift) over a row in place and returns the row's sum) defined.
+ * (writes exp(x - shift) over a row in place and returns the row's sum) defined, and for f32
+ * optionally ATTN_FAST_TILES (the backward's register tile, attn_bwd_tile_f32_avx2 or _neon).
  *
  * Forward (one task per batch, query head and block of block_q queries): for each block of
  * block_kv keys, S = scale Q K^T (one GEMM), the mask and causal limit are applied, the running
@@ -29,7 +30,7 @@ typedef struct FN(attn_ctx_) {
     const void *mask;
     int64_t bq, bkv, group;
     int64_t nqb, nkb;
-    bool fast; /* f32 only: the backward's tiles go through attn_bwd_tile_f32_avx2 */
+    bool fast; /* f32 only: the backward's tiles go through ATTN_FAST_TILES (AVX2 or NEON) */
     bool failed;
 } FN(attn_ctx_);
 
@@ -161,7 +162,7 @@ static born_status FN(attention_fwd_)(FN(attn_ctx_) *c) {
 /* Scratch for one backward task: the S/P tile, its dropped-out copy, and dP/dS. */
 typedef struct FN(bwd_scratch_) {
     REAL *p, *pd, *ds;
-    REAL *qp, *dop; /* panels for the f32 AVX2 tiles */
+    REAL *qp, *dop; /* panels for the f32 register tiles (ATTN_FAST_TILES) */
     int64_t ldp;    /* their row stride for P^T and dS^T */
 } FN(bwd_scratch_);
 
@@ -201,8 +202,9 @@ static void FN(dscores_)(const FN(attn_ctx_) *c, int64_t b, int64_t h, int64_t i
 }
 
 #ifdef ATTN_FAST_TILES
-/* The f32 AVX2 tile: P^T and dS^T from attn_bwd_tile_f32_avx2 (register tiles, no packing of K
- * or V), then the three products into dV, dK and dQ. */
+/* The f32 register tile: P^T and dS^T from ATTN_FAST_TILES (attention.c names
+ * attn_bwd_tile_f32_avx2 or attn_bwd_tile_f32_neon; no packing of K or V), then the three
+ * products into dV, dK and dQ. */
 static void FN(fast_bwd_tile_)(const FN(attn_ctx_) *c, int64_t b, int64_t h, int64_t i0, int64_t m,
                                int64_t j0, int64_t n, FN(bwd_scratch_) *w, int want) {
     const born_attention_args *a = c->a;
@@ -212,7 +214,7 @@ static void FN(fast_bwd_tile_)(const FN(attn_ctx_) *c, int64_t b, int64_t h, int
     attn_bwd_tile_f32 t = {a, q, dout, k, FN(v_row_)(c, b, hk, j0), c->lse + row, c->delta + row,
                            c->sq.strides[2], c->sq.strides[3], c->sk.strides[2], c->sv.strides[2],
                            i0, m, j0, n, ld, w->p, w->ds, w->qp, w->dop};
-    attn_bwd_tile_f32_avx2(&t);
+    ATTN_FAST_TILES(&t);
     if (want & 1) {
         REAL *dk = c->dk + ((b * a->kv_heads + hk) * a->kv_len + j0) * e;
         REAL *dv = c->dv + ((b * a->kv_heads + hk) * a->kv_len + j0) * ev;

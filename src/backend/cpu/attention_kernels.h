@@ -8,7 +8,7 @@
 #include "backend/backend.h"
 
 /* x[i] = exp(x[i] - shift) for i < n, in place; returns the sum (-inf entries give 0). The
- * portable loop and its AVX2 twin (only on CPUs with AVX2 + FMA). */
+ * portable loop and its AVX2 twin (only on CPUs with AVX2 + FMA; the NEON one is below). */
 float attn_exp_shift_f32_ref(float *x, int64_t n, float shift);
 float attn_exp_shift_f32_avx2(float *x, int64_t n, float shift);
 
@@ -53,5 +53,15 @@ void attn_s_tile_f32_avx512(int nr, const float *k, int64_t ks, const float *qp0
 void attn_pv_tile_f32_avx512(int nr, int cols, const float *pt, int64_t ldp, const float *v0,
                              const float *v1, int64_t vs, int64_t n, float *o, int64_t ldo,
                              const float *alpha);
+
+#if defined(__aarch64__)
+/* The arm64 NEON twins (call only at CPU_LEVEL_NEON): exp(x - shift) in place with the row's sum
+ * (attention_neon.c, vmath_neon.h's exp), and the forward and the backward tile above
+ * (attention_fwd_neon.c, the AVX2 method on 4-lane vectors) for the same inputs except that
+ * v_dim need only be a multiple of 4. */
+float attn_exp_shift_f32_neon(float *x, int64_t n, float shift);
+void attn_fwd_f32_neon(attn_fwd_f32_job *jb);
+void attn_bwd_tile_f32_neon(const attn_bwd_tile_f32 *t);
+#endif
 
 #endif

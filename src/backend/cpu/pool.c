@@ -18,14 +18,16 @@
  * Fast paths, with the same results: max pooling whose windows all lie inside the input (no
  * padding, dilation 1, no clipped ceil_mode window) skips the window clipping and selects without
  * branches; f32 2x2 windows at stride 2 go through AVX2 kernels (pool_avx2.c), eight outputs at a
- * time, and their backward writes each plane in one pass instead of zero-filling it first (a
- * plane with an index outside its own window falls back to the generic scatter). */
+ * time, or on arm64 NEON ones (pool_neon.c), four at a time, and their backward writes each plane
+ * in one pass instead of zero-filling it first (a plane with an index outside its own window
+ * falls back to the generic scatter). */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/kernels_avx2.h"
+#include "backend/cpu/pool_neon.h"
 #include "core/cpu_features.h"
 
 typedef struct pool_ctx {
@@ -121,14 +123,25 @@ static bool windows_inside(const born_pool2d_geometry *g) {
 
 typedef void (*plane_f32_fn)(const float *, float *, int64_t *, const born_pool2d_geometry *);
 
-#ifdef CPU_HAVE_AVX2_KERNELS
+#if defined(CPU_HAVE_AVX2_KERNELS) || defined(CPU_HAVE_POOL_NEON)
 /* The common 2x2, stride 2 geometry with every window inside, on planes small enough for 32-bit
- * offsets, when the CPU level allows AVX2: the AVX2 kernels' case. */
+ * offsets: the AVX2 and NEON kernels' case (when the CPU level allows them). */
 static bool is_2x2_s2(const born_pool2d_geometry *g) {
     return windows_inside(g) && g->kernel[0] == 2 && g->kernel[1] == 2 && g->stride[0] == 2 &&
            g->stride[1] == 2 && g->in_h * g->in_w < ((int64_t)1 << 30);
 }
+#endif
 
+#ifdef CPU_HAVE_POOL_NEON
+static bool use_neon(void) { return cpu_get_level() == CPU_LEVEL_NEON; }
+
+static void max_plane_2x2_f32_neon(const float *in, float *out, int64_t *idx,
+                                   const born_pool2d_geometry *g) {
+    cpu_max_pool_2x2_f32_neon(in, out, idx, g->in_w, g->out_h, g->out_w);
+}
+#endif
+
+#ifdef CPU_HAVE_AVX2_KERNELS
 static bool use_avx2(void) { return cpu_get_level() >= CPU_LEVEL_AVX2; }
 
 static void max_plane_2x2_f32_avx2(const float *in, float *out, int64_t *idx,
@@ -159,6 +172,9 @@ static void max_pool_f32(int64_t begin, int64_t end, void *arg) {
     plane_f32_fn plane = windows_inside(g) ? max_plane_inside_f32 : max_plane_f32;
 #ifdef CPU_HAVE_AVX2_KERNELS
     if (is_2x2_s2(g) && use_avx2()) plane = max_plane_2x2_f32_avx2;
+#endif
+#ifdef CPU_HAVE_POOL_NEON
+    if (is_2x2_s2(g) && use_neon()) plane = max_plane_2x2_f32_neon;
 #endif
     for (int64_t p = begin; p < end; p++)
         plane((const float *)c->in->data + p * nin, (float *)c->out->data + p * nout,
@@ -202,13 +218,17 @@ born_status cpu_max_pool2d(const born_strided *out, const born_strided *indices,
         }                                                                                          \
     }
 
-/* f32 2x2 / stride 2 planes go through the AVX2 kernel, which writes every cell in one pass
- * (no zero fill first) and gives up (false) on a plane with an index outside its own window,
+/* f32 2x2 / stride 2 planes go through the AVX2 (or NEON) kernel, which writes every cell in one
+ * pass (no zero fill first) and gives up (false) on a plane with an index outside its own window,
  * which then takes the generic path; the result is the same bits either way. */
 #ifdef CPU_HAVE_AVX2_KERNELS
 #define FAST (is_2x2_s2(g) && use_avx2())
 #define FAST_PLANE                                                                                 \
     cpu_max_pool_2x2_backward_f32_avx2(gi, go, idx, g->in_h, g->in_w, g->out_h, g->out_w)
+#elif defined(CPU_HAVE_POOL_NEON)
+#define FAST (is_2x2_s2(g) && use_neon())
+#define FAST_PLANE                                                                                 \
+    cpu_max_pool_2x2_backward_f32_neon(gi, go, idx, g->in_h, g->in_w, g->out_h, g->out_w)
 #else
 #define FAST false
 #define FAST_PLANE false
