@@ -21,7 +21,9 @@ earlier ones' rounding. The comment the file starts with gives each interval's w
 error of the f32 Horner evaluation, in units of 2^-24.
 
 The kernel's near path (|x| < 4, where nearly every activation falls) takes no exponential: it
-reads Phi(-t) itself, and the gradient's phi(t), from polynomials of the same degree on 16
+reads Phi(-t) itself, and for the gradient Phi(-t) - t phi(t) (the gradient Phi(x) + x phi(x) at
+x = -t, one minus it at x = t; fitted for the error relative to the terms' size Phi(-t) + t phi(t),
+since it crosses zero near t = 0.75), from polynomials of the same degree on 16
 intervals of q = t (t / 2 + 2) ([0, 1), [1, 2), ..., [15, 16); q = 16 at t = 4), so that the
 interval's number is the low four bits of (q + 16 as an f32) >> 19: the intervals narrow from
 t in [0, 0.45) to [3.87, 4) as the functions' relative slope (about t) grows (t^2 alone left the
@@ -51,6 +53,17 @@ def density(t):
     return math.exp(-t * t / 2.0) / math.sqrt(2.0 * math.pi)
 
 
+def slope(t):
+    """Phi(-t) - t phi(t): the gelu gradient Phi(x) + x phi(x) at x = -t, and 1 minus it at t."""
+    return tail(t) - t * density(t)
+
+
+def slope_terms(t):
+    """The size of the gradient's terms, Phi(-t) + t phi(t), that its error is measured against
+    (the two cancel near t = 0.75, where no f32 evaluation does better)."""
+    return tail(t) + t * density(t)
+
+
 def f32(v):
     return float(np.float32(v))
 
@@ -64,14 +77,15 @@ def bounds():
     return out
 
 
-def lawson(a, y, fixed, iterations=60):
-    """Coefficients c minimising max |(fixed + a c) / y - 1| (Lawson's reweighting)."""
+def lawson(a, y, fixed, scale, iterations=60):
+    """Coefficients c minimising max |(fixed + a c - y) / scale| (Lawson's reweighting)."""
     w = np.ones(len(y)) / len(y)
     c = None
     for _ in range(iterations):
         sw = np.sqrt(w)
-        c = np.linalg.lstsq(a / y[:, None] * sw[:, None], (1.0 - fixed / y) * sw, rcond=None)[0]
-        err = np.abs((fixed + a @ c) / y - 1.0)
+        c = np.linalg.lstsq(a / scale[:, None] * sw[:, None], (y - fixed) / scale * sw,
+                            rcond=None)[0]
+        err = np.abs((fixed + a @ c - y) / scale)
         w = w * (err + 1e-30)
         w /= w.sum()
     return c
@@ -89,7 +103,10 @@ def near_bounds():
     return [-2.0 + math.sqrt(4.0 + 2.0 * i) for i in range(INTERVALS + 1)]
 
 
-def fit_interval(lo, hi, func=h, centre=None):
+def fit_interval(lo, hi, func=h, centre=None, size=None, c0=None):
+    """The interval's centre, coefficients and worst error of the f32 evaluation in units of
+    2^-24 of size(t) (func(t) itself by default: relative error); c0, if given, is the constant."""
+    size = size or func
     pad = max(1e-5 * (hi - lo), 2e-6)  # t + 1 (t^2 + 16) rounds: a t just outside may land here
     lo, hi = lo - pad, hi + pad
     if centre is None:
@@ -98,17 +115,19 @@ def fit_interval(lo, hi, func=h, centre=None):
     t = (lo + hi) / 2.0 + np.cos(np.pi * (np.arange(n) + 0.5) / n) * (hi - lo) / 2.0
     s = np.array([f32(f32(v) - centre) for v in t])
     y = np.array([func(v) for v in s + centre])
+    scale = np.array([abs(size(v)) for v in s + centre])
     fixed = np.zeros(n)
     coef = []
     for k in range(DEGREE + 1):
         a = np.vander(s, DEGREE + 1, increasing=True)[:, k:]
-        ck = f32(lawson(a, y, fixed)[0])
+        ck = f32(c0) if k == 0 and c0 is not None else f32(lawson(a, y, fixed, scale)[0])
         coef.append(ck)
         fixed = fixed + ck * s**k
     tt = np.linspace(lo, hi, 20001)
     ss = np.array([f32(f32(v) - centre) for v in tt])
     yy = np.array([func(v) for v in ss + centre])
-    worst = float(np.max(np.abs(horner_f32(coef, ss) / yy - 1.0)) / 2.0**-24)
+    sz = np.array([abs(size(v)) for v in ss + centre])
+    worst = float(np.max(np.abs((horner_f32(coef, ss) - yy) / sz)) / 2.0**-24)
     return centre, coef, worst
 
 
@@ -129,13 +148,20 @@ def write_table(f, name, rows, table):
 
 
 def near_tables():
-    """Rows: the centres, Phi(-t)'s coefficients, then phi(t)'s; slot j: t (t / 2 + 2) in [j, j + 1)."""
+    """Rows: the centres, Phi(-t)'s coefficients, then Phi(-t) - t phi(t)'s; slot j: t (t / 2 + 2)
+    in [j, j + 1)."""
     nb = near_bounds()
     table = [[0.0] * INTERVALS for _ in range(2 * DEGREE + 3)]
     worst_tail, worst_density = [], []
     for j in range(INTERVALS):
-        centre, coef, w = fit_interval(nb[j], nb[j + 1], tail)
-        _, dcoef, dw = fit_interval(nb[j], nb[j + 1], density, centre)
+        # the first interval from t = 0 itself: s = t exactly and both constants exactly 0.5 (the
+        # values at 0), so that small inputs (gelu about x / 2, its gradient about 0.5 + x / 1.25)
+        # are not off by the minimax's error at the end of the interval
+        first = j == 0
+        centre, coef, w = fit_interval(nb[j], nb[j + 1], tail, 0.0 if first else None,
+                                       c0=0.5 if first else None)
+        _, dcoef, dw = fit_interval(nb[j], nb[j + 1], slope, centre, slope_terms,
+                                    c0=0.5 if first else None)
         table[0][j] = centre
         for k in range(DEGREE + 1):
             table[k + 1][j] = coef[k]
@@ -163,7 +189,8 @@ def main():
                 " * polynomial (gelu_table.h). Worst relative error of each interval's f32\n"
                 " * evaluation against h(t), in units of 2^-24, intervals in order of t:\n *  ")
         f.write(" ".join("%.2f" % w for w in worst) + "\n")
-        f.write(" * The near path's Phi(-t) and phi(t), intervals t (t / 2 + 2) in [0, 1), ..., [15, 16):\n *  ")
+        f.write(" * The near path's Phi(-t) (relative) and Phi(-t) - t phi(t) (of Phi(-t) + t phi(t)),\n"
+                " * intervals t (t / 2 + 2) in [0, 1), ..., [15, 16):\n *  ")
         f.write(" ".join("%.2f" % w for w in near_tail) + "\n *  ")
         f.write(" ".join("%.2f" % w for w in near_density) + "\n */\n")
         f.write('#include "backend/cpu/gelu_table.h"\n\n')

@@ -564,11 +564,13 @@ TEST(vmath_fast_paths_give_the_scalar_fma_bits) {
  * cancel near x = -0.75, where nothing in f32 is better than that), plus the smallest normal.
  * AVX-512's gradient has its own method (vmath_avx512.h); the bounds are each level's worst when
  * that method landed, rounded up (here 2.53 for AVX2, whose operations NEON does, and 1.48 for
- * AVX-512; over every 97th pattern 2.66 and 1.59; AVX-512's near path for |x| < 4, over every
- * 7th pattern there, 1.27), so that a regression fails here.
+ * AVX-512; over every 97th pattern 2.66 and 1.59), so that a regression fails here. AVX-512's
+ * near path for |x| < 4 (one polynomial for Phi(-t) - t phi(t)) reads 1.72 at worst over every
+ * 7th pattern there and 1.71 here, both at x near 0.023 in the table's widest interval
+ * ([0, 0.45)): the bound went from 1.65 to 1.75 with it (2026-12-02).
  * BORN_VMATH_REPORT=1 prints them. */
 #define GELU_GRAD_UNITS 2.7
-#define GELU_GRAD_AVX512_UNITS 1.65
+#define GELU_GRAD_AVX512_UNITS 1.75
 TEST(vmath_gelu_gradient_against_libm) {
     cpu_level levels[2];
     int nlevels = simd_levels(levels);

@@ -7,11 +7,11 @@
  * 16-lane permute by (bits(t + 1) >> 21) fetches each lane's entry. Row 0 holds the centres, row
  * k + 1 the coefficient of s^k.
  *
- * cpu_gelu_near_table: the near path's (t < 4) Phi(-t) and phi(t) themselves, no exponential, as
- * polynomials of the same degree in s = t - centre on the 16 intervals of q = t (t / 2 + 2) in
- * [j, j + 1) (t in [0, 0.45), ..., [3.87, 4)); slot j is the low four bits of bits(q + 16) >> 19.
- * Row 0 holds the centres, row k + 1 Phi(-t)'s coefficient of s^k, row k + CPU_GELU_DEGREE + 2
- * phi(t)'s. tools/gen_gelu_table.py fits both and writes gelu_table.c. */
+ * cpu_gelu_near_table: the near path's (t < 4) Phi(-t) and Phi(-t) - t phi(t) (the gradient at
+ * x = -t) themselves, no exponential, as polynomials of the same degree in s = t - centre on the
+ * 16 intervals of q = t (t / 2 + 2) in [j, j + 1) (t in [0, 0.45), ..., [3.87, 4)); slot j is the
+ * low four bits of bits(q + 16) >> 19. Row 0 holds the centres, row k + 1 Phi(-t)'s coefficient
+ * of s^k, row k + CPU_GELU_DEGREE + 2 that of Phi(-t) - t phi(t). tools/gen_gelu_table.py fits both and writes gelu_table.c. */
 #ifndef BORN_CPU_GELU_TABLE_H
 #define BORN_CPU_GELU_TABLE_H
 
