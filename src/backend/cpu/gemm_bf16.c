@@ -56,6 +56,10 @@ static uint32_t a_pair(const bf16_job *j, int64_t i, int64_t k0) {
  * zero past the rows). */
 static void pack_a_panel(const bf16_job *j, int64_t i0, int64_t rows, uint32_t *out) {
     int64_t k0 = 2 * j->p0;
+    if (j->a_cs == 1 && rows == BF_MR && j->pairs % 16 == 0 && k0 + 2 * j->pairs <= j->k) {
+        cpu_gemm_bf16_pack_a_rows_avx512(j->pairs, j->a + i0 * j->a_rs + k0, j->a_rs, out);
+        return;
+    }
     if (j->a_cs == 1 && j->k % 2 == 0) {
         /* rows contiguous along k, k even: a pair is an aligned word of the row */
         for (int64_t r = 0; r < BF_MR; r++) {

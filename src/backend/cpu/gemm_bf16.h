@@ -46,6 +46,11 @@ void cpu_gemm_bf16_pack_b_rows_avx512(int64_t pairs, int64_t k, int64_t cols, co
  * aligned): each word of a row is a pair already, and 16 x 16 blocks of words are transposed. */
 void cpu_gemm_bf16_pack_b_wrows_avx512(int64_t pairs, const uint16_t *w, int64_t w_rs,
                                        uint32_t *out);
+/* Packs 12 rows of A (rows a_rs elements apart, contiguous along k) into a tile panel of `pairs`
+ * pairs (a multiple of 16, every word inside the rows) at out: 16 x 16 transposes of words, the
+ * rows' 12 words of a pair stored together. */
+void cpu_gemm_bf16_pack_a_rows_avx512(int64_t pairs, const uint16_t *a, int64_t a_rs,
+                                      uint32_t *out);
 /* C[i, j] = the dot product of A's row i and W's row j over k (both contiguous along k, rows
  * a_rs and w_rs elements apart) for i < rows, j < cols, in f32 by vdpbf16ps: 8 rows by 3 columns
  * at a time, each sum in 16 lanes over k, then the lanes added. For few rows of A against a

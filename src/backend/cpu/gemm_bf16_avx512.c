@@ -183,3 +183,14 @@ void cpu_gemm_bf16_pack_b_wrows_avx512(int64_t pairs, const uint16_t *w, int64_t
             for (int i = 0; i < 16; i++) _mm512_store_si512(out + (p + i) * 32 + 16 * h, r[i]);
         }
 }
+
+void cpu_gemm_bf16_pack_a_rows_avx512(int64_t pairs, const uint16_t *a, int64_t a_rs,
+                                      uint32_t *out) {
+    for (int64_t p = 0; p < pairs; p += 16) {
+        __m512i r[16];
+        for (int i = 0; i < 12; i++) r[i] = _mm512_loadu_si512(a + i * a_rs + 2 * p);
+        for (int i = 12; i < 16; i++) r[i] = _mm512_setzero_si512();
+        transpose16(r);
+        for (int i = 0; i < 16; i++) _mm512_mask_storeu_epi32(out + (p + i) * 12, 0x0fff, r[i]);
+    }
+}
