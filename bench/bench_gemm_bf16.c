@@ -2,7 +2,7 @@
  * (the CPU's bf16 GEMM, src/backend/cpu/gemm_bf16.c, f32 accumulation, a bf16 result) beside
  * torch.mm of bf16 tensors (a python3 child, bench/python_peer.h) and Born's own f32 product of
  * the same shape, timed in turns, medians of 7; square n = 256 ... 2048 and the LLM shapes x [M,
- * 4096] W[4096, 4096]^T (born_linear, M = 8 and 32), at each thread count given.
+ * 4096] W[4096, 4096]^T (born_linear, M = 1, 8 and 32), at each thread count given.
  *
  *   ./build/bench/bench_gemm_bf16 [threads...] */
 #include <stdio.h>
@@ -59,7 +59,8 @@ int main(int argc, char **argv) {
            have_torch ? torch.version : "not found");
     static const shape shapes[] = {{256, 256, 256, false},   {512, 512, 512, false},
                                    {1024, 1024, 1024, false}, {2048, 2048, 2048, false},
-                                   {8, 4096, 4096, true},     {32, 4096, 4096, true}};
+                                   {1, 4096, 4096, true},     {8, 4096, 4096, true},
+                                   {32, 4096, 4096, true}};
     int nthreads = argc > 1 ? argc - 1 : 1;
     for (int ti = 0; ti < nthreads; ti++) {
         int threads = argc > 1 ? atoi(argv[1 + ti]) : 1;

@@ -90,22 +90,25 @@ void cpu_gemm_bf16_pack_b_rows_avx512(int64_t pairs, int64_t k, int64_t cols, co
     }
 }
 
-/* The dot-product form: 8 rows of A by 3 rows of W (B's columns, contiguous along k), 24 sums of
- * 16 lanes each over k in chunks of 32 (the last chunk masked, its missing values 0), each sum's
- * lanes then added by _mm512_reduce_add_ps. `rows` (<= 8) rows of A and `cols` (<= 3) columns are
- * real; the others repeat the first and are not stored. */
-__attribute__((target("avx512bf16"))) static void dot_tile(int64_t k, const uint16_t *const x[8],
-                                                           const uint16_t *const w[3], int rows,
-                                                           int cols, float *c, int64_t c_rs) {
+/* The dot-product form: R (1..8) rows of A by 3 rows of W (B's columns, contiguous along k), 3 R
+ * sums of 16 lanes each over k in chunks of 32 (the last chunk masked, its missing values 0),
+ * each sum's lanes then added by _mm512_reduce_add_ps; the W rows are prefetched 2 KB ahead (the
+ * hardware prefetcher stops at each 4 KB page). `cols` (<= 3) columns are real, the others repeat
+ * the first and are not stored. R is a constant at each call, so each row count has its own loop
+ * (one row does not run eight rows' products). */
+__attribute__((target("avx512bf16"), always_inline)) static inline void
+dot_tile(int64_t k, const uint16_t *const x[8], const uint16_t *const w[3], const int R, int cols,
+         float *c, int64_t c_rs) {
     __m512 acc[8][3];
-    for (int r = 0; r < 8; r++)
+    for (int r = 0; r < R; r++)
         for (int q = 0; q < 3; q++) acc[r][q] = _mm512_setzero_ps();
     int64_t p = 0;
     for (; p + 32 <= k; p += 32) {
+        for (int q = 0; q < 3; q++) _mm_prefetch((const char *)(w[q] + p) + 2048, _MM_HINT_T0);
         __m512bh w0 = (__m512bh)_mm512_loadu_si512(w[0] + p);
         __m512bh w1 = (__m512bh)_mm512_loadu_si512(w[1] + p);
         __m512bh w2 = (__m512bh)_mm512_loadu_si512(w[2] + p);
-        for (int r = 0; r < 8; r++) {
+        for (int r = 0; r < R; r++) {
             __m512bh xr = (__m512bh)_mm512_loadu_si512(x[r] + p);
             acc[r][0] = _mm512_dpbf16_ps(acc[r][0], xr, w0);
             acc[r][1] = _mm512_dpbf16_ps(acc[r][1], xr, w1);
@@ -117,15 +120,31 @@ __attribute__((target("avx512bf16"))) static void dot_tile(int64_t k, const uint
         __m512bh w0 = (__m512bh)_mm512_maskz_loadu_epi16(m, w[0] + p);
         __m512bh w1 = (__m512bh)_mm512_maskz_loadu_epi16(m, w[1] + p);
         __m512bh w2 = (__m512bh)_mm512_maskz_loadu_epi16(m, w[2] + p);
-        for (int r = 0; r < 8; r++) {
+        for (int r = 0; r < R; r++) {
             __m512bh xr = (__m512bh)_mm512_maskz_loadu_epi16(m, x[r] + p);
             acc[r][0] = _mm512_dpbf16_ps(acc[r][0], xr, w0);
             acc[r][1] = _mm512_dpbf16_ps(acc[r][1], xr, w1);
             acc[r][2] = _mm512_dpbf16_ps(acc[r][2], xr, w2);
         }
     }
-    for (int r = 0; r < rows; r++)
+    for (int r = 0; r < R; r++)
         for (int q = 0; q < cols; q++) c[r * c_rs + q] = _mm512_reduce_add_ps(acc[r][q]);
+}
+
+/* dot_tile with R = rows, one specialized loop per count. */
+__attribute__((target("avx512bf16"))) static void dot_rows(int64_t k, const uint16_t *const x[8],
+                                                           const uint16_t *const w[3], int rows,
+                                                           int cols, float *c, int64_t c_rs) {
+    switch (rows) {
+    case 1: dot_tile(k, x, w, 1, cols, c, c_rs); break;
+    case 2: dot_tile(k, x, w, 2, cols, c, c_rs); break;
+    case 3: dot_tile(k, x, w, 3, cols, c, c_rs); break;
+    case 4: dot_tile(k, x, w, 4, cols, c, c_rs); break;
+    case 5: dot_tile(k, x, w, 5, cols, c, c_rs); break;
+    case 6: dot_tile(k, x, w, 6, cols, c, c_rs); break;
+    case 7: dot_tile(k, x, w, 7, cols, c, c_rs); break;
+    default: dot_tile(k, x, w, 8, cols, c, c_rs); break;
+    }
 }
 
 void cpu_gemm_bf16_dot_avx512(int64_t rows, int64_t cols, int64_t k, const uint16_t *a,
@@ -139,7 +158,7 @@ void cpu_gemm_bf16_dot_avx512(int64_t rows, int64_t cols, int64_t k, const uint1
             int cn = cols - j0 < 3 ? (int)(cols - j0) : 3;
             const uint16_t *wr[3];
             for (int q = 0; q < 3; q++) wr[q] = w + (j0 + (q < cn ? q : 0)) * w_rs;
-            dot_tile(k, x, wr, rn, cn, c + i0 * c_rs + j0, c_rs);
+            dot_rows(k, x, wr, rn, cn, c + i0 * c_rs + j0, c_rs);
         }
     }
 }
