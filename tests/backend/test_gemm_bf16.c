@@ -4,10 +4,12 @@
  * born_matmul / born_linear on bf16 tensors (the ops layer hands them over without converting),
  * against the same products in f32. The native cases run where the CPU has AVX512_BF16. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/gemm_bf16.h"
+#include "core/cpu_features.h"
 #include "born/born.h"
 #include "test.h"
 
@@ -122,4 +124,17 @@ TEST(gemm_bf16_matmul_and_linear_through_the_ops) {
     }
     born_tensor *all[] = {a, b, w, fa, fb, fw, y, fy, l, fl};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) born_free(all[i]);
+}
+
+/* cpu_features' vendor bit (which picks the bf16 tiles) agrees with the kernel's /proc/cpuinfo
+ * where there is one. */
+TEST(gemm_bf16_vendor_bit_matches_cpuinfo) {
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    int vendor = -1; /* 1 AMD, 0 other, -1 not found (not x86) */
+    while (vendor < 0 && fgets(line, sizeof line, f))
+        if (strncmp(line, "vendor_id", 9) == 0) vendor = strstr(line, "AuthenticAMD") != NULL;
+    fclose(f);
+    if (vendor >= 0) CHECK_EQ_INT(cpu_features_get()->amd, vendor);
 }

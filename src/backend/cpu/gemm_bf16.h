@@ -26,9 +26,14 @@ born_status cpu_gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, in
                           int64_t a_cs, const uint16_t *b, int64_t b_rs, int64_t b_cs, float *c,
                           int64_t c_rs);
 
+/* Whether cpu_matmul_bf16 runs the native GEMM for m rows of A (column stride a_cs) and B (row
+ * stride b_rs): the dot form (m <= 32, A's rows and B's columns contiguous along k) wherever
+ * cpu_gemm_bf16_native(), the tiles only where they beat the f32 GEMM (AMD; gemm_bf16.c). */
+bool cpu_gemm_bf16_takes(int64_t m, int64_t a_cs, int64_t b_rs);
+
 /* The CPU backend's matmul for bf16 a and b with an f32 out (the batched contract of
- * born_backend.matmul): the native GEMM per batch entry where it runs, else the operands
- * converted to f32 and cpu_matmul. */
+ * born_backend.matmul): the native GEMM per batch entry where cpu_gemm_bf16_takes, else the
+ * operands converted to f32 and cpu_matmul. */
 born_status cpu_matmul_bf16(const born_strided *out, const born_strided *a, const born_strided *b);
 
 #if defined(__x86_64__)
