@@ -171,6 +171,93 @@ TEST(decode_f16_rows_avx512_equal_avx2_dots) {
 #endif
 }
 
+/* The decode rows' bf16 dot gives the one-row dot's bits, and that dot is within 2 k 2^-24 of the
+ * exact sum's terms (x f32, w bf16, the products' sum in f32). */
+TEST(decode_bf16_rows_equal_single_dots) {
+#if defined(__x86_64__)
+    if (cpu_get_level() < CPU_LEVEL_AVX2) return;
+    enum { ROWS = 5, MAXK = 600 };
+    float x[MAXK], out[ROWS];
+    uint16_t w[ROWS * MAXK];
+    random_dot_operands(4242, x, MAXK, w, ROWS * MAXK);
+    for (int i = 0; i < ROWS * MAXK; i++) w[i] = born_f32_to_bf16(born_f16_to_f32(w[i]) * 0.37f);
+    const int64_t ks[] = {576, 600, 100, 37, 8, 3, 32, 48, 24, 16, 599, 1};
+    for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++) {
+        int64_t k = ks[t];
+        llm_dot_rows_bf16_avx2(x, w, MAXK, ROWS, k, out);
+        for (int j = 0; j < ROWS; j++) {
+            float ref = llm_dot_bf16_avx2(x, w + (size_t)j * MAXK, k);
+            CHECK_MSG(memcmp(&ref, &out[j], sizeof ref) == 0, "k %lld row %d: %.9g vs %.9g",
+                      (long long)k, j, (double)out[j], (double)ref);
+            double exact = 0, mag = 0;
+            for (int64_t e = 0; e < k; e++) {
+                double p = (double)x[e] * born_bf16_to_f32(w[(size_t)j * MAXK + e]);
+                exact += p;
+                mag += p < 0 ? -p : p;
+            }
+            double err = (double)ref - exact;
+            CHECK_MSG((err < 0 ? -err : err) <= 2.0 * (double)k * 5.960464477539063e-08 * mag,
+                      "k %lld row %d: %.9g, exact %.9g", (long long)k, j, (double)ref, exact);
+        }
+    }
+#endif
+}
+
+/* A model with bf16 matrices gives, on the SIMD path (a prompt of 6 tokens at once through the f32
+ * GEMM on bf16 panels, then 5 tokens through the bf16 dots), the logits of the portable path fed
+ * the same tokens one at a time (its plain dot loop), within a thousandth of their range. */
+TEST(decode_bf16_weights_match_the_portable_path) {
+    if (cpu_get_level() == CPU_LEVEL_SCALAR) return;
+    tiny_llama_opts o = tiny_llama_default();
+    o.wtype = BORN_BF16;
+    const char *path = tft_path("decode_bf16.gguf");
+    if (!tiny_llama_write(path, &o)) {
+        test_fail(__FILE__, __LINE__, "tiny_llama_write: %s", born_last_error());
+        born_clear_error();
+        return;
+    }
+    born_model *m = born_model_load(path, NULL);
+    CHECK_MSG(m != NULL, "%s", born_last_error());
+    if (!m) return;
+    const int32_t V = born_model_n_vocab(m);
+    enum { STEPS = 6 };
+    float *logits[2];
+    cpu_level saved = cpu_get_level();
+    for (int pass = 0; pass < 2; pass++) {
+        cpu_set_level(pass ? CPU_LEVEL_SCALAR : saved);
+        logits[pass] = calloc((size_t)STEPS * V, sizeof(float));
+        born_session *s = born_session_new(m, NULL);
+        CHECK(s && logits[pass]);
+        if (!s || !logits[pass]) break;
+        int32_t prompt[6];
+        for (int i = 0; i < 6; i++) prompt[i] = (i * 37 + 5) % V;
+        if (pass == 0) /* at once: the f32 GEMM on the bf16 panels */
+            CHECK_OK(born_session_eval(s, prompt, 6, logits[pass], false));
+        else /* token by token: the portable dots */
+            for (int i = 0; i < 6; i++) CHECK_OK(born_session_eval(s, &prompt[i], 1, logits[pass], false));
+        for (int t = 1; t < STEPS; t++) {
+            int32_t tok = (t * 53 + 11) % V;
+            CHECK_OK(born_session_eval(s, &tok, 1, logits[pass] + (size_t)t * V, false));
+        }
+        born_session_free(s);
+    }
+    cpu_set_level(saved);
+    if (logits[0] && logits[1]) {
+        double worst = 0, range = 0;
+        for (size_t i = 0; i < (size_t)STEPS * V; i++) {
+            double d = (double)logits[0][i] - logits[1][i], a = logits[1][i];
+            worst = d < 0 ? (-d > worst ? -d : worst) : (d > worst ? d : worst);
+            range = a < 0 ? (-a > range ? -a : range) : (a > range ? a : range);
+        }
+        CHECK_MSG(range > 0 && worst <= 1e-3 * range, "bf16 logits: SIMD and portable differ by %g of %g",
+                  worst, range);
+    }
+    free(logits[0]);
+    free(logits[1]);
+    born_model_free(m);
+    unlink(path);
+}
+
 /* A model read into memory (use_mmap false, the default: 2 MiB pages, see born_file_params)
  * decodes the mapped model's logits bit for bit. */
 TEST(decode_model_read_into_memory_equals_mapped) {

@@ -128,6 +128,9 @@ TEST(llm_eval_batch_matches_alone) {
     o.wtype = BORN_F16;
     check_same_as_alone(&o, BORN_F16, 0);
     check_same_as_alone(&o, BORN_F32, 5);
+    o.wtype = BORN_BF16; /* the f32 GEMM for segments of 4 rows or more, the dots below */
+    check_same_as_alone(&o, BORN_F16, 0);
+    check_same_as_alone(&o, BORN_F32, 5);
     o.wtype = BORN_Q8_0;
     check_same_as_alone(&o, BORN_F16, 0);
     check_same_as_alone(&o, BORN_F16, 4);

@@ -239,7 +239,7 @@ born_status llm_linear_group(born_session *s, float *const *outs, const float *x
 int32_t llm_segment_rows(const llm_segment *g, bool logit_rows);
 
 /* llm_linear_group over the rows of n_seg segments laid end to end (llm_segment_rows each), every
- * row with the bits llm_linear_group gives it when its segment runs alone. f16 and f32 weights
+ * row with the bits llm_linear_group gives it when its segment runs alone. f16, bf16 and f32 weights
  * thus take the float GEMM for segments of LLM_FLOAT_GEMM_MIN rows or more and the dot products
  * for smaller ones (one call per run of segments of one kind); other weights take one call. */
 born_status llm_linear_group_rows(born_session *s, float *const *outs, const float *x,
@@ -253,7 +253,7 @@ born_status llm_linear_group_rows(born_session *s, float *const *outs, const flo
 born_status llm_linear_quant_group(float *const *outs, const float *x, int64_t n, const llm_weight *const *ws,
                                    const llm_weight *const *bs, int count);
 
-/* out = x w^T (+ bias) for a batch of n >= LLM_FLOAT_GEMM_MIN rows of x with f16 or f32 weights,
+/* out = x w^T (+ bias) for a batch of n >= LLM_FLOAT_GEMM_MIN rows of x with f16, bf16 or f32 weights,
  * through the f32 GEMM's micro-kernel with w converted panel by panel (linear_float.c); x is
  * packed into s->fpack (grown as needed). Results do not depend on the thread count. */
 #define LLM_FLOAT_GEMM_MIN 4

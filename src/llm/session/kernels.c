@@ -241,6 +241,19 @@ static void linear_float_rows(int64_t begin, int64_t end, void *arg) {
         }
         return;
     }
+#if defined(__x86_64__)
+    if (c->w->dtype == BORN_BF16 && use_avx2()) {
+        const int64_t ls = (int64_t)(c->w->row_bytes / 2);
+        const uint16_t *w0 = (const uint16_t *)c->w->data + begin * ls;
+        for (int64_t i = 0; i < c->n; i++) {
+            float *o = c->out + i * c->out_rs;
+            llm_dot_rows_bf16_avx2(c->x + i * k, w0, ls, end - begin, k, o + begin);
+            if (c->bias)
+                for (int64_t j = begin; j < end; j++) o[j] += c->bias[j];
+        }
+        return;
+    }
+#endif
     for (int64_t j = begin; j < end; j++) {
         const char *wr = (const char *)c->w->data + (size_t)j * c->w->row_bytes;
         float b = c->bias ? c->bias[j] : 0.0f;

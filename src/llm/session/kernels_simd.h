@@ -19,6 +19,11 @@ void llm_dot_rows_f16_avx512(const float *x, const uint16_t *w, int64_t ls, int6
  * same bits), four tokens at a time sharing each run's conversion */
 void llm_dot_rows_f16_tokens_avx512(const float *x, int64_t x_rs, int64_t ntok, const uint16_t *w, int64_t ls,
                                     int64_t rows, int64_t n, float *out, int64_t out_rs);
+/* sum_i x[i] * bf16(y[i]), accumulated as llm_dot_f16_avx2 (bf16 widens exactly by a shift) */
+float llm_dot_bf16_avx2(const float *x, const uint16_t *y, int64_t n);
+/* out[j] = llm_dot_bf16_avx2(x, w + j * ls, n) for j < rows (the same bits), prefetching ahead */
+void llm_dot_rows_bf16_avx2(const float *x, const uint16_t *w, int64_t ls, int64_t rows, int64_t n,
+                            float *out);
 /* acc[i] += a * f16(y[i]) */
 void llm_axpy_f16_avx2(float *acc, float a, const uint16_t *y, int64_t n);
 /* sum_i x[i] * y[i] */

@@ -1,9 +1,10 @@
-/* Batched products with f16 and f32 weights (prompt processing): out = x w^T (+ bias).
+/* Batched products with f16, bf16 and f32 weights (prompt processing): out = x w^T (+ bias).
  *
  * One dot product per output reads and converts every weight row once per token; here the batch
  * goes through the f32 GEMM's packed micro-kernel (gemm.h: 6 tokens x 16 weight rows in
  * registers), with x packed once per call into the session's buffer and the weights converted to
- * f32 panel by panel as the kernel needs them (a 16-row panel of one k block, F16C under AVX2),
+ * f32 panel by panel as the kernel needs them (a 16-row panel of one k block, F16C under AVX2;
+ * bf16 by a plain loop, widening being a shift),
  * so a weight element is converted once per group of up to LF_MG tokens rather than once per
  * token, and the model is never converted wholesale.
  *
@@ -64,7 +65,7 @@ static void lf_pack_w(void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
         cpu_gemm_f32_pack_b(kc, nc, (const float *)base + p0, 1, w->cols, dst);
         return;
     }
-    const bool simd = lf_avx2();
+    const bool simd = lf_avx2() && w->dtype == BORN_F16, bf16 = w->dtype == BORN_BF16;
     for (int64_t q = 0; q * LF_PANEL < nc; q++) {
         const uint16_t *src = (const uint16_t *)(base + (size_t)(q * LF_PANEL) * w->row_bytes) + p0;
         float *d = dst + q * LF_PANEL * kc;
@@ -78,7 +79,9 @@ static void lf_pack_w(void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
         (void)simd;
         for (int64_t p = 0; p < kc; p++)
             for (int64_t i = 0; i < LF_PANEL; i++)
-                d[p * LF_PANEL + i] = i < rows ? born_f16_to_f32(src[i * w->cols + p]) : 0.0f;
+                d[p * LF_PANEL + i] = i >= rows ? 0.0f
+                                      : bf16       ? born_bf16_to_f32(src[i * w->cols + p])
+                                                   : born_f16_to_f32(src[i * w->cols + p]);
     }
 }
 

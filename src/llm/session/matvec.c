@@ -135,7 +135,8 @@ static bool quant_weights(const llm_weight *const *ws, int count) {
 
 born_status llm_linear_group(born_session *s, float *const *outs, const float *x, int64_t n,
                              const llm_weight *const *ws, const llm_weight *const *bs, int count) {
-    if (n >= LLM_FLOAT_GEMM_MIN && (float_weights(ws, count, BORN_F16) || float_weights(ws, count, BORN_F32))) {
+    if (n >= LLM_FLOAT_GEMM_MIN && (float_weights(ws, count, BORN_F16) || float_weights(ws, count, BORN_BF16) ||
+                                    float_weights(ws, count, BORN_F32))) {
         int64_t rs[LLM_GROUP_MAX];
         for (int g = 0; g < count; g++) rs[g] = ws[g]->rows;
         return llm_linear_float_group(s, outs, rs, x, n, ws, bs, count);
@@ -169,8 +170,9 @@ born_status llm_linear_group_rows(born_session *s, float *const *outs, const flo
                                   int count) {
     int64_t rows = 0;
     for (int32_t i = 0; i < n_seg; i++) rows += llm_segment_rows(&segs[i], logit_rows);
-    /* only the f16 / f32 products choose their summation by the batch size */
-    if (!float_weights(ws, count, BORN_F16) && !float_weights(ws, count, BORN_F32))
+    /* only the f16 / bf16 / f32 products choose their summation by the batch size */
+    if (!float_weights(ws, count, BORN_F16) && !float_weights(ws, count, BORN_BF16) &&
+        !float_weights(ws, count, BORN_F32))
         return rows ? llm_linear_group(s, outs, x, rows, ws, bs, count) : BORN_OK;
     int64_t done = 0;
     for (int32_t i = 0; i < n_seg;) {
