@@ -2,6 +2,7 @@
  * step-by-step forward (the batch path with n = 1, taken here by setting a trace hook) bit for
  * bit, at 1, 2 and 3 threads, for f16 and quantized weights, biases (qwen2), tied heads and both
  * cache types. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -102,7 +103,7 @@ TEST(decode_team_equals_step_by_step_forward) {
     check_team(&o, BORN_F32);
 }
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(__aarch64__)
 /* nx floats in [-2, 2) and nw f16 values in [-4, 4) from a 64-bit LCG seeded with seed. */
 static void random_dot_operands(uint64_t seed, float *x, int nx, uint16_t *w, int nw) {
     uint64_t r = seed;
@@ -166,6 +167,83 @@ TEST(decode_f16_rows_avx512_equal_avx2_dots) {
                               "%d tokens, k %lld, token %d row %d: %.9g vs %.9g", nt, (long long)k, i, j,
                               (double)out[i * ROWS + j], (double)ref);
                 }
+        }
+    }
+#endif
+}
+
+/* The AVX2 weight dots' order written out in scalar C (dot_f16_finish in kernels_avx2.c): two
+ * 8-lane accumulators take alternate runs of 8 by fmaf, a last run of 8 the first, lanes (i, i + 4)
+ * added after the two accumulators, then (0 + 2) + (1 + 3), then the tail product by product. */
+static float avx2_order_dot(const float *x, const float *w, int64_t n) {
+    float a[2][8] = {{0}};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int h = 0; h < 2; h++)
+            for (int l = 0; l < 8; l++) a[h][l] = fmaf(x[i + 8 * h + l], w[i + 8 * h + l], a[h][l]);
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) a[0][l] = fmaf(x[i + l], w[i + l], a[0][l]);
+    float v[8], q[4];
+    for (int l = 0; l < 8; l++) v[l] = a[0][l] + a[1][l];
+    for (int l = 0; l < 4; l++) q[l] = v[l] + v[l + 4];
+    float s = (q[0] + q[2]) + (q[1] + q[3]);
+    for (; i < n; i++) {
+        float p = x[i] * w[i];
+        s += p;
+    }
+    return s;
+}
+
+/* The SIMD weight dots of this machine (AVX2 on x86, NEON on arm64) for f16, bf16 and f32 weights,
+ * one row and rows, give the AVX2 order's bits (so arm64 gives x86's): k with runs of 16, a run of
+ * 8 and tails. */
+TEST(decode_weight_dots_give_the_avx2_order_bits) {
+#if defined(__x86_64__) || defined(__aarch64__)
+#if defined(__x86_64__)
+    if (cpu_get_level() < CPU_LEVEL_AVX2) return;
+#else
+    if (cpu_get_level() != CPU_LEVEL_NEON) return;
+#endif
+    enum { ROWS = 3, MAXK = 600 };
+    static float x[MAXK], wf[ROWS * MAXK], wv[ROWS * MAXK], out[ROWS];
+    static uint16_t w[ROWS * MAXK], wb[ROWS * MAXK];
+    random_dot_operands(99, x, MAXK, w, ROWS * MAXK);
+    for (int i = 0; i < ROWS * MAXK; i++) {
+        wf[i] = born_f16_to_f32(w[i]) * 0.71f;
+        wb[i] = born_f32_to_bf16(wf[i]);
+    }
+    const int64_t ks[] = {600, 576, 100, 37, 8, 3, 32, 48, 24, 16, 599, 1, 0};
+    for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++) {
+        int64_t k = ks[t];
+        for (int kind = 0; kind < 3; kind++) { /* f16, bf16, f32 */
+            for (int j = 0; j < ROWS; j++)
+                for (int64_t e = 0; e < k; e++) {
+                    size_t at = (size_t)j * MAXK + (size_t)e;
+                    wv[at] = kind == 0 ? born_f16_to_f32(w[at]) : kind == 1 ? born_bf16_to_f32(wb[at]) : wf[at];
+                }
+#if defined(__x86_64__)
+            if (kind == 0) llm_dot_rows_f16_avx2(x, w, MAXK, ROWS, k, out);
+            if (kind == 1) llm_dot_rows_bf16_avx2(x, wb, MAXK, ROWS, k, out);
+#else
+            if (kind == 0) llm_dot_rows_f16_neon(x, w, MAXK, ROWS, k, out);
+            if (kind == 1) llm_dot_rows_bf16_neon(x, wb, MAXK, ROWS, k, out);
+#endif
+            for (int j = 0; j < ROWS; j++) {
+                const size_t r = (size_t)j * MAXK;
+#if defined(__x86_64__)
+                float one = kind == 0 ? llm_dot_f16_avx2(x, w + r, k)
+                          : kind == 1 ? llm_dot_bf16_avx2(x, wb + r, k) : llm_dot_f32_avx2(x, wf + r, k);
+#else
+                float one = kind == 0 ? llm_dot_f16_neon(x, w + r, k)
+                          : kind == 1 ? llm_dot_bf16_neon(x, wb + r, k) : llm_dot_f32_neon(x, wf + r, k);
+#endif
+                float want = avx2_order_dot(x, wv + r, k);
+                CHECK_MSG(memcmp(&one, &want, 4) == 0, "kind %d k %lld row %d: %.9g, the AVX2 order %.9g",
+                          kind, (long long)k, j, (double)one, (double)want);
+                if (kind < 2)
+                    CHECK_MSG(memcmp(&out[j], &want, 4) == 0, "rows, kind %d k %lld row %d: %.9g vs %.9g",
+                              kind, (long long)k, j, (double)out[j], (double)want);
+            }
         }
     }
 #endif

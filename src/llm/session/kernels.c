@@ -158,10 +158,16 @@ static bool level_at_least(cpu_level level) {
 #if defined(__x86_64__)
 static bool use_avx2(void) { return level_at_least(CPU_LEVEL_AVX2); }
 #endif
+#if defined(__aarch64__)
+static bool use_neon(void) { return cpu_get_level() == CPU_LEVEL_NEON; }
+#endif
 
 static float dot_f16(const float *x, const uint16_t *y, int64_t n) {
 #if defined(__x86_64__)
     if (use_avx2()) return llm_dot_f16_avx2(x, y, n);
+#endif
+#if defined(__aarch64__)
+    if (use_neon()) return llm_dot_f16_neon(x, y, n);
 #endif
     float s = 0.0f;
     for (int64_t i = 0; i < n; i++) s += x[i] * born_f16_to_f32(y[i]);
@@ -182,6 +188,9 @@ static void llm_axpy_f16_fused(float *acc, float a, const uint16_t *y, int64_t n
 static float dot_f32(const float *x, const float *y, int64_t n) {
 #if defined(__x86_64__)
     if (use_avx2()) return llm_dot_f32_avx2(x, y, n);
+#endif
+#if defined(__aarch64__)
+    if (use_neon()) return llm_dot_f32_neon(x, y, n);
 #endif
     float s = 0.0f;
     for (int64_t i = 0; i < n; i++) s += x[i] * y[i];
@@ -218,6 +227,12 @@ void llm_dot_rows_f16(const float *x, const uint16_t *w, int64_t ls, int64_t row
         return;
     }
 #endif
+#if defined(__aarch64__)
+    if (use_neon()) {
+        llm_dot_rows_f16_neon(x, w, ls, rows, k, out);
+        return;
+    }
+#endif
     for (int64_t j = 0; j < rows; j++) out[j] = dot_f16(x, w + j * ls, k);
 }
 
@@ -241,13 +256,22 @@ static void linear_float_rows(int64_t begin, int64_t end, void *arg) {
         }
         return;
     }
+#if defined(__x86_64__) || defined(__aarch64__)
 #if defined(__x86_64__)
-    if (c->w->dtype == BORN_BF16 && use_avx2()) {
+    const bool bf16_simd = use_avx2();
+#else
+    const bool bf16_simd = use_neon();
+#endif
+    if (c->w->dtype == BORN_BF16 && bf16_simd) {
         const int64_t ls = (int64_t)(c->w->row_bytes / 2);
         const uint16_t *w0 = (const uint16_t *)c->w->data + begin * ls;
         for (int64_t i = 0; i < c->n; i++) {
             float *o = c->out + i * c->out_rs;
+#if defined(__x86_64__)
             llm_dot_rows_bf16_avx2(c->x + i * k, w0, ls, end - begin, k, o + begin);
+#else
+            llm_dot_rows_bf16_neon(c->x + i * k, w0, ls, end - begin, k, o + begin);
+#endif
             if (c->bias)
                 for (int64_t j = begin; j < end; j++) o[j] += c->bias[j];
         }

@@ -75,4 +75,17 @@ void llm_pv_tile_f16_avx2(const float *p, const uint16_t *v, int64_t d, int64_t 
 void llm_pv_tile_f16_heads_avx2(const float *const *p, int nh, const uint16_t *v, int64_t d, int64_t n_kv,
                                 float *const *o);
 
+#if defined(__aarch64__)
+/* The arm64 NEON dots of kernels_neon.c: llm_dot_f16_avx2, llm_dot_bf16_avx2 and
+ * llm_dot_f32_avx2's order of operations (so the x86 AVX2 bits) with f16, bf16 or f32 weights. */
+float llm_dot_f16_neon(const float *x, const uint16_t *y, int64_t n);
+float llm_dot_bf16_neon(const float *x, const uint16_t *y, int64_t n);
+float llm_dot_f32_neon(const float *x, const float *y, int64_t n);
+/* out[j] = llm_dot_f16_neon / llm_dot_bf16_neon(x, w + j * ls, n) for j < rows. */
+void llm_dot_rows_f16_neon(const float *x, const uint16_t *w, int64_t ls, int64_t rows, int64_t n,
+                           float *out);
+void llm_dot_rows_bf16_neon(const float *x, const uint16_t *w, int64_t ls, int64_t rows, int64_t n,
+                            float *out);
+#endif
+
 #endif
