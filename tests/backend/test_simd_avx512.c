@@ -18,6 +18,7 @@
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/stream.h"
 #include "core/cpu_features.h"
+#include "backend/f32_view.h"
 #include "test.h"
 
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
@@ -43,19 +44,6 @@ static bool have_avx512(void) {
     bool ok = cpu_get_level() == CPU_LEVEL_AVX512;
     cpu_set_level(saved);
     return ok;
-}
-
-static born_strided view(float *data, int64_t rows, int64_t n, int64_t step) {
-    born_strided v;
-    memset(&v, 0, sizeof v);
-    v.data = data;
-    v.dtype = BORN_F32;
-    v.ndim = 2;
-    v.shape[0] = rows;
-    v.shape[1] = n;
-    v.strides[0] = n * step;
-    v.strides[1] = step;
-    return v;
 }
 
 /* The first index where a and b differ in their bits, any NaN matching any NaN (-1: none). Where
@@ -110,7 +98,7 @@ TEST(avx512_kernels_give_the_avx2_bits) {
             for (int64_t start = 0; start < (pass == 1 ? 40 : 1); start++) {
                 for (int l = 0; l < 2; l++) {
                     cpu_set_level(l ? CPU_LEVEL_AVX2 : CPU_LEVEL_AVX512);
-                    born_strided so = view(out[l], 1, n, 1), si = view(x + start, 1, n, step);
+                    born_strided so = f32_view_step(out[l], 1, n, 1), si = f32_view_step(x + start, 1, n, step);
                     memset(out[l], 0, (size_t)n * 4);
                     CHECK_OK(cpu_unary(fwd[o], &so, &si, NULL));
                 }
@@ -127,7 +115,7 @@ TEST(avx512_kernels_give_the_avx2_bits) {
             int64_t n = pass == 0 ? N : 37;
             for (int l = 0; l < 2; l++) {
                 cpu_set_level(l ? CPU_LEVEL_AVX2 : CPU_LEVEL_AVX512);
-                born_strided so = view(out[l], 1, n, 1), sg = view(g, 1, n, 1), sx = view(x, 1, n, 1);
+                born_strided so = f32_view_step(out[l], 1, n, 1), sg = f32_view_step(g, 1, n, 1), sx = f32_view_step(x, 1, n, 1);
                 CHECK_OK(cpu_unary_backward(bwd[o], &so, &sg, &sx, &sx, NULL));
             }
             int64_t d = first_diff(out[0], out[1], n);
@@ -149,7 +137,7 @@ TEST(avx512_kernels_give_the_avx2_bits) {
         for (int lg = 0; lg < 2; lg++) {
             for (int l = 0; l < 2; l++) {
                 cpu_set_level(l ? CPU_LEVEL_AVX2 : CPU_LEVEL_AVX512);
-                born_strided so = view(out[l] + 1, rows, n, 1), si = view(g, rows, n, 1);
+                born_strided so = f32_view_step(out[l] + 1, rows, n, 1), si = f32_view_step(g, rows, n, 1);
                 CHECK_OK(cpu_softmax(lg == 1, &so, &si, 1));
             }
             int64_t d = first_diff(out[0] + 1, out[1] + 1, rows * n);
@@ -173,9 +161,9 @@ TEST(avx512_kernels_give_the_avx2_bits) {
                 for (int l = 0; l < 2; l++) {
                     cpu_set_level(l ? CPU_LEVEL_AVX2 : CPU_LEVEL_AVX512);
                     cpu_set_stream_min_bytes(st ? 0 : INT64_MAX);
-                    born_strided so = view(out[l] + 3, rows, n, 1), si = view(g, rows, n, 1);
-                    born_strided sw = view(w, 1, n, 1), sb = view(b, 1, n, 1);
-                    born_strided sm = view(stats[l][0], 1, rows, 1), sr = view(stats[l][1], 1, rows, 1), none;
+                    born_strided so = f32_view_step(out[l] + 3, rows, n, 1), si = f32_view_step(g, rows, n, 1);
+                    born_strided sw = f32_view_step(w, 1, n, 1), sb = f32_view_step(b, 1, n, 1);
+                    born_strided sm = f32_view_step(stats[l][0], 1, rows, 1), sr = f32_view_step(stats[l][1], 1, rows, 1), none;
                     memset(&none, 0, sizeof none);
                     sw.ndim = sb.ndim = sm.ndim = sr.ndim = 1;
                     sw.shape[0] = sb.shape[0] = n;
@@ -213,9 +201,9 @@ TEST(avx512_kernels_give_the_avx2_bits) {
                     cpu_set_level(l ? CPU_LEVEL_AVX2 : CPU_LEVEL_AVX512);
                     cpu_set_stream_min_bytes(st ? 0 : INT64_MAX);
                     float *o = out[l] + 3, *gw = o + rows * n + 5, *gb = gw + n;
-                    born_strided so = view(o, rows, n, 1), sg = view(gg, rows, n, 1), sx = view(gx, rows, n, 1);
-                    born_strided sw = view(w, 1, n, 1), sgw = view(gw, 1, n, 1), sgb = view(gb, 1, n, 1);
-                    born_strided sm = view(stats[0], 1, rows, 1), sr = view(stats[1], 1, rows, 1), none;
+                    born_strided so = f32_view_step(o, rows, n, 1), sg = f32_view_step(gg, rows, n, 1), sx = f32_view_step(gx, rows, n, 1);
+                    born_strided sw = f32_view_step(w, 1, n, 1), sgw = f32_view_step(gw, 1, n, 1), sgb = f32_view_step(gb, 1, n, 1);
+                    born_strided sm = f32_view_step(stats[0], 1, rows, 1), sr = f32_view_step(stats[1], 1, rows, 1), none;
                     memset(&none, 0, sizeof none);
                     sw.ndim = sgw.ndim = sgb.ndim = sm.ndim = sr.ndim = 1;
                     sw.shape[0] = sgw.shape[0] = sgb.shape[0] = n;

@@ -17,6 +17,7 @@
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/stream.h"
 #include "core/cpu_features.h"
+#include "backend/f32_view.h"
 #include "test.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
@@ -41,19 +42,6 @@ static void fill_row(float *x, int64_t n, int64_t r) {
         for (int64_t i = 0; i < n; i++)
             x[i] = -INFINITY;
     if (kind == 6) x[n / 3] = 1e30f;
-}
-
-static born_strided view(float *data, int64_t rows, int64_t n) {
-    born_strided v;
-    memset(&v, 0, sizeof v);
-    v.data = data;
-    v.dtype = BORN_F32;
-    v.ndim = 2;
-    v.shape[0] = rows;
-    v.shape[1] = n;
-    v.strides[0] = n;
-    v.strides[1] = 1;
-    return v;
 }
 
 /* The first element whose bits differ (any NaN matching any NaN, as in test_simd_avx512.c: a
@@ -85,8 +73,8 @@ static int simd_levels(cpu_level *out) {
  * into o (in place: o holds the input, x for the forward, g for the backward). */
 static born_status run_op(int op, float *o, const float *x, const float *g, int64_t rows, int64_t n,
                           bool in_place) {
-    born_strided so = view(o, rows, n), sx = view((float *)x, rows, n),
-                 sg = view((float *)g, rows, n);
+    born_strided so = f32_view(o, rows, n), sx = f32_view((float *)x, rows, n),
+                 sg = f32_view((float *)g, rows, n);
     if (op < 2) return cpu_softmax(op == 1, &so, in_place ? &so : &sx, 1);
     return cpu_softmax_backward(op == 3, &so, in_place ? &so : &sg, &sx, 1);
 }

@@ -12,6 +12,7 @@
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/stream.h"
 #include "core/cpu_features.h"
+#include "backend/f32_view.h"
 #include "test.h"
 
 static uint64_t rng = 0x5851F42D4C957F2Dull;
@@ -28,19 +29,6 @@ static void fill(float *x, int64_t n, bool specials) {
     for (int64_t i = 0; i < n; i++) x[i] = rnd(-6.0f, 6.0f);
     if (specials)
         for (int64_t i = 0; i < n; i += 11) x[i] = sp[(i / 11) % (sizeof sp / sizeof sp[0])];
-}
-
-static born_strided view(float *data, int64_t rows, int64_t n) {
-    born_strided v;
-    memset(&v, 0, sizeof v);
-    v.data = data;
-    v.dtype = BORN_F32;
-    v.ndim = 2;
-    v.shape[0] = rows;
-    v.shape[1] = n;
-    v.strides[0] = n;
-    v.strides[1] = 1;
-    return v;
 }
 
 static bool same_bits(const float *a, const float *b, int64_t n) {
@@ -90,15 +78,15 @@ TEST(stream_store_gives_the_same_bits) {
                 fill(g, ROWS * n, true);
                 fill(w, n, false);
                 fill(bias, n, false);
-                born_strided sx = view(x, ROWS, n), sg = view(g, ROWS, n);
-                born_strided sa = view(a + off, ROWS, n), sb = view(b + off, ROWS, n);
-                born_strided sw = view(w, 1, n), sbias = view(bias, 1, n), none;
+                born_strided sx = f32_view(x, ROWS, n), sg = f32_view(g, ROWS, n);
+                born_strided sa = f32_view(a + off, ROWS, n), sb = f32_view(b + off, ROWS, n);
+                born_strided sw = f32_view(w, 1, n), sbias = f32_view(bias, 1, n), none;
                 memset(&none, 0, sizeof none);
                 sw.ndim = sbias.ndim = 1;
                 sw.shape[0] = sbias.shape[0] = n;
                 sw.strides[0] = sbias.strides[0] = 1;
-                born_strided s0 = view(st[0], 1, ROWS), s1 = view(st[1], 1, ROWS);
-                born_strided s2 = view(st[2], 1, ROWS), s3 = view(st[3], 1, ROWS);
+                born_strided s0 = f32_view(st[0], 1, ROWS), s1 = f32_view(st[1], 1, ROWS);
+                born_strided s2 = f32_view(st[2], 1, ROWS), s3 = f32_view(st[3], 1, ROWS);
                 s0.ndim = s1.ndim = s2.ndim = s3.ndim = 1;
                 s0.shape[0] = s1.shape[0] = s2.shape[0] = s3.shape[0] = ROWS;
                 s0.strides[0] = s1.strides[0] = s2.strides[0] = s3.strides[0] = 1;
@@ -172,7 +160,7 @@ TEST(stream_store_softmax_rows_in_chunks) {
         int64_t n = lens[li], cnt = R * n;
         for (int off = 0; off < 8; off += n > 300 ? 3 : 1) {
             fill(x, cnt, true);
-            born_strided sx = view(x, R, n);
+            born_strided sx = f32_view(x, R, n);
             for (int k = 0; k < 4; k++) {
                 bool log = k & 1, in_place = k >= 2;
                 for (int mode = 0; mode < 2; mode++) {
@@ -180,7 +168,7 @@ TEST(stream_store_softmax_rows_in_chunks) {
                     cpu_set_stream_min_bytes(mode ? 0 : INT64_MAX);
                     if (in_place) memcpy(o, x, (size_t)cnt * 4);
                     else memset(o, 0x55, (size_t)cnt * 4);
-                    born_strided so = view(o, R, n);
+                    born_strided so = f32_view(o, R, n);
                     CHECK_OK(cpu_softmax(log, &so, in_place ? &so : &sx, 1));
                 }
                 CHECK_MSG(same_bits(a + off, b + off, cnt),
