@@ -17,23 +17,39 @@ static float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* Finishes an f16 dot from element i: runs of 16 into the two accumulators, a run of 8 into a0,
- * then the scalar tail; shared by the one-row and the many-row dots so their bits agree. */
+/* Eight f16 (or, with bf16, bf16) values at y as f32; both conversions are exact. */
+static inline __m256 load_half8(const uint16_t *y, bool bf16) {
+    __m128i h = _mm_loadu_si128((const __m128i *)y);
+    if (bf16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    return _mm256_cvtph_ps(h);
+}
+
+static inline float half_to_f32(uint16_t v, bool bf16) {
+    if (!bf16) return _cvtsh_ss(v);
+    union {
+        uint32_t u;
+        float f;
+    } b = {(uint32_t)v << 16};
+    return b.f;
+}
+
+/* Finishes an f16 (bf16) dot from element i: runs of 16 into the two accumulators, a run of 8 into
+ * a0, then the scalar tail; shared by the one-row and the many-row dots so their bits agree. */
+static inline float dot_half_finish(const float *x, const uint16_t *y, int64_t i, int64_t n,
+                                    __m256 a0, __m256 a1, bool bf16) {
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), load_half8(y + i, bf16), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), load_half8(y + i + 8, bf16), a1);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), load_half8(y + i, bf16), a0);
+    float s = hsum(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) s += x[i] * half_to_f32(y[i], bf16);
+    return s;
+}
+
 static float dot_f16_finish(const float *x, const uint16_t *y, int64_t i, int64_t n, __m256 a0,
                             __m256 a1) {
-    for (; i + 16 <= n; i += 16) {
-        __m256 y0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i)));
-        __m256 y1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i + 8)));
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), y0, a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), y1, a1);
-    }
-    for (; i + 8 <= n; i += 8) {
-        __m256 y0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i)));
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), y0, a0);
-    }
-    float s = hsum(_mm256_add_ps(a0, a1));
-    for (; i < n; i++) s += x[i] * _cvtsh_ss(y[i]);
-    return s;
+    return dot_half_finish(x, y, i, n, a0, a1, false);
 }
 
 float llm_dot_f16_avx2(const float *x, const uint16_t *y, int64_t n) {
@@ -66,35 +82,8 @@ void llm_dot_rows_f16_avx2(const float *x, const uint16_t *w, int64_t ls, int64_
     }
 }
 
-/* Eight bf16 values at y as f32 (zero-extended and shifted into the high halves: exact). */
-static inline __m256 load_bf16x8(const uint16_t *y) {
-    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)y));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-}
-
-static inline float bf16_to_f32(uint16_t b) {
-    union {
-        uint32_t u;
-        float f;
-    } v = {(uint32_t)b << 16};
-    return v.f;
-}
-
-/* Finishes a bf16 dot from element i as dot_f16_finish does an f16 one. */
-static float dot_bf16_finish(const float *x, const uint16_t *y, int64_t i, int64_t n, __m256 a0,
-                             __m256 a1) {
-    for (; i + 16 <= n; i += 16) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), load_bf16x8(y + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), load_bf16x8(y + i + 8), a1);
-    }
-    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), load_bf16x8(y + i), a0);
-    float s = hsum(_mm256_add_ps(a0, a1));
-    for (; i < n; i++) s += x[i] * bf16_to_f32(y[i]);
-    return s;
-}
-
 float llm_dot_bf16_avx2(const float *x, const uint16_t *y, int64_t n) {
-    return dot_bf16_finish(x, y, 0, n, _mm256_setzero_ps(), _mm256_setzero_ps());
+    return dot_half_finish(x, y, 0, n, _mm256_setzero_ps(), _mm256_setzero_ps(), true);
 }
 
 /* As llm_dot_rows_f16_avx2: runs of 32 with a prefetch 1 KiB ahead, the same accumulators as the
@@ -108,12 +97,13 @@ void llm_dot_rows_bf16_avx2(const float *x, const uint16_t *w, int64_t ls, int64
         int64_t i = 0;
         for (; i + 32 <= n; i += 32) {
             _mm_prefetch((const char *)(y + i) + PF_BYTES, _MM_HINT_T0);
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), load_bf16x8(y + i), a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), load_bf16x8(y + i + 8), a1);
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), load_bf16x8(y + i + 16), a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), load_bf16x8(y + i + 24), a1);
+            for (int h = 0; h < 32; h += 16) {
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + h), load_half8(y + i + h, true), a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + h + 8), load_half8(y + i + h + 8, true),
+                                     a1);
+            }
         }
-        out[j] = dot_bf16_finish(x, y, i, n, a0, a1);
+        out[j] = dot_half_finish(x, y, i, n, a0, a1, true);
     }
 }
 
