@@ -182,6 +182,12 @@ static void llm_axpy_f16_fused(float *acc, float a, const uint16_t *y, int64_t n
         return;
     }
 #endif
+#if defined(__aarch64__)
+    if (use_neon()) {
+        llm_axpy_f16_neon(acc, a, y, n);
+        return;
+    }
+#endif
     for (int64_t i = 0; i < n; i++) acc[i] = fmaf(born_f16_to_f32(y[i]), a, acc[i]);
 }
 

@@ -3,7 +3,8 @@
  * AVX2 8-lane accumulator is a pair of 4-lane ones here: two of them take alternate runs of 8
  * elements, a last run of 8 goes to the first, then the lanes are added as the AVX2 hsum adds
  * them ((lane i + lane i + 4) for i < 4, then (0 + 2) + (1 + 3)) and the tail is added one
- * element at a time, each product rounded before its addition. */
+ * element at a time, each product rounded before its addition. The f16 axpy of the attention's V
+ * rows is one fused multiply-add an element, as on x86. */
 #include <arm_neon.h>
 #include <string.h>
 
@@ -87,4 +88,17 @@ void llm_dot_rows_f16_neon(const float *x, const uint16_t *w, int64_t ls, int64_
 void llm_dot_rows_bf16_neon(const float *x, const uint16_t *w, int64_t ls, int64_t rows, int64_t n,
                             float *out) {
     for (int64_t j = 0; j < rows; j++) out[j] = dot(x, w + j * ls, n, W_BF16);
+}
+
+void llm_axpy_f16_neon(float *acc, float a, const uint16_t *y, int64_t n) {
+    const float32x4_t va = vdupq_n_f32(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint16x8_t h = vld1q_u16(y + i);
+        float32x4_t y0 = vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(h)));
+        float32x4_t y1 = vcvt_f32_f16(vreinterpret_f16_u16(vget_high_u16(h)));
+        vst1q_f32(acc + i, vfmaq_f32(vld1q_f32(acc + i), y0, va));
+        vst1q_f32(acc + i + 4, vfmaq_f32(vld1q_f32(acc + i + 4), y1, va));
+    }
+    for (; i < n; i++) acc[i] = __builtin_fmaf(born_f16_to_f32(y[i]), a, acc[i]);
 }

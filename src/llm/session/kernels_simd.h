@@ -86,6 +86,8 @@ void llm_dot_rows_f16_neon(const float *x, const uint16_t *w, int64_t ls, int64_
                            float *out);
 void llm_dot_rows_bf16_neon(const float *x, const uint16_t *w, int64_t ls, int64_t rows, int64_t n,
                             float *out);
+/* acc[i] = fma(f16(y[i]), a, acc[i]), one fused multiply-add an element (llm_axpy_f16_avx2's bits) */
+void llm_axpy_f16_neon(float *acc, float a, const uint16_t *y, int64_t n);
 #endif
 
 #endif
