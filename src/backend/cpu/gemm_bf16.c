@@ -16,7 +16,6 @@
  * host (AVX512_BF16, 2026-12-02) at 0.55-0.63x, so there the operands are converted and the f32
  * GEMM runs. */
 #include <stdatomic.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_kernels.h"
@@ -237,19 +236,6 @@ static born_status gemm_bf16_native(int64_t m, int64_t n, int64_t k, const uint1
     return BORN_OK;
 }
 
-/* Element offsets of batch entry t in out, a and b (the batch dims lead, nb of them). */
-static void batch_offsets(const born_strided *out, const born_strided *a, const born_strided *b,
-                          int nb, int64_t t, int64_t off[3]) {
-    off[0] = off[1] = off[2] = 0;
-    for (int d = nb - 1; d >= 0; d--) {
-        int64_t size = out->shape[d], i = t % size;
-        t /= size;
-        off[0] += i * out->strides[d];
-        off[1] += i * a->strides[d];
-        off[2] += i * b->strides[d];
-    }
-}
-
 #endif
 
 born_status cpu_gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t a_rs,
@@ -264,57 +250,4 @@ born_status cpu_gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, in
     (void)c, (void)c_rs;
     return BORN_ERR_UNSUPPORTED;
 #endif
-}
-
-/* A bf16 operand as a new contiguous f32 one of the same shape, or NULL (error recorded). */
-static float *to_f32(const born_strided *s, born_strided *f) {
-    int64_t count = 1;
-    for (int d = 0; d < s->ndim; d++)
-        count *= s->shape[d];
-    float *data = malloc((size_t)(count > 0 ? count : 1) * sizeof *data);
-    if (!data) {
-        born_error(BORN_ERR_MEMORY, "cpu matmul: no memory to convert a bf16 operand");
-        return NULL;
-    }
-    *f = *s;
-    f->data = data;
-    f->dtype = BORN_F32;
-    int64_t stride = 1;
-    for (int d = s->ndim - 1; d >= 0; d--) {
-        f->strides[d] = stride;
-        stride *= s->shape[d];
-    }
-    if (cpu_copy(f, s) != BORN_OK) {
-        free(data);
-        return NULL;
-    }
-    return data;
-}
-
-born_status cpu_matmul_bf16(const born_strided *out, const born_strided *a, const born_strided *b) {
-    int nd = out->ndim, nb = nd - 2;
-    int64_t m = out->shape[nd - 2], n = out->shape[nd - 1], k = a->shape[nd - 1], batch = 1;
-    for (int d = 0; d < nb; d++)
-        batch *= out->shape[d];
-#if defined(__x86_64__)
-    if (cpu_gemm_bf16_takes(m, a->strides[nd - 1], b->strides[nd - 2])) {
-        for (int64_t t = 0; t < batch; t++) {
-            int64_t off[3];
-            batch_offsets(out, a, b, nb, t, off);
-            born_status st = gemm_bf16_native(
-                m, n, k, (const uint16_t *)a->data + off[1], a->strides[nd - 2], a->strides[nd - 1],
-                (const uint16_t *)b->data + off[2], b->strides[nd - 2], b->strides[nd - 1],
-                (float *)out->data + off[0], out->strides[nd - 2]);
-            if (st != BORN_OK) return st;
-        }
-        return BORN_OK;
-    }
-#endif
-    (void)m, (void)n, (void)k;
-    born_strided fa, fb;
-    float *da = to_f32(a, &fa), *db = da ? to_f32(b, &fb) : NULL;
-    born_status st = db ? cpu_matmul(out, &fa, &fb) : born_last_status();
-    free(da);
-    free(db);
-    return st;
 }

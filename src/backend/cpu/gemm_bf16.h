@@ -3,8 +3,8 @@
  *
  * Where the CPU has AVX512_BF16 (Zen 4 and 5, Sapphire Rapids and later), each vdpbf16ps takes 32
  * products of bf16 pairs into 16 f32 sums, twice the f32 FMA's work per instruction, so a bf16
- * product runs at up to twice the f32 GEMM's rate and reads half the bytes. Elsewhere
- * cpu_matmul_bf16 converts the operands to f32 and runs the f32 GEMM, as the ops layer did. */
+ * product runs at up to twice the f32 GEMM's rate and reads half the bytes. Elsewhere cpu_matmul
+ * (matmul.c) converts the operands to f32 and runs the f32 GEMM, as the ops layer did. */
 #ifndef BORN_CPU_GEMM_BF16_H
 #define BORN_CPU_GEMM_BF16_H
 
@@ -14,7 +14,7 @@
 #include "backend/backend.h"
 
 /* Whether the native bf16 GEMM runs here (AVX-512 level and AVX512_BF16). It is what
- * cpu_gemm_bf16 needs; cpu_matmul_bf16 works either way. */
+ * cpu_gemm_bf16 needs; cpu_matmul (matmul.c) takes bf16 operands either way. */
 bool cpu_gemm_bf16_native(void);
 
 /* C[i, j] = sum_p A[i, p] B[p, j] in f32 (C overwritten), A and B bf16 with any strides
@@ -26,15 +26,11 @@ born_status cpu_gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, in
                           int64_t a_cs, const uint16_t *b, int64_t b_rs, int64_t b_cs, float *c,
                           int64_t c_rs);
 
-/* Whether cpu_matmul_bf16 runs the native GEMM for m rows of A (column stride a_cs) and B (row
+/* Whether cpu_matmul (matmul.c) runs the native GEMM for m rows of A (column stride a_cs) and B (row
  * stride b_rs): the dot form (m <= 32, A's rows and B's columns contiguous along k) wherever
  * cpu_gemm_bf16_native(), the tiles only where they beat the f32 GEMM (AMD; gemm_bf16.c). */
 bool cpu_gemm_bf16_takes(int64_t m, int64_t a_cs, int64_t b_rs);
 
-/* The CPU backend's matmul for bf16 a and b with an f32 out (the batched contract of
- * born_backend.matmul): the native GEMM per batch entry where cpu_gemm_bf16_takes, else the
- * operands converted to f32 and cpu_matmul. */
-born_status cpu_matmul_bf16(const born_strided *out, const born_strided *a, const born_strided *b);
 
 #if defined(__x86_64__)
 /* The 12 x 32 tile over `pairs` k pairs: a is the tile's packed A panel (12 words a pair), b its

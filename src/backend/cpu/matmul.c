@@ -9,6 +9,7 @@
  * accumulate in 64 bits with wrap-around (the result modulo 2^bits, as the same arithmetic in the
  * narrow type would give) in plain loops, split over output rows. Every output element is
  * computed by one thread in a fixed order, so results do not depend on the thread count. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_kernels.h"
@@ -52,6 +53,56 @@ static void float_one(const matmul_job *j, int64_t t) {
                      a->strides[nd - 1], (const double *)b->data + ob, b->strides[nd - 2],
                      b->strides[nd - 1], 0.0, (double *)o->data + oo, o->strides[nd - 2],
                      o->strides[nd - 1]);
+}
+
+/* A bf16 operand as a new contiguous f32 one of the same shape, or NULL (error recorded). */
+static float *bf16_to_f32(const born_strided *s, born_strided *f) {
+    int64_t count = 1;
+    for (int d = 0; d < s->ndim; d++)
+        count *= s->shape[d];
+    float *data = malloc((size_t)(count > 0 ? count : 1) * sizeof *data);
+    if (!data) {
+        born_error(BORN_ERR_MEMORY, "cpu matmul: no memory to convert a bf16 operand");
+        return NULL;
+    }
+    *f = *s;
+    f->data = data;
+    f->dtype = BORN_F32;
+    int64_t stride = 1;
+    for (int d = s->ndim - 1; d >= 0; d--) {
+        f->strides[d] = stride;
+        stride *= s->shape[d];
+    }
+    if (cpu_copy(f, s) != BORN_OK) {
+        free(data);
+        return NULL;
+    }
+    return data;
+}
+
+/* bf16 a and b, f32 out: gemm_bf16.c's product per batch entry where cpu_gemm_bf16_takes the
+ * shape, else the operands converted to f32 and the f32 path. */
+static born_status bf16_products(const matmul_job *j, int64_t batch) {
+    int nd = j->out->ndim;
+    const born_strided *a = j->a, *b = j->b, *o = j->out;
+    if (cpu_gemm_bf16_takes(j->m, a->strides[nd - 1], b->strides[nd - 2])) {
+        for (int64_t t = 0; t < batch; t++) {
+            int64_t oo, oa, ob;
+            batch_offsets(j, t, &oo, &oa, &ob);
+            born_status st = cpu_gemm_bf16(
+                j->m, j->n, j->k, (const uint16_t *)a->data + oa, a->strides[nd - 2],
+                a->strides[nd - 1], (const uint16_t *)b->data + ob, b->strides[nd - 2],
+                b->strides[nd - 1], (float *)o->data + oo, o->strides[nd - 2]);
+            if (st != BORN_OK) return st;
+        }
+        return BORN_OK;
+    }
+    born_strided fa, fb;
+    float *da = bf16_to_f32(a, &fa), *db = da ? bf16_to_f32(b, &fb) : NULL;
+    born_status st = db ? cpu_matmul(o, &fa, &fb) : born_last_status();
+    free(da);
+    free(db);
+    return st;
 }
 
 static void float_range(int64_t begin, int64_t end, void *ctx) {
@@ -148,8 +199,6 @@ DEFINE_INT_ROWS(int_rows_i64, int64_t)
 DEFINE_INT_ROWS(int_rows_u8, uint8_t)
 
 born_status cpu_matmul(const born_strided *out, const born_strided *a, const born_strided *b) {
-    if (a->dtype == BORN_BF16 && b->dtype == BORN_BF16 && out->dtype == BORN_F32)
-        return cpu_matmul_bf16(out, a, b);
     int nd = out->ndim;
     matmul_job j = {.out = out,
                     .a = a,
@@ -162,6 +211,8 @@ born_status cpu_matmul(const born_strided *out, const born_strided *a, const bor
     for (int d = 0; d < j.nb; d++)
         batch *= out->shape[d];
     if (batch == 0 || j.m == 0 || j.n == 0) return BORN_OK;
+    if (a->dtype == BORN_BF16 && b->dtype == BORN_BF16 && out->dtype == BORN_F32)
+        return bf16_products(&j, batch);
     born_range_fn int_rows = NULL;
     switch (out->dtype) {
     case BORN_F32:

@@ -22,7 +22,7 @@ static float hsum_halves(__m512 a) {
     return _mm_cvtss_f32(s);
 }
 
-/* dot_f16_finish's steps from element i (runs of 16 done up to i) */
+/* dot_half_finish's steps (kernels_avx2.c, f16) from element i (runs of 16 done up to i) */
 static inline __attribute__((always_inline)) float finish(const float *x, const uint16_t *y, int64_t i, int64_t n,
                                                           __m512 a) {
     for (; i + 16 <= n; i += 16)

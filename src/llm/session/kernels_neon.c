@@ -52,8 +52,8 @@ static inline float weight_at(const void *y, int64_t i, int kind) {
     return f;
 }
 
-/* The dot of n elements in the AVX2 order (dot_f16_finish in kernels_avx2.c and its twins); rows
- * prefetch 1 KiB ahead as the AVX2 rows do. */
+/* The dot of n elements in the AVX2 order (dot_half_finish and llm_dot_f32_avx2 in
+ * kernels_avx2.c), prefetching 1 KiB ahead as the AVX2 rows do. */
 static inline float dot(const float *x, const void *y, int64_t n, int kind) {
     const size_t esz = kind == W_F32 ? 4 : 2;
     acc8 a0 = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)}, a1 = a0;
