@@ -8,8 +8,8 @@
 #   make demo            the main job, on data shipped in the repo
 #   make bench           benchmark programs (need libopenblas-dev for the peer figures)
 #
-# Files named *_avx2.c / *_avx512.c / *_vnni.c (AVX-512 + VNNI) / *_shani.c hold code for one
-# instruction set; they are compiled with that set enabled and chosen at run time
+# Files named *_avx2.c / *_avx512.c / *_vnni.c (AVX-512 + VNNI) / *_amx.c (AVX-512 + AMX) /
+# *_shani.c hold code for one instruction set; they are compiled with that set enabled and chosen at run time
 # (src/core/cpu_features.c), so one binary runs anywhere. *_neon.c files are built for arm64
 # only (NEON is part of every AArch64 CPU).
 
@@ -33,11 +33,12 @@ LDLIBS := -lm -pthread
 ISA_AVX2   := -mavx2 -mfma -mf16c
 ISA_AVX512 := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx2 -mfma -mf16c
 ISA_VNNI   := $(ISA_AVX512) -mavx512vnni
+ISA_AMX    := $(ISA_AVX512) -mamx-tile -mamx-bf16 -mamx-int8
 ISA_SHANI  := -msha -msse4.1
 
 LIB_SRC := $(shell find src -name '*.c' -not -path 'src/backend/cuda/*' | sort)
 ifeq ($(findstring x86_64,$(ARCH)),)
-LIB_SRC := $(filter-out %_avx2.c %_avx512.c %_vnni.c %_shani.c,$(LIB_SRC))
+LIB_SRC := $(filter-out %_avx2.c %_avx512.c %_vnni.c %_amx.c %_shani.c,$(LIB_SRC))
 endif
 ifeq ($(findstring aarch64,$(ARCH)),)
 LIB_SRC := $(filter-out %_neon.c,$(LIB_SRC))
@@ -48,7 +49,7 @@ CLI_SRC  := $(sort $(wildcard tools/born/*.c))
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(shell find tests -name '*.c' -not -path 'tests/conformance/*' | sort)
 ifeq ($(findstring x86_64,$(ARCH)),)
-TEST_SRC := $(filter-out %_avx2.c %_avx512.c %_vnni.c %_shani.c,$(TEST_SRC))
+TEST_SRC := $(filter-out %_avx2.c %_avx512.c %_vnni.c %_amx.c %_shani.c,$(TEST_SRC))
 endif
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
@@ -89,6 +90,11 @@ $(BUILD)/%_vnni.o: %_vnni.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(KFLAGS) $(ISA_VNNI) -MMD -MP -c $< -o $@
+
+$(BUILD)/%_amx.o: %_amx.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(KFLAGS) $(ISA_AMX) -MMD -MP -c $< -o $@
 
 $(BUILD)/%_shani.o: %_shani.c
 	@mkdir -p $(dir $@)

@@ -9,11 +9,25 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#if defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 static unsigned long long read_xcr0(void) {
     unsigned int lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     return ((unsigned long long)hi << 32) | lo;
+}
+
+/* Asks Linux for the AMX tile data state (XFEATURE_XTILEDATA, 18) for this process; without the
+ * grant the first tile instruction faults. Other systems: no AMX. */
+static bool amx_permitted(void) {
+#if defined(__linux__) && defined(__x86_64__)
+    return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18) == 0;
+#else
+    return false;
+#endif
 }
 
 static void detect(cpu_features *f) {
@@ -36,6 +50,11 @@ static void detect(cpu_features *f) {
         f->avx512bw = (b >> 30) & 1;
         f->avx512vl = (b >> 31) & 1;
         f->avx512_vnni = (c >> 11) & 1;
+    }
+    bool amx_tile = (d >> 24) & 1, amx_bf16 = (d >> 22) & 1, amx_int8 = (d >> 25) & 1;
+    if (amx_tile && (xcr0 & 0x60000) == 0x60000 && amx_permitted()) {
+        f->amx_bf16 = amx_bf16;
+        f->amx_int8 = amx_int8;
     }
     if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) {
         f->avx_vnni = (a >> 4) & 1;
@@ -71,6 +90,8 @@ const cpu_features *cpu_features_get(void) {
         cpu_features f;
         memset(&f, 0, sizeof f);
         detect(&f);
+        const char *amx = getenv("BORN_AMX");
+        if (amx && strcmp(amx, "0") == 0) f.amx_bf16 = f.amx_int8 = false;
         features = f;
         atomic_store(&detected, 1);
     }
@@ -109,6 +130,15 @@ cpu_level cpu_get_level(void) {
     cpu_set_level(want);
     return (cpu_level)atomic_load(&level);
 }
+
+static atomic_int amx_off; /* cpu_set_amx(false) */
+
+bool cpu_amx_enabled(void) {
+    return cpu_features_get()->amx_bf16 && cpu_get_level() == CPU_LEVEL_AVX512 &&
+           !atomic_load(&amx_off);
+}
+
+void cpu_set_amx(bool on) { atomic_store(&amx_off, on ? 0 : 1); }
 
 const char *cpu_level_name(cpu_level l) {
     switch (l) {

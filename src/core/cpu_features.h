@@ -28,6 +28,11 @@ typedef struct cpu_features {
      * differ in kind: AVX512_BF16's dot product runs at twice the f32 FMA's rate on Zen 5 and at
      * about half of it on the Intel Xeon measured (gemm_bf16.c). */
     bool amd;
+    /* Intel AMX tiles with bf16 and int8 dot products (Sapphire Rapids on): the CPU has them, the
+     * OS saves the tile state (XCR0 bits 17 and 18) and, on Linux, granted this process the tile
+     * data when asked (arch_prctl ARCH_REQ_XCOMP_PERM). BORN_AMX=0 clears them. No level of their
+     * own: kernels take them at CPU_LEVEL_AVX512 while cpu_amx_enabled(). */
+    bool amx_bf16, amx_int8;
 } cpu_features;
 
 /* What the hardware supports (detected once). */
@@ -38,6 +43,13 @@ cpu_level cpu_get_level(void);
 
 /* Overrides the level (clamped to what the CPU supports); used by tests to cover every path. */
 void cpu_set_level(cpu_level level);
+
+/* Whether kernels may use the AMX tiles: the CPU has AMX-BF16 (cpu_features), the level is
+ * AVX512 and cpu_set_amx has not turned them off. Tests turn them off to run the AVX-512 paths. */
+bool cpu_amx_enabled(void);
+
+/* Turns the AMX kernels on (where the CPU has them) or off. */
+void cpu_set_amx(bool on);
 
 /* "scalar", "neon", "avx2" or "avx512". */
 const char *cpu_level_name(cpu_level level);

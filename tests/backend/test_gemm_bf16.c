@@ -26,16 +26,25 @@ static float bf(uint16_t v) { return born_bf16_to_f32(v); }
  * every element within 2 k 2^-24 of the sum of |products| (f32 sums, the products exact) and
  * that 1 and 2 threads agree bit for bit. False (reported) on a mismatch. */
 static bool bf16_case(int64_t m, int64_t n, int64_t k, bool ta, bool tb) {
+    const char *path = cpu_amx_enabled() ? "AMX" : "AVX-512";
     uint16_t *a = malloc((size_t)(m * k + 1) * 2), *b = malloc((size_t)(k * n + 1) * 2);
     int64_t c_rs = n + 3;
     float *c1 = malloc((size_t)(m * c_rs + 1) * 4), *c2 = malloc((size_t)(m * c_rs + 1) * 4);
     bool ok = a && b && c1 && c2;
     CHECK(ok);
     if (!ok) goto done;
-    for (int64_t i = 0; i < m * k; i++) a[i] = born_f32_to_bf16(rnd());
-    for (int64_t i = 0; i < k * n; i++) b[i] = born_f32_to_bf16(rnd());
     int64_t a_rs = ta ? 1 : k, a_cs = ta ? m : 1, b_rs = tb ? 1 : n, b_cs = tb ? k : 1;
     int saved = born_get_num_threads();
+    /* first a product of NaNs of the same shape, which leaves NaNs in the packing buffers: padding
+     * that is not zeroed where k or the rows end would carry them into C */
+    for (int64_t i = 0; i < m * k; i++) a[i] = 0x7fc0;
+    for (int64_t i = 0; i < k * n; i++) b[i] = 0x7fc0;
+    for (int pass = 0; pass < 2; pass++) {
+        born_set_num_threads(pass ? 2 : 1);
+        CHECK_OK(cpu_gemm_bf16(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c1, c_rs));
+    }
+    for (int64_t i = 0; i < m * k; i++) a[i] = born_f32_to_bf16(rnd());
+    for (int64_t i = 0; i < k * n; i++) b[i] = born_f32_to_bf16(rnd());
     for (int pass = 0; pass < 2; pass++) {
         float *c = pass ? c2 : c1;
         for (int64_t i = 0; i < m * c_rs; i++) c[i] = NAN; /* every element must be written */
@@ -54,15 +63,15 @@ static bool bf16_case(int64_t m, int64_t n, int64_t k, bool ta, bool tb) {
             float got = c1[i * c_rs + j];
             double bound = 2.0 * (double)k * ldexp(1.0, -24) * mag + 1e-30;
             if (!(fabs(got - ref) <= bound)) {
-                test_fail(__FILE__, __LINE__, "bf16 gemm %lldx%lldx%lld (ta %d tb %d): [%lld, %lld] "
-                          "is %.9g, reference %.9g", (long long)m, (long long)n, (long long)k, ta,
-                          tb, (long long)i, (long long)j, got, ref);
+                test_fail(__FILE__, __LINE__, "bf16 gemm (%s) %lldx%lldx%lld (ta %d tb %d): "
+                          "[%lld, %lld] is %.9g, reference %.9g", path, (long long)m, (long long)n,
+                          (long long)k, ta, tb, (long long)i, (long long)j, got, ref);
                 ok = false;
             }
             if (ok && memcmp(&c1[i * c_rs + j], &c2[i * c_rs + j], 4) != 0) {
-                test_fail(__FILE__, __LINE__, "bf16 gemm %lldx%lldx%lld: 1 and 2 threads differ at "
-                          "[%lld, %lld]", (long long)m, (long long)n, (long long)k, (long long)i,
-                          (long long)j);
+                test_fail(__FILE__, __LINE__, "bf16 gemm (%s) %lldx%lldx%lld: 1 and 2 threads "
+                          "differ at [%lld, %lld]", path, (long long)m, (long long)n, (long long)k,
+                          (long long)i, (long long)j);
                 ok = false;
             }
         }
@@ -74,15 +83,25 @@ done:
     return ok;
 }
 
+/* Every shape with each storage order, on the AMX tiles (where the CPU has them) and on the
+ * AVX-512 ones: edges of the 12 x 32 and 32 x 32 blocks, k odd, inside one 32-value chunk and across
+ * the 512- and 1024-value k blocks, A smaller and larger than B (the AMX form swaps the operands). */
 TEST(gemm_bf16_matches_the_double_reference) {
-    if (!cpu_gemm_bf16_native()) return;
     static const int64_t shapes[][3] = {
-        {1, 1, 1},     {12, 32, 2},   {13, 33, 3},   {11, 31, 7},    {24, 64, 512},
-        {25, 70, 513}, {37, 100, 1031}, {1, 300, 64}, {60, 5, 1100}, {48, 96, 1024},
+        {1, 1, 1},      {12, 32, 2},   {13, 33, 3},    {11, 31, 7},    {24, 64, 512},
+        {25, 70, 513},  {37, 100, 1031}, {1, 300, 64}, {60, 5, 1100},  {48, 96, 1024},
+        {32, 32, 32},   {64, 96, 2080}, {96, 33, 2049}, {8, 130, 4096}, {65, 64, 31},
     };
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-        for (int t = 0; t < 4; t++)
-            if (!bf16_case(shapes[s][0], shapes[s][1], shapes[s][2], t & 1, t & 2)) return;
+    bool had_amx = cpu_amx_enabled();
+    for (int amx = had_amx; amx >= 0; amx--) {
+        cpu_set_amx(amx);
+        if (!cpu_gemm_bf16_native()) break;
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int t = 0; t < 4; t++)
+                if (!bf16_case(shapes[s][0], shapes[s][1], shapes[s][2], t & 1, t & 2)) goto out;
+    }
+out:
+    cpu_set_amx(true);
 }
 
 /* A [m, k] of random bf16 values (as a tensor). */

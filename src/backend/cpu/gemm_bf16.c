@@ -1,4 +1,6 @@
-/* The bf16 GEMM (gemm_bf16.h): blocking, packing and threading around the AVX-512 BF16 tile.
+/* The bf16 GEMM (gemm_bf16.h): blocking, packing and threading around the AVX-512 BF16 tile, and
+ * the choice between it and the AMX tiles (gemm_bf16_amx.c), which take every product where the
+ * CPU has them except the dot form's of up to BF_AMX_DOT_ROWS rows.
  *
  * k is taken in blocks of BF_KP pairs (512 values). Each block's B is packed first, all of n, in
  * pair panels of 32 columns (the tile's width), split over the pool; then the pool takes tasks of
@@ -14,7 +16,7 @@
  * (it reads half the bytes of the f32 GEMV: 2-3.6x it at M = 1 on both machines measured), the
  * tiles only on AMD: on Zen 5 they run at 1.8-2.0x the f32 GEMM, on the Intel Xeon of the device
  * host (AVX512_BF16, 2026-12-02) at 0.55-0.63x, so there the operands are converted and the f32
- * GEMM runs. */
+ * GEMM runs; where that Xeon has AMX the tiles there take them instead (4-6x the f32 GEMM). */
 #include <stdatomic.h>
 #include <string.h>
 
@@ -23,11 +25,14 @@
 #include "backend/cpu/scratch.h"
 #include "core/cpu_features.h"
 
-enum { BF_MR = 12, BF_NR = 32, BF_KP = 256, BF_MC = 24, BF_DOT_ROWS = 32 };
+/* BF_AMX_DOT_ROWS: with AMX, the dot form keeps up to 3 rows (at 4 the tiles caught up with it,
+ * at 8 they ran at 1.7x it on the Xeon measured) */
+enum { BF_MR = 12, BF_NR = 32, BF_KP = 256, BF_MC = 24, BF_DOT_ROWS = 32, BF_AMX_DOT_ROWS = 3 };
 
 bool cpu_gemm_bf16_native(void) {
 #if defined(__x86_64__)
-    return cpu_get_level() >= CPU_LEVEL_AVX512 && cpu_features_get()->avx512_bf16;
+    return cpu_get_level() >= CPU_LEVEL_AVX512 &&
+           (cpu_features_get()->avx512_bf16 || cpu_amx_enabled());
 #else
     return false;
 #endif
@@ -35,6 +40,7 @@ bool cpu_gemm_bf16_native(void) {
 
 bool cpu_gemm_bf16_takes(int64_t m, int64_t a_cs, int64_t b_rs) {
     if (!cpu_gemm_bf16_native()) return false;
+    if (cpu_amx_enabled()) return true;
     return (m <= BF_DOT_ROWS && a_cs == 1 && b_rs == 1) || cpu_features_get()->amd;
 }
 
@@ -91,33 +97,39 @@ static void pack_a_panel(const bf16_job *j, int64_t i0, int64_t rows, uint32_t *
             out[p * BF_MR + r] = r < rows ? a_pair(j, i0 + r, k0 + 2 * p) : 0;
 }
 
-/* Packs B pair panel t (columns 32 t ..) of the k block into its place in j->pb. */
-static void pack_b_panel(const bf16_job *j, int64_t t) {
-    uint32_t *out = j->pb + t * j->pairs * BF_NR;
-    int64_t j0 = t * BF_NR, cols = j->n - j0 < BF_NR ? j->n - j0 : BF_NR, k0 = 2 * j->p0;
-    if (j->b_cs == 1) {
-        cpu_gemm_bf16_pack_b_rows_avx512(j->pairs, j->k - k0, cols, j->b + k0 * j->b_rs + j0,
-                                         j->b_rs, out);
+void cpu_gemm_bf16_pack_panel(const uint16_t *b, int64_t b_rs, int64_t b_cs, int64_t k,
+                              int64_t n, int64_t k0, int64_t pairs, int64_t j0, uint32_t *out) {
+    int64_t cols = n - j0 < BF_NR ? n - j0 : BF_NR;
+    int64_t real = ceil_div(k - k0, 2) < pairs ? ceil_div(k - k0, 2) : pairs; /* pairs inside k */
+    if (real < pairs) memset(out + real * BF_NR, 0, (size_t)(pairs - real) * BF_NR * sizeof *out);
+    if (b_cs == 1) {
+        cpu_gemm_bf16_pack_b_rows_avx512(real, k - k0, cols, b + k0 * b_rs + j0, b_rs, out);
         return;
     }
     int64_t from = 0; /* pairs packed by the vector transpose */
-    if (j->b_rs == 1 && cols == BF_NR) {
-        from = (j->k - k0) / 32 * 16; /* whole 16-pair blocks inside the rows */
-        if (from > j->pairs) from = j->pairs / 16 * 16;
-        cpu_gemm_bf16_pack_b_wrows_avx512(from, j->b + j0 * j->b_cs + k0, j->b_cs, out);
+    if (b_rs == 1 && cols == BF_NR) {
+        from = (k - k0) / 32 * 16; /* whole 16-pair blocks inside the rows */
+        if (from > real) from = real / 16 * 16;
+        cpu_gemm_bf16_pack_b_wrows_avx512(from, b + j0 * b_cs + k0, b_cs, out);
     }
     for (int64_t c = 0; c < BF_NR; c++) {
         if (c >= cols) {
-            for (int64_t p = 0; p < j->pairs; p++) out[p * BF_NR + c] = 0;
+            for (int64_t p = 0; p < real; p++) out[p * BF_NR + c] = 0;
             continue;
         }
-        const uint16_t *col = j->b + (j0 + c) * j->b_cs;
-        for (int64_t p = from; p < j->pairs; p++) {
+        const uint16_t *col = b + (j0 + c) * b_cs;
+        for (int64_t p = from; p < real; p++) {
             int64_t kk = k0 + 2 * p;
-            uint32_t lo = col[kk * j->b_rs], hi = kk + 1 < j->k ? col[(kk + 1) * j->b_rs] : 0;
+            uint32_t lo = col[kk * b_rs], hi = kk + 1 < k ? col[(kk + 1) * b_rs] : 0;
             out[p * BF_NR + c] = lo | hi << 16;
         }
     }
+}
+
+/* Packs B pair panel t (columns 32 t ..) of the k block into its place in j->pb. */
+static void pack_b_panel(const bf16_job *j, int64_t t) {
+    cpu_gemm_bf16_pack_panel(j->b, j->b_rs, j->b_cs, j->k, j->n, 2 * j->p0, j->pairs, t * BF_NR,
+                             j->pb + t * j->pairs * BF_NR);
 }
 
 static void pack_b_range(int64_t begin, int64_t end, void *ctx) {
@@ -244,6 +256,9 @@ born_status cpu_gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, in
     if (!cpu_gemm_bf16_native())
         return born_error(BORN_ERR_UNSUPPORTED, "cpu bf16 gemm: this CPU has no AVX512_BF16");
 #if defined(__x86_64__)
+    bool dot = m <= BF_AMX_DOT_ROWS && a_cs == 1 && b_rs == 1 && cpu_features_get()->avx512_bf16;
+    if (cpu_amx_enabled() && !dot)
+        return cpu_gemm_bf16_amx(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c, c_rs);
     return gemm_bf16_native(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c, c_rs);
 #else
     (void)m, (void)n, (void)k, (void)a, (void)a_rs, (void)a_cs, (void)b, (void)b_rs, (void)b_cs;

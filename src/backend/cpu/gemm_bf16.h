@@ -31,8 +31,18 @@ born_status cpu_gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, in
  * cpu_gemm_bf16_native(), the tiles only where they beat the f32 GEMM (AMD; gemm_bf16.c). */
 bool cpu_gemm_bf16_takes(int64_t m, int64_t a_cs, int64_t b_rs);
 
-
 #if defined(__x86_64__)
+/* cpu_gemm_bf16 on Intel AMX tiles (gemm_bf16_amx.c), which it calls where cpu_amx_enabled(): the
+ * same contract, each sum over k in order in one chain of tile products. */
+born_status cpu_gemm_bf16_amx(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t a_rs,
+                              int64_t a_cs, const uint16_t *b, int64_t b_rs, int64_t b_cs,
+                              float *c, int64_t c_rs);
+/* Packs columns [j0, j0 + 32) of B (k rows, n columns, strides b_rs and b_cs in elements) over k
+ * values [k0, k0 + 2 pairs) into a B pair panel at out (32 words a pair, 64-byte aligned), zero
+ * past k and n. The tiles of both instruction sets read this format. */
+void cpu_gemm_bf16_pack_panel(const uint16_t *b, int64_t b_rs, int64_t b_cs, int64_t k,
+                              int64_t n, int64_t k0, int64_t pairs, int64_t j0, uint32_t *out);
+
 /* The 12 x 32 tile over `pairs` k pairs: a is the tile's packed A panel (12 words a pair), b its
  * packed B pair panel (32 words a pair, 64-byte aligned); the 12 rows of 32 floats go to c (rows
  * c_rs floats apart), stored or, with add, added to what c holds. */
