@@ -330,6 +330,9 @@ typedef struct born_backend {
     /* True when matmul also takes bf16 a and b with an f32 out (f32 accumulation), so the ops
      * layer need not convert them first (the CPU's bf16 GEMM, gemm_bf16.c). */
     bool matmul_bf16_in;
+    /* True when matmul also takes bf16 a and b with a bf16 out: each f32 sum rounded once to
+     * nearest even, the bits of an f32 out converted after (so the ops layer need not). */
+    bool matmul_bf16_out;
     /* Optional (NULL: src/optim/amp_tensors.c composes it from ordinary ops): dynamic loss
      * scaling's unscale over count gradients of one device (contiguous, floating): each is
      * multiplied in place by inv = (f32)(1 / (f64)*scale) (f32 arithmetic for f32/f16/bf16, f64

@@ -142,7 +142,15 @@ static born_dtype bf16_in(const born_backend *be, born_dtype compute, const born
     return be->matmul_bf16_in && compute == BORN_F32 && both ? BORN_BF16 : compute;
 }
 
-/* a @ b in dtype `compute` into res (contiguous, compute dtype, the result's shape). */
+/* Whether the backend takes a and b's bf16 straight into a bf16 result of out_dtype, rounding
+ * its f32 sums once (matmul_bf16_out): the bits of the f32 product converted after. */
+static bool bf16_rounded_out(const born_backend *be, born_dtype compute, born_dtype out_dtype,
+                             const born_tensor *a, const born_tensor *b) {
+    return be && be->matmul_bf16_out && out_dtype == BORN_BF16 && bf16_in(be, compute, a, b) == BORN_BF16;
+}
+
+/* a @ b in dtype `compute` into res (contiguous, the result's shape, in the compute dtype or, where
+ * bf16_rounded_out, bf16). */
 static born_status mm_compute(const char *name, born_tensor *a, born_tensor *b, const mm_geom *g,
                               born_dtype compute, born_tensor *res) {
     const born_backend *be = ops_backend(res);
@@ -158,7 +166,7 @@ static born_status mm_compute(const char *name, born_tensor *a, born_tensor *b, 
         born_strided so;
         memset(&so, 0, sizeof so);
         so.data = tensor_data(res);
-        so.dtype = compute;
+        so.dtype = res->dtype;
         so.ndim = g->nb + 2;
         for (int d = 0; d < g->nb; d++)
             so.shape[d] = g->bshape[d];
@@ -181,13 +189,15 @@ static born_tensor *mm_forward(const char *name, born_tensor *a, born_tensor *b,
     born_dtype compute, out_dtype;
     if (!mm_dtypes(name, a, b, &compute, &out_dtype)) return NULL;
     if (!mm_geometry(name, a, b, g)) return NULL;
-    born_tensor *res = ops_empty(compute, g->out_nd, g->out_shape, device);
+    born_dtype res_dtype = bf16_rounded_out(ops_backend(a), compute, out_dtype, a, b)
+                               ? BORN_BF16 : compute;
+    born_tensor *res = ops_empty(res_dtype, g->out_nd, g->out_shape, device);
     if (!res) return NULL;
     if (mm_compute(name, a, b, g, compute, res) != BORN_OK) {
         born_free(res);
         return NULL;
     }
-    if (compute == out_dtype) return res;
+    if (res_dtype == out_dtype) return res;
     born_tensor *out = ops_as_dtype(res, out_dtype);
     born_free(res);
     return out;
@@ -420,7 +430,11 @@ born_tensor *born_linear(born_tensor *x, born_tensor *weight, born_tensor *bias)
     for (int d = 0; d < x->ndim - 1; d++)
         shape[d] = x->shape[d];
     shape[x->ndim - 1] = outf;
-    born_tensor *res = ops_empty(compute, x->ndim, shape, device);
+    /* without a bias, a bf16 result straight from the backend (with one, the sum of the f32
+     * product and the bias is what is rounded) */
+    born_dtype res_dtype = !bias && bf16_rounded_out(be, compute, out_dtype, x, weight)
+                               ? BORN_BF16 : compute;
+    born_tensor *res = ops_empty(res_dtype, x->ndim, shape, device);
     born_dtype operand = bf16_in(be, compute, x, weight);
     born_tensor *cx = res ? ops_as_dtype(x, operand) : NULL;
     born_tensor *cw = cx ? ops_as_dtype(weight, operand) : NULL;
@@ -443,7 +457,7 @@ born_tensor *born_linear(born_tensor *x, born_tensor *weight, born_tensor *bias)
                 tensor_data(cx), operand, 2, {rows, in}, {row_stride, cx->strides[cx->ndim - 1]}};
             born_strided sw = {
                 tensor_data(cw), operand, 2, {in, outf}, {cw->strides[1], cw->strides[0]}};
-            born_strided so = {tensor_data(res), compute, 2, {rows, outf}, {outf, 1}};
+            born_strided so = {tensor_data(res), res_dtype, 2, {rows, outf}, {outf, 1}};
             if (rows == 1) sx.strides[0] = 0;
             st = be->matmul(&so, &sx, &sw);
         }
@@ -462,7 +476,7 @@ born_tensor *born_linear(born_tensor *x, born_tensor *weight, born_tensor *bias)
     born_free(cx);
     born_free(cw);
     born_tensor *out = NULL;
-    if (st == BORN_OK) out = compute == out_dtype ? ops_alias(res) : ops_as_dtype(res, out_dtype);
+    if (st == BORN_OK) out = res_dtype == out_dtype ? ops_alias(res) : ops_as_dtype(res, out_dtype);
     born_free(res);
     if (!out || !born_dtype_is_floating(out_dtype)) return out;
     born_tensor *save[2] = {x, weight};

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/gemm_bf16.h"
 #include "core/cpu_features.h"
 #include "born/born.h"
@@ -158,4 +159,53 @@ TEST(gemm_bf16_vendor_bit_matches_cpuinfo) {
     fclose(f);
     if (vendor >= 0) CHECK_EQ_INT(cpu_features_get()->amd, vendor);
 #endif
+}
+
+/* born_matmul / born_linear (no bias) of bf16 tensors round each f32 sum once: their bits are
+ * the CPU matmul's f32 products of the same operands converted, whether the backend rounds as it stores (the AMX tiles,
+ * k up to 4096) or converts an f32 product after (k beyond, the AVX-512 paths, few rows). */
+static bool rounded_case(int64_t m, int64_t n, int64_t k, bool linear) {
+    born_tensor *a = rand_bf16(m, k), *b = linear ? rand_bf16(n, k) : rand_bf16(k, n);
+    born_tensor *y = linear ? born_linear(a, b, NULL) : born_matmul(a, b);
+    float *f = malloc((size_t)(m * n) * sizeof *f);
+    bool ok = a && b && y && f && born_tensor_dtype(y) == BORN_BF16;
+    CHECK(ok);
+    if (ok) {
+        const uint16_t *pa = born_data_ptr(a), *pb = born_data_ptr(b), *py = born_data_ptr(y);
+        born_strided so = {f, BORN_F32, 2, {m, n}, {n, 1}};
+        born_strided sa = {(void *)pa, BORN_BF16, 2, {m, k}, {k, 1}};
+        born_strided sb = {(void *)pb, BORN_BF16, 2, {k, n}, {linear ? 1 : n, linear ? k : 1}};
+        CHECK_OK(cpu_matmul(&so, &sa, &sb));
+        for (int64_t i = 0; i < m * n && ok; i++)
+            if (py[i] != born_f32_to_bf16(f[i])) {
+                test_fail(__FILE__, __LINE__, "%s %lldx%lldx%lld (%s): element %lld is %04x, "
+                          "the f32 sum %.9g rounds to %04x", linear ? "linear" : "matmul",
+                          (long long)m, (long long)n, (long long)k,
+                          cpu_amx_enabled() ? "AMX" : "AVX-512", (long long)i, py[i], f[i],
+                          born_f32_to_bf16(f[i]));
+                ok = false;
+            }
+    }
+    free(f);
+    born_free(a);
+    born_free(b);
+    born_free(y);
+    return ok;
+}
+
+TEST(gemm_bf16_rounded_results_are_the_f32_sums_rounded_once) {
+    static const int64_t shapes[][3] = {
+        {2, 50, 300}, {5, 70, 129}, {37, 45, 1000}, {64, 64, 4096}, {33, 40, 4127}, {100, 9, 64},
+    };
+    born_manual_seed(11);
+    bool had_amx = cpu_amx_enabled();
+    for (int amx = had_amx; amx >= 0; amx--) {
+        cpu_set_amx(amx);
+        if (!cpu_gemm_bf16_native()) break;
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int linear = 0; linear < 2; linear++)
+                if (!rounded_case(shapes[s][0], shapes[s][1], shapes[s][2], linear)) goto out;
+    }
+out:
+    cpu_set_amx(true);
 }

@@ -3,9 +3,11 @@
  * on each side, so every pair of dtypes is covered by 2 x 10 loops instead of 100. */
 #include <string.h>
 
+#include "backend/cpu/convert_simd.h"
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/iter.h"
 #include "backend/cpu/quant/quant_traits.h"
+#include "core/cpu_features.h"
 #include "core/scalar.h"
 
 enum { CHUNK = 256 };
@@ -123,6 +125,12 @@ static inline float bf16_to_f32(uint16_t bits) {
 static bool convert_bf16_direct(const convert_ctx *c, char *dst, int64_t ds, const char *src,
                                 int64_t ss, int64_t n) {
     if (c->from == BORN_F32 && c->to == BORN_BF16) {
+#if defined(__x86_64__)
+        if (ds == 2 && ss == 4 && cpu_get_level() >= CPU_LEVEL_AVX512) {
+            cpu_f32_to_bf16_avx512((const float *)src, (uint16_t *)dst, n);
+            return true;
+        }
+#endif
         if (ds == 2 && ss == 4) {
             uint16_t *restrict o = (uint16_t *)dst;
             const float *restrict in = (const float *)src;

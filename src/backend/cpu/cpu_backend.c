@@ -46,6 +46,7 @@ static const born_backend cpu = {
     .cumsum = cpu_cumsum,
     .matmul = cpu_matmul,
     .matmul_bf16_in = true,
+    .matmul_bf16_out = true,
     .gather = cpu_gather,
     .scatter_add = cpu_scatter_add,
     .index_select = cpu_index_select,

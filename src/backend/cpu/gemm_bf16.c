@@ -18,8 +18,10 @@
  * host (AVX512_BF16, 2026-12-02) at 0.55-0.63x, so there the operands are converted and the f32
  * GEMM runs; where that Xeon has AMX the tiles there take them instead (4-6x the f32 GEMM). */
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/convert_simd.h"
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/gemm_bf16.h"
 #include "backend/cpu/scratch.h"
@@ -27,7 +29,12 @@
 
 /* BF_AMX_DOT_ROWS: with AMX, the dot form keeps up to 3 rows (at 4 the tiles caught up with it,
  * at 8 they ran at 1.7x it on the Xeon measured) */
-enum { BF_MR = 12, BF_NR = 32, BF_KP = 256, BF_MC = 24, BF_DOT_ROWS = 32, BF_AMX_DOT_ROWS = 3 };
+/* BF_AMX_ROUND_K: the AMX tiles round C to bf16 as they store it up to this k (one k block, its
+ * packed rows up to 8 KB each); beyond it C is summed in f32 first */
+enum {
+    BF_MR = 12, BF_NR = 32, BF_KP = 256, BF_MC = 24, BF_DOT_ROWS = 32, BF_AMX_DOT_ROWS = 3,
+    BF_AMX_ROUND_K = 4096
+};
 
 bool cpu_gemm_bf16_native(void) {
 #if defined(__x86_64__)
@@ -258,8 +265,32 @@ born_status cpu_gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, in
 #if defined(__x86_64__)
     bool dot = m <= BF_AMX_DOT_ROWS && a_cs == 1 && b_rs == 1 && cpu_features_get()->avx512_bf16;
     if (cpu_amx_enabled() && !dot)
-        return cpu_gemm_bf16_amx(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c, c_rs);
+        return cpu_gemm_bf16_amx(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c, NULL, c_rs);
     return gemm_bf16_native(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c, c_rs);
+#else
+    (void)m, (void)n, (void)k, (void)a, (void)a_rs, (void)a_cs, (void)b, (void)b_rs, (void)b_cs;
+    (void)c, (void)c_rs;
+    return BORN_ERR_UNSUPPORTED;
+#endif
+}
+
+born_status cpu_gemm_bf16_rounded(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t a_rs,
+                                  int64_t a_cs, const uint16_t *b, int64_t b_rs, int64_t b_cs,
+                                  uint16_t *c, int64_t c_rs) {
+    if (!cpu_gemm_bf16_native())
+        return born_error(BORN_ERR_UNSUPPORTED, "cpu bf16 gemm: this CPU has no AVX512_BF16");
+#if defined(__x86_64__)
+    bool dot = m <= BF_AMX_DOT_ROWS && a_cs == 1 && b_rs == 1 && cpu_features_get()->avx512_bf16;
+    if (cpu_amx_enabled() && !dot && k <= BF_AMX_ROUND_K)
+        return cpu_gemm_bf16_amx(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, NULL, c, c_rs);
+    if (m <= 0 || n <= 0) return BORN_OK;
+    float *f = malloc((size_t)m * (size_t)n * sizeof *f);
+    if (!f) return born_error(BORN_ERR_MEMORY, "cpu bf16 gemm: no memory for the f32 sums");
+    born_status st = cpu_gemm_bf16(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, f, n);
+    for (int64_t i = 0; st == BORN_OK && i < m; i++)
+        cpu_f32_to_bf16_avx512(f + i * n, c + i * c_rs, n);
+    free(f);
+    return st;
 #else
     (void)m, (void)n, (void)k, (void)a, (void)a_rs, (void)a_cs, (void)b, (void)b_rs, (void)b_cs;
     (void)c, (void)c_rs;

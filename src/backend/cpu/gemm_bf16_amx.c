@@ -26,6 +26,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "backend/cpu/convert_simd.h"
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/gemm_bf16.h"
 #include "backend/cpu/scratch.h"
@@ -101,7 +102,8 @@ typedef struct amx_job {
     int64_t p_rs, p_ks;
     const uint16_t *q; /* Q[kk, j] = q[kk q_ks + j q_cs] */
     int64_t q_ks, q_cs;
-    float *c; /* out[r][j] is c[r c_r + j c_j] */
+    float *c; /* out[r][j] is c[r c_r + j c_j] (or c16's, rounded to bf16, where c16 is set) */
+    uint16_t *c16;
     int64_t c_r, c_j;
     int64_t k0, kc, chunks; /* this k block: first value, values, 32-value chunks (rounded up) */
     bool add;               /* a later k block */
@@ -125,7 +127,11 @@ static void pack_p(const amx_job *j, int64_t r0, int64_t c0, int64_t c1, uint16_
         if (vals < 0) vals = 0;
         if (rows < AMX_BLOCK || vals < AMX_CHUNK)
             memset(out, 0, AMX_BLOCK * AMX_CHUNK * sizeof *out);
-        if (j->p_ks == 1) {
+        if (j->p_ks == 1 && vals == AMX_CHUNK) {
+            for (int64_t r = 0; r < rows; r++) /* one 64-byte copy a row */
+                memcpy(out + r * AMX_CHUNK, j->p + (r0 + r) * j->p_rs + kk0,
+                       AMX_CHUNK * sizeof *out);
+        } else if (j->p_ks == 1) {
             for (int64_t r = 0; r < rows; r++)
                 memcpy(out + r * AMX_CHUNK, j->p + (r0 + r) * j->p_rs + kk0,
                        (size_t)vals * sizeof *out);
@@ -152,6 +158,21 @@ static void pack_p_range(int64_t begin, int64_t end, void *ctx) {
         pack_p(j, b * AMX_BLOCK, 0, j->chunks, j->pp + b * j->chunks * AMX_BLOCK * AMX_CHUNK);
 }
 
+/* buf's rows x cols (32 floats a row) rounded into c16 at out's [r0, j0]: row by row where out's
+ * rows are C's, else transposed first (out = C^T). */
+static void store_rounded(const amx_job *j, const float *buf, int64_t r0, int64_t j0, int64_t rows,
+                          int64_t cols) {
+    uint16_t *c = j->c16 + r0 * j->c_r + j0 * j->c_j;
+    if (j->c_j == 1) {
+        for (int64_t r = 0; r < rows; r++) cpu_f32_to_bf16_avx512(buf + r * AMX_BLOCK, c + r * j->c_r, cols);
+        return;
+    }
+    _Alignas(64) float t[AMX_BLOCK * AMX_BLOCK];
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t q = 0; q < cols; q++) t[q * AMX_BLOCK + r] = buf[r * AMX_BLOCK + q];
+    for (int64_t q = 0; q < cols; q++) cpu_f32_to_bf16_avx512(t + q * AMX_BLOCK, c + q * j->c_j, rows);
+}
+
 /* out's block (P rows r0.., Q panel t) from P's chunks: whole ones in place (p, rows p_row bytes
  * apart, 64 bytes a chunk) and packed ones (tail, 2 KB a chunk), straight into C where the block
  * lies in it with unit column stride, else through a buffer. */
@@ -160,9 +181,9 @@ static void run_block(const amx_job *j, int64_t r0, int64_t t, const uint16_t *p
     const uint32_t *q = j->pq + t * j->chunks * 16 * AMX_BLOCK;
     int64_t j0 = t * AMX_BLOCK;
     int64_t rows = min64(AMX_BLOCK, j->rows - r0), cols = min64(AMX_BLOCK, j->cols - j0);
-    float *c = j->c + r0 * j->c_r + j0 * j->c_j;
+    float *c = j->c16 ? NULL : j->c + r0 * j->c_r + j0 * j->c_j;
     _Alignas(64) float buf[AMX_BLOCK * AMX_BLOCK];
-    bool in_place = j->c_j == 1 && rows == AMX_BLOCK && cols == AMX_BLOCK;
+    bool in_place = !j->c16 && j->c_j == 1 && rows == AMX_BLOCK && cols == AMX_BLOCK;
     float *out = in_place ? c : buf;
     int64_t out_rs = in_place ? j->c_r : AMX_BLOCK;
     if (!in_place && j->add)
@@ -175,7 +196,9 @@ static void run_block(const amx_job *j, int64_t r0, int64_t t, const uint16_t *p
     }
     if (tails > 0) block(tails, tail, AMX_CHUNK * 2, AMX_BLOCK * AMX_CHUNK * 2,
                          q + whole * 16 * AMX_BLOCK, out, out_rs, add);
-    if (!in_place)
+    if (j->c16)
+        store_rounded(j, buf, r0, j0, rows, cols);
+    else if (!in_place)
         for (int64_t r = 0; r < rows; r++)
             for (int64_t q2 = 0; q2 < cols; q2++) c[r * j->c_r + q2 * j->c_j] = buf[r * AMX_BLOCK + q2];
 }
@@ -220,17 +243,28 @@ static void task_range(int64_t begin, int64_t end, void *ctx) {
             p_row = j->p_rs * 2;
             tp = tail;
         }
-        for (int64_t t = t0; t < t1; t++) run_block(j, r0, t, p, p_row, whole, tp, tails);
+        for (int64_t t = t0; t < t1; t++) {
+            if (t + 1 < t1 && !j->c16 && j->c_j == 1 && (t + 2) * AMX_BLOCK <= j->cols) /* the next block of C */
+                for (int64_t r = 0; r < AMX_BLOCK && r0 + r < j->rows; r++) {
+                    const float *next = j->c + (r0 + r) * j->c_r + (t + 1) * AMX_BLOCK;
+                    _mm_prefetch((const char *)next, _MM_HINT_T0);
+                    _mm_prefetch((const char *)(next + 16), _MM_HINT_T0);
+                }
+            run_block(j, r0, t, p, p_row, whole, tp, tails);
+        }
     }
     _tile_release();
 }
 
 born_status cpu_gemm_bf16_amx(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t a_rs,
                               int64_t a_cs, const uint16_t *b, int64_t b_rs, int64_t b_cs,
-                              float *c, int64_t c_rs) {
+                              float *c, uint16_t *c16, int64_t c_rs) {
     if (m <= 0 || n <= 0) return BORN_OK;
     if (k <= 0) {
-        for (int64_t i = 0; i < m; i++) memset(c + i * c_rs, 0, (size_t)n * sizeof *c);
+        for (int64_t i = 0; i < m; i++) {
+            if (c16) memset(c16 + i * c_rs, 0, (size_t)n * sizeof *c16);
+            else memset(c + i * c_rs, 0, (size_t)n * sizeof *c);
+        }
         return BORN_OK;
     }
     amx_job j = {.k = k};
@@ -244,8 +278,10 @@ born_status cpu_gemm_bf16_amx(int64_t m, int64_t n, int64_t k, const uint16_t *a
         j.q = a, j.q_ks = a_cs, j.q_cs = a_rs, j.c_r = 1, j.c_j = c_rs;
     }
     j.c = c;
+    j.c16 = c16;
     j.direct = j.p_ks == 1 && j.cols <= AMX_DIRECT_COLS;
-    int64_t kc_block = j.direct ? AMX_KC_DIRECT : AMX_KC;
+    /* rounded to bf16: one k block, so that each element is rounded once from its whole sum */
+    int64_t kc_block = c16 ? k : j.direct ? AMX_KC_DIRECT : AMX_KC;
     j.pblocks = ceil_div(j.rows, AMX_BLOCK);
     j.panels = ceil_div(j.cols, AMX_BLOCK);
     int64_t kc_max = min64(k, kc_block), chunks_max = ceil_div(kc_max, AMX_CHUNK);

@@ -4,9 +4,9 @@
  * strides (transposed and broadcast views need no copy). Many small matrices are spread over the
  * pool one matrix per task (the GEMM then runs serially inside); large ones are taken one at a
  * time and the GEMM threads itself; a right operand broadcast over the batch with a left one whose
- * batch folds into its rows (x @ W on [B, T, C]) is one GEMM of all the rows. Integer dtypes
- * bf16 operands with an f32 out (matmul_bf16_in) go to gemm_bf16.c. Integer dtypes
- * accumulate in 64 bits with wrap-around (the result modulo 2^bits, as the same arithmetic in the
+ * batch folds into its rows (x @ W on [B, T, C]) is one GEMM of all the rows. bf16 operands
+ * with an f32 out (matmul_bf16_in) or a bf16 one (matmul_bf16_out: the f32 sums rounded once) go
+ * to gemm_bf16.c. Integer dtypes accumulate in 64 bits with wrap-around (the result modulo 2^bits, as the same arithmetic in the
  * narrow type would give) in plain loops, split over output rows. Every output element is
  * computed by one thread in a fixed order, so results do not depend on the thread count. */
 #include <stdlib.h>
@@ -80,23 +80,51 @@ static float *bf16_to_f32(const born_strided *s, born_strided *f) {
     return data;
 }
 
-/* bf16 a and b, f32 out: gemm_bf16.c's product per batch entry where cpu_gemm_bf16_takes the
- * shape, else the operands converted to f32 and the f32 path. */
+/* out (bf16) as the f32 product into a contiguous buffer, converted after. */
+static born_status bf16_via_f32(const born_strided *out, const born_strided *a,
+                                const born_strided *b) {
+    born_strided f = *out;
+    int64_t count = 1;
+    for (int d = out->ndim - 1; d >= 0; d--) {
+        f.strides[d] = count;
+        count *= out->shape[d];
+    }
+    f.dtype = BORN_F32;
+    f.data = malloc((size_t)count * sizeof(float));
+    if (!f.data) return born_error(BORN_ERR_MEMORY, "cpu matmul: no memory for the f32 product");
+    born_status st = cpu_matmul(&f, a, b);
+    if (st == BORN_OK) st = cpu_copy(out, &f);
+    free(f.data);
+    return st;
+}
+
+/* bf16 a and b, f32 or bf16 out: gemm_bf16.c's product per batch entry where cpu_gemm_bf16_takes
+ * the shape and out's columns are contiguous, else the operands converted to f32 and the f32 path
+ * (through an f32 out converted after, for a bf16 one). */
 static born_status bf16_products(const matmul_job *j, int64_t batch) {
     int nd = j->out->ndim;
     const born_strided *a = j->a, *b = j->b, *o = j->out;
-    if (cpu_gemm_bf16_takes(j->m, a->strides[nd - 1], b->strides[nd - 2])) {
+    bool rounded = o->dtype == BORN_BF16;
+    if (cpu_gemm_bf16_takes(j->m, a->strides[nd - 1], b->strides[nd - 2]) &&
+        o->strides[nd - 1] == 1) {
         for (int64_t t = 0; t < batch; t++) {
             int64_t oo, oa, ob;
             batch_offsets(j, t, &oo, &oa, &ob);
-            born_status st = cpu_gemm_bf16(
-                j->m, j->n, j->k, (const uint16_t *)a->data + oa, a->strides[nd - 2],
-                a->strides[nd - 1], (const uint16_t *)b->data + ob, b->strides[nd - 2],
-                b->strides[nd - 1], (float *)o->data + oo, o->strides[nd - 2]);
+            const uint16_t *pa = (const uint16_t *)a->data + oa, *pb = (const uint16_t *)b->data + ob;
+            born_status st =
+                rounded ? cpu_gemm_bf16_rounded(j->m, j->n, j->k, pa, a->strides[nd - 2],
+                                                a->strides[nd - 1], pb, b->strides[nd - 2],
+                                                b->strides[nd - 1], (uint16_t *)o->data + oo,
+                                                o->strides[nd - 2])
+                        : cpu_gemm_bf16(j->m, j->n, j->k, pa, a->strides[nd - 2],
+                                        a->strides[nd - 1], pb, b->strides[nd - 2],
+                                        b->strides[nd - 1], (float *)o->data + oo,
+                                        o->strides[nd - 2]);
             if (st != BORN_OK) return st;
         }
         return BORN_OK;
     }
+    if (rounded) return bf16_via_f32(o, a, b);
     born_strided fa, fb;
     float *da = bf16_to_f32(a, &fa), *db = da ? bf16_to_f32(b, &fb) : NULL;
     born_status st = db ? cpu_matmul(o, &fa, &fb) : born_last_status();
@@ -211,7 +239,8 @@ born_status cpu_matmul(const born_strided *out, const born_strided *a, const bor
     for (int d = 0; d < j.nb; d++)
         batch *= out->shape[d];
     if (batch == 0 || j.m == 0 || j.n == 0) return BORN_OK;
-    if (a->dtype == BORN_BF16 && b->dtype == BORN_BF16 && out->dtype == BORN_F32)
+    if (a->dtype == BORN_BF16 && b->dtype == BORN_BF16 &&
+        (out->dtype == BORN_F32 || out->dtype == BORN_BF16))
         return bf16_products(&j, batch);
     born_range_fn int_rows = NULL;
     switch (out->dtype) {

@@ -1,0 +1,14 @@
+/* Internal: dtype conversions at the SIMD levels, for convert.c's contiguous runs and the kernels
+ * that round their f32 results to bf16 as they store them (the AMX GEMM). */
+#ifndef BORN_CPU_CONVERT_SIMD_H
+#define BORN_CPU_CONVERT_SIMD_H
+
+#include <stdint.h>
+
+#if defined(__x86_64__)
+/* out[i] = born_f32_to_bf16(in[i]) for i < n, bit for bit (round to nearest even, NaN kept quiet
+ * with its sign and top payload bits), 16 at a time with AVX-512. */
+void cpu_f32_to_bf16_avx512(const float *in, uint16_t *out, int64_t n);
+#endif
+
+#endif

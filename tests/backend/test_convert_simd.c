@@ -1,0 +1,44 @@
+/* f32 -> bf16 at every CPU level gives born_f32_to_bf16's bits: random bit patterns (NaNs,
+ * infinities, denormals among them), exact ties both ways, the largest finite values (which round
+ * to infinity) and signed zeros, with a tail shorter than a vector. */
+#include <string.h>
+
+#include "born/born.h"
+#include "core/cpu_features.h"
+#include "test.h"
+
+static uint32_t next_bits(uint64_t *s) {
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(*s >> 32);
+}
+
+TEST(convert_f32_to_bf16_gives_the_scalar_bits_at_every_level) {
+    enum { N = 4099 };
+    born_tensor *f = born_empty(BORN_F32, BORN_DIMS(N));
+    uint32_t *bits = (uint32_t *)born_data_f32(f);
+    uint64_t s = 0x243F6A8885A308D3ull;
+    static const uint32_t special[] = {
+        0x00000000u, 0x80000000u, 0x7f800000u, 0xff800000u, 0x7fc00000u, 0xffc00001u,
+        0x7f800001u, 0x7fbfffffu, 0x7f7fffffu, 0xff7fffffu, 0x00000001u, 0x807fffffu,
+        0x3f808000u, 0x3f818000u, 0x3f807fffu, 0x3f808001u, 0x007f8000u, 0x00018000u,
+    };
+    for (int i = 0; i < N; i++)
+        bits[i] = i < (int)(sizeof special / sizeof special[0]) ? special[i] : next_bits(&s);
+    cpu_level saved = cpu_get_level();
+    for (int lv = CPU_LEVEL_AVX512; lv >= CPU_LEVEL_SCALAR; lv--) {
+        cpu_set_level((cpu_level)lv);
+        born_tensor *h = born_to_dtype(f, BORN_BF16);
+        CHECK(h != NULL);
+        if (!h) break;
+        const uint16_t *out = born_data_ptr(h);
+        int bad = -1;
+        for (int i = 0; i < N && bad < 0; i++)
+            if (out[i] != born_f32_to_bf16(((const float *)bits)[i])) bad = i;
+        CHECK_MSG(bad < 0, "level %s: element %d (bits %08x) became %04x, not %04x",
+                  cpu_level_name(cpu_get_level()), bad, bad >= 0 ? bits[bad] : 0,
+                  bad >= 0 ? out[bad] : 0, bad >= 0 ? born_f32_to_bf16(((const float *)bits)[bad]) : 0);
+        born_free(h);
+    }
+    cpu_set_level(saved);
+    born_free(f);
+}
