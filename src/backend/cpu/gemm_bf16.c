@@ -104,15 +104,11 @@ static void pack_a_panel(const bf16_job *j, int64_t i0, int64_t rows, uint32_t *
             out[p * BF_MR + r] = r < rows ? a_pair(j, i0 + r, k0 + 2 * p) : 0;
 }
 
-void cpu_gemm_bf16_pack_panel(const uint16_t *b, int64_t b_rs, int64_t b_cs, int64_t k,
-                              int64_t n, int64_t k0, int64_t pairs, int64_t j0, uint32_t *out) {
+/* One panel of cpu_gemm_bf16_pack_panels where B is not row-major: a weight's transpose (B's
+ * columns contiguous along k) by 16 x 16 transposes of words, the rest by a gather. */
+static void pack_panel_gather(const uint16_t *b, int64_t b_rs, int64_t b_cs, int64_t k, int64_t n,
+                              int64_t k0, int64_t real, int64_t j0, uint32_t *out) {
     int64_t cols = n - j0 < BF_NR ? n - j0 : BF_NR;
-    int64_t real = ceil_div(k - k0, 2) < pairs ? ceil_div(k - k0, 2) : pairs; /* pairs inside k */
-    if (real < pairs) memset(out + real * BF_NR, 0, (size_t)(pairs - real) * BF_NR * sizeof *out);
-    if (b_cs == 1) {
-        cpu_gemm_bf16_pack_b_rows_avx512(real, k - k0, cols, b + k0 * b_rs + j0, b_rs, out);
-        return;
-    }
     int64_t from = 0; /* pairs packed by the vector transpose */
     if (b_rs == 1 && cols == BF_NR) {
         from = (k - k0) / 32 * 16; /* whole 16-pair blocks inside the rows */
@@ -133,15 +129,31 @@ void cpu_gemm_bf16_pack_panel(const uint16_t *b, int64_t b_rs, int64_t b_cs, int
     }
 }
 
-/* Packs B pair panel t (columns 32 t ..) of the k block into its place in j->pb. */
-static void pack_b_panel(const bf16_job *j, int64_t t) {
-    cpu_gemm_bf16_pack_panel(j->b, j->b_rs, j->b_cs, j->k, j->n, 2 * j->p0, j->pairs, t * BF_NR,
-                             j->pb + t * j->pairs * BF_NR);
+void cpu_gemm_bf16_pack_panels(const uint16_t *b, int64_t b_rs, int64_t b_cs, int64_t k,
+                               int64_t n, int64_t k0, int64_t pairs, int64_t j0, int64_t panels,
+                               uint32_t *out, int64_t out_stride) {
+    int64_t real = ceil_div(k - k0, 2) < pairs ? ceil_div(k - k0, 2) : pairs; /* pairs inside k */
+    int64_t cols = n - j0 < panels * BF_NR ? n - j0 : panels * BF_NR;
+    for (int64_t t = 0; t < panels && real < pairs; t++)
+        memset(out + t * out_stride + real * BF_NR, 0,
+               (size_t)(pairs - real) * BF_NR * sizeof *out);
+    if (b_cs == 1) {
+        cpu_gemm_bf16_pack_b_rows_avx512(real, k - k0, cols, b + k0 * b_rs + j0, b_rs, out,
+                                         out_stride);
+        for (int64_t t = ceil_div(cols, BF_NR); t < panels; t++) /* panels wholly past n */
+            memset(out + t * out_stride, 0, (size_t)real * BF_NR * sizeof *out);
+        return;
+    }
+    for (int64_t t = 0; t < panels; t++)
+        pack_panel_gather(b, b_rs, b_cs, k, n, k0, real, j0 + t * BF_NR, out + t * out_stride);
 }
 
+/* Packs B pair panels [begin, end) of the k block into their places in j->pb. */
 static void pack_b_range(int64_t begin, int64_t end, void *ctx) {
-    for (int64_t t = begin; t < end; t++)
-        pack_b_panel(ctx, t);
+    const bf16_job *j = ctx;
+    cpu_gemm_bf16_pack_panels(j->b, j->b_rs, j->b_cs, j->k, j->n, 2 * j->p0, j->pairs,
+                              begin * BF_NR, end - begin, j->pb + begin * j->pairs * BF_NR,
+                              j->pairs * BF_NR);
 }
 
 /* One tile: rows [i0, i0 + 12) x columns [32 t, 32 t + 32) of C from the packed panels, through

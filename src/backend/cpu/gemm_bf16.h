@@ -46,21 +46,23 @@ born_status cpu_gemm_bf16_rounded(int64_t m, int64_t n, int64_t k, const uint16_
 born_status cpu_gemm_bf16_amx(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t a_rs,
                               int64_t a_cs, const uint16_t *b, int64_t b_rs, int64_t b_cs,
                               float *c, uint16_t *c16, int64_t c_rs);
-/* Packs columns [j0, j0 + 32) of B (k rows, n columns, strides b_rs and b_cs in elements) over k
- * values [k0, k0 + 2 pairs) into a B pair panel at out (32 words a pair, 64-byte aligned), zero
- * past k and n. The tiles of both instruction sets read this format. */
-void cpu_gemm_bf16_pack_panel(const uint16_t *b, int64_t b_rs, int64_t b_cs, int64_t k,
-                              int64_t n, int64_t k0, int64_t pairs, int64_t j0, uint32_t *out);
-
+/* Packs `panels` B pair panels, columns [j0, j0 + 32 panels) of B (k rows, n columns, strides
+ * b_rs and b_cs in elements) over k values [k0, k0 + 2 pairs), panel t at out + t out_stride
+ * words (32 words a pair, 64-byte aligned), zero past k and n. Row-major B is read a pair of rows
+ * at a time across all the panels. The tiles of both instruction sets read this format. */
+void cpu_gemm_bf16_pack_panels(const uint16_t *b, int64_t b_rs, int64_t b_cs, int64_t k,
+                               int64_t n, int64_t k0, int64_t pairs, int64_t j0, int64_t panels,
+                               uint32_t *out, int64_t out_stride);
 /* The 12 x 32 tile over `pairs` k pairs: a is the tile's packed A panel (12 words a pair), b its
  * packed B pair panel (32 words a pair, 64-byte aligned); the 12 rows of 32 floats go to c (rows
  * c_rs floats apart), stored or, with add, added to what c holds. */
 void cpu_gemm_bf16_tile_avx512(int64_t pairs, const uint32_t *a, const uint32_t *b, float *c,
                                int64_t c_rs, bool add);
-/* Packs `cols` (<= 32) columns of a row-major B (rows b_rs elements apart, unit column stride,
- * k rows) into a B pair panel of `pairs` pairs at out (64-byte aligned), zero past k and cols. */
+/* Packs `cols` columns of a row-major B (rows b_rs elements apart, unit column stride, k rows)
+ * into ceil(cols / 32) B pair panels of `pairs` pairs (every pair's first row inside k), panel t at
+ * out + t out_stride words (64-byte aligned), zero past k and cols: each pair of rows once. */
 void cpu_gemm_bf16_pack_b_rows_avx512(int64_t pairs, int64_t k, int64_t cols, const uint16_t *b,
-                                      int64_t b_rs, uint32_t *out);
+                                      int64_t b_rs, uint32_t *out, int64_t out_stride);
 /* Packs 32 rows of a weight W (rows w_rs elements apart, contiguous along k; B = W^T) into a B
  * pair panel of `pairs` pairs (a multiple of 16, every word inside the rows) at out (64-byte
  * aligned): each word of a row is a pair already, and 16 x 16 blocks of words are transposed. */

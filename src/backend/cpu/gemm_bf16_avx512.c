@@ -74,20 +74,26 @@ void cpu_gemm_bf16_tile_avx512(int64_t pairs, const uint32_t *a, const uint32_t 
 }
 
 void cpu_gemm_bf16_pack_b_rows_avx512(int64_t pairs, int64_t k, int64_t cols, const uint16_t *b,
-                                      int64_t b_rs, uint32_t *out) {
+                                      int64_t b_rs, uint32_t *out, int64_t out_stride) {
     /* word w of the first (second) half: value w / 2 (16 + w / 2) of row 2p + w % 2 */
     _Alignas(64) static const uint16_t first[32] = {
         0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
         8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
     __m512i lo_idx = _mm512_load_si512(first);
     __m512i hi_idx = _mm512_add_epi16(lo_idx, _mm512_set1_epi16(16));
-    __mmask32 m = cols >= 32 ? 0xffffffffu : (__mmask32)((1u << cols) - 1u);
+    int64_t panels = (cols + 31) / 32;
     for (int64_t p = 0; p < pairs; p++) {
         const uint16_t *r0 = b + 2 * p * b_rs, *r1 = r0 + b_rs;
-        __m512i x0 = _mm512_maskz_loadu_epi16(m, r0);
-        __m512i x1 = 2 * p + 1 < k ? _mm512_maskz_loadu_epi16(m, r1) : _mm512_setzero_si512();
-        _mm512_store_si512(out + 32 * p, _mm512_permutex2var_epi16(x0, lo_idx, x1));
-        _mm512_store_si512(out + 32 * p + 16, _mm512_permutex2var_epi16(x0, hi_idx, x1));
+        bool second = 2 * p + 1 < k;
+        for (int64_t t = 0; t < panels; t++) {
+            int64_t left = cols - 32 * t;
+            __mmask32 m = left >= 32 ? 0xffffffffu : (__mmask32)((1u << left) - 1u);
+            __m512i x0 = _mm512_maskz_loadu_epi16(m, r0 + 32 * t);
+            __m512i x1 = second ? _mm512_maskz_loadu_epi16(m, r1 + 32 * t) : _mm512_setzero_si512();
+            uint32_t *o = out + t * out_stride + 32 * p;
+            _mm512_store_si512(o, _mm512_permutex2var_epi16(x0, lo_idx, x1));
+            _mm512_store_si512(o + 16, _mm512_permutex2var_epi16(x0, hi_idx, x1));
+        }
     }
 }
 
