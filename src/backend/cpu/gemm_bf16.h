@@ -73,6 +73,10 @@ void cpu_gemm_bf16_pack_b_wrows_avx512(int64_t pairs, const uint16_t *w, int64_t
  * rows' 12 words of a pair stored together. */
 void cpu_gemm_bf16_pack_a_rows_avx512(int64_t pairs, const uint16_t *a, int64_t a_rs,
                                       uint32_t *out);
+/* Packs a 32 x 32 block stored k-major (value kk of row r at src[r + kk ks], all inside) as 32
+ * rows of 32 values along k at out (64 bytes a row): pairs of k rows widened into words, then
+ * 16 x 16 transposes of words. For the AMX tiles' P operand of a transposed view. */
+void cpu_gemm_bf16_pack_kmajor_avx512(const uint16_t *src, int64_t ks, uint16_t *out);
 /* C[i, j] = the dot product of A's row i and W's row j over k (both contiguous along k, rows
  * a_rs and w_rs elements apart) for i < rows, j < cols, in f32 by vdpbf16ps: 8 rows by 3 columns
  * at a time, each sum in 16 lanes over k, then the lanes added. For few rows of A against a

@@ -10,9 +10,10 @@
  *
  * The product is written out[r][q] = sum_k P[r, k] Q[k, q], with P the operand whose rows are
  * loaded as tiles of 32 k values and Q the one packed into pair panels. Normally P = A and Q = B
- * (C = out); where only B's columns lie along k, or both operands' do and A is the smaller (x W^T
- * with few rows), the roles swap: P = B^T and Q = A^T (C = out^T). P is packed into blocks of 32
- * rows by 32 values (2 KB a chunk, one tile a 1 KB half) once per k block, except against at most
+ * (C = out); where A's rows and B's columns both lie along k and A is the smaller (x W^T with
+ * few rows), the roles swap: P = B^T and Q = A^T (C = out^T, stored through a buffer). P is packed
+ * into blocks of 32 rows by 32 values (2 KB a chunk, one tile a 1 KB half; a transposed view by
+ * 16 x 16 transposes) once per k block, except against at most
  * AMX_DIRECT_COLS columns of Q (a weight against a few rows of x): there the tiles load its rows
  * where they lie (8 KB apart in a 4096-wide weight), so the weight is read once, and only the last
  * block's rows and the chunk that k ends in are packed (zero past the rows and k). Read in place
@@ -143,6 +144,8 @@ static void pack_p(const amx_job *j, int64_t r0, int64_t c0, int64_t c1, uint16_
             for (int64_t r = 0; r < rows; r++)
                 memcpy(out + r * AMX_CHUNK, j->p + (r0 + r) * j->p_rs + kk0,
                        (size_t)vals * sizeof *out);
+        } else if (j->p_rs == 1 && rows == AMX_BLOCK && vals == AMX_CHUNK) {
+            cpu_gemm_bf16_pack_kmajor_avx512(j->p + kk0 * j->p_ks + r0, j->p_ks, out);
         } else {
             /* k-major loop: P with unit row stride (a transposed view) is read along its rows */
             for (int64_t v = 0; v < vals; v++) {
@@ -164,6 +167,19 @@ static void pack_p_range(int64_t begin, int64_t end, void *ctx) {
     const amx_job *j = ctx;
     for (int64_t b = begin; b < end; b++)
         pack_p(j, b * AMX_BLOCK, 0, j->chunks, j->pp + b * j->chunks * AMX_BLOCK * AMX_CHUNK);
+}
+
+/* dst[r][q] = src[r][q] for r < rows, q < cols (element strides given), along whichever of the two
+ * is contiguous in C (C^T's blocks are written along its rows). */
+static void copy_block(float *dst, int64_t d_r, int64_t d_q, const float *src, int64_t s_r,
+                       int64_t s_q, int64_t rows, int64_t cols) {
+    if (d_r == 1 || s_r == 1) {
+        for (int64_t q = 0; q < cols; q++)
+            for (int64_t r = 0; r < rows; r++) dst[r * d_r + q * d_q] = src[r * s_r + q * s_q];
+        return;
+    }
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t q = 0; q < cols; q++) dst[r * d_r + q * d_q] = src[r * s_r + q * s_q];
 }
 
 /* buf's rows x cols (32 floats a row) rounded into c16 at out's [r0, j0]: row by row where out's
@@ -194,9 +210,7 @@ static void run_block(const amx_job *j, int64_t r0, int64_t t, const uint16_t *p
     bool in_place = !j->c16 && j->c_j == 1 && rows == AMX_BLOCK && cols == AMX_BLOCK;
     float *out = in_place ? c : buf;
     int64_t out_rs = in_place ? j->c_r : AMX_BLOCK;
-    if (!in_place && j->add)
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t q2 = 0; q2 < cols; q2++) buf[r * AMX_BLOCK + q2] = c[r * j->c_r + q2 * j->c_j];
+    if (!in_place && j->add) copy_block(buf, AMX_BLOCK, 1, c, j->c_r, j->c_j, rows, cols);
     bool add = j->add;
     if (whole > 0) {
         block(whole, p, p_row, AMX_CHUNK * 2, q, out, out_rs, add);
@@ -207,8 +221,7 @@ static void run_block(const amx_job *j, int64_t r0, int64_t t, const uint16_t *p
     if (j->c16)
         store_rounded(j, buf, r0, j0, rows, cols);
     else if (!in_place)
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t q2 = 0; q2 < cols; q2++) c[r * j->c_r + q2 * j->c_j] = buf[r * AMX_BLOCK + q2];
+        copy_block(c, j->c_r, j->c_j, buf, AMX_BLOCK, 1, rows, cols);
 }
 
 /* Tasks: run of Q panels (major) by block of 32 P rows. */
@@ -276,8 +289,8 @@ born_status cpu_gemm_bf16_amx(int64_t m, int64_t n, int64_t k, const uint16_t *a
         return BORN_OK;
     }
     amx_job j = {.k = k};
-    /* swap where only B's columns lie along k, or both do and A is the smaller */
-    bool swap = b_rs == 1 && (a_cs != 1 || m < n);
+    /* swap where both operands lie along k and A is the smaller (C^T is stored through a buffer) */
+    bool swap = b_rs == 1 && a_cs == 1 && m < n;
     if (!swap) {
         j.rows = m, j.cols = n, j.p = a, j.p_rs = a_rs, j.p_ks = a_cs;
         j.q = b, j.q_ks = b_rs, j.q_cs = b_cs, j.c_r = c_rs, j.c_j = 1;

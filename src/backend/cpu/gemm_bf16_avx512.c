@@ -220,3 +220,17 @@ void cpu_gemm_bf16_pack_a_rows_avx512(int64_t pairs, const uint16_t *a, int64_t 
         for (int i = 0; i < 16; i++) _mm512_mask_storeu_epi32(out + (p + i) * 12, 0x0fff, r[i]);
     }
 }
+
+void cpu_gemm_bf16_pack_kmajor_avx512(const uint16_t *src, int64_t ks, uint16_t *out) {
+    for (int h = 0; h < 2; h++) {
+        __m512i r[16];
+        for (int p = 0; p < 16; p++) {
+            const uint16_t *row = src + 2 * p * ks + 16 * h;
+            __m512i lo = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)row));
+            __m512i hi = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(row + ks)));
+            r[p] = _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
+        }
+        transpose16(r);
+        for (int i = 0; i < 16; i++) _mm512_storeu_si512(out + (16 * h + i) * 32, r[i]);
+    }
+}
