@@ -84,26 +84,32 @@ done:
     return ok;
 }
 
+/* Runs cases() on the AMX tiles (where the CPU has them), then on the AVX-512 ones, while the
+ * CPU has a native bf16 GEMM and every case passes; AMX is left on. */
+static void on_each_bf16_path(bool (*cases)(void)) {
+    for (int amx = cpu_amx_enabled(); amx >= 0; amx--) {
+        cpu_set_amx(amx);
+        if (!cpu_gemm_bf16_native() || !cases()) break;
+    }
+    cpu_set_amx(true);
+}
+
 /* Every shape with each storage order, on the AMX tiles (where the CPU has them) and on the
  * AVX-512 ones: edges of the 12 x 32 and 32 x 32 blocks, k odd, inside one 32-value chunk and across
  * the 512- and 1024-value k blocks, A smaller and larger than B (the AMX form swaps the operands). */
-TEST(gemm_bf16_matches_the_double_reference) {
+static bool reference_cases(void) {
     static const int64_t shapes[][3] = {
         {1, 1, 1},      {12, 32, 2},   {13, 33, 3},    {11, 31, 7},    {24, 64, 512},
         {25, 70, 513},  {37, 100, 1031}, {1, 300, 64}, {60, 5, 1100},  {48, 96, 1024},
         {32, 32, 32},   {64, 96, 2080}, {96, 33, 2049}, {8, 130, 4096}, {65, 64, 31},
     };
-    bool had_amx = cpu_amx_enabled();
-    for (int amx = had_amx; amx >= 0; amx--) {
-        cpu_set_amx(amx);
-        if (!cpu_gemm_bf16_native()) break;
-        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-            for (int t = 0; t < 4; t++)
-                if (!bf16_case(shapes[s][0], shapes[s][1], shapes[s][2], t & 1, t & 2)) goto out;
-    }
-out:
-    cpu_set_amx(true);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int t = 0; t < 4; t++)
+            if (!bf16_case(shapes[s][0], shapes[s][1], shapes[s][2], t & 1, t & 2)) return false;
+    return true;
 }
+
+TEST(gemm_bf16_matches_the_double_reference) { on_each_bf16_path(reference_cases); }
 
 /* A [m, k] of random bf16 values (as a tensor). */
 static born_tensor *rand_bf16(int64_t r, int64_t c) {
@@ -193,19 +199,17 @@ static bool rounded_case(int64_t m, int64_t n, int64_t k, bool linear) {
     return ok;
 }
 
-TEST(gemm_bf16_rounded_results_are_the_f32_sums_rounded_once) {
+static bool rounded_cases(void) {
     static const int64_t shapes[][3] = {
         {2, 50, 300}, {5, 70, 129}, {37, 45, 1000}, {64, 64, 4096}, {33, 40, 4127}, {100, 9, 64},
     };
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int linear = 0; linear < 2; linear++)
+            if (!rounded_case(shapes[s][0], shapes[s][1], shapes[s][2], linear)) return false;
+    return true;
+}
+
+TEST(gemm_bf16_rounded_results_are_the_f32_sums_rounded_once) {
     born_manual_seed(11);
-    bool had_amx = cpu_amx_enabled();
-    for (int amx = had_amx; amx >= 0; amx--) {
-        cpu_set_amx(amx);
-        if (!cpu_gemm_bf16_native()) break;
-        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-            for (int linear = 0; linear < 2; linear++)
-                if (!rounded_case(shapes[s][0], shapes[s][1], shapes[s][2], linear)) goto out;
-    }
-out:
-    cpu_set_amx(true);
+    on_each_bf16_path(rounded_cases);
 }
