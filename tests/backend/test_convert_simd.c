@@ -1,6 +1,6 @@
-/* f32 -> bf16 at every CPU level gives born_f32_to_bf16's bits: random bit patterns (NaNs,
- * infinities, denormals among them), exact ties both ways, the largest finite values (which round
- * to infinity) and signed zeros, with a tail shorter than a vector. */
+/* Conversions at every CPU level. f32 -> bf16 gives born_f32_to_bf16's bits: random bit
+ * patterns (NaNs, infinities, denormals among them), exact ties both ways, the largest finite
+ * values (which round to infinity) and signed zeros, with a tail shorter than a vector. */
 #include <string.h>
 
 #include "born/born.h"
@@ -41,4 +41,54 @@ TEST(convert_f32_to_bf16_gives_the_scalar_bits_at_every_level) {
     }
     cpu_set_level(saved);
     born_free(f);
+}
+
+/* f32 <-> f16 at every CPU level gives the portable path's bits: f32 -> f16 as born_f32_to_f16
+ * (the same random patterns and specials, halfway cases at the normal and subnormal ends, 65520
+ * rounding to infinity), and every one of the 65536 halves -> f32 as at the scalar level (exact,
+ * signalling NaNs quieted). Lengths leave a tail past the last 8 and 16. */
+TEST(convert_f32_f16_give_the_portable_bits_at_every_level) {
+    enum { N = 4099, H = 65536 + 5 };
+    born_tensor *f = born_empty(BORN_F32, BORN_DIMS(N));
+    born_tensor *h = born_empty(BORN_F16, BORN_DIMS(H));
+    uint32_t *bits = (uint32_t *)born_data_f32(f);
+    uint16_t *halves = born_data_ptr(h);
+    uint64_t s = 0x13198A2E03707344ull;
+    static const uint32_t special[] = {
+        0x7f800001u, 0xffc12345u, 0x477ff000u, 0x477fefffu, 0xc77ff000u, 0x33800000u,
+        0x33000000u, 0x33000001u, 0x387fe000u, 0x387ff000u, 0x38800000u, 0x3f801000u,
+        0x3f803000u, 0x00000001u, 0x80000000u, 0x7f800000u,
+    };
+    for (int i = 0; i < N; i++)
+        bits[i] = i < (int)(sizeof special / sizeof special[0]) ? special[i] : next_bits(&s);
+    for (int i = 0; i < H; i++) halves[i] = (uint16_t)i;
+    cpu_level saved = cpu_get_level();
+    cpu_set_level(CPU_LEVEL_SCALAR);
+    born_tensor *ref = born_to_dtype(h, BORN_F32);
+    CHECK(ref != NULL);
+    for (int lv = CPU_LEVEL_AVX512; lv >= CPU_LEVEL_SCALAR && ref; lv--) {
+        cpu_set_level((cpu_level)lv);
+        born_tensor *to16 = born_to_dtype(f, BORN_F16), *to32 = born_to_dtype(h, BORN_F32);
+        CHECK(to16 && to32);
+        if (!to16 || !to32) break;
+        const uint16_t *o16 = born_data_ptr(to16);
+        const uint32_t *o32 = born_data_ptr(to32), *r32 = born_data_ptr(ref);
+        int bad = -1;
+        for (int i = 0; i < N && bad < 0; i++)
+            if (o16[i] != born_f32_to_f16(((const float *)bits)[i])) bad = i;
+        CHECK_MSG(bad < 0, "level %s: f32 %08x became f16 %04x", cpu_level_name(cpu_get_level()),
+                  bad >= 0 ? bits[bad] : 0, bad >= 0 ? o16[bad] : 0);
+        bad = -1;
+        for (int i = 0; i < H && bad < 0; i++)
+            if (o32[i] != r32[i]) bad = i;
+        CHECK_MSG(bad < 0, "level %s: f16 %04x became %08x, not %08x",
+                  cpu_level_name(cpu_get_level()), bad >= 0 ? halves[bad] : 0,
+                  bad >= 0 ? o32[bad] : 0, bad >= 0 ? r32[bad] : 0);
+        born_free(to16);
+        born_free(to32);
+    }
+    cpu_set_level(saved);
+    born_free(ref);
+    born_free(f);
+    born_free(h);
 }
