@@ -1,7 +1,8 @@
 /* Training steps allocate nothing beyond their tensors once the shapes repeat (issue 4: "no
  * allocation in steady-state training steps beyond what the tensors themselves need"). After two
  * warm-up steps of the MNIST MLP and CNN (batch 64, Adam) and of the small GPT-2 and LLaMA-style
- * models (batch 8 x 64 tokens, AdamW), at 1 and 2 threads, three more steps must: grow no kernel
+ * models (batch 8 x 64 tokens, AdamW; GPT-2 also under bf16 autocast, with and without AMX), at 1
+ * and 2 threads, three more steps must: grow no kernel
  * scratch buffer (src/backend/cpu/scratch.h: packing, im2col strips, attention tiles, partial
  * sums, offset tables) at one thread, and at two threads none but a thread's first use of a slot
  * (see below); take every tensor block of 64 KiB or more from the CPU allocator's cache
@@ -15,6 +16,7 @@
 
 #include "backend/cpu/allocator.h"
 #include "backend/cpu/scratch.h"
+#include "core/cpu_features.h"
 #include "test.h"
 #include "tools/born/models.h"
 
@@ -85,21 +87,27 @@ void *memalign(size_t alignment, size_t n) {
 }
 #endif
 
-enum { MLP, CNN, GPT2, LLAMA, MODELS };
-static const char *const kind_names[MODELS] = {"MLP", "CNN", "GPT-2", "LLaMA"};
+/* the last two: GPT-2 under bf16 autocast, on the AMX tiles where the CPU has them and then
+ * without (the AVX-512 BF16 paths, or bf16 converted to f32) */
+enum { MLP, CNN, GPT2, LLAMA, GPT2_BF16, GPT2_BF16_NO_AMX, MODELS };
+static const char *const kind_names[MODELS] = {"MLP", "CNN", "GPT-2", "LLaMA", "GPT-2 bf16",
+                                               "GPT-2 bf16 without AMX"};
 
 /* The models of the CLI (tools/born/models.c: the MNIST MLP and CNN) and the small GPTs. */
 static born_module *make_model(int kind, born_generator *gen) {
-    if (kind == GPT2 || kind == LLAMA) {
+    if (kind != MLP && kind != CNN) {
         born_gpt_config cfg = born_gpt_default_config(kind == LLAMA);
         return born_gpt_new(&cfg, gen);
     }
     return model_new(kind == MLP ? "mlp" : "cnn", gen);
 }
 
-static void train_step(born_module *m, born_optimizer *opt, born_tensor *x, born_tensor *y) {
+static void train_step(born_module *m, born_optimizer *opt, born_tensor *x, born_tensor *y,
+                       bool bf16) {
     born_scope_begin();
+    if (bf16) CHECK_OK(born_autocast_begin(BORN_BF16));
     born_tensor *logits = born_module_forward(m, x);
+    if (bf16) born_autocast_end();
     if (logits && born_tensor_ndim(logits) == 3) /* a language model: one row per token */
         logits = born_reshape(logits,
                               BORN_DIMS(born_tensor_numel(y), born_tensor_shape(logits)[2]));
@@ -118,7 +126,8 @@ TEST(training_steps_allocate_nothing_once_warm) {
             CHECK_OK(born_set_num_threads(threads));
             born_generator *gen = born_generator_new(7);
             born_module *m = make_model(kind, gen);
-            bool lm = kind == GPT2 || kind == LLAMA;
+            bool lm = kind != MLP && kind != CNN, bf16 = kind >= GPT2_BF16;
+            cpu_set_amx(kind != GPT2_BF16_NO_AMX);
             int64_t n = 0;
             born_tensor **params = born_module_parameters(m, &n);
             born_adam_params ap = born_adam_default_params();
@@ -130,7 +139,7 @@ TEST(training_steps_allocate_nothing_once_warm) {
                                 : born_randint(gen, 0, 10, BORN_I64, BORN_DIMS(64));
             CHECK(m && opt && x && y);
             if (!m || !opt || !x || !y) return;
-            for (int s = 0; s < 2; s++) train_step(m, opt, x, y);
+            for (int s = 0; s < 2; s++) train_step(m, opt, x, y, bf16);
             uint64_t growths = cpu_scratch_growths();
             cpu_mem_stats before, after;
             cpu_mem_get_stats(&before);
@@ -139,7 +148,7 @@ TEST(training_steps_allocate_nothing_once_warm) {
             atomic_store(&aligned_allocations, 0);
             atomic_store(&counting, 1);
 #endif
-            for (int s = 0; s < 3; s++) train_step(m, opt, x, y);
+            for (int s = 0; s < 3; s++) train_step(m, opt, x, y, bf16);
 #ifdef COUNT_MALLOC
             atomic_store(&counting, 0);
             CHECK_MSG(atomic_load(&big_allocations) == 0,
@@ -177,5 +186,6 @@ TEST(training_steps_allocate_nothing_once_warm) {
             born_free(y);
             born_generator_free(gen);
         }
+    cpu_set_amx(true);
     CHECK_OK(born_set_num_threads(saved));
 }

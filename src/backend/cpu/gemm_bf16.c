@@ -18,9 +18,9 @@
  * host (AVX512_BF16, 2026-12-02) at 0.55-0.63x, so there the operands are converted and the f32
  * GEMM runs; where that Xeon has AMX the tiles there take them instead (4-6x the f32 GEMM). */
 #include <stdatomic.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/allocator.h"
 #include "backend/cpu/convert_simd.h"
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/gemm_bf16.h"
@@ -296,12 +296,12 @@ born_status cpu_gemm_bf16_rounded(int64_t m, int64_t n, int64_t k, const uint16_
     if (cpu_amx_enabled() && !dot && k <= BF_AMX_ROUND_K)
         return cpu_gemm_bf16_amx(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, NULL, c, c_rs);
     if (m <= 0 || n <= 0) return BORN_OK;
-    float *f = malloc((size_t)m * (size_t)n * sizeof *f);
+    float *f = cpu_mem_alloc((size_t)m * (size_t)n * sizeof *f); /* cached: no allocation when warm */
     if (!f) return born_error(BORN_ERR_MEMORY, "cpu bf16 gemm: no memory for the f32 sums");
     born_status st = cpu_gemm_bf16(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, f, n);
     for (int64_t i = 0; st == BORN_OK && i < m; i++)
         cpu_f32_to_bf16_avx512(f + i * n, c + i * c_rs, n);
-    free(f);
+    cpu_mem_free(f);
     return st;
 #else
     (void)m, (void)n, (void)k, (void)a, (void)a_rs, (void)a_cs, (void)b, (void)b_rs, (void)b_cs;

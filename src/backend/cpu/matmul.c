@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/allocator.h"
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/gemm_bf16.h"
@@ -55,12 +56,14 @@ static void float_one(const matmul_job *j, int64_t t) {
                      o->strides[nd - 1]);
 }
 
-/* A bf16 operand as a new contiguous f32 one of the same shape, or NULL (error recorded). */
+/* A bf16 operand as a new contiguous f32 one of the same shape (a block of the CPU allocator's
+ * cache, as this file's other temporaries: a training step's repeated shapes reuse them), or
+ * NULL (error recorded). */
 static float *bf16_to_f32(const born_strided *s, born_strided *f) {
     int64_t count = 1;
     for (int d = 0; d < s->ndim; d++)
         count *= s->shape[d];
-    float *data = malloc((size_t)(count > 0 ? count : 1) * sizeof *data);
+    float *data = cpu_mem_alloc((size_t)(count > 0 ? count : 1) * sizeof *data);
     if (!data) {
         born_error(BORN_ERR_MEMORY, "cpu matmul: no memory to convert a bf16 operand");
         return NULL;
@@ -74,7 +77,7 @@ static float *bf16_to_f32(const born_strided *s, born_strided *f) {
         stride *= s->shape[d];
     }
     if (cpu_copy(f, s) != BORN_OK) {
-        free(data);
+        cpu_mem_free(data);
         return NULL;
     }
     return data;
@@ -90,11 +93,11 @@ static born_status bf16_via_f32(const born_strided *out, const born_strided *a,
         count *= out->shape[d];
     }
     f.dtype = BORN_F32;
-    f.data = malloc((size_t)count * sizeof(float));
+    f.data = cpu_mem_alloc((size_t)(count > 0 ? count : 1) * sizeof(float));
     if (!f.data) return born_error(BORN_ERR_MEMORY, "cpu matmul: no memory for the f32 product");
     born_status st = cpu_matmul(&f, a, b);
     if (st == BORN_OK) st = cpu_copy(out, &f);
-    free(f.data);
+    cpu_mem_free(f.data);
     return st;
 }
 
@@ -128,8 +131,8 @@ static born_status bf16_products(const matmul_job *j, int64_t batch) {
     born_strided fa, fb;
     float *da = bf16_to_f32(a, &fa), *db = da ? bf16_to_f32(b, &fb) : NULL;
     born_status st = db ? cpu_matmul(o, &fa, &fb) : born_last_status();
-    free(da);
-    free(db);
+    cpu_mem_free(da);
+    cpu_mem_free(db);
     return st;
 }
 
