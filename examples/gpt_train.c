@@ -3,12 +3,16 @@
  *   make && ./build/examples/gpt_train data/text/genesis-1-11.txt
  *   ./build/examples/gpt_train FILE [--llama] [--bpe DIR] [--layers N] [--heads N] [--kv-heads N]
  *                              [--dim N] [--context N] [--batch N] [--steps N] [--lr X] [--seed N]
+ *                              [--bf16]
  *
  * GPT-2 style by default (learned positions, LayerNorm, GELU-tanh, tied embeddings); --llama
  * gives RMSNorm, RoPE, SwiGLU and grouped-query attention. Tokens are the text's characters
  * (bytes), or GPT-2's BPE with --bpe DIR (a folder with vocab.json and merges.txt). The text is
  * split 90/10 into training and validation; random windows of `context` tokens are trained
- * with AdamW, the losses printed every 20 steps, and a continuation sampled at the end. */
+ * with AdamW, the losses printed every 20 steps, and a continuation sampled at the end. --bf16
+ * runs the forward under bf16 autocast (matrix products in bf16 with f32 sums, as
+ * torch.autocast(dtype=torch.bfloat16); the loss from f32 logits), parameters and optimizer in
+ * f32. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,11 +187,11 @@ int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s FILE [--llama] [--bpe DIR] [--layers N] [--heads N] "
                 "[--kv-heads N] [--dim N] [--context N] [--batch N] [--steps N] [--lr X] "
-                "[--seed N]\n", argv[0]);
+                "[--seed N] [--bf16]\n", argv[0]);
         return 2;
     }
     const char *path = argv[1], *bpe_dir = NULL;
-    bool llama = false;
+    bool llama = false, bf16 = false;
     born_gpt_config cfg = born_gpt_default_config(false);
     cfg.n_kv_head = 0;
     int64_t batch = 16, steps = 200, seed = 1337;
@@ -195,6 +199,7 @@ int main(int argc, char **argv) {
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "0";
         if (strcmp(a, "--llama") == 0) { llama = true; continue; }
+        if (strcmp(a, "--bf16") == 0) { bf16 = true; continue; }
         if (strcmp(a, "--bpe") == 0) bpe_dir = v;
         else if (strcmp(a, "--layers") == 0) cfg.n_layer = atoll(v);
         else if (strcmp(a, "--heads") == 0) cfg.n_head = atoll(v);
@@ -259,9 +264,14 @@ int main(int argc, char **argv) {
         born_tensor *x, *y;
         get_batch(&tk, 0, split, batch, cfg.block_size, gen, &x, &y);
         int64_t n = born_tensor_numel(y);
-        born_tensor *loss = born_cross_entropy(
-            born_reshape(born_module_forward(model, x), BORN_DIMS(n, cfg.vocab_size)),
-            born_reshape(y, BORN_DIMS(n)), NULL);
+        if (bf16) check(born_autocast_begin(BORN_BF16) == BORN_OK, "autocast");
+        born_tensor *logits = born_module_forward(model, x);
+        if (bf16) {
+            born_autocast_end();
+            logits = born_to_dtype(logits, BORN_F32);
+        }
+        born_tensor *loss = born_cross_entropy(born_reshape(logits, BORN_DIMS(n, cfg.vocab_size)),
+                                               born_reshape(y, BORN_DIMS(n)), NULL);
         check(loss && born_backward(loss) == BORN_OK, "the training step");
         check(born_optimizer_step(opt) == BORN_OK, "the optimizer step");
         born_optimizer_zero_grad(opt);

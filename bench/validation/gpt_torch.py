@@ -5,6 +5,10 @@ tools/gen_gpt_fixtures.py (it reuses its forward), nanoGPT-style AdamW steps on 
 
   python3 bench/validation/gpt_torch.py FILE [--llama] [--layers 2] [--dim 64] [--heads 4]
                                         [--context 64] [--batch 16] [--steps 60] [--threads 2]
+                                        [--bf16]
+
+--bf16 runs the forward under torch.autocast("cpu", dtype=torch.bfloat16) and the loss from f32
+logits, as the example's --bf16.
 """
 import argparse
 import os
@@ -29,6 +33,7 @@ def main():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bf16", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     data = open(a.file, "rb").read()
@@ -49,12 +54,15 @@ def main():
         s = torch.randint(0, n - a.context - 1, (a.batch,), generator=g)
         x = torch.stack([ids[i:i + a.context] for i in s])
         y = torch.stack([ids[i + 1:i + 1 + a.context] for i in s])
-        loss = F.cross_entropy(ref.forward(c, p, x).view(-1, c["vocab"]), y.view(-1))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+            logits = ref.forward(c, p, x)
+        loss = F.cross_entropy(logits.float().view(-1, c["vocab"]), y.view(-1))
         opt.zero_grad()
         loss.backward()
         opt.step()
     dt = time.perf_counter() - t0
-    print(f"torch {torch.__version__}, {a.threads} threads, {'llama' if a.llama else 'gpt2'}: "
+    print(f"torch {torch.__version__}, {a.threads} threads, {'llama' if a.llama else 'gpt2'}"
+          f"{', bf16 autocast' if a.bf16 else ''}: "
           f"{a.steps * a.batch * a.context / dt:.0f} tokens/s ({1e3 * dt / a.steps:.2f} ms/step), "
           f"last loss {loss.item():.4f}")
 

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "backend/cpu/convert_simd.h"
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/iter.h"
 #include "backend/cpu/kernels_avx2.h"
@@ -262,21 +263,14 @@ static cpu_loop_fn bool_loop(born_binary_op op) {
 
 enum { HALF_CHUNK = 256 };
 
-static void half_load(float *dst, const char *src, int64_t step, int64_t n, bool bf) {
-    for (int64_t i = 0; i < n; i++) {
-        uint16_t h = *(const uint16_t *)(src + i * step);
-        dst[i] = bf ? born_bf16_to_f32(h) : born_f16_to_f32(h);
-    }
-}
-
 static void half_loop(char **d, const int64_t *s, int64_t n, void *arg) {
     binary_ctx *c = arg;
     bool bf = c->dtype == BORN_BF16, out_bool = c->out_dtype == BORN_BOOL;
     float a[HALF_CHUNK], b[HALF_CHUNK], out[HALF_CHUNK];
     for (int64_t done = 0; done < n; done += HALF_CHUNK) {
         int64_t m = n - done < HALF_CHUNK ? n - done : HALF_CHUNK;
-        half_load(a, d[1] + done * s[1], s[1], m, bf);
-        half_load(b, d[2] + done * s[2], s[2], m, bf);
+        cpu_halves_to_f32(d[1] + done * s[1], s[1], bf, a, m);
+        cpu_halves_to_f32(d[2] + done * s[2], s[2], bf, b, m);
         char *dst = d[0] + done * s[0];
         if (out_bool) { /* comparisons write bools straight into the output */
             char *ptrs[3] = {dst, (char *)a, (char *)b};
@@ -287,8 +281,7 @@ static void half_loop(char **d, const int64_t *s, int64_t n, void *arg) {
         char *ptrs[3] = {(char *)out, (char *)a, (char *)b};
         int64_t steps[3] = {4, 4, 4};
         c->f32_loop(ptrs, steps, m, c);
-        for (int64_t i = 0; i < m; i++)
-            *(uint16_t *)(dst + i * s[0]) = bf ? born_f32_to_bf16(out[i]) : born_f32_to_f16(out[i]);
+        cpu_f32_to_halves(out, dst, s[0], bf, m);
     }
 }
 

@@ -171,6 +171,42 @@ static int64_t convert_f16_prefix(const convert_ctx *c, char *dst, int64_t ds, c
     return 0;
 }
 
+void cpu_halves_to_f32(const char *src, int64_t step, bool bf16, float *dst, int64_t n) {
+    int64_t i = 0;
+    if (step == 2 && bf16) {
+        const uint16_t *restrict in = (const uint16_t *)src;
+        for (; i < n; i++) dst[i] = bf16_to_f32(in[i]);
+        return;
+    }
+#if defined(__x86_64__)
+    if (step == 2 && cpu_get_level() >= CPU_LEVEL_AVX2)
+        i = cpu_f16_to_f32_avx2((const uint16_t *)src, dst, n);
+#endif
+    for (; i < n; i++) {
+        uint16_t h = *(const uint16_t *)(src + i * step);
+        dst[i] = bf16 ? bf16_to_f32(h) : born_f16_to_f32(h);
+    }
+}
+
+void cpu_f32_to_halves(const float *src, char *dst, int64_t step, bool bf16, int64_t n) {
+    int64_t i = 0;
+#if defined(__x86_64__)
+    if (step == 2 && bf16 && cpu_get_level() >= CPU_LEVEL_AVX512) {
+        cpu_f32_to_bf16_avx512(src, (uint16_t *)dst, n);
+        return;
+    }
+    if (step == 2 && !bf16 && cpu_get_level() >= CPU_LEVEL_AVX2)
+        i = cpu_f32_to_f16_avx2(src, (uint16_t *)dst, n);
+#endif
+    if (step == 2 && bf16) {
+        uint16_t *restrict out = (uint16_t *)dst;
+        for (; i < n; i++) out[i] = f32_to_bf16(src[i]);
+        return;
+    }
+    for (; i < n; i++)
+        *(uint16_t *)(dst + i * step) = bf16 ? f32_to_bf16(src[i]) : born_f32_to_f16(src[i]);
+}
+
 static bool is_exact_int(born_dtype t) { return born_dtype_is_integer(t) || t == BORN_BOOL; }
 
 static void convert_loop(char **data, const int64_t *s, int64_t n, void *arg) {

@@ -3,7 +3,18 @@
 #ifndef BORN_CPU_CONVERT_SIMD_H
 #define BORN_CPU_CONVERT_SIMD_H
 
+#include <stdbool.h>
 #include <stdint.h>
+
+/* dst[i] = the f32 value of the half (bf16 where bf16, else f16) at src + i step bytes, i < n:
+ * born_bf16_to_f32 / born_f16_to_f32's values (a signalling f16 NaN may come out quiet), by the
+ * widest SIMD the level has where the halves are contiguous. For the kernels that compute on
+ * halves in f32 chunks (convert.c). */
+void cpu_halves_to_f32(const char *src, int64_t step, bool bf16, float *dst, int64_t n);
+
+/* The half (bf16 where bf16, else f16) of src[i] into dst + i step bytes, i < n, with
+ * born_f32_to_bf16 / born_f32_to_f16's bits, by SIMD where contiguous (convert.c). */
+void cpu_f32_to_halves(const float *src, char *dst, int64_t step, bool bf16, int64_t n);
 
 #if defined(__x86_64__)
 /* The first n rounded down to 8 of in converted into out (F16C, round to nearest even): the bits

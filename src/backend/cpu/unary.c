@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "backend/cpu/convert_simd.h"
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/iter.h"
 #include "backend/cpu/kernels_avx2.h"
@@ -228,21 +229,16 @@ static void half_loop(char **d, const int64_t *s, int64_t n, void *arg) {
     uint8_t flags[HALF_CHUNK];
     for (int64_t done = 0; done < n; done += HALF_CHUNK) {
         int64_t m = n - done < HALF_CHUNK ? n - done : HALF_CHUNK;
-        const char *src = d[1] + done * s[1];
-        for (int64_t i = 0; i < m; i++) {
-            uint16_t h = *(const uint16_t *)(src + i * s[1]);
-            in[i] = bf ? born_bf16_to_f32(h) : born_f16_to_f32(h);
-        }
+        cpu_halves_to_f32(d[1] + done * s[1], s[1], bf, in, m);
         char *ptrs[2] = {out_bool ? (char *)flags : (char *)out, (char *)in};
         int64_t steps[2] = {out_bool ? 1 : 4, 4};
         c->f32_loop(ptrs, steps, m, (void *)c);
         char *dst = d[0] + done * s[0];
-        for (int64_t i = 0; i < m; i++) {
-            if (out_bool)
-                *(uint8_t *)(dst + i * s[0]) = flags[i];
-            else
-                *(uint16_t *)(dst + i * s[0]) = bf ? born_f32_to_bf16(out[i]) : born_f32_to_f16(out[i]);
+        if (!out_bool) {
+            cpu_f32_to_halves(out, dst, s[0], bf, m);
+            continue;
         }
+        for (int64_t i = 0; i < m; i++) *(uint8_t *)(dst + i * s[0]) = flags[i];
     }
 }
 
@@ -377,20 +373,11 @@ static void half_backward_loop(char **d, const int64_t *s, int64_t n, void *arg)
     float buf[4][HALF_CHUNK];
     for (int64_t done = 0; done < n; done += HALF_CHUNK) {
         int64_t m = n - done < HALF_CHUNK ? n - done : HALF_CHUNK;
-        for (int k = 1; k < 4; k++) {
-            const char *src = d[k] + done * s[k];
-            for (int64_t i = 0; i < m; i++) {
-                uint16_t h = *(const uint16_t *)(src + i * s[k]);
-                buf[k][i] = bf ? born_bf16_to_f32(h) : born_f16_to_f32(h);
-            }
-        }
+        for (int k = 1; k < 4; k++) cpu_halves_to_f32(d[k] + done * s[k], s[k], bf, buf[k], m);
         char *ptrs[4] = {(char *)buf[0], (char *)buf[1], (char *)buf[2], (char *)buf[3]};
         int64_t steps[4] = {4, 4, 4, 4};
         c->f32_loop(ptrs, steps, m, (void *)c);
-        char *dst = d[0] + done * s[0];
-        for (int64_t i = 0; i < m; i++)
-            *(uint16_t *)(dst + i * s[0]) =
-                bf ? born_f32_to_bf16(buf[0][i]) : born_f32_to_f16(buf[0][i]);
+        cpu_f32_to_halves(buf[0], d[0] + done * s[0], s[0], bf, m);
     }
 }
 
