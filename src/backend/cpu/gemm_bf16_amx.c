@@ -74,9 +74,11 @@ static void tiles_begin(void) {
  * at p + i p_chunk bytes) and Q's two 16-column halves (16 pairs of 128 bytes a chunk); then the
  * accumulators stored to c (rows c_rs floats apart). */
 static void block(int64_t chunks, const uint16_t *p, int64_t p_row, int64_t p_chunk,
-                  const uint32_t *q, float *c, int64_t c_rs, bool add) {
+                  const uint32_t *q, float *c, int64_t c_rs, bool add, const char *next_c,
+                  int64_t next_rs) {
     const char *pb = (const char *)p, *p16 = pb + 16 * p_row;
     int64_t cs = c_rs * (int64_t)sizeof(float);
+    int64_t per = (AMX_BLOCK + chunks - 1) / chunks; /* rows of next_c prefetched a step */
     if (add) {
         _tile_loadd(0, c, cs);
         _tile_loadd(1, c + 16, cs);
@@ -98,6 +100,10 @@ static void block(int64_t chunks, const uint16_t *p, int64_t p_row, int64_t p_ch
         _tile_dpbf16ps(1, 4, 7);
         _tile_dpbf16ps(2, 5, 6);
         _tile_dpbf16ps(3, 5, 7);
+        for (int64_t r = i * per; next_c && r < (i + 1) * per && r < AMX_BLOCK; r++) {
+            _mm_prefetch(next_c + r * next_rs, _MM_HINT_T0);
+            _mm_prefetch(next_c + r * next_rs + 64, _MM_HINT_T0);
+        }
     }
     _tile_stored(0, c, cs);
     _tile_stored(1, c + 16, cs);
@@ -201,23 +207,24 @@ static void store_rounded(const amx_job *j, const float *buf, int64_t r0, int64_
  * apart, 64 bytes a chunk) and packed ones (tail, 2 KB a chunk), straight into C where the block
  * lies in it with unit column stride, else through a buffer. */
 static void run_block(const amx_job *j, int64_t r0, int64_t t, const uint16_t *p, int64_t p_row,
-                      int64_t whole, const uint16_t *tail, int64_t tails) {
+                      int64_t whole, const uint16_t *tail, int64_t tails, const char *next_c) {
     const uint32_t *q = j->pq + t * j->chunks * 16 * AMX_BLOCK;
     int64_t j0 = t * AMX_BLOCK;
     int64_t rows = min64(AMX_BLOCK, j->rows - r0), cols = min64(AMX_BLOCK, j->cols - j0);
     float *c = j->c16 ? NULL : j->c + r0 * j->c_r + j0 * j->c_j;
     _Alignas(64) float buf[AMX_BLOCK * AMX_BLOCK];
+    int64_t next_rs = j->c_r * (int64_t)sizeof(float);
     bool in_place = !j->c16 && j->c_j == 1 && rows == AMX_BLOCK && cols == AMX_BLOCK;
     float *out = in_place ? c : buf;
     int64_t out_rs = in_place ? j->c_r : AMX_BLOCK;
     if (!in_place && j->add) copy_block(buf, AMX_BLOCK, 1, c, j->c_r, j->c_j, rows, cols);
     bool add = j->add;
     if (whole > 0) {
-        block(whole, p, p_row, AMX_CHUNK * 2, q, out, out_rs, add);
+        block(whole, p, p_row, AMX_CHUNK * 2, q, out, out_rs, add, tails ? NULL : next_c, next_rs);
         add = true;
     }
     if (tails > 0) block(tails, tail, AMX_CHUNK * 2, AMX_BLOCK * AMX_CHUNK * 2,
-                         q + whole * 16 * AMX_BLOCK, out, out_rs, add);
+                         q + whole * 16 * AMX_BLOCK, out, out_rs, add, next_c, next_rs);
     if (j->c16)
         store_rounded(j, buf, r0, j0, rows, cols);
     else if (!in_place)
@@ -265,13 +272,13 @@ static void task_range(int64_t begin, int64_t end, void *ctx) {
             tp = tail;
         }
         for (int64_t t = t0; t < t1; t++) {
-            if (t + 1 < t1 && !j->c16 && j->c_j == 1 && (t + 2) * AMX_BLOCK <= j->cols) /* the next block of C */
-                for (int64_t r = 0; r < AMX_BLOCK && r0 + r < j->rows; r++) {
-                    const float *next = j->c + (r0 + r) * j->c_r + (t + 1) * AMX_BLOCK;
-                    _mm_prefetch((const char *)next, _MM_HINT_T0);
-                    _mm_prefetch((const char *)(next + 16), _MM_HINT_T0);
-                }
-            run_block(j, r0, t, p, p_row, whole, tp, tails);
+            /* the next block of C, whose lines its tile stores will want, prefetched a row or
+             * two a k step while this block runs */
+            bool next = t + 1 < t1 && !j->c16 && j->c_j == 1 && (t + 2) * AMX_BLOCK <= j->cols &&
+                        r0 + AMX_BLOCK <= j->rows;
+            const char *next_c =
+                next ? (const char *)(j->c + r0 * j->c_r + (t + 1) * AMX_BLOCK) : NULL;
+            run_block(j, r0, t, p, p_row, whole, tp, tails, next_c);
         }
     }
     _tile_release();
