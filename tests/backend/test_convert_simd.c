@@ -92,3 +92,28 @@ TEST(convert_f32_f16_give_the_portable_bits_at_every_level) {
     born_free(f);
     born_free(h);
 }
+
+/* Every one of the 65536 bf16 values -> f32 at every CPU level: born_bf16_to_f32's bits (the
+ * value shifted into the upper half), a tail past the last 16 included. */
+TEST(convert_bf16_to_f32_gives_the_scalar_bits_at_every_level) {
+    enum { H = 65536 + 7 };
+    born_tensor *h = born_empty(BORN_BF16, BORN_DIMS(H));
+    uint16_t *halves = born_data_ptr(h);
+    for (int i = 0; i < H; i++) halves[i] = (uint16_t)i;
+    cpu_level saved = cpu_get_level();
+    for (int lv = CPU_LEVEL_AVX512; lv >= CPU_LEVEL_SCALAR; lv--) {
+        cpu_set_level((cpu_level)lv);
+        born_tensor *f = born_to_dtype(h, BORN_F32);
+        CHECK(f != NULL);
+        if (!f) break;
+        const uint32_t *o = born_data_ptr(f);
+        int bad = -1;
+        for (int i = 0; i < H && bad < 0; i++)
+            if (o[i] != (uint32_t)halves[i] << 16) bad = i;
+        CHECK_MSG(bad < 0, "level %s: bf16 %04x became %08x", cpu_level_name(cpu_get_level()),
+                  bad >= 0 ? halves[bad] : 0, bad >= 0 ? o[bad] : 0);
+        born_free(f);
+    }
+    cpu_set_level(saved);
+    born_free(h);
+}

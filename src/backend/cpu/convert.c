@@ -142,6 +142,12 @@ static bool convert_bf16_direct(const convert_ctx *c, char *dst, int64_t ds, con
         return true;
     }
     if (c->from == BORN_BF16 && c->to == BORN_F32) {
+#if defined(__x86_64__)
+        if (ds == 4 && ss == 2 && cpu_get_level() >= CPU_LEVEL_AVX512) {
+            cpu_bf16_to_f32_avx512((const uint16_t *)src, (float *)dst, n);
+            return true;
+        }
+#endif
         if (ds == 4 && ss == 2) {
             float *restrict o = (float *)dst;
             const uint16_t *restrict in = (const uint16_t *)src;
@@ -173,6 +179,12 @@ static int64_t convert_f16_prefix(const convert_ctx *c, char *dst, int64_t ds, c
 
 void cpu_halves_to_f32(const char *src, int64_t step, bool bf16, float *dst, int64_t n) {
     int64_t i = 0;
+#if defined(__x86_64__)
+    if (step == 2 && bf16 && cpu_get_level() >= CPU_LEVEL_AVX512) {
+        cpu_bf16_to_f32_avx512((const uint16_t *)src, dst, n);
+        return;
+    }
+#endif
     if (step == 2 && bf16) {
         const uint16_t *restrict in = (const uint16_t *)src;
         for (; i < n; i++) dst[i] = bf16_to_f32(in[i]);

@@ -26,6 +26,9 @@ int64_t cpu_f16_to_f32_avx2(const uint16_t *in, float *out, int64_t n);
 /* out[i] = born_f32_to_bf16(in[i]) for i < n, bit for bit (round to nearest even, NaN kept quiet
  * with its sign and top payload bits), 16 at a time with AVX-512. */
 void cpu_f32_to_bf16_avx512(const float *in, uint16_t *out, int64_t n);
+
+/* out[i] = born_bf16_to_f32(in[i]) for i < n (a widening shift), 16 at a time with AVX-512. */
+void cpu_bf16_to_f32_avx512(const uint16_t *in, float *out, int64_t n);
 #endif
 
 #endif

@@ -35,7 +35,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "backend/cpu/convert_simd.h"
+#include "backend/cpu/convert_avx512.h"
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/gemm_bf16.h"
 #include "backend/cpu/scratch.h"
@@ -188,19 +188,34 @@ static void copy_block(float *dst, int64_t d_r, int64_t d_q, const float *src, i
         for (int64_t q = 0; q < cols; q++) dst[r * d_r + q * d_q] = src[r * s_r + q * s_q];
 }
 
+/* The first n (<= 32) of a block row's 32 floats rounded to bf16 into out. */
+static inline void round_row(const float *row, uint16_t *out, int64_t n) {
+    __m256i lo = cpu_round16_bf16_avx512(_mm512_load_si512(row));
+    __m256i hi = cpu_round16_bf16_avx512(_mm512_load_si512(row + 16));
+    if (n == AMX_BLOCK) {
+        _mm256_storeu_si256((__m256i *)out, lo);
+        _mm256_storeu_si256((__m256i *)(out + 16), hi);
+        return;
+    }
+    __mmask16 m0 = (__mmask16)(n >= 16 ? 0xffffu : (1u << n) - 1u);
+    __mmask16 m1 = (__mmask16)(n <= 16 ? 0u : (1u << (n - 16)) - 1u);
+    _mm256_mask_storeu_epi16(out, m0, lo);
+    _mm256_mask_storeu_epi16(out + 16, m1, hi);
+}
+
 /* buf's rows x cols (32 floats a row) rounded into c16 at out's [r0, j0]: row by row where out's
  * rows are C's, else transposed first (out = C^T). */
 static void store_rounded(const amx_job *j, const float *buf, int64_t r0, int64_t j0, int64_t rows,
                           int64_t cols) {
     uint16_t *c = j->c16 + r0 * j->c_r + j0 * j->c_j;
     if (j->c_j == 1) {
-        for (int64_t r = 0; r < rows; r++) cpu_f32_to_bf16_avx512(buf + r * AMX_BLOCK, c + r * j->c_r, cols);
+        for (int64_t r = 0; r < rows; r++) round_row(buf + r * AMX_BLOCK, c + r * j->c_r, cols);
         return;
     }
     _Alignas(64) float t[AMX_BLOCK * AMX_BLOCK];
     for (int64_t r = 0; r < rows; r++)
         for (int64_t q = 0; q < cols; q++) t[q * AMX_BLOCK + r] = buf[r * AMX_BLOCK + q];
-    for (int64_t q = 0; q < cols; q++) cpu_f32_to_bf16_avx512(t + q * AMX_BLOCK, c + q * j->c_j, rows);
+    for (int64_t q = 0; q < cols; q++) round_row(t + q * AMX_BLOCK, c + q * j->c_j, rows);
 }
 
 /* out's block (P rows r0.., Q panel t) from P's chunks: whole ones in place (p, rows p_row bytes
