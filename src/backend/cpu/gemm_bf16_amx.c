@@ -323,7 +323,8 @@ born_status cpu_gemm_bf16_amx(int64_t m, int64_t n, int64_t k, const uint16_t *a
     j.c = c;
     j.c16 = c16;
     j.direct = j.p_ks == 1 && j.cols <= AMX_DIRECT_COLS;
-    /* rounded to bf16: one k block, so that each element is rounded once from its whole sum */
+    /* rounded to bf16 as stored: one k block, since the f32 sums have nowhere to wait between k
+     * blocks (the bits are those of any k blocking) */
     int64_t kc_block = c16 ? k : j.direct ? AMX_KC_DIRECT : AMX_KC;
     j.pblocks = ceil_div(j.rows, AMX_BLOCK);
     j.panels = ceil_div(j.cols, AMX_BLOCK);
