@@ -333,6 +333,13 @@ typedef struct born_backend {
     /* True when matmul also takes bf16 a and b with a bf16 out: each f32 sum rounded once to
      * nearest even, the bits of an f32 out converted after (so the ops layer need not). */
     bool matmul_bf16_out;
+    /* Optional (NULL: the ops layer adds the bias to an f32 product and rounds after): a linear
+     * layer's bf16 result, out [m, n] (contiguous) = a [m, k] b [k, n] + bias with a and b bf16
+     * (any strides; b is the weight's transpose) and bias n contiguous floats: each f32 sum plus
+     * its column's bias rounded once, the bits of the f32 product, the f32 add and the
+     * conversion. */
+    born_status (*matmul_bf16_bias)(const born_strided *out, const born_strided *a,
+                                    const born_strided *b, const float *bias);
     /* Optional (NULL: src/optim/amp_tensors.c composes it from ordinary ops): dynamic loss
      * scaling's unscale over count gradients of one device (contiguous, floating): each is
      * multiplied in place by inv = (f32)(1 / (f64)*scale) (f32 arithmetic for f32/f16/bf16, f64

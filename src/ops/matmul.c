@@ -430,10 +430,17 @@ born_tensor *born_linear(born_tensor *x, born_tensor *weight, born_tensor *bias)
     for (int d = 0; d < x->ndim - 1; d++)
         shape[d] = x->shape[d];
     shape[x->ndim - 1] = outf;
-    /* without a bias, a bf16 result straight from the backend (with one, the sum of the f32
-     * product and the bias is what is rounded) */
-    born_dtype res_dtype = !bias && bf16_rounded_out(be, compute, out_dtype, x, weight)
-                               ? BORN_BF16 : compute;
+    /* a bf16 result straight from the backend: without a bias, or with one where the backend adds
+     * it to the f32 product before rounding (matmul_bf16_bias: the sum of the two is what is
+     * rounded either way) */
+    bool rounded = bf16_rounded_out(be, compute, out_dtype, x, weight);
+    bool fused_bias = bias && rounded && be->matmul_bf16_bias;
+    born_dtype res_dtype = rounded && (!bias || fused_bias) ? BORN_BF16 : compute;
+    born_tensor *fb = NULL; /* the bias as contiguous floats, for matmul_bf16_bias */
+    if (fused_bias) {
+        fb = bias->dtype == BORN_F32 ? ops_as_contiguous(bias) : ops_cast(bias, BORN_F32);
+        if (!fb) return NULL;
+    }
     born_tensor *res = ops_empty(res_dtype, x->ndim, shape, device);
     born_dtype operand = bf16_in(be, compute, x, weight);
     born_tensor *cx = res ? ops_as_dtype(x, operand) : NULL;
@@ -459,10 +466,12 @@ born_tensor *born_linear(born_tensor *x, born_tensor *weight, born_tensor *bias)
                 tensor_data(cw), operand, 2, {in, outf}, {cw->strides[1], cw->strides[0]}};
             born_strided so = {tensor_data(res), res_dtype, 2, {rows, outf}, {outf, 1}};
             if (rows == 1) sx.strides[0] = 0;
-            st = be->matmul(&so, &sx, &sw);
+            st = fused_bias ? be->matmul_bf16_bias(&so, &sx, &sw, tensor_data(fb))
+                            : be->matmul(&so, &sx, &sw);
         }
     }
-    if (st == BORN_OK && bias) {
+    born_free(fb);
+    if (st == BORN_OK && bias && !fused_bias) {
         born_tensor *cb = ops_as_dtype(bias, compute);
         if (cb) {
             born_strided o = strided_of(res);

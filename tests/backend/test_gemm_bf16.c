@@ -167,35 +167,43 @@ TEST(gemm_bf16_vendor_bit_matches_cpuinfo) {
 #endif
 }
 
-/* born_matmul / born_linear (no bias) of bf16 tensors round each f32 sum once: their bits are
- * the CPU matmul's f32 products of the same operands converted, whether the backend rounds as it stores (the AMX tiles,
- * k up to 4096) or converts an f32 product after (k beyond, the AVX-512 paths, few rows). */
-static bool rounded_case(int64_t m, int64_t n, int64_t k, bool linear) {
+/* born_matmul and born_linear of bf16 tensors round each f32 sum (plus the bias's f32 value, for
+ * a linear with a bf16 bias) once: their bits are the CPU matmul's f32 products of the same
+ * operands, the bias added in f32, converted, whether the backend rounds as it stores (the AMX
+ * tiles, k up to 4096) or converts an f32 product after (k beyond, the AVX-512 paths, few rows).
+ * layout: 0 matmul, 1 linear, 2 linear with a bias. */
+static bool rounded_case(int64_t m, int64_t n, int64_t k, int layout) {
+    bool linear = layout > 0;
     born_tensor *a = rand_bf16(m, k), *b = linear ? rand_bf16(n, k) : rand_bf16(k, n);
-    born_tensor *y = linear ? born_linear(a, b, NULL) : born_matmul(a, b);
+    born_tensor *bias = layout == 2 ? rand_bf16(1, n) : NULL;
+    born_tensor *bias1 = bias ? born_reshape(bias, BORN_DIMS(n)) : NULL;
+    born_tensor *y = linear ? born_linear(a, b, bias1) : born_matmul(a, b);
     float *f = malloc((size_t)(m * n) * sizeof *f);
-    bool ok = a && b && y && f && born_tensor_dtype(y) == BORN_BF16;
+    bool ok = a && b && y && f && born_tensor_dtype(y) == BORN_BF16 && (layout < 2 || bias1);
     CHECK(ok);
     if (ok) {
         const uint16_t *pa = born_data_ptr(a), *pb = born_data_ptr(b), *py = born_data_ptr(y);
+        const uint16_t *pbias = bias ? born_data_ptr(bias) : NULL;
         born_strided so = {f, BORN_F32, 2, {m, n}, {n, 1}};
         born_strided sa = {(void *)pa, BORN_BF16, 2, {m, k}, {k, 1}};
         born_strided sb = {(void *)pb, BORN_BF16, 2, {k, n}, {linear ? 1 : n, linear ? k : 1}};
         CHECK_OK(cpu_matmul(&so, &sa, &sb));
-        for (int64_t i = 0; i < m * n && ok; i++)
-            if (py[i] != born_f32_to_bf16(f[i])) {
+        for (int64_t i = 0; i < m * n && ok; i++) {
+            float want = pbias ? f[i] + born_bf16_to_f32(pbias[i % n]) : f[i];
+            if (py[i] != born_f32_to_bf16(want)) {
                 test_fail(__FILE__, __LINE__, "%s %lldx%lldx%lld (%s): element %lld is %04x, "
-                          "the f32 sum %.9g rounds to %04x", linear ? "linear" : "matmul",
+                          "the f32 sum %.9g rounds to %04x",
+                          layout == 0 ? "matmul" : layout == 1 ? "linear" : "linear with bias",
                           (long long)m, (long long)n, (long long)k,
-                          cpu_amx_enabled() ? "AMX" : "AVX-512", (long long)i, py[i], f[i],
-                          born_f32_to_bf16(f[i]));
+                          cpu_amx_enabled() ? "AMX" : "AVX-512", (long long)i, py[i], want,
+                          born_f32_to_bf16(want));
                 ok = false;
             }
+        }
     }
     free(f);
-    born_free(a);
-    born_free(b);
-    born_free(y);
+    born_tensor *all[] = {a, b, bias, bias1, y};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) born_free(all[i]);
     return ok;
 }
 
@@ -204,8 +212,8 @@ static bool rounded_cases(void) {
         {2, 50, 300}, {5, 70, 129}, {37, 45, 1000}, {64, 64, 4096}, {33, 40, 4127}, {100, 9, 64},
     };
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-        for (int linear = 0; linear < 2; linear++)
-            if (!rounded_case(shapes[s][0], shapes[s][1], shapes[s][2], linear)) return false;
+        for (int layout = 0; layout < 3; layout++)
+            if (!rounded_case(shapes[s][0], shapes[s][1], shapes[s][2], layout)) return false;
     return true;
 }
 

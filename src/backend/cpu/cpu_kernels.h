@@ -24,6 +24,9 @@ born_status cpu_softmax_backward(bool log, const born_strided *grad_in,
                                  const born_strided *grad_out, const born_strided *y, int dim);
 born_status cpu_cumsum(const born_strided *out, const born_strided *in, int dim);
 born_status cpu_matmul(const born_strided *out, const born_strided *a, const born_strided *b);
+/* The backend's matmul_bf16_bias (2-D): out = a b + bias rounded once to bf16 (matmul.c). */
+born_status cpu_matmul_bf16_bias(const born_strided *out, const born_strided *a,
+                                 const born_strided *b, const float *bias);
 born_status cpu_gather(const born_strided *out, const born_strided *in, const born_strided *index,
                        int dim);
 born_status cpu_scatter_add(const born_strided *out, const born_strided *index,

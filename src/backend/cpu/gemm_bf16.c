@@ -277,7 +277,7 @@ born_status cpu_gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, in
 #if defined(__x86_64__)
     bool dot = m <= BF_AMX_DOT_ROWS && a_cs == 1 && b_rs == 1 && cpu_features_get()->avx512_bf16;
     if (cpu_amx_enabled() && !dot)
-        return cpu_gemm_bf16_amx(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c, NULL, c_rs);
+        return cpu_gemm_bf16_amx(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c, NULL, NULL, c_rs);
     return gemm_bf16_native(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c, c_rs);
 #else
     (void)m, (void)n, (void)k, (void)a, (void)a_rs, (void)a_cs, (void)b, (void)b_rs, (void)b_cs;
@@ -288,19 +288,21 @@ born_status cpu_gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, in
 
 born_status cpu_gemm_bf16_rounded(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t a_rs,
                                   int64_t a_cs, const uint16_t *b, int64_t b_rs, int64_t b_cs,
-                                  uint16_t *c, int64_t c_rs) {
+                                  const float *bias, uint16_t *c, int64_t c_rs) {
     if (!cpu_gemm_bf16_native())
         return born_error(BORN_ERR_UNSUPPORTED, "cpu bf16 gemm: this CPU has no AVX512_BF16");
 #if defined(__x86_64__)
     bool dot = m <= BF_AMX_DOT_ROWS && a_cs == 1 && b_rs == 1 && cpu_features_get()->avx512_bf16;
     if (cpu_amx_enabled() && !dot && k <= BF_AMX_ROUND_K)
-        return cpu_gemm_bf16_amx(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, NULL, c, c_rs);
+        return cpu_gemm_bf16_amx(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, NULL, c, bias, c_rs);
     if (m <= 0 || n <= 0) return BORN_OK;
     float *f = cpu_mem_alloc((size_t)m * (size_t)n * sizeof *f); /* cached: no allocation when warm */
     if (!f) return born_error(BORN_ERR_MEMORY, "cpu bf16 gemm: no memory for the f32 sums");
     born_status st = cpu_gemm_bf16(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, f, n);
-    for (int64_t i = 0; st == BORN_OK && i < m; i++)
+    for (int64_t i = 0; st == BORN_OK && i < m; i++) {
+        for (int64_t j = 0; bias && j < n; j++) f[i * n + j] += bias[j];
         cpu_f32_to_bf16_avx512(f + i * n, c + i * c_rs, n);
+    }
     cpu_mem_free(f);
     return st;
 #else

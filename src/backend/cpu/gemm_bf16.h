@@ -31,21 +31,23 @@ born_status cpu_gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, in
  * cpu_gemm_bf16_native(), the tiles only where they beat the f32 GEMM (AMD; gemm_bf16.c). */
 bool cpu_gemm_bf16_takes(int64_t m, int64_t a_cs, int64_t b_rs);
 
-/* cpu_gemm_bf16 with C in bf16: each f32 sum rounded once to nearest even, the bits of
- * cpu_gemm_bf16's C converted. Rounded as stored on the AMX tiles (k up to 4096); elsewhere C is
- * computed in f32 into a buffer first. BORN_ERR_UNSUPPORTED where cpu_gemm_bf16_native() is
- * false, BORN_ERR_MEMORY if buffers cannot be had. */
+/* cpu_gemm_bf16 with C in bf16: each f32 sum, plus bias[j] where bias is not NULL (n floats,
+ * an f32 add), rounded once to nearest even: the bits of cpu_gemm_bf16's C converted. Rounded as
+ * stored on the AMX tiles (k up to 4096); elsewhere C is computed in f32 into a buffer first.
+ * BORN_ERR_UNSUPPORTED where cpu_gemm_bf16_native() is false, BORN_ERR_MEMORY if buffers cannot
+ * be had. */
 born_status cpu_gemm_bf16_rounded(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t a_rs,
                                   int64_t a_cs, const uint16_t *b, int64_t b_rs, int64_t b_cs,
-                                  uint16_t *c, int64_t c_rs);
+                                  const float *bias, uint16_t *c, int64_t c_rs);
 
 #if defined(__x86_64__)
 /* cpu_gemm_bf16 on Intel AMX tiles (gemm_bf16_amx.c), which it calls where cpu_amx_enabled(): the
  * same contract, each sum over k in order in one chain of tile products; with c16 instead of c
- * (c NULL) each sum is rounded to bf16 (born_f32_to_bf16's bits) as its block is stored. */
+ * (c NULL) each sum, plus bias[j] where bias is not NULL, is rounded to bf16 (born_f32_to_bf16's
+ * bits) as its block is stored. */
 born_status cpu_gemm_bf16_amx(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t a_rs,
                               int64_t a_cs, const uint16_t *b, int64_t b_rs, int64_t b_cs,
-                              float *c, uint16_t *c16, int64_t c_rs);
+                              float *c, uint16_t *c16, const float *bias, int64_t c_rs);
 /* Packs `panels` B pair panels, columns [j0, j0 + 32 panels) of B (k rows, n columns, strides
  * b_rs and b_cs in elements) over k values [k0, k0 + 2 pairs), panel t at out + t out_stride
  * words (32 words a pair, 64-byte aligned), zero past k and n. Row-major B is read a pair of rows

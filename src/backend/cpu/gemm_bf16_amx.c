@@ -119,6 +119,7 @@ typedef struct amx_job {
     int64_t q_ks, q_cs;
     float *c; /* out[r][j] is c[r c_r + j c_j] (or c16's, rounded to bf16, where c16 is set) */
     uint16_t *c16;
+    const float *bias; /* with c16: added to C's column j before rounding (or NULL) */
     int64_t c_r, c_j;
     int64_t k0, kc, chunks; /* this k block: first value, values, 32-value chunks (rounded up) */
     bool add;               /* a later k block */
@@ -203,11 +204,15 @@ static inline void round_row(const float *row, uint16_t *out, int64_t n) {
     _mm256_mask_storeu_epi16(out + 16, m1, hi);
 }
 
-/* buf's rows x cols (32 floats a row) rounded into c16 at out's [r0, j0]: row by row where out's
- * rows are C's, else transposed first (out = C^T). */
-static void store_rounded(const amx_job *j, const float *buf, int64_t r0, int64_t j0, int64_t rows,
+/* buf's rows x cols (32 floats a row), plus the bias, rounded into c16 at out's [r0, j0]: row by
+ * row where out's rows are C's, else transposed first (out = C^T). */
+static void store_rounded(const amx_job *j, float *buf, int64_t r0, int64_t j0, int64_t rows,
                           int64_t cols) {
     uint16_t *c = j->c16 + r0 * j->c_r + j0 * j->c_j;
+    if (j->bias) /* C's column is out's column, or its row where out = C^T */
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t q = 0; q < cols; q++)
+                buf[r * AMX_BLOCK + q] += j->bias[j->c_j == 1 ? j0 + q : r0 + r];
     if (j->c_j == 1) {
         for (int64_t r = 0; r < rows; r++) round_row(buf + r * AMX_BLOCK, c + r * j->c_r, cols);
         return;
@@ -301,13 +306,14 @@ static void task_range(int64_t begin, int64_t end, void *ctx) {
 
 born_status cpu_gemm_bf16_amx(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t a_rs,
                               int64_t a_cs, const uint16_t *b, int64_t b_rs, int64_t b_cs,
-                              float *c, uint16_t *c16, int64_t c_rs) {
+                              float *c, uint16_t *c16, const float *bias, int64_t c_rs) {
     if (m <= 0 || n <= 0) return BORN_OK;
     if (k <= 0) {
-        for (int64_t i = 0; i < m; i++) {
-            if (c16) memset(c16 + i * c_rs, 0, (size_t)n * sizeof *c16);
-            else memset(c + i * c_rs, 0, (size_t)n * sizeof *c);
-        }
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t q = 0; q < n; q++) {
+                if (c16) c16[i * c_rs + q] = born_f32_to_bf16(bias ? 0.0f + bias[q] : 0.0f);
+                else c[i * c_rs + q] = 0;
+            }
         return BORN_OK;
     }
     amx_job j = {.k = k};
@@ -322,6 +328,7 @@ born_status cpu_gemm_bf16_amx(int64_t m, int64_t n, int64_t k, const uint16_t *a
     }
     j.c = c;
     j.c16 = c16;
+    j.bias = c16 ? bias : NULL;
     j.direct = j.p_ks == 1 && j.cols <= AMX_DIRECT_COLS;
     /* rounded to bf16 as stored: one k block, since the f32 sums have nowhere to wait between k
      * blocks (the bits are those of any k blocking) */

@@ -117,8 +117,8 @@ static born_status bf16_products(const matmul_job *j, int64_t batch) {
             born_status st =
                 rounded ? cpu_gemm_bf16_rounded(j->m, j->n, j->k, pa, a->strides[nd - 2],
                                                 a->strides[nd - 1], pb, b->strides[nd - 2],
-                                                b->strides[nd - 1], (uint16_t *)o->data + oo,
-                                                o->strides[nd - 2])
+                                                b->strides[nd - 1], NULL,
+                                                (uint16_t *)o->data + oo, o->strides[nd - 2])
                         : cpu_gemm_bf16(j->m, j->n, j->k, pa, a->strides[nd - 2],
                                         a->strides[nd - 1], pb, b->strides[nd - 2],
                                         b->strides[nd - 1], (float *)o->data + oo,
@@ -133,6 +133,32 @@ static born_status bf16_products(const matmul_job *j, int64_t batch) {
     born_status st = db ? cpu_matmul(o, &fa, &fb) : born_last_status();
     cpu_mem_free(da);
     cpu_mem_free(db);
+    return st;
+}
+
+born_status cpu_matmul_bf16_bias(const born_strided *out, const born_strided *a,
+                                 const born_strided *b, const float *bias) {
+    if (out->ndim != 2 || a->dtype != BORN_BF16 || b->dtype != BORN_BF16 || out->dtype != BORN_BF16)
+        return born_error(BORN_ERR_DTYPE, "cpu matmul_bf16_bias: takes 2-D bf16 operands and result");
+    int64_t m = out->shape[0], n = out->shape[1], k = a->shape[1];
+    if (m == 0 || n == 0) return BORN_OK;
+    if (cpu_gemm_bf16_takes(m, a->strides[1], b->strides[0]) && out->strides[1] == 1)
+        return cpu_gemm_bf16_rounded(m, n, k, a->data, a->strides[0], a->strides[1], b->data,
+                                     b->strides[0], b->strides[1], bias, out->data,
+                                     out->strides[0]);
+    /* the f32 product, the bias added in f32, then rounded: what the ops layer does without us */
+    born_strided f = *out;
+    f.dtype = BORN_F32;
+    f.strides[0] = n;
+    f.strides[1] = 1;
+    f.data = cpu_mem_alloc((size_t)(m * n) * sizeof(float));
+    if (!f.data) return born_error(BORN_ERR_MEMORY, "cpu matmul_bf16_bias: no memory for the f32 product");
+    born_status st = cpu_matmul(&f, a, b);
+    float *p = f.data;
+    for (int64_t i = 0; st == BORN_OK && i < m; i++)
+        for (int64_t j = 0; j < n; j++) p[i * n + j] += bias[j];
+    if (st == BORN_OK) st = cpu_copy(out, &f);
+    cpu_mem_free(f.data);
     return st;
 }
 
