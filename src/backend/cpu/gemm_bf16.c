@@ -307,7 +307,7 @@ born_status cpu_gemm_bf16_rounded(int64_t m, int64_t n, int64_t k, const uint16_
     return st;
 #else
     (void)m, (void)n, (void)k, (void)a, (void)a_rs, (void)a_cs, (void)b, (void)b_rs, (void)b_cs;
-    (void)c, (void)c_rs;
+    (void)bias, (void)c, (void)c_rs;
     return BORN_ERR_UNSUPPORTED;
 #endif
 }
