@@ -7,6 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/gemm_bf16.h"
@@ -220,4 +224,31 @@ static bool rounded_cases(void) {
 TEST(gemm_bf16_rounded_results_are_the_f32_sums_rounded_once) {
     born_manual_seed(11);
     on_each_bf16_path(rounded_cases);
+}
+
+/* cpu_features' AMX bit agrees with the kernel's /proc/cpuinfo on x86-64 Linux: set where it lists
+ * amx_tile and amx_bf16, the OS keeps the tile state (XCR0 bits 17 and 18) and grants it to the
+ * process (asked here too: a sandbox may refuse), unless BORN_AMX=0; clear otherwise. */
+TEST(gemm_bf16_amx_bit_matches_cpuinfo) {
+#if defined(__x86_64__) && defined(__linux__)
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[4096];
+    int listed = -1; /* 1 both flags, 0 neither or one, -1 no flags line */
+    while (listed < 0 && fgets(line, sizeof line, f))
+        if (strncmp(line, "flags", 5) == 0)
+            listed = strstr(line, " amx_tile") && strstr(line, " amx_bf16");
+    fclose(f);
+    const char *env = getenv("BORN_AMX");
+    if (listed < 0 || (env && strcmp(env, "0") == 0)) return;
+    if (!cpu_features_get()->avx512f) return; /* an emulator (valgrind) hiding AVX-512 */
+    bool usable = listed == 1;
+    if (usable) {
+        unsigned lo, hi;
+        __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+        usable = (lo & 0x60000u) == 0x60000u &&
+                 syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18) == 0;
+    }
+    CHECK_EQ_INT(cpu_features_get()->amx_bf16, usable);
+#endif
 }
