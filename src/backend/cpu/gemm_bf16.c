@@ -267,6 +267,12 @@ static born_status gemm_bf16_native(int64_t m, int64_t n, int64_t k, const uint1
     return BORN_OK;
 }
 
+/* Whether the AMX tiles take the product: wherever the CPU has them, except the dot form's few
+ * rows against a weight's transpose. */
+static bool amx_takes(int64_t m, int64_t a_cs, int64_t b_rs) {
+    bool dot = m <= BF_AMX_DOT_ROWS && a_cs == 1 && b_rs == 1 && cpu_features_get()->avx512_bf16;
+    return cpu_amx_enabled() && !dot;
+}
 #endif
 
 born_status cpu_gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t a_rs,
@@ -275,8 +281,7 @@ born_status cpu_gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, in
     if (!cpu_gemm_bf16_native())
         return born_error(BORN_ERR_UNSUPPORTED, "cpu bf16 gemm: this CPU has no AVX512_BF16");
 #if defined(__x86_64__)
-    bool dot = m <= BF_AMX_DOT_ROWS && a_cs == 1 && b_rs == 1 && cpu_features_get()->avx512_bf16;
-    if (cpu_amx_enabled() && !dot)
+    if (amx_takes(m, a_cs, b_rs))
         return cpu_gemm_bf16_amx(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c, NULL, NULL, c_rs);
     return gemm_bf16_native(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c, c_rs);
 #else
@@ -292,8 +297,7 @@ born_status cpu_gemm_bf16_rounded(int64_t m, int64_t n, int64_t k, const uint16_
     if (!cpu_gemm_bf16_native())
         return born_error(BORN_ERR_UNSUPPORTED, "cpu bf16 gemm: this CPU has no AVX512_BF16");
 #if defined(__x86_64__)
-    bool dot = m <= BF_AMX_DOT_ROWS && a_cs == 1 && b_rs == 1 && cpu_features_get()->avx512_bf16;
-    if (cpu_amx_enabled() && !dot && k <= BF_AMX_ROUND_K)
+    if (amx_takes(m, a_cs, b_rs) && k <= BF_AMX_ROUND_K)
         return cpu_gemm_bf16_amx(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, NULL, c, bias, c_rs);
     if (m <= 0 || n <= 0) return BORN_OK;
     float *f = cpu_mem_alloc((size_t)m * (size_t)n * sizeof *f); /* cached: no allocation when warm */

@@ -27,8 +27,9 @@ born_status cpu_gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, in
                           int64_t c_rs);
 
 /* Whether cpu_matmul (matmul.c) runs the native GEMM for m rows of A (column stride a_cs) and B (row
- * stride b_rs): the dot form (m <= 32, A's rows and B's columns contiguous along k) wherever
- * cpu_gemm_bf16_native(), the tiles only where they beat the f32 GEMM (AMD; gemm_bf16.c). */
+ * stride b_rs): every product where the CPU has AMX; otherwise the dot form (m <= 32, A's rows and
+ * B's columns contiguous along k) wherever cpu_gemm_bf16_native(), the AVX-512 BF16 tiles only
+ * where they beat the f32 GEMM (AMD; gemm_bf16.c). */
 bool cpu_gemm_bf16_takes(int64_t m, int64_t a_cs, int64_t b_rs);
 
 /* cpu_gemm_bf16 with C in bf16: each f32 sum, plus bias[j] where bias is not NULL (n floats,

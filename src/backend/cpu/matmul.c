@@ -83,9 +83,10 @@ static float *bf16_to_f32(const born_strided *s, born_strided *f) {
     return data;
 }
 
-/* out (bf16) as the f32 product into a contiguous buffer, converted after. */
+/* out (bf16) as the f32 product into a contiguous buffer, plus bias[j] along the last dimension
+ * where bias is not NULL (an f32 add), converted after. */
 static born_status bf16_via_f32(const born_strided *out, const born_strided *a,
-                                const born_strided *b) {
+                                const born_strided *b, const float *bias) {
     born_strided f = *out;
     int64_t count = 1;
     for (int d = out->ndim - 1; d >= 0; d--) {
@@ -96,6 +97,9 @@ static born_status bf16_via_f32(const born_strided *out, const born_strided *a,
     f.data = cpu_mem_alloc((size_t)(count > 0 ? count : 1) * sizeof(float));
     if (!f.data) return born_error(BORN_ERR_MEMORY, "cpu matmul: no memory for the f32 product");
     born_status st = cpu_matmul(&f, a, b);
+    float *p = f.data;
+    int64_t n = out->shape[out->ndim - 1];
+    for (int64_t i = 0; st == BORN_OK && bias && i < count; i++) p[i] += bias[i % n];
     if (st == BORN_OK) st = cpu_copy(out, &f);
     cpu_mem_free(f.data);
     return st;
@@ -127,7 +131,7 @@ static born_status bf16_products(const matmul_job *j, int64_t batch) {
         }
         return BORN_OK;
     }
-    if (rounded) return bf16_via_f32(o, a, b);
+    if (rounded) return bf16_via_f32(o, a, b, NULL);
     born_strided fa, fb;
     float *da = bf16_to_f32(a, &fa), *db = da ? bf16_to_f32(b, &fb) : NULL;
     born_status st = db ? cpu_matmul(o, &fa, &fb) : born_last_status();
@@ -147,19 +151,7 @@ born_status cpu_matmul_bf16_bias(const born_strided *out, const born_strided *a,
                                      b->strides[0], b->strides[1], bias, out->data,
                                      out->strides[0]);
     /* the f32 product, the bias added in f32, then rounded: what the ops layer does without us */
-    born_strided f = *out;
-    f.dtype = BORN_F32;
-    f.strides[0] = n;
-    f.strides[1] = 1;
-    f.data = cpu_mem_alloc((size_t)(m * n) * sizeof(float));
-    if (!f.data) return born_error(BORN_ERR_MEMORY, "cpu matmul_bf16_bias: no memory for the f32 product");
-    born_status st = cpu_matmul(&f, a, b);
-    float *p = f.data;
-    for (int64_t i = 0; st == BORN_OK && i < m; i++)
-        for (int64_t j = 0; j < n; j++) p[i * n + j] += bias[j];
-    if (st == BORN_OK) st = cpu_copy(out, &f);
-    cpu_mem_free(f.data);
-    return st;
+    return bf16_via_f32(out, a, b, bias);
 }
 
 static void float_range(int64_t begin, int64_t end, void *ctx) {
