@@ -442,8 +442,11 @@ static void gemm_blocked(const gemm_impl *im, gemm_job *j) {
     /* One m block, or (threaded) at most FEW_ROWS rows: B panel by panel, equal column shares.
      * For products this small a shared packed B costs a second parallel region and is packed
      * while threads wait; each task packing all of A for itself costs less (two threads: the CNN
-     * convolution's 64 x 288 x 121 product had run no faster than on one thread). */
-    if (j->mblocks == 1 || (nthreads > 1 && j->m <= FEW_ROWS)) {
+     * convolution's 64 x 288 x 121 product had run no faster than on one thread). On one
+     * thread too: a panel packed into L1 right before its kernels overlaps the packing's reads
+     * with the last panel's products better than a kc x nc block packed first (x[32, 4096] W^T on
+     * one thread 98 -> 118 GFLOP/s, 2-core Xeon, 2026-12-02). */
+    if (j->mblocks == 1 || j->m <= FEW_ROWS) {
         int64_t npanels = ceil_div(j->n, im->nr);
         born_parallel_for(npanels, ceil_div(npanels, nthreads), one_block_range, j);
         return;
