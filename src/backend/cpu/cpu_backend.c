@@ -41,6 +41,7 @@ static const born_backend cpu = {
     .where = cpu_where,
     .reduce = cpu_reduce,
     .arg_reduce = cpu_arg_reduce,
+    .reduce_half_in = true,
     .softmax = cpu_softmax,
     .softmax_backward = cpu_softmax_backward,
     .cumsum = cpu_cumsum,

@@ -13,11 +13,18 @@
  * column, whole rows are accumulated into a vector of outputs. The reduced rows are cut into
  * fixed chunks of COL_CHUNK rows; each chunk is summed row by row into its own partial vector
  * and the partials are combined in chunk order, which is the same cascade as above and again
- * independent of the thread count. */
+ * independent of the thread count.
+ *
+ * f16 and bf16 inputs (with an f32 output) are read in place: each run, or each group of rows of
+ * a column reduction, is converted into an f32 buffer of the task's and folded by the f32
+ * functions, so a contiguous half tensor gives the bits of its f32 conversion reduced, without
+ * the conversion pass's f32 copy going through memory. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/convert_simd.h"
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/kernels_avx2.h"
 #include "backend/cpu/kernels_neon.h"
@@ -269,12 +276,36 @@ typedef struct plan {
     int64_t rstep[BORN_MAX_DIMS];
     int64_t R;                       /* elements reduced per output */
     acc *partials;                   /* full reduction: one per block */
+    bool half, bf16;                 /* the input is f16 / bf16, folded in f32 */
+    atomic_bool short_of_memory;     /* a task could not get its buffer for the halves */
 } plan;
 
 enum { BLOCK = 16384 };
 
-/* Folds reduced elements [begin, end) (row-major over the reduced dims) starting at base. */
-static void fold_range(const plan *p, const char *base, int64_t begin, int64_t end, acc *a) {
+/* A task's f32 buffer for BLOCK converted halves (or COL_GROUP rows of COL_BLOCK); NULL for
+ * other inputs, or when memory is short, which the plan then records for cpu_reduce to report. */
+static float *halves_buffer(plan *p) {
+    if (!p->half) return NULL;
+    float *buf = cpu_scratch(CPU_SCRATCH_REDUCE_HALVES, BLOCK * sizeof(float));
+    if (!buf) atomic_store(&p->short_of_memory, true);
+    return buf;
+}
+
+/* Folds a run of n elements step bytes apart into *a; a run of halves is first converted into
+ * buf (n <= BLOCK). */
+static void fold_run(const plan *p, const char *ptr, int64_t step, int64_t n, float *buf, acc *a) {
+    if (!p->half) {
+        p->r.run(ptr, step, n, a);
+        return;
+    }
+    cpu_halves_to_f32(ptr, step, p->bf16, buf, n);
+    p->r.run((const char *)buf, sizeof(float), n, a);
+}
+
+/* Folds reduced elements [begin, end) (row-major over the reduced dims, at most BLOCK of them)
+ * starting at base; buf is halves_buffer's. */
+static void fold_range(const plan *p, const char *base, int64_t begin, int64_t end, float *buf,
+                       acc *a) {
     int last = p->nr - 1;
     int64_t idx[BORN_MAX_DIMS];
     int64_t rem = begin;
@@ -288,7 +319,7 @@ static void fold_range(const plan *p, const char *base, int64_t begin, int64_t e
     while (todo > 0) {
         int64_t n = p->rshape[last] - idx[last];
         if (n > todo) n = todo;
-        p->r.run(ptr, p->rstep[last], n, a);
+        fold_run(p, ptr, p->rstep[last], n, buf, a);
         todo -= n;
         if (!todo) break;
         idx[last] += n;
@@ -303,7 +334,9 @@ static void fold_range(const plan *p, const char *base, int64_t begin, int64_t e
 
 /* Reduces outputs [begin, end), each over all R elements in blocks combined in order. */
 static void reduce_outputs(int64_t begin, int64_t end, void *arg) {
-    const plan *p = arg;
+    plan *p = arg;
+    float *buf = halves_buffer(p);
+    if (p->half && !buf) return;
     for (int64_t m = begin; m < end; m++) {
         int64_t rem = m;
         const char *in = p->in;
@@ -317,7 +350,7 @@ static void reduce_outputs(int64_t begin, int64_t end, void *arg) {
         acc total = p->r.init;
         for (int64_t b = 0; b < p->R; b += BLOCK) {
             acc part = p->r.init;
-            fold_range(p, in, b, b + BLOCK < p->R ? b + BLOCK : p->R, &part);
+            fold_range(p, in, b, b + BLOCK < p->R ? b + BLOCK : p->R, buf, &part);
             p->r.combine(&total, part);
         }
         store(out, p->dtype, total);
@@ -326,11 +359,13 @@ static void reduce_outputs(int64_t begin, int64_t end, void *arg) {
 
 /* One block of a full reduction. */
 static void reduce_block(int64_t begin, int64_t end, void *arg) {
-    const plan *p = arg;
+    plan *p = arg;
+    float *buf = halves_buffer(p);
+    if (p->half && !buf) return;
     for (int64_t b = begin; b < end; b++) {
         acc part = p->r.init;
         int64_t lo = b * BLOCK, hi = lo + BLOCK < p->R ? lo + BLOCK : p->R;
-        fold_range(p, p->in, lo, hi, &part);
+        fold_range(p, p->in, lo, hi, buf, &part);
         p->partials[b] = part;
     }
 }
@@ -340,6 +375,7 @@ static void reduce_block(int64_t begin, int64_t end, void *arg) {
 /* Rows per partial vector, and columns per unit of work (a unit folds COL_CHUNK rows of at most
  * COL_BLOCK columns: the partial stays in L1 while the rows stream past). */
 enum { COL_CHUNK = 128, COL_BLOCK = 2048 };
+_Static_assert(8 * COL_BLOCK <= BLOCK, "halves_buffer holds a group of eight rows");
 
 /* acc[j] = fold(acc[j], row[j]) for j < n */
 typedef void (*col_fn)(char *acc, const char *row, int64_t n);
@@ -405,11 +441,11 @@ static void col_sum8_f32_neon(char *a, const char *const *r, int64_t n) {
 #endif
 
 typedef struct col_plan {
-    const plan *p;
+    plan *p;
     col_fn fold;
     col4_fn fold4; /* NULL: one row at a time */
     col4_fn fold8; /* NULL: four rows (or one) at a time */
-    size_t esz;
+    size_t esz, in_esz; /* the output's (f32 or f64) and the input's element sizes */
     int64_t K, Mo, nchunks, nblocks;
     char *partials; /* [Mo][nchunks][K] when nchunks > 1 */
 } col_plan;
@@ -436,7 +472,9 @@ static void col_outer(const plan *p, int64_t o, int64_t *in_off, int64_t *out_of
  * chunk, straight into the output). */
 static void col_fold_units(int64_t begin, int64_t end, void *arg) {
     const col_plan *c = arg;
-    const plan *p = c->p;
+    plan *p = c->p;
+    float *buf = halves_buffer(p);
+    if (p->half && !buf) return;
     for (int64_t u = begin; u < end; u++) {
         int64_t b = u % c->nblocks, ch = (u / c->nblocks) % c->nchunks, o = u / (c->nblocks * c->nchunks);
         int64_t in_off, out_off;
@@ -449,7 +487,7 @@ static void col_fold_units(int64_t begin, int64_t end, void *arg) {
         int64_t r0 = ch * COL_CHUNK, r1 = r0 + COL_CHUNK < p->R ? r0 + COL_CHUNK : p->R;
         /* walk the reduced dims from row r0 like an odometer */
         int64_t idx[BORN_MAX_DIMS], rem = r0;
-        const char *row = p->in + in_off + j0 * (int64_t)c->esz;
+        const char *row = p->in + in_off + j0 * (int64_t)c->in_esz;
         for (int d = p->nr - 1; d >= 0; d--) {
             idx[d] = rem % p->rshape[d];
             rem /= p->rshape[d];
@@ -460,6 +498,10 @@ static void col_fold_units(int64_t begin, int64_t end, void *arg) {
         for (int64_t r = r0; r < r1; r++) {
             rows[nrows++] = row;
             if (r + 1 == r1 || nrows == group) {
+                for (int k = 0; p->half && k < nrows; k++) { /* the group's rows in f32 */
+                    cpu_halves_to_f32(rows[k], 2, p->bf16, buf + k * COL_BLOCK, n);
+                    rows[k] = (const char *)(buf + k * COL_BLOCK);
+                }
                 if (nrows == 8)
                     c->fold8(dst, rows, n);
                 else if (nrows == 4)
@@ -501,11 +543,13 @@ static void col_combine_units(int64_t begin, int64_t end, void *arg) {
  * *st is set when it ran. */
 static bool reduce_columns(born_reduce_op op, plan *p, int64_t M, born_status *st) {
     size_t esz = p->dtype == BORN_F32 ? 4 : p->dtype == BORN_F64 ? 8 : 0;
+    size_t in_esz = p->half ? 2 : esz;
     if (!esz || p->nk < 1 || p->R < 2) return false;
     int64_t K = p->kshape[p->nk - 1];
-    if (K < 8 || p->kstep_in[p->nk - 1] != (int64_t)esz || p->kstep_out[p->nk - 1] != (int64_t)esz)
+    if (K < 8 || p->kstep_in[p->nk - 1] != (int64_t)in_esz ||
+        p->kstep_out[p->nk - 1] != (int64_t)esz)
         return false;
-    col_plan c = {p, NULL, NULL, NULL, esz, K, M / K, 0, 0, NULL};
+    col_plan c = {p, NULL, NULL, NULL, esz, in_esz, K, M / K, 0, 0, NULL};
     bool f32 = esz == 4;
     switch (op) {
     case BORN_REDUCE_SUM:
@@ -539,7 +583,8 @@ static bool reduce_columns(born_reduce_op op, plan *p, int64_t M, born_status *s
         int64_t per = c.nchunks * (K < COL_BLOCK ? K : COL_BLOCK);
         born_parallel_for(c.Mo * c.nblocks, per >= 32768 ? 1 : 32768 / per, col_combine_units, &c);
     }
-    *st = BORN_OK;
+    *st = atomic_load(&p->short_of_memory) ? born_error(BORN_ERR_MEMORY, "reduce: out of memory")
+                                            : BORN_OK;
     return true;
 }
 
@@ -547,7 +592,13 @@ born_status cpu_reduce(born_reduce_op op, const born_strided *out, const born_st
                        uint32_t mask) {
     plan p;
     memset(&p, 0, sizeof p);
-    if (!pick(op, in->dtype, &p.r))
+    atomic_init(&p.short_of_memory, false);
+    p.half = in->dtype == BORN_F16 || in->dtype == BORN_BF16;
+    p.bf16 = in->dtype == BORN_BF16;
+    if (p.half && (out->dtype != BORN_F32 || op == BORN_REDUCE_ANY || op == BORN_REDUCE_ALL))
+        return born_error(BORN_ERR_DTYPE, "reduction %d: %s input needs an f32 output on the CPU",
+                          (int)op, born_dtype_name(in->dtype));
+    if (!pick(op, p.half ? BORN_F32 : in->dtype, &p.r))
         return born_error(BORN_ERR_DTYPE, "reduction %d: not defined for %s on the CPU", (int)op,
                           born_dtype_name(in->dtype));
     p.dtype = out->dtype;
@@ -597,6 +648,7 @@ born_status cpu_reduce(born_reduce_op op, const born_strided *out, const born_st
         p.partials = cpu_scratch(CPU_SCRATCH_REDUCE_BLOCKS, (size_t)nblocks * sizeof *p.partials);
         if (!p.partials) return born_error(BORN_ERR_MEMORY, "reduce: out of memory");
         born_parallel_for(nblocks, 1, reduce_block, &p);
+        if (atomic_load(&p.short_of_memory)) return born_error(BORN_ERR_MEMORY, "reduce: out of memory");
         acc total = p.r.init;
         for (int64_t b = 0; b < nblocks; b++) p.r.combine(&total, p.partials[b]);
         store(p.out, p.dtype, total);
@@ -606,5 +658,6 @@ born_status cpu_reduce(born_reduce_op op, const born_strided *out, const born_st
     if (reduce_columns(op, &p, M, &st)) return st;
     int64_t grain = p.R >= 4096 ? 1 : 4096 / (p.R ? p.R : 1);
     born_parallel_for(M, grain, reduce_outputs, &p);
-    return BORN_OK;
+    return atomic_load(&p.short_of_memory) ? born_error(BORN_ERR_MEMORY, "reduce: out of memory")
+                                           : BORN_OK;
 }

@@ -40,6 +40,8 @@ typedef enum cpu_scratch_slot {
     CPU_SCRATCH_NORM_PARTIALS,
     CPU_SCRATCH_REDUCE_COLUMNS,
     CPU_SCRATCH_REDUCE_BLOCKS,
+    /* reduce.c: a task's runs or rows of f16/bf16 input converted to f32 (per task) */
+    CPU_SCRATCH_REDUCE_HALVES,
     CPU_SCRATCH_SLOTS
 } cpu_scratch_slot;
 
