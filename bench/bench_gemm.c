@@ -173,12 +173,18 @@ static turns time_in_turns(job *j, int inner, double flop, int threads, python_p
     for (int i = 0; i < inner; i++) born_run(j);
     fma_peak_probe probe = fma_peak_probe_new(now() - t0); /* about as long as Born's turn */
     for (int r = 0; r < REPS; r++) {
-        t0 = now();
-        for (int i = 0; i < inner; i++) born_run(j);
-        double tb = (now() - t0) / inner;
-        t0 = now();
-        for (int i = 0; i < inner; i++) blas_run(j);
-        double to = (now() - t0) / inner;
+        /* who goes first alternates: the turn right after the FMA probe (or after the other
+         * library's turn) starts with whatever state that left, so neither always gets it */
+        double tb = 0, to = 0;
+        for (int turn = 0; turn < 2; turn++) {
+            bool born_turn = (turn == 0) == (r % 2 == 0);
+            t0 = now();
+            for (int i = 0; i < inner; i++) {
+                if (born_turn) born_run(j);
+                else blas_run(j);
+            }
+            *(born_turn ? &tb : &to) = (now() - t0) / inner;
+        }
         double tt = torch ? python_peer_ask(torch, cmd, "seconds") : 0;
         if (tt <= 0) torch = NULL; /* no peer, or it stopped answering: no PyTorch column */
         peak[r] = fma_peak_probe_run(&probe);

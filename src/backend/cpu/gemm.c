@@ -1068,12 +1068,13 @@ static const gemm_impl *impl_f32(void) {
     static const gemm_impl avx512_deep = F32_IMPL(GEMM_F32_MR_AVX512, GEMM_F32_NR_AVX512, 24,
                                                   512, gemm_kernel_f32_avx512, pack_a_f32_avx2,
                                                   pack_b_f32_avx2);
-    /* with a 2 MB L2, B blocks of 1024 columns (2 MB) that stay in it while the m blocks pass
-     * over them, not 4080 read from L3: 2048^3 at two threads 313 -> 333 GFLOP/s (medians of four
-     * alternations, 2-core Xeon, 2026-12-02), one thread within the noise; the k blocks, so the
-     * bits, are the same */
+    /* with a 2 MB L2, B blocks that stay in it while the m blocks pass over them, not 4080
+     * columns read from L3: 1024 columns (2 MB) took 2048^3 at two threads from 313 to 333
+     * GFLOP/s, and 768 (1.5 MB, room left for A and C) from there to 207 / 410 at one / two
+     * threads against 200 / 390 (three alternations each, 2-core Xeon, 2026-12-02); the k blocks,
+     * so the bits, are the same */
     static const gemm_impl avx512_deep_l2 = F32_IMPL_NC(GEMM_F32_MR_AVX512, GEMM_F32_NR_AVX512,
-                                                        24, 512, 1024, gemm_kernel_f32_avx512,
+                                                        24, 512, 768, gemm_kernel_f32_avx512,
                                                         pack_a_f32_avx2, pack_b_f32_avx2);
     if (cpu_get_level() >= CPU_LEVEL_AVX512)
         return !deep ? &avx512 : l2_fits_deep_block ? &avx512_deep_l2 : &avx512_deep;
