@@ -2,7 +2,7 @@
  * softmax_avx512.c, norm_avx512.c, vmath_avx512.h) give the AVX2 kernels' bits, element for
  * element: the unary ops over a million inputs (any finite f32, [-20, 20], and the special values
  * NaN, +-inf, +-0, denormals, the thresholds of the fast paths), contiguous with every tail length
- * and strided; the tanh and silu gradients; softmax and log-softmax rows of lengths around the
+ * and strided; the tanh, silu and gelu-tanh gradients; softmax and log-softmax rows of lengths around the
  * vector widths and long rows, with NaN, infinities and huge values; layer and RMS norm rows
  * (output and statistics, and the backward's dx and parameter gradients) of many lengths, rows
  * far from zero, huge, denormal and NaN values. The AVX2 kernels are held to the exact values by
@@ -68,7 +68,8 @@ TEST(avx512_kernels_give_the_avx2_bits) {
     static const born_unary_op fwd[] = {BORN_UNARY_EXP,  BORN_UNARY_LOG,       BORN_UNARY_TANH,
                                         BORN_UNARY_SIGMOID, BORN_UNARY_RELU, BORN_UNARY_GELU_TANH,
                                         BORN_UNARY_SILU};
-    static const born_unary_op bwd[] = {BORN_UNARY_TANH, BORN_UNARY_SILU}; /* gelu's: its own */
+    static const born_unary_op bwd[] = {BORN_UNARY_TANH, BORN_UNARY_SILU,
+                                        BORN_UNARY_GELU_TANH}; /* gelu's: its own */
     cpu_level saved = cpu_get_level();
     float *x = malloc((size_t)N * 4), *g = malloc((size_t)N * 4);
     float *out[2] = {malloc((size_t)N * 4), malloc((size_t)N * 4)};

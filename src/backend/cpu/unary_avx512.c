@@ -1,4 +1,4 @@
-/* AVX-512 inner loops for the hot f32 unary ops and the gelu, silu and tanh gradients
+/* AVX-512 inner loops for the hot f32 unary ops and the gelu, gelu-tanh, silu and tanh gradients
  * (vmath_avx512.h), chosen by unary.c at CPU_LEVEL_AVX512; ops without one here take the AVX2
  * loops. Contiguous runs go 16 lanes at a time (two vectors an iteration) with one masked vector
  * for the tail; strided runs are gathered into a small buffer, computed there and scattered back.
@@ -57,7 +57,6 @@ VM_ALWAYS_INLINE void unary_run16(char **d, const int64_t *s, int64_t n, vec16_f
 }
 
 VM_ALWAYS_INLINE __m512 v16_log(__m512 x) { return V16_HALVES(vm_log, x); }
-VM_ALWAYS_INLINE __m512 v16_gelu_tanh(__m512 x) { return V16_HALVES(vm_gelu_tanh, x); }
 
 #define UNARY_AVX512(name, VF)                                                                   \
     static void name##_avx512(char **d, const int64_t *s, int64_t n, void *ctx) {                \
@@ -171,6 +170,22 @@ VM_ALWAYS_INLINE __m512 bw16_gelu(__m512 g, __m512 x, __m512 y) {
     (void)y;
     return _mm512_mul_ps(g, v16_gelu_grad(x));
 }
+/* unary_avx2.c's bw_gelu_tanh: (1 + t) / 2 + x (1 - t^2) / 2 k (1 + 3 0.044715 x^2) with
+ * t = tanh(k x (1 + 0.044715 x^2)) (v16_tanh, vm_tanh's bits), k = sqrt(2 / pi). */
+VM_ALWAYS_INLINE __m512 bw16_gelu_tanh(__m512 g, __m512 x, __m512 y) {
+    (void)y;
+    const __m512 one = v16_set1(1.0f), half = v16_set1(0.5f), k = v16_set1(0.7978845608028654f);
+    __m512 x2 = _mm512_mul_ps(x, x);
+    __m512 inner = _mm512_mul_ps(
+        _mm512_mul_ps(x, _mm512_add_ps(_mm512_mul_ps(x2, v16_set1(0.044715f)), one)), k);
+    __m512 t = v16_tanh(inner);
+    __m512 dinner = _mm512_mul_ps(
+        _mm512_add_ps(_mm512_mul_ps(x2, v16_set1((float)(3.0 * 0.044715))), one), k);
+    __m512 left = _mm512_mul_ps(_mm512_add_ps(t, one), half);
+    __m512 right = _mm512_mul_ps(
+        _mm512_mul_ps(_mm512_mul_ps(x, _mm512_sub_ps(one, _mm512_mul_ps(t, t))), half), dinner);
+    return _mm512_mul_ps(g, _mm512_add_ps(left, right));
+}
 /* unary_avx2.c's bw_silu: s (x (1 - s) + 1), s = sigmoid(x) (v16_sigmoid, vm_sigmoid's bits). */
 VM_ALWAYS_INLINE __m512 bw16_silu(__m512 g, __m512 x, __m512 y) {
     (void)y;
@@ -193,12 +208,14 @@ VM_ALWAYS_INLINE __m512 bw16_silu(__m512 g, __m512 x, __m512 y) {
 BACKWARD_AVX512(tanh, false, true)
 BACKWARD_AVX512(gelu, true, false)
 BACKWARD_AVX512(silu, true, false)
+BACKWARD_AVX512(gelu_tanh, true, false)
 
 cpu_loop_fn cpu_unary_backward_f32_avx512(born_unary_op op, bool stream) {
     switch (op) {
     case BORN_UNARY_TANH: PICK(tanh_backward);
     case BORN_UNARY_GELU: PICK(gelu_backward);
     case BORN_UNARY_SILU: PICK(silu_backward);
+    case BORN_UNARY_GELU_TANH: PICK(gelu_tanh_backward);
     default: return NULL;
     }
 }

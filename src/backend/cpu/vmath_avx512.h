@@ -262,4 +262,60 @@ VM_ALWAYS_INLINE __m512 v16_gelu_grad(__m512 x) {
     return _mm512_fmadd_ps(e, q, _mm512_maskz_mov_ps((__mmask16)~neg, v16_set1(1.0f)));
 }
 
+/* vm_exp_core_scaled on 16 lanes: e^x 2^k for x NaN or within [-174, 89], k in [0, 64]. */
+VM_ALWAYS_INLINE __m512 v16_exp_core_scaled(__m512 x, __m512i k) {
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, v16_set1(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, v16_set1(0.693147182464599609375f), x);
+    r = _mm512_fnmadd_ps(n, v16_set1(-1.904654299957768e-09f), r);
+    __m512 p = v16_set1(1.9875691500E-4f);
+    p = _mm512_fmadd_ps(p, r, v16_set1(1.3981999507E-3f));
+    p = _mm512_fmadd_ps(p, r, v16_set1(8.3334519073E-3f));
+    p = _mm512_fmadd_ps(p, r, v16_set1(4.1665795894E-2f));
+    p = _mm512_fmadd_ps(p, r, v16_set1(1.6666665459E-1f));
+    p = _mm512_fmadd_ps(p, r, v16_set1(5.0000001201E-1f));
+    __m512 y = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);
+    y = _mm512_add_ps(y, v16_set1(1.0f));
+    __m512i ni = _mm512_cvtps_epi32(n);
+    __m512i n1 = _mm512_srai_epi32(ni, 1);
+    __m512i n2 = _mm512_add_epi32(_mm512_sub_epi32(ni, n1), k);
+    const __m512i bias = _mm512_set1_epi32(127);
+    __m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n1, bias), 23));
+    __m512 s2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n2, bias), 23));
+    return _mm512_mul_ps(_mm512_mul_ps(y, s1), s2);
+}
+
+/* vm_exp_neg_abs_pd on 16 lanes: exp(-|v|) 2^k for v given in double as two halves of eight. */
+VM_ALWAYS_INLINE __m512 v16_exp_neg_abs_pd(__m512d v0, __m512d v1, __m512i k) {
+    const __m512d cap = _mm512_set1_pd(150.0);
+    __m512d a0 = _mm512_min_pd(cap, _mm512_abs_pd(v0)), a1 = _mm512_min_pd(cap, _mm512_abs_pd(v1));
+    __m256 h0 = _mm512_cvtpd_ps(a0), h1 = _mm512_cvtpd_ps(a1);
+    __m256 l0 = _mm512_cvtpd_ps(_mm512_sub_pd(a0, _mm512_cvtps_pd(h0)));
+    __m256 l1 = _mm512_cvtpd_ps(_mm512_sub_pd(a1, _mm512_cvtps_pd(h1)));
+    __m512 hi = v16_join(h0, h1), lo = v16_join(l0, l1);
+    __m512 e = v16_exp_core_scaled(_mm512_sub_ps(_mm512_setzero_ps(), hi), k);
+    return _mm512_fnmadd_ps(e, lo, e);
+}
+
+/* gelu with tanh (vm_gelu_tanh's operations on 16 lanes, so its bits): x sigmoid(2 sqrt(2/pi)
+ * (x + 0.044715 x^3)), the argument in double, the sigmoid scaled by 2^64 where x < 0. Twice as
+ * fast as the AVX2 function on the two halves: the doubles take eight lanes a vector here. */
+VM_ALWAYS_INLINE __m512 v16_gelu_tanh(__m512 x) {
+    const __m512d k0 = _mm512_set1_pd(2.0 * 0.7978845608028654);
+    const __m512d k1 = _mm512_set1_pd(2.0 * 0.7978845608028654 * 0.044715);
+    __m512d x0 = _mm512_cvtps_pd(v16_lo(x)), x1 = _mm512_cvtps_pd(v16_hi(x));
+    __m512d v0 = _mm512_mul_pd(x0, _mm512_fmadd_pd(_mm512_mul_pd(x0, x0), k1, k0));
+    __m512d v1 = _mm512_mul_pd(x1, _mm512_fmadd_pd(_mm512_mul_pd(x1, x1), k1, k0));
+    __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+    const __m512 one = v16_set1(1.0f);
+    __m512 unscale = _mm512_mask_blend_ps(neg, one, v16_set1(5.42101086242752217e-20f)); /* 2^-64 */
+    __m512 es = v16_exp_neg_abs_pd(v0, v1, _mm512_maskz_mov_epi32(neg, _mm512_set1_epi32(64)));
+    __m512 e = _mm512_mul_ps(es, unscale);
+    __m512 num = _mm512_mask_blend_ps(neg, one, es);
+    __m512 s = _mm512_div_ps(num, _mm512_add_ps(one, e));
+    __m512 r = _mm512_mul_ps(_mm512_mul_ps(x, s), unscale);
+    __mmask16 minus_inf = _mm512_cmp_ps_mask(x, v16_set1(-__builtin_inff()), _CMP_EQ_OQ);
+    return _mm512_mask_blend_ps(minus_inf, r, v16_set1(__builtin_nanf("")));
+}
+
 #endif
