@@ -1,5 +1,6 @@
 /* The CPU attention kernels (the backend's attention and attention_backward entries): flash
- * attention for f32 and f64, written once in attention_impl.h. The f32 exponentials go through
+ * attention for f32 and f64, written once in attention_impl.h (f16 and bf16 go to
+ * attention_half.c). The f32 exponentials go through
  * the AVX2 vector exp when the CPU has it (NEON's at CPU_LEVEL_NEON), and f32 inputs without a
  * mask or dropout take the register-tiled forward and backward tiles of attention_fwd_avx2.c
  * (attention_fwd_neon.c on arm64). */
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cpu/attention_half.h"
 #include "backend/cpu/attention_kernels.h"
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/gemm.h"
@@ -176,6 +178,8 @@ born_status cpu_attention(const born_strided *out, const born_strided *lse, cons
                           const born_strided *k, const born_strided *v, const born_strided *mask,
                           const born_attention_args *args) {
     born_status st;
+    if (q->dtype == BORN_F16 || q->dtype == BORN_BF16)
+        return cpu_attention_half(out, lse, q, k, v, mask, args);
     if (fast_forward(out, lse, q, k, v, args, &st)) return st;
     if (q->dtype == BORN_F32) {
         attn_ctx__f32 c;
@@ -193,7 +197,7 @@ born_status cpu_attention(const born_strided *out, const born_strided *lse, cons
         c.lse = lse->data;
         return attention_fwd__f64(&c);
     }
-    return born_error(BORN_ERR_DTYPE, "attention: the CPU kernel takes f32 or f64, not %s",
+    return born_error(BORN_ERR_DTYPE, "attention: the CPU kernel takes f32, f64, f16 or bf16, not %s",
                       born_dtype_name(q->dtype));
 }
 
@@ -203,6 +207,8 @@ born_status cpu_attention_backward(const born_strided *dq, const born_strided *d
                                    const born_strided *v, const born_strided *mask,
                                    const born_strided *out, const born_strided *lse,
                                    const born_attention_args *args) {
+    if (q->dtype == BORN_F16 || q->dtype == BORN_BF16)
+        return cpu_attention_half_backward(dq, dk, dv, grad_out, q, k, v, mask, out, lse, args);
     if (q->dtype == BORN_F32) {
         attn_ctx__f32 c;
         memset(&c, 0, sizeof c);
@@ -228,6 +234,7 @@ born_status cpu_attention_backward(const born_strided *dq, const born_strided *d
         c.dv = dv->data;
         return attention_bwd__f64(&c);
     }
-    return born_error(BORN_ERR_DTYPE, "attention backward: the CPU kernel takes f32 or f64, not %s",
+    return born_error(BORN_ERR_DTYPE,
+                      "attention backward: the CPU kernel takes f32, f64, f16 or bf16, not %s",
                       born_dtype_name(q->dtype));
 }

@@ -72,6 +72,7 @@ static const born_backend cpu = {
     .linear_quant = cpu_linear_quant,
     .attention = cpu_attention,
     .attention_backward = cpu_attention_backward,
+    .attention_half = true,
     .row_norm_grads = cpu_row_norm_grads,
 };
 

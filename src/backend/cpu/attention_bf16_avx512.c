@@ -1,0 +1,334 @@
+/* bf16 attention with its products on the AMX tiles (attention_half.h has the contract): the
+ * five products of a query block go through cpu_gemm_bf16 (AMX where cpu_amx_enabled(), which
+ * is where attention_half.c calls this), the row passes between them (softmax, the
+ * probabilities' and dS's rounding to bf16, dO's dot with O) run here on AVX-512.
+ *
+ * A forward task is one block of bq queries of one (batch, head): S = Q K^T over the keys the
+ * block can see (causal: up to the last row's limit), each row's softmax in f32 with its lse,
+ * then O = P V with P rounded to bf16 and O rounded as stored. The scores of a block are
+ * materialised (bq x kv_len floats, 2 MiB at 8192 keys), so no running rescaling is needed.
+ * A backward task is one (batch, kv head): every head of its GQA group and every query block
+ * recomputes P from lse, dP = dO V^T and dS = P (dP - Delta) scale (rounded to bf16), writes dQ =
+ * dS K and adds P^T dO and dS^T Q into f32 sums of dV and dK, rounded once at the end. Each
+ * task's order is fixed, so the results do not depend on the thread count. */
+#include <immintrin.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "backend/cpu/attention_half.h"
+#include "backend/cpu/convert_avx512.h"
+#include "backend/cpu/gemm_bf16.h"
+#include "backend/cpu/scratch.h"
+#include "backend/cpu/vmath_avx512.h"
+#include "born/core.h"
+
+/* ---- row passes ------------------------------------------------------------------------------ */
+
+static int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+
+/* 16 bf16 values (lanes in m) as f32. */
+static inline __m512 load_bf16(const uint16_t *p, __mmask16 m) {
+    __m512i w = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+}
+
+/* x rounded to bf16 into the lanes m of p. */
+static inline void store_bf16(uint16_t *p, __mmask16 m, __m512 x) {
+    _mm256_mask_storeu_epi16(p, m, cpu_round16_bf16_avx512(_mm512_castps_si512(x)));
+}
+
+/* The keys [0, count) that query i, or a block ending before query i_end, may see. */
+static int64_t visible_keys(const born_attention_args *a, int64_t i_end) {
+    if (!a->causal) return a->kv_len;
+    int64_t n = a->kv_offset + i_end;
+    return n < 0 ? 0 : n > a->kv_len ? a->kv_len : n;
+}
+
+/* One row of scores s (nv visible of n): scaled, exp(x - max) left in s, the probabilities
+ * rounded into p16 (zero from nv to n); returns the row's lse (-inf when nv is 0). */
+static float softmax_row(float *s, int64_t nv, int64_t n, float scale, uint16_t *p16) {
+    for (int64_t j = nv; j < n; j += 16) store_bf16(p16 + j, v16_mask(n - j), _mm512_setzero_ps());
+    if (nv <= 0) return -INFINITY;
+    const __m512 vs = v16_set1(scale);
+    __m512 vmax = v16_set1(-INFINITY);
+    for (int64_t j = 0; j < nv; j += 16) {
+        __mmask16 m = v16_mask(nv - j);
+        __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, s + j), vs);
+        _mm512_mask_storeu_ps(s + j, m, x);
+        vmax = _mm512_mask_max_ps(vmax, m, vmax, x);
+    }
+    float mx = _mm512_reduce_max_ps(vmax);
+    __m512 vmx = v16_set1(mx), sum = _mm512_setzero_ps();
+    for (int64_t j = 0; j < nv; j += 16) {
+        __mmask16 m = v16_mask(nv - j);
+        __m512 e = v16_exp(_mm512_sub_ps(_mm512_mask_loadu_ps(vmx, m, s + j), vmx));
+        e = _mm512_maskz_mov_ps(m, e);
+        _mm512_mask_storeu_ps(s + j, m, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    float total = _mm512_reduce_add_ps(sum);
+    __m512 inv = v16_set1(1.0f / total);
+    for (int64_t j = 0; j < nv; j += 16) {
+        __mmask16 m = v16_mask(nv - j);
+        store_bf16(p16 + j, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, s + j), inv));
+    }
+    return mx + logf(total);
+}
+
+/* The backward's row: p = exp(scale s - lse) over the nv visible keys (in place in s) rounded
+ * into p16, then dS = p (dP - delta) scale rounded into ds16; both zero from nv to n. */
+static void dscores_row(float *s, const float *dp, int64_t nv, int64_t n, float scale, float lse,
+                        float delta, uint16_t *p16, uint16_t *ds16) {
+    for (int64_t j = nv; j < n; j += 16) {
+        __mmask16 m = v16_mask(n - j);
+        store_bf16(p16 + j, m, _mm512_setzero_ps());
+        store_bf16(ds16 + j, m, _mm512_setzero_ps());
+    }
+    const __m512 vs = v16_set1(scale), vl = v16_set1(lse), vd = v16_set1(delta);
+    for (int64_t j = 0; j < nv; j += 16) {
+        __mmask16 m = v16_mask(nv - j);
+        __m512 x = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(m, s + j), vs, vl);
+        __m512 p = _mm512_maskz_mov_ps(m, v16_exp(_mm512_maskz_mov_ps(m, x)));
+        store_bf16(p16 + j, m, p);
+        __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, dp + j), vd);
+        store_bf16(ds16 + j, m, _mm512_mul_ps(_mm512_mul_ps(p, d), vs));
+    }
+}
+
+/* sum_c a[c] b[c] over n bf16 values, in f32. */
+static float dot_bf16(const uint16_t *a, const uint16_t *b, int64_t n) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t c = 0; c < n; c += 16) {
+        __mmask16 m = v16_mask(n - c);
+        acc = _mm512_fmadd_ps(load_bf16(a + c, m), load_bf16(b + c, m), acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+/* acc[r][c] += t[r][c] for rows r < rows of n floats (both rows n apart). */
+static void add_rows(float *acc, const float *t, int64_t rows, int64_t n) {
+    int64_t total = rows * n;
+    for (int64_t i = 0; i < total; i += 16) {
+        __mmask16 m = v16_mask(total - i);
+        __m512 x = _mm512_add_ps(_mm512_maskz_loadu_ps(m, acc + i), _mm512_maskz_loadu_ps(m, t + i));
+        _mm512_mask_storeu_ps(acc + i, m, x);
+    }
+}
+
+/* rows r < rows of n floats (n apart) rounded into dst's rows (dst_rs apart). */
+static void round_rows(uint16_t *dst, int64_t dst_rs, const float *src, int64_t rows, int64_t n) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < n; c += 16) {
+            __mmask16 m = v16_mask(n - c);
+            store_bf16(dst + r * dst_rs + c, m, _mm512_maskz_loadu_ps(m, src + r * n + c));
+        }
+}
+
+static void zero_rows(uint16_t *dst, int64_t dst_rs, int64_t rows, int64_t n) {
+    for (int64_t r = 0; r < rows; r++) memset(dst + r * dst_rs, 0, (size_t)n * sizeof *dst);
+}
+
+/* ---- operands ---------------------------------------------------------------------------- */
+
+/* Row i of head h of batch b of a [B, H, T, F] bf16 tensor. */
+static uint16_t *row_of(const born_strided *s, int64_t b, int64_t h, int64_t i) {
+    return (uint16_t *)s->data + b * s->strides[0] + h * s->strides[1] + i * s->strides[2];
+}
+
+typedef struct attn_job {
+    const born_attention_args *a;
+    const born_strided *q, *k, *v, *out, *grad_out, *dq, *dk, *dv;
+    float *lse;
+    int64_t bq, nqb, group;
+    atomic_int failed; /* a born_status other than BORN_OK, or 0 */
+} attn_job;
+
+static void fail(attn_job *j, born_status st) {
+    int ok = 0;
+    atomic_compare_exchange_strong(&j->failed, &ok, (int)st);
+}
+
+/* ---- forward ----------------------------------------------------------------------------- */
+
+static void forward_tasks(int64_t begin, int64_t end, void *ctx) {
+    attn_job *j = ctx;
+    const born_attention_args *a = j->a;
+    int64_t lds = round_up(a->kv_len, 16), ldp = round_up(a->kv_len, 32);
+    size_t bytes = (size_t)(j->bq * lds) * sizeof(float) + (size_t)(j->bq * ldp) * sizeof(uint16_t);
+    float *s = cpu_scratch(CPU_SCRATCH_ATTN_TASK, bytes);
+    if (!s) {
+        fail(j, born_error(BORN_ERR_MEMORY, "attention: out of memory for a block's scores"));
+        return;
+    }
+    uint16_t *p16 = (uint16_t *)(s + j->bq * lds);
+    float scale = (float)a->scale;
+    for (int64_t t = begin; t < end; t++) {
+        int64_t qb = t % j->nqb, h = t / j->nqb % a->q_heads, b = t / j->nqb / a->q_heads;
+        int64_t hk = h / j->group, i0 = qb * j->bq;
+        int64_t m = a->q_len - i0 < j->bq ? a->q_len - i0 : j->bq;
+        int64_t n = visible_keys(a, i0 + m);
+        float *lse = j->lse + (b * a->q_heads + h) * a->q_len + i0;
+        uint16_t *o = row_of(j->out, b, h, i0);
+        if (n == 0) { /* no row sees a key: zero rows, lse -inf */
+            for (int64_t r = 0; r < m; r++) lse[r] = -INFINITY;
+            zero_rows(o, j->out->strides[2], m, a->v_dim);
+            continue;
+        }
+        born_status st = cpu_gemm_bf16(m, n, a->head_dim, row_of(j->q, b, h, i0), j->q->strides[2],
+                                       j->q->strides[3], row_of(j->k, b, hk, 0), j->k->strides[3],
+                                       j->k->strides[2], s, lds);
+        if (st != BORN_OK) {
+            fail(j, st);
+            return;
+        }
+        for (int64_t r = 0; r < m; r++)
+            lse[r] = softmax_row(s + r * lds, visible_keys(a, i0 + r + 1), n, scale, p16 + r * ldp);
+        st = cpu_gemm_bf16_rounded(m, a->v_dim, n, p16, ldp, 1, row_of(j->v, b, hk, 0),
+                                   j->v->strides[2], j->v->strides[3], NULL, o, j->out->strides[2]);
+        if (st != BORN_OK) {
+            fail(j, st);
+            return;
+        }
+    }
+}
+
+static int64_t block_q(const born_attention_args *a) { return a->block_q > 0 ? a->block_q : 64; }
+
+born_status attn_bf16_forward_amx(const born_strided *out, const born_strided *lse,
+                                  const born_strided *q, const born_strided *k,
+                                  const born_strided *v, const born_attention_args *args) {
+    attn_job j;
+    memset(&j, 0, sizeof j);
+    j.a = args;
+    j.q = q;
+    j.k = k;
+    j.v = v;
+    j.out = out;
+    j.lse = lse->data;
+    j.bq = block_q(args);
+    j.nqb = (args->q_len + j.bq - 1) / j.bq;
+    j.group = args->q_heads / args->kv_heads;
+    atomic_init(&j.failed, 0);
+    int64_t tasks = args->batch * args->q_heads * j.nqb;
+    if (tasks > 0) born_parallel_for(tasks, 1, forward_tasks, &j);
+    return (born_status)atomic_load(&j.failed);
+}
+
+/* ---- backward ---------------------------------------------------------------------------- */
+
+/* The f32 sums and row buffers of one backward task. */
+typedef struct bwd_bufs {
+    float *s, *dp, *dk, *dv, *tmp;
+    uint16_t *p16, *ds16;
+    int64_t lds, ldp;
+} bwd_bufs;
+
+static bool bwd_bufs_get(const attn_job *j, bwd_bufs *w) {
+    const born_attention_args *a = j->a;
+    int64_t kv = a->kv_len, wide = a->head_dim > a->v_dim ? a->head_dim : a->v_dim;
+    w->lds = round_up(kv, 16);
+    w->ldp = round_up(kv, 32);
+    int64_t floats = 2 * j->bq * w->lds + kv * (a->head_dim + a->v_dim + wide);
+    size_t bytes = (size_t)floats * sizeof(float) + (size_t)(2 * j->bq * w->ldp) * sizeof(uint16_t);
+    w->s = cpu_scratch(CPU_SCRATCH_ATTN_TASK, bytes);
+    if (!w->s) return false;
+    w->dp = w->s + j->bq * w->lds;
+    w->dk = w->dp + j->bq * w->lds;
+    w->dv = w->dk + kv * a->head_dim;
+    w->tmp = w->dv + kv * a->v_dim;
+    w->p16 = (uint16_t *)(w->tmp + kv * wide);
+    w->ds16 = w->p16 + j->bq * w->ldp;
+    return true;
+}
+
+/* One query block [i0, i0 + m) of head h (kv head hk) of batch b: dQ written, dK and dV added
+ * into w's sums. */
+static born_status bwd_block(const attn_job *j, bwd_bufs *w, int64_t b, int64_t h, int64_t hk,
+                             int64_t i0, int64_t m) {
+    const born_attention_args *a = j->a;
+    int64_t e = a->head_dim, ev = a->v_dim, n = visible_keys(a, i0 + m);
+    uint16_t *dq = row_of(j->dq, b, h, i0);
+    if (n == 0) {
+        zero_rows(dq, j->dq->strides[2], m, e);
+        return BORN_OK;
+    }
+    const uint16_t *q = row_of(j->q, b, h, i0), *k = row_of(j->k, b, hk, 0);
+    const uint16_t *v = row_of(j->v, b, hk, 0), *dout = row_of(j->grad_out, b, h, i0);
+    const uint16_t *o = row_of(j->out, b, h, i0);
+    const int64_t q_rs = j->q->strides[2], q_cs = j->q->strides[3];
+    const int64_t do_rs = j->grad_out->strides[2], o_rs = j->out->strides[2];
+    born_status st = cpu_gemm_bf16(m, n, e, q, q_rs, q_cs, k, j->k->strides[3], j->k->strides[2],
+                                   w->s, w->lds);
+    if (st == BORN_OK)
+        st = cpu_gemm_bf16(m, n, ev, dout, do_rs, 1, v, j->v->strides[3], j->v->strides[2], w->dp,
+                           w->lds);
+    if (st != BORN_OK) return st;
+    const float *lse = j->lse + (b * a->q_heads + h) * a->q_len + i0;
+    for (int64_t r = 0; r < m; r++) {
+        int64_t nv = visible_keys(a, i0 + r + 1);
+        float delta = nv > 0 ? dot_bf16(dout + r * do_rs, o + r * o_rs, ev) : 0.0f;
+        dscores_row(w->s + r * w->lds, w->dp + r * w->lds, nv, n, (float)a->scale, lse[r], delta,
+                    w->p16 + r * w->ldp, w->ds16 + r * w->ldp);
+    }
+    st = cpu_gemm_bf16_rounded(m, e, n, w->ds16, w->ldp, 1, k, j->k->strides[2], j->k->strides[3],
+                               NULL, dq, j->dq->strides[2]);
+    if (st == BORN_OK) st = cpu_gemm_bf16(n, ev, m, w->p16, 1, w->ldp, dout, do_rs, 1, w->tmp, ev);
+    if (st != BORN_OK) return st;
+    add_rows(w->dv, w->tmp, n, ev);
+    st = cpu_gemm_bf16(n, e, m, w->ds16, 1, w->ldp, q, q_rs, q_cs, w->tmp, e);
+    if (st != BORN_OK) return st;
+    add_rows(w->dk, w->tmp, n, e);
+    return BORN_OK;
+}
+
+static void backward_tasks(int64_t begin, int64_t end, void *ctx) {
+    attn_job *j = ctx;
+    const born_attention_args *a = j->a;
+    bwd_bufs w;
+    if (!bwd_bufs_get(j, &w)) {
+        fail(j, born_error(BORN_ERR_MEMORY, "attention backward: out of memory for a head's sums"));
+        return;
+    }
+    for (int64_t t = begin; t < end; t++) {
+        int64_t hk = t % a->kv_heads, b = t / a->kv_heads;
+        memset(w.dk, 0, (size_t)(a->kv_len * a->head_dim) * sizeof(float));
+        memset(w.dv, 0, (size_t)(a->kv_len * a->v_dim) * sizeof(float));
+        for (int64_t h = hk * j->group; h < (hk + 1) * j->group; h++)
+            for (int64_t i0 = 0; i0 < a->q_len; i0 += j->bq) {
+                int64_t m = a->q_len - i0 < j->bq ? a->q_len - i0 : j->bq;
+                born_status st = bwd_block(j, &w, b, h, hk, i0, m);
+                if (st != BORN_OK) {
+                    fail(j, st);
+                    return;
+                }
+            }
+        round_rows(row_of(j->dk, b, hk, 0), j->dk->strides[2], w.dk, a->kv_len, a->head_dim);
+        round_rows(row_of(j->dv, b, hk, 0), j->dv->strides[2], w.dv, a->kv_len, a->v_dim);
+    }
+}
+
+born_status attn_bf16_backward_amx(const born_strided *dq, const born_strided *dk,
+                                   const born_strided *dv, const born_strided *grad_out,
+                                   const born_strided *q, const born_strided *k,
+                                   const born_strided *v, const born_strided *out,
+                                   const born_strided *lse, const born_attention_args *args) {
+    attn_job j;
+    memset(&j, 0, sizeof j);
+    j.a = args;
+    j.q = q;
+    j.k = k;
+    j.v = v;
+    j.out = out;
+    j.grad_out = grad_out;
+    j.dq = dq;
+    j.dk = dk;
+    j.dv = dv;
+    j.lse = lse->data;
+    j.bq = block_q(args);
+    j.group = args->q_heads / args->kv_heads;
+    atomic_init(&j.failed, 0);
+    int64_t tasks = args->batch * args->kv_heads;
+    if (tasks > 0) born_parallel_for(tasks, 1, backward_tasks, &j);
+    return (born_status)atomic_load(&j.failed);
+}

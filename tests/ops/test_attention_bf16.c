@@ -1,0 +1,127 @@
+/* bf16 (and f16) attention on the CPU (src/backend/cpu/attention_half.c and, with AMX,
+ * attention_bf16_avx512.c): output and the gradients of q, k and v against the f32 flash kernel
+ * on the same values (the bf16 inputs widened exactly), within what rounding P, dS and the
+ * results to bf16 can explain, with GQA, causal limits with offsets (rows that see no key),
+ * head and value widths that are not multiples of 16 and caller tiles; bit for bit the same on
+ * one and two threads. Without AMX (or for f16) the operands go through f32, so the output is
+ * the f32 kernel's rounded: checked exactly. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cpu_features.h"
+#include "test.h"
+
+typedef struct half_case {
+    int64_t b, hq, hk, l, s, e, ev;
+    bool causal;
+    int64_t off, bq;
+} half_case;
+
+/* out, dq, dk, dv of a case in dtype (q, k, v, grad_out the given f32 values converted), each
+ * widened to f32. */
+typedef struct half_result {
+    born_tensor *t[4];
+} half_result;
+
+static bool run(const half_case *c, born_dtype dtype, born_tensor *const in[4], half_result *r) {
+    born_tensor *x[3];
+    for (int i = 0; i < 3; i++)
+        x[i] = born_requires_grad(born_detach(born_to_dtype(in[i], dtype)), true);
+    born_tensor *gout = born_to_dtype(in[3], dtype);
+    born_sdpa_params p = born_sdpa_default_params();
+    p.is_causal = c->causal;
+    p.kv_offset = c->off;
+    p.enable_gqa = c->hq != c->hk;
+    p.kernel = BORN_SDPA_FLASH;
+    p.block_q = c->bq;
+    born_tensor *out = born_scaled_dot_product_attention(x[0], x[1], x[2], NULL, &p);
+    CHECK_OK_TENSOR(out);
+    if (!out) return false;
+    born_status st = born_backward(born_sum(born_mul(born_to_dtype(out, BORN_F32),
+                                                     born_to_dtype(gout, BORN_F32)),
+                                            0, NULL, false));
+    CHECK_OK(st);
+    if (st != BORN_OK) return false;
+    r->t[0] = born_contiguous(born_to_dtype(out, BORN_F32));
+    for (int i = 0; i < 3; i++) r->t[1 + i] = born_contiguous(born_to_dtype(born_grad(x[i]), BORN_F32));
+    return true;
+}
+
+/* max |a - b| over max |b| (b the reference), with the place of the worst difference. */
+static double rel_diff(born_tensor *a, born_tensor *b) {
+    const float *pa = born_data_f32(a), *pb = born_data_f32(b);
+    int64_t n = born_tensor_numel(b);
+    double worst = 0, scale = 1e-30;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)pa[i] - pb[i]);
+        if (!(d <= worst)) worst = d; /* NaN counts */
+        if (fabs(pb[i]) > scale) scale = fabs(pb[i]);
+    }
+    return worst / scale;
+}
+
+static bool same_bits(born_tensor *a, born_tensor *b) {
+    return memcmp(born_data_f32(a), born_data_f32(b), sizeof(float) * (size_t)born_tensor_numel(a)) == 0;
+}
+
+TEST(cpu_bf16_attention_matches_the_f32_kernel) {
+    static const half_case cases[] = {
+        {2, 4, 2, 67, 67, 40, 24, true, 0, 0},  /* GQA, widths not multiples of 16 */
+        {1, 2, 2, 130, 130, 64, 64, false, 0, 0},
+        {1, 3, 1, 5, 37, 32, 16, true, 32, 0},  /* a few new queries against a cache */
+        {2, 2, 2, 33, 20, 16, 48, true, -5, 0}, /* the first five rows see no key */
+        {1, 2, 2, 100, 100, 64, 64, true, 0, 32},
+    };
+    static const char *names[4] = {"out", "dq", "dk", "dv"};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const half_case *c = &cases[ci];
+        born_scope_begin();
+        born_generator *gen = born_generator_new(100 + ci);
+        born_tensor *in[4] = {born_randn(gen, BORN_F32, BORN_DIMS(c->b, c->hq, c->l, c->e)),
+                              born_randn(gen, BORN_F32, BORN_DIMS(c->b, c->hk, c->s, c->e)),
+                              born_randn(gen, BORN_F32, BORN_DIMS(c->b, c->hk, c->s, c->ev)),
+                              born_randn(gen, BORN_F32, BORN_DIMS(c->b, c->hq, c->l, c->ev))};
+        for (int i = 0; i < 4; i++) in[i] = born_to_dtype(born_to_dtype(in[i], BORN_BF16), BORN_F32);
+        half_result ref, one, two, plain;
+        int saved = born_get_num_threads();
+        bool ok = run(c, BORN_F32, in, &ref);
+        born_set_num_threads(1);
+        ok = ok && run(c, BORN_BF16, in, &one);
+        born_set_num_threads(2);
+        ok = ok && run(c, BORN_BF16, in, &two);
+        born_set_num_threads(saved);
+        cpu_set_amx(false); /* through f32 (also where the CPU has no AMX) */
+        ok = ok && run(c, BORN_BF16, in, &plain);
+        cpu_set_amx(true);
+        if (ok) {
+            for (int i = 0; i < 4; i++) {
+                double d1 = rel_diff(one.t[i], ref.t[i]), d0 = rel_diff(plain.t[i], ref.t[i]);
+                /* P and dS rounded to bf16 (2^-9 relative each), the results too, sums of up to a
+                 * few hundred such terms */
+                double tol = i == 0 ? 8e-3 : 1.2e-2;
+                CHECK_MSG(d1 <= tol, "case %zu %s: bf16 differs from f32 by %.3g of its largest",
+                          ci, names[i], d1);
+                CHECK_MSG(d0 <= tol, "case %zu %s (through f32): %.3g", ci, names[i], d0);
+                CHECK_MSG(same_bits(one.t[i], two.t[i]), "case %zu %s: 1 and 2 threads differ", ci,
+                          names[i]);
+            }
+            /* through f32 the output is the f32 kernel's, rounded once */
+            born_tensor *rounded = born_to_dtype(born_to_dtype(ref.t[0], BORN_BF16), BORN_F32);
+            CHECK_MSG(same_bits(plain.t[0], rounded), "case %zu: out through f32 is not the f32 "
+                      "kernel's rounded", ci);
+        }
+        /* f16 takes the f32 kernels: its output is theirs rounded to f16 */
+        half_result h;
+        if (run(c, BORN_F16, in, &h)) {
+            born_tensor *rounded = born_to_dtype(born_to_dtype(ref.t[0], BORN_F16), BORN_F32);
+            CHECK_MSG(same_bits(h.t[0], rounded), "case %zu: f16 out is not the f32 kernel's rounded",
+                      ci);
+            for (int i = 1; i < 4; i++)
+                CHECK_MSG(rel_diff(h.t[i], ref.t[i]) <= 5e-3, "case %zu f16 %s: %.3g", ci, names[i],
+                          rel_diff(h.t[i], ref.t[i]));
+        }
+        born_generator_free(gen);
+        born_scope_end();
+    }
+}
