@@ -6,7 +6,9 @@
  * so that a change in the machine's load hits both alike; the figures are medians.
  *
  *   ./build/bench/bench_attention [--no-torch] [--min-t T] [--max-t T] [--d D] [--fwd-only]
- *                                 [--reps N] [--cpu] [--bq N] [--bkv N] [threads...]   (from the repo root)
+ *                                 [--reps N] [--cpu] [--bq N] [--bkv N] [--bf16] [threads...]
+ *                                 (from the repo root; --bf16: q, k, v and the gradient in bf16 on
+ *                                 both sides)
  *
  * --cpu reports process CPU time instead of wall-clock time (on one thread: the time the thread
  * actually ran, which a loaded machine does not inflate by time-slicing). --bq and --bkv set
@@ -32,12 +34,12 @@ typedef struct {
     born_tensor *q, *k, *v, *g;
 } born_case;
 
-static born_case born_case_new(int64_t b, int64_t h, int64_t t, int64_t d) {
+static born_case born_case_new(int64_t b, int64_t h, int64_t t, int64_t d, born_dtype dt) {
     born_case c;
-    c.q = born_requires_grad(born_randn(NULL, BORN_F32, BORN_DIMS(b, h, t, d)), true);
-    c.k = born_requires_grad(born_randn(NULL, BORN_F32, BORN_DIMS(b, h, t, d)), true);
-    c.v = born_requires_grad(born_randn(NULL, BORN_F32, BORN_DIMS(b, h, t, d)), true);
-    c.g = born_randn(NULL, BORN_F32, BORN_DIMS(b, h, t, d));
+    c.q = born_requires_grad(born_randn(NULL, dt, BORN_DIMS(b, h, t, d)), true);
+    c.k = born_requires_grad(born_randn(NULL, dt, BORN_DIMS(b, h, t, d)), true);
+    c.v = born_requires_grad(born_randn(NULL, dt, BORN_DIMS(b, h, t, d)), true);
+    c.g = born_randn(NULL, dt, BORN_DIMS(b, h, t, d));
     return c;
 }
 
@@ -84,12 +86,14 @@ typedef struct {
     pid_t pid;
 } torch_peer;
 
-static bool torch_start(torch_peer *p, int64_t b, int64_t h, int64_t t, int64_t d, int threads) {
+static bool torch_start(torch_peer *p, int64_t b, int64_t h, int64_t t, int64_t d, int threads,
+                        bool bf16) {
     int in[2], out[2];
     if (pipe(in) || pipe(out)) return false;
     char args[6][32];
     long long v[6] = {b, h, t, d, threads, 1};
     for (int i = 0; i < 6; i++) snprintf(args[i], sizeof args[i], "%lld", v[i]);
+    const char *dtype = bf16 ? "bf16" : "f32";
     p->pid = fork();
     if (p->pid < 0) return false;
     if (p->pid == 0) {
@@ -99,7 +103,7 @@ static bool torch_start(torch_peer *p, int64_t b, int64_t h, int64_t t, int64_t 
         close(out[0]);
         setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
         execlp("python3", "python3", "bench/bench_attention.py", "--serve", args[0], args[1], args[2],
-               args[3], args[4], args[5], (char *)NULL);
+               args[3], args[4], args[5], dtype, (char *)NULL);
         _exit(127);
     }
     close(in[0]);
@@ -129,13 +133,14 @@ static void torch_stop(torch_peer *p) {
 }
 
 int main(int argc, char **argv) {
-    bool torch = true, fwd_only = false, use_cpu = false;
+    bool torch = true, fwd_only = false, use_cpu = false, bf16 = false;
     int64_t min_t = 512, max_t = 8192, only_d = 0;
     int reps_arg = 0, threads[8], nthreads = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--no-torch")) torch = false;
         else if (!strcmp(argv[i], "--fwd-only")) fwd_only = true;
         else if (!strcmp(argv[i], "--cpu")) use_cpu = true;
+        else if (!strcmp(argv[i], "--bf16")) bf16 = true;
         else if (!strcmp(argv[i], "--max-t") && i + 1 < argc) max_t = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--min-t") && i + 1 < argc) min_t = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--d") && i + 1 < argc) only_d = atoll(argv[++i]);
@@ -151,9 +156,10 @@ int main(int argc, char **argv) {
     }
     signal(SIGPIPE, SIG_IGN);
     const int64_t b = 1, h = 4;
-    printf("causal attention, f32, B = %lld, H = %lld; milliseconds of %s (median of interleaved runs); "
-           "ratio = torch / born\n",
-           (long long)b, (long long)h, use_cpu ? "process CPU time" : "wall-clock time");
+    printf("causal attention, %s, B = %lld, H = %lld; milliseconds of %s (median of interleaved "
+           "runs); ratio = torch / born\n",
+           bf16 ? "bf16" : "f32", (long long)b, (long long)h,
+           use_cpu ? "process CPU time" : "wall-clock time");
     printf("%7s %4s %5s | %10s %10s %6s | %10s %10s %6s\n", "threads", "d", "T", "born fwd", "torch fwd",
            "ratio", "born f+b", "torch f+b", "ratio");
     for (int ti = 0; ti < nthreads; ti++) {
@@ -163,9 +169,9 @@ int main(int argc, char **argv) {
             for (int64_t t = min_t; t <= max_t; t *= 4) {
                 int reps = reps_arg > 0 ? reps_arg : (t >= 8192 ? 3 : 5);
                 if (reps > 64) reps = 64;
-                born_case c = born_case_new(b, h, t, d);
+                born_case c = born_case_new(b, h, t, d, bf16 ? BORN_BF16 : BORN_F32);
                 torch_peer peer;
-                bool have = torch && torch_start(&peer, b, h, t, d, threads[ti]);
+                bool have = torch && torch_start(&peer, b, h, t, d, threads[ti], bf16);
                 double med[4] = {0, 0, 0, 0}; /* born fwd, torch fwd, born f+b, torch f+b */
                 for (int pass = 0; pass < (fwd_only ? 1 : 2); pass++) {
                     bool bw = pass == 1;

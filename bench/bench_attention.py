@@ -4,8 +4,8 @@
     python3 bench/bench_attention.py B H T D THREADS CAUSAL REPS
 prints two numbers, the median seconds of the forward and of forward + backward (f32).
 
-    python3 bench/bench_attention.py --serve B H T D THREADS CAUSAL
-warms both up, prints "ready", then for each line "f" (forward) or "b" (forward + backward) read
+    python3 bench/bench_attention.py --serve B H T D THREADS CAUSAL [DTYPE]
+(DTYPE f32, the default, or bf16) warms both up, prints "ready", then for each line "f" (forward) or "b" (forward + backward) read
 from stdin runs it once and prints "WALL CPU" (seconds on the monotonic clock and of process CPU
 time), so that the caller can interleave its own repetitions with PyTorch's."""
 import sys
@@ -15,12 +15,12 @@ import torch
 import torch.nn.functional as F
 
 
-def setup(b, h, t, d, threads, causal):
+def setup(b, h, t, d, threads, causal, dtype=torch.float32):
     torch.set_num_threads(threads)
     g = torch.Generator().manual_seed(0)
-    q, k, v = (torch.randn(b, h, t, d, generator=g) for _ in range(3))
+    q, k, v = (torch.randn(b, h, t, d, generator=g).to(dtype) for _ in range(3))
     qg, kg, vg = (x.clone().requires_grad_(True) for x in (q, k, v))
-    gout = torch.randn(b, h, t, d, generator=g)
+    gout = torch.randn(b, h, t, d, generator=g).to(dtype)
 
     def fwd():
         with torch.no_grad():
@@ -35,7 +35,8 @@ def setup(b, h, t, d, threads, causal):
 
 
 def serve(args):
-    fwd, fwd_bwd = setup(*(int(x) for x in args[:6]))
+    dtype = torch.bfloat16 if len(args) > 6 and args[6] == "bf16" else torch.float32
+    fwd, fwd_bwd = setup(*(int(x) for x in args[:6]), dtype=dtype)
     fwd()
     fwd_bwd()
     print("ready", flush=True)
