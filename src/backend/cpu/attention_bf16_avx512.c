@@ -45,54 +45,62 @@ static int64_t visible_keys(const born_attention_args *a, int64_t i_end) {
     return n < 0 ? 0 : n > a->kv_len ? a->kv_len : n;
 }
 
-/* One row of scores s (nv visible of n): scaled, exp(x - max) left in s, the probabilities
- * rounded into p16 (zero from nv to n); returns the row's lse (-inf when nv is 0). */
-static float softmax_row(float *s, int64_t nv, int64_t n, float scale, uint16_t *p16) {
-    for (int64_t j = nv; j < n; j += 16) store_bf16(p16 + j, v16_mask(n - j), _mm512_setzero_ps());
-    if (nv <= 0) return -INFINITY;
-    const __m512 vs = v16_set1(scale);
-    __m512 vmax = v16_set1(-INFINITY);
-    for (int64_t j = 0; j < nv; j += 16) {
-        __mmask16 m = v16_mask(nv - j);
-        __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, s + j), vs);
-        _mm512_mask_storeu_ps(s + j, m, x);
-        vmax = _mm512_mask_max_ps(vmax, m, vmax, x);
-    }
-    float mx = _mm512_reduce_max_ps(vmax);
-    __m512 vmx = v16_set1(mx), sum = _mm512_setzero_ps();
-    for (int64_t j = 0; j < nv; j += 16) {
-        __mmask16 m = v16_mask(nv - j);
-        __m512 e = v16_exp(_mm512_sub_ps(_mm512_mask_loadu_ps(vmx, m, s + j), vmx));
-        e = _mm512_maskz_mov_ps(m, e);
-        _mm512_mask_storeu_ps(s + j, m, e);
-        sum = _mm512_add_ps(sum, e);
-    }
-    float total = _mm512_reduce_add_ps(sum);
-    __m512 inv = v16_set1(1.0f / total);
-    for (int64_t j = 0; j < nv; j += 16) {
-        __mmask16 m = v16_mask(nv - j);
-        store_bf16(p16 + j, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, s + j), inv));
-    }
-    return mx + logf(total);
+/* The visible-key counts of queries [i, i + 16) of a block of m (from its first query i0), 0 for
+ * lanes past the block, as 16 int32 lanes. */
+static __m512i limits(const born_attention_args *a, int64_t i0, int64_t q0, int64_t m) {
+    _Alignas(64) int32_t lim[16];
+    for (int l = 0; l < 16; l++)
+        lim[l] = q0 + l < m ? (int32_t)visible_keys(a, i0 + q0 + l + 1) : 0;
+    return _mm512_load_si512(lim);
 }
 
-/* The backward's row: p = exp(scale s - lse) over the nv visible keys (in place in s) rounded
- * into p16, then dS = p (dP - delta) scale rounded into ds16; both zero from nv to n. */
-static void dscores_row(float *s, const float *dp, int64_t nv, int64_t n, float scale, float lse,
-                        float delta, uint16_t *p16, uint16_t *ds16) {
-    for (int64_t j = nv; j < n; j += 16) {
-        __mmask16 m = v16_mask(n - j);
-        store_bf16(p16 + j, m, _mm512_setzero_ps());
-        store_bf16(ds16 + j, m, _mm512_setzero_ps());
+/* The lanes of lim above key j. */
+static inline __mmask16 sees(__m512i lim, int64_t j) {
+    return _mm512_cmpgt_epi32_mask(lim, _mm512_set1_epi32((int32_t)j));
+}
+
+/* Queries [q0, q0 + 16) of a block in the transposed scores st (key j's row at st + j ld, n keys,
+ * lane l its query's key count lim[l]): scaled, softmaxed per query in f32 (exp(x - max) left in
+ * st), the probabilities rounded into P^T's columns (pt, rows ldp apart; zero where a query does
+ * not see the key), each query's lse into lse[0..16). */
+static void softmax_cols(float *st, int64_t ld, int64_t n, __m512i lim, float scale, uint16_t *pt,
+                         int64_t ldp, float lse[16]) {
+    const __m512 vs = v16_set1(scale);
+    __m512 vmax = v16_set1(-INFINITY);
+    for (int64_t j = 0; j < n; j++)
+        vmax = _mm512_mask_max_ps(vmax, sees(lim, j), vmax, _mm512_mul_ps(_mm512_load_ps(st + j * ld), vs));
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t j = 0; j < n; j++) {
+        __mmask16 act = sees(lim, j);
+        __m512 x = _mm512_maskz_sub_ps(act, _mm512_mul_ps(_mm512_load_ps(st + j * ld), vs), vmax);
+        __m512 e = _mm512_maskz_mov_ps(act, v16_exp(x));
+        _mm512_store_ps(st + j * ld, e);
+        sum = _mm512_add_ps(sum, e);
     }
-    const __m512 vs = v16_set1(scale), vl = v16_set1(lse), vd = v16_set1(delta);
-    for (int64_t j = 0; j < nv; j += 16) {
-        __mmask16 m = v16_mask(nv - j);
-        __m512 x = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(m, s + j), vs, vl);
-        __m512 p = _mm512_maskz_mov_ps(m, v16_exp(_mm512_maskz_mov_ps(m, x)));
-        store_bf16(p16 + j, m, p);
-        __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, dp + j), vd);
-        store_bf16(ds16 + j, m, _mm512_mul_ps(_mm512_mul_ps(p, d), vs));
+    __mmask16 some = _mm512_cmp_ps_mask(sum, _mm512_setzero_ps(), _CMP_GT_OQ);
+    __m512 inv = _mm512_maskz_div_ps(some, v16_set1(1.0f), sum);
+    for (int64_t j = 0; j < n; j++)
+        store_bf16(pt + j * ldp, 0xffff, _mm512_mul_ps(_mm512_load_ps(st + j * ld), inv));
+    _Alignas(64) float mx[16], sm[16];
+    _mm512_store_ps(mx, vmax);
+    _mm512_store_ps(sm, sum);
+    for (int l = 0; l < 16; l++) lse[l] = sm[l] > 0 ? mx[l] + logf(sm[l]) : -INFINITY;
+}
+
+/* The backward's columns (as softmax_cols): p = exp(scale s - lse) rounded into pt, and dS =
+ * p (dP - delta) scale rounded into dst (dpt: dP^T, rows ld apart); zero where a query does not
+ * see the key. */
+static void dscores_cols(const float *st, const float *dpt, int64_t ld, int64_t n, __m512i lim,
+                         float scale, __m512 lse, __m512 delta, uint16_t *pt, uint16_t *dst,
+                         int64_t ldp) {
+    const __m512 vs = v16_set1(scale);
+    for (int64_t j = 0; j < n; j++) {
+        __mmask16 act = sees(lim, j);
+        __m512 x = _mm512_maskz_mov_ps(act, _mm512_fmsub_ps(_mm512_load_ps(st + j * ld), vs, lse));
+        __m512 p = _mm512_maskz_mov_ps(act, v16_exp(x));
+        store_bf16(pt + j * ldp, 0xffff, p);
+        __m512 d = _mm512_sub_ps(_mm512_load_ps(dpt + j * ld), delta);
+        store_bf16(dst + j * ldp, 0xffff, _mm512_maskz_mul_ps(act, _mm512_mul_ps(p, d), vs));
     }
 }
 
@@ -154,14 +162,14 @@ static void fail(attn_job *j, born_status st) {
 static void forward_tasks(int64_t begin, int64_t end, void *ctx) {
     attn_job *j = ctx;
     const born_attention_args *a = j->a;
-    int64_t lds = round_up(a->kv_len, 16), ldp = round_up(a->kv_len, 32);
-    size_t bytes = (size_t)(j->bq * lds) * sizeof(float) + (size_t)(j->bq * ldp) * sizeof(uint16_t);
-    float *s = cpu_scratch(CPU_SCRATCH_ATTN_TASK, bytes);
-    if (!s) {
+    int64_t ld = round_up(j->bq, 16);
+    size_t bytes = (size_t)(a->kv_len * ld) * (sizeof(float) + sizeof(uint16_t));
+    float *st = cpu_scratch(CPU_SCRATCH_ATTN_TASK, bytes);
+    if (!st) {
         fail(j, born_error(BORN_ERR_MEMORY, "attention: out of memory for a block's scores"));
         return;
     }
-    uint16_t *p16 = (uint16_t *)(s + j->bq * lds);
+    uint16_t *pt = (uint16_t *)(st + a->kv_len * ld);
     float scale = (float)a->scale;
     for (int64_t t = begin; t < end; t++) {
         int64_t qb = t % j->nqb, h = t / j->nqb % a->q_heads, b = t / j->nqb / a->q_heads;
@@ -175,19 +183,25 @@ static void forward_tasks(int64_t begin, int64_t end, void *ctx) {
             zero_rows(o, j->out->strides[2], m, a->v_dim);
             continue;
         }
-        born_status st = cpu_gemm_bf16(m, n, a->head_dim, row_of(j->q, b, h, i0), j->q->strides[2],
-                                       j->q->strides[3], row_of(j->k, b, hk, 0), j->k->strides[3],
-                                       j->k->strides[2], s, lds);
-        if (st != BORN_OK) {
-            fail(j, st);
+        /* S^T = K Q^T (keys x queries): the product stores its tiles in place, where S = Q K^T
+         * (queries x keys) would be stored through transposes at k = head_dim */
+        born_status st_ = cpu_gemm_bf16(n, m, a->head_dim, row_of(j->k, b, hk, 0),
+                                        j->k->strides[2], j->k->strides[3], row_of(j->q, b, h, i0),
+                                        j->q->strides[3], j->q->strides[2], st, ld);
+        if (st_ != BORN_OK) {
+            fail(j, st_);
             return;
         }
-        for (int64_t r = 0; r < m; r++)
-            lse[r] = softmax_row(s + r * lds, visible_keys(a, i0 + r + 1), n, scale, p16 + r * ldp);
-        st = cpu_gemm_bf16_rounded(m, a->v_dim, n, p16, ldp, 1, row_of(j->v, b, hk, 0),
-                                   j->v->strides[2], j->v->strides[3], NULL, o, j->out->strides[2]);
-        if (st != BORN_OK) {
-            fail(j, st);
+        for (int64_t q0 = 0; q0 < m; q0 += 16) {
+            _Alignas(64) float l16[16];
+            softmax_cols(st + q0, ld, n, limits(a, i0, q0, m), scale, pt + q0, ld, l16);
+            for (int64_t l = 0; l < 16 && q0 + l < m; l++) lse[q0 + l] = l16[l];
+        }
+        /* O = P V with P the transposed view of P^T */
+        st_ = cpu_gemm_bf16_rounded(m, a->v_dim, n, pt, 1, ld, row_of(j->v, b, hk, 0),
+                                    j->v->strides[2], j->v->strides[3], NULL, o, j->out->strides[2]);
+        if (st_ != BORN_OK) {
+            fail(j, st_);
             return;
         }
     }
@@ -217,37 +231,37 @@ born_status attn_bf16_forward_amx(const born_strided *out, const born_strided *l
 
 /* ---- backward ---------------------------------------------------------------------------- */
 
-/* The f32 sums and row buffers of one backward task. */
+/* The f32 sums and transposed score buffers of one backward task. */
 typedef struct bwd_bufs {
-    float *s, *dp, *dk, *dv, *tmp;
-    uint16_t *p16, *ds16;
-    int64_t lds, ldp;
+    float *st, *dpt, *dk, *dv, *tmp;
+    uint16_t *pt, *dst;
+    int64_t ld;
 } bwd_bufs;
 
 static bool bwd_bufs_get(const attn_job *j, bwd_bufs *w) {
     const born_attention_args *a = j->a;
     int64_t kv = a->kv_len, wide = a->head_dim > a->v_dim ? a->head_dim : a->v_dim;
-    w->lds = round_up(kv, 16);
-    w->ldp = round_up(kv, 32);
-    int64_t floats = 2 * j->bq * w->lds + kv * (a->head_dim + a->v_dim + wide);
-    size_t bytes = (size_t)floats * sizeof(float) + (size_t)(2 * j->bq * w->ldp) * sizeof(uint16_t);
-    w->s = cpu_scratch(CPU_SCRATCH_ATTN_TASK, bytes);
-    if (!w->s) return false;
-    w->dp = w->s + j->bq * w->lds;
-    w->dk = w->dp + j->bq * w->lds;
+    w->ld = round_up(j->bq, 16);
+    int64_t floats = 2 * kv * w->ld + kv * (a->head_dim + a->v_dim + wide);
+    size_t bytes = (size_t)floats * sizeof(float) + (size_t)(2 * kv * w->ld) * sizeof(uint16_t);
+    w->st = cpu_scratch(CPU_SCRATCH_ATTN_TASK, bytes);
+    if (!w->st) return false;
+    w->dpt = w->st + kv * w->ld;
+    w->dk = w->dpt + kv * w->ld;
     w->dv = w->dk + kv * a->head_dim;
     w->tmp = w->dv + kv * a->v_dim;
-    w->p16 = (uint16_t *)(w->tmp + kv * wide);
-    w->ds16 = w->p16 + j->bq * w->ldp;
+    w->pt = (uint16_t *)(w->tmp + kv * wide);
+    w->dst = w->pt + kv * w->ld;
     return true;
 }
 
 /* One query block [i0, i0 + m) of head h (kv head hk) of batch b: dQ written, dK and dV added
- * into w's sums. */
+ * into w's sums. The scores and their gradients are kept transposed (keys x queries), as in the
+ * forward, so that P^T and dS^T are the row-major operands of dV and dK's products. */
 static born_status bwd_block(const attn_job *j, bwd_bufs *w, int64_t b, int64_t h, int64_t hk,
                              int64_t i0, int64_t m) {
     const born_attention_args *a = j->a;
-    int64_t e = a->head_dim, ev = a->v_dim, n = visible_keys(a, i0 + m);
+    int64_t e = a->head_dim, ev = a->v_dim, n = visible_keys(a, i0 + m), ld = w->ld;
     uint16_t *dq = row_of(j->dq, b, h, i0);
     if (n == 0) {
         zero_rows(dq, j->dq->strides[2], m, e);
@@ -257,26 +271,31 @@ static born_status bwd_block(const attn_job *j, bwd_bufs *w, int64_t b, int64_t 
     const uint16_t *v = row_of(j->v, b, hk, 0), *dout = row_of(j->grad_out, b, h, i0);
     const uint16_t *o = row_of(j->out, b, h, i0);
     const int64_t q_rs = j->q->strides[2], q_cs = j->q->strides[3];
+    const int64_t k_rs = j->k->strides[2], k_cs = j->k->strides[3];
     const int64_t do_rs = j->grad_out->strides[2], o_rs = j->out->strides[2];
-    born_status st = cpu_gemm_bf16(m, n, e, q, q_rs, q_cs, k, j->k->strides[3], j->k->strides[2],
-                                   w->s, w->lds);
+    /* S^T = K Q^T and dP^T = V dO^T */
+    born_status st = cpu_gemm_bf16(n, m, e, k, k_rs, k_cs, q, q_cs, q_rs, w->st, ld);
     if (st == BORN_OK)
-        st = cpu_gemm_bf16(m, n, ev, dout, do_rs, 1, v, j->v->strides[3], j->v->strides[2], w->dp,
-                           w->lds);
+        st = cpu_gemm_bf16(n, m, ev, v, j->v->strides[2], j->v->strides[3], dout, 1, do_rs, w->dpt,
+                           ld);
     if (st != BORN_OK) return st;
     const float *lse = j->lse + (b * a->q_heads + h) * a->q_len + i0;
-    for (int64_t r = 0; r < m; r++) {
-        int64_t nv = visible_keys(a, i0 + r + 1);
-        float delta = nv > 0 ? dot_bf16(dout + r * do_rs, o + r * o_rs, ev) : 0.0f;
-        dscores_row(w->s + r * w->lds, w->dp + r * w->lds, nv, n, (float)a->scale, lse[r], delta,
-                    w->p16 + r * w->ldp, w->ds16 + r * w->ldp);
+    for (int64_t q0 = 0; q0 < m; q0 += 16) {
+        _Alignas(64) float l16[16], d16[16];
+        for (int64_t l = 0; l < 16; l++) {
+            bool in = q0 + l < m;
+            l16[l] = in ? lse[q0 + l] : 0.0f;
+            d16[l] = in ? dot_bf16(dout + (q0 + l) * do_rs, o + (q0 + l) * o_rs, ev) : 0.0f;
+        }
+        dscores_cols(w->st + q0, w->dpt + q0, ld, n, limits(a, i0, q0, m), (float)a->scale,
+                     _mm512_load_ps(l16), _mm512_load_ps(d16), w->pt + q0, w->dst + q0, ld);
     }
-    st = cpu_gemm_bf16_rounded(m, e, n, w->ds16, w->ldp, 1, k, j->k->strides[2], j->k->strides[3],
-                               NULL, dq, j->dq->strides[2]);
-    if (st == BORN_OK) st = cpu_gemm_bf16(n, ev, m, w->p16, 1, w->ldp, dout, do_rs, 1, w->tmp, ev);
+    /* dQ = dS K (dS the transposed view of dS^T), rounded as stored */
+    st = cpu_gemm_bf16_rounded(m, e, n, w->dst, 1, ld, k, k_rs, k_cs, NULL, dq, j->dq->strides[2]);
+    if (st == BORN_OK) st = cpu_gemm_bf16(n, ev, m, w->pt, ld, 1, dout, do_rs, 1, w->tmp, ev);
     if (st != BORN_OK) return st;
     add_rows(w->dv, w->tmp, n, ev);
-    st = cpu_gemm_bf16(n, e, m, w->ds16, 1, w->ldp, q, q_rs, q_cs, w->tmp, e);
+    st = cpu_gemm_bf16(n, e, m, w->dst, ld, 1, q, q_rs, q_cs, w->tmp, e);
     if (st != BORN_OK) return st;
     add_rows(w->dk, w->tmp, n, e);
     return BORN_OK;
