@@ -65,14 +65,15 @@ static inline __mmask16 sees(__m512i lim, int64_t j) {
  * not see the key), each query's lse into lse[0..16). */
 static void softmax_cols(float *st, int64_t ld, int64_t n, __m512i lim, float scale, uint16_t *pt,
                          int64_t ldp, float lse[16]) {
+    /* the scale is positive, so the scaled scores' maximum is the scaled maximum */
     const __m512 vs = v16_set1(scale);
-    __m512 vmax = v16_set1(-INFINITY);
+    __m512 raw = v16_set1(-INFINITY);
     for (int64_t j = 0; j < n; j++)
-        vmax = _mm512_mask_max_ps(vmax, sees(lim, j), vmax, _mm512_mul_ps(_mm512_load_ps(st + j * ld), vs));
-    __m512 sum = _mm512_setzero_ps();
+        raw = _mm512_mask_max_ps(raw, sees(lim, j), raw, _mm512_load_ps(st + j * ld));
+    __m512 vmax = _mm512_mul_ps(raw, vs), sum = _mm512_setzero_ps();
     for (int64_t j = 0; j < n; j++) {
         __mmask16 act = sees(lim, j);
-        __m512 x = _mm512_maskz_sub_ps(act, _mm512_mul_ps(_mm512_load_ps(st + j * ld), vs), vmax);
+        __m512 x = _mm512_maskz_fmsub_ps(act, _mm512_load_ps(st + j * ld), vs, vmax);
         __m512 e = _mm512_maskz_mov_ps(act, v16_exp(x));
         _mm512_store_ps(st + j * ld, e);
         sum = _mm512_add_ps(sum, e);
