@@ -60,11 +60,12 @@ static inline __mmask16 sees(__m512i lim, int64_t j) {
 }
 
 /* Queries [q0, q0 + 16) of a block in the transposed scores st (key j's row at st + j ld, n keys,
- * lane l its query's key count lim[l]): scaled, softmaxed per query in f32 (exp(x - max) left in
- * st), the probabilities rounded into P^T's columns (pt, rows ldp apart; zero where a query does
- * not see the key), each query's lse into lse[0..16). */
-static void softmax_cols(float *st, int64_t ld, int64_t n, __m512i lim, float scale, uint16_t *pt,
-                         int64_t ldp, float lse[16]) {
+ * lane l its query's key count lim[l]): e = exp(scale s - max) per query, rounded into P^T's
+ * columns (pt, rows ldp apart; zero where a query does not see the key) unnormalised, as flash
+ * attention's P; each query's lse into lse[0..16) and 1 / sum e (0 where it sees no key) into
+ * inv, which the caller applies to P V's rows. */
+static void softmax_cols(const float *st, int64_t ld, int64_t n, __m512i lim, float scale,
+                         uint16_t *pt, int64_t ldp, float lse[16], float inv[16]) {
     /* the scale is positive, so the scaled scores' maximum is the scaled maximum */
     const __m512 vs = v16_set1(scale);
     __m512 raw = v16_set1(-INFINITY);
@@ -75,17 +76,27 @@ static void softmax_cols(float *st, int64_t ld, int64_t n, __m512i lim, float sc
         __mmask16 act = sees(lim, j);
         __m512 x = _mm512_maskz_fmsub_ps(act, _mm512_load_ps(st + j * ld), vs, vmax);
         __m512 e = _mm512_maskz_mov_ps(act, v16_exp(x));
-        _mm512_store_ps(st + j * ld, e);
+        store_bf16(pt + j * ldp, 0xffff, e);
         sum = _mm512_add_ps(sum, e);
     }
     __mmask16 some = _mm512_cmp_ps_mask(sum, _mm512_setzero_ps(), _CMP_GT_OQ);
-    __m512 inv = _mm512_maskz_div_ps(some, v16_set1(1.0f), sum);
-    for (int64_t j = 0; j < n; j++)
-        store_bf16(pt + j * ldp, 0xffff, _mm512_mul_ps(_mm512_load_ps(st + j * ld), inv));
+    _mm512_store_ps(inv, _mm512_maskz_div_ps(some, v16_set1(1.0f), sum));
     _Alignas(64) float mx[16], sm[16];
     _mm512_store_ps(mx, vmax);
     _mm512_store_ps(sm, sum);
     for (int l = 0; l < 16; l++) lse[l] = sm[l] > 0 ? mx[l] + logf(sm[l]) : -INFINITY;
+}
+
+/* Row r < m of o (rows o_rs apart, n values) = f32 row r of src (n apart) times inv[r], rounded. */
+static void scale_rows(uint16_t *o, int64_t o_rs, const float *src, const float *inv, int64_t m,
+                       int64_t n) {
+    for (int64_t r = 0; r < m; r++) {
+        __m512 f = v16_set1(inv[r]);
+        for (int64_t c = 0; c < n; c += 16) {
+            __mmask16 k = v16_mask(n - c);
+            store_bf16(o + r * o_rs + c, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, src + r * n + c), f));
+        }
+    }
 }
 
 /* The backward's columns (as softmax_cols): p = exp(scale s - lse) rounded into pt, and dS =
@@ -164,13 +175,15 @@ static void forward_tasks(int64_t begin, int64_t end, void *ctx) {
     attn_job *j = ctx;
     const born_attention_args *a = j->a;
     int64_t ld = round_up(j->bq, 16);
-    size_t bytes = (size_t)(a->kv_len * ld) * (sizeof(float) + sizeof(uint16_t));
+    size_t bytes = (size_t)(a->kv_len * ld + ld * a->v_dim + ld) * sizeof(float) +
+                   (size_t)(a->kv_len * ld) * sizeof(uint16_t);
     float *st = cpu_scratch(CPU_SCRATCH_ATTN_TASK, bytes);
     if (!st) {
         fail(j, born_error(BORN_ERR_MEMORY, "attention: out of memory for a block's scores"));
         return;
     }
-    uint16_t *pt = (uint16_t *)(st + a->kv_len * ld);
+    float *ot = st + a->kv_len * ld, *inv = ot + ld * a->v_dim; /* P V in f32, 1 / sum e */
+    uint16_t *pt = (uint16_t *)(inv + ld);
     float scale = (float)a->scale;
     for (int64_t t = begin; t < end; t++) {
         int64_t qb = t % j->nqb, h = t / j->nqb % a->q_heads, b = t / j->nqb / a->q_heads;
@@ -195,16 +208,17 @@ static void forward_tasks(int64_t begin, int64_t end, void *ctx) {
         }
         for (int64_t q0 = 0; q0 < m; q0 += 16) {
             _Alignas(64) float l16[16];
-            softmax_cols(st + q0, ld, n, limits(a, i0, q0, m), scale, pt + q0, ld, l16);
+            softmax_cols(st + q0, ld, n, limits(a, i0, q0, m), scale, pt + q0, ld, l16, inv + q0);
             for (int64_t l = 0; l < 16 && q0 + l < m; l++) lse[q0 + l] = l16[l];
         }
-        /* O = P V with P the transposed view of P^T */
-        st_ = cpu_gemm_bf16_rounded(m, a->v_dim, n, pt, 1, ld, row_of(j->v, b, hk, 0),
-                                    j->v->strides[2], j->v->strides[3], NULL, o, j->out->strides[2]);
+        /* O = (P V) / sum e, P the transposed view of P^T */
+        st_ = cpu_gemm_bf16(m, a->v_dim, n, pt, 1, ld, row_of(j->v, b, hk, 0), j->v->strides[2],
+                            j->v->strides[3], ot, a->v_dim);
         if (st_ != BORN_OK) {
             fail(j, st_);
             return;
         }
+        scale_rows(o, j->out->strides[2], ot, inv, m, a->v_dim);
     }
 }
 
