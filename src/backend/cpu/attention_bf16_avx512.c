@@ -1,16 +1,22 @@
 /* bf16 attention with its products on the AMX tiles (attention_half.h has the contract): the
  * five products of a query block go through cpu_gemm_bf16 (AMX where cpu_amx_enabled(), which
- * is where attention_half.c calls this), the row passes between them (softmax, the
- * probabilities' and dS's rounding to bf16, dO's dot with O) run here on AVX-512.
+ * is where attention_half.c calls this), the passes between them (softmax, the probabilities'
+ * and dS's rounding to bf16, dO's dot with O) run here on AVX-512.
  *
- * A forward task is one block of bq queries of one (batch, head): S = Q K^T over the keys the
- * block can see (causal: up to the last row's limit), each row's softmax in f32 with its lse,
- * then O = P V with P rounded to bf16 and O rounded as stored. The scores of a block are
- * materialised (bq x kv_len floats, 2 MiB at 8192 keys), so no running rescaling is needed.
- * A backward task is one (batch, kv head): every head of its GQA group and every query block
- * recomputes P from lse, dP = dO V^T and dS = P (dP - Delta) scale (rounded to bf16), writes dQ =
- * dS K and adds P^T dO and dS^T Q into f32 sums of dV and dK, rounded once at the end. Each
- * task's order is fixed, so the results do not depend on the thread count. */
+ * Scores are kept transposed, keys x queries: S^T = K Q^T is stored by the product's tiles in
+ * place (S = Q K^T would go through transposes, which at k = head_dim cost more than the
+ * product), the passes take 16 queries a vector down the keys, and P^T and dS^T are the
+ * row-major left operands of dV's and dK's products.
+ *
+ * A forward task is one block of bq queries of one (batch, head): S^T over the keys the block
+ * can see (causal: up to its last query's limit), per query its maximum, P = exp(x - max)
+ * rounded to bf16 and the sum in f32 (lse kept), O = P V in f32 divided by the sum as it is
+ * rounded. The block's scores are materialised (kv_len x bq floats, 2 MiB at 8192 keys), so no
+ * running rescaling is needed. A backward task is one (batch, kv head): every head of its GQA
+ * group and every query block recomputes P^T from lse, dP^T = V dO^T and dS^T = P^T (dP^T -
+ * Delta) scale (rounded to bf16), writes dQ = dS K and adds P^T dO and dS^T Q into f32 sums of
+ * dV and dK, rounded once at the end. Each task's order is fixed, so the results do not depend
+ * on the thread count. */
 #include <immintrin.h>
 #include <math.h>
 #include <stdatomic.h>

@@ -20,8 +20,9 @@ born_status cpu_attention_half_backward(const born_strided *dq, const born_strid
 
 #if defined(__x86_64__)
 /* bf16 attention without mask or dropout, its products on the AMX tiles by cpu_gemm_bf16: per
- * block of queries the scores S = Q K^T in f32 over the keys the block can see, a softmax per
- * row in f32 (lse kept), the probabilities P rounded to bf16 and O = P V rounded as stored. The
+ * block of queries the scores S^T = K Q^T in f32 over the keys the block can see, a softmax per
+ * query in f32 (lse kept), P = exp(x - max) rounded to bf16 and O = P V in f32 divided by the
+ * row's sum as it is rounded. The
  * backward recomputes P per query block, dP = dO V^T, dS = P (dP - rowsum(dO o O)) scale rounded
  * to bf16, dQ = dS K rounded as stored, and sums dV = P^T dO and dK = dS^T Q over the query
  * blocks (and the heads of a GQA group) in f32 before rounding them once. P and dS go through
