@@ -228,23 +228,28 @@ static void forward_tasks(int64_t begin, int64_t end, void *ctx) {
     }
 }
 
-static int64_t block_q(const born_attention_args *a) { return a->block_q > 0 ? a->block_q : 64; }
+/* The job's common fields (the backward's gradients set by the caller). */
+static void job_init(attn_job *j, const born_attention_args *args, const born_strided *q,
+                     const born_strided *k, const born_strided *v, const born_strided *out,
+                     const born_strided *lse) {
+    memset(j, 0, sizeof *j);
+    j->a = args;
+    j->q = q;
+    j->k = k;
+    j->v = v;
+    j->out = out;
+    j->lse = lse->data;
+    j->bq = args->block_q > 0 ? args->block_q : 64;
+    j->nqb = (args->q_len + j->bq - 1) / j->bq;
+    j->group = args->q_heads / args->kv_heads;
+    atomic_init(&j->failed, 0);
+}
 
 born_status attn_bf16_forward_amx(const born_strided *out, const born_strided *lse,
                                   const born_strided *q, const born_strided *k,
                                   const born_strided *v, const born_attention_args *args) {
     attn_job j;
-    memset(&j, 0, sizeof j);
-    j.a = args;
-    j.q = q;
-    j.k = k;
-    j.v = v;
-    j.out = out;
-    j.lse = lse->data;
-    j.bq = block_q(args);
-    j.nqb = (args->q_len + j.bq - 1) / j.bq;
-    j.group = args->q_heads / args->kv_heads;
-    atomic_init(&j.failed, 0);
+    job_init(&j, args, q, k, v, out, lse);
     int64_t tasks = args->batch * args->q_heads * j.nqb;
     if (tasks > 0) born_parallel_for(tasks, 1, forward_tasks, &j);
     return (born_status)atomic_load(&j.failed);
@@ -354,20 +359,11 @@ born_status attn_bf16_backward_amx(const born_strided *dq, const born_strided *d
                                    const born_strided *v, const born_strided *out,
                                    const born_strided *lse, const born_attention_args *args) {
     attn_job j;
-    memset(&j, 0, sizeof j);
-    j.a = args;
-    j.q = q;
-    j.k = k;
-    j.v = v;
-    j.out = out;
+    job_init(&j, args, q, k, v, out, lse);
     j.grad_out = grad_out;
     j.dq = dq;
     j.dk = dk;
     j.dv = dv;
-    j.lse = lse->data;
-    j.bq = block_q(args);
-    j.group = args->q_heads / args->kv_heads;
-    atomic_init(&j.failed, 0);
     int64_t tasks = args->batch * args->kv_heads;
     if (tasks > 0) born_parallel_for(tasks, 1, backward_tasks, &j);
     return (born_status)atomic_load(&j.failed);
