@@ -327,6 +327,10 @@ typedef struct born_backend {
     /* True when reduce also takes an f16/bf16 in with an f32 out for SUM, PROD, MAX and MIN
      * (reading the halves into its f32 accumulator), so the ops layer need not convert in first. */
     bool reduce_half_in;
+    /* True when binary also takes an f16/bf16 a or b beside an f32 other with an f32 out (the
+     * half read into f32 as the ops layer's conversion would give it), so the ops layer need
+     * not convert it first (autocast's f32 residual plus a bf16 branch). */
+    bool binary_half_operand;
     /* True when matmul also takes bf16 a and b with an f32 out (f32 accumulation), so the ops
      * layer need not convert them first (the CPU's bf16 GEMM, gemm_bf16.c). */
     bool matmul_bf16_in;

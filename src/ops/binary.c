@@ -69,8 +69,18 @@ static born_status binary_compute(born_binary_op op, born_tensor *a, born_tensor
     const born_backend *be = ops_backend(out);
     if (!be) return born_last_status();
     if (is_half(compute) && (a->dtype != compute || b->dtype != compute)) compute = BORN_F32;
-    born_tensor *ca = a->dtype == compute && !ops_partial_overlap(out, a) ? ops_alias(a) : ops_cast(a, compute);
-    born_tensor *cb = b->dtype == compute && !ops_partial_overlap(out, b) ? ops_alias(b) : ops_cast(b, compute);
+    /* an f32 result from an f32 operand and a half one: a backend with binary_half_operand reads
+     * the half one as it is */
+    bool half_ok = be->binary_half_operand && compute == BORN_F32 && out->dtype == BORN_F32 &&
+                   !is_comparison(op) && !is_logical(op) &&
+                   ((is_half(a->dtype) && b->dtype == BORN_F32) ||
+                    (is_half(b->dtype) && a->dtype == BORN_F32));
+    born_tensor *ca = (a->dtype == compute || (half_ok && is_half(a->dtype))) && !ops_partial_overlap(out, a)
+                          ? ops_alias(a)
+                          : ops_cast(a, compute);
+    born_tensor *cb = (b->dtype == compute || (half_ok && is_half(b->dtype))) && !ops_partial_overlap(out, b)
+                          ? ops_alias(b)
+                          : ops_cast(b, compute);
     /* the kernel writes the compute dtype (or bool); a half result is rounded afterwards */
     bool round_after = out->dtype != BORN_BOOL && out->dtype != compute;
     born_tensor *dst = round_after && ca && cb ? ops_empty(compute, out->ndim, out->shape, out->storage->device)

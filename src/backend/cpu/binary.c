@@ -19,8 +19,9 @@
 
 typedef struct binary_ctx {
     atomic_int bad;       /* 1: integer division by zero; 2: negative integer power */
-    cpu_loop_fn f32_loop; /* for the f16/bf16 wrapper */
+    cpu_loop_fn f32_loop; /* for the f16/bf16 wrappers */
     born_dtype dtype, out_dtype;
+    int half_operand; /* mixed_loop: which operand (1 a, 2 b) is the half one */
 } binary_ctx;
 
 #define BINARY_LOOP(NAME, T, OUT_T, EXPR)                                                       \
@@ -285,6 +286,23 @@ static void half_loop(char **d, const int64_t *s, int64_t n, void *arg) {
     }
 }
 
+/* An f32 out from an f32 operand and an f16/bf16 one (c->half_operand, c->dtype): the half one's
+ * chunks converted into a buffer, the f32 one read where it lies. */
+static void mixed_loop(char **d, const int64_t *s, int64_t n, void *arg) {
+    binary_ctx *c = arg;
+    int h = c->half_operand;
+    float buf[HALF_CHUNK];
+    for (int64_t done = 0; done < n; done += HALF_CHUNK) {
+        int64_t m = n - done < HALF_CHUNK ? n - done : HALF_CHUNK;
+        cpu_halves_to_f32(d[h] + done * s[h], s[h], c->dtype == BORN_BF16, buf, m);
+        char *ptrs[3] = {d[0] + done * s[0], d[1] + done * s[1], d[2] + done * s[2]};
+        int64_t steps[3] = {s[0], s[1], s[2]};
+        ptrs[h] = (char *)buf;
+        steps[h] = 4;
+        c->f32_loop(ptrs, steps, m, c);
+    }
+}
+
 /* The f32 loop for op: the AVX2 one (unary_avx2.c) or on arm64 the NEON one (binary_neon.c) for
  * add/sub/mul/div when the CPU level allows it, else the portable one. All compute the same
  * IEEE results. */
@@ -316,6 +334,26 @@ born_status cpu_binary(born_binary_op op, const born_strided *out, const born_st
     c.dtype = a->dtype;
     c.out_dtype = out->dtype;
     cpu_loop_fn loop = NULL;
+    if (a->dtype != b->dtype) { /* backend.h's binary_half_operand: f32 with one half */
+        bool a_half = a->dtype == BORN_F16 || a->dtype == BORN_BF16;
+        bool b_half = b->dtype == BORN_F16 || b->dtype == BORN_BF16;
+        bool arithmetic = op < BORN_BINARY_EQ; /* comparisons and logical ops give bool */
+        if (out->dtype != BORN_F32 || !arithmetic ||
+            !((a_half && b->dtype == BORN_F32) || (b_half && a->dtype == BORN_F32)))
+            return born_error(BORN_ERR_DTYPE, "%s: operands %s and %s (out %s) on the CPU: mixed "
+                              "dtypes only as arithmetic on f32 and one f16/bf16 into f32",
+                              born_binary_op_name(op), born_dtype_name(a->dtype),
+                              born_dtype_name(b->dtype), born_dtype_name(out->dtype));
+        c.half_operand = a_half ? 1 : 2;
+        c.dtype = a_half ? a->dtype : b->dtype;
+        c.f32_loop = f32_loop_for(op, float_loops[op].f32);
+        if (!c.f32_loop)
+            return born_error(BORN_ERR_DTYPE, "%s: not defined for floats on the CPU",
+                              born_binary_op_name(op));
+        const born_strided *ops[3] = {out, a, b};
+        cpu_iter_run(3, ops, mixed_loop, &c, 0);
+        return BORN_OK;
+    }
     switch (a->dtype) {
     case BORN_F32: loop = f32_loop_for(op, float_loops[op].f32); break;
     case BORN_F64: loop = float_loops[op].f64; break;

@@ -42,6 +42,7 @@ static const born_backend cpu = {
     .reduce = cpu_reduce,
     .arg_reduce = cpu_arg_reduce,
     .reduce_half_in = true,
+    .binary_half_operand = true,
     .softmax = cpu_softmax,
     .softmax_backward = cpu_softmax_backward,
     .cumsum = cpu_cumsum,
