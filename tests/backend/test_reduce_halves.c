@@ -96,6 +96,7 @@ TEST(cpu_reduce_of_halves_gives_the_bits_of_their_f32_values) {
         {3, {6, 50, 33}, {1650, 33, 1}, 9900, 5u}, /* outer and inner dims reduced */
         {2, {3, 37000}, {37000, 1}, 111000, 2u},   /* runs longer than a block */
         {3, {4, 20, 16}, {640, 32, 2}, 2560, 2u},  /* every other element: columns strided */
+        {2, {3, 2000}, {1, 3}, 6000, 2u},          /* long strided runs */
     };
     cpu_level saved = cpu_get_level();
     for (int lv = CPU_LEVEL_AVX512; lv >= CPU_LEVEL_SCALAR; lv--) {

@@ -282,24 +282,32 @@ typedef struct plan {
 
 enum { BLOCK = 16384 };
 
-/* A task's f32 buffer for BLOCK converted halves (or COL_GROUP rows of COL_BLOCK); NULL for
- * other inputs, or when memory is short, which the plan then records for cpu_reduce to report. */
+/* A task's f32 buffer for a run of up to BLOCK converted halves (2 BLOCK floats: a strided run's
+ * values go to every other one) or a group of eight rows of COL_BLOCK; NULL for other inputs, or
+ * when memory is short, which the plan then records for cpu_reduce to report. */
 static float *halves_buffer(plan *p) {
     if (!p->half) return NULL;
-    float *buf = cpu_scratch(CPU_SCRATCH_REDUCE_HALVES, BLOCK * sizeof(float));
+    float *buf = cpu_scratch(CPU_SCRATCH_REDUCE_HALVES, 2 * BLOCK * sizeof(float));
     if (!buf) atomic_store(&p->short_of_memory, true);
     return buf;
 }
 
 /* Folds a run of n elements step bytes apart into *a; a run of halves is first converted into
- * buf (n <= BLOCK). */
+ * buf (n <= BLOCK): contiguous for a contiguous run, else into every other float, so that the
+ * run functions take their strided path, as they do for the f32 tensor of the same layout (the
+ * sums' order differs between the two). */
 static void fold_run(const plan *p, const char *ptr, int64_t step, int64_t n, float *buf, acc *a) {
     if (!p->half) {
         p->r.run(ptr, step, n, a);
         return;
     }
     cpu_halves_to_f32(ptr, step, p->bf16, buf, n);
-    p->r.run((const char *)buf, sizeof(float), n, a);
+    if (step == 2) {
+        p->r.run((const char *)buf, sizeof(float), n, a);
+        return;
+    }
+    for (int64_t i = n - 1; i > 0; i--) buf[2 * i] = buf[i];
+    p->r.run((const char *)buf, 2 * sizeof(float), n, a);
 }
 
 /* Folds reduced elements [begin, end) (row-major over the reduced dims, at most BLOCK of them)
