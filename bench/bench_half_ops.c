@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "born/born.h"
 #include "bench_util.h"
+#include "born/born.h"
 #include "python_peer.h"
 
 enum { REPS = 7, ROWS = 2048, COLS = 1536, INNER = 20 };
@@ -27,7 +27,8 @@ static const char *const torch_script =
     "    w = line.split()\n"
     "    if not w or w[0] == 'quit': break\n"
     "    op, t, dt, inner = w[0], int(w[1]), w[2], int(w[3]); torch.set_num_threads(t)\n"
-    "    if dt not in xs: xs[dt] = torch.randn(2048, 1536).to(torch.bfloat16 if dt == 'bf16' else torch.float32)\n"
+    "    if dt not in xs: xs[dt] = torch.randn(2048, 1536).to(torch.bfloat16 if dt == 'bf16' else "
+    "torch.float32)\n"
     "    x = xs[dt]\n"
     "    if 'f32' not in xs: xs['f32'] = torch.randn(2048, 1536)\n"
     "    f = {'gelu': lambda: F.gelu(x, approximate='tanh'), 'sum0': lambda: x.sum(0),\n"
@@ -44,9 +45,12 @@ static double born_seconds(enum op op, born_tensor *x, born_tensor *stream) {
     double t0 = now();
     for (int i = 0; i < INNER; i++) {
         born_scope_begin();
-        if (op == GELU) born_gelu_tanh(x);
-        else if (op == SUM0) born_sum(x, 1, (int64_t[]){0}, false);
-        else born_add(stream, x);
+        if (op == GELU)
+            born_gelu_tanh(x);
+        else if (op == SUM0)
+            born_sum(x, 1, (int64_t[]){0}, false);
+        else
+            born_add(stream, x);
         born_scope_end();
     }
     return (now() - t0) / INNER;
@@ -69,7 +73,8 @@ int main(int argc, char **argv) {
         for (int op = GELU; op <= ADD; op++)
             for (int h = op == ADD ? 1 : 0; h < 2; h++) {
                 bool bf16 = h == 1;
-                born_tensor *x = born_randn(NULL, bf16 ? BORN_BF16 : BORN_F32, BORN_DIMS(ROWS, COLS));
+                born_tensor *x =
+                    born_randn(NULL, bf16 ? BORN_BF16 : BORN_F32, BORN_DIMS(ROWS, COLS));
                 char cmd[64];
                 snprintf(cmd, sizeof cmd, "%s %d %s %d", names[op], threads, bf16 ? "bf16" : "f32",
                          INNER);
@@ -82,9 +87,11 @@ int main(int argc, char **argv) {
                     ratio[r] = tt[r] / tb[r];
                 }
                 char name[32];
-                if (op == ADD) snprintf(name, sizeof name, "f32 + bf16");
-                else snprintf(name, sizeof name, "%s %s", op == GELU ? "gelu_tanh" : "sum over rows",
-                              bf16 ? "bf16" : "f32");
+                if (op == ADD)
+                    snprintf(name, sizeof name, "f32 + bf16");
+                else
+                    snprintf(name, sizeof name, "%s %s", op == GELU ? "gelu_tanh" : "sum over rows",
+                             bf16 ? "bf16" : "f32");
                 printf("%-22s %10.3f %10.3f %8.2f\n", name, median(tb, REPS) * 1e3,
                        median(tt, REPS) * 1e3, median(ratio, REPS));
                 fflush(stdout);

@@ -75,12 +75,10 @@ static born_status binary_compute(born_binary_op op, born_tensor *a, born_tensor
                    !is_comparison(op) && !is_logical(op) &&
                    ((is_half(a->dtype) && b->dtype == BORN_F32) ||
                     (is_half(b->dtype) && a->dtype == BORN_F32));
-    born_tensor *ca = (a->dtype == compute || (half_ok && is_half(a->dtype))) && !ops_partial_overlap(out, a)
-                          ? ops_alias(a)
-                          : ops_cast(a, compute);
-    born_tensor *cb = (b->dtype == compute || (half_ok && is_half(b->dtype))) && !ops_partial_overlap(out, b)
-                          ? ops_alias(b)
-                          : ops_cast(b, compute);
+    bool keep_a = a->dtype == compute || (half_ok && is_half(a->dtype));
+    bool keep_b = b->dtype == compute || (half_ok && is_half(b->dtype));
+    born_tensor *ca = keep_a && !ops_partial_overlap(out, a) ? ops_alias(a) : ops_cast(a, compute);
+    born_tensor *cb = keep_b && !ops_partial_overlap(out, b) ? ops_alias(b) : ops_cast(b, compute);
     /* the kernel writes the compute dtype (or bool); a half result is rounded afterwards */
     bool round_after = out->dtype != BORN_BOOL && out->dtype != compute;
     born_tensor *dst = round_after && ca && cb ? ops_empty(compute, out->ndim, out->shape, out->storage->device)

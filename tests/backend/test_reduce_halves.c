@@ -72,15 +72,18 @@ static void check_case(const reduce_case *c, born_reduce_op op, born_dtype half,
     born_set_num_threads(saved);
     CHECK_OK(s1);
     CHECK_OK(s2);
-    const uint32_t *g = (const uint32_t *)born_data_f32(o1), *w = (const uint32_t *)born_data_f32(o2);
+    const uint32_t *g = (const uint32_t *)born_data_f32(o1),
+                   *w = (const uint32_t *)born_data_f32(o2);
     int64_t bad = -1;
     for (int64_t i = 0; i < outs && bad < 0; i++)
         if (g[i] != w[i]) bad = i;
-    CHECK_MSG(bad < 0, "%s op %d shape [%lld %lld %lld] mask %u level %s threads %d: output %lld "
-              "%08x, want %08x", born_dtype_name(half), (int)op, (long long)c->shape[0],
-              (long long)(c->ndim > 1 ? c->shape[1] : 0), (long long)(c->ndim > 2 ? c->shape[2] : 0),
-              c->mask, cpu_level_name(cpu_get_level()), threads, (long long)bad,
-              bad >= 0 ? g[bad] : 0, bad >= 0 ? w[bad] : 0);
+    CHECK_MSG(bad < 0,
+              "%s op %d shape [%lld %lld %lld] mask %u level %s threads %d: output %lld "
+              "%08x, want %08x",
+              born_dtype_name(half), (int)op, (long long)c->shape[0],
+              (long long)(c->ndim > 1 ? c->shape[1] : 0),
+              (long long)(c->ndim > 2 ? c->shape[2] : 0), c->mask, cpu_level_name(cpu_get_level()),
+              threads, (long long)bad, bad >= 0 ? g[bad] : 0, bad >= 0 ? w[bad] : 0);
     born_free(h);
     born_free(f);
     born_free(o1);
@@ -117,7 +120,8 @@ TEST(cpu_reduce_of_halves_gives_the_bits_of_their_f32_values) {
 TEST(bf16_sum_over_rows_is_the_f32_sum_rounded) {
     born_tensor *x = born_empty(BORN_F32, BORN_DIMS(257, 96));
     float *p = born_data_f32(x);
-    for (int64_t i = 0; i < 257 * 96; i++) p[i] = (float)uniform();
+    for (int64_t i = 0; i < 257 * 96; i++)
+        p[i] = (float)uniform();
     born_tensor *h = born_to_dtype(x, BORN_BF16);
     born_tensor *hf = born_to_dtype(h, BORN_F32);
     born_tensor *got = born_sum(h, 1, (int64_t[]){0}, false);
@@ -130,8 +134,8 @@ TEST(bf16_sum_over_rows_is_the_f32_sum_rounded) {
         CHECK(memcmp(born_data_ptr(got), born_data_ptr(want), 96 * 2) == 0);
     }
     const born_backend *be = cpu_backend();
-    born_strided in = strided(born_data_ptr(h), BORN_BF16, 2, (int64_t[]){257, 96},
-                              (int64_t[]){96, 1});
+    born_strided in =
+        strided(born_data_ptr(h), BORN_BF16, 2, (int64_t[]){257, 96}, (int64_t[]){96, 1});
     uint8_t flags[96];
     born_strided out = strided(flags, BORN_BOOL, 2, (int64_t[]){1, 96}, (int64_t[]){96, 1});
     CHECK_EQ_INT(be->reduce(BORN_REDUCE_ANY, &out, &in, 1u), BORN_ERR_DTYPE);

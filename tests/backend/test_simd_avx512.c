@@ -2,10 +2,10 @@
  * softmax_avx512.c, norm_avx512.c, vmath_avx512.h) give the AVX2 kernels' bits, element for
  * element: the unary ops over a million inputs (any finite f32, [-20, 20], and the special values
  * NaN, +-inf, +-0, denormals, the thresholds of the fast paths), contiguous with every tail length
- * and strided; the tanh, silu and gelu-tanh gradients; softmax and log-softmax rows of lengths around the
- * vector widths and long rows, with NaN, infinities and huge values; layer and RMS norm rows
- * (output and statistics, and the backward's dx and parameter gradients) of many lengths, rows
- * far from zero, huge, denormal and NaN values. The AVX2 kernels are held to the exact values by
+ * and strided; the tanh, silu and gelu-tanh gradients; softmax and log-softmax rows of lengths
+ * around the vector widths and long rows, with NaN, infinities and huge values; layer and RMS
+ * norm rows (output and statistics, and the backward's dx and parameter gradients) of many
+ * lengths, rows far from zero, huge, denormal and NaN values. The AVX2 kernels are held to the exact values by
  * test_vmath.c and the softmax and norm tests, so this carries their bounds over. gelu and its
  * gradient are the exceptions: they have their own method at AVX-512 (vmath_avx512.h), which
  * test_vmath.c holds to the exact value at both levels. On a CPU without AVX-512 the test says

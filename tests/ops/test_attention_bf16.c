@@ -38,13 +38,13 @@ static bool run(const half_case *c, born_dtype dtype, born_tensor *const in[4], 
     born_tensor *out = born_scaled_dot_product_attention(x[0], x[1], x[2], NULL, &p);
     CHECK_OK_TENSOR(out);
     if (!out) return false;
-    born_status st = born_backward(born_sum(born_mul(born_to_dtype(out, BORN_F32),
-                                                     born_to_dtype(gout, BORN_F32)),
-                                            0, NULL, false));
+    born_status st = born_backward(born_sum(
+        born_mul(born_to_dtype(out, BORN_F32), born_to_dtype(gout, BORN_F32)), 0, NULL, false));
     CHECK_OK(st);
     if (st != BORN_OK) return false;
     r->t[0] = born_contiguous(born_to_dtype(out, BORN_F32));
-    for (int i = 0; i < 3; i++) r->t[1 + i] = born_contiguous(born_to_dtype(born_grad(x[i]), BORN_F32));
+    for (int i = 0; i < 3; i++)
+        r->t[1 + i] = born_contiguous(born_to_dtype(born_grad(x[i]), BORN_F32));
     return true;
 }
 
@@ -62,12 +62,13 @@ static double rel_diff(born_tensor *a, born_tensor *b) {
 }
 
 static bool same_bits(born_tensor *a, born_tensor *b) {
-    return memcmp(born_data_f32(a), born_data_f32(b), sizeof(float) * (size_t)born_tensor_numel(a)) == 0;
+    return memcmp(born_data_f32(a), born_data_f32(b),
+                  sizeof(float) * (size_t)born_tensor_numel(a)) == 0;
 }
 
 TEST(cpu_bf16_attention_matches_the_f32_kernel) {
     static const half_case cases[] = {
-        {2, 4, 2, 67, 67, 40, 24, true, 0, 0},  /* GQA, widths not multiples of 16 */
+        {2, 4, 2, 67, 67, 40, 24, true, 0, 0}, /* GQA, widths not multiples of 16 */
         {1, 2, 2, 130, 130, 64, 64, false, 0, 0},
         {1, 3, 1, 5, 37, 32, 16, true, 32, 0},  /* a few new queries against a cache */
         {2, 2, 2, 33, 20, 16, 48, true, -5, 0}, /* the first five rows see no key */
@@ -82,7 +83,8 @@ TEST(cpu_bf16_attention_matches_the_f32_kernel) {
                               born_randn(gen, BORN_F32, BORN_DIMS(c->b, c->hk, c->s, c->e)),
                               born_randn(gen, BORN_F32, BORN_DIMS(c->b, c->hk, c->s, c->ev)),
                               born_randn(gen, BORN_F32, BORN_DIMS(c->b, c->hq, c->l, c->ev))};
-        for (int i = 0; i < 4; i++) in[i] = born_to_dtype(born_to_dtype(in[i], BORN_BF16), BORN_F32);
+        for (int i = 0; i < 4; i++)
+            in[i] = born_to_dtype(born_to_dtype(in[i], BORN_BF16), BORN_F32);
         half_result ref, one, two, plain;
         int saved = born_get_num_threads();
         bool ok = run(c, BORN_F32, in, &ref);
@@ -108,15 +110,17 @@ TEST(cpu_bf16_attention_matches_the_f32_kernel) {
             }
             /* through f32 the output is the f32 kernel's, rounded once */
             born_tensor *rounded = born_to_dtype(born_to_dtype(ref.t[0], BORN_BF16), BORN_F32);
-            CHECK_MSG(same_bits(plain.t[0], rounded), "case %zu: out through f32 is not the f32 "
-                      "kernel's rounded", ci);
+            CHECK_MSG(same_bits(plain.t[0], rounded),
+                      "case %zu: out through f32 is not the f32 "
+                      "kernel's rounded",
+                      ci);
         }
         /* f16 takes the f32 kernels: its output is theirs rounded to f16 */
         half_result h;
         if (run(c, BORN_F16, in, &h)) {
             born_tensor *rounded = born_to_dtype(born_to_dtype(ref.t[0], BORN_F16), BORN_F32);
-            CHECK_MSG(same_bits(h.t[0], rounded), "case %zu: f16 out is not the f32 kernel's rounded",
-                      ci);
+            CHECK_MSG(same_bits(h.t[0], rounded),
+                      "case %zu: f16 out is not the f32 kernel's rounded", ci);
             for (int i = 1; i < 4; i++)
                 CHECK_MSG(rel_diff(h.t[i], ref.t[i]) <= 5e-3, "case %zu f16 %s: %.3g", ci, names[i],
                           rel_diff(h.t[i], ref.t[i]));

@@ -21,7 +21,7 @@ static born_tensor *apply(born_binary_op op, born_tensor *a, born_tensor *b) {
 }
 
 TEST(f32_with_a_half_operand_gives_the_bits_of_its_f32_conversion) {
-    static const born_binary_op ops[] = {BORN_BINARY_ADD, BORN_BINARY_SUB, BORN_BINARY_MUL,
+    static const born_binary_op ops[] = {BORN_BINARY_ADD, BORN_BINARY_SUB,     BORN_BINARY_MUL,
                                          BORN_BINARY_DIV, BORN_BINARY_MAXIMUM, BORN_BINARY_POW};
     static const born_dtype halves[] = {BORN_BF16, BORN_F16};
     born_generator *gen = born_generator_new(5);
@@ -35,7 +35,8 @@ TEST(f32_with_a_half_operand_gives_the_bits_of_its_f32_conversion) {
         for (size_t hi = 0; hi < 2; hi++) {
             born_tensor *full = born_to_dtype(born_transpose(src, 0, 1), halves[hi]);
             /* the half operand: whole, a transposed view, a row and a column broadcast */
-            born_tensor *hs[4] = {born_contiguous(full), born_transpose(born_to_dtype(src, halves[hi]), 0, 1),
+            born_tensor *hs[4] = {born_contiguous(full),
+                                  born_transpose(born_to_dtype(src, halves[hi]), 0, 1),
                                   born_narrow(full, 0, 3, 1), born_narrow(full, 1, 7, 1)};
             for (int v = 0; v < 4; v++)
                 for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++)

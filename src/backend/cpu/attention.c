@@ -197,7 +197,8 @@ born_status cpu_attention(const born_strided *out, const born_strided *lse, cons
         c.lse = lse->data;
         return attention_fwd__f64(&c);
     }
-    return born_error(BORN_ERR_DTYPE, "attention: the CPU kernel takes f32, f64, f16 or bf16, not %s",
+    return born_error(BORN_ERR_DTYPE,
+                      "attention: the CPU kernel takes f32, f64, f16 or bf16, not %s",
                       born_dtype_name(q->dtype));
 }
 

@@ -90,7 +90,8 @@ static void softmax_cols(const float *st, int64_t ld, int64_t n, __m512i lim, fl
     _Alignas(64) float mx[16], sm[16];
     _mm512_store_ps(mx, vmax);
     _mm512_store_ps(sm, sum);
-    for (int l = 0; l < 16; l++) lse[l] = sm[l] > 0 ? mx[l] + logf(sm[l]) : -INFINITY;
+    for (int l = 0; l < 16; l++)
+        lse[l] = sm[l] > 0 ? mx[l] + logf(sm[l]) : -INFINITY;
 }
 
 /* Row r < m of o (rows o_rs apart, n values) = f32 row r of src (n apart) times inv[r], rounded. */
@@ -100,7 +101,8 @@ static void scale_rows(uint16_t *o, int64_t o_rs, const float *src, const float 
         __m512 f = v16_set1(inv[r]);
         for (int64_t c = 0; c < n; c += 16) {
             __mmask16 k = v16_mask(n - c);
-            store_bf16(o + r * o_rs + c, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, src + r * n + c), f));
+            store_bf16(o + r * o_rs + c, k,
+                       _mm512_mul_ps(_mm512_maskz_loadu_ps(k, src + r * n + c), f));
         }
     }
 }
@@ -137,7 +139,8 @@ static void add_rows(float *acc, const float *t, int64_t rows, int64_t n) {
     int64_t total = rows * n;
     for (int64_t i = 0; i < total; i += 16) {
         __mmask16 m = v16_mask(total - i);
-        __m512 x = _mm512_add_ps(_mm512_maskz_loadu_ps(m, acc + i), _mm512_maskz_loadu_ps(m, t + i));
+        __m512 x =
+            _mm512_add_ps(_mm512_maskz_loadu_ps(m, acc + i), _mm512_maskz_loadu_ps(m, t + i));
         _mm512_mask_storeu_ps(acc + i, m, x);
     }
 }
@@ -152,7 +155,8 @@ static void round_rows(uint16_t *dst, int64_t dst_rs, const float *src, int64_t 
 }
 
 static void zero_rows(uint16_t *dst, int64_t dst_rs, int64_t rows, int64_t n) {
-    for (int64_t r = 0; r < rows; r++) memset(dst + r * dst_rs, 0, (size_t)n * sizeof *dst);
+    for (int64_t r = 0; r < rows; r++)
+        memset(dst + r * dst_rs, 0, (size_t)n * sizeof *dst);
 }
 
 /* ---- operands ---------------------------------------------------------------------------- */
@@ -199,29 +203,31 @@ static void forward_tasks(int64_t begin, int64_t end, void *ctx) {
         float *lse = j->lse + (b * a->q_heads + h) * a->q_len + i0;
         uint16_t *o = row_of(j->out, b, h, i0);
         if (n == 0) { /* no row sees a key: zero rows, lse -inf */
-            for (int64_t r = 0; r < m; r++) lse[r] = -INFINITY;
+            for (int64_t r = 0; r < m; r++)
+                lse[r] = -INFINITY;
             zero_rows(o, j->out->strides[2], m, a->v_dim);
             continue;
         }
         /* S^T = K Q^T (keys x queries): the product stores its tiles in place, where S = Q K^T
          * (queries x keys) would be stored through transposes at k = head_dim */
-        born_status st_ = cpu_gemm_bf16(n, m, a->head_dim, row_of(j->k, b, hk, 0),
-                                        j->k->strides[2], j->k->strides[3], row_of(j->q, b, h, i0),
-                                        j->q->strides[3], j->q->strides[2], st, ld);
-        if (st_ != BORN_OK) {
-            fail(j, st_);
+        born_status status = cpu_gemm_bf16(
+            n, m, a->head_dim, row_of(j->k, b, hk, 0), j->k->strides[2], j->k->strides[3],
+            row_of(j->q, b, h, i0), j->q->strides[3], j->q->strides[2], st, ld);
+        if (status != BORN_OK) {
+            fail(j, status);
             return;
         }
         for (int64_t q0 = 0; q0 < m; q0 += 16) {
             _Alignas(64) float l16[16];
             softmax_cols(st + q0, ld, n, limits(a, i0, q0, m), scale, pt + q0, ld, l16, inv + q0);
-            for (int64_t l = 0; l < 16 && q0 + l < m; l++) lse[q0 + l] = l16[l];
+            for (int64_t l = 0; l < 16 && q0 + l < m; l++)
+                lse[q0 + l] = l16[l];
         }
         /* O = (P V) / sum e, P the transposed view of P^T */
-        st_ = cpu_gemm_bf16(m, a->v_dim, n, pt, 1, ld, row_of(j->v, b, hk, 0), j->v->strides[2],
-                            j->v->strides[3], ot, a->v_dim);
-        if (st_ != BORN_OK) {
-            fail(j, st_);
+        status = cpu_gemm_bf16(m, a->v_dim, n, pt, 1, ld, row_of(j->v, b, hk, 0), j->v->strides[2],
+                               j->v->strides[3], ot, a->v_dim);
+        if (status != BORN_OK) {
+            fail(j, status);
             return;
         }
         scale_rows(o, j->out->strides[2], ot, inv, m, a->v_dim);

@@ -41,6 +41,7 @@ static float *f32_copy(const born_strided *s, born_strided *f) {
     return buf;
 }
 
+#if defined(__x86_64__)
 /* Whether the AMX kernels take these operands: bf16, no mask or dropout, the written (and
  * grad_out) rows with unit stride. */
 static bool amx_takes(const born_strided *q, const born_attention_args *args,
@@ -51,11 +52,13 @@ static bool amx_takes(const born_strided *q, const born_attention_args *args,
         if (rows[i]->ndim != 4 || rows[i]->strides[3] != 1) return false;
     return true;
 }
+#endif
 
 born_status cpu_attention_half(const born_strided *out, const born_strided *lse,
                                const born_strided *q, const born_strided *k, const born_strided *v,
                                const born_strided *mask, const born_attention_args *args) {
-    if (!is_half(q->dtype) || k->dtype != q->dtype || v->dtype != q->dtype || out->dtype != q->dtype)
+    if (!is_half(q->dtype) || k->dtype != q->dtype || v->dtype != q->dtype ||
+        out->dtype != q->dtype)
         return born_error(BORN_ERR_DTYPE, "attention: q, k, v and out must share one half dtype");
 #if defined(__x86_64__)
     if (amx_takes(q, args, (const born_strided *const[]){out}, 1))
@@ -93,13 +96,17 @@ born_status cpu_attention_half_backward(const born_strided *dq, const born_strid
     float *b[8] = {0};
     const born_strided *in[5] = {grad_out, q, k, v, out};
     bool ok = true;
-    for (int i = 0; i < 5 && ok; i++) ok = (b[i] = f32_copy(in[i], &f[i])) != NULL;
+    for (int i = 0; i < 5 && ok; i++)
+        ok = (b[i] = f32_copy(in[i], &f[i])) != NULL;
     const born_strided *grads[3] = {dq, dk, dv};
-    for (int i = 0; i < 3 && ok; i++) ok = (b[5 + i] = f32_like(grads[i], &f[5 + i])) != NULL;
+    for (int i = 0; i < 3 && ok; i++)
+        ok = (b[5 + i] = f32_like(grads[i], &f[5 + i])) != NULL;
     born_status st = ok ? cpu_attention_backward(&f[5], &f[6], &f[7], &f[0], &f[1], &f[2], &f[3],
                                                  mask, &f[4], lse, args)
                         : born_last_status();
-    for (int i = 0; i < 3 && st == BORN_OK; i++) st = cpu_copy(grads[i], &f[5 + i]);
-    for (int i = 0; i < 8; i++) cpu_mem_free(b[i]);
+    for (int i = 0; i < 3 && st == BORN_OK; i++)
+        st = cpu_copy(grads[i], &f[5 + i]);
+    for (int i = 0; i < 8; i++)
+        cpu_mem_free(b[i]);
     return st;
 }

@@ -656,7 +656,8 @@ born_status cpu_reduce(born_reduce_op op, const born_strided *out, const born_st
         p.partials = cpu_scratch(CPU_SCRATCH_REDUCE_BLOCKS, (size_t)nblocks * sizeof *p.partials);
         if (!p.partials) return born_error(BORN_ERR_MEMORY, "reduce: out of memory");
         born_parallel_for(nblocks, 1, reduce_block, &p);
-        if (atomic_load(&p.short_of_memory)) return born_error(BORN_ERR_MEMORY, "reduce: out of memory");
+        if (atomic_load(&p.short_of_memory))
+            return born_error(BORN_ERR_MEMORY, "reduce: out of memory");
         acc total = p.r.init;
         for (int64_t b = 0; b < nblocks; b++) p.r.combine(&total, p.partials[b]);
         store(p.out, p.dtype, total);
