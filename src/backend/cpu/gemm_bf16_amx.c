@@ -39,6 +39,7 @@
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/gemm_bf16.h"
 #include "backend/cpu/scratch.h"
+#include "backend/cpu/transpose_avx512.h"
 
 enum {
     AMX_BLOCK = 32,            /* rows and columns of a block of C (2 x 2 tiles) */
@@ -178,34 +179,6 @@ static void pack_p_range(int64_t begin, int64_t end, void *ctx) {
 
 /* dst[r][q] = src[r][q] for r < rows, q < cols (element strides given), along whichever of the two
  * is contiguous in C (C^T's blocks are written along its rows). */
-/* The 16 x 16 block r (row i: 16 floats) transposed in place, 64 shuffles: pairs of rows
- * interleaved, then quads within each 128-bit quarter, then the quarters exchanged. */
-static void transpose16(__m512 r[16]) {
-    __m512 t[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    /* r[4 g + c]'s quarter u: column 4 u + c of rows 4 g .. 4 g + 3 */
-    for (int g = 0; g < 4; g++)
-        for (int h = 0; h < 2; h++) {
-            __m512d x = _mm512_castps_pd(t[4 * g + h]), y = _mm512_castps_pd(t[4 * g + h + 2]);
-            r[4 * g + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(x, y));
-            r[4 * g + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(x, y));
-        }
-    for (int c = 0; c < 4; c++) {
-        __m512 lo01 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x44);
-        __m512 hi01 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xee);
-        __m512 lo23 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x44);
-        __m512 hi23 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xee);
-        t[c] = _mm512_shuffle_f32x4(lo01, lo23, 0x88);
-        t[4 + c] = _mm512_shuffle_f32x4(lo01, lo23, 0xdd);
-        t[8 + c] = _mm512_shuffle_f32x4(hi01, hi23, 0x88);
-        t[12 + c] = _mm512_shuffle_f32x4(hi01, hi23, 0xdd);
-    }
-    for (int i = 0; i < 16; i++) r[i] = t[i];
-}
-
 static __mmask16 lanes(int64_t n) { return (__mmask16)(n >= 16 ? 0xffffu : (1u << n) - 1u); }
 
 /* dst[q d_ld + r] = src[r s_ld + q] for r < rows, q < cols (at most 32 each), by 16 x 16
@@ -215,13 +188,15 @@ static void transpose_copy(float *dst, int64_t d_ld, const float *src, int64_t s
     for (int64_t r0 = 0; r0 < rows; r0 += 16)
         for (int64_t q0 = 0; q0 < cols; q0 += 16) {
             int64_t nr = min64(16, rows - r0), nq = min64(16, cols - q0);
-            __m512 v[16];
+            __m512i v[16];
             for (int i = 0; i < 16; i++)
-                v[i] = i < nr ? _mm512_maskz_loadu_ps(lanes(nq), src + (r0 + i) * s_ld + q0)
-                              : _mm512_setzero_ps();
-            transpose16(v);
+                v[i] = i < nr ? _mm512_castps_si512(
+                                    _mm512_maskz_loadu_ps(lanes(nq), src + (r0 + i) * s_ld + q0))
+                              : _mm512_setzero_si512();
+            avx512_transpose16_epi32(v);
             for (int64_t i = 0; i < nq; i++)
-                _mm512_mask_storeu_ps(dst + (q0 + i) * d_ld + r0, lanes(nr), v[i]);
+                _mm512_mask_storeu_ps(dst + (q0 + i) * d_ld + r0, lanes(nr),
+                                      _mm512_castsi512_ps(v[i]));
         }
 }
 

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "backend/cpu/gemm_bf16.h"
+#include "backend/cpu/transpose_avx512.h"
 
 /* The k loop: zmm0 and zmm1 take B's 32 words of a pair, zmm2..zmm7 the broadcast words of A's
  * rows (six at a time), zmm8..zmm31 the accumulators: row r, B half h in zmm(8 + 2 r + h). */
@@ -170,34 +171,6 @@ void cpu_gemm_bf16_dot_avx512(int64_t rows, int64_t cols, int64_t k, const uint1
     }
 }
 
-/* The 16 x 16 transpose of 32-bit words: r[i] word j becomes r[j] word i. */
-static void transpose16(__m512i r[16]) {
-    __m512i t[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
-        r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-        r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-        r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-    }
-    /* each 128-bit lane now holds a 4 x 4 block: gather the lanes of rows 4 apart */
-    for (int i = 0; i < 4; i++) {
-        t[i] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0x88);
-        t[i + 4] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0xdd);
-        t[i + 8] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0x88);
-        t[i + 12] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0xdd);
-    }
-    for (int i = 0; i < 4; i++) {
-        r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
-        r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
-        r[i + 4] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0x88);
-        r[i + 12] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0xdd);
-    }
-}
-
 void cpu_gemm_bf16_pack_b_wrows_avx512(int64_t pairs, const uint16_t *w, int64_t w_rs,
                                        uint32_t *out) {
     for (int64_t p = 0; p < pairs; p += 16)
@@ -205,7 +178,7 @@ void cpu_gemm_bf16_pack_b_wrows_avx512(int64_t pairs, const uint16_t *w, int64_t
             __m512i r[16];
             for (int i = 0; i < 16; i++)
                 r[i] = _mm512_loadu_si512(w + (16 * h + i) * w_rs + 2 * p);
-            transpose16(r);
+            avx512_transpose16_epi32(r);
             for (int i = 0; i < 16; i++) _mm512_store_si512(out + (p + i) * 32 + 16 * h, r[i]);
         }
 }
@@ -216,7 +189,7 @@ void cpu_gemm_bf16_pack_a_rows_avx512(int64_t pairs, const uint16_t *a, int64_t 
         __m512i r[16];
         for (int i = 0; i < 12; i++) r[i] = _mm512_loadu_si512(a + i * a_rs + 2 * p);
         for (int i = 12; i < 16; i++) r[i] = _mm512_setzero_si512();
-        transpose16(r);
+        avx512_transpose16_epi32(r);
         for (int i = 0; i < 16; i++) _mm512_mask_storeu_epi32(out + (p + i) * 12, 0x0fff, r[i]);
     }
 }
@@ -230,7 +203,7 @@ void cpu_gemm_bf16_pack_kmajor_avx512(const uint16_t *src, int64_t ks, uint16_t 
             __m512i hi = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(row + ks)));
             r[p] = _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
         }
-        transpose16(r);
+        avx512_transpose16_epi32(r);
         for (int i = 0; i < 16; i++) _mm512_storeu_si512(out + (16 * h + i) * 32, r[i]);
     }
 }
