@@ -129,3 +129,25 @@ TEST(cpu_bf16_attention_matches_the_f32_kernel) {
         born_scope_end();
     }
 }
+
+/* Past 32,768 keys bf16 takes the f32 kernels (the AMX kernels' memory grows with the keys): the
+ * output is then exactly the f32 kernel's rounded, a few queries at the end of a long cache. */
+TEST(cpu_bf16_attention_over_a_long_cache_takes_the_f32_kernels) {
+    const half_case c = {1, 1, 1, 3, 32769, 16, 16, true, 32766, 0};
+    born_generator *gen = born_generator_new(7);
+    born_tensor *in[4] = {born_randn(gen, BORN_F32, BORN_DIMS(c.b, c.hq, c.l, c.e)),
+                          born_randn(gen, BORN_F32, BORN_DIMS(c.b, c.hk, c.s, c.e)),
+                          born_randn(gen, BORN_F32, BORN_DIMS(c.b, c.hk, c.s, c.ev)),
+                          born_randn(gen, BORN_F32, BORN_DIMS(c.b, c.hq, c.l, c.ev))};
+    for (int i = 0; i < 4; i++)
+        in[i] = born_to_dtype(born_to_dtype(in[i], BORN_BF16), BORN_F32);
+    half_result ref, got;
+    if (run(&c, BORN_F32, in, &ref) && run(&c, BORN_BF16, in, &got)) {
+        born_tensor *rounded = born_to_dtype(born_to_dtype(ref.t[0], BORN_BF16), BORN_F32);
+        CHECK_MSG(same_bits(got.t[0], rounded),
+                  "out over 32769 keys is not the f32 kernel's rounded");
+        for (int i = 1; i < 4; i++)
+            CHECK(rel_diff(got.t[i], ref.t[i]) <= 1.2e-2);
+    }
+    born_generator_free(gen);
+}

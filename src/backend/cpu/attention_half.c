@@ -42,11 +42,17 @@ static float *f32_copy(const born_strided *s, born_strided *f) {
 }
 
 #if defined(__x86_64__)
-/* Whether the AMX kernels take these operands: bf16, no mask or dropout, the written (and
- * grad_out) rows with unit stride. */
+/* The AMX kernels materialise a query block's scores over all its keys (and, backward, a head's
+ * f32 sums): ~50 MB a thread at this many keys. Longer contexts take the f32 kernels, whose
+ * memory does not grow with the keys. */
+enum { AMX_MAX_KEYS = 32768 };
+
+/* Whether the AMX kernels take these operands: bf16, no mask or dropout, at most AMX_MAX_KEYS
+ * keys, the written (and grad_out) rows with unit stride. */
 static bool amx_takes(const born_strided *q, const born_attention_args *args,
                       const born_strided *const *rows, int nrows) {
-    if (q->dtype != BORN_BF16 || !cpu_amx_enabled() || args->mask_kind || args->dropout_p > 0)
+    if (q->dtype != BORN_BF16 || !cpu_amx_enabled() || args->mask_kind || args->dropout_p > 0 ||
+        args->kv_len > AMX_MAX_KEYS)
         return false;
     for (int i = 0; i < nrows; i++)
         if (rows[i]->ndim != 4 || rows[i]->strides[3] != 1) return false;
