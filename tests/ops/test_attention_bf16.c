@@ -3,8 +3,9 @@
  * on the same values (the bf16 inputs widened exactly), within what rounding P, dS and the
  * results to bf16 can explain, with GQA, causal limits with offsets (rows that see no key),
  * head and value widths that are not multiples of 16 and caller tiles; bit for bit the same on
- * one and two threads. Without AMX (or for f16) the operands go through f32, so the output is
- * the f32 kernel's rounded: checked exactly. */
+ * one, two and four threads (with more threads than (batch, kv head) pairs the backward splits
+ * its work by key blocks and query blocks instead). Without AMX (or for f16) the operands go
+ * through f32, so the output is the f32 kernel's rounded: checked exactly. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,7 @@ TEST(cpu_bf16_attention_matches_the_f32_kernel) {
         {1, 3, 1, 5, 37, 32, 16, true, 32, 0},  /* a few new queries against a cache */
         {2, 2, 2, 33, 20, 16, 48, true, -5, 0}, /* the first five rows see no key */
         {1, 2, 2, 100, 100, 64, 64, true, 0, 32},
+        {1, 2, 1, 70, 300, 32, 24, true, 0, 0}, /* one kv head: split by key blocks on 2 threads */
     };
     static const char *names[4] = {"out", "dq", "dk", "dv"};
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
@@ -85,13 +87,15 @@ TEST(cpu_bf16_attention_matches_the_f32_kernel) {
                               born_randn(gen, BORN_F32, BORN_DIMS(c->b, c->hq, c->l, c->ev))};
         for (int i = 0; i < 4; i++)
             in[i] = born_to_dtype(born_to_dtype(in[i], BORN_BF16), BORN_F32);
-        half_result ref, one, two, plain;
+        half_result ref, one, two, four, plain;
         int saved = born_get_num_threads();
         bool ok = run(c, BORN_F32, in, &ref);
         born_set_num_threads(1);
         ok = ok && run(c, BORN_BF16, in, &one);
         born_set_num_threads(2);
         ok = ok && run(c, BORN_BF16, in, &two);
+        born_set_num_threads(4); /* more threads than (batch, kv head) pairs: the split backward */
+        ok = ok && run(c, BORN_BF16, in, &four);
         born_set_num_threads(saved);
         cpu_set_amx(false); /* through f32 (also where the CPU has no AMX) */
         ok = ok && run(c, BORN_BF16, in, &plain);
@@ -106,6 +110,8 @@ TEST(cpu_bf16_attention_matches_the_f32_kernel) {
                           ci, names[i], d1);
                 CHECK_MSG(d0 <= tol, "case %zu %s (through f32): %.3g", ci, names[i], d0);
                 CHECK_MSG(same_bits(one.t[i], two.t[i]), "case %zu %s: 1 and 2 threads differ", ci,
+                          names[i]);
+                CHECK_MSG(same_bits(one.t[i], four.t[i]), "case %zu %s: 1 and 4 threads differ", ci,
                           names[i]);
             }
             /* through f32 the output is the f32 kernel's, rounded once */

@@ -166,11 +166,21 @@ static uint16_t *row_of(const born_strided *s, int64_t b, int64_t h, int64_t i) 
     return (uint16_t *)s->data + b * s->strides[0] + h * s->strides[1] + i * s->strides[2];
 }
 
+/* C (f32, rows c_rs apart) = A B on the AMX tiles: cpu_gemm_bf16's contract, but the tiles for
+ * every shape (cpu_gemm_bf16 takes a dot form for up to 3 rows), so that an element's bits do
+ * not depend on how many keys a call covers (the backward's two ways of splitting its work). */
+static born_status tiles_f32(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t a_rs,
+                             int64_t a_cs, const uint16_t *b, int64_t b_rs, int64_t b_cs, float *c,
+                             int64_t c_rs) {
+    return cpu_gemm_bf16_amx(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c, NULL, NULL, c_rs);
+}
+
 typedef struct attn_job {
     const born_attention_args *a;
     const born_strided *q, *k, *v, *out, *grad_out, *dq, *dk, *dv;
     float *lse;
     int64_t bq, nqb, group;
+    int64_t bk, nkb;   /* the split backward's key blocks */
     atomic_int failed; /* a born_status other than BORN_OK, or 0 */
 } attn_job;
 
@@ -210,9 +220,9 @@ static void forward_tasks(int64_t begin, int64_t end, void *ctx) {
         }
         /* S^T = K Q^T (keys x queries): the product stores its tiles in place, where S = Q K^T
          * (queries x keys) would be stored through transposes at k = head_dim */
-        born_status status = cpu_gemm_bf16(
-            n, m, a->head_dim, row_of(j->k, b, hk, 0), j->k->strides[2], j->k->strides[3],
-            row_of(j->q, b, h, i0), j->q->strides[3], j->q->strides[2], st, ld);
+        born_status status =
+            tiles_f32(n, m, a->head_dim, row_of(j->k, b, hk, 0), j->k->strides[2], j->k->strides[3],
+                      row_of(j->q, b, h, i0), j->q->strides[3], j->q->strides[2], st, ld);
         if (status != BORN_OK) {
             fail(j, status);
             return;
@@ -224,8 +234,8 @@ static void forward_tasks(int64_t begin, int64_t end, void *ctx) {
                 lse[q0 + l] = l16[l];
         }
         /* O = (P V) / sum e, P the transposed view of P^T */
-        status = cpu_gemm_bf16(m, a->v_dim, n, pt, 1, ld, row_of(j->v, b, hk, 0), j->v->strides[2],
-                               j->v->strides[3], ot, a->v_dim);
+        status = tiles_f32(m, a->v_dim, n, pt, 1, ld, row_of(j->v, b, hk, 0), j->v->strides[2],
+                           j->v->strides[3], ot, a->v_dim);
         if (status != BORN_OK) {
             fail(j, status);
             return;
@@ -263,53 +273,55 @@ born_status attn_bf16_forward_amx(const born_strided *out, const born_strided *l
 
 /* ---- backward ---------------------------------------------------------------------------- */
 
-/* The f32 sums and transposed score buffers of one backward task. */
+/* The f32 sums and transposed score buffers of one backward task, for `keys` keys. */
 typedef struct bwd_bufs {
     float *st, *dpt, *dk, *dv, *tmp;
     uint16_t *pt, *dst;
     int64_t ld;
 } bwd_bufs;
 
-static bool bwd_bufs_get(const attn_job *j, bwd_bufs *w) {
+static bool bwd_bufs_get(const attn_job *j, int64_t keys, bwd_bufs *w) {
     const born_attention_args *a = j->a;
-    int64_t kv = a->kv_len, wide = a->head_dim > a->v_dim ? a->head_dim : a->v_dim;
+    int64_t wide = a->head_dim > a->v_dim ? a->head_dim : a->v_dim;
     w->ld = round_up(j->bq, 16);
-    int64_t floats = 2 * kv * w->ld + kv * (a->head_dim + a->v_dim + wide);
-    size_t bytes = (size_t)floats * sizeof(float) + (size_t)(2 * kv * w->ld) * sizeof(uint16_t);
+    int64_t floats = 2 * keys * w->ld + keys * (a->head_dim + a->v_dim + wide);
+    size_t bytes = (size_t)floats * sizeof(float) + (size_t)(2 * keys * w->ld) * sizeof(uint16_t);
     w->st = cpu_scratch(CPU_SCRATCH_ATTN_TASK, bytes);
     if (!w->st) return false;
-    w->dpt = w->st + kv * w->ld;
-    w->dk = w->dpt + kv * w->ld;
-    w->dv = w->dk + kv * a->head_dim;
-    w->tmp = w->dv + kv * a->v_dim;
-    w->pt = (uint16_t *)(w->tmp + kv * wide);
-    w->dst = w->pt + kv * w->ld;
+    w->dpt = w->st + keys * w->ld;
+    w->dk = w->dpt + keys * w->ld;
+    w->dv = w->dk + keys * a->head_dim;
+    w->tmp = w->dv + keys * a->v_dim;
+    w->pt = (uint16_t *)(w->tmp + keys * wide);
+    w->dst = w->pt + keys * w->ld;
     return true;
 }
 
-/* One query block [i0, i0 + m) of head h (kv head hk) of batch b: dQ written, dK and dV added
- * into w's sums. The scores and their gradients are kept transposed (keys x queries), as in the
- * forward, so that P^T and dS^T are the row-major operands of dV and dK's products. */
+enum { WANT_KV = 1, WANT_Q = 2 };
+
+/* One query block [i0, i0 + m) of head h (kv head hk) of batch b against keys [k0, k1), cut at
+ * the keys the block can see: with WANT_Q dQ written (k0 must be 0 and k1 kv_len), with WANT_KV
+ * P^T dO and dS^T Q added into w's sums (their row 0 is key k0). The scores and their gradients
+ * are kept transposed (keys x queries), as in the forward, so that P^T and dS^T are the row-major
+ * operands of dV and dK's products. */
 static born_status bwd_block(const attn_job *j, bwd_bufs *w, int64_t b, int64_t h, int64_t hk,
-                             int64_t i0, int64_t m) {
+                             int64_t i0, int64_t m, int64_t k0, int64_t k1, int want) {
     const born_attention_args *a = j->a;
-    int64_t e = a->head_dim, ev = a->v_dim, n = visible_keys(a, i0 + m), ld = w->ld;
+    int64_t e = a->head_dim, ev = a->v_dim, ld = w->ld, seen = visible_keys(a, i0 + m);
+    int64_t n = (seen < k1 ? seen : k1) - k0;
     uint16_t *dq = row_of(j->dq, b, h, i0);
-    if (n == 0) {
-        zero_rows(dq, j->dq->strides[2], m, e);
-        return BORN_OK;
-    }
-    const uint16_t *q = row_of(j->q, b, h, i0), *k = row_of(j->k, b, hk, 0);
-    const uint16_t *v = row_of(j->v, b, hk, 0), *dout = row_of(j->grad_out, b, h, i0);
+    if ((want & WANT_Q) && seen == 0) zero_rows(dq, j->dq->strides[2], m, e);
+    if (n <= 0) return BORN_OK;
+    const uint16_t *q = row_of(j->q, b, h, i0), *k = row_of(j->k, b, hk, k0);
+    const uint16_t *v = row_of(j->v, b, hk, k0), *dout = row_of(j->grad_out, b, h, i0);
     const uint16_t *o = row_of(j->out, b, h, i0);
     const int64_t q_rs = j->q->strides[2], q_cs = j->q->strides[3];
     const int64_t k_rs = j->k->strides[2], k_cs = j->k->strides[3];
     const int64_t do_rs = j->grad_out->strides[2], o_rs = j->out->strides[2];
     /* S^T = K Q^T and dP^T = V dO^T */
-    born_status st = cpu_gemm_bf16(n, m, e, k, k_rs, k_cs, q, q_cs, q_rs, w->st, ld);
+    born_status st = tiles_f32(n, m, e, k, k_rs, k_cs, q, q_cs, q_rs, w->st, ld);
     if (st == BORN_OK)
-        st = cpu_gemm_bf16(n, m, ev, v, j->v->strides[2], j->v->strides[3], dout, 1, do_rs, w->dpt,
-                           ld);
+        st = tiles_f32(n, m, ev, v, j->v->strides[2], j->v->strides[3], dout, 1, do_rs, w->dpt, ld);
     if (st != BORN_OK) return st;
     const float *lse = j->lse + (b * a->q_heads + h) * a->q_len + i0;
     for (int64_t q0 = 0; q0 < m; q0 += 16) {
@@ -319,43 +331,105 @@ static born_status bwd_block(const attn_job *j, bwd_bufs *w, int64_t b, int64_t 
             l16[l] = in ? lse[q0 + l] : 0.0f;
             d16[l] = in ? dot_bf16(dout + (q0 + l) * do_rs, o + (q0 + l) * o_rs, ev) : 0.0f;
         }
-        dscores_cols(w->st + q0, w->dpt + q0, ld, n, limits(a, i0, q0, m), (float)a->scale,
-                     _mm512_load_ps(l16), _mm512_load_ps(d16), w->pt + q0, w->dst + q0, ld);
+        /* the queries' key counts from key k0 on */
+        __m512i lim =
+            _mm512_max_epi32(_mm512_sub_epi32(limits(a, i0, q0, m), _mm512_set1_epi32((int32_t)k0)),
+                             _mm512_setzero_si512());
+        dscores_cols(w->st + q0, w->dpt + q0, ld, n, lim, (float)a->scale, _mm512_load_ps(l16),
+                     _mm512_load_ps(d16), w->pt + q0, w->dst + q0, ld);
     }
-    /* dQ = dS K (dS the transposed view of dS^T), rounded as stored */
-    st = cpu_gemm_bf16_rounded(m, e, n, w->dst, 1, ld, k, k_rs, k_cs, NULL, dq, j->dq->strides[2]);
-    if (st == BORN_OK) st = cpu_gemm_bf16(n, ev, m, w->pt, ld, 1, dout, do_rs, 1, w->tmp, ev);
+    if (want & WANT_Q) { /* dQ = dS K (dS the transposed view of dS^T), rounded as stored */
+        st = cpu_gemm_bf16_rounded(m, e, n, w->dst, 1, ld, k, k_rs, k_cs, NULL, dq,
+                                   j->dq->strides[2]);
+        if (st != BORN_OK) return st;
+    }
+    if (!(want & WANT_KV)) return BORN_OK;
+    st = tiles_f32(n, ev, m, w->pt, ld, 1, dout, do_rs, 1, w->tmp, ev);
     if (st != BORN_OK) return st;
     add_rows(w->dv, w->tmp, n, ev);
-    st = cpu_gemm_bf16(n, e, m, w->dst, ld, 1, q, q_rs, q_cs, w->tmp, e);
+    st = tiles_f32(n, e, m, w->dst, ld, 1, q, q_rs, q_cs, w->tmp, e);
     if (st != BORN_OK) return st;
     add_rows(w->dk, w->tmp, n, e);
     return BORN_OK;
 }
 
-static void backward_tasks(int64_t begin, int64_t end, void *ctx) {
+/* dK and dV of keys [k0, k1) of kv head hk of batch b over every query block of its heads that
+ * sees them, rounded into dk and dv; with WANT_Q in want (all the keys) dQ of those blocks too. */
+static born_status kv_rows(const attn_job *j, bwd_bufs *w, int64_t b, int64_t hk, int64_t k0,
+                           int64_t k1, int want) {
+    const born_attention_args *a = j->a;
+    memset(w->dk, 0, (size_t)((k1 - k0) * a->head_dim) * sizeof(float));
+    memset(w->dv, 0, (size_t)((k1 - k0) * a->v_dim) * sizeof(float));
+    for (int64_t h = hk * j->group; h < (hk + 1) * j->group; h++)
+        for (int64_t i0 = 0; i0 < a->q_len; i0 += j->bq) {
+            int64_t m = a->q_len - i0 < j->bq ? a->q_len - i0 : j->bq;
+            /* skip a block whose queries see no key from k0 on (unless its dQ is wanted) */
+            if (!(want & WANT_Q) && visible_keys(a, i0 + m) <= k0) continue;
+            born_status st = bwd_block(j, w, b, h, hk, i0, m, k0, k1, want);
+            if (st != BORN_OK) return st;
+        }
+    round_rows(row_of(j->dk, b, hk, k0), j->dk->strides[2], w->dk, k1 - k0, a->head_dim);
+    round_rows(row_of(j->dv, b, hk, k0), j->dv->strides[2], w->dv, k1 - k0, a->v_dim);
+    return BORN_OK;
+}
+
+/* One task per (batch, kv head): dQ of its heads' query blocks and its dK and dV whole. */
+static void head_tasks(int64_t begin, int64_t end, void *ctx) {
     attn_job *j = ctx;
     const born_attention_args *a = j->a;
     bwd_bufs w;
-    if (!bwd_bufs_get(j, &w)) {
+    if (!bwd_bufs_get(j, a->kv_len, &w)) {
         fail(j, born_error(BORN_ERR_MEMORY, "attention backward: out of memory for a head's sums"));
         return;
     }
     for (int64_t t = begin; t < end; t++) {
         int64_t hk = t % a->kv_heads, b = t / a->kv_heads;
-        memset(w.dk, 0, (size_t)(a->kv_len * a->head_dim) * sizeof(float));
-        memset(w.dv, 0, (size_t)(a->kv_len * a->v_dim) * sizeof(float));
-        for (int64_t h = hk * j->group; h < (hk + 1) * j->group; h++)
-            for (int64_t i0 = 0; i0 < a->q_len; i0 += j->bq) {
-                int64_t m = a->q_len - i0 < j->bq ? a->q_len - i0 : j->bq;
-                born_status st = bwd_block(j, &w, b, h, hk, i0, m);
-                if (st != BORN_OK) {
-                    fail(j, st);
-                    return;
-                }
-            }
-        round_rows(row_of(j->dk, b, hk, 0), j->dk->strides[2], w.dk, a->kv_len, a->head_dim);
-        round_rows(row_of(j->dv, b, hk, 0), j->dv->strides[2], w.dv, a->kv_len, a->v_dim);
+        born_status st = kv_rows(j, &w, b, hk, 0, a->kv_len, WANT_KV | WANT_Q);
+        if (st != BORN_OK) {
+            fail(j, st);
+            return;
+        }
+    }
+}
+
+/* The split's first phase: one task per (batch, kv head, block of keys). */
+static void key_block_tasks(int64_t begin, int64_t end, void *ctx) {
+    attn_job *j = ctx;
+    const born_attention_args *a = j->a;
+    bwd_bufs w;
+    if (!bwd_bufs_get(j, j->bk, &w)) {
+        fail(j, born_error(BORN_ERR_MEMORY, "attention backward: out of memory for a key block"));
+        return;
+    }
+    for (int64_t t = begin; t < end; t++) {
+        int64_t kb = t % j->nkb, hk = t / j->nkb % a->kv_heads, b = t / j->nkb / a->kv_heads;
+        int64_t k0 = kb * j->bk, k1 = k0 + j->bk < a->kv_len ? k0 + j->bk : a->kv_len;
+        born_status st = kv_rows(j, &w, b, hk, k0, k1, WANT_KV);
+        if (st != BORN_OK) {
+            fail(j, st);
+            return;
+        }
+    }
+}
+
+/* The split's second phase: one task per (batch, head, query block), its dQ. */
+static void query_block_tasks(int64_t begin, int64_t end, void *ctx) {
+    attn_job *j = ctx;
+    const born_attention_args *a = j->a;
+    bwd_bufs w;
+    if (!bwd_bufs_get(j, a->kv_len, &w)) {
+        fail(j,
+             born_error(BORN_ERR_MEMORY, "attention backward: out of memory for a block's scores"));
+        return;
+    }
+    for (int64_t t = begin; t < end; t++) {
+        int64_t qb = t % j->nqb, h = t / j->nqb % a->q_heads, b = t / j->nqb / a->q_heads;
+        int64_t i0 = qb * j->bq, m = a->q_len - i0 < j->bq ? a->q_len - i0 : j->bq;
+        born_status st = bwd_block(j, &w, b, h, h / j->group, i0, m, 0, a->kv_len, WANT_Q);
+        if (st != BORN_OK) {
+            fail(j, st);
+            return;
+        }
     }
 }
 
@@ -370,7 +444,20 @@ born_status attn_bf16_backward_amx(const born_strided *dq, const born_strided *d
     j.dq = dq;
     j.dk = dk;
     j.dv = dv;
-    int64_t tasks = args->batch * args->kv_heads;
-    if (tasks > 0) born_parallel_for(tasks, 1, backward_tasks, &j);
+    int64_t pairs = args->batch * args->kv_heads, threads = born_get_num_threads();
+    if (pairs <= 0) return BORN_OK;
+    if (pairs >= threads || args->kv_len <= 64) {
+        born_parallel_for(pairs, 1, head_tasks, &j);
+        return (born_status)atomic_load(&j.failed);
+    }
+    /* fewer (batch, kv head) pairs than threads: dK and dV by blocks of keys, then dQ by blocks
+     * of queries, each recomputing its scores (the same products on the same tiles, so the same
+     * bits as one task a pair) */
+    int64_t want = (2 * threads + pairs - 1) / pairs;
+    j.bk = round_up((args->kv_len + want - 1) / want, 64);
+    j.nkb = (args->kv_len + j.bk - 1) / j.bk;
+    born_parallel_for(pairs * j.nkb, 1, key_block_tasks, &j);
+    if (atomic_load(&j.failed) == 0)
+        born_parallel_for(args->batch * args->q_heads * j.nqb, 1, query_block_tasks, &j);
     return (born_status)atomic_load(&j.failed);
 }
