@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/cpu_features.h"
 #include "test.h"
 
 /* out[b] vs a[b] @ w for every entry of a [B, M, K] (any strides). */
@@ -45,6 +46,41 @@ TEST(matmul_batch_broadcast_folds_rows) {
                  sizeof(float) * 6 * 50 * 45) == 0);
     /* few rows per entry (small-m paths unfolded, one GEMM folded): equal within rounding */
     check_entries(born_randn(gen, BORN_F32, BORN_DIMS(16, 3, 70)), w, 1e-5);
+    born_scope_end();
+    born_generator_free(gen);
+}
+
+/* The same for bf16 operands (the CPU's bf16 GEMM; a bf16 result, each sum rounded once): the
+ * folded product gives each entry's own bits, with the tiles (AMX) and without. */
+static void check_entries_bf16(born_tensor *a, born_tensor *w) {
+    born_tensor *out = born_matmul(a, w);
+    CHECK_OK_TENSOR(out);
+    if (!out) return;
+    int64_t B = born_tensor_size(a, 0), M = born_tensor_size(a, 1), N = born_tensor_size(w, 1);
+    born_tensor *oc = born_contiguous(out);
+    for (int64_t b = 0; b < B; b++) {
+        born_tensor *ref = born_contiguous(born_matmul(born_contiguous(born_select(a, 0, b)), w));
+        CHECK_MSG(ref && memcmp(born_data_ptr(ref), (const uint16_t *)born_data_ptr(oc) + b * M * N,
+                                sizeof(uint16_t) * (size_t)(M * N)) == 0,
+                  "bf16 entry %lld differs", (long long)b);
+    }
+}
+
+TEST(matmul_batch_broadcast_folds_rows_bf16) {
+    born_generator *gen = born_generator_new(4);
+    born_scope_begin();
+    born_tensor *w = born_randn(gen, BORN_BF16, BORN_DIMS(70, 45));
+    born_tensor *a = born_randn(gen, BORN_BF16, BORN_DIMS(4, 200, 70));
+    born_tensor *wt = born_transpose(born_randn(gen, BORN_BF16, BORN_DIMS(45, 70)), 0, 1);
+    for (int amx = 1; amx >= 0; amx--) {
+        cpu_set_amx(amx != 0);
+        check_entries_bf16(a, w);
+        check_entries_bf16(a, wt);
+        check_entries_bf16(born_permute(born_randn(gen, BORN_BF16, BORN_DIMS(200, 4, 70)),
+                                        BORN_DIMS(1, 0, 2)),
+                           w);
+    }
+    cpu_set_amx(true);
     born_scope_end();
     born_generator_free(gen);
 }
