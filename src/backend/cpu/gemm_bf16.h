@@ -49,6 +49,16 @@ born_status cpu_gemm_bf16_rounded(int64_t m, int64_t n, int64_t k, const uint16_
 born_status cpu_gemm_bf16_amx(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t a_rs,
                               int64_t a_cs, const uint16_t *b, int64_t b_rs, int64_t b_cs,
                               float *c, uint16_t *c16, const float *bias, int64_t c_rs);
+/* The AMX tiles' 32 x 32 block for kernels that lay out their own operands (the attention's):
+ * c's 32 rows of 32 floats (rows c_rs floats apart) = (add ? c : 0) + P Q over `chunks` steps of
+ * 32 k values, P's 32 rows of a step as 64 bytes each (rows p_row bytes apart, step i at p + i
+ * p_chunk bytes) and Q's step i as a pair panel of 32 columns at q + 512 i words (row p: the 32
+ * columns' values at k = 2p and 2p + 1). Call between cpu_amx_tiles_begin and cpu_amx_tiles_end
+ * on the same thread (they configure and release the tiles). */
+void cpu_amx_tiles_begin(void);
+void cpu_amx_tiles_end(void);
+void cpu_amx_block32(int64_t chunks, const uint16_t *p, int64_t p_row, int64_t p_chunk,
+                     const uint32_t *q, float *c, int64_t c_rs, bool add);
 /* Packs `panels` B pair panels, columns [j0, j0 + 32 panels) of B (k rows, n columns, strides
  * b_rs and b_cs in elements) over k values [k0, k0 + 2 pairs), panel t at out + t out_stride
  * words (32 words a pair, 64-byte aligned), zero past k and n. Row-major B is read a pair of rows

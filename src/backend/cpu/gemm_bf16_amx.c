@@ -58,8 +58,11 @@ typedef struct tile_config {
     uint8_t rows[16];
 } tile_config;
 
-/* Configures tiles 0..7 as 16 rows of 64 bytes on this thread. */
-static void tiles_begin(void) {
+/* Configures tiles 0..7 as 16 rows of 64 bytes on this thread. LDTILECFG in asm with the whole
+ * configuration as its memory operand: through _tile_loadconfig, GCC 12 dropped the stores of
+ * the rows and widths as dead once this function was no longer inlined (the tiles then stayed
+ * unconfigured and the first TILEZERO past tile 1 raised SIGILL). */
+void cpu_amx_tiles_begin(void) {
     _Alignas(64) tile_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
@@ -67,7 +70,7 @@ static void tiles_begin(void) {
         cfg.rows[t] = 16;
         cfg.colsb[t] = 64;
     }
-    _tile_loadconfig(&cfg);
+    __asm__ volatile("ldtilecfg %0" : : "m"(cfg));
 }
 
 /* One 32 x 32 block: tiles 0..3 the accumulators (rows 0-15 / 16-31 by columns 0-15 / 16-31),
@@ -110,6 +113,13 @@ static void block(int64_t chunks, const uint16_t *p, int64_t p_row, int64_t p_ch
     _tile_stored(1, c + 16, cs);
     _tile_stored(2, c + 16 * c_rs, cs);
     _tile_stored(3, c + 16 * c_rs + 16, cs);
+}
+
+void cpu_amx_tiles_end(void) { _tile_release(); }
+
+void cpu_amx_block32(int64_t chunks, const uint16_t *p, int64_t p_row, int64_t p_chunk,
+                     const uint32_t *q, float *c, int64_t c_rs, bool add) {
+    block(chunks, p, p_row, p_chunk, q, c, c_rs, add, NULL, 0);
 }
 
 typedef struct amx_job {
@@ -293,7 +303,7 @@ static void task_range(int64_t begin, int64_t end, void *ctx) {
             return;
         }
     }
-    tiles_begin();
+    cpu_amx_tiles_begin();
     for (int64_t task = begin; task < end; task++) {
         int64_t run = task / j->pblocks, b = task % j->pblocks, r0 = b * AMX_BLOCK;
         int64_t t0 = run * j->run, t1 = min64(t0 + j->run, j->panels);

@@ -35,6 +35,9 @@ typedef enum cpu_scratch_slot {
     /* attention: one task's tiles and panels; the backward's per-row dot products (per call) */
     CPU_SCRATCH_ATTN_TASK,
     CPU_SCRATCH_ATTN_ROWS,
+    /* attention_bf16_avx512.c: one thread's keys and values packed for the tiles, kept across
+     * its tasks of one call */
+    CPU_SCRATCH_ATTN_KV,
     /* per call: the row norms' parameter-gradient blocks, a column reduction's partial sums, a
      * whole reduction's block results */
     CPU_SCRATCH_NORM_PARTIALS,
@@ -46,8 +49,9 @@ typedef enum cpu_scratch_slot {
 } cpu_scratch_slot;
 
 /* This thread's buffer for slot: at least bytes long, 64-byte aligned (2 MiB pages from 2 MiB
- * on, where the kernel gives them), contents undefined. It stays valid until this thread asks
- * for the same slot again or exits; NULL if memory is short. */
+ * on, where the kernel gives them), contents undefined when it is new or has grown (asked again
+ * for no more bytes than before, it is the same buffer, its contents kept). It stays valid until
+ * this thread asks for the same slot again or exits; NULL if memory is short. */
 void *cpu_scratch(cpu_scratch_slot slot, size_t bytes);
 
 /* How many times, over all threads, a scratch buffer has been allocated or grown: a loop that
