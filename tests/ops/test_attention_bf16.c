@@ -1,12 +1,12 @@
 /* bf16 (and f16) attention on the CPU (src/backend/cpu/attention_half.c and, with AMX,
- * attention_bf16_avx512.c): output and the gradients of q, k and v against the f32 flash kernel
- * on the same values (the bf16 inputs widened exactly), within what rounding P, dS and the
- * results to bf16 can explain, with GQA, causal limits with offsets (rows that see no key),
- * head and value widths that are not multiples of 16, caller tiles, keys over several of the
- * forward's chunks and operands not contiguous along their widths; bit for bit the same on
- * one, two and four threads (with more threads than (batch, kv head) pairs the backward splits
- * its work by key blocks and query blocks instead). Without AMX (or for f16) the operands go
- * through f32, so the output is the f32 kernel's rounded: checked exactly. */
+ * attention_bf16_{fwd,bwd}_avx512.c): output and the gradients of q, k and v against the f32
+ * flash kernel on the same values (the bf16 inputs widened exactly), within what rounding P, dS
+ * and the results to bf16 can explain, with GQA, causal limits with offsets (rows that see no
+ * key), head and value widths that are not multiples of 16, caller tiles, keys over several of
+ * the kernels' 512-key chunks and operands not contiguous along their widths; bit for bit the
+ * same on one, two and four threads (with more threads than (batch, kv head) pairs the backward
+ * splits its work by key blocks and query blocks instead). Without AMX (or for f16) the operands
+ * go through f32, so the output is the f32 kernel's rounded: checked exactly. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* The CPU attention entries for f16 and bf16 operands (the backend's attention_half): bf16 with
- * neither mask nor dropout on a CPU with AMX goes to attention_bf16_avx512.c (the products on
- * the tiles); everything else converts q, k, v (and grad_out and out) to f32, runs the f32
+ * neither mask nor dropout on a CPU with AMX goes to attention_bf16_fwd_avx512.c and
+ * attention_bf16_bwd_avx512.c (the products on the tiles); everything else converts q, k, v (and grad_out and out) to f32, runs the f32
  * kernels of attention.c and rounds the results to the operands' dtype, which are the
  * conversions the ops layer made before the backend took halves. */
 #include <stdlib.h>

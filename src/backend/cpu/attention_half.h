@@ -1,5 +1,6 @@
 /* Internal: the CPU attention entries for f16 and bf16 operands (attention_half.c, behind the
- * backend's attention_half) and the bf16 kernels on AMX they call (attention_bf16_avx512.c). */
+ * backend's attention_half) and the bf16 kernels on AMX they call (attention_bf16_fwd_avx512.c,
+ * attention_bf16_bwd_avx512.c). */
 #ifndef BORN_CPU_ATTENTION_HALF_H
 #define BORN_CPU_ATTENTION_HALF_H
 

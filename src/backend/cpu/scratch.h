@@ -35,8 +35,8 @@ typedef enum cpu_scratch_slot {
     /* attention: one task's tiles and panels; the backward's per-row dot products (per call) */
     CPU_SCRATCH_ATTN_TASK,
     CPU_SCRATCH_ATTN_ROWS,
-    /* attention_bf16_avx512.c: one thread's keys and values packed for the tiles, kept across
-     * its tasks of one call */
+    /* attention_bf16_{fwd,bwd}_avx512.c: one thread's keys and values packed for the tiles, kept
+     * across its tasks of one call (each kernel tags them with its own call numbers) */
     CPU_SCRATCH_ATTN_KV,
     /* per call: the row norms' parameter-gradient blocks, a column reduction's partial sums, a
      * whole reduction's block results */
