@@ -44,7 +44,7 @@
 enum {
     AMX_BLOCK = 32,            /* rows and columns of a block of C (2 x 2 tiles) */
     AMX_CHUNK = 32,            /* k values a tile step */
-    AMX_KC = 1024,             /* k values a k block, P packed */
+    AMX_KC = 512,              /* k values a k block, P packed */
     AMX_KC_DIRECT = 8192,      /* k values a k block, P read in place */
     AMX_DIRECT_COLS = 64,      /* P is read in place only against this many Q columns or fewer */
     AMX_RUN_BYTES = 1 << 20,   /* a run's Q panels (per k block) */
@@ -229,25 +229,23 @@ static void copy_block(float *dst, int64_t d_r, int64_t d_q, const float *src, i
         for (int64_t q = 0; q < cols; q++) dst[r * d_r + q * d_q] = src[r * s_r + q * s_q];
 }
 
-/* The first n (<= 32) of a block row's 32 floats rounded to bf16 into out. */
-static inline void round_row(const float *row, uint16_t *out, int64_t n) {
-    __m256i lo = cpu_round16_bf16_avx512(_mm512_load_si512(row));
-    __m256i hi = cpu_round16_bf16_avx512(_mm512_load_si512(row + 16));
+/* The first n (<= 32) of a block row's 32 floats rounded to bf16 into out (AMX CPUs have
+ * AVX512_BF16: one vcvtne2ps2bf16 for the row). */
+__attribute__((target("avx512bf16"))) static inline void round_row(const float *row, uint16_t *out,
+                                                                   int64_t n) {
+    __m512i r = cpu_round32_bf16_avx512bf16(_mm512_load_ps(row), _mm512_load_ps(row + 16));
     if (n == AMX_BLOCK) {
-        _mm256_storeu_si256((__m256i *)out, lo);
-        _mm256_storeu_si256((__m256i *)(out + 16), hi);
+        _mm512_storeu_si512(out, r);
         return;
     }
-    __mmask16 m0 = (__mmask16)(n >= 16 ? 0xffffu : (1u << n) - 1u);
-    __mmask16 m1 = (__mmask16)(n <= 16 ? 0u : (1u << (n - 16)) - 1u);
-    _mm256_mask_storeu_epi16(out, m0, lo);
-    _mm256_mask_storeu_epi16(out + 16, m1, hi);
+    _mm512_mask_storeu_epi16(out, (__mmask32)((1ull << n) - 1u), r);
 }
 
 /* buf's rows x cols (32 floats a row), plus the bias, rounded into c16 at out's [r0, j0]: row by
  * row where out's rows are C's, else transposed first (out = C^T). */
-static void store_rounded(const amx_job *j, float *buf, int64_t r0, int64_t j0, int64_t rows,
-                          int64_t cols) {
+__attribute__((target("avx512bf16"))) static void store_rounded(const amx_job *j, float *buf,
+                                                                int64_t r0, int64_t j0,
+                                                                int64_t rows, int64_t cols) {
     uint16_t *c = j->c16 + r0 * j->c_r + j0 * j->c_j;
     if (j->bias) /* C's column is out's column, or its row where out = C^T */
         for (int64_t r = 0; r < rows; r++)
