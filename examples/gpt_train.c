@@ -187,14 +187,14 @@ int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s FILE [--llama] [--bpe DIR] [--layers N] [--heads N] "
                 "[--kv-heads N] [--dim N] [--context N] [--batch N] [--steps N] [--lr X] "
-                "[--seed N] [--bf16]\n", argv[0]);
+                "[--seed N] [--sample N] [--bf16]\n", argv[0]);
         return 2;
     }
     const char *path = argv[1], *bpe_dir = NULL;
     bool llama = false, bf16 = false;
     born_gpt_config cfg = born_gpt_default_config(false);
     cfg.n_kv_head = 0;
-    int64_t batch = 16, steps = 200, seed = 1337;
+    int64_t batch = 16, steps = 200, seed = 1337, sample_tokens = 200;
     double lr = 3e-3;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "0";
@@ -210,6 +210,7 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--steps") == 0) steps = atoll(v);
         else if (strcmp(a, "--lr") == 0) lr = atof(v);
         else if (strcmp(a, "--seed") == 0) seed = atoll(v);
+        else if (strcmp(a, "--sample") == 0) sample_tokens = atoll(v); /* 0: none */
         else {
             fprintf(stderr, "unknown option %s\n", a);
             return 2;
@@ -292,9 +293,11 @@ int main(int argc, char **argv) {
     }
 
     /* 4. A continuation of the start of the validation text. */
-    printf("--- sample ---\n");
-    int64_t np = cfg.block_size < 16 ? cfg.block_size : 16;
-    sample(model, &tk, tk.ids + split, np, 200, cfg.block_size, gen);
+    if (sample_tokens > 0) {
+        printf("--- sample ---\n");
+        int64_t np = cfg.block_size < 16 ? cfg.block_size : 16;
+        sample(model, &tk, tk.ids + split, np, sample_tokens, cfg.block_size, gen);
+    }
 
     born_optimizer_free(opt);
     born_module_free(model);
