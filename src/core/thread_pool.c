@@ -15,9 +15,15 @@
  * the job cannot end before that chunk is done, so the fields it reads are its chunk's.
  *
  * A team (born_parallel_team, thread_pool.h) is the other kind of job: every worker runs the
- * team's function once, with its own index. A worker reads the generation and the job's kind
- * together under the mutex, and a team's caller waits for every worker, so no worker can miss a
- * team or run one twice. Workers spin longer after a team (the next one usually follows: one per
+ * team's function once, with its own index. The job's kind is the low bit of its generation, so a
+ * worker learns which job it sees and its kind from one atomic load, with no lock: a team's
+ * fields are written before its generation (release) and stay until every worker has run it, and
+ * since a team's caller waits for every worker, no newer job can hide a team from a worker, and
+ * no worker runs one twice. (Reading the kind under the mutex made 15 workers queue on it at
+ * every job of a 16-core machine.) Workers sleep only after spinning, counted in `sleepers`; a
+ * caller wakes them (a broadcast under the mutex) only where one sleeps, and the count and the
+ * generation are each written before the other is read (sequentially consistent), so a worker
+ * cannot fall asleep on a job it missed. Workers spin longer after a team (the next one usually follows: one per
  * decoded token). Barriers inside a team spin on a phase counter and yield the CPU after a while,
  * so a preempted partner costs its time slice, not ours as well. */
 #define _GNU_SOURCE
@@ -39,8 +45,9 @@ typedef struct pool {
     pthread_mutex_t mu;
     pthread_cond_t wake;
     pthread_cond_t done;
-    atomic_uint_fast64_t generation;
-    uint64_t spawn_generation; /* the generation when the workers were started */
+    atomic_uint_fast64_t generation; /* 2 x the jobs published, plus 1 while the job is a team */
+    uint64_t spawn_generation;       /* the generation when the workers were started */
+    atomic_int sleepers;             /* workers waiting on `wake` (or about to) */
     bool shutdown;
     /* the job in flight */
     born_range_fn fn;
@@ -48,8 +55,7 @@ typedef struct pool {
     int64_t n, grain, nchunks;
     atomic_int_fast64_t left; /* chunks not yet claimed; <= 0 when none (and between jobs) */
     atomic_int_fast64_t done_chunks;
-    /* the team in flight (team true), or none */
-    bool team;
+    /* the team in flight (the generation odd), or none */
     born_team_fn team_fn;
     void *team_ctx;
     int team_n;
@@ -106,24 +112,25 @@ static void *worker_main(void *arg) {
             spins++;
             cpu_relax();
         }
-        pthread_mutex_lock(&p->mu);
-        while (atomic_load(&p->generation) == seen && !p->shutdown) pthread_cond_wait(&p->wake, &p->mu);
-        if (p->shutdown) {
+        if (atomic_load_explicit(&p->generation, memory_order_acquire) == seen) {
+            pthread_mutex_lock(&p->mu);
+            atomic_fetch_add(&p->sleepers, 1);
+            while (atomic_load(&p->generation) == seen && !p->shutdown)
+                pthread_cond_wait(&p->wake, &p->mu);
+            atomic_fetch_sub(&p->sleepers, 1);
+            bool stop = p->shutdown;
             pthread_mutex_unlock(&p->mu);
-            return NULL;
+            if (stop) return NULL;
         }
-        seen = atomic_load(&p->generation);
-        bool team = p->team;
-        born_team_fn fn = p->team_fn;
-        void *ctx = p->team_ctx;
-        int n = p->team_n;
-        pthread_mutex_unlock(&p->mu);
+        seen = atomic_load_explicit(&p->generation, memory_order_acquire);
+        bool team = seen & 1;
         was_team = team;
         if (!team) {
             run_chunks(p);
             continue;
         }
-        fn(tid, n, ctx);
+        const int n = p->team_n; /* the team's fields stay until every worker has run it */
+        p->team_fn(tid, n, p->team_ctx);
         if (atomic_fetch_add_explicit(&p->team_done, 1, memory_order_acq_rel) + 1 == n - 1) {
             pthread_mutex_lock(&p->mu); /* the caller may be asleep on done */
             pthread_cond_signal(&p->done);
@@ -199,6 +206,18 @@ int born_get_num_threads(void) {
     return atomic_load(&configured_threads);
 }
 
+/* Makes the job whose fields the caller has written the current one (its kind in the low bit
+ * of the generation) and wakes the workers that sleep, if any. */
+static void publish(pool *p, bool team) {
+    uint64_t g = atomic_load_explicit(&p->generation, memory_order_relaxed);
+    atomic_store(&p->generation, ((g >> 1) + 1) << 1 | (team ? 1u : 0u));
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
 static void run_serial(int64_t n, int64_t grain, born_range_fn fn, void *ctx) {
     for (int64_t b = 0; b < n; b += grain) fn(b, b + grain < n ? b + grain : n, ctx);
 }
@@ -213,18 +232,14 @@ void born_parallel_for(int64_t n, int64_t grain, born_range_fn fn, void *ctx) {
         run_serial(n, grain, fn, ctx);
         return;
     }
-    pthread_mutex_lock(&p->mu);
     p->fn = fn;
     p->ctx = ctx;
     p->n = n;
     p->grain = grain;
     p->nchunks = nchunks;
-    p->team = false;
     atomic_store_explicit(&p->done_chunks, 0, memory_order_relaxed);
     atomic_store_explicit(&p->left, nchunks, memory_order_release); /* opens the job */
-    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->mu);
+    publish(p, false);
 
     inside_job = true;
     run_chunks(p);
@@ -255,16 +270,12 @@ void born_parallel_team(born_team_fn fn, void *ctx) {
         return;
     }
     const int n = p->nthreads;
-    pthread_mutex_lock(&p->mu);
-    p->team = true;
     p->team_fn = fn;
     p->team_ctx = ctx;
     p->team_n = n;
     atomic_store_explicit(&p->team_done, 0, memory_order_relaxed);
     atomic_store_explicit(&p->bar_arrived, 0, memory_order_relaxed);
-    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->mu);
+    publish(p, true);
 
     inside_job = true;
     fn(0, n, ctx);
@@ -279,7 +290,6 @@ void born_parallel_team(born_team_fn fn, void *ctx) {
     pthread_mutex_lock(&p->mu);
     while (atomic_load_explicit(&p->team_done, memory_order_acquire) < n - 1)
         pthread_cond_wait(&p->done, &p->mu);
-    p->team = false;
     pthread_mutex_unlock(&p->mu);
     pthread_mutex_unlock(&job_lock);
 }
