@@ -23,9 +23,9 @@
  * every job of a 16-core machine.) Workers sleep only after spinning, counted in `sleepers`; a
  * caller wakes them (a broadcast under the mutex) only where one sleeps, and the count and the
  * generation are each written before the other is read (sequentially consistent), so a worker
- * cannot fall asleep on a job it missed. Workers spin longer after a team (the next one usually follows: one per
- * decoded token). Barriers inside a team spin on a phase counter and yield the CPU after a while,
- * so a preempted partner costs its time slice, not ours as well. */
+ * cannot fall asleep on a job it missed. Workers spin longer after a team (the next one usually
+ * follows: one per decoded token). Barriers inside a team spin on a phase counter and yield the
+ * CPU after a while, so a preempted partner costs its time slice, not ours as well. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
