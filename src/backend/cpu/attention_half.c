@@ -42,9 +42,10 @@ static float *f32_copy(const born_strided *s, born_strided *f) {
 }
 
 #if defined(__x86_64__)
-/* The AMX kernels materialise a query block's scores over all its keys (and, backward, a head's
- * f32 sums): ~50 MB a thread at this many keys. Longer contexts take the f32 kernels, whose
- * memory does not grow with the keys. */
+/* The AMX kernels keep a copy of a kv head's keys and values per thread (forward: 17 MB at this
+ * many keys and heads of 128), and the backward a head's query operands and its keys' f32 sums
+ * besides (~120 MB a thread at 32,768 queries and keys). Longer contexts take the f32 kernels,
+ * whose memory does not grow with the keys. */
 enum { AMX_MAX_KEYS = 32768 };
 
 /* Whether the AMX kernels take these operands: bf16, no mask or dropout, at most AMX_MAX_KEYS
