@@ -35,11 +35,17 @@ born_backward_params born_backward_default_params(void) {
     return p;
 }
 
-/* Reduces g to the edge's shape and dtype (broadcast inputs receive summed gradients). */
-static born_tensor *adapt_to_edge(born_tensor *g, const node_edge *e, const char *node_name) {
+/* Reduces g to the edge's shape and dtype (broadcast inputs receive summed gradients). Where the
+ * gradient is to be added to one the edge already holds (`adding`), an f16/bf16 gradient for an
+ * f32 input stays as it is: the add takes it as a mixed operand, converting it as it goes (the
+ * same bits, one pass instead of two: autocast's casts of one f32 tensor for several uses). */
+static born_tensor *adapt_to_edge(born_tensor *g, const node_edge *e, const char *node_name,
+                                  bool adding) {
     bool same_shape = g->ndim == e->ndim && memcmp(g->shape, e->shape, sizeof(int64_t) * (size_t)e->ndim) == 0;
     if (!same_shape) g = born_sum_to_shape(g, e->ndim, e->shape);
-    if (g && g->dtype != e->dtype) g = born_to_dtype(g, e->dtype);
+    bool mixed = adding && e->dtype == BORN_F32 && g &&
+                 (g->dtype == BORN_BF16 || g->dtype == BORN_F16);
+    if (g && g->dtype != e->dtype && !mixed) g = born_to_dtype(g, e->dtype);
     if (!g)
         born_error(BORN_ERR_INTERNAL, "born_backward: %s produced a gradient that does not fit "
                    "its input", node_name);
@@ -113,7 +119,8 @@ static born_status run_node(born_node *n) {
     for (int i = 0; st == BORN_OK && i < n->ninputs; i++) {
         node_edge *e = &n->inputs[i];
         if (!gi[i] || (!e->node && !e->leaf)) continue;
-        born_tensor *g = adapt_to_edge(gi[i], e, n->name);
+        bool adding = e->node ? e->node->grad_acc != NULL : e->leaf->grad != NULL;
+        born_tensor *g = adapt_to_edge(gi[i], e, n->name, adding);
         bool ok = g && (e->node ? accumulate(&e->node->grad_acc, g) : accumulate_leaf(e->leaf, g));
         if (!ok) st = born_has_error() ? born_last_status() : BORN_ERR_INTERNAL;
     }

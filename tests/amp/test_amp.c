@@ -11,8 +11,8 @@
 static double max_diff(born_tensor *a, born_tensor *b) {
     if (!a || !b || born_tensor_numel(a) != born_tensor_numel(b)) return INFINITY;
     born_scope_begin();
-    born_tensor *d = born_max(born_abs(born_sub(born_to_dtype(a, BORN_F64), born_to_dtype(b, BORN_F64))),
-                              0, NULL, false);
+    born_tensor *d = born_max(
+        born_abs(born_sub(born_to_dtype(a, BORN_F64), born_to_dtype(b, BORN_F64))), 0, NULL, false);
     double v = d ? born_item(d) : INFINITY;
     born_scope_end();
     return v;
@@ -42,9 +42,11 @@ TEST(amp_autocast_linear_matmul_attention) {
     born_tensor *xr = born_requires_grad(born_clone(born_detach(x)), true);
     born_tensor *wr = born_requires_grad(born_clone(born_detach(w)), true);
     born_tensor *br = born_requires_grad(born_clone(born_detach(b)), true);
-    born_tensor *yr = born_linear(born_to_dtype(xr, BORN_BF16), born_to_dtype(wr, BORN_BF16), born_to_dtype(br, BORN_BF16));
+    born_tensor *yr = born_linear(born_to_dtype(xr, BORN_BF16), born_to_dtype(wr, BORN_BF16),
+                                  born_to_dtype(br, BORN_BF16));
     CHECK(max_diff(y, yr) == 0.0);
-    CHECK(born_linear(x, w, b) && born_tensor_dtype(born_linear(x, w, b)) == BORN_F32); /* outside: f32 */
+    CHECK(born_linear(x, w, b) &&
+          born_tensor_dtype(born_linear(x, w, b)) == BORN_F32); /* outside: f32 */
     /* backward inside a region still runs the rules outside it; gradients arrive in f32 */
     CHECK_OK(born_autocast_begin(BORN_BF16));
     CHECK_OK(born_backward(born_sum(born_mul(y, born_to_dtype(r, BORN_BF16)), 0, NULL, false)));
@@ -77,6 +79,36 @@ TEST(amp_autocast_linear_matmul_attention) {
     born_scope_end();
 }
 
+/* One f32 tensor cast to bf16 for two uses (as autocast casts the layer norm's output for q, k
+ * and v): the second bf16 gradient is added to the first's f32 sum as a mixed operand, which must
+ * give the bits of converting it first, that is, the f32 sum of the two terms' own gradients (two
+ * addends: the order cannot matter), for a leaf and for an inner node. */
+TEST(amp_half_gradients_add_into_an_f32_sum) {
+    born_scope_begin();
+    born_generator *g = born_generator_new(11);
+    born_tensor *x0 = born_randn(g, BORN_F32, BORN_DIMS(5, 37));
+    born_tensor *r = born_randn(g, BORN_F32, BORN_DIMS(5, 37));
+    for (int through_node = 0; through_node < 2; through_node++) {
+        born_tensor *grads[3] = {0};
+        for (int which = 0; which < 3; which++) { /* both terms, the first alone, the second */
+            born_tensor *x = born_requires_grad(born_clone(x0), true);
+            /* x + r passes its gradient through unchanged, into a node's sum instead of x's */
+            born_tensor *src = through_node ? born_add(x, r) : x;
+            born_tensor *a = born_to_dtype(src, BORN_BF16), *b = born_to_dtype(src, BORN_BF16);
+            born_tensor *t1 = born_sum(born_to_dtype(born_mul(a, a), BORN_F32), 0, NULL, false);
+            born_tensor *t2 = born_sum(born_mul(born_to_dtype(b, BORN_F32), r), 0, NULL, false);
+            born_tensor *loss = which == 0 ? born_add(t1, t2) : which == 1 ? t1 : t2;
+            CHECK_OK(born_backward(loss));
+            grads[which] = born_grad(x);
+            CHECK(grads[which] && born_tensor_dtype(grads[which]) == BORN_F32);
+        }
+        CHECK_MSG(max_diff(grads[0], born_add(grads[1], grads[2])) == 0.0,
+                  "through a node %d: the sum's bits differ", through_node);
+    }
+    born_generator_free(g);
+    born_scope_end();
+}
+
 /* A linear regression step: loss = mean((x W^T - t)^2). */
 static born_tensor *reg_loss(born_tensor *w, born_tensor *x, born_tensor *t) {
     born_tensor *d = born_sub(born_matmul(x, born_transpose(w, 0, 1)), t);
@@ -86,9 +118,11 @@ static born_tensor *reg_loss(born_tensor *w, born_tensor *x, born_tensor *t) {
 TEST(amp_grad_scaler_steps_skips_and_rescales) {
     born_scope_begin();
     born_generator *g = born_generator_new(11);
-    born_tensor *x = born_randn(g, BORN_F32, BORN_DIMS(16, 4)), *t = born_randn(g, BORN_F32, BORN_DIMS(16, 3));
+    born_tensor *x = born_randn(g, BORN_F32, BORN_DIMS(16, 4)),
+                *t = born_randn(g, BORN_F32, BORN_DIMS(16, 3));
     born_tensor *w0 = born_randn(g, BORN_F32, BORN_DIMS(3, 4));
-    born_tensor *wa = born_requires_grad(born_clone(w0), true), *wb = born_requires_grad(born_clone(w0), true);
+    born_tensor *wa = born_requires_grad(born_clone(w0), true),
+                *wb = born_requires_grad(born_clone(w0), true);
     born_sgd_params sp = born_sgd_default_params();
     sp.lr = 0.1;
     born_optimizer *oa = born_sgd(&wa, 1, &sp), *ob = born_sgd(&wb, 1, &sp);
