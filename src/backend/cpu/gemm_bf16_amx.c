@@ -13,11 +13,14 @@
  * (C = out); where A's rows and B's columns both lie along k and A is the smaller (x W^T with
  * few rows), the roles swap: P = B^T and Q = A^T (C = out^T, stored through a buffer). P is packed
  * into blocks of 32 rows by 32 values (2 KB a chunk, one tile a 1 KB half; a transposed view by
- * 16 x 16 transposes) once per k block, except against at most
- * AMX_DIRECT_COLS columns of Q (a weight against a few rows of x): there the tiles load its rows
- * where they lie (8 KB apart in a 4096-wide weight), so the weight is read once, and only the last
- * block's rows and the chunk that k ends in are packed (zero past the rows and k). Read in place
- * with rows 4 KB apart, the square products' A had run at 2/3 of the packed rate.
+ * 16 x 16 transposes) once per k block, except where its rows lie along k: there the tiles load
+ * them where they lie, and only the last block's rows and the chunk that k ends in are packed
+ * (zero past the rows and k). Rows a multiple of 4 KB apart are read in place only against at
+ * most AMX_DIRECT_COLS columns of Q (a 4096-wide weight against a few rows of x, read once): with
+ * more, the square products' A had run at 2/3 of the packed rate (the 16 rows of a tile in one
+ * cache set). At other strides in place is the faster (one thread, 2026-12-03: 256^3 1.05 -> 1.48
+ * TFLOP/s, 1024^3 1.13 -> 1.23, x[2048,384] W[1536,384]^T 1.29 -> 1.41, X[2048,1536] W 1.10 ->
+ * 1.27: P's packing was a pass over A for every k block).
  *
  * Blocking: k blocks of AMX_KC values (AMX_KC_DIRECT in place, all of k where C is rounded to
  * bf16 as stored); per k block Q's pair panels are packed (all columns, 16 panels a task over the
@@ -46,7 +49,8 @@ enum {
     AMX_CHUNK = 32,            /* k values a tile step */
     AMX_KC = 512,              /* k values a k block, P packed */
     AMX_KC_DIRECT = 8192,      /* k values a k block, P read in place */
-    AMX_DIRECT_COLS = 64,      /* P is read in place only against this many Q columns or fewer */
+    AMX_DIRECT_COLS = 64,      /* P's rows 4 KB apart are read in place only against this many
+                                  Q columns or fewer */
     AMX_RUN_BYTES = 1 << 20,   /* a run's Q panels (per k block) */
 };
 
@@ -366,7 +370,7 @@ born_status cpu_gemm_bf16_amx(int64_t m, int64_t n, int64_t k, const uint16_t *a
     j.c = c;
     j.c16 = c16;
     j.bias = c16 ? bias : NULL;
-    j.direct = j.p_ks == 1 && j.cols <= AMX_DIRECT_COLS;
+    j.direct = j.p_ks == 1 && (j.cols <= AMX_DIRECT_COLS || (j.p_rs * 2) % 4096 != 0);
     /* rounded to bf16 as stored: one k block, since the f32 sums have nowhere to wait between k
      * blocks (the bits are those of any k blocking) */
     int64_t kc_block = c16 ? k : j.direct ? AMX_KC_DIRECT : AMX_KC;
