@@ -233,11 +233,13 @@ static void copy_block(float *dst, int64_t d_r, int64_t d_q, const float *src, i
         for (int64_t q = 0; q < cols; q++) dst[r * d_r + q * d_q] = src[r * s_r + q * s_q];
 }
 
-/* The first n (<= 32) of a block row's 32 floats rounded to bf16 into out (AMX CPUs have
- * AVX512_BF16: one vcvtne2ps2bf16 for the row). */
-__attribute__((target("avx512bf16"))) static inline void round_row(const float *row, uint16_t *out,
+/* The first n (<= 32) of a block row's 32 floats, plus (b0, b1), rounded to bf16 into out (AMX
+ * CPUs have AVX512_BF16: one vcvtne2ps2bf16 for the row). */
+__attribute__((target("avx512bf16"))) static inline void round_row(const float *row, __m512 b0,
+                                                                   __m512 b1, uint16_t *out,
                                                                    int64_t n) {
-    __m512i r = cpu_round32_bf16_avx512bf16(_mm512_load_ps(row), _mm512_load_ps(row + 16));
+    __m512i r = cpu_round32_bf16_avx512bf16(_mm512_add_ps(_mm512_load_ps(row), b0),
+                                            _mm512_add_ps(_mm512_load_ps(row + 16), b1));
     if (n == AMX_BLOCK) {
         _mm512_storeu_si512(out, r);
         return;
@@ -246,22 +248,28 @@ __attribute__((target("avx512bf16"))) static inline void round_row(const float *
 }
 
 /* buf's rows x cols (32 floats a row), plus the bias, rounded into c16 at out's [r0, j0]: row by
- * row where out's rows are C's, else transposed first (out = C^T). */
+ * row where out's rows are C's, else transposed first (out = C^T). The bias runs along C's rows:
+ * out's columns j0.., or its rows r0.. where out = C^T, the rows of the transposed block. */
 __attribute__((target("avx512bf16"))) static void store_rounded(const amx_job *j, float *buf,
                                                                 int64_t r0, int64_t j0,
                                                                 int64_t rows, int64_t cols) {
     uint16_t *c = j->c16 + r0 * j->c_r + j0 * j->c_j;
-    if (j->bias) /* C's column is out's column, or its row where out = C^T */
+    bool straight = j->c_j == 1;
+    int64_t n = straight ? cols : rows; /* the values of a row to store */
+    __m512 b0 = _mm512_setzero_ps(), b1 = b0;
+    if (j->bias) {
+        const float *b = j->bias + (straight ? j0 : r0);
+        b0 = _mm512_maskz_loadu_ps(lanes(n), b);
+        b1 = _mm512_maskz_loadu_ps(lanes(n > 16 ? n - 16 : 0), b + 16);
+    }
+    if (straight) {
         for (int64_t r = 0; r < rows; r++)
-            for (int64_t q = 0; q < cols; q++)
-                buf[r * AMX_BLOCK + q] += j->bias[j->c_j == 1 ? j0 + q : r0 + r];
-    if (j->c_j == 1) {
-        for (int64_t r = 0; r < rows; r++) round_row(buf + r * AMX_BLOCK, c + r * j->c_r, cols);
+            round_row(buf + r * AMX_BLOCK, b0, b1, c + r * j->c_r, cols);
         return;
     }
     _Alignas(64) float t[AMX_BLOCK * AMX_BLOCK];
     transpose_copy(t, AMX_BLOCK, buf, AMX_BLOCK, rows, cols);
-    for (int64_t q = 0; q < cols; q++) round_row(t + q * AMX_BLOCK, c + q * j->c_j, rows);
+    for (int64_t q = 0; q < cols; q++) round_row(t + q * AMX_BLOCK, b0, b1, c + q * j->c_j, rows);
 }
 
 /* out's block (P rows r0.., Q panel t) from P's chunks: whole ones in place (p, rows p_row bytes
