@@ -88,6 +88,8 @@ TEST(cpu_bf16_attention_matches_the_f32_kernel) {
         /* several of the forward's 512-key chunks (a row's maximum growing from one to the next) */
         {1, 2, 1, 40, 1100, 64, 64, true, 1060, 0, false},
         {1, 1, 1, 600, 600, 96, 80, false, 0, 0, false},
+        /* a caller's query tile that is not a multiple of the tiles' 32 rows */
+        {1, 2, 1, 90, 150, 64, 64, true, 60, 37, false},
         /* q, k and v not contiguous along their widths */
         {2, 4, 2, 67, 67, 40, 24, true, 0, 0, true},
         {1, 2, 1, 70, 600, 64, 32, true, 0, 0, true},
