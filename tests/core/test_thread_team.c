@@ -1,6 +1,7 @@
 /* Teams on the thread pool (core/thread_pool.h): every thread runs once with its own index,
  * barriers order the steps (each thread sees the others' writes of the step before), a
- * parallel_for inside a team runs on the calling thread, and teams mix with parallel_for jobs. */
+ * parallel_for inside a team runs on the calling thread, and teams mix with parallel_for jobs,
+ * short ones in quick succession too. */
 #include <stdatomic.h>
 #include <string.h>
 
@@ -77,5 +78,38 @@ TEST(thread_team_inside_a_job_is_a_team_of_one) {
     atomic_int bad = 0;
     born_parallel_for(4, 1, nested_team, &bad);
     CHECK_EQ_INT(atomic_load(&bad), 0);
+    born_set_num_threads(before);
+}
+
+static void short_team(int tid, int n, void *arg) {
+    atomic_int *calls = arg;
+    if (tid >= 0 && tid < n && tid < MAXT) atomic_fetch_add(&calls[tid], 1);
+    born_team_barrier(n);
+}
+
+/* Short jobs and teams in quick succession, more threads than this machine may have cores: a
+ * worker that wakes late, or spins past a job it missed, must neither lose a team (its caller
+ * would wait for ever), nor run one twice, nor claim a chunk twice (workers learn a job's kind
+ * from the pool's generation alone, without a lock). */
+TEST(thread_pool_alternates_short_jobs_and_teams) {
+    int before = born_get_num_threads();
+    for (int threads = 3; threads <= MAXT; threads += 5) {
+        CHECK_OK(born_set_num_threads(threads));
+        int bad = 0;
+        for (int it = 0; it < 3000 && bad == 0; it++) {
+            atomic_int hits = 0;
+            int64_t n = 1 + (it * 37) % 97;
+            born_parallel_for(n, 1 + it % 3, count_range, &hits);
+            if (atomic_load(&hits) != n) bad++;
+            if (it % 4 == 0) {
+                atomic_int calls[MAXT];
+                for (int t = 0; t < MAXT; t++) atomic_init(&calls[t], 0);
+                born_parallel_team(short_team, calls);
+                for (int t = 0; t < MAXT; t++)
+                    if (atomic_load(&calls[t]) != (t < threads ? 1 : 0)) bad++;
+            }
+        }
+        CHECK_MSG(bad == 0, "%d threads: a job or a team went wrong", threads);
+    }
     born_set_num_threads(before);
 }
