@@ -122,6 +122,11 @@ typedef struct attn_job {
     atomic_int failed; /* a born_status other than BORN_OK, or 0 */
 } attn_job;
 
+/* The rows of the query block that starts at query i0 (bq, or fewer for the last). */
+static inline int64_t block_rows(const attn_job *j, int64_t i0) {
+    return j->a->q_len - i0 < j->bq ? j->a->q_len - i0 : j->bq;
+}
+
 static inline void fail(attn_job *j, born_status st) {
     int ok = 0;
     atomic_compare_exchange_strong(&j->failed, &ok, (int)st);

@@ -55,7 +55,7 @@ static bwd_geom geom_of(const attn_job *j) {
     return g;
 }
 
-/* ---- keys and values, per thread ------------------------------------------------------------ */
+/* ---- keys and values, per thread ------------------------------------------------------------- */
 
 /* A thread's packed keys (CPU_SCRATCH_ATTN_KV): K and V as rows padded with zeros to dp and vp
  * (the left operands of S^T and dP^T), then K^T in 32 x 32 blocks, block (f, c) of features
@@ -135,7 +135,7 @@ static bwd_queries queries_at(const bwd_geom *g, void *base, int64_t index) {
 static void prepare_queries(const attn_job *j, const bwd_geom *g, int64_t b, int64_t h, int64_t qb,
                             const bwd_queries *q, uint16_t *rows) {
     const born_attention_args *a = j->a;
-    int64_t i0 = qb * j->bq, m = a->q_len - i0 < j->bq ? a->q_len - i0 : j->bq;
+    int64_t i0 = qb * j->bq, m = block_rows(j, i0);
     uint16_t *qr = rows, *dor = rows + g->mp * g->dp;
     const uint16_t *dout = row_of(j->grad_out, b, h, i0), *o = row_of(j->out, b, h, i0);
     copy_padded(qr, g->dp, g->dp, row_of(j->q, b, h, i0), j->q->strides[2], j->q->strides[3], g->mp,
@@ -161,8 +161,7 @@ static void prepare_queries(const attn_job *j, const bwd_geom *g, int64_t b, int
     }
 }
 
-/* ---- a chunk of keys against a query block ----------------------------------------------------
- */
+/* ---- a chunk of keys against a query block --------------------------------------------------- */
 
 /* A task's buffers for one chunk: S^T and dP^T (f32), P^T and dS^T (bf16 rows), dS^T's pairs of
  * keys (panels of 32 queries, BWD_CHUNK / 32 steps each). */
@@ -286,7 +285,7 @@ static void chunk_block(const attn_job *j, const bwd_geom *g, const bwd_keys *kp
 static void store_dq(const attn_job *j, const bwd_geom *g, int64_t b, int64_t h, int64_t qb,
                      const bwd_queries *q) {
     const born_attention_args *a = j->a;
-    int64_t i0 = qb * j->bq, m = a->q_len - i0 < j->bq ? a->q_len - i0 : j->bq;
+    int64_t i0 = qb * j->bq, m = block_rows(j, i0);
     uint16_t *dq = row_of(j->dq, b, h, i0);
     int64_t rs = j->dq->strides[2];
     if (visible_keys(a, i0 + m) <= 0) {
@@ -305,8 +304,7 @@ static void store_dq(const attn_job *j, const bwd_geom *g, int64_t b, int64_t h,
         }
 }
 
-/* ---- tasks ------------------------------------------------------------------------------------
- */
+/* ---- tasks ----------------------------------------------------------------------------------- */
 
 /* dK and dV of keys [k0, k1) of kv head hk of batch b over every query block of its heads that
  * sees them, rounded into dk and dv; with WANT_Q (k0 = 0, k1 = kv_len) those blocks' dQ too.
@@ -325,7 +323,7 @@ static void kv_range(const attn_job *j, const bwd_geom *g, const bwd_keys *kp,
         /* the query blocks that see key k0 or later */
         int64_t first = 0;
         while (first < j->nqb) {
-            int64_t i0 = first * j->bq, m = a->q_len - i0 < j->bq ? a->q_len - i0 : j->bq;
+            int64_t i0 = first * j->bq, m = block_rows(j, i0);
             if ((want & WANT_Q) || visible_keys(a, i0 + m) > k0) break;
             first++;
         }
@@ -336,7 +334,7 @@ static void kv_range(const attn_job *j, const bwd_geom *g, const bwd_keys *kp,
         for (int64_t c0 = k0; c0 < k1; c0 += BWD_CHUNK) {
             int64_t ck = k1 - c0 < BWD_CHUNK ? k1 - c0 : BWD_CHUNK;
             for (int64_t qb = first; qb < j->nqb; qb++) {
-                int64_t i0 = qb * j->bq, m = a->q_len - i0 < j->bq ? a->q_len - i0 : j->bq;
+                int64_t i0 = qb * j->bq, m = block_rows(j, i0);
                 bwd_queries q = queries_at(g, qbuf, qb);
                 chunk_block(j, g, kp, w, &q, i0, m, c0, ck, dk + (c0 - k0) * g->ldk,
                             dv + (c0 - k0) * g->ldv, want);
@@ -418,7 +416,7 @@ static void query_block_tasks(int64_t begin, int64_t end, void *ctx) {
     cpu_amx_tiles_begin();
     for (int64_t i = begin; i < end; i++) {
         int64_t qb = i % j->nqb, h = i / j->nqb % a->q_heads, b = i / j->nqb / a->q_heads;
-        int64_t i0 = qb * j->bq, m = a->q_len - i0 < j->bq ? a->q_len - i0 : j->bq;
+        int64_t i0 = qb * j->bq, m = block_rows(j, i0);
         int64_t seen = visible_keys(a, i0 + m);
         keys_ready(j, g, b, h / j->group, round_up(seen, TILE), &t.kp);
         prepare_queries(j, g, b, h, qb, &q, rows);

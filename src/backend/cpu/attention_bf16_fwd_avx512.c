@@ -246,7 +246,7 @@ static void forward_tasks(int64_t begin, int64_t end, void *ctx) {
     for (int64_t t = begin; t < end; t++) {
         int64_t qb = t % j->nqb, h = t / j->nqb % a->q_heads, b = t / j->nqb / a->q_heads;
         int64_t hk = h / j->group, i0 = qb * j->bq;
-        int64_t m = a->q_len - i0 < j->bq ? a->q_len - i0 : j->bq;
+        int64_t m = block_rows(j, i0);
         if (pk->b != b || pk->hk != hk) *pk = (kv_pack){.call = j->call, .b = b, .hk = hk};
         int64_t need = round_up(visible_keys(a, i0 + m), TILE);
         if (need > pk->keys) {
