@@ -25,9 +25,9 @@ TEST(convert_f32_to_bf16_gives_the_scalar_bits_at_every_level) {
     const int nspecial = (int)(sizeof special / sizeof special[0]);
     for (int i = 0; i < N; i++)
         bits[i] = i < nspecial ? special[i] : next_bits(&s);
-    /* the specials again without the denormals, in a 32 of their own: where the CPU has
-     * AVX512_BF16 such a 32 takes vcvtne2ps2bf16, which the denormals would have sent around */
-    for (int i = 0, o = 64; i < nspecial; i++)
+    /* the specials again without the denormals, filling a 32 of their own: where the CPU has
+     * AVX512_BF16 such a 32 takes vcvtne2ps2bf16, which a denormal would have sent around */
+    for (int i = 0, o = 64; o < 96; i = (i + 1) % nspecial)
         if ((special[i] & 0x7f800000u) != 0 || (special[i] & 0x7fffffu) == 0)
             bits[o++] = special[i];
     cpu_level saved = cpu_get_level();
@@ -68,9 +68,9 @@ TEST(convert_f32_f16_give_the_portable_bits_at_every_level) {
     const int nspecial = (int)(sizeof special / sizeof special[0]);
     for (int i = 0; i < N; i++)
         bits[i] = i < nspecial ? special[i] : next_bits(&s);
-    /* the specials again without the denormals, in a 32 of their own: where the CPU has
-     * AVX512_BF16 such a 32 takes vcvtne2ps2bf16, which the denormals would have sent around */
-    for (int i = 0, o = 64; i < nspecial; i++)
+    /* the specials again without the denormals, filling a 32 of their own: where the CPU has
+     * AVX512_BF16 such a 32 takes vcvtne2ps2bf16, which a denormal would have sent around */
+    for (int i = 0, o = 64; o < 96; i = (i + 1) % nspecial)
         if ((special[i] & 0x7f800000u) != 0 || (special[i] & 0x7fffffu) == 0)
             bits[o++] = special[i];
     for (int i = 0; i < H; i++) halves[i] = (uint16_t)i;
