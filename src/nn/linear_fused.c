@@ -21,7 +21,7 @@ static bool float_type(born_dtype t) { return t == BORN_F32 || t == BORN_F16 || 
 
 /* The backend when the fused entries apply to these operands, else NULL (no error). */
 static const born_backend *fused_backend(born_tensor *x, born_tensor *w, born_tensor *bias) {
-    if (!x || !w || x->storage->device.type == BORN_DEVICE_CPU) return NULL;
+    if (!x || !w) return NULL;
     born_dtype t = x->dtype;
     if (!float_type(t) || w->dtype != t || (bias && bias->dtype != t) || w->ndim != 2 ||
         x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1] ||
@@ -44,8 +44,8 @@ static born_tensor *composed(born_tensor *x, born_tensor *w, born_tensor *bias, 
 
 /* x [..., K] as rows [R, K] (contiguous). */
 static born_strided rows_of(born_tensor *t) {
-    int64_t k = t->ndim ? t->shape[t->ndim - 1] : 1;
-    int64_t r = k ? born_tensor_numel(t) / k : 0;
+    int64_t k = t->ndim ? t->shape[t->ndim - 1] : 1, r = 1;
+    for (int d = 0; d + 1 < t->ndim; d++) r *= t->shape[d];
     return (born_strided){tensor_data(t), t->dtype, 2, {r, k}, {k, 1}};
 }
 
@@ -87,9 +87,7 @@ static born_status fused_backward(born_node *n, born_tensor *g, born_tensor **gi
         if (st != BORN_ERR_UNSUPPORTED) return st;
     }
     if (need_w) { /* g^T x over the rows */
-        int64_t in = x->shape[x->ndim - 1], out = w->shape[0];
-        born_tensor *xf = born_reshape(x, BORN_DIMS(-1, in));
-        born_tensor *gf = born_reshape(gp, BORN_DIMS(-1, out));
+        born_tensor *xf = ops_reshape_rows(x), *gf = ops_reshape_rows(gp);
         gi[1] = born_matmul(born_transpose(gf, 0, 1), xf);
         if (!gi[1]) return born_last_status();
     }

@@ -1,8 +1,9 @@
 /* Internal: linear layers through the backend's fused entries (backend.h's linear_fused and
- * linear_weight_grad; on CUDA, cuBLASLt epilogues): the bias add, and GELU-tanh when the model
- * applies it right after the layer, in the product's epilogue, and the bias gradient summed by
- * the weight gradient's product. Where the entries are absent (the CPU) or do not take the
- * layout, the layer is born_linear (then born_gelu_tanh) exactly. */
+ * linear_weight_grad; on CUDA, cuBLASLt epilogues; on the CPU, the f32 GEMM's epilogue): the bias
+ * add, and GELU-tanh when the model applies it right after the layer, in the product's epilogue,
+ * and (CUDA) the bias gradient summed by the weight gradient's product. Where the entries are
+ * absent or do not take the dtype or layout, the layer is born_linear (then born_gelu_tanh)
+ * exactly. */
 #ifndef BORN_NN_LINEAR_FUSED_H
 #define BORN_NN_LINEAR_FUSED_H
 

@@ -233,9 +233,7 @@ static born_status mm_backward(born_node *n, born_tensor *g, born_tensor **gi) {
     if (node_needs_grad(n, 1)) {
         born_tensor *gb;
         if (p->b_nd <= 2 && p->a_nd > 2 && a2 && g2) {
-            int64_t ka = a2->shape[a2->ndim - 1], ng = g2->shape[g2->ndim - 1];
-            born_tensor *af = born_reshape(a2, BORN_DIMS(-1, ka));
-            born_tensor *gf = born_reshape(g2, BORN_DIMS(-1, ng));
+            born_tensor *af = ops_reshape_rows(a2), *gf = ops_reshape_rows(g2);
             gb = born_matmul(born_transpose(af, 0, 1), gf);
         } else {
             gb = born_matmul(born_transpose(a2, -1, -2), g2);
@@ -371,9 +369,7 @@ static born_status linear_backward(born_node *n, born_tensor *g, born_tensor **g
     born_tensor *x = node_saved(n, 0), *w = node_saved(n, 1);
     if (node_needs_grad(n, 0)) gi[0] = born_matmul(g, w);
     if (node_needs_grad(n, 1)) {
-        int64_t in = x->shape[x->ndim - 1], out = w->shape[0];
-        born_tensor *xf = born_reshape(x, BORN_DIMS(-1, in));
-        born_tensor *gf = born_reshape(g, BORN_DIMS(-1, out));
+        born_tensor *xf = ops_reshape_rows(x), *gf = ops_reshape_rows(g);
         gi[1] = born_matmul(born_transpose(gf, 0, 1), xf);
     }
     if (n->ninputs > 2 && node_needs_grad(n, 2)) gi[2] = g;

@@ -183,6 +183,13 @@ born_tensor *ops_as_contiguous(born_tensor *t) {
     return ops_cast(t, t->dtype);
 }
 
+born_tensor *ops_reshape_rows(born_tensor *t) {
+    if (!t) return NULL;
+    int64_t rows = 1, last = t->ndim ? t->shape[t->ndim - 1] : 1;
+    for (int d = 0; d + 1 < t->ndim; d++) rows *= t->shape[d];
+    return born_reshape(t, BORN_DIMS(rows, last));
+}
+
 bool ops_check_inplace(const char *op, int n, born_tensor *const *ts) {
     if (!born_is_grad_enabled()) return true;
     for (int i = 0; i < n; i++) {

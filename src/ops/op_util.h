@@ -58,6 +58,10 @@ born_tensor *ops_as_dtype(born_tensor *t, born_dtype dtype);
 /* An alias of t when contiguous, else a contiguous copy; not recorded by autograd. */
 born_tensor *ops_as_contiguous(born_tensor *t);
 
+/* t as a matrix [rows, last dim] with rows the product of its leading dims, through born_reshape
+ * (recorded by autograd); unlike reshape(-1, last) it also takes a last dim of 0. */
+born_tensor *ops_reshape_rows(born_tensor *t);
+
 
 /* True when out and in share storage but not the same layout, so an elementwise kernel writing
  * out could overwrite elements of in before reading them. */

@@ -50,6 +50,7 @@ static const born_backend cpu = {
     .matmul_bf16_in = true,
     .matmul_bf16_out = true,
     .matmul_bf16_bias = cpu_matmul_bf16_bias,
+    .linear_fused = cpu_linear_fused,
     .gather = cpu_gather,
     .scatter_add = cpu_scatter_add,
     .index_select = cpu_index_select,

@@ -4,11 +4,22 @@
 #define BORN_CPU_KERNELS_H
 
 #include "backend/backend.h"
+#include "backend/cpu/iter.h"
 
 born_status cpu_copy(const born_strided *dst, const born_strided *src);
 born_status cpu_fill(const born_strided *dst, double value);
 born_status cpu_unary(born_unary_op op, const born_strided *out, const born_strided *in,
                       const born_unary_params *params);
+/* The inner loop that cpu_unary runs over contiguous f32 for op (one without parameters) at this
+ * CPU level, or NULL where there is none. cpu_unary_f32_run applies it to n floats (out may be
+ * in) on the calling thread: an epilogue over a block still in cache gets cpu_unary's bits. */
+cpu_loop_fn cpu_unary_f32_loop(born_unary_op op);
+void cpu_unary_f32_run(cpu_loop_fn loop, float *out, const float *in, int64_t n);
+/* The same for the fused gradient (cpu_unary_backward's f32 loop for op): the _run applies it to
+ * n floats, grad_in = g f'(x) (tanh and sigmoid read y, the others x). */
+cpu_loop_fn cpu_unary_backward_f32_loop(born_unary_op op);
+void cpu_unary_backward_f32_run(cpu_loop_fn loop, float *grad_in, const float *g, const float *x,
+                                const float *y, int64_t n);
 born_status cpu_unary_backward(born_unary_op op, const born_strided *grad_in,
                                const born_strided *grad_out, const born_strided *x,
                                const born_strided *y, const born_unary_params *params);
@@ -27,6 +38,11 @@ born_status cpu_matmul(const born_strided *out, const born_strided *a, const bor
 /* The backend's matmul_bf16_bias (2-D): out = a b + bias rounded once to bf16 (matmul.c). */
 born_status cpu_matmul_bf16_bias(const born_strided *out, const born_strided *a,
                                  const born_strided *b, const float *bias);
+/* The backend's linear_fused (linear_fused.c) for f32; BORN_ERR_UNSUPPORTED (no error recorded)
+ * for other dtypes, which the ops layer composes. */
+born_status cpu_linear_fused(const born_strided *out, const born_strided *pre,
+                             const born_strided *x, const born_strided *w,
+                             const born_strided *bias, bool gelu_tanh);
 born_status cpu_gather(const born_strided *out, const born_strided *in, const born_strided *index,
                        int dim);
 born_status cpu_scatter_add(const born_strided *out, const born_strided *index,

@@ -228,10 +228,25 @@ typedef struct gemm_job {
     double beta_cur;
     char *bpack;
     int64_t npanels, mblocks, ngroups, group_panels;
+    /* called on each block of C once it holds its final values (cpu_gemm_f32_ep), or NULL;
+     * swapped: the job computes C^T (gemm_prepare), so its rows are C's columns */
+    cpu_gemm_block_fn ep;
+    void *ep_ctx;
+    bool swapped;
     /* the next k block, packed by the tail tasks of the current step (threaded products) */
     int64_t next_pc, next_kc, pack_grain, pack_tasks;
     char *bnext;
 } gemm_job;
+
+/* Rows [i0, i0 + rows) and columns [j0, j0 + cols) of the job's C are final: the epilogue, in
+ * the caller's coordinates (C's, not C^T's where the job swapped the operands). */
+static void block_done(const gemm_job *j, int64_t i0, int64_t rows, int64_t j0, int64_t cols) {
+    if (!j->ep) return;
+    if (j->swapped)
+        j->ep(j->ep_ctx, j0, cols, i0, rows);
+    else
+        j->ep(j->ep_ctx, i0, rows, j0, cols);
+}
 
 /* Packs B micro-panels [begin, end) of k block (pc, kc) of the current jc step into dst. */
 static void pack_b_panels(const gemm_job *j, int64_t pc, int64_t kc, int64_t begin, int64_t end,
@@ -264,6 +279,7 @@ static void compute_block(const gemm_job *j, int64_t ib, int64_t p0, int64_t p1,
     int64_t mc = (iend < j->m ? iend : j->m) - ic;
     if (mc <= 0 || p0 >= p1) return;
     int64_t mpanels = (mc + im->mr - 1) / im->mr;
+    bool last = j->pc + j->kc >= j->k; /* C's values are final after this k block */
     char *apack = gemm_buffer(BUF_A, (size_t)(mpanels * im->mr * j->kc) * es);
     if (!apack) { /* out of memory: this block the slow way */
         int64_t col0 = p0 * im->nr, col1 = p1 * im->nr < j->nc ? p1 * im->nr : j->nc;
@@ -273,6 +289,7 @@ static void compute_block(const gemm_job *j, int64_t ib, int64_t p0, int64_t p1,
                   j->b_rs, j->b_cs, j->beta_cur,
                   j->c + (size_t)((ic * j->c_rs + (j->jc + col0) * j->c_cs) * (int64_t)es), j->c_rs,
                   j->c_cs);
+        if (last) block_done(j, ic, mc, j->jc + col0, col1 - col0);
         return;
     }
     im->pack_a(mc, j->kc, j->a + (size_t)((ic * j->a_rs + j->pc * j->a_cs) * (int64_t)es), j->a_rs,
@@ -289,6 +306,11 @@ static void compute_block(const gemm_job *j, int64_t ib, int64_t p0, int64_t p1,
                        crow + (size_t)(ir * j->c_rs * (int64_t)es), j->c_rs, j->c_cs, mr, nr, j->alpha,
                        j->beta_cur);
         }
+    }
+    /* the block in L2 (mc rows by the group's columns): runs long enough for vector loops */
+    if (last) {
+        int64_t col0 = p0 * im->nr, col1 = p1 * im->nr < j->nc ? p1 * im->nr : j->nc;
+        block_done(j, ic, mc, j->jc + col0, col1 - col0);
     }
 }
 
@@ -382,6 +404,7 @@ static void one_block_range(int64_t begin, int64_t end, void *ctx) {
         im->naive(j->m, col1 - col0, j->k, j->alpha, j->a, j->a_rs, j->a_cs,
                   j->b + (size_t)(col0 * j->b_cs * (int64_t)es), j->b_rs, j->b_cs, j->beta,
                   j->c + (size_t)(col0 * j->c_cs * (int64_t)es), j->c_rs, j->c_cs);
+        block_done(j, 0, j->m, col0, col1 - col0);
         return;
     }
     /* C strips of about 128 KB */
@@ -406,6 +429,10 @@ static void one_block_range(int64_t begin, int64_t end, void *ctx) {
                                ccol + (size_t)(ir * j->c_rs * (int64_t)es), j->c_rs, j->c_cs, mr,
                                nr, j->alpha, beta);
                 }
+            }
+            if (pc + kc >= j->k) { /* the strip of C, in L2 */
+                int64_t c0 = q0 * im->nr, c1 = q1 * im->nr < j->n ? q1 * im->nr : j->n;
+                block_done(j, 0, j->m, c0, c1 - c0);
             }
         }
     }
@@ -461,6 +488,7 @@ static void gemm_blocked(const gemm_impl *im, gemm_job *j) {
     if (!bpack) {
         im->naive(j->m, j->n, j->k, j->alpha, j->a, j->a_rs, j->a_cs, j->b, j->b_rs, j->b_cs,
                   j->beta, j->c, j->c_rs, j->c_cs);
+        block_done(j, 0, j->m, 0, j->n);
         return;
     }
     j->bpack = bpack;
@@ -555,6 +583,7 @@ typedef struct gemv_job {
     bool dot;
     gemv_dot_f32_fn dot_fn;
     gemv_axpy_f32_fn axpy_fn;
+    const gemm_job *job; /* for its epilogue */
 } gemv_job;
 
 static void gemv_range(int64_t begin, int64_t end, void *ctx) {
@@ -571,18 +600,19 @@ static void gemv_range(int64_t begin, int64_t end, void *ctx) {
             float t = g->alpha * y[j];
             *cj = g->beta == 0 ? t : g->beta * *cj + t;
         }
+        block_done(g->job, 0, 1, j0, n);
     }
 }
 
 /* The m == 1 case when B has a unit stride; false when it does not (or memory is short). */
 static bool gemv_f32(int64_t n, int64_t k, float alpha, const float *a, int64_t a_cs,
-                     const float *b, int64_t b_rs, int64_t b_cs, float beta, float *c,
-                     int64_t c_cs) {
+                     const float *b, int64_t b_rs, int64_t b_cs, float beta, float *c, int64_t c_cs,
+                     const gemm_job *job) {
     bool avx2 = false;
 #ifdef GEMM_HAVE_AVX2
     avx2 = cpu_get_level() >= CPU_LEVEL_AVX2;
 #endif
-    gemv_job g = {k, n, a, a_cs, b, b_rs, b_cs, c, c_cs, alpha, beta, false, NULL, NULL};
+    gemv_job g = {k, n, a, a_cs, b, b_rs, b_cs, c, c_cs, alpha, beta, false, NULL, NULL, job};
     if (b_rs == 1 && n > 1) {
         g.dot = true;
         if (a_cs != 1) { /* the dot form wants x contiguous */
@@ -670,6 +700,7 @@ typedef struct gemv_rows_job {
     gemv4_dot_f32_fn dot_fn;
     gemv4_axpy_f32_fn axpy_fn;
     gemv8_dot_f32_fn dot8_fn; /* eight rows at once, or NULL */
+    const gemm_job *job;      /* for its epilogue */
 } gemv_rows_job;
 
 /* C[r][j0 + j] from y[r][j] for rows [r0, r0 + rows). */
@@ -681,6 +712,7 @@ static void gemv_rows_store(const gemv_rows_job *g, int64_t r0, int64_t rows, in
             float t = g->alpha * y[i][j];
             *cij = g->beta == 0 ? t : g->beta * *cij + t;
         }
+    block_done(g->job, r0, rows, j0, n);
 }
 
 /* Row pointers for the group of (up to) `width` rows at r0, repeating the last real row. */
@@ -717,6 +749,7 @@ static void gemv_rows_range(int64_t begin, int64_t end, void *ctx) {
     if (!ybuf) { /* out of memory: the plain loop */
         naive_f32(g->m, end - begin, g->k, g->alpha, g->a, g->a_rs, g->a_cs, g->b + begin, g->b_rs,
                   g->b_cs, g->beta, g->c + begin * g->c_cs, g->c_rs, g->c_cs);
+        block_done(g->job, 0, g->m, begin, end - begin);
         return;
     }
     int64_t ys = end - begin < GEMV_AXPY_COLS ? end - begin : GEMV_AXPY_COLS; /* y row stride */
@@ -765,7 +798,8 @@ static bool gemv_rows_f32(const gemm_job *j) {
                        false,
                        gemv4_dot_f32_c,
                        gemv4_axpy_f32_c,
-                       NULL};
+                       NULL,
+                       j};
     if (j->b_rs == 1 && j->m <= GEMV_DOT_ROWS) {
         g.dot = true;
         if (j->a_cs != 1) { /* the dot form wants rows of A contiguous */
@@ -1128,6 +1162,9 @@ static void gemm_job_init(gemm_job *j, int64_t m, int64_t n, int64_t k, double a
     j->c_cs = c_cs;
     j->alpha = alpha;
     j->beta = beta;
+    j->ep = NULL;
+    j->ep_ctx = NULL;
+    j->swapped = false;
 }
 
 /* Shared front end: empty and k == 0 cases, then C^T = B^T A^T when that puts C's unit stride
@@ -1156,17 +1193,29 @@ static bool gemm_prepare(gemm_job *j,
         j->c_rs = j->c_cs;
         j->c_cs = t;
     }
+    j->swapped = swap;
     return true;
 }
 
 void cpu_gemm_f32(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t a_rs,
                   int64_t a_cs, const float *b, int64_t b_rs, int64_t b_cs, float beta, float *c,
                   int64_t c_rs, int64_t c_cs) {
+    cpu_gemm_f32_ep(m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, c_rs, c_cs, NULL, NULL);
+}
+
+void cpu_gemm_f32_ep(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t a_rs,
+                     int64_t a_cs, const float *b, int64_t b_rs, int64_t b_cs, float beta, float *c,
+                     int64_t c_rs, int64_t c_cs, cpu_gemm_block_fn ep, void *ep_ctx) {
     gemm_job j;
     gemm_job_init(&j, m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, c_rs, c_cs);
-    if (!gemm_prepare(&j, scale_f32)) return;
+    j.ep = ep;
+    j.ep_ctx = ep_ctx;
+    if (!gemm_prepare(&j, scale_f32)) {
+        if (ep && m > 0 && n > 0) ep(ep_ctx, 0, m, 0, n); /* C = beta C, done */
+        return;
+    }
     if (j.m == 1 && gemv_f32(j.n, j.k, alpha, (const float *)j.a, j.a_cs, (const float *)j.b,
-                             j.b_rs, j.b_cs, beta, (float *)j.c, j.c_cs))
+                             j.b_rs, j.b_cs, beta, (float *)j.c, j.c_cs, &j))
         return;
     if (j.m > 1 && j.m <= GEMV_DOT_ROWS && gemv_rows_f32(&j)) return;
     j.im = impl_f32();

@@ -18,6 +18,18 @@ void cpu_gemm_f32(int64_t m, int64_t n, int64_t k, float alpha, const float *a, 
                   int64_t a_cs, const float *b, int64_t b_rs, int64_t b_cs, float beta, float *c,
                   int64_t c_rs, int64_t c_cs);
 
+/* Called by cpu_gemm_f32_ep on each block of C once it holds its final values: rows [i0, i0 +
+ * rows) and columns [j0, j0 + cols), C's own coordinates. The blocks cover C once, no two overlap,
+ * and they may be handed to it from several threads at a time. */
+typedef void (*cpu_gemm_block_fn)(void *ctx, int64_t i0, int64_t rows, int64_t j0, int64_t cols);
+
+/* cpu_gemm_f32 with an epilogue: ep(ep_ctx, ...) on each finished block while it is still in cache
+ * (a register tile of the blocked path, a chunk of columns of the GEMV paths), so a linear layer's
+ * bias and activation need no pass of their own. C gets cpu_gemm_f32's bits before ep. */
+void cpu_gemm_f32_ep(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t a_rs,
+                     int64_t a_cs, const float *b, int64_t b_rs, int64_t b_cs, float beta, float *c,
+                     int64_t c_rs, int64_t c_cs, cpu_gemm_block_fn ep, void *ep_ctx);
+
 void cpu_gemm_f64(int64_t m, int64_t n, int64_t k, double alpha, const double *a, int64_t a_rs,
                   int64_t a_cs, const double *b, int64_t b_rs, int64_t b_cs, double beta,
                   double *c, int64_t c_rs, int64_t c_cs);

@@ -6,6 +6,7 @@
 
 #include "backend/cpu/convert_simd.h"
 #include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/half_table.h"
 #include "backend/cpu/iter.h"
 #include "backend/cpu/kernels_avx2.h"
 #if defined(__aarch64__)
@@ -18,6 +19,9 @@ typedef struct unary_ctx {
     born_unary_params p;
     cpu_loop_fn f32_loop; /* for the f16/bf16 wrapper */
     born_dtype in_dtype, out_dtype;
+    const uint16_t *table; /* f16/bf16 through a lookup table (half_table.h), or NULL */
+    const float *grad_table; /* a gradient's d by lookup, indexed by x (or y where grad_on_y) */
+    bool grad_on_y;
 } unary_ctx;
 
 /* The f32 loop for op: the AVX-512 or AVX2 one (unary_avx512.c, unary_avx2.c) or on arm64 the
@@ -242,6 +246,29 @@ static void half_loop(char **d, const int64_t *s, int64_t n, void *arg) {
     }
 }
 
+cpu_loop_fn cpu_unary_f32_loop(born_unary_op op) {
+    if ((unsigned)op >= BORN_UNARY_OP_COUNT) return NULL;
+    return f32_loop_for(op, float_loops[op].f32, false);
+}
+
+void cpu_unary_f32_run(cpu_loop_fn loop, float *out, const float *in, int64_t n) {
+    static const unary_ctx plain = {.in_dtype = BORN_F32, .out_dtype = BORN_F32};
+    char *ptrs[2] = {(char *)out, (char *)in};
+    const int64_t steps[2] = {sizeof(float), sizeof(float)};
+    loop(ptrs, steps, n, (void *)&plain);
+}
+
+static int64_t strided_numel(const born_strided *s) {
+    int64_t n = 1;
+    for (int d = 0; d < s->ndim; d++) n *= s->shape[d];
+    return n;
+}
+
+/* f16/bf16 in and out through the op's lookup table (half_table.h), held in the context. */
+static void half_table_loop(char **d, const int64_t *s, int64_t n, void *arg) {
+    cpu_half_lookup(((const unary_ctx *)arg)->table, d[1], s[1], d[0], s[0], n);
+}
+
 born_status cpu_unary(born_unary_op op, const born_strided *out, const born_strided *in,
                       const born_unary_params *params) {
     if ((unsigned)op >= BORN_UNARY_OP_COUNT)
@@ -260,6 +287,9 @@ born_status cpu_unary(born_unary_op op, const born_strided *out, const born_stri
     case BORN_BF16:
         c.f32_loop = f32_loop_for(op, float_loops[op].f32, false); /* into a small buffer */
         if (c.f32_loop) loop = half_loop;
+        if (c.f32_loop && out->dtype == in->dtype && strided_numel(out) >= CPU_HALF_TABLE_MIN)
+            c.table = cpu_half_table(op, in->dtype == BORN_BF16);
+        if (c.table) loop = half_table_loop;
         break;
     case BORN_BOOL: loop = op == BORN_UNARY_LOGICAL_NOT ? logical_not_bool : NULL; break;
     default: loop = int_loop(op, in->dtype); break;
@@ -381,6 +411,27 @@ static void half_backward_loop(char **d, const int64_t *s, int64_t n, void *arg)
     }
 }
 
+/* The same with the gradient's d looked up: g widened, multiplied by d of x's (or y's) bits,
+ * rounded back. */
+static void half_grad_table_loop(char **d, const int64_t *s, int64_t n, void *arg) {
+    const unary_ctx *c = arg;
+    bool bf = c->in_dtype == BORN_BF16;
+    int key = c->grad_on_y ? 3 : 2;
+    float g[HALF_CHUNK];
+    uint16_t keys[HALF_CHUNK];
+    for (int64_t done = 0; done < n; done += HALF_CHUNK) {
+        int64_t m = n - done < HALF_CHUNK ? n - done : HALF_CHUNK;
+        cpu_halves_to_f32(d[1] + done * s[1], s[1], bf, g, m);
+        const uint16_t *k = (const uint16_t *)(d[key] + done * s[key]);
+        if (s[key] != 2) {
+            for (int64_t i = 0; i < m; i++) memcpy(&keys[i], d[key] + (done + i) * s[key], 2);
+            k = keys;
+        }
+        cpu_half_grad_mul(c->grad_table, k, g, m);
+        cpu_f32_to_halves(g, d[0] + done * s[0], s[0], bf, m);
+    }
+}
+
 static cpu_loop_fn backward_f32_loop_for(born_unary_op op, bool stream) {
 #if defined(__aarch64__)
     if (cpu_get_level() == CPU_LEVEL_NEON) {
@@ -404,6 +455,19 @@ static cpu_loop_fn backward_f32_loop_for(born_unary_op op, bool stream) {
     return backward_loops[op].f32;
 }
 
+cpu_loop_fn cpu_unary_backward_f32_loop(born_unary_op op) {
+    if ((unsigned)op >= BORN_UNARY_OP_COUNT || !backward_loops[op].f32) return NULL;
+    return backward_f32_loop_for(op, false);
+}
+
+void cpu_unary_backward_f32_run(cpu_loop_fn loop, float *grad_in, const float *g, const float *x,
+                                const float *y, int64_t n) {
+    static const unary_ctx plain = {.in_dtype = BORN_F32, .out_dtype = BORN_F32};
+    char *ptrs[4] = {(char *)grad_in, (char *)g, (char *)x, (char *)y};
+    const int64_t steps[4] = {sizeof(float), sizeof(float), sizeof(float), sizeof(float)};
+    loop(ptrs, steps, n, (void *)&plain);
+}
+
 born_status cpu_unary_backward(born_unary_op op, const born_strided *grad_in,
                                const born_strided *grad_out, const born_strided *x,
                                const born_strided *y, const born_unary_params *params) {
@@ -423,6 +487,10 @@ born_status cpu_unary_backward(born_unary_op op, const born_strided *grad_in,
     case BORN_BF16:
         c.f32_loop = backward_f32_loop_for(op, false);
         loop = half_backward_loop;
+        if (grad_out->dtype == x->dtype && grad_in->dtype == x->dtype && y->dtype == x->dtype &&
+            strided_numel(grad_in) >= CPU_HALF_TABLE_MIN)
+            c.grad_table = cpu_half_grad_table(op, x->dtype == BORN_BF16, &c.grad_on_y);
+        if (c.grad_table) loop = half_grad_table_loop;
         break;
     default:
         return born_error(BORN_ERR_DTYPE, "%s backward: not defined for %s on the CPU",
