@@ -31,9 +31,12 @@
  * in one chain of tile products whatever the split: the bits depend neither on the thread count
  * nor on the k blocking. TDPBF16PS flushes denormal inputs and outputs as VDPBF16PS does.
  *
- * One thread, 1024^3 (2-core Xeon, AMX): ~1.0-1.1 TFLOP/s whole, of which ~75% in the tiles
- * (~1.4 TFLOP/s there), the packing of B and A ~13%; streaming both tiles' operands from L2 in a
- * loop of nothing else ran at 2.1 TFLOP/s. */
+ * Within a task, k goes in sub-blocks of AMX_SUB chunks (512 values) over the whole run of panels
+ * (run_sub_blocked) where it is longer, and Q's tiles are loaded with TILELOADDT1: the task's 32 P
+ * rows of a sub-block (32 KB) stay in L1 while the panels stream from L2, where before both
+ * operands streamed (one thread, 2-core Xeon, 2026-12-03: 1024^3 1.16-1.28 -> 1.33-1.52 TFLOP/s,
+ * 2048^3 1.31 -> 1.47-1.53, X[2048,1536] W[1536,384] 1.27-1.30 -> 1.46-1.55; sub-blocks of 8 or
+ * 12 chunks measured slower, and sub-blocking k of 384 cost 18%). */
 #include <immintrin.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -52,6 +55,7 @@ enum {
     AMX_DIRECT_COLS = 64,      /* P's rows 4 KB apart are read in place only against this many
                                   Q columns or fewer */
     AMX_RUN_BYTES = 1 << 20,   /* a run's Q panels (per k block) */
+    AMX_SUB = 16,              /* chunks of a k sub-block (run_sub_blocked) */
 };
 
 /* The tile configuration (palette 1): the layout LDTILECFG reads. */
@@ -312,6 +316,56 @@ static void run_block(const amx_job *j, int64_t r0, int64_t t, const uint16_t *p
         copy_block(c, j->c_r, j->c_j, buf, AMX_BLOCK, 1, rows, cols);
 }
 
+/* The run's blocks of C (P rows r0.., Q panels [t0, t1)) with k in sub-blocks of AMX_SUB chunks,
+ * each sub-block against every panel of the run before the next: the sub-block of P's rows (32 KB)
+ * stays in L1 across the run where all of k (48-96 KB at k = 1536-3072) could not. Each block
+ * accumulates in C where it lies in place, else in its slot (slots: 32 x 32 floats a panel), then
+ * is rounded or copied out. Every sum still runs over k in order in one chain of tile products
+ * (a later sub-block loads the accumulators), so the bits are run_block's. */
+static void run_sub_blocked(const amx_job *j, int64_t r0, int64_t t0, int64_t t1,
+                            const uint16_t *p, int64_t p_row, int64_t whole, const uint16_t *tail,
+                            float *slots) {
+    int64_t rows = min64(AMX_BLOCK, j->rows - r0);
+    for (int64_t t = t0; t < t1; t++) { /* the slots of blocks that continue a k block */
+        int64_t j0 = t * AMX_BLOCK, cols = min64(AMX_BLOCK, j->cols - j0);
+        bool in_place = !j->c16 && j->c_j == 1 && rows == AMX_BLOCK && cols == AMX_BLOCK;
+        if (!in_place && j->add)
+            copy_block(slots + (t - t0) * AMX_BLOCK * AMX_BLOCK, AMX_BLOCK, 1,
+                       j->c + r0 * j->c_r + j0 * j->c_j, j->c_r, j->c_j, rows, cols);
+    }
+    for (int64_t s0 = 0; s0 < j->chunks; s0 += AMX_SUB) {
+        int64_t s1 = min64(s0 + AMX_SUB, j->chunks);
+        for (int64_t t = t0; t < t1; t++) {
+            int64_t j0 = t * AMX_BLOCK, cols = min64(AMX_BLOCK, j->cols - j0);
+            bool in_place = !j->c16 && j->c_j == 1 && rows == AMX_BLOCK && cols == AMX_BLOCK;
+            float *out = in_place ? j->c + r0 * j->c_r + j0 : slots + (t - t0) * AMX_BLOCK * AMX_BLOCK;
+            int64_t out_rs = in_place ? j->c_r : AMX_BLOCK;
+            const uint32_t *q = j->pq + t * j->chunks * 16 * AMX_BLOCK;
+            bool add = j->add || s0 > 0;
+            int64_t w1 = min64(s1, whole), a0 = s0 > whole ? s0 : whole;
+            if (w1 > s0) {
+                block(w1 - s0, p + s0 * AMX_CHUNK, p_row, AMX_CHUNK * 2, q + s0 * 16 * AMX_BLOCK,
+                      out, out_rs, add, NULL, 0, true);
+                add = true;
+            }
+            if (s1 > a0)
+                block(s1 - a0, tail + (a0 - whole) * AMX_BLOCK * AMX_CHUNK, AMX_CHUNK * 2,
+                      AMX_BLOCK * AMX_CHUNK * 2, q + a0 * 16 * AMX_BLOCK, out, out_rs, add, NULL, 0,
+                      true);
+        }
+    }
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t j0 = t * AMX_BLOCK, cols = min64(AMX_BLOCK, j->cols - j0);
+        bool in_place = !j->c16 && j->c_j == 1 && rows == AMX_BLOCK && cols == AMX_BLOCK;
+        float *slot = slots + (t - t0) * AMX_BLOCK * AMX_BLOCK;
+        if (j->c16)
+            store_rounded(j, slot, r0, j0, rows, cols);
+        else if (!in_place)
+            copy_block(j->c + r0 * j->c_r + j0 * j->c_j, j->c_r, j->c_j, slot, AMX_BLOCK, 1, rows,
+                       cols);
+    }
+}
+
 /* Tasks: run of Q panels (major) by block of 32 P rows. */
 static void task_range(int64_t begin, int64_t end, void *ctx) {
     amx_job *j = ctx;
@@ -321,6 +375,15 @@ static void task_range(int64_t begin, int64_t end, void *ctx) {
         tail = cpu_scratch(CPU_SCRATCH_GEMM_A,
                            (size_t)j->chunks * AMX_BLOCK * AMX_CHUNK * sizeof *tail);
         if (!tail) {
+            atomic_store(&j->failed, 1);
+            return;
+        }
+    }
+    /* k in sub-blocks (run_sub_blocked) where it spans more than one */
+    float *slots = NULL;
+    if (j->chunks > AMX_SUB) {
+        slots = cpu_scratch(CPU_SCRATCH_GEMM_Y, (size_t)j->run * AMX_BLOCK * AMX_BLOCK * sizeof *slots);
+        if (!slots) {
             atomic_store(&j->failed, 1);
             return;
         }
@@ -351,6 +414,10 @@ static void task_range(int64_t begin, int64_t end, void *ctx) {
             p = j->p + r0 * j->p_rs + j->k0;
             p_row = j->p_rs * 2;
             tp = tail;
+        }
+        if (slots) {
+            run_sub_blocked(j, r0, t0, t1, p, p_row, whole, tp, slots);
+            continue;
         }
         for (int64_t t = t0; t < t1; t++) {
             /* the next block of C, whose lines its tile stores will want, prefetched a row or
