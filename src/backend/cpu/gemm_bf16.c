@@ -132,11 +132,13 @@ static void pack_panel_gather(const uint16_t *b, int64_t b_rs, int64_t b_cs, int
 void cpu_gemm_bf16_pack_panels(const uint16_t *b, int64_t b_rs, int64_t b_cs, int64_t k,
                                int64_t n, int64_t k0, int64_t pairs, int64_t j0, int64_t panels,
                                uint32_t *out, int64_t out_stride) {
-    int64_t real = ceil_div(k - k0, 2) < pairs ? ceil_div(k - k0, 2) : pairs; /* pairs inside k */
+    int64_t inside = k > k0 ? ceil_div(k - k0, 2) : 0;
+    int64_t real = inside < pairs ? inside : pairs; /* pairs inside k */
     int64_t cols = n - j0 < panels * BF_NR ? n - j0 : panels * BF_NR;
     for (int64_t t = 0; t < panels && real < pairs; t++)
         memset(out + t * out_stride + real * BF_NR, 0,
                (size_t)(pairs - real) * BF_NR * sizeof *out);
+    if (real == 0) return; /* a range wholly past k (a part of the last chunk's padding) */
     if (b_cs == 1) {
         cpu_gemm_bf16_pack_b_rows_avx512(real, k - k0, cols, b + k0 * b_rs + j0, b_rs, out,
                                          out_stride);

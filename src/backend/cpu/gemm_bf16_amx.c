@@ -156,6 +156,7 @@ typedef struct amx_job {
     uint32_t *pq;           /* Q's pair panels: panel t at pq + t chunks 512 */
     uint16_t *pp;           /* packed P blocks (not direct): block b at pp + b chunks 1024 */
     int64_t pblocks, panels, run;
+    int64_t q_parts, p_parts, part_chunks; /* packing tasks: parts of k, chunks a part */
     atomic_int failed;
 } amx_job;
 
@@ -192,17 +193,40 @@ static void pack_p(const amx_job *j, int64_t r0, int64_t c0, int64_t c1, uint16_
     }
 }
 
+/* Packing tasks: Q's panels in groups of 16 (1 KB of a row of B) by parts of k, P's blocks by
+ * parts of k, so that a product with few panels or blocks and a long k (a weight gradient: k the
+ * tokens) still gives every thread a share (one group of 12 panels over k = 2048 had been one
+ * task of 1.5 MB while the other threads waited). */
+enum { PACK_GROUP = 16, PACK_MIN_CHUNKS = 4 };
+
+/* The parts of k (in whole chunks) for `units` packing units over `nthreads` threads. */
+static int64_t pack_parts(int64_t units, int64_t chunks, int nthreads) {
+    int64_t want = ceil_div(2 * (int64_t)nthreads, units);
+    int64_t most = ceil_div(chunks, PACK_MIN_CHUNKS);
+    return want < 1 ? 1 : want < most ? want : most;
+}
+
 static void pack_q_range(int64_t begin, int64_t end, void *ctx) {
     const amx_job *j = ctx;
     int64_t panel = j->chunks * 16 * AMX_BLOCK; /* words */
-    cpu_gemm_bf16_pack_panels(j->q, j->q_ks, j->q_cs, j->k, j->cols, j->k0, j->chunks * 16,
-                              begin * AMX_BLOCK, end - begin, j->pq + begin * panel, panel);
+    for (int64_t task = begin; task < end; task++) {
+        int64_t g = task / j->q_parts, h = task % j->q_parts;
+        int64_t t0 = g * PACK_GROUP, panels = min64(PACK_GROUP, j->panels - t0);
+        int64_t c0 = h * j->part_chunks, c1 = min64(c0 + j->part_chunks, j->chunks);
+        cpu_gemm_bf16_pack_panels(j->q, j->q_ks, j->q_cs, j->k, j->cols,
+                                  j->k0 + c0 * AMX_CHUNK, (c1 - c0) * 16, t0 * AMX_BLOCK, panels,
+                                  j->pq + t0 * panel + c0 * 16 * AMX_BLOCK, panel);
+    }
 }
 
 static void pack_p_range(int64_t begin, int64_t end, void *ctx) {
     const amx_job *j = ctx;
-    for (int64_t b = begin; b < end; b++)
-        pack_p(j, b * AMX_BLOCK, 0, j->chunks, j->pp + b * j->chunks * AMX_BLOCK * AMX_CHUNK);
+    for (int64_t task = begin; task < end; task++) {
+        int64_t b = task / j->p_parts, h = task % j->p_parts;
+        int64_t c0 = h * j->part_chunks, c1 = min64(c0 + j->part_chunks, j->chunks);
+        pack_p(j, b * AMX_BLOCK, c0, c1,
+               j->pp + (b * j->chunks + c0) * AMX_BLOCK * AMX_CHUNK);
+    }
 }
 
 /* dst[r][q] = src[r][q] for r < rows, q < cols (element strides given), along whichever of the two
@@ -484,8 +508,16 @@ born_status cpu_gemm_bf16_amx(int64_t m, int64_t n, int64_t k, const uint16_t *a
         j.kc = min64(kc_block, k - k0);
         j.chunks = ceil_div(j.kc, AMX_CHUNK);
         j.add = k0 > 0;
-        born_parallel_for(j.panels, 16, pack_q_range, &j); /* 16 panels: 1 KB of a row */
-        if (!j.direct) born_parallel_for(j.pblocks, 2, pack_p_range, &j);
+        int nthreads = born_get_num_threads();
+        int64_t groups = ceil_div(j.panels, PACK_GROUP);
+        j.q_parts = pack_parts(groups, j.chunks, nthreads);
+        j.p_parts = j.direct ? 1 : pack_parts(j.pblocks, j.chunks, nthreads);
+        int64_t parts = j.q_parts > j.p_parts ? j.q_parts : j.p_parts;
+        j.part_chunks = ceil_div(j.chunks, parts);
+        j.q_parts = ceil_div(j.chunks, j.part_chunks); /* one chunk length for both */
+        j.p_parts = j.direct ? 1 : j.q_parts;
+        born_parallel_for(groups * j.q_parts, 1, pack_q_range, &j);
+        if (!j.direct) born_parallel_for(j.pblocks * j.p_parts, 1, pack_p_range, &j);
         born_parallel_for(tasks, 1, task_range, &j);
         if (atomic_load(&j.failed))
             return born_error(BORN_ERR_MEMORY, "cpu bf16 gemm (AMX): no memory for a task's rows");
