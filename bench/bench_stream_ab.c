@@ -67,8 +67,8 @@ int main(int argc, char **argv) {
             cpu_set_level(m == 2 ? CPU_LEVEL_AVX512 : CPU_LEVEL_AVX2);
             cpu_set_stream_min_bytes(m == 0 ? INT64_MAX : 0);
             /* untimed: on the 2-core Xeon VM the first kernel after the switch ran at half the
-             * rate whichever kernel it was (tanh or exp in first place: 57-63% of the copy, 140-159%
-             * in tenth place; 2026-12-03) */
+             * rate whichever kernel it was (tanh or exp in first place: 57-63% of the copy,
+             * 140-159% in tenth place; 2026-12-03) */
             cpu_unary(BORN_UNARY_TANH, &sy, &sx, NULL);
             for (int k = 0; k < KERNELS; k++) {
                 copy_ctx c = {born_data_f32(y), born_data_f32(x)};

@@ -362,7 +362,8 @@ static void run_sub_blocked(const amx_job *j, int64_t r0, int64_t t0, int64_t t1
         for (int64_t t = t0; t < t1; t++) {
             int64_t j0 = t * AMX_BLOCK, cols = min64(AMX_BLOCK, j->cols - j0);
             bool in_place = !j->c16 && j->c_j == 1 && rows == AMX_BLOCK && cols == AMX_BLOCK;
-            float *out = in_place ? j->c + r0 * j->c_r + j0 : slots + (t - t0) * AMX_BLOCK * AMX_BLOCK;
+            float *slot = slots + (t - t0) * AMX_BLOCK * AMX_BLOCK;
+            float *out = in_place ? j->c + r0 * j->c_r + j0 : slot;
             int64_t out_rs = in_place ? j->c_r : AMX_BLOCK;
             const uint32_t *q = j->pq + t * j->chunks * 16 * AMX_BLOCK;
             bool add = j->add || s0 > 0;
@@ -406,7 +407,8 @@ static void task_range(int64_t begin, int64_t end, void *ctx) {
     /* k in sub-blocks (run_sub_blocked) where it spans more than one */
     float *slots = NULL;
     if (j->chunks > AMX_SUB) {
-        slots = cpu_scratch(CPU_SCRATCH_GEMM_Y, (size_t)j->run * AMX_BLOCK * AMX_BLOCK * sizeof *slots);
+        size_t bytes = (size_t)j->run * AMX_BLOCK * AMX_BLOCK * sizeof *slots;
+        slots = cpu_scratch(CPU_SCRATCH_GEMM_Y, bytes);
         if (!slots) {
             atomic_store(&j->failed, 1);
             return;
