@@ -87,4 +87,8 @@ born_tensor *tensor_of(born_dtype dtype, int ndim, const int64_t *shape, const d
 /* Reads t's elements row-major as doubles into out (n entries); returns false on mismatch. */
 bool test_read(born_tensor *t, double *out, int64_t n);
 
+/* Whether a and b (CPU tensors of one dtype, any layout) hold the same elements to the bit,
+ * row-major; false when either is NULL or their sizes or dtypes differ. */
+bool test_same_bits(born_tensor *a, born_tensor *b);
+
 #endif

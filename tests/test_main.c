@@ -60,6 +60,19 @@ born_tensor *tensor_of(born_dtype dtype, int ndim, const int64_t *shape, const d
     return t;
 }
 
+bool test_same_bits(born_tensor *a, born_tensor *b) {
+    if (!a || !b || born_tensor_numel(a) != born_tensor_numel(b) ||
+        born_tensor_dtype(a) != born_tensor_dtype(b))
+        return false;
+    size_t n = (size_t)born_tensor_numel(a) * born_dtype_size(born_tensor_dtype(a));
+    char *pa = malloc(n ? n : 1), *pb = malloc(n ? n : 1);
+    bool same = pa && pb && born_copy_to_buffer(a, pa, n) == BORN_OK &&
+                born_copy_to_buffer(b, pb, n) == BORN_OK && memcmp(pa, pb, n) == 0;
+    free(pa);
+    free(pb);
+    return same;
+}
+
 bool test_read(born_tensor *t, double *out, int64_t n) {
     if (!t || born_tensor_numel(t) != n) return false;
     born_scope_begin();

@@ -26,18 +26,6 @@ static born_tensor *run(born_tensor *x, born_tensor *w, born_tensor *b, born_ten
     return y;
 }
 
-/* Whether two tensors of one dtype and shape hold the same bits. */
-static bool same_bits(born_tensor *a, born_tensor *b) {
-    if (!a || !b || born_tensor_numel(a) != born_tensor_numel(b)) return false;
-    size_t bytes = (size_t)born_tensor_numel(a) * born_dtype_size(born_tensor_dtype(a));
-    char *pa = malloc(bytes + 1), *pb = malloc(bytes + 1);
-    bool same = pa && pb && born_copy_to_buffer(a, pa, bytes) == BORN_OK &&
-                born_copy_to_buffer(b, pb, bytes) == BORN_OK && memcmp(pa, pb, bytes) == 0;
-    free(pa);
-    free(pb);
-    return same;
-}
-
 TEST(linear_fused_cpu_matches_composition) {
     int saved = born_get_num_threads();
     born_generator *gen = born_generator_new(11);
@@ -83,10 +71,11 @@ TEST(linear_fused_cpu_matches_composition) {
                                       fn ? fn : "none");
                             fused_seen += gelu;
                         }
-                        CHECK_MSG(same_bits(yf, yc), "%s: outputs differ", what);
+                        CHECK_MSG(test_same_bits(yf, yc), "%s: outputs differ", what);
                         const char *names[3] = {"grad x", "grad w", "grad b"};
                         for (int i = 0; i < (bias ? 3 : 2); i++)
-                            CHECK_MSG(same_bits(gf[i], gc[i]), "%s: %s differs", what, names[i]);
+                            CHECK_MSG(test_same_bits(gf[i], gc[i]), "%s: %s differs", what,
+                                      names[i]);
                         born_scope_end();
                     }
     }
@@ -104,7 +93,7 @@ TEST(linear_fused_cpu_composes_what_it_does_not_take) {
     born_tensor *b = born_randn(gen, BORN_F32, BORN_DIMS(5));
     born_tensor *y = nn_linear_fused(x, w, b, true);
     CHECK_OK_TENSOR(y);
-    CHECK(same_bits(y, born_gelu_tanh(born_linear(x, w, b))));
+    CHECK(test_same_bits(y, born_gelu_tanh(born_linear(x, w, b))));
     born_dtype others[] = {BORN_F64, BORN_F16};
     for (int i = 0; i < 2; i++) {
         born_tensor *xo = born_randn(gen, others[i], BORN_DIMS(6, 16));
@@ -112,7 +101,7 @@ TEST(linear_fused_cpu_composes_what_it_does_not_take) {
         born_tensor *bo = born_randn(gen, others[i], BORN_DIMS(5));
         born_tensor *yo = nn_linear_fused(xo, wo, bo, true);
         CHECK_OK_TENSOR(yo);
-        CHECK(same_bits(yo, born_gelu_tanh(born_linear(xo, wo, bo))));
+        CHECK(test_same_bits(yo, born_gelu_tanh(born_linear(xo, wo, bo))));
     }
     born_scope_end();
     born_generator_free(gen);

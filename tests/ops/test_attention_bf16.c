@@ -71,11 +71,6 @@ static double rel_diff(born_tensor *a, born_tensor *b) {
     return worst / scale;
 }
 
-static bool same_bits(born_tensor *a, born_tensor *b) {
-    return memcmp(born_data_f32(a), born_data_f32(b),
-                  sizeof(float) * (size_t)born_tensor_numel(a)) == 0;
-}
-
 TEST(cpu_bf16_attention_matches_the_f32_kernel) {
     static const half_case cases[] = {
         {2, 4, 2, 67, 67, 40, 24, true, 0, 0, false}, /* GQA, widths not multiples of 16 */
@@ -127,22 +122,22 @@ TEST(cpu_bf16_attention_matches_the_f32_kernel) {
                 CHECK_MSG(d1 <= tol, "case %zu %s: bf16 differs from f32 by %.3g of its largest",
                           ci, names[i], d1);
                 CHECK_MSG(d0 <= tol, "case %zu %s (through f32): %.3g", ci, names[i], d0);
-                CHECK_MSG(same_bits(one.t[i], two.t[i]), "case %zu %s: 1 and 2 threads differ", ci,
-                          names[i]);
-                CHECK_MSG(same_bits(one.t[i], four.t[i]), "case %zu %s: 1 and 4 threads differ", ci,
-                          names[i]);
+                CHECK_MSG(test_same_bits(one.t[i], two.t[i]),
+                          "case %zu %s: 1 and 2 threads differ", ci, names[i]);
+                CHECK_MSG(test_same_bits(one.t[i], four.t[i]),
+                          "case %zu %s: 1 and 4 threads differ", ci, names[i]);
             }
             /* through f32 the output is the f32 kernel's, rounded once (on the contiguous f32
              * copies: the strided cases' reference ran on their strides, other bits) */
             born_tensor *rounded = born_to_dtype(born_to_dtype(ref.t[0], BORN_BF16), BORN_F32);
-            CHECK_MSG(c->strided || same_bits(plain.t[0], rounded),
+            CHECK_MSG(c->strided || test_same_bits(plain.t[0], rounded),
                       "case %zu: out through f32 is not the f32 kernel's rounded", ci);
         }
         /* f16 takes the f32 kernels: its output is theirs rounded to f16 */
         half_result h;
         if (run(c, BORN_F16, in, &h)) {
             born_tensor *rounded = born_to_dtype(born_to_dtype(ref.t[0], BORN_F16), BORN_F32);
-            CHECK_MSG(c->strided || same_bits(h.t[0], rounded),
+            CHECK_MSG(c->strided || test_same_bits(h.t[0], rounded),
                       "case %zu: f16 out is not the f32 kernel's rounded", ci);
             for (int i = 1; i < 4; i++)
                 CHECK_MSG(rel_diff(h.t[i], ref.t[i]) <= 5e-3, "case %zu f16 %s: %.3g", ci, names[i],
@@ -167,7 +162,7 @@ TEST(cpu_bf16_attention_over_a_long_cache_takes_the_f32_kernels) {
     half_result ref, got;
     if (run(&c, BORN_F32, in, &ref) && run(&c, BORN_BF16, in, &got)) {
         born_tensor *rounded = born_to_dtype(born_to_dtype(ref.t[0], BORN_BF16), BORN_F32);
-        CHECK_MSG(same_bits(got.t[0], rounded),
+        CHECK_MSG(test_same_bits(got.t[0], rounded),
                   "out over 32769 keys is not the f32 kernel's rounded");
         for (int i = 1; i < 4; i++)
             CHECK(rel_diff(got.t[i], ref.t[i]) <= 1.2e-2);

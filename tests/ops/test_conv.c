@@ -444,17 +444,6 @@ static void conv_run(born_tensor *x0, born_tensor *w0, born_tensor *b0, const bo
     *gw = born_grad(w);
 }
 
-static bool same_bits(born_tensor *a, born_tensor *b) {
-    if (!a || !b || born_tensor_numel(a) != born_tensor_numel(b)) return false;
-    size_t n = (size_t)born_tensor_numel(a) * sizeof(float);
-    float *pa = malloc(n ? n : 1), *pb = malloc(n ? n : 1);
-    bool same = pa && pb && born_copy_to_buffer(a, pa, n) == BORN_OK &&
-                born_copy_to_buffer(b, pb, n) == BORN_OK && memcmp(pa, pb, n) == 0;
-    free(pa);
-    free(pb);
-    return same;
-}
-
 TEST(conv2d_one_and_two_threads_give_identical_bits) {
     int saved = born_get_num_threads();
     born_generator *gen = born_generator_new(3);
@@ -476,9 +465,9 @@ TEST(conv2d_one_and_two_threads_give_identical_bits) {
         conv_run(x, w, b, &ps[c], &y1, &gx1, &gw1);
         CHECK_OK(born_set_num_threads(2));
         conv_run(x, w, b, &ps[c], &y2, &gx2, &gw2);
-        CHECK_MSG(same_bits(y1, y2), "case %d: outputs differ", c);
-        CHECK_MSG(same_bits(gx1, gx2), "case %d: input gradients differ", c);
-        CHECK_MSG(same_bits(gw1, gw2), "case %d: weight gradients differ", c);
+        CHECK_MSG(test_same_bits(y1, y2), "case %d: outputs differ", c);
+        CHECK_MSG(test_same_bits(gx1, gx2), "case %d: input gradients differ", c);
+        CHECK_MSG(test_same_bits(gw1, gw2), "case %d: weight gradients differ", c);
     }
     born_generator_free(gen);
     CHECK_OK(born_set_num_threads(saved));
@@ -548,13 +537,13 @@ TEST(conv2d_f32_packed_path_matches_f64) {
             CHECK_MSG(close_to(r[0][1], gx64, 1e-5), "case %zu level %d: input gradient", c, level);
             CHECK_MSG(close_to(r[0][2], gw64, 1e-5), "case %zu level %d: weight gradient", c, level);
             for (int k = 0; k < 3; k++)
-                CHECK_MSG(same_bits(r[0][k], r[1][k]), "case %zu level %d: result %d differs with 2 "
-                          "threads", c, level, k);
+                CHECK_MSG(test_same_bits(r[0][k], r[1][k]),
+                          "case %zu level %d: result %d differs with 2 threads", c, level, k);
             for (int k = 0; k < 3; k += 2) { /* the input gradient adds by strips at AVX-512 */
                 if (level == CPU_LEVEL_AVX2) avx2[k] = r[0][k];
                 if (level == CPU_LEVEL_AVX512)
-                    CHECK_MSG(same_bits(r[0][k], avx2[k]), "case %zu: result %d differs between "
-                              "AVX2 and AVX-512", c, k);
+                    CHECK_MSG(test_same_bits(r[0][k], avx2[k]),
+                              "case %zu: result %d differs between AVX2 and AVX-512", c, k);
             }
         }
         cpu_set_level(saved);

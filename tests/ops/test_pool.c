@@ -606,17 +606,6 @@ TEST(pool2d_gradcheck) {
                    "avg divisor_override");
 }
 
-static bool same_bits(born_tensor *a, born_tensor *b) {
-    if (!a || !b || born_tensor_numel(a) != born_tensor_numel(b)) return false;
-    size_t n = (size_t)born_tensor_numel(a) * sizeof(float);
-    float *pa = malloc(n ? n : 1), *pb = malloc(n ? n : 1);
-    bool same = pa && pb && born_copy_to_buffer(a, pa, n) == BORN_OK &&
-                born_copy_to_buffer(b, pb, n) == BORN_OK && memcmp(pa, pb, n) == 0;
-    free(pa);
-    free(pb);
-    return same;
-}
-
 TEST(pool2d_one_and_two_threads_give_identical_bits) {
     int saved = born_get_num_threads();
     born_generator *gen = born_generator_new(5);
@@ -635,7 +624,7 @@ TEST(pool2d_one_and_two_threads_give_identical_bits) {
         outs[t][3] = NULL;
     }
     for (int i = 0; i < 3; i++)
-        CHECK_MSG(same_bits(outs[0][i], outs[1][i]), "result %d differs", i);
+        CHECK_MSG(test_same_bits(outs[0][i], outs[1][i]), "result %d differs", i);
     born_generator_free(gen);
     CHECK_OK(born_set_num_threads(saved));
 }
