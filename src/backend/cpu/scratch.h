@@ -14,7 +14,9 @@
 #include <stdint.h>
 
 typedef enum cpu_scratch_slot {
-    /* gemm.c: packed A and B blocks, the next B block, a packed x (GEMV), row sums */
+    /* gemm.c: packed A and B blocks, the next B block, a packed x (GEMV), row sums; the AMX
+     * GEMM (gemm_bf16_amx.c) takes A, B and B2 for its packed tails, Q panels and P blocks and
+     * Y for a task's f32 sums between k sub-blocks */
     CPU_SCRATCH_GEMM_A = 0,
     CPU_SCRATCH_GEMM_B,
     CPU_SCRATCH_GEMM_B2,
