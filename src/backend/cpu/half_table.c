@@ -1,5 +1,7 @@
 /* Lookup tables for unary ops on f16 and bf16 (half_table.h). */
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +44,28 @@ static bool grad_takes(born_unary_op op, bool *on_y) {
     return *on_y || op == BORN_UNARY_GELU || op == BORN_UNARY_GELU_TANH || op == BORN_UNARY_SILU;
 }
 
+/* Whether this CPU's gathers are slowed: where the kernel reports the microcode mitigation of
+ * Gather Data Sampling (Intel Skylake to Ice Lake and Tiger Lake), reported to make each gather
+ * several times slower, which could let computing the op win (not measured: the machines here are
+ * not affected), the vector levels compute. Scalar lookups (portable, NEON) are not affected. */
+static bool gathers_slowed;
+static pthread_once_t gathers_once = PTHREAD_ONCE_INIT;
+
+static void ask_gathers(void) {
+    FILE *f = fopen("/sys/devices/system/cpu/vulnerabilities/gather_data_sampling", "r");
+    if (!f) return;
+    char line[128];
+    if (fgets(line, sizeof line, f) && strstr(line, "Mitigation: Microcode")) gathers_slowed = true;
+    fclose(f);
+}
+
+/* Whether tables serve at this CPU level (its lookups gather). */
+static bool tables_pay(void) {
+    if (cpu_get_level() < CPU_LEVEL_AVX2) return true;
+    pthread_once(&gathers_once, ask_gathers);
+    return !gathers_slowed;
+}
+
 /* Built tables, by level, op and dtype (never freed). */
 static _Atomic(void *) forward_tables[LEVELS][BORN_UNARY_OP_COUNT][2];
 static _Atomic(void *) grad_tables[LEVELS][BORN_UNARY_OP_COUNT][2];
@@ -64,7 +88,7 @@ static void *publish(_Atomic(void *) *slot, void *built) {
 }
 
 const uint16_t *cpu_half_table(born_unary_op op, bool bf16) {
-    if ((unsigned)op >= BORN_UNARY_OP_COUNT || !forward_takes(op)) return NULL;
+    if ((unsigned)op >= BORN_UNARY_OP_COUNT || !forward_takes(op) || !tables_pay()) return NULL;
     _Atomic(void *) *slot = &forward_tables[cpu_get_level()][op][bf16];
     uint16_t *t = atomic_load_explicit(slot, memory_order_acquire);
     if (t) return t;
@@ -89,7 +113,7 @@ const uint16_t *cpu_half_table(born_unary_op op, bool bf16) {
 }
 
 const float *cpu_half_grad_table(born_unary_op op, bool bf16, bool *on_y) {
-    if ((unsigned)op >= BORN_UNARY_OP_COUNT || !grad_takes(op, on_y)) return NULL;
+    if ((unsigned)op >= BORN_UNARY_OP_COUNT || !grad_takes(op, on_y) || !tables_pay()) return NULL;
     _Atomic(void *) *slot = &grad_tables[cpu_get_level()][op][bf16];
     float *d = atomic_load_explicit(slot, memory_order_acquire);
     if (d) return d;

@@ -23,8 +23,9 @@
 enum { CPU_HALF_TABLE_MIN = 16384 };
 
 /* The op's results for every half of the dtype (bf16 where bf16, else f16), indexed by the
- * input's bits; NULL when the op has no table (it takes parameters, or is cheap to compute) or
- * memory is short (no error recorded: the caller computes instead). */
+ * input's bits; NULL when the op has no table (it takes parameters, or is cheap to compute), when
+ * the level's gathers are slowed (the kernel's Gather Data Sampling mitigation) or memory is
+ * short (no error recorded: the caller computes instead). */
 const uint16_t *cpu_half_table(born_unary_op op, bool bf16);
 
 /* d of the op's gradient g d for every half, as f32, indexed by the bits of x (or of the forward's
