@@ -23,8 +23,9 @@
  * 1.27: P's packing was a pass over A for every k block).
  *
  * Blocking: k blocks of AMX_KC values (AMX_KC_DIRECT in place, all of k where C is rounded to
- * bf16 as stored); per k block Q's pair panels are packed (all columns, 16 panels a task over the
- * pool, a pair of rows at a time across them), P too where it is packed, then tasks run (run of Q
+ * bf16 as stored); per k block Q's pair panels are packed (all columns; a task is 16 panels by a
+ * part of k, a pair of rows at a time across them), P too where it is packed (a block by a part of
+ * k), then tasks run (run of Q
  * panels of up to AMX_RUN_BYTES, block of 32 P rows), run-major so that a thread's consecutive
  * tasks find the run's panels in its L2; the next block of C is prefetched while one is computed.
  * A later k block loads C into the accumulators first, so each element's sum runs over k in order
