@@ -230,6 +230,15 @@ static void pack_p_range(int64_t begin, int64_t end, void *ctx) {
     }
 }
 
+/* Q's packing tasks, then P's (where it is packed), in one parallel region. */
+static void pack_range(int64_t begin, int64_t end, void *ctx) {
+    const amx_job *j = ctx;
+    int64_t q_tasks = ceil_div(j->panels, PACK_GROUP) * j->q_parts;
+    if (begin < q_tasks) pack_q_range(begin, end < q_tasks ? end : q_tasks, ctx);
+    if (end > q_tasks)
+        pack_p_range((begin > q_tasks ? begin : q_tasks) - q_tasks, end - q_tasks, ctx);
+}
+
 /* dst[r][q] = src[r][q] for r < rows, q < cols (element strides given), along whichever of the two
  * is contiguous in C (C^T's blocks are written along its rows). */
 static __mmask16 lanes(int64_t n) { return (__mmask16)(n >= 16 ? 0xffffu : (1u << n) - 1u); }
@@ -519,8 +528,8 @@ born_status cpu_gemm_bf16_amx(int64_t m, int64_t n, int64_t k, const uint16_t *a
         j.part_chunks = ceil_div(j.chunks, parts);
         j.q_parts = ceil_div(j.chunks, j.part_chunks); /* one chunk length for both */
         j.p_parts = j.direct ? 1 : j.q_parts;
-        born_parallel_for(groups * j.q_parts, 1, pack_q_range, &j);
-        if (!j.direct) born_parallel_for(j.pblocks * j.p_parts, 1, pack_p_range, &j);
+        born_parallel_for(groups * j.q_parts + (j.direct ? 0 : j.pblocks * j.p_parts), 1,
+                          pack_range, &j);
         born_parallel_for(tasks, 1, task_range, &j);
         if (atomic_load(&j.failed))
             return born_error(BORN_ERR_MEMORY, "cpu bf16 gemm (AMX): no memory for a task's rows");
