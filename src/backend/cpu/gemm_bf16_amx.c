@@ -157,7 +157,7 @@ typedef struct amx_job {
     uint32_t *pq;           /* Q's pair panels: panel t at pq + t chunks 512 */
     uint16_t *pp;           /* packed P blocks (not direct): block b at pp + b chunks 1024 */
     int64_t pblocks, panels, run;
-    int64_t q_parts, p_parts, part_chunks; /* packing tasks: parts of k, chunks a part */
+    int64_t k_parts, part_chunks; /* packing tasks: parts of k, chunks a part */
     atomic_int failed;
 } amx_job;
 
@@ -211,7 +211,7 @@ static void pack_q_range(int64_t begin, int64_t end, void *ctx) {
     const amx_job *j = ctx;
     int64_t panel = j->chunks * 16 * AMX_BLOCK; /* words */
     for (int64_t task = begin; task < end; task++) {
-        int64_t g = task / j->q_parts, h = task % j->q_parts;
+        int64_t g = task / j->k_parts, h = task % j->k_parts;
         int64_t t0 = g * PACK_GROUP, panels = min64(PACK_GROUP, j->panels - t0);
         int64_t c0 = h * j->part_chunks, c1 = min64(c0 + j->part_chunks, j->chunks);
         cpu_gemm_bf16_pack_panels(j->q, j->q_ks, j->q_cs, j->k, j->cols,
@@ -223,7 +223,7 @@ static void pack_q_range(int64_t begin, int64_t end, void *ctx) {
 static void pack_p_range(int64_t begin, int64_t end, void *ctx) {
     const amx_job *j = ctx;
     for (int64_t task = begin; task < end; task++) {
-        int64_t b = task / j->p_parts, h = task % j->p_parts;
+        int64_t b = task / j->k_parts, h = task % j->k_parts;
         int64_t c0 = h * j->part_chunks, c1 = min64(c0 + j->part_chunks, j->chunks);
         pack_p(j, b * AMX_BLOCK, c0, c1,
                j->pp + (b * j->chunks + c0) * AMX_BLOCK * AMX_CHUNK);
@@ -233,7 +233,7 @@ static void pack_p_range(int64_t begin, int64_t end, void *ctx) {
 /* Q's packing tasks, then P's (where it is packed), in one parallel region. */
 static void pack_range(int64_t begin, int64_t end, void *ctx) {
     const amx_job *j = ctx;
-    int64_t q_tasks = ceil_div(j->panels, PACK_GROUP) * j->q_parts;
+    int64_t q_tasks = ceil_div(j->panels, PACK_GROUP) * j->k_parts;
     if (begin < q_tasks) pack_q_range(begin, end < q_tasks ? end : q_tasks, ctx);
     if (end > q_tasks)
         pack_p_range((begin > q_tasks ? begin : q_tasks) - q_tasks, end - q_tasks, ctx);
@@ -522,13 +522,13 @@ born_status cpu_gemm_bf16_amx(int64_t m, int64_t n, int64_t k, const uint16_t *a
         j.add = k0 > 0;
         int nthreads = born_get_num_threads();
         int64_t groups = ceil_div(j.panels, PACK_GROUP);
-        j.q_parts = pack_parts(groups, j.chunks, nthreads);
-        j.p_parts = j.direct ? 1 : pack_parts(j.pblocks, j.chunks, nthreads);
-        int64_t parts = j.q_parts > j.p_parts ? j.q_parts : j.p_parts;
+        /* one split of k for Q and P, as fine as the fewer units of the two want */
+        int64_t parts = pack_parts(groups, j.chunks, nthreads);
+        if (!j.direct && pack_parts(j.pblocks, j.chunks, nthreads) > parts)
+            parts = pack_parts(j.pblocks, j.chunks, nthreads);
         j.part_chunks = ceil_div(j.chunks, parts);
-        j.q_parts = ceil_div(j.chunks, j.part_chunks); /* one chunk length for both */
-        j.p_parts = j.direct ? 1 : j.q_parts;
-        born_parallel_for(groups * j.q_parts + (j.direct ? 0 : j.pblocks * j.p_parts), 1,
+        j.k_parts = ceil_div(j.chunks, j.part_chunks);
+        born_parallel_for((groups + (j.direct ? 0 : j.pblocks)) * j.k_parts, 1,
                           pack_range, &j);
         born_parallel_for(tasks, 1, task_range, &j);
         if (atomic_load(&j.failed))
