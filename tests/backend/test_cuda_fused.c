@@ -10,28 +10,12 @@
 #include <string.h>
 
 #include "backend/cuda_check.h"
-#include "nn/linear_fused.h"
+#include "nn/linear_run.h"
 
 #define CLOSE(what, ref, got, tol) cuda_close_floor(what, __FILE__, __LINE__, ref, got, tol, 0)
 
 static const char *dt_name(born_dtype t) {
     return t == BORN_F32 ? "f32" : t == BORN_BF16 ? "bf16" : "f16";
-}
-
-/* y = act(x W^T + b) and sum(y * r)'s gradients of x, W and b; fused through nn_linear_fused. */
-static born_tensor *run_linear(born_tensor *x, born_tensor *w, born_tensor *b, born_tensor *r,
-                               bool gelu, born_tensor **g) {
-    born_tensor *xg = born_requires_grad(born_clone(x), true);
-    born_tensor *wg = born_requires_grad(born_clone(w), true);
-    born_tensor *bg = b ? born_requires_grad(born_clone(b), true) : NULL;
-    born_tensor *y = nn_linear_fused(xg, wg, bg, gelu);
-    g[0] = g[1] = g[2] = NULL;
-    if (!y) return NULL;
-    if (born_backward(born_sum(born_mul(y, r), 0, NULL, false)) != BORN_OK) return NULL;
-    g[0] = born_grad(xg);
-    g[1] = born_grad(wg);
-    g[2] = bg ? born_grad(bg) : NULL;
-    return y;
 }
 
 TEST(cuda_fused_linear_epilogues) {
@@ -52,9 +36,9 @@ TEST(cuda_fused_linear_epilogues) {
                     born_tensor *w = born_mul_scalar(cuda_randn(t, BORN_DIMS(n, k)), 0.3);
                     born_tensor *b = bias ? cuda_randn(t, BORN_DIMS(n)) : NULL;
                     born_tensor *gc[3], *gg[3];
-                    born_tensor *yc = run_linear(x, w, b, r, gelu, gc);
-                    born_tensor *yg = run_linear(cuda_to_gpu(x), cuda_to_gpu(w), b ? cuda_to_gpu(b) : NULL,
-                                                 cuda_to_gpu(r), gelu, gg);
+                    born_tensor *yc = linear_run(x, w, b, r, gelu, true, gc);
+                    born_tensor *yg = linear_run(cuda_to_gpu(x), cuda_to_gpu(w), b ? cuda_to_gpu(b) : NULL,
+                                                 cuda_to_gpu(r), gelu, true, gg);
                     CHECK(yc && yg);
                     if (yg) {
                         const char *fn = born_grad_fn_name(yg);

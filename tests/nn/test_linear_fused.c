@@ -6,25 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/linear_fused.h"
-#include "test.h"
-
-/* y = act(x W^T + b) and sum(y * r)'s gradients of x, W and b, fused or composed. */
-static born_tensor *run(born_tensor *x, born_tensor *w, born_tensor *b, born_tensor *r, bool gelu,
-                        bool fused, born_tensor **g) {
-    born_tensor *xg = born_requires_grad(born_clone(x), true);
-    born_tensor *wg = born_requires_grad(born_clone(w), true);
-    born_tensor *bg = b ? born_requires_grad(born_clone(b), true) : NULL;
-    born_tensor *y = fused ? nn_linear_fused(xg, wg, bg, gelu) : born_linear(xg, wg, bg);
-    if (y && gelu && !fused) y = born_gelu_tanh(y);
-    g[0] = g[1] = g[2] = NULL;
-    if (!y) return NULL;
-    if (born_backward(born_sum(born_mul(y, r), 0, NULL, false)) != BORN_OK) return NULL;
-    g[0] = born_grad(xg);
-    g[1] = born_grad(wg);
-    g[2] = bg ? born_grad(bg) : NULL;
-    return y;
-}
+#include "nn/linear_run.h"
 
 TEST(linear_fused_cpu_matches_composition) {
     int saved = born_get_num_threads();
@@ -54,8 +36,8 @@ TEST(linear_fused_cpu_matches_composition) {
                         born_tensor *w = born_mul_scalar(born_randn(gen, t, BORN_DIMS(n, k)), 0.3);
                         born_tensor *b = bias ? born_randn(gen, t, BORN_DIMS(n)) : NULL;
                         born_tensor *gf[3], *gc[3];
-                        born_tensor *yf = run(x, w, b, r, gelu, true, gf);
-                        born_tensor *yc = run(x, w, b, r, gelu, false, gc);
+                        born_tensor *yf = linear_run(x, w, b, r, gelu, true, gf);
+                        born_tensor *yc = linear_run(x, w, b, r, gelu, false, gc);
                         CHECK_OK_TENSOR(yf);
                         CHECK_OK_TENSOR(yc);
                         char what[96];
