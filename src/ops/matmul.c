@@ -341,9 +341,12 @@ born_status born_matmul_out(born_tensor *out, born_tensor *a, born_tensor *b) {
                           shape_str(g.out_nd, g.out_shape, s, sizeof s),
                           born_dtype_name(out_dtype));
     }
-    /* the kernel writes a contiguous result that overlaps neither input; otherwise go through a
+    /* the kernel writes a contiguous result that overlaps neither input, in the compute dtype or
+     * as bf16 rounded once from its f32 sums (bf16_rounded_out); otherwise go through a
      * temporary */
-    bool direct = compute == out_dtype && born_tensor_is_contiguous(out) &&
+    bool writes_out = compute == out_dtype ||
+                      bf16_rounded_out(ops_backend(out), compute, out_dtype, a, b);
+    bool direct = writes_out && born_tensor_is_contiguous(out) &&
                   !born_tensor_shares_storage(out, a) && !born_tensor_shares_storage(out, b);
     born_status st;
     if (direct) {

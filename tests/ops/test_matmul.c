@@ -289,6 +289,27 @@ TEST(matmul_out_writes_into_any_layout) {
     CHECK(!born_tensor_requires_grad(out));
 }
 
+/* bf16 operands into a bf16 out: the bits born_matmul returns (one rounding of the f32 sums), in
+ * a contiguous out (written by the kernel directly where the backend rounds its own sums), a
+ * transposed view and an out that aliases an operand. */
+TEST(matmul_out_bf16_gives_matmuls_bits) {
+    born_generator *gen = born_generator_new(7);
+    born_tensor *a = born_to_dtype(born_randn(gen, BORN_F32, BORN_DIMS(70, 96)), BORN_BF16);
+    born_tensor *b = born_to_dtype(born_randn(gen, BORN_F32, BORN_DIMS(96, 50)), BORN_BF16);
+    born_tensor *want = born_matmul(a, b);
+    born_tensor *out = born_full(BORN_BF16, BORN_DIMS(70, 50), NAN);
+    CHECK_OK(born_matmul_out(out, a, b));
+    CHECK(test_same_bits(out, want));
+    born_tensor *base = born_zeros(BORN_BF16, BORN_DIMS(50, 70));
+    CHECK_OK(born_matmul_out(born_transpose(base, 0, 1), a, b));
+    CHECK(test_same_bits(born_contiguous(born_transpose(base, 0, 1)), want));
+    born_tensor *sq = born_to_dtype(born_randn(gen, BORN_F32, BORN_DIMS(64, 64)), BORN_BF16);
+    born_tensor *sq2 = born_matmul(sq, sq);
+    CHECK_OK(born_matmul_out(sq, sq, sq));
+    CHECK(test_same_bits(sq, sq2));
+    born_generator_free(gen);
+}
+
 /* ---- errors --------------------------------------------------------------------------------- */
 
 TEST(matmul_errors_name_the_op_shapes_and_dtypes) {
