@@ -174,30 +174,38 @@ TEST(gemm_bf16_vendor_bit_matches_cpuinfo) {
 /* born_matmul and born_linear of bf16 tensors round each f32 sum (plus the bias's f32 value, for
  * a linear with a bf16 bias) once: their bits are the CPU matmul's f32 products of the same
  * operands, the bias added in f32, converted, whether the backend rounds as it stores (the AMX
- * tiles, k up to 4096) or converts an f32 product after (k beyond, the AVX-512 paths, few rows).
- * layout: 0 matmul, 1 linear, 2 linear with a bias. */
+ * tiles in one k block, or summing in f32 between k blocks first, as for a weight gradient) or
+ * converts an f32 product after (the AVX-512 paths, few rows).
+ * layout: 0 matmul, 1 linear, 2 linear with a bias, 3 matmul of a transposed view (A^T B, A
+ * stored k x m: a weight gradient's shape). */
 static bool rounded_case(int64_t m, int64_t n, int64_t k, int layout) {
-    bool linear = layout > 0;
-    born_tensor *a = rand_bf16(m, k), *b = linear ? rand_bf16(n, k) : rand_bf16(k, n);
+    bool linear = layout == 1 || layout == 2, at = layout == 3;
+    born_tensor *a = at ? rand_bf16(k, m) : rand_bf16(m, k);
+    born_tensor *b = linear ? rand_bf16(n, k) : rand_bf16(k, n);
     born_tensor *bias = layout == 2 ? rand_bf16(1, n) : NULL;
     born_tensor *bias1 = bias ? born_reshape(bias, BORN_DIMS(n)) : NULL;
-    born_tensor *y = linear ? born_linear(a, b, bias1) : born_matmul(a, b);
+    born_tensor *y =
+        linear ? born_linear(a, b, bias1) : born_matmul(at ? born_transpose(a, 0, 1) : a, b);
     float *f = malloc((size_t)(m * n) * sizeof *f);
-    bool ok = a && b && y && f && born_tensor_dtype(y) == BORN_BF16 && (layout < 2 || bias1);
+    bool ok = a && b && y && f && born_tensor_dtype(y) == BORN_BF16 && (layout != 2 || bias1);
     CHECK(ok);
     if (ok) {
         const uint16_t *pa = born_data_ptr(a), *pb = born_data_ptr(b), *py = born_data_ptr(y);
         const uint16_t *pbias = bias ? born_data_ptr(bias) : NULL;
         born_strided so = {f, BORN_F32, 2, {m, n}, {n, 1}};
-        born_strided sa = {(void *)pa, BORN_BF16, 2, {m, k}, {k, 1}};
+        born_strided sa = {(void *)pa, BORN_BF16, 2, {m, k}, {at ? 1 : k, at ? m : 1}};
         born_strided sb = {(void *)pb, BORN_BF16, 2, {k, n}, {linear ? 1 : n, linear ? k : 1}};
         CHECK_OK(cpu_matmul(&so, &sa, &sb));
         for (int64_t i = 0; i < m * n && ok; i++) {
             float want = pbias ? f[i] + born_bf16_to_f32(pbias[i % n]) : f[i];
             if (py[i] != born_f32_to_bf16(want)) {
-                test_fail(__FILE__, __LINE__, "%s %lldx%lldx%lld (%s): element %lld is %04x, "
+                test_fail(__FILE__, __LINE__,
+                          "%s %lldx%lldx%lld (%s): element %lld is %04x, "
                           "the f32 sum %.9g rounds to %04x",
-                          layout == 0 ? "matmul" : layout == 1 ? "linear" : "linear with bias",
+                          layout == 0   ? "matmul"
+                          : layout == 1 ? "linear"
+                          : layout == 2 ? "linear with bias"
+                                        : "A^T B",
                           (long long)m, (long long)n, (long long)k,
                           cpu_amx_enabled() ? "AMX" : "AVX-512", (long long)i, py[i], want,
                           born_f32_to_bf16(want));
@@ -214,9 +222,12 @@ static bool rounded_case(int64_t m, int64_t n, int64_t k, int layout) {
 static bool rounded_cases(void) {
     static const int64_t shapes[][3] = {
         {2, 50, 300}, {5, 70, 129}, {37, 45, 1000}, {64, 64, 4096}, {33, 40, 4127}, {100, 9, 64},
+        /* packed operands of over 1 MB with small sums: the AMX tiles sum in f32 between k
+         * blocks (A^T B; and x W^T with W's rows 4 KB apart, the roles swapped) */
+        {96, 80, 3000}, {40, 300, 2100}, {100, 300, 2048},
     };
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-        for (int layout = 0; layout < 3; layout++)
+        for (int layout = 0; layout < 4; layout++)
             if (!rounded_case(shapes[s][0], shapes[s][1], shapes[s][2], layout)) return false;
     return true;
 }

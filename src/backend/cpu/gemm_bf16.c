@@ -29,12 +29,7 @@
 
 /* BF_AMX_DOT_ROWS: with AMX, the dot form keeps up to 3 rows (at 4 the tiles caught up with it,
  * at 8 they ran at 1.7x it on the Xeon measured) */
-/* BF_AMX_ROUND_K: the AMX tiles round C to bf16 as they store it up to this k (one k block, its
- * packed rows up to 8 KB each); beyond it C is summed in f32 first */
-enum {
-    BF_MR = 12, BF_NR = 32, BF_KP = 256, BF_MC = 24, BF_DOT_ROWS = 32, BF_AMX_DOT_ROWS = 3,
-    BF_AMX_ROUND_K = 4096
-};
+enum { BF_MR = 12, BF_NR = 32, BF_KP = 256, BF_MC = 24, BF_DOT_ROWS = 32, BF_AMX_DOT_ROWS = 3 };
 
 bool cpu_gemm_bf16_native(void) {
 #if defined(__x86_64__)
@@ -299,7 +294,7 @@ born_status cpu_gemm_bf16_rounded(int64_t m, int64_t n, int64_t k, const uint16_
     if (!cpu_gemm_bf16_native())
         return born_error(BORN_ERR_UNSUPPORTED, "cpu bf16 gemm: this CPU has no AVX512_BF16");
 #if defined(__x86_64__)
-    if (amx_takes(m, a_cs, b_rs) && k <= BF_AMX_ROUND_K)
+    if (amx_takes(m, a_cs, b_rs))
         return cpu_gemm_bf16_amx(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, NULL, c, bias, c_rs);
     if (m <= 0 || n <= 0) return BORN_OK;
     float *f = cpu_mem_alloc((size_t)m * (size_t)n * sizeof *f); /* cached: no allocation when warm */

@@ -34,7 +34,8 @@ bool cpu_gemm_bf16_takes(int64_t m, int64_t a_cs, int64_t b_rs);
 
 /* cpu_gemm_bf16 with C in bf16: each f32 sum, plus bias[j] where bias is not NULL (n floats,
  * an f32 add), rounded once to nearest even: the bits of cpu_gemm_bf16's C converted. Rounded as
- * stored on the AMX tiles (k up to 4096); elsewhere C is computed in f32 into a buffer first.
+ * stored on the AMX tiles (from f32 sums kept between k blocks where k is long); elsewhere C is
+ * computed in f32 into a buffer first.
  * BORN_ERR_UNSUPPORTED where cpu_gemm_bf16_native() is false, BORN_ERR_MEMORY if buffers cannot
  * be had. */
 born_status cpu_gemm_bf16_rounded(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t a_rs,

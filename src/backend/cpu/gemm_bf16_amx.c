@@ -22,15 +22,19 @@
  * TFLOP/s, 1024^3 1.13 -> 1.23, x[2048,384] W[1536,384]^T 1.29 -> 1.41, X[2048,1536] W 1.10 ->
  * 1.27: P's packing was a pass over A for every k block).
  *
- * Blocking: k blocks of AMX_KC values (AMX_KC_DIRECT in place, all of k where C is rounded to
- * bf16 as stored); per k block Q's pair panels are packed (all columns; a task is 16 panels by a
- * part of k, a pair of rows at a time across them), P too where it is packed (a block by a part of
- * k), then tasks run (run of Q
- * panels of up to AMX_RUN_BYTES, block of 32 P rows), run-major so that a thread's consecutive
- * tasks find the run's panels in its L2; the next block of C is prefetched while one is computed.
- * A later k block loads C into the accumulators first, so each element's sum runs over k in order
- * in one chain of tile products whatever the split: the bits depend neither on the thread count
- * nor on the k blocking. TDPBF16PS flushes denormal inputs and outputs as VDPBF16PS does.
+ * Blocking: k blocks of AMX_KC values (AMX_KC_DIRECT in place); where C is rounded to bf16, all
+ * of k in one block rounded as stored, or, where staged_takes, k blocks summed in f32 in a buffer
+ * and rounded by the last (a weight gradient, 384 x 384 over 2048 tokens: one k block packs 3 MB
+ * of P and Q, more than L2 holds, where blocks of 512 pack 768 KB next to 576 KB of sums; one
+ * thread, 2-core Xeon, 2026-12-03: 690-700 -> 503-514 us, 1536 x 384 -10%, 384 x 1536 even,
+ * 1024^2 over 1024 5% slower, so the sums stay under 3 MB); per k block Q's pair panels are packed
+ * (all columns; a task is 16 panels by a part of k, a pair of rows at a time across them), P too
+ * where it is packed (a block by a part of k), then tasks run (run of Q panels of up to
+ * AMX_RUN_BYTES, block of 32 P rows), run-major so that a thread's consecutive tasks find the run's
+ * panels in its L2; the next block of C is prefetched while one is computed. A later k block loads
+ * C into the accumulators first, so each element's sum runs over k in order in one chain of tile
+ * products whatever the split: the bits depend neither on the thread count nor on the k blocking.
+ * TDPBF16PS flushes denormal inputs and outputs as VDPBF16PS does.
  *
  * Within a task, k goes in sub-blocks of AMX_SUB chunks (512 values) over the whole run of panels
  * (run_sub_blocked) where it is longer, and Q's tiles are loaded with TILELOADDT1: the task's 32 P
@@ -42,6 +46,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "backend/cpu/allocator.h"
 #include "backend/cpu/convert_avx512.h"
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/gemm_bf16.h"
@@ -49,14 +54,17 @@
 #include "backend/cpu/transpose_avx512.h"
 
 enum {
-    AMX_BLOCK = 32,            /* rows and columns of a block of C (2 x 2 tiles) */
-    AMX_CHUNK = 32,            /* k values a tile step */
-    AMX_KC = 512,              /* k values a k block, P packed */
-    AMX_KC_DIRECT = 8192,      /* k values a k block, P read in place */
-    AMX_DIRECT_COLS = 64,      /* P's rows 4 KB apart are read in place only against this many
-                                  Q columns or fewer */
-    AMX_RUN_BYTES = 1 << 20,   /* a run's Q panels (per k block) */
-    AMX_SUB = 16,              /* chunks of a k sub-block (run_sub_blocked) */
+    AMX_BLOCK = 32,             /* rows and columns of a block of C (2 x 2 tiles) */
+    AMX_CHUNK = 32,             /* k values a tile step */
+    AMX_KC = 512,               /* k values a k block, P packed */
+    AMX_KC_DIRECT = 8192,       /* k values a k block, P read in place */
+    AMX_DIRECT_COLS = 64,       /* P's rows 4 KB apart are read in place only against this many
+                                   Q columns or fewer */
+    AMX_RUN_BYTES = 1 << 20,    /* a run's Q panels (per k block) */
+    AMX_SUB = 16,               /* chunks of a k sub-block (run_sub_blocked) */
+    AMX_ROUND_K = 4096,         /* staged_takes: k beyond this, or */
+    AMX_STAGE_PACKED = 1 << 20, /* one k block's packed P and Q beyond this */
+    AMX_STAGE_SUMS = 3 << 20,   /* with the f32 sums within this */
 };
 
 /* The tile configuration (palette 1): the layout LDTILECFG reads. */
@@ -147,10 +155,13 @@ typedef struct amx_job {
     int64_t p_rs, p_ks;
     const uint16_t *q; /* Q[kk, j] = q[kk q_ks + j q_cs] */
     int64_t q_ks, q_cs;
-    float *c; /* out[r][j] is c[r c_r + j c_j] (or c16's, rounded to bf16, where c16 is set) */
-    uint16_t *c16;
-    const float *bias; /* with c16: added to C's column j before rounding (or NULL) */
+    float *c; /* f32 sums: out[r][j] is c[r c_r + j c_j] (the output, or where c16 is set the
+                 sums between k blocks; NULL with one k block) */
     int64_t c_r, c_j;
+    uint16_t *c16; /* the output rounded to bf16 (or NULL): out[r][j] is c16[r h_r + j h_j] */
+    int64_t h_r, h_j;
+    const float *bias;      /* with c16: added to C's column j before rounding (or NULL) */
+    bool round;             /* this k block (the last) rounds its sums into c16 */
     int64_t k0, kc, chunks; /* this k block: first value, values, 32-value chunks (rounded up) */
     bool add;               /* a later k block */
     bool direct;            /* P's full blocks read in place */
@@ -301,8 +312,8 @@ __attribute__((target("avx512bf16"))) static inline void round_row(const float *
 __attribute__((target("avx512bf16"))) static void store_rounded(const amx_job *j, float *buf,
                                                                 int64_t r0, int64_t j0,
                                                                 int64_t rows, int64_t cols) {
-    uint16_t *c = j->c16 + r0 * j->c_r + j0 * j->c_j;
-    bool straight = j->c_j == 1;
+    uint16_t *c = j->c16 + r0 * j->h_r + j0 * j->h_j;
+    bool straight = j->h_j == 1;
     int64_t n = straight ? cols : rows; /* the values of a row to store */
     __m512 b0 = _mm512_setzero_ps(), b1 = b0;
     if (j->bias) {
@@ -312,12 +323,13 @@ __attribute__((target("avx512bf16"))) static void store_rounded(const amx_job *j
     }
     if (straight) {
         for (int64_t r = 0; r < rows; r++)
-            round_row(buf + r * AMX_BLOCK, b0, b1, c + r * j->c_r, cols);
+            round_row(buf + r * AMX_BLOCK, b0, b1, c + r * j->h_r, cols);
         return;
     }
     _Alignas(64) float t[AMX_BLOCK * AMX_BLOCK];
     transpose_copy(t, AMX_BLOCK, buf, AMX_BLOCK, rows, cols);
-    for (int64_t q = 0; q < cols; q++) round_row(t + q * AMX_BLOCK, b0, b1, c + q * j->c_j, rows);
+    for (int64_t q = 0; q < cols; q++)
+        round_row(t + q * AMX_BLOCK, b0, b1, c + q * j->h_j, rows);
 }
 
 /* out's block (P rows r0.., Q panel t) from P's chunks: whole ones in place (p, rows p_row bytes
@@ -328,10 +340,10 @@ static void run_block(const amx_job *j, int64_t r0, int64_t t, const uint16_t *p
     const uint32_t *q = j->pq + t * j->chunks * 16 * AMX_BLOCK;
     int64_t j0 = t * AMX_BLOCK;
     int64_t rows = min64(AMX_BLOCK, j->rows - r0), cols = min64(AMX_BLOCK, j->cols - j0);
-    float *c = j->c16 ? NULL : j->c + r0 * j->c_r + j0 * j->c_j;
+    float *c = j->c ? j->c + r0 * j->c_r + j0 * j->c_j : NULL;
     _Alignas(64) float buf[AMX_BLOCK * AMX_BLOCK];
     int64_t next_rs = j->c_r * (int64_t)sizeof(float);
-    bool in_place = !j->c16 && j->c_j == 1 && rows == AMX_BLOCK && cols == AMX_BLOCK;
+    bool in_place = !j->round && j->c_j == 1 && rows == AMX_BLOCK && cols == AMX_BLOCK;
     float *out = in_place ? c : buf;
     int64_t out_rs = in_place ? j->c_r : AMX_BLOCK;
     if (!in_place && j->add) copy_block(buf, AMX_BLOCK, 1, c, j->c_r, j->c_j, rows, cols);
@@ -344,7 +356,7 @@ static void run_block(const amx_job *j, int64_t r0, int64_t t, const uint16_t *p
     if (tails > 0)
         block(tails, tail, AMX_CHUNK * 2, AMX_BLOCK * AMX_CHUNK * 2, q + whole * 16 * AMX_BLOCK,
               out, out_rs, add, next_c, next_rs, true);
-    if (j->c16)
+    if (j->round)
         store_rounded(j, buf, r0, j0, rows, cols);
     else if (!in_place)
         copy_block(c, j->c_r, j->c_j, buf, AMX_BLOCK, 1, rows, cols);
@@ -362,7 +374,7 @@ static void run_sub_blocked(const amx_job *j, int64_t r0, int64_t t0, int64_t t1
     int64_t rows = min64(AMX_BLOCK, j->rows - r0);
     for (int64_t t = t0; t < t1; t++) { /* the slots of blocks that continue a k block */
         int64_t j0 = t * AMX_BLOCK, cols = min64(AMX_BLOCK, j->cols - j0);
-        bool in_place = !j->c16 && j->c_j == 1 && rows == AMX_BLOCK && cols == AMX_BLOCK;
+        bool in_place = !j->round && j->c_j == 1 && rows == AMX_BLOCK && cols == AMX_BLOCK;
         if (!in_place && j->add)
             copy_block(slots + (t - t0) * AMX_BLOCK * AMX_BLOCK, AMX_BLOCK, 1,
                        j->c + r0 * j->c_r + j0 * j->c_j, j->c_r, j->c_j, rows, cols);
@@ -371,7 +383,7 @@ static void run_sub_blocked(const amx_job *j, int64_t r0, int64_t t0, int64_t t1
         int64_t s1 = min64(s0 + AMX_SUB, j->chunks);
         for (int64_t t = t0; t < t1; t++) {
             int64_t j0 = t * AMX_BLOCK, cols = min64(AMX_BLOCK, j->cols - j0);
-            bool in_place = !j->c16 && j->c_j == 1 && rows == AMX_BLOCK && cols == AMX_BLOCK;
+            bool in_place = !j->round && j->c_j == 1 && rows == AMX_BLOCK && cols == AMX_BLOCK;
             float *slot = slots + (t - t0) * AMX_BLOCK * AMX_BLOCK;
             float *out = in_place ? j->c + r0 * j->c_r + j0 : slot;
             int64_t out_rs = in_place ? j->c_r : AMX_BLOCK;
@@ -391,9 +403,9 @@ static void run_sub_blocked(const amx_job *j, int64_t r0, int64_t t0, int64_t t1
     }
     for (int64_t t = t0; t < t1; t++) {
         int64_t j0 = t * AMX_BLOCK, cols = min64(AMX_BLOCK, j->cols - j0);
-        bool in_place = !j->c16 && j->c_j == 1 && rows == AMX_BLOCK && cols == AMX_BLOCK;
+        bool in_place = !j->round && j->c_j == 1 && rows == AMX_BLOCK && cols == AMX_BLOCK;
         float *slot = slots + (t - t0) * AMX_BLOCK * AMX_BLOCK;
-        if (j->c16)
+        if (j->round)
             store_rounded(j, slot, r0, j0, rows, cols);
         else if (!in_place)
             copy_block(j->c + r0 * j->c_r + j0 * j->c_j, j->c_r, j->c_j, slot, AMX_BLOCK, 1, rows,
@@ -458,7 +470,7 @@ static void task_range(int64_t begin, int64_t end, void *ctx) {
         for (int64_t t = t0; t < t1; t++) {
             /* the next block of C, whose lines its tile stores will want, prefetched a row or
              * two a k step while this block runs */
-            bool next = t + 1 < t1 && !j->c16 && j->c_j == 1 && (t + 2) * AMX_BLOCK <= j->cols &&
+            bool next = t + 1 < t1 && !j->round && j->c_j == 1 && (t + 2) * AMX_BLOCK <= j->cols &&
                         r0 + AMX_BLOCK <= j->rows;
             const char *next_c =
                 next ? (const char *)(j->c + r0 * j->c_r + (t + 1) * AMX_BLOCK) : NULL;
@@ -466,6 +478,54 @@ static void task_range(int64_t begin, int64_t end, void *ctx) {
         }
     }
     _tile_release();
+}
+
+/* Whether a product rounded to bf16 sums in f32 between k blocks (staged) rather than in one k
+ * block rounded as stored: beyond AMX_ROUND_K (one k block's packed rows would be over 8 KB
+ * each), and where P is packed and one k block's packed P and Q would not stay in L2 while the
+ * f32 sums would (a weight gradient: few rows and columns, k the tokens). */
+static bool staged_takes(const amx_job *j) {
+    double sums = (double)j->rows * (double)j->cols * sizeof(float);
+    double packed = (double)(j->rows + j->cols) * (double)j->k * 2;
+    return j->k > AMX_ROUND_K ||
+           (!j->direct && j->k > AMX_KC && packed > AMX_STAGE_PACKED && sums <= AMX_STAGE_SUMS);
+}
+
+/* The product over k blocks of kc_block values (chunks_max chunks at most): per block Q's and
+ * P's packing, then the tasks; the last block rounds into c16 where it is set. */
+static born_status run_k_blocks(amx_job *j, int64_t kc_block, int64_t chunks_max) {
+    j->pq = cpu_scratch(CPU_SCRATCH_GEMM_B,
+                        (size_t)j->panels * (size_t)chunks_max * 16 * AMX_BLOCK * sizeof *j->pq);
+    if (!j->pq)
+        return born_error(BORN_ERR_MEMORY, "cpu bf16 gemm (AMX): no memory for the packed panels");
+    if (!j->direct) {
+        j->pp = cpu_scratch(CPU_SCRATCH_GEMM_B2, (size_t)j->pblocks * (size_t)chunks_max *
+                                                     AMX_BLOCK * AMX_CHUNK * sizeof *j->pp);
+        if (!j->pp)
+            return born_error(BORN_ERR_MEMORY, "cpu bf16 gemm (AMX): no memory for packed rows");
+    }
+    atomic_init(&j->failed, 0);
+    int64_t tasks = ceil_div(j->panels, j->run) * j->pblocks;
+    for (int64_t k0 = 0; k0 < j->k; k0 += kc_block) {
+        j->k0 = k0;
+        j->kc = min64(kc_block, j->k - k0);
+        j->chunks = ceil_div(j->kc, AMX_CHUNK);
+        j->add = k0 > 0;
+        j->round = j->c16 && k0 + j->kc >= j->k;
+        int nthreads = born_get_num_threads();
+        int64_t groups = ceil_div(j->panels, PACK_GROUP);
+        /* one split of k for Q and P, as fine as the fewer units of the two want */
+        int64_t parts = pack_parts(groups, j->chunks, nthreads);
+        if (!j->direct && pack_parts(j->pblocks, j->chunks, nthreads) > parts)
+            parts = pack_parts(j->pblocks, j->chunks, nthreads);
+        j->part_chunks = ceil_div(j->chunks, parts);
+        j->k_parts = ceil_div(j->chunks, j->part_chunks);
+        born_parallel_for((groups + (j->direct ? 0 : j->pblocks)) * j->k_parts, 1, pack_range, j);
+        born_parallel_for(tasks, 1, task_range, j);
+        if (atomic_load(&j->failed))
+            return born_error(BORN_ERR_MEMORY, "cpu bf16 gemm (AMX): no memory for a task's rows");
+    }
+    return BORN_OK;
 }
 
 born_status cpu_gemm_bf16_amx(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t a_rs,
@@ -492,11 +552,23 @@ born_status cpu_gemm_bf16_amx(int64_t m, int64_t n, int64_t k, const uint16_t *a
     }
     j.c = c;
     j.c16 = c16;
+    j.h_r = j.c_r, j.h_j = j.c_j;
     j.bias = c16 ? bias : NULL;
     j.direct = j.p_ks == 1 && (j.cols <= AMX_DIRECT_COLS || (j.p_rs * 2) % 4096 != 0);
-    /* rounded to bf16 as stored: one k block, since the f32 sums have nowhere to wait between k
-     * blocks (the bits are those of any k blocking) */
-    int64_t kc_block = c16 ? k : j.direct ? AMX_KC_DIRECT : AMX_KC;
+    int64_t kc_block = j.direct ? AMX_KC_DIRECT : AMX_KC;
+    float *staged = NULL;
+    if (c16) {
+        j.c = NULL;
+        if (staged_takes(&j)) {
+            staged = cpu_mem_alloc((size_t)j.rows * (size_t)j.cols * sizeof *staged);
+            if (!staged)
+                return born_error(BORN_ERR_MEMORY,
+                                  "cpu bf16 gemm (AMX): no memory for the f32 sums");
+            j.c = staged, j.c_r = j.cols, j.c_j = 1;
+        } else {
+            kc_block = k; /* one k block, rounded as stored */
+        }
+    }
     j.pblocks = ceil_div(j.rows, AMX_BLOCK);
     j.panels = ceil_div(j.cols, AMX_BLOCK);
     int64_t kc_max = min64(k, kc_block), chunks_max = ceil_div(kc_max, AMX_CHUNK);
@@ -505,34 +577,7 @@ born_status cpu_gemm_bf16_amx(int64_t m, int64_t n, int64_t k, const uint16_t *a
     /* enough tasks for the threads */
     int64_t want = 4 * (int64_t)born_get_num_threads();
     while (j.run > 1 && ceil_div(j.panels, j.run) * j.pblocks < want) j.run = (j.run + 1) / 2;
-    j.pq = cpu_scratch(CPU_SCRATCH_GEMM_B,
-                       (size_t)j.panels * (size_t)chunks_max * 16 * AMX_BLOCK * sizeof *j.pq);
-    if (!j.pq) return born_error(BORN_ERR_MEMORY, "cpu bf16 gemm (AMX): no memory for the packed panels");
-    if (!j.direct) {
-        j.pp = cpu_scratch(CPU_SCRATCH_GEMM_B2, (size_t)j.pblocks * (size_t)chunks_max *
-                                                    AMX_BLOCK * AMX_CHUNK * sizeof *j.pp);
-        if (!j.pp) return born_error(BORN_ERR_MEMORY, "cpu bf16 gemm (AMX): no memory for packed rows");
-    }
-    atomic_init(&j.failed, 0);
-    int64_t tasks = ceil_div(j.panels, j.run) * j.pblocks;
-    for (int64_t k0 = 0; k0 < k; k0 += kc_block) {
-        j.k0 = k0;
-        j.kc = min64(kc_block, k - k0);
-        j.chunks = ceil_div(j.kc, AMX_CHUNK);
-        j.add = k0 > 0;
-        int nthreads = born_get_num_threads();
-        int64_t groups = ceil_div(j.panels, PACK_GROUP);
-        /* one split of k for Q and P, as fine as the fewer units of the two want */
-        int64_t parts = pack_parts(groups, j.chunks, nthreads);
-        if (!j.direct && pack_parts(j.pblocks, j.chunks, nthreads) > parts)
-            parts = pack_parts(j.pblocks, j.chunks, nthreads);
-        j.part_chunks = ceil_div(j.chunks, parts);
-        j.k_parts = ceil_div(j.chunks, j.part_chunks);
-        born_parallel_for((groups + (j.direct ? 0 : j.pblocks)) * j.k_parts, 1,
-                          pack_range, &j);
-        born_parallel_for(tasks, 1, task_range, &j);
-        if (atomic_load(&j.failed))
-            return born_error(BORN_ERR_MEMORY, "cpu bf16 gemm (AMX): no memory for a task's rows");
-    }
-    return BORN_OK;
+    born_status st = run_k_blocks(&j, kc_block, chunks_max);
+    cpu_mem_free(staged);
+    return st;
 }
