@@ -158,8 +158,9 @@ static born_status mm_compute(const char *name, born_tensor *a, born_tensor *b, 
     if (!be->matmul)
         return born_error(BORN_ERR_UNSUPPORTED, "%s: not supported on this device", name);
     born_dtype operand = bf16_in(be, compute, a, b);
-    born_tensor *ca = ops_as_dtype(a, operand);
-    born_tensor *cb = ca ? ops_as_dtype(b, operand) : NULL;
+    /* converted in their own order in memory: the GEMM's packing takes any strides */
+    born_tensor *ca = ops_as_dtype_in_place_order(a, operand);
+    born_tensor *cb = ca ? ops_as_dtype_in_place_order(b, operand) : NULL;
     born_status st = born_last_status();
     if (ca && cb) {
         born_strided sa = mm_operand(ca, true, g), sb = mm_operand(cb, false, g);

@@ -55,6 +55,11 @@ born_tensor *ops_alias(born_tensor *t);
 /* An alias of t when it already has dtype, else ops_cast (free with born_free). */
 born_tensor *ops_as_dtype(born_tensor *t, born_dtype dtype);
 
+/* As ops_as_dtype, but where t is a dense view in another order than its shape's (a transpose
+ * of a contiguous tensor) the copy keeps t's order in memory (t's strides), so converting it is
+ * one pass in memory order rather than a transposition; for kernels that take any strides. */
+born_tensor *ops_as_dtype_in_place_order(born_tensor *t, born_dtype dtype);
+
 /* An alias of t when contiguous, else a contiguous copy; not recorded by autograd. */
 born_tensor *ops_as_contiguous(born_tensor *t);
 

@@ -74,6 +74,12 @@ static void tiled_cases(void) {
         CHECK_OK(born_copy_(view, born_to_dtype(src, BORN_F32)));
         static const int64_t swap12[3] = {0, 2, 1};
         if (!permuted_ok(dst, shapes[s], swap12, 1, 0)) goto failed;
+        /* operands permuted alike: walked in their memory order (one run), converted */
+        born_tensor *same =
+            born_zeros(BORN_F32, BORN_DIMS(shapes[s][0], shapes[s][1], shapes[s][2]));
+        CHECK_OK(born_copy_(born_transpose(same, 1, 2), born_transpose(src, 1, 2)));
+        static const int64_t identity[3] = {0, 1, 2};
+        if (!permuted_ok(same, shapes[s], identity, 1, 0)) goto failed;
         born_scope_end();
         continue;
     failed:

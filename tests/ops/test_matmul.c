@@ -13,6 +13,7 @@
  *   print(torch.matmul(F(sa, 1), F(sb, 2)).flatten().tolist())     # and so on per test */
 #include <string.h>
 
+#include "core/cpu_features.h"
 #include "test.h"
 
 /* F(shape, s) in dtype (see the top of the file). */
@@ -202,6 +203,58 @@ TEST(matmul_every_dtype) {
     born_tensor *m3 = born_matmul(FT(BORN_F16, 1, 2, 3), FT(BORN_BF16, 2, 3, 4));
     CHECK_EQ_INT(born_tensor_dtype(m3), BORN_F32);
     CHECK_TENSOR_NEAR(m3, want, 8, 0, 0);
+}
+
+/* f16 and bf16 operands in any layout (a transposed weight, a batch broadcast against 2-D, a
+ * transposed left operand; converted in their own order in memory where the CPU does not take
+ * them natively) give the f64 products of their values to within the result's rounding, at
+ * every CPU level, by born_matmul and born_linear. */
+static bool half_layout_case(born_dtype dt, int64_t batch, int64_t m, int64_t k, int64_t n) {
+    born_generator *gen = born_generator_new(5);
+    born_tensor *a = born_to_dtype(born_randn(gen, BORN_F32, BORN_DIMS(batch, m, k)), dt);
+    born_tensor *at = born_to_dtype(born_randn(gen, BORN_F32, BORN_DIMS(k, m)), dt);
+    born_tensor *w = born_to_dtype(born_randn(gen, BORN_F32, BORN_DIMS(n, k)), dt);
+    born_generator_free(gen);
+    born_tensor *got[3] = {born_matmul(a, born_transpose(w, 0, 1)), born_linear(a, w, NULL),
+                           born_matmul(born_transpose(at, 0, 1), born_transpose(w, 0, 1))};
+    born_tensor *a64 = born_to_dtype(a, BORN_F64), *w64 = born_to_dtype(w, BORN_F64);
+    born_tensor *want[3] = {born_matmul(a64, born_transpose(w64, 0, 1)), NULL,
+                            born_matmul(born_transpose(born_to_dtype(at, BORN_F64), 0, 1),
+                                        born_transpose(w64, 0, 1))};
+    want[1] = want[0];
+    double tol = dt == BORN_BF16 ? 1.0 / 256 : 1.0 / 2048; /* one ulp of the result, relative */
+    for (int v = 0; v < 3; v++) {
+        CHECK_OK_TENSOR(got[v]);
+        if (!got[v]) return false;
+        born_tensor *g64 = born_to_dtype(got[v], BORN_F64);
+        const double *pg = born_data_ptr(g64), *pw = born_data_ptr(want[v]);
+        for (int64_t i = 0; i < born_tensor_numel(g64); i++)
+            if (!(fabs(pg[i] - pw[i]) <= tol * fabs(pw[i]) + 1e-6)) {
+                test_fail(__FILE__, __LINE__, "%s product %d of [%lld, %lld, %lld] x [%lld, %lld] at "
+                          "level %d: element %lld is %.9g, the f64 product %.9g",
+                          born_dtype_name(dt), v, (long long)batch, (long long)m, (long long)k,
+                          (long long)k, (long long)n, (int)cpu_get_level(), (long long)i, pg[i],
+                          pw[i]);
+                return false;
+            }
+    }
+    return true;
+}
+
+TEST(matmul_half_operands_in_any_layout) {
+    cpu_level saved = cpu_get_level();
+    static const int64_t shapes[][4] = {{1, 1, 300, 70}, {3, 5, 96, 130}, {2, 40, 70, 90}};
+    for (int level = saved; level >= CPU_LEVEL_SCALAR; level--) {
+        cpu_set_level((cpu_level)level);
+        if ((int)cpu_get_level() != level) continue;
+        for (int d = 0; d < 2; d++)
+            for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+                if (!half_layout_case(d ? BORN_BF16 : BORN_F16, shapes[s][0], shapes[s][1],
+                                      shapes[s][2], shapes[s][3]))
+                    goto done;
+    }
+done:
+    cpu_set_level(saved);
 }
 
 TEST(matmul_f16_rounds_once_from_f32) {

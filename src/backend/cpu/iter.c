@@ -1,4 +1,5 @@
 /* The elementwise engine: coalesce dimensions, then hand inner runs to a loop function. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/iter.h"
@@ -24,6 +25,24 @@ static void coalesce(iter_plan *p, const born_strided *const *ops) {
             p->step[k][nd] = ops[k]->strides[d] * (int64_t)born_dtype_size(ops[k]->dtype);
         nd++;
     }
+    /* the dimensions in the output's order in memory (its strides descending), so that operands
+     * laid out alike walk their memory in order whatever their shapes say (a transposed view
+     * converted into a transposed copy is one contiguous run, not a transposition); an output
+     * with a broadcast (zero) stride keeps the shape's order */
+    bool sortable = true;
+    for (int d = 0; d < nd; d++)
+        if (p->step[0][d] == 0) sortable = false;
+    for (int i = 1; sortable && i < nd; i++)
+        for (int j = i; j > 0 && llabs(p->step[0][j - 1]) < llabs(p->step[0][j]); j--) {
+            int64_t t = p->shape[j];
+            p->shape[j] = p->shape[j - 1];
+            p->shape[j - 1] = t;
+            for (int k = 0; k < p->nops; k++) {
+                t = p->step[k][j];
+                p->step[k][j] = p->step[k][j - 1];
+                p->step[k][j - 1] = t;
+            }
+        }
     /* merge dimension i into i+1 when stride[i] == stride[i+1] * shape[i+1] for all operands */
     int out = 0;
     for (int d = 0; d < nd; d++) {
