@@ -223,8 +223,9 @@ static bool rounded_cases(void) {
     static const int64_t shapes[][3] = {
         {2, 50, 300}, {5, 70, 129}, {37, 45, 1000}, {64, 64, 4096}, {33, 40, 4127}, {100, 9, 64},
         /* packed operands of over 1 MB with small sums: the AMX tiles sum in f32 between k
-         * blocks (A^T B; and x W^T with W's rows 4 KB apart, the roles swapped) */
-        {96, 80, 3000}, {40, 300, 2100}, {100, 300, 2048},
+         * blocks (A^T B; and x W^T with W's rows 4 KB apart, the roles swapped; the last also
+         * on two or three threads) */
+        {96, 80, 3000}, {40, 300, 2100}, {100, 300, 2048}, {160, 320, 4000},
     };
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int layout = 0; layout < 4; layout++)
