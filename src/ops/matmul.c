@@ -5,8 +5,8 @@
  * described to the kernel as a 1 x K matrix and a 1-D right operand as K x 1, both without
  * copying; batch dimensions broadcast through zero strides and transposed views keep their
  * strides, so the kernel's packing absorbs the layout. Inputs promote as PyTorch's result_type;
- * f16/bf16 compute in f32 and round back on the CPU (bf16 operands go to the backend unconverted
- * where it reads them into an f32 product: matmul_bf16_in), and natively (f32 accumulation) on a
+ * f16/bf16 compute in f32 and round back on the CPU (bf16 and f16 operands go to the backend
+ * unconverted where it reads them into an f32 product: matmul_bf16_in, matmul_f16_in), and natively (f32 accumulation) on a
  * GPU; bool is rejected. */
 #include <inttypes.h>
 #include <string.h>
@@ -134,19 +134,22 @@ static bool mm_dtypes(const char *name, born_tensor *a, born_tensor *b, born_dty
     return true;
 }
 
-/* The dtype the backend takes a and b in for a product computed in `compute`: bf16 where both
- * are and the backend reads bf16 into its f32 product (matmul_bf16_in), else compute. */
-static born_dtype bf16_in(const born_backend *be, born_dtype compute, const born_tensor *a,
+/* The dtype the backend takes a and b in for a product computed in `compute`: bf16 (f16) where
+ * both are and the backend reads them into its f32 product (matmul_bf16_in, matmul_f16_in), else
+ * compute. */
+static born_dtype half_in(const born_backend *be, born_dtype compute, const born_tensor *a,
                           const born_tensor *b) {
-    bool both = a->dtype == BORN_BF16 && b->dtype == BORN_BF16;
-    return be->matmul_bf16_in && compute == BORN_F32 && both ? BORN_BF16 : compute;
+    if (compute != BORN_F32 || a->dtype != b->dtype) return compute;
+    if (a->dtype == BORN_BF16 && be->matmul_bf16_in) return BORN_BF16;
+    if (a->dtype == BORN_F16 && be->matmul_f16_in) return BORN_F16;
+    return compute;
 }
 
 /* Whether the backend takes a and b's bf16 straight into a bf16 result of out_dtype, rounding
  * its f32 sums once (matmul_bf16_out): the bits of the f32 product converted after. */
 static bool bf16_rounded_out(const born_backend *be, born_dtype compute, born_dtype out_dtype,
                              const born_tensor *a, const born_tensor *b) {
-    return be && be->matmul_bf16_out && out_dtype == BORN_BF16 && bf16_in(be, compute, a, b) == BORN_BF16;
+    return be && be->matmul_bf16_out && out_dtype == BORN_BF16 && half_in(be, compute, a, b) == BORN_BF16;
 }
 
 /* a @ b in dtype `compute` into res (contiguous, the result's shape, in the compute dtype or, where
@@ -157,7 +160,7 @@ static born_status mm_compute(const char *name, born_tensor *a, born_tensor *b, 
     if (!be) return born_last_status();
     if (!be->matmul)
         return born_error(BORN_ERR_UNSUPPORTED, "%s: not supported on this device", name);
-    born_dtype operand = bf16_in(be, compute, a, b);
+    born_dtype operand = half_in(be, compute, a, b);
     /* converted in their own order in memory: the GEMM's packing takes any strides */
     born_tensor *ca = ops_as_dtype_in_place_order(a, operand);
     born_tensor *cb = ca ? ops_as_dtype_in_place_order(b, operand) : NULL;
@@ -442,7 +445,7 @@ born_tensor *born_linear(born_tensor *x, born_tensor *weight, born_tensor *bias)
         if (!fb) return NULL;
     }
     born_tensor *res = ops_empty(res_dtype, x->ndim, shape, device);
-    born_dtype operand = bf16_in(be, compute, x, weight);
+    born_dtype operand = half_in(be, compute, x, weight);
     born_tensor *cx = res ? ops_as_dtype(x, operand) : NULL;
     born_tensor *cw = cx ? ops_as_dtype(weight, operand) : NULL;
     born_status st = cw ? BORN_OK : born_last_status();

@@ -48,6 +48,7 @@ static const born_backend cpu = {
     .cumsum = cpu_cumsum,
     .matmul = cpu_matmul,
     .matmul_bf16_in = true,
+    .matmul_f16_in = true,
     .matmul_bf16_out = true,
     .matmul_bf16_bias = cpu_matmul_bf16_bias,
     .linear_fused = cpu_linear_fused,

@@ -7,13 +7,17 @@
  * batch folds into its rows (x @ W on [B, T, C]) is one GEMM of all the rows. bf16 operands
  * with an f32 out (matmul_bf16_in) or a bf16 one (matmul_bf16_out: the f32 sums rounded once) go
  * to gemm_bf16.c, folded the same way (a bf16 linear's input gradient on [8, 256, 1536] was eight
- * products, each packing W again: 3.3 against 1.2 ms at two threads). Integer dtypes accumulate in 64 bits with wrap-around (the result modulo 2^bits, as the same arithmetic in the
+ * products, each packing W again: 3.3 against 1.2 ms at two threads); f16 operands with an f32
+ * out (matmul_f16_in), and bf16 ones where the CPU has no bf16 product, are converted to f32 in
+ * their own memory order, or on a few rows a chunk of B's columns at a time (few_rows_half). Integer dtypes accumulate in 64 bits with wrap-around (the result modulo 2^bits, as the same arithmetic in the
  * narrow type would give) in plain loops, split over output rows. Every output element is
  * computed by one thread in a fixed order, so results do not depend on the thread count. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/allocator.h"
+#include "backend/cpu/convert_simd.h"
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/gemm_bf16.h"
@@ -78,12 +82,12 @@ static bool dense_apart_from_broadcast(const born_strided *s, int64_t *count) {
     return true;
 }
 
-/* A bf16 operand as a new f32 one of the same shape (a block of the CPU allocator's cache, as
+/* A half (bf16 or f16) operand as a new f32 one of the same shape (a block of the CPU allocator's cache, as
  * this file's other temporaries: a training step's repeated shapes reuse them), or NULL (error
  * recorded). Where s is dense apart from broadcast dimensions (a transposed weight, a batch
  * broadcast) the f32 copy keeps its strides: converted in memory order, not transposed or
  * expanded (a transposed 4096 x 4096 weight had taken 180 ms through a contiguous copy). */
-static float *bf16_to_f32(const born_strided *s, born_strided *f) {
+static float *halves_to_f32(const born_strided *s, born_strided *f) {
     int64_t count = 1;
     bool same_strides = dense_apart_from_broadcast(s, &count);
     if (!same_strides)
@@ -91,7 +95,8 @@ static float *bf16_to_f32(const born_strided *s, born_strided *f) {
             count *= s->shape[d];
     float *data = cpu_mem_alloc((size_t)(count > 0 ? count : 1) * sizeof *data);
     if (!data) {
-        born_error(BORN_ERR_MEMORY, "cpu matmul: no memory to convert a bf16 operand");
+        born_error(BORN_ERR_MEMORY, "cpu matmul: no memory to convert a %s operand",
+                   born_dtype_name(s->dtype));
         return NULL;
     }
     *f = *s;
@@ -193,10 +198,78 @@ static bool fold_batch(const matmul_job *j, int64_t batch, matmul_job *f, born_s
     return true;
 }
 
-/* bf16 a and b, f32 or bf16 out: gemm_bf16.c's product per batch entry where cpu_gemm_bf16_takes
- * the shape and out's columns are contiguous, else the operands converted to f32 and the f32 path
- * (through an f32 out converted after, for a bf16 one). */
-static born_status bf16_products(const matmul_job *j, int64_t batch) {
+/* A product of few rows against half-precision columns (x W^T: B's columns contiguous along k)
+ * with an f32 out: B converted a chunk of columns at a time into a buffer that stays in L2, each
+ * chunk's f32 product (the GEMV forms) run from it. Converting all of B first wrote and read back
+ * twice its bytes in f32 (f16 x[8, 4096] W[4096, 4096]^T: 16 ms against the f32 product's 3.8);
+ * the chunks give the same bits, since every output of the GEMV forms is the same sequence of
+ * fmas whatever the number of columns (two or more: a chunk never has one). */
+enum { FEW_ROWS_HALF = 16, HALF_CHUNK_BYTES = 256 * 1024 };
+
+typedef struct half_chunks_job {
+    int64_t m, n, k, width, chunks;
+    const float *a; /* m x k f32, rows a_rs apart */
+    int64_t a_rs, a_cs;
+    const char *b; /* column j: k contiguous halves at b + j b_cs halves */
+    int64_t b_cs;
+    bool bf16;
+    float *c;
+    int64_t c_rs;
+    atomic_int failed;
+} half_chunks_job;
+
+static void half_chunk_range(int64_t begin, int64_t end, void *ctx) {
+    half_chunks_job *h = ctx;
+    float *buf = cpu_mem_alloc((size_t)(2 * h->width) * (size_t)h->k * sizeof *buf);
+    if (!buf) {
+        atomic_store(&h->failed, 1);
+        return;
+    }
+    for (int64_t t = begin; t < end; t++) {
+        int64_t j0 = t * h->width, w = t + 1 == h->chunks ? h->n - j0 : h->width;
+        for (int64_t q = 0; q < w; q++)
+            cpu_halves_to_f32(h->b + (j0 + q) * h->b_cs * 2, 2, h->bf16, buf + q * h->k, h->k);
+        cpu_gemm_f32(h->m, w, h->k, 1.0f, h->a, h->a_rs, h->a_cs, buf, 1, h->k, 0.0f,
+                     h->c + j0, h->c_rs, 1);
+    }
+    cpu_mem_free(buf);
+}
+
+/* out (f32, 2-D) = a b through half_chunk_range where the shape is one (m <= FEW_ROWS_HALF,
+ * n >= 2, B's columns contiguous along k, out's rows contiguous); false where it is not. */
+static bool few_rows_half(const born_strided *o, const born_strided *a, const born_strided *b,
+                          born_status *st) {
+    int64_t m = o->shape[0], n = o->shape[1], k = a->shape[1];
+    if (o->ndim != 2 || o->dtype != BORN_F32 || m > FEW_ROWS_HALF || n < 2 || k < 1 ||
+        b->strides[0] != 1 || o->strides[1] != 1)
+        return false;
+    born_strided fa;
+    float *da = halves_to_f32(a, &fa);
+    if (!da) {
+        *st = born_last_status();
+        return true;
+    }
+    half_chunks_job h = {.m = m, .n = n, .k = k, .a = da, .a_rs = fa.strides[0],
+                         .a_cs = fa.strides[1], .b = b->data, .b_cs = b->strides[1],
+                         .bf16 = b->dtype == BORN_BF16, .c = o->data, .c_rs = o->strides[0]};
+    h.width = HALF_CHUNK_BYTES / ((int64_t)sizeof(float) * k);
+    if (h.width < 2) h.width = 2;
+    h.chunks = n / h.width > 0 ? n / h.width : 1; /* the last takes the rest: never one column */
+    if (h.chunks == 1) h.width = n;
+    atomic_init(&h.failed, 0);
+    born_parallel_for(h.chunks, 1, half_chunk_range, &h);
+    cpu_mem_free(da);
+    *st = atomic_load(&h.failed)
+              ? born_error(BORN_ERR_MEMORY, "cpu matmul: no memory for a chunk of columns")
+              : BORN_OK;
+    return true;
+}
+
+/* Half (bf16 or f16) a and b, f32 or (bf16 only) bf16 out: gemm_bf16.c's product per batch
+ * entry where the operands are bf16, cpu_gemm_bf16_takes the shape and out's columns are
+ * contiguous; else the f32 path, on a few rows through few_rows_half, otherwise with the
+ * operands converted to f32 (through an f32 out converted after, for a bf16 one). */
+static born_status half_products(const matmul_job *j, int64_t batch) {
     matmul_job folded;
     born_strided va, vb, vo;
     if (fold_batch(j, batch, &folded, &va, &vb, &vo)) { /* one product of all the rows */
@@ -206,7 +279,7 @@ static born_status bf16_products(const matmul_job *j, int64_t batch) {
     int nd = j->out->ndim;
     const born_strided *a = j->a, *b = j->b, *o = j->out;
     bool rounded = o->dtype == BORN_BF16;
-    if (cpu_gemm_bf16_takes(j->m, a->strides[nd - 1], b->strides[nd - 2]) &&
+    if (a->dtype == BORN_BF16 && cpu_gemm_bf16_takes(j->m, a->strides[nd - 1], b->strides[nd - 2]) &&
         o->strides[nd - 1] == 1) {
         for (int64_t t = 0; t < batch; t++) {
             int64_t oo, oa, ob;
@@ -226,8 +299,10 @@ static born_status bf16_products(const matmul_job *j, int64_t batch) {
         return BORN_OK;
     }
     if (rounded) return bf16_via_f32(o, a, b, NULL);
+    born_status few;
+    if (batch == 1 && few_rows_half(o, a, b, &few)) return few;
     born_strided fa, fb;
-    float *da = bf16_to_f32(a, &fa), *db = da ? bf16_to_f32(b, &fb) : NULL;
+    float *da = halves_to_f32(a, &fa), *db = da ? halves_to_f32(b, &fb) : NULL;
     born_status st = db ? cpu_matmul(o, &fa, &fb) : born_last_status();
     cpu_mem_free(da);
     cpu_mem_free(db);
@@ -308,7 +383,9 @@ born_status cpu_matmul(const born_strided *out, const born_strided *a, const bor
     if (batch == 0 || j.m == 0 || j.n == 0) return BORN_OK;
     if (a->dtype == BORN_BF16 && b->dtype == BORN_BF16 &&
         (out->dtype == BORN_F32 || out->dtype == BORN_BF16))
-        return bf16_products(&j, batch);
+        return half_products(&j, batch);
+    if (a->dtype == BORN_F16 && b->dtype == BORN_F16 && out->dtype == BORN_F32)
+        return half_products(&j, batch);
     born_range_fn int_rows = NULL;
     switch (out->dtype) {
     case BORN_F32:
