@@ -222,6 +222,16 @@ static bool half_layout_case(born_dtype dt, int64_t batch, int64_t m, int64_t k,
                             born_matmul(born_transpose(born_to_dtype(at, BORN_F64), 0, 1),
                                         born_transpose(w64, 0, 1))};
     want[1] = want[0];
+    /* where the CPU has no half product of its own (f16; bf16 below AVX-512), the bits of the f32
+     * product of the converted operands, rounded, however the operands were converted */
+    if (dt == BORN_F16 || cpu_get_level() < CPU_LEVEL_AVX512) {
+        born_tensor *f = born_matmul(born_to_dtype(a, BORN_F32),
+                                     born_transpose(born_to_dtype(w, BORN_F32), 0, 1));
+        CHECK_MSG(test_same_bits(got[0], born_to_dtype(f, dt)),
+                  "%s [%lld, %lld, %lld] x W^T at level %d: not the f32 product's bits",
+                  born_dtype_name(dt), (long long)batch, (long long)m, (long long)k,
+                  (int)cpu_get_level());
+    }
     double tol = dt == BORN_BF16 ? 1.0 / 256 : 1.0 / 2048; /* one ulp of the result, relative */
     for (int v = 0; v < 3; v++) {
         CHECK_OK_TENSOR(got[v]);
@@ -243,7 +253,8 @@ static bool half_layout_case(born_dtype dt, int64_t batch, int64_t m, int64_t k,
 
 TEST(matmul_half_operands_in_any_layout) {
     cpu_level saved = cpu_get_level();
-    static const int64_t shapes[][4] = {{1, 1, 300, 70}, {3, 5, 96, 130}, {2, 40, 70, 90}};
+    static const int64_t shapes[][4] = {
+        {1, 1, 300, 70}, {3, 5, 96, 130}, {2, 40, 70, 90}, {1, 7, 20000, 9}, {1, 2, 64, 2}};
     for (int level = saved; level >= CPU_LEVEL_SCALAR; level--) {
         cpu_set_level((cpu_level)level);
         if ((int)cpu_get_level() != level) continue;
