@@ -127,21 +127,30 @@ void cpu_conv_pack_cols_f32_neon(const conv_im2col *m, int64_t t0, int64_t kc, i
     }
 }
 
-/* Six tap rows v[0..5] of n <= 4 positions as positions of six taps at d: d[s 6 + i] = v[i][s]. */
-static inline void store_six(float *d, const float32x4_t v[6], int64_t n) {
-    if (n == 4) { /* pairs of taps as 64-bit lanes, three of them interleaved */
-        uint64x2x3_t lo, hi;
-        for (int k = 0; k < 3; k++) {
-            lo.val[k] = vreinterpretq_u64_f32(vzip1q_f32(v[2 * k], v[2 * k + 1]));
-            hi.val[k] = vreinterpretq_u64_f32(vzip2q_f32(v[2 * k], v[2 * k + 1]));
-        }
-        vst3q_u64((uint64_t *)(void *)d, lo);
-        vst3q_u64((uint64_t *)(void *)(d + 12), hi);
+/* Six tap rows v0..v5 of n <= 4 positions as positions of six taps at d: d[s 6 + i] = vi[s]. */
+static inline void store_six(float *d, float32x4_t v0, float32x4_t v1, float32x4_t v2,
+                             float32x4_t v3, float32x4_t v4, float32x4_t v5, int64_t n) {
+    if (n == 4) { /* pairs of taps zipped, then their 64-bit halves in order */
+        float64x2_t z01 = vreinterpretq_f64_f32(vzip1q_f32(v0, v1));
+        float64x2_t z23 = vreinterpretq_f64_f32(vzip1q_f32(v2, v3));
+        float64x2_t z45 = vreinterpretq_f64_f32(vzip1q_f32(v4, v5));
+        float64x2_t y01 = vreinterpretq_f64_f32(vzip2q_f32(v0, v1));
+        float64x2_t y23 = vreinterpretq_f64_f32(vzip2q_f32(v2, v3));
+        float64x2_t y45 = vreinterpretq_f64_f32(vzip2q_f32(v4, v5));
+        /* positions 0 and 1, then 2 and 3: six taps each */
+        vst1q_f32(d, vreinterpretq_f32_f64(vzip1q_f64(z01, z23)));
+        vst1q_f32(d + 4,
+                  vreinterpretq_f32_f64(vcombine_f64(vget_low_f64(z45), vget_high_f64(z01))));
+        vst1q_f32(d + 8, vreinterpretq_f32_f64(vzip2q_f64(z23, z45)));
+        vst1q_f32(d + 12, vreinterpretq_f32_f64(vzip1q_f64(y01, y23)));
+        vst1q_f32(d + 16,
+                  vreinterpretq_f32_f64(vcombine_f64(vget_low_f64(y45), vget_high_f64(y01))));
+        vst1q_f32(d + 20, vreinterpretq_f32_f64(vzip2q_f64(y23, y45)));
         return;
     }
     float t[6][4];
-    for (int i = 0; i < 6; i++)
-        vst1q_f32(t[i], v[i]);
+    vst1q_f32(t[0], v0), vst1q_f32(t[1], v1), vst1q_f32(t[2], v2);
+    vst1q_f32(t[3], v3), vst1q_f32(t[4], v4), vst1q_f32(t[5], v5);
     for (int64_t s = 0; s < n; s++)
         for (int i = 0; i < 6; i++)
             d[s * 6 + i] = t[i][s];
@@ -150,6 +159,7 @@ static inline void store_six(float *d, const float32x4_t v[6], int64_t n) {
 void cpu_conv_pack_taps_f32_neon(const conv_im2col *m, int64_t t0, int64_t nt, int64_t l0,
                                  int64_t kc, float *dst) {
     const bool runs = m->inside && m->unit_stride;
+    const float32x4_t zero = vdupq_n_f32(0.0f);
     /* the quads of a span of positions, shared by all the panels */
     enum { QUADS = 64 };
     quad q[QUADS];
@@ -160,18 +170,25 @@ void cpu_conv_pack_taps_f32_neon(const conv_im2col *m, int64_t t0, int64_t nt, i
         for (int64_t pq = 0; pq * 6 < nt; pq++) {
             int64_t rows = nt - pq * 6 < 6 ? nt - pq * 6 : 6, tb = t0 + pq * 6;
             float *d = dst + pq * 6 * kc + p0 * 6;
-            const float *base[6];
-            for (int64_t i = 0; i < 6; i++)
-                base[i] = m->img + m->tap_off[i < rows ? tb + i : tb];
-            for (int64_t j = 0; j * 4 < span; j++) {
-                float32x4_t v[6];
-                for (int i = 0; i < 6; i++) {
-                    if (i >= rows)
-                        v[i] = vdupq_n_f32(0.0f);
-                    else
-                        v[i] = runs ? load_runs(base[i], &q[j]) : load_checked(m, tb + i, &q[j]);
+            if (runs && rows == 6) { /* the common case: six rows of runs */
+                const float *b0 = m->img + m->tap_off[tb], *b1 = m->img + m->tap_off[tb + 1];
+                const float *b2 = m->img + m->tap_off[tb + 2], *b3 = m->img + m->tap_off[tb + 3];
+                const float *b4 = m->img + m->tap_off[tb + 4], *b5 = m->img + m->tap_off[tb + 5];
+                for (int64_t j = 0; j * 4 < span; j++) {
+                    const quad *qj = &q[j];
+                    store_six(d + j * 24, load_runs(b0, qj), load_runs(b1, qj), load_runs(b2, qj),
+                              load_runs(b3, qj), load_runs(b4, qj), load_runs(b5, qj), qj->n);
                 }
-                store_six(d + j * 24, v, q[j].n);
+                continue;
+            }
+            for (int64_t j = 0; j * 4 < span; j++) {
+                const quad *qj = &q[j];
+#define ROW(i)                                                                                     \
+    (i >= rows ? zero                                                                              \
+     : runs    ? load_runs(m->img + m->tap_off[tb + i], qj)                                        \
+               : load_checked(m, tb + i, qj))
+                store_six(d + j * 24, ROW(0), ROW(1), ROW(2), ROW(3), ROW(4), ROW(5), qj->n);
+#undef ROW
             }
         }
     }
