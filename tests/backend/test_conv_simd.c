@@ -4,9 +4,9 @@
  * The packers move data only, so the forward's column panels and the weight gradient's tap
  * panels must be the portable packers' bytes (an image with NaNs of several payloads, -0 and
  * +-inf among random values), on geometries with and without padding, horizontal strides 1 and 2,
- * vertical strides and dilation, output rows of 1, 2, 3, 4, 7, 11 and 35 positions, taps falling
- * wholly into the padding, and blocks of taps and positions that start and end anywhere. The
- * input gradient's add must be the scalar loop's bytes for every length's tail.
+ * vertical strides and dilation, output rows of 1, 2, 3, 4, 6, 7, 11, 16 and 35 positions, taps
+ * falling wholly into the padding, and blocks of taps and positions that start and end anywhere.
+ * The input gradient's add must be the scalar loop's bytes for every length's tail.
  *
  * The direct kernels for few taps are held to the operations the AVX2 kernels promise, written
  * out here in scalar FMAs: the forward's chain over the taps in order from zero, then + bias; the
