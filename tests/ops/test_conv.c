@@ -552,6 +552,169 @@ TEST(conv2d_f32_packed_path_matches_f64) {
     CHECK_OK(born_set_num_threads(saved_threads));
 }
 
+/* ---- every SIMD level's bits, written out ------------------------------------------------ */
+
+/* One f32 convolution case for the reference below: x [n, c, h, w], w [o, c / groups, kh, kw]. */
+typedef struct fma_case {
+    int64_t c, h, w, o, kh, kw;
+    born_conv2d_params p;
+} fma_case;
+
+/* The im2col value of image n, group channel ci of group grp, tap (i, j), output (oy, ox). */
+static float col_at(const float *x, const fma_case *k, int64_t cg, int64_t n, int64_t grp,
+                    int64_t ci, int64_t i, int64_t j, int64_t oy, int64_t ox) {
+    int64_t y = oy * k->p.stride[0] + i * k->p.dilation[0] - k->p.padding[0];
+    int64_t xx = ox * k->p.stride[1] + j * k->p.dilation[1] - k->p.padding[1];
+    if (y < 0 || y >= k->h || xx < 0 || xx >= k->w) return 0.0f;
+    return x[((n * k->c + grp * cg + ci) * k->h + y) * k->w + xx];
+}
+
+/* Forward, input gradient and weight gradient of f32 convolutions (im2col panels packed from the
+ * image, the direct kernels for few taps, the gapped input gradient's adds) at every SIMD level
+ * this build has and this CPU runs (NEON; AVX2, AVX-512), with 1 and 3 threads and batches of 1
+ * and 4, against the operations the levels promise, written out here in scalar FMAs (depths up to
+ * 256: one k block): each output the chain over its taps in order from zero, then + bias; each
+ * input gradient pixel its taps' values in tap order added from zero, each value the chain over
+ * the output channels (not at AVX-512, which adds by strips); each weight gradient the images'
+ * sums added in order (one image a chunk), an image's sum the chain over the positions in order
+ * from zero, or with few taps (the direct kernels) eight lanes of chains over every eighth
+ * position added as ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)). So an arm64 machine is seen
+ * to give the x86-64 bits, each on its own: padding, strides 1 and 2, dilation, groups, 1x1, rows
+ * of positions not multiples of the vectors, channels not multiples of the tiles. */
+TEST(conv2d_f32_simd_levels_give_the_fma_order_bits) {
+    const fma_case fcases[] = {
+        {1, 12, 13, 8, 3, 3, conv_params(1, 1, 0, 0, 1, 1, 1)}, /* direct: 9 taps */
+        {4, 7, 9, 6, 2, 2, conv_params(2, 1, 0, 0, 1, 1, 2)},   /* direct, groups, stride 2 down */
+        {3, 6, 20, 5, 2, 2, conv_params(1, 1, 0, 0, 1, 2, 1)},  /* direct, dilation, rows of 18 */
+        {2, 9, 8, 7, 3, 3, conv_params(1, 1, 1, 1, 1, 1, 1)},   /* padding: the padded copy */
+        {3, 11, 10, 4, 3, 3, conv_params(2, 2, 1, 1, 1, 1, 1)}, /* stride 2 with padding */
+        {2, 9, 11, 3, 2, 3, conv_params(1, 2, 0, 0, 1, 1, 1)},  /* stride 2 across, 12 taps */
+        {16, 6, 7, 9, 3, 3, conv_params(1, 1, 0, 0, 1, 1, 1)},  /* 144 taps, rows of 5 */
+        {5, 4, 6, 6, 1, 1, conv_params(1, 1, 0, 0, 1, 1, 1)},   /* 1x1 */
+        {2, 5, 3, 3, 2, 2, conv_params(1, 1, 0, 0, 1, 1, 1)},   /* direct, rows of 2 */
+    };
+    const cpu_level levels[] = {CPU_LEVEL_NEON, CPU_LEVEL_AVX2, CPU_LEVEL_AVX512};
+    cpu_level saved = cpu_get_level();
+    int saved_threads = born_get_num_threads();
+    born_generator *gen = born_generator_new(21);
+    int ran = 0;
+    for (size_t ci = 0; ci < sizeof fcases / sizeof fcases[0]; ci++) {
+        const fma_case *k = &fcases[ci];
+        const int64_t groups = k->p.groups, cg = k->c / groups, og = k->o / groups;
+        const int64_t oh =
+            (k->h + 2 * k->p.padding[0] - k->p.dilation[0] * (k->kh - 1) - 1) / k->p.stride[0] + 1;
+        const int64_t ow =
+            (k->w + 2 * k->p.padding[1] - k->p.dilation[1] * (k->kw - 1) - 1) / k->p.stride[1] + 1;
+        const int64_t taps = cg * k->kh * k->kw, l = oh * ow;
+        const bool direct = taps <= 16 && k->p.padding[0] == 0 && k->p.padding[1] == 0 &&
+                            k->p.stride[1] == 1 &&
+                            !(k->kh == 1 && k->kw == 1 && k->p.stride[0] == 1);
+        for (int64_t batch = 1; batch <= 4; batch += 3) {
+            born_scope_begin();
+            const int64_t xs[] = {batch, k->c, k->h, k->w}, ws[] = {k->o, cg, k->kh, k->kw};
+            const int64_t ys[] = {batch, k->o, oh, ow};
+            born_tensor *xt = born_randn(gen, BORN_F32, 4, xs),
+                        *wt = born_randn(gen, BORN_F32, 4, ws);
+            born_tensor *bt = born_randn(gen, BORN_F32, 1, ws),
+                        *dyt = born_randn(gen, BORN_F32, 4, ys);
+            const float *x = born_data_f32(xt), *w = born_data_f32(wt), *b = born_data_f32(bt);
+            const float *dy = born_data_f32(dyt);
+            float *y_ref = malloc((size_t)(batch * k->o * l) * sizeof(float));
+            float *gx_ref = malloc((size_t)(batch * k->c * k->h * k->w) * sizeof(float));
+            float *gw_ref = malloc((size_t)(k->o * taps) * sizeof(float));
+            float *col = malloc((size_t)(taps * l) * sizeof(float));
+            CHECK(x && w && b && dy && y_ref && gx_ref && gw_ref && col);
+            if (!x || !w || !b || !dy || !y_ref || !gx_ref || !gw_ref || !col) {
+                free(y_ref), free(gx_ref), free(gw_ref), free(col);
+                born_scope_end();
+                continue;
+            }
+            memset(gx_ref, 0, (size_t)(batch * k->c * k->h * k->w) * sizeof(float));
+            for (int64_t n = 0; n < batch; n++)
+                for (int64_t grp = 0; grp < groups; grp++) {
+                    for (int64_t t = 0; t < taps; t++)
+                        for (int64_t p = 0; p < l; p++)
+                            col[t * l + p] = col_at(x, k, cg, n, grp, t / (k->kh * k->kw),
+                                                    t / k->kw % k->kh, t % k->kw, p / ow, p % ow);
+                    for (int64_t oc = grp * og; oc < (grp + 1) * og; oc++) {
+                        for (int64_t p = 0; p < l; p++) { /* the output */
+                            float a = 0.0f;
+                            for (int64_t t = 0; t < taps; t++)
+                                a = fmaf(w[oc * taps + t], col[t * l + p], a);
+                            y_ref[(n * k->o + oc) * l + p] = a + b[oc];
+                        }
+                        for (int64_t t = 0; t < taps; t++) { /* this image's weight gradient */
+                            const float *g = dy + (n * k->o + oc) * l;
+                            float s = 0.0f;
+                            if (direct) {
+                                float v[8];
+                                for (int i = 0; i < 8; i++) {
+                                    float a = 0.0f;
+                                    for (int64_t p = i; p < (l + 7) / 8 * 8; p += 8)
+                                        a = fmaf(p < l ? g[p] : 0.0f, p < l ? col[t * l + p] : 0.0f,
+                                                 a);
+                                    v[i] = 0.0f + a;
+                                }
+                                s = ((v[0] + v[1]) + (v[2] + v[3])) +
+                                    ((v[4] + v[5]) + (v[6] + v[7]));
+                            } else {
+                                for (int64_t p = 0; p < l; p++)
+                                    s = fmaf(col[t * l + p], g[p], s);
+                            }
+                            gw_ref[oc * taps + t] = n == 0 ? s : gw_ref[oc * taps + t] + s;
+                        }
+                    }
+                    /* the input gradient: the product's columns, then each pixel's taps in order */
+                    for (int64_t t = 0; t < taps; t++)
+                        for (int64_t p = 0; p < l; p++) {
+                            float a = 0.0f;
+                            for (int64_t oc = grp * og; oc < (grp + 1) * og; oc++)
+                                a = fmaf(w[oc * taps + t], dy[(n * k->o + oc) * l + p], a);
+                            int64_t c = t / (k->kh * k->kw), i = t / k->kw % k->kh, j = t % k->kw;
+                            int64_t yy =
+                                p / ow * k->p.stride[0] + i * k->p.dilation[0] - k->p.padding[0];
+                            int64_t xx =
+                                p % ow * k->p.stride[1] + j * k->p.dilation[1] - k->p.padding[1];
+                            if (yy >= 0 && yy < k->h && xx >= 0 && xx < k->w)
+                                gx_ref[((n * k->c + grp * cg + c) * k->h + yy) * k->w + xx] += a;
+                        }
+                }
+            for (int li = 0; li < 3; li++) {
+                cpu_set_level(levels[li]);
+                if (cpu_get_level() != levels[li]) continue;
+                ran++;
+                for (int threads = 1; threads <= 3; threads += 2) {
+                    CHECK_OK(born_set_num_threads(threads));
+                    born_tensor *y = born_conv2d(xt, wt, bt, &k->p);
+                    born_tensor *gx = conv2d_backward_input_op(dyt, wt, 4, xs, &k->p);
+                    born_tensor *gw = conv2d_backward_weight_op(dyt, xt, 4, ws, &k->p);
+                    CHECK_MSG(y && gx && gw, "case %zu: %s", ci, born_last_error());
+                    if (!y || !gx || !gw) continue;
+                    const char *lv = cpu_level_name(levels[li]);
+                    CHECK_MSG(memcmp(born_data_f32(y), y_ref, (size_t)(batch * k->o * l) * 4) == 0,
+                              "%s, case %zu, batch %lld, %d thread(s): output", lv, ci,
+                              (long long)batch, threads);
+                    CHECK_MSG(memcmp(born_data_f32(gw), gw_ref, (size_t)(k->o * taps) * 4) == 0,
+                              "%s, case %zu, batch %lld, %d thread(s): weight gradient", lv, ci,
+                              (long long)batch, threads);
+                    if (levels[li] != CPU_LEVEL_AVX512)
+                        CHECK_MSG(memcmp(born_data_f32(gx), gx_ref,
+                                         (size_t)(batch * k->c * k->h * k->w) * 4) == 0,
+                                  "%s, case %zu, batch %lld, %d thread(s): input gradient", lv, ci,
+                                  (long long)batch, threads);
+                }
+            }
+            cpu_set_level(saved);
+            free(y_ref), free(gx_ref), free(gw_ref), free(col);
+            born_scope_end();
+        }
+    }
+    if (!ran) printf("  conv2d fma order: skipped: no SIMD level on this CPU\n");
+    born_generator_free(gen);
+    cpu_set_level(saved);
+    CHECK_OK(born_set_num_threads(saved_threads));
+}
+
 /* ---- errors --------------------------------------------------------------------------------- */
 
 TEST(conv2d_errors) {

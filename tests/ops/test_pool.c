@@ -741,6 +741,67 @@ TEST(max_pool2d_fast_paths_match_a_plain_reference) {
     }
 }
 
+/* f32 average pooling at every level this build has (AVX2 and AVX-512 on x86-64, NEON on arm64;
+ * windows inside the input take their kernels, 8 or 4 outputs at a time) with 1 and 3 threads
+ * against the generic loop at CPU_LEVEL_SCALAR, bit for bit: strides 1, 2 (NEON's de-interleaving
+ * loads, and the lanes near the row's end) and 3, output rows of 1 to 29 (every vector tail),
+ * divisor_override, and geometries the kernels leave to the generic loop (padding, ceil_mode's
+ * clipped windows); random values, and values with ties, signed zeros, infinities and NaNs. */
+TEST(avg_pool2d_simd_levels_give_the_generic_bits) {
+    /* {H, W, kh, kw, sh, sw, ph, pw, ceil, divisor_override} */
+    static const int64_t cases[][10] = {
+        {13, 17, 2, 2, 2, 2, 0, 0, 0, 0}, {9, 14, 3, 3, 1, 1, 0, 0, 0, 0},
+        {11, 23, 3, 3, 2, 2, 0, 0, 0, 0}, {6, 40, 2, 3, 1, 3, 0, 0, 0, 0},
+        {12, 9, 5, 5, 2, 1, 0, 0, 0, 0},  {5, 30, 2, 2, 1, 1, 0, 0, 0, 3},
+        {7, 7, 7, 7, 1, 1, 0, 0, 0, 0},   {6, 11, 1, 1, 1, 1, 0, 0, 0, 0},
+        {8, 24, 2, 2, 2, 2, 0, 0, 0, 0},  {7, 9, 3, 3, 2, 2, 1, 1, 0, 0},
+        {5, 7, 2, 2, 2, 2, 0, 0, 1, 0},   {4, 19, 2, 4, 1, 2, 0, 0, 0, 0},
+    };
+    const cpu_level levels[] = {CPU_LEVEL_NEON, CPU_LEVEL_AVX2, CPU_LEVEL_AVX512};
+    cpu_level saved = cpu_get_level();
+    int saved_threads = born_get_num_threads();
+    born_generator *gen = born_generator_new(17);
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const int64_t *c = cases[ci];
+        born_pool2d_params p = pool(c[2], c[3], c[4], c[5], c[6], c[7]);
+        p.ceil_mode = c[8] != 0;
+        p.divisor_override = c[9];
+        const int64_t xs[] = {2, 3, c[0], c[1]}, n = 6 * c[0] * c[1];
+        for (int values = 0; values < 2; values++) {
+            born_scope_begin();
+            born_tensor *x = born_randn(gen, BORN_F32, 4, xs);
+            if (values) tricky_values(born_data_f32(x), n, (uint32_t)ci + 7);
+            cpu_set_level(CPU_LEVEL_SCALAR);
+            CHECK_OK(born_set_num_threads(1));
+            born_tensor *want = born_avg_pool2d(x, &p);
+            CHECK_OK_TENSOR(want);
+            int64_t no = want ? born_tensor_numel(want) : 0;
+            float *wv = malloc((size_t)(no ? no : 1) * sizeof(float));
+            float *gv = malloc((size_t)(no ? no : 1) * sizeof(float));
+            CHECK(want && wv && gv && born_copy_to_buffer(want, wv, (size_t)no * 4) == BORN_OK);
+            for (int li = 0; want && wv && gv && li < 3; li++) {
+                cpu_set_level(levels[li]);
+                if (cpu_get_level() != levels[li]) continue; /* the other architecture's */
+                for (int threads = 1; threads <= 3; threads += 2) {
+                    CHECK_OK(born_set_num_threads(threads));
+                    born_tensor *got = born_avg_pool2d(x, &p);
+                    CHECK(got && born_copy_to_buffer(got, gv, (size_t)no * 4) == BORN_OK);
+                    CHECK_MSG(got && same_floats(wv, gv, no),
+                              "case %zu, values %d, %s, %d thread(s): not the generic loop's bits",
+                              ci, values, cpu_level_name(levels[li]), threads);
+                }
+            }
+            cpu_set_level(saved);
+            free(wv);
+            free(gv);
+            born_scope_end();
+        }
+    }
+    born_generator_free(gen);
+    cpu_set_level(saved);
+    CHECK_OK(born_set_num_threads(saved_threads));
+}
+
 /* ---- errors --------------------------------------------------------------------------------- */
 
 TEST(pool2d_errors) {

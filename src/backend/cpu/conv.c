@@ -16,8 +16,9 @@
  * horizontal stride of 1, is computed by strips of 16 output positions added straight into dX at
  * AVX-512 (strip_path), and otherwise reads dY with its rows spread to the input's width (stride
  * 1), so that col2im becomes one contiguous add per tap. With few taps (a first layer on 1-3
- * channels), no padding and a horizontal stride of 1, AVX2 kernels convolve directly instead
- * (conv_pack.h). f64 (and f32 planes too large for 32-bit offsets) take the im2col path below.
+ * channels), no padding and a horizontal stride of 1, AVX2 (on arm64 NEON) kernels convolve
+ * directly instead (conv_pack.h). f64 (and f32 planes too large for 32-bit offsets) take the
+ * im2col path below.
  * Prepacked weights (an inference graph's) with stride 1 and one group skip the column panels
  * altogether: the direct tile kernel of conv_direct.h reads the (padded) image in place, with the
  * GEMM's bits.
@@ -40,6 +41,7 @@
 #include "backend/cpu/conv_prepacked.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/kernels_avx2.h"
+#include "backend/cpu/kernels_neon.h"
 #include "backend/cpu/scratch.h"
 #include "core/cpu_features.h"
 
@@ -350,12 +352,17 @@ static conv_im2col im2col_of(const conv_tables *t, const float *img, const born_
                          g->stride[1] == 1};
 }
 
-/* Whether the direct AVX2 kernels take this geometry (conv_pack.h): few taps, no padding, a
- * horizontal stride of 1. The choice depends on the shapes and the CPU level only. */
+/* Whether the direct AVX2 (or NEON) kernels take this geometry (conv_pack.h): few taps, no
+ * padding, a horizontal stride of 1. The choice depends on the shapes and the CPU level only. */
 static bool direct_path(const born_conv2d_geometry *g, const conv_dims *d) {
+#if defined(CPU_HAVE_AVX2_KERNELS) || defined(CPU_HAVE_NEON_KERNELS)
 #ifdef CPU_HAVE_AVX2_KERNELS
+    bool simd = cpu_get_level() >= CPU_LEVEL_AVX2;
+#else
+    bool simd = cpu_get_level() == CPU_LEVEL_NEON;
+#endif
     return !d->pointwise && d->k <= CONV_DIRECT_TAPS && g->padding[0] == 0 && g->padding[1] == 0 &&
-           g->stride[1] == 1 && cpu_get_level() >= CPU_LEVEL_AVX2;
+           g->stride[1] == 1 && simd;
 #else
     (void)g;
     (void)d;
@@ -428,12 +435,18 @@ static pack_cols_fn pack_cols_for_level(void) {
     if (cpu_get_level() >= CPU_LEVEL_AVX512) return cpu_conv_pack_cols_f32_avx512;
     if (cpu_get_level() >= CPU_LEVEL_AVX2) return cpu_conv_pack_cols_f32_avx2;
 #endif
+#ifdef CPU_HAVE_NEON_KERNELS
+    if (cpu_get_level() == CPU_LEVEL_NEON) return cpu_conv_pack_cols_f32_neon;
+#endif
     return cpu_conv_pack_cols_f32;
 }
 
 static pack_cols_fn pack_taps_for_level(void) {
 #ifdef CPU_HAVE_AVX2_KERNELS
     if (cpu_get_level() >= CPU_LEVEL_AVX2) return cpu_conv_pack_taps_f32_avx2;
+#endif
+#ifdef CPU_HAVE_NEON_KERNELS
+    if (cpu_get_level() == CPU_LEVEL_NEON) return cpu_conv_pack_taps_f32_neon;
 #endif
     return cpu_conv_pack_taps_f32;
 }
@@ -542,6 +555,18 @@ static void packed_forward(int64_t begin, int64_t end, void *arg) {
                 continue;
             }
 #endif
+#ifdef CPU_HAVE_NEON_KERNELS
+            if (c->direct && cols == d->l) { /* the AVX2 kernel's operations: the same bits */
+                conv_im2col m = im2col_of(&c->t, img, g);
+                const float *wg = c->weight + grp * d->cg_out * d->k;
+                const float *bg = c->bias ? c->bias + grp * d->cg_out : NULL;
+                if (!cpu_conv_direct_forward_f32_neon(&m, d->k, wg, d->cg_out, bg, o, d->l))
+                    atomic_store(&c->failed, 1);
+                else if (c->ep)
+                    c->ep(c->ep_ctx, grp * d->cg_out, d->cg_out, o, d->l, d->l);
+                continue;
+            }
+#endif
             /* W_g [Cg_out, K] @ col [K, L], starting from the bias (or from zero) */
             b_source src = {.pack = pack_cols_for_level()};
             if (d->pointwise) {
@@ -598,6 +623,12 @@ static void add_run(float *dst, const float *src, int64_t n) {
 #ifdef CPU_HAVE_AVX2_KERNELS
     if (cpu_get_level() >= CPU_LEVEL_AVX2) {
         cpu_conv_add_f32_avx2(dst, src, n);
+        return;
+    }
+#endif
+#ifdef CPU_HAVE_NEON_KERNELS
+    if (cpu_get_level() == CPU_LEVEL_NEON) {
+        cpu_conv_add_f32_neon(dst, src, n);
         return;
     }
 #endif
@@ -773,7 +804,7 @@ static void packed_backward_weight(int64_t begin, int64_t end, void *arg) {
     }
 }
 
-#ifdef CPU_HAVE_AVX2_KERNELS
+#if defined(CPU_HAVE_AVX2_KERNELS) || defined(CPU_HAVE_NEON_KERNELS)
 /* The weight gradient for few taps: 8-lane partial sums per (output channel, tap) over the chunk's
  * images, added up lane by lane in a fixed order into the chunk's transposed block. */
 static void direct_backward_weight(int64_t begin, int64_t end, void *arg) {
@@ -783,9 +814,14 @@ static void direct_backward_weight(int64_t begin, int64_t end, void *arg) {
     size_t wcount = (size_t)(g->out_channels * d->k);
     size_t acc_bytes = (size_t)(d->cg_out * c->split_size * 8) * sizeof(float);
     float *acc = cpu_scratch(CPU_SCRATCH_CONV_TASK_A, acc_bytes);
+#ifdef CPU_HAVE_AVX2_KERNELS
     bool wide = cpu_get_level() >= CPU_LEVEL_AVX512; /* xs: the AVX-512 kernel's tap rows */
     size_t xs_bytes = (size_t)cpu_conv_direct_weight_scratch(c->split_size, d->l) * sizeof(float);
     float *xs = wide ? cpu_scratch(CPU_SCRATCH_CONV_TASK_B, xs_bytes) : NULL;
+#else
+    bool wide = false; /* NEON: the kernel keeps its tap rows in its own scratch */
+    float *xs = NULL;
+#endif
     if (!acc || (wide && !xs)) {
         atomic_store(&c->failed, 1);
         return;
@@ -800,10 +836,15 @@ static void direct_backward_weight(int64_t begin, int64_t end, void *arg) {
                 conv_im2col m = im2col_of(&c->t, c->in + (n * g->in_channels + grp * d->cg_in) * d->hw, g);
                 m.tap_off += t0;
                 const float *go = c->grad_out + (n * g->out_channels + grp * d->cg_out) * d->l;
+#ifdef CPU_HAVE_AVX2_KERNELS
                 if (wide)
                     cpu_conv_direct_weight_f32_avx512(&m, taps, go, d->cg_out, d->l, acc, xs);
                 else if (!cpu_conv_direct_weight_f32_avx2(&m, taps, go, d->cg_out, d->l, acc))
                     atomic_store(&c->failed, 1);
+#else
+                if (!cpu_conv_direct_weight_f32_neon(&m, taps, go, d->cg_out, d->l, acc))
+                    atomic_store(&c->failed, 1);
+#endif
             }
             float *dst = c->partials + (size_t)chunk * wcount + (grp * d->k + t0) * d->cg_out;
             for (int64_t oc = 0; oc < d->cg_out; oc++)
@@ -1118,7 +1159,7 @@ static born_status conv2d_backward_weight_f32(const born_strided *grad_weight,
     if (!c.partials) return born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory");
     choose_splits(&c, nchunks, d->k, 6);
     born_range_fn fn = packed_backward_weight;
-#ifdef CPU_HAVE_AVX2_KERNELS
+#if defined(CPU_HAVE_AVX2_KERNELS) || defined(CPU_HAVE_NEON_KERNELS)
     if (direct_path(g, d)) fn = direct_backward_weight;
 #endif
     born_parallel_for(nchunks * c.splits, 1, fn, &c);

@@ -43,6 +43,9 @@ void cpu_conv_add_cols_f32(const conv_im2col *m, float *img, int64_t img_size, i
                            int64_t nt, int64_t khw, int64_t l0, int64_t nl, const float *src,
                            int64_t src_rs);
 
+/* The most taps (C_in kH kW) the direct kernels below take. */
+enum { CONV_DIRECT_TAPS = 16 };
+
 #if defined(__x86_64__)
 /* At CPU_LEVEL_AVX512 (conv_avx512.c): the forward's panels, 16 positions loaded at once. */
 void cpu_conv_pack_cols_f32_avx512(const conv_im2col *m, int64_t t0, int64_t kc, int64_t l0,
@@ -80,11 +83,26 @@ void cpu_conv_pack_taps_f32_avx2(const conv_im2col *m, int64_t t0, int64_t nt, i
  * Forward: out [cout, l] = w [cout, taps] @ col (+ bias [cout] when not NULL), each output the
  * FMA chain over the taps in order from zero, then + bias: the bits the GEMM gives for depths up
  * to 256. Weight gradient: acc [cout][taps][8] += the 8-lane partial sums over the positions of
- * dy [cout, l] * col[t] (the caller adds the lanes up). Both return false if memory is short. */
-enum { CONV_DIRECT_TAPS = 16 };
+ * dy [cout, l] * col[t], lane i the FMA chain from zero over the positions 8 q + i in order of q
+ * (the caller adds the lanes up). Both return false if memory is short. */
 bool cpu_conv_direct_forward_f32_avx2(const conv_im2col *m, int64_t taps, const float *w,
                                       int64_t cout, const float *bias, float *out, int64_t l);
 bool cpu_conv_direct_weight_f32_avx2(const conv_im2col *m, int64_t taps, const float *dy,
+                                     int64_t cout, int64_t l, float *acc);
+#endif
+
+#if defined(__aarch64__)
+/* At CPU_LEVEL_NEON (conv_neon.c), the same contracts as the AVX2 functions above: the packers
+ * write the portable packers' bytes, the add is the scalar loop's, and the direct kernels perform
+ * the AVX2 kernels' operations on each output and partial sum, so they give their bits. */
+void cpu_conv_pack_cols_f32_neon(const conv_im2col *m, int64_t t0, int64_t kc, int64_t l0,
+                                 int64_t nl, float *dst);
+void cpu_conv_pack_taps_f32_neon(const conv_im2col *m, int64_t t0, int64_t nt, int64_t l0,
+                                 int64_t kc, float *dst);
+void cpu_conv_add_f32_neon(float *dst, const float *src, int64_t n);
+bool cpu_conv_direct_forward_f32_neon(const conv_im2col *m, int64_t taps, const float *w,
+                                      int64_t cout, const float *bias, float *out, int64_t l);
+bool cpu_conv_direct_weight_f32_neon(const conv_im2col *m, int64_t taps, const float *dy,
                                      int64_t cout, int64_t l, float *acc);
 #endif
 

@@ -119,6 +119,13 @@ void cpu_max_pool_2x2_f32_avx2(const float *in, float *out, int64_t *idx, int64_
 bool cpu_max_pool_2x2_backward_f32_avx2(float *gi, const float *go, const int64_t *idx, int64_t h,
                                         int64_t w, int64_t oh, int64_t ow);
 
+/* f32 average pooling of one plane whose windows all lie inside it (no padding; row length w,
+ * oh x ow outputs, kh x kw windows at strides sh and sw, sw under 2^28): out[y ow + x] = the
+ * window's cells added from 0 in row-major order, divided by divisor, as the portable loop in
+ * pool.c computes it (so its bits), eight outputs at a time. */
+void cpu_avg_pool_inside_f32_avx2(const float *in, float *out, int64_t w, int64_t oh, int64_t ow,
+                                  int64_t kh, int64_t kw, int64_t sh, int64_t sw, float divisor);
+
 #endif
 
 #endif

@@ -20,7 +20,9 @@
  * branches; f32 2x2 windows at stride 2 go through AVX2 kernels (pool_avx2.c), eight outputs at a
  * time, or on arm64 NEON ones (pool_neon.c), four at a time, and their backward writes each plane
  * in one pass instead of zero-filling it first (a plane with an index outside its own window
- * falls back to the generic scatter). */
+ * falls back to the generic scatter). f32 average pooling whose windows all lie inside the input
+ * sums eight (AVX2) or four (NEON) outputs at a time, each lane one output's cells added in the
+ * generic loop's order. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -303,9 +305,36 @@ static int64_t avg_divisor(const born_pool2d_geometry *g, int64_t ph, int64_t pw
         }                                                                                          \
     }
 
-AVG_POOL(float, float, avg_pool_f32)
+AVG_POOL(float, float, avg_pool_generic_f32)
 AVG_POOL(double, double, avg_pool_f64)
 AVG_POOL(int64_t, int64_t, avg_pool_i64)
+
+typedef void (*avg_plane_f32_fn)(const float *, float *, int64_t, int64_t, int64_t, int64_t,
+                                 int64_t, int64_t, int64_t, float);
+
+/* f32: planes whose windows all lie inside the input go through the AVX2 (or NEON) kernel, the
+ * generic loop's operations on 8 (or 4) outputs at a time; the rest through the generic loop. */
+static void avg_pool_f32(int64_t begin, int64_t end, void *arg) {
+    const pool_ctx *c = arg;
+    const born_pool2d_geometry *g = c->g;
+    avg_plane_f32_fn plane = NULL;
+#ifdef CPU_HAVE_AVX2_KERNELS
+    if (use_avx2() && g->stride[1] < ((int64_t)1 << 28)) plane = cpu_avg_pool_inside_f32_avx2;
+#endif
+#ifdef CPU_HAVE_POOL_NEON
+    if (use_neon()) plane = cpu_avg_pool_inside_f32_neon;
+#endif
+    if (!plane || !windows_inside(g)) {
+        avg_pool_generic_f32(begin, end, arg);
+        return;
+    }
+    int64_t kh = g->kernel[0], kw = g->kernel[1], nin = g->in_h * g->in_w;
+    int64_t nout = g->out_h * g->out_w;
+    float divisor = (float)avg_divisor(g, kh, kw, kh, kw); /* every window whole */
+    for (int64_t p = begin; p < end; p++)
+        plane((const float *)c->in->data + p * nin, (float *)c->out->data + p * nout, g->in_w,
+              g->out_h, g->out_w, kh, kw, g->stride[0], g->stride[1], divisor);
+}
 
 born_status cpu_avg_pool2d(const born_strided *out, const born_strided *in,
                            const born_pool2d_geometry *g) {

@@ -164,3 +164,38 @@ bool cpu_max_pool_2x2_backward_f32_avx2(float *gi, const float *go, const int64_
         gi[c] = 0;
     return true;
 }
+
+/* Average pooling: each lane is one output's sum, its window's cells added from 0 in row-major
+ * order, then divided: the portable loop's operations, eight outputs at a time. A row's cells
+ * for eight windows are one load at a horizontal stride of 1, else one gather. */
+void cpu_avg_pool_inside_f32_avx2(const float *in, float *out, int64_t w, int64_t oh, int64_t ow,
+                                  int64_t kh, int64_t kw, int64_t sh, int64_t sw, float divisor) {
+    const __m256 dv = _mm256_set1_ps(divisor);
+    const __m256i lanes =
+        _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)sw));
+    for (int64_t y = 0; y < oh; y++) {
+        const float *row = in + y * sh * w;
+        float *o = out + y * ow;
+        int64_t x = 0;
+        for (; x + 8 <= ow; x += 8) {
+            __m256 acc = _mm256_setzero_ps();
+            for (int64_t i = 0; i < kh; i++) {
+                const float *p = row + i * w + x * sw;
+                if (sw == 1)
+                    for (int64_t j = 0; j < kw; j++)
+                        acc = _mm256_add_ps(acc, _mm256_loadu_ps(p + j));
+                else
+                    for (int64_t j = 0; j < kw; j++)
+                        acc = _mm256_add_ps(acc, _mm256_i32gather_ps(p + j, lanes, 4));
+            }
+            _mm256_storeu_ps(o + x, _mm256_div_ps(acc, dv));
+        }
+        for (; x < ow; x++) {
+            float sum = 0;
+            for (int64_t i = 0; i < kh; i++)
+                for (int64_t j = 0; j < kw; j++)
+                    sum += row[i * w + x * sw + j];
+            o[x] = sum / divisor;
+        }
+    }
+}

@@ -4,8 +4,9 @@
  * wins, a NaN takes over from anything before it). A row's two taps per window come from one
  * de-interleaving load (vld2q_f32) and the backward's two cells per window go back with one
  * interleaving store (vst2q_f32); the last 1-3 outputs of a row go through small buffers.
- * Offsets are computed in 32 bits; pool.c only comes here for planes under 2^30 cells. Compiled
- * for arm64 only. */
+ * Offsets are computed in 32 bits; pool.c only comes here for planes under 2^30 cells. Also f32
+ * average pooling whose windows lie inside the plane, four outputs a step with the portable
+ * loop's operations. Compiled for arm64 only. */
 #include "backend/cpu/pool_neon.h"
 
 #include <arm_neon.h>
@@ -124,4 +125,41 @@ bool cpu_max_pool_2x2_backward_f32_neon(float *gi, const float *go, const int64_
     for (int64_t c = 2 * oh * w; c < h * w; c++) /* the row no window covers */
         gi[c] = 0;
     return true;
+}
+
+/* Four outputs' cells of one tap: consecutive at a horizontal stride of 1, every other one (a
+ * de-interleaving load) at 2 where the 8 floats read stay before end, else lane by lane. */
+static inline float32x4_t avg_cells(const float *p, int64_t sw, const float *end) {
+    if (sw == 1) return vld1q_f32(p);
+    if (sw == 2 && p + 8 <= end) return vld2q_f32(p).val[0];
+    float32x4_t v = vld1q_dup_f32(p);
+    v = vld1q_lane_f32(p + sw, v, 1);
+    v = vld1q_lane_f32(p + 2 * sw, v, 2);
+    return vld1q_lane_f32(p + 3 * sw, v, 3);
+}
+
+void cpu_avg_pool_inside_f32_neon(const float *in, float *out, int64_t w, int64_t oh, int64_t ow,
+                                  int64_t kh, int64_t kw, int64_t sh, int64_t sw, float divisor) {
+    const float32x4_t dv = vdupq_n_f32(divisor);
+    for (int64_t y = 0; y < oh; y++) {
+        const float *row = in + y * sh * w;
+        float *o = out + y * ow;
+        int64_t x = 0;
+        for (; x + 4 <= ow; x += 4) {
+            float32x4_t acc = vdupq_n_f32(0.0f);
+            for (int64_t i = 0; i < kh; i++) {
+                const float *p = row + i * w + x * sw, *end = row + i * w + w;
+                for (int64_t j = 0; j < kw; j++)
+                    acc = vaddq_f32(acc, avg_cells(p + j, sw, end));
+            }
+            vst1q_f32(o + x, vdivq_f32(acc, dv));
+        }
+        for (; x < ow; x++) {
+            float sum = 0;
+            for (int64_t i = 0; i < kh; i++)
+                for (int64_t j = 0; j < kw; j++)
+                    sum += row[i * w + x * sw + j];
+            o[x] = sum / divisor;
+        }
+    }
 }

@@ -30,7 +30,8 @@ typedef enum cpu_scratch_slot {
     /* conv.c, taken by one task for its own run */
     CPU_SCRATCH_CONV_TASK_A,
     CPU_SCRATCH_CONV_TASK_B,
-    /* conv_avx2.c: a direct kernel's runs of positions (per kernel call, inside a task) */
+    /* conv_avx2.c: a direct kernel's runs of positions; conv_neon.c: its tap rows and weights
+     * (per kernel call, inside a task) */
     CPU_SCRATCH_CONV_RUNS,
     /* softmax.c: one task's rows (the portable loop's f64 copies, the streamed rows' exps) */
     CPU_SCRATCH_SOFTMAX_ROWS,
