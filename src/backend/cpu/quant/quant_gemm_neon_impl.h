@@ -58,6 +58,7 @@ QN_TARGET QG_INLINE void QN_FN(qg_tile32)(const int type, const int R, const int
                 p = vaddq_f32(p, vmulq_n_f32(mw, qn_f16(hs)));
             }
             acc[c] = vaddq_f32(acc[c], p);
+            QG_KEEP(acc[c]);
         }
     }
     UNROLL for (int c = 0; c < C; c++) {
@@ -111,6 +112,7 @@ QN_TARGET QG_INLINE void QN_FN(qg_tile_q4_K)(const int R, const int C, int64_t n
                     is[r][c] =
                         vmlaq_n_s32(vmlaq_n_s32(is[r][c], s0, sc[r][2 * j]), s1, sc[r][2 * j + 1]);
                 }
+                UNROLL for (int r = 0; r < R; r++) QG_KEEP(is[r][c]);
             }
         }
         /* the pair sums of each token's bsums (0 for tokens past C) */
@@ -177,6 +179,7 @@ QN_TARGET QG_INLINE void QN_FN(qg_tile_q6_K)(const int R, const int C, int64_t n
                     const int8x16_t yv = vld1q_s8(yy[c]->qs + 128 * h + 16 * g);
                     UNROLL for (int r = 0; r < R; r++) is[r][c] = vmlaq_n_s32(
                         is[r][c], QN_DOT16(vdupq_n_s32(0), v[r], yv), x[r]->scales[8 * h + g]);
+                    UNROLL for (int r = 0; r < R; r++) QG_KEEP(is[r][c]);
                 }
             }
         }
@@ -222,7 +225,8 @@ QG_TILE32(q8_0, QG_Q8_0)
 #define QG_GEMM4(name, BLOCK)                                                                      \
     QG_ROW(name, 1)                                                                                \
     QG_ROW(name, 2)                                                                                \
-    QG_ROW(name, 3) QG_ROW(name, 4) QN_TARGET void QN_FN(quant_gemm_##name)(                       \
+    QG_ROW(name, 3)                                                                                \
+    QG_ROW(name, 4) QN_TARGET void QN_FN(quant_gemm_##name)(                                       \
         int64_t k, const void *w, size_t w_rs, int64_t nrows, const void *y, size_t y_rs,          \
         int64_t ntok, float *out, int64_t out_rs) {                                                \
         static const qg_tile_fn tiles[16] = {QG_ROW_LIST(name, 1), QG_ROW_LIST(name, 2),           \
