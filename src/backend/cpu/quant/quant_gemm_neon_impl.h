@@ -179,7 +179,9 @@ QN_TARGET QG_INLINE void QN_FN(qg_tile_q6_K)(const int R, const int C, int64_t n
                     const int8x16_t yv = vld1q_s8(yy[c]->qs + 128 * h + 16 * g);
                     UNROLL for (int r = 0; r < R; r++) is[r][c] = vmlaq_n_s32(
                         is[r][c], QN_DOT16(vdupq_n_s32(0), v[r], yv), x[r]->scales[8 * h + g]);
-                    UNROLL for (int r = 0; r < R; r++) QG_KEEP(is[r][c]);
+                }
+                UNROLL for (int r = 0; r < R; r++) {
+                    UNROLL for (int c = 0; c < C; c++) QG_KEEP(is[r][c]);
                 }
             }
         }
@@ -226,9 +228,10 @@ QG_TILE32(q8_0, QG_Q8_0)
     QG_ROW(name, 1)                                                                                \
     QG_ROW(name, 2)                                                                                \
     QG_ROW(name, 3)                                                                                \
-    QG_ROW(name, 4) QN_TARGET void QN_FN(quant_gemm_##name)(                                       \
-        int64_t k, const void *w, size_t w_rs, int64_t nrows, const void *y, size_t y_rs,          \
-        int64_t ntok, float *out, int64_t out_rs) {                                                \
+    QG_ROW(name, 4)                                                                                \
+    QN_TARGET void QN_FN(quant_gemm_##name)(int64_t k, const void *w, size_t w_rs, int64_t nrows,  \
+                                            const void *y, size_t y_rs, int64_t ntok, float *out,  \
+                                            int64_t out_rs) {                                      \
         static const qg_tile_fn tiles[16] = {QG_ROW_LIST(name, 1), QG_ROW_LIST(name, 2),           \
                                              QG_ROW_LIST(name, 3), QG_ROW_LIST(name, 4)};          \
         qg_drive(tiles, 4, 4, k / (BLOCK), w, w_rs, nrows, y, y_rs, ntok, out, out_rs);            \
