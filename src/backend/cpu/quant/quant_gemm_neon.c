@@ -15,8 +15,9 @@
 
 /* A scheduling barrier that keeps v in a register: the tiles are fully unrolled, and without it
  * gcc starts every token's products at once, which needs more than the 32 vector registers and
- * spills the accumulators to the stack. One after each token's step keeps the live values to a
- * row's or a step's worth. */
+ * spills the accumulators to the stack (hundreds of vectors a super-block in the K-quant tiles).
+ * The tiles put one after each token's step (Q6_K: after each sub-block's, for all tokens), which
+ * keeps the live values to a step's worth. */
 #define QG_KEEP(v) __asm__ volatile("" : "+w"(v))
 
 typedef void (*qg_tile_fn)(int64_t nb, const char *w, size_t w_rs, const char *y, size_t y_rs,

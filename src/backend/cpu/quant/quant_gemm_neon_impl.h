@@ -8,7 +8,9 @@
  * then takes them into one float accumulator with the vec_dot's expression, block by block in
  * order. The float work runs on four outputs at once, one to a lane, which is four of vec_dot's
  * scalar operations (multiplications and additions round alike in a lane and in a scalar
- * register; nothing is fused). */
+ * register). Nothing may be fused, here as in the vec_dots: gcc does not contract in ISO C mode
+ * (-std=c11; with -std=gnu11 it would make FMLAs), clang is told so by quant_gemm_neon.c's
+ * pragma. */
 
 #define QN_CAT_(a, b) a##b
 #define QN_CAT(a, b) QN_CAT_(a, b)
@@ -133,9 +135,9 @@ QN_TARGET QG_INLINE void QN_FN(qg_tile_q4_K)(const int R, const int C, int64_t n
             const int32x4_t summs = qg_sum4(t[0], t[1], t[2], t[3]);
             const int32x4_t isum = qg_sum4(is[r][0], is[r][1], is[r][2], is[r][3]);
             const float32x4_t a = vmulq_f32(vmulq_n_f32(dy, qn_f16(x[r]->d)), vcvtq_f32_s32(isum));
-            const float32x4_t m_ =
+            const float32x4_t b =
                 vmulq_f32(vmulq_n_f32(dy, qn_f16(x[r]->dmin)), vcvtq_f32_s32(summs));
-            acc[r] = vaddq_f32(acc[r], vsubq_f32(a, m_));
+            acc[r] = vaddq_f32(acc[r], vsubq_f32(a, b));
         }
     }
     UNROLL for (int r = 0; r < R; r++) qg_store(out + r, out_rs, acc[r], C);
@@ -162,7 +164,8 @@ QN_TARGET QG_INLINE void QN_FN(qg_tile_q6_K)(const int R, const int C, int64_t n
         }
         UNROLL for (int h = 0; h < 2; h++) {
             /* sub-block g of this half, elements 16g..: the low (g < 4) or high nibbles of ql
-             * bytes 16 (g % 4).., with bits 2 (g / 2 % 2)... of qh bytes 16 (g % 2).. on top */
+             * bytes 16 (g % 4).., bits 2 (g / 2) and 2 (g / 2) + 1 of qh bytes 16 (g % 2).. on
+             * top, less 32 (as vec_dot's eight QN_SUB16 steps) */
             UNROLL for (int g = 0; g < 8; g++) {
                 int8x16_t v[2];
                 UNROLL for (int r = 0; r < R; r++) {
