@@ -8,23 +8,6 @@
 #pragma clang fp contract(off)
 #endif
 
-/* The eight 6-bit scales and mins of a Q4_K / Q5_K block's 12 packed bytes (quant_scale_min_k4
- * for every j, four bytes at a time: bytes 0-3 hold scales 0-3 and the top bits of scales 4-7,
- * bytes 4-7 mins 0-3 and the top bits of mins 4-7, bytes 8-11 the low bits of both). */
-static inline void qn_k4_scales(const uint8_t *q, uint8_t sc[8], uint8_t mn[8]) {
-    uint32_t a, b, c;
-    memcpy(&a, q, 4);
-    memcpy(&b, q + 4, 4);
-    memcpy(&c, q + 8, 4);
-    const uint32_t s0 = a & 0x3F3F3F3Fu, m0 = b & 0x3F3F3F3Fu;
-    const uint32_t s1 = (c & 0x0F0F0F0Fu) | ((a >> 2) & 0x30303030u);
-    const uint32_t m1 = ((c >> 4) & 0x0F0F0F0Fu) | ((b >> 2) & 0x30303030u);
-    memcpy(sc, &s0, 4);
-    memcpy(sc + 4, &s1, 4);
-    memcpy(mn, &m0, 4);
-    memcpy(mn + 4, &m1, 4);
-}
-
 /* sum over sub-blocks j < 8 of mn[j] * (bsums[2j] + bsums[2j + 1]), exact for any bsums. */
 static inline int qn_k4_mins_dot(const uint8_t mn[8], const int16_t *bsums) {
     const int32x4_t b0 = vpaddlq_s16(vld1q_s16(bsums)), b1 = vpaddlq_s16(vld1q_s16(bsums + 8));
