@@ -264,3 +264,39 @@ TEST(gemm_bf16_amx_bit_matches_cpuinfo) {
     CHECK_EQ_INT(cpu_features_get()->amx_bf16, usable);
 #endif
 }
+
+#if defined(__x86_64__)
+/* cpu_gemm_bf16_pack_panels over a range of k that runs past k, or lies wholly past it (a part
+ * of the last chunk's padding, which the AMX packing's parts of k can ask for): the pairs inside
+ * k hold B's values, every word past k (and past n) is zero. */
+TEST(gemm_bf16_pack_panels_zero_past_k) {
+    if (!cpu_gemm_bf16_native()) return;
+    enum { K = 37, N = 40, PANELS = 2, PAIRS = 24 };
+    uint16_t b[K * N];
+    for (int i = 0; i < K * N; i++) b[i] = (uint16_t)(0x3f80 + i % 97); /* nonzero bf16 */
+    enum { GUARD = 1024 }; /* words each side of out that must stay untouched */
+    static _Alignas(64) uint32_t mem[GUARD + PANELS * PAIRS * 32 + GUARD];
+    uint32_t *out = mem + GUARD;
+    static const int64_t starts[] = {0, 20, 36, 38, 60, 100};
+    for (int layout = 0; layout < 2; layout++)
+        for (size_t s = 0; s < sizeof starts / sizeof starts[0]; s++) {
+            int64_t k0 = starts[s];
+            memset(mem, 0xff, sizeof mem);
+            /* row-major B, or its transpose's layout (columns contiguous along k) */
+            int64_t b_rs = layout ? 1 : N, b_cs = layout ? K : 1;
+            cpu_gemm_bf16_pack_panels(b, b_rs, b_cs, K, N, k0, PAIRS, 0, PANELS, out, PAIRS * 32);
+            bool ok = true;
+            for (int t = 0; t < PANELS && ok; t++)
+                for (int p = 0; p < PAIRS && ok; p++)
+                    for (int c = 0; c < 32 && ok; c++) {
+                        int64_t col = t * 32 + c, k_lo = k0 + 2 * p, k_hi = k_lo + 1;
+                        uint32_t lo = col < N && k_lo < K ? b[k_lo * b_rs + col * b_cs] : 0;
+                        uint32_t hi = col < N && k_hi < K ? b[k_hi * b_rs + col * b_cs] : 0;
+                        ok = out[t * PAIRS * 32 + p * 32 + c] == (lo | hi << 16);
+                    }
+            for (int g = 0; g < GUARD && ok; g++)
+                ok = mem[g] == 0xffffffffu && out[PANELS * PAIRS * 32 + g] == 0xffffffffu;
+            CHECK_MSG(ok, "pack_panels from k0 = %lld (k = %d, layout %d)", (long long)k0, K, layout);
+        }
+}
+#endif

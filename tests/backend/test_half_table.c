@@ -106,3 +106,28 @@ done:
     free(g);
     free(y);
 }
+
+/* The Gather Data Sampling guard: the kernel's report parsed, and a CPU whose gathers are slowed
+ * computes at the vector levels (no table) while the portable level still looks up; the results
+ * are cpu_unary's either way. */
+TEST(half_table_off_where_gathers_are_slowed) {
+    CHECK(cpu_gds_slows_gathers("Mitigation: Microcode\n"));
+    CHECK(!cpu_gds_slows_gathers("Not affected\n"));
+    CHECK(!cpu_gds_slows_gathers("Vulnerable\n"));
+    CHECK(!cpu_gds_slows_gathers("Vulnerable: No microcode\n"));
+    CHECK(!cpu_gds_slows_gathers("Mitigation: AVX disabled, no microcode\n"));
+    cpu_level saved = cpu_get_level();
+    cpu_half_table_force_gathers_slowed(1);
+    for (int level = saved; level >= CPU_LEVEL_SCALAR; level--) {
+        cpu_set_level((cpu_level)level);
+        if ((int)cpu_get_level() != level) continue;
+        bool vector = level >= CPU_LEVEL_AVX2 && level <= CPU_LEVEL_AVX512;
+        bool on_y;
+        CHECK((cpu_half_table(BORN_UNARY_TANH, true) == NULL) == vector);
+        CHECK((cpu_half_grad_table(BORN_UNARY_GELU, false, &on_y) == NULL) == vector);
+    }
+    cpu_half_table_force_gathers_slowed(0);
+    cpu_set_level(saved);
+    CHECK(cpu_half_table(BORN_UNARY_TANH, true) != NULL);
+    cpu_half_table_force_gathers_slowed(-1);
+}

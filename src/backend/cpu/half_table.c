@@ -50,18 +50,27 @@ static bool grad_takes(born_unary_op op, bool *on_y) {
  * not affected), the vector levels compute. Scalar lookups (portable, NEON) are not affected. */
 static bool gathers_slowed;
 static pthread_once_t gathers_once = PTHREAD_ONCE_INIT;
+static _Atomic int gathers_forced = -1; /* cpu_half_table_force_gathers_slowed */
+
+bool cpu_gds_slows_gathers(const char *status) {
+    return strstr(status, "Mitigation: Microcode") != NULL;
+}
 
 static void ask_gathers(void) {
     FILE *f = fopen("/sys/devices/system/cpu/vulnerabilities/gather_data_sampling", "r");
     if (!f) return;
     char line[128];
-    if (fgets(line, sizeof line, f) && strstr(line, "Mitigation: Microcode")) gathers_slowed = true;
+    if (fgets(line, sizeof line, f) && cpu_gds_slows_gathers(line)) gathers_slowed = true;
     fclose(f);
 }
+
+void cpu_half_table_force_gathers_slowed(int slowed) { gathers_forced = slowed; }
 
 /* Whether tables serve at this CPU level (its lookups gather). */
 static bool tables_pay(void) {
     if (cpu_get_level() < CPU_LEVEL_AVX2) return true;
+    int forced = gathers_forced;
+    if (forced >= 0) return !forced;
     pthread_once(&gathers_once, ask_gathers);
     return !gathers_slowed;
 }

@@ -32,6 +32,14 @@ const uint16_t *cpu_half_table(born_unary_op op, bool bf16);
  * output y where *on_y is set); NULL as cpu_half_table. */
 const float *cpu_half_grad_table(born_unary_op op, bool bf16, bool *on_y);
 
+/* Whether a line of /sys/devices/system/cpu/vulnerabilities/gather_data_sampling reports the
+ * microcode mitigation (which makes each gather several times slower): then the AVX2 and AVX-512
+ * levels compute instead of looking up. */
+bool cpu_gds_slows_gathers(const char *status);
+
+/* For the tests: 1 or 0 takes the place of the kernel's report from now on, -1 asks it again. */
+void cpu_half_table_force_gathers_slowed(int slowed);
+
 /* out[i] = table[in[i]] for i < n, halves in and out step bytes apart (2: contiguous, taken by
  * gathers where the level has them). */
 void cpu_half_lookup(const uint16_t *table, const char *in, int64_t in_step, char *out,
