@@ -584,6 +584,9 @@ typedef struct gemv_job {
     gemv_dot_f32_fn dot_fn;
     gemv_axpy_f32_fn axpy_fn;
     const gemm_job *job; /* for its epilogue */
+    const uint16_t *bh;  /* B in halves (bf16 where bf16) for dot_h, in place of b */
+    bool bf16;
+    gemv_dot_half_fn dot_h;
 } gemv_job;
 
 static void gemv_range(int64_t begin, int64_t end, void *ctx) {
@@ -591,7 +594,9 @@ static void gemv_range(int64_t begin, int64_t end, void *ctx) {
     float y[GEMV_BLOCK];
     for (int64_t j0 = begin; j0 < end; j0 += GEMV_BLOCK) {
         int64_t n = end - j0 < GEMV_BLOCK ? end - j0 : GEMV_BLOCK;
-        if (g->dot)
+        if (g->bh)
+            g->dot_h(g->k, n, g->x, g->bh + j0 * g->b_cs, g->b_cs, y, g->bf16);
+        else if (g->dot)
             g->dot_fn(g->k, n, g->x, g->b + j0 * g->b_cs, g->b_cs, y);
         else
             g->axpy_fn(g->k, n, g->x, g->x_s, g->b + j0, g->b_rs, y);
@@ -612,7 +617,8 @@ static bool gemv_f32(int64_t n, int64_t k, float alpha, const float *a, int64_t 
 #ifdef GEMM_HAVE_AVX2
     avx2 = cpu_get_level() >= CPU_LEVEL_AVX2;
 #endif
-    gemv_job g = {k, n, a, a_cs, b, b_rs, b_cs, c, c_cs, alpha, beta, false, NULL, NULL, job};
+    gemv_job g = {k, n, a, a_cs, b, b_rs, b_cs, c, c_cs, alpha, beta, false, NULL, NULL, job,
+                  NULL, false, NULL};
     if (b_rs == 1 && n > 1) {
         g.dot = true;
         if (a_cs != 1) { /* the dot form wants x contiguous */
@@ -701,6 +707,10 @@ typedef struct gemv_rows_job {
     gemv4_axpy_f32_fn axpy_fn;
     gemv8_dot_f32_fn dot8_fn; /* eight rows at once, or NULL */
     const gemm_job *job;      /* for its epilogue */
+    const uint16_t *bh;       /* B in halves (bf16 where bf16) for the _h forms, in place of b */
+    bool bf16;
+    gemv4_dot_half_fn dot_h;
+    gemv8_dot_half_fn dot8_h; /* or NULL */
 } gemv_rows_job;
 
 /* C[r][j0 + j] from y[r][j] for rows [r0, r0 + rows). */
@@ -733,10 +743,16 @@ static void gemv_rows_range(int64_t begin, int64_t end, void *ctx) {
             for (int64_t r0 = 0; r0 < g->m;) {
                 const float *x[8];
                 /* groups of eight where there are more than four rows left: B read once for them */
-                int width = g->dot8_fn && g->m - r0 > 4 ? 8 : 4;
+                int width = (g->bh ? g->dot8_h != NULL : g->dot8_fn != NULL) && g->m - r0 > 4 ? 8 : 4;
                 int64_t rows = row_group(g, r0, x, width);
-                if (width == 8) g->dot8_fn(g->k, n, x, g->b + j0 * g->b_cs, g->b_cs, y);
-                else g->dot_fn(g->k, n, x, g->b + j0 * g->b_cs, g->b_cs, y);
+                if (g->bh && width == 8)
+                    g->dot8_h(g->k, n, x, g->bh + j0 * g->b_cs, g->b_cs, y, g->bf16);
+                else if (g->bh)
+                    g->dot_h(g->k, n, x, g->bh + j0 * g->b_cs, g->b_cs, y, g->bf16);
+                else if (width == 8)
+                    g->dot8_fn(g->k, n, x, g->b + j0 * g->b_cs, g->b_cs, y);
+                else
+                    g->dot_fn(g->k, n, x, g->b + j0 * g->b_cs, g->b_cs, y);
                 gemv_rows_store(g, r0, rows, j0, n, y);
                 r0 += width;
             }
@@ -799,7 +815,11 @@ static bool gemv_rows_f32(const gemm_job *j) {
                        gemv4_dot_f32_c,
                        gemv4_axpy_f32_c,
                        NULL,
-                       j};
+                       j,
+                       NULL,
+                       false,
+                       NULL,
+                       NULL};
     if (j->b_rs == 1 && j->m <= GEMV_DOT_ROWS) {
         g.dot = true;
         if (j->a_cs != 1) { /* the dot form wants rows of A contiguous */
@@ -1220,6 +1240,41 @@ void cpu_gemm_f32_ep(int64_t m, int64_t n, int64_t k, float alpha, const float *
     if (j.m > 1 && j.m <= GEMV_DOT_ROWS && gemv_rows_f32(&j)) return;
     j.im = impl_f32();
     gemm_blocked(j.im, &j);
+}
+
+bool cpu_gemm_f32_half_b(int64_t m, int64_t n, int64_t k, const float *a, int64_t a_rs,
+                         const uint16_t *b, int64_t b_cs, bool bf16, float *c, int64_t c_rs) {
+#ifdef GEMM_HAVE_AVX2
+    if (cpu_get_level() < CPU_LEVEL_AVX2 || m < 1 || m > GEMV_DOT_ROWS || n < 2 || k < 1)
+        return false;
+    gemm_job j; /* what cpu_gemm_f32 would run: its dot forms, B read as halves */
+    gemm_job_init(&j, m, n, k, 1.0, a, a_rs, 1, NULL, 1, b_cs, 0.0, c, c_rs, 1);
+    int nthreads = born_get_num_threads();
+    if (m == 1) {
+        gemv_job g = {k,    n,    a,     1,    NULL, 1, b_cs, c, 1, 1.0f, 0.0f, true, NULL,
+                      NULL, &j,   b,     bf16, gemv_dot_half_avx2};
+        int64_t grain = ceil_div(ceil_div(n, nthreads), 64) * 64, least = ceil_div(65536, k);
+        born_parallel_for(n, grain < least ? least : grain, gemv_range, &g);
+        return true;
+    }
+    gemv_rows_job g = {m,    n,    k,    a,    a_rs, 1,    NULL, 1,    b_cs, c,
+                       c_rs, 1,    1.0f, 0.0f, true, NULL, NULL, NULL, &j,   b,
+                       bf16, gemv4_dot_half_avx2, NULL};
+#ifdef GEMM_HAVE_AVX512
+    if (cpu_get_level() >= CPU_LEVEL_AVX512) {
+        g.dot_h = gemv4_dot_half_avx512;
+        g.dot8_h = gemv8_dot_half_avx512;
+    }
+#endif
+    int64_t grain = ceil_div(ceil_div(n, nthreads), GEMV_DOT_COLS) * GEMV_DOT_COLS;
+    int64_t least = ceil_div(65536, k * m);
+    born_parallel_for(n, grain < least ? least : grain, gemv_rows_range, &g);
+    return true;
+#else
+    (void)m, (void)n, (void)k, (void)a, (void)a_rs, (void)b, (void)b_cs, (void)bf16, (void)c;
+    (void)c_rs;
+    return false;
+#endif
 }
 
 void cpu_gemm_f64(int64_t m, int64_t n, int64_t k, double alpha, const double *a, int64_t a_rs,

@@ -18,6 +18,14 @@ void cpu_gemm_f32(int64_t m, int64_t n, int64_t k, float alpha, const float *a, 
                   int64_t a_cs, const float *b, int64_t b_rs, int64_t b_cs, float beta, float *c,
                   int64_t c_rs, int64_t c_cs);
 
+/* C = A B for up to 16 rows with B in f16 (bf16 where bf16), its columns k contiguous halves
+ * b_cs apart (a weight's transpose), A's rows contiguous (a_rs apart), C's rows contiguous (c_rs
+ * apart): cpu_gemm_f32's dot forms with B widened as it is loaded, so the bits of cpu_gemm_f32
+ * on B's f32 values while reading half the bytes. False (nothing done) below AVX2 or where
+ * cpu_gemm_f32 would take another path (more rows, n < 2). */
+bool cpu_gemm_f32_half_b(int64_t m, int64_t n, int64_t k, const float *a, int64_t a_rs,
+                         const uint16_t *b, int64_t b_cs, bool bf16, float *c, int64_t c_rs);
+
 /* Called by cpu_gemm_f32_ep on each block of C once it holds its final values: rows [i0, i0 +
  * rows) and columns [j0, j0 + cols), C's own coordinates. The blocks cover C once, no two overlap,
  * and they may be handed to it from several threads at a time. */

@@ -200,67 +200,72 @@ void gemm_kernel_f64_avx2(int64_t kc, const void *a_, const void *b_, int64_t b_
 /* ---- f32 GEMV ----------------------------------------------------------------------------- */
 
 
-/* One column: two 8-wide accumulators over k in steps of 16, then 8, then a scalar tail. Four
- * columns at a time share the loads of x but do exactly the same arithmetic per column. */
-static inline float dot1(int64_t k, const float *x, const float *col) {
+/* One column (of `kind`, gemm_dot.h): two 8-wide accumulators over k in steps of 16, then 8,
+ * then a scalar tail. Four columns at a time share the loads of x but do exactly the same
+ * arithmetic per column. */
+static inline __attribute__((always_inline)) float dot1(int64_t k, const float *x,
+                                                        const void *col, int kind) {
     __m256 s0 = _mm256_setzero_ps(), s1 = s0;
     int64_t p = 0;
     for (; p + 16 <= k; p += 16) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + p), _mm256_loadu_ps(col + p), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + p + 8), _mm256_loadu_ps(col + p + 8), s1);
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + p), gemm_b_load8(col, p, kind), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + p + 8), gemm_b_load8(col, p + 8, kind), s1);
     }
     if (p + 8 <= k) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + p), _mm256_loadu_ps(col + p), s0);
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + p), gemm_b_load8(col, p, kind), s0);
         p += 8;
     }
     float s = gemm_hsum8(_mm256_add_ps(s0, s1));
     for (; p < k; p++)
-        s = fmaf(x[p], col[p], s);
+        s = fmaf(x[p], gemm_b_load1(col, p, kind), s);
     return s;
+}
+
+/* gemv_dot_f32_avx2 for B of `kind`: four columns at a time, each with dot1's operations. */
+static inline __attribute__((always_inline)) void gemv_dot_kind(int64_t k, int64_t n,
+                                                                const float *x, const void *b,
+                                                                int64_t b_cs, float *y, int kind) {
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const void *q[4];
+        for (int c = 0; c < 4; c++) q[c] = gemm_b_at(b, (j + c) * b_cs, kind);
+        __m256 s[4][2];
+        for (int c = 0; c < 4; c++) s[c][0] = s[c][1] = _mm256_setzero_ps();
+        int64_t p = 0;
+        for (; p + 16 <= k; p += 16) {
+            __m256 x0 = _mm256_loadu_ps(x + p), x1 = _mm256_loadu_ps(x + p + 8);
+            for (int c = 0; c < 4; c++) {
+                s[c][0] = _mm256_fmadd_ps(x0, gemm_b_load8(q[c], p, kind), s[c][0]);
+                s[c][1] = _mm256_fmadd_ps(x1, gemm_b_load8(q[c], p + 8, kind), s[c][1]);
+            }
+        }
+        if (p + 8 <= k) {
+            __m256 x0 = _mm256_loadu_ps(x + p);
+            for (int c = 0; c < 4; c++)
+                s[c][0] = _mm256_fmadd_ps(x0, gemm_b_load8(q[c], p, kind), s[c][0]);
+            p += 8;
+        }
+        float r[4];
+        for (int c = 0; c < 4; c++) r[c] = gemm_hsum8(_mm256_add_ps(s[c][0], s[c][1]));
+        for (; p < k; p++)
+            for (int c = 0; c < 4; c++) r[c] = fmaf(x[p], gemm_b_load1(q[c], p, kind), r[c]);
+        for (int c = 0; c < 4; c++) y[j + c] = r[c];
+    }
+    for (; j < n; j++)
+        y[j] = dot1(k, x, gemm_b_at(b, j * b_cs, kind), kind);
 }
 
 void gemv_dot_f32_avx2(int64_t k, int64_t n, const float *x, const float *b, int64_t b_cs,
                        float *y) {
-    int64_t j = 0;
-    for (; j + 4 <= n; j += 4) {
-        const float *q0 = b + j * b_cs, *q1 = q0 + b_cs, *q2 = q1 + b_cs, *q3 = q2 + b_cs;
-        __m256 s00 = _mm256_setzero_ps(), s01 = s00, s10 = s00, s11 = s00;
-        __m256 s20 = s00, s21 = s00, s30 = s00, s31 = s00;
-        int64_t p = 0;
-        for (; p + 16 <= k; p += 16) {
-            __m256 x0 = _mm256_loadu_ps(x + p), x1 = _mm256_loadu_ps(x + p + 8);
-            s00 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(q0 + p), s00);
-            s01 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(q0 + p + 8), s01);
-            s10 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(q1 + p), s10);
-            s11 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(q1 + p + 8), s11);
-            s20 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(q2 + p), s20);
-            s21 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(q2 + p + 8), s21);
-            s30 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(q3 + p), s30);
-            s31 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(q3 + p + 8), s31);
-        }
-        if (p + 8 <= k) {
-            __m256 x0 = _mm256_loadu_ps(x + p);
-            s00 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(q0 + p), s00);
-            s10 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(q1 + p), s10);
-            s20 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(q2 + p), s20);
-            s30 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(q3 + p), s30);
-            p += 8;
-        }
-        float r0 = gemm_hsum8(_mm256_add_ps(s00, s01)), r1 = gemm_hsum8(_mm256_add_ps(s10, s11));
-        float r2 = gemm_hsum8(_mm256_add_ps(s20, s21)), r3 = gemm_hsum8(_mm256_add_ps(s30, s31));
-        for (; p < k; p++) {
-            r0 = fmaf(x[p], q0[p], r0);
-            r1 = fmaf(x[p], q1[p], r1);
-            r2 = fmaf(x[p], q2[p], r2);
-            r3 = fmaf(x[p], q3[p], r3);
-        }
-        y[j] = r0;
-        y[j + 1] = r1;
-        y[j + 2] = r2;
-        y[j + 3] = r3;
-    }
-    for (; j < n; j++)
-        y[j] = dot1(k, x, b + j * b_cs);
+    gemv_dot_kind(k, n, x, b, b_cs, y, GEMM_B_F32);
+}
+
+void gemv_dot_half_avx2(int64_t k, int64_t n, const float *x, const uint16_t *b, int64_t b_cs,
+                        float *y, bool bf16) {
+    if (bf16)
+        gemv_dot_kind(k, n, x, b, b_cs, y, GEMM_B_BF16);
+    else
+        gemv_dot_kind(k, n, x, b, b_cs, y, GEMM_B_F16);
 }
 
 /* y[j] = sum_p x[p] b[p][j], four rows of B per pass over y; every y[j] is updated in p order
@@ -352,7 +357,15 @@ void gemv4_dot_f32_avx2(int64_t k, int64_t n, const float *const x[4], const flo
                         float *const y[4]) {
     /* three columns at a time (12 sums, three B values and an x value: the 16 registers; 32 ->
      * 42 GFLOP/s against two columns for x[8,4096] W^T at BORN_CPU=avx2, one thread) */
-    gemm_dot_rows(4, 3, k, n, x, b, b_cs, y);
+    gemm_dot_rows(4, 3, k, n, x, b, b_cs, y, GEMM_B_F32);
+}
+
+void gemv4_dot_half_avx2(int64_t k, int64_t n, const float *const x[4], const uint16_t *b,
+                         int64_t b_cs, float *const y[4], bool bf16) {
+    if (bf16)
+        gemm_dot_rows(4, 3, k, n, x, b, b_cs, y, GEMM_B_BF16);
+    else
+        gemm_dot_rows(4, 3, k, n, x, b, b_cs, y, GEMM_B_F16);
 }
 
 /* y[r][j] += sum_p x[r][p * x_cs] * b[p * b_rs + j] for r < 4, j < n: each y[r][j] takes one fma

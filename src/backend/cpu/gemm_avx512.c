@@ -294,10 +294,26 @@ void gemv8_dot_f32_avx512(int64_t k, int64_t n, const float *const x[8], const f
                           float *const y[8]) {
     /* three columns at a time: one more B stream in flight than two was 41 -> 50 GFLOP/s
      * (x[8,4096] W^T, one thread) */
-    gemm_dot_rows(8, 3, k, n, x, b, b_cs, y);
+    gemm_dot_rows(8, 3, k, n, x, b, b_cs, y, GEMM_B_F32);
+}
+
+void gemv8_dot_half_avx512(int64_t k, int64_t n, const float *const x[8], const uint16_t *b,
+                           int64_t b_cs, float *const y[8], bool bf16) {
+    if (bf16)
+        gemm_dot_rows(8, 3, k, n, x, b, b_cs, y, GEMM_B_BF16);
+    else
+        gemm_dot_rows(8, 3, k, n, x, b, b_cs, y, GEMM_B_F16);
 }
 
 void gemv4_dot_f32_avx512(int64_t k, int64_t n, const float *const x[4], const float *b, int64_t b_cs,
                           float *const y[4]) {
-    gemm_dot_rows(4, 4, k, n, x, b, b_cs, y);
+    gemm_dot_rows(4, 4, k, n, x, b, b_cs, y, GEMM_B_F32);
+}
+
+void gemv4_dot_half_avx512(int64_t k, int64_t n, const float *const x[4], const uint16_t *b,
+                           int64_t b_cs, float *const y[4], bool bf16) {
+    if (bf16)
+        gemm_dot_rows(4, 4, k, n, x, b, b_cs, y, GEMM_B_BF16);
+    else
+        gemm_dot_rows(4, 4, k, n, x, b, b_cs, y, GEMM_B_F16);
 }

@@ -22,15 +22,48 @@ static inline float gemm_hsum8(__m256 v) {
  * the 2-core Xeon, five alternating runs). */
 enum { GEMM_DOT_PREFETCH = 512 };
 
-/* y[r][j + c] = sum_p x[r][p] q[c b_cs + p] for R rows and C columns (R = 4 or 8, C = 1 to 4,
+/* What B holds: f32, or f16 / bf16 widened to f32 as they are loaded (exactly), so that a product
+ * against half-precision B gives the bits of the f32 product of its values while reading half
+ * the bytes. A constant at every call, so each kind compiles to its own loop. */
+enum { GEMM_B_F32 = 0, GEMM_B_F16 = 1, GEMM_B_BF16 = 2 };
+
+/* Element `off` of B as stored (kind's element size). */
+static inline __attribute__((always_inline)) const void *gemm_b_at(const void *b, int64_t off,
+                                                                    int kind) {
+    return (const char *)b + off * (kind == GEMM_B_F32 ? 4 : 2);
+}
+
+/* Eight consecutive values of B from element p of q, as f32. */
+static inline __attribute__((always_inline)) __m256 gemm_b_load8(const void *q, int64_t p,
+                                                                 int kind) {
+    if (kind == GEMM_B_F32) return _mm256_loadu_ps((const float *)q + p);
+    __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)q + p));
+    if (kind == GEMM_B_F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+/* Element p of q as f32. */
+static inline __attribute__((always_inline)) float gemm_b_load1(const void *q, int64_t p,
+                                                                int kind) {
+    if (kind == GEMM_B_F32) return ((const float *)q)[p];
+    uint16_t h = ((const uint16_t *)q)[p];
+    if (kind == GEMM_B_F16) return _cvtsh_ss(h);
+    uint32_t w = (uint32_t)h << 16;
+    float f;
+    __builtin_memcpy(&f, &w, sizeof f);
+    return f;
+}
+
+/* y[r][j + c] = sum_p x[r][p] q[c b_cs + p] (q of `kind`) for R rows and C columns (R = 4 or 8, C = 1 to 4,
  * R C <= 24; constants where it is inlined): the C B columns streamed at once, each x load used
  * for C sums. Every output gets the same operations whatever R and C: eight lanes of fma over k
  * in steps of 8, gemm_hsum8, then the scalar tail in k order, so any grouping gives the same
  * bits. */
 static inline __attribute__((always_inline)) void gemm_dot_columns(int R, int C, int64_t k,
                                                                     const float *const x[],
-                                                                    const float *q, int64_t b_cs,
-                                                                    float *const y[], int64_t j) {
+                                                                    const void *q, int64_t b_cs,
+                                                                    float *const y[], int64_t j,
+                                                                    int kind) {
     __m256 s[8][4];
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
@@ -41,8 +74,9 @@ static inline __attribute__((always_inline)) void gemm_dot_columns(int R, int C,
         __m256 v[4];
 #pragma GCC unroll 4
         for (int c = 0; c < C; c++) {
-            _mm_prefetch((const char *)(q + c * b_cs + p + GEMM_DOT_PREFETCH), _MM_HINT_T0);
-            v[c] = _mm256_loadu_ps(q + c * b_cs + p);
+            _mm_prefetch((const char *)gemm_b_at(q, c * b_cs + p + GEMM_DOT_PREFETCH, kind),
+                         _MM_HINT_T0);
+            v[c] = gemm_b_load8(gemm_b_at(q, c * b_cs, kind), p, kind);
         }
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
@@ -58,21 +92,24 @@ static inline __attribute__((always_inline)) void gemm_dot_columns(int R, int C,
         for (int c = 0; c < C; c++) t[r][c] = gemm_hsum8(s[r][c]);
     for (; p < k; p++)
         for (int r = 0; r < R; r++)
-            for (int c = 0; c < C; c++) t[r][c] = fmaf(x[r][p], q[c * b_cs + p], t[r][c]);
+            for (int c = 0; c < C; c++)
+                t[r][c] = fmaf(x[r][p], gemm_b_load1(gemm_b_at(q, c * b_cs, kind), p, kind), t[r][c]);
     for (int r = 0; r < R; r++)
         for (int c = 0; c < C; c++) y[r][j + c] = t[r][c];
 }
 
 /* All n columns of R rows: C at a time (C = 3 or 4), then the last n % C together. */
 static inline __attribute__((always_inline)) void gemm_dot_rows(int R, int C, int64_t k, int64_t n,
-                                                                 const float *const x[], const float *b,
-                                                                 int64_t b_cs, float *const y[]) {
+                                                                 const float *const x[],
+                                                                 const void *b, int64_t b_cs,
+                                                                 float *const y[], int kind) {
     int64_t j = 0;
-    for (; j + C <= n; j += C) gemm_dot_columns(R, C, k, x, b + j * b_cs, b_cs, y, j);
+    for (; j + C <= n; j += C) gemm_dot_columns(R, C, k, x, gemm_b_at(b, j * b_cs, kind), b_cs, y, j, kind);
+    const void *q = gemm_b_at(b, j * b_cs, kind);
     switch (n - j) {
-    case 3: gemm_dot_columns(R, 3, k, x, b + j * b_cs, b_cs, y, j); break;
-    case 2: gemm_dot_columns(R, 2, k, x, b + j * b_cs, b_cs, y, j); break;
-    case 1: gemm_dot_columns(R, 1, k, x, b + j * b_cs, b_cs, y, j); break;
+    case 3: gemm_dot_columns(R, 3, k, x, q, b_cs, y, j, kind); break;
+    case 2: gemm_dot_columns(R, 2, k, x, q, b_cs, y, j, kind); break;
+    case 1: gemm_dot_columns(R, 1, k, x, q, b_cs, y, j, kind); break;
     default: break;
     }
 }

@@ -18,6 +18,7 @@
 #ifndef BORN_CPU_GEMM_KERNELS_H
 #define BORN_CPU_GEMM_KERNELS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Register tile of each dtype (shared by all instruction sets, so packing is common). */
@@ -44,6 +45,14 @@ typedef void (*gemv4_axpy_f32_fn)(int64_t k, int64_t n, const float *const x[4],
 /* The dot form for eight rows of x. */
 typedef void (*gemv8_dot_f32_fn)(int64_t k, int64_t n, const float *const x[8], const float *b,
                                  int64_t b_cs, float *const y[8]);
+/* The dot forms with B's columns in f16 (bf16 where bf16), widened as loaded: the bits of the f32
+ * dot forms on B's values (gemm_dot.h). */
+typedef void (*gemv_dot_half_fn)(int64_t k, int64_t n, const float *x, const uint16_t *b,
+                                 int64_t b_cs, float *y, bool bf16);
+typedef void (*gemv4_dot_half_fn)(int64_t k, int64_t n, const float *const x[4], const uint16_t *b,
+                                  int64_t b_cs, float *const y[4], bool bf16);
+typedef void (*gemv8_dot_half_fn)(int64_t k, int64_t n, const float *const x[8], const uint16_t *b,
+                                  int64_t b_cs, float *const y[8], bool bf16);
 
 #if defined(__x86_64__) || defined(__i386__)
 void gemm_kernel_f32_avx2(int64_t kc, const void *a, const void *b, int64_t b_step, void *c,
@@ -58,6 +67,10 @@ void gemv4_dot_f32_avx2(int64_t k, int64_t n, const float *const x[4], const flo
                         float *const y[4]);
 void gemv4_axpy_f32_avx2(int64_t k, int64_t n, const float *const x[4], int64_t x_cs,
                          const float *b, int64_t b_rs, float *const y[4]);
+void gemv_dot_half_avx2(int64_t k, int64_t n, const float *x, const uint16_t *b, int64_t b_cs,
+                        float *y, bool bf16);
+void gemv4_dot_half_avx2(int64_t k, int64_t n, const float *const x[4], const uint16_t *b,
+                         int64_t b_cs, float *const y[4], bool bf16);
 /* One full f32 micro-panel of R = 6 or 16 lanes from lanes that are contiguous along k (lane i
  * starts at s + i * ls): dst[p * R + i] = s[i * ls + p]. dst is 64-byte aligned. */
 void gemm_pack_t6_f32_avx2(int64_t kc, const float *s, int64_t ls, float *dst);
@@ -91,6 +104,10 @@ void gemv8_dot_f32_avx512(int64_t k, int64_t n, const float *const x[8], const f
 /* gemv4_dot_f32_avx2 with four B columns in flight instead of three (the same bits). */
 void gemv4_dot_f32_avx512(int64_t k, int64_t n, const float *const x[4], const float *b, int64_t b_cs,
                           float *const y[4]);
+void gemv8_dot_half_avx512(int64_t k, int64_t n, const float *const x[8], const uint16_t *b,
+                           int64_t b_cs, float *const y[8], bool bf16);
+void gemv4_dot_half_avx512(int64_t k, int64_t n, const float *const x[4], const uint16_t *b,
+                           int64_t b_cs, float *const y[4], bool bf16);
 #define GEMM_HAVE_AVX512 1
 #endif
 

@@ -249,6 +249,13 @@ static bool few_rows_half(const born_strided *o, const born_strided *a, const bo
         *st = born_last_status();
         return true;
     }
+    if (fa.strides[1] == 1 &&
+        cpu_gemm_f32_half_b(m, n, k, da, fa.strides[0], b->data, b->strides[1],
+                            b->dtype == BORN_BF16, o->data, o->strides[0])) {
+        cpu_mem_free(da);
+        *st = BORN_OK;
+        return true;
+    }
     half_chunks_job h = {.m = m, .n = n, .k = k, .a = da, .a_rs = fa.strides[0],
                          .a_cs = fa.strides[1], .b = b->data, .b_cs = b->strides[1],
                          .bf16 = b->dtype == BORN_BF16, .c = o->data, .c_rs = o->strides[0]};
