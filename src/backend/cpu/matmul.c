@@ -9,9 +9,11 @@
  * to gemm_bf16.c, folded the same way (a bf16 linear's input gradient on [8, 256, 1536] was eight
  * products, each packing W again: 3.3 against 1.2 ms at two threads); f16 operands with an f32
  * out (matmul_f16_in), and bf16 ones where the CPU has no bf16 product, are converted to f32 in
- * their own memory order, or on a few rows a chunk of B's columns at a time (few_rows_half). Integer dtypes accumulate in 64 bits with wrap-around (the result modulo 2^bits, as the same arithmetic in the
- * narrow type would give) in plain loops, split over output rows. Every output element is
- * computed by one thread in a fixed order, so results do not depend on the thread count. */
+ * their own memory order, or on a few rows read as halves by the GEMV's dot forms (few_rows_half).
+ * Integer dtypes accumulate in 64 bits with wrap-around (the result modulo 2^bits, as the same
+ * arithmetic in the narrow type would give) in plain loops, split over output rows. Every output
+ * element is computed by one thread in a fixed order, so results do not depend on the thread
+ * count. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,11 +201,13 @@ static bool fold_batch(const matmul_job *j, int64_t batch, matmul_job *f, born_s
 }
 
 /* A product of few rows against half-precision columns (x W^T: B's columns contiguous along k)
- * with an f32 out: B converted a chunk of columns at a time into a buffer that stays in L2, each
- * chunk's f32 product (the GEMV forms) run from it. Converting all of B first wrote and read back
- * twice its bytes in f32 (f16 x[8, 4096] W[4096, 4096]^T: 16 ms against the f32 product's 3.8);
- * the chunks give the same bits, since every output of the GEMV forms is the same sequence of
- * fmas whatever the number of columns (two or more: a chunk never has one). */
+ * with an f32 out: at AVX2 and up the GEMV's dot forms read the halves and widen them as they
+ * load them (cpu_gemm_f32_half_b); elsewhere B is converted a chunk of columns at a time into a
+ * buffer that stays in L2, each chunk's f32 product (the GEMV forms) run from it. Converting all
+ * of B first wrote and read back twice its bytes in f32 (f16 x[8, 4096] W[4096, 4096]^T: 16 ms
+ * against the f32 product's 3.8). Both give the f32 product's bits, since every output of the
+ * GEMV forms is the same sequence of fmas whatever the number of columns (two or more: a chunk
+ * never has one). */
 enum { FEW_ROWS_HALF = 16, HALF_CHUNK_BYTES = 256 * 1024 };
 
 typedef struct half_chunks_job {
@@ -235,8 +239,8 @@ static void half_chunk_range(int64_t begin, int64_t end, void *ctx) {
     cpu_mem_free(buf);
 }
 
-/* out (f32, 2-D) = a b through half_chunk_range where the shape is one (m <= FEW_ROWS_HALF,
- * n >= 2, B's columns contiguous along k, out's rows contiguous); false where it is not. */
+/* out (f32, 2-D) = a b as above where the shape is one (m <= FEW_ROWS_HALF, n >= 2, B's columns
+ * contiguous along k, out's rows contiguous); false where it is not. */
 static bool few_rows_half(const born_strided *o, const born_strided *a, const born_strided *b,
                           born_status *st) {
     int64_t m = o->shape[0], n = o->shape[1], k = a->shape[1];
