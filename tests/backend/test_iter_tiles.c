@@ -1,8 +1,9 @@
 /* The elementwise engine's tiles (iter.c, run_tiles): operands laid out across each other (a
- * transposed or permuted view) are walked in 64 x 64 tiles. Copies, conversions, a binary op
- * with one transposed operand and a unary op on a permuted view give every element, at tile
- * edges too (sizes no multiple of 64, a tiled dimension that is not next to the last), the value
- * the index arithmetic says, at one and at three threads. */
+ * transposed or permuted view) are walked in tiles of 256 elements along the last dimension by a
+ * cache line's worth along the other. Copies, conversions, a binary op with one transposed
+ * operand and a unary op on a permuted view give every element, at tile edges too (sizes no
+ * multiple of the tile, a tiled dimension that is not next to the last), the value the index
+ * arithmetic says, at one and at three threads. */
 #include <string.h>
 
 #include "test.h"
@@ -46,8 +47,8 @@ static bool permuted_ok(born_tensor *out, const int64_t src_shape[3], const int6
 }
 
 static void tiled_cases(void) {
-    static const int64_t shapes[][3] = {
-        {1, 70, 130}, {1, 64, 64}, {3, 65, 200}, {2, 129, 7}, {5, 3, 300}};
+    static const int64_t shapes[][3] = {{1, 70, 130}, {1, 64, 64},  {3, 65, 200}, {2, 129, 7},
+                                        {5, 3, 300},  {1, 300, 70}, {2, 520, 33}};
     static const int64_t perms[][3] = {{0, 2, 1}, {2, 1, 0}, {1, 2, 0}, {2, 0, 1}};
     static const born_dtype dtypes[] = {BORN_F32, BORN_F64, BORN_I64, BORN_I32};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {

@@ -4,7 +4,9 @@
 
 #include "backend/cpu/iter.h"
 
-enum { CPU_ITER_TILE = 64 }; /* elements a side of a tile (run_tiles) */
+/* A tile (run_tiles): CPU_ITER_TILE_L elements along the last dimension by as many along the
+ * other as fill a cache line of the operand that is close-packed there (at least 4, at most 64). */
+enum { CPU_ITER_TILE_L = 256, CPU_ITER_LINE = 64 };
 
 typedef struct iter_plan {
     int nops, ndim;
@@ -106,23 +108,27 @@ static void run_range(int64_t begin, int64_t end, void *arg) {
 
 /* ---- tiles, for operands laid out across each other (a transposition) ---------------------- */
 
-/* The tiled walk: the last dimension and dimension f in tiles of `tile` x `tile` elements, so
- * that an operand that is strided along the last dimension but close-packed along f finds the
- * lines it read for one row of the tile in L1 for the next. Walking a transposed 4096 x 4096 f32
- * view row by row had cost 12 ns an element (the source's lines 16 KB apart, all in one L1 set,
- * evicted before the next row came back to them); in tiles, 3 (one thread, 2-core Xeon,
- * 2026-12-03; PyTorch's x.t().contiguous() 3.5). Inner runs are still along the last dimension,
- * starting at multiples of the tile, which is a multiple of every vector width, so a loop that
- * groups a run's elements into vectors groups them as it did for the whole row. */
+/* The tiled walk: the last dimension and dimension f in tiles of tile_l x tile_f elements, so
+ * that an operand that is strided along the last dimension but close-packed along f reads each
+ * of its lines once, whole (tile_f of its elements fill one), and the tile's 256 lines stay in L1
+ * between the tile's rows. Walking a transposed 4096 x 4096 f32 view row by row had cost 9-12 ns
+ * an element (the source's lines 16 KB apart, all in one L1 set, evicted before the next row came
+ * back to them); in tiles 2.1-2.4 (one thread, 2-core Xeon, 2026-12-03; PyTorch's
+ * x.t().contiguous() 3.5), and sizes that had not aliased (1000^2: 0.6) come out the same or
+ * better. Inner runs are still along the last dimension, starting at multiples of 256, a multiple
+ * of every vector width, so a loop that groups a run's elements into vectors groups them as it
+ * did for the whole row. */
 typedef struct tile_plan {
     const iter_plan *p;
-    int f;                    /* the dimension tiled with the last */
-    int64_t tile, tiles_f, tiles_l;
+    int f;                        /* the dimension tiled with the last */
+    int64_t tile_f, tile_l;       /* elements a tile along f and along the last */
+    int64_t tiles_f, tiles_l;
 } tile_plan;
 
 /* The dimension to tile with the last, or -1: the one along which an operand that is strided by
- * a cache line or more along the last dimension is the most closely packed. */
-static int crossed_dim(const iter_plan *p) {
+ * a cache line or more along the last dimension is the most closely packed (its step there, in
+ * bytes, into *step). */
+static int crossed_dim(const iter_plan *p, int64_t *step) {
     int last = p->ndim - 1, best = -1;
     int64_t best_step = 0;
     for (int k = 0; k < p->nops; k++) {
@@ -136,6 +142,7 @@ static int crossed_dim(const iter_plan *p) {
             }
         }
     }
+    *step = best_step;
     return best;
 }
 
@@ -158,9 +165,9 @@ static void run_tiles(int64_t begin, int64_t end, void *arg) {
             outer /= p->shape[d];
             for (int k = 0; k < p->nops; k++) base[k] += i * p->step[k][d];
         }
-        int64_t f0 = tf * tp->tile, l0 = tl * tp->tile;
-        int64_t nf = p->shape[f] - f0 < tp->tile ? p->shape[f] - f0 : tp->tile;
-        int64_t nl = p->shape[last] - l0 < tp->tile ? p->shape[last] - l0 : tp->tile;
+        int64_t f0 = tf * tp->tile_f, l0 = tl * tp->tile_l;
+        int64_t nf = p->shape[f] - f0 < tp->tile_f ? p->shape[f] - f0 : tp->tile_f;
+        int64_t nl = p->shape[last] - l0 < tp->tile_l ? p->shape[last] - l0 : tp->tile_l;
         for (int64_t i = f0; i < f0 + nf; i++) {
             char *ptr[CPU_ITER_MAX_OPERANDS];
             for (int k = 0; k < p->nops; k++)
@@ -183,15 +190,17 @@ void cpu_iter_run(int nops, const born_strided *const *ops, cpu_loop_fn loop, vo
     if (numel == 0) return;
     coalesce(&p, ops);
     if (grain <= 0) grain = CPU_ITER_GRAIN;
-    int f = p.ndim >= 2 ? crossed_dim(&p) : -1;
+    int64_t step = 0;
+    int f = p.ndim >= 2 ? crossed_dim(&p, &step) : -1;
     if (f >= 0) {
-        tile_plan tp = {&p, f, CPU_ITER_TILE, 0, 0};
+        int64_t tile_f = CPU_ITER_LINE / step;
+        tile_plan tp = {&p, f, tile_f < 4 ? 4 : tile_f > 64 ? 64 : tile_f, CPU_ITER_TILE_L, 0, 0};
         int last = p.ndim - 1;
-        tp.tiles_f = (p.shape[f] + tp.tile - 1) / tp.tile;
-        tp.tiles_l = (p.shape[last] + tp.tile - 1) / tp.tile;
+        tp.tiles_f = (p.shape[f] + tp.tile_f - 1) / tp.tile_f;
+        tp.tiles_l = (p.shape[last] + tp.tile_l - 1) / tp.tile_l;
         int64_t tiles = numel / (p.shape[f] * p.shape[last]) * tp.tiles_f * tp.tiles_l;
-        int64_t per = grain / (tp.tile * tp.tile); /* whole tiles a chunk: the same runs at any
-                                                      thread count */
+        int64_t per = grain / (tp.tile_f * tp.tile_l); /* whole tiles a chunk: the same runs at
+                                                          any thread count */
         born_parallel_for(tiles, per > 0 ? per : 1, run_tiles, &tp);
         return;
     }
