@@ -46,6 +46,11 @@ born_strided strided_of(const born_tensor *t);
 /* t described with shape `shape` (ndim >= t's), broadcasting with zero strides. */
 born_strided strided_broadcast(const born_tensor *t, int ndim, const int64_t *shape);
 
+/* Whether s's elements fill *count consecutive slots from its first as a permuted contiguous
+ * tensor's do (a transposed view of a contiguous tensor: dense in another order), leaving out
+ * its size-1 dimensions and, where skip_broadcast, its broadcast (zero-stride) ones. */
+bool strided_dense(const born_strided *s, bool skip_broadcast, int64_t *count);
+
 typedef enum born_reduce_op {
     BORN_REDUCE_SUM = 0,
     BORN_REDUCE_PROD,

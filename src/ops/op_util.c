@@ -178,43 +178,22 @@ born_tensor *ops_as_dtype(born_tensor *t, born_dtype dtype) {
     return ops_cast(t, dtype);
 }
 
-/* The order of t's dimensions in memory (outermost first: strides descending, size-1 dimensions
- * where they stand), when t is dense: its elements fill numel consecutive slots, as a permuted
- * contiguous tensor's do. False otherwise (broadcast, sliced or overlapping). */
-static bool dense_order(const born_tensor *t, int order[BORN_MAX_DIMS]) {
-    int n = 0;
-    for (int d = 0; d < t->ndim; d++)
-        if (t->shape[d] != 1) order[n++] = d;
-    for (int i = 1; i < n; i++) /* insertion sort by stride, descending */
-        for (int j = i; j > 0 && t->strides[order[j - 1]] < t->strides[order[j]]; j--) {
-            int x = order[j];
-            order[j] = order[j - 1];
-            order[j - 1] = x;
-        }
-    int64_t expect = 1;
-    for (int i = n - 1; i >= 0; i--) {
-        if (t->strides[order[i]] != expect) return false;
-        expect *= t->shape[order[i]];
-    }
-    return true;
-}
-
 born_tensor *ops_as_dtype_in_place_order(born_tensor *t, born_dtype dtype) {
     if (t->dtype == dtype) return ops_alias(t);
-    int order[BORN_MAX_DIMS];
+    born_strided src = strided_of(t);
+    int64_t count;
     if (born_tensor_is_contiguous(t) || born_dtype_is_quantized(t->dtype) ||
-        born_dtype_is_quantized(dtype) || !dense_order(t, order))
+        born_dtype_is_quantized(dtype) || !strided_dense(&src, false, &count))
         return ops_cast(t, dtype);
     const born_backend *be = ops_backend(t);
     if (!be) return NULL;
-    born_tensor *mem = tensor_new(dtype, 1, (int64_t[]){shape_numel(t->ndim, t->shape)},
-                                  t->storage->device);
+    born_tensor *mem = tensor_new(dtype, 1, &count, t->storage->device);
     if (!mem) return NULL;
     /* t's strides, counted from its first element (dense: the smallest address is element 0) */
     born_tensor *out = tensor_new_view(mem, dtype, t->ndim, t->shape, t->strides, 0);
     born_free(mem);
     if (!out) return NULL;
-    born_strided d = strided_of(out), src = strided_of(t);
+    born_strided d = strided_of(out);
     if (be->copy(&d, &src) != BORN_OK) {
         born_free(out);
         return NULL;

@@ -63,27 +63,6 @@ static void float_one(const matmul_job *j, int64_t t) {
                      o->strides[nd - 1]);
 }
 
-/* Whether s's dimensions that are neither broadcast (stride 0) nor of size 1 lie in memory as
- * a permuted contiguous tensor's do; then their element count goes to *count. */
-static bool dense_apart_from_broadcast(const born_strided *s, int64_t *count) {
-    int order[BORN_MAX_DIMS], n = 0;
-    for (int d = 0; d < s->ndim; d++)
-        if (s->shape[d] != 1 && s->strides[d] != 0) order[n++] = d;
-    for (int i = 1; i < n; i++) /* by stride, descending */
-        for (int j = i; j > 0 && s->strides[order[j - 1]] < s->strides[order[j]]; j--) {
-            int x = order[j];
-            order[j] = order[j - 1];
-            order[j - 1] = x;
-        }
-    int64_t expect = 1;
-    for (int i = n - 1; i >= 0; i--) {
-        if (s->strides[order[i]] != expect) return false;
-        expect *= s->shape[order[i]];
-    }
-    *count = expect;
-    return true;
-}
-
 /* A half (bf16 or f16) operand as a new f32 one of the same shape (a block of the CPU allocator's cache, as
  * this file's other temporaries: a training step's repeated shapes reuse them), or NULL (error
  * recorded). Where s is dense apart from broadcast dimensions (a transposed weight, a batch
@@ -91,10 +70,12 @@ static bool dense_apart_from_broadcast(const born_strided *s, int64_t *count) {
  * expanded (a transposed 4096 x 4096 weight had taken 180 ms through a contiguous copy). */
 static float *halves_to_f32(const born_strided *s, born_strided *f) {
     int64_t count = 1;
-    bool same_strides = dense_apart_from_broadcast(s, &count);
-    if (!same_strides)
+    bool same_strides = strided_dense(s, true, &count);
+    if (!same_strides) {
+        count = 1;
         for (int d = 0; d < s->ndim; d++)
             count *= s->shape[d];
+    }
     float *data = cpu_mem_alloc((size_t)(count > 0 ? count : 1) * sizeof *data);
     if (!data) {
         born_error(BORN_ERR_MEMORY, "cpu matmul: no memory to convert a %s operand",
