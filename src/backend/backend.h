@@ -339,8 +339,8 @@ typedef struct born_backend {
     /* True when matmul also takes bf16 a and b with an f32 out (f32 accumulation), so the ops
      * layer need not convert them first (the CPU's bf16 GEMM, gemm_bf16.c). */
     bool matmul_bf16_in;
-    /* True when matmul also takes f16 a and b with an f32 out (the CPU converts them in its own
-     * way: a chunk of the weight at a time on few rows), so the ops layer need not. */
+    /* True when matmul also takes f16 a and b with an f32 out (the CPU reads a few rows' weights
+     * as halves, and converts the rest in their own memory order), so the ops layer need not. */
     bool matmul_f16_in;
     /* True when matmul also takes bf16 a and b with a bf16 out: each f32 sum rounded once to
      * nearest even, the bits of an f32 out converted after (so the ops layer need not). */

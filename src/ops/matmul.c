@@ -6,8 +6,8 @@
  * copying; batch dimensions broadcast through zero strides and transposed views keep their
  * strides, so the kernel's packing absorbs the layout. Inputs promote as PyTorch's result_type;
  * f16/bf16 compute in f32 and round back on the CPU (bf16 and f16 operands go to the backend
- * unconverted where it reads them into an f32 product: matmul_bf16_in, matmul_f16_in), and natively (f32 accumulation) on a
- * GPU; bool is rejected. */
+ * unconverted where it reads them into an f32 product: matmul_bf16_in, matmul_f16_in), and
+ * natively (f32 accumulation) on a GPU; bool is rejected. */
 #include <inttypes.h>
 #include <string.h>
 
