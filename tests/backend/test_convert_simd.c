@@ -42,7 +42,8 @@ TEST(convert_f32_to_bf16_gives_the_scalar_bits_at_every_level) {
             if (out[i] != born_f32_to_bf16(((const float *)bits)[i])) bad = i;
         CHECK_MSG(bad < 0, "level %s: element %d (bits %08x) became %04x, not %04x",
                   cpu_level_name(cpu_get_level()), bad, bad >= 0 ? bits[bad] : 0,
-                  bad >= 0 ? out[bad] : 0, bad >= 0 ? born_f32_to_bf16(((const float *)bits)[bad]) : 0);
+                  bad >= 0 ? out[bad] : 0,
+                  bad >= 0 ? born_f32_to_bf16(((const float *)bits)[bad]) : 0);
         born_free(h);
     }
     cpu_set_level(saved);
@@ -73,7 +74,8 @@ TEST(convert_f32_f16_give_the_portable_bits_at_every_level) {
     for (int i = 0, o = 64; o < 96; i = (i + 1) % nspecial)
         if ((special[i] & 0x7f800000u) != 0 || (special[i] & 0x7fffffu) == 0)
             bits[o++] = special[i];
-    for (int i = 0; i < H; i++) halves[i] = (uint16_t)i;
+    for (int i = 0; i < H; i++)
+        halves[i] = (uint16_t)i;
     cpu_level saved = cpu_get_level();
     cpu_set_level(CPU_LEVEL_SCALAR);
     born_tensor *ref = born_to_dtype(h, BORN_F32);
@@ -111,7 +113,8 @@ TEST(convert_bf16_to_f32_gives_the_scalar_bits_at_every_level) {
     enum { H = 65536 + 7 };
     born_tensor *h = born_empty(BORN_BF16, BORN_DIMS(H));
     uint16_t *halves = born_data_ptr(h);
-    for (int i = 0; i < H; i++) halves[i] = (uint16_t)i;
+    for (int i = 0; i < H; i++)
+        halves[i] = (uint16_t)i;
     cpu_level saved = cpu_get_level();
     for (int lv = CPU_LEVEL_AVX512; lv >= CPU_LEVEL_SCALAR; lv--) {
         cpu_set_level((cpu_level)lv);
@@ -128,4 +131,35 @@ TEST(convert_bf16_to_f32_gives_the_scalar_bits_at_every_level) {
     }
     cpu_set_level(saved);
     born_free(h);
+}
+
+/* Strided runs (a transposed view: the elementwise engine's tiles) convert f16 <-> f32 one by
+ * one, with the bits of the contiguous runs: every half to f32 (signalling NaNs quieted) and back.
+ */
+TEST(convert_f16_f32_strided_runs_give_the_contiguous_bits) {
+    born_tensor *h = born_empty(BORN_F16, BORN_DIMS(256, 256));
+    uint16_t *p = born_data_ptr(h);
+    for (int i = 0; i < 65536; i++)
+        p[i] = (uint16_t)i;
+    cpu_level saved = cpu_get_level();
+    for (int lv = saved; lv >= CPU_LEVEL_SCALAR; lv--) {
+        cpu_set_level((cpu_level)lv);
+        if ((int)cpu_get_level() != lv) continue;
+        born_tensor *whole = born_to_dtype(h, BORN_F32);
+        born_tensor *t = born_to_dtype(born_transpose(h, 0, 1), BORN_F32);
+        born_tensor *back = born_to_dtype(born_transpose(whole, 0, 1), BORN_F16);
+        CHECK(whole && t && back);
+        if (!whole || !t || !back) break;
+        const uint32_t *w = born_data_ptr(whole), *tt = born_data_ptr(t);
+        const uint16_t *b = born_data_ptr(back),
+                       *want16 = born_data_ptr(born_to_dtype(whole, BORN_F16));
+        int bad = -1;
+        for (int i = 0; i < 256 && bad < 0; i++)
+            for (int j = 0; j < 256 && bad < 0; j++)
+                if (tt[i * 256 + j] != w[j * 256 + i] || b[i * 256 + j] != want16[j * 256 + i])
+                    bad = j * 256 + i;
+        CHECK_MSG(bad < 0, "level %s: half %04x converted through a transposed view differs",
+                  cpu_level_name(cpu_get_level()), bad);
+    }
+    cpu_set_level(saved);
 }

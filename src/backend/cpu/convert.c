@@ -227,6 +227,23 @@ static void convert_loop(char **data, const int64_t *s, int64_t n, void *arg) {
     int64_t first = convert_f16_prefix(c, data[0], s[0], data[1], s[1], n);
     char *d[2] = {data[0] + first * s[0], data[1] + first * s[1]};
     n -= first;
+    if (c->from == BORN_F32 && c->to == BORN_F16) { /* the rest (strided runs, tails) one by one:
+                                                       the pass through double's bits */
+        for (int64_t i = 0; i < n; i++)
+            *(uint16_t *)(d[0] + i * s[0]) = born_f32_to_f16(*(const float *)(d[1] + i * s[1]));
+        return;
+    }
+    if (c->from == BORN_F16 && c->to == BORN_F32) { /* NaNs quieted, as through double (and
+                                                       F16C) */
+        for (int64_t i = 0; i < n; i++) {
+            uint32_t x;
+            float v = born_f16_to_f32(*(const uint16_t *)(d[1] + i * s[1]));
+            memcpy(&x, &v, sizeof x);
+            if ((x & 0x7fffffffu) > 0x7f800000u) x |= 0x00400000u;
+            memcpy(d[0] + i * s[0], &x, sizeof x);
+        }
+        return;
+    }
     bool via_int = is_exact_int(c->from) && is_exact_int(c->to);
     bool i64_to_narrow_float =
         c->from == BORN_I64 && (c->to == BORN_F32 || c->to == BORN_F16 || c->to == BORN_BF16);
