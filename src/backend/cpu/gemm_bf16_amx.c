@@ -169,6 +169,7 @@ typedef struct amx_job {
     uint16_t *pp;           /* packed P blocks (not direct): block b at pp + b chunks 1024 */
     int64_t pblocks, panels, run;
     int64_t k_parts, part_chunks; /* packing tasks: parts of k, chunks a part */
+    int64_t p_group;              /* P's blocks a packing task */
     atomic_int failed;
 } amx_job;
 
@@ -231,13 +232,19 @@ static void pack_q_range(int64_t begin, int64_t end, void *ctx) {
     }
 }
 
+/* P's packing tasks: (group of p_group blocks, part of k), chunk by chunk across the group's
+ * blocks, so that P along k (a weight gradient's transposed operand, whose block is 64 bytes of
+ * each of 32 source rows) reads whole stretches of each source row in turn. */
 static void pack_p_range(int64_t begin, int64_t end, void *ctx) {
     const amx_job *j = ctx;
     for (int64_t task = begin; task < end; task++) {
-        int64_t b = task / j->k_parts, h = task % j->k_parts;
+        int64_t g = task / j->k_parts, h = task % j->k_parts;
         int64_t c0 = h * j->part_chunks, c1 = min64(c0 + j->part_chunks, j->chunks);
-        pack_p(j, b * AMX_BLOCK, c0, c1,
-               j->pp + (b * j->chunks + c0) * AMX_BLOCK * AMX_CHUNK);
+        int64_t b0 = g * j->p_group, b1 = min64(b0 + j->p_group, j->pblocks);
+        for (int64_t ch = c0; ch < c1; ch++)
+            for (int64_t b = b0; b < b1; b++)
+                pack_p(j, b * AMX_BLOCK, ch, ch + 1,
+                       j->pp + (b * j->chunks + ch) * AMX_BLOCK * AMX_CHUNK);
     }
 }
 
@@ -521,11 +528,14 @@ static born_status run_k_blocks(amx_job *j, int64_t kc_block, int64_t chunks_max
         int64_t groups = ceil_div(j->panels, PACK_GROUP);
         /* one split of k for Q and P, as fine as the fewer units of the two want */
         int64_t parts = pack_parts(groups, j->chunks, nthreads);
-        if (!j->direct && pack_parts(j->pblocks, j->chunks, nthreads) > parts)
-            parts = pack_parts(j->pblocks, j->chunks, nthreads);
+        /* P along k: all its blocks a task (by parts of k); else a block a task */
+        j->p_group = j->p_rs == 1 ? j->pblocks : 1;
+        int64_t p_groups = ceil_div(j->pblocks, j->p_group);
+        if (!j->direct && pack_parts(p_groups, j->chunks, nthreads) > parts)
+            parts = pack_parts(p_groups, j->chunks, nthreads);
         j->part_chunks = ceil_div(j->chunks, parts);
         j->k_parts = ceil_div(j->chunks, j->part_chunks);
-        born_parallel_for((groups + (j->direct ? 0 : j->pblocks)) * j->k_parts, 1, pack_range, j);
+        born_parallel_for((groups + (j->direct ? 0 : p_groups)) * j->k_parts, 1, pack_range, j);
         born_parallel_for(tasks, 1, task_range, j);
         if (atomic_load(&j->failed))
             return born_error(BORN_ERR_MEMORY, "cpu bf16 gemm (AMX): no memory for a task's rows");
