@@ -51,6 +51,27 @@ static void copy_loop(char **d, const int64_t *s, int64_t n, void *ctx) {
     }
 }
 
+/* A tile of a copy between operands laid out across each other (iter.c): 32-bit elements where one
+ * side is contiguous along the last dimension and the other along the tiled one, by register
+ * transposes at AVX2 and up; false (the rows, through copy_loop) otherwise. */
+static bool copy_tile(char **d, const int64_t *sl, const int64_t *sf, int64_t nl, int64_t nf,
+                      void *ctx) {
+#if defined(__x86_64__)
+    if (*(const size_t *)ctx != 4 || cpu_get_level() < CPU_LEVEL_AVX2) return false;
+    if (sl[0] == 4 && sf[1] == 4) { /* out along the last dimension, in along the other */
+        cpu_transpose32_avx2(d[1], sl[1], d[0], sf[0], nl, nf);
+        return true;
+    }
+    if (sf[0] == 4 && sl[1] == 4) {
+        cpu_transpose32_avx2(d[1], sf[1], d[0], sl[0], nf, nl);
+        return true;
+    }
+#else
+    (void)d, (void)sl, (void)sf, (void)nl, (void)nf, (void)ctx;
+#endif
+    return false;
+}
+
 /* ---- conversions through double -------------------------------------------------------- */
 
 static void load_f64(double *dst, const char *src, int64_t step, int64_t n, born_dtype t) {
@@ -280,7 +301,7 @@ born_status cpu_copy(const born_strided *dst, const born_strided *src) {
         return cpu_quant_convert(dst, src); /* rows of blocks (de)quantized */
     if (dst->dtype == src->dtype) {
         size_t size = born_dtype_size(dst->dtype);
-        cpu_iter_run(2, ops, copy_loop, &size, 0);
+        cpu_iter_run_tiled(2, ops, copy_loop, copy_tile, &size, 0);
     } else {
         convert_ctx c = {src->dtype, dst->dtype};
         cpu_iter_run(2, ops, convert_loop, &c, 0);

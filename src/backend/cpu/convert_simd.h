@@ -23,6 +23,12 @@ void cpu_f32_to_halves(const float *src, char *dst, int64_t step, bool bf16, int
 int64_t cpu_f32_to_f16_avx2(const float *in, uint16_t *out, int64_t n);
 int64_t cpu_f16_to_f32_avx2(const uint16_t *in, float *out, int64_t n);
 
+/* dst's row c, element r = src's row r, element c, for 32-bit elements (r < rows, c < cols; rows
+ * src_rs and dst_rs bytes apart, each contiguous): a transposing copy, 8 x 8 blocks in AVX2
+ * registers, the edges one by one. */
+void cpu_transpose32_avx2(const char *src, int64_t src_rs, char *dst, int64_t dst_rs, int64_t rows,
+                          int64_t cols);
+
 /* out[i] = born_f32_to_bf16(in[i]) for i < n, bit for bit (round to nearest even, NaN kept quiet
  * with its sign and top payload bits), 16 at a time with AVX-512. */
 void cpu_f32_to_bf16_avx512(const float *in, uint16_t *out, int64_t n);

@@ -120,6 +120,7 @@ static void run_range(int64_t begin, int64_t end, void *arg) {
  * did for the whole row. */
 typedef struct tile_plan {
     const iter_plan *p;
+    cpu_tile_fn tile;             /* or NULL */
     int f;                        /* the dimension tiled with the last */
     int64_t tile_f, tile_l;       /* elements a tile along f and along the last */
     int64_t tiles_f, tiles_l;
@@ -152,8 +153,11 @@ static void run_tiles(int64_t begin, int64_t end, void *arg) {
     const tile_plan *tp = arg;
     const iter_plan *p = tp->p;
     int last = p->ndim - 1, f = tp->f;
-    int64_t inner_step[CPU_ITER_MAX_OPERANDS];
-    for (int k = 0; k < p->nops; k++) inner_step[k] = p->step[k][last];
+    int64_t inner_step[CPU_ITER_MAX_OPERANDS], f_step[CPU_ITER_MAX_OPERANDS];
+    for (int k = 0; k < p->nops; k++) {
+        inner_step[k] = p->step[k][last];
+        f_step[k] = p->step[k][f];
+    }
     for (int64_t t = begin; t < end; t++) {
         int64_t tl = t % tp->tiles_l, rest = t / tp->tiles_l;
         int64_t tf = rest % tp->tiles_f, outer = rest / tp->tiles_f;
@@ -168,6 +172,12 @@ static void run_tiles(int64_t begin, int64_t end, void *arg) {
         int64_t f0 = tf * tp->tile_f, l0 = tl * tp->tile_l;
         int64_t nf = p->shape[f] - f0 < tp->tile_f ? p->shape[f] - f0 : tp->tile_f;
         int64_t nl = p->shape[last] - l0 < tp->tile_l ? p->shape[last] - l0 : tp->tile_l;
+        if (tp->tile) {
+            char *corner[CPU_ITER_MAX_OPERANDS];
+            for (int k = 0; k < p->nops; k++)
+                corner[k] = base[k] + f0 * p->step[k][f] + l0 * p->step[k][last];
+            if (tp->tile(corner, inner_step, f_step, nl, nf, p->ctx)) continue;
+        }
         for (int64_t i = f0; i < f0 + nf; i++) {
             char *ptr[CPU_ITER_MAX_OPERANDS];
             for (int k = 0; k < p->nops; k++)
@@ -179,6 +189,11 @@ static void run_tiles(int64_t begin, int64_t end, void *arg) {
 
 void cpu_iter_run(int nops, const born_strided *const *ops, cpu_loop_fn loop, void *ctx,
                   int64_t grain) {
+    cpu_iter_run_tiled(nops, ops, loop, NULL, ctx, grain);
+}
+
+void cpu_iter_run_tiled(int nops, const born_strided *const *ops, cpu_loop_fn loop,
+                        cpu_tile_fn tile, void *ctx, int64_t grain) {
     iter_plan p;
     memset(&p, 0, sizeof p);
     p.nops = nops;
@@ -194,7 +209,8 @@ void cpu_iter_run(int nops, const born_strided *const *ops, cpu_loop_fn loop, vo
     int f = p.ndim >= 2 ? crossed_dim(&p, &step) : -1;
     if (f >= 0) {
         int64_t tile_f = CPU_ITER_LINE / step;
-        tile_plan tp = {&p, f, tile_f < 4 ? 4 : tile_f > 64 ? 64 : tile_f, CPU_ITER_TILE_L, 0, 0};
+        tile_plan tp = {&p, tile, f, tile_f < 4 ? 4 : tile_f > 64 ? 64 : tile_f, CPU_ITER_TILE_L,
+                        0, 0};
         int last = p.ndim - 1;
         tp.tiles_f = (p.shape[f] + tp.tile_f - 1) / tp.tile_f;
         tp.tiles_l = (p.shape[last] + tp.tile_l - 1) / tp.tile_l;
