@@ -163,3 +163,42 @@ TEST(convert_f16_f32_strided_runs_give_the_contiguous_bits) {
     }
     cpu_set_level(saved);
 }
+
+/* f32 -> f16 through a transposed view (whole register-transposed tiles and their edges, at AVX2
+ * and up) rounds each value as born_f32_to_f16 does: random bit patterns, halfway cases, NaNs,
+ * infinities and subnormals. */
+TEST(convert_f32_to_f16_transposed_rounds_as_the_scalar) {
+    enum { R = 203, C = 77 };
+    born_tensor *f = born_empty(BORN_F32, BORN_DIMS(R, C));
+    uint32_t *bits = born_data_ptr(f);
+    uint64_t s = 0x9E3779B97F4A7C15ull;
+    static const uint32_t special[] = {0x7f800001u, 0xffc12345u, 0x477ff000u, 0x477fefffu,
+                                       0x33800000u, 0x33000001u, 0x387fe000u, 0x3f801000u,
+                                       0x3f803000u, 0x00000001u, 0x80000000u, 0x7f800000u};
+    for (int i = 0; i < R * C; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        bits[i] = i < 12 ? special[i] : (uint32_t)(s >> 32);
+        if (i % 3 == 0) bits[i] = (bits[i] & 0x80001fffu) | 0x38000000u | (bits[i] & 0x07ffe000u);
+    }
+    cpu_level saved = cpu_get_level();
+    for (int lv = saved; lv >= CPU_LEVEL_SCALAR; lv--) {
+        cpu_set_level((cpu_level)lv);
+        if ((int)cpu_get_level() != lv) continue;
+        born_tensor *h = born_to_dtype(born_transpose(f, 0, 1), BORN_F16);
+        CHECK(h != NULL);
+        if (!h) break;
+        const uint16_t *o = born_data_ptr(h);
+        int bad = -1;
+        for (int i = 0; i < C && bad < 0; i++)
+            for (int j = 0; j < R && bad < 0; j++)
+                if (o[i * R + j] != born_f32_to_f16(((const float *)bits)[j * C + i]))
+                    bad = j * C + i;
+        CHECK_MSG(bad < 0, "level %s: f32 %08x through a transposed view became %04x, not %04x",
+                  cpu_level_name(cpu_get_level()), bad >= 0 ? bits[bad] : 0,
+                  bad >= 0 ? o[(bad % C) * R + bad / C] : 0,
+                  bad >= 0 ? born_f32_to_f16(((const float *)bits)[bad]) : 0);
+        born_free(h);
+    }
+    cpu_set_level(saved);
+    born_free(f);
+}

@@ -51,25 +51,32 @@ static void copy_loop(char **d, const int64_t *s, int64_t n, void *ctx) {
     }
 }
 
-/* A tile of a copy between operands laid out across each other (iter.c): 32-bit elements where one
- * side is contiguous along the last dimension and the other along the tiled one, by register
- * transposes at AVX2 and up; false (the rows, through copy_loop) otherwise. */
-static bool copy_tile(char **d, const int64_t *sl, const int64_t *sf, int64_t nl, int64_t nf,
-                      void *ctx) {
+/* A tile of a copy or conversion between two operands laid out across each other (iter.c): out
+ * d[0] of ds-byte elements, in d[1] of ss-byte ones, one contiguous along the last dimension and
+ * the other along the tiled one, by register transposes at AVX2 and up; false (the rows, through
+ * the loop) otherwise. */
+static bool transpose_tile(char **d, const int64_t *sl, const int64_t *sf, int64_t nl, int64_t nf,
+                           int64_t ds, int64_t ss, int kind) {
 #if defined(__x86_64__)
-    if (*(const size_t *)ctx != 4 || cpu_get_level() < CPU_LEVEL_AVX2) return false;
-    if (sl[0] == 4 && sf[1] == 4) { /* out along the last dimension, in along the other */
-        cpu_transpose32_avx2(d[1], sl[1], d[0], sf[0], nl, nf);
+    if (cpu_get_level() < CPU_LEVEL_AVX2) return false;
+    if (sl[0] == ds && sf[1] == ss) { /* out along the last dimension, in along the other */
+        cpu_transpose_avx2(d[1], sl[1], d[0], sf[0], nl, nf, (cpu_transpose_kind)kind);
         return true;
     }
-    if (sf[0] == 4 && sl[1] == 4) {
-        cpu_transpose32_avx2(d[1], sf[1], d[0], sl[0], nf, nl);
+    if (sf[0] == ds && sl[1] == ss) {
+        cpu_transpose_avx2(d[1], sf[1], d[0], sl[0], nf, nl, (cpu_transpose_kind)kind);
         return true;
     }
 #else
-    (void)d, (void)sl, (void)sf, (void)nl, (void)nf, (void)ctx;
+    (void)d, (void)sl, (void)sf, (void)nl, (void)nf, (void)ds, (void)ss, (void)kind;
 #endif
     return false;
+}
+
+/* copy_loop's tiles: 32-bit elements. */
+static bool copy_tile(char **d, const int64_t *sl, const int64_t *sf, int64_t nl, int64_t nf,
+                      void *ctx) {
+    return *(const size_t *)ctx == 4 && transpose_tile(d, sl, sf, nl, nf, 4, 4, 0 /* COPY32 */);
 }
 
 /* ---- conversions through double -------------------------------------------------------- */
@@ -240,6 +247,21 @@ void cpu_f32_to_halves(const float *src, char *dst, int64_t step, bool bf16, int
         *(uint16_t *)(dst + i * step) = bf16 ? f32_to_bf16(src[i]) : born_f32_to_f16(src[i]);
 }
 
+/* convert_loop's tiles: f16 <-> f32 (F16C's conversions: the bits of the loop). */
+static bool convert_tile(char **d, const int64_t *sl, const int64_t *sf, int64_t nl, int64_t nf,
+                         void *ctx) {
+    const convert_ctx *c = ctx;
+#if defined(__x86_64__)
+    if (c->from == BORN_F16 && c->to == BORN_F32)
+        return transpose_tile(d, sl, sf, nl, nf, 4, 2, CPU_TRANSPOSE_F16_TO_F32);
+    if (c->from == BORN_F32 && c->to == BORN_F16)
+        return transpose_tile(d, sl, sf, nl, nf, 2, 4, CPU_TRANSPOSE_F32_TO_F16);
+#else
+    (void)d, (void)sl, (void)sf, (void)nl, (void)nf, (void)c;
+#endif
+    return false;
+}
+
 static bool is_exact_int(born_dtype t) { return born_dtype_is_integer(t) || t == BORN_BOOL; }
 
 static void convert_loop(char **data, const int64_t *s, int64_t n, void *arg) {
@@ -304,7 +326,7 @@ born_status cpu_copy(const born_strided *dst, const born_strided *src) {
         cpu_iter_run_tiled(2, ops, copy_loop, copy_tile, &size, 0);
     } else {
         convert_ctx c = {src->dtype, dst->dtype};
-        cpu_iter_run(2, ops, convert_loop, &c, 0);
+        cpu_iter_run_tiled(2, ops, convert_loop, convert_tile, &c, 0);
     }
     return BORN_OK;
 }

@@ -19,24 +19,71 @@ int64_t cpu_f16_to_f32_avx2(const uint16_t *in, float *out, int64_t n) {
     return i;
 }
 
-void cpu_transpose32_avx2(const char *src, int64_t src_rs, char *dst, int64_t dst_rs, int64_t rows,
-                          int64_t cols) {
+/* Eight values of src row r from element c, as f32 (kind: 32-bit copy, f16, or f32). */
+static inline __attribute__((always_inline)) __m256 load8(const char *row, int64_t c,
+                                                          cpu_transpose_kind kind) {
+    if (kind == CPU_TRANSPOSE_F16_TO_F32)
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + c)));
+    return _mm256_loadu_ps((const float *)row + c);
+}
+
+static inline __attribute__((always_inline)) void store8(char *row, int64_t r, __m256 v,
+                                                         cpu_transpose_kind kind) {
+    if (kind == CPU_TRANSPOSE_F32_TO_F16)
+        _mm_storeu_si128((__m128i *)((uint16_t *)row + r),
+                         _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+    else
+        _mm256_storeu_ps((float *)row + r, v);
+}
+
+/* One element: dst row c, element r = src row r, element c (F16C's conversions, as the vectors').
+ */
+static inline __attribute__((always_inline)) void move1(const char *src, int64_t src_rs, char *dst,
+                                                        int64_t dst_rs, int64_t r, int64_t c,
+                                                        cpu_transpose_kind kind) {
+    const char *s = src + r * src_rs;
+    char *d = dst + c * dst_rs;
+    if (kind == CPU_TRANSPOSE_F16_TO_F32)
+        ((float *)d)[r] = _cvtsh_ss(((const uint16_t *)s)[c]);
+    else if (kind == CPU_TRANSPOSE_F32_TO_F16)
+        ((uint16_t *)d)[r] = _cvtss_sh(((const float *)s)[c], _MM_FROUND_TO_NEAREST_INT);
+    else
+        ((uint32_t *)d)[r] = ((const uint32_t *)s)[c];
+}
+
+static inline __attribute__((always_inline)) void transpose_kind(const char *src, int64_t src_rs,
+                                                                 char *dst, int64_t dst_rs,
+                                                                 int64_t rows, int64_t cols,
+                                                                 cpu_transpose_kind kind) {
     int64_t r0 = 0;
     for (; r0 + 8 <= rows; r0 += 8) {
         int64_t c0 = 0;
         for (; c0 + 8 <= cols; c0 += 8) {
             __m256 v[8];
             for (int i = 0; i < 8; i++)
-                v[i] = _mm256_loadu_ps((const float *)(src + (r0 + i) * src_rs) + c0);
+                v[i] = load8(src + (r0 + i) * src_rs, c0, kind);
             avx2_transpose8_ps(v);
             for (int i = 0; i < 8; i++)
-                _mm256_storeu_ps((float *)(dst + (c0 + i) * dst_rs) + r0, v[i]);
+                store8(dst + (c0 + i) * dst_rs, r0, v[i], kind);
         }
         for (; c0 < cols; c0++) /* the columns past the last 8 */
             for (int64_t r = r0; r < r0 + 8; r++)
-                ((uint32_t *)(dst + c0 * dst_rs))[r] = ((const uint32_t *)(src + r * src_rs))[c0];
+                move1(src, src_rs, dst, dst_rs, r, c0, kind);
     }
     for (; r0 < rows; r0++) /* the rows past the last 8 */
         for (int64_t c = 0; c < cols; c++)
-            ((uint32_t *)(dst + c * dst_rs))[r0] = ((const uint32_t *)(src + r0 * src_rs))[c];
+            move1(src, src_rs, dst, dst_rs, r0, c, kind);
+}
+
+void cpu_transpose_avx2(const char *src, int64_t src_rs, char *dst, int64_t dst_rs, int64_t rows,
+                        int64_t cols, cpu_transpose_kind kind) {
+    switch (kind) {
+    case CPU_TRANSPOSE_F16_TO_F32:
+        transpose_kind(src, src_rs, dst, dst_rs, rows, cols, CPU_TRANSPOSE_F16_TO_F32);
+        break;
+    case CPU_TRANSPOSE_F32_TO_F16:
+        transpose_kind(src, src_rs, dst, dst_rs, rows, cols, CPU_TRANSPOSE_F32_TO_F16);
+        break;
+    default: transpose_kind(src, src_rs, dst, dst_rs, rows, cols, CPU_TRANSPOSE_COPY32); break;
+    }
 }

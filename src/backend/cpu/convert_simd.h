@@ -23,11 +23,19 @@ void cpu_f32_to_halves(const float *src, char *dst, int64_t step, bool bf16, int
 int64_t cpu_f32_to_f16_avx2(const float *in, uint16_t *out, int64_t n);
 int64_t cpu_f16_to_f32_avx2(const uint16_t *in, float *out, int64_t n);
 
-/* dst's row c, element r = src's row r, element c, for 32-bit elements (r < rows, c < cols; rows
- * src_rs and dst_rs bytes apart, each contiguous): a transposing copy, 8 x 8 blocks in AVX2
+/* What cpu_transpose_avx2 moves: 32-bit elements as they are, or f16 into f32 (exact, signalling
+ * NaNs quieted) or f32 into f16 (to nearest even): F16C's conversions, convert.c's bits. */
+typedef enum cpu_transpose_kind {
+    CPU_TRANSPOSE_COPY32,
+    CPU_TRANSPOSE_F16_TO_F32,
+    CPU_TRANSPOSE_F32_TO_F16
+} cpu_transpose_kind;
+
+/* dst's row c, element r = src's row r, element c, converted as kind says (r < rows, c < cols;
+ * rows src_rs and dst_rs bytes apart, each contiguous): a transposing copy, 8 x 8 blocks in AVX2
  * registers, the edges one by one. */
-void cpu_transpose32_avx2(const char *src, int64_t src_rs, char *dst, int64_t dst_rs, int64_t rows,
-                          int64_t cols);
+void cpu_transpose_avx2(const char *src, int64_t src_rs, char *dst, int64_t dst_rs, int64_t rows,
+                        int64_t cols, cpu_transpose_kind kind);
 
 /* out[i] = born_f32_to_bf16(in[i]) for i < n, bit for bit (round to nearest even, NaN kept quiet
  * with its sign and top payload bits), 16 at a time with AVX-512. */
