@@ -19,11 +19,15 @@ int64_t cpu_f16_to_f32_avx2(const uint16_t *in, float *out, int64_t n) {
     return i;
 }
 
-/* Eight values of src row r from element c, as f32 (kind: 32-bit copy, f16, or f32). */
+/* Eight values of src row r from element c, as f32 (kind: 32-bit copy, f16, bf16 or f32). */
 static inline __attribute__((always_inline)) __m256 load8(const char *row, int64_t c,
                                                           cpu_transpose_kind kind) {
     if (kind == CPU_TRANSPOSE_F16_TO_F32)
         return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + c)));
+    if (kind == CPU_TRANSPOSE_BF16_TO_F32) /* the bf16 bits are the f32's top half */
+        return _mm256_castsi256_ps(_mm256_slli_epi32(
+            _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + c))),
+            16));
     return _mm256_loadu_ps((const float *)row + c);
 }
 
@@ -45,6 +49,8 @@ static inline __attribute__((always_inline)) void move1(const char *src, int64_t
     char *d = dst + c * dst_rs;
     if (kind == CPU_TRANSPOSE_F16_TO_F32)
         ((float *)d)[r] = _cvtsh_ss(((const uint16_t *)s)[c]);
+    else if (kind == CPU_TRANSPOSE_BF16_TO_F32)
+        ((uint32_t *)d)[r] = (uint32_t)((const uint16_t *)s)[c] << 16;
     else if (kind == CPU_TRANSPOSE_F32_TO_F16)
         ((uint16_t *)d)[r] = _cvtss_sh(((const float *)s)[c], _MM_FROUND_TO_NEAREST_INT);
     else
@@ -83,6 +89,9 @@ void cpu_transpose_avx2(const char *src, int64_t src_rs, char *dst, int64_t dst_
         break;
     case CPU_TRANSPOSE_F32_TO_F16:
         transpose_kind(src, src_rs, dst, dst_rs, rows, cols, CPU_TRANSPOSE_F32_TO_F16);
+        break;
+    case CPU_TRANSPOSE_BF16_TO_F32:
+        transpose_kind(src, src_rs, dst, dst_rs, rows, cols, CPU_TRANSPOSE_BF16_TO_F32);
         break;
     default: transpose_kind(src, src_rs, dst, dst_rs, rows, cols, CPU_TRANSPOSE_COPY32); break;
     }

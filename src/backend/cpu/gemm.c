@@ -32,6 +32,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend/cpu/convert_simd.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/gemm_kernels.h"
 #include "backend/cpu/scratch.h"
@@ -53,6 +54,8 @@ enum {
 static void *gemm_buffer(int which, size_t bytes) {
     return cpu_scratch((cpu_scratch_slot)which, bytes);
 }
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /* ---- packing ------------------------------------------------------------------------------ */
 
@@ -236,7 +239,116 @@ typedef struct gemm_job {
     /* the next k block, packed by the tail tasks of the current step (threaded products) */
     int64_t next_pc, next_kc, pack_grain, pack_tasks;
     char *bnext;
+    /* A and B as f16 (bf16 where bf16) halves, widened to f32 by the packing (cpu_gemm_halves);
+     * src_es: the bytes of one of their elements (im->es, or 2 for halves) */
+    bool halves, bf16;
+    int64_t src_es;
 } gemm_job;
+
+/* Where A's element (i, p) and B's element (p, col) of the job lie. */
+static const char *a_at(const gemm_job *j, int64_t i, int64_t p) {
+    return j->a + (size_t)((i * j->a_rs + p * j->a_cs) * j->src_es);
+}
+
+static const char *b_at(const gemm_job *j, int64_t p, int64_t col) {
+    return j->b + (size_t)((p * j->b_rs + col * j->b_cs) * j->src_es);
+}
+
+/* ---- packing halves ----------------------------------------------------------------------- */
+
+enum { HALF_PACK_STEPS = 128, HALF_PACK_LANES = 64, HALF_PACK_MAX_R = 16 };
+_Static_assert((int)GEMM_F32_MR <= (int)HALF_PACK_MAX_R && (int)GEMM_F32_NR <= (int)HALF_PACK_MAX_R,
+               "pack_halves' buffer holds a panel's block of steps");
+
+/* pack32's panels (R lanes each: dst[panel][p][lane], zeros past count) of `count` lanes of kc
+ * f16 / bf16 values, lane i's step p at src + (i ls + p ks) * 2, widened to f32 on the way: the
+ * f32 GEMM's packed panels of the widened operand, so the same kernels give its bits. Lanes
+ * contiguous along k (a weight's transpose) go through the transposing conversions of
+ * convert_avx2.c where a panel holds eight lanes or more; steps whose lanes are contiguous (a
+ * weight as it lies) are widened a row of four panels at a time; otherwise blocks of
+ * HALF_PACK_STEPS steps are widened into a buffer and packed from there. */
+static void pack_halves(bool bf16, pack_fn pack32, int R, int64_t count, int64_t kc,
+                        const char *src, int64_t ls, int64_t ks, float *dst) {
+    float tmp[HALF_PACK_MAX_R * HALF_PACK_STEPS];
+    int64_t panels = ceil_div(count, R);
+    if (ls == 1 && R <= HALF_PACK_LANES) { /* a row of up to HALF_PACK_LANES lanes a step */
+        int64_t group = HALF_PACK_LANES / R;
+        for (int64_t q0 = 0; q0 < panels; q0 += group) {
+            int64_t lanes = count - q0 * R < group * R ? count - q0 * R : group * R;
+            for (int64_t p = 0; p < kc; p++) {
+                cpu_halves_to_f32(src + (q0 * R + p * ks) * 2, 2, bf16, tmp, lanes);
+                for (int64_t q = q0; q * R < q0 * R + lanes; q++) {
+                    int64_t r = q0 * R + lanes - q * R < R ? q0 * R + lanes - q * R : R;
+                    float *d = dst + q * kc * R + p * R;
+                    memcpy(d, tmp + (q - q0) * R, (size_t)r * sizeof(float));
+                    memset(d + r, 0, (size_t)(R - r) * sizeof(float));
+                }
+            }
+        }
+        return;
+    }
+    for (int64_t q = 0; q < panels; q++) {
+        int64_t lanes = count - q * R < R ? count - q * R : R;
+        const char *s = src + q * R * ls * 2;
+        float *d = dst + q * kc * R;
+#if defined(__x86_64__)
+        if (ks == 1 && lanes >= 8 && cpu_get_level() >= CPU_LEVEL_AVX2) {
+            cpu_transpose_avx2(s, ls * 2, (char *)d, R * (int64_t)sizeof(float), lanes, kc,
+                               bf16 ? CPU_TRANSPOSE_BF16_TO_F32 : CPU_TRANSPOSE_F16_TO_F32);
+            for (int64_t p = 0; lanes < R && p < kc; p++)
+                memset(d + p * R + lanes, 0, (size_t)(R - lanes) * sizeof(float));
+            continue;
+        }
+#endif
+        for (int64_t p0 = 0; p0 < kc; p0 += HALF_PACK_STEPS) {
+            int64_t steps = kc - p0 < HALF_PACK_STEPS ? kc - p0 : HALF_PACK_STEPS;
+            for (int64_t i = 0; i < lanes; i++)
+                cpu_halves_to_f32(s + (i * ls + p0 * ks) * 2, ks * 2, bf16,
+                                  tmp + i * HALF_PACK_STEPS, steps);
+            pack32(lanes, steps, tmp, HALF_PACK_STEPS, 1, d + p0 * R);
+        }
+    }
+}
+
+/* The im's packing of `count` rows of A (from a_at(j, i, p)) or columns of B, as pack_fn, with
+ * halves widened on the way (pack_halves). */
+static void pack_a_of(const gemm_job *j, int64_t count, int64_t kc, const char *src, void *dst) {
+    if (j->halves)
+        pack_halves(j->bf16, j->im->pack_a, GEMM_F32_MR, count, kc, src, j->a_rs, j->a_cs, dst);
+    else
+        j->im->pack_a(count, kc, src, j->a_rs, j->a_cs, dst);
+}
+
+static void pack_b_of(const gemm_job *j, int64_t count, int64_t kc, const char *src, void *dst) {
+    if (j->halves)
+        pack_halves(j->bf16, j->im->pack_b, j->im->pw, count, kc, src, j->b_cs, j->b_rs, dst);
+    else
+        j->im->pack_b(count, kc, src, j->b_cs, j->b_rs, dst);
+}
+
+/* The plain loop over an m x n block of C from A's row a and B's column b (out of memory for
+ * packing buffers), halves read one by one. */
+static void naive_of(const gemm_job *j, int64_t m, int64_t n, int64_t k, const char *a,
+                     const char *b, double beta, char *c) {
+    if (!j->halves) {
+        j->im->naive(m, n, k, j->alpha, a, j->a_rs, j->a_cs, b, j->b_rs, j->b_cs, beta, c, j->c_rs,
+                     j->c_cs);
+        return;
+    }
+    const uint16_t *ha = (const uint16_t *)a, *hb = (const uint16_t *)b;
+    float *fc = (float *)c;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t col = 0; col < n; col++) {
+            float s = 0;
+            for (int64_t p = 0; p < k; p++) {
+                uint16_t x = ha[i * j->a_rs + p * j->a_cs], y = hb[p * j->b_rs + col * j->b_cs];
+                s += (j->bf16 ? born_bf16_to_f32(x) : born_f16_to_f32(x)) *
+                     (j->bf16 ? born_bf16_to_f32(y) : born_f16_to_f32(y));
+            }
+            float *cij = fc + i * j->c_rs + col * j->c_cs;
+            *cij = beta == 0 ? (float)j->alpha * s : (float)beta * *cij + (float)j->alpha * s;
+        }
+}
 
 /* Rows [i0, i0 + rows) and columns [j0, j0 + cols) of the job's C are final: the epilogue, in
  * the caller's coordinates (C's, not C^T's where the job swapped the operands). */
@@ -253,8 +365,8 @@ static void pack_b_panels(const gemm_job *j, int64_t pc, int64_t kc, int64_t beg
                           char *dst) {
     const gemm_impl *im = j->im;
     int64_t col0 = begin * im->nr, col1 = end * im->nr < j->nc ? end * im->nr : j->nc;
-    const char *src = j->b + (size_t)((pc * j->b_rs + (j->jc + col0) * j->b_cs) * (int64_t)im->es);
-    im->pack_b(col1 - col0, kc, src, j->b_cs, j->b_rs, dst + (size_t)(begin * kc * im->nr) * im->es);
+    pack_b_of(j, col1 - col0, kc, b_at(j, pc, j->jc + col0),
+              dst + (size_t)(begin * kc * im->nr) * im->es);
 }
 
 /* Packs B micro-panels [begin, end) of the current step. */
@@ -262,8 +374,6 @@ static void pack_b_range(int64_t begin, int64_t end, void *ctx) {
     const gemm_job *j = ctx;
     pack_b_panels(j, j->pc, j->kc, begin, end, j->bpack);
 }
-
-static int64_t ceil_div_i64(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /* The first MR-row panel of m block ib: the blocks' panel counts differ by at most one, so
  * tasks over m blocks are equal to within one panel (a short last block left one thread idle
@@ -283,17 +393,13 @@ static void compute_block(const gemm_job *j, int64_t ib, int64_t p0, int64_t p1,
     char *apack = gemm_buffer(BUF_A, (size_t)(mpanels * im->mr * j->kc) * es);
     if (!apack) { /* out of memory: this block the slow way */
         int64_t col0 = p0 * im->nr, col1 = p1 * im->nr < j->nc ? p1 * im->nr : j->nc;
-        im->naive(mc, col1 - col0, j->kc, j->alpha,
-                  j->a + (size_t)((ic * j->a_rs + j->pc * j->a_cs) * (int64_t)es), j->a_rs, j->a_cs,
-                  j->b + (size_t)((j->pc * j->b_rs + (j->jc + col0) * j->b_cs) * (int64_t)es),
-                  j->b_rs, j->b_cs, j->beta_cur,
-                  j->c + (size_t)((ic * j->c_rs + (j->jc + col0) * j->c_cs) * (int64_t)es), j->c_rs,
-                  j->c_cs);
+        naive_of(j, mc, col1 - col0, j->kc, a_at(j, ic, j->pc), b_at(j, j->pc, j->jc + col0),
+                 j->beta_cur,
+                 j->c + (size_t)((ic * j->c_rs + (j->jc + col0) * j->c_cs) * (int64_t)es));
         if (last) block_done(j, ic, mc, j->jc + col0, col1 - col0);
         return;
     }
-    im->pack_a(mc, j->kc, j->a + (size_t)((ic * j->a_rs + j->pc * j->a_cs) * (int64_t)es), j->a_rs,
-               j->a_cs, apack);
+    pack_a_of(j, mc, j->kc, a_at(j, ic, j->pc), apack);
     int64_t b_step = im->pw * (int64_t)es;
     for (int64_t jp = p0; jp < p1; jp++) {
         int64_t col = jp * im->nr;
@@ -349,14 +455,13 @@ static char *bpack_at(const gemm_job *j, int64_t pc) {
 static void pack_b_all_range(int64_t begin, int64_t end, void *ctx) {
     const gemm_job *j = ctx;
     const gemm_impl *im = j->im;
-    int64_t grain = j->group_panels, chunks = ceil_div_i64(j->npanels, grain);
+    int64_t grain = j->group_panels, chunks = ceil_div(j->npanels, grain);
     for (int64_t t = begin; t < end; t++) {
         int64_t pc = t / chunks * j->kc_blk, kc = j->k - pc < j->kc_blk ? j->k - pc : j->kc_blk;
         int64_t p0 = t % chunks * grain, p1 = p0 + grain < j->npanels ? p0 + grain : j->npanels;
         int64_t col0 = p0 * im->nr, col1 = p1 * im->nr < j->nc ? p1 * im->nr : j->nc;
-        im->pack_b(col1 - col0, kc,
-                   j->b + (size_t)((pc * j->b_rs + (j->jc + col0) * j->b_cs) * (int64_t)im->es),
-                   j->b_cs, j->b_rs, bpack_at(j, pc) + (size_t)(p0 * kc * im->nr) * im->es);
+        pack_b_of(j, col1 - col0, kc, b_at(j, pc, j->jc + col0),
+                  bpack_at(j, pc) + (size_t)(p0 * kc * im->nr) * im->es);
     }
 }
 
@@ -380,8 +485,6 @@ static void compute_k_range(int64_t begin, int64_t end, void *ctx) {
     }
 }
 
-static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 /* ---- one m block: each B panel packed right before its kernels ------------------------------
  *
  * When all of m fits one m block (a few dozen tokens through a linear layer), a packed panel of
@@ -401,9 +504,8 @@ static void one_block_range(int64_t begin, int64_t end, void *ctx) {
     char *bpanel = gemm_buffer(BUF_B, (size_t)(im->nr * j->kc_blk) * es);
     int64_t col0 = begin * im->nr, col1 = end * im->nr < j->n ? end * im->nr : j->n;
     if (!apack || !bpanel) { /* out of memory: these columns the slow way */
-        im->naive(j->m, col1 - col0, j->k, j->alpha, j->a, j->a_rs, j->a_cs,
-                  j->b + (size_t)(col0 * j->b_cs * (int64_t)es), j->b_rs, j->b_cs, j->beta,
-                  j->c + (size_t)(col0 * j->c_cs * (int64_t)es), j->c_rs, j->c_cs);
+        naive_of(j, j->m, col1 - col0, j->k, j->a, b_at(j, 0, col0), j->beta,
+                 j->c + (size_t)(col0 * j->c_cs * (int64_t)es));
         block_done(j, 0, j->m, col0, col1 - col0);
         return;
     }
@@ -415,13 +517,11 @@ static void one_block_range(int64_t begin, int64_t end, void *ctx) {
         for (int64_t pc = 0; pc < j->k; pc += j->kc_blk) {
             int64_t kc = j->k - pc < j->kc_blk ? j->k - pc : j->kc_blk;
             double beta = pc == 0 ? j->beta : 1.0;
-            im->pack_a(j->m, kc, j->a + (size_t)(pc * j->a_cs * (int64_t)es), j->a_rs, j->a_cs,
-                       apack);
+            pack_a_of(j, j->m, kc, a_at(j, 0, pc), apack);
             for (int64_t q = q0; q < q1; q++) {
                 int64_t col = q * im->nr;
                 int nr = (int)(j->n - col < im->nr ? j->n - col : im->nr);
-                im->pack_b(nr, kc, j->b + (size_t)((pc * j->b_rs + col * j->b_cs) * (int64_t)es),
-                           j->b_cs, j->b_rs, bpanel);
+                pack_b_of(j, nr, kc, b_at(j, pc, col), bpanel);
                 char *ccol = j->c + (size_t)(col * j->c_cs * (int64_t)es);
                 for (int64_t ir = 0; ir < j->m; ir += im->mr) {
                     int mr = (int)(j->m - ir < im->mr ? j->m - ir : im->mr);
@@ -452,6 +552,7 @@ enum { FEW_ROWS = 192 };
 
 static void gemm_blocked(const gemm_impl *im, gemm_job *j) {
     size_t es = im->es;
+    j->src_es = j->halves ? 2 : (int64_t)es;
     int nthreads = born_get_num_threads();
     double flops = 2.0 * (double)j->m * (double)j->n * (double)j->k;
     if (flops < 2.0 * 48 * 48 * 48) nthreads = 1; /* not worth waking the pool */
@@ -486,8 +587,7 @@ static void gemm_blocked(const gemm_impl *im, gemm_job *j) {
     /* threaded, step by step: a second block for the next k block's B (none: pack, then compute) */
     char *bnext = nthreads > 1 && !whole_k && j->k > j->kc_blk ? gemm_buffer(BUF_B2, bbytes) : NULL;
     if (!bpack) {
-        im->naive(j->m, j->n, j->k, j->alpha, j->a, j->a_rs, j->a_cs, j->b, j->b_rs, j->b_cs,
-                  j->beta, j->c, j->c_rs, j->c_cs);
+        naive_of(j, j->m, j->n, j->k, j->a, j->b, j->beta, j->c);
         block_done(j, 0, j->m, 0, j->n);
         return;
     }
@@ -1185,6 +1285,9 @@ static void gemm_job_init(gemm_job *j, int64_t m, int64_t n, int64_t k, double a
     j->ep = NULL;
     j->ep_ctx = NULL;
     j->swapped = false;
+    j->halves = false;
+    j->bf16 = false;
+    j->src_es = 0;
 }
 
 /* Shared front end: empty and k == 0 cases, then C^T = B^T A^T when that puts C's unit stride
@@ -1240,6 +1343,20 @@ void cpu_gemm_f32_ep(int64_t m, int64_t n, int64_t k, float alpha, const float *
     if (j.m > 1 && j.m <= GEMV_DOT_ROWS && gemv_rows_f32(&j)) return;
     j.im = impl_f32();
     gemm_blocked(j.im, &j);
+}
+
+bool cpu_gemm_halves(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t a_rs, int64_t a_cs,
+                     const uint16_t *b, int64_t b_rs, int64_t b_cs, bool bf16, float *c,
+                     int64_t c_rs, int64_t c_cs) {
+    gemm_job j;
+    gemm_job_init(&j, m, n, k, 1.0, a, a_rs, a_cs, b, b_rs, b_cs, 0.0, c, c_rs, c_cs);
+    j.halves = true;
+    j.bf16 = bf16;
+    if (!gemm_prepare(&j, scale_f32)) return true;
+    if (j.m <= GEMV_DOT_ROWS) return false; /* cpu_gemm_f32's GEMV paths: the caller's */
+    j.im = impl_f32();
+    gemm_blocked(j.im, &j);
+    return true;
 }
 
 bool cpu_gemm_f32_half_b(int64_t m, int64_t n, int64_t k, const float *a, int64_t a_rs,

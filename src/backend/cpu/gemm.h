@@ -26,6 +26,14 @@ void cpu_gemm_f32(int64_t m, int64_t n, int64_t k, float alpha, const float *a, 
 bool cpu_gemm_f32_half_b(int64_t m, int64_t n, int64_t k, const float *a, int64_t a_rs,
                          const uint16_t *b, int64_t b_cs, bool bf16, float *c, int64_t c_rs);
 
+/* C = A B with A and B in f16 (bf16 where bf16), any strides, C in f32: cpu_gemm_f32's blocked
+ * path with the halves widened as they are packed, so the bits of cpu_gemm_f32 on their f32
+ * values without an f32 copy of either. False (nothing done) where cpu_gemm_f32 would take a
+ * GEMV path instead (at most 16 rows, or columns where C's are contiguous). */
+bool cpu_gemm_halves(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t a_rs, int64_t a_cs,
+                     const uint16_t *b, int64_t b_rs, int64_t b_cs, bool bf16, float *c,
+                     int64_t c_rs, int64_t c_cs);
+
 /* Called by cpu_gemm_f32_ep on each block of C once it holds its final values: rows [i0, i0 +
  * rows) and columns [j0, j0 + cols), C's own coordinates. The blocks cover C once, no two overlap,
  * and they may be handed to it from several threads at a time. */

@@ -259,8 +259,10 @@ static bool few_rows_half(const born_strided *o, const born_strided *a, const bo
 
 /* Half (bf16 or f16) a and b, f32 or (bf16 only) bf16 out: gemm_bf16.c's product per batch
  * entry where the operands are bf16, cpu_gemm_bf16_takes the shape and out's columns are
- * contiguous; else the f32 path, on a few rows through few_rows_half, otherwise with the
- * operands converted to f32 (through an f32 out converted after, for a bf16 one). */
+ * contiguous; else the f32 GEMM (through an f32 out converted after, for a bf16 one): on a few
+ * rows through few_rows_half, on one product or large ones per batch entry with the halves
+ * widened as they are packed (cpu_gemm_halves), otherwise with the operands converted to f32
+ * first (many small products spread over the batch). */
 static born_status half_products(const matmul_job *j, int64_t batch) {
     matmul_job folded;
     born_strided va, vb, vo;
@@ -293,6 +295,19 @@ static born_status half_products(const matmul_job *j, int64_t batch) {
     if (rounded) return bf16_via_f32(o, a, b, NULL);
     born_status few;
     if (batch == 1 && few_rows_half(o, a, b, &few)) return few;
+    if (batch == 1 || (double)j->m * (double)j->n * (double)j->k > 128.0 * 128 * 128) {
+        bool taken = true; /* the GEMM widens the halves as it packs them */
+        for (int64_t t = 0; taken && t < batch; t++) {
+            int64_t oo, oa, ob;
+            batch_offsets(j, t, &oo, &oa, &ob);
+            taken = cpu_gemm_halves(j->m, j->n, j->k, (const uint16_t *)a->data + oa,
+                                    a->strides[nd - 2], a->strides[nd - 1],
+                                    (const uint16_t *)b->data + ob, b->strides[nd - 2],
+                                    b->strides[nd - 1], a->dtype == BORN_BF16,
+                                    (float *)o->data + oo, o->strides[nd - 2], o->strides[nd - 1]);
+        }
+        if (taken) return BORN_OK;
+    }
     born_strided fa, fb;
     float *da = halves_to_f32(a, &fa), *db = da ? halves_to_f32(b, &fb) : NULL;
     born_status st = db ? cpu_matmul(o, &fa, &fb) : born_last_status();
