@@ -247,7 +247,8 @@ void cpu_f32_to_halves(const float *src, char *dst, int64_t step, bool bf16, int
         *(uint16_t *)(dst + i * step) = bf16 ? f32_to_bf16(src[i]) : born_f32_to_f16(src[i]);
 }
 
-/* convert_loop's tiles: f16 <-> f32 (F16C's conversions: the bits of the loop). */
+/* convert_loop's tiles: f16 <-> f32 (F16C's conversions: the bits of the loop) and bf16 -> f32
+ * (widened). */
 static bool convert_tile(char **d, const int64_t *sl, const int64_t *sf, int64_t nl, int64_t nf,
                          void *ctx) {
     const convert_ctx *c = ctx;
@@ -256,6 +257,8 @@ static bool convert_tile(char **d, const int64_t *sl, const int64_t *sf, int64_t
         return transpose_tile(d, sl, sf, nl, nf, 4, 2, CPU_TRANSPOSE_F16_TO_F32);
     if (c->from == BORN_F32 && c->to == BORN_F16)
         return transpose_tile(d, sl, sf, nl, nf, 2, 4, CPU_TRANSPOSE_F32_TO_F16);
+    if (c->from == BORN_BF16 && c->to == BORN_F32)
+        return transpose_tile(d, sl, sf, nl, nf, 4, 2, CPU_TRANSPOSE_BF16_TO_F32);
 #else
     (void)d, (void)sl, (void)sf, (void)nl, (void)nf, (void)c;
 #endif
