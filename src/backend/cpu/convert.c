@@ -73,10 +73,18 @@ static bool transpose_tile(char **d, const int64_t *sl, const int64_t *sf, int64
     return false;
 }
 
-/* copy_loop's tiles: 32-bit elements. */
+/* copy_loop's tiles: 32-bit and 16-bit elements. */
 static bool copy_tile(char **d, const int64_t *sl, const int64_t *sf, int64_t nl, int64_t nf,
                       void *ctx) {
-    return *(const size_t *)ctx == 4 && transpose_tile(d, sl, sf, nl, nf, 4, 4, 0 /* COPY32 */);
+    size_t size = *(const size_t *)ctx;
+#if defined(__x86_64__)
+    if (size == 4 || size == 2)
+        return transpose_tile(d, sl, sf, nl, nf, (int64_t)size, (int64_t)size,
+                              size == 4 ? CPU_TRANSPOSE_COPY32 : CPU_TRANSPOSE_COPY16);
+#else
+    (void)d, (void)sl, (void)sf, (void)nl, (void)nf, (void)size;
+#endif
+    return false;
 }
 
 /* ---- conversions through double -------------------------------------------------------- */

@@ -81,9 +81,54 @@ static inline __attribute__((always_inline)) void transpose_kind(const char *src
             move1(src, src_rs, dst, dst_rs, r0, c, kind);
 }
 
+/* Transposes the 8 x 8 block of 16-bit values in r[0..7] (row i in r[i]) in place: pairs of
+ * rows interleaved by 16, 32 and then 64 bits. */
+static inline void transpose8_epi16(__m128i r[8]) {
+    __m128i b[8], c[8];
+    for (int i = 0; i < 4; i++) {
+        b[2 * i] = _mm_unpacklo_epi16(r[2 * i], r[2 * i + 1]);
+        b[2 * i + 1] = _mm_unpackhi_epi16(r[2 * i], r[2 * i + 1]);
+    }
+    for (int h = 0; h < 2; h++) { /* rows 0-3, then rows 4-7 */
+        c[4 * h] = _mm_unpacklo_epi32(b[4 * h], b[4 * h + 2]);
+        c[4 * h + 1] = _mm_unpackhi_epi32(b[4 * h], b[4 * h + 2]);
+        c[4 * h + 2] = _mm_unpacklo_epi32(b[4 * h + 1], b[4 * h + 3]);
+        c[4 * h + 3] = _mm_unpackhi_epi32(b[4 * h + 1], b[4 * h + 3]);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[2 * i] = _mm_unpacklo_epi64(c[i], c[i + 4]);
+        r[2 * i + 1] = _mm_unpackhi_epi64(c[i], c[i + 4]);
+    }
+}
+
+/* The 16-bit copy of cpu_transpose_avx2: 8 x 8 blocks in SSE registers, the edges one by one. */
+static void transpose16(const char *src, int64_t src_rs, char *dst, int64_t dst_rs, int64_t rows,
+                        int64_t cols) {
+    int64_t r0 = 0;
+    for (; r0 + 8 <= rows; r0 += 8) {
+        int64_t c0 = 0;
+        for (; c0 + 8 <= cols; c0 += 8) {
+            __m128i v[8];
+            for (int i = 0; i < 8; i++)
+                v[i] = _mm_loadu_si128(
+                    (const __m128i *)((const uint16_t *)(src + (r0 + i) * src_rs) + c0));
+            transpose8_epi16(v);
+            for (int i = 0; i < 8; i++)
+                _mm_storeu_si128((__m128i *)((uint16_t *)(dst + (c0 + i) * dst_rs) + r0), v[i]);
+        }
+        for (; c0 < cols; c0++)
+            for (int64_t r = r0; r < r0 + 8; r++)
+                ((uint16_t *)(dst + c0 * dst_rs))[r] = ((const uint16_t *)(src + r * src_rs))[c0];
+    }
+    for (; r0 < rows; r0++)
+        for (int64_t c = 0; c < cols; c++)
+            ((uint16_t *)(dst + c * dst_rs))[r0] = ((const uint16_t *)(src + r0 * src_rs))[c];
+}
+
 void cpu_transpose_avx2(const char *src, int64_t src_rs, char *dst, int64_t dst_rs, int64_t rows,
                         int64_t cols, cpu_transpose_kind kind) {
     switch (kind) {
+    case CPU_TRANSPOSE_COPY16: transpose16(src, src_rs, dst, dst_rs, rows, cols); break;
     case CPU_TRANSPOSE_F16_TO_F32:
         transpose_kind(src, src_rs, dst, dst_rs, rows, cols, CPU_TRANSPOSE_F16_TO_F32);
         break;

@@ -23,11 +23,12 @@ void cpu_f32_to_halves(const float *src, char *dst, int64_t step, bool bf16, int
 int64_t cpu_f32_to_f16_avx2(const float *in, uint16_t *out, int64_t n);
 int64_t cpu_f16_to_f32_avx2(const uint16_t *in, float *out, int64_t n);
 
-/* What cpu_transpose_avx2 moves: 32-bit elements as they are, f16 into f32 (exact, signalling
- * NaNs quieted) or f32 into f16 (to nearest even): F16C's conversions, convert.c's bits; or bf16
- * into f32 (the bits widened, as born_bf16_to_f32). */
+/* What cpu_transpose_avx2 moves: 32-bit or 16-bit elements as they are, f16 into f32 (exact,
+ * signalling NaNs quieted) or f32 into f16 (to nearest even): F16C's conversions, convert.c's
+ * bits; or bf16 into f32 (the bits widened, as born_bf16_to_f32). */
 typedef enum cpu_transpose_kind {
     CPU_TRANSPOSE_COPY32,
+    CPU_TRANSPOSE_COPY16,
     CPU_TRANSPOSE_F16_TO_F32,
     CPU_TRANSPOSE_F32_TO_F16,
     CPU_TRANSPOSE_BF16_TO_F32
