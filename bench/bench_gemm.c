@@ -13,7 +13,7 @@
  * the median of those runs of the loop. Where python3 has torch, PyTorch's torch.mm (MKL on x86)
  * takes a turn there too, as a second peer (a child process; `--no-torch` leaves it out). The LLM
  * rows, bound by memory rather than by the FMAs, give the best of 7 runs of the loop measured
- * right before them.
+ * right before them. On one thread the micro-kernel alone comes first (kernel_share).
  *
  *   OPENBLAS_CORETYPE=Cooperlake ./build/bench/bench_gemm [--no-torch] [threads...] */
 #include <cblas.h>
@@ -214,6 +214,57 @@ static void print_turns(const turns *t) {
     }
 }
 
+/* ---- the micro-kernel alone ---------------------------------------------------------------
+ *
+ * Born's register tile (12 x 32 at its AVX-512 level, 6 x 16 at AVX2) over packed panels that
+ * stay in cache, timed in turns with the FMA loop on one thread: how much of the peak the kernel
+ * itself reaches, so that a square product's share splits into the kernel's and what packing,
+ * tile edges and C cost around it. Panels in L1 (k = 256, one B panel) and streaming from L2
+ * (k = 512, 16 B panels of 64 KB, as the blocked product's). */
+#if defined(__x86_64__)
+#include "backend/cpu/gemm_kernels.h"
+#include "core/cpu_features.h"
+
+static void kernel_share(int64_t kc, int panels) {
+    bool wide = cpu_get_level() >= CPU_LEVEL_AVX512;
+    if (cpu_get_level() < CPU_LEVEL_AVX2) return;
+    int mr = wide ? GEMM_F32_MR_AVX512 : GEMM_F32_MR, nr = wide ? GEMM_F32_NR_AVX512 : GEMM_F32_NR;
+    float *a = aligned_alloc(64, sizeof(float) * (size_t)(mr * kc));
+    float *b = aligned_alloc(64, sizeof(float) * (size_t)(nr * kc * panels));
+    float *c = aligned_alloc(64, sizeof(float) * (size_t)(mr * nr));
+    if (!a || !b || !c) return;
+    for (int64_t i = 0; i < mr * kc; i++)
+        a[i] = 1e-3f * (float)(i % 7);
+    for (int64_t i = 0; i < nr * kc * panels; i++)
+        b[i] = 1e-3f * (float)(i % 5);
+    int64_t calls = (int64_t)(4e8 / (2.0 * mr * nr * kc)); /* ~0.4 GFLOP a turn */
+    double flop = 2.0 * mr * nr * (double)kc * (double)calls, share[REPS], gf[REPS], pk[REPS];
+    born_set_num_threads(1);
+    fma_peak_probe probe = fma_peak_probe_new(0.002);
+    for (int r = 0; r < REPS; r++) {
+        double t0 = now();
+        for (int64_t i = 0; i < calls; i++) {
+            const float *bp = b + (size_t)(i % panels * nr * kc);
+            if (wide)
+                gemm_kernel_f32_avx512(kc, a, bp, GEMM_F32_NR * 4, c, nr, 1, mr, nr, 1.0, 0.0);
+            else
+                gemm_kernel_f32_avx2(kc, a, bp, GEMM_F32_NR * 4, c, nr, 1, mr, nr, 1.0, 0.0);
+        }
+        gf[r] = flop / (now() - t0) / 1e9;
+        pk[r] = fma_peak_probe_run(&probe);
+        share[r] = pk[r] > 0 ? gf[r] / pk[r] : 0;
+    }
+    printf("  kernel %2dx%2d, k %3lld, %s %10.1f %10s %7s %7.1f %5.0f%%\n", mr, nr, (long long)kc,
+           panels > 1 ? "B from L2" : "all in L1", median(gf, REPS), "-", "-", median(pk, REPS),
+           100.0 * median(share, REPS));
+    free(a);
+    free(b);
+    free(c);
+}
+#else
+static void kernel_share(int64_t kc, int panels) { (void)kc, (void)panels; }
+#endif
+
 static void run(int threads, python_peer *torch) {
     born_set_num_threads(threads);
     openblas_set_num_threads(threads);
@@ -222,6 +273,11 @@ static void run(int threads, python_peer *torch) {
            "born%", "BLAS%");
     if (torch) printf(" %10s %7s %6s", "PyTorch", "ratio", "torch%");
     printf("\n");
+    if (threads == 1) {
+        kernel_share(256, 1);
+        kernel_share(512, 16);
+        born_set_num_threads(threads);
+    }
     int squares[4] = {256, 512, 1024, 2048};
     for (int i = 0; i < 4; i++) {
         int64_t s = squares[i];

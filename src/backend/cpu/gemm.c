@@ -380,9 +380,52 @@ static void pack_b_range(int64_t begin, int64_t end, void *ctx) {
  * at the end of every k step, 3-6% of a 2-thread square product). */
 static int64_t m_block_panel(const gemm_job *j, int64_t ib) { return ib * j->mpanels / j->mblocks; }
 
+/* The source of the next m block's A as a run of vectors (rows or columns of A, each
+ * contiguous) asked into L2 a few cache lines per B panel while the block before it computes, so
+ * that its packing reads L2 rather than memory: the packing's share of a one-thread 2048^3
+ * product 4.5 -> 3.6% (2-core Xeon, 2026-12-03). Where A has no unit stride nothing is asked. */
+typedef struct a_ahead {
+    const char *base;
+    int64_t vec_stride, nvec, vec_lines; /* bytes between vectors, vectors, lines a vector */
+    int64_t next, total, per_panel;      /* lines asked so far, in all, a panel */
+} a_ahead;
+
+static a_ahead a_ahead_plan(const gemm_job *j, int64_t ib, int64_t panels) {
+    a_ahead h = {0};
+    if (ib >= j->mblocks || panels <= 0) return h;
+    int64_t ic = m_block_panel(j, ib) * j->im->mr, iend = m_block_panel(j, ib + 1) * j->im->mr;
+    int64_t mc = (iend < j->m ? iend : j->m) - ic;
+    if (mc <= 0) return h;
+    h.base = a_at(j, ic, j->pc);
+    if (j->a_cs == 1) { /* rows */
+        h.vec_stride = j->a_rs * j->src_es;
+        h.nvec = mc;
+        h.vec_lines = ceil_div(j->kc * j->src_es, 64) + 1;
+    } else if (j->a_rs == 1) { /* columns */
+        h.vec_stride = j->a_cs * j->src_es;
+        h.nvec = j->kc;
+        h.vec_lines = ceil_div(mc * j->src_es, 64) + 1;
+    } else {
+        return (a_ahead){0};
+    }
+    h.total = h.nvec * h.vec_lines;
+    h.per_panel = ceil_div(h.total, panels);
+    return h;
+}
+
+static void a_ahead_step(a_ahead *h) {
+    int64_t end = h->next + h->per_panel < h->total ? h->next + h->per_panel : h->total;
+    for (; h->next < end; h->next++) { /* addresses as integers: a row's last line may lie past A */
+        uintptr_t at = (uintptr_t)h->base + (uintptr_t)(h->next / h->vec_lines * h->vec_stride +
+                                                        h->next % h->vec_lines * 64);
+        __builtin_prefetch((const void *)at, 0, 2);
+    }
+}
+
 /* One task of the current (jc, pc) step: m block ib times B panels [p0, p1), whose packed
  * panels start at bpack (panel p0 first). */
-static void compute_block(const gemm_job *j, int64_t ib, int64_t p0, int64_t p1, const char *bpack) {
+static void compute_block(const gemm_job *j, int64_t ib, int64_t p0, int64_t p1, const char *bpack,
+                          int64_t next_ib) {
     const gemm_impl *im = j->im;
     size_t es = im->es;
     int64_t ic = m_block_panel(j, ib) * im->mr, iend = m_block_panel(j, ib + 1) * im->mr;
@@ -401,7 +444,10 @@ static void compute_block(const gemm_job *j, int64_t ib, int64_t p0, int64_t p1,
     }
     pack_a_of(j, mc, j->kc, a_at(j, ic, j->pc), apack);
     int64_t b_step = im->pw * (int64_t)es;
+    a_ahead ahead = {0};
+    if (next_ib != ib && next_ib >= 0) ahead = a_ahead_plan(j, next_ib, p1 - p0);
     for (int64_t jp = p0; jp < p1; jp++) {
+        if (ahead.base) a_ahead_step(&ahead);
         int64_t col = jp * im->nr;
         int nr = (int)(j->nc - col < im->nr ? j->nc - col : im->nr);
         const char *bp = bpack + (size_t)((jp - p0) * j->kc * im->nr) * es;
@@ -428,7 +474,8 @@ static void compute_range(int64_t begin, int64_t end, void *ctx) {
         int64_t ib = t / j->ngroups, g = t % j->ngroups;
         int64_t p0 = g * j->group_panels;
         int64_t p1 = p0 + j->group_panels < j->npanels ? p0 + j->group_panels : j->npanels;
-        compute_block(j, ib, p0, p1, j->bpack + (size_t)(p0 * j->kc * j->im->nr) * j->im->es);
+        compute_block(j, ib, p0, p1, j->bpack + (size_t)(p0 * j->kc * j->im->nr) * j->im->es,
+                      t + 1 < end ? (t + 1) / j->ngroups : -1);
     }
 }
 
@@ -480,7 +527,8 @@ static void compute_k_range(int64_t begin, int64_t end, void *ctx) {
         for (j.pc = 0; j.pc < j.k; j.pc += j.kc_blk) {
             j.kc = j.k - j.pc < j.kc_blk ? j.k - j.pc : j.kc_blk;
             j.beta_cur = j.pc == 0 ? j.beta : 1.0;
-            compute_block(&j, ib, p0, p1, bpack_at(&j, j.pc) + (size_t)(p0 * j.kc * im->nr) * im->es);
+            compute_block(&j, ib, p0, p1,
+                          bpack_at(&j, j.pc) + (size_t)(p0 * j.kc * im->nr) * im->es, -1);
         }
     }
 }
@@ -1214,22 +1262,24 @@ static const gemm_impl *impl_f32(void) {
                                                 pack_b_f32_avx2);
 #ifdef GEMM_HAVE_AVX512
     /* 12 x 32 tiles (two of the 6-row A panels and two 16-column B panels at once); m blocks of
-     * 16 tiles, or of 2 with the deep k blocks (24 rows against 48: 1.01-1.02x OpenBLAS against
-     * 0.98-0.99x at n = 1024 and 2048, one thread, Zen 5) */
+     * 16 tiles, or of 1 with the deep k blocks: a tile's 24 KB of packed A stays in L1 while the
+     * 64 KB B panels stream from L2 (24 rows against 48 had taken Zen 5 from 0.98-0.99x to
+     * 1.01-1.02x OpenBLAS at n = 1024 and 2048, one thread; 12 against 24 rows on the 2-core Xeon
+     * +1-2 points of the FMA peak at one and two threads, interleaved medians, 2026-12-03) */
     static const gemm_impl avx512 = F32_IMPL(GEMM_F32_MR_AVX512, GEMM_F32_NR_AVX512, 192, 256,
                                              gemm_kernel_f32_avx512, pack_a_f32_avx2,
                                              pack_b_f32_avx2);
-    static const gemm_impl avx512_deep = F32_IMPL(GEMM_F32_MR_AVX512, GEMM_F32_NR_AVX512, 24,
-                                                  512, gemm_kernel_f32_avx512, pack_a_f32_avx2,
-                                                  pack_b_f32_avx2);
+    static const gemm_impl avx512_deep =
+        F32_IMPL(GEMM_F32_MR_AVX512, GEMM_F32_NR_AVX512, 12, 512, gemm_kernel_f32_avx512,
+                 pack_a_f32_avx2, pack_b_f32_avx2);
     /* with a 2 MB L2, B blocks that stay in it while the m blocks pass over them, not 4080
      * columns read from L3: 1024 columns (2 MB) took 2048^3 at two threads from 313 to 333
      * GFLOP/s, and 768 (1.5 MB, room left for A and C) from there to 207 / 410 at one / two
      * threads against 200 / 390 (three alternations each, 2-core Xeon, 2026-12-02); the k blocks,
      * so the bits, are the same */
-    static const gemm_impl avx512_deep_l2 = F32_IMPL_NC(GEMM_F32_MR_AVX512, GEMM_F32_NR_AVX512,
-                                                        24, 512, 768, gemm_kernel_f32_avx512,
-                                                        pack_a_f32_avx2, pack_b_f32_avx2);
+    static const gemm_impl avx512_deep_l2 =
+        F32_IMPL_NC(GEMM_F32_MR_AVX512, GEMM_F32_NR_AVX512, 12, 512, 768, gemm_kernel_f32_avx512,
+                    pack_a_f32_avx2, pack_b_f32_avx2);
     if (cpu_get_level() >= CPU_LEVEL_AVX512)
         return !deep ? &avx512 : l2_fits_deep_block ? &avx512_deep_l2 : &avx512_deep;
 #endif
