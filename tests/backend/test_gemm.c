@@ -441,6 +441,106 @@ TEST(gemm_f32_simd_levels_give_the_fma_order_bits) {
     CHECK_OK(born_set_num_threads(saved_threads));
 }
 
+/* x W^T with 17 to 192 rows (B's columns contiguous along k: a weight's transpose), which
+ * AVX-512 computes as C^T = W x^T with W read in place: the same FMA order bits at every level,
+ * with tails of W's rows (n % 12) and of x's (m % 32 and m % 16), several k blocks, alpha and
+ * beta, C's rows padded, one and two threads; the epilogue sees every element of C once, final. */
+typedef struct ep_count {
+    int *seen;
+    const float *c, *want;
+    int64_t n, c_rs;
+    int bad;
+} ep_count;
+
+static void count_block(void *ctx, int64_t i0, int64_t rows, int64_t j0, int64_t cols) {
+    ep_count *e = ctx;
+    for (int64_t i = i0; i < i0 + rows; i++)
+        for (int64_t j = j0; j < j0 + cols; j++) {
+            __atomic_add_fetch(&e->seen[i * e->n + j], 1, __ATOMIC_RELAXED);
+            if (memcmp(&e->c[i * e->c_rs + j], &e->want[i * e->n + j], sizeof(float)) != 0)
+                __atomic_add_fetch(&e->bad, 1, __ATOMIC_RELAXED);
+        }
+}
+
+TEST(gemm_f32_weight_transposed_gives_the_fma_order_bits) {
+    cpu_level saved = cpu_get_level();
+    int saved_threads = born_get_num_threads();
+    const cpu_level levels[] = {CPU_LEVEL_NEON, CPU_LEVEL_AVX2, CPU_LEVEL_AVX512};
+    const int64_t shapes[][3] = {{17, 24, 5},  {24, 25, 600},  {33, 130, 1030},
+                                 {40, 37, 64}, {100, 61, 300}, {192, 50, 513}};
+    const float ab[][2] = {{1.0f, 0.0f}, {0.75f, 0.3f}, {1.0f, 1.0f}};
+    for (int l = 0; l < 3; l++) {
+        cpu_set_level(levels[l]);
+        if (cpu_get_level() != levels[l]) continue;
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2], c_rs = n + 3;
+            float *a = malloc(sizeof(float) * (size_t)(m * k)),
+                  *w = malloc(sizeof(float) * (size_t)(n * k));
+            float *b = malloc(sizeof(float) * (size_t)(k * n)),
+                  *c = malloc(sizeof(float) * (size_t)(m * c_rs));
+            float *c0 = malloc(sizeof(float) * (size_t)(m * c_rs)),
+                  *want = malloc(sizeof(float) * (size_t)(m * n));
+            int *seen = malloc(sizeof(int) * (size_t)(m * n));
+            CHECK(a && w && b && c && c0 && want && seen);
+            if (!a || !w || !b || !c || !c0 || !want || !seen) {
+                free(a), free(w), free(b), free(c), free(c0), free(want), free(seen);
+                continue;
+            }
+            for (int64_t i = 0; i < m * k; i++)
+                a[i] = (float)rnd();
+            for (int64_t i = 0; i < n * k; i++)
+                w[i] = (float)rnd();
+            for (int64_t p = 0; p < k; p++) /* the reference's row-major B = W^T */
+                for (int64_t j = 0; j < n; j++)
+                    b[p * n + j] = w[j * k + p];
+            for (int64_t i = 0; i < m * c_rs; i++)
+                c0[i] = (float)rnd();
+            for (int v = 0; v < 3; v++) {
+                for (int64_t i = 0; i < m; i++)
+                    for (int64_t j = 0; j < n; j++)
+                        want[i * n + j] =
+                            fma_order_entry(a, b, n, k, i, j, ab[v][0], ab[v][1], c0[i * c_rs + j]);
+                int threads = 1 + (v + (int)s) % 2;
+                CHECK_OK(born_set_num_threads(threads));
+                memcpy(c, c0, sizeof(float) * (size_t)(m * c_rs));
+                memset(seen, 0, sizeof(int) * (size_t)(m * n));
+                ep_count e = {seen, c, want, n, c_rs, 0};
+                cpu_gemm_f32_ep(m, n, k, ab[v][0], a, k, 1, w, 1, k, ab[v][1], c, c_rs, 1,
+                                count_block, &e);
+                int bad = 0;
+                for (int64_t i = 0; i < m; i++)
+                    for (int64_t j = 0; j < n; j++) {
+                        if (seen[i * n + j] != 1 && bad++ < 3)
+                            test_fail(__FILE__, __LINE__,
+                                      "%s %lldx%lldx%lld: the epilogue saw C[%lld, %lld] %d times",
+                                      cpu_level_name(levels[l]), (long long)m, (long long)n,
+                                      (long long)k, (long long)i, (long long)j, seen[i * n + j]);
+                        if (memcmp(&want[i * n + j], &c[i * c_rs + j], sizeof(float)) != 0 &&
+                            bad++ < 3)
+                            test_fail(__FILE__, __LINE__,
+                                      "%s, x[%lld, %lld] W[%lld, %lld]^T, alpha %g beta %g, %d "
+                                      "thread(s): C[%lld, %lld] %.9g, the FMA order gives %.9g",
+                                      cpu_level_name(levels[l]), (long long)m, (long long)k,
+                                      (long long)n, (long long)k, (double)ab[v][0],
+                                      (double)ab[v][1], threads, (long long)i, (long long)j,
+                                      (double)c[i * c_rs + j], (double)want[i * n + j]);
+                    }
+                CHECK_MSG(e.bad == 0,
+                          "%s %lldx%lldx%lld: %d elements handed to the epilogue "
+                          "before they were final",
+                          cpu_level_name(levels[l]), (long long)m, (long long)n, (long long)k,
+                          e.bad);
+                for (int64_t i = 0; i < m; i++) /* the padding between C's rows is untouched */
+                    for (int64_t j = n; j < c_rs; j++)
+                        CHECK(memcmp(&c[i * c_rs + j], &c0[i * c_rs + j], sizeof(float)) == 0);
+            }
+            free(a), free(w), free(b), free(c), free(c0), free(want), free(seen);
+        }
+    }
+    cpu_set_level(saved);
+    CHECK_OK(born_set_num_threads(saved_threads));
+}
+
 /* The f32 GEMV paths (m == 1 and the few-row ones, 2 <= m <= 16) at every SIMD level this CPU
  * has (NEON; AVX2, AVX-512) against the operations their AVX2 loops promise, bit for bit. The dot
  * forms (B's columns contiguous): per output, 8 lanes of fma over k in steps of 8 (m == 1: two

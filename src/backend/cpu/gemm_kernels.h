@@ -96,6 +96,12 @@ enum { GEMM_F32_ROWS_STRIDE = 528 };
 void gemm_kernel_f32_avx512_rows(int64_t kc, const float *a, const float *b, int64_t b_step,
                                  float *c, int64_t c_rs, int64_t c_cs, int mr, int nr,
                                  double alpha, double beta);
+/* The tile with the 12 rows of A a_rs floats apart wherever they lie (a weight read in place,
+ * never packed; all 12 rows readable, the first mr stored), nr <= 32 columns of B packed as
+ * above: the same operations in the same order as gemm_kernel_f32_avx512, so the same bits. */
+void gemm_kernel_f32_avx512_strided(int64_t kc, const float *a, int64_t a_rs, const float *b,
+                                    int64_t b_step, float *c, int64_t c_rs, int64_t c_cs, int mr,
+                                    int nr, double alpha, double beta);
 /* gemv4_dot_f32_avx2 for eight rows at once (AVX-512's 32 vector registers hold 24 sums: three B
  * columns), so each B column is read once for all eight: every y[r][j] gets the four-row
  * kernel's operations (gemm_dot.h), so the same bits. */
