@@ -51,27 +51,25 @@ static void copy_loop(char **d, const int64_t *s, int64_t n, void *ctx) {
     }
 }
 
+#if defined(__x86_64__)
 /* A tile of a copy or conversion between two operands laid out across each other (iter.c): out
  * d[0] of ds-byte elements, in d[1] of ss-byte ones, one contiguous along the last dimension and
  * the other along the tiled one, by register transposes at AVX2 and up; false (the rows, through
  * the loop) otherwise. */
 static bool transpose_tile(char **d, const int64_t *sl, const int64_t *sf, int64_t nl, int64_t nf,
-                           int64_t ds, int64_t ss, int kind) {
-#if defined(__x86_64__)
+                           int64_t ds, int64_t ss, cpu_transpose_kind kind) {
     if (cpu_get_level() < CPU_LEVEL_AVX2) return false;
     if (sl[0] == ds && sf[1] == ss) { /* out along the last dimension, in along the other */
-        cpu_transpose_avx2(d[1], sl[1], d[0], sf[0], nl, nf, (cpu_transpose_kind)kind);
+        cpu_transpose_avx2(d[1], sl[1], d[0], sf[0], nl, nf, kind);
         return true;
     }
     if (sf[0] == ds && sl[1] == ss) {
-        cpu_transpose_avx2(d[1], sf[1], d[0], sl[0], nf, nl, (cpu_transpose_kind)kind);
+        cpu_transpose_avx2(d[1], sf[1], d[0], sl[0], nf, nl, kind);
         return true;
     }
-#else
-    (void)d, (void)sl, (void)sf, (void)nl, (void)nf, (void)ds, (void)ss, (void)kind;
-#endif
     return false;
 }
+#endif
 
 /* copy_loop's tiles: 32-bit and 16-bit elements. */
 static bool copy_tile(char **d, const int64_t *sl, const int64_t *sf, int64_t nl, int64_t nf,
