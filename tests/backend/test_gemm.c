@@ -441,8 +441,8 @@ TEST(gemm_f32_simd_levels_give_the_fma_order_bits) {
     CHECK_OK(born_set_num_threads(saved_threads));
 }
 
-/* x W^T with 17 to 192 rows (B's columns contiguous along k: a weight's transpose), which
- * AVX-512 computes as C^T = W x^T with W read in place: the same FMA order bits at every level,
+/* x W^T with a few dozen rows (B's columns contiguous along k: a weight's transpose), which AVX2
+ * and AVX-512 compute as C^T = W x^T with W read in place: the same FMA order bits at every level,
  * with tails of W's rows (n % 12) and of x's (m % 32 and m % 16), several k blocks, alpha and
  * beta, C's rows padded, one and two threads; the epilogue sees every element of C once, final. */
 typedef struct ep_count {
@@ -466,8 +466,10 @@ TEST(gemm_f32_weight_transposed_gives_the_fma_order_bits) {
     cpu_level saved = cpu_get_level();
     int saved_threads = born_get_num_threads();
     const cpu_level levels[] = {CPU_LEVEL_NEON, CPU_LEVEL_AVX2, CPU_LEVEL_AVX512};
-    const int64_t shapes[][3] = {{17, 24, 5},  {24, 25, 600},  {33, 130, 1030},
-                                 {40, 37, 64}, {100, 61, 300}, {192, 50, 513}};
+    /* AVX-512 reads W in place from 17 to 192 rows, AVX2 at 32 to 128 in whole 16-row panels */
+    const int64_t shapes[][3] = {{17, 24, 5},   {24, 25, 600},  {33, 130, 1030},
+                                 {40, 37, 64},  {100, 61, 300}, {192, 50, 513},
+                                 {32, 45, 600}, {64, 13, 70},   {128, 31, 1030}};
     const float ab[][2] = {{1.0f, 0.0f}, {0.75f, 0.3f}, {1.0f, 1.0f}};
     for (int l = 0; l < 3; l++) {
         cpu_set_level(levels[l]);

@@ -1372,32 +1372,59 @@ static bool gemm_prepare(gemm_job *j,
 
 /* ---- a weight read in place: x W^T for a few dozen rows ------------------------------------
  *
- * With 17 to WEIGHT_IN_PLACE_ROWS rows against B = W^T (B's columns, W's rows, contiguous along
+ * With a few dozen rows of x against B = W^T (B's columns, W's rows, contiguous along
  * k) the blocked path spends about a third of its time packing W, which it reads once and uses
  * for a few tiles only (x[32, 4096] W[4096, 4096]^T on one thread: 34%). Here the product is
  * computed as C^T = W x^T instead: x^T is packed (small, once per k block and chunk of W's rows)
  * and W's rows are read where they lie by gemm_kernel_f32_avx512_strided, twelve at a time. The
  * k blocks and each element's operations are the blocked path's, so C gets the same bits. W's
- * last rows (fewer than twelve) are copied into a zero-padded tile first. Interleaved medians on
- * the 2-core Xeon (2026-12-03): x[17..192, 4096] W[4096, 4096]^T 1.09-1.59x the blocked path at
- * one thread, 1.06-1.53x at two (x[32, ...] 92 -> 147 GFLOP/s); beyond 192 rows the blocked
- * path's packing pays for itself (256: 0.96x, 512: 0.81x). */
-#ifdef GEMM_HAVE_AVX512
-enum { WEIGHT_IN_PLACE_ROWS = 192, WEIGHT_TILE = GEMM_F32_MR_AVX512 };
+ * last rows (fewer than a tile) are copied into a zero-padded tile first. At AVX2 the same with
+ * the 6 x 16 tile (gemm_kernel_f32_avx2_strided). Where it pays: weight_tile_of_level. */
+#ifdef GEMM_HAVE_AVX2
+typedef void (*strided_kernel_fn)(int64_t kc, const float *a, int64_t a_rs, const float *b,
+                                  int64_t b_step, float *c, int64_t c_rs, int64_t c_cs, int mr,
+                                  int nr, double alpha, double beta);
 
-/* Tiles [begin, end) of twelve W rows (columns of C). C^T is summed in a buffer of the chunk's
- * rows (C's columns) by m, rows contiguous, then transposed into C once. */
+/* The level's strided-rows tile: W rows a tile, x rows (16-lane panels) a call, and the rows of
+ * x it pays for. AVX-512's 12 x 32 tile from 17 to 192 rows (interleaved medians, 2-core Xeon:
+ * 1.09-1.59x the packed path at one thread, 1.06-1.53x at two; 256 rows 0.96x, 512 0.81x); AVX2's
+ * 6 x 16 from 32 to 128 in whole 16-row panels (BORN_CPU=avx2 there: 32 / 48 / 64 / 96 / 128 rows
+ * 1.25 / 1.16 / 1.12 / 1.09 / 1.07x, but 24 0.97x, 33 0.91x: a part panel costs a whole call, and
+ * 192 1.02x). */
+typedef struct weight_tile {
+    strided_kernel_fn kernel;
+    int rows, cols;
+    int64_t min_m, max_m;
+    bool whole_panels;
+} weight_tile;
+
+static weight_tile weight_tile_of_level(void) {
+#ifdef GEMM_HAVE_AVX512
+    if (cpu_get_level() >= CPU_LEVEL_AVX512)
+        return (weight_tile){gemm_kernel_f32_avx512_strided,
+                             GEMM_F32_MR_AVX512,
+                             GEMM_F32_NR_AVX512,
+                             GEMV_DOT_ROWS + 1,
+                             192,
+                             false};
+#endif
+    return (weight_tile){gemm_kernel_f32_avx2_strided, GEMM_F32_MR, GEMM_F32_NR, 32, 128, true};
+}
+
+/* Tiles [begin, end) of W's rows (columns of C). C^T is summed in a buffer of the chunk's rows
+ * (C's columns) by m, rows contiguous, then transposed into C once. */
 static void weight_in_place_range(int64_t begin, int64_t end, void *ctx) {
     const gemm_job *j = ctx;
     const gemm_impl *im = j->im;
+    weight_tile wt = weight_tile_of_level();
     int64_t panels = ceil_div(j->m, GEMM_F32_NR), b_step = GEMM_F32_NR * (int64_t)sizeof(float);
     int64_t cbuf_rs = panels * GEMM_F32_NR; /* floats between the buffer's rows */
     /* chunks of W's rows whose C^T (about 128 KB) stays in L2 across the k blocks */
-    int64_t chunk = ceil_div(131072 / (cbuf_rs * (int64_t)sizeof(float)), WEIGHT_TILE);
+    int64_t chunk = ceil_div(131072 / (cbuf_rs * (int64_t)sizeof(float)), wt.rows);
     float *xpack = gemm_buffer(BUF_B, (size_t)(cbuf_rs * j->kc_blk) * sizeof(float));
-    float *tail = gemm_buffer(BUF_X, (size_t)(WEIGHT_TILE * j->kc_blk) * sizeof(float));
-    float *cbuf = gemm_buffer(BUF_Y, (size_t)(chunk * WEIGHT_TILE * cbuf_rs) * sizeof(float));
-    int64_t col0 = begin * WEIGHT_TILE, col1 = end * WEIGHT_TILE < j->n ? end * WEIGHT_TILE : j->n;
+    float *tail = gemm_buffer(BUF_X, (size_t)(wt.rows * j->kc_blk) * sizeof(float));
+    float *cbuf = gemm_buffer(BUF_Y, (size_t)(chunk * wt.rows * cbuf_rs) * sizeof(float));
+    int64_t col0 = begin * wt.rows, col1 = end * wt.rows < j->n ? end * wt.rows : j->n;
     if (!xpack || !tail || !cbuf) { /* out of memory: these columns the slow way */
         naive_of(j, j->m, col1 - col0, j->k, j->a, b_at(j, 0, col0), j->beta,
                  j->c + (size_t)col0 * sizeof(float));
@@ -1410,7 +1437,7 @@ static void weight_in_place_range(int64_t begin, int64_t end, void *ctx) {
             cbuf_bytes = cbuf_rs * (int64_t)sizeof(float);
     for (int64_t t0 = begin; t0 < end; t0 += chunk) {
         int64_t t1 = t0 + chunk < end ? t0 + chunk : end;
-        int64_t c0 = t0 * WEIGHT_TILE, c1 = t1 * WEIGHT_TILE < j->n ? t1 * WEIGHT_TILE : j->n;
+        int64_t c0 = t0 * wt.rows, c1 = t1 * wt.rows < j->n ? t1 * wt.rows : j->n;
         if (j->beta != 0) /* C's values, for beta C */
             cpu_transpose_avx2((const char *)(c + c0), c_bytes, (char *)cbuf, cbuf_bytes, j->m,
                                c1 - c0, CPU_TRANSPOSE_COPY32);
@@ -1420,24 +1447,22 @@ static void weight_in_place_range(int64_t begin, int64_t end, void *ctx) {
             /* x^T's k block: the m rows of x as 16-lane panels, as B's would be */
             im->pack_b(j->m, kc, a_at(j, 0, pc), j->a_rs, j->a_cs, xpack);
             for (int64_t t = t0; t < t1; t++) {
-                int64_t col = t * WEIGHT_TILE;
-                int rows = (int)(j->n - col < WEIGHT_TILE ? j->n - col : WEIGHT_TILE);
-                const float *wt = w + col * j->b_cs + pc;
+                int64_t col = t * wt.rows;
+                int rows = (int)(j->n - col < wt.rows ? j->n - col : wt.rows);
+                const float *wr = w + col * j->b_cs + pc;
                 int64_t w_rs = j->b_cs;
-                if (rows < WEIGHT_TILE) { /* the last rows, padded with zeros */
-                    memset(tail, 0, (size_t)(WEIGHT_TILE * kc) * sizeof(float));
+                if (rows < wt.rows) { /* the last rows, padded with zeros */
+                    memset(tail, 0, (size_t)(wt.rows * kc) * sizeof(float));
                     for (int r = 0; r < rows; r++)
-                        memcpy(tail + r * kc, wt + r * j->b_cs, (size_t)kc * sizeof(float));
-                    wt = tail;
+                        memcpy(tail + r * kc, wr + r * j->b_cs, (size_t)kc * sizeof(float));
+                    wr = tail;
                     w_rs = kc;
                 }
                 float *ct = cbuf + (col - c0) * cbuf_rs;
-                for (int64_t q = 0; q < panels; q += 2) { /* 32 rows of x at a time */
-                    int64_t left = j->m - q * GEMM_F32_NR;
-                    int nr = (int)(left < 2 * GEMM_F32_NR ? left : 2 * GEMM_F32_NR);
-                    gemm_kernel_f32_avx512_strided(kc, wt, w_rs, xpack + q * GEMM_F32_NR * kc,
-                                                   b_step, ct + q * GEMM_F32_NR, cbuf_rs, 1, rows,
-                                                   nr, j->alpha, beta);
+                for (int64_t x0 = 0; x0 < j->m; x0 += wt.cols) { /* wt.cols rows of x a call */
+                    int nr = (int)(j->m - x0 < wt.cols ? j->m - x0 : wt.cols);
+                    wt.kernel(kc, wr, w_rs, xpack + x0 * kc, b_step, ct + x0, cbuf_rs, 1, rows, nr,
+                              j->alpha, beta);
                 }
             }
         }
@@ -1447,18 +1472,20 @@ static void weight_in_place_range(int64_t begin, int64_t end, void *ctx) {
     }
 }
 
-/* Whether the product takes the path above (and then runs it): f32 at AVX-512, B = W^T, C's rows
- * contiguous, 17 to WEIGHT_IN_PLACE_ROWS rows, at least two tiles of W's rows. */
+/* Whether the product takes the path above (and then runs it): f32 at AVX2 or AVX-512, B = W^T,
+ * C's rows contiguous, rows of x as weight_tile_of_level says, at least two tiles of W's rows. */
 static bool weight_in_place_f32(gemm_job *j) {
-    if (cpu_get_level() < CPU_LEVEL_AVX512 || j->halves || j->b_rs != 1 || j->c_cs != 1 ||
-        j->m <= GEMV_DOT_ROWS || j->m > WEIGHT_IN_PLACE_ROWS || j->n < 2 * WEIGHT_TILE)
+    if (cpu_get_level() < CPU_LEVEL_AVX2 || j->halves || j->b_rs != 1 || j->c_cs != 1) return false;
+    weight_tile wt = weight_tile_of_level();
+    if (j->m < wt.min_m || j->m > wt.max_m || (wt.whole_panels && j->m % GEMM_F32_NR != 0) ||
+        j->n < 2 * wt.rows)
         return false;
     j->im = impl_f32();
     j->src_es = sizeof(float);
     j->kc_blk = equal_block(j->k, j->im->kc, 1); /* the blocked path's k blocks: its bits */
     int nthreads = born_get_num_threads();
     if (2.0 * (double)j->m * (double)j->n * (double)j->k < 2.0 * 48 * 48 * 48) nthreads = 1;
-    int64_t tiles = ceil_div(j->n, WEIGHT_TILE);
+    int64_t tiles = ceil_div(j->n, wt.rows);
     born_parallel_for(tiles, ceil_div(tiles, nthreads), weight_in_place_range, j);
     return true;
 }
@@ -1485,7 +1512,7 @@ void cpu_gemm_f32_ep(int64_t m, int64_t n, int64_t k, float alpha, const float *
                              j.b_rs, j.b_cs, beta, (float *)j.c, j.c_cs, &j))
         return;
     if (j.m > 1 && j.m <= GEMV_DOT_ROWS && gemv_rows_f32(&j)) return;
-#ifdef GEMM_HAVE_AVX512
+#ifdef GEMM_HAVE_AVX2
     if (weight_in_place_f32(&j)) return;
 #endif
     j.im = impl_f32();

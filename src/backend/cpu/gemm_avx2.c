@@ -111,22 +111,65 @@
     default: GEMM_LOOP(6, LOAD, BCAST, FMA, AS, STORE); break;                                    \
     }
 
-/* f32: 6 x 16. */
-void gemm_kernel_f32_avx2(int64_t kc, const void *a_, const void *b_, int64_t b_step, void *c_,
-                          int64_t c_rs, int64_t c_cs, int mr, int nr, double alpha_d,
-                          double beta_d) {
-    const float *a = a_, *b = b_;
-    float *c = c_;
-    _Alignas(32) float acc[6][16];
-    bool direct = nr == 16 && c_cs == 1; /* whole rows of the tile straight from vectors */
-    if (direct)
-        for (int i = 0; i < mr; i++) {
-            _mm_prefetch((const char *)(c + i * c_rs), _MM_HINT_T0);
-            _mm_prefetch((const char *)(c + i * c_rs + 15), _MM_HINT_T0);
-        }
-    int64_t k4 = kc / 4, kr = kc % 4;
-    GEMM_LOOP_MR(mr, "vmovups", "vbroadcastss", "vfmadd231ps", 4, "vmovaps")
+/* The f32 k loop with the 6 rows of A a runtime stride apart (gemm_kernel_f32_avx2_strided):
+ * row r at %[a] (rows 0-2) or %[ab] (rows 3-5) plus 0, 1 or 2 strides %[s]; the same FMAs as
+ * GEMM_LOOP's. */
+/* clang-format off */
+#define S2_BCAST_0(u, X) "vbroadcastss " #u "*4(%[a]), %%ymm" #X "\n\t"
+#define S2_BCAST_1(u, X) "vbroadcastss " #u "*4(%[a],%[s],1), %%ymm" #X "\n\t"
+#define S2_BCAST_2(u, X) "vbroadcastss " #u "*4(%[a],%[s],2), %%ymm" #X "\n\t"
+#define S2_BCAST_3(u, X) "vbroadcastss " #u "*4(%[ab]), %%ymm" #X "\n\t"
+#define S2_BCAST_4(u, X) "vbroadcastss " #u "*4(%[ab],%[s],1), %%ymm" #X "\n\t"
+#define S2_BCAST_5(u, X) "vbroadcastss " #u "*4(%[ab],%[s],2), %%ymm" #X "\n\t"
+#define S2_ROW(u, r, X, c0, c1)                                                                   \
+    S2_BCAST_##r(u, X) "vfmadd231ps %%ymm0, %%ymm" #X ", %%ymm" #c0 "\n\t"                       \
+    "vfmadd231ps %%ymm1, %%ymm" #X ", %%ymm" #c1 "\n\t"
+#define S2_STEP(u)                                                                                \
+    "vmovups (%[b]), %%ymm0\n\t" "vmovups 32(%[b]), %%ymm1\n\t" "add %[bs], %[b]\n\t"          \
+    S2_ROW(u, 0, 2, 4, 5) S2_ROW(u, 1, 3, 6, 7) S2_ROW(u, 2, 2, 8, 9)                              \
+    S2_ROW(u, 3, 3, 10, 11) S2_ROW(u, 4, 2, 12, 13) S2_ROW(u, 5, 3, 14, 15)
+#define S2_LOOP                                                                                   \
+    __asm__ volatile(                                                                             \
+        "vxorps %%ymm4, %%ymm4, %%ymm4\n\t" "vxorps %%ymm5, %%ymm5, %%ymm5\n\t"                   \
+        "vxorps %%ymm6, %%ymm6, %%ymm6\n\t" "vxorps %%ymm7, %%ymm7, %%ymm7\n\t"                   \
+        "vxorps %%ymm8, %%ymm8, %%ymm8\n\t" "vxorps %%ymm9, %%ymm9, %%ymm9\n\t"                   \
+        "vxorps %%ymm10, %%ymm10, %%ymm10\n\t" "vxorps %%ymm11, %%ymm11, %%ymm11\n\t"             \
+        "vxorps %%ymm12, %%ymm12, %%ymm12\n\t" "vxorps %%ymm13, %%ymm13, %%ymm13\n\t"             \
+        "vxorps %%ymm14, %%ymm14, %%ymm14\n\t" "vxorps %%ymm15, %%ymm15, %%ymm15\n\t"             \
+        "test %[k4], %[k4]\n\t"                                                                  \
+        "jz 2f\n\t"                                                                              \
+        ".p2align 5\n"                                                                           \
+        "1:\n\t"                                                                                 \
+        S2_STEP(0) S2_STEP(1) S2_STEP(2) S2_STEP(3)                                               \
+        "add $16, %[a]\n\t" "add $16, %[ab]\n\t"                                                \
+        "dec %[k4]\n\t"                                                                          \
+        "jnz 1b\n"                                                                               \
+        "2:\n\t"                                                                                 \
+        "test %[kr], %[kr]\n\t"                                                                  \
+        "jz 4f\n"                                                                                \
+        "3:\n\t"                                                                                 \
+        S2_STEP(0)                                                                                \
+        "add $4, %[a]\n\t" "add $4, %[ab]\n\t"                                                  \
+        "dec %[kr]\n\t"                                                                          \
+        "jnz 3b\n"                                                                               \
+        "4:\n\t"                                                                                 \
+        "vmovaps %%ymm4, 0(%[acc])\n\t" "vmovaps %%ymm5, 32(%[acc])\n\t"                         \
+        "vmovaps %%ymm6, 64(%[acc])\n\t" "vmovaps %%ymm7, 96(%[acc])\n\t"                        \
+        "vmovaps %%ymm8, 128(%[acc])\n\t" "vmovaps %%ymm9, 160(%[acc])\n\t"                      \
+        "vmovaps %%ymm10, 192(%[acc])\n\t" "vmovaps %%ymm11, 224(%[acc])\n\t"                    \
+        "vmovaps %%ymm12, 256(%[acc])\n\t" "vmovaps %%ymm13, 288(%[acc])\n\t"                    \
+        "vmovaps %%ymm14, 320(%[acc])\n\t" "vmovaps %%ymm15, 352(%[acc])\n\t"                    \
+        : [a] "+r"(ar), [ab] "+r"(arb), [b] "+r"(b), [k4] "+r"(k4), [kr] "+r"(kr)                 \
+        : [acc] "r"(acc), [bs] "r"(b_step), [s] "r"(s)                                            \
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",         \
+          "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc", "memory")
+/* clang-format on */
 
+/* C = alpha acc + beta C for the mr x nr corner of the f32 tile (beta 0: C only written), rows of
+ * 16 Q whole vectors where C's rows are contiguous and the tile is full width. */
+static void store_tile_f32(float acc[6][16], float *c, int64_t c_rs, int64_t c_cs, int mr, int nr,
+                           double alpha_d, double beta_d) {
+    bool direct = nr == 16 && c_cs == 1;
     __m256 al = _mm256_set1_ps((float)alpha_d);
     float beta = (float)beta_d;
     if (direct) {
@@ -153,6 +196,33 @@ void gemm_kernel_f32_avx2(int64_t kc, const void *a_, const void *b_, int64_t b_
             float *cij = c + i * c_rs + j * c_cs;
             *cij = beta == 0 ? acc[i][j] : fmaf(beta, *cij, acc[i][j]);
         }
+}
+
+/* f32: 6 x 16. */
+void gemm_kernel_f32_avx2(int64_t kc, const void *a_, const void *b_, int64_t b_step, void *c_,
+                          int64_t c_rs, int64_t c_cs, int mr, int nr, double alpha_d,
+                          double beta_d) {
+    const float *a = a_, *b = b_;
+    float *c = c_;
+    _Alignas(32) float acc[6][16];
+    if (nr == 16 && c_cs == 1) /* whole rows of the tile straight from vectors */
+        for (int i = 0; i < mr; i++) {
+            _mm_prefetch((const char *)(c + i * c_rs), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + i * c_rs + 15), _MM_HINT_T0);
+        }
+    int64_t k4 = kc / 4, kr = kc % 4;
+    GEMM_LOOP_MR(mr, "vmovups", "vbroadcastss", "vfmadd231ps", 4, "vmovaps")
+    store_tile_f32(acc, c, c_rs, c_cs, mr, nr, alpha_d, beta_d);
+}
+
+void gemm_kernel_f32_avx2_strided(int64_t kc, const float *a, int64_t a_rs, const float *b,
+                                  int64_t b_step, float *c, int64_t c_rs, int64_t c_cs, int mr,
+                                  int nr, double alpha, double beta) {
+    _Alignas(32) float acc[6][16];
+    int64_t s = a_rs * (int64_t)sizeof(float), k4 = kc / 4, kr = kc % 4;
+    const char *ar = (const char *)a, *arb = ar + 3 * s;
+    S2_LOOP;
+    store_tile_f32(acc, c, c_rs, c_cs, mr, nr, alpha, beta);
 }
 
 /* f64: 6 x 8. */

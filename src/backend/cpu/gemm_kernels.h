@@ -57,6 +57,12 @@ typedef void (*gemv8_dot_half_fn)(int64_t k, int64_t n, const float *const x[8],
 #if defined(__x86_64__) || defined(__i386__)
 void gemm_kernel_f32_avx2(int64_t kc, const void *a, const void *b, int64_t b_step, void *c,
                           int64_t c_rs, int64_t c_cs, int mr, int nr, double alpha, double beta);
+/* The same tile with the 6 rows of A a_rs floats apart wherever they lie (a weight read in place,
+ * never packed; all 6 rows readable, the first mr stored), nr <= 16 columns of B packed: the same
+ * operations in the same order, so the same bits. */
+void gemm_kernel_f32_avx2_strided(int64_t kc, const float *a, int64_t a_rs, const float *b,
+                                  int64_t b_step, float *c, int64_t c_rs, int64_t c_cs, int mr,
+                                  int nr, double alpha, double beta);
 void gemm_kernel_f64_avx2(int64_t kc, const void *a, const void *b, int64_t b_step, void *c,
                           int64_t c_rs, int64_t c_cs, int mr, int nr, double alpha, double beta);
 void gemv_dot_f32_avx2(int64_t k, int64_t n, const float *x, const float *b, int64_t b_cs,
