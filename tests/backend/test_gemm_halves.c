@@ -1,7 +1,8 @@
-/* cpu_gemm_halves: f16 / bf16 operands widened as the GEMM packs them give, bit for bit, what
- * cpu_gemm_f32 gives on their f32 values in the same layout, at every CPU level, on one and two
- * threads, through each way of packing (lanes contiguous along k, steps' lanes contiguous, any
- * strides), partial panels and several k blocks, and C transposed (the operands then swap). */
+/* cpu_gemm_halves: f16 / bf16 operands widened as the GEMM packs them (or, for a weight read in
+ * place, a tile's rows at a time) give, bit for bit, what cpu_gemm_f32 gives on their f32 values
+ * in the same layout, at every CPU level, on one and two threads, through each way of packing
+ * (lanes contiguous along k, steps' lanes contiguous, any strides), partial panels and several k
+ * blocks, and C transposed (the operands then swap). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,9 +87,11 @@ static bool halves_case(bool bf16, int64_t m, int64_t n, int64_t k, half_layout 
 TEST(gemm_halves_give_the_f32_products_bits) {
     cpu_level saved = cpu_get_level();
     int saved_threads = born_get_num_threads();
-    /* the one-block path (up to 192 rows) and the shared-B one, tiles' edges (6, 12 rows; 16,
-     * 32 columns), one to three k blocks */
-    const int64_t shapes[][3] = {{17, 19, 5}, {40, 70, 600}, {31, 33, 1030}, {200, 57, 37}};
+    /* the one-block path (up to 192 rows) and the shared-B one, W read in place (B by columns:
+     * 17 to 192 rows at AVX-512, 32 and 64 at AVX2), tiles' edges (6, 12 rows; 16, 32 columns),
+     * one to three k blocks */
+    const int64_t shapes[][3] = {{17, 19, 5},   {40, 70, 600}, {31, 33, 1030},
+                                 {200, 57, 37}, {32, 45, 600}, {64, 30, 70}};
     const half_layout layouts[] = {{false, 1}, {true, 1}, {false, 2}};
     bool ok = true;
     for (int level = saved; ok && level >= CPU_LEVEL_SCALAR; level--) {

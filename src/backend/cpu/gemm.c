@@ -1431,8 +1431,7 @@ static void weight_in_place_range(int64_t begin, int64_t end, void *ctx) {
         block_done(j, 0, j->m, col0, col1 - col0);
         return;
     }
-    const float *w = (const float *)j->b; /* row c of W: column c of B, b_cs apart */
-    float *c = (float *)j->c;
+    float *c = (float *)j->c; /* W's row c: B's column c (b_at), b_cs apart */
     int64_t c_bytes = j->c_rs * (int64_t)sizeof(float),
             cbuf_bytes = cbuf_rs * (int64_t)sizeof(float);
     for (int64_t t0 = begin; t0 < end; t0 += chunk) {
@@ -1445,16 +1444,25 @@ static void weight_in_place_range(int64_t begin, int64_t end, void *ctx) {
             int64_t kc = j->k - pc < j->kc_blk ? j->k - pc : j->kc_blk;
             double beta = pc == 0 ? j->beta : 1.0;
             /* x^T's k block: the m rows of x as 16-lane panels, as B's would be */
-            im->pack_b(j->m, kc, a_at(j, 0, pc), j->a_rs, j->a_cs, xpack);
+            if (j->halves)
+                pack_halves(j->bf16, im->pack_b, GEMM_F32_NR, j->m, kc, a_at(j, 0, pc), j->a_rs,
+                            j->a_cs, xpack);
+            else
+                im->pack_b(j->m, kc, a_at(j, 0, pc), j->a_rs, j->a_cs, xpack);
             for (int64_t t = t0; t < t1; t++) {
                 int64_t col = t * wt.rows;
                 int rows = (int)(j->n - col < wt.rows ? j->n - col : wt.rows);
-                const float *wr = w + col * j->b_cs + pc;
+                const float *wr = (const float *)b_at(j, pc, col);
                 int64_t w_rs = j->b_cs;
-                if (rows < wt.rows) { /* the last rows, padded with zeros */
-                    memset(tail, 0, (size_t)(wt.rows * kc) * sizeof(float));
-                    for (int r = 0; r < rows; r++)
-                        memcpy(tail + r * kc, wr + r * j->b_cs, (size_t)kc * sizeof(float));
+                if (rows < wt.rows || j->halves) { /* widened, or the last rows zero-padded */
+                    if (rows < wt.rows) memset(tail, 0, (size_t)(wt.rows * kc) * sizeof(float));
+                    for (int r = 0; r < rows; r++) {
+                        const char *row = b_at(j, pc, col + r);
+                        if (j->halves)
+                            cpu_halves_to_f32(row, 2, j->bf16, tail + r * kc, kc);
+                        else
+                            memcpy(tail + r * kc, row, (size_t)kc * sizeof(float));
+                    }
                     wr = tail;
                     w_rs = kc;
                 }
@@ -1475,13 +1483,13 @@ static void weight_in_place_range(int64_t begin, int64_t end, void *ctx) {
 /* Whether the product takes the path above (and then runs it): f32 at AVX2 or AVX-512, B = W^T,
  * C's rows contiguous, rows of x as weight_tile_of_level says, at least two tiles of W's rows. */
 static bool weight_in_place_f32(gemm_job *j) {
-    if (cpu_get_level() < CPU_LEVEL_AVX2 || j->halves || j->b_rs != 1 || j->c_cs != 1) return false;
+    if (cpu_get_level() < CPU_LEVEL_AVX2 || j->b_rs != 1 || j->c_cs != 1) return false;
     weight_tile wt = weight_tile_of_level();
     if (j->m < wt.min_m || j->m > wt.max_m || (wt.whole_panels && j->m % GEMM_F32_NR != 0) ||
         j->n < 2 * wt.rows)
         return false;
     j->im = impl_f32();
-    j->src_es = sizeof(float);
+    j->src_es = j->halves ? 2 : (int64_t)sizeof(float);
     j->kc_blk = equal_block(j->k, j->im->kc, 1); /* the blocked path's k blocks: its bits */
     int nthreads = born_get_num_threads();
     if (2.0 * (double)j->m * (double)j->n * (double)j->k < 2.0 * 48 * 48 * 48) nthreads = 1;
@@ -1528,6 +1536,9 @@ bool cpu_gemm_halves(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t
     j.bf16 = bf16;
     if (!gemm_prepare(&j, scale_f32)) return true;
     if (j.m <= GEMV_DOT_ROWS) return false; /* cpu_gemm_f32's GEMV paths: the caller's */
+#ifdef GEMM_HAVE_AVX2
+    if (weight_in_place_f32(&j)) return true;
+#endif
     j.im = impl_f32();
     gemm_blocked(j.im, &j);
     return true;
