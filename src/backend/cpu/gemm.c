@@ -229,7 +229,7 @@ typedef struct gemm_job {
     /* the (jc, pc) step in progress */
     int64_t jc, nc, pc, kc;
     double beta_cur;
-    char *bpack;
+    char *bpack; /* (the weight read in place: x^T packed for all of k) */
     int64_t npanels, mblocks, ngroups, group_panels;
     /* called on each block of C once it holds its final values (cpu_gemm_f32_ep), or NULL;
      * swapped: the job computes C^T (gemm_prepare), so its rows are C's columns */
@@ -1411,21 +1411,35 @@ static weight_tile weight_tile_of_level(void) {
     return (weight_tile){gemm_kernel_f32_avx2_strided, GEMM_F32_MR, GEMM_F32_NR, 32, 128, true};
 }
 
+/* k blocks [begin, end) of x^T packed into the job's bpack (shared by the tasks; block pc's
+ * 16-lane panels, as B's would be, at pc * the padded row count floats), widened from halves. */
+static void weight_pack_x_range(int64_t begin, int64_t end, void *ctx) {
+    const gemm_job *j = ctx;
+    int64_t rows = ceil_div(j->m, GEMM_F32_NR) * GEMM_F32_NR;
+    for (int64_t b = begin; b < end; b++) {
+        int64_t pc = b * j->kc_blk, kc = j->k - pc < j->kc_blk ? j->k - pc : j->kc_blk;
+        float *dst = (float *)j->bpack + pc * rows;
+        if (j->halves)
+            pack_halves(j->bf16, j->im->pack_b, GEMM_F32_NR, j->m, kc, a_at(j, 0, pc), j->a_rs,
+                        j->a_cs, dst);
+        else
+            j->im->pack_b(j->m, kc, a_at(j, 0, pc), j->a_rs, j->a_cs, dst);
+    }
+}
+
 /* Tiles [begin, end) of W's rows (columns of C). C^T is summed in a buffer of the chunk's rows
  * (C's columns) by m, rows contiguous, then transposed into C once. */
 static void weight_in_place_range(int64_t begin, int64_t end, void *ctx) {
     const gemm_job *j = ctx;
-    const gemm_impl *im = j->im;
     weight_tile wt = weight_tile_of_level();
     int64_t panels = ceil_div(j->m, GEMM_F32_NR), b_step = GEMM_F32_NR * (int64_t)sizeof(float);
     int64_t cbuf_rs = panels * GEMM_F32_NR; /* floats between the buffer's rows */
     /* chunks of W's rows whose C^T (about 128 KB) stays in L2 across the k blocks */
     int64_t chunk = ceil_div(131072 / (cbuf_rs * (int64_t)sizeof(float)), wt.rows);
-    float *xpack = gemm_buffer(BUF_B, (size_t)(cbuf_rs * j->kc_blk) * sizeof(float));
     float *tail = gemm_buffer(BUF_X, (size_t)(wt.rows * j->kc_blk) * sizeof(float));
     float *cbuf = gemm_buffer(BUF_Y, (size_t)(chunk * wt.rows * cbuf_rs) * sizeof(float));
     int64_t col0 = begin * wt.rows, col1 = end * wt.rows < j->n ? end * wt.rows : j->n;
-    if (!xpack || !tail || !cbuf) { /* out of memory: these columns the slow way */
+    if (!tail || !cbuf) { /* out of memory: these columns the slow way */
         naive_of(j, j->m, col1 - col0, j->k, j->a, b_at(j, 0, col0), j->beta,
                  j->c + (size_t)col0 * sizeof(float));
         block_done(j, 0, j->m, col0, col1 - col0);
@@ -1443,12 +1457,7 @@ static void weight_in_place_range(int64_t begin, int64_t end, void *ctx) {
         for (int64_t pc = 0; pc < j->k; pc += j->kc_blk) {
             int64_t kc = j->k - pc < j->kc_blk ? j->k - pc : j->kc_blk;
             double beta = pc == 0 ? j->beta : 1.0;
-            /* x^T's k block: the m rows of x as 16-lane panels, as B's would be */
-            if (j->halves)
-                pack_halves(j->bf16, im->pack_b, GEMM_F32_NR, j->m, kc, a_at(j, 0, pc), j->a_rs,
-                            j->a_cs, xpack);
-            else
-                im->pack_b(j->m, kc, a_at(j, 0, pc), j->a_rs, j->a_cs, xpack);
+            const float *xpack = (const float *)j->bpack + pc * cbuf_rs; /* x^T's k block */
             for (int64_t t = t0; t < t1; t++) {
                 int64_t col = t * wt.rows;
                 int rows = (int)(j->n - col < wt.rows ? j->n - col : wt.rows);
@@ -1488,11 +1497,19 @@ static bool weight_in_place_f32(gemm_job *j) {
     if (j->m < wt.min_m || j->m > wt.max_m || (wt.whole_panels && j->m % GEMM_F32_NR != 0) ||
         j->n < 2 * wt.rows)
         return false;
+    /* x^T for all of k, packed once for every task (each packing it had cost 7-9% at 192 rows
+     * on 16 threads) */
+    float *xpack = gemm_buffer(BUF_B2, (size_t)(ceil_div(j->m, GEMM_F32_NR) * GEMM_F32_NR * j->k) *
+                                           sizeof(float));
+    if (!xpack) return false;
+    j->bpack = (char *)xpack;
     j->im = impl_f32();
     j->src_es = j->halves ? 2 : (int64_t)sizeof(float);
     j->kc_blk = equal_block(j->k, j->im->kc, 1); /* the blocked path's k blocks: its bits */
     int nthreads = born_get_num_threads();
     if (2.0 * (double)j->m * (double)j->n * (double)j->k < 2.0 * 48 * 48 * 48) nthreads = 1;
+    int64_t kblocks = ceil_div(j->k, j->kc_blk);
+    born_parallel_for(kblocks, ceil_div(kblocks, nthreads), weight_pack_x_range, j);
     int64_t tiles = ceil_div(j->n, wt.rows);
     born_parallel_for(tiles, ceil_div(tiles, nthreads), weight_in_place_range, j);
     return true;
