@@ -1490,12 +1490,16 @@ static void weight_in_place_range(int64_t begin, int64_t end, void *ctx) {
 }
 
 /* Whether the product takes the path above (and then runs it): f32 at AVX2 or AVX-512, B = W^T,
- * C's rows contiguous, rows of x as weight_tile_of_level says, at least two tiles of W's rows. */
+ * C's rows contiguous, rows of x as weight_tile_of_level says, at least two tiles of W's rows,
+ * and k of 1024 or more on more than two threads (on the 16-core host x[192,384] W[1536,384]^T
+ * ran at 0.74-0.88x the packed path at 4-16 threads, where W stays in cache and the packing is
+ * shared out; medians of 7, 2026-12-03). */
 static bool weight_in_place_f32(gemm_job *j) {
     if (cpu_get_level() < CPU_LEVEL_AVX2 || j->b_rs != 1 || j->c_cs != 1) return false;
     weight_tile wt = weight_tile_of_level();
+    int nthreads = born_get_num_threads();
     if (j->m < wt.min_m || j->m > wt.max_m || (wt.whole_panels && j->m % GEMM_F32_NR != 0) ||
-        j->n < 2 * wt.rows)
+        j->n < 2 * wt.rows || (j->k < 1024 && nthreads > 2))
         return false;
     /* x^T for all of k, packed once for every task (each packing it had cost 7-9% at 192 rows
      * on 16 threads) */
@@ -1506,7 +1510,6 @@ static bool weight_in_place_f32(gemm_job *j) {
     j->im = impl_f32();
     j->src_es = j->halves ? 2 : (int64_t)sizeof(float);
     j->kc_blk = equal_block(j->k, j->im->kc, 1); /* the blocked path's k blocks: its bits */
-    int nthreads = born_get_num_threads();
     if (2.0 * (double)j->m * (double)j->n * (double)j->k < 2.0 * 48 * 48 * 48) nthreads = 1;
     int64_t kblocks = ceil_div(j->k, j->kc_blk);
     born_parallel_for(kblocks, ceil_div(kblocks, nthreads), weight_pack_x_range, j);
