@@ -1503,8 +1503,8 @@ static bool weight_in_place_f32(gemm_job *j) {
         return false;
     /* x^T for all of k, packed once for every task (each packing it had cost 7-9% at 192 rows
      * on 16 threads) */
-    float *xpack = gemm_buffer(BUF_B2, (size_t)(ceil_div(j->m, GEMM_F32_NR) * GEMM_F32_NR * j->k) *
-                                           sizeof(float));
+    size_t xbytes = (size_t)(ceil_div(j->m, GEMM_F32_NR) * GEMM_F32_NR * j->k) * sizeof(float);
+    float *xpack = xbytes <= 64u << 20 ? gemm_buffer(BUF_B2, xbytes) : NULL; /* else: packed */
     if (!xpack) return false;
     j->bpack = (char *)xpack;
     j->im = impl_f32();
