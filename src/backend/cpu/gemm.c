@@ -1375,11 +1375,12 @@ static bool gemm_prepare(gemm_job *j,
  * With a few dozen rows of x against B = W^T (B's columns, W's rows, contiguous along
  * k) the blocked path spends about a third of its time packing W, which it reads once and uses
  * for a few tiles only (x[32, 4096] W[4096, 4096]^T on one thread: 34%). Here the product is
- * computed as C^T = W x^T instead: x^T is packed (small, once per k block and chunk of W's rows)
+ * computed as C^T = W x^T instead: x^T is packed (small, once for all of k, shared by the tasks)
  * and W's rows are read where they lie by gemm_kernel_f32_avx512_strided, twelve at a time. The
  * k blocks and each element's operations are the blocked path's, so C gets the same bits. W's
- * last rows (fewer than a tile) are copied into a zero-padded tile first. At AVX2 the same with
- * the 6 x 16 tile (gemm_kernel_f32_avx2_strided). Where it pays: weight_tile_of_level. */
+ * last rows (fewer than a tile) are copied into a zero-padded tile first, and f16 / bf16 rows
+ * widened into it a tile and k block at a time. At AVX2 the same with the 6 x 16 tile
+ * (gemm_kernel_f32_avx2_strided). Where it pays: weight_tile_of_level, weight_in_place_f32. */
 #ifdef GEMM_HAVE_AVX2
 typedef void (*strided_kernel_fn)(int64_t kc, const float *a, int64_t a_rs, const float *b,
                                   int64_t b_step, float *c, int64_t c_rs, int64_t c_cs, int mr,
