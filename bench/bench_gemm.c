@@ -1,5 +1,5 @@
 /* GEMM on this machine against OpenBLAS in the same run: square sgemm n = 256 ... 2048, and the
- * shapes an LLM's linear layers see, x [M, K] times W^T with W [N, K] (M = 1, 8, 32 tokens;
+ * shapes an LLM's linear layers see, x [M, K] times W^T with W [N, K] (M = 1, 8, 32, 64, 128 tokens;
  * K = 4096; N = 4096 and 11008), and the MNIST CNN's second convolution as a plain product
  * (64 x 288 x 121), with 1 and 2 threads. For M = 1 it also reports the weight
  * bandwidth in GB/s beside a STREAM-like read of the same bytes, since a matrix-vector product
@@ -305,12 +305,12 @@ static void run(int threads, python_peer *torch) {
         born_free(j.w);
         born_free(j.out);
     }
-    int ms[3] = {1, 8, 32}, ns[2] = {4096, 11008};
+    int ms[5] = {1, 8, 32, 64, 128}, ns[2] = {4096, 11008};
     const int64_t k = 4096;
     for (int a = 0; a < 2; a++) {
         int64_t n = ns[a];
         born_tensor *w = born_randn(NULL, BORN_F32, BORN_DIMS(n, k));
-        for (int b = 0; b < 3; b++) {
+        for (int b = 0; b < 5; b++) {
             int64_t m = ms[b];
             job j = {born_randn(NULL, BORN_F32, BORN_DIMS(m, k)), w, born_zeros(BORN_F32, BORN_DIMS(m, n)),
                      (int)m, (int)n, (int)k, true};
