@@ -232,7 +232,12 @@ static void kernel_share(int64_t kc, int panels) {
     float *a = aligned_alloc(64, sizeof(float) * (size_t)(mr * kc));
     float *b = aligned_alloc(64, sizeof(float) * (size_t)(nr * kc * panels));
     float *c = aligned_alloc(64, sizeof(float) * (size_t)(mr * nr));
-    if (!a || !b || !c) return;
+    if (!a || !b || !c) {
+        free(a);
+        free(b);
+        free(c);
+        return;
+    }
     for (int64_t i = 0; i < mr * kc; i++)
         a[i] = 1e-3f * (float)(i % 7);
     for (int64_t i = 0; i < nr * kc * panels; i++)
