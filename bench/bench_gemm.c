@@ -1,9 +1,10 @@
 /* GEMM on this machine against OpenBLAS in the same run: square sgemm n = 256 ... 2048, and the
- * shapes an LLM's linear layers see, x [M, K] times W^T with W [N, K] (M = 1, 8, 32, 64, 128 tokens;
- * K = 4096; N = 4096 and 11008), and the MNIST CNN's second convolution as a plain product
- * (64 x 288 x 121), with 1 and 2 threads. For M = 1 it also reports the weight
- * bandwidth in GB/s beside a STREAM-like read of the same bytes, since a matrix-vector product
- * can go no faster than reading W once. Medians of 7 runs.
+ * shapes an LLM's linear layers see, x [M, K] times W^T with W [N, K] (M = 1, 8, 32, 64, 128
+ * tokens; K = 4096; N = 4096 and 11008), and the MNIST CNN's second convolution as a plain product
+ * (64 x 288 x 121), with 1 and 2 threads; the square products in f64 too (cblas_dgemm beside,
+ * shares of half the f32 FMA peak: the same FMAs with half the lanes). For M = 1 it also reports
+ * the weight bandwidth in GB/s beside a STREAM-like read of the same bytes, since a matrix-vector
+ * product can go no faster than reading W once. Medians of 7 runs.
  *
  * Each row also gives the FMA peak (bench/fma_peak.h: independent FMAs on registers, all threads)
  * and each library's share of it. For the square products and the convolution's product the
@@ -38,6 +39,7 @@ typedef struct job {
     born_tensor *x, *w, *out; /* out = x @ w^T (linear) or x @ w (square) */
     int m, n, k;
     bool linear;
+    bool f64; /* (square products) doubles: cblas_dgemm beside, shares of half the f32 FMA peak */
 } job;
 
 static void born_run(job *j) {
@@ -52,6 +54,12 @@ static void born_run(job *j) {
 }
 
 static void blas_run(job *j) {
+    if (j->f64) {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, j->m, j->n, j->k, 1.0,
+                    born_data_f64(j->x), j->k, born_data_f64(j->w), j->n, 0.0,
+                    born_data_f64(j->out), j->n);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, j->linear ? CblasTrans : CblasNoTrans, j->m, j->n, j->k, 1.0f,
                 born_data_f32(j->x), j->k, born_data_f32(j->w), j->linear ? j->k : j->n, 0.0f,
                 born_data_f32(j->out), j->n);
@@ -138,16 +146,19 @@ static void print_shares(double peak, double born_gflops, double blas_gflops) {
 static const char *const torch_script =
     "import json, sys, time\n"
     "import torch\n"
-    "print(json.dumps({'ready': torch.__version__ + ' ' + torch.backends.cpu.get_cpu_capability()}), flush=True)\n"
+    "print(json.dumps({'ready': torch.__version__ + ' ' + "
+    "torch.backends.cpu.get_cpu_capability()}), flush=True)\n"
     "cache = {}\n"
     "for line in sys.stdin:\n"
     "    w = line.split()\n"
     "    if not w or w[0] == 'quit': break\n"
     "    t, m, n, k, inner = map(int, w[1:6]); torch.set_num_threads(t)\n"
-    "    if (m, n, k) not in cache:\n"
-    "        cache = {(m, n, k): (torch.randn(m, k), torch.randn(k, n), torch.empty(m, n))}\n"
-    "        a, b, c = cache[(m, n, k)]; torch.mm(a, b, out=c)\n"
-    "    a, b, c = cache[(m, n, k)]\n"
+    "    dt = torch.float64 if w[6:] == ['f64'] else torch.float32\n"
+    "    if (m, n, k, dt) not in cache:\n"
+    "        cache = {(m, n, k, dt): (torch.randn(m, k, dtype=dt), torch.randn(k, n, dtype=dt), "
+    "torch.empty(m, n, dtype=dt))}\n"
+    "        a, b, c = cache[(m, n, k, dt)]; torch.mm(a, b, out=c)\n"
+    "    a, b, c = cache[(m, n, k, dt)]\n"
     "    t0 = time.perf_counter()\n"
     "    for _ in range(inner): torch.mm(a, b, out=c)\n"
     "    print(json.dumps({'seconds': (time.perf_counter() - t0) / inner}), flush=True)\n";
@@ -165,7 +176,8 @@ static turns time_in_turns(job *j, int inner, double flop, int threads, python_p
     double gb[REPS], go[REPS], gt[REPS], ratio[REPS], tratio[REPS], peak[REPS], sb[REPS], so[REPS],
         st[REPS];
     char cmd[128];
-    snprintf(cmd, sizeof cmd, "mm %d %d %d %d %d", threads, j->m, j->n, j->k, inner);
+    snprintf(cmd, sizeof cmd, "mm %d %d %d %d %d%s", threads, j->m, j->n, j->k, inner,
+             j->f64 ? " f64" : "");
     born_run(j);
     blas_run(j);
     if (torch && python_peer_ask(torch, cmd, "seconds") <= 0) torch = NULL;
@@ -187,7 +199,7 @@ static turns time_in_turns(job *j, int inner, double flop, int threads, python_p
         }
         double tt = torch ? python_peer_ask(torch, cmd, "seconds") : 0;
         if (tt <= 0) torch = NULL; /* no peer, or it stopped answering: no PyTorch column */
-        peak[r] = fma_peak_probe_run(&probe);
+        peak[r] = fma_peak_probe_run(&probe) / (j->f64 ? 2 : 1); /* f64: half the lanes */
         gb[r] = flop / tb / 1e9;
         go[r] = flop / to / 1e9;
         gt[r] = tt > 0 ? flop / tt / 1e9 : 0;
@@ -284,13 +296,21 @@ static void run(int threads, python_peer *torch) {
         born_set_num_threads(threads);
     }
     int squares[4] = {256, 512, 1024, 2048};
-    for (int i = 0; i < 4; i++) {
-        int64_t s = squares[i];
-        job j = {born_randn(NULL, BORN_F32, BORN_DIMS(s, s)), born_randn(NULL, BORN_F32, BORN_DIMS(s, s)),
-                 born_zeros(BORN_F32, BORN_DIMS(s, s)), (int)s, (int)s, (int)s, false};
+    for (int i = 0; i < 8; i++) { /* f32, then f64 */
+        int64_t s = squares[i % 4];
+        bool f64 = i >= 4;
+        born_dtype dt = f64 ? BORN_F64 : BORN_F32;
+        job j = {born_randn(NULL, dt, BORN_DIMS(s, s)),
+                 born_randn(NULL, dt, BORN_DIMS(s, s)),
+                 born_zeros(dt, BORN_DIMS(s, s)),
+                 (int)s,
+                 (int)s,
+                 (int)s,
+                 false,
+                 f64};
         double flop = 2.0 * (double)s * (double)s * (double)s;
         turns t = time_in_turns(&j, s <= 512 ? 10 : 1, flop, threads, torch);
-        printf("  %4d x %4d x %4d         ", (int)s, (int)s, (int)s);
+        printf("  %s%4d x %4d x %4d     ", f64 ? "f64 " : "    ", (int)s, (int)s, (int)s);
         print_turns(&t);
         printf("\n");
         born_free(j.x);

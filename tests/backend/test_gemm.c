@@ -313,6 +313,82 @@ static void *level_product(cpu_level level, int64_t m, int64_t n, int64_t k, boo
     return threaded_product(false, m, n, k, tb, threads);
 }
 
+/* C = alpha A B + beta C in f64 at `level` on two threads, A row-major, B row-major or (tb)
+ * column-major, C (every c_step-th element of its rows) from the same random values every call:
+ * the malloc'd C, m * n * c_step elements. */
+static double *f64_level_product(cpu_level level, int64_t m, int64_t n, int64_t k, bool tb,
+                                 double alpha, double beta, int64_t c_step) {
+    double *a = malloc((size_t)(m * k) * sizeof *a), *b = malloc((size_t)(k * n) * sizeof *b);
+    double *c = malloc((size_t)(m * n * c_step) * sizeof *c);
+    if (a && b && c) {
+        rng = 777;
+        for (int64_t i = 0; i < m * k; i++)
+            a[i] = rnd();
+        for (int64_t i = 0; i < k * n; i++)
+            b[i] = rnd();
+        for (int64_t i = 0; i < m * n * c_step; i++)
+            c[i] = rnd();
+        cpu_set_level(level);
+        CHECK_OK(born_set_num_threads(2));
+        cpu_gemm_f64(m, n, k, alpha, a, k, 1, b, tb ? 1 : n, tb ? k : 1, beta, c, n * c_step,
+                     c_step);
+    } else {
+        free(c);
+        c = NULL;
+    }
+    free(a);
+    free(b);
+    return c;
+}
+
+/* The f64 product likewise: every level against the reference (tile edges of the 6 x 8 and
+ * 12 x 16 tiles, k blocks of 256, m and n blocks, transposed and padded layouts: A's rows and
+ * B^T's columns go through the transposing packers), and AVX2 and AVX-512 giving the same bits
+ * for alpha and beta of every kind (the whole tiles' stores and additions, the edges' fma(beta,
+ * c, alpha acc)). */
+TEST(gemm_f64_every_cpu_level_matches_reference) {
+    cpu_level saved = cpu_get_level();
+    int saved_threads = born_get_num_threads();
+    cpu_set_level(CPU_LEVEL_AVX512);
+    cpu_level hw = cpu_get_level();
+    for (int l = CPU_LEVEL_SCALAR; l <= (int)hw; l++) {
+        cpu_set_level((cpu_level)l);
+        if (cpu_get_level() != (cpu_level)l) continue; /* the other architecture's level */
+        const int64_t sizes[] = {1, 5, 7, 12, 13, 16, 17, 25};
+        sweep(true, sizes, 8, __LINE__);
+        layout plain = {false, false, false, 0, 1}, tr = {true, true, false, 5, 1};
+        layout tc = {false, true, true, 0, 1}, strided = {true, false, false, 1, 2};
+        CHECK(gemm_case(true, 301, 900, 600, 1.0, 0.0, plain, __LINE__));
+        CHECK(gemm_case(true, 300, 47, 1000, 1.0, 1.0, tr, __LINE__));
+        CHECK(gemm_case(true, 43, 130, 513, 2.0, -2.0, tc, __LINE__));
+        CHECK(gemm_case(true, 70, 33, 70, 1.0, 1.0, strided, __LINE__));
+    }
+    if (hw == CPU_LEVEL_AVX512) {
+        const int64_t shapes[][3] = {{300, 200, 700}, {97, 1000, 40}, {49, 50, 513},
+                                     {13, 17, 257},   {12, 16, 255},  {1000, 801, 300}};
+        for (int s = 0; s < 6; s++)
+            for (int v = 0; v < 4; v++) {
+                int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+                bool tb = v & 1;
+                double alpha = v < 2 ? 1.0 : -1.5, beta = (double)v * 0.375; /* 0, 0.375, ... */
+                if (v == 1) beta = 1.0;
+                int64_t c_step = v == 3 ? 2 : 1; /* C's columns apart: the edge stores */
+                double *x2 = f64_level_product(CPU_LEVEL_AVX2, m, n, k, tb, alpha, beta, c_step);
+                double *x5 = f64_level_product(CPU_LEVEL_AVX512, m, n, k, tb, alpha, beta, c_step);
+                CHECK(x2 && x5);
+                if (x2 && x5)
+                    CHECK_MSG(memcmp(x2, x5, (size_t)(m * n * c_step) * sizeof *x2) == 0,
+                              "f64 %lldx%lldx%lld (tb=%d, alpha %g, beta %g): AVX2 and AVX-512 "
+                              "products differ",
+                              (long long)m, (long long)n, (long long)k, tb, alpha, beta);
+                free(x2);
+                free(x5);
+            }
+    }
+    cpu_set_level(saved);
+    CHECK_OK(born_set_num_threads(saved_threads));
+}
+
 TEST(gemm_f32_every_cpu_level_matches_reference) {
     cpu_level saved = cpu_get_level();
     int saved_threads = born_get_num_threads();

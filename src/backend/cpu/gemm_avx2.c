@@ -418,6 +418,62 @@ void gemm_pack_t16_f32_avx2(int64_t kc, const float *s, int64_t ls, float *dst) 
             dst[p * 16 + i] = s[i * ls + p];
 }
 
+/* f64 lanes 4 steps at a time: a 4 x 4 transpose of lanes l0..l0+3 into out[q] (step q's four
+ * values), and the 4 x 2 one of lanes l0, l0 + 1 into pairs[q]. */
+static void transpose4_f64(const double *s, int64_t ls, __m256d out[4]) {
+    __m256d v0 = _mm256_loadu_pd(s), v1 = _mm256_loadu_pd(s + ls);
+    __m256d v2 = _mm256_loadu_pd(s + 2 * ls), v3 = _mm256_loadu_pd(s + 3 * ls);
+    __m256d t0 = _mm256_unpacklo_pd(v0, v1), t1 = _mm256_unpackhi_pd(v0, v1);
+    __m256d t2 = _mm256_unpacklo_pd(v2, v3), t3 = _mm256_unpackhi_pd(v2, v3);
+    out[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+    out[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+    out[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+    out[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+
+static void transpose2_f64(const double *s, int64_t ls, __m128d pairs[4]) {
+    __m256d v0 = _mm256_loadu_pd(s), v1 = _mm256_loadu_pd(s + ls);
+    __m256d u0 = _mm256_unpacklo_pd(v0, v1), u1 = _mm256_unpackhi_pd(v0, v1);
+    pairs[0] = _mm256_castpd256_pd128(u0);
+    pairs[1] = _mm256_castpd256_pd128(u1);
+    pairs[2] = _mm256_extractf128_pd(u0, 1);
+    pairs[3] = _mm256_extractf128_pd(u1, 1);
+}
+
+/* f64: micro-panels of 6 lanes (A) and 8 lanes (B^T), four steps at a time. */
+void gemm_pack_t6_f64_avx2(int64_t kc, const double *s, int64_t ls, double *dst) {
+    int64_t p = 0;
+    for (; p + 4 <= kc; p += 4) {
+        __m256d quad[4];
+        __m128d pair[4];
+        transpose4_f64(s + p, ls, quad);
+        transpose2_f64(s + 4 * ls + p, ls, pair);
+        for (int q = 0; q < 4; q++) {
+            _mm256_storeu_pd(dst + (p + q) * 6, quad[q]);
+            _mm_storeu_pd(dst + (p + q) * 6 + 4, pair[q]);
+        }
+    }
+    for (; p < kc; p++)
+        for (int i = 0; i < 6; i++)
+            dst[p * 6 + i] = s[i * ls + p];
+}
+
+void gemm_pack_t8_f64_avx2(int64_t kc, const double *s, int64_t ls, double *dst) {
+    int64_t p = 0;
+    for (; p + 4 <= kc; p += 4) {
+        __m256d lo[4], hi[4];
+        transpose4_f64(s + p, ls, lo);
+        transpose4_f64(s + 4 * ls + p, ls, hi);
+        for (int q = 0; q < 4; q++) {
+            _mm256_storeu_pd(dst + (p + q) * 8, lo[q]);
+            _mm256_storeu_pd(dst + (p + q) * 8 + 4, hi[q]);
+        }
+    }
+    for (; p < kc; p++)
+        for (int i = 0; i < 8; i++)
+            dst[p * 8 + i] = s[i * ls + p];
+}
+
 /* ---- f32 GEMV for a few rows (2 <= m <= GEMV_ROWS): four rows of x at a time ---------------- */
 
 /* y[r][j] = sum_p x[r][p] * b[p + j * b_cs] for r < 4, j < n (x rows contiguous). One 8-lane

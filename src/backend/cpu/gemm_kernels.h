@@ -81,6 +81,9 @@ void gemv4_dot_half_avx2(int64_t k, int64_t n, const float *const x[4], const ui
  * starts at s + i * ls): dst[p * R + i] = s[i * ls + p]. dst is 64-byte aligned. */
 void gemm_pack_t6_f32_avx2(int64_t kc, const float *s, int64_t ls, float *dst);
 void gemm_pack_t16_f32_avx2(int64_t kc, const float *s, int64_t ls, float *dst);
+/* The same for f64 micro-panels of 6 and 8 lanes. */
+void gemm_pack_t6_f64_avx2(int64_t kc, const double *s, int64_t ls, double *dst);
+void gemm_pack_t8_f64_avx2(int64_t kc, const double *s, int64_t ls, double *dst);
 #define GEMM_HAVE_AVX2 1
 
 /* AVX-512 (gemm_avx512.c): a 12 x 32 f32 tile that reads A as up to two 6-row micro-panels and
@@ -108,6 +111,13 @@ void gemm_kernel_f32_avx512_rows(int64_t kc, const float *a, const float *b, int
 void gemm_kernel_f32_avx512_strided(int64_t kc, const float *a, int64_t a_rs, const float *b,
                                     int64_t b_step, float *c, int64_t c_rs, int64_t c_cs, int mr,
                                     int nr, double alpha, double beta);
+/* The f64 tile (gemm_f64_avx512.c): 12 x 16 doubles in the same registers, A as up to two 6-row
+ * micro-panels and B as up to two 8-column panels kc steps apart (the packed formats of
+ * GEMM_F64_MR / GEMM_F64_NR, b_step one 8-column panel's step); the operations of
+ * gemm_kernel_f64_avx2, so the same bits. */
+enum { GEMM_F64_MR_AVX512 = 12, GEMM_F64_NR_AVX512 = 16 };
+void gemm_kernel_f64_avx512(int64_t kc, const void *a, const void *b, int64_t b_step, void *c,
+                            int64_t c_rs, int64_t c_cs, int mr, int nr, double alpha, double beta);
 /* gemv4_dot_f32_avx2 for eight rows at once (AVX-512's 32 vector registers hold 24 sums: three B
  * columns), so each B column is read once for all eight: every y[r][j] gets the four-row
  * kernel's operations (gemm_dot.h), so the same bits. */
