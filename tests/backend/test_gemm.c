@@ -190,10 +190,10 @@ TEST(gemm_vector_shapes_take_every_gemv_path) {
                 layout L = {variant >= 3, variant % 3 == 1, false, variant % 2 ? 2 : 0,
                             variant % 3 == 2 ? 3 : 1};
                 int ab = (ik + in + variant) % 5;
-                bool f64 = variant == 5;
-                if (!gemm_case(f64, 1, ns[in], ks[ik], alphas[ab], betas[ab], L, __LINE__) ||
-                    !gemm_case(f64, ns[in], 1, ks[ik], alphas[ab], betas[ab], L, __LINE__))
-                    failures++;
+                for (int f64 = 0; f64 < 2; f64++)
+                    if (!gemm_case(f64, 1, ns[in], ks[ik], alphas[ab], betas[ab], L, __LINE__) ||
+                        !gemm_case(f64, ns[in], 1, ks[ik], alphas[ab], betas[ab], L, __LINE__))
+                        failures++;
             }
 }
 

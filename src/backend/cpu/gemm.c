@@ -692,32 +692,36 @@ static void gemm_blocked(const gemm_impl *im, gemm_job *j) {
 
 /* ---- GEMV (m == 1): y = alpha * x B + beta * y ------------------------------------------- */
 
-static void gemv_dot_f32_c(int64_t k, int64_t n, const float *x, const float *b, int64_t b_cs,
-                           float *y) {
-    for (int64_t j = 0; j < n; j++) {
-        const float *col = b + j * b_cs;
-        float s[8] = {0};
-        int64_t p = 0;
-        for (; p + 8 <= k; p += 8)
-            for (int u = 0; u < 8; u++)
-                s[u] += x[p + u] * col[p + u];
-        for (; p < k; p++)
-            s[0] += x[p] * col[p];
-        y[j] = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+/* The portable GEMV forms (plain multiply-adds): y[j] = sum_p x[p] b[p + j b_cs] in eight
+ * partial sums (dot), and y[j] = sum_p x[p x_s] b[p b_rs + j] row by row (axpy). */
+#define DEFINE_GEMV_C(dot_name, axpy_name, T)                                                      \
+    static void dot_name(int64_t k, int64_t n, const T *x, const T *b, int64_t b_cs, T *y) {       \
+        for (int64_t j = 0; j < n; j++) {                                                          \
+            const T *col = b + j * b_cs;                                                           \
+            T s[8] = {0};                                                                          \
+            int64_t p = 0;                                                                         \
+            for (; p + 8 <= k; p += 8)                                                             \
+                for (int u = 0; u < 8; u++)                                                        \
+                    s[u] += x[p + u] * col[p + u];                                                 \
+            for (; p < k; p++)                                                                     \
+                s[0] += x[p] * col[p];                                                             \
+            y[j] = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));              \
+        }                                                                                          \
+    }                                                                                              \
+    static void axpy_name(int64_t k, int64_t n, const T *x, int64_t x_s, const T *b, int64_t b_rs, \
+                          T *y) {                                                                  \
+        for (int64_t j = 0; j < n; j++)                                                            \
+            y[j] = 0;                                                                              \
+        for (int64_t p = 0; p < k; p++) {                                                          \
+            T xp = x[p * x_s];                                                                     \
+            const T *row = b + p * b_rs;                                                           \
+            for (int64_t j = 0; j < n; j++)                                                        \
+                y[j] += xp * row[j];                                                               \
+        }                                                                                          \
     }
-}
 
-static void gemv_axpy_f32_c(int64_t k, int64_t n, const float *x, int64_t x_s, const float *b,
-                            int64_t b_rs, float *y) {
-    for (int64_t j = 0; j < n; j++)
-        y[j] = 0;
-    for (int64_t p = 0; p < k; p++) {
-        float xp = x[p * x_s];
-        const float *row = b + p * b_rs;
-        for (int64_t j = 0; j < n; j++)
-            y[j] += xp * row[j];
-    }
-}
+DEFINE_GEMV_C(gemv_dot_f32_c, gemv_axpy_f32_c, float)
+DEFINE_GEMV_C(gemv_dot_f64_c, gemv_axpy_f64_c, double)
 
 enum { GEMV_BLOCK = 4096 }; /* output columns accumulated at once (16 KB of f32, in L1) */
 
@@ -1013,6 +1017,78 @@ static bool gemv_rows_f32(const gemm_job *j) {
 }
 
 /* ---- serial products with packed operands (convolutions) ---------------------------------- */
+
+/* ---- f64 GEMV (m == 1): y = alpha * x B + beta * y -------------------------------------- */
+
+typedef void (*gemv_dot_f64_fn)(int64_t k, int64_t n, const double *x, const double *b,
+                                int64_t b_cs, double *y);
+typedef void (*gemv_axpy_f64_fn)(int64_t k, int64_t n, const double *x, int64_t x_s,
+                                 const double *b, int64_t b_rs, double *y);
+
+enum { GEMV_F64_BLOCK = 2048 }; /* output columns accumulated at once (16 KB, in L1) */
+
+typedef struct gemv_f64_job {
+    int64_t k, n;
+    const double *x;
+    int64_t x_s;
+    const double *b;
+    int64_t b_rs, b_cs;
+    double *c;
+    int64_t c_cs;
+    double alpha, beta;
+    gemv_dot_f64_fn dot; /* the dot form (B's columns contiguous), or NULL: axpy */
+    gemv_axpy_f64_fn axpy;
+} gemv_f64_job;
+
+static void gemv_f64_range(int64_t begin, int64_t end, void *ctx) {
+    const gemv_f64_job *g = ctx;
+    double y[GEMV_F64_BLOCK];
+    for (int64_t j0 = begin; j0 < end; j0 += GEMV_F64_BLOCK) {
+        int64_t n = end - j0 < GEMV_F64_BLOCK ? end - j0 : GEMV_F64_BLOCK;
+        if (g->dot)
+            g->dot(g->k, n, g->x, g->b + j0 * g->b_cs, g->b_cs, y);
+        else
+            g->axpy(g->k, n, g->x, g->x_s, g->b + j0, g->b_rs, y);
+        for (int64_t j = 0; j < n; j++) {
+            double *cj = g->c + (j0 + j) * g->c_cs;
+            double t = g->alpha * y[j];
+            *cj = g->beta == 0 ? t : g->beta * *cj + t;
+        }
+    }
+}
+
+/* The m == 1 product when B has a unit stride (as gemv_f32: the blocked path would pack all of B
+ * to use each element once); false when it has none or memory is short. */
+static bool gemv_f64(const gemm_job *j) {
+    const double *x = (const double *)j->a;
+    gemv_f64_job g = {
+        j->k,    j->n,     x,       j->a_cs, (const double *)j->b, j->b_rs, j->b_cs, (double *)j->c,
+        j->c_cs, j->alpha, j->beta, NULL,    gemv_axpy_f64_c};
+    if (j->b_rs == 1 && j->n > 1) {
+        g.dot = gemv_dot_f64_c;
+        if (j->a_cs != 1) { /* the dot form wants x contiguous */
+            double *xc = gemm_buffer(BUF_X, (size_t)j->k * sizeof(double));
+            if (!xc) return false;
+            for (int64_t p = 0; p < j->k; p++)
+                xc[p] = x[p * j->a_cs];
+            g.x = xc;
+            g.x_s = 1;
+        }
+    } else if (j->b_cs != 1 && j->n > 1) {
+        return false;
+    }
+#ifdef GEMM_HAVE_AVX2
+    if (cpu_get_level() >= CPU_LEVEL_AVX2) {
+        g.dot = g.dot ? gemv_dot_f64_avx2 : NULL;
+        g.axpy = gemv_axpy_f64_avx2;
+    }
+#endif
+    int nthreads = born_get_num_threads();
+    int64_t grain = ceil_div(ceil_div(j->n, nthreads), 64) * 64;
+    int64_t least = ceil_div(65536, j->k > 0 ? j->k : 1);
+    born_parallel_for(j->n, grain < least ? least : grain, gemv_f64_range, &g);
+    return true;
+}
 
 static const gemm_impl *impl_f32(void);
 
@@ -1630,6 +1706,7 @@ void cpu_gemm_f64(int64_t m, int64_t n, int64_t k, double alpha, const double *a
     gemm_job j;
     gemm_job_init(&j, m, n, k, alpha, a, a_rs, a_cs, b, b_rs, b_cs, beta, c, c_rs, c_cs);
     if (!gemm_prepare(&j, scale_f64)) return;
+    if (j.m == 1 && gemv_f64(&j)) return;
     j.im = impl_f64();
     gemm_blocked(j.im, &j);
 }

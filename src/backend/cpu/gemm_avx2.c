@@ -380,6 +380,84 @@ void gemv_axpy_f32_avx2(int64_t k, int64_t n, const float *x, int64_t x_s, const
     }
 }
 
+/* ---- f64 GEMV (m == 1) ------------------------------------------------------------------- */
+
+/* y[j] for `cols` columns at once (a constant where it is inlined), each its own sums: lanes p mod
+ * 8 in two accumulators, a 4-step remainder into the first, the lanes summed (0 + 2, 1 + 3, then
+ * the two), the last k mod 4 steps as scalar fmas. Columns grouped or alone get the same bits. */
+static inline __attribute__((always_inline)) void
+dot_f64_cols(int64_t k, const double *x, const double *b, int64_t b_cs, double *y, int cols) {
+    __m256d s0[4], s1[4];
+    for (int c = 0; c < cols; c++)
+        s0[c] = s1[c] = _mm256_setzero_pd();
+    int64_t p = 0;
+    for (; p + 8 <= k; p += 8) {
+        __m256d x0 = _mm256_loadu_pd(x + p), x1 = _mm256_loadu_pd(x + p + 4);
+        for (int c = 0; c < cols; c++) {
+            s0[c] = _mm256_fmadd_pd(x0, _mm256_loadu_pd(b + c * b_cs + p), s0[c]);
+            s1[c] = _mm256_fmadd_pd(x1, _mm256_loadu_pd(b + c * b_cs + p + 4), s1[c]);
+        }
+    }
+    if (p + 4 <= k) {
+        __m256d x0 = _mm256_loadu_pd(x + p);
+        for (int c = 0; c < cols; c++)
+            s0[c] = _mm256_fmadd_pd(x0, _mm256_loadu_pd(b + c * b_cs + p), s0[c]);
+        p += 4;
+    }
+    for (int c = 0; c < cols; c++) {
+        __m256d t = _mm256_add_pd(s0[c], s1[c]);
+        __m128d h = _mm_add_pd(_mm256_castpd256_pd128(t), _mm256_extractf128_pd(t, 1));
+        double v = _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+        for (int64_t q = p; q < k; q++)
+            v = fma(x[q], b[c * b_cs + q], v);
+        y[c] = v;
+    }
+}
+
+void gemv_dot_f64_avx2(int64_t k, int64_t n, const double *x, const double *b, int64_t b_cs,
+                       double *y) {
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4)
+        dot_f64_cols(k, x, b + j * b_cs, b_cs, y + j, 4);
+    for (; j < n; j++)
+        dot_f64_cols(k, x, b + j * b_cs, b_cs, y + j, 1);
+}
+
+/* Each y[j] an fma chain from zero in k order, four rows of B a pass over y. */
+void gemv_axpy_f64_avx2(int64_t k, int64_t n, const double *x, int64_t x_s, const double *b,
+                        int64_t b_rs, double *y) {
+    memset(y, 0, (size_t)n * sizeof *y);
+    int64_t p = 0;
+    for (; p + 4 <= k; p += 4) {
+        const double *r0 = b + p * b_rs, *r1 = r0 + b_rs, *r2 = r1 + b_rs, *r3 = r2 + b_rs;
+        double x0 = x[p * x_s], x1 = x[(p + 1) * x_s], x2 = x[(p + 2) * x_s], x3 = x[(p + 3) * x_s];
+        __m256d v0 = _mm256_set1_pd(x0), v1 = _mm256_set1_pd(x1);
+        __m256d v2 = _mm256_set1_pd(x2), v3 = _mm256_set1_pd(x3);
+        int64_t j = 0;
+        for (; j + 4 <= n; j += 4) {
+            __m256d acc = _mm256_loadu_pd(y + j);
+            acc = _mm256_fmadd_pd(v0, _mm256_loadu_pd(r0 + j), acc);
+            acc = _mm256_fmadd_pd(v1, _mm256_loadu_pd(r1 + j), acc);
+            acc = _mm256_fmadd_pd(v2, _mm256_loadu_pd(r2 + j), acc);
+            acc = _mm256_fmadd_pd(v3, _mm256_loadu_pd(r3 + j), acc);
+            _mm256_storeu_pd(y + j, acc);
+        }
+        for (; j < n; j++)
+            y[j] = fma(x3, r3[j], fma(x2, r2[j], fma(x1, r1[j], fma(x0, r0[j], y[j]))));
+    }
+    for (; p < k; p++) {
+        const double *r0 = b + p * b_rs;
+        double x0 = x[p * x_s];
+        __m256d v0 = _mm256_set1_pd(x0);
+        int64_t j = 0;
+        for (; j + 4 <= n; j += 4)
+            _mm256_storeu_pd(y + j,
+                             _mm256_fmadd_pd(v0, _mm256_loadu_pd(r0 + j), _mm256_loadu_pd(y + j)));
+        for (; j < n; j++)
+            y[j] = fma(x0, r0[j], y[j]);
+    }
+}
+
 /* ---- f32 packing of lanes contiguous along k (rows of A, rows of a linear layer's weight) ---- */
 
 void gemm_pack_t6_f32_avx2(int64_t kc, const float *s, int64_t ls, float *dst) {

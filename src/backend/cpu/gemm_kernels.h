@@ -77,6 +77,13 @@ void gemv_dot_half_avx2(int64_t k, int64_t n, const float *x, const uint16_t *b,
                         float *y, bool bf16);
 void gemv4_dot_half_avx2(int64_t k, int64_t n, const float *const x[4], const uint16_t *b,
                          int64_t b_cs, float *const y[4], bool bf16);
+/* The f64 GEMV forms (gemv_dot_f32_fn, gemv_axpy_f32_fn on doubles): every y[j] the same
+ * operations whichever columns it is computed with, so the split between threads leaves the bits.
+ */
+void gemv_dot_f64_avx2(int64_t k, int64_t n, const double *x, const double *b, int64_t b_cs,
+                       double *y);
+void gemv_axpy_f64_avx2(int64_t k, int64_t n, const double *x, int64_t x_s, const double *b,
+                        int64_t b_rs, double *y);
 /* One full f32 micro-panel of R = 6 or 16 lanes from lanes that are contiguous along k (lane i
  * starts at s + i * ls): dst[p * R + i] = s[i * ls + p]. dst is 64-byte aligned. */
 void gemm_pack_t6_f32_avx2(int64_t kc, const float *s, int64_t ls, float *dst);
