@@ -2,7 +2,8 @@
  * shapes an LLM's linear layers see, x [M, K] times W^T with W [N, K] (M = 1, 8, 32, 64, 128
  * tokens; K = 4096; N = 4096 and 11008), and the MNIST CNN's second convolution as a plain product
  * (64 x 288 x 121), with 1 and 2 threads; the square products in f64 too (cblas_dgemm beside,
- * shares of half the f32 FMA peak: the same FMAs with half the lanes). For M = 1 it also reports
+ * shares of half the f32 FMA peak: the same FMAs with half the lanes), and an f64 x[1, 4096] W^T
+ * beside cblas_dgemv. For M = 1 it also reports
  * the weight bandwidth in GB/s beside a STREAM-like read of the same bytes, since a matrix-vector
  * product can go no faster than reading W once. Medians of 7 runs.
  *
@@ -54,6 +55,11 @@ static void born_run(job *j) {
 }
 
 static void blas_run(job *j) {
+    if (j->f64 && j->linear) { /* x[1, k] W^T: OpenBLAS's own matrix-vector product */
+        cblas_dgemv(CblasRowMajor, CblasNoTrans, j->n, j->k, 1.0, born_data_f64(j->w), j->k,
+                    born_data_f64(j->x), 1, 0.0, born_data_f64(j->out), 1);
+        return;
+    }
     if (j->f64) {
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, j->m, j->n, j->k, 1.0,
                     born_data_f64(j->x), j->k, born_data_f64(j->w), j->n, 0.0,
@@ -357,6 +363,28 @@ static void run(int threads, python_peer *torch) {
             born_free(j.out);
         }
         born_free(w);
+    }
+    /* f64 x[1, 4096] W[4096, 4096]^T beside cblas_dgemv: bound by reading W's 128 MB */
+    {
+        int64_t n = 4096;
+        job j = {born_randn(NULL, BORN_F64, BORN_DIMS(1, k)),
+                 born_randn(NULL, BORN_F64, BORN_DIMS(n, k)),
+                 born_zeros(BORN_F64, BORN_DIMS(1, n)),
+                 1,
+                 (int)n,
+                 (int)k,
+                 true,
+                 true};
+        double tb = median_seconds(born_run, &j, 3), to = median_seconds(blas_run, &j, 3);
+        double gb = 8.0 * (double)(n * k) / 1e9;
+        printf(
+            "  f64 x[1,%lld] W[%lld,%lld]^T  %10.1f %10.1f %7.2f   weights %.1f GB/s vs %.1f GB/s "
+            "(cblas_dgemv)\n",
+            (long long)k, (long long)n, (long long)k, 2.0 * (double)(n * k) / tb / 1e9,
+            2.0 * (double)(n * k) / to / 1e9, to / tb, gb / tb, gb / to);
+        born_free(j.x);
+        born_free(j.w);
+        born_free(j.out);
     }
 }
 
