@@ -382,6 +382,10 @@ void gemv_axpy_f32_avx2(int64_t k, int64_t n, const float *x, int64_t x_s, const
 
 /* ---- f64 GEMV (m == 1) ------------------------------------------------------------------- */
 
+/* How far ahead (doubles) each column is asked for: 2 KB, as gemm_dot.h's f32 columns (the
+ * hardware prefetcher stops at each 4 KB page). */
+enum { GEMV_F64_AHEAD = 256 };
+
 /* y[j] for `cols` columns at once (a constant where it is inlined), each its own sums: lanes p mod
  * 8 in two accumulators, a 4-step remainder into the first, the lanes summed (0 + 2, 1 + 3, then
  * the two), the last k mod 4 steps as scalar fmas. Columns grouped or alone get the same bits. */
@@ -394,6 +398,7 @@ dot_f64_cols(int64_t k, const double *x, const double *b, int64_t b_cs, double *
     for (; p + 8 <= k; p += 8) {
         __m256d x0 = _mm256_loadu_pd(x + p), x1 = _mm256_loadu_pd(x + p + 4);
         for (int c = 0; c < cols; c++) {
+            _mm_prefetch((const char *)(b + c * b_cs + p + GEMV_F64_AHEAD), _MM_HINT_T0);
             s0[c] = _mm256_fmadd_pd(x0, _mm256_loadu_pd(b + c * b_cs + p), s0[c]);
             s1[c] = _mm256_fmadd_pd(x1, _mm256_loadu_pd(b + c * b_cs + p + 4), s1[c]);
         }
