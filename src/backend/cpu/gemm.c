@@ -1016,8 +1016,6 @@ static bool gemv_rows_f32(const gemm_job *j) {
     return true;
 }
 
-/* ---- serial products with packed operands (convolutions) ---------------------------------- */
-
 /* ---- f64 GEMV (m == 1): y = alpha * x B + beta * y -------------------------------------- */
 
 typedef void (*gemv_dot_f64_fn)(int64_t k, int64_t n, const double *x, const double *b,
@@ -1089,6 +1087,8 @@ static bool gemv_f64(const gemm_job *j) {
     born_parallel_for(j->n, grain < least ? least : grain, gemv_f64_range, &g);
     return true;
 }
+
+/* ---- serial products with packed operands (convolutions) ---------------------------------- */
 
 static const gemm_impl *impl_f32(void);
 
