@@ -78,26 +78,48 @@ DEFINE_PACK_T(pack_t16_f32, float, 16)
 DEFINE_PACK_T(pack_t6_f64, double, 6)
 DEFINE_PACK_T(pack_t8_f64, double, 8)
 
+/* Lanes with a unit stride (rows of B, along its columns) into R-lane micro-panels:
+ * dst[panel][p][lane] = src[p * ks + panel * R + lane], zeros past count; four panels a pass
+ * over k (four write streams, not one per panel). The portable version of
+ * gemm_pack_rows16_f32_avx2 / gemm_pack_rows8_f64_avx2. */
+#define DEFINE_PACK_ROWS(name, T, R)                                                               \
+    static void name(int64_t count, int64_t kc, const T *src, int64_t ks, T *dst) {                \
+        int64_t full = count / R, r = count - full * R;                                            \
+        for (int64_t q0 = 0; q0 < full; q0 += 4) {                                                 \
+            int64_t q1 = q0 + 4 < full ? q0 + 4 : full;                                            \
+            for (int64_t p = 0; p < kc; p++) {                                                     \
+                const T *row = src + p * ks;                                                       \
+                for (int64_t q = q0; q < q1; q++)                                                  \
+                    memcpy(dst + q * kc * R + p * R, row + q * R, R * sizeof(T));                  \
+            }                                                                                      \
+        }                                                                                          \
+        for (int64_t p = 0; r > 0 && p < kc; p++) { /* the last panel: r lanes, zeros after */     \
+            T *d = dst + full * kc * R + p * R;                                                    \
+            memcpy(d, src + p * ks + full * R, (size_t)r * sizeof(T));                             \
+            memset(d + r, 0, (size_t)(R - r) * sizeof(T));                                         \
+        }                                                                                          \
+    }
+
+DEFINE_PACK_ROWS(pack_rows6_f32, float, GEMM_F32_MR)
+DEFINE_PACK_ROWS(pack_rows16_f32, float, GEMM_F32_NR)
+DEFINE_PACK_ROWS(pack_rows6_f64, double, GEMM_F64_MR)
+DEFINE_PACK_ROWS(pack_rows8_f64, double, GEMM_F64_NR)
+
 /* Packs `count` lanes (rows of A, or columns of B) of kc steps each into R-lane micro-panels:
  * dst[panel][p][lane] = src[(panel * R + lane) * ls + p * ks], zero beyond count. Lanes that are
- * contiguous along k go through the transposing panel packer TP; a unit lane stride copies each
- * step's R values, walking along the source rows. */
-#define DEFINE_PACK(name, T, R, TP)                                                                \
+ * contiguous along k go through the transposing panel packer TP, a unit lane stride through the
+ * row packer ROWS; other strides element by element. */
+#define DEFINE_PACK(name, T, R, TP, ROWS)                                                          \
     static void name(int64_t count, int64_t kc, const void *src_, int64_t ls, int64_t ks,          \
                      void *dst_) {                                                                 \
         const T *src = src_;                                                                       \
         T *dst = dst_;                                                                             \
+        if (ls == 1) {                                                                             \
+            ROWS(count, kc, src, ks, dst);                                                         \
+            return;                                                                                \
+        }                                                                                          \
         int64_t full = count / R;                                                                  \
-        if (ls == 1) { /* four panels at a time: four write streams, not one per panel */         \
-            for (int64_t q0 = 0; q0 < full; q0 += 4) {                                             \
-                int64_t q1 = q0 + 4 < full ? q0 + 4 : full;                                        \
-                for (int64_t p = 0; p < kc; p++) {                                                 \
-                    const T *row = src + p * ks;                                                   \
-                    for (int64_t q = q0; q < q1; q++)                                              \
-                        memcpy(dst + q * kc * R + p * R, row + q * R, R * sizeof(T));              \
-                }                                                                                  \
-            }                                                                                      \
-        } else if (ks == 1) {                                                                      \
+        if (ks == 1) {                                                                             \
             for (int64_t q = 0; q < full; q++)                                                     \
                 TP(kc, src + q * R * ls, ls, dst + q * kc * R);                                    \
         } else {                                                                                   \
@@ -111,25 +133,22 @@ DEFINE_PACK_T(pack_t8_f64, double, 8)
             const T *s = src + full * R * ls;                                                      \
             T *d = dst + full * kc * R;                                                            \
             for (int64_t p = 0; p < kc; p++) { /* the last panel: r lanes, zeros after */          \
-                if (ls == 1) {                                                                     \
-                    memcpy(d + p * R, s + p * ks, (size_t)r * sizeof(T));                          \
-                } else {                                                                           \
-                    for (int64_t i = 0; i < r; i++) d[p * R + i] = s[i * ls + p * ks];             \
-                }                                                                                  \
+                for (int64_t i = 0; i < r; i++)                                                    \
+                    d[p * R + i] = s[i * ls + p * ks];                                             \
                 memset(d + p * R + r, 0, (size_t)(R - r) * sizeof(T));                             \
             }                                                                                      \
         }                                                                                          \
     }
 
-DEFINE_PACK(pack_a_f32, float, GEMM_F32_MR, pack_t6_f32)
-DEFINE_PACK(pack_b_f32, float, GEMM_F32_NR, pack_t16_f32)
-DEFINE_PACK(pack_a_f64, double, GEMM_F64_MR, pack_t6_f64)
-DEFINE_PACK(pack_b_f64, double, GEMM_F64_NR, pack_t8_f64)
+DEFINE_PACK(pack_a_f32, float, GEMM_F32_MR, pack_t6_f32, pack_rows6_f32)
+DEFINE_PACK(pack_b_f32, float, GEMM_F32_NR, pack_t16_f32, pack_rows16_f32)
+DEFINE_PACK(pack_a_f64, double, GEMM_F64_MR, pack_t6_f64, pack_rows6_f64)
+DEFINE_PACK(pack_b_f64, double, GEMM_F64_NR, pack_t8_f64, pack_rows8_f64)
 #ifdef GEMM_HAVE_AVX2
-DEFINE_PACK(pack_a_f32_avx2, float, GEMM_F32_MR, gemm_pack_t6_f32_avx2)
-DEFINE_PACK(pack_b_f32_avx2, float, GEMM_F32_NR, gemm_pack_t16_f32_avx2)
-DEFINE_PACK(pack_a_f64_avx2, double, GEMM_F64_MR, gemm_pack_t6_f64_avx2)
-DEFINE_PACK(pack_b_f64_avx2, double, GEMM_F64_NR, gemm_pack_t8_f64_avx2)
+DEFINE_PACK(pack_a_f32_avx2, float, GEMM_F32_MR, gemm_pack_t6_f32_avx2, pack_rows6_f32)
+DEFINE_PACK(pack_b_f32_avx2, float, GEMM_F32_NR, gemm_pack_t16_f32_avx2, gemm_pack_rows16_f32_avx2)
+DEFINE_PACK(pack_a_f64_avx2, double, GEMM_F64_MR, gemm_pack_t6_f64_avx2, pack_rows6_f64)
+DEFINE_PACK(pack_b_f64_avx2, double, GEMM_F64_NR, gemm_pack_t8_f64_avx2, gemm_pack_rows8_f64_avx2)
 #endif
 
 /* ---- portable micro-kernels -------------------------------------------------------------- */

@@ -557,6 +557,65 @@ void gemm_pack_t8_f64_avx2(int64_t kc, const double *s, int64_t ls, double *dst)
             dst[p * 8 + i] = s[i * ls + p];
 }
 
+/* ---- packing of lanes with a unit stride (rows of B) ------------------------------------- */
+
+/* 8 lanes of which the first r (0..8) are taken: the mask of _mm256_maskload_ps / _pd. */
+static __m256i first_lanes32(int64_t r) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+static __m256i first_lanes64(int64_t r) {
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(r), _mm256_setr_epi64x(0, 1, 2, 3));
+}
+
+void gemm_pack_rows16_f32_avx2(int64_t count, int64_t kc, const float *src, int64_t ks,
+                               float *dst) {
+    int64_t full = count / 16, r = count % 16;
+    for (int64_t q0 = 0; q0 < full; q0 += 4) { /* four panels a pass: four write streams */
+        int64_t q1 = q0 + 4 < full ? q0 + 4 : full;
+        for (int64_t p = 0; p < kc; p++) {
+            const float *row = src + p * ks;
+            for (int64_t q = q0; q < q1; q++) {
+                float *d = dst + (q * kc + p) * 16;
+                _mm256_storeu_ps(d, _mm256_loadu_ps(row + q * 16));
+                _mm256_storeu_ps(d + 8, _mm256_loadu_ps(row + q * 16 + 8));
+            }
+        }
+    }
+    if (r == 0) return;
+    __m256i m0 = first_lanes32(r), m1 = first_lanes32(r - 8); /* masked loads read no further */
+    for (int64_t p = 0; p < kc; p++) {
+        const float *row = src + p * ks + full * 16;
+        float *d = dst + (full * kc + p) * 16;
+        _mm256_storeu_ps(d, _mm256_maskload_ps(row, m0));
+        _mm256_storeu_ps(d + 8, _mm256_maskload_ps(row + 8, m1));
+    }
+}
+
+void gemm_pack_rows8_f64_avx2(int64_t count, int64_t kc, const double *src, int64_t ks,
+                              double *dst) {
+    int64_t full = count / 8, r = count % 8;
+    for (int64_t q0 = 0; q0 < full; q0 += 4) {
+        int64_t q1 = q0 + 4 < full ? q0 + 4 : full;
+        for (int64_t p = 0; p < kc; p++) {
+            const double *row = src + p * ks;
+            for (int64_t q = q0; q < q1; q++) {
+                double *d = dst + (q * kc + p) * 8;
+                _mm256_storeu_pd(d, _mm256_loadu_pd(row + q * 8));
+                _mm256_storeu_pd(d + 4, _mm256_loadu_pd(row + q * 8 + 4));
+            }
+        }
+    }
+    if (r == 0) return;
+    __m256i m0 = first_lanes64(r), m1 = first_lanes64(r - 4);
+    for (int64_t p = 0; p < kc; p++) {
+        const double *row = src + p * ks + full * 8;
+        double *d = dst + (full * kc + p) * 8;
+        _mm256_storeu_pd(d, _mm256_maskload_pd(row, m0));
+        _mm256_storeu_pd(d + 4, _mm256_maskload_pd(row + 4, m1));
+    }
+}
+
 /* ---- f32 GEMV for a few rows (2 <= m <= GEMV_ROWS): four rows of x at a time ---------------- */
 
 /* y[r][j] = sum_p x[r][p] * b[p + j * b_cs] for r < 4, j < n (x rows contiguous). One 8-lane

@@ -91,6 +91,12 @@ void gemm_pack_t16_f32_avx2(int64_t kc, const float *s, int64_t ls, float *dst);
 /* The same for f64 micro-panels of 6 and 8 lanes. */
 void gemm_pack_t6_f64_avx2(int64_t kc, const double *s, int64_t ls, double *dst);
 void gemm_pack_t8_f64_avx2(int64_t kc, const double *s, int64_t ls, double *dst);
+/* B's rows (lanes with a unit stride) into 16-lane f32 / 8-lane f64 micro-panels:
+ * dst[panel][p][lane] = src[p * ks + panel * R + lane], zeros past count (the last panel's loads
+ * masked, so nothing past the count is read). */
+void gemm_pack_rows16_f32_avx2(int64_t count, int64_t kc, const float *src, int64_t ks, float *dst);
+void gemm_pack_rows8_f64_avx2(int64_t count, int64_t kc, const double *src, int64_t ks,
+                              double *dst);
 #define GEMM_HAVE_AVX2 1
 
 /* AVX-512 (gemm_avx512.c): a 12 x 32 f32 tile that reads A as up to two 6-row micro-panels and
