@@ -7,9 +7,9 @@
  *     over dim 0 in GB/s (Born vs a plain C loop with libm compiled -O3 and split over the same
  *     threads, and OpenBLAS sgemv against a vector of ones for the column sums), each also as a
  *     fraction of the copy bandwidth (the copy timed in turns with that kernel, so both see the
- *     same state of the machine); the backward kernels of gelu, softmax, log-softmax and the
- *     norms (called through the backend, without a peer; the norms also with their parameter
- *     gradients in the same pass) likewise,
+ *     same state of the machine; the peers take the same turns); the backward kernels of gelu,
+ *     softmax, log-softmax and the norms (called through the backend, without a peer; the norms
+ * also with their parameter gradients in the same pass) likewise,
  *   - an add that creates its 64 MiB result (Born's caching allocator vs malloc + loop + free),
  *   - f32 matmul GFLOP/s at n = 256 ... 2048 (Born vs OpenBLAS sgemm),
  * with 1 and 2 threads (or the thread counts given as arguments; --stream first runs only the
@@ -374,8 +374,11 @@ static void row1(const char *label, double born, double bw) {
  * a kernel that reads 95-102% of it in turns): its context (2^24 floats in, 2^24 out). */
 static stream_ctx *yard;
 
-/* Born's fn (median seconds of REPS runs of `inner` calls), with the copy's bandwidth in GB/s
- * from runs alternated with fn's in *bw. */
+/* fn's median seconds over REPS runs of `inner` calls, each run followed by the copy (its
+ * bandwidth in GB/s from those runs in *bw). Born's kernels and their peers alike, so both start
+ * each run with what the copy left in the caches (timed back to back, the sgemv peer of the
+ * [4096, 4096] column sum had kept its 64 MB warm while Born's runs each followed the copy: 0.81x
+ * that way, 0.94-0.98x in turns, 2026-12-03). */
 static double time_turns(void (*fn)(void *), void *ctx, int inner, double *bw) {
     double t[REPS], tc[REPS];
     fn(ctx); /* warm up */
@@ -408,7 +411,7 @@ static void run_streaming(void) {
     born_tensor *yard_out = born_zeros(BORN_F32, 1, &n);
     yc.p.out = born_data_f32(yard_out);
     yard = &yc;
-    double tc = time_median(peer_copy_fn, &c, 3);
+    double tc = time_median(peer_copy_fn, &c, 3), peer_bw;
     double bw = gb2 / tc;
     printf("%-40s %9s %9s %7s %8s\n", "streaming f32 (GB/s)", "born", "peer", "ratio", "of copy");
     printf("%-40s %9.1f   (each row's share: of the copy timed in turns with it)\n",
@@ -417,13 +420,13 @@ static void run_streaming(void) {
     double tb = time_turns(born_copy_fn, &c, 3, &bwt);
     row("  copy 2^24 (born_copy_)", gb2 / tb, bwt, bwt);
     tb = time_turns(born_exp_fn, &c, 3, &bwt);
-    double tp = time_median(peer_exp_fn, &c, 3);
+    double tp = time_turns(peer_exp_fn, &c, 3, &peer_bw);
     row("  exp 2^24 (peer: expf loop)", gb2 / tb, gb2 / tp, bwt);
     tb = time_turns(born_tanh_fn, &c, 3, &bwt);
-    tp = time_median(peer_tanh_fn, &c, 3);
+    tp = time_turns(peer_tanh_fn, &c, 3, &peer_bw);
     row("  tanh 2^24 (peer: tanhf loop)", gb2 / tb, gb2 / tp, bwt);
     tb = time_turns(born_gelu_fn, &c, 3, &bwt);
-    tp = time_median(peer_gelu_fn, &c, 3);
+    tp = time_turns(peer_gelu_fn, &c, 3, &peer_bw);
     row("  gelu (erf) 2^24 (peer: erff loop)", gb2 / tb, gb2 / tp, bwt);
     c.sx = strided_of(c.x);
     c.sy = strided_of(c.y);
@@ -438,10 +441,10 @@ static void run_streaming(void) {
     c.p.rows = rows;
     c.p.cols = cols;
     tb = time_turns(born_softmax_fn, &c, 3, &bwt);
-    tp = time_median(peer_softmax_fn, &c, 3);
+    tp = time_turns(peer_softmax_fn, &c, 3, &peer_bw);
     row("  softmax [4096, 4096] dim 1 (peer: C)", gb2 / tb, gb2 / tp, bwt);
     tb = time_turns(born_log_softmax_fn, &c, 3, &bwt);
-    tp = time_median(peer_log_softmax_fn, &c, 3);
+    tp = time_turns(peer_log_softmax_fn, &c, 3, &peer_bw);
     row("  log_softmax [4096, 4096] dim 1 (peer: C)", gb2 / tb, gb2 / tp, bwt);
     {
         born_tensor *g = born_randn(NULL, BORN_F32, BORN_DIMS(rows, cols));
@@ -461,10 +464,10 @@ static void run_streaming(void) {
         tb = time_turns(born_log_softmax_backward_fn, &c, 3, &bwt);
         row1("  log_softmax backward [4096, 4096]", gb3 / tb, bwt);
         tb = time_turns(born_layer_norm_fn, &c, 3, &bwt);
-        tp = time_median(peer_layer_norm_fn, &c, 3);
+        tp = time_turns(peer_layer_norm_fn, &c, 3, &peer_bw);
         row("  layer_norm [4096, 4096] (peer: C)", gb2 / tb, gb2 / tp, bwt);
         tb = time_turns(born_rms_norm_fn, &c, 3, &bwt);
-        tp = time_median(peer_rms_norm_fn, &c, 3);
+        tp = time_turns(peer_rms_norm_fn, &c, 3, &peer_bw);
         row("  rms_norm [4096, 4096] (peer: C)", gb2 / tb, gb2 / tp, bwt);
         tb = time_turns(born_layer_norm_backward_fn, &c, 3, &bwt);
         row1("  layer_norm backward [4096, 4096]", gb3 / tb, bwt);
@@ -486,9 +489,9 @@ static void run_streaming(void) {
     c.p.out = born_data_f32(c.colsum);
     double gb1 = 4.0 * (double)rows * (double)cols / 1e9;
     tb = time_turns(born_colsum_fn, &c, 3, &bwt);
-    tp = time_median(peer_colsum_fn, &c, 3);
+    tp = time_turns(peer_colsum_fn, &c, 3, &peer_bw);
     row("  sum [4096, 4096] over dim 0 (peer: C)", gb1 / tb, gb1 / tp, bwt);
-    tp = time_median(blas_colsum_fn, &c, 3);
+    tp = time_turns(blas_colsum_fn, &c, 3, &peer_bw);
     row("  sum [4096, 4096] over dim 0 (sgemv)", gb1 / tb, gb1 / tp, bwt);
     born_free(c.m);
     born_free(c.ones);
@@ -499,16 +502,16 @@ static void run_streaming(void) {
     c.p.rows = rows;
     gb1 = 4.0 * (double)rows * (double)cols / 1e9;
     tb = time_turns(born_colsum_fn, &c, 20, &bwt);
-    tp = time_median(peer_colsum_fn, &c, 20);
+    tp = time_turns(peer_colsum_fn, &c, 20, &peer_bw);
     row("  sum [512, 4096] over dim 0 (peer: C)", gb1 / tb, gb1 / tp, bwt);
-    tp = time_median(blas_colsum_fn, &c, 20);
+    tp = time_turns(blas_colsum_fn, &c, 20, &peer_bw);
     row("  sum [512, 4096] over dim 0 (sgemv)", gb1 / tb, gb1 / tp, bwt);
     born_free(c.m);
     born_free(c.ones);
     born_free(c.colsum);
 
     tb = time_turns(born_add_alloc_fn, &c, 3, &bwt);
-    tp = time_median(peer_add_alloc_fn, &c, 3);
+    tp = time_turns(peer_add_alloc_fn, &c, 3, &peer_bw);
     row("  add 2^24, new result (peer: malloc+C)", gb3 / tb, gb3 / tp, bwt);
     tb = time_turns(born_add_into_fn, &c, 3, &bwt);
     row("  add 2^24, into an existing tensor", gb3 / tb, gb3 / tp, bwt);
@@ -542,12 +545,12 @@ static bool stream_only; /* --stream: only the streaming rows */
 
 static void run(int threads) {
     born_set_num_threads(threads);
+    openblas_set_num_threads(threads); /* the column sums' sgemv peer runs in --stream too */
     if (stream_only) {
         printf("\n== %d thread%s\n", threads, threads > 1 ? "s" : "");
         run_streaming();
         return;
     }
-    openblas_set_num_threads(threads);
     printf("\n== %d thread%s (OpenBLAS core: %s)\n", threads, threads > 1 ? "s" : "", openblas_get_corename());
 
     printf("%-34s %12s %12s %8s\n", "tensor creation (zeros, f32)", "born", "malloc+memset", "ratio");
