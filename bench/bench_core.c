@@ -9,7 +9,7 @@
  *     fraction of the copy bandwidth (the copy timed in turns with that kernel, so both see the
  *     same state of the machine; the peers take the same turns); the backward kernels of gelu,
  *     softmax, log-softmax and the norms (called through the backend, without a peer; the norms
- * also with their parameter gradients in the same pass) likewise,
+ *     also with their parameter gradients in the same pass) likewise,
  *   - an add that creates its 64 MiB result (Born's caching allocator vs malloc + loop + free),
  *   - f32 matmul GFLOP/s at n = 256 ... 2048 (Born vs OpenBLAS sgemm),
  * with 1 and 2 threads (or the thread counts given as arguments; --stream first runs only the
