@@ -782,6 +782,15 @@ static void gemv_range(int64_t begin, int64_t end, void *ctx) {
     }
 }
 
+/* The m == 1 paths' chunk of columns: one chunk per thread (at least ~64K multiply-adds each).
+ * Every output is the same sequence of fmas whichever chunk it falls in, so the split may follow
+ * the thread count; the axpy form then streams whole row segments of B. */
+static int64_t gemv_grain(int64_t n, int64_t k) {
+    int64_t grain = ceil_div(ceil_div(n, born_get_num_threads()), 64) * 64;
+    int64_t least = ceil_div(65536, k > 0 ? k : 1);
+    return grain < least ? least : grain;
+}
+
 /* The m == 1 case when B has a unit stride; false when it does not (or memory is short). */
 static bool gemv_f32(int64_t n, int64_t k, float alpha, const float *a, int64_t a_cs,
                      const float *b, int64_t b_rs, int64_t b_cs, float beta, float *c, int64_t c_cs,
@@ -821,14 +830,7 @@ static bool gemv_f32(int64_t n, int64_t k, float alpha, const float *a, int64_t 
         g.axpy_fn = gemv_axpy_f32_neon;
     }
 #endif
-    /* One chunk per thread (at least ~64K multiply-adds each): every output is the same
-     * sequence of fmas whichever chunk it falls in, so the split may follow the thread count.
-     * The axpy form then streams whole row segments of B. */
-    int nthreads = born_get_num_threads();
-    int64_t grain = ceil_div(ceil_div(n, nthreads), 64) * 64;
-    int64_t least = ceil_div(65536, k > 0 ? k : 1);
-    if (grain < least) grain = least;
-    born_parallel_for(n, grain, gemv_range, &g);
+    born_parallel_for(n, gemv_grain(n, k), gemv_range, &g);
     return true;
 }
 
@@ -1100,10 +1102,7 @@ static bool gemv_f64(const gemm_job *j) {
         g.axpy = gemv_axpy_f64_avx2;
     }
 #endif
-    int nthreads = born_get_num_threads();
-    int64_t grain = ceil_div(ceil_div(j->n, nthreads), 64) * 64;
-    int64_t least = ceil_div(65536, j->k > 0 ? j->k : 1);
-    born_parallel_for(j->n, grain < least ? least : grain, gemv_f64_range, &g);
+    born_parallel_for(j->n, gemv_grain(j->n, j->k), gemv_f64_range, &g);
     return true;
 }
 
