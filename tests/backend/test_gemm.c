@@ -176,6 +176,9 @@ TEST(gemm_large_shapes_cross_every_block_boundary) {
     CHECK(gemm_case(false, 193, 97, 257, -1.0, 0.0, tc, __LINE__));
     CHECK(gemm_case(true, 257, 130, 300, 1.0, 0.0, plain, __LINE__));
     CHECK(gemm_case(true, 61, 2100, 9, 1.0, -1.0, tr, __LINE__));
+    /* at most 192 rows against B's rows: groups of tiles packed together, a part group, k blocks */
+    CHECK(gemm_case(false, 50, 300, 700, 1.0, 0.5, plain, __LINE__));
+    CHECK(gemm_case(true, 40, 300, 600, -2.0, 0.0, plain, __LINE__));
 }
 
 TEST(gemm_vector_shapes_take_every_gemv_path) {
