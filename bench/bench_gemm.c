@@ -1,11 +1,11 @@
 /* GEMM on this machine against OpenBLAS in the same run: square sgemm n = 256 ... 2048, and the
  * shapes an LLM's linear layers see, x [M, K] times W^T with W [N, K] (M = 1, 8, 32, 64, 128
- * tokens; K = 4096; N = 4096 and 11008), and the MNIST CNN's second convolution as a plain product
- * (64 x 288 x 121), with 1 and 2 threads; the square products in f64 too (cblas_dgemm beside,
- * shares of half the f32 FMA peak: the same FMAs with half the lanes), and an f64 x[1, 4096] W^T
- * beside cblas_dgemv. For M = 1 it also reports
- * the weight bandwidth in GB/s beside a STREAM-like read of the same bytes, since a matrix-vector
- * product can go no faster than reading W once. Medians of 7 runs.
+ * tokens; K = 4096; N = 4096 and 11008) and x W with W stored [K, N] (M = 32, 128), and the MNIST
+ * CNN's second convolution as a plain product (64 x 288 x 121), with 1 and 2 threads; the square
+ * products in f64 too (cblas_dgemm beside, shares of half the f32 FMA peak: the same FMAs with half
+ * the lanes), and an f64 x[1, 4096] W^T beside cblas_dgemv. For M = 1 it also reports the weight
+ * bandwidth in GB/s beside a STREAM-like read of the same bytes, since a matrix-vector product can
+ * go no faster than reading W once. Medians of 7 runs.
  *
  * Each row also gives the FMA peak (bench/fma_peak.h: independent FMAs on registers, all threads)
  * and each library's share of it. For the square products and the convolution's product the
@@ -358,6 +358,32 @@ static void run(int threads, python_peer *torch) {
                 printf("   weights %.1f GB/s vs %.1f GB/s, read bound %.1f GB/s (%.0f%%)", gb / tb, gb / to,
                        gb / bound, 100.0 * bound / tb);
             }
+            printf("\n");
+            born_free(j.x);
+            born_free(j.out);
+        }
+        born_free(w);
+    }
+    /* x W with W stored [k, n] (B's rows contiguous: a plain x @ W, an ONNX MatMul's weight) */
+    {
+        born_tensor *w = born_randn(NULL, BORN_F32, BORN_DIMS(k, 4096));
+        int rows[2] = {32, 128};
+        for (int b = 0; b < 2; b++) {
+            int64_t m = rows[b], n = 4096;
+            job j = {born_randn(NULL, BORN_F32, BORN_DIMS(m, k)),
+                     w,
+                     born_zeros(BORN_F32, BORN_DIMS(m, n)),
+                     (int)m,
+                     (int)n,
+                     (int)k,
+                     false,
+                     false};
+            double flop = 2.0 * (double)m * (double)n * (double)k;
+            double peak = fma_peak_gflops(7, 0.01);
+            double tb = median_seconds(born_run, &j, 3), to = median_seconds(blas_run, &j, 3);
+            printf("  x[%3d,%lld] W[%lld,%lld]      %10.1f %10.1f %7.2f", (int)m, (long long)k,
+                   (long long)k, (long long)n, flop / tb / 1e9, flop / to / 1e9, to / tb);
+            print_shares(peak, flop / tb / 1e9, flop / to / 1e9);
             printf("\n");
             born_free(j.x);
             born_free(j.out);
