@@ -10,7 +10,6 @@
  * levels give the same bits. Compiled with -mavx512f and called only at CPU_LEVEL_AVX512. */
 #include <immintrin.h>
 #include <math.h>
-#include <stdbool.h>
 
 #include "backend/cpu/gemm_kernels.h"
 
