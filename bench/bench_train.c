@@ -6,14 +6,17 @@
  *     PyTorch side is the loop of bench/validation/torch_train.py), median of the epochs run.
  *   - conv: each of the CNN's two convolutions alone at its shapes (batch 64), forward and then
  *     backward from a fixed random output gradient into the weight and bias (and into the input
- *     for the second, whose input is an activation), as the training step computes them.
+ *     for the second, whose input is an activation), as the training step computes them; then
+ *     two layers of ResNet-style networks (3x3 with padding 1, at stride 1 and 2) whose input
+ *     gradients take other paths (`--model conv` runs these four rows alone).
  * PyTorch runs in a child process (python3 with torch, OMP_WAIT_POLICY=PASSIVE), which imports
  * the models and the data loading of bench/validation/torch_train.py, with the same threads;
  * Born and PyTorch take turns repetition by repetition, so that both see the same load on a
  * shared machine. The ratio is Born's time over PyTorch's (below 1 means Born is faster). Run
  * from the repository root:
  *
- *   ./build/bench/bench_train [--data DIR] [--epochs E] [--no-torch] [--model mlp|cnn] [threads...]
+ *   ./build/bench/bench_train [--data DIR] [--epochs E] [--no-torch] [--model mlp|cnn|conv]
+ *                             [threads...]
  */
 #include <math.h>
 #include <stdio.h>
@@ -127,21 +130,39 @@ static double step(trainee *t, born_tensor *x, born_tensor *y) {
     return l;
 }
 
-/* The CNN's convolutions: input channels, output channels, input height = width, and whether the
- * step needs the input's gradient (not for the images, yes for the first pooled activation). */
+/* A 3x3 convolution: input channels, output channels, input height = width, stride, padding, and
+ * whether the step needs the input's gradient. The first two are the CNN's (not for the images,
+ * yes for the first pooled activation); the others are the padded and strided layers of
+ * ResNet-style networks, whose input gradients take other paths. */
 typedef struct conv_case {
     const char *name;
-    int64_t cin, cout, hw;
+    int64_t cin, cout, hw, stride, pad;
     bool input_grad;
 } conv_case;
 
-static const conv_case conv_cases[2] = {
-    {"conv 1->32 3x3, 28x28", 1, 32, 28, false},
-    {"conv 32->64 3x3, 13x13", 32, 64, 13, true},
+enum { CNN_CONVS = 2, CONV_CASES = 4 };
+
+static const conv_case conv_cases[CONV_CASES] = {
+    {"conv 1->32 3x3, 28x28", 1, 32, 28, 1, 0, false},
+    {"conv 32->64 3x3, 13x13", 32, 64, 13, 1, 0, true},
+    {"conv 32->32 3x3 pad 1, 28x28", 32, 32, 28, 1, 1, true},
+    {"conv 32->64 3x3 s2 pad 1, 28", 32, 64, 28, 2, 1, true},
 };
+
+static int64_t conv_out_size(const conv_case *c) {
+    return (c->hw + 2 * c->pad - 3) / c->stride + 1;
+}
+
+static born_conv2d_params conv_params_of(const conv_case *c) {
+    born_conv2d_params p = born_conv2d_default_params();
+    p.stride[0] = p.stride[1] = c->stride;
+    p.padding[0] = p.padding[1] = c->pad;
+    return p;
+}
 
 typedef struct conv_run {
     born_tensor *x, *w, *b, *g;
+    born_conv2d_params params;
 } conv_run;
 
 static conv_run conv_setup(const conv_case *c) {
@@ -150,7 +171,9 @@ static conv_run conv_setup(const conv_case *c) {
     r.x = born_randn(gen, BORN_F32, BORN_DIMS(BATCH, c->cin, c->hw, c->hw));
     r.w = born_randn(gen, BORN_F32, BORN_DIMS(c->cout, c->cin, 3, 3));
     r.b = born_randn(gen, BORN_F32, BORN_DIMS(c->cout));
-    r.g = born_randn(gen, BORN_F32, BORN_DIMS(BATCH, c->cout, c->hw - 2, c->hw - 2));
+    int64_t o = conv_out_size(c);
+    r.g = born_randn(gen, BORN_F32, BORN_DIMS(BATCH, c->cout, o, o));
+    r.params = conv_params_of(c);
     born_generator_free(gen);
     check(r.x && r.w && r.b && r.g, "making the convolution's tensors");
     check(born_requires_grad(r.w, true) && born_requires_grad(r.b, true) &&
@@ -165,7 +188,7 @@ static void conv_pass(conv_run *r) {
     born_scope_begin();
     born_backward_params bp = born_backward_default_params();
     bp.grad = r->g;
-    check(born_backward_ex(born_conv2d(r->x, r->w, r->b, NULL), &bp) == BORN_OK,
+    check(born_backward_ex(born_conv2d(r->x, r->w, r->b, &r->params), &bp) == BORN_OK,
           "the convolution's forward and backward");
     born_scope_end();
     born_zero_grad(r->x);
@@ -222,13 +245,15 @@ static const char *const torch_script =
     "            step(m, opt, xtr[idx], ytr[idx])\n"
     "        print(json.dumps({'seconds': time.perf_counter() - t0}), flush=True)\n"
     "    elif w[0] == 'conv':\n"
-    "        t, ci, co, hw, ig, n = map(int, w[1:7]); torch.set_num_threads(t)\n"
+    "        t, ci, co, hw, st, pd, ig, n = map(int, w[1:9]); torch.set_num_threads(t)\n"
     "        cx = torch.randn(64, ci, hw, hw, requires_grad=bool(ig))\n"
     "        cw = torch.randn(co, ci, 3, 3, requires_grad=True)\n"
     "        cb = torch.randn(co, requires_grad=True)\n"
-    "        cg = torch.randn(64, co, hw - 2, hw - 2)\n"
+    "        o = (hw + 2 * pd - 3) // st + 1\n"
+    "        cg = torch.randn(64, co, o, o)\n"
     "        def cpass():\n"
-    "            F.conv2d(cx, cw, cb).backward(cg); cx.grad = cw.grad = cb.grad = None\n"
+    "            F.conv2d(cx, cw, cb, stride=st, padding=pd).backward(cg)\n"
+    "            cx.grad = cw.grad = cb.grad = None\n"
     "        for _ in range(3): cpass()\n"
     "        t0 = time.perf_counter()\n"
     "        for _ in range(n): cpass()\n"
@@ -293,8 +318,9 @@ static void measure_conv(const conv_case *c, int threads, python_peer *p, double
                          double *torch_s) {
     enum { INNER = 20 };
     char cmd[128];
-    snprintf(cmd, sizeof cmd, "conv %d %lld %lld %lld %d %d", threads, (long long)c->cin,
-             (long long)c->cout, (long long)c->hw, c->input_grad ? 1 : 0, INNER);
+    snprintf(cmd, sizeof cmd, "conv %d %lld %lld %lld %lld %lld %d %d", threads, (long long)c->cin,
+             (long long)c->cout, (long long)c->hw, (long long)c->stride, (long long)c->pad,
+             c->input_grad ? 1 : 0, INNER);
     conv_run r = conv_setup(c);
     for (int i = 0; i < 3; i++) conv_pass(&r); /* warm up */
     double rb[REPS], rt[REPS];
@@ -331,8 +357,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--no-torch")) use_torch = false;
         else if (nthreads < 16 && atoi(argv[i]) > 0) threads[nthreads++] = atoi(argv[i]);
         else {
-            fprintf(stderr, "usage: %s [--data DIR] [--epochs E] [--model mlp|cnn] [--no-torch] "
-                            "[threads...]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s [--data DIR] [--epochs E] [--model mlp|cnn|conv] [--no-torch] "
+                    "[threads...]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -360,8 +388,9 @@ int main(int argc, char **argv) {
     const char *models[2] = {"mlp", "cnn"};
     for (int ti = 0; ti < nthreads; ti++) {
         check(born_set_num_threads(threads[ti]) == BORN_OK, "setting the threads");
-        if (!only || !strcmp(only, "cnn"))
-            for (int ci = 0; ci < 2; ci++) {
+        bool cnn_only = only && !strcmp(only, "cnn");
+        if (!only || cnn_only || !strcmp(only, "conv"))
+            for (int ci = 0; ci < (cnn_only ? CNN_CONVS : CONV_CASES); ci++) {
                 double bs, ts;
                 measure_conv(&conv_cases[ci], threads[ti], have_peer ? &p : NULL, &bs, &ts);
                 row(conv_cases[ci].name, threads[ti], bs, ts, ts > 0);

@@ -577,16 +577,17 @@ static float col_at(const float *x, const fma_case *k, int64_t cg, int64_t n, in
  * input gradient pixel its taps' values in tap order added from zero, each value the chain over
  * the output channels (not at AVX-512, which adds by strips); each weight gradient the images'
  * sums added in order (one image a chunk), an image's sum the chain over the positions in order
- * from zero, or with few taps (the direct kernels) eight lanes of chains over every eighth
- * position added as ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)). So an arm64 machine is seen
- * to give the x86-64 bits, each on its own: padding, strides 1 and 2, dilation, groups, 1x1, rows
- * of positions not multiples of the vectors, channels not multiples of the tiles. */
+ * from zero, or with few taps (the direct kernels, padded or not) eight lanes of chains over every
+ * eighth position added as ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)). So an arm64 machine
+ * is seen to give the x86-64 bits, each on its own: padding, strides 1 and 2, dilation, groups,
+ * 1x1, rows of positions not multiples of the vectors, channels not multiples of the tiles. */
 TEST(conv2d_f32_simd_levels_give_the_fma_order_bits) {
     const fma_case fcases[] = {
         {1, 12, 13, 8, 3, 3, conv_params(1, 1, 0, 0, 1, 1, 1)}, /* direct: 9 taps */
         {4, 7, 9, 6, 2, 2, conv_params(2, 1, 0, 0, 1, 1, 2)},   /* direct, groups, stride 2 down */
         {3, 6, 20, 5, 2, 2, conv_params(1, 1, 0, 0, 1, 2, 1)},  /* direct, dilation, rows of 18 */
         {2, 9, 8, 7, 3, 3, conv_params(1, 1, 1, 1, 1, 1, 1)},   /* padding: the padded copy */
+        {1, 8, 11, 9, 3, 3, conv_params(2, 1, 1, 2, 1, 1, 1)},  /* direct on the padded copy */
         {3, 11, 10, 4, 3, 3, conv_params(2, 2, 1, 1, 1, 1, 1)}, /* stride 2 with padding */
         {2, 9, 11, 3, 2, 3, conv_params(1, 2, 0, 0, 1, 1, 1)},  /* stride 2 across, 12 taps */
         {16, 6, 7, 9, 3, 3, conv_params(1, 1, 0, 0, 1, 1, 1)},  /* 144 taps, rows of 5 */
@@ -606,9 +607,9 @@ TEST(conv2d_f32_simd_levels_give_the_fma_order_bits) {
         const int64_t ow =
             (k->w + 2 * k->p.padding[1] - k->p.dilation[1] * (k->kw - 1) - 1) / k->p.stride[1] + 1;
         const int64_t taps = cg * k->kh * k->kw, l = oh * ow;
-        const bool direct = taps <= 16 && k->p.padding[0] == 0 && k->p.padding[1] == 0 &&
-                            k->p.stride[1] == 1 &&
-                            !(k->kh == 1 && k->kw == 1 && k->p.stride[0] == 1);
+        /* the weight gradient's few-tap kernels (on the padded copy where there is padding) */
+        const bool direct =
+            taps <= 16 && k->p.stride[1] == 1 && !(k->kh == 1 && k->kw == 1 && k->p.stride[0] == 1);
         for (int64_t batch = 1; batch <= 4; batch += 3) {
             born_scope_begin();
             const int64_t xs[] = {batch, k->c, k->h, k->w}, ws[] = {k->o, cg, k->kh, k->kw};

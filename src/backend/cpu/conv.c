@@ -876,15 +876,8 @@ struct cpu_conv_weights {
     float *lanes; /* panels [k][16] of 16 output channels for conv_point.h, or NULL */
 };
 
-/* The forward in f32 of in [N, C, H, W] into out; weights packed here from w, or taken from pre
- * when it is not NULL; then ep over each finished block. */
-/* The input copied into zero-padded planes, so that every tap of the padded geometry *gp (the
- * same output, padding 0) is inside and the columns pack as contiguous runs rather than element
- * by element: the same values reach the GEMM (zeros for the padding), so the same bits come out.
- * NULL (nothing to gain, or memory short: the caller keeps g) for no padding, a horizontal stride
- * other than 1, or a pointwise product. */
 typedef struct pad_job {
-    const float *in;
+    const float *in; /* pad_planes: the input; crop_planes: the padded planes */
     float *out;
     const born_conv2d_geometry *g;
     int64_t hp, wp;
@@ -892,6 +885,28 @@ typedef struct pad_job {
 
 /* Padded copies below this many floats stay on one thread. */
 enum { PAD_SPLIT = 1 << 17 };
+
+/* Runs fn over the job's planes: a large copy (det's 96 x 42 x 42 before its 3x3s at 40x40,
+ * ~40 us) in two halves, since the convolution next to it splits over the threads anyway, so the
+ * second one is awake. */
+static void run_planes(born_range_fn fn, pad_job *j) {
+    int64_t planes = j->g->batch * j->g->in_channels;
+    born_parallel_for(planes, planes * j->hp * j->wp >= PAD_SPLIT ? (planes + 1) / 2 : planes, fn,
+                      j);
+}
+
+/* The geometry *gp of g's input with its padding applied (the same output, padding 0), for g with
+ * padding and input channels whose padded planes keep the packed path's 32-bit offsets; false
+ * (keep g) otherwise. */
+static bool padded_geometry(const born_conv2d_geometry *g, born_conv2d_geometry *gp) {
+    if ((g->padding[0] == 0 && g->padding[1] == 0) || g->in_channels == 0) return false;
+    *gp = *g;
+    gp->in_h += 2 * g->padding[0];
+    gp->in_w += 2 * g->padding[1];
+    gp->padding[0] = gp->padding[1] = 0;
+    conv_dims d = dims_of(gp);
+    return packed_path(&d);
+}
 
 static void pad_planes(int64_t q0, int64_t q1, void *arg) {
     const pad_job *j = arg;
@@ -915,24 +930,30 @@ static void pad_planes(int64_t q0, int64_t q1, void *arg) {
     }
 }
 
+/* The input copied into zero-padded planes, so that every tap of the padded geometry *gp (the
+ * same output, padding 0) is inside and the columns pack without bounds checks (as runs at a
+ * horizontal stride of 1): the same values reach the GEMM (zeros for the padding), so the same
+ * bits come out. NULL (nothing to gain, or memory short: the caller keeps g) for no padding. */
 static float *padded_input(const float *in, const born_conv2d_geometry *g, born_conv2d_geometry *gp) {
-    int64_t ph = g->padding[0], pw = g->padding[1];
-    if ((ph == 0 && pw == 0) || g->stride[1] != 1 || g->in_channels == 0) return NULL;
-    *gp = *g;
-    gp->in_h += 2 * ph;
-    gp->in_w += 2 * pw;
-    gp->padding[0] = gp->padding[1] = 0;
-    conv_dims d = dims_of(gp);
-    if (!packed_path(&d)) return NULL;
+    if (!padded_geometry(g, gp)) return NULL;
     int64_t planes = g->batch * g->in_channels, hp = gp->in_h, wp = gp->in_w;
     float *p = malloc((size_t)(planes * hp * wp) * sizeof(float));
     if (!p) return NULL;
     pad_job j = {in, p, g, hp, wp};
-    /* a large copy (det's 96 x 42 x 42 before its 3x3s at 40x40, ~40 us) in two halves: the
-     * convolution that follows splits over the threads anyway, so the second one is awake */
-    born_parallel_for(planes, planes * hp * wp >= PAD_SPLIT ? (planes + 1) / 2 : planes, pad_planes,
-                      &j);
+    run_planes(pad_planes, &j);
     return p;
+}
+
+/* The inner pixels of padded planes (pad_job.in, g's padding around each) into g's planes. */
+static void crop_planes(int64_t q0, int64_t q1, void *arg) {
+    const pad_job *j = arg;
+    const born_conv2d_geometry *g = j->g;
+    for (int64_t q = q0; q < q1; q++) {
+        const float *src = j->in + (q * j->hp + g->padding[0]) * j->wp + g->padding[1];
+        float *dst = j->out + q * g->in_h * g->in_w;
+        for (int64_t y = 0; y < g->in_h; y++)
+            memcpy(dst + y * g->in_w, src + y * j->wp, (size_t)g->in_w * sizeof(float));
+    }
 }
 
 #ifdef CPU_HAVE_AVX2_KERNELS
@@ -1040,6 +1061,8 @@ static born_status conv2d_tiles_s2(float *out, const float *in, const float *bia
 }
 #endif
 
+/* The forward in f32 of in [N, C, H, W] into out; weights packed here from w, or taken from pre
+ * when it is not NULL; then ep over each finished block. */
 static born_status conv2d_f32(float *out_data, const float *in_data, const float *w,
                               const float *bias_data, const born_conv2d_geometry *g,
                               const cpu_conv_weights *pre, cpu_conv_epilogue_fn ep, void *ep_ctx,
@@ -1065,6 +1088,7 @@ static born_status conv2d_f32(float *out_data, const float *in_data, const float
     conv_dims td = dims_of(g);
     if (pre && td.k > 0 && tile_path(g, &td))
         return conv2d_tiles(out_data, in_data, bias_data, g, &td, pre, ep, ep_ctx, ops);
+
 #endif
     packed_ctx c;
     if (!packed_init(&c, g)) return born_error(BORN_ERR_MEMORY, "conv2d: out of memory");
@@ -1108,18 +1132,34 @@ static born_status conv2d_f32(float *out_data, const float *in_data, const float
     return failed ? born_error(BORN_ERR_MEMORY, "conv2d: out of memory") : BORN_OK;
 }
 
-static born_status conv2d_backward_input_f32(const born_strided *grad_in,
-                                             const born_strided *grad_out,
-                                             const born_strided *weight,
-                                             const born_conv2d_geometry *g) {
+/* With padding, the input gradient is that of padded_input's copy (the padded geometry's, whose
+ * taps add as runs rather than through col2im element by element), cropped: each pixel gets the
+ * same terms in the same tap order, so the same bits. */
+static born_status conv2d_backward_input_f32(float *grad_in, const float *grad_out,
+                                             const float *weight, const born_conv2d_geometry *g) {
+    born_conv2d_geometry gp;
+    if (padded_geometry(g, &gp)) {
+        conv_dims pd = dims_of(&gp);
+        float *padded =
+            strip_path(&gp, &pd) || gapped_path(&gp, &pd)
+                ? malloc((size_t)(g->batch * g->in_channels * gp.in_h * gp.in_w) * sizeof(float))
+                : NULL;
+        if (padded) {
+            born_status st = conv2d_backward_input_f32(padded, grad_out, weight, &gp);
+            pad_job j = {padded, grad_in, g, gp.in_h, gp.in_w};
+            if (st == BORN_OK) run_planes(crop_planes, &j);
+            free(padded);
+            return st;
+        }
+    }
     packed_ctx c;
     if (!packed_init(&c, g)) return born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory");
     const conv_dims *d = &c.d;
     if (d->k == 0) { /* no input channels: nothing to write */
         return BORN_OK;
     }
-    c.grad_out = grad_out->data;
-    c.out = grad_in->data;
+    c.grad_out = grad_out;
+    c.out = grad_in;
     int64_t khw = g->kernel_h * g->kernel_w;
     choose_splits(&c, g->batch, d->cg_in, 1);
     /* W_g^T packed once per group and channel chunk (rows c0 khw ... of W_g^T) */
@@ -1128,7 +1168,7 @@ static born_status conv2d_backward_input_f32(const born_strided *grad_in,
     size_t bytes = c.apack_group * (size_t)g->groups * sizeof(float);
     c.apack = cpu_scratch(CPU_SCRATCH_CONV_WEIGHTS, bytes);
     if (!c.apack) return born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory");
-    const float *w = weight->data;
+    const float *w = weight;
     for (int64_t grp = 0; grp < g->groups; grp++)
         for (int64_t s = 0; s < c.splits; s++) {
             int64_t c0 = s * c.split_size;
@@ -1141,17 +1181,26 @@ static born_status conv2d_backward_input_f32(const born_strided *grad_in,
     return failed ? born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory") : BORN_OK;
 }
 
-static born_status conv2d_backward_weight_f32(const born_strided *grad_weight,
-                                              const born_strided *grad_out,
-                                              const born_strided *in,
-                                              const born_conv2d_geometry *g, int64_t grain,
-                                              int64_t nchunks) {
+/* With padding, the weight gradient runs on padded_input's copy: every tap inside, so the taps
+ * pack as runs (and few-tap layers take the direct kernels); the same values reach the same
+ * products, so the same bits come out. */
+static born_status conv2d_backward_weight_f32(float *grad_weight, const float *grad_out,
+                                              const float *in, const born_conv2d_geometry *g,
+                                              int64_t grain, int64_t nchunks) {
+    born_conv2d_geometry gp;
+    float *padded = padded_input(in, g, &gp);
+    if (padded) {
+        born_status st =
+            conv2d_backward_weight_f32(grad_weight, grad_out, padded, &gp, grain, nchunks);
+        free(padded);
+        return st;
+    }
     packed_ctx c;
     if (!packed_init(&c, g)) return born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory");
     const conv_dims *d = &c.d;
-    c.in = in->data;
-    c.grad_out = grad_out->data;
-    c.out = grad_weight->data;
+    c.in = in;
+    c.grad_out = grad_out;
+    c.out = grad_weight;
     c.grain = grain;
     size_t wcount = (size_t)(g->out_channels * d->k);
     size_t bytes = (size_t)nchunks * (wcount ? wcount : 1) * sizeof(float);
@@ -1221,7 +1270,7 @@ born_status cpu_conv2d_backward_input(const born_strided *grad_in, const born_st
     if (st != BORN_OK) return st;
     conv_dims pd = dims_of(g);
     if (grad_out->dtype == BORN_F32 && packed_path(&pd))
-        return conv2d_backward_input_f32(grad_in, grad_out, weight, g);
+        return conv2d_backward_input_f32(grad_in->data, grad_out->data, weight->data, g);
     conv_ctx c = {.g = g,
                   .d = dims_of(g),
                   .dt = grad_out->dtype,
@@ -1263,7 +1312,8 @@ born_status cpu_conv2d_backward_weight(const born_strided *grad_weight,
     c.grain = (g->batch + nchunks - 1) / nchunks;
     nchunks = (g->batch + c.grain - 1) / c.grain;
     if (c.dt == BORN_F32 && packed_path(&c.d))
-        return conv2d_backward_weight_f32(grad_weight, grad_out, in, g, c.grain, nchunks);
+        return conv2d_backward_weight_f32(grad_weight->data, grad_out->data, in->data, g, c.grain,
+                                          nchunks);
     if (nchunks > 1) {
         c.partials = malloc((size_t)(nchunks - 1) * (wbytes ? wbytes : 1));
         if (!c.partials) return born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory");

@@ -41,6 +41,9 @@ static inline __m512 runs16_load(const float *base, const runs16 *r) {
     return v;
 }
 
+/* More runs than this in a group of 16 positions are gathered instead. */
+enum { GATHER_RUNS = 4 };
+
 /* Columns [l0, l0 + nl) of col rows [t0, t0 + kc) by groups of 16: group q of tap t to dst + q
  * q_stride + t t_stride (zero past nl). */
 static void pack_groups(const conv_im2col *m, int64_t t0, int64_t kc, int64_t l0, int64_t nl,
@@ -68,15 +71,27 @@ static void pack_groups(const conv_im2col *m, int64_t t0, int64_t kc, int64_t l0
             }
         }
         if (t == kc) continue;
-        runs16 r; /* the rest by runs */
+        runs16 r; /* the rest by runs, or gathered where the runs are short (strides over 1) */
         runs16_make(m, l0 + q * 16, count, &r);
-        for (; t < kc; t++) _mm512_storeu_ps(d + t * t_stride, runs16_load(m->img + tap[t], &r));
+        if (r.n <= GATHER_RUNS) {
+            for (; t < kc; t++)
+                _mm512_storeu_ps(d + t * t_stride, runs16_load(m->img + tap[t], &r));
+            continue;
+        }
+        _Alignas(64) int32_t ix[16] = {0};
+        for (int64_t i = 0; i < count; i++)
+            ix[i] = off[i];
+        const __m512i idx = _mm512_load_si512(ix);
+        const __mmask16 live = (__mmask16)((1u << count) - 1);
+        for (; t < kc; t++)
+            _mm512_storeu_ps(d + t * t_stride, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live,
+                                                                        idx, m->img + tap[t], 4));
     }
 }
 
 void cpu_conv_pack_cols_f32_avx512(const conv_im2col *m, int64_t t0, int64_t kc, int64_t l0,
                                    int64_t nl, float *dst) {
-    if (!m->inside || !m->unit_stride) {
+    if (!m->inside) {
         cpu_conv_pack_cols_f32_avx2(m, t0, kc, l0, nl, dst);
         return;
     }
@@ -86,7 +101,7 @@ void cpu_conv_pack_cols_f32_avx512(const conv_im2col *m, int64_t t0, int64_t kc,
 void cpu_conv_pack_tap_rows_f32_avx512(const conv_im2col *m, int64_t t0, int64_t nt, int64_t l0,
                                        int64_t kc, float *dst, int64_t stride) {
     int64_t rows = (nt + 5) / 6 * 6;
-    if (m->inside && m->unit_stride) {
+    if (m->inside) {
         pack_groups(m, t0, nt, l0, kc, dst, 16, stride);
     } else {
         for (int64_t t = 0; t < nt; t++) /* one tap's row is one 1-row panel of cols */
