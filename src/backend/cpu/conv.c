@@ -483,6 +483,10 @@ static void pack_source(void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t n
 
 typedef struct packed_ctx {
     const born_conv2d_geometry *g;
+    /* non-NULL: g is this geometry with its padding applied (padded_geometry), and each task pads
+     * its images into scratch (forward, weight gradient) or crops its gradients out of it (input
+     * gradient): in and out then hold src's unpadded planes */
+    const born_conv2d_geometry *src;
     conv_dims d;
     conv_tables t;
     const float *in, *weight, *bias, *grad_out;
@@ -498,6 +502,12 @@ typedef struct packed_ctx {
     void *ep_ctx;
     atomic_int failed;
 } packed_ctx;
+
+/* The planes [c0, c0 + nc) of image n's group grp of the input (c->in), from the group's first
+ * plane: in place, or (c->src) padded into this thread's scratch at the offsets c's tables expect;
+ * NULL if memory is short. */
+static const float *group_input(const packed_ctx *c, int64_t n, int64_t grp, int64_t c0,
+                                int64_t nc);
 
 /* cpu_gemm_f32_packed_ep's callback in the forward: the strip as channels of the output. */
 typedef struct forward_ep_ctx {
@@ -538,8 +548,12 @@ static void packed_forward(int64_t begin, int64_t end, void *arg) {
         int64_t n = task / c->splits, col0 = task % c->splits * c->split_size;
         int64_t cols = d->l - col0 < c->split_size ? d->l - col0 : c->split_size;
         for (int64_t grp = 0; grp < g->groups; grp++) {
-            const float *img = c->in + (n * g->in_channels + grp * d->cg_in) * d->hw;
+            const float *img = group_input(c, n, grp, 0, d->cg_in);
             float *o = c->out + (n * g->out_channels + grp * d->cg_out) * d->l + col0;
+            if (!img) {
+                atomic_store(&c->failed, 1);
+                continue;
+            }
 #ifdef CPU_HAVE_AVX2_KERNELS
             if (c->direct && cols == d->l) { /* the same bits as the product below */
                 conv_im2col m = im2col_of(&c->t, img, g);
@@ -664,9 +678,67 @@ static bool backward_input_strips(const packed_ctx *c, const float *a, const flo
     return true;
 }
 
+/* One task's input gradient of one group: img [chans, H, W] (g's) = col2im(W_g^T dY_g) for the
+ * chunk's channels, a their packed rows of W_g^T; false if memory is short. */
+static bool backward_input_group(const packed_ctx *c, const float *a, const float *go, float *img,
+                                 int64_t chans, float *col, float *wide) {
+    const born_conv2d_geometry *g = c->g;
+    const conv_dims *d = &c->d;
+    int64_t khw = g->kernel_h * g->kernel_w;
+    if (strip_path(g, d)) return backward_input_strips(c, a, go, img, chans, col);
+    bool gapped = gapped_path(g, d);
+    int64_t ncols = gapped ? (g->out_h - 1) * g->in_w + g->out_w : d->l;
+    b_source src = {.plain = go, .rs = d->l, .cs = 1};
+    if (gapped) { /* dY's rows spread to the input's width, zeros in the gaps */
+        int64_t gap = g->in_w - g->out_w;
+        for (int64_t oc = 0; oc < d->cg_out; oc++)
+            for (int64_t oy = 0; oy < g->out_h; oy++) {
+                float *row = wide + oc * ncols + oy * g->in_w;
+                memcpy(row, go + oc * d->l + oy * g->out_w, (size_t)g->out_w * sizeof(float));
+                if (oy + 1 < g->out_h) memset(row + g->out_w, 0, (size_t)gap * sizeof(float));
+            }
+        src.plain = wide;
+        src.rs = ncols;
+    }
+    /* W_g^T [K, Cg_out] @ dY_g [Cg_out, L], the rows of this chunk's channels */
+    float *dst = d->pointwise ? img : col;
+    if (!cpu_gemm_f32_packed(chans * khw, ncols, d->cg_out, a, pack_source, &src, 0, dst, ncols, 1))
+        return false;
+    if (d->pointwise) return true;
+    if (!gapped) {
+        memset(img, 0, (size_t)(chans * d->hw) * sizeof(float));
+        col2im_float(col, img, g, chans);
+        return true;
+    }
+    /* col2im as one run per tap, in col2im's order (the gaps add zeros); each channel's first tap
+     * covers [0, ncols) of its plane, so it is copied rather than added */
+    for (int64_t t = 0; t < chans * khw; t++) {
+        int64_t ch = t / khw, i = t % khw / g->kernel_w, j = t % g->kernel_w;
+        float *plane = img + ch * d->hw;
+        if (t % khw == 0) {
+            memcpy(plane, col + t * ncols, (size_t)ncols * sizeof(float));
+            memset(plane + ncols, 0, (size_t)(d->hw - ncols) * sizeof(float));
+            continue;
+        }
+        add_run(plane + i * g->dilation[0] * g->in_w + j * g->dilation[1], col + t * ncols, ncols);
+    }
+    return true;
+}
+
+/* The inner pixels of padded planes src (g padded by s's padding) into s's planes dst. */
+static void crop_planes(const float *src, float *dst, int64_t planes, const born_conv2d_geometry *g,
+                        const born_conv2d_geometry *s) {
+    for (int64_t q = 0; q < planes; q++) {
+        const float *from = src + (q * g->in_h + s->padding[0]) * g->in_w + s->padding[1];
+        float *to = dst + q * s->in_h * s->in_w;
+        for (int64_t y = 0; y < s->in_h; y++)
+            memcpy(to + y * s->in_w, from + y * g->in_w, (size_t)s->in_w * sizeof(float));
+    }
+}
+
 static void packed_backward_input(int64_t begin, int64_t end, void *arg) {
     packed_ctx *c = arg;
-    const born_conv2d_geometry *g = c->g;
+    const born_conv2d_geometry *g = c->g, *s0 = c->src;
     const conv_dims *d = &c->d;
     int64_t khw = g->kernel_h * g->kernel_w;
     bool strips = strip_path(g, d), gapped = !strips && gapped_path(g, d);
@@ -674,9 +746,11 @@ static void packed_backward_input(int64_t begin, int64_t end, void *arg) {
     int64_t ncols = strips ? PRODUCT_STRIP : gapped ? (g->out_h - 1) * g->in_w + g->out_w : d->l;
     size_t col_bytes = (size_t)(c->split_size * khw * ncols) * sizeof(float);
     size_t wide_bytes = (size_t)(d->cg_out * ncols) * sizeof(float);
+    size_t pad_bytes = (size_t)(c->split_size * d->hw) * sizeof(float);
     float *col = d->pointwise ? NULL : cpu_scratch(CPU_SCRATCH_CONV_TASK_A, col_bytes);
     float *wide = gapped ? cpu_scratch(CPU_SCRATCH_CONV_TASK_B, wide_bytes) : NULL;
-    if ((!d->pointwise && !col) || (gapped && !wide)) {
+    float *padded = s0 ? cpu_scratch(CPU_SCRATCH_CONV_PAD, pad_bytes) : NULL;
+    if ((!d->pointwise && !col) || (gapped && !wide) || (s0 && !padded)) {
         atomic_store(&c->failed, 1);
         return;
     }
@@ -685,51 +759,15 @@ static void packed_backward_input(int64_t begin, int64_t end, void *arg) {
         int64_t n = task / c->splits, s = task % c->splits, c0 = s * c->split_size;
         int64_t chans = d->cg_in - c0 < c->split_size ? d->cg_in - c0 : c->split_size;
         for (int64_t grp = 0; grp < g->groups; grp++) {
-            float *img = c->out + (n * g->in_channels + grp * d->cg_in + c0) * d->hw;
+            int64_t plane0 = n * g->in_channels + grp * d->cg_in + c0;
+            /* with padding, the padded planes in scratch, then their inner pixels */
+            float *img = s0 ? padded : c->out + plane0 * d->hw;
             const float *go = c->grad_out + (n * g->out_channels + grp * d->cg_out) * d->l;
             const float *a = c->apack + grp * c->apack_group + (size_t)s * per_split;
-            if (strips) {
-                if (!backward_input_strips(c, a, go, img, chans, col)) atomic_store(&c->failed, 1);
-                continue;
-            }
-            b_source src = {.plain = go, .rs = d->l, .cs = 1};
-            if (gapped) { /* dY's rows spread to the input's width, zeros in the gaps */
-                int64_t gap = g->in_w - g->out_w;
-                for (int64_t oc = 0; oc < d->cg_out; oc++)
-                    for (int64_t oy = 0; oy < g->out_h; oy++) {
-                        float *row = wide + oc * ncols + oy * g->in_w;
-                        memcpy(row, go + oc * d->l + oy * g->out_w, (size_t)g->out_w * sizeof(float));
-                        if (oy + 1 < g->out_h) memset(row + g->out_w, 0, (size_t)gap * sizeof(float));
-                    }
-                src.plain = wide;
-                src.rs = ncols;
-            }
-            /* W_g^T [K, Cg_out] @ dY_g [Cg_out, L], the rows of this chunk's channels */
-            float *dst = d->pointwise ? img : col;
-            if (!cpu_gemm_f32_packed(chans * khw, ncols, d->cg_out, a, pack_source, &src, 0, dst,
-                                     ncols, 1)) {
+            if (!backward_input_group(c, a, go, img, chans, col, wide))
                 atomic_store(&c->failed, 1);
-                continue;
-            }
-            if (d->pointwise) continue;
-            if (!gapped) {
-                memset(img, 0, (size_t)(chans * d->hw) * sizeof(float));
-                col2im_float(col, img, g, chans);
-                continue;
-            }
-            /* col2im as one run per tap, in col2im's order (the gaps add zeros); each channel's
-             * first tap covers [0, ncols) of its plane, so it is copied rather than added */
-            for (int64_t t = 0; t < chans * khw; t++) {
-                int64_t ch = t / khw, i = t % khw / g->kernel_w, j = t % g->kernel_w;
-                float *plane = img + ch * d->hw;
-                if (t % khw == 0) {
-                    memcpy(plane, col + t * ncols, (size_t)ncols * sizeof(float));
-                    memset(plane + ncols, 0, (size_t)(d->hw - ncols) * sizeof(float));
-                    continue;
-                }
-                add_run(plane + i * g->dilation[0] * g->in_w + j * g->dilation[1], col + t * ncols,
-                        ncols);
-            }
+            else if (s0)
+                crop_planes(padded, c->out + plane0 * s0->in_h * s0->in_w, chans, g, s0);
         }
     }
 }
@@ -766,6 +804,7 @@ static void packed_backward_weight(int64_t begin, int64_t end, void *arg) {
         return;
     }
     pack_cols_fn pack_taps = pack_taps_for_level();
+    const int64_t khw = g->kernel_h * g->kernel_w;
     taps_source ts = {0};
     for (int64_t task = begin; task < end; task++) {
         int64_t chunk = task / c->splits, t0 = task % c->splits * c->split_size;
@@ -774,9 +813,14 @@ static void packed_backward_weight(int64_t begin, int64_t end, void *arg) {
         int64_t n0 = chunk * c->grain, n1 = n0 + c->grain < g->batch ? n0 + c->grain : g->batch;
         for (int64_t n = n0; n < n1; n++)
             for (int64_t grp = 0; grp < g->groups; grp++) {
-                const float *img = c->in + (n * g->in_channels + grp * d->cg_in) * d->hw;
+                const float *img =
+                    group_input(c, n, grp, t0 / khw, (t0 + taps - 1) / khw + 1 - t0 / khw);
                 const float *go = c->grad_out + (n * g->out_channels + grp * d->cg_out) * d->l;
                 b_source src = {.plain = go, .rs = 1, .cs = d->l};
+                if (!img) {
+                    atomic_store(&c->failed, 1);
+                    continue;
+                }
                 float *w = dst + (grp * d->k + t0) * d->cg_out;
                 float beta = n == n0 ? 0.0f : 1.0f;
                 bool ok;
@@ -826,6 +870,7 @@ static void direct_backward_weight(int64_t begin, int64_t end, void *arg) {
         atomic_store(&c->failed, 1);
         return;
     }
+    const int64_t khw = g->kernel_h * g->kernel_w;
     for (int64_t task = begin; task < end; task++) {
         int64_t chunk = task / c->splits, t0 = task % c->splits * c->split_size;
         int64_t taps = d->k - t0 < c->split_size ? d->k - t0 : c->split_size;
@@ -833,7 +878,13 @@ static void direct_backward_weight(int64_t begin, int64_t end, void *arg) {
         for (int64_t grp = 0; grp < g->groups; grp++) {
             memset(acc, 0, (size_t)(d->cg_out * taps * 8) * sizeof(float));
             for (int64_t n = n0; n < n1; n++) {
-                conv_im2col m = im2col_of(&c->t, c->in + (n * g->in_channels + grp * d->cg_in) * d->hw, g);
+                const float *img =
+                    group_input(c, n, grp, t0 / khw, (t0 + taps - 1) / khw + 1 - t0 / khw);
+                if (!img) {
+                    atomic_store(&c->failed, 1);
+                    continue;
+                }
+                conv_im2col m = im2col_of(&c->t, img, g);
                 m.tap_off += t0;
                 const float *go = c->grad_out + (n * g->out_channels + grp * d->cg_out) * d->l;
 #ifdef CPU_HAVE_AVX2_KERNELS
@@ -877,7 +928,7 @@ struct cpu_conv_weights {
 };
 
 typedef struct pad_job {
-    const float *in; /* pad_planes: the input; crop_planes: the padded planes */
+    const float *in;
     float *out;
     const born_conv2d_geometry *g;
     int64_t hp, wp;
@@ -886,18 +937,11 @@ typedef struct pad_job {
 /* Padded copies below this many floats stay on one thread. */
 enum { PAD_SPLIT = 1 << 17 };
 
-/* Runs fn over the job's planes: a large copy (det's 96 x 42 x 42 before its 3x3s at 40x40,
- * ~40 us) in two halves, since the convolution next to it splits over the threads anyway, so the
- * second one is awake. */
-static void run_planes(born_range_fn fn, pad_job *j) {
-    int64_t planes = j->g->batch * j->g->in_channels;
-    born_parallel_for(planes, planes * j->hp * j->wp >= PAD_SPLIT ? (planes + 1) / 2 : planes, fn,
-                      j);
-}
-
-/* The geometry *gp of g's input with its padding applied (the same output, padding 0), for g with
- * padding and input channels whose padded planes keep the packed path's 32-bit offsets; false
- * (keep g) otherwise. */
+/* The geometry *gp of g's input with its padding applied (the same output, padding 0): every
+ * tap of *gp is inside, so the columns pack without bounds checks (as runs at a horizontal stride
+ * of 1) from padded planes, and the same values reach the GEMM (zeros for the padding), so the
+ * same bits come out. For g with padding and input channels whose padded planes keep the packed
+ * path's 32-bit offsets; false (keep g) otherwise. */
 static bool padded_geometry(const born_conv2d_geometry *g, born_conv2d_geometry *gp) {
     if ((g->padding[0] == 0 && g->padding[1] == 0) || g->in_channels == 0) return false;
     *gp = *g;
@@ -930,30 +974,32 @@ static void pad_planes(int64_t q0, int64_t q1, void *arg) {
     }
 }
 
-/* The input copied into zero-padded planes, so that every tap of the padded geometry *gp (the
- * same output, padding 0) is inside and the columns pack without bounds checks (as runs at a
- * horizontal stride of 1): the same values reach the GEMM (zeros for the padding), so the same
- * bits come out. NULL (nothing to gain, or memory short: the caller keeps g) for no padding. */
-static float *padded_input(const float *in, const born_conv2d_geometry *g, born_conv2d_geometry *gp) {
-    if (!padded_geometry(g, gp)) return NULL;
-    int64_t planes = g->batch * g->in_channels, hp = gp->in_h, wp = gp->in_w;
-    float *p = malloc((size_t)(planes * hp * wp) * sizeof(float));
+static const float *group_input(const packed_ctx *c, int64_t n, int64_t grp, int64_t c0,
+                                int64_t nc) {
+    const born_conv2d_geometry *g = c->g, *s = c->src;
+    const conv_dims *d = &c->d;
+    if (!s) return c->in + (n * g->in_channels + grp * d->cg_in) * d->hw;
+    float *p = cpu_scratch(CPU_SCRATCH_CONV_PAD, (size_t)(d->cg_in * d->hw) * sizeof(float));
     if (!p) return NULL;
-    pad_job j = {in, p, g, hp, wp};
-    run_planes(pad_planes, &j);
+    pad_job j = {c->in + (n * s->in_channels + grp * d->cg_in) * s->in_h * s->in_w, p, s, g->in_h,
+                 g->in_w};
+    pad_planes(c0, c0 + nc, &j);
     return p;
 }
 
-/* The inner pixels of padded planes (pad_job.in, g's padding around each) into g's planes. */
-static void crop_planes(int64_t q0, int64_t q1, void *arg) {
-    const pad_job *j = arg;
-    const born_conv2d_geometry *g = j->g;
-    for (int64_t q = q0; q < q1; q++) {
-        const float *src = j->in + (q * j->hp + g->padding[0]) * j->wp + g->padding[1];
-        float *dst = j->out + q * g->in_h * g->in_w;
-        for (int64_t y = 0; y < g->in_h; y++)
-            memcpy(dst + y * g->in_w, src + y * j->wp, (size_t)g->in_w * sizeof(float));
-    }
+/* The whole batch's input copied into zero-padded planes (g's padding), for the tile kernel;
+ * NULL if memory is short. */
+static float *padded_input(const float *in, const born_conv2d_geometry *g) {
+    int64_t planes = g->batch * g->in_channels;
+    int64_t hp = g->in_h + 2 * g->padding[0], wp = g->in_w + 2 * g->padding[1];
+    float *p = malloc((size_t)(planes * hp * wp) * sizeof(float));
+    if (!p) return NULL;
+    pad_job j = {in, p, g, hp, wp};
+    /* a large copy (det's 96 x 42 x 42 before its 3x3s at 40x40, ~40 us) in two halves: the
+     * convolution that follows splits over the threads anyway, so the second one is awake */
+    born_parallel_for(planes, planes * hp * wp >= PAD_SPLIT ? (planes + 1) / 2 : planes, pad_planes,
+                      &j);
+    return p;
 }
 
 #ifdef CPU_HAVE_AVX2_KERNELS
@@ -1077,22 +1123,30 @@ static born_status conv2d_f32(float *out_data, const float *in_data, const float
             return conv2d_tiles_s2(out_data, in_data, bias_data, g, &sd, pre, ep, ep_ctx, ops);
     }
 #endif
+    /* with padding: the padded geometry, each task padding its images (the tile kernel reads a
+     * padded copy of the whole batch) */
     born_conv2d_geometry gp;
-    float *padded = padded_input(in_data, g, &gp);
-    if (padded) {
-        born_status st = conv2d_f32(out_data, padded, w, bias_data, &gp, pre, ep, ep_ctx, ops);
-        free(padded);
-        return st;
+    const born_conv2d_geometry *src = NULL;
+    if (padded_geometry(g, &gp)) {
+        src = g;
+        g = &gp;
     }
 #ifdef CPU_HAVE_AVX2_KERNELS
     conv_dims td = dims_of(g);
-    if (pre && td.k > 0 && tile_path(g, &td))
-        return conv2d_tiles(out_data, in_data, bias_data, g, &td, pre, ep, ep_ctx, ops);
-
+    if (pre && td.k > 0 && tile_path(g, &td)) {
+        float *padded = src ? padded_input(in_data, src) : NULL;
+        if (!src || padded) {
+            born_status st = conv2d_tiles(out_data, src ? padded : in_data, bias_data, g, &td, pre,
+                                          ep, ep_ctx, ops);
+            free(padded);
+            return st;
+        }
+    }
 #endif
     packed_ctx c;
     if (!packed_init(&c, g)) return born_error(BORN_ERR_MEMORY, "conv2d: out of memory");
     const conv_dims *d = &c.d;
+    c.src = src;
     c.in = in_data;
     c.bias = bias_data;
     c.out = out_data;
@@ -1132,29 +1186,25 @@ static born_status conv2d_f32(float *out_data, const float *in_data, const float
     return failed ? born_error(BORN_ERR_MEMORY, "conv2d: out of memory") : BORN_OK;
 }
 
-/* With padding, the input gradient is that of padded_input's copy (the padded geometry's, whose
- * taps add as runs rather than through col2im element by element), cropped: each pixel gets the
- * same terms in the same tap order, so the same bits. */
+/* With padding, where the padded geometry takes the strips or the gapped form (whose taps add as
+ * runs rather than through col2im element by element), each task computes its padded planes'
+ * gradient in scratch and crops it: each pixel gets the same terms in the same tap order, so the
+ * same bits. */
 static born_status conv2d_backward_input_f32(float *grad_in, const float *grad_out,
                                              const float *weight, const born_conv2d_geometry *g) {
     born_conv2d_geometry gp;
+    const born_conv2d_geometry *src = NULL;
     if (padded_geometry(g, &gp)) {
         conv_dims pd = dims_of(&gp);
-        float *padded =
-            strip_path(&gp, &pd) || gapped_path(&gp, &pd)
-                ? malloc((size_t)(g->batch * g->in_channels * gp.in_h * gp.in_w) * sizeof(float))
-                : NULL;
-        if (padded) {
-            born_status st = conv2d_backward_input_f32(padded, grad_out, weight, &gp);
-            pad_job j = {padded, grad_in, g, gp.in_h, gp.in_w};
-            if (st == BORN_OK) run_planes(crop_planes, &j);
-            free(padded);
-            return st;
+        if (strip_path(&gp, &pd) || gapped_path(&gp, &pd)) {
+            src = g;
+            g = &gp;
         }
     }
     packed_ctx c;
     if (!packed_init(&c, g)) return born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory");
     const conv_dims *d = &c.d;
+    c.src = src;
     if (d->k == 0) { /* no input channels: nothing to write */
         return BORN_OK;
     }
@@ -1181,23 +1231,22 @@ static born_status conv2d_backward_input_f32(float *grad_in, const float *grad_o
     return failed ? born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory") : BORN_OK;
 }
 
-/* With padding, the weight gradient runs on padded_input's copy: every tap inside, so the taps
- * pack as runs (and few-tap layers take the direct kernels); the same values reach the same
- * products, so the same bits come out. */
+/* With padding, the weight gradient runs on the padded geometry, each task padding its images:
+ * every tap inside, so the taps pack as runs (and few-tap layers take the direct kernels); the
+ * same values reach the same products, so the same bits come out. */
 static born_status conv2d_backward_weight_f32(float *grad_weight, const float *grad_out,
                                               const float *in, const born_conv2d_geometry *g,
                                               int64_t grain, int64_t nchunks) {
     born_conv2d_geometry gp;
-    float *padded = padded_input(in, g, &gp);
-    if (padded) {
-        born_status st =
-            conv2d_backward_weight_f32(grad_weight, grad_out, padded, &gp, grain, nchunks);
-        free(padded);
-        return st;
+    const born_conv2d_geometry *src = NULL;
+    if (padded_geometry(g, &gp)) {
+        src = g;
+        g = &gp;
     }
     packed_ctx c;
     if (!packed_init(&c, g)) return born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory");
     const conv_dims *d = &c.d;
+    c.src = src;
     c.in = in;
     c.grad_out = grad_out;
     c.out = grad_weight;
@@ -1215,8 +1264,9 @@ static born_status conv2d_backward_weight_f32(float *grad_weight, const float *g
     bool failed = atomic_load(&c.failed);
     /* the chunks' transposed blocks added in chunk order, then dW_g [Cg_out, K] transposed out */
     for (int64_t ch = 1; !failed && ch < nchunks; ch++) {
-        const float *src = c.partials + (size_t)ch * wcount;
-        for (size_t i = 0; i < wcount; i++) c.partials[i] += src[i];
+        const float *part = c.partials + (size_t)ch * wcount;
+        for (size_t i = 0; i < wcount; i++)
+            c.partials[i] += part[i];
     }
     for (int64_t grp = 0; !failed && grp < g->groups; grp++)
         for (int64_t oc = 0; oc < d->cg_out; oc++) {

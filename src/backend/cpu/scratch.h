@@ -30,6 +30,8 @@ typedef enum cpu_scratch_slot {
     /* conv.c, taken by one task for its own run */
     CPU_SCRATCH_CONV_TASK_A,
     CPU_SCRATCH_CONV_TASK_B,
+    /* conv.c: a task's images padded, or its input gradients before they are cropped */
+    CPU_SCRATCH_CONV_PAD,
     /* conv_avx2.c: a direct kernel's runs of positions; conv_neon.c: its tap rows and weights
      * (per kernel call, inside a task) */
     CPU_SCRATCH_CONV_RUNS,
