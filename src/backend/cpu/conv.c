@@ -678,25 +678,97 @@ static bool backward_input_strips(const packed_ctx *c, const float *a, const flo
     return true;
 }
 
+/* Otherwise, with strides over 1, the phases form: the padded input's pixels split by the
+ * remainders of their row and column modulo the strides into sh x sw planes of hq x wq per
+ * channel, padded pixel (py, px) at (py / sh, px / sw) of plane (py % sh, px % sw). Tap (i, j) of
+ * output (oy, ox) reads padded pixel (oy sh + i dh, ox sw + j dw): (oy + i dh / sh, ox + j dw / sw)
+ * of plane (i dh % sh, j dw % sw), a fixed offset from oy wq + ox. So with dY's rows spread to
+ * width wq each tap's row of W^T dY adds into its plane as one contiguous run, as in the gapped
+ * form, and the planes are then interleaved into the image: each pixel gets col2im's terms in its
+ * order (the gaps add zeros), so col2im's bits. */
+typedef struct phases {
+    int64_t sh, sw, hq, wq, plane;
+} phases;
+
+static bool phases_path(const born_conv2d_geometry *g, const conv_dims *d) {
+    return !d->pointwise && (g->stride[0] > 1 || g->stride[1] > 1);
+}
+
+static phases phases_of(const born_conv2d_geometry *g) {
+    phases p = {g->stride[0], g->stride[1], 0, 0, 0};
+    p.hq = g->out_h + (g->kernel_h - 1) * g->dilation[0] / p.sh;
+    p.wq = g->out_w + (g->kernel_w - 1) * g->dilation[1] / p.sw;
+    p.plane = p.hq * p.wq;
+    return p;
+}
+
+/* dY_g's rows spread to width w (>= ow) as wide [cg_out, (oh - 1) w + ow], zeros in the gaps. */
+static void spread_rows(const float *go, float *wide, const born_conv2d_geometry *g,
+                        const conv_dims *d, int64_t w) {
+    int64_t ncols = (g->out_h - 1) * w + g->out_w;
+    for (int64_t oc = 0; oc < d->cg_out; oc++)
+        for (int64_t oy = 0; oy < g->out_h; oy++) {
+            float *row = wide + oc * ncols + oy * w;
+            memcpy(row, go + oc * d->l + oy * g->out_w, (size_t)g->out_w * sizeof(float));
+            if (oy + 1 < g->out_h)
+                memset(row + g->out_w, 0, (size_t)(w - g->out_w) * sizeof(float));
+        }
+}
+
+/* img [chans, H, W] from the phase planes of phases_path, pixels no tap reaches zero. */
+static void interleave_phases(const float *work, float *img, int64_t chans,
+                              const born_conv2d_geometry *g, const phases *p) {
+    const int64_t H = g->in_h, W = g->in_w, ph = g->padding[0], pw = g->padding[1];
+    for (int64_t ch = 0; ch < chans; ch++)
+        for (int64_t y = 0; y < H; y++) {
+            float *dst = img + (ch * H + y) * W;
+            int64_t r = (y + ph) / p->sh;
+            if (r >= p->hq) {
+                memset(dst, 0, (size_t)W * sizeof(float));
+                continue;
+            }
+            const float *rows =
+                work + (ch * p->sh + (y + ph) % p->sh) * p->sw * p->plane + r * p->wq;
+            /* the columns reached: x + pw < sw wq */
+            int64_t reach = p->sw * p->wq - pw < W ? p->sw * p->wq - pw : W;
+            if (p->sw ==
+                2) { /* two planes' rows merged: x = 2 m from pe[m], x = 2 m + 1 from po[m] */
+                const int64_t q = pw & 1;
+                const float *pe = rows + q * p->plane + (pw >> 1);
+                const float *po = rows + (1 - q) * p->plane + (pw >> 1) + q;
+                int64_t m = 0;
+                for (; 2 * m + 1 < reach; m++) {
+                    dst[2 * m] = pe[m];
+                    dst[2 * m + 1] = po[m];
+                }
+                if (2 * m < reach) dst[2 * m] = pe[m];
+            } else {
+                for (int64_t x = 0; x < reach; x++) {
+                    int64_t px = x + pw;
+                    dst[x] = rows[px % p->sw * p->plane + px / p->sw];
+                }
+            }
+            for (int64_t x = reach > 0 ? reach : 0; x < W; x++)
+                dst[x] = 0.0f;
+        }
+}
+
 /* One task's input gradient of one group: img [chans, H, W] (g's) = col2im(W_g^T dY_g) for the
- * chunk's channels, a their packed rows of W_g^T; false if memory is short. */
+ * chunk's channels, a their packed rows of W_g^T, work the phase planes (phases_path); false if
+ * memory is short. */
 static bool backward_input_group(const packed_ctx *c, const float *a, const float *go, float *img,
-                                 int64_t chans, float *col, float *wide) {
+                                 int64_t chans, float *col, float *wide, float *work) {
     const born_conv2d_geometry *g = c->g;
     const conv_dims *d = &c->d;
     int64_t khw = g->kernel_h * g->kernel_w;
     if (strip_path(g, d)) return backward_input_strips(c, a, go, img, chans, col);
-    bool gapped = gapped_path(g, d);
-    int64_t ncols = gapped ? (g->out_h - 1) * g->in_w + g->out_w : d->l;
+    bool gapped = gapped_path(g, d), phased = !gapped && phases_path(g, d);
+    phases p = phases_of(g);
+    int64_t width = gapped ? g->in_w : p.wq; /* dY's rows spread to this width */
+    int64_t ncols = gapped || phased ? (g->out_h - 1) * width + g->out_w : d->l;
     b_source src = {.plain = go, .rs = d->l, .cs = 1};
-    if (gapped) { /* dY's rows spread to the input's width, zeros in the gaps */
-        int64_t gap = g->in_w - g->out_w;
-        for (int64_t oc = 0; oc < d->cg_out; oc++)
-            for (int64_t oy = 0; oy < g->out_h; oy++) {
-                float *row = wide + oc * ncols + oy * g->in_w;
-                memcpy(row, go + oc * d->l + oy * g->out_w, (size_t)g->out_w * sizeof(float));
-                if (oy + 1 < g->out_h) memset(row + g->out_w, 0, (size_t)gap * sizeof(float));
-            }
+    if (gapped || phased) {
+        spread_rows(go, wide, g, d, width);
         src.plain = wide;
         src.rs = ncols;
     }
@@ -705,6 +777,17 @@ static bool backward_input_group(const packed_ctx *c, const float *a, const floa
     if (!cpu_gemm_f32_packed(chans * khw, ncols, d->cg_out, a, pack_source, &src, 0, dst, ncols, 1))
         return false;
     if (d->pointwise) return true;
+    if (phased) { /* each tap's run into its plane in tap order, then the planes interleaved */
+        memset(work, 0, (size_t)(chans * p.sh * p.sw * p.plane) * sizeof(float));
+        for (int64_t t = 0; t < chans * khw; t++) {
+            int64_t ch = t / khw, i = t % khw / g->kernel_w * g->dilation[0];
+            int64_t j = t % g->kernel_w * g->dilation[1];
+            float *plane = work + ((ch * p.sh + i % p.sh) * p.sw + j % p.sw) * p.plane;
+            add_run(plane + i / p.sh * p.wq + j / p.sw, col + t * ncols, ncols);
+        }
+        interleave_phases(work, img, chans, g, &p);
+        return true;
+    }
     if (!gapped) {
         memset(img, 0, (size_t)(chans * d->hw) * sizeof(float));
         col2im_float(col, img, g, chans);
@@ -742,15 +825,23 @@ static void packed_backward_input(int64_t begin, int64_t end, void *arg) {
     const conv_dims *d = &c->d;
     int64_t khw = g->kernel_h * g->kernel_w;
     bool strips = strip_path(g, d), gapped = !strips && gapped_path(g, d);
-    /* the product's columns: a strip, the positions of rows as wide as the input, or L */
-    int64_t ncols = strips ? PRODUCT_STRIP : gapped ? (g->out_h - 1) * g->in_w + g->out_w : d->l;
+    bool phased = !strips && !gapped && phases_path(g, d);
+    phases p = phases_of(g);
+    /* the product's columns: a strip, the positions of rows as wide as the input or as the phase
+     * planes, or L */
+    int64_t ncols = strips   ? PRODUCT_STRIP
+                    : gapped ? (g->out_h - 1) * g->in_w + g->out_w
+                    : phased ? (g->out_h - 1) * p.wq + g->out_w
+                             : d->l;
     size_t col_bytes = (size_t)(c->split_size * khw * ncols) * sizeof(float);
     size_t wide_bytes = (size_t)(d->cg_out * ncols) * sizeof(float);
-    size_t pad_bytes = (size_t)(c->split_size * d->hw) * sizeof(float);
+    /* the padded planes (s0), or the phase planes */
+    size_t work_bytes =
+        (size_t)(c->split_size * (s0 ? d->hw : p.sh * p.sw * p.plane)) * sizeof(float);
     float *col = d->pointwise ? NULL : cpu_scratch(CPU_SCRATCH_CONV_TASK_A, col_bytes);
-    float *wide = gapped ? cpu_scratch(CPU_SCRATCH_CONV_TASK_B, wide_bytes) : NULL;
-    float *padded = s0 ? cpu_scratch(CPU_SCRATCH_CONV_PAD, pad_bytes) : NULL;
-    if ((!d->pointwise && !col) || (gapped && !wide) || (s0 && !padded)) {
+    float *wide = gapped || phased ? cpu_scratch(CPU_SCRATCH_CONV_TASK_B, wide_bytes) : NULL;
+    float *work = s0 || phased ? cpu_scratch(CPU_SCRATCH_CONV_PAD, work_bytes) : NULL;
+    if ((!d->pointwise && !col) || ((gapped || phased) && !wide) || ((s0 || phased) && !work)) {
         atomic_store(&c->failed, 1);
         return;
     }
@@ -761,13 +852,13 @@ static void packed_backward_input(int64_t begin, int64_t end, void *arg) {
         for (int64_t grp = 0; grp < g->groups; grp++) {
             int64_t plane0 = n * g->in_channels + grp * d->cg_in + c0;
             /* with padding, the padded planes in scratch, then their inner pixels */
-            float *img = s0 ? padded : c->out + plane0 * d->hw;
+            float *img = s0 ? work : c->out + plane0 * d->hw;
             const float *go = c->grad_out + (n * g->out_channels + grp * d->cg_out) * d->l;
             const float *a = c->apack + grp * c->apack_group + (size_t)s * per_split;
-            if (!backward_input_group(c, a, go, img, chans, col, wide))
+            if (!backward_input_group(c, a, go, img, chans, col, wide, work))
                 atomic_store(&c->failed, 1);
             else if (s0)
-                crop_planes(padded, c->out + plane0 * s0->in_h * s0->in_w, chans, g, s0);
+                crop_planes(work, c->out + plane0 * s0->in_h * s0->in_w, chans, g, s0);
         }
     }
 }
