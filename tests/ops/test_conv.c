@@ -596,6 +596,9 @@ TEST(conv2d_f32_simd_levels_give_the_fma_order_bits) {
          conv_params(3, 3, 1, 0, 1, 1, 1)}, /* stride 3, a column no tap reaches */
         {4, 6, 9, 7, 1, 1, conv_params(2, 2, 0, 0, 1, 1, 1)},  /* 1x1 at stride 2 */
         {4, 12, 9, 6, 3, 3, conv_params(2, 2, 2, 1, 2, 2, 2)}, /* stride 2, dilation 2, groups */
+        {6, 9, 8, 6, 3, 3, conv_params(1, 1, 1, 1, 1, 1, 6)},  /* depthwise, padding */
+        {4, 10, 9, 4, 3, 3, conv_params(1, 1, 2, 2, 2, 2, 4)}, /* depthwise, dilation 2 */
+        {3, 7, 19, 3, 1, 3, conv_params(1, 1, 0, 1, 1, 1, 3)}, /* depthwise 1x3 */
         {16, 6, 7, 9, 3, 3, conv_params(1, 1, 0, 0, 1, 1, 1)}, /* 144 taps, rows of 5 */
         {5, 4, 6, 6, 1, 1, conv_params(1, 1, 0, 0, 1, 1, 1)},  /* 1x1 */
         {2, 5, 3, 3, 2, 2, conv_params(1, 1, 0, 0, 1, 1, 1)},  /* direct, rows of 2 */
@@ -613,9 +616,12 @@ TEST(conv2d_f32_simd_levels_give_the_fma_order_bits) {
         const int64_t ow =
             (k->w + 2 * k->p.padding[1] - k->p.dilation[1] * (k->kw - 1) - 1) / k->p.stride[1] + 1;
         const int64_t taps = cg * k->kh * k->kw, l = oh * ow;
-        /* AVX-512 adds the input gradient by strips (its own bits) at a horizontal stride of 1 */
+        /* AVX-512 adds the input gradient by strips (its own bits) at a horizontal stride of 1,
+         * except for 1x1s and depthwise convolutions at stride 1 */
+        const bool depthwise =
+            groups == k->c && groups == k->o && k->p.stride[0] == 1 && k->p.stride[1] == 1;
         const bool strips =
-            k->p.stride[1] == 1 && !(k->kh == 1 && k->kw == 1 && k->p.stride[0] == 1);
+            k->p.stride[1] == 1 && !(k->kh == 1 && k->kw == 1 && k->p.stride[0] == 1) && !depthwise;
         /* the weight gradient's few-tap kernels (on the padded copy where there is padding) */
         const bool direct =
             taps <= 16 && k->p.stride[1] == 1 && !(k->kh == 1 && k->kw == 1 && k->p.stride[0] == 1);

@@ -34,11 +34,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/conv_depthwise.h"
 #include "backend/cpu/conv_direct.h"
 #include "backend/cpu/conv_pack.h"
 #include "backend/cpu/conv_point.h"
 #include "backend/cpu/conv_prepacked.h"
+#include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/kernels_avx2.h"
 #include "backend/cpu/kernels_neon.h"
@@ -1078,6 +1079,7 @@ static const float *group_input(const packed_ctx *c, int64_t n, int64_t grp, int
     return p;
 }
 
+#ifdef CPU_HAVE_AVX2_KERNELS
 /* The whole batch's input copied into zero-padded planes (g's padding), for the tile kernel;
  * NULL if memory is short. */
 static float *padded_input(const float *in, const born_conv2d_geometry *g) {
@@ -1092,6 +1094,7 @@ static float *padded_input(const float *in, const born_conv2d_geometry *g) {
                       &j);
     return p;
 }
+#endif
 
 #ifdef CPU_HAVE_AVX2_KERNELS
 /* Whether the direct tile kernel (conv_direct.h) takes a prepacked convolution: one group, stride
@@ -1233,6 +1236,8 @@ static born_status conv2d_f32(float *out_data, const float *in_data, const float
             return st;
         }
     }
+#else
+    (void)ops;                                                  /* the tile kernels' form of the epilogue; the packed path calls ep */
 #endif
     packed_ctx c;
     if (!packed_init(&c, g)) return born_error(BORN_ERR_MEMORY, "conv2d: out of memory");
@@ -1283,6 +1288,8 @@ static born_status conv2d_f32(float *out_data, const float *in_data, const float
  * same bits. */
 static born_status conv2d_backward_input_f32(float *grad_in, const float *grad_out,
                                              const float *weight, const born_conv2d_geometry *g) {
+    if (cpu_conv_depthwise_takes(g))
+        return cpu_conv_depthwise_backward_input_f32(grad_in, grad_out, weight, g);
     born_conv2d_geometry gp;
     const born_conv2d_geometry *src = NULL;
     if (padded_geometry(g, &gp)) {

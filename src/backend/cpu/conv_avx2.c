@@ -244,3 +244,21 @@ void cpu_conv_add_f32_avx2(float *dst, const float *src, int64_t n) {
         _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), _mm256_loadu_ps(src + i)));
     for (; i < n; i++) dst[i] += src[i];
 }
+
+void cpu_conv_mul_add_f32_avx2(float *dst, const float *src, float w, int64_t n) {
+    const __m256 wv = _mm256_set1_ps(w);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 p0 = _mm256_mul_ps(wv, _mm256_loadu_ps(src + i));
+        __m256 p1 = _mm256_mul_ps(wv, _mm256_loadu_ps(src + i + 8));
+        _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), p0));
+        _mm256_storeu_ps(dst + i + 8, _mm256_add_ps(_mm256_loadu_ps(dst + i + 8), p1));
+    }
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i),
+                                                _mm256_mul_ps(wv, _mm256_loadu_ps(src + i))));
+    for (; i < n; i++) {
+        float prod = w * src[i];
+        dst[i] += prod;
+    }
+}

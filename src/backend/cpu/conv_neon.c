@@ -194,6 +194,22 @@ void cpu_conv_pack_taps_f32_neon(const conv_im2col *m, int64_t t0, int64_t nt, i
     }
 }
 
+void cpu_conv_mul_add_f32_neon(float *dst, const float *src, float w, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) { /* vmulq then vaddq: no fused multiply-add */
+        float32x4_t p0 = vmulq_n_f32(vld1q_f32(src + i), w);
+        float32x4_t p1 = vmulq_n_f32(vld1q_f32(src + i + 4), w);
+        vst1q_f32(dst + i, vaddq_f32(vld1q_f32(dst + i), p0));
+        vst1q_f32(dst + i + 4, vaddq_f32(vld1q_f32(dst + i + 4), p1));
+    }
+    for (; i + 4 <= n; i += 4)
+        vst1q_f32(dst + i, vaddq_f32(vld1q_f32(dst + i), vmulq_n_f32(vld1q_f32(src + i), w)));
+    for (; i < n; i++) {
+        float prod = w * src[i];
+        dst[i] += prod;
+    }
+}
+
 void cpu_conv_add_f32_neon(float *dst, const float *src, int64_t n) {
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {

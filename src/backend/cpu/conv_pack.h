@@ -73,6 +73,9 @@ static inline int64_t cpu_conv_direct_weight_scratch(int64_t taps, int64_t l) {
 
 /* dst[i] += src[i] for i < n. */
 void cpu_conv_add_f32_avx2(float *dst, const float *src, int64_t n);
+/* dst[i] += w * src[i] for i < n, the product rounded before the add (no FMA): the bits of the
+ * scalar loop in ISO C. */
+void cpu_conv_mul_add_f32_avx2(float *dst, const float *src, float w, int64_t n);
 void cpu_conv_pack_cols_f32_avx2(const conv_im2col *m, int64_t t0, int64_t kc, int64_t l0,
                                  int64_t nl, float *dst);
 void cpu_conv_pack_taps_f32_avx2(const conv_im2col *m, int64_t t0, int64_t nt, int64_t l0,
@@ -100,6 +103,7 @@ void cpu_conv_pack_cols_f32_neon(const conv_im2col *m, int64_t t0, int64_t kc, i
 void cpu_conv_pack_taps_f32_neon(const conv_im2col *m, int64_t t0, int64_t nt, int64_t l0,
                                  int64_t kc, float *dst);
 void cpu_conv_add_f32_neon(float *dst, const float *src, int64_t n);
+void cpu_conv_mul_add_f32_neon(float *dst, const float *src, float w, int64_t n);
 bool cpu_conv_direct_forward_f32_neon(const conv_im2col *m, int64_t taps, const float *w,
                                       int64_t cout, const float *bias, float *out, int64_t l);
 bool cpu_conv_direct_weight_f32_neon(const conv_im2col *m, int64_t taps, const float *dy,
