@@ -54,8 +54,9 @@ static conv_im2col make(const geo *g, const float *img, tables *t) {
             t->pos_x[n] = (int32_t)(x * g->sw);
             t->pos_off[n] = (int32_t)(y * g->sh * g->w + x * g->sw);
         }
-    return (conv_im2col){img,      t->tap_off, t->tap_y, t->tap_x, t->pos_off, t->pos_y, t->pos_x,
-                         (int32_t)g->h, (int32_t)g->w, t->ow, true, g->sw == 1};
+    return (conv_im2col){img,      t->tap_off,    t->tap_y,      t->tap_x, t->pos_off, t->pos_y,
+                         t->pos_x, (int32_t)g->h, (int32_t)g->w, t->ow,    true,       g->sw == 1,
+                         0};
 }
 
 static const geo geos[] = {

@@ -145,7 +145,8 @@ static conv_im2col im2col(const geo *g, const tables *t, const float *img) {
                          (int32_t)g->w,
                          t->ow,
                          g->ph == 0 && g->pw == 0,
-                         g->sw == 1};
+                         g->sw == 1,
+                         0};
 }
 
 static const geo pack_geos[] = {

@@ -298,6 +298,7 @@ static void backward_weight_chunk(int64_t begin, int64_t end, void *arg) {
 typedef struct conv_tables {
     int32_t *tap_off, *tap_y, *tap_x; /* K entries */
     int32_t *pos_off, *pos_y, *pos_x; /* L entries */
+    uint64_t id;                      /* unique to this call's tables (conv_im2col.tables_id) */
 } conv_tables;
 
 /* Whether the f32 packed path can take a geometry: offsets within a group fit in 32 bits. */
@@ -311,6 +312,8 @@ static bool tables_make(conv_tables *t, const born_conv2d_geometry *g, const con
     size_t bytes = (size_t)(3 * (d->k + d->l) + 1) * sizeof(int32_t);
     int32_t *m = cpu_scratch(CPU_SCRATCH_CONV_TABLES, bytes);
     if (!m) return false;
+    static atomic_uint_fast64_t tables_made;
+    t->id = (uint64_t)atomic_fetch_add(&tables_made, 1) + 1;
     t->tap_off = m;
     t->tap_y = m + d->k;
     t->tap_x = m + 2 * d->k;
@@ -350,7 +353,8 @@ static conv_im2col im2col_of(const conv_tables *t, const float *img, const born_
                          (int32_t)g->in_w,
                          g->out_w,
                          g->padding[0] == 0 && g->padding[1] == 0,
-                         g->stride[1] == 1};
+                         g->stride[1] == 1,
+                         t->id};
 }
 
 /* Whether the direct AVX2 (or NEON) kernels take this geometry (conv_pack.h): few taps, no
@@ -560,9 +564,11 @@ static void packed_forward(int64_t begin, int64_t end, void *arg) {
                 conv_im2col m = im2col_of(&c->t, img, g);
                 const float *wg = c->weight + grp * d->cg_out * d->k;
                 const float *bg = c->bias ? c->bias + grp * d->cg_out : NULL;
-                bool ok = cpu_get_level() >= CPU_LEVEL_AVX512
-                              ? cpu_conv_direct_forward_f32_avx512(&m, d->k, wg, d->cg_out, bg, o, d->l)
-                              : cpu_conv_direct_forward_f32_avx2(&m, d->k, wg, d->cg_out, bg, o, d->l);
+                /* one output channel a group (depthwise): AVX2's single-channel tiles */
+                bool ok =
+                    cpu_get_level() >= CPU_LEVEL_AVX512 && d->cg_out > 1
+                        ? cpu_conv_direct_forward_f32_avx512(&m, d->k, wg, d->cg_out, bg, o, d->l)
+                        : cpu_conv_direct_forward_f32_avx2(&m, d->k, wg, d->cg_out, bg, o, d->l);
                 if (!ok)
                     atomic_store(&c->failed, 1);
                 else if (c->ep)
@@ -951,7 +957,9 @@ static void direct_backward_weight(int64_t begin, int64_t end, void *arg) {
     size_t acc_bytes = (size_t)(d->cg_out * c->split_size * 8) * sizeof(float);
     float *acc = cpu_scratch(CPU_SCRATCH_CONV_TASK_A, acc_bytes);
 #ifdef CPU_HAVE_AVX2_KERNELS
-    bool wide = cpu_get_level() >= CPU_LEVEL_AVX512; /* xs: the AVX-512 kernel's tap rows */
+    /* xs: the AVX-512 kernel's tap rows (one output channel a group: AVX2's single-channel
+     * tiles, without the copy) */
+    bool wide = cpu_get_level() >= CPU_LEVEL_AVX512 && d->cg_out > 1;
     size_t xs_bytes = (size_t)cpu_conv_direct_weight_scratch(c->split_size, d->l) * sizeof(float);
     float *xs = wide ? cpu_scratch(CPU_SCRATCH_CONV_TASK_B, xs_bytes) : NULL;
 #else
@@ -1396,6 +1404,9 @@ born_status cpu_conv2d(const born_strided *out, const born_strided *in, const bo
     born_status st = check_dtype("conv2d", in->dtype);
     if (st != BORN_OK) return st;
     conv_dims pd = dims_of(g);
+    if (in->dtype == BORN_F32 && cpu_conv_depthwise_takes(g))
+        return cpu_conv_depthwise_forward_f32(out->data, in->data, weight->data,
+                                              bias && bias->data ? bias->data : NULL, g);
     if (in->dtype == BORN_F32 && packed_path(&pd))
         return conv2d_f32(out->data, in->data, weight->data,
                           bias && bias->data ? bias->data : NULL, g, NULL, NULL, NULL, NULL);

@@ -147,22 +147,71 @@ void cpu_conv_pack_taps_f32_avx2(const conv_im2col *m, int64_t t0, int64_t nt, i
 
 /* ---- direct convolution for few taps ------------------------------------------------------- */
 
-/* The runs of every group of 8 positions [8 q, 8 q + 8) of [0, l), computed once per call into
- * this thread's CPU_SCRATCH_CONV_RUNS (64-byte aligned; runs8 holds vectors). */
+/* The runs of every group of 8 positions [8 q, 8 q + 8) of [0, l), in this thread's
+ * CPU_SCRATCH_CONV_RUNS (64-byte aligned; runs8 holds vectors): computed once per call, or once
+ * for all the calls on named tables (a depthwise convolution's every image and channel). */
 static runs8 *runs_table(const conv_im2col *m, int64_t l) {
+    static _Thread_local uint64_t kept_id; /* the tables and l of the runs in the slot */
+    static _Thread_local int64_t kept_l;
     int64_t groups = (l + 7) / 8;
     runs8 *r = cpu_scratch(CPU_SCRATCH_CONV_RUNS, (size_t)(groups ? groups : 1) * sizeof(runs8));
     if (!r) return NULL;
+    if (m->tables_id != 0 && m->tables_id == kept_id && l == kept_l) return r;
     for (int64_t q = 0; q < groups; q++) runs_make(m, q * 8, l - q * 8 < 8 ? l - q * 8 : 8, &r[q]);
+    kept_id = m->tables_id;
+    kept_l = l;
     return r;
 }
 
+/* Stores the 8 lanes of v at out[pos, pos + n), n <= 8. */
+static inline void store_lanes(float *out, int64_t n, __m256 v) {
+    if (n == 8) {
+        _mm256_storeu_ps(out, v);
+    } else if (n > 0) {
+        float b[8];
+        _mm256_storeu_ps(b, v);
+        memcpy(out, b, (size_t)n * sizeof(float));
+    }
+}
+
+/* One output channel (a depthwise convolution's group): 64 positions a step in 8 accumulators. */
+enum { ONE_GROUPS = 8 };
+
+static void forward_one_channel(const conv_im2col *m, int64_t taps, const float *w,
+                                const float *bias, float *out, int64_t l, const runs8 *runs) {
+    int64_t groups = (l + 7) / 8;
+    const runs8 empty = {0};
+    for (int64_t q0 = 0; q0 < groups; q0 += ONE_GROUPS) {
+        const runs8 *r[ONE_GROUPS];
+        for (int h = 0; h < ONE_GROUPS; h++)
+            r[h] = q0 + h < groups ? &runs[q0 + h] : &empty;
+        __m256 acc[ONE_GROUPS];
+        for (int h = 0; h < ONE_GROUPS; h++)
+            acc[h] = _mm256_setzero_ps();
+        for (int64_t t = 0; t < taps; t++) {
+            const float *base = m->img + m->tap_off[t];
+            const __m256 wv = _mm256_broadcast_ss(w + t);
+            for (int h = 0; h < ONE_GROUPS; h++)
+                acc[h] = _mm256_fmadd_ps(wv, runs_load(base, r[h]), acc[h]);
+        }
+        for (int h = 0; h < ONE_GROUPS; h++) {
+            int64_t pos = (q0 + h) * 8;
+            __m256 v = bias ? _mm256_add_ps(acc[h], _mm256_broadcast_ss(bias)) : acc[h];
+            store_lanes(out + pos, l - pos < 8 ? l - pos : 8, v);
+        }
+    }
+}
+
 /* Tiles of 4 output channels x 16 positions, 8 accumulators; channels past cout repeat the last
- * one and are not stored. */
+ * one and are not stored. A single channel takes forward_one_channel (the same operations). */
 bool cpu_conv_direct_forward_f32_avx2(const conv_im2col *m, int64_t taps, const float *w,
                                       int64_t cout, const float *bias, float *out, int64_t l) {
     runs8 *runs = runs_table(m, l);
     if (!runs) return false;
+    if (cout == 1) {
+        forward_one_channel(m, taps, w, bias, out, l, runs);
+        return true;
+    }
     int64_t groups = (l + 7) / 8;
     const runs8 empty = {0};
     for (int64_t q = 0; q < groups; q += 2) {
@@ -201,8 +250,34 @@ bool cpu_conv_direct_forward_f32_avx2(const conv_im2col *m, int64_t taps, const 
     return true;
 }
 
+/* One output channel: tiles of up to 8 taps (the taps split evenly), one accumulator each. */
+static void weight_one_channel(const conv_im2col *m, int64_t taps, const float *dy, int64_t l,
+                               float *acc, const runs8 *runs, __m256i tail) {
+    int64_t groups = (l + 7) / 8, tiles = (taps + 7) / 8, size = (taps + tiles - 1) / tiles;
+    for (int64_t k0 = 0; k0 < taps; k0 += size) {
+        int64_t k = taps - k0 < size ? taps - k0 : size;
+        const float *base[8];
+        __m256 a[8];
+        for (int64_t i = 0; i < 8; i++) {
+            base[i] = m->img + m->tap_off[k0 + (i < k ? i : k - 1)];
+            a[i] = _mm256_setzero_ps();
+        }
+        for (int64_t q = 0; q < groups; q++) {
+            __m256 gv =
+                q + 1 < groups ? _mm256_loadu_ps(dy + q * 8) : _mm256_maskload_ps(dy + q * 8, tail);
+            for (int i = 0; i < 8; i++)
+                if (i < k) a[i] = _mm256_fmadd_ps(gv, runs_load(base[i], &runs[q]), a[i]);
+        }
+        for (int64_t i = 0; i < k; i++) {
+            float *dst = acc + (k0 + i) * 8;
+            _mm256_storeu_ps(dst, _mm256_add_ps(_mm256_loadu_ps(dst), a[i]));
+        }
+    }
+}
+
 /* Tiles of 4 output channels x 3 taps, 12 accumulators held over all the positions; channels
- * and taps past the ends repeat the last one and are not stored. */
+ * and taps past the ends repeat the last one and are not stored. A single channel takes
+ * weight_one_channel (the same operations per lane). */
 bool cpu_conv_direct_weight_f32_avx2(const conv_im2col *m, int64_t taps, const float *dy,
                                      int64_t cout, int64_t l, float *acc) {
     runs8 *runs = runs_table(m, l);
@@ -210,6 +285,10 @@ bool cpu_conv_direct_weight_f32_avx2(const conv_im2col *m, int64_t taps, const f
     const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     int64_t groups = (l + 7) / 8, last = l - (groups - 1) * 8;
     __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)last), lanes);
+    if (cout == 1) {
+        weight_one_channel(m, taps, dy, l, acc, runs, tail);
+        return true;
+    }
     for (int64_t co0 = 0; co0 < cout; co0 += 4) {
         const float *g[4];
         for (int c = 0; c < 4; c++) g[c] = dy + (co0 + c < cout ? co0 + c : cout - 1) * l;
@@ -260,5 +339,38 @@ void cpu_conv_mul_add_f32_avx2(float *dst, const float *src, float w, int64_t n)
     for (; i < n; i++) {
         float prod = w * src[i];
         dst[i] += prod;
+    }
+}
+
+void cpu_conv_taps_dot_f32_avx2(float *out, const float *img, const int32_t *off, const float *w,
+                                int64_t taps, int64_t n, const float *bias) {
+    const __m256 b = bias ? _mm256_broadcast_ss(bias) : _mm256_setzero_ps();
+    int64_t q = 0;
+    for (; q + 32 <= n; q += 32) { /* four chains at a time */
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t t = 0; t < taps; t++) {
+            const float *x = img + off[t] + q;
+            const __m256 wv = _mm256_broadcast_ss(w + t);
+            a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x), a0);
+            a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + 8), a1);
+            a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + 16), a2);
+            a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + 24), a3);
+        }
+        if (bias) {
+            a0 = _mm256_add_ps(a0, b), a1 = _mm256_add_ps(a1, b);
+            a2 = _mm256_add_ps(a2, b), a3 = _mm256_add_ps(a3, b);
+        }
+        _mm256_storeu_ps(out + q, a0), _mm256_storeu_ps(out + q + 8, a1);
+        _mm256_storeu_ps(out + q + 16, a2), _mm256_storeu_ps(out + q + 24, a3);
+    }
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (; q < n; q += 8) { /* the rest a vector at a time, the last one masked */
+        const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - q)), lanes);
+        __m256 a = _mm256_setzero_ps();
+        for (int64_t t = 0; t < taps; t++)
+            a = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t),
+                                _mm256_maskload_ps(img + off[t] + q, live), a);
+        if (bias) a = _mm256_add_ps(a, b);
+        _mm256_maskstore_ps(out + q, live, a);
     }
 }

@@ -18,6 +18,7 @@
  * 0-3 and 4-7; a fourth channel would not fit in the registers), lane i of tap t summing dy * x
  * over the positions 8 q + i in order of q, as the AVX2 kernel's 8-lane registers do. */
 #include <arm_neon.h>
+#include <math.h>
 #include <string.h>
 
 #include "backend/cpu/conv_pack.h"
@@ -207,6 +208,39 @@ void cpu_conv_mul_add_f32_neon(float *dst, const float *src, float w, int64_t n)
     for (; i < n; i++) {
         float prod = w * src[i];
         dst[i] += prod;
+    }
+}
+
+void cpu_conv_taps_dot_f32_neon(float *out, const float *img, const int32_t *off, const float *w,
+                                int64_t taps, int64_t n, const float *bias) {
+    int64_t q = 0;
+    for (; q + 16 <= n; q += 16) { /* four chains at a time, FMLA by the tap's weight */
+        float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t t = 0; t < taps; t++) {
+            const float *x = img + off[t] + q;
+            a0 = vfmaq_n_f32(a0, vld1q_f32(x), w[t]);
+            a1 = vfmaq_n_f32(a1, vld1q_f32(x + 4), w[t]);
+            a2 = vfmaq_n_f32(a2, vld1q_f32(x + 8), w[t]);
+            a3 = vfmaq_n_f32(a3, vld1q_f32(x + 12), w[t]);
+        }
+        if (bias) {
+            a0 = vaddq_f32(a0, vdupq_n_f32(*bias)), a1 = vaddq_f32(a1, vdupq_n_f32(*bias));
+            a2 = vaddq_f32(a2, vdupq_n_f32(*bias)), a3 = vaddq_f32(a3, vdupq_n_f32(*bias));
+        }
+        vst1q_f32(out + q, a0), vst1q_f32(out + q + 4, a1);
+        vst1q_f32(out + q + 8, a2), vst1q_f32(out + q + 12, a3);
+    }
+    for (; q + 4 <= n; q += 4) {
+        float32x4_t a = vdupq_n_f32(0.0f);
+        for (int64_t t = 0; t < taps; t++)
+            a = vfmaq_n_f32(a, vld1q_f32(img + off[t] + q), w[t]);
+        vst1q_f32(out + q, bias ? vaddq_f32(a, vdupq_n_f32(*bias)) : a);
+    }
+    for (; q < n; q++) {
+        float a = 0.0f;
+        for (int64_t t = 0; t < taps; t++)
+            a = fmaf(w[t], img[off[t] + q], a);
+        out[q] = bias ? a + *bias : a;
     }
 }
 

@@ -23,6 +23,8 @@ typedef struct conv_im2col {
     int64_t out_w;    /* positions per output row */
     bool inside;      /* no padding: every element is valid */
     bool unit_stride; /* horizontal stride 1: a row's positions are consecutive in the image */
+    uint64_t tables_id; /* nonzero: names the position tables for their lifetime (conv.c), so a
+                           kernel may keep what it derives from them across calls; 0: unnamed */
 } conv_im2col;
 
 /* B panels: col rows (taps) [t0, t0 + kc), columns (positions) [l0, l0 + nl), as 16-lane panels
@@ -76,6 +78,10 @@ void cpu_conv_add_f32_avx2(float *dst, const float *src, int64_t n);
 /* dst[i] += w * src[i] for i < n, the product rounded before the add (no FMA): the bits of the
  * scalar loop in ISO C. */
 void cpu_conv_mul_add_f32_avx2(float *dst, const float *src, float w, int64_t n);
+/* out[q] = the FMA chain over taps t in order, from zero, of w[t] * img[off[t] + q], then + *bias
+ * when bias is not NULL, for q < n: one output row of a single-channel convolution. */
+void cpu_conv_taps_dot_f32_avx2(float *out, const float *img, const int32_t *off, const float *w,
+                                int64_t taps, int64_t n, const float *bias);
 void cpu_conv_pack_cols_f32_avx2(const conv_im2col *m, int64_t t0, int64_t kc, int64_t l0,
                                  int64_t nl, float *dst);
 void cpu_conv_pack_taps_f32_avx2(const conv_im2col *m, int64_t t0, int64_t nt, int64_t l0,
@@ -104,6 +110,8 @@ void cpu_conv_pack_taps_f32_neon(const conv_im2col *m, int64_t t0, int64_t nt, i
                                  int64_t kc, float *dst);
 void cpu_conv_add_f32_neon(float *dst, const float *src, int64_t n);
 void cpu_conv_mul_add_f32_neon(float *dst, const float *src, float w, int64_t n);
+void cpu_conv_taps_dot_f32_neon(float *out, const float *img, const int32_t *off, const float *w,
+                                int64_t taps, int64_t n, const float *bias);
 bool cpu_conv_direct_forward_f32_neon(const conv_im2col *m, int64_t taps, const float *w,
                                       int64_t cout, const float *bias, float *out, int64_t l);
 bool cpu_conv_direct_weight_f32_neon(const conv_im2col *m, int64_t taps, const float *dy,
