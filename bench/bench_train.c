@@ -7,8 +7,9 @@
  *   - conv: each of the CNN's two convolutions alone at its shapes (batch 64), forward and then
  *     backward from a fixed random output gradient into the weight and bias (and into the input
  *     for the second, whose input is an activation), as the training step computes them; then
- *     two layers of ResNet-style networks (3x3 with padding 1, at stride 1 and 2) whose input
- *     gradients take other paths (`--model conv` runs these four rows alone).
+ *     two layers of ResNet-style networks (3x3 with padding 1, at stride 1 and 2) and a
+ *     MobileNet-style depthwise one, which take other paths (`--model conv` runs these five rows
+ *     alone).
  * PyTorch runs in a child process (python3 with torch, OMP_WAIT_POLICY=PASSIVE), which imports
  * the models and the data loading of bench/validation/torch_train.py, with the same threads;
  * Born and PyTorch take turns repetition by repetition, so that both see the same load on a
@@ -130,23 +131,24 @@ static double step(trainee *t, born_tensor *x, born_tensor *y) {
     return l;
 }
 
-/* A 3x3 convolution: input channels, output channels, input height = width, stride, padding, and
- * whether the step needs the input's gradient. The first two are the CNN's (not for the images,
- * yes for the first pooled activation); the others are the padded and strided layers of
- * ResNet-style networks, whose input gradients take other paths. */
+/* A 3x3 convolution: input channels, output channels, input height = width, stride, padding,
+ * groups, and whether the step needs the input's gradient. The first two are the CNN's (not for
+ * the images, yes for the first pooled activation); the others are the padded and strided layers
+ * of ResNet-style networks and a depthwise layer of MobileNet-style ones. */
 typedef struct conv_case {
     const char *name;
-    int64_t cin, cout, hw, stride, pad;
+    int64_t cin, cout, hw, stride, pad, groups;
     bool input_grad;
 } conv_case;
 
-enum { CNN_CONVS = 2, CONV_CASES = 4 };
+enum { CNN_CONVS = 2, CONV_CASES = 5 };
 
 static const conv_case conv_cases[CONV_CASES] = {
-    {"conv 1->32 3x3, 28x28", 1, 32, 28, 1, 0, false},
-    {"conv 32->64 3x3, 13x13", 32, 64, 13, 1, 0, true},
-    {"conv 32->32 3x3 pad 1, 28x28", 32, 32, 28, 1, 1, true},
-    {"conv 32->64 3x3 s2 pad 1, 28", 32, 64, 28, 2, 1, true},
+    {"conv 1->32 3x3, 28x28", 1, 32, 28, 1, 0, 1, false},
+    {"conv 32->64 3x3, 13x13", 32, 64, 13, 1, 0, 1, true},
+    {"conv 32->32 3x3 pad 1, 28x28", 32, 32, 28, 1, 1, 1, true},
+    {"conv 32->64 3x3 s2 pad 1, 28", 32, 64, 28, 2, 1, 1, true},
+    {"depthwise 64 3x3 pad 1, 28", 64, 64, 28, 1, 1, 64, true},
 };
 
 static int64_t conv_out_size(const conv_case *c) {
@@ -157,6 +159,7 @@ static born_conv2d_params conv_params_of(const conv_case *c) {
     born_conv2d_params p = born_conv2d_default_params();
     p.stride[0] = p.stride[1] = c->stride;
     p.padding[0] = p.padding[1] = c->pad;
+    p.groups = c->groups;
     return p;
 }
 
@@ -169,7 +172,7 @@ static conv_run conv_setup(const conv_case *c) {
     born_generator *gen = born_generator_new(1);
     conv_run r;
     r.x = born_randn(gen, BORN_F32, BORN_DIMS(BATCH, c->cin, c->hw, c->hw));
-    r.w = born_randn(gen, BORN_F32, BORN_DIMS(c->cout, c->cin, 3, 3));
+    r.w = born_randn(gen, BORN_F32, BORN_DIMS(c->cout, c->cin / c->groups, 3, 3));
     r.b = born_randn(gen, BORN_F32, BORN_DIMS(c->cout));
     int64_t o = conv_out_size(c);
     r.g = born_randn(gen, BORN_F32, BORN_DIMS(BATCH, c->cout, o, o));
@@ -245,14 +248,14 @@ static const char *const torch_script =
     "            step(m, opt, xtr[idx], ytr[idx])\n"
     "        print(json.dumps({'seconds': time.perf_counter() - t0}), flush=True)\n"
     "    elif w[0] == 'conv':\n"
-    "        t, ci, co, hw, st, pd, ig, n = map(int, w[1:9]); torch.set_num_threads(t)\n"
+    "        t, ci, co, hw, st, pd, gr, ig, n = map(int, w[1:10]); torch.set_num_threads(t)\n"
     "        cx = torch.randn(64, ci, hw, hw, requires_grad=bool(ig))\n"
-    "        cw = torch.randn(co, ci, 3, 3, requires_grad=True)\n"
+    "        cw = torch.randn(co, ci // gr, 3, 3, requires_grad=True)\n"
     "        cb = torch.randn(co, requires_grad=True)\n"
     "        o = (hw + 2 * pd - 3) // st + 1\n"
     "        cg = torch.randn(64, co, o, o)\n"
     "        def cpass():\n"
-    "            F.conv2d(cx, cw, cb, stride=st, padding=pd).backward(cg)\n"
+    "            F.conv2d(cx, cw, cb, stride=st, padding=pd, groups=gr).backward(cg)\n"
     "            cx.grad = cw.grad = cb.grad = None\n"
     "        for _ in range(3): cpass()\n"
     "        t0 = time.perf_counter()\n"
@@ -318,9 +321,9 @@ static void measure_conv(const conv_case *c, int threads, python_peer *p, double
                          double *torch_s) {
     enum { INNER = 20 };
     char cmd[128];
-    snprintf(cmd, sizeof cmd, "conv %d %lld %lld %lld %lld %lld %d %d", threads, (long long)c->cin,
-             (long long)c->cout, (long long)c->hw, (long long)c->stride, (long long)c->pad,
-             c->input_grad ? 1 : 0, INNER);
+    snprintf(cmd, sizeof cmd, "conv %d %lld %lld %lld %lld %lld %lld %d %d", threads,
+             (long long)c->cin, (long long)c->cout, (long long)c->hw, (long long)c->stride,
+             (long long)c->pad, (long long)c->groups, c->input_grad ? 1 : 0, INNER);
     conv_run r = conv_setup(c);
     for (int i = 0; i < 3; i++) conv_pass(&r); /* warm up */
     double rb[REPS], rt[REPS];
