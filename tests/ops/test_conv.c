@@ -624,9 +624,10 @@ TEST(conv2d_f32_simd_levels_give_the_fma_order_bits) {
             groups == k->c && groups == k->o && k->p.stride[0] == 1 && k->p.stride[1] == 1;
         const bool strips =
             k->p.stride[1] == 1 && !(k->kh == 1 && k->kw == 1 && k->p.stride[0] == 1) && !depthwise;
-        /* the weight gradient's few-tap kernels (on the padded copy where there is padding) */
+        /* the weight gradient's few-tap kernels (on the padded copy where there is padding, on
+         * phase planes at strides over 1) */
         const bool direct =
-            taps <= 16 && k->p.stride[1] == 1 && !(k->kh == 1 && k->kw == 1 && k->p.stride[0] == 1);
+            taps <= 16 && !(k->kh == 1 && k->kw == 1 && k->p.stride[0] == 1 && k->p.stride[1] == 1);
         for (int64_t batch = 1; batch <= 4; batch += 3) {
             born_scope_begin();
             const int64_t xs[] = {batch, k->c, k->h, k->w}, ws[] = {k->o, cg, k->kh, k->kw};

@@ -294,11 +294,40 @@ static void backward_weight_chunk(int64_t begin, int64_t end, void *arg) {
 
 /* ---- f32: weights packed once, im2col panels packed straight from the image ----------------- */
 
-/* The tables of conv_pack.h for one geometry: taps (c, i, j) and output positions. */
+/* Phase planes, for strides over 1: the padded input's pixels split by the remainders of their
+ * row and column modulo the strides into sh x sw planes of hq x wq per channel, padded pixel
+ * (py, px) at (py / sh, px / sw) of plane (py % sh, px % sw). Tap (i, j) of output (oy, ox) reads
+ * padded pixel (oy sh + i dh, ox sw + j dw): (oy + i dh / sh, ox + j dw / sw) of plane
+ * (i dh % sh, j dw % sw), a fixed offset from oy wq + ox. So over phase planes a strided
+ * convolution's im2col has stride 1: each output row's positions read consecutive pixels (the
+ * forward's and the weight gradient's packers take runs, few-tap layers the direct kernels), and
+ * each tap's row of W^T dY, with dY's rows spread to width wq, adds into its plane as one run
+ * (the input gradient, whose planes are then interleaved into dX: each pixel gets col2im's terms
+ * in its order, the gaps adding zeros, so col2im's bits). */
+typedef struct phases {
+    int64_t sh, sw, hq, wq, plane;
+} phases;
+
+static bool phases_path(const born_conv2d_geometry *g, const conv_dims *d) {
+    return !d->pointwise && (g->stride[0] > 1 || g->stride[1] > 1);
+}
+
+static phases phases_of(const born_conv2d_geometry *g) {
+    phases p = {g->stride[0], g->stride[1], 0, 0, 0};
+    p.hq = g->out_h + (g->kernel_h - 1) * g->dilation[0] / p.sh;
+    p.wq = g->out_w + (g->kernel_w - 1) * g->dilation[1] / p.sw;
+    p.plane = p.hq * p.wq;
+    return p;
+}
+
+/* The tables of conv_pack.h for one geometry: taps (c, i, j) and output positions, over the
+ * image's planes or (phased) over its phase planes, chan floats a channel. */
 typedef struct conv_tables {
     int32_t *tap_off, *tap_y, *tap_x; /* K entries */
     int32_t *pos_off, *pos_y, *pos_x; /* L entries */
     uint64_t id;                      /* unique to this call's tables (conv_im2col.tables_id) */
+    bool phased;
+    int64_t chan;
 } conv_tables;
 
 /* Whether the f32 packed path can take a geometry: offsets within a group fit in 32 bits. */
@@ -307,8 +336,10 @@ static bool packed_path(const conv_dims *d) {
     return d->cg_in * d->hw < lim && d->k < lim && d->l < lim;
 }
 
-/* The tables in this thread's CPU_SCRATCH_CONV_TABLES (scratch.h), valid for the call. */
-static bool tables_make(conv_tables *t, const born_conv2d_geometry *g, const conv_dims *d) {
+/* The tables in this thread's CPU_SCRATCH_CONV_TABLES (scratch.h), valid for the call; phased:
+ * over g's phase planes (g without padding left to apply). */
+static bool tables_make(conv_tables *t, const born_conv2d_geometry *g, const conv_dims *d,
+                        bool phased) {
     size_t bytes = (size_t)(3 * (d->k + d->l) + 1) * sizeof(int32_t);
     int32_t *m = cpu_scratch(CPU_SCRATCH_CONV_TABLES, bytes);
     if (!m) return false;
@@ -320,6 +351,27 @@ static bool tables_make(conv_tables *t, const born_conv2d_geometry *g, const con
     t->pos_off = m + 3 * d->k;
     t->pos_y = t->pos_off + d->l;
     t->pos_x = t->pos_y + d->l;
+    t->phased = phased;
+    t->chan = d->hw;
+    if (phased) { /* every tap inside: only the offsets are read */
+        phases p = phases_of(g);
+        t->chan = p.sh * p.sw * p.plane;
+        memset(t->tap_y, 0, (size_t)(2 * d->k) * sizeof(int32_t));
+        memset(t->pos_y, 0, (size_t)(2 * d->l) * sizeof(int32_t));
+        int64_t t_i = 0;
+        for (int64_t c = 0; c < d->cg_in; c++)
+            for (int64_t i = 0; i < g->kernel_h; i++)
+                for (int64_t j = 0; j < g->kernel_w; j++, t_i++) {
+                    int64_t y = i * g->dilation[0], x = j * g->dilation[1];
+                    t->tap_off[t_i] =
+                        (int32_t)(c * t->chan + ((y % p.sh) * p.sw + x % p.sw) * p.plane +
+                                  y / p.sh * p.wq + x / p.sw);
+                }
+        for (int64_t oy = 0, l = 0; oy < g->out_h; oy++)
+            for (int64_t ox = 0; ox < g->out_w; ox++, l++)
+                t->pos_off[l] = (int32_t)(oy * p.wq + ox);
+        return true;
+    }
     int64_t W = g->in_w, t_i = 0;
     for (int64_t c = 0; c < d->cg_in; c++)
         for (int64_t i = 0; i < g->kernel_h; i++)
@@ -352,25 +404,27 @@ static conv_im2col im2col_of(const conv_tables *t, const float *img, const born_
                          (int32_t)g->in_h,
                          (int32_t)g->in_w,
                          g->out_w,
-                         g->padding[0] == 0 && g->padding[1] == 0,
-                         g->stride[1] == 1,
+                         t->phased || (g->padding[0] == 0 && g->padding[1] == 0),
+                         t->phased || g->stride[1] == 1,
                          t->id};
 }
 
 /* Whether the direct AVX2 (or NEON) kernels take this geometry (conv_pack.h): few taps, no
- * padding, a horizontal stride of 1. The choice depends on the shapes and the CPU level only. */
-static bool direct_path(const born_conv2d_geometry *g, const conv_dims *d) {
+ * padding, a horizontal stride of 1 (or phase planes, which give both). The choice depends on the
+ * shapes and the CPU level only. */
+static bool direct_path(const born_conv2d_geometry *g, const conv_dims *d, bool phased) {
 #if defined(CPU_HAVE_AVX2_KERNELS) || defined(CPU_HAVE_NEON_KERNELS)
 #ifdef CPU_HAVE_AVX2_KERNELS
     bool simd = cpu_get_level() >= CPU_LEVEL_AVX2;
 #else
     bool simd = cpu_get_level() == CPU_LEVEL_NEON;
 #endif
-    return !d->pointwise && d->k <= CONV_DIRECT_TAPS && g->padding[0] == 0 && g->padding[1] == 0 &&
-           g->stride[1] == 1 && simd;
+    return !d->pointwise && d->k <= CONV_DIRECT_TAPS &&
+           (phased || (g->padding[0] == 0 && g->padding[1] == 0 && g->stride[1] == 1)) && simd;
 #else
     (void)g;
     (void)d;
+    (void)phased;
     return false;
 #endif
 }
@@ -685,30 +739,6 @@ static bool backward_input_strips(const packed_ctx *c, const float *a, const flo
     return true;
 }
 
-/* Otherwise, with strides over 1, the phases form: the padded input's pixels split by the
- * remainders of their row and column modulo the strides into sh x sw planes of hq x wq per
- * channel, padded pixel (py, px) at (py / sh, px / sw) of plane (py % sh, px % sw). Tap (i, j) of
- * output (oy, ox) reads padded pixel (oy sh + i dh, ox sw + j dw): (oy + i dh / sh, ox + j dw / sw)
- * of plane (i dh % sh, j dw % sw), a fixed offset from oy wq + ox. So with dY's rows spread to
- * width wq each tap's row of W^T dY adds into its plane as one contiguous run, as in the gapped
- * form, and the planes are then interleaved into the image: each pixel gets col2im's terms in its
- * order (the gaps add zeros), so col2im's bits. */
-typedef struct phases {
-    int64_t sh, sw, hq, wq, plane;
-} phases;
-
-static bool phases_path(const born_conv2d_geometry *g, const conv_dims *d) {
-    return !d->pointwise && (g->stride[0] > 1 || g->stride[1] > 1);
-}
-
-static phases phases_of(const born_conv2d_geometry *g) {
-    phases p = {g->stride[0], g->stride[1], 0, 0, 0};
-    p.hq = g->out_h + (g->kernel_h - 1) * g->dilation[0] / p.sh;
-    p.wq = g->out_w + (g->kernel_w - 1) * g->dilation[1] / p.sw;
-    p.plane = p.hq * p.wq;
-    return p;
-}
-
 /* dY_g's rows spread to width w (>= ow) as wide [cg_out, (oh - 1) w + ow], zeros in the gaps. */
 static void spread_rows(const float *go, float *wide, const born_conv2d_geometry *g,
                         const conv_dims *d, int64_t w) {
@@ -1008,15 +1038,19 @@ static void direct_backward_weight(int64_t begin, int64_t end, void *arg) {
 }
 #endif
 
-/* Sets up c for f32 geometry g (tables, and nothing else); false if memory is short. */
-static bool packed_init(packed_ctx *c, const born_conv2d_geometry *g) {
+/* Sets up c for f32 geometry g (tables, and nothing else); src: the unpadded geometry whose
+ * padding g applies (NULL: none); phased: the tables over phase planes (strides over 1). False
+ * if memory is short. */
+static bool packed_init(packed_ctx *c, const born_conv2d_geometry *g,
+                        const born_conv2d_geometry *src, bool phased) {
     memset(c, 0, sizeof *c);
     c->g = g;
+    c->src = src;
     c->d = dims_of(g);
     c->splits = 1;
     atomic_init(&c->failed, 0);
     if (c->d.pointwise) return true;
-    return tables_make(&c->t, g, &c->d);
+    return tables_make(&c->t, g, &c->d, phased);
 }
 
 struct cpu_conv_weights {
@@ -1052,6 +1086,58 @@ static bool padded_geometry(const born_conv2d_geometry *g, born_conv2d_geometry 
     return packed_path(&d);
 }
 
+/* Whether the forward and the weight gradient run over phase planes: strides over 1 with few
+ * taps, so that the direct kernels take them (larger products pack the padded input's columns
+ * as fast with gathers, and splitting the planes costs more than padding them), and a group's
+ * phase planes within the packed path's 32-bit offsets. */
+static bool phased_path(const born_conv2d_geometry *g) {
+    if ((g->stride[0] == 1 && g->stride[1] == 1) || g->in_channels == 0 || g->groups <= 0)
+        return false;
+    conv_dims d = dims_of(g);
+    phases p = phases_of(g);
+    return direct_path(g, &d, true) && d.cg_in * p.sh * p.sw * p.plane < ((int64_t)1 << 30);
+}
+
+/* One channel's plane in [H, W] (g's padding around it) split into its phase planes dst (p). */
+static void split_phases(const float *in, float *dst, const born_conv2d_geometry *g,
+                         const phases *p) {
+    const int64_t H = g->in_h, W = g->in_w, ph = g->padding[0], pw = g->padding[1];
+    /* the plane rows r whose padded rows r sh + a fall inside the input are written below, the
+     * others are zeros */
+    for (int64_t a = 0; a < p->sh; a++)
+        for (int64_t r = 0; r < p->hq; r++) {
+            int64_t y = r * p->sh + a - ph;
+            if (y >= 0 && y < H) continue;
+            for (int64_t b = 0; b < p->sw; b++)
+                memset(dst + (a * p->sw + b) * p->plane + r * p->wq, 0,
+                       (size_t)p->wq * sizeof(float));
+        }
+    /* the input's rows in order (read once, front to back), each split into its sw planes' rows */
+    for (int64_t y = 0; y < H; y++) {
+        int64_t a = (y + ph) % p->sh, r = (y + ph) / p->sh;
+        if (r >= p->hq) continue; /* rows no tap reaches */
+        for (int64_t b = 0; b < p->sw; b++) {
+            float *row = dst + (a * p->sw + b) * p->plane + r * p->wq;
+            /* the columns q with 0 <= x = q sw + b - pw < W: [q0, q1); zeros outside */
+            int64_t q0 = pw - b > 0 ? (pw - b + p->sw - 1) / p->sw : 0;
+            int64_t q1 = W - 1 + pw - b >= 0 ? (W - 1 + pw - b) / p->sw + 1 : 0;
+            q1 = q1 < p->wq ? q1 : p->wq;
+            q0 = q0 < q1 ? q0 : q1;
+            const float *src = in + y * W + b - pw;
+            for (int64_t q = 0; q < q0; q++)
+                row[q] = 0.0f;
+            if (p->sw == 2)
+                for (int64_t q = q0; q < q1; q++)
+                    row[q] = src[2 * q];
+            else
+                for (int64_t q = q0; q < q1; q++)
+                    row[q] = src[q * p->sw];
+            for (int64_t q = q1; q < p->wq; q++)
+                row[q] = 0.0f;
+        }
+    }
+}
+
 static void pad_planes(int64_t q0, int64_t q1, void *arg) {
     const pad_job *j = arg;
     const born_conv2d_geometry *g = j->g;
@@ -1079,10 +1165,16 @@ static const float *group_input(const packed_ctx *c, int64_t n, int64_t grp, int
     const born_conv2d_geometry *g = c->g, *s = c->src;
     const conv_dims *d = &c->d;
     if (!s) return c->in + (n * g->in_channels + grp * d->cg_in) * d->hw;
-    float *p = cpu_scratch(CPU_SCRATCH_CONV_PAD, (size_t)(d->cg_in * d->hw) * sizeof(float));
+    float *p = cpu_scratch(CPU_SCRATCH_CONV_PAD, (size_t)(d->cg_in * c->t.chan) * sizeof(float));
     if (!p) return NULL;
-    pad_job j = {c->in + (n * s->in_channels + grp * d->cg_in) * s->in_h * s->in_w, p, s, g->in_h,
-                 g->in_w};
+    const float *planes = c->in + (n * s->in_channels + grp * d->cg_in) * s->in_h * s->in_w;
+    if (c->t.phased) {
+        phases ph = phases_of(s);
+        for (int64_t ch = c0; ch < c0 + nc; ch++)
+            split_phases(planes + ch * s->in_h * s->in_w, p + ch * c->t.chan, s, &ph);
+        return p;
+    }
+    pad_job j = {planes, p, s, g->in_h, g->in_w};
     pad_planes(c0, c0 + nc, &j);
     return p;
 }
@@ -1109,7 +1201,7 @@ static float *padded_input(const float *in, const born_conv2d_geometry *g) {
  * 1, no padding left to apply (padded_input has run), not one for the few-tap kernels. */
 static bool tile_path(const born_conv2d_geometry *g, const conv_dims *d) {
     return g->groups == 1 && g->stride[0] == 1 && g->stride[1] == 1 && g->padding[0] == 0 &&
-           g->padding[1] == 0 && !direct_path(g, d) && packed_path(d) &&
+           g->padding[1] == 0 && !direct_path(g, d, false) && packed_path(d) &&
            cpu_get_level() >= CPU_LEVEL_AVX2;
 }
 
@@ -1229,7 +1321,10 @@ static born_status conv2d_f32(float *out_data, const float *in_data, const float
      * padded copy of the whole batch) */
     born_conv2d_geometry gp;
     const born_conv2d_geometry *src = NULL;
-    if (padded_geometry(g, &gp)) {
+    bool phased = phased_path(g);
+    if (phased) {
+        src = g;
+    } else if (padded_geometry(g, &gp)) {
         src = g;
         g = &gp;
     }
@@ -1248,9 +1343,9 @@ static born_status conv2d_f32(float *out_data, const float *in_data, const float
     (void)ops;                                                  /* the tile kernels' form of the epilogue; the packed path calls ep */
 #endif
     packed_ctx c;
-    if (!packed_init(&c, g)) return born_error(BORN_ERR_MEMORY, "conv2d: out of memory");
+    if (!packed_init(&c, g, src, phased))
+        return born_error(BORN_ERR_MEMORY, "conv2d: out of memory");
     const conv_dims *d = &c.d;
-    c.src = src;
     c.in = in_data;
     c.bias = bias_data;
     c.out = out_data;
@@ -1267,7 +1362,7 @@ static born_status conv2d_f32(float *out_data, const float *in_data, const float
         return BORN_OK;
     }
     c.weight = w;
-    c.direct = direct_path(g, d);
+    c.direct = direct_path(g, d, phased);
     if (pre) {
         c.apack_group = pre->per_group;
         c.apack = pre->apack;
@@ -1308,9 +1403,9 @@ static born_status conv2d_backward_input_f32(float *grad_in, const float *grad_o
         }
     }
     packed_ctx c;
-    if (!packed_init(&c, g)) return born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory");
+    if (!packed_init(&c, g, src, false))
+        return born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory");
     const conv_dims *d = &c.d;
-    c.src = src;
     if (d->k == 0) { /* no input channels: nothing to write */
         return BORN_OK;
     }
@@ -1345,14 +1440,17 @@ static born_status conv2d_backward_weight_f32(float *grad_weight, const float *g
                                               int64_t grain, int64_t nchunks) {
     born_conv2d_geometry gp;
     const born_conv2d_geometry *src = NULL;
-    if (padded_geometry(g, &gp)) {
+    bool phased = phased_path(g);
+    if (phased) {
+        src = g;
+    } else if (padded_geometry(g, &gp)) {
         src = g;
         g = &gp;
     }
     packed_ctx c;
-    if (!packed_init(&c, g)) return born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory");
+    if (!packed_init(&c, g, src, phased))
+        return born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory");
     const conv_dims *d = &c.d;
-    c.src = src;
     c.in = in;
     c.grad_out = grad_out;
     c.out = grad_weight;
@@ -1364,7 +1462,7 @@ static born_status conv2d_backward_weight_f32(float *grad_weight, const float *g
     choose_splits(&c, nchunks, d->k, 6);
     born_range_fn fn = packed_backward_weight;
 #if defined(CPU_HAVE_AVX2_KERNELS) || defined(CPU_HAVE_NEON_KERNELS)
-    if (direct_path(g, d)) fn = direct_backward_weight;
+    if (direct_path(g, d, phased)) fn = direct_backward_weight;
 #endif
     born_parallel_for(nchunks * c.splits, 1, fn, &c);
     bool failed = atomic_load(&c.failed);

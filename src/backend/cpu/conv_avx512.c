@@ -50,8 +50,11 @@ static void pack_groups(const conv_im2col *m, int64_t t0, int64_t kc, int64_t l0
                         float *dst, int64_t q_stride, int64_t t_stride) {
     const int32_t *tap = m->tap_off + t0;
     /* the last pixel this call reads: every tap's window of 32 pixels that ends before it can be
-     * loaded whole (tap offsets only grow with t) */
-    const int64_t last = (int64_t)tap[kc - 1] + m->pos_off[l0 + nl - 1];
+     * loaded whole (over phase planes the taps' offsets do not grow with t) */
+    int32_t far = tap[0];
+    for (int64_t t = 1; t < kc; t++)
+        far = tap[t] > far ? tap[t] : far;
+    const int64_t last = (int64_t)far + m->pos_off[l0 + nl - 1];
     for (int64_t q = 0; q * 16 < nl; q++) {
         int64_t count = nl - q * 16 < 16 ? nl - q * 16 : 16;
         const int32_t *off = m->pos_off + l0 + q * 16;
