@@ -520,6 +520,78 @@ TEST(gemm_f32_simd_levels_give_the_fma_order_bits) {
     CHECK_OK(born_set_num_threads(saved_threads));
 }
 
+/* The same for the f64 product (AVX2, AVX-512; NEON on arm64): per k block of cpu_gemm_f64_kc(k)
+ * steps an FMA chain from zero, written as fma(beta, c, alpha * acc), then fma(1, c, ...). */
+static double fma_order_entry_f64(const double *a, const double *b, int64_t n, int64_t k, int64_t i,
+                                  int64_t j, double alpha, double beta, double c) {
+    int64_t kc = cpu_gemm_f64_kc(k);
+    for (int64_t p0 = 0; p0 < k; p0 += kc) {
+        double acc = 0;
+        for (int64_t p = p0; p < k && p < p0 + kc; p++)
+            acc = fma(a[i * k + p], b[p * n + j], acc);
+        double t = alpha * acc;
+        double be = p0 == 0 ? beta : 1.0;
+        c = be == 0 ? t : fma(be, c, t);
+    }
+    return c;
+}
+
+TEST(gemm_f64_simd_levels_give_the_fma_order_bits) {
+    cpu_level saved = cpu_get_level();
+    int saved_threads = born_get_num_threads();
+    const cpu_level levels[] = {CPU_LEVEL_NEON, CPU_LEVEL_AVX2, CPU_LEVEL_AVX512};
+    /* edges of the 6- and 12-row and the 8- and 16-column tiles, one to three k blocks */
+    const int64_t shapes[][3] = {{24, 16, 5}, {30, 41, 600}, {49, 23, 530}, {13, 9, 257}};
+    const double ab[][2] = {{1.0, 0.0}, {0.75, 0.3}, {1.0, 1.0}, {-2.0, 0.7}};
+    int ran = 0;
+    for (int l = 0; l < 3; l++) {
+        cpu_set_level(levels[l]);
+        if (cpu_get_level() != levels[l]) continue;
+        ran++;
+        for (int s = 0; s < 4; s++) {
+            int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+            double *a = malloc(sizeof(double) * (size_t)(m * k));
+            double *b = malloc(sizeof(double) * (size_t)(k * n));
+            double *c = malloc(sizeof(double) * (size_t)(m * n));
+            double *c0 = malloc(sizeof(double) * (size_t)(m * n));
+            CHECK(a && b && c && c0);
+            if (!a || !b || !c || !c0) {
+                free(a), free(b), free(c), free(c0);
+                continue;
+            }
+            for (int64_t i = 0; i < m * k; i++)
+                a[i] = rnd();
+            for (int64_t i = 0; i < k * n; i++)
+                b[i] = rnd();
+            for (int64_t i = 0; i < m * n; i++)
+                c0[i] = rnd();
+            for (int v = 0; v < 4; v++)
+                for (int threads = 1; threads <= 2; threads++) {
+                    CHECK_OK(born_set_num_threads(threads));
+                    memcpy(c, c0, sizeof(double) * (size_t)(m * n));
+                    cpu_gemm_f64(m, n, k, ab[v][0], a, k, 1, b, n, 1, ab[v][1], c, n, 1);
+                    int bad = 0;
+                    for (int64_t i = 0; i < m; i++)
+                        for (int64_t j = 0; j < n; j++) {
+                            double want = fma_order_entry_f64(a, b, n, k, i, j, ab[v][0], ab[v][1],
+                                                              c0[i * n + j]);
+                            if (memcmp(&want, &c[i * n + j], sizeof want) != 0 && bad++ < 3)
+                                test_fail(__FILE__, __LINE__,
+                                          "%s, f64 %lldx%lldx%lld, alpha %g beta %g, %d thread(s): "
+                                          "C[%lld, %lld] %.17g, the FMA order gives %.17g",
+                                          cpu_level_name(levels[l]), (long long)m, (long long)n,
+                                          (long long)k, ab[v][0], ab[v][1], threads, (long long)i,
+                                          (long long)j, c[i * n + j], want);
+                        }
+                }
+            free(a), free(b), free(c), free(c0);
+        }
+    }
+    if (!ran) printf("  gemm f64 fma order: skipped: no SIMD level on this CPU\n");
+    cpu_set_level(saved);
+    CHECK_OK(born_set_num_threads(saved_threads));
+}
+
 /* x W^T with a few dozen rows (B's columns contiguous along k: a weight's transpose), which AVX2
  * and AVX-512 compute as C^T = W x^T with W read in place: the same FMA order bits at every level,
  * with tails of W's rows (n % 12) and of x's (m % 32 and m % 16), several k blocks, alpha and

@@ -1448,9 +1448,17 @@ static const gemm_impl *impl_f64(void) {
 #endif
     if (cpu_get_level() >= CPU_LEVEL_AVX2) return &avx2;
 #endif
+#ifdef GEMM_HAVE_NEON
+    /* AVX2's blocks and order of operations: its bits on arm64 */
+    static const gemm_impl neon =
+        F64_IMPL(GEMM_F64_MR, GEMM_F64_NR, 48, 2040, gemm_kernel_f64_neon, pack_a_f64, pack_b_f64);
+    if (cpu_get_level() == CPU_LEVEL_NEON) return &neon;
+#endif
     return &portable;
 #undef F64_IMPL
 }
+
+int64_t cpu_gemm_f64_kc(int64_t k) { return equal_block(k, impl_f64()->kc, 1); }
 
 /* The problem's fields of j (the blocking fields are set by gemm_blocked; the whole struct is
  * not zeroed, which matters for tiny products). */

@@ -62,6 +62,9 @@ void cpu_gemm_f64(int64_t m, int64_t n, int64_t k, double alpha, const double *a
  * block (512 where L1 holds 48 KB or more, else 256), so the packed products keep its bits. */
 int64_t cpu_gemm_f32_kc(int64_t k);
 
+/* The same for the f64 GEMM: equal blocks of at most 256 at every level. */
+int64_t cpu_gemm_f64_kc(int64_t k);
+
 /* The floats that cpu_gemm_f32_pack_a writes for an m x k matrix. */
 size_t cpu_gemm_f32_packed_a_size(int64_t m, int64_t k);
 

@@ -150,6 +150,10 @@ void gemv4_dot_half_avx512(int64_t k, int64_t n, const float *const x[4], const 
 /* arm64 (gemm_neon.c): the 6 x 16 f32 tile on NEON, the operations of the AVX2 kernel. */
 void gemm_kernel_f32_neon(int64_t kc, const void *a, const void *b, int64_t b_step, void *c,
                           int64_t c_rs, int64_t c_cs, int mr, int nr, double alpha, double beta);
+/* The 6 x 8 f64 tile on NEON (24 two-lane accumulators), the operations of gemm_kernel_f64_avx2
+ * on the same packed panels, so its bits. */
+void gemm_kernel_f64_neon(int64_t kc, const void *a, const void *b, int64_t b_step, void *c,
+                          int64_t c_rs, int64_t c_cs, int mr, int nr, double alpha, double beta);
 /* The f32 GEMV loops on NEON (gemv_neon.c), for CPU_LEVEL_NEON: the m == 1 dot and axpy forms
  * and the four-row ones, with the operations of their AVX2 versions (an 8-lane sum as two 4-lane
  * halves, added in gemm_hsum8's order), so the same bits. */
