@@ -245,6 +245,23 @@ typedef struct born_backend {
                                           const born_strided *grad_out, const born_strided *x,
                                           const born_strided *mean, const born_strided *rstd,
                                           const born_strided *weight);
+    /* Optional (NULL: the composition of ops): batch normalisation in training of x, a contiguous
+     * f32 [N, C, S] tensor (S the product of the dimensions after C; out likewise): each
+     * channel's mean and biased variance over N and S into mean and var ([C] f32), then
+     * out = (x - mean) * rstd * weight + bias, rstd = 1 / sqrt(var + eps), weight and bias
+     * contiguous [C] or data NULL (absent). */
+    born_status (*batch_norm)(const born_strided *out, const born_strided *mean,
+                              const born_strided *var, const born_strided *x,
+                              const born_strided *weight, const born_strided *bias, double eps);
+    /* Optional, beside batch_norm: its gradients from grad_out and the forward's x, mean and var
+     * (with eps) and weight: grad_x ([N, C, S]), grad_weight = the sum over N and S of grad_out *
+     * xhat and grad_bias = that of grad_out ([C], summed in an order fixed by the shape); outputs
+     * with data NULL are not written. */
+    born_status (*batch_norm_backward)(const born_strided *grad_x, const born_strided *grad_weight,
+                                       const born_strided *grad_bias, const born_strided *grad_out,
+                                       const born_strided *x, const born_strided *mean,
+                                       const born_strided *var, const born_strided *weight,
+                                       double eps);
     /* The input gradient of a unary activation in one pass: grad_in = grad_out * f'(x), where x
      * is the forward's input and y its output (read only by tanh, sigmoid and elu; for the other
      * ops the caller may pass x again), with the forward's params. op is one of relu,

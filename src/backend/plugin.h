@@ -9,7 +9,7 @@
 #include "backend/llm_device.h"
 
 /* Bumped whenever this header or born_backend changes shape. */
-#define BORN_PLUGIN_ABI 8
+#define BORN_PLUGIN_ABI 9
 
 /* What libborn lends the plugin. */
 typedef struct born_plugin_host {

@@ -1,6 +1,6 @@
-/* Normalisation: the functional batch_norm (a composition of public ops, differentiated by
- * composition), layer_norm and rms_norm (fused backend kernels with their own node, falling back
- * to compositions), and the BatchNorm1d/2d, LayerNorm and RMSNorm modules. */
+/* Normalisation: the functional batch_norm, layer_norm and rms_norm (fused backend kernels with
+ * their own node where the backend has them, else compositions of public ops differentiated by
+ * composition), and the BatchNorm1d/2d, LayerNorm and RMSNorm modules. */
 #include <float.h>
 #include <inttypes.h>
 #include <string.h>
@@ -328,6 +328,95 @@ born_tensor *born_rms_norm(born_tensor *x, int ndim, const int64_t *shape, born_
     return row_norm_op(fn, true, x, ndim, weight, NULL, eps);
 }
 
+/* ---- batch norm through the backend's fused kernels ----------------------------------------- */
+
+typedef struct batch_norm_params {
+    int64_t n, c, s; /* x as [N, C, S] */
+    double eps;
+} batch_norm_params;
+
+/* A contiguous [n, c, s] description of t's data. */
+static born_strided ncs_view(born_tensor *t, int64_t n, int64_t c, int64_t s) {
+    born_strided v = strided_of(t);
+    v.ndim = 3;
+    v.shape[0] = n, v.shape[1] = c, v.shape[2] = s;
+    v.strides[0] = c * s, v.strides[1] = s, v.strides[2] = 1;
+    return v;
+}
+
+/* All three gradients from one batch_norm_backward call. */
+static born_status batch_norm_backward(born_node *node, born_tensor *g, born_tensor **gi) {
+    const batch_norm_params *p = node_params(node);
+    born_tensor *x = node_saved(node, 0), *mean = node_saved(node, 1), *var = node_saved(node, 2);
+    born_tensor *w = node_saved(node, 3);
+    const born_backend *be = ops_backend(x);
+    born_tensor *gc = born_contiguous(born_to_dtype(g, x->dtype));
+    if (!be || !gc) return born_last_status();
+    born_device dev = x->storage->device;
+    born_tensor *out[3] = {NULL, NULL, NULL};
+    for (int k = 0; k < 3; k++) {
+        if (!node_needs_grad(node, k)) continue;
+        out[k] = k == 0 ? ops_empty(x->dtype, x->ndim, x->shape, dev)
+                        : ops_empty(x->dtype, 1, &p->c, dev);
+        if (!out[k]) return born_last_status();
+    }
+    born_strided sdx = out[0] ? ncs_view(out[0], p->n, p->c, p->s) : absent_view();
+    born_strided sgw = out[1] ? rows_view(out[1], 0, p->c) : absent_view();
+    born_strided sgb = out[2] ? rows_view(out[2], 0, p->c) : absent_view();
+    born_strided sg = ncs_view(gc, p->n, p->c, p->s), sx = ncs_view(x, p->n, p->c, p->s);
+    born_strided sm = rows_view(mean, 0, p->c), sv = rows_view(var, 0, p->c);
+    born_strided sw = w ? rows_view(w, 0, p->c) : absent_view();
+    born_status st = be->batch_norm_backward(&sdx, &sgw, &sgb, &sg, &sx, &sm, &sv, &sw, p->eps);
+    if (st != BORN_OK) return st;
+    gi[0] = out[0];
+    for (int k = 1; k <= 2; k++) {
+        if (!out[k]) continue;
+        const node_edge *e = &node->inputs[k];
+        gi[k] = born_reshape(out[k], e->ndim, e->shape);
+        if (!gi[k]) return born_last_status();
+    }
+    return BORN_OK;
+}
+
+/* Whether training-mode batch norm of x takes the backend's fused kernels: f32 x (and weight
+ * and bias) on a backend that has them. */
+static bool batch_norm_fusable(born_tensor *x, born_tensor *weight, born_tensor *bias) {
+    const born_backend *be = ops_backend(x);
+    return be && be->batch_norm && be->batch_norm_backward && x->dtype == BORN_F32 &&
+           (!weight || weight->dtype == BORN_F32) && (!bias || bias->dtype == BORN_F32);
+}
+
+/* Training-mode batch norm of x [N, C, ...] through the fused kernels: y with its node, and the
+ * batch's mean and biased variance ([C], outside the graph) in *mean and *var. */
+static born_tensor *batch_norm_fused(const char *fn, born_tensor *x, born_tensor *weight,
+                                     born_tensor *bias, double eps, born_tensor **mean,
+                                     born_tensor **var) {
+    const born_backend *be = ops_backend(x);
+    born_tensor *args[3] = {x, weight, bias};
+    born_device device;
+    if (!ops_check_device(fn, 3, args, &device)) return NULL;
+    int64_t n = x->shape[0], c = x->shape[1];
+    int64_t s = n * c > 0 ? born_tensor_numel(x) / (n * c) : 0;
+    born_tensor *xc = born_tensor_is_contiguous(x) ? ops_alias(x) : ops_cast(x, x->dtype);
+    born_tensor *wc = weight ? ops_as_contiguous(weight) : NULL;
+    born_tensor *bc = bias ? ops_as_contiguous(bias) : NULL;
+    born_tensor *out = ops_empty(BORN_F32, x->ndim, x->shape, device);
+    *mean = ops_empty(BORN_F32, 1, &c, device);
+    *var = ops_empty(BORN_F32, 1, &c, device);
+    if (!xc || !out || !*mean || !*var || (weight && !wc) || (bias && !bc)) return NULL;
+    born_strided so = ncs_view(out, n, c, s), sx = ncs_view(xc, n, c, s);
+    born_strided sm = rows_view(*mean, 0, c), sv = rows_view(*var, 0, c);
+    born_strided sw = wc ? rows_view(wc, 0, c) : absent_view();
+    born_strided sb = bc ? rows_view(bc, 0, c) : absent_view();
+    if (be->batch_norm(&so, &sm, &sv, &sx, &sw, &sb, eps) != BORN_OK) return NULL;
+    batch_norm_params p = {n, c, s, eps};
+    born_tensor *save[4] = {xc, *mean, *var, wc};
+    if (!autograd_record(out, "BatchNormBackward", batch_norm_backward, 3, args, 4, save, &p,
+                         sizeof p))
+        return NULL;
+    return out;
+}
+
 born_tensor *born_batch_norm(born_tensor *x, born_tensor *running_mean, born_tensor *running_var,
                              born_tensor *weight, born_tensor *bias, bool training, double momentum,
                              double eps) {
@@ -369,10 +458,17 @@ born_tensor *born_batch_norm(born_tensor *x, born_tensor *running_mean, born_ten
     born_scope_begin();
     born_tensor *y;
     born_status update = BORN_OK;
+    bool fused = training && batch_norm_fusable(x, weight, bias);
     if (training) {
-        born_tensor *mean = born_mean(x, nd, dims, true);
-        born_tensor *xc = born_sub(x, mean);
-        born_tensor *var = born_mean(born_square(xc), nd, dims, true);
+        born_tensor *mean = NULL, *var = NULL, *xc = NULL;
+        if (fused) {
+            y = batch_norm_fused(fn, x, weight, bias, eps, &mean, &var);
+            if (!y) mean = var = NULL; /* the error stands; nothing is updated */
+        } else {
+            mean = born_mean(x, nd, dims, true);
+            xc = born_sub(x, mean);
+            var = born_mean(born_square(xc), nd, dims, true);
+        }
         if (running_mean && mean && var) {
             born_no_grad_begin();
             born_tensor *m1 = born_reshape(born_detach(mean), running_mean->ndim, running_mean->shape);
@@ -387,14 +483,14 @@ born_tensor *born_batch_norm(born_tensor *x, born_tensor *running_mean, born_ten
             if (update == BORN_OK) update = born_copy_(running_var, rv);
             born_no_grad_end();
         }
-        y = born_mul(xc, born_rsqrt(born_add_scalar(var, eps)));
+        if (!fused) y = born_mul(xc, born_rsqrt(born_add_scalar(var, eps)));
     } else {
         born_tensor *rm = born_reshape(running_mean, x->ndim, bshape);
         born_tensor *rv = born_reshape(running_var, x->ndim, bshape);
         y = born_mul(born_sub(x, rm), born_rsqrt(born_add_scalar(rv, eps)));
     }
-    if (weight) y = born_mul(y, born_reshape(weight, x->ndim, bshape));
-    if (bias) y = born_add(y, born_reshape(bias, x->ndim, bshape));
+    if (weight && !fused) y = born_mul(y, born_reshape(weight, x->ndim, bshape));
+    if (bias && !fused) y = born_add(y, born_reshape(bias, x->ndim, bshape));
     y = update == BORN_OK ? born_keep(y) : NULL;
     born_scope_end();
     return y;

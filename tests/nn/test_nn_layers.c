@@ -58,6 +58,7 @@
  * y = e(idx); (y * pat([2,3,3],0.3,0.3)).sum().backward()
  * out("emb_grad", e.weight.grad)
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -234,6 +235,95 @@ TEST(nn_batch_norm_matches_torch_in_training_and_eval) {
     CHECK(born_module_forward(bn, PAT(0.1, 0, 1, 1, 3)) == NULL);
     CHECK_ERROR(BORN_ERR_SHAPE, "more than 1 value per channel");
     born_module_free(bn);
+}
+
+/* One training-mode batch norm of x with weight w and bias b (either may be NULL) and its
+ * backward from dy: the output, the three gradients (NULL where not asked) and the running
+ * statistics after the update, as f64 copies. */
+typedef struct bn_result {
+    double *v[6]; /* y, dx, dw, db, running mean, running var */
+    int64_t n[6];
+} bn_result;
+
+static double *bn_copy(born_tensor *t, int64_t *n) {
+    if (!t) return NULL;
+    born_tensor *d = born_contiguous(born_to_dtype(t, BORN_F64));
+    *n = d ? born_tensor_numel(d) : 0;
+    double *out = malloc(sizeof(double) * (size_t)(*n ? *n : 1));
+    if (d && out) memcpy(out, born_data_f64(d), sizeof(double) * (size_t)*n);
+    born_free(d);
+    return out;
+}
+
+static bn_result bn_run(born_dtype dt, born_tensor *x0, born_tensor *w0, born_tensor *b0,
+                        born_tensor *dy0) {
+    bn_result r;
+    memset(&r, 0, sizeof r);
+    born_scope_begin();
+    int64_t c = born_tensor_shape(x0)[1];
+    born_tensor *x = born_to_dtype(x0, dt), *dy = born_to_dtype(dy0, dt);
+    born_tensor *w = w0 ? born_to_dtype(w0, dt) : NULL, *b = b0 ? born_to_dtype(b0, dt) : NULL;
+    born_tensor *rm = born_full(dt, BORN_DIMS(c), 0.25), *rv = born_full(dt, BORN_DIMS(c), 2.0);
+    born_requires_grad(x, true);
+    if (w) born_requires_grad(w, true);
+    if (b) born_requires_grad(b, true);
+    born_tensor *y = born_batch_norm(x, rm, rv, w, b, true, 0.1, 1e-5);
+    CHECK(y != NULL);
+    if (y) {
+        born_backward_params bp = born_backward_default_params();
+        bp.grad = dy;
+        CHECK_OK(born_backward_ex(y, &bp));
+        born_tensor *t[6] = {y, born_grad(x), w ? born_grad(w) : NULL, b ? born_grad(b) : NULL, rm,
+                             rv};
+        for (int k = 0; k < 6; k++)
+            r.v[k] = bn_copy(t[k], &r.n[k]);
+    }
+    born_scope_end();
+    return r;
+}
+
+static void bn_free(bn_result *r) {
+    for (int k = 0; k < 6; k++)
+        free(r->v[k]);
+}
+
+/* f32 batch norm in training (the backend's fused kernels on the CPU) against the f64
+ * composition of ops, forward, all three gradients and the running statistics, with and without
+ * the affine parameters, over runs longer than the kernel's chunks; and the same bits on 1 and 3
+ * threads. */
+TEST(nn_batch_norm_f32_matches_the_f64_composition) {
+    static const int64_t shapes[][4] = {{4, 3, 5, 7}, {6, 5, 1, 1}, {2, 2, 23, 29}, {3, 17, 2, 1}};
+    int saved = born_get_num_threads();
+    for (int s = 0; s < 4; s++)
+        for (int affine = 0; affine < 3; affine++) { /* none, weight and bias, weight only */
+            const int64_t *sh = shapes[s];
+            born_tensor *x = born_add_scalar(PAT(0.37, 0.9, 3.0, sh[0], sh[1], sh[2], sh[3]), 2.5);
+            born_tensor *dy = PAT(0.61, 0.3, 1.7, sh[0], sh[1], sh[2], sh[3]);
+            born_tensor *w = affine ? born_add_scalar(PAT(0.5, 0.5, 1.0, sh[1]), 0.75) : NULL;
+            born_tensor *b = affine == 1 ? PAT(0.3, 0.1, 0.5, sh[1]) : NULL;
+            CHECK_OK(born_set_num_threads(1));
+            bn_result f = bn_run(BORN_F32, x, w, b, dy), d = bn_run(BORN_F64, x, w, b, dy);
+            CHECK_OK(born_set_num_threads(3));
+            bn_result f3 = bn_run(BORN_F32, x, w, b, dy);
+            const char *what[6] = {"output",        "input gradient", "weight gradient",
+                                   "bias gradient", "running mean",   "running var"};
+            for (int k = 0; k < 6; k++) {
+                CHECK(!f.v[k] == !d.v[k] && f.n[k] == d.n[k]);
+                if (!f.v[k] || !d.v[k] || f.n[k] != d.n[k]) continue;
+                double scale = 0, worst = 0;
+                for (int64_t i = 0; i < d.n[k]; i++)
+                    scale = fmax(scale, fabs(d.v[k][i]));
+                for (int64_t i = 0; i < d.n[k]; i++)
+                    worst = fmax(worst, fabs(f.v[k][i] - d.v[k][i]) / (scale > 0 ? scale : 1));
+                CHECK_MSG(worst < 2e-5, "shape %d, affine %d: %s off by %.3g of its largest value",
+                          s, affine, what[k], worst);
+                CHECK_MSG(f3.v[k] && memcmp(f3.v[k], f.v[k], sizeof(double) * (size_t)f.n[k]) == 0,
+                          "shape %d, affine %d: %s differs on 3 threads", s, affine, what[k]);
+            }
+            bn_free(&f), bn_free(&d), bn_free(&f3);
+            born_free(x), born_free(dy), born_free(w), born_free(b);
+        }
+    CHECK_OK(born_set_num_threads(saved));
 }
 
 TEST(nn_layer_norm_and_rms_norm_match_torch) {

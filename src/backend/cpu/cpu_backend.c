@@ -77,6 +77,8 @@ static const born_backend cpu = {
     .attention_backward = cpu_attention_backward,
     .attention_half = true,
     .row_norm_grads = cpu_row_norm_grads,
+    .batch_norm = cpu_batch_norm,
+    .batch_norm_backward = cpu_batch_norm_backward,
 };
 
 const born_backend *cpu_backend(void) { return &cpu; }

@@ -95,6 +95,14 @@ born_status cpu_row_norm_grads(bool rms, const born_strided *grad_x,
                                const born_strided *grad_out, const born_strided *x,
                                const born_strided *mean, const born_strided *rstd,
                                const born_strided *weight);
+born_status cpu_batch_norm(const born_strided *out, const born_strided *mean,
+                           const born_strided *var, const born_strided *x,
+                           const born_strided *weight, const born_strided *bias, double eps);
+born_status cpu_batch_norm_backward(const born_strided *grad_x, const born_strided *grad_weight,
+                                    const born_strided *grad_bias, const born_strided *grad_out,
+                                    const born_strided *x, const born_strided *mean,
+                                    const born_strided *var, const born_strided *weight,
+                                    double eps);
 born_status cpu_linear_quant(const born_strided *out, const born_strided *x, const born_strided *w,
                              const born_strided *bias);
 /* cpu_linear_quant for count (1..CPU_LINEAR_GROUP_MAX) weights of one quantized dtype and input
