@@ -9,7 +9,7 @@
  *     for the second, whose input is an activation), as the training step computes them; then
  *     two layers of ResNet-style networks (3x3 with padding 1, at stride 1 and 2) and a
  *     MobileNet-style depthwise one, which take other paths (`--model conv` runs these five rows
- *     alone).
+ *     alone, then a BatchNorm2d + ReLU forward and backward at [64, 32, 28, 28]).
  * PyTorch runs in a child process (python3 with torch, OMP_WAIT_POLICY=PASSIVE), which imports
  * the models and the data loading of bench/validation/torch_train.py, with the same threads;
  * Born and PyTorch take turns repetition by repetition, so that both see the same load on a
@@ -260,6 +260,18 @@ static const char *const torch_script =
     "        for _ in range(3): cpass()\n"
     "        t0 = time.perf_counter()\n"
     "        for _ in range(n): cpass()\n"
+    "        print(json.dumps({'seconds': (time.perf_counter() - t0) / n}), flush=True)\n"
+    "    elif w[0] == 'bn':\n"
+    "        t, c, hw, n = map(int, w[1:5]); torch.set_num_threads(t)\n"
+    "        bx = torch.randn(64, c, hw, hw, requires_grad=True)\n"
+    "        bn = torch.nn.BatchNorm2d(c)\n"
+    "        bg = torch.randn(64, c, hw, hw)\n"
+    "        def bpass():\n"
+    "            torch.relu(bn(bx)).backward(bg)\n"
+    "            bx.grad = bn.weight.grad = bn.bias.grad = None\n"
+    "        for _ in range(3): bpass()\n"
+    "        t0 = time.perf_counter()\n"
+    "        for _ in range(n): bpass()\n"
     "        print(json.dumps({'seconds': (time.perf_counter() - t0) / n}), flush=True)\n";
 
 typedef struct timing {
@@ -338,6 +350,43 @@ static void measure_conv(const conv_case *c, int threads, python_peer *p, double
     *torch_s = p ? median(rt, REPS) : 0;
 }
 
+/* Batch norm (training) then ReLU over [64, c, hw, hw], forward and backward into the input, the
+ * weight and the bias, as a ResNet block's BatchNorm2d + ReLU. */
+static void measure_bn(int64_t c, int64_t hw, int threads, python_peer *p, double *born_s,
+                       double *torch_s) {
+    enum { INNER = 20 };
+    char cmd[96];
+    snprintf(cmd, sizeof cmd, "bn %d %lld %lld %d", threads, (long long)c, (long long)hw, INNER);
+    born_generator *gen = born_generator_new(2);
+    born_tensor *x = born_randn(gen, BORN_F32, BORN_DIMS(BATCH, c, hw, hw));
+    born_tensor *g = born_randn(gen, BORN_F32, BORN_DIMS(BATCH, c, hw, hw));
+    born_generator_free(gen);
+    born_module *bn = born_batch_norm2d_new(c, NULL);
+    check(x && g && bn && born_requires_grad(x, true), "making the batch norm's tensors");
+    double rb[REPS], rt[REPS];
+    for (int k = -1; k < REPS; k++) { /* k = -1: warm-up */
+        double t0 = now();
+        for (int i = 0; i < INNER; i++) {
+            born_scope_begin();
+            born_backward_params bp = born_backward_default_params();
+            bp.grad = g;
+            check(born_backward_ex(born_relu(born_module_forward(bn, x)), &bp) == BORN_OK,
+                  "the batch norm's forward and backward");
+            born_scope_end();
+            born_zero_grad(x);
+            born_module_zero_grad(bn);
+        }
+        if (k < 0) continue;
+        rb[k] = (now() - t0) / INNER;
+        rt[k] = p ? python_peer_ask(p, cmd, "seconds") : 0;
+    }
+    born_module_free(bn);
+    born_free(x);
+    born_free(g);
+    *born_s = median(rb, REPS);
+    *torch_s = p ? median(rt, REPS) : 0;
+}
+
 /* ---- main ---------------------------------------------------------------------------------- */
 
 static void row(const char *what, int threads, double born_s, double torch_s, bool have_torch) {
@@ -398,6 +447,11 @@ int main(int argc, char **argv) {
                 measure_conv(&conv_cases[ci], threads[ti], have_peer ? &p : NULL, &bs, &ts);
                 row(conv_cases[ci].name, threads[ti], bs, ts, ts > 0);
             }
+        if (only && !strcmp(only, "conv")) {
+            double bs, ts;
+            measure_bn(32, 28, threads[ti], have_peer ? &p : NULL, &bs, &ts);
+            row("batch norm + relu 32, 28x28", threads[ti], bs, ts, ts > 0);
+        }
         for (int mi = 0; mi < 2; mi++) {
             if (only && strcmp(only, models[mi])) continue;
             timing b, t;
