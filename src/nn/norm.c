@@ -100,30 +100,23 @@ static born_strided matrix_view(born_tensor *t, int64_t rows, int64_t n) {
     return v;
 }
 
-/* All three gradients from the backend's row_norm_grads in one pass over the rows (no
- * temporaries beyond the results); the parameter gradients in x's dtype. */
-static born_status row_norm_grads(const born_backend *be, born_node *node, born_tensor *gc,
-                                  born_tensor **gi) {
-    const row_norm_params *p = node_params(node);
-    born_tensor *x = node_saved(node, 0), *mean = node_saved(node, 1), *rstd = node_saved(node, 2);
-    born_tensor *w = node_saved(node, 3);
+/* The gradients a norm's node is asked for: out[0] like x, out[1] and out[2] [np] of x's dtype,
+ * NULL where not needed. */
+static born_status norm_grad_outputs(born_node *node, born_tensor *x, int64_t np,
+                                     born_tensor *out[3]) {
     born_device dev = x->storage->device;
-    bool need[3];
-    born_tensor *out[3] = {NULL, NULL, NULL};
     for (int k = 0; k < 3; k++) {
-        need[k] = node_needs_grad(node, k);
-        if (!need[k]) continue;
-        out[k] = k == 0 ? ops_empty(x->dtype, x->ndim, x->shape, dev) : ops_empty(x->dtype, 1, &p->n, dev);
+        out[k] = NULL;
+        if (!node_needs_grad(node, k)) continue;
+        out[k] =
+            k == 0 ? ops_empty(x->dtype, x->ndim, x->shape, dev) : ops_empty(x->dtype, 1, &np, dev);
         if (!out[k]) return born_last_status();
     }
-    born_strided sdx = out[0] ? matrix_view(out[0], p->rows, p->n) : absent_view();
-    born_strided sgw = out[1] ? rows_view(out[1], 0, p->n) : absent_view();
-    born_strided sgb = out[2] ? rows_view(out[2], 0, p->n) : absent_view();
-    born_strided sg = matrix_view(gc, p->rows, p->n), sx = matrix_view(x, p->rows, p->n);
-    born_strided sm = mean ? rows_view(mean, 0, p->rows) : absent_view();
-    born_strided sr = rows_view(rstd, 0, p->rows), sw = w ? rows_view(w, 0, p->n) : absent_view();
-    born_status st = be->row_norm_grads(p->rms, &sdx, &sgw, &sgb, &sg, &sx, &sm, &sr, &sw);
-    if (st != BORN_OK) return st;
+    return BORN_OK;
+}
+
+/* gi from out (norm_grad_outputs'), the parameter gradients in their inputs' shapes. */
+static born_status norm_grads_give(born_node *node, born_tensor *out[3], born_tensor **gi) {
     gi[0] = out[0];
     for (int k = 1; k <= 2; k++) {
         if (!out[k]) continue;
@@ -132,6 +125,26 @@ static born_status row_norm_grads(const born_backend *be, born_node *node, born_
         if (!gi[k]) return born_last_status();
     }
     return BORN_OK;
+}
+
+/* All three gradients from the backend's row_norm_grads in one pass over the rows (no
+ * temporaries beyond the results); the parameter gradients in x's dtype. */
+static born_status row_norm_grads(const born_backend *be, born_node *node, born_tensor *gc,
+                                  born_tensor **gi) {
+    const row_norm_params *p = node_params(node);
+    born_tensor *x = node_saved(node, 0), *mean = node_saved(node, 1), *rstd = node_saved(node, 2);
+    born_tensor *w = node_saved(node, 3);
+    born_tensor *out[3];
+    born_status st = norm_grad_outputs(node, x, p->n, out);
+    if (st != BORN_OK) return st;
+    born_strided sdx = out[0] ? matrix_view(out[0], p->rows, p->n) : absent_view();
+    born_strided sgw = out[1] ? rows_view(out[1], 0, p->n) : absent_view();
+    born_strided sgb = out[2] ? rows_view(out[2], 0, p->n) : absent_view();
+    born_strided sg = matrix_view(gc, p->rows, p->n), sx = matrix_view(x, p->rows, p->n);
+    born_strided sm = mean ? rows_view(mean, 0, p->rows) : absent_view();
+    born_strided sr = rows_view(rstd, 0, p->rows), sw = w ? rows_view(w, 0, p->n) : absent_view();
+    st = be->row_norm_grads(p->rms, &sdx, &sgw, &sgb, &sg, &sx, &sm, &sr, &sw);
+    return st != BORN_OK ? st : norm_grads_give(node, out, gi);
 }
 
 /* grad_x from the fused kernel; grad_weight = sum over rows of g * xhat, grad_bias = sum of g
@@ -352,30 +365,17 @@ static born_status batch_norm_backward(born_node *node, born_tensor *g, born_ten
     const born_backend *be = ops_backend(x);
     born_tensor *gc = born_contiguous(born_to_dtype(g, x->dtype));
     if (!be || !gc) return born_last_status();
-    born_device dev = x->storage->device;
-    born_tensor *out[3] = {NULL, NULL, NULL};
-    for (int k = 0; k < 3; k++) {
-        if (!node_needs_grad(node, k)) continue;
-        out[k] = k == 0 ? ops_empty(x->dtype, x->ndim, x->shape, dev)
-                        : ops_empty(x->dtype, 1, &p->c, dev);
-        if (!out[k]) return born_last_status();
-    }
+    born_tensor *out[3];
+    born_status st = norm_grad_outputs(node, x, p->c, out);
+    if (st != BORN_OK) return st;
     born_strided sdx = out[0] ? ncs_view(out[0], p->n, p->c, p->s) : absent_view();
     born_strided sgw = out[1] ? rows_view(out[1], 0, p->c) : absent_view();
     born_strided sgb = out[2] ? rows_view(out[2], 0, p->c) : absent_view();
     born_strided sg = ncs_view(gc, p->n, p->c, p->s), sx = ncs_view(x, p->n, p->c, p->s);
     born_strided sm = rows_view(mean, 0, p->c), sv = rows_view(var, 0, p->c);
     born_strided sw = w ? rows_view(w, 0, p->c) : absent_view();
-    born_status st = be->batch_norm_backward(&sdx, &sgw, &sgb, &sg, &sx, &sm, &sv, &sw, p->eps);
-    if (st != BORN_OK) return st;
-    gi[0] = out[0];
-    for (int k = 1; k <= 2; k++) {
-        if (!out[k]) continue;
-        const node_edge *e = &node->inputs[k];
-        gi[k] = born_reshape(out[k], e->ndim, e->shape);
-        if (!gi[k]) return born_last_status();
-    }
-    return BORN_OK;
+    st = be->batch_norm_backward(&sdx, &sgw, &sgb, &sg, &sx, &sm, &sv, &sw, p->eps);
+    return st != BORN_OK ? st : norm_grads_give(node, out, gi);
 }
 
 /* Whether training-mode batch norm of x takes the backend's fused kernels: f32 x (and weight

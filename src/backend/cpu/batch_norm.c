@@ -153,12 +153,18 @@ static const float *data_or_null(const born_strided *t) {
     return t && t->data ? (const float *)t->data : NULL;
 }
 
+/* BORN_OK when x is f32 [N, C, S], else an error naming what (the forward or the backward). */
+static born_status check_ncs(const born_strided *x, const char *what) {
+    if (x->dtype == BORN_F32 && x->ndim == 3) return BORN_OK;
+    return born_error(BORN_ERR_DTYPE, "%s: the CPU kernel takes f32 [N, C, S], not %s %d-d", what,
+                      born_dtype_name(x->dtype), x->ndim);
+}
+
 born_status cpu_batch_norm(const born_strided *out, const born_strided *mean,
                            const born_strided *var, const born_strided *x,
                            const born_strided *weight, const born_strided *bias, double eps) {
-    if (x->dtype != BORN_F32 || x->ndim != 3)
-        return born_error(BORN_ERR_DTYPE, "batch_norm: the CPU kernel takes f32 [N, C, S], not %s",
-                          born_dtype_name(x->dtype));
+    born_status st = check_ncs(x, "batch_norm");
+    if (st != BORN_OK) return st;
     bn_job j = {.n = x->shape[0],
                 .c = x->shape[1],
                 .s = x->shape[2],
@@ -178,11 +184,8 @@ born_status cpu_batch_norm_backward(const born_strided *grad_x, const born_strid
                                     const born_strided *x, const born_strided *mean,
                                     const born_strided *var, const born_strided *weight,
                                     double eps) {
-    if (x->dtype != BORN_F32 || x->ndim != 3)
-        return born_error(BORN_ERR_DTYPE,
-                          "batch_norm backward: the CPU kernel takes f32 [N, C, S], "
-                          "not %s",
-                          born_dtype_name(x->dtype));
+    born_status st = check_ncs(x, "batch_norm backward");
+    if (st != BORN_OK) return st;
     bn_job j = {.n = x->shape[0],
                 .c = x->shape[1],
                 .s = x->shape[2],

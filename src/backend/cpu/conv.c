@@ -1138,6 +1138,17 @@ static void split_phases(const float *in, float *dst, const born_conv2d_geometry
     }
 }
 
+/* The geometry the forward and the weight gradient run on, their tasks preparing each image from
+ * g's input: over phase planes (*phased; g itself, *src = g), padded (*gp, *src = g), or g as it
+ * is (*src NULL). */
+static const born_conv2d_geometry *task_geometry(const born_conv2d_geometry *g,
+                                                 born_conv2d_geometry *gp,
+                                                 const born_conv2d_geometry **src, bool *phased) {
+    *phased = phased_path(g);
+    *src = *phased || padded_geometry(g, gp) ? g : NULL;
+    return *src && !*phased ? gp : g;
+}
+
 static void pad_planes(int64_t q0, int64_t q1, void *arg) {
     const pad_job *j = arg;
     const born_conv2d_geometry *g = j->g;
@@ -1320,14 +1331,9 @@ static born_status conv2d_f32(float *out_data, const float *in_data, const float
     /* with padding: the padded geometry, each task padding its images (the tile kernel reads a
      * padded copy of the whole batch) */
     born_conv2d_geometry gp;
-    const born_conv2d_geometry *src = NULL;
-    bool phased = phased_path(g);
-    if (phased) {
-        src = g;
-    } else if (padded_geometry(g, &gp)) {
-        src = g;
-        g = &gp;
-    }
+    const born_conv2d_geometry *src;
+    bool phased;
+    g = task_geometry(g, &gp, &src, &phased);
 #ifdef CPU_HAVE_AVX2_KERNELS
     conv_dims td = dims_of(g);
     if (pre && td.k > 0 && tile_path(g, &td)) {
@@ -1439,14 +1445,9 @@ static born_status conv2d_backward_weight_f32(float *grad_weight, const float *g
                                               const float *in, const born_conv2d_geometry *g,
                                               int64_t grain, int64_t nchunks) {
     born_conv2d_geometry gp;
-    const born_conv2d_geometry *src = NULL;
-    bool phased = phased_path(g);
-    if (phased) {
-        src = g;
-    } else if (padded_geometry(g, &gp)) {
-        src = g;
-        g = &gp;
-    }
+    const born_conv2d_geometry *src;
+    bool phased;
+    g = task_geometry(g, &gp, &src, &phased);
     packed_ctx c;
     if (!packed_init(&c, g, src, phased))
         return born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory");
