@@ -153,28 +153,34 @@ static const float *data_or_null(const born_strided *t) {
     return t && t->data ? (const float *)t->data : NULL;
 }
 
-/* BORN_OK when x is f32 [N, C, S], else an error naming what (the forward or the backward). */
-static born_status check_ncs(const born_strided *x, const char *what) {
-    if (x->dtype == BORN_F32 && x->ndim == 3) return BORN_OK;
-    return born_error(BORN_ERR_DTYPE, "%s: the CPU kernel takes f32 [N, C, S], not %s %d-d", what,
-                      born_dtype_name(x->dtype), x->ndim);
+/* The job's shape, eps, x and weight from the call, or an error naming what when x is not
+ * f32 [N, C, S]. */
+static born_status job_of(bn_job *j, const born_strided *x, const born_strided *weight, double eps,
+                          const char *what) {
+    if (x->dtype != BORN_F32 || x->ndim != 3)
+        return born_error(BORN_ERR_DTYPE, "%s: the CPU kernel takes f32 [N, C, S], not %s %d-d",
+                          what, born_dtype_name(x->dtype), x->ndim);
+    *j = (bn_job){.n = x->shape[0],
+                  .c = x->shape[1],
+                  .s = x->shape[2],
+                  .eps = eps,
+                  .x = x->data,
+                  .weight = data_or_null(weight)};
+    return BORN_OK;
 }
+
+static float *out_or_null(const born_strided *t) { return t && t->data ? t->data : NULL; }
 
 born_status cpu_batch_norm(const born_strided *out, const born_strided *mean,
                            const born_strided *var, const born_strided *x,
                            const born_strided *weight, const born_strided *bias, double eps) {
-    born_status st = check_ncs(x, "batch_norm");
+    bn_job j;
+    born_status st = job_of(&j, x, weight, eps, "batch_norm");
     if (st != BORN_OK) return st;
-    bn_job j = {.n = x->shape[0],
-                .c = x->shape[1],
-                .s = x->shape[2],
-                .eps = eps,
-                .x = x->data,
-                .weight = data_or_null(weight),
-                .bias = data_or_null(bias),
-                .out = out->data,
-                .mean = mean->data,
-                .var = var->data};
+    j.bias = data_or_null(bias);
+    j.out = out->data;
+    j.mean = mean->data;
+    j.var = var->data;
     born_parallel_for(j.c, channel_grain(j.n, j.s), channels_forward, &j);
     return BORN_OK;
 }
@@ -184,20 +190,15 @@ born_status cpu_batch_norm_backward(const born_strided *grad_x, const born_strid
                                     const born_strided *x, const born_strided *mean,
                                     const born_strided *var, const born_strided *weight,
                                     double eps) {
-    born_status st = check_ncs(x, "batch_norm backward");
+    bn_job j;
+    born_status st = job_of(&j, x, weight, eps, "batch_norm backward");
     if (st != BORN_OK) return st;
-    bn_job j = {.n = x->shape[0],
-                .c = x->shape[1],
-                .s = x->shape[2],
-                .eps = eps,
-                .x = x->data,
-                .weight = data_or_null(weight),
-                .grad_out = grad_out->data,
-                .grad_x = grad_x && grad_x->data ? grad_x->data : NULL,
-                .grad_weight = grad_weight && grad_weight->data ? grad_weight->data : NULL,
-                .grad_bias = grad_bias && grad_bias->data ? grad_bias->data : NULL,
-                .saved_mean = mean->data,
-                .saved_var = var->data};
+    j.grad_out = grad_out->data;
+    j.grad_x = out_or_null(grad_x);
+    j.grad_weight = out_or_null(grad_weight);
+    j.grad_bias = out_or_null(grad_bias);
+    j.saved_mean = mean->data;
+    j.saved_var = var->data;
     born_parallel_for(j.c, channel_grain(j.n, j.s), channels_backward, &j);
     return BORN_OK;
 }

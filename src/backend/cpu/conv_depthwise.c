@@ -146,31 +146,30 @@ static void planes_forward(int64_t q0, int64_t q1, void *arg) {
     }
 }
 
+/* Runs fn over the call's N C planes (each about cols positions times the taps, plus the padded
+ * plane), after setting the padded plane's size. */
+static born_status run_planes(depthwise_job *j, int64_t cols, born_range_fn fn, const char *what) {
+    const born_conv2d_geometry *g = j->g;
+    j->hp = g->in_h + 2 * g->padding[0];
+    j->wp = g->in_w + 2 * g->padding[1];
+    int64_t work = j->hp * j->wp + cols * g->kernel_h * g->kernel_w;
+    int64_t grain = work >= DEPTHWISE_GRAIN_FLOATS ? 1 : DEPTHWISE_GRAIN_FLOATS / (work + 1) + 1;
+    atomic_init(&j->failed, 0);
+    born_parallel_for(g->batch * g->in_channels, grain, fn, j);
+    return atomic_load(&j->failed) ? born_error(BORN_ERR_MEMORY, "%s: out of memory", what)
+                                   : BORN_OK;
+}
+
 born_status cpu_conv_depthwise_forward_f32(float *out, const float *in, const float *weight,
                                            const float *bias, const born_conv2d_geometry *g) {
     depthwise_job j = {.dst = out, .src = in, .weight = weight, .bias = bias, .g = g};
-    j.hp = g->in_h + 2 * g->padding[0];
-    j.wp = g->in_w + 2 * g->padding[1];
-    int64_t planes = g->batch * g->in_channels;
-    int64_t work = j.hp * j.wp + g->out_h * g->out_w * g->kernel_h * g->kernel_w;
-    int64_t grain = work >= DEPTHWISE_GRAIN_FLOATS ? 1 : DEPTHWISE_GRAIN_FLOATS / (work + 1) + 1;
-    atomic_init(&j.failed, 0);
-    born_parallel_for(planes, grain, planes_forward, &j);
-    return atomic_load(&j.failed) ? born_error(BORN_ERR_MEMORY, "conv2d: out of memory") : BORN_OK;
+    return run_planes(&j, g->out_h * g->out_w, planes_forward, "conv2d");
 }
 
 born_status cpu_conv_depthwise_backward_input_f32(float *grad_in, const float *grad_out,
                                                   const float *weight,
                                                   const born_conv2d_geometry *g) {
     depthwise_job j = {.dst = grad_in, .src = grad_out, .weight = weight, .g = g};
-    j.hp = g->in_h + 2 * g->padding[0];
-    j.wp = g->in_w + 2 * g->padding[1];
-    j.ncols = (g->out_h - 1) * j.wp + g->out_w;
-    int64_t planes = g->batch * g->in_channels;
-    int64_t work = j.hp * j.wp + j.ncols * g->kernel_h * g->kernel_w;
-    int64_t grain = work >= DEPTHWISE_GRAIN_FLOATS ? 1 : DEPTHWISE_GRAIN_FLOATS / (work + 1) + 1;
-    atomic_init(&j.failed, 0);
-    born_parallel_for(planes, grain, planes_backward_input, &j);
-    return atomic_load(&j.failed) ? born_error(BORN_ERR_MEMORY, "conv2d backward: out of memory")
-                                  : BORN_OK;
+    j.ncols = (g->out_h - 1) * (g->in_w + 2 * g->padding[1]) + g->out_w;
+    return run_planes(&j, j.ncols, planes_backward_input, "conv2d backward");
 }
