@@ -594,16 +594,17 @@ TEST(conv2d_f32_simd_levels_give_the_fma_order_bits) {
         {2, 9, 11, 3, 2, 3, conv_params(1, 2, 0, 0, 1, 1, 1)},  /* stride 2 across, 12 taps */
         {2, 5, 11, 10, 3, 3,
          conv_params(3, 3, 1, 0, 1, 1, 1)}, /* stride 3, a column no tap reaches */
-        {4, 6, 9, 7, 1, 1, conv_params(2, 2, 0, 0, 1, 1, 1)},  /* 1x1 at stride 2 */
-        {4, 12, 9, 6, 3, 3, conv_params(2, 2, 2, 1, 2, 2, 2)}, /* stride 2, dilation 2, groups */
-        {6, 9, 8, 6, 3, 3, conv_params(1, 1, 1, 1, 1, 1, 6)},  /* depthwise, padding */
-        {4, 10, 9, 4, 3, 3, conv_params(1, 1, 2, 2, 2, 2, 4)}, /* depthwise, dilation 2 */
-        {3, 7, 19, 3, 1, 3, conv_params(1, 1, 0, 1, 1, 1, 3)}, /* depthwise 1x3 */
-        {2, 5, 41, 2, 3, 3, conv_params(1, 1, 1, 1, 1, 1, 2)}, /* depthwise, rows of 41 */
-        {4, 20, 9, 2, 2, 2, conv_params(2, 1, 0, 0, 1, 1, 2)}, /* direct, one output a group */
-        {16, 6, 7, 9, 3, 3, conv_params(1, 1, 0, 0, 1, 1, 1)}, /* 144 taps, rows of 5 */
-        {5, 4, 6, 6, 1, 1, conv_params(1, 1, 0, 0, 1, 1, 1)},  /* 1x1 */
-        {2, 5, 3, 3, 2, 2, conv_params(1, 1, 0, 0, 1, 1, 1)},  /* direct, rows of 2 */
+        {4, 6, 9, 7, 1, 1, conv_params(2, 2, 0, 0, 1, 1, 1)},   /* 1x1 at stride 2 */
+        {4, 12, 9, 6, 3, 3, conv_params(2, 2, 2, 1, 2, 2, 2)},  /* stride 2, dilation 2, groups */
+        {6, 9, 8, 6, 3, 3, conv_params(1, 1, 1, 1, 1, 1, 6)},   /* depthwise, padding */
+        {4, 10, 9, 4, 3, 3, conv_params(1, 1, 2, 2, 2, 2, 4)},  /* depthwise, dilation 2 */
+        {3, 7, 19, 3, 1, 3, conv_params(1, 1, 0, 1, 1, 1, 3)},  /* depthwise 1x3 */
+        {2, 5, 41, 2, 3, 3, conv_params(1, 1, 1, 1, 1, 1, 2)},  /* depthwise, rows of 41 */
+        {4, 20, 9, 2, 2, 2, conv_params(2, 1, 0, 0, 1, 1, 2)},  /* direct, one output a group */
+        {4, 11, 12, 4, 3, 3, conv_params(2, 2, 1, 1, 1, 1, 4)}, /* depthwise at stride 2 */
+        {16, 6, 7, 9, 3, 3, conv_params(1, 1, 0, 0, 1, 1, 1)},  /* 144 taps, rows of 5 */
+        {5, 4, 6, 6, 1, 1, conv_params(1, 1, 0, 0, 1, 1, 1)},   /* 1x1 */
+        {2, 5, 3, 3, 2, 2, conv_params(1, 1, 0, 0, 1, 1, 1)},   /* direct, rows of 2 */
     };
     const cpu_level levels[] = {CPU_LEVEL_NEON, CPU_LEVEL_AVX2, CPU_LEVEL_AVX512};
     cpu_level saved = cpu_get_level();

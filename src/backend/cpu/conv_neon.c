@@ -321,6 +321,25 @@ static inline void forward_tile(const float *x, int64_t lp, const float *wt, int
     acc[6][2] = a62, acc[7][0] = a70, acc[7][1] = a71, acc[7][2] = a72;
 }
 
+/* One output channel (a depthwise convolution's group): 12 positions a step in 3 accumulators,
+ * each the chain over the staged tap rows, then + bias, as forward_tile computes a channel. */
+static void forward_one_channel(const float *xs, int64_t lp, int64_t taps, const float *w,
+                                const float *bias, float *out, int64_t l) {
+    for (int64_t p0 = 0; p0 < l; p0 += FWD_POS) {
+        float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0;
+        for (int64_t t = 0; t < taps; t++) {
+            const float *x = xs + t * lp + p0;
+            a0 = vfmaq_n_f32(a0, vld1q_f32(x), w[t]);
+            a1 = vfmaq_n_f32(a1, vld1q_f32(x + 4), w[t]);
+            a2 = vfmaq_n_f32(a2, vld1q_f32(x + 8), w[t]);
+        }
+        float32x4_t v[3] = {a0, a1, a2};
+        for (int64_t j = 0; j < 3 && p0 + 4 * j < l; j++)
+            store_part(out + p0 + 4 * j, bias ? vaddq_f32(v[j], vdupq_n_f32(*bias)) : v[j],
+                       l - p0 - 4 * j);
+    }
+}
+
 bool cpu_conv_direct_forward_f32_neon(const conv_im2col *m, int64_t taps, const float *w,
                                       int64_t cout, const float *bias, float *out, int64_t l) {
     if (l <= 0 || cout <= 0) return true;
@@ -331,6 +350,10 @@ bool cpu_conv_direct_forward_f32_neon(const conv_im2col *m, int64_t taps, const 
     if (!xs) return false;
     float *wt = xs + taps * lp;
     stage_rows(m, taps, l, lp, xs);
+    if (cout == 1) { /* not 1 of 8 channels of a tile */
+        forward_one_channel(xs, lp, taps, w, bias, out, l);
+        return true;
+    }
     for (int64_t ct = 0; ct < tiles; ct++)
         for (int64_t t = 0; t < taps; t++)
             for (int64_t c = 0; c < FWD_CH; c++) {
@@ -391,6 +414,36 @@ static inline void weight_tile(const float *const x[WGT_TAPS], const float *cons
     a[2][2][0] = a220, a[2][2][1] = a221;
 }
 
+enum { ONE_TAPS = 6 };
+
+/* One output channel: tiles of up to 6 taps, each a pair of accumulators going over the groups of
+ * positions (the last one from dy's zero-padded tail): weight_tile's chains for one channel. */
+static void weight_one_channel(const float *xs, int64_t lp, int64_t taps, const float *dy,
+                               const float *tail, int64_t l, float *acc) {
+    const int64_t groups = (l + 7) / 8, full = l / 8;
+    for (int64_t t0 = 0; t0 < taps; t0 += ONE_TAPS) {
+        int64_t nk = taps - t0 < ONE_TAPS ? taps - t0 : ONE_TAPS;
+        float32x4_t a[ONE_TAPS][2];
+        for (int k = 0; k < ONE_TAPS; k++)
+            a[k][0] = a[k][1] = vdupq_n_f32(0.0f);
+        for (int64_t q = 0; q < groups; q++) {
+            const float *g = q < full ? dy + q * 8 : tail;
+            float32x4_t g0 = vld1q_f32(g), g1 = vld1q_f32(g + 4);
+            for (int k = 0; k < ONE_TAPS; k++) {
+                if (k >= nk) break;
+                const float *x = xs + (t0 + k) * lp + q * 8;
+                a[k][0] = vfmaq_f32(a[k][0], g0, vld1q_f32(x));
+                a[k][1] = vfmaq_f32(a[k][1], g1, vld1q_f32(x + 4));
+            }
+        }
+        for (int64_t k = 0; k < nk; k++) {
+            float *dst = acc + (t0 + k) * 8;
+            vst1q_f32(dst, vaddq_f32(vld1q_f32(dst), a[k][0]));
+            vst1q_f32(dst + 4, vaddq_f32(vld1q_f32(dst + 4), a[k][1]));
+        }
+    }
+}
+
 bool cpu_conv_direct_weight_f32_neon(const conv_im2col *m, int64_t taps, const float *dy,
                                      int64_t cout, int64_t l, float *acc) {
     if (l <= 0 || taps <= 0 || cout <= 0) return true;
@@ -398,6 +451,12 @@ bool cpu_conv_direct_weight_f32_neon(const conv_im2col *m, int64_t taps, const f
     float *xs = cpu_scratch(CPU_SCRATCH_CONV_RUNS, (size_t)(taps * lp) * sizeof(float));
     if (!xs) return false;
     stage_rows(m, taps, l, lp, xs);
+    if (cout == 1) { /* not 1 of 3 channels of a tile */
+        float tail[8] = {0};
+        memcpy(tail, dy + full * 8, (size_t)(l - full * 8) * sizeof(float));
+        weight_one_channel(xs, lp, taps, dy, tail, l, acc);
+        return true;
+    }
     for (int64_t co0 = 0; co0 < cout; co0 += WGT_CH) {
         const float *gr[WGT_CH];
         float tail[WGT_CH][8]; /* the last group of positions when l is not a multiple of 8 */
