@@ -37,6 +37,7 @@
 #include "backend/cpu/conv_depthwise.h"
 #include "backend/cpu/conv_direct.h"
 #include "backend/cpu/conv_pack.h"
+#include "backend/cpu/conv_planes.h"
 #include "backend/cpu/conv_point.h"
 #include "backend/cpu/conv_prepacked.h"
 #include "backend/cpu/cpu_kernels.h"
@@ -744,12 +745,7 @@ static void spread_rows(const float *go, float *wide, const born_conv2d_geometry
                         const conv_dims *d, int64_t w) {
     int64_t ncols = (g->out_h - 1) * w + g->out_w;
     for (int64_t oc = 0; oc < d->cg_out; oc++)
-        for (int64_t oy = 0; oy < g->out_h; oy++) {
-            float *row = wide + oc * ncols + oy * w;
-            memcpy(row, go + oc * d->l + oy * g->out_w, (size_t)g->out_w * sizeof(float));
-            if (oy + 1 < g->out_h)
-                memset(row + g->out_w, 0, (size_t)(w - g->out_w) * sizeof(float));
-        }
+        conv_spread_rows(wide + oc * ncols, go + oc * d->l, g->out_h, g->out_w, w);
 }
 
 /* img [chans, H, W] from the phase planes of phases_path, pixels no tap reaches zero. */
@@ -848,12 +844,10 @@ static bool backward_input_group(const packed_ctx *c, const float *a, const floa
 /* The inner pixels of padded planes src (g padded by s's padding) into s's planes dst. */
 static void crop_planes(const float *src, float *dst, int64_t planes, const born_conv2d_geometry *g,
                         const born_conv2d_geometry *s) {
-    for (int64_t q = 0; q < planes; q++) {
-        const float *from = src + (q * g->in_h + s->padding[0]) * g->in_w + s->padding[1];
-        float *to = dst + q * s->in_h * s->in_w;
-        for (int64_t y = 0; y < s->in_h; y++)
-            memcpy(to + y * s->in_w, from + y * g->in_w, (size_t)s->in_w * sizeof(float));
-    }
+    for (int64_t q = 0; q < planes; q++)
+        conv_rows_copy(dst + q * s->in_h * s->in_w, s->in_w,
+                       src + (q * g->in_h + s->padding[0]) * g->in_w + s->padding[1], g->in_w,
+                       s->in_h, s->in_w);
 }
 
 static void packed_backward_input(int64_t begin, int64_t end, void *arg) {

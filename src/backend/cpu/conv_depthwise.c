@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "backend/cpu/conv_pack.h"
+#include "backend/cpu/conv_planes.h"
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/kernels_avx2.h"
 #include "backend/cpu/kernels_neon.h"
@@ -96,19 +97,13 @@ static void planes_backward_input(int64_t q0, int64_t q1, void *arg) {
     }
     for (int64_t q = q0; q < q1; q++) {
         const float *dy = j->src + q * oh * ow, *w = j->weight + q % C * kh * kw;
-        for (int64_t oy = 0; oy < oh; oy++) {
-            memcpy(wide + oy * wp, dy + oy * ow, (size_t)ow * sizeof(float));
-            if (oy + 1 < oh) memset(wide + oy * wp + ow, 0, (size_t)(wp - ow) * sizeof(float));
-        }
+        conv_spread_rows(wide, dy, oh, ow, wp);
         memset(plane, 0, (size_t)(j->hp * wp) * sizeof(float));
         for (int64_t i = 0; i < kh; i++)
             for (int64_t t = 0; t < kw; t++)
                 mul_add(plane + i * g->dilation[0] * wp + t * g->dilation[1], wide, w[i * kw + t],
                         j->ncols);
-        const float *inner = plane + g->padding[0] * wp + g->padding[1];
-        float *dst = j->dst + q * H * W;
-        for (int64_t y = 0; y < H; y++)
-            memcpy(dst + y * W, inner + y * wp, (size_t)W * sizeof(float));
+        conv_rows_copy(j->dst + q * H * W, W, plane + g->padding[0] * wp + g->padding[1], wp, H, W);
     }
 }
 
@@ -135,9 +130,7 @@ static void planes_forward(int64_t q0, int64_t q1, void *arg) {
         const float *src = j->src + q * H * W, *w = j->weight + q % C * taps;
         const float *b = j->bias ? j->bias + q % C : NULL;
         if (pad) {
-            float *inner = plane + g->padding[0] * wp + g->padding[1];
-            for (int64_t y = 0; y < H; y++)
-                memcpy(inner + y * wp, src + y * W, (size_t)W * sizeof(float));
+            conv_rows_copy(plane + g->padding[0] * wp + g->padding[1], wp, src, W, H, W);
             src = plane;
         }
         float *dst = j->dst + q * oh * ow;
