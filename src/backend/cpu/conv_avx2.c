@@ -251,6 +251,27 @@ bool cpu_conv_direct_forward_f32_avx2(const conv_im2col *m, int64_t taps, const 
 }
 
 /* One output channel: tiles of up to 8 taps (the taps split evenly), one accumulator each. */
+/* k taps (a constant in each copy, so that the accumulators stay in registers and the taps' loop
+ * has no branch) over all the groups: a group within one output row is one load per tap. */
+static inline __attribute__((always_inline)) void one_channel_taps(int k, const float *const *base,
+                                                                   const float *dy, int64_t groups,
+                                                                   const runs8 *runs, __m256i tail,
+                                                                   __m256 *a) {
+    for (int64_t q = 0; q < groups; q++) {
+        __m256 gv =
+            q + 1 < groups ? _mm256_loadu_ps(dy + q * 8) : _mm256_maskload_ps(dy + q * 8, tail);
+        const runs8 *r = &runs[q];
+        if (r->whole) {
+            int32_t sh = r->shift[0];
+            for (int i = 0; i < k; i++)
+                a[i] = _mm256_fmadd_ps(gv, _mm256_loadu_ps(base[i] + sh), a[i]);
+        } else {
+            for (int i = 0; i < k; i++)
+                a[i] = _mm256_fmadd_ps(gv, runs_load(base[i], r), a[i]);
+        }
+    }
+}
+
 static void weight_one_channel(const conv_im2col *m, int64_t taps, const float *dy, int64_t l,
                                float *acc, const runs8 *runs, __m256i tail) {
     int64_t groups = (l + 7) / 8, tiles = (taps + 7) / 8, size = (taps + tiles - 1) / tiles;
@@ -262,11 +283,15 @@ static void weight_one_channel(const conv_im2col *m, int64_t taps, const float *
             base[i] = m->img + m->tap_off[k0 + (i < k ? i : k - 1)];
             a[i] = _mm256_setzero_ps();
         }
-        for (int64_t q = 0; q < groups; q++) {
-            __m256 gv =
-                q + 1 < groups ? _mm256_loadu_ps(dy + q * 8) : _mm256_maskload_ps(dy + q * 8, tail);
-            for (int i = 0; i < 8; i++)
-                if (i < k) a[i] = _mm256_fmadd_ps(gv, runs_load(base[i], &runs[q]), a[i]);
+        switch (k) {
+        case 1: one_channel_taps(1, base, dy, groups, runs, tail, a); break;
+        case 2: one_channel_taps(2, base, dy, groups, runs, tail, a); break;
+        case 3: one_channel_taps(3, base, dy, groups, runs, tail, a); break;
+        case 4: one_channel_taps(4, base, dy, groups, runs, tail, a); break;
+        case 5: one_channel_taps(5, base, dy, groups, runs, tail, a); break;
+        case 6: one_channel_taps(6, base, dy, groups, runs, tail, a); break;
+        case 7: one_channel_taps(7, base, dy, groups, runs, tail, a); break;
+        default: one_channel_taps(8, base, dy, groups, runs, tail, a); break;
         }
         for (int64_t i = 0; i < k; i++) {
             float *dst = acc + (k0 + i) * 8;
