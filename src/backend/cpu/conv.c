@@ -543,9 +543,10 @@ static void pack_source(void *ctx, int64_t p0, int64_t kc, int64_t j0, int64_t n
 
 typedef struct packed_ctx {
     const born_conv2d_geometry *g;
-    /* non-NULL: g is this geometry with its padding applied (padded_geometry), and each task pads
-     * its images into scratch (forward, weight gradient) or crops its gradients out of it (input
-     * gradient): in and out then hold src's unpadded planes */
+    /* non-NULL: in and out hold src's unpadded planes, and each task prepares its images in
+     * scratch: g is src with its padding applied (padded_geometry; the forward and the weight
+     * gradient pad each image, the input gradient crops its padded planes), or src itself with
+     * the tables over phase planes (t.phased; each image split into them) */
     const born_conv2d_geometry *src;
     conv_dims d;
     conv_tables t;
@@ -764,8 +765,8 @@ static void interleave_phases(const float *work, float *img, int64_t chans,
                 work + (ch * p->sh + (y + ph) % p->sh) * p->sw * p->plane + r * p->wq;
             /* the columns reached: x + pw < sw wq */
             int64_t reach = p->sw * p->wq - pw < W ? p->sw * p->wq - pw : W;
-            if (p->sw ==
-                2) { /* two planes' rows merged: x = 2 m from pe[m], x = 2 m + 1 from po[m] */
+            /* two planes' rows merged: x = 2 m from pe[m], x = 2 m + 1 from po[m] */
+            if (p->sw == 2) {
                 const int64_t q = pw & 1;
                 const float *pe = rows + q * p->plane + (pw >> 1);
                 const float *po = rows + (1 - q) * p->plane + (pw >> 1) + q;
@@ -786,22 +787,43 @@ static void interleave_phases(const float *work, float *img, int64_t chans,
         }
 }
 
+/* How the input gradient of a geometry adds its product's columns back: by strips (AVX-512), in
+ * the gapped form, by phase planes, or through col2im; ncols: the product's columns (a strip, the
+ * positions of rows as wide as the input or as the phase planes, or L). */
+typedef struct input_form {
+    bool strips, gapped, phased;
+    phases p;
+    int64_t width; /* gapped or phased: dY's rows spread to this width */
+    int64_t ncols;
+} input_form;
+
+static input_form input_form_of(const born_conv2d_geometry *g, const conv_dims *d) {
+    input_form f = {.strips = strip_path(g, d), .p = phases_of(g)};
+    f.gapped = !f.strips && gapped_path(g, d);
+    f.phased = !f.strips && !f.gapped && phases_path(g, d);
+    f.width = f.gapped ? g->in_w : f.p.wq;
+    f.ncols = f.strips               ? PRODUCT_STRIP
+              : f.gapped || f.phased ? (g->out_h - 1) * f.width + g->out_w
+                                     : d->l;
+    return f;
+}
+
 /* One task's input gradient of one group: img [chans, H, W] (g's) = col2im(W_g^T dY_g) for the
- * chunk's channels, a their packed rows of W_g^T, work the phase planes (phases_path); false if
+ * chunk's channels, a their packed rows of W_g^T, work the phase planes (f->phased); false if
  * memory is short. */
-static bool backward_input_group(const packed_ctx *c, const float *a, const float *go, float *img,
-                                 int64_t chans, float *col, float *wide, float *work) {
+static bool backward_input_group(const packed_ctx *c, const input_form *f, const float *a,
+                                 const float *go, float *img, int64_t chans, float *col,
+                                 float *wide, float *work) {
     const born_conv2d_geometry *g = c->g;
     const conv_dims *d = &c->d;
     int64_t khw = g->kernel_h * g->kernel_w;
-    if (strip_path(g, d)) return backward_input_strips(c, a, go, img, chans, col);
-    bool gapped = gapped_path(g, d), phased = !gapped && phases_path(g, d);
-    phases p = phases_of(g);
-    int64_t width = gapped ? g->in_w : p.wq; /* dY's rows spread to this width */
-    int64_t ncols = gapped || phased ? (g->out_h - 1) * width + g->out_w : d->l;
+    if (f->strips) return backward_input_strips(c, a, go, img, chans, col);
+    const bool gapped = f->gapped, phased = f->phased;
+    const phases p = f->p;
+    const int64_t ncols = f->ncols;
     b_source src = {.plain = go, .rs = d->l, .cs = 1};
     if (gapped || phased) {
-        spread_rows(go, wide, g, d, width);
+        spread_rows(go, wide, g, d, f->width);
         src.plain = wide;
         src.rs = ncols;
     }
@@ -855,15 +877,10 @@ static void packed_backward_input(int64_t begin, int64_t end, void *arg) {
     const born_conv2d_geometry *g = c->g, *s0 = c->src;
     const conv_dims *d = &c->d;
     int64_t khw = g->kernel_h * g->kernel_w;
-    bool strips = strip_path(g, d), gapped = !strips && gapped_path(g, d);
-    bool phased = !strips && !gapped && phases_path(g, d);
-    phases p = phases_of(g);
-    /* the product's columns: a strip, the positions of rows as wide as the input or as the phase
-     * planes, or L */
-    int64_t ncols = strips   ? PRODUCT_STRIP
-                    : gapped ? (g->out_h - 1) * g->in_w + g->out_w
-                    : phased ? (g->out_h - 1) * p.wq + g->out_w
-                             : d->l;
+    const input_form f = input_form_of(g, d);
+    const bool gapped = f.gapped, phased = f.phased;
+    const phases p = f.p;
+    const int64_t ncols = f.ncols;
     size_t col_bytes = (size_t)(c->split_size * khw * ncols) * sizeof(float);
     size_t wide_bytes = (size_t)(d->cg_out * ncols) * sizeof(float);
     /* the padded planes (s0), or the phase planes */
@@ -886,7 +903,7 @@ static void packed_backward_input(int64_t begin, int64_t end, void *arg) {
             float *img = s0 ? work : c->out + plane0 * d->hw;
             const float *go = c->grad_out + (n * g->out_channels + grp * d->cg_out) * d->l;
             const float *a = c->apack + grp * c->apack_group + (size_t)s * per_split;
-            if (!backward_input_group(c, a, go, img, chans, col, wide, work))
+            if (!backward_input_group(c, &f, a, go, img, chans, col, wide, work))
                 atomic_store(&c->failed, 1);
             else if (s0)
                 crop_planes(work, c->out + plane0 * s0->in_h * s0->in_w, chans, g, s0);
@@ -1340,7 +1357,8 @@ static born_status conv2d_f32(float *out_data, const float *in_data, const float
         }
     }
 #else
-    (void)ops;                                                  /* the tile kernels' form of the epilogue; the packed path calls ep */
+    /* ops is the tile kernels' form of the epilogue; the packed path calls ep */
+    (void)ops;
 #endif
     packed_ctx c;
     if (!packed_init(&c, g, src, phased))

@@ -236,21 +236,13 @@ bool cpu_conv_direct_forward_f32_avx2(const conv_im2col *m, int64_t taps, const 
                     if (n <= 0) continue;
                     __m256 v = acc[c][h];
                     if (bias) v = _mm256_add_ps(v, _mm256_broadcast_ss(bias + co0 + c));
-                    float *o = out + (co0 + c) * l + pos;
-                    if (n == 8) {
-                        _mm256_storeu_ps(o, v);
-                    } else {
-                        float b[8];
-                        _mm256_storeu_ps(b, v);
-                        memcpy(o, b, (size_t)n * sizeof(float));
-                    }
+                    store_lanes(out + (co0 + c) * l + pos, n, v);
                 }
         }
     }
     return true;
 }
 
-/* One output channel: tiles of up to 8 taps (the taps split evenly), one accumulator each. */
 /* k taps (a constant in each copy, so that the accumulators stay in registers and the taps' loop
  * has no branch) over all the groups: a group within one output row is one load per tap. */
 static inline __attribute__((always_inline)) void one_channel_taps(int k, const float *const *base,
@@ -272,6 +264,7 @@ static inline __attribute__((always_inline)) void one_channel_taps(int k, const 
     }
 }
 
+/* One output channel: tiles of up to 8 taps (the taps split evenly), one accumulator each. */
 static void weight_one_channel(const conv_im2col *m, int64_t taps, const float *dy, int64_t l,
                                float *acc, const runs8 *runs, __m256i tail) {
     int64_t groups = (l + 7) / 8, tiles = (taps + 7) / 8, size = (taps + tiles - 1) / tiles;
