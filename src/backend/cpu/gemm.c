@@ -843,6 +843,9 @@ static bool gemv_f32(int64_t n, int64_t k, float alpha, const float *a, int64_t 
         g.dot_fn = gemv_dot_f32_avx2;
         g.axpy_fn = gemv_axpy_f32_avx2;
     }
+#ifdef GEMM_HAVE_AVX512
+    if (cpu_get_level() >= CPU_LEVEL_AVX512) g.dot_fn = gemv_dot_f32_avx512;
+#endif
 #else
     (void)avx2;
 #endif
@@ -1750,6 +1753,9 @@ bool cpu_gemm_f32_half_b(int64_t m, int64_t n, int64_t k, const float *a, int64_
     if (m == 1) {
         gemv_job g = {k,    n,    a,     1,    NULL, 1, b_cs, c, 1, 1.0f, 0.0f, true, NULL,
                       NULL, &j,   b,     bf16, gemv_dot_half_avx2};
+#ifdef GEMM_HAVE_AVX512
+        if (cpu_get_level() >= CPU_LEVEL_AVX512) g.dot_h = gemv_dot_half_avx512;
+#endif
         int64_t grain = ceil_div(ceil_div(n, nthreads), 64) * 64, least = ceil_div(65536, k);
         born_parallel_for(n, grain < least ? least : grain, gemv_range, &g);
         return true;

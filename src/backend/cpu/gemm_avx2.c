@@ -269,73 +269,18 @@ void gemm_kernel_f64_avx2(int64_t kc, const void *a_, const void *b_, int64_t b_
 
 /* ---- f32 GEMV ----------------------------------------------------------------------------- */
 
-
-/* One column (of `kind`, gemm_dot.h): two 8-wide accumulators over k in steps of 16, then 8,
- * then a scalar tail. Four columns at a time share the loads of x but do exactly the same
- * arithmetic per column. */
-static inline __attribute__((always_inline)) float dot1(int64_t k, const float *x,
-                                                        const void *col, int kind) {
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
-    int64_t p = 0;
-    for (; p + 16 <= k; p += 16) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + p), gemm_b_load8(col, p, kind), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + p + 8), gemm_b_load8(col, p + 8, kind), s1);
-    }
-    if (p + 8 <= k) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + p), gemm_b_load8(col, p, kind), s0);
-        p += 8;
-    }
-    float s = gemm_hsum8(_mm256_add_ps(s0, s1));
-    for (; p < k; p++)
-        s = fmaf(x[p], gemm_b_load1(col, p, kind), s);
-    return s;
-}
-
-/* gemv_dot_f32_avx2 for B of `kind`: four columns at a time, each with dot1's operations. */
-static inline __attribute__((always_inline)) void gemv_dot_kind(int64_t k, int64_t n,
-                                                                const float *x, const void *b,
-                                                                int64_t b_cs, float *y, int kind) {
-    int64_t j = 0;
-    for (; j + 4 <= n; j += 4) {
-        const void *q[4];
-        for (int c = 0; c < 4; c++) q[c] = gemm_b_at(b, (j + c) * b_cs, kind);
-        __m256 s[4][2];
-        for (int c = 0; c < 4; c++) s[c][0] = s[c][1] = _mm256_setzero_ps();
-        int64_t p = 0;
-        for (; p + 16 <= k; p += 16) {
-            __m256 x0 = _mm256_loadu_ps(x + p), x1 = _mm256_loadu_ps(x + p + 8);
-            for (int c = 0; c < 4; c++) {
-                s[c][0] = _mm256_fmadd_ps(x0, gemm_b_load8(q[c], p, kind), s[c][0]);
-                s[c][1] = _mm256_fmadd_ps(x1, gemm_b_load8(q[c], p + 8, kind), s[c][1]);
-            }
-        }
-        if (p + 8 <= k) {
-            __m256 x0 = _mm256_loadu_ps(x + p);
-            for (int c = 0; c < 4; c++)
-                s[c][0] = _mm256_fmadd_ps(x0, gemm_b_load8(q[c], p, kind), s[c][0]);
-            p += 8;
-        }
-        float r[4];
-        for (int c = 0; c < 4; c++) r[c] = gemm_hsum8(_mm256_add_ps(s[c][0], s[c][1]));
-        for (; p < k; p++)
-            for (int c = 0; c < 4; c++) r[c] = fmaf(x[p], gemm_b_load1(q[c], p, kind), r[c]);
-        for (int c = 0; c < 4; c++) y[j + c] = r[c];
-    }
-    for (; j < n; j++)
-        y[j] = dot1(k, x, gemm_b_at(b, j * b_cs, kind), kind);
-}
-
+/* The M = 1 dot form, four columns at a time (gemm_dot.h). */
 void gemv_dot_f32_avx2(int64_t k, int64_t n, const float *x, const float *b, int64_t b_cs,
                        float *y) {
-    gemv_dot_kind(k, n, x, b, b_cs, y, GEMM_B_F32);
+    gemm_dot1_rows(4, k, n, x, b, b_cs, y, GEMM_B_F32);
 }
 
 void gemv_dot_half_avx2(int64_t k, int64_t n, const float *x, const uint16_t *b, int64_t b_cs,
                         float *y, bool bf16) {
     if (bf16)
-        gemv_dot_kind(k, n, x, b, b_cs, y, GEMM_B_BF16);
+        gemm_dot1_rows(4, k, n, x, b, b_cs, y, GEMM_B_BF16);
     else
-        gemv_dot_kind(k, n, x, b, b_cs, y, GEMM_B_F16);
+        gemm_dot1_rows(4, k, n, x, b, b_cs, y, GEMM_B_F16);
 }
 
 /* y[j] = sum_p x[p] b[p][j], four rows of B per pass over y; every y[j] is updated in p order

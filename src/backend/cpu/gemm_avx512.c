@@ -245,6 +245,19 @@ void gemm_kernel_f32_avx512_bias(int64_t kc, const void *a, const void *b, int64
 
 /* ---- the few-row GEMV's dot form (its loop in gemm_dot.h) ---------------------------------- */
 
+void gemv_dot_f32_avx512(int64_t k, int64_t n, const float *x, const float *b, int64_t b_cs,
+                         float *y) {
+    gemm_dot1_rows(8, k, n, x, b, b_cs, y, GEMM_B_F32);
+}
+
+void gemv_dot_half_avx512(int64_t k, int64_t n, const float *x, const uint16_t *b, int64_t b_cs,
+                          float *y, bool bf16) {
+    if (bf16)
+        gemm_dot1_rows(8, k, n, x, b, b_cs, y, GEMM_B_BF16);
+    else
+        gemm_dot1_rows(8, k, n, x, b, b_cs, y, GEMM_B_F16);
+}
+
 void gemv8_dot_f32_avx512(int64_t k, int64_t n, const float *const x[8], const float *b, int64_t b_cs,
                           float *const y[8]) {
     /* three columns at a time: one more B stream in flight than two was 41 -> 50 GFLOP/s

@@ -114,4 +114,59 @@ static inline __attribute__((always_inline)) void gemm_dot_rows(int R, int C, in
     }
 }
 
+/* y[j + c] = sum_p x[p] q[c b_cs + p] for C columns (1 to 8; a constant where inlined), the M = 1
+ * GEMV's form: per column two eight-lane sums over k in steps of 16 (the even and the odd eight),
+ * one more step of 8 into the first, gemm_hsum8 of their sum, then the scalar tail in k order.
+ * The C columns stream at once and share the loads of x; every column gets the same operations
+ * whatever C, so any grouping gives the same bits. */
+static inline __attribute__((always_inline)) void gemm_dot1_columns(int C, int64_t k,
+                                                                    const float *x, const void *q,
+                                                                    int64_t b_cs, float *y,
+                                                                    int64_t j, int kind) {
+    __m256 s[8][2];
+#pragma GCC unroll 8
+    for (int c = 0; c < C; c++)
+        s[c][0] = s[c][1] = _mm256_setzero_ps();
+    int64_t p = 0;
+    for (; p + 16 <= k; p += 16) {
+        __m256 x0 = _mm256_loadu_ps(x + p), x1 = _mm256_loadu_ps(x + p + 8);
+#pragma GCC unroll 8
+        for (int c = 0; c < C; c++) {
+            const void *col = gemm_b_at(q, c * b_cs, kind);
+            s[c][0] = _mm256_fmadd_ps(x0, gemm_b_load8(col, p, kind), s[c][0]);
+            s[c][1] = _mm256_fmadd_ps(x1, gemm_b_load8(col, p + 8, kind), s[c][1]);
+        }
+    }
+    if (p + 8 <= k) {
+        __m256 x0 = _mm256_loadu_ps(x + p);
+#pragma GCC unroll 8
+        for (int c = 0; c < C; c++)
+            s[c][0] =
+                _mm256_fmadd_ps(x0, gemm_b_load8(gemm_b_at(q, c * b_cs, kind), p, kind), s[c][0]);
+        p += 8;
+    }
+    float r[8];
+#pragma GCC unroll 8
+    for (int c = 0; c < C; c++)
+        r[c] = gemm_hsum8(_mm256_add_ps(s[c][0], s[c][1]));
+    for (; p < k; p++)
+        for (int c = 0; c < C; c++)
+            r[c] = fmaf(x[p], gemm_b_load1(gemm_b_at(q, c * b_cs, kind), p, kind), r[c]);
+    for (int c = 0; c < C; c++)
+        y[j + c] = r[c];
+}
+
+/* All n columns of the M = 1 GEMV: C at a time (4 or 8), then four, then one by one. */
+static inline __attribute__((always_inline)) void gemm_dot1_rows(int C, int64_t k, int64_t n,
+                                                                 const float *x, const void *b,
+                                                                 int64_t b_cs, float *y, int kind) {
+    int64_t j = 0;
+    for (; j + C <= n; j += C)
+        gemm_dot1_columns(C, k, x, gemm_b_at(b, j * b_cs, kind), b_cs, y, j, kind);
+    for (; C > 4 && j + 4 <= n; j += 4)
+        gemm_dot1_columns(4, k, x, gemm_b_at(b, j * b_cs, kind), b_cs, y, j, kind);
+    for (; j < n; j++)
+        gemm_dot1_columns(1, k, x, gemm_b_at(b, j * b_cs, kind), b_cs, y, j, kind);
+}
+
 #endif

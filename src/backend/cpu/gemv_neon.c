@@ -26,8 +26,8 @@ static inline float hsum8(float32x4_t lo, float32x4_t hi) {
 
 /* ---- m == 1 ------------------------------------------------------------------------------- */
 
-/* One column as gemm_avx2.c's dot1: two 8-lane sums over k in steps of 16 (a and b here, each
- * as two halves), then one step of 8 into a, the sum of a + b, then the scalar tail. */
+/* One column as gemm_dot.h's gemm_dot1_columns: two 8-lane sums over k in steps of 16 (a and b
+ * here, each as two halves), then one step of 8 into a, the sum of a + b, then the scalar tail. */
 static inline float dot1(int64_t k, const float *x, const float *col) {
     float32x4_t a0 = vdupq_n_f32(0), a1 = a0, b0 = a0, b1 = a0;
     int64_t p = 0;
