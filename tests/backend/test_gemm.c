@@ -427,12 +427,13 @@ TEST(gemm_f32_every_cpu_level_matches_reference) {
         /* the blocked path, and the few-row dot form (x W^T; eight rows at once at AVX-512, the
          * last group of 5-7 rows padded; columns three at a time, then two or one; groups of
          * four rows four columns at a time, then one; one row: eight columns at a time at
-         * AVX-512, four at AVX2, then four and one, k with a step of 8 and a scalar tail) */
+         * AVX-512, four at AVX2, then four and one, k with a step of 8 and a scalar tail; W read
+         * in place with its rows 4 KB apart, copied a tile at a time for 100 rows) */
         const int64_t shapes[][3] = {
             {300, 200, 700}, {97, 1000, 40},  {49, 50, 513}, {8, 101, 1000}, {5, 600, 300},
             {13, 17, 65},    {16, 1100, 203}, {7, 3, 9},     {8, 7, 33},     {12, 25, 17},
-            {3, 27, 40},     {4, 1000, 300},  {1, 70, 300},  {1, 1003, 41}};
-        for (int s = 0; s < 14; s++) {
+            {3, 27, 40},     {4, 1000, 300},  {1, 70, 300},  {1, 1003, 41},  {100, 40, 1024}};
+        for (int s = 0; s < 15; s++) {
             int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
             void *x2 = level_product(CPU_LEVEL_AVX2, m, n, k, s == 1 || s >= 3, 2);
             void *x5 = level_product(CPU_LEVEL_AVX512, m, n, k, s == 1 || s >= 3, 2);
