@@ -1345,6 +1345,7 @@ bool cpu_gemm_f32_packed_rows(int64_t m, int64_t n, int64_t k, cpu_gemm_pack_a_f
  * 24 KB of packed A while their B panels stream from L2; an L2 of 2 MB or more holds a 512 x 1024
  * B block. */
 static bool l1_holds_b_panel, l1_holds_a_tile, l2_fits_deep_block;
+static long l1_ways; /* the L1 data cache's associativity (0 where sysconf cannot say) */
 static pthread_once_t cache_sizes_once = PTHREAD_ONCE_INIT;
 
 static void ask_cache_sizes(void) {
@@ -1352,6 +1353,9 @@ static void ask_cache_sizes(void) {
     long l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE);
     l1_holds_b_panel = l1 >= 48 * 1024;
     l1_holds_a_tile = l1 >= 32 * 1024;
+#endif
+#ifdef _SC_LEVEL1_DCACHE_ASSOC
+    l1_ways = sysconf(_SC_LEVEL1_DCACHE_ASSOC);
 #endif
 #ifdef _SC_LEVEL2_CACHE_SIZE
     l2_fits_deep_block = sysconf(_SC_LEVEL2_CACHE_SIZE) >= 2048 * 1024;
@@ -1363,6 +1367,15 @@ static bool l1_fits_deep_panels(void) {
     return l1_holds_b_panel;
 }
 
+#ifdef GEMM_HAVE_AVX2
+/* Whether `rows` lines of one L1 set evict each other: an L1 of fewer ways (as sysconf reports
+ * them; false where it cannot say). */
+static bool l1_set_thrashes(int rows) {
+    pthread_once(&cache_sizes_once, ask_cache_sizes);
+    return l1_ways > 0 && l1_ways < rows;
+}
+#endif
+
 #ifdef GEMM_HAVE_AVX512
 /* Whether the AVX-512 tiles' packed A (24 KB) stays in this CPU's L1. */
 static bool l1_fits_a_tile(void) {
@@ -1371,6 +1384,7 @@ static bool l1_fits_a_tile(void) {
 }
 #endif
 
+#ifdef GEMM_HAVE_AVX2
 /* Whether the f32 product takes k blocks of 512 on this machine: where L1 holds the AVX2 tile's
  * B panels, or where the CPU has AVX-512 and L1 holds that tile's A. Every x86 level then blocks
  * k alike (AVX2 follows AVX-512 on a 32 KB L1), so the levels keep each other's bits. */
@@ -1381,6 +1395,7 @@ static bool f32_deep_k_blocks(void) {
 #endif
     return false;
 }
+#endif
 #endif
 
 /* The f32 blocks. k blocks of 512 where L1 holds their B panels (one pass over C for every 512
@@ -1623,12 +1638,14 @@ static void weight_in_place_range(int64_t begin, int64_t end, void *ctx) {
         block_done(j, 0, j->m, col0, col1 - col0);
         return;
     }
-    /* W's rows a multiple of 4 KB apart all fall in one set of L1 (8 ways on Zen 4), which the
-     * tile's 12 rows then evict from each other at every step; where the tile serves more than two
-     * calls its rows are copied into `tail` first (x[128, 4096] W[4096, 4096]^T and W[11008,
-     * 4096]^T on one thread, 2-core Zen 4: 60-63 -> 68-75 GFLOP/s; with one call or two the copy
-     * does not pay: 32 rows 58 -> 45, 64 rows even) */
-    bool copy_rows = (j->b_cs * (int64_t)sizeof(float)) % 4096 == 0 && j->m > 2 * wt.cols;
+    /* W's rows a multiple of 4 KB apart all fall in one set of L1, where the tile's rows evict
+     * each other at every step if the set has fewer ways (8 on Zen 4); where the tile serves more
+     * than two calls its rows are then copied into `tail` first (x[128, 4096] W[4096, 4096]^T and
+     * W[11008, 4096]^T on one thread, 2-core Zen 4: 60-63 -> 68-75 GFLOP/s; with one call or two
+     * the copy does not pay: 32 rows 58 -> 45, 64 rows even; on the 16-core Xeon's 12-way L1 the
+     * copy cost up to 15% at four threads) */
+    bool copy_rows = (j->b_cs * (int64_t)sizeof(float)) % 4096 == 0 && j->m > 2 * wt.cols &&
+                     l1_set_thrashes(wt.rows);
     float *c = (float *)j->c; /* W's row c: B's column c (b_at), b_cs apart */
     int64_t c_bytes = j->c_rs * (int64_t)sizeof(float),
             cbuf_bytes = cbuf_rs * (int64_t)sizeof(float);
