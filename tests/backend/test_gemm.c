@@ -367,9 +367,12 @@ TEST(gemm_f64_every_cpu_level_matches_reference) {
         CHECK(gemm_case(true, 70, 33, 70, 1.0, 1.0, strided, __LINE__));
     }
     if (hw == CPU_LEVEL_AVX512) {
+        /* (one row, B transposed: the dot form, eight columns at a time at AVX-512, four at
+         * AVX2, then four and one, k with a step of 4 and a scalar tail) */
         const int64_t shapes[][3] = {{300, 200, 700}, {97, 1000, 40}, {49, 50, 513},
-                                     {13, 17, 257},   {12, 16, 255},  {1000, 801, 300}};
-        for (int s = 0; s < 6; s++)
+                                     {13, 17, 257},   {12, 16, 255},  {1000, 801, 300},
+                                     {1, 70, 300},    {1, 1003, 43}};
+        for (int s = 0; s < 8; s++)
             for (int v = 0; v < 4; v++) {
                 int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
                 bool tb = v & 1;

@@ -327,50 +327,10 @@ void gemv_axpy_f32_avx2(int64_t k, int64_t n, const float *x, int64_t x_s, const
 
 /* ---- f64 GEMV (m == 1) ------------------------------------------------------------------- */
 
-/* How far ahead (doubles) each column is asked for: 2 KB, as gemm_dot.h's f32 columns (the
- * hardware prefetcher stops at each 4 KB page). */
-enum { GEMV_F64_AHEAD = 256 };
-
-/* y[j] for `cols` columns at once (a constant where it is inlined), each its own sums: lanes p mod
- * 8 in two accumulators, a 4-step remainder into the first, the lanes summed (0 + 2, 1 + 3, then
- * the two), the last k mod 4 steps as scalar fmas. Columns grouped or alone get the same bits. */
-static inline __attribute__((always_inline)) void
-dot_f64_cols(int64_t k, const double *x, const double *b, int64_t b_cs, double *y, int cols) {
-    __m256d s0[4], s1[4];
-    for (int c = 0; c < cols; c++)
-        s0[c] = s1[c] = _mm256_setzero_pd();
-    int64_t p = 0;
-    for (; p + 8 <= k; p += 8) {
-        __m256d x0 = _mm256_loadu_pd(x + p), x1 = _mm256_loadu_pd(x + p + 4);
-        for (int c = 0; c < cols; c++) {
-            _mm_prefetch((const char *)(b + c * b_cs + p + GEMV_F64_AHEAD), _MM_HINT_T0);
-            s0[c] = _mm256_fmadd_pd(x0, _mm256_loadu_pd(b + c * b_cs + p), s0[c]);
-            s1[c] = _mm256_fmadd_pd(x1, _mm256_loadu_pd(b + c * b_cs + p + 4), s1[c]);
-        }
-    }
-    if (p + 4 <= k) {
-        __m256d x0 = _mm256_loadu_pd(x + p);
-        for (int c = 0; c < cols; c++)
-            s0[c] = _mm256_fmadd_pd(x0, _mm256_loadu_pd(b + c * b_cs + p), s0[c]);
-        p += 4;
-    }
-    for (int c = 0; c < cols; c++) {
-        __m256d t = _mm256_add_pd(s0[c], s1[c]);
-        __m128d h = _mm_add_pd(_mm256_castpd256_pd128(t), _mm256_extractf128_pd(t, 1));
-        double v = _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
-        for (int64_t q = p; q < k; q++)
-            v = fma(x[q], b[c * b_cs + q], v);
-        y[c] = v;
-    }
-}
-
+/* The f64 M = 1 dot form, four columns at a time, each asked for ahead (gemm_dot.h). */
 void gemv_dot_f64_avx2(int64_t k, int64_t n, const double *x, const double *b, int64_t b_cs,
                        double *y) {
-    int64_t j = 0;
-    for (; j + 4 <= n; j += 4)
-        dot_f64_cols(k, x, b + j * b_cs, b_cs, y + j, 4);
-    for (; j < n; j++)
-        dot_f64_cols(k, x, b + j * b_cs, b_cs, y + j, 1);
+    gemm_dot1_f64_rows(4, k, n, x, b, b_cs, y, true);
 }
 
 /* Each y[j] an fma chain from zero in k order, four rows of B a pass over y. */

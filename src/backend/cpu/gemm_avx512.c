@@ -250,6 +250,14 @@ void gemv_dot_f32_avx512(int64_t k, int64_t n, const float *x, const float *b, i
     gemm_dot1_rows(8, k, n, x, b, b_cs, y, GEMM_B_F32);
 }
 
+void gemv_dot_f64_avx512(int64_t k, int64_t n, const double *x, const double *b, int64_t b_cs,
+                         double *y, bool prefetch) {
+    if (prefetch)
+        gemm_dot1_f64_rows(8, k, n, x, b, b_cs, y, true);
+    else
+        gemm_dot1_f64_rows(8, k, n, x, b, b_cs, y, false);
+}
+
 void gemv_dot_half_avx512(int64_t k, int64_t n, const float *x, const uint16_t *b, int64_t b_cs,
                           float *y, bool bf16) {
     if (bf16)
