@@ -1,6 +1,6 @@
-/* Internal to the CPU GEMM: the few-row dot form's column loop, shared by the AVX2 and AVX-512
- * files (gemm_avx2.c, gemm_avx512.c), which compile it with 16 and 32 vector registers. Include
- * only from files built with AVX2 and FMA. */
+/* Internal to the CPU GEMM: the dot forms' column loops (a few rows; one row in f32 and f64),
+ * shared by the AVX2 and AVX-512 files (gemm_avx2.c, gemm_avx512.c), which compile them with 16
+ * and 32 vector registers. Include only from files built with AVX2 and FMA. */
 #ifndef BORN_CPU_GEMM_DOT_H
 #define BORN_CPU_GEMM_DOT_H
 
