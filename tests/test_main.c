@@ -1,6 +1,7 @@
 /* The test runner: runs every registered test (or those whose name contains argv[1]) and prints
  * one line "N passed, N failed" at the end. Each test runs inside a scope, and the library's
- * error state is cleared between tests. */
+ * error state is cleared between tests. BORN_TEST_VERBOSE=1 names each test on stderr as it
+ * starts (with its time when it ends), to find one that hangs. */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,10 +136,15 @@ int main(int argc, char **argv) {
     const char *filter = argc > 1 ? argv[1] : NULL;
     qsort(tests, (size_t)ntests, sizeof *tests, by_file_then_name);
     int passed = 0, failed = 0;
+    const char *verbose_env = getenv("BORN_TEST_VERBOSE");
+    bool verbose = verbose_env && strcmp(verbose_env, "0") != 0;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < ntests; i++) {
         if (filter && !strstr(tests[i].name, filter) && !strstr(tests[i].file, filter)) continue;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        if (verbose) fprintf(stderr, "[ run ] %s (%s)\n", tests[i].name, tests[i].file);
         current_failed = false;
         failures_in_current = 0;
         born_clear_error();
@@ -152,6 +158,13 @@ int main(int argc, char **argv) {
         if (born_is_grad_enabled() == false) {
             test_fail(tests[i].file, 0, "test left grad mode off");
             while (!born_is_grad_enabled()) born_no_grad_end();
+        }
+        if (verbose) {
+            struct timespec te;
+            clock_gettime(CLOCK_MONOTONIC, &te);
+            fprintf(stderr, "[ %.2f s ] %s\n",
+                    (double)(te.tv_sec - ts.tv_sec) + 1e-9 * (double)(te.tv_nsec - ts.tv_nsec),
+                    tests[i].name);
         }
         if (current_failed) {
             fprintf(stderr, "FAIL %s (%s)\n", tests[i].name, tests[i].file);
