@@ -1080,12 +1080,8 @@ typedef struct gemv_f64_job {
     double *c;
     int64_t c_cs;
     double alpha, beta;
-    gemv_dot_f64_fn dot; /* the dot form (B's columns contiguous), or NULL: axpy (or dot512) */
+    gemv_dot_f64_fn dot; /* the dot form (B's columns contiguous), or NULL: axpy */
     gemv_axpy_f64_fn axpy;
-    /* at AVX-512 the dot form, its columns asked for ahead with prefetch, in place of dot */
-    void (*dot512)(int64_t k, int64_t n, const double *x, const double *b, int64_t b_cs, double *y,
-                   bool prefetch);
-    bool prefetch;
 } gemv_f64_job;
 
 static void gemv_f64_range(int64_t begin, int64_t end, void *ctx) {
@@ -1093,9 +1089,7 @@ static void gemv_f64_range(int64_t begin, int64_t end, void *ctx) {
     double y[GEMV_F64_BLOCK];
     for (int64_t j0 = begin; j0 < end; j0 += GEMV_F64_BLOCK) {
         int64_t n = end - j0 < GEMV_F64_BLOCK ? end - j0 : GEMV_F64_BLOCK;
-        if (g->dot512)
-            g->dot512(g->k, n, g->x, g->b + j0 * g->b_cs, g->b_cs, y, g->prefetch);
-        else if (g->dot)
+        if (g->dot)
             g->dot(g->k, n, g->x, g->b + j0 * g->b_cs, g->b_cs, y);
         else
             g->axpy(g->k, n, g->x, g->x_s, g->b + j0, g->b_rs, y);
@@ -1113,7 +1107,7 @@ static bool gemv_f64(const gemm_job *j) {
     const double *x = (const double *)j->a;
     gemv_f64_job g = {
         j->k,    j->n,     x,       j->a_cs, (const double *)j->b, j->b_rs, j->b_cs, (double *)j->c,
-        j->c_cs, j->alpha, j->beta, NULL,    gemv_axpy_f64_c,      NULL,    false};
+        j->c_cs, j->alpha, j->beta, NULL,    gemv_axpy_f64_c};
     if (j->b_rs == 1 && j->n > 1) {
         g.dot = gemv_dot_f64_c;
         if (j->a_cs != 1) { /* the dot form wants x contiguous */
@@ -1134,11 +1128,7 @@ static bool gemv_f64(const gemm_job *j) {
     }
 #endif
 #ifdef GEMM_HAVE_AVX512
-    if (g.dot && cpu_get_level() >= CPU_LEVEL_AVX512) {
-        g.dot = NULL;
-        g.dot512 = gemv_dot_f64_avx512;
-        g.prefetch = !cpu_features_get()->amd;
-    }
+    if (g.dot && cpu_get_level() >= CPU_LEVEL_AVX512) g.dot = gemv_dot_f64_avx512;
 #endif
     born_parallel_for(j->n, gemv_grain(j->n, j->k), gemv_f64_range, &g);
     return true;

@@ -20,6 +20,7 @@
 
 #include "backend/cpu/gemm_dot.h"
 #include "backend/cpu/gemm_kernels.h"
+#include "core/cpu_features.h"
 
 /* ---- micro-kernel ------------------------------------------------------------------------- */
 
@@ -251,8 +252,8 @@ void gemv_dot_f32_avx512(int64_t k, int64_t n, const float *x, const float *b, i
 }
 
 void gemv_dot_f64_avx512(int64_t k, int64_t n, const double *x, const double *b, int64_t b_cs,
-                         double *y, bool prefetch) {
-    if (prefetch)
+                         double *y) {
+    if (!cpu_features_get()->amd)
         gemm_dot1_f64_rows(8, k, n, x, b, b_cs, y, true);
     else
         gemm_dot1_f64_rows(8, k, n, x, b, b_cs, y, false);

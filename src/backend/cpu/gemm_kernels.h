@@ -138,11 +138,11 @@ void gemv_dot_f32_avx512(int64_t k, int64_t n, const float *x, const float *b, i
                          float *y);
 void gemv_dot_half_avx512(int64_t k, int64_t n, const float *x, const uint16_t *b, int64_t b_cs,
                           float *y, bool bf16);
-/* gemv_dot_f64_avx2 with eight B columns in flight (the same bits), asking for them ahead only
- * with prefetch (the caller passes false on AMD, whose prefetchers keep up: on Zen 4 eight
- * columns without read the weights at 19-23 GB/s against 14-16 for the AVX2 loop). */
+/* gemv_dot_f64_avx2 with eight B columns in flight (the same bits), asking for them ahead on
+ * Intel only (AMD's prefetchers keep up: on Zen 4 eight columns without read the weights at
+ * 19-22 GB/s against 14-18 for the AVX2 loop). */
 void gemv_dot_f64_avx512(int64_t k, int64_t n, const double *x, const double *b, int64_t b_cs,
-                         double *y, bool prefetch);
+                         double *y);
 /* gemv4_dot_f32_avx2 for eight rows at once (AVX-512's 32 vector registers hold 24 sums: three B
  * columns), so each B column is read once for all eight: every y[r][j] gets the four-row
  * kernel's operations (gemm_dot.h), so the same bits. */
