@@ -9,12 +9,16 @@
  * What differs is the order of the passes over a range of rows. A row's statistics must be known
  * before its output is written, so each row is read at least twice; here the pass that writes row
  * r's output (from L1/L2) runs in one loop with the first pass over row r + 1 (from memory), its
- * loads prefetched 4 KiB ahead, so that the memory stays busy while the arithmetic runs. At one
- * thread on Zen 5 (bench_stream_ab, medians of 7 runs, 2026-12-02) the backward went from 54-59%
- * of the copy's bandwidth, with each row's passes in turn through norm_avx2.c and row r + 1
- * prefetched into L2 during the last, to 90-92%, and layer norm's forward from 73% to 81%. Layer
- * norm's second pass over a row (the centred moments) runs alone, from L1/L2. */
+ * loads prefetched ahead (prefetch_x86.h), so that the memory stays busy while the arithmetic
+ * runs. At one thread on Zen 5 (bench_stream_ab, medians of 7 runs, 2026-12-02) the backward went
+ * from 54-59% of the copy's bandwidth, with each row's passes in turn through norm_avx2.c and row
+ * r + 1 prefetched into L2 during the last, to 90-92%, and layer norm's forward from 73% to 81%,
+ * with the loads prefetched into L1 from 4 KiB ahead. On Zen 4 that prefetch held the backward
+ * at 67-75% and the forwards at 74-81%; prefetching into L2 from 16 KiB ahead and into L1 from
+ * 1 KiB took them to 98-114% and 92-105% (2026-12-03). Layer norm's second pass over a row (the
+ * centred moments) runs alone, from L1/L2. */
 #include "backend/cpu/norm_avx2.h"
+#include "backend/cpu/prefetch_x86.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -39,16 +43,14 @@ NORM_INLINE __m256 fold(__m512 v) {
 
 NORM_INLINE __mmask16 lanes(int64_t n) { return (__mmask16)(n >= 16 ? 0xffffu : ((1u << n) - 1u)); }
 
-/* How far ahead of a pass that reads rows from memory they are prefetched into L1 (bytes): the
- * loads alone, held back by the arithmetic, did not keep enough of the memory in flight at one
- * thread. And the sums' chunks, norm_avx2.c's: the forward's f32 accumulators are folded into
- * double every FW_CHUNK elements, the backward's every BW_CHUNK. */
-enum { PREFETCH_AHEAD = 4096, FW_CHUNK = 128, BW_CHUNK = 64 };
+/* The sums' chunks, norm_avx2.c's: the forward's f32 accumulators are folded into double every
+ * FW_CHUNK elements, the backward's every BW_CHUNK. */
+enum { FW_CHUNK = 128, BW_CHUNK = 64 };
 
-/* The two lines PREFETCH_AHEAD bytes after the block of 32 elements at p + i. */
+/* The two lines of the block of 32 elements at p + i, prefetched ahead (prefetch_x86.h). */
 NORM_INLINE void prefetch_block(const float *p, int64_t i) {
-    _mm_prefetch((const char *)(p + i) + PREFETCH_AHEAD, _MM_HINT_T0);
-    _mm_prefetch((const char *)(p + i) + PREFETCH_AHEAD + 64, _MM_HINT_T0);
+    prefetch_stream_line(p + i);
+    prefetch_stream_line(p + i + 16);
 }
 
 /* With stream (and p 4-byte aligned), the elements of a row at p before its first 64-byte
@@ -405,8 +407,8 @@ NORM_INLINE void out_rest(const bw_out *o, float *dx, const float *g, const floa
                           bool ahead) {
     for (; i + 16 <= n; i += 16) {
         if (ahead) {
-            _mm_prefetch((const char *)(g + i) + PREFETCH_AHEAD, _MM_HINT_T0);
-            _mm_prefetch((const char *)(x + i) + PREFETCH_AHEAD, _MM_HINT_T0);
+            prefetch_stream_line(g + i);
+            prefetch_stream_line(x + i);
         }
         out_vec(o, dx, g, x, i, 0xffff, true, stream, w, pw, pb);
     }
