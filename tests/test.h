@@ -14,6 +14,10 @@ typedef void (*test_fn)(void);
 void test_register(const char *name, const char *file, test_fn fn);
 void test_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 bool test_failed(void);
+/* Fails the running test and ends the run at once, with the counts so far as the last line: for
+ * a state no later test could run in (a thread pool job that never finishes holds the pool). */
+void test_fail_fatal(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4), noreturn));
 
 #define TEST(name)                                                                                \
     static void test_##name(void);                                                                \

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "test.h"
 
@@ -18,6 +19,8 @@ static test_case *tests;
 static int ntests, cap;
 static bool current_failed;
 static int failures_in_current;
+static int passed, failed;
+static const test_case *current;
 
 void test_register(const char *name, const char *file, test_fn fn) {
     if (ntests == cap) {
@@ -40,6 +43,20 @@ void test_fail(const char *file, int line, const char *fmt, ...) {
 }
 
 bool test_failed(void) { return current_failed; }
+
+void test_fail_fatal(const char *file, int line, const char *fmt, ...) {
+    fprintf(stderr, "  %s:%d: ", file, line);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nFAIL %s (%s)\nstopped: the tests after it were not run\n",
+            current ? current->name : "?", current ? current->file : "?");
+    fflush(stderr);
+    printf("%d passed, %d failed\n", passed, failed + 1);
+    fflush(stdout);
+    _exit(1); /* no exit handlers: the state this leaves (a stuck thread) cannot be torn down */
+}
 
 void check_error_impl(const char *file, int line, born_status status, const char *needle) {
     if (born_last_status() != status) {
@@ -135,7 +152,6 @@ static int by_file_then_name(const void *a, const void *b) {
 int main(int argc, char **argv) {
     const char *filter = argc > 1 ? argv[1] : NULL;
     qsort(tests, (size_t)ntests, sizeof *tests, by_file_then_name);
-    int passed = 0, failed = 0;
     const char *verbose_env = getenv("BORN_TEST_VERBOSE");
     bool verbose = verbose_env && strcmp(verbose_env, "0") != 0;
     struct timespec t0;
@@ -145,6 +161,7 @@ int main(int argc, char **argv) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         if (verbose) fprintf(stderr, "[ run ] %s (%s)\n", tests[i].name, tests[i].file);
+        current = &tests[i];
         current_failed = false;
         failures_in_current = 0;
         born_clear_error();

@@ -23,10 +23,17 @@
  * job: on the 16-core device host the lock-free start gave 4-6% on a bf16 GPT step at 8 and 16
  * threads, BENCHMARKS.md.) Workers sleep only after spinning, counted in `sleepers`; a
  * caller wakes them (a broadcast under the mutex) only where one sleeps, and the count and the
- * generation are each written before the other is read (sequentially consistent), so a worker
- * cannot fall asleep on a job it missed. Workers spin longer after a team (the next one usually
- * follows: one per decoded token). Barriers inside a team spin on a phase counter and yield the
- * CPU after a while, so a preempted partner costs its time slice, not ours as well. */
+ * generation are each written before the other is read, so a worker cannot fall asleep on a job
+ * it missed. Each side puts a sequentially consistent fence between its write and its read:
+ * C11's seq_cst store and load alone order them on hardware (on arm64 they are stlr and ldar,
+ * which do not pass each other), but qemu-user on an x86 host turns stlr into a fence and a
+ * plain store and ldar into a plain load and a fence, so the caller's read of the count could
+ * pass its store of the generation in the host's store buffer: the arm64 suite under qemu hung
+ * now and then on a team whose worker slept through it (test_thread_team.c now publishes teams
+ * as the worker falls asleep; without the fence that stopped in four of five runs of 50,000
+ * teams). A fence costs one instruction a job. Workers spin longer after a team (the next one
+ * usually follows: one per decoded token). Barriers inside a team spin on a phase counter and yield
+ * the CPU after a while, so a preempted partner costs its time slice, not ours as well. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
@@ -116,6 +123,7 @@ static void *worker_main(void *arg) {
         if (atomic_load_explicit(&p->generation, memory_order_acquire) == seen) {
             pthread_mutex_lock(&p->mu);
             atomic_fetch_add(&p->sleepers, 1);
+            atomic_thread_fence(memory_order_seq_cst); /* the file's head says why */
             while (atomic_load(&p->generation) == seen && !p->shutdown)
                 pthread_cond_wait(&p->wake, &p->mu);
             atomic_fetch_sub(&p->sleepers, 1);
@@ -212,6 +220,7 @@ int born_get_num_threads(void) {
 static void publish(pool *p, bool team) {
     uint64_t g = atomic_load_explicit(&p->generation, memory_order_relaxed);
     atomic_store(&p->generation, ((g >> 1) + 1) << 1 | (team ? 1u : 0u));
+    atomic_thread_fence(memory_order_seq_cst); /* the file's head says why */
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mu);
         pthread_cond_broadcast(&p->wake);

@@ -1,9 +1,11 @@
 /* Teams on the thread pool (core/thread_pool.h): every thread runs once with its own index,
  * barriers order the steps (each thread sees the others' writes of the step before), a
- * parallel_for inside a team runs on the calling thread, and teams mix with parallel_for jobs,
- * short ones in quick succession too. */
+ * parallel_for inside a team runs on the calling thread, teams mix with parallel_for jobs, short
+ * ones in quick succession too, and a team published as its worker falls asleep wakes it. */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/thread_pool.h"
 #include "test.h"
@@ -111,5 +113,75 @@ TEST(thread_pool_alternates_short_jobs_and_teams) {
         }
         CHECK_MSG(bad == 0, "%d threads: a job or a team went wrong", threads);
     }
+    born_set_num_threads(before);
+}
+
+typedef struct sleeper_run {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool finished;
+    long teams, calls;
+} sleeper_run;
+
+static void count_team(int tid, int n, void *arg) {
+    (void)tid;
+    (void)n;
+    atomic_fetch_add((atomic_long *)arg, 1);
+}
+
+static volatile long idle_sink;
+
+/* Teams of two, each after an idle stretch of a pseudo-random length around the worker's spin
+ * before it sleeps, so that many are published just as it goes to sleep. */
+static void *publish_as_workers_sleep(void *arg) {
+    sleeper_run *r = arg;
+    atomic_long calls = 0;
+    unsigned s = 1;
+    for (long i = 0; i < r->teams; i++) {
+        s = s * 1103515245u + 12345u;
+        for (long k = 0, w = (s >> 16) % 40000; k < w; k++)
+            idle_sink += k;
+        born_parallel_team(count_team, &calls);
+    }
+    pthread_mutex_lock(&r->mu);
+    r->calls = atomic_load(&calls);
+    r->finished = true;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+/* A team published while its worker is falling asleep must still wake it: the publisher writes
+ * the generation then reads the sleepers, the worker the reverse, and neither read may pass its
+ * write. Under qemu-user on an x86 host aarch64's store-release / load-acquire pair did pass
+ * (thread_pool.c's head), and the team's caller waited for ever: in four of five runs of this
+ * test with 50,000 teams (now 100,000; about a second natively, 5-15 s under qemu). The teams
+ * run on a second thread so that a lost one ends the run with a failure after a minute rather
+ * than hanging it (the stuck caller holds the pool for good). */
+TEST(thread_pool_wakes_a_worker_falling_asleep) {
+    int before = born_get_num_threads();
+    CHECK_OK(born_set_num_threads(2));
+    sleeper_run r = {
+        .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .teams = 100000};
+    pthread_t t;
+    if (pthread_create(&t, NULL, publish_as_workers_sleep, &r) != 0) {
+        CHECK_MSG(false, "could not start the publishing thread");
+        return;
+    }
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 60;
+    pthread_mutex_lock(&r.mu);
+    int rc = 0;
+    while (!r.finished && rc == 0)
+        rc = pthread_cond_timedwait(&r.cv, &r.mu, &deadline);
+    bool finished = r.finished;
+    pthread_mutex_unlock(&r.mu);
+    if (!finished)
+        test_fail_fatal(__FILE__, __LINE__,
+                        "a team's worker slept through it: its caller "
+                        "still waits after 60 s (and holds the pool)");
+    pthread_join(t, NULL);
+    CHECK_EQ_INT(r.calls, 2 * r.teams);
     born_set_num_threads(before);
 }
