@@ -166,6 +166,7 @@ TEST(thread_pool_wakes_a_worker_falling_asleep) {
     pthread_t t;
     if (pthread_create(&t, NULL, publish_as_workers_sleep, &r) != 0) {
         CHECK_MSG(false, "could not start the publishing thread");
+        born_set_num_threads(before);
         return;
     }
     struct timespec deadline;

@@ -15,7 +15,7 @@
  * r + 1 prefetched into L2 during the last, to 90-92%, and layer norm's forward from 73% to 81%,
  * with the loads prefetched into L1 from 4 KiB ahead. On Zen 4 that prefetch held the backward
  * at 67-75% and the forwards at 74-81%; prefetching into L2 from 16 KiB ahead and into L1 from
- * 1 KiB took them to 98-114% and 92-105% (2026-12-03). Layer norm's second pass over a row (the
+ * 1 KiB took them to 97-114% and 92-112% (2026-12-03). Layer norm's second pass over a row (the
  * centred moments) runs alone, from L1/L2. */
 #include "backend/cpu/norm_avx2.h"
 #include "backend/cpu/prefetch_x86.h"

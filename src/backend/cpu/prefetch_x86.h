@@ -3,7 +3,7 @@
  * from PREFETCH_L2_AHEAD bytes ahead of the loads, and into L1 from PREFETCH_L1_AHEAD. One
  * prefetch into L1 from 4 KiB ahead (what these kernels did before) held the norm backward at
  * 66-78% of the copy's bandwidth at one thread on Zen 4, whose L1 keeps fewer misses in flight
- * than its L2; the two steps took it to 98-105% (bench_stream_ab, docs/BENCHMARKS.md). */
+ * than its L2; the two steps took it to 97-114% (bench_stream_ab, docs/BENCHMARKS.md). */
 #ifndef BORN_CPU_PREFETCH_X86_H
 #define BORN_CPU_PREFETCH_X86_H
 
