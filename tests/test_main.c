@@ -31,26 +31,30 @@ void test_register(const char *name, const char *file, test_fn fn) {
     tests[ntests++] = (test_case){name, file, fn};
 }
 
+/* One failure's line on stderr: where, then the message. */
+static void report(const char *file, int line, const char *fmt, va_list ap) {
+    fprintf(stderr, "  %s:%d: ", file, line);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 void test_fail(const char *file, int line, const char *fmt, ...) {
     current_failed = true;
     if (++failures_in_current > 20) return; /* keep the log readable */
-    fprintf(stderr, "  %s:%d: ", file, line);
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    report(file, line, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 bool test_failed(void) { return current_failed; }
 
 void test_fail_fatal(const char *file, int line, const char *fmt, ...) {
-    fprintf(stderr, "  %s:%d: ", file, line);
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    report(file, line, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nFAIL %s (%s)\nstopped: the tests after it were not run\n",
+    fprintf(stderr, "FAIL %s (%s)\nstopped: the tests after it were not run\n",
             current ? current->name : "?", current ? current->file : "?");
     fflush(stderr);
     printf("%d passed, %d failed\n", passed, failed + 1);
