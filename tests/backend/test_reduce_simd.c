@@ -1,11 +1,13 @@
 /* Reductions and softmax on the paths added for speed: the column ("outer") reductions of
  * src/backend/cpu/reduce.c, the AVX2 folds of contiguous f32 runs, and the AVX2 softmax rows,
  * each against a double-precision reference, with NaN and infinities, at the AVX2 and portable
- * CPU levels, and bit-identical for 1 and 2 threads. */
+ * CPU levels, and bit-identical for 1 and 2 threads (and for the column sums, with and without
+ * the prefetching that inputs beyond the caches get). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/stream.h"
 #include "core/cpu_features.h"
 #include "test.h"
 
@@ -51,11 +53,21 @@ static void column_case(born_reduce_op op, int64_t B, int64_t N, cpu_level level
     born_tensor *r1 = reduce(op, x, 1, (int64_t[]){0});
     born_set_num_threads(2);
     born_tensor *r2 = reduce(op, x, 1, (int64_t[]){0});
+    /* as for an input beyond the caches: the sums' groups prefetch the rows read next */
+    cpu_set_stream_min_bytes(0);
+    born_tensor *r3 = reduce(op, x, 1, (int64_t[]){0});
+    born_set_num_threads(1);
+    born_tensor *r4 = reduce(op, x, 1, (int64_t[]){0});
+    cpu_set_stream_min_bytes(-1);
     born_set_num_threads(saved_threads);
     CHECK_OK_TENSOR(r1);
     CHECK_OK_TENSOR(r2);
-    if (r1 && r2) {
+    CHECK_OK_TENSOR(r3);
+    CHECK_OK_TENSOR(r4);
+    if (r1 && r2 && r3 && r4) {
         CHECK(memcmp(born_data_f32(r1), born_data_f32(r2), (size_t)N * 4) == 0);
+        CHECK(memcmp(born_data_f32(r1), born_data_f32(r3), (size_t)N * 4) == 0);
+        CHECK(memcmp(born_data_f32(r1), born_data_f32(r4), (size_t)N * 4) == 0);
         const float *got = born_data_f32(r1);
         int bad = 0;
         for (int64_t j = 0; j < N; j++) {
@@ -99,18 +111,23 @@ TEST(reduce_columns_multidim_and_views) {
     int64_t shape[4] = {3, 40, 5, 37};
     born_tensor *x = random_f32(4, shape, 2.0);
     const int64_t sets[][3] = {{0, 2, -1}, {1, 3, -1}, {0, 1, 2}, {1, -1, -1}, {0, 2, 3}};
-    for (int s = 0; s < 5; s++) {
-        int nd = sets[s][1] < 0 ? 1 : sets[s][2] < 0 ? 2 : 3;
-        born_tensor *a = born_sum(x, nd, sets[s], true);
+    for (int s = 0; s < 10; s++) {
+        /* the second time round as for inputs beyond the caches (groups prefetch the next) */
+        cpu_set_stream_min_bytes(s < 5 ? -1 : 0);
+        const int64_t *set = sets[s % 5];
+        int nd = set[1] < 0 ? 1 : set[2] < 0 ? 2 : 3;
+        born_tensor *a = born_sum(x, nd, set, true);
         /* the same through a permuted, contiguous copy whose innermost dim is reduced instead */
         born_tensor *xt = born_contiguous(born_permute(x, 4, (int64_t[]){3, 2, 1, 0}));
         int64_t tdims[3];
-        for (int k = 0; k < nd; k++) tdims[k] = 3 - sets[s][k];
+        for (int k = 0; k < nd; k++)
+            tdims[k] = 3 - set[k];
         born_tensor *b = born_permute(born_sum(xt, nd, tdims, true), 4, (int64_t[]){3, 2, 1, 0});
         born_tensor *diff = born_max(born_abs(born_sub(a, b)), 0, NULL, false);
         CHECK_OK_TENSOR(diff);
         if (diff) CHECK_MSG(born_item(diff) < 1e-4, "dims set %d: %g", s, born_item(diff));
     }
+    cpu_set_stream_min_bytes(-1);
     /* a transposed [N, B] view reduced over its dim 1 is a column reduction of the storage */
     int64_t s2[2] = {300, 50};
     born_tensor *y = random_f32(2, s2, 1.0);

@@ -6,6 +6,8 @@
 #ifndef BORN_CPU_KERNELS_AVX2_H
 #define BORN_CPU_KERNELS_AVX2_H
 
+#include <stddef.h>
+
 #include "backend/cpu/iter.h"
 
 /* The scalars of f32 Adam (optim.c's adam_c_f32 without the L2 and amsgrad ones), for
@@ -45,8 +47,10 @@ cpu_loop_fn cpu_binary_f32_avx2(born_binary_op op);
 float cpu_sum_f32_avx2(const float *x, int64_t n);
 
 /* acc[j] += ((r[0][j] + r[1][j]) + (r[2][j] + r[3][j])) + ((r[4][j] + ...) + (... + r[7][j]))
- * for j < n: eight rows of a column sum folded into its partial vector in one pass. */
-void cpu_col_sum8_f32_avx2(float *acc, const float *const *r, int64_t n);
+ * for j < n: eight rows of a column sum folded into its partial vector in one pass. ahead (or 0)
+ * is the distance in bytes from each row to the one the caller folds after it, which is
+ * prefetched into L2 over the same columns. */
+void cpu_col_sum8_f32_avx2(float *acc, const float *const *r, int64_t n, ptrdiff_t ahead);
 
 /* m folded with the max (or min) of n contiguous floats; NaN wins (the first NaN is returned). */
 float cpu_max_f32_avx2(const float *x, int64_t n, float m);
