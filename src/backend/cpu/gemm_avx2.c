@@ -272,15 +272,15 @@ void gemm_kernel_f64_avx2(int64_t kc, const void *a_, const void *b_, int64_t b_
 /* The M = 1 dot form, four columns at a time (gemm_dot.h). */
 void gemv_dot_f32_avx2(int64_t k, int64_t n, const float *x, const float *b, int64_t b_cs,
                        float *y) {
-    gemm_dot1_rows(4, k, n, x, b, b_cs, y, GEMM_B_F32);
+    gemm_dot1_rows(4, k, n, x, b, b_cs, y, GEMM_B_F32, false);
 }
 
 void gemv_dot_half_avx2(int64_t k, int64_t n, const float *x, const uint16_t *b, int64_t b_cs,
                         float *y, bool bf16) {
     if (bf16)
-        gemm_dot1_rows(4, k, n, x, b, b_cs, y, GEMM_B_BF16);
+        gemm_dot1_rows(4, k, n, x, b, b_cs, y, GEMM_B_BF16, false);
     else
-        gemm_dot1_rows(4, k, n, x, b, b_cs, y, GEMM_B_F16);
+        gemm_dot1_rows(4, k, n, x, b, b_cs, y, GEMM_B_F16, false);
 }
 
 /* y[j] = sum_p x[p] b[p][j], four rows of B per pass over y; every y[j] is updated in p order

@@ -119,11 +119,12 @@ static inline __attribute__((always_inline)) void gemm_dot_rows(int R, int C, in
  * GEMV's form: per column two eight-lane sums over k in steps of 16 (the even and the odd eight),
  * one more step of 8 into the first, gemm_hsum8 of their sum, then the scalar tail in k order.
  * The C columns stream at once and share the loads of x; every column gets the same operations
- * whatever C, so any grouping gives the same bits. */
-static inline __attribute__((always_inline)) void gemm_dot1_columns(int C, int64_t k,
-                                                                    const float *x, const void *q,
-                                                                    int64_t b_cs, float *y,
-                                                                    int64_t j, int kind) {
+ * whatever C, so any grouping gives the same bits. With ahead (f32 columns only; a constant where
+ * inlined), the C columns at next are asked for into L2 as these are read, a line of each per
+ * step. */
+static inline __attribute__((always_inline)) void
+gemm_dot1_columns(int C, int64_t k, const float *x, const void *q, int64_t b_cs, float *y,
+                  int64_t j, int kind, bool ahead, const float *next) {
     __m256 s[8][2];
 #pragma GCC unroll 8
     for (int c = 0; c < C; c++)
@@ -134,6 +135,7 @@ static inline __attribute__((always_inline)) void gemm_dot1_columns(int C, int64
 #pragma GCC unroll 8
         for (int c = 0; c < C; c++) {
             const void *col = gemm_b_at(q, c * b_cs, kind);
+            if (ahead) _mm_prefetch((const char *)(next + c * b_cs + p), _MM_HINT_T1);
             s[c][0] = _mm256_fmadd_ps(x0, gemm_b_load8(col, p, kind), s[c][0]);
             s[c][1] = _mm256_fmadd_ps(x1, gemm_b_load8(col, p + 8, kind), s[c][1]);
         }
@@ -157,17 +159,26 @@ static inline __attribute__((always_inline)) void gemm_dot1_columns(int C, int64
         y[j + c] = r[c];
 }
 
-/* All n columns of the M = 1 GEMV: C at a time (4 or 8), then four, then one by one. */
+/* All n columns of the M = 1 GEMV: C at a time (4 or 8), then four, then one by one. With ahead
+ * (f32 columns only), each group of C but the last prefetches the next group into L2 as it reads:
+ * every column is a stream of its own, which the hardware prefetcher takes up only after a few
+ * misses, so without it each group began cold (gemm_avx512.c says where it is used). */
 static inline __attribute__((always_inline)) void gemm_dot1_rows(int C, int64_t k, int64_t n,
                                                                  const float *x, const void *b,
-                                                                 int64_t b_cs, float *y, int kind) {
+                                                                 int64_t b_cs, float *y, int kind,
+                                                                 bool ahead) {
     int64_t j = 0;
-    for (; j + C <= n; j += C)
-        gemm_dot1_columns(C, k, x, gemm_b_at(b, j * b_cs, kind), b_cs, y, j, kind);
+    for (; j + C <= n; j += C) {
+        const void *q = gemm_b_at(b, j * b_cs, kind);
+        if (ahead && j + 2 * C <= n)
+            gemm_dot1_columns(C, k, x, q, b_cs, y, j, kind, true, (const float *)q + C * b_cs);
+        else
+            gemm_dot1_columns(C, k, x, q, b_cs, y, j, kind, false, NULL);
+    }
     for (; C > 4 && j + 4 <= n; j += 4)
-        gemm_dot1_columns(4, k, x, gemm_b_at(b, j * b_cs, kind), b_cs, y, j, kind);
+        gemm_dot1_columns(4, k, x, gemm_b_at(b, j * b_cs, kind), b_cs, y, j, kind, false, NULL);
     for (; j < n; j++)
-        gemm_dot1_columns(1, k, x, gemm_b_at(b, j * b_cs, kind), b_cs, y, j, kind);
+        gemm_dot1_columns(1, k, x, gemm_b_at(b, j * b_cs, kind), b_cs, y, j, kind, false, NULL);
 }
 
 /* How far ahead (doubles) the f64 one-row form asks for each column where it prefetches: 2 KB,
