@@ -2,7 +2,7 @@
  * src/backend/cpu/reduce.c, the AVX2 folds of contiguous f32 runs, and the AVX2 softmax rows,
  * each against a double-precision reference, with NaN and infinities, at the AVX2 and portable
  * CPU levels, and bit-identical for 1 and 2 threads (and for the column sums, with and without
- * the prefetching that inputs beyond the caches get). */
+ * the prefetching that inputs beyond the caches get on AMD). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,7 +53,7 @@ static void column_case(born_reduce_op op, int64_t B, int64_t N, cpu_level level
     born_tensor *r1 = reduce(op, x, 1, (int64_t[]){0});
     born_set_num_threads(2);
     born_tensor *r2 = reduce(op, x, 1, (int64_t[]){0});
-    /* as for an input beyond the caches: the sums' groups prefetch the rows read next */
+    /* as for an input beyond the caches: on AMD the sums' groups prefetch the rows read next */
     cpu_set_stream_min_bytes(0);
     born_tensor *r3 = reduce(op, x, 1, (int64_t[]){0});
     born_set_num_threads(1);
@@ -112,7 +112,7 @@ TEST(reduce_columns_multidim_and_views) {
     born_tensor *x = random_f32(4, shape, 2.0);
     const int64_t sets[][3] = {{0, 2, -1}, {1, 3, -1}, {0, 1, 2}, {1, -1, -1}, {0, 2, 3}};
     for (int s = 0; s < 10; s++) {
-        /* the second time round as for inputs beyond the caches (groups prefetch the next) */
+        /* the second time round as for inputs beyond the caches (on AMD, groups prefetch) */
         cpu_set_stream_min_bytes(s < 5 ? -1 : 0);
         const int64_t *set = sets[s % 5];
         int nd = set[1] < 0 ? 1 : set[2] < 0 ? 2 : 3;

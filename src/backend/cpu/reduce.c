@@ -383,9 +383,9 @@ static void reduce_block(int64_t begin, int64_t end, void *arg) {
 
 /* Rows per partial vector, and the bytes of a unit's partial: a unit folds COL_CHUNK rows of
  * (partial bytes) / (output element size) columns, so that the partial stays in L1 while the rows
- * stream past. Inputs beyond the caches take the larger partial, so that each row is read in runs
- * of 16 KiB: 8 KiB runs (2048 f32 columns) had read a [4096, 4096] column sum 5-10% slower at one
- * thread on Zen 4 (more restarts of the rows' streams), where in-cache inputs ([64, 4096],
+ * stream past. Inputs beyond the caches on AMD take the larger partial, so that each row is read
+ * in runs of 16 KiB: 8 KiB runs (2048 f32 columns) had read a [4096, 4096] column sum 5-10% slower
+ * at one thread on Zen 4 (more restarts of the rows' streams), where in-cache inputs ([64, 4096],
  * [512, 4096]) read no better or worse with them. */
 enum { COL_CHUNK = 128, COL_BLOCK_BYTES = 8192, COL_BLOCK_BYTES_MEMORY = 16384 };
 _Static_assert(8 * (COL_BLOCK_BYTES_MEMORY / 4) <= 2 * BLOCK,
@@ -561,11 +561,11 @@ static ptrdiff_t uniform_ahead(const char *const *rows, const char *const *next)
 
 /* Units (o, chunk, block) [begin, end): fold each chunk's rows into the chunk's partial (or, with
  * a single chunk, straight into the output), a group of rows at a time. When the input is beyond
- * the caches (cpu_stream_output's bound; halves rows excepted, which their conversion reads), a
- * group of eight is given the eight rows read after it to prefetch (reduce_avx2.c says why): the
- * unit's next group, or at its end the next unit's first. Inputs in cache are not prefetched:
- * there the prefetches only took load slots (a [64, 4096] column sum at one thread on Zen 4:
- * 0.61-0.76 of OpenBLAS's sgemv with them, 0.84-0.95 without). */
+ * the caches on AMD (cpu_stream_output's bound; halves rows excepted, which their conversion
+ * reads), a group of eight is given the eight rows read after it to prefetch (reduce_avx2.c says
+ * why): the unit's next group, or at its end the next unit's first. Inputs in cache are not
+ * prefetched: there the prefetches only took load slots (a [64, 4096] column sum at one thread on
+ * Zen 4: 0.61-0.76 of OpenBLAS's sgemv with them, 0.84-0.95 without). */
 static void col_fold_units(int64_t begin, int64_t end, void *arg) {
     const col_plan *c = arg;
     plan *p = c->p;
@@ -652,9 +652,11 @@ static bool reduce_columns(born_reduce_op op, plan *p, int64_t M, born_status *s
     default: return false;
     }
     c.nchunks = (p->R + COL_CHUNK - 1) / COL_CHUNK;
-    bool beyond_caches = cpu_stream_output(M * p->R * (int64_t)in_esz);
-    c.prefetch = beyond_caches && !p->half;
-    c.block = (beyond_caches ? COL_BLOCK_BYTES_MEMORY : COL_BLOCK_BYTES) / (int64_t)esz;
+    /* measured on AMD only: on the device host's Xeon (300 MiB of L3) a [4096, 4096] column sum
+     * read 72-81 against 78-87 GB/s at four threads with the memory form, so Intel goes without */
+    bool memory_form = cpu_stream_output(M * p->R * (int64_t)in_esz) && cpu_features_get()->amd;
+    c.prefetch = memory_form && !p->half;
+    c.block = (memory_form ? COL_BLOCK_BYTES_MEMORY : COL_BLOCK_BYTES) / (int64_t)esz;
     c.nblocks = (K + c.block - 1) / c.block;
     if (c.nchunks > 1) {
         c.partials = cpu_scratch(CPU_SCRATCH_REDUCE_COLUMNS, (size_t)(c.Mo * c.nchunks * K) * esz);
