@@ -250,7 +250,7 @@ void gemm_kernel_f32_avx512_bias(int64_t kc, const void *a, const void *b, int64
  * Zen 4, x[1, 4096] W[4096, 4096]^T at one thread read 22.4 -> 26.5 GB/s (medians of nine
  * alternating runs of the two builds, 2026-12-04), W[11008, 4096]^T 24.0 -> 24.3, and at two
  * threads the same within the noise. On the device host's Xeon it read no better at one and four
- * threads and worse at sixteen (W[11008, 4096]^T 129-157 against 155-166 GB/s, three
+ * threads and worse at sixteen (W[11008, 4096]^T 129-147 against 155-166 GB/s, three
  * alternations, 2026-12-04), so Intel goes without. */
 void gemv_dot_f32_avx512(int64_t k, int64_t n, const float *x, const float *b, int64_t b_cs,
                          float *y) {
