@@ -76,8 +76,8 @@ float cpu_min_f32_avx2(const float *x, int64_t n, float m) { return extremum(x, 
  * one store of the partial per eight rows); every column is added in the same tree. With ahead,
  * the rows the caller folds next are asked for into L2, a line of each per line read: each row is
  * a stream of its own, which the hardware prefetcher takes up only after a few misses, so without
- * it every group began with its streams cold (a [4096, 4096] column sum at one thread on Zen 4,
- * with 16 KiB runs: 0.84-0.91 of OpenBLAS's sgemv before, 0.94-0.99 with it; docs/BENCHMARKS.md).
+ * it every group began with its streams cold (a [4096, 4096] column sum at one thread on Zen 4:
+ * 0.82-0.93 of OpenBLAS's sgemv before, 0.94-1.00 with it and 16 KiB runs; docs/BENCHMARKS.md).
  * The next rows come as one distance from these, not as eight more pointers: those did not fit
  * in the registers, and reloading them at every step cost most of the gain. */
 static inline __attribute__((always_inline)) void col_sum8(float *acc, const float *const *r,
