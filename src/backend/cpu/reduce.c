@@ -467,7 +467,7 @@ typedef struct col_plan {
     col8_fn fold8; /* NULL: four rows (or one) at a time */
     size_t esz, in_esz; /* the output's (f32 or f64) and the input's element sizes */
     int64_t K, Mo, nchunks, nblocks, block; /* block: columns a unit */
-    bool prefetch;  /* the input is beyond the caches: groups of eight prefetch the next */
+    bool prefetch;  /* beyond the caches on AMD, not halves: groups of eight prefetch the next */
     char *partials; /* [Mo][nchunks][K] when nchunks > 1 */
 } col_plan;
 
